@@ -1,0 +1,83 @@
+# clearcap build.  `make` builds the shim and the command, `make check` runs every test,
+# `make bench` the benchmarks, `make demo` a real capture.  SANITIZE=1 builds everything with
+# ASan+UBSan into build-san/ (the shim then needs libasan preloaded first; tests do that).
+
+CC      ?= gcc
+SANITIZE ?=
+ifeq ($(SANITIZE),1)
+BUILD   ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else
+BUILD   ?= build
+SANFLAGS :=
+endif
+
+WARN    := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter -Wformat=2
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -I.
+SHIM_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
+
+DECODERS_SRC := $(wildcard decoders/*.c)
+PCAPOUT_SRC  := $(wildcard pcapout/*.c)
+SHIM_SRC     := $(wildcard shim/*.c)
+HEADERS      := $(wildcard shim/*.h pcapout/*.h decoders/*.h)
+
+LIB  := $(BUILD)/libclearcap.so
+TOOL := $(BUILD)/clearcap
+
+# Fragments add to these.
+UNIT_TESTS :=
+FUZZ_TARGETS :=
+BENCH_BINS :=
+
+.PHONY: all check unit integration fuzz fuzz-smoke bench demo deps clean check-san
+all: $(LIB) $(TOOL)
+
+$(BUILD)/obj/%.o: %.c $(HEADERS) | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
+
+$(BUILD):
+	@mkdir -p $@
+
+SHIM_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(SHIM_SRC) $(PCAPOUT_SRC) $(DECODERS_SRC))
+
+# The shim links only libc (dl and pthread are in libc since glibc 2.34, named for older ones).
+$(LIB): $(SHIM_OBJ) shim/exports.map
+	$(CC) -shared $(SANFLAGS) -Wl,--version-script=shim/exports.map -Wl,-z,now -Wl,-z,relro \
+	    -o $@ $(SHIM_OBJ) -ldl -lpthread
+
+$(TOOL): tools/clearcap.c $(wildcard tools/*.h) shim/clearcap_counters.h | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -o $@ tools/clearcap.c
+
+-include decoders/decoders.mk
+-include pcapout/pcapout.mk
+-include tests/unit/unit.mk
+-include bench/bench.mk
+
+unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+
+integration: all
+	@tests/integration/run.sh $(BUILD)
+
+deps:
+	@tools/deps.sh
+
+check: deps
+	$(MAKE) all unit
+	$(MAKE) fuzz-smoke
+	$(MAKE) SANITIZE=1 all unit
+	tests/integration/run.sh build
+	tests/integration/run.sh build-san --quick
+
+bench: deps all $(BENCH_BINS)
+	@bench/run.sh $(BUILD)
+
+demo: deps all
+	@tools/demo.sh $(BUILD)
+
+clean:
+	rm -rf build build-san build-fuzz

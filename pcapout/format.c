@@ -1,0 +1,169 @@
+/*
+ * pcapng (draft-ietf-opsawg-pcapng) and classic pcap records.
+ *
+ * pcapng Enhanced Packet Block as written here:
+ *
+ *   +---------------------------------------------------------------+
+ *   |                    Block Type = 0x00000006                    |
+ *   |                      Block Total Length                       |
+ *   |                         Interface ID                          |
+ *   |                        Timestamp (High)                       |
+ *   |                        Timestamp (Low)                        |
+ *   |                    Captured Packet Length                     |
+ *   |                    Original Packet Length                     |
+ *   /              Packet Data (padded to 32 bits)                  /
+ *   |  epb_flags (2) len 4: direction  |  opt_comment (1), if any   /
+ *   |  opt_endofopt                    |  Block Total Length        |
+ *   +---------------------------------------------------------------+
+ *
+ * Timestamps are nanoseconds since the epoch (if_tsresol = 9 on every interface).
+ */
+#include "pcapout/format.h"
+#include "pcapout/frame.h"
+
+#include <string.h>
+
+#define PAD4(n) (((n) + 3) & ~(size_t)3)
+
+static const char *const if_names[CC_IF_COUNT] = { "wire", "plaintext", "relay" };
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static inline void put16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+
+static size_t put_opt(uint8_t *p, uint16_t code, const void *v, size_t len)
+{
+	put16(p, code);
+	put16(p + 2, (uint16_t)len);
+	memcpy(p + 4, v, len);
+	memset(p + 4 + len, 0, PAD4(len) - len);
+	return 4 + PAD4(len);
+}
+
+static size_t shb(uint8_t *p)
+{
+	static const char appl[] = "clearcap";
+	size_t n = 0;
+	uint64_t section_len = UINT64_MAX;      /* unknown: many writers append to this section */
+
+	put32(p, 0x0a0d0d0a);
+	put32(p + 8, 0x1a2b3c4d);
+	put16(p + 12, 1);
+	put16(p + 14, 0);
+	memcpy(p + 16, &section_len, 8);
+	n = 24;
+	n += put_opt(p + n, 4, appl, sizeof(appl) - 1);  /* shb_userappl */
+	put32(p + n, 0);                                  /* opt_endofopt */
+	n += 4;
+	put32(p + 4, (uint32_t)(n + 4));
+	put32(p + n, (uint32_t)(n + 4));
+	return n + 4;
+}
+
+static size_t idb(uint8_t *p, const char *name)
+{
+	uint8_t tsresol = 9;
+	size_t n;
+
+	put32(p, 0x00000001);
+	put16(p + 8, CC_LINKTYPE_LINUX_SLL2);
+	put16(p + 10, 0);
+	put32(p + 12, CC_SNAPLEN);
+	n = 16;
+	n += put_opt(p + n, 2, name, strlen(name));       /* if_name */
+	n += put_opt(p + n, 9, &tsresol, 1);              /* if_tsresol */
+	put32(p + n, 0);
+	n += 4;
+	put32(p + 4, (uint32_t)(n + 4));
+	put32(p + n, (uint32_t)(n + 4));
+	return n + 4;
+}
+
+size_t cc_format_header(enum cc_format fmt, uint8_t *dst)
+{
+	size_t n = 0;
+
+	if (fmt == CC_FMT_PCAP) {
+		put32(dst, 0xa1b23c4d);         /* nanosecond-resolution pcap */
+		put16(dst + 4, 2);
+		put16(dst + 6, 4);
+		put32(dst + 8, 0);
+		put32(dst + 12, 0);
+		put32(dst + 16, CC_SNAPLEN);
+		put32(dst + 20, CC_LINKTYPE_LINUX_SLL2);
+		return 24;
+	}
+	n += shb(dst);
+	for (int i = 0; i < CC_IF_COUNT; i++)
+		n += idb(dst + n, if_names[i]);
+	return n;
+}
+
+size_t cc_record_len(enum cc_format fmt, size_t caplen, size_t comment_len)
+{
+	if (fmt == CC_FMT_PCAP)
+		return 16 + caplen;
+	/* 28 fixed, data, epb_flags option (8), comment option, end of options (4), trailer (4). */
+	return 28 + PAD4(caplen) + 8 + (comment_len ? 4 + PAD4(comment_len) : 0) + 4 + 4;
+}
+
+size_t cc_record_frame_off(enum cc_format fmt)
+{
+	return fmt == CC_FMT_PCAP ? 16 : 28;
+}
+
+void cc_record_finish(enum cc_format fmt, uint8_t *dst, uint64_t ts_ns, unsigned iface, int outgoing,
+		      size_t caplen, size_t origlen, const char *comment, size_t comment_len)
+{
+	if (fmt == CC_FMT_PCAP) {
+		put32(dst, (uint32_t)(ts_ns / 1000000000u));
+		put32(dst + 4, (uint32_t)(ts_ns % 1000000000u));
+		put32(dst + 8, (uint32_t)caplen);
+		put32(dst + 12, (uint32_t)origlen);
+		return;
+	}
+	size_t total = cc_record_len(fmt, caplen, comment_len);
+	size_t n = 28 + caplen;
+	uint32_t flags = outgoing ? 2 : 1;      /* epb_flags bits 0-1: 01 inbound, 10 outbound */
+
+	put32(dst, 0x00000006);
+	put32(dst + 4, (uint32_t)total);
+	put32(dst + 8, iface - 1);
+	put32(dst + 12, (uint32_t)(ts_ns >> 32));
+	put32(dst + 16, (uint32_t)ts_ns);
+	put32(dst + 20, (uint32_t)caplen);
+	put32(dst + 24, (uint32_t)origlen);
+	memset(dst + n, 0, PAD4(caplen) - caplen);
+	n = 28 + PAD4(caplen);
+	n += put_opt(dst + n, 2, &flags, 4);
+	if (comment_len)
+		n += put_opt(dst + n, 1, comment, comment_len);
+	put32(dst + n, 0);
+	n += 4;
+	put32(dst + n, (uint32_t)total);
+}
+
+size_t cc_dsb_len(size_t len)
+{
+	return 20 + PAD4(len) + 4;
+}
+
+void cc_dsb_write(uint8_t *dst, const char *keylog, size_t len)
+{
+	size_t total = cc_dsb_len(len);
+
+	put32(dst, 0x0000000a);
+	put32(dst + 4, (uint32_t)total);
+	put32(dst + 8, 0x544c534b);             /* TLS key log */
+	put32(dst + 12, (uint32_t)len);
+	memcpy(dst + 16, keylog, len);
+	memset(dst + 16 + len, 0, PAD4(len) - len);
+	put32(dst + 16 + PAD4(len), 0);         /* opt_endofopt */
+	put32(dst + total - 4, (uint32_t)total);
+}

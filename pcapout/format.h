@@ -1,0 +1,38 @@
+/*
+ * Capture file formats: pcapng (default) and classic pcap with nanosecond timestamps.
+ *
+ * A file starts with a fixed header (pcapng: Section Header Block and one Interface Description
+ * Block per interface; pcap: the global header) and continues with one record per frame.  Both
+ * are written in host byte order, as libpcap and Wireshark expect from any writer.
+ */
+#ifndef CC_FORMAT_H
+#define CC_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum cc_format { CC_FMT_PCAPNG = 0, CC_FMT_PCAP = 1 };
+
+#define CC_HEADER_MAX 512
+
+/* The file header for fmt; returns its length (at most CC_HEADER_MAX). */
+size_t cc_format_header(enum cc_format fmt, uint8_t *dst);
+
+/* Bytes of one record around a frame of caplen bytes with an optional comment (pcapng only). */
+size_t cc_record_len(enum cc_format fmt, size_t caplen, size_t comment_len);
+
+/* Offset of the frame bytes inside a record. */
+size_t cc_record_frame_off(enum cc_format fmt);
+
+/*
+ * Writes the record's fields around the frame, which the caller has put (or will put) at
+ * dst + cc_record_frame_off(fmt).  iface is the SLL2 index (1-based).
+ */
+void cc_record_finish(enum cc_format fmt, uint8_t *dst, uint64_t ts_ns, unsigned iface, int outgoing,
+		      size_t caplen, size_t origlen, const char *comment, size_t comment_len);
+
+/* pcapng Decryption Secrets Block (type 0x544c534b, TLS key log) around len bytes of key log. */
+size_t cc_dsb_len(size_t len);
+void cc_dsb_write(uint8_t *dst, const char *keylog, size_t len);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * Frame synthesis for LINKTYPE_LINUX_SLL2 (https://www.tcpdump.org/linktypes/LINKTYPE_LINUX_SLL2.html).
+ *
+ *   0                   1                   2                   3
+ *   +-------------------------------+-------------------------------+
+ *   |         protocol type         |           reserved            |
+ *   +-------------------------------+-------------------------------+
+ *   |                        interface index                        |
+ *   +-------------------------------+---------------+---------------+
+ *   |          ARPHRD type          |  packet type  | ll addr len   |
+ *   +-------------------------------+---------------+---------------+
+ *   |                 link-layer address (8 bytes)                  |
+ *   +---------------------------------------------------------------+
+ *
+ * The interface index is what `tcpdump ifindex 2` and Wireshark's sll.ifindex select on, so the
+ * wire, plaintext and relay copies stay apart even in classic pcap.  The packet type gives the
+ * direction (0 to us, 4 outgoing).  There is no real link layer; the 8-byte address field carries
+ * the process id so a file shared by several processes says who moved each packet.
+ */
+#include "pcapout/frame.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+#define ARPHRD_NONE_ 0xfffe
+
+static inline void put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+uint64_t cc_csum_add(uint64_t sum, const uint8_t *p, size_t len)
+{
+	/* Big-endian 16-bit words summed in a wide accumulator; folding happens once at the end. */
+	while (len >= 8) {
+		sum += ((uint32_t)p[0] << 8 | p[1]) + ((uint32_t)p[2] << 8 | p[3]) +
+		       ((uint32_t)p[4] << 8 | p[5]) + ((uint32_t)p[6] << 8 | p[7]);
+		p += 8;
+		len -= 8;
+	}
+	while (len >= 2) {
+		sum += (uint32_t)p[0] << 8 | p[1];
+		p += 2;
+		len -= 2;
+	}
+	if (len)
+		sum += (uint32_t)p[0] << 8;
+	return sum;
+}
+
+uint16_t cc_csum_fold(uint64_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+size_t cc_iov_copy(uint8_t *dst, const struct iovec *iov, int iovcnt, size_t skip, size_t len)
+{
+	size_t done = 0;
+
+	for (int i = 0; i < iovcnt && done < len; i++) {
+		size_t n = iov[i].iov_len;
+		if (skip >= n) {
+			skip -= n;
+			continue;
+		}
+		n -= skip;
+		if (n > len - done)
+			n = len - done;
+		memcpy(dst + done, (const uint8_t *)iov[i].iov_base + skip, n);
+		done += n;
+		skip = 0;
+	}
+	return done;
+}
+
+static size_t l4_len(const struct cc_frame *f)
+{
+	switch (f->proto) {
+	case IPPROTO_UDP:
+		return 8;
+	case IPPROTO_TCP:
+		return 20;
+	default:
+		return 0;
+	}
+}
+
+size_t cc_frame_hdr_len(const struct cc_frame *f)
+{
+	return CC_SLL2_LEN + (f->dst.family == AF_INET6 ? 40 : 20) + l4_len(f);
+}
+
+static size_t put_sll2(uint8_t *p, const struct cc_frame *f)
+{
+	put_be16(p, f->dst.family == AF_INET6 ? 0x86dd : 0x0800);
+	put_be16(p + 2, 0);
+	put_be32(p + 4, f->iface);
+	put_be16(p + 8, ARPHRD_NONE_);
+	p[10] = f->outgoing ? 4 : 0;
+	p[11] = 4;
+	put_be32(p + 12, f->pid);
+	put_be32(p + 16, 0);
+	return CC_SLL2_LEN;
+}
+
+/* Pseudo-header sum (RFC 768, RFC 8200 section 8.1) for the transport checksum. */
+static uint64_t pseudo_sum(const struct cc_frame *f, size_t l4len)
+{
+	size_t alen = f->dst.family == AF_INET6 ? 16 : 4;
+	uint64_t sum = 0;
+
+	sum = cc_csum_add(sum, f->src.ip, alen);
+	sum = cc_csum_add(sum, f->dst.ip, alen);
+	sum += f->proto;
+	sum += (uint32_t)l4len & 0xffff;
+	sum += (uint32_t)(l4len >> 16);
+	return sum;
+}
+
+size_t cc_frame_build(uint8_t *dst, const struct cc_frame *f, const struct iovec *iov, int iovcnt,
+		      size_t skip, size_t caplen, size_t origlen)
+{
+	uint8_t *p = dst;
+	size_t l4hdr = l4_len(f);
+	size_t l4len = l4hdr + origlen;
+	uint8_t *l4, *payload;
+
+	p += put_sll2(p, f);
+	if (f->dst.family == AF_INET6) {
+		put_be32(p, 6u << 28 | (uint32_t)f->tos << 20);
+		put_be16(p + 4, l4len > 0xffff ? 0xffff : (uint16_t)l4len);
+		p[6] = f->proto;
+		p[7] = f->ttl;
+		memcpy(p + 8, f->src.ip, 16);
+		memcpy(p + 24, f->dst.ip, 16);
+		p += 40;
+	} else {
+		size_t tot = 20 + l4len;
+		put_be16(p, 0x4500 | f->tos);
+		put_be16(p + 2, tot > 0xffff ? 0xffff : (uint16_t)tot);
+		put_be32(p + 4, 0x4000);        /* id 0, DF: what Linux sends for UDP and TCP */
+		p[8] = f->ttl;
+		p[9] = f->proto;
+		put_be16(p + 10, 0);
+		memcpy(p + 12, f->src.ip, 4);
+		memcpy(p + 16, f->dst.ip, 4);
+		put_be16(p + 10, cc_csum_fold(cc_csum_add(0, p, 20)));
+		p += 20;
+	}
+	l4 = p;
+	payload = l4 + l4hdr;
+	cc_iov_copy(payload, iov, iovcnt, skip, caplen);
+
+	if (f->proto == IPPROTO_UDP) {
+		put_be16(l4, f->src.port);
+		put_be16(l4 + 2, f->dst.port);
+		put_be16(l4 + 4, l4len > 0xffff ? 0xffff : (uint16_t)l4len);
+		put_be16(l4 + 6, 0);
+	} else if (f->proto == IPPROTO_TCP) {
+		put_be16(l4, f->src.port);
+		put_be16(l4 + 2, f->dst.port);
+		put_be32(l4 + 4, f->seq);
+		put_be32(l4 + 8, f->tcp_flags & CC_TCP_ACK ? f->ack : 0);
+		l4[12] = 5 << 4;
+		l4[13] = f->tcp_flags;
+		put_be16(l4 + 14, 65535);
+		put_be16(l4 + 16, 0);
+		put_be16(l4 + 18, 0);
+	}
+	/*
+	 * A truncated payload cannot be summed; zero means "no checksum" for UDP over IPv4, and
+	 * Wireshark does not check by default, so the frame stays readable either way.
+	 */
+	if (l4hdr && caplen == origlen) {
+		uint64_t sum = pseudo_sum(f, l4len);
+		sum = cc_csum_add(sum, l4, l4hdr + caplen);
+		uint16_t c = cc_csum_fold(sum);
+		if (f->proto == IPPROTO_UDP && c == 0)
+			c = 0xffff;     /* RFC 768: a computed zero is sent as all ones */
+		put_be16(l4 + (f->proto == IPPROTO_UDP ? 6 : 16), c);
+	}
+	return (size_t)(payload - dst) + caplen;
+}

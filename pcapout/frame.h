@@ -1,0 +1,68 @@
+/*
+ * Frame synthesis: the bytes of one captured packet as a LINKTYPE_LINUX_SLL2 frame carrying an
+ * IPv4 or IPv6 header and a UDP or TCP header (or a ready SCTP packet) before the payload.
+ *
+ * Nothing here allocates or does I/O: the caller reserves cc_frame_len() bytes and
+ * cc_frame_build() fills them, copying the payload from an iovec list.
+ */
+#ifndef CC_FRAME_H
+#define CC_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define CC_LINKTYPE_LINUX_SLL2 276
+#define CC_SLL2_LEN 20
+#define CC_SNAPLEN 262144
+
+/* SLL2 interface indexes; pcapng interface id is one less. */
+enum cc_iface { CC_IF_WIRE = 1, CC_IF_PLAINTEXT = 2, CC_IF_RELAY = 3 };
+#define CC_IF_COUNT 3
+
+/* TCP flags as in the header. */
+#define CC_TCP_FIN 0x01
+#define CC_TCP_SYN 0x02
+#define CC_TCP_RST 0x04
+#define CC_TCP_PSH 0x08
+#define CC_TCP_ACK 0x10
+
+struct cc_addr {
+	uint16_t family;        /* AF_INET or AF_INET6; 0 when not known */
+	uint16_t port;          /* host byte order */
+	uint8_t ip[16];         /* network order; IPv4 uses the first four bytes */
+};
+
+struct cc_frame {
+	struct cc_addr src, dst;
+	uint8_t proto;          /* IPPROTO_UDP, IPPROTO_TCP or IPPROTO_SCTP (payload is the SCTP packet) */
+	uint8_t iface;          /* enum cc_iface */
+	uint8_t outgoing;       /* 1: sent by the process, 0: received */
+	uint8_t tos;            /* DSCP/ECN (IPv4 TOS or IPv6 traffic class) */
+	uint8_t ttl;            /* TTL or hop limit */
+	uint8_t tcp_flags;
+	uint32_t seq, ack;      /* TCP only */
+	uint32_t pid;           /* written as the SLL2 link-layer address so pcap files keep it */
+};
+
+/* Header bytes in front of the payload for this frame. */
+size_t cc_frame_hdr_len(const struct cc_frame *f);
+
+/*
+ * Writes the frame into dst: headers, then `caplen` payload bytes copied from iov.  `origlen` is
+ * the payload's real length (larger than caplen when the program's buffer truncated a datagram);
+ * the IP and UDP lengths carry it.  Checksums are computed when the whole payload is present.
+ * Returns the number of bytes written: cc_frame_hdr_len(f) + caplen.
+ */
+size_t cc_frame_build(uint8_t *dst, const struct cc_frame *f, const struct iovec *iov, int iovcnt,
+		      size_t skip, size_t caplen, size_t origlen);
+
+/* Copies len bytes starting `skip` bytes into the iovec list; returns bytes copied. */
+size_t cc_iov_copy(uint8_t *dst, const struct iovec *iov, int iovcnt, size_t skip, size_t len);
+
+/* RFC 1071 Internet checksum helpers (partial sums, then fold). */
+uint64_t cc_csum_add(uint64_t sum, const uint8_t *p, size_t len);
+uint16_t cc_csum_fold(uint64_t sum);
+
+#endif

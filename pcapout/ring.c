@@ -1,0 +1,130 @@
+/*
+ * Many-producer, one-consumer ring; see ring.h for the contract.
+ *
+ * Slot header states: 0 free (the consumer zeroes what it releases), SLOT_DATA published
+ * record, SLOT_PAD padding up to the end of the buffer.  The consumer never looks beyond a slot
+ * whose state is still 0, so a producer preempted mid-fill only delays, never corrupts.
+ */
+#include "pcapout/ring.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+#define SLOT_HDR 8
+#define SLOT_DATA 1u
+#define SLOT_PAD 2u
+#define ALIGN8(n) (((n) + 7) & ~(uint64_t)7)
+
+int cc_ring_init(struct cc_ring *r, size_t size)
+{
+	void *p;
+
+	/* Anonymous memory is zero, which is the free state for every slot header. */
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	r->buf = p;
+	r->size = size;
+	r->head = 0;
+	r->tail = 0;
+	return 0;
+}
+
+void cc_ring_free(struct cc_ring *r)
+{
+	if (r->buf)
+		munmap(r->buf, r->size);
+	r->buf = NULL;
+}
+
+size_t cc_ring_max_record(const struct cc_ring *r)
+{
+	return r->size / 4 - SLOT_HDR;
+}
+
+int cc_ring_reserve(struct cc_ring *r, size_t len, struct cc_slot *s)
+{
+	uint64_t need = ALIGN8(SLOT_HDR + len);
+	uint64_t h, nh, pad, off;
+
+	if (len > cc_ring_max_record(r))
+		return -1;
+	h = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+	do {
+		uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		off = h & (r->size - 1);
+		pad = off + need > r->size ? r->size - off : 0;
+		nh = h + pad + need;
+		if (nh - t > r->size)
+			return -1;
+	} while (!__atomic_compare_exchange_n(&r->head, &h, nh, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+
+	if (pad) {
+		uint32_t *ph = (uint32_t *)(r->buf + off);
+		ph[1] = (uint32_t)(pad - SLOT_HDR);
+		__atomic_store_n(&ph[0], SLOT_PAD, __ATOMIC_RELEASE);
+		off = 0;
+	}
+	uint32_t *hdr = (uint32_t *)(r->buf + off);
+	hdr[1] = (uint32_t)len;
+	s->state = hdr;
+	s->data = r->buf + off + SLOT_HDR;
+	return 0;
+}
+
+void cc_ring_commit(struct cc_slot *s)
+{
+	__atomic_store_n(s->state, SLOT_DATA, __ATOMIC_RELEASE);
+}
+
+int cc_ring_peek(struct cc_ring *r, struct iovec *iov, int max, uint64_t *upto, size_t *bytes)
+{
+	uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+	int n = 0;
+	size_t total = 0;
+
+	while (t < h && n < max) {
+		uint32_t *hdr = (uint32_t *)(r->buf + (t & (r->size - 1)));
+		uint32_t st = __atomic_load_n(&hdr[0], __ATOMIC_ACQUIRE);
+		uint32_t len;
+
+		if (st == 0)
+			break;
+		len = hdr[1];
+		if (st == SLOT_DATA) {
+			uint8_t *d = (uint8_t *)(hdr + 2);
+			iov[n].iov_base = d;
+			iov[n].iov_len = len;
+			n++;
+			total += len;
+		}
+		t += ALIGN8(SLOT_HDR + len);
+	}
+	*upto = t;
+	*bytes = total;
+	return n;
+}
+
+void cc_ring_release(struct cc_ring *r, uint64_t upto)
+{
+	uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+	size_t off = t & (r->size - 1), n = upto - t;
+
+	/*
+	 * Zero all released bytes, not only the headers: a later slot header can land anywhere an
+	 * old record's data was, and stale bytes there must not read as "published".
+	 */
+	if (off + n > r->size) {
+		memset(r->buf + off, 0, r->size - off);
+		memset(r->buf, 0, off + n - r->size);
+	} else {
+		memset(r->buf + off, 0, n);
+	}
+	__atomic_store_n(&r->tail, upto, __ATOMIC_RELEASE);
+}
+
+int cc_ring_empty(struct cc_ring *r)
+{
+	return __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) == __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+}

@@ -1,0 +1,52 @@
+/*
+ * A bounded many-producer, one-consumer byte ring for capture records.
+ *
+ * Producers (any thread of the program, signal handlers included) reserve a contiguous slot with
+ * one compare-and-swap, fill it, and publish it with a release store; nothing blocks and no
+ * system call is made.  The consumer (the writer thread, or a flush at exit/exec) takes the
+ * published prefix in order and stops at the first slot still being filled.
+ *
+ * Each slot starts with an 8-byte header {state, len}; slots are 8-byte aligned and never wrap:
+ * a slot that would cross the end is preceded by a padding slot.
+ */
+#ifndef CC_RING_H
+#define CC_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct cc_ring {
+	uint8_t *buf;
+	size_t size;                    /* a power of two */
+	uint64_t head;                  /* bytes reserved so far (atomic) */
+	uint64_t tail;                  /* bytes consumed so far (atomic) */
+};
+
+struct cc_slot {
+	uint8_t *data;                  /* len bytes the producer fills */
+	uint32_t *state;
+};
+
+int cc_ring_init(struct cc_ring *r, size_t size);
+void cc_ring_free(struct cc_ring *r);
+
+/* Reserves len bytes; returns 0, or -1 when the ring has no room now. */
+int cc_ring_reserve(struct cc_ring *r, size_t len, struct cc_slot *s);
+void cc_ring_commit(struct cc_slot *s);
+
+/* Largest record a ring of this size can hold. */
+size_t cc_ring_max_record(const struct cc_ring *r);
+
+/*
+ * Consumer side.  cc_ring_peek() fills up to max iovecs with published records starting at the
+ * tail and returns how many; *upto is where the consumer must release to once they are written.
+ * Only one consumer may run at a time (the caller serializes).
+ */
+int cc_ring_peek(struct cc_ring *r, struct iovec *iov, int max, uint64_t *upto, size_t *bytes);
+void cc_ring_release(struct cc_ring *r, uint64_t upto);
+
+/* True when nothing is reserved beyond what was consumed. */
+int cc_ring_empty(struct cc_ring *r);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * The capture writer of one process: the output file, the record ring and the thread that drains
+ * it.  Producers call cc_out_frame() from any thread; the file sees whole records only, appended
+ * with O_APPEND so that every process sharing the file adds records without interleaving.
+ *
+ * Start is lazy: the file is opened and the thread started by the first frame of a process, so a
+ * process that never touches the network leaves the file alone.
+ */
+#ifndef CC_WRITER_H
+#define CC_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "pcapout/format.h"
+#include "pcapout/frame.h"
+
+struct cc_writer_cfg {
+	const char *path;               /* capture file */
+	enum cc_format format;
+	size_t ring_size;               /* bytes, a power of two */
+	const char *counters_path;      /* shared counters page, or NULL */
+	const char *comment;            /* per-process comment prefix, e.g. "pid 42 curl"; NULL: none */
+};
+
+/* Copies the configuration; nothing is opened yet.  Returns 0. */
+int cc_writer_configure(const struct cc_writer_cfg *cfg);
+
+/*
+ * Captures one frame taken at ts_ns; payload bytes come from iov after skipping `skip`.  caplen
+ * bytes are stored, origlen is the packet's real payload length.  Returns 0, or -1 when the
+ * frame was dropped (counted).
+ */
+int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *iov, int iovcnt,
+		 size_t skip, size_t caplen, size_t origlen);
+
+/* Writes everything captured so far before returning (exit, exec). */
+void cc_writer_flush(void);
+
+/* Final flush at process exit; later frames are written synchronously. */
+void cc_writer_exit(void);
+
+/* The output fd, or -1: the shim keeps the program from closing or replacing it. */
+int cc_writer_fd(void);
+
+/* Moves the output fd off `fd` (the program wants that number); returns 0 or -1. */
+int cc_writer_move_fd(void);
+
+/* Fork handlers: prepare/parent around fork; child resets the per-process state. */
+void cc_writer_atfork_prepare(void);
+void cc_writer_atfork_parent(void);
+void cc_writer_atfork_child(void);
+
+/* Sets the comment each record carries (pid and program name). */
+void cc_writer_set_comment(const char *comment);
+
+/* Counters of this process (for tests and the shim's own summary). */
+struct cc_writer_stats {
+	uint64_t captured, dropped, bytes;
+};
+void cc_writer_stats(struct cc_writer_stats *st);
+
+/* One warning line on stderr, prefixed "clearcap: ", written with a single write(2). */
+void cc_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,596 @@
+/*
+ * From socket calls to frames.
+ *
+ * The cost model: everything that needs a system call (what kind of socket an fd is, its bound
+ * address, the route's source address towards a peer, the MSS) is asked once and cached in the fd
+ * table or the route cache.  A packet in steady state costs a table look-up, a clock read from the
+ * vDSO and a copy into the record ring.
+ */
+#include "shim/capture.h"
+#include "shim/real.h"
+#include "pcapout/writer.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
+#include <netinet/udp.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+int cc_on;
+__thread int cc_guard __attribute__((tls_model("initial-exec")));
+uint32_t cc_pid;
+
+uint64_t cc_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, socklen_t len)
+{
+	memset(a, 0, sizeof(*a));
+	if (!sa)
+		return -1;
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+		a->family = AF_INET;
+		a->port = ntohs(s->sin_port);
+		memcpy(a->ip, &s->sin_addr, 4);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+		a->port = ntohs(s->sin6_port);
+		/* A v4-mapped address is IPv4 on the wire. */
+		if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr)) {
+			a->family = AF_INET;
+			memcpy(a->ip, s->sin6_addr.s6_addr + 12, 4);
+		} else {
+			a->family = AF_INET6;
+			memcpy(a->ip, &s->sin6_addr, 16);
+		}
+		return 0;
+	}
+	return -1;
+}
+
+static int addr_is_any(const struct cc_addr *a)
+{
+	static const uint8_t zero[16];
+
+	return memcmp(a->ip, zero, a->family == AF_INET6 ? 16 : 4) == 0;
+}
+
+static int addr_is_multicast(const struct cc_addr *a)
+{
+	return a->family == AF_INET6 ? a->ip[0] == 0xff : (a->ip[0] & 0xf0) == 0xe0;
+}
+
+static int getint(int fd, int level, int name, int dflt)
+{
+	int v;
+	socklen_t l = sizeof(v);
+
+	return getsockopt(fd, level, name, &v, &l) == 0 ? v : dflt;
+}
+
+/* The values the kernel will put in the IP header of what this socket sends. */
+static void load_ip_opts(int fd, struct cc_fd *e)
+{
+	if (e->family == AF_INET6) {
+		e->tos = (uint8_t)getint(fd, IPPROTO_IPV6, IPV6_TCLASS, 0);
+		e->ttl = (uint8_t)getint(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 64);
+		e->mcast_ttl = (uint8_t)getint(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 1);
+	} else {
+		e->tos = (uint8_t)getint(fd, IPPROTO_IP, IP_TOS, 0);
+		e->ttl = (uint8_t)getint(fd, IPPROTO_IP, IP_TTL, 64);
+		e->mcast_ttl = (uint8_t)getint(fd, IPPROTO_IP, IP_MULTICAST_TTL, 1);
+	}
+}
+
+static void set_flags(struct cc_fd *e, uint16_t f)
+{
+	__atomic_fetch_or(&e->flags, f, __ATOMIC_RELAXED);
+}
+
+static void clear_flags(struct cc_fd *e, uint16_t f)
+{
+	__atomic_fetch_and(&e->flags, (uint16_t)~f, __ATOMIC_RELAXED);
+}
+
+/*
+ * On a wildcard-bound UDP socket only the datagram itself knows which local address it reached;
+ * IP(V6)_PKTINFO makes the kernel say so.  The hooks strip it again from what the program sees.
+ */
+static void enable_pktinfo(int fd, struct cc_fd *e)
+{
+	int one = 1;
+	int rc;
+
+	if (e->flags & (FDF_PKTINFO | FDF_USER_PKTINFO))
+		return;
+	if (e->family == AF_INET6)
+		rc = cc_real.setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+	else
+		rc = cc_real.setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	if (rc == 0)
+		set_flags(e, FDF_PKTINFO);
+}
+
+void cc_refresh_local(int fd, struct cc_fd *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof(ss);
+	struct cc_addr a;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0 || cc_addr_from_sa(&a, (struct sockaddr *)&ss, l) < 0)
+		return;
+	e->local = a;
+	if (a.port == 0) {
+		clear_flags(e, FDF_LOCAL);      /* not bound yet: the first send binds it */
+		return;
+	}
+	if (addr_is_any(&a)) {
+		set_flags(e, FDF_LOCAL | FDF_WILDCARD);
+		if (e->kind == FDK_UDP)
+			enable_pktinfo(fd, e);
+	} else {
+		clear_flags(e, FDF_WILDCARD);
+		set_flags(e, FDF_LOCAL);
+	}
+}
+
+void cc_refresh_peer(int fd, struct cc_fd *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &l) == 0 && cc_addr_from_sa(&e->peer, (struct sockaddr *)&ss, l) == 0)
+		set_flags(e, FDF_PEER);
+	else
+		clear_flags(e, FDF_PEER);
+}
+
+/*
+ * Initial sequence number of the direction src -> dst, from the addresses alone.  When both ends
+ * of a connection are captured (two processes, or one talking to itself), each side synthesizes
+ * the same numbers, so the two copies of a segment line up as one stream in Wireshark.
+ */
+static uint32_t isn(const struct cc_addr *src, const struct cc_addr *dst)
+{
+	uint32_t h = 2166136261u;
+	const struct cc_addr *a[2] = { src, dst };
+
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; i < (a[k]->family == AF_INET6 ? 16 : 4); i++)
+			h = (h ^ a[k]->ip[i]) * 16777619u;
+		h = (h ^ (a[k]->port >> 8)) * 16777619u;
+		h = (h ^ (a[k]->port & 0xff)) * 16777619u;
+	}
+	return h;
+}
+
+static void setup(int fd, struct cc_fd *e, int family, int kind)
+{
+	e->family = (uint8_t)family;
+	e->flags = 0;
+	e->gso_size = 0;
+	e->mss = 1460;
+	e->fork_gen = cc_fork_gen;
+	memset(&e->local, 0, sizeof(e->local));
+	memset(&e->peer, 0, sizeof(e->peer));
+	e->kind = (uint8_t)kind;        /* set before load_ip_opts/refresh, which look at it */
+	load_ip_opts(fd, e);
+}
+
+struct cc_fd *cc_fd_new(int fd, int family, int type, int proto)
+{
+	struct cc_fd *e = cc_fd_get(fd);
+	int kind = FDK_OTHER;
+
+	if (!e)
+		return NULL;
+	type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (family == AF_INET || family == AF_INET6) {
+		if (type == SOCK_DGRAM && (proto == 0 || proto == IPPROTO_UDP))
+			kind = FDK_UDP;
+		else if (type == SOCK_STREAM && (proto == 0 || proto == IPPROTO_TCP || proto == 262 /* MPTCP */))
+			kind = FDK_TCP;
+	}
+	if (kind == FDK_OTHER) {
+		e->flags = 0;
+		__atomic_store_n(&e->kind, FDK_OTHER, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	__atomic_store_n(&e->kind, FDK_UNKNOWN, __ATOMIC_RELEASE);
+	setup(fd, e, family, kind);
+	return e;
+}
+
+struct cc_fd *cc_classify(int fd)
+{
+	struct cc_fd *e = cc_fd_get(fd);
+	int dom, type, proto;
+	socklen_t l = sizeof(int);
+
+	if (!e)
+		return NULL;
+	switch (__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE)) {
+	case FDK_UDP:
+	case FDK_TCP:
+		return e;
+	case FDK_OTHER:
+		return NULL;
+	}
+	/* First sight of an fd we did not see created (inherited, or made by a call we do not hook). */
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0) {
+		if (errno == ENOTSOCK)
+			__atomic_store_n(&e->kind, FDK_OTHER, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	type = getint(fd, SOL_SOCKET, SO_TYPE, 0);
+	proto = getint(fd, SOL_SOCKET, SO_PROTOCOL, 0);
+	e = cc_fd_new(fd, dom, type, proto);
+	if (!e)
+		return NULL;
+	cc_refresh_local(fd, e);
+	cc_refresh_peer(fd, e);
+	if (e->kind == FDK_TCP && (e->flags & FDF_PEER)) {
+		/* Joined mid-stream: no handshake to show, but sequence numbers must still add up. */
+		e->mss = (uint16_t)getint(fd, IPPROTO_TCP, TCP_MAXSEG, 1460);
+		e->snd_seq = isn(&e->local, &e->peer) + 1;
+		e->rcv_seq = isn(&e->peer, &e->local) + 1;
+		set_flags(e, FDF_TCP_OPEN);
+	}
+	return e;
+}
+
+/* ---- Route cache: the source address towards a destination, for wildcard-bound sockets. ---- */
+
+#define RT_SIZE 64
+
+struct rt_ent {
+	uint32_t seq;                   /* seqlock: odd while being written, 0 never filled */
+	struct cc_addr dst, src;
+};
+
+static struct rt_ent rt[RT_SIZE];
+
+static unsigned rt_hash(const struct cc_addr *a)
+{
+	uint32_t h = 2166136261u ^ a->family;
+	for (int i = 0; i < (a->family == AF_INET6 ? 16 : 4); i++)
+		h = (h ^ a->ip[i]) * 16777619u;
+	return h % RT_SIZE;
+}
+
+static int same_ip(const struct cc_addr *a, const struct cc_addr *b)
+{
+	return a->family == b->family && memcmp(a->ip, b->ip, a->family == AF_INET6 ? 16 : 4) == 0;
+}
+
+static int route_lookup(const struct cc_addr *dst, struct cc_addr *src)
+{
+	struct sockaddr_storage ss;
+	socklen_t l;
+	int s, rc = -1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (dst->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(dst->port ? dst->port : 9);
+		memcpy(&s6->sin6_addr, dst->ip, 16);
+		l = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(dst->port ? dst->port : 9);
+		memcpy(&s4->sin_addr, dst->ip, 4);
+		l = sizeof(*s4);
+	}
+	/* A connected UDP socket makes the kernel pick the route's source; nothing is sent. */
+	s = cc_real.socket(dst->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	if (cc_real.connect(s, (struct sockaddr *)&ss, l) == 0) {
+		l = sizeof(ss);
+		if (getsockname(s, (struct sockaddr *)&ss, &l) == 0 && cc_addr_from_sa(src, (struct sockaddr *)&ss, l) == 0)
+			rc = 0;
+	}
+	cc_real.close(s);
+	return rc;
+}
+
+int cc_route_src(const struct cc_addr *dst, struct cc_addr *src)
+{
+	struct rt_ent *r = &rt[rt_hash(dst)];
+	uint32_t s1 = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
+
+	if (s1 && !(s1 & 1)) {
+		struct cc_addr d = r->dst, sr = r->src;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&r->seq, __ATOMIC_RELAXED) == s1 && same_ip(&d, dst)) {
+			*src = sr;
+			return 0;
+		}
+	}
+	if (route_lookup(dst, src) < 0)
+		return -1;
+	/* Publish only if nobody else is writing; a reader interrupted mid-write just misses. */
+	if (!(s1 & 1) && __atomic_compare_exchange_n(&r->seq, &s1, s1 + 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+		r->dst = *dst;
+		r->src = *src;
+		__atomic_store_n(&r->seq, s1 + 2, __ATOMIC_RELEASE);
+	}
+	return 0;
+}
+
+/* ---- Control messages ---- */
+
+void cc_meta_from_cmsg(struct cc_meta *m, const struct msghdr *msg)
+{
+	struct cmsghdr *c;
+
+	if (!msg->msg_control || msg->msg_controllen < sizeof(struct cmsghdr))
+		return;
+	for (c = CMSG_FIRSTHDR((struct msghdr *)msg); c; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+		const uint8_t *d = CMSG_DATA(c);
+		size_t dl = c->cmsg_len - CMSG_LEN(0);
+		int iv = 0;
+
+		if (dl >= sizeof(int))
+			memcpy(&iv, d, sizeof(int));
+		else if (dl == 1)
+			iv = d[0];
+		else if (dl == 2) {
+			uint16_t u;
+			memcpy(&u, d, 2);
+			iv = u;
+		}
+		if (c->cmsg_level == IPPROTO_IP) {
+			switch (c->cmsg_type) {
+			case IP_PKTINFO:
+				if (dl >= sizeof(struct in_pktinfo)) {
+					struct in_pktinfo pi;
+					memcpy(&pi, d, sizeof(pi));
+					/* Received: the header's destination.  Sent: the chosen source, if any. */
+					struct in_addr a = pi.ipi_addr.s_addr ? pi.ipi_addr : pi.ipi_spec_dst;
+					if (a.s_addr) {
+						m->local.family = AF_INET;
+						memcpy(m->local.ip, &a, 4);
+					}
+				}
+				break;
+			case IP_TOS:
+				m->tos = iv & 0xff;
+				break;
+			case IP_TTL:
+				m->ttl = iv & 0xff;
+				break;
+			}
+		} else if (c->cmsg_level == IPPROTO_IPV6) {
+			switch (c->cmsg_type) {
+			case IPV6_PKTINFO:
+				if (dl >= sizeof(struct in6_pktinfo)) {
+					struct in6_pktinfo pi;
+					memcpy(&pi, d, sizeof(pi));
+					if (IN6_IS_ADDR_V4MAPPED(&pi.ipi6_addr)) {
+						m->local.family = AF_INET;
+						memcpy(m->local.ip, pi.ipi6_addr.s6_addr + 12, 4);
+					} else if (!IN6_IS_ADDR_UNSPECIFIED(&pi.ipi6_addr)) {
+						m->local.family = AF_INET6;
+						memcpy(m->local.ip, &pi.ipi6_addr, 16);
+					}
+				}
+				break;
+			case IPV6_TCLASS:
+				m->tos = iv & 0xff;
+				break;
+			case IPV6_HOPLIMIT:
+				m->ttl = iv & 0xff;
+				break;
+			}
+		} else if (c->cmsg_level == IPPROTO_UDP && (c->cmsg_type == UDP_SEGMENT || c->cmsg_type == UDP_GRO)) {
+			m->gso = (unsigned)iv;
+		}
+	}
+}
+
+/* ---- UDP ---- */
+
+void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,
+		const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen)
+{
+	struct cc_frame f;
+	struct cc_addr peer, local;
+	uint64_t ts = cc_now();
+	unsigned gso;
+
+	if (!(peer_sa && cc_addr_from_sa(&peer, peer_sa, plen) == 0)) {
+		if (!(e->flags & FDF_PEER))
+			return;
+		peer = e->peer;
+	}
+	if (!(e->flags & FDF_LOCAL))
+		cc_refresh_local(fd, e);        /* once: the socket was bound by its first send */
+	local = e->local;
+	if (m && m->local.family == peer.family) {
+		memcpy(local.ip, m->local.ip, 16);
+		local.family = m->local.family;
+	} else if (local.family != peer.family || addr_is_any(&local)) {
+		struct cc_addr src;
+		if (cc_route_src(&peer, &src) == 0) {
+			memcpy(local.ip, src.ip, 16);
+			local.family = src.family;
+		}
+	}
+
+	memset(&f, 0, sizeof(f));
+	f.proto = IPPROTO_UDP;
+	f.iface = CC_IF_WIRE;
+	f.outgoing = (uint8_t)outgoing;
+	f.pid = cc_pid;
+	if (outgoing) {
+		f.src = local;
+		f.dst = peer;
+		f.tos = m && m->tos >= 0 ? (uint8_t)m->tos : e->tos;
+		f.ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : addr_is_multicast(&peer) ? e->mcast_ttl : e->ttl;
+	} else {
+		f.src = peer;
+		f.dst = local;
+		f.tos = m && m->tos >= 0 ? (uint8_t)m->tos : 0;
+		f.ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : 64;
+	}
+	f.src.family = f.dst.family = peer.family;
+
+	/* GSO and GRO move several datagrams in one call; each is its own packet on the wire. */
+	gso = m && m->gso ? m->gso : outgoing ? e->gso_size : 0;
+	if (gso && caplen == origlen && origlen > gso) {
+		for (size_t off = 0; off < origlen; off += gso) {
+			size_t n = origlen - off < gso ? origlen - off : gso;
+			cc_out_frame(&f, ts, iov, iovcnt, off, n, n);
+		}
+		return;
+	}
+	cc_out_frame(&f, ts, iov, iovcnt, 0, caplen, origlen);
+}
+
+/* ---- TCP ---- */
+
+static void tcp_frame(struct cc_fd *e, struct cc_frame *f, int outgoing, uint8_t flags)
+{
+	memset(f, 0, sizeof(*f));
+	f->proto = IPPROTO_TCP;
+	f->iface = CC_IF_WIRE;
+	f->outgoing = (uint8_t)outgoing;
+	f->pid = cc_pid;
+	f->tcp_flags = flags;
+	f->src = outgoing ? e->local : e->peer;
+	f->dst = outgoing ? e->peer : e->local;
+	f->tos = outgoing ? e->tos : 0;
+	f->ttl = outgoing ? e->ttl : 64;
+	f->src.family = f->dst.family = e->peer.family;
+}
+
+static void tcp_ctl(struct cc_fd *e, uint64_t ts, int outgoing, uint8_t flags, uint32_t seq, uint32_t ack)
+{
+	struct cc_frame f;
+
+	tcp_frame(e, &f, outgoing, flags);
+	f.seq = seq;
+	f.ack = ack;
+	cc_out_frame(&f, ts, NULL, 0, 0, 0, 0);
+}
+
+void cc_tcp_connected(int fd, struct cc_fd *e, int active)
+{
+	uint64_t ts = cc_now();
+	uint32_t l, p;
+
+	cc_refresh_local(fd, e);
+	cc_refresh_peer(fd, e);
+	clear_flags(e, FDF_CONNECTING);
+	if (!(e->flags & FDF_PEER) || !(e->flags & FDF_LOCAL))
+		return;
+	l = isn(&e->local, &e->peer);
+	p = isn(&e->peer, &e->local);
+	e->mss = (uint16_t)getint(fd, IPPROTO_TCP, TCP_MAXSEG, 1460);
+	if (e->mss < 536)
+		e->mss = 536;
+	e->snd_seq = l + 1;
+	e->rcv_seq = p + 1;
+	if (active) {
+		tcp_ctl(e, ts, 1, CC_TCP_SYN, l, 0);
+		tcp_ctl(e, ts, 0, CC_TCP_SYN | CC_TCP_ACK, p, l + 1);
+		tcp_ctl(e, ts, 1, CC_TCP_ACK, l + 1, p + 1);
+	} else {
+		tcp_ctl(e, ts, 0, CC_TCP_SYN, p, 0);
+		tcp_ctl(e, ts, 1, CC_TCP_SYN | CC_TCP_ACK, l, p + 1);
+		tcp_ctl(e, ts, 0, CC_TCP_ACK, p + 1, l + 1);
+	}
+	set_flags(e, FDF_TCP_OPEN);
+}
+
+void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov, int iovcnt, size_t len)
+{
+	struct cc_frame f;
+	uint64_t ts;
+	uint32_t seq;
+
+	if (e->flags & FDF_CONNECTING)
+		cc_tcp_connected(fd, e, 1);     /* a non-blocking connect finished */
+	if (!(e->flags & FDF_TCP_OPEN) || !len)
+		return;
+	ts = cc_now();
+	seq = __atomic_fetch_add(outgoing ? &e->snd_seq : &e->rcv_seq, (uint32_t)len, __ATOMIC_RELAXED);
+	tcp_frame(e, &f, outgoing, CC_TCP_PSH | CC_TCP_ACK);
+	f.ack = outgoing ? e->rcv_seq : e->snd_seq;
+	/* Segments no larger than the connection's MSS, as the wire would carry them. */
+	for (size_t off = 0; off < len; off += e->mss) {
+		size_t n = len - off < e->mss ? len - off : e->mss;
+		f.seq = seq + (uint32_t)off;
+		cc_out_frame(&f, ts, iov, iovcnt, off, n, n);
+	}
+}
+
+void cc_tcp_fin(int fd, struct cc_fd *e, int outgoing)
+{
+	uint16_t bit = outgoing ? FDF_FIN_OUT : FDF_FIN_IN;
+	uint32_t seq, ack;
+
+	(void)fd;
+	if (!(e->flags & FDF_TCP_OPEN) || (__atomic_fetch_or(&e->flags, bit, __ATOMIC_RELAXED) & bit))
+		return;
+	seq = __atomic_fetch_add(outgoing ? &e->snd_seq : &e->rcv_seq, 1, __ATOMIC_RELAXED);
+	ack = outgoing ? e->rcv_seq : e->snd_seq;
+	tcp_ctl(e, cc_now(), outgoing, CC_TCP_FIN | CC_TCP_ACK, seq, ack);
+}
+
+/* ---- Socket options ---- */
+
+void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, socklen_t len)
+{
+	int v = 0;
+
+	if (val && len >= sizeof(int))
+		memcpy(&v, val, sizeof(int));
+	else if (val && len == 1)
+		v = *(const uint8_t *)val;
+	if (level == IPPROTO_IP || level == IPPROTO_IPV6) {
+		if ((level == IPPROTO_IP && name == IP_PKTINFO) || (level == IPPROTO_IPV6 && name == IPV6_RECVPKTINFO)) {
+			if (v) {
+				set_flags(e, FDF_USER_PKTINFO);
+			} else {
+				clear_flags(e, FDF_USER_PKTINFO);
+				/* The program turned off what we need too: turn ours back on, still hidden. */
+				if (e->flags & FDF_PKTINFO) {
+					clear_flags(e, FDF_PKTINFO);
+					enable_pktinfo(fd, e);
+				}
+			}
+		}
+		if ((level == IPPROTO_IP && name == IP_RECVTOS) || (level == IPPROTO_IPV6 && name == IPV6_RECVTCLASS))
+			v ? set_flags(e, FDF_RECV_TOS) : clear_flags(e, FDF_RECV_TOS);
+		if ((level == IPPROTO_IP && name == IP_RECVTTL) || (level == IPPROTO_IPV6 && name == IPV6_RECVHOPLIMIT))
+			v ? set_flags(e, FDF_RECV_TTL) : clear_flags(e, FDF_RECV_TTL);
+		/* Defaults (-1) and masking are the kernel's business: ask it for the effective values. */
+		load_ip_opts(fd, e);
+	} else if (level == IPPROTO_UDP && name == UDP_SEGMENT) {
+		e->gso_size = (uint16_t)v;
+	} else if (level == IPPROTO_UDP && name == UDP_GRO) {
+		v ? set_flags(e, FDF_GRO) : clear_flags(e, FDF_GRO);
+	}
+}

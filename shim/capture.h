@@ -1,0 +1,66 @@
+/*
+ * From socket calls to captured frames: which fds are captured, which addresses each packet
+ * really used, and the synthesized TCP stream of each connection.
+ */
+#ifndef CC_CAPTURE_H
+#define CC_CAPTURE_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "pcapout/frame.h"
+#include "shim/fdtable.h"
+
+/* Capture switched on in this process (atomic; read on every hooked call). */
+extern int cc_on;
+
+/* Per-thread "inside the shim": nested library calls are passed through untouched. */
+extern __thread int cc_guard;
+
+/* What a message's control data says about one datagram. */
+struct cc_meta {
+	struct cc_addr local;   /* local address from IP_PKTINFO/IPV6_PKTINFO, if family != 0 */
+	int tos, ttl;           /* -1: not given */
+	unsigned gso;           /* UDP_SEGMENT / UDP_GRO segment size, 0: none */
+};
+
+uint64_t cc_now(void);
+
+/* sockaddr to cc_addr, v4-mapped IPv6 made IPv4; -1 for other families. */
+int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, socklen_t len);
+
+/* The entry for fd when it is a UDP or TCP socket we capture, classifying it once; else NULL. */
+struct cc_fd *cc_classify(int fd);
+
+/* A socket the program just made (socket/accept): record what is already known. */
+struct cc_fd *cc_fd_new(int fd, int family, int type, int proto);
+
+/* Re-reads the local address (after bind, connect, first send on an unbound socket). */
+void cc_refresh_local(int fd, struct cc_fd *e);
+
+/* Re-reads the peer (after connect). */
+void cc_refresh_peer(int fd, struct cc_fd *e);
+
+/* Source address the kernel would choose towards dst (cached; a system call only on a miss). */
+int cc_route_src(const struct cc_addr *dst, struct cc_addr *src);
+
+/* Control messages of a sent or received msghdr into meta. */
+void cc_meta_from_cmsg(struct cc_meta *m, const struct msghdr *msg);
+
+/*
+ * One UDP send or receive of `len` payload bytes (origlen >= caplen when truncated).  peer: the
+ * address given to or returned by the call, or NULL for the connected peer.
+ */
+void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer, socklen_t plen,
+		const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen);
+
+/* TCP life cycle and data. */
+void cc_tcp_connected(int fd, struct cc_fd *e, int active);
+void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov, int iovcnt, size_t len);
+void cc_tcp_fin(int fd, struct cc_fd *e, int outgoing);
+
+/* Updates the entry after a successful setsockopt. */
+void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, socklen_t len);
+
+#endif

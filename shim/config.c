@@ -1,0 +1,139 @@
+/*
+ * CLEARCAP_* environment variables.  Every value is length-checked; a bad one gives one line
+ * naming the variable and the program runs uncaptured, never aborted.
+ */
+#include "shim/config.h"
+#include "pcapout/writer.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+#define DEFAULT_BUFFER (8u << 20)
+#define MIN_BUFFER (1u << 20)
+#define MAX_BUFFER (1u << 30)
+
+struct cc_config cc_cfg;
+
+long long cc_parse_size(const char *s)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || v < 0)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += *end == 'i' && end[1] == 'B' ? 2 : 1;
+	return *end ? -1 : v;
+}
+
+int cc_name_in_list(const char *list, const char *name)
+{
+	char item[256];
+	const char *p = list;
+
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		if (n > 0 && n < sizeof(item)) {
+			memcpy(item, p, n);
+			item[n] = 0;
+			if (fnmatch(item, name, 0) == 0)
+				return 1;
+		}
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return 0;
+}
+
+static int bad(const char *var, const char *val, const char *why)
+{
+	cc_warn("%s=%.200s: %s; not capturing", var, val, why);
+	cc_cfg.on = 0;
+	return -1;
+}
+
+static int set_path(char *dst, const char *var, const char *val)
+{
+	size_t n = strlen(val);
+
+	if (n == 0 || n >= CC_PATH_MAX)
+		return bad(var, val, "empty or too long");
+	if (val[0] == '/') {
+		memcpy(dst, val, n + 1);
+		return 0;
+	}
+	/* A relative path is taken from where the program started, not where it later chdirs. */
+	char cwd[CC_PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd)) || strlen(cwd) + 1 + n >= CC_PATH_MAX)
+		return bad(var, val, "cannot make the path absolute");
+	size_t c = strlen(cwd);
+	memcpy(dst, cwd, c);
+	dst[c] = '/';
+	memcpy(dst + c + 1, val, n + 1);
+	return 0;
+}
+
+int cc_config_load(const char *prog, const char *exe)
+{
+	const char *v;
+
+	memset(&cc_cfg, 0, sizeof(cc_cfg));
+	v = getenv("CLEARCAP_FILE");
+	if (!v || !*v)
+		return 0;
+	/* Never capture in set-uid/set-gid programs: their traffic is not the invoking user's to read. */
+	if (getauxval(AT_SECURE))
+		return 0;
+	cc_cfg.on = 1;
+	if (set_path(cc_cfg.file, "CLEARCAP_FILE", v) < 0)
+		return -1;
+
+	v = getenv("CLEARCAP_FORMAT");
+	if (!v || !*v || strcmp(v, "pcapng") == 0)
+		cc_cfg.format = CC_FMT_PCAPNG;
+	else if (strcmp(v, "pcap") == 0)
+		cc_cfg.format = CC_FMT_PCAP;
+	else
+		return bad("CLEARCAP_FORMAT", v, "expected pcapng or pcap");
+
+	cc_cfg.buffer = DEFAULT_BUFFER;
+	v = getenv("CLEARCAP_BUFFER");
+	if (v && *v) {
+		long long b = cc_parse_size(v);
+		if (b < MIN_BUFFER || b > MAX_BUFFER)
+			return bad("CLEARCAP_BUFFER", v, "expected a size from 1M to 1G");
+		size_t p2 = MIN_BUFFER;
+		while (p2 < (size_t)b)
+			p2 <<= 1;
+		cc_cfg.buffer = p2;
+	}
+
+	v = getenv("CLEARCAP_COUNTERS");
+	if (v && *v && set_path(cc_cfg.counters, "CLEARCAP_COUNTERS", v) < 0)
+		return -1;
+
+	v = getenv("CLEARCAP_PROGRAMS");
+	if (v && *v) {
+		if (strlen(v) > 4096)
+			return bad("CLEARCAP_PROGRAMS", v, "too long");
+		if (!cc_name_in_list(v, prog) && !(exe && cc_name_in_list(v, exe))) {
+			cc_cfg.on = 0;  /* not one of ours: pass through silently */
+			return 0;
+		}
+	}
+	return 0;
+}

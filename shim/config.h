@@ -1,0 +1,35 @@
+/*
+ * Configuration from CLEARCAP_* environment variables, read once at start-up.
+ */
+#ifndef CC_CONFIG_H
+#define CC_CONFIG_H
+
+#include <stddef.h>
+
+#include "pcapout/format.h"
+
+#define CC_PATH_MAX 4096
+
+struct cc_config {
+	int on;                         /* capture in this process */
+	char file[CC_PATH_MAX];         /* CLEARCAP_FILE, made absolute */
+	enum cc_format format;          /* CLEARCAP_FORMAT */
+	size_t buffer;                  /* CLEARCAP_BUFFER, bytes, a power of two */
+	char counters[CC_PATH_MAX];     /* CLEARCAP_COUNTERS */
+};
+
+extern struct cc_config cc_cfg;
+
+/*
+ * Reads the environment.  Returns 0 with cc_cfg filled; a bad value is reported in one line naming
+ * the variable and leaves capture off.  `prog` and `exe` are the names CLEARCAP_PROGRAMS matches.
+ */
+int cc_config_load(const char *prog, const char *exe);
+
+/* Parses "16M"-style sizes (K, M, G suffixes, powers of 1024); -1 on error. */
+long long cc_parse_size(const char *s);
+
+/* True when name matches one entry of a comma-separated list of names or fnmatch patterns. */
+int cc_name_in_list(const char *list, const char *name);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * The fd table: 1024 chunks of 1024 entries, each chunk mapped on first use.  Chunks are mmap'd
+ * rather than malloc'd because hooks can run inside signal handlers and inside malloc's own
+ * callers; publication is one compare-and-swap, and a chunk is never freed.
+ */
+#include "shim/fdtable.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+#define CHUNK_BITS 10
+#define CHUNK (1u << CHUNK_BITS)
+#define NCHUNKS 1024u
+
+static struct cc_fd *chunks[NCHUNKS];
+uint32_t cc_fork_gen;
+
+struct cc_fd *cc_fd_peek(int fd)
+{
+	unsigned u = (unsigned)fd;
+	struct cc_fd *c;
+
+	if (fd < 0 || (u >> CHUNK_BITS) >= NCHUNKS)
+		return NULL;
+	c = __atomic_load_n(&chunks[u >> CHUNK_BITS], __ATOMIC_ACQUIRE);
+	return c ? &c[u & (CHUNK - 1)] : NULL;
+}
+
+struct cc_fd *cc_fd_get(int fd)
+{
+	unsigned u = (unsigned)fd;
+	struct cc_fd *c, *expected = NULL;
+
+	if (fd < 0 || (u >> CHUNK_BITS) >= NCHUNKS)
+		return NULL;
+	c = __atomic_load_n(&chunks[u >> CHUNK_BITS], __ATOMIC_ACQUIRE);
+	if (c)
+		return &c[u & (CHUNK - 1)];
+	c = mmap(NULL, CHUNK * sizeof(*c), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (c == MAP_FAILED)
+		return NULL;
+	if (!__atomic_compare_exchange_n(&chunks[u >> CHUNK_BITS], &expected, c, 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		munmap(c, CHUNK * sizeof(*c));
+		c = expected;
+	}
+	return &c[u & (CHUNK - 1)];
+}
+
+void cc_fd_reset(int fd)
+{
+	struct cc_fd *e = cc_fd_peek(fd);
+
+	if (e && e->kind != FDK_UNKNOWN) {
+		__atomic_store_n(&e->kind, FDK_UNKNOWN, __ATOMIC_RELEASE);
+		e->flags = 0;
+	}
+}
+
+void cc_fd_reset_range(unsigned lo, unsigned hi)
+{
+	for (unsigned ch = lo >> CHUNK_BITS; ch < NCHUNKS && ch <= (hi >> CHUNK_BITS); ch++) {
+		struct cc_fd *c = __atomic_load_n(&chunks[ch], __ATOMIC_ACQUIRE);
+		if (!c)
+			continue;
+		for (unsigned i = 0; i < CHUNK; i++) {
+			unsigned fd = ch << CHUNK_BITS | i;
+			if (fd >= lo && fd <= hi && c[i].kind != FDK_UNKNOWN) {
+				__atomic_store_n(&c[i].kind, FDK_UNKNOWN, __ATOMIC_RELEASE);
+				c[i].flags = 0;
+			}
+		}
+	}
+}

@@ -1,0 +1,63 @@
+/*
+ * What the shim knows about each file descriptor: socket or not, UDP or TCP, the cached local and
+ * peer addresses, the IP header values the program set, and a synthesized TCP stream's sequence
+ * numbers.  Indexed by fd in lazily allocated chunks, so a call on a pipe or file costs one array
+ * look-up after the first, and no system call.
+ */
+#ifndef CC_FDTABLE_H
+#define CC_FDTABLE_H
+
+#include <stdint.h>
+
+#include "pcapout/frame.h"
+
+enum cc_fd_kind {
+	FDK_UNKNOWN = 0,        /* never looked at, or closed since */
+	FDK_OTHER,              /* not a socket we capture: file, pipe, AF_UNIX, raw ... */
+	FDK_UDP,
+	FDK_TCP,
+};
+
+/* flags */
+#define FDF_LOCAL      0x0001   /* local address known */
+#define FDF_PEER       0x0002   /* connected: peer known */
+#define FDF_WILDCARD   0x0004   /* bound to 0.0.0.0 or ::: per-packet local address needed */
+#define FDF_PKTINFO    0x0008   /* we enabled IP(V6)_PKTINFO; strip it from what the program sees */
+#define FDF_USER_PKTINFO 0x0010 /* the program enabled it itself */
+#define FDF_TCP_OPEN   0x0020   /* handshake written */
+#define FDF_CONNECTING 0x0040   /* non-blocking connect in progress */
+#define FDF_FIN_OUT    0x0080
+#define FDF_FIN_IN     0x0100
+#define FDF_LISTEN     0x0200
+#define FDF_GRO        0x0400   /* UDP_GRO on: received buffers may hold several datagrams */
+#define FDF_RECV_TOS   0x0800   /* the program asked for received TOS/TCLASS */
+#define FDF_RECV_TTL   0x1000   /* ... and TTL/hop limit */
+
+struct cc_fd {
+	uint8_t kind;           /* enum cc_fd_kind; written last when an entry is set up */
+	uint8_t family;         /* socket's own family: AF_INET or AF_INET6 */
+	uint8_t tos, ttl, mcast_ttl;
+	uint16_t flags;         /* atomic updates */
+	uint16_t gso_size;      /* UDP_SEGMENT socket option */
+	uint16_t mss;
+	uint32_t fork_gen;      /* fork generation the entry was made in */
+	struct cc_addr local, peer;
+	uint32_t snd_seq, rcv_seq;
+};
+
+/* The entry for fd, allocating its chunk if needed; NULL for fds beyond the table. */
+struct cc_fd *cc_fd_get(int fd);
+
+/* The entry if its chunk exists already (never allocates); NULL otherwise. */
+struct cc_fd *cc_fd_peek(int fd);
+
+/* Forgets fd (close, dup2 target, ...). */
+void cc_fd_reset(int fd);
+
+/* Forgets every fd in [lo, hi]. */
+void cc_fd_reset_range(unsigned lo, unsigned hi);
+
+/* Counts forks: an entry from an older generation is shared with another process. */
+extern uint32_t cc_fork_gen;
+
+#endif

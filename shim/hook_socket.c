@@ -1,0 +1,580 @@
+/*
+ * Socket hooks.  Each reads top to bottom in three layers: the exported symbol, our logic, the
+ * real call (as in socket_wrapper).  The program's view never changes: return value, errno,
+ * buffers, addresses and control messages are what the real call gave; errno is saved right after
+ * the real call and restored before returning.
+ *
+ * Receives on UDP sockets may run as recvmsg with our own name and control buffers, so that the
+ * peer and the local address of each datagram are known even when the program did not ask for
+ * them; what the program asked for is copied back exactly as the kernel would have written it.
+ */
+#include "shim/capture.h"
+#include "shim/hooks.h"
+#include "shim/real.h"
+#include "pcapout/writer.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define REAL(name) do { if (__builtin_expect(!cc_real.name, 0)) cc_real_init(); } while (0)
+
+static inline int active(void)
+{
+	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED) && !cc_guard;
+}
+
+/* The entry of a captured socket, or NULL (fast for files and pipes once seen). */
+static inline struct cc_fd *captured(int fd)
+{
+	struct cc_fd *e;
+
+	if (!active())
+		return NULL;
+	e = cc_fd_peek(fd);
+	if (e && e->kind == FDK_OTHER)
+		return NULL;
+	return cc_classify(fd);
+}
+
+/* ---- Sending ---- */
+
+static void sent(int fd, struct cc_fd *e, const struct sockaddr *to, socklen_t tolen, const struct msghdr *msg,
+		 const struct iovec *iov, int iovcnt, size_t n)
+{
+	if (e->kind == FDK_UDP) {
+		struct cc_meta m = { .tos = -1, .ttl = -1 };
+		if (msg)
+			cc_meta_from_cmsg(&m, msg);
+		cc_cap_udp(fd, e, 1, to, tolen, &m, iov, iovcnt, n, n);
+	} else {
+		/* sendto on an unconnected TCP socket is TCP Fast Open: the connect happens here. */
+		if (!(e->flags & FDF_TCP_OPEN) && to)
+			cc_tcp_connected(fd, e, 1);
+		cc_tcp_data(fd, e, 1, iov, iovcnt, n);
+	}
+}
+
+CC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
+{
+	REAL(sendto);
+	ssize_t r = cc_real.sendto(fd, buf, len, flags, to, tolen);
+	if (r < 0)
+		return r;
+	int saved = errno;
+	struct cc_fd *e = captured(fd);
+	if (e) {
+		struct iovec v = { (void *)buf, (size_t)r };
+		sent(fd, e, to, tolen, NULL, &v, 1, (size_t)r);
+	}
+	errno = saved;
+	return r;
+}
+
+CC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	REAL(send);
+	ssize_t r = cc_real.send(fd, buf, len, flags);
+	if (r < 0)
+		return r;
+	int saved = errno;
+	struct cc_fd *e = captured(fd);
+	if (e) {
+		struct iovec v = { (void *)buf, (size_t)r };
+		sent(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
+	}
+	errno = saved;
+	return r;
+}
+
+CC_EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+	REAL(write);
+	ssize_t r = cc_real.write(fd, buf, len);
+	if (r <= 0)
+		return r;
+	int saved = errno;
+	struct cc_fd *e = captured(fd);
+	if (e) {
+		struct iovec v = { (void *)buf, (size_t)r };
+		sent(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
+	}
+	errno = saved;
+	return r;
+}
+
+CC_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	REAL(writev);
+	ssize_t r = cc_real.writev(fd, iov, iovcnt);
+	if (r <= 0)
+		return r;
+	int saved = errno;
+	struct cc_fd *e = captured(fd);
+	if (e)
+		sent(fd, e, NULL, 0, NULL, iov, iovcnt, (size_t)r);
+	errno = saved;
+	return r;
+}
+
+CC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	REAL(sendmsg);
+	ssize_t r = cc_real.sendmsg(fd, msg, flags);
+	if (r < 0)
+		return r;
+	int saved = errno;
+	struct cc_fd *e = captured(fd);
+	if (e)
+		sent(fd, e, msg->msg_name, msg->msg_namelen, msg, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r);
+	errno = saved;
+	return r;
+}
+
+CC_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
+{
+	REAL(sendmmsg);
+	int r = cc_real.sendmmsg(fd, vec, vlen, flags);
+	if (r <= 0)
+		return r;
+	int saved = errno;
+	struct cc_fd *e = captured(fd);
+	if (e) {
+		for (int i = 0; i < r; i++) {
+			const struct msghdr *m = &vec[i].msg_hdr;
+			sent(fd, e, m->msg_name, m->msg_namelen, m, m->msg_iov, (int)m->msg_iovlen, vec[i].msg_len);
+		}
+	}
+	errno = saved;
+	return r;
+}
+
+/* ---- Receiving ---- */
+
+/*
+ * Copies the control messages of `from` into the program's buffer as the kernel's put_cmsg()
+ * would have, leaving out the IP(V6)_PKTINFO we enabled ourselves when `strip` is set.
+ */
+static void copy_cmsgs(struct msghdr *um, struct msghdr *from, int strip)
+{
+	uint8_t *dst = um->msg_control;
+	size_t cap = dst ? um->msg_controllen : 0, used = 0;
+	int trunc = (from->msg_flags & MSG_CTRUNC) != 0;
+	struct cmsghdr *c;
+
+	for (c = CMSG_FIRSTHDR(from); c; c = CMSG_NXTHDR(from, c)) {
+		if (strip && ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) ||
+			      (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO)))
+			continue;
+		size_t len = c->cmsg_len, space = CMSG_SPACE(c->cmsg_len - CMSG_LEN(0));
+		if (cap - used < sizeof(struct cmsghdr)) {
+			trunc = 1;
+			break;
+		}
+		if (len > cap - used) {
+			len = cap - used;
+			trunc = 1;
+		}
+		memcpy(dst + used, c, len);
+		used += space < cap - used ? space : cap - used;
+	}
+	um->msg_controllen = used;
+	um->msg_flags = (from->msg_flags & ~MSG_CTRUNC) | (trunc ? MSG_CTRUNC : 0);
+}
+
+/* Whether a UDP receive must run through our own name/control buffers. */
+static inline int need_sub(const struct cc_fd *e)
+{
+	return !(e->flags & FDF_PEER) || ((e->flags & FDF_PKTINFO) && !(e->flags & FDF_USER_PKTINFO));
+}
+
+#define CTL_EXTRA 64            /* room for our IPV6_PKTINFO: CMSG_SPACE(20) = 40 */
+#define CTL_STACK_MAX 8192
+
+/* Sets up `m` to receive into the program's um with our own name and control buffers. */
+static void sub_prepare(struct msghdr *m, const struct msghdr *um, struct sockaddr_storage *ss, uint8_t *ctl,
+			size_t ctllen)
+{
+	m->msg_name = ss;
+	m->msg_namelen = sizeof(*ss);
+	m->msg_iov = um->msg_iov;
+	m->msg_iovlen = um->msg_iovlen;
+	m->msg_control = ctl;
+	m->msg_controllen = ctllen;
+	m->msg_flags = 0;
+}
+
+/* Gives the program what the kernel would have given it, then records the datagram. */
+static void sub_finish(int fd, struct cc_fd *e, struct msghdr *um, struct msghdr *m, int flags, size_t r)
+{
+	int strip = (e->flags & FDF_PKTINFO) && !(e->flags & FDF_USER_PKTINFO);
+
+	if (um->msg_name) {
+		size_t n = m->msg_namelen < um->msg_namelen ? m->msg_namelen : um->msg_namelen;
+		memcpy(um->msg_name, m->msg_name, n);
+	}
+	um->msg_namelen = m->msg_namelen;
+	copy_cmsgs(um, m, strip);
+
+	if (flags & (MSG_PEEK | MSG_ERRQUEUE))
+		return;
+	struct cc_meta meta = { .tos = -1, .ttl = -1 };
+	cc_meta_from_cmsg(&meta, m);
+	size_t room = 0;
+	for (size_t i = 0; i < um->msg_iovlen; i++)
+		room += um->msg_iov[i].iov_len;
+	size_t cap = r < room ? r : room;
+	cc_cap_udp(fd, e, 0, m->msg_name, m->msg_namelen, &meta, um->msg_iov, (int)um->msg_iovlen, cap, r);
+}
+
+/* recvmsg on a UDP socket, with substitution when needed. */
+static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags)
+{
+	size_t ctllen = (um->msg_control ? um->msg_controllen : 0) + CTL_EXTRA;
+	struct sockaddr_storage ss;
+	struct msghdr m;
+	ssize_t r;
+
+	if (ctllen > CTL_STACK_MAX || !need_sub(e)) {
+		/* Enough room of the program's own, or nothing to add: receive directly. */
+		r = cc_real.recvmsg(fd, um, flags);
+		if (r >= 0 && !(flags & (MSG_PEEK | MSG_ERRQUEUE))) {
+			int saved = errno;
+			struct cc_meta meta = { .tos = -1, .ttl = -1 };
+			cc_meta_from_cmsg(&meta, um);
+			size_t room = 0;
+			for (size_t i = 0; i < um->msg_iovlen; i++)
+				room += um->msg_iov[i].iov_len;
+			cc_cap_udp(fd, e, 0, um->msg_name, um->msg_namelen, &meta, um->msg_iov, (int)um->msg_iovlen,
+				   (size_t)r < room ? (size_t)r : room, (size_t)r);
+			errno = saved;
+		}
+		return r;
+	}
+	uint8_t ctl[ctllen] __attribute__((aligned(8)));
+	sub_prepare(&m, um, &ss, ctl, ctllen);
+	r = cc_real.recvmsg(fd, &m, flags);
+	if (r >= 0) {
+		int saved = errno;
+		sub_finish(fd, e, um, &m, flags, (size_t)r);
+		errno = saved;
+	}
+	return r;
+}
+
+static ssize_t udp_recv(int fd, struct cc_fd *e, void *buf, size_t len, int flags, struct sockaddr *from,
+			socklen_t *fromlen)
+{
+	struct iovec v = { buf, len };
+	struct msghdr um = { .msg_name = from, .msg_namelen = from && fromlen ? *fromlen : 0, .msg_iov = &v,
+			     .msg_iovlen = 1 };
+	ssize_t r = udp_recvmsg(fd, e, &um, flags);
+
+	if (r >= 0 && from && fromlen)
+		*fromlen = um.msg_namelen;
+	return r;
+}
+
+static void tcp_received(int fd, struct cc_fd *e, const struct iovec *iov, int iovcnt, ssize_t r, size_t asked,
+			 int flags)
+{
+	int saved = errno;
+
+	if (flags & MSG_PEEK)
+		;
+	else if (r > 0 && (flags & MSG_TRUNC))
+		__atomic_fetch_add(&e->rcv_seq, (uint32_t)r, __ATOMIC_RELAXED);  /* discarded unseen */
+	else if (r > 0)
+		cc_tcp_data(fd, e, 0, iov, iovcnt, (size_t)r);
+	else if (r == 0 && asked > 0)
+		cc_tcp_fin(fd, e, 0);
+	errno = saved;
+}
+
+CC_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
+{
+	REAL(recvfrom);
+	struct cc_fd *e = captured(fd);
+	if (!e)
+		return cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
+	if (e->kind == FDK_UDP)
+		return udp_recv(fd, e, buf, len, flags, from, fromlen);
+	ssize_t r = cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
+	struct iovec v = { buf, r > 0 ? (size_t)r : 0 };
+	tcp_received(fd, e, &v, 1, r, len, flags);
+	return r;
+}
+
+CC_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	REAL(recv);
+	struct cc_fd *e = captured(fd);
+	if (!e)
+		return cc_real.recv(fd, buf, len, flags);
+	if (e->kind == FDK_UDP)
+		return udp_recv(fd, e, buf, len, flags, NULL, NULL);
+	ssize_t r = cc_real.recv(fd, buf, len, flags);
+	struct iovec v = { buf, r > 0 ? (size_t)r : 0 };
+	tcp_received(fd, e, &v, 1, r, len, flags);
+	return r;
+}
+
+CC_EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+	REAL(read);
+	struct cc_fd *e = captured(fd);
+	if (!e)
+		return cc_real.read(fd, buf, len);
+	if (e->kind == FDK_UDP)
+		return udp_recv(fd, e, buf, len, 0, NULL, NULL);
+	ssize_t r = cc_real.read(fd, buf, len);
+	struct iovec v = { buf, r > 0 ? (size_t)r : 0 };
+	tcp_received(fd, e, &v, 1, r, len, 0);
+	return r;
+}
+
+CC_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	REAL(readv);
+	struct cc_fd *e = captured(fd);
+	if (!e || iovcnt < 0)
+		return cc_real.readv(fd, iov, iovcnt);
+	if (e->kind == FDK_UDP) {
+		struct msghdr um = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+		return udp_recvmsg(fd, e, &um, 0);
+	}
+	ssize_t r = cc_real.readv(fd, iov, iovcnt);
+	size_t asked = 0;
+	for (int i = 0; i < iovcnt; i++)
+		asked += iov[i].iov_len;
+	tcp_received(fd, e, iov, iovcnt, r, asked, 0);
+	return r;
+}
+
+CC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	REAL(recvmsg);
+	struct cc_fd *e = captured(fd);
+	if (!e)
+		return cc_real.recvmsg(fd, msg, flags);
+	if (e->kind == FDK_UDP)
+		return udp_recvmsg(fd, e, msg, flags);
+	ssize_t r = cc_real.recvmsg(fd, msg, flags);
+	size_t asked = 0;
+	for (size_t i = 0; i < msg->msg_iovlen; i++)
+		asked += msg->msg_iov[i].iov_len;
+	tcp_received(fd, e, msg->msg_iov, (int)msg->msg_iovlen, r, asked, flags);
+	return r;
+}
+
+CC_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
+{
+	REAL(recvmmsg);
+	struct cc_fd *e = captured(fd);
+	if (!e || e->kind != FDK_UDP || vlen == 0)
+		return cc_real.recvmmsg(fd, vec, vlen, flags, timeout);
+
+	size_t ctlmax = 0;
+	for (unsigned i = 0; i < vlen; i++) {
+		size_t c = vec[i].msg_hdr.msg_control ? vec[i].msg_hdr.msg_controllen : 0;
+		if (c > ctlmax)
+			ctlmax = c;
+	}
+	size_t ctllen = (ctlmax + CTL_EXTRA + 7) & ~(size_t)7;
+	size_t per = sizeof(struct mmsghdr) + sizeof(struct sockaddr_storage) + ctllen;
+	if (!need_sub(e) || ctlmax > CTL_STACK_MAX || vlen > 1024) {
+		int r = cc_real.recvmmsg(fd, vec, vlen, flags, timeout);
+		int saved = errno;
+		for (int i = 0; i < r; i++) {
+			struct msghdr *um = &vec[i].msg_hdr;
+			struct cc_meta meta = { .tos = -1, .ttl = -1 };
+			cc_meta_from_cmsg(&meta, um);
+			size_t room = 0;
+			for (size_t j = 0; j < um->msg_iovlen; j++)
+				room += um->msg_iov[j].iov_len;
+			cc_cap_udp(fd, e, 0, um->msg_name, um->msg_namelen, &meta, um->msg_iov, (int)um->msg_iovlen,
+				   vec[i].msg_len < room ? vec[i].msg_len : room, vec[i].msg_len);
+		}
+		errno = saved;
+		return r;
+	}
+	/* Our own headers, names and control buffers for the whole batch, in one block. */
+	uint8_t *block = malloc(per * vlen);
+	if (!block)
+		return cc_real.recvmmsg(fd, vec, vlen, flags, timeout);
+	struct mmsghdr *sub = (struct mmsghdr *)block;
+	struct sockaddr_storage *names = (struct sockaddr_storage *)(block + sizeof(*sub) * vlen);
+	uint8_t *ctls = (uint8_t *)(names + vlen);
+	for (unsigned i = 0; i < vlen; i++) {
+		sub_prepare(&sub[i].msg_hdr, &vec[i].msg_hdr, &names[i], ctls + i * ctllen, ctllen);
+		sub[i].msg_len = 0;
+	}
+	int r = cc_real.recvmmsg(fd, sub, vlen, flags, timeout);
+	int saved = errno;
+	for (int i = 0; i < r; i++) {
+		vec[i].msg_len = sub[i].msg_len;
+		sub_finish(fd, e, &vec[i].msg_hdr, &sub[i].msg_hdr, flags, sub[i].msg_len);
+	}
+	free(block);
+	errno = saved;
+	return r;
+}
+
+/* _FORTIFY_SOURCE turns recv/recvfrom/read with a known buffer size into these. */
+static void *real_chk(const char *name)
+{
+	return cc_real_lookup(name);
+}
+
+CC_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	if (len > buflen) {
+		ssize_t (*f)(int, void *, size_t, size_t, int) = (ssize_t(*)(int, void *, size_t, size_t, int))real_chk("__recv_chk");
+		return f(fd, buf, len, buflen, flags);     /* reports the overflow and aborts */
+	}
+	return recv(fd, buf, len, flags);
+}
+
+CC_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags, struct sockaddr *from,
+				 socklen_t *fromlen)
+{
+	if (len > buflen) {
+		ssize_t (*f)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *) =
+			(ssize_t(*)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *))real_chk("__recvfrom_chk");
+		return f(fd, buf, len, buflen, flags, from, fromlen);
+	}
+	return recvfrom(fd, buf, len, flags, from, fromlen);
+}
+
+CC_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	if (len > buflen) {
+		ssize_t (*f)(int, void *, size_t, size_t) = (ssize_t(*)(int, void *, size_t, size_t))real_chk("__read_chk");
+		return f(fd, buf, len, buflen);
+	}
+	return read(fd, buf, len);
+}
+
+/* ---- Socket life cycle ---- */
+
+CC_EXPORT int socket(int domain, int type, int proto)
+{
+	REAL(socket);
+	int r = cc_real.socket(domain, type, proto);
+	if (r >= 0 && active()) {
+		int saved = errno;
+		cc_fd_new(r, domain, type, proto);
+		errno = saved;
+	}
+	return r;
+}
+
+CC_EXPORT int socketpair(int domain, int type, int proto, int sv[2])
+{
+	REAL(socketpair);
+	int r = cc_real.socketpair(domain, type, proto, sv);
+	if (r == 0 && active()) {
+		/* AF_UNIX pairs (asyncio's self-pipe, ...) are never captured: mark them at no cost. */
+		cc_fd_new(sv[0], AF_UNIX, type, proto);
+		cc_fd_new(sv[1], AF_UNIX, type, proto);
+	}
+	return r;
+}
+
+CC_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	REAL(bind);
+	int r = cc_real.bind(fd, addr, len);
+	if (r == 0) {
+		int saved = errno;
+		struct cc_fd *e = captured(fd);
+		if (e)
+			cc_refresh_local(fd, e);
+		errno = saved;
+	}
+	return r;
+}
+
+CC_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	REAL(connect);
+	int r = cc_real.connect(fd, addr, len);
+	int saved = errno;
+	struct cc_fd *e = (r == 0 || errno == EINPROGRESS) ? captured(fd) : NULL;
+	if (e) {
+		if (e->kind == FDK_UDP) {
+			/* Connecting (or disconnecting with AF_UNSPEC) may change the local address too. */
+			cc_refresh_peer(fd, e);
+			cc_refresh_local(fd, e);
+		} else if (r == 0) {
+			cc_tcp_connected(fd, e, 1);
+		} else {
+			__atomic_fetch_or(&e->flags, FDF_CONNECTING, __ATOMIC_RELAXED);
+		}
+	}
+	errno = saved;
+	return r;
+}
+
+static void accepted(int lfd, int fd)
+{
+	int saved = errno;
+	struct cc_fd *l = captured(lfd);
+
+	if (l && l->kind == FDK_TCP) {
+		struct cc_fd *e = cc_fd_new(fd, l->family, SOCK_STREAM, IPPROTO_TCP);
+		if (e)
+			cc_tcp_connected(fd, e, 0);
+	} else if (active()) {
+		cc_fd_reset(fd);        /* classified lazily: not one of ours, or a family we skip */
+	}
+	errno = saved;
+}
+
+CC_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	REAL(accept);
+	int r = cc_real.accept(fd, addr, len);
+	if (r >= 0)
+		accepted(fd, r);
+	return r;
+}
+
+CC_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	REAL(accept4);
+	int r = cc_real.accept4(fd, addr, len, flags);
+	if (r >= 0)
+		accepted(fd, r);
+	return r;
+}
+
+CC_EXPORT int shutdown(int fd, int how)
+{
+	REAL(shutdown);
+	int r = cc_real.shutdown(fd, how);
+	if (r == 0 && (how == SHUT_WR || how == SHUT_RDWR)) {
+		int saved = errno;
+		struct cc_fd *e = captured(fd);
+		if (e && e->kind == FDK_TCP)
+			cc_tcp_fin(fd, e, 1);
+		errno = saved;
+	}
+	return r;
+}
+
+CC_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	REAL(setsockopt);
+	int r = cc_real.setsockopt(fd, level, name, val, len);
+	if (r == 0) {
+		int saved = errno;
+		struct cc_fd *e = captured(fd);
+		if (e)
+			cc_sockopt(fd, e, level, name, val, len);
+		errno = saved;
+	}
+	return r;
+}

@@ -1,0 +1,97 @@
+/*
+ * Start-up and shut-down: bind the real symbols, read the configuration, register the fork
+ * handlers, and flush at exit.  Nothing here runs per packet.
+ */
+#include "shim/capture.h"
+#include "shim/config.h"
+#include "shim/hooks.h"
+#include "shim/real.h"
+#include "pcapout/writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char *program_invocation_short_name;
+
+static char exe_name[256];
+
+static void set_comment(void)
+{
+	char c[128];
+
+	snprintf(c, sizeof(c), "pid %u %s", cc_pid, program_invocation_short_name);
+	cc_writer_set_comment(c);
+}
+
+static void atfork_prepare(void)
+{
+	cc_writer_atfork_prepare();
+}
+
+static void atfork_parent(void)
+{
+	/* Every socket open now is shared with the child: neither side may close its stream alone. */
+	__atomic_fetch_add(&cc_fork_gen, 1, __ATOMIC_RELAXED);
+	cc_writer_atfork_parent();
+}
+
+static void atfork_child(void)
+{
+	__atomic_fetch_add(&cc_fork_gen, 1, __ATOMIC_RELAXED);
+	cc_pid = (uint32_t)getpid();
+	cc_writer_atfork_child();
+	set_comment();
+}
+
+static void load(void)
+{
+	int saved = errno;
+	char path[4096];
+	ssize_t n;
+
+	cc_real_init();
+	cc_pid = (uint32_t)getpid();
+	n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	if (n > 0) {
+		path[n] = 0;
+		const char *b = strrchr(path, '/');
+		b = b ? b + 1 : path;
+		size_t len = strlen(b) < sizeof(exe_name) - 1 ? strlen(b) : sizeof(exe_name) - 1;
+		memcpy(exe_name, b, len);
+		exe_name[len] = 0;
+	}
+	if (cc_config_load(program_invocation_short_name, exe_name[0] ? exe_name : NULL) == 0 && cc_cfg.on) {
+		struct cc_writer_cfg w = {
+			.path = cc_cfg.file,
+			.format = cc_cfg.format,
+			.ring_size = cc_cfg.buffer,
+			.counters_path = cc_cfg.counters[0] ? cc_cfg.counters : NULL,
+		};
+		cc_writer_configure(&w);
+		set_comment();
+		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+		__atomic_store_n(&cc_on, 1, __ATOMIC_RELEASE);
+	}
+	errno = saved;
+}
+
+void cc_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, load);
+}
+
+__attribute__((constructor)) static void clearcap_ctor(void)
+{
+	cc_init();
+}
+
+__attribute__((destructor)) static void clearcap_dtor(void)
+{
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		cc_writer_exit();
+}

@@ -1,0 +1,49 @@
+/*
+ * Real-symbol table.
+ *
+ * libc's functions are found with dlsym(RTLD_NEXT): we are preloaded, so "next" is libc.  A lookup
+ * that returns one of our own hooks (possible when the library is loaded twice, or preloaded in an
+ * unusual order) is rejected, as proxychains-ng's load_sym does: calling it would recurse forever.
+ * Optional libraries (OpenSSL, libsrtp2, libpcap) are resolved elsewhere through the loaded
+ * objects, because a dlopen(RTLD_LOCAL) module hides them from RTLD_NEXT.
+ */
+#include "shim/real.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+
+struct cc_real cc_real;
+
+/* True when addr lies in this shared object: a lookup must never hand us our own hook. */
+static int is_ours(void *addr)
+{
+	static void *base;
+	Dl_info me, it;
+
+	if (!base && dladdr((void *)is_ours, &me))
+		base = me.dli_fbase;
+	return addr && dladdr(addr, &it) && it.dli_fbase == base;
+}
+
+void *cc_real_lookup(const char *name)
+{
+	void *p = dlsym(RTLD_NEXT, name);
+
+	return is_ours(p) ? NULL : p;
+}
+
+static void bind_all(void)
+{
+#define CC_REAL_BIND(ret, name, args) \
+	__atomic_store_n(&cc_real.name, (ret(*) args)cc_real_lookup(#name), \
+			 __ATOMIC_RELEASE);
+	CC_REAL_LIST(CC_REAL_BIND)
+#undef CC_REAL_BIND
+}
+
+void cc_real_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, bind_all);
+}
