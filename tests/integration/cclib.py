@@ -1,0 +1,162 @@
+"""Helpers for clearcap's integration tests: run real programs under the shim, read the capture
+with tshark (and tcpdump), and assert.
+
+A test is a function named test_* in a tests/integration/test_*.py module; it takes one argument,
+the Env, and raises AssertionError (or any exception) to fail.  Tests must only use loopback.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PY = "/usr/bin/python3"   # Debian's interpreter, not whatever is first on PATH
+
+
+class Skip(Exception):
+    """Raised by a test whose prerequisite is missing on this machine."""
+
+
+class Env:
+    def __init__(self, build, sanitize=False):
+        self.build = os.path.abspath(build)
+        self.lib = os.path.join(self.build, "libclearcap.so")
+        self.tool = os.path.join(self.build, "clearcap")
+        self.sanitize = sanitize
+        self.tmp = tempfile.mkdtemp(prefix="cc-it-")
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def preload(self):
+        """LD_PRELOAD value: under sanitizers the ASan runtime must come first."""
+        if not self.sanitize:
+            return self.lib
+        asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
+                              text=True).stdout.strip()
+        ubsan = subprocess.run(["gcc", "-print-file-name=libubsan.so"], capture_output=True,
+                               text=True).stdout.strip()
+        return " ".join([asan, ubsan, self.lib])
+
+    def env(self, capfile=None, extra=None, preload=True):
+        e = dict(os.environ)
+        for k in list(e):
+            if k.startswith("CLEARCAP_"):
+                del e[k]
+        if preload:
+            e["LD_PRELOAD"] = self.preload()
+        if self.sanitize:
+            e["ASAN_OPTIONS"] = "detect_leaks=0:verify_asan_link_order=0:abort_on_error=0:exitcode=86"
+            e["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:exitcode=87"
+        if capfile:
+            e["CLEARCAP_FILE"] = capfile
+        if extra:
+            e.update(extra)
+        return e
+
+    def cleanup(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def run(cmd, env=None, timeout=60, check=True, input=None, **kw):
+    """Runs cmd to completion; returns CompletedProcess with text stdout/stderr."""
+    p = subprocess.run(cmd, env=env, timeout=timeout, capture_output=True, text=True, input=input, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError("%r exited %d\nstdout: %s\nstderr: %s" % (cmd, p.returncode, p.stdout[-2000:],
+                                                                       p.stderr[-2000:]))
+    return p
+
+
+def py(env, code, capfile, extra=None, timeout=60, check=True, args=()):
+    """Runs a Python program (Debian's python3) under the shim capturing into capfile."""
+    return run([PY, "-c", code] + list(args), env=env.env(capfile, extra), timeout=timeout, check=check)
+
+
+def tshark(capfile, fields, dfilter=None, extra=()):
+    """Returns a list of rows (lists of strings), one per frame matching dfilter."""
+    cmd = ["tshark", "-n", "-r", capfile, "-T", "fields", "-E", "separator=\t", "-E", "occurrence=f"]
+    for f in fields:
+        cmd += ["-e", f]
+    if dfilter:
+        cmd += ["-Y", dfilter]
+    cmd += list(extra)
+    p = run(cmd)
+    rows = []
+    for line in p.stdout.splitlines():
+        rows.append(line.split("\t"))
+    return rows
+
+
+def tshark_count(capfile, dfilter=None, extra=()):
+    return len(tshark(capfile, ["frame.number"], dfilter, extra))
+
+
+def tcpdump_count(capfile, bpf=""):
+    p = run(["tcpdump", "-n", "-r", capfile] + ([bpf] if bpf else []))
+    return len([l for l in p.stdout.splitlines() if l.strip()])
+
+
+def follow_tcp(capfile, stream=0, extra=()):
+    """Bytes each side sent on a TCP stream, from tshark's follow,tcp,raw: (node0, node1)."""
+    p = run(["tshark", "-n", "-r", capfile, "-q", "-z", "follow,tcp,raw,%d" % stream] + list(extra))
+    a, b = [], []
+    started = False
+    for line in p.stdout.splitlines():
+        if line.startswith("Node 1:"):
+            started = True
+            continue
+        if not started or line.startswith("="):
+            continue
+        if line.startswith("\t"):
+            b.append(bytes.fromhex(line.strip()))
+        elif line.strip():
+            a.append(bytes.fromhex(line.strip()))
+    return b"".join(a), b"".join(b)
+
+
+def capinfos_ok(capfile):
+    """True when Wireshark's capinfos reads the whole file without complaint."""
+    p = run(["capinfos", "-c", capfile], check=False)
+    return p.returncode == 0 and "appears to have been cut short" not in p.stderr, p.stdout + p.stderr
+
+
+def free_port(kind=socket.SOCK_DGRAM, family=socket.AF_INET):
+    s = socket.socket(family, kind)
+    s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for_port(port, host="127.0.0.1", timeout=10.0, udp=False):
+    """Waits until something listens on a TCP port (UDP: returns after a short delay)."""
+    if udp:
+        time.sleep(0.3)
+        return
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("nothing listening on %s:%d" % (host, port))
+
+
+def eq(a, b, what=""):
+    if a != b:
+        raise AssertionError("%s: expected %r, got %r" % (what, b, a))
+
+
+def ok(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def need(tool):
+    if not shutil.which(tool):
+        raise Skip("%s not installed" % tool)

@@ -1,0 +1,320 @@
+"""Capture core: addresses, directions, call variants, control messages, IP header values, TCP
+streams, GSO/GRO, and the program's own behaviour left unchanged.  Programs are Debian's python3
+using its socket module (sendto/recvfrom/sendmsg/recvmsg/recv_into...)."""
+import os
+
+import cclib
+from cclib import eq, ok, py, tshark, tshark_count
+
+QUICK = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_cmsg_unchanged",
+         "test_gso_gro_split"]
+
+UDP_FIELDS = ["sll.pkttype", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "data.data"]
+
+
+def test_udp_wildcard_real_addresses(env):
+    """A server bound to 0.0.0.0 receiving on 127.0.0.2: frames carry 127.0.0.2, never 0.0.0.0."""
+    cap = env.path("c.pcapng")
+    code = r"""
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 0)); port = s.getsockname()[1]
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(5):
+    c.sendto(b'ping%d' % i, ('127.0.0.2', port))
+for i in range(5):
+    d, a = s.recvfrom(100)
+    assert a[0] == '127.0.0.1', a
+    s.sendto(b'pong' + d[4:], a)
+for i in range(5):
+    assert c.recv(100) == b'pong%d' % i
+print(port, c.getsockname()[1])
+"""
+    out = py(env, code, cap).stdout.split()
+    sport, cport = out[0], out[1]
+    rows = tshark(cap, UDP_FIELDS)
+    eq(len(rows), 20, "frames")
+    for r in rows:
+        ok("0.0.0.0" not in (r[1], r[3]), "wildcard address in frame %r" % r)
+    pings = [r for r in rows if bytes.fromhex(r[5]).startswith(b"ping")]
+    eq(len(pings), 10, "ping copies")
+    for r in pings:
+        eq((r[1], r[2], r[3], r[4]), ("127.0.0.1", cport, "127.0.0.2", sport), "ping 5-tuple")
+    eq(sorted(r[0] for r in pings), ["0"] * 5 + ["4"] * 5, "ping directions")
+    pongs = [r for r in rows if bytes.fromhex(r[5]).startswith(b"pong")]
+    for r in pongs:
+        # The kernel answers 127.0.0.1 from 127.0.0.1: what the reply really carried.
+        eq((r[1], r[2], r[3], r[4]), ("127.0.0.1", sport, "127.0.0.1", cport), "pong 5-tuple")
+
+
+def test_udp_ipv6_and_mapped(env):
+    """IPv6 on ::1, and IPv4 through a dual-stack :: socket (v4-mapped) framed as IPv4."""
+    cap = env.path("c.pcapng")
+    code = r"""
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(('::', 0)); port = s.getsockname()[1]
+c6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); c6.sendto(b'six', ('::1', port))
+c4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c4.sendto(b'four', ('127.0.0.3', port))
+got = sorted([s.recvfrom(10)[0], s.recvfrom(10)[0]])
+assert got == [b'four', b'six'], got
+print(port)
+"""
+    port = py(env, code, cap).stdout.strip()
+    v6 = tshark(cap, ["sll.pkttype", "ipv6.src", "ipv6.dst", "udp.dstport"], "ipv6")
+    eq(sorted(r[0] for r in v6), ["0", "4"], "ipv6 directions")
+    for r in v6:
+        eq((r[1], r[2], r[3]), ("::1", "::1", port), "ipv6 tuple")
+    v4 = tshark(cap, ["sll.pkttype", "ip.src", "ip.dst", "udp.dstport"], "ip")
+    eq(sorted(r[0] for r in v4), ["0", "4"], "mapped directions")
+    for r in v4:
+        eq((r[1], r[2], r[3]), ("127.0.0.1", "127.0.0.3", port), "v4-mapped tuple")
+
+
+def test_tcp_stream_bytes(env):
+    """TCP: handshake, MSS-bounded segments, FIN; follow,tcp gives back exactly the bytes."""
+    cap = env.path("c.pcapng")
+    code = r"""
+import os, socket, threading
+payload = bytes(range(256)) * 1200 + os.urandom(777)
+open(os.environ['OUT'], 'wb').write(payload)
+srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1); port = srv.getsockname()[1]
+res = []
+def serve():
+    c, a = srv.accept(); buf = b''
+    while True:
+        d = c.recv(7000)
+        if not d: break
+        buf += d
+    c.sendall(b'thanks %d' % len(buf)); c.close(); res.append(buf)
+t = threading.Thread(target=serve); t.start()
+c = socket.create_connection(('127.0.0.1', port))
+for i in range(0, len(payload), 50000):
+    c.sendall(payload[i:i + 50000])
+c.shutdown(socket.SHUT_WR)
+reply = c.recv(100); assert c.recv(100) == b''; c.close(); t.join()
+assert res[0] == payload and reply == b'thanks %d' % len(payload)
+"""
+    out = env.path("payload")
+    py(env, code, cap, {"OUT": out})
+    payload = open(out, "rb").read()
+    a, b = cclib.follow_tcp(cap, 0)
+    eq(a, payload, "client->server bytes")
+    eq(b, b"thanks %d" % len(payload), "server->client bytes")
+    flags = tshark(cap, ["tcp.flags.syn", "tcp.flags.ack", "tcp.flags.fin"])
+    eq(sum(1 for f in flags if f[0] == "1" and f[1] == "0"), 2, "SYN (one per captured end)")
+    eq(sum(1 for f in flags if f[2] == "1"), 4, "FIN both ways, seen by both ends")
+    eq(tshark_count(cap, "tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment"), 0, "no gaps")
+    mss = max(int(r[0]) for r in tshark(cap, ["tcp.len"]))
+    ok(mss <= 65483, "segment larger than loopback MSS: %d" % mss)
+
+
+def test_tcp_ipv6_sendmsg_recv_into(env):
+    cap = env.path("c.pcapng")
+    code = r"""
+import socket
+srv = socket.socket(socket.AF_INET6); srv.bind(('::1', 0)); srv.listen(1); port = srv.getsockname()[1]
+c = socket.socket(socket.AF_INET6); c.connect(('::1', port)); s, _ = srv.accept()
+c.sendmsg([b'abc', b'defg', b'hij'])
+buf = bytearray(100); n = s.recv_into(buf); assert bytes(buf[:n]) == b'abcdefghij'
+s.sendall(b'OK'); assert c.recv(10) == b'OK'
+c.close(); s.close()
+"""
+    py(env, code, cap)
+    a, b = cclib.follow_tcp(cap, 0)
+    eq((a, b), (b"abcdefghij", b"OK"), "stream")
+    eq(tshark_count(cap, "ipv6.src == ::1 && ipv6.dst == ::1 && tcp"), tshark_count(cap), "all IPv6")
+
+
+def test_cmsg_unchanged(env):
+    """What we add to see addresses (IP_PKTINFO) never reaches the program; what it asked for does."""
+    cap = env.path("c.pcapng")
+    code = r"""
+import socket
+IP_PKTINFO = 8  # linux/in.h; the socket module does not export it
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 0)); port = s.getsockname()[1]
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.sendto(b'one', ('127.0.0.1', port))
+data, anc, flags, addr = s.recvmsg(100)
+assert (data, anc, flags) == (b'one', [], 0), (data, anc, flags)
+c.sendto(b'two', ('127.0.0.1', port))
+data, anc, flags, addr = s.recvmsg(100, 1000)
+assert (data, anc, flags) == (b'two', [], 0), (data, anc, flags)
+s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+c.sendto(b'three', ('127.0.0.4', port))
+data, anc, flags, addr = s.recvmsg(100, 1000)
+assert data == b'three' and len(anc) == 1 and anc[0][:2] == (socket.IPPROTO_IP, IP_PKTINFO), anc
+s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 0)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
+c.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x28)
+c.sendto(b'four', ('127.0.0.1', port))
+data, anc, flags, addr = s.recvmsg(100, 4)
+# A 4-byte control buffer is too small for IP_TOS: the kernel truncates and says so.
+assert data == b'four' and flags & socket.MSG_CTRUNC, (anc, flags)
+c.sendto(b'five', ('127.0.0.1', port))
+data, anc, flags, addr = s.recvmsg(100, 64)
+assert anc == [(socket.IPPROTO_IP, socket.IP_TOS, b'\x28')] and flags == 0, (anc, flags)
+# MSG_PEEK leaves the datagram; MSG_TRUNC reports its real length.
+c.sendto(b'x' * 300, ('127.0.0.1', port))
+assert s.recv(10, socket.MSG_PEEK) == b'x' * 10
+assert len(s.recv(100, socket.MSG_TRUNC)) == 300  # CPython sizes the result by the return value
+# A failed or would-block call captures nothing.
+s.setblocking(False)
+try:
+    s.recv(10)
+    raise SystemExit('expected EAGAIN')
+except BlockingIOError:
+    pass
+"""
+    py(env, code, cap)
+    rows = tshark(cap, ["sll.pkttype", "ip.dst", "ip.dsfield", "udp.length", "frame.len", "frame.cap_len"],
+                  "udp")
+    eq(len(rows), 12, "6 sent + 6 received, the peek not twice")
+    three_in = [r for r in rows if r[0] == "0" and r[1] == "127.0.0.4"]
+    eq(len(three_in), 1, "received on 127.0.0.4")
+    big_in = [r for r in rows if r[0] == "0" and r[3] == "308"]
+    eq(len(big_in), 1, "truncated datagram keeps its real UDP length")
+    ok(int(big_in[0][5]) < int(big_in[0][4]), "captured length below original length")
+    tos_in = [r for r in rows if r[0] == "0" and r[2] == "0x28"]
+    eq(len(tos_in), 3, "received TOS taken from IP_TOS cmsgs once the program asked for them")
+
+
+def test_tos_ttl_follow_program(env):
+    cap = env.path("c.pcapng")
+    code = r"""
+import socket
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0)); port = r.getsockname()[1]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0xb8)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 7)
+s.sendto(b'ef', ('127.0.0.1', port))
+s.sendmsg([b'af41'], [(socket.IPPROTO_IP, socket.IP_TOS, (0x88).to_bytes(4, 'little'))], 0, ('127.0.0.1', port))
+s.sendmsg([b'ttl3'], [(socket.IPPROTO_IP, socket.IP_TTL, (3).to_bytes(4, 'little'))], 0, ('127.0.0.1', port))
+r6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); r6.bind(('::1', 0)); p6 = r6.getsockname()[1]
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, 0x2e << 2)
+s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 9)
+s6.sendto(b'six', ('::1', p6))
+"""
+    py(env, code, cap)
+    rows = tshark(cap, ["data.data", "ip.dsfield", "ip.ttl"], "ip && sll.pkttype == 4")
+    got = {bytes.fromhex(r[0]): (r[1], r[2]) for r in rows}
+    eq(got[b"ef"], ("0xb8", "7"), "socket options")
+    eq(got[b"af41"], ("0x88", "7"), "per-message IP_TOS")
+    eq(got[b"ttl3"], ("0xb8", "3"), "per-message IP_TTL")
+    rows = tshark(cap, ["ipv6.tclass", "ipv6.hlim"], "ipv6 && sll.pkttype == 4")
+    eq(rows, [["0x000000b8", "9"]], "IPv6 traffic class and hop limit")
+
+
+def test_gso_gro_split(env):
+    """A UDP_SEGMENT send is three datagrams on the wire; a UDP_GRO receive is split back."""
+    cap = env.path("c.pcapng")
+    code = r"""
+import socket, struct
+UDP_SEGMENT, UDP_GRO = 103, 104
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0)); port = r.getsockname()[1]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(('127.0.0.1', port))
+msg = b'A' * 1000 + b'B' * 1000 + b'C' * 500
+s.sendmsg([msg], [(socket.SOL_UDP, UDP_SEGMENT, struct.pack('H', 1000))])
+for want in (b'A' * 1000, b'B' * 1000, b'C' * 500):
+    assert r.recv(4000) == want
+r.setsockopt(socket.SOL_UDP, UDP_GRO, 1)
+s.setsockopt(socket.SOL_UDP, UDP_SEGMENT, 700)
+s.send(b'D' * 700 + b'E' * 700 + b'F' * 100)
+data, anc, flags, addr = r.recvmsg(4000, 64)
+print(len(data), anc)
+"""
+    out = py(env, code, cap).stdout
+    rows = tshark(cap, ["sll.pkttype", "udp.length"], "udp")
+    sent = [int(r[1]) - 8 for r in rows if r[0] == "4"]
+    eq(sent, [1000, 1000, 500, 700, 700, 100], "GSO sends split into real datagrams")
+    recvd = [int(r[1]) - 8 for r in rows if r[0] == "0"]
+    eq(recvd, [1000, 1000, 500, 700, 700, 100], "GRO receive split into real datagrams: " + out)
+
+
+def test_recvmmsg_sendmmsg_c(env):
+    """sendmmsg/recvmmsg from C (python has neither): batch counts exact, names right."""
+    src = env.path("mm.c")
+    exe = env.path("mm")
+    open(src, "w").write(r"""
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+int main(void) {
+    int r = socket(AF_INET, SOCK_DGRAM, 0), s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY) };
+    socklen_t l = sizeof(a);
+    bind(r, (struct sockaddr *)&a, sizeof(a)); getsockname(r, (struct sockaddr *)&a, &l);
+    a.sin_addr.s_addr = htonl(0x7f000005);
+    struct mmsghdr m[8]; struct iovec v[8]; char b[8][32];
+    for (int i = 0; i < 8; i++) {
+        snprintf(b[i], 32, "msg%d", i); v[i].iov_base = b[i]; v[i].iov_len = strlen(b[i]);
+        memset(&m[i], 0, sizeof(m[i])); m[i].msg_hdr.msg_iov = &v[i]; m[i].msg_hdr.msg_iovlen = 1;
+        m[i].msg_hdr.msg_name = &a; m[i].msg_hdr.msg_namelen = sizeof(a);
+    }
+    if (sendmmsg(s, m, 8, 0) != 8) return 1;
+    struct mmsghdr in[8]; struct iovec iv[8]; char rb[8][32]; struct sockaddr_in from[8];
+    memset(in, 0, sizeof(in));
+    for (int i = 0; i < 8; i++) {
+        iv[i].iov_base = rb[i]; iv[i].iov_len = 32; in[i].msg_hdr.msg_iov = &iv[i]; in[i].msg_hdr.msg_iovlen = 1;
+        in[i].msg_hdr.msg_name = &from[i]; in[i].msg_hdr.msg_namelen = sizeof(from[i]);
+    }
+    int n = 0;
+    while (n < 8) {
+        int k = recvmmsg(r, in + n, 8 - n, MSG_WAITFORONE, NULL);
+        if (k <= 0) return 2;
+        for (int i = n; i < n + k; i++)
+            if (in[i].msg_len != 4 || in[i].msg_hdr.msg_namelen != sizeof(struct sockaddr_in) ||
+                in[i].msg_hdr.msg_controllen != 0 || in[i].msg_hdr.msg_flags != 0) return 3;
+        n += k;
+    }
+    printf("%d\n", ntohs(a.sin_port));
+    return 0;
+}
+""")
+    cclib.run(["gcc", "-O1", "-o", exe, src])
+    port = cclib.run([exe], env=env.env(cap := env.path("c.pcapng"))).stdout.strip()
+    rows = tshark(cap, ["sll.pkttype", "ip.dst", "udp.dstport", "data.data"], "udp")
+    eq(len(rows), 16, "8 out + 8 in")
+    for r in rows:
+        eq((r[1], r[2]), ("127.0.0.5", port), "destination")
+    eq(sorted(bytes.fromhex(r[3]) for r in rows if r[0] == "0"), [b"msg%d" % i for i in range(8)], "payloads")
+
+
+def test_unix_and_files_ignored(env):
+    cap = env.path("c.pcapng")
+    code = r"""
+import socket, os
+a, b = socket.socketpair(); a.send(b'unix'); assert b.recv(10) == b'unix'
+r, w = os.pipe(); os.write(w, b'pipe'); assert os.read(r, 10) == b'pipe'
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('127.0.0.1', 0))
+u.sendto(b'udp', u.getsockname()); assert u.recv(10) == b'udp'
+"""
+    py(env, code, cap)
+    eq(tshark_count(cap), 2, "only the UDP datagram, out and in")
+
+
+def test_bad_config_runs_uncaptured(env):
+    cap = env.path("c.pcapng")
+    p = py(env, "import socket; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); "
+                "s.sendto(b'x',('127.0.0.1',9)); print('ran')", cap, {"CLEARCAP_FORMAT": "pcapx"})
+    eq(p.stdout.strip(), "ran", "program ran")
+    lines = [l for l in p.stderr.splitlines() if "clearcap" in l]
+    eq(len(lines), 1, "one line")
+    ok("CLEARCAP_FORMAT" in lines[0], "names the variable: %r" % lines[0])
+    ok(not os.path.exists(cap), "nothing captured")
+    p = py(env, "print('ran')", cap, {"CLEARCAP_BUFFER": "12Q"})
+    ok("CLEARCAP_BUFFER" in p.stderr and p.stdout.strip() == "ran", p.stderr)
+
+
+def test_programs_filter(env):
+    cap = env.path("c.pcapng")
+    code = ("import socket,subprocess,sys; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+            "s.sendto(b'parent',('127.0.0.1',9));"
+            "subprocess.run(['/bin/sh','-c','printf shell | socat -u - UDP:127.0.0.1:9'])")
+    cclib.need("socat")
+    py(env, code, cap, {"CLEARCAP_PROGRAMS": "socat"})
+    rows = tshark(cap, ["data.data", "frame.comment"])
+    eq([bytes.fromhex(r[0]) for r in rows], [b"shell"], "only socat captured")
+    ok("socat" in rows[0][1], "comment names the program: %r" % rows[0][1])
