@@ -1,0 +1,169 @@
+"""Many writers, one file: threads, fork, exec, unrelated processes; durability across SIGKILL;
+programs that close every descriptor; the wrapper's exit status and summary."""
+import os
+import signal
+import stat
+import subprocess
+import time
+
+import cclib
+from cclib import eq, ok, py, tshark, tshark_count
+
+QUICK = ["test_threads_and_forks_every_record", "test_sigkill_durability"]
+
+
+def test_threads_and_forks_every_record(env):
+    """8 threads x 500 datagrams, then 4 forked children x 500, then an exec'd child: all counted."""
+    cap = env.path("c.pcapng")
+    code = r"""
+import os, socket, sys, threading
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0)); port = r.getsockname()[1]
+def blast(tag, n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(n):
+        s.sendto(b'%s-%d' % (tag, i), ('127.0.0.1', port))
+    s.close()
+ts = [threading.Thread(target=blast, args=(b't%d' % k, 500)) for k in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]
+kids = []
+for k in range(4):
+    pid = os.fork()
+    if pid == 0:
+        blast(b'f%d' % k, 500)
+        os._exit(0)
+    kids.append(pid)
+for pid in kids:
+    os.waitpid(pid, 0)
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, '-c',
+        "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "for i in range(500): s.sendto(b'e-%%d' %% i, ('127.0.0.1', %d))" % port])
+os.waitpid(pid, 0)
+"""
+    py(env, code, cap, timeout=120)
+    good, info = cclib.capinfos_ok(cap)
+    ok(good, "capinfos: " + info)
+    rows = tshark(cap, ["data.data", "frame.comment"], "sll.pkttype == 4")
+    eq(len(rows), 13 * 500, "every datagram once")
+    payloads = set(bytes.fromhex(r[0]) for r in rows)
+    eq(len(payloads), 13 * 500, "no duplicates")
+    pids = set(r[1].split()[1] for r in rows)
+    eq(len(pids), 6, "parent, four forked children, one exec'd child")
+    # Frames of one forked child all name that child.
+    f0 = set(r[1] for r in rows if bytes.fromhex(r[0]).startswith(b"f0-"))
+    eq(len(f0), 1, "one pid per child")
+
+
+def test_unrelated_processes_one_file(env):
+    """Processes started separately with the same CLEARCAP_FILE append to one valid file."""
+    cap = env.path("c.pcapng")
+    code = ("import socket,sys; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+            "for i in range(300): s.sendto(b'%s-%d' % (sys.argv[1].encode(), i), ('127.0.0.1', 9))")
+    procs = [subprocess.Popen([cclib.PY, "-c", code, "p%d" % k], env=env.env(cap)) for k in range(6)]
+    for p in procs:
+        eq(p.wait(timeout=60), 0, "exit")
+    good, info = cclib.capinfos_ok(cap)
+    ok(good, info)
+    eq(tshark_count(cap), 1800, "all records")
+    # One header: a second section header block would show as a new section in capinfos.
+    head = open(cap, "rb").read(4)
+    eq(head, b"\x0a\x0d\x0d\x0a", "starts with an SHB")
+    eq(open(cap, "rb").read().count(b"\x4d\x3c\x2b\x1a"), 1, "one byte-order magic: one SHB")
+    eq(stat.S_IMODE(os.stat(cap).st_mode), 0o600, "created 0600")
+
+
+def test_sigkill_durability(env):
+    """Packets sent >= 100 ms before SIGKILL are in the file."""
+    cap = env.path("c.pcapng")
+    code = r"""
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(2000):
+    s.sendto(b'k%d' % i, ('127.0.0.1', 9))
+print('sent', flush=True)
+time.sleep(60)
+"""
+    for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+        if os.path.exists(cap):
+            os.unlink(cap)
+        p = subprocess.Popen([cclib.PY, "-c", code], env=env.env(cap), stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+        eq(p.stdout.readline().strip(), "sent", "program started")
+        time.sleep(0.1)
+        p.send_signal(sig)
+        p.wait(timeout=10)
+        eq(tshark_count(cap), 2000, "records after %s" % sig.name)
+
+
+def test_close_all_fds_and_dup2(env):
+    """A program that closes every fd (loop, closerange, close_range) and dup2s over them keeps
+    being captured, and its own close calls behave as without the shim."""
+    cap = env.path("c.pcapng")
+    code = r"""
+import os, socket, errno
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b'before', ('127.0.0.1', 9))
+keep = s.fileno()
+for fd in range(3, 4096):
+    if fd != keep:
+        try:
+            os.close(fd)
+        except OSError as e:
+            assert e.errno == errno.EBADF
+os.closerange(3, keep)
+os.closerange(keep + 1, 65536)
+s.sendto(b'middle', ('127.0.0.1', 9))
+for fd in range(3, 2048):
+    if fd != keep:
+        os.dup2(0, fd)
+s.sendto(b'after', ('127.0.0.1', 9))
+"""
+    py(env, code, cap)
+    rows = tshark(cap, ["data.data"])
+    eq([bytes.fromhex(r[0]) for r in rows], [b"before", b"middle", b"after"], "all three captured")
+
+
+def test_wrapper_status_and_summary(env):
+    cap = env.path("w.pcapng")
+    code = "import socket,sys; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n" \
+           "[s.sendto(b'w', ('127.0.0.1', 9)) for i in range(7)]\nsys.exit(3)"
+    p = cclib.run([env.tool, "-w", cap, "--", cclib.PY, "-c", code], env=env.env(preload=False), check=False)
+    eq(p.returncode, 3, "exit status passed through")
+    summary = [l for l in p.stderr.splitlines() if l.startswith("clearcap:")]
+    eq(len(summary), 1, "one summary line: %r" % p.stderr)
+    ok("7 packets captured" in summary[0] and "0 dropped" in summary[0], summary[0])
+    eq(tshark_count(cap), 7, "file")
+    # Death by signal is passed on.
+    p = cclib.run([env.tool, "-q", "-w", cap, "--", "/bin/sh", "-c", "kill -TERM $$"],
+                  env=env.env(preload=False), check=False)
+    eq(p.returncode, -signal.SIGTERM, "dies by the same signal")
+    p = cclib.run([env.tool, "--help"], env=env.env(preload=False))
+    for opt in ("-w", "--format", "--programs", "--append", "--buffer-size"):
+        ok(opt in p.stdout, "--help documents %s" % opt)
+
+
+def test_file_safety(env):
+    """Never through a planted symlink; never into a foreign file; pcap format on request."""
+    target = env.path("victim")
+    open(target, "w").write("precious")
+    link = env.path("link.pcapng")
+    os.symlink(target, link)
+    code = "import socket; socket.socket(socket.AF_INET,socket.SOCK_DGRAM).sendto(b'x',('127.0.0.1',9))"
+    p = py(env, code, link)
+    eq(open(target).read(), "precious", "symlink target untouched")
+    ok("CLEARCAP_FILE" in p.stderr, "one clear line: %r" % p.stderr)
+    foreign = env.path("foreign.pcapng")
+    open(foreign, "wb").write(b"not a capture at all")
+    p = py(env, code, foreign)
+    eq(open(foreign, "rb").read(), b"not a capture at all", "foreign file untouched")
+    ok("not a clearcap" in p.stderr, p.stderr)
+    pc = env.path("c.pcap")
+    py(env, code, pc, {"CLEARCAP_FORMAT": "pcap"})
+    py(env, code, pc, {"CLEARCAP_FORMAT": "pcap"})
+    eq(open(pc, "rb").read(4), b"\x4d\x3c\xb2\xa1", "nanosecond pcap magic")
+    eq(cclib.tcpdump_count(pc), 2, "tcpdump reads both records")
+    # Appending pcap records to a pcapng file is refused.
+    p = py(env, code, pc, {"CLEARCAP_FORMAT": "pcapng"})
+    ok("not a clearcap pcapng" in p.stderr, p.stderr)
+    eq(cclib.tcpdump_count(pc), 2, "unchanged")
