@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs the Debian 12 packages clearcap's build, tests, benchmarks and demo use, if missing.
+# Run as root (CI and fresh machines); as another user it prints the command to run instead.
+set -e
+
+PKGS="gcc make pkg-config check libpcap-dev libssl-dev libsrtp2-dev clang
+tshark wireshark-common tcpdump socat openssl curl python3 procps
+gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "clearcap: missing Debian packages:$missing" >&2
+	echo "clearcap: run as root: apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "clearcap: installing$missing" >&2
+# tshark asks whether non-root users may capture; clearcap never needs that.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null || apt-get update
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
