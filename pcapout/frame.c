@@ -38,23 +38,48 @@ static inline void put_be32(uint8_t *p, uint32_t v)
 	p[3] = v;
 }
 
+/*
+ * RFC 1071 sum of p as big-endian 16-bit words, added to sum.  The words are summed in host order,
+ * 32 bits at a time into a 64-bit accumulator, and swapped once at the end: one's complement
+ * addition commutes with byte swapping (RFC 1071 section 2(B)).  len is even except at the end.
+ */
 uint64_t cc_csum_add(uint64_t sum, const uint8_t *p, size_t len)
 {
-	/* Big-endian 16-bit words summed in a wide accumulator; folding happens once at the end. */
+	uint64_t acc = 0;
+
 	while (len >= 8) {
-		sum += ((uint32_t)p[0] << 8 | p[1]) + ((uint32_t)p[2] << 8 | p[3]) +
-		       ((uint32_t)p[4] << 8 | p[5]) + ((uint32_t)p[6] << 8 | p[7]);
+		uint64_t v;
+		memcpy(&v, p, 8);
+		acc += (v & 0xffffffffu) + (v >> 32);
 		p += 8;
 		len -= 8;
 	}
-	while (len >= 2) {
-		sum += (uint32_t)p[0] << 8 | p[1];
+	if (len >= 4) {
+		uint32_t v;
+		memcpy(&v, p, 4);
+		acc += v;
+		p += 4;
+		len -= 4;
+	}
+	if (len >= 2) {
+		uint16_t v;
+		memcpy(&v, p, 2);
+		acc += v;
 		p += 2;
 		len -= 2;
 	}
-	if (len)
-		sum += (uint32_t)p[0] << 8;
-	return sum;
+	if (len) {
+		uint8_t last[2] = { p[0], 0 };
+		uint16_t v;
+		memcpy(&v, last, 2);
+		acc += v;
+	}
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	acc = (uint16_t)(acc << 8 | acc >> 8);
+#endif
+	return sum + acc;
 }
 
 uint16_t cc_csum_fold(uint64_t sum)

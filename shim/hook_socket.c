@@ -57,11 +57,10 @@ static void sent(int fd, struct cc_fd *e, const struct sockaddr *to, socklen_t t
 	}
 }
 
-CC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
+static __attribute__((noinline)) ssize_t sendto_on(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
-	REAL(sendto);
 	ssize_t r = cc_real.sendto(fd, buf, len, flags, to, tolen);
-	if (r < 0)
+	if (r < 0 || !active())
 		return r;
 	int saved = errno;
 	struct cc_fd *e = captured(fd);
@@ -73,11 +72,45 @@ CC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const s
 	return r;
 }
 
+CC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
+{
+	REAL(sendto);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.sendto(fd, buf, len, flags, to, tolen);
+	return sendto_on(fd, buf, len, flags, to, tolen);
+}
+
+
+static __attribute__((noinline)) ssize_t send_on(int fd, const void *buf, size_t len, int flags)
+{
+	ssize_t r = cc_real.send(fd, buf, len, flags);
+	if (r < 0 || !active())
+		return r;
+	int saved = errno;
+	struct cc_fd *e = captured(fd);
+	if (e) {
+		struct iovec v = { (void *)buf, (size_t)r };
+		sent(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
+	}
+	errno = saved;
+	return r;
+}
+
 CC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
 	REAL(send);
-	ssize_t r = cc_real.send(fd, buf, len, flags);
-	if (r < 0)
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.send(fd, buf, len, flags);
+	return send_on(fd, buf, len, flags);
+}
+
+
+static __attribute__((noinline)) ssize_t write_on(int fd, const void *buf, size_t len)
+{
+	ssize_t r = cc_real.write(fd, buf, len);
+	if (r <= 0 || !active())
 		return r;
 	int saved = errno;
 	struct cc_fd *e = captured(fd);
@@ -92,24 +125,17 @@ CC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 CC_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
 	REAL(write);
-	ssize_t r = cc_real.write(fd, buf, len);
-	if (r <= 0)
-		return r;
-	int saved = errno;
-	struct cc_fd *e = captured(fd);
-	if (e) {
-		struct iovec v = { (void *)buf, (size_t)r };
-		sent(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
-	}
-	errno = saved;
-	return r;
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.write(fd, buf, len);
+	return write_on(fd, buf, len);
 }
 
-CC_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+
+static __attribute__((noinline)) ssize_t writev_on(int fd, const struct iovec *iov, int iovcnt)
 {
-	REAL(writev);
 	ssize_t r = cc_real.writev(fd, iov, iovcnt);
-	if (r <= 0)
+	if (r <= 0 || !active())
 		return r;
 	int saved = errno;
 	struct cc_fd *e = captured(fd);
@@ -119,11 +145,20 @@ CC_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 	return r;
 }
 
-CC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+CC_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
-	REAL(sendmsg);
+	REAL(writev);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.writev(fd, iov, iovcnt);
+	return writev_on(fd, iov, iovcnt);
+}
+
+
+static __attribute__((noinline)) ssize_t sendmsg_on(int fd, const struct msghdr *msg, int flags)
+{
 	ssize_t r = cc_real.sendmsg(fd, msg, flags);
-	if (r < 0)
+	if (r < 0 || !active())
 		return r;
 	int saved = errno;
 	struct cc_fd *e = captured(fd);
@@ -133,11 +168,20 @@ CC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	return r;
 }
 
-CC_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
+CC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	REAL(sendmmsg);
+	REAL(sendmsg);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.sendmsg(fd, msg, flags);
+	return sendmsg_on(fd, msg, flags);
+}
+
+
+static __attribute__((noinline)) int sendmmsg_on(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
+{
 	int r = cc_real.sendmmsg(fd, vec, vlen, flags);
-	if (r <= 0)
+	if (r <= 0 || !active())
 		return r;
 	int saved = errno;
 	struct cc_fd *e = captured(fd);
@@ -150,6 +194,16 @@ CC_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 	errno = saved;
 	return r;
 }
+
+CC_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
+{
+	REAL(sendmmsg);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.sendmmsg(fd, vec, vlen, flags);
+	return sendmmsg_on(fd, vec, vlen, flags);
+}
+
 
 /* ---- Receiving ---- */
 
@@ -293,9 +347,8 @@ static void tcp_received(int fd, struct cc_fd *e, const struct iovec *iov, int i
 	errno = saved;
 }
 
-CC_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
+static __attribute__((noinline)) ssize_t recvfrom_on(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
 {
-	REAL(recvfrom);
 	struct cc_fd *e = captured(fd);
 	if (!e)
 		return cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
@@ -307,9 +360,18 @@ CC_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sock
 	return r;
 }
 
-CC_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+CC_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
 {
-	REAL(recv);
+	REAL(recvfrom);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
+	return recvfrom_on(fd, buf, len, flags, from, fromlen);
+}
+
+
+static __attribute__((noinline)) ssize_t recv_on(int fd, void *buf, size_t len, int flags)
+{
 	struct cc_fd *e = captured(fd);
 	if (!e)
 		return cc_real.recv(fd, buf, len, flags);
@@ -321,9 +383,18 @@ CC_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 	return r;
 }
 
-CC_EXPORT ssize_t read(int fd, void *buf, size_t len)
+CC_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-	REAL(read);
+	REAL(recv);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.recv(fd, buf, len, flags);
+	return recv_on(fd, buf, len, flags);
+}
+
+
+static __attribute__((noinline)) ssize_t read_on(int fd, void *buf, size_t len)
+{
 	struct cc_fd *e = captured(fd);
 	if (!e)
 		return cc_real.read(fd, buf, len);
@@ -335,9 +406,18 @@ CC_EXPORT ssize_t read(int fd, void *buf, size_t len)
 	return r;
 }
 
-CC_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+CC_EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-	REAL(readv);
+	REAL(read);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.read(fd, buf, len);
+	return read_on(fd, buf, len);
+}
+
+
+static __attribute__((noinline)) ssize_t readv_on(int fd, const struct iovec *iov, int iovcnt)
+{
 	struct cc_fd *e = captured(fd);
 	if (!e || iovcnt < 0)
 		return cc_real.readv(fd, iov, iovcnt);
@@ -353,9 +433,18 @@ CC_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 	return r;
 }
 
-CC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+CC_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
-	REAL(recvmsg);
+	REAL(readv);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.readv(fd, iov, iovcnt);
+	return readv_on(fd, iov, iovcnt);
+}
+
+
+static __attribute__((noinline)) ssize_t recvmsg_on(int fd, struct msghdr *msg, int flags)
+{
 	struct cc_fd *e = captured(fd);
 	if (!e)
 		return cc_real.recvmsg(fd, msg, flags);
@@ -369,9 +458,18 @@ CC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	return r;
 }
 
-CC_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
+CC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	REAL(recvmmsg);
+	REAL(recvmsg);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.recvmsg(fd, msg, flags);
+	return recvmsg_on(fd, msg, flags);
+}
+
+
+static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
+{
 	struct cc_fd *e = captured(fd);
 	if (!e || e->kind != FDK_UDP || vlen == 0)
 		return cc_real.recvmmsg(fd, vec, vlen, flags, timeout);
@@ -421,6 +519,16 @@ CC_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, st
 	errno = saved;
 	return r;
 }
+
+CC_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
+{
+	REAL(recvmmsg);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.recvmmsg(fd, vec, vlen, flags, timeout);
+	return recvmmsg_on(fd, vec, vlen, flags, timeout);
+}
+
 
 /* _FORTIFY_SOURCE turns recv/recvfrom/read with a known buffer size into these. */
 static void *real_chk(const char *name)
