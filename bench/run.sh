@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# bench/run.sh BUILD: what the shim costs a sender, against tcpdump as the reference.
+#
+# A 200-byte UDP flood on 127.0.0.1, with an unshimmed receiver, is run in four modes:
+#   none       no shim
+#   off        LD_PRELOAD=BUILD/libclearcap.so without CLEARCAP_FILE (loaded, pass-through)
+#   capturing  LD_PRELOAD plus CLEARCAP_FILE
+#   tcpdump    no shim, `tcpdump -i lo -w` capturing the same flood
+# The set is repeated BENCH_ROUNDS times (default 3) interleaved, so that machine noise falls on all
+# modes alike, and each mode's median packets per second is compared with none's.  Each flood lasts
+# BENCH_SECONDS (default 3).  BENCH_CALL=sendmmsg floods with sendmmsg() in batches of 32 instead of
+# one sendto() per datagram.  Without BUILD/libclearcap.so the shim rows say so and none and tcpdump
+# still run.
+#
+# Exit status: 0 when everything ran, whether or not a target was met (this is a report); non-zero
+# when something broke: a program failed, a capture file could not be read.
+set -euo pipefail
+
+usage() { echo "usage: bench/run.sh BUILD   (env: BENCH_SECONDS=3 BENCH_ROUNDS=3)" >&2; exit 2; }
+[ $# -eq 1 ] || usage
+build=$1
+seconds=${BENCH_SECONDS:-3}
+rounds=${BENCH_ROUNDS:-3}
+if ! [[ $seconds =~ ^[0-9]+(\.[0-9]+)?$ ]] || ! awk -v s="$seconds" 'BEGIN { exit !(s > 0 && s <= 600) }'; then
+	echo "bench: BENCH_SECONDS must be a number of seconds in (0, 600]" >&2
+	exit 2
+fi
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "bench: BENCH_ROUNDS must be a positive integer" >&2; exit 2; }
+call=${BENCH_CALL:-send}
+case $call in
+send)     call_desc="one sendto() per datagram" ;;
+sendmmsg) call_desc="sendmmsg() of 32 datagrams" ;;
+*)        echo "bench: BENCH_CALL must be send or sendmmsg" >&2; exit 2 ;;
+esac
+
+size=200
+addr=127.0.0.1                  # Loopback only: the flood must never leave the machine.
+flood=$build/bench/udpflood
+lib=$build/libclearcap.so
+modes=(none off capturing tcpdump)
+
+[ -x "$flood" ] || { echo "bench: $flood not built (make $flood)" >&2; exit 1; }
+for tool in tcpdump capinfos ss; do
+	command -v "$tool" >/dev/null || { echo "bench: $tool not found" >&2; exit 1; }
+done
+# Whatever the caller preloads or captures to must not leak into the modes that should not have it.
+unset LD_PRELOAD CLEARCAP_FILE
+
+have_shim=0
+preload=
+if [ -f "$lib" ]; then
+	have_shim=1
+	preload=$(realpath "$lib")
+	# A sanitizer build of the shim needs the ASan runtime loaded ahead of it.
+	if asan=$(ldd "$lib" 2>/dev/null | awk '/libasan/ { print $3; exit }') && [ -n "$asan" ]; then
+		preload="$asan $preload"
+	fi
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/clearcap-bench.XXXXXX")
+# The receiver and tcpdump of the flood under way, if any; cleared once they have been waited for, so
+# that cleanup never signals a reused pid.
+recv_pid=
+td_pid=
+cleanup() {
+	[ -z "$recv_pid" ] || kill "$recv_pid" 2>/dev/null || true
+	[ -z "$td_pid" ] || kill -INT "$td_pid" 2>/dev/null || true
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A UDP port nobody is bound to, so that the receiver's bind cannot collide.
+port=
+for _ in $(seq 1 50); do
+	p=$((20000 + RANDOM % 40000))
+	if [ -z "$(ss -Hlun "sport = :$p")" ]; then
+		port=$p
+		break
+	fi
+done
+[ -n "$port" ] || { echo "bench: no free UDP port found" >&2; exit 1; }
+
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+
+# wait_ready FILE PID WHAT: until FILE says "listening on", or PID dies, or 5 s pass.
+wait_ready() {
+	local file=$1 pid=$2 what=$3 _
+	for _ in $(seq 1 250); do
+		grep -q "listening on" "$file" 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || { cat "$file" >&2; die "$what exited before it was ready"; }
+		sleep 0.02
+	done
+	die "$what not ready after 5 s"
+}
+
+# field NAME LINE: the value of NAME=value in a udpflood output line; a missing one is an error.
+field() {
+	local v
+	v=$(sed -n "s/.*\\b$1=\\([0-9.]*\\).*/\\1/p" <<<"$2")
+	[ -n "$v" ] || die "no $1= in '$2'"
+	echo "$v"
+}
+
+# count_packets FILE: the number of packets in a pcap or pcapng file, or failure.
+count_packets() {
+	local out n
+	[ -s "$1" ] || return 1
+	out=$(capinfos -c -M "$1" 2>&1) || { echo "$out" >&2; return 1; }
+	n=$(awk -F: '/^Number of packets/ { gsub(/ /, "", $2); print $2 }' <<<"$out")
+	[[ $n =~ ^[0-9]+$ ]] || return 1
+	echo "$n"
+}
+
+# wait_quiet FILE: until FILE has not grown for 1.1 s (10 s at most).  tcpdump's ring hands over a
+# part-filled block only after its 1 s timeout, and on SIGINT tcpdump stops without reading what is
+# still in the ring (a few hundred packets lost when signalled right after the flood), so it must be
+# let catch up before it is told to stop.
+wait_quiet() {
+	local last=-1 cur stable=0 n=0
+	while [ "$stable" -lt 11 ] && [ "$n" -lt 100 ]; do
+		n=$((n + 1))
+		cur=$(stat -c %s "$1")
+		if [ "$cur" = "$last" ]; then
+			stable=$((stable + 1))
+		else
+			stable=0
+			last=$cur
+		fi
+		sleep 0.1
+	done
+}
+
+declare -A pps_list ns_list sent_tot file_tot recv_tot rss_max cap_rss
+for m in "${modes[@]}"; do
+	pps_list[$m]=
+	ns_list[$m]=
+	sent_tot[$m]=0
+	file_tot[$m]=0
+	recv_tot[$m]=0
+	rss_max[$m]=0
+	cap_rss[$m]=0
+done
+
+# run_mode MODE ROUND: one flood with its receiver; adds to the per-mode tallies.
+run_mode() {
+	local mode=$1 round=$2 line sent pps rss cpu ns received in_file="-" hwm=0 rc
+	local -a env_cmd
+
+	env "$flood" recv "$addr" "$port" "$(awk -v s="$seconds" 'BEGIN { print s + 10 }')" \
+		>"$tmp/recv.out" 2>"$tmp/recv.err" &
+	recv_pid=$!
+	wait_ready "$tmp/recv.err" "$recv_pid" "receiver"
+
+	case $mode in
+	none)      env_cmd=(env) ;;
+	off)       env_cmd=(env "LD_PRELOAD=$preload") ;;
+	capturing) rm -f "$tmp/cap.pcapng"
+	           env_cmd=(env "LD_PRELOAD=$preload" "CLEARCAP_FILE=$tmp/cap.pcapng") ;;
+	tcpdump)   rm -f "$tmp/td.pcap"
+	           tcpdump -i lo -n -w "$tmp/td.pcap" -B 65536 "udp port $port" 2>"$tmp/td.err" &
+	           td_pid=$!
+	           wait_ready "$tmp/td.err" "$td_pid" "tcpdump"
+	           env_cmd=(env) ;;
+	esac
+
+	# The bound is for a shim that hangs, at start or while flushing at exit; a timeout is a failure.
+	rc=0
+	timeout -k 5 "$(awk -v s="$seconds" 'BEGIN { print s + 30 }')" \
+		"${env_cmd[@]}" "$flood" "$call" "$addr" "$port" "$size" "$seconds" \
+		>"$tmp/send.out" 2>"$tmp/send.err" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		cat "$tmp/send.err" >&2
+		die "$mode: udpflood send exited with status $rc"
+	fi
+	line=$(grep '^sent=' "$tmp/send.out" | tail -n 1) || die "$mode: no result line from udpflood send"
+	sent=$(field sent "$line")
+	pps=$(field pps "$line")
+	rss=$(field maxrss_kb "$line")
+	cpu=$(field cpu_seconds "$line")
+	ns=$(awk -v c="$cpu" -v n="$sent" 'BEGIN { printf "%.0f", (n > 0 ? c * 1e9 / n : 0) }')
+
+	if [ -n "$td_pid" ]; then
+		wait_quiet "$tmp/td.pcap"
+		hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$td_pid/status" 2>/dev/null || echo 0)
+		kill -INT "$td_pid"
+		rc=0
+		wait "$td_pid" || rc=$?
+		td_pid=
+		[ "$rc" -eq 0 ] || { cat "$tmp/td.err" >&2; die "tcpdump failed with status $rc"; }
+		in_file=$(count_packets "$tmp/td.pcap") || die "tcpdump: $tmp/td.pcap unreadable"
+		rm -f "$tmp/td.pcap"
+	elif [ "$mode" = capturing ]; then
+		in_file=$(count_packets "$tmp/cap.pcapng") \
+			|| { cat "$tmp/send.err" >&2; die "capturing: $tmp/cap.pcapng missing or unreadable"; }
+		rm -f "$tmp/cap.pcapng"
+	fi
+
+	rc=0
+	wait "$recv_pid" || rc=$?
+	recv_pid=
+	[ "$rc" -eq 0 ] || { cat "$tmp/recv.err" >&2; die "receiver failed with status $rc"; }
+	received=$(field received "$(cat "$tmp/recv.out")")
+
+	printf '  round %d/%d %-10s pps=%-8s cpu_ns/pkt=%-6s sent=%-9s received=%-9s in_file=%s\n' \
+		"$round" "$rounds" "$mode" "$pps" "$ns" "$sent" "$received" "$in_file"
+
+	pps_list[$mode]+="$pps "
+	ns_list[$mode]+="$ns "
+	sent_tot[$mode]=$((sent_tot[$mode] + sent))
+	recv_tot[$mode]=$((recv_tot[$mode] + received))
+	[ "$in_file" = "-" ] || file_tot[$mode]=$((file_tot[$mode] + in_file))
+	[ "$rss" -le "${rss_max[$mode]}" ] || rss_max[$mode]=$rss
+	[ "$hwm" -le "${cap_rss[$mode]}" ] || cap_rss[$mode]=$hwm
+}
+
+# median, min and max of a list of numbers.
+stats() {
+	tr ' ' '\n' <<<"$1" | awk 'NF' | sort -n | awk '
+		{ v[NR] = $1 }
+		END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		      printf "%.0f %.0f %.0f\n", m, v[1], v[NR] }'
+}
+
+echo "clearcap bench: ${size}-byte UDP flood to $addr:$port, $call_desc, ${seconds} s x $rounds rounds"
+[ "$have_shim" -eq 1 ] || echo "  $lib not found: shim not built, running none and tcpdump only"
+for round in $(seq 1 "$rounds"); do
+	for m in "${modes[@]}"; do
+		if [ "$m" = off ] || [ "$m" = capturing ]; then
+			[ "$have_shim" -eq 1 ] || continue
+		fi
+		run_mode "$m" "$round"
+	done
+done
+
+echo
+row() { printf '%-10s %9s %6s %7s %8s %6s %9s %9s %8s %9s %8s %10s\n' "$@"; }
+row mode "pps(med)" "/none" spread "CPU ns" "/none" sent "in file" missing received \
+	"RSS KiB" "capt. RSS"
+read -r none_pps _ _ <<<"$(stats "${pps_list[none]}")"
+read -r none_ns _ _ <<<"$(stats "${ns_list[none]}")"
+declare -A ratio cpu_ratio missing
+for m in "${modes[@]}"; do
+	if [ -z "${pps_list[$m]}" ]; then
+		printf '%-10s %s\n' "$m" "shim not built ($lib)"
+		continue
+	fi
+	read -r med lo hi <<<"$(stats "${pps_list[$m]}")"
+	ratio[$m]=$(awk -v a="$med" -v b="$none_pps" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+	read -r ns _ _ <<<"$(stats "${ns_list[$m]}")"
+	# Inverted, so that like the pps ratio it reads as the share of none's throughput kept.
+	cpu_ratio[$m]=$(awk -v a="$ns" -v b="$none_ns" 'BEGIN { printf "%.3f", (a > 0 ? b / a : 0) }')
+	spread=$(awk -v l="$lo" -v h="$hi" -v m="$med" \
+		'BEGIN { printf "%.1f%%", (m > 0 ? 100 * (h - l) / m : 0) }')
+	if [ "$m" = capturing ] || [ "$m" = tcpdump ]; then
+		missing[$m]=$((sent_tot[$m] - file_tot[$m]))
+		in_file=${file_tot[$m]}
+		miss=${missing[$m]}
+	else
+		in_file=-
+		miss=-
+	fi
+	case $m in
+	capturing) crss="in sender" ;;
+	tcpdump)   crss=${cap_rss[$m]} ;;
+	*)         crss=- ;;
+	esac
+	row "$m" "$med" "${ratio[$m]}" "$spread" "$ns" "${cpu_ratio[$m]}" "${sent_tot[$m]}" "$in_file" \
+	    "$miss" "${recv_tot[$m]}" "${rss_max[$m]}" "$crss"
+done
+echo "pps: median over rounds of packets sent per wall-clock second; spread: (max-min)/median of pps."
+echo "CPU ns: median sender CPU time (user+sys, all threads) per packet; its /none is none's ns over"
+echo "  the mode's, the throughput share on CPU time, steadier than pps where other load steals time."
+echo "sent, in file, missing, received: totals over all rounds.  RSS KiB: the sender's peak (VmHWM);"
+echo "  capt. RSS: tcpdump's peak."
+echo
+
+# target LABEL VALUE OP LIMIT SHOWN: one target line, ok or MISS.
+target() {
+	local verdict
+	if awk -v v="$2" -v l="$4" -v op="$3" 'BEGIN { exit !(op == ">=" ? v >= l : v == l) }'; then
+		verdict=ok
+	else
+		verdict=MISS
+	fi
+	echo "$1 = $2 ($5) $verdict"
+}
+if [ "$have_shim" -eq 1 ]; then
+	target "capturing/none" "${ratio[capturing]}" ">=" 0.90 "target >= 0.90"
+	target "off/none" "${ratio[off]}" ">=" 0.99 "target >= 0.99"
+	target "missing packets (capturing)" "${missing[capturing]}" "==" 0 "target 0"
+	echo "on CPU time: capturing/none = ${cpu_ratio[capturing]}, off/none = ${cpu_ratio[off]}"
+else
+	echo "capturing/none = n/a (target >= 0.90) shim not built"
+	echo "off/none = n/a (target >= 0.99) shim not built"
+	echo "missing packets (capturing) = n/a (target 0) shim not built"
+fi
+# A 1% target means nothing when none itself moves by more than that from round to round.
+read -r _ none_lo none_hi <<<"$(stats "${pps_list[none]}")"
+if awk -v l="$none_lo" -v h="$none_hi" -v m="$none_pps" 'BEGIN { exit !(m > 0 && (h - l) / m > 0.01) }'
+then
+	echo "note: none's pps varied by $(awk -v l="$none_lo" -v h="$none_hi" -v m="$none_pps" \
+		'BEGIN { printf "%.0f%%", 100 * (h - l) / m }') across rounds, more than the off/none margin;"
+	echo "      judge off/none on more rounds (e.g. BENCH_ROUNDS=9 BENCH_SECONDS=1) or a quieter machine."
+fi
+echo "reference: tcpdump/none = ${ratio[tcpdump]}, missing packets (tcpdump) = ${missing[tcpdump]}"

@@ -1,0 +1,858 @@
+/*
+ * clearcap: run a program with the capture shim preloaded.
+ *
+ * `clearcap -w out.pcapng -- prog args` sets the environment the shim reads (CLEARCAP_FILE,
+ * CLEARCAP_FORMAT, ...), creates the counters page every captured process adds to, runs the
+ * program as its child and otherwise stays out of the way: the terminal's ^C and ^\ go to the
+ * program alone, the signals a supervisor sends to the wrapper are passed on, and the wrapper
+ * ends the way the program ended.  That is what lets `clearcap -w f --` be put in front of any
+ * command line (a script, a systemd unit, a test driver) without changing how it behaves.
+ *
+ * Subcommands (`clearcap ctl`, `clearcap report FILE`, `clearcap extract FILE`) are dispatched
+ * on argv[1] so that they never collide with running a program: a run always starts with an
+ * option, since -w is required.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shim/clearcap_counters.h"
+
+#define CLEARCAP_VERSION "0.1"
+#define SHIM_NAME        "libclearcap.so"
+
+/* Our own failures use 2 (like grep and diff), so they stay apart from 126/127 for exec. */
+#define EXIT_TROUBLE     2
+#define EXIT_NOEXEC      126
+#define EXIT_NOTFOUND    127
+
+struct options {
+	const char *file;       /* -w as the user wrote it, for messages */
+	bool append;
+	const char *format;
+	const char *programs;
+	char buffer[32];        /* -B converted to bytes, empty when not given */
+	bool quiet;
+	char **argv;            /* the program and its arguments */
+};
+
+struct counters {
+	char path[PATH_MAX];
+	struct cc_counters *page;
+};
+
+struct totals {
+	uint64_t captured, dropped, processes, unmatched, write_errors;
+};
+
+__attribute__((format(printf, 1, 2)))
+static void warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("clearcap: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Setup errors happen before the program runs, so there is nothing to clean up but the message. */
+__attribute__((format(printf, 1, 2), noreturn))
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("clearcap: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(EXIT_TROUBLE);
+}
+
+__attribute__((noreturn))
+static void usage_error(const char *what)
+{
+	fprintf(stderr, "clearcap: %s\nTry 'clearcap --help' for more information.\n", what);
+	exit(EXIT_TROUBLE);
+}
+
+static void print_help(void)
+{
+	fputs(
+"Usage: clearcap -w FILE [-aq] [-F FORMAT] [-P LIST] [-B KiB] [--] PROGRAM [ARGS...]\n"
+"       clearcap ctl|report|extract ...   (not implemented yet)\n"
+"\n"
+"Run PROGRAM with the clearcap shim preloaded and write the UDP and TCP traffic of PROGRAM\n"
+"and of every process it starts to FILE, without capture privileges.  TLS, DTLS and SRTP\n"
+"traffic is written both as seen on the wire and decrypted.  The exit status is PROGRAM's.\n"
+"\n"
+"Options:\n"
+"  -w FILE            Write the captured packets to FILE.  An existing regular file or\n"
+"                     symbolic link at FILE is removed first (the link itself, never its\n"
+"                     target), as tcpdump -w does; a directory is refused.\n"
+"  -a, --append       Append to an existing capture in FILE instead of replacing it.  The\n"
+"                     file must be in the format selected with -F.\n"
+"  -F, --format FORMAT\n"
+"                     Write FORMAT: 'pcapng' (the default) or 'pcap' (classic libpcap\n"
+"                     format, without the decryption secrets and interface names that\n"
+"                     only pcapng can hold).\n"
+"  -P, --programs LIST\n"
+"                     Capture only in the processes whose program name matches one of\n"
+"                     the comma-separated names or fnmatch(3) patterns in LIST, e.g.\n"
+"                     'janus,gst-*'.  The other processes of the tree run uncaptured.\n"
+"  -B, --buffer-size KiB\n"
+"                     Set the capture buffer of each captured process to KiB kibibytes\n"
+"                     (units of 1024 bytes).  A larger buffer drops fewer packets in bursts.\n"
+"  -q, --quiet        Do not print the summary line when PROGRAM exits.\n"
+"  -h, --help         Print this help and exit.\n"
+"  -V, --version      Print the version and exit.\n"
+"\n"
+"Signals: while PROGRAM runs, clearcap ignores SIGINT and SIGQUIT (the terminal sends them to\n"
+"PROGRAM too) and passes SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH and SIGCONT on to PROGRAM.\n"
+"\n"
+"Environment:\n"
+"  CLEARCAP_LIB       Path of libclearcap.so.  By default it is looked for next to the\n"
+"                     clearcap executable, then in ../lib/clearcap/ from there.\n"
+"  TMPDIR             Directory of the temporary counters file (default /tmp).\n"
+"  CLEARCAP_*         Other shim settings in the environment are passed on unchanged.\n"
+"\n"
+"Exit status: PROGRAM's exit status.  If PROGRAM is killed by a signal, clearcap prints its\n"
+"summary and then kills itself with the same signal (without a core dump).  126 if PROGRAM\n"
+"cannot be executed, 127 if it is not found, 2 for a usage or setup error of clearcap.\n",
+	      stdout);
+}
+
+static int cmd_not_implemented(int argc, char **argv)
+{
+	(void)argc;
+	warn("%s: not implemented yet", argv[0]);
+	return EXIT_TROUBLE;
+}
+
+struct subcommand {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+
+static const struct subcommand subcommands[] = {
+	{ "ctl",     cmd_not_implemented },
+	{ "report",  cmd_not_implemented },
+	{ "extract", cmd_not_implemented },
+};
+
+static const struct subcommand *find_subcommand(const char *name)
+{
+	for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+		if (strcmp(subcommands[i].name, name) == 0)
+			return &subcommands[i];
+	return NULL;
+}
+
+/* -------------------------------------------------------------------------------------------
+ * Options
+ */
+
+static void parse_format(const char *arg, struct options *o)
+{
+	if (strcmp(arg, "pcapng") != 0 && strcmp(arg, "pcap") != 0)
+		die("invalid -F/--format '%s': expected pcapng or pcap", arg);
+	o->format = arg;
+}
+
+/* The option is in KiB like tcpdump's -B; the shim takes bytes. */
+static void parse_buffer_size(const char *arg, struct options *o)
+{
+	char *end;
+	unsigned long long kib;
+
+	errno = 0;
+	kib = strtoull(arg, &end, 10);
+	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || kib == 0 ||
+	    kib > SIZE_MAX / 1024)
+		die("invalid -B/--buffer-size '%s': expected a positive number of KiB", arg);
+	snprintf(o->buffer, sizeof o->buffer, "%llu", kib * 1024);
+}
+
+/* getopt's own messages would name the wrapper by its full path; ours say "clearcap:". */
+__attribute__((noreturn))
+static void bad_option(int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+	char what[128];
+
+	if (strncmp(arg, "--", 2) == 0)
+		snprintf(what, sizeof what, "%s option '%.*s'",
+			 c == ':' ? "missing argument for" : "unknown or ambiguous",
+			 (int)strcspn(arg, "="), arg);
+	else if (c == ':')
+		snprintf(what, sizeof what, "option -%c needs an argument", optopt);
+	else
+		snprintf(what, sizeof what, "unknown option -%c", optopt);
+	usage_error(what);
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+	/* '+' stops at the first non-option, so the program's own options are left alone. */
+	static const char shortopts[] = "+:w:aF:P:B:qhV";
+	static const struct option longopts[] = {
+		{ "append",      no_argument,       NULL, 'a' },
+		{ "format",      required_argument, NULL, 'F' },
+		{ "programs",    required_argument, NULL, 'P' },
+		{ "buffer-size", required_argument, NULL, 'B' },
+		{ "quiet",       no_argument,       NULL, 'q' },
+		{ "help",        no_argument,       NULL, 'h' },
+		{ "version",     no_argument,       NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof *o);
+	o->format = "pcapng";
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		switch (c) {
+		case 'w': o->file = optarg; break;
+		case 'a': o->append = true; break;
+		case 'F': parse_format(optarg, o); break;
+		case 'P':
+			if (optarg[0] == '\0')
+				die("invalid -P/--programs '': expected program names");
+			o->programs = optarg;
+			break;
+		case 'B': parse_buffer_size(optarg, o); break;
+		case 'q': o->quiet = true; break;
+		case 'h': print_help(); exit(0);
+		case 'V': puts("clearcap " CLEARCAP_VERSION); exit(0);
+		default: bad_option(c, argv);
+		}
+	}
+	if (o->file == NULL)
+		usage_error("no capture file given: -w FILE is required");
+	if (o->file[0] == '\0')
+		usage_error("-w needs a file name");
+	if (strcmp(o->file, "-") == 0)
+		die("-w -: writing to standard output is not supported (the program may use it)");
+	if (optind >= argc)
+		usage_error("no program to run");
+	o->argv = argv + optind;
+}
+
+/* -------------------------------------------------------------------------------------------
+ * Finding the shim and the capture file
+ */
+
+static bool is_regular_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Returns a malloc'ed "DIR/NAME" with the directory made absolute, or NULL when DIR is gone. */
+static char *join_real(const char *dir, const char *name)
+{
+	char *real = realpath(dir, NULL);
+	char *out;
+
+	if (real == NULL)
+		return NULL;
+	if (asprintf(&out, "%s%s%s", real, strcmp(real, "/") == 0 ? "" : "/", name) < 0)
+		die("out of memory");
+	free(real);
+	return out;
+}
+
+static char *shim_from_env(const char *lib)
+{
+	char *real = realpath(lib, NULL);
+
+	if (real == NULL)
+		die("CLEARCAP_LIB=%s: %s", lib, strerror(errno));
+	if (!is_regular_file(real))
+		die("CLEARCAP_LIB=%s: not a shared library file", lib);
+	return real;
+}
+
+/*
+ * An installed clearcap finds the shim in PREFIX/lib/clearcap/, a build tree next to the
+ * command.  The path must be absolute: the program may chdir before it starts a child.
+ */
+static char *find_shim(void)
+{
+	const char *env = getenv("CLEARCAP_LIB");
+	char *exe, *slash, *cand;
+
+	if (env != NULL && env[0] != '\0')
+		return shim_from_env(env);
+	exe = realpath("/proc/self/exe", NULL);
+	if (exe == NULL)
+		die("cannot find my own executable (/proc/self/exe): %s; set CLEARCAP_LIB",
+		    strerror(errno));
+	slash = strrchr(exe, '/');
+	*slash = '\0';
+	cand = join_real(exe[0] ? exe : "/", SHIM_NAME);
+	if (cand != NULL && is_regular_file(cand)) {
+		free(exe);
+		return cand;
+	}
+	free(cand);
+	cand = join_real(exe[0] ? exe : "/", "../lib/clearcap/" SHIM_NAME);
+	if (cand != NULL) {
+		char *real = realpath(cand, NULL);
+
+		free(cand);
+		if (real != NULL && is_regular_file(real)) {
+			free(exe);
+			return real;
+		}
+		free(real);
+	}
+	die("cannot find " SHIM_NAME " in %s/ or %s/../lib/clearcap/; set CLEARCAP_LIB", exe, exe);
+}
+
+/* LD_PRELOAD has no quoting: a path with a separator in it would be split. */
+static void check_preloadable(const char *path)
+{
+	if (strpbrk(path, " :\t\n") != NULL)
+		die("cannot preload '%s': LD_PRELOAD cannot hold a path with a space or colon", path);
+}
+
+/* A sanitizer runtime aborts the program unless it is the first library loaded. */
+static bool must_stay_first(const char *entry, size_t len)
+{
+	static const char *const runtimes[] = {
+		"libasan", "libhwasan", "libtsan",
+		"libclang_rt.asan", "libclang_rt.hwasan", "libclang_rt.tsan",
+	};
+	const char *base = entry;
+
+	for (size_t i = 0; i < len; i++)
+		if (entry[i] == '/')
+			base = entry + i + 1;
+	for (size_t i = 0; i < sizeof runtimes / sizeof runtimes[0]; i++)
+		if (strncmp(base, runtimes[i], strlen(runtimes[i])) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The shim goes in front of what the user preloads, so its hooks see calls before any other
+ * interposer rewrites them; only a sanitizer runtime is kept ahead of it.  The rest of the list
+ * is kept as written.
+ */
+static char *build_preload(const char *shim, const char *old)
+{
+	static const char seps[] = " :";
+	const char *front = old != NULL ? old + strspn(old, seps) : "";
+	const char *rest = front;
+	size_t front_len;
+	char *out;
+
+	while (rest[0] != '\0' && must_stay_first(rest, strcspn(rest, seps))) {
+		rest += strcspn(rest, seps);
+		rest += strspn(rest, seps);
+	}
+	front_len = (size_t)(rest - front);
+	while (front_len > 0 && strchr(seps, front[front_len - 1]) != NULL)
+		front_len--;
+	if (asprintf(&out, "%.*s%s%s%s%s", (int)front_len, front, front_len > 0 ? ":" : "",
+		     shim, rest[0] != '\0' ? ":" : "", rest) < 0)
+		die("out of memory");
+	return out;
+}
+
+static char *capture_path(const char *file)
+{
+	const char *slash = strrchr(file, '/');
+	const char *base = slash != NULL ? slash + 1 : file;
+	char *dir, *abs;
+
+	if (base[0] == '\0') {
+		struct stat st;
+
+		if (stat(file, &st) == 0 && S_ISDIR(st.st_mode))
+			die("%s: Is a directory", file);
+		die("%s: a capture file name cannot end in '/'", file);
+	}
+	if (slash == NULL)
+		dir = strdup(".");
+	else if (slash == file)
+		dir = strdup("/");
+	else
+		dir = strndup(file, (size_t)(slash - file));
+	if (dir == NULL)
+		die("out of memory");
+	/* Only the directory is resolved: a symlink as the last component is the shim's to refuse. */
+	abs = join_real(dir, base);
+	if (abs == NULL)
+		die("%s: %s", dir, strerror(errno));
+	free(dir);
+	return abs;
+}
+
+/*
+ * Without -a an old capture at FILE is removed, as tcpdump -w truncates it; a symlink is
+ * removed, never followed, so a link planted there cannot point the capture elsewhere.  Other
+ * non-directories (a FIFO, /dev/null) are left for the shim to open.  Returns whether something
+ * is still there.
+ */
+static bool replace_old_capture(const char *abs, const char *file, bool append)
+{
+	struct stat st;
+	bool exists;
+
+	exists = lstat(abs, &st) == 0;
+	if (!exists && errno != ENOENT)
+		die("%s: %s", file, strerror(errno));
+	if (exists && S_ISDIR(st.st_mode))
+		die("%s: Is a directory", file);
+	if (exists && !append && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))) {
+		if (unlink(abs) < 0 && errno != ENOENT)
+			die("cannot replace %s: %s", file, strerror(errno));
+		exists = false;
+	}
+	if (exists && append && S_ISREG(st.st_mode) && access(abs, W_OK) < 0)
+		die("cannot append to %s: %s", file, strerror(errno));
+	return exists;
+}
+
+/* The shim creates the file; failing here says why before the program has run for nothing. */
+static void check_dir_writable(const char *abs, const char *file)
+{
+	char *dir = strdup(abs);
+
+	if (dir == NULL)
+		die("out of memory");
+	*strrchr(dir, '/') = '\0';
+	if (access(dir[0] ? dir : "/", W_OK | X_OK) < 0)
+		die("cannot create %s: %s", file, strerror(errno));
+	free(dir);
+}
+
+/* -------------------------------------------------------------------------------------------
+ * The counters page
+ */
+
+static void counters_create(struct counters *cn)
+{
+	const char *tmp = getenv("TMPDIR");
+	void *map;
+	int fd;
+
+	/* A relative TMPDIR would name another file once the program changes directory. */
+	if (tmp == NULL || tmp[0] != '/')
+		tmp = "/tmp";
+	if ((size_t)snprintf(cn->path, sizeof cn->path, "%s/clearcap-counters-XXXXXX", tmp) >=
+	    sizeof cn->path)
+		die("TMPDIR is too long");
+	/* mkostemp creates it 0600; O_CLOEXEC keeps the descriptor out of the program. */
+	fd = mkostemp(cn->path, O_CLOEXEC);
+	if (fd < 0)
+		die("cannot create a counters file in %s: %s", tmp, strerror(errno));
+	if (ftruncate(fd, CC_COUNTERS_SIZE) < 0) {
+		int e = errno;
+
+		unlink(cn->path);
+		die("%s: %s", cn->path, strerror(e));
+	}
+	map = mmap(NULL, CC_COUNTERS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		int e = errno;
+
+		unlink(cn->path);
+		die("cannot map %s: %s", cn->path, strerror(e));
+	}
+	close(fd);
+	cn->page = map;
+	__atomic_store_n(&cn->page->version, (uint64_t)CC_COUNTERS_VERSION, __ATOMIC_RELAXED);
+	__atomic_store_n(&cn->page->magic, CC_COUNTERS_MAGIC, __ATOMIC_RELEASE);
+}
+
+/*
+ * Processes the program left running (daemons) may still add after this; the totals are what
+ * was counted when the program itself exited.
+ */
+static struct totals counters_collect(struct counters *cn)
+{
+	struct cc_counters *c = cn->page;
+	struct totals t;
+
+	t.captured = __atomic_load_n(&c->captured, __ATOMIC_ACQUIRE);
+	t.dropped = __atomic_load_n(&c->dropped, __ATOMIC_ACQUIRE);
+	t.processes = __atomic_load_n(&c->processes, __ATOMIC_ACQUIRE);
+	t.unmatched = __atomic_load_n(&c->unmatched, __ATOMIC_ACQUIRE);
+	t.write_errors = __atomic_load_n(&c->write_errors, __ATOMIC_ACQUIRE);
+	unlink(cn->path);
+	munmap(c, CC_COUNTERS_SIZE);
+	cn->page = NULL;
+	return t;
+}
+
+static void counters_discard(struct counters *cn)
+{
+	unlink(cn->path);
+	munmap(cn->page, CC_COUNTERS_SIZE);
+	cn->page = NULL;
+}
+
+/* -------------------------------------------------------------------------------------------
+ * The child's environment
+ */
+
+static void set_env(const char *name, const char *value)
+{
+	if (setenv(name, value, 1) < 0)
+		die("cannot set %s: %s", name, strerror(errno));
+}
+
+/* Other CLEARCAP_* variables already set (debug switches, a key log) pass through untouched. */
+static void set_child_env(const struct options *o, const char *shim, const char *file,
+			  const char *counters)
+{
+	char *preload = build_preload(shim, getenv("LD_PRELOAD"));
+
+	set_env("LD_PRELOAD", preload);
+	free(preload);
+	set_env("CLEARCAP_FILE", file);
+	set_env("CLEARCAP_FORMAT", o->format);
+	if (o->programs != NULL)
+		set_env("CLEARCAP_PROGRAMS", o->programs);
+	if (o->buffer[0] != '\0')
+		set_env("CLEARCAP_BUFFER", o->buffer);
+	set_env("CLEARCAP_COUNTERS", counters);
+}
+
+/* -------------------------------------------------------------------------------------------
+ * Running the program
+ */
+
+/* What a supervisor sends to the wrapper but means for the program. */
+static const int forwarded[] = { SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
+
+struct sigsave {
+	sigset_t mask;            /* the wrapper's mask at start, which the program gets back */
+	struct sigaction chld;    /* SIGCHLD as inherited; SIG_IGN there would reap for us */
+	sigset_t ignored;         /* signals inherited as ignored (nohup, `cmd &`): kept ignored */
+	sigset_t waited;          /* what the wait loop takes with sigwaitinfo */
+};
+
+static void note_if_ignored(struct sigsave *s, int sig)
+{
+	struct sigaction old;
+
+	if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+		sigaddset(&s->ignored, sig);
+}
+
+/*
+ * The wrapper takes its signals synchronously with sigwaitinfo instead of in handlers, so that
+ * reaping and forwarding happen in one thread of control: a signal can never be sent to a pid
+ * that was already reaped and reused.  They are blocked before the counters file exists, so
+ * that none kills the wrapper with the file left behind, and nothing arriving around fork is
+ * lost or acted on with the wrong disposition.
+ */
+static void signals_take(struct sigsave *s)
+{
+	struct sigaction dfl;
+	sigset_t block;
+
+	sigemptyset(&s->ignored);
+	sigemptyset(&s->waited);
+	sigaddset(&s->waited, SIGCHLD);
+	for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) {
+		note_if_ignored(s, forwarded[i]);
+		sigaddset(&s->waited, forwarded[i]);
+	}
+	note_if_ignored(s, SIGINT);
+	note_if_ignored(s, SIGQUIT);
+	block = s->waited;
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &block, &s->mask);
+
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(SIGCHLD, &dfl, &s->chld);
+}
+
+/*
+ * The terminal sends ^C and ^\ to the whole foreground process group, so the program gets them
+ * directly; the wrapper ignores them and reports how the program took them.  Setting SIG_IGN
+ * also discards any that arrived while they were blocked.
+ */
+static void signals_ignore_terminal(void)
+{
+	struct sigaction ign;
+
+	memset(&ign, 0, sizeof ign);
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGINT, &ign, NULL);
+	sigaction(SIGQUIT, &ign, NULL);
+}
+
+/*
+ * In the child, between fork and exec: only async-signal-safe calls.  The dispositions are
+ * put back before the mask, so a signal pending since fork meets the program's own disposition.
+ * An exec failure is reported through the close-on-exec pipe, which closes unwritten on success.
+ */
+__attribute__((noreturn))
+static void exec_child(char **argv, const struct sigsave *s, int errfd)
+{
+	int e;
+
+	sigaction(SIGCHLD, &s->chld, NULL);
+	sigprocmask(SIG_SETMASK, &s->mask, NULL);
+	execvp(argv[0], argv);
+	e = errno;
+	while (write(errfd, &e, sizeof e) < 0 && errno == EINTR)
+		;
+	_exit(e == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC);
+}
+
+static int read_exec_error(int fd)
+{
+	int e = 0;
+	ssize_t n;
+
+	do
+		n = read(fd, &e, sizeof e);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof e ? e : 0;
+}
+
+static void reap(pid_t pid, int *status)
+{
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* Returns true once the program has exited and been reaped. */
+static bool try_reap(pid_t pid, int *status)
+{
+	pid_t r;
+
+	do
+		r = waitpid(pid, status, WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		warn("waitpid: %s", strerror(errno));
+		*status = EXIT_TROUBLE << 8;
+		return true;
+	}
+	return r == pid;
+}
+
+static int wait_program(pid_t pid, const struct sigsave *s)
+{
+	int status;
+
+	for (;;) {
+		int sig = sigwaitinfo(&s->waited, NULL);
+
+		if (sig < 0)
+			continue;   /* EINTR: a stop and continue of the wrapper can cause it */
+		if (sig == SIGCHLD) {
+			if (try_reap(pid, &status))
+				return status;
+		} else if (!sigismember(&s->ignored, sig)) {
+			kill(pid, sig);
+		}
+	}
+}
+
+/*
+ * A ^C or kill during set-up, while the signals were blocked, must still stop us: after fork
+ * it would be discarded (SIGINT) or reach a program that never asked for it.
+ */
+static int pending_stop_signal(const struct sigsave *s)
+{
+	static const int stops[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP };
+	sigset_t pending;
+
+	if (sigpending(&pending) < 0)
+		return 0;
+	for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++)
+		if (sigismember(&pending, stops[i]) && !sigismember(&s->ignored, stops[i]))
+			return stops[i];
+	return 0;
+}
+
+/*
+ * Runs the program to its end.  Returns 0 with its wait status in *status, or the exit code
+ * of a failure to start it (126, 127, 2), which has been reported.
+ */
+static int run_program(char **argv, struct sigsave *s, int *status)
+{
+	int errpipe[2];
+	pid_t pid;
+	int e;
+
+	if (pipe2(errpipe, O_CLOEXEC) < 0) {
+		warn("pipe: %s", strerror(errno));
+		return EXIT_TROUBLE;
+	}
+	pid = fork();
+	if (pid < 0) {
+		warn("fork: %s", strerror(errno));
+		return EXIT_TROUBLE;
+	}
+	if (pid == 0)
+		exec_child(argv, s, errpipe[1]);
+	close(errpipe[1]);
+	signals_ignore_terminal();
+	e = read_exec_error(errpipe[0]);
+	close(errpipe[0]);
+	if (e != 0) {
+		reap(pid, status);
+		warn("%s: %s", argv[0], strerror(e));
+		return e == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC;
+	}
+	*status = wait_program(pid, s);
+	return 0;
+}
+
+/* -------------------------------------------------------------------------------------------
+ * The end
+ */
+
+static const char *plural(uint64_t n, const char *many)
+{
+	return n == 1 ? "" : many;
+}
+
+static void report(const struct options *o, const struct totals *t)
+{
+	char extra[128] = "";
+	size_t len = 0;
+
+	if (t->processes == 0) {
+		if (o->programs != NULL)
+			warn("nothing was captured: no process matched -P '%s', or %s did not load "
+			     "the shim (statically linked, set-uid, or LD_PRELOAD cleared?)",
+			     o->programs, o->argv[0]);
+		else
+			warn("nothing was captured: %s did not load the shim (statically linked, "
+			     "set-uid, or LD_PRELOAD cleared?)", o->argv[0]);
+		return;
+	}
+	if (o->quiet)
+		return;
+	if (t->unmatched > 0)
+		len += (size_t)snprintf(extra + len, sizeof extra - len,
+					", %llu without a known flow",
+					(unsigned long long)t->unmatched);
+	if (t->write_errors > 0)
+		snprintf(extra + len, sizeof extra - len, ", %llu write error%s",
+			 (unsigned long long)t->write_errors, plural(t->write_errors, "s"));
+	warn("%llu packet%s captured, %llu dropped, %llu process%s%s, file %s",
+	     (unsigned long long)t->captured, plural(t->captured, "s"),
+	     (unsigned long long)t->dropped,
+	     (unsigned long long)t->processes, plural(t->processes, "es"),
+	     extra, o->file);
+}
+
+/*
+ * A shell, `timeout` or a test driver looking at our status must see what it would have seen
+ * without us, so a program killed by a signal kills the wrapper with the same one.  Core dumps
+ * are turned off first: the program already dumped core if it was going to.  The core limit
+ * alone is not enough, since a core_pattern pipe (systemd-coredump, apport) ignores it; a
+ * process that is not dumpable never dumps.
+ */
+__attribute__((noreturn))
+static void exit_like(int status)
+{
+	struct sigaction dfl;
+	struct rlimit rl;
+	sigset_t set;
+	int sig;
+
+	fflush(NULL);
+	if (WIFEXITED(status))
+		exit(WEXITSTATUS(status));
+	if (!WIFSIGNALED(status))
+		exit(EXIT_TROUBLE);
+	sig = WTERMSIG(status);
+	if (getrlimit(RLIMIT_CORE, &rl) == 0) {
+		rl.rlim_cur = 0;
+		setrlimit(RLIMIT_CORE, &rl);
+	}
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(sig, &dfl, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
+	/* Only a signal whose default is not to terminate gets here. */
+	exit(128 + sig);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct options o;
+	struct sigsave sigs;
+	struct counters cn;
+	struct totals t;
+	char *shim, *file;
+	int status, rc, sig;
+
+	parse_options(argc, argv, &o);
+	shim = find_shim();
+	check_preloadable(shim);
+	file = capture_path(o.file);
+	/* The shim and the file name are checked before an old capture is removed. */
+	if (!replace_old_capture(file, o.file, o.append))
+		check_dir_writable(file, o.file);
+	signals_take(&sigs);
+	counters_create(&cn);
+	set_child_env(&o, shim, file, cn.path);
+	free(shim);
+	free(file);
+
+	sig = pending_stop_signal(&sigs);
+	if (sig != 0) {
+		counters_discard(&cn);
+		exit_like(sig);   /* the wait status of a process killed by sig */
+	}
+	rc = run_program(o.argv, &sigs, &status);
+	if (rc != 0) {
+		counters_discard(&cn);
+		return rc;
+	}
+	t = counters_collect(&cn);
+	report(&o, &t);
+	exit_like(status);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1) {
+		const struct subcommand *sc = find_subcommand(argv[1]);
+
+		if (sc != NULL)
+			return sc->run(argc - 1, argv + 1);
+	}
+	return cmd_run(argc, argv);
+}
