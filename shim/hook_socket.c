@@ -238,10 +238,40 @@ static void copy_cmsgs(struct msghdr *um, struct msghdr *from, int strip)
 	um->msg_flags = (from->msg_flags & ~MSG_CTRUNC) | (trunc ? MSG_CTRUNC : 0);
 }
 
+/*
+ * Removes our IP(V6)_PKTINFO from a control buffer the kernel filled directly (programs whose own
+ * buffer is larger than we substitute on the stack have room for it, so nothing was truncated).
+ */
+static void strip_in_place(struct msghdr *um)
+{
+	uint8_t *base = um->msg_control;
+	size_t out = 0;
+	struct cmsghdr *c;
+
+	if (!base || um->msg_controllen < sizeof(struct cmsghdr))
+		return;
+	for (c = CMSG_FIRSTHDR(um); c; c = CMSG_NXTHDR(um, c)) {
+		size_t space = CMSG_SPACE(c->cmsg_len - CMSG_LEN(0));
+		if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) ||
+		    (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO))
+			continue;
+		if ((uint8_t *)c + space > base + um->msg_controllen)
+			space = (size_t)(base + um->msg_controllen - (uint8_t *)c);
+		memmove(base + out, c, space);
+		out += space;
+	}
+	um->msg_controllen = out;
+}
+
+static inline int ours_to_strip(const struct cc_fd *e)
+{
+	return (e->flags & FDF_PKTINFO) && !(e->flags & FDF_USER_PKTINFO);
+}
+
 /* Whether a UDP receive must run through our own name/control buffers. */
 static inline int need_sub(const struct cc_fd *e)
 {
-	return !(e->flags & FDF_PEER) || ((e->flags & FDF_PKTINFO) && !(e->flags & FDF_USER_PKTINFO));
+	return !(e->flags & FDF_PEER) || ours_to_strip(e);
 }
 
 #define CTL_EXTRA 64            /* room for our IPV6_PKTINFO: CMSG_SPACE(20) = 40 */
@@ -263,13 +293,14 @@ static void sub_prepare(struct msghdr *m, const struct msghdr *um, struct sockad
 /* Gives the program what the kernel would have given it, then records the datagram. */
 static void sub_finish(int fd, struct cc_fd *e, struct msghdr *um, struct msghdr *m, int flags, size_t r)
 {
-	int strip = (e->flags & FDF_PKTINFO) && !(e->flags & FDF_USER_PKTINFO);
+	int strip = ours_to_strip(e);
 
+	/* The kernel writes the name and its length only when the program gave a buffer. */
 	if (um->msg_name) {
 		size_t n = m->msg_namelen < um->msg_namelen ? m->msg_namelen : um->msg_namelen;
 		memcpy(um->msg_name, m->msg_name, n);
+		um->msg_namelen = m->msg_namelen;
 	}
-	um->msg_namelen = m->msg_namelen;
 	copy_cmsgs(um, m, strip);
 
 	if (flags & (MSG_PEEK | MSG_ERRQUEUE))
@@ -305,6 +336,8 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 				   (size_t)r < room ? (size_t)r : room, (size_t)r);
 			errno = saved;
 		}
+		if (r >= 0 && ours_to_strip(e))
+			strip_in_place(um);
 		return r;
 	}
 	uint8_t ctl[ctllen] __attribute__((aligned(8)));
@@ -494,6 +527,8 @@ static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, un
 				room += um->msg_iov[j].iov_len;
 			cc_cap_udp(fd, e, 0, um->msg_name, um->msg_namelen, &meta, um->msg_iov, (int)um->msg_iovlen,
 				   vec[i].msg_len < room ? vec[i].msg_len : room, vec[i].msg_len);
+			if (ours_to_strip(e))
+				strip_in_place(um);
 		}
 		errno = saved;
 		return r;

@@ -139,6 +139,9 @@ assert (data, anc, flags) == (b'one', [], 0), (data, anc, flags)
 c.sendto(b'two', ('127.0.0.1', port))
 data, anc, flags, addr = s.recvmsg(100, 1000)
 assert (data, anc, flags) == (b'two', [], 0), (data, anc, flags)
+c.sendto(b'two and a half', ('127.0.0.1', port))
+data, anc, flags, addr = s.recvmsg(100, 20000)   # larger than the shim substitutes: stripped in place
+assert (data, anc, flags) == (b'two and a half', [], 0), (data, anc, flags)
 s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
 c.sendto(b'three', ('127.0.0.4', port))
 data, anc, flags, addr = s.recvmsg(100, 1000)
@@ -168,7 +171,7 @@ except BlockingIOError:
     py(env, code, cap)
     rows = tshark(cap, ["sll.pkttype", "ip.dst", "ip.dsfield", "udp.length", "frame.len", "frame.cap_len"],
                   "udp")
-    eq(len(rows), 12, "6 sent + 6 received, the peek not twice")
+    eq(len(rows), 14, "7 sent + 7 received, the peek not twice")
     three_in = [r for r in rows if r[0] == "0" and r[1] == "127.0.0.4"]
     eq(len(three_in), 1, "received on 127.0.0.4")
     big_in = [r for r in rows if r[0] == "0" and r[3] == "308"]
