@@ -462,6 +462,15 @@ void cc_writer_atfork_prepare(void)
 {
 	pthread_mutex_lock(&W.start_lock);
 	pthread_mutex_lock(&W.drain_lock);
+	/*
+	 * Write what is buffered now: a parent that forks often leaves by an _exit our hooks never
+	 * see (glibc's daemon() calls its internal one), and the child must not inherit a backlog.
+	 */
+	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING) {
+		int saved = errno;
+		drain_locked();
+		errno = saved;
+	}
 }
 
 void cc_writer_atfork_parent(void)

@@ -167,3 +167,30 @@ def test_file_safety(env):
     p = py(env, code, pc, {"CLEARCAP_FORMAT": "pcapng"})
     ok("not a clearcap pcapng" in p.stderr, p.stderr)
     eq(cclib.tcpdump_count(pc), 2, "unchanged")
+
+
+def test_daemon_parent_loses_nothing(env):
+    """glibc's daemon() leaves the parent through an internal _exit: what it sent before is kept."""
+    src, exe, cap = env.path("d.c"), env.path("d"), env.path("c.pcapng")
+    open(src, "w").write(r"""
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(void) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = htonl(0x7f000001) };
+    for (int i = 0; i < 100; i++) sendto(s, "parent", 6, 0, (struct sockaddr *)&a, sizeof(a));
+    if (daemon(1, 1) < 0) return 1;
+    for (int i = 0; i < 100; i++) sendto(s, "daemon", 6, 0, (struct sockaddr *)&a, sizeof(a));
+    return 0;
+}
+""")
+    cclib.run(["gcc", "-O1", "-o", exe, src])
+    cclib.run([exe], env=env.env(cap))
+    deadline = time.time() + 5
+    while time.time() < deadline and tshark_count(cap) < 200:
+        time.sleep(0.2)
+    rows = [bytes.fromhex(r[0]) for r in tshark(cap, ["data.data"])]
+    eq((rows.count(b"parent"), rows.count(b"daemon")), (100, 100), "both processes' packets")
