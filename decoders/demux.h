@@ -1,0 +1,31 @@
+/*
+ * demux.h - which protocol a datagram on a media 5-tuple carries.
+ * RFC 7983 (as updated by RFC 9443) and RFC 5761.
+ */
+#ifndef CC_DEMUX_H
+#define CC_DEMUX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum cc_class {
+	CC_CLASS_STUN,
+	CC_CLASS_TURN_CHANNEL,
+	CC_CLASS_DTLS,
+	CC_CLASS_RTP,
+	CC_CLASS_RTCP,
+	CC_CLASS_ZRTP,
+	CC_CLASS_QUIC,
+	CC_CLASS_OTHER,
+};
+
+/* Classify one datagram by its first byte (and second, for RTP vs RTCP). */
+enum cc_class cc_demux(const uint8_t *p, size_t len);
+
+/* Tell RTP from RTCP for a packet already known to be one of them. */
+int cc_demux_is_rtcp(const uint8_t *p, size_t len);
+
+/* A short constant name ("stun", "rtp", ...) for logs and reports. */
+const char *cc_class_name(enum cc_class c);
+
+#endif /* CC_DEMUX_H */
