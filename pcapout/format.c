@@ -149,6 +149,17 @@ void cc_record_finish(enum cc_format fmt, uint8_t *dst, uint64_t ts_ns, unsigned
 	put32(dst + n, (uint32_t)total);
 }
 
+uint64_t cc_record_ts(enum cc_format fmt, const uint8_t *rec)
+{
+	uint32_t a, b;
+
+	memcpy(&a, rec + (fmt == CC_FMT_PCAP ? 0 : 12), 4);
+	memcpy(&b, rec + (fmt == CC_FMT_PCAP ? 4 : 16), 4);
+	if (fmt == CC_FMT_PCAP)
+		return (uint64_t)a * 1000000000u + b;
+	return (uint64_t)a << 32 | b;
+}
+
 size_t cc_dsb_len(size_t len)
 {
 	return 20 + PAD4(len) + 4;

@@ -31,6 +31,9 @@ size_t cc_record_frame_off(enum cc_format fmt);
 void cc_record_finish(enum cc_format fmt, uint8_t *dst, uint64_t ts_ns, unsigned iface, int outgoing,
 		      size_t caplen, size_t origlen, const char *comment, size_t comment_len);
 
+/* The timestamp (ns) of a record written by cc_record_finish. */
+uint64_t cc_record_ts(enum cc_format fmt, const uint8_t *rec);
+
 /* pcapng Decryption Secrets Block (type 0x544c534b, TLS key log) around len bytes of key log. */
 size_t cc_dsb_len(size_t len);
 void cc_dsb_write(uint8_t *dst, const char *keylog, size_t len);

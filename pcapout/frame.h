@@ -44,6 +44,7 @@ struct cc_frame {
 	uint8_t tcp_flags;
 	uint32_t seq, ack;      /* TCP only */
 	uint32_t pid;           /* written as the SLL2 link-layer address so pcap files keep it */
+	const char *note;       /* appended to the record's comment (pcapng), or NULL */
 };
 
 /* Header bytes in front of the payload for this frame. */

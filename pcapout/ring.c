@@ -13,6 +13,8 @@
 #define SLOT_HDR 8
 #define SLOT_DATA 1u
 #define SLOT_PAD 2u
+#define SLOT_META 3u              /* written like data, not counted as a packet */
+#define SLOT_DONE 4u              /* metadata already written, waiting to be released */
 #define ALIGN8(n) (((n) + 7) & ~(uint64_t)7)
 
 int cc_ring_init(struct cc_ring *r, size_t size)
@@ -77,33 +79,52 @@ void cc_ring_commit(struct cc_slot *s)
 	__atomic_store_n(s->state, SLOT_DATA, __ATOMIC_RELEASE);
 }
 
-int cc_ring_peek(struct cc_ring *r, struct iovec *iov, int max, uint64_t *upto, size_t *bytes)
+void cc_ring_commit_meta(struct cc_slot *s)
+{
+	__atomic_store_n(s->state, SLOT_META, __ATOMIC_RELEASE);
+}
+
+int cc_ring_take(struct cc_ring *r, struct cc_ring_batch *b, int max, cc_ring_ready_fn ready, void *arg)
 {
 	uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
 	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
-	int n = 0;
-	size_t total = 0;
+	int held = 0;
 
-	while (t < h && n < max) {
+	b->nmeta = b->ndata = b->packets = 0;
+	b->bytes = 0;
+	b->upto = t;
+	while (t < h && b->nmeta < max && b->ndata < max) {
 		uint32_t *hdr = (uint32_t *)(r->buf + (t & (r->size - 1)));
 		uint32_t st = __atomic_load_n(&hdr[0], __ATOMIC_ACQUIRE);
 		uint32_t len;
+		uint8_t *d = (uint8_t *)(hdr + 2);
 
 		if (st == 0)
 			break;
 		len = hdr[1];
-		if (st == SLOT_DATA) {
-			uint8_t *d = (uint8_t *)(hdr + 2);
-			iov[n].iov_base = d;
-			iov[n].iov_len = len;
-			n++;
-			total += len;
+		if (st == SLOT_META) {
+			/* Metadata goes out at once, ahead of packets still held back. */
+			b->meta[b->nmeta].iov_base = d;
+			b->meta[b->nmeta].iov_len = len;
+			b->nmeta++;
+			b->bytes += len;
+			__atomic_store_n(&hdr[0], SLOT_DONE, __ATOMIC_RELAXED);
+		} else if (st == SLOT_DATA && !held) {
+			if (ready && !ready(d, len, arg)) {
+				held = 1;
+			} else {
+				b->data[b->ndata].iov_base = d;
+				b->data[b->ndata].iov_len = len;
+				b->ndata++;
+				b->packets++;
+				b->bytes += len;
+			}
 		}
 		t += ALIGN8(SLOT_HDR + len);
+		if (!held)
+			b->upto = t;
 	}
-	*upto = t;
-	*bytes = total;
-	return n;
+	return b->nmeta + b->ndata;
 }
 
 void cc_ring_release(struct cc_ring *r, uint64_t upto)

@@ -34,16 +34,31 @@ void cc_ring_free(struct cc_ring *r);
 /* Reserves len bytes; returns 0, or -1 when the ring has no room now. */
 int cc_ring_reserve(struct cc_ring *r, size_t len, struct cc_slot *s);
 void cc_ring_commit(struct cc_slot *s);
+/* Publishes a slot that is written out like any other but is not a packet (secrets, ...). */
+void cc_ring_commit_meta(struct cc_slot *s);
 
 /* Largest record a ring of this size can hold. */
 size_t cc_ring_max_record(const struct cc_ring *r);
 
 /*
- * Consumer side.  cc_ring_peek() fills up to max iovecs with published records starting at the
- * tail and returns how many; *upto is where the consumer must release to once they are written.
- * Only one consumer may run at a time (the caller serializes).
+ * Consumer side.  Only one consumer may run at a time (the caller serializes).
+ *
+ * cc_ring_take() hands out the published records from the tail: every metadata record in the
+ * published part (secrets must precede the packets that need them in the file, so they jump the
+ * queue and are marked written), and packets in order up to the first one `ready` declines
+ * (NULL: all are ready).  Once written, the consumer releases up to b->upto.
  */
-int cc_ring_peek(struct cc_ring *r, struct iovec *iov, int max, uint64_t *upto, size_t *bytes);
+typedef int (*cc_ring_ready_fn)(const uint8_t *data, uint32_t len, void *arg);
+
+struct cc_ring_batch {
+	struct iovec *meta, *data;      /* caller's arrays of `max` entries each */
+	int nmeta, ndata;
+	int packets;                    /* == ndata */
+	size_t bytes;
+	uint64_t upto;
+};
+
+int cc_ring_take(struct cc_ring *r, struct cc_ring_batch *b, int max, cc_ring_ready_fn ready, void *arg);
 void cc_ring_release(struct cc_ring *r, uint64_t upto);
 
 /* True when nothing is reserved beyond what was consumed. */

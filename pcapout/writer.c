@@ -160,41 +160,79 @@ static void broken(const char *what, int err, uint64_t lost)
 			W.path, strerror(err), (unsigned long long)lost);
 }
 
-/* Drains published records to the file; the caller holds drain_lock.  Returns bytes written. */
-static size_t drain_locked(void)
+/*
+ * How long packets stay in the ring before they are written.  A TLS 1.3 client derives its
+ * handshake secret only after it received the ServerHello, yet Wireshark must read the secret
+ * before that packet to decrypt anything; holding packets back a few milliseconds lets the
+ * Decryption Secrets Block, which jumps the queue, land ahead of them in the file.
+ */
+#define HOLD_NS 5000000ull
+
+struct hold {
+	uint64_t cutoff;                /* packets stamped at or before this go now */
+	enum cc_format fmt;
+};
+
+static int old_enough(const uint8_t *rec, uint32_t len, void *arg)
 {
-	struct iovec iov[DRAIN_IOV];
+	const struct hold *h = arg;
+	uint64_t ts = cc_record_ts(h->fmt, rec);
+
+	(void)len;
+	/* A stamp far ahead means the clock was stepped back: never hold on to it. */
+	return ts <= h->cutoff || ts > h->cutoff + HOLD_NS + 1000000000ull;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Drains published records to the file, metadata first; the caller holds drain_lock.  With
+ * `all`, nothing is held back (exit, exec, fork).  Returns bytes written.
+ */
+static size_t drain_locked(int all)
+{
+	struct iovec iov[2 * DRAIN_IOV];
+	struct cc_ring_batch b = { .meta = iov, .data = iov + DRAIN_IOV };
+	struct hold h = { now_ns() - HOLD_NS, W.fmt };
 	size_t written = 0;
 
 	if (!W.ring.buf)
 		return 0;
 	for (;;) {
-		uint64_t upto;
-		size_t bytes;
-		int n = cc_ring_peek(&W.ring, iov, DRAIN_IOV, &upto, &bytes);
+		uint64_t tail = __atomic_load_n(&W.ring.tail, __ATOMIC_RELAXED);
+		int n = cc_ring_take(&W.ring, &b, DRAIN_IOV, all ? NULL : old_enough, &h);
 
-		if (upto == __atomic_load_n(&W.ring.tail, __ATOMIC_RELAXED))
+		if (n == 0 && b.upto == tail)
 			break;
 		if (n > 0) {
+			/* Metadata then packets, in one write: move the packets up behind the metadata. */
+			if (b.nmeta < DRAIN_IOV)
+				memmove(iov + b.nmeta, iov + DRAIN_IOV, sizeof(iov[0]) * (size_t)b.ndata);
 			if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING && write_all(W.fd, iov, n) == 0) {
-				__atomic_fetch_add(&W.captured, n, __ATOMIC_RELAXED);
-				__atomic_fetch_add(&W.bytes, bytes, __ATOMIC_RELAXED);
+				__atomic_fetch_add(&W.captured, b.packets, __ATOMIC_RELAXED);
+				__atomic_fetch_add(&W.bytes, b.bytes, __ATOMIC_RELAXED);
 				if (W.shared) {
-					count_shared(&W.shared->captured, n);
-					count_shared(&W.shared->bytes, bytes);
+					count_shared(&W.shared->captured, b.packets);
+					count_shared(&W.shared->bytes, b.bytes);
 				}
-				written += bytes;
+				written += b.bytes;
 			} else {
 				int err = errno;
-				__atomic_fetch_add(&W.dropped, n, __ATOMIC_RELAXED);
+				__atomic_fetch_add(&W.dropped, b.packets, __ATOMIC_RELAXED);
 				if (W.shared) {
-					count_shared(&W.shared->dropped, n);
+					count_shared(&W.shared->dropped, b.packets);
 					count_shared(&W.shared->write_errors, 1);
 				}
 				broken("cannot write", err, __atomic_load_n(&W.dropped, __ATOMIC_RELAXED));
 			}
 		}
-		cc_ring_release(&W.ring, upto);
+		cc_ring_release(&W.ring, b.upto);
 	}
 	return written;
 }
@@ -209,7 +247,7 @@ static void *writer_main(void *arg)
 		size_t n;
 
 		pthread_mutex_lock(&W.drain_lock);
-		n = drain_locked();
+		n = drain_locked(0);
 		pthread_mutex_unlock(&W.drain_lock);
 
 		/* Busy: go again at once; quiet: back off to the idle interval, which bounds latency. */
@@ -408,15 +446,45 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 	if (caplen > CC_SNAPLEN - hl)
 		caplen = CC_SNAPLEN - hl;
 	frame_cap = hl + caplen;
-	rlen = cc_record_len(W.fmt, frame_cap, W.comment_len);
+
+	/* The per-process comment, and what this frame adds to it (how its flow was found, ...). */
+	char note_buf[COMMENT_MAX + 96];
+	const char *comment = W.comment;
+	size_t comment_len = W.comment_len;
+	if (f->note && W.fmt == CC_FMT_PCAPNG) {
+		int n = snprintf(note_buf, sizeof(note_buf), "%s; %s", W.comment, f->note);
+		comment = note_buf;
+		comment_len = n < 0 ? 0 : (size_t)n < sizeof(note_buf) ? (size_t)n : sizeof(note_buf) - 1;
+	}
+	rlen = cc_record_len(W.fmt, frame_cap, comment_len);
 	if (reserve(rlen, &slot) < 0) {
 		drop(1);
 		return -1;
 	}
 	cc_frame_build(slot.data + cc_record_frame_off(W.fmt), f, iov, iovcnt, skip, caplen, origlen);
-	cc_record_finish(W.fmt, slot.data, ts_ns, f->iface, f->outgoing, frame_cap, hl + origlen, W.comment,
-			 W.comment_len);
+	cc_record_finish(W.fmt, slot.data, ts_ns, f->iface, f->outgoing, frame_cap, hl + origlen, comment,
+			 comment_len);
 	cc_ring_commit(&slot);
+	if (W.sync)
+		cc_writer_flush();
+	return 0;
+}
+
+int cc_out_dsb(const char *keylog, size_t len)
+{
+	struct cc_slot slot;
+
+	/* Classic pcap has no place for secrets: the key log file (CLEARCAP_KEYLOG) holds them. */
+	if (W.fmt != CC_FMT_PCAPNG)
+		return 0;
+	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) != W_RUNNING && start() < 0)
+		return -1;
+	if (reserve(cc_dsb_len(len), &slot) < 0) {
+		drop(1);
+		return -1;
+	}
+	cc_dsb_write(slot.data, keylog, len);
+	cc_ring_commit_meta(&slot);
 	if (W.sync)
 		cc_writer_flush();
 	return 0;
@@ -428,7 +496,7 @@ void cc_writer_flush(void)
 		return;
 	int saved = errno;
 	pthread_mutex_lock(&W.drain_lock);
-	drain_locked();
+	drain_locked(1);
 	pthread_mutex_unlock(&W.drain_lock);
 	errno = saved;
 }
@@ -468,7 +536,7 @@ void cc_writer_atfork_prepare(void)
 	 */
 	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING) {
 		int saved = errno;
-		drain_locked();
+		drain_locked(1);
 		errno = saved;
 	}
 }
@@ -500,6 +568,12 @@ void cc_writer_set_comment(const char *comment)
 	W.comment_len = comment ? (size_t)snprintf(W.comment, sizeof(W.comment), "%s", comment) : 0;
 	if (W.comment_len >= sizeof(W.comment))
 		W.comment_len = sizeof(W.comment) - 1;
+}
+
+void cc_writer_count_unmatched(uint64_t n)
+{
+	if (W.shared)
+		count_shared(&W.shared->unmatched, n);
 }
 
 void cc_writer_stats(struct cc_writer_stats *st)

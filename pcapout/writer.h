@@ -35,6 +35,12 @@ int cc_writer_configure(const struct cc_writer_cfg *cfg);
 int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *iov, int iovcnt,
 		 size_t skip, size_t caplen, size_t origlen);
 
+/*
+ * Queues a pcapng Decryption Secrets Block holding NSS key log lines (len bytes, whole lines),
+ * ahead of every record queued after it.  A no-op for classic pcap.  Returns 0 or -1 (dropped).
+ */
+int cc_out_dsb(const char *keylog, size_t len);
+
 /* Writes everything captured so far before returning (exit, exec). */
 void cc_writer_flush(void);
 
@@ -54,6 +60,9 @@ void cc_writer_atfork_child(void);
 
 /* Sets the comment each record carries (pid and program name). */
 void cc_writer_set_comment(const char *comment);
+
+/* Counts plaintext records written without a known flow (shared counters). */
+void cc_writer_count_unmatched(uint64_t n);
 
 /* Counters of this process (for tests and the shim's own summary). */
 struct cc_writer_stats {

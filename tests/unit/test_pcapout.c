@@ -153,6 +153,19 @@ START_TEST(pcapng_record_layout)
 }
 END_TEST
 
+/* Packets in order from the tail, all ready (metadata ignored). */
+static int peek(struct cc_ring *r, struct iovec *iov, int max, uint64_t *upto, size_t *bytes, void *unused)
+{
+	struct iovec meta[max];
+	struct cc_ring_batch b = { .meta = meta, .data = iov };
+
+	(void)unused;
+	cc_ring_take(r, &b, max, NULL, NULL);
+	*upto = b.upto;
+	*bytes = b.bytes;
+	return b.ndata;
+}
+
 START_TEST(ring_wraps_with_padding_and_fills)
 {
 	struct cc_ring r;
@@ -172,7 +185,7 @@ START_TEST(ring_wraps_with_padding_and_fills)
 			made++;
 		}
 		ck_assert_int_gt(made, 0);
-		n = cc_ring_peek(&r, iov, 64, &upto, &bytes);
+		n = peek(&r, iov, 64, &upto, &bytes, NULL);
 		ck_assert_int_eq(n, made);
 		for (int i = 0; i < n; i++) {
 			ck_assert_uint_eq(iov[i].iov_len, 100 + (size_t)(lap % 7));
@@ -186,10 +199,54 @@ START_TEST(ring_wraps_with_padding_and_fills)
 	ck_assert_int_eq(cc_ring_reserve(&r, 10, &a), 0);
 	ck_assert_int_eq(cc_ring_reserve(&r, 10, &b), 0);
 	cc_ring_commit(&b);
-	ck_assert_int_eq(cc_ring_peek(&r, iov, 64, &upto, &bytes), 0);
+	ck_assert_int_eq(peek(&r, iov, 64, &upto, &bytes, NULL), 0);
 	cc_ring_commit(&a);
-	ck_assert_int_eq(cc_ring_peek(&r, iov, 64, &upto, &bytes), 2);
+	ck_assert_int_eq(peek(&r, iov, 64, &upto, &bytes, NULL), 2);
 	ck_assert_int_eq(cc_ring_reserve(&r, 2000, &a), -1);     /* above size/4 */
+	cc_ring_free(&r);
+}
+END_TEST
+
+static int not_b(const uint8_t *d, uint32_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	return d[0] != 'b';
+}
+
+START_TEST(ring_metadata_jumps_held_packets)
+{
+	struct cc_ring r;
+	struct cc_slot s;
+	struct iovec meta[8], data[8];
+	struct cc_ring_batch b = { .meta = meta, .data = data };
+
+	ck_assert_int_eq(cc_ring_init(&r, 4096), 0);
+	const char *recs[] = { "a", "b", "m", "c" };
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(cc_ring_reserve(&r, 1, &s), 0);
+		s.data[0] = (uint8_t)recs[i][0];
+		if (recs[i][0] == 'm')
+			cc_ring_commit_meta(&s);
+		else
+			cc_ring_commit(&s);
+	}
+	/* "b" is held: "a" goes, and the metadata behind "b" goes too, ahead of it. */
+	ck_assert_int_eq(cc_ring_take(&r, &b, 8, not_b, NULL), 2);
+	ck_assert_int_eq(b.nmeta, 1);
+	ck_assert_int_eq(((uint8_t *)meta[0].iov_base)[0], 'm');
+	ck_assert_int_eq(b.ndata, 1);
+	ck_assert_int_eq(((uint8_t *)data[0].iov_base)[0], 'a');
+	ck_assert_int_eq(b.packets, 1);
+	cc_ring_release(&r, b.upto);
+	ck_assert(!cc_ring_empty(&r));
+	/* Now everything is ready: "b" and "c" follow, the metadata is not written twice. */
+	ck_assert_int_eq(cc_ring_take(&r, &b, 8, NULL, NULL), 2);
+	ck_assert_int_eq(b.nmeta, 0);
+	ck_assert_int_eq(((uint8_t *)data[0].iov_base)[0], 'b');
+	ck_assert_int_eq(((uint8_t *)data[1].iov_base)[0], 'c');
+	cc_ring_release(&r, b.upto);
+	ck_assert(cc_ring_empty(&r));
 	cc_ring_free(&r);
 }
 END_TEST
@@ -232,7 +289,7 @@ START_TEST(ring_many_producers_lose_nothing)
 		struct iovec iov[256];
 		uint64_t upto;
 		size_t bytes;
-		int n = cc_ring_peek(&r, iov, 256, &upto, &bytes);
+		int n = peek(&r, iov, 256, &upto, &bytes, NULL);
 		for (int i = 0; i < n; i++) {
 			uint32_t v[2];
 			memcpy(v, iov[i].iov_base, 8);
@@ -311,6 +368,7 @@ static Suite *suite(void)
 	tcase_add_test(t, pcapng_record_layout);
 	tcase_add_test(t, ring_wraps_with_padding_and_fills);
 	tcase_add_test(t, ring_many_producers_lose_nothing);
+	tcase_add_test(t, ring_metadata_jumps_held_packets);
 	tcase_add_test(t, writer_file_reads_back_with_libpcap);
 	suite_add_tcase(s, t);
 	return s;
