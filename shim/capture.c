@@ -9,6 +9,7 @@
 #include "shim/capture.h"
 #include "shim/real.h"
 #include "pcapout/writer.h"
+#include "decoders/sctp.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -28,6 +29,7 @@
 
 int cc_on;
 __thread int cc_guard __attribute__((tls_model("initial-exec")));
+__thread struct cc_nest cc_nest __attribute__((tls_model("initial-exec")));
 uint32_t cc_pid;
 
 uint64_t cc_now(void)
@@ -409,6 +411,17 @@ void cc_meta_from_cmsg(struct cc_meta *m, const struct msghdr *msg)
 	}
 }
 
+/* ---- Nesting: the wire packet moved inside an SSL call ---- */
+
+static void nest_note(uint8_t proto, const struct cc_addr *local, const struct cc_addr *peer)
+{
+	cc_nest.seen = 1;
+	cc_nest.proto = proto;
+	cc_nest.local = *local;
+	cc_nest.peer = *peer;
+	cc_nest.local.family = cc_nest.peer.family = peer->family;
+}
+
 /* ---- UDP ---- */
 
 void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,
@@ -455,6 +468,8 @@ void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *pe
 		f.ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : 64;
 	}
 	f.src.family = f.dst.family = peer.family;
+	if (__builtin_expect(cc_nest.ssl != NULL, 0))
+		nest_note(IPPROTO_UDP, &local, &peer);
 
 	/* GSO and GRO move several datagrams in one call; each is its own packet on the wire. */
 	gso = m && m->gso ? m->gso : outgoing ? e->gso_size : 0;
@@ -534,6 +549,8 @@ void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov,
 		cc_tcp_connected(fd, e, 1);     /* a non-blocking connect finished */
 	if (!(e->flags & FDF_TCP_OPEN) || !len)
 		return;
+	if (__builtin_expect(cc_nest.ssl != NULL, 0))
+		nest_note(IPPROTO_TCP, &e->local, &e->peer);
 	ts = cc_now();
 	seq = __atomic_fetch_add(outgoing ? &e->snd_seq : &e->rcv_seq, (uint32_t)len, __ATOMIC_RELAXED);
 	tcp_frame(e, &f, outgoing, CC_TCP_PSH | CC_TCP_ACK);
@@ -557,6 +574,141 @@ void cc_tcp_fin(int fd, struct cc_fd *e, int outgoing)
 	seq = __atomic_fetch_add(outgoing ? &e->snd_seq : &e->rcv_seq, 1, __ATOMIC_RELAXED);
 	ack = outgoing ? e->rcv_seq : e->snd_seq;
 	tcp_ctl(e, cc_now(), outgoing, CC_TCP_FIN | CC_TCP_ACK, seq, ack);
+}
+
+/* ---- Plaintext ---- */
+
+/*
+ * DTLS application data that parses as a whole SCTP packet (RFC 8261: WebRTC data channels run
+ * SCTP directly over DTLS) is framed as IP/SCTP so Wireshark dissects SCTP and DCEP.
+ */
+static int looks_like_sctp(const uint8_t *p, size_t len)
+{
+	struct cc_sctp_iter it;
+	struct cc_sctp_chunk ch;
+	int n = 0, r;
+
+	if (len < CC_SCTP_HDR_LEN + 4 || cc_sctp_iter_init(&it, p, len) < 0)
+		return 0;
+	while ((r = cc_sctp_next(&it, &ch)) > 0) {
+		/* RFC 9260 section 3.2: types above 14 we know are I-DATA, RE-CONFIG, FORWARD-TSNs. */
+		if (ch.type > 14 && ch.type != CC_SCTP_I_DATA && ch.type != CC_SCTP_RE_CONFIG &&
+		    ch.type != CC_SCTP_FORWARD_TSN && ch.type != CC_SCTP_I_FORWARD_TSN && ch.type != 0x80 &&
+		    ch.type != 0xc1)
+			return 0;
+		n++;
+	}
+	return r == 0 && n > 0;
+}
+
+static void map_v4(struct cc_addr *a)
+{
+	uint8_t v4[4];
+
+	memcpy(v4, a->ip, 4);
+	memset(a->ip, 0, 10);
+	a->ip[10] = a->ip[11] = 0xff;
+	memcpy(a->ip + 12, v4, 4);
+	a->family = AF_INET6;
+}
+
+static void plain_frame(const struct cc_plainflow *pf, struct cc_frame *f, int outgoing, uint8_t proto,
+			const char *note)
+{
+	memset(f, 0, sizeof(*f));
+	f->proto = proto;
+	f->iface = CC_IF_PLAINTEXT;
+	f->outgoing = (uint8_t)outgoing;
+	f->pid = cc_pid;
+	f->ttl = 64;
+	f->note = note;
+	f->src = outgoing ? pf->local : pf->peer;
+	f->dst = outgoing ? pf->peer : pf->local;
+	if (!pf->proto) {
+		/* Flow unknown: unspecified addresses, visibly marked by the note, never a guess. */
+		memset(&f->src, 0, sizeof(f->src));
+		memset(&f->dst, 0, sizeof(f->dst));
+		f->src.family = f->dst.family = AF_INET;
+	} else if (proto == IPPROTO_TCP && f->src.family == AF_INET) {
+		/*
+		 * Wireshark 4.0 keys TCP conversations on addresses and ports only, so a plaintext
+		 * stream on the wire stream's 4-tuple would be merged with it.  The same IPv4 addresses
+		 * written IPv4-mapped (::ffff:a.b.c.d, RFC 4291 section 2.5.5.2) are a different key:
+		 * both streams reassemble and dissect on their own.
+		 */
+		map_v4(&f->src);
+		map_v4(&f->dst);
+	}
+}
+
+/* The plaintext stream of a TLS connection has its own sequence space, apart from the wire's. */
+static uint32_t plain_isn(const struct cc_addr *src, const struct cc_addr *dst)
+{
+	return isn(src, dst) ^ 0x5ca1ab1e;
+}
+
+static void plain_tcp_open(struct cc_plainflow *pf, uint64_t ts, const char *note)
+{
+	struct cc_frame f;
+	uint32_t l = plain_isn(&pf->local, &pf->peer), p = plain_isn(&pf->peer, &pf->local);
+
+	plain_frame(pf, &f, 1, IPPROTO_TCP, note);
+	f.tcp_flags = CC_TCP_SYN;
+	f.seq = l;
+	cc_out_frame(&f, ts, NULL, 0, 0, 0, 0);
+	plain_frame(pf, &f, 0, IPPROTO_TCP, note);
+	f.tcp_flags = CC_TCP_SYN | CC_TCP_ACK;
+	f.seq = p;
+	f.ack = l + 1;
+	cc_out_frame(&f, ts, NULL, 0, 0, 0, 0);
+	plain_frame(pf, &f, 1, IPPROTO_TCP, note);
+	f.tcp_flags = CC_TCP_ACK;
+	f.seq = l + 1;
+	f.ack = p + 1;
+	cc_out_frame(&f, ts, NULL, 0, 0, 0, 0);
+	pf->snd_seq = l + 1;
+	pf->rcv_seq = p + 1;
+	pf->tcp_open = 1;
+}
+
+void cc_cap_plain(struct cc_plainflow *pf, int outgoing, const void *buf, size_t len, const char *note)
+{
+	struct cc_frame f;
+	struct iovec iov = { (void *)buf, len };
+	uint64_t ts = cc_now();
+
+	if (pf->proto == IPPROTO_TCP) {
+		if (!pf->tcp_open)
+			plain_tcp_open(pf, ts, note);
+		plain_frame(pf, &f, outgoing, IPPROTO_TCP, note);
+		f.tcp_flags = CC_TCP_PSH | CC_TCP_ACK;
+		uint32_t *seq = outgoing ? &pf->snd_seq : &pf->rcv_seq;
+		f.ack = outgoing ? pf->rcv_seq : pf->snd_seq;
+		for (size_t off = 0; off < len; off += 65000) {
+			size_t n = len - off < 65000 ? len - off : 65000;
+			f.seq = *seq;
+			*seq += (uint32_t)n;
+			cc_out_frame(&f, ts, &iov, 1, off, n, n);
+		}
+		return;
+	}
+	plain_frame(pf, &f, outgoing, looks_like_sctp(buf, len) ? IPPROTO_SCTP : IPPROTO_UDP, note);
+	cc_out_frame(&f, ts, &iov, 1, 0, len, len);
+}
+
+void cc_plain_fin(struct cc_plainflow *pf, int outgoing, const char *note)
+{
+	struct cc_frame f;
+	uint8_t *done = outgoing ? &pf->fin_out : &pf->fin_in;
+
+	if (pf->proto != IPPROTO_TCP || !pf->tcp_open || *done)
+		return;
+	*done = 1;
+	plain_frame(pf, &f, outgoing, IPPROTO_TCP, note);
+	f.tcp_flags = CC_TCP_FIN | CC_TCP_ACK;
+	f.seq = outgoing ? pf->snd_seq++ : pf->rcv_seq++;
+	f.ack = outgoing ? pf->rcv_seq : pf->snd_seq;
+	cc_out_frame(&f, cc_now(), NULL, 0, 0, 0, 0);
 }
 
 /* ---- Socket options ---- */

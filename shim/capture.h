@@ -60,6 +60,36 @@ void cc_tcp_connected(int fd, struct cc_fd *e, int active);
 void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov, int iovcnt, size_t len);
 void cc_tcp_fin(int fd, struct cc_fd *e, int outgoing);
 
+/*
+ * Inside an SSL call on this thread: the wire packets the call itself moves name the flow its
+ * plaintext belongs to (a custom BIO forwarding to send/recv, curl's among them).
+ */
+struct cc_nest {
+	const void *ssl;        /* the SSL object whose call is running, or NULL */
+	int seen;               /* a wire packet went through during the call */
+	uint8_t proto;
+	struct cc_addr local, peer;
+};
+extern __thread struct cc_nest cc_nest;
+
+/* Where a plaintext goes: the flow, and the synthesized TCP stream of a TLS connection. */
+struct cc_plainflow {
+	uint8_t proto;          /* IPPROTO_UDP (DTLS) or IPPROTO_TCP (TLS); 0: flow unknown */
+	uint8_t tcp_open;
+	uint8_t fin_out, fin_in;
+	struct cc_addr local, peer;
+	uint32_t snd_seq, rcv_seq;
+};
+
+/*
+ * One plaintext on the plaintext interface, on the flow's 5-tuple: DTLS carrying SCTP as IP/SCTP,
+ * other DTLS as UDP, TLS as a synthesized TCP stream.  note says how the flow was found.
+ */
+void cc_cap_plain(struct cc_plainflow *pf, int outgoing, const void *buf, size_t len, const char *note);
+
+/* The plaintext TCP stream's FIN (close_notify or shutdown). */
+void cc_plain_fin(struct cc_plainflow *pf, int outgoing, const char *note);
+
 /* Updates the entry after a successful setsockopt. */
 void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, socklen_t len);
 

@@ -16,6 +16,7 @@ struct cc_config {
 	enum cc_format format;          /* CLEARCAP_FORMAT */
 	size_t buffer;                  /* CLEARCAP_BUFFER, bytes, a power of two */
 	char counters[CC_PATH_MAX];     /* CLEARCAP_COUNTERS */
+	char keylog[CC_PATH_MAX];       /* CLEARCAP_KEYLOG: NSS key log file, or empty */
 };
 
 extern struct cc_config cc_cfg;

@@ -22,7 +22,7 @@ CC_EXPORT int close(int fd)
 	REAL(close);
 	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED)) {
 		int wfd = cc_writer_fd();
-		if (fd >= 0 && fd == wfd) {
+		if (fd >= 0 && (fd == wfd || fd == cc_keylog_fd())) {
 			/* Not the program's descriptor: to the program it is not open at all. */
 			errno = EBADF;
 			return -1;

@@ -20,6 +20,24 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags, 
 		       socklen_t *fromlen);
 ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
 
+/*
+ * OpenSSL entry points we interpose.  OpenSSL's types stay opaque here: no OpenSSL header is
+ * included, so the declarations use void pointers with the same calling convention.
+ */
+typedef void (*keylog_cb_t)(const void *ssl, const char *line);
+int SSL_write(void *ssl, const void *buf, int num);
+int SSL_write_ex(void *ssl, const void *buf, size_t num, size_t *written);
+int SSL_read(void *ssl, void *buf, int num);
+int SSL_read_ex(void *ssl, void *buf, size_t num, size_t *readbytes);
+int SSL_shutdown(void *ssl);
+void SSL_free(void *ssl);
+void *SSL_new(void *ctx);
+void SSL_CTX_set_keylog_callback(void *ctx, keylog_cb_t cb);
+keylog_cb_t SSL_CTX_get_keylog_callback(const void *ctx);
+
+/* The key log file's descriptor, or -1 (kept from the program like the capture file's). */
+int cc_keylog_fd(void);
+
 /* Start-up: binds real symbols, reads the configuration, registers fork handlers. */
 void cc_init(void);
 

@@ -15,12 +15,12 @@
 struct cc_real cc_real;
 
 /* True when addr lies in this shared object: a lookup must never hand us our own hook. */
-static int is_ours(void *addr)
+int cc_real_is_ours(void *addr)
 {
 	static void *base;
 	Dl_info me, it;
 
-	if (!base && dladdr((void *)is_ours, &me))
+	if (!base && dladdr((void *)cc_real_is_ours, &me))
 		base = me.dli_fbase;
 	return addr && dladdr(addr, &it) && it.dli_fbase == base;
 }
@@ -29,7 +29,7 @@ void *cc_real_lookup(const char *name)
 {
 	void *p = dlsym(RTLD_NEXT, name);
 
-	return is_ours(p) ? NULL : p;
+	return cc_real_is_ours(p) ? NULL : p;
 }
 
 static void bind_all(void)

@@ -55,6 +55,9 @@ extern struct cc_real cc_real;
 /* Binds every real symbol; safe to call again and from any hook that runs before the constructor. */
 void cc_real_init(void);
 
+/* True when addr lies in libclearcap.so itself. */
+int cc_real_is_ours(void *addr);
+
 /* Looks a symbol up in the objects after ours; NULL if absent or if it is our own hook. */
 void *cc_real_lookup(const char *name);
 

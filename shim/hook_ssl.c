@@ -1,0 +1,488 @@
+/*
+ * OpenSSL hooks: the plaintext each SSL_write/SSL_write_ex was given (bytes accepted) and each
+ * SSL_read/SSL_read_ex returned, on the 5-tuple of the datagram or connection that carried it;
+ * and the TLS/DTLS secrets, as NSS key log lines and pcapng Decryption Secrets Blocks.
+ *
+ * libssl is never linked: its functions are found in the loaded objects (shim/optlib.c), so the
+ * hooks work when libssl came in through a dlopen(RTLD_LOCAL) module, and cost nothing in
+ * programs without it.  Only opaque pointers of OpenSSL's cross this file; no OpenSSL header is
+ * included, because the process may have 1.1.1 or 3.x, and the ABI of these calls is the same.
+ *
+ * How the flow of a plaintext is found, in order (the method is written in each packet's comment):
+ *   nested  a wire packet moved by a socket call inside this very SSL call (socket BIOs, custom
+ *           BIOs forwarding synchronously, curl's);
+ *   fd      the SSL's descriptor BIO names a connected socket;
+ *   last    the flow this SSL object used before (records buffered by an earlier call);
+ *   unknown none of these: written with unspecified addresses and counted.
+ */
+#include "shim/capture.h"
+#include "shim/config.h"
+#include "shim/hooks.h"
+#include "shim/optlib.h"
+#include "shim/real.h"
+#include "pcapout/writer.h"
+
+#include <dlfcn.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+
+static struct {
+	int (*write)(void *, const void *, int);
+	int (*write_ex)(void *, const void *, size_t, size_t *);
+	int (*read)(void *, void *, int);
+	int (*read_ex)(void *, void *, size_t, size_t *);
+	int (*shutdown)(void *);
+	void (*free)(void *);
+	void *(*new)(void *);
+	void (*ctx_set_keylog)(void *, keylog_cb_t);
+	keylog_cb_t (*ctx_get_keylog)(const void *);
+	void *(*get_ctx)(const void *);
+	int (*is_dtls)(const void *);
+	int (*get_wfd)(const void *);
+	int (*get_rfd)(const void *);
+	int (*get_error)(const void *, int);
+	int ready;
+} S;
+
+static pthread_mutex_t resolve_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *ssl_sym(const char *name)
+{
+	void *p = cc_optsym("libssl.so", name);
+
+	return p ? p : cc_real_lookup(name);
+}
+
+/* Binds libssl's functions once libssl is loaded; 0 when they are all there. */
+static int resolve(void)
+{
+	if (__atomic_load_n(&S.ready, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&resolve_lock);
+	if (!S.ready) {
+		S.write = ssl_sym("SSL_write");
+		S.write_ex = ssl_sym("SSL_write_ex");
+		S.read = ssl_sym("SSL_read");
+		S.read_ex = ssl_sym("SSL_read_ex");
+		S.shutdown = ssl_sym("SSL_shutdown");
+		S.free = ssl_sym("SSL_free");
+		S.new = ssl_sym("SSL_new");
+		S.ctx_set_keylog = ssl_sym("SSL_CTX_set_keylog_callback");
+		S.ctx_get_keylog = ssl_sym("SSL_CTX_get_keylog_callback");
+		S.get_ctx = ssl_sym("SSL_get_SSL_CTX");
+		S.is_dtls = ssl_sym("SSL_is_dtls");
+		S.get_wfd = ssl_sym("SSL_get_wfd");
+		S.get_rfd = ssl_sym("SSL_get_rfd");
+		S.get_error = ssl_sym("SSL_get_error");
+		if (S.write && S.read && S.free && S.new && S.shutdown && S.get_ctx && S.get_wfd && S.get_rfd)
+			__atomic_store_n(&S.ready, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&resolve_lock);
+	if (!S.ready) {
+		static int warned;
+		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+			cc_warn("an SSL function was called but libssl's own could not be found");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- Per-SSL state: the flow its plaintext belongs to ---- */
+
+#define SSLTAB_SIZE 16384u
+#define TOMB ((const void *)1)
+
+enum method { M_NONE, M_NESTED, M_FD, M_LAST };
+static const char *const method_note[] = { "flow unknown", "flow from nested socket call",
+					   "flow from descriptor BIO", "flow from earlier record" };
+
+struct sslent {
+	const void *ssl;        /* NULL free, TOMB deleted */
+	uint8_t dtls;           /* 0 unknown, 1 TLS, 2 DTLS */
+	struct cc_plainflow pf;
+};
+
+static struct sslent *ssltab;
+static pthread_mutex_t ssltab_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned slot_of(const void *ssl)
+{
+	uintptr_t v = (uintptr_t)ssl;
+
+	v ^= v >> 17;
+	v *= 0x9e3779b97f4a7c15ull;
+	return (unsigned)(v >> 40) & (SSLTAB_SIZE - 1);
+}
+
+/* The entry for ssl (created if `create`); the caller holds ssltab_lock. */
+static struct sslent *ent_get(const void *ssl, int create)
+{
+	struct sslent *tomb = NULL;
+
+	if (!ssltab) {
+		void *p = mmap(NULL, SSLTAB_SIZE * sizeof(struct sslent), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		ssltab = p;
+	}
+	for (unsigned i = 0, s = slot_of(ssl); i < SSLTAB_SIZE; i++, s = (s + 1) & (SSLTAB_SIZE - 1)) {
+		struct sslent *e = &ssltab[s];
+		if (e->ssl == ssl)
+			return e;
+		if (e->ssl == TOMB && !tomb)
+			tomb = e;
+		if (!e->ssl) {
+			if (!create)
+				return NULL;
+			e = tomb ? tomb : e;
+			memset(e, 0, sizeof(*e));
+			e->ssl = ssl;
+			return e;
+		}
+	}
+	if (create && tomb) {
+		memset(tomb, 0, sizeof(*tomb));
+		tomb->ssl = ssl;
+		return tomb;
+	}
+	return NULL;
+}
+
+static void ent_drop(const void *ssl)
+{
+	pthread_mutex_lock(&ssltab_lock);
+	struct sslent *e = ssltab ? ent_get(ssl, 0) : NULL;
+	if (e)
+		e->ssl = TOMB;
+	pthread_mutex_unlock(&ssltab_lock);
+}
+
+/* The flow of a descriptor BIO's socket, when it is connected. */
+static int flow_from_fd(int fd, struct cc_plainflow *pf)
+{
+	struct cc_fd *e;
+
+	if (fd < 0 || !(e = cc_classify(fd)) || !(e->flags & FDF_PEER) || !(e->flags & FDF_LOCAL))
+		return -1;
+	pf->proto = e->kind == FDK_TCP ? IPPROTO_TCP : IPPROTO_UDP;
+	pf->local = e->local;
+	pf->peer = e->peer;
+	pf->local.family = pf->peer.family;
+	return 0;
+}
+
+static int same_flow(const struct cc_plainflow *pf, const struct cc_nest *n)
+{
+	return pf->proto == n->proto && memcmp(&pf->local, &n->local, sizeof(n->local)) == 0 &&
+	       memcmp(&pf->peer, &n->peer, sizeof(n->peer)) == 0;
+}
+
+/* After an SSL call moved `n` plaintext bytes: write them on the flow found for them. */
+static void plaintext(void *ssl, const struct cc_nest *nest, int outgoing, const void *buf, size_t n)
+{
+	enum method m = M_NONE;
+	struct sslent *e;
+
+	pthread_mutex_lock(&ssltab_lock);
+	e = ent_get(ssl, 1);
+	if (!e) {
+		pthread_mutex_unlock(&ssltab_lock);
+		return;
+	}
+	if (!e->dtls && S.is_dtls)
+		e->dtls = S.is_dtls(ssl) ? 2 : 1;
+	if (nest->seen) {
+		/* A new flow (ICE switched pairs, a reconnect) starts a new plaintext stream. */
+		if (!same_flow(&e->pf, nest)) {
+			memset(&e->pf, 0, sizeof(e->pf));
+			e->pf.proto = nest->proto;
+			e->pf.local = nest->local;
+			e->pf.peer = nest->peer;
+		}
+		m = M_NESTED;
+	} else if (e->pf.proto) {
+		m = M_LAST;
+	} else if (flow_from_fd(outgoing ? S.get_wfd(ssl) : S.get_rfd(ssl), &e->pf) == 0) {
+		m = M_FD;
+	}
+	if (m == M_NONE)
+		cc_writer_count_unmatched(1);
+	cc_cap_plain(&e->pf, outgoing, buf, n, method_note[m]);
+	/* The flow stays known for later calls that move no wire packet of their own. */
+	if (m == M_NONE)
+		e->pf.proto = 0;
+	pthread_mutex_unlock(&ssltab_lock);
+}
+
+/*
+ * A read that found the peer's close_notify (SSL_ERROR_ZERO_RETURN) ends the plaintext stream's
+ * other half, so Wireshark can finish a response delimited by the end of the connection.
+ * SSL_get_error only reads state OpenSSL keeps for exactly this question; the program may still
+ * ask it the same afterwards.
+ */
+static void read_ended(void *ssl, int r)
+{
+	enum { SSL_ERROR_ZERO_RETURN_ = 6 };
+
+	if (!S.get_error || S.get_error(ssl, r) != SSL_ERROR_ZERO_RETURN_)
+		return;
+	pthread_mutex_lock(&ssltab_lock);
+	struct sslent *e = ssltab ? ent_get(ssl, 0) : NULL;
+	if (e)
+		cc_plain_fin(&e->pf, 0, "close_notify");
+	pthread_mutex_unlock(&ssltab_lock);
+}
+
+static inline int capturing(void)
+{
+	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED) && !cc_guard;
+}
+
+/* Brackets an SSL call: socket calls inside it note the flow in cc_nest. */
+#define NEST_BEGIN(ssl)                          \
+	struct cc_nest saved_nest_ = cc_nest;    \
+	cc_nest.ssl = (ssl);                     \
+	cc_nest.seen = 0;
+#define NEST_END(copy)                           \
+	struct cc_nest copy = cc_nest;           \
+	cc_nest = saved_nest_;
+
+CC_EXPORT int SSL_write(void *ssl, const void *buf, int num)
+{
+	if (resolve() < 0)
+		return -1;
+	if (!capturing())
+		return S.write(ssl, buf, num);
+	NEST_BEGIN(ssl);
+	int r = S.write(ssl, buf, num);
+	NEST_END(nest);
+	if (r > 0) {
+		int saved = errno;
+		plaintext(ssl, &nest, 1, buf, (size_t)r);
+		errno = saved;
+	}
+	return r;
+}
+
+CC_EXPORT int SSL_write_ex(void *ssl, const void *buf, size_t num, size_t *written)
+{
+	if (resolve() < 0 || !S.write_ex)
+		return 0;
+	if (!capturing())
+		return S.write_ex(ssl, buf, num, written);
+	NEST_BEGIN(ssl);
+	int r = S.write_ex(ssl, buf, num, written);
+	NEST_END(nest);
+	if (r > 0 && written && *written) {
+		int saved = errno;
+		plaintext(ssl, &nest, 1, buf, *written);
+		errno = saved;
+	}
+	return r;
+}
+
+CC_EXPORT int SSL_read(void *ssl, void *buf, int num)
+{
+	if (resolve() < 0)
+		return -1;
+	if (!capturing())
+		return S.read(ssl, buf, num);
+	NEST_BEGIN(ssl);
+	int r = S.read(ssl, buf, num);
+	NEST_END(nest);
+	int saved = errno;
+	if (r > 0)
+		plaintext(ssl, &nest, 0, buf, (size_t)r);
+	else
+		read_ended(ssl, r);
+	errno = saved;
+	return r;
+}
+
+CC_EXPORT int SSL_read_ex(void *ssl, void *buf, size_t num, size_t *readbytes)
+{
+	if (resolve() < 0 || !S.read_ex)
+		return 0;
+	if (!capturing())
+		return S.read_ex(ssl, buf, num, readbytes);
+	NEST_BEGIN(ssl);
+	int r = S.read_ex(ssl, buf, num, readbytes);
+	NEST_END(nest);
+	int saved = errno;
+	if (r > 0 && readbytes && *readbytes)
+		plaintext(ssl, &nest, 0, buf, *readbytes);
+	else if (r <= 0)
+		read_ended(ssl, 0);
+	errno = saved;
+	return r;
+}
+
+CC_EXPORT int SSL_shutdown(void *ssl)
+{
+	if (resolve() < 0)
+		return -1;
+	int r = S.shutdown(ssl);
+	if (capturing()) {
+		int saved = errno;
+		pthread_mutex_lock(&ssltab_lock);
+		struct sslent *e = ssltab ? ent_get(ssl, 0) : NULL;
+		if (e)
+			cc_plain_fin(&e->pf, 1, "close_notify");
+		pthread_mutex_unlock(&ssltab_lock);
+		errno = saved;
+	}
+	return r;
+}
+
+CC_EXPORT void SSL_free(void *ssl)
+{
+	if (resolve() < 0)
+		return;
+	if (ssl && ssltab)
+		ent_drop(ssl);
+	S.free(ssl);
+}
+
+/* ---- Secrets ---- */
+
+struct ctxcb {
+	const void *ctx;
+	keylog_cb_t cb;
+};
+
+#define CTXCB_SIZE 64
+static struct ctxcb ctxcbs[CTXCB_SIZE];
+static unsigned ctxcb_next;
+static pthread_mutex_t ctxcb_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Remembers the program's own key log callback for ctx (NULL: none). */
+static void user_cb_set(const void *ctx, keylog_cb_t cb)
+{
+	pthread_mutex_lock(&ctxcb_lock);
+	struct ctxcb *slot = NULL;
+	for (int i = 0; i < CTXCB_SIZE; i++)
+		if (ctxcbs[i].ctx == ctx)
+			slot = &ctxcbs[i];
+	if (!slot)
+		slot = &ctxcbs[ctxcb_next++ % CTXCB_SIZE];
+	slot->ctx = ctx;
+	slot->cb = cb;
+	pthread_mutex_unlock(&ctxcb_lock);
+}
+
+static keylog_cb_t user_cb_get(const void *ctx)
+{
+	keylog_cb_t cb = NULL;
+
+	pthread_mutex_lock(&ctxcb_lock);
+	for (int i = 0; i < CTXCB_SIZE; i++)
+		if (ctxcbs[i].ctx == ctx)
+			cb = ctxcbs[i].cb;
+	pthread_mutex_unlock(&ctxcb_lock);
+	return cb;
+}
+
+static int keylog_fd = -1;
+
+static void open_keylog(void);
+
+static void keylog_write(const char *line, size_t len)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, open_keylog);
+	if (keylog_fd >= 0)
+		syscall(SYS_write, keylog_fd, line, len);      /* one whole line per write, O_APPEND */
+}
+
+static void open_keylog(void)
+{
+	if (!cc_cfg.keylog[0])
+		return;
+	int fd = open(cc_cfg.keylog, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0) {
+		cc_warn("CLEARCAP_KEYLOG: cannot open %s: %s", cc_cfg.keylog, strerror(errno));
+		return;
+	}
+	/* Out of the low range, like the capture file, so close-all loops leave it alone. */
+	int hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 990);
+	if (hi >= 0) {
+		syscall(SYS_close, fd);
+		fd = hi;
+	}
+	keylog_fd = fd;
+}
+
+int cc_keylog_fd(void)
+{
+	return keylog_fd;
+}
+
+/* Our key log callback: the file, a Decryption Secrets Block, then the program's own callback. */
+static void keylog_cb(const void *ssl, const char *line)
+{
+	int saved = errno;
+	char buf[1024];
+	size_t n = strlen(line);
+
+	if (n < sizeof(buf) - 1 && __atomic_load_n(&cc_on, __ATOMIC_RELAXED)) {
+		memcpy(buf, line, n);
+		buf[n++] = '\n';
+		keylog_write(buf, n);
+		cc_out_dsb(buf, n);
+	}
+	errno = saved;
+	keylog_cb_t user = S.get_ctx ? user_cb_get(S.get_ctx(ssl)) : NULL;
+	if (user)
+		user(ssl, line);
+}
+
+/* Puts our callback on ctx, keeping the program's to chain to. */
+static void install(void *ctx)
+{
+	if (!ctx || !S.ctx_get_keylog || !S.ctx_set_keylog)
+		return;
+	keylog_cb_t cur = S.ctx_get_keylog(ctx);
+	if (cur == keylog_cb)
+		return;
+	user_cb_set(ctx, cur);
+	S.ctx_set_keylog(ctx, keylog_cb);
+}
+
+CC_EXPORT void *SSL_new(void *ctx)
+{
+	if (resolve() < 0)
+		return NULL;
+	if (capturing())
+		install(ctx);
+	return S.new(ctx);
+}
+
+CC_EXPORT void SSL_CTX_set_keylog_callback(void *ctx, keylog_cb_t cb)
+{
+	if (resolve() < 0 || !S.ctx_set_keylog)
+		return;
+	if (!capturing()) {
+		S.ctx_set_keylog(ctx, cb);
+		return;
+	}
+	user_cb_set(ctx, cb);
+	S.ctx_set_keylog(ctx, keylog_cb);
+}
+
+CC_EXPORT keylog_cb_t SSL_CTX_get_keylog_callback(const void *ctx)
+{
+	if (resolve() < 0 || !S.ctx_get_keylog)
+		return NULL;
+	keylog_cb_t cb = S.ctx_get_keylog(ctx);
+	/* The program sees the callback it set, not ours. */
+	return cb == keylog_cb ? user_cb_get(ctx) : cb;
+}
