@@ -413,10 +413,11 @@ void cc_meta_from_cmsg(struct cc_meta *m, const struct msghdr *msg)
 
 /* ---- Nesting: the wire packet moved inside an SSL call ---- */
 
-static void nest_note(uint8_t proto, const struct cc_addr *local, const struct cc_addr *peer)
+static void nest_note(uint8_t proto, const struct cc_addr *local, const struct cc_addr *peer, int passive)
 {
 	cc_nest.seen = 1;
 	cc_nest.proto = proto;
+	cc_nest.passive = (uint8_t)passive;
 	cc_nest.local = *local;
 	cc_nest.peer = *peer;
 	cc_nest.local.family = cc_nest.peer.family = peer->family;
@@ -469,7 +470,7 @@ void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *pe
 	}
 	f.src.family = f.dst.family = peer.family;
 	if (__builtin_expect(cc_nest.ssl != NULL, 0))
-		nest_note(IPPROTO_UDP, &local, &peer);
+		nest_note(IPPROTO_UDP, &local, &peer, 0);
 
 	/* GSO and GRO move several datagrams in one call; each is its own packet on the wire. */
 	gso = m && m->gso ? m->gso : outgoing ? e->gso_size : 0;
@@ -550,7 +551,7 @@ void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov,
 	if (!(e->flags & FDF_TCP_OPEN) || !len)
 		return;
 	if (__builtin_expect(cc_nest.ssl != NULL, 0))
-		nest_note(IPPROTO_TCP, &e->local, &e->peer);
+		nest_note(IPPROTO_TCP, &e->local, &e->peer, (e->flags & FDF_ACCEPTED) != 0);
 	ts = cc_now();
 	seq = __atomic_fetch_add(outgoing ? &e->snd_seq : &e->rcv_seq, (uint32_t)len, __ATOMIC_RELAXED);
 	tcp_frame(e, &f, outgoing, CC_TCP_PSH | CC_TCP_ACK);
@@ -647,24 +648,27 @@ static uint32_t plain_isn(const struct cc_addr *src, const struct cc_addr *dst)
 	return isn(src, dst) ^ 0x5ca1ab1e;
 }
 
+/* The plaintext stream's handshake, opened by whichever end opened the TCP connection. */
 static void plain_tcp_open(struct cc_plainflow *pf, uint64_t ts, const char *note)
 {
 	struct cc_frame f;
 	uint32_t l = plain_isn(&pf->local, &pf->peer), p = plain_isn(&pf->peer, &pf->local);
+	int act = !pf->passive;                 /* 1: the SYN is ours (outgoing) */
+	uint32_t a = act ? l : p, b = act ? p : l;
 
-	plain_frame(pf, &f, 1, IPPROTO_TCP, note);
+	plain_frame(pf, &f, act, IPPROTO_TCP, note);
 	f.tcp_flags = CC_TCP_SYN;
-	f.seq = l;
+	f.seq = a;
 	cc_out_frame(&f, ts, NULL, 0, 0, 0, 0);
-	plain_frame(pf, &f, 0, IPPROTO_TCP, note);
+	plain_frame(pf, &f, !act, IPPROTO_TCP, note);
 	f.tcp_flags = CC_TCP_SYN | CC_TCP_ACK;
-	f.seq = p;
-	f.ack = l + 1;
+	f.seq = b;
+	f.ack = a + 1;
 	cc_out_frame(&f, ts, NULL, 0, 0, 0, 0);
-	plain_frame(pf, &f, 1, IPPROTO_TCP, note);
+	plain_frame(pf, &f, act, IPPROTO_TCP, note);
 	f.tcp_flags = CC_TCP_ACK;
-	f.seq = l + 1;
-	f.ack = p + 1;
+	f.seq = a + 1;
+	f.ack = b + 1;
 	cc_out_frame(&f, ts, NULL, 0, 0, 0, 0);
 	pf->snd_seq = l + 1;
 	pf->rcv_seq = p + 1;

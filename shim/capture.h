@@ -68,6 +68,7 @@ struct cc_nest {
 	const void *ssl;        /* the SSL object whose call is running, or NULL */
 	int seen;               /* a wire packet went through during the call */
 	uint8_t proto;
+	uint8_t passive;        /* TCP: the local end accepted the connection */
 	struct cc_addr local, peer;
 };
 extern __thread struct cc_nest cc_nest;
@@ -77,6 +78,7 @@ struct cc_plainflow {
 	uint8_t proto;          /* IPPROTO_UDP (DTLS) or IPPROTO_TCP (TLS); 0: flow unknown */
 	uint8_t tcp_open;
 	uint8_t fin_out, fin_in;
+	uint8_t passive;        /* TCP: the local end accepted; the peer opened */
 	struct cc_addr local, peer;
 	uint32_t snd_seq, rcv_seq;
 };

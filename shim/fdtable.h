@@ -32,6 +32,7 @@ enum cc_fd_kind {
 #define FDF_GRO        0x0400   /* UDP_GRO on: received buffers may hold several datagrams */
 #define FDF_RECV_TOS   0x0800   /* the program asked for received TOS/TCLASS */
 #define FDF_RECV_TTL   0x1000   /* ... and TTL/hop limit */
+#define FDF_ACCEPTED   0x2000   /* TCP: we are the passive end (accept) */
 
 struct cc_fd {
 	uint8_t kind;           /* enum cc_fd_kind; written last when an entry is set up */

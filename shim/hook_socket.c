@@ -668,8 +668,10 @@ static void accepted(int lfd, int fd)
 
 	if (l && l->kind == FDK_TCP) {
 		struct cc_fd *e = cc_fd_new(fd, l->family, SOCK_STREAM, IPPROTO_TCP);
-		if (e)
+		if (e) {
+			__atomic_fetch_or(&e->flags, FDF_ACCEPTED, __ATOMIC_RELAXED);
 			cc_tcp_connected(fd, e, 0);
+		}
 	} else if (active()) {
 		cc_fd_reset(fd);        /* classified lazily: not one of ours, or a family we skip */
 	}

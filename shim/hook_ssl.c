@@ -173,6 +173,7 @@ static int flow_from_fd(int fd, struct cc_plainflow *pf)
 	if (fd < 0 || !(e = cc_classify(fd)) || !(e->flags & FDF_PEER) || !(e->flags & FDF_LOCAL))
 		return -1;
 	pf->proto = e->kind == FDK_TCP ? IPPROTO_TCP : IPPROTO_UDP;
+	pf->passive = (e->flags & FDF_ACCEPTED) != 0;
 	pf->local = e->local;
 	pf->peer = e->peer;
 	pf->local.family = pf->peer.family;
@@ -204,6 +205,7 @@ static void plaintext(void *ssl, const struct cc_nest *nest, int outgoing, const
 		if (!same_flow(&e->pf, nest)) {
 			memset(&e->pf, 0, sizeof(e->pf));
 			e->pf.proto = nest->proto;
+			e->pf.passive = nest->passive;
 			e->pf.local = nest->local;
 			e->pf.peer = nest->peer;
 		}

@@ -1,0 +1,189 @@
+"""Plaintext of TLS and DTLS from OpenSSL, on the real 5-tuple, with key logs and DSBs that let
+tshark decrypt the wire copy by itself.  Real programs: openssl s_client/s_server (DTLS 1.2),
+CPython's ssl module (TLS 1.3 and 1.2, SSL_read_ex/SSL_write_ex, libssl pulled in by a
+dlopen(RTLD_LOCAL) extension module), curl (SSL_read/SSL_write through its own BIO)."""
+import socket
+import subprocess
+import time
+
+import cclib
+from cclib import eq, ok, tshark
+
+QUICK = ["test_dtls_openssl_plaintext", "test_python_tls13"]
+
+# When both ends of a TCP connection are captured, each segment is in the file twice, cut where
+# the sender wrote and where the receiver read.  Wireshark reassembles such overlaps with this
+# setting (README: "Both ends captured").
+BOTH_ENDS = ["-o", "tcp.reassemble_out_of_order:TRUE"]
+PLAIN = 'frame.interface_name == "plaintext"'
+WIRE = 'frame.interface_name == "wire"'
+
+
+def make_cert(env):
+    cert, key = env.path("cert.pem"), env.path("key.pem")
+    cclib.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+               "-days", "1", "-keyout", key, "-out", cert])
+    return cert, key
+
+
+def test_dtls_openssl_plaintext(env):
+    """Text typed on each side appears once on plaintext per process, in its direction, with the
+    ports of the wire DTLS flow; tshark decrypts the wire copy with the embedded DSBs alone."""
+    cert, key = make_cert(env)
+    cap, keys = env.path("c.pcapng"), env.path("keys.txt")
+    port = cclib.free_port()
+    extra = {"CLEARCAP_KEYLOG": keys}
+    srv = subprocess.Popen(["openssl", "s_server", "-dtls1_2", "-quiet", "-naccept", "1", "-accept", str(port),
+                            "-cert", cert, "-key", key], env=env.env(cap, extra), stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.7)
+        # Not -quiet: it implies -ign_eof, and the client must leave when its stdin ends.
+        cli = subprocess.Popen(["openssl", "s_client", "-dtls1_2", "-connect", "127.0.0.1:%d" % port],
+                               env=env.env(cap, extra), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+        cli.stdin.write(b"hello from the client\n")
+        cli.stdin.flush()
+        time.sleep(1.0)
+        srv.stdin.write(b"answer from the server\n")
+        srv.stdin.flush()
+        time.sleep(1.0)
+        cli.stdin.close()
+        cli.wait(timeout=10)
+        srv.stdin.close()
+        srv.wait(timeout=10)
+        ok(b"hello from the client" in srv.stdout.read(), "server got the text (program unchanged)")
+        ok(b"answer from the server" in cli.stdout.read(), "client got the answer")
+    finally:
+        for p in (srv,):
+            if p.poll() is None:
+                p.kill()
+    rows = tshark(cap, ["sll.pkttype", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "udp.payload",
+                        "frame.comment"], PLAIN)
+    texts = {}
+    for r in rows:
+        texts.setdefault(bytes.fromhex(r[5]), []).append(r)
+    eq(sorted(texts), [b"answer from the server\n", b"hello from the client\n"], "plaintexts")
+    hello = texts[b"hello from the client\n"]
+    eq(sorted(r[0] for r in hello), ["0", "4"], "client text: once sent (client), once received (server)")
+    eq(len({r[6].split(";")[0] for r in hello}), 2, "two processes")
+    eq(hello[0][4], str(port), "client text goes to the server port")
+    answer = texts[b"answer from the server\n"]
+    eq(answer[0][2], str(port), "server text comes from the server port")
+    # The plaintext flow is the wire DTLS flow.
+    wire = {(r[0], r[1]) for r in tshark(cap, ["udp.srcport", "udp.dstport"], WIRE + " && dtls")}
+    ok((hello[0][2], hello[0][4]) in wire, "plaintext ports %r not a wire DTLS flow %r" % (hello[0][2:5], wire))
+    for r in hello + answer:
+        ok("nested" in r[6] or "descriptor" in r[6], "correlation method recorded: %r" % r[6])
+    # The wire copy decrypts with nothing but the DSBs in the file (no key log preference).
+    dec = tshark(cap, ["dtls.app_data"], WIRE + " && dtls.app_data", extra=["-o", "tls.keylog_file:"])
+    text = cclib.run(["tshark", "-n", "-r", cap, "-Y", WIRE + " && dtls.app_data", "-x"]).stdout
+    ok(text.count("Decrypted DTLS") >= 4, "all four wire copies decrypted from DSBs:\n" + text[-2000:])
+    ok("hello from the client" in _ascii(text) and "answer from the server" in _ascii(text), "decrypted bytes")
+    eq(len(dec), 4, "wire app data records")
+    lines = open(keys).read().splitlines()
+    ok(lines and all(l.startswith("CLIENT_RANDOM ") for l in lines), "NSS key log: %r" % lines[:3])
+
+
+def _ascii(hexdump):
+    """The ASCII column of tshark -x output, joined."""
+    return "".join(l[56:] for l in hexdump.splitlines() if len(l) > 56 and l[:4].strip().isalnum())
+
+
+PY_TLS = r"""
+import socket, ssl, sys, threading
+ver = {'13': ssl.TLSVersion.TLSv1_3, '12': ssl.TLSVersion.TLSv1_2}[sys.argv[1]]
+sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); sctx.load_cert_chain(sys.argv[2], sys.argv[3])
+sctx.minimum_version = sctx.maximum_version = ver
+cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); cctx.check_hostname = False; cctx.verify_mode = ssl.CERT_NONE
+cctx.keylog_filename = sys.argv[4]          # the program's own key log callback
+srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1); port = srv.getsockname()[1]
+body = bytes(range(256)) * 300
+def serve():
+    c, _ = srv.accept(); s = sctx.wrap_socket(c, server_side=True)
+    req = b''
+    while not req.endswith(b'\r\n\r\n'):
+        req += s.recv(1000)
+    s.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n' % len(body) + body)
+    s.close()
+t = threading.Thread(target=serve); t.start()
+c = cctx.wrap_socket(socket.create_connection(('127.0.0.1', port)))
+c.sendall(b'GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n')
+got = b''
+while len(got) < len(body) + 40:
+    d = c.recv(65536)
+    if not d: break
+    got += d
+assert got.endswith(body), len(got)
+c.close(); t.join()
+print(port)
+"""
+
+
+def _python_tls(env, ver):
+    cert, key = make_cert(env)
+    cap, keys, own = env.path("c.pcapng"), env.path("keys.txt"), env.path("own.keys")
+    out = cclib.run([cclib.PY, "-c", PY_TLS, ver, cert, key, own], env=env.env(cap, {"CLEARCAP_KEYLOG": keys}))
+    port = out.stdout.split()[0]
+    body = bytes(range(256)) * 300
+    # One process holds both ends: the plaintext stream shows each side's copy.
+    rows = tshark(cap, ["tcp.stream", "tcp.srcport", "tcp.dstport", "ipv6.src", "frame.comment"],
+                  PLAIN + " && tcp.len > 0")
+    ok(rows, "plaintext TCP segments")
+    for r in rows:
+        eq(r[3], "::ffff:127.0.0.1", "plaintext stream on the real address, IPv4-mapped")
+        ok(port in (r[1], r[2]), "plaintext on the server port %s: %r" % (port, r))
+        ok("nested" in r[4] or "descriptor" in r[4] or "earlier" in r[4], r[4])
+    wire_ports = {(r[0], r[1]) for r in tshark(cap, ["tcp.srcport", "tcp.dstport"], WIRE + " && tcp")}
+    ok({(r[1], r[2]) for r in rows} <= wire_ports, "plaintext 4-tuple is the wire connection's")
+    stream = rows[0][0]
+    a, b = cclib.follow_tcp(cap, int(stream))
+    eq(a, b"GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n", "request bytes")
+    eq(b, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body, "response bytes")
+    http = tshark(cap, ["http.request.method", "http.response.code"], PLAIN + " && http", extra=BOTH_ENDS)
+    ok(["GET", ""] in http and ["", "200"] in http, "HTTP dissected on plaintext: %r" % http)
+    # The program's own key log kept being written, and ours has the same secrets (and the server's).
+    own_lines = set(l for l in open(own).read().splitlines() if not l.startswith("#"))
+    our_lines = set(open(keys).read().splitlines())
+    ok(own_lines and own_lines <= our_lines, "program's key log callback still called")
+    # Wire decrypted from the DSBs alone gives the same request.
+    wire_http = tshark(cap, ["http.request.uri", "http.response.code"], WIRE + " && http",
+                       extra=["-o", "tls.keylog_file:"] + BOTH_ENDS)
+    ok(["/x", ""] in wire_http and ["", "200"] in wire_http, "wire TLS decrypted with embedded secrets: %r" % wire_http)
+
+
+def test_python_tls13(env):
+    _python_tls(env, "13")
+
+
+def test_python_tls12(env):
+    _python_tls(env, "12")
+
+
+def test_curl_https_dissected(env):
+    """curl (its own BIO calling send/recv inside SSL calls) against openssl s_server -www."""
+    if env.sanitize:
+        # curl hangs in setlocale() whenever libasan is preloaded, shim or not.
+        raise cclib.Skip("curl does not start with libasan preloaded")
+    cert, key = make_cert(env)
+    cap = env.path("c.pcapng")
+    port = cclib.free_port(socket.SOCK_STREAM)
+    srv = subprocess.Popen(["openssl", "s_server", "-www", "-naccept", "1", "-accept", str(port), "-cert", cert,
+                            "-key", key], env=env.env(preload=False), stdin=subprocess.PIPE,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.7)     # no probe connection: s_server takes exactly one (-naccept 1)
+        out = env.path("page.html")
+        cclib.run(["curl", "-sk", "-o", out, "https://127.0.0.1:%d/" % port], env=env.env(cap))
+        page = open(out, "rb").read()
+        ok(b"<HTML>" in page.upper(), "page fetched")
+    finally:
+        srv.kill()
+        srv.wait()
+    http = tshark(cap, ["sll.pkttype", "http.request.method", "http.response.code", "tcp.dstport", "tcp.srcport"],
+                  PLAIN + " && http")
+    ok(["4", "GET", "", str(port)] == http[0][:4], "GET sent on plaintext to the server port: %r" % http)
+    ok(any(r[0] == "0" and r[2] == "200" and r[4] == str(port) for r in http), "200 received: %r" % http)
+    a, b = cclib.follow_tcp(cap, int(tshark(cap, ["tcp.stream"], PLAIN)[0][0]))
+    ok(a.startswith(b"GET / HTTP/1.1\r\n"), "request")
+    ok(b.startswith(b"HTTP/1.0 200 ok") and b[b.index(b"\r\n\r\n") + 4:] == page, "response body = page")
