@@ -46,6 +46,7 @@ struct options {
 	bool append;
 	const char *format;
 	const char *programs;
+	const char *keylog;
 	char buffer[32];        /* -B converted to bytes, empty when not given */
 	bool quiet;
 	char **argv;            /* the program and its arguments */
@@ -96,7 +97,7 @@ static void usage_error(const char *what)
 static void print_help(void)
 {
 	fputs(
-"Usage: clearcap -w FILE [-aq] [-F FORMAT] [-P LIST] [-B KiB] [--] PROGRAM [ARGS...]\n"
+"Usage: clearcap -w FILE [-aq] [-F FORMAT] [-P LIST] [-B KiB] [-k KEYLOG] [--] PROGRAM [ARGS...]\n"
 "       clearcap ctl|report|extract ...   (not implemented yet)\n"
 "\n"
 "Run PROGRAM with the clearcap shim preloaded and write the UDP and TCP traffic of PROGRAM\n"
@@ -121,6 +122,9 @@ static void print_help(void)
 "                     Set the capture buffer of each captured process to KiB kibibytes\n"
 "                     (units of 1024 bytes); default 8192, from 1024 to 1048576.  A\n"
 "                     producer waits up to 2 s for room before a packet counts as dropped.\n"
+"  -k, --keylog FILE  Also append the TLS and DTLS secrets of OpenSSL connections to FILE as\n"
+"                     NSS key log lines (Wireshark's tls.keylog_file).  A pcapng capture\n"
+"                     carries them anyway, in Decryption Secrets Blocks.\n"
 "  -q, --quiet        Do not print the summary line when PROGRAM exits.\n"
 "  -h, --help         Print this help and exit.\n"
 "  -V, --version      Print the version and exit.\n"
@@ -212,12 +216,13 @@ static void bad_option(int c, char **argv)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	/* '+' stops at the first non-option, so the program's own options are left alone. */
-	static const char shortopts[] = "+:w:aF:P:B:qhV";
+	static const char shortopts[] = "+:w:aF:P:B:k:qhV";
 	static const struct option longopts[] = {
 		{ "append",      no_argument,       NULL, 'a' },
 		{ "format",      required_argument, NULL, 'F' },
 		{ "programs",    required_argument, NULL, 'P' },
 		{ "buffer-size", required_argument, NULL, 'B' },
+		{ "keylog",      required_argument, NULL, 'k' },
 		{ "quiet",       no_argument,       NULL, 'q' },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ "version",     no_argument,       NULL, 'V' },
@@ -239,6 +244,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->programs = optarg;
 			break;
 		case 'B': parse_buffer_size(optarg, o); break;
+		case 'k':
+			if (optarg[0] == '\0')
+				die("invalid -k/--keylog '': expected a file name");
+			o->keylog = optarg;
+			break;
 		case 'q': o->quiet = true; break;
 		case 'h': print_help(); exit(0);
 		case 'V': puts("clearcap " CLEARCAP_VERSION); exit(0);
@@ -538,6 +548,8 @@ static void set_child_env(const struct options *o, const char *shim, const char 
 		set_env("CLEARCAP_PROGRAMS", o->programs);
 	if (o->buffer[0] != '\0')
 		set_env("CLEARCAP_BUFFER", o->buffer);
+	if (o->keylog != NULL)
+		set_env("CLEARCAP_KEYLOG", o->keylog);
 	set_env("CLEARCAP_COUNTERS", counters);
 }
 

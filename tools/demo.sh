@@ -3,7 +3,7 @@
 #
 #   1. openssl s_server and s_client talk DTLS 1.2 over UDP (client: write() on a connected
 #      socket, recvfrom(); server: recvfrom/sendto) - both under clearcap, into one file;
-#   2. curl fetches a page from python3's http.server (TCP) - curl under clearcap, same file;
+#   2. curl fetches a page over HTTPS from openssl s_server -www - curl under clearcap, same file;
 #   3. a python3 UDP server bound to 0.0.0.0 answers a client that sent to 127.0.0.2.
 set -euo pipefail
 
@@ -36,14 +36,14 @@ sleep 1
 sleep 0.5
 echo "   server received: $(grep -a 'hello over DTLS' "$dir/server.out" || echo '(nothing)')"
 
-echo "== 2. HTTP: curl under clearcap, python3 -m http.server not captured"
+echo "== 2. HTTPS: curl under clearcap, openssl s_server -www not captured"
 hport=$(port 1)
-mkdir "$dir/www"
-echo "<h1>served to clearcap's demo</h1>" >"$dir/www/index.html"
-(cd "$dir/www" && exec /usr/bin/python3 -m http.server "$hport" --bind 127.0.0.1 >/dev/null 2>&1) &
+(sleep 8 | openssl s_server -www -naccept 1 -accept "$hport" -cert "$dir/cert.pem" -key "$dir/key.pem" \
+	>/dev/null 2>&1) &
 pids+=($!)
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null && break; sleep 0.1; done
-"$cc" -a -w "$cap" -- curl -s "http://127.0.0.1:$hport/index.html"
+sleep 1
+"$cc" -a -w "$cap" -- curl -sk -o "$dir/page.html" "https://127.0.0.1:$hport/"
+echo "   curl fetched $(wc -c <"$dir/page.html") bytes"
 
 echo "== 3. UDP: a server bound to 0.0.0.0 answers 127.0.0.2 (the frames say 127.0.0.2)"
 "$cc" -a -w "$cap" -- /usr/bin/python3 -c '
@@ -67,9 +67,19 @@ echo "   the DTLS handshake and data as the two programs sent them (each datagra
 echo "   once as sent by one process and once as received by the other; this shows the sent copies):"
 tshark -n -r "$cap" -Y 'dtls && sll.pkttype == 4' 2>/dev/null | head -14 | sed 's/^/   /'
 echo
-echo "   the HTTP exchange curl made:"
-tshark -n -r "$cap" -Y http 2>/dev/null | sed 's/^/   /'
+echo "   the same DTLS session's application data in the clear (interface 'plaintext', same ports):"
+tshark -n -r "$cap" -Y 'frame.interface_name == "plaintext" && udp' -T fields -e sll.pkttype -e ip.src \
+	-e udp.srcport -e ip.dst -e udp.dstport -e udp.payload -e frame.comment 2>/dev/null |
+	while IFS=$'\t' read -r dir src sp dst dp hex comment; do
+		printf '   %s %s:%s -> %s:%s  "%s"  (%s)\n' "$([ "$dir" = 4 ] && echo sent || echo recv)" \
+			"$src" "$sp" "$dst" "$dp" "$(echo "$hex" | xxd -r -p)" "$comment"
+	done
 echo
+echo "   curl's HTTPS request and response, decrypted (plaintext) and decrypted by tshark from the"
+echo "   secrets clearcap put in the file (wire):"
+tshark -n -r "$cap" -Y http -T fields -e frame.interface_name -e _ws.col.Info 2>/dev/null | sed 's/^/   /'
+echo
+
 echo "   the UDP ping/pong with real addresses (direction: 4 = sent, 0 = received; pid of each process):"
 tshark -n -r "$cap" -Y 'udp.port != '"$dport" -T fields -e sll.pkttype -e ip.src -e udp.srcport \
 	-e ip.dst -e udp.dstport -e frame.comment 2>/dev/null | sed 's/^/   /'
@@ -77,4 +87,5 @@ echo
 echo "Look at it yourself:"
 echo "   wireshark $cap"
 echo "   tshark -r $cap -Y 'sll.pkttype == 4'        # what the programs sent"
+echo "   tshark -r $cap -Y 'frame.interface_name == \"plaintext\"'   # decrypted TLS/DTLS"
 echo "   tcpdump -n -r $cap 'ifindex 1 and udp'      # libpcap reads it too"
