@@ -93,7 +93,7 @@ static int is_xor_addr(uint16_t type)
 }
 
 int cc_stun_attr_addr(const struct cc_stun_attr *a, const struct cc_stun_hdr *hdr,
-		      struct cc_addr *out)
+		      struct cc_stun_addr *out)
 {
 	struct cc_cur c;
 	uint8_t reserved, family, mask[16];
@@ -189,7 +189,7 @@ static void take_bytes(struct cc_stun_msg *m, uint32_t bit, struct cc_bytes *dst
 	dst->len = a->len;
 }
 
-static int take_addr(struct cc_stun_msg *m, uint32_t bit, struct cc_addr *dst,
+static int take_addr(struct cc_stun_msg *m, uint32_t bit, struct cc_stun_addr *dst,
 		     const struct cc_stun_attr *a)
 {
 	int rc;
@@ -412,7 +412,7 @@ int cc_turn_tcp_frame(const uint8_t *p, size_t len, size_t *frame_len)
 	return len >= need ? CC_OK : CC_ESHORT;
 }
 
-socklen_t cc_addr_to_sockaddr(const struct cc_addr *a, struct sockaddr_storage *ss)
+socklen_t cc_stun_addr_to_sockaddr(const struct cc_stun_addr *a, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (a->family == AF_INET) {

@@ -61,7 +61,7 @@ enum {
 };
 
 /* A transport address as the *-ADDRESS attributes carry it. */
-struct cc_addr {
+struct cc_stun_addr {
 	int family;		/* AF_INET or AF_INET6 */
 	uint16_t port;		/* host byte order */
 	uint8_t addr[16];	/* network byte order; IPv4 uses the first 4 */
@@ -115,7 +115,7 @@ enum {
 struct cc_stun_msg {
 	struct cc_stun_hdr hdr;
 	uint32_t has;			/* CC_STUN_HAS_* */
-	struct cc_addr mapped, xor_mapped, xor_peer, xor_relayed;
+	struct cc_stun_addr mapped, xor_mapped, xor_peer, xor_relayed;
 	uint16_t error_code;		/* class * 100 + number, e.g. 401 */
 	struct cc_bytes error_reason;
 	struct cc_bytes username, realm, nonce, software;
@@ -137,7 +137,7 @@ struct cc_turn_channel {
 /* A TURN Send or Data indication, unwrapped (RFC 8656 §10, §11). */
 struct cc_turn_ind {
 	uint16_t method;		/* CC_STUN_SEND or CC_STUN_DATA */
-	struct cc_addr peer;
+	struct cc_stun_addr peer;
 	struct cc_bytes data;
 };
 
@@ -153,7 +153,7 @@ int cc_stun_iter_next(struct cc_stun_iter *it, struct cc_stun_attr *a);
 /* Decode an address attribute; the XOR types are un-XORed with the cookie
  * and hdr->txid (RFC 8489 §14.2).  CC_ENOTSUP for a non-address type. */
 int cc_stun_attr_addr(const struct cc_stun_attr *a, const struct cc_stun_hdr *hdr,
-		      struct cc_addr *out);
+		      struct cc_stun_addr *out);
 int cc_stun_attr_error(const struct cc_stun_attr *a, uint16_t *code,
 		       struct cc_bytes *reason);
 
@@ -177,6 +177,6 @@ int cc_turn_indication(const uint8_t *p, size_t len, struct cc_turn_ind *out);
 int cc_turn_tcp_frame(const uint8_t *p, size_t len, size_t *frame_len);
 
 /* Fill a sockaddr (sockaddr_in or sockaddr_in6); returns its length or 0. */
-socklen_t cc_addr_to_sockaddr(const struct cc_addr *a, struct sockaddr_storage *ss);
+socklen_t cc_stun_addr_to_sockaddr(const struct cc_stun_addr *a, struct sockaddr_storage *ss);
 
 #endif /* CC_STUN_H */

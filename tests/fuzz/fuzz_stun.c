@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cc_stun_iter it;
 	struct cc_stun_attr a;
 	struct cc_stun_msg m;
-	struct cc_addr addr;
+	struct cc_stun_addr addr;
 	struct cc_bytes reason;
 	struct cc_turn_channel cd;
 	struct cc_turn_ind ind;
@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		while (cc_stun_iter_next(&it, &a) == 1) {
 			in_input(data, size, a.val, a.len);
 			if (cc_stun_attr_addr(&a, &h, &addr) == 0)
-				(void)cc_addr_to_sockaddr(&addr, &ss);
+				(void)cc_stun_addr_to_sockaddr(&addr, &ss);
 			if (cc_stun_attr_error(&a, &code, &reason) == 0)
 				bytes_in(data, size, reason);
 		}
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bytes_in(data, size, m.software);
 		bytes_in(data, size, m.data);
 		bytes_in(data, size, m.error_reason);
-		(void)cc_addr_to_sockaddr(&m.xor_mapped, &ss);
+		(void)cc_stun_addr_to_sockaddr(&m.xor_mapped, &ss);
 	}
 	(void)cc_stun_check_fingerprint(data, size);
 	if (cc_turn_channel_data(data, size, &cd) == 0)

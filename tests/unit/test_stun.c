@@ -69,7 +69,7 @@ START_TEST(test_rfc5769_ipv4)
 	ck_assert_mem_eq(m.xor_mapped.addr, "\xc0\x00\x02\x01", 4);
 	ck_assert(m.has & CC_STUN_HAS_FINGERPRINT_OK);
 
-	ck_assert_uint_eq(cc_addr_to_sockaddr(&m.xor_mapped, &ss), sizeof(sin));
+	ck_assert_uint_eq(cc_stun_addr_to_sockaddr(&m.xor_mapped, &ss), sizeof(sin));
 	memcpy(&sin, &ss, sizeof(sin));
 	ck_assert_uint_eq(ntohs(sin.sin_port), 32853);
 	ck_assert_uint_eq(ntohl(sin.sin_addr.s_addr), 0xc0000201);
@@ -90,7 +90,7 @@ START_TEST(test_rfc5769_ipv6)
 	ck_assert_uint_eq(m.xor_mapped.port, 32853);
 	ck_assert_mem_eq(m.xor_mapped.addr, want, 16);
 	ck_assert(m.has & CC_STUN_HAS_FINGERPRINT_OK);
-	ck_assert_uint_eq(cc_addr_to_sockaddr(&m.xor_mapped, &ss), sizeof(struct sockaddr_in6));
+	ck_assert_uint_eq(cc_stun_addr_to_sockaddr(&m.xor_mapped, &ss), sizeof(struct sockaddr_in6));
 }
 END_TEST
 
@@ -117,7 +117,7 @@ START_TEST(test_iterate)
 	struct cc_stun_iter it;
 	struct cc_stun_attr a;
 	struct cc_stun_hdr h;
-	struct cc_addr addr;
+	struct cc_stun_addr addr;
 	unsigned n = 0;
 	int rc;
 
