@@ -17,6 +17,7 @@
  */
 #include "shim/capture.h"
 #include "shim/config.h"
+#include "shim/dtlsmatch.h"
 #include "shim/hooks.h"
 #include "shim/optlib.h"
 #include "shim/real.h"
@@ -48,6 +49,10 @@ static struct {
 	int (*get_wfd)(const void *);
 	int (*get_rfd)(const void *);
 	int (*get_error)(const void *, int);
+	void *(*get_wbio)(const void *);
+	void *(*get_rbio)(const void *);
+	int (*bio_type)(const void *);
+	long (*bio_ctrl)(void *, int, long, void *);
 	int ready;
 } S;
 
@@ -81,6 +86,10 @@ static int resolve(void)
 		S.get_wfd = ssl_sym("SSL_get_wfd");
 		S.get_rfd = ssl_sym("SSL_get_rfd");
 		S.get_error = ssl_sym("SSL_get_error");
+		S.get_wbio = ssl_sym("SSL_get_wbio");
+		S.get_rbio = ssl_sym("SSL_get_rbio");
+		S.bio_type = ssl_sym("BIO_method_type");      /* libcrypto, through libssl's handle */
+		S.bio_ctrl = ssl_sym("BIO_ctrl");
 		if (S.write && S.read && S.free && S.new && S.shutdown && S.get_ctx && S.get_wfd && S.get_rfd)
 			__atomic_store_n(&S.ready, 1, __ATOMIC_RELEASE);
 	}
@@ -99,9 +108,10 @@ static int resolve(void)
 #define SSLTAB_SIZE 16384u
 #define TOMB ((const void *)1)
 
-enum method { M_NONE, M_NESTED, M_FD, M_LAST };
+enum method { M_NONE, M_NESTED, M_FD, M_LAST, M_RECORD };
 static const char *const method_note[] = { "flow unknown", "flow from nested socket call",
-					   "flow from descriptor BIO", "flow from earlier record" };
+					   "flow from descriptor BIO", "flow from earlier record",
+					   "flow from DTLS record" };
 
 struct sslent {
 	const void *ssl;        /* NULL free, TOMB deleted */
@@ -186,8 +196,97 @@ static int same_flow(const struct cc_plainflow *pf, const struct cc_nest *n)
 	       memcmp(&pf->peer, &n->peer, sizeof(n->peer)) == 0;
 }
 
-/* After an SSL call moved `n` plaintext bytes: write them on the flow found for them. */
-static void plaintext(void *ssl, const struct cc_nest *nest, int outgoing, const void *buf, size_t n)
+static void plaintext(const void *ssl, const struct cc_nest *nest, const struct cc_nest *rec, int outgoing,
+		      const void *buf, size_t n);
+
+/* A new flow (ICE switched pairs, a reconnect) starts a new plaintext stream. */
+static void set_flow(struct sslent *e, const struct cc_nest *n)
+{
+	if (same_flow(&e->pf, n))
+		return;
+	memset(&e->pf, 0, sizeof(e->pf));
+	e->pf.proto = n->proto;
+	e->pf.passive = n->passive;
+	e->pf.local = n->local;
+	e->pf.peer = n->peer;
+}
+
+void cc_ssl_matched(const void *ssl, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
+		    size_t len)
+{
+	struct cc_nest rec = { .seen = 1, .proto = IPPROTO_UDP };
+
+	if (local) {
+		rec.local = *local;
+		rec.peer = *peer;
+	}
+	plaintext(ssl, NULL, local ? &rec : NULL, 1, plain, len);
+}
+
+/* Bytes waiting in a memory BIO (and where), or -1 for any other kind of BIO. */
+static long mem_pending(void *bio, const uint8_t **data)
+{
+	enum { BIO_TYPE_MEM_ = 1 | 0x0400, BIO_CTRL_INFO_ = 3 };
+	char *p = NULL;
+	long n;
+
+	if (!bio || !S.bio_type || !S.bio_ctrl || S.bio_type(bio) != BIO_TYPE_MEM_)
+		return -1;
+	n = S.bio_ctrl(bio, BIO_CTRL_INFO_, 0, &p);        /* BIO_get_mem_data: no copy, no consumption */
+	*data = (const uint8_t *)p;
+	return p ? n : -1;
+}
+
+static int is_dtls(void *ssl)
+{
+	return S.is_dtls && S.is_dtls(ssl);
+}
+
+/*
+ * SSL_write with a memory write BIO: the record it produced is remembered with the plaintext,
+ * to be written on the 5-tuple of the datagram that will carry it.  Returns 1 when so deferred.
+ */
+static int defer_to_record(void *ssl, long before, const void *buf, size_t n)
+{
+	const uint8_t *d;
+	long after;
+	uint64_t key;
+
+	if (before < 0 || (after = mem_pending(S.get_wbio(ssl), &d)) <= before)
+		return 0;
+	if (!(key = cc_dm_first_app_key(d + before, (size_t)(after - before))))
+		return 0;
+	cc_dm_expect(ssl, key, buf, n);
+	return 1;
+}
+
+/* SSL_read with a memory read BIO: the flow of the record it is about to consume. */
+static uint64_t next_in_key(void *ssl)
+{
+	const uint8_t *d;
+	long n;
+
+	if (!is_dtls(ssl) || !S.get_rbio || (n = mem_pending(S.get_rbio(ssl), &d)) <= 0)
+		return 0;
+	return cc_dm_first_app_key(d, (size_t)n);
+}
+
+static void read_plaintext(void *ssl, const struct cc_nest *nest, uint64_t key, const void *buf, size_t n)
+{
+	struct cc_nest rec = { .seen = 1, .proto = IPPROTO_UDP };
+
+	if (!nest->seen && key && cc_dm_inbound_flow(key, &rec.local, &rec.peer) == 0)
+		plaintext(ssl, nest, &rec, 0, buf, n);
+	else
+		plaintext(ssl, nest, NULL, 0, buf, n);
+}
+
+/*
+ * After an SSL call moved `n` plaintext bytes: write them on the flow found for them.  `rec` is
+ * the flow matched by DTLS record (memory BIOs), or NULL.
+ */
+static void plaintext(const void *ssl, const struct cc_nest *nest, const struct cc_nest *rec, int outgoing,
+		      const void *buf, size_t n)
 {
 	enum method m = M_NONE;
 	struct sslent *e;
@@ -198,21 +297,15 @@ static void plaintext(void *ssl, const struct cc_nest *nest, int outgoing, const
 		pthread_mutex_unlock(&ssltab_lock);
 		return;
 	}
-	if (!e->dtls && S.is_dtls)
-		e->dtls = S.is_dtls(ssl) ? 2 : 1;
-	if (nest->seen) {
-		/* A new flow (ICE switched pairs, a reconnect) starts a new plaintext stream. */
-		if (!same_flow(&e->pf, nest)) {
-			memset(&e->pf, 0, sizeof(e->pf));
-			e->pf.proto = nest->proto;
-			e->pf.passive = nest->passive;
-			e->pf.local = nest->local;
-			e->pf.peer = nest->peer;
-		}
+	if (nest && nest->seen) {
+		set_flow(e, nest);
 		m = M_NESTED;
+	} else if (rec) {
+		set_flow(e, rec);
+		m = M_RECORD;
 	} else if (e->pf.proto) {
 		m = M_LAST;
-	} else if (flow_from_fd(outgoing ? S.get_wfd(ssl) : S.get_rfd(ssl), &e->pf) == 0) {
+	} else if (flow_from_fd(outgoing ? S.get_wfd((void *)ssl) : S.get_rfd((void *)ssl), &e->pf) == 0) {
 		m = M_FD;
 	}
 	if (m == M_NONE)
@@ -263,12 +356,15 @@ CC_EXPORT int SSL_write(void *ssl, const void *buf, int num)
 		return -1;
 	if (!capturing())
 		return S.write(ssl, buf, num);
+	const uint8_t *d;
+	long before = is_dtls(ssl) && S.get_wbio ? mem_pending(S.get_wbio(ssl), &d) : -1;
 	NEST_BEGIN(ssl);
 	int r = S.write(ssl, buf, num);
 	NEST_END(nest);
 	if (r > 0) {
 		int saved = errno;
-		plaintext(ssl, &nest, 1, buf, (size_t)r);
+		if (nest.seen || !defer_to_record(ssl, before, buf, (size_t)r))
+			plaintext(ssl, &nest, NULL, 1, buf, (size_t)r);
 		errno = saved;
 	}
 	return r;
@@ -280,12 +376,15 @@ CC_EXPORT int SSL_write_ex(void *ssl, const void *buf, size_t num, size_t *writt
 		return 0;
 	if (!capturing())
 		return S.write_ex(ssl, buf, num, written);
+	const uint8_t *d;
+	long before = is_dtls(ssl) && S.get_wbio ? mem_pending(S.get_wbio(ssl), &d) : -1;
 	NEST_BEGIN(ssl);
 	int r = S.write_ex(ssl, buf, num, written);
 	NEST_END(nest);
 	if (r > 0 && written && *written) {
 		int saved = errno;
-		plaintext(ssl, &nest, 1, buf, *written);
+		if (nest.seen || !defer_to_record(ssl, before, buf, *written))
+			plaintext(ssl, &nest, NULL, 1, buf, *written);
 		errno = saved;
 	}
 	return r;
@@ -297,12 +396,13 @@ CC_EXPORT int SSL_read(void *ssl, void *buf, int num)
 		return -1;
 	if (!capturing())
 		return S.read(ssl, buf, num);
+	uint64_t key = next_in_key(ssl);
 	NEST_BEGIN(ssl);
 	int r = S.read(ssl, buf, num);
 	NEST_END(nest);
 	int saved = errno;
 	if (r > 0)
-		plaintext(ssl, &nest, 0, buf, (size_t)r);
+		read_plaintext(ssl, &nest, key, buf, (size_t)r);
 	else
 		read_ended(ssl, r);
 	errno = saved;
@@ -315,12 +415,13 @@ CC_EXPORT int SSL_read_ex(void *ssl, void *buf, size_t num, size_t *readbytes)
 		return 0;
 	if (!capturing())
 		return S.read_ex(ssl, buf, num, readbytes);
+	uint64_t key = next_in_key(ssl);
 	NEST_BEGIN(ssl);
 	int r = S.read_ex(ssl, buf, num, readbytes);
 	NEST_END(nest);
 	int saved = errno;
 	if (r > 0 && readbytes && *readbytes)
-		plaintext(ssl, &nest, 0, buf, *readbytes);
+		read_plaintext(ssl, &nest, key, buf, *readbytes);
 	else if (r <= 0)
 		read_ended(ssl, 0);
 	errno = saved;
@@ -463,8 +564,11 @@ CC_EXPORT void *SSL_new(void *ctx)
 {
 	if (resolve() < 0)
 		return NULL;
-	if (capturing())
+	if (capturing()) {
 		install(ctx);
+		/* From now on received DTLS records are remembered, for SSL objects on memory BIOs. */
+		__atomic_store_n(&cc_dm_active, 1, __ATOMIC_RELAXED);
+	}
 	return S.new(ctx);
 }
 

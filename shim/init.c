@@ -4,6 +4,7 @@
  */
 #include "shim/capture.h"
 #include "shim/config.h"
+#include "shim/dtlsmatch.h"
 #include "shim/hooks.h"
 #include "shim/real.h"
 #include "pcapout/writer.h"
@@ -92,6 +93,8 @@ __attribute__((constructor)) static void clearcap_ctor(void)
 
 __attribute__((destructor)) static void clearcap_dtor(void)
 {
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED)) {
+		cc_dm_flush();          /* plaintexts still waiting for their datagram, marked */
 		cc_writer_exit();
+	}
 }

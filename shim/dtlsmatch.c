@@ -1,0 +1,246 @@
+/*
+ * Correlation by DTLS record; see dtlsmatch.h.
+ */
+#include "shim/dtlsmatch.h"
+#include "shim/capture.h"
+#include "decoders/dtls.h"
+#include "decoders/stun.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OUT_SIZE 256            /* plaintexts waiting for their datagram */
+#define IN_SIZE 1024            /* recently received records */
+#define MAX_AGE_NS 3000000000ull
+#define PLAIN_MAX 16384         /* a DTLS record's plaintext is at most 2^14 bytes (RFC 6347 4.1) */
+#define DGRAM_COPY 4096
+
+int cc_dm_active;
+
+struct out_ent {
+	uint64_t key;           /* 0: free */
+	const void *ssl;
+	uint64_t ts;
+	size_t len;
+	uint8_t *data;
+};
+
+struct in_ent {
+	uint64_t key;
+	uint64_t ts;
+	struct cc_addr local, peer;
+};
+
+static struct out_ent outq[OUT_SIZE];
+static int out_count;
+static struct in_ent inq[IN_SIZE];
+static unsigned in_next;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t mix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h ? h : 1;
+}
+
+/* Epoch, sequence number, length and the record's last 8 bytes (its authentication tag). */
+static uint64_t record_key(const struct cc_tls_record *r)
+{
+	uint64_t tail = 0;
+	size_t n = r->frag.len < 8 ? r->frag.len : 8;
+
+	memcpy(&tail, r->frag.p + r->frag.len - n, n);
+	return mix(((uint64_t)r->epoch << 48 | (r->seq & 0xffffffffffffull)) ^ mix(tail ^ (uint64_t)r->length << 32));
+}
+
+uint64_t cc_dm_first_app_key(const uint8_t *buf, size_t len)
+{
+	struct cc_tls_iter it;
+	struct cc_tls_record r;
+
+	cc_tls_iter_init(&it, buf, len, 1);
+	while (cc_tls_iter_next(&it, &r) > 0)
+		if (r.type == 23 && !r.unified)         /* application_data */
+			return record_key(&r);
+	return 0;
+}
+
+/* Drops waiting plaintexts older than the limit; the caller holds the lock.  Returns one to
+ * write (the caller writes it unlocked and calls again), or a free entry's index -1. */
+static int expired(uint64_t now)
+{
+	for (int i = 0; i < OUT_SIZE; i++)
+		if (outq[i].key && now - outq[i].ts > MAX_AGE_NS)
+			return i;
+	return -1;
+}
+
+static void release(struct out_ent *e, const struct cc_addr *local, const struct cc_addr *peer)
+{
+	cc_ssl_matched(e->ssl, local, peer, e->data, e->len);
+	free(e->data);
+}
+
+static void age_out(uint64_t now)
+{
+	for (;;) {
+		struct out_ent e;
+		pthread_mutex_lock(&lock);
+		int i = out_count ? expired(now) : -1;
+		if (i >= 0) {
+			e = outq[i];
+			outq[i].key = 0;
+			out_count--;
+		}
+		pthread_mutex_unlock(&lock);
+		if (i < 0)
+			return;
+		release(&e, NULL, NULL);
+	}
+}
+
+void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len)
+{
+	uint64_t now = cc_now();
+	uint8_t *copy;
+	struct out_ent victim = { 0 };
+
+	age_out(now);
+	if (len > PLAIN_MAX || !(copy = malloc(len ? len : 1))) {
+		cc_ssl_matched(ssl, NULL, NULL, plain, len);
+		return;
+	}
+	memcpy(copy, plain, len);
+	pthread_mutex_lock(&lock);
+	int slot = -1, oldest = 0;
+	for (int i = 0; i < OUT_SIZE; i++) {
+		if (!outq[i].key) {
+			slot = i;
+			break;
+		}
+		if (outq[i].ts < outq[oldest].ts)
+			oldest = i;
+	}
+	if (slot < 0) {
+		/* Full: the oldest waits no longer. */
+		victim = outq[oldest];
+		slot = oldest;
+		out_count--;
+	}
+	outq[slot] = (struct out_ent){ key, ssl, now, len, copy };
+	out_count++;
+	pthread_mutex_unlock(&lock);
+	if (victim.key)
+		release(&victim, NULL, NULL);
+}
+
+int cc_dm_inbound_flow(uint64_t key, struct cc_addr *local, struct cc_addr *peer)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&lock);
+	for (unsigned n = 0; n < IN_SIZE; n++) {
+		struct in_ent *e = &inq[(in_next - 1 - n) % IN_SIZE];
+		if (e->key == key) {
+			*local = e->local;
+			*peer = e->peer;
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+/* The DTLS records inside a datagram, unwrapped from TURN framing (RFC 8656 sections 11, 12). */
+static int dtls_payload(const uint8_t *p, size_t len, const uint8_t **out, size_t *outlen)
+{
+	if (len && p[0] >= 20 && p[0] <= 63) {
+		*out = p;
+		*outlen = len;
+		return 0;
+	}
+	if (len && p[0] >= 64 && p[0] <= 79) {
+		struct cc_turn_channel ch;
+		if (cc_turn_channel_data(p, len, &ch) == 0)
+			return dtls_payload(ch.data.p, ch.data.len, out, outlen);
+	}
+	if (len && p[0] <= 3) {
+		struct cc_turn_ind ind;
+		if (cc_turn_indication(p, len, &ind) == 0)
+			return dtls_payload(ind.data.p, ind.data.len, out, outlen);
+	}
+	return -1;
+}
+
+void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoing, const struct cc_addr *local,
+		    const struct cc_addr *peer)
+{
+	uint8_t copy[DGRAM_COPY];
+	const uint8_t *p, *d;
+	size_t dl;
+	struct cc_tls_iter it;
+	struct cc_tls_record r;
+
+	if (iovcnt >= 1 && iov[0].iov_len >= len) {
+		p = iov[0].iov_base;
+	} else {
+		len = cc_iov_copy(copy, iov, iovcnt, 0, len < sizeof(copy) ? len : sizeof(copy));
+		p = copy;
+	}
+	if (!len || (p[0] > 79) || dtls_payload(p, len, &d, &dl) < 0)
+		return;
+	cc_tls_iter_init(&it, d, dl, 1);
+	while (cc_tls_iter_next(&it, &r) > 0) {
+		if (r.type != 23 || r.unified)
+			continue;
+		uint64_t key = record_key(&r);
+		if (!outgoing) {
+			pthread_mutex_lock(&lock);
+			inq[in_next++ % IN_SIZE] = (struct in_ent){ key, cc_now(), *local, *peer };
+			pthread_mutex_unlock(&lock);
+			continue;
+		}
+		if (!__atomic_load_n(&out_count, __ATOMIC_RELAXED))
+			continue;
+		struct out_ent e = { 0 };
+		pthread_mutex_lock(&lock);
+		for (int i = 0; i < OUT_SIZE; i++) {
+			if (outq[i].key == key) {
+				e = outq[i];
+				outq[i].key = 0;
+				out_count--;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&lock);
+		if (e.key)
+			release(&e, local, peer);
+	}
+}
+
+void cc_dm_flush(void)
+{
+	age_out(~0ull >> 1);
+	for (;;) {
+		struct out_ent e = { 0 };
+		pthread_mutex_lock(&lock);
+		for (int i = 0; i < OUT_SIZE && out_count; i++) {
+			if (outq[i].key) {
+				e = outq[i];
+				outq[i].key = 0;
+				out_count--;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&lock);
+		if (!e.key)
+			return;
+		release(&e, NULL, NULL);
+	}
+}

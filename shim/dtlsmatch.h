@@ -1,0 +1,48 @@
+/*
+ * Correlation by DTLS record, for SSL objects whose BIOs are memory buffers the program moves to
+ * and from its sockets itself, later and maybe on another thread (pyOpenSSL and the WebRTC stacks
+ * on it, Janus' read side).
+ *
+ * A DTLS record keeps its epoch and 48-bit sequence number in the clear (RFC 6347 section 4.1),
+ * and its length and authentication tag make it unique in practice.  Outbound, the record an
+ * SSL_write left in the write BIO is remembered with its plaintext until a socket call sends a
+ * datagram holding it (directly, or inside TURN ChannelData or a Send indication): the plaintext
+ * is then written on that datagram's 5-tuple.  Inbound, each received record is remembered with
+ * its 5-tuple until SSL_read consumes it from the read BIO.  Tables are bounded, look-ups O(1),
+ * entries age out; an unmatched plaintext is written marked, never with a guessed address.
+ */
+#ifndef CC_DTLSMATCH_H
+#define CC_DTLSMATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pcapout/frame.h"
+
+/* Set once any SSL object needs matching: until then the socket hooks skip all of this. */
+extern int cc_dm_active;
+
+/* The key of the first application-data record in buf (DTLS records); 0 when none. */
+uint64_t cc_dm_first_app_key(const uint8_t *buf, size_t len);
+
+/* Outbound: plaintext of `ssl` waits for the record with this key to be sent. */
+void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len);
+
+/* Inbound: the flow a received record with this key came on; 0 if known. */
+int cc_dm_inbound_flow(uint64_t key, struct cc_addr *local, struct cc_addr *peer);
+
+/*
+ * Socket hooks: a datagram on a UDP flow.  Outgoing ones release waiting plaintexts; incoming
+ * ones are remembered for cc_dm_inbound_flow.
+ */
+void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoing, const struct cc_addr *local,
+		    const struct cc_addr *peer);
+
+/* Writes out plaintexts still waiting (at exit), marked with what is known of their flow. */
+void cc_dm_flush(void);
+
+/* Implemented by the SSL hooks: a waiting plaintext met its datagram (or timed out: local NULL). */
+void cc_ssl_matched(const void *ssl, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
+		    size_t len);
+
+#endif

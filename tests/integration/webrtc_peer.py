@@ -1,0 +1,72 @@
+"""A WebRTC data-channel peer on Debian's aiortc, for clearcap's tests: the stack is unmodified,
+this is only the application around it.
+
+usage: webrtc_peer.py offer|answer
+Signaling is one JSON line each way: the offerer prints its offer on stdout and reads the answer
+from stdin; the answerer reads the offer from stdin and prints its answer.  The offerer opens a
+channel "chat", sends MESSAGES text messages and one binary message, waits for each echo, and
+closes; the answerer echoes every message back prefixed with "echo: ".  Prints "done" at the end.
+"""
+import asyncio
+import json
+import sys
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+MESSAGES = ["hello %d from the offerer" % i for i in range(5)]
+
+
+def send_sdp(desc):
+    print(json.dumps({"type": desc.type, "sdp": desc.sdp}), flush=True)
+
+
+async def read_sdp():
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    d = json.loads(line)
+    return RTCSessionDescription(sdp=d["sdp"], type=d["type"])
+
+
+async def offer():
+    pc = RTCPeerConnection()
+    ch = pc.createDataChannel("chat")
+    echoes = asyncio.Queue()
+    opened = asyncio.Event()
+    ch.on("open", opened.set)
+    ch.on("message", lambda m: echoes.put_nowait(m))
+    await pc.setLocalDescription(await pc.createOffer())
+    send_sdp(pc.localDescription)
+    await pc.setRemoteDescription(await read_sdp())
+    await asyncio.wait_for(opened.wait(), 20)
+    for m in MESSAGES:
+        ch.send(m)
+        got = await asyncio.wait_for(echoes.get(), 10)
+        assert got == "echo: " + m, got
+    ch.send(b"\x00\x01binary\xff")
+    got = await asyncio.wait_for(echoes.get(), 10)
+    assert got == b"echo: \x00\x01binary\xff", got
+    await pc.close()
+    print("done", flush=True)
+
+
+async def answer():
+    pc = RTCPeerConnection()
+    finished = asyncio.Event()
+
+    @pc.on("datachannel")
+    def on_channel(ch):
+        @ch.on("message")
+        def on_message(m):
+            ch.send(("echo: " + m) if isinstance(m, str) else b"echo: " + m)
+            if isinstance(m, bytes):
+                asyncio.get_running_loop().call_later(1.0, finished.set)
+
+    await pc.setRemoteDescription(await read_sdp())
+    await pc.setLocalDescription(await pc.createAnswer())
+    send_sdp(pc.localDescription)
+    await asyncio.wait_for(finished.wait(), 30)
+    await pc.close()
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(offer() if sys.argv[1] == "offer" else answer())
