@@ -1,0 +1,115 @@
+"""A full WebRTC data-channel session between two real, unmodified WebRTC stacks (Debian's aiortc,
+DTLS through pyOpenSSL memory BIOs) in a network namespace the test creates: ICE over STUN, the
+DTLS handshake, SCTP and DCEP — checked on the wire and plaintext interfaces with tshark.
+
+aiortc gathers host candidates on non-loopback interfaces only, so the peers run in their own
+network namespace (`unshare -n`) with a veth pair 10.200.0.1/24 - 10.200.0.2/24: every packet
+stays inside it."""
+import json
+import os
+import shutil
+import subprocess
+
+import cclib
+from cclib import eq, ok, tshark
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEER = os.path.join(HERE, "webrtc_peer.py")
+
+SCRIPT = r"""
+set -e
+ip link set lo up
+ip link add v0 type veth peer name v1
+ip addr add 10.200.0.1/24 dev v0; ip addr add 10.200.0.2/24 dev v1
+ip link set v0 up; ip link set v1 up
+coproc A { CLEARCAP_FILE="$CAP_A" "$PY" "$PEER" offer 2>"$TMPD/a.err"; }
+read -r -t 20 offer <&"${A[0]}"
+coproc B { CLEARCAP_FILE="$CAP_B" "$PY" "$PEER" answer 2>"$TMPD/b.err"; }
+echo "$offer" >&"${B[1]}"
+read -r -t 20 answer <&"${B[0]}"
+echo "$answer" >&"${A[1]}"
+read -r -t 30 a <&"${A[0]}"; read -r -t 30 b <&"${B[0]}"
+echo "A:$a B:$b"
+"""
+
+
+def run_session(env, cap, cap_b=None):
+    """Runs the session with both peers capturing into cap, or the answerer into cap_b."""
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
+        raise cclib.Skip("cannot create a network namespace here")
+    probe = subprocess.run([cclib.PY, "-c", "import aiortc"], capture_output=True)
+    if probe.returncode != 0:
+        raise cclib.Skip("python3-aiortc not installed")
+    e = env.env(cap)
+    e.update({"PY": cclib.PY, "PEER": PEER, "TMPD": env.tmp, "CAP_A": cap, "CAP_B": cap_b or cap})
+    p = cclib.run(["unshare", "-n", "bash", "-c", SCRIPT], env=e, timeout=90, check=False)
+    errs = ""
+    for f in ("a.err", "b.err"):
+        if os.path.exists(env.path(f)):
+            errs += open(env.path(f)).read()[-1500:]
+    eq(p.stdout.strip().splitlines()[-1:], ["A:done B:done"], "both peers finished (%s %s)" % (p.stderr, errs))
+
+
+def test_webrtc_datachannel(env):
+    cap = env.path("c.pcapng")
+    run_session(env, cap)
+    good, info = cclib.capinfos_ok(cap)
+    ok(good, info)
+
+    # Wire: ICE connectivity checks answered, and the DTLS handshake.
+    stun = tshark(cap, ["stun.type", "ip.src", "udp.srcport", "ip.dst", "udp.dstport"],
+                  'frame.interface_name == "wire" && stun')
+    ok(any(r[0] == "0x0001" for r in stun) and any(r[0] == "0x0101" for r in stun), "STUN binding request/success")
+    hs = tshark(cap, ["ip.src", "udp.srcport", "ip.dst", "udp.dstport", "dtls.handshake.type"],
+                'frame.interface_name == "wire" && dtls.handshake.type == 1')
+    ok(hs, "DTLS ClientHello on the wire")
+    # The ICE-selected pair: the 5-tuple the DTLS ran on, which a STUN check succeeded on.
+    dtls_flows = {(r[0], r[1], r[2], r[3]) for r in hs}
+    checked = {(r[1], r[2], r[3], r[4]) for r in stun}
+    ok(dtls_flows & checked, "DTLS on a checked ICE pair: %r vs %r" % (dtls_flows, checked))
+    flow = sorted(dtls_flows)[0]
+
+    # Plaintext: SCTP association, DCEP open/ack for "chat", the messages - on that 5-tuple.
+    plain = 'frame.interface_name == "plaintext"'
+    rows = tshark(cap, ["sll.pkttype", "ip.src", "ip.dst", "frame.comment"], plain)
+    ok(len(rows) >= 30, "plaintext SCTP packets: %d" % len(rows))
+    addrs = {flow[0], flow[2]}
+    for r in rows:
+        ok(r[1] in addrs and r[2] in addrs, "plaintext on the ICE pair's addresses: %r" % r)
+        ok("flow from DTLS record" in r[3] or "nested" in r[3], "correlated, not guessed: %r" % r[3])
+    ok(tshark(cap, ["sctp.chunk_type"], plain + " && sctp.chunk_type == 1"), "SCTP INIT")
+    opens = tshark(cap, ["rtcdc.label"], plain + " && rtcdc.message_type == 0x03")
+    eq({r[0] for r in opens}, {"chat"}, "DCEP DATA_CHANNEL_OPEN label")
+    ok(tshark(cap, ["rtcdc.message_type"], plain + " && rtcdc.message_type == 0x02"), "DCEP ACK")
+    # Both ends are in the file, so each DATA chunk is there twice: no TSN analysis, or the second
+    # copy counts as a retransmission and is not dissected further.
+    no_tsn = ["-o", "sctp.tsn_analysis:FALSE"]
+    texts = [bytes.fromhex(r[1]) for r in tshark(cap, ["sll.pkttype", "data.data"],
+                                                   plain + " && sctp.data_payload_proto_id == 51", extra=no_tsn)]
+    for i in range(5):
+        m = b"hello %d from the offerer" % i
+        eq(texts.count(m), 2, "%r sent by one process and received by the other" % m)
+        eq(texts.count(b"echo: " + m), 2, "echo of %r" % m)
+    binary = [bytes.fromhex(r[0]) for r in tshark(cap, ["data.data"],
+                                                   plain + " && sctp.data_payload_proto_id == 53", extra=no_tsn)]
+    eq(binary.count(b"\x00\x01binary\xff"), 2, "binary message")
+
+
+def raw_frames(cap, dfilter):
+    """Each matching frame's bytes, as tshark reads them (-T json -x)."""
+    out = cclib.run(["tshark", "-n", "-r", cap, "-Y", dfilter, "-T", "json", "-x"]).stdout
+    return [bytes.fromhex(p["_source"]["layers"]["frame_raw"][0]) for p in json.loads(out or "[]")]
+
+
+def test_webrtc_wire_decrypts_from_dsbs(env):
+    """Each end captured into its own file: tshark decrypts the wire DTLS with the secrets embedded
+    in the file alone, to exactly the SCTP packets the plaintext interface holds.  (Wireshark has
+    no rule that DTLS application data is SCTP, so the decrypted bytes are compared as data.)"""
+    caps = env.path("a.pcapng"), env.path("b.pcapng")
+    run_session(env, caps[0], caps[1])
+    for cap in caps:
+        dec = [bytes.fromhex(r[0]) for r in tshark(cap, ["data.data"], 'frame.interface_name == "wire" && dtls.app_data',
+                                                   extra=["-o", "tls.keylog_file:"]) if r[0]]
+        plain = [f[20 + (f[20] & 0x0f) * 4:] for f in raw_frames(cap, 'frame.interface_name == "plaintext" && sctp')]
+        ok(len(dec) >= 15, "%s: wire DTLS decrypted from DSBs (%d records)" % (cap, len(dec)))
+        eq(sorted(dec), sorted(plain), "%s: decrypted wire application data = plaintext SCTP packets" % cap)
