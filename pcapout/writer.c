@@ -576,6 +576,12 @@ void cc_writer_count_unmatched(uint64_t n)
 		count_shared(&W.shared->unmatched, n);
 }
 
+void cc_writer_count_plain(unsigned method)
+{
+	if (W.shared && method < 5)
+		count_shared(&W.shared->plain[method], 1);
+}
+
 void cc_writer_stats(struct cc_writer_stats *st)
 {
 	st->captured = __atomic_load_n(&W.captured, __ATOMIC_RELAXED);

@@ -64,6 +64,9 @@ void cc_writer_set_comment(const char *comment);
 /* Counts plaintext records written without a known flow (shared counters). */
 void cc_writer_count_unmatched(uint64_t n);
 
+/* Counts one plaintext record by how its flow was found (index into cc_counters.plain). */
+void cc_writer_count_plain(unsigned method);
+
 /* Counters of this process (for tests and the shim's own summary). */
 struct cc_writer_stats {
 	uint64_t captured, dropped, bytes;

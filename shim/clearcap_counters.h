@@ -25,7 +25,10 @@ struct cc_counters {
 	uint64_t processes;     /* processes that started capturing */
 	uint64_t unmatched;     /* plaintext records written without a known flow (marked) */
 	uint64_t write_errors;  /* failed writes to the capture file */
-	uint64_t reserved[56];
+	/* plaintext records by how their flow was found: unknown, nested socket call, descriptor
+	 * BIO, the SSL's earlier flow, DTLS record match */
+	uint64_t plain[5];
+	uint64_t reserved[51];
 };
 
 #endif

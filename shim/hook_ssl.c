@@ -108,7 +108,7 @@ static int resolve(void)
 #define SSLTAB_SIZE 16384u
 #define TOMB ((const void *)1)
 
-enum method { M_NONE, M_NESTED, M_FD, M_LAST, M_RECORD };
+enum method { M_NONE, M_NESTED, M_FD, M_LAST, M_RECORD };    /* cc_counters.plain's order */
 static const char *const method_note[] = { "flow unknown", "flow from nested socket call",
 					   "flow from descriptor BIO", "flow from earlier record",
 					   "flow from DTLS record" };
@@ -310,6 +310,7 @@ static void plaintext(const void *ssl, const struct cc_nest *nest, const struct 
 	}
 	if (m == M_NONE)
 		cc_writer_count_unmatched(1);
+	cc_writer_count_plain(m);       /* same order as cc_counters.plain */
 	cc_cap_plain(&e->pf, outgoing, buf, n, method_note[m]);
 	/* The flow stays known for later calls that move no wire packet of their own. */
 	if (m == M_NONE)

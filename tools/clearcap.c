@@ -59,6 +59,7 @@ struct counters {
 
 struct totals {
 	uint64_t captured, dropped, processes, unmatched, write_errors;
+	uint64_t plain[5];
 };
 
 __attribute__((format(printf, 1, 2)))
@@ -511,6 +512,8 @@ static struct totals counters_collect(struct counters *cn)
 	t.processes = __atomic_load_n(&c->processes, __ATOMIC_ACQUIRE);
 	t.unmatched = __atomic_load_n(&c->unmatched, __ATOMIC_ACQUIRE);
 	t.write_errors = __atomic_load_n(&c->write_errors, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < 5; i++)
+		t.plain[i] = __atomic_load_n(&c->plain[i], __ATOMIC_ACQUIRE);
 	unlink(cn->path);
 	munmap(c, CC_COUNTERS_SIZE);
 	cn->page = NULL;
@@ -753,9 +756,37 @@ static const char *plural(uint64_t n, const char *many)
 	return n == 1 ? "" : many;
 }
 
+/*
+ * "(12 decrypted: 8 nested, 4 by DTLS record)": how many plaintext records there are and how
+ * their flows were found, so a correlation problem shows in the summary already.
+ */
+static void describe_plain(const struct totals *t, char *buf, size_t size)
+{
+	static const char *const how[5] = { "flow unknown", "nested", "descriptor", "earlier flow",
+					     "by DTLS record" };
+	uint64_t total = 0;
+	size_t len;
+
+	for (int i = 0; i < 5; i++)
+		total += t->plain[i];
+	buf[0] = '\0';
+	if (total == 0)
+		return;
+	len = (size_t)snprintf(buf, size, " (%llu decrypted:", (unsigned long long)total);
+	for (int i = 1; i < 5 + 1 && len < size; i++) {
+		int k = i % 5;          /* the unknown ones last */
+		if (t->plain[k])
+			len += (size_t)snprintf(buf + len, size - len, "%s %llu %s", len > 0 && buf[len - 1] != ':' ? "," : "",
+						(unsigned long long)t->plain[k], how[k]);
+	}
+	if (len < size)
+		snprintf(buf + len, size - len, ")");
+}
+
 static void report(const struct options *o, const struct totals *t)
 {
 	char extra[128] = "";
+	char plain[160];
 	size_t len = 0;
 
 	if (t->processes == 0) {
@@ -777,8 +808,9 @@ static void report(const struct options *o, const struct totals *t)
 	if (t->write_errors > 0)
 		snprintf(extra + len, sizeof extra - len, ", %llu write error%s",
 			 (unsigned long long)t->write_errors, plural(t->write_errors, "s"));
-	warn("%llu packet%s captured, %llu dropped, %llu process%s%s, file %s",
-	     (unsigned long long)t->captured, plural(t->captured, "s"),
+	describe_plain(t, plain, sizeof plain);
+	warn("%llu packet%s captured%s, %llu dropped, %llu process%s%s, file %s",
+	     (unsigned long long)t->captured, plural(t->captured, "s"), plain,
 	     (unsigned long long)t->dropped,
 	     (unsigned long long)t->processes, plural(t->processes, "es"),
 	     extra, o->file);

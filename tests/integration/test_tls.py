@@ -2,6 +2,7 @@
 tshark decrypt the wire copy by itself.  Real programs: openssl s_client/s_server (DTLS 1.2),
 CPython's ssl module (TLS 1.3 and 1.2, SSL_read_ex/SSL_write_ex, libssl pulled in by a
 dlopen(RTLD_LOCAL) extension module), curl (SSL_read/SSL_write through its own BIO)."""
+import re
 import socket
 import subprocess
 import time
@@ -187,3 +188,18 @@ def test_curl_https_dissected(env):
     a, b = cclib.follow_tcp(cap, int(tshark(cap, ["tcp.stream"], PLAIN)[0][0]))
     ok(a.startswith(b"GET / HTTP/1.1\r\n"), "request")
     ok(b.startswith(b"HTTP/1.0 200 ok") and b[b.index(b"\r\n\r\n") + 4:] == page, "response body = page")
+
+
+def test_wrapper_summary_counts_plaintext(env):
+    """The exit summary says how many plaintext records there were and how their flows were found."""
+    cert, key = make_cert(env)
+    cap, own = env.path("c.pcapng"), env.path("own.keys")
+    keys = env.path("k.keys")
+    p = cclib.run([env.tool, "-k", keys, "-w", cap, "--", cclib.PY, "-c", PY_TLS, "13", cert, key, own],
+                  env=env.env(preload=False))
+    line = [l for l in p.stderr.splitlines() if l.startswith("clearcap:")][-1]
+    m = re.search(r"\((\d+) decrypted: (\d+) nested\)", line)
+    ok(m and m.group(1) == m.group(2) and int(m.group(1)) >= 4, "every plaintext correlated by nesting: " + line)
+    # One record per SSL_read/SSL_write call that moved data; each is at least one segment.
+    ok(cclib.tshark_count(cap, PLAIN + " && tcp.len > 0") >= int(m.group(1)), "plaintext segments")
+    ok(open(keys).read().count("CLIENT_TRAFFIC_SECRET_0") == 2, "-k wrote the key log (both ends)")
