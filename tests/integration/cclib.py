@@ -100,9 +100,10 @@ def tcpdump_count(capfile, bpf=""):
     return len([l for l in p.stdout.splitlines() if l.strip()])
 
 
-def follow_tcp(capfile, stream=0, extra=()):
-    """Bytes each side sent on a TCP stream, from tshark's follow,tcp,raw: (node0, node1)."""
-    p = run(["tshark", "-n", "-r", capfile, "-q", "-z", "follow,tcp,raw,%d" % stream] + list(extra))
+def follow_tcp(capfile, stream=0, extra=(), proto="tcp"):
+    """Bytes each side sent on a TCP stream, from tshark's follow,PROTO,raw (tcp, or tls for the
+    decrypted data): (node0, node1)."""
+    p = run(["tshark", "-n", "-r", capfile, "-q", "-z", "follow,%s,raw,%d" % (proto, stream)] + list(extra))
     a, b = [], []
     started = False
     for line in p.stdout.splitlines():

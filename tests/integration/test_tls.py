@@ -151,6 +151,10 @@ def _python_tls(env, ver):
     wire_http = tshark(cap, ["http.request.uri", "http.response.code"], WIRE + " && http",
                        extra=["-o", "tls.keylog_file:"] + BOTH_ENDS)
     ok(["/x", ""] in wire_http and ["", "200"] in wire_http, "wire TLS decrypted with embedded secrets: %r" % wire_http)
+    # ... to exactly the bytes the plaintext stream holds.
+    wire_stream = int(tshark(cap, ["tcp.stream"], WIRE + " && tcp")[0][0])
+    dec = cclib.follow_tcp(cap, wire_stream, extra=["-o", "tls.keylog_file:"] + BOTH_ENDS, proto="tls")
+    eq(sorted(dec), sorted([a, b]), "decrypted wire bytes = plaintext bytes")
 
 
 def test_python_tls13(env):
