@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make demo: a real capture between real programs on loopback, then what was captured.
 #
-#   1. openssl s_server and s_client talk DTLS 1.2 over UDP (client: write() on a connected
-#      socket, recvfrom(); server: recvfrom/sendto) - both under clearcap, into one file;
+#   1. two aiortc WebRTC peers open a data channel (ICE, DTLS, SCTP, DCEP), both under clearcap,
+#      into one file, in a network namespace of their own;
 #   2. curl fetches a page over HTTPS from openssl s_server -www - curl under clearcap, same file;
 #   3. a python3 UDP server bound to 0.0.0.0 answers a client that sent to 127.0.0.2.
 set -euo pipefail
@@ -22,21 +22,28 @@ rm -f "$cap"
 
 port() { /usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, int(sys.argv[1])); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' "$1"; }
 
-echo "== 1. DTLS 1.2: openssl s_server <-> s_client, both under clearcap"
-openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 \
-	-keyout "$dir/key.pem" -out "$dir/cert.pem" >/dev/null 2>&1
-dport=$(port 2)
-# The server stays up while the client connects, sends a line and leaves.
-(sleep 6 | "$cc" -q -a -w "$cap" -- openssl s_server -dtls1_2 -quiet -accept "$dport" \
-	-cert "$dir/cert.pem" -key "$dir/key.pem" >"$dir/server.out" 2>&1) &
-pids+=($!)
-sleep 1
-(echo "hello over DTLS"; sleep 2) | timeout 10 "$cc" -q -a -w "$cap" -- \
-	openssl s_client -dtls1_2 -quiet -connect "127.0.0.1:$dport" >/dev/null 2>&1 || true
-sleep 0.5
-echo "   server received: $(grep -a 'hello over DTLS' "$dir/server.out" || echo '(nothing)')"
+echo "== 1. WebRTC: two aiortc peers open a data channel (ICE, DTLS, SCTP), both under clearcap"
+echo "   (in a network namespace of their own: a veth pair 10.200.0.1 - 10.200.0.2, nothing leaves it)"
+peer=$(realpath tests/integration/webrtc_peer.py)
+CAP="$cap" CC="$cc" PEER="$peer" TMPD="$dir" unshare -n bash -c '
+set -e
+ip link set lo up
+ip link add v0 type veth peer name v1
+ip addr add 10.200.0.1/24 dev v0; ip addr add 10.200.0.2/24 dev v1
+ip link set v0 up; ip link set v1 up
+coproc A { "$CC" -q -a -w "$CAP" -- /usr/bin/python3 "$PEER" offer 2>"$TMPD/a.err"; }
+read -r -t 20 offer <&"${A[0]}"
+coproc B { "$CC" -q -a -w "$CAP" -- /usr/bin/python3 "$PEER" answer 2>"$TMPD/b.err"; }
+echo "$offer" >&"${B[1]}"
+read -r -t 20 answer <&"${B[0]}"
+echo "$answer" >&"${A[1]}"
+read -r -t 30 a <&"${A[0]}"; read -r -t 30 b <&"${B[0]}"
+echo "   offerer: $a, answerer: $b"
+'
 
 echo "== 2. HTTPS: curl under clearcap, openssl s_server -www not captured"
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 \
+	-keyout "$dir/key.pem" -out "$dir/cert.pem" >/dev/null 2>&1
 hport=$(port 1)
 (sleep 8 | openssl s_server -www -naccept 1 -accept "$hport" -cert "$dir/cert.pem" -key "$dir/key.pem" \
 	>/dev/null 2>&1) &
@@ -63,17 +70,21 @@ echo
 echo "   frames by protocol:"
 tshark -n -r "$cap" -T fields -e frame.protocols 2>/dev/null | sed 's/^sll:ethertype://' | sort | uniq -c | sort -rn | sed 's/^/   /'
 echo
-echo "   the DTLS handshake and data as the two programs sent them (each datagram is in the file twice,"
-echo "   once as sent by one process and once as received by the other; this shows the sent copies):"
-tshark -n -r "$cap" -Y 'dtls && sll.pkttype == 4' 2>/dev/null | head -14 | sed 's/^/   /'
+echo "   wire: ICE connectivity checks (STUN) and the DTLS handshake of the WebRTC session, as sent:"
+tshark -n -r "$cap" -Y 'frame.interface_name == "wire" && sll.pkttype == 4 && (stun || dtls.handshake)' \
+	2>/dev/null | head -12 | sed 's/^/   /'
 echo
-echo "   the same DTLS session's application data in the clear (interface 'plaintext', same ports):"
-tshark -n -r "$cap" -Y 'frame.interface_name == "plaintext" && udp' -T fields -e sll.pkttype -e ip.src \
-	-e udp.srcport -e ip.dst -e udp.dstport -e udp.payload -e frame.comment 2>/dev/null |
-	while IFS=$'\t' read -r dir src sp dst dp hex comment; do
-		printf '   %s %s:%s -> %s:%s  "%s"  (%s)\n' "$([ "$dir" = 4 ] && echo sent || echo recv)" \
-			"$src" "$sp" "$dst" "$dp" "$(echo "$hex" | xxd -r -p)" "$comment"
-	done
+echo "   plaintext: the same session decrypted - SCTP, the data channel opening (DCEP) and the"
+echo "   messages, on the ICE pair's addresses (one peer's view: what it sent and received):"
+first=$(tshark -n -r "$cap" -Y 'frame.interface_name == "plaintext" && sctp' -T fields -e frame.comment \
+	2>/dev/null | head -1 | cut -d' ' -f1-2)
+tshark -n -r "$cap" -o sctp.tsn_analysis:FALSE \
+	-Y "frame.interface_name == \"plaintext\" && frame.comment contains \"$first \" && (rtcdc || sctp.data_payload_proto_id == 51)" \
+	-T fields -e sll.pkttype -e ip.src -e ip.dst -e _ws.col.Info -e data.data 2>/dev/null |
+	while IFS=$'\t' read -r d src dst info hex; do
+		printf '   %s %s -> %s  %s %s\n' "$([ "$d" = 4 ] && echo sent || echo recv)" "$src" "$dst" \
+			"$(echo "$info" | sed 's/ *$//')" "${hex:+\"$(echo "$hex" | xxd -r -p)\"}"
+	done | head -14
 echo
 echo "   curl's HTTPS request and response, decrypted (plaintext) and decrypted by tshark from the"
 echo "   secrets clearcap put in the file (wire):"
@@ -81,7 +92,7 @@ tshark -n -r "$cap" -Y http -T fields -e frame.interface_name -e _ws.col.Info 2>
 echo
 
 echo "   the UDP ping/pong with real addresses (direction: 4 = sent, 0 = received; pid of each process):"
-tshark -n -r "$cap" -Y 'udp.port != '"$dport" -T fields -e sll.pkttype -e ip.src -e udp.srcport \
+tshark -n -r "$cap" -Y 'udp && ip.addr == 127.0.0.0/8' -T fields -e sll.pkttype -e ip.src -e udp.srcport \
 	-e ip.dst -e udp.dstport -e frame.comment 2>/dev/null | sed 's/^/   /'
 echo
 echo "Look at it yourself:"
