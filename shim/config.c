@@ -130,6 +130,10 @@ int cc_config_load(const char *prog, const char *exe)
 	if (v && *v && set_path(cc_cfg.keylog, "CLEARCAP_KEYLOG", v) < 0)
 		return -1;
 
+	v = getenv("CLEARCAP_SRTP_KEYLOG");
+	if (v && *v && set_path(cc_cfg.srtp_keylog, "CLEARCAP_SRTP_KEYLOG", v) < 0)
+		return -1;
+
 	v = getenv("CLEARCAP_PROGRAMS");
 	if (v && *v) {
 		if (strlen(v) > 4096)

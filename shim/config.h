@@ -17,6 +17,7 @@ struct cc_config {
 	size_t buffer;                  /* CLEARCAP_BUFFER, bytes, a power of two */
 	char counters[CC_PATH_MAX];     /* CLEARCAP_COUNTERS */
 	char keylog[CC_PATH_MAX];       /* CLEARCAP_KEYLOG: NSS key log file, or empty */
+	char srtp_keylog[CC_PATH_MAX];  /* CLEARCAP_SRTP_KEYLOG: SRTP master keys, or empty */
 };
 
 extern struct cc_config cc_cfg;

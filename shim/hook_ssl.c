@@ -21,6 +21,7 @@
 #include "shim/hooks.h"
 #include "shim/optlib.h"
 #include "shim/real.h"
+#include "shim/srtpkeys.h"
 #include "pcapout/writer.h"
 
 #include <dlfcn.h>
@@ -53,6 +54,9 @@ static struct {
 	void *(*get_rbio)(const void *);
 	int (*bio_type)(const void *);
 	long (*bio_ctrl)(void *, int, long, void *);
+	int (*export_km)(void *, unsigned char *, size_t, const char *, size_t, const unsigned char *, size_t, int);
+	const struct { const char *name; unsigned long id; } *(*srtp_profile)(void *);
+	int (*is_server)(const void *);
 	int ready;
 } S;
 
@@ -90,6 +94,9 @@ static int resolve(void)
 		S.get_rbio = ssl_sym("SSL_get_rbio");
 		S.bio_type = ssl_sym("BIO_method_type");      /* libcrypto, through libssl's handle */
 		S.bio_ctrl = ssl_sym("BIO_ctrl");
+		S.export_km = ssl_sym("SSL_export_keying_material");
+		S.srtp_profile = ssl_sym("SSL_get_selected_srtp_profile");
+		S.is_server = ssl_sym("SSL_is_server");
 		if (S.write && S.read && S.free && S.new && S.shutdown && S.get_ctx && S.get_wfd && S.get_rfd)
 			__atomic_store_n(&S.ready, 1, __ATOMIC_RELEASE);
 	}
@@ -116,6 +123,10 @@ static const char *const method_note[] = { "flow unknown", "flow from nested soc
 struct sslent {
 	const void *ssl;        /* NULL free, TOMB deleted */
 	uint8_t dtls;           /* 0 unknown, 1 TLS, 2 DTLS */
+	uint8_t srtp_pending;   /* DTLS-SRTP keys exported, not yet logged */
+	uint8_t srtp_server;
+	uint16_t srtp_profile;
+	uint8_t srtp_km[2 * (32 + 14)];
 	struct cc_plainflow pf;
 };
 
@@ -166,12 +177,46 @@ static struct sslent *ent_get(const void *ssl, int create)
 	return NULL;
 }
 
+/*
+ * The DTLS-SRTP master keys of this SSL (RFC 5764 section 4.2: client key, server key, client
+ * salt, server salt), one line per direction, on the flow if known by now.  Caller holds the lock.
+ */
+static void srtp_log(struct sslent *e)
+{
+	const char *suite;
+	size_t kl, sl;
+	const uint8_t *km = e->srtp_km;
+	int known = e->pf.proto != 0;
+
+	e->srtp_pending = 0;
+	if (cc_srtp_profile(e->srtp_profile, &suite, &kl, &sl) < 0)
+		return;
+	const uint8_t *ck = km, *sk = km + kl, *cs = km + 2 * kl, *ss = km + 2 * kl + sl;
+	for (int out = 1; out >= 0; out--) {
+		int client_side = e->srtp_server ? !out : out;   /* whose write keys this direction uses */
+		cc_srtp_keylog(known ? &e->pf.local : NULL, known ? &e->pf.peer : NULL, out, suite,
+			       client_side ? ck : sk, kl, client_side ? cs : ss, sl);
+	}
+}
+
 static void ent_drop(const void *ssl)
 {
 	pthread_mutex_lock(&ssltab_lock);
 	struct sslent *e = ssltab ? ent_get(ssl, 0) : NULL;
-	if (e)
+	if (e) {
+		if (e->srtp_pending)
+			srtp_log(e);
 		e->ssl = TOMB;
+	}
+	pthread_mutex_unlock(&ssltab_lock);
+}
+
+void cc_ssl_exit(void)
+{
+	pthread_mutex_lock(&ssltab_lock);
+	for (unsigned i = 0; ssltab && i < SSLTAB_SIZE; i++)
+		if (ssltab[i].ssl && ssltab[i].ssl != TOMB && ssltab[i].srtp_pending)
+			srtp_log(&ssltab[i]);
 	pthread_mutex_unlock(&ssltab_lock);
 }
 
@@ -312,6 +357,8 @@ static void plaintext(const void *ssl, const struct cc_nest *nest, const struct 
 		cc_writer_count_unmatched(1);
 	cc_writer_count_plain(m);       /* same order as cc_counters.plain */
 	cc_cap_plain(&e->pf, outgoing, buf, n, method_note[m]);
+	if (e->srtp_pending && m != M_NONE)
+		srtp_log(e);            /* the keys waited for the flow they belong to */
 	/* The flow stays known for later calls that move no wire packet of their own. */
 	if (m == M_NONE)
 		e->pf.proto = 0;
@@ -443,6 +490,39 @@ CC_EXPORT int SSL_shutdown(void *ssl)
 		pthread_mutex_unlock(&ssltab_lock);
 		errno = saved;
 	}
+	return r;
+}
+
+/* Keying material for DTLS-SRTP (RFC 5764 section 4.2) is logged as SRTP master keys. */
+CC_EXPORT int SSL_export_keying_material(void *ssl, unsigned char *out, size_t olen, const char *label, size_t llen,
+					 const unsigned char *context, size_t contextlen, int use_context)
+{
+	static const char srtp_label[] = "EXTRACTOR-dtls_srtp";
+
+	if (resolve() < 0 || !S.export_km)
+		return 0;
+	int r = S.export_km(ssl, out, olen, label, llen, context, contextlen, use_context);
+	if (r != 1 || !capturing() || llen != sizeof(srtp_label) - 1 || memcmp(label, srtp_label, llen) != 0 ||
+	    !S.srtp_profile || olen > sizeof(((struct sslent *)0)->srtp_km))
+		return r;
+	int saved = errno;
+	const char *suite;
+	size_t kl, sl;
+	__typeof__(S.srtp_profile(ssl)) prof = S.srtp_profile(ssl);
+	if (prof && cc_srtp_profile(prof->id, &suite, &kl, &sl) == 0 && olen == 2 * (kl + sl)) {
+		pthread_mutex_lock(&ssltab_lock);
+		struct sslent *e = ent_get(ssl, 1);
+		if (e) {
+			memcpy(e->srtp_km, out, olen);
+			e->srtp_profile = (uint16_t)prof->id;
+			e->srtp_server = S.is_server && S.is_server(ssl);
+			e->srtp_pending = 1;
+			if (e->pf.proto)
+				srtp_log(e);
+		}
+		pthread_mutex_unlock(&ssltab_lock);
+	}
+	errno = saved;
 	return r;
 }
 

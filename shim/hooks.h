@@ -34,6 +34,11 @@ void SSL_free(void *ssl);
 void *SSL_new(void *ctx);
 void SSL_CTX_set_keylog_callback(void *ctx, keylog_cb_t cb);
 keylog_cb_t SSL_CTX_get_keylog_callback(const void *ctx);
+int SSL_export_keying_material(void *ssl, unsigned char *out, size_t olen, const char *label, size_t llen,
+			       const unsigned char *context, size_t contextlen, int use_context);
+
+/* At exit: DTLS-SRTP keys never matched to a flow are logged without one. */
+void cc_ssl_exit(void);
 
 /* The key log file's descriptor, or -1 (kept from the program like the capture file's). */
 int cc_keylog_fd(void);

@@ -47,6 +47,7 @@ struct options {
 	const char *format;
 	const char *programs;
 	const char *keylog;
+	const char *srtp_keylog;
 	char buffer[32];        /* -B converted to bytes, empty when not given */
 	bool quiet;
 	char **argv;            /* the program and its arguments */
@@ -126,6 +127,10 @@ static void print_help(void)
 "  -k, --keylog FILE  Also append the TLS and DTLS secrets of OpenSSL connections to FILE as\n"
 "                     NSS key log lines (Wireshark's tls.keylog_file).  A pcapng capture\n"
 "                     carries them anyway, in Decryption Secrets Blocks.\n"
+"      --srtp-keylog FILE\n"
+"                     Append the SRTP master keys that DTLS-SRTP exports (WebRTC media) to\n"
+"                     FILE, one line per flow and direction in SDP a=crypto inline form:\n"
+"                     SRTP LOCAL PEER outbound|inbound SUITE inline:BASE64(KEY||SALT)\n"
 "  -q, --quiet        Do not print the summary line when PROGRAM exits.\n"
 "  -h, --help         Print this help and exit.\n"
 "  -V, --version      Print the version and exit.\n"
@@ -224,6 +229,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "programs",    required_argument, NULL, 'P' },
 		{ "buffer-size", required_argument, NULL, 'B' },
 		{ "keylog",      required_argument, NULL, 'k' },
+		{ "srtp-keylog", required_argument, NULL, 'S' },
 		{ "quiet",       no_argument,       NULL, 'q' },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ "version",     no_argument,       NULL, 'V' },
@@ -245,6 +251,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->programs = optarg;
 			break;
 		case 'B': parse_buffer_size(optarg, o); break;
+		case 'S':
+			if (optarg[0] == '\0')
+				die("invalid --srtp-keylog '': expected a file name");
+			o->srtp_keylog = optarg;
+			break;
 		case 'k':
 			if (optarg[0] == '\0')
 				die("invalid -k/--keylog '': expected a file name");
@@ -553,6 +564,8 @@ static void set_child_env(const struct options *o, const char *shim, const char 
 		set_env("CLEARCAP_BUFFER", o->buffer);
 	if (o->keylog != NULL)
 		set_env("CLEARCAP_KEYLOG", o->keylog);
+	if (o->srtp_keylog != NULL)
+		set_env("CLEARCAP_SRTP_KEYLOG", o->srtp_keylog);
 	set_env("CLEARCAP_COUNTERS", counters);
 }
 

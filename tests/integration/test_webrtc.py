@@ -5,6 +5,7 @@ DTLS handshake, SCTP and DCEP — checked on the wire and plaintext interfaces w
 aiortc gathers host candidates on non-loopback interfaces only, so the peers run in their own
 network namespace (`unshare -n`) with a veth pair 10.200.0.1/24 - 10.200.0.2/24: every packet
 stays inside it."""
+import base64
 import json
 import os
 import shutil
@@ -40,7 +41,7 @@ def run_session(env, cap, cap_b=None):
     probe = subprocess.run([cclib.PY, "-c", "import aiortc"], capture_output=True)
     if probe.returncode != 0:
         raise cclib.Skip("python3-aiortc not installed")
-    e = env.env(cap)
+    e = env.env(cap, {"CLEARCAP_SRTP_KEYLOG": env.path("srtp.keys")})
     e.update({"PY": cclib.PY, "PEER": PEER, "TMPD": env.tmp, "CAP_A": cap, "CAP_B": cap_b or cap})
     p = cclib.run(["unshare", "-n", "bash", "-c", SCRIPT], env=e, timeout=90, check=False)
     errs = ""
@@ -99,6 +100,28 @@ def raw_frames(cap, dfilter):
     """Each matching frame's bytes, as tshark reads them (-T json -x)."""
     out = cclib.run(["tshark", "-n", "-r", cap, "-Y", dfilter, "-T", "json", "-x"]).stdout
     return [bytes.fromhex(p["_source"]["layers"]["frame_raw"][0]) for p in json.loads(out or "[]")]
+
+
+def test_webrtc_dtls_srtp_keys_logged(env):
+    """The DTLS-SRTP keying material each peer exported is logged per flow and direction, and the
+    two peers' lines mirror each other: A's outbound key is B's inbound key on the reversed flow."""
+    cap = env.path("c.pcapng")
+    run_session(env, cap)
+    lines = [l.split() for l in open(env.path("srtp.keys")).read().splitlines()]
+    eq(len(lines), 4, "two peers x two directions: %r" % lines)
+    by = {(l[1], l[2], l[3]): l for l in lines}
+    for (local, peer, d), l in by.items():
+        eq(l[0], "SRTP", "tag")
+        eq(l[4], "AES_CM_128_HMAC_SHA1_80", "suite aiortc negotiates")
+        ok(l[5].startswith("inline:") and len(base64.b64decode(l[5][7:])) == 30, "16-byte key + 14-byte salt")
+        other = by[(peer, local, "inbound" if d == "outbound" else "outbound")]
+        eq(other[5], l[5], "mirrored key")
+    # The flows are the DTLS flows on the wire.
+    wire = {("%s:%s" % (r[0], r[1]), "%s:%s" % (r[2], r[3]))
+            for r in tshark(cap, ["ip.src", "udp.srcport", "ip.dst", "udp.dstport"],
+                            'frame.interface_name == "wire" && dtls')}
+    for local, peer, _ in by:
+        ok((local, peer) in wire, "key flow %s -> %s is a wire DTLS flow" % (local, peer))
 
 
 def test_webrtc_wire_decrypts_from_dsbs(env):

@@ -1,0 +1,91 @@
+/*
+ * The SRTP key log; see srtpkeys.h.
+ */
+#include "shim/srtpkeys.h"
+#include "shim/config.h"
+#include "pcapout/writer.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int cc_srtp_profile(unsigned long id, const char **suite, size_t *key_len, size_t *salt_len)
+{
+	switch (id) {
+	case 0x0001: *suite = "AES_CM_128_HMAC_SHA1_80"; *key_len = 16; *salt_len = 14; return 0;
+	case 0x0002: *suite = "AES_CM_128_HMAC_SHA1_32"; *key_len = 16; *salt_len = 14; return 0;
+	case 0x0007: *suite = "AEAD_AES_128_GCM"; *key_len = 16; *salt_len = 12; return 0;
+	case 0x0008: *suite = "AEAD_AES_256_GCM"; *key_len = 32; *salt_len = 12; return 0;
+	}
+	return -1;
+}
+
+size_t cc_base64(const uint8_t *in, size_t n, char *out)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
+			     (i + 2 < n ? in[i + 2] : 0);
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+		out[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < n ? tab[v & 63] : '=';
+	}
+	out[o] = 0;
+	return o;
+}
+
+static int fd = -1;
+
+static void open_log(void)
+{
+	if (!cc_cfg.srtp_keylog[0])
+		return;
+	int f = open(cc_cfg.srtp_keylog, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+	if (f < 0) {
+		cc_warn("CLEARCAP_SRTP_KEYLOG: cannot open %s: %s", cc_cfg.srtp_keylog, strerror(errno));
+		return;
+	}
+	fd = f;
+}
+
+static void addr_str(const struct cc_addr *a, char *buf, size_t size)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (!a || !a->family || !inet_ntop(a->family, a->ip, ip, sizeof(ip))) {
+		snprintf(buf, size, "?");
+		return;
+	}
+	snprintf(buf, size, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, a->port);
+}
+
+void cc_srtp_keylog(const struct cc_addr *local, const struct cc_addr *peer, int outbound, const char *suite,
+		    const uint8_t *key, size_t key_len, const uint8_t *salt, size_t salt_len)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	uint8_t ks[64];
+	char b64[100], l[64], p[64], line[320];
+	int saved = errno;
+
+	pthread_once(&once, open_log);
+	if (fd < 0 || key_len + salt_len > sizeof(ks))
+		return;
+	memcpy(ks, key, key_len);
+	memcpy(ks + key_len, salt, salt_len);
+	cc_base64(ks, key_len + salt_len, b64);
+	addr_str(local, l, sizeof(l));
+	addr_str(peer, p, sizeof(p));
+	int n = snprintf(line, sizeof(line), "SRTP %s %s %s %s inline:%s\n", l, p, outbound ? "outbound" : "inbound",
+			 suite, b64);
+	if (n > 0 && (size_t)n < sizeof(line))
+		syscall(SYS_write, fd, line, (size_t)n);
+	errno = saved;
+}

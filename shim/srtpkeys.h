@@ -1,0 +1,28 @@
+/*
+ * SRTP master keys, as one line per key in the SRTP key log (CLEARCAP_SRTP_KEYLOG):
+ *
+ *   SRTP <local addr:port> <peer addr:port> <outbound|inbound> <suite> inline:<base64 key||salt>
+ *
+ * The suite names and the inline form are SDP's a=crypto (RFC 4568 section 6.1, RFC 7714
+ * section 12), so a line can be pasted into the tools that decrypt SRTP (libsrtp's rtp_decoder,
+ * srtp-decrypt); "?" stands for an address not known.  One whole line per write, O_APPEND.
+ */
+#ifndef CC_SRTPKEYS_H
+#define CC_SRTPKEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pcapout/frame.h"
+
+/* Key and salt lengths of an SRTP protection profile (RFC 5764 section 4.1.2); -1 if unknown. */
+int cc_srtp_profile(unsigned long id, const char **suite, size_t *key_len, size_t *salt_len);
+
+/* Writes one key line; local/peer NULL when the flow is not known. */
+void cc_srtp_keylog(const struct cc_addr *local, const struct cc_addr *peer, int outbound, const char *suite,
+		    const uint8_t *key, size_t key_len, const uint8_t *salt, size_t salt_len);
+
+/* Standard base64 (RFC 4648 section 4) of n bytes into out (4*ceil(n/3)+1 bytes); returns length. */
+size_t cc_base64(const uint8_t *in, size_t n, char *out);
+
+#endif
