@@ -14,6 +14,8 @@ import subprocess
 import cclib
 from cclib import eq, ok, tshark
 
+QUICK = ["test_webrtc_datachannel"]
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEER = os.path.join(HERE, "webrtc_peer.py")
 
