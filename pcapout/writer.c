@@ -307,8 +307,19 @@ static int open_output(void)
 		syscall(SYS_close, fd);
 		return -1;
 	}
-	/* The lock makes "empty, so write the header" one step across processes starting together. */
-	flock(fd, LOCK_EX);
+	/*
+	 * The lock makes "empty, so write the header" one step across processes starting together.
+	 * Bounded: a stranger holding a lock on the file must not stall the program.
+	 */
+	for (int tries = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; tries++) {
+		if (errno != EWOULDBLOCK || tries >= 400) {
+			cc_warn("CLEARCAP_FILE: %s stays locked by another process; not capturing", W.path);
+			syscall(SYS_close, fd);
+			return -1;
+		}
+		struct timespec ts = { 0, 5000000 };
+		nanosleep(&ts, NULL);
+	}
 	if (fstat(fd, &st) == 0 && st.st_size == 0) {
 		struct iovec v = { hdr, hlen };
 		if (write_all(fd, &v, 1) < 0) {
@@ -373,12 +384,20 @@ static int start_thread(void)
 /* Opens the file (once per exec'd image; a forked child shares its parent's) and starts the thread. */
 static int start(void)
 {
+	sigset_t all, old;
 	int st;
 
+	/*
+	 * No signal handler of the program may run while we hold start_lock: one that sends a packet
+	 * would come back here on the same thread and wait for itself.  Blocked, it runs afterwards.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_mutex_lock(&W.start_lock);
 	st = __atomic_load_n(&W.state, __ATOMIC_ACQUIRE);
 	if (st != W_IDLE) {
 		pthread_mutex_unlock(&W.start_lock);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return st == W_RUNNING ? 0 : -1;
 	}
 	if (!W.configured)
@@ -397,19 +416,22 @@ static int start(void)
 	count_shared(W.shared ? &W.shared->processes : NULL, 1);
 	__atomic_store_n(&W.state, W_RUNNING, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&W.start_lock);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;
 fail:
 	__atomic_store_n(&W.state, W_BROKEN, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&W.start_lock);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return -1;
 }
 
-static void drop(uint64_t n)
+/* Counts lost packets; `why_full` says the buffer was full (warned about once). */
+static void drop(uint64_t n, int why_full)
 {
 	__atomic_fetch_add(&W.dropped, n, __ATOMIC_RELAXED);
 	if (W.shared)
 		count_shared(&W.shared->dropped, n);
-	if (!__atomic_exchange_n(&W.warned_drop, 1, __ATOMIC_RELAXED))
+	if (why_full && !__atomic_exchange_n(&W.warned_drop, 1, __ATOMIC_RELAXED))
 		cc_warn("capture buffer full: packets are being dropped (raise CLEARCAP_BUFFER)");
 }
 
@@ -437,8 +459,9 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 
 	if (st != W_RUNNING) {
 		if (st == W_BROKEN || start() < 0) {
+			/* After a write error: lost, counted, already reported by broken(). */
 			if (st == W_BROKEN && W.fd >= 0)
-				drop(1);
+				drop(1, 0);
 			return -1;
 		}
 	}
@@ -458,7 +481,7 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 	}
 	rlen = cc_record_len(W.fmt, frame_cap, comment_len);
 	if (reserve(rlen, &slot) < 0) {
-		drop(1);
+		drop(1, 1);
 		return -1;
 	}
 	cc_frame_build(slot.data + cc_record_frame_off(W.fmt), f, iov, iovcnt, skip, caplen, origlen);
@@ -480,7 +503,7 @@ int cc_out_dsb(const char *keylog, size_t len)
 	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) != W_RUNNING && start() < 0)
 		return -1;
 	if (reserve(cc_dsb_len(len), &slot) < 0) {
-		drop(1);
+		drop(1, 1);
 		return -1;
 	}
 	cc_dsb_write(slot.data, keylog, len);

@@ -1,6 +1,7 @@
 """Hardening: programs that do unusual things to processes, threads, signals, files, privileges and
 the environment, and hostile traffic.  Each test checks two things: the program behaves exactly as
 it does without the shim, and what the capture holds (exact counts, read back with tshark)."""
+import fcntl
 import hashlib
 import os
 import random
@@ -13,7 +14,8 @@ import time
 import cclib
 from cclib import eq, ok, tshark, tshark_count
 
-QUICK = ["test_signal_handler_sends", "test_malformed_datagrams_echo", "test_many_short_threads"]
+QUICK = ["test_signal_handler_sends", "test_malformed_datagrams_echo", "test_many_short_threads",
+         "test_signal_handler_during_first_packet"]
 
 NOBODY = 65534
 
@@ -256,7 +258,7 @@ static void on_alarm(int sig)
     errno = saved;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     set_dst(9);
     s_main = socket(AF_INET, SOCK_DGRAM, 0);
@@ -266,8 +268,8 @@ int main(void)
     sa.sa_handler = on_alarm;
     sa.sa_flags = SA_RESTART;
     sigaction(SIGALRM, &sa, NULL);
-    /* One datagram before the timer: the capture's lazy start is not what this test is about. */
-    if (sendto(s_main, "w-0", 3, 0, (struct sockaddr *)&dst, sizeof(dst)) != 3)
+    /* One datagram before the timer, unless "cold": then the handler may hit the capture's start. */
+    if (argc < 2 && sendto(s_main, "w-0", 3, 0, (struct sockaddr *)&dst, sizeof(dst)) != 3)
         return 2;
     struct itimerval it = { { 0, 1000 }, { 0, 1000 } };
     setitimer(ITIMER_REAL, &it, NULL);
@@ -293,8 +295,8 @@ int main(void)
 def test_signal_handler_sends(env):
     """SIGALRM every 1 ms whose handler sends (on the main loop's socket and on its own, first
     used in the handler) while the main loop sends flat out: each datagram captured once.
-    The capture is started by a first datagram before the timer is armed: a handler that sends
-    while the main thread is inside the lazy start deadlocks today (reported, not tested here)."""
+    The capture is started by a first datagram before the timer is armed (see the next test for
+    a handler that comes in during the start)."""
     exe = _cc(env, "sigsend", SIGSEND_C)
     cap = env.path("c.pcapng")
     p = cclib.run([exe], env=env.env(cap), timeout=60)
@@ -308,6 +310,87 @@ def test_signal_handler_sends(env):
     want = set(b"m-%d" % i for i in range(msent)) | set(b"h-%d" % i for i in range(hsent)) | {b"w-0"}
     eq(len(pays), 1 + msent + hsent, "every datagram")
     eq(set(pays), want, "each once")
+
+
+def test_signal_handler_during_first_packet(env):
+    """The handler's sends may land while the main thread starts the capture (a stranger holds a
+    lock on the file for 300 ms to widen the window): no self-deadlock, every datagram once."""
+    exe = _cc(env, "sigsend", SIGSEND_C)
+    cap = env.path("c.pcapng")
+    f = open(cap, "wb")
+    fcntl.flock(f, fcntl.LOCK_EX)
+    p = subprocess.Popen([exe, "cold"], env=env.env(cap), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        time.sleep(0.3)
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+        out, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    msent, mfail, hsent, hfail = map(int, out.split())
+    eq((p.returncode, mfail, hfail, hsent), (0, 0, 0, 400), "program unaffected")
+    eq(_cc_lines(err), [], "no clearcap line")
+    _capinfos_ok(cap)
+    pays = _payloads(cap)
+    eq(len(pays), len(set(pays)), "no duplicates")
+    eq(set(pays), set(b"m-%d" % i for i in range(msent)) | set(b"h-%d" % i for i in range(hsent)), "every datagram")
+
+
+# ---- 5, 6. Disk full, RLIMIT_FSIZE ----
+
+FLOOD_PY = r"""
+import resource, signal, socket, sys
+if len(sys.argv) > 1:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+n = 0
+for i in range(5000):
+    n += s.sendto(b'%05d' % i + b'x' * 195, ('127.0.0.1', 9)) == 200
+print('sent', n, 'pending', sorted(signal.sigpending()), flush=True)
+"""
+
+
+def _prefix_readable(cap):
+    p = cclib.run(["tshark", "-n", "-r", cap, "-T", "fields", "-e", "data.data", "-d", "udp.port==9,data"],
+                  check=False)
+    pays = [bytes.fromhex(l) for l in p.stdout.splitlines() if l]
+    eq(pays, [b"%05d" % i + b"x" * 195 for i in range(len(pays))], "a clean prefix")
+    return len(pays)
+
+
+def _one_write_warning(stderr, what):
+    lines = _cc_lines(stderr)
+    eq(len(lines), 1, "exactly one clearcap line: %r" % lines)
+    ok("cannot write" in lines[0] and what in lines[0] and "packets lost" in lines[0], lines[0])
+
+
+def test_disk_full(env):
+    mnt = env.path("mnt")
+    os.mkdir(mnt)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt]).returncode != 0:
+        raise cclib.Skip("cannot mount a tmpfs here")
+    try:
+        cap = os.path.join(mnt, "c.pcapng")
+        p = cclib.run([cclib.PY, "-c", FLOOD_PY], env=env.env(cap), timeout=60)
+        eq(p.stdout, "sent 5000 pending []\n", "program unaffected")
+        _one_write_warning(p.stderr, "No space left on device")
+        n = _prefix_readable(cap)
+        ok(100 < n < 5000, "prefix of %d records" % n)
+    finally:
+        subprocess.run(["umount", mnt])
+
+
+def test_rlimit_fsize(env):
+    cap = env.path("c.pcapng")
+    p = cclib.run([cclib.PY, "-c", FLOOD_PY, "32768"], env=env.env(cap), timeout=60)
+    eq(p.stdout, "sent 5000 pending []\n", "not killed by SIGXFSZ, none pending")
+    _one_write_warning(p.stderr, "File too large")
+    ok(os.path.getsize(cap) <= 32768, "limit kept")
+    n = _prefix_readable(cap)
+    ok(100 < n < 5000, "prefix of %d records" % n)
 
 
 # ---- 4. EINTR storm ----
