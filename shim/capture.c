@@ -17,6 +17,7 @@
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -699,7 +700,15 @@ void cc_cap_plain(struct cc_plainflow *pf, int outgoing, const void *buf, size_t
 		}
 		return;
 	}
-	plain_frame(pf, &f, outgoing, looks_like_sctp(buf, len) ? IPPROTO_SCTP : IPPROTO_UDP, note);
+	int sctp = looks_like_sctp(buf, len);
+	char note_ports[96];
+	if (sctp && pf->proto) {
+		/* SCTP carries its own ports: keep the DTLS flow's UDP ports in the comment. */
+		snprintf(note_ports, sizeof(note_ports), "%s, over udp %u > %u", note,
+			 outgoing ? pf->local.port : pf->peer.port, outgoing ? pf->peer.port : pf->local.port);
+		note = note_ports;
+	}
+	plain_frame(pf, &f, outgoing, sctp ? IPPROTO_SCTP : IPPROTO_UDP, note);
 	cc_out_frame(&f, ts, &iov, 1, 0, len, len);
 }
 

@@ -70,6 +70,10 @@ struct cc_nest {
 	uint8_t proto;
 	uint8_t passive;        /* TCP: the local end accepted the connection */
 	struct cc_addr local, peer;
+	uint64_t in_key;        /* DTLS record a custom BIO's read callback handed over (dtlsmatch) */
+	const void *out_plain;  /* SSL_write's buffer, for a custom BIO's write callback */
+	size_t out_len;
+	int deferred;           /* that plaintext now waits for its datagram */
 };
 extern __thread struct cc_nest cc_nest;
 

@@ -291,15 +291,16 @@ static int is_dtls(void *ssl)
  * SSL_write with a memory write BIO: the record it produced is remembered with the plaintext,
  * to be written on the 5-tuple of the datagram that will carry it.  Returns 1 when so deferred.
  */
-static int defer_to_record(void *ssl, long before, const void *buf, size_t n)
+static int defer_to_record(void *ssl, const struct cc_nest *nest, long before, const void *buf, size_t n)
 {
 	const uint8_t *d;
 	long after;
 	uint64_t key;
 
-	if (before < 0 || (after = mem_pending(S.get_wbio(ssl), &d)) <= before)
-		return 0;
-	if (!(key = cc_dm_first_app_key(d + before, (size_t)(after - before))))
+	if (nest->deferred)
+		return 1;       /* a custom BIO's write callback already handed it over */
+	if (before < 0 || (after = mem_pending(S.get_wbio(ssl), &d)) <= before ||
+	    !(key = cc_dm_first_app_key(d + before, (size_t)(after - before))))
 		return 0;
 	cc_dm_expect(ssl, key, buf, n);
 	return 1;
@@ -320,6 +321,8 @@ static void read_plaintext(void *ssl, const struct cc_nest *nest, uint64_t key, 
 {
 	struct cc_nest rec = { .seen = 1, .proto = IPPROTO_UDP };
 
+	if (!key)
+		key = nest->in_key;     /* a custom BIO's read callback handed over the record */
 	if (!nest->seen && key && cc_dm_inbound_flow(key, &rec.local, &rec.peer) == 0)
 		plaintext(ssl, nest, &rec, 0, buf, n);
 	else
@@ -393,7 +396,10 @@ static inline int capturing(void)
 #define NEST_BEGIN(ssl)                          \
 	struct cc_nest saved_nest_ = cc_nest;    \
 	cc_nest.ssl = (ssl);                     \
-	cc_nest.seen = 0;
+	cc_nest.seen = 0;                        \
+	cc_nest.in_key = 0;                      \
+	cc_nest.out_plain = NULL;                \
+	cc_nest.deferred = 0;
 #define NEST_END(copy)                           \
 	struct cc_nest copy = cc_nest;           \
 	cc_nest = saved_nest_;
@@ -407,11 +413,13 @@ CC_EXPORT int SSL_write(void *ssl, const void *buf, int num)
 	const uint8_t *d;
 	long before = is_dtls(ssl) && S.get_wbio ? mem_pending(S.get_wbio(ssl), &d) : -1;
 	NEST_BEGIN(ssl);
+	cc_nest.out_plain = buf;
+	cc_nest.out_len = num > 0 ? (size_t)num : 0;
 	int r = S.write(ssl, buf, num);
 	NEST_END(nest);
 	if (r > 0) {
 		int saved = errno;
-		if (nest.seen || !defer_to_record(ssl, before, buf, (size_t)r))
+		if (nest.seen || !defer_to_record(ssl, &nest, before, buf, (size_t)r))
 			plaintext(ssl, &nest, NULL, 1, buf, (size_t)r);
 		errno = saved;
 	}
@@ -427,11 +435,13 @@ CC_EXPORT int SSL_write_ex(void *ssl, const void *buf, size_t num, size_t *writt
 	const uint8_t *d;
 	long before = is_dtls(ssl) && S.get_wbio ? mem_pending(S.get_wbio(ssl), &d) : -1;
 	NEST_BEGIN(ssl);
+	cc_nest.out_plain = buf;
+	cc_nest.out_len = num;
 	int r = S.write_ex(ssl, buf, num, written);
 	NEST_END(nest);
 	if (r > 0 && written && *written) {
 		int saved = errno;
-		if (nest.seen || !defer_to_record(ssl, before, buf, *written))
+		if (nest.seen || !defer_to_record(ssl, &nest, before, buf, *written))
 			plaintext(ssl, &nest, NULL, 1, buf, *written);
 		errno = saved;
 	}
@@ -533,6 +543,114 @@ CC_EXPORT void SSL_free(void *ssl)
 	if (ssl && ssltab)
 		ent_drop(ssl);
 	S.free(ssl);
+}
+
+/* ---- Custom BIOs ---- */
+
+/*
+ * A program's own BIO (GStreamer's DTLS elements, Janus' write side) hides its records from us:
+ * they go to and come from callbacks it registered with BIO_meth_set_write/read.  We register a
+ * trampoline instead that calls the program's callback and, when it runs inside one of our SSL
+ * calls, notes the DTLS record it moved, so the plaintext is matched to the datagram carrying it
+ * (dtlsmatch.c) even when that datagram is sent later from another thread.  A few fixed slots:
+ * programs make one or two BIO methods; past the slots, callbacks are left unwrapped.
+ */
+typedef int (*bio_write_fn)(void *, const char *, int);
+typedef int (*bio_read_fn)(void *, char *, int);
+
+#define BIO_SLOTS 8
+static struct { const void *meth; bio_write_fn fn; } wslots[BIO_SLOTS];
+static struct { const void *meth; bio_read_fn fn; } rslots[BIO_SLOTS];
+static pthread_mutex_t bio_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The record is handed over before the program's callback runs: the callback may pass it to
+ * another thread that sends it at once, before SSL_write has even returned.
+ */
+static void bio_writes(const char *d, int n)
+{
+	uint64_t key;
+
+	if (n <= 0 || !cc_nest.ssl || !cc_nest.out_plain || cc_nest.deferred)
+		return;
+	if ((key = cc_dm_first_app_key((const uint8_t *)d, (size_t)n))) {
+		cc_dm_expect(cc_nest.ssl, key, cc_nest.out_plain, cc_nest.out_len);
+		cc_nest.deferred = 1;
+	}
+}
+
+static void bio_read_done(const char *d, int n)
+{
+	if (n > 0 && cc_nest.ssl && !cc_nest.in_key)
+		cc_nest.in_key = cc_dm_first_app_key((const uint8_t *)d, (size_t)n);
+}
+
+#define TRAMPOLINES(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define WTRAMP(i)                                                      \
+	static int wtramp##i(void *b, const char *d, int n)           \
+	{                                                              \
+		int saved = errno;                                     \
+		bio_writes(d, n);                                      \
+		errno = saved;                                         \
+		return wslots[i].fn(b, d, n);                          \
+	}
+#define RTRAMP(i)                                                      \
+	static int rtramp##i(void *b, char *d, int n)                 \
+	{                                                              \
+		int r = rslots[i].fn(b, d, n);                         \
+		int saved = errno;                                     \
+		bio_read_done(d, r);                                   \
+		errno = saved;                                         \
+		return r;                                              \
+	}
+TRAMPOLINES(WTRAMP)
+TRAMPOLINES(RTRAMP)
+#define WNAME(i) wtramp##i,
+#define RNAME(i) rtramp##i,
+static const bio_write_fn wtramps[BIO_SLOTS] = { TRAMPOLINES(WNAME) };
+static const bio_read_fn rtramps[BIO_SLOTS] = { TRAMPOLINES(RNAME) };
+
+/* The slot for (meth, fn), taking a free one; -1 when all are used. */
+#define SLOT_FOR(slots, meth, fn, out)                                         \
+	do {                                                                   \
+		out = -1;                                                      \
+		pthread_mutex_lock(&bio_lock);                                 \
+		for (int i_ = 0; i_ < BIO_SLOTS && out < 0; i_++)              \
+			if (slots[i_].meth == (meth) || !slots[i_].meth)       \
+				out = i_;                                      \
+		if (out >= 0) {                                                \
+			slots[out].meth = (meth);                              \
+			__atomic_store_n(&slots[out].fn, (fn), __ATOMIC_RELEASE); \
+		}                                                              \
+		pthread_mutex_unlock(&bio_lock);                               \
+	} while (0)
+
+CC_EXPORT int BIO_meth_set_write(void *meth, bio_write_fn fn)
+{
+	static int (*real)(void *, bio_write_fn);
+	int slot;
+
+	if (!real && !(real = cc_optsym("libcrypto.so", "BIO_meth_set_write")) &&
+	    !(real = cc_real_lookup("BIO_meth_set_write")))
+		return 0;
+	if (!fn || !__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return real(meth, fn);
+	SLOT_FOR(wslots, meth, fn, slot);
+	return real(meth, slot >= 0 ? wtramps[slot] : fn);
+}
+
+CC_EXPORT int BIO_meth_set_read(void *meth, bio_read_fn fn)
+{
+	static int (*real)(void *, bio_read_fn);
+	int slot;
+
+	if (!real && !(real = cc_optsym("libcrypto.so", "BIO_meth_set_read")) &&
+	    !(real = cc_real_lookup("BIO_meth_set_read")))
+		return 0;
+	if (!fn || !__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return real(meth, fn);
+	SLOT_FOR(rslots, meth, fn, slot);
+	return real(meth, slot >= 0 ? rtramps[slot] : fn);
 }
 
 /* ---- Secrets ---- */

@@ -37,6 +37,9 @@ keylog_cb_t SSL_CTX_get_keylog_callback(const void *ctx);
 int SSL_export_keying_material(void *ssl, unsigned char *out, size_t olen, const char *label, size_t llen,
 			       const unsigned char *context, size_t contextlen, int use_context);
 
+int BIO_meth_set_write(void *meth, int (*fn)(void *, const char *, int));
+int BIO_meth_set_read(void *meth, int (*fn)(void *, char *, int));
+
 /* At exit: DTLS-SRTP keys never matched to a flow are logged without one. */
 void cc_ssl_exit(void);
 

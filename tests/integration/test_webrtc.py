@@ -8,6 +8,7 @@ stays inside it."""
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -18,6 +19,7 @@ QUICK = ["test_webrtc_datachannel"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEER = os.path.join(HERE, "webrtc_peer.py")
+GST_PEER = os.path.join(HERE, "webrtcbin_peer.py")
 
 SCRIPT = r"""
 set -e
@@ -27,7 +29,7 @@ ip addr add 10.200.0.1/24 dev v0; ip addr add 10.200.0.2/24 dev v1
 ip link set v0 up; ip link set v1 up
 coproc A { CLEARCAP_FILE="$CAP_A" "$PY" "$PEER" offer 2>"$TMPD/a.err"; }
 read -r -t 20 offer <&"${A[0]}"
-coproc B { CLEARCAP_FILE="$CAP_B" "$PY" "$PEER" answer 2>"$TMPD/b.err"; }
+coproc B { CLEARCAP_FILE="$CAP_B" "$PY" $ANSWERER 2>"$TMPD/b.err"; }
 echo "$offer" >&"${B[1]}"
 read -r -t 20 answer <&"${B[0]}"
 echo "$answer" >&"${A[1]}"
@@ -36,15 +38,17 @@ echo "A:$a B:$b"
 """
 
 
-def run_session(env, cap, cap_b=None):
-    """Runs the session with both peers capturing into cap, or the answerer into cap_b."""
+def run_session(env, cap, cap_b=None, answerer=None):
+    """Runs the session with both peers capturing into cap, or the answerer into cap_b.  The
+    answerer is aiortc too, or `answerer` (a script path and its arguments)."""
     if not shutil.which("unshare") or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
         raise cclib.Skip("cannot create a network namespace here")
     probe = subprocess.run([cclib.PY, "-c", "import aiortc"], capture_output=True)
     if probe.returncode != 0:
         raise cclib.Skip("python3-aiortc not installed")
     e = env.env(cap, {"CLEARCAP_SRTP_KEYLOG": env.path("srtp.keys")})
-    e.update({"PY": cclib.PY, "PEER": PEER, "TMPD": env.tmp, "CAP_A": cap, "CAP_B": cap_b or cap})
+    e.update({"PY": cclib.PY, "PEER": PEER, "TMPD": env.tmp, "CAP_A": cap, "CAP_B": cap_b or cap,
+              "ANSWERER": answerer or (PEER + " answer")})
     p = cclib.run(["unshare", "-n", "bash", "-c", SCRIPT], env=e, timeout=90, check=False)
     errs = ""
     for f in ("a.err", "b.err"):
@@ -54,8 +58,24 @@ def run_session(env, cap, cap_b=None):
 
 
 def test_webrtc_datachannel(env):
+    check_datachannel(env, None)
+
+
+def test_webrtc_aiortc_to_gstreamer_webrtcbin(env):
+    """Two different stacks: aiortc (pyOpenSSL memory BIOs) offers, GStreamer's webrtcbin (libnice,
+    its DTLS elements' own BIO, usrsctp) answers.  Both correlate by DTLS record."""
+    probe = subprocess.run([cclib.PY, "-c", "import gi; gi.require_version('GstWebRTC', '1.0'); "
+                            "from gi.repository import Gst; Gst.init(None); "
+                            "assert Gst.ElementFactory.find('webrtcbin') and Gst.ElementFactory.find('nicesrc')"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        raise cclib.Skip("GStreamer webrtcbin/libnice or their Python bindings not installed")
+    check_datachannel(env, GST_PEER)
+
+
+def check_datachannel(env, answerer):
     cap = env.path("c.pcapng")
-    run_session(env, cap)
+    run_session(env, cap, answerer=answerer)
     good, info = cclib.capinfos_ok(cap)
     ok(good, info)
 
@@ -70,15 +90,18 @@ def test_webrtc_datachannel(env):
     dtls_flows = {(r[0], r[1], r[2], r[3]) for r in hs}
     checked = {(r[1], r[2], r[3], r[4]) for r in stun}
     ok(dtls_flows & checked, "DTLS on a checked ICE pair: %r vs %r" % (dtls_flows, checked))
-    flow = sorted(dtls_flows)[0]
+    # Every 5-tuple that carried DTLS application data.
+    app_flows = {(r[0], r[1], r[2], r[3]) for r in tshark(cap, ["ip.src", "udp.srcport", "ip.dst", "udp.dstport"],
+                                                          'frame.interface_name == "wire" && dtls.record.content_type == 23')}
 
     # Plaintext: SCTP association, DCEP open/ack for "chat", the messages - on that 5-tuple.
     plain = 'frame.interface_name == "plaintext"'
     rows = tshark(cap, ["sll.pkttype", "ip.src", "ip.dst", "frame.comment"], plain)
     ok(len(rows) >= 30, "plaintext SCTP packets: %d" % len(rows))
-    addrs = {flow[0], flow[2]}
     for r in rows:
-        ok(r[1] in addrs and r[2] in addrs, "plaintext on the ICE pair's addresses: %r" % r)
+        m = re.search(r"over udp (\d+) > (\d+)", r[3])
+        ok(m and (r[1], m.group(1), r[2], m.group(2)) in app_flows,
+           "plaintext on a DTLS flow's 5-tuple: %r not in %r" % (r, app_flows))
         ok("flow from DTLS record" in r[3] or "nested" in r[3], "correlated, not guessed: %r" % r[3])
     ok(tshark(cap, ["sctp.chunk_type"], plain + " && sctp.chunk_type == 1"), "SCTP INIT")
     opens = tshark(cap, ["rtcdc.label"], plain + " && rtcdc.message_type == 0x03")
