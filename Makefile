@@ -1,12 +1,16 @@
 # clearcap build.  `make` builds the shim and the command, `make check` runs every test,
 # `make bench` the benchmarks, `make demo` a real capture.  SANITIZE=1 builds everything with
-# ASan+UBSan into build-san/ (the shim then needs libasan preloaded first; tests do that).
+# ASan+UBSan into build-san/ (the shim then needs libasan preloaded first; tests do that);
+# SANITIZE=thread builds with ThreadSanitizer into build-tsan/.
 
 CC      ?= gcc
 SANITIZE ?=
 ifeq ($(SANITIZE),1)
 BUILD   ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else ifeq ($(SANITIZE),thread)
+BUILD   ?= build-tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 else
 BUILD   ?= build
 SANFLAGS :=
@@ -70,8 +74,11 @@ check: deps
 	$(MAKE) all unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) SANITIZE=1 all unit
+	$(MAKE) SANITIZE=thread all build-tsan/tests/test_pcapout
+	CK_FORK=no build-tsan/tests/test_pcapout
 	tests/integration/run.sh build
 	tests/integration/run.sh build-san --quick
+	tests/integration/run.sh build-tsan
 
 bench: deps all $(BENCH_BINS)
 	@bench/run.sh $(BUILD)
@@ -80,4 +87,4 @@ demo: deps all
 	@tools/demo.sh $(BUILD)
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-tsan build-fuzz

@@ -214,7 +214,7 @@ static size_t drain_locked(int all)
 			/* Metadata then packets, in one write: move the packets up behind the metadata. */
 			if (b.nmeta < DRAIN_IOV)
 				memmove(iov + b.nmeta, iov + DRAIN_IOV, sizeof(iov[0]) * (size_t)b.ndata);
-			if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING && write_all(W.fd, iov, n) == 0) {
+			if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING && write_all(__atomic_load_n(&W.fd, __ATOMIC_RELAXED), iov, n) == 0) {
 				__atomic_fetch_add(&W.captured, b.packets, __ATOMIC_RELAXED);
 				__atomic_fetch_add(&W.bytes, b.bytes, __ATOMIC_RELAXED);
 				if (W.shared) {
@@ -402,8 +402,12 @@ static int start(void)
 	}
 	if (!W.configured)
 		goto fail;
-	if (W.fd < 0 && (W.fd = open_output()) < 0)
-		goto fail;
+	if (__atomic_load_n(&W.fd, __ATOMIC_RELAXED) < 0) {
+		int fd = open_output();
+		if (fd < 0)
+			goto fail;
+		__atomic_store_n(&W.fd, fd, __ATOMIC_RELEASE);
+	}
 	if (!W.ring.buf && cc_ring_init(&W.ring, W.ring_size) < 0) {
 		cc_warn("cannot allocate a %zu-byte capture buffer; not capturing", W.ring_size);
 		goto fail;
@@ -441,7 +445,7 @@ static int reserve(size_t len, struct cc_slot *s)
 	long long waited = 0;
 
 	while (cc_ring_reserve(&W.ring, len, s) < 0) {
-		if (len > cc_ring_max_record(&W.ring) || waited >= FULL_WAIT_NS || W.sync)
+		if (len > cc_ring_max_record(&W.ring) || waited >= FULL_WAIT_NS || __atomic_load_n(&W.sync, __ATOMIC_RELAXED))
 			return -1;
 		struct timespec ts = { 0, 200000 };
 		nanosleep(&ts, NULL);
@@ -460,7 +464,7 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 	if (st != W_RUNNING) {
 		if (st == W_BROKEN || start() < 0) {
 			/* After a write error: lost, counted, already reported by broken(). */
-			if (st == W_BROKEN && W.fd >= 0)
+			if (st == W_BROKEN && __atomic_load_n(&W.fd, __ATOMIC_RELAXED) >= 0)
 				drop(1, 0);
 			return -1;
 		}
@@ -488,7 +492,7 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 	cc_record_finish(W.fmt, slot.data, ts_ns, f->iface, f->outgoing, frame_cap, hl + origlen, comment,
 			 comment_len);
 	cc_ring_commit(&slot);
-	if (W.sync)
+	if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
 		cc_writer_flush();
 	return 0;
 }
@@ -508,7 +512,7 @@ int cc_out_dsb(const char *keylog, size_t len)
 	}
 	cc_dsb_write(slot.data, keylog, len);
 	cc_ring_commit_meta(&slot);
-	if (W.sync)
+	if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
 		cc_writer_flush();
 	return 0;
 }
@@ -527,25 +531,28 @@ void cc_writer_flush(void)
 void cc_writer_exit(void)
 {
 	cc_writer_flush();
-	W.sync = 1;
+	__atomic_store_n(&W.sync, 1, __ATOMIC_RELAXED);
 }
 
+/* Read by every close() hook, written once at start: atomic, so no thread sees a torn value. */
 int cc_writer_fd(void)
 {
-	return W.fd;
+	return __atomic_load_n(&W.fd, __ATOMIC_ACQUIRE);
 }
 
 int cc_writer_move_fd(void)
 {
 	long nfd;
 
-	if (W.fd < 0)
+	int fd = __atomic_load_n(&W.fd, __ATOMIC_ACQUIRE);
+
+	if (fd < 0)
 		return 0;
-	nfd = syscall(SYS_fcntl, W.fd, F_DUPFD_CLOEXEC, W.fd + 1);
+	nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd + 1);
 	if (nfd < 0)
 		return -1;
-	syscall(SYS_close, W.fd);
-	W.fd = (int)nfd;
+	__atomic_store_n(&W.fd, (int)nfd, __ATOMIC_RELEASE);
+	syscall(SYS_close, fd);
 	return 0;
 }
 

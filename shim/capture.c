@@ -123,7 +123,7 @@ static void enable_pktinfo(int fd, struct cc_fd *e)
 	int one = 1;
 	int rc;
 
-	if (e->flags & (FDF_PKTINFO | FDF_USER_PKTINFO))
+	if (fd_flags(e) & (FDF_PKTINFO | FDF_USER_PKTINFO))
 		return;
 	if (e->family == AF_INET6)
 		rc = cc_real.setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
@@ -148,7 +148,7 @@ void cc_refresh_local(int fd, struct cc_fd *e)
 	}
 	if (addr_is_any(&a)) {
 		set_flags(e, FDF_LOCAL | FDF_WILDCARD);
-		if (e->kind == FDK_UDP)
+		if (fd_kind(e) == FDK_UDP)
 			enable_pktinfo(fd, e);
 	} else {
 		clear_flags(e, FDF_WILDCARD);
@@ -189,13 +189,13 @@ static uint32_t isn(const struct cc_addr *src, const struct cc_addr *dst)
 static void setup(int fd, struct cc_fd *e, int family, int kind)
 {
 	e->family = (uint8_t)family;
-	e->flags = 0;
+	__atomic_store_n(&e->flags, 0, __ATOMIC_RELAXED);
 	e->gso_size = 0;
 	e->mss = 1460;
 	e->fork_gen = cc_fork_gen;
 	memset(&e->local, 0, sizeof(e->local));
 	memset(&e->peer, 0, sizeof(e->peer));
-	e->kind = (uint8_t)kind;        /* set before load_ip_opts/refresh, which look at it */
+	__atomic_store_n(&e->kind, (uint8_t)kind, __ATOMIC_RELEASE); /* before load_ip_opts/refresh */
 	load_ip_opts(fd, e);
 }
 
@@ -206,6 +206,12 @@ struct cc_fd *cc_fd_new(int fd, int family, int type, int proto)
 
 	if (!e)
 		return NULL;
+	/*
+	 * Pairs with the release in cc_fd_reset() by the thread that closed this number: what that
+	 * thread did with the old socket happens before we reuse the entry.  (The kernel orders
+	 * close and the next socket(); this makes the order visible to the C memory model too.)
+	 */
+	(void)fd_kind(e);
 	type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (family == AF_INET || family == AF_INET6) {
 		if (type == SOCK_DGRAM && (proto == 0 || proto == IPPROTO_UDP))
@@ -214,7 +220,7 @@ struct cc_fd *cc_fd_new(int fd, int family, int type, int proto)
 			kind = FDK_TCP;
 	}
 	if (kind == FDK_OTHER) {
-		e->flags = 0;
+		__atomic_store_n(&e->flags, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&e->kind, FDK_OTHER, __ATOMIC_RELEASE);
 		return NULL;
 	}
@@ -251,7 +257,7 @@ struct cc_fd *cc_classify(int fd)
 		return NULL;
 	cc_refresh_local(fd, e);
 	cc_refresh_peer(fd, e);
-	if (e->kind == FDK_TCP && (e->flags & FDF_PEER)) {
+	if (fd_kind(e) == FDK_TCP && (fd_flags(e) & FDF_PEER)) {
 		/* Joined mid-stream: no handshake to show, but sequence numbers must still add up. */
 		e->mss = (uint16_t)getint(fd, IPPROTO_TCP, TCP_MAXSEG, 1460);
 		e->snd_seq = isn(&e->local, &e->peer) + 1;
@@ -265,10 +271,36 @@ struct cc_fd *cc_classify(int fd)
 
 #define RT_SIZE 64
 
+#define RT_WORDS (sizeof(struct cc_addr) / 4)
+
+/*
+ * A seqlock entry.  The addresses are copied word by word with atomic accesses, so a reader
+ * racing a writer reads stale words (and retries or misses) without a data race in the C sense.
+ */
 struct rt_ent {
-	uint32_t seq;                   /* seqlock: odd while being written, 0 never filled */
-	struct cc_addr dst, src;
+	uint32_t seq;                   /* odd while being written, 0 never filled */
+	uint32_t dst[RT_WORDS], src[RT_WORDS];
 };
+
+_Static_assert(sizeof(struct cc_addr) % 4 == 0, "cc_addr copies as 32-bit words");
+
+static void words_load(const uint32_t *w, struct cc_addr *a)
+{
+	uint32_t tmp[RT_WORDS];
+
+	for (size_t i = 0; i < RT_WORDS; i++)
+		tmp[i] = __atomic_load_n(&w[i], __ATOMIC_RELAXED);
+	memcpy(a, tmp, sizeof(*a));
+}
+
+static void words_store(uint32_t *w, const struct cc_addr *a)
+{
+	uint32_t tmp[RT_WORDS];
+
+	memcpy(tmp, a, sizeof(*a));
+	for (size_t i = 0; i < RT_WORDS; i++)
+		__atomic_store_n(&w[i], tmp[i], __ATOMIC_RELAXED);
+}
 
 static struct rt_ent rt[RT_SIZE];
 
@@ -324,9 +356,11 @@ int cc_route_src(const struct cc_addr *dst, struct cc_addr *src)
 	uint32_t s1 = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
 
 	if (s1 && !(s1 & 1)) {
-		struct cc_addr d = r->dst, sr = r->src;
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&r->seq, __ATOMIC_RELAXED) == s1 && same_ip(&d, dst)) {
+		struct cc_addr d, sr;
+		words_load(r->dst, &d);
+		words_load(r->src, &sr);
+		/* Acquire on the re-read orders the word loads before it (C11 seqlock pattern). */
+		if (__atomic_load_n(&r->seq, __ATOMIC_ACQUIRE) == s1 && same_ip(&d, dst)) {
 			*src = sr;
 			return 0;
 		}
@@ -335,8 +369,8 @@ int cc_route_src(const struct cc_addr *dst, struct cc_addr *src)
 		return -1;
 	/* Publish only if nobody else is writing; a reader interrupted mid-write just misses. */
 	if (!(s1 & 1) && __atomic_compare_exchange_n(&r->seq, &s1, s1 + 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-		r->dst = *dst;
-		r->src = *src;
+		words_store(r->dst, dst);
+		words_store(r->src, src);
 		__atomic_store_n(&r->seq, s1 + 2, __ATOMIC_RELEASE);
 	}
 	return 0;
@@ -436,11 +470,11 @@ void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *pe
 	unsigned gso;
 
 	if (!(peer_sa && cc_addr_from_sa(&peer, peer_sa, plen) == 0)) {
-		if (!(e->flags & FDF_PEER))
+		if (!(fd_flags(e) & FDF_PEER))
 			return;
 		peer = e->peer;
 	}
-	if (!(e->flags & FDF_LOCAL))
+	if (!(fd_flags(e) & FDF_LOCAL))
 		cc_refresh_local(fd, e);        /* once: the socket was bound by its first send */
 	local = e->local;
 	if (m && m->local.family == peer.family) {
@@ -523,7 +557,7 @@ void cc_tcp_connected(int fd, struct cc_fd *e, int active)
 	cc_refresh_local(fd, e);
 	cc_refresh_peer(fd, e);
 	clear_flags(e, FDF_CONNECTING);
-	if (!(e->flags & FDF_PEER) || !(e->flags & FDF_LOCAL))
+	if (!(fd_flags(e) & FDF_PEER) || !(fd_flags(e) & FDF_LOCAL))
 		return;
 	l = isn(&e->local, &e->peer);
 	p = isn(&e->peer, &e->local);
@@ -550,12 +584,12 @@ void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov,
 	uint64_t ts;
 	uint32_t seq;
 
-	if (e->flags & FDF_CONNECTING)
+	if (fd_flags(e) & FDF_CONNECTING)
 		cc_tcp_connected(fd, e, 1);     /* a non-blocking connect finished */
-	if (!(e->flags & FDF_TCP_OPEN) || !len)
+	if (!(fd_flags(e) & FDF_TCP_OPEN) || !len)
 		return;
 	if (__builtin_expect(cc_nest.ssl != NULL, 0))
-		nest_note(IPPROTO_TCP, &e->local, &e->peer, (e->flags & FDF_ACCEPTED) != 0);
+		nest_note(IPPROTO_TCP, &e->local, &e->peer, (fd_flags(e) & FDF_ACCEPTED) != 0);
 	ts = cc_now();
 	seq = __atomic_fetch_add(outgoing ? &e->snd_seq : &e->rcv_seq, (uint32_t)len, __ATOMIC_RELAXED);
 	tcp_frame(e, &f, outgoing, CC_TCP_PSH | CC_TCP_ACK);
@@ -574,7 +608,7 @@ void cc_tcp_fin(int fd, struct cc_fd *e, int outgoing)
 	uint32_t seq, ack;
 
 	(void)fd;
-	if (!(e->flags & FDF_TCP_OPEN) || (__atomic_fetch_or(&e->flags, bit, __ATOMIC_RELAXED) & bit))
+	if (!(fd_flags(e) & FDF_TCP_OPEN) || (__atomic_fetch_or(&e->flags, bit, __ATOMIC_RELAXED) & bit))
 		return;
 	seq = __atomic_fetch_add(outgoing ? &e->snd_seq : &e->rcv_seq, 1, __ATOMIC_RELAXED);
 	ack = outgoing ? e->rcv_seq : e->snd_seq;
@@ -744,7 +778,7 @@ void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, s
 			} else {
 				clear_flags(e, FDF_USER_PKTINFO);
 				/* The program turned off what we need too: turn ours back on, still hidden. */
-				if (e->flags & FDF_PKTINFO) {
+				if (fd_flags(e) & FDF_PKTINFO) {
 					clear_flags(e, FDF_PKTINFO);
 					enable_pktinfo(fd, e);
 				}

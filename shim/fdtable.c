@@ -51,9 +51,9 @@ void cc_fd_reset(int fd)
 {
 	struct cc_fd *e = cc_fd_peek(fd);
 
-	if (e && e->kind != FDK_UNKNOWN) {
+	if (e && fd_kind(e) != FDK_UNKNOWN) {
 		__atomic_store_n(&e->kind, FDK_UNKNOWN, __ATOMIC_RELEASE);
-		e->flags = 0;
+		__atomic_store_n(&e->flags, 0, __ATOMIC_RELAXED);
 	}
 }
 
@@ -65,9 +65,9 @@ void cc_fd_reset_range(unsigned lo, unsigned hi)
 			continue;
 		for (unsigned i = 0; i < CHUNK; i++) {
 			unsigned fd = ch << CHUNK_BITS | i;
-			if (fd >= lo && fd <= hi && c[i].kind != FDK_UNKNOWN) {
+			if (fd >= lo && fd <= hi && fd_kind(&c[i]) != FDK_UNKNOWN) {
 				__atomic_store_n(&c[i].kind, FDK_UNKNOWN, __ATOMIC_RELEASE);
-				c[i].flags = 0;
+				__atomic_store_n(&c[i].flags, 0, __ATOMIC_RELAXED);
 			}
 		}
 	}

@@ -46,6 +46,20 @@ struct cc_fd {
 	uint32_t snd_seq, rcv_seq;
 };
 
+/*
+ * kind and flags are read by any thread using the fd and changed by the thread that creates,
+ * connects or closes it: always accessed atomically (relaxed; the kernel orders fd reuse).
+ */
+static inline int fd_kind(const struct cc_fd *e)
+{
+	return __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE);
+}
+
+static inline unsigned fd_flags(const struct cc_fd *e)
+{
+	return __atomic_load_n(&e->flags, __ATOMIC_RELAXED);
+}
+
 /* The entry for fd, allocating its chunk if needed; NULL for fds beyond the table. */
 struct cc_fd *cc_fd_get(int fd);
 

@@ -28,7 +28,7 @@ CC_EXPORT int close(int fd)
 			return -1;
 		}
 		struct cc_fd *e = cc_fd_peek(fd);
-		if (e && e->kind == FDK_TCP && !cc_guard) {
+		if (e && fd_kind(e) == FDK_TCP && !cc_guard) {
 			int saved = errno;
 			/* A socket shared with another process (fork) stays open there: no FIN from us. */
 			if (e->fork_gen == cc_fork_gen)

@@ -34,7 +34,7 @@ static inline struct cc_fd *captured(int fd)
 	if (!active())
 		return NULL;
 	e = cc_fd_peek(fd);
-	if (e && e->kind == FDK_OTHER)
+	if (e && fd_kind(e) == FDK_OTHER)
 		return NULL;
 	return cc_classify(fd);
 }
@@ -44,14 +44,14 @@ static inline struct cc_fd *captured(int fd)
 static void sent(int fd, struct cc_fd *e, const struct sockaddr *to, socklen_t tolen, const struct msghdr *msg,
 		 const struct iovec *iov, int iovcnt, size_t n)
 {
-	if (e->kind == FDK_UDP) {
+	if (fd_kind(e) == FDK_UDP) {
 		struct cc_meta m = { .tos = -1, .ttl = -1 };
 		if (msg)
 			cc_meta_from_cmsg(&m, msg);
 		cc_cap_udp(fd, e, 1, to, tolen, &m, iov, iovcnt, n, n);
 	} else {
 		/* sendto on an unconnected TCP socket is TCP Fast Open: the connect happens here. */
-		if (!(e->flags & FDF_TCP_OPEN) && to)
+		if (!(fd_flags(e) & FDF_TCP_OPEN) && to)
 			cc_tcp_connected(fd, e, 1);
 		cc_tcp_data(fd, e, 1, iov, iovcnt, n);
 	}
@@ -265,13 +265,13 @@ static void strip_in_place(struct msghdr *um)
 
 static inline int ours_to_strip(const struct cc_fd *e)
 {
-	return (e->flags & FDF_PKTINFO) && !(e->flags & FDF_USER_PKTINFO);
+	return (fd_flags(e) & FDF_PKTINFO) && !(fd_flags(e) & FDF_USER_PKTINFO);
 }
 
 /* Whether a UDP receive must run through our own name/control buffers. */
 static inline int need_sub(const struct cc_fd *e)
 {
-	return !(e->flags & FDF_PEER) || ours_to_strip(e);
+	return !(fd_flags(e) & FDF_PEER) || ours_to_strip(e);
 }
 
 #define CTL_EXTRA 64            /* room for our IPV6_PKTINFO: CMSG_SPACE(20) = 40 */
@@ -385,7 +385,7 @@ static __attribute__((noinline)) ssize_t recvfrom_on(int fd, void *buf, size_t l
 	struct cc_fd *e = captured(fd);
 	if (!e)
 		return cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
-	if (e->kind == FDK_UDP)
+	if (fd_kind(e) == FDK_UDP)
 		return udp_recv(fd, e, buf, len, flags, from, fromlen);
 	ssize_t r = cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
 	struct iovec v = { buf, r > 0 ? (size_t)r : 0 };
@@ -408,7 +408,7 @@ static __attribute__((noinline)) ssize_t recv_on(int fd, void *buf, size_t len, 
 	struct cc_fd *e = captured(fd);
 	if (!e)
 		return cc_real.recv(fd, buf, len, flags);
-	if (e->kind == FDK_UDP)
+	if (fd_kind(e) == FDK_UDP)
 		return udp_recv(fd, e, buf, len, flags, NULL, NULL);
 	ssize_t r = cc_real.recv(fd, buf, len, flags);
 	struct iovec v = { buf, r > 0 ? (size_t)r : 0 };
@@ -431,7 +431,7 @@ static __attribute__((noinline)) ssize_t read_on(int fd, void *buf, size_t len)
 	struct cc_fd *e = captured(fd);
 	if (!e)
 		return cc_real.read(fd, buf, len);
-	if (e->kind == FDK_UDP)
+	if (fd_kind(e) == FDK_UDP)
 		return udp_recv(fd, e, buf, len, 0, NULL, NULL);
 	ssize_t r = cc_real.read(fd, buf, len);
 	struct iovec v = { buf, r > 0 ? (size_t)r : 0 };
@@ -454,7 +454,7 @@ static __attribute__((noinline)) ssize_t readv_on(int fd, const struct iovec *io
 	struct cc_fd *e = captured(fd);
 	if (!e || iovcnt < 0)
 		return cc_real.readv(fd, iov, iovcnt);
-	if (e->kind == FDK_UDP) {
+	if (fd_kind(e) == FDK_UDP) {
 		struct msghdr um = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
 		return udp_recvmsg(fd, e, &um, 0);
 	}
@@ -481,7 +481,7 @@ static __attribute__((noinline)) ssize_t recvmsg_on(int fd, struct msghdr *msg, 
 	struct cc_fd *e = captured(fd);
 	if (!e)
 		return cc_real.recvmsg(fd, msg, flags);
-	if (e->kind == FDK_UDP)
+	if (fd_kind(e) == FDK_UDP)
 		return udp_recvmsg(fd, e, msg, flags);
 	ssize_t r = cc_real.recvmsg(fd, msg, flags);
 	size_t asked = 0;
@@ -504,7 +504,7 @@ CC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
 {
 	struct cc_fd *e = captured(fd);
-	if (!e || e->kind != FDK_UDP || vlen == 0)
+	if (!e || fd_kind(e) != FDK_UDP || vlen == 0)
 		return cc_real.recvmmsg(fd, vec, vlen, flags, timeout);
 
 	size_t ctlmax = 0;
@@ -647,7 +647,7 @@ CC_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	int saved = errno;
 	struct cc_fd *e = (r == 0 || errno == EINPROGRESS) ? captured(fd) : NULL;
 	if (e) {
-		if (e->kind == FDK_UDP) {
+		if (fd_kind(e) == FDK_UDP) {
 			/* Connecting (or disconnecting with AF_UNSPEC) may change the local address too. */
 			cc_refresh_peer(fd, e);
 			cc_refresh_local(fd, e);
@@ -666,7 +666,7 @@ static void accepted(int lfd, int fd)
 	int saved = errno;
 	struct cc_fd *l = captured(lfd);
 
-	if (l && l->kind == FDK_TCP) {
+	if (l && fd_kind(l) == FDK_TCP) {
 		struct cc_fd *e = cc_fd_new(fd, l->family, SOCK_STREAM, IPPROTO_TCP);
 		if (e) {
 			__atomic_fetch_or(&e->flags, FDF_ACCEPTED, __ATOMIC_RELAXED);
@@ -703,7 +703,7 @@ CC_EXPORT int shutdown(int fd, int how)
 	if (r == 0 && (how == SHUT_WR || how == SHUT_RDWR)) {
 		int saved = errno;
 		struct cc_fd *e = captured(fd);
-		if (e && e->kind == FDK_TCP)
+		if (e && fd_kind(e) == FDK_TCP)
 			cc_tcp_fin(fd, e, 1);
 		errno = saved;
 	}

@@ -225,10 +225,10 @@ static int flow_from_fd(int fd, struct cc_plainflow *pf)
 {
 	struct cc_fd *e;
 
-	if (fd < 0 || !(e = cc_classify(fd)) || !(e->flags & FDF_PEER) || !(e->flags & FDF_LOCAL))
+	if (fd < 0 || !(e = cc_classify(fd)) || !(fd_flags(e) & FDF_PEER) || !(fd_flags(e) & FDF_LOCAL))
 		return -1;
-	pf->proto = e->kind == FDK_TCP ? IPPROTO_TCP : IPPROTO_UDP;
-	pf->passive = (e->flags & FDF_ACCEPTED) != 0;
+	pf->proto = fd_kind(e) == FDK_TCP ? IPPROTO_TCP : IPPROTO_UDP;
+	pf->passive = (fd_flags(e) & FDF_ACCEPTED) != 0;
 	pf->local = e->local;
 	pf->peer = e->peer;
 	pf->local.family = pf->peer.family;
@@ -701,8 +701,9 @@ static void keylog_write(const char *line, size_t len)
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 	pthread_once(&once, open_keylog);
-	if (keylog_fd >= 0)
-		syscall(SYS_write, keylog_fd, line, len);      /* one whole line per write, O_APPEND */
+	int fd = __atomic_load_n(&keylog_fd, __ATOMIC_ACQUIRE);
+	if (fd >= 0)
+		syscall(SYS_write, fd, line, len);      /* one whole line per write, O_APPEND */
 }
 
 static void open_keylog(void)
@@ -720,12 +721,12 @@ static void open_keylog(void)
 		syscall(SYS_close, fd);
 		fd = hi;
 	}
-	keylog_fd = fd;
+	__atomic_store_n(&keylog_fd, fd, __ATOMIC_RELEASE);
 }
 
 int cc_keylog_fd(void)
 {
-	return keylog_fd;
+	return __atomic_load_n(&keylog_fd, __ATOMIC_ACQUIRE);
 }
 
 /* Our key log callback: the file, a Decryption Secrets Block, then the program's own callback. */

@@ -24,6 +24,7 @@ class Skip(Exception):
 class Env:
     def __init__(self, build, sanitize=False):
         self.build = os.path.abspath(build)
+        self.tsan = self.build.rstrip("/").endswith("-tsan")
         self.lib = os.path.join(self.build, "libclearcap.so")
         self.tool = os.path.join(self.build, "clearcap")
         self.sanitize = sanitize
@@ -33,7 +34,11 @@ class Env:
         return os.path.join(self.tmp, name)
 
     def preload(self):
-        """LD_PRELOAD value: under sanitizers the ASan runtime must come first."""
+        """LD_PRELOAD value: under sanitizers their runtime must come first."""
+        if self.tsan:
+            tsan = subprocess.run(["gcc", "-print-file-name=libtsan.so"], capture_output=True,
+                                  text=True).stdout.strip()
+            return " ".join([tsan, self.lib])
         if not self.sanitize:
             return self.lib
         asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
@@ -49,6 +54,8 @@ class Env:
                 del e[k]
         if preload:
             e["LD_PRELOAD"] = self.preload()
+        if self.tsan:
+            e["TSAN_OPTIONS"] = "halt_on_error=1:exitcode=88:report_signal_unsafe=0"
         if self.sanitize:
             e["ASAN_OPTIONS"] = "detect_leaks=0:verify_asan_link_order=0:abort_on_error=0:exitcode=86"
             e["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:exitcode=87"

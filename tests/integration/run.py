@@ -22,6 +22,8 @@ def main():
     build = args[0]
     quick = "--quick" in args
     sanitize = "--sanitize" in args or build.rstrip("/").endswith("-san")
+    # --tsan: the ThreadSanitizer pass runs the tests that name themselves in a module's TSAN list.
+    tsan = build.rstrip("/").endswith("-tsan")
     pattern = None
     if "-k" in args:
         pattern = args[args.index("-k") + 1]
@@ -32,10 +34,10 @@ def main():
         spec = importlib.util.spec_from_file_location(name[:-3], os.path.join(HERE, name))
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
-        quick_list = getattr(mod, "QUICK", [])
+        quick_list = getattr(mod, "TSAN" if tsan else "QUICK", [])
         for attr in sorted(dir(mod)):
             if attr.startswith("test_") and callable(getattr(mod, attr)):
-                if quick and not (quick_list is True or attr in quick_list):
+                if (quick or tsan) and not (quick_list is True or attr in quick_list):
                     continue
                 if pattern and pattern not in "%s.%s" % (name, attr):
                     continue

@@ -8,6 +8,7 @@ from cclib import eq, ok, py, tshark, tshark_count
 
 QUICK = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_cmsg_unchanged",
          "test_gso_gro_split"]
+TSAN = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes"]
 
 UDP_FIELDS = ["sll.pkttype", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "data.data"]
 

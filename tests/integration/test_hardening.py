@@ -16,6 +16,7 @@ from cclib import eq, ok, tshark, tshark_count
 
 QUICK = ["test_signal_handler_sends", "test_malformed_datagrams_echo", "test_many_short_threads",
          "test_signal_handler_during_first_packet"]
+TSAN = ["test_many_short_threads", "test_signal_handler_sends", "test_posix_spawn_and_vfork"]
 
 NOBODY = 65534
 

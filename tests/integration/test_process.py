@@ -10,6 +10,9 @@ import cclib
 from cclib import eq, ok, py, tshark, tshark_count
 
 QUICK = ["test_threads_and_forks_every_record", "test_sigkill_durability"]
+# Also run under ThreadSanitizer (make check); not the fork test: TSan does not support fork in a
+# multi-threaded process.
+TSAN = ["test_unrelated_processes_one_file"]
 
 
 def test_threads_and_forks_every_record(env):

@@ -11,6 +11,7 @@ import cclib
 from cclib import eq, ok, tshark
 
 QUICK = ["test_dtls_openssl_plaintext", "test_python_tls13"]
+TSAN = ["test_python_tls13"]
 
 # When both ends of a TCP connection are captured, each segment is in the file twice, cut where
 # the sender wrote and where the receiver read.  Wireshark reassembles such overlaps with this
