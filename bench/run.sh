@@ -16,7 +16,7 @@
 # when something broke: a program failed, a capture file could not be read.
 set -euo pipefail
 
-usage() { echo "usage: bench/run.sh BUILD   (env: BENCH_SECONDS=3 BENCH_ROUNDS=3)" >&2; exit 2; }
+usage() { echo "usage: bench/run.sh BUILD   (env: BENCH_SECONDS=3 BENCH_ROUNDS=3 BENCH_SOAK=300)" >&2; exit 2; }
 [ $# -eq 1 ] || usage
 build=$1
 seconds=${BENCH_SECONDS:-3}
@@ -283,7 +283,7 @@ echo
 # target LABEL VALUE OP LIMIT SHOWN: one target line, ok or MISS.
 target() {
 	local verdict
-	if awk -v v="$2" -v l="$4" -v op="$3" 'BEGIN { exit !(op == ">=" ? v >= l : v == l) }'; then
+	if awk -v v="$2" -v l="$4" -v op="$3" 'BEGIN { exit !(op == ">=" ? v >= l : op == "<=" ? v <= l : v == l) }'; then
 		verdict=ok
 	else
 		verdict=MISS
@@ -309,3 +309,51 @@ then
 	echo "      judge off/none on more rounds (e.g. BENCH_ROUNDS=9 BENCH_SECONDS=1) or a quieter machine."
 fi
 echo "reference: tcpdump/none = ${ratio[tcpdump]}, missing packets (tcpdump) = ${missing[tcpdump]}"
+
+# ---- Soak: BENCH_SOAK seconds (default 300, 0 skips) capturing a 200-byte flood at full rate ----
+# Memory must stay flat and no packet may go missing.  The capture file of a 5-minute flood is
+# many gigabytes: it is checked by its size (every record of this flood has the same length, so
+# header + sent x record length is the only right size) rather than read back, then removed.
+soak=${BENCH_SOAK:-300}
+if [ "$have_shim" -eq 1 ] && [ "$soak" -gt 0 ]; then
+	echo
+	echo "soak: $soak s capturing at full rate (sender's RSS sampled every 10 s)"
+	"$flood" recv "$addr" "$port" "$((soak + 30))" >"$tmp/srecv.out" 2>"$tmp/srecv.err" &
+	recv_pid=$!
+	wait_ready "$tmp/srecv.err" "$recv_pid" "receiver"
+	LD_PRELOAD="$preload" CLEARCAP_FILE="$tmp/soak.pcapng" "$flood" send "$addr" "$port" "$size" "$soak" \
+		>"$tmp/soak.out" 2>"$tmp/soak.err" &
+	spid=$!
+	samples=()
+	while kill -0 "$spid" 2>/dev/null; do
+		sleep 10
+		r=$(awk '/^VmRSS/ { print $2 }' "/proc/$spid/status" 2>/dev/null) && [ -n "$r" ] && samples+=("$r")
+	done
+	wait "$spid" || die "soak sender failed: $(cat "$tmp/soak.err")"
+	kill "$recv_pid" 2>/dev/null || true
+	wait "$recv_pid" 2>/dev/null || true
+	recv_pid=
+	sent=$(field sent "$(cat "$tmp/soak.out")")
+	pps=$(field pps "$(cat "$tmp/soak.out")")
+	# Header length and one record's length, from the first blocks; then the size check.
+	read -r hdr rec < <(/usr/bin/python3 - "$tmp/soak.pcapng" <<'PY'
+import struct, sys
+f = open(sys.argv[1], "rb"); off = 0; lens = []
+while len(lens) < 5:
+    t, l = struct.unpack("<II", f.read(8)); lens.append((t, l)); off += l; f.seek(off)
+hdr = sum(l for t, l in lens if t != 6)
+print(hdr, next(l for t, l in lens if t == 6))
+PY
+)
+	fsize=$(stat -c %s "$tmp/soak.pcapng")
+	in_file=$(( (fsize - hdr) / rec ))
+	whole=$(( (fsize - hdr) % rec == 0 ))
+	rm -f "$tmp/soak.pcapng"
+	first=${samples[1]:-${samples[0]:-0}}
+	max=$first
+	for s in "${samples[@]:1}"; do [ "$s" -gt "$max" ] && max=$s; done
+	echo "soak: sent $sent at $pps pps, $in_file records in a $((fsize / 1048576)) MiB file (whole records: $whole)"
+	echo "soak: sender RSS KiB every 10 s: ${samples[*]}"
+	target "soak missing packets" "$((sent - in_file))" "==" 0 "target 0"
+	target "soak RSS growth after the first 20 s (KiB)" "$((max - first))" "<=" 1024 "target: flat, <= 1024"
+fi
