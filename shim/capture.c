@@ -507,7 +507,7 @@ void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *pe
 	f.src.family = f.dst.family = peer.family;
 	if (__builtin_expect(cc_nest.ssl != NULL, 0))
 		nest_note(IPPROTO_UDP, &local, &peer, 0);
-	if (__builtin_expect(cc_dm_active, 0))
+	if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0))
 		cc_dm_datagram(iov, iovcnt, caplen, outgoing, outgoing ? &f.src : &f.dst, outgoing ? &f.dst : &f.src);
 
 	/* GSO and GRO move several datagrams in one call; each is its own packet on the wire. */

@@ -20,6 +20,7 @@ int cc_dm_active;
 
 struct out_ent {
 	uint64_t key;           /* 0: free */
+	int kind;               /* CC_DM_SSL or CC_DM_SRTP: who gets the match */
 	const void *ssl;
 	uint64_t ts;
 	size_t len;
@@ -82,7 +83,10 @@ static int expired(uint64_t now)
 
 static void release(struct out_ent *e, const struct cc_addr *local, const struct cc_addr *peer)
 {
-	cc_ssl_matched(e->ssl, local, peer, e->data, e->len);
+	if (e->kind == CC_DM_SRTP)
+		cc_srtp_matched(local, peer, e->data, e->len);
+	else
+		cc_ssl_matched(e->ssl, local, peer, e->data, e->len);
 	free(e->data);
 }
 
@@ -106,13 +110,21 @@ static void age_out(uint64_t now)
 
 void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len)
 {
+	cc_dm_expect_kind(CC_DM_SSL, ssl, key, plain, len);
+}
+
+void cc_dm_expect_kind(int kind, const void *ssl, uint64_t key, const void *plain, size_t len)
+{
 	uint64_t now = cc_now();
 	uint8_t *copy;
 	struct out_ent victim = { 0 };
 
 	age_out(now);
 	if (len > PLAIN_MAX || !(copy = malloc(len ? len : 1))) {
-		cc_ssl_matched(ssl, NULL, NULL, plain, len);
+		if (kind == CC_DM_SRTP)
+			cc_srtp_matched(NULL, NULL, plain, len);
+		else
+			cc_ssl_matched(ssl, NULL, NULL, plain, len);
 		return;
 	}
 	memcpy(copy, plain, len);
@@ -132,7 +144,7 @@ void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len)
 		slot = oldest;
 		out_count--;
 	}
-	outq[slot] = (struct out_ent){ key, ssl, now, len, copy };
+	outq[slot] = (struct out_ent){ key, kind, ssl, now, len, copy };
 	out_count++;
 	pthread_mutex_unlock(&lock);
 	if (victim.key)
@@ -157,25 +169,64 @@ int cc_dm_inbound_flow(uint64_t key, struct cc_addr *local, struct cc_addr *peer
 	return rc;
 }
 
-/* The DTLS records inside a datagram, unwrapped from TURN framing (RFC 8656 sections 11, 12). */
-static int dtls_payload(const uint8_t *p, size_t len, const uint8_t **out, size_t *outlen)
+/* A datagram's payload unwrapped from TURN framing (RFC 8656 sections 11, 12), if any. */
+static void unwrap_turn(const uint8_t **p, size_t *len)
 {
-	if (len && p[0] >= 20 && p[0] <= 63) {
-		*out = p;
-		*outlen = len;
-		return 0;
-	}
-	if (len && p[0] >= 64 && p[0] <= 79) {
+	if (*len && (*p)[0] >= 64 && (*p)[0] <= 79) {
 		struct cc_turn_channel ch;
-		if (cc_turn_channel_data(p, len, &ch) == 0)
-			return dtls_payload(ch.data.p, ch.data.len, out, outlen);
-	}
-	if (len && p[0] <= 3) {
+		if (cc_turn_channel_data(*p, *len, &ch) == 0) {
+			*p = ch.data.p;
+			*len = ch.data.len;
+		}
+	} else if (*len && (*p)[0] <= 3) {
 		struct cc_turn_ind ind;
-		if (cc_turn_indication(p, len, &ind) == 0)
-			return dtls_payload(ind.data.p, ind.data.len, out, outlen);
+		if (cc_turn_indication(*p, *len, &ind) == 0) {
+			*p = ind.data.p;
+			*len = ind.data.len;
+		}
 	}
-	return -1;
+}
+
+uint64_t cc_dm_bytes_key(const uint8_t *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ len;
+
+	for (size_t i = 0; i + 8 <= len; i += 8) {
+		uint64_t v;
+		memcpy(&v, p + i, 8);
+		h = mix(h ^ v);
+	}
+	for (size_t i = len & ~(size_t)7; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return mix(h);
+}
+
+int cc_dm_srtp_active;
+
+static void match_out(uint64_t key, const struct cc_addr *local, const struct cc_addr *peer)
+{
+	if (!__atomic_load_n(&out_count, __ATOMIC_RELAXED))
+		return;
+	struct out_ent e = { 0 };
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < OUT_SIZE; i++) {
+		if (outq[i].key == key) {
+			e = outq[i];
+			outq[i].key = 0;
+			out_count--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	if (e.key)
+		release(&e, local, peer);
+}
+
+static void remember_in(uint64_t key, const struct cc_addr *local, const struct cc_addr *peer)
+{
+	pthread_mutex_lock(&lock);
+	inq[in_next++ % IN_SIZE] = (struct in_ent){ key, cc_now(), *local, *peer };
+	pthread_mutex_unlock(&lock);
 }
 
 void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoing, const struct cc_addr *local,
@@ -193,34 +244,33 @@ void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoin
 		len = cc_iov_copy(copy, iov, iovcnt, 0, len < sizeof(copy) ? len : sizeof(copy));
 		p = copy;
 	}
-	if (!len || (p[0] > 79) || dtls_payload(p, len, &d, &dl) < 0)
+	if (!len)
+		return;
+	d = p;
+	dl = len;
+	unwrap_turn(&d, &dl);
+	/* SRTP and SRTCP (RFC 7983: first byte 128-191) are matched on their exact bytes. */
+	if (dl && d[0] >= 128 && d[0] <= 191) {
+		if (__atomic_load_n(&cc_dm_srtp_active, __ATOMIC_RELAXED)) {
+			uint64_t key = cc_dm_bytes_key(d, dl);
+			if (outgoing)
+				match_out(key, local, peer);
+			else
+				remember_in(key, local, peer);
+		}
+		return;
+	}
+	if (!dl || d[0] < 20 || d[0] > 63)
 		return;
 	cc_tls_iter_init(&it, d, dl, 1);
 	while (cc_tls_iter_next(&it, &r) > 0) {
 		if (r.type != 23 || r.unified)
 			continue;
 		uint64_t key = record_key(&r);
-		if (!outgoing) {
-			pthread_mutex_lock(&lock);
-			inq[in_next++ % IN_SIZE] = (struct in_ent){ key, cc_now(), *local, *peer };
-			pthread_mutex_unlock(&lock);
-			continue;
-		}
-		if (!__atomic_load_n(&out_count, __ATOMIC_RELAXED))
-			continue;
-		struct out_ent e = { 0 };
-		pthread_mutex_lock(&lock);
-		for (int i = 0; i < OUT_SIZE; i++) {
-			if (outq[i].key == key) {
-				e = outq[i];
-				outq[i].key = 0;
-				out_count--;
-				break;
-			}
-		}
-		pthread_mutex_unlock(&lock);
-		if (e.key)
-			release(&e, local, peer);
+		if (outgoing)
+			match_out(key, local, peer);
+		else
+			remember_in(key, local, peer);
 	}
 }
 

@@ -40,6 +40,18 @@ int SSL_export_keying_material(void *ssl, unsigned char *out, size_t olen, const
 int BIO_meth_set_write(void *meth, int (*fn)(void *, const char *, int));
 int BIO_meth_set_read(void *meth, int (*fn)(void *, char *, int));
 
+/* libsrtp entry points, declared with six generic arguments: forwarded as they came. */
+long srtp_protect(void *a, void *b, void *c, void *d, void *e, void *f);
+long srtp_protect_mki(void *a, void *b, void *c, void *d, void *e, void *f);
+long srtp_protect_rtcp(void *a, void *b, void *c, void *d, void *e, void *f);
+long srtp_protect_rtcp_mki(void *a, void *b, void *c, void *d, void *e, void *f);
+long srtp_unprotect(void *a, void *b, void *c, void *d, void *e, void *f);
+long srtp_unprotect_mki(void *a, void *b, void *c, void *d, void *e, void *f);
+long srtp_unprotect_rtcp(void *a, void *b, void *c, void *d, void *e, void *f);
+long srtp_unprotect_rtcp_mki(void *a, void *b, void *c, void *d, void *e, void *f);
+long srtp_create(void *a, void *b, void *c, void *d, void *e, void *f);
+void cc_srtp_exit(void);
+
 /* At exit: DTLS-SRTP keys never matched to a flow are logged without one. */
 void cc_ssl_exit(void);
 

@@ -96,6 +96,7 @@ __attribute__((destructor)) static void clearcap_dtor(void)
 	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED)) {
 		cc_dm_flush();          /* plaintexts still waiting for their datagram, marked */
 		cc_ssl_exit();
+		cc_srtp_exit();
 		cc_writer_exit();
 	}
 }
