@@ -668,12 +668,13 @@ static void plain_frame(const struct cc_plainflow *pf, struct cc_frame *f, int o
 		memset(&f->src, 0, sizeof(f->src));
 		memset(&f->dst, 0, sizeof(f->dst));
 		f->src.family = f->dst.family = AF_INET;
-	} else if (proto == IPPROTO_TCP && f->src.family == AF_INET) {
+	} else if ((proto == IPPROTO_TCP || pf->mapped) && f->src.family == AF_INET) {
 		/*
-		 * Wireshark 4.0 keys TCP conversations on addresses and ports only, so a plaintext
-		 * stream on the wire stream's 4-tuple would be merged with it.  The same IPv4 addresses
+		 * Wireshark 4.0 keys conversations on addresses and ports only, so a plaintext stream
+		 * on the wire's 5-tuple would be merged with it (TCP), or dissected as what the wire
+		 * conversation was found to be (DTLS-SRTP makes it SRTP).  The same IPv4 addresses
 		 * written IPv4-mapped (::ffff:a.b.c.d, RFC 4291 section 2.5.5.2) are a different key:
-		 * both streams reassemble and dissect on their own.
+		 * both copies dissect on their own.
 		 */
 		map_v4(&f->src);
 		map_v4(&f->dst);

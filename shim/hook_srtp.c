@@ -87,6 +87,7 @@ void cc_srtp_matched(const struct cc_addr *local, const struct cc_addr *peer, co
 	struct cc_plainflow pf;
 
 	memset(&pf, 0, sizeof(pf));
+	pf.mapped = 1;
 	if (local) {
 		pf.proto = IPPROTO_UDP;
 		pf.local = *local;
@@ -104,6 +105,7 @@ static void inbound(const struct cc_addr *local, const struct cc_addr *peer, int
 	struct cc_plainflow pf;
 
 	memset(&pf, 0, sizeof(pf));
+	pf.mapped = 1;
 	if (found) {
 		pf.proto = IPPROTO_UDP;
 		pf.local = *local;

@@ -165,6 +165,12 @@ def ok(cond, what):
         raise AssertionError(what)
 
 
+def addr(row_ip, row_ip6):
+    """The address of a frame from its ip.src/ipv6.src fields, IPv4-mapped written as IPv4."""
+    a = row_ip or row_ip6
+    return a[7:] if a.startswith("::ffff:") and "." in a else a
+
+
 def need(tool):
     if not shutil.which(tool):
         raise Skip("%s not installed" % tool)

@@ -48,10 +48,16 @@ def test_gstreamer_srtp_sdes(env):
     ok(len(encoded) >= 60, "encoder produced %d packets" % len(encoded))
 
     dec = ["-d", "udp.port==%d,rtp" % port]
-    fields = ["sll.pkttype", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "rtp.ssrc", "rtp.seq",
-              "frame.comment"]
-    wire = tshark(cap, fields, 'frame.interface_name == "wire"', extra=dec)
-    plain = tshark(cap, fields + ["udp.payload"], 'frame.interface_name == "plaintext"', extra=dec)
+    fields = ["sll.pkttype", "ip.src", "ipv6.src", "udp.srcport", "ip.dst", "ipv6.dst", "udp.dstport", "rtp.ssrc",
+              "rtp.seq", "frame.comment", "udp.payload"]
+
+    def rows(iface):
+        out = []
+        for r in tshark(cap, fields, 'frame.interface_name == "%s"' % iface, extra=dec):
+            out.append([r[0], cclib.addr(r[1], r[2]), r[3], cclib.addr(r[4], r[5]), r[6], r[7], r[8], r[9], r[10]])
+        return out
+    wire = rows("wire")
+    plain = rows("plaintext")
     eq(len(wire), 2 * len(encoded), "every SRTP packet sent and received")
     eq(len(plain), 2 * len(encoded), "every packet in the clear, in both processes")
     wire_keys = {(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in wire}

@@ -27,7 +27,7 @@ ip link set lo up
 ip link add v0 type veth peer name v1
 ip addr add 10.200.0.1/24 dev v0; ip addr add 10.200.0.2/24 dev v1
 ip link set v0 up; ip link set v1 up
-coproc A { CLEARCAP_FILE="$CAP_A" "$PY" "$PEER" offer 2>"$TMPD/a.err"; }
+coproc A { CLEARCAP_FILE="$CAP_A" "$PY" "$PEER" offer $MODE 2>"$TMPD/a.err"; }
 read -r -t 20 offer <&"${A[0]}"
 coproc B { CLEARCAP_FILE="$CAP_B" "$PY" $ANSWERER 2>"$TMPD/b.err"; }
 echo "$offer" >&"${B[1]}"
@@ -38,7 +38,7 @@ echo "A:$a B:$b"
 """
 
 
-def run_session(env, cap, cap_b=None, answerer=None):
+def run_session(env, cap, cap_b=None, answerer=None, mode=""):
     """Runs the session with both peers capturing into cap, or the answerer into cap_b.  The
     answerer is aiortc too, or `answerer` (a script path and its arguments)."""
     if not shutil.which("unshare") or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
@@ -48,7 +48,7 @@ def run_session(env, cap, cap_b=None, answerer=None):
         raise cclib.Skip("python3-aiortc not installed")
     e = env.env(cap, {"CLEARCAP_SRTP_KEYLOG": env.path("srtp.keys")})
     e.update({"PY": cclib.PY, "PEER": PEER, "TMPD": env.tmp, "CAP_A": cap, "CAP_B": cap_b or cap,
-              "ANSWERER": answerer or (PEER + " answer")})
+              "ANSWERER": answerer or (PEER + " answer " + mode), "MODE": mode})
     p = cclib.run(["unshare", "-n", "bash", "-c", SCRIPT], env=e, timeout=90, check=False)
     errs = ""
     for f in ("a.err", "b.err"):
@@ -147,6 +147,40 @@ def test_webrtc_dtls_srtp_keys_logged(env):
                             'frame.interface_name == "wire" && dtls')}
     for local, peer, _ in by:
         ok((local, peer) in wire, "key flow %s -> %s is a wire DTLS flow" % (local, peer))
+
+
+def test_webrtc_audio_srtp_plaintext(env):
+    """Audio both ways over DTLS-SRTP (aiortc, libsrtp2 through pylibsrtp): every RTP and RTCP
+    packet in the clear on the 5-tuple of its SRTP datagram; our checker decrypts every wire
+    SRTP/SRTCP packet with the logged keys through libsrtp2 and finds it byte-identical."""
+    cap = env.path("c.pcapng")
+    run_session(env, cap, mode="audio")
+    rows = tshark(cap, ["ip.src", "udp.srcport", "ip.dst", "udp.dstport", "udp.payload"],
+                  'frame.interface_name == "wire" && udp')
+    wire = [r[:4] for r in rows if r[4] and 0x80 <= int(r[4][:2], 16) <= 0xbf]     # RFC 7983: RTP/RTCP
+    ok(len(wire) > 200, "SRTP on the wire: %d" % len(wire))
+    flows = set(tuple(r) for r in wire)
+    rows = tshark(cap, ["ip.src", "ipv6.src", "udp.srcport", "ip.dst", "ipv6.dst", "udp.dstport", "sll.pkttype",
+                        "frame.comment"], 'frame.interface_name == "plaintext" && udp')
+    # Written IPv4-mapped, so Wireshark does not take them for the wire's SRTP conversation.
+    ok(all(r[1].startswith("::ffff:") for r in rows), "plaintext RTP IPv4-mapped")
+    plain = [[cclib.addr(r[0], r[1]), r[2], cclib.addr(r[3], r[4]), r[5], r[6], r[7]] for r in rows]
+    eq(len(plain), len(wire), "one plaintext per SRTP/SRTCP copy")
+    for r in plain:
+        ok(tuple(r[:4]) in flows, "plaintext on its SRTP flow: %r" % r)
+        ok("flow from SRTP packet" in r[5], r[5])
+    ok({r[4] for r in plain} == {"0", "4"}, "both directions")
+    # The plaintext dissects as RTP and RTCP with the one documented option.
+    rtp = tshark(cap, ["rtp.ssrc"], 'frame.interface_name == "plaintext" && rtp',
+                 extra=["--enable-heuristic", "rtp_udp"])
+    rtcp = tshark(cap, ["rtcp.pt"], 'frame.interface_name == "plaintext" && rtcp',
+                  extra=["--enable-heuristic", "rtp_udp"])
+    ok(len({r[0] for r in rtp}) == 2, "two RTP streams (one per direction): %r" % {r[0] for r in rtp})
+    ok(rtcp, "RTCP in the clear")
+    exe = env.path("srtp_check")
+    cclib.run(["gcc", "-O1", "-o", exe, os.path.join(HERE, "srtp_check.c"), "-lsrtp2", "-lpcap"])
+    out = cclib.run([exe, cap, env.path("srtp.keys")], check=False)
+    ok(out.returncode == 0, "every wire SRTP packet decrypts to its plaintext copy: " + out.stdout + out.stderr)
 
 
 def test_webrtc_wire_decrypts_from_dsbs(env):

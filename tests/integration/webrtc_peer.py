@@ -1,7 +1,7 @@
 """A WebRTC data-channel peer on Debian's aiortc, for clearcap's tests: the stack is unmodified,
 this is only the application around it.
 
-usage: webrtc_peer.py offer|answer
+usage: webrtc_peer.py offer|answer [audio]
 Signaling is one JSON line each way: the offerer prints its offer on stdout and reads the answer
 from stdin; the answerer reads the offer from stdin and prints its answer.  The offerer opens a
 channel "chat", sends MESSAGES text messages and one binary message, waits for each echo, and
@@ -12,8 +12,11 @@ import json
 import sys
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack
 
 MESSAGES = ["hello %d from the offerer" % i for i in range(5)]
+AUDIO = len(sys.argv) > 2 and sys.argv[2] == "audio"
+AUDIO_SECONDS = 3
 
 
 def send_sdp(desc):
@@ -28,6 +31,8 @@ async def read_sdp():
 
 async def offer():
     pc = RTCPeerConnection()
+    if AUDIO:
+        pc.addTrack(AudioStreamTrack())
     ch = pc.createDataChannel("chat")
     echoes = asyncio.Queue()
     opened = asyncio.Event()
@@ -37,6 +42,8 @@ async def offer():
     send_sdp(pc.localDescription)
     await pc.setRemoteDescription(await read_sdp())
     await asyncio.wait_for(opened.wait(), 20)
+    if AUDIO:
+        await asyncio.sleep(AUDIO_SECONDS)
     for m in MESSAGES:
         ch.send(m)
         got = await asyncio.wait_for(echoes.get(), 10)
@@ -51,6 +58,19 @@ async def offer():
 async def answer():
     pc = RTCPeerConnection()
     finished = asyncio.Event()
+
+    @pc.on("track")
+    def on_track(track):
+        # Send audio back, and keep reading what comes in so the receive side runs.
+        pc.addTrack(AudioStreamTrack())
+
+        async def drain():
+            while True:
+                try:
+                    await track.recv()
+                except Exception:
+                    return
+        asyncio.ensure_future(drain())
 
     @pc.on("datachannel")
     def on_channel(ch):
