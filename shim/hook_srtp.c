@@ -21,6 +21,8 @@
 #include "shim/hooks.h"
 #include "shim/optlib.h"
 #include "shim/real.h"
+#include "shim/srtp_abi.h"
+#include "shim/srtpkeys.h"
 #include "pcapout/writer.h"
 
 #include <errno.h>
@@ -32,11 +34,11 @@
 typedef long (*fn6)(void *, void *, void *, void *, void *, void *);
 
 enum { P_PROTECT, P_PROTECT_MKI, P_UNPROTECT, P_UNPROTECT_MKI, P_PROTECT_RTCP, P_PROTECT_RTCP_MKI,
-       P_UNPROTECT_RTCP, P_UNPROTECT_RTCP_MKI, P_CREATE, P_COUNT };
+       P_UNPROTECT_RTCP, P_UNPROTECT_RTCP_MKI, P_CREATE, P_ADD_STREAM, P_UPDATE, P_COUNT };
 static const char *const names[P_COUNT] = {
 	"srtp_protect", "srtp_protect_mki", "srtp_unprotect", "srtp_unprotect_mki",
 	"srtp_protect_rtcp", "srtp_protect_rtcp_mki", "srtp_unprotect_rtcp", "srtp_unprotect_rtcp_mki",
-	"srtp_create",
+	"srtp_create", "srtp_add_stream", "srtp_update",
 };
 
 static fn6 real[P_COUNT];
@@ -187,20 +189,75 @@ HOOK(srtp_unprotect_mki, P_UNPROTECT_MKI, unprotect)
 HOOK(srtp_unprotect_rtcp, P_UNPROTECT_RTCP, unprotect)
 HOOK(srtp_unprotect_rtcp_mki, P_UNPROTECT_RTCP_MKI, unprotect)
 
+/* RFC 4568 / 6188 / 7714 suite names for libsrtp's cipher and tag; NULL for others. */
+static const char *suite_of(const struct crypto_policy2 *c, size_t *key_len, size_t *salt_len)
+{
+	int sha1 = c->auth_type == 3;   /* SRTP_HMAC_SHA1 */
+
+	switch (c->cipher_type) {
+	case 1:                         /* SRTP_AES_ICM_128 */
+		*key_len = 16, *salt_len = 14;
+		return !sha1 ? NULL : c->auth_tag_len == 10 ? "AES_CM_128_HMAC_SHA1_80" :
+		       c->auth_tag_len == 4 ? "AES_CM_128_HMAC_SHA1_32" : NULL;
+	case 5:                         /* SRTP_AES_ICM_256 */
+		*key_len = 32, *salt_len = 14;
+		return !sha1 ? NULL : c->auth_tag_len == 10 ? "AES_256_CM_HMAC_SHA1_80" :
+		       c->auth_tag_len == 4 ? "AES_256_CM_HMAC_SHA1_32" : NULL;
+	case 6:                         /* SRTP_AES_GCM_128 */
+		*key_len = 16, *salt_len = 12;
+		return "AEAD_AES_128_GCM";
+	case 7:                         /* SRTP_AES_GCM_256 */
+		*key_len = 32, *salt_len = 12;
+		return "AEAD_AES_256_GCM";
+	}
+	return NULL;
+}
+
+/* One key log line per policy in the list (SDES keys: the flow is not known here, the SSRC is). */
+static void log_policies(const struct policy2 *p)
+{
+	for (int n = 0; p && n < 64; p = p->next, n++) {
+		size_t kl = 0, sl = 0;
+		const char *suite = suite_of(&p->rtp, &kl, &sl);
+		const unsigned char *key = p->key;
+		char who[32];
+
+		if (!key && p->num_master_keys && p->keys && p->keys[0])
+			key = *p->keys[0];
+		if (!suite || !key || (size_t)p->rtp.cipher_key_len != kl + sl)
+			continue;
+		if (p->ssrc.type == 1)
+			snprintf(who, sizeof(who), "ssrc=0x%08x", p->ssrc.value);
+		else
+			snprintf(who, sizeof(who), "%s", p->ssrc.type == 3 ? "outbound" : "inbound");
+		cc_srtp_keylog_who(who, suite, key, kl, key + kl, sl);
+	}
+}
+
 /*
  * A session being created means SRTP datagrams are coming: from now on received ones are
- * remembered, so the very first packet unprotected finds its flow too.
+ * remembered, so the very first packet unprotected finds its flow too.  Its policies' keys go
+ * to the SRTP key log.
  */
-CC_EXPORT long srtp_create(void *a, void *b, void *c, void *d, void *e, void *f)
+static long with_policy(int which, void *a, void *b, void *c, void *d, void *e, void *f)
 {
-	fn6 fn = resolve(P_CREATE);
+	fn6 fn = resolve(which);
 
 	if (!fn)
 		return 1;
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	long r = fn(a, b, c, d, e, f);
+	if (r == 0 && __atomic_load_n(&cc_on, __ATOMIC_RELAXED) && supported == 1) {
+		int saved = errno;
 		__atomic_store_n(&cc_dm_srtp_active, 1, __ATOMIC_RELAXED);
-	return fn(a, b, c, d, e, f);
+		log_policies(b);
+		errno = saved;
+	}
+	return r;
 }
+
+HOOK(srtp_create, P_CREATE, with_policy)
+HOOK(srtp_add_stream, P_ADD_STREAM, with_policy)
+HOOK(srtp_update, P_UPDATE, with_policy)
 
 /* At exit: unprotect failures by libsrtp's status code, one line if there were any. */
 void cc_srtp_exit(void)

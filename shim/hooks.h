@@ -50,6 +50,8 @@ long srtp_unprotect_mki(void *a, void *b, void *c, void *d, void *e, void *f);
 long srtp_unprotect_rtcp(void *a, void *b, void *c, void *d, void *e, void *f);
 long srtp_unprotect_rtcp_mki(void *a, void *b, void *c, void *d, void *e, void *f);
 long srtp_create(void *a, void *b, void *c, void *d, void *e, void *f);
+long srtp_add_stream(void *a, void *b, void *c, void *d, void *e, void *f);
+long srtp_update(void *a, void *b, void *c, void *d, void *e, void *f);
 void cc_srtp_exit(void);
 
 /* At exit: DTLS-SRTP keys never matched to a flow are logged without one. */

@@ -67,16 +67,31 @@ static void addr_str(const struct cc_addr *a, char *buf, size_t size)
 	snprintf(buf, size, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, a->port);
 }
 
+static void write_line(const char *line, int n);
+
+void cc_srtp_keylog_who(const char *who, const char *suite, const uint8_t *key, size_t key_len, const uint8_t *salt,
+			size_t salt_len)
+{
+	uint8_t ks[64];
+	char b64[100], line[320];
+
+	if (key_len + salt_len > sizeof(ks))
+		return;
+	memcpy(ks, key, key_len);
+	memcpy(ks + key_len, salt, salt_len);
+	cc_base64(ks, key_len + salt_len, b64);
+	int n = snprintf(line, sizeof(line), "SRTP ? ? %s %s inline:%s\n", who, suite, b64);
+	write_line(line, n);
+}
+
 void cc_srtp_keylog(const struct cc_addr *local, const struct cc_addr *peer, int outbound, const char *suite,
 		    const uint8_t *key, size_t key_len, const uint8_t *salt, size_t salt_len)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	uint8_t ks[64];
 	char b64[100], l[64], p[64], line[320];
 	int saved = errno;
 
-	pthread_once(&once, open_log);
-	if (fd < 0 || key_len + salt_len > sizeof(ks))
+	if (key_len + salt_len > sizeof(ks))
 		return;
 	memcpy(ks, key, key_len);
 	memcpy(ks + key_len, salt, salt_len);
@@ -85,7 +100,15 @@ void cc_srtp_keylog(const struct cc_addr *local, const struct cc_addr *peer, int
 	addr_str(peer, p, sizeof(p));
 	int n = snprintf(line, sizeof(line), "SRTP %s %s %s %s inline:%s\n", l, p, outbound ? "outbound" : "inbound",
 			 suite, b64);
-	if (n > 0 && (size_t)n < sizeof(line))
-		syscall(SYS_write, fd, line, (size_t)n);
+	write_line(line, n);
 	errno = saved;
+}
+
+static void write_line(const char *line, int n)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, open_log);
+	if (fd >= 0 && n > 0 && n < 320)
+		syscall(SYS_write, fd, line, (size_t)n);
 }

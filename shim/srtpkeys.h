@@ -22,6 +22,13 @@ int cc_srtp_profile(unsigned long id, const char **suite, size_t *key_len, size_
 void cc_srtp_keylog(const struct cc_addr *local, const struct cc_addr *peer, int outbound, const char *suite,
 		    const uint8_t *key, size_t key_len, const uint8_t *salt, size_t salt_len);
 
+/*
+ * Writes a key known by SSRC or direction only (SDES policies):
+ *   SRTP ? ? <ssrc=0x........|inbound|outbound> <suite> inline:<base64>
+ */
+void cc_srtp_keylog_who(const char *who, const char *suite, const uint8_t *key, size_t key_len, const uint8_t *salt,
+			size_t salt_len);
+
 /* Standard base64 (RFC 4648 section 4) of n bytes into out (4*ceil(n/3)+1 bytes); returns length. */
 size_t cc_base64(const uint8_t *in, size_t n, char *out);
 

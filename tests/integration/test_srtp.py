@@ -1,5 +1,6 @@
 """Plaintext RTP from libsrtp2: GStreamer's srtpenc/srtpdec (which call only the _mki functions),
 each packet in the clear on the 5-tuple of the SRTP datagram that carried it."""
+import base64
 import glob
 import os
 import subprocess
@@ -25,8 +26,10 @@ def test_gstreamer_srtp_sdes(env):
     caps = ("application/x-srtp,media=audio,clock-rate=44100,encoding-name=L16,payload=96,ssrc=(uint)%d,"
             "srtp-key=(buffer)%s,srtp-cipher=(string)aes-128-icm,srtp-auth=(string)hmac-sha1-80,"
             "srtcp-cipher=(string)aes-128-icm,srtcp-auth=(string)hmac-sha1-80,roc=(uint)0" % (SSRC, KEY))
+    keys = env.path("srtp.keys")
     recv = subprocess.Popen(["gst-launch-1.0", "-q", "-e", "udpsrc", "port=%d" % port, "caps=" + caps, "!",
-                             "srtpdec", "!", "fakesink"], env=env.env(cap), stdout=subprocess.PIPE,
+                             "srtpdec", "!", "fakesink"], env=env.env(cap, {"CLEARCAP_SRTP_KEYLOG": keys}),
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
         time.sleep(1.0)
@@ -35,7 +38,7 @@ def test_gstreamer_srtp_sdes(env):
                    "rtpL16pay", "!", "application/x-rtp,ssrc=(uint)%d" % SSRC, "!", "tee", "name=t", "!",
                    "queue", "!", "srtpenc", "key=" + KEY, "!", "udpsink", "host=127.0.0.1", "port=%d" % port,
                    "t.", "!", "queue", "!", "multifilesink", "location=" + os.path.join(outdir, "p%05d.rtp")],
-                  env=env.env(cap), timeout=60)
+                  env=env.env(cap, {"CLEARCAP_SRTP_KEYLOG": keys}), timeout=60)
         time.sleep(1.0)
     finally:
         recv.send_signal(2)
@@ -76,6 +79,11 @@ def test_gstreamer_srtp_sdes(env):
         seq = int.from_bytes(pkt[2:4], "big")
         eq(by_seq.get(("4", seq)), pkt, "sent plaintext = encoder output (seq %d)" % seq)
         eq(by_seq.get(("0", seq)), pkt, "received plaintext = encoder output (seq %d)" % seq)
+    # The SDES key both processes were given, from their srtp_create/srtp_add_stream policies.
+    want = "AES_CM_128_HMAC_SHA1_80 inline:" + base64.b64encode(bytes.fromhex(KEY)).decode()
+    lines = open(keys).read().splitlines()
+    ok(any(l.startswith("SRTP ? ? ssrc=0x000004d2 ") and l.endswith(want) for l in lines), "receiver's key: %r" % lines)
+    ok(any(l.startswith("SRTP ? ? outbound ") and l.endswith(want) for l in lines), "sender's key: %r" % lines)
     # tshark's RTP stream analysis of the plaintext alone: no loss.
     st = cclib.run(["tshark", "-n", "-r", cap, "-q", "-Y", 'frame.interface_name == "plaintext"', "-z", "rtp,streams"]
                    + dec).stdout

@@ -1,7 +1,7 @@
 # Unit tests of pcapout/ and shim/ (decoders/ has its own fragment).
 PCAPOUT_UNIT_SRC := $(PCAPOUT_SRC)
 
-UNIT_TESTS += $(BUILD)/tests/test_pcapout $(BUILD)/tests/test_config
+UNIT_TESTS += $(BUILD)/tests/test_pcapout $(BUILD)/tests/test_config $(BUILD)/tests/test_srtp_abi
 
 $(BUILD)/tests/test_pcapout: tests/unit/test_pcapout.c $(PCAPOUT_UNIT_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -10,3 +10,7 @@ $(BUILD)/tests/test_pcapout: tests/unit/test_pcapout.c $(PCAPOUT_UNIT_SRC) $(HEA
 $(BUILD)/tests/test_config: tests/unit/test_config.c shim/config.c $(PCAPOUT_UNIT_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_config.c shim/config.c $(PCAPOUT_UNIT_SRC) $(CHECK_LIBS)
+
+$(BUILD)/tests/test_srtp_abi: tests/unit/test_srtp_abi.c shim/srtp_abi.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_srtp_abi.c $(CHECK_LIBS)
