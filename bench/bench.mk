@@ -5,3 +5,8 @@ BENCH_BINS += $(BUILD)/bench/udpflood
 $(BUILD)/bench/udpflood: bench/udpflood.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ bench/udpflood.c
+
+BENCH_BINS += $(BUILD)/bench/srtpflood
+$(BUILD)/bench/srtpflood: bench/srtpflood.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ bench/srtpflood.c -lsrtp2

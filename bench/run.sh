@@ -310,6 +310,28 @@ then
 fi
 echo "reference: tcpdump/none = ${ratio[tcpdump]}, missing packets (tcpdump) = ${missing[tcpdump]}"
 
+# ---- SRTP: protect + send + receive + unprotect round trips, with and without capture ----
+srtp=$build/bench/srtpflood
+if [ "$have_shim" -eq 1 ] && [ -x "$srtp" ]; then
+	echo
+	declare -a srtp_none=() srtp_cap=()
+	for round in $(seq 1 "$rounds"); do
+		l=$("$srtp" "$seconds") || die "srtpflood failed"
+		srtp_none+=("$(field pps "$l")")
+		rm -f "$tmp/srtp.pcapng"
+		l=$(LD_PRELOAD="$preload" CLEARCAP_FILE="$tmp/srtp.pcapng" "$srtp" "$seconds") || die "srtpflood (capturing) failed"
+		srtp_cap+=("$(field pps "$l")")
+		sent=$(field packets "$l")
+		# Each round trip is four packets in the file: SRTP out and in, RTP out and in.
+		n=$(count_packets "$tmp/srtp.pcapng") || die "unreadable $tmp/srtp.pcapng"
+		echo "  srtp round $round/$rounds: none ${srtp_none[-1]} pps, capturing ${srtp_cap[-1]} pps, $n packets for $sent round trips"
+		[ "$n" -eq $((4 * sent)) ] || echo "  srtp round $round: MISSING $((4 * sent - n)) packets"
+	done
+	mn=$(printf '%s\n' "${srtp_none[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+	mc=$(printf '%s\n' "${srtp_cap[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+	target "srtp capturing/none" "$(awk -v c="$mc" -v n="$mn" 'BEGIN { printf "%.3f", c / n }')" ">=" 0.90 "target >= 0.90"
+fi
+
 # ---- Soak: BENCH_SOAK seconds (default 300, 0 skips) capturing a 200-byte flood at full rate ----
 # Memory must stay flat and no packet may go missing.  The capture file of a 5-minute flood is
 # many gigabytes: it is checked by its size (every record of this flood has the same length, so

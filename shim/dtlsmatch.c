@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OUT_SIZE 256            /* plaintexts waiting for their datagram */
-#define IN_SIZE 1024            /* recently received records */
+#define OUT_SIZE 256            /* plaintexts waiting for their datagram, hashed by key */
+#define OUT_PROBE 8             /* slots a key may sit in: key, key+1, ... */
+#define IN_SIZE 1024            /* recently received records, direct-mapped by key */
+#define INLINE_MAX 1500         /* plaintexts up to this size are kept in the slot itself */
 #define MAX_AGE_NS 3000000000ull
 #define PLAIN_MAX 16384         /* a DTLS record's plaintext is at most 2^14 bytes (RFC 6347 4.1) */
 #define DGRAM_COPY 4096
@@ -24,7 +26,8 @@ struct out_ent {
 	const void *ssl;
 	uint64_t ts;
 	size_t len;
-	uint8_t *data;
+	uint8_t *data;          /* inline, or malloc'd when longer than INLINE_MAX */
+	uint8_t inline_data[INLINE_MAX];
 };
 
 struct in_ent {
@@ -36,7 +39,7 @@ struct in_ent {
 static struct out_ent outq[OUT_SIZE];
 static int out_count;
 static struct in_ent inq[IN_SIZE];
-static unsigned in_next;
+static uint64_t last_age_scan;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static uint64_t mix(uint64_t h)
@@ -81,26 +84,48 @@ static int expired(uint64_t now)
 	return -1;
 }
 
+/* The entry taken out of the table (the caller holds the lock): its data moved to `e`. */
+static void take(int i, struct out_ent *e)
+{
+	int is_inline = outq[i].data == outq[i].inline_data;
+
+	e->key = outq[i].key;
+	e->kind = outq[i].kind;
+	e->ssl = outq[i].ssl;
+	e->ts = outq[i].ts;
+	e->len = outq[i].len;
+	if (is_inline) {
+		memcpy(e->inline_data, outq[i].inline_data, outq[i].len);
+		e->data = e->inline_data;
+	} else {
+		e->data = outq[i].data;
+	}
+	outq[i].key = 0;
+	out_count--;
+}
+
 static void release(struct out_ent *e, const struct cc_addr *local, const struct cc_addr *peer)
 {
 	if (e->kind == CC_DM_SRTP)
 		cc_srtp_matched(local, peer, e->data, e->len);
 	else
 		cc_ssl_matched(e->ssl, local, peer, e->data, e->len);
-	free(e->data);
+	if (e->data != e->inline_data)
+		free(e->data);
 }
 
+/* Writes out what waited too long; a full scan at most every 100 ms (it is O(OUT_SIZE)). */
 static void age_out(uint64_t now)
 {
+	if (now - __atomic_load_n(&last_age_scan, __ATOMIC_RELAXED) < 100000000ull)
+		return;
+	__atomic_store_n(&last_age_scan, now, __ATOMIC_RELAXED);
 	for (;;) {
 		struct out_ent e;
 		pthread_mutex_lock(&lock);
 		int i = out_count ? expired(now) : -1;
-		if (i >= 0) {
-			e = outq[i];
-			outq[i].key = 0;
-			out_count--;
-		}
+		if (i >= 0)
+			take(i, &e);
 		pthread_mutex_unlock(&lock);
 		if (i < 0)
 			return;
@@ -116,38 +141,46 @@ void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len)
 void cc_dm_expect_kind(int kind, const void *ssl, uint64_t key, const void *plain, size_t len)
 {
 	uint64_t now = cc_now();
-	uint8_t *copy;
-	struct out_ent victim = { 0 };
+	uint8_t *copy = NULL;
+	struct out_ent victim;
+	int have_victim = 0;
 
 	age_out(now);
-	if (len > PLAIN_MAX || !(copy = malloc(len ? len : 1))) {
+	if (len > PLAIN_MAX || (len > INLINE_MAX && !(copy = malloc(len)))) {
 		if (kind == CC_DM_SRTP)
 			cc_srtp_matched(NULL, NULL, plain, len);
 		else
 			cc_ssl_matched(ssl, NULL, NULL, plain, len);
 		return;
 	}
-	memcpy(copy, plain, len);
 	pthread_mutex_lock(&lock);
-	int slot = -1, oldest = 0;
-	for (int i = 0; i < OUT_SIZE; i++) {
+	int slot = -1, oldest = -1;
+	for (int n = 0; n < OUT_PROBE; n++) {
+		int i = (int)((key + (uint64_t)n) & (OUT_SIZE - 1));
 		if (!outq[i].key) {
 			slot = i;
 			break;
 		}
-		if (outq[i].ts < outq[oldest].ts)
+		if (oldest < 0 || outq[i].ts < outq[oldest].ts)
 			oldest = i;
 	}
 	if (slot < 0) {
-		/* Full: the oldest waits no longer. */
-		victim = outq[oldest];
+		/* No room near the key: the oldest there waits no longer. */
+		take(oldest, &victim);
+		have_victim = 1;
 		slot = oldest;
-		out_count--;
 	}
-	outq[slot] = (struct out_ent){ key, kind, ssl, now, len, copy };
+	struct out_ent *e = &outq[slot];
+	e->key = key;
+	e->kind = kind;
+	e->ssl = ssl;
+	e->ts = now;
+	e->len = len;
+	e->data = copy ? copy : e->inline_data;
+	memcpy(e->data, plain, len);
 	out_count++;
 	pthread_mutex_unlock(&lock);
-	if (victim.key)
+	if (have_victim)
 		release(&victim, NULL, NULL);
 }
 
@@ -156,14 +189,11 @@ int cc_dm_inbound_flow(uint64_t key, struct cc_addr *local, struct cc_addr *peer
 	int rc = -1;
 
 	pthread_mutex_lock(&lock);
-	for (unsigned n = 0; n < IN_SIZE; n++) {
-		struct in_ent *e = &inq[(in_next - 1 - n) % IN_SIZE];
-		if (e->key == key) {
-			*local = e->local;
-			*peer = e->peer;
-			rc = 0;
-			break;
-		}
+	struct in_ent *e = &inq[key & (IN_SIZE - 1)];
+	if (e->key == key) {
+		*local = e->local;
+		*peer = e->peer;
+		rc = 0;
 	}
 	pthread_mutex_unlock(&lock);
 	return rc;
@@ -187,18 +217,24 @@ static void unwrap_turn(const uint8_t **p, size_t *len)
 	}
 }
 
+/*
+ * An SRTP/SRTCP packet is identified by its clear header (SSRC, sequence number or the RTCP
+ * sender's SSRC) and its last bytes - the authentication tag, a MAC over the whole packet - so
+ * the key costs the same whatever the payload's size (RFC 3711 sections 3.1, 3.4).
+ */
 uint64_t cc_dm_bytes_key(const uint8_t *p, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ len;
+	uint64_t head = 0, tail = 0;
+	size_t n = len < 12 ? len : 12, t = len < 8 ? len : 8;
 
-	for (size_t i = 0; i + 8 <= len; i += 8) {
-		uint64_t v;
-		memcpy(&v, p + i, 8);
-		h = mix(h ^ v);
+	memcpy(&head, p, n < 8 ? n : 8);
+	if (n > 8) {
+		uint32_t w = 0;
+		memcpy(&w, p + 8, n - 8);
+		head ^= (uint64_t)w << 17;
 	}
-	for (size_t i = len & ~(size_t)7; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return mix(h);
+	memcpy(&tail, p + len - t, t);
+	return mix(mix(head ^ (uint64_t)len << 48) ^ tail);
 }
 
 int cc_dm_srtp_active;
@@ -207,25 +243,25 @@ static void match_out(uint64_t key, const struct cc_addr *local, const struct cc
 {
 	if (!__atomic_load_n(&out_count, __ATOMIC_RELAXED))
 		return;
-	struct out_ent e = { 0 };
+	struct out_ent e;
+	int found = 0;
 	pthread_mutex_lock(&lock);
-	for (int i = 0; i < OUT_SIZE; i++) {
+	for (int n = 0; n < OUT_PROBE && !found; n++) {
+		int i = (int)((key + (uint64_t)n) & (OUT_SIZE - 1));
 		if (outq[i].key == key) {
-			e = outq[i];
-			outq[i].key = 0;
-			out_count--;
-			break;
+			take(i, &e);
+			found = 1;
 		}
 	}
 	pthread_mutex_unlock(&lock);
-	if (e.key)
+	if (found)
 		release(&e, local, peer);
 }
 
 static void remember_in(uint64_t key, const struct cc_addr *local, const struct cc_addr *peer)
 {
 	pthread_mutex_lock(&lock);
-	inq[in_next++ % IN_SIZE] = (struct in_ent){ key, cc_now(), *local, *peer };
+	inq[key & (IN_SIZE - 1)] = (struct in_ent){ key, cc_now(), *local, *peer };
 	pthread_mutex_unlock(&lock);
 }
 
@@ -276,21 +312,18 @@ void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoin
 
 void cc_dm_flush(void)
 {
+	__atomic_store_n(&last_age_scan, 0, __ATOMIC_RELAXED);
 	age_out(~0ull >> 1);
-	for (;;) {
-		struct out_ent e = { 0 };
+	for (int i = 0; i < OUT_SIZE; i++) {
+		struct out_ent e;
+		int found = 0;
 		pthread_mutex_lock(&lock);
-		for (int i = 0; i < OUT_SIZE && out_count; i++) {
-			if (outq[i].key) {
-				e = outq[i];
-				outq[i].key = 0;
-				out_count--;
-				break;
-			}
+		if (outq[i].key) {
+			take(i, &e);
+			found = 1;
 		}
 		pthread_mutex_unlock(&lock);
-		if (!e.key)
-			return;
-		release(&e, NULL, NULL);
+		if (found)
+			release(&e, NULL, NULL);
 	}
 }
