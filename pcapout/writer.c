@@ -479,9 +479,16 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 	const char *comment = W.comment;
 	size_t comment_len = W.comment_len;
 	if (f->note && W.fmt == CC_FMT_PCAPNG) {
-		int n = snprintf(note_buf, sizeof(note_buf), "%s; %s", W.comment, f->note);
+		/* Per packet: plain copies, not snprintf (which was a fifth of the plaintext cost). */
+		size_t nl = strlen(f->note);
+		if (nl > sizeof(note_buf) - W.comment_len - 2)
+			nl = sizeof(note_buf) - W.comment_len - 2;
+		memcpy(note_buf, W.comment, W.comment_len);
+		note_buf[W.comment_len] = ';';
+		note_buf[W.comment_len + 1] = ' ';
+		memcpy(note_buf + W.comment_len + 2, f->note, nl);
 		comment = note_buf;
-		comment_len = n < 0 ? 0 : (size_t)n < sizeof(note_buf) ? (size_t)n : sizeof(note_buf) - 1;
+		comment_len = W.comment_len + 2 + nl;
 	}
 	rlen = cc_record_len(W.fmt, frame_cap, comment_len);
 	if (reserve(rlen, &slot) < 0) {
