@@ -83,8 +83,12 @@ static fn6 resolve(int which)
 
 static uint64_t failures[32];
 
-/* Writes one plaintext RTP/RTCP packet on its flow, or marked when the flow is not known. */
-void cc_srtp_matched(const struct cc_addr *local, const struct cc_addr *peer, const void *plain, size_t len)
+/*
+ * One plaintext RTP/RTCP packet on its flow (local NULL: not known, written marked and counted).
+ * IPv4 flows are written IPv4-mapped, apart from the wire's SRTP conversation (capture.c).
+ */
+static void srtp_plain(const struct cc_addr *local, const struct cc_addr *peer, int outgoing, const void *plain,
+		       size_t len)
 {
 	struct cc_plainflow pf;
 
@@ -97,25 +101,13 @@ void cc_srtp_matched(const struct cc_addr *local, const struct cc_addr *peer, co
 	} else {
 		cc_writer_count_unmatched(1);
 	}
-	/* outgoing: the datagram matched on send; for inbound the caller passes the flow as is. */
-	cc_cap_plain(&pf, 1, plain, len, local ? "flow from SRTP packet" : "flow unknown");
+	cc_cap_plain(&pf, outgoing, plain, len, local ? "flow from SRTP packet" : "flow unknown");
 }
 
-static void inbound(const struct cc_addr *local, const struct cc_addr *peer, int found, const void *plain,
-		    size_t len)
+/* A protected packet met the datagram that carried it out (dtlsmatch.c), or never did. */
+void cc_srtp_matched(const struct cc_addr *local, const struct cc_addr *peer, const void *plain, size_t len)
 {
-	struct cc_plainflow pf;
-
-	memset(&pf, 0, sizeof(pf));
-	pf.mapped = 1;
-	if (found) {
-		pf.proto = IPPROTO_UDP;
-		pf.local = *local;
-		pf.peer = *peer;
-	} else {
-		cc_writer_count_unmatched(1);
-	}
-	cc_cap_plain(&pf, 0, plain, len, found ? "flow from SRTP packet" : "flow unknown");
+	srtp_plain(local, peer, 1, plain, len);
 }
 
 static inline int capturing(void)
@@ -165,7 +157,7 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 	if (r == 0 && *lenp > 0) {
 		struct cc_addr local, peer;
 		int found = cc_dm_inbound_flow(key, &local, &peer) == 0;
-		inbound(&local, &peer, found, b, (size_t)*lenp);
+		srtp_plain(found ? &local : NULL, &peer, 0, b, (size_t)*lenp);
 	} else if (r > 0 && r < 32) {
 		/* auth_fail (7), replay_fail (9), replay_old (10), ...: what users come to debug. */
 		__atomic_fetch_add(&failures[r], 1, __ATOMIC_RELAXED);
