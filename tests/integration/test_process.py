@@ -197,3 +197,37 @@ int main(void) {
         time.sleep(0.2)
     rows = [bytes.fromhex(r[0]) for r in tshark(cap, ["data.data"])]
     eq((rows.count(b"parent"), rows.count(b"daemon")), (100, 100), "both processes' packets")
+
+
+def test_closefrom_keeps_capturing(env):
+    """glibc's closefrom() (and close_range() from C) over the capture fd: capture goes on, and
+    the program's own descriptors are closed exactly as without the shim."""
+    src, exe, cap = env.path("cf.c"), env.path("cf"), env.path("c.pcapng")
+    open(src, "w").write(r"""
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(void) {
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = htonl(0x7f000001) };
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    sendto(s, "one", 3, 0, (struct sockaddr *)&a, sizeof(a));
+    int extra = open("/dev/null", O_RDONLY);
+    closefrom(3);
+    /* The program's own fds are gone, as without the shim. */
+    if (fcntl(s, F_GETFD) != -1 || fcntl(extra, F_GETFD) != -1) return 1;
+    s = socket(AF_INET, SOCK_DGRAM, 0);
+    sendto(s, "two", 3, 0, (struct sockaddr *)&a, sizeof(a));
+    close_range(3, ~0U, 0);
+    s = socket(AF_INET, SOCK_DGRAM, 0);
+    sendto(s, "three", 5, 0, (struct sockaddr *)&a, sizeof(a));
+    puts("ok");
+    return 0;
+}
+""")
+    cclib.run(["gcc", "-O1", "-o", exe, src])
+    p = cclib.run([exe], env=env.env(cap))
+    eq(p.stdout, "ok\n", "program unaffected")
+    eq([bytes.fromhex(r[0]) for r in tshark(cap, ["data.data"])], [b"one", b"two", b"three"], "all captured")
