@@ -63,16 +63,22 @@ struct totals {
 	uint64_t plain[5];
 };
 
+__attribute__((format(printf, 1, 0)))
+static void vwarn(const char *fmt, va_list ap)
+{
+	fputs("clearcap: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 __attribute__((format(printf, 1, 2)))
 static void warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("clearcap: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vwarn(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* Setup errors happen before the program runs, so there is nothing to clean up but the message. */
@@ -81,11 +87,9 @@ static void die(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("clearcap: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vwarn(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(EXIT_TROUBLE);
 }
 

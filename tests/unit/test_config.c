@@ -2,6 +2,7 @@
  * Unit tests for shim/config.c: size parsing, program-name lists, and the environment contract.
  */
 #include "shim/config.h"
+#include "tests/unit/check_main.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -67,16 +68,10 @@ int main(void)
 {
 	Suite *s = suite_create("config");
 	TCase *t = tcase_create("env");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(t, sizes);
 	tcase_add_test(t, program_lists);
 	tcase_add_test(t, environment);
 	suite_add_tcase(s, t);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cc_run_suite(s);
 }

@@ -6,6 +6,7 @@
 #include "pcapout/frame.h"
 #include "pcapout/ring.h"
 #include "pcapout/writer.h"
+#include "tests/unit/check_main.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -376,11 +377,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cc_run_suite(suite());
 }

@@ -3,6 +3,7 @@
  * this test holds our mirror (shim/srtp_abi.h) against the real header, field by field.
  */
 #include "shim/srtp_abi.h"
+#include "tests/unit/check_main.h"
 
 #include <check.h>
 #include <stddef.h>
@@ -41,14 +42,8 @@ int main(void)
 {
 	Suite *s = suite_create("srtp_abi");
 	TCase *t = tcase_create("layout");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(t, policy_layout);
 	suite_add_tcase(s, t);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cc_run_suite(s);
 }

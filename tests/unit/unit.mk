@@ -3,14 +3,14 @@ PCAPOUT_UNIT_SRC := $(PCAPOUT_SRC)
 
 UNIT_TESTS += $(BUILD)/tests/test_pcapout $(BUILD)/tests/test_config $(BUILD)/tests/test_srtp_abi
 
-$(BUILD)/tests/test_pcapout: tests/unit/test_pcapout.c $(PCAPOUT_UNIT_SRC) $(HEADERS)
+$(BUILD)/tests/test_pcapout: tests/unit/test_pcapout.c tests/unit/check_main.h $(PCAPOUT_UNIT_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_pcapout.c $(PCAPOUT_UNIT_SRC) -lpcap $(CHECK_LIBS)
 
-$(BUILD)/tests/test_config: tests/unit/test_config.c shim/config.c $(PCAPOUT_UNIT_SRC) $(HEADERS)
+$(BUILD)/tests/test_config: tests/unit/test_config.c tests/unit/check_main.h shim/config.c $(PCAPOUT_UNIT_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_config.c shim/config.c $(PCAPOUT_UNIT_SRC) $(CHECK_LIBS)
 
-$(BUILD)/tests/test_srtp_abi: tests/unit/test_srtp_abi.c shim/srtp_abi.h
+$(BUILD)/tests/test_srtp_abi: tests/unit/test_srtp_abi.c tests/unit/check_main.h shim/srtp_abi.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_srtp_abi.c $(CHECK_LIBS)
