@@ -613,6 +613,12 @@ void cc_writer_count_unmatched(uint64_t n)
 		count_shared(&W.shared->unmatched, n);
 }
 
+void cc_writer_count_srtp_failure(void)
+{
+	if (W.shared)
+		count_shared(&W.shared->srtp_failed, 1);
+}
+
 void cc_writer_count_plain(unsigned method)
 {
 	if (W.shared && method < 5)

@@ -64,6 +64,9 @@ void cc_writer_set_comment(const char *comment);
 /* Counts plaintext records written without a known flow (shared counters). */
 void cc_writer_count_unmatched(uint64_t n);
 
+/* Counts one failed srtp_unprotect (shared counters). */
+void cc_writer_count_srtp_failure(void);
+
 /* Counts one plaintext record by how its flow was found (index into cc_counters.plain). */
 void cc_writer_count_plain(unsigned method);
 

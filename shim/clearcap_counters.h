@@ -28,7 +28,8 @@ struct cc_counters {
 	/* plaintext records by how their flow was found: unknown, nested socket call, descriptor
 	 * BIO, the SSL's earlier flow, DTLS record match */
 	uint64_t plain[5];
-	uint64_t reserved[51];
+	uint64_t srtp_failed;   /* srtp_unprotect(_rtcp) calls that failed (auth, replay, ...) */
+	uint64_t reserved[50];
 };
 
 #endif

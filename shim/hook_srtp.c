@@ -81,7 +81,41 @@ static fn6 resolve(int which)
 	return f;
 }
 
-static uint64_t failures[32];
+/*
+ * Failed unprotects by flow and libsrtp status (srtp_err_status_t, below 32): what users come to
+ * debug (wrong key: auth_fail; replays).  A few flows; the rest are counted as "other flows".
+ */
+#define FAIL_FLOWS 16
+static struct failflow {
+	int used;
+	struct cc_addr local, peer;     /* family 0: flow not known */
+	uint64_t by_status[32];
+} fails[FAIL_FLOWS + 1];
+static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void count_failure(uint64_t key, long status)
+{
+	struct cc_addr local, peer;
+	struct failflow *f = &fails[FAIL_FLOWS];
+
+	memset(&local, 0, sizeof(local));
+	memset(&peer, 0, sizeof(peer));
+	cc_dm_inbound_flow(key, &local, &peer);         /* the datagram's flow, if it was seen */
+	pthread_mutex_lock(&fail_lock);
+	for (int i = 0; i < FAIL_FLOWS; i++) {
+		if (!fails[i].used || (!memcmp(&fails[i].local, &local, sizeof(local)) &&
+				       !memcmp(&fails[i].peer, &peer, sizeof(peer)))) {
+			fails[i].used = 1;
+			fails[i].local = local;
+			fails[i].peer = peer;
+			f = &fails[i];
+			break;
+		}
+	}
+	f->by_status[status]++;
+	pthread_mutex_unlock(&fail_lock);
+	cc_writer_count_srtp_failure();
+}
 
 /*
  * One plaintext RTP/RTCP packet on its flow (local NULL: not known, written marked and counted).
@@ -159,8 +193,7 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 		int found = cc_dm_inbound_flow(key, &local, &peer) == 0;
 		srtp_plain(found ? &local : NULL, &peer, 0, b, (size_t)*lenp);
 	} else if (r > 0 && r < 32) {
-		/* auth_fail (7), replay_fail (9), replay_old (10), ...: what users come to debug. */
-		__atomic_fetch_add(&failures[r], 1, __ATOMIC_RELAXED);
+		count_failure(key, r);
 	}
 	errno = saved;
 	return r;
@@ -251,22 +284,49 @@ HOOK(srtp_create, P_CREATE, with_policy)
 HOOK(srtp_add_stream, P_ADD_STREAM, with_policy)
 HOOK(srtp_update, P_UPDATE, with_policy)
 
-/* At exit: unprotect failures by libsrtp's status code, one line if there were any. */
+static const char *status_name(int i)
+{
+	switch (i) {
+	case 2: return "bad_param";
+	case 7: return "auth_fail";
+	case 8: return "cipher_fail";
+	case 9: return "replay_fail";
+	case 10: return "replay_old";
+	case 13: return "no_ctx";
+	}
+	return NULL;
+}
+
+/* At exit: one line per flow whose unprotects failed, with the counts by libsrtp status. */
 void cc_srtp_exit(void)
 {
-	char buf[256];
-	size_t n = 0;
+	pthread_mutex_lock(&fail_lock);
+	for (int f = 0; f <= FAIL_FLOWS; f++) {
+		char buf[256], l[64], p[64];
+		size_t n = 0;
 
-	for (int i = 1; i < 32 && n < sizeof(buf) - 32; i++) {
-		uint64_t c = __atomic_load_n(&failures[i], __ATOMIC_RELAXED);
-		if (c) {
-			const char *what = i == 7 ? "auth_fail" : i == 9 ? "replay_fail" : i == 10 ? "replay_old" : "status";
-			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s=%llu", n ? ", " : "", what,
-					      (unsigned long long)c);
-			if (i != 7 && i != 9 && i != 10)
-				n += (size_t)snprintf(buf + n, sizeof(buf) - n, "(%d)", i);
+		for (int i = 1; i < 32 && n < sizeof(buf) - 40; i++) {
+			uint64_t c = fails[f].by_status[i];
+			const char *what = status_name(i);
+			if (!c)
+				continue;
+			if (what)
+				n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s=%llu", n ? ", " : "", what,
+						      (unsigned long long)c);
+			else
+				n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%sstatus%d=%llu", n ? ", " : "", i,
+						      (unsigned long long)c);
 		}
+		if (!n)
+			continue;
+		if (f == FAIL_FLOWS || !fails[f].local.family) {
+			cc_warn("srtp_unprotect failed (pid %u) %s: %s", cc_pid,
+				f == FAIL_FLOWS ? "on other flows" : "on datagrams not seen", buf);
+			continue;
+		}
+		cc_addr_str(&fails[f].peer, p, sizeof(p));
+		cc_addr_str(&fails[f].local, l, sizeof(l));
+		cc_warn("srtp_unprotect failed (pid %u) on %s > %s: %s", cc_pid, p, l, buf);
 	}
-	if (n)
-		cc_warn("srtp_unprotect failed: %s (pid %u)", buf, cc_pid);
+	pthread_mutex_unlock(&fail_lock);
 }

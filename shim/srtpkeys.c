@@ -56,7 +56,7 @@ static void open_log(void)
 	fd = f;
 }
 
-static void addr_str(const struct cc_addr *a, char *buf, size_t size)
+void cc_addr_str(const struct cc_addr *a, char *buf, size_t size)
 {
 	char ip[INET6_ADDRSTRLEN];
 
@@ -96,8 +96,8 @@ void cc_srtp_keylog(const struct cc_addr *local, const struct cc_addr *peer, int
 	memcpy(ks, key, key_len);
 	memcpy(ks + key_len, salt, salt_len);
 	cc_base64(ks, key_len + salt_len, b64);
-	addr_str(local, l, sizeof(l));
-	addr_str(peer, p, sizeof(p));
+	cc_addr_str(local, l, sizeof(l));
+	cc_addr_str(peer, p, sizeof(p));
 	int n = snprintf(line, sizeof(line), "SRTP %s %s %s %s inline:%s\n", l, p, outbound ? "outbound" : "inbound",
 			 suite, b64);
 	write_line(line, n);

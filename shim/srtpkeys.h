@@ -29,6 +29,9 @@ void cc_srtp_keylog(const struct cc_addr *local, const struct cc_addr *peer, int
 void cc_srtp_keylog_who(const char *who, const char *suite, const uint8_t *key, size_t key_len, const uint8_t *salt,
 			size_t salt_len);
 
+/* "addr:port" ("[v6]:port"), or "?" when a is NULL or unset. */
+void cc_addr_str(const struct cc_addr *a, char *buf, size_t size);
+
 /* Standard base64 (RFC 4648 section 4) of n bytes into out (4*ceil(n/3)+1 bytes); returns length. */
 size_t cc_base64(const uint8_t *in, size_t n, char *out);
 

@@ -61,6 +61,7 @@ struct counters {
 struct totals {
 	uint64_t captured, dropped, processes, unmatched, write_errors;
 	uint64_t plain[5];
+	uint64_t srtp_failed;
 };
 
 __attribute__((format(printf, 1, 0)))
@@ -529,6 +530,7 @@ static struct totals counters_collect(struct counters *cn)
 	t.write_errors = __atomic_load_n(&c->write_errors, __ATOMIC_ACQUIRE);
 	for (int i = 0; i < 5; i++)
 		t.plain[i] = __atomic_load_n(&c->plain[i], __ATOMIC_ACQUIRE);
+	t.srtp_failed = __atomic_load_n(&c->srtp_failed, __ATOMIC_ACQUIRE);
 	unlink(cn->path);
 	munmap(c, CC_COUNTERS_SIZE);
 	cn->page = NULL;
@@ -822,7 +824,10 @@ static void report(const struct options *o, const struct totals *t)
 		len += (size_t)snprintf(extra + len, sizeof extra - len,
 					", %llu without a known flow",
 					(unsigned long long)t->unmatched);
-	if (t->write_errors > 0)
+	if (t->srtp_failed > 0)
+		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu SRTP unprotect failure%s",
+					(unsigned long long)t->srtp_failed, plural(t->srtp_failed, "s"));
+	if (t->write_errors > 0 && len < sizeof extra)
 		snprintf(extra + len, sizeof extra - len, ", %llu write error%s",
 			 (unsigned long long)t->write_errors, plural(t->write_errors, "s"));
 	describe_plain(t, plain, sizeof plain);

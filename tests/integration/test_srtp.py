@@ -88,3 +88,36 @@ def test_gstreamer_srtp_sdes(env):
     st = cclib.run(["tshark", "-n", "-r", cap, "-q", "-Y", 'frame.interface_name == "plaintext"', "-z", "rtp,streams"]
                    + dec).stdout
     ok("0x000004D2" in st.upper() or "0X000004D2" in st.upper(), st)
+
+
+def test_unprotect_failures_reported(env):
+    """A receiver with the wrong key: no plaintext, and the failures are reported per flow and
+    reason at exit and counted in the wrapper's summary."""
+    if subprocess.run(["gst-inspect-1.0", "srtpdec"], capture_output=True).returncode != 0:
+        raise cclib.Skip("GStreamer srtp elements not installed")
+    cap = env.path("c.pcapng")
+    port = cclib.free_port()
+    wrong = KEY[:-2] + "ff"
+    caps = ("application/x-srtp,media=audio,clock-rate=44100,encoding-name=L16,payload=96,ssrc=(uint)%d,"
+            "srtp-key=(buffer)%s,srtp-cipher=(string)aes-128-icm,srtp-auth=(string)hmac-sha1-80,"
+            "srtcp-cipher=(string)aes-128-icm,srtcp-auth=(string)hmac-sha1-80,roc=(uint)0" % (SSRC, wrong))
+    recv = subprocess.Popen([env.tool, "-w", cap, "--", "gst-launch-1.0", "-q", "udpsrc", "port=%d" % port,
+                             "num-buffers=40", "caps=" + caps, "!", "srtpdec", "!", "fakesink"],
+                            env=env.env(preload=False), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        cclib.run(["gst-launch-1.0", "-q", "audiotestsrc", "num-buffers=40", "!", "audioconvert", "!",
+                   "rtpL16pay", "!", "application/x-rtp,ssrc=(uint)%d" % SSRC, "!", "srtpenc", "key=" + KEY, "!",
+                   "udpsink", "host=127.0.0.1", "port=%d" % port], env=env.env(preload=False), timeout=60)
+        out, err = recv.communicate(timeout=30)
+    finally:
+        if recv.poll() is None:
+            recv.kill()
+            recv.wait()
+    lines = [l for l in err.splitlines() if l.startswith("clearcap:")]
+    fail = [l for l in lines if "srtp_unprotect failed" in l]
+    eq(len(fail), 1, "one line for the one flow: %r" % lines)
+    ok("> 127.0.0.1:%d: auth_fail=40" % port in fail[0], fail[0])
+    ok(", 40 SRTP unprotect failures" in lines[-1], lines[-1])
+    eq(tshark(cap, ["frame.number"], 'frame.interface_name == "plaintext"'), [], "no plaintext for failed packets")
+    eq(len(tshark(cap, ["frame.number"], 'frame.interface_name == "wire"')), 40, "the SRTP datagrams on the wire")
