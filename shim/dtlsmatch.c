@@ -74,8 +74,7 @@ uint64_t cc_dm_first_app_key(const uint8_t *buf, size_t len)
 	return 0;
 }
 
-/* Drops waiting plaintexts older than the limit; the caller holds the lock.  Returns one to
- * write (the caller writes it unlocked and calls again), or a free entry's index -1. */
+/* The index of a waiting plaintext older than the limit, or -1; the caller holds the lock. */
 static int expired(uint64_t now)
 {
 	for (int i = 0; i < OUT_SIZE; i++)

@@ -290,6 +290,25 @@ static void sub_prepare(struct msghdr *m, const struct msghdr *um, struct sockad
 	m->msg_flags = 0;
 }
 
+/*
+ * Records one received datagram of r bytes: the data is in `data`'s iovecs, the sender's name
+ * and the control messages in `ctl` (the program's msghdr, or ours when we substituted).
+ */
+static void udp_received(int fd, struct cc_fd *e, const struct msghdr *data, const struct msghdr *ctl, int flags,
+			 size_t r)
+{
+	struct cc_meta meta = { .tos = -1, .ttl = -1 };
+	size_t room = 0;
+
+	if (flags & (MSG_PEEK | MSG_ERRQUEUE))
+		return;
+	cc_meta_from_cmsg(&meta, ctl);
+	for (size_t i = 0; i < data->msg_iovlen; i++)
+		room += data->msg_iov[i].iov_len;
+	cc_cap_udp(fd, e, 0, ctl->msg_name, ctl->msg_namelen, &meta, data->msg_iov, (int)data->msg_iovlen,
+		   r < room ? r : room, r);
+}
+
 /* Gives the program what the kernel would have given it, then records the datagram. */
 static void sub_finish(int fd, struct cc_fd *e, struct msghdr *um, struct msghdr *m, int flags, size_t r)
 {
@@ -302,16 +321,7 @@ static void sub_finish(int fd, struct cc_fd *e, struct msghdr *um, struct msghdr
 		um->msg_namelen = m->msg_namelen;
 	}
 	copy_cmsgs(um, m, strip);
-
-	if (flags & (MSG_PEEK | MSG_ERRQUEUE))
-		return;
-	struct cc_meta meta = { .tos = -1, .ttl = -1 };
-	cc_meta_from_cmsg(&meta, m);
-	size_t room = 0;
-	for (size_t i = 0; i < um->msg_iovlen; i++)
-		room += um->msg_iov[i].iov_len;
-	size_t cap = r < room ? r : room;
-	cc_cap_udp(fd, e, 0, m->msg_name, m->msg_namelen, &meta, um->msg_iov, (int)um->msg_iovlen, cap, r);
+	udp_received(fd, e, um, m, flags, r);
 }
 
 /* recvmsg on a UDP socket, with substitution when needed. */
@@ -325,15 +335,9 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 	if (ctllen > CTL_STACK_MAX || !need_sub(e)) {
 		/* Enough room of the program's own, or nothing to add: receive directly. */
 		r = cc_real.recvmsg(fd, um, flags);
-		if (r >= 0 && !(flags & (MSG_PEEK | MSG_ERRQUEUE))) {
+		if (r >= 0) {
 			int saved = errno;
-			struct cc_meta meta = { .tos = -1, .ttl = -1 };
-			cc_meta_from_cmsg(&meta, um);
-			size_t room = 0;
-			for (size_t i = 0; i < um->msg_iovlen; i++)
-				room += um->msg_iov[i].iov_len;
-			cc_cap_udp(fd, e, 0, um->msg_name, um->msg_namelen, &meta, um->msg_iov, (int)um->msg_iovlen,
-				   (size_t)r < room ? (size_t)r : room, (size_t)r);
+			udp_received(fd, e, um, um, flags, (size_t)r);
 			errno = saved;
 		}
 		if (r >= 0 && ours_to_strip(e))
@@ -520,13 +524,7 @@ static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, un
 		int saved = errno;
 		for (int i = 0; i < r; i++) {
 			struct msghdr *um = &vec[i].msg_hdr;
-			struct cc_meta meta = { .tos = -1, .ttl = -1 };
-			cc_meta_from_cmsg(&meta, um);
-			size_t room = 0;
-			for (size_t j = 0; j < um->msg_iovlen; j++)
-				room += um->msg_iov[j].iov_len;
-			cc_cap_udp(fd, e, 0, um->msg_name, um->msg_namelen, &meta, um->msg_iov, (int)um->msg_iovlen,
-				   vec[i].msg_len < room ? vec[i].msg_len : room, vec[i].msg_len);
+			udp_received(fd, e, um, um, flags, vec[i].msg_len);
 			if (ours_to_strip(e))
 				strip_in_place(um);
 		}
