@@ -355,8 +355,11 @@ int cc_turn_channel_data(const uint8_t *p, size_t len, struct cc_turn_channel *o
 	cur_init(&c, p, len);
 	if (cur_be16(&c, &out->channel) || cur_be16(&c, &dlen))
 		return CC_ESHORT;
-	/* RFC 8656 §12: channel numbers 0x4000 through 0x4FFF only. */
-	if (out->channel < 0x4000 || out->channel > 0x4FFF)
+	/*
+	 * RFC 8656 §12 narrowed channel numbers to 0x4000-0x4FFF, but RFC 5766 §11 allowed up to
+	 * 0x7FFF and servers still hand those out (coturn picks from the whole old range).
+	 */
+	if (out->channel < 0x4000 || out->channel > 0x7FFF)
 		return CC_EBAD;
 	/*
 	 * RFC 8656 §12.5: over UDP the padding to 4 is optional, so a datagram
@@ -402,7 +405,7 @@ int cc_turn_tcp_frame(const uint8_t *p, size_t len, size_t *frame_len)
 		if (flen & 3)
 			return CC_EBAD;
 		need = CC_STUN_HDR_LEN + (size_t)flen;
-	} else if (first >= 0x4000 && first <= 0x4FFF) {
+	} else if (first >= 0x4000 && first <= 0x7FFF) {   /* RFC 5766's range, see above */
 		/* RFC 8656 §12.5: over a stream ChannelData is padded to 4. */
 		need = 4 + (((size_t)flen + 3) & ~(size_t)3);
 	} else {

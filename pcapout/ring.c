@@ -15,6 +15,7 @@
 #define SLOT_PAD 2u
 #define SLOT_META 3u              /* written like data, not counted as a packet */
 #define SLOT_DONE 4u              /* metadata already written, waiting to be released */
+#define SLOT_SKIP 5u              /* a record the filter declined: released, never written */
 #define ALIGN8(n) (((n) + 7) & ~(uint64_t)7)
 
 int cc_ring_init(struct cc_ring *r, size_t size)
@@ -77,6 +78,11 @@ int cc_ring_reserve(struct cc_ring *r, size_t len, struct cc_slot *s)
 void cc_ring_commit(struct cc_slot *s)
 {
 	__atomic_store_n(s->state, SLOT_DATA, __ATOMIC_RELEASE);
+}
+
+void cc_ring_commit_skip(struct cc_slot *s)
+{
+	__atomic_store_n(s->state, SLOT_SKIP, __ATOMIC_RELEASE);
 }
 
 void cc_ring_commit_meta(struct cc_slot *s)

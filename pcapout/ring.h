@@ -37,6 +37,9 @@ void cc_ring_commit(struct cc_slot *s);
 /* Publishes a slot that is written out like any other but is not a packet (secrets, ...). */
 void cc_ring_commit_meta(struct cc_slot *s);
 
+/* Gives the slot back unwritten (the filter declined the record after it was built). */
+void cc_ring_commit_skip(struct cc_slot *s);
+
 /* Largest record a ring of this size can hold. */
 size_t cc_ring_max_record(const struct cc_ring *r);
 

@@ -6,6 +6,7 @@
  * through syscall(2) directly: our own I/O must never enter our own hooks.
  */
 #include "pcapout/writer.h"
+#include "pcapout/filter.h"
 #include "pcapout/ring.h"
 #include "shim/clearcap_counters.h"
 
@@ -51,6 +52,7 @@ static struct {
 	pthread_mutex_t start_lock;
 	struct cc_counters *shared;
 	uint64_t captured, dropped, bytes;      /* this process; atomic */
+	uint64_t filtered;                      /* declined by the filter; atomic */
 	int warned_drop;
 } W = {
 	.fd = -1,
@@ -495,7 +497,16 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 		drop(1, 1);
 		return -1;
 	}
-	cc_frame_build(slot.data + cc_record_frame_off(W.fmt), f, iov, iovcnt, skip, caplen, origlen);
+	uint8_t *frame = slot.data + cc_record_frame_off(W.fmt);
+	cc_frame_build(frame, f, iov, iovcnt, skip, caplen, origlen);
+	/* The filter sees the frame as tcpdump would; a declined one costs no write. */
+	if (__builtin_expect(cc_filter_active(), 0) && !cc_filter_match(frame, frame_cap, hl + origlen)) {
+		cc_ring_commit_skip(&slot);
+		__atomic_fetch_add(&W.filtered, 1, __ATOMIC_RELAXED);
+		if (W.shared)
+			count_shared(&W.shared->filtered, 1);
+		return 0;
+	}
 	cc_record_finish(W.fmt, slot.data, ts_ns, f->iface, f->outgoing, frame_cap, hl + origlen, comment,
 			 comment_len);
 	cc_ring_commit(&slot);
@@ -594,7 +605,7 @@ void cc_writer_atfork_child(void)
 	pthread_mutex_init(&W.drain_lock, NULL);
 	pthread_mutex_init(&W.start_lock, NULL);
 	cc_ring_free(&W.ring);
-	W.captured = W.dropped = W.bytes = 0;
+	W.captured = W.dropped = W.bytes = W.filtered = 0;
 	W.warned_drop = 0;
 	if (__atomic_load_n(&W.state, __ATOMIC_RELAXED) == W_RUNNING)
 		W.state = W_IDLE;
@@ -611,6 +622,19 @@ void cc_writer_count_unmatched(uint64_t n)
 {
 	if (W.shared)
 		count_shared(&W.shared->unmatched, n);
+}
+
+void cc_writer_count_filtered(void)
+{
+	__atomic_fetch_add(&W.filtered, 1, __ATOMIC_RELAXED);
+	if (W.shared)
+		count_shared(&W.shared->filtered, 1);
+}
+
+void cc_writer_count_relayed(void)
+{
+	if (W.shared)
+		count_shared(&W.shared->relayed, 1);
 }
 
 void cc_writer_count_srtp_failure(void)
@@ -630,4 +654,5 @@ void cc_writer_stats(struct cc_writer_stats *st)
 	st->captured = __atomic_load_n(&W.captured, __ATOMIC_RELAXED);
 	st->dropped = __atomic_load_n(&W.dropped, __ATOMIC_RELAXED);
 	st->bytes = __atomic_load_n(&W.bytes, __ATOMIC_RELAXED);
+	st->filtered = __atomic_load_n(&W.filtered, __ATOMIC_RELAXED);
 }

@@ -64,6 +64,12 @@ void cc_writer_set_comment(const char *comment);
 /* Counts plaintext records written without a known flow (shared counters). */
 void cc_writer_count_unmatched(uint64_t n);
 
+/* Counts one frame declined by class selection (the filter counts its own). */
+void cc_writer_count_filtered(void);
+
+/* Counts one datagram written unwrapped on the relay interface. */
+void cc_writer_count_relayed(void);
+
 /* Counts one failed srtp_unprotect (shared counters). */
 void cc_writer_count_srtp_failure(void);
 
@@ -72,7 +78,7 @@ void cc_writer_count_plain(unsigned method);
 
 /* Counters of this process (for tests and the shim's own summary). */
 struct cc_writer_stats {
-	uint64_t captured, dropped, bytes;
+	uint64_t captured, dropped, bytes, filtered;
 };
 void cc_writer_stats(struct cc_writer_stats *st);
 

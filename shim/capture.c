@@ -9,6 +9,8 @@
 #include "shim/capture.h"
 #include "shim/real.h"
 #include "shim/dtlsmatch.h"
+#include "shim/select.h"
+#include "shim/turn.h"
 #include "pcapout/writer.h"
 #include "decoders/sctp.h"
 
@@ -461,6 +463,8 @@ static void nest_note(uint8_t proto, const struct cc_addr *local, const struct c
 
 /* ---- UDP ---- */
 
+#define TURN_COPY 2048          /* a TURN datagram split over iovecs is parsed from a copy this large */
+
 void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,
 		const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen)
 {
@@ -505,21 +509,51 @@ void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *pe
 		f.ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : 64;
 	}
 	f.src.family = f.dst.family = peer.family;
-	if (__builtin_expect(cc_nest.ssl != NULL, 0))
-		nest_note(IPPROTO_UDP, &local, &peer, 0);
-	if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0))
-		cc_dm_datagram(iov, iovcnt, caplen, outgoing, outgoing ? &f.src : &f.dst, outgoing ? &f.dst : &f.src);
 
 	/* GSO and GRO move several datagrams in one call; each is its own packet on the wire. */
 	gso = m && m->gso ? m->gso : outgoing ? e->gso_size : 0;
+
+	/* Through a TURN relay: the inner datagram belongs to the relayed address and the peer. */
+	struct cc_relay rl;
+	uint8_t tbuf[TURN_COPY];
+	int relayed = 0;
+	if (caplen && caplen == origlen && !(gso && origlen > gso)) {
+		const uint8_t *p = iov[0].iov_len >= caplen ? iov[0].iov_base : NULL;
+		if (cc_turn_candidate(p ? p[0] : (cc_iov_copy(tbuf, iov, iovcnt, 0, 1) ? tbuf[0] : 0xff))) {
+			if (!p && caplen <= sizeof(tbuf))
+				p = tbuf, cc_iov_copy(tbuf, iov, iovcnt, 0, caplen);
+			if (p)
+				relayed = cc_turn_datagram(p, caplen, outgoing, &local, &peer, &rl);
+		}
+	}
+	if (relayed) {
+		struct iovec in = { (void *)rl.data, rl.len };
+		if (__builtin_expect(cc_nest.ssl != NULL, 0))
+			nest_note(IPPROTO_UDP, &rl.relayed, &rl.peer, 0);
+		if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0))
+			cc_dm_datagram(&in, 1, rl.len, outgoing, &rl.relayed, &rl.peer);
+	} else {
+		if (__builtin_expect(cc_nest.ssl != NULL, 0))
+			nest_note(IPPROTO_UDP, &local, &peer, 0);
+		if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0))
+			cc_dm_datagram(iov, iovcnt, caplen, outgoing, outgoing ? &f.src : &f.dst, outgoing ? &f.dst : &f.src);
+	}
+
 	if (gso && caplen == origlen && origlen > gso) {
 		for (size_t off = 0; off < origlen; off += gso) {
 			size_t n = origlen - off < gso ? origlen - off : gso;
-			cc_out_frame(&f, ts, iov, iovcnt, off, n, n);
+			cc_emit(&f, ts, iov, iovcnt, off, n, n);
 		}
 		return;
 	}
-	cc_out_frame(&f, ts, iov, iovcnt, 0, caplen, origlen);
+	cc_emit(&f, ts, iov, iovcnt, 0, caplen, origlen);
+	if (relayed) {
+		struct iovec in = { (void *)rl.data, rl.len };
+		f.iface = CC_IF_RELAY;
+		f.src = outgoing ? rl.relayed : rl.peer;
+		f.dst = outgoing ? rl.peer : rl.relayed;
+		cc_emit(&f, ts, &in, 1, 0, rl.len, rl.len);
+	}
 }
 
 /* ---- TCP ---- */
@@ -546,7 +580,7 @@ static void tcp_ctl(struct cc_fd *e, uint64_t ts, int outgoing, uint8_t flags, u
 	tcp_frame(e, &f, outgoing, flags);
 	f.seq = seq;
 	f.ack = ack;
-	cc_out_frame(&f, ts, NULL, 0, 0, 0, 0);
+	cc_emit(&f, ts, NULL, 0, 0, 0, 0);
 }
 
 void cc_tcp_connected(int fd, struct cc_fd *e, int active)
@@ -598,7 +632,7 @@ void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov,
 	for (size_t off = 0; off < len; off += e->mss) {
 		size_t n = len - off < e->mss ? len - off : e->mss;
 		f.seq = seq + (uint32_t)off;
-		cc_out_frame(&f, ts, iov, iovcnt, off, n, n);
+		cc_emit(&f, ts, iov, iovcnt, off, n, n);
 	}
 }
 
@@ -698,17 +732,17 @@ static void plain_tcp_open(struct cc_plainflow *pf, uint64_t ts, const char *not
 	plain_frame(pf, &f, act, IPPROTO_TCP, note);
 	f.tcp_flags = CC_TCP_SYN;
 	f.seq = a;
-	cc_out_frame(&f, ts, NULL, 0, 0, 0, 0);
+	cc_emit(&f, ts, NULL, 0, 0, 0, 0);
 	plain_frame(pf, &f, !act, IPPROTO_TCP, note);
 	f.tcp_flags = CC_TCP_SYN | CC_TCP_ACK;
 	f.seq = b;
 	f.ack = a + 1;
-	cc_out_frame(&f, ts, NULL, 0, 0, 0, 0);
+	cc_emit(&f, ts, NULL, 0, 0, 0, 0);
 	plain_frame(pf, &f, act, IPPROTO_TCP, note);
 	f.tcp_flags = CC_TCP_ACK;
 	f.seq = a + 1;
 	f.ack = b + 1;
-	cc_out_frame(&f, ts, NULL, 0, 0, 0, 0);
+	cc_emit(&f, ts, NULL, 0, 0, 0, 0);
 	pf->snd_seq = l + 1;
 	pf->rcv_seq = p + 1;
 	pf->tcp_open = 1;
@@ -731,7 +765,7 @@ void cc_cap_plain(struct cc_plainflow *pf, int outgoing, const void *buf, size_t
 			size_t n = len - off < 65000 ? len - off : 65000;
 			f.seq = *seq;
 			*seq += (uint32_t)n;
-			cc_out_frame(&f, ts, &iov, 1, off, n, n);
+			cc_emit(&f, ts, &iov, 1, off, n, n);
 		}
 		return;
 	}
@@ -744,7 +778,7 @@ void cc_cap_plain(struct cc_plainflow *pf, int outgoing, const void *buf, size_t
 		note = note_ports;
 	}
 	plain_frame(pf, &f, outgoing, sctp ? IPPROTO_SCTP : IPPROTO_UDP, note);
-	cc_out_frame(&f, ts, &iov, 1, 0, len, len);
+	cc_emit(&f, ts, &iov, 1, 0, len, len);
 }
 
 void cc_plain_fin(struct cc_plainflow *pf, int outgoing, const char *note)
@@ -759,7 +793,7 @@ void cc_plain_fin(struct cc_plainflow *pf, int outgoing, const char *note)
 	f.tcp_flags = CC_TCP_FIN | CC_TCP_ACK;
 	f.seq = outgoing ? pf->snd_seq++ : pf->rcv_seq++;
 	f.ack = outgoing ? pf->rcv_seq : pf->snd_seq;
-	cc_out_frame(&f, cc_now(), NULL, 0, 0, 0, 0);
+	cc_emit(&f, cc_now(), NULL, 0, 0, 0, 0);
 }
 
 /* ---- Socket options ---- */

@@ -29,7 +29,9 @@ struct cc_counters {
 	 * BIO, the SSL's earlier flow, DTLS record match */
 	uint64_t plain[5];
 	uint64_t srtp_failed;   /* srtp_unprotect(_rtcp) calls that failed (auth, replay, ...) */
-	uint64_t reserved[50];
+	uint64_t filtered;      /* frames the capture filter or class selection declined */
+	uint64_t relayed;       /* TURN-relayed datagrams written unwrapped on the relay interface */
+	uint64_t reserved[48];
 };
 
 #endif

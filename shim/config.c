@@ -3,7 +3,9 @@
  * naming the variable and the program runs uncaptured, never aborted.
  */
 #include "shim/config.h"
+#include "pcapout/filter.h"
 #include "pcapout/writer.h"
+#include "shim/select.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -134,6 +136,20 @@ int cc_config_load(const char *prog, const char *exe)
 	if (v && *v && set_path(cc_cfg.srtp_keylog, "CLEARCAP_SRTP_KEYLOG", v) < 0)
 		return -1;
 
+	cc_sel = CC_SEL_ALL;
+	v = getenv("CLEARCAP_CAPTURE");
+	if (v && *v) {
+		char word[64];
+		if (strlen(v) > 1024)
+			return bad("CLEARCAP_CAPTURE", v, "too long");
+		if (cc_sel_parse(v, &cc_sel, word, sizeof(word)) < 0) {
+			cc_warn("CLEARCAP_CAPTURE=%.200s: unknown class '%s' (known: stun turn dtls-handshake "
+				"dtls-app dtls rtp rtcp sctp tcp other wire plaintext relay all); not capturing", v, word);
+			cc_cfg.on = 0;
+			return -1;
+		}
+	}
+
 	v = getenv("CLEARCAP_PROGRAMS");
 	if (v && *v) {
 		if (strlen(v) > 4096)
@@ -141,6 +157,19 @@ int cc_config_load(const char *prog, const char *exe)
 		if (!cc_name_in_list(v, prog) && !(exe && cc_name_in_list(v, exe))) {
 			cc_cfg.on = 0;  /* not one of ours: pass through silently */
 			return 0;
+		}
+	}
+
+	/* Last: libpcap is loaded only in a process that really captures with a filter. */
+	v = getenv("CLEARCAP_FILTER");
+	if (v && *v) {
+		char err[256];
+		if (strlen(v) > 4096)
+			return bad("CLEARCAP_FILTER", v, "too long");
+		if (cc_filter_compile(v, err, sizeof(err)) < 0) {
+			cc_warn("CLEARCAP_FILTER='%.200s': %s; not capturing", v, err);
+			cc_cfg.on = 0;
+			return -1;
 		}
 	}
 	return 0;

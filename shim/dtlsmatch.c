@@ -201,7 +201,7 @@ int cc_dm_inbound_flow(uint64_t key, struct cc_addr *local, struct cc_addr *peer
 /* A datagram's payload unwrapped from TURN framing (RFC 8656 sections 11, 12), if any. */
 static void unwrap_turn(const uint8_t **p, size_t *len)
 {
-	if (*len && (*p)[0] >= 64 && (*p)[0] <= 79) {
+	if (*len && (*p)[0] >= 64 && (*p)[0] <= 127) {    /* RFC 5766 channels too */
 		struct cc_turn_channel ch;
 		if (cc_turn_channel_data(*p, *len, &ch) == 0) {
 			*p = ch.data.p;

@@ -48,6 +48,8 @@ struct options {
 	const char *programs;
 	const char *keylog;
 	const char *srtp_keylog;
+	const char *filter;     /* -f: a tcpdump expression */
+	const char *capture;    /* --capture: class list */
 	char buffer[32];        /* -B converted to bytes, empty when not given */
 	bool quiet;
 	char **argv;            /* the program and its arguments */
@@ -62,6 +64,7 @@ struct totals {
 	uint64_t captured, dropped, processes, unmatched, write_errors;
 	uint64_t plain[5];
 	uint64_t srtp_failed;
+	uint64_t filtered, relayed;
 };
 
 __attribute__((format(printf, 1, 0)))
@@ -136,6 +139,16 @@ static void print_help(void)
 "                     Append the SRTP master keys that DTLS-SRTP exports (WebRTC media) to\n"
 "                     FILE, one line per flow and direction in SDP a=crypto inline form:\n"
 "                     SRTP LOCAL PEER outbound|inbound SUITE inline:BASE64(KEY||SALT)\n"
+"  -f, --filter EXPR  Store only the packets that match EXPR, in tcpdump syntax (pcap-filter(7)),\n"
+"                     run on each frame as it appears in FILE: 'udp port 3478', 'ifindex 2'\n"
+"                     (plaintext), 'outbound', 'udp[8] & 0xc0 = 0x80'.  Needs libpcap at run\n"
+"                     time.  A bad expression: one line, and PROGRAM runs uncaptured.\n"
+"      --capture CLASSES\n"
+"                     Store only these classes, comma-separated: stun, turn, dtls-handshake,\n"
+"                     dtls-app, dtls, rtp, rtcp, sctp, tcp, other (what a packet carries) and\n"
+"                     wire, plaintext, relay (the interface).  Naming no interface means all\n"
+"                     interfaces, naming only interfaces all content; e.g. 'rtp,plaintext' is\n"
+"                     the decrypted RTP only.  Default: all.\n"
 "  -q, --quiet        Do not print the summary line when PROGRAM exits.\n"
 "  -h, --help         Print this help and exit.\n"
 "  -V, --version      Print the version and exit.\n"
@@ -227,7 +240,7 @@ static void bad_option(int c, char **argv)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	/* '+' stops at the first non-option, so the program's own options are left alone. */
-	static const char shortopts[] = "+:w:aF:P:B:k:qhV";
+	static const char shortopts[] = "+:w:aF:P:B:k:f:qhV";
 	static const struct option longopts[] = {
 		{ "append",      no_argument,       NULL, 'a' },
 		{ "format",      required_argument, NULL, 'F' },
@@ -235,6 +248,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "buffer-size", required_argument, NULL, 'B' },
 		{ "keylog",      required_argument, NULL, 'k' },
 		{ "srtp-keylog", required_argument, NULL, 'S' },
+		{ "filter",      required_argument, NULL, 'f' },
+		{ "capture",     required_argument, NULL, 'K' },
 		{ "quiet",       no_argument,       NULL, 'q' },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ "version",     no_argument,       NULL, 'V' },
@@ -265,6 +280,12 @@ static void parse_options(int argc, char **argv, struct options *o)
 			if (optarg[0] == '\0')
 				die("invalid -k/--keylog '': expected a file name");
 			o->keylog = optarg;
+			break;
+		case 'f': o->filter = optarg; break;
+		case 'K':
+			if (optarg[0] == '\0')
+				die("invalid --capture '': expected a list of classes");
+			o->capture = optarg;
 			break;
 		case 'q': o->quiet = true; break;
 		case 'h': print_help(); exit(0);
@@ -531,6 +552,8 @@ static struct totals counters_collect(struct counters *cn)
 	for (int i = 0; i < 5; i++)
 		t.plain[i] = __atomic_load_n(&c->plain[i], __ATOMIC_ACQUIRE);
 	t.srtp_failed = __atomic_load_n(&c->srtp_failed, __ATOMIC_ACQUIRE);
+	t.filtered = __atomic_load_n(&c->filtered, __ATOMIC_ACQUIRE);
+	t.relayed = __atomic_load_n(&c->relayed, __ATOMIC_ACQUIRE);
 	unlink(cn->path);
 	munmap(c, CC_COUNTERS_SIZE);
 	cn->page = NULL;
@@ -572,6 +595,10 @@ static void set_child_env(const struct options *o, const char *shim, const char 
 		set_env("CLEARCAP_KEYLOG", o->keylog);
 	if (o->srtp_keylog != NULL)
 		set_env("CLEARCAP_SRTP_KEYLOG", o->srtp_keylog);
+	if (o->filter != NULL)
+		set_env("CLEARCAP_FILTER", o->filter);
+	if (o->capture != NULL)
+		set_env("CLEARCAP_CAPTURE", o->capture);
 	set_env("CLEARCAP_COUNTERS", counters);
 }
 
@@ -804,7 +831,7 @@ static void describe_plain(const struct totals *t, char *buf, size_t size)
 
 static void report(const struct options *o, const struct totals *t)
 {
-	char extra[128] = "";
+	char extra[192] = "";
 	char plain[160];
 	size_t len = 0;
 
@@ -820,6 +847,12 @@ static void report(const struct options *o, const struct totals *t)
 	}
 	if (o->quiet)
 		return;
+	if (t->filtered > 0)
+		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu not selected by the filter",
+					(unsigned long long)t->filtered);
+	if (t->relayed > 0)
+		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu relayed via TURN",
+					(unsigned long long)t->relayed);
 	if (t->unmatched > 0)
 		len += (size_t)snprintf(extra + len, sizeof extra - len,
 					", %llu without a known flow",

@@ -237,7 +237,7 @@ END_TEST
 START_TEST(test_channel_data)
 {
 	struct cc_turn_channel cd;
-	const uint8_t bad_channel[] = { 0x50, 0x00, 0x00, 0x00 };
+	const uint8_t bad_channel[] = { 0x80, 0x00, 0x00, 0x00 };
 
 	ck_assert_int_eq(cc_turn_channel_data(turn_channel_data, sizeof(turn_channel_data), &cd), 0);
 	ck_assert_uint_eq(cd.channel, 0x4001);

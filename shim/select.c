@@ -1,0 +1,142 @@
+/*
+ * Capture selection by class; see select.h.
+ *
+ * A frame is classified from its first bytes only: RFC 7983's first-byte ranges on UDP, the
+ * STUN method for TURN, the DTLS record's content type.  TCP streams are one class as a whole, so
+ * that a selection never cuts a stream Wireshark must reassemble.
+ */
+#include "shim/select.h"
+#include "decoders/demux.h"
+#include "pcapout/writer.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+unsigned cc_sel = CC_SEL_ALL;
+
+static const struct {
+	const char *name;
+	unsigned bits;
+} names[] = {
+	{ "stun", CC_SEL_STUN },
+	{ "turn", CC_SEL_TURN },
+	{ "dtls-handshake", CC_SEL_DTLS_HS },
+	{ "dtls-app", CC_SEL_DTLS_APP },
+	{ "dtls", CC_SEL_DTLS_HS | CC_SEL_DTLS_APP },
+	{ "rtp", CC_SEL_RTP },
+	{ "rtcp", CC_SEL_RTCP },
+	{ "sctp", CC_SEL_SCTP },
+	{ "tcp", CC_SEL_TCP },
+	{ "other", CC_SEL_OTHER },
+	{ "wire", CC_SEL_WIRE },
+	{ "plaintext", CC_SEL_PLAIN },
+	{ "relay", CC_SEL_RELAY },
+	{ "all", CC_SEL_ALL },
+};
+
+int cc_sel_parse(const char *list, unsigned *mask, char *bad, size_t badlen)
+{
+	unsigned m = 0;
+	const char *p = list;
+
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		size_t i;
+
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strlen(names[i].name) == n && memcmp(names[i].name, p, n) == 0)
+				break;
+		if (i == sizeof(names) / sizeof(names[0])) {
+			if (badlen) {
+				size_t c = n < badlen - 1 ? n : badlen - 1;
+				memcpy(bad, p, c);
+				bad[c] = 0;
+			}
+			return -1;
+		}
+		m |= names[i].bits;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	if (!(m & CC_SEL_IFACES))
+		m |= CC_SEL_IFACES;
+	if (!(m & CC_SEL_CONTENT))
+		m |= CC_SEL_CONTENT;
+	*mask = m;
+	return 0;
+}
+
+/* RFC 8656 section 17: the methods only TURN uses. */
+static int turn_method(unsigned method)
+{
+	return method >= 0x003 && method <= 0x009 && method != 0x005;
+}
+
+static unsigned classify_udp(const uint8_t *p, size_t n, size_t len, int plaintext)
+{
+	if (plaintext) {
+		/* Plaintext UDP is RTP/RTCP from libsrtp, or a DTLS application's own data. */
+		if (n >= 2 && p[0] >= 128 && p[0] <= 191)
+			return cc_demux_is_rtcp(p, n) ? CC_SEL_RTCP : CC_SEL_RTP;
+		return CC_SEL_DTLS_APP;
+	}
+	switch (cc_demux(p, n)) {
+	case CC_CLASS_STUN:
+		/* RFC 8489 section 5: the magic cookie tells STUN from stray bytes. */
+		if (n < 8 || p[4] != 0x21 || p[5] != 0x12 || p[6] != 0xA4 || p[7] != 0x42)
+			return CC_SEL_OTHER;
+		{
+			unsigned t = (unsigned)p[0] << 8 | p[1];
+			unsigned method = (t & 0x000F) | (t & 0x00E0) >> 1 | (t & 0x3E00) >> 2;
+			return turn_method(method) ? CC_SEL_TURN : CC_SEL_STUN;
+		}
+	case CC_CLASS_TURN_CHANNEL:
+		return CC_SEL_TURN;
+	case CC_CLASS_DTLS:
+		/* RFC 6347 section 4.1: content type 23 is application data; 20, 21, 22 the handshake. */
+		return p[0] == 23 || (p[0] & 0xE0) == 0x20 ? CC_SEL_DTLS_APP : CC_SEL_DTLS_HS;
+	case CC_CLASS_QUIC:
+		/* RFC 5766 channels 0x5000-0x7FFF share these first bytes: the length tells them apart. */
+		if (n >= 4 && p[0] < 128 && (size_t)(p[2] << 8 | p[3]) + 4 <= len && len <= (size_t)(p[2] << 8 | p[3]) + 7)
+			return CC_SEL_TURN;
+		return CC_SEL_OTHER;
+	case CC_CLASS_RTP:
+		return CC_SEL_RTP;
+	case CC_CLASS_RTCP:
+		return CC_SEL_RTCP;
+	default:
+		return CC_SEL_OTHER;
+	}
+}
+
+unsigned cc_sel_classify(const struct cc_frame *f, const struct iovec *iov, int iovcnt, size_t skip, size_t caplen)
+{
+	static const unsigned iface_bit[] = { 0, CC_SEL_WIRE, CC_SEL_PLAIN, CC_SEL_RELAY };
+	unsigned iface = f->iface < 4 ? iface_bit[f->iface] : 0;
+	uint8_t head[8];
+	size_t n;
+
+	if (f->proto == IPPROTO_TCP)
+		return iface | CC_SEL_TCP;
+	if (f->proto == IPPROTO_SCTP)
+		return iface | CC_SEL_SCTP | CC_SEL_DTLS_APP;
+	n = cc_iov_copy(head, iov, iovcnt, skip, caplen < sizeof(head) ? caplen : sizeof(head));
+	return iface | classify_udp(head, n, caplen, f->iface == CC_IF_PLAINTEXT);
+}
+
+void cc_emit(const struct cc_frame *f, uint64_t ts, const struct iovec *iov, int iovcnt, size_t skip,
+	     size_t caplen, size_t origlen)
+{
+	unsigned sel = __atomic_load_n(&cc_sel, __ATOMIC_RELAXED);
+
+	if (__builtin_expect(sel != CC_SEL_ALL, 0)) {
+		unsigned c = cc_sel_classify(f, iov, iovcnt, skip, caplen);
+		if (!(c & sel & CC_SEL_CONTENT) || !(c & sel & CC_SEL_IFACES)) {
+			cc_writer_count_filtered();
+			return;
+		}
+	}
+	cc_out_frame(f, ts, iov, iovcnt, skip, caplen, origlen);
+}

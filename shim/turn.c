@@ -1,0 +1,210 @@
+/*
+ * TURN allocations of this process, for the relay interface; see turn.h.
+ *
+ * Only the client side unwraps: an allocation is made known by the Allocate request the process
+ * sends (RFC 8656 section 7.1) and completed by the success response's XOR-RELAYED-ADDRESS
+ * (7.3).  A TURN server under the shim sends and receives the relayed datagrams itself on its
+ * relay sockets, so its wire copy is already end to end.  Channels come from the client's
+ * ChannelBind requests (section 11.1); Send and Data indications name their peer (10.1, 10.4).
+ *
+ * The tables are small and fixed; TURN control messages are rare, so a mutex is cheap here.  A
+ * thread-local flag keeps a signal handler that sends from re-entering the lock it interrupted.
+ */
+#include "shim/turn.h"
+#include "decoders/stun.h"
+#include "pcapout/writer.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define ALLOCS 32
+#define CHANNELS 32
+
+struct alloc {
+	struct cc_addr local, server;
+	struct cc_addr relayed;         /* family 0 until the success response */
+	int used;
+	unsigned nch;
+	struct {
+		uint16_t num;
+		struct cc_addr peer;
+	} ch[CHANNELS];
+};
+
+static struct alloc tab[ALLOCS];
+static unsigned next_victim;
+static int any;                         /* an Allocate was sent: look at ChannelData (atomic) */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread int inside;
+
+static int same(const struct cc_addr *a, const struct cc_addr *b)
+{
+	size_t n = a->family == AF_INET ? 4 : 16;
+
+	return a->family == b->family && a->port == b->port && memcmp(a->ip, b->ip, n) == 0;
+}
+
+static void from_stun(struct cc_addr *a, const struct cc_stun_addr *s)
+{
+	memset(a, 0, sizeof(*a));
+	a->family = (uint16_t)s->family;
+	a->port = s->port;
+	memcpy(a->ip, s->addr, s->family == AF_INET ? 4 : 16);
+}
+
+static struct alloc *find(const struct cc_addr *local, const struct cc_addr *server)
+{
+	for (unsigned i = 0; i < ALLOCS; i++)
+		if (tab[i].used && same(&tab[i].server, server) && same(&tab[i].local, local))
+			return &tab[i];
+	return NULL;
+}
+
+static struct alloc *find_or_add(const struct cc_addr *local, const struct cc_addr *server)
+{
+	struct alloc *a = find(local, server);
+
+	if (a)
+		return a;
+	for (unsigned i = 0; i < ALLOCS; i++)
+		if (!tab[i].used) {
+			a = &tab[i];
+			break;
+		}
+	if (!a)
+		a = &tab[next_victim++ % ALLOCS];      /* the table is full: the oldest slot goes */
+	memset(a, 0, sizeof(*a));
+	a->used = 1;
+	a->local = *local;
+	a->server = *server;
+	return a;
+}
+
+static void bind_channel(struct alloc *a, uint16_t num, const struct cc_addr *peer)
+{
+	unsigned i;
+
+	for (i = 0; i < a->nch; i++)
+		if (a->ch[i].num == num)
+			break;
+	if (i == a->nch) {
+		if (a->nch == CHANNELS)
+			i = num % CHANNELS;
+		else
+			a->nch++;
+	}
+	a->ch[i].num = num;
+	a->ch[i].peer = *peer;
+}
+
+/* A STUN message: learn from TURN control traffic, or unwrap an indication. */
+static int stun_message(const uint8_t *p, size_t len, int outgoing, const struct cc_addr *local,
+			const struct cc_addr *server, struct cc_relay *out)
+{
+	struct cc_stun_msg m;
+	struct alloc *a;
+
+	if (cc_stun_parse(p, len, &m) != 0)
+		return 0;
+	switch (m.hdr.method) {
+	case CC_STUN_ALLOCATE:
+		if (outgoing && m.hdr.cls == CC_STUN_REQUEST) {
+			find_or_add(local, server);
+			__atomic_store_n(&any, 1, __ATOMIC_RELAXED);
+		} else if (!outgoing && m.hdr.cls == CC_STUN_SUCCESS && (m.has & CC_STUN_HAS_XOR_RELAYED) &&
+			   (a = find(local, server)) != NULL) {
+			from_stun(&a->relayed, &m.xor_relayed);
+		}
+		return 0;
+	case CC_STUN_CHANNEL_BIND:
+		if (outgoing && m.hdr.cls == CC_STUN_REQUEST && (m.has & CC_STUN_HAS_CHANNEL) &&
+		    (m.has & CC_STUN_HAS_XOR_PEER) && (a = find(local, server)) != NULL) {
+			struct cc_addr peer;
+			from_stun(&peer, &m.xor_peer);
+			bind_channel(a, m.channel, &peer);
+		}
+		return 0;
+	case CC_STUN_REFRESH:
+		/* RFC 8656 section 7.2: a Refresh with LIFETIME 0 deletes the allocation. */
+		if (outgoing && m.hdr.cls == CC_STUN_REQUEST && (m.has & CC_STUN_HAS_LIFETIME) && m.lifetime == 0 &&
+		    (a = find(local, server)) != NULL)
+			a->used = 0;
+		return 0;
+	case CC_STUN_SEND:
+	case CC_STUN_DATA:
+		if (m.hdr.cls != CC_STUN_INDICATION || !(m.has & CC_STUN_HAS_XOR_PEER) || !(m.has & CC_STUN_HAS_DATA))
+			return 0;
+		if ((m.hdr.method == CC_STUN_SEND) != outgoing)
+			return 0;
+		a = find(local, server);
+		if (!a || !a->relayed.family)
+			return 0;
+		from_stun(&out->peer, &m.xor_peer);
+		out->relayed = a->relayed;
+		out->data = m.data.p;
+		out->len = m.data.len;
+		return 1;
+	}
+	return 0;
+}
+
+static int channel_data(const uint8_t *p, size_t len, const struct cc_addr *local, const struct cc_addr *server,
+			struct cc_relay *out)
+{
+	struct cc_turn_channel cd;
+	struct alloc *a;
+
+	if (cc_turn_channel_data(p, len, &cd) != 0)
+		return 0;
+	a = find(local, server);
+	if (!a || !a->relayed.family)
+		return 0;
+	for (unsigned i = 0; i < a->nch; i++)
+		if (a->ch[i].num == cd.channel) {
+			out->peer = a->ch[i].peer;
+			out->relayed = a->relayed;
+			out->data = cd.data.p;
+			out->len = cd.data.len;
+			return 1;
+		}
+	return 0;
+}
+
+int cc_turn_datagram(const uint8_t *p, size_t len, int outgoing, const struct cc_addr *local,
+		     const struct cc_addr *server, struct cc_relay *out)
+{
+	int r = 0;
+
+	if (!len || inside)
+		return 0;
+	if (p[0] >= 64) {
+		/* ChannelData: nothing to do until this process has allocated. */
+		if (!__atomic_load_n(&any, __ATOMIC_RELAXED))
+			return 0;
+	} else if (len < CC_STUN_HDR_LEN || p[4] != 0x21 || p[5] != 0x12 || p[6] != 0xA4 || p[7] != 0x42) {
+		return 0;
+	} else {
+		/* Only TURN methods matter here; ICE's Binding checks go by without the lock. */
+		unsigned t = (unsigned)p[0] << 8 | p[1];
+		unsigned method = (t & 0x000F) | (t & 0x00E0) >> 1 | (t & 0x3E00) >> 2;
+		if (method < CC_STUN_ALLOCATE || method > CC_STUN_CHANNEL_BIND)
+			return 0;
+		if (method != CC_STUN_ALLOCATE && !__atomic_load_n(&any, __ATOMIC_RELAXED))
+			return 0;
+	}
+	inside = 1;
+	pthread_mutex_lock(&lock);
+	if (p[0] >= 64)
+		r = channel_data(p, len, local, server, out);
+	else
+		r = stun_message(p, len, outgoing, local, server, out);
+	pthread_mutex_unlock(&lock);
+	inside = 0;
+	/* A relayed address and its peer share a family (RFC 8656 section 3.1). */
+	if (r && out->relayed.family != out->peer.family)
+		r = 0;
+	if (r)
+		cc_writer_count_relayed();
+	return r;
+}

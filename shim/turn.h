@@ -1,0 +1,40 @@
+/*
+ * TURN relays seen from the client: the allocations this process makes, so that every datagram
+ * it moves through a relay (ChannelData, Send and Data indications) is also written unwrapped on
+ * the `relay` interface between the relayed transport address and the peer, the addresses of the
+ * ICE candidate pair.
+ */
+#ifndef CC_TURN_H
+#define CC_TURN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pcapout/frame.h"
+
+/* What one datagram to or from a TURN server carries through the relay. */
+struct cc_relay {
+	const uint8_t *data;    /* the inner datagram */
+	size_t len;
+	struct cc_addr relayed; /* our relayed transport address (XOR-RELAYED-ADDRESS) */
+	struct cc_addr peer;    /* the peer (ChannelBind, XOR-PEER-ADDRESS) */
+};
+
+/*
+ * True for a first byte TURN may start with: STUN 0-3, and ChannelData 64-127 (RFC 7983 says
+ * 64-79, but RFC 5766 channels reach 0x7FFF and coturn uses them).
+ */
+static inline int cc_turn_candidate(uint8_t b)
+{
+	return b <= 3 || (b >= 64 && b <= 127);
+}
+
+/*
+ * A whole UDP datagram (or a TURN-over-TCP frame) p[0..len) between local and server.  Learns
+ * allocations and channels from the client's requests and the server's answers; returns 1 with
+ * *out filled when the datagram carries relayed data of a known allocation.
+ */
+int cc_turn_datagram(const uint8_t *p, size_t len, int outgoing, const struct cc_addr *local,
+		     const struct cc_addr *server, struct cc_relay *out);
+
+#endif

@@ -1,0 +1,163 @@
+"""TURN: a real TURN server (coturn's turnserver), its test client (turnutils_uclient) and echo
+peer (turnutils_peer), all three under the shim writing one file.  The wire shows the Allocate
+401 challenge and success, CreatePermission, ChannelBind and ChannelData (or Send/Data
+indications); the client's relayed datagrams also appear unwrapped on the `relay` interface,
+addressed between its relayed transport address and the peer, with the bytes the peer got.
+
+Everything runs on 127.0.0.1; coturn needs --allow-loopback-peers for that."""
+import os
+import subprocess
+import time
+
+import cclib
+from cclib import eq, ok, tshark
+
+QUICK = ["test_turn_udp_channels"]
+TSAN = ["test_turn_udp_channels"]
+
+USER, PASSWORD, REALM = "alice", "secret", "clearcap.test"
+MESSAGES = 8
+LENGTH = 120
+
+
+class Turn:
+    """turnserver and turnutils_peer running under the shim until stop()."""
+
+    def __init__(self, env, cap, extra=None, tcp=False):
+        for tool in ("turnserver", "turnutils_uclient", "turnutils_peer"):
+            cclib.need(tool)
+        self.env = env
+        self.cap = cap
+        self.extra = extra or {}
+        self.port = cclib.free_port(cclib.socket.SOCK_STREAM if tcp else cclib.socket.SOCK_DGRAM)
+        self.peer_port = cclib.free_port()
+        e = env.env(cap, self.extra)
+        self.log = open(env.path("turnserver.log"), "w")
+        self.server = subprocess.Popen(
+            ["turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
+             "--listening-port=%d" % self.port, "--min-port=40000", "--max-port=40999",
+             "--lt-cred-mech", "--user=%s:%s" % (USER, PASSWORD), "--realm=" + REALM,
+             "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls", "--log-file=stdout",
+             "--simple-log", "--pidfile=" + env.path("turnserver.pid")],
+            stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        self.peer = subprocess.Popen(["turnutils_peer", "-L", "127.0.0.1", "-p", str(self.peer_port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e)
+        cclib.wait_for_port(self.port, udp=not tcp)
+        time.sleep(0.3)
+
+    def client(self, *flags, env_extra=None, tool=None):
+        """Runs turnutils_uclient with flags; with tool, through the clearcap wrapper."""
+        args = ["turnutils_uclient", "-p", str(self.port), "-u", USER, "-w", PASSWORD, "-e", "127.0.0.1",
+                "-r", str(self.peer_port), "-n", str(MESSAGES), "-l", str(LENGTH), "-c", "-X"] + list(flags) + \
+               ["127.0.0.1"]
+        if tool:
+            return cclib.run(tool + args, env=self.env.env(None, env_extra, preload=False), timeout=40)
+        e = self.env.env(self.cap, dict(self.extra, **(env_extra or {})))
+        return cclib.run(args, env=e, timeout=40)
+
+    def stop(self):
+        for p in (self.server, self.peer):
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.log.close()
+
+
+def relayed_address(cap):
+    rows = tshark(cap, ["stun.att.ipv4", "stun.att.port"],
+                  "stun.type.method == 0x003 && stun.type.class == 0x10 && frame.interface_name == \"wire\"")
+    ok(rows, "an Allocate success response on the wire")
+    # The first XOR address is XOR-RELAYED-ADDRESS in coturn's answer (XOR-MAPPED comes second).
+    return rows[-1][0].split(",")[0], rows[-1][1].split(",")[0]
+
+
+def check_relay(env, cap, turn, indications=False):
+    # The control exchange on the wire, in order: 401 challenge, then success.
+    methods = tshark(cap, ["stun.type.method", "stun.type.class", "stun.att.error.class", "stun.att.error"],
+                     "frame.interface_name == \"wire\" && stun && !stun.channel")
+    cls = {0: "request", 1: "indication", 0x10: "success", 0x11: "error"}
+    seq = [(int(m, 16), cls[int(c, 16)], int(ec.split(",")[0] or 0) * 100 + int(en.split(",")[0] or 0))
+           for m, c, ec, en in methods]
+    ok((3, "error", 401) in seq, "Allocate 401 challenge: %s" % seq[:6])
+    first_401 = seq.index((3, "error", 401))
+    first_ok = next(i for i, s in enumerate(seq) if s[:2] == (3, "success"))
+    ok(first_401 < first_ok, "the 401 comes before the Allocate success")
+    ok((8, "success", 0) in seq, "CreatePermission success on the wire")
+    if not indications:
+        ok((9, "success", 0) in seq, "ChannelBind success on the wire")
+
+    rip, rport = relayed_address(cap)
+    peer = ("127.0.0.1", str(turn.peer_port))
+    relay = tshark(cap, ["ip.src", "udp.srcport", "ip.dst", "udp.dstport", "sll.pkttype", "udp.payload"],
+                   "frame.interface_name == \"relay\"")
+    out = [r for r in relay if r[4] == "4"]
+    inc = [r for r in relay if r[4] == "0"]
+    eq(len(out), MESSAGES, "relayed datagrams sent, unwrapped")
+    eq(len(inc), MESSAGES, "relayed datagrams received, unwrapped")
+    for r in out:
+        eq((r[0], r[1], r[2], r[3]), (rip, rport) + peer, "outgoing relay copy addressed relayed -> peer")
+    for r in inc:
+        eq((r[0], r[1], r[2], r[3]), peer + (rip, rport), "incoming relay copy addressed peer -> relayed")
+
+    # The peer's own wire view (it is captured too): the same bytes it received from the relay.
+    at_peer = tshark(cap, ["udp.payload"], "frame.interface_name == \"wire\" && sll.pkttype == 0 && "
+                     "udp.dstport == %d && ip.src == %s && udp.srcport == %s" % (turn.peer_port, rip, rport))
+    eq(sorted(r[5] for r in out), sorted(r[0] for r in at_peer), "relay copies carry what the peer received")
+    # And the client side wire: the framing that carried them.
+    framing = "stun.channel" if not indications else "stun.type.method == 0x006"
+    eq(cclib.tshark_count(cap, "frame.interface_name == \"wire\" && sll.pkttype == 4 && udp.dstport == %d && %s"
+                          % (turn.port, framing)), MESSAGES,
+       "client's wire datagrams carrying the relayed data")
+
+
+def test_turn_udp_channels(env):
+    cap = env.path("turn.pcapng")
+    turn = Turn(env, cap)
+    try:
+        turn.client()
+    finally:
+        turn.stop()
+    ok(cclib.capinfos_ok(cap)[0], "valid capture")
+    check_relay(env, cap, turn)
+
+
+def test_turn_udp_send_indications(env):
+    cap = env.path("turn.pcapng")
+    turn = Turn(env, cap)
+    try:
+        turn.client("-s")
+    finally:
+        turn.stop()
+    check_relay(env, cap, turn, indications=True)
+
+
+def test_turn_filter_relay_only(env):
+    """CLEARCAP_FILTER 'ifindex 3' keeps exactly the relay interface, checked by tcpdump too."""
+    cap = env.path("relay.pcapng")
+    turn = Turn(env, cap, {"CLEARCAP_FILTER": "ifindex 3"})
+    try:
+        turn.client()
+    finally:
+        turn.stop()
+    n = cclib.tshark_count(cap)
+    eq(n, 2 * MESSAGES, "only the relay copies are stored")
+    eq(cclib.tcpdump_count(cap, "ifindex 3"), n, "tcpdump agrees: all of them are ifindex 3")
+
+
+def test_turn_capture_classes(env):
+    """CLEARCAP_CAPTURE=turn stores the TURN control and ChannelData, not the peer's plain UDP."""
+    cap = env.path("classes.pcapng")
+    turn = Turn(env, cap, {"CLEARCAP_CAPTURE": "turn,wire"})
+    try:
+        turn.client()
+    finally:
+        turn.stop()
+    total = cclib.tshark_count(cap)
+    ok(total > 0, "something stored")
+    eq(cclib.tshark_count(cap, "!stun"), 0, "nothing but TURN (STUN framing) stored")
+    eq(cclib.tshark_count(cap, "frame.interface_name != \"wire\""), 0, "wire only")
+    ok(cclib.tshark_count(cap, "stun.channel") >= 2 * MESSAGES, "ChannelData kept")
+    ok(cclib.tshark_count(cap, "stun.type.method == 0x003") >= 4, "Allocate exchange kept")
