@@ -161,3 +161,56 @@ def test_turn_capture_classes(env):
     eq(cclib.tshark_count(cap, "frame.interface_name != \"wire\""), 0, "wire only")
     ok(cclib.tshark_count(cap, "stun.channel") >= 2 * MESSAGES, "ChannelData kept")
     ok(cclib.tshark_count(cap, "stun.type.method == 0x003") >= 4, "Allocate exchange kept")
+
+
+# The relay gets an address of its own, so relayed flows cannot be mistaken for host ones.
+TURN_PRELUDE = r"""
+ip addr add 10.200.0.3/24 dev v0
+turnserver -n --listening-ip=10.200.0.1 --relay-ip=10.200.0.3 --listening-port=3478 \
+  --min-port=41000 --max-port=41100 --lt-cred-mech --user=alice:secret --realm=clearcap.test \
+  --no-cli --no-tls --no-dtls --log-file="$TMPD/turnserver.log" --simple-log --pidfile="$TMPD/ts.pid" \
+  >/dev/null 2>&1 &
+trap 'kill %1 2>/dev/null' EXIT
+for i in $(seq 50); do grep -q "Total UDP servers" "$TMPD/turnserver.log" 2>/dev/null && break; sleep 0.1; done
+sleep 0.3
+"""
+
+
+def test_webrtc_through_turn(env):
+    """Two aiortc peers allowed only relayed candidates, through coturn, all in one file: the ICE
+    checks, the DTLS handshake and the decrypted data channel carry the relayed addresses of the
+    candidate pair, not the TURN server's."""
+    import test_webrtc
+    cclib.need("turnserver")
+    cap = env.path("relayed.pcapng")
+    test_webrtc.run_session(env, cap, mode="relay", prelude=TURN_PRELUDE)
+    relayed = set()
+    for ip, port in tshark(cap, ["stun.att.ipv4", "stun.att.port"],
+                           "frame.interface_name == \"wire\" && stun.type.method == 0x003 && stun.type.class == 0x10 "
+                           "&& udp.srcport == 3478"):
+        relayed.add((ip.split(",")[0], port.split(",")[0]))
+    ok(len(relayed) >= 2, "two allocations: %s" % relayed)
+    pair = lambda r: {(r[0], r[1]), (r[2], r[3])}
+    fields = ["ip.src", "udp.srcport", "ip.dst", "udp.dstport"]
+    # ICE checks and DTLS through the relay, unwrapped between the two relayed addresses.
+    checks = tshark(cap, fields, "frame.interface_name == \"relay\" && stun.type.method == 0x001")
+    ok(checks, "ICE connectivity checks on the relay interface")
+    for r in checks:
+        # A check may also come from a candidate the peer did not signal (peer-reflexive): one end
+        # is always our relayed address.
+        ok(pair(r) & relayed, "ICE check through a relayed address: %s" % (r,))
+    ok(any(pair(r) <= relayed for r in checks), "checks between the two relayed addresses")
+    hs = tshark(cap, fields, "frame.interface_name == \"relay\" && dtls.handshake")
+    ok(hs, "the DTLS handshake on the relay interface")
+    for r in hs:
+        ok(pair(r) <= relayed, "DTLS between relayed addresses: %s" % (r,))
+    # The decrypted data channel: SCTP (its own ports, 5000) between the relayed addresses' IP.
+    msgs = tshark(cap, ["ip.src", "ip.dst", "data.data"],
+                  "frame.interface_name == \"plaintext\" && sctp.data_payload_proto_id == 51")
+    ok(len(msgs) >= 12, "decrypted data-channel messages of both peers (%d)" % len(msgs))
+    relay_ips = {ip for ip, port in relayed}
+    eq(relay_ips, {"10.200.0.3"}, "relayed addresses on the relay IP")
+    for r in msgs:
+        ok({r[0], r[1]} <= relay_ips, "plaintext SCTP on the relayed pair: %s" % (r,))
+    texts = [bytes.fromhex(r[2].replace(":", "")).decode(errors="replace") for r in msgs if r[2]]
+    ok(any(t == "echo: hello 4 from the offerer" for t in texts), "the echoed text is readable: %s" % texts[:3])

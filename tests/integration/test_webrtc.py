@@ -27,6 +27,7 @@ ip link set lo up
 ip link add v0 type veth peer name v1
 ip addr add 10.200.0.1/24 dev v0; ip addr add 10.200.0.2/24 dev v1
 ip link set v0 up; ip link set v1 up
+eval "$PRELUDE"
 coproc A { CLEARCAP_FILE="$CAP_A" "$PY" "$PEER" offer $MODE 2>"$TMPD/a.err"; }
 read -r -t 20 offer <&"${A[0]}"
 coproc B { CLEARCAP_FILE="$CAP_B" "$PY" $ANSWERER 2>"$TMPD/b.err"; }
@@ -38,9 +39,10 @@ echo "A:$a B:$b"
 """
 
 
-def run_session(env, cap, cap_b=None, answerer=None, mode=""):
+def run_session(env, cap, cap_b=None, answerer=None, mode="", prelude=""):
     """Runs the session with both peers capturing into cap, or the answerer into cap_b.  The
-    answerer is aiortc too, or `answerer` (a script path and its arguments)."""
+    answerer is aiortc too, or `answerer` (a script path and its arguments).  `prelude` runs in
+    the namespace before the peers start (a TURN server, ...)."""
     if not shutil.which("unshare") or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
         raise cclib.Skip("cannot create a network namespace here")
     probe = subprocess.run([cclib.PY, "-c", "import aiortc"], capture_output=True)
@@ -48,7 +50,7 @@ def run_session(env, cap, cap_b=None, answerer=None, mode=""):
         raise cclib.Skip("python3-aiortc not installed")
     e = env.env(cap, {"CLEARCAP_SRTP_KEYLOG": env.path("srtp.keys")})
     e.update({"PY": cclib.PY, "PEER": PEER, "TMPD": env.tmp, "CAP_A": cap, "CAP_B": cap_b or cap,
-              "ANSWERER": answerer or (PEER + " answer " + mode), "MODE": mode})
+              "ANSWERER": answerer or (PEER + " answer " + mode), "MODE": mode, "PRELUDE": prelude})
     p = cclib.run(["unshare", "-n", "bash", "-c", SCRIPT], env=e, timeout=90, check=False)
     errs = ""
     for f in ("a.err", "b.err"):

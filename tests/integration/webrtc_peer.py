@@ -1,7 +1,7 @@
 """A WebRTC data-channel peer on Debian's aiortc, for clearcap's tests: the stack is unmodified,
 this is only the application around it.
 
-usage: webrtc_peer.py offer|answer [audio]
+usage: webrtc_peer.py offer|answer [audio] [relay]
 Signaling is one JSON line each way: the offerer prints its offer on stdout and reads the answer
 from stdin; the answerer reads the offer from stdin and prints its answer.  The offerer opens a
 channel "chat", sends MESSAGES text messages and one binary message, waits for each echo, and
@@ -15,7 +15,23 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack
 
 MESSAGES = ["hello %d from the offerer" % i for i in range(5)]
-AUDIO = len(sys.argv) > 2 and sys.argv[2] == "audio"
+AUDIO = "audio" in sys.argv[2:]
+# relay: only relayed candidates, through the TURN server the test runs at TURN_SERVER (a browser's
+# iceTransportPolicy "relay"; aiortc 1.4 has no such option, so it is passed to aioice directly).
+RELAY = "relay" in sys.argv[2:]
+TURN_SERVER = "turn:10.200.0.1:3478"
+
+
+def new_pc():
+    if not RELAY:
+        return RTCPeerConnection()
+    import functools
+    import aioice
+    import aiortc.rtcicetransport as ice
+    from aiortc import RTCConfiguration, RTCIceServer
+    ice.Connection = functools.partial(ice.Connection, transport_policy=aioice.TransportPolicy.RELAY)
+    return RTCPeerConnection(RTCConfiguration(iceServers=[
+        RTCIceServer(urls=TURN_SERVER, username="alice", credential="secret")]))
 AUDIO_SECONDS = 3
 
 
@@ -30,7 +46,7 @@ async def read_sdp():
 
 
 async def offer():
-    pc = RTCPeerConnection()
+    pc = new_pc()
     if AUDIO:
         pc.addTrack(AudioStreamTrack())
     ch = pc.createDataChannel("chat")
@@ -56,7 +72,7 @@ async def offer():
 
 
 async def answer():
-    pc = RTCPeerConnection()
+    pc = new_pc()
     finished = asyncio.Event()
 
     @pc.on("track")
