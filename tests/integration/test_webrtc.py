@@ -39,7 +39,7 @@ echo "A:$a B:$b"
 """
 
 
-def run_session(env, cap, cap_b=None, answerer=None, mode="", prelude=""):
+def run_session(env, cap, cap_b=None, answerer=None, mode="", prelude="", extra=None):
     """Runs the session with both peers capturing into cap, or the answerer into cap_b.  The
     answerer is aiortc too, or `answerer` (a script path and its arguments).  `prelude` runs in
     the namespace before the peers start (a TURN server, ...)."""
@@ -48,7 +48,7 @@ def run_session(env, cap, cap_b=None, answerer=None, mode="", prelude=""):
     probe = subprocess.run([cclib.PY, "-c", "import aiortc"], capture_output=True)
     if probe.returncode != 0:
         raise cclib.Skip("python3-aiortc not installed")
-    e = env.env(cap, {"CLEARCAP_SRTP_KEYLOG": env.path("srtp.keys")})
+    e = env.env(cap, dict({"CLEARCAP_SRTP_KEYLOG": env.path("srtp.keys")}, **(extra or {})))
     e.update({"PY": cclib.PY, "PEER": PEER, "TMPD": env.tmp, "CAP_A": cap, "CAP_B": cap_b or cap,
               "ANSWERER": answerer or (PEER + " answer " + mode), "MODE": mode, "PRELUDE": prelude})
     p = cclib.run(["unshare", "-n", "bash", "-c", SCRIPT], env=e, timeout=90, check=False)

@@ -1,0 +1,112 @@
+"""Capture selection: tcpdump filter expressions (CLEARCAP_FILTER, clearcap -f) run on each
+synthesized frame, and classes (CLEARCAP_CAPTURE, --capture), on real programs; what is stored
+is checked with tshark and with tcpdump applying the same expression to the file."""
+import os
+
+import cclib
+from cclib import eq, ok, tshark
+
+QUICK = ["test_filter_rtp_byte_test_via_wrapper", "test_filter_bad_expression", "test_capture_bad_class"]
+
+# A UDP "media" sender: N RTP-looking datagrams (version 2) and N others, to a receiver socket in
+# the same process, so each datagram is captured twice (sent and received).
+SENDER = r"""
+import socket, struct, sys
+n = int(sys.argv[1])
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); rx.bind(("127.0.0.1", 0))
+tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); tx.bind(("127.0.0.1", 0))
+for i in range(n):
+    rtp = struct.pack("!BBHII", 0x80, 0, i, i * 160, 0x1234) + b"\xff" * 160
+    tx.sendto(rtp, rx.getsockname()); rx.recv(2048)
+    tx.sendto(b"plain %d" % i, rx.getsockname()); rx.recv(2048)
+print("sent", 2 * n, tx.getsockname()[1], rx.getsockname()[1])
+"""
+N = 25
+
+
+def send(env, cap, extra=None):
+    p = cclib.py(env, SENDER, cap, extra, args=[str(N)])
+    _, total, txport, rxport = p.stdout.split()
+    return p, int(txport), int(rxport)
+
+
+def test_filter_rtp_byte_test_via_wrapper(env):
+    """clearcap -f 'udp[8] & 0xc0 = 0x80': the RTP version bits, exactly as tcpdump means it."""
+    cap = env.path("rtp.pcapng")
+    expr = "udp[8] & 0xc0 = 0x80"
+    p = cclib.run([env.tool, "-w", cap, "-f", expr, "--", cclib.PY, "-c", SENDER, str(N)],
+                  env=env.env(None, preload=False))
+    ok(p.stdout.startswith("sent %d" % (2 * N)), "the program ran: %r" % p.stdout)
+    eq(cclib.tshark_count(cap), 2 * N, "sent and received RTP stored, nothing else")
+    eq(cclib.tshark_count(cap, "rtp.version == 2 || udp.payload[0] == 0x80"), 2 * N, "all of it RTP-looking")
+    eq(cclib.tcpdump_count(cap, expr), 2 * N, "tcpdump applies the same expression to every record")
+    ok("%d not selected" % (2 * N) in p.stderr, "the summary counts what the filter declined: %s" % p.stderr)
+
+
+def test_filter_outbound_and_port(env):
+    """'outbound and udp dst port P' in the environment: only what the program sent to P."""
+    cap = env.path("out.pcapng")
+    # The receiver's port is unknown before the run: filter on the direction first.
+    p, tx, rx = send(env, cap, {"CLEARCAP_FILTER": "outbound"})
+    eq(cclib.tshark_count(cap), 2 * N, "only the sends")
+    eq(cclib.tshark_count(cap, "sll.pkttype == 4"), 2 * N, "all outgoing")
+    cap2 = env.path("port.pcapng")
+    p, tx, rx = send(env, cap2, {"CLEARCAP_FILTER": "inbound and udp src portrange 1-65535 and not udp[8] = 0x80"})
+    eq(cclib.tshark_count(cap2), N, "the received non-RTP datagrams only")
+    eq([r[0] for r in tshark(cap2, ["sll.pkttype"])], ["0"] * N, "inbound")
+
+
+def test_filter_bad_expression(env):
+    """A bad expression: one line quoting it, the program runs uncaptured and unchanged."""
+    cap = env.path("bad.pcapng")
+    p, _, _ = send(env, cap, {"CLEARCAP_FILTER": "udp prot 3478"})
+    lines = [l for l in p.stderr.splitlines() if "clearcap" in l]
+    eq(len(lines), 1, "one line: %r" % p.stderr)
+    ok("CLEARCAP_FILTER" in lines[0] and "udp prot 3478" in lines[0], "names the variable and quotes: %s" % lines[0])
+    ok(not os.path.exists(cap), "nothing captured")
+
+
+def test_capture_bad_class(env):
+    cap = env.path("bad.pcapng")
+    p, _, _ = send(env, cap, {"CLEARCAP_CAPTURE": "rtp,srtp"})
+    lines = [l for l in p.stderr.splitlines() if "clearcap" in l]
+    eq(len(lines), 1, "one line: %r" % p.stderr)
+    ok("CLEARCAP_CAPTURE" in lines[0] and "'srtp'" in lines[0], "names the variable and the word: %s" % lines[0])
+    ok(not os.path.exists(cap), "nothing captured")
+
+
+def test_capture_rtp_class(env):
+    """CLEARCAP_CAPTURE=rtp keeps the RTP datagrams (first byte 128-191, RFC 7983) only."""
+    cap = env.path("rtp.pcapng")
+    send(env, cap, {"CLEARCAP_CAPTURE": "rtp"})
+    eq(cclib.tshark_count(cap), 2 * N, "RTP only")
+    eq(cclib.tcpdump_count(cap, "udp[8] & 0xc0 = 0x80"), 2 * N, "tcpdump agrees")
+
+
+def webrtc(env, cap, classes):
+    import test_webrtc
+    test_webrtc.run_session(env, cap, extra={"CLEARCAP_CAPTURE": classes})
+
+
+def test_capture_handshakes_of_a_webrtc_session(env):
+    """stun,dtls-handshake on a real WebRTC session: ICE and the DTLS handshake, no application
+    data, no plaintext — what someone debugging a failed connection wants and nothing more."""
+    cap = env.path("hs.pcapng")
+    webrtc(env, cap, "stun,dtls-handshake")
+    total = cclib.tshark_count(cap)
+    ok(total > 0, "something stored")
+    eq(cclib.tshark_count(cap, "stun || dtls.handshake || dtls.record.content_type == 20 || "
+                               "dtls.record.content_type == 21"), total, "only ICE and DTLS handshake records")
+    ok(cclib.tshark_count(cap, "dtls.handshake.type == 1") >= 1, "the ClientHello is there")
+    ok(cclib.tshark_count(cap, "stun.type.method == 0x001") >= 2, "ICE checks are there")
+    eq(cclib.tshark_count(cap, "frame.interface_name != \"wire\""), 0, "no plaintext")
+
+
+def test_capture_decrypted_data_channel_only(env):
+    """sctp: the decrypted data channel only (IP/SCTP on the plaintext interface)."""
+    cap = env.path("sctp.pcapng")
+    webrtc(env, cap, "sctp")
+    total = cclib.tshark_count(cap)
+    ok(total > 0, "something stored")
+    eq(cclib.tshark_count(cap, "sctp && frame.interface_name == \"plaintext\""), total, "plaintext SCTP only")
+    ok(cclib.tshark_count(cap, "rtcdc.message_type == 0x03") >= 1, "DCEP open is there")
