@@ -526,13 +526,7 @@ void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *pe
 				relayed = cc_turn_datagram(p, caplen, outgoing, &local, &peer, &rl);
 		}
 	}
-	if (relayed) {
-		struct iovec in = { (void *)rl.data, rl.len };
-		if (__builtin_expect(cc_nest.ssl != NULL, 0))
-			nest_note(IPPROTO_UDP, &rl.relayed, &rl.peer, 0);
-		if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0))
-			cc_dm_datagram(&in, 1, rl.len, outgoing, &rl.relayed, &rl.peer);
-	} else {
+	if (!relayed) {
 		if (__builtin_expect(cc_nest.ssl != NULL, 0))
 			nest_note(IPPROTO_UDP, &local, &peer, 0);
 		if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0))
@@ -547,13 +541,30 @@ void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *pe
 		return;
 	}
 	cc_emit(&f, ts, iov, iovcnt, 0, caplen, origlen);
-	if (relayed) {
-		struct iovec in = { (void *)rl.data, rl.len };
-		f.iface = CC_IF_RELAY;
-		f.src = outgoing ? rl.relayed : rl.peer;
-		f.dst = outgoing ? rl.peer : rl.relayed;
-		cc_emit(&f, ts, &in, 1, 0, rl.len, rl.len);
-	}
+	if (relayed)
+		cc_cap_relay(outgoing, &rl, ts);
+}
+
+void cc_cap_relay(int outgoing, const struct cc_relay *rl, uint64_t ts)
+{
+	struct iovec in = { (void *)rl->data, rl->len };
+	struct cc_frame f;
+
+	/* Plaintexts correlate with the end-to-end flow, as if there were no relay. */
+	if (__builtin_expect(cc_nest.ssl != NULL, 0))
+		nest_note(IPPROTO_UDP, &rl->relayed, &rl->peer, 0);
+	if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0))
+		cc_dm_datagram(&in, 1, rl->len, outgoing, &rl->relayed, &rl->peer);
+
+	memset(&f, 0, sizeof(f));
+	f.proto = IPPROTO_UDP;
+	f.iface = CC_IF_RELAY;
+	f.outgoing = (uint8_t)outgoing;
+	f.pid = cc_pid;
+	f.ttl = 64;
+	f.src = outgoing ? rl->relayed : rl->peer;
+	f.dst = outgoing ? rl->peer : rl->relayed;
+	cc_emit(&f, ts, &in, 1, 0, rl->len, rl->len);
 }
 
 /* ---- TCP ---- */
@@ -634,6 +645,10 @@ void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov,
 		f.seq = seq + (uint32_t)off;
 		cc_emit(&f, ts, iov, iovcnt, off, n, n);
 	}
+	/* TURN over TCP: a connection is followed from its first Allocate request (first byte 0). */
+	if (__builtin_expect(__atomic_load_n(&cc_turn_tcp_any, __ATOMIC_RELAXED) ||
+			     (outgoing && iovcnt > 0 && iov[0].iov_len && !*(const uint8_t *)iov[0].iov_base), 0))
+		cc_turn_tcp(iov, iovcnt, len, outgoing, &e->local, &e->peer);
 }
 
 void cc_tcp_fin(int fd, struct cc_fd *e, int outgoing)

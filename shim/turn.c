@@ -11,10 +11,12 @@
  * thread-local flag keeps a signal handler that sends from re-entering the lock it interrupted.
  */
 #include "shim/turn.h"
+#include "shim/capture.h"
 #include "decoders/stun.h"
 #include "pcapout/writer.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -207,4 +209,98 @@ int cc_turn_datagram(const uint8_t *p, size_t len, int outgoing, const struct cc
 	if (r)
 		cc_writer_count_relayed();
 	return r;
+}
+
+/* ---- TURN over TCP ---- */
+
+#define STREAMS 16
+#define STREAM_BUF 4096         /* a frame larger than this loses the stream's framing (counted) */
+
+struct stream {
+	struct cc_addr local, server;
+	int used, lost;
+	size_t len[2];
+	uint8_t buf[2][STREAM_BUF];
+};
+
+static struct stream streams[STREAMS];
+int cc_turn_tcp_any;
+
+static struct stream *stream_find(const struct cc_addr *local, const struct cc_addr *server, int add)
+{
+	struct stream *free_one = NULL;
+
+	for (unsigned i = 0; i < STREAMS; i++) {
+		if (streams[i].used && same(&streams[i].server, server) && same(&streams[i].local, local))
+			return &streams[i];
+		if (!streams[i].used && !free_one)
+			free_one = &streams[i];
+	}
+	if (!add || !free_one)
+		return NULL;
+	memset(free_one, 0, offsetof(struct stream, buf));
+	free_one->used = 1;
+	free_one->local = *local;
+	free_one->server = *server;
+	__atomic_store_n(&cc_turn_tcp_any, 1, __ATOMIC_RELAXED);
+	return free_one;
+}
+
+/* The stream's first bytes are an Allocate request: this connection goes to a TURN server. */
+static int starts_allocate(const struct iovec *iov, int iovcnt, size_t len)
+{
+	uint8_t h[8];
+
+	if (len < CC_STUN_HDR_LEN || cc_iov_copy(h, iov, iovcnt, 0, sizeof(h)) != sizeof(h))
+		return 0;
+	return h[0] == 0x00 && h[1] == 0x03 && h[4] == 0x21 && h[5] == 0x12 && h[6] == 0xA4 && h[7] == 0x42;
+}
+
+void cc_turn_tcp(const struct iovec *iov, int iovcnt, size_t len, int outgoing, const struct cc_addr *local,
+		 const struct cc_addr *server)
+{
+	struct stream *st;
+	uint64_t ts = 0;
+
+	if (inside || !len)
+		return;
+	inside = 1;
+	pthread_mutex_lock(&lock);
+	st = stream_find(local, server, outgoing && starts_allocate(iov, iovcnt, len));
+	if (!st || st->lost)
+		goto out;
+	for (size_t off = 0; off < len;) {
+		int d = outgoing ? 0 : 1;
+		size_t room = STREAM_BUF - st->len[d], n = len - off < room ? len - off : room;
+		size_t flen;
+
+		cc_iov_copy(st->buf[d] + st->len[d], iov, iovcnt, off, n);
+		st->len[d] += n;
+		off += n;
+		for (;;) {
+			int rc = cc_turn_tcp_frame(st->buf[d], st->len[d], &flen);
+			if (rc == CC_ESHORT && flen <= STREAM_BUF)
+				break;
+			if (rc != 0) {
+				/* Not TURN framing after all, or a frame we cannot hold: stop following. */
+				st->lost = 1;
+				goto out;
+			}
+			struct cc_relay rl;
+			int r = st->buf[d][0] >= 64
+				? channel_data(st->buf[d], flen, local, server, &rl)
+				: stun_message(st->buf[d], flen, outgoing, local, server, &rl);
+			if (r && rl.relayed.family == rl.peer.family) {
+				if (!ts)
+					ts = cc_now();
+				cc_writer_count_relayed();
+				cc_cap_relay(outgoing, &rl, ts);
+			}
+			memmove(st->buf[d], st->buf[d] + flen, st->len[d] - flen);
+			st->len[d] -= flen;
+		}
+	}
+out:
+	pthread_mutex_unlock(&lock);
+	inside = 0;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "pcapout/frame.h"
+#include <sys/uio.h>
 
 /* What one datagram to or from a TURN server carries through the relay. */
 struct cc_relay {
@@ -36,5 +37,19 @@ static inline int cc_turn_candidate(uint8_t b)
  */
 int cc_turn_datagram(const uint8_t *p, size_t len, int outgoing, const struct cc_addr *local,
 		     const struct cc_addr *server, struct cc_relay *out);
+
+/*
+ * TURN over TCP (RFC 8656 section 12.5 framing): `len` stream bytes a TCP connection between local
+ * and server moved in one call.  Frames are reassembled across calls for connections that sent an
+ * Allocate request; each relayed datagram found goes to cc_cap_relay().
+ */
+void cc_turn_tcp(const struct iovec *iov, int iovcnt, size_t len, int outgoing, const struct cc_addr *local,
+		 const struct cc_addr *server);
+
+/* Set once a TURN-over-TCP connection exists: until then TCP data skips cc_turn_tcp (atomic). */
+extern int cc_turn_tcp_any;
+
+/* Implemented by capture.c: writes a relayed datagram on the relay interface, and correlates it. */
+void cc_cap_relay(int outgoing, const struct cc_relay *rl, uint64_t ts);
 
 #endif

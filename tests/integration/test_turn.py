@@ -134,6 +134,31 @@ def test_turn_udp_send_indications(env):
     check_relay(env, cap, turn, indications=True)
 
 
+def test_turn_tcp_channels(env):
+    """TURN over TCP (RFC 8656 section 12.5 framing): frames reassembled across the client's
+    send/recv calls, the relayed UDP datagrams unwrapped all the same."""
+    cap = env.path("turn-tcp.pcapng")
+    turn = Turn(env, cap, tcp=True)
+    try:
+        turn.client("-t")
+    finally:
+        turn.stop()
+    ok(cclib.capinfos_ok(cap)[0], "valid capture")
+    rip, rport = relayed_address(cap)
+    peer = ("127.0.0.1", str(turn.peer_port))
+    relay = tshark(cap, ["ip.src", "udp.srcport", "ip.dst", "udp.dstport", "sll.pkttype", "udp.payload"],
+                   "frame.interface_name == \"relay\"")
+    eq(sorted(r[4] for r in relay), ["0"] * MESSAGES + ["4"] * MESSAGES, "relayed datagrams both ways")
+    for r in relay:
+        want = (rip, rport) + peer if r[4] == "4" else peer + (rip, rport)
+        eq(tuple(r[:4]), want, "relay copy addressed between relayed address and peer")
+    at_peer = tshark(cap, ["udp.payload"], "frame.interface_name == \"wire\" && sll.pkttype == 0 && "
+                     "udp.dstport == %d && udp.srcport == %s" % (turn.peer_port, rport))
+    eq(sorted(r[5] for r in relay if r[4] == "4"), sorted(r[0] for r in at_peer), "the bytes the peer got")
+    ok(cclib.tshark_count(cap, "tcp.dstport == %d && stun.channel" % turn.port) >= 1,
+       "ChannelData over TCP on the wire (tshark reassembles the stream)")
+
+
 def test_turn_filter_relay_only(env):
     """CLEARCAP_FILTER 'ifindex 3' keeps exactly the relay interface, checked by tcpdump too."""
     cap = env.path("relay.pcapng")
