@@ -6,6 +6,10 @@
 #   off        LD_PRELOAD=BUILD/libclearcap.so without CLEARCAP_FILE (loaded, pass-through)
 #   capturing  LD_PRELOAD plus CLEARCAP_FILE
 #   tcpdump    no shim, `tcpdump -i lo -w` capturing the same flood
+#   classdrop  capturing with CLEARCAP_CAPTURE=stun: every flood packet is classified and dropped
+#   bpfdrop    capturing with CLEARCAP_FILTER='udp port 9': every frame is built, filtered, dropped
+#   bpfkeep    capturing with CLEARCAP_FILTER=udp: every frame is filtered and stored
+# The last three show what selection costs: a dropped packet must be cheaper than a stored one.
 # The set is repeated BENCH_ROUNDS times (default 3) interleaved, so that machine noise falls on all
 # modes alike, and each mode's median packets per second is compared with none's.  Each flood lasts
 # BENCH_SECONDS (default 3).  BENCH_CALL=sendmmsg floods with sendmmsg() in batches of 32 instead of
@@ -37,7 +41,7 @@ size=200
 addr=127.0.0.1                  # Loopback only: the flood must never leave the machine.
 flood=$build/bench/udpflood
 lib=$build/libclearcap.so
-modes=(none off capturing tcpdump)
+modes=(none off capturing tcpdump classdrop bpfdrop bpfkeep)
 
 [ -x "$flood" ] || { echo "bench: $flood not built (make $flood)" >&2; exit 1; }
 for tool in tcpdump capinfos ss; do
@@ -162,6 +166,12 @@ run_mode() {
 	off)       env_cmd=(env "LD_PRELOAD=$preload") ;;
 	capturing) rm -f "$tmp/cap.pcapng"
 	           env_cmd=(env "LD_PRELOAD=$preload" "CLEARCAP_FILE=$tmp/cap.pcapng") ;;
+	classdrop) rm -f "$tmp/cap.pcapng"
+	           env_cmd=(env "LD_PRELOAD=$preload" "CLEARCAP_FILE=$tmp/cap.pcapng" "CLEARCAP_CAPTURE=stun") ;;
+	bpfdrop)   rm -f "$tmp/cap.pcapng"
+	           env_cmd=(env "LD_PRELOAD=$preload" "CLEARCAP_FILE=$tmp/cap.pcapng" "CLEARCAP_FILTER=udp port 9") ;;
+	bpfkeep)   rm -f "$tmp/cap.pcapng"
+	           env_cmd=(env "LD_PRELOAD=$preload" "CLEARCAP_FILE=$tmp/cap.pcapng" "CLEARCAP_FILTER=udp") ;;
 	tcpdump)   rm -f "$tmp/td.pcap"
 	           tcpdump -i lo -n -w "$tmp/td.pcap" -B 65536 "udp port $port" 2>"$tmp/td.err" &
 	           td_pid=$!
@@ -195,7 +205,12 @@ run_mode() {
 		[ "$rc" -eq 0 ] || { cat "$tmp/td.err" >&2; die "tcpdump failed with status $rc"; }
 		in_file=$(count_packets "$tmp/td.pcap") || die "tcpdump: $tmp/td.pcap unreadable"
 		rm -f "$tmp/td.pcap"
-	elif [ "$mode" = capturing ]; then
+	elif [ "$mode" = classdrop ] || [ "$mode" = bpfdrop ]; then
+		# Nothing is selected, so the file is never even opened.
+		in_file=0
+		[ ! -e "$tmp/cap.pcapng" ] || in_file=$(count_packets "$tmp/cap.pcapng") || in_file=0
+		rm -f "$tmp/cap.pcapng"
+	elif [ "$mode" = capturing ] || [ "$mode" = bpfkeep ]; then
 		in_file=$(count_packets "$tmp/cap.pcapng") \
 			|| { cat "$tmp/send.err" >&2; die "capturing: $tmp/cap.pcapng missing or unreadable"; }
 		rm -f "$tmp/cap.pcapng"
@@ -231,7 +246,7 @@ echo "clearcap bench: ${size}-byte UDP flood to $addr:$port, $call_desc, ${secon
 [ "$have_shim" -eq 1 ] || echo "  $lib not found: shim not built, running none and tcpdump only"
 for round in $(seq 1 "$rounds"); do
 	for m in "${modes[@]}"; do
-		if [ "$m" = off ] || [ "$m" = capturing ]; then
+		if [ "$m" != none ] && [ "$m" != tcpdump ]; then
 			[ "$have_shim" -eq 1 ] || continue
 		fi
 		run_mode "$m" "$round"
@@ -257,8 +272,14 @@ for m in "${modes[@]}"; do
 	cpu_ratio[$m]=$(awk -v a="$ns" -v b="$none_ns" 'BEGIN { printf "%.3f", (a > 0 ? b / a : 0) }')
 	spread=$(awk -v l="$lo" -v h="$hi" -v m="$med" \
 		'BEGIN { printf "%.1f%%", (m > 0 ? 100 * (h - l) / m : 0) }')
-	if [ "$m" = capturing ] || [ "$m" = tcpdump ]; then
+	if [ "$m" = capturing ] || [ "$m" = tcpdump ] || [ "$m" = bpfkeep ]; then
 		missing[$m]=$((sent_tot[$m] - file_tot[$m]))
+		in_file=${file_tot[$m]}
+		miss=${missing[$m]}
+	elif [ "$m" = classdrop ] || [ "$m" = bpfdrop ]; then
+		missing[$m]=0
+		in_file=${file_tot[$m]}
+		miss=-
 		in_file=${file_tot[$m]}
 		miss=${missing[$m]}
 	else
@@ -295,6 +316,17 @@ if [ "$have_shim" -eq 1 ]; then
 	target "off/none" "${ratio[off]}" ">=" 0.99 "target >= 0.99"
 	target "missing packets (capturing)" "${missing[capturing]}" "==" 0 "target 0"
 	echo "on CPU time: capturing/none = ${cpu_ratio[capturing]}, off/none = ${cpu_ratio[off]}"
+	# Selection: CPU per packet against plain capturing (lower is cheaper).
+	read -r cap_ns _ _ <<<"$(stats "${ns_list[capturing]}")"
+	for m in classdrop bpfdrop bpfkeep; do
+		read -r m_ns _ _ <<<"$(stats "${ns_list[$m]}")"
+		echo "selection $m: CPU ns/packet $m_ns vs capturing $cap_ns = $(awk -v a="$m_ns" -v b="$cap_ns" \
+			'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }') of a stored packet's cost, ${file_tot[$m]} in file"
+	done
+	target "class-dropped packet cheaper than a stored one (ns ratio)" \
+		"$(awk -v a="$(stats "${ns_list[classdrop]}" | cut -d' ' -f1)" -v b="$cap_ns" 'BEGIN { printf "%.2f", a / b }')" "<=" 0.99 "target < 1"
+	target "filter-dropped packet cheaper than a stored one (ns ratio)" \
+		"$(awk -v a="$(stats "${ns_list[bpfdrop]}" | cut -d' ' -f1)" -v b="$cap_ns" 'BEGIN { printf "%.2f", a / b }')" "<=" 0.99 "target < 1"
 else
 	echo "capturing/none = n/a (target >= 0.90) shim not built"
 	echo "off/none = n/a (target >= 0.99) shim not built"
