@@ -1,11 +1,15 @@
 /*
- * Unit tests for shim/config.c: size parsing, program-name lists, and the environment contract.
+ * Unit tests for shim/config.c and shim/select.c: size parsing, program-name lists, the
+ * environment contract, and capture classes.
  */
 #include "shim/config.h"
+#include "shim/select.h"
 #include "tests/unit/check_main.h"
 
 #include <check.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 
 START_TEST(sizes)
 {
@@ -64,6 +68,98 @@ START_TEST(environment)
 }
 END_TEST
 
+START_TEST(class_lists)
+{
+	unsigned m;
+	char bad[16];
+
+	ck_assert_int_eq(cc_sel_parse("stun,dtls-handshake", &m, bad, sizeof(bad)), 0);
+	ck_assert_uint_eq(m, CC_SEL_STUN | CC_SEL_DTLS_HS | CC_SEL_IFACES);   /* all interfaces */
+	ck_assert_int_eq(cc_sel_parse("plaintext", &m, bad, sizeof(bad)), 0);
+	ck_assert_uint_eq(m, CC_SEL_PLAIN | CC_SEL_CONTENT);                  /* all content */
+	ck_assert_int_eq(cc_sel_parse("rtp,plaintext", &m, bad, sizeof(bad)), 0);
+	ck_assert_uint_eq(m, CC_SEL_RTP | CC_SEL_PLAIN);
+	ck_assert_int_eq(cc_sel_parse("dtls", &m, bad, sizeof(bad)), 0);
+	ck_assert_uint_eq(m & CC_SEL_CONTENT, CC_SEL_DTLS_HS | CC_SEL_DTLS_APP);
+	ck_assert_int_eq(cc_sel_parse("all", &m, bad, sizeof(bad)), 0);
+	ck_assert_uint_eq(m, CC_SEL_ALL);
+	ck_assert_int_eq(cc_sel_parse("rtp,srtp", &m, bad, sizeof(bad)), -1);
+	ck_assert_str_eq(bad, "srtp");
+	ck_assert_int_eq(cc_sel_parse("rtp,", &m, bad, sizeof(bad)), -1);      /* an empty word */
+	ck_assert_str_eq(bad, "");
+	ck_assert_int_eq(cc_sel_parse("RTP", &m, bad, sizeof(bad)), -1);
+}
+END_TEST
+
+static unsigned classify(uint8_t proto, uint8_t iface, const uint8_t *p, size_t len)
+{
+	struct cc_frame f;
+	struct iovec v = { (void *)p, len };
+
+	memset(&f, 0, sizeof(f));
+	f.proto = proto;
+	f.iface = iface;
+	return cc_sel_classify(&f, &v, 1, 0, len);
+}
+
+START_TEST(classes)
+{
+	/* RFC 5769 section 2.1's request header: a Binding request with the magic cookie. */
+	const uint8_t binding[20] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42 };
+	const uint8_t allocate[20] = { 0x00, 0x03, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42 };
+	const uint8_t alloc_err[20] = { 0x01, 0x13, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42 };
+	const uint8_t no_cookie[20] = { 0x00, 0x01, 0x00, 0x00, 0x12, 0x34, 0x56, 0x78 };
+	const uint8_t chan[8] = { 0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4 };
+	const uint8_t chan5766[8] = { 0x72, 0x7d, 0x00, 0x04, 1, 2, 3, 4 };   /* coturn's channels */
+	const uint8_t quic[8] = { 0x72, 0x7d, 0x00, 0x40, 1, 2, 3, 4 };       /* length does not fit */
+	const uint8_t hello[13] = { 22, 0xfe, 0xfd };
+	const uint8_t appdata[13] = { 23, 0xfe, 0xfd };
+	const uint8_t rtp[12] = { 0x80, 0x60 };
+	const uint8_t rtcp[8] = { 0x80, 200 };
+	const uint8_t text[5] = "hello";
+
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_WIRE, binding, 20), CC_SEL_WIRE | CC_SEL_STUN);
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_WIRE, allocate, 20), CC_SEL_WIRE | CC_SEL_TURN);
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_WIRE, alloc_err, 20), CC_SEL_WIRE | CC_SEL_TURN);
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_WIRE, no_cookie, 20), CC_SEL_WIRE | CC_SEL_OTHER);
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_WIRE, chan, 8), CC_SEL_WIRE | CC_SEL_TURN);
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_WIRE, chan5766, 8), CC_SEL_WIRE | CC_SEL_TURN);
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_WIRE, quic, 8), CC_SEL_WIRE | CC_SEL_OTHER);
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_WIRE, hello, 13), CC_SEL_WIRE | CC_SEL_DTLS_HS);
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_WIRE, appdata, 13), CC_SEL_WIRE | CC_SEL_DTLS_APP);
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_WIRE, rtp, 12), CC_SEL_WIRE | CC_SEL_RTP);
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_RELAY, rtcp, 8), CC_SEL_RELAY | CC_SEL_RTCP);
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_WIRE, text, 5), CC_SEL_WIRE | CC_SEL_OTHER);
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_WIRE, text, 0), CC_SEL_WIRE | CC_SEL_OTHER);
+	/* Plaintext: RTP from libsrtp, anything else a DTLS application's data. */
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_PLAINTEXT, rtp, 12), CC_SEL_PLAIN | CC_SEL_RTP);
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_PLAINTEXT, text, 5), CC_SEL_PLAIN | CC_SEL_DTLS_APP);
+	ck_assert_uint_eq(classify(IPPROTO_SCTP, CC_IF_PLAINTEXT, text, 5),
+			  CC_SEL_PLAIN | CC_SEL_SCTP | CC_SEL_DTLS_APP);
+	ck_assert_uint_eq(classify(IPPROTO_TCP, CC_IF_WIRE, hello, 13), CC_SEL_WIRE | CC_SEL_TCP);
+}
+END_TEST
+
+START_TEST(bad_filter_and_classes)
+{
+	setenv("CLEARCAP_FILE", "/tmp/never-written.pcapng", 1);
+	setenv("CLEARCAP_CAPTURE", "stun,bogus", 1);
+	ck_assert_int_eq(cc_config_load("prog", NULL), -1);
+	ck_assert_int_eq(cc_cfg.on, 0);
+	setenv("CLEARCAP_CAPTURE", "stun", 1);
+	ck_assert_int_eq(cc_config_load("prog", NULL), 0);
+	ck_assert_uint_eq(cc_sel, CC_SEL_STUN | CC_SEL_IFACES);
+	unsetenv("CLEARCAP_CAPTURE");
+	ck_assert_int_eq(cc_config_load("prog", NULL), 0);
+	ck_assert_uint_eq(cc_sel, CC_SEL_ALL);
+	setenv("CLEARCAP_FILTER", "udp prot 1", 1);
+	ck_assert_int_eq(cc_config_load("prog", NULL), -1);
+	ck_assert_int_eq(cc_cfg.on, 0);
+	unsetenv("CLEARCAP_FILTER");
+	unsetenv("CLEARCAP_FILE");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
@@ -72,6 +168,9 @@ int main(void)
 	tcase_add_test(t, sizes);
 	tcase_add_test(t, program_lists);
 	tcase_add_test(t, environment);
+	tcase_add_test(t, class_lists);
+	tcase_add_test(t, classes);
+	tcase_add_test(t, bad_filter_and_classes);
 	suite_add_tcase(s, t);
 	return cc_run_suite(s);
 }

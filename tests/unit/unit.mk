@@ -7,9 +7,10 @@ $(BUILD)/tests/test_pcapout: tests/unit/test_pcapout.c tests/unit/check_main.h $
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_pcapout.c $(PCAPOUT_UNIT_SRC) -lpcap $(CHECK_LIBS)
 
-$(BUILD)/tests/test_config: tests/unit/test_config.c tests/unit/check_main.h shim/config.c $(PCAPOUT_UNIT_SRC) $(HEADERS)
+CONFIG_UNIT_SRC := shim/config.c shim/select.c decoders/demux.c $(PCAPOUT_UNIT_SRC)
+$(BUILD)/tests/test_config: tests/unit/test_config.c tests/unit/check_main.h $(CONFIG_UNIT_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_config.c shim/config.c $(PCAPOUT_UNIT_SRC) $(CHECK_LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_config.c $(CONFIG_UNIT_SRC) $(CHECK_LIBS)
 
 $(BUILD)/tests/test_srtp_abi: tests/unit/test_srtp_abi.c tests/unit/check_main.h shim/srtp_abi.h
 	@mkdir -p $(dir $@)
