@@ -477,7 +477,7 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 	frame_cap = hl + caplen;
 
 	/* The per-process comment, and what this frame adds to it (how its flow was found, ...). */
-	char note_buf[COMMENT_MAX + 96];
+	char note_buf[COMMENT_MAX + 288];     /* room for an SRTP key line */
 	const char *comment = W.comment;
 	size_t comment_len = W.comment_len;
 	if (f->note && W.fmt == CC_FMT_PCAPNG) {

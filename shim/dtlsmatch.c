@@ -106,7 +106,7 @@ static void take(int i, struct out_ent *e)
 static void release(struct out_ent *e, const struct cc_addr *local, const struct cc_addr *peer)
 {
 	if (e->kind == CC_DM_SRTP)
-		cc_srtp_matched(local, peer, e->data, e->len);
+		cc_srtp_matched(e->ssl, local, peer, e->data, e->len);
 	else
 		cc_ssl_matched(e->ssl, local, peer, e->data, e->len);
 	if (e->data != e->inline_data)
@@ -147,7 +147,7 @@ void cc_dm_expect_kind(int kind, const void *ssl, uint64_t key, const void *plai
 	age_out(now);
 	if (len > PLAIN_MAX || (len > INLINE_MAX && !(copy = malloc(len)))) {
 		if (kind == CC_DM_SRTP)
-			cc_srtp_matched(NULL, NULL, plain, len);
+			cc_srtp_matched(ssl, NULL, NULL, plain, len);
 		else
 			cc_ssl_matched(ssl, NULL, NULL, plain, len);
 		return;

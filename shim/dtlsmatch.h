@@ -51,8 +51,12 @@ void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoin
 /* Writes out plaintexts still waiting (at exit), marked with what is known of their flow. */
 void cc_dm_flush(void);
 
-/* Implemented by the SRTP hooks: a protected packet met its datagram (or did not: local NULL). */
-void cc_srtp_matched(const struct cc_addr *local, const struct cc_addr *peer, const void *plain, size_t len);
+/*
+ * Implemented by the SRTP hooks: a protected packet met its datagram (or did not: local NULL).
+ * owner is what cc_dm_expect_kind() was given.
+ */
+void cc_srtp_matched(const void *owner, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
+		     size_t len);
 
 /* Implemented by the SSL hooks: a waiting plaintext met its datagram (or timed out: local NULL). */
 void cc_ssl_matched(const void *ssl, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,

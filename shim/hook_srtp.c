@@ -118,13 +118,114 @@ static void count_failure(uint64_t key, long status)
 }
 
 /*
+ * The keys of each session, so that the pcapng carries them: the first plaintext packet of a
+ * flow and direction gets its key line (the SRTP key log's format, with the flow's addresses, which
+ * SDES policies alone do not know) in its comment.  `tshark -T fields -e frame.comment` lists them.
+ */
+#define KEYS 64
+static struct srtpkey {
+	const void *ctx;                /* the srtp_t session; NULL: free */
+	int type;                       /* policy ssrc type: 1 that SSRC, 2 any inbound, 3 any outbound */
+	uint32_t ssrc;
+	char suite_key[136];            /* "SUITE inline:BASE64" */
+	int announced[2];               /* [outgoing]: the flow below got the line */
+	struct cc_addr local[2], peer[2];
+} keys[KEYS];
+static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void key_forget(const void *ctx)
+{
+	pthread_mutex_lock(&key_lock);
+	for (int i = 0; i < KEYS; i++)
+		if (keys[i].ctx == ctx)
+			keys[i].ctx = NULL;
+	pthread_mutex_unlock(&key_lock);
+}
+
+static void key_add(const void *ctx, int type, uint32_t ssrc, const char *suite, const uint8_t *ks, size_t n)
+{
+	char b64[100];
+	int free_i = -1;
+
+	if (!ctx || n > 64)
+		return;
+	cc_base64(ks, n, b64);
+	pthread_mutex_lock(&key_lock);
+	for (int i = 0; i < KEYS; i++) {
+		if (keys[i].ctx == ctx && keys[i].type == type && (type != 1 || keys[i].ssrc == ssrc)) {
+			free_i = i;     /* srtp_update: the new key replaces the old */
+			break;
+		}
+		if (!keys[i].ctx && free_i < 0)
+			free_i = i;
+	}
+	if (free_i >= 0) {
+		struct srtpkey *k = &keys[free_i];
+		memset(k, 0, sizeof(*k));
+		k->ctx = ctx;
+		k->type = type;
+		k->ssrc = ssrc;
+		snprintf(k->suite_key, sizeof(k->suite_key), "%s inline:%s", suite, b64);
+	}
+	pthread_mutex_unlock(&key_lock);
+}
+
+/* The key entry for a packet of session ctx (SSRC from its clear header), or NULL. */
+static struct srtpkey *key_find(const void *ctx, int outgoing, const uint8_t *p, size_t len)
+{
+	struct srtpkey *any = NULL, *found = NULL;
+	uint32_t ssrc;
+	int rtcp = len >= 2 && p[1] >= 192 && p[1] <= 223;
+
+	if (!ctx || len < (rtcp ? 8u : 12u))
+		return NULL;
+	/* RFC 3550: the SSRC follows the sequence number and timestamp (RTP), or the header (RTCP). */
+	ssrc = (uint32_t)p[rtcp ? 4 : 8] << 24 | (uint32_t)p[rtcp ? 5 : 9] << 16 | (uint32_t)p[rtcp ? 6 : 10] << 8 |
+	       p[rtcp ? 7 : 11];
+	pthread_mutex_lock(&key_lock);
+	for (int i = 0; i < KEYS && !found; i++) {
+		if (keys[i].ctx != ctx)
+			continue;
+		if (keys[i].type == 1 && keys[i].ssrc == ssrc)
+			found = &keys[i];
+		else if (keys[i].type == (outgoing ? 3 : 2))
+			any = &keys[i];
+	}
+	pthread_mutex_unlock(&key_lock);
+	return found ? found : any;
+}
+
+/* "SRTP LOCAL PEER DIR SUITE inline:KEY" into buf when this flow has not had it yet. */
+static int key_note(struct srtpkey *k, const struct cc_addr *local, const struct cc_addr *peer, int outgoing,
+		    char *buf, size_t size)
+{
+	char l[64], p[64];
+	int n = 0;
+
+	pthread_mutex_lock(&key_lock);
+	if (k->ctx && (!k->announced[outgoing] || memcmp(&k->local[outgoing], local, sizeof(*local)) ||
+		       memcmp(&k->peer[outgoing], peer, sizeof(*peer)))) {
+		k->announced[outgoing] = 1;
+		k->local[outgoing] = *local;
+		k->peer[outgoing] = *peer;
+		cc_addr_str(local, l, sizeof(l));
+		cc_addr_str(peer, p, sizeof(p));
+		n = snprintf(buf, size, "flow from SRTP packet; SRTP %s %s %s %s", l, p, outgoing ? "outbound" : "inbound",
+			     k->suite_key);
+	}
+	pthread_mutex_unlock(&key_lock);
+	return n > 0 && (size_t)n < size;
+}
+
+/*
  * One plaintext RTP/RTCP packet on its flow (local NULL: not known, written marked and counted).
  * IPv4 flows are written IPv4-mapped, apart from the wire's SRTP conversation (capture.c).
  */
-static void srtp_plain(const struct cc_addr *local, const struct cc_addr *peer, int outgoing, const void *plain,
-		       size_t len)
+static void srtp_plain(struct srtpkey *k, const struct cc_addr *local, const struct cc_addr *peer, int outgoing,
+		       const void *plain, size_t len)
 {
 	struct cc_plainflow pf;
+	char note[256];
 
 	memset(&pf, 0, sizeof(pf));
 	pf.mapped = 1;
@@ -135,13 +236,17 @@ static void srtp_plain(const struct cc_addr *local, const struct cc_addr *peer, 
 	} else {
 		cc_writer_count_unmatched(1);
 	}
-	cc_cap_plain(&pf, outgoing, plain, len, local ? "flow from SRTP packet" : "flow unknown");
+	if (local && k && key_note(k, local, peer, outgoing, note, sizeof(note)))
+		cc_cap_plain(&pf, outgoing, plain, len, note);
+	else
+		cc_cap_plain(&pf, outgoing, plain, len, local ? "flow from SRTP packet" : "flow unknown");
 }
 
 /* A protected packet met the datagram that carried it out (dtlsmatch.c), or never did. */
-void cc_srtp_matched(const struct cc_addr *local, const struct cc_addr *peer, const void *plain, size_t len)
+void cc_srtp_matched(const void *owner, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
+		     size_t len)
 {
-	srtp_plain(local, peer, 1, plain, len);
+	srtp_plain((struct srtpkey *)owner, local, peer, 1, plain, len);
 }
 
 static inline int capturing(void)
@@ -167,7 +272,8 @@ static long protect(int which, void *a, void *b, void *c, void *d, void *e, void
 	depth--;
 	int saved = errno;
 	if (r == 0 && *lenp > 0)
-		cc_dm_expect_kind(CC_DM_SRTP, NULL, cc_dm_bytes_key(b, (size_t)*lenp), copy, (size_t)len);
+		cc_dm_expect_kind(CC_DM_SRTP, key_find(a, 1, copy, (size_t)len), cc_dm_bytes_key(b, (size_t)*lenp),
+				  copy, (size_t)len);
 	errno = saved;
 	return r;
 }
@@ -191,7 +297,7 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 	if (r == 0 && *lenp > 0) {
 		struct cc_addr local, peer;
 		int found = cc_dm_inbound_flow(key, &local, &peer) == 0;
-		srtp_plain(found ? &local : NULL, &peer, 0, b, (size_t)*lenp);
+		srtp_plain(key_find(a, 0, b, (size_t)*lenp), found ? &local : NULL, &peer, 0, b, (size_t)*lenp);
 	} else if (r > 0 && r < 32) {
 		count_failure(key, r);
 	}
@@ -238,8 +344,11 @@ static const char *suite_of(const struct crypto_policy2 *c, size_t *key_len, siz
 	return NULL;
 }
 
-/* One key log line per policy in the list (SDES keys: the flow is not known here, the SSRC is). */
-static void log_policies(const struct policy2 *p)
+/*
+ * One key log line per policy in the list (SDES keys: the flow is not known here, the SSRC is),
+ * and the key kept for the pcapng.
+ */
+static void log_policies(const void *ctx, const struct policy2 *p)
 {
 	for (int n = 0; p && n < 64; p = p->next, n++) {
 		size_t kl = 0, sl = 0;
@@ -256,6 +365,7 @@ static void log_policies(const struct policy2 *p)
 		else
 			snprintf(who, sizeof(who), "%s", p->ssrc.type == 3 ? "outbound" : "inbound");
 		cc_srtp_keylog_who(who, suite, key, kl, key + kl, sl);
+		key_add(ctx, p->ssrc.type, p->ssrc.value, suite, key, kl + sl);
 	}
 }
 
@@ -274,7 +384,11 @@ static long with_policy(int which, void *a, void *b, void *c, void *d, void *e, 
 	if (r == 0 && __atomic_load_n(&cc_on, __ATOMIC_RELAXED) && supported == 1) {
 		int saved = errno;
 		__atomic_store_n(&cc_dm_srtp_active, 1, __ATOMIC_RELAXED);
-		log_policies(b);
+		/* srtp_create(srtp_t *session, ...) makes the session; the others take it. */
+		const void *ctx = which == P_CREATE ? (a ? *(void **)a : NULL) : a;
+		if (which == P_CREATE)
+			key_forget(ctx);        /* a freed session's address, reused */
+		log_policies(ctx, b);
 		errno = saved;
 	}
 	return r;

@@ -84,6 +84,18 @@ def test_gstreamer_srtp_sdes(env):
     lines = open(keys).read().splitlines()
     ok(any(l.startswith("SRTP ? ? ssrc=0x000004d2 ") and l.endswith(want) for l in lines), "receiver's key: %r" % lines)
     ok(any(l.startswith("SRTP ? ? outbound ") and l.endswith(want) for l in lines), "sender's key: %r" % lines)
+    # The pcapng carries the keys too: the first plaintext packet of each flow and direction has the
+    # key line, with the flow's addresses, in its comment.
+    notes = [c for c in (r[7] for r in plain) if "; SRTP " in c]
+    eq(len(notes), 2, "one key line per flow and direction: %r" % notes[:4])
+    for r in plain:
+        if "; SRTP " not in r[7]:
+            continue
+        line = r[7][r[7].index("; SRTP ") + 2:]
+        out = r[0] == "4"
+        local = "%s:%s" % ((r[1], r[2]) if out else (r[3], r[4]))
+        peer = "%s:%s" % ((r[3], r[4]) if out else (r[1], r[2]))
+        eq(line, "SRTP %s %s %s %s" % (local, peer, "outbound" if out else "inbound", want), "key line in the pcapng")
     # tshark's RTP stream analysis of the plaintext alone: no loss.
     st = cclib.run(["tshark", "-n", "-r", cap, "-q", "-Y", 'frame.interface_name == "plaintext"', "-z", "rtp,streams"]
                    + dec).stdout

@@ -184,6 +184,13 @@ def test_webrtc_audio_srtp_plaintext(env):
     cclib.run(["gcc", "-O1", "-o", exe, os.path.join(HERE, "srtp_check.c"), "-lsrtp2", "-lpcap"])
     out = cclib.run([exe, cap, env.path("srtp.keys")], check=False)
     ok(out.returncode == 0, "every wire SRTP packet decrypts to its plaintext copy: " + out.stdout + out.stderr)
+    # The pcapng alone is enough: the key lines in its comments decrypt the wire copy just as well.
+    lines = [c[c.index("; SRTP ") + 2:] for c in (r[5] for r in plain) if "; SRTP " in c]
+    eq(len(lines), 4, "a key line per flow and direction, in each of the two processes: %r" % lines)
+    with open(env.path("from-pcapng.keys"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    out = cclib.run([exe, cap, env.path("from-pcapng.keys")], check=False)
+    ok(out.returncode == 0, "decrypted with the keys from the pcapng comments: " + out.stdout + out.stderr)
 
 
 def test_webrtc_wire_decrypts_from_dsbs(env):
