@@ -156,8 +156,18 @@ def test_webrtc_audio_srtp_plaintext(env):
     """Audio both ways over DTLS-SRTP (aiortc, libsrtp2 through pylibsrtp): every RTP and RTCP
     packet in the clear on the 5-tuple of its SRTP datagram; our checker decrypts every wire
     SRTP/SRTCP packet with the logged keys through libsrtp2 and finds it byte-identical."""
+    check_audio(env, None)
+
+
+def test_webrtc_audio_aiortc_to_webrtcbin(env):
+    """The same between two different stacks: aiortc (pylibsrtp) offers audio, GStreamer's
+    webrtcbin (srtpenc/srtpdec, the _mki entry points) answers with a PCMU tone."""
+    check_audio(env, GST_PEER + " audio")
+
+
+def check_audio(env, answerer, mode="audio"):
     cap = env.path("c.pcapng")
-    run_session(env, cap, mode="audio")
+    run_session(env, cap, mode=mode, answerer=answerer)
     rows = tshark(cap, ["ip.src", "udp.srcport", "ip.dst", "udp.dstport", "udp.payload"],
                   'frame.interface_name == "wire" && udp')
     wire = [r[:4] for r in rows if r[4] and 0x80 <= int(r[4][:2], 16) <= 0xbf]     # RFC 7983: RTP/RTCP

@@ -3,6 +3,8 @@ elements with their own BIO, usrsctp), for clearcap's tests: the stack is unmodi
 the application around it.  It speaks to webrtc_peer.py's offerer (aiortc): reads the offer as one
 JSON line on stdin, prints the answer (with all its candidates: aiortc does not trickle), echoes
 every message back prefixed with "echo: ", and prints "done" after the binary message.
+With "audio" as its argument it also answers the offer's audio: a 440 Hz tone as PCMU (RFC 3551
+payload type 0, which aiortc offers) goes back, and what comes in is decoded and dropped.
 """
 import json
 import sys
@@ -23,6 +25,28 @@ w.set_property("bundle-policy", GstWebRTC.WebRTCBundlePolicy.MAX_BUNDLE)
 pipe.add(w)
 candidates = []
 channels = []
+AUDIO = "audio" in sys.argv[1:]
+
+
+def add_audio():
+    """Sends PCMU on the transceiver the offer's audio made, and plays what arrives into a sink."""
+    src = Gst.parse_bin_from_description(
+        "audiotestsrc is-live=true freq=440 ! audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 ! "
+        "mulawenc ! rtppcmupay pt=0",
+        True)
+    pipe.add(src)
+    # Linked before the offer is applied: the offer's audio m-line takes this sendrecv transceiver.
+    src.link_pads("src", w, "sink_0")
+    src.sync_state_with_parent()
+
+
+def on_pad(_w, pad):
+    if pad.get_direction() != Gst.PadDirection.SRC:
+        return
+    sink = Gst.parse_bin_from_description("queue ! fakesink sync=false", True)
+    pipe.add(sink)
+    sink.sync_state_with_parent()
+    pad.link(sink.get_static_pad("sink"))
 
 
 def on_candidate(_w, mline, cand):
@@ -90,9 +114,34 @@ def modern_sctp(sdp):
     return "\r\n".join(out) + "\r\n"
 
 
+def one_bundle_transport(sdp):
+    """aiortc 1.4 offers a BUNDLE group but gives each m-line its own ICE credentials (it drops the
+    extra transports once the answer accepts the bundle); webrtcbin refuses that.  Give every
+    bundled m-line the first one's credentials and candidates only: signaling's job again."""
+    out, ufrag, pwd, m = [], None, None, -1
+    for l in sdp.replace("\r\n", "\n").split("\n"):
+        if l.startswith("m="):
+            m += 1
+        elif m == 0 and l.startswith("a=ice-ufrag:"):
+            ufrag = l
+        elif m == 0 and l.startswith("a=ice-pwd:"):
+            pwd = l
+        elif m > 0 and l.startswith("a=ice-ufrag:") and ufrag:
+            l = ufrag
+        elif m > 0 and l.startswith("a=ice-pwd:") and pwd:
+            l = pwd
+        elif m > 0 and (l.startswith("a=candidate:") or l.startswith("a=end-of-candidates")):
+            continue
+        if l:
+            out.append(l)
+    return "\r\n".join(out) + "\r\n"
+
+
 def got_offer(text):
     offer = json.loads(text)
-    _, msg = GstSdp.SDPMessage.new_from_text(modern_sctp(offer["sdp"]))
+    if AUDIO:
+        add_audio()
+    _, msg = GstSdp.SDPMessage.new_from_text(one_bundle_transport(modern_sctp(offer["sdp"])))
     desc = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.OFFER, msg)
 
     def remote_set(p, _d):
@@ -108,6 +157,7 @@ def got_offer(text):
 w.connect("on-ice-candidate", on_candidate)
 w.connect("notify::ice-gathering-state", on_gathering)
 w.connect("on-data-channel", on_channel)
+w.connect("pad-added", on_pad)
 pipe.set_state(Gst.State.PLAYING)
 threading.Thread(target=lambda: GLib.idle_add(got_offer, sys.stdin.readline()), daemon=True).start()
 GLib.timeout_add(30000, lambda: (print("timeout", flush=True), loop.quit()))
