@@ -65,6 +65,8 @@ static fn6 resolve(int which)
 	}
 	if (supported < 0) {
 		const char *(*ver)(void) = cc_optsym("libsrtp2.so", "srtp_get_version_string");
+		if (!ver)
+			ver = cc_optsym("libsrtp3.so", "srtp_get_version_string");
 		const char *v = ver ? ver() : NULL;
 		supported = v && strncmp(v, "libsrtp2 2.", 11) == 0;
 		if (!supported && __atomic_load_n(&cc_on, __ATOMIC_RELAXED))

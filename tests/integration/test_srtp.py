@@ -9,7 +9,7 @@ import time
 import cclib
 from cclib import eq, ok, tshark
 
-QUICK = ["test_gstreamer_srtp_sdes"]
+QUICK = ["test_gstreamer_srtp_sdes", "test_libsrtp3_passes_through"]
 
 KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d"   # 16-byte key, 14-byte salt
 SSRC = 0x4d2
@@ -133,3 +133,81 @@ def test_unprotect_failures_reported(env):
     ok(", 40 SRTP unprotect failures" in lines[-1], lines[-1])
     eq(tshark(cap, ["frame.number"], 'frame.interface_name == "plaintext"'), [], "no plaintext for failed packets")
     eq(len(tshark(cap, ["frame.number"], 'frame.interface_name == "wire"')), 40, "the SRTP datagrams on the wire")
+
+
+FAKE_SRTP3 = r"""
+/* A stand-in for libsrtp 3 (not packaged for Debian 12): its names, its ABI (sizes as size_t, the
+ * protected packet in a separate buffer, an MKI index), and a record of what it was passed. */
+#include <stdint.h>
+#include <string.h>
+#include <stddef.h>
+const void *seen_ctx; const uint8_t *seen_in; size_t seen_len; uint8_t *seen_out; size_t seen_mki;
+const char *srtp_get_version_string(void) { return "libsrtp3 3.0.0-clearcap-test"; }
+static int op(void *ctx, const uint8_t *in, size_t len, uint8_t *out, size_t *out_len, size_t mki, uint8_t tag)
+{
+    seen_ctx = ctx; seen_in = in; seen_len = len; seen_out = out; seen_mki = mki;
+    if (*out_len < len + 1) return 2;
+    memcpy(out, in, len); out[len] = tag; *out_len = len + 1;
+    return 0;
+}
+int srtp_protect(void *c, const uint8_t *i, size_t l, uint8_t *o, size_t *ol, size_t m) { return op(c, i, l, o, ol, m, 0xAA); }
+int srtp_unprotect(void *c, const uint8_t *i, size_t l, uint8_t *o, size_t *ol) { return op(c, i, l, o, ol, 0, 0xBB); }
+"""
+
+FAKE_SRTP3_MAIN = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+extern const void *seen_ctx; extern const uint8_t *seen_in; extern size_t seen_len; extern uint8_t *seen_out;
+extern size_t seen_mki;
+int srtp_protect(void *, const uint8_t *, size_t, uint8_t *, size_t *, size_t);
+int srtp_unprotect(void *, const uint8_t *, size_t, uint8_t *, size_t *);
+int main(void)
+{
+    uint8_t rtp[172] = { 0x80, 0x00, 0x12, 0x34, 0, 0, 0, 160, 0xde, 0xad, 0xbe, 0xef }, out[300];
+    size_t out_len = sizeof(out);
+    int ctx;
+    /* Media really goes out, so a capture is under way while libsrtp 3 is called. */
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = htonl(0x7f000001) };
+    sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof(a));
+    int r = srtp_protect(&ctx, rtp, sizeof(rtp), out, &out_len, 7);
+    if (r != 0 || seen_ctx != &ctx || seen_in != rtp || seen_len != sizeof(rtp) || seen_out != out || seen_mki != 7 ||
+        out_len != sizeof(rtp) + 1 || out[sizeof(rtp)] != 0xAA || memcmp(out, rtp, sizeof(rtp)))
+        { printf("protect misread: r=%d len=%zu mki=%zu\n", r, out_len, seen_mki); return 1; }
+    out_len = 100;      /* too small: the library's own error must come back unchanged */
+    r = srtp_unprotect(&ctx, rtp, sizeof(rtp), out, &out_len);
+    if (r != 2 || out_len != 100) { printf("unprotect misread: r=%d\n", r); return 1; }
+    out_len = sizeof(out);
+    r = srtp_unprotect(&ctx, rtp, sizeof(rtp), out, &out_len);
+    if (r != 0 || out_len != sizeof(rtp) + 1 || out[sizeof(rtp)] != 0xBB) { printf("unprotect misread\n"); return 1; }
+    puts("ok");
+    return 0;
+}
+"""
+
+
+def test_libsrtp3_passes_through(env):
+    """libsrtp 3 has libsrtp2's names with another ABI: every argument and result passes through
+    untouched, one warning says so, and capture of the rest goes on."""
+    d = env.tmp
+    with open(os.path.join(d, "fake.c"), "w") as f:
+        f.write(FAKE_SRTP3)
+    with open(os.path.join(d, "main.c"), "w") as f:
+        f.write(FAKE_SRTP3_MAIN)
+    cclib.run(["gcc", "-shared", "-fPIC", "-o", os.path.join(d, "libsrtp3.so.1"), "-Wl,-soname,libsrtp3.so.1",
+               os.path.join(d, "fake.c")])
+    os.symlink("libsrtp3.so.1", os.path.join(d, "libsrtp3.so"))
+    exe = os.path.join(d, "srtp3_user")
+    cclib.run(["gcc", "-o", exe, os.path.join(d, "main.c"), "-L" + d, "-lsrtp3", "-Wl,-rpath," + d])
+    cap = env.path("c.pcapng")
+    p = cclib.run([exe], env=env.env(cap), check=False)
+    eq((p.returncode, p.stdout.strip()), (0, "ok"), "arguments and results untouched: " + p.stderr)
+    warns = [l for l in p.stderr.splitlines() if "clearcap" in l]
+    eq(len(warns), 1, "one warning: %r" % warns)
+    ok("libsrtp3 3.0.0" in warns[0] and "passes through" in warns[0], warns[0])
+    eq(cclib.tshark_count(cap, 'frame.interface_name == "wire"'), 1, "the socket traffic is still captured")
+    eq(cclib.tshark_count(cap, 'frame.interface_name == "plaintext"'), 0, "no plaintext made up from misread arguments")
