@@ -56,23 +56,23 @@ def test_filter_outbound_and_port(env):
     eq([r[0] for r in tshark(cap2, ["sll.pkttype"])], ["0"] * N, "inbound")
 
 
-def test_filter_bad_expression(env):
-    """A bad expression: one line quoting it, the program runs uncaptured and unchanged."""
+def bad_setting(env, var, value, quoted):
+    """A bad value: one line naming the variable and quoting what is wrong; the program runs
+    uncaptured and unchanged."""
     cap = env.path("bad.pcapng")
-    p, _, _ = send(env, cap, {"CLEARCAP_FILTER": "udp prot 3478"})
+    p, _, _ = send(env, cap, {var: value})
     lines = [l for l in p.stderr.splitlines() if "clearcap" in l]
     eq(len(lines), 1, "one line: %r" % p.stderr)
-    ok("CLEARCAP_FILTER" in lines[0] and "udp prot 3478" in lines[0], "names the variable and quotes: %s" % lines[0])
+    ok(var in lines[0] and quoted in lines[0], "names the variable and quotes: %s" % lines[0])
     ok(not os.path.exists(cap), "nothing captured")
+
+
+def test_filter_bad_expression(env):
+    bad_setting(env, "CLEARCAP_FILTER", "udp prot 3478", "udp prot 3478")
 
 
 def test_capture_bad_class(env):
-    cap = env.path("bad.pcapng")
-    p, _, _ = send(env, cap, {"CLEARCAP_CAPTURE": "rtp,srtp"})
-    lines = [l for l in p.stderr.splitlines() if "clearcap" in l]
-    eq(len(lines), 1, "one line: %r" % p.stderr)
-    ok("CLEARCAP_CAPTURE" in lines[0] and "'srtp'" in lines[0], "names the variable and the word: %s" % lines[0])
-    ok(not os.path.exists(cap), "nothing captured")
+    bad_setting(env, "CLEARCAP_CAPTURE", "rtp,srtp", "'srtp'")
 
 
 def test_capture_rtp_class(env):

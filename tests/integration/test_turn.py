@@ -55,6 +55,16 @@ class Turn:
         e = self.env.env(self.cap, dict(self.extra, **(env_extra or {})))
         return cclib.run(args, env=e, timeout=40)
 
+    @classmethod
+    def session(cls, env, cap, extra=None, *flags, tcp=False):
+        """Server, peer and one client run with flags; returns the stopped Turn."""
+        turn = cls(env, cap, extra, tcp=tcp)
+        try:
+            turn.client(*flags)
+        finally:
+            turn.stop()
+        return turn
+
     def stop(self):
         for p in (self.server, self.peer):
             p.terminate()
@@ -115,22 +125,14 @@ def check_relay(env, cap, turn, indications=False):
 
 def test_turn_udp_channels(env):
     cap = env.path("turn.pcapng")
-    turn = Turn(env, cap)
-    try:
-        turn.client()
-    finally:
-        turn.stop()
+    turn = Turn.session(env, cap)
     ok(cclib.capinfos_ok(cap)[0], "valid capture")
     check_relay(env, cap, turn)
 
 
 def test_turn_udp_send_indications(env):
     cap = env.path("turn.pcapng")
-    turn = Turn(env, cap)
-    try:
-        turn.client("-s")
-    finally:
-        turn.stop()
+    turn = Turn.session(env, cap, None, "-s")
     check_relay(env, cap, turn, indications=True)
 
 
@@ -138,11 +140,7 @@ def test_turn_tcp_channels(env):
     """TURN over TCP (RFC 8656 section 12.5 framing): frames reassembled across the client's
     send/recv calls, the relayed UDP datagrams unwrapped all the same."""
     cap = env.path("turn-tcp.pcapng")
-    turn = Turn(env, cap, tcp=True)
-    try:
-        turn.client("-t")
-    finally:
-        turn.stop()
+    turn = Turn.session(env, cap, None, "-t", tcp=True)
     ok(cclib.capinfos_ok(cap)[0], "valid capture")
     rip, rport = relayed_address(cap)
     peer = ("127.0.0.1", str(turn.peer_port))
@@ -162,11 +160,7 @@ def test_turn_tcp_channels(env):
 def test_turn_filter_relay_only(env):
     """CLEARCAP_FILTER 'ifindex 3' keeps exactly the relay interface, checked by tcpdump too."""
     cap = env.path("relay.pcapng")
-    turn = Turn(env, cap, {"CLEARCAP_FILTER": "ifindex 3"})
-    try:
-        turn.client()
-    finally:
-        turn.stop()
+    Turn.session(env, cap, {"CLEARCAP_FILTER": "ifindex 3"})
     n = cclib.tshark_count(cap)
     eq(n, 2 * MESSAGES, "only the relay copies are stored")
     eq(cclib.tcpdump_count(cap, "ifindex 3"), n, "tcpdump agrees: all of them are ifindex 3")
@@ -175,11 +169,7 @@ def test_turn_filter_relay_only(env):
 def test_turn_capture_classes(env):
     """CLEARCAP_CAPTURE=turn stores the TURN control and ChannelData, not the peer's plain UDP."""
     cap = env.path("classes.pcapng")
-    turn = Turn(env, cap, {"CLEARCAP_CAPTURE": "turn,wire"})
-    try:
-        turn.client()
-    finally:
-        turn.stop()
+    Turn.session(env, cap, {"CLEARCAP_CAPTURE": "turn,wire"})
     total = cclib.tshark_count(cap)
     ok(total > 0, "something stored")
     eq(cclib.tshark_count(cap, "!stun"), 0, "nothing but TURN (STUN framing) stored")
