@@ -126,21 +126,22 @@ static void count_failure(uint64_t key, long status)
  */
 #define KEYS 64
 static struct srtpkey {
+	/* ctx, type and ssrc are read per packet without the lock: atomic, set under it. */
 	const void *ctx;                /* the srtp_t session; NULL: free */
 	int type;                       /* policy ssrc type: 1 that SSRC, 2 any inbound, 3 any outbound */
 	uint32_t ssrc;
-	char suite_key[136];            /* "SUITE inline:BASE64" */
-	int announced[2];               /* [outgoing]: the flow below got the line */
-	struct cc_addr local[2], peer[2];
+	uint64_t flow_hash[2];          /* [outgoing]: the flow that got the line (atomic); 0: none */
+	char suite_key[136];            /* "SUITE inline:BASE64", under the lock */
 } keys[KEYS];
 static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
+static int nkeys;                       /* entries ever used: per packet, nothing to look up until then */
 
 static void key_forget(const void *ctx)
 {
 	pthread_mutex_lock(&key_lock);
 	for (int i = 0; i < KEYS; i++)
-		if (keys[i].ctx == ctx)
-			keys[i].ctx = NULL;
+		if (__atomic_load_n(&keys[i].ctx, __ATOMIC_RELAXED) == ctx)
+			__atomic_store_n(&keys[i].ctx, NULL, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&key_lock);
 }
 
@@ -154,62 +155,80 @@ static void key_add(const void *ctx, int type, uint32_t ssrc, const char *suite,
 	cc_base64(ks, n, b64);
 	pthread_mutex_lock(&key_lock);
 	for (int i = 0; i < KEYS; i++) {
-		if (keys[i].ctx == ctx && keys[i].type == type && (type != 1 || keys[i].ssrc == ssrc)) {
+		const void *c = __atomic_load_n(&keys[i].ctx, __ATOMIC_RELAXED);
+		if (c == ctx && keys[i].type == type && (type != 1 || keys[i].ssrc == ssrc)) {
 			free_i = i;     /* srtp_update: the new key replaces the old */
 			break;
 		}
-		if (!keys[i].ctx && free_i < 0)
+		if (!c && free_i < 0)
 			free_i = i;
 	}
 	if (free_i >= 0) {
 		struct srtpkey *k = &keys[free_i];
-		memset(k, 0, sizeof(*k));
-		k->ctx = ctx;
-		k->type = type;
-		k->ssrc = ssrc;
+		/* Readers match ctx first: hide the entry while it changes. */
+		__atomic_store_n(&k->ctx, NULL, __ATOMIC_RELEASE);
+		__atomic_store_n(&k->type, type, __ATOMIC_RELAXED);
+		__atomic_store_n(&k->ssrc, ssrc, __ATOMIC_RELAXED);
+		__atomic_store_n(&k->flow_hash[0], 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&k->flow_hash[1], 0, __ATOMIC_RELAXED);
 		snprintf(k->suite_key, sizeof(k->suite_key), "%s inline:%s", suite, b64);
+		__atomic_store_n(&k->ctx, ctx, __ATOMIC_RELEASE);
+		if (free_i >= __atomic_load_n(&nkeys, __ATOMIC_RELAXED))
+			__atomic_store_n(&nkeys, free_i + 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&key_lock);
 }
 
-/* The key entry for a packet of session ctx (SSRC from its clear header), or NULL. */
+/* The key entry for a packet of session ctx (SSRC from its clear header), or NULL.  No lock. */
 static struct srtpkey *key_find(const void *ctx, int outgoing, const uint8_t *p, size_t len)
 {
-	struct srtpkey *any = NULL, *found = NULL;
-	uint32_t ssrc;
+	struct srtpkey *any = NULL;
 	int rtcp = len >= 2 && p[1] >= 192 && p[1] <= 223;
+	int n = __atomic_load_n(&nkeys, __ATOMIC_ACQUIRE);
+	uint32_t ssrc;
 
-	if (!ctx || len < (rtcp ? 8u : 12u))
+	if (!ctx || !n || len < (rtcp ? 8u : 12u))
 		return NULL;
 	/* RFC 3550: the SSRC follows the sequence number and timestamp (RTP), or the header (RTCP). */
 	ssrc = (uint32_t)p[rtcp ? 4 : 8] << 24 | (uint32_t)p[rtcp ? 5 : 9] << 16 | (uint32_t)p[rtcp ? 6 : 10] << 8 |
 	       p[rtcp ? 7 : 11];
-	pthread_mutex_lock(&key_lock);
-	for (int i = 0; i < KEYS && !found; i++) {
-		if (keys[i].ctx != ctx)
+	for (int i = 0; i < n; i++) {
+		if (__atomic_load_n(&keys[i].ctx, __ATOMIC_ACQUIRE) != ctx)
 			continue;
-		if (keys[i].type == 1 && keys[i].ssrc == ssrc)
-			found = &keys[i];
-		else if (keys[i].type == (outgoing ? 3 : 2))
+		int type = __atomic_load_n(&keys[i].type, __ATOMIC_RELAXED);
+		if (type == 1 && __atomic_load_n(&keys[i].ssrc, __ATOMIC_RELAXED) == ssrc)
+			return &keys[i];
+		if (type == (outgoing ? 3 : 2))
 			any = &keys[i];
 	}
-	pthread_mutex_unlock(&key_lock);
-	return found ? found : any;
+	return any;
+}
+
+static uint64_t flow_hash(const struct cc_addr *local, const struct cc_addr *peer)
+{
+	uint64_t h = 1469598103934665603ull;    /* FNV-1a over both addresses */
+	const uint8_t *p[2] = { (const uint8_t *)local, (const uint8_t *)peer };
+
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < sizeof(struct cc_addr); i++)
+			h = (h ^ p[k][i]) * 1099511628211ull;
+	return h | 1;
 }
 
 /* "SRTP LOCAL PEER DIR SUITE inline:KEY" into buf when this flow has not had it yet. */
 static int key_note(struct srtpkey *k, const struct cc_addr *local, const struct cc_addr *peer, int outgoing,
 		    char *buf, size_t size)
 {
+	uint64_t h = flow_hash(local, peer);
 	char l[64], p[64];
 	int n = 0;
 
+	/* Per packet: one atomic load; the lock only for a flow's first packet. */
+	if (__atomic_load_n(&k->flow_hash[outgoing], __ATOMIC_RELAXED) == h)
+		return 0;
 	pthread_mutex_lock(&key_lock);
-	if (k->ctx && (!k->announced[outgoing] || memcmp(&k->local[outgoing], local, sizeof(*local)) ||
-		       memcmp(&k->peer[outgoing], peer, sizeof(*peer)))) {
-		k->announced[outgoing] = 1;
-		k->local[outgoing] = *local;
-		k->peer[outgoing] = *peer;
+	if (__atomic_load_n(&k->ctx, __ATOMIC_RELAXED) && __atomic_load_n(&k->flow_hash[outgoing], __ATOMIC_RELAXED) != h) {
+		__atomic_store_n(&k->flow_hash[outgoing], h, __ATOMIC_RELAXED);
 		cc_addr_str(local, l, sizeof(l));
 		cc_addr_str(peer, p, sizeof(p));
 		n = snprintf(buf, size, "flow from SRTP packet; SRTP %s %s %s %s", l, p, outgoing ? "outbound" : "inbound",
