@@ -30,11 +30,18 @@ struct out_ent {
 	uint8_t inline_data[INLINE_MAX];
 };
 
+/*
+ * A received record's flow.  Written and read per packet, so without the lock: a sequence count
+ * (odd while being written) lets a reader see a whole entry or none; a writer finding the entry
+ * busy (another thread, or a signal handler interrupting this one) skips it.
+ */
+#define ADDR_WORDS (sizeof(struct cc_addr) / 4)
 struct in_ent {
+	uint64_t seq;
 	uint64_t key;
-	uint64_t ts;
-	struct cc_addr local, peer;
+	uint32_t w[2 * ADDR_WORDS];     /* local, peer */
 };
+_Static_assert(sizeof(struct cc_addr) % 4 == 0, "cc_addr in whole words");
 
 static struct out_ent outq[OUT_SIZE];
 static int out_count;
@@ -185,17 +192,26 @@ void cc_dm_expect_kind(int kind, const void *ssl, uint64_t key, const void *plai
 
 int cc_dm_inbound_flow(uint64_t key, struct cc_addr *local, struct cc_addr *peer)
 {
-	int rc = -1;
-
-	pthread_mutex_lock(&lock);
 	struct in_ent *e = &inq[key & (IN_SIZE - 1)];
-	if (e->key == key) {
-		*local = e->local;
-		*peer = e->peer;
-		rc = 0;
+	uint32_t w[2 * ADDR_WORDS];
+
+	for (int tries = 0; tries < 4; tries++) {
+		uint64_t s1 = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+		if (s1 & 1)
+			continue;
+		uint64_t k = __atomic_load_n(&e->key, __ATOMIC_RELAXED);
+		for (size_t i = 0; i < 2 * ADDR_WORDS; i++)
+			w[i] = __atomic_load_n(&e->w[i], __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&e->seq, __ATOMIC_RELAXED) != s1)
+			continue;
+		if (k != key)
+			return -1;
+		memcpy(local, w, sizeof(*local));
+		memcpy(peer, w + ADDR_WORDS, sizeof(*peer));
+		return 0;
 	}
-	pthread_mutex_unlock(&lock);
-	return rc;
+	return -1;
 }
 
 /* A datagram's payload unwrapped from TURN framing (RFC 8656 sections 11, 12), if any. */
@@ -259,9 +275,19 @@ static void match_out(uint64_t key, const struct cc_addr *local, const struct cc
 
 static void remember_in(uint64_t key, const struct cc_addr *local, const struct cc_addr *peer)
 {
-	pthread_mutex_lock(&lock);
-	inq[key & (IN_SIZE - 1)] = (struct in_ent){ key, cc_now(), *local, *peer };
-	pthread_mutex_unlock(&lock);
+	struct in_ent *e = &inq[key & (IN_SIZE - 1)];
+	uint64_t s = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
+	uint32_t w[2 * ADDR_WORDS];
+
+	if ((s & 1) || !__atomic_compare_exchange_n(&e->seq, &s, s + 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	memcpy(w, local, sizeof(*local));
+	memcpy(w + ADDR_WORDS, peer, sizeof(*peer));
+	__atomic_store_n(&e->key, key, __ATOMIC_RELAXED);
+	for (size_t i = 0; i < 2 * ADDR_WORDS; i++)
+		__atomic_store_n(&e->w[i], w[i], __ATOMIC_RELAXED);
+	__atomic_store_n(&e->seq, s + 2, __ATOMIC_RELEASE);
 }
 
 void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoing, const struct cc_addr *local,
@@ -286,7 +312,11 @@ void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoin
 	unwrap_turn(&d, &dl);
 	/* SRTP and SRTCP (RFC 7983: first byte 128-191) are matched on their exact bytes. */
 	if (dl && d[0] >= 128 && d[0] <= 191) {
-		if (__atomic_load_n(&cc_dm_srtp_active, __ATOMIC_RELAXED)) {
+		/*
+		 * A DTLS-SRTP peer may send media before this side's handshake is done and its SRTP
+		 * session made: with DTLS in use, SRTP is remembered from the first datagram.
+		 */
+		if (__atomic_load_n(&cc_dm_srtp_active, __ATOMIC_RELAXED) || __atomic_load_n(&cc_dm_active, __ATOMIC_RELAXED)) {
 			uint64_t key = cc_dm_bytes_key(d, dl);
 			if (outgoing)
 				match_out(key, local, peer);

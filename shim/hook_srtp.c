@@ -235,7 +235,14 @@ static int key_note(struct srtpkey *k, const struct cc_addr *local, const struct
 			     k->suite_key);
 	}
 	pthread_mutex_unlock(&key_lock);
-	return n > 0 && (size_t)n < size;
+	if (n <= 0 || (size_t)n >= size)
+		return 0;
+	/*
+	 * The key log gets the line too: SDES policies never named their flow, and ICE may move
+	 * DTLS-SRTP media to another candidate pair after the keys were exported.
+	 */
+	cc_srtp_keylog_line(strstr(buf, "; SRTP ") + 2);
+	return 1;
 }
 
 /*

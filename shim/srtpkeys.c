@@ -104,6 +104,14 @@ void cc_srtp_keylog(const struct cc_addr *local, const struct cc_addr *peer, int
 	errno = saved;
 }
 
+void cc_srtp_keylog_line(const char *line)
+{
+	char buf[320];
+	int n = snprintf(buf, sizeof(buf), "%s\n", line);
+
+	write_line(buf, n);
+}
+
 static void write_line(const char *line, int n)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;

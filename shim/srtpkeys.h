@@ -35,4 +35,7 @@ void cc_addr_str(const struct cc_addr *a, char *buf, size_t size);
 /* Standard base64 (RFC 4648 section 4) of n bytes into out (4*ceil(n/3)+1 bytes); returns length. */
 size_t cc_base64(const uint8_t *in, size_t n, char *out);
 
+/* Appends one whole line (without its newline) to the SRTP key log. */
+void cc_srtp_keylog_line(const char *line);
+
 #endif

@@ -175,10 +175,18 @@ def check_audio(env, answerer, mode="audio"):
     flows = set(tuple(r) for r in wire)
     rows = tshark(cap, ["ip.src", "ipv6.src", "udp.srcport", "ip.dst", "ipv6.dst", "udp.dstport", "sll.pkttype",
                         "frame.comment"], 'frame.interface_name == "plaintext" && udp')
+    # A packet protected as a pipeline shuts down may never be sent: written at exit, marked, with no
+    # address (never a guessed one): at most one per process.
+    unsent = [r for r in rows if "flow unknown" in r[7]]
+    ok(len(unsent) <= 2 and all(r[0] == "0.0.0.0" and r[6] == "4" for r in unsent), "unsent at exit: %r" % unsent)
+    rows = [r for r in rows if r not in unsent]
     # Written IPv4-mapped, so Wireshark does not take them for the wire's SRTP conversation.
     ok(all(r[1].startswith("::ffff:") for r in rows), "plaintext RTP IPv4-mapped")
     plain = [[cclib.addr(r[0], r[1]), r[2], cclib.addr(r[3], r[4]), r[5], r[6], r[7]] for r in rows]
-    eq(len(plain), len(wire), "one plaintext per SRTP/SRTCP copy")
+    # A datagram received as a pipeline shuts down may never reach srtp_unprotect (GStreamer drops
+    # its queues): no plaintext exists for it.  Everything else has its copy.
+    unread = len(wire) - len(plain)
+    ok(0 <= unread <= 2, "one plaintext per SRTP/SRTCP copy: %d wire, %d plaintext" % (len(wire), len(plain)))
     for r in plain:
         ok(tuple(r[:4]) in flows, "plaintext on its SRTP flow: %r" % r)
         ok("flow from SRTP packet" in r[5], r[5])
@@ -192,15 +200,22 @@ def check_audio(env, answerer, mode="audio"):
     ok(rtcp, "RTCP in the clear")
     exe = env.path("srtp_check")
     cclib.run(["gcc", "-O1", "-o", exe, os.path.join(HERE, "srtp_check.c"), "-lsrtp2", "-lpcap"])
-    out = cclib.run([exe, cap, env.path("srtp.keys")], check=False)
-    ok(out.returncode == 0, "every wire SRTP packet decrypts to its plaintext copy: " + out.stdout + out.stderr)
+
+    def check(keyfile, what):
+        out = cclib.run([exe, cap, keyfile], check=False).stdout
+        m = re.search(r"checked (\d+): identical (\d+), different (\d+), undecryptable (\d+), keyless (\d+)", out)
+        ok(m, out)
+        n, same, differ, undec, keyless = map(int, m.groups())
+        ok(n == len(wire) and undec == 0 and keyless == 0 and differ <= unread,
+           "every wire SRTP packet decrypts (%s) to its plaintext copy: %s" % (what, out))
+
+    check(env.path("srtp.keys"), "with the key log")
     # The pcapng alone is enough: the key lines in its comments decrypt the wire copy just as well.
     lines = [c[c.index("; SRTP ") + 2:] for c in (r[5] for r in plain) if "; SRTP " in c]
-    eq(len(lines), 4, "a key line per flow and direction, in each of the two processes: %r" % lines)
+    ok(len(lines) >= 4, "a key line per flow and direction, in each of the two processes: %r" % lines)
     with open(env.path("from-pcapng.keys"), "w") as f:
         f.write("\n".join(lines) + "\n")
-    out = cclib.run([exe, cap, env.path("from-pcapng.keys")], check=False)
-    ok(out.returncode == 0, "decrypted with the keys from the pcapng comments: " + out.stdout + out.stderr)
+    check(env.path("from-pcapng.keys"), "with the keys from the pcapng comments")
 
 
 def test_webrtc_wire_decrypts_from_dsbs(env):
