@@ -50,6 +50,7 @@ static struct {
 	int configured;
 	int pipe_header_done;
 	int pipe;                       /* the output is a FIFO or pipe: writes are locked, see open_fifo */
+	off_t end;                      /* file size after our last write (a block boundary), or -1 */
 	char base[PATH_MAX_];           /* the configured name; path is the current file of a rotation */
 	struct cc_rot_cfg rot;
 	struct cc_rot_state *rs;        /* shared rotation state, when rotating */
@@ -174,18 +175,85 @@ static int write_all(int fd, struct iovec *iov, int n)
 	return rc;
 }
 
+/* A pcapng block at off that is whole: sane length, and the same length at its end. */
+static int block_whole(int fd, off_t off, off_t size, uint32_t *len)
+{
+	uint32_t h[2], t;
+
+	if (off + 12 > size || pread(fd, h, 8, off) != 8)
+		return 0;
+	if (h[1] < 12 || h[1] % 4 || off + h[1] > size || pread(fd, &t, 4, off + h[1] - 4) != 4 || t != h[1])
+		return 0;
+	*len = h[1];
+	return 1;
+}
+
+/*
+ * A writer killed in the middle of a write (SIGKILL, or SIGTERM's default action, between two
+ * pages of a large writev) leaves a record cut short at the end of the file; whatever is
+ * appended after it would be unreadable.  With the file locked, the last block is checked and,
+ * when it is not whole, the file is cut back to the last whole block after `from` (a boundary
+ * known to be good).  pcapng only: classic pcap records carry no trailing length.
+ */
+static off_t repair_tail(int fd, off_t size, off_t from)
+{
+	uint32_t len, last;
+	off_t off = from;
+
+	if (W.fmt != CC_FMT_PCAPNG || size <= from)
+		return size;
+	if (pread(fd, &last, 4, size - 4) == 4 && last <= size - from && block_whole(fd, size - last, size, &len))
+		return size;
+	while (block_whole(fd, off, size, &len))
+		off += len;
+	if (off != size && syscall(SYS_ftruncate, fd, off) == 0) {
+		cc_warn("%s: removed %lld bytes of a record cut short by a killed writer", W.path,
+			(long long)(size - off));
+		return off;
+	}
+	return size;
+}
+
+/* Takes the file's lock for one batch, bounded: a stranger holding it must not stall us. */
+static int lock_batch(int fd)
+{
+	for (int tries = 0; syscall(SYS_flock, fd, LOCK_EX | LOCK_NB) < 0; tries++) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) || tries >= 4000)
+			return -1;
+		struct timespec ts = { 0, 500000 };
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 /*
  * One batch to the output.  On a pipe only writes up to PIPE_BUF are atomic, and a batch (or one
  * large record) is longer: the flock keeps the batches of the processes sharing the pipe whole.
- * A regular file needs no lock, O_APPEND places each writev whole.
+ * On a regular file O_APPEND places each writev whole, and the lock is for repair_tail: when
+ * the size is not what our own last write left, someone else wrote, maybe cut short.
  */
 static int write_out(struct iovec *iov, int n)
 {
 	int fd = __atomic_load_n(&W.fd, __ATOMIC_RELAXED);
 	int rc;
 
-	if (!W.pipe)
-		return write_all(fd, iov, n);
+	if (!W.pipe) {
+		struct stat st;
+		size_t total = 0;
+		int locked = lock_batch(fd) == 0;
+
+		for (int i = 0; i < n; i++)
+			total += iov[i].iov_len;
+		if (locked && fstat(fd, &st) == 0 && st.st_size != W.end)
+			W.end = repair_tail(fd, st.st_size, W.end);
+		rc = write_all(fd, iov, n);
+		int saved = errno;
+		W.end = locked && rc == 0 ? W.end + (off_t)total : -1;
+		if (locked)
+			syscall(SYS_flock, fd, LOCK_UN);
+		errno = saved;
+		return rc;
+	}
 	while (syscall(SYS_flock, fd, LOCK_EX) < 0 && errno == EINTR)
 		;
 	rc = write_all(fd, iov, n);
@@ -432,7 +500,10 @@ static int open_output(void)
 			syscall(SYS_close, fd);
 			return -1;
 		}
-	} else if (!header_matches(fd, hdr, hlen)) {
+		W.end = (off_t)hlen;
+	} else if (header_matches(fd, hdr, hlen)) {
+		W.end = repair_tail(fd, st.st_size, (off_t)hlen);
+	} else {
 		cc_warn("CLEARCAP_FILE: %s exists and is not a clearcap %s capture; not capturing", W.path,
 			W.fmt == CC_FMT_PCAP ? "pcap" : "pcapng");
 		flock(fd, LOCK_UN);
