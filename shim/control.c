@@ -106,6 +106,8 @@ const char *cc_control_init(int paused, const char *comm)
 		return base[0] ? base : NULL;
 	}
 	fill(c, pid, !paused, comm, NULL);
+	if (paused)
+		c->state = CC_CTL_NOFILE;
 	cc_writer_set_ctl(c);
 	return NULL;
 }
