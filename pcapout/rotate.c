@@ -135,19 +135,15 @@ struct cc_rot_state *cc_rot_attach(const char *base, const struct cc_rot_cfg *cf
 	return s;
 }
 
-void cc_rot_current(struct cc_rot_state *s, char *name, size_t n, uint64_t *gen)
+void cc_rot_current(struct cc_rot_state *s, const char *base, char *name, size_t n, uint64_t *gen)
 {
-	for (;;) {
-		uint64_t a = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+	/* Rare (once per file and process): the state's lock keeps name and generation together. */
+	int fd = lock_state(base);
 
-		if (a & 1)
-			continue;
-		*gen = __atomic_load_n(&s->gen, __ATOMIC_RELAXED);
-		snprintf(name, n, "%s", s->name);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == a)
-			return;
-	}
+	*gen = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
+	snprintf(name, n, "%s", s->name);
+	if (fd >= 0)
+		unlock_state(fd);
 }
 
 int cc_rot_advance(struct cc_rot_state *s, const char *base, const struct cc_rot_cfg *cfg, uint64_t from,

@@ -31,7 +31,7 @@ struct cc_rot_cfg {
 
 struct cc_rot_state {
 	uint64_t magic;
-	uint64_t seq;           /* seqlock: odd while the fields below change */
+	uint64_t seq;           /* bumped before and after each change (changes hold the lock) */
 	uint64_t gen;           /* files started before the current one */
 	int64_t start;          /* when the current file was started (seconds since the epoch) */
 	int64_t cnt;            /* tcpdump's file count of the current file */
@@ -55,7 +55,7 @@ int cc_rot_state_path(char *dst, size_t n, const char *base);
 struct cc_rot_state *cc_rot_attach(const char *base, const struct cc_rot_cfg *cfg);
 
 /* The current file's name and generation, consistent with each other. */
-void cc_rot_current(struct cc_rot_state *s, char *name, size_t n, uint64_t *gen);
+void cc_rot_current(struct cc_rot_state *s, const char *base, char *name, size_t n, uint64_t *gen);
 
 /*
  * Starts the file after generation `from` unless someone did already: replaces any old file of

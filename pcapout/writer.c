@@ -687,7 +687,7 @@ static void do_reopen(uint64_t seq)
 	if (W.rot.size || W.rot.seconds) {
 		W.rs = cc_rot_attach(W.base, &W.rot);
 		if (W.rs)
-			cc_rot_current(W.rs, W.path, sizeof(W.path), &W.gen);
+			cc_rot_current(W.rs, W.base, W.path, sizeof(W.path), &W.gen);
 	}
 	int fd = (W.rs || !(W.rot.size || W.rot.seconds)) ? open_output() : -1;
 	if (fd < 0) {
@@ -755,7 +755,7 @@ static void rotate_check(size_t written)
 			return;
 		}
 	}
-	cc_rot_current(W.rs, name, sizeof(name), &gen);
+	cc_rot_current(W.rs, W.base, name, sizeof(name), &gen);
 	char prev[PATH_MAX_];
 	memcpy(prev, W.path, sizeof(prev));
 	snprintf(W.path, sizeof(W.path), "%s", name);
@@ -822,7 +822,7 @@ static int start(void)
 			cc_warn("CLEARCAP_FILE: cannot keep rotation state for %s: %s; not capturing", W.base, strerror(errno));
 			goto fail;
 		}
-		cc_rot_current(W.rs, W.path, sizeof(W.path), &W.gen);
+		cc_rot_current(W.rs, W.base, W.path, sizeof(W.path), &W.gen);
 	}
 	if (__atomic_load_n(&W.fd, __ATOMIC_RELAXED) < 0) {
 		int fd = open_output();

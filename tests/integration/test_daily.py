@@ -15,7 +15,8 @@ import cclib
 from cclib import eq, ok, tshark, tshark_count
 
 QUICK = ["test_pause_resume_windows", "test_reopen_new_file", "test_fifo_without_reader_does_not_block",
-         "test_rotation_size_ring", "test_ctl_off_until_reopen"]
+         "test_rotation_size_ring", "test_ctl_off_until_reopen", "test_reader_goes_away_fifo",
+         "test_fifo_many_processes_one_header", "test_rotation_reemits_secrets"]
 # Control racing the writer thread (reopen while it drains, rotation switching fds).
 TSAN = ["test_reopen_new_file", "test_rotation_processes_agree"]
 
@@ -479,3 +480,52 @@ def test_kill_at_random_moments(env):
         eq(after, [b"after-%d" % i for i in range(10)], "appended records readable, at the end")
         print("     #%d %s after %.3f s: %d records%s, then 10 appended" % (it, sig.name, delay, n,
               " (last one cut short, repaired)" if torn else ""))
+
+
+def test_rotation_reemits_secrets(env):
+    """A TLS 1.3 connection spanning rotations: each new file starts, after its header, with a
+    Decryption Secrets Block holding the secrets logged so far (tshark reads every file)."""
+    cert, key = env.path("cert.pem"), env.path("key.pem")
+    cclib.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+               "-days", "1", "-keyout", key, "-out", cert])
+    code = r"""
+import socket, ssl, sys, threading, time
+cert, key = sys.argv[1], sys.argv[2]
+ls = socket.socket(); ls.bind(('127.0.0.1', 0)); ls.listen(1); port = ls.getsockname()[1]
+sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); sctx.load_cert_chain(cert, key)
+def serve():
+    c, _ = ls.accept()
+    s = sctx.wrap_socket(c, server_side=True)
+    n = 0
+    while n < 300 * 1000:
+        d = s.recv(65536)
+        if not d:
+            break
+        n += len(d)
+    s.sendall(b'bye')
+    s.close()
+t = threading.Thread(target=serve); t.start()
+cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); cctx.check_hostname = False; cctx.verify_mode = ssl.CERT_NONE
+c = cctx.wrap_socket(socket.create_connection(('127.0.0.1', port)))
+for i in range(300):
+    c.sendall(b'%06d' % i + b'm' * 994)
+    time.sleep(0.002)
+assert c.recv(3) == b'bye'
+t.join()
+"""
+    base = env.path("tls.pcapng")
+    # The variable takes bytes (-C takes millions): 200 kB files.
+    cclib.py(env, code, base, extra={"CLEARCAP_ROTATE_SIZE": "200000", "CLEARCAP_ROTATE_FILES": "20"},
+             args=[cert, key], timeout=60)
+    names = sorted(n for n in os.listdir(env.tmp) if n.startswith("tls.pcapng"))
+    ok(len(names) >= 3, "rotated: %r" % names)
+    for i, n in enumerate(names):
+        valid(env.path(n))
+        data = open(env.path(n), "rb").read()
+        types, _ = read_blocks(data)
+        first = [t for t in types if t not in (0x0A0D0D0A, 1)]
+        if i == 0:
+            continue
+        eq(first[0], 0x0A, "%s: a DSB right after the header (blocks %r)" % (n, first[:3]))
+        ok(b"CLIENT_TRAFFIC_SECRET_0" in data and b"SERVER_HANDSHAKE_TRAFFIC_SECRET" in data,
+           "%s: the connection's secrets" % n)

@@ -65,25 +65,25 @@ START_TEST(state_handover)
 	snprintf(base, sizeof(base), "%s/cap", dir);
 	s = cc_rot_attach(base, &cfg);
 	ck_assert_ptr_nonnull(s);
-	cc_rot_current(s, cur, sizeof(cur), &gen);
+	cc_rot_current(s, base, cur, sizeof(cur), &gen);
 	ck_assert_uint_eq(gen, 0);
 	ck_assert(strstr(cur, "/cap0") != NULL);
 	/* Two processes racing from generation 0 start exactly one file. */
 	ck_assert_int_eq(cc_rot_advance(s, base, &cfg, 0, hdr, sizeof(hdr)), 1);
 	ck_assert_int_eq(cc_rot_advance(s, base, &cfg, 0, hdr, sizeof(hdr)), 1);
-	cc_rot_current(s, cur, sizeof(cur), &gen);
+	cc_rot_current(s, base, cur, sizeof(cur), &gen);
 	ck_assert_uint_eq(gen, 1);
 	ck_assert(strstr(cur, "/cap1") != NULL);
 	ck_assert_int_eq(access(cur, F_OK), 0);
 	/* A second mapping (another process) sees the same file. */
 	s2 = cc_rot_attach(base, &cfg);
 	ck_assert_ptr_nonnull(s2);
-	cc_rot_current(s2, cur, sizeof(cur), &gen);
+	cc_rot_current(s2, base, cur, sizeof(cur), &gen);
 	ck_assert_uint_eq(gen, 1);
 	/* The ring wraps after -W files. */
 	ck_assert_int_eq(cc_rot_advance(s, base, &cfg, 1, hdr, sizeof(hdr)), 1);
 	ck_assert_int_eq(cc_rot_advance(s, base, &cfg, 2, hdr, sizeof(hdr)), 1);
-	cc_rot_current(s, cur, sizeof(cur), &gen);
+	cc_rot_current(s, base, cur, sizeof(cur), &gen);
 	ck_assert_uint_eq(gen, 3);
 	ck_assert(strstr(cur, "/cap0") != NULL);
 	unsetenv("XDG_RUNTIME_DIR");
