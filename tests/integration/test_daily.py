@@ -529,3 +529,41 @@ t.join()
         eq(first[0], 0x0A, "%s: a DSB right after the header (blocks %r)" % (n, first[:3]))
         ok(b"CLIENT_TRAFFIC_SECRET_0" in data and b"SERVER_HANDSHAKE_TRAFFIC_SECRET" in data,
            "%s: the connection's secrets" % n)
+
+
+def test_ctl_survives_exec(env):
+    """A pause carries over exec (the new image takes the same page), and so does resume."""
+    cap = env.path("c.pcapng")
+    second = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(100, 105):
+    s.sendto(b'seq-%06d' % i, ('127.0.0.1', 9))
+print('ready2', flush=True)
+sys.stdin.readline()
+for i in range(200, 205):
+    s.sendto(b'seq-%06d' % i, ('127.0.0.1', 9))
+"""
+    first = r"""
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(5):
+    s.sendto(b'seq-%06d' % i, ('127.0.0.1', 9))
+print('ready1', flush=True)
+sys.stdin.readline()
+os.execv(sys.executable, [sys.executable, '-c', sys.argv[1]])
+"""
+    p = subprocess.Popen([cclib.PY, "-c", first, second], env=env.env(cap), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    eq(p.stdout.readline().strip(), "ready1", "first image")
+    ctl(env, p.pid, "pause")
+    p.stdin.write("go\n")
+    p.stdin.flush()
+    eq(p.stdout.readline().strip(), "ready2", "second image")
+    st = ctl(env, p.pid, "status").stdout
+    ok("paused" in st, "still paused after exec: " + st)
+    ctl(env, p.pid, "resume")
+    p.stdin.write("go\n")
+    p.stdin.close()
+    eq(p.wait(timeout=20), 0, "exit")
+    eq(sorted(seqs(cap)), list(range(5)) + list(range(200, 205)), "paused across exec, resumed after")
