@@ -51,6 +51,7 @@ static struct {
 	int pipe_header_done;
 	int pipe;                       /* the output is a FIFO or pipe: writes are locked, see open_fifo */
 	off_t end;                      /* file size after our last write (a block boundary), or -1 */
+	int lock_given_up;              /* the file's lock was not to be had: write without it */
 	char base[PATH_MAX_];           /* the configured name; path is the current file of a rotation */
 	struct cc_rot_cfg rot;
 	struct cc_rot_state *rs;        /* shared rotation state, when rotating */
@@ -240,7 +241,11 @@ static int write_out(struct iovec *iov, int n)
 	if (!W.pipe) {
 		struct stat st;
 		size_t total = 0;
-		int locked = lock_batch(fd) == 0;
+		/* A stranger that held the lock for 2 s once is not waited for again on this file. */
+		int locked = !W.lock_given_up && lock_batch(fd) == 0;
+
+		if (!locked)
+			W.lock_given_up = 1;
 
 		for (int i = 0; i < n; i++)
 			total += iov[i].iov_len;
@@ -466,6 +471,7 @@ static int open_output(void)
 	if (stat(W.path, &st) == 0 && S_ISFIFO(st.st_mode))
 		return open_fifo();
 	W.pipe = 0;
+	W.lock_given_up = 0;
 
 	/* O_NOFOLLOW: a symlink planted at the path is refused, not followed. */
 	fd = open(W.path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |

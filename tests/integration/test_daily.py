@@ -18,7 +18,8 @@ QUICK = ["test_pause_resume_windows", "test_reopen_new_file", "test_fifo_without
          "test_rotation_size_ring", "test_ctl_off_until_reopen", "test_reader_goes_away_fifo",
          "test_fifo_many_processes_one_header", "test_rotation_reemits_secrets"]
 # Control racing the writer thread (reopen while it drains, rotation switching fds).
-TSAN = ["test_reopen_new_file", "test_rotation_processes_agree"]
+TSAN = ["test_reopen_new_file", "test_rotation_processes_agree", "test_pause_resume_windows",
+        "test_ctl_off_until_reopen"]
 
 # Sends one numbered datagram every GAP seconds and prints its number after sending it.
 SENDER = r"""
@@ -567,3 +568,23 @@ os.execv(sys.executable, [sys.executable, '-c', sys.argv[1]])
     p.stdin.close()
     eq(p.wait(timeout=20), 0, "exit")
     eq(sorted(seqs(cap)), list(range(5)) + list(range(200, 205)), "paused across exec, resumed after")
+
+
+def test_stranger_lock_mid_run(env):
+    """A stranger takes the file's flock for good while the program writes: the writer waits for
+    it once (2 s), then writes without it; nothing is lost."""
+    import fcntl
+    cap = env.path("c.pcapng")
+    p = subprocess.Popen([cclib.PY, "-c", SENDER, "150", "0.02"], env=env.env(cap), stdout=subprocess.PIPE,
+                         text=True)
+    wait_line(p, 10)
+    time.sleep(0.1)
+    f = open(cap, "rb")
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+        p.stdout.read()
+        eq(p.wait(timeout=30), 0, "exit")
+    finally:
+        f.close()
+    eq(sorted(seqs(cap)), list(range(150)), "every datagram")
+    valid(cap)
