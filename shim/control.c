@@ -87,7 +87,7 @@ static void fill(struct cc_ctl *c, uint32_t pid, uint32_t on, const char *comm, 
 	__atomic_store_n(&c->magic, CC_CTL_MAGIC, __ATOMIC_RELEASE);
 }
 
-const char *cc_control_init(int paused, const char *comm)
+const char *cc_control_init(int paused, const char *comm, const char *file)
 {
 	static char base[CC_CTL_PATH];
 	int same;
@@ -105,7 +105,7 @@ const char *cc_control_init(int paused, const char *comm)
 		cc_writer_set_ctl(c);
 		return base[0] ? base : NULL;
 	}
-	fill(c, pid, !paused, comm, NULL);
+	fill(c, pid, !paused, comm, file);
 	if (paused)
 		c->state = CC_CTL_NOFILE;
 	cc_writer_set_ctl(c);

@@ -69,7 +69,8 @@ static void load(void)
 	if (cc_config_load(program_invocation_short_name, exe_name[0] ? exe_name : NULL) == 0 && cc_cfg.on) {
 		const char *file = cc_cfg.file;
 		if (cc_cfg.ctl) {
-			const char *reopened = cc_control_init(cc_cfg.started_paused, program_invocation_short_name);
+			const char *reopened = cc_control_init(cc_cfg.started_paused, program_invocation_short_name,
+								 cc_cfg.file);
 			if (reopened)
 				file = reopened;
 		}

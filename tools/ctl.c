@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -182,7 +183,7 @@ static int finish_reopen(struct target *ts, size_t n, const char *file)
 
 int cmd_ctl(int argc, char **argv)
 {
-	char dir[PATH_MAX], file[PATH_MAX] = "";
+	char file[PATH_MAX] = "";
 	struct target *ts = NULL;
 	size_t n = 0;
 	enum op op;
@@ -219,31 +220,44 @@ int cmd_ctl(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (cc_rundir(dir, sizeof dir, 0) < 0) {
-		fprintf(stderr, "clearcap: no captured process (no %s)\n", dir);
-		return 1;
+	/*
+	 * A process may see another XDG_RUNTIME_DIR than we do (a service has none, sudo drops it):
+	 * look in ours and in the /tmp fallback.
+	 */
+	char dirs[2][PATH_MAX];
+	int ndirs = 0;
+
+	if (cc_rundir(dirs[0], sizeof dirs[0], 0) == 0)
+		ndirs++;
+	snprintf(dirs[ndirs], sizeof dirs[ndirs], "/tmp/clearcap-%u", (unsigned)getuid());
+	if (ndirs == 0 || strcmp(dirs[0], dirs[1]) != 0) {
+		struct stat st;
+		if (lstat(dirs[ndirs], &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid() && !(st.st_mode & 077))
+			ndirs++;
 	}
 	if (strcmp(argv[1], "all") == 0) {
-		DIR *d = opendir(dir);
-		struct dirent *de;
+		for (int k = 0; k < ndirs; k++) {
+			DIR *d = opendir(dirs[k]);
+			struct dirent *de;
 
-		while (d != NULL && (de = readdir(d)) != NULL) {
-			char *end;
-			unsigned long pid;
+			while (d != NULL && (de = readdir(d)) != NULL) {
+				char *end;
+				unsigned long pid;
 
-			if (strncmp(de->d_name, "ctl-", 4) != 0)
-				continue;
-			pid = strtoul(de->d_name + 4, &end, 10);
-			if (*end || pid == 0)
-				continue;
-			ts = realloc(ts, (n + 1) * sizeof *ts);
-			if (ts == NULL)
-				return 2;
-			if (find(dir, (unsigned)pid, &ts[n]))
-				n++;
+				if (strncmp(de->d_name, "ctl-", 4) != 0)
+					continue;
+				pid = strtoul(de->d_name + 4, &end, 10);
+				if (*end || pid == 0)
+					continue;
+				ts = realloc(ts, (n + 1) * sizeof *ts);
+				if (ts == NULL)
+					return 2;
+				if (find(dirs[k], (unsigned)pid, &ts[n]))
+					n++;
+			}
+			if (d != NULL)
+				closedir(d);
 		}
-		if (d != NULL)
-			closedir(d);
 		if (n == 0 && op != OP_STATUS) {
 			fprintf(stderr, "clearcap: no captured process\n");
 			return 1;
@@ -251,6 +265,7 @@ int cmd_ctl(int argc, char **argv)
 	} else {
 		char *end;
 		unsigned long pid = strtoul(argv[1], &end, 10);
+		bool found = false;
 
 		if (*end || pid == 0 || pid > UINT32_MAX) {
 			ctl_usage();
@@ -259,7 +274,9 @@ int cmd_ctl(int argc, char **argv)
 		ts = calloc(1, sizeof *ts);
 		if (ts == NULL)
 			return 2;
-		if (!find(dir, (unsigned)pid, &ts[0])) {
+		for (int k = 0; k < ndirs && !found; k++)
+			found = find(dirs[k], (unsigned)pid, &ts[0]);
+		if (!found) {
 			fprintf(stderr, "clearcap: %lu: no captured process with a control page\n", pid);
 			return 1;
 		}
