@@ -950,9 +950,12 @@ int cc_out_dsb(const char *keylog, size_t len)
 	/* Classic pcap has no place for secrets: the key log file (CLEARCAP_KEYLOG) holds them. */
 	if (W.fmt != CC_FMT_PCAPNG)
 		return 0;
-	keep_history(keylog, len);
-	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) != W_RUNNING && start() < 0)
+	/* Kept after start(), which writes what was kept before: else this one would go twice. */
+	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) != W_RUNNING && start() < 0) {
+		keep_history(keylog, len);      /* no file yet (CLEARCAP_CTL=1): for when there is one */
 		return -1;
+	}
+	keep_history(keylog, len);
 	if (reserve(cc_dsb_len(len), &slot) < 0) {
 		drop(1, 1);
 		return -1;
