@@ -53,8 +53,10 @@ $(LIB): $(SHIM_OBJ) shim/exports.map
 	$(CC) -shared $(SANFLAGS) -Wl,--version-script=shim/exports.map -Wl,-z,now -Wl,-z,relro \
 	    -o $@ $(SHIM_OBJ) -ldl -lpthread
 
-$(TOOL): tools/clearcap.c $(wildcard tools/*.h) shim/clearcap_counters.h | $(BUILD)
-	$(CC) $(ALL_CFLAGS) -o $@ tools/clearcap.c
+# The command shares the file header (live view) and rotation names with the shim.
+TOOL_SRC := $(wildcard tools/*.c) pcapout/format.c pcapout/rotate.c pcapout/rundir.c
+$(TOOL): $(TOOL_SRC) $(wildcard tools/*.h) $(HEADERS) shim/clearcap_counters.h | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC)
 
 -include decoders/decoders.mk
 -include pcapout/pcapout.mk

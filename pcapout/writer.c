@@ -9,6 +9,7 @@
 #include "pcapout/filter.h"
 #include "pcapout/ring.h"
 #include "shim/clearcap_counters.h"
+#include "shim/clearcap_ctl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,11 @@
 
 enum wstate { W_IDLE, W_STARTING, W_RUNNING, W_BROKEN };
 
+static const uint32_t always_on = 1;
+static void poll_locked(size_t written);
+static void rotate_check(size_t written);
+static void ctl_state(enum cc_ctl_state st);
+
 static struct {
 	char path[PATH_MAX_];
 	char counters_path[PATH_MAX_];
@@ -43,6 +49,20 @@ static struct {
 	enum cc_format fmt;
 	size_t ring_size;
 	int configured;
+	int pipe_header_done;
+	int pipe;                       /* the output is a FIFO or pipe: writes are locked, see open_fifo */
+	off_t end;                      /* file size after our last write (a block boundary), or -1 */
+	int lock_given_up;              /* the file's lock was not to be had: write without it */
+	char base[PATH_MAX_];           /* the configured name; path is the current file of a rotation */
+	struct cc_rot_cfg rot;
+	struct cc_rot_state *rs;        /* shared rotation state, when rotating */
+	uint64_t gen;                   /* the rotation generation fd belongs to */
+	pthread_mutex_t dsb_lock;       /* secrets so far, re-emitted at the top of each new file */
+	char *dsb_hist;
+	size_t dsb_len, dsb_cap;
+	const uint32_t *on;             /* packets wanted: the control page's word, or always_on */
+	struct cc_ctl *ctl;             /* control page (shim/control.c), or NULL */
+	int thread_started;
 
 	int state;                      /* enum wstate, atomic */
 	int fd;
@@ -56,8 +76,10 @@ static struct {
 	int warned_drop;
 } W = {
 	.fd = -1,
+	.on = &always_on,
 	.drain_lock = PTHREAD_MUTEX_INITIALIZER,
 	.start_lock = PTHREAD_MUTEX_INITIALIZER,
+	.dsb_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
 static long sys_write(int fd, const void *p, size_t n)
@@ -88,12 +110,15 @@ void cc_warn(const char *fmt, ...)
 int cc_writer_configure(const struct cc_writer_cfg *cfg)
 {
 	snprintf(W.path, sizeof(W.path), "%s", cfg->path);
+	snprintf(W.base, sizeof(W.base), "%s", cfg->path);
+	W.rot = cfg->rotate;
 	snprintf(W.counters_path, sizeof(W.counters_path), "%s", cfg->counters_path ? cfg->counters_path : "");
 	W.comment_len = cfg->comment ? (size_t)snprintf(W.comment, sizeof(W.comment), "%s", cfg->comment) : 0;
 	if (W.comment_len >= sizeof(W.comment))
 		W.comment_len = sizeof(W.comment) - 1;
 	W.fmt = cfg->format;
 	W.ring_size = cfg->ring_size;
+	W.pipe_header_done = cfg->pipe_header_done;
 	W.configured = 1;
 	return 0;
 }
@@ -153,13 +178,107 @@ static int write_all(int fd, struct iovec *iov, int n)
 	return rc;
 }
 
+/* A pcapng block at off that is whole: sane length, and the same length at its end. */
+static int block_whole(int fd, off_t off, off_t size, uint32_t *len)
+{
+	uint32_t h[2], t;
+
+	if (off + 12 > size || pread(fd, h, 8, off) != 8)
+		return 0;
+	if (h[1] < 12 || h[1] % 4 || off + h[1] > size || pread(fd, &t, 4, off + h[1] - 4) != 4 || t != h[1])
+		return 0;
+	*len = h[1];
+	return 1;
+}
+
+/*
+ * A writer killed in the middle of a write (SIGKILL, or SIGTERM's default action, between two
+ * pages of a large writev) leaves a record cut short at the end of the file; whatever is
+ * appended after it would be unreadable.  With the file locked, the last block is checked and,
+ * when it is not whole, the file is cut back to the last whole block after `from` (a boundary
+ * known to be good).  pcapng only: classic pcap records carry no trailing length.
+ */
+static off_t repair_tail(int fd, off_t size, off_t from)
+{
+	uint32_t len, last;
+	off_t off = from;
+
+	if (W.fmt != CC_FMT_PCAPNG || size <= from)
+		return size;
+	if (pread(fd, &last, 4, size - 4) == 4 && last <= size - from && block_whole(fd, size - last, size, &len))
+		return size;
+	while (block_whole(fd, off, size, &len))
+		off += len;
+	if (off != size && syscall(SYS_ftruncate, fd, off) == 0) {
+		cc_warn("%s: removed %lld bytes of a record cut short by a killed writer", W.path,
+			(long long)(size - off));
+		return off;
+	}
+	return size;
+}
+
+/* Takes the file's lock for one batch, bounded: a stranger holding it must not stall us. */
+static int lock_batch(int fd)
+{
+	for (int tries = 0; syscall(SYS_flock, fd, LOCK_EX | LOCK_NB) < 0; tries++) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) || tries >= 4000)
+			return -1;
+		struct timespec ts = { 0, 500000 };
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+/*
+ * One batch to the output.  On a pipe only writes up to PIPE_BUF are atomic, and a batch (or one
+ * large record) is longer: the flock keeps the batches of the processes sharing the pipe whole.
+ * On a regular file O_APPEND places each writev whole, and the lock is for repair_tail: when
+ * the size is not what our own last write left, someone else wrote, maybe cut short.
+ */
+static int write_out(struct iovec *iov, int n)
+{
+	int fd = __atomic_load_n(&W.fd, __ATOMIC_RELAXED);
+	int rc;
+
+	if (!W.pipe) {
+		struct stat st;
+		size_t total = 0;
+		/* A stranger that held the lock for 2 s once is not waited for again on this file. */
+		int locked = !W.lock_given_up && lock_batch(fd) == 0;
+
+		if (!locked)
+			W.lock_given_up = 1;
+
+		for (int i = 0; i < n; i++)
+			total += iov[i].iov_len;
+		if (locked && fstat(fd, &st) == 0 && st.st_size != W.end)
+			W.end = repair_tail(fd, st.st_size, W.end);
+		rc = write_all(fd, iov, n);
+		int saved = errno;
+		W.end = locked && rc == 0 ? W.end + (off_t)total : -1;
+		if (locked)
+			syscall(SYS_flock, fd, LOCK_UN);
+		errno = saved;
+		return rc;
+	}
+	while (syscall(SYS_flock, fd, LOCK_EX) < 0 && errno == EINTR)
+		;
+	rc = write_all(fd, iov, n);
+	int saved = errno;
+	syscall(SYS_flock, fd, LOCK_UN);
+	errno = saved;
+	return rc;
+}
+
 static void broken(const char *what, int err, uint64_t lost)
 {
 	int expected = W_RUNNING;
 
-	if (__atomic_compare_exchange_n(&W.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+	if (__atomic_compare_exchange_n(&W.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+		ctl_state(CC_CTL_BROKEN);
 		cc_warn("%s %s: %s; capture stopped, the program goes on (%llu packets lost so far)", what,
 			W.path, strerror(err), (unsigned long long)lost);
+	}
 }
 
 /*
@@ -208,7 +327,8 @@ static size_t drain_locked(int all)
 		return 0;
 	for (;;) {
 		uint64_t tail = __atomic_load_n(&W.ring.tail, __ATOMIC_RELAXED);
-		int n = cc_ring_take(&W.ring, &b, DRAIN_IOV, all ? NULL : old_enough, &h);
+		/* Rotating by size: smaller batches, since the size is checked after each. */
+		int n = cc_ring_take(&W.ring, &b, W.rs && W.rot.size ? 64 : DRAIN_IOV, all ? NULL : old_enough, &h);
 
 		if (n == 0 && b.upto == tail)
 			break;
@@ -216,7 +336,7 @@ static size_t drain_locked(int all)
 			/* Metadata then packets, in one write: move the packets up behind the metadata. */
 			if (b.nmeta < DRAIN_IOV)
 				memmove(iov + b.nmeta, iov + DRAIN_IOV, sizeof(iov[0]) * (size_t)b.ndata);
-			if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING && write_all(__atomic_load_n(&W.fd, __ATOMIC_RELAXED), iov, n) == 0) {
+			if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING && write_out(iov, n) == 0) {
 				__atomic_fetch_add(&W.captured, b.packets, __ATOMIC_RELAXED);
 				__atomic_fetch_add(&W.bytes, b.bytes, __ATOMIC_RELAXED);
 				if (W.shared) {
@@ -224,6 +344,8 @@ static size_t drain_locked(int all)
 					count_shared(&W.shared->bytes, b.bytes);
 				}
 				written += b.bytes;
+				if (W.rs && W.rot.size)
+					rotate_check(b.bytes);
 			} else {
 				int err = errno;
 				__atomic_fetch_add(&W.dropped, b.packets, __ATOMIC_RELAXED);
@@ -250,6 +372,7 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&W.drain_lock);
 		n = drain_locked(0);
+		poll_locked(n);
 		pthread_mutex_unlock(&W.drain_lock);
 
 		/* Busy: go again at once; quiet: back off to the idle interval, which bounds latency. */
@@ -291,6 +414,55 @@ static int move_high(int fd)
 	return (int)nfd;
 }
 
+/*
+ * A FIFO (mkfifo, or the wrapper's `-w -`, passed as /proc/PID/fd/N) is opened O_NONBLOCK so that
+ * the program never waits for a reader: with nobody reading, open fails with ENXIO and the
+ * process runs uncaptured after one warning.  Writes then block again (a slow reader slows the
+ * writer thread, and after 2 s of a full buffer packets are dropped, as with a slow disk).  The
+ * header goes first, once: the wrapper writes it and says so in CLEARCAP_PIPE_HEADER=done;
+ * without the wrapper every program image that opens the FIFO writes one, which for pcapng
+ * starts a new section (same interfaces), as the format allows.
+ */
+static int open_fifo(void)
+{
+	uint8_t hdr[CC_HEADER_MAX];
+	size_t hlen = cc_format_header(W.fmt, hdr);
+	int flags = O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+	struct stat st;
+	int fd;
+
+	/* /proc/PID/fd/N is a link by nature: following it is the point.  Elsewhere refuse links. */
+	if (strncmp(W.path, "/proc/", 6) != 0)
+		flags |= O_NOFOLLOW;
+	fd = open(W.path, flags);
+	if (fd < 0) {
+		if (errno == ENXIO)
+			cc_warn("CLEARCAP_FILE: nobody reads the FIFO %s; not capturing", W.path);
+		else
+			cc_warn("CLEARCAP_FILE: cannot open %s: %s; not capturing", W.path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) ||
+	    syscall(SYS_fcntl, fd, F_SETFL, O_WRONLY) < 0) {
+		cc_warn("CLEARCAP_FILE: %s is not a FIFO; not capturing", W.path);
+		syscall(SYS_close, fd);
+		return -1;
+	}
+	W.pipe = 1;
+	if (!W.pipe_header_done) {
+		struct iovec v = { hdr, hlen };
+		syscall(SYS_flock, fd, LOCK_EX);
+		int rc = write_all(fd, &v, 1);
+		syscall(SYS_flock, fd, LOCK_UN);
+		if (rc < 0) {
+			cc_warn("CLEARCAP_FILE: cannot write %s: %s; not capturing", W.path, strerror(errno));
+			syscall(SYS_close, fd);
+			return -1;
+		}
+	}
+	return move_high(fd);
+}
+
 static int open_output(void)
 {
 	uint8_t hdr[CC_HEADER_MAX];
@@ -298,8 +470,14 @@ static int open_output(void)
 	struct stat st;
 	int fd;
 
+	if (stat(W.path, &st) == 0 && S_ISFIFO(st.st_mode))
+		return open_fifo();
+	W.pipe = 0;
+	W.lock_given_up = 0;
+
 	/* O_NOFOLLOW: a symlink planted at the path is refused, not followed. */
-	fd = open(W.path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+	fd = open(W.path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
+		  (strncmp(W.path, "/proc/", 6) != 0 ? O_NOFOLLOW : 0), 0600);
 	if (fd < 0) {
 		cc_warn("CLEARCAP_FILE: cannot open %s: %s; not capturing", W.path, strerror(errno));
 		return -1;
@@ -330,7 +508,10 @@ static int open_output(void)
 			syscall(SYS_close, fd);
 			return -1;
 		}
-	} else if (!header_matches(fd, hdr, hlen)) {
+		W.end = (off_t)hlen;
+	} else if (header_matches(fd, hdr, hlen)) {
+		W.end = repair_tail(fd, st.st_size, (off_t)hlen);
+	} else {
 		cc_warn("CLEARCAP_FILE: %s exists and is not a clearcap %s capture; not capturing", W.path,
 			W.fmt == CC_FMT_PCAP ? "pcap" : "pcapng");
 		flock(fd, LOCK_UN);
@@ -383,6 +564,233 @@ static int start_thread(void)
 	return rc;
 }
 
+/* -------------------------------------------------------------------------------------------
+ * Daily use: the control page (`clearcap ctl`), reopening, rotation.  None of it runs per packet:
+ * the writer thread polls after each batch, at most 20 ms apart.
+ */
+
+#define DSB_HISTORY_MAX (1u << 20)
+
+static void ctl_state(enum cc_ctl_state st)
+{
+	if (W.ctl)
+		__atomic_store_n(&W.ctl->state, (uint32_t)st, __ATOMIC_RELEASE);
+}
+
+static void ctl_file(const char *path)
+{
+	if (W.ctl) {
+		snprintf(W.ctl->file, sizeof(W.ctl->file), "%s", path);
+		snprintf(W.ctl->base, sizeof(W.ctl->base), "%s", W.base);
+	}
+}
+
+void cc_writer_set_ctl(struct cc_ctl *ctl)
+{
+	W.ctl = ctl;
+	W.on = ctl ? &ctl->on : &always_on;
+}
+
+/*
+ * Secrets are kept (up to 1 MiB) so that a new file, after a rotation or a reopen, starts with
+ * every secret the packets still to come may need: each process re-emits its own.
+ */
+static void keep_history(const char *keylog, size_t len)
+{
+	pthread_mutex_lock(&W.dsb_lock);
+	if (W.dsb_len + len <= DSB_HISTORY_MAX) {
+		if (W.dsb_len + len > W.dsb_cap) {
+			size_t cap = W.dsb_cap ? W.dsb_cap : 4096;
+			while (cap < W.dsb_len + len)
+				cap *= 2;
+			char *p = realloc(W.dsb_hist, cap);
+			if (p) {
+				W.dsb_hist = p;
+				W.dsb_cap = cap;
+			}
+		}
+		if (W.dsb_len + len <= W.dsb_cap) {
+			memcpy(W.dsb_hist + W.dsb_len, keylog, len);
+			W.dsb_len += len;
+		}
+	}
+	pthread_mutex_unlock(&W.dsb_lock);
+}
+
+static void emit_history(int fd)
+{
+	if (W.fmt != CC_FMT_PCAPNG || fd < 0)
+		return;
+	pthread_mutex_lock(&W.dsb_lock);
+	if (W.dsb_len) {
+		size_t n = cc_dsb_len(W.dsb_len);
+		uint8_t *b = malloc(n);
+		if (b) {
+			struct iovec v = { b, n };
+			cc_dsb_write(b, W.dsb_hist, W.dsb_len);
+			if (W.pipe)
+				syscall(SYS_flock, fd, LOCK_EX);
+			write_all(fd, &v, 1);
+			if (W.pipe)
+				syscall(SYS_flock, fd, LOCK_UN);
+			free(b);
+		}
+	}
+	pthread_mutex_unlock(&W.dsb_lock);
+}
+
+static int reopen_pending(void)
+{
+	return W.ctl && __atomic_load_n(&W.ctl->req_seq, __ATOMIC_ACQUIRE) != __atomic_load_n(&W.ctl->ack_seq, __ATOMIC_RELAXED);
+}
+
+static void ack(uint64_t seq, int rc)
+{
+	__atomic_store_n(&W.ctl->ack_rc, rc, __ATOMIC_RELAXED);
+	__atomic_store_n(&W.ctl->ack_seq, seq, __ATOMIC_RELEASE);
+}
+
+/* Adopts a requested file name before the writer runs (start()); returns whether there was one. */
+static int take_request(void)
+{
+	if (!reopen_pending())
+		return 0;
+	uint64_t seq = __atomic_load_n(&W.ctl->req_seq, __ATOMIC_ACQUIRE);
+	snprintf(W.base, sizeof(W.base), "%s", W.ctl->req_path);
+	snprintf(W.path, sizeof(W.path), "%s", W.base);
+	W.rs = NULL;
+	int fd = __atomic_exchange_n(&W.fd, -1, __ATOMIC_ACQ_REL);
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	ack(seq, 0);
+	return 1;
+}
+
+/* Makes fd the output (the old one is closed), secrets first; the caller holds drain_lock. */
+static void switch_fd(int fd)
+{
+	emit_history(fd);
+	int old = __atomic_exchange_n(&W.fd, fd, __ATOMIC_ACQ_REL);
+	if (old >= 0 && old != fd)
+		syscall(SYS_close, old);
+	ctl_file(W.path);
+	ctl_state(CC_CTL_RUNNING);
+	__atomic_store_n(&W.state, W_RUNNING, __ATOMIC_RELEASE);
+}
+
+/* `clearcap ctl PID reopen FILE`, in the writer thread: everything so far to the old file. */
+static void do_reopen(uint64_t seq)
+{
+	char old_base[PATH_MAX_], old_path[PATH_MAX_];
+	struct cc_rot_state *old_rs = W.rs;
+	uint64_t old_gen = W.gen;
+	int old_pipe = W.pipe;
+
+	drain_locked(1);
+	memcpy(old_base, W.base, sizeof(old_base));
+	memcpy(old_path, W.path, sizeof(old_path));
+	snprintf(W.base, sizeof(W.base), "%s", W.ctl->req_path);
+	snprintf(W.path, sizeof(W.path), "%s", W.base);
+	W.rs = NULL;
+	if (W.rot.size || W.rot.seconds) {
+		W.rs = cc_rot_attach(W.base, &W.rot);
+		if (W.rs)
+			cc_rot_current(W.rs, W.base, W.path, sizeof(W.path), &W.gen);
+	}
+	int fd = (W.rs || !(W.rot.size || W.rot.seconds)) ? open_output() : -1;
+	if (fd < 0) {
+		int err = errno ? errno : EIO;
+		memcpy(W.base, old_base, sizeof(old_base));
+		memcpy(W.path, old_path, sizeof(old_path));
+		W.rs = old_rs;
+		W.gen = old_gen;
+		W.pipe = old_pipe;
+		ack(seq, err);
+		return;
+	}
+	switch_fd(fd);
+	ack(seq, 0);
+}
+
+/* With -G and -W the capture ends after the last file, as tcpdump exits. */
+static void rotation_done(void)
+{
+	int expected = W_RUNNING;
+
+	if (__atomic_compare_exchange_n(&W.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+		int fd = __atomic_exchange_n(&W.fd, -1, __ATOMIC_ACQ_REL);
+		if (fd >= 0)
+			syscall(SYS_close, fd);
+		ctl_state(CC_CTL_IDLE);
+		cc_warn("the %ld files of the rotation are written; capture stopped", W.rot.files);
+	}
+}
+
+/*
+ * After a batch: is the current file full or old enough?  The size is the file's, through fstat,
+ * so that every process sharing it sees the same; whoever gets there first starts the next file
+ * and the others follow the shared state.  A file may pass the size by the batches other
+ * processes write before they notice (20 ms at most).
+ */
+static void rotate_check(size_t written)
+{
+	uint8_t hdr[CC_HEADER_MAX];
+	char name[PATH_MAX_];
+	uint64_t gen;
+
+	if (__atomic_load_n(&W.rs->done, __ATOMIC_RELAXED)) {
+		rotation_done();
+		return;
+	}
+	if (__atomic_load_n(&W.rs->gen, __ATOMIC_ACQUIRE) == W.gen) {
+		int due = W.rot.seconds && time(NULL) >= W.rs->start + W.rot.seconds;
+		if (!due && W.rot.size && written) {
+			struct stat st;
+			due = fstat(__atomic_load_n(&W.fd, __ATOMIC_RELAXED), &st) == 0 && st.st_size >= W.rot.size;
+		}
+		if (!due)
+			return;
+		int r = cc_rot_advance(W.rs, W.base, &W.rot, W.gen, hdr, cc_format_header(W.fmt, hdr));
+		if (r == 0) {
+			rotation_done();
+			return;
+		}
+		if (r < 0) {
+			static int warned;
+			if (!warned++)
+				cc_warn("cannot start the next capture file after %s: %s; going on with it", W.path,
+					strerror(errno));
+			return;
+		}
+	}
+	cc_rot_current(W.rs, W.base, name, sizeof(name), &gen);
+	char prev[PATH_MAX_];
+	memcpy(prev, W.path, sizeof(prev));
+	snprintf(W.path, sizeof(W.path), "%s", name);
+	int fd = open_output();
+	if (fd < 0) {
+		memcpy(W.path, prev, sizeof(prev));
+		W.gen = gen;    /* not again for this generation */
+		return;
+	}
+	W.gen = gen;
+	switch_fd(fd);
+}
+
+static void poll_locked(size_t written)
+{
+	if (W.ctl) {
+		if (reopen_pending())
+			do_reopen(__atomic_load_n(&W.ctl->req_seq, __ATOMIC_ACQUIRE));
+		__atomic_store_n(&W.ctl->captured, __atomic_load_n(&W.captured, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+		__atomic_store_n(&W.ctl->dropped, __atomic_load_n(&W.dropped, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+		__atomic_store_n(&W.ctl->bytes, __atomic_load_n(&W.bytes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+	}
+	/* By size it was checked after each batch already; here time and the others' rotations. */
+	if (W.rs && __atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING)
+		rotate_check(W.rot.size ? 0 : written);
+}
+
 /* Opens the file (once per exec'd image; a forked child shares its parent's) and starts the thread. */
 static int start(void)
 {
@@ -397,6 +805,9 @@ static int start(void)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_mutex_lock(&W.start_lock);
 	st = __atomic_load_n(&W.state, __ATOMIC_ACQUIRE);
+	/* A failed start is retried once `clearcap ctl reopen` names a file (no writer thread yet). */
+	if (st == W_BROKEN && !W.thread_started && take_request())
+		st = W_IDLE;
 	if (st != W_IDLE) {
 		pthread_mutex_unlock(&W.start_lock);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -404,6 +815,23 @@ static int start(void)
 	}
 	if (!W.configured)
 		goto fail;
+	take_request();
+	if (!W.base[0]) {
+		/* CLEARCAP_CTL=1 without a file: stay paused until `clearcap ctl PID reopen FILE`. */
+		ctl_state(CC_CTL_NOFILE);
+		if (W.ctl)
+			__atomic_store_n(&W.ctl->on, 0, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&W.start_lock);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return -1;
+	}
+	if (W.rot.size || W.rot.seconds) {
+		if (!W.rs && !(W.rs = cc_rot_attach(W.base, &W.rot))) {
+			cc_warn("CLEARCAP_FILE: cannot keep rotation state for %s: %s; not capturing", W.base, strerror(errno));
+			goto fail;
+		}
+		cc_rot_current(W.rs, W.base, W.path, sizeof(W.path), &W.gen);
+	}
 	if (__atomic_load_n(&W.fd, __ATOMIC_RELAXED) < 0) {
 		int fd = open_output();
 		if (fd < 0)
@@ -415,16 +843,24 @@ static int start(void)
 		goto fail;
 	}
 	map_counters();
-	if (start_thread() != 0) {
-		cc_warn("cannot start the writer thread; not capturing");
-		goto fail;
+	if (!W.thread_started) {
+		if (start_thread() != 0) {
+			cc_warn("cannot start the writer thread; not capturing");
+			goto fail;
+		}
+		W.thread_started = 1;
+		count_shared(W.shared ? &W.shared->processes : NULL, 1);
 	}
-	count_shared(W.shared ? &W.shared->processes : NULL, 1);
+	if (W.dsb_len)
+		emit_history(__atomic_load_n(&W.fd, __ATOMIC_RELAXED));
+	ctl_file(W.path);
+	ctl_state(CC_CTL_RUNNING);
 	__atomic_store_n(&W.state, W_RUNNING, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&W.start_lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;
 fail:
+	ctl_state(CC_CTL_BROKEN);
 	__atomic_store_n(&W.state, W_BROKEN, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&W.start_lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -463,8 +899,11 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 	size_t hl, frame_cap, rlen;
 	struct cc_slot slot;
 
+	/* Paused by `clearcap ctl`: the one load the control costs a packet. */
+	if (!__atomic_load_n(W.on, __ATOMIC_RELAXED))
+		return 0;
 	if (st != W_RUNNING) {
-		if (st == W_BROKEN || start() < 0) {
+		if ((st == W_BROKEN && !reopen_pending()) || start() < 0) {
 			/* After a write error: lost, counted, already reported by broken(). */
 			if (st == W_BROKEN && __atomic_load_n(&W.fd, __ATOMIC_RELAXED) >= 0)
 				drop(1, 0);
@@ -522,8 +961,12 @@ int cc_out_dsb(const char *keylog, size_t len)
 	/* Classic pcap has no place for secrets: the key log file (CLEARCAP_KEYLOG) holds them. */
 	if (W.fmt != CC_FMT_PCAPNG)
 		return 0;
-	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) != W_RUNNING && start() < 0)
+	/* Kept after start(), which writes what was kept before: else this one would go twice. */
+	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) != W_RUNNING && start() < 0) {
+		keep_history(keylog, len);      /* no file yet (CLEARCAP_CTL=1): for when there is one */
 		return -1;
+	}
+	keep_history(keylog, len);
 	if (reserve(cc_dsb_len(len), &slot) < 0) {
 		drop(1, 1);
 		return -1;
@@ -607,6 +1050,8 @@ void cc_writer_atfork_child(void)
 	cc_ring_free(&W.ring);
 	W.captured = W.dropped = W.bytes = W.filtered = 0;
 	W.warned_drop = 0;
+	W.thread_started = 0;
+	pthread_mutex_init(&W.dsb_lock, NULL);
 	if (__atomic_load_n(&W.state, __ATOMIC_RELAXED) == W_RUNNING)
 		W.state = W_IDLE;
 }

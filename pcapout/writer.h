@@ -15,6 +15,7 @@
 
 #include "pcapout/format.h"
 #include "pcapout/frame.h"
+#include "pcapout/rotate.h"
 
 struct cc_writer_cfg {
 	const char *path;               /* capture file */
@@ -22,6 +23,8 @@ struct cc_writer_cfg {
 	size_t ring_size;               /* bytes, a power of two */
 	const char *counters_path;      /* shared counters page, or NULL */
 	const char *comment;            /* per-process comment prefix, e.g. "pid 42 curl"; NULL: none */
+	int pipe_header_done;           /* a FIFO/pipe already carries the header (the wrapper wrote it) */
+	struct cc_rot_cfg rotate;       /* all zero: no rotation */
 };
 
 /* Copies the configuration; nothing is opened yet.  Returns 0. */
@@ -75,6 +78,10 @@ void cc_writer_count_srtp_failure(void);
 
 /* Counts one plaintext record by how its flow was found (index into cc_counters.plain). */
 void cc_writer_count_plain(unsigned method);
+
+/* The process's control page (shim/clearcap_ctl.h), or NULL: pause, reopen, status. */
+struct cc_ctl;
+void cc_writer_set_ctl(struct cc_ctl *ctl);
 
 /* Counters of this process (for tests and the shim's own summary). */
 struct cc_writer_stats {

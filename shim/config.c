@@ -89,19 +89,66 @@ static int set_path(char *dst, const char *var, const char *val)
 	return 0;
 }
 
+static long long number(const char *var, long long min, long long max)
+{
+	const char *v = getenv(var);
+	char *end;
+	long long n;
+
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno || *end || n < min || n > max) {
+		bad(var, v, "expected a whole number in range");
+		return -1;
+	}
+	return n;
+}
+
+/* The daily-use settings: FIFO header, rotation (tcpdump's -C/-G/-W, in bytes here). */
+static int daily_settings(void)
+{
+	const char *v = getenv("CLEARCAP_PIPE_HEADER");
+	long long n;
+
+	cc_cfg.pipe_header_done = v && strcmp(v, "done") == 0;
+	v = getenv("CLEARCAP_ROTATE_SIZE");
+	if (v && *v) {
+		n = cc_parse_size(v);
+		if (n < 4096)
+			return bad("CLEARCAP_ROTATE_SIZE", v, "expected a size of at least 4096 bytes");
+		cc_cfg.rotate_size = n;
+	}
+	if ((n = number("CLEARCAP_ROTATE_SECONDS", 1, 100000000)) < 0)
+		return -1;
+	cc_cfg.rotate_seconds = (long)n;
+	if ((n = number("CLEARCAP_ROTATE_FILES", 1, 1000000)) < 0)
+		return -1;
+	cc_cfg.rotate_files = (long)n;
+	return 0;
+}
+
 int cc_config_load(const char *prog, const char *exe)
 {
 	const char *v;
 
 	memset(&cc_cfg, 0, sizeof(cc_cfg));
 	v = getenv("CLEARCAP_FILE");
-	if (!v || !*v)
+	const char *ctl = getenv("CLEARCAP_CTL");
+	/* CLEARCAP_CTL=1 alone loads the shim paused: `clearcap ctl PID reopen FILE` starts it. */
+	int ctl_only = (!v || !*v) && ctl && strcmp(ctl, "1") == 0;
+	if ((!v || !*v) && !ctl_only)
 		return 0;
 	/* Never capture in set-uid/set-gid programs: their traffic is not the invoking user's to read. */
 	if (getauxval(AT_SECURE))
 		return 0;
 	cc_cfg.on = 1;
-	if (set_path(cc_cfg.file, "CLEARCAP_FILE", v) < 0)
+	cc_cfg.ctl = !(ctl && strcmp(ctl, "0") == 0);
+	cc_cfg.started_paused = ctl_only;
+	if (!ctl_only && set_path(cc_cfg.file, "CLEARCAP_FILE", v) < 0)
+		return -1;
+	if (daily_settings() < 0)
 		return -1;
 
 	v = getenv("CLEARCAP_FORMAT");

@@ -18,6 +18,12 @@ struct cc_config {
 	char counters[CC_PATH_MAX];     /* CLEARCAP_COUNTERS */
 	char keylog[CC_PATH_MAX];       /* CLEARCAP_KEYLOG: NSS key log file, or empty */
 	char srtp_keylog[CC_PATH_MAX];  /* CLEARCAP_SRTP_KEYLOG: SRTP master keys, or empty */
+	int pipe_header_done;           /* CLEARCAP_PIPE_HEADER=done: the FIFO has its header */
+	long long rotate_size;          /* CLEARCAP_ROTATE_SIZE, bytes; 0: no size rotation */
+	long rotate_seconds;            /* CLEARCAP_ROTATE_SECONDS; 0: no time rotation */
+	long rotate_files;              /* CLEARCAP_ROTATE_FILES; 0: unlimited */
+	int ctl;                        /* control file (CLEARCAP_CTL, default on) */
+	int started_paused;             /* CLEARCAP_CTL=1 without CLEARCAP_FILE: wait for ctl */
 };
 
 extern struct cc_config cc_cfg;

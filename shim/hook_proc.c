@@ -9,6 +9,7 @@
 #include "shim/hooks.h"
 #include "shim/real.h"
 #include "pcapout/writer.h"
+#include "shim/control.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -206,6 +207,8 @@ CC_EXPORT void _exit(int status)
 {
 	REAL(_exit);
 	before_exec();
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && (uint32_t)getpid() == cc_pid)
+		cc_control_exit();
 	cc_real._exit(status);
 	__builtin_unreachable();
 }
@@ -214,6 +217,8 @@ CC_EXPORT void _Exit(int status)
 {
 	REAL(_Exit);
 	before_exec();
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && (uint32_t)getpid() == cc_pid)
+		cc_control_exit();
 	cc_real._Exit(status);
 	__builtin_unreachable();
 }

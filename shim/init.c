@@ -4,6 +4,7 @@
  */
 #include "shim/capture.h"
 #include "shim/config.h"
+#include "shim/control.h"
 #include "shim/dtlsmatch.h"
 #include "shim/hooks.h"
 #include "shim/real.h"
@@ -44,6 +45,7 @@ static void atfork_child(void)
 	__atomic_fetch_add(&cc_fork_gen, 1, __ATOMIC_RELAXED);
 	cc_pid = (uint32_t)getpid();
 	cc_writer_atfork_child();
+	cc_control_atfork_child();
 	set_comment();
 }
 
@@ -65,11 +67,20 @@ static void load(void)
 		exe_name[len] = 0;
 	}
 	if (cc_config_load(program_invocation_short_name, exe_name[0] ? exe_name : NULL) == 0 && cc_cfg.on) {
+		const char *file = cc_cfg.file;
+		if (cc_cfg.ctl) {
+			const char *reopened = cc_control_init(cc_cfg.started_paused, program_invocation_short_name,
+								 cc_cfg.file);
+			if (reopened)
+				file = reopened;
+		}
 		struct cc_writer_cfg w = {
-			.path = cc_cfg.file,
+			.path = file,
 			.format = cc_cfg.format,
 			.ring_size = cc_cfg.buffer,
 			.counters_path = cc_cfg.counters[0] ? cc_cfg.counters : NULL,
+			.pipe_header_done = cc_cfg.pipe_header_done,
+			.rotate = { cc_cfg.rotate_size, cc_cfg.rotate_seconds, cc_cfg.rotate_files },
 		};
 		cc_writer_configure(&w);
 		set_comment();
@@ -98,5 +109,6 @@ __attribute__((destructor)) static void clearcap_dtor(void)
 		cc_ssl_exit();
 		cc_srtp_exit();
 		cc_writer_exit();
+		cc_control_exit();
 	}
 }

@@ -32,6 +32,9 @@
 #include <unistd.h>
 
 #include "shim/clearcap_counters.h"
+#include "pcapout/format.h"
+#include "pcapout/rotate.h"
+#include "tools/daily.h"
 
 #define CLEARCAP_VERSION "0.1"
 #define SHIM_NAME        "libclearcap.so"
@@ -52,11 +55,17 @@ struct options {
 	const char *capture;    /* --capture: class list */
 	char buffer[32];        /* -B converted to bytes, empty when not given */
 	bool quiet;
+	long long rotate_size;  /* -C, bytes */
+	long rotate_seconds;    /* -G */
+	long rotate_files;      /* -W */
+	bool to_stdout;         /* -w -: the capture goes to our standard output */
+	int live_fd;            /* a pipe or FIFO we hold open for the capture's lifetime, or -1 */
 	char **argv;            /* the program and its arguments */
 };
 
 struct counters {
 	char path[PATH_MAX];
+	const char *file;       /* the capture file, for the live count */
 	struct cc_counters *page;
 };
 
@@ -107,8 +116,10 @@ static void usage_error(const char *what)
 static void print_help(void)
 {
 	fputs(
-"Usage: clearcap -w FILE [-aq] [-F FORMAT] [-P LIST] [-B KiB] [-k KEYLOG] [--] PROGRAM [ARGS...]\n"
-"       clearcap ctl|report|extract ...   (not implemented yet)\n"
+"Usage: clearcap -w FILE|- [-aq] [-F FORMAT] [-P LIST] [-B KiB] [-k KEYLOG] [-C MB] [-G SECS]\n"
+"                [-W COUNT] [--] PROGRAM [ARGS...]\n"
+"       clearcap ctl PID|all status|pause|resume|reopen FILE\n"
+"       clearcap report|extract ...   (not implemented yet)\n"
 "\n"
 "Run PROGRAM with the clearcap shim preloaded and write the UDP and TCP traffic of PROGRAM\n"
 "and of every process it starts to FILE, without capture privileges, with the addresses\n"
@@ -118,6 +129,10 @@ static void print_help(void)
 "  -w FILE            Write the captured packets to FILE.  An existing regular file or\n"
 "                     symbolic link at FILE is removed first (the link itself, never its\n"
 "                     target), as tcpdump -w does; a directory is refused.\n"
+"                     '-w -' writes to standard output for live view\n"
+"                     (clearcap -w - -- prog | wireshark -k -i -); PROGRAM's standard\n"
+"                     output then goes to standard error.  A FIFO is written live too;\n"
+"                     clearcap waits for its reader first.\n"
 "  -a, --append       Append to an existing capture in FILE instead of replacing it.  The\n"
 "                     file must be in the format selected with -F.\n"
 "  -F, --format FORMAT\n"
@@ -149,9 +164,27 @@ static void print_help(void)
 "                     wire, plaintext, relay (the interface).  Naming no interface means all\n"
 "                     interfaces, naming only interfaces all content; e.g. 'rtp,plaintext' is\n"
 "                     the decrypted RTP only.  Default: all.\n"
+"  -C MB              Before a file grows past MB millions of bytes, start a new one (as\n"
+"                     tcpdump -C): FILE, FILE1, FILE2, ...  A file may pass the size by\n"
+"                     one write batch of each process.\n"
+"  -G SECS            Start a new file every SECS seconds; FILE is a strftime(3) format\n"
+"                     (e.g. 'cap-%Y%m%d-%H%M%S.pcapng').\n"
+"  -W COUNT           With -C: a ring of COUNT files, FILE0 ... FILE<COUNT-1>, reused\n"
+"                     oldest first.  With -G alone: stop capturing after COUNT files.\n"
 "  -q, --quiet        Do not print the summary line when PROGRAM exits.\n"
 "  -h, --help         Print this help and exit.\n"
 "  -V, --version      Print the version and exit.\n"
+"\n"
+"On a terminal, a live line (packets, bytes, file size, drops) is updated 4 times a second.\n"
+"\n"
+"clearcap ctl PID|all CMD controls running captured processes (started by clearcap or with\n"
+"CLEARCAP_FILE), without signals, through their control pages in $XDG_RUNTIME_DIR/clearcap/\n"
+"(or /tmp/clearcap-UID/):\n"
+"  status             State, file, packets, bytes and drops.\n"
+"  pause, resume      Stop and restart capturing packets (secrets are still kept).\n"
+"  reopen FILE        Write to FILE from now on; also starts a process run with\n"
+"                     CLEARCAP_CTL=1 and no CLEARCAP_FILE.\n"
+"'all' is every process of this user with a control page.\n"
 "\n"
 "Signals: while PROGRAM runs, clearcap ignores SIGINT and SIGQUIT (the terminal sends them to\n"
 "PROGRAM too) and passes SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH and SIGCONT on to PROGRAM.\n"
@@ -160,6 +193,11 @@ static void print_help(void)
 "  CLEARCAP_LIB       Path of libclearcap.so.  By default it is looked for next to the\n"
 "                     clearcap executable, then in ../lib/clearcap/ from there.\n"
 "  TMPDIR             Directory of the temporary counters file (default /tmp).\n"
+"  XDG_RUNTIME_DIR    Where control pages and rotation state live (else /tmp/clearcap-UID).\n"
+"  CLEARCAP_ROTATE_SIZE, CLEARCAP_ROTATE_SECONDS, CLEARCAP_ROTATE_FILES\n"
+"                     What -C (in bytes here), -G and -W set, for use without clearcap.\n"
+"  CLEARCAP_CTL       0: no control page; 1 without CLEARCAP_FILE: capture off until\n"
+"                     'clearcap ctl PID reopen FILE'.\n"
 "  CLEARCAP_*         Other shim settings in the environment are passed on unchanged.\n"
 "\n"
 "Exit status: PROGRAM's exit status.  If PROGRAM is killed by a signal, clearcap prints its\n"
@@ -181,7 +219,7 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
-	{ "ctl",     cmd_not_implemented },
+	{ "ctl",     cmd_ctl },
 	{ "report",  cmd_not_implemented },
 	{ "extract", cmd_not_implemented },
 };
@@ -219,6 +257,19 @@ static void parse_buffer_size(const char *arg, struct options *o)
 	snprintf(o->buffer, sizeof o->buffer, "%llu", kib * 1024);
 }
 
+/* tcpdump's -C/-G/-W take whole numbers (-C in millions of bytes). */
+static long long parse_count(const char *arg, const char *opt, long long min, long long max)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(arg, &end, 10);
+	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || v < min || v > max)
+		die("invalid %s '%s': expected a whole number from %lld to %lld", opt, arg, min, max);
+	return v;
+}
+
 /* getopt's own messages would name the wrapper by its full path; ours say "clearcap:". */
 __attribute__((noreturn))
 static void bad_option(int c, char **argv)
@@ -240,7 +291,7 @@ static void bad_option(int c, char **argv)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	/* '+' stops at the first non-option, so the program's own options are left alone. */
-	static const char shortopts[] = "+:w:aF:P:B:k:f:qhV";
+	static const char shortopts[] = "+:w:aF:P:B:k:f:qhVC:G:W:";
 	static const struct option longopts[] = {
 		{ "append",      no_argument,       NULL, 'a' },
 		{ "format",      required_argument, NULL, 'F' },
@@ -259,6 +310,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 
 	memset(o, 0, sizeof *o);
 	o->format = "pcapng";
+	o->live_fd = -1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
@@ -288,6 +340,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->capture = optarg;
 			break;
 		case 'q': o->quiet = true; break;
+		case 'C': o->rotate_size = parse_count(optarg, "-C", 1, 1000000) * 1000000LL; break;
+		case 'G': o->rotate_seconds = (long)parse_count(optarg, "-G", 1, 100000000); break;
+		case 'W': o->rotate_files = (long)parse_count(optarg, "-W", 1, 1000000); break;
 		case 'h': print_help(); exit(0);
 		case 'V': puts("clearcap " CLEARCAP_VERSION); exit(0);
 		default: bad_option(c, argv);
@@ -297,8 +352,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 		usage_error("no capture file given: -w FILE is required");
 	if (o->file[0] == '\0')
 		usage_error("-w needs a file name");
-	if (strcmp(o->file, "-") == 0)
-		die("-w -: writing to standard output is not supported (the program may use it)");
+	o->to_stdout = strcmp(o->file, "-") == 0;
+	if (o->rotate_files && !o->rotate_size && !o->rotate_seconds)
+		usage_error("-W needs -C or -G");
 	if (optind >= argc)
 		usage_error("no program to run");
 	o->argv = argv + optind;
@@ -600,6 +656,24 @@ static void set_child_env(const struct options *o, const char *shim, const char 
 	if (o->capture != NULL)
 		set_env("CLEARCAP_CAPTURE", o->capture);
 	set_env("CLEARCAP_COUNTERS", counters);
+	if (o->live_fd >= 0)
+		set_env("CLEARCAP_PIPE_HEADER", "done");
+	if (o->rotate_size || o->rotate_seconds) {
+		char v[32];
+
+		if (o->rotate_size) {
+			snprintf(v, sizeof v, "%lld", o->rotate_size);
+			set_env("CLEARCAP_ROTATE_SIZE", v);
+		}
+		if (o->rotate_seconds) {
+			snprintf(v, sizeof v, "%ld", o->rotate_seconds);
+			set_env("CLEARCAP_ROTATE_SECONDS", v);
+		}
+		if (o->rotate_files) {
+			snprintf(v, sizeof v, "%ld", o->rotate_files);
+			set_env("CLEARCAP_ROTATE_FILES", v);
+		}
+	}
 }
 
 /* -------------------------------------------------------------------------------------------
@@ -678,10 +752,13 @@ static void signals_ignore_terminal(void)
  * An exec failure is reported through the close-on-exec pipe, which closes unwritten on success.
  */
 __attribute__((noreturn))
-static void exec_child(char **argv, const struct sigsave *s, int errfd)
+static void exec_child(char **argv, const struct sigsave *s, int errfd, bool stdout_to_stderr)
 {
 	int e;
 
+	/* With -w - our standard output carries the capture: the program writes to stderr instead. */
+	if (stdout_to_stderr)
+		dup2(2, 1);
 	sigaction(SIGCHLD, &s->chld, NULL);
 	sigprocmask(SIG_SETMASK, &s->mask, NULL);
 	execvp(argv[0], argv);
@@ -724,21 +801,32 @@ static bool try_reap(pid_t pid, int *status)
 	return r == pid;
 }
 
-static int wait_program(pid_t pid, const struct sigsave *s)
+static int wait_program(pid_t pid, const struct sigsave *s, const struct options *o,
+			struct counters *cn)
 {
+	/* On a terminal, a live count 4 times a second; otherwise wait without waking. */
+	struct progress pg;
+	bool live = progress_start(&pg, cn->page, o->to_stdout ? NULL : cn->file);
+	struct timespec quarter = { 0, 250000000 };
 	int status;
 
 	for (;;) {
-		int sig = sigwaitinfo(&s->waited, NULL);
+		int sig = live ? sigtimedwait(&s->waited, NULL, &quarter) : sigwaitinfo(&s->waited, NULL);
 
-		if (sig < 0)
+		if (sig < 0) {
+			if (live)
+				progress_tick(&pg);
 			continue;   /* EINTR: a stop and continue of the wrapper can cause it */
-		if (sig == SIGCHLD) {
-			if (try_reap(pid, &status))
-				return status;
-		} else if (!sigismember(&s->ignored, sig)) {
-			kill(pid, sig);
 		}
+		if (sig == SIGCHLD) {
+			if (try_reap(pid, &status)) {
+				progress_end(&pg);
+				return status;
+			}
+			continue;
+		}
+		if (!sigismember(&s->ignored, sig))
+			kill(pid, sig);
 	}
 }
 
@@ -763,7 +851,8 @@ static int pending_stop_signal(const struct sigsave *s)
  * Runs the program to its end.  Returns 0 with its wait status in *status, or the exit code
  * of a failure to start it (126, 127, 2), which has been reported.
  */
-static int run_program(char **argv, struct sigsave *s, int *status)
+static int run_program(char **argv, struct sigsave *s, int *status, const struct options *o,
+		       struct counters *cn)
 {
 	int errpipe[2];
 	pid_t pid;
@@ -779,7 +868,7 @@ static int run_program(char **argv, struct sigsave *s, int *status)
 		return EXIT_TROUBLE;
 	}
 	if (pid == 0)
-		exec_child(argv, s, errpipe[1]);
+		exec_child(argv, s, errpipe[1], o->to_stdout);
 	close(errpipe[1]);
 	signals_ignore_terminal();
 	e = read_exec_error(errpipe[0]);
@@ -789,7 +878,7 @@ static int run_program(char **argv, struct sigsave *s, int *status)
 		warn("%s: %s", argv[0], strerror(e));
 		return e == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC;
 	}
-	*status = wait_program(pid, s);
+	*status = wait_program(pid, s, o, cn);
 	return 0;
 }
 
@@ -921,22 +1010,32 @@ static int cmd_run(int argc, char **argv)
 	parse_options(argc, argv, &o);
 	shim = find_shim();
 	check_preloadable(shim);
-	file = capture_path(o.file);
-	/* The shim and the file name are checked before an old capture is removed. */
-	if (!replace_old_capture(file, o.file, o.append))
-		check_dir_writable(file, o.file);
+	if (o.to_stdout) {
+		o.live_fd = live_stdout(o.format, &file);
+	} else {
+		file = capture_path(o.file);
+		if (is_fifo(file))
+			o.live_fd = live_fifo(file, o.format);
+		/* The shim and the file name are checked before an old capture is removed. */
+		else if (!replace_old_capture(file, o.file, o.append))
+			check_dir_writable(file, o.file);
+		if ((o.rotate_size || o.rotate_seconds) && !o.append)
+			rotation_fresh(file, o.rotate_size, o.rotate_seconds, o.rotate_files);
+	}
+	if (o.live_fd >= 0 && (o.rotate_size || o.rotate_seconds))
+		die("-C/-G: a pipe or FIFO cannot be rotated");
 	signals_take(&sigs);
 	counters_create(&cn);
+	cn.file = file;
 	set_child_env(&o, shim, file, cn.path);
 	free(shim);
-	free(file);
 
 	sig = pending_stop_signal(&sigs);
 	if (sig != 0) {
 		counters_discard(&cn);
 		exit_like(sig);   /* the wait status of a process killed by sig */
 	}
-	rc = run_program(o.argv, &sigs, &status);
+	rc = run_program(o.argv, &sigs, &status, &o, &cn);
 	if (rc != 0) {
 		counters_discard(&cn);
 		return rc;

@@ -160,6 +160,50 @@ START_TEST(bad_filter_and_classes)
 }
 END_TEST
 
+START_TEST(daily)
+{
+	/* CLEARCAP_CTL=1 alone: the shim on, capture off until `clearcap ctl PID reopen FILE`. */
+	unsetenv("CLEARCAP_FILE");
+	setenv("CLEARCAP_CTL", "1", 1);
+	ck_assert_int_eq(cc_config_load("prog", NULL), 0);
+	ck_assert_int_eq(cc_cfg.on, 1);
+	ck_assert_int_eq(cc_cfg.started_paused, 1);
+	ck_assert_int_eq(cc_cfg.ctl, 1);
+	ck_assert_str_eq(cc_cfg.file, "");
+	setenv("CLEARCAP_CTL", "0", 1);
+	ck_assert_int_eq(cc_config_load("prog", NULL), 0);
+	ck_assert_int_eq(cc_cfg.on, 0);
+
+	setenv("CLEARCAP_FILE", "/tmp/x.pcapng", 1);
+	ck_assert_int_eq(cc_config_load("prog", NULL), 0);
+	ck_assert_int_eq(cc_cfg.ctl, 0);                /* CLEARCAP_CTL=0: no control page */
+	unsetenv("CLEARCAP_CTL");
+	setenv("CLEARCAP_ROTATE_SIZE", "2M", 1);
+	setenv("CLEARCAP_ROTATE_SECONDS", "60", 1);
+	setenv("CLEARCAP_ROTATE_FILES", "5", 1);
+	setenv("CLEARCAP_PIPE_HEADER", "done", 1);
+	ck_assert_int_eq(cc_config_load("prog", NULL), 0);
+	ck_assert_int_eq(cc_cfg.rotate_size, 2 << 20);
+	ck_assert_int_eq(cc_cfg.rotate_seconds, 60);
+	ck_assert_int_eq(cc_cfg.rotate_files, 5);
+	ck_assert_int_eq(cc_cfg.pipe_header_done, 1);
+	ck_assert_int_eq(cc_cfg.ctl, 1);
+	setenv("CLEARCAP_ROTATE_SIZE", "100", 1);       /* below one record's worth */
+	ck_assert_int_eq(cc_config_load("prog", NULL), -1);
+	ck_assert_int_eq(cc_cfg.on, 0);
+	setenv("CLEARCAP_ROTATE_SIZE", "1000000", 1);
+	setenv("CLEARCAP_ROTATE_FILES", "0", 1);
+	ck_assert_int_eq(cc_config_load("prog", NULL), -1);
+	setenv("CLEARCAP_ROTATE_FILES", "3x", 1);
+	ck_assert_int_eq(cc_config_load("prog", NULL), -1);
+	unsetenv("CLEARCAP_ROTATE_SIZE");
+	unsetenv("CLEARCAP_ROTATE_SECONDS");
+	unsetenv("CLEARCAP_ROTATE_FILES");
+	unsetenv("CLEARCAP_PIPE_HEADER");
+	unsetenv("CLEARCAP_FILE");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
@@ -171,6 +215,7 @@ int main(void)
 	tcase_add_test(t, class_lists);
 	tcase_add_test(t, classes);
 	tcase_add_test(t, bad_filter_and_classes);
+	tcase_add_test(t, daily);
 	suite_add_tcase(s, t);
 	return cc_run_suite(s);
 }

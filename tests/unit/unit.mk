@@ -1,7 +1,8 @@
 # Unit tests of pcapout/ and shim/ (decoders/ has its own fragment).
 PCAPOUT_UNIT_SRC := $(PCAPOUT_SRC)
 
-UNIT_TESTS += $(BUILD)/tests/test_pcapout $(BUILD)/tests/test_config $(BUILD)/tests/test_srtp_abi
+UNIT_TESTS += $(BUILD)/tests/test_pcapout $(BUILD)/tests/test_config $(BUILD)/tests/test_srtp_abi \
+              $(BUILD)/tests/test_rotate
 
 $(BUILD)/tests/test_pcapout: tests/unit/test_pcapout.c tests/unit/check_main.h $(PCAPOUT_UNIT_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -15,3 +16,7 @@ $(BUILD)/tests/test_config: tests/unit/test_config.c tests/unit/check_main.h $(C
 $(BUILD)/tests/test_srtp_abi: tests/unit/test_srtp_abi.c tests/unit/check_main.h shim/srtp_abi.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_srtp_abi.c $(CHECK_LIBS)
+
+$(BUILD)/tests/test_rotate: tests/unit/test_rotate.c tests/unit/check_main.h pcapout/rotate.c pcapout/rundir.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_rotate.c pcapout/rotate.c pcapout/rundir.c $(CHECK_LIBS)

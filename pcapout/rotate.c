@@ -1,0 +1,202 @@
+/*
+ * Capture file rotation (see rotate.h).  Nothing here runs per packet: the writer thread asks
+ * after each batch it wrote.
+ */
+#include "pcapout/rotate.h"
+#include "pcapout/rundir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int cc_rot_digits(long files)
+{
+	int c = 0;
+
+	for (long x = files - 1; x > 0; x /= 10)
+		c++;
+	return c;
+}
+
+int cc_rot_name(char *dst, size_t n, const char *base, const struct cc_rot_cfg *cfg, time_t t, long cnt)
+{
+	char expanded[CC_ROT_NAME_MAX];
+	/* tcpdump pads the count only with -C (with -G alone -W just ends the capture). */
+	int digits = cfg->size && cfg->files ? cc_rot_digits(cfg->files) : 0;
+	int len;
+
+	if (cfg->seconds) {
+		struct tm tm;
+
+		localtime_r(&t, &tm);
+		/* The user's FILE is the format, as with tcpdump -G. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+		size_t got = strftime(expanded, sizeof(expanded), base, &tm);
+#pragma GCC diagnostic pop
+		if (got == 0)
+			return -1;
+	} else if ((size_t)snprintf(expanded, sizeof(expanded), "%s", base) >= sizeof(expanded)) {
+		return -1;
+	}
+	if (cnt == 0 && digits == 0)
+		len = snprintf(dst, n, "%s", expanded);
+	else
+		len = snprintf(dst, n, "%s%0*ld", expanded, digits, cnt);
+	return len < 0 || (size_t)len >= n ? -1 : 0;
+}
+
+int cc_rot_state_path(char *dst, size_t n, const char *base)
+{
+	char dir[4096];
+	uint64_t h = 0xcbf29ce484222325ull;     /* FNV-1a */
+	int len;
+
+	for (const char *p = base; *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+	if (cc_rundir(dir, sizeof(dir), 1) < 0)
+		return -1;
+	len = snprintf(dst, n, "%s/rotate-%016llx", dir, (unsigned long long)h);
+	return len < 0 || (size_t)len >= n ? -1 : 0;
+}
+
+static int lock_state(const char *base)
+{
+	char path[4200];
+	int fd;
+
+	if (cc_rot_state_path(path, sizeof(path), base) < 0)
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX) < 0) {
+		syscall(SYS_close, fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void unlock_state(int fd)
+{
+	flock(fd, LOCK_UN);
+	syscall(SYS_close, fd);         /* not close(): the shim hooks it */
+}
+
+/* Called with the lock held: publishes a new current file. */
+static void publish(struct cc_rot_state *s, uint64_t gen, time_t start, long cnt, const char *name)
+{
+	__atomic_fetch_add(&s->seq, 1, __ATOMIC_ACQ_REL);
+	s->gen = gen;
+	s->start = start;
+	s->cnt = cnt;
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	__atomic_fetch_add(&s->seq, 1, __ATOMIC_RELEASE);
+}
+
+struct cc_rot_state *cc_rot_attach(const char *base, const struct cc_rot_cfg *cfg)
+{
+	struct cc_rot_state *s;
+	struct stat st;
+	int fd = lock_state(base);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || (st.st_size < (off_t)sizeof(*s) && ftruncate(fd, sizeof(*s)) < 0)) {
+		unlock_state(fd);
+		return NULL;
+	}
+	s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (s == MAP_FAILED) {
+		unlock_state(fd);
+		return NULL;
+	}
+	/* A state left by an earlier run whose file is gone starts over at file 0. */
+	if (s->magic != CC_ROT_MAGIC || access(s->name, F_OK) < 0) {
+		char name[CC_ROT_NAME_MAX];
+		time_t now = time(NULL);
+
+		if (cc_rot_name(name, sizeof(name), base, cfg, now, 0) < 0) {
+			munmap(s, sizeof(*s));
+			unlock_state(fd);
+			return NULL;
+		}
+		s->done = 0;
+		publish(s, 0, now, 0, name);
+		s->magic = CC_ROT_MAGIC;
+	}
+	unlock_state(fd);
+	return s;
+}
+
+void cc_rot_current(struct cc_rot_state *s, const char *base, char *name, size_t n, uint64_t *gen)
+{
+	/* Rare (once per file and process): the state's lock keeps name and generation together. */
+	int fd = lock_state(base);
+
+	*gen = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
+	snprintf(name, n, "%s", s->name);
+	if (fd >= 0)
+		unlock_state(fd);
+}
+
+int cc_rot_advance(struct cc_rot_state *s, const char *base, const struct cc_rot_cfg *cfg, uint64_t from,
+		   const uint8_t *hdr, size_t hlen)
+{
+	char name[CC_ROT_NAME_MAX];
+	int fd = lock_state(base);
+	int rc = -1;
+
+	if (fd < 0)
+		return -1;
+	if (__atomic_load_n(&s->gen, __ATOMIC_RELAXED) != from) {
+		rc = 1;         /* another process rotated first */
+		goto out;
+	}
+	if (s->done) {
+		rc = 0;
+		goto out;
+	}
+	time_t now = time(NULL);
+	long cnt;
+	time_t start = s->start;
+	int by_time = cfg->seconds && now >= s->start + cfg->seconds;
+
+	if (by_time) {
+		/* tcpdump: a new time-named file, its count back to 0; -W without -C ends the capture. */
+		if (cfg->files && !cfg->size && (long)(from + 1) >= cfg->files) {
+			s->done = 1;
+			rc = 0;
+			goto out;
+		}
+		cnt = 0;
+		start = now;
+	} else {
+		cnt = s->cnt + 1;
+		if (cfg->files && cnt >= cfg->files)
+			cnt = 0;
+	}
+	if (cc_rot_name(name, sizeof(name), base, cfg, start, cnt) < 0)
+		goto out;
+	/* The ring's oldest file, or a file of an earlier run with this name, is replaced. */
+	if (unlink(name) < 0 && errno != ENOENT)
+		goto out;
+	int nfd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (nfd < 0)
+		goto out;
+	long w = syscall(SYS_write, nfd, hdr, hlen);
+	syscall(SYS_close, nfd);
+	if (w != (ssize_t)hlen)
+		goto out;
+	publish(s, from + 1, start, cnt, name);
+	rc = 1;
+out:
+	unlock_state(fd);
+	return rc;
+}

@@ -1,0 +1,17 @@
+/*
+ * The per-user runtime directory clearcap keeps its small shared files in: per-process control
+ * pages (shim/control.c, `clearcap ctl`) and the state of rotating captures (pcapout/rotate.c).
+ *
+ * $XDG_RUNTIME_DIR/clearcap when XDG_RUNTIME_DIR is an absolute path, else /tmp/clearcap-UID.
+ * Created 0700; an existing one is used only when it is a real directory (not a link) owned by
+ * us and closed to others, so no other user can plant or read files in it.
+ */
+#ifndef CC_RUNDIR_H
+#define CC_RUNDIR_H
+
+#include <stddef.h>
+
+/* Writes the directory's path to dst (creating it with `create`); returns 0, or -1 (errno). */
+int cc_rundir(char *dst, size_t n, int create);
+
+#endif

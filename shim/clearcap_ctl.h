@@ -1,0 +1,50 @@
+/*
+ * The control page of one captured process, shared with `clearcap ctl`.
+ *
+ * Each process running the shim (CLEARCAP_FILE, or CLEARCAP_CTL=1) creates RUNDIR/ctl-PID (see
+ * pcapout/rundir.h), 0600, maps it MAP_SHARED and removes it at exit.  No signal is involved:
+ * the program may own every signal.
+ *
+ *   on       written by `clearcap ctl` (pause/resume), read with one relaxed atomic load by every
+ *            captured packet: 0 drops the packet before it is built.  Secrets (DSBs) are still
+ *            recorded while paused, so that traffic after a resume decrypts.
+ *   req_*    a request for the writer thread, which polls every 20 ms at most: the tool fills
+ *            req_op and req_path, then bumps req_seq; the process answers with ack_rc and sets
+ *            ack_seq = req_seq.
+ *   the rest the process's state, file and counters, refreshed by the writer thread.
+ *
+ * A page whose pid has no process, or whose process does not map it (/proc/PID/maps), is stale
+ * (a SIGKILLed process), and `clearcap ctl all` removes it.
+ */
+#ifndef CLEARCAP_CTL_H
+#define CLEARCAP_CTL_H
+
+#include <stdint.h>
+
+#define CC_CTL_MAGIC   0x6c746370616363ULL      /* "ccapctl" */
+#define CC_CTL_VERSION 1
+#define CC_CTL_SIZE    16384
+#define CC_CTL_PATH    4096
+
+enum cc_ctl_state { CC_CTL_IDLE = 0, CC_CTL_RUNNING = 1, CC_CTL_BROKEN = 2, CC_CTL_NOFILE = 3 };
+enum cc_ctl_op { CC_CTL_OP_NONE = 0, CC_CTL_OP_REOPEN = 1 };
+
+struct cc_ctl {
+	uint64_t magic;
+	uint64_t version;
+	uint32_t pid;
+	uint32_t on;            /* capture packets (1) or paused (0) */
+	uint32_t state;         /* enum cc_ctl_state */
+	int32_t ack_rc;         /* 0 or an errno value */
+	uint64_t captured, dropped, bytes;      /* this process image */
+	uint64_t req_seq, ack_seq;
+	uint32_t req_op;
+	char comm[20];
+	char base[CC_CTL_PATH];         /* the capture's name (rotation adds to it), or empty */
+	char file[CC_CTL_PATH];         /* the file written now */
+	char req_path[CC_CTL_PATH];
+};
+
+_Static_assert(sizeof(struct cc_ctl) <= CC_CTL_SIZE, "control page too large");
+
+#endif

@@ -1,0 +1,143 @@
+/*
+ * The control page of this process (see shim/clearcap_ctl.h).  Nothing here runs per packet:
+ * the writer reads the page's `on` word and polls its requests.
+ */
+#include "shim/control.h"
+#include "shim/clearcap_ctl.h"
+#include "shim/hooks.h"
+#include "pcapout/rundir.h"
+#include "pcapout/writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static struct cc_ctl *page;
+static char page_path[4200];
+static uint64_t page_start;     /* our start time, in the page's reserved word */
+
+/* Field 22 of /proc/self/stat: the same across exec, different for a reused pid. */
+static uint64_t start_time(void)
+{
+	char buf[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	long n;
+
+	if (fd < 0)
+		return 0;
+	n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+	syscall(SYS_close, fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	/* After "pid (comm)" come fields 3..: the start time is the 20th of those. */
+	for (int field = 3; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+static struct cc_ctl *create(uint32_t pid, int *same_process)
+{
+	char dir[4096];
+	struct stat st;
+	struct cc_ctl *c;
+	int fd;
+
+	*same_process = 0;
+	if (cc_rundir(dir, sizeof(dir), 1) < 0)
+		return NULL;
+	snprintf(page_path, sizeof(page_path), "%s/ctl-%u", dir, pid);
+	fd = open(page_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || (st.st_size < CC_CTL_SIZE && ftruncate(fd, CC_CTL_SIZE) < 0)) {
+		syscall(SYS_close, fd);
+		return NULL;
+	}
+	c = mmap(NULL, CC_CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	syscall(SYS_close, fd);
+	if (c == MAP_FAILED)
+		return NULL;
+	page_start = start_time();
+	/* version holds the start time's check: an exec'd image of us keeps the page's settings. */
+	*same_process = c->magic == CC_CTL_MAGIC && c->pid == pid && c->version == (CC_CTL_VERSION | page_start << 8);
+	return c;
+}
+
+static void fill(struct cc_ctl *c, uint32_t pid, uint32_t on, const char *comm, const char *base)
+{
+	uint64_t seq = __atomic_load_n(&c->req_seq, __ATOMIC_RELAXED);
+
+	memset(c, 0, sizeof(*c));
+	c->pid = pid;
+	c->on = on;
+	c->req_seq = c->ack_seq = seq;
+	snprintf(c->comm, sizeof(c->comm), "%s", comm ? comm : "");
+	snprintf(c->base, sizeof(c->base), "%s", base ? base : "");
+	c->version = CC_CTL_VERSION | page_start << 8;
+	__atomic_store_n(&c->magic, CC_CTL_MAGIC, __ATOMIC_RELEASE);
+}
+
+const char *cc_control_init(int paused, const char *comm, const char *file)
+{
+	static char base[CC_CTL_PATH];
+	int same;
+	uint32_t pid = (uint32_t)getpid();
+	struct cc_ctl *c = create(pid, &same);
+
+	if (!c)
+		return NULL;
+	page = c;
+	if (same) {
+		/* exec: the switch and a reopened file carry over to the new image. */
+		uint32_t on = __atomic_load_n(&c->on, __ATOMIC_RELAXED);
+		snprintf(base, sizeof(base), "%s", c->base);
+		fill(c, pid, on, comm, base);
+		cc_writer_set_ctl(c);
+		return base[0] ? base : NULL;
+	}
+	fill(c, pid, !paused, comm, file);
+	if (paused)
+		c->state = CC_CTL_NOFILE;
+	cc_writer_set_ctl(c);
+	return NULL;
+}
+
+void cc_control_atfork_child(void)
+{
+	struct cc_ctl *parent = page;
+	char base[CC_CTL_PATH], comm[sizeof(parent->comm)];
+	uint32_t on;
+	int same;
+
+	if (!parent)
+		return;
+	on = __atomic_load_n(&parent->on, __ATOMIC_RELAXED);
+	memcpy(base, parent->base, sizeof(base));
+	base[sizeof(base) - 1] = 0;
+	memcpy(comm, parent->comm, sizeof(comm));
+	munmap(parent, CC_CTL_SIZE);
+	page = NULL;
+	cc_writer_set_ctl(NULL);
+	struct cc_ctl *c = create((uint32_t)getpid(), &same);
+	if (!c)
+		return;
+	page = c;
+	fill(c, (uint32_t)getpid(), on, comm, base);
+	cc_writer_set_ctl(c);
+}
+
+void cc_control_exit(void)
+{
+	if (page && page->pid == (uint32_t)getpid())
+		unlink(page_path);
+}

@@ -1,0 +1,44 @@
+/*
+ * The wrapper's daily-use parts: live view to a pipe or FIFO (live.c), the progress line
+ * (progress.c) and `clearcap ctl` (ctl.c).
+ */
+#ifndef CC_TOOLS_DAILY_H
+#define CC_TOOLS_DAILY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shim/clearcap_counters.h"
+
+/*
+ * `-w -`: checks our standard output (a pipe or FIFO gets the file header now; a regular file
+ * is left to the shim; a terminal or socket is refused) and returns the fd the capture goes to,
+ * with *file set to the name the shim opens (/proc/OURPID/fd/1).
+ */
+int live_stdout(const char *format, char **file);
+
+/* `-w FIFO`: waits for a reader (as tcpdump does), writes the header, returns the fd we keep. */
+int live_fifo(const char *path, const char *format);
+
+bool is_fifo(const char *path);
+
+/* A new rotating capture (no -a): the shared rotation state and the first file start afresh. */
+void rotation_fresh(const char *file, long long size, long seconds, long files);
+
+struct progress {
+	bool on;
+	struct cc_counters *page;
+	const char *file;
+	int width;              /* of the last line, to blank it */
+};
+
+/* Whether stderr is a terminal (then the line is shown). */
+bool progress_start(struct progress *p, struct cc_counters *page, const char *file);
+void progress_tick(struct progress *p);
+/* Blanks the line, so the summary starts on a clean line. */
+void progress_end(struct progress *p);
+
+/* `clearcap ctl PID|all status|pause|resume|reopen FILE` */
+int cmd_ctl(int argc, char **argv);
+
+#endif
