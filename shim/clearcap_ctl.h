@@ -39,6 +39,7 @@ struct cc_ctl {
 	uint64_t captured, dropped, bytes;      /* this process image */
 	uint64_t req_seq, ack_seq;
 	uint32_t req_op;
+	uint32_t reopened;      /* base was set by `clearcap ctl reopen`: it outlives exec */
 	char comm[20];
 	char base[CC_CTL_PATH];         /* the capture's name (rotation adds to it), or empty */
 	char file[CC_CTL_PATH];         /* the file written now */

@@ -98,12 +98,18 @@ const char *cc_control_init(int paused, const char *comm, const char *file)
 		return NULL;
 	page = c;
 	if (same) {
-		/* exec: the switch and a reopened file carry over to the new image. */
+		/*
+		 * exec: the switch and a file `clearcap ctl reopen` chose carry over to the new image;
+		 * otherwise the new image's own CLEARCAP_FILE counts (a shell running a command with
+		 * another CLEARCAP_FILE=... in front of it).
+		 */
 		uint32_t on = __atomic_load_n(&c->on, __ATOMIC_RELAXED);
-		snprintf(base, sizeof(base), "%s", c->base);
+		uint32_t reopened = c->reopened;
+		snprintf(base, sizeof(base), "%s", reopened ? c->base : file ? file : "");
 		fill(c, pid, on, comm, base);
+		c->reopened = reopened;
 		cc_writer_set_ctl(c);
-		return base[0] ? base : NULL;
+		return reopened && base[0] ? base : NULL;
 	}
 	fill(c, pid, !paused, comm, file);
 	if (paused)
@@ -122,6 +128,7 @@ void cc_control_atfork_child(void)
 	if (!parent)
 		return;
 	on = __atomic_load_n(&parent->on, __ATOMIC_RELAXED);
+	uint32_t reopened = parent->reopened;
 	memcpy(base, parent->base, sizeof(base));
 	base[sizeof(base) - 1] = 0;
 	memcpy(comm, parent->comm, sizeof(comm));
@@ -133,6 +140,7 @@ void cc_control_atfork_child(void)
 		return;
 	page = c;
 	fill(c, (uint32_t)getpid(), on, comm, base);
+	c->reopened = reopened;
 	cc_writer_set_ctl(c);
 }
 

@@ -231,3 +231,17 @@ int main(void) {
     p = cclib.run([exe], env=env.env(cap))
     eq(p.stdout, "ok\n", "program unaffected")
     eq([bytes.fromhex(r[0]) for r in tshark(cap, ["data.data"])], [b"one", b"two", b"three"], "all captured")
+
+
+def test_exec_with_another_file(env):
+    """A captured shell that runs a command with its own CLEARCAP_FILE (exec in the same pid): the
+    command's packets go to its file, the shell's to the shell's."""
+    a, b = env.path("shell.pcapng"), env.path("cmd.pcapng")
+    send = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+            "[s.sendto(b'%s %d' % (b'TAG', i), ('127.0.0.1', 9)) for i in range(5)]")
+    script = ("%s -c \"%s\"; exec env CLEARCAP_FILE=%s %s -c \"%s\""
+              % (cclib.PY, send.replace("TAG", "shell"), b, cclib.PY, send.replace("TAG", "cmd")))
+    cclib.run(["bash", "-c", script], env=env.env(a))
+    eq(tshark_count(a), 5, "the shell's own child in its file")
+    eq(tshark_count(b), 5, "the exec'd command in the file its environment names")
+    eq(tshark_count(b, 'udp.payload contains "shell"'), 0, "nothing of the shell's in the command's file")
