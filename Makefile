@@ -53,8 +53,10 @@ $(LIB): $(SHIM_OBJ) shim/exports.map
 	$(CC) -shared $(SANFLAGS) -Wl,--version-script=shim/exports.map -Wl,-z,now -Wl,-z,relro \
 	    -o $@ $(SHIM_OBJ) -ldl -lpthread
 
-$(TOOL): tools/clearcap.c $(wildcard tools/*.h) shim/clearcap_counters.h | $(BUILD)
-	$(CC) $(ALL_CFLAGS) -o $@ tools/clearcap.c
+# The command (never the shim) links libpcap: report, extract and the exit statistics read files with it.
+TOOL_SRC := $(wildcard tools/*.c)
+$(TOOL): $(TOOL_SRC) $(DECODERS_SRC) $(wildcard tools/*.h) $(HEADERS) shim/clearcap_counters.h | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC) $(DECODERS_SRC) -lpcap
 
 -include decoders/decoders.mk
 -include pcapout/pcapout.mk

@@ -32,6 +32,8 @@
 #include <unistd.h>
 
 #include "shim/clearcap_counters.h"
+#include "tools/exitstats.h"
+#include "tools/report.h"
 
 #define CLEARCAP_VERSION "0.1"
 #define SHIM_NAME        "libclearcap.so"
@@ -50,6 +52,7 @@ struct options {
 	const char *srtp_keylog;
 	char buffer[32];        /* -B converted to bytes, empty when not given */
 	bool quiet;
+	const char *stats;      /* --stats: exit statistics as JSON */
 	char **argv;            /* the program and its arguments */
 };
 
@@ -105,7 +108,9 @@ static void print_help(void)
 {
 	fputs(
 "Usage: clearcap -w FILE [-aq] [-F FORMAT] [-P LIST] [-B KiB] [-k KEYLOG] [--] PROGRAM [ARGS...]\n"
-"       clearcap ctl|report|extract ...   (not implemented yet)\n"
+"       clearcap report FILE [--json] [--svg DIR]\n"
+"       clearcap extract FILE [-o DIR] [--both]\n"
+"       clearcap ctl ...   (not implemented yet)\n"
 "\n"
 "Run PROGRAM with the clearcap shim preloaded and write the UDP and TCP traffic of PROGRAM\n"
 "and of every process it starts to FILE, without capture privileges, with the addresses\n"
@@ -136,7 +141,9 @@ static void print_help(void)
 "                     Append the SRTP master keys that DTLS-SRTP exports (WebRTC media) to\n"
 "                     FILE, one line per flow and direction in SDP a=crypto inline form:\n"
 "                     SRTP LOCAL PEER outbound|inbound SUITE inline:BASE64(KEY||SALT)\n"
-"  -q, --quiet        Do not print the summary line when PROGRAM exits.\n"
+"  -q, --quiet        Do not print the summary line and statistics when PROGRAM exits.\n"
+"      --stats PATH   Also write the exit statistics (what this run added to FILE: flows,\n"
+"                     RTP streams, STUN, DTLS) to PATH as JSON, as 'clearcap report --json'.\n"
 "  -h, --help         Print this help and exit.\n"
 "  -V, --version      Print the version and exit.\n"
 "\n"
@@ -147,6 +154,7 @@ static void print_help(void)
 "  CLEARCAP_LIB       Path of libclearcap.so.  By default it is looked for next to the\n"
 "                     clearcap executable, then in ../lib/clearcap/ from there.\n"
 "  TMPDIR             Directory of the temporary counters file (default /tmp).\n"
+"  CLEARCAP_STATS     Like --stats PATH, when --stats is not given.\n"
 "  CLEARCAP_*         Other shim settings in the environment are passed on unchanged.\n"
 "\n"
 "Exit status: PROGRAM's exit status.  If PROGRAM is killed by a signal, clearcap prints its\n"
@@ -169,8 +177,8 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
 	{ "ctl",     cmd_not_implemented },
-	{ "report",  cmd_not_implemented },
-	{ "extract", cmd_not_implemented },
+	{ "report",  cc_cmd_report },
+	{ "extract", cc_cmd_extract },
 };
 
 static const struct subcommand *find_subcommand(const char *name)
@@ -236,6 +244,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "keylog",      required_argument, NULL, 'k' },
 		{ "srtp-keylog", required_argument, NULL, 'S' },
 		{ "quiet",       no_argument,       NULL, 'q' },
+		{ "stats",       required_argument, NULL, 0x100 },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ "version",     no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -267,6 +276,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->keylog = optarg;
 			break;
 		case 'q': o->quiet = true; break;
+		case 0x100: o->stats = optarg; break;
 		case 'h': print_help(); exit(0);
 		case 'V': puts("clearcap " CLEARCAP_VERSION); exit(0);
 		default: bad_option(c, argv);
@@ -882,6 +892,7 @@ static int cmd_run(int argc, char **argv)
 	struct sigsave sigs;
 	struct counters cn;
 	struct totals t;
+	struct cc_exitstats es;
 	char *shim, *file;
 	int status, rc, sig;
 
@@ -892,6 +903,7 @@ static int cmd_run(int argc, char **argv)
 	/* The shim and the file name are checked before an old capture is removed. */
 	if (!replace_old_capture(file, o.file, o.append))
 		check_dir_writable(file, o.file);
+	cc_exitstats_begin(&es, file);
 	signals_take(&sigs);
 	counters_create(&cn);
 	set_child_env(&o, shim, file, cn.path);
@@ -910,6 +922,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	t = counters_collect(&cn);
 	report(&o, &t);
+	cc_exitstats_end(&es, o.quiet, o.stats);
 	exit_like(status);
 }
 
