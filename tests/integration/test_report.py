@@ -189,7 +189,7 @@ import os, socket, struct, sys, time
 port, stun_port = int(sys.argv[1]), int(sys.argv[2])
 rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); rx.bind(("127.0.0.1", port))
 srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); srv.bind(("127.0.0.1", stun_port))
-tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); tx.bind(("127.0.0.1", 0))
 def rtp(pt, seq, ts, ssrc, payload):
     return struct.pack("!BBHII", 0x80, pt, seq & 0xffff, ts & 0xffffffff, ssrc) + payload
 order = [s for s in range(1, 101) if s not in (20, 21, 50)]
@@ -197,7 +197,9 @@ for late in (40, 61):                                                 # 41 befor
     i = order.index(late); order[i], order[i + 1] = order[i + 1], order[i]
 order.insert(order.index(70) + 1, 70)                                 # 70 twice
 for i, s in enumerate(order):
-    tx.sendto(rtp(0, s, s * 160, 0x11111111, b"\xff" * 160), ("127.0.0.1", port))
+    tx.sendto(rtp(0, s, s * 160, 0x11111111, b"\x00" * 160), ("127.0.0.1", port))
+    if i % 2 == 0:   # the answer: PCMA the other way, half as many packets
+        rx.sendto(rtp(8, i, i * 160, 0x33333333, b"\xaa" * 160), tx.getsockname())
     time.sleep(0.002)
 for k, digit in enumerate((1, 11)):
     for i in range(4):
@@ -263,6 +265,27 @@ def test_report_tcpdump_lo_vs_tshark(env):
         s = js["stun_summary"]
         eq((s["transactions"], s["success"], s["unanswered"]), (5, 4, 1), "report: %r" % s)
         ok(0 < s["rtt_max_ms"] < 1000, "RTT measured")
+        # Extract: a pcap per SSRC with tshark's count; PCMU decoded (0x00 is -32124) with
+        # silence exactly where 20, 21 and 50 were lost; both directions as one stereo WAV.
+        out = env.path("x-" + link)
+        cclib.run([env.tool, "extract", cap, "-o", out, "--both"], env=env.env(preload=False))
+        for ssrc in (0x11111111, 0x22222222, 0x33333333):
+            eq(tshark_count(os.path.join(out, "ssrc-%08x.pcap" % ssrc)),
+               tshark_count(cap, "rtp.ssrc == 0x%x" % ssrc, extra=dec), "SSRC %x pcap" % ssrc)
+        # Named by interface and capture direction: "seen" on Ethernet, which has none.
+        wavs = [f for f in os.listdir(out) if f.startswith("ssrc-11111111-link-") and f.endswith(".wav")]
+        eq(len(wavs), 1, "one WAV for the PCMU stream: %r" % wavs)
+        w = wave.open(os.path.join(out, wavs[0]))
+        pcm = struct.unpack("<%dh" % w.getnframes(), w.readframes(w.getnframes()))
+        eq(len(pcm), 100 * 160, "seq 1..100 by timestamp")
+        gaps = {i // 160 + 1 for i, v in enumerate(pcm) if v == 0}
+        eq(gaps, {20, 21, 50}, "silence where packets were lost")
+        ok(all(v == -32124 for v in pcm if v), "mu-law 0x00")
+        w = wave.open(os.path.join(out, "both-11111111-33333333.wav"))
+        eq(w.getnchannels(), 2, "stereo")
+        pcm = struct.unpack("<%dh" % (2 * w.getnframes()), w.readframes(w.getnframes()))
+        eq({v for v in pcm[0::2]}, {0, -32124}, "left: the PCMU direction")
+        eq({v for v in pcm[1::2]}, {0, 32256}, "right: the PCMA answer (A-law 0xaa)")
 
 
 def run_wrapper_sender(env, cap, n, port, extra_args=(), extra_env=None):
