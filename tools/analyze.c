@@ -607,29 +607,28 @@ static void turn_request(struct cc_an *a, const struct cc_stun_tx *t, uint64_t t
 	}
 }
 
-static void turn_response(struct cc_an *a, const struct cc_stun_tx *t, const struct cc_stun_msg *m,
-			  uint64_t ts)
+static void turn_response(struct cc_an *a, const struct cc_stun_tx *t)
 {
-	struct cc_turn_alloc *al = turn_get(a, t->ifindex, &t->from, &t->to, ts, 1);
-	int okay = m->hdr.cls == CC_STUN_SUCCESS;
+	struct cc_turn_alloc *al = turn_get(a, t->ifindex, &t->from, &t->to, t->req_ns, 1);
+	int okay = t->outcome == CC_STUN_SUCCESS;
 
 	if (al == NULL)
 		return;
 	if (!okay)
-		al->last_error = m->error_code;
+		al->last_error = t->error_code;
 	switch (t->method) {
 	case CC_STUN_ALLOCATE:
 		if (okay) {
 			al->allocate_ok++;
-			if (m->has & CC_STUN_HAS_XOR_RELAYED) {
+			if (t->have_relayed) {
 				al->have_relayed = 1;
-				stun_ep(&al->relayed, &m->xor_relayed);
+				al->relayed = t->relayed;
 			}
-			if (m->has & CC_STUN_HAS_XOR_MAPPED)
-				stun_ep(&al->mapped, &m->xor_mapped);
-			if (m->has & CC_STUN_HAS_LIFETIME)
-				al->lifetime = m->lifetime;
-		} else if (m->error_code == 401) {
+			if (t->have_mapped)
+				al->mapped = t->mapped;
+			if (t->has_resp_lifetime)
+				al->lifetime = t->resp_lifetime;
+		} else if (t->error_code == 401) {
 			/* RFC 8656 §7.2: the first Allocate is expected to be challenged. */
 			al->allocate_401++;
 		} else {
@@ -639,8 +638,8 @@ static void turn_response(struct cc_an *a, const struct cc_stun_tx *t, const str
 	case CC_STUN_REFRESH:
 		if (okay) {
 			al->refresh_ok++;
-			if (m->has & CC_STUN_HAS_LIFETIME)
-				al->lifetime = m->lifetime;
+			if (t->has_resp_lifetime)
+				al->lifetime = t->resp_lifetime;
 			if (t->has_lifetime && t->req_lifetime == 0)
 				al->deallocated = 1;	/* RFC 8656 §7.3 */
 		} else {
@@ -676,6 +675,48 @@ static void turn_response(struct cc_an *a, const struct cc_stun_tx *t, const str
 	}
 }
 
+/* Transactions in request-time order, so allocations are listed as they were made. */
+static const struct cc_an *finish_an;
+
+static int by_req(const void *x, const void *y)
+{
+	uint64_t p = finish_an->stun[*(const uint32_t *)x].req_ns;
+	uint64_t q = finish_an->stun[*(const uint32_t *)y].req_ns;
+
+	return p < q ? -1 : p > q;
+}
+
+void cc_an_finish(struct cc_an *a)
+{
+	uint32_t *idx = malloc(CC_AN_MAX_STUN * sizeof *idx);
+	size_t n = 0;
+
+	if (idx == NULL)
+		return;
+	for (uint32_t i = 0; i < CC_AN_MAX_STUN; i++)
+		if (a->stun[i].used && a->stun[i].requests > 0)
+			idx[n++] = i;
+	finish_an = a;
+	qsort(idx, n, sizeof *idx, by_req);
+	for (size_t i = 0; i < n; i++) {
+		struct cc_stun_tx *t = &a->stun[idx[i]];
+
+		if (t->outcome == CC_STUN_SUCCESS && t->method == CC_STUN_BINDING && t->use_candidate) {
+			/* RFC 8445 §7.2.5.3.4: a successful check with USE-CANDIDATE nominates the pair. */
+			struct cc_flow *f = flow_find(a, t->ifindex, &t->from, &t->to);
+
+			if (f != NULL)
+				f->nominated = 1;
+		}
+		if (is_turn_method(t->method)) {
+			turn_request(a, t, t->req_ns);
+			if (t->outcome)
+				turn_response(a, t);
+		}
+	}
+	free(idx);
+}
+
 static void on_stun(struct cc_an *a, const struct cc_pkt *pkt, uint64_t ts, int d, enum cc_kind *kind)
 {
 	struct cc_stun_msg m;
@@ -696,12 +737,13 @@ static void on_stun(struct cc_an *a, const struct cc_pkt *pkt, uint64_t ts, int 
 		}
 		return;
 	}
+	t = stun_find(a, m.hdr.txid, 1);
+	if (t == NULL)
+		return;
 	if (m.hdr.cls == CC_STUN_REQUEST) {
-		t = stun_find(a, m.hdr.txid, 1);
-		if (t == NULL)
-			return;
+		/* Copies of one request (retransmits, or both ends captured): the earliest counts. */
 		t->requests++;
-		if (t->requests > 1 || t->responses > 0)
+		if (t->requests > 1 && ts >= t->req_ns)
 			return;
 		t->method = m.hdr.method;
 		t->ifindex = pkt->ifindex;
@@ -718,24 +760,21 @@ static void on_stun(struct cc_an *a, const struct cc_pkt *pkt, uint64_t ts, int 
 			t->has_lifetime = 1;
 			t->req_lifetime = m.lifetime;
 		}
-		if (is_turn_method(t->method))
-			turn_request(a, t, ts);
 		return;
 	}
-	/* A response: the request's first copy to the response's last copy is the round trip. */
-	t = stun_find(a, m.hdr.txid, 1);
-	if (t == NULL)
-		return;
+	/* A response: the round trip runs to its latest copy (the requester's received one). */
 	t->responses++;
-	t->resp_ns = ts;
+	if (ts > t->resp_ns)
+		t->resp_ns = ts;
 	if (t->responses > 1)
 		return;
 	if (t->requests == 0) {
-		/* The request is not in the file (capture started late): keep what we know. */
+		/* The request is not in the file (yet, or at all): keep what the response says. */
 		t->method = m.hdr.method;
 		t->ifindex = pkt->ifindex;
 		endpoint_copy(&t->from, &pkt->dst);
 		endpoint_copy(&t->to, &pkt->src);
+		t->req_ns = ts;
 	}
 	t->outcome = m.hdr.cls;
 	t->error_code = m.hdr.cls == CC_STUN_ERROR ? m.error_code : 0;
@@ -743,15 +782,14 @@ static void on_stun(struct cc_an *a, const struct cc_pkt *pkt, uint64_t ts, int 
 		t->have_mapped = 1;
 		stun_ep(&t->mapped, &m.xor_mapped);
 	}
-	if (m.hdr.cls == CC_STUN_SUCCESS && t->use_candidate) {
-		/* RFC 8445 §7.2.5.3.4: a successful check with USE-CANDIDATE nominates the pair. */
-		struct cc_flow *f = flow_find(a, t->ifindex, &t->from, &t->to);
-
-		if (f != NULL)
-			f->nominated = 1;
+	if (m.has & CC_STUN_HAS_XOR_RELAYED) {
+		t->have_relayed = 1;
+		stun_ep(&t->relayed, &m.xor_relayed);
 	}
-	if (t->requests > 0 && is_turn_method(t->method))
-		turn_response(a, t, &m, ts);
+	if (m.has & CC_STUN_HAS_LIFETIME) {
+		t->has_resp_lifetime = 1;
+		t->resp_lifetime = m.lifetime;
+	}
 	(void)d;
 }
 

@@ -96,9 +96,11 @@ struct cc_stun_tx {
 	uint32_t requests;			/* copies of the request (retransmits, both ends) */
 	uint32_t responses;
 	struct cc_endpoint from, to;		/* the request's */
-	uint64_t req_ns, resp_ns;		/* first request copy, last response copy */
-	struct cc_endpoint mapped;		/* XOR-MAPPED / XOR-RELAYED of a success */
-	uint8_t have_mapped;
+	uint64_t req_ns, resp_ns;		/* earliest request copy, latest response copy */
+	struct cc_endpoint mapped;		/* XOR-MAPPED-ADDRESS of a success */
+	uint8_t have_mapped, have_relayed, has_resp_lifetime;
+	struct cc_endpoint relayed;		/* XOR-RELAYED-ADDRESS of an Allocate success */
+	uint32_t resp_lifetime;
 	uint8_t have_peer, has_lifetime;	/* from the request: ChannelBind, Refresh */
 	uint16_t channel;
 	struct cc_endpoint peer;
@@ -197,6 +199,13 @@ void cc_an_frame(struct cc_an *a, int dlt, uint64_t ts_ns, const uint8_t *p, siz
 
 /* The per-packet work of cc_an_frame once the frame has been parsed (unit tests feed this). */
 void cc_an_packet(struct cc_an *a, uint64_t ts_ns, const struct cc_pkt *pkt, size_t wirelen);
+
+/*
+ * After the last frame: what needs both halves of a STUN transaction (nominated pairs, TURN
+ * allocations) is worked out here, because with both ends in one file the records of two
+ * processes are not always in time order, and a response can come before its request.
+ */
+void cc_an_finish(struct cc_an *a);
 
 /* Derived numbers the printers share. */
 uint32_t cc_stream_clock(const struct cc_stream *s);

@@ -65,6 +65,12 @@ static const char *ep(const struct cc_endpoint *e, char *buf, size_t n)
 	return cc_endpoint_str(e, buf, n);
 }
 
+/* Signed: records of two processes can be out of time order by a few milliseconds. */
+static double rtt_ms(const struct cc_stun_tx *t)
+{
+	return ((double)t->resp_ns - (double)t->req_ns) / 1e6;
+}
+
 struct stun_sum {
 	uint64_t tx, requests_only, answered, ok, err, unanswered, responses_only;
 	double rtt_min, rtt_max, rtt_sum;
@@ -93,8 +99,8 @@ static void stun_summary(const struct cc_an *a, struct stun_sum *s)
 			s->ok++;
 		else
 			s->err++;
-		if (t->resp_ns >= t->req_ns) {
-			double ms = (double)(t->resp_ns - t->req_ns) / 1e6;
+		{
+			double ms = rtt_ms(t);
 
 			if (s->rtt_n == 0 || ms < s->rtt_min)
 				s->rtt_min = ms;
@@ -139,10 +145,9 @@ static void stun_outcome(const struct cc_stun_tx *t, char *buf, size_t n)
 		snprintf(buf, n, "%s (request not captured)",
 			 t->outcome == CC_STUN_SUCCESS ? "success" : "error");
 	else if (t->outcome == CC_STUN_SUCCESS)
-		snprintf(buf, n, "success  rtt %.3f ms", (double)(t->resp_ns - t->req_ns) / 1e6);
+		snprintf(buf, n, "success  rtt %.3f ms", rtt_ms(t));
 	else if (t->outcome == CC_STUN_ERROR)
-		snprintf(buf, n, "error %u  rtt %.3f ms", t->error_code,
-			 (double)(t->resp_ns - t->req_ns) / 1e6);
+		snprintf(buf, n, "error %u  rtt %.3f ms", t->error_code, rtt_ms(t));
 	else
 		snprintf(buf, n, "no response");
 }
@@ -471,7 +476,7 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 				t->error_code, t->use_candidate ? "true" : "false");
 			if (t->requests && t->outcome) {
 				fprintf(out, ",\"rtt_ms\":");
-				jnum(out, (double)(t->resp_ns - t->req_ns) / 1e6);
+				jnum(out, rtt_ms(t));
 			}
 			if (t->have_mapped) {
 				fputc(',', out);
@@ -704,6 +709,7 @@ struct cc_an *cc_analyze_file(const char *path, off_t start, struct cc_report_sr
 	a->dlt = r.dlt;
 	while ((rc = cc_capread_next(&r, &h, &data, &ts)) == 1)
 		cc_an_frame(a, r.dlt, ts, data, h->caplen, h->len);
+	cc_an_finish(a);
 	if (rc < 0) {
 		snprintf(read_error, sizeof read_error, "%s", r.err);
 		src->truncated = 1;
