@@ -715,9 +715,24 @@ void cc_an_finish(struct cc_an *a)
 		}
 	}
 	free(idx);
+	/* ChannelData and indications between a client and its server belong to the allocation. */
+	for (size_t i = 0; i < a->nturn; i++) {
+		struct cc_turn_alloc *al = &a->turn[i];
+		struct cc_flow *f = flow_find(a, al->ifindex, &al->client, &al->server);
+		int up;
+
+		if (f == NULL)
+			continue;
+		up = ep_eq(&f->a, &al->client) ? 0 : 1;	/* index of client -> server */
+		al->channel_data[0] = f->channel_data[up];
+		al->channel_data[1] = f->channel_data[!up];
+		al->indications[0] = f->indications[up];
+		al->indications[1] = f->indications[!up];
+	}
 }
 
-static void on_stun(struct cc_an *a, const struct cc_pkt *pkt, uint64_t ts, int d, enum cc_kind *kind)
+static void on_stun(struct cc_an *a, struct cc_flow *f, const struct cc_pkt *pkt, uint64_t ts, int d,
+		    enum cc_kind *kind)
 {
 	struct cc_stun_msg m;
 	struct cc_stun_tx *t;
@@ -726,15 +741,8 @@ static void on_stun(struct cc_an *a, const struct cc_pkt *pkt, uint64_t ts, int 
 		return;
 	*kind = m.hdr.method == CC_STUN_BINDING ? CC_K_STUN : CC_K_TURN;
 	if (m.hdr.cls == CC_STUN_INDICATION) {
-		if (m.hdr.method == CC_STUN_SEND || m.hdr.method == CC_STUN_DATA) {
-			int to_server = m.hdr.method == CC_STUN_SEND;
-			struct cc_turn_alloc *al = to_server ?
-				turn_get(a, pkt->ifindex, &pkt->src, &pkt->dst, ts, 0) :
-				turn_get(a, pkt->ifindex, &pkt->dst, &pkt->src, ts, 0);
-
-			if (al != NULL)
-				al->indications[to_server ? 0 : 1]++;
-		}
+		if ((m.hdr.method == CC_STUN_SEND || m.hdr.method == CC_STUN_DATA) && f != NULL)
+			f->indications[d]++;
 		return;
 	}
 	t = stun_find(a, m.hdr.txid, 1);
@@ -791,19 +799,6 @@ static void on_stun(struct cc_an *a, const struct cc_pkt *pkt, uint64_t ts, int 
 		t->resp_lifetime = m.lifetime;
 	}
 	(void)d;
-}
-
-static void on_channel_data(struct cc_an *a, const struct cc_pkt *pkt, uint64_t ts)
-{
-	struct cc_turn_alloc *al = turn_get(a, pkt->ifindex, &pkt->src, &pkt->dst, ts, 0);
-
-	if (al != NULL) {
-		al->channel_data[0]++;
-		return;
-	}
-	al = turn_get(a, pkt->ifindex, &pkt->dst, &pkt->src, ts, 0);
-	if (al != NULL)
-		al->channel_data[1]++;
 }
 
 /* -------------------------------------------------------------------------------------------
@@ -968,6 +963,23 @@ static void on_sctp(struct cc_an *a, struct cc_flow *f, const struct cc_pkt *pkt
  * Frames
  */
 
+/*
+ * RFC 5766 §11 allowed channel numbers up to 0x7FFF and coturn still hands them out; RFC 8656
+ * narrowed them to 0x4FFF, which is all RFC 7983 demultiplexing knows.  On a flow already
+ * carrying TURN, a datagram whose first two bits are 01 and whose length field fits is
+ * ChannelData.
+ */
+static int is_old_channel_data(const struct cc_flow *f, const struct cc_pkt *pkt)
+{
+	size_t dlen;
+
+	if (!(f->kind[0][CC_K_TURN] + f->kind[1][CC_K_TURN]) || pkt->payload_len < 4 ||
+	    (pkt->payload[0] & 0xc0) != 0x40)
+		return 0;
+	dlen = (size_t)pkt->payload[2] << 8 | pkt->payload[3];
+	return dlen <= pkt->payload_len - 4 && pkt->payload_len - 4 - dlen < 4;
+}
+
 void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t wirelen)
 {
 	enum cc_kind kind = CC_K_OTHER;
@@ -984,11 +996,12 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 	} else if (pkt->proto == IPPROTO_UDP && pkt->payload_len > 0) {
 		switch (cc_demux(pkt->payload, pkt->payload_len)) {
 		case CC_CLASS_STUN:
-			on_stun(a, pkt, ts, d, &kind);
+			on_stun(a, f, pkt, ts, d, &kind);
 			break;
 		case CC_CLASS_TURN_CHANNEL:
 			kind = CC_K_TURN;
-			on_channel_data(a, pkt, ts);
+			if (f != NULL)
+				f->channel_data[d]++;
 			break;
 		case CC_CLASS_DTLS:
 			kind = CC_K_DTLS;
@@ -1004,6 +1017,10 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 			on_rtcp(a, pkt);
 			break;
 		default:
+			if (f != NULL && is_old_channel_data(f, pkt)) {
+				kind = CC_K_TURN;
+				f->channel_data[d]++;
+			}
 			break;
 		}
 	}

@@ -410,3 +410,53 @@ def test_report_webrtc_aiortc(env):
         if s["interface"] == "plaintext":
             ok(s["clock"] == 48000 and s["clock_estimated"], "Opus clock estimated: %r" % s)
             ok(s["lost"] == 0 and s["jitter_ms"] < 50, "no loss on a veth: %r" % s)
+
+
+def test_report_turn_coturn(env):
+    """coturn's turnutils_uclient under clearcap against a coturn turnserver on loopback: each
+    allocation challenged (401) then granted with a relayed address in the server's port
+    range, ChannelBind numbers and ChannelData counts, all as tshark reads the same file."""
+    for tool in ("turnserver", "turnutils_uclient", "turnutils_peer"):
+        cclib.need(tool)
+    port, peer_port = cclib.free_port(), cclib.free_port()
+    lo = 20000 + (os.getpid() * 7) % 40000
+    cap, stats = env.path("t.pcapng"), env.path("t.json")
+    server = subprocess.Popen(["turnserver", "-n", "--listening-ip=127.0.0.1", "--listening-port=%d" % port,
+                               "--relay-ip=127.0.0.1", "--min-port=%d" % lo, "--max-port=%d" % (lo + 100),
+                               "--lt-cred-mech", "--user=u:p", "--realm=test", "--no-tls", "--no-dtls",
+                               "--allow-loopback-peers", "--no-cli", "--log-file=" + env.path("ts.log"),
+                               "--pidfile=" + env.path("ts.pid")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peer = subprocess.Popen(["turnutils_peer", "-p", str(peer_port), "-L", "127.0.0.1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        p = cclib.run([env.tool, "-w", cap, "--stats", stats, "--", "turnutils_uclient", "-u", "u", "-w", "p",
+                       "-e", "127.0.0.1", "-r", str(peer_port), "-n", "10", "-m", "1", "-p", str(port),
+                       "127.0.0.1"], env=env.env(preload=False), timeout=30)
+    finally:
+        for proc in (server, peer):
+            proc.terminate()
+            proc.wait(timeout=10)
+    js = json.load(open(stats))
+    turn = js["turn"]
+    ok(turn, "allocations: %s" % p.stderr)
+    alloc_tx = {r[0] for r in tshark(cap, ["stun.id"], "stun.type == 0x0003")}
+    eq(sum(t["allocate_requests"] for t in turn), len(alloc_tx), "Allocate requests vs tshark")
+    eq(sum(t["allocate_401"] for t in turn), tshark_count(cap, "stun.type == 0x0113 && stun.att.error.class == 4 && stun.att.error == 1"),
+       "401 challenges vs tshark")
+    eq(sum(t["allocate_success"] for t in turn), tshark_count(cap, "stun.type == 0x0103"), "grants vs tshark")
+    for t in turn:
+        eq((t["allocate_401"], t["allocate_success"]), (1, 1), "challenged, then granted: %r" % t)
+        host, rport = split_ep(t["relayed"])
+        ok(host == "127.0.0.1" and lo <= rport <= lo + 100, "relayed address from the server's range: %r" % t)
+    ok(all(l in p.stderr for l in ["clearcap: turn ", "allocate 1/2 ok, relayed"]), p.stderr)
+    # ChannelBind: the channel numbers of the requests that succeeded.
+    ok_tx = {r[0] for r in tshark(cap, ["stun.id"], "stun.type == 0x0109")}
+    want = {int(r[1], 16) for r in tshark(cap, ["stun.id", "stun.att.channelnum"], "stun.type == 0x0009")
+            if r[0] in ok_tx}
+    ours = {b["channel"] for t in turn for b in t["bindings"]}
+    ok(want, "tshark sees ChannelBind")
+    eq(ours, want, "bound channels")
+    eq(sum(t["channel_data"][0] + t["channel_data"][1] for t in turn), tshark_count(cap, "stun.channel"),
+       "ChannelData vs tshark")
