@@ -1041,7 +1041,7 @@ void cc_an_frame(struct cc_an *a, int dlt, uint64_t ts, const uint8_t *p, size_t
 
 	a->frames++;
 	a->bytes += wirelen;
-	if (a->first_ns == 0 || ts < a->first_ns)
+	if (a->frames == 1 || ts < a->first_ns)
 		a->first_ns = ts;
 	if (ts > a->last_ns)
 		a->last_ns = ts;
