@@ -59,6 +59,7 @@ $(TOOL): $(TOOL_SRC) $(DECODERS_SRC) $(wildcard tools/*.h) $(HEADERS) shim/clear
 	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC) $(DECODERS_SRC) -lpcap
 
 -include decoders/decoders.mk
+-include tools/tools.mk
 -include pcapout/pcapout.mk
 -include tests/unit/unit.mk
 -include bench/bench.mk
