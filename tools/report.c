@@ -280,10 +280,18 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 		fputc('\n', out);
 	}
 
-	fprintf(out, "\nRTP STREAMS (%zu)\n", a->nstreams);
+	n = 0;
+	for (size_t i = 0; i < a->nstreams; i++)
+		n += !a->streams[i].seq.valid;
+	fprintf(out, "\nRTP STREAMS (%zu)\n", a->nstreams - n);
 	for (size_t i = 0; i < a->nstreams; i++) {
 		const struct cc_stream *s = &a->streams[i];
 		int64_t exp = cc_rtpseq_expected(&s->seq), lost = stream_lost(s);
+
+		/* Other UDP whose first byte looks like RTP rarely has sequential numbers: such
+		 * candidates are counted, not listed (JSON has them, "valid": false). */
+		if (!s->seq.valid)
+			continue;
 
 		fprintf(out, "  ssrc 0x%08x %-9s %-4s %s -> %s\n", s->ssrc, ifname(s->ifindex), dirname(s->dir),
 			ep(&s->src, b1, sizeof b1), ep(&s->dst, b2, sizeof b2));
@@ -305,13 +313,15 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 		if (s->seq.restarts)
 			fprintf(out, ", %" PRIu64 " sequence restarts", s->seq.restarts);
 		fprintf(out, "; jitter %.3f ms (max %.3f)\n", cc_stream_jitter_ms(s), cc_stream_max_jitter_ms(s));
-		if (!s->seq.valid)
-			fprintf(out, "      not validated (fewer than %d sequential packets)\n", CC_RTP_MIN_SEQUENTIAL);
 		if (s->rr_count)
 			fprintf(out, "      RTCP reports about it: %u, last fraction lost %.1f%%, cumulative lost %d, "
 				"jitter %u ts units\n", s->rr_count, s->rr_fraction * 100.0 / 256, s->rr_cum_lost,
 				s->rr_jitter);
 	}
+
+	if (n)
+		fprintf(out, "  (%zu more candidates without %d sequential packets: not RTP, or too short)\n", n,
+			CC_RTP_MIN_SEQUENTIAL);
 
 	fprintf(out, "\nRTCP (%zu senders)\n", a->nrtcp);
 	for (size_t i = 0; i < a->nrtcp; i++) {
@@ -398,7 +408,7 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 
 	fprintf(out, "{\"file\":\"");
 	for (const char *p = src->file; *p; p++)
-		if ((unsigned char)*p >= 0x20 && *p != '"' && *p != '\\')
+		if ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f && *p != '"' && *p != '\\')
 			fputc(*p, out);
 		else
 			fprintf(out, "\\u%04x", (unsigned char)*p);
@@ -644,17 +654,27 @@ void cc_report_compact(FILE *out, const struct cc_an *a)
 	if (a->nflows > shown)
 		fprintf(out, "clearcap: ... %zu more flows\n", a->nflows - shown);
 	shown = 0;
-	for (size_t i = 0; i < a->nstreams && shown < COMPACT_MAX; i++, shown++) {
+	for (size_t i = 0; i < a->nstreams && shown < COMPACT_MAX; i++) {
 		const struct cc_stream *s = &a->streams[i];
 		int64_t exp = cc_rtpseq_expected(&s->seq), lost = stream_lost(s);
+
+		if (!s->seq.valid)
+			continue;
+		shown++;
 
 		fprintf(out, "clearcap: rtp ssrc 0x%08x pt %d %s %s %s -> %s: %" PRIu64 " pkts, lost %" PRId64
 			" (%.2f%%), jitter %.3f ms\n", s->ssrc, s->pt == 0xff ? -1 : s->pt, ifname(s->ifindex),
 			dirname(s->dir), ep(&s->src, b1, sizeof b1), ep(&s->dst, b2, sizeof b2), s->pkts, lost,
 			pct(lost, exp), cc_stream_jitter_ms(s));
 	}
-	if (a->nstreams > shown)
-		fprintf(out, "clearcap: ... %zu more RTP streams\n", a->nstreams - shown);
+	{
+		size_t valid = 0;
+
+		for (size_t i = 0; i < a->nstreams; i++)
+			valid += a->streams[i].seq.valid;
+		if (valid > shown)
+			fprintf(out, "clearcap: ... %zu more RTP streams\n", valid - shown);
+	}
 	stun_summary(a, &ss);
 	if (ss.tx) {
 		fprintf(out, "clearcap: stun %" PRIu64 " transactions: %" PRIu64 " answered (%" PRIu64 " success, %"

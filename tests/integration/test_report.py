@@ -288,12 +288,12 @@ def test_report_tcpdump_lo_vs_tshark(env):
         eq({v for v in pcm[1::2]}, {0, 32256}, "right: the PCMA answer (A-law 0xaa)")
 
 
-def run_wrapper_sender(env, cap, n, port, extra_args=(), extra_env=None):
+def run_wrapper_sender(env, cap, n, port, extra_args=(), extra_env=None, host="127.0.0.1"):
     code = ("import socket, struct, sys\n"
-            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "s = socket.socket(socket.AF_INET%s, socket.SOCK_DGRAM)\n"
             "for i in range(%d):\n"
-            "    s.sendto(struct.pack('!BBHII', 0x80, 0, i, i * 160, 0xabcdef01) + bytes(160), ('127.0.0.1', %d))\n"
-            % (n, port))
+            "    s.sendto(struct.pack('!BBHII', 0x80, 0, i, i * 160, 0xabcdef01) + bytes(160), ('%s', %d))\n"
+            % ("6" if ":" in host else "", n, host, port))
     e = env.env(preload=False, extra=extra_env)
     return cclib.run([env.tool, "-w", cap] + list(extra_args) + ["--", cclib.PY, "-c", code], env=e)
 
@@ -319,6 +319,14 @@ def test_exit_stats_appended_run_only(env):
         eq(s2["rtp_streams"][0]["expected"], 44, "A.1: the first packet is probation")
         f = s2["flows"][0]
         eq(f["a_to_b"]["kinds"].get("rtp", 0) + f["b_to_a"]["kinds"].get("rtp", 0), 45, "kinds: %r" % f)
+    # IPv6 on ::1: the same table, with bracketed addresses, and tshark's count.
+    cap = env.path("v6.pcapng")
+    port = cclib.free_port(family=socket.AF_INET6)
+    p = run_wrapper_sender(env, cap, 25, port, ["--stats", env.path("s6.json")], host="::1")
+    ok("clearcap: rtp ssrc 0xabcdef01 pt 0 wire sent [::1]:" in p.stderr and "-> [::1]:%d: 25 pkts, lost 0" % port
+       in p.stderr, p.stderr)
+    s6 = json.load(open(env.path("s6.json")))
+    eq(s6["rtp_streams"][0]["packets"], tshark_count(cap, "ipv6.dst == ::1 && udp.dstport == %d" % port), "IPv6")
 
 
 def test_report_hostile_files(env):
