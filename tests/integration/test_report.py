@@ -468,3 +468,62 @@ def test_report_turn_coturn(env):
     eq(ours, want, "bound channels")
     eq(sum(t["channel_data"][0] + t["channel_data"][1] for t in turn), tshark_count(cap, "stun.channel"),
        "ChannelData vs tshark")
+
+
+def test_report_dtls_outcomes(env):
+    """Three openssl DTLS 1.2 handshakes under the shim: one completes, one the client aborts
+    with a fatal alert (the server's certificate is not the CA it trusts), one meets no server.
+    report's outcome per flow against what tshark dissects."""
+    cclib.need("openssl")
+    import test_tls
+    cert, key = test_tls.make_cert(env)
+    other = env.path("other.pem")
+    cclib.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=other", "-days", "1",
+               "-keyout", env.path("other.key"), "-out", other])
+    cap = env.path("d.pcapng")
+    ports = {}
+    for case in ("good", "alert"):
+        port = cclib.free_port()
+        ports[case] = port
+        srv = subprocess.Popen(["openssl", "s_server", "-dtls1_2", "-quiet", "-naccept", "1", "-accept", str(port),
+                                "-cert", cert, "-key", key], env=env.env(cap), stdin=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.7)
+            args = ["-verify_return_error", "-CAfile", other] if case == "alert" else []
+            cli = subprocess.Popen(["openssl", "s_client", "-dtls1_2", "-connect", "127.0.0.1:%d" % port] + args,
+                                   env=env.env(cap), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+            cli.stdin.write(b"hello\n")
+            cli.stdin.flush()
+            time.sleep(1.0)
+            cli.stdin.close()
+            cli.wait(timeout=10)
+        finally:
+            srv.kill()
+            srv.wait()
+    ports["none"] = cclib.free_port()
+    cclib.run(["openssl", "s_client", "-dtls1_2", "-connect", "127.0.0.1:%d" % ports["none"]], env=env.env(cap),
+              input="", check=False, timeout=20)
+    js = report_json(env, cap)
+    by_port = {}
+    for f in js["flows"]:
+        if f["interface"] == "wire" and f.get("dtls"):
+            for e in (f["a"], f["b"]):
+                by_port[split_ep(e)[1]] = f["dtls"]
+    eq(by_port[ports["good"]]["state"], "established", "completed handshake: %r" % by_port)
+    eq(by_port[ports["alert"]]["state"], "failed (fatal alert)", "aborted handshake")
+    eq(by_port[ports["none"]]["state"], "incomplete (ClientHello unanswered)", "no server")
+    # tshark: the alert's description, ClientHellos per flow, application data only on the good one.
+    desc = tshark(cap, ["udp.dstport", "dtls.alert_message.desc"], "dtls.alert_message.level == 2",
+                  extra=["-d", "udp.port==%d,dtls" % ports["alert"]])
+    ok(desc, "tshark sees the fatal alert")
+    eq(by_port[ports["alert"]]["last_alert"], int(desc[0][1]), "alert description")
+    for case, port in ports.items():
+        dec = ["-d", "udp.port==%d,dtls" % port]
+        eq(tshark_count(cap, "dtls.handshake.type == 1 && udp.port == %d" % port, extra=dec) > 0, True,
+           "%s: ClientHello" % case)
+        app = tshark_count(cap, "dtls.record.content_type == 23 && udp.port == %d" % port, extra=dec)
+        eq(app > 0, case == "good", "%s: application data" % case)
+    text = report_text(env, cap)
+    ok("failed (fatal alert)" in text and "ClientHello to first application data" in text, text)
