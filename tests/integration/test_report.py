@@ -217,6 +217,25 @@ for i in range(5):
 """
 
 
+def relink(src, dst, linktype):
+    """Rewrites an Ethernet pcap (microseconds) as RAW (101), NULL (0) or LOOP (108)."""
+    data = open(src, "rb").read()
+    magic, vmaj, vmin, tz, sig, snap, lt = struct.unpack_from("<IHHiIII", data, 0)
+    assert lt == 1, lt
+    out = [struct.pack("<IHHiIII", magic, vmaj, vmin, tz, sig, snap, linktype)]
+    off = 24
+    while off + 16 <= len(data):
+        sec, frac, caplen, wirelen = struct.unpack_from("<IIII", data, off)
+        frame = data[off + 16:off + 16 + caplen][14:]
+        if linktype == 0:
+            frame = struct.pack("<I", 2) + frame
+        elif linktype == 108:
+            frame = struct.pack(">I", 2) + frame
+        out.append(struct.pack("<IIII", sec, frac, len(frame), wirelen - 14 + len(frame) - (caplen - 14)) + frame)
+        off += 16 + caplen
+    open(dst, "wb").write(b"".join(out))
+
+
 def test_report_tcpdump_lo_vs_tshark(env):
     """tcpdump -i lo (Ethernet link type) of real loopback traffic: report's RTP loss/duplicates,
     DTMF digits and STUN transactions against tshark's dissection of the same file."""
@@ -281,6 +300,17 @@ def test_report_tcpdump_lo_vs_tshark(env):
         gaps = {i // 160 + 1 for i, v in enumerate(pcm) if v == 0}
         eq(gaps, {20, 21, 50}, "silence where packets were lost")
         ok(all(v == -32124 for v in pcm if v), "mu-law 0x00")
+        if link == "EN10MB":
+            # The same packets as raw IP and BSD loopback: the same streams, tshark agrees.
+            for lt, name in ((101, "RAW"), (0, "NULL"), (108, "LOOP")):
+                other = env.path("td-%s.pcap" % name)
+                relink(cap, other, lt)
+                oj = report_json(env, other)
+                eq(oj["link"], name, "link")
+                eq([(x["ssrc"], x["packets"], x["lost"], x["duplicates"]) for x in oj["rtp_streams"]],
+                   [(x["ssrc"], x["packets"], x["lost"], x["duplicates"]) for x in js["rtp_streams"]], name)
+                eq(oj["stun_summary"], js["stun_summary"], name + " STUN")
+                eq(tshark_count(other, "rtp.ssrc == 0x11111111", extra=dec), audio["packets"], name + " tshark")
         w = wave.open(os.path.join(out, "both-11111111-33333333.wav"))
         eq(w.getnchannels(), 2, "stereo")
         pcm = struct.unpack("<%dh" % (2 * w.getnframes()), w.readframes(w.getnframes()))
