@@ -705,8 +705,10 @@ void cc_an_finish(struct cc_an *a)
 			/* RFC 8445 §7.2.5.3.4: a successful check with USE-CANDIDATE nominates the pair. */
 			struct cc_flow *f = flow_find(a, t->ifindex, &t->from, &t->to);
 
-			if (f != NULL)
+			if (f != NULL && (!f->nominated || t->resp_ns < f->nominated_ns)) {
 				f->nominated = 1;
+				f->nominated_ns = t->resp_ns;
+			}
 		}
 		if (is_turn_method(t->method)) {
 			turn_request(a, t, t->req_ns);

@@ -48,6 +48,7 @@ struct cc_flow {
 	uint32_t dtls_alerts, dtls_enc_alerts;
 	uint64_t dtls_start_ns, dtls_done_ns;
 	uint8_t nominated;			/* a USE-CANDIDATE check on this flow succeeded */
+	uint64_t nominated_ns;			/* when the first such check was answered */
 	uint64_t channel_data[2], indications[2];	/* TURN, credited to allocations at the end */
 };
 

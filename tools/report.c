@@ -9,6 +9,7 @@
 #include "tools/report.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,130 @@ static int64_t stream_lost(const struct cc_stream *s)
 }
 
 /* -------------------------------------------------------------------------------------------
+ * Timeline: the few moments that say how a session came up, in time order.
+ */
+
+#define TIMELINE_MAX 512	/* events collected; the text shows the first TIMELINE_SHOW */
+#define TIMELINE_SHOW 60
+
+struct event {
+	uint64_t t;
+	char what[160];
+};
+
+static int by_time(const void *x, const void *y)
+{
+	const struct event *p = x, *q = y;
+
+	return p->t < q->t ? -1 : p->t > q->t;
+}
+
+__attribute__((format(printf, 4, 5)))
+static void add_event(struct event *ev, size_t *n, uint64_t t, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (*n >= TIMELINE_MAX)
+		return;
+	ev[*n].t = t;
+	va_start(ap, fmt);
+	vsnprintf(ev[*n].what, sizeof ev[*n].what, fmt, ap);
+	va_end(ap);
+	(*n)++;
+}
+
+/* Fills ev (TIMELINE_MAX entries) in time order; returns how many. */
+static size_t collect_events(const struct cc_an *a, struct event *ev)
+{
+	char b1[64], b2[64], b3[64];
+	size_t n = 0;
+
+	for (size_t i = 0; i < CC_AN_MAX_STUN; i++) {
+		const struct cc_stun_tx *t = &a->stun[i];
+
+		if (!t->used || t->requests == 0)
+			continue;
+		if (t->method == CC_STUN_ALLOCATE && t->outcome == CC_STUN_SUCCESS)
+			add_event(ev, &n, t->resp_ns, "TURN allocation granted: %s via %s, relayed %s",
+				  ep(&t->from, b1, sizeof b1), ep(&t->to, b2, sizeof b2),
+				  t->have_relayed ? ep(&t->relayed, b3, sizeof b3) : "?");
+		if (t->method == CC_STUN_ALLOCATE && t->outcome == CC_STUN_ERROR && t->error_code != 401)
+			add_event(ev, &n, t->resp_ns, "TURN Allocate refused (%u): %s via %s", t->error_code,
+				  ep(&t->from, b1, sizeof b1), ep(&t->to, b2, sizeof b2));
+	}
+	/* The first connectivity check sent and the first one answered. */
+	{
+		const struct cc_stun_tx *fr = NULL, *fo = NULL;
+
+		for (size_t i = 0; i < CC_AN_MAX_STUN; i++) {
+			const struct cc_stun_tx *t = &a->stun[i];
+
+			if (!t->used || t->requests == 0 || t->method != CC_STUN_BINDING)
+				continue;
+			if (fr == NULL || t->req_ns < fr->req_ns)
+				fr = t;
+			if (t->outcome == CC_STUN_SUCCESS && (fo == NULL || t->resp_ns < fo->resp_ns))
+				fo = t;
+		}
+		if (fr != NULL)
+			add_event(ev, &n, fr->req_ns, "first STUN Binding request %s -> %s",
+				  ep(&fr->from, b1, sizeof b1), ep(&fr->to, b2, sizeof b2));
+		if (fo != NULL)
+			add_event(ev, &n, fo->resp_ns, "first STUN Binding success %s <- %s",
+				  ep(&fo->from, b1, sizeof b1), ep(&fo->to, b2, sizeof b2));
+	}
+	for (size_t i = 0; i < a->nflows; i++) {
+		const struct cc_flow *f = &a->flows[i];
+
+		if (f->nominated)
+			add_event(ev, &n, f->nominated_ns, "ICE pair nominated: %s <-> %s", ep(&f->a, b1, sizeof b1),
+				  ep(&f->b, b2, sizeof b2));
+		if (f->dtls_client)
+			add_event(ev, &n, f->dtls_start_ns, "DTLS ClientHello from %s",
+				  ep(f->dtls_client == 1 ? &f->a : &f->b, b1, sizeof b1));
+		if (f->dtls_done_ns)
+			add_event(ev, &n, f->dtls_done_ns, "DTLS application data on %s <-> %s (%s)",
+				  ep(&f->a, b1, sizeof b1), ep(&f->b, b2, sizeof b2), cc_dtls_state(f));
+	}
+	for (size_t i = 0; i < a->nchannels; i++)
+		if (a->channels[i].opened)
+			add_event(ev, &n, a->channels[i].first_ns, "data channel '%s' opened (stream %u)",
+				  a->channels[i].label, a->channels[i].stream);
+	for (size_t i = 0; i < a->nstreams; i++) {
+		const struct cc_stream *s = &a->streams[i];
+
+		if (!s->seq.valid)
+			continue;
+		add_event(ev, &n, s->first_ns, "RTP ssrc 0x%08x pt %d starts, %s %s %s -> %s", s->ssrc,
+			  s->pt == 0xff ? -1 : s->pt, ifname(s->ifindex), dirname(s->dir),
+			  ep(&s->src, b1, sizeof b1), ep(&s->dst, b2, sizeof b2));
+		add_event(ev, &n, s->last_ns, "RTP ssrc 0x%08x ends (%s %s), %" PRIu64 " packets", s->ssrc,
+			  ifname(s->ifindex), dirname(s->dir), s->pkts);
+	}
+	for (size_t i = 0; i < a->ndtmf; i++)
+		add_event(ev, &n, a->dtmf[i].t_ns, "DTMF '%c' (ssrc 0x%08x, %s)", cc_dtmf_char(a->dtmf[i].event),
+			  a->dtmf[i].ssrc, dirname(a->dtmf[i].dir));
+	qsort(ev, n, sizeof *ev, by_time);
+	return n;
+}
+
+static void timeline(FILE *out, const struct cc_an *a)
+{
+	struct event *ev = malloc(TIMELINE_MAX * sizeof *ev);
+	size_t n;
+
+	if (ev == NULL)
+		return;
+	n = collect_events(a, ev);
+	fprintf(out, "\nTIMELINE\n");
+	for (size_t i = 0; i < n && i < TIMELINE_SHOW; i++)
+		fprintf(out, "  +%.3fs %s\n", rel(a, ev[i].t), ev[i].what);
+	if (n > TIMELINE_SHOW)
+		fprintf(out, "  ... %zu more events\n", n - TIMELINE_SHOW);
+	free(ev);
+}
+
+/* -------------------------------------------------------------------------------------------
  * Text
  */
 
@@ -178,6 +303,8 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 			", malformed: %" PRIu64 "\n", a->not_ip, a->truncated, a->undecodable);
 	if (src->truncated)
 		fprintf(out, "  WARNING: reading stopped early: %s\n", src->read_error ? src->read_error : "");
+
+	timeline(out, a);
 
 	fprintf(out, "\nFLOWS (%zu)\n", a->nflows);
 	for (size_t i = 0; i < a->nflows; i++) {
@@ -421,7 +548,20 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 		a->first_ns, a->per_if[0], a->per_if[1], a->per_if[2], a->per_if[3], a->not_ip, a->truncated,
 		a->undecodable, src->truncated ? "true" : "false");
 
-	fprintf(out, ",\n\"flows\":[");
+	fprintf(out, ",\n\"timeline\":[");
+	{
+		struct event *ev = malloc(TIMELINE_MAX * sizeof *ev);
+
+		n = ev != NULL ? collect_events(a, ev) : 0;
+		for (size_t i = 0; i < n; i++) {
+			fprintf(out, "%s\n {\"t_s\":", i ? "," : "");
+			jnum(out, rel(a, ev[i].t));
+			/* Event texts hold addresses and sanitised labels: no quotes or backslashes. */
+			fprintf(out, ",\"event\":\"%s\"}", ev[i].what);
+		}
+		free(ev);
+	}
+	fprintf(out, "],\n\"flows\":[");
 	for (size_t i = 0; i < a->nflows; i++) {
 		const struct cc_flow *f = &a->flows[i];
 

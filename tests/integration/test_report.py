@@ -284,6 +284,8 @@ def test_report_tcpdump_lo_vs_tshark(env):
         s = js["stun_summary"]
         eq((s["transactions"], s["success"], s["unanswered"]), (5, 4, 1), "report: %r" % s)
         ok(0 < s["rtt_max_ms"] < 1000, "RTT measured")
+        if link != "EN10MB":
+            continue
         # Extract: a pcap per SSRC with tshark's count; PCMU decoded (0x00 is -32124) with
         # silence exactly where 20, 21 and 50 were lost; both directions as one stereo WAV.
         out = env.path("x-" + link)
@@ -444,6 +446,18 @@ def test_report_webrtc_aiortc(env):
         counts[k] = counts.get(k, 0) + 1
     ours = {(s["ssrc"], s["direction"]): s["packets"] for s in js["rtp_streams"] if s["interface"] == "plaintext"}
     eq(ours, counts, "plaintext RTP packets per SSRC and direction")
+    # The timeline: in time order, the same in text and JSON, with the session's milestones.
+    times = [e["t_s"] for e in js["timeline"]]
+    eq(times, sorted(times), "timeline in time order")
+    events = [e["event"] for e in js["timeline"]]
+    for want in ("first STUN Binding request", "ICE pair nominated", "DTLS ClientHello from",
+                 "data channel 'chat' opened", "RTP ssrc 0x"):
+        ok(any(e.startswith(want) for e in events), "timeline has %r: %r" % (want, events))
+    text = report_text(env, cap)
+    tl = text.split("\nTIMELINE\n")[1].split("\n\n")[0].splitlines()
+    for e, line in zip(js["timeline"], tl):
+        ok(line.endswith("s " + e["event"]) and abs(float(line.split()[0][1:-1]) - e["t_s"]) < 0.002,
+           "text timeline %r vs JSON %r" % (line, e))
     for s in js["rtp_streams"]:
         if s["interface"] == "plaintext":
             ok(s["clock"] == 48000 and s["clock_estimated"], "Opus clock estimated: %r" % s)
