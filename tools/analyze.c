@@ -1028,6 +1028,15 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 	}
 	if (f == NULL)
 		return;
+	/* Which processes sent or received on the flow: clearcap writes the pid as the SLL2 address. */
+	if (pkt->pid != 0 && pkt->ifindex != 0) {
+		uint8_t k;
+
+		for (k = 0; k < f->npids && f->pids[k] != pkt->pid; k++)
+			;
+		if (k == f->npids && k < CC_AN_FLOW_PIDS)
+			f->pids[f->npids++] = pkt->pid;
+	}
 	f->pkts[d]++;
 	f->bytes[d] += wirelen;
 	f->kind[d][kind]++;

@@ -26,6 +26,7 @@
 #define CC_AN_MAX_BINDINGS	16	/* ChannelBind per allocation */
 #define CC_AN_BUCKETS		240	/* time series points per RTP stream */
 #define CC_AN_LABEL_MAX		64
+#define CC_AN_FLOW_PIDS		4
 
 enum cc_kind {
 	CC_K_STUN, CC_K_TURN, CC_K_DTLS, CC_K_RTP, CC_K_RTCP, CC_K_SCTP, CC_K_OTHER, CC_K_TCP,
@@ -50,6 +51,8 @@ struct cc_flow {
 	uint8_t nominated;			/* a USE-CANDIDATE check on this flow succeeded */
 	uint64_t nominated_ns;			/* when the first such check was answered */
 	uint64_t channel_data[2], indications[2];	/* TURN, credited to allocations at the end */
+	uint32_t pids[CC_AN_FLOW_PIDS];		/* capturing processes (SLL2 address), first few */
+	uint8_t npids;
 };
 
 struct cc_bucket {

@@ -323,6 +323,12 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 					fprintf(out, " %s %" PRIu64, cc_kind_name(k), f->kind[d][k]);
 			fputc('\n', out);
 		}
+		if (f->npids) {
+			fprintf(out, "      process%s", f->npids > 1 ? "es" : "");
+			for (uint8_t k = 0; k < f->npids; k++)
+				fprintf(out, " %u", f->pids[k]);
+			fputc('\n', out);
+		}
 		if (f->nominated)
 			fprintf(out, "      ICE: nominated pair (USE-CANDIDATE check succeeded)\n");
 	}
@@ -584,6 +590,10 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 				}
 			fprintf(out, "}}");
 		}
+		fprintf(out, ",\"pids\":[");
+		for (uint8_t k = 0; k < f->npids; k++)
+			fprintf(out, "%s%u", k ? "," : "", f->pids[k]);
+		fprintf(out, "]");
 		fprintf(out, ",\"nominated\":%s", f->nominated ? "true" : "false");
 		if (f->dtls_client || f->kind[0][CC_K_DTLS] || f->kind[1][CC_K_DTLS])
 			fprintf(out, ",\"dtls\":{\"state\":\"%s\",\"client\":\"%s\",\"alerts\":%u,"

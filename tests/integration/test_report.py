@@ -446,6 +446,9 @@ def test_report_webrtc_aiortc(env):
         counts[k] = counts.get(k, 0) + 1
     ours = {(s["ssrc"], s["direction"]): s["packets"] for s in js["rtp_streams"] if s["interface"] == "plaintext"}
     eq(ours, counts, "plaintext RTP packets per SSRC and direction")
+    # Processes: the pids the shim wrote (SLL2 address, and "pid N" in the comment).
+    pids = {int(r[0].split()[1]) for r in tshark(cap, ["frame.comment"], wire) if r[0].startswith("pid ")}
+    eq({p for f in js["flows"] for p in f["pids"]}, pids, "processes")
     # The timeline: in time order, the same in text and JSON, with the session's milestones.
     times = [e["t_s"] for e in js["timeline"]]
     eq(times, sorted(times), "timeline in time order")
