@@ -1058,7 +1058,8 @@ void cc_an_frame(struct cc_an *a, int dlt, uint64_t ts, const uint8_t *p, size_t
 		a->last_ns = ts;
 	rc = cc_pkt_parse(dlt, p, caplen, &pkt);
 	a->per_if[pkt.ifindex < 4 ? pkt.ifindex : 0]++;
-	if (rc == CC_ENOTSUP && pkt.proto == 0) {
+	/* ARP, ICMP, later IP fragments and other link types: well-formed, just not ours. */
+	if (rc == CC_ENOTSUP) {
 		a->not_ip++;
 		return;
 	}

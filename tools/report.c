@@ -299,7 +299,7 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 			a->per_if[1], a->per_if[2], a->per_if[3]);
 	fprintf(out, ", %.3f s\n", a->frames ? rel(a, a->last_ns) : 0.0);
 	if (a->not_ip || a->truncated || a->undecodable)
-		fprintf(out, "  not UDP/TCP/SCTP over IP: %" PRIu64 ", cut short: %" PRIu64
+		fprintf(out, "  not UDP/TCP/SCTP over IP (or a later fragment): %" PRIu64 ", cut short: %" PRIu64
 			", malformed: %" PRIu64 "\n", a->not_ip, a->truncated, a->undecodable);
 	if (src->truncated)
 		fprintf(out, "  WARNING: reading stopped early: %s\n", src->read_error ? src->read_error : "");
