@@ -233,6 +233,8 @@ uint32_t cc_stream_clock(const struct cc_stream *s)
 
 	if (s->clock)
 		return s->clock;
+	if (s->sdp_clock)
+		return s->sdp_clock;
 	span_ns = s->last_ns - s->first_ns;
 	span_ts = (int32_t)(s->last_ts - s->first_ts);
 	if (!s->have_ts || span_ns < 200000000ull || span_ts <= 0)
@@ -717,6 +719,19 @@ void cc_an_finish(struct cc_an *a)
 		}
 	}
 	free(idx);
+	/* A dynamic payload type that SDP in the file described takes that rate, when it is one
+	 * whose jitter was followed (CC_AN_CLOCKS); otherwise the estimate stands. */
+	for (size_t i = 0; i < a->nstreams; i++) {
+		struct cc_stream *s = &a->streams[i];
+		const struct cc_rtpmap *m = s->pt < 128 ? &a->rtpmap[s->pt] : NULL;
+
+		if (s->clock || m == NULL || !m->set)
+			continue;
+		memcpy(s->sdp_name, m->name, sizeof s->sdp_name);
+		for (int k = 0; k < CC_AN_CLOCKS; k++)
+			if (clocks[k] == m->rate)
+				s->sdp_clock = m->rate;
+	}
 	/* ChannelData and indications between a client and its server belong to the allocation. */
 	for (size_t i = 0; i < a->nturn; i++) {
 		struct cc_turn_alloc *al = &a->turn[i];
@@ -962,6 +977,57 @@ static void on_sctp(struct cc_an *a, struct cc_flow *f, const struct cc_pkt *pkt
 }
 
 /* -------------------------------------------------------------------------------------------
+ * SDP: "a=rtpmap:<pt> <name>/<rate>" (RFC 8866 §6.6) anywhere in a UDP or TCP payload
+ */
+
+static int is_name_char(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+	       c == '_' || c == '.';
+}
+
+static void learn_sdp(struct cc_an *a, const uint8_t *p, size_t len)
+{
+	static const char tag[] = "a=rtpmap:";
+	const uint8_t *end = p + len;
+
+	while (p != NULL && (size_t)(end - p) > sizeof tag - 1) {
+		const uint8_t *q = memmem(p, (size_t)(end - p), tag, sizeof tag - 1);
+		unsigned pt = 0, digits = 0;
+		uint64_t rate = 0;
+		char name[16];
+		size_t n = 0;
+
+		if (q == NULL)
+			return;
+		q += sizeof tag - 1;
+		p = q;
+		while (q < end && *q >= '0' && *q <= '9' && digits < 3) {
+			pt = pt * 10 + (unsigned)(*q++ - '0');
+			digits++;
+		}
+		if (digits == 0 || pt > 127 || q >= end || *q != ' ')
+			continue;
+		while (q < end && *q == ' ')
+			q++;
+		while (q < end && is_name_char(*q) && n < sizeof name - 1)
+			name[n++] = (char)*q++;
+		name[n] = '\0';
+		if (n == 0 || q >= end || *q != '/')
+			continue;
+		q++;
+		for (digits = 0; q < end && *q >= '0' && *q <= '9' && digits < 8; digits++)
+			rate = rate * 10 + (uint64_t)(*q++ - '0');
+		if (digits == 0 || rate == 0)
+			continue;
+		a->rtpmap[pt].set = 1;
+		a->rtpmap[pt].rate = (uint32_t)rate;
+		memcpy(a->rtpmap[pt].name, name, n + 1);
+		a->sdp_seen++;
+	}
+}
+
+/* -------------------------------------------------------------------------------------------
  * Frames
  */
 
@@ -991,6 +1057,8 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 	f = flow_get(a, pkt, ts, &d);
 	if (pkt->proto == IPPROTO_TCP) {
 		kind = CC_K_TCP;
+		if (pkt->payload_len > 0)
+			learn_sdp(a, pkt->payload, pkt->payload_len);
 	} else if (pkt->proto == IPPROTO_SCTP) {
 		kind = CC_K_SCTP;
 		if (f != NULL)
@@ -1001,9 +1069,14 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 			on_stun(a, f, pkt, ts, d, &kind);
 			break;
 		case CC_CLASS_TURN_CHANNEL:
-			kind = CC_K_TURN;
-			if (f != NULL)
+			/* RFC 9443 §5: 64..79 is ChannelData only where TURN is in use; elsewhere it
+			 * is text such as a SIP "INVITE" (0x49), which may carry SDP. */
+			if (f != NULL && f->kind[0][CC_K_TURN] + f->kind[1][CC_K_TURN] > 0) {
+				kind = CC_K_TURN;
 				f->channel_data[d]++;
+			} else {
+				learn_sdp(a, pkt->payload, pkt->payload_len);
+			}
 			break;
 		case CC_CLASS_DTLS:
 			kind = CC_K_DTLS;
@@ -1022,6 +1095,8 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 			if (f != NULL && is_old_channel_data(f, pkt)) {
 				kind = CC_K_TURN;
 				f->channel_data[d]++;
+			} else {
+				learn_sdp(a, pkt->payload, pkt->payload_len);
 			}
 			break;
 		}

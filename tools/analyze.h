@@ -79,6 +79,8 @@ struct cc_stream {
 	/* A.8 jitter under each candidate clock rate; the chosen one is reported. */
 	struct cc_jitter jit[CC_AN_CLOCKS];
 	uint32_t clock;				/* static PT rate, or 0: estimate at the end */
+	uint32_t sdp_clock;			/* from an SDP a=rtpmap seen in the file (cc_an_finish) */
+	char sdp_name[16];
 	/* RTCP about this SSRC, as reported by the other side. */
 	uint32_t rr_count;
 	uint8_t rr_fraction;
@@ -173,6 +175,13 @@ struct cc_channel {
 	uint64_t first_ns;
 };
 
+/* What SDP in the file (SIP over UDP, signalling in plaintext TCP) said a payload type is. */
+struct cc_rtpmap {
+	uint8_t set;
+	char name[16];
+	uint32_t rate;
+};
+
 struct cc_overflow {
 	uint64_t flows, streams, stun, turn, rtcp, channels, dtmf, bindings;
 };
@@ -191,6 +200,8 @@ struct cc_an {
 	struct cc_channel *channels;
 	struct cc_dtmf_event *dtmf;
 	uint32_t *flow_idx, *stream_idx;	/* hash slots holding table index + 1 */
+	struct cc_rtpmap rtpmap[128];		/* by payload type; the last a=rtpmap seen wins */
+	uint64_t sdp_seen;
 	struct cc_overflow overflow;
 };
 

@@ -431,8 +431,8 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 		if (s->pt == 0xff)
 			fprintf(out, "      events only");
 		else
-			fprintf(out, "      pt %u %s (clock %u%s)", s->pt, cc_pt_name(s->pt), cc_stream_clock(s),
-				s->clock ? "" : " estimated");
+			fprintf(out, "      pt %u %s (clock %u%s)", s->pt, s->sdp_name[0] ? s->sdp_name : cc_pt_name(s->pt),
+				cc_stream_clock(s), s->clock ? "" : s->sdp_clock ? " from SDP" : " estimated");
 		if (s->dtmf_pt)
 			fprintf(out, ", telephone-event pt %u", s->dtmf_pt);
 		if (s->pt_changes)
@@ -699,8 +699,9 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 		fprintf(out, ",\"pt\":%d,\"codec\":\"%s\",\"clock\":%u,\"clock_estimated\":%s,\"telephone_event_pt\":%u,"
 			"\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"payload_bytes\":%" PRIu64 ",\"valid\":%s,"
 			"\"received\":%" PRIu64 ",\"expected\":%" PRId64 ",\"lost\":%" PRId64 ",\"loss_pct\":",
-			s->pt == 0xff ? -1 : s->pt, s->pt == 0xff ? "telephone-event" : cc_pt_name(s->pt),
-			cc_stream_clock(s), s->clock ? "false" : "true", s->dtmf_pt, s->pkts, s->bytes,
+			s->pt == 0xff ? -1 : s->pt, s->pt == 0xff ? "telephone-event" :
+			s->sdp_name[0] ? s->sdp_name : cc_pt_name(s->pt),
+			cc_stream_clock(s), s->clock || s->sdp_clock ? "false" : "true", s->dtmf_pt, s->pkts, s->bytes,
 			s->payload_bytes, s->seq.valid ? "true" : "false", s->seq.received, exp, lost);
 		jnum(out, pct(lost, exp));
 		fprintf(out, ",\"duplicates\":%" PRIu64 ",\"reordered\":%" PRIu64 ",\"restarts\":%" PRIu64

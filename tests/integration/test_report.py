@@ -206,6 +206,12 @@ for k, digit in enumerate((1, 11)):
         ev = struct.pack("!BBH", digit, (0x80 if i >= 2 else 0) | 10, 160 * (i + 1))
         tx.sendto(rtp(101, 1000 + 4 * k + i, 90000 + 1000 * k, 0x22222222, ev), ("127.0.0.1", port))
         time.sleep(0.002)
+# SIP with SDP, then L16/16000 sent faster than real time: only the SDP can tell its clock.
+tx.sendto(b"INVITE sip:b@127.0.0.1 SIP/2.0\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n"
+          b"m=audio %d RTP/AVP 97\r\na=rtpmap:97 L16/16000\r\n" % port, ("127.0.0.1", port))
+for i in range(60):
+    tx.sendto(rtp(97, i, i * 320, 0x44444444, bytes(64)), ("127.0.0.1", port))
+    time.sleep(0.001)
 c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(5):
     txid = os.urandom(12)
@@ -272,6 +278,9 @@ def test_report_tcpdump_lo_vs_tshark(env):
         # Wireshark also counts lost as expected - received, over the whole stream.
         # Wireshark also counts lost as expected - received (duplicates included).
         eq(tv[0][0][1], audio["lost"], "lost: tshark vs report")
+        l16 = st[0x44444444]
+        eq((l16["codec"], l16["clock"], l16["clock_estimated"], l16["packets"]), ("L16", 16000, False, 60),
+           "clock from the SDP's a=rtpmap")
         digits = "".join(d["digit"] for d in js["dtmf"])
         eq(digits, "1#", "DTMF digits")
         tdig = [r[0] for r in tshark(cap, ["rtpevent.event_id"], "rtpevent && rtpevent.end_of_event == 1",

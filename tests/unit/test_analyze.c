@@ -283,6 +283,36 @@ START_TEST(dynamic_clock_estimate)
 }
 END_TEST
 
+START_TEST(sdp_rtpmap_sets_clock)
+{
+	static const char sip[] = "INVITE sip:b@x SIP/2.0\r\nContent-Type: application/sdp\r\n\r\n"
+				  "v=0\r\nm=audio 6000 RTP/AVP 97 101\r\na=rtpmap:97 L16/16000\r\n"
+				  "a=rtpmap:101 telephone-event/8000\r\na=rtpmap:999 bad/1\r\n";
+	struct cc_an *a = cc_an_new();
+	uint8_t buf[200], pcm[64] = { 0 };
+	uint64_t t = 1000000000ull;
+	struct cc_pkt p = udp((const uint8_t *)sip, sizeof sip - 1, 0);
+
+	cc_an_packet(a, t, &p, sizeof sip + 28);
+	/* 2 ms apart with 320 ticks each: an estimate would say 160 kHz (snapped to 90000). */
+	for (uint16_t i = 0; i < 200; i++, t += 2000000) {
+		size_t n = rtp_pkt(buf, 97, i, 320u * i, pcm, sizeof pcm);
+
+		p = udp(buf, n, 0);
+		cc_an_packet(a, t, &p, n);
+	}
+	ck_assert_uint_eq(cc_stream_clock(&a->streams[0]), 90000);
+	cc_an_finish(a);
+	ck_assert_uint_eq(a->rtpmap[97].rate, 16000);
+	ck_assert_str_eq(a->rtpmap[101].name, "telephone-event");
+	ck_assert_uint_eq(cc_stream_clock(&a->streams[0]), 16000);
+	ck_assert_str_eq(a->streams[0].sdp_name, "L16");
+	/* The flow's kinds: the INVITE is not ChannelData on a flow without TURN. */
+	ck_assert_uint_eq(a->flows[0].kind[0][CC_K_TURN], 0);
+	cc_an_free(a);
+}
+END_TEST
+
 /* Random and truncated frames on every link type: no crash, every frame counted. */
 START_TEST(hostile_frames)
 {
@@ -357,6 +387,7 @@ int main(void)
 	tcase_add_test(e, stun_transaction);
 	tcase_add_test(e, rtp_stream_and_dtmf);
 	tcase_add_test(e, dynamic_clock_estimate);
+	tcase_add_test(e, sdp_rtpmap_sets_clock);
 	tcase_add_test(e, hostile_frames);
 	tcase_add_test(e, header_lengths);
 	tcase_set_timeout(e, 60);
