@@ -144,6 +144,8 @@ def test_extract_pcmu_tone_and_exit_stats(env):
     p = cclib.run([env.tool, "extract", cap, "-o", out], env=env.env(preload=False))
     eq(sorted(f for f in os.listdir(out)), ["ssrc-000004d2-plaintext-recv.wav", "ssrc-000004d2.pcap"], p.stdout)
     eq(tshark_count(os.path.join(out, "ssrc-000004d2.pcap")), sum(per_if.values()), "packets in the SSRC's pcap")
+    hdr = open(os.path.join(out, "ssrc-000004d2.pcap"), "rb").read(24)
+    eq(struct.unpack("<I", hdr[20:24])[0], 276, "same link type as the input (LINUX_SLL2)")
     eq(tshark_count(os.path.join(out, "ssrc-000004d2.pcap"), "sll.ifindex == 2"), per_if["2"], "plaintext copies")
     w = wave.open(os.path.join(out, "ssrc-000004d2-plaintext-recv.wav"))
     eq((w.getnchannels(), w.getsampwidth(), w.getframerate()), (1, 2, 8000), "WAV format")
