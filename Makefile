@@ -53,12 +53,14 @@ $(LIB): $(SHIM_OBJ) shim/exports.map
 	$(CC) -shared $(SANFLAGS) -Wl,--version-script=shim/exports.map -Wl,-z,now -Wl,-z,relro \
 	    -o $@ $(SHIM_OBJ) -ldl -lpthread
 
-# The command shares the file header (live view) and rotation names with the shim.
+# The command shares the file header (live view) and rotation names with the shim, and (never the
+# shim) links libpcap: report, extract and the exit statistics read files with it.
 TOOL_SRC := $(wildcard tools/*.c) pcapout/format.c pcapout/rotate.c pcapout/rundir.c
-$(TOOL): $(TOOL_SRC) $(wildcard tools/*.h) $(HEADERS) shim/clearcap_counters.h | $(BUILD)
-	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC)
+$(TOOL): $(TOOL_SRC) $(DECODERS_SRC) $(wildcard tools/*.h) $(HEADERS) shim/clearcap_counters.h | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC) $(DECODERS_SRC) -lpcap
 
 -include decoders/decoders.mk
+-include tools/tools.mk
 -include pcapout/pcapout.mk
 -include tests/unit/unit.mk
 -include bench/bench.mk

@@ -35,6 +35,8 @@
 #include "pcapout/format.h"
 #include "pcapout/rotate.h"
 #include "tools/daily.h"
+#include "tools/exitstats.h"
+#include "tools/report.h"
 
 #define CLEARCAP_VERSION "0.1"
 #define SHIM_NAME        "libclearcap.so"
@@ -60,6 +62,7 @@ struct options {
 	long rotate_files;      /* -W */
 	bool to_stdout;         /* -w -: the capture goes to our standard output */
 	int live_fd;            /* a pipe or FIFO we hold open for the capture's lifetime, or -1 */
+	const char *stats;      /* --stats: exit statistics as JSON */
 	char **argv;            /* the program and its arguments */
 };
 
@@ -119,7 +122,8 @@ static void print_help(void)
 "Usage: clearcap -w FILE|- [-aq] [-F FORMAT] [-P LIST] [-B KiB] [-k KEYLOG] [-C MB] [-G SECS]\n"
 "                [-W COUNT] [--] PROGRAM [ARGS...]\n"
 "       clearcap ctl PID|all status|pause|resume|reopen FILE\n"
-"       clearcap report|extract ...   (not implemented yet)\n"
+"       clearcap report FILE [--json] [--svg DIR]\n"
+"       clearcap extract FILE [-o DIR] [--both]\n"
 "\n"
 "Run PROGRAM with the clearcap shim preloaded and write the UDP and TCP traffic of PROGRAM\n"
 "and of every process it starts to FILE, without capture privileges, with the addresses\n"
@@ -171,7 +175,9 @@ static void print_help(void)
 "                     (e.g. 'cap-%Y%m%d-%H%M%S.pcapng').\n"
 "  -W COUNT           With -C: a ring of COUNT files, FILE0 ... FILE<COUNT-1>, reused\n"
 "                     oldest first.  With -G alone: stop capturing after COUNT files.\n"
-"  -q, --quiet        Do not print the summary line when PROGRAM exits.\n"
+"  -q, --quiet        Do not print the summary line and statistics when PROGRAM exits.\n"
+"      --stats PATH   Also write the exit statistics (what this run added to FILE: flows,\n"
+"                     RTP streams, STUN, DTLS) to PATH as JSON, as 'clearcap report --json'.\n"
 "  -h, --help         Print this help and exit.\n"
 "  -V, --version      Print the version and exit.\n"
 "\n"
@@ -198,19 +204,13 @@ static void print_help(void)
 "                     What -C (in bytes here), -G and -W set, for use without clearcap.\n"
 "  CLEARCAP_CTL       0: no control page; 1 without CLEARCAP_FILE: capture off until\n"
 "                     'clearcap ctl PID reopen FILE'.\n"
+"  CLEARCAP_STATS     Like --stats PATH, when --stats is not given.\n"
 "  CLEARCAP_*         Other shim settings in the environment are passed on unchanged.\n"
 "\n"
 "Exit status: PROGRAM's exit status.  If PROGRAM is killed by a signal, clearcap prints its\n"
 "summary and then kills itself with the same signal (without a core dump).  126 if PROGRAM\n"
 "cannot be executed, 127 if it is not found, 2 for a usage or setup error of clearcap.\n",
 	      stdout);
-}
-
-static int cmd_not_implemented(int argc, char **argv)
-{
-	(void)argc;
-	warn("%s: not implemented yet", argv[0]);
-	return EXIT_TROUBLE;
 }
 
 struct subcommand {
@@ -220,8 +220,8 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
 	{ "ctl",     cmd_ctl },
-	{ "report",  cmd_not_implemented },
-	{ "extract", cmd_not_implemented },
+	{ "report",  cc_cmd_report },
+	{ "extract", cc_cmd_extract },
 };
 
 static const struct subcommand *find_subcommand(const char *name)
@@ -302,6 +302,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "filter",      required_argument, NULL, 'f' },
 		{ "capture",     required_argument, NULL, 'K' },
 		{ "quiet",       no_argument,       NULL, 'q' },
+		{ "stats",       required_argument, NULL, 0x100 },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ "version",     no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -343,6 +344,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'C': o->rotate_size = parse_count(optarg, "-C", 1, 1000000) * 1000000LL; break;
 		case 'G': o->rotate_seconds = (long)parse_count(optarg, "-G", 1, 100000000); break;
 		case 'W': o->rotate_files = (long)parse_count(optarg, "-W", 1, 1000000); break;
+		case 0x100: o->stats = optarg; break;
 		case 'h': print_help(); exit(0);
 		case 'V': puts("clearcap " CLEARCAP_VERSION); exit(0);
 		default: bad_option(c, argv);
@@ -1004,6 +1006,7 @@ static int cmd_run(int argc, char **argv)
 	struct sigsave sigs;
 	struct counters cn;
 	struct totals t;
+	struct cc_exitstats es;
 	char *shim, *file;
 	int status, rc, sig;
 
@@ -1024,6 +1027,11 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (o.live_fd >= 0 && (o.rotate_size || o.rotate_seconds))
 		die("-C/-G: a pipe or FIFO cannot be rotated");
+	/* The statistics read the run's records back: not from a pipe, nor across rotated files. */
+	if (o.live_fd < 0 && !o.rotate_size && !o.rotate_seconds)
+		cc_exitstats_begin(&es, file);
+	else
+		es.path = NULL;
 	signals_take(&sigs);
 	counters_create(&cn);
 	cn.file = file;
@@ -1042,6 +1050,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	t = counters_collect(&cn);
 	report(&o, &t);
+	cc_exitstats_end(&es, o.quiet, o.stats);
 	exit_like(status);
 }
 

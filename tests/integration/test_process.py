@@ -133,8 +133,10 @@ def test_wrapper_status_and_summary(env):
            "[s.sendto(b'w', ('127.0.0.1', 9)) for i in range(7)]\nsys.exit(3)"
     p = cclib.run([env.tool, "-w", cap, "--", cclib.PY, "-c", code], env=env.env(preload=False), check=False)
     eq(p.returncode, 3, "exit status passed through")
-    summary = [l for l in p.stderr.splitlines() if l.startswith("clearcap:")]
+    # The summary line, then the exit statistics (one line per flow here).
+    summary = [l for l in p.stderr.splitlines() if l.startswith("clearcap:") and "packets captured" in l]
     eq(len(summary), 1, "one summary line: %r" % p.stderr)
+    ok(p.stderr.splitlines()[0] == summary[0] and "clearcap: flow wire udp" in p.stderr, p.stderr)
     ok("7 packets captured" in summary[0] and "0 dropped" in summary[0], summary[0])
     eq(tshark_count(cap), 7, "file")
     # Death by signal is passed on.

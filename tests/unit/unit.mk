@@ -20,3 +20,13 @@ $(BUILD)/tests/test_srtp_abi: tests/unit/test_srtp_abi.c tests/unit/check_main.h
 $(BUILD)/tests/test_rotate: tests/unit/test_rotate.c tests/unit/check_main.h pcapout/rotate.c pcapout/rundir.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_rotate.c pcapout/rotate.c pcapout/rundir.c $(CHECK_LIBS)
+
+# tools/: the analysis behind report, extract and the exit statistics (pure parts, plus the
+# header finder of the reader).
+ANALYZE_UNIT_SRC := tools/analyze.c tools/rtpstats.c tools/pktparse.c tools/capread.c
+UNIT_TESTS += $(BUILD)/tests/test_analyze
+
+$(BUILD)/tests/test_analyze: tests/unit/test_analyze.c tests/unit/check_main.h $(ANALYZE_UNIT_SRC) \
+                             $(wildcard tools/*.h) $(DECODERS_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_analyze.c $(ANALYZE_UNIT_SRC) $(DECODERS_SRC) -lpcap $(CHECK_LIBS)

@@ -1,0 +1,235 @@
+/*
+ * analyze.h - what happened in a capture: flows, RTP streams, STUN/TURN, DTLS, RTCP, DTMF and
+ * data channels, accumulated one frame at a time into fixed-size tables.
+ *
+ * Every table has a fixed capacity chosen when the analyzer is created; what does not fit is
+ * counted in cc_an.overflow, never grown without bound, so a hostile or huge capture costs a
+ * known amount of memory.  The engine does no I/O: tools/capread.c feeds it frames from libpcap
+ * and tools/report.c prints it.
+ */
+#ifndef CC_ANALYZE_H
+#define CC_ANALYZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tools/pktparse.h"
+#include "tools/rtpstats.h"
+
+#define CC_AN_MAX_FLOWS		1024
+#define CC_AN_MAX_STREAMS	256
+#define CC_AN_MAX_STUN		4096	/* transactions; a power of two (hash table) */
+#define CC_AN_MAX_TURN		64
+#define CC_AN_MAX_RTCP		256
+#define CC_AN_MAX_CHANNELS	128
+#define CC_AN_MAX_DTMF		256
+#define CC_AN_MAX_BINDINGS	16	/* ChannelBind per allocation */
+#define CC_AN_BUCKETS		240	/* time series points per RTP stream */
+#define CC_AN_LABEL_MAX		64
+#define CC_AN_FLOW_PIDS		4
+
+enum cc_kind {
+	CC_K_STUN, CC_K_TURN, CC_K_DTLS, CC_K_RTP, CC_K_RTCP, CC_K_SCTP, CC_K_OTHER, CC_K_TCP,
+	CC_K_COUNT
+};
+
+const char *cc_kind_name(enum cc_kind k);
+
+/* Endpoints in a fixed order (a < b) so both directions share one entry. */
+struct cc_flow {
+	uint8_t ifindex, proto;
+	struct cc_endpoint a, b;
+	uint64_t first_ns, last_ns;
+	uint64_t pkts[2], bytes[2];		/* [0] a->b, [1] b->a */
+	uint64_t kind[2][CC_K_COUNT];
+	/* DTLS, from the record layer (handshake messages after ChangeCipherSpec are encrypted). */
+	uint8_t dtls_client;			/* 1: a sent ClientHello, 2: b did */
+	uint8_t dtls_hello[2], dtls_server_hello[2], dtls_ccs[2], dtls_fin[2], dtls_app[2];
+	uint8_t dtls_alert_level, dtls_alert_desc;	/* the last clear alert */
+	uint32_t dtls_alerts, dtls_enc_alerts;
+	uint64_t dtls_start_ns, dtls_done_ns;
+	uint8_t nominated;			/* a USE-CANDIDATE check on this flow succeeded */
+	uint64_t nominated_ns;			/* when the first such check was answered */
+	uint64_t channel_data[2], indications[2];	/* TURN, credited to allocations at the end */
+	uint32_t pids[CC_AN_FLOW_PIDS];		/* capturing processes (SLL2 address), first few */
+	uint8_t npids;
+};
+
+struct cc_bucket {
+	uint32_t pkts;
+	uint32_t bytes;
+	uint32_t ext_max;			/* highest extended seq at the bucket's end */
+	float jitter_ms;			/* A.8 jitter at the bucket's end */
+};
+
+#define CC_AN_CLOCKS 7	/* candidates for a dynamic payload type's clock rate */
+
+struct cc_stream {
+	uint32_t ssrc;
+	uint8_t ifindex, dir, pt;
+	uint8_t dtmf_pt;			/* an RFC 4733 event payload type seen, or 0 */
+	uint8_t pt_changes;
+	uint8_t srtp;				/* on the wire of a file with a plaintext copy: encrypted */
+	struct cc_endpoint src, dst;
+	uint64_t pkts, bytes, payload_bytes;
+	uint64_t first_ns, last_ns;
+	uint32_t first_ts, last_ts;
+	uint8_t have_ts;
+	struct cc_rtpseq seq;
+	/* A.8 jitter under each candidate clock rate; the chosen one is reported. */
+	struct cc_jitter jit[CC_AN_CLOCKS];
+	uint32_t clock;				/* static PT rate, or 0: estimate at the end */
+	uint32_t sdp_clock;			/* from an SDP a=rtpmap seen in the file (cc_an_finish) */
+	char sdp_name[16];
+	/* RTCP about this SSRC, as reported by the other side. */
+	uint32_t rr_count;
+	uint8_t rr_fraction;
+	int32_t rr_cum_lost;
+	uint32_t rr_jitter;
+	/* Time series. */
+	uint64_t bucket_ns;			/* width; doubles when the stream outgrows the table */
+	uint32_t nbuckets;
+	struct cc_bucket buckets[CC_AN_BUCKETS];
+};
+
+struct cc_stun_tx {
+	uint8_t used;
+	uint8_t txid[12];
+	uint16_t method;
+	uint8_t ifindex;
+	uint8_t use_candidate;
+	uint8_t outcome;			/* 0 none, 2 success, 3 error */
+	uint16_t error_code;
+	uint32_t requests;			/* copies of the request (retransmits, both ends) */
+	uint32_t responses;
+	struct cc_endpoint from, to;		/* the request's */
+	uint64_t req_ns, resp_ns;		/* earliest request copy, latest response copy */
+	struct cc_endpoint mapped;		/* XOR-MAPPED-ADDRESS of a success */
+	uint8_t have_mapped, have_relayed, has_resp_lifetime;
+	struct cc_endpoint relayed;		/* XOR-RELAYED-ADDRESS of an Allocate success */
+	uint32_t resp_lifetime;
+	uint8_t have_peer, has_lifetime;	/* from the request: ChannelBind, Refresh */
+	uint16_t channel;
+	struct cc_endpoint peer;
+	uint32_t req_lifetime;
+};
+
+struct cc_turn_binding {
+	uint16_t channel;
+	struct cc_endpoint peer;
+};
+
+struct cc_turn_alloc {
+	uint8_t ifindex;
+	struct cc_endpoint client, server;
+	uint32_t allocate_req, allocate_401, allocate_ok, allocate_err;
+	uint16_t last_error;
+	uint8_t have_relayed;
+	struct cc_endpoint relayed, mapped;
+	uint32_t lifetime;
+	uint32_t perm_req, perm_ok, perm_err;
+	uint32_t bind_req, bind_ok, bind_err;
+	uint32_t refresh_req, refresh_ok, refresh_err;
+	uint8_t deallocated;			/* a Refresh with LIFETIME 0 succeeded */
+	uint32_t nbindings;
+	struct cc_turn_binding bindings[CC_AN_MAX_BINDINGS];
+	uint64_t channel_data[2], indications[2];	/* [0] client->server */
+	uint64_t first_ns;
+};
+
+struct cc_rtcp_src {
+	uint32_t ssrc;				/* sender SSRC of the RTCP packet */
+	uint8_t ifindex, dir;
+	struct cc_endpoint src, dst;
+	uint64_t packets, undecodable;		/* compound packets; SRTCP cannot be read on the wire */
+	uint32_t sr, rr, sdes, bye, app, nack, pli, fir, remb, tcc, other_fb, xr;
+	uint8_t have_rb;
+	uint32_t rb_ssrc;
+	uint8_t rb_fraction;
+	int32_t rb_cum_lost;
+	uint32_t rb_jitter;
+	uint64_t remb_bps;
+};
+
+struct cc_dtmf_event {
+	uint64_t t_ns;
+	uint32_t ssrc;
+	uint32_t rtp_ts;
+	uint8_t ifindex, dir;
+	uint8_t event;
+	uint8_t ended;
+	uint16_t duration;			/* timestamp units, the longest seen */
+	uint8_t volume;
+};
+
+struct cc_channel {
+	uint8_t ifindex;
+	struct cc_endpoint a, b;		/* the SCTP flow's ends, ordered as in cc_flow */
+	uint16_t stream;
+	uint8_t opened, acked;
+	uint8_t channel_type;
+	char label[CC_AN_LABEL_MAX];
+	char protocol[CC_AN_LABEL_MAX];
+	uint64_t msgs[2], bytes[2];		/* [0] a->b; sent copies, or copies of unknown direction */
+	uint64_t msgs_rx[2];			/* received copies (the same messages, other end) */
+	uint64_t first_ns;
+};
+
+/* What SDP in the file (SIP over UDP, signalling in plaintext TCP) said a payload type is. */
+struct cc_rtpmap {
+	uint8_t set;
+	char name[16];
+	uint32_t rate;
+};
+
+struct cc_overflow {
+	uint64_t flows, streams, stun, turn, rtcp, channels, dtmf, bindings;
+};
+
+struct cc_an {
+	uint64_t frames, bytes, undecodable, not_ip, truncated;
+	uint64_t first_ns, last_ns;
+	uint64_t per_if[4];			/* frames by SLL2 ifindex (0 = other link types) */
+	int dlt;
+	size_t nflows, nstreams, nturn, nrtcp, nchannels, ndtmf, nstun;
+	struct cc_flow *flows;
+	struct cc_stream *streams;
+	struct cc_stun_tx *stun;		/* open-addressed hash by txid */
+	struct cc_turn_alloc *turn;
+	struct cc_rtcp_src *rtcp;
+	struct cc_channel *channels;
+	struct cc_dtmf_event *dtmf;
+	uint32_t *flow_idx, *stream_idx;	/* hash slots holding table index + 1 */
+	struct cc_rtpmap rtpmap[128];		/* by payload type; the last a=rtpmap seen wins */
+	uint64_t sdp_seen;
+	struct cc_overflow overflow;
+};
+
+/* NULL when out of memory.  Tables are allocated once, here. */
+struct cc_an *cc_an_new(void);
+void cc_an_free(struct cc_an *a);
+
+/* One captured frame; dlt is libpcap's link type of the file. */
+void cc_an_frame(struct cc_an *a, int dlt, uint64_t ts_ns, const uint8_t *p, size_t caplen,
+		 size_t wirelen);
+
+/* The per-packet work of cc_an_frame once the frame has been parsed (unit tests feed this). */
+void cc_an_packet(struct cc_an *a, uint64_t ts_ns, const struct cc_pkt *pkt, size_t wirelen);
+
+/*
+ * After the last frame: what needs both halves of a STUN transaction (nominated pairs, TURN
+ * allocations) is worked out here, because with both ends in one file the records of two
+ * processes are not always in time order, and a response can come before its request.
+ */
+void cc_an_finish(struct cc_an *a);
+
+/* Derived numbers the printers share. */
+uint32_t cc_stream_clock(const struct cc_stream *s);
+double cc_stream_jitter_ms(const struct cc_stream *s);
+double cc_stream_max_jitter_ms(const struct cc_stream *s);
+const char *cc_pt_name(uint8_t pt);
+const char *cc_stun_method_name(uint16_t m);
+const char *cc_dtls_state(const struct cc_flow *f);
+char cc_dtmf_char(uint8_t event);
+
+#endif /* CC_ANALYZE_H */

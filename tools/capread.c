@@ -1,0 +1,197 @@
+/*
+ * capread.c - libpcap as the one reader of capture files, so every format and link type it
+ * knows (pcap, pcapng, both byte orders, micro- and nanosecond) works the same in report,
+ * extract and the wrapper's exit statistics.
+ *
+ * libpcap can only read a file from its start.  To read what one run appended to an existing
+ * file, it gets a stdio stream (fopencookie) that serves the file's header and then the file
+ * from the offset where the run began.
+ */
+#include "tools/capread.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HDR_MAX 65536	/* SHB plus IDBs; ours is well under 512 bytes */
+
+struct tail {
+	int fd;
+	uint8_t *hdr;
+	size_t hdr_len;
+	off_t start;
+	off_t pos;		/* position in the stream libpcap sees */
+};
+
+static uint32_t rd32(const uint8_t *p, int swap)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return swap ? __builtin_bswap32(v) : v;
+}
+
+size_t cc_capread_header_len(const uint8_t *buf, size_t len)
+{
+	size_t off = 0;
+	int swap;
+
+	if (len < 24)
+		return 0;
+	if (rd32(buf, 0) != 0x0A0D0D0Au) {
+		uint32_t magic = rd32(buf, 0);
+
+		/* Classic pcap: micro or nano magic, either byte order. */
+		if (magic == 0xa1b2c3d4u || magic == 0xd4c3b2a1u || magic == 0xa1b23c4du ||
+		    magic == 0x4d3cb2a1u)
+			return 24;
+		return 0;
+	}
+	/* The byte-order magic of the section header decides how lengths read (pcapng §4.1). */
+	if (rd32(buf + 8, 0) == 0x1A2B3C4Du)
+		swap = 0;
+	else if (rd32(buf + 8, 1) == 0x1A2B3C4Du)
+		swap = 1;
+	else
+		return 0;
+	while (off + 12 <= len) {
+		uint32_t type = rd32(buf + off, swap);
+		uint32_t blen = rd32(buf + off + 4, swap);
+
+		if (off == 0 ? type != 0x0A0D0D0Au : type != 1u)
+			break;
+		if (blen < 12 || blen % 4 != 0 || blen > len - off)
+			return off;	/* a partial block is not header */
+		off += blen;
+	}
+	return off;
+}
+
+static ssize_t tail_read(void *cookie, char *buf, size_t size)
+{
+	struct tail *t = cookie;
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n;
+
+		if ((size_t)t->pos < t->hdr_len) {
+			n = (ssize_t)(t->hdr_len - (size_t)t->pos);
+			if ((size_t)n > size - done)
+				n = (ssize_t)(size - done);
+			memcpy(buf + done, t->hdr + t->pos, (size_t)n);
+		} else {
+			n = pread(t->fd, buf + done, size - done,
+				  t->start + (t->pos - (off_t)t->hdr_len));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return done ? (ssize_t)done : -1;
+			if (n == 0)
+				break;
+		}
+		done += (size_t)n;
+		t->pos += n;
+	}
+	return (ssize_t)done;
+}
+
+static int tail_close(void *cookie)
+{
+	struct tail *t = cookie;
+
+	close(t->fd);
+	free(t->hdr);
+	free(t);
+	return 0;
+}
+
+static FILE *open_tail(const char *path, off_t start, char *err, size_t errlen)
+{
+	cookie_io_functions_t io = { .read = tail_read, .close = tail_close };
+	struct tail *t = calloc(1, sizeof *t);
+	ssize_t n;
+	FILE *fp;
+
+	if (t == NULL || (t->hdr = malloc(HDR_MAX)) == NULL) {
+		free(t);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	t->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (t->fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		free(t->hdr);
+		free(t);
+		return NULL;
+	}
+	n = pread(t->fd, t->hdr, HDR_MAX, 0);
+	t->hdr_len = n > 0 ? cc_capread_header_len(t->hdr, (size_t)n) : 0;
+	if (t->hdr_len == 0) {
+		snprintf(err, errlen, "%s: not a pcap or pcapng file", path);
+		tail_close(t);
+		return NULL;
+	}
+	t->start = start < (off_t)t->hdr_len ? (off_t)t->hdr_len : start;
+	fp = fopencookie(t, "r", io);
+	if (fp == NULL) {
+		snprintf(err, errlen, "fopencookie: %s", strerror(errno));
+		tail_close(t);
+	}
+	return fp;
+}
+
+int cc_capread_open(struct cc_capread *r, const char *path, off_t start)
+{
+	char ebuf[PCAP_ERRBUF_SIZE] = "";
+
+	memset(r, 0, sizeof *r);
+	if (start > 0) {
+		FILE *fp = open_tail(path, start, r->err, sizeof r->err);
+
+		if (fp == NULL)
+			return -1;
+		r->pc = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, ebuf);
+		if (r->pc == NULL)
+			fclose(fp);
+	} else {
+		r->pc = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, ebuf);
+	}
+	if (r->pc == NULL) {
+		snprintf(r->err, sizeof r->err, "%s", ebuf);
+		return -1;
+	}
+	r->dlt = pcap_datalink(r->pc);
+	return 0;
+}
+
+int cc_capread_next(struct cc_capread *r, const struct pcap_pkthdr **h, const uint8_t **data,
+		    uint64_t *ts_ns)
+{
+	struct pcap_pkthdr *hdr;
+	const u_char *d;
+	int rc = pcap_next_ex(r->pc, &hdr, &d);
+
+	if (rc == 1) {
+		*h = hdr;
+		*data = d;
+		/* With nanosecond precision tv_usec holds nanoseconds. */
+		*ts_ns = (uint64_t)hdr->ts.tv_sec * 1000000000ull + (uint64_t)hdr->ts.tv_usec;
+		r->frames++;
+		return 1;
+	}
+	if (rc == PCAP_ERROR_BREAK)
+		return 0;
+	r->truncated = 1;
+	snprintf(r->err, sizeof r->err, "%s", pcap_geterr(r->pc));
+	return -1;
+}
+
+void cc_capread_close(struct cc_capread *r)
+{
+	if (r->pc != NULL)
+		pcap_close(r->pc);
+	r->pc = NULL;
+}

@@ -1,0 +1,39 @@
+/*
+ * capread.h - reading a pcap or pcapng file with libpcap, from its start or from a byte offset
+ * (the records a run appended), and feeding the frames to a consumer.
+ */
+#ifndef CC_CAPREAD_H
+#define CC_CAPREAD_H
+
+#include <pcap/pcap.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+struct cc_capread {
+	pcap_t *pc;
+	int dlt;
+	uint64_t frames;
+	int truncated;		/* the file ended inside a record, or libpcap reported an error */
+	char err[PCAP_ERRBUF_SIZE + 64];
+};
+
+/*
+ * Opens path for reading with nanosecond timestamps.  With start > 0, only the records from
+ * byte offset start on are read: libpcap is given the file's own header (section header and
+ * interface descriptions, or the 24-byte pcap header) followed by the bytes from start.
+ * Returns 0, or -1 with r->err set.
+ */
+int cc_capread_open(struct cc_capread *r, const char *path, off_t start);
+
+/* 1 with a frame, 0 at the end, -1 on a read error (r->err, r->truncated). */
+int cc_capread_next(struct cc_capread *r, const struct pcap_pkthdr **h, const uint8_t **data,
+		    uint64_t *ts_ns);
+
+void cc_capread_close(struct cc_capread *r);
+
+/* Length of the fixed header at the start of a capture file (pcapng: SHB and the IDBs after
+ * it; pcap: 24), or 0 when the bytes are not a capture header.  buf holds the file's start. */
+size_t cc_capread_header_len(const uint8_t *buf, size_t len);
+
+#endif /* CC_CAPREAD_H */

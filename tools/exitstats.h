@@ -1,0 +1,27 @@
+/*
+ * exitstats.h - the wrapper's statistics at exit (`clearcap -w FILE -- prog`): what this run
+ * added to FILE, analysed and printed as a compact table on stderr, and with --stats PATH or
+ * CLEARCAP_STATS=PATH written as JSON (the `clearcap report --json` format).
+ */
+#ifndef CC_EXITSTATS_H
+#define CC_EXITSTATS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct cc_exitstats {
+	char *path;		/* absolute path of the capture file */
+	off_t start;		/* its size when the run began: an appended run reads from here */
+};
+
+/* Before the program starts: remember where this run's records will begin. */
+void cc_exitstats_begin(struct cc_exitstats *es, const char *abs_path);
+
+/*
+ * After the program ended and the summary line was printed.  Prints the table unless quiet;
+ * writes JSON to stats_path, or when that is NULL to $CLEARCAP_STATS if set.  Never fails the
+ * run: problems are one warning line.
+ */
+void cc_exitstats_end(struct cc_exitstats *es, bool quiet, const char *stats_path);
+
+#endif /* CC_EXITSTATS_H */
