@@ -362,6 +362,14 @@ def test_exit_stats_appended_run_only(env):
         eq(s2["rtp_streams"][0]["expected"], 44, "A.1: the first packet is probation")
         f = s2["flows"][0]
         eq(f["a_to_b"]["kinds"].get("rtp", 0) + f["b_to_a"]["kinds"].get("rtp", 0), 45, "kinds: %r" % f)
+    # A capture to standard output cannot be read back: no table, one line for --stats, no crash.
+    code = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 9))"
+    p = subprocess.run([env.tool, "-w", "-", "--stats", env.path("none.json"), "--", cclib.PY, "-c", code],
+                       env=env.env(preload=False), capture_output=True, timeout=30)
+    eq(p.returncode, 0, p.stderr)
+    err = p.stderr.decode()
+    ok("no statistics for a capture to a pipe" in err and "clearcap: flow" not in err, err)
+    ok(not os.path.exists(env.path("none.json")), "no JSON written")
     # IPv6 on ::1: the same table, with bracketed addresses, and tshark's count.
     cap = env.path("v6.pcapng")
     port = cclib.free_port(family=socket.AF_INET6)
@@ -585,3 +593,28 @@ def test_report_dtls_outcomes(env):
         eq(app > 0, case == "good", "%s: application data" % case)
     text = report_text(env, cap)
     ok("failed (fatal alert)" in text and "ClientHello to first application data" in text, text)
+
+
+def test_report_webrtc_through_turn(env):
+    """Two aiortc peers relay-only through coturn (test_turn's session): report shows each
+    allocation granted with the relayed address tshark reads, and ICE, the nominated pair and
+    the established DTLS on the relay interface between relayed addresses."""
+    import test_turn
+    import test_webrtc
+    cclib.need("turnserver")
+    cap = env.path("relayed.pcapng")
+    test_webrtc.run_session(env, cap, mode="relay", prelude=test_turn.TURN_PRELUDE)
+    relayed = set()
+    for ip, port in tshark(cap, ["stun.att.ipv4", "stun.att.port"],
+                           "frame.interface_name == \"wire\" && stun.type.method == 0x003 && stun.type.class == 0x10 "
+                           "&& udp.srcport == 3478"):
+        relayed.add((ip.split(",")[0], int(port.split(",")[0])))
+    js = report_json(env, cap)
+    ours = {split_ep(t["relayed"]) for t in js["turn"] if "relayed" in t}
+    eq(ours, relayed, "relayed addresses: report vs tshark")
+    ok(all(t["allocate_success"] >= 1 for t in js["turn"] if "relayed" in t), "granted")
+    relay_pairs = [n for n in js["nominated_pairs"] if n["interface"] == "relay"]
+    ok(relay_pairs, "nominated on the relay interface: %r" % js["nominated_pairs"])
+    ok(any({split_ep(n["a"]), split_ep(n["b"])} <= relayed for n in relay_pairs), "between relayed addresses")
+    dtls = [f for f in js["flows"] if f["interface"] == "relay" and f.get("dtls") and f["dtls"]["client"]]
+    ok(dtls and all(f["dtls"]["state"] == "established" for f in dtls), "DTLS over the relay: %r" % dtls)
