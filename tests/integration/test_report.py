@@ -619,3 +619,61 @@ def test_report_webrtc_through_turn(env):
        "nominated pair between relayed addresses: %r" % js["nominated_pairs"])
     dtls = [f for f in js["flows"] if f["interface"] == "relay" and f.get("dtls") and f["dtls"]["client"]]
     ok(dtls and all(f["dtls"]["state"] == "established" for f in dtls), "DTLS over the relay: %r" % dtls)
+
+
+# Two processes in a G.711 call: each sends a tone (PCMU) from its port to the other's, 20 ms
+# packets in real time, and reads what comes in.
+CALL = r"""
+import audioop, math, socket, struct, sys, time
+me, peer, hz, ssrc = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4], 16)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", me)); s.setblocking(False)
+t0 = time.monotonic()
+for i in range(100):
+    pcm = b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * hz * (i * 160 + k) / 8000)))
+                   for k in range(160))
+    s.sendto(struct.pack("!BBHII", 0x80, 0, i, i * 160, ssrc) + audioop.lin2ulaw(pcm, 2), ("127.0.0.1", peer))
+    while time.monotonic() < t0 + (i + 1) * 0.02:
+        try:
+            s.recv(2000)
+        except BlockingIOError:
+            time.sleep(0.002)
+time.sleep(0.2)
+"""
+
+
+def test_extract_both_directions_of_a_call(env):
+    """Both ends of a PCMU call captured by one clearcap run: extract --both pairs one process's
+    sent and received streams into a stereo WAV whose channels hold the two tones."""
+    cap = env.path("call.pcapng")
+    pa, pb = cclib.free_port(), cclib.free_port()
+    script = ("%s -c \"$CALL\" %d %d 440 aaaa0001 & %s -c \"$CALL\" %d %d 660 bbbb0002; wait"
+              % (cclib.PY, pa, pb, cclib.PY, pb, pa))
+    e = env.env(preload=False)
+    e["CALL"] = CALL
+    p = cclib.run([env.tool, "-w", cap, "--", "bash", "-c", script], env=e, timeout=30)
+    ok("clearcap: rtp ssrc 0xaaaa0001 pt 0 wire sent" in p.stderr and "clearcap: rtp ssrc 0xbbbb0002 pt 0 wire recv"
+       in p.stderr, p.stderr)
+    out = env.path("x")
+    r = cclib.run([env.tool, "extract", cap, "-o", out, "--both"], env=env.env(preload=False))
+    both = [f for f in os.listdir(out) if f.startswith("both-")]
+    eq(len(both), 1, r.stdout + r.stderr)
+    w = wave.open(os.path.join(out, both[0]))
+    eq((w.getnchannels(), w.getframerate()), (2, 8000), "stereo 8 kHz")
+    pcm = struct.unpack("<%dh" % (2 * w.getnframes()), w.readframes(w.getnframes()))
+    left, right = pcm[0::2], pcm[1::2]
+    # Left is the process's own (sent) stream, right what it received: which tone is which
+    # depends on the process chosen, so the file name's SSRC order says.
+    want = (440, 660) if both[0].startswith("both-aaaa0001") else (660, 440)
+    for ch, hz in ((left, want[0]), (right, want[1])):
+        nz = [i for i, v in enumerate(ch) if v]
+        ok(len(nz) > 8000, "a second of audio")
+        seg = ch[nz[0] + 1000:nz[0] + 5000]
+        got, _ = dominant_hz(seg, 8000)
+        ok(abs(got - hz) <= 3, "channel tone %.1f Hz, want %d" % (got, hz))
+    # Aligned by capture time: both processes started together, so the tones start together.
+    starts = [next(i for i, v in enumerate(ch) if v) for ch in (left, right)]
+    ok(abs(starts[0] - starts[1]) < 800, "channels start within 100 ms: %r" % starts)
+    # Each direction also as its own WAV, from both processes' copies.
+    eq(len([f for f in os.listdir(out) if f.endswith(".wav") and f.startswith("ssrc-")]), 4, "sent and recv each way")
+    eq(tshark_count(os.path.join(out, "ssrc-aaaa0001.pcap")), tshark_count(cap, "udp.dstport == %d" % pb),
+       "SSRC pcap vs tshark")
