@@ -409,6 +409,18 @@ def test_report_hostile_files(env):
             ok(r.returncode in (0, 2), "%r exited %d: %s" % (cmd, r.returncode, r.stderr[-1500:]))
             if cmd[-1] == "--json" and r.returncode == 0:
                 json.loads(r.stdout)
+    # The same with pcapng block structure: flipped bytes inside a clearcap capture.
+    keep = data.index(b"\x06\x00\x00\x00")        # the first Enhanced Packet Block
+    for i in range(20):
+        body = bytearray(data[keep:])
+        for _ in range(rnd.randint(1, 30)):
+            body[rnd.randrange(len(body))] = rnd.randrange(256)
+        f = env.path("fuzz%d.pcapng" % i)
+        open(f, "wb").write(data[:keep] + bytes(body))
+        r = cclib.run([env.tool, "report", f, "--json"], env=env.env(preload=False), check=False)
+        ok(r.returncode in (0, 2), "pcapng %d exited %d: %s" % (i, r.returncode, r.stderr[-1500:]))
+        if r.returncode == 0:
+            json.loads(r.stdout)
     junk = env.path("junk.pcap")
     open(junk, "wb").write(b"not a capture at all" * 10)
     r = cclib.run([env.tool, "report", junk], env=env.env(preload=False), check=False)
