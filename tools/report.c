@@ -836,6 +836,23 @@ void cc_report_compact(FILE *out, const struct cc_an *a)
 				ss.rtt_max);
 		fputc('\n', out);
 	}
+	for (size_t i = 0; i < a->nchannels && i < COMPACT_MAX; i++) {
+		const struct cc_channel *c = &a->channels[i];
+
+		if (c->opened)
+			fprintf(out, "clearcap: data channel '%s' stream %u: %" PRIu64 " messages sent, %" PRIu64
+				" received\n", c->label, c->stream, c->msgs[0] + c->msgs[1],
+				c->msgs_rx[0] + c->msgs_rx[1]);
+	}
+	if (a->ndtmf) {
+		fprintf(out, "clearcap: dtmf");
+		for (size_t i = 0; i < a->ndtmf; i++)
+			fprintf(out, "%s%c", i && (a->dtmf[i].ssrc != a->dtmf[i - 1].ssrc ||
+						  a->dtmf[i].dir != a->dtmf[i - 1].dir ||
+						  a->dtmf[i].ifindex != a->dtmf[i - 1].ifindex) ? " | " :
+					       i ? "" : " ", cc_dtmf_char(a->dtmf[i].event));
+		fputc('\n', out);
+	}
 	for (size_t i = 0; i < a->nturn; i++)
 		fprintf(out, "clearcap: turn %s -> %s: allocate %u/%u ok%s\n", ep(&a->turn[i].client, b1, sizeof b1),
 			ep(&a->turn[i].server, b2, sizeof b2), a->turn[i].allocate_ok, a->turn[i].allocate_req,

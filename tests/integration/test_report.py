@@ -362,6 +362,14 @@ def test_exit_stats_appended_run_only(env):
         eq(s2["rtp_streams"][0]["expected"], 44, "A.1: the first packet is probation")
         f = s2["flows"][0]
         eq(f["a_to_b"]["kinds"].get("rtp", 0) + f["b_to_a"]["kinds"].get("rtp", 0), 45, "kinds: %r" % f)
+    # The table's other lines, from a program sending RTP with DTMF, STUN and SDP (TRAFFIC).
+    cap = env.path("t.pcapng")
+    p = cclib.run([env.tool, "-w", cap, "--", cclib.PY, "-c", TRAFFIC, str(cclib.free_port()),
+                   str(cclib.free_port())], env=env.env(preload=False), timeout=30)
+    ok("\nclearcap: dtmf 1#\n" in p.stderr, p.stderr)
+    ok(re.search(r"clearcap: stun 5 transactions: 4 answered \(4 success, 0 error\), 1 unanswered, rtt", p.stderr),
+       p.stderr)
+    ok("clearcap: rtp ssrc 0x11111111 pt 0 wire sent" in p.stderr, p.stderr)
     # A capture to standard output cannot be read back: no table, one line for --stats, no crash.
     code = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 9))"
     p = subprocess.run([env.tool, "-w", "-", "--stats", env.path("none.json"), "--", cclib.PY, "-c", code],
