@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 QUICK = ["test_exit_stats_appended_run_only", "test_report_hostile_files", "test_report_tcpdump_lo_vs_tshark",
-         "test_extract_pcmu_tone_and_exit_stats"]
+         "test_extract_pcmu_tone_and_exit_stats", "test_report_turn_unwrapped_from_tcpdump"]
 
 KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d"
 SSRC = 0x4d2
@@ -251,7 +251,7 @@ def test_report_tcpdump_lo_vs_tshark(env):
     for link, iface in (("EN10MB", "lo"), ("LINUX_SLL", "any")):
         cap = env.path("td-%s.pcap" % link)
         port, stun_port = cclib.free_port(), cclib.free_port()
-        td = subprocess.Popen(["tcpdump", "-i", iface, "-y", link, "-U", "-w", cap,
+        td = subprocess.Popen(["tcpdump", "-i", iface, "-y", link, "--immediate-mode", "-U", "-w", cap,
                                "udp and (port %d or port %d)" % (port, stun_port)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -290,8 +290,10 @@ def test_report_tcpdump_lo_vs_tshark(env):
         eq(sorted(set(tdig)), ["1", "11"], "tshark's events")
         ok(all(d["ended"] for d in js["dtmf"]), "E bit seen")
         # STUN: five transactions, four answered.
-        eq(tshark_count(cap, "stun.type == 0x0001"), 5, "tshark: requests")
-        eq(tshark_count(cap, "stun.type == 0x0101"), 4, "tshark: success responses")
+        # Decode-as: a random port can be some other protocol's well-known one for tshark.
+        sd = ["-d", "udp.port==%d,stun" % stun_port]
+        eq(tshark_count(cap, "stun.type == 0x0001", extra=sd), 5, "tshark: requests")
+        eq(tshark_count(cap, "stun.type == 0x0101", extra=sd), 4, "tshark: success responses")
         s = js["stun_summary"]
         eq((s["transactions"], s["success"], s["unanswered"]), (5, 4, 1), "report: %r" % s)
         ok(0 < s["rtt_max_ms"] < 1000, "RTT measured")
@@ -535,24 +537,26 @@ def test_report_turn_coturn(env):
     js = json.load(open(stats))
     turn = js["turn"]
     ok(turn, "allocations: %s" % p.stderr)
-    alloc_tx = {r[0] for r in tshark(cap, ["stun.id"], "stun.type == 0x0003")}
+    sd = ["-d", "udp.port==%d,stun" % port]     # a random port may be another protocol's for tshark
+    alloc_tx = {r[0] for r in tshark(cap, ["stun.id"], "stun.type == 0x0003", extra=sd)}
     eq(sum(t["allocate_requests"] for t in turn), len(alloc_tx), "Allocate requests vs tshark")
-    eq(sum(t["allocate_401"] for t in turn), tshark_count(cap, "stun.type == 0x0113 && stun.att.error.class == 4 && stun.att.error == 1"),
+    eq(sum(t["allocate_401"] for t in turn), tshark_count(cap, "stun.type == 0x0113 && stun.att.error.class == 4 && stun.att.error == 1",
+                                                              extra=sd),
        "401 challenges vs tshark")
-    eq(sum(t["allocate_success"] for t in turn), tshark_count(cap, "stun.type == 0x0103"), "grants vs tshark")
+    eq(sum(t["allocate_success"] for t in turn), tshark_count(cap, "stun.type == 0x0103", extra=sd), "grants vs tshark")
     for t in turn:
         eq((t["allocate_401"], t["allocate_success"]), (1, 1), "challenged, then granted: %r" % t)
         host, rport = split_ep(t["relayed"])
         ok(host == "127.0.0.1" and lo <= rport <= lo + 100, "relayed address from the server's range: %r" % t)
     ok(all(l in p.stderr for l in ["clearcap: turn ", "allocate 1/2 ok, relayed"]), p.stderr)
     # ChannelBind: the channel numbers of the requests that succeeded.
-    ok_tx = {r[0] for r in tshark(cap, ["stun.id"], "stun.type == 0x0109")}
-    want = {int(r[1], 16) for r in tshark(cap, ["stun.id", "stun.att.channelnum"], "stun.type == 0x0009")
+    ok_tx = {r[0] for r in tshark(cap, ["stun.id"], "stun.type == 0x0109", extra=sd)}
+    want = {int(r[1], 16) for r in tshark(cap, ["stun.id", "stun.att.channelnum"], "stun.type == 0x0009", extra=sd)
             if r[0] in ok_tx}
     ours = {b["channel"] for t in turn for b in t["bindings"]}
     ok(want, "tshark sees ChannelBind")
     eq(ours, want, "bound channels")
-    eq(sum(t["channel_data"][0] + t["channel_data"][1] for t in turn), tshark_count(cap, "stun.channel"),
+    eq(sum(t["channel_data"][0] + t["channel_data"][1] for t in turn), tshark_count(cap, "stun.channel", extra=sd),
        "ChannelData vs tshark")
 
 
@@ -697,3 +701,111 @@ def test_extract_both_directions_of_a_call(env):
     eq(len([f for f in os.listdir(out) if f.endswith(".wav") and f.startswith("ssrc-")]), 4, "sent and recv each way")
     eq(tshark_count(os.path.join(out, "ssrc-aaaa0001.pcap")), tshark_count(cap, "udp.dstport == %d" % pb),
        "SSRC pcap vs tshark")
+
+
+# A minimal TURN client (RFC 8656, long-term credentials) on real sockets: Allocate (challenged,
+# then authenticated), CreatePermission, ChannelBind, then RTP to a peer over the channel with
+# seq 10 and 11 never sent, two more as Send indications, and the peer's echo coming back.
+TURN_CLIENT = r"""
+import hashlib, hmac, os, socket, struct, sys, time
+server = ("127.0.0.1", int(sys.argv[1])); peer_port = int(sys.argv[2])
+COOKIE = 0x2112A442
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.bind(("127.0.0.1", 0)); c.settimeout(5)
+peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); peer.bind(("127.0.0.1", peer_port)); peer.settimeout(5)
+def attr(t, v):
+    return struct.pack("!HH", t, len(v)) + v + b"\0" * (-len(v) % 4)
+def xaddr(host, port):
+    ip = struct.unpack("!I", socket.inet_aton(host))[0] ^ COOKIE
+    return struct.pack("!BBHI", 0, 1, port ^ 0x2112, ip)
+def msg(mtype, attrs, key=None):
+    txid = os.urandom(12); body = b"".join(attrs)
+    if key:
+        hdr = struct.pack("!HHI", mtype, len(body) + 24, COOKIE) + txid
+        body += attr(0x0008, hmac.new(key, hdr + body, hashlib.sha1).digest())
+    return struct.pack("!HHI", mtype, len(body), COOKIE) + txid + body
+def attrs_of(m):
+    out, off = {}, 20
+    while off + 4 <= len(m):
+        t, l = struct.unpack_from("!HH", m, off); out[t] = m[off + 4:off + 4 + l]; off += 4 + l + (-l % 4)
+    return out
+def call(mtype, attrs, key=None):
+    c.sendto(msg(mtype, attrs, key), server)
+    return c.recvfrom(2000)[0]
+tr = attr(0x0019, struct.pack("!I", 17 << 24))
+r = attrs_of(call(0x0003, [tr]))
+realm, nonce = r[0x0014], r[0x0015]
+key = hashlib.md5(b"u:" + realm + b":p").digest()
+auth = [attr(0x0006, b"u"), attr(0x0014, realm), attr(0x0015, nonce)]
+r = call(0x0003, [tr] + auth, key)
+assert struct.unpack("!H", r[:2])[0] == 0x0103, r[:2]
+pa = xaddr("127.0.0.1", peer_port)
+assert struct.unpack("!H", call(0x0008, [attr(0x0012, pa)] + auth, key)[:2])[0] == 0x0108
+assert struct.unpack("!H", call(0x0009, [attr(0x000C, struct.pack("!HH", 0x4001, 0)), attr(0x0012, pa)] + auth,
+                                key)[:2])[0] == 0x0109
+def rtp(seq):
+    return struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0x5555AAAA) + b"\xff" * 160
+for seq in range(1, 41):
+    if seq in (10, 11):
+        continue
+    d = rtp(seq)
+    if seq in (20, 21):   # as Send indications instead of ChannelData
+        c.sendto(msg(0x0016, [attr(0x0012, pa), attr(0x0013, d)]), server)
+    else:
+        c.sendto(struct.pack("!HH", 0x4001, len(d)) + d, server)
+    got, relayed = peer.recvfrom(2000)
+    assert got == d
+    peer.sendto(got, relayed)      # echoed: back to the client as ChannelData
+    c.recvfrom(2000)
+    time.sleep(0.005)
+print("%s:%d" % relayed)
+"""
+
+
+def test_report_turn_unwrapped_from_tcpdump(env):
+    """tcpdump -i lo of a TURN client talking RTP to a peer through coturn: report unwraps the
+    ChannelData and Send indications, and the RTP stream it finds between relayed address and
+    peer has exactly the packets and the loss of the plain leg tshark sees between them."""
+    for tool in ("turnserver", "tcpdump"):
+        cclib.need(tool)
+    port, peer_port = cclib.free_port(), cclib.free_port()
+    lo = 20000 + (os.getpid() * 11) % 40000
+    cap = env.path("turn.pcap")
+    server = subprocess.Popen(["turnserver", "-n", "--listening-ip=127.0.0.1", "--listening-port=%d" % port,
+                               "--relay-ip=127.0.0.1", "--min-port=%d" % lo, "--max-port=%d" % (lo + 100),
+                               "--lt-cred-mech", "--user=u:p", "--realm=test", "--no-tls", "--no-dtls",
+                               "--allow-loopback-peers", "--no-cli", "--log-file=" + env.path("ts.log"),
+                               "--pidfile=" + env.path("ts.pid")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # --immediate-mode: a short burst would otherwise wait in the kernel's ring for the buffer
+    # timeout, and tcpdump stopped before then writes none of it.
+    td = subprocess.Popen(["tcpdump", "-i", "lo", "--immediate-mode", "-U", "-w", cap, "udp and (port %d or port %d)" % (port, peer_port)],
+                          stdout=subprocess.DEVNULL, stderr=open(env.path("td.log"), "w"))
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline and not os.path.exists(cap):
+            time.sleep(0.05)
+        time.sleep(1.0)
+        p = cclib.run([cclib.PY, "-c", TURN_CLIENT, str(port), str(peer_port)], env=env.env(preload=False))
+        relayed = split_ep(p.stdout.strip())
+        time.sleep(0.5)
+    finally:
+        td.send_signal(signal.SIGINT)
+        td.wait(timeout=10)
+        server.terminate()
+        server.wait(timeout=10)
+    js = report_json(env, cap)
+    ok(js["turn_unwrapped"] >= 76, "unwrapped datagrams: %r" % js["turn_unwrapped"])
+    eq([split_ep(t["relayed"]) for t in js["turn"] if "relayed" in t], [relayed], "the allocation")
+    eq([(b["channel"], split_ep(b["peer"])) for t in js["turn"] for b in t["bindings"]],
+       [(0x4001, ("127.0.0.1", peer_port))], "the channel")
+    st = {(s["interface"], split_ep(s["src"]), split_ep(s["dst"])): s for s in js["rtp_streams"]
+          if s["ssrc"] == 0x5555AAAA}
+    out = st[("relay", relayed, ("127.0.0.1", peer_port))]
+    back = st[("relay", ("127.0.0.1", peer_port), relayed)]
+    plain = st[("-", relayed, ("127.0.0.1", peer_port))]      # the relay-to-peer leg on the wire
+    for s in (out, back, plain):
+        eq((s["packets"], s["lost"]), (38, 2), "stream %s -> %s" % (s["src"], s["dst"]))
+    # tshark on the plain leg (relayed address -> peer): the same count and loss.
+    ts = rtp_streams(cap, ["-d", "udp.port==%d,rtp" % peer_port])
+    eq([(v[0][0], v[0][1]) for k, v in ts.items() if (k[1], k[2]) == relayed and k[4] == peer_port], [(38, 2)],
+       "tshark's view of the plain leg: %r" % ts)
