@@ -251,7 +251,7 @@ def test_report_tcpdump_lo_vs_tshark(env):
     for link, iface in (("EN10MB", "lo"), ("LINUX_SLL", "any")):
         cap = env.path("td-%s.pcap" % link)
         port, stun_port = cclib.free_port(), cclib.free_port()
-        td = subprocess.Popen(["tcpdump", "-i", iface, "-y", link, "--immediate-mode", "-U", "-w", cap,
+        td = subprocess.Popen(["tcpdump", "-i", iface, "-y", link, "-U", "-w", cap,
                                "udp and (port %d or port %d)" % (port, stun_port)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -260,7 +260,7 @@ def test_report_tcpdump_lo_vs_tshark(env):
                 time.sleep(0.05)
             time.sleep(0.5)
             cclib.run([cclib.PY, "-c", TRAFFIC, str(port), str(stun_port)], env=env.env(preload=False))
-            time.sleep(0.5)
+            time.sleep(1.2)     # past tcpdump's 1 s buffer timeout, so the last burst is written
         finally:
             td.send_signal(signal.SIGINT)
             td.wait(timeout=10)
@@ -787,7 +787,7 @@ def test_report_turn_unwrapped_from_tcpdump(env):
         time.sleep(1.0)
         p = cclib.run([cclib.PY, "-c", TURN_CLIENT, str(port), str(peer_port)], env=env.env(preload=False))
         relayed = split_ep(p.stdout.strip())
-        time.sleep(0.5)
+        time.sleep(1.2)
     finally:
         td.send_signal(signal.SIGINT)
         td.wait(timeout=10)
