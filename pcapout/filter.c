@@ -21,8 +21,9 @@ static const char *const sonames[] = { "libpcap.so.0.8", "libpcap.so.1", "libpca
 static struct {
 	struct bpf_program prog;
 	u_int (*run)(const struct bpf_insn *, const u_char *, u_int, u_int);
-	int on;
 } F;
+
+int cc_filter_on;
 
 int cc_filter_compile(const char *expr, char *err, size_t errlen)
 {
@@ -60,13 +61,8 @@ int cc_filter_compile(const char *expr, char *err, size_t errlen)
 	}
 	close(p);
 	/* The library stays loaded: bpf_filter runs for every frame from now on. */
-	__atomic_store_n(&F.on, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&cc_filter_on, 1, __ATOMIC_RELEASE);
 	return 0;
-}
-
-int cc_filter_active(void)
-{
-	return __atomic_load_n(&F.on, __ATOMIC_RELAXED);
 }
 
 int cc_filter_match(const uint8_t *frame, size_t caplen, size_t wirelen)
