@@ -588,3 +588,27 @@ def test_stranger_lock_mid_run(env):
         f.close()
     eq(sorted(seqs(cap)), list(range(150)), "every datagram")
     valid(cap)
+
+
+def test_fifo_without_wrapper_sections(env):
+    """CLEARCAP_FILE=FIFO for two unrelated programs, no wrapper: each writes its own header (a
+    new pcapng section with the same interfaces) and tshark reads every record of both."""
+    fifo = env.path("f.fifo")
+    os.mkfifo(fifo, 0o600)
+    out = env.path("read.pcapng")
+    # The reader keeps a writer end open itself, so that it sees no end-of-file between programs.
+    reader = subprocess.Popen(["sh", "-c", "exec 3<>'%s'; exec cat <&3 > '%s'" % (fifo, out)],
+                              stderr=subprocess.DEVNULL)
+    time.sleep(0.2)
+    procs = [subprocess.Popen([cclib.PY, "-c", SENDER, "50", "0.01"], env=env.env(fifo),
+                              stdout=subprocess.DEVNULL) for _ in range(2)]
+    for p in procs:
+        eq(p.wait(timeout=30), 0, "exit")
+    time.sleep(0.3)
+    reader.kill()
+    reader.wait()
+    data = open(out, "rb").read()
+    types, used = read_blocks(data)
+    eq(used, len(data), "whole blocks")
+    eq(types.count(0x0A0D0D0A), 2, "one section per program")
+    eq(tshark_count(out, "udp.dstport == 9"), 100, "tshark reads both sections")
