@@ -660,6 +660,7 @@ static int take_request(void)
 	int fd = __atomic_exchange_n(&W.fd, -1, __ATOMIC_ACQ_REL);
 	if (fd >= 0)
 		syscall(SYS_close, fd);
+	W.ctl->reopened = 1;
 	ack(seq, 0);
 	return 1;
 }
@@ -707,6 +708,7 @@ static void do_reopen(uint64_t seq)
 		return;
 	}
 	switch_fd(fd);
+	W.ctl->reopened = 1;
 	ack(seq, 0);
 }
 

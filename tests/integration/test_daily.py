@@ -612,3 +612,37 @@ def test_fifo_without_wrapper_sections(env):
     eq(used, len(data), "whole blocks")
     eq(types.count(0x0A0D0D0A), 2, "one section per program")
     eq(tshark_count(out, "udp.dstport == 9"), 100, "tshark reads both sections")
+
+
+def test_exec_with_new_file_wins(env):
+    """A program that execs a new image with another CLEARCAP_FILE gets that file (its choice
+    wins over the control page it inherits); a file set by `ctl reopen` carries over only when
+    CLEARCAP_FILE is unchanged."""
+    a, b, c = env.path("a.pcapng"), env.path("b.pcapng"), env.path("c.pcapng")
+    code = r"""
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+n = int(sys.argv[1])
+s.sendto(b'seq-%06d' % n, ('127.0.0.1', 9))
+print('sent', flush=True)
+sys.stdin.readline()
+if n == 0:
+    env = dict(os.environ, CLEARCAP_FILE=sys.argv[2])
+    os.execve(sys.executable, [sys.executable, '-c', sys.argv[3], '1', sys.argv[2], sys.argv[3]], env)
+if n == 1:
+    os.execv(sys.executable, [sys.executable, '-c', sys.argv[3], '2', sys.argv[2], sys.argv[3]])
+"""
+    p = subprocess.Popen([cclib.PY, "-c", code, "0", b, code], env=env.env(a), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    eq(p.stdout.readline().strip(), "sent", "image 0")
+    p.stdin.write("\n")
+    p.stdin.flush()
+    eq(p.stdout.readline().strip(), "sent", "image 1 (CLEARCAP_FILE=b)")
+    ctl(env, p.pid, "reopen", c)
+    p.stdin.write("\n")
+    p.stdin.flush()
+    eq(p.stdout.readline().strip(), "sent", "image 2 (same CLEARCAP_FILE, after a reopen)")
+    p.stdin.write("\n")
+    p.stdin.close()
+    eq(p.wait(timeout=20), 0, "exit")
+    eq((seqs(a), seqs(b), seqs(c)), ([0], [1], [2]), "each image's packet in its file")
