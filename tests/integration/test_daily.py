@@ -16,7 +16,8 @@ from cclib import eq, ok, tshark, tshark_count
 
 QUICK = ["test_pause_resume_windows", "test_reopen_new_file", "test_fifo_without_reader_does_not_block",
          "test_rotation_size_ring", "test_ctl_off_until_reopen", "test_reader_goes_away_fifo",
-         "test_fifo_many_processes_one_header", "test_rotation_reemits_secrets"]
+         "test_fifo_many_processes_one_header", "test_rotation_reemits_secrets", "test_torn_record_cut_off",
+         "test_exec_with_new_file_wins"]
 # Control racing the writer thread (reopen while it drains, rotation switching fds).
 TSAN = ["test_reopen_new_file", "test_rotation_processes_agree", "test_pause_resume_windows",
         "test_ctl_off_until_reopen"]
@@ -646,3 +647,23 @@ if n == 1:
     p.stdin.close()
     eq(p.wait(timeout=20), 0, "exit")
     eq((seqs(a), seqs(b), seqs(c)), ([0], [1], [2]), "each image's packet in its file")
+
+
+def test_torn_record_cut_off(env):
+    """A capture whose last record was cut short (as a writer killed mid-writev leaves it): the
+    next process cuts the partial record off, says so once, and appends readable records."""
+    cap = env.path("c.pcapng")
+    cclib.py(env, SENDER, cap, args=["20", "0"])
+    whole = open(cap, "rb").read()
+    types, used = read_blocks(whole)
+    eq(used, len(whole), "a whole capture to start with")
+    with open(cap, "ab") as f:
+        f.write(whole[-124:-50])      # the first 74 bytes of a 124-byte record
+    good, n, err = capinfos_count(cap)
+    ok(not good and "cut short" in err and n == 20, "torn at the end: %s" % err)
+    p = cclib.py(env, SENDER, cap, args=["5", "0"])
+    ok("removed 74 bytes of a record cut short" in p.stderr, p.stderr)
+    good, n, err = capinfos_count(cap)
+    ok(good, err)
+    eq(n, 25, "20 + 5 records")
+    eq(seqs(cap), list(range(20)) + list(range(5)), "old records, then the new ones")
