@@ -667,3 +667,30 @@ def test_torn_record_cut_off(env):
     ok(good, err)
     eq(n, 25, "20 + 5 records")
     eq(seqs(cap), list(range(20)) + list(range(5)), "old records, then the new ones")
+
+
+def test_live_stdout_to_file_and_reopen_to_fifo(env):
+    """`clearcap -w - -- prog > file` writes a plain capture (appended to with >>); `ctl reopen`
+    can switch a running capture to a FIFO that a reader drains."""
+    out = env.path("so.pcapng")
+    for _ in range(2):
+        with open(out, "ab") as f:
+            eq(subprocess.run([env.tool, "-w", "-", "--", cclib.PY, "-c", SENDER, "5", "0"], env=env.env(),
+                              stdout=f, stderr=subprocess.DEVNULL, timeout=30).returncode, 0, "exit")
+    valid(out)
+    eq(seqs(out), list(range(5)) * 2, "both runs in the file")
+    fifo, got = env.path("f.fifo"), env.path("got.pcapng")
+    os.mkfifo(fifo, 0o600)
+    reader = subprocess.Popen(["sh", "-c", "exec cat < '%s' > '%s'" % (fifo, got)])
+    cap = env.path("c.pcapng")
+    p = subprocess.Popen([cclib.PY, "-c", SENDER, "40", "0.02"], env=env.env(cap), stdout=subprocess.PIPE,
+                         text=True)
+    wait_line(p, 10)
+    ctl(env, p.pid, "reopen", fifo)
+    p.stdout.read()
+    eq(p.wait(timeout=20), 0, "exit")
+    reader.wait(timeout=10)
+    a, b = seqs(cap), seqs(got)
+    valid(got)
+    eq(sorted(a + b), list(range(40)), "every datagram in the file or the FIFO")
+    ok(len(b) >= 20, "the FIFO got the rest: %d" % len(b))
