@@ -657,12 +657,12 @@ static int take_request(void)
 		return 0;
 	uint64_t seq = __atomic_load_n(&W.ctl->req_seq, __ATOMIC_ACQUIRE);
 	snprintf(W.base, sizeof(W.base), "%s", W.ctl->req_path);
-	W.ctl->reopened = 1;
 	snprintf(W.path, sizeof(W.path), "%s", W.base);
 	W.rs = NULL;
 	int fd = __atomic_exchange_n(&W.fd, -1, __ATOMIC_ACQ_REL);
 	if (fd >= 0)
 		syscall(SYS_close, fd);
+	W.ctl->reopened = 1;
 	ack(seq, 0);
 	return 1;
 }
@@ -691,7 +691,6 @@ static void do_reopen(uint64_t seq)
 	memcpy(old_base, W.base, sizeof(old_base));
 	memcpy(old_path, W.path, sizeof(old_path));
 	snprintf(W.base, sizeof(W.base), "%s", W.ctl->req_path);
-	W.ctl->reopened = 1;
 	snprintf(W.path, sizeof(W.path), "%s", W.base);
 	W.rs = NULL;
 	if (W.rot.size || W.rot.seconds) {
@@ -711,6 +710,7 @@ static void do_reopen(uint64_t seq)
 		return;
 	}
 	switch_fd(fd);
+	W.ctl->reopened = 1;
 	ack(seq, 0);
 }
 
