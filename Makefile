@@ -61,6 +61,7 @@ $(TOOL): $(TOOL_SRC) $(DECODERS_SRC) $(wildcard tools/*.h) $(HEADERS) shim/clear
 
 -include decoders/decoders.mk
 -include tools/tools.mk
+-include shim/shim.mk
 -include pcapout/pcapout.mk
 -include tests/unit/unit.mk
 -include bench/bench.mk

@@ -21,8 +21,9 @@ static const char *const sonames[] = { "libpcap.so.0.8", "libpcap.so.1", "libpca
 static struct {
 	struct bpf_program prog;
 	u_int (*run)(const struct bpf_insn *, const u_char *, u_int, u_int);
-	int on;
 } F;
+
+int cc_filter_on;
 
 int cc_filter_compile(const char *expr, char *err, size_t errlen)
 {
@@ -60,16 +61,95 @@ int cc_filter_compile(const char *expr, char *err, size_t errlen)
 	}
 	close(p);
 	/* The library stays loaded: bpf_filter runs for every frame from now on. */
-	__atomic_store_n(&F.on, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&cc_filter_on, 1, __ATOMIC_RELEASE);
 	return 0;
-}
-
-int cc_filter_active(void)
-{
-	return __atomic_load_n(&F.on, __ATOMIC_RELAXED);
 }
 
 int cc_filter_match(const uint8_t *frame, size_t caplen, size_t wirelen)
 {
 	return F.run(F.prog.bf_insns, frame, (u_int)wirelen, (u_int)caplen) != 0;
+}
+
+/* A load of n bytes at k: the value, or -1 when it settles nothing (see cc_filter_decide). */
+static int64_t load(const uint8_t *p, size_t avail, int complete, size_t hole_lo, size_t hole_hi, uint32_t k,
+		    unsigned n, int *reject)
+{
+	uint32_t v = 0;
+
+	if ((uint64_t)k + n > avail) {
+		/* Past the whole frame libpcap rejects; past a prefix the answer is not known here. */
+		if (complete)
+			*reject = 1;
+		return -1;
+	}
+	if (k < hole_hi && k + n > hole_lo)
+		return -1;
+	for (unsigned i = 0; i < n; i++)
+		v = v << 8 | p[k + i];
+	return v;
+}
+
+int cc_filter_decide(const uint8_t *p, size_t avail, size_t wirelen, size_t hole_lo, size_t hole_hi, int complete)
+{
+	const struct bpf_insn *pc = F.prog.bf_insns, *end = pc + F.prog.bf_len;
+	uint32_t A = 0, X = 0, mem[BPF_MEMWORDS] = { 0 };
+
+	/* Classic BPF, as libpcap's bpf_filter() runs it; jumps only go forward, so this ends. */
+	for (; pc < end; pc++) {
+		int reject = 0;
+		int64_t v;
+		uint32_t src = BPF_SRC(pc->code) == BPF_X ? X : pc->k;
+
+		switch (pc->code) {
+		case BPF_RET | BPF_K: return pc->k != 0;
+		case BPF_RET | BPF_A: return A != 0;
+		case BPF_LD | BPF_W | BPF_ABS: case BPF_LD | BPF_H | BPF_ABS: case BPF_LD | BPF_B | BPF_ABS:
+		case BPF_LD | BPF_W | BPF_IND: case BPF_LD | BPF_H | BPF_IND: case BPF_LD | BPF_B | BPF_IND: {
+			unsigned n = BPF_SIZE(pc->code) == BPF_W ? 4 : BPF_SIZE(pc->code) == BPF_H ? 2 : 1;
+			uint64_t k = (uint64_t)pc->k + (BPF_MODE(pc->code) == BPF_IND ? X : 0);
+			if (k > 0xffffffffu)
+				return complete ? 0 : -1;
+			v = load(p, avail, complete, hole_lo, hole_hi, (uint32_t)k, n, &reject);
+			if (v < 0)
+				return reject ? 0 : -1;
+			A = (uint32_t)v;
+			break;
+		}
+		case BPF_LDX | BPF_MSH | BPF_B:
+			v = load(p, avail, complete, hole_lo, hole_hi, pc->k, 1, &reject);
+			if (v < 0)
+				return reject ? 0 : -1;
+			X = ((uint32_t)v & 0xf) << 2;
+			break;
+		case BPF_LD | BPF_W | BPF_LEN: A = (uint32_t)wirelen; break;
+		case BPF_LDX | BPF_W | BPF_LEN: X = (uint32_t)wirelen; break;
+		case BPF_LD | BPF_IMM: A = pc->k; break;
+		case BPF_LDX | BPF_IMM: X = pc->k; break;
+		case BPF_LD | BPF_MEM: if (pc->k >= BPF_MEMWORDS) return -1; A = mem[pc->k]; break;
+		case BPF_LDX | BPF_MEM: if (pc->k >= BPF_MEMWORDS) return -1; X = mem[pc->k]; break;
+		case BPF_ST: if (pc->k >= BPF_MEMWORDS) return -1; mem[pc->k] = A; break;
+		case BPF_STX: if (pc->k >= BPF_MEMWORDS) return -1; mem[pc->k] = X; break;
+		case BPF_JMP | BPF_JA: pc += pc->k; break;
+		case BPF_JMP | BPF_JGT | BPF_K: case BPF_JMP | BPF_JGT | BPF_X: pc += A > src ? pc->jt : pc->jf; break;
+		case BPF_JMP | BPF_JGE | BPF_K: case BPF_JMP | BPF_JGE | BPF_X: pc += A >= src ? pc->jt : pc->jf; break;
+		case BPF_JMP | BPF_JEQ | BPF_K: case BPF_JMP | BPF_JEQ | BPF_X: pc += A == src ? pc->jt : pc->jf; break;
+		case BPF_JMP | BPF_JSET | BPF_K: case BPF_JMP | BPF_JSET | BPF_X: pc += A & src ? pc->jt : pc->jf; break;
+		case BPF_ALU | BPF_ADD | BPF_K: case BPF_ALU | BPF_ADD | BPF_X: A += src; break;
+		case BPF_ALU | BPF_SUB | BPF_K: case BPF_ALU | BPF_SUB | BPF_X: A -= src; break;
+		case BPF_ALU | BPF_MUL | BPF_K: case BPF_ALU | BPF_MUL | BPF_X: A *= src; break;
+		case BPF_ALU | BPF_DIV | BPF_K: case BPF_ALU | BPF_DIV | BPF_X: if (!src) return 0; A /= src; break;
+		case BPF_ALU | BPF_MOD | BPF_K: case BPF_ALU | BPF_MOD | BPF_X: if (!src) return 0; A %= src; break;
+		case BPF_ALU | BPF_AND | BPF_K: case BPF_ALU | BPF_AND | BPF_X: A &= src; break;
+		case BPF_ALU | BPF_OR | BPF_K: case BPF_ALU | BPF_OR | BPF_X: A |= src; break;
+		case BPF_ALU | BPF_XOR | BPF_K: case BPF_ALU | BPF_XOR | BPF_X: A ^= src; break;
+		case BPF_ALU | BPF_LSH | BPF_K: case BPF_ALU | BPF_LSH | BPF_X: A = src < 32 ? A << src : 0; break;
+		case BPF_ALU | BPF_RSH | BPF_K: case BPF_ALU | BPF_RSH | BPF_X: A = src < 32 ? A >> src : 0; break;
+		case BPF_ALU | BPF_NEG: A = -A; break;
+		case BPF_MISC | BPF_TAX: X = A; break;
+		case BPF_MISC | BPF_TXA: A = X; break;
+		default:
+			return -1;      /* anything else (extensions): libpcap decides on the whole frame */
+		}
+	}
+	return -1;
 }

@@ -11,8 +11,19 @@
 /* Loads libpcap and compiles expr; 0, or -1 with a one-line reason in err. */
 int cc_filter_compile(const char *expr, char *err, size_t errlen);
 
-/* A filter is set. */
-int cc_filter_active(void);
+/* A filter is set (read per packet: inline, one relaxed load). */
+extern int cc_filter_on;
+static inline int cc_filter_active(void)
+{
+	return __atomic_load_n(&cc_filter_on, __ATOMIC_RELAXED);
+}
+
+/*
+ * The filter on the first `avail` bytes of a frame (wirelen long): 1 pass, 0 decline, -1 when
+ * those bytes do not settle it (it reads beyond them, or in [hole_lo, hole_hi), where a checksum
+ * not computed yet will be).  With `complete`, avail is the whole captured frame.
+ */
+int cc_filter_decide(const uint8_t *p, size_t avail, size_t wirelen, size_t hole_lo, size_t hole_hi, int complete);
 
 /* True when the frame (caplen bytes present of wirelen) passes the filter. */
 int cc_filter_match(const uint8_t *frame, size_t caplen, size_t wirelen);

@@ -12,6 +12,7 @@
 #include "shim/clearcap_ctl.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,7 +33,8 @@
 #define COMMENT_MAX 128
 #define DRAIN_IOV 512
 #define IDLE_SLEEP_NS_MAX 20000000L     /* the drain interval when idle: 20 ms */
-#define FULL_WAIT_NS 2000000000LL       /* how long a producer waits for room before dropping */
+#define FULL_WAIT_NS 2000000000LL
+#define FILTER_PREFIX 64                /* payload bytes a filter sees before the frame is built */       /* how long a producer waits for room before dropping */
 
 enum wstate { W_IDLE, W_STARTING, W_RUNNING, W_BROKEN };
 
@@ -657,12 +659,12 @@ static int take_request(void)
 		return 0;
 	uint64_t seq = __atomic_load_n(&W.ctl->req_seq, __ATOMIC_ACQUIRE);
 	snprintf(W.base, sizeof(W.base), "%s", W.ctl->req_path);
-	W.ctl->reopened = 1;
 	snprintf(W.path, sizeof(W.path), "%s", W.base);
 	W.rs = NULL;
 	int fd = __atomic_exchange_n(&W.fd, -1, __ATOMIC_ACQ_REL);
 	if (fd >= 0)
 		syscall(SYS_close, fd);
+	W.ctl->reopened = 1;
 	ack(seq, 0);
 	return 1;
 }
@@ -691,7 +693,6 @@ static void do_reopen(uint64_t seq)
 	memcpy(old_base, W.base, sizeof(old_base));
 	memcpy(old_path, W.path, sizeof(old_path));
 	snprintf(W.base, sizeof(W.base), "%s", W.ctl->req_path);
-	W.ctl->reopened = 1;
 	snprintf(W.path, sizeof(W.path), "%s", W.base);
 	W.rs = NULL;
 	if (W.rot.size || W.rot.seconds) {
@@ -711,6 +712,7 @@ static void do_reopen(uint64_t seq)
 		return;
 	}
 	switch_fd(fd);
+	W.ctl->reopened = 1;
 	ack(seq, 0);
 }
 
@@ -917,6 +919,29 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 		caplen = CC_SNAPLEN - hl;
 	frame_cap = hl + caplen;
 
+	/*
+	 * The filter decides on the headers and the payload's first bytes, built on the stack, before
+	 * anything is reserved or copied: a declined packet costs less than a stored one.  Only a
+	 * filter reading further (or the checksum, summed over the whole payload) waits for the frame.
+	 */
+	int decided = -1;
+	if (__builtin_expect(cc_filter_active(), 0)) {
+		uint8_t pre[CC_SLL2_LEN + 40 + 20 + FILTER_PREFIX];
+		size_t n = caplen < FILTER_PREFIX ? caplen : FILTER_PREFIX;
+		size_t hole = f->proto == IPPROTO_UDP ? hl - 2 : f->proto == IPPROTO_TCP ? hl - 4 : 0;
+		int partial = n < caplen && caplen == origlen;  /* the full frame has a checksum here */
+		if (hl <= CC_SLL2_LEN + 40 + 20) {
+			/* A prefix shorter than the payload gets no checksum: that is the hole. */
+			cc_frame_build(pre, f, iov, iovcnt, skip, n, origlen);
+			decided = cc_filter_decide(pre, hl + n, hl + origlen, partial ? hole : 0, partial && hole ? hole + 2 : 0,
+						   n == caplen);
+			if (decided == 0) {
+				cc_writer_count_filtered();
+				return 0;
+			}
+		}
+	}
+
 	/* The per-process comment, and what this frame adds to it (how its flow was found, ...). */
 	char note_buf[COMMENT_MAX + 288];     /* room for an SRTP key line */
 	const char *comment = W.comment;
@@ -941,11 +966,9 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 	uint8_t *frame = slot.data + cc_record_frame_off(W.fmt);
 	cc_frame_build(frame, f, iov, iovcnt, skip, caplen, origlen);
 	/* The filter sees the frame as tcpdump would; a declined one costs no write. */
-	if (__builtin_expect(cc_filter_active(), 0) && !cc_filter_match(frame, frame_cap, hl + origlen)) {
+	if (__builtin_expect(cc_filter_active(), 0) && decided < 0 && !cc_filter_match(frame, frame_cap, hl + origlen)) {
 		cc_ring_commit_skip(&slot);
-		__atomic_fetch_add(&W.filtered, 1, __ATOMIC_RELAXED);
-		if (W.shared)
-			count_shared(&W.shared->filtered, 1);
+		cc_writer_count_filtered();
 		return 0;
 	}
 	cc_record_finish(W.fmt, slot.data, ts_ns, f->iface, f->outgoing, frame_cap, hl + origlen, comment,

@@ -23,7 +23,7 @@
 
 #define CC_CTL_MAGIC   0x6c746370616363ULL      /* "ccapctl" */
 #define CC_CTL_VERSION 1
-#define CC_CTL_SIZE    16384
+#define CC_CTL_SIZE    20480
 #define CC_CTL_PATH    4096
 
 enum cc_ctl_state { CC_CTL_IDLE = 0, CC_CTL_RUNNING = 1, CC_CTL_BROKEN = 2, CC_CTL_NOFILE = 3 };
@@ -39,11 +39,12 @@ struct cc_ctl {
 	uint64_t captured, dropped, bytes;      /* this process image */
 	uint64_t req_seq, ack_seq;
 	uint32_t req_op;
-	uint32_t reopened;      /* base was set by `clearcap ctl reopen`: it outlives exec */
+	uint32_t reopened;      /* the file was changed by `ctl reopen`: an exec'd image keeps it */
 	char comm[20];
 	char base[CC_CTL_PATH];         /* the capture's name (rotation adds to it), or empty */
 	char file[CC_CTL_PATH];         /* the file written now */
 	char req_path[CC_CTL_PATH];
+	char env_file[CC_CTL_PATH];     /* CLEARCAP_FILE as this image found it */
 };
 
 _Static_assert(sizeof(struct cc_ctl) <= CC_CTL_SIZE, "control page too large");

@@ -73,16 +73,19 @@ static struct cc_ctl *create(uint32_t pid, int *same_process)
 	return c;
 }
 
-static void fill(struct cc_ctl *c, uint32_t pid, uint32_t on, const char *comm, const char *base)
+static void fill(struct cc_ctl *c, uint32_t pid, uint32_t on, const char *comm, const char *base,
+		 const char *env_file, uint32_t reopened)
 {
 	uint64_t seq = __atomic_load_n(&c->req_seq, __ATOMIC_RELAXED);
 
 	memset(c, 0, sizeof(*c));
 	c->pid = pid;
 	c->on = on;
+	c->reopened = reopened;
 	c->req_seq = c->ack_seq = seq;
 	snprintf(c->comm, sizeof(c->comm), "%s", comm ? comm : "");
 	snprintf(c->base, sizeof(c->base), "%s", base ? base : "");
+	snprintf(c->env_file, sizeof(c->env_file), "%s", env_file ? env_file : "");
 	c->version = CC_CTL_VERSION | page_start << 8;
 	__atomic_store_n(&c->magic, CC_CTL_MAGIC, __ATOMIC_RELEASE);
 }
@@ -99,19 +102,18 @@ const char *cc_control_init(int paused, const char *comm, const char *file)
 	page = c;
 	if (same) {
 		/*
-		 * exec: the switch and a file `clearcap ctl reopen` chose carry over to the new image;
-		 * otherwise the new image's own CLEARCAP_FILE counts (a shell running a command with
-		 * another CLEARCAP_FILE=... in front of it).
+		 * exec: the switch carries over to the new image, and so does a file set by `ctl
+		 * reopen` -- unless the program changed CLEARCAP_FILE for the new image itself, which
+		 * is its own choice (a script starting each peer with its own file).
 		 */
 		uint32_t on = __atomic_load_n(&c->on, __ATOMIC_RELAXED);
-		uint32_t reopened = c->reopened;
-		snprintf(base, sizeof(base), "%s", reopened ? c->base : file ? file : "");
-		fill(c, pid, on, comm, base);
-		c->reopened = reopened;
+		int keep = c->reopened && c->base[0] && strcmp(c->env_file, file ? file : "") == 0;
+		snprintf(base, sizeof(base), "%s", keep ? c->base : "");
+		fill(c, pid, on, comm, keep ? base : file, file, (uint32_t)keep);
 		cc_writer_set_ctl(c);
-		return reopened && base[0] ? base : NULL;
+		return keep ? base : NULL;
 	}
-	fill(c, pid, !paused, comm, file);
+	fill(c, pid, !paused, comm, file, file, 0);
 	if (paused)
 		c->state = CC_CTL_NOFILE;
 	cc_writer_set_ctl(c);
@@ -121,16 +123,18 @@ const char *cc_control_init(int paused, const char *comm, const char *file)
 void cc_control_atfork_child(void)
 {
 	struct cc_ctl *parent = page;
-	char base[CC_CTL_PATH], comm[sizeof(parent->comm)];
-	uint32_t on;
+	char base[CC_CTL_PATH], env_file[CC_CTL_PATH], comm[sizeof(parent->comm)];
+	uint32_t on, reopened;
 	int same;
 
 	if (!parent)
 		return;
 	on = __atomic_load_n(&parent->on, __ATOMIC_RELAXED);
-	uint32_t reopened = parent->reopened;
+	reopened = parent->reopened;
 	memcpy(base, parent->base, sizeof(base));
 	base[sizeof(base) - 1] = 0;
+	memcpy(env_file, parent->env_file, sizeof(env_file));
+	env_file[sizeof(env_file) - 1] = 0;
 	memcpy(comm, parent->comm, sizeof(comm));
 	munmap(parent, CC_CTL_SIZE);
 	page = NULL;
@@ -139,8 +143,7 @@ void cc_control_atfork_child(void)
 	if (!c)
 		return;
 	page = c;
-	fill(c, (uint32_t)getpid(), on, comm, base);
-	c->reopened = reopened;
+	fill(c, (uint32_t)getpid(), on, comm, base, env_file, reopened);
 	cc_writer_set_ctl(c);
 }
 

@@ -16,7 +16,8 @@ from cclib import eq, ok, tshark, tshark_count
 
 QUICK = ["test_pause_resume_windows", "test_reopen_new_file", "test_fifo_without_reader_does_not_block",
          "test_rotation_size_ring", "test_ctl_off_until_reopen", "test_reader_goes_away_fifo",
-         "test_fifo_many_processes_one_header", "test_rotation_reemits_secrets"]
+         "test_fifo_many_processes_one_header", "test_rotation_reemits_secrets", "test_torn_record_cut_off",
+         "test_exec_with_new_file_wins"]
 # Control racing the writer thread (reopen while it drains, rotation switching fds).
 TSAN = ["test_reopen_new_file", "test_rotation_processes_agree", "test_pause_resume_windows",
         "test_ctl_off_until_reopen"]
@@ -481,6 +482,8 @@ def test_kill_at_random_moments(env):
         eq(after, [b"after-%d" % i for i in range(10)], "appended records readable, at the end")
         print("     #%d %s after %.3f s: %d records%s, then 10 appended" % (it, sig.name, delay, n,
               " (last one cut short, repaired)" if torn else ""))
+    # The killed processes left their control pages; `ctl all` sweeps them.
+    ctl(env, "all", "status")
 
 
 def test_rotation_reemits_secrets(env):
@@ -588,3 +591,109 @@ def test_stranger_lock_mid_run(env):
         f.close()
     eq(sorted(seqs(cap)), list(range(150)), "every datagram")
     valid(cap)
+
+
+def test_fifo_without_wrapper_sections(env):
+    """CLEARCAP_FILE=FIFO for two unrelated programs, no wrapper: each writes its own header (a
+    new pcapng section with the same interfaces) and tshark reads every record of both."""
+    fifo = env.path("f.fifo")
+    os.mkfifo(fifo, 0o600)
+    out = env.path("read.pcapng")
+    # The reader keeps a writer end open itself, so that it sees no end-of-file between programs.
+    reader = subprocess.Popen(["sh", "-c", "exec 3<>'%s'; exec cat <&3 > '%s'" % (fifo, out)],
+                              stderr=subprocess.DEVNULL)
+    time.sleep(0.2)
+    procs = [subprocess.Popen([cclib.PY, "-c", SENDER, "50", "0.01"], env=env.env(fifo),
+                              stdout=subprocess.DEVNULL) for _ in range(2)]
+    for p in procs:
+        eq(p.wait(timeout=30), 0, "exit")
+    time.sleep(0.3)
+    reader.kill()
+    reader.wait()
+    data = open(out, "rb").read()
+    types, used = read_blocks(data)
+    eq(used, len(data), "whole blocks")
+    eq(types.count(0x0A0D0D0A), 2, "one section per program")
+    eq(tshark_count(out, "udp.dstport == 9"), 100, "tshark reads both sections")
+
+
+def test_exec_with_new_file_wins(env):
+    """A program that execs a new image with another CLEARCAP_FILE gets that file (its choice
+    wins over the control page it inherits); a file set by `ctl reopen` carries over only when
+    CLEARCAP_FILE is unchanged."""
+    a, b, c = env.path("a.pcapng"), env.path("b.pcapng"), env.path("c.pcapng")
+    code = r"""
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+n = int(sys.argv[1])
+s.sendto(b'seq-%06d' % n, ('127.0.0.1', 9))
+print('sent', flush=True)
+sys.stdin.readline()
+if n == 0:
+    env = dict(os.environ, CLEARCAP_FILE=sys.argv[2])
+    os.execve(sys.executable, [sys.executable, '-c', sys.argv[3], '1', sys.argv[2], sys.argv[3]], env)
+if n == 1:
+    os.execv(sys.executable, [sys.executable, '-c', sys.argv[3], '2', sys.argv[2], sys.argv[3]])
+"""
+    p = subprocess.Popen([cclib.PY, "-c", code, "0", b, code], env=env.env(a), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    eq(p.stdout.readline().strip(), "sent", "image 0")
+    p.stdin.write("\n")
+    p.stdin.flush()
+    eq(p.stdout.readline().strip(), "sent", "image 1 (CLEARCAP_FILE=b)")
+    ctl(env, p.pid, "reopen", c)
+    p.stdin.write("\n")
+    p.stdin.flush()
+    eq(p.stdout.readline().strip(), "sent", "image 2 (same CLEARCAP_FILE, after a reopen)")
+    p.stdin.write("\n")
+    p.stdin.close()
+    eq(p.wait(timeout=20), 0, "exit")
+    eq((seqs(a), seqs(b), seqs(c)), ([0], [1], [2]), "each image's packet in its file")
+
+
+def test_torn_record_cut_off(env):
+    """A capture whose last record was cut short (as a writer killed mid-writev leaves it): the
+    next process cuts the partial record off, says so once, and appends readable records."""
+    cap = env.path("c.pcapng")
+    cclib.py(env, SENDER, cap, args=["20", "0"])
+    whole = open(cap, "rb").read()
+    types, used = read_blocks(whole)
+    eq(used, len(whole), "a whole capture to start with")
+    last = struct.unpack("<I", whole[-4:])[0]     # the last block's length (its comment names the pid)
+    with open(cap, "ab") as f:
+        f.write(whole[-last:-last + 74])      # the first 74 bytes of a record
+    good, n, err = capinfos_count(cap)
+    ok(not good and "cut short" in err and n == 20, "torn at the end: %s" % err)
+    p = cclib.py(env, SENDER, cap, args=["5", "0"])
+    ok("removed 74 bytes of a record cut short" in p.stderr, p.stderr)
+    good, n, err = capinfos_count(cap)
+    ok(good, err)
+    eq(n, 25, "20 + 5 records")
+    eq(seqs(cap), list(range(20)) + list(range(5)), "old records, then the new ones")
+
+
+def test_live_stdout_to_file_and_reopen_to_fifo(env):
+    """`clearcap -w - -- prog > file` writes a plain capture (appended to with >>); `ctl reopen`
+    can switch a running capture to a FIFO that a reader drains."""
+    out = env.path("so.pcapng")
+    for _ in range(2):
+        with open(out, "ab") as f:
+            eq(subprocess.run([env.tool, "-w", "-", "--", cclib.PY, "-c", SENDER, "5", "0"], env=env.env(),
+                              stdout=f, stderr=subprocess.DEVNULL, timeout=30).returncode, 0, "exit")
+    valid(out)
+    eq(seqs(out), list(range(5)) * 2, "both runs in the file")
+    fifo, got = env.path("f.fifo"), env.path("got.pcapng")
+    os.mkfifo(fifo, 0o600)
+    reader = subprocess.Popen(["sh", "-c", "exec cat < '%s' > '%s'" % (fifo, got)])
+    cap = env.path("c.pcapng")
+    p = subprocess.Popen([cclib.PY, "-c", SENDER, "40", "0.02"], env=env.env(cap), stdout=subprocess.PIPE,
+                         text=True)
+    wait_line(p, 10)
+    ctl(env, p.pid, "reopen", fifo)
+    p.stdout.read()
+    eq(p.wait(timeout=20), 0, "exit")
+    reader.wait(timeout=10)
+    a, b = seqs(cap), seqs(got)
+    valid(got)
+    eq(sorted(a + b), list(range(40)), "every datagram in the file or the FIFO")
+    ok(len(b) >= 20, "the FIFO got the rest: %d" % len(b))

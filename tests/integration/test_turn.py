@@ -12,7 +12,7 @@ import time
 import cclib
 from cclib import eq, ok, tshark
 
-QUICK = ["test_turn_udp_channels"]
+QUICK = ["test_turn_udp_channels", "test_turn_hostile_server"]
 TSAN = ["test_turn_udp_channels"]
 
 USER, PASSWORD, REALM = "alice", "secret", "clearcap.test"
@@ -229,3 +229,70 @@ def test_webrtc_through_turn(env):
         ok({r[0], r[1]} <= relay_ips, "plaintext SCTP on the relayed pair: %s" % (r,))
     texts = [bytes.fromhex(r[2].replace(":", "")).decode(errors="replace") for r in msgs if r[2]]
     ok(any(t == "echo: hello 4 from the offerer" for t in texts), "the echoed text is readable: %s" % texts[:3])
+
+
+HOSTILE_CLIENT = r"""
+import random, socket, struct, sys
+COOKIE = 0x2112A442
+rnd = random.Random(11)
+def attr(t, v):
+    return struct.pack("!HH", t, len(v)) + v + b"\0" * ((4 - len(v) % 4) % 4)
+def xaddr(port):
+    return b"\x00\x01" + struct.pack("!H", port ^ (COOKIE >> 16)) + bytes(a ^ b for a, b in zip(b"\x7f\0\0\x01", struct.pack("!I", COOKIE)))
+def stun(method, cls, attrs, lie=0):
+    t = (method & 0xF) | ((method & 0x70) << 1) | ((method & 0xF80) << 2) | ((cls & 1) << 4) | ((cls & 2) << 7)
+    body = b"".join(attrs)
+    return struct.pack("!HHI", t, len(body) + lie, COOKIE) + bytes(12) + body
+srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); srv.bind(("127.0.0.1", 0))
+cli = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); cli.bind(("127.0.0.1", 0))
+cli.connect(srv.getsockname())
+got = []
+def exchange(out, answers):
+    cli.send(out)
+    srv.recvfrom(70000)
+    for a in answers:
+        srv.sendto(a, cli.getsockname())
+        # Two buffers: the shim must parse a datagram split across iovecs.
+        b1, b2 = bytearray(7), bytearray(70000)
+        n = cli.recvmsg_into([b1, b2])[0]
+        got.append(bytes(b1 + b2)[:n])
+# The allocation, answered by lies first and the truth last.
+exchange(stun(3, 0, [attr(0x19, b"\x11\0\0\0")]), [
+    stun(3, 2, [attr(0x16, b"\x00\x01")]),                    # XOR-RELAYED-ADDRESS cut short
+    stun(3, 2, [attr(0x16, xaddr(49152))], lie=40),           # length beyond the datagram
+    stun(3, 2, [attr(0x16, b"\x00\x02" + b"\0" * 6)]),        # IPv6 family, IPv4 size
+    stun(3, 2, [attr(0x16, xaddr(49152)), attr(0x20, xaddr(1))])])
+exchange(stun(9, 0, [attr(0x0C, b"\x40\x00\0\0"), attr(0x12, xaddr(5000))]), [stun(9, 2, [])])
+exchange(stun(9, 0, [attr(0x0C, b"\xff\xff\0\0"), attr(0x12, b"\x00")]), [stun(9, 3, [])])
+# ChannelData and Data indications that lie about their lengths, and honest ones.
+hostile = [b"\x40\x00\xff\xff" + bytes(8), b"\x40\x00\x00\x00", b"\x40\x00\x00\x04" + b"ok!!", b"\x7f\xff\x00\x02ab",
+           stun(7, 1, [attr(0x12, xaddr(5000))]), stun(7, 1, [attr(0x13, b"data")]),
+           stun(7, 1, [attr(0x12, xaddr(5000)), attr(0x13, b"x" * 100)], lie=-20),
+           stun(7, 1, [attr(0x12, xaddr(5000)), attr(0x13, b"indicated")]),
+           b"\x40\x00\xff\xfb" + bytes(65499)]
+hostile += [bytes([rnd.choice([0, 1, 0x40, 0x4f, 0x50, 0x7f])]) + bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(0, 300))) for _ in range(200)]
+exchange(b"\x40\x00\x00\x04ping", hostile)
+print(len(got), sum(map(len, got)), flush=True)
+"""
+
+
+def test_turn_hostile_server(env):
+    """A client under the shim allocates on a lying 'server': broken XOR-RELAYED-ADDRESS, lengths
+    beyond the datagram, bogus channels and indications, a 64 KiB ChannelData, datagrams split
+    across two receive buffers.  The program's results are untouched; the relay copies written are
+    only the honest ones."""
+    cap = env.path("hostile.pcapng")
+    p = cclib.run([cclib.PY, "-c", HOSTILE_CLIENT], env=env.env(cap))
+    n, total = map(int, p.stdout.split())
+    eq(n, 4 + 1 + 1 + 209, "every datagram received")
+    eq([l for l in p.stderr.splitlines() if "clearcap" in l], [], "no clearcap line")
+    ok(cclib.capinfos_ok(cap)[0], "valid capture")
+    relay = tshark(cap, ["sll.pkttype", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "udp.payload"],
+                   'frame.interface_name == "relay"')
+    honest = {("4", "127.0.0.1", "49152", "127.0.0.1", "5000", b"ping".hex()),
+              ("0", "127.0.0.1", "5000", "127.0.0.1", "49152", b"ok!!".hex()),
+              ("0", "127.0.0.1", "5000", "127.0.0.1", "49152", b"indicated".hex())}
+    ok(honest <= {tuple(r) for r in relay}, "the honest relayed datagrams unwrapped: %r" % relay[:5])
+    for r in relay:
+        ok({(r[1], r[2]), (r[3], r[4])} == {("127.0.0.1", "49152"), ("127.0.0.1", "5000")},
+           "relay copies only between the relayed address and the bound peer: %r" % (r[:5],))
