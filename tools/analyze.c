@@ -748,6 +748,117 @@ void cc_an_finish(struct cc_an *a)
 	}
 }
 
+/* A granted allocation or channel, kept for unwrapping what follows. */
+static void live_note(struct cc_an *a, const struct cc_stun_tx *t)
+{
+	size_t i;
+
+	if (t->method == CC_STUN_ALLOCATE && t->have_relayed) {
+		for (i = 0; i < a->nlive_alloc; i++)
+			if (a->live_alloc[i].ifindex == t->ifindex && ep_eq(&a->live_alloc[i].client, &t->from) &&
+			    ep_eq(&a->live_alloc[i].server, &t->to))
+				break;
+		if (i == a->nlive_alloc) {
+			if (i >= CC_AN_MAX_LIVE) {
+				a->overflow.live++;
+				return;
+			}
+			a->nlive_alloc++;
+		}
+		a->live_alloc[i].ifindex = t->ifindex;
+		a->live_alloc[i].client = t->from;
+		a->live_alloc[i].server = t->to;
+		a->live_alloc[i].relayed = t->relayed;
+	} else if (t->method == CC_STUN_CHANNEL_BIND && t->have_peer) {
+		for (i = 0; i < a->nlive_chan; i++)
+			if (a->live_chan[i].ifindex == t->ifindex && a->live_chan[i].channel == t->channel &&
+			    ep_eq(&a->live_chan[i].client, &t->from) && ep_eq(&a->live_chan[i].server, &t->to))
+				break;
+		if (i == a->nlive_chan) {
+			if (i >= CC_AN_MAX_LIVE) {
+				a->overflow.live++;
+				return;
+			}
+			a->nlive_chan++;
+		}
+		a->live_chan[i].ifindex = t->ifindex;
+		a->live_chan[i].channel = t->channel;
+		a->live_chan[i].client = t->from;
+		a->live_chan[i].server = t->to;
+		a->live_chan[i].peer = t->peer;
+	}
+}
+
+static const struct cc_live_alloc *live_alloc_find(const struct cc_an *a, uint8_t ifindex,
+						   const struct cc_endpoint *client,
+						   const struct cc_endpoint *server)
+{
+	for (size_t i = 0; i < a->nlive_alloc; i++)
+		if (a->live_alloc[i].ifindex == ifindex && ep_eq(&a->live_alloc[i].client, client) &&
+		    ep_eq(&a->live_alloc[i].server, server))
+			return &a->live_alloc[i];
+	return NULL;
+}
+
+/*
+ * The datagram a TURN client exchanged with a peer, analysed as if captured between the relayed
+ * address and the peer (the view clearcap's relay interface gives).  Only for frames clearcap
+ * did not write (pid 0): clearcap writes its own unwrapped copy on ifindex 3 already.
+ */
+static void unwrap(struct cc_an *a, const struct cc_pkt *outer, uint64_t ts, const struct cc_endpoint *client,
+		   const struct cc_endpoint *server, const struct cc_endpoint *peer, const uint8_t *data,
+		   size_t len)
+{
+	const struct cc_live_alloc *al;
+	struct cc_pkt in;
+
+	if (a->unwrapping || outer->pid != 0 || len == 0)
+		return;
+	al = live_alloc_find(a, outer->ifindex, client, server);
+	if (al == NULL)
+		return;
+	memset(&in, 0, sizeof in);
+	in.dir = outer->dir;
+	in.ifindex = 3;
+	in.proto = IPPROTO_UDP;
+	if (ep_eq(&outer->src, client)) {
+		in.src = al->relayed;
+		in.dst = *peer;
+	} else {
+		in.src = *peer;
+		in.dst = al->relayed;
+	}
+	in.payload = in.l4 = data;
+	in.payload_len = in.l4_len = len;
+	a->unwrapping = 1;
+	a->unwrapped++;
+	cc_an_packet(a, ts, &in, len + (in.dst.family == 6 ? 48 : 28));
+	a->unwrapping = 0;
+}
+
+/* ChannelData: the channel names the peer, for the client and server of this flow. */
+static void unwrap_channel(struct cc_an *a, const struct cc_pkt *pkt, uint64_t ts)
+{
+	struct cc_turn_channel ch;
+
+	if (a->unwrapping || pkt->pid != 0 ||
+	    cc_turn_channel_data(pkt->payload, pkt->payload_len, &ch) != CC_OK)
+		return;
+	for (size_t i = 0; i < a->nlive_chan; i++) {
+		const struct cc_live_chan *c = &a->live_chan[i];
+
+		if (c->ifindex != pkt->ifindex || c->channel != ch.channel)
+			continue;
+		if (ep_eq(&c->client, &pkt->src) && ep_eq(&c->server, &pkt->dst))
+			unwrap(a, pkt, ts, &pkt->src, &pkt->dst, &c->peer, ch.data.p, ch.data.len);
+		else if (ep_eq(&c->client, &pkt->dst) && ep_eq(&c->server, &pkt->src))
+			unwrap(a, pkt, ts, &pkt->dst, &pkt->src, &c->peer, ch.data.p, ch.data.len);
+		else
+			continue;
+		return;
+	}
+}
+
 static void on_stun(struct cc_an *a, struct cc_flow *f, const struct cc_pkt *pkt, uint64_t ts, int d,
 		    enum cc_kind *kind)
 {
@@ -758,8 +869,19 @@ static void on_stun(struct cc_an *a, struct cc_flow *f, const struct cc_pkt *pkt
 		return;
 	*kind = m.hdr.method == CC_STUN_BINDING ? CC_K_STUN : CC_K_TURN;
 	if (m.hdr.cls == CC_STUN_INDICATION) {
-		if ((m.hdr.method == CC_STUN_SEND || m.hdr.method == CC_STUN_DATA) && f != NULL)
+		if ((m.hdr.method == CC_STUN_SEND || m.hdr.method == CC_STUN_DATA) && f != NULL) {
+			struct cc_endpoint peer;
+
 			f->indications[d]++;
+			if ((m.has & CC_STUN_HAS_XOR_PEER) && (m.has & CC_STUN_HAS_DATA)) {
+				/* RFC 8656 §10-11: Send goes client to server, Data the other way. */
+				stun_ep(&peer, &m.xor_peer);
+				if (m.hdr.method == CC_STUN_SEND)
+					unwrap(a, pkt, ts, &pkt->src, &pkt->dst, &peer, m.data.p, m.data.len);
+				else
+					unwrap(a, pkt, ts, &pkt->dst, &pkt->src, &peer, m.data.p, m.data.len);
+			}
+		}
 		return;
 	}
 	t = stun_find(a, m.hdr.txid, 1);
@@ -815,6 +937,8 @@ static void on_stun(struct cc_an *a, struct cc_flow *f, const struct cc_pkt *pkt
 		t->has_resp_lifetime = 1;
 		t->resp_lifetime = m.lifetime;
 	}
+	if (t->requests > 0 && t->outcome == CC_STUN_SUCCESS)
+		live_note(a, t);
 	(void)d;
 }
 
@@ -1074,6 +1198,7 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 			if (f != NULL && f->kind[0][CC_K_TURN] + f->kind[1][CC_K_TURN] > 0) {
 				kind = CC_K_TURN;
 				f->channel_data[d]++;
+				unwrap_channel(a, pkt, ts);
 			} else {
 				learn_sdp(a, pkt->payload, pkt->payload_len);
 			}
@@ -1095,6 +1220,7 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 			if (f != NULL && is_old_channel_data(f, pkt)) {
 				kind = CC_K_TURN;
 				f->channel_data[d]++;
+				unwrap_channel(a, pkt, ts);
 			} else {
 				learn_sdp(a, pkt->payload, pkt->payload_len);
 			}

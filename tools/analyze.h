@@ -182,8 +182,25 @@ struct cc_rtpmap {
 	uint32_t rate;
 };
 
+/*
+ * What the unwrapping of TURN needs while frames arrive (cc_an_finish rebuilds the allocations
+ * for the report): granted relayed addresses and bound channels.
+ */
+#define CC_AN_MAX_LIVE 256
+
+struct cc_live_alloc {
+	uint8_t ifindex;
+	struct cc_endpoint client, server, relayed;
+};
+
+struct cc_live_chan {
+	uint8_t ifindex;
+	uint16_t channel;
+	struct cc_endpoint client, server, peer;
+};
+
 struct cc_overflow {
-	uint64_t flows, streams, stun, turn, rtcp, channels, dtmf, bindings;
+	uint64_t flows, streams, stun, turn, rtcp, channels, dtmf, bindings, live;
 };
 
 struct cc_an {
@@ -201,6 +218,11 @@ struct cc_an {
 	struct cc_dtmf_event *dtmf;
 	uint32_t *flow_idx, *stream_idx;	/* hash slots holding table index + 1 */
 	struct cc_rtpmap rtpmap[128];		/* by payload type; the last a=rtpmap seen wins */
+	struct cc_live_alloc live_alloc[CC_AN_MAX_LIVE];
+	struct cc_live_chan live_chan[CC_AN_MAX_LIVE];
+	size_t nlive_alloc, nlive_chan;
+	uint8_t unwrapping;			/* inside an unwrapped TURN datagram: no second level */
+	uint64_t unwrapped;			/* datagrams analysed from inside TURN */
 	uint64_t sdp_seen;
 	struct cc_overflow overflow;
 };

@@ -1006,7 +1006,7 @@ static int cmd_run(int argc, char **argv)
 	struct sigsave sigs;
 	struct counters cn;
 	struct totals t;
-	struct cc_exitstats es;
+	struct cc_exitstats es = { NULL, 0 };   /* begin is skipped for pipes and rotation */
 	char *shim, *file;
 	int status, rc, sig;
 

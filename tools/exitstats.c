@@ -21,7 +21,10 @@ void cc_exitstats_begin(struct cc_exitstats *es, const char *abs_path)
 {
 	struct stat st;
 
-	es->path = strdup(abs_path);
+	es->path = abs_path != NULL ? strdup(abs_path) : NULL;
+	es->start = 0;
+	if (es->path == NULL)
+		return;
 	es->start = stat(abs_path, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
 }
 
@@ -54,6 +57,8 @@ void cc_exitstats_end(struct cc_exitstats *es, bool quiet, const char *stats_pat
 		if (stats_path != NULL && stats_path[0] == '\0')
 			stats_path = NULL;
 	}
+	if (es->path == NULL && stats_path != NULL)
+		fprintf(stderr, "clearcap: no statistics for a capture to a pipe, a FIFO or rotated files\n");
 	if (es->path == NULL || (quiet && stats_path == NULL))
 		goto out;
 	/* Nothing captured, or a FIFO or device: there is no file to read back. */

@@ -14,7 +14,8 @@ struct cc_exitstats {
 	off_t start;		/* its size when the run began: an appended run reads from here */
 };
 
-/* Before the program starts: remember where this run's records will begin. */
+/* Before the program starts: remember where this run's records will begin.  abs_path NULL:
+ * the capture cannot be read back (pipe, FIFO, rotation), and there will be no statistics. */
 void cc_exitstats_begin(struct cc_exitstats *es, const char *abs_path);
 
 /*

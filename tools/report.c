@@ -301,6 +301,9 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 	if (a->not_ip || a->truncated || a->undecodable)
 		fprintf(out, "  not UDP/TCP/SCTP over IP (or a later fragment): %" PRIu64 ", cut short: %" PRIu64
 			", malformed: %" PRIu64 "\n", a->not_ip, a->truncated, a->undecodable);
+	if (a->unwrapped)
+		fprintf(out, "  %" PRIu64 " datagrams inside TURN (ChannelData, Send/Data) analysed on interface "
+			"'relay', between relayed address and peer\n", a->unwrapped);
 	if (src->truncated)
 		fprintf(out, "  WARNING: reading stopped early: %s\n", src->read_error ? src->read_error : "");
 
@@ -550,9 +553,9 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 	jnum(out, a->frames ? rel(a, a->last_ns) : 0);
 	fprintf(out, ",\"first_ns\":%" PRIu64 ",\"per_interface\":{\"other\":%" PRIu64 ",\"wire\":%" PRIu64
 		",\"plaintext\":%" PRIu64 ",\"relay\":%" PRIu64 "},\"not_ip\":%" PRIu64 ",\"cut_short\":%" PRIu64
-		",\"malformed\":%" PRIu64 ",\"read_error\":%s",
+		",\"malformed\":%" PRIu64 ",\"turn_unwrapped\":%" PRIu64 ",\"read_error\":%s",
 		a->first_ns, a->per_if[0], a->per_if[1], a->per_if[2], a->per_if[3], a->not_ip, a->truncated,
-		a->undecodable, src->truncated ? "true" : "false");
+		a->undecodable, a->unwrapped, src->truncated ? "true" : "false");
 
 	fprintf(out, ",\n\"timeline\":[");
 	{
@@ -771,8 +774,9 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 	}
 	fprintf(out, "],\n\"overflow\":{\"flows\":%" PRIu64 ",\"streams\":%" PRIu64 ",\"stun\":%" PRIu64
 		",\"turn\":%" PRIu64 ",\"rtcp\":%" PRIu64 ",\"channels\":%" PRIu64 ",\"dtmf\":%" PRIu64
-		",\"bindings\":%" PRIu64 "}}\n", a->overflow.flows, a->overflow.streams, a->overflow.stun,
-		a->overflow.turn, a->overflow.rtcp, a->overflow.channels, a->overflow.dtmf, a->overflow.bindings);
+		",\"bindings\":%" PRIu64 ",\"turn_live\":%" PRIu64 "}}\n", a->overflow.flows, a->overflow.streams,
+		a->overflow.stun, a->overflow.turn, a->overflow.rtcp, a->overflow.channels, a->overflow.dtmf,
+		a->overflow.bindings, a->overflow.live);
 }
 
 /* -------------------------------------------------------------------------------------------
@@ -834,6 +838,23 @@ void cc_report_compact(FILE *out, const struct cc_an *a)
 		if (ss.rtt_n)
 			fprintf(out, ", rtt min/avg/max %.3f/%.3f/%.3f ms", ss.rtt_min, ss.rtt_sum / ss.rtt_n,
 				ss.rtt_max);
+		fputc('\n', out);
+	}
+	for (size_t i = 0; i < a->nchannels && i < COMPACT_MAX; i++) {
+		const struct cc_channel *c = &a->channels[i];
+
+		if (c->opened)
+			fprintf(out, "clearcap: data channel '%s' stream %u: %" PRIu64 " messages sent, %" PRIu64
+				" received\n", c->label, c->stream, c->msgs[0] + c->msgs[1],
+				c->msgs_rx[0] + c->msgs_rx[1]);
+	}
+	if (a->ndtmf) {
+		fprintf(out, "clearcap: dtmf");
+		for (size_t i = 0; i < a->ndtmf; i++)
+			fprintf(out, "%s%c", i && (a->dtmf[i].ssrc != a->dtmf[i - 1].ssrc ||
+						  a->dtmf[i].dir != a->dtmf[i - 1].dir ||
+						  a->dtmf[i].ifindex != a->dtmf[i - 1].ifindex) ? " | " :
+					       i ? "" : " ", cc_dtmf_char(a->dtmf[i].event));
 		fputc('\n', out);
 	}
 	for (size_t i = 0; i < a->nturn; i++)

@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 QUICK = ["test_exit_stats_appended_run_only", "test_report_hostile_files", "test_report_tcpdump_lo_vs_tshark",
-         "test_extract_pcmu_tone_and_exit_stats"]
+         "test_extract_pcmu_tone_and_exit_stats", "test_report_turn_unwrapped_from_tcpdump"]
 
 KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d"
 SSRC = 0x4d2
@@ -260,7 +260,7 @@ def test_report_tcpdump_lo_vs_tshark(env):
                 time.sleep(0.05)
             time.sleep(0.5)
             cclib.run([cclib.PY, "-c", TRAFFIC, str(port), str(stun_port)], env=env.env(preload=False))
-            time.sleep(0.5)
+            time.sleep(1.2)     # past tcpdump's 1 s buffer timeout, so the last burst is written
         finally:
             td.send_signal(signal.SIGINT)
             td.wait(timeout=10)
@@ -290,8 +290,10 @@ def test_report_tcpdump_lo_vs_tshark(env):
         eq(sorted(set(tdig)), ["1", "11"], "tshark's events")
         ok(all(d["ended"] for d in js["dtmf"]), "E bit seen")
         # STUN: five transactions, four answered.
-        eq(tshark_count(cap, "stun.type == 0x0001"), 5, "tshark: requests")
-        eq(tshark_count(cap, "stun.type == 0x0101"), 4, "tshark: success responses")
+        # Decode-as: a random port can be some other protocol's well-known one for tshark.
+        sd = ["-d", "udp.port==%d,stun" % stun_port]
+        eq(tshark_count(cap, "stun.type == 0x0001", extra=sd), 5, "tshark: requests")
+        eq(tshark_count(cap, "stun.type == 0x0101", extra=sd), 4, "tshark: success responses")
         s = js["stun_summary"]
         eq((s["transactions"], s["success"], s["unanswered"]), (5, 4, 1), "report: %r" % s)
         ok(0 < s["rtt_max_ms"] < 1000, "RTT measured")
@@ -362,6 +364,22 @@ def test_exit_stats_appended_run_only(env):
         eq(s2["rtp_streams"][0]["expected"], 44, "A.1: the first packet is probation")
         f = s2["flows"][0]
         eq(f["a_to_b"]["kinds"].get("rtp", 0) + f["b_to_a"]["kinds"].get("rtp", 0), 45, "kinds: %r" % f)
+    # The table's other lines, from a program sending RTP with DTMF, STUN and SDP (TRAFFIC).
+    cap = env.path("t.pcapng")
+    p = cclib.run([env.tool, "-w", cap, "--", cclib.PY, "-c", TRAFFIC, str(cclib.free_port()),
+                   str(cclib.free_port())], env=env.env(preload=False), timeout=30)
+    ok("\nclearcap: dtmf 1#\n" in p.stderr, p.stderr)
+    ok(re.search(r"clearcap: stun 5 transactions: 4 answered \(4 success, 0 error\), 1 unanswered, rtt", p.stderr),
+       p.stderr)
+    ok("clearcap: rtp ssrc 0x11111111 pt 0 wire sent" in p.stderr, p.stderr)
+    # A capture to standard output cannot be read back: no table, one line for --stats, no crash.
+    code = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 9))"
+    p = subprocess.run([env.tool, "-w", "-", "--stats", env.path("none.json"), "--", cclib.PY, "-c", code],
+                       env=env.env(preload=False), capture_output=True, timeout=30)
+    eq(p.returncode, 0, p.stderr)
+    err = p.stderr.decode()
+    ok("no statistics for a capture to a pipe" in err and "clearcap: flow" not in err, err)
+    ok(not os.path.exists(env.path("none.json")), "no JSON written")
     # IPv6 on ::1: the same table, with bracketed addresses, and tshark's count.
     cap = env.path("v6.pcapng")
     port = cclib.free_port(family=socket.AF_INET6)
@@ -401,6 +419,18 @@ def test_report_hostile_files(env):
             ok(r.returncode in (0, 2), "%r exited %d: %s" % (cmd, r.returncode, r.stderr[-1500:]))
             if cmd[-1] == "--json" and r.returncode == 0:
                 json.loads(r.stdout)
+    # The same with pcapng block structure: flipped bytes inside a clearcap capture.
+    keep = data.index(b"\x06\x00\x00\x00")        # the first Enhanced Packet Block
+    for i in range(20):
+        body = bytearray(data[keep:])
+        for _ in range(rnd.randint(1, 30)):
+            body[rnd.randrange(len(body))] = rnd.randrange(256)
+        f = env.path("fuzz%d.pcapng" % i)
+        open(f, "wb").write(data[:keep] + bytes(body))
+        r = cclib.run([env.tool, "report", f, "--json"], env=env.env(preload=False), check=False)
+        ok(r.returncode in (0, 2), "pcapng %d exited %d: %s" % (i, r.returncode, r.stderr[-1500:]))
+        if r.returncode == 0:
+            json.loads(r.stdout)
     junk = env.path("junk.pcap")
     open(junk, "wb").write(b"not a capture at all" * 10)
     r = cclib.run([env.tool, "report", junk], env=env.env(preload=False), check=False)
@@ -507,24 +537,26 @@ def test_report_turn_coturn(env):
     js = json.load(open(stats))
     turn = js["turn"]
     ok(turn, "allocations: %s" % p.stderr)
-    alloc_tx = {r[0] for r in tshark(cap, ["stun.id"], "stun.type == 0x0003")}
+    sd = ["-d", "udp.port==%d,stun" % port]     # a random port may be another protocol's for tshark
+    alloc_tx = {r[0] for r in tshark(cap, ["stun.id"], "stun.type == 0x0003", extra=sd)}
     eq(sum(t["allocate_requests"] for t in turn), len(alloc_tx), "Allocate requests vs tshark")
-    eq(sum(t["allocate_401"] for t in turn), tshark_count(cap, "stun.type == 0x0113 && stun.att.error.class == 4 && stun.att.error == 1"),
+    eq(sum(t["allocate_401"] for t in turn), tshark_count(cap, "stun.type == 0x0113 && stun.att.error.class == 4 && stun.att.error == 1",
+                                                              extra=sd),
        "401 challenges vs tshark")
-    eq(sum(t["allocate_success"] for t in turn), tshark_count(cap, "stun.type == 0x0103"), "grants vs tshark")
+    eq(sum(t["allocate_success"] for t in turn), tshark_count(cap, "stun.type == 0x0103", extra=sd), "grants vs tshark")
     for t in turn:
         eq((t["allocate_401"], t["allocate_success"]), (1, 1), "challenged, then granted: %r" % t)
         host, rport = split_ep(t["relayed"])
         ok(host == "127.0.0.1" and lo <= rport <= lo + 100, "relayed address from the server's range: %r" % t)
     ok(all(l in p.stderr for l in ["clearcap: turn ", "allocate 1/2 ok, relayed"]), p.stderr)
     # ChannelBind: the channel numbers of the requests that succeeded.
-    ok_tx = {r[0] for r in tshark(cap, ["stun.id"], "stun.type == 0x0109")}
-    want = {int(r[1], 16) for r in tshark(cap, ["stun.id", "stun.att.channelnum"], "stun.type == 0x0009")
+    ok_tx = {r[0] for r in tshark(cap, ["stun.id"], "stun.type == 0x0109", extra=sd)}
+    want = {int(r[1], 16) for r in tshark(cap, ["stun.id", "stun.att.channelnum"], "stun.type == 0x0009", extra=sd)
             if r[0] in ok_tx}
     ours = {b["channel"] for t in turn for b in t["bindings"]}
     ok(want, "tshark sees ChannelBind")
     eq(ours, want, "bound channels")
-    eq(sum(t["channel_data"][0] + t["channel_data"][1] for t in turn), tshark_count(cap, "stun.channel"),
+    eq(sum(t["channel_data"][0] + t["channel_data"][1] for t in turn), tshark_count(cap, "stun.channel", extra=sd),
        "ChannelData vs tshark")
 
 
@@ -585,3 +617,195 @@ def test_report_dtls_outcomes(env):
         eq(app > 0, case == "good", "%s: application data" % case)
     text = report_text(env, cap)
     ok("failed (fatal alert)" in text and "ClientHello to first application data" in text, text)
+
+
+def test_report_webrtc_through_turn(env):
+    """Two aiortc peers relay-only through coturn (test_turn's session): report shows each
+    allocation granted with the relayed address tshark reads, the nominated pair between relayed
+    addresses, and the DTLS established on the relay interface."""
+    import test_turn
+    import test_webrtc
+    cclib.need("turnserver")
+    cap = env.path("relayed.pcapng")
+    test_webrtc.run_session(env, cap, mode="relay", prelude=test_turn.TURN_PRELUDE)
+    relayed = set()
+    for ip, port in tshark(cap, ["stun.att.ipv4", "stun.att.port"],
+                           "frame.interface_name == \"wire\" && stun.type.method == 0x003 && stun.type.class == 0x10 "
+                           "&& udp.srcport == 3478"):
+        relayed.add((ip.split(",")[0], int(port.split(",")[0])))
+    js = report_json(env, cap)
+    ours = {split_ep(t["relayed"]) for t in js["turn"] if "relayed" in t}
+    eq(ours, relayed, "relayed addresses: report vs tshark")
+    ok(all(t["allocate_success"] >= 1 for t in js["turn"] if "relayed" in t), "granted")
+    # A transaction is one txid: it is filed under its earliest copy, the client's unwrapped one
+    # (relay interface) or, with turnserver captured too, its relay sockets' datagram (wire).
+    ok(any({split_ep(n["a"]), split_ep(n["b"])} <= relayed for n in js["nominated_pairs"]),
+       "nominated pair between relayed addresses: %r" % js["nominated_pairs"])
+    dtls = [f for f in js["flows"] if f["interface"] == "relay" and f.get("dtls") and f["dtls"]["client"]]
+    ok(dtls and all(f["dtls"]["state"] == "established" for f in dtls), "DTLS over the relay: %r" % dtls)
+
+
+# Two processes in a G.711 call: each sends a tone (PCMU) from its port to the other's, 20 ms
+# packets in real time, and reads what comes in.
+CALL = r"""
+import audioop, math, socket, struct, sys, time
+me, peer, hz, ssrc = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4], 16)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", me)); s.setblocking(False)
+t0 = time.monotonic()
+for i in range(100):
+    pcm = b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * hz * (i * 160 + k) / 8000)))
+                   for k in range(160))
+    s.sendto(struct.pack("!BBHII", 0x80, 0, i, i * 160, ssrc) + audioop.lin2ulaw(pcm, 2), ("127.0.0.1", peer))
+    while time.monotonic() < t0 + (i + 1) * 0.02:
+        try:
+            s.recv(2000)
+        except BlockingIOError:
+            time.sleep(0.002)
+time.sleep(0.2)
+"""
+
+
+def test_extract_both_directions_of_a_call(env):
+    """Both ends of a PCMU call captured by one clearcap run: extract --both pairs one process's
+    sent and received streams into a stereo WAV whose channels hold the two tones."""
+    cap = env.path("call.pcapng")
+    pa, pb = cclib.free_port(), cclib.free_port()
+    script = ("%s -c \"$CALL\" %d %d 440 aaaa0001 & %s -c \"$CALL\" %d %d 660 bbbb0002; wait"
+              % (cclib.PY, pa, pb, cclib.PY, pb, pa))
+    e = env.env(preload=False)
+    e["CALL"] = CALL
+    p = cclib.run([env.tool, "-w", cap, "--", "bash", "-c", script], env=e, timeout=30)
+    ok("clearcap: rtp ssrc 0xaaaa0001 pt 0 wire sent" in p.stderr and "clearcap: rtp ssrc 0xbbbb0002 pt 0 wire recv"
+       in p.stderr, p.stderr)
+    out = env.path("x")
+    r = cclib.run([env.tool, "extract", cap, "-o", out, "--both"], env=env.env(preload=False))
+    both = [f for f in os.listdir(out) if f.startswith("both-")]
+    eq(len(both), 1, r.stdout + r.stderr)
+    w = wave.open(os.path.join(out, both[0]))
+    eq((w.getnchannels(), w.getframerate()), (2, 8000), "stereo 8 kHz")
+    pcm = struct.unpack("<%dh" % (2 * w.getnframes()), w.readframes(w.getnframes()))
+    left, right = pcm[0::2], pcm[1::2]
+    # Left is the process's own (sent) stream, right what it received: which tone is which
+    # depends on the process chosen, so the file name's SSRC order says.
+    want = (440, 660) if both[0].startswith("both-aaaa0001") else (660, 440)
+    for ch, hz in ((left, want[0]), (right, want[1])):
+        nz = [i for i, v in enumerate(ch) if v]
+        ok(len(nz) > 8000, "a second of audio")
+        seg = ch[nz[0] + 1000:nz[0] + 5000]
+        got, _ = dominant_hz(seg, 8000)
+        ok(abs(got - hz) <= 3, "channel tone %.1f Hz, want %d" % (got, hz))
+    # Aligned by capture time: both processes started together, so the tones start together.
+    starts = [next(i for i, v in enumerate(ch) if v) for ch in (left, right)]
+    ok(abs(starts[0] - starts[1]) < 800, "channels start within 100 ms: %r" % starts)
+    # Each direction also as its own WAV, from both processes' copies.
+    eq(len([f for f in os.listdir(out) if f.endswith(".wav") and f.startswith("ssrc-")]), 4, "sent and recv each way")
+    eq(tshark_count(os.path.join(out, "ssrc-aaaa0001.pcap")), tshark_count(cap, "udp.dstport == %d" % pb),
+       "SSRC pcap vs tshark")
+
+
+# A minimal TURN client (RFC 8656, long-term credentials) on real sockets: Allocate (challenged,
+# then authenticated), CreatePermission, ChannelBind, then RTP to a peer over the channel with
+# seq 10 and 11 never sent, two more as Send indications, and the peer's echo coming back.
+TURN_CLIENT = r"""
+import hashlib, hmac, os, socket, struct, sys, time
+server = ("127.0.0.1", int(sys.argv[1])); peer_port = int(sys.argv[2])
+COOKIE = 0x2112A442
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.bind(("127.0.0.1", 0)); c.settimeout(5)
+peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); peer.bind(("127.0.0.1", peer_port)); peer.settimeout(5)
+def attr(t, v):
+    return struct.pack("!HH", t, len(v)) + v + b"\0" * (-len(v) % 4)
+def xaddr(host, port):
+    ip = struct.unpack("!I", socket.inet_aton(host))[0] ^ COOKIE
+    return struct.pack("!BBHI", 0, 1, port ^ 0x2112, ip)
+def msg(mtype, attrs, key=None):
+    txid = os.urandom(12); body = b"".join(attrs)
+    if key:
+        hdr = struct.pack("!HHI", mtype, len(body) + 24, COOKIE) + txid
+        body += attr(0x0008, hmac.new(key, hdr + body, hashlib.sha1).digest())
+    return struct.pack("!HHI", mtype, len(body), COOKIE) + txid + body
+def attrs_of(m):
+    out, off = {}, 20
+    while off + 4 <= len(m):
+        t, l = struct.unpack_from("!HH", m, off); out[t] = m[off + 4:off + 4 + l]; off += 4 + l + (-l % 4)
+    return out
+def call(mtype, attrs, key=None):
+    c.sendto(msg(mtype, attrs, key), server)
+    return c.recvfrom(2000)[0]
+tr = attr(0x0019, struct.pack("!I", 17 << 24))
+r = attrs_of(call(0x0003, [tr]))
+realm, nonce = r[0x0014], r[0x0015]
+key = hashlib.md5(b"u:" + realm + b":p").digest()
+auth = [attr(0x0006, b"u"), attr(0x0014, realm), attr(0x0015, nonce)]
+r = call(0x0003, [tr] + auth, key)
+assert struct.unpack("!H", r[:2])[0] == 0x0103, r[:2]
+pa = xaddr("127.0.0.1", peer_port)
+assert struct.unpack("!H", call(0x0008, [attr(0x0012, pa)] + auth, key)[:2])[0] == 0x0108
+assert struct.unpack("!H", call(0x0009, [attr(0x000C, struct.pack("!HH", 0x4001, 0)), attr(0x0012, pa)] + auth,
+                                key)[:2])[0] == 0x0109
+def rtp(seq):
+    return struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0x5555AAAA) + b"\xff" * 160
+for seq in range(1, 41):
+    if seq in (10, 11):
+        continue
+    d = rtp(seq)
+    if seq in (20, 21):   # as Send indications instead of ChannelData
+        c.sendto(msg(0x0016, [attr(0x0012, pa), attr(0x0013, d)]), server)
+    else:
+        c.sendto(struct.pack("!HH", 0x4001, len(d)) + d, server)
+    got, relayed = peer.recvfrom(2000)
+    assert got == d
+    peer.sendto(got, relayed)      # echoed: back to the client as ChannelData
+    c.recvfrom(2000)
+    time.sleep(0.005)
+print("%s:%d" % relayed)
+"""
+
+
+def test_report_turn_unwrapped_from_tcpdump(env):
+    """tcpdump -i lo of a TURN client talking RTP to a peer through coturn: report unwraps the
+    ChannelData and Send indications, and the RTP stream it finds between relayed address and
+    peer has exactly the packets and the loss of the plain leg tshark sees between them."""
+    for tool in ("turnserver", "tcpdump"):
+        cclib.need(tool)
+    port, peer_port = cclib.free_port(), cclib.free_port()
+    lo = 20000 + (os.getpid() * 11) % 40000
+    cap = env.path("turn.pcap")
+    server = subprocess.Popen(["turnserver", "-n", "--listening-ip=127.0.0.1", "--listening-port=%d" % port,
+                               "--relay-ip=127.0.0.1", "--min-port=%d" % lo, "--max-port=%d" % (lo + 100),
+                               "--lt-cred-mech", "--user=u:p", "--realm=test", "--no-tls", "--no-dtls",
+                               "--allow-loopback-peers", "--no-cli", "--log-file=" + env.path("ts.log"),
+                               "--pidfile=" + env.path("ts.pid")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # --immediate-mode: a short burst would otherwise wait in the kernel's ring for the buffer
+    # timeout, and tcpdump stopped before then writes none of it.
+    td = subprocess.Popen(["tcpdump", "-i", "lo", "--immediate-mode", "-U", "-w", cap, "udp and (port %d or port %d)" % (port, peer_port)],
+                          stdout=subprocess.DEVNULL, stderr=open(env.path("td.log"), "w"))
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline and not os.path.exists(cap):
+            time.sleep(0.05)
+        time.sleep(1.0)
+        p = cclib.run([cclib.PY, "-c", TURN_CLIENT, str(port), str(peer_port)], env=env.env(preload=False))
+        relayed = split_ep(p.stdout.strip())
+        time.sleep(1.2)
+    finally:
+        td.send_signal(signal.SIGINT)
+        td.wait(timeout=10)
+        server.terminate()
+        server.wait(timeout=10)
+    js = report_json(env, cap)
+    ok(js["turn_unwrapped"] >= 76, "unwrapped datagrams: %r" % js["turn_unwrapped"])
+    eq([split_ep(t["relayed"]) for t in js["turn"] if "relayed" in t], [relayed], "the allocation")
+    eq([(b["channel"], split_ep(b["peer"])) for t in js["turn"] for b in t["bindings"]],
+       [(0x4001, ("127.0.0.1", peer_port))], "the channel")
+    st = {(s["interface"], split_ep(s["src"]), split_ep(s["dst"])): s for s in js["rtp_streams"]
+          if s["ssrc"] == 0x5555AAAA}
+    out = st[("relay", relayed, ("127.0.0.1", peer_port))]
+    back = st[("relay", ("127.0.0.1", peer_port), relayed)]
+    plain = st[("-", relayed, ("127.0.0.1", peer_port))]      # the relay-to-peer leg on the wire
+    for s in (out, back, plain):
+        eq((s["packets"], s["lost"]), (38, 2), "stream %s -> %s" % (s["src"], s["dst"]))
+    # tshark on the plain leg (relayed address -> peer): the same count and loss.
+    ts = rtp_streams(cap, ["-d", "udp.port==%d,rtp" % peer_port])
+    eq([(v[0][0], v[0][1]) for k, v in ts.items() if (k[1], k[2]) == relayed and k[4] == peer_port], [(38, 2)],
+       "tshark's view of the plain leg: %r" % ts)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decoders/cursor.h"
 #include "tools/analyze.h"
 #include "tools/capread.h"
 #include "tools/pktparse.h"
@@ -371,6 +372,68 @@ START_TEST(header_lengths)
 }
 END_TEST
 
+/* The same UDP datagram behind each link-layer header: one parse result. */
+START_TEST(link_layers)
+{
+	static const uint8_t ip[] = {
+		0x45, 0, 0, 32, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+		0x13, 0x88, 0x17, 0x70, 0, 12, 0, 0, 'a', 'b', 'c', 'd',
+		0xee, 0xee,	/* Ethernet padding past the IP length */
+	};
+	uint8_t f[128];
+	struct cc_pkt p;
+	struct { int dlt; size_t hlen; uint8_t hdr[24]; uint8_t dir, ifindex; uint32_t pid; } cases[] = {
+		{ 1, 18, { 0,1,2,3,4,5, 6,7,8,9,10,11, 0x81,0x00, 0,5, 0x08,0x00 }, CC_DIR_UNKNOWN, 0, 0 },
+		{ 113, 16, { 0,4, 0,1, 0,6, 1,2,3,4,5,6,0,0, 0x08,0x00 }, CC_DIR_OUT, 0, 0 },
+		{ 276, 20, { 0x08,0x00, 0,0, 0,0,0,2, 0xff,0xfe, 0, 4, 0,0,0x30,0x39, 0,0,0,0 }, CC_DIR_IN, 2, 12345 },
+		{ 101, 0, { 0 }, CC_DIR_UNKNOWN, 0, 0 },
+		{ 0, 4, { 2,0,0,0 }, CC_DIR_UNKNOWN, 0, 0 },
+		{ 108, 4, { 0,0,0,2 }, CC_DIR_UNKNOWN, 0, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		memcpy(f, cases[i].hdr, cases[i].hlen);
+		memcpy(f + cases[i].hlen, ip, sizeof ip);
+		ck_assert_int_eq(cc_pkt_parse(cases[i].dlt, f, cases[i].hlen + sizeof ip, &p), 0);
+		ck_assert_uint_eq(p.proto, IPPROTO_UDP);
+		ck_assert_uint_eq(p.src.port, 5000);
+		ck_assert_uint_eq(p.dst.port, 6000);
+		ck_assert_uint_eq(p.payload_len, 4);	/* UDP length, not the padding */
+		ck_assert_mem_eq(p.payload, "abcd", 4);
+		ck_assert_uint_eq(p.dir, cases[i].dir);
+		ck_assert_uint_eq(p.ifindex, cases[i].ifindex);
+		ck_assert_uint_eq(p.pid, cases[i].pid);
+		/* Every shorter capture of the same frame fails cleanly. */
+		for (size_t n = 0; n < cases[i].hlen + 28; n++)
+			ck_assert_int_lt(cc_pkt_parse(cases[i].dlt, f, n, &p), 0);
+	}
+}
+END_TEST
+
+START_TEST(ipv6_extension_headers)
+{
+	/* IPv6, hop-by-hop (8 bytes), fragment header (first fragment), UDP. */
+	uint8_t f[40 + 8 + 8 + 8 + 2] = { 0x60, 0, 0, 0, 0, 26, 0, 64 };
+	struct cc_pkt p;
+	char buf[64];
+
+	f[23] = 1;	/* src ::1 */
+	f[39] = 1;	/* dst ::1 */
+	f[40] = 44;	/* hop-by-hop, next: fragment */
+	f[48] = 17;	/* fragment, next: UDP; offset 0 */
+	memcpy(f + 56, "\x00\x35\x00\x36\x00\x0a\x00\x00zz", 10);
+	ck_assert_int_eq(cc_pkt_parse(229, f, sizeof f, &p), 0);
+	ck_assert_uint_eq(p.src.family, 6);
+	ck_assert_uint_eq(p.dst.port, 54);
+	ck_assert_uint_eq(p.payload_len, 2);
+	ck_assert_str_eq(cc_endpoint_str(&p.src, buf, sizeof buf), "[::1]:53");
+	/* A later fragment carries no UDP header. */
+	f[51] = 0x08;
+	ck_assert_int_eq(cc_pkt_parse(229, f, sizeof f, &p), CC_ENOTSUP);
+	ck_assert(p.fragment);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("analyze");
@@ -390,6 +453,8 @@ int main(void)
 	tcase_add_test(e, sdp_rtpmap_sets_clock);
 	tcase_add_test(e, hostile_frames);
 	tcase_add_test(e, header_lengths);
+	tcase_add_test(e, link_layers);
+	tcase_add_test(e, ipv6_extension_headers);
 	tcase_set_timeout(e, 60);
 	suite_add_tcase(s, t);
 	suite_add_tcase(s, e);
