@@ -31,6 +31,8 @@ int cc_filter_compile(const char *expr, char *err, size_t errlen)
 	int (*compile)(pcap_t *, struct bpf_program *, const char *, int, bpf_u_int32);
 	char *(*geterr)(pcap_t *);
 	void (*close)(pcap_t *);
+	void (*freecode)(struct bpf_program *);
+	struct bpf_program prog;
 	void *h = NULL;
 	pcap_t *p;
 
@@ -44,8 +46,9 @@ int cc_filter_compile(const char *expr, char *err, size_t errlen)
 	compile = (int (*)(pcap_t *, struct bpf_program *, const char *, int, bpf_u_int32))dlsym(h, "pcap_compile");
 	geterr = (char *(*)(pcap_t *))dlsym(h, "pcap_geterr");
 	close = (void (*)(pcap_t *))dlsym(h, "pcap_close");
+	freecode = (void (*)(struct bpf_program *))dlsym(h, "pcap_freecode");
 	F.run = (u_int (*)(const struct bpf_insn *, const u_char *, u_int, u_int))dlsym(h, "bpf_filter");
-	if (!open_dead || !compile || !geterr || !close || !F.run) {
+	if (!open_dead || !compile || !geterr || !close || !freecode || !F.run) {
 		snprintf(err, errlen, "the loaded libpcap lacks pcap_compile or bpf_filter");
 		return -1;
 	}
@@ -54,12 +57,16 @@ int cc_filter_compile(const char *expr, char *err, size_t errlen)
 		snprintf(err, errlen, "libpcap cannot open a dead handle");
 		return -1;
 	}
-	if (compile(p, &F.prog, expr, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+	if (compile(p, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) < 0) {
 		snprintf(err, errlen, "%s", geterr(p));
 		close(p);
 		return -1;
 	}
 	close(p);
+	/* Set once at start-up; compiling again (the unit tests do) replaces the program. */
+	if (F.prog.bf_insns)
+		freecode(&F.prog);
+	F.prog = prog;
 	/* The library stays loaded: bpf_filter runs for every frame from now on. */
 	__atomic_store_n(&cc_filter_on, 1, __ATOMIC_RELEASE);
 	return 0;
