@@ -42,7 +42,7 @@ $(DECODERS_FUZZ): $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util
 # to the first directory, so the seeds in the tree are never modified.  A
 # crash exits non-zero and leaves the input in build-fuzz/artifacts/.
 FUZZ_TIME        ?= 60
-FUZZ_SMOKE_TOTAL ?= 50
+FUZZ_SMOKE_TOTAL ?= 32
 FUZZ_SMOKE_MIN   ?= 3
 
 # FUZZ_TARGETS is read when the recipe runs, after every fragment has added

@@ -749,6 +749,19 @@ void cc_an_finish(struct cc_an *a)
 }
 
 /* A granted allocation or channel, kept for unwrapping what follows. */
+/* Index i of a live table of *n entries: a new entry when i == *n, if there is room (else counted). */
+static int live_slot(struct cc_an *a, size_t *n, size_t i)
+{
+	if (i < *n)
+		return 0;
+	if (i >= CC_AN_MAX_LIVE) {
+		a->overflow.live++;
+		return -1;
+	}
+	(*n)++;
+	return 0;
+}
+
 static void live_note(struct cc_an *a, const struct cc_stun_tx *t)
 {
 	size_t i;
@@ -758,13 +771,8 @@ static void live_note(struct cc_an *a, const struct cc_stun_tx *t)
 			if (a->live_alloc[i].ifindex == t->ifindex && ep_eq(&a->live_alloc[i].client, &t->from) &&
 			    ep_eq(&a->live_alloc[i].server, &t->to))
 				break;
-		if (i == a->nlive_alloc) {
-			if (i >= CC_AN_MAX_LIVE) {
-				a->overflow.live++;
-				return;
-			}
-			a->nlive_alloc++;
-		}
+		if (live_slot(a, &a->nlive_alloc, i) < 0)
+			return;
 		a->live_alloc[i].ifindex = t->ifindex;
 		a->live_alloc[i].client = t->from;
 		a->live_alloc[i].server = t->to;
@@ -774,13 +782,8 @@ static void live_note(struct cc_an *a, const struct cc_stun_tx *t)
 			if (a->live_chan[i].ifindex == t->ifindex && a->live_chan[i].channel == t->channel &&
 			    ep_eq(&a->live_chan[i].client, &t->from) && ep_eq(&a->live_chan[i].server, &t->to))
 				break;
-		if (i == a->nlive_chan) {
-			if (i >= CC_AN_MAX_LIVE) {
-				a->overflow.live++;
-				return;
-			}
-			a->nlive_chan++;
-		}
+		if (live_slot(a, &a->nlive_chan, i) < 0)
+			return;
 		a->live_chan[i].ifindex = t->ifindex;
 		a->live_chan[i].channel = t->channel;
 		a->live_chan[i].client = t->from;

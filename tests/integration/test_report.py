@@ -20,7 +20,7 @@ from cclib import eq, ok, tshark, tshark_count
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-QUICK = ["test_exit_stats_appended_run_only", "test_report_hostile_files", "test_report_tcpdump_lo_vs_tshark",
+QUICK = ["test_exit_stats_appended_run_only", "test_report_hostile_files",
          "test_extract_pcmu_tone_and_exit_stats", "test_report_turn_unwrapped_from_tcpdump"]
 
 KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d"
