@@ -119,8 +119,9 @@ static void usage_error(const char *what)
 static void print_help(void)
 {
 	fputs(
-"Usage: clearcap -w FILE|- [-aq] [-F FORMAT] [-P LIST] [-B KiB] [-k KEYLOG] [-C MB] [-G SECS]\n"
-"                [-W COUNT] [--] PROGRAM [ARGS...]\n"
+"Usage: clearcap -w FILE|- [-aq] [-F FORMAT] [-P LIST] [-B KiB] [-k KEYLOG] [-f EXPR]\n"
+"                [--capture CLASSES] [-C MB] [-G SECS] [-W COUNT] [--stats PATH] [--]\n"
+"                PROGRAM [ARGS...]\n"
 "       clearcap ctl PID|all status|pause|resume|reopen FILE\n"
 "       clearcap report FILE [--json] [--svg DIR]\n"
 "       clearcap extract FILE [-o DIR] [--both]\n"
