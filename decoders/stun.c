@@ -29,6 +29,13 @@
 
 #include "decoders/crc.h"
 
+/* RFC 8489 §5: class bits C1 C0 sit at bits 8 and 4 of the type, the method around them. */
+static void split_type(unsigned t, uint16_t *method, uint8_t *cls)
+{
+	*cls = (uint8_t)(((t >> 7) & 2) | ((t >> 4) & 1));
+	*method = (uint16_t)((t & 0x000F) | ((t >> 1) & 0x0070) | ((t >> 2) & 0x0F80));
+}
+
 int cc_stun_header(const uint8_t *p, size_t len, struct cc_stun_hdr *out)
 {
 	struct cc_cur c;
@@ -50,11 +57,24 @@ int cc_stun_header(const uint8_t *p, size_t len, struct cc_stun_hdr *out)
 	if (cur_left(&c) < out->length)
 		return CC_ESHORT;
 
-	/* RFC 8489 §5: class bits C1 C0 sit at bits 8 and 4 of the type. */
-	unsigned t = out->type;
-	out->cls = (uint8_t)(((t >> 7) & 2) | ((t >> 4) & 1));
-	out->method = (uint16_t)((t & 0x000F) | ((t >> 1) & 0x0070) | ((t >> 2) & 0x0F80));
+	split_type(out->type, &out->method, &out->cls);
 	return CC_OK;
+}
+
+int cc_stun_peek(const uint8_t *p, size_t len, uint16_t *method, uint8_t *cls)
+{
+	struct cc_cur c;
+	uint16_t type;
+	uint32_t cookie;
+
+	cur_init(&c, p, len);
+	if (cur_be16(&c, &type) || cur_skip(&c, 2) || cur_be32(&c, &cookie))
+		return -1;
+	/* RFC 8489 §5, §6: the two top bits zero, then the cookie. */
+	if ((type & 0xC000) || cookie != CC_STUN_MAGIC_COOKIE)
+		return -1;
+	split_type(type, method, cls);
+	return 0;
 }
 
 int cc_stun_iter_init(struct cc_stun_iter *it, const uint8_t *p, size_t len)

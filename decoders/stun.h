@@ -141,6 +141,12 @@ struct cc_turn_ind {
 	struct cc_bytes data;
 };
 
+/*
+ * The first 8 bytes only: 0 with the method and class when p starts a STUN message (zero top
+ * bits, the magic cookie), -1 otherwise.  For classifying a datagram without its whole body.
+ */
+int cc_stun_peek(const uint8_t *p, size_t len, uint16_t *method, uint8_t *cls);
+
 /* Header only: type, class/method, length, cookie, txid; the whole message
  * must be in the buffer (trailing bytes, as in a TCP stream, are allowed). */
 int cc_stun_header(const uint8_t *p, size_t len, struct cc_stun_hdr *out);

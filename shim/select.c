@@ -7,6 +7,7 @@
  */
 #include "shim/select.h"
 #include "decoders/demux.h"
+#include "decoders/stun.h"
 #include "pcapout/writer.h"
 
 #include <netinet/in.h>
@@ -84,14 +85,14 @@ static unsigned classify_udp(const uint8_t *p, size_t n, size_t len, int plainte
 	}
 	switch (cc_demux(p, n)) {
 	case CC_CLASS_STUN:
+	{
 		/* RFC 8489 section 5: the magic cookie tells STUN from stray bytes. */
-		if (n < 8 || p[4] != 0x21 || p[5] != 0x12 || p[6] != 0xA4 || p[7] != 0x42)
+		uint16_t method;
+		uint8_t cls;
+		if (cc_stun_peek(p, n, &method, &cls) < 0)
 			return CC_SEL_OTHER;
-		{
-			unsigned t = (unsigned)p[0] << 8 | p[1];
-			unsigned method = (t & 0x000F) | (t & 0x00E0) >> 1 | (t & 0x3E00) >> 2;
-			return turn_method(method) ? CC_SEL_TURN : CC_SEL_STUN;
-		}
+		return turn_method(method) ? CC_SEL_TURN : CC_SEL_STUN;
+	}
 	case CC_CLASS_TURN_CHANNEL:
 		return CC_SEL_TURN;
 	case CC_CLASS_DTLS:

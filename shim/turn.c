@@ -184,12 +184,12 @@ int cc_turn_datagram(const uint8_t *p, size_t len, int outgoing, const struct cc
 		/* ChannelData: nothing to do until this process has allocated. */
 		if (!__atomic_load_n(&any, __ATOMIC_RELAXED))
 			return 0;
-	} else if (len < CC_STUN_HDR_LEN || p[4] != 0x21 || p[5] != 0x12 || p[6] != 0xA4 || p[7] != 0x42) {
-		return 0;
 	} else {
 		/* Only TURN methods matter here; ICE's Binding checks go by without the lock. */
-		unsigned t = (unsigned)p[0] << 8 | p[1];
-		unsigned method = (t & 0x000F) | (t & 0x00E0) >> 1 | (t & 0x3E00) >> 2;
+		uint16_t method;
+		uint8_t cls;
+		if (len < CC_STUN_HDR_LEN || cc_stun_peek(p, len, &method, &cls) < 0)
+			return 0;
 		if (method < CC_STUN_ALLOCATE || method > CC_STUN_CHANNEL_BIND)
 			return 0;
 		if (method != CC_STUN_ALLOCATE && !__atomic_load_n(&any, __ATOMIC_RELAXED))
@@ -249,11 +249,12 @@ static struct stream *stream_find(const struct cc_addr *local, const struct cc_a
 /* The stream's first bytes are an Allocate request: this connection goes to a TURN server. */
 static int starts_allocate(const struct iovec *iov, int iovcnt, size_t len)
 {
-	uint8_t h[8];
+	uint8_t h[8], cls;
+	uint16_t method;
 
 	if (len < CC_STUN_HDR_LEN || cc_iov_copy(h, iov, iovcnt, 0, sizeof(h)) != sizeof(h))
 		return 0;
-	return h[0] == 0x00 && h[1] == 0x03 && h[4] == 0x21 && h[5] == 0x12 && h[6] == 0xA4 && h[7] == 0x42;
+	return cc_stun_peek(h, sizeof(h), &method, &cls) == 0 && method == CC_STUN_ALLOCATE && cls == CC_STUN_REQUEST;
 }
 
 void cc_turn_tcp(const struct iovec *iov, int iovcnt, size_t len, int outgoing, const struct cc_addr *local,

@@ -53,6 +53,29 @@ START_TEST(test_rfc5769_request)
 }
 END_TEST
 
+/* The 8-byte peek agrees with the full header decode, and refuses what is not STUN. */
+START_TEST(test_peek)
+{
+	uint16_t method;
+	uint8_t cls;
+	uint8_t no_cookie[8];
+
+	ck_assert_int_eq(cc_stun_peek(stun_rfc5769_request, 8, &method, &cls), 0);
+	ck_assert_uint_eq(method, CC_STUN_BINDING);
+	ck_assert_uint_eq(cls, CC_STUN_REQUEST);
+	ck_assert_int_eq(cc_stun_peek(stun_alloc_401, sizeof(stun_alloc_401), &method, &cls), 0);
+	ck_assert_uint_eq(method, CC_STUN_ALLOCATE);
+	ck_assert_uint_eq(cls, CC_STUN_ERROR);
+	ck_assert_int_eq(cc_stun_peek(stun_rfc5769_request, 7, &method, &cls), -1);
+	memcpy(no_cookie, stun_rfc5769_request, 8);
+	no_cookie[5] ^= 1;
+	ck_assert_int_eq(cc_stun_peek(no_cookie, 8, &method, &cls), -1);
+	no_cookie[5] ^= 1;
+	no_cookie[0] |= 0x40;                   /* a top bit set: ChannelData, not STUN */
+	ck_assert_int_eq(cc_stun_peek(no_cookie, 8, &method, &cls), -1);
+}
+END_TEST
+
 START_TEST(test_rfc5769_ipv4)
 {
 	struct cc_stun_msg m;
@@ -356,6 +379,7 @@ Suite *stun_suite(void)
 	tcase_add_test(tc, test_turn_alloc_ok);
 	tcase_add_test(tc, test_ice_check);
 	tcase_add_test(tc, test_channel_bind);
+	tcase_add_test(tc, test_peek);
 	tcase_add_test(tc, test_indications);
 	tcase_add_test(tc, test_channel_data);
 	tcase_add_test(tc, test_tcp_framing);
