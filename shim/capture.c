@@ -518,13 +518,17 @@ void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *pe
 	uint8_t tbuf[TURN_COPY];
 	int relayed = 0;
 	if (caplen && caplen == origlen && !(gso && origlen > gso)) {
-		const uint8_t *p = iov[0].iov_len >= caplen ? iov[0].iov_base : NULL;
-		if (cc_turn_candidate(p ? p[0] : (cc_iov_copy(tbuf, iov, iovcnt, 0, 1) ? tbuf[0] : 0xff))) {
-			if (!p && caplen <= sizeof(tbuf))
-				p = tbuf, cc_iov_copy(tbuf, iov, iovcnt, 0, caplen);
-			if (p)
-				relayed = cc_turn_datagram(p, caplen, outgoing, &local, &peer, &rl);
+		const uint8_t *p = iov[0].iov_base;
+		/* A datagram split over iovecs is parsed from a copy, made only if it may be TURN. */
+		if (iov[0].iov_len < caplen) {
+			p = NULL;
+			if (caplen <= sizeof(tbuf) && cc_iov_copy(tbuf, iov, iovcnt, 0, 1) && cc_turn_candidate(tbuf[0])) {
+				cc_iov_copy(tbuf, iov, iovcnt, 0, caplen);
+				p = tbuf;
+			}
 		}
+		if (p && cc_turn_candidate(p[0]))
+			relayed = cc_turn_datagram(p, caplen, outgoing, &local, &peer, &rl);
 	}
 	if (!relayed) {
 		if (__builtin_expect(cc_nest.ssl != NULL, 0))
