@@ -145,14 +145,12 @@ static void key_forget(const void *ctx)
 	pthread_mutex_unlock(&key_lock);
 }
 
-static void key_add(const void *ctx, int type, uint32_t ssrc, const char *suite, const uint8_t *ks, size_t n)
+static void key_add(const void *ctx, int type, uint32_t ssrc, const char *crypto)
 {
-	char b64[100];
 	int free_i = -1;
 
-	if (!ctx || n > 64)
+	if (!ctx)
 		return;
-	cc_base64(ks, n, b64);
 	pthread_mutex_lock(&key_lock);
 	for (int i = 0; i < KEYS; i++) {
 		const void *c = __atomic_load_n(&keys[i].ctx, __ATOMIC_RELAXED);
@@ -171,7 +169,7 @@ static void key_add(const void *ctx, int type, uint32_t ssrc, const char *suite,
 		__atomic_store_n(&k->ssrc, ssrc, __ATOMIC_RELAXED);
 		__atomic_store_n(&k->flow_hash[0], 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&k->flow_hash[1], 0, __ATOMIC_RELAXED);
-		snprintf(k->suite_key, sizeof(k->suite_key), "%s inline:%s", suite, b64);
+		snprintf(k->suite_key, sizeof(k->suite_key), "%s", crypto);
 		__atomic_store_n(&k->ctx, ctx, __ATOMIC_RELEASE);
 		if (free_i >= __atomic_load_n(&nkeys, __ATOMIC_RELAXED))
 			__atomic_store_n(&nkeys, free_i + 1, __ATOMIC_RELEASE);
@@ -219,9 +217,9 @@ static uint64_t flow_hash(const struct cc_addr *local, const struct cc_addr *pee
 static int key_note(struct srtpkey *k, const struct cc_addr *local, const struct cc_addr *peer, int outgoing,
 		    char *buf, size_t size)
 {
+	static const char prefix[] = "flow from SRTP packet; ";
 	uint64_t h = flow_hash(local, peer);
-	char l[64], p[64];
-	int n = 0;
+	int n = -1;
 
 	/* Per packet: one atomic load; the lock only for a flow's first packet. */
 	if (__atomic_load_n(&k->flow_hash[outgoing], __ATOMIC_RELAXED) == h)
@@ -229,19 +227,18 @@ static int key_note(struct srtpkey *k, const struct cc_addr *local, const struct
 	pthread_mutex_lock(&key_lock);
 	if (__atomic_load_n(&k->ctx, __ATOMIC_RELAXED) && __atomic_load_n(&k->flow_hash[outgoing], __ATOMIC_RELAXED) != h) {
 		__atomic_store_n(&k->flow_hash[outgoing], h, __ATOMIC_RELAXED);
-		cc_addr_str(local, l, sizeof(l));
-		cc_addr_str(peer, p, sizeof(p));
-		n = snprintf(buf, size, "flow from SRTP packet; SRTP %s %s %s %s", l, p, outgoing ? "outbound" : "inbound",
-			     k->suite_key);
+		memcpy(buf, prefix, sizeof(prefix) - 1);
+		n = cc_srtp_line(buf + sizeof(prefix) - 1, size - (sizeof(prefix) - 1), local, peer,
+				 outgoing ? "outbound" : "inbound", k->suite_key);
 	}
 	pthread_mutex_unlock(&key_lock);
-	if (n <= 0 || (size_t)n >= size)
+	if (n < 0)
 		return 0;
 	/*
 	 * The key log gets the line too: SDES policies never named their flow, and ICE may move
 	 * DTLS-SRTP media to another candidate pair after the keys were exported.
 	 */
-	cc_srtp_keylog_line(strstr(buf, "; SRTP ") + 2);
+	cc_srtp_keylog_line(buf + sizeof(prefix) - 1);
 	return 1;
 }
 
@@ -392,8 +389,12 @@ static void log_policies(const void *ctx, const struct policy2 *p)
 			snprintf(who, sizeof(who), "ssrc=0x%08x", p->ssrc.value);
 		else
 			snprintf(who, sizeof(who), "%s", p->ssrc.type == 3 ? "outbound" : "inbound");
-		cc_srtp_keylog_who(who, suite, key, kl, key + kl, sl);
-		key_add(ctx, p->ssrc.type, p->ssrc.value, suite, key, kl + sl);
+		char crypto[136], line[320];
+		if (cc_srtp_crypto(crypto, sizeof(crypto), suite, key, kl, key + kl, sl) < 0)
+			continue;
+		if (cc_srtp_line(line, sizeof(line), NULL, NULL, who, crypto) > 0)
+			cc_srtp_keylog_line(line);
+		key_add(ctx, p->ssrc.type, p->ssrc.value, crypto);
 	}
 }
 

@@ -69,38 +69,41 @@ void cc_addr_str(const struct cc_addr *a, char *buf, size_t size)
 
 static void write_line(const char *line, int n);
 
-void cc_srtp_keylog_who(const char *who, const char *suite, const uint8_t *key, size_t key_len, const uint8_t *salt,
-			size_t salt_len)
+int cc_srtp_crypto(char *buf, size_t size, const char *suite, const uint8_t *key, size_t key_len, const uint8_t *salt,
+		   size_t salt_len)
 {
 	uint8_t ks[64];
-	char b64[100], line[320];
+	char b64[100];
 
 	if (key_len + salt_len > sizeof(ks))
-		return;
+		return -1;
 	memcpy(ks, key, key_len);
 	memcpy(ks + key_len, salt, salt_len);
 	cc_base64(ks, key_len + salt_len, b64);
-	int n = snprintf(line, sizeof(line), "SRTP ? ? %s %s inline:%s\n", who, suite, b64);
-	write_line(line, n);
+	int n = snprintf(buf, size, "%s inline:%s", suite, b64);
+	return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+int cc_srtp_line(char *buf, size_t size, const struct cc_addr *local, const struct cc_addr *peer, const char *who,
+		 const char *crypto)
+{
+	char l[64], p[64];
+
+	cc_addr_str(local, l, sizeof(l));
+	cc_addr_str(peer, p, sizeof(p));
+	int n = snprintf(buf, size, "SRTP %s %s %s %s", l, p, who, crypto);
+	return n > 0 && (size_t)n < size ? n : -1;
 }
 
 void cc_srtp_keylog(const struct cc_addr *local, const struct cc_addr *peer, int outbound, const char *suite,
 		    const uint8_t *key, size_t key_len, const uint8_t *salt, size_t salt_len)
 {
-	uint8_t ks[64];
-	char b64[100], l[64], p[64], line[320];
+	char crypto[136], line[320];
 	int saved = errno;
 
-	if (key_len + salt_len > sizeof(ks))
-		return;
-	memcpy(ks, key, key_len);
-	memcpy(ks + key_len, salt, salt_len);
-	cc_base64(ks, key_len + salt_len, b64);
-	cc_addr_str(local, l, sizeof(l));
-	cc_addr_str(peer, p, sizeof(p));
-	int n = snprintf(line, sizeof(line), "SRTP %s %s %s %s inline:%s\n", l, p, outbound ? "outbound" : "inbound",
-			 suite, b64);
-	write_line(line, n);
+	if (cc_srtp_crypto(crypto, sizeof(crypto), suite, key, key_len, salt, salt_len) == 0 &&
+	    cc_srtp_line(line, sizeof(line), local, peer, outbound ? "outbound" : "inbound", crypto) > 0)
+		cc_srtp_keylog_line(line);
 	errno = saved;
 }
 

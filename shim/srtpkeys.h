@@ -22,12 +22,16 @@ int cc_srtp_profile(unsigned long id, const char **suite, size_t *key_len, size_
 void cc_srtp_keylog(const struct cc_addr *local, const struct cc_addr *peer, int outbound, const char *suite,
 		    const uint8_t *key, size_t key_len, const uint8_t *salt, size_t salt_len);
 
+/* The SDP a=crypto key parameter "SUITE inline:BASE64(KEY||SALT)" into buf; 0, or -1 if too long. */
+int cc_srtp_crypto(char *buf, size_t size, const char *suite, const uint8_t *key, size_t key_len, const uint8_t *salt,
+		   size_t salt_len);
+
 /*
- * Writes a key known by SSRC or direction only (SDES policies):
- *   SRTP ? ? <ssrc=0x........|inbound|outbound> <suite> inline:<base64>
+ * One key log line, without its newline: "SRTP LOCAL PEER WHO CRYPTO", addresses "?" when NULL,
+ * WHO outbound, inbound or ssrc=0x........ (SDES policies).  Returns its length, or -1.
  */
-void cc_srtp_keylog_who(const char *who, const char *suite, const uint8_t *key, size_t key_len, const uint8_t *salt,
-			size_t salt_len);
+int cc_srtp_line(char *buf, size_t size, const struct cc_addr *local, const struct cc_addr *peer, const char *who,
+		 const char *crypto);
 
 /* "addr:port" ("[v6]:port"), or "?" when a is NULL or unset. */
 void cc_addr_str(const struct cc_addr *a, char *buf, size_t size);
