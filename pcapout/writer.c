@@ -55,6 +55,7 @@ static struct {
 	int pipe;                       /* the output is a FIFO or pipe: writes are locked, see open_fifo */
 	off_t end;                      /* file size after our last write (a block boundary), or -1 */
 	int lock_given_up;              /* the file's lock was not to be had: write without it */
+	int inherited;                  /* a forked child still on its parent's open file description */
 	char base[PATH_MAX_];           /* the configured name; path is the current file of a rotation */
 	struct cc_rot_cfg rot;
 	struct cc_rot_state *rs;        /* shared rotation state, when rotating */
@@ -205,7 +206,8 @@ static off_t repair_tail(int fd, off_t size, off_t from)
 	uint32_t len, last;
 	off_t off = from;
 
-	if (W.fmt != CC_FMT_PCAPNG || size <= from)
+	/* Without a boundary known to be good (from < 0) nothing is cut. */
+	if (W.fmt != CC_FMT_PCAPNG || from < 0 || size <= from)
 		return size;
 	if (pread(fd, &last, 4, size - 4) == 4 && last <= size - from && block_whole(fd, size - last, size, &len))
 		return size;
@@ -253,11 +255,13 @@ static int write_out(struct iovec *iov, int n)
 
 		for (int i = 0; i < n; i++)
 			total += iov[i].iov_len;
-		if (locked && fstat(fd, &st) == 0 && st.st_size != W.end)
-			W.end = repair_tail(fd, st.st_size, W.end);
+		/* Where this batch lands, from the size under the lock: never from a stale guess. */
+		off_t at = -1;
+		if (locked && fstat(fd, &st) == 0)
+			at = st.st_size != W.end ? repair_tail(fd, st.st_size, W.end) : st.st_size;
 		rc = write_all(fd, iov, n);
 		int saved = errno;
-		W.end = locked && rc == 0 ? W.end + (off_t)total : -1;
+		W.end = at >= 0 && rc == 0 ? at + (off_t)total : -1;
 		if (locked)
 			syscall(SYS_flock, fd, LOCK_UN);
 		errno = saved;
@@ -414,6 +418,33 @@ static int move_high(int fd)
 		return fd;
 	syscall(SYS_close, fd);
 	return (int)nfd;
+}
+
+/*
+ * A forked child shares its parent's open file description, and flock() locks descriptions:
+ * both would hold the batch lock at once, and one's tail repair could cut the other's write in
+ * half.  So the child writes through a description of its own, reopened through /proc/self/fd
+ * (which reaches a deleted file and a pipe too), before its first batch.  Without /proc it keeps
+ * the shared one and takes no lock on a file, so it never repairs.
+ */
+static void own_description(void)
+{
+	int fd = __atomic_load_n(&W.fd, __ATOMIC_RELAXED);
+	long fl = syscall(SYS_fcntl, fd, F_GETFL);
+	char path[64];
+	int nfd = -1;
+
+	W.inherited = 0;
+	W.end = -1;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (fl >= 0)
+		nfd = open(path, (int)(fl & (O_ACCMODE | O_APPEND | O_NONBLOCK)) | O_CLOEXEC | O_NOCTTY);
+	if (nfd < 0) {
+		W.lock_given_up = 1;    /* a shared description's lock excludes nobody: no repair */
+		return;
+	}
+	__atomic_store_n(&W.fd, move_high(nfd), __ATOMIC_RELEASE);
+	syscall(SYS_close, fd);
 }
 
 /*
@@ -841,6 +872,8 @@ static int start(void)
 		if (fd < 0)
 			goto fail;
 		__atomic_store_n(&W.fd, fd, __ATOMIC_RELEASE);
+	} else if (W.inherited) {
+		own_description();
 	}
 	if (!W.ring.buf && cc_ring_init(&W.ring, W.ring_size) < 0) {
 		cc_warn("cannot allocate a %zu-byte capture buffer; not capturing", W.ring_size);
@@ -1076,6 +1109,7 @@ void cc_writer_atfork_child(void)
 	W.captured = W.dropped = W.bytes = W.filtered = 0;
 	W.warned_drop = 0;
 	W.thread_started = 0;
+	W.inherited = __atomic_load_n(&W.fd, __ATOMIC_RELAXED) >= 0;
 	pthread_mutex_init(&W.dsb_lock, NULL);
 	if (__atomic_load_n(&W.state, __ATOMIC_RELAXED) == W_RUNNING)
 		W.state = W_IDLE;
