@@ -38,33 +38,51 @@ static inline void put_be32(uint8_t *p, uint32_t v)
 	p[3] = v;
 }
 
+/* acc + v with the carry out added back in: one's complement addition of 64-bit words. */
+static inline uint64_t add_carry(uint64_t acc, uint64_t v)
+{
+	acc += v;
+	return acc + (acc < v);
+}
+
 /*
  * RFC 1071 sum of p as big-endian 16-bit words, added to sum.  The words are summed in host order,
- * 32 bits at a time into a 64-bit accumulator, and swapped once at the end: one's complement
- * addition commutes with byte swapping (RFC 1071 section 2(B)).  len is even except at the end.
+ * 64 bits at a time with end-around carry, and swapped once at the end: one's complement addition
+ * commutes with byte swapping and folds from any word size (RFC 1071 section 2(B)).  len is even
+ * except at the end.  Every frame is summed once, so this is on the capture's hot path: on x86-64
+ * a chain of add-with-carry takes 32 bytes in five instructions.
  */
 uint64_t cc_csum_add(uint64_t sum, const uint8_t *p, size_t len)
 {
 	uint64_t acc = 0;
 
-	while (len >= 8) {
+#if defined(__x86_64__)
+	for (; len >= 32; p += 32, len -= 32)
+		__asm__("addq 0(%[p]), %[acc]\n\t"
+			"adcq 8(%[p]), %[acc]\n\t"
+			"adcq 16(%[p]), %[acc]\n\t"
+			"adcq 24(%[p]), %[acc]\n\t"
+			"adcq $0, %[acc]"
+			: [acc] "+r"(acc)
+			: [p] "r"(p), "m"(*(const uint8_t(*)[32])p)
+			: "cc");
+#endif
+	for (; len >= 8; p += 8, len -= 8) {
 		uint64_t v;
 		memcpy(&v, p, 8);
-		acc += (v & 0xffffffffu) + (v >> 32);
-		p += 8;
-		len -= 8;
+		acc = add_carry(acc, v);
 	}
 	if (len >= 4) {
 		uint32_t v;
 		memcpy(&v, p, 4);
-		acc += v;
+		acc = add_carry(acc, v);
 		p += 4;
 		len -= 4;
 	}
 	if (len >= 2) {
 		uint16_t v;
 		memcpy(&v, p, 2);
-		acc += v;
+		acc = add_carry(acc, v);
 		p += 2;
 		len -= 2;
 	}
@@ -72,10 +90,12 @@ uint64_t cc_csum_add(uint64_t sum, const uint8_t *p, size_t len)
 		uint8_t last[2] = { p[0], 0 };
 		uint16_t v;
 		memcpy(&v, last, 2);
-		acc += v;
+		acc = add_carry(acc, v);
 	}
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
+	acc = (acc & 0xffffffffu) + (acc >> 32);
+	acc = (acc & 0xffffffffu) + (acc >> 32);
+	acc = (acc & 0xffff) + (acc >> 16);
+	acc = (acc & 0xffff) + (acc >> 16);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	acc = (uint16_t)(acc << 8 | acc >> 8);
 #endif

@@ -29,6 +29,8 @@ struct cc_slot {
 };
 
 int cc_ring_init(struct cc_ring *r, size_t size);
+/* Makes the whole ring resident now (the consumer's thread calls it), not page by page on first use. */
+void cc_ring_prefault(struct cc_ring *r);
 void cc_ring_free(struct cc_ring *r);
 
 /* Reserves len bytes; returns 0, or -1 when the ring has no room now. */
@@ -36,6 +38,12 @@ int cc_ring_reserve(struct cc_ring *r, size_t len, struct cc_slot *s);
 void cc_ring_commit(struct cc_slot *s);
 /* Publishes a slot that is written out like any other but is not a packet (secrets, ...). */
 void cc_ring_commit_meta(struct cc_slot *s);
+
+/*
+ * Publishes a slot holding what the consumer turns into the record itself (cc_ring_batch.synth):
+ * building a frame's headers and checksums is left to the consumer's thread, off the program's.
+ */
+void cc_ring_commit_raw(struct cc_slot *s);
 
 /* Gives the slot back unwritten (the filter declined the record after it was built). */
 void cc_ring_commit_skip(struct cc_slot *s);
@@ -49,16 +57,24 @@ size_t cc_ring_max_record(const struct cc_ring *r);
  * cc_ring_take() hands out the published records from the tail: every metadata record in the
  * published part (secrets must precede the packets that need them in the file, so they jump the
  * queue and are marked written), and packets in order up to the first one `ready` declines
- * (NULL: all are ready).  Once written, the consumer releases up to b->upto.
+ * (NULL: all are ready).  A raw slot's record is made by `synth` in the batch's stage buffer;
+ * records made one after another there go out as one iovec.  The batch ends early when the
+ * stage is full.  Once written, the consumer releases up to b->upto.
  */
-typedef int (*cc_ring_ready_fn)(const uint8_t *data, uint32_t len, void *arg);
+typedef int (*cc_ring_ready_fn)(const uint8_t *data, uint32_t len, int raw, void *arg);
+
+/* Makes a raw slot's record in out; returns its length, or 0 when it needs more than room. */
+typedef size_t (*cc_ring_synth_fn)(const uint8_t *raw, uint32_t len, uint8_t *out, size_t room);
 
 struct cc_ring_batch {
 	struct iovec *meta, *data;      /* caller's arrays of `max` entries each */
 	int nmeta, ndata;
-	int packets;                    /* == ndata */
+	int packets;                    /* records in data (raw ones share iovecs) */
 	size_t bytes;
 	uint64_t upto;
+	cc_ring_synth_fn synth;         /* set by the caller when raw slots may come */
+	uint8_t *stage;
+	size_t stage_size, stage_used;
 };
 
 int cc_ring_take(struct cc_ring *r, struct cc_ring_batch *b, int max, cc_ring_ready_fn ready, void *arg);

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,11 @@
 #define COMMENT_MAX 128
 #define DRAIN_IOV 512
 #define IDLE_SLEEP_NS_MAX 20000000L     /* the drain interval when idle: 20 ms */
-#define FULL_WAIT_NS 2000000000LL
-#define FILTER_PREFIX 64                /* payload bytes a filter sees before the frame is built */       /* how long a producer waits for room before dropping */
+#define FULL_WAIT_NS 2000000000LL       /* how long a producer waits for room before dropping */
+#define FILTER_PREFIX 64                /* payload bytes a filter sees before the frame is built */
+#define NOTE_MAX (COMMENT_MAX + 288)    /* a record's comment: the process's, then the frame's note */
+#define STAGE_SIZE (512u << 10)         /* the writer's buffer for records it makes from raw slots */
+#define RAW_MAX (STAGE_SIZE / 2)        /* larger records are made by the program's thread */
 
 enum wstate { W_IDLE, W_STARTING, W_RUNNING, W_BROKEN };
 
@@ -71,6 +75,7 @@ static struct {
 	int fd;
 	int sync;                       /* after exit: write each record at once */
 	struct cc_ring ring;
+	uint8_t *stage;                 /* STAGE_SIZE bytes, under drain_lock */
 	pthread_mutex_t drain_lock;
 	pthread_mutex_t start_lock;
 	struct cc_counters *shared;
@@ -300,12 +305,27 @@ struct hold {
 	enum cc_format fmt;
 };
 
-static int old_enough(const uint8_t *rec, uint32_t len, void *arg)
+/*
+ * A raw slot: what cc_out_frame() was given, for the writer to make the record of.  The note's
+ * bytes follow, then the payload's.
+ */
+struct raw_rec {
+	uint64_t ts_ns;
+	struct cc_frame f;              /* f.note not used: note_len bytes follow */
+	uint32_t caplen, origlen;
+	uint32_t note_len;
+};
+
+static int old_enough(const uint8_t *rec, uint32_t len, int raw, void *arg)
 {
 	const struct hold *h = arg;
-	uint64_t ts = cc_record_ts(h->fmt, rec);
+	uint64_t ts;
 
 	(void)len;
+	if (raw)
+		memcpy(&ts, rec + offsetof(struct raw_rec, ts_ns), sizeof(ts));
+	else
+		ts = cc_record_ts(h->fmt, rec);
 	/* A stamp far ahead means the clock was stepped back: never hold on to it. */
 	return ts <= h->cutoff || ts > h->cutoff + HOLD_NS + 1000000000ull;
 }
@@ -318,6 +338,45 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The record's comment: the process's own, then the frame's note (pcapng only); its length. */
+static size_t comment_of(const char *note, size_t nl, char *buf, const char **comment)
+{
+	if (!note || W.fmt != CC_FMT_PCAPNG) {
+		*comment = W.comment;
+		return W.comment_len;
+	}
+	/* Per packet: plain copies, not snprintf (which was a fifth of the plaintext cost). */
+	if (nl > NOTE_MAX - W.comment_len - 2)
+		nl = NOTE_MAX - W.comment_len - 2;
+	memcpy(buf, W.comment, W.comment_len);
+	buf[W.comment_len] = ';';
+	buf[W.comment_len + 1] = ' ';
+	memcpy(buf + W.comment_len + 2, note, nl);
+	*comment = buf;
+	return W.comment_len + 2 + nl;
+}
+
+/* Makes a raw slot's record (cc_ring_synth_fn): the frame and record the producer left to us. */
+static size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out, size_t room)
+{
+	struct raw_rec r;
+	char note_buf[NOTE_MAX];
+	const char *comment;
+
+	(void)len;
+	memcpy(&r, raw, sizeof(r));
+	const uint8_t *note = raw + sizeof(r), *payload = note + r.note_len;
+	size_t comment_len = comment_of(r.note_len ? (const char *)note : NULL, r.note_len, note_buf, &comment);
+	size_t hl = cc_frame_hdr_len(&r.f), rlen = cc_record_len(W.fmt, hl + r.caplen, comment_len);
+	if (rlen > room)
+		return 0;
+	struct iovec v = { (void *)payload, r.caplen };
+	cc_frame_build(out + cc_record_frame_off(W.fmt), &r.f, &v, 1, 0, r.caplen, r.origlen);
+	cc_record_finish(W.fmt, out, r.ts_ns, r.f.iface, r.f.outgoing, hl + r.caplen, hl + r.origlen, comment,
+			 comment_len);
+	return rlen;
+}
+
 /*
  * Drains published records to the file, metadata first; the caller holds drain_lock.  With
  * `all`, nothing is held back (exit, exec, fork).  Returns bytes written.
@@ -325,7 +384,9 @@ static uint64_t now_ns(void)
 static size_t drain_locked(int all)
 {
 	struct iovec iov[2 * DRAIN_IOV];
-	struct cc_ring_batch b = { .meta = iov, .data = iov + DRAIN_IOV };
+	struct cc_ring_batch b = { .meta = iov, .data = iov + DRAIN_IOV, .synth = synth_raw, .stage = W.stage,
+				   /* Rotating by size: small batches, since the size is checked after each. */
+				   .stage_size = W.rs && W.rot.size ? STAGE_SIZE / 32 : STAGE_SIZE };
 	struct hold h = { now_ns() - HOLD_NS, W.fmt };
 	size_t written = 0;
 
@@ -373,6 +434,8 @@ static void *writer_main(void *arg)
 
 	(void)arg;
 	prctl(PR_SET_NAME, "clearcap-writer", 0, 0, 0);
+	/* The ring's page faults taken here, on this thread, rather than by the program's as it writes. */
+	cc_ring_prefault(&W.ring);
 	for (;;) {
 		size_t n;
 
@@ -875,6 +938,14 @@ static int start(void)
 	} else if (W.inherited) {
 		own_description();
 	}
+	if (!W.stage) {
+		void *p = mmap(NULL, STAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED) {
+			cc_warn("cannot allocate the writer's %u-byte buffer; not capturing", STAGE_SIZE);
+			goto fail;
+		}
+		W.stage = p;
+	}
 	if (!W.ring.buf && cc_ring_init(&W.ring, W.ring_size) < 0) {
 		cc_warn("cannot allocate a %zu-byte capture buffer; not capturing", W.ring_size);
 		goto fail;
@@ -975,22 +1046,37 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 		}
 	}
 
-	/* The per-process comment, and what this frame adds to it (how its flow was found, ...). */
-	char note_buf[COMMENT_MAX + 288];     /* room for an SRTP key line */
-	const char *comment = W.comment;
-	size_t comment_len = W.comment_len;
-	if (f->note && W.fmt == CC_FMT_PCAPNG) {
-		/* Per packet: plain copies, not snprintf (which was a fifth of the plaintext cost). */
-		size_t nl = strlen(f->note);
-		if (nl > sizeof(note_buf) - W.comment_len - 2)
-			nl = sizeof(note_buf) - W.comment_len - 2;
-		memcpy(note_buf, W.comment, W.comment_len);
-		note_buf[W.comment_len] = ';';
-		note_buf[W.comment_len + 1] = ' ';
-		memcpy(note_buf + W.comment_len + 2, f->note, nl);
-		comment = note_buf;
-		comment_len = W.comment_len + 2 + nl;
+	/*
+	 * Without a filter to judge the whole frame here, the writer's thread makes the record: this
+	 * thread only copies what it was given, so building headers and summing the payload costs the
+	 * program nothing.
+	 */
+	size_t nl = f->note && W.fmt == CC_FMT_PCAPNG ? strnlen(f->note, NOTE_MAX) : 0;
+	if (decided == 1 || !cc_filter_active()) {
+		size_t comment_len = W.comment_len + (nl ? 2 + nl : 0);
+		if (comment_len > NOTE_MAX)
+			comment_len = NOTE_MAX;
+		if (cc_record_len(W.fmt, frame_cap, comment_len) <= RAW_MAX) {
+			struct raw_rec r = { .ts_ns = ts_ns, .f = *f, .caplen = (uint32_t)caplen,
+					     .origlen = (uint32_t)origlen, .note_len = (uint32_t)nl };
+			r.f.note = NULL;
+			if (reserve(sizeof(r) + nl + caplen, &slot) < 0) {
+				drop(1, 1);
+				return -1;
+			}
+			memcpy(slot.data, &r, sizeof(r));
+			memcpy(slot.data + sizeof(r), f->note, nl);
+			cc_iov_copy(slot.data + sizeof(r) + nl, iov, iovcnt, skip, caplen);
+			cc_ring_commit_raw(&slot);
+			if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
+				cc_writer_flush();
+			return 0;
+		}
 	}
+
+	char note_buf[NOTE_MAX];
+	const char *comment;
+	size_t comment_len = comment_of(nl ? f->note : NULL, nl, note_buf, &comment);
 	rlen = cc_record_len(W.fmt, frame_cap, comment_len);
 	if (reserve(rlen, &slot) < 0) {
 		drop(1, 1);

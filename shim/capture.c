@@ -788,7 +788,7 @@ void cc_cap_plain(struct cc_plainflow *pf, int outgoing, const void *buf, size_t
 		}
 		return;
 	}
-	int sctp = looks_like_sctp(buf, len);
+	int sctp = !pf->rtp && looks_like_sctp(buf, len);
 	char note_ports[96];
 	if (sctp && pf->proto) {
 		/* SCTP carries its own ports: keep the DTLS flow's UDP ports in the comment. */

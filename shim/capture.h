@@ -84,6 +84,7 @@ struct cc_plainflow {
 	uint8_t fin_out, fin_in;
 	uint8_t passive;        /* TCP: the local end accepted; the peer opened */
 	uint8_t mapped;         /* write IPv4 addresses IPv4-mapped (see plain_frame) */
+	uint8_t rtp;            /* SRTP's plaintext: RTP or RTCP, never SCTP (no need to look) */
 	struct cc_addr local, peer;
 	uint32_t snd_seq, rcv_seq;
 };

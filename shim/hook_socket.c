@@ -355,9 +355,45 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 	return r;
 }
 
+/*
+ * recv, recvfrom and read on a UDP socket.  With no control message to read (none we enabled, none
+ * the program did) this is one recvfrom, which costs what the program's own call would: recvmsg
+ * costs the kernel more.  Only an unconnected socket needs the sender's name, in a buffer of ours
+ * when the program gave none.
+ */
 static ssize_t udp_recv(int fd, struct cc_fd *e, void *buf, size_t len, int flags, struct sockaddr *from,
 			socklen_t *fromlen)
 {
+	unsigned fl = fd_flags(e);
+
+	if (!(fl & (FDF_PKTINFO | FDF_USER_PKTINFO | FDF_RECV_TOS | FDF_RECV_TTL | FDF_GRO))) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		/* (A name buffer without a length is the program's EFAULT to get, as without us.) */
+		int own_name = !(fl & FDF_PEER) && !(from && (!fromlen || *fromlen >= sizeof(ss)));
+		ssize_t r = own_name ? cc_real.recvfrom(fd, buf, len, flags, (struct sockaddr *)&ss, &sl)
+				     : cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
+		if (r < 0)
+			return r;
+		int saved = errno;
+		if (own_name && from && fromlen) {
+			/* What the kernel does with a short buffer: as much as fits, and the real length. */
+			memcpy(from, &ss, sl < *fromlen ? sl : *fromlen);
+			*fromlen = sl;
+		}
+		struct iovec v = { buf, len };
+		struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
+		if (own_name) {
+			m.msg_name = &ss;
+			m.msg_namelen = sl;
+		} else if (from && fromlen) {
+			m.msg_name = from;
+			m.msg_namelen = *fromlen;
+		}
+		udp_received(fd, e, &m, &m, flags, (size_t)r);
+		errno = saved;
+		return r;
+	}
 	struct iovec v = { buf, len };
 	struct msghdr um = { .msg_name = from, .msg_namelen = from && fromlen ? *fromlen : 0, .msg_iov = &v,
 			     .msg_iovlen = 1 };

@@ -204,12 +204,16 @@ static struct srtpkey *key_find(const void *ctx, int outgoing, const uint8_t *p,
 
 static uint64_t flow_hash(const struct cc_addr *local, const struct cc_addr *peer)
 {
-	uint64_t h = 1469598103934665603ull;    /* FNV-1a over both addresses */
-	const uint8_t *p[2] = { (const uint8_t *)local, (const uint8_t *)peer };
+	uint64_t w[2 * sizeof(struct cc_addr) / 8 + 1] = { 0 };
+	uint64_t h = 0x9e3779b97f4a7c15ull;
 
-	for (int k = 0; k < 2; k++)
-		for (size_t i = 0; i < sizeof(struct cc_addr); i++)
-			h = (h ^ p[k][i]) * 1099511628211ull;
+	/* Per packet: a word at a time (a byte at a time was a tenth of the plaintext's cost). */
+	memcpy(w, local, sizeof(*local));
+	memcpy((uint8_t *)w + sizeof(*local), peer, sizeof(*peer));
+	for (size_t i = 0; i < sizeof(w) / 8; i++) {
+		h = (h ^ w[i]) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
 	return h | 1;
 }
 
@@ -254,6 +258,7 @@ static void srtp_plain(struct srtpkey *k, const struct cc_addr *local, const str
 
 	memset(&pf, 0, sizeof(pf));
 	pf.mapped = 1;
+	pf.rtp = 1;
 	if (local) {
 		pf.proto = IPPROTO_UDP;
 		pf.local = *local;
