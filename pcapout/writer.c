@@ -1065,7 +1065,8 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 				return -1;
 			}
 			memcpy(slot.data, &r, sizeof(r));
-			memcpy(slot.data + sizeof(r), f->note, nl);
+			if (nl)
+				memcpy(slot.data + sizeof(r), f->note, nl);
 			cc_iov_copy(slot.data + sizeof(r) + nl, iov, iovcnt, skip, caplen);
 			cc_ring_commit_raw(&slot);
 			if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
