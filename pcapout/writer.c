@@ -1052,27 +1052,26 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 	 * program nothing.
 	 */
 	size_t nl = f->note && W.fmt == CC_FMT_PCAPNG ? strnlen(f->note, NOTE_MAX) : 0;
-	if (decided == 1 || !cc_filter_active()) {
-		size_t comment_len = W.comment_len + (nl ? 2 + nl : 0);
-		if (comment_len > NOTE_MAX)
-			comment_len = NOTE_MAX;
-		if (cc_record_len(W.fmt, frame_cap, comment_len) <= RAW_MAX) {
-			struct raw_rec r = { .ts_ns = ts_ns, .f = *f, .caplen = (uint32_t)caplen,
-					     .origlen = (uint32_t)origlen, .note_len = (uint32_t)nl };
-			r.f.note = NULL;
-			if (reserve(sizeof(r) + nl + caplen, &slot) < 0) {
-				drop(1, 1);
-				return -1;
-			}
-			memcpy(slot.data, &r, sizeof(r));
-			if (nl)
-				memcpy(slot.data + sizeof(r), f->note, nl);
-			cc_iov_copy(slot.data + sizeof(r) + nl, iov, iovcnt, skip, caplen);
-			cc_ring_commit_raw(&slot);
-			if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
-				cc_writer_flush();
-			return 0;
+	/* (The record is at most frame, comment and 64 bytes of block: the bound needs no exact length.) */
+	if ((decided == 1 || !cc_filter_active()) && frame_cap + NOTE_MAX + 64 <= RAW_MAX) {
+		struct raw_rec r = { .ts_ns = ts_ns, .f = *f, .caplen = (uint32_t)caplen,
+				     .origlen = (uint32_t)origlen, .note_len = (uint32_t)nl };
+		r.f.note = NULL;
+		if (reserve(sizeof(r) + nl + caplen, &slot) < 0) {
+			drop(1, 1);
+			return -1;
 		}
+		memcpy(slot.data, &r, sizeof(r));
+		if (nl)
+			memcpy(slot.data + sizeof(r), f->note, nl);
+		if (iovcnt == 1 && iov[0].iov_len >= skip + caplen)
+			memcpy(slot.data + sizeof(r) + nl, (const uint8_t *)iov[0].iov_base + skip, caplen);
+		else
+			cc_iov_copy(slot.data + sizeof(r) + nl, iov, iovcnt, skip, caplen);
+		cc_ring_commit_raw(&slot);
+		if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
+			cc_writer_flush();
+		return 0;
 	}
 
 	char note_buf[NOTE_MAX];

@@ -34,6 +34,7 @@
 int cc_on;
 __thread int cc_guard __attribute__((tls_model("initial-exec")));
 __thread struct cc_nest cc_nest __attribute__((tls_model("initial-exec")));
+__thread uint64_t cc_dgram_ts __attribute__((tls_model("initial-exec")));
 uint32_t cc_pid;
 
 uint64_t cc_now(void)
@@ -41,6 +42,14 @@ uint64_t cc_now(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t cc_now_coarse(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -533,8 +542,11 @@ void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *pe
 	if (!relayed) {
 		if (__builtin_expect(cc_nest.ssl != NULL, 0))
 			nest_note(IPPROTO_UDP, &local, &peer, 0);
-		if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0))
+		if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0)) {
+			cc_dgram_ts = ts;
 			cc_dm_datagram(iov, iovcnt, caplen, outgoing, outgoing ? &f.src : &f.dst, outgoing ? &f.dst : &f.src);
+			cc_dgram_ts = 0;
+		}
 	}
 
 	if (gso && caplen == origlen && origlen > gso) {
@@ -557,8 +569,11 @@ void cc_cap_relay(int outgoing, const struct cc_relay *rl, uint64_t ts)
 	/* Plaintexts correlate with the end-to-end flow, as if there were no relay. */
 	if (__builtin_expect(cc_nest.ssl != NULL, 0))
 		nest_note(IPPROTO_UDP, &rl->relayed, &rl->peer, 0);
-	if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0))
+	if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0)) {
+		cc_dgram_ts = ts;
 		cc_dm_datagram(&in, 1, rl->len, outgoing, &rl->relayed, &rl->peer);
+		cc_dgram_ts = 0;
+	}
 
 	memset(&f, 0, sizeof(f));
 	f.proto = IPPROTO_UDP;
@@ -771,7 +786,7 @@ void cc_cap_plain(struct cc_plainflow *pf, int outgoing, const void *buf, size_t
 {
 	struct cc_frame f;
 	struct iovec iov = { (void *)buf, len };
-	uint64_t ts = cc_now();
+	uint64_t ts = cc_dgram_ts ? cc_dgram_ts : cc_now();
 
 	if (pf->proto == IPPROTO_TCP) {
 		if (!pf->tcp_open)

@@ -27,6 +27,16 @@ struct cc_meta {
 
 uint64_t cc_now(void);
 
+/* A clock for ageing (100 ms matter, not nanoseconds): cheaper than cc_now(). */
+uint64_t cc_now_coarse(void);
+
+/*
+ * The time of the datagram whose plaintext this thread is writing, 0 when none: a plaintext is
+ * stamped with the time of the datagram that carried it (set around cc_dm_datagram(), and by the
+ * SRTP hooks for a received packet, from when it was received).
+ */
+extern __thread uint64_t cc_dgram_ts;
+
 /* sockaddr to cc_addr, v4-mapped IPv6 made IPv4; -1 for other families. */
 int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, socklen_t len);
 

@@ -38,8 +38,8 @@ uint64_t cc_dm_bytes_key(const uint8_t *p, size_t len);
 /* Set once libsrtp protects or unprotects: SRTP datagrams are then remembered and matched. */
 extern int cc_dm_srtp_active;
 
-/* Inbound: the flow a received record with this key came on; 0 if known. */
-int cc_dm_inbound_flow(uint64_t key, struct cc_addr *local, struct cc_addr *peer);
+/* Inbound: the flow a received record with this key came on, and when (ts may be NULL); 0 if known. */
+int cc_dm_inbound_flow(uint64_t key, struct cc_addr *local, struct cc_addr *peer, uint64_t *ts);
 
 /*
  * Socket hooks: a datagram on a UDP flow.  Outgoing ones release waiting plaintexts; incoming

@@ -102,7 +102,7 @@ static void count_failure(uint64_t key, long status)
 
 	memset(&local, 0, sizeof(local));
 	memset(&peer, 0, sizeof(peer));
-	cc_dm_inbound_flow(key, &local, &peer);         /* the datagram's flow, if it was seen */
+	cc_dm_inbound_flow(key, &local, &peer, NULL);   /* the datagram's flow, if it was seen */
 	pthread_mutex_lock(&fail_lock);
 	for (int i = 0; i < FAIL_FLOWS; i++) {
 		if (!fails[i].used || (!memcmp(&fails[i].local, &local, sizeof(local)) &&
@@ -326,8 +326,11 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 	int saved = errno;
 	if (r == 0 && *lenp > 0) {
 		struct cc_addr local, peer;
-		int found = cc_dm_inbound_flow(key, &local, &peer) == 0;
+		uint64_t ts = 0;
+		int found = cc_dm_inbound_flow(key, &local, &peer, &ts) == 0;
+		cc_dgram_ts = ts;       /* written at the time its datagram came */
 		srtp_plain(key_find(a, 0, b, (size_t)*lenp), found ? &local : NULL, &peer, 0, b, (size_t)*lenp);
+		cc_dgram_ts = 0;
 	} else if (r > 0 && r < 32) {
 		count_failure(key, r);
 	}

@@ -323,7 +323,7 @@ static void read_plaintext(void *ssl, const struct cc_nest *nest, uint64_t key, 
 
 	if (!key)
 		key = nest->in_key;     /* a custom BIO's read callback handed over the record */
-	if (!nest->seen && key && cc_dm_inbound_flow(key, &rec.local, &rec.peer) == 0)
+	if (!nest->seen && key && cc_dm_inbound_flow(key, &rec.local, &rec.peer, NULL) == 0)
 		plaintext(ssl, nest, &rec, 0, buf, n);
 	else
 		plaintext(ssl, nest, NULL, 0, buf, n);
