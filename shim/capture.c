@@ -83,9 +83,11 @@ int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, socklen_t len)
 
 static int addr_is_any(const struct cc_addr *a)
 {
-	static const uint8_t zero[16];
+	uint64_t w[2] = { 0, 0 };
 
-	return memcmp(a->ip, zero, a->family == AF_INET6 ? 16 : 4) == 0;
+	/* Per packet on a wildcard-bound socket: two loads, not a memcmp call. */
+	memcpy(w, a->ip, a->family == AF_INET6 ? 16 : 4);
+	return !(w[0] | w[1]);
 }
 
 static int addr_is_multicast(const struct cc_addr *a)
@@ -315,17 +317,38 @@ static void words_store(uint32_t *w, const struct cc_addr *a)
 
 static struct rt_ent rt[RT_SIZE];
 
+/* The address's words (IPv4: the first, the rest zero): the cache hashes and compares these. */
+static void ip_words(const struct cc_addr *a, uint64_t w[2])
+{
+	w[0] = w[1] = 0;
+	if (a->family == AF_INET6) {
+		memcpy(w, a->ip, 16);
+	} else {
+		uint32_t v;
+		memcpy(&v, a->ip, 4);
+		w[0] = v;
+	}
+}
+
+/* Per packet on a wildcard-bound socket: word-wise, not a byte loop and a memcmp call. */
 static unsigned rt_hash(const struct cc_addr *a)
 {
-	uint32_t h = 2166136261u ^ a->family;
-	for (int i = 0; i < (a->family == AF_INET6 ? 16 : 4); i++)
-		h = (h ^ a->ip[i]) * 16777619u;
-	return h % RT_SIZE;
+	uint64_t w[2];
+
+	ip_words(a, w);
+	uint64_t h = (w[0] ^ w[1] * 0x9e3779b97f4a7c15ull ^ a->family) * 0xff51afd7ed558ccdull;
+	return (unsigned)(h >> 40) % RT_SIZE;
 }
 
 static int same_ip(const struct cc_addr *a, const struct cc_addr *b)
 {
-	return a->family == b->family && memcmp(a->ip, b->ip, a->family == AF_INET6 ? 16 : 4) == 0;
+	uint64_t x[2], y[2];
+
+	if (a->family != b->family)
+		return 0;
+	ip_words(a, x);
+	ip_words(b, y);
+	return x[0] == y[0] && x[1] == y[1];
 }
 
 static int route_lookup(const struct cc_addr *dst, struct cc_addr *src)

@@ -34,8 +34,13 @@ static inline struct cc_fd *captured(int fd)
 	if (!active())
 		return NULL;
 	e = cc_fd_peek(fd);
-	if (e && fd_kind(e) == FDK_OTHER)
-		return NULL;
+	if (e) {
+		int k = fd_kind(e);
+		if (k == FDK_UDP || k == FDK_TCP)
+			return e;               /* per packet: one look-up */
+		if (k == FDK_OTHER)
+			return NULL;
+	}
 	return cc_classify(fd);
 }
 

@@ -123,7 +123,11 @@ unsigned cc_sel_classify(const struct cc_frame *f, const struct iovec *iov, int 
 		return iface | CC_SEL_TCP;
 	if (f->proto == IPPROTO_SCTP)
 		return iface | CC_SEL_SCTP | CC_SEL_DTLS_APP;
-	n = cc_iov_copy(head, iov, iovcnt, skip, caplen < sizeof(head) ? caplen : sizeof(head));
+	n = caplen < sizeof(head) ? caplen : sizeof(head);
+	/* The usual single buffer is read in place; a split one is gathered first. */
+	if (iovcnt >= 1 && iov[0].iov_len >= skip + n)
+		return iface | classify_udp((const uint8_t *)iov[0].iov_base + skip, n, caplen, f->iface == CC_IF_PLAINTEXT);
+	n = cc_iov_copy(head, iov, iovcnt, skip, n);
 	return iface | classify_udp(head, n, caplen, f->iface == CC_IF_PLAINTEXT);
 }
 
