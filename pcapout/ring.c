@@ -175,6 +175,9 @@ int cc_ring_take(struct cc_ring *r, struct cc_ring_batch *b, int max, cc_ring_re
 			} else if (st == SLOT_DATA) {
 				add_data(b, d, len);
 			} else {
+				/* (A batch kept small stops early, but always takes one: any size fits an empty stage.) */
+				if (b->stage_soft && b->stage_used >= b->stage_soft)
+					break;
 				uint8_t *out = b->stage + b->stage_used;
 				size_t n = b->synth ? b->synth(d, len, out, b->stage_size - b->stage_used) : 0;
 				/* Stage full: the rest waits for the next batch (one that fits nowhere is dropped). */

@@ -75,6 +75,7 @@ struct cc_ring_batch {
 	cc_ring_synth_fn synth;         /* set by the caller when raw slots may come */
 	uint8_t *stage;
 	size_t stage_size, stage_used;
+	size_t stage_soft;              /* if set, no raw slot is taken once this much is used */
 };
 
 int cc_ring_take(struct cc_ring *r, struct cc_ring_batch *b, int max, cc_ring_ready_fn ready, void *arg);

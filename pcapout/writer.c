@@ -385,8 +385,9 @@ static size_t drain_locked(int all)
 {
 	struct iovec iov[2 * DRAIN_IOV];
 	struct cc_ring_batch b = { .meta = iov, .data = iov + DRAIN_IOV, .synth = synth_raw, .stage = W.stage,
+				   .stage_size = STAGE_SIZE,
 				   /* Rotating by size: small batches, since the size is checked after each. */
-				   .stage_size = W.rs && W.rot.size ? STAGE_SIZE / 32 : STAGE_SIZE };
+				   .stage_soft = W.rs && W.rot.size ? STAGE_SIZE / 32 : 0 };
 	struct hold h = { now_ns() - HOLD_NS, W.fmt };
 	size_t written = 0;
 
