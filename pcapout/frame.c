@@ -141,11 +141,6 @@ static size_t l4_len(const struct cc_frame *f)
 	}
 }
 
-size_t cc_frame_hdr_len(const struct cc_frame *f)
-{
-	return CC_SLL2_LEN + (f->dst.family == AF_INET6 ? 40 : 20) + l4_len(f);
-}
-
 static size_t put_sll2(uint8_t *p, const struct cc_frame *f)
 {
 	put_be16(p, f->dst.family == AF_INET6 ? 0x86dd : 0x0800);

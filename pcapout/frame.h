@@ -8,8 +8,10 @@
 #ifndef CC_FRAME_H
 #define CC_FRAME_H
 
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -47,8 +49,13 @@ struct cc_frame {
 	const char *note;       /* appended to the record's comment (pcapng), or NULL */
 };
 
-/* Header bytes in front of the payload for this frame. */
-size_t cc_frame_hdr_len(const struct cc_frame *f);
+/* Header bytes in front of the payload for this frame (inline: every packet asks). */
+static inline size_t cc_frame_hdr_len(const struct cc_frame *f)
+{
+	size_t l4 = f->proto == IPPROTO_UDP ? 8 : f->proto == IPPROTO_TCP ? 20 : 0;
+
+	return CC_SLL2_LEN + (f->dst.family == AF_INET6 ? 40 : 20) + l4;
+}
 
 /*
  * Writes the frame into dst: headers, then `caplen` payload bytes copied from iov.  `origlen` is

@@ -1055,20 +1055,25 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 	size_t nl = f->note && W.fmt == CC_FMT_PCAPNG ? strnlen(f->note, NOTE_MAX) : 0;
 	/* (The record is at most frame, comment and 64 bytes of block: the bound needs no exact length.) */
 	if ((decided == 1 || !cc_filter_active()) && frame_cap + NOTE_MAX + 64 <= RAW_MAX) {
-		struct raw_rec r = { .ts_ns = ts_ns, .f = *f, .caplen = (uint32_t)caplen,
-				     .origlen = (uint32_t)origlen, .note_len = (uint32_t)nl };
-		r.f.note = NULL;
-		if (reserve(sizeof(r) + nl + caplen, &slot) < 0) {
+		if (reserve(sizeof(struct raw_rec) + nl + caplen, &slot) < 0) {
 			drop(1, 1);
 			return -1;
 		}
-		memcpy(slot.data, &r, sizeof(r));
+		/* Filled in place: slots are 8-byte aligned, as the record's first field needs. */
+		struct raw_rec *r = (struct raw_rec *)(void *)slot.data;
+		r->ts_ns = ts_ns;
+		r->f = *f;
+		r->f.note = NULL;
+		r->caplen = (uint32_t)caplen;
+		r->origlen = (uint32_t)origlen;
+		r->note_len = (uint32_t)nl;
+		uint8_t *p = slot.data + sizeof(*r);
 		if (nl)
-			memcpy(slot.data + sizeof(r), f->note, nl);
+			memcpy(p, f->note, nl);
 		if (iovcnt == 1 && iov[0].iov_len >= skip + caplen)
-			memcpy(slot.data + sizeof(r) + nl, (const uint8_t *)iov[0].iov_base + skip, caplen);
+			memcpy(p + nl, (const uint8_t *)iov[0].iov_base + skip, caplen);
 		else
-			cc_iov_copy(slot.data + sizeof(r) + nl, iov, iovcnt, skip, caplen);
+			cc_iov_copy(p + nl, iov, iovcnt, skip, caplen);
 		cc_ring_commit_raw(&slot);
 		if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
 			cc_writer_flush();
