@@ -113,6 +113,11 @@ size_t cc_iov_copy(uint8_t *dst, const struct iovec *iov, int iovcnt, size_t ski
 {
 	size_t done = 0;
 
+	/* The usual case, once per captured packet: one buffer holding it all. */
+	if (len && iovcnt >= 1 && iov[0].iov_len >= skip + len) {
+		memcpy(dst, (const uint8_t *)iov[0].iov_base + skip, len);
+		return len;
+	}
 	for (int i = 0; i < iovcnt && done < len; i++) {
 		size_t n = iov[i].iov_len;
 		if (skip >= n) {
@@ -127,6 +132,14 @@ size_t cc_iov_copy(uint8_t *dst, const struct iovec *iov, int iovcnt, size_t ski
 		skip = 0;
 	}
 	return done;
+}
+
+const uint8_t *cc_iov_view(const struct iovec *iov, int iovcnt, size_t skip, size_t *len, uint8_t *tmp, size_t tmpsize)
+{
+	if (iovcnt >= 1 && iov[0].iov_len >= skip + *len)
+		return (const uint8_t *)iov[0].iov_base + skip;
+	*len = cc_iov_copy(tmp, iov, iovcnt, skip, *len < tmpsize ? *len : tmpsize);
+	return tmp;
 }
 
 static size_t l4_len(const struct cc_frame *f)

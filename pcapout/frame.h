@@ -69,6 +69,12 @@ size_t cc_frame_build(uint8_t *dst, const struct cc_frame *f, const struct iovec
 /* Copies len bytes starting `skip` bytes into the iovec list; returns bytes copied. */
 size_t cc_iov_copy(uint8_t *dst, const struct iovec *iov, int iovcnt, size_t skip, size_t len);
 
+/*
+ * The *len bytes starting `skip` bytes into the iovec list, to read: in place when the first
+ * buffer holds them all, else gathered into tmp (at most tmpsize; *len says how many).
+ */
+const uint8_t *cc_iov_view(const struct iovec *iov, int iovcnt, size_t skip, size_t *len, uint8_t *tmp, size_t tmpsize);
+
 /* RFC 1071 Internet checksum helpers (partial sums, then fold). */
 uint64_t cc_csum_add(uint64_t sum, const uint8_t *p, size_t len);
 uint16_t cc_csum_fold(uint64_t sum);

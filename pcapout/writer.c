@@ -1070,10 +1070,7 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 		uint8_t *p = slot.data + sizeof(*r);
 		if (nl)
 			memcpy(p, f->note, nl);
-		if (iovcnt == 1 && iov[0].iov_len >= skip + caplen)
-			memcpy(p + nl, (const uint8_t *)iov[0].iov_base + skip, caplen);
-		else
-			cc_iov_copy(p + nl, iov, iovcnt, skip, caplen);
+		cc_iov_copy(p + nl, iov, iovcnt, skip, caplen);
 		cc_ring_commit_raw(&slot);
 		if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
 			cc_writer_flush();

@@ -312,12 +312,7 @@ void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoin
 	struct cc_tls_iter it;
 	struct cc_tls_record r;
 
-	if (iovcnt >= 1 && iov[0].iov_len >= len) {
-		p = iov[0].iov_base;
-	} else {
-		len = cc_iov_copy(copy, iov, iovcnt, 0, len < sizeof(copy) ? len : sizeof(copy));
-		p = copy;
-	}
+	p = cc_iov_view(iov, iovcnt, 0, &len, copy, sizeof(copy));
 	if (!len)
 		return;
 	d = p;

@@ -124,11 +124,8 @@ unsigned cc_sel_classify(const struct cc_frame *f, const struct iovec *iov, int 
 	if (f->proto == IPPROTO_SCTP)
 		return iface | CC_SEL_SCTP | CC_SEL_DTLS_APP;
 	n = caplen < sizeof(head) ? caplen : sizeof(head);
-	/* The usual single buffer is read in place; a split one is gathered first. */
-	if (iovcnt >= 1 && iov[0].iov_len >= skip + n)
-		return iface | classify_udp((const uint8_t *)iov[0].iov_base + skip, n, caplen, f->iface == CC_IF_PLAINTEXT);
-	n = cc_iov_copy(head, iov, iovcnt, skip, n);
-	return iface | classify_udp(head, n, caplen, f->iface == CC_IF_PLAINTEXT);
+	const uint8_t *p = cc_iov_view(iov, iovcnt, skip, &n, head, sizeof(head));
+	return iface | classify_udp(p, n, caplen, f->iface == CC_IF_PLAINTEXT);
 }
 
 void cc_emit(const struct cc_frame *f, uint64_t ts, const struct iovec *iov, int iovcnt, size_t skip,
