@@ -35,21 +35,18 @@ int cc_ring_init(struct cc_ring *r, size_t size)
 	 * per 4 KiB (2048 faults for the default 8 MiB, each taken by whichever program thread wrote
 	 * there first).  Huge pages are asked for, not required.
 	 */
-	if (size >= HUGE_PAGE) {
-		p = mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
-			return -1;
+	size_t extra = size >= HUGE_PAGE ? HUGE_PAGE : 0;      /* room to align */
+	p = mmap(NULL, size + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	if (extra) {
 		uint8_t *a = p + ((HUGE_PAGE - (uintptr_t)p % HUGE_PAGE) % HUGE_PAGE);
 		if (a > p)
 			munmap(p, (size_t)(a - p));
-		if (a + size < p + size + HUGE_PAGE)
-			munmap(a + size, (size_t)(p + size + HUGE_PAGE - (a + size)));
+		if (a + size < p + size + extra)
+			munmap(a + size, (size_t)(p + size + extra - (a + size)));
 		p = a;
 		madvise(p, size, MADV_HUGEPAGE);
-	} else {
-		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
-			return -1;
 	}
 	r->buf = p;
 	r->size = size;

@@ -81,12 +81,25 @@ int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, socklen_t len)
 	return -1;
 }
 
+/* The address's words (IPv4: the first, the rest zero): what the per-packet checks compare. */
+static void ip_words(const struct cc_addr *a, uint64_t w[2])
+{
+	w[0] = w[1] = 0;
+	if (a->family == AF_INET6) {
+		memcpy(w, a->ip, 16);
+	} else {
+		uint32_t v;
+		memcpy(&v, a->ip, 4);
+		w[0] = v;
+	}
+}
+
 static int addr_is_any(const struct cc_addr *a)
 {
-	uint64_t w[2] = { 0, 0 };
+	uint64_t w[2];
 
 	/* Per packet on a wildcard-bound socket: two loads, not a memcmp call. */
-	memcpy(w, a->ip, a->family == AF_INET6 ? 16 : 4);
+	ip_words(a, w);
 	return !(w[0] | w[1]);
 }
 
@@ -316,19 +329,6 @@ static void words_store(uint32_t *w, const struct cc_addr *a)
 }
 
 static struct rt_ent rt[RT_SIZE];
-
-/* The address's words (IPv4: the first, the rest zero): the cache hashes and compares these. */
-static void ip_words(const struct cc_addr *a, uint64_t w[2])
-{
-	w[0] = w[1] = 0;
-	if (a->family == AF_INET6) {
-		memcpy(w, a->ip, 16);
-	} else {
-		uint32_t v;
-		memcpy(&v, a->ip, 4);
-		w[0] = v;
-	}
-}
 
 /* Per packet on a wildcard-bound socket: word-wise, not a byte loop and a memcmp call. */
 static unsigned rt_hash(const struct cc_addr *a)
@@ -565,11 +565,9 @@ void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *pe
 	if (!relayed) {
 		if (__builtin_expect(cc_nest.ssl != NULL, 0))
 			nest_note(IPPROTO_UDP, &local, &peer, 0);
-		if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0)) {
-			cc_dgram_ts = ts;
-			cc_dm_datagram(iov, iovcnt, caplen, outgoing, outgoing ? &f.src : &f.dst, outgoing ? &f.dst : &f.src);
-			cc_dgram_ts = 0;
-		}
+		if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0))
+			cc_dm_datagram(iov, iovcnt, caplen, outgoing, outgoing ? &f.src : &f.dst, outgoing ? &f.dst : &f.src,
+				       ts);
 	}
 
 	if (gso && caplen == origlen && origlen > gso) {
@@ -592,11 +590,8 @@ void cc_cap_relay(int outgoing, const struct cc_relay *rl, uint64_t ts)
 	/* Plaintexts correlate with the end-to-end flow, as if there were no relay. */
 	if (__builtin_expect(cc_nest.ssl != NULL, 0))
 		nest_note(IPPROTO_UDP, &rl->relayed, &rl->peer, 0);
-	if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0)) {
-		cc_dgram_ts = ts;
-		cc_dm_datagram(&in, 1, rl->len, outgoing, &rl->relayed, &rl->peer);
-		cc_dgram_ts = 0;
-	}
+	if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0))
+		cc_dm_datagram(&in, 1, rl->len, outgoing, &rl->relayed, &rl->peer, ts);
 
 	memset(&f, 0, sizeof(f));
 	f.proto = IPPROTO_UDP;

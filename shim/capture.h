@@ -32,8 +32,9 @@ uint64_t cc_now_coarse(void);
 
 /*
  * The time of the datagram whose plaintext this thread is writing, 0 when none: a plaintext is
- * stamped with the time of the datagram that carried it (set around cc_dm_datagram(), and by the
- * SRTP hooks for a received packet, from when it was received).
+ * stamped with the time of the datagram that carried it (set by cc_dm_datagram() while it releases
+ * the plaintexts a sent datagram carries, and by the SRTP hooks for a received packet, from when
+ * it was received).
  */
 extern __thread uint64_t cc_dgram_ts;
 

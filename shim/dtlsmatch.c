@@ -244,29 +244,26 @@ static void unwrap_turn(const uint8_t **p, size_t *len)
 uint64_t cc_dm_bytes_key(const uint8_t *p, size_t len)
 {
 	uint64_t head = 0, tail = 0;
-	size_t n = len < 12 ? len : 12, t = len < 8 ? len : 8;
+	uint32_t w = 0;
 
 	if (len >= 12) {
 		/* Every real SRTP/SRTCP packet (four times per round trip): fixed-size loads. */
-		uint32_t w;
 		memcpy(&head, p, 8);
 		memcpy(&w, p + 8, 4);
 		memcpy(&tail, p + len - 8, 8);
-		return mix(mix(head ^ (uint64_t)w << 17 ^ (uint64_t)len << 48) ^ tail);
+	} else {
+		size_t t = len < 8 ? len : 8;
+		memcpy(&head, p, t);
+		if (len > 8)
+			memcpy(&w, p + 8, len - 8);
+		memcpy(&tail, p + len - t, t);
 	}
-	memcpy(&head, p, n < 8 ? n : 8);
-	if (n > 8) {
-		uint32_t w = 0;
-		memcpy(&w, p + 8, n - 8);
-		head ^= (uint64_t)w << 17;
-	}
-	memcpy(&tail, p + len - t, t);
-	return mix(mix(head ^ (uint64_t)len << 48) ^ tail);
+	return mix(mix(head ^ (uint64_t)w << 17 ^ (uint64_t)len << 48) ^ tail);
 }
 
 int cc_dm_srtp_active;
 
-static void match_out(uint64_t key, const struct cc_addr *local, const struct cc_addr *peer)
+static void match_out(uint64_t key, const struct cc_addr *local, const struct cc_addr *peer, uint64_t ts)
 {
 	if (!__atomic_load_n(&out_count, __ATOMIC_RELAXED))
 		return;
@@ -281,11 +278,14 @@ static void match_out(uint64_t key, const struct cc_addr *local, const struct cc
 		}
 	}
 	pthread_mutex_unlock(&lock);
-	if (found)
+	if (found) {
+		cc_dgram_ts = ts;       /* the plaintext goes out with its datagram */
 		release(&e, local, peer);
+		cc_dgram_ts = 0;
+	}
 }
 
-static void remember_in(uint64_t key, const struct cc_addr *local, const struct cc_addr *peer)
+static void remember_in(uint64_t key, const struct cc_addr *local, const struct cc_addr *peer, uint64_t ts)
 {
 	struct in_ent *e = &inq[key & (IN_SIZE - 1)];
 	uint64_t s = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
@@ -297,14 +297,14 @@ static void remember_in(uint64_t key, const struct cc_addr *local, const struct 
 	memcpy(w, local, sizeof(*local));
 	memcpy(w + ADDR_WORDS, peer, sizeof(*peer));
 	__atomic_store_n(&e->key, key, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->ts, cc_dgram_ts, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->ts, ts, __ATOMIC_RELAXED);
 	for (size_t i = 0; i < 2 * ADDR_WORDS; i++)
 		__atomic_store_n(&e->w[i], w[i], __ATOMIC_RELAXED);
 	__atomic_store_n(&e->seq, s + 2, __ATOMIC_RELEASE);
 }
 
 void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoing, const struct cc_addr *local,
-		    const struct cc_addr *peer)
+		    const struct cc_addr *peer, uint64_t ts)
 {
 	uint8_t copy[DGRAM_COPY];
 	const uint8_t *p, *d;
@@ -327,9 +327,9 @@ void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoin
 		if (__atomic_load_n(&cc_dm_srtp_active, __ATOMIC_RELAXED) || __atomic_load_n(&cc_dm_active, __ATOMIC_RELAXED)) {
 			uint64_t key = cc_dm_bytes_key(d, dl);
 			if (outgoing)
-				match_out(key, local, peer);
+				match_out(key, local, peer, ts);
 			else
-				remember_in(key, local, peer);
+				remember_in(key, local, peer, ts);
 		}
 		return;
 	}
@@ -341,9 +341,9 @@ void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoin
 			continue;
 		uint64_t key = record_key(&r);
 		if (outgoing)
-			match_out(key, local, peer);
+			match_out(key, local, peer, ts);
 		else
-			remember_in(key, local, peer);
+			remember_in(key, local, peer, ts);
 	}
 }
 

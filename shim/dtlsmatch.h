@@ -42,11 +42,11 @@ extern int cc_dm_srtp_active;
 int cc_dm_inbound_flow(uint64_t key, struct cc_addr *local, struct cc_addr *peer, uint64_t *ts);
 
 /*
- * Socket hooks: a datagram on a UDP flow.  Outgoing ones release waiting plaintexts; incoming
- * ones are remembered for cc_dm_inbound_flow.
+ * Socket hooks: a datagram on a UDP flow, at time ts.  Outgoing ones release waiting plaintexts,
+ * stamped with ts; incoming ones are remembered, with ts, for cc_dm_inbound_flow.
  */
 void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoing, const struct cc_addr *local,
-		    const struct cc_addr *peer);
+		    const struct cc_addr *peer, uint64_t ts);
 
 /* Writes out plaintexts still waiting (at exit), marked with what is known of their flow. */
 void cc_dm_flush(void);
