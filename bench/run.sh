@@ -15,8 +15,8 @@
 # speed drifts by tens of per cent over seconds, which a pair sees alike.  Each flood lasts
 # BENCH_SECONDS (default 1.5).  Ratios are given on the sender's packets per second (the target),
 # on CPU time of the whole process per packet, and on CPU time of the sending thread alone (what
-# the hooks add to the program's own thread; the shim's writer thread runs beside it).  BENCH_CALL=sendmmsg floods with sendmmsg() in batches of 32 instead of
-# one sendto() per datagram.  Without BUILD/libclearcap.so the shim rows say so and none and tcpdump
+# the hooks add to the program's own thread; the shim's writer thread runs beside it).
+# BENCH_CALL=sendmmsg floods with sendmmsg() in batches of 32 instead of one sendto() per datagram.  Without BUILD/libclearcap.so the shim rows say so and none and tcpdump
 # still run.
 #
 # Exit status: 0 when everything ran, whether or not a target was met (this is a report); non-zero
@@ -253,25 +253,24 @@ run_mode() {
 	[ "$hwm" -le "${cap_rss[$mode]}" ] || cap_rss[$mode]=$hwm
 }
 
-# median, min and max of a list of numbers.
+# stats LIST [FORMAT]: median, min and max of a list of numbers (printf FORMAT, default %.0f).
 stats() {
-	tr ' ' '\n' <<<"$1" | awk 'NF' | sort -n | awk '
+	tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g | awk -v f="${2:-%.0f}" '
 		{ v[NR] = $1 }
-		END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		      printf "%.0f %.0f %.0f\n", m, v[1], v[NR] }'
+		END { if (!NR) { v[1] = 0; NR = 1 }
+		      m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		      printf f " " f " " f "\n", m, v[1], v[NR] }'
 }
 
 # The median of a list of ratios, to three places.
 median3() {
-	tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g | awk '
-		{ v[NR] = $1 }
-		END { if (!NR) { print "0.000"; exit }
-		      printf "%.3f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	stats "$1" %.3f | cut -d' ' -f1
 }
 
 # "lo-hi" of a list of ratios: how far single pairs strayed.
 range2() {
-	tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f-%.2f\n", v[1], v[NR]; else print "-" }'
+	[ -n "${1// /}" ] || { echo -; return; }
+	stats "$1" %.2f | awk '{ print $2 "-" $3 }'
 }
 
 echo "clearcap bench: ${size}-byte UDP flood to $addr:$port, $call_desc, ${seconds} s x $rounds rounds"
