@@ -79,8 +79,9 @@ check: deps
 	$(MAKE) all unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) SANITIZE=1 all unit
-	$(MAKE) SANITIZE=thread all build-tsan/tests/test_pcapout
+	$(MAKE) SANITIZE=thread all build-tsan/tests/test_pcapout build-tsan/tests/test_dtlsmatch
 	CK_FORK=no build-tsan/tests/test_pcapout
+	CK_FORK=no build-tsan/tests/test_dtlsmatch
 	tests/integration/run.sh build
 	tests/integration/run.sh build-san --quick
 	tests/integration/run.sh build-tsan

@@ -6,7 +6,6 @@
 #include "decoders/dtls.h"
 #include "decoders/stun.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,18 +19,24 @@
 
 int cc_dm_active;
 
+/*
+ * A plaintext waiting for its datagram.  No lock: `key` is the slot's state (0 free, KEY_BUSY
+ * taken by one thread that is filling or emptying it, else published), changed by compare-and-
+ * swap, so a thread owns a slot from its swap to KEY_BUSY until it stores the next state.
+ */
+#define KEY_BUSY 1ull
 struct out_ent {
-	uint64_t key;           /* 0: free */
+	uint64_t key;
 	int kind;               /* CC_DM_SSL or CC_DM_SRTP: who gets the match */
 	const void *ssl;
-	uint64_t ts;
+	uint64_t ts;            /* atomic: read by others choosing a slot to evict */
 	size_t len;
 	uint8_t *data;          /* inline, or malloc'd when longer than INLINE_MAX */
 	uint8_t inline_data[INLINE_MAX];
 };
 
 /*
- * A received record's flow.  Written and read per packet, so without the lock: a sequence count
+ * A received record's flow.  Written and read per packet, so without a lock: a sequence count
  * (odd while being written) lets a reader see a whole entry or none; a writer finding the entry
  * busy (another thread, or a signal handler interrupting this one) skips it.
  */
@@ -45,10 +50,9 @@ struct in_ent {
 _Static_assert(sizeof(struct cc_addr) % 4 == 0, "cc_addr in whole words");
 
 static struct out_ent outq[OUT_SIZE];
-static int out_count;
+static int out_used;            /* a plaintext was ever kept: datagrams need looking up */
 static struct in_ent inq[IN_SIZE];
 static uint64_t last_age_scan;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static uint64_t mix(uint64_t h)
 {
@@ -57,7 +61,7 @@ static uint64_t mix(uint64_t h)
 	h ^= h >> 33;
 	h *= 0xc4ceb9fe1a85ec53ull;
 	h ^= h >> 33;
-	return h ? h : 1;
+	return h > KEY_BUSY ? h : h + 2;        /* 0 and KEY_BUSY are slot states, never keys */
 }
 
 /* Epoch, sequence number, length and the record's last 8 bytes (its authentication tag). */
@@ -82,35 +86,14 @@ uint64_t cc_dm_first_app_key(const uint8_t *buf, size_t len)
 	return 0;
 }
 
-/* The index of a waiting plaintext older than the limit, or -1; the caller holds the lock. */
-static int expired(uint64_t now)
+/* Takes slot i if it still holds `key` (published); the caller then owns it. */
+static int claim(int i, uint64_t key)
 {
-	for (int i = 0; i < OUT_SIZE; i++)
-		if (outq[i].key && now - outq[i].ts > MAX_AGE_NS)
-			return i;
-	return -1;
+	return key > KEY_BUSY &&
+	       __atomic_compare_exchange_n(&outq[i].key, &key, KEY_BUSY, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
-/* The entry taken out of the table (the caller holds the lock): its data moved to `e`. */
-static void take(int i, struct out_ent *e)
-{
-	int is_inline = outq[i].data == outq[i].inline_data;
-
-	e->key = outq[i].key;
-	e->kind = outq[i].kind;
-	e->ssl = outq[i].ssl;
-	e->ts = outq[i].ts;
-	e->len = outq[i].len;
-	if (is_inline) {
-		memcpy(e->inline_data, outq[i].inline_data, outq[i].len);
-		e->data = e->inline_data;
-	} else {
-		e->data = outq[i].data;
-	}
-	outq[i].key = 0;
-	out_count--;
-}
-
+/* Hands an owned slot's plaintext over (local NULL: its datagram was never seen) and frees it. */
 static void release(struct out_ent *e, const struct cc_addr *local, const struct cc_addr *peer)
 {
 	if (e->kind == CC_DM_SRTP)
@@ -119,24 +102,24 @@ static void release(struct out_ent *e, const struct cc_addr *local, const struct
 		cc_ssl_matched(e->ssl, local, peer, e->data, e->len);
 	if (e->data != e->inline_data)
 		free(e->data);
+	__atomic_store_n(&e->key, 0, __ATOMIC_RELEASE);
 }
 
-/* Writes out what waited too long; a full scan at most every 100 ms (it is O(OUT_SIZE)). */
-static void age_out(uint64_t now)
+/* Writes out what waited too long (all of it with `all`); a scan at most every 100 ms. */
+static void age_out(uint64_t now, int all)
 {
-	if (now - __atomic_load_n(&last_age_scan, __ATOMIC_RELAXED) < 100000000ull)
-		return;
-	__atomic_store_n(&last_age_scan, now, __ATOMIC_RELAXED);
-	for (;;) {
-		struct out_ent e;
-		pthread_mutex_lock(&lock);
-		int i = out_count ? expired(now) : -1;
-		if (i >= 0)
-			take(i, &e);
-		pthread_mutex_unlock(&lock);
-		if (i < 0)
+	if (!all) {
+		if (now - __atomic_load_n(&last_age_scan, __ATOMIC_RELAXED) < 100000000ull)
 			return;
-		release(&e, NULL, NULL);
+		__atomic_store_n(&last_age_scan, now, __ATOMIC_RELAXED);
+	}
+	if (!__atomic_load_n(&out_used, __ATOMIC_RELAXED))
+		return;
+	for (int i = 0; i < OUT_SIZE; i++) {
+		uint64_t k = __atomic_load_n(&outq[i].key, __ATOMIC_ACQUIRE);
+		if (k > KEY_BUSY && (all || now - __atomic_load_n(&outq[i].ts, __ATOMIC_RELAXED) > MAX_AGE_NS) &&
+		    claim(i, k))
+			release(&outq[i], NULL, NULL);
 	}
 }
 
@@ -145,50 +128,64 @@ void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len)
 	cc_dm_expect_kind(CC_DM_SSL, ssl, key, plain, len);
 }
 
+static void matched_nowhere(int kind, const void *ssl, const void *plain, size_t len)
+{
+	if (kind == CC_DM_SRTP)
+		cc_srtp_matched(ssl, NULL, NULL, plain, len);
+	else
+		cc_ssl_matched(ssl, NULL, NULL, plain, len);
+}
+
 void cc_dm_expect_kind(int kind, const void *ssl, uint64_t key, const void *plain, size_t len)
 {
 	uint64_t now = cc_now_coarse();
 	uint8_t *copy = NULL;
-	struct out_ent victim;
-	int have_victim = 0;
+	int slot = -1;
 
-	age_out(now);
+	age_out(now, 0);
 	if (len > PLAIN_MAX || (len > INLINE_MAX && !(copy = malloc(len)))) {
-		if (kind == CC_DM_SRTP)
-			cc_srtp_matched(ssl, NULL, NULL, plain, len);
-		else
-			cc_ssl_matched(ssl, NULL, NULL, plain, len);
+		matched_nowhere(kind, ssl, plain, len);
 		return;
 	}
-	pthread_mutex_lock(&lock);
-	int slot = -1, oldest = -1;
-	for (int n = 0; n < OUT_PROBE; n++) {
-		int i = (int)((key + (uint64_t)n) & (OUT_SIZE - 1));
-		if (!outq[i].key) {
-			slot = i;
-			break;
+	for (int tries = 0; tries < 2 && slot < 0; tries++) {
+		int oldest = -1;
+		uint64_t oldest_key = 0, oldest_ts = 0;
+		for (int n = 0; n < OUT_PROBE; n++) {
+			int i = (int)((key + (uint64_t)n) & (OUT_SIZE - 1));
+			uint64_t k = 0;
+			if (__atomic_compare_exchange_n(&outq[i].key, &k, KEY_BUSY, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+				slot = i;
+				break;
+			}
+			uint64_t t = __atomic_load_n(&outq[i].ts, __ATOMIC_RELAXED);
+			if (k > KEY_BUSY && (oldest < 0 || t < oldest_ts)) {
+				oldest = i;
+				oldest_key = k;
+				oldest_ts = t;
+			}
 		}
-		if (oldest < 0 || outq[i].ts < outq[oldest].ts)
-			oldest = i;
+		/* No room near the key: the oldest there waits no longer. */
+		if (slot < 0 && oldest >= 0 && claim(oldest, oldest_key)) {
+			release(&outq[oldest], NULL, NULL);
+			/* (Freed, so free for anyone: the next round takes it or another.) */
+		}
 	}
 	if (slot < 0) {
-		/* No room near the key: the oldest there waits no longer. */
-		take(oldest, &victim);
-		have_victim = 1;
-		slot = oldest;
+		/* Every slot near the key busy in other threads' hands: written now, unmatched. */
+		free(copy);
+		matched_nowhere(kind, ssl, plain, len);
+		return;
 	}
 	struct out_ent *e = &outq[slot];
-	e->key = key;
 	e->kind = kind;
 	e->ssl = ssl;
-	e->ts = now;
+	__atomic_store_n(&e->ts, now, __ATOMIC_RELAXED);
 	e->len = len;
 	e->data = copy ? copy : e->inline_data;
 	memcpy(e->data, plain, len);
-	out_count++;
-	pthread_mutex_unlock(&lock);
-	if (have_victim)
-		release(&victim, NULL, NULL);
+	if (!__atomic_load_n(&out_used, __ATOMIC_RELAXED))
+		__atomic_store_n(&out_used, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->key, key, __ATOMIC_RELEASE);
 }
 
 int cc_dm_inbound_flow(uint64_t key, struct cc_addr *local, struct cc_addr *peer, uint64_t *ts)
@@ -265,23 +262,16 @@ int cc_dm_srtp_active;
 
 static void match_out(uint64_t key, const struct cc_addr *local, const struct cc_addr *peer, uint64_t ts)
 {
-	if (!__atomic_load_n(&out_count, __ATOMIC_RELAXED))
+	if (!__atomic_load_n(&out_used, __ATOMIC_RELAXED))
 		return;
-	struct out_ent e;
-	int found = 0;
-	pthread_mutex_lock(&lock);
-	for (int n = 0; n < OUT_PROBE && !found; n++) {
+	for (int n = 0; n < OUT_PROBE; n++) {
 		int i = (int)((key + (uint64_t)n) & (OUT_SIZE - 1));
-		if (outq[i].key == key) {
-			take(i, &e);
-			found = 1;
+		if (__atomic_load_n(&outq[i].key, __ATOMIC_RELAXED) == key && claim(i, key)) {
+			cc_dgram_ts = ts;       /* the plaintext goes out with its datagram */
+			release(&outq[i], local, peer);
+			cc_dgram_ts = 0;
+			return;
 		}
-	}
-	pthread_mutex_unlock(&lock);
-	if (found) {
-		cc_dgram_ts = ts;       /* the plaintext goes out with its datagram */
-		release(&e, local, peer);
-		cc_dgram_ts = 0;
 	}
 }
 
@@ -349,18 +339,5 @@ void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoin
 
 void cc_dm_flush(void)
 {
-	__atomic_store_n(&last_age_scan, 0, __ATOMIC_RELAXED);
-	age_out(~0ull >> 1);
-	for (int i = 0; i < OUT_SIZE; i++) {
-		struct out_ent e;
-		int found = 0;
-		pthread_mutex_lock(&lock);
-		if (outq[i].key) {
-			take(i, &e);
-			found = 1;
-		}
-		pthread_mutex_unlock(&lock);
-		if (found)
-			release(&e, NULL, NULL);
-	}
+	age_out(~0ull >> 1, 1);
 }

@@ -30,3 +30,11 @@ $(BUILD)/tests/test_analyze: tests/unit/test_analyze.c tests/unit/check_main.h $
                              $(wildcard tools/*.h) $(DECODERS_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_analyze.c $(ANALYZE_UNIT_SRC) $(DECODERS_SRC) -lpcap $(CHECK_LIBS)
+
+# shim/dtlsmatch.c's waiting plaintexts, with the capture side stubbed (also under TSan: no lock).
+UNIT_TESTS += $(BUILD)/tests/test_dtlsmatch
+$(BUILD)/tests/test_dtlsmatch: tests/unit/test_dtlsmatch.c tests/unit/check_main.h shim/dtlsmatch.c pcapout/frame.c \
+                               $(DECODERS_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_dtlsmatch.c shim/dtlsmatch.c pcapout/frame.c $(DECODERS_SRC) \
+		-pthread $(CHECK_LIBS)
