@@ -44,35 +44,45 @@ $(DECODERS_FUZZ): $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util
 FUZZ_TIME        ?= 60
 FUZZ_SMOKE_TOTAL ?= 32
 FUZZ_SMOKE_MIN   ?= 3
+# The smoke run's targets are shared among this many parallel lanes (one per CPU).
+FUZZ_LANES       ?= $(shell nproc 2>/dev/null || echo 1)
 
 # FUZZ_TARGETS is read when the recipe runs, after every fragment has added
 # to it; the recursive make builds them all (prerequisites would see only
 # the targets of fragments included before this one).
 define fuzz_run
-	@$(MAKE) -s --no-print-directory $(FUZZ_TARGETS)
+	@+$(MAKE) -s --no-print-directory $(FUZZ_TARGETS)
 	@mkdir -p $(FUZZ_BUILD)/artifacts
-	@set -e; n_t=$(words $(FUZZ_TARGETS)); secs=$(1); \
+	@set -e; n_t=$(words $(FUZZ_TARGETS)); secs=$(1); lanes=1; \
 	if [ "$$secs" = smoke ]; then \
 	    secs=$$(( $(FUZZ_SMOKE_TOTAL) / n_t )); \
 	    [ $$secs -ge $(FUZZ_SMOKE_MIN) ] || secs=$(FUZZ_SMOKE_MIN); \
+	    lanes=$(FUZZ_LANES); \
 	fi; \
-	for t in $(FUZZ_TARGETS); do \
-	    n=$${t##*/fuzz_}; corpus=$(FUZZ_BUILD)/corpus/$$n; mkdir -p $$corpus; \
+	fuzz_one() { \
+	    t=$$1; n=$${t##*/fuzz_}; corpus=$(FUZZ_BUILD)/corpus/$$n; mkdir -p $$corpus; \
 	    seeds=; [ ! -d tests/data/fuzz/$$n ] || seeds=tests/data/fuzz/$$n; \
 	    log=$(FUZZ_BUILD)/$$n.log; \
 	    if ! $$t -max_total_time=$$secs -print_final_stats=1 \
 	            -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$n- $$corpus $$seeds >$$log 2>&1; then \
-	        tail -n 60 $$log; echo "FAIL $$t (log: $$log)"; exit 1; \
+	        tail -n 60 $$log; echo "FAIL $$t (log: $$log)"; return 1; \
 	    fi; \
 	    printf '%-14s %4ss %10s execs  corpus %s\n' $$n $$secs \
 	        "$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log)" \
 	        "$$(ls $$corpus | wc -l)"; \
-	done
+	}; \
+	lane=0; pids=; \
+	while [ $$lane -lt $$lanes ]; do \
+	    ( i=0; for t in $(FUZZ_TARGETS); do \
+	        [ $$((i % lanes)) -ne $$lane ] || fuzz_one $$t || exit 1; i=$$((i + 1)); \
+	    done ) & pids="$$pids $$!"; lane=$$((lane + 1)); \
+	done; \
+	rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
 endef
 
 .PHONY: fuzz fuzz-smoke fuzz-build
 fuzz-build:
-	@$(MAKE) -s --no-print-directory $(FUZZ_TARGETS)
+	@+$(MAKE) -s --no-print-directory $(FUZZ_TARGETS)
 
 fuzz:
 	$(call fuzz_run,$(FUZZ_TIME))
