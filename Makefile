@@ -39,7 +39,14 @@ BENCH_BINS :=
 .PHONY: all check unit integration fuzz fuzz-smoke bench demo deps clean check-san
 all: $(LIB) $(TOOL)
 
-$(BUILD)/obj/%.o: %.c $(HEADERS) | $(BUILD)
+# Objects are rebuilt when the flags change: the stamp is rewritten only when they differ.
+FLAGS_STAMP := $(BUILD)/.cflags
+$(FLAGS_STAMP): FORCE | $(BUILD)
+	@printf '%s\n' '$(SHIM_CFLAGS)' | cmp -s - $@ || printf '%s\n' '$(SHIM_CFLAGS)' > $@
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/obj/%.o: %.c $(HEADERS) $(FLAGS_STAMP) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
 
