@@ -34,7 +34,6 @@
 int cc_on;
 __thread int cc_guard __attribute__((tls_model("initial-exec")));
 __thread struct cc_nest cc_nest __attribute__((tls_model("initial-exec")));
-__thread uint64_t cc_dgram_ts __attribute__((tls_model("initial-exec")));
 uint32_t cc_pid;
 
 uint64_t cc_now(void)
@@ -800,11 +799,14 @@ static void plain_tcp_open(struct cc_plainflow *pf, uint64_t ts, const char *not
 	pf->tcp_open = 1;
 }
 
-void cc_cap_plain(struct cc_plainflow *pf, int outgoing, const void *buf, size_t len, const char *note)
+void cc_cap_plain(struct cc_plainflow *pf, int outgoing, const void *buf, size_t len, const char *note,
+		  uint64_t ts)
 {
 	struct cc_frame f;
 	struct iovec iov = { (void *)buf, len };
-	uint64_t ts = cc_dgram_ts ? cc_dgram_ts : cc_now();
+
+	if (!ts)
+		ts = cc_now();
 
 	if (pf->proto == IPPROTO_TCP) {
 		if (!pf->tcp_open)

@@ -30,14 +30,6 @@ uint64_t cc_now(void);
 /* A clock for ageing (100 ms matter, not nanoseconds): cheaper than cc_now(). */
 uint64_t cc_now_coarse(void);
 
-/*
- * The time of the datagram whose plaintext this thread is writing, 0 when none: a plaintext is
- * stamped with the time of the datagram that carried it (set by cc_dm_datagram() while it releases
- * the plaintexts a sent datagram carries, and by the SRTP hooks for a received packet, from when
- * it was received).
- */
-extern __thread uint64_t cc_dgram_ts;
-
 /* sockaddr to cc_addr, v4-mapped IPv6 made IPv4; -1 for other families. */
 int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, socklen_t len);
 
@@ -102,9 +94,11 @@ struct cc_plainflow {
 
 /*
  * One plaintext on the plaintext interface, on the flow's 5-tuple: DTLS carrying SCTP as IP/SCTP,
- * other DTLS as UDP, TLS as a synthesized TCP stream.  note says how the flow was found.
+ * other DTLS as UDP, TLS as a synthesized TCP stream.  note says how the flow was found.  ts is
+ * the time of the datagram that carried it, 0 when not known: then now.
  */
-void cc_cap_plain(struct cc_plainflow *pf, int outgoing, const void *buf, size_t len, const char *note);
+void cc_cap_plain(struct cc_plainflow *pf, int outgoing, const void *buf, size_t len, const char *note,
+		  uint64_t ts);
 
 /* The plaintext TCP stream's FIN (close_notify or shutdown). */
 void cc_plain_fin(struct cc_plainflow *pf, int outgoing, const char *note);

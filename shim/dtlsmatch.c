@@ -93,13 +93,20 @@ static int claim(int i, uint64_t key)
 	       __atomic_compare_exchange_n(&outq[i].key, &key, KEY_BUSY, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
-/* Hands an owned slot's plaintext over (local NULL: its datagram was never seen) and frees it. */
-static void release(struct out_ent *e, const struct cc_addr *local, const struct cc_addr *peer)
+/* A plaintext to whoever kept it, on its datagram's flow and time (local NULL: never seen). */
+static void hand_over(int kind, const void *ssl, const struct cc_addr *local, const struct cc_addr *peer,
+		      const void *plain, size_t len, uint64_t ts)
 {
-	if (e->kind == CC_DM_SRTP)
-		cc_srtp_matched(e->ssl, local, peer, e->data, e->len);
+	if (kind == CC_DM_SRTP)
+		cc_srtp_matched(ssl, local, peer, plain, len, ts);
 	else
-		cc_ssl_matched(e->ssl, local, peer, e->data, e->len);
+		cc_ssl_matched(ssl, local, peer, plain, len, ts);
+}
+
+/* Hands an owned slot's plaintext over and frees the slot. */
+static void release(struct out_ent *e, const struct cc_addr *local, const struct cc_addr *peer, uint64_t ts)
+{
+	hand_over(e->kind, e->ssl, local, peer, e->data, e->len, ts);
 	if (e->data != e->inline_data)
 		free(e->data);
 	__atomic_store_n(&e->key, 0, __ATOMIC_RELEASE);
@@ -119,21 +126,13 @@ static void age_out(uint64_t now, int all)
 		uint64_t k = __atomic_load_n(&outq[i].key, __ATOMIC_ACQUIRE);
 		if (k > KEY_BUSY && (all || now - __atomic_load_n(&outq[i].ts, __ATOMIC_RELAXED) > MAX_AGE_NS) &&
 		    claim(i, k))
-			release(&outq[i], NULL, NULL);
+			release(&outq[i], NULL, NULL, 0);
 	}
 }
 
 void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len)
 {
 	cc_dm_expect_kind(CC_DM_SSL, ssl, key, plain, len);
-}
-
-static void matched_nowhere(int kind, const void *ssl, const void *plain, size_t len)
-{
-	if (kind == CC_DM_SRTP)
-		cc_srtp_matched(ssl, NULL, NULL, plain, len);
-	else
-		cc_ssl_matched(ssl, NULL, NULL, plain, len);
 }
 
 void cc_dm_expect_kind(int kind, const void *ssl, uint64_t key, const void *plain, size_t len)
@@ -144,7 +143,7 @@ void cc_dm_expect_kind(int kind, const void *ssl, uint64_t key, const void *plai
 
 	age_out(now, 0);
 	if (len > PLAIN_MAX || (len > INLINE_MAX && !(copy = malloc(len)))) {
-		matched_nowhere(kind, ssl, plain, len);
+		hand_over(kind, ssl, NULL, NULL, plain, len, 0);
 		return;
 	}
 	for (int tries = 0; tries < 2 && slot < 0; tries++) {
@@ -166,14 +165,14 @@ void cc_dm_expect_kind(int kind, const void *ssl, uint64_t key, const void *plai
 		}
 		/* No room near the key: the oldest there waits no longer. */
 		if (slot < 0 && oldest >= 0 && claim(oldest, oldest_key)) {
-			release(&outq[oldest], NULL, NULL);
+			release(&outq[oldest], NULL, NULL, 0);
 			/* (Freed, so free for anyone: the next round takes it or another.) */
 		}
 	}
 	if (slot < 0) {
 		/* Every slot near the key busy in other threads' hands: written now, unmatched. */
 		free(copy);
-		matched_nowhere(kind, ssl, plain, len);
+		hand_over(kind, ssl, NULL, NULL, plain, len, 0);
 		return;
 	}
 	struct out_ent *e = &outq[slot];
@@ -267,9 +266,7 @@ static void match_out(uint64_t key, const struct cc_addr *local, const struct cc
 	for (int n = 0; n < OUT_PROBE; n++) {
 		int i = (int)((key + (uint64_t)n) & (OUT_SIZE - 1));
 		if (__atomic_load_n(&outq[i].key, __ATOMIC_RELAXED) == key && claim(i, key)) {
-			cc_dgram_ts = ts;       /* the plaintext goes out with its datagram */
-			release(&outq[i], local, peer);
-			cc_dgram_ts = 0;
+			release(&outq[i], local, peer, ts);     /* the plaintext goes out with its datagram */
 			return;
 		}
 	}

@@ -52,14 +52,14 @@ void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoin
 void cc_dm_flush(void);
 
 /*
- * Implemented by the SRTP hooks: a protected packet met its datagram (or did not: local NULL).
- * owner is what cc_dm_expect_kind() was given.
+ * Implemented by the SRTP hooks: a protected packet met its datagram, sent at ts (or did not:
+ * local NULL, ts 0).  owner is what cc_dm_expect_kind() was given.
  */
 void cc_srtp_matched(const void *owner, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
-		     size_t len);
+		     size_t len, uint64_t ts);
 
-/* Implemented by the SSL hooks: a waiting plaintext met its datagram (or timed out: local NULL). */
+/* Implemented by the SSL hooks: a waiting plaintext met its datagram (or timed out: local NULL, ts 0). */
 void cc_ssl_matched(const void *ssl, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
-		    size_t len);
+		    size_t len, uint64_t ts);
 
 #endif

@@ -251,7 +251,7 @@ static int key_note(struct srtpkey *k, const struct cc_addr *local, const struct
  * IPv4 flows are written IPv4-mapped, apart from the wire's SRTP conversation (capture.c).
  */
 static void srtp_plain(struct srtpkey *k, const struct cc_addr *local, const struct cc_addr *peer, int outgoing,
-		       const void *plain, size_t len)
+		       const void *plain, size_t len, uint64_t ts)
 {
 	struct cc_plainflow pf;
 	char note[256];
@@ -267,16 +267,16 @@ static void srtp_plain(struct srtpkey *k, const struct cc_addr *local, const str
 		cc_writer_count_unmatched(1);
 	}
 	if (local && k && key_note(k, local, peer, outgoing, note, sizeof(note)))
-		cc_cap_plain(&pf, outgoing, plain, len, note);
+		cc_cap_plain(&pf, outgoing, plain, len, note, ts);
 	else
-		cc_cap_plain(&pf, outgoing, plain, len, local ? "flow from SRTP packet" : "flow unknown");
+		cc_cap_plain(&pf, outgoing, plain, len, local ? "flow from SRTP packet" : "flow unknown", ts);
 }
 
 /* A protected packet met the datagram that carried it out (dtlsmatch.c), or never did. */
 void cc_srtp_matched(const void *owner, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
-		     size_t len)
+		     size_t len, uint64_t ts)
 {
-	srtp_plain((struct srtpkey *)owner, local, peer, 1, plain, len);
+	srtp_plain((struct srtpkey *)owner, local, peer, 1, plain, len, ts);
 }
 
 static inline int capturing(void)
@@ -328,9 +328,8 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 		struct cc_addr local, peer;
 		uint64_t ts = 0;
 		int found = cc_dm_inbound_flow(key, &local, &peer, &ts) == 0;
-		cc_dgram_ts = ts;       /* written at the time its datagram came */
-		srtp_plain(key_find(a, 0, b, (size_t)*lenp), found ? &local : NULL, &peer, 0, b, (size_t)*lenp);
-		cc_dgram_ts = 0;
+		/* Written at the time its datagram came. */
+		srtp_plain(key_find(a, 0, b, (size_t)*lenp), found ? &local : NULL, &peer, 0, b, (size_t)*lenp, ts);
 	} else if (r > 0 && r < 32) {
 		count_failure(key, r);
 	}

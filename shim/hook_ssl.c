@@ -242,7 +242,7 @@ static int same_flow(const struct cc_plainflow *pf, const struct cc_nest *n)
 }
 
 static void plaintext(const void *ssl, const struct cc_nest *nest, const struct cc_nest *rec, int outgoing,
-		      const void *buf, size_t n);
+		      const void *buf, size_t n, uint64_t ts);
 
 /* A new flow (ICE switched pairs, a reconnect) starts a new plaintext stream. */
 static void set_flow(struct sslent *e, const struct cc_nest *n)
@@ -257,7 +257,7 @@ static void set_flow(struct sslent *e, const struct cc_nest *n)
 }
 
 void cc_ssl_matched(const void *ssl, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
-		    size_t len)
+		    size_t len, uint64_t ts)
 {
 	struct cc_nest rec = { .seen = 1, .proto = IPPROTO_UDP };
 
@@ -265,7 +265,7 @@ void cc_ssl_matched(const void *ssl, const struct cc_addr *local, const struct c
 		rec.local = *local;
 		rec.peer = *peer;
 	}
-	plaintext(ssl, NULL, local ? &rec : NULL, 1, plain, len);
+	plaintext(ssl, NULL, local ? &rec : NULL, 1, plain, len, ts);
 }
 
 /* Bytes waiting in a memory BIO (and where), or -1 for any other kind of BIO. */
@@ -324,17 +324,17 @@ static void read_plaintext(void *ssl, const struct cc_nest *nest, uint64_t key, 
 	if (!key)
 		key = nest->in_key;     /* a custom BIO's read callback handed over the record */
 	if (!nest->seen && key && cc_dm_inbound_flow(key, &rec.local, &rec.peer, NULL) == 0)
-		plaintext(ssl, nest, &rec, 0, buf, n);
+		plaintext(ssl, nest, &rec, 0, buf, n, 0);
 	else
-		plaintext(ssl, nest, NULL, 0, buf, n);
+		plaintext(ssl, nest, NULL, 0, buf, n, 0);
 }
 
 /*
  * After an SSL call moved `n` plaintext bytes: write them on the flow found for them.  `rec` is
- * the flow matched by DTLS record (memory BIOs), or NULL.
+ * the flow matched by DTLS record (memory BIOs), or NULL; ts the time of its datagram, 0: now.
  */
 static void plaintext(const void *ssl, const struct cc_nest *nest, const struct cc_nest *rec, int outgoing,
-		      const void *buf, size_t n)
+		      const void *buf, size_t n, uint64_t ts)
 {
 	enum method m = M_NONE;
 	struct sslent *e;
@@ -359,7 +359,7 @@ static void plaintext(const void *ssl, const struct cc_nest *nest, const struct 
 	if (m == M_NONE)
 		cc_writer_count_unmatched(1);
 	cc_writer_count_plain(m);       /* same order as cc_counters.plain */
-	cc_cap_plain(&e->pf, outgoing, buf, n, method_note[m]);
+	cc_cap_plain(&e->pf, outgoing, buf, n, method_note[m], ts);
 	if (e->srtp_pending && m != M_NONE)
 		srtp_log(e);            /* the keys waited for the flow they belong to */
 	/* The flow stays known for later calls that move no wire packet of their own. */
@@ -420,7 +420,7 @@ CC_EXPORT int SSL_write(void *ssl, const void *buf, int num)
 	if (r > 0) {
 		int saved = errno;
 		if (nest.seen || !defer_to_record(ssl, &nest, before, buf, (size_t)r))
-			plaintext(ssl, &nest, NULL, 1, buf, (size_t)r);
+			plaintext(ssl, &nest, NULL, 1, buf, (size_t)r, 0);
 		errno = saved;
 	}
 	return r;
@@ -442,7 +442,7 @@ CC_EXPORT int SSL_write_ex(void *ssl, const void *buf, size_t num, size_t *writt
 	if (r > 0 && written && *written) {
 		int saved = errno;
 		if (nest.seen || !defer_to_record(ssl, &nest, before, buf, *written))
-			plaintext(ssl, &nest, NULL, 1, buf, *written);
+			plaintext(ssl, &nest, NULL, 1, buf, *written, 0);
 		errno = saved;
 	}
 	return r;

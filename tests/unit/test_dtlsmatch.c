@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-__thread uint64_t cc_dgram_ts;
 static uint64_t fake_now = 1000000000ull;
 
 uint64_t cc_now_coarse(void)
@@ -31,7 +30,7 @@ static struct got {
 	uint64_t ts;
 } got[NPKT];
 
-static void handed(const struct cc_addr *local, const void *plain, size_t len)
+static void handed(const struct cc_addr *local, const void *plain, size_t len, uint64_t ts)
 {
 	uint32_t id;
 
@@ -41,24 +40,24 @@ static void handed(const struct cc_addr *local, const void *plain, size_t len)
 	if (local) {
 		__atomic_fetch_add(&got[id].matched, 1, __ATOMIC_RELAXED);
 		got[id].port = local->port;
-		got[id].ts = cc_dgram_ts;
+		got[id].ts = ts;
 	} else {
 		__atomic_fetch_add(&got[id].unmatched, 1, __ATOMIC_RELAXED);
 	}
 }
 
 void cc_srtp_matched(const void *owner, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
-		     size_t len)
+		     size_t len, uint64_t ts)
 {
 	(void)owner, (void)peer;
-	handed(local, plain, len);
+	handed(local, plain, len, ts);
 }
 
 void cc_ssl_matched(const void *ssl, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
-		    size_t len)
+		    size_t len, uint64_t ts)
 {
 	(void)ssl, (void)peer;
-	handed(local, plain, len);
+	handed(local, plain, len, ts);
 }
 
 /* An SRTP-looking packet unique to `id` (its bytes are what the table is keyed on). */
