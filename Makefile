@@ -36,6 +36,9 @@ UNIT_TESTS :=
 FUZZ_TARGETS :=
 BENCH_BINS :=
 
+# make check's builds (and its fuzz smoke's lanes) use every CPU; the tests run one at a time.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 .PHONY: all check unit integration fuzz fuzz-smoke bench demo deps clean check-san
 all: $(LIB) $(TOOL)
 
@@ -81,9 +84,6 @@ integration: all
 
 deps:
 	@tools/deps.sh
-
-# Builds use every CPU; the tests themselves run one at a time.
-JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 
 check: deps
 	$(MAKE) -j$(JOBS) all unit

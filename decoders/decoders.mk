@@ -44,8 +44,8 @@ $(DECODERS_FUZZ): $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util
 FUZZ_TIME        ?= 60
 FUZZ_SMOKE_TOTAL ?= 32
 FUZZ_SMOKE_MIN   ?= 3
-# The smoke run's targets are shared among this many parallel lanes (one per CPU).
-FUZZ_LANES       ?= $(shell nproc 2>/dev/null || echo 1)
+# The smoke run's targets are shared among this many parallel lanes (JOBS: one per CPU).
+FUZZ_LANES       ?= $(JOBS)
 
 # FUZZ_TARGETS is read when the recipe runs, after every fragment has added
 # to it; the recursive make builds them all (prerequisites would see only
