@@ -320,11 +320,13 @@ static uint64_t next_in_key(void *ssl)
 static void read_plaintext(void *ssl, const struct cc_nest *nest, uint64_t key, const void *buf, size_t n)
 {
 	struct cc_nest rec = { .seen = 1, .proto = IPPROTO_UDP };
+	uint64_t ts = 0;
 
 	if (!key)
 		key = nest->in_key;     /* a custom BIO's read callback handed over the record */
-	if (!nest->seen && key && cc_dm_inbound_flow(key, &rec.local, &rec.peer, NULL) == 0)
-		plaintext(ssl, nest, &rec, 0, buf, n, 0);
+	/* Matched by record: written at the time its datagram came, like SRTP's plaintext. */
+	if (!nest->seen && key && cc_dm_inbound_flow(key, &rec.local, &rec.peer, &ts) == 0)
+		plaintext(ssl, nest, &rec, 0, buf, n, ts);
 	else
 		plaintext(ssl, nest, NULL, 0, buf, n, 0);
 }

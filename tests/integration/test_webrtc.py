@@ -105,6 +105,18 @@ def check_datachannel(env, answerer):
         ok(m and (r[1], m.group(1), r[2], m.group(2)) in app_flows,
            "plaintext on a DTLS flow's 5-tuple: %r not in %r" % (r, app_flows))
         ok("flow from DTLS record" in r[3] or "nested" in r[3], "correlated, not guessed: %r" % r[3])
+    # A received plaintext matched by record is written at its datagram's time (sll.pkttype 0:
+    # received), not when the program got round to reading it.
+    wire_in = {tuple(r) for r in tshark(cap, ["ip.src", "udp.srcport", "ip.dst", "udp.dstport", "frame.time_epoch"],
+                                        'frame.interface_name == "wire" && sll.pkttype == 0 && '
+                                        'dtls.record.content_type == 23')}
+    got = tshark(cap, ["ip.src", "ip.dst", "frame.time_epoch", "frame.comment"],
+                 plain + ' && sll.pkttype == 0 && frame.comment contains "flow from DTLS record"')
+    ok(got, "received plaintext matched by DTLS record")
+    for r in got:
+        m = re.search(r"over udp (\d+) > (\d+)", r[3])
+        ok(m and (r[0], m.group(1), r[1], m.group(2), r[2]) in wire_in,
+           "received plaintext at its datagram's time: %r" % (r,))
     ok(tshark(cap, ["sctp.chunk_type"], plain + " && sctp.chunk_type == 1"), "SCTP INIT")
     opens = tshark(cap, ["rtcdc.label"], plain + " && rtcdc.message_type == 0x03")
     eq({r[0] for r in opens}, {"chat"}, "DCEP DATA_CHANNEL_OPEN label")
