@@ -9,4 +9,4 @@ $(BUILD)/bench/udpflood: bench/udpflood.c
 BENCH_BINS += $(BUILD)/bench/srtpflood
 $(BUILD)/bench/srtpflood: bench/srtpflood.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ bench/srtpflood.c -lsrtp2
+	$(CC) $(ALL_CFLAGS) -o $@ bench/srtpflood.c -lsrtp2 -pthread
