@@ -235,10 +235,29 @@ def test_webrtc_wire_decrypts_from_dsbs(env):
     in the file alone, to exactly the SCTP packets the plaintext interface holds.  (Wireshark has
     no rule that DTLS application data is SCTP, so the decrypted bytes are compared as data.)"""
     caps = env.path("a.pcapng"), env.path("b.pcapng")
-    run_session(env, caps[0], caps[1])
+    for attempt in (1, 2):
+        for cap in caps:
+            if os.path.exists(cap):
+                os.remove(cap)
+        run_session(env, caps[0], caps[1])
+        # Wireshark keeps a DTLS session per UDP conversation.  Should ICE move the association to
+        # another candidate pair after the handshake, the data there is beyond any Wireshark's
+        # reach, whatever the file holds: that session is run again, once.
+        moved = [cap for cap in caps if not wire_flows(cap, "dtls.app_data") <= wire_flows(cap, "dtls.handshake")]
+        if not moved:
+            break
+    eq(moved, [], "DTLS application data on the handshake's 5-tuple, in one of two sessions")
     for cap in caps:
         dec = [bytes.fromhex(r[0]) for r in tshark(cap, ["data.data"], 'frame.interface_name == "wire" && dtls.app_data',
                                                    extra=["-o", "tls.keylog_file:"]) if r[0]]
         plain = [f[20 + (f[20] & 0x0f) * 4:] for f in raw_frames(cap, 'frame.interface_name == "plaintext" && sctp')]
-        ok(len(dec) >= 15, "%s: wire DTLS decrypted from DSBs (%d records)" % (cap, len(dec)))
+        secrets = open(cap, "rb").read().count(b"CLIENT_RANDOM ")
+        ok(len(dec) >= 15, "%s: wire DTLS decrypted from DSBs (%d records; %d CLIENT_RANDOM secrets in the file)"
+           % (cap, len(dec), secrets))
         eq(sorted(dec), sorted(plain), "%s: decrypted wire application data = plaintext SCTP packets" % cap)
+
+
+def wire_flows(cap, dfilter):
+    """The (src, sport, dst, dport) of the wire frames matching dfilter."""
+    return {tuple(r) for r in tshark(cap, ["ip.src", "udp.srcport", "ip.dst", "udp.dstport"],
+                                     'frame.interface_name == "wire" && ' + dfilter)}
