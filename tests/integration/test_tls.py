@@ -143,7 +143,11 @@ def _python_tls(env, ver):
     eq(a, b"GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n", "request bytes")
     eq(b, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body, "response bytes")
     http = tshark(cap, ["http.request.method", "http.response.code"], PLAIN + " && http", extra=BOTH_ENDS)
-    ok(["GET", ""] in http and ["", "200"] in http, "HTTP dissected on plaintext: %r" % http)
+    seen = ["GET", ""] in http and ["", "200"] in http
+    # (Failed once in some hundred runs, the bytes above being right: the segments say how.)
+    segs = [] if seen else tshark(cap, ["frame.number", "sll.pkttype", "tcp.srcport", "tcp.seq", "tcp.len",
+                                        "_ws.col.Protocol", "_ws.col.Info"], PLAIN, extra=BOTH_ENDS)
+    ok(seen, "HTTP dissected on plaintext: %r; plaintext segments: %r" % (http, segs[:60]))
     # The program's own key log kept being written, and ours has the same secrets (and the server's).
     own_lines = set(l for l in open(own).read().splitlines() if not l.startswith("#"))
     our_lines = set(open(keys).read().splitlines())
