@@ -93,8 +93,7 @@ def check_datachannel(env, answerer):
     checked = {(r[1], r[2], r[3], r[4]) for r in stun}
     ok(dtls_flows & checked, "DTLS on a checked ICE pair: %r vs %r" % (dtls_flows, checked))
     # Every 5-tuple that carried DTLS application data.
-    app_flows = {(r[0], r[1], r[2], r[3]) for r in tshark(cap, ["ip.src", "udp.srcport", "ip.dst", "udp.dstport"],
-                                                          'frame.interface_name == "wire" && dtls.record.content_type == 23')}
+    app_flows = wire_flows(cap, "dtls.record.content_type == 23")
 
     # Plaintext: SCTP association, DCEP open/ack for "chat", the messages - on that 5-tuple.
     plain = 'frame.interface_name == "plaintext"'
