@@ -12,11 +12,11 @@
  * single-threaded when the shim's writer thread starts.
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <srtp2/srtp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
