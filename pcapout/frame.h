@@ -44,6 +44,8 @@ struct cc_frame {
 	uint8_t tos;            /* DSCP/ECN (IPv4 TOS or IPv6 traffic class) */
 	uint8_t ttl;            /* TTL or hop limit */
 	uint8_t tcp_flags;
+	uint8_t defer;          /* nonzero: the writer's deferred-record handler completes it (writer.h) */
+	uint8_t hidden;         /* deferred, for the handler only: never written as it is */
 	uint32_t seq, ack;      /* TCP only */
 	uint32_t pid;           /* written as the SLL2 link-layer address so pcap files keep it */
 	const char *note;       /* appended to the record's comment (pcapng), or NULL */

@@ -124,8 +124,8 @@ void cc_ring_commit_meta(struct cc_slot *s)
 	__atomic_store_n(s->state, SLOT_META, __ATOMIC_RELEASE);
 }
 
-/* Appends n bytes at p to the batch's packets, extending the last iovec when they follow on. */
-static void add_data(struct cc_ring_batch *b, uint8_t *p, size_t n)
+/* Appends n bytes at p (`records` packets) to the batch, extending the last iovec when they follow on. */
+static void add_data(struct cc_ring_batch *b, uint8_t *p, size_t n, int records)
 {
 	struct iovec *last = b->ndata ? &b->data[b->ndata - 1] : NULL;
 
@@ -136,7 +136,7 @@ static void add_data(struct cc_ring_batch *b, uint8_t *p, size_t n)
 		b->data[b->ndata].iov_len = n;
 		b->ndata++;
 	}
-	b->packets++;
+	b->packets += records;
 	b->bytes += n;
 }
 
@@ -170,18 +170,22 @@ int cc_ring_take(struct cc_ring *r, struct cc_ring_batch *b, int max, cc_ring_re
 			if (ready && !ready(d, len, st == SLOT_RAW, arg)) {
 				held = 1;
 			} else if (st == SLOT_DATA) {
-				add_data(b, d, len);
+				add_data(b, d, len, 1);
 			} else {
 				/* (A batch kept small stops early, but always takes one: any size fits an empty stage.) */
 				if (b->stage_soft && b->stage_used >= b->stage_soft)
 					break;
 				uint8_t *out = b->stage + b->stage_used;
-				size_t n = b->synth ? b->synth(d, len, out, b->stage_size - b->stage_used) : 0;
+				int records = 0;
+				size_t n = b->synth ? b->synth(d, len, out, b->stage_size - b->stage_used, &records) : 0;
 				/* Stage full: the rest waits for the next batch (one that fits nowhere is dropped). */
-				if (!n && b->stage_used)
-					break;
+				if (n == CC_RING_NO_ROOM) {
+					if (b->stage_used)
+						break;
+					n = 0;
+				}
 				if (n) {
-					add_data(b, out, n);
+					add_data(b, out, n, records);
 					b->stage_used += n;
 				}
 			}

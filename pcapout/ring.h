@@ -63,8 +63,12 @@ size_t cc_ring_max_record(const struct cc_ring *r);
  */
 typedef int (*cc_ring_ready_fn)(const uint8_t *data, uint32_t len, int raw, void *arg);
 
-/* Makes a raw slot's record in out; returns its length, or 0 when it needs more than room. */
-typedef size_t (*cc_ring_synth_fn)(const uint8_t *raw, uint32_t len, uint8_t *out, size_t room);
+/*
+ * Makes a raw slot's records in out (none, one, or more: see cc_writer_set_defer); returns their
+ * length and sets *records, or returns CC_RING_NO_ROOM when they may need more than room.
+ */
+#define CC_RING_NO_ROOM ((size_t)-1)
+typedef size_t (*cc_ring_synth_fn)(const uint8_t *raw, uint32_t len, uint8_t *out, size_t room, int *records);
 
 struct cc_ring_batch {
 	struct iovec *meta, *data;      /* caller's arrays of `max` entries each */

@@ -311,9 +311,9 @@ struct hold {
  */
 struct raw_rec {
 	uint64_t ts_ns;
-	struct cc_frame f;              /* f.note not used: note_len bytes follow */
+	struct cc_frame f;              /* f.note not used: note_len bytes follow, then tag_len */
 	uint32_t caplen, origlen;
-	uint32_t note_len;
+	uint16_t note_len, tag_len;
 };
 
 static int old_enough(const uint8_t *rec, uint32_t len, int raw, void *arg)
@@ -356,25 +356,125 @@ static size_t comment_of(const char *note, size_t nl, char *buf, const char **co
 	return W.comment_len + 2 + nl;
 }
 
-/* Makes a raw slot's record (cc_ring_synth_fn): the frame and record the producer left to us. */
-static size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out, size_t room)
+/* Builds a frame's record in out; returns its length, or CC_RING_NO_ROOM. */
+static size_t build_record(uint8_t *out, size_t room, const struct cc_frame *f, uint64_t ts_ns, const uint8_t *payload,
+			   size_t caplen, size_t origlen, const char *note, size_t nl)
 {
-	struct raw_rec r;
 	char note_buf[NOTE_MAX];
 	const char *comment;
+	size_t comment_len = comment_of(nl ? note : NULL, nl, note_buf, &comment);
+	size_t hl = cc_frame_hdr_len(f), rlen = cc_record_len(W.fmt, hl + caplen, comment_len);
+
+	if (rlen > room)
+		return CC_RING_NO_ROOM;
+	struct iovec v = { (void *)payload, caplen };
+	cc_frame_build(out + cc_record_frame_off(W.fmt), f, &v, 1, 0, caplen, origlen);
+	cc_record_finish(W.fmt, out, ts_ns, f->iface, f->outgoing, hl + caplen, hl + origlen, comment, comment_len);
+	return rlen;
+}
+
+struct cc_sink {
+	uint8_t *out;
+	size_t room, used;
+	int records;
+};
+
+static cc_defer_fn defer_fn;
+
+void cc_writer_set_defer(cc_defer_fn fn)
+{
+	__atomic_store_n(&defer_fn, fn, __ATOMIC_RELEASE);
+}
+
+int cc_sink_put(struct cc_sink *s, const struct cc_frame *f, uint64_t ts_ns, const void *payload, size_t caplen,
+		size_t origlen, const char *note)
+{
+	size_t hl = cc_frame_hdr_len(f);
+
+	if (caplen > CC_SNAPLEN - hl)
+		caplen = CC_SNAPLEN - hl;
+	size_t nl = note && W.fmt == CC_FMT_PCAPNG ? strnlen(note, NOTE_MAX) : 0;
+	uint8_t *out = s->out + s->used;
+	size_t n = build_record(out, s->room - s->used, f, ts_ns, payload, caplen, origlen, note, nl);
+	if (n == CC_RING_NO_ROOM)
+		return -1;
+	/* Deferred frames were not judged on the program's thread: the filter sees them here. */
+	if (cc_filter_active() && !cc_filter_match(out + cc_record_frame_off(W.fmt), hl + caplen, hl + origlen)) {
+		cc_writer_count_filtered();
+		return 0;
+	}
+	s->used += n;
+	s->records++;
+	return 0;
+}
+
+/* Makes a raw slot's records (cc_ring_synth_fn): the frame the producer left to us, or its handler's. */
+static size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out, size_t room, int *records)
+{
+	struct raw_rec r;
 
 	(void)len;
 	memcpy(&r, raw, sizeof(r));
-	const uint8_t *note = raw + sizeof(r), *payload = note + r.note_len;
-	size_t comment_len = comment_of(r.note_len ? (const char *)note : NULL, r.note_len, note_buf, &comment);
-	size_t hl = cc_frame_hdr_len(&r.f), rlen = cc_record_len(W.fmt, hl + r.caplen, comment_len);
-	if (rlen > room)
+	const uint8_t *note = raw + sizeof(r), *tag = note + r.note_len, *payload = tag + r.tag_len;
+	cc_defer_fn fn = __atomic_load_n(&defer_fn, __ATOMIC_ACQUIRE);
+	if (r.f.defer && fn) {
+		char nb[NOTE_MAX + 1];
+		size_t hl = cc_frame_hdr_len(&r.f);
+		if (cc_record_len(W.fmt, hl + r.caplen, W.comment_len + 2 + r.note_len) + CC_DEFER_EXTRA > room)
+			return CC_RING_NO_ROOM;
+		memcpy(nb, note, r.note_len);
+		nb[r.note_len] = 0;
+		struct cc_deferred d = { r.ts_ns, &r.f, payload, r.caplen, r.origlen, r.note_len ? nb : NULL, tag, r.tag_len };
+		struct cc_sink s = { out, room, 0, 0 };
+		fn(&d, &s);
+		*records = s.records;
+		return s.used;
+	}
+	if (r.f.hidden)
 		return 0;
-	struct iovec v = { (void *)payload, r.caplen };
-	cc_frame_build(out + cc_record_frame_off(W.fmt), &r.f, &v, 1, 0, r.caplen, r.origlen);
-	cc_record_finish(W.fmt, out, r.ts_ns, r.f.iface, r.f.outgoing, hl + r.caplen, hl + r.origlen, comment,
-			 comment_len);
-	return rlen;
+	size_t n = build_record(out, room, &r.f, r.ts_ns, payload, r.caplen, r.origlen, (const char *)note, r.note_len);
+	*records = n != CC_RING_NO_ROOM;
+	return n;
+}
+
+/* Writes a batch of records (`packets` of them) and counts it; returns the bytes written. */
+static size_t write_batch(struct iovec *iov, int n, int packets, size_t bytes)
+{
+	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING && write_out(iov, n) == 0) {
+		__atomic_fetch_add(&W.captured, packets, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&W.bytes, bytes, __ATOMIC_RELAXED);
+		if (W.shared) {
+			count_shared(&W.shared->captured, (uint64_t)packets);
+			count_shared(&W.shared->bytes, bytes);
+		}
+		if (W.rs && W.rot.size)
+			rotate_check(bytes);
+		return bytes;
+	}
+	int err = errno;
+	__atomic_fetch_add(&W.dropped, packets, __ATOMIC_RELAXED);
+	if (W.shared) {
+		count_shared(&W.shared->dropped, (uint64_t)packets);
+		count_shared(&W.shared->write_errors, 1);
+	}
+	broken("cannot write", err, __atomic_load_n(&W.dropped, __ATOMIC_RELAXED));
+	return 0;
+}
+
+/* At exit: what the deferred-record handler still holds, written after everything else. */
+static void drain_deferred_locked(void)
+{
+	cc_defer_fn fn = __atomic_load_n(&defer_fn, __ATOMIC_ACQUIRE);
+	int more = fn != NULL;
+
+	while (more && W.stage) {
+		struct cc_sink s = { W.stage, STAGE_SIZE, 0, 0 };
+		more = fn(NULL, &s);
+		if (!s.used)
+			break;
+		struct iovec v = { W.stage, s.used };
+		write_batch(&v, 1, s.records, s.used);
+	}
 }
 
 /*
@@ -404,25 +504,7 @@ static size_t drain_locked(int all)
 			/* Metadata then packets, in one write: move the packets up behind the metadata. */
 			if (b.nmeta < DRAIN_IOV)
 				memmove(iov + b.nmeta, iov + DRAIN_IOV, sizeof(iov[0]) * (size_t)b.ndata);
-			if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING && write_out(iov, n) == 0) {
-				__atomic_fetch_add(&W.captured, b.packets, __ATOMIC_RELAXED);
-				__atomic_fetch_add(&W.bytes, b.bytes, __ATOMIC_RELAXED);
-				if (W.shared) {
-					count_shared(&W.shared->captured, b.packets);
-					count_shared(&W.shared->bytes, b.bytes);
-				}
-				written += b.bytes;
-				if (W.rs && W.rot.size)
-					rotate_check(b.bytes);
-			} else {
-				int err = errno;
-				__atomic_fetch_add(&W.dropped, b.packets, __ATOMIC_RELAXED);
-				if (W.shared) {
-					count_shared(&W.shared->dropped, b.packets);
-					count_shared(&W.shared->write_errors, 1);
-				}
-				broken("cannot write", err, __atomic_load_n(&W.dropped, __ATOMIC_RELAXED));
-			}
+			written += write_batch(iov, n, b.packets, b.bytes);
 		}
 		cc_ring_release(&W.ring, b.upto);
 	}
@@ -1001,16 +1083,45 @@ static int reserve(size_t len, struct cc_slot *s)
 	return 0;
 }
 
-int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *iov, int iovcnt,
-		 size_t skip, size_t caplen, size_t origlen)
+/* Queues a raw slot: the frame, its note (nl bytes), tag and payload; the writer makes the record. */
+static int out_raw(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *iov, int iovcnt, size_t skip,
+		   size_t caplen, size_t origlen, size_t nl, const void *tag, size_t tag_len)
+{
+	struct cc_slot slot;
+
+	if (reserve(sizeof(struct raw_rec) + nl + tag_len + caplen, &slot) < 0) {
+		drop(1, 1);
+		return -1;
+	}
+	/* Filled in place: slots are 8-byte aligned, as the record's first field needs. */
+	struct raw_rec *r = (struct raw_rec *)(void *)slot.data;
+	r->ts_ns = ts_ns;
+	r->f = *f;
+	r->f.note = NULL;
+	r->caplen = (uint32_t)caplen;
+	r->origlen = (uint32_t)origlen;
+	r->note_len = (uint16_t)nl;
+	r->tag_len = (uint16_t)tag_len;
+	uint8_t *p = slot.data + sizeof(*r);
+	if (nl)
+		memcpy(p, f->note, nl);
+	if (tag_len)
+		memcpy(p + nl, tag, tag_len);
+	cc_iov_copy(p + nl + tag_len, iov, iovcnt, skip, caplen);
+	cc_ring_commit_raw(&slot);
+	if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
+		cc_writer_flush();
+	return 0;
+}
+
+/* The checks every frame passes before it is queued: paused, writer started; 0 to go on. */
+static int may_queue(void)
 {
 	int st = __atomic_load_n(&W.state, __ATOMIC_ACQUIRE);
-	size_t hl, frame_cap, rlen;
-	struct cc_slot slot;
 
 	/* Paused by `clearcap ctl`: the one load the control costs a packet. */
 	if (!__atomic_load_n(W.on, __ATOMIC_RELAXED))
-		return 0;
+		return 1;
 	if (st != W_RUNNING) {
 		if ((st == W_BROKEN && !reopen_pending()) || start() < 0) {
 			/* After a write error: lost, counted, already reported by broken(). */
@@ -1019,6 +1130,33 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 			return -1;
 		}
 	}
+	return 0;
+}
+
+int cc_out_tagged(const struct cc_frame *f, uint64_t ts_ns, const void *payload, size_t len, const void *tag,
+		  size_t tag_len)
+{
+	struct iovec v = { (void *)payload, len };
+	int rc = may_queue();
+
+	if (rc)
+		return rc > 0 ? 0 : -1;
+	if (len > CC_SNAPLEN || tag_len > 1024) {
+		drop(1, 0);
+		return -1;
+	}
+	return out_raw(f, ts_ns, &v, 1, 0, len, len, 0, tag, tag_len);
+}
+
+int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *iov, int iovcnt,
+		 size_t skip, size_t caplen, size_t origlen)
+{
+	size_t hl, frame_cap, rlen;
+	struct cc_slot slot;
+	int rc = may_queue();
+
+	if (rc)
+		return rc > 0 ? 0 : -1;
 	hl = cc_frame_hdr_len(f);
 	if (caplen > CC_SNAPLEN - hl)
 		caplen = CC_SNAPLEN - hl;
@@ -1028,9 +1166,10 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 	 * The filter decides on the headers and the payload's first bytes, built on the stack, before
 	 * anything is reserved or copied: a declined packet costs less than a stored one.  Only a
 	 * filter reading further (or the checksum, summed over the whole payload) waits for the frame.
+	 * A deferred frame is judged on the writer's thread (cc_sink_put).
 	 */
-	int decided = -1;
-	if (__builtin_expect(cc_filter_active(), 0)) {
+	int decided = f->defer ? 1 : -1;
+	if (__builtin_expect(cc_filter_active(), 0) && !f->defer) {
 		uint8_t pre[CC_SLL2_LEN + 40 + 20 + FILTER_PREFIX];
 		size_t n = caplen < FILTER_PREFIX ? caplen : FILTER_PREFIX;
 		size_t hole = f->proto == IPPROTO_UDP ? hl - 2 : f->proto == IPPROTO_TCP ? hl - 4 : 0;
@@ -1055,26 +1194,11 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 	size_t nl = f->note && W.fmt == CC_FMT_PCAPNG ? strnlen(f->note, NOTE_MAX) : 0;
 	/* (The record is at most frame, comment and 64 bytes of block: the bound needs no exact length.) */
 	if ((decided == 1 || !cc_filter_active()) && frame_cap + NOTE_MAX + 64 <= RAW_MAX) {
-		if (reserve(sizeof(struct raw_rec) + nl + caplen, &slot) < 0) {
-			drop(1, 1);
-			return -1;
-		}
-		/* Filled in place: slots are 8-byte aligned, as the record's first field needs. */
-		struct raw_rec *r = (struct raw_rec *)(void *)slot.data;
-		r->ts_ns = ts_ns;
-		r->f = *f;
-		r->f.note = NULL;
-		r->caplen = (uint32_t)caplen;
-		r->origlen = (uint32_t)origlen;
-		r->note_len = (uint32_t)nl;
-		uint8_t *p = slot.data + sizeof(*r);
-		if (nl)
-			memcpy(p, f->note, nl);
-		cc_iov_copy(p + nl, iov, iovcnt, skip, caplen);
-		cc_ring_commit_raw(&slot);
-		if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
-			cc_writer_flush();
-		return 0;
+		return out_raw(f, ts_ns, iov, iovcnt, skip, caplen, origlen, nl, NULL, 0);
+	}
+	if (f->defer) {
+		drop(1, 0);
+		return -1;
 	}
 
 	char note_buf[NOTE_MAX];
@@ -1132,6 +1256,9 @@ void cc_writer_flush(void)
 	int saved = errno;
 	pthread_mutex_lock(&W.drain_lock);
 	drain_locked(1);
+	/* After exit nothing comes back to claim what the handler holds: written at once. */
+	if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
+		drain_deferred_locked();
 	pthread_mutex_unlock(&W.drain_lock);
 	errno = saved;
 }
@@ -1139,6 +1266,13 @@ void cc_writer_flush(void)
 void cc_writer_exit(void)
 {
 	cc_writer_flush();
+	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING) {
+		int saved = errno;
+		pthread_mutex_lock(&W.drain_lock);
+		drain_deferred_locked();
+		pthread_mutex_unlock(&W.drain_lock);
+		errno = saved;
+	}
 	__atomic_store_n(&W.sync, 1, __ATOMIC_RELAXED);
 }
 

@@ -39,6 +39,40 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 		 size_t skip, size_t caplen, size_t origlen);
 
 /*
+ * Deferred records.  A frame with `defer` set is stored raw and handed, in ring order, to the
+ * handler on the writer's thread, which writes what it decides through cc_sink_put(): the frame
+ * itself (unless `hidden`), and others before it or after.  Work that needs no answer on the
+ * program's threads (correlation, the filter) is done there instead.  A `hidden` frame exists
+ * for the handler only.  Before each call the sink has room for the frame's own record and
+ * CC_DEFER_EXTRA bytes more.  At exit the handler is called with d == NULL to write what it still
+ * holds, again while it returns nonzero.
+ */
+#define CC_DEFER_EXTRA (32u << 10)
+struct cc_deferred {
+	uint64_t ts;
+	const struct cc_frame *f;
+	const uint8_t *payload;
+	size_t caplen, origlen;
+	const char *note;               /* the frame's note, or NULL */
+	const uint8_t *tag;             /* what cc_out_tagged() was given */
+	size_t tag_len;
+};
+struct cc_sink;
+typedef int (*cc_defer_fn)(const struct cc_deferred *d, struct cc_sink *s);
+void cc_writer_set_defer(cc_defer_fn fn);
+
+/*
+ * From the handler: writes a frame's record (a frame the filter declines is counted and not
+ * written).  Returns 0, or -1 when the sink has no room for it.
+ */
+int cc_sink_put(struct cc_sink *s, const struct cc_frame *f, uint64_t ts_ns, const void *payload, size_t caplen,
+		size_t origlen, const char *note);
+
+/* Queues a deferred frame (f->defer set) whose payload is len bytes, with tag bytes for its handler. */
+int cc_out_tagged(const struct cc_frame *f, uint64_t ts_ns, const void *payload, size_t len, const void *tag,
+		  size_t tag_len);
+
+/*
  * Queues a pcapng Decryption Secrets Block holding NSS key log lines (len bytes, whole lines),
  * ahead of every record queued after it.  A no-op for classic pcap.  Returns 0 or -1 (dropped).
  */

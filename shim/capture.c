@@ -10,6 +10,7 @@
 #include "shim/real.h"
 #include "shim/dtlsmatch.h"
 #include "shim/select.h"
+#include "shim/srtpmatch.h"
 #include "shim/turn.h"
 #include "pcapout/writer.h"
 #include "decoders/sctp.h"
@@ -564,9 +565,15 @@ void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *pe
 	if (!relayed) {
 		if (__builtin_expect(cc_nest.ssl != NULL, 0))
 			nest_note(IPPROTO_UDP, &local, &peer, 0);
-		if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0))
+		if (__builtin_expect(cc_dm_active, 0))
 			cc_dm_datagram(iov, iovcnt, caplen, outgoing, outgoing ? &f.src : &f.dst, outgoing ? &f.dst : &f.src,
 				       ts);
+		/*
+		 * SRTP is matched on the writer's thread.  A DTLS-SRTP peer may send media before this
+		 * side's handshake is done and its SRTP session made: with DTLS in use, from the first.
+		 */
+		if (__builtin_expect(cc_sm_watch | cc_dm_active, 0))
+			f.defer = CC_DEFER_WIRE;
 	}
 
 	if (gso && caplen == origlen && origlen > gso) {
@@ -589,10 +596,12 @@ void cc_cap_relay(int outgoing, const struct cc_relay *rl, uint64_t ts)
 	/* Plaintexts correlate with the end-to-end flow, as if there were no relay. */
 	if (__builtin_expect(cc_nest.ssl != NULL, 0))
 		nest_note(IPPROTO_UDP, &rl->relayed, &rl->peer, 0);
-	if (__builtin_expect(cc_dm_active | cc_dm_srtp_active, 0))
+	if (__builtin_expect(cc_dm_active, 0))
 		cc_dm_datagram(&in, 1, rl->len, outgoing, &rl->relayed, &rl->peer, ts);
 
 	memset(&f, 0, sizeof(f));
+	if (__builtin_expect(cc_sm_watch | cc_dm_active, 0))
+		f.defer = CC_DEFER_WIRE;
 	f.proto = IPPROTO_UDP;
 	f.iface = CC_IF_RELAY;
 	f.outgoing = (uint8_t)outgoing;
@@ -736,8 +745,7 @@ static void map_v4(struct cc_addr *a)
 	a->family = AF_INET6;
 }
 
-static void plain_frame(const struct cc_plainflow *pf, struct cc_frame *f, int outgoing, uint8_t proto,
-			const char *note)
+void cc_plain_frame(const struct cc_plainflow *pf, struct cc_frame *f, int outgoing, uint8_t proto, const char *note)
 {
 	memset(f, 0, sizeof(*f));
 	f->proto = proto;
@@ -780,16 +788,16 @@ static void plain_tcp_open(struct cc_plainflow *pf, uint64_t ts, const char *not
 	int act = !pf->passive;                 /* 1: the SYN is ours (outgoing) */
 	uint32_t a = act ? l : p, b = act ? p : l;
 
-	plain_frame(pf, &f, act, IPPROTO_TCP, note);
+	cc_plain_frame(pf, &f, act, IPPROTO_TCP, note);
 	f.tcp_flags = CC_TCP_SYN;
 	f.seq = a;
 	cc_emit(&f, ts, NULL, 0, 0, 0, 0);
-	plain_frame(pf, &f, !act, IPPROTO_TCP, note);
+	cc_plain_frame(pf, &f, !act, IPPROTO_TCP, note);
 	f.tcp_flags = CC_TCP_SYN | CC_TCP_ACK;
 	f.seq = b;
 	f.ack = a + 1;
 	cc_emit(&f, ts, NULL, 0, 0, 0, 0);
-	plain_frame(pf, &f, act, IPPROTO_TCP, note);
+	cc_plain_frame(pf, &f, act, IPPROTO_TCP, note);
 	f.tcp_flags = CC_TCP_ACK;
 	f.seq = a + 1;
 	f.ack = b + 1;
@@ -811,7 +819,7 @@ void cc_cap_plain(struct cc_plainflow *pf, int outgoing, const void *buf, size_t
 	if (pf->proto == IPPROTO_TCP) {
 		if (!pf->tcp_open)
 			plain_tcp_open(pf, ts, note);
-		plain_frame(pf, &f, outgoing, IPPROTO_TCP, note);
+		cc_plain_frame(pf, &f, outgoing, IPPROTO_TCP, note);
 		f.tcp_flags = CC_TCP_PSH | CC_TCP_ACK;
 		uint32_t *seq = outgoing ? &pf->snd_seq : &pf->rcv_seq;
 		f.ack = outgoing ? pf->rcv_seq : pf->snd_seq;
@@ -831,7 +839,7 @@ void cc_cap_plain(struct cc_plainflow *pf, int outgoing, const void *buf, size_t
 			 outgoing ? pf->local.port : pf->peer.port, outgoing ? pf->peer.port : pf->local.port);
 		note = note_ports;
 	}
-	plain_frame(pf, &f, outgoing, sctp ? IPPROTO_SCTP : IPPROTO_UDP, note);
+	cc_plain_frame(pf, &f, outgoing, sctp ? IPPROTO_SCTP : IPPROTO_UDP, note);
 	cc_emit(&f, ts, &iov, 1, 0, len, len);
 }
 
@@ -843,7 +851,7 @@ void cc_plain_fin(struct cc_plainflow *pf, int outgoing, const char *note)
 	if (pf->proto != IPPROTO_TCP || !pf->tcp_open || *done)
 		return;
 	*done = 1;
-	plain_frame(pf, &f, outgoing, IPPROTO_TCP, note);
+	cc_plain_frame(pf, &f, outgoing, IPPROTO_TCP, note);
 	f.tcp_flags = CC_TCP_FIN | CC_TCP_ACK;
 	f.seq = outgoing ? pf->snd_seq++ : pf->rcv_seq++;
 	f.ack = outgoing ? pf->rcv_seq : pf->snd_seq;

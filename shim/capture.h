@@ -86,7 +86,7 @@ struct cc_plainflow {
 	uint8_t tcp_open;
 	uint8_t fin_out, fin_in;
 	uint8_t passive;        /* TCP: the local end accepted; the peer opened */
-	uint8_t mapped;         /* write IPv4 addresses IPv4-mapped (see plain_frame) */
+	uint8_t mapped;         /* write IPv4 addresses IPv4-mapped (see cc_plain_frame) */
 	uint8_t rtp;            /* SRTP's plaintext: RTP or RTCP, never SCTP (no need to look) */
 	struct cc_addr local, peer;
 	uint32_t snd_seq, rcv_seq;
@@ -99,6 +99,9 @@ struct cc_plainflow {
  */
 void cc_cap_plain(struct cc_plainflow *pf, int outgoing, const void *buf, size_t len, const char *note,
 		  uint64_t ts);
+
+/* The frame of a plaintext on the flow's 5-tuple (see cc_cap_plain), with no payload yet. */
+void cc_plain_frame(const struct cc_plainflow *pf, struct cc_frame *f, int outgoing, uint8_t proto, const char *note);
 
 /* The plaintext TCP stream's FIN (close_notify or shutdown). */
 void cc_plain_fin(struct cc_plainflow *pf, int outgoing, const char *note);

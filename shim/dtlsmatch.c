@@ -27,7 +27,6 @@ int cc_dm_active;
 #define KEY_BUSY 1ull
 struct out_ent {
 	uint64_t key;
-	int kind;               /* CC_DM_SSL or CC_DM_SRTP: who gets the match */
 	const void *ssl;
 	uint64_t ts;            /* atomic: read by others choosing a slot to evict */
 	size_t len;
@@ -93,20 +92,10 @@ static int claim(int i, uint64_t key)
 	       __atomic_compare_exchange_n(&outq[i].key, &key, KEY_BUSY, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
-/* A plaintext to whoever kept it, on its datagram's flow and time (local NULL: never seen). */
-static void hand_over(int kind, const void *ssl, const struct cc_addr *local, const struct cc_addr *peer,
-		      const void *plain, size_t len, uint64_t ts)
-{
-	if (kind == CC_DM_SRTP)
-		cc_srtp_matched(ssl, local, peer, plain, len, ts);
-	else
-		cc_ssl_matched(ssl, local, peer, plain, len, ts);
-}
-
-/* Hands an owned slot's plaintext over and frees the slot. */
+/* Hands an owned slot's plaintext over, on its datagram's flow and time, and frees the slot. */
 static void release(struct out_ent *e, const struct cc_addr *local, const struct cc_addr *peer, uint64_t ts)
 {
-	hand_over(e->kind, e->ssl, local, peer, e->data, e->len, ts);
+	cc_ssl_matched(e->ssl, local, peer, e->data, e->len, ts);
 	if (e->data != e->inline_data)
 		free(e->data);
 	__atomic_store_n(&e->key, 0, __ATOMIC_RELEASE);
@@ -132,18 +121,13 @@ static void age_out(uint64_t now, int all)
 
 void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len)
 {
-	cc_dm_expect_kind(CC_DM_SSL, ssl, key, plain, len);
-}
-
-void cc_dm_expect_kind(int kind, const void *ssl, uint64_t key, const void *plain, size_t len)
-{
 	uint64_t now = cc_now_coarse();
 	uint8_t *copy = NULL;
 	int slot = -1;
 
 	age_out(now, 0);
 	if (len > PLAIN_MAX || (len > INLINE_MAX && !(copy = malloc(len)))) {
-		hand_over(kind, ssl, NULL, NULL, plain, len, 0);
+		cc_ssl_matched(ssl, NULL, NULL, plain, len, 0);
 		return;
 	}
 	for (int tries = 0; tries < 2 && slot < 0; tries++) {
@@ -172,11 +156,10 @@ void cc_dm_expect_kind(int kind, const void *ssl, uint64_t key, const void *plai
 	if (slot < 0) {
 		/* Every slot near the key busy in other threads' hands: written now, unmatched. */
 		free(copy);
-		hand_over(kind, ssl, NULL, NULL, plain, len, 0);
+		cc_ssl_matched(ssl, NULL, NULL, plain, len, 0);
 		return;
 	}
 	struct out_ent *e = &outq[slot];
-	e->kind = kind;
 	e->ssl = ssl;
 	__atomic_store_n(&e->ts, now, __ATOMIC_RELAXED);
 	e->len = len;
@@ -214,8 +197,7 @@ int cc_dm_inbound_flow(uint64_t key, struct cc_addr *local, struct cc_addr *peer
 	return -1;
 }
 
-/* A datagram's payload unwrapped from TURN framing (RFC 8656 sections 11, 12), if any. */
-static void unwrap_turn(const uint8_t **p, size_t *len)
+void cc_dm_unwrap_turn(const uint8_t **p, size_t *len)
 {
 	if (*len && (*p)[0] >= 64 && (*p)[0] <= 127) {    /* RFC 5766 channels too */
 		struct cc_turn_channel ch;
@@ -256,8 +238,6 @@ uint64_t cc_dm_bytes_key(const uint8_t *p, size_t len)
 	}
 	return mix(mix(head ^ (uint64_t)w << 17 ^ (uint64_t)len << 48) ^ tail);
 }
-
-int cc_dm_srtp_active;
 
 static void match_out(uint64_t key, const struct cc_addr *local, const struct cc_addr *peer, uint64_t ts)
 {
@@ -304,22 +284,8 @@ void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoin
 		return;
 	d = p;
 	dl = len;
-	unwrap_turn(&d, &dl);
-	/* SRTP and SRTCP (RFC 7983: first byte 128-191) are matched on their exact bytes. */
-	if (dl && d[0] >= 128 && d[0] <= 191) {
-		/*
-		 * A DTLS-SRTP peer may send media before this side's handshake is done and its SRTP
-		 * session made: with DTLS in use, SRTP is remembered from the first datagram.
-		 */
-		if (__atomic_load_n(&cc_dm_srtp_active, __ATOMIC_RELAXED) || __atomic_load_n(&cc_dm_active, __ATOMIC_RELAXED)) {
-			uint64_t key = cc_dm_bytes_key(d, dl);
-			if (outgoing)
-				match_out(key, local, peer, ts);
-			else
-				remember_in(key, local, peer, ts);
-		}
-		return;
-	}
+	cc_dm_unwrap_turn(&d, &dl);
+	/* DTLS only (RFC 7983: first byte 20-63); SRTP is matched on the writer's thread (srtpmatch.h). */
 	if (!dl || d[0] < 20 || d[0] > 63)
 		return;
 	cc_tls_iter_init(&it, d, dl, 1);

@@ -28,15 +28,11 @@ uint64_t cc_dm_first_app_key(const uint8_t *buf, size_t len);
 /* Outbound: plaintext of `ssl` waits for the record with this key to be sent. */
 void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len);
 
-/* The same for SRTP: the key is cc_dm_bytes_key() of the protected packet. */
-enum { CC_DM_SSL, CC_DM_SRTP };
-void cc_dm_expect_kind(int kind, const void *owner, uint64_t key, const void *plain, size_t len);
-
-/* A key for exact bytes (a whole SRTP/SRTCP packet). */
+/* A key for exact bytes (a whole SRTP/SRTCP packet; srtpmatch.h matches those). */
 uint64_t cc_dm_bytes_key(const uint8_t *p, size_t len);
 
-/* Set once libsrtp protects or unprotects: SRTP datagrams are then remembered and matched. */
-extern int cc_dm_srtp_active;
+/* A datagram's payload unwrapped from TURN framing (RFC 8656 sections 11, 12), if any. */
+void cc_dm_unwrap_turn(const uint8_t **p, size_t *len);
 
 /* Inbound: the flow a received record with this key came on, and when (ts may be NULL); 0 if known. */
 int cc_dm_inbound_flow(uint64_t key, struct cc_addr *local, struct cc_addr *peer, uint64_t *ts);
@@ -50,13 +46,6 @@ void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoin
 
 /* Writes out plaintexts still waiting (at exit), marked with what is known of their flow. */
 void cc_dm_flush(void);
-
-/*
- * Implemented by the SRTP hooks: a protected packet met its datagram, sent at ts (or did not:
- * local NULL, ts 0).  owner is what cc_dm_expect_kind() was given.
- */
-void cc_srtp_matched(const void *owner, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
-		     size_t len, uint64_t ts);
 
 /* Implemented by the SSL hooks: a waiting plaintext met its datagram (or timed out: local NULL, ts 0). */
 void cc_ssl_matched(const void *ssl, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,

@@ -4,12 +4,12 @@
  * plaintext interface as RTP or RTCP in UDP, on the 5-tuple of the SRTP/SRTCP datagram that
  * carried it and at that datagram's time.
  *
- * Correlation is by the protected packet's exact bytes (dtlsmatch.c): outbound, the SRTP packet
- * protect produced is remembered with the plaintext until a socket call sends a datagram with
- * those bytes (maybe later, from another thread, in a sendmmsg batch or inside TURN framing);
- * inbound, every received SRTP-looking datagram is remembered with its 5-tuple, and unprotect
- * finds the flow of the bytes it was given.  A packet whose datagram is never seen is written
- * marked, with unspecified addresses, and counted.
+ * Correlation is by the protected packet's exact bytes, on the writer's thread (srtpmatch.c):
+ * outbound, the plaintext waits for a socket call to send a datagram with the bytes protect made
+ * (maybe later, from another thread, in a sendmmsg batch or inside TURN framing); inbound, every
+ * received SRTP-looking datagram is remembered with its 5-tuple, and unprotect's plaintext takes
+ * the flow of the bytes it was given.  A packet whose datagram is never seen is written marked,
+ * with unspecified addresses, and counted.  These hooks only copy and queue.
  *
  * libsrtp2's srtp_protect calls srtp_protect_mki through the PLT (likewise the others): a
  * per-thread depth makes the inner call a plain pass-through.  libsrtp 3 has the same names with
@@ -23,6 +23,7 @@
 #include "shim/real.h"
 #include "shim/srtp_abi.h"
 #include "shim/srtpkeys.h"
+#include "shim/srtpmatch.h"
 #include "pcapout/writer.h"
 
 #include <errno.h>
@@ -95,21 +96,23 @@ static struct failflow {
 } fails[FAIL_FLOWS + 1];
 static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void count_failure(uint64_t key, long status)
+void cc_srtp_count_failure(const struct cc_addr *local, const struct cc_addr *peer, int status)
 {
-	struct cc_addr local, peer;
+	struct cc_addr none;
 	struct failflow *f = &fails[FAIL_FLOWS];
 
-	memset(&local, 0, sizeof(local));
-	memset(&peer, 0, sizeof(peer));
-	cc_dm_inbound_flow(key, &local, &peer, NULL);   /* the datagram's flow, if it was seen */
+	memset(&none, 0, sizeof(none));
+	if (!local)
+		local = peer = &none;
+	if (status <= 0 || status >= 32)
+		return;
 	pthread_mutex_lock(&fail_lock);
 	for (int i = 0; i < FAIL_FLOWS; i++) {
-		if (!fails[i].used || (!memcmp(&fails[i].local, &local, sizeof(local)) &&
-				       !memcmp(&fails[i].peer, &peer, sizeof(peer)))) {
+		if (!fails[i].used || (!memcmp(&fails[i].local, local, sizeof(*local)) &&
+				       !memcmp(&fails[i].peer, peer, sizeof(*peer)))) {
 			fails[i].used = 1;
-			fails[i].local = local;
-			fails[i].peer = peer;
+			fails[i].local = *local;
+			fails[i].peer = *peer;
 			f = &fails[i];
 			break;
 		}
@@ -131,6 +134,7 @@ static struct srtpkey {
 	int type;                       /* policy ssrc type: 1 that SSRC, 2 any inbound, 3 any outbound */
 	uint32_t ssrc;
 	uint64_t flow_hash[2];          /* [outgoing]: the flow that got the line (atomic); 0: none */
+	uint32_t gen;                   /* bumped each time the entry changes (atomic, set under the lock) */
 	char suite_key[136];            /* "SUITE inline:BASE64", under the lock */
 } keys[KEYS];
 static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -140,8 +144,10 @@ static void key_forget(const void *ctx)
 {
 	pthread_mutex_lock(&key_lock);
 	for (int i = 0; i < KEYS; i++)
-		if (__atomic_load_n(&keys[i].ctx, __ATOMIC_RELAXED) == ctx)
+		if (__atomic_load_n(&keys[i].ctx, __ATOMIC_RELAXED) == ctx) {
 			__atomic_store_n(&keys[i].ctx, NULL, __ATOMIC_RELEASE);
+			__atomic_fetch_add(&keys[i].gen, 1, __ATOMIC_RELAXED);
+		}
 	pthread_mutex_unlock(&key_lock);
 }
 
@@ -165,6 +171,7 @@ static void key_add(const void *ctx, int type, uint32_t ssrc, const char *crypto
 		struct srtpkey *k = &keys[free_i];
 		/* Readers match ctx first: hide the entry while it changes. */
 		__atomic_store_n(&k->ctx, NULL, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&k->gen, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&k->type, type, __ATOMIC_RELAXED);
 		__atomic_store_n(&k->ssrc, ssrc, __ATOMIC_RELAXED);
 		__atomic_store_n(&k->flow_hash[0], 0, __ATOMIC_RELAXED);
@@ -202,6 +209,17 @@ static struct srtpkey *key_find(const void *ctx, int outgoing, const uint8_t *p,
 	return any;
 }
 
+/*
+ * A reference to a key entry as it is now, for the writer's thread to find it by later: its
+ * index and generation (0: none).  A changed entry (srtp_update, a new session) no longer matches.
+ */
+static uint32_t keyref_of(const struct srtpkey *k)
+{
+	if (!k)
+		return 0;
+	return (__atomic_load_n(&k->gen, __ATOMIC_RELAXED) & 0xffffff) << 8 | (uint32_t)(k - keys + 1);
+}
+
 static uint64_t flow_hash(const struct cc_addr *local, const struct cc_addr *peer)
 {
 	uint64_t w[2 * sizeof(struct cc_addr) / 8 + 1] = { 0 };
@@ -217,19 +235,28 @@ static uint64_t flow_hash(const struct cc_addr *local, const struct cc_addr *pee
 	return h | 1;
 }
 
-/* "SRTP LOCAL PEER DIR SUITE inline:KEY" into buf when this flow has not had it yet. */
-static int key_note(struct srtpkey *k, const struct cc_addr *local, const struct cc_addr *peer, int outgoing,
-		    char *buf, size_t size)
+/*
+ * On the writer's thread: "SRTP LOCAL PEER DIR SUITE inline:KEY" into buf when this flow has not
+ * had its key line yet (returns 1).
+ */
+int cc_srtp_note(uint32_t keyref, const struct cc_addr *local, const struct cc_addr *peer, int outgoing, char *buf,
+		 size_t size)
 {
 	static const char prefix[] = "flow from SRTP packet; ";
-	uint64_t h = flow_hash(local, peer);
+	unsigned i = keyref & 0xff;
+	uint64_t h;
 	int n = -1;
 
+	if (!i || i > KEYS)
+		return 0;
+	struct srtpkey *k = &keys[i - 1];
+	h = flow_hash(local, peer);
 	/* Per packet: one atomic load; the lock only for a flow's first packet. */
 	if (__atomic_load_n(&k->flow_hash[outgoing], __ATOMIC_RELAXED) == h)
 		return 0;
 	pthread_mutex_lock(&key_lock);
-	if (__atomic_load_n(&k->ctx, __ATOMIC_RELAXED) && __atomic_load_n(&k->flow_hash[outgoing], __ATOMIC_RELAXED) != h) {
+	if (__atomic_load_n(&k->ctx, __ATOMIC_RELAXED) && (k->gen & 0xffffff) == keyref >> 8 &&
+	    __atomic_load_n(&k->flow_hash[outgoing], __ATOMIC_RELAXED) != h) {
 		__atomic_store_n(&k->flow_hash[outgoing], h, __ATOMIC_RELAXED);
 		memcpy(buf, prefix, sizeof(prefix) - 1);
 		n = cc_srtp_line(buf + sizeof(prefix) - 1, size - (sizeof(prefix) - 1), local, peer,
@@ -244,39 +271,6 @@ static int key_note(struct srtpkey *k, const struct cc_addr *local, const struct
 	 */
 	cc_srtp_keylog_line(buf + sizeof(prefix) - 1);
 	return 1;
-}
-
-/*
- * One plaintext RTP/RTCP packet on its flow (local NULL: not known, written marked and counted).
- * IPv4 flows are written IPv4-mapped, apart from the wire's SRTP conversation (capture.c).
- */
-static void srtp_plain(struct srtpkey *k, const struct cc_addr *local, const struct cc_addr *peer, int outgoing,
-		       const void *plain, size_t len, uint64_t ts)
-{
-	struct cc_plainflow pf;
-	char note[256];
-
-	memset(&pf, 0, sizeof(pf));
-	pf.mapped = 1;
-	pf.rtp = 1;
-	if (local) {
-		pf.proto = IPPROTO_UDP;
-		pf.local = *local;
-		pf.peer = *peer;
-	} else {
-		cc_writer_count_unmatched(1);
-	}
-	if (local && k && key_note(k, local, peer, outgoing, note, sizeof(note)))
-		cc_cap_plain(&pf, outgoing, plain, len, note, ts);
-	else
-		cc_cap_plain(&pf, outgoing, plain, len, local ? "flow from SRTP packet" : "flow unknown", ts);
-}
-
-/* A protected packet met the datagram that carried it out (dtlsmatch.c), or never did. */
-void cc_srtp_matched(const void *owner, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
-		     size_t len, uint64_t ts)
-{
-	srtp_plain((struct srtpkey *)owner, local, peer, 1, plain, len, ts);
 }
 
 static inline int capturing(void)
@@ -296,14 +290,14 @@ static long protect(int which, void *a, void *b, void *c, void *d, void *e, void
 	if (!capturing() || !b || !lenp || (len = *lenp) <= 0 || len > PACKET_MAX)
 		return fn(a, b, c, d, e, f);
 	memcpy(copy, b, (size_t)len);
-	__atomic_store_n(&cc_dm_srtp_active, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&cc_sm_watch, 1, __ATOMIC_RELAXED);
 	depth++;
 	long r = fn(a, b, c, d, e, f);
 	depth--;
 	int saved = errno;
 	if (r == 0 && *lenp > 0)
-		cc_dm_expect_kind(CC_DM_SRTP, key_find(a, 1, copy, (size_t)len), cc_dm_bytes_key(b, (size_t)*lenp),
-				  copy, (size_t)len);
+		cc_sm_plain(1, cc_dm_bytes_key(b, (size_t)*lenp), keyref_of(key_find(a, 1, copy, (size_t)len)), copy,
+			    (size_t)len);
 	errno = saved;
 	return r;
 }
@@ -318,21 +312,16 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 		return 1;
 	if (!capturing() || !b || !lenp || (len = *lenp) <= 0)
 		return fn(a, b, c, d, e, f);
-	__atomic_store_n(&cc_dm_srtp_active, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&cc_sm_watch, 1, __ATOMIC_RELAXED);
 	uint64_t key = cc_dm_bytes_key(b, (size_t)len);
 	depth++;
 	long r = fn(a, b, c, d, e, f);
 	depth--;
 	int saved = errno;
-	if (r == 0 && *lenp > 0) {
-		struct cc_addr local, peer;
-		uint64_t ts = 0;
-		int found = cc_dm_inbound_flow(key, &local, &peer, &ts) == 0;
-		/* Written at the time its datagram came. */
-		srtp_plain(key_find(a, 0, b, (size_t)*lenp), found ? &local : NULL, &peer, 0, b, (size_t)*lenp, ts);
-	} else if (r > 0 && r < 32) {
-		count_failure(key, r);
-	}
+	if (r == 0 && *lenp > 0)
+		cc_sm_plain(0, key, keyref_of(key_find(a, 0, b, (size_t)*lenp)), b, (size_t)*lenp);
+	else if (r > 0 && r < 32)
+		cc_sm_failed(key, (int)r);
 	errno = saved;
 	return r;
 }
@@ -419,7 +408,7 @@ static long with_policy(int which, void *a, void *b, void *c, void *d, void *e, 
 	long r = fn(a, b, c, d, e, f);
 	if (r == 0 && __atomic_load_n(&cc_on, __ATOMIC_RELAXED) && supported == 1) {
 		int saved = errno;
-		__atomic_store_n(&cc_dm_srtp_active, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&cc_sm_watch, 1, __ATOMIC_RELAXED);
 		/* srtp_create(srtp_t *session, ...) makes the session; the others take it. */
 		const void *ctx = which == P_CREATE ? (a ? *(void **)a : NULL) : a;
 		if (which == P_CREATE)

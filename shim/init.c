@@ -8,6 +8,7 @@
 #include "shim/dtlsmatch.h"
 #include "shim/hooks.h"
 #include "shim/real.h"
+#include "shim/srtpmatch.h"
 #include "pcapout/writer.h"
 
 #include <errno.h>
@@ -45,6 +46,7 @@ static void atfork_child(void)
 	__atomic_fetch_add(&cc_fork_gen, 1, __ATOMIC_RELAXED);
 	cc_pid = (uint32_t)getpid();
 	cc_writer_atfork_child();
+	cc_sm_reset();
 	cc_control_atfork_child();
 	set_comment();
 }
@@ -83,6 +85,7 @@ static void load(void)
 			.rotate = { cc_cfg.rotate_size, cc_cfg.rotate_seconds, cc_cfg.rotate_files },
 		};
 		cc_writer_configure(&w);
+		cc_sm_init();
 		set_comment();
 		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 		__atomic_store_n(&cc_on, 1, __ATOMIC_RELEASE);
@@ -107,8 +110,8 @@ __attribute__((destructor)) static void clearcap_dtor(void)
 	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED)) {
 		cc_dm_flush();          /* plaintexts still waiting for their datagram, marked */
 		cc_ssl_exit();
-		cc_srtp_exit();
 		cc_writer_exit();
+		cc_srtp_exit();         /* after the writer's thread counted the last failures */
 		cc_control_exit();
 	}
 }

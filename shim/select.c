@@ -128,17 +128,28 @@ unsigned cc_sel_classify(const struct cc_frame *f, const struct iovec *iov, int 
 	return iface | classify_udp(p, n, caplen, f->iface == CC_IF_PLAINTEXT);
 }
 
-void cc_emit(const struct cc_frame *f, uint64_t ts, const struct iovec *iov, int iovcnt, size_t skip,
-	     size_t caplen, size_t origlen)
+int cc_sel_wants(const struct cc_frame *f, const struct iovec *iov, int iovcnt, size_t skip, size_t caplen)
 {
 	unsigned sel = __atomic_load_n(&cc_sel, __ATOMIC_RELAXED);
 
-	if (__builtin_expect(sel != CC_SEL_ALL, 0)) {
-		unsigned c = cc_sel_classify(f, iov, iovcnt, skip, caplen);
-		if (!(c & sel & CC_SEL_CONTENT) || !(c & sel & CC_SEL_IFACES)) {
-			cc_writer_count_filtered();
+	if (__builtin_expect(sel == CC_SEL_ALL, 1))
+		return 1;
+	unsigned c = cc_sel_classify(f, iov, iovcnt, skip, caplen);
+	return (c & sel & CC_SEL_CONTENT) && (c & sel & CC_SEL_IFACES);
+}
+
+void cc_emit(const struct cc_frame *f, uint64_t ts, const struct iovec *iov, int iovcnt, size_t skip,
+	     size_t caplen, size_t origlen)
+{
+	if (__builtin_expect(!cc_sel_wants(f, iov, iovcnt, skip, caplen), 0)) {
+		cc_writer_count_filtered();
+		if (!f->defer)
 			return;
-		}
+		/* Not written, but its handler still needs to see it (a datagram others match on). */
+		struct cc_frame h = *f;
+		h.hidden = 1;
+		cc_out_frame(&h, ts, iov, iovcnt, skip, caplen, origlen);
+		return;
 	}
 	cc_out_frame(f, ts, iov, iovcnt, skip, caplen, origlen);
 }

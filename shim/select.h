@@ -42,6 +42,9 @@ int cc_sel_parse(const char *list, unsigned *mask, char *bad, size_t badlen);
 unsigned cc_sel_classify(const struct cc_frame *f, const struct iovec *iov, int iovcnt, size_t skip,
 			 size_t caplen);
 
+/* True when the selection takes this frame (always, without CLEARCAP_CAPTURE). */
+int cc_sel_wants(const struct cc_frame *f, const struct iovec *iov, int iovcnt, size_t skip, size_t caplen);
+
 /*
  * Every frame the shim writes goes through here: selection by class, then the writer (which
  * applies CLEARCAP_FILTER).  Arguments as cc_out_frame().

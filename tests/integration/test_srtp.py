@@ -15,20 +15,24 @@ KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d"   # 16-byte
 SSRC = 0x4d2
 
 
-def test_gstreamer_srtp_sdes(env):
+def _srtp_session(env, extra=None, name=""):
+    """GStreamer srtpenc -> udpsink to udpsrc -> srtpdec, both under the shim with `extra` in their
+    environment.  Returns the capture, the receiver's port, the SRTP key log and the encoder's RTP
+    packets (files named with `name`)."""
     cclib.need("gst-launch-1.0")
     if subprocess.run(["gst-inspect-1.0", "srtpenc"], capture_output=True).returncode != 0:
         raise cclib.Skip("GStreamer srtp elements not installed")
-    cap = env.path("c.pcapng")
+    cap = env.path("c%s.pcapng" % name)
     port = cclib.free_port()
-    outdir = env.path("rtp")
+    outdir = env.path("rtp" + name)
     os.mkdir(outdir)
     caps = ("application/x-srtp,media=audio,clock-rate=44100,encoding-name=L16,payload=96,ssrc=(uint)%d,"
             "srtp-key=(buffer)%s,srtp-cipher=(string)aes-128-icm,srtp-auth=(string)hmac-sha1-80,"
             "srtcp-cipher=(string)aes-128-icm,srtcp-auth=(string)hmac-sha1-80,roc=(uint)0" % (SSRC, KEY))
-    keys = env.path("srtp.keys")
+    keys = env.path("srtp%s.keys" % name)
+    more = dict(extra or {}, CLEARCAP_SRTP_KEYLOG=keys)
     recv = subprocess.Popen(["gst-launch-1.0", "-q", "-e", "udpsrc", "port=%d" % port, "caps=" + caps, "!",
-                             "srtpdec", "!", "fakesink"], env=env.env(cap, {"CLEARCAP_SRTP_KEYLOG": keys}),
+                             "srtpdec", "!", "fakesink"], env=env.env(cap, more),
                             stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
@@ -38,7 +42,7 @@ def test_gstreamer_srtp_sdes(env):
                    "rtpL16pay", "!", "application/x-rtp,ssrc=(uint)%d" % SSRC, "!", "tee", "name=t", "!",
                    "queue", "!", "srtpenc", "key=" + KEY, "!", "udpsink", "host=127.0.0.1", "port=%d" % port,
                    "t.", "!", "queue", "!", "multifilesink", "location=" + os.path.join(outdir, "p%05d.rtp")],
-                  env=env.env(cap, {"CLEARCAP_SRTP_KEYLOG": keys}), timeout=60)
+                  env=env.env(cap, more), timeout=60)
         time.sleep(1.0)
     finally:
         recv.send_signal(2)
@@ -49,6 +53,11 @@ def test_gstreamer_srtp_sdes(env):
             recv.wait()
     encoded = [open(f, "rb").read() for f in sorted(glob.glob(os.path.join(outdir, "*.rtp")))]
     ok(len(encoded) >= 60, "encoder produced %d packets" % len(encoded))
+    return cap, port, keys, encoded
+
+
+def test_gstreamer_srtp_sdes(env):
+    cap, port, keys, encoded = _srtp_session(env)
 
     dec = ["-d", "udp.port==%d,rtp" % port]
     fields = ["sll.pkttype", "ip.src", "ipv6.src", "udp.srcport", "ip.dst", "ipv6.dst", "udp.dstport", "rtp.ssrc",
@@ -100,6 +109,22 @@ def test_gstreamer_srtp_sdes(env):
     st = cclib.run(["tshark", "-n", "-r", cap, "-q", "-Y", 'frame.interface_name == "plaintext"', "-z", "rtp,streams"]
                    + dec).stdout
     ok("0x000004D2" in st.upper() or "0X000004D2" in st.upper(), st)
+
+
+def test_srtp_plaintext_flows_without_wire_copies(env):
+    """Plaintext only, chosen by class or by filter: the wire copies are not written, yet each
+    plaintext still takes the 5-tuple of its SRTP datagram (matching sees what is not written)."""
+    for name, how in (("-class", {"CLEARCAP_CAPTURE": "plaintext"}), ("-filter", {"CLEARCAP_FILTER": "ip6"})):
+        cap, port, _, encoded = _srtp_session(env, how, name)
+        rows = tshark(cap, ["frame.interface_name", "ipv6.src", "udp.srcport", "ipv6.dst", "udp.dstport",
+                            "frame.comment"])
+        ok(rows, "%r: something captured" % how)
+        eq({r[0] for r in rows}, {"plaintext"}, "%r: only the plaintext interface" % how)
+        eq(len(rows), 2 * len(encoded), "%r: every packet in the clear, in both processes" % how)
+        for r in rows:
+            ok("flow from SRTP packet" in r[5], "%r: %r" % (how, r[5]))
+            eq(r[4], str(port), "%r: to the receiver's port" % how)
+            eq((r[1], r[3]), ("::ffff:127.0.0.1", "::ffff:127.0.0.1"), "%r: real addresses" % how)
 
 
 def test_unprotect_failures_reported(env):

@@ -2,7 +2,7 @@
  * Unit tests for shim/dtlsmatch.c's table of plaintexts waiting for their datagram: each one
  * is handed over exactly once, on its datagram's flow and time when that is seen, unmatched
  * when it waited too long, was pushed out, or the process ends; also from several threads.
- * The capture side (cc_srtp_matched, cc_ssl_matched, the clock) is stubbed here.
+ * The capture side (cc_ssl_matched, the clock) is stubbed here.
  */
 #include "shim/capture.h"
 #include "shim/dtlsmatch.h"
@@ -46,13 +46,6 @@ static void handed(const struct cc_addr *local, const void *plain, size_t len, u
 	}
 }
 
-void cc_srtp_matched(const void *owner, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
-		     size_t len, uint64_t ts)
-{
-	(void)owner, (void)peer;
-	handed(local, plain, len, ts);
-}
-
 void cc_ssl_matched(const void *ssl, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
 		    size_t len, uint64_t ts)
 {
@@ -60,13 +53,19 @@ void cc_ssl_matched(const void *ssl, const struct cc_addr *local, const struct c
 	handed(local, plain, len, ts);
 }
 
-/* An SRTP-looking packet unique to `id` (its bytes are what the table is keyed on). */
-static void srtp_bytes(uint8_t *p, size_t len, uint32_t id)
+/* A DTLS 1.2 application-data record unique to `id` (its header and tag are what it is keyed on). */
+static void dtls_bytes(uint8_t *p, size_t len, uint32_t id)
 {
 	memset(p, 0, len);
-	p[0] = 0x80;
-	p[2] = (uint8_t)(id >> 8);
-	p[3] = (uint8_t)id;
+	p[0] = 23;                      /* application_data */
+	p[1] = 0xfe;
+	p[2] = 0xfd;
+	p[4] = 1;                       /* epoch 1 */
+	p[8] = (uint8_t)(id >> 16);     /* sequence number (bytes 5-10) */
+	p[9] = (uint8_t)(id >> 8);
+	p[10] = (uint8_t)id;
+	p[11] = (uint8_t)((len - 13) >> 8);
+	p[12] = (uint8_t)(len - 13);
 	memcpy(p + len - 4, &id, 4);    /* where the authentication tag is */
 }
 
@@ -76,7 +75,7 @@ static void send_dgram(uint32_t id, uint16_t port, uint64_t ts)
 	struct iovec v = { p, sizeof(p) };
 	struct cc_addr local = { AF_INET, port, { 127, 0, 0, 1 } }, peer = { AF_INET, 9, { 127, 0, 0, 2 } };
 
-	srtp_bytes(p, sizeof(p), id);
+	dtls_bytes(p, sizeof(p), id);
 	cc_dm_datagram(&v, 1, sizeof(p), 1, &local, &peer, ts);
 }
 
@@ -86,8 +85,8 @@ static void expect(uint32_t id, size_t plain_len)
 
 	ck_assert_ptr_nonnull(plain);
 	memcpy(plain, &id, 4);
-	srtp_bytes(p, sizeof(p), id);
-	cc_dm_expect_kind(CC_DM_SRTP, NULL, cc_dm_bytes_key(p, sizeof(p)), plain, plain_len);
+	dtls_bytes(p, sizeof(p), id);
+	cc_dm_expect(NULL, cc_dm_first_app_key(p, sizeof(p)), plain, plain_len);
 	free(plain);
 }
 
@@ -95,7 +94,6 @@ static void reset(void)
 {
 	cc_dm_flush();
 	memset(got, 0, sizeof(got));
-	__atomic_store_n(&cc_dm_srtp_active, 1, __ATOMIC_RELAXED);
 }
 
 START_TEST(matched_on_its_datagram)
@@ -154,10 +152,10 @@ START_TEST(full_table_evicts)
 }
 END_TEST
 
-/* Protect in one thread, send in another, both sides busy at once. */
+/* SSL_write in one thread, send in another, both sides busy at once. */
 #define THREADS 4
 #define PER_THREAD 4000
-static void *protector(void *arg)
+static void *writer(void *arg)
 {
 	uint32_t base = (uint32_t)(uintptr_t)arg * PER_THREAD;
 
@@ -181,7 +179,7 @@ START_TEST(threads_hand_over_each_once)
 
 	reset();
 	for (uintptr_t i = 0; i < THREADS; i++) {
-		ck_assert_int_eq(pthread_create(&t[2 * i], NULL, protector, (void *)i), 0);
+		ck_assert_int_eq(pthread_create(&t[2 * i], NULL, writer, (void *)i), 0);
 		ck_assert_int_eq(pthread_create(&t[2 * i + 1], NULL, sender, (void *)i), 0);
 	}
 	for (int i = 0; i < 2 * THREADS; i++)

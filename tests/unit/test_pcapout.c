@@ -250,10 +250,11 @@ static int not_b(const uint8_t *d, uint32_t len, int raw, void *arg)
 }
 
 /* A raw slot of n bytes "xy..." becomes the record "<xy...>". */
-static size_t bracket(const uint8_t *raw, uint32_t len, uint8_t *out, size_t room)
+static size_t bracket(const uint8_t *raw, uint32_t len, uint8_t *out, size_t room, int *records)
 {
 	if (len + 2 > room)
-		return 0;
+		return CC_RING_NO_ROOM;
+	*records = 1;
 	out[0] = '<';
 	memcpy(out + 1, raw, len);
 	out[len + 1] = '>';

@@ -38,3 +38,11 @@ $(BUILD)/tests/test_dtlsmatch: tests/unit/test_dtlsmatch.c tests/unit/check_main
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_dtlsmatch.c shim/dtlsmatch.c pcapout/frame.c $(DECODERS_SRC) \
 		-pthread $(CHECK_LIBS)
+
+# shim/srtpmatch.c's matching on the writer's side, with the writer and the capture side stubbed.
+UNIT_TESTS += $(BUILD)/tests/test_srtpmatch
+$(BUILD)/tests/test_srtpmatch: tests/unit/test_srtpmatch.c tests/unit/check_main.h shim/srtpmatch.c shim/dtlsmatch.c \
+                               pcapout/frame.c $(DECODERS_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_srtpmatch.c shim/srtpmatch.c shim/dtlsmatch.c pcapout/frame.c \
+		$(DECODERS_SRC) $(CHECK_LIBS)

@@ -1,0 +1,276 @@
+/*
+ * SRTP correlation on the writer's thread; see srtpmatch.h.
+ */
+#include "shim/srtpmatch.h"
+#include "shim/capture.h"
+#include "shim/dtlsmatch.h"
+#include "shim/hooks.h"
+#include "shim/select.h"
+#include "pcapout/writer.h"
+
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define OUT_SIZE 256            /* plaintexts waiting for their datagram, hashed by key */
+#define OUT_PROBE 8             /* slots a key may sit in: key, key+1, ... */
+#define IN_SIZE 1024            /* recently received packets' flows, direct-mapped by key */
+#define INLINE_MAX 1500         /* plaintexts up to this size are kept in the slot itself */
+#define MAX_AGE_NS 3000000000ull
+#define SCAN_NS 100000000ull    /* waiting plaintexts are checked for age this often */
+
+int cc_sm_watch;
+
+/* What a plaintext's deferred record carries for the handler. */
+struct sm_tag {
+	uint64_t key;           /* cc_dm_bytes_key() of the protected packet */
+	uint32_t keyref;        /* the session key's reference, for cc_srtp_note() */
+	int32_t status;         /* nonzero: a failed unprotect (hidden, no payload) */
+};
+
+/* Only the writer's thread (under its drain lock) touches these. */
+static struct pending {
+	uint64_t key;           /* 0: free */
+	uint64_t ts;            /* when protect made it */
+	uint32_t keyref;
+	size_t len;
+	uint8_t *data;          /* inline, or malloc'd when longer than INLINE_MAX */
+	uint8_t inline_data[INLINE_MAX];
+} outq[OUT_SIZE];
+static int waiting;             /* slots in use */
+
+static struct seen {
+	uint64_t key;           /* 0: empty */
+	uint64_t ts;            /* when the datagram came */
+	struct cc_addr local, peer;
+} inq[IN_SIZE];
+
+static uint64_t last_scan;
+
+static void queue(const struct cc_frame *f, uint64_t ts, const struct sm_tag *t, const void *plain, size_t len)
+{
+	cc_out_tagged(f, ts, plain, len, t, sizeof(*t));
+}
+
+static void frame_init(struct cc_frame *f, int outgoing)
+{
+	memset(f, 0, sizeof(*f));
+	f->proto = IPPROTO_UDP;
+	f->iface = CC_IF_PLAINTEXT;
+	f->outgoing = (uint8_t)outgoing;
+	f->pid = cc_pid;
+	f->ttl = 64;
+	f->src.family = f->dst.family = AF_INET;
+	f->defer = CC_DEFER_SRTP;
+}
+
+void cc_sm_plain(int outgoing, uint64_t key, uint32_t keyref, const void *plain, size_t len)
+{
+	struct cc_frame f;
+	struct sm_tag t = { key, keyref, 0 };
+	struct iovec v = { (void *)plain, len };
+
+	frame_init(&f, outgoing);
+	/* The classes a plaintext falls in do not depend on its flow: chosen here, before the copy. */
+	if (!cc_sel_wants(&f, &v, 1, 0, len)) {
+		cc_writer_count_filtered();
+		return;
+	}
+	queue(&f, cc_now(), &t, plain, len);
+}
+
+void cc_sm_failed(uint64_t key, int status)
+{
+	struct cc_frame f;
+	struct sm_tag t = { key, 0, status };
+
+	frame_init(&f, 0);
+	f.hidden = 1;
+	queue(&f, cc_now_coarse(), &t, NULL, 0);
+}
+
+/* ---- The writer's side ---- */
+
+/* One plaintext on its flow (local NULL: never seen; written marked, counted). */
+static int put_plain(struct cc_sink *s, int outgoing, uint32_t keyref, const struct cc_addr *local,
+		     const struct cc_addr *peer, const void *plain, size_t len, uint64_t ts)
+{
+	struct cc_plainflow pf;
+	struct cc_frame f;
+	char note[256];
+	const char *n = "flow unknown";
+
+	memset(&pf, 0, sizeof(pf));
+	pf.mapped = 1;
+	pf.rtp = 1;
+	if (local) {
+		pf.proto = IPPROTO_UDP;
+		pf.local = *local;
+		pf.peer = *peer;
+		n = cc_srtp_note(keyref, local, peer, outgoing, note, sizeof(note)) ? note : "flow from SRTP packet";
+	}
+	cc_plain_frame(&pf, &f, outgoing, IPPROTO_UDP, n);
+	if (cc_sink_put(s, &f, ts, plain, len, len, n) < 0)
+		return -1;
+	if (!local)
+		cc_writer_count_unmatched(1);
+	return 0;
+}
+
+static void forget(struct pending *p)
+{
+	if (p->data != p->inline_data)
+		free(p->data);
+	p->data = NULL;
+	p->key = 0;
+	waiting--;
+}
+
+/* Writes a waiting plaintext unmatched and frees its slot; -1 (kept) when the sink is full. */
+static int give_up(struct cc_sink *s, struct pending *p)
+{
+	if (put_plain(s, 1, p->keyref, NULL, NULL, p->data, p->len, p->ts) < 0)
+		return -1;
+	forget(p);
+	return 0;
+}
+
+/* Plaintexts that waited too long for their datagram, as far as the sink has room. */
+static void age_out(struct cc_sink *s, uint64_t now)
+{
+	/* (Stamps come from several threads' clock reads: not strictly in order.) */
+	if (!waiting || now < last_scan + SCAN_NS)
+		return;
+	for (int i = 0; i < OUT_SIZE; i++)
+		if (outq[i].key && now > outq[i].ts + MAX_AGE_NS && give_up(s, &outq[i]) < 0)
+			return;         /* the rest at the next scan */
+	last_scan = now;
+}
+
+static void wait_for_datagram(struct cc_sink *s, const struct cc_deferred *d, const struct sm_tag *t)
+{
+	struct pending *slot = NULL, *oldest = NULL;
+
+	for (int n = 0; n < OUT_PROBE && !slot; n++) {
+		struct pending *p = &outq[(t->key + (uint64_t)n) & (OUT_SIZE - 1)];
+		if (!p->key)
+			slot = p;
+		else if (!oldest || p->ts < oldest->ts)
+			oldest = p;
+	}
+	/* No room near the key: the oldest there waits no longer (the sink has room for one). */
+	if (!slot) {
+		if (give_up(s, oldest) < 0)
+			forget(oldest);
+		slot = oldest;
+	}
+	uint8_t *data = d->caplen <= INLINE_MAX ? slot->inline_data : malloc(d->caplen);
+	if (!data) {
+		put_plain(s, 1, t->keyref, NULL, NULL, d->payload, d->caplen, d->ts);
+		return;
+	}
+	memcpy(data, d->payload, d->caplen);
+	slot->key = t->key;
+	slot->ts = d->ts;
+	slot->keyref = t->keyref;
+	slot->len = d->caplen;
+	slot->data = data;
+	waiting++;
+}
+
+static struct seen *seen_at(uint64_t key)
+{
+	struct seen *e = &inq[key & (IN_SIZE - 1)];
+
+	return e->key == key ? e : NULL;
+}
+
+/* A deferred plaintext (or failed unprotect) from the SRTP hooks. */
+static void plaintext(struct cc_sink *s, const struct cc_deferred *d)
+{
+	struct sm_tag t;
+
+	if (d->tag_len != sizeof(t))
+		return;
+	memcpy(&t, d->tag, sizeof(t));
+	if (d->f->outgoing) {
+		wait_for_datagram(s, d, &t);
+		return;
+	}
+	struct seen *e = seen_at(t.key);
+	if (t.status) {
+		cc_srtp_count_failure(e ? &e->local : NULL, e ? &e->peer : NULL, t.status);
+		return;
+	}
+	/* Written at the time its datagram came. */
+	put_plain(s, 0, t.keyref, e ? &e->local : NULL, e ? &e->peer : NULL, d->payload, d->caplen, e ? e->ts : d->ts);
+}
+
+/* A datagram on the wire (or unwrapped from a TURN relay): it may carry an SRTP packet. */
+static void datagram(struct cc_sink *s, const struct cc_deferred *d)
+{
+	const struct cc_frame *f = d->f;
+	const uint8_t *p = d->payload;
+	size_t len = d->caplen;
+
+	if (d->caplen == d->origlen) {
+		cc_dm_unwrap_turn(&p, &len);
+		/* SRTP and SRTCP: RFC 7983 gives them first bytes 128-191. */
+		if (len && p[0] >= 128 && p[0] <= 191) {
+			uint64_t key = cc_dm_bytes_key(p, len);
+			const struct cc_addr *local = f->outgoing ? &f->src : &f->dst, *peer = f->outgoing ? &f->dst : &f->src;
+			if (f->outgoing) {
+				for (int n = 0; n < OUT_PROBE && waiting; n++) {
+					struct pending *w = &outq[(key + (uint64_t)n) & (OUT_SIZE - 1)];
+					/* The plaintext goes out with its datagram, just ahead of it. */
+					if (w->key == key) {
+						if (put_plain(s, 1, w->keyref, local, peer, w->data, w->len, d->ts) == 0)
+							forget(w);
+						break;
+					}
+				}
+			} else {
+				struct seen *e = &inq[key & (IN_SIZE - 1)];
+				e->key = key;
+				e->ts = d->ts;
+				e->local = *local;
+				e->peer = *peer;
+			}
+		}
+	}
+	if (!f->hidden)
+		cc_sink_put(s, f, d->ts, d->payload, d->caplen, d->origlen, d->note);
+}
+
+/* cc_defer_fn: every deferred record, in ring order; NULL at exit. */
+static int handle(const struct cc_deferred *d, struct cc_sink *s)
+{
+	if (!d) {
+		for (int i = 0; i < OUT_SIZE && waiting; i++)
+			if (outq[i].key && give_up(s, &outq[i]) < 0)
+				return 1;
+		return 0;
+	}
+	age_out(s, d->ts);
+	if (d->f->defer == CC_DEFER_SRTP)
+		plaintext(s, d);
+	else
+		datagram(s, d);
+	return 0;
+}
+
+void cc_sm_reset(void)
+{
+	for (int i = 0; i < OUT_SIZE; i++)
+		if (outq[i].key)
+			forget(&outq[i]);
+	memset(inq, 0, sizeof(inq));
+	waiting = 0;
+	last_scan = 0;
+}
+
+void cc_sm_init(void)
+{
+	cc_writer_set_defer(handle);
+}
