@@ -1,23 +1,16 @@
 /*
  * Many-producer, one-consumer ring; see ring.h for the contract.
  *
- * Slot header states: 0 free (the consumer zeroes what it releases), SLOT_DATA published
- * record, SLOT_PAD padding up to the end of the buffer.  The consumer never looks beyond a slot
- * whose state is still 0, so a producer preempted mid-fill only delays, never corrupts.
+ * Slot header states (ring.h): 0 free (the consumer zeroes what it releases), published
+ * records, padding up to the end of the buffer.  The consumer never looks beyond a slot whose
+ * state is still 0, so a producer preempted mid-fill only delays, never corrupts.  Producers'
+ * side (reserve, commit) is inline in ring.h.
  */
 #include "pcapout/ring.h"
 
 #include <string.h>
 #include <sys/mman.h>
 
-#define SLOT_HDR 8
-#define SLOT_DATA 1u
-#define SLOT_PAD 2u
-#define SLOT_META 3u              /* written like data, not counted as a packet */
-#define SLOT_DONE 4u              /* metadata already written, waiting to be released */
-#define SLOT_SKIP 5u              /* a record the filter declined: released, never written */
-#define SLOT_RAW 6u               /* the consumer makes the record from it (cc_ring_batch.synth) */
-#define ALIGN8(n) (((n) + 7) & ~(uint64_t)7)
 
 #define HUGE_PAGE (2u << 20)
 
@@ -69,61 +62,6 @@ void cc_ring_free(struct cc_ring *r)
 	r->buf = NULL;
 }
 
-size_t cc_ring_max_record(const struct cc_ring *r)
-{
-	return r->size / 4 - SLOT_HDR;
-}
-
-int cc_ring_reserve(struct cc_ring *r, size_t len, struct cc_slot *s)
-{
-	uint64_t need = ALIGN8(SLOT_HDR + len);
-	uint64_t h, nh, pad, off;
-
-	if (len > cc_ring_max_record(r))
-		return -1;
-	h = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
-	do {
-		uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-		off = h & (r->size - 1);
-		pad = off + need > r->size ? r->size - off : 0;
-		nh = h + pad + need;
-		if (nh - t > r->size)
-			return -1;
-	} while (!__atomic_compare_exchange_n(&r->head, &h, nh, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
-
-	if (pad) {
-		uint32_t *ph = (uint32_t *)(r->buf + off);
-		ph[1] = (uint32_t)(pad - SLOT_HDR);
-		__atomic_store_n(&ph[0], SLOT_PAD, __ATOMIC_RELEASE);
-		off = 0;
-	}
-	uint32_t *hdr = (uint32_t *)(r->buf + off);
-	hdr[1] = (uint32_t)len;
-	s->state = hdr;
-	s->data = r->buf + off + SLOT_HDR;
-	return 0;
-}
-
-void cc_ring_commit(struct cc_slot *s)
-{
-	__atomic_store_n(s->state, SLOT_DATA, __ATOMIC_RELEASE);
-}
-
-void cc_ring_commit_raw(struct cc_slot *s)
-{
-	__atomic_store_n(s->state, SLOT_RAW, __ATOMIC_RELEASE);
-}
-
-void cc_ring_commit_skip(struct cc_slot *s)
-{
-	__atomic_store_n(s->state, SLOT_SKIP, __ATOMIC_RELEASE);
-}
-
-void cc_ring_commit_meta(struct cc_slot *s)
-{
-	__atomic_store_n(s->state, SLOT_META, __ATOMIC_RELEASE);
-}
-
 /* Appends n bytes at p (`records` packets) to the batch, extending the last iovec when they follow on. */
 static void add_data(struct cc_ring_batch *b, uint8_t *p, size_t n, int records)
 {
@@ -159,17 +97,17 @@ int cc_ring_take(struct cc_ring *r, struct cc_ring_batch *b, int max, cc_ring_re
 		if (st == 0)
 			break;
 		len = hdr[1];
-		if (st == SLOT_META) {
+		if (st == CC_SLOT_META) {
 			/* Metadata goes out at once, ahead of packets still held back. */
 			b->meta[b->nmeta].iov_base = d;
 			b->meta[b->nmeta].iov_len = len;
 			b->nmeta++;
 			b->bytes += len;
-			__atomic_store_n(&hdr[0], SLOT_DONE, __ATOMIC_RELAXED);
-		} else if ((st == SLOT_DATA || st == SLOT_RAW) && !held) {
-			if (ready && !ready(d, len, st == SLOT_RAW, arg)) {
+			__atomic_store_n(&hdr[0], CC_SLOT_DONE, __ATOMIC_RELAXED);
+		} else if ((st == CC_SLOT_DATA || st == CC_SLOT_RAW) && !held) {
+			if (ready && !ready(d, len, st == CC_SLOT_RAW, arg)) {
 				held = 1;
-			} else if (st == SLOT_DATA) {
+			} else if (st == CC_SLOT_DATA) {
 				add_data(b, d, len, 1);
 			} else {
 				/* (A batch kept small stops early, but always takes one: any size fits an empty stage.) */
@@ -190,7 +128,7 @@ int cc_ring_take(struct cc_ring *r, struct cc_ring_batch *b, int max, cc_ring_re
 				}
 			}
 		}
-		t += ALIGN8(SLOT_HDR + len);
+		t += CC_ALIGN8(CC_SLOT_HDR + len);
 		if (!held)
 			b->upto = t;
 	}

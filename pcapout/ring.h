@@ -28,28 +28,88 @@ struct cc_slot {
 	uint32_t *state;
 };
 
+/* Slot header states (see ring.c); 0 is free. */
+#define CC_SLOT_HDR 8
+enum {
+	CC_SLOT_DATA = 1,               /* a published record */
+	CC_SLOT_PAD,                    /* padding up to the end of the buffer */
+	CC_SLOT_META,                   /* written like data, not counted as a packet */
+	CC_SLOT_DONE,                   /* metadata already written, waiting to be released */
+	CC_SLOT_SKIP,                   /* a record the filter declined: released, never written */
+	CC_SLOT_RAW,                    /* the consumer makes the record from it (cc_ring_batch.synth) */
+};
+#define CC_ALIGN8(n) (((n) + 7) & ~(uint64_t)7)
+
 int cc_ring_init(struct cc_ring *r, size_t size);
 /* Makes the whole ring resident now (the consumer's thread calls it), not page by page on first use. */
 void cc_ring_prefault(struct cc_ring *r);
 void cc_ring_free(struct cc_ring *r);
 
-/* Reserves len bytes; returns 0, or -1 when the ring has no room now. */
-int cc_ring_reserve(struct cc_ring *r, size_t len, struct cc_slot *s);
-void cc_ring_commit(struct cc_slot *s);
+/* Largest record a ring of this size can hold. */
+static inline size_t cc_ring_max_record(const struct cc_ring *r)
+{
+	return r->size / 4 - CC_SLOT_HDR;
+}
+
+/*
+ * Reserves len bytes; returns 0, or -1 when the ring has no room now.  Inline, as the commits:
+ * every captured packet comes here from the program's threads.
+ */
+static inline int cc_ring_reserve(struct cc_ring *r, size_t len, struct cc_slot *s)
+{
+	uint64_t need = CC_ALIGN8(CC_SLOT_HDR + len);
+	uint64_t h, nh, pad, off;
+
+	if (len > cc_ring_max_record(r))
+		return -1;
+	h = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+	do {
+		uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		off = h & (r->size - 1);
+		pad = off + need > r->size ? r->size - off : 0;
+		nh = h + pad + need;
+		if (nh - t > r->size)
+			return -1;
+	} while (!__atomic_compare_exchange_n(&r->head, &h, nh, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+
+	if (pad) {
+		uint32_t *ph = (uint32_t *)(r->buf + off);
+		ph[1] = (uint32_t)(pad - CC_SLOT_HDR);
+		__atomic_store_n(&ph[0], (uint32_t)CC_SLOT_PAD, __ATOMIC_RELEASE);
+		off = 0;
+	}
+	uint32_t *hdr = (uint32_t *)(r->buf + off);
+	hdr[1] = (uint32_t)len;
+	s->state = hdr;
+	s->data = r->buf + off + CC_SLOT_HDR;
+	return 0;
+}
+
+static inline void cc_ring_commit(struct cc_slot *s)
+{
+	__atomic_store_n(s->state, (uint32_t)CC_SLOT_DATA, __ATOMIC_RELEASE);
+}
+
 /* Publishes a slot that is written out like any other but is not a packet (secrets, ...). */
-void cc_ring_commit_meta(struct cc_slot *s);
+static inline void cc_ring_commit_meta(struct cc_slot *s)
+{
+	__atomic_store_n(s->state, (uint32_t)CC_SLOT_META, __ATOMIC_RELEASE);
+}
 
 /*
  * Publishes a slot holding what the consumer turns into the record itself (cc_ring_batch.synth):
  * building a frame's headers and checksums is left to the consumer's thread, off the program's.
  */
-void cc_ring_commit_raw(struct cc_slot *s);
+static inline void cc_ring_commit_raw(struct cc_slot *s)
+{
+	__atomic_store_n(s->state, (uint32_t)CC_SLOT_RAW, __ATOMIC_RELEASE);
+}
 
 /* Gives the slot back unwritten (the filter declined the record after it was built). */
-void cc_ring_commit_skip(struct cc_slot *s);
-
-/* Largest record a ring of this size can hold. */
-size_t cc_ring_max_record(const struct cc_ring *r);
+static inline void cc_ring_commit_skip(struct cc_slot *s)
+{
+	__atomic_store_n(s->state, (uint32_t)CC_SLOT_SKIP, __ATOMIC_RELEASE);
+}
 
 /*
  * Consumer side.  Only one consumer may run at a time (the caller serializes).

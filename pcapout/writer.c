@@ -1069,7 +1069,8 @@ static void drop(uint64_t n, int why_full)
 }
 
 /* Reserves room, waiting for the writer when the ring is full (overload only: never in steady state). */
-static int reserve(size_t len, struct cc_slot *s)
+/* The ring full: waits up to FULL_WAIT_NS for the writer to make room. */
+static int __attribute__((noinline)) reserve_wait(size_t len, struct cc_slot *s)
 {
 	long long waited = 0;
 
@@ -1083,9 +1084,18 @@ static int reserve(size_t len, struct cc_slot *s)
 	return 0;
 }
 
+static inline int reserve(size_t len, struct cc_slot *s)
+{
+	if (__builtin_expect(cc_ring_reserve(&W.ring, len, s) == 0, 1))
+		return 0;
+	return reserve_wait(len, s);
+}
+
 /* Queues a raw slot: the frame, its note (nl bytes), tag and payload; the writer makes the record. */
-static int out_raw(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *iov, int iovcnt, size_t skip,
-		   size_t caplen, size_t origlen, size_t nl, const void *tag, size_t tag_len)
+static inline __attribute__((always_inline)) int out_raw(const struct cc_frame *f, uint64_t ts_ns,
+							  const struct iovec *iov, int iovcnt, size_t skip,
+							  size_t caplen, size_t origlen, size_t nl, const void *tag,
+							  size_t tag_len)
 {
 	struct cc_slot slot;
 
@@ -1107,7 +1117,11 @@ static int out_raw(const struct cc_frame *f, uint64_t ts_ns, const struct iovec 
 		memcpy(p, f->note, nl);
 	if (tag_len)
 		memcpy(p + nl, tag, tag_len);
-	cc_iov_copy(p + nl + tag_len, iov, iovcnt, skip, caplen);
+	/* The usual case, once per packet: one buffer holding it all. */
+	if (iovcnt == 1 && !skip && iov[0].iov_len >= caplen)
+		memcpy(p + nl + tag_len, iov[0].iov_base, caplen);
+	else
+		cc_iov_copy(p + nl + tag_len, iov, iovcnt, skip, caplen);
 	cc_ring_commit_raw(&slot);
 	if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
 		cc_writer_flush();
@@ -1115,7 +1129,7 @@ static int out_raw(const struct cc_frame *f, uint64_t ts_ns, const struct iovec 
 }
 
 /* The checks every frame passes before it is queued: paused, writer started; 0 to go on. */
-static int may_queue(void)
+static inline __attribute__((always_inline)) int may_queue(void)
 {
 	int st = __atomic_load_n(&W.state, __ATOMIC_ACQUIRE);
 

@@ -128,12 +128,10 @@ unsigned cc_sel_classify(const struct cc_frame *f, const struct iovec *iov, int 
 	return iface | classify_udp(p, n, caplen, f->iface == CC_IF_PLAINTEXT);
 }
 
-int cc_sel_wants(const struct cc_frame *f, const struct iovec *iov, int iovcnt, size_t skip, size_t caplen)
+int cc_sel_wants_classified(const struct cc_frame *f, const struct iovec *iov, int iovcnt, size_t skip,
+			    size_t caplen)
 {
 	unsigned sel = __atomic_load_n(&cc_sel, __ATOMIC_RELAXED);
-
-	if (__builtin_expect(sel == CC_SEL_ALL, 1))
-		return 1;
 	unsigned c = cc_sel_classify(f, iov, iovcnt, skip, caplen);
 	return (c & sel & CC_SEL_CONTENT) && (c & sel & CC_SEL_IFACES);
 }

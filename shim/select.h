@@ -42,8 +42,16 @@ int cc_sel_parse(const char *list, unsigned *mask, char *bad, size_t badlen);
 unsigned cc_sel_classify(const struct cc_frame *f, const struct iovec *iov, int iovcnt, size_t skip,
 			 size_t caplen);
 
-/* True when the selection takes this frame (always, without CLEARCAP_CAPTURE). */
-int cc_sel_wants(const struct cc_frame *f, const struct iovec *iov, int iovcnt, size_t skip, size_t caplen);
+/* True when the selection takes this frame (always, without CLEARCAP_CAPTURE: inline). */
+int cc_sel_wants_classified(const struct cc_frame *f, const struct iovec *iov, int iovcnt, size_t skip,
+			    size_t caplen);
+static inline int cc_sel_wants(const struct cc_frame *f, const struct iovec *iov, int iovcnt, size_t skip,
+			       size_t caplen)
+{
+	if (__builtin_expect(__atomic_load_n(&cc_sel, __ATOMIC_RELAXED) == CC_SEL_ALL, 1))
+		return 1;
+	return cc_sel_wants_classified(f, iov, iovcnt, skip, caplen);
+}
 
 /*
  * Every frame the shim writes goes through here: selection by class, then the writer (which
