@@ -1118,7 +1118,7 @@ static inline __attribute__((always_inline)) int out_raw(const struct cc_frame *
 	if (tag_len)
 		memcpy(p + nl, tag, tag_len);
 	/* The usual case, once per packet: one buffer holding it all. */
-	if (iovcnt == 1 && !skip && iov[0].iov_len >= caplen)
+	if (caplen && iovcnt == 1 && !skip && iov[0].iov_len >= caplen)
 		memcpy(p + nl + tag_len, iov[0].iov_base, caplen);
 	else
 		cc_iov_copy(p + nl + tag_len, iov, iovcnt, skip, caplen);

@@ -312,7 +312,7 @@ static inline int capturing(void)
 	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED) && !cc_guard && depth == 0 && supported == 1;
 }
 
-/* protect: keep the cleartext, let libsrtp encrypt in place, remember the result's bytes. */
+/* protect: keep the cleartext, let libsrtp encrypt in place, queue it. */
 static long protect(int which, void *a, void *b, void *c, void *d, void *e, void *f)
 {
 	fn6 fn = resolve(which);

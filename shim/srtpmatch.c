@@ -48,11 +48,6 @@ static struct seen {
 
 static uint64_t last_scan;
 
-static void queue(const struct cc_frame *f, uint64_t ts, const struct sm_tag *t, const void *plain, size_t len)
-{
-	cc_out_tagged(f, ts, plain, len, t, sizeof(*t));
-}
-
 static void frame_init(struct cc_frame *f, int outgoing)
 {
 	memset(f, 0, sizeof(*f));
@@ -77,7 +72,7 @@ void cc_sm_plain(int outgoing, uint64_t key, uint32_t keyref, const void *plain,
 		cc_writer_count_filtered();
 		return;
 	}
-	queue(&f, cc_now(), &t, plain, len);
+	cc_out_tagged(&f, cc_now(), plain, len, &t, sizeof(t));
 }
 
 void cc_sm_failed(uint64_t key, int status)
@@ -87,7 +82,7 @@ void cc_sm_failed(uint64_t key, int status)
 
 	frame_init(&f, 0);
 	f.hidden = 1;
-	queue(&f, cc_now_coarse(), &t, NULL, 0);
+	cc_out_tagged(&f, cc_now_coarse(), NULL, 0, &t, sizeof(t));
 }
 
 /* ---- The writer's side ---- */
@@ -252,11 +247,12 @@ static int handle(const struct cc_deferred *d, struct cc_sink *s)
 				return 1;
 		return 0;
 	}
-	age_out(s, d->ts);
 	if (d->f->defer == CC_DEFER_SRTP)
 		plaintext(s, d);
 	else
 		datagram(s, d);
+	/* After the record's own: what ages out takes only the room left. */
+	age_out(s, d->ts);
 	return 0;
 }
 
