@@ -4,7 +4,6 @@
 #include "shim/srtpmatch.h"
 #include "shim/capture.h"
 #include "shim/dtlsmatch.h"
-#include "shim/hooks.h"
 #include "shim/select.h"
 #include "pcapout/writer.h"
 
@@ -48,15 +47,12 @@ static struct seen {
 
 static uint64_t last_scan;
 
+/* A plaintext's frame with its flow still unknown: the handler fills that in. */
 static void frame_init(struct cc_frame *f, int outgoing)
 {
-	memset(f, 0, sizeof(*f));
-	f->proto = IPPROTO_UDP;
-	f->iface = CC_IF_PLAINTEXT;
-	f->outgoing = (uint8_t)outgoing;
-	f->pid = cc_pid;
-	f->ttl = 64;
-	f->src.family = f->dst.family = AF_INET;
+	static const struct cc_plainflow unknown = { .rtp = 1 };
+
+	cc_plain_frame(&unknown, f, outgoing, IPPROTO_UDP, NULL);
 	f->defer = CC_DEFER_SRTP;
 }
 
