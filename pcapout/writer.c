@@ -1068,8 +1068,7 @@ static void drop(uint64_t n, int why_full)
 		cc_warn("capture buffer full: packets are being dropped (raise CLEARCAP_BUFFER)");
 }
 
-/* Reserves room, waiting for the writer when the ring is full (overload only: never in steady state). */
-/* The ring full: waits up to FULL_WAIT_NS for the writer to make room. */
+/* The ring full: waits up to FULL_WAIT_NS for the writer to make room (overload only). */
 static int __attribute__((noinline)) reserve_wait(size_t len, struct cc_slot *s)
 {
 	long long waited = 0;
@@ -1084,6 +1083,7 @@ static int __attribute__((noinline)) reserve_wait(size_t len, struct cc_slot *s)
 	return 0;
 }
 
+/* Reserves room, waiting for the writer when the ring is full (never in steady state). */
 static inline int reserve(size_t len, struct cc_slot *s)
 {
 	if (__builtin_expect(cc_ring_reserve(&W.ring, len, s) == 0, 1))
