@@ -145,13 +145,6 @@ static struct srtpkey {
 } keys[KEYS];
 static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
 static int nkeys;                       /* entries ever used: per packet, nothing to look up until then */
-static uint32_t keys_changed;           /* bumped with every change to the table (atomic) */
-
-/* Per thread and direction, the last look-up: a session's packets mostly come in runs. */
-static __thread struct keycache {
-	const void *ctx;
-	uint32_t ssrc, changed, keyref;
-} keycache[2] __attribute__((tls_model("initial-exec")));
 
 static void key_forget(const void *ctx)
 {
@@ -160,7 +153,6 @@ static void key_forget(const void *ctx)
 		if (__atomic_load_n(&keys[i].ctx, __ATOMIC_RELAXED) == ctx) {
 			__atomic_store_n(&keys[i].ctx, NULL, __ATOMIC_RELEASE);
 			__atomic_fetch_add(&keys[i].gen, 1, __ATOMIC_RELAXED);
-			__atomic_fetch_add(&keys_changed, 1, __ATOMIC_RELEASE);
 		}
 	pthread_mutex_unlock(&key_lock);
 }
@@ -192,7 +184,6 @@ static void key_add(const void *ctx, int type, uint32_t ssrc, const char *crypto
 		__atomic_store_n(&k->flow_hash[1], 0, __ATOMIC_RELAXED);
 		snprintf(k->suite_key, sizeof(k->suite_key), "%s", crypto);
 		__atomic_store_n(&k->ctx, ctx, __ATOMIC_RELEASE);
-		__atomic_fetch_add(&keys_changed, 1, __ATOMIC_RELEASE);
 		if (free_i >= __atomic_load_n(&nkeys, __ATOMIC_RELAXED))
 			__atomic_store_n(&nkeys, free_i + 1, __ATOMIC_RELEASE);
 	}
@@ -233,25 +224,6 @@ static uint32_t keyref_of(const struct srtpkey *k)
 	if (!k)
 		return 0;
 	return (__atomic_load_n(&k->gen, __ATOMIC_RELAXED) & 0xffffff) << 8 | (uint32_t)(k - keys + 1);
-}
-
-/* keyref_of(key_find()), remembered per thread and direction until the table changes. */
-static uint32_t keyref_find(const void *ctx, int outgoing, const uint8_t *p, size_t len)
-{
-	struct keycache *c = &keycache[outgoing];
-	int rtcp = len >= 2 && p[1] >= 192 && p[1] <= 223;
-	uint32_t changed = __atomic_load_n(&keys_changed, __ATOMIC_ACQUIRE), ssrc;
-
-	if (len < (rtcp ? 8u : 12u))
-		return 0;
-	memcpy(&ssrc, p + (rtcp ? 4 : 8), 4);
-	if (c->ctx == ctx && c->ssrc == ssrc && c->changed == changed && ctx)
-		return c->keyref;
-	c->ctx = ctx;
-	c->ssrc = ssrc;
-	c->changed = changed;
-	c->keyref = keyref_of(key_find(ctx, outgoing, p, len));
-	return c->keyref;
 }
 
 static uint64_t flow_hash(const struct cc_addr *local, const struct cc_addr *peer)
@@ -330,7 +302,7 @@ static long protect(int which, void *a, void *b, void *c, void *d, void *e, void
 	depth--;
 	int saved = errno;
 	if (r == 0 && *lenp > 0)
-		cc_sm_plain(1, cc_dm_bytes_key(b, (size_t)*lenp), keyref_find(a, 1, copy, (size_t)len), copy,
+		cc_sm_plain(1, cc_dm_bytes_key(b, (size_t)*lenp), keyref_of(key_find(a, 1, copy, (size_t)len)), copy,
 			    (size_t)len);
 	errno = saved;
 	return r;
@@ -353,7 +325,7 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 	depth--;
 	int saved = errno;
 	if (r == 0 && *lenp > 0)
-		cc_sm_plain(0, key, keyref_find(a, 0, b, (size_t)*lenp), b, (size_t)*lenp);
+		cc_sm_plain(0, key, keyref_of(key_find(a, 0, b, (size_t)*lenp)), b, (size_t)*lenp);
 	else if (r > 0 && r < 32)
 		cc_sm_failed(key, (int)r);
 	errno = saved;

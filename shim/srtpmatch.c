@@ -170,9 +170,15 @@ static void wait_for_datagram(struct cc_sink *s, const struct cc_deferred *d, co
 	waiting++;
 }
 
+/* The slot a received packet's flow is kept in: direct-mapped, the newest wins. */
+static struct seen *seen_slot(uint64_t key)
+{
+	return &inq[key & (IN_SIZE - 1)];
+}
+
 static struct seen *seen_at(uint64_t key)
 {
-	struct seen *e = &inq[key & (IN_SIZE - 1)];
+	struct seen *e = seen_slot(key);
 
 	return e->key == key ? e : NULL;
 }
@@ -222,7 +228,7 @@ static void datagram(struct cc_sink *s, const struct cc_deferred *d)
 					}
 				}
 			} else {
-				struct seen *e = &inq[key & (IN_SIZE - 1)];
+				struct seen *e = seen_slot(key);
 				e->key = key;
 				e->ts = d->ts;
 				e->local = *local;
