@@ -66,7 +66,7 @@ $(LIB): $(SHIM_OBJ) shim/exports.map
 # The command shares the file header (live view) and rotation names with the shim, and (never the
 # shim) links libpcap: report, extract and the exit statistics read files with it.
 TOOL_SRC := $(wildcard tools/*.c) pcapout/format.c pcapout/rotate.c pcapout/rundir.c
-$(TOOL): $(TOOL_SRC) $(DECODERS_SRC) $(wildcard tools/*.h) $(HEADERS) shim/clearcap_counters.h | $(BUILD)
+$(TOOL): $(TOOL_SRC) $(DECODERS_SRC) $(wildcard tools/*.h) $(HEADERS) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC) $(DECODERS_SRC) -lpcap
 
 -include decoders/decoders.mk
@@ -76,8 +76,9 @@ $(TOOL): $(TOOL_SRC) $(DECODERS_SRC) $(wildcard tools/*.h) $(HEADERS) shim/clear
 -include tests/unit/unit.mk
 -include bench/bench.mk
 
-unit: $(UNIT_TESTS)
+unit: $(UNIT_TESTS) $(LIB)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+	@tests/unit/check_layout.py $(LIB)
 
 integration: all
 	@tests/integration/run.sh $(BUILD)

@@ -8,8 +8,7 @@
 #include "pcapout/writer.h"
 #include "pcapout/filter.h"
 #include "pcapout/ring.h"
-#include "shim/clearcap_counters.h"
-#include "shim/clearcap_ctl.h"
+#include "pcapout/pages.h"
 
 #include <errno.h>
 #include <netinet/in.h>

@@ -90,6 +90,9 @@ int cc_writer_fd(void);
 /* Moves the output fd off `fd` (the program wants that number); returns 0 or -1. */
 int cc_writer_move_fd(void);
 
+/* A close-on-exec copy of fd high up, where programs do not dup2 or loop-close; -1 if none. */
+int cc_dup_high(int fd);
+
 /* Fork handlers: prepare/parent around fork; child resets the per-process state. */
 void cc_writer_atfork_prepare(void);
 void cc_writer_atfork_parent(void);
@@ -113,7 +116,7 @@ void cc_writer_count_srtp_failure(void);
 /* Counts one plaintext record by how its flow was found (index into cc_counters.plain). */
 void cc_writer_count_plain(unsigned method);
 
-/* The process's control page (shim/clearcap_ctl.h), or NULL: pause, reopen, status. */
+/* The process's control page (pcapout/pages.h), or NULL: pause, reopen, status. */
 struct cc_ctl;
 void cc_writer_set_ctl(struct cc_ctl *ctl);
 

@@ -1,9 +1,9 @@
 /*
- * The control page of this process (see shim/clearcap_ctl.h).  Nothing here runs per packet:
+ * The control page of this process (see pcapout/pages.h).  Nothing here runs per packet:
  * the writer reads the page's `on` word and polls its requests.
  */
 #include "shim/control.h"
-#include "shim/clearcap_ctl.h"
+#include "pcapout/pages.h"
 #include "shim/hooks.h"
 #include "pcapout/rundir.h"
 #include "pcapout/writer.h"

@@ -1,5 +1,5 @@
 /*
- * Runtime control of one process: its control page (shim/clearcap_ctl.h) under the runtime
+ * Runtime control of one process: its control page (pcapout/pages.h) under the runtime
  * directory, shared with `clearcap ctl`.
  */
 #ifndef CC_CONTROL_H

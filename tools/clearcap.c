@@ -31,7 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "shim/clearcap_counters.h"
+#include "pcapout/pages.h"
 #include "pcapout/format.h"
 #include "pcapout/rotate.h"
 #include "tools/daily.h"

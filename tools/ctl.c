@@ -1,6 +1,6 @@
 /*
  * `clearcap ctl PID|all status|pause|resume|reopen FILE`: runtime control through each
- * process's control page (shim/clearcap_ctl.h).  No signal is sent: the program may own them all.
+ * process's control page (pcapout/pages.h).  No signal is sent: the program may own them all.
  *
  * pause/resume flip the page's `on` word, which the process reads on every packet; reopen is a
  * request its writer thread takes within 20 ms (or, before the process has written anything, at
@@ -8,7 +8,7 @@
  * left by killed processes are removed on the way.
  */
 #include "tools/daily.h"
-#include "shim/clearcap_ctl.h"
+#include "pcapout/pages.h"
 #include "pcapout/rundir.h"
 
 #include <dirent.h>

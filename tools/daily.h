@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "shim/clearcap_counters.h"
+#include "pcapout/pages.h"
 
 /*
  * `-w -`: checks our standard output (a pipe or FIFO gets the file header now; a regular file
