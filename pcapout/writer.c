@@ -243,9 +243,8 @@ static int lock_batch(int fd)
  * On a regular file O_APPEND places each writev whole, and the lock is for repair_tail: when
  * the size is not what our own last write left, someone else wrote, maybe cut short.
  */
-static int write_out(struct iovec *iov, int n)
+static int write_out_fd(int fd, struct iovec *iov, int n)
 {
-	int fd = __atomic_load_n(&W.fd, __ATOMIC_RELAXED);
 	int rc;
 
 	if (!W.pipe) {
@@ -278,6 +277,11 @@ static int write_out(struct iovec *iov, int n)
 	syscall(SYS_flock, fd, LOCK_UN);
 	errno = saved;
 	return rc;
+}
+
+static int write_out(struct iovec *iov, int n)
+{
+	return write_out_fd(__atomic_load_n(&W.fd, __ATOMIC_RELAXED), iov, n);
 }
 
 static void broken(const char *what, int err, uint64_t lost)
@@ -545,24 +549,33 @@ static int header_matches(int fd, const uint8_t *hdr, size_t len)
 	return r == (ssize_t)len && memcmp(buf, hdr, len) == 0;
 }
 
-/* Moves fd up out of the range programs dup2 over and loop-close, keeping O_CLOEXEC. */
-static int move_high(int fd)
+/*
+ * A copy of fd high up, out of the range programs dup2 over and loop-close: 24 below the soft
+ * descriptor limit (at most 4096), close-on-exec; -1 if none.  The shim's key logs go there too.
+ */
+int cc_dup_high(int fd)
 {
 	struct rlimit rl;
 	long base = 1000;
-	long nfd;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
 		long top = rl.rlim_cur > 4096 ? 4096 : (long)rl.rlim_cur;
 		base = top - 24;
 	}
 	if (base < 3)
-		return fd;
-	nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
+		return -1;
+	return (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
+}
+
+/* Moves fd up (cc_dup_high), or leaves it where it is. */
+static int move_high(int fd)
+{
+	int nfd = cc_dup_high(fd);
+
 	if (nfd < 0)
 		return fd;
 	syscall(SYS_close, fd);
-	return (int)nfd;
+	return nfd;
 }
 
 /*
@@ -806,11 +819,11 @@ static void emit_history(int fd)
 		if (b) {
 			struct iovec v = { b, n };
 			cc_dsb_write(b, W.dsb_hist, W.dsb_len);
-			if (W.pipe)
-				syscall(SYS_flock, fd, LOCK_EX);
-			write_all(fd, &v, 1);
-			if (W.pipe)
-				syscall(SYS_flock, fd, LOCK_UN);
+			/*
+			 * Like any batch: under the file's lock, so that a writer sharing the file
+			 * never finds this block half written and takes it for a killed writer's.
+			 */
+			write_out_fd(fd, &v, 1);
 			free(b);
 		}
 	}
@@ -1041,8 +1054,12 @@ static int start(void)
 		W.thread_started = 1;
 		count_shared(W.shared ? &W.shared->processes : NULL, 1);
 	}
-	if (W.dsb_len)
+	if (W.dsb_len) {
+		/* The writer thread may run already (a reopen after a failed start): one writer at a time. */
+		pthread_mutex_lock(&W.drain_lock);
 		emit_history(__atomic_load_n(&W.fd, __ATOMIC_RELAXED));
+		pthread_mutex_unlock(&W.drain_lock);
+	}
 	ctl_file(W.path);
 	ctl_state(CC_CTL_RUNNING);
 	__atomic_store_n(&W.state, W_RUNNING, __ATOMIC_RELEASE);
@@ -1295,20 +1312,41 @@ int cc_writer_fd(void)
 	return __atomic_load_n(&W.fd, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * Under drain_lock, which every write to the output holds: no batch can be on its way to the old
+ * number when the program takes it over.
+ */
 int cc_writer_move_fd(void)
 {
 	long nfd;
+	int rc = 0;
 
+	pthread_mutex_lock(&W.drain_lock);
 	int fd = __atomic_load_n(&W.fd, __ATOMIC_ACQUIRE);
+	if (fd >= 0) {
+		nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd + 1);
+		if (nfd < 0) {
+			rc = -1;
+		} else {
+			__atomic_store_n(&W.fd, (int)nfd, __ATOMIC_RELEASE);
+			syscall(SYS_close, fd);
+		}
+	}
+	pthread_mutex_unlock(&W.drain_lock);
+	return rc;
+}
 
-	if (fd < 0)
-		return 0;
-	nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd + 1);
-	if (nfd < 0)
-		return -1;
-	__atomic_store_n(&W.fd, (int)nfd, __ATOMIC_RELEASE);
-	syscall(SYS_close, fd);
-	return 0;
+/*
+ * The program's threads (ours not counted), from the link count of /proc/self/task: one per
+ * thread plus two.  Unknown (no /proc) counts as many.
+ */
+static long program_threads(void)
+{
+	struct stat st;
+
+	if (syscall(SYS_newfstatat, AT_FDCWD, "/proc/self/task", &st, 0) < 0 || st.st_nlink < 3)
+		return 2;
+	return (long)st.st_nlink - 2 - (W.thread_started ? 1 : 0);
 }
 
 void cc_writer_atfork_prepare(void)
@@ -1317,17 +1355,21 @@ void cc_writer_atfork_prepare(void)
 	pthread_mutex_lock(&W.drain_lock);
 	/*
 	 * Write what is buffered now: a parent that forks often leaves by an _exit our hooks never
-	 * see (glibc's daemon() calls its internal one), and the child must not inherit a backlog.
+	 * see (glibc's daemon() calls its internal one).  All of it when the program has no other
+	 * thread; else packets younger than the hold stay: another thread may be in a TLS handshake
+	 * whose secret is not logged yet, and its packets must not reach the file ahead of it.
 	 */
 	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING) {
 		int saved = errno;
-		drain_locked(1);
+		drain_locked(program_threads() <= 1);
 		errno = saved;
 	}
+	pthread_mutex_lock(&W.dsb_lock);
 }
 
 void cc_writer_atfork_parent(void)
 {
+	pthread_mutex_unlock(&W.dsb_lock);
 	pthread_mutex_unlock(&W.drain_lock);
 	pthread_mutex_unlock(&W.start_lock);
 }
@@ -1347,6 +1389,14 @@ void cc_writer_atfork_child(void)
 	W.thread_started = 0;
 	W.inherited = __atomic_load_n(&W.fd, __ATOMIC_RELAXED) >= 0;
 	pthread_mutex_init(&W.dsb_lock, NULL);
+	/*
+	 * The secrets logged so far are in the parent's file already (prepare wrote them), and the
+	 * parent re-emits them into any new file: the child keeps only the secrets it logs itself,
+	 * so that a file holds each secret once however many children write to it.  Without a
+	 * file yet (capture started paused) they are nowhere else: the child keeps them.
+	 */
+	if (__atomic_load_n(&W.state, __ATOMIC_RELAXED) == W_RUNNING)
+		W.dsb_len = 0;
 	if (__atomic_load_n(&W.state, __ATOMIC_RELAXED) == W_RUNNING)
 		W.state = W_IDLE;
 }

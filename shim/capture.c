@@ -33,7 +33,6 @@
 #endif
 
 int cc_on;
-__thread int cc_guard __attribute__((tls_model("initial-exec")));
 __thread struct cc_nest cc_nest __attribute__((tls_model("initial-exec")));
 uint32_t cc_pid;
 

@@ -15,9 +15,6 @@
 /* Capture switched on in this process (atomic; read on every hooked call). */
 extern int cc_on;
 
-/* Per-thread "inside the shim": nested library calls are passed through untouched. */
-extern __thread int cc_guard;
-
 /* What a message's control data says about one datagram. */
 struct cc_meta {
 	struct cc_addr local;   /* local address from IP_PKTINFO/IPV6_PKTINFO, if family != 0 */

@@ -10,26 +10,32 @@
 #include "shim/real.h"
 #include "pcapout/writer.h"
 #include "shim/control.h"
+#include "shim/ownfd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #define REAL(name) do { if (__builtin_expect(!cc_real.name, 0)) cc_real_init(); } while (0)
 
+static int capturing(void)
+{
+	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED);
+}
+
 CC_EXPORT int close(int fd)
 {
 	REAL(close);
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED)) {
-		int wfd = cc_writer_fd();
-		if (fd >= 0 && (fd == wfd || fd == cc_keylog_fd())) {
+	if (capturing()) {
+		if (cc_ownfd_is(fd)) {
 			/* Not the program's descriptor: to the program it is not open at all. */
 			errno = EBADF;
 			return -1;
 		}
 		struct cc_fd *e = cc_fd_peek(fd);
-		if (e && fd_kind(e) == FDK_TCP && !cc_guard) {
+		if (e && fd_kind(e) == FDK_TCP) {
 			int saved = errno;
 			/* A socket shared with another process (fork) stays open there: no FIN from us. */
 			if (e->fork_gen == cc_fork_gen)
@@ -41,70 +47,95 @@ CC_EXPORT int close(int fd)
 	return cc_real.close(fd);
 }
 
+/*
+ * Closes [lo, hi] around our own descriptors, as several calls; only the first carries
+ * CLOSE_RANGE_UNSHARE (the table is unshared once).  Returns the first failure, else 0.
+ */
+static int close_around(unsigned lo, unsigned hi, int flags)
+{
+	int own[CC_OWNFD_MAX];
+	int n = cc_ownfd_in_range(lo, hi, own), r = 0;
+	unsigned from = lo;
+
+	for (int i = 0; i <= n && r == 0; i++) {
+		unsigned to = i < n ? (unsigned)own[i] - 1 : hi;
+		if (i < n && (unsigned)own[i] == from) {
+			from = (unsigned)own[i] + 1;
+			continue;
+		}
+		if (i == n && from > hi)
+			break;
+		r = cc_real.close_range(from, to, flags);
+		flags &= ~CLOSE_RANGE_UNSHARE;
+		if (i < n)
+			from = (unsigned)own[i] + 1;
+	}
+	return r;
+}
+
 CC_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
 {
 	REAL(close_range);
-	int wfd = __atomic_load_n(&cc_on, __ATOMIC_RELAXED) ? cc_writer_fd() : -1;
-
-	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
-		if (wfd >= 0)
+	/* CLOSE_RANGE_CLOEXEC closes nothing, and ours are close-on-exec already. */
+	if (!capturing() || (flags & CLOSE_RANGE_CLOEXEC) || lo > hi)
+		return cc_real.close_range(lo, hi, flags);
+	int own[CC_OWNFD_MAX];
+	if (cc_ownfd_in_range(lo, hi, own) == 0) {
+		int r = cc_real.close_range(lo, hi, flags);
+		if (r == 0)
 			cc_fd_reset_range(lo, hi);
-		if (wfd >= 0 && (unsigned)wfd >= lo && (unsigned)wfd <= hi) {
-			/* Close around our descriptor, as two calls. */
-			int r = 0;
-			if ((unsigned)wfd > lo)
-				r = cc_real.close_range(lo, (unsigned)wfd - 1, flags);
-			if (r == 0 && (unsigned)wfd < hi)
-				r = cc_real.close_range((unsigned)wfd + 1, hi, flags & ~CLOSE_RANGE_UNSHARE);
-			return r;
-		}
+		return r;
 	}
-	return cc_real.close_range(lo, hi, flags);
+	int r = close_around(lo, hi, flags);
+	cc_fd_reset_range(lo, hi);
+	return r;
 }
 
 CC_EXPORT void closefrom(int lo)
 {
 	REAL(closefrom);
-	int wfd = __atomic_load_n(&cc_on, __ATOMIC_RELAXED) ? cc_writer_fd() : -1;
+	int own[CC_OWNFD_MAX];
 
-	if (wfd >= 0 && lo >= 0) {
-		cc_fd_reset_range((unsigned)lo, ~0u);
-		if (wfd >= lo) {
-			if (wfd > lo)
-				cc_real.close_range((unsigned)lo, (unsigned)wfd - 1, 0);
-			cc_real.closefrom(wfd + 1);
-			return;
-		}
+	if (!capturing() || lo < 0 || cc_ownfd_in_range((unsigned)lo, ~0u, own) == 0) {
+		if (capturing() && lo >= 0)
+			cc_fd_reset_range((unsigned)lo, ~0u);
+		cc_real.closefrom(lo);
+		return;
 	}
-	cc_real.closefrom(lo);
+	cc_fd_reset_range((unsigned)lo, ~0u);
+	/* Up to the last of ours with close_range, then closefrom past it (it cannot fail). */
+	int last = own[cc_ownfd_in_range((unsigned)lo, ~0u, own) - 1];
+	if (last > lo)
+		close_around((unsigned)lo, (unsigned)last - 1, 0);
+	cc_real.closefrom(last + 1);
 }
 
 CC_EXPORT int dup(int fd)
 {
 	REAL(dup);
+	if (capturing() && cc_ownfd_is(fd)) {
+		errno = EBADF;
+		return -1;
+	}
 	int r = cc_real.dup(fd);
-	if (r >= 0 && __atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	if (r >= 0 && capturing())
 		cc_fd_reset(r);
 	return r;
-}
-
-/* The program wants descriptor number `fd`: if it is ours, move ours out of the way first. */
-static void make_room(int fd)
-{
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && fd >= 0 && fd == cc_writer_fd())
-		cc_writer_move_fd();
 }
 
 CC_EXPORT int dup2(int oldfd, int newfd)
 {
 	REAL(dup2);
-	make_room(newfd);
-	if (oldfd >= 0 && oldfd == cc_writer_fd() && __atomic_load_n(&cc_on, __ATOMIC_RELAXED)) {
-		errno = EBADF;
-		return -1;
+	if (capturing()) {
+		if (cc_ownfd_is(oldfd)) {
+			errno = EBADF;
+			return -1;
+		}
+		/* The program wants that number: if it is ours, ours moves out of the way first. */
+		cc_ownfd_make_room(newfd);
 	}
 	int r = cc_real.dup2(oldfd, newfd);
-	if (r >= 0 && oldfd != newfd && __atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	if (r >= 0 && oldfd != newfd && capturing())
 		cc_fd_reset(newfd);
 	return r;
 }
@@ -112,11 +143,57 @@ CC_EXPORT int dup2(int oldfd, int newfd)
 CC_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	REAL(dup3);
-	make_room(newfd);
+	if (capturing()) {
+		if (cc_ownfd_is(oldfd)) {
+			errno = EBADF;
+			return -1;
+		}
+		cc_ownfd_make_room(newfd);
+	}
 	int r = cc_real.dup3(oldfd, newfd, flags);
-	if (r >= 0 && __atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	if (r >= 0 && capturing())
 		cc_fd_reset(newfd);
 	return r;
+}
+
+/*
+ * fcntl's third argument is an int or a pointer by command; both travel in the same register
+ * class on the ABIs glibc supports, so it is forwarded as a pointer-sized word (as
+ * socket_wrapper does).  On our descriptors every command fails as on a closed one; a new
+ * descriptor (F_DUPFD, F_DUPFD_CLOEXEC) starts with a clean table entry.
+ */
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+{
+	if (capturing() && cc_ownfd_is(fd)) {
+		errno = EBADF;
+		return -1;
+	}
+	int r = real(fd, cmd, arg);
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && capturing())
+		cc_fd_reset(r);
+	return r;
+}
+
+CC_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	REAL(fcntl);
+	return fcntl_common(cc_real.fcntl, fd, cmd, arg);
+}
+
+CC_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	REAL(fcntl64);
+	return fcntl_common(cc_real.fcntl64 ? cc_real.fcntl64 : cc_real.fcntl, fd, cmd, arg);
 }
 
 /*

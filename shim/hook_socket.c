@@ -23,7 +23,7 @@
 
 static inline int active(void)
 {
-	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED) && !cc_guard;
+	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED);
 }
 
 /* The entry of a captured socket, or NULL (fast for files and pipes once seen). */

@@ -20,6 +20,7 @@
 #include "shim/dtlsmatch.h"
 #include "shim/hooks.h"
 #include "shim/optlib.h"
+#include "shim/ownfd.h"
 #include "shim/real.h"
 #include "shim/srtp_abi.h"
 #include "shim/srtpkeys.h"
@@ -281,7 +282,7 @@ int cc_srtp_note(uint32_t keyref, const struct cc_addr *local, const struct cc_a
 
 static inline int capturing(void)
 {
-	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED) && !cc_guard && depth == 0 && supported == 1;
+	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED) && depth == 0 && supported == 1;
 }
 
 /* protect: keep the cleartext, let libsrtp encrypt in place, queue it. */
@@ -443,6 +444,14 @@ static const char *status_name(int i)
 }
 
 /* At exit: one line per flow whose unprotects failed, with the counts by libsrtp status. */
+void cc_srtp_init(void)
+{
+	cc_forklock_add(&lock, CC_RANK_RESOLVE);
+	cc_forklock_add(&key_lock, CC_RANK_LEAF);
+	cc_forklock_add(&fail_lock, CC_RANK_LEAF);
+	cc_srtpkeys_init();
+}
+
 void cc_srtp_exit(void)
 {
 	pthread_mutex_lock(&fail_lock);

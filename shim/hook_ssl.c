@@ -20,6 +20,7 @@
 #include "shim/dtlsmatch.h"
 #include "shim/hooks.h"
 #include "shim/optlib.h"
+#include "shim/ownfd.h"
 #include "shim/real.h"
 #include "shim/srtpkeys.h"
 #include "pcapout/writer.h"
@@ -391,7 +392,7 @@ static void read_ended(void *ssl, int r)
 
 static inline int capturing(void)
 {
-	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED) && !cc_guard;
+	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED);
 }
 
 /* Brackets an SSL call: socket calls inside it note the flow in cc_nest. */
@@ -694,41 +695,16 @@ static keylog_cb_t user_cb_get(const void *ctx)
 	return cb;
 }
 
-static int keylog_fd = -1;
+/* CLEARCAP_KEYLOG: the NSS key log file, one of the shim's own descriptors. */
+static struct cc_linefile keylog = CC_LINEFILE_INIT("CLEARCAP_KEYLOG");
 
-static void open_keylog(void);
-
-static void keylog_write(const char *line, size_t len)
+void cc_ssl_init(void)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	pthread_once(&once, open_keylog);
-	int fd = __atomic_load_n(&keylog_fd, __ATOMIC_ACQUIRE);
-	if (fd >= 0)
-		syscall(SYS_write, fd, line, len);      /* one whole line per write, O_APPEND */
-}
-
-static void open_keylog(void)
-{
-	if (!cc_cfg.keylog[0])
-		return;
-	int fd = open(cc_cfg.keylog, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-	if (fd < 0) {
-		cc_warn("CLEARCAP_KEYLOG: cannot open %s: %s", cc_cfg.keylog, strerror(errno));
-		return;
-	}
-	/* Out of the low range, like the capture file, so close-all loops leave it alone. */
-	int hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 990);
-	if (hi >= 0) {
-		syscall(SYS_close, fd);
-		fd = hi;
-	}
-	__atomic_store_n(&keylog_fd, fd, __ATOMIC_RELEASE);
-}
-
-int cc_keylog_fd(void)
-{
-	return __atomic_load_n(&keylog_fd, __ATOMIC_ACQUIRE);
+	cc_linefile_init(&keylog, cc_cfg.keylog);
+	cc_forklock_add(&resolve_lock, CC_RANK_RESOLVE);
+	cc_forklock_add(&bio_lock, CC_RANK_TABLE);
+	cc_forklock_add(&ctxcb_lock, CC_RANK_TABLE);
+	cc_forklock_add(&ssltab_lock, CC_RANK_SSL);
 }
 
 /* Our key log callback: the file, a Decryption Secrets Block, then the program's own callback. */
@@ -741,7 +717,7 @@ static void keylog_cb(const void *ssl, const char *line)
 	if (n < sizeof(buf) - 1 && __atomic_load_n(&cc_on, __ATOMIC_RELAXED)) {
 		memcpy(buf, line, n);
 		buf[n++] = '\n';
-		keylog_write(buf, n);
+		cc_linefile_write(&keylog, buf, n);
 		cc_out_dsb(buf, n);
 	}
 	errno = saved;

@@ -57,8 +57,9 @@ void cc_srtp_exit(void);
 /* At exit: DTLS-SRTP keys never matched to a flow are logged without one. */
 void cc_ssl_exit(void);
 
-/* The key log file's descriptor, or -1 (kept from the program like the capture file's). */
-int cc_keylog_fd(void);
+/* At start-up, capturing: the key log file and the modules' locks join the own-fd and fork tables. */
+void cc_ssl_init(void);
+void cc_srtp_init(void);
 
 /* Start-up: binds real symbols, reads the configuration, registers fork handlers. */
 void cc_init(void);

@@ -7,8 +7,10 @@
 #include "shim/control.h"
 #include "shim/dtlsmatch.h"
 #include "shim/hooks.h"
+#include "shim/ownfd.h"
 #include "shim/real.h"
 #include "shim/srtpmatch.h"
+#include "shim/turn.h"
 #include "pcapout/writer.h"
 
 #include <errno.h>
@@ -31,24 +33,47 @@ static void set_comment(void)
 
 static void atfork_prepare(void)
 {
-	cc_writer_atfork_prepare();
+	cc_forklock_prepare();
 }
 
 static void atfork_parent(void)
 {
 	/* Every socket open now is shared with the child: neither side may close its stream alone. */
 	__atomic_fetch_add(&cc_fork_gen, 1, __ATOMIC_RELAXED);
-	cc_writer_atfork_parent();
+	cc_forklock_parent();
 }
 
 static void atfork_child(void)
 {
 	__atomic_fetch_add(&cc_fork_gen, 1, __ATOMIC_RELAXED);
 	cc_pid = (uint32_t)getpid();
-	cc_writer_atfork_child();
+	cc_forklock_child();
 	cc_sm_reset();
 	cc_control_atfork_child();
 	set_comment();
+}
+
+static int writer_fd(void *arg)
+{
+	(void)arg;
+	return cc_writer_fd();
+}
+
+static int writer_move(void *arg)
+{
+	(void)arg;
+	return cc_writer_move_fd();
+}
+
+/* Every descriptor and lock the shim owns, in the tables the descriptor and fork hooks consult. */
+static void own_resources(void)
+{
+	struct cc_ownfd_ops capture_file = { writer_fd, writer_move, NULL };
+
+	cc_ownfd_add(&capture_file);
+	cc_ssl_init();
+	cc_srtp_init();
+	cc_turn_init();
 }
 
 static void load(void)
@@ -85,6 +110,7 @@ static void load(void)
 			.rotate = { cc_cfg.rotate_size, cc_cfg.rotate_seconds, cc_cfg.rotate_files },
 		};
 		cc_writer_configure(&w);
+		own_resources();
 		cc_sm_init();
 		set_comment();
 		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);

@@ -23,6 +23,8 @@
 	X(int, dup, (int)) \
 	X(int, dup2, (int, int)) \
 	X(int, dup3, (int, int, int)) \
+	X(int, fcntl, (int, int, ...)) \
+	X(int, fcntl64, (int, int, ...)) \
 	X(int, setsockopt, (int, int, int, const void *, socklen_t)) \
 	X(ssize_t, sendto, (int, const void *, size_t, int, const struct sockaddr *, socklen_t)) \
 	X(ssize_t, send, (int, const void *, size_t, int)) \

@@ -3,6 +3,7 @@
  */
 #include "shim/srtpkeys.h"
 #include "shim/config.h"
+#include "shim/ownfd.h"
 #include "pcapout/writer.h"
 
 #include <arpa/inet.h>
@@ -42,18 +43,12 @@ size_t cc_base64(const uint8_t *in, size_t n, char *out)
 	return o;
 }
 
-static int fd = -1;
+/* CLEARCAP_SRTP_KEYLOG: one of the shim's own descriptors. */
+static struct cc_linefile keylog = CC_LINEFILE_INIT("CLEARCAP_SRTP_KEYLOG");
 
-static void open_log(void)
+void cc_srtpkeys_init(void)
 {
-	if (!cc_cfg.srtp_keylog[0])
-		return;
-	int f = open(cc_cfg.srtp_keylog, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-	if (f < 0) {
-		cc_warn("CLEARCAP_SRTP_KEYLOG: cannot open %s: %s", cc_cfg.srtp_keylog, strerror(errno));
-		return;
-	}
-	fd = f;
+	cc_linefile_init(&keylog, cc_cfg.srtp_keylog);
 }
 
 void cc_addr_str(const struct cc_addr *a, char *buf, size_t size)
@@ -117,9 +112,6 @@ void cc_srtp_keylog_line(const char *line)
 
 static void write_line(const char *line, int n)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	pthread_once(&once, open_log);
-	if (fd >= 0 && n > 0 && n < 320)
-		syscall(SYS_write, fd, line, (size_t)n);
+	if (n > 0 && n < 320)
+		cc_linefile_write(&keylog, line, (size_t)n);
 }

@@ -39,6 +39,9 @@ void cc_addr_str(const struct cc_addr *a, char *buf, size_t size);
 /* Standard base64 (RFC 4648 section 4) of n bytes into out (4*ceil(n/3)+1 bytes); returns length. */
 size_t cc_base64(const uint8_t *in, size_t n, char *out);
 
+/* At start-up, capturing: registers the key log file (CLEARCAP_SRTP_KEYLOG) as one of ours. */
+void cc_srtpkeys_init(void);
+
 /* Appends one whole line (without its newline) to the SRTP key log. */
 void cc_srtp_keylog_line(const char *line);
 

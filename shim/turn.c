@@ -11,6 +11,7 @@
  * thread-local flag keeps a signal handler that sends from re-entering the lock it interrupted.
  */
 #include "shim/turn.h"
+#include "shim/ownfd.h"
 #include "shim/capture.h"
 #include "decoders/stun.h"
 #include "pcapout/writer.h"
@@ -38,6 +39,11 @@ static struct alloc tab[ALLOCS];
 static unsigned next_victim;
 static int any;                         /* an Allocate was sent: look at ChannelData (atomic) */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+void cc_turn_init(void)
+{
+	cc_forklock_add(&lock, CC_RANK_TURN);
+}
 static __thread int inside;
 
 static int same(const struct cc_addr *a, const struct cc_addr *b)

@@ -52,4 +52,7 @@ extern int cc_turn_tcp_any;
 /* Implemented by capture.c: writes a relayed datagram on the relay interface, and correlates it. */
 void cc_cap_relay(int outgoing, const struct cc_relay *rl, uint64_t ts);
 
+/* At start-up, capturing: the follower's lock joins the fork table. */
+void cc_turn_init(void);
+
 #endif

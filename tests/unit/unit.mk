@@ -13,6 +13,12 @@ $(BUILD)/tests/test_config: tests/unit/test_config.c tests/unit/check_main.h $(C
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_config.c $(CONFIG_UNIT_SRC) $(CHECK_LIBS)
 
+# shim/ownfd.c: own descriptors, key log files, fork lock order (pcapout's writer for the rest).
+UNIT_TESTS += $(BUILD)/tests/test_ownfd
+$(BUILD)/tests/test_ownfd: tests/unit/test_ownfd.c tests/unit/check_main.h shim/ownfd.c $(PCAPOUT_UNIT_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_ownfd.c shim/ownfd.c $(PCAPOUT_UNIT_SRC) -lpcap -pthread $(CHECK_LIBS)
+
 $(BUILD)/tests/test_srtp_abi: tests/unit/test_srtp_abi.c tests/unit/check_main.h shim/srtp_abi.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_srtp_abi.c $(CHECK_LIBS)

@@ -1,0 +1,308 @@
+"""The shim's own descriptors and locks stay out of the program's way (issue: capture pipeline v2,
+own fds and locks): a program that dup2's over, closes and close_range's across the capture file
+and both key logs keeps its bytes its own and stays captured; a program that forks a hundred
+children while TLS threads run loses no secret and sees no false repair; a multi-threaded program
+forking while other threads run TLS and SRTP never hangs.  Real programs: CPython (ssl, threads,
+fork), libsrtp2 through pylibsrtp, checked with tshark."""
+import os
+import socket
+import struct
+import subprocess
+
+import cclib
+from cclib import eq, ok, tshark
+
+QUICK = ["test_own_fds_invisible_to_dup2_and_close_range"]
+TSAN = ["test_fork_while_threads_run_tls_and_srtp"]
+
+WIRE = 'frame.interface_name == "wire"'
+
+
+def make_cert(env):
+    cert, key = env.path("cert.pem"), env.path("key.pem")
+    cclib.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+               "-days", "1", "-keyout", key, "-out", cert])
+    return cert, key
+
+
+def dsb_lines(capfile):
+    """Every secret line of every Decryption Secrets Block (pcapng block type 10) in the file."""
+    data = open(capfile, "rb").read()
+    off, lines = 0, []
+    while off + 12 <= len(data):
+        btype, blen = struct.unpack_from("<II", data, off)
+        if blen < 12 or off + blen > len(data):
+            break
+        if btype == 10:
+            slen = struct.unpack_from("<I", data, off + 12)[0]
+            lines += data[off + 16:off + 16 + slen].decode().splitlines()
+        off += blen
+    return [l for l in lines if l.strip()]
+
+
+# A TLS server thread and an SRTP sender in one process: one round of each opens the capture file,
+# the TLS key log and the SRTP key log.
+ROUND = r"""
+import os, socket, ssl, sys, threading, pylibsrtp
+
+KEY30 = bytes(range(30))
+
+def tls_round(tag):
+    # To a TLS echo server of the test's, not under the shim: one end of each connection captured.
+    cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); cctx.check_hostname = False; cctx.verify_mode = ssl.CERT_NONE
+    with cctx.wrap_socket(socket.create_connection(('127.0.0.1', int(os.environ['ECHO_PORT'])))) as t:
+        t.sendall(tag); assert t.recv(100) == tag.upper()
+
+def srtp_round(tag, port):
+    pol = pylibsrtp.Policy(key=KEY30, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+    sess = pylibsrtp.Session(pol)
+    rtp = bytes([0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0x12, 0x34]) + tag
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.sendto(sess.protect(rtp), ('127.0.0.1', port)); u.close()
+"""
+
+
+def test_own_fds_invisible_to_dup2_and_close_range(env):
+    """Each of the shim's descriptors (capture file, TLS key log, SRTP key log) is closed to the
+    program (close, dup, fcntl: EBADF); dup2 over each puts the program's bytes in the program's
+    file only; close_range across all of them; capture, key logs and DSBs go on afterwards."""
+    cert, key = make_cert(env)
+    cap, keys, skeys, mine = (env.path("c.pcapng"), env.path("keys.txt"), env.path("srtp.txt"),
+                              env.path("mine.txt"))
+    code = ROUND + r"""
+import errno, fcntl
+tls_round(b'before'); srtp_round(b'before', 9)
+ours = {os.path.realpath(p) for p in sys.argv[3:6]}
+mine = os.open(sys.argv[6], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+found = []
+for name in os.listdir('/proc/self/fd'):
+    fd = int(name)
+    try:
+        target = os.readlink('/proc/self/fd/%d' % fd)
+    except OSError:
+        continue
+    if target in ours:
+        found.append(fd)
+        for what, call in (('close', lambda: os.close(fd)), ('dup', lambda: os.dup(fd)),
+                           ('fcntl', lambda: fcntl.fcntl(fd, fcntl.F_GETFD)),
+                           ('dup2 from', lambda: os.dup2(fd, mine + 1))):
+            try:
+                call()
+                sys.exit('%s on our fd %d succeeded' % (what, fd))
+            except OSError as e:
+                assert e.errno == errno.EBADF, (what, e)
+assert len(found) == 3, found
+for fd in sorted(found):
+    os.dup2(mine, fd)
+    os.write(fd, b'MINE %d\n' % fd)
+for fd in sorted(found):
+    os.close(fd)
+os.closerange(3, 65536)         # close_range(2) in glibc: every descriptor above stderr
+tls_round(b'after'); srtp_round(b'after', 9)
+print(' '.join(map(str, sorted(found))))
+"""
+    port = cclib.free_port(socket.SOCK_STREAM)
+    srv = subprocess.Popen([cclib.PY, "-c", ECHO, cert, key, str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        eq(srv.stdout.readline().strip(), "ready", "echo server up")
+        p = cclib.py(env, code, cap, {"CLEARCAP_KEYLOG": keys, "CLEARCAP_SRTP_KEYLOG": skeys,
+                                      "ECHO_PORT": str(port)}, args=[cert, key, cap, keys, skeys, mine])
+    finally:
+        srv.kill()
+        srv.wait()
+    fds = [int(x) for x in p.stdout.split()]
+    eq(open(mine, "rb").read(), b"".join(b"MINE %d\n" % fd for fd in fds), "the program's file holds its bytes only")
+    eq(p.stderr.count("clearcap:"), 0, "no warning: %r" % p.stderr)
+    # Both TLS rounds decrypt on the wire from the file's own secrets, both SRTP rounds have plaintext.
+    streams = []
+    for r in tshark(cap, ["tcp.stream"], WIRE + " && tcp.flags.syn == 1 && tcp.flags.ack == 0"):
+        if r[0] not in streams:
+            streams.append(r[0])
+    eq(len(streams), 2, "two TLS connections on the wire")
+    for tag, stream in zip(("before", "after"), streams):
+        sent, got = cclib.follow_tcp(cap, int(stream), extra=["-o", "tls.keylog_file:"], proto="tls")
+        eq(sorted((sent, got)), sorted((tag.encode(), tag.upper().encode())),
+           "%s round decrypts from the file's DSBs" % tag)
+        ok(cclib.tshark_count(cap, 'frame.interface_name == "plaintext" && udp && frame contains "%s"' % tag) == 1,
+           "%s SRTP plaintext" % tag)
+    tls_lines = open(keys).read().splitlines()
+    ok(tls_lines and all(l.split()[0] in ("CLIENT_RANDOM", "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+                                          "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0",
+                                          "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET") for l in tls_lines),
+       "TLS key log holds key lines only: %r" % tls_lines[:3])
+    eq(len(tls_lines), 2 * 5, "both rounds, five TLS 1.3 client secrets each")
+    srtp_lines = open(skeys).read().splitlines()
+    ok(len(srtp_lines) >= 2 and all(l.startswith("SRTP ") for l in srtp_lines), "SRTP key log: %r" % srtp_lines)
+
+
+ECHO = r"""
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(('127.0.0.1', int(sys.argv[3]))); srv.listen(4)
+print('ready', flush=True)
+while True:
+    c, _ = srv.accept()
+    with ctx.wrap_socket(c, server_side=True) as t:
+        t.sendall(t.recv(100).upper())
+"""
+
+SERVER = r"""
+import socket, socketserver, ssl, sys
+class H(socketserver.BaseRequestHandler):
+    def handle(self):
+        data = self.request.recv(1000)
+        self.request.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello')
+class S(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    def get_request(self):
+        c, a = super().get_request()
+        return ctx.wrap_socket(c, server_side=True), a
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+ctx.set_alpn_protocols(['http/1.1'])
+srv = S(('127.0.0.1', int(sys.argv[3])), H)
+print('ready', flush=True)
+srv.serve_forever()
+"""
+
+STORM = r"""
+import os, socket, ssl, sys, threading, time
+port, conns, children = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+ctx.set_alpn_protocols(['http/1.1'])
+done = threading.Event()
+def tls_client():
+    for i in range(conns):
+        with ctx.wrap_socket(socket.create_connection(('127.0.0.1', port))) as t:
+            t.sendall(b'GET / HTTP/1.0\r\n\r\n')
+            while t.recv(1000):
+                pass
+def udp():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    while not done.is_set():
+        u.sendto(b'udp thread', ('127.0.0.1', 9)); time.sleep(0.001)
+threads = [threading.Thread(target=tls_client) for _ in range(3)]
+ut = threading.Thread(target=udp); ut.start()
+for t in threads: t.start()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(children):
+    pid = os.fork()
+    if pid == 0:
+        u.sendto(b'child %d' % i, ('127.0.0.1', 9))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    time.sleep(0.01)
+for t in threads: t.join()
+done.set(); ut.join()
+"""
+
+
+def test_fork_storm_keeps_every_secret_once(env):
+    """Three TLS-client threads and a UDP thread while the main thread forks 100 children that
+    send one datagram each and leave with _exit: every wire TLS connection decrypts from the
+    file alone, each secret is in the file once, and nothing is 'repaired'."""
+    cert, key = make_cert(env)
+    cap = env.path("c.pcapng")
+    port = cclib.free_port(socket.SOCK_STREAM)
+    srv = subprocess.Popen([cclib.PY, "-c", SERVER, cert, key, str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        eq(srv.stdout.readline().strip(), "ready", "server up")
+        conns, children = 40, 100
+        p = cclib.py(env, STORM, cap, args=[str(port), str(conns), str(children)], timeout=240)
+    finally:
+        srv.kill()
+        srv.wait()
+    ok("removed" not in p.stderr and "clearcap:" not in p.stderr, "no repair, no warning: %r" % p.stderr)
+    rows = [bytes.fromhex(r[0]) for r in tshark(cap, ["udp.payload"], WIRE + " && udp.dstport == 9")]
+    eq(sorted(r for r in rows if r.startswith(b"child")), sorted(b"child %d" % i for i in range(children)),
+       "every child's datagram")
+    hellos = cclib.tshark_count(cap, WIRE + " && tls.handshake.type == 1")
+    eq(hellos, 3 * conns, "ClientHellos on the wire")
+    decrypted = tshark(cap, ["tcp.stream"], WIRE + " && http.request", extra=["-o", "tls.keylog_file:"])
+    eq(len({r[0] for r in decrypted}), 3 * conns, "wire connections whose request decrypts from the file alone")
+    lines = dsb_lines(cap)
+    eq(len(lines), len(set(lines)), "each secret once in the file (%d lines)" % len(lines))
+    eq(len(set(lines)), 3 * conns * 5, "five TLS 1.3 client secrets per connection")
+
+
+FORKER = r"""
+import os, socket, ssl, sys, threading, time, pylibsrtp
+cert, key, forks = sys.argv[1], sys.argv[2], int(sys.argv[3])
+stop = threading.Event()
+srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(8)
+sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); sctx.load_cert_chain(cert, key)
+cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); cctx.check_hostname = False; cctx.verify_mode = ssl.CERT_NONE
+def serve(c):
+    with sctx.wrap_socket(c, server_side=True) as t:
+        d = t.recv(100)
+        if d:
+            t.sendall(d)
+def server():
+    while not stop.is_set():
+        c, _ = srv.accept()
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+def client():
+    while not stop.is_set():
+        with cctx.wrap_socket(socket.create_connection(srv.getsockname())) as t:
+            t.sendall(b'ping'); t.recv(100)
+def srtp():
+    KEY = bytes(range(30))
+    tx = pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+    rx = pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
+    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.bind(('127.0.0.1', 0))
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    seq = 0
+    while not stop.is_set():
+        seq = (seq + 1) & 0xffff
+        b.sendto(tx.protect(bytes([0x80, 96, seq >> 8, seq & 255, 0, 0, 0, 1, 0, 0, 0, 7]) + b'x' * 160),
+                 a.getsockname())
+        rx.unprotect(a.recv(2000))
+plain = socket.socket(); plain.bind(('127.0.0.1', 0)); plain.listen(64)
+def plain_server():
+    while True:
+        c, _ = plain.accept()
+        c.sendall(c.recv(100)); c.close()
+ths = [threading.Thread(target=f, daemon=True) for f in (server, client, srtp, plain_server)]
+for t in ths: t.start()
+time.sleep(0.2)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+hung = 0
+for i in range(forks):
+    pid = os.fork()
+    if pid == 0:
+        # The child captures a datagram and a TCP connection.  Not TLS or SRTP itself: OpenSSL's
+        # and NSS's own locks are not fork-safe, and such a child hangs without the shim too.
+        u.sendto(b'forked %d' % i, ('127.0.0.1', 9))
+        with socket.create_connection(plain.getsockname()) as t:
+            t.sendall(b'child %d' % i); t.recv(100)
+        os._exit(0)
+    deadline = time.time() + 10
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.time() > deadline:
+            hung += 1
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            break
+        time.sleep(0.001)
+stop.set()
+print('forked', forks, 'hung', hung, flush=True)
+os._exit(0)
+"""
+
+
+def test_fork_while_threads_run_tls_and_srtp(env):
+    """A program whose threads run TLS and SRTP without pause forks 200 times, and each child
+    sends a datagram and makes a TCP connection: no child hangs (every lock the shim owns is
+    taken across fork), and each child's traffic is captured."""
+    cert, key = make_cert(env)
+    cap = env.path("c.pcapng")
+    forks = 200
+    p = cclib.py(env, FORKER, cap, args=[cert, key, str(forks)], timeout=180)
+    eq(p.stdout.strip(), "forked %d hung 0" % forks, "every child finished")
+    rows = [bytes.fromhex(r[0]) for r in tshark(cap, ["udp.payload"], WIRE + " && udp.dstport == 9")]
+    eq(len([r for r in rows if r.startswith(b"forked")]), forks, "every child's datagram")
+    rows = tshark(cap, ["tcp.payload"], WIRE + ' && tcp.len > 0 && frame contains "child "')
+    eq(len({bytes.fromhex(r[0]) for r in rows}), forks, "every child's TCP data")
+    ok(cclib.tshark_count(cap, 'frame.interface_name == "plaintext" && tcp.len > 0') > 0, "TLS plaintext captured")
+    ok(cclib.tshark_count(cap, 'frame.interface_name == "plaintext" && udp') > 0, "SRTP plaintext captured")
