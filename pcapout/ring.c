@@ -1,15 +1,17 @@
 /*
  * Many-producer, one-consumer ring; see ring.h for the contract.
  *
- * Slot header states (ring.h): 0 free (the consumer zeroes what it releases), published
- * records, padding up to the end of the buffer.  The consumer never looks beyond a slot whose
- * state is still 0, so a producer preempted mid-fill only delays, never corrupts.  Producers'
- * side (reserve, commit) is inline in ring.h.
+ * Slot headers (ring.h): a word that carries its position's tag once published, with the
+ * state (record, padding, ...) in its low bits.  The consumer never looks beyond a slot whose
+ * word does not carry the tag it expects, so a producer preempted mid-fill only delays, never
+ * corrupts, and nothing released needs clearing.  Producers' side (reserve, commit) is inline
+ * in ring.h.
  */
 #include "pcapout/ring.h"
 
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 
 
 #define HUGE_PAGE (2u << 20)
@@ -41,6 +43,11 @@ int cc_ring_init(struct cc_ring *r, size_t size)
 		p = a;
 		madvise(p, size, MADV_HUGEPAGE);
 	}
+	/* A new secret per ring (so per process): tags of an earlier ring's bytes never match. */
+	uint64_t secret = 0;
+	if (getrandom(&secret, sizeof(secret), GRND_NONBLOCK) != sizeof(secret))
+		secret = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull ^ (uint64_t)size;
+	r->secret = (secret | 1ull << 63) & ~(uint64_t)CC_SLOT_STATE;
 	r->buf = p;
 	r->size = size;
 	r->head = 0;
@@ -89,21 +96,23 @@ int cc_ring_take(struct cc_ring *r, struct cc_ring_batch *b, int max, cc_ring_re
 	b->stage_used = 0;
 	b->upto = t;
 	while (t < h && b->nmeta < max && b->ndata < max) {
-		uint32_t *hdr = (uint32_t *)(r->buf + (t & (r->size - 1)));
-		uint32_t st = __atomic_load_n(&hdr[0], __ATOMIC_ACQUIRE);
+		uint64_t *hdr = (uint64_t *)(void *)(r->buf + (t & (r->size - 1)));
+		uint64_t word = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
+		uint32_t st = (uint32_t)(word & CC_SLOT_STATE);
 		uint32_t len;
-		uint8_t *d = (uint8_t *)(hdr + 2);
+		uint8_t *d = (uint8_t *)hdr + CC_SLOT_HDR;
 
-		if (st == 0)
+		/* Not (yet) published: the word is an earlier lap's bytes, or still being filled. */
+		if ((word & ~(uint64_t)CC_SLOT_STATE) != cc_ring_tag(r, t) || st == 0)
 			break;
-		len = hdr[1];
+		len = ((uint32_t *)hdr)[2];
 		if (st == CC_SLOT_META) {
 			/* Metadata goes out at once, ahead of packets still held back. */
 			b->meta[b->nmeta].iov_base = d;
 			b->meta[b->nmeta].iov_len = len;
 			b->nmeta++;
 			b->bytes += len;
-			__atomic_store_n(&hdr[0], CC_SLOT_DONE, __ATOMIC_RELAXED);
+			__atomic_store_n(hdr, cc_ring_tag(r, t) | CC_SLOT_DONE, __ATOMIC_RELAXED);
 		} else if ((st == CC_SLOT_DATA || st == CC_SLOT_RAW) && !held) {
 			if (ready && !ready(d, len, st == CC_SLOT_RAW, arg)) {
 				held = 1;
@@ -128,28 +137,16 @@ int cc_ring_take(struct cc_ring *r, struct cc_ring_batch *b, int max, cc_ring_re
 				}
 			}
 		}
-		t += CC_ALIGN8(CC_SLOT_HDR + len);
+		t += CC_SLOT_ALIGN(CC_SLOT_HDR + len);
 		if (!held)
 			b->upto = t;
 	}
 	return b->nmeta + b->ndata;
 }
 
+/* Nothing to clear: released bytes keep their old words, whose tags no longer match. */
 void cc_ring_release(struct cc_ring *r, uint64_t upto)
 {
-	uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
-	size_t off = t & (r->size - 1), n = upto - t;
-
-	/*
-	 * Zero all released bytes, not only the headers: a later slot header can land anywhere an
-	 * old record's data was, and stale bytes there must not read as "published".
-	 */
-	if (off + n > r->size) {
-		memset(r->buf + off, 0, r->size - off);
-		memset(r->buf, 0, off + n - r->size);
-	} else {
-		memset(r->buf + off, 0, n);
-	}
 	__atomic_store_n(&r->tail, upto, __ATOMIC_RELEASE);
 }
 

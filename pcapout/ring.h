@@ -6,8 +6,13 @@
  * system call is made.  The consumer (the writer thread, or a flush at exit/exec) takes the
  * published prefix in order and stops at the first slot still being filled.
  *
- * Each slot starts with an 8-byte header {state, len}; slots are 8-byte aligned and never wrap:
- * a slot that would cross the end is preceded by a padding slot.
+ * Each slot starts with a 16-byte header {word, len}; slots are 16-byte aligned and never wrap:
+ * a slot that would cross the end is preceded by a padding slot.  The word holds the slot's
+ * state in its low three bits and, above them, a tag: the slot's position in the byte stream
+ * XORed with a secret drawn when the ring is made.  A slot is published when its word carries
+ * the tag its position expects, so the consumer never has to clear what it releases: stale bytes
+ * of an earlier lap (a program's payload, say) do not carry the right tag, short of guessing a
+ * 61-bit secret.
  */
 #ifndef CC_RING_H
 #define CC_RING_H
@@ -19,17 +24,20 @@
 struct cc_ring {
 	uint8_t *buf;
 	size_t size;                    /* a power of two */
+	uint64_t secret;                /* the tag's key: bit 63 set, low three bits clear */
 	uint64_t head;                  /* bytes reserved so far (atomic) */
 	uint64_t tail;                  /* bytes consumed so far (atomic) */
 };
 
 struct cc_slot {
 	uint8_t *data;                  /* len bytes the producer fills */
-	uint32_t *state;
+	uint64_t *word;
+	uint64_t tag;
 };
 
-/* Slot header states (see ring.c); 0 is free. */
-#define CC_SLOT_HDR 8
+/* Slot header states, the low three bits of the header word. */
+#define CC_SLOT_HDR 16
+#define CC_SLOT_STATE 7u
 enum {
 	CC_SLOT_DATA = 1,               /* a published record */
 	CC_SLOT_PAD,                    /* padding up to the end of the buffer */
@@ -38,7 +46,13 @@ enum {
 	CC_SLOT_SKIP,                   /* a record the filter declined: released, never written */
 	CC_SLOT_RAW,                    /* the consumer makes the record from it (cc_ring_batch.synth) */
 };
-#define CC_ALIGN8(n) (((n) + 7) & ~(uint64_t)7)
+#define CC_SLOT_ALIGN(n) (((n) + 15) & ~(uint64_t)15)
+
+/* The tag a slot at stream position pos carries when published. */
+static inline uint64_t cc_ring_tag(const struct cc_ring *r, uint64_t pos)
+{
+	return (pos ^ r->secret) & ~(uint64_t)CC_SLOT_STATE;
+}
 
 int cc_ring_init(struct cc_ring *r, size_t size);
 /* Makes the whole ring resident now (the consumer's thread calls it), not page by page on first use. */
@@ -57,7 +71,7 @@ static inline size_t cc_ring_max_record(const struct cc_ring *r)
  */
 static inline int cc_ring_reserve(struct cc_ring *r, size_t len, struct cc_slot *s)
 {
-	uint64_t need = CC_ALIGN8(CC_SLOT_HDR + len);
+	uint64_t need = CC_SLOT_ALIGN(CC_SLOT_HDR + len);
 	uint64_t h, nh, pad, off;
 
 	if (len > cc_ring_max_record(r))
@@ -73,27 +87,29 @@ static inline int cc_ring_reserve(struct cc_ring *r, size_t len, struct cc_slot 
 	} while (!__atomic_compare_exchange_n(&r->head, &h, nh, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
 
 	if (pad) {
-		uint32_t *ph = (uint32_t *)(r->buf + off);
-		ph[1] = (uint32_t)(pad - CC_SLOT_HDR);
-		__atomic_store_n(&ph[0], (uint32_t)CC_SLOT_PAD, __ATOMIC_RELEASE);
+		uint64_t *ph = (uint64_t *)(void *)(r->buf + off);
+		((uint32_t *)ph)[2] = (uint32_t)(pad - CC_SLOT_HDR);
+		__atomic_store_n(ph, cc_ring_tag(r, h) | CC_SLOT_PAD, __ATOMIC_RELEASE);
 		off = 0;
+		h += pad;
 	}
-	uint32_t *hdr = (uint32_t *)(r->buf + off);
-	hdr[1] = (uint32_t)len;
-	s->state = hdr;
+	uint64_t *hdr = (uint64_t *)(void *)(r->buf + off);
+	((uint32_t *)hdr)[2] = (uint32_t)len;
+	s->word = hdr;
+	s->tag = cc_ring_tag(r, h);
 	s->data = r->buf + off + CC_SLOT_HDR;
 	return 0;
 }
 
 static inline void cc_ring_commit(struct cc_slot *s)
 {
-	__atomic_store_n(s->state, (uint32_t)CC_SLOT_DATA, __ATOMIC_RELEASE);
+	__atomic_store_n(s->word, s->tag | CC_SLOT_DATA, __ATOMIC_RELEASE);
 }
 
 /* Publishes a slot that is written out like any other but is not a packet (secrets, ...). */
 static inline void cc_ring_commit_meta(struct cc_slot *s)
 {
-	__atomic_store_n(s->state, (uint32_t)CC_SLOT_META, __ATOMIC_RELEASE);
+	__atomic_store_n(s->word, s->tag | CC_SLOT_META, __ATOMIC_RELEASE);
 }
 
 /*
@@ -102,13 +118,13 @@ static inline void cc_ring_commit_meta(struct cc_slot *s)
  */
 static inline void cc_ring_commit_raw(struct cc_slot *s)
 {
-	__atomic_store_n(s->state, (uint32_t)CC_SLOT_RAW, __ATOMIC_RELEASE);
+	__atomic_store_n(s->word, s->tag | CC_SLOT_RAW, __ATOMIC_RELEASE);
 }
 
 /* Gives the slot back unwritten (the filter declined the record after it was built). */
 static inline void cc_ring_commit_skip(struct cc_slot *s)
 {
-	__atomic_store_n(s->state, (uint32_t)CC_SLOT_SKIP, __ATOMIC_RELEASE);
+	__atomic_store_n(s->word, s->tag | CC_SLOT_SKIP, __ATOMIC_RELEASE);
 }
 
 /*
