@@ -232,10 +232,12 @@ size_t cc_frame_build(uint8_t *dst, const struct cc_frame *f, const struct iovec
 		put_be16(l4 + 18, 0);
 	}
 	/*
-	 * A truncated payload cannot be summed; zero means "no checksum" for UDP over IPv4, and
-	 * Wireshark does not check by default, so the frame stays readable either way.
+	 * UDP over IPv4 carries no checksum: zero means "none" (RFC 768), and summing every
+	 * payload was a fifth of the writer's work per datagram for a field no reader needs.  UDP
+	 * over IPv6 must have one (RFC 8200 section 8.1), and TCP's is kept.  A truncated payload
+	 * cannot be summed; Wireshark does not check by default, so the frame stays readable.
 	 */
-	if (l4hdr && caplen == origlen) {
+	if (l4hdr && caplen == origlen && !(f->proto == IPPROTO_UDP && f->dst.family != AF_INET6)) {
 		uint64_t sum = pseudo_sum(f, l4len);
 		sum = cc_csum_add(sum, l4, l4hdr + caplen);
 		uint16_t c = cc_csum_fold(sum);

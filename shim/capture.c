@@ -81,7 +81,7 @@ int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, socklen_t len)
 }
 
 /* The address's words (IPv4: the first, the rest zero): what the per-packet checks compare. */
-static void ip_words(const struct cc_addr *a, uint64_t w[2])
+static inline void ip_words(const struct cc_addr *a, uint64_t w[2])
 {
 	w[0] = w[1] = 0;
 	if (a->family == AF_INET6) {
@@ -383,7 +383,37 @@ static int route_lookup(const struct cc_addr *dst, struct cc_addr *src)
 	return rc;
 }
 
+/*
+ * The last route this thread asked for: a sender on a wildcard-bound socket asks for the same
+ * peer packet after packet, and this answer costs a compare of two words, no hash, no seqlock.
+ */
+static __thread struct {
+	uint64_t dst[2];
+	uint16_t family;
+	struct cc_addr src;
+} last_route __attribute__((tls_model("initial-exec")));
+
+static int route_src_shared(const struct cc_addr *dst, struct cc_addr *src);
+
 int cc_route_src(const struct cc_addr *dst, struct cc_addr *src)
+{
+	uint64_t w[2];
+
+	ip_words(dst, w);
+	if (last_route.family == dst->family && last_route.dst[0] == w[0] && last_route.dst[1] == w[1]) {
+		*src = last_route.src;
+		return 0;
+	}
+	if (route_src_shared(dst, src) < 0)
+		return -1;
+	last_route.dst[0] = w[0];
+	last_route.dst[1] = w[1];
+	last_route.src = *src;
+	last_route.family = dst->family;
+	return 0;
+}
+
+static int route_src_shared(const struct cc_addr *dst, struct cc_addr *src)
 {
 	struct rt_ent *r = &rt[rt_hash(dst)];
 	uint32_t s1 = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
