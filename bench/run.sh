@@ -381,6 +381,12 @@ then
 fi
 echo "reference: tcpdump/none = ${ratio[tcpdump]}, missing packets (tcpdump) = ${missing[tcpdump]}"
 
+# ---- Instructions per packet, per thread (callgrind: the same on any machine) ----
+if [ "$have_shim" -eq 1 ]; then
+	echo
+	"$(dirname "$0")/instr.sh" "$build" || die "bench/instr.sh failed"
+fi
+
 # ---- SRTP: protect + send + receive + unprotect round trips, with and without capture ----
 # Paired like the floods: each capturing run against the run without capture just before it,
 # BENCH_SRTP_ROUNDS pairs (default twice BENCH_ROUNDS, since a pair is short).  Twice: the program

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# bench/instr.sh BUILD: instructions the shim adds per captured packet, per thread, counted by
+# callgrind (so the same on any machine, whatever else it is doing).  Each measurement runs the
+# same program for two lengths and divides the difference in instructions by the difference in
+# packets, so start-up and exit cancel out; the same without the shim is subtracted.
+#
+#   udp:  udpflood send of 200-byte datagrams, 20,000 and 70,000 of them: the program's thread
+#         and the writer thread (targets: <= 150 and <= 300)
+#   srtp: srtpflood round trips (protect, send, receive, unprotect) for 1 and 3 s: the
+#         program's thread (target: <= 800)
+# Prints one line per figure, "instructions ... = N (target ...) ok|MISS".  Needs valgrind.
+set -euo pipefail
+build=${1:?usage: bench/instr.sh BUILD}
+lib=$build/libclearcap.so
+command -v valgrind >/dev/null || { echo "instructions: valgrind not installed, skipped"; exit 0; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# totals PREFIX: "THREAD TOTAL" for each per-thread callgrind file of one run.
+totals() {
+	for f in "$1".*-[0-9]*; do
+		echo "${f##*-} $(awk '/^totals:/ { print $2; exit }' "$f")"
+	done
+}
+
+# count SHIM(0|1) TAG COMMAND...: runs under callgrind; leaves $tmp/TAG.PID-TID files.
+count() {
+	local shim=$1 tag=$2
+	shift 2
+	rm -f "$tmp/$tag".* "$tmp/cap.pcapng"
+	if [ "$shim" = 1 ]; then
+		LD_PRELOAD=$lib CLEARCAP_FILE=$tmp/cap.pcapng valgrind --tool=callgrind --separate-threads=yes \
+			--callgrind-out-file="$tmp/$tag.%p" "$@" >"$tmp/$tag.out" 2>"$tmp/$tag.err"
+	else
+		valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$tmp/$tag.%p" "$@" \
+			>"$tmp/$tag.out" 2>"$tmp/$tag.err"
+	fi
+}
+
+# thread_total TAG N: total of thread N (1: the program's, 2: the writer) of run TAG, or 0.
+thread_total() {
+	local v
+	v=$(totals "$tmp/$1" | awk -v t="$(printf '%02d' "$2")" '$1 == t { print $2 }')
+	echo "${v:-0}"
+}
+
+verdict() { awk -v v="$1" -v l="$2" 'BEGIN { print (v <= l ? "ok" : "MISS") }'; }
+
+flood=$build/bench/udpflood
+for shim in 0 1; do
+	for n in 20000 70000; do
+		count "$shim" "u$shim-$n" "$flood" send 127.0.0.1 9 200 100 "$n"
+	done
+done
+per() { echo $(( ($(thread_total "$2" "$1") - $(thread_total "$3" "$1")) / 50000 )); }
+base=$(per 1 u0-70000 u0-20000)
+prog=$(( $(per 1 u1-70000 u1-20000) - base ))
+writer=$(per 2 u1-70000 u1-20000)
+echo "instructions per captured 200-byte sendto, program's thread = $prog (target <= 150) $(verdict "$prog" 150)"
+echo "instructions per captured 200-byte sendto, writer thread = $writer (target <= 300) $(verdict "$writer" 300)"
+
+srtp=$build/bench/srtpflood
+if [ -x "$srtp" ]; then
+	# rt SHIM: round trips and program-thread instructions of a 1 s and a 3 s run, differenced.
+	rt() {
+		local a b pa pb
+		count "$1" "s$1-1" "$srtp" 1
+		count "$1" "s$1-3" "$srtp" 3
+		pa=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$tmp/s$1-1.out")
+		pb=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$tmp/s$1-3.out")
+		a=$(thread_total "s$1-1" 1)
+		b=$(thread_total "s$1-3" 1)
+		echo $(( (b - a) / (pb - pa) ))
+	}
+	s0=$(rt 0)
+	s1=$(rt 1)
+	echo "instructions per SRTP round trip, program's thread = $((s1 - s0)) (target <= 800) $(verdict $((s1 - s0)) 800)"
+fi
