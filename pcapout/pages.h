@@ -34,8 +34,16 @@ struct cc_counters {
 	uint64_t srtp_failed;   /* srtp_unprotect(_rtcp) calls that failed (auth, replay, ...) */
 	uint64_t filtered;      /* frames the capture filter or class selection declined */
 	uint64_t relayed;       /* TURN-relayed datagrams written unwrapped on the relay interface */
-	uint64_t reserved[48];
+	uint64_t loaded;        /* processes whose shim read CLEARCAP_* at start-up (captured or not) */
+	uint64_t refused;       /* of those, processes whose configuration was refused (one line each) */
+	uint64_t reserved[46];
 };
+
+/*
+ * Maps an existing counters page (the wrapper made it); NULL if there is none or it is not one.
+ * pcapout/writer.c maps it when capture starts, the shim's start-up to count itself loaded.
+ */
+struct cc_counters *cc_counters_map(const char *path);
 
 /*
  * The control page of one captured process, shared with `clearcap ctl`.

@@ -713,27 +713,35 @@ static int open_output(void)
 	return move_high(fd);
 }
 
-static void map_counters(void)
+struct cc_counters *cc_counters_map(const char *path)
 {
+	struct cc_counters *c = NULL;
 	struct stat st;
 	void *p;
 	int fd;
 
-	if (W.shared || !W.counters_path[0])
-		return;
-	fd = open(W.counters_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (!path || !path[0])
+		return NULL;
+	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return;
+		return NULL;
 	if (fstat(fd, &st) == 0 && st.st_size >= CC_COUNTERS_SIZE) {
 		p = mmap(NULL, CC_COUNTERS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (p != MAP_FAILED) {
 			if (((struct cc_counters *)p)->magic == CC_COUNTERS_MAGIC)
-				W.shared = p;
+				c = p;
 			else
 				munmap(p, CC_COUNTERS_SIZE);
 		}
 	}
 	syscall(SYS_close, fd);
+	return c;
+}
+
+static void map_counters(void)
+{
+	if (!W.shared)
+		W.shared = cc_counters_map(W.counters_path);
 }
 
 static int start_thread(void)

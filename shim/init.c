@@ -11,12 +11,16 @@
 #include "shim/real.h"
 #include "shim/srtpmatch.h"
 #include "shim/turn.h"
+#include "pcapout/pages.h"
 #include "pcapout/writer.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 extern char *program_invocation_short_name;
@@ -76,6 +80,24 @@ static void own_resources(void)
 	cc_turn_init();
 }
 
+/*
+ * Under the wrapper, this process tells its counters page that the shim was loaded, and
+ * whether the configuration was refused: the wrapper's summary then says why nothing was
+ * captured instead of guessing that the shim never ran.  Once per process image, at start-up.
+ */
+static void count_loaded(int rc)
+{
+	const char *path = getenv("CLEARCAP_COUNTERS");
+	struct cc_counters *c = path && path[0] && !getauxval(AT_SECURE) ? cc_counters_map(path) : NULL;
+
+	if (!c)
+		return;
+	__atomic_fetch_add(&c->loaded, 1, __ATOMIC_RELAXED);
+	if (rc < 0)
+		__atomic_fetch_add(&c->refused, 1, __ATOMIC_RELAXED);
+	munmap(c, CC_COUNTERS_SIZE);
+}
+
 static void load(void)
 {
 	int saved = errno;
@@ -93,7 +115,9 @@ static void load(void)
 		memcpy(exe_name, b, len);
 		exe_name[len] = 0;
 	}
-	if (cc_config_load(program_invocation_short_name, exe_name[0] ? exe_name : NULL) == 0 && cc_cfg.on) {
+	int rc = cc_config_load(program_invocation_short_name, exe_name[0] ? exe_name : NULL);
+	count_loaded(rc);
+	if (rc == 0 && cc_cfg.on) {
 		const char *file = cc_cfg.file;
 		if (cc_cfg.ctl) {
 			const char *reopened = cc_control_init(cc_cfg.started_paused, program_invocation_short_name,

@@ -77,6 +77,7 @@ struct totals {
 	uint64_t plain[5];
 	uint64_t srtp_failed;
 	uint64_t filtered, relayed;
+	uint64_t loaded, refused;
 };
 
 __attribute__((format(printf, 1, 0)))
@@ -613,6 +614,8 @@ static struct totals counters_collect(struct counters *cn)
 	t.srtp_failed = __atomic_load_n(&c->srtp_failed, __ATOMIC_ACQUIRE);
 	t.filtered = __atomic_load_n(&c->filtered, __ATOMIC_ACQUIRE);
 	t.relayed = __atomic_load_n(&c->relayed, __ATOMIC_ACQUIRE);
+	t.loaded = __atomic_load_n(&c->loaded, __ATOMIC_ACQUIRE);
+	t.refused = __atomic_load_n(&c->refused, __ATOMIC_ACQUIRE);
 	unlink(cn->path);
 	munmap(c, CC_COUNTERS_SIZE);
 	cn->page = NULL;
@@ -928,13 +931,22 @@ static void report(const struct options *o, const struct totals *t)
 	size_t len = 0;
 
 	if (t->processes == 0) {
-		if (o->programs != NULL)
-			warn("nothing was captured: no process matched -P '%s', or %s did not load "
-			     "the shim (statically linked, set-uid, or LD_PRELOAD cleared?)",
-			     o->programs, o->argv[0]);
-		else
+		/* Say what the counters page knows: never that the shim did not load when it did. */
+		if (t->loaded == 0)
 			warn("nothing was captured: %s did not load the shim (statically linked, "
 			     "set-uid, or LD_PRELOAD cleared?)", o->argv[0]);
+		else if (t->refused)
+			warn("nothing was captured: the configuration was refused in %llu of %llu process%s "
+			     "(see above)", (unsigned long long)t->refused, (unsigned long long)t->loaded,
+			     plural(t->loaded, "es"));
+		else if (o->programs != NULL)
+			warn("nothing was captured: %llu process%s loaded the shim; none matched -P '%s' "
+			     "and sent or received anything clearcap sees", (unsigned long long)t->loaded,
+			     plural(t->loaded, "es"), o->programs);
+		else
+			warn("nothing was captured: %s loaded the shim (%llu process%s) but sent and received "
+			     "nothing through libc on an IP socket", o->argv[0], (unsigned long long)t->loaded,
+			     plural(t->loaded, "es"));
 		return;
 	}
 	if (o->quiet)
