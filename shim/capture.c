@@ -526,6 +526,44 @@ static void nest_note(uint8_t proto, const struct cc_addr *local, const struct c
 
 #define TURN_COPY 2048          /* a TURN datagram split over iovecs is parsed from a copy this large */
 
+/*
+ * Never silent.  The first DTLS or TLS handshake packet a process moves while no TLS library
+ * clearcap hooks has made a session in it (cc_dm_active is set at the first SSL_new) says, in
+ * its comment, that no plaintext will follow and the likely why.  Once per process and kind;
+ * `clearcap report` and the exit statistics show the note for a flow that indeed has no
+ * plaintext, and ignore it when a library turned up later after all.
+ */
+static int told_dtls, told_tls;
+
+static const char NOTE_DTLS[] = "encrypted: DTLS, and no TLS library clearcap hooks has a session in this "
+				"process: no plaintext (DTLS from mbedTLS or GnuTLS, or a TLS library built "
+				"into the program?)";
+static const char NOTE_TLS[] = "encrypted: TLS, and no TLS library clearcap hooks has a session in this "
+			       "process: no plaintext (OpenSSL built into the program, as node has it, or "
+			       "another TLS library?)";
+
+/* A DTLS (first byte 20-63, RFC 7983) or TLS handshake record: version byte 0xfe or 3. */
+static int handshake_start(const struct iovec *iov, size_t caplen, size_t skip, int dtls)
+{
+	const uint8_t *p = iov[0].iov_base;
+
+	if (iov[0].iov_len < skip + 6 || caplen < 6)
+		return 0;
+	p += skip;
+	return p[0] == 22 && (dtls ? p[1] == 0xfe : p[1] == 3 && (p[5] == 1 || p[5] == 2));
+}
+
+static inline const char *silent_note(const struct iovec *iov, size_t caplen, size_t skip, int dtls)
+{
+	int *told = dtls ? &told_dtls : &told_tls;
+
+	if (__builtin_expect(__atomic_load_n(told, __ATOMIC_RELAXED) | cc_dm_active, 1) || !caplen)
+		return NULL;
+	if (!handshake_start(iov, caplen, skip, dtls) || __atomic_exchange_n(told, 1, __ATOMIC_RELAXED))
+		return NULL;
+	return dtls ? NOTE_DTLS : NOTE_TLS;
+}
+
 void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,
 		const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen)
 {
@@ -603,6 +641,7 @@ void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *pe
 		 */
 		if (__builtin_expect(cc_sm_watch | cc_dm_active, 0))
 			f.defer = CC_DEFER_WIRE;
+		f.note = silent_note(iov, caplen, 0, 1);
 	}
 
 	if (gso && caplen == origlen && origlen > gso) {
@@ -713,11 +752,13 @@ void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov,
 	seq = __atomic_fetch_add(outgoing ? &e->snd_seq : &e->rcv_seq, (uint32_t)len, __ATOMIC_RELAXED);
 	tcp_frame(e, &f, outgoing, CC_TCP_PSH | CC_TCP_ACK);
 	f.ack = outgoing ? e->rcv_seq : e->snd_seq;
+	f.note = silent_note(iov, len, 0, 0);
 	/* Segments no larger than the connection's MSS, as the wire would carry them. */
 	for (size_t off = 0; off < len; off += e->mss) {
 		size_t n = len - off < e->mss ? len - off : e->mss;
 		f.seq = seq + (uint32_t)off;
 		cc_emit(&f, ts, iov, iovcnt, off, n, n);
+		f.note = NULL;
 	}
 	/* TURN over TCP: a connection is followed from its first Allocate request (first byte 0). */
 	if (__builtin_expect(__atomic_load_n(&cc_turn_tcp_any, __ATOMIC_RELAXED) ||

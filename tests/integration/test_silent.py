@@ -33,3 +33,37 @@ def test_nothing_captured_says_why(env):
     p, lines = summary(env, [exe], cap)
     eq(p.returncode, 7, "exit status of the static program")
     ok(any("did not load the shim" in l for l in lines), lines)
+
+
+NODE_GET = ("require('https').get({host: '127.0.0.1', port: +process.argv[1], rejectUnauthorized: false}, "
+            "r => { r.resume(); r.on('end', () => process.exit(0)); }).on('error', e => { console.error(e.message); "
+            "process.exit(1); })")
+
+
+def test_node_tls_says_why_no_plaintext(env):
+    """node carries OpenSSL inside its own binary: its TLS is on the wire but no hook sees the
+    plaintext, and the first handshake packet says so (never ciphertext passed off as all)."""
+    import shutil
+    import subprocess
+    import time
+    node = shutil.which("node") or shutil.which("nodejs")
+    if not node:
+        raise cclib.Skip("node not installed")
+    cert, key = env.path("c.pem"), env.path("k.pem")
+    cclib.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1",
+               "-keyout", key, "-out", cert])
+    port = cclib.free_port(__import__("socket").SOCK_STREAM)
+    srv = subprocess.Popen(["openssl", "s_server", "-quiet", "-www", "-accept", str(port), "-cert", cert,
+                            "-key", key], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        cclib.wait_for_port(port)
+        cap = env.path("n.pcapng")
+        p = cclib.run([env.tool, "-w", cap, "--", node, "-e", NODE_GET, str(port)], env=env.env(preload=False))
+    finally:
+        srv.kill()
+        srv.wait()
+    rows = cclib.tshark(cap, ["frame.comment", "tls.handshake.type"], 'frame.interface_name == "wire" && tls')
+    ok(rows, "TLS on the wire: %r" % p.stderr)
+    eq(rows[0][1], "1", "the first TLS packet is the ClientHello")
+    ok("no TLS library clearcap hooks" in rows[0][0] and "no plaintext" in rows[0][0], rows[0][0])
+    eq(cclib.tshark_count(cap, 'frame.interface_name == "plaintext"'), 0, "no plaintext")
