@@ -1,6 +1,7 @@
 /*
- * The capture writer: lazily opened output file, record ring, drain thread, flush on exit/exec,
- * and the fork protocol.
+ * The capture writer: the record ring, the thread that drains it, flush on exit/exec and the
+ * fork protocol.  The output file is outfile.c's, the secrets history secrets.c's, the shared
+ * pages' counters counters.c's (writer_int.h is what they share).
  *
  * The shim interposes write/writev/close/fcntl, so everything here that touches a descriptor goes
  * through syscall(2) directly: our own I/O must never enter our own hooks.
@@ -9,6 +10,8 @@
 #include "pcapout/filter.h"
 #include "pcapout/ring.h"
 #include "pcapout/pages.h"
+#include "pcapout/output.h"
+#include "pcapout/writer_int.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -29,59 +32,23 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PATH_MAX_ 4096
-#define COMMENT_MAX 128
 #define DRAIN_IOV 512
 #define IDLE_SLEEP_NS_MAX 20000000L     /* the drain interval when idle: 20 ms */
 #define FULL_WAIT_NS 2000000000LL       /* how long a producer waits for room before dropping */
 #define FILTER_PREFIX 64                /* payload bytes a filter sees before the frame is built */
-#define NOTE_MAX (COMMENT_MAX + 288)    /* a record's comment: the process's, then the frame's note */
 #define STAGE_SIZE (512u << 10)         /* the writer's buffer for records it makes from raw slots */
 #define RAW_MAX (STAGE_SIZE / 2)        /* larger records are made by the program's thread */
 
-enum wstate { W_IDLE, W_STARTING, W_RUNNING, W_BROKEN };
-
 static const uint32_t always_on = 1;
 static void poll_locked(size_t written);
-static void rotate_check(size_t written);
-static void ctl_state(enum cc_ctl_state st);
 
-static struct {
-	char path[PATH_MAX_];
-	char counters_path[PATH_MAX_];
-	char comment[COMMENT_MAX];
-	size_t comment_len;
-	enum cc_format fmt;
-	size_t ring_size;
-	int configured;
-	int pipe_header_done;
-	int pipe;                       /* the output is a FIFO or pipe: writes are locked, see open_fifo */
-	off_t end;                      /* file size after our last write (a block boundary), or -1 */
-	int lock_given_up;              /* the file's lock was not to be had: write without it */
-	int inherited;                  /* a forked child still on its parent's open file description */
-	char base[PATH_MAX_];           /* the configured name; path is the current file of a rotation */
-	struct cc_rot_cfg rot;
-	struct cc_rot_state *rs;        /* shared rotation state, when rotating */
-	uint64_t gen;                   /* the rotation generation fd belongs to */
-	pthread_mutex_t dsb_lock;       /* secrets so far, re-emitted at the top of each new file */
-	char *dsb_hist;
-	size_t dsb_len, dsb_cap;
-	const uint32_t *on;             /* packets wanted: the control page's word, or always_on */
-	struct cc_ctl *ctl;             /* control page (shim/control.c), or NULL */
-	int thread_started;
+/* The outputs, the capture file first: a new one is a file of its own and a line here. */
+static const struct cc_output *const outputs[] = {
+	&cc_output_file,
+};
+#define NOUTPUTS (sizeof(outputs) / sizeof(outputs[0]))
 
-	int state;                      /* enum wstate, atomic */
-	int fd;
-	int sync;                       /* after exit: write each record at once */
-	struct cc_ring ring;
-	uint8_t *stage;                 /* STAGE_SIZE bytes, under drain_lock */
-	pthread_mutex_t drain_lock;
-	pthread_mutex_t start_lock;
-	struct cc_counters *shared;
-	uint64_t captured, dropped, bytes;      /* this process; atomic */
-	uint64_t filtered;                      /* declined by the filter; atomic */
-	int warned_drop;
-} W = {
+struct cc_w W = {
 	.fd = -1,
 	.on = &always_on,
 	.drain_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -130,166 +97,12 @@ int cc_writer_configure(const struct cc_writer_cfg *cfg)
 	return 0;
 }
 
-static void count_shared(uint64_t *field, uint64_t n)
-{
-	if (W.shared && n)
-		__atomic_fetch_add(field, n, __ATOMIC_RELAXED);
-}
-
-/*
- * Writes iov fully.  Signals that a write can raise (SIGPIPE from a vanished FIFO reader, SIGXFSZ
- * past RLIMIT_FSIZE) are blocked around it and, if they became pending only because of us,
- * consumed, so the program never sees them.  The writer thread has them blocked already.
- */
-static int write_all(int fd, struct iovec *iov, int n)
-{
-	sigset_t block, old, pend_before, pend_after;
-	int rc = 0;
-
-	sigemptyset(&block);
-	sigaddset(&block, SIGPIPE);
-	sigaddset(&block, SIGXFSZ);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
-	sigpending(&pend_before);
-
-	while (n > 0) {
-		long w = syscall(SYS_writev, fd, iov, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -1;
-			break;
-		}
-		while (n > 0 && (size_t)w >= iov->iov_len) {
-			w -= iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + w;
-			iov->iov_len -= w;
-		}
-	}
-
-	sigpending(&pend_after);
-	for (int s = SIGPIPE; s; s = s == SIGPIPE ? SIGXFSZ : 0) {
-		if (sigismember(&pend_after, s) && !sigismember(&pend_before, s)) {
-			struct timespec zero = { 0, 0 };
-			sigset_t one;
-			sigemptyset(&one);
-			sigaddset(&one, s);
-			sigtimedwait(&one, NULL, &zero);
-		}
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return rc;
-}
-
-/* A pcapng block at off that is whole: sane length, and the same length at its end. */
-static int block_whole(int fd, off_t off, off_t size, uint32_t *len)
-{
-	uint32_t h[2], t;
-
-	if (off + 12 > size || pread(fd, h, 8, off) != 8)
-		return 0;
-	if (h[1] < 12 || h[1] % 4 || off + h[1] > size || pread(fd, &t, 4, off + h[1] - 4) != 4 || t != h[1])
-		return 0;
-	*len = h[1];
-	return 1;
-}
-
-/*
- * A writer killed in the middle of a write (SIGKILL, or SIGTERM's default action, between two
- * pages of a large writev) leaves a record cut short at the end of the file; whatever is
- * appended after it would be unreadable.  With the file locked, the last block is checked and,
- * when it is not whole, the file is cut back to the last whole block after `from` (a boundary
- * known to be good).  pcapng only: classic pcap records carry no trailing length.
- */
-static off_t repair_tail(int fd, off_t size, off_t from)
-{
-	uint32_t len, last;
-	off_t off = from;
-
-	/* Without a boundary known to be good (from < 0) nothing is cut. */
-	if (W.fmt != CC_FMT_PCAPNG || from < 0 || size <= from)
-		return size;
-	if (pread(fd, &last, 4, size - 4) == 4 && last <= size - from && block_whole(fd, size - last, size, &len))
-		return size;
-	while (block_whole(fd, off, size, &len))
-		off += len;
-	if (off != size && syscall(SYS_ftruncate, fd, off) == 0) {
-		cc_warn("%s: removed %lld bytes of a record cut short by a killed writer", W.path,
-			(long long)(size - off));
-		return off;
-	}
-	return size;
-}
-
-/* Takes the file's lock for one batch, bounded: a stranger holding it must not stall us. */
-static int lock_batch(int fd)
-{
-	for (int tries = 0; syscall(SYS_flock, fd, LOCK_EX | LOCK_NB) < 0; tries++) {
-		if ((errno != EWOULDBLOCK && errno != EINTR) || tries >= 4000)
-			return -1;
-		struct timespec ts = { 0, 500000 };
-		nanosleep(&ts, NULL);
-	}
-	return 0;
-}
-
-/*
- * One batch to the output.  On a pipe only writes up to PIPE_BUF are atomic, and a batch (or one
- * large record) is longer: the flock keeps the batches of the processes sharing the pipe whole.
- * On a regular file O_APPEND places each writev whole, and the lock is for repair_tail: when
- * the size is not what our own last write left, someone else wrote, maybe cut short.
- */
-static int write_out_fd(int fd, struct iovec *iov, int n)
-{
-	int rc;
-
-	if (!W.pipe) {
-		struct stat st;
-		size_t total = 0;
-		/* A stranger that held the lock for 2 s once is not waited for again on this file. */
-		int locked = !W.lock_given_up && lock_batch(fd) == 0;
-
-		if (!locked)
-			W.lock_given_up = 1;
-
-		for (int i = 0; i < n; i++)
-			total += iov[i].iov_len;
-		/* Where this batch lands, from the size under the lock: never from a stale guess. */
-		off_t at = -1;
-		if (locked && fstat(fd, &st) == 0)
-			at = st.st_size != W.end ? repair_tail(fd, st.st_size, W.end) : st.st_size;
-		rc = write_all(fd, iov, n);
-		int saved = errno;
-		W.end = at >= 0 && rc == 0 ? at + (off_t)total : -1;
-		if (locked)
-			syscall(SYS_flock, fd, LOCK_UN);
-		errno = saved;
-		return rc;
-	}
-	while (syscall(SYS_flock, fd, LOCK_EX) < 0 && errno == EINTR)
-		;
-	rc = write_all(fd, iov, n);
-	int saved = errno;
-	syscall(SYS_flock, fd, LOCK_UN);
-	errno = saved;
-	return rc;
-}
-
-static int write_out(struct iovec *iov, int n)
-{
-	return write_out_fd(__atomic_load_n(&W.fd, __ATOMIC_RELAXED), iov, n);
-}
-
-static void broken(const char *what, int err, uint64_t lost)
+void cc_w_broken(const char *what, int err, uint64_t lost)
 {
 	int expected = W_RUNNING;
 
 	if (__atomic_compare_exchange_n(&W.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-		ctl_state(CC_CTL_BROKEN);
+		cc_wc_ctl_state(CC_CTL_BROKEN);
 		cc_warn("%s %s: %s; capture stopped, the program goes on (%llu packets lost so far)", what,
 			W.path, strerror(err), (unsigned long long)lost);
 	}
@@ -443,24 +256,26 @@ static size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out, size_t r
 /* Writes a batch of records (`packets` of them) and counts it; returns the bytes written. */
 static size_t write_batch(struct iovec *iov, int n, int packets, size_t bytes)
 {
-	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING && write_out(iov, n) == 0) {
+	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING && outputs[0]->write(iov, n, packets, bytes) == 0) {
 		__atomic_fetch_add(&W.captured, packets, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&W.bytes, bytes, __ATOMIC_RELAXED);
 		if (W.shared) {
-			count_shared(&W.shared->captured, (uint64_t)packets);
-			count_shared(&W.shared->bytes, bytes);
+			cc_wc_count(&W.shared->captured, (uint64_t)packets);
+			cc_wc_count(&W.shared->bytes, bytes);
 		}
-		if (W.rs && W.rot.size)
-			rotate_check(bytes);
+		/* The other outputs count what they could not send themselves. */
+		for (size_t i = 1; i < NOUTPUTS; i++)
+			if (outputs[i]->wanted())
+				outputs[i]->write(iov, n, packets, bytes);
 		return bytes;
 	}
 	int err = errno;
 	__atomic_fetch_add(&W.dropped, packets, __ATOMIC_RELAXED);
 	if (W.shared) {
-		count_shared(&W.shared->dropped, (uint64_t)packets);
-		count_shared(&W.shared->write_errors, 1);
+		cc_wc_count(&W.shared->dropped, (uint64_t)packets);
+		cc_wc_count(&W.shared->write_errors, 1);
 	}
-	broken("cannot write", err, __atomic_load_n(&W.dropped, __ATOMIC_RELAXED));
+	cc_w_broken("cannot write", err, __atomic_load_n(&W.dropped, __ATOMIC_RELAXED));
 	return 0;
 }
 
@@ -484,7 +299,7 @@ static void drain_deferred_locked(void)
  * Drains published records to the file, metadata first; the caller holds drain_lock.  With
  * `all`, nothing is held back (exit, exec, fork).  Returns bytes written.
  */
-static size_t drain_locked(int all)
+size_t cc_w_drain_locked(int all)
 {
 	struct iovec iov[2 * DRAIN_IOV];
 	struct cc_ring_batch b = { .meta = iov, .data = iov + DRAIN_IOV, .synth = synth_raw, .stage = W.stage,
@@ -526,7 +341,7 @@ static void *writer_main(void *arg)
 		size_t n;
 
 		pthread_mutex_lock(&W.drain_lock);
-		n = drain_locked(0);
+		n = cc_w_drain_locked(0);
 		poll_locked(n);
 		pthread_mutex_unlock(&W.drain_lock);
 
@@ -538,210 +353,6 @@ static void *writer_main(void *arg)
 		nanosleep(&ts, NULL);
 	}
 	return NULL;
-}
-
-/* Validates an existing file's header against ours: append only to a capture of the same kind. */
-static int header_matches(int fd, const uint8_t *hdr, size_t len)
-{
-	uint8_t buf[CC_HEADER_MAX];
-	ssize_t r = pread(fd, buf, len, 0);
-
-	return r == (ssize_t)len && memcmp(buf, hdr, len) == 0;
-}
-
-/*
- * A copy of fd high up, out of the range programs dup2 over and loop-close: 24 below the soft
- * descriptor limit (at most 4096), close-on-exec; -1 if none.  The shim's key logs go there too.
- */
-int cc_dup_high(int fd)
-{
-	struct rlimit rl;
-	long base = 1000;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-		long top = rl.rlim_cur > 4096 ? 4096 : (long)rl.rlim_cur;
-		base = top - 24;
-	}
-	if (base < 3)
-		return -1;
-	return (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
-}
-
-/* Moves fd up (cc_dup_high), or leaves it where it is. */
-static int move_high(int fd)
-{
-	int nfd = cc_dup_high(fd);
-
-	if (nfd < 0)
-		return fd;
-	syscall(SYS_close, fd);
-	return nfd;
-}
-
-/*
- * A forked child shares its parent's open file description, and flock() locks descriptions:
- * both would hold the batch lock at once, and one's tail repair could cut the other's write in
- * half.  So the child writes through a description of its own, reopened through /proc/self/fd
- * (which reaches a deleted file and a pipe too), before its first batch.  Without /proc it keeps
- * the shared one and takes no lock on a file, so it never repairs.
- */
-static void own_description(void)
-{
-	int fd = __atomic_load_n(&W.fd, __ATOMIC_RELAXED);
-	long fl = syscall(SYS_fcntl, fd, F_GETFL);
-	char path[64];
-	int nfd = -1;
-
-	W.inherited = 0;
-	W.end = -1;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	if (fl >= 0)
-		nfd = open(path, (int)(fl & (O_ACCMODE | O_APPEND | O_NONBLOCK)) | O_CLOEXEC | O_NOCTTY);
-	if (nfd < 0) {
-		W.lock_given_up = 1;    /* a shared description's lock excludes nobody: no repair */
-		return;
-	}
-	__atomic_store_n(&W.fd, move_high(nfd), __ATOMIC_RELEASE);
-	syscall(SYS_close, fd);
-}
-
-/*
- * A FIFO (mkfifo, or the wrapper's `-w -`, passed as /proc/PID/fd/N) is opened O_NONBLOCK so that
- * the program never waits for a reader: with nobody reading, open fails with ENXIO and the
- * process runs uncaptured after one warning.  Writes then block again (a slow reader slows the
- * writer thread, and after 2 s of a full buffer packets are dropped, as with a slow disk).  The
- * header goes first, once: the wrapper writes it and says so in CLEARCAP_PIPE_HEADER=done;
- * without the wrapper every program image that opens the FIFO writes one, which for pcapng
- * starts a new section (same interfaces), as the format allows.
- */
-static int open_fifo(void)
-{
-	uint8_t hdr[CC_HEADER_MAX];
-	size_t hlen = cc_format_header(W.fmt, hdr);
-	int flags = O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-	struct stat st;
-	int fd;
-
-	/* /proc/PID/fd/N is a link by nature: following it is the point.  Elsewhere refuse links. */
-	if (strncmp(W.path, "/proc/", 6) != 0)
-		flags |= O_NOFOLLOW;
-	fd = open(W.path, flags);
-	if (fd < 0) {
-		if (errno == ENXIO)
-			cc_warn("CLEARCAP_FILE: nobody reads the FIFO %s; not capturing", W.path);
-		else
-			cc_warn("CLEARCAP_FILE: cannot open %s: %s; not capturing", W.path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) ||
-	    syscall(SYS_fcntl, fd, F_SETFL, O_WRONLY) < 0) {
-		cc_warn("CLEARCAP_FILE: %s is not a FIFO; not capturing", W.path);
-		syscall(SYS_close, fd);
-		return -1;
-	}
-	W.pipe = 1;
-	if (!W.pipe_header_done) {
-		struct iovec v = { hdr, hlen };
-		syscall(SYS_flock, fd, LOCK_EX);
-		int rc = write_all(fd, &v, 1);
-		syscall(SYS_flock, fd, LOCK_UN);
-		if (rc < 0) {
-			cc_warn("CLEARCAP_FILE: cannot write %s: %s; not capturing", W.path, strerror(errno));
-			syscall(SYS_close, fd);
-			return -1;
-		}
-	}
-	return move_high(fd);
-}
-
-static int open_output(void)
-{
-	uint8_t hdr[CC_HEADER_MAX];
-	size_t hlen = cc_format_header(W.fmt, hdr);
-	struct stat st;
-	int fd;
-
-	if (stat(W.path, &st) == 0 && S_ISFIFO(st.st_mode))
-		return open_fifo();
-	W.pipe = 0;
-	W.lock_given_up = 0;
-
-	/* O_NOFOLLOW: a symlink planted at the path is refused, not followed. */
-	fd = open(W.path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
-		  (strncmp(W.path, "/proc/", 6) != 0 ? O_NOFOLLOW : 0), 0600);
-	if (fd < 0) {
-		cc_warn("CLEARCAP_FILE: cannot open %s: %s; not capturing", W.path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		cc_warn("CLEARCAP_FILE: %s is not a regular file; not capturing", W.path);
-		syscall(SYS_close, fd);
-		return -1;
-	}
-	/*
-	 * The lock makes "empty, so write the header" one step across processes starting together.
-	 * Bounded: a stranger holding a lock on the file must not stall the program.
-	 */
-	for (int tries = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; tries++) {
-		if (errno != EWOULDBLOCK || tries >= 400) {
-			cc_warn("CLEARCAP_FILE: %s stays locked by another process; not capturing", W.path);
-			syscall(SYS_close, fd);
-			return -1;
-		}
-		struct timespec ts = { 0, 5000000 };
-		nanosleep(&ts, NULL);
-	}
-	if (fstat(fd, &st) == 0 && st.st_size == 0) {
-		struct iovec v = { hdr, hlen };
-		if (write_all(fd, &v, 1) < 0) {
-			cc_warn("CLEARCAP_FILE: cannot write %s: %s; not capturing", W.path, strerror(errno));
-			flock(fd, LOCK_UN);
-			syscall(SYS_close, fd);
-			return -1;
-		}
-		W.end = (off_t)hlen;
-	} else if (header_matches(fd, hdr, hlen)) {
-		W.end = repair_tail(fd, st.st_size, (off_t)hlen);
-	} else {
-		cc_warn("CLEARCAP_FILE: %s exists and is not a clearcap %s capture; not capturing", W.path,
-			W.fmt == CC_FMT_PCAP ? "pcap" : "pcapng");
-		flock(fd, LOCK_UN);
-		syscall(SYS_close, fd);
-		return -1;
-	}
-	flock(fd, LOCK_UN);
-	return move_high(fd);
-}
-
-struct cc_counters *cc_counters_map(const char *path)
-{
-	struct cc_counters *c = NULL;
-	struct stat st;
-	void *p;
-	int fd;
-
-	if (!path || !path[0])
-		return NULL;
-	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) == 0 && st.st_size >= CC_COUNTERS_SIZE) {
-		p = mmap(NULL, CC_COUNTERS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (p != MAP_FAILED) {
-			if (((struct cc_counters *)p)->magic == CC_COUNTERS_MAGIC)
-				c = p;
-			else
-				munmap(p, CC_COUNTERS_SIZE);
-		}
-	}
-	syscall(SYS_close, fd);
-	return c;
-}
-
-static void map_counters(void)
-{
-	if (!W.shared)
-		W.shared = cc_counters_map(W.counters_path);
 }
 
 static int start_thread(void)
@@ -763,233 +374,20 @@ static int start_thread(void)
 	return rc;
 }
 
-/* -------------------------------------------------------------------------------------------
- * Daily use: the control page (`clearcap ctl`), reopening, rotation.  None of it runs per packet:
- * the writer thread polls after each batch, at most 20 ms apart.
- */
-
-#define DSB_HISTORY_MAX (1u << 20)
-
-static void ctl_state(enum cc_ctl_state st)
-{
-	if (W.ctl)
-		__atomic_store_n(&W.ctl->state, (uint32_t)st, __ATOMIC_RELEASE);
-}
-
-static void ctl_file(const char *path)
-{
-	if (W.ctl) {
-		snprintf(W.ctl->file, sizeof(W.ctl->file), "%s", path);
-		snprintf(W.ctl->base, sizeof(W.ctl->base), "%s", W.base);
-	}
-}
-
-void cc_writer_set_ctl(struct cc_ctl *ctl)
-{
-	W.ctl = ctl;
-	W.on = ctl ? &ctl->on : &always_on;
-}
-
 /*
- * Secrets are kept (up to 1 MiB) so that a new file, after a rotation or a reopen, starts with
- * every secret the packets still to come may need: each process re-emits its own.
+ * Daily use (the control page, reopening, rotation) is polled here, on the writer's thread after
+ * each batch, at most 20 ms apart: none of it runs per packet.
  */
-static void keep_history(const char *keylog, size_t len)
-{
-	pthread_mutex_lock(&W.dsb_lock);
-	if (W.dsb_len + len <= DSB_HISTORY_MAX) {
-		if (W.dsb_len + len > W.dsb_cap) {
-			size_t cap = W.dsb_cap ? W.dsb_cap : 4096;
-			while (cap < W.dsb_len + len)
-				cap *= 2;
-			char *p = realloc(W.dsb_hist, cap);
-			if (p) {
-				W.dsb_hist = p;
-				W.dsb_cap = cap;
-			}
-		}
-		if (W.dsb_len + len <= W.dsb_cap) {
-			memcpy(W.dsb_hist + W.dsb_len, keylog, len);
-			W.dsb_len += len;
-		}
-	}
-	pthread_mutex_unlock(&W.dsb_lock);
-}
-
-static void emit_history(int fd)
-{
-	if (W.fmt != CC_FMT_PCAPNG || fd < 0)
-		return;
-	pthread_mutex_lock(&W.dsb_lock);
-	if (W.dsb_len) {
-		size_t n = cc_dsb_len(W.dsb_len);
-		uint8_t *b = malloc(n);
-		if (b) {
-			struct iovec v = { b, n };
-			cc_dsb_write(b, W.dsb_hist, W.dsb_len);
-			/*
-			 * Like any batch: under the file's lock, so that a writer sharing the file
-			 * never finds this block half written and takes it for a killed writer's.
-			 */
-			write_out_fd(fd, &v, 1);
-			free(b);
-		}
-	}
-	pthread_mutex_unlock(&W.dsb_lock);
-}
-
-static int reopen_pending(void)
-{
-	return W.ctl && __atomic_load_n(&W.ctl->req_seq, __ATOMIC_ACQUIRE) != __atomic_load_n(&W.ctl->ack_seq, __ATOMIC_RELAXED);
-}
-
-static void ack(uint64_t seq, int rc)
-{
-	__atomic_store_n(&W.ctl->ack_rc, rc, __ATOMIC_RELAXED);
-	__atomic_store_n(&W.ctl->ack_seq, seq, __ATOMIC_RELEASE);
-}
-
-/* Adopts a requested file name before the writer runs (start()); returns whether there was one. */
-static int take_request(void)
-{
-	if (!reopen_pending())
-		return 0;
-	uint64_t seq = __atomic_load_n(&W.ctl->req_seq, __ATOMIC_ACQUIRE);
-	snprintf(W.base, sizeof(W.base), "%s", W.ctl->req_path);
-	snprintf(W.path, sizeof(W.path), "%s", W.base);
-	W.rs = NULL;
-	int fd = __atomic_exchange_n(&W.fd, -1, __ATOMIC_ACQ_REL);
-	if (fd >= 0)
-		syscall(SYS_close, fd);
-	W.ctl->reopened = 1;
-	ack(seq, 0);
-	return 1;
-}
-
-/* Makes fd the output (the old one is closed), secrets first; the caller holds drain_lock. */
-static void switch_fd(int fd)
-{
-	emit_history(fd);
-	int old = __atomic_exchange_n(&W.fd, fd, __ATOMIC_ACQ_REL);
-	if (old >= 0 && old != fd)
-		syscall(SYS_close, old);
-	ctl_file(W.path);
-	ctl_state(CC_CTL_RUNNING);
-	__atomic_store_n(&W.state, W_RUNNING, __ATOMIC_RELEASE);
-}
-
-/* `clearcap ctl PID reopen FILE`, in the writer thread: everything so far to the old file. */
-static void do_reopen(uint64_t seq)
-{
-	char old_base[PATH_MAX_], old_path[PATH_MAX_];
-	struct cc_rot_state *old_rs = W.rs;
-	uint64_t old_gen = W.gen;
-	int old_pipe = W.pipe;
-
-	drain_locked(1);
-	memcpy(old_base, W.base, sizeof(old_base));
-	memcpy(old_path, W.path, sizeof(old_path));
-	snprintf(W.base, sizeof(W.base), "%s", W.ctl->req_path);
-	snprintf(W.path, sizeof(W.path), "%s", W.base);
-	W.rs = NULL;
-	if (W.rot.size || W.rot.seconds) {
-		W.rs = cc_rot_attach(W.base, &W.rot);
-		if (W.rs)
-			cc_rot_current(W.rs, W.base, W.path, sizeof(W.path), &W.gen);
-	}
-	int fd = (W.rs || !(W.rot.size || W.rot.seconds)) ? open_output() : -1;
-	if (fd < 0) {
-		int err = errno ? errno : EIO;
-		memcpy(W.base, old_base, sizeof(old_base));
-		memcpy(W.path, old_path, sizeof(old_path));
-		W.rs = old_rs;
-		W.gen = old_gen;
-		W.pipe = old_pipe;
-		ack(seq, err);
-		return;
-	}
-	switch_fd(fd);
-	W.ctl->reopened = 1;
-	ack(seq, 0);
-}
-
-/* With -G and -W the capture ends after the last file, as tcpdump exits. */
-static void rotation_done(void)
-{
-	int expected = W_RUNNING;
-
-	if (__atomic_compare_exchange_n(&W.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-		int fd = __atomic_exchange_n(&W.fd, -1, __ATOMIC_ACQ_REL);
-		if (fd >= 0)
-			syscall(SYS_close, fd);
-		ctl_state(CC_CTL_IDLE);
-		cc_warn("the %ld files of the rotation are written; capture stopped", W.rot.files);
-	}
-}
-
-/*
- * After a batch: is the current file full or old enough?  The size is the file's, through fstat,
- * so that every process sharing it sees the same; whoever gets there first starts the next file
- * and the others follow the shared state.  A file may pass the size by the batches other
- * processes write before they notice (20 ms at most).
- */
-static void rotate_check(size_t written)
-{
-	uint8_t hdr[CC_HEADER_MAX];
-	char name[PATH_MAX_];
-	uint64_t gen;
-
-	if (__atomic_load_n(&W.rs->done, __ATOMIC_RELAXED)) {
-		rotation_done();
-		return;
-	}
-	if (__atomic_load_n(&W.rs->gen, __ATOMIC_ACQUIRE) == W.gen) {
-		int due = W.rot.seconds && time(NULL) >= W.rs->start + W.rot.seconds;
-		if (!due && W.rot.size && written) {
-			struct stat st;
-			due = fstat(__atomic_load_n(&W.fd, __ATOMIC_RELAXED), &st) == 0 && st.st_size >= W.rot.size;
-		}
-		if (!due)
-			return;
-		int r = cc_rot_advance(W.rs, W.base, &W.rot, W.gen, hdr, cc_format_header(W.fmt, hdr));
-		if (r == 0) {
-			rotation_done();
-			return;
-		}
-		if (r < 0) {
-			static int warned;
-			if (!warned++)
-				cc_warn("cannot start the next capture file after %s: %s; going on with it", W.path,
-					strerror(errno));
-			return;
-		}
-	}
-	cc_rot_current(W.rs, W.base, name, sizeof(name), &gen);
-	char prev[PATH_MAX_];
-	memcpy(prev, W.path, sizeof(prev));
-	snprintf(W.path, sizeof(W.path), "%s", name);
-	int fd = open_output();
-	if (fd < 0) {
-		memcpy(W.path, prev, sizeof(prev));
-		W.gen = gen;    /* not again for this generation */
-		return;
-	}
-	W.gen = gen;
-	switch_fd(fd);
-}
-
 static void poll_locked(size_t written)
 {
+	for (size_t i = 0; i < NOUTPUTS; i++)
+		if (outputs[i]->wanted())
+			outputs[i]->poll(written);
 	if (W.ctl) {
-		if (reopen_pending())
-			do_reopen(__atomic_load_n(&W.ctl->req_seq, __ATOMIC_ACQUIRE));
 		__atomic_store_n(&W.ctl->captured, __atomic_load_n(&W.captured, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 		__atomic_store_n(&W.ctl->dropped, __atomic_load_n(&W.dropped, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 		__atomic_store_n(&W.ctl->bytes, __atomic_load_n(&W.bytes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 	}
-	/* By size it was checked after each batch already; here time and the others' rotations. */
-	if (W.rs && __atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING)
-		rotate_check(W.rot.size ? 0 : written);
 }
 
 /* Opens the file (once per exec'd image; a forked child shares its parent's) and starts the thread. */
@@ -1007,7 +405,7 @@ static int start(void)
 	pthread_mutex_lock(&W.start_lock);
 	st = __atomic_load_n(&W.state, __ATOMIC_ACQUIRE);
 	/* A failed start is retried once `clearcap ctl reopen` names a file (no writer thread yet). */
-	if (st == W_BROKEN && !W.thread_started && take_request())
+	if (st == W_BROKEN && !W.thread_started && cc_wf_take_request())
 		st = W_IDLE;
 	if (st != W_IDLE) {
 		pthread_mutex_unlock(&W.start_lock);
@@ -1016,30 +414,22 @@ static int start(void)
 	}
 	if (!W.configured)
 		goto fail;
-	take_request();
+	cc_wf_take_request();
 	if (!W.base[0]) {
 		/* CLEARCAP_CTL=1 without a file: stay paused until `clearcap ctl PID reopen FILE`. */
-		ctl_state(CC_CTL_NOFILE);
+		cc_wc_ctl_state(CC_CTL_NOFILE);
 		if (W.ctl)
 			__atomic_store_n(&W.ctl->on, 0, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&W.start_lock);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return -1;
 	}
-	if (W.rot.size || W.rot.seconds) {
-		if (!W.rs && !(W.rs = cc_rot_attach(W.base, &W.rot))) {
-			cc_warn("CLEARCAP_FILE: cannot keep rotation state for %s: %s; not capturing", W.base, strerror(errno));
+	for (size_t i = 0; i < NOUTPUTS; i++) {
+		if (!outputs[i]->wanted())
+			continue;
+		/* The capture file is the output the capture stands on; another one failing is its own. */
+		if (outputs[i]->open() < 0 && i == 0)
 			goto fail;
-		}
-		cc_rot_current(W.rs, W.base, W.path, sizeof(W.path), &W.gen);
-	}
-	if (__atomic_load_n(&W.fd, __ATOMIC_RELAXED) < 0) {
-		int fd = open_output();
-		if (fd < 0)
-			goto fail;
-		__atomic_store_n(&W.fd, fd, __ATOMIC_RELEASE);
-	} else if (W.inherited) {
-		own_description();
 	}
 	if (!W.stage) {
 		void *p = mmap(NULL, STAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1053,29 +443,22 @@ static int start(void)
 		cc_warn("cannot allocate a %zu-byte capture buffer; not capturing", W.ring_size);
 		goto fail;
 	}
-	map_counters();
+	cc_wc_map();
 	if (!W.thread_started) {
 		if (start_thread() != 0) {
 			cc_warn("cannot start the writer thread; not capturing");
 			goto fail;
 		}
 		W.thread_started = 1;
-		count_shared(W.shared ? &W.shared->processes : NULL, 1);
+		cc_wc_count(W.shared ? &W.shared->processes : NULL, 1);
 	}
-	if (W.dsb_len) {
-		/* The writer thread may run already (a reopen after a failed start): one writer at a time. */
-		pthread_mutex_lock(&W.drain_lock);
-		emit_history(__atomic_load_n(&W.fd, __ATOMIC_RELAXED));
-		pthread_mutex_unlock(&W.drain_lock);
-	}
-	ctl_file(W.path);
-	ctl_state(CC_CTL_RUNNING);
+	cc_wc_ctl_state(CC_CTL_RUNNING);
 	__atomic_store_n(&W.state, W_RUNNING, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&W.start_lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;
 fail:
-	ctl_state(CC_CTL_BROKEN);
+	cc_wc_ctl_state(CC_CTL_BROKEN);
 	__atomic_store_n(&W.state, W_BROKEN, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&W.start_lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -1087,7 +470,7 @@ static void drop(uint64_t n, int why_full)
 {
 	__atomic_fetch_add(&W.dropped, n, __ATOMIC_RELAXED);
 	if (W.shared)
-		count_shared(&W.shared->dropped, n);
+		cc_wc_count(&W.shared->dropped, n);
 	if (why_full && !__atomic_exchange_n(&W.warned_drop, 1, __ATOMIC_RELAXED))
 		cc_warn("capture buffer full: packets are being dropped (raise CLEARCAP_BUFFER)");
 }
@@ -1161,8 +544,8 @@ static inline __attribute__((always_inline)) int may_queue(void)
 	if (!__atomic_load_n(W.on, __ATOMIC_RELAXED))
 		return 1;
 	if (st != W_RUNNING) {
-		if ((st == W_BROKEN && !reopen_pending()) || start() < 0) {
-			/* After a write error: lost, counted, already reported by broken(). */
+		if ((st == W_BROKEN && !cc_wf_reopen_pending()) || start() < 0) {
+			/* After a write error: lost, counted, already reported by cc_w_broken(). */
 			if (st == W_BROKEN && __atomic_load_n(&W.fd, __ATOMIC_RELAXED) >= 0)
 				drop(1, 0);
 			return -1;
@@ -1272,10 +655,10 @@ int cc_out_dsb(const char *keylog, size_t len)
 		return 0;
 	/* Kept after start(), which writes what was kept before: else this one would go twice. */
 	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) != W_RUNNING && start() < 0) {
-		keep_history(keylog, len);      /* no file yet (CLEARCAP_CTL=1): for when there is one */
+		cc_ws_keep(keylog, len);      /* no file yet (CLEARCAP_CTL=1): for when there is one */
 		return -1;
 	}
-	keep_history(keylog, len);
+	cc_ws_keep(keylog, len);
 	if (reserve(cc_dsb_len(len), &slot) < 0) {
 		drop(1, 1);
 		return -1;
@@ -1293,7 +676,7 @@ void cc_writer_flush(void)
 		return;
 	int saved = errno;
 	pthread_mutex_lock(&W.drain_lock);
-	drain_locked(1);
+	cc_w_drain_locked(1);
 	/* After exit nothing comes back to claim what the handler holds: written at once. */
 	if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
 		drain_deferred_locked();
@@ -1312,36 +695,6 @@ void cc_writer_exit(void)
 		errno = saved;
 	}
 	__atomic_store_n(&W.sync, 1, __ATOMIC_RELAXED);
-}
-
-/* Read by every close() hook, written once at start: atomic, so no thread sees a torn value. */
-int cc_writer_fd(void)
-{
-	return __atomic_load_n(&W.fd, __ATOMIC_ACQUIRE);
-}
-
-/*
- * Under drain_lock, which every write to the output holds: no batch can be on its way to the old
- * number when the program takes it over.
- */
-int cc_writer_move_fd(void)
-{
-	long nfd;
-	int rc = 0;
-
-	pthread_mutex_lock(&W.drain_lock);
-	int fd = __atomic_load_n(&W.fd, __ATOMIC_ACQUIRE);
-	if (fd >= 0) {
-		nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd + 1);
-		if (nfd < 0) {
-			rc = -1;
-		} else {
-			__atomic_store_n(&W.fd, (int)nfd, __ATOMIC_RELEASE);
-			syscall(SYS_close, fd);
-		}
-	}
-	pthread_mutex_unlock(&W.drain_lock);
-	return rc;
 }
 
 /*
@@ -1369,7 +722,7 @@ void cc_writer_atfork_prepare(void)
 	 */
 	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING) {
 		int saved = errno;
-		drain_locked(program_threads() <= 1);
+		cc_w_drain_locked(program_threads() <= 1);
 		errno = saved;
 	}
 	pthread_mutex_lock(&W.dsb_lock);
@@ -1409,6 +762,27 @@ void cc_writer_atfork_child(void)
 		W.state = W_IDLE;
 }
 
+void cc_writer_set_ctl(struct cc_ctl *ctl)
+{
+	W.ctl = ctl;
+	W.on = ctl ? &ctl->on : &always_on;
+}
+
+int cc_writer_outputs(void)
+{
+	return (int)NOUTPUTS;
+}
+
+int cc_writer_output_fd(int i)
+{
+	return i >= 0 && (size_t)i < NOUTPUTS ? outputs[i]->fd() : -1;
+}
+
+int cc_writer_output_move(int i)
+{
+	return i >= 0 && (size_t)i < NOUTPUTS ? outputs[i]->move_fd() : -1;
+}
+
 void cc_writer_set_comment(const char *comment)
 {
 	W.comment_len = comment ? (size_t)snprintf(W.comment, sizeof(W.comment), "%s", comment) : 0;
@@ -1416,41 +790,3 @@ void cc_writer_set_comment(const char *comment)
 		W.comment_len = sizeof(W.comment) - 1;
 }
 
-void cc_writer_count_unmatched(uint64_t n)
-{
-	if (W.shared)
-		count_shared(&W.shared->unmatched, n);
-}
-
-void cc_writer_count_filtered(void)
-{
-	__atomic_fetch_add(&W.filtered, 1, __ATOMIC_RELAXED);
-	if (W.shared)
-		count_shared(&W.shared->filtered, 1);
-}
-
-void cc_writer_count_relayed(void)
-{
-	if (W.shared)
-		count_shared(&W.shared->relayed, 1);
-}
-
-void cc_writer_count_srtp_failure(void)
-{
-	if (W.shared)
-		count_shared(&W.shared->srtp_failed, 1);
-}
-
-void cc_writer_count_plain(unsigned method)
-{
-	if (W.shared && method < 5)
-		count_shared(&W.shared->plain[method], 1);
-}
-
-void cc_writer_stats(struct cc_writer_stats *st)
-{
-	st->captured = __atomic_load_n(&W.captured, __ATOMIC_RELAXED);
-	st->dropped = __atomic_load_n(&W.dropped, __ATOMIC_RELAXED);
-	st->bytes = __atomic_load_n(&W.bytes, __ATOMIC_RELAXED);
-	st->filtered = __atomic_load_n(&W.filtered, __ATOMIC_RELAXED);
-}

@@ -84,11 +84,13 @@ void cc_writer_flush(void);
 /* Final flush at process exit; later frames are written synchronously. */
 void cc_writer_exit(void);
 
-/* The output fd, or -1: the shim keeps the program from closing or replacing it. */
-int cc_writer_fd(void);
-
-/* Moves the output fd off `fd` (the program wants that number); returns 0 or -1. */
-int cc_writer_move_fd(void);
+/*
+ * The outputs' descriptors (pcapout/output.h), which the shim keeps from the program: how many
+ * outputs, output i's descriptor or -1, and moving it off a number the program wants (0 or -1).
+ */
+int cc_writer_outputs(void);
+int cc_writer_output_fd(int i);
+int cc_writer_output_move(int i);
 
 /* A close-on-exec copy of fd high up, where programs do not dup2 or loop-close; -1 if none. */
 int cc_dup_high(int fd);

@@ -57,24 +57,23 @@ static void atfork_child(void)
 	set_comment();
 }
 
-static int writer_fd(void *arg)
+static int output_fd(void *arg)
 {
-	(void)arg;
-	return cc_writer_fd();
+	return cc_writer_output_fd((int)(intptr_t)arg);
 }
 
-static int writer_move(void *arg)
+static int output_move(void *arg)
 {
-	(void)arg;
-	return cc_writer_move_fd();
+	return cc_writer_output_move((int)(intptr_t)arg);
 }
 
 /* Every descriptor and lock the shim owns, in the tables the descriptor and fork hooks consult. */
 static void own_resources(void)
 {
-	struct cc_ownfd_ops capture_file = { writer_fd, writer_move, NULL };
-
-	cc_ownfd_add(&capture_file);
+	for (int i = 0; i < cc_writer_outputs(); i++) {
+		struct cc_ownfd_ops out = { output_fd, output_move, (void *)(intptr_t)i };
+		cc_ownfd_add(&out);
+	}
 	cc_ssl_init();
 	cc_srtp_init();
 	cc_turn_init();

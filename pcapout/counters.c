@@ -1,0 +1,109 @@
+/*
+ * The shared pages, writer's side: the wrapper's counters page (totals across every process of a
+ * run) and this process's control page (`clearcap ctl`: state, file, counters).
+ */
+#include "pcapout/writer_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+void cc_wc_count(uint64_t *field, uint64_t n)
+{
+	if (W.shared && n)
+		__atomic_fetch_add(field, n, __ATOMIC_RELAXED);
+}
+
+struct cc_counters *cc_counters_map(const char *path)
+{
+	struct cc_counters *c = NULL;
+	struct stat st;
+	void *p;
+	int fd;
+
+	if (!path || !path[0])
+		return NULL;
+	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) == 0 && st.st_size >= CC_COUNTERS_SIZE) {
+		p = mmap(NULL, CC_COUNTERS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p != MAP_FAILED) {
+			if (((struct cc_counters *)p)->magic == CC_COUNTERS_MAGIC)
+				c = p;
+			else
+				munmap(p, CC_COUNTERS_SIZE);
+		}
+	}
+	syscall(SYS_close, fd);
+	return c;
+}
+
+void cc_wc_map(void)
+{
+	if (!W.shared)
+		W.shared = cc_counters_map(W.counters_path);
+}
+
+void cc_wc_ctl_state(enum cc_ctl_state st)
+{
+	if (W.ctl)
+		__atomic_store_n(&W.ctl->state, (uint32_t)st, __ATOMIC_RELEASE);
+}
+
+void cc_wc_ctl_file(const char *path)
+{
+	if (W.ctl) {
+		snprintf(W.ctl->file, sizeof(W.ctl->file), "%s", path);
+		snprintf(W.ctl->base, sizeof(W.ctl->base), "%s", W.base);
+	}
+}
+
+void cc_writer_count_unmatched(uint64_t n)
+{
+	if (W.shared)
+		cc_wc_count(&W.shared->unmatched, n);
+}
+
+void cc_writer_count_filtered(void)
+{
+	__atomic_fetch_add(&W.filtered, 1, __ATOMIC_RELAXED);
+	if (W.shared)
+		cc_wc_count(&W.shared->filtered, 1);
+}
+
+void cc_writer_count_relayed(void)
+{
+	if (W.shared)
+		cc_wc_count(&W.shared->relayed, 1);
+}
+
+void cc_writer_count_srtp_failure(void)
+{
+	if (W.shared)
+		cc_wc_count(&W.shared->srtp_failed, 1);
+}
+
+void cc_writer_count_plain(unsigned method)
+{
+	if (W.shared && method < 5)
+		cc_wc_count(&W.shared->plain[method], 1);
+}
+
+void cc_writer_stats(struct cc_writer_stats *st)
+{
+	st->captured = __atomic_load_n(&W.captured, __ATOMIC_RELAXED);
+	st->dropped = __atomic_load_n(&W.dropped, __ATOMIC_RELAXED);
+	st->bytes = __atomic_load_n(&W.bytes, __ATOMIC_RELAXED);
+	st->filtered = __atomic_load_n(&W.filtered, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,580 @@
+/*
+ * The output file of one process: a regular file, a FIFO, or the wrapper's pipe.  Opening it
+ * (never through a planted symlink, appending only to a capture of the same kind), the append
+ * protocol across the processes that share it (O_APPEND, a flock per batch, a record cut short
+ * by a killed writer cut off), a forked child's own file description, rotation (-C, -G, -W) and
+ * `clearcap ctl reopen`.
+ */
+#include "pcapout/output.h"
+#include "pcapout/writer_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * Writes iov fully.  Signals that a write can raise (SIGPIPE from a vanished FIFO reader, SIGXFSZ
+ * past RLIMIT_FSIZE) are blocked around it and, if they became pending only because of us,
+ * consumed, so the program never sees them.  The writer thread has them blocked already.
+ */
+int cc_wf_write_all(int fd, struct iovec *iov, int n)
+{
+	sigset_t block, old, pend_before, pend_after;
+	int rc = 0;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGPIPE);
+	sigaddset(&block, SIGXFSZ);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	sigpending(&pend_before);
+
+	while (n > 0) {
+		long w = syscall(SYS_writev, fd, iov, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -1;
+			break;
+		}
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + w;
+			iov->iov_len -= w;
+		}
+	}
+
+	sigpending(&pend_after);
+	for (int s = SIGPIPE; s; s = s == SIGPIPE ? SIGXFSZ : 0) {
+		if (sigismember(&pend_after, s) && !sigismember(&pend_before, s)) {
+			struct timespec zero = { 0, 0 };
+			sigset_t one;
+			sigemptyset(&one);
+			sigaddset(&one, s);
+			sigtimedwait(&one, NULL, &zero);
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+/* A pcapng block at off that is whole: sane length, and the same length at its end. */
+static int block_whole(int fd, off_t off, off_t size, uint32_t *len)
+{
+	uint32_t h[2], t;
+
+	if (off + 12 > size || pread(fd, h, 8, off) != 8)
+		return 0;
+	if (h[1] < 12 || h[1] % 4 || off + h[1] > size || pread(fd, &t, 4, off + h[1] - 4) != 4 || t != h[1])
+		return 0;
+	*len = h[1];
+	return 1;
+}
+
+/*
+ * A writer killed in the middle of a write (SIGKILL, or SIGTERM's default action, between two
+ * pages of a large writev) leaves a record cut short at the end of the file; whatever is
+ * appended after it would be unreadable.  With the file locked, the last block is checked and,
+ * when it is not whole, the file is cut back to the last whole block after `from` (a boundary
+ * known to be good).  pcapng only: classic pcap records carry no trailing length.
+ */
+static off_t repair_tail(int fd, off_t size, off_t from)
+{
+	uint32_t len, last;
+	off_t off = from;
+
+	/* Without a boundary known to be good (from < 0) nothing is cut. */
+	if (W.fmt != CC_FMT_PCAPNG || from < 0 || size <= from)
+		return size;
+	if (pread(fd, &last, 4, size - 4) == 4 && last <= size - from && block_whole(fd, size - last, size, &len))
+		return size;
+	while (block_whole(fd, off, size, &len))
+		off += len;
+	if (off != size && syscall(SYS_ftruncate, fd, off) == 0) {
+		cc_warn("%s: removed %lld bytes of a record cut short by a killed writer", W.path,
+			(long long)(size - off));
+		return off;
+	}
+	return size;
+}
+
+/* Takes the file's lock for one batch, bounded: a stranger holding it must not stall us. */
+static int lock_batch(int fd)
+{
+	for (int tries = 0; syscall(SYS_flock, fd, LOCK_EX | LOCK_NB) < 0; tries++) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) || tries >= 4000)
+			return -1;
+		struct timespec ts = { 0, 500000 };
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+/*
+ * One batch to the output.  On a pipe only writes up to PIPE_BUF are atomic, and a batch (or one
+ * large record) is longer: the flock keeps the batches of the processes sharing the pipe whole.
+ * On a regular file O_APPEND places each writev whole, and the lock is for repair_tail: when
+ * the size is not what our own last write left, someone else wrote, maybe cut short.
+ */
+int cc_wf_write_fd(int fd, struct iovec *iov, int n)
+{
+	int rc;
+
+	if (!W.pipe) {
+		struct stat st;
+		size_t total = 0;
+		/* A stranger that held the lock for 2 s once is not waited for again on this file. */
+		int locked = !W.lock_given_up && lock_batch(fd) == 0;
+
+		if (!locked)
+			W.lock_given_up = 1;
+
+		for (int i = 0; i < n; i++)
+			total += iov[i].iov_len;
+		/* Where this batch lands, from the size under the lock: never from a stale guess. */
+		off_t at = -1;
+		if (locked && fstat(fd, &st) == 0)
+			at = st.st_size != W.end ? repair_tail(fd, st.st_size, W.end) : st.st_size;
+		rc = cc_wf_write_all(fd, iov, n);
+		int saved = errno;
+		W.end = at >= 0 && rc == 0 ? at + (off_t)total : -1;
+		if (locked)
+			syscall(SYS_flock, fd, LOCK_UN);
+		errno = saved;
+		return rc;
+	}
+	while (syscall(SYS_flock, fd, LOCK_EX) < 0 && errno == EINTR)
+		;
+	rc = cc_wf_write_all(fd, iov, n);
+	int saved = errno;
+	syscall(SYS_flock, fd, LOCK_UN);
+	errno = saved;
+	return rc;
+}
+
+int cc_wf_write(struct iovec *iov, int n)
+{
+	return cc_wf_write_fd(__atomic_load_n(&W.fd, __ATOMIC_RELAXED), iov, n);
+}
+
+/* Validates an existing file's header against ours: append only to a capture of the same kind. */
+static int header_matches(int fd, const uint8_t *hdr, size_t len)
+{
+	uint8_t buf[CC_HEADER_MAX];
+	ssize_t r = pread(fd, buf, len, 0);
+
+	return r == (ssize_t)len && memcmp(buf, hdr, len) == 0;
+}
+
+/*
+ * A copy of fd high up, out of the range programs dup2 over and loop-close: 24 below the soft
+ * descriptor limit (at most 4096), close-on-exec; -1 if none.  The shim's key logs go there too.
+ */
+int cc_dup_high(int fd)
+{
+	struct rlimit rl;
+	long base = 1000;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		long top = rl.rlim_cur > 4096 ? 4096 : (long)rl.rlim_cur;
+		base = top - 24;
+	}
+	if (base < 3)
+		return -1;
+	return (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
+}
+
+/* Moves fd up (cc_dup_high), or leaves it where it is. */
+static int move_high(int fd)
+{
+	int nfd = cc_dup_high(fd);
+
+	if (nfd < 0)
+		return fd;
+	syscall(SYS_close, fd);
+	return nfd;
+}
+
+/*
+ * A forked child shares its parent's open file description, and flock() locks descriptions:
+ * both would hold the batch lock at once, and one's tail repair could cut the other's write in
+ * half.  So the child writes through a description of its own, reopened through /proc/self/fd
+ * (which reaches a deleted file and a pipe too), before its first batch.  Without /proc it keeps
+ * the shared one and takes no lock on a file, so it never repairs.
+ */
+void cc_wf_own_description(void)
+{
+	int fd = __atomic_load_n(&W.fd, __ATOMIC_RELAXED);
+	long fl = syscall(SYS_fcntl, fd, F_GETFL);
+	char path[64];
+	int nfd = -1;
+
+	W.inherited = 0;
+	W.end = -1;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (fl >= 0)
+		nfd = open(path, (int)(fl & (O_ACCMODE | O_APPEND | O_NONBLOCK)) | O_CLOEXEC | O_NOCTTY);
+	if (nfd < 0) {
+		W.lock_given_up = 1;    /* a shared description's lock excludes nobody: no repair */
+		return;
+	}
+	__atomic_store_n(&W.fd, move_high(nfd), __ATOMIC_RELEASE);
+	syscall(SYS_close, fd);
+}
+
+/*
+ * A FIFO (mkfifo, or the wrapper's `-w -`, passed as /proc/PID/fd/N) is opened O_NONBLOCK so that
+ * the program never waits for a reader: with nobody reading, open fails with ENXIO and the
+ * process runs uncaptured after one warning.  Writes then block again (a slow reader slows the
+ * writer thread, and after 2 s of a full buffer packets are dropped, as with a slow disk).  The
+ * header goes first, once: the wrapper writes it and says so in CLEARCAP_PIPE_HEADER=done;
+ * without the wrapper every program image that opens the FIFO writes one, which for pcapng
+ * starts a new section (same interfaces), as the format allows.
+ */
+static int open_fifo(void)
+{
+	uint8_t hdr[CC_HEADER_MAX];
+	size_t hlen = cc_format_header(W.fmt, hdr);
+	int flags = O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+	struct stat st;
+	int fd;
+
+	/* /proc/PID/fd/N is a link by nature: following it is the point.  Elsewhere refuse links. */
+	if (strncmp(W.path, "/proc/", 6) != 0)
+		flags |= O_NOFOLLOW;
+	fd = open(W.path, flags);
+	if (fd < 0) {
+		if (errno == ENXIO)
+			cc_warn("CLEARCAP_FILE: nobody reads the FIFO %s; not capturing", W.path);
+		else
+			cc_warn("CLEARCAP_FILE: cannot open %s: %s; not capturing", W.path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) ||
+	    syscall(SYS_fcntl, fd, F_SETFL, O_WRONLY) < 0) {
+		cc_warn("CLEARCAP_FILE: %s is not a FIFO; not capturing", W.path);
+		syscall(SYS_close, fd);
+		return -1;
+	}
+	W.pipe = 1;
+	if (!W.pipe_header_done) {
+		struct iovec v = { hdr, hlen };
+		syscall(SYS_flock, fd, LOCK_EX);
+		int rc = cc_wf_write_all(fd, &v, 1);
+		syscall(SYS_flock, fd, LOCK_UN);
+		if (rc < 0) {
+			cc_warn("CLEARCAP_FILE: cannot write %s: %s; not capturing", W.path, strerror(errno));
+			syscall(SYS_close, fd);
+			return -1;
+		}
+	}
+	return move_high(fd);
+}
+
+int cc_wf_open(void)
+{
+	uint8_t hdr[CC_HEADER_MAX];
+	size_t hlen = cc_format_header(W.fmt, hdr);
+	struct stat st;
+	int fd;
+
+	if (stat(W.path, &st) == 0 && S_ISFIFO(st.st_mode))
+		return open_fifo();
+	W.pipe = 0;
+	W.lock_given_up = 0;
+
+	/* O_NOFOLLOW: a symlink planted at the path is refused, not followed. */
+	fd = open(W.path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
+		  (strncmp(W.path, "/proc/", 6) != 0 ? O_NOFOLLOW : 0), 0600);
+	if (fd < 0) {
+		cc_warn("CLEARCAP_FILE: cannot open %s: %s; not capturing", W.path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		cc_warn("CLEARCAP_FILE: %s is not a regular file; not capturing", W.path);
+		syscall(SYS_close, fd);
+		return -1;
+	}
+	/*
+	 * The lock makes "empty, so write the header" one step across processes starting together.
+	 * Bounded: a stranger holding a lock on the file must not stall the program.
+	 */
+	for (int tries = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; tries++) {
+		if (errno != EWOULDBLOCK || tries >= 400) {
+			cc_warn("CLEARCAP_FILE: %s stays locked by another process; not capturing", W.path);
+			syscall(SYS_close, fd);
+			return -1;
+		}
+		struct timespec ts = { 0, 5000000 };
+		nanosleep(&ts, NULL);
+	}
+	if (fstat(fd, &st) == 0 && st.st_size == 0) {
+		struct iovec v = { hdr, hlen };
+		if (cc_wf_write_all(fd, &v, 1) < 0) {
+			cc_warn("CLEARCAP_FILE: cannot write %s: %s; not capturing", W.path, strerror(errno));
+			flock(fd, LOCK_UN);
+			syscall(SYS_close, fd);
+			return -1;
+		}
+		W.end = (off_t)hlen;
+	} else if (header_matches(fd, hdr, hlen)) {
+		W.end = repair_tail(fd, st.st_size, (off_t)hlen);
+	} else {
+		cc_warn("CLEARCAP_FILE: %s exists and is not a clearcap %s capture; not capturing", W.path,
+			W.fmt == CC_FMT_PCAP ? "pcap" : "pcapng");
+		flock(fd, LOCK_UN);
+		syscall(SYS_close, fd);
+		return -1;
+	}
+	flock(fd, LOCK_UN);
+	return move_high(fd);
+}
+
+int cc_wf_reopen_pending(void)
+{
+	return W.ctl && __atomic_load_n(&W.ctl->req_seq, __ATOMIC_ACQUIRE) != __atomic_load_n(&W.ctl->ack_seq, __ATOMIC_RELAXED);
+}
+
+static void ack(uint64_t seq, int rc)
+{
+	__atomic_store_n(&W.ctl->ack_rc, rc, __ATOMIC_RELAXED);
+	__atomic_store_n(&W.ctl->ack_seq, seq, __ATOMIC_RELEASE);
+}
+
+/* Adopts a requested file name before the writer runs (start()); returns whether there was one. */
+int cc_wf_take_request(void)
+{
+	if (!cc_wf_reopen_pending())
+		return 0;
+	uint64_t seq = __atomic_load_n(&W.ctl->req_seq, __ATOMIC_ACQUIRE);
+	snprintf(W.base, sizeof(W.base), "%s", W.ctl->req_path);
+	snprintf(W.path, sizeof(W.path), "%s", W.base);
+	W.rs = NULL;
+	int fd = __atomic_exchange_n(&W.fd, -1, __ATOMIC_ACQ_REL);
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	W.ctl->reopened = 1;
+	ack(seq, 0);
+	return 1;
+}
+
+/* Makes fd the output (the old one is closed), secrets first; the caller holds drain_lock. */
+static void switch_fd(int fd)
+{
+	cc_ws_emit(fd);
+	int old = __atomic_exchange_n(&W.fd, fd, __ATOMIC_ACQ_REL);
+	if (old >= 0 && old != fd)
+		syscall(SYS_close, old);
+	cc_wc_ctl_file(W.path);
+	cc_wc_ctl_state(CC_CTL_RUNNING);
+	__atomic_store_n(&W.state, W_RUNNING, __ATOMIC_RELEASE);
+}
+
+/* `clearcap ctl PID reopen FILE`, in the writer thread: everything so far to the old file. */
+void cc_wf_do_reopen(uint64_t seq)
+{
+	char old_base[PATH_MAX_], old_path[PATH_MAX_];
+	struct cc_rot_state *old_rs = W.rs;
+	uint64_t old_gen = W.gen;
+	int old_pipe = W.pipe;
+
+	cc_w_drain_locked(1);
+	memcpy(old_base, W.base, sizeof(old_base));
+	memcpy(old_path, W.path, sizeof(old_path));
+	snprintf(W.base, sizeof(W.base), "%s", W.ctl->req_path);
+	snprintf(W.path, sizeof(W.path), "%s", W.base);
+	W.rs = NULL;
+	if (W.rot.size || W.rot.seconds) {
+		W.rs = cc_rot_attach(W.base, &W.rot);
+		if (W.rs)
+			cc_rot_current(W.rs, W.base, W.path, sizeof(W.path), &W.gen);
+	}
+	int fd = (W.rs || !(W.rot.size || W.rot.seconds)) ? cc_wf_open() : -1;
+	if (fd < 0) {
+		int err = errno ? errno : EIO;
+		memcpy(W.base, old_base, sizeof(old_base));
+		memcpy(W.path, old_path, sizeof(old_path));
+		W.rs = old_rs;
+		W.gen = old_gen;
+		W.pipe = old_pipe;
+		ack(seq, err);
+		return;
+	}
+	switch_fd(fd);
+	W.ctl->reopened = 1;
+	ack(seq, 0);
+}
+
+/* With -G and -W the capture ends after the last file, as tcpdump exits. */
+static void rotation_done(void)
+{
+	int expected = W_RUNNING;
+
+	if (__atomic_compare_exchange_n(&W.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+		int fd = __atomic_exchange_n(&W.fd, -1, __ATOMIC_ACQ_REL);
+		if (fd >= 0)
+			syscall(SYS_close, fd);
+		cc_wc_ctl_state(CC_CTL_IDLE);
+		cc_warn("the %ld files of the rotation are written; capture stopped", W.rot.files);
+	}
+}
+
+/*
+ * After a batch: is the current file full or old enough?  The size is the file's, through fstat,
+ * so that every process sharing it sees the same; whoever gets there first starts the next file
+ * and the others follow the shared state.  A file may pass the size by the batches other
+ * processes write before they notice (20 ms at most).
+ */
+void cc_wf_rotate_check(size_t written)
+{
+	uint8_t hdr[CC_HEADER_MAX];
+	char name[PATH_MAX_];
+	uint64_t gen;
+
+	if (__atomic_load_n(&W.rs->done, __ATOMIC_RELAXED)) {
+		rotation_done();
+		return;
+	}
+	if (__atomic_load_n(&W.rs->gen, __ATOMIC_ACQUIRE) == W.gen) {
+		int due = W.rot.seconds && time(NULL) >= W.rs->start + W.rot.seconds;
+		if (!due && W.rot.size && written) {
+			struct stat st;
+			due = fstat(__atomic_load_n(&W.fd, __ATOMIC_RELAXED), &st) == 0 && st.st_size >= W.rot.size;
+		}
+		if (!due)
+			return;
+		int r = cc_rot_advance(W.rs, W.base, &W.rot, W.gen, hdr, cc_format_header(W.fmt, hdr));
+		if (r == 0) {
+			rotation_done();
+			return;
+		}
+		if (r < 0) {
+			static int warned;
+			if (!warned++)
+				cc_warn("cannot start the next capture file after %s: %s; going on with it", W.path,
+					strerror(errno));
+			return;
+		}
+	}
+	cc_rot_current(W.rs, W.base, name, sizeof(name), &gen);
+	char prev[PATH_MAX_];
+	memcpy(prev, W.path, sizeof(prev));
+	snprintf(W.path, sizeof(W.path), "%s", name);
+	int fd = cc_wf_open();
+	if (fd < 0) {
+		memcpy(W.path, prev, sizeof(prev));
+		W.gen = gen;    /* not again for this generation */
+		return;
+	}
+	W.gen = gen;
+	switch_fd(fd);
+}
+
+/* Read by every close() hook, written once at start: atomic, so no thread sees a torn value. */
+static int file_fd(void)
+{
+	return __atomic_load_n(&W.fd, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Under drain_lock, which every write to the output holds: no batch can be on its way to the old
+ * number when the program takes it over.
+ */
+static int file_move_fd(void)
+{
+	long nfd;
+	int rc = 0;
+
+	pthread_mutex_lock(&W.drain_lock);
+	int fd = __atomic_load_n(&W.fd, __ATOMIC_ACQUIRE);
+	if (fd >= 0) {
+		nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd + 1);
+		if (nfd < 0) {
+			rc = -1;
+		} else {
+			__atomic_store_n(&W.fd, (int)nfd, __ATOMIC_RELEASE);
+			syscall(SYS_close, fd);
+		}
+	}
+	pthread_mutex_unlock(&W.drain_lock);
+	return rc;
+}
+
+static int file_wanted(void)
+{
+	return 1;
+}
+
+/*
+ * At the process's first frame: the rotation's current file, then this process's descriptor
+ * (opened, or a forked child's own description of its parent's), then the secrets so far at
+ * its top.  start() holds start_lock.
+ */
+static int file_open(void)
+{
+	if (W.rot.size || W.rot.seconds) {
+		if (!W.rs && !(W.rs = cc_rot_attach(W.base, &W.rot))) {
+			cc_warn("CLEARCAP_FILE: cannot keep rotation state for %s: %s; not capturing", W.base, strerror(errno));
+			return -1;
+		}
+		cc_rot_current(W.rs, W.base, W.path, sizeof(W.path), &W.gen);
+	}
+	if (__atomic_load_n(&W.fd, __ATOMIC_RELAXED) < 0) {
+		int fd = cc_wf_open();
+		if (fd < 0)
+			return -1;
+		__atomic_store_n(&W.fd, fd, __ATOMIC_RELEASE);
+	} else if (W.inherited) {
+		cc_wf_own_description();
+	}
+	if (W.dsb_len) {
+		/* The writer thread may run already (a reopen after a failed start): one writer at a time. */
+		pthread_mutex_lock(&W.drain_lock);
+		cc_ws_emit(__atomic_load_n(&W.fd, __ATOMIC_RELAXED));
+		pthread_mutex_unlock(&W.drain_lock);
+	}
+	cc_wc_ctl_file(W.path);
+	return 0;
+}
+
+static int file_write(struct iovec *iov, int n, int packets, size_t bytes)
+{
+	(void)packets;
+	if (cc_wf_write(iov, n) < 0)
+		return -1;
+	if (W.rs && W.rot.size)
+		cc_wf_rotate_check(bytes);
+	return 0;
+}
+
+static void file_poll(size_t written)
+{
+	if (cc_wf_reopen_pending())
+		cc_wf_do_reopen(__atomic_load_n(&W.ctl->req_seq, __ATOMIC_ACQUIRE));
+	/* By size it was checked after each batch already; here time and the others' rotations. */
+	if (W.rs && __atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING)
+		cc_wf_rotate_check(W.rot.size ? 0 : written);
+}
+
+const struct cc_output cc_output_file = {
+	.name = "file",
+	.wanted = file_wanted,
+	.open = file_open,
+	.write = file_write,
+	.poll = file_poll,
+	.fd = file_fd,
+	.move_fd = file_move_fd,
+};
