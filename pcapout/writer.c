@@ -116,6 +116,16 @@ void cc_w_broken(const char *what, int err, uint64_t lost)
  */
 #define HOLD_NS 5000000ull
 
+/*
+ * OpenSSL's TLS 1.3 client logs its handshake traffic secret only once it has processed the
+ * server's whole first flight (certificate verified), and its application traffic secret only
+ * after it sent its Finished: on a loaded machine either can come later than the hold, and
+ * Wireshark needs them before the ServerHello and before the client's Finished.  So a received
+ * ServerHello and a sent ChangeCipherSpec (the compatibility record ahead of the encrypted
+ * Finished, RFC 8446 appendix D.4) wait up to this long instead: only around handshakes.
+ */
+#define HOLD_HANDSHAKE_NS 50000000ull
+
 struct hold {
 	uint64_t cutoff;                /* packets stamped at or before this go now */
 	enum cc_format fmt;
@@ -132,18 +142,40 @@ struct raw_rec {
 	uint16_t note_len, tag_len;
 };
 
+/*
+ * A TCP segment a TLS secret may still be on its way for: a received ServerHello record, or a
+ * sent ChangeCipherSpec (RFC 8446 sections 4, 5.1 and appendix D.4).
+ */
+static int secret_pending(const uint8_t *rec, uint32_t len)
+{
+	struct raw_rec r;
+
+	if (len < sizeof(r))
+		return 0;
+	memcpy(&r, rec, sizeof(r));
+	if (r.f.proto != IPPROTO_TCP || r.caplen < 6 || sizeof(r) + r.note_len + r.tag_len + 6 > len)
+		return 0;
+	const uint8_t *p = rec + sizeof(r) + r.note_len + r.tag_len;
+	if (p[1] != 3)
+		return 0;
+	return r.f.outgoing ? p[0] == 20 && p[3] == 0 && p[4] == 1 : p[0] == 22 && p[5] == 2;
+}
+
 static int old_enough(const uint8_t *rec, uint32_t len, int raw, void *arg)
 {
 	const struct hold *h = arg;
 	uint64_t ts;
 
-	(void)len;
 	if (raw)
 		memcpy(&ts, rec + offsetof(struct raw_rec, ts_ns), sizeof(ts));
 	else
 		ts = cc_record_ts(h->fmt, rec);
 	/* A stamp far ahead means the clock was stepped back: never hold on to it. */
-	return ts <= h->cutoff || ts > h->cutoff + HOLD_NS + 1000000000ull;
+	if (ts > h->cutoff + HOLD_NS + 1000000000ull)
+		return 1;
+	if (ts > h->cutoff)
+		return 0;
+	return !raw || ts + (HOLD_HANDSHAKE_NS - HOLD_NS) <= h->cutoff || !secret_pending(rec, len);
 }
 
 static uint64_t now_ns(void)

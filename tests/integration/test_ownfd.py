@@ -120,7 +120,8 @@ print(' '.join(map(str, sorted(found))))
             streams.append(r[0])
     eq(len(streams), 2, "two TLS connections on the wire")
     for tag, stream in zip(("before", "after"), streams):
-        sent, got = cclib.follow_tcp(cap, int(stream), extra=["-o", "tls.keylog_file:"], proto="tls")
+        sent, got = cclib.follow_tcp(cap, int(stream), proto="tls",
+                                     extra=["-o", "tls.keylog_file:", "-d", "tcp.port==%d,tls" % port])
         eq(sorted((sent, got)), sorted((tag.encode(), tag.upper().encode())),
            "%s round decrypts from the file's DSBs" % tag)
         ok(cclib.tshark_count(cap, 'frame.interface_name == "plaintext" && udp && frame contains "%s"' % tag) == 1,
@@ -217,9 +218,11 @@ def test_fork_storm_keeps_every_secret_once(env):
     rows = [bytes.fromhex(r[0]) for r in tshark(cap, ["udp.payload"], WIRE + " && udp.dstport == 9")]
     eq(sorted(r for r in rows if r.startswith(b"child")), sorted(b"child %d" % i for i in range(children)),
        "every child's datagram")
-    hellos = cclib.tshark_count(cap, WIRE + " && tls.handshake.type == 1")
+    # The server's port is random: some may belong to another dissector, so TLS is named.
+    tls = ["-d", "tcp.port==%d,tls" % port]
+    hellos = cclib.tshark_count(cap, WIRE + " && tls.handshake.type == 1", extra=tls)
     eq(hellos, 3 * conns, "ClientHellos on the wire")
-    decrypted = tshark(cap, ["tcp.stream"], WIRE + " && http.request", extra=["-o", "tls.keylog_file:"])
+    decrypted = tshark(cap, ["tcp.stream"], WIRE + " && http.request", extra=["-o", "tls.keylog_file:"] + tls)
     eq(len({r[0] for r in decrypted}), 3 * conns, "wire connections whose request decrypts from the file alone")
     lines = dsb_lines(cap)
     eq(len(lines), len(set(lines)), "each secret once in the file (%d lines)" % len(lines))
