@@ -387,6 +387,49 @@ if [ "$have_shim" -eq 1 ]; then
 	"$(dirname "$0")/instr.sh" "$build" || die "bench/instr.sh failed"
 fi
 
+# ---- iperf3: a real UDP load generator from Debian, both ends under the shim ----
+# iperf3 -u writes 200-byte datagrams with write() on a connected UDP socket as fast as it can
+# (-b 0) and its server reads them with read(): the calls of a real program, not of our flood.
+# Paired like the floods; the ratio is of the client's datagrams per second, capturing / none.
+if [ "$have_shim" -eq 1 ] && command -v iperf3 >/dev/null; then
+	echo
+	ip_r=
+	# free_port: a port free for both TCP (iperf3's control connection) and UDP.
+	free_port() {
+		local p
+		for _ in $(seq 1 50); do
+			p=$((20000 + RANDOM % 40000))
+			[ -z "$(ss -Hlun "sport = :$p")$(ss -Hltn "sport = :$p")" ] && { echo "$p"; return 0; }
+		done
+		return 1
+	}
+	# iperf_run CAPFILE|"": one client run against a fresh server; prints the client's pps.
+	iperf_run() {
+		local p env=()
+		p=$(free_port)
+		[ -n "$1" ] && env=(env LD_PRELOAD="$preload" CLEARCAP_FILE="$1")
+		"${env[@]}" iperf3 -s -1 -p "$p" -B "$addr" >/dev/null 2>&1 &
+		local spid=$!
+		sleep 0.3
+		"${env[@]}" iperf3 -c "$addr" -p "$p" -u -b 0 -l "$size" -t "$seconds" -J >"$tmp/iperf.json" 2>/dev/null ||
+			{ kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; return 1; }
+		wait "$spid" 2>/dev/null || true
+		/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["end"]["sum_sent"]
+print("%d %d" % (s["packets"] / s["seconds"], s["packets"]))' "$tmp/iperf.json"
+	}
+	for round in $(seq 1 "$rounds"); do
+		read -r none_pps _ < <(iperf_run "") || die "iperf3 failed"
+		rm -f "$tmp/iperf.pcapng"
+		read -r cap_pps sent < <(iperf_run "$tmp/iperf.pcapng") || die "iperf3 (capturing) failed"
+		n=$(count_packets "$tmp/iperf.pcapng") || die "unreadable $tmp/iperf.pcapng"
+		ip_r+="$(awk -v a="$cap_pps" -v b="$none_pps" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 0) }') "
+		echo "  iperf3 round $round/$rounds: none $none_pps pps, capturing $cap_pps pps;" \
+		     "$sent sent, $n packets in the file (sent and received copies)"
+	done
+	echo "iperf3: capturing/none per pair: $(range2 "$ip_r")"
+	target "iperf3 capturing/none (both ends under the shim)" "$(median3 "$ip_r")" ">=" 0.90 "target >= 0.90"
+fi
+
 # ---- SRTP: protect + send + receive + unprotect round trips, with and without capture ----
 # Paired like the floods: each capturing run against the run without capture just before it,
 # BENCH_SRTP_ROUNDS pairs (default twice BENCH_ROUNDS, since a pair is short).  Twice: the program
