@@ -56,6 +56,10 @@ void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *pe
 		const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen);
 
 /* TCP life cycle and data. */
+/* A datagram relayed through a TURN server: written unwrapped on the relay interface, correlated. */
+struct cc_relay;
+void cc_cap_relay(int outgoing, const struct cc_relay *rl, uint64_t ts);
+
 void cc_tcp_connected(int fd, struct cc_fd *e, int active);
 void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov, int iovcnt, size_t len);
 void cc_tcp_fin(int fd, struct cc_fd *e, int outgoing);

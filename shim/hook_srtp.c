@@ -103,7 +103,7 @@ static struct failflow {
 } fails[FAIL_FLOWS + 1];
 static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void cc_srtp_count_failure(const struct cc_addr *local, const struct cc_addr *peer, int status)
+static void count_failure(const struct cc_addr *local, const struct cc_addr *peer, int status)
 {
 	struct cc_addr none;
 	struct failflow *f = &fails[FAIL_FLOWS];
@@ -246,7 +246,7 @@ static uint64_t flow_hash(const struct cc_addr *local, const struct cc_addr *pee
  * On the writer's thread: "SRTP LOCAL PEER DIR SUITE inline:KEY" into buf when this flow has not
  * had its key line yet (returns 1).
  */
-int cc_srtp_note(uint32_t keyref, const struct cc_addr *local, const struct cc_addr *peer, int outgoing, char *buf,
+static int key_note(uint32_t keyref, const struct cc_addr *local, const struct cc_addr *peer, int outgoing, char *buf,
 		 size_t size)
 {
 	static const char prefix[] = "flow from SRTP packet; ";
@@ -450,6 +450,8 @@ void cc_srtp_init(void)
 	cc_forklock_add(&key_lock, CC_RANK_LEAF);
 	cc_forklock_add(&fail_lock, CC_RANK_LEAF);
 	cc_srtpkeys_init();
+	struct cc_sm_hooks h = { key_note, count_failure };
+	cc_sm_set_hooks(&h);
 }
 
 void cc_srtp_exit(void)

@@ -77,6 +77,7 @@ static void own_resources(void)
 	cc_ssl_init();
 	cc_srtp_init();
 	cc_turn_init();
+	cc_turn_set_relay(cc_cap_relay);
 }
 
 /*

@@ -21,10 +21,18 @@
 
 int cc_sm_watch;
 
+/* The SRTP hooks' side (registered at start-up, before any record reaches the writer). */
+static struct cc_sm_hooks hooks;
+
+void cc_sm_set_hooks(const struct cc_sm_hooks *h)
+{
+	hooks = *h;
+}
+
 /* What a plaintext's deferred record carries for the handler. */
 struct sm_tag {
 	uint64_t key;           /* cc_dm_bytes_key() of the protected packet */
-	uint32_t keyref;        /* the session key's reference, for cc_srtp_note() */
+	uint32_t keyref;        /* the session key's reference, for hooks.note() */
 	int32_t status;         /* nonzero: a failed unprotect (hidden, no payload) */
 };
 
@@ -99,7 +107,8 @@ static int put_plain(struct cc_sink *s, int outgoing, uint32_t keyref, const str
 		pf.proto = IPPROTO_UDP;
 		pf.local = *local;
 		pf.peer = *peer;
-		n = cc_srtp_note(keyref, local, peer, outgoing, note, sizeof(note)) ? note : "flow from SRTP packet";
+		n = hooks.note && hooks.note(keyref, local, peer, outgoing, note, sizeof(note)) ? note
+										       : "flow from SRTP packet";
 	}
 	cc_plain_frame(&pf, &f, outgoing, IPPROTO_UDP, n);
 	if (cc_sink_put(s, &f, ts, plain, len, len, n) < 0)
@@ -197,7 +206,8 @@ static void plaintext(struct cc_sink *s, const struct cc_deferred *d)
 	}
 	struct seen *e = seen_at(t.key);
 	if (t.status) {
-		cc_srtp_count_failure(e ? &e->local : NULL, e ? &e->peer : NULL, t.status);
+		if (hooks.failure)
+			hooks.failure(e ? &e->local : NULL, e ? &e->peer : NULL, t.status);
 		return;
 	}
 	/* Written at the time its datagram came. */

@@ -40,12 +40,16 @@ void cc_sm_reset(void);
 void cc_sm_init(void);
 
 /*
- * Implemented by the SRTP hooks, called on the writer's thread.  cc_srtp_note() writes the key
- * line into buf the first time a session's key is seen on a flow and direction (returns 1), else
- * returns 0.  cc_srtp_count_failure() counts a failed unprotect (local NULL: flow not seen).
+ * What the matcher asks the SRTP hooks, on the writer's thread; hook_srtp.c registers them at
+ * start-up.  note() writes the key line into buf the first time a session's key is seen on a
+ * flow and direction (returns 1), else returns 0.  failure() counts a failed unprotect (local
+ * NULL: flow not seen).
  */
-int cc_srtp_note(uint32_t keyref, const struct cc_addr *local, const struct cc_addr *peer, int outgoing, char *buf,
-		 size_t size);
-void cc_srtp_count_failure(const struct cc_addr *local, const struct cc_addr *peer, int status);
+struct cc_sm_hooks {
+	int (*note)(uint32_t keyref, const struct cc_addr *local, const struct cc_addr *peer, int outgoing,
+		    char *buf, size_t size);
+	void (*failure)(const struct cc_addr *local, const struct cc_addr *peer, int status);
+};
+void cc_sm_set_hooks(const struct cc_sm_hooks *h);
 
 #endif

@@ -40,6 +40,13 @@ static unsigned next_victim;
 static int any;                         /* an Allocate was sent: look at ChannelData (atomic) */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
+static cc_relay_fn relay_fn;
+
+void cc_turn_set_relay(cc_relay_fn fn)
+{
+	__atomic_store_n(&relay_fn, fn, __ATOMIC_RELEASE);
+}
+
 void cc_turn_init(void)
 {
 	cc_forklock_add(&lock, CC_RANK_TURN);
@@ -301,7 +308,9 @@ void cc_turn_tcp(const struct iovec *iov, int iovcnt, size_t len, int outgoing, 
 				if (!ts)
 					ts = cc_now();
 				cc_writer_count_relayed();
-				cc_cap_relay(outgoing, &rl, ts);
+				cc_relay_fn fn = __atomic_load_n(&relay_fn, __ATOMIC_ACQUIRE);
+				if (fn)
+					fn(outgoing, &rl, ts);
 			}
 			memmove(st->buf[d], st->buf[d] + flen, st->len[d] - flen);
 			st->len[d] -= flen;

@@ -49,8 +49,12 @@ void cc_turn_tcp(const struct iovec *iov, int iovcnt, size_t len, int outgoing, 
 /* Set once a TURN-over-TCP connection exists: until then TCP data skips cc_turn_tcp (atomic). */
 extern int cc_turn_tcp_any;
 
-/* Implemented by capture.c: writes a relayed datagram on the relay interface, and correlates it. */
-void cc_cap_relay(int outgoing, const struct cc_relay *rl, uint64_t ts);
+/*
+ * Where the relayed datagrams found in TURN-over-TCP streams go: capture.c registers the function
+ * that writes them on the relay interface (cc_cap_relay), at start-up.
+ */
+typedef void (*cc_relay_fn)(int outgoing, const struct cc_relay *rl, uint64_t ts);
+void cc_turn_set_relay(cc_relay_fn fn);
 
 /* At start-up, capturing: the follower's lock joins the fork table. */
 void cc_turn_init(void);

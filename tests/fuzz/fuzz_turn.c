@@ -31,7 +31,7 @@ void cc_writer_count_relayed(void)
 static const uint8_t *cur_base;
 static size_t cur_size;
 
-void cc_cap_relay(int outgoing, const struct cc_relay *rl, uint64_t ts)
+static void check_relay(int outgoing, const struct cc_relay *rl, uint64_t ts)
 {
 	(void)outgoing;
 	(void)ts;
@@ -51,6 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cc_addr local[4], server[4];
 
+	cc_turn_set_relay(check_relay);
 	memset(local, 0, sizeof(local));
 	memset(server, 0, sizeof(server));
 	for (int i = 0; i < 4; i++) {
@@ -87,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct cc_relay rl;
 			cur_base = data, cur_size = len;
 			if (cc_turn_datagram(data, len, flags & 1, &local[who], &server[who], &rl))
-				cc_cap_relay(flags & 1, &rl, 0);
+				check_relay(flags & 1, &rl, 0);
 		}
 		data += len;
 		size -= len;

@@ -113,14 +113,14 @@ void cc_plain_frame(const struct cc_plainflow *pf, struct cc_frame *f, int outgo
 	f->dst = outgoing ? pf->peer : pf->local;
 }
 
-int cc_srtp_note(uint32_t keyref, const struct cc_addr *local, const struct cc_addr *peer, int outgoing, char *buf,
+static int key_note(uint32_t keyref, const struct cc_addr *local, const struct cc_addr *peer, int outgoing, char *buf,
 		 size_t size)
 {
 	(void)keyref, (void)local, (void)peer, (void)outgoing, (void)buf, (void)size;
 	return 0;
 }
 
-void cc_srtp_count_failure(const struct cc_addr *local, const struct cc_addr *peer, int status)
+static void count_failure(const struct cc_addr *local, const struct cc_addr *peer, int status)
 {
 	(void)peer;
 	if (local)
@@ -205,6 +205,8 @@ static int at_exit(void)
 static void reset(void)
 {
 	cc_sm_init();
+	struct cc_sm_hooks h = { key_note, count_failure };
+	cc_sm_set_hooks(&h);
 	cc_sm_reset();
 	nout = unmatched_count = failures_unseen = 0;
 	memset(failures, 0, sizeof(failures));

@@ -1,0 +1,250 @@
+/*
+ * What clearcap knows of each socket: its kind (UDP, TCP, other), its addresses, the IP options
+ * its packets carry, and the socket options that change them.  Everything that needs a system
+ * call is asked once and kept in the fd table.
+ */
+#include "shim/capture_int.h"
+#include "shim/real.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
+#include <netinet/udp.h>
+
+int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, socklen_t len)
+{
+	memset(a, 0, sizeof(*a));
+	if (!sa)
+		return -1;
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+		a->family = AF_INET;
+		a->port = ntohs(s->sin_port);
+		memcpy(a->ip, &s->sin_addr, 4);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+		a->port = ntohs(s->sin6_port);
+		/* A v4-mapped address is IPv4 on the wire. */
+		if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr)) {
+			a->family = AF_INET;
+			memcpy(a->ip, s->sin6_addr.s6_addr + 12, 4);
+		} else {
+			a->family = AF_INET6;
+			memcpy(a->ip, &s->sin6_addr, 16);
+		}
+		return 0;
+	}
+	return -1;
+}
+
+int cc_sock_getint(int fd, int level, int name, int dflt)
+{
+	int v;
+	socklen_t l = sizeof(v);
+
+	return getsockopt(fd, level, name, &v, &l) == 0 ? v : dflt;
+}
+
+/* The values the kernel will put in the IP header of what this socket sends. */
+static void load_ip_opts(int fd, struct cc_fd *e)
+{
+	if (e->family == AF_INET6) {
+		e->tos = (uint8_t)cc_sock_getint(fd, IPPROTO_IPV6, IPV6_TCLASS, 0);
+		e->ttl = (uint8_t)cc_sock_getint(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 64);
+		e->mcast_ttl = (uint8_t)cc_sock_getint(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 1);
+	} else {
+		e->tos = (uint8_t)cc_sock_getint(fd, IPPROTO_IP, IP_TOS, 0);
+		e->ttl = (uint8_t)cc_sock_getint(fd, IPPROTO_IP, IP_TTL, 64);
+		e->mcast_ttl = (uint8_t)cc_sock_getint(fd, IPPROTO_IP, IP_MULTICAST_TTL, 1);
+	}
+}
+
+/*
+ * On a wildcard-bound UDP socket only the datagram itself knows which local address it reached;
+ * IP(V6)_PKTINFO makes the kernel say so.  The hooks strip it again from what the program sees.
+ */
+static void enable_pktinfo(int fd, struct cc_fd *e)
+{
+	int one = 1;
+	int rc;
+
+	if (fd_flags(e) & (FDF_PKTINFO | FDF_USER_PKTINFO))
+		return;
+	if (e->family == AF_INET6)
+		rc = cc_real.setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+	else
+		rc = cc_real.setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	if (rc == 0)
+		set_flags(e, FDF_PKTINFO);
+}
+
+void cc_refresh_local(int fd, struct cc_fd *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof(ss);
+	struct cc_addr a;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0 || cc_addr_from_sa(&a, (struct sockaddr *)&ss, l) < 0)
+		return;
+	e->local = a;
+	if (a.port == 0) {
+		clear_flags(e, FDF_LOCAL);      /* not bound yet: the first send binds it */
+		return;
+	}
+	if (addr_is_any(&a)) {
+		set_flags(e, FDF_LOCAL | FDF_WILDCARD);
+		if (fd_kind(e) == FDK_UDP)
+			enable_pktinfo(fd, e);
+	} else {
+		clear_flags(e, FDF_WILDCARD);
+		set_flags(e, FDF_LOCAL);
+	}
+}
+
+void cc_refresh_peer(int fd, struct cc_fd *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &l) == 0 && cc_addr_from_sa(&e->peer, (struct sockaddr *)&ss, l) == 0)
+		set_flags(e, FDF_PEER);
+	else
+		clear_flags(e, FDF_PEER);
+}
+
+/*
+ * Initial sequence number of the direction src -> dst, from the addresses alone.  When both ends
+ * of a connection are captured (two processes, or one talking to itself), each side synthesizes
+ * the same numbers, so the two copies of a segment line up as one stream in Wireshark.
+ */
+uint32_t cc_tcp_isn(const struct cc_addr *src, const struct cc_addr *dst)
+{
+	uint32_t h = 2166136261u;
+	const struct cc_addr *a[2] = { src, dst };
+
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; i < (a[k]->family == AF_INET6 ? 16 : 4); i++)
+			h = (h ^ a[k]->ip[i]) * 16777619u;
+		h = (h ^ (a[k]->port >> 8)) * 16777619u;
+		h = (h ^ (a[k]->port & 0xff)) * 16777619u;
+	}
+	return h;
+}
+
+static void setup(int fd, struct cc_fd *e, int family, int kind)
+{
+	e->family = (uint8_t)family;
+	__atomic_store_n(&e->flags, 0, __ATOMIC_RELAXED);
+	e->gso_size = 0;
+	e->mss = 1460;
+	e->fork_gen = cc_fork_gen;
+	memset(&e->local, 0, sizeof(e->local));
+	memset(&e->peer, 0, sizeof(e->peer));
+	__atomic_store_n(&e->kind, (uint8_t)kind, __ATOMIC_RELEASE); /* before load_ip_opts/refresh */
+	load_ip_opts(fd, e);
+}
+
+struct cc_fd *cc_fd_new(int fd, int family, int type, int proto)
+{
+	struct cc_fd *e = cc_fd_get(fd);
+	int kind = FDK_OTHER;
+
+	if (!e)
+		return NULL;
+	/*
+	 * Pairs with the release in cc_fd_reset() by the thread that closed this number: what that
+	 * thread did with the old socket happens before we reuse the entry.  (The kernel orders
+	 * close and the next socket(); this makes the order visible to the C memory model too.)
+	 */
+	(void)fd_kind(e);
+	type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (family == AF_INET || family == AF_INET6) {
+		if (type == SOCK_DGRAM && (proto == 0 || proto == IPPROTO_UDP))
+			kind = FDK_UDP;
+		else if (type == SOCK_STREAM && (proto == 0 || proto == IPPROTO_TCP || proto == 262 /* MPTCP */))
+			kind = FDK_TCP;
+	}
+	if (kind == FDK_OTHER) {
+		__atomic_store_n(&e->flags, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&e->kind, FDK_OTHER, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	__atomic_store_n(&e->kind, FDK_UNKNOWN, __ATOMIC_RELEASE);
+	setup(fd, e, family, kind);
+	return e;
+}
+
+struct cc_fd *cc_classify(int fd)
+{
+	struct cc_fd *e = cc_fd_get(fd);
+	int dom, type, proto;
+	socklen_t l = sizeof(int);
+
+	if (!e)
+		return NULL;
+	switch (__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE)) {
+	case FDK_UDP:
+	case FDK_TCP:
+		return e;
+	case FDK_OTHER:
+		return NULL;
+	}
+	/* First sight of an fd we did not see created (inherited, or made by a call we do not hook). */
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0) {
+		if (errno == ENOTSOCK)
+			__atomic_store_n(&e->kind, FDK_OTHER, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	type = cc_sock_getint(fd, SOL_SOCKET, SO_TYPE, 0);
+	proto = cc_sock_getint(fd, SOL_SOCKET, SO_PROTOCOL, 0);
+	e = cc_fd_new(fd, dom, type, proto);
+	if (!e)
+		return NULL;
+	cc_refresh_local(fd, e);
+	cc_refresh_peer(fd, e);
+	if (fd_kind(e) == FDK_TCP && (fd_flags(e) & FDF_PEER)) {
+		/* Joined mid-stream: no handshake to show, but sequence numbers must still add up. */
+		e->mss = (uint16_t)cc_sock_getint(fd, IPPROTO_TCP, TCP_MAXSEG, 1460);
+		e->snd_seq = cc_tcp_isn(&e->local, &e->peer) + 1;
+		e->rcv_seq = cc_tcp_isn(&e->peer, &e->local) + 1;
+		set_flags(e, FDF_TCP_OPEN);
+	}
+	return e;
+}
+
+void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, socklen_t len)
+{
+	int v = 0;
+
+	if (val && len >= sizeof(int))
+		memcpy(&v, val, sizeof(int));
+	else if (val && len == 1)
+		v = *(const uint8_t *)val;
+	if (level == IPPROTO_IP || level == IPPROTO_IPV6) {
+		if ((level == IPPROTO_IP && name == IP_PKTINFO) || (level == IPPROTO_IPV6 && name == IPV6_RECVPKTINFO)) {
+			if (v) {
+				set_flags(e, FDF_USER_PKTINFO);
+			} else {
+				clear_flags(e, FDF_USER_PKTINFO);
+				/* The program turned off what we need too: turn ours back on, still hidden. */
+				if (fd_flags(e) & FDF_PKTINFO) {
+					clear_flags(e, FDF_PKTINFO);
+					enable_pktinfo(fd, e);
+				}
+			}
+		}
+		if ((level == IPPROTO_IP && name == IP_RECVTOS) || (level == IPPROTO_IPV6 && name == IPV6_RECVTCLASS))
+			v ? set_flags(e, FDF_RECV_TOS) : clear_flags(e, FDF_RECV_TOS);
+		if ((level == IPPROTO_IP && name == IP_RECVTTL) || (level == IPPROTO_IPV6 && name == IPV6_RECVHOPLIMIT))
+			v ? set_flags(e, FDF_RECV_TTL) : clear_flags(e, FDF_RECV_TTL);
+		/* Defaults (-1) and masking are the kernel's business: ask it for the effective values. */
+		load_ip_opts(fd, e);
+	} else if (level == IPPROTO_UDP && name == UDP_SEGMENT) {
+		e->gso_size = (uint16_t)v;
+	} else if (level == IPPROTO_UDP && name == UDP_GRO) {
+		v ? set_flags(e, FDF_GRO) : clear_flags(e, FDF_GRO);
+	}
+}
