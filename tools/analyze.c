@@ -746,6 +746,7 @@ void cc_an_finish(struct cc_an *a)
 		al->indications[0] = f->indications[up];
 		al->indications[1] = f->indications[!up];
 	}
+	cc_an_mark_encrypted(a);
 }
 
 /* A granted allocation or channel, kept for unwrapping what follows. */
@@ -1117,6 +1118,8 @@ static void learn_sdp(struct cc_an *a, const uint8_t *p, size_t len)
 {
 	static const char tag[] = "a=rtpmap:";
 	const uint8_t *end = p + len;
+
+	cc_an_learn_savp(a, p, len);
 
 	while (p != NULL && (size_t)(end - p) > sizeof tag - 1) {
 		const uint8_t *q = memmem(p, (size_t)(end - p), tag, sizeof tag - 1);
