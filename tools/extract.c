@@ -1,10 +1,13 @@
 /*
- * extract.c - `clearcap extract FILE [-o DIR] [--both]`: one pcap per RTP SSRC, and the audio
- * of G.711 streams (RTP payload types 0 PCMU and 8 PCMA, RFC 3551 §4.5.14) as WAV files.
+ * extract.c - `clearcap extract FILE [-o DIR] [--both]`: one pcap per RTP SSRC, the audio of
+ * G.711 streams (RTP payload types 0 PCMU and 8 PCMA, RFC 3551 §4.5.14) as WAV files, and
+ * Opus, VP8 and H.264 streams as Ogg Opus, IVF and Annex B files (tools/xmedia.c).
  *
- * Audio comes from packets whose payload is in the clear: clearcap's plaintext copies
- * (ifindex 2) of SRTP, or RTP that was never encrypted.  When an SSRC has plaintext copies, its
- * wire copies are SRTP and are not decoded.  Samples are placed by RTP timestamp (8000 Hz for
+ * Media comes from packets whose payload is in the clear: clearcap's plaintext copies
+ * (ifindex 2) of SRTP, or RTP that was never encrypted.  A first pass over the file runs the
+ * report's analysis, which says which streams are SRTP (tools/encrypted.c) and what SDP in the
+ * file says about payload types; those streams are never decoded, and one line says why.
+ * Samples are placed by RTP timestamp (8000 Hz for
  * G.711), so a lost or late packet leaves silence where it belonged, not a shift of everything
  * after it.  With --both, two streams in opposite directions of one flow become the left and
  * right channel of one WAV, each starting at its first packet's capture time.
@@ -22,6 +25,7 @@
 #include "tools/pktparse.h"
 #include "tools/report.h"
 #include "tools/rtpstats.h"
+#include "tools/xmedia.h"
 
 #define MAX_SSRC_FILES 256
 #define MAX_AUDIO 64
@@ -221,17 +225,6 @@ static const char *if_word(uint8_t i)
 	return i == 1 ? "wire" : i == 2 ? "plaintext" : i == 3 ? "relay" : "link";
 }
 
-/* An SSRC with plaintext copies was SRTP on the wire: its wire copies are not audio. */
-static int is_encrypted_copy(const struct extract *x, const struct audio *au)
-{
-	if (au->ifindex != 1)
-		return 0;
-	for (size_t i = 0; i < x->naudio; i++)
-		if (x->audio[i].ssrc == au->ssrc && x->audio[i].ifindex == 2)
-			return 1;
-	return 0;
-}
-
 static int write_audio(struct extract *x, int both)
 {
 	char path[4096];
@@ -243,7 +236,7 @@ static int write_audio(struct extract *x, int both)
 		size_t start[1] = { 0 };
 		int k = 1;
 
-		if (au->len == 0 || is_encrypted_copy(x, au))
+		if (au->len == 0)
 			continue;
 		snprintf(path, sizeof path, "%s/ssrc-%08x-%s-%s.wav", x->dir, au->ssrc, if_word(au->ifindex),
 			 dir_word(au->dir));
@@ -310,8 +303,12 @@ static void extract_usage(FILE *f)
 {
 	fputs("Usage: clearcap extract FILE [-o DIR] [--both]\n"
 	      "Write DIR/ssrc-XXXXXXXX.pcap with the RTP packets of each SSRC (the input's link type),\n"
-	      "and for G.711 (PCMU, PCMA) streams in the clear DIR/ssrc-XXXXXXXX-IF-DIR.wav\n"
-	      "(8 kHz 16-bit mono; lost packets become silence).  DIR defaults to '.'.\n"
+	      "and for each stream in the clear DIR/ssrc-XXXXXXXX-IF-DIR.EXT: .wav for G.711 (8 kHz\n"
+	      "16-bit mono; lost packets become silence), .opus (Ogg Opus) for Opus, .ivf for VP8,\n"
+	      ".h264 (Annex B) for H.264; video frames with a lost packet are dropped and writing\n"
+	      "resumes at the next key frame.  The codec comes from SDP in the file, else from the\n"
+	      "payload.  SRTP streams without a plaintext copy are not decoded: one line says why.\n"
+	      "DIR defaults to '.'.\n"
 	      "  --both   also write DIR/both-SSRC1-SSRC2.wav: the two directions of a call as left and\n"
 	      "           right channel, aligned by capture time\n", f);
 }
@@ -325,6 +322,8 @@ int cc_cmd_extract(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct extract x;
+	struct cc_xm *xm = NULL;
+	struct cc_an *an = NULL;
 	const struct pcap_pkthdr *h;
 	const uint8_t *data;
 	struct cc_capread r;
@@ -363,9 +362,38 @@ int cc_cmd_extract(int argc, char **argv)
 		cc_capread_close(&r);
 		return 2;
 	}
+	/* Pass 1: what each stream is (codec, SDP, encryption) needs the whole file first. */
+	an = cc_an_new();
+	xm = cc_xm_new(x.dir);
+	if (an == NULL || xm == NULL) {
+		fprintf(stderr, "clearcap extract: out of memory\n");
+		cc_an_free(an);
+		cc_xm_free(xm);
+		cc_capread_close(&r);
+		return 2;
+	}
 	while ((rc = cc_capread_next(&r, &h, &data, &ts)) == 1) {
 		struct cc_pkt pkt;
 		struct cc_rtp hdr;
+
+		cc_an_frame(an, r.dlt, ts, data, h->caplen, h->len);
+		if (cc_pkt_parse(r.dlt, data, h->caplen, &pkt) == 0 && pkt.proto == IPPROTO_UDP &&
+		    pkt.payload_len > 0 && cc_demux(pkt.payload, pkt.payload_len) == CC_CLASS_RTP &&
+		    cc_rtp_header(pkt.payload, pkt.payload_len, &hdr) == 0)
+			cc_xm_sniff(xm, &pkt, &hdr);
+	}
+	cc_an_finish(an);
+	cc_xm_decide(xm, an);
+	cc_an_free(an);
+	cc_capread_close(&r);
+	if (cc_capread_open(&r, argv[optind], 0) < 0) {
+		fprintf(stderr, "clearcap extract: %s\n", r.err);
+		cc_xm_free(xm);
+		return 2;
+	}
+	while ((rc = cc_capread_next(&r, &h, &data, &ts)) == 1) {
+		struct cc_pkt pkt;
+		struct cc_rtp hdr, full;
 		struct ssrc_file *f;
 
 		if (cc_pkt_parse(r.dlt, data, h->caplen, &pkt) < 0 || pkt.proto != IPPROTO_UDP ||
@@ -379,7 +407,8 @@ int cc_cmd_extract(int argc, char **argv)
 		}
 		if (x.err)
 			break;
-		audio_add(&x, &pkt, ts);
+		if (cc_rtp_parse(pkt.payload, pkt.payload_len, &full) == 0 && cc_xm_packet(xm, &pkt, &full))
+			audio_add(&x, &pkt, ts);
 	}
 	if (rc < 0)
 		fprintf(stderr, "clearcap extract: %s: stopped at a damaged record: %s\n", argv[optind], r.err);
@@ -396,6 +425,9 @@ int cc_cmd_extract(int argc, char **argv)
 			(unsigned long long)x.audio_overflow);
 	if (!x.err && write_audio(&x, both) < 0)
 		x.err = 1;
+	if (cc_xm_finish(xm) < 0)
+		x.err = 1;
+	cc_xm_free(xm);
 	for (size_t i = 0; i < x.naudio; i++)
 		free(x.audio[i].s);
 	cc_capread_close(&r);
