@@ -379,6 +379,11 @@ static void on_rtp(struct cc_an *a, const struct cc_pkt *pkt, uint64_t ts, size_
 	s->pkts++;
 	s->bytes += wirelen;
 	s->payload_bytes += r.payload_len;
+	/* G.711 sends 80 bytes per 10 ms; SRTP appends a 4- or 10-byte tag (RFC 3711 §4.2). */
+	if (r.pt == 0 || r.pt == 8) {
+		s->g711_pkts++;
+		s->g711_tagged += r.payload_len % 80 == 4 || r.payload_len % 80 == 10;
+	}
 	s->last_ns = ts;
 	dups = s->seq.duplicates;
 	cc_rtpseq_update(&s->seq, r.seq);

@@ -71,6 +71,7 @@ struct cc_stream {
 	uint8_t dtmf_pt;			/* an RFC 4733 event payload type seen, or 0 */
 	uint8_t pt_changes;
 	uint8_t encrypted;			/* enum cc_enc: SRTP on the wire, and how that is known */
+	uint64_t g711_pkts, g711_tagged;	/* PCMU/PCMA packets; those 4 or 10 bytes past 10 ms */
 	struct cc_endpoint src, dst;
 	uint64_t pkts, bytes, payload_bytes;
 	uint64_t first_ns, last_ns;
@@ -257,6 +258,7 @@ enum cc_enc {
 	CC_ENC_PLAIN_COPY,	/* the file holds a plaintext copy of the same SSRC */
 	CC_ENC_DTLS,		/* the same 5-tuple carried DTLS: DTLS-SRTP (RFC 5764) */
 	CC_ENC_SDP,		/* an SDP in the file offered RTP/SAVP(F) on one of its ports */
+	CC_ENC_TAG,		/* G.711 whose every payload is whole 10 ms plus an SRTP auth tag */
 };
 
 /* SDP "m=" lines in a UDP or TCP payload: remembers the ports of secure RTP profiles. */

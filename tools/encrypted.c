@@ -9,9 +9,12 @@
  *   2. the same 5-tuple carried DTLS: RTP beside a DTLS handshake is DTLS-SRTP (RFC 5764 §5.1.2);
  *   3. an SDP in the file (SIP over UDP, signalling in plaintext TCP) offered a secure profile
  *      (RTP/SAVP, RTP/SAVPF, UDP/TLS/RTP/SAVPF; RFC 3711 §12, RFC 5764 §8) on the stream's source
- *      or destination port.
- * Anything else is taken to be plain RTP.  The SRTP authentication tag cannot tell on its own:
- * its length (4, 10 or 16 bytes, or none) is only known from the keying.
+ *      or destination port;
+ *   4. a G.711 stream (PCMU, PCMA) whose every payload is a whole number of 10 ms frames (80
+ *      bytes each) plus 4 or 10 bytes: the HMAC-SHA1-32 or -80 tag SRTP appends (RFC 3711 §4.2).
+ * Anything else is taken to be plain RTP.  For other codecs the tag cannot tell on its own:
+ * their frame sizes vary, and the tag length (4, 10 or 16 bytes, or none) is only known from
+ * the keying.
  */
 #include <netinet/in.h>
 #include <string.h>
@@ -112,6 +115,8 @@ void cc_an_mark_encrypted(struct cc_an *a)
 			s->encrypted = CC_ENC_DTLS;
 		if (!s->encrypted && (savp_port(a, s->src.port) || savp_port(a, s->dst.port)))
 			s->encrypted = CC_ENC_SDP;
+		if (!s->encrypted && s->g711_pkts >= 10 && s->g711_tagged == s->g711_pkts)
+			s->encrypted = CC_ENC_TAG;
 	}
 }
 
@@ -121,6 +126,7 @@ const char *cc_enc_reason(uint8_t e)
 	case CC_ENC_PLAIN_COPY: return "a plaintext copy of the SSRC is in the file";
 	case CC_ENC_DTLS: return "DTLS-SRTP: the flow carried a DTLS handshake";
 	case CC_ENC_SDP: return "SDP offered RTP/SAVP on its port";
+	case CC_ENC_TAG: return "G.711 payloads carry an SRTP auth tag";
 	default: return "";
 	}
 }
