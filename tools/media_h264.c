@@ -124,15 +124,15 @@ static void h264_packet(void *w, const struct cc_rtp *r, const uint8_t *p, size_
 	}
 	if (h->active && gap)
 		h->broken = 1;
-	if (!h->active && gap) {
-		st->dropped++;
-		h->need_key = 1;
-	}
 	if (!h->active) {
 		h->active = 1;
 		h->ts = r->ts;
 		h->au.len = 0;
 		h->broken = h->in_fu = h->idr = h->sps = h->slice = 0;
+		/* Packets lost just before an access unit may have been its first NAL units (an AUD,
+		 * parameter sets, a slice): nothing in the next packet says it starts the unit. */
+		if (gap)
+			h->broken = 1;
 	}
 	if (cc_h264_pkt_parse(p, len, &pk) < 0) {
 		st->bad++;

@@ -123,8 +123,8 @@ static void ivf_packet(void *w, const struct cc_rtp *r, const uint8_t *p, size_t
 	if (v->active && gap)
 		v->broken = 1;
 	if (!v->active && gap) {
-		/* Whole frames were lost between two frames; what follows may depend on them. */
-		st->dropped++;
+		/* Lost packets before a frame: its own start (the S bit below tells), or whole frames
+		 * that what follows may depend on. */
 		v->need_key = 1;
 	}
 	if (cc_vp8_desc_parse(p, len, &d) < 0) {

@@ -1,0 +1,224 @@
+"""`clearcap extract` beyond G.711: Opus to Ogg Opus, VP8 to IVF, H.264 to Annex B, from real
+GStreamer senders captured under clearcap, checked with ffprobe/ffmpeg (codec, frame count,
+duration, the tone that was sent); lost packets made with editcap; and SRTP streams without a
+plaintext copy refused rather than written as noise."""
+import os
+import re
+import struct
+import subprocess
+import sys
+import time
+
+import cclib
+from cclib import eq, ok, tshark, tshark_count
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from test_report import dominant_hz, srtp_pcmu_session  # noqa: E402
+
+QUICK = ["test_extract_opus_to_ogg", "test_extract_vp8_to_ivf_with_loss"]
+
+KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d"
+
+
+def need_gst(*elements):
+    cclib.need("gst-launch-1.0")
+    cclib.need("ffprobe")
+    cclib.need("editcap")
+    for e in elements:
+        if subprocess.run(["gst-inspect-1.0", e], capture_output=True).returncode != 0:
+            raise cclib.Skip("GStreamer element %s not installed (gstreamer1.0-plugins-good/-ugly/-bad)" % e)
+
+
+def send_under_clearcap(env, cap, pipeline):
+    """Runs a GStreamer sender ending in `udpsink` under `clearcap -w cap`, towards a UDP socket
+    this test holds open (so the kernel has somewhere to deliver); returns the port."""
+    import socket
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    sink.bind(("127.0.0.1", 0))
+    port = sink.getsockname()[1]
+    try:
+        cclib.run([env.tool, "-w", cap, "--", "gst-launch-1.0", "-q"] + pipeline +
+                  ["!", "udpsink", "host=127.0.0.1", "port=%d" % port], env=env.env(preload=False), timeout=30)
+    finally:
+        sink.close()
+    return port
+
+
+def extract(env, cap, out):
+    p = cclib.run([env.tool, "extract", cap, "-o", out], env=env.env(preload=False))
+    return p.stdout
+
+
+def probe(path, *entries):
+    """ffprobe's view of the first stream: {key: value} for stream entries, format duration."""
+    out = cclib.run(["ffprobe", "-v", "error", "-count_frames", "-count_packets", "-select_streams", "0",
+                     "-show_entries", "stream=" + ",".join(entries) + ":format=duration", "-of",
+                     "default=noprint_wrappers=1", path]).stdout
+    return dict(l.split("=", 1) for l in out.splitlines() if "=" in l)
+
+
+def rtp_packets(cap, port):
+    """(frame number, rtp.seq, rtp.timestamp, marker) of the RTP to port, as tshark decodes it."""
+    rows = tshark(cap, ["frame.number", "rtp.seq", "rtp.timestamp", "rtp.marker"], "udp.dstport == %d" % port,
+                  extra=["-d", "udp.port==%d,rtp" % port])
+    return [(int(r[0]), int(r[1]), int(r[2]), r[3] in ("1", "True")) for r in rows]
+
+
+def one_file(out, ext):
+    files = sorted(f for f in os.listdir(out) if f.endswith("." + ext))
+    eq(len(files), 1, "one .%s file in %s: %r" % (ext, out, os.listdir(out)))
+    ok(re.match(r"ssrc-[0-9a-f]{8}-wire-sent\.%s$" % ext, files[0]), files[0])
+    return os.path.join(out, files[0])
+
+
+def test_extract_opus_to_ogg(env):
+    """2 s of a 440 Hz sine as Opus (100 buffers of 20 ms, real time): an Ogg Opus file that
+    ffprobe reads as opus with one packet per RTP packet and the sent duration, and that ffmpeg
+    decodes back to 440 Hz."""
+    need_gst("opusenc", "rtpopuspay")
+    cap, out = env.path("opus.pcapng"), env.path("xo")
+    port = send_under_clearcap(env, cap, [
+        "audiotestsrc", "freq=440", "num-buffers=100", "samplesperbuffer=960", "!",
+        "audio/x-raw,rate=48000,channels=1", "!", "opusenc", "frame-size=20", "!", "rtpopuspay"])
+    pkts = rtp_packets(cap, port)
+    ok(100 <= len(pkts) <= 102, "RTP packets sent: %d" % len(pkts))
+    stdout = extract(env, cap, out)
+    path = one_file(out, "opus")
+    p = probe(path, "codec_name", "channels", "sample_rate", "nb_read_packets")
+    eq(p["codec_name"], "opus", "codec")
+    eq(int(p["nb_read_packets"]), len(pkts), "one Ogg packet per RTP packet")
+    ok(abs(float(p["duration"]) - 2.0) <= 0.02 + 1e-3, "duration %s s for 2.00 s sent" % p["duration"])
+    ok(("%d packets, %d Opus packets" % (len(pkts), len(pkts))) in stdout, stdout)
+    # The audio itself: ffmpeg's decoder (libopus) gives back the tone.
+    pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-f", "s16le", "-ac", "1", "-ar", "8000", "-"],
+                         capture_output=True, check=True).stdout
+    samples = struct.unpack("<%dh" % (len(pcm) // 2), pcm)
+    ok(abs(len(samples) - 16000) <= 160, "decoded %d samples at 8 kHz" % len(samples))
+    hz, zc = dominant_hz(samples[4000:12000], 8000)
+    ok(abs(hz - 440) <= 3, "dominant frequency %.1f Hz (zero crossings %.1f)" % (hz, zc))
+    ok(max(samples) > 5000, "a loud tone, not silence")
+
+
+def video_case(env, name, enc, pay, ext, codec):
+    """60 frames at 30/s, a key frame every 20: the whole stream, then the same capture with one
+    packet of frame 30 deleted by editcap."""
+    cap, out = env.path(name + ".pcapng"), env.path("x" + name)
+    port = send_under_clearcap(env, cap, [
+        "videotestsrc", "num-buffers=60", "!", "video/x-raw,width=320,height=240,framerate=30/1", "!"] + enc +
+        ["!", pay])
+    pkts = rtp_packets(cap, port)
+    stamps = sorted(set(p[2] for p in pkts))
+    eq(len(stamps), 60, "frames (RTP timestamps) sent")
+    stdout = extract(env, cap, out)
+    path = one_file(out, ext)
+    p = probe(path, "codec_name", "width", "height", "nb_read_frames")
+    eq(p["codec_name"], codec, "codec")
+    eq((p["width"], p["height"]), ("320", "240"), "size")
+    eq(int(p["nb_read_frames"]), 60, "frames decoded: " + stdout)
+    if ext == "ivf":
+        ok(abs(float(p["duration"]) - 2.0) <= 1 / 30 + 1e-3, "duration %s s for 2.00 s sent" % p["duration"])
+    ok("60 frames, 2.00 s" in stdout, stdout)
+    dec = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-f", "null", "-"], capture_output=True, text=True)
+    eq((dec.returncode, dec.stderr), (0, ""), "ffmpeg decodes without a complaint")
+
+    # Which frames are key frames, as ffprobe sees them: from 30 on, nothing decodes until the next.
+    keys = [l == "key_frame=1" for l in cclib.run(["ffprobe", "-v", "error", "-select_streams", "0",
+                                                   "-show_entries", "frame=key_frame", "-of", "default", path]
+                                                  ).stdout.split() if l.startswith("key_frame=")]
+    eq(len(keys), 60, "key frame flags")
+    ok(keys[0] and not keys[30], "frame 0 is a key frame, frame 30 is not: %r" % keys)
+    nxt = next((i for i in range(31, 60) if keys[i]), 60)
+    # Delete the first packet of frame 30 (its start), as a network would lose it.
+    lost = [p for p in pkts if p[2] == stamps[30]][0]
+    cut = env.path(name + "-lost.pcapng")
+    cclib.run(["editcap", cap, cut, str(lost[0])])
+    eq(tshark_count(cut), tshark_count(cap) - 1, "editcap removed one frame")
+    out2 = env.path("x" + name + "-lost")
+    stdout = extract(env, cut, out2)
+    path = one_file(out2, ext)
+    expect = 60 - (nxt - 30)
+    p = probe(path, "codec_name", "nb_read_frames")
+    eq(int(p["nb_read_frames"]), expect, "frames decoded after the loss (next key frame %d): %s" % (nxt, stdout))
+    ok("%d frames" % expect in stdout and "1 packets lost" in stdout and "1 incomplete frames dropped" in stdout,
+       stdout)
+    if nxt - 31 > 0:
+        ok("%d frames skipped until a key frame" % (nxt - 31) in stdout, stdout)
+    dec = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-f", "null", "-"], capture_output=True, text=True)
+    eq((dec.returncode, dec.stderr), (0, ""), "no garbled frame reaches the decoder")
+
+
+def test_extract_vp8_to_ivf_with_loss(env):
+    need_gst("vp8enc", "rtpvp8pay")
+    video_case(env, "vp8", ["vp8enc", "deadline=1", "keyframe-max-dist=20", "keyframe-mode=disabled"],
+               "rtpvp8pay", "ivf", "vp8")
+
+
+def test_extract_h264_to_annexb_with_loss(env):
+    need_gst("x264enc", "rtph264pay")
+    video_case(env, "h264", ["x264enc", "tune=zerolatency", "key-int-max=20", "speed-preset=ultrafast"],
+               "rtph264pay", "h264", "h264")
+
+
+def test_extract_srtp_opus_plaintext_copy_only(env):
+    """Opus over SRTP (srtpenc/srtpdec) received under clearcap: the plaintext copy becomes the
+    Ogg Opus file, the wire copy is refused with one line naming why; the report marks it."""
+    need_gst("opusenc", "rtpopuspay", "srtpenc", "srtpdec")
+    cap, out = env.path("sopus.pcapng"), env.path("xs")
+    ssrc = 0x1234abcd
+    port = cclib.free_port()
+    caps = ("application/x-srtp,media=audio,clock-rate=48000,encoding-name=OPUS,payload=96,ssrc=(uint)%d,"
+            "srtp-key=(buffer)%s,srtp-cipher=(string)aes-128-icm,srtp-auth=(string)hmac-sha1-80,"
+            "srtcp-cipher=(string)aes-128-icm,srtcp-auth=(string)hmac-sha1-80,roc=(uint)0" % (ssrc, KEY))
+    recv = subprocess.Popen([env.tool, "-w", cap, "--", "gst-launch-1.0", "-q", "udpsrc", "port=%d" % port,
+                             "num-buffers=75", "caps=" + caps, "!", "srtpdec", "!", "fakesink"],
+                            env=env.env(preload=False), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        cclib.run(["gst-launch-1.0", "-q", "audiotestsrc", "freq=440", "num-buffers=75", "samplesperbuffer=960",
+                   "!", "audio/x-raw,rate=48000,channels=1", "!", "opusenc", "frame-size=20", "!", "rtpopuspay",
+                   "ssrc=%d" % ssrc, "!", "srtpenc", "key=" + KEY, "!", "udpsink", "host=127.0.0.1",
+                   "port=%d" % port], env=env.env(preload=False), timeout=30)
+        _, err = recv.communicate(timeout=20)
+    finally:
+        if recv.poll() is None:
+            recv.kill()
+            recv.wait()
+    eq(recv.returncode, 0, "receiver under clearcap: " + err)
+    stdout = extract(env, cap, out)
+    eq(sorted(f for f in os.listdir(out) if not f.endswith(".pcap")),
+       ["ssrc-%08x-plaintext-recv.opus" % ssrc], stdout)
+    ok(re.search(r"ssrc 0x%08x wire recv: SRTP \(encrypted: a plaintext copy.*extracted instead" % ssrc, stdout),
+       stdout)
+    p = probe(os.path.join(out, "ssrc-%08x-plaintext-recv.opus" % ssrc), "codec_name", "nb_read_packets")
+    eq(p["codec_name"], "opus", "codec")
+    eq(int(p["nb_read_packets"]), tshark_count(cap, "sll.ifindex == 2"), "one Ogg packet per plaintext copy")
+    rep = cclib.run([env.tool, "report", cap, "--json"], env=env.env(preload=False)).stdout
+    import json
+    streams = {s["interface"]: s for s in json.loads(rep)["rtp_streams"] if s["ssrc"] == ssrc}
+    eq((streams["wire"]["encrypted"], streams["plaintext"]["encrypted"]), (True, False), "encrypted in the report")
+    ok("SRTP (encrypted" in cclib.run([env.tool, "report", cap], env=env.env(preload=False)).stdout, "text report")
+
+
+def test_extract_refuses_srtp_without_plaintext(env):
+    """A PCMU call over SRTP with only its wire copy left (the plaintext frames removed, as in a
+    tcpdump of the same call): extract writes no WAV of noise and says why in one line."""
+    cap = env.path("c.pcapng")
+    srtp_pcmu_session(env, cap, buffers=60)
+    wire = env.path("wire.pcapng")
+    cclib.run(["tshark", "-r", cap, "-Y", "sll.ifindex == 1", "-w", wire])
+    eq(tshark_count(wire, "sll.ifindex == 2"), 0, "no plaintext left")
+    ok(tshark_count(wire) >= 50, "the wire copy is there")
+    out = env.path("xw")
+    stdout = extract(env, wire, out)
+    eq([f for f in os.listdir(out) if not f.endswith(".pcap")], [], "no media file: " + stdout)
+    lines = [l for l in stdout.splitlines() if "SRTP" in l]
+    eq(len(lines), 1, stdout)
+    ok("not extracted" in lines[0] and "auth tag" in lines[0], lines[0])
+    # The same file with the plaintext copies: the WAV is written, from them only.
+    out = env.path("xp")
+    stdout = extract(env, cap, out)
+    ok(any(f.endswith("-plaintext-recv.wav") for f in os.listdir(out)), stdout)
+    ok(not any("-wire-" in f for f in os.listdir(out)), stdout)
