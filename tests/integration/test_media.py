@@ -228,3 +228,55 @@ def test_extract_refuses_srtp_without_plaintext(env):
     stdout = extract(env, cap, out)
     ok(any(f.endswith("-plaintext-recv.wav") for f in os.listdir(out)), stdout)
     ok(not any("-wire-" in f for f in os.listdir(out)), stdout)
+
+
+def test_extract_webrtc_opus(env):
+    """A real WebRTC session (two aiortc peers, DTLS-SRTP over ICE), the offerer sending a 440 Hz
+    tone as Opus and the answerer silence back: from the plaintext copies extract writes an Ogg
+    Opus file per stream and direction with one packet per RTP packet tshark finds, the tone
+    comes back out; every wire (SRTP) copy is refused with its reason, never written."""
+    from test_webrtc import run_session
+    cclib.need("ffprobe")
+    cap, out = env.path("w.pcapng"), env.path("xw")
+    run_session(env, cap, mode="audio tone")
+    stdout = extract(env, cap, out)
+    files = sorted(f for f in os.listdir(out) if not f.endswith(".pcap"))
+    ok(not any("-wire-" in f or "-relay-" in f for f in files), "no file from a wire copy: %r" % files)
+    refused = [l for l in stdout.splitlines() if "SRTP (encrypted" in l]
+    # Two audio streams, each sent and received: four wire copies.
+    eq(len(refused), 4, "the wire copies are refused: " + stdout)
+    opus = [f for f in files if f.endswith(".opus")]
+    eq(len(opus), 4, "Opus, two streams each seen sent and received: %r" % files)
+    tone = []
+    for f in opus:
+        ssrc = int(f.split("-")[1], 16)
+        pkttype = "4" if f.endswith("sent.opus") else "0"
+        n = len(tshark(cap, ["frame.number"], "sll.ifindex == 2 && sll.pkttype == %s && rtp.ssrc == 0x%08x" %
+                       (pkttype, ssrc), extra=["-o", "rtp.heuristic_rtp:TRUE"]))
+        p = probe(os.path.join(out, f), "codec_name", "nb_read_packets")
+        eq(p["codec_name"], "opus", f)
+        ok(n >= 100, "%d plaintext RTP packets of 0x%08x" % (n, ssrc))
+        eq(int(p["nb_read_packets"]), n, "%s: one Ogg packet per RTP packet: %s" % (f, stdout))
+        ok(abs(float(p["duration"]) - n * 0.02) <= 0.021, "%s: %s s for %d packets of 20 ms" % (f, p["duration"], n))
+        pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", os.path.join(out, f), "-f", "s16le", "-ac", "1",
+                              "-ar", "8000", "-"], capture_output=True, check=True).stdout
+        samples = struct.unpack("<%dh" % (len(pcm) // 2), pcm)
+        if max(samples[4000:12000]) > 3000:
+            tone.append(dominant_hz(samples[4000:12000], 8000)[0])
+    # The offerer's stream, sent and received: the tone; the answerer's: silence.
+    eq(len(tone), 2, "two files hold the tone: %r" % tone)
+    ok(all(abs(t - 440) <= 3 for t in tone), "440 Hz: %r" % tone)
+    # Without the plaintext copies (a tcpdump of the same call): the DTLS on each stream's
+    # 5-tuple says DTLS-SRTP; nothing is written, and the report agrees.
+    wire = env.path("wire.pcapng")
+    cclib.run(["tshark", "-r", cap, "-Y", "sll.ifindex != 2", "-w", wire])
+    out = env.path("xw2")
+    stdout = extract(env, wire, out)
+    eq([f for f in os.listdir(out) if not f.endswith(".pcap")], [], stdout)
+    refused = [l for l in stdout.splitlines() if "SRTP (encrypted: DTLS-SRTP" in l and "not extracted" in l]
+    eq(len(refused), 4, stdout)
+    import json
+    rep = json.loads(cclib.run([env.tool, "report", wire, "--json"], env=env.env(preload=False)).stdout)
+    media = [s for s in rep["rtp_streams"] if s["valid"]]
+    ok(len(media) >= 4 and all(s["encrypted"] for s in media), "report: %r" %
+       [(s["ssrc_hex"], s["encrypted"], s["encrypted_reason"]) for s in media])
