@@ -21,7 +21,9 @@
 
 #include "decoders/demux.h"
 #include "decoders/rtp.h"
+#include "tools/analyze.h"
 #include "tools/capread.h"
+#include "tools/dtmf_tone.h"
 #include "tools/pktparse.h"
 #include "tools/report.h"
 #include "tools/rtpstats.h"
@@ -31,6 +33,7 @@
 #define MAX_AUDIO 64
 #define G711_RATE 8000
 #define MAX_SAMPLES (G711_RATE * 3600u)	/* an hour per stream bounds memory at 56 MiB */
+#define MAX_TONES 128				/* RFC 4733 events drawn per stream */
 
 struct ssrc_file {
 	uint32_t ssrc;
@@ -48,6 +51,13 @@ struct audio {
 	size_t len, cap;
 	uint64_t pkts, skipped;
 	int written;
+	/* RFC 4733 events on the same SSRC, by the timestamp where each began. */
+	struct tone {
+		uint32_t ts;
+		uint16_t duration;
+		uint8_t event, volume;
+	} tones[MAX_TONES];
+	size_t ntones;
 };
 
 struct extract {
@@ -93,7 +103,7 @@ static int ep_same(const struct cc_endpoint *a, const struct cc_endpoint *b)
 }
 
 static struct audio *audio_get(struct extract *x, const struct cc_pkt *pkt, const struct cc_rtp *r,
-			       uint64_t ts)
+			       uint64_t ts, int create)
 {
 	struct audio *au;
 
@@ -103,6 +113,8 @@ static struct audio *audio_get(struct extract *x, const struct cc_pkt *pkt, cons
 		    ep_same(&au->src, &pkt->src) && ep_same(&au->dst, &pkt->dst))
 			return au;
 	}
+	if (!create)
+		return NULL;
 	if (x->naudio >= MAX_AUDIO) {
 		x->audio_overflow++;
 		return NULL;
@@ -120,6 +132,53 @@ static struct audio *audio_get(struct extract *x, const struct cc_pkt *pkt, cons
 	return au;
 }
 
+/*
+ * A telephone event (RFC 4733 §2.3) on a G.711 stream already under way: remembered by its
+ * start timestamp, with the longest duration any of its packets (updates, the three end
+ * retransmissions) gave.  The clock is the audio's, 8000 Hz, as telephone-event/8000 is when
+ * it shares a stream with G.711.
+ */
+static void tone_add(struct extract *x, const struct cc_pkt *pkt, const struct cc_rtp *r, uint64_t ts)
+{
+	struct audio *au = audio_get(x, pkt, r, ts, 0);
+	struct cc_dtmf d;
+	struct tone *t = NULL;
+
+	if (au == NULL || r->pt < 96 || cc_rtp_dtmf(pkt->payload + r->payload_off, r->payload_len, &d) < 0 ||
+	    d.event > 15)
+		return;
+	for (size_t i = 0; i < au->ntones; i++)
+		if (au->tones[i].ts == r->ts)
+			t = &au->tones[i];
+	if (t == NULL) {
+		if (au->ntones >= MAX_TONES)
+			return;
+		t = &au->tones[au->ntones++];
+		t->ts = r->ts;
+		t->duration = 0;
+	}
+	t->event = d.event;
+	t->volume = d.volume;
+	if (d.duration > t->duration)
+		t->duration = d.duration;
+}
+
+/* Draws each event's tone pair over the audio where it was pressed (within what was received). */
+static void tones_render(struct audio *au)
+{
+	for (size_t i = 0; i < au->ntones; i++) {
+		const struct tone *t = &au->tones[i];
+		int32_t off = (int32_t)(t->ts - au->first_ts);
+		size_t n = t->duration;
+
+		if (off < 0 || (size_t)off >= au->len)
+			continue;
+		if (n > au->len - (size_t)off)
+			n = au->len - (size_t)off;
+		cc_dtmf_tone(au->s + off, n, G711_RATE, t->event, t->volume);
+	}
+}
+
 static void audio_add(struct extract *x, const struct cc_pkt *pkt, uint64_t ts)
 {
 	struct cc_rtp r;
@@ -127,9 +186,13 @@ static void audio_add(struct extract *x, const struct cc_pkt *pkt, uint64_t ts)
 	int32_t off;
 	size_t need;
 
-	if (cc_rtp_parse(pkt->payload, pkt->payload_len, &r) < 0 || (r.pt != 0 && r.pt != 8))
+	if (cc_rtp_parse(pkt->payload, pkt->payload_len, &r) < 0)
 		return;
-	au = audio_get(x, pkt, &r, ts);
+	if (r.pt != 0 && r.pt != 8) {
+		tone_add(x, pkt, &r, ts);
+		return;
+	}
+	au = audio_get(x, pkt, &r, ts, 1);
 	if (au == NULL)
 		return;
 	au->pkts++;
@@ -238,6 +301,7 @@ static int write_audio(struct extract *x, int both)
 
 		if (au->len == 0)
 			continue;
+		tones_render(au);
 		snprintf(path, sizeof path, "%s/ssrc-%08x-%s-%s.wav", x->dir, au->ssrc, if_word(au->ifindex),
 			 dir_word(au->dir));
 		/* Two flows with one SSRC, interface and direction: number the later ones. */
@@ -251,8 +315,15 @@ static int write_audio(struct extract *x, int both)
 			return -1;
 		}
 		au->written = 1;
-		printf("%s: %s %s, %llu packets, %.2f s\n", path, au->pt ? "PCMA" : "PCMU", dir_word(au->dir),
+		printf("%s: %s %s, %llu packets, %.2f s", path, au->pt ? "PCMA" : "PCMU", dir_word(au->dir),
 		       (unsigned long long)au->pkts, (double)au->len / G711_RATE);
+		if (au->ntones) {
+			printf(", DTMF ");
+			for (size_t t = 0; t < au->ntones; t++)
+				putchar(cc_dtmf_char(au->tones[t].event));
+			printf(" drawn in");
+		}
+		putchar('\n');
 		n++;
 	}
 	if (!both)
@@ -304,7 +375,8 @@ static void extract_usage(FILE *f)
 	fputs("Usage: clearcap extract FILE [-o DIR] [--both]\n"
 	      "Write DIR/ssrc-XXXXXXXX.pcap with the RTP packets of each SSRC (the input's link type),\n"
 	      "and for each stream in the clear DIR/ssrc-XXXXXXXX-IF-DIR.EXT: .wav for G.711 (8 kHz\n"
-	      "16-bit mono; lost packets become silence), .opus (Ogg Opus) for Opus, .ivf for VP8,\n"
+	      "16-bit mono; lost packets become silence, RFC 4733 DTMF events their tone pair),\n"
+	      ".opus (Ogg Opus) for Opus, .ivf for VP8,\n"
 	      ".h264 (Annex B) for H.264; video frames with a lost packet are dropped and writing\n"
 	      "resumes at the next key frame.  The codec comes from SDP in the file, else from the\n"
 	      "payload.  SRTP streams without a plaintext copy are not decoded: one line says why.\n"

@@ -2,6 +2,7 @@
 GStreamer senders captured under clearcap, checked with ffprobe/ffmpeg (codec, frame count,
 duration, the tone that was sent); lost packets made with editcap; and SRTP streams without a
 plaintext copy refused rather than written as noise."""
+import math
 import os
 import re
 import struct
@@ -280,3 +281,63 @@ def test_extract_webrtc_opus(env):
     media = [s for s in rep["rtp_streams"] if s["valid"]]
     ok(len(media) >= 4 and all(s["encrypted"] for s in media), "report: %r" %
        [(s["ssrc_hex"], s["encrypted"], s["encrypted_reason"]) for s in media])
+
+
+def goertzel(samples, rate, f):
+    w = 2 * math.pi * f / rate
+    c = 2 * math.cos(w)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + c * s1 - s2, s1
+    return s1 * s1 + s2 * s2 - c * s1 * s2
+
+
+def test_extract_dtmf_drawn_into_wav(env):
+    """A PCMU call (a 300 Hz tone) in which GStreamer's rtpdtmfsrc presses 5 and 9 (RFC 4733
+    events on the audio's SSRC): the WAV holds each digit's two Q.23 frequencies for as long as
+    tshark says the event lasted, where it began, and the 300 Hz tone elsewhere."""
+    need_gst("rtpdtmfsrc", "rtpdtmfmux", "rtppcmupay")
+    probe_gi = subprocess.run([cclib.PY, "-c", "import gi; gi.require_version('Gst', '1.0')"], capture_output=True)
+    if probe_gi.returncode != 0:
+        raise cclib.Skip("python3-gst-1.0 not installed")
+    import socket
+    import wave
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    port = sink.getsockname()[1]
+    cap, out = env.path("dtmf.pcapng"), env.path("xd")
+    try:
+        cclib.run([env.tool, "-q", "-w", cap, "--", cclib.PY, os.path.join(HERE, "dtmf_sender.py"), str(port), "59"],
+                  env=env.env(preload=False), timeout=30)
+    finally:
+        sink.close()
+    dec = ["-d", "udp.port==%d,rtp" % port]
+    audio_ts = [int(r[0]) for r in tshark(cap, ["rtp.timestamp"], "rtp.p_type == 0", extra=dec)]
+    events = {}
+    for ts, ev, dur in tshark(cap, ["rtp.timestamp", "rtpevent.event_id", "rtpevent.duration"], "rtpevent",
+                              extra=dec):
+        events[int(ts)] = (int(ev), max(int(dur), events.get(int(ts), (0, 0))[1]))
+    eq(sorted(e[0] for e in events.values()), [5, 9], "events tshark decodes: %r" % events)
+    stdout = extract(env, cap, out)
+    ok("DTMF 59 drawn in" in stdout, stdout)
+    wavs = [f for f in os.listdir(out) if f.endswith(".wav")]
+    eq(len(wavs), 1, stdout)
+    w = wave.open(os.path.join(out, wavs[0]))
+    pcm = w.readframes(w.getnframes())
+    samples = struct.unpack("<%dh" % (len(pcm) // 2), pcm)
+    pairs = {5: (770, 1336), 9: (852, 1477)}
+    others = [697, 770, 852, 941, 1209, 1336, 1477, 1633, 300]
+    for ts, (ev, dur) in events.items():
+        off = ts - audio_ts[0]
+        ok(dur >= 1600 and off + dur <= len(samples), "event %d at %d for %d samples" % (ev, off, dur))
+        win = samples[off + 80:off + dur - 80]
+        p = {f: goertzel(win, 8000, f) for f in others}
+        lo, hi = pairs[ev]
+        for f in others:
+            if f not in (lo, hi):
+                ok(min(p[lo], p[hi]) > 20 * p[f], "digit %d: %d/%d Hz over %d Hz: %r" % (ev, lo, hi, f, p))
+    # Before the first event only the 300 Hz tone is there.
+    first = min(events) - audio_ts[0]
+    win = samples[max(0, first - 2400):first - 80]
+    p = {f: goertzel(win, 8000, f) for f in others}
+    ok(all(p[300] > 20 * p[f] for f in others if f != 300), "the call's tone before the digits: %r" % p)
