@@ -39,6 +39,7 @@ struct xs {
 	uint8_t have_seq;
 	uint16_t next_seq;
 	uint64_t lost, late;
+	uint32_t pending_gap;	/* lost before packets of another payload type, not yet handed on */
 	struct cc_media_stats st;
 };
 
@@ -149,8 +150,13 @@ void cc_xm_sniff(struct cc_xm *x, const struct cc_pkt *pkt, const struct cc_rtp 
 	struct xs *s = find(x, pkt, r->ssrc, 1);
 	uint32_t samples;
 	uint8_t stereo;
+	struct cc_dtmf d;
 
 	if (s == NULL || r->pt < 96)
+		return;
+	/* Telephone events share the SSRC of Opus in WebRTC; they are not what is being sniffed
+	 * (the analyzer's rule: one 4-byte event block, RFC 4733 §2.3). */
+	if (r->payload_len == 4 && cc_rtp_dtmf(p, 4, &d) == 0 && d.event <= 16)
 		return;
 	s->pkts++;
 	if (cc_opus_packet(p, r->payload_len, &samples, &stereo) == 0)
@@ -252,9 +258,10 @@ int cc_xm_packet(struct cc_xm *x, const struct cc_pkt *pkt, const struct cc_rtp 
 		return 0;
 	if (s->codec == C_G711)
 		return 1;
-	if (s->w == NULL || r->pt != s->pt)
+	if (s->w == NULL)
 		return 0;
-	/* Sequence numbers: a gap is loss, a step back a late or duplicate copy (RFC 3550 A.1). */
+	/* Sequence numbers: a gap is loss, a step back a late or duplicate copy (RFC 3550 A.1).
+	 * Every payload type of the SSRC counts (telephone events share the media's sequence). */
 	if (s->have_seq) {
 		d = (uint16_t)(r->seq - s->next_seq);
 		if (d >= 0x8000) {
@@ -270,6 +277,12 @@ int cc_xm_packet(struct cc_xm *x, const struct cc_pkt *pkt, const struct cc_rtp 
 	}
 	s->have_seq = 1;
 	s->next_seq = (uint16_t)(r->seq + 1);
+	if (r->pt != s->pt) {
+		s->pending_gap += gap;
+		return 0;
+	}
+	gap += s->pending_gap;
+	s->pending_gap = 0;
 	s->ops->packet(s->w, r, pkt->payload + r->payload_off, r->payload_len, gap, &s->st);
 	return 0;
 }

@@ -77,7 +77,7 @@ async def offer():
     send_sdp(pc.localDescription)
     await pc.setRemoteDescription(await read_sdp())
     await asyncio.wait_for(opened.wait(), 20)
-    if AUDIO:
+    if AUDIO or VIDEO:
         await asyncio.sleep(AUDIO_SECONDS)
     for m in MESSAGES:
         ch.send(m)
