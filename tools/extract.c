@@ -7,9 +7,9 @@
  * (ifindex 2) of SRTP, or RTP that was never encrypted.  A first pass over the file runs the
  * report's analysis, which says which streams are SRTP (tools/encrypted.c) and what SDP in the
  * file says about payload types; those streams are never decoded, and one line says why.
- * Samples are placed by RTP timestamp (8000 Hz for
- * G.711), so a lost or late packet leaves silence where it belonged, not a shift of everything
- * after it.  With --both, two streams in opposite directions of one flow become the left and
+ * Samples are placed by RTP timestamp (8000 Hz for G.711), so a lost or late packet leaves
+ * silence where it belonged, not a shift of everything after it; RFC 4733 events on the
+ * stream are drawn in as their DTMF tones (tools/dtmf_tone.c).  With --both, two streams in opposite directions of one flow become the left and
  * right channel of one WAV, each starting at its first packet's capture time.
  */
 #include <errno.h>
