@@ -21,6 +21,15 @@
 #define XM_MAX 256
 #define XM_MAX_MISORDER 3000	/* RFC 3550 A.1 MAX_DROPOUT: a forward jump larger than this is a restart */
 
+#define XM_HOLD 16		/* early packets held back to put reordered ones in place */
+
+/* A packet held back until the ones before it arrive. */
+struct held {
+	struct cc_rtp r;
+	uint8_t *p;
+	size_t len;
+};
+
 enum codec { C_NONE, C_G711, C_OPUS, C_VP8, C_H264, C_EVENTS };
 
 struct xs {
@@ -40,6 +49,8 @@ struct xs {
 	uint16_t next_seq;
 	uint64_t lost, late;
 	uint32_t pending_gap;	/* lost before packets of another payload type, not yet handed on */
+	struct held *hold;	/* early packets, XM_HOLD slots allocated at the first one */
+	size_t nheld;
 	struct cc_media_stats st;
 };
 
@@ -106,6 +117,13 @@ struct cc_xm *cc_xm_new(const char *dir)
 
 void cc_xm_free(struct cc_xm *x)
 {
+	if (x == NULL)
+		return;
+	for (size_t i = 0; i < x->n; i++) {
+		for (size_t j = 0; j < x->s[i].nheld; j++)
+			free(x->s[i].hold[j].p);
+		free(x->s[i].hold);
+	}
 	free(x);
 }
 
@@ -246,10 +264,84 @@ void cc_xm_decide(struct cc_xm *x, const struct cc_an *a)
 	}
 }
 
+/* Hands one packet on in sequence order; gap: sequence numbers missing just before it. */
+static void deliver(struct xs *s, const struct cc_rtp *r, const uint8_t *p, size_t len, uint32_t gap)
+{
+	s->next_seq = (uint16_t)(r->seq + 1);
+	/* Every payload type of the SSRC counts (telephone events share the media's sequence). */
+	if (r->pt != s->pt) {
+		s->pending_gap += gap;
+		return;
+	}
+	gap += s->pending_gap;
+	s->pending_gap = 0;
+	s->ops->packet(s->w, r, p, len, gap, &s->st);
+}
+
+/* The held packet next in sequence order. */
+static size_t held_first(const struct xs *s)
+{
+	size_t m = 0;
+
+	for (size_t i = 1; i < s->nheld; i++)
+		if ((uint16_t)(s->hold[i].r.seq - s->next_seq) < (uint16_t)(s->hold[m].r.seq - s->next_seq))
+			m = i;
+	return m;
+}
+
+/* Hands on the held packets that are now in sequence, and more, lowest first, while more than
+ * keep are held (what they skip over is lost). */
+static void release(struct xs *s, size_t keep)
+{
+	while (s->nheld > 0) {
+		size_t m = held_first(s);
+		uint16_t d = (uint16_t)(s->hold[m].r.seq - s->next_seq);
+		struct held h;
+
+		if (d != 0 && s->nheld <= keep)
+			break;
+		h = s->hold[m];
+		s->hold[m] = s->hold[--s->nheld];
+		s->lost += d;
+		deliver(s, &h.r, h.p, h.len, d);
+		free(h.p);
+	}
+}
+
+/* Keeps a packet that came early (after a higher sequence number was due); -1 if it cannot. */
+static int hold(struct xs *s, const struct cc_rtp *r, const uint8_t *p, size_t len)
+{
+	struct held *h;
+
+	for (size_t i = 0; i < s->nheld; i++)
+		if (s->hold[i].r.seq == r->seq)
+			return 1;	/* a duplicate of one already held */
+	if (s->hold == NULL && (s->hold = calloc(XM_HOLD, sizeof *s->hold)) == NULL)
+		return -1;
+	h = &s->hold[s->nheld];
+	h->p = malloc(len ? len : 1);
+	if (h->p == NULL)
+		return -1;
+	memcpy(h->p, p, len);
+	h->len = len;
+	h->r = *r;
+	/* The extension pointed into the capture's buffer, which the next frame overwrites. */
+	h->r.ext.p = NULL;
+	h->r.ext.len = 0;
+	s->nheld++;
+	return 0;
+}
+
+/*
+ * Packets go to the writer in sequence order: one that comes early (a gap before it) is held
+ * back, up to XM_HOLD of them, so that a packet reordered on the way still lands in its frame;
+ * when the hold is full the gap is taken as loss.  A packet behind what was handed on already
+ * is late or a duplicate (RFC 3550 A.1) and is dropped.
+ */
 int cc_xm_packet(struct cc_xm *x, const struct cc_pkt *pkt, const struct cc_rtp *r)
 {
 	struct xs *s = find(x, pkt, r->ssrc, 0);
-	uint32_t gap = 0;
+	const uint8_t *p = pkt->payload + r->payload_off;
 	uint16_t d;
 
 	if (s == NULL)
@@ -260,30 +352,33 @@ int cc_xm_packet(struct cc_xm *x, const struct cc_pkt *pkt, const struct cc_rtp 
 		return 1;
 	if (s->w == NULL)
 		return 0;
-	/* Sequence numbers: a gap is loss, a step back a late or duplicate copy (RFC 3550 A.1).
-	 * Every payload type of the SSRC counts (telephone events share the media's sequence). */
-	if (s->have_seq) {
-		d = (uint16_t)(r->seq - s->next_seq);
-		if (d >= 0x8000) {
-			s->late++;
-			return 0;
-		}
-		if (d < XM_MAX_MISORDER) {
-			gap = d;
-			s->lost += d;
-		} else {
-			gap = 1;	/* a restart: whatever came before is unrelated */
-		}
-	}
-	s->have_seq = 1;
-	s->next_seq = (uint16_t)(r->seq + 1);
-	if (r->pt != s->pt) {
-		s->pending_gap += gap;
+	if (!s->have_seq) {
+		s->have_seq = 1;
+		deliver(s, r, p, r->payload_len, 0);
 		return 0;
 	}
-	gap += s->pending_gap;
-	s->pending_gap = 0;
-	s->ops->packet(s->w, r, pkt->payload + r->payload_off, r->payload_len, gap, &s->st);
+	d = (uint16_t)(r->seq - s->next_seq);
+	if (d >= XM_MAX_MISORDER && d < 0x8000) {
+		/* A restart: what is held goes first, and whatever came before is unrelated. */
+		release(s, 0);
+		deliver(s, r, p, r->payload_len, 1);
+		return 0;
+	}
+	if (d != 0 && s->nheld >= XM_HOLD) {
+		release(s, XM_HOLD - 1);
+		d = (uint16_t)(r->seq - s->next_seq);
+	}
+	if (d >= 0x8000) {
+		s->late++;
+		return 0;
+	}
+	if (d == 0) {
+		deliver(s, r, p, r->payload_len, 0);
+		release(s, XM_HOLD);
+		return 0;
+	}
+	if (hold(s, r, p, r->payload_len) != 0)
+		s->late++;
 	return 0;
 }
 
@@ -328,7 +423,11 @@ int cc_xm_finish(struct cc_xm *x)
 			continue;
 		}
 		if (s->w != NULL) {
-			int written = s->ops->close(s->w, &s->st);
+			int written;
+
+			/* What is still held back: in order, the gaps before it lost. */
+			release(s, 0);
+			written = s->ops->close(s->w, &s->st);
 
 			s->w = NULL;
 			if (s->st.err) {
