@@ -7,7 +7,8 @@
  * a 48 kHz clock whose packets all have valid Opus TOC bytes is Opus; at 90 kHz, a VP8 key
  * frame start code (RFC 6386 §9.1) or an H.264 sequence parameter set or IDR slice
  * (RFC 6184) decides between the two video formats.  Encrypted streams (tools/encrypted.c)
- * are never decoded: extract says why in one line instead.
+ * are never decoded: extract says why in one line instead.  The writers get each stream's
+ * packets in sequence order, with the count of those missing before each (cc_xm_packet).
  */
 #include <errno.h>
 #include <stdlib.h>
