@@ -1,7 +1,7 @@
 """A WebRTC data-channel peer on Debian's aiortc, for clearcap's tests: the stack is unmodified,
 this is only the application around it.
 
-usage: webrtc_peer.py offer|answer [audio] [tone] [video] [relay]
+usage: webrtc_peer.py offer|answer [audio] [tone] [video [h264]] [relay]
 Signaling is one JSON line each way: the offerer prints its offer on stdout and reads the answer
 from stdin; the answerer reads the offer from stdin and prints its answer.  The offerer opens a
 channel "chat", sends MESSAGES text messages and one binary message, waits for each echo, and
@@ -20,6 +20,7 @@ AUDIO = "audio" in sys.argv[2:]
 # test video (VP8 is aiortc's first choice; on a loaded 2-core machine its DTLS did not connect).
 TONE = "tone" in sys.argv[2:]
 VIDEO = "video" in sys.argv[2:]
+H264 = "h264" in sys.argv[2:]	# with video: offer H.264 only
 # relay: only relayed candidates, through the TURN server the test runs at TURN_SERVER (a browser's
 # iceTransportPolicy "relay"; aiortc 1.4 has no such option, so it is passed to aioice directly).
 RELAY = "relay" in sys.argv[2:]
@@ -68,6 +69,11 @@ async def offer():
         pc.addTrack(ToneTrack() if TONE else AudioStreamTrack())
     if VIDEO:
         pc.addTrack(VideoStreamTrack())
+        if H264:
+            from aiortc import RTCRtpSender
+            t = [t for t in pc.getTransceivers() if t.kind == "video"][0]
+            t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs
+                                   if c.mimeType in ("video/H264", "video/rtx")])
     ch = pc.createDataChannel("chat")
     echoes = asyncio.Queue()
     opened = asyncio.Event()
