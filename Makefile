@@ -67,7 +67,7 @@ $(LIB): $(SHIM_OBJ) shim/exports.map
 # shim) links libpcap: report, extract and the exit statistics read files with it.
 TOOL_SRC := $(wildcard tools/*.c) pcapout/format.c pcapout/rotate.c pcapout/rundir.c
 $(TOOL): $(TOOL_SRC) $(DECODERS_SRC) $(wildcard tools/*.h) $(HEADERS) | $(BUILD)
-	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC) $(DECODERS_SRC) -lpcap
+	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC) $(DECODERS_SRC) -lpcap -lm
 
 -include decoders/decoders.mk
 -include tools/tools.mk

@@ -379,6 +379,11 @@ static void on_rtp(struct cc_an *a, const struct cc_pkt *pkt, uint64_t ts, size_
 	s->pkts++;
 	s->bytes += wirelen;
 	s->payload_bytes += r.payload_len;
+	/* G.711 sends 80 bytes per 10 ms; SRTP appends a 4- or 10-byte tag (RFC 3711 §4.2). */
+	if (r.pt == 0 || r.pt == 8) {
+		s->g711_pkts++;
+		s->g711_tagged += r.payload_len % 80 == 4 || r.payload_len % 80 == 10;
+	}
 	s->last_ns = ts;
 	dups = s->seq.duplicates;
 	cc_rtpseq_update(&s->seq, r.seq);
@@ -746,6 +751,7 @@ void cc_an_finish(struct cc_an *a)
 		al->indications[0] = f->indications[up];
 		al->indications[1] = f->indications[!up];
 	}
+	cc_an_mark_encrypted(a);
 }
 
 /* A granted allocation or channel, kept for unwrapping what follows. */
@@ -1117,6 +1123,8 @@ static void learn_sdp(struct cc_an *a, const uint8_t *p, size_t len)
 {
 	static const char tag[] = "a=rtpmap:";
 	const uint8_t *end = p + len;
+
+	cc_an_learn_savp(a, p, len);
 
 	while (p != NULL && (size_t)(end - p) > sizeof tag - 1) {
 		const uint8_t *q = memmem(p, (size_t)(end - p), tag, sizeof tag - 1);

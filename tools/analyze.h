@@ -27,6 +27,7 @@
 #define CC_AN_BUCKETS		240	/* time series points per RTP stream */
 #define CC_AN_LABEL_MAX		64
 #define CC_AN_FLOW_PIDS		4
+#define CC_AN_MAX_SAVP		32
 
 enum cc_kind {
 	CC_K_STUN, CC_K_TURN, CC_K_DTLS, CC_K_RTP, CC_K_RTCP, CC_K_SCTP, CC_K_OTHER, CC_K_TCP,
@@ -69,7 +70,8 @@ struct cc_stream {
 	uint8_t ifindex, dir, pt;
 	uint8_t dtmf_pt;			/* an RFC 4733 event payload type seen, or 0 */
 	uint8_t pt_changes;
-	uint8_t srtp;				/* on the wire of a file with a plaintext copy: encrypted */
+	uint8_t encrypted;			/* enum cc_enc: SRTP on the wire, and how that is known */
+	uint64_t g711_pkts, g711_tagged;	/* PCMU/PCMA packets; those 4 or 10 bytes past 10 ms */
 	struct cc_endpoint src, dst;
 	uint64_t pkts, bytes, payload_bytes;
 	uint64_t first_ns, last_ns;
@@ -224,6 +226,8 @@ struct cc_an {
 	uint8_t unwrapping;			/* inside an unwrapped TURN datagram: no second level */
 	uint64_t unwrapped;			/* datagrams analysed from inside TURN */
 	uint64_t sdp_seen;
+	uint16_t savp_ports[CC_AN_MAX_SAVP];	/* SDP m= lines with an RTP/SAVP(F) profile */
+	size_t nsavp;
 	struct cc_overflow overflow;
 };
 
@@ -244,6 +248,27 @@ void cc_an_packet(struct cc_an *a, uint64_t ts_ns, const struct cc_pkt *pkt, siz
  * processes are not always in time order, and a response can come before its request.
  */
 void cc_an_finish(struct cc_an *a);
+
+/*
+ * Why an RTP stream's payload is ciphertext (tools/encrypted.c).  Only a stream seen on the wire
+ * or relay interface can be; a plaintext copy never is.
+ */
+enum cc_enc {
+	CC_ENC_NO = 0,
+	CC_ENC_PLAIN_COPY,	/* the file holds a plaintext copy of the same SSRC */
+	CC_ENC_DTLS,		/* the same 5-tuple carried DTLS: DTLS-SRTP (RFC 5764) */
+	CC_ENC_SDP,		/* an SDP in the file offered RTP/SAVP(F) on one of its ports */
+	CC_ENC_TAG,		/* G.711 whose every payload is whole 10 ms plus an SRTP auth tag */
+};
+
+/* SDP "m=" lines in a UDP or TCP payload: remembers the ports of secure RTP profiles. */
+void cc_an_learn_savp(struct cc_an *a, const uint8_t *p, size_t len);
+
+/* Called by cc_an_finish: sets every stream's encrypted field. */
+void cc_an_mark_encrypted(struct cc_an *a);
+
+/* A short phrase for the reason, "" for CC_ENC_NO. */
+const char *cc_enc_reason(uint8_t e);
 
 /* Derived numbers the printers share. */
 uint32_t cc_stream_clock(const struct cc_stream *s);

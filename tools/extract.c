@@ -1,12 +1,15 @@
 /*
- * extract.c - `clearcap extract FILE [-o DIR] [--both]`: one pcap per RTP SSRC, and the audio
- * of G.711 streams (RTP payload types 0 PCMU and 8 PCMA, RFC 3551 §4.5.14) as WAV files.
+ * extract.c - `clearcap extract FILE [-o DIR] [--both]`: one pcap per RTP SSRC, the audio of
+ * G.711 streams (RTP payload types 0 PCMU and 8 PCMA, RFC 3551 §4.5.14) as WAV files, and
+ * Opus, VP8 and H.264 streams as Ogg Opus, IVF and Annex B files (tools/xmedia.c).
  *
- * Audio comes from packets whose payload is in the clear: clearcap's plaintext copies
- * (ifindex 2) of SRTP, or RTP that was never encrypted.  When an SSRC has plaintext copies, its
- * wire copies are SRTP and are not decoded.  Samples are placed by RTP timestamp (8000 Hz for
- * G.711), so a lost or late packet leaves silence where it belonged, not a shift of everything
- * after it.  With --both, two streams in opposite directions of one flow become the left and
+ * Media comes from packets whose payload is in the clear: clearcap's plaintext copies
+ * (ifindex 2) of SRTP, or RTP that was never encrypted.  A first pass over the file runs the
+ * report's analysis, which says which streams are SRTP (tools/encrypted.c) and what SDP in the
+ * file says about payload types; those streams are never decoded, and one line says why.
+ * Samples are placed by RTP timestamp (8000 Hz for G.711), so a lost or late packet leaves
+ * silence where it belonged, not a shift of everything after it; RFC 4733 events on the
+ * stream are drawn in as their DTMF tones (tools/dtmf_tone.c).  With --both, two streams in opposite directions of one flow become the left and
  * right channel of one WAV, each starting at its first packet's capture time.
  */
 #include <errno.h>
@@ -18,15 +21,19 @@
 
 #include "decoders/demux.h"
 #include "decoders/rtp.h"
+#include "tools/analyze.h"
 #include "tools/capread.h"
+#include "tools/dtmf_tone.h"
 #include "tools/pktparse.h"
 #include "tools/report.h"
 #include "tools/rtpstats.h"
+#include "tools/xmedia.h"
 
 #define MAX_SSRC_FILES 256
 #define MAX_AUDIO 64
 #define G711_RATE 8000
 #define MAX_SAMPLES (G711_RATE * 3600u)	/* an hour per stream bounds memory at 56 MiB */
+#define MAX_TONES 128				/* RFC 4733 events drawn per stream */
 
 struct ssrc_file {
 	uint32_t ssrc;
@@ -44,6 +51,13 @@ struct audio {
 	size_t len, cap;
 	uint64_t pkts, skipped;
 	int written;
+	/* RFC 4733 events on the same SSRC, by the timestamp where each began. */
+	struct tone {
+		uint32_t ts;
+		uint16_t duration;
+		uint8_t event, volume;
+	} tones[MAX_TONES];
+	size_t ntones;
 };
 
 struct extract {
@@ -89,7 +103,7 @@ static int ep_same(const struct cc_endpoint *a, const struct cc_endpoint *b)
 }
 
 static struct audio *audio_get(struct extract *x, const struct cc_pkt *pkt, const struct cc_rtp *r,
-			       uint64_t ts)
+			       uint64_t ts, int create)
 {
 	struct audio *au;
 
@@ -99,6 +113,8 @@ static struct audio *audio_get(struct extract *x, const struct cc_pkt *pkt, cons
 		    ep_same(&au->src, &pkt->src) && ep_same(&au->dst, &pkt->dst))
 			return au;
 	}
+	if (!create)
+		return NULL;
 	if (x->naudio >= MAX_AUDIO) {
 		x->audio_overflow++;
 		return NULL;
@@ -116,6 +132,53 @@ static struct audio *audio_get(struct extract *x, const struct cc_pkt *pkt, cons
 	return au;
 }
 
+/*
+ * A telephone event (RFC 4733 §2.3) on a G.711 stream already under way: remembered by its
+ * start timestamp, with the longest duration any of its packets (updates, the three end
+ * retransmissions) gave.  The clock is the audio's, 8000 Hz, as telephone-event/8000 is when
+ * it shares a stream with G.711.
+ */
+static void tone_add(struct extract *x, const struct cc_pkt *pkt, const struct cc_rtp *r, uint64_t ts)
+{
+	struct audio *au = audio_get(x, pkt, r, ts, 0);
+	struct cc_dtmf d;
+	struct tone *t = NULL;
+
+	if (au == NULL || r->pt < 96 || cc_rtp_dtmf(pkt->payload + r->payload_off, r->payload_len, &d) < 0 ||
+	    d.event > 15)
+		return;
+	for (size_t i = 0; i < au->ntones; i++)
+		if (au->tones[i].ts == r->ts)
+			t = &au->tones[i];
+	if (t == NULL) {
+		if (au->ntones >= MAX_TONES)
+			return;
+		t = &au->tones[au->ntones++];
+		t->ts = r->ts;
+		t->duration = 0;
+	}
+	t->event = d.event;
+	t->volume = d.volume;
+	if (d.duration > t->duration)
+		t->duration = d.duration;
+}
+
+/* Draws each event's tone pair over the audio where it was pressed (within what was received). */
+static void tones_render(struct audio *au)
+{
+	for (size_t i = 0; i < au->ntones; i++) {
+		const struct tone *t = &au->tones[i];
+		int32_t off = (int32_t)(t->ts - au->first_ts);
+		size_t n = t->duration;
+
+		if (off < 0 || (size_t)off >= au->len)
+			continue;
+		if (n > au->len - (size_t)off)
+			n = au->len - (size_t)off;
+		cc_dtmf_tone(au->s + off, n, G711_RATE, t->event, t->volume);
+	}
+}
+
 static void audio_add(struct extract *x, const struct cc_pkt *pkt, uint64_t ts)
 {
 	struct cc_rtp r;
@@ -123,9 +186,13 @@ static void audio_add(struct extract *x, const struct cc_pkt *pkt, uint64_t ts)
 	int32_t off;
 	size_t need;
 
-	if (cc_rtp_parse(pkt->payload, pkt->payload_len, &r) < 0 || (r.pt != 0 && r.pt != 8))
+	if (cc_rtp_parse(pkt->payload, pkt->payload_len, &r) < 0)
 		return;
-	au = audio_get(x, pkt, &r, ts);
+	if (r.pt != 0 && r.pt != 8) {
+		tone_add(x, pkt, &r, ts);
+		return;
+	}
+	au = audio_get(x, pkt, &r, ts, 1);
 	if (au == NULL)
 		return;
 	au->pkts++;
@@ -221,17 +288,6 @@ static const char *if_word(uint8_t i)
 	return i == 1 ? "wire" : i == 2 ? "plaintext" : i == 3 ? "relay" : "link";
 }
 
-/* An SSRC with plaintext copies was SRTP on the wire: its wire copies are not audio. */
-static int is_encrypted_copy(const struct extract *x, const struct audio *au)
-{
-	if (au->ifindex != 1)
-		return 0;
-	for (size_t i = 0; i < x->naudio; i++)
-		if (x->audio[i].ssrc == au->ssrc && x->audio[i].ifindex == 2)
-			return 1;
-	return 0;
-}
-
 static int write_audio(struct extract *x, int both)
 {
 	char path[4096];
@@ -243,8 +299,9 @@ static int write_audio(struct extract *x, int both)
 		size_t start[1] = { 0 };
 		int k = 1;
 
-		if (au->len == 0 || is_encrypted_copy(x, au))
+		if (au->len == 0)
 			continue;
+		tones_render(au);
 		snprintf(path, sizeof path, "%s/ssrc-%08x-%s-%s.wav", x->dir, au->ssrc, if_word(au->ifindex),
 			 dir_word(au->dir));
 		/* Two flows with one SSRC, interface and direction: number the later ones. */
@@ -258,8 +315,15 @@ static int write_audio(struct extract *x, int both)
 			return -1;
 		}
 		au->written = 1;
-		printf("%s: %s %s, %llu packets, %.2f s\n", path, au->pt ? "PCMA" : "PCMU", dir_word(au->dir),
+		printf("%s: %s %s, %llu packets, %.2f s", path, au->pt ? "PCMA" : "PCMU", dir_word(au->dir),
 		       (unsigned long long)au->pkts, (double)au->len / G711_RATE);
+		if (au->ntones) {
+			printf(", DTMF ");
+			for (size_t t = 0; t < au->ntones; t++)
+				putchar(cc_dtmf_char(au->tones[t].event));
+			printf(" drawn in");
+		}
+		putchar('\n');
 		n++;
 	}
 	if (!both)
@@ -310,8 +374,13 @@ static void extract_usage(FILE *f)
 {
 	fputs("Usage: clearcap extract FILE [-o DIR] [--both]\n"
 	      "Write DIR/ssrc-XXXXXXXX.pcap with the RTP packets of each SSRC (the input's link type),\n"
-	      "and for G.711 (PCMU, PCMA) streams in the clear DIR/ssrc-XXXXXXXX-IF-DIR.wav\n"
-	      "(8 kHz 16-bit mono; lost packets become silence).  DIR defaults to '.'.\n"
+	      "and for each stream in the clear DIR/ssrc-XXXXXXXX-IF-DIR.EXT: .wav for G.711 (8 kHz\n"
+	      "16-bit mono; lost packets become silence, RFC 4733 DTMF events their tone pair),\n"
+	      ".opus (Ogg Opus) for Opus, .ivf for VP8, .h264 (Annex B) for H.264; video frames\n"
+	      "with a lost packet are dropped and writing resumes at the next key frame.  The codec\n"
+	      "comes from SDP in the file, else from the payload.  SRTP streams without a plaintext\n"
+	      "copy are not decoded: one line says why.\n"
+	      "DIR defaults to '.'.\n"
 	      "  --both   also write DIR/both-SSRC1-SSRC2.wav: the two directions of a call as left and\n"
 	      "           right channel, aligned by capture time\n", f);
 }
@@ -325,6 +394,8 @@ int cc_cmd_extract(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct extract x;
+	struct cc_xm *xm = NULL;
+	struct cc_an *an = NULL;
 	const struct pcap_pkthdr *h;
 	const uint8_t *data;
 	struct cc_capread r;
@@ -363,9 +434,38 @@ int cc_cmd_extract(int argc, char **argv)
 		cc_capread_close(&r);
 		return 2;
 	}
+	/* Pass 1: what each stream is (codec, SDP, encryption) needs the whole file first. */
+	an = cc_an_new();
+	xm = cc_xm_new(x.dir);
+	if (an == NULL || xm == NULL) {
+		fprintf(stderr, "clearcap extract: out of memory\n");
+		cc_an_free(an);
+		cc_xm_free(xm);
+		cc_capread_close(&r);
+		return 2;
+	}
 	while ((rc = cc_capread_next(&r, &h, &data, &ts)) == 1) {
 		struct cc_pkt pkt;
 		struct cc_rtp hdr;
+
+		cc_an_frame(an, r.dlt, ts, data, h->caplen, h->len);
+		if (cc_pkt_parse(r.dlt, data, h->caplen, &pkt) == 0 && pkt.proto == IPPROTO_UDP &&
+		    pkt.payload_len > 0 && cc_demux(pkt.payload, pkt.payload_len) == CC_CLASS_RTP &&
+		    cc_rtp_header(pkt.payload, pkt.payload_len, &hdr) == 0)
+			cc_xm_sniff(xm, &pkt, &hdr);
+	}
+	cc_an_finish(an);
+	cc_xm_decide(xm, an);
+	cc_an_free(an);
+	cc_capread_close(&r);
+	if (cc_capread_open(&r, argv[optind], 0) < 0) {
+		fprintf(stderr, "clearcap extract: %s\n", r.err);
+		cc_xm_free(xm);
+		return 2;
+	}
+	while ((rc = cc_capread_next(&r, &h, &data, &ts)) == 1) {
+		struct cc_pkt pkt;
+		struct cc_rtp hdr, full;
 		struct ssrc_file *f;
 
 		if (cc_pkt_parse(r.dlt, data, h->caplen, &pkt) < 0 || pkt.proto != IPPROTO_UDP ||
@@ -379,7 +479,8 @@ int cc_cmd_extract(int argc, char **argv)
 		}
 		if (x.err)
 			break;
-		audio_add(&x, &pkt, ts);
+		if (cc_rtp_parse(pkt.payload, pkt.payload_len, &full) == 0 && cc_xm_packet(xm, &pkt, &full))
+			audio_add(&x, &pkt, ts);
 	}
 	if (rc < 0)
 		fprintf(stderr, "clearcap extract: %s: stopped at a damaged record: %s\n", argv[optind], r.err);
@@ -396,6 +497,9 @@ int cc_cmd_extract(int argc, char **argv)
 			(unsigned long long)x.audio_overflow);
 	if (!x.err && write_audio(&x, both) < 0)
 		x.err = 1;
+	if (cc_xm_finish(xm) < 0)
+		x.err = 1;
+	cc_xm_free(xm);
 	for (size_t i = 0; i < x.naudio; i++)
 		free(x.audio[i].s);
 	cc_capread_close(&r);

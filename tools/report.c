@@ -440,6 +440,8 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 			fprintf(out, ", telephone-event pt %u", s->dtmf_pt);
 		if (s->pt_changes)
 			fprintf(out, ", %u payload type changes", s->pt_changes);
+		if (s->encrypted)
+			fprintf(out, ", SRTP (encrypted: %s)", cc_enc_reason(s->encrypted));
 		fprintf(out, "; +%.3fs for %.3f s\n", rel(a, s->first_ns), (double)(s->last_ns - s->first_ns) / 1e9);
 		fprintf(out, "      %" PRIu64 " pkts %" PRIu64 " bytes (%.1f kbit/s); expected %" PRId64
 			", lost %" PRId64 " (%.2f%%), duplicates %" PRIu64 ", reordered %" PRIu64,
@@ -707,6 +709,8 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 			cc_stream_clock(s), s->clock || s->sdp_clock ? "false" : "true", s->dtmf_pt, s->pkts, s->bytes,
 			s->payload_bytes, s->seq.valid ? "true" : "false", s->seq.received, exp, lost);
 		jnum(out, pct(lost, exp));
+		fprintf(out, ",\"encrypted\":%s,\"encrypted_reason\":\"%s\"", s->encrypted ? "true" : "false",
+			cc_enc_reason(s->encrypted));
 		fprintf(out, ",\"duplicates\":%" PRIu64 ",\"reordered\":%" PRIu64 ",\"restarts\":%" PRIu64
 			",\"jitter_ms\":", s->seq.duplicates, s->seq.reordered, s->seq.restarts);
 		jnum(out, cc_stream_jitter_ms(s));

@@ -1,7 +1,7 @@
 """A WebRTC data-channel peer on Debian's aiortc, for clearcap's tests: the stack is unmodified,
 this is only the application around it.
 
-usage: webrtc_peer.py offer|answer [audio] [relay]
+usage: webrtc_peer.py offer|answer [audio] [tone] [video [h264]] [relay]
 Signaling is one JSON line each way: the offerer prints its offer on stdout and reads the answer
 from stdin; the answerer reads the offer from stdin and prints its answer.  The offerer opens a
 channel "chat", sends MESSAGES text messages and one binary message, waits for each echo, and
@@ -12,10 +12,15 @@ import json
 import sys
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 MESSAGES = ["hello %d from the offerer" % i for i in range(5)]
 AUDIO = "audio" in sys.argv[2:]
+# tone: the offerer's audio is a 440 Hz sine instead of silence; video: it also sends aiortc's
+# test video (VP8 is aiortc's first choice; on a loaded 2-core machine its DTLS did not connect).
+TONE = "tone" in sys.argv[2:]
+VIDEO = "video" in sys.argv[2:]
+H264 = "h264" in sys.argv[2:]	# with video: offer H.264 only
 # relay: only relayed candidates, through the TURN server the test runs at TURN_SERVER (a browser's
 # iceTransportPolicy "relay"; aiortc 1.4 has no such option, so it is passed to aioice directly).
 RELAY = "relay" in sys.argv[2:]
@@ -35,6 +40,19 @@ def new_pc():
 AUDIO_SECONDS = 3
 
 
+class ToneTrack(AudioStreamTrack):
+    """aiortc's silent track with a 440 Hz sine written into each frame."""
+    async def recv(self):
+        import math
+        import struct
+        frame = await super().recv()
+        n = frame.samples
+        pcm = struct.pack("<%dh" % n, *(int(12000 * math.sin(2 * math.pi * 440 * (frame.pts + i) / frame.sample_rate))
+                                        for i in range(n)))
+        frame.planes[0].update(pcm)
+        return frame
+
+
 def send_sdp(desc):
     print(json.dumps({"type": desc.type, "sdp": desc.sdp}), flush=True)
 
@@ -48,7 +66,14 @@ async def read_sdp():
 async def offer():
     pc = new_pc()
     if AUDIO:
-        pc.addTrack(AudioStreamTrack())
+        pc.addTrack(ToneTrack() if TONE else AudioStreamTrack())
+    if VIDEO:
+        pc.addTrack(VideoStreamTrack())
+        if H264:
+            from aiortc import RTCRtpSender
+            t = [t for t in pc.getTransceivers() if t.kind == "video"][0]
+            t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs
+                                   if c.mimeType in ("video/H264", "video/rtx")])
     ch = pc.createDataChannel("chat")
     echoes = asyncio.Queue()
     opened = asyncio.Event()
@@ -58,7 +83,7 @@ async def offer():
     send_sdp(pc.localDescription)
     await pc.setRemoteDescription(await read_sdp())
     await asyncio.wait_for(opened.wait(), 20)
-    if AUDIO:
+    if AUDIO or VIDEO:
         await asyncio.sleep(AUDIO_SECONDS)
     for m in MESSAGES:
         ch.send(m)
@@ -78,7 +103,8 @@ async def answer():
     @pc.on("track")
     def on_track(track):
         # Send audio back, and keep reading what comes in so the receive side runs.
-        pc.addTrack(AudioStreamTrack())
+        if track.kind == "audio":
+            pc.addTrack(AudioStreamTrack())
 
         async def drain():
             while True:

@@ -314,6 +314,78 @@ START_TEST(sdp_rtpmap_sets_clock)
 }
 END_TEST
 
+/* tools/encrypted.c: each way of knowing a stream is SRTP, and plain RTP left alone. */
+START_TEST(encrypted_rules)
+{
+	static const char savp[] = "v=0\r\nm=audio 6000/2 RTP/SAVP 0\r\nm=video 7000 RTP/AVP 96\r\n";
+	static const uint8_t hello[] = { 22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+	uint8_t buf[300], pl[170] = { 0 };
+	uint64_t t = 1000000000ull;
+	struct cc_an *a;
+	struct cc_pkt p;
+	size_t n;
+
+	/* Plain PCMU (160-byte payloads) with no SDP or DTLS: not encrypted. */
+	a = cc_an_new();
+	for (uint16_t i = 0; i < 20; i++, t += 20000000) {
+		n = rtp_pkt(buf, 0, i, 160u * i, pl, 160);
+		p = udp(buf, n, 0);
+		cc_an_packet(a, t, &p, n);
+	}
+	cc_an_finish(a);
+	ck_assert_uint_eq(a->streams[0].encrypted, CC_ENC_NO);
+	cc_an_free(a);
+
+	/* The same with a 10-byte tag after each payload: HMAC-SHA1-80 SRTP. */
+	a = cc_an_new();
+	for (uint16_t i = 0; i < 20; i++, t += 20000000) {
+		n = rtp_pkt(buf, 0, i, 160u * i, pl, 170);
+		p = udp(buf, n, 0);
+		cc_an_packet(a, t, &p, n);
+	}
+	cc_an_finish(a);
+	ck_assert_uint_eq(a->streams[0].encrypted, CC_ENC_TAG);
+	cc_an_free(a);
+
+	/* SDP offered RTP/SAVP on port 6000, the stream's destination; the AVP line counts for nothing. */
+	a = cc_an_new();
+	cc_an_learn_savp(a, (const uint8_t *)savp, sizeof savp - 1);
+	ck_assert_uint_eq(a->nsavp, 1);
+	ck_assert_uint_eq(a->savp_ports[0], 6000);
+	for (uint16_t i = 0; i < 20; i++, t += 20000000) {
+		n = rtp_pkt(buf, 96, i, 960u * i, pl, 100);
+		p = udp(buf, n, 0);
+		cc_an_packet(a, t, &p, n);
+	}
+	cc_an_finish(a);
+	ck_assert_uint_eq(a->streams[0].encrypted, CC_ENC_SDP);
+	ck_assert_str_eq(cc_enc_reason(CC_ENC_SDP), "SDP offered RTP/SAVP on its port");
+	cc_an_free(a);
+
+	/* DTLS on the 5-tuple (a ClientHello record from the other end): DTLS-SRTP. */
+	a = cc_an_new();
+	p = udp(hello, sizeof hello, 1);
+	cc_an_packet(a, t, &p, sizeof hello + 28);
+	for (uint16_t i = 0; i < 20; i++, t += 20000000) {
+		n = rtp_pkt(buf, 96, i, 960u * i, pl, 100);
+		p = udp(buf, n, 0);
+		cc_an_packet(a, t, &p, n);
+	}
+	cc_an_finish(a);
+	ck_assert_uint_eq(a->streams[0].encrypted, CC_ENC_DTLS);
+	/* A plaintext copy of the SSRC outranks it, and is itself never encrypted. */
+	n = rtp_pkt(buf, 96, 20, 960u * 20, pl, 90);
+	p = udp(buf, n, 0);
+	p.ifindex = 2;
+	cc_an_packet(a, t, &p, n);
+	cc_an_finish(a);
+	ck_assert_uint_eq(a->streams[0].encrypted, CC_ENC_PLAIN_COPY);
+	ck_assert_uint_eq(a->streams[1].ifindex, 2);
+	ck_assert_uint_eq(a->streams[1].encrypted, CC_ENC_NO);
+	cc_an_free(a);
+}
+END_TEST
+
 /* Random and truncated frames on every link type: no crash, every frame counted. */
 START_TEST(hostile_frames)
 {
@@ -455,6 +527,7 @@ int main(void)
 	tcase_add_test(e, header_lengths);
 	tcase_add_test(e, link_layers);
 	tcase_add_test(e, ipv6_extension_headers);
+	tcase_add_test(e, encrypted_rules);
 	tcase_set_timeout(e, 60);
 	suite_add_tcase(s, t);
 	suite_add_tcase(s, e);
