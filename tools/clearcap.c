@@ -35,6 +35,7 @@
 #include "pcapout/format.h"
 #include "pcapout/rotate.h"
 #include "tools/daily.h"
+#include "tools/envcheck.h"
 #include "tools/exitstats.h"
 #include "tools/report.h"
 
@@ -250,11 +251,12 @@ static void parse_buffer_size(const char *arg, struct options *o)
 	char *end;
 	unsigned long long kib;
 
+	/* The shim's limits (1 MiB to 1 GiB, shim/config.c), which help gives in KiB. */
 	errno = 0;
 	kib = strtoull(arg, &end, 10);
-	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || kib == 0 ||
-	    kib > SIZE_MAX / 1024)
-		die("invalid -B/--buffer-size '%s': expected a positive number of KiB", arg);
+	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || kib < 1024 ||
+	    kib > 1048576)
+		die("invalid -B/--buffer-size '%s': expected KiB from 1024 to 1048576", arg);
 	snprintf(o->buffer, sizeof o->buffer, "%llu", kib * 1024);
 }
 
@@ -361,6 +363,63 @@ static void parse_options(int argc, char **argv, struct options *o)
 	if (optind >= argc)
 		usage_error("no program to run");
 	o->argv = argv + optind;
+}
+
+/*
+ * Every setting the shim will read is checked here with the shim's own rules (tools/envcheck.c),
+ * so that a bad one stops us with one line before the program starts; the shim would instead
+ * print it once in every process of the tree and capture nothing.  An option's value is named
+ * as the option; a variable the user exported, as the variable.
+ */
+static void check_option(const char *var, const char *opt, const char *val)
+{
+	char why[768];
+
+	if (val != NULL && cc_envcheck(var, val, why, sizeof why) < 0)
+		die("invalid %s '%.200s': %s", opt, val, why);
+}
+
+/* Whether the wrapper sets var itself (from an option or always), replacing what it inherited. */
+static bool wrapper_sets(const struct options *o, const char *var)
+{
+	static const char *const always[] = { "CLEARCAP_FILE", "CLEARCAP_FORMAT", "CLEARCAP_COUNTERS" };
+	const struct { const char *var; bool set; } given[] = {
+		{ "CLEARCAP_BUFFER", o->buffer[0] != '\0' },
+		{ "CLEARCAP_PROGRAMS", o->programs != NULL },
+		{ "CLEARCAP_KEYLOG", o->keylog != NULL },
+		{ "CLEARCAP_SRTP_KEYLOG", o->srtp_keylog != NULL },
+		{ "CLEARCAP_FILTER", o->filter != NULL },
+		{ "CLEARCAP_CAPTURE", o->capture != NULL },
+		{ "CLEARCAP_ROTATE_SIZE", o->rotate_size != 0 },
+		{ "CLEARCAP_ROTATE_SECONDS", o->rotate_seconds != 0 },
+		{ "CLEARCAP_ROTATE_FILES", o->rotate_files != 0 },
+	};
+
+	for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
+		if (strcmp(always[i], var) == 0)
+			return true;
+	for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
+		if (strcmp(given[i].var, var) == 0)
+			return given[i].set;
+	return false;
+}
+
+static void check_settings(const struct options *o)
+{
+	char why[768];
+
+	/* -F, -B, -C, -G and -W were checked as they were parsed. */
+	check_option("CLEARCAP_PROGRAMS", "-P/--programs", o->programs);
+	check_option("CLEARCAP_KEYLOG", "-k/--keylog", o->keylog);
+	check_option("CLEARCAP_SRTP_KEYLOG", "--srtp-keylog", o->srtp_keylog);
+	check_option("CLEARCAP_FILTER", "-f/--filter", o->filter);
+	check_option("CLEARCAP_CAPTURE", "--capture", o->capture);
+	for (size_t i = 0; cc_envcheck_vars[i] != NULL; i++) {
+		const char *var = cc_envcheck_vars[i], *val = getenv(var);
+
+		if (!wrapper_sets(o, var) && val != NULL && cc_envcheck(var, val, why, sizeof why) < 0)
+			die("%s=%.200s: %s", var, val, why);
+	}
 }
 
 /* -------------------------------------------------------------------------------------------
@@ -542,17 +601,24 @@ static bool replace_old_capture(const char *abs, const char *file, bool append)
 	return exists;
 }
 
-/* The shim creates the file; failing here says why before the program has run for nothing. */
-static void check_dir_writable(const char *abs, const char *file)
+/*
+ * The shim creates the file; failing here says why before the program has run for nothing.
+ * Creating it (and removing it again, so that a run that captures nothing leaves nothing) is the
+ * only test that holds everywhere: a writable directory can still refuse new files (/proc, a
+ * read-only or full file system, an immutable directory).
+ */
+static void check_creatable(const char *abs, const char *file)
 {
-	char *dir = strdup(abs);
+	char why[64];
+	int fd;
 
-	if (dir == NULL)
-		die("out of memory");
-	*strrchr(dir, '/') = '\0';
-	if (access(dir[0] ? dir : "/", W_OK | X_OK) < 0)
+	if (cc_envcheck("CLEARCAP_FILE", abs, why, sizeof why) < 0)
+		die("cannot create %s: the path is too long", file);
+	fd = open(abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
+	if (fd < 0)
 		die("cannot create %s: %s", file, strerror(errno));
-	free(dir);
+	close(fd);
+	unlink(abs);
 }
 
 /* -------------------------------------------------------------------------------------------
@@ -1012,6 +1078,7 @@ static int cmd_run(int argc, char **argv)
 	int status, rc, sig;
 
 	parse_options(argc, argv, &o);
+	check_settings(&o);
 	shim = find_shim();
 	check_preloadable(shim);
 	if (o.to_stdout) {
@@ -1022,7 +1089,7 @@ static int cmd_run(int argc, char **argv)
 			o.live_fd = live_fifo(file, o.format);
 		/* The shim and the file name are checked before an old capture is removed. */
 		else if (!replace_old_capture(file, o.file, o.append))
-			check_dir_writable(file, o.file);
+			check_creatable(file, o.file);
 		if ((o.rotate_size || o.rotate_seconds) && !o.append)
 			rotation_fresh(file, o.rotate_size, o.rotate_seconds, o.rotate_files);
 	}
