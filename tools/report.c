@@ -312,14 +312,17 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 	fprintf(out, "\nFLOWS (%zu)\n", a->nflows);
 	for (size_t i = 0; i < a->nflows; i++) {
 		const struct cc_flow *f = &a->flows[i];
+		int l = f->local == 2;  /* the capturing end first, as in the exit table */
 
 		fprintf(out, "  %-9s %-4s %s <-> %s  +%.3fs..+%.3fs\n", ifname(f->ifindex),
-			protoname(f->proto), ep(&f->a, b1, sizeof b1), ep(&f->b, b2, sizeof b2),
-			rel(a, f->first_ns), rel(a, f->last_ns));
-		for (int d = 0; d < 2; d++) {
+			protoname(f->proto), ep(l ? &f->b : &f->a, b1, sizeof b1),
+			ep(l ? &f->a : &f->b, b2, sizeof b2), rel(a, f->first_ns), rel(a, f->last_ns));
+		for (int dd = 0; dd < 2; dd++) {
+			int d = dd ^ l;
+
 			if (!f->pkts[d])
 				continue;
-			fprintf(out, "      %s  %" PRIu64 " pkts %" PRIu64 " bytes:", d ? "<-" : "->",
+			fprintf(out, "      %s  %" PRIu64 " pkts %" PRIu64 " bytes:", dd ? "<-" : "->",
 				f->pkts[d], f->bytes[d]);
 			for (int k = 0; k < CC_K_COUNT; k++)
 				if (f->kind[d][k])
@@ -579,6 +582,9 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 		jep(out, "a", &f->a);
 		fputc(',', out);
 		jep(out, "b", &f->b);
+		/* Which end the capturing program was; the text reports print that end first. */
+		fprintf(out, ",\"local\":%s", f->local == 1 ? "\"a\"" : f->local == 2 ? "\"b\"" :
+			f->local == 3 ? "\"both\"" : "null");
 		fprintf(out, ",\"first_s\":");
 		jnum(out, rel(a, f->first_ns));
 		fprintf(out, ",\"last_s\":");
@@ -793,10 +799,13 @@ void cc_report_compact(FILE *out, const struct cc_an *a)
 
 	for (size_t i = 0; i < a->nflows && shown < COMPACT_MAX; i++, shown++) {
 		const struct cc_flow *f = &a->flows[i];
+		/* Local end first, so "->" is what the program sent; when both ends were captured
+		 * (loopback) or neither is known, the order of the addresses. */
+		int l = f->local == 2;
 
 		fprintf(out, "clearcap: flow %s %s %s <-> %s: -> %" PRIu64 "/%" PRIu64 "B <- %" PRIu64 "/%" PRIu64 "B",
-			ifname(f->ifindex), protoname(f->proto), ep(&f->a, b1, sizeof b1), ep(&f->b, b2, sizeof b2),
-			f->pkts[0], f->bytes[0], f->pkts[1], f->bytes[1]);
+			ifname(f->ifindex), protoname(f->proto), ep(l ? &f->b : &f->a, b1, sizeof b1),
+			ep(l ? &f->a : &f->b, b2, sizeof b2), f->pkts[l], f->bytes[l], f->pkts[!l], f->bytes[!l]);
 		for (int k = 0; k < CC_K_COUNT; k++)
 			if (f->kind[0][k] + f->kind[1][k])
 				fprintf(out, " %s %" PRIu64, cc_kind_name(k), f->kind[0][k] + f->kind[1][k]);
