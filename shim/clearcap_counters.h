@@ -31,7 +31,17 @@ struct cc_counters {
 	uint64_t srtp_failed;   /* srtp_unprotect(_rtcp) calls that failed (auth, replay, ...) */
 	uint64_t filtered;      /* frames the capture filter or class selection declined */
 	uint64_t relayed;       /* TURN-relayed datagrams written unwrapped on the relay interface */
-	uint64_t reserved[48];
+	uint64_t names_used;    /* bytes of names[] claimed, including entries that did not fit */
+	uint64_t reserved[47];
+	/*
+	 * The files `clearcap ctl PID reopen FILE` switched processes to, so that the command names
+	 * and reads every file of the run: a process claims room with __atomic_fetch_add on
+	 * names_used and writes "OFFSET PATH\n", OFFSET being where its records in PATH begin.  An
+	 * entry that does not fit is left out; names_used past the end says some were.
+	 */
+	char names[CC_COUNTERS_SIZE - 64 * 8];
 };
+
+_Static_assert(sizeof(struct cc_counters) == CC_COUNTERS_SIZE, "counters page size");
 
 #endif

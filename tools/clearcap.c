@@ -73,11 +73,15 @@ struct counters {
 	struct cc_counters *page;
 };
 
+#define MAX_FILES 16     /* files of a run named in the summary (ctl reopen); more are counted */
+
 struct totals {
 	uint64_t captured, dropped, processes, unmatched, write_errors;
 	uint64_t plain[5];
 	uint64_t srtp_failed;
 	uint64_t filtered, relayed;
+	struct { char *path; off_t start; } files[MAX_FILES];  /* after the first, from ctl reopen */
+	size_t nfiles, more_files;
 };
 
 __attribute__((format(printf, 1, 0)))
@@ -660,6 +664,60 @@ static void counters_create(struct counters *cn)
 	__atomic_store_n(&cn->page->magic, CC_COUNTERS_MAGIC, __ATOMIC_RELEASE);
 }
 
+static void add_file(struct totals *t, const char *path, long long start)
+{
+	size_t i;
+
+	if (start < 0)
+		start = 0;
+	for (i = 0; i < t->nfiles; i++)
+		if (strcmp(t->files[i].path, path) == 0) {
+			if (start < t->files[i].start)
+				t->files[i].start = (off_t)start;
+			return;
+		}
+	if (t->nfiles == MAX_FILES || (t->files[i].path = strdup(path)) == NULL) {
+		t->more_files++;
+		return;
+	}
+	t->files[i].start = (off_t)start;
+	t->nfiles++;
+}
+
+/*
+ * The counters page's "OFFSET PATH\n" entries (shim/clearcap_counters.h), one per process and
+ * reopen, each file kept once with its earliest offset.  An entry cut short (a daemon still
+ * writing it) has a NUL in it or no newline, and is skipped.
+ */
+static void collect_files(struct totals *t, const struct cc_counters *c)
+{
+	uint64_t used = __atomic_load_n(&c->names_used, __ATOMIC_ACQUIRE);
+	size_t len = used < sizeof c->names ? (size_t)used : sizeof c->names;
+	const char *p = c->names, *end = c->names + len;
+
+	t->nfiles = 0;
+	t->more_files = used > sizeof c->names;  /* at least one entry did not fit */
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n;
+		char *line, *path;
+
+		if (nl == NULL)
+			break;
+		n = (size_t)(nl - p);
+		line = strndup(p, n);
+		p = nl + 1;
+		if (line == NULL)
+			continue;
+		path = strchr(line, ' ');
+		if (strlen(line) == n && path != NULL && path[1] == '/') {
+			*path++ = '\0';
+			add_file(t, path, strtoll(line, NULL, 10));
+		}
+		free(line);
+	}
+}
+
 /*
  * Processes the program left running (daemons) may still add after this; the totals are what
  * was counted when the program itself exited.
@@ -679,6 +737,7 @@ static struct totals counters_collect(struct counters *cn)
 	t.srtp_failed = __atomic_load_n(&c->srtp_failed, __ATOMIC_ACQUIRE);
 	t.filtered = __atomic_load_n(&c->filtered, __ATOMIC_ACQUIRE);
 	t.relayed = __atomic_load_n(&c->relayed, __ATOMIC_ACQUIRE);
+	collect_files(&t, c);
 	unlink(cn->path);
 	munmap(c, CC_COUNTERS_SIZE);
 	cn->page = NULL;
@@ -987,10 +1046,36 @@ static void describe_plain(const struct totals *t, char *buf, size_t size)
 		snprintf(buf + len, size - len, ")");
 }
 
-static void report(const struct options *o, const struct totals *t)
+/*
+ * ", file F" or, after `clearcap ctl reopen`, ", files F, NEW1, NEW2": every file this run
+ * wrote, the first as the user named it.  Returns a malloc'ed string.
+ */
+static char *describe_files(const char *shown, const char *first_abs, const struct totals *t)
+{
+	char *out = NULL;
+	size_t size = 0, n = 0;
+	FILE *f = open_memstream(&out, &size);
+
+	if (f == NULL)
+		die("out of memory");
+	for (size_t i = 0; i < t->nfiles; i++)
+		n += strcmp(t->files[i].path, first_abs) != 0;
+	fprintf(f, ", file%s %s", n || t->more_files ? "s" : "", shown);
+	for (size_t i = 0; i < t->nfiles; i++)
+		if (strcmp(t->files[i].path, first_abs) != 0)
+			fprintf(f, ", %s", t->files[i].path);
+	if (t->more_files)
+		fprintf(f, " and %zu more", t->more_files);
+	if (fclose(f) != 0 || out == NULL)
+		die("out of memory");
+	return out;
+}
+
+static void report(const struct options *o, const struct totals *t, const char *first_abs)
 {
 	char extra[192] = "";
 	char plain[160];
+	char *files;
 	size_t len = 0;
 
 	if (t->processes == 0) {
@@ -1022,11 +1107,13 @@ static void report(const struct options *o, const struct totals *t)
 		snprintf(extra + len, sizeof extra - len, ", %llu write error%s",
 			 (unsigned long long)t->write_errors, plural(t->write_errors, "s"));
 	describe_plain(t, plain, sizeof plain);
-	warn("%llu packet%s captured%s, %llu dropped, %llu process%s%s, file %s",
+	files = describe_files(o->file, first_abs, t);
+	warn("%llu packet%s captured%s, %llu dropped, %llu process%s%s%s",
 	     (unsigned long long)t->captured, plural(t->captured, "s"), plain,
 	     (unsigned long long)t->dropped,
 	     (unsigned long long)t->processes, plural(t->processes, "es"),
-	     extra, o->file);
+	     extra, files);
+	free(files);
 }
 
 /*
@@ -1073,7 +1160,7 @@ static int cmd_run(int argc, char **argv)
 	struct sigsave sigs;
 	struct counters cn;
 	struct totals t;
-	struct cc_exitstats es = { NULL, 0 };   /* begin is skipped for pipes and rotation */
+	struct cc_exitstats es = { .path = NULL };   /* begin is skipped for pipes and rotation */
 	char *shim, *file;
 	int status, rc, sig;
 
@@ -1117,7 +1204,12 @@ static int cmd_run(int argc, char **argv)
 		return rc;
 	}
 	t = counters_collect(&cn);
-	report(&o, &t);
+	report(&o, &t, file);
+	/* The files `clearcap ctl reopen` moved processes to belong to the statistics too. */
+	for (size_t i = 0; i < t.nfiles; i++) {
+		cc_exitstats_add(&es, t.files[i].path, t.files[i].start);
+		free(t.files[i].path);
+	}
 	cc_exitstats_end(&es, o.quiet, o.stats);
 	exit_like(status);
 }

@@ -876,15 +876,14 @@ void cc_report_compact(FILE *out, const struct cc_an *a)
  * Reading a file into an analysis
  */
 
-struct cc_an *cc_analyze_file(const char *path, off_t start, struct cc_report_src *src,
-			      char *err, size_t errlen)
+int cc_analyze_add(struct cc_an *a, const char *path, off_t start, struct cc_report_src *src,
+		   char *err, size_t errlen)
 {
 	static char read_error[PCAP_ERRBUF_SIZE + 64];
 	struct cc_capread r;
 	const struct pcap_pkthdr *h;
 	const uint8_t *data;
 	uint64_t ts;
-	struct cc_an *a;
 	int rc;
 
 	memset(src, 0, sizeof *src);
@@ -892,30 +891,41 @@ struct cc_an *cc_analyze_file(const char *path, off_t start, struct cc_report_sr
 	src->start = start;
 	if (cc_capread_open(&r, path, start) < 0) {
 		snprintf(err, errlen, "%s", r.err);
-		return NULL;
+		return -1;
 	}
 	src->dlt = r.dlt;
 	if (!cc_pkt_link_supported(r.dlt)) {
 		snprintf(err, errlen, "%s: link type %d (%s) is not supported", path, r.dlt,
 			 pcap_datalink_val_to_name(r.dlt) ? pcap_datalink_val_to_name(r.dlt) : "?");
 		cc_capread_close(&r);
-		return NULL;
-	}
-	a = cc_an_new();
-	if (a == NULL) {
-		snprintf(err, errlen, "out of memory");
-		cc_capread_close(&r);
-		return NULL;
+		return -1;
 	}
 	a->dlt = r.dlt;
 	while ((rc = cc_capread_next(&r, &h, &data, &ts)) == 1)
 		cc_an_frame(a, r.dlt, ts, data, h->caplen, h->len);
-	cc_an_finish(a);
 	if (rc < 0) {
 		snprintf(read_error, sizeof read_error, "%s", r.err);
 		src->truncated = 1;
 		src->read_error = read_error;
 	}
 	cc_capread_close(&r);
+	return 0;
+}
+
+struct cc_an *cc_analyze_file(const char *path, off_t start, struct cc_report_src *src,
+			      char *err, size_t errlen)
+{
+	struct cc_an *a = cc_an_new();
+
+	if (a == NULL) {
+		memset(src, 0, sizeof *src);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (cc_analyze_add(a, path, start, src, err, errlen) < 0) {
+		cc_an_free(a);
+		return NULL;
+	}
+	cc_an_finish(a);
 	return a;
 }
