@@ -393,3 +393,70 @@ def test_report_names_bad_file(env):
     ok(p.stderr.strip().endswith("Is a directory"), p.stderr)
     p = cclib.run([env.tool, "report", empty], env=e, check=False)
     ok("empty" in p.stderr.split(": ", 2)[2], p.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's one Wireshark setting: DTLS-SRTP next to the SIP/SDP that set it up
+
+BARESIP_CONFIG = """poll_method epoll
+sip_listen 127.0.0.1:{port}
+net_interface 127.0.0.1
+audio_player aufile,{dir}/out.wav
+audio_source ausine,440
+audio_alert aufile,/dev/null
+ausrc_srate 48000
+auplay_srate 48000
+ausrc_channels 2
+auplay_channels 2
+rtp_ports {rtp}-{rtp_end}
+module_path /usr/lib/baresip/modules
+module stdio.so
+module g711.so
+module ausine.so
+module aufile.so
+module dtls_srtp.so
+module_app account.so
+module_app menu.so
+"""
+
+
+def test_dtls_srtp_next_to_sip_decrypts_with_setting(env):
+    """baresip calls baresip (SIP on UDP, dtls_srtp media), both captured into one file: with the
+    setting the README gives (tshark -o sdp.establish_conversation:FALSE), every DTLS Finished
+    in the wire copy decrypts from the file's own secrets, and SIP and RTP are still dissected."""
+    cclib.need("baresip")
+    if not os.path.exists("/usr/lib/baresip/modules/dtls_srtp.so"):
+        raise cclib.Skip("baresip's dtls_srtp module is not installed")
+    cap = env.path("call.pcapng")
+    sip = {name: cclib.free_port() for name in ("a", "b")}
+    rtp = {"a": 31000 + os.getpid() % 200 * 100, "b": 51000 + os.getpid() % 200 * 100}
+    for name in ("a", "b"):
+        d = env.path(name)
+        os.makedirs(d)
+        with open(os.path.join(d, "config"), "w") as f:
+            f.write(BARESIP_CONFIG.format(port=sip[name], dir=d, rtp=rtp[name], rtp_end=rtp[name] + 99))
+        with open(os.path.join(d, "accounts"), "w") as f:
+            f.write("<sip:%s@127.0.0.1:%d>;regint=0;mediaenc=dtls_srtp;answermode=auto;audio_codecs=PCMU\n"
+                    % (name, sip[name]))
+        open(os.path.join(d, "contacts"), "w").close()
+    e = env.env(preload=False, extra={"HOME": env.tmp})
+    b = subprocess.Popen([env.tool, "-q", "-a", "-w", cap, "--", "baresip", "-f", env.path("b"), "-t", "6"],
+                         env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    a = cclib.run([env.tool, "-q", "-a", "-w", cap, "--", "baresip", "-f", env.path("a"), "-t", "4",
+                   "-e", "/dial sip:b@127.0.0.1:%d" % sip["b"]], env=e, check=False, timeout=30)
+    b.wait(timeout=30)
+    eq(a.returncode, 0, "baresip a: %s" % a.stderr[-500:])
+    # The condition: SDP in the file names the ports the DTLS handshakes run on.
+    sdp_ports = {r[0] for r in cclib.tshark(cap, ["sdp.media.port"], "sdp")}
+    dtls_ports = {p for r in cclib.tshark(cap, ["udp.srcport", "udp.dstport"], "dtls") for p in r}
+    ok(sdp_ports and sdp_ports <= dtls_ports, "SDP names the DTLS ports: %r, %r" % (sdp_ports, dtls_ports))
+    setting = ["-o", "sdp.establish_conversation:FALSE"]
+    ccs = cclib.tshark_count(cap, "dtls.change_cipher_spec", setting)
+    fin = cclib.tshark_count(cap, "dtls.handshake.type == 20", setting)
+    default = cclib.tshark_count(cap, "dtls.handshake.type == 20")
+    print("     Finished decrypted: %d of %d with the setting, %d without" % (fin, ccs, default))
+    ok(ccs >= 4, "both handshakes (RTP and RTCP), both sides: %d ChangeCipherSpec" % ccs)
+    eq(fin, ccs, "every Finished after a ChangeCipherSpec decrypts with the setting")
+    ok(cclib.tshark_count(cap, "sip.Method == \"INVITE\"", setting) > 0, "SIP still dissected")
+    ok(cclib.tshark_count(cap, "rtp", setting) > 100, "RTP still dissected (DTLS-SRTP sets it up)")
