@@ -285,8 +285,9 @@ def test_reopen_summary_names_every_file(env):
             "kid = subprocess.Popen([sys.executable, '-c', %r, '60', '0.02', '%d'])\n"
             "exec(compile(%r, 'sender', 'exec'))\n"
             "kid.wait()\n") % (SENDER, port, SENDER)
+    # Under TSan the runtime must be preloaded ahead of the shim: the wrapper keeps it first.
     p = subprocess.Popen([env.tool, "-w", a, "--stats", stats, "--", cclib.PY, "-c", code, "60", "0.02", str(port)],
-                         env=env.env(preload=False), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         env=env.env(preload=env.tsan), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pids = []
     out = []
     deadline = time.time() + 20
