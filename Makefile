@@ -1,4 +1,5 @@
-# clearcap build.  `make` builds the shim and the command, `make check` runs every test,
+# clearcap build.  `make` builds the shim and the command, `make install` installs them (PREFIX,
+# DESTDIR) with the man page and shell completions, `make check` runs every test,
 # `make bench` the benchmarks, `make demo` a real capture.  SANITIZE=1 builds everything with
 # ASan+UBSan into build-san/ (the shim then needs libasan preloaded first; tests do that);
 # SANITIZE=thread builds with ThreadSanitizer into build-tsan/.
@@ -71,6 +72,7 @@ $(TOOL): $(TOOL_SRC) $(DECODERS_SRC) $(wildcard tools/*.h) $(HEADERS) | $(BUILD)
 
 -include decoders/decoders.mk
 -include tools/tools.mk
+-include tools/install.mk
 -include shim/shim.mk
 -include pcapout/pcapout.mk
 -include tests/unit/unit.mk

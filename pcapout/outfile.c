@@ -383,6 +383,23 @@ static void switch_fd(int fd)
 	__atomic_store_n(&W.state, W_RUNNING, __ATOMIC_RELEASE);
 }
 
+/* Tells the command, through the counters page, which file a reopen switched to and where this
+ * process's records there begin, so that its summary names and reads every file of the run. */
+static void note_file(const char *path, off_t from)
+{
+	char line[PATH_MAX_ + 32];
+	int n;
+
+	if (!W.shared)
+		return;
+	n = snprintf(line, sizeof(line), "%lld %s\n", (long long)from, path);
+	if (n <= 0 || (size_t)n >= sizeof(line))
+		return;
+	uint64_t at = __atomic_fetch_add(&W.shared->names_used, (uint64_t)n, __ATOMIC_RELAXED);
+	if (at + (uint64_t)n <= sizeof(W.shared->names))
+		memcpy(W.shared->names + at, line, (size_t)n);
+}
+
 /* `clearcap ctl PID reopen FILE`, in the writer thread: everything so far to the old file. */
 void cc_wf_do_reopen(uint64_t seq)
 {
@@ -413,7 +430,9 @@ void cc_wf_do_reopen(uint64_t seq)
 		ack(seq, err);
 		return;
 	}
+	off_t from = W.end;     /* cc_wf_open's: the end of the file before our first record */
 	switch_fd(fd);
+	note_file(W.path, from);
 	W.ctl->reopened = 1;
 	ack(seq, 0);
 }

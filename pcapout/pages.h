@@ -36,8 +36,18 @@ struct cc_counters {
 	uint64_t relayed;       /* TURN-relayed datagrams written unwrapped on the relay interface */
 	uint64_t loaded;        /* processes whose shim read CLEARCAP_* at start-up (captured or not) */
 	uint64_t refused;       /* of those, processes whose configuration was refused (one line each) */
-	uint64_t reserved[46];
+	uint64_t names_used;    /* bytes of names[] claimed, including entries that did not fit */
+	uint64_t reserved[45];
+	/*
+	 * The files `clearcap ctl PID reopen FILE` switched processes to, so that the command names
+	 * and reads every file of the run: a process claims room with __atomic_fetch_add on
+	 * names_used and writes "OFFSET PATH\n", OFFSET being where its records in PATH begin.  An
+	 * entry that does not fit is left out; names_used past the end says some were.
+	 */
+	char names[CC_COUNTERS_SIZE - 64 * 8];
 };
+
+_Static_assert(sizeof(struct cc_counters) == CC_COUNTERS_SIZE, "counters page size");
 
 /*
  * Maps an existing counters page (the wrapper made it); NULL if there is none or it is not one.

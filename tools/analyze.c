@@ -1249,6 +1249,9 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 		if (k == f->npids && k < CC_AN_FLOW_PIDS)
 			f->pids[f->npids++] = pkt->pid;
 	}
+	/* Our end sent what went out and received what came in (the SLL2 packet type). */
+	if (pkt->dir == CC_DIR_OUT || pkt->dir == CC_DIR_IN)
+		f->local |= (d == 0) == (pkt->dir == CC_DIR_OUT) ? 1 : 2;
 	f->pkts[d]++;
 	f->bytes[d] += wirelen;
 	f->kind[d][kind]++;

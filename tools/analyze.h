@@ -51,6 +51,7 @@ struct cc_flow {
 	uint64_t dtls_start_ns, dtls_done_ns;
 	uint8_t nominated;			/* a USE-CANDIDATE check on this flow succeeded */
 	uint64_t nominated_ns;			/* when the first such check was answered */
+	uint8_t local;				/* ends the capturing process was: 1 a, 2 b, 3 both */
 	uint64_t channel_data[2], indications[2];	/* TURN, credited to allocations at the end */
 	uint32_t pids[CC_AN_FLOW_PIDS];		/* capturing processes (SLL2 address), first few */
 	uint8_t npids;

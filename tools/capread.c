@@ -11,8 +11,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define HDR_MAX 65536	/* SHB plus IDBs; ours is well under 512 bytes */
@@ -143,11 +145,33 @@ static FILE *open_tail(const char *path, off_t start, char *err, size_t errlen)
 	return fp;
 }
 
+/*
+ * libpcap names the file only when it cannot open it; "unknown file format" or "Is a directory"
+ * alone leaves the user guessing which argument was wrong.  Returns whether err was filled.
+ */
+static bool not_a_capture(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return false;
+	if (S_ISDIR(st.st_mode))
+		snprintf(err, errlen, "%s: Is a directory", path);
+	else if (S_ISREG(st.st_mode) && st.st_size == 0)
+		snprintf(err, errlen, "%s: empty file, not a pcap or pcapng capture", path);
+	else
+		return false;
+	return true;
+}
+
 int cc_capread_open(struct cc_capread *r, const char *path, off_t start)
 {
 	char ebuf[PCAP_ERRBUF_SIZE] = "";
+	size_t plen = strlen(path);
 
 	memset(r, 0, sizeof *r);
+	if (not_a_capture(path, r->err, sizeof r->err))
+		return -1;
 	if (start > 0) {
 		FILE *fp = open_tail(path, start, r->err, sizeof r->err);
 
@@ -160,7 +184,12 @@ int cc_capread_open(struct cc_capread *r, const char *path, off_t start)
 		r->pc = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, ebuf);
 	}
 	if (r->pc == NULL) {
-		snprintf(r->err, sizeof r->err, "%s", ebuf);
+		if (strncmp(ebuf, path, plen) == 0 && ebuf[plen] == ':')
+			snprintf(r->err, sizeof r->err, "%s", ebuf);
+		else if (strcmp(ebuf, "unknown file format") == 0)
+			snprintf(r->err, sizeof r->err, "%s: not a pcap or pcapng file", path);
+		else
+			snprintf(r->err, sizeof r->err, "%s: %s", path, ebuf);
 		return -1;
 	}
 	r->dlt = pcap_datalink(r->pc);

@@ -35,6 +35,7 @@
 #include "pcapout/format.h"
 #include "pcapout/rotate.h"
 #include "tools/daily.h"
+#include "tools/envcheck.h"
 #include "tools/exitstats.h"
 #include "tools/report.h"
 
@@ -72,12 +73,16 @@ struct counters {
 	struct cc_counters *page;
 };
 
+#define MAX_FILES 16     /* files of a run named in the summary (ctl reopen); more are counted */
+
 struct totals {
 	uint64_t captured, dropped, processes, unmatched, write_errors;
 	uint64_t plain[5];
 	uint64_t srtp_failed;
 	uint64_t filtered, relayed;
 	uint64_t loaded, refused;
+	struct { char *path; off_t start; } files[MAX_FILES];  /* after the first, from ctl reopen */
+	size_t nfiles, more_files;
 };
 
 __attribute__((format(printf, 1, 0)))
@@ -134,7 +139,8 @@ static void print_help(void)
 "Options:\n"
 "  -w FILE            Write the captured packets to FILE.  An existing regular file or\n"
 "                     symbolic link at FILE is removed first (the link itself, never its\n"
-"                     target), as tcpdump -w does; a directory is refused.\n"
+"                     target), as tcpdump -w does; a directory, or a FILE that cannot be\n"
+"                     created, is refused before PROGRAM starts.\n"
 "                     '-w -' writes to standard output for live view\n"
 "                     (clearcap -w - -- prog | wireshark -k -i -); PROGRAM's standard\n"
 "                     output then goes to standard error.  A FIFO is written live too;\n"
@@ -163,7 +169,7 @@ static void print_help(void)
 "  -f, --filter EXPR  Store only the packets that match EXPR, in tcpdump syntax (pcap-filter(7)),\n"
 "                     run on each frame as it appears in FILE: 'udp port 3478', 'ifindex 2'\n"
 "                     (plaintext), 'outbound', 'udp[8] & 0xc0 = 0x80'.  Needs libpcap at run\n"
-"                     time.  A bad expression: one line, and PROGRAM runs uncaptured.\n"
+"                     time.  A bad expression is refused before PROGRAM starts.\n"
 "      --capture CLASSES\n"
 "                     Store only these classes, comma-separated: stun, turn, dtls-handshake,\n"
 "                     dtls-app, dtls, rtp, rtcp, sctp, tcp, other (what a packet carries) and\n"
@@ -191,7 +197,8 @@ static void print_help(void)
 "  status             State, file, packets, bytes and drops.\n"
 "  pause, resume      Stop and restart capturing packets (secrets are still kept).\n"
 "  reopen FILE        Write to FILE from now on; also starts a process run with\n"
-"                     CLEARCAP_CTL=1 and no CLEARCAP_FILE.\n"
+"                     CLEARCAP_CTL=1 and no CLEARCAP_FILE.  The summary at exit names\n"
+"                     and counts every file written.\n"
 "'all' is every process of this user with a control page.\n"
 "\n"
 "'clearcap extract FILE' writes a pcap per RTP SSRC and, per stream in the clear, a .wav\n"
@@ -211,7 +218,9 @@ static void print_help(void)
 "  CLEARCAP_CTL       0: no control page; 1 without CLEARCAP_FILE: capture off until\n"
 "                     'clearcap ctl PID reopen FILE'.\n"
 "  CLEARCAP_STATS     Like --stats PATH, when --stats is not given.\n"
-"  CLEARCAP_*         Other shim settings in the environment are passed on unchanged.\n"
+"  CLEARCAP_*         Other shim settings in the environment are passed on unchanged,\n"
+"                     after a check with the shim's own rules: a bad value stops clearcap\n"
+"                     with one line naming the variable before PROGRAM starts.\n"
 "\n"
 "Exit status: PROGRAM's exit status.  If PROGRAM is killed by a signal, clearcap prints its\n"
 "summary and then kills itself with the same signal (without a core dump).  126 if PROGRAM\n"
@@ -255,11 +264,12 @@ static void parse_buffer_size(const char *arg, struct options *o)
 	char *end;
 	unsigned long long kib;
 
+	/* The shim's limits (1 MiB to 1 GiB, shim/config.c), which help gives in KiB. */
 	errno = 0;
 	kib = strtoull(arg, &end, 10);
-	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || kib == 0 ||
-	    kib > SIZE_MAX / 1024)
-		die("invalid -B/--buffer-size '%s': expected a positive number of KiB", arg);
+	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || kib < 1024 ||
+	    kib > 1048576)
+		die("invalid -B/--buffer-size '%s': expected KiB from 1024 to 1048576", arg);
 	snprintf(o->buffer, sizeof o->buffer, "%llu", kib * 1024);
 }
 
@@ -366,6 +376,63 @@ static void parse_options(int argc, char **argv, struct options *o)
 	if (optind >= argc)
 		usage_error("no program to run");
 	o->argv = argv + optind;
+}
+
+/*
+ * Every setting the shim will read is checked here with the shim's own rules (tools/envcheck.c),
+ * so that a bad one stops us with one line before the program starts; the shim would instead
+ * print it once in every process of the tree and capture nothing.  An option's value is named
+ * as the option; a variable the user exported, as the variable.
+ */
+static void check_option(const char *var, const char *opt, const char *val)
+{
+	char why[768];
+
+	if (val != NULL && cc_envcheck(var, val, why, sizeof why) < 0)
+		die("invalid %s '%.200s': %s", opt, val, why);
+}
+
+/* Whether the wrapper sets var itself (from an option or always), replacing what it inherited. */
+static bool wrapper_sets(const struct options *o, const char *var)
+{
+	static const char *const always[] = { "CLEARCAP_FILE", "CLEARCAP_FORMAT", "CLEARCAP_COUNTERS" };
+	const struct { const char *var; bool set; } given[] = {
+		{ "CLEARCAP_BUFFER", o->buffer[0] != '\0' },
+		{ "CLEARCAP_PROGRAMS", o->programs != NULL },
+		{ "CLEARCAP_KEYLOG", o->keylog != NULL },
+		{ "CLEARCAP_SRTP_KEYLOG", o->srtp_keylog != NULL },
+		{ "CLEARCAP_FILTER", o->filter != NULL },
+		{ "CLEARCAP_CAPTURE", o->capture != NULL },
+		{ "CLEARCAP_ROTATE_SIZE", o->rotate_size != 0 },
+		{ "CLEARCAP_ROTATE_SECONDS", o->rotate_seconds != 0 },
+		{ "CLEARCAP_ROTATE_FILES", o->rotate_files != 0 },
+	};
+
+	for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
+		if (strcmp(always[i], var) == 0)
+			return true;
+	for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
+		if (strcmp(given[i].var, var) == 0)
+			return given[i].set;
+	return false;
+}
+
+static void check_settings(const struct options *o)
+{
+	char why[768];
+
+	/* -F, -B, -C, -G and -W were checked as they were parsed. */
+	check_option("CLEARCAP_PROGRAMS", "-P/--programs", o->programs);
+	check_option("CLEARCAP_KEYLOG", "-k/--keylog", o->keylog);
+	check_option("CLEARCAP_SRTP_KEYLOG", "--srtp-keylog", o->srtp_keylog);
+	check_option("CLEARCAP_FILTER", "-f/--filter", o->filter);
+	check_option("CLEARCAP_CAPTURE", "--capture", o->capture);
+	for (size_t i = 0; cc_envcheck_vars[i] != NULL; i++) {
+		const char *var = cc_envcheck_vars[i], *val = getenv(var);
+
+		if (!wrapper_sets(o, var) && val != NULL && cc_envcheck(var, val, why, sizeof why) < 0)
+			die("%s=%.200s: %s", var, val, why);
+	}
 }
 
 /* -------------------------------------------------------------------------------------------
@@ -547,17 +614,24 @@ static bool replace_old_capture(const char *abs, const char *file, bool append)
 	return exists;
 }
 
-/* The shim creates the file; failing here says why before the program has run for nothing. */
-static void check_dir_writable(const char *abs, const char *file)
+/*
+ * The shim creates the file; failing here says why before the program has run for nothing.
+ * Creating it (and removing it again, so that a run that captures nothing leaves nothing) is the
+ * only test that holds everywhere: a writable directory can still refuse new files (/proc, a
+ * read-only or full file system, an immutable directory).
+ */
+static void check_creatable(const char *abs, const char *file)
 {
-	char *dir = strdup(abs);
+	char why[64];
+	int fd;
 
-	if (dir == NULL)
-		die("out of memory");
-	*strrchr(dir, '/') = '\0';
-	if (access(dir[0] ? dir : "/", W_OK | X_OK) < 0)
+	if (cc_envcheck("CLEARCAP_FILE", abs, why, sizeof why) < 0)
+		die("cannot create %s: the path is too long", file);
+	fd = open(abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
+	if (fd < 0)
 		die("cannot create %s: %s", file, strerror(errno));
-	free(dir);
+	close(fd);
+	unlink(abs);
 }
 
 /* -------------------------------------------------------------------------------------------
@@ -599,6 +673,60 @@ static void counters_create(struct counters *cn)
 	__atomic_store_n(&cn->page->magic, CC_COUNTERS_MAGIC, __ATOMIC_RELEASE);
 }
 
+static void add_file(struct totals *t, const char *path, long long start)
+{
+	size_t i;
+
+	if (start < 0)
+		start = 0;
+	for (i = 0; i < t->nfiles; i++)
+		if (strcmp(t->files[i].path, path) == 0) {
+			if (start < t->files[i].start)
+				t->files[i].start = (off_t)start;
+			return;
+		}
+	if (t->nfiles == MAX_FILES || (t->files[i].path = strdup(path)) == NULL) {
+		t->more_files++;
+		return;
+	}
+	t->files[i].start = (off_t)start;
+	t->nfiles++;
+}
+
+/*
+ * The counters page's "OFFSET PATH\n" entries (pcapout/pages.h), one per process and
+ * reopen, each file kept once with its earliest offset.  An entry cut short (a daemon still
+ * writing it) has a NUL in it or no newline, and is skipped.
+ */
+static void collect_files(struct totals *t, const struct cc_counters *c)
+{
+	uint64_t used = __atomic_load_n(&c->names_used, __ATOMIC_ACQUIRE);
+	size_t len = used < sizeof c->names ? (size_t)used : sizeof c->names;
+	const char *p = c->names, *end = c->names + len;
+
+	t->nfiles = 0;
+	t->more_files = used > sizeof c->names;  /* at least one entry did not fit */
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n;
+		char *line, *path;
+
+		if (nl == NULL)
+			break;
+		n = (size_t)(nl - p);
+		line = strndup(p, n);
+		p = nl + 1;
+		if (line == NULL)
+			continue;
+		path = strchr(line, ' ');
+		if (strlen(line) == n && path != NULL && path[1] == '/') {
+			*path++ = '\0';
+			add_file(t, path, strtoll(line, NULL, 10));
+		}
+		free(line);
+	}
+}
+
 /*
  * Processes the program left running (daemons) may still add after this; the totals are what
  * was counted when the program itself exited.
@@ -620,6 +748,7 @@ static struct totals counters_collect(struct counters *cn)
 	t.relayed = __atomic_load_n(&c->relayed, __ATOMIC_ACQUIRE);
 	t.loaded = __atomic_load_n(&c->loaded, __ATOMIC_ACQUIRE);
 	t.refused = __atomic_load_n(&c->refused, __ATOMIC_ACQUIRE);
+	collect_files(&t, c);
 	unlink(cn->path);
 	munmap(c, CC_COUNTERS_SIZE);
 	cn->page = NULL;
@@ -928,10 +1057,36 @@ static void describe_plain(const struct totals *t, char *buf, size_t size)
 		snprintf(buf + len, size - len, ")");
 }
 
-static void report(const struct options *o, const struct totals *t)
+/*
+ * ", file F" or, after `clearcap ctl reopen`, ", files F, NEW1, NEW2": every file this run
+ * wrote, the first as the user named it.  Returns a malloc'ed string.
+ */
+static char *describe_files(const char *shown, const char *first_abs, const struct totals *t)
+{
+	char *out = NULL;
+	size_t size = 0, n = 0;
+	FILE *f = open_memstream(&out, &size);
+
+	if (f == NULL)
+		die("out of memory");
+	for (size_t i = 0; i < t->nfiles; i++)
+		n += strcmp(t->files[i].path, first_abs) != 0;
+	fprintf(f, ", file%s %s", n || t->more_files ? "s" : "", shown);
+	for (size_t i = 0; i < t->nfiles; i++)
+		if (strcmp(t->files[i].path, first_abs) != 0)
+			fprintf(f, ", %s", t->files[i].path);
+	if (t->more_files)
+		fprintf(f, " and %zu more", t->more_files);
+	if (fclose(f) != 0 || out == NULL)
+		die("out of memory");
+	return out;
+}
+
+static void report(const struct options *o, const struct totals *t, const char *first_abs)
 {
 	char extra[192] = "";
 	char plain[160];
+	char *files;
 	size_t len = 0;
 
 	if (t->processes == 0) {
@@ -972,11 +1127,13 @@ static void report(const struct options *o, const struct totals *t)
 		snprintf(extra + len, sizeof extra - len, ", %llu write error%s",
 			 (unsigned long long)t->write_errors, plural(t->write_errors, "s"));
 	describe_plain(t, plain, sizeof plain);
-	warn("%llu packet%s captured%s, %llu dropped, %llu process%s%s, file %s",
+	files = describe_files(o->file, first_abs, t);
+	warn("%llu packet%s captured%s, %llu dropped, %llu process%s%s%s",
 	     (unsigned long long)t->captured, plural(t->captured, "s"), plain,
 	     (unsigned long long)t->dropped,
 	     (unsigned long long)t->processes, plural(t->processes, "es"),
-	     extra, o->file);
+	     extra, files);
+	free(files);
 }
 
 /*
@@ -1023,11 +1180,12 @@ static int cmd_run(int argc, char **argv)
 	struct sigsave sigs;
 	struct counters cn;
 	struct totals t;
-	struct cc_exitstats es = { NULL, 0 };   /* begin is skipped for pipes and rotation */
+	struct cc_exitstats es = { .path = NULL };   /* begin is skipped for pipes and rotation */
 	char *shim, *file;
 	int status, rc, sig;
 
 	parse_options(argc, argv, &o);
+	check_settings(&o);
 	shim = find_shim();
 	check_preloadable(shim);
 	if (o.to_stdout) {
@@ -1038,7 +1196,7 @@ static int cmd_run(int argc, char **argv)
 			o.live_fd = live_fifo(file, o.format);
 		/* The shim and the file name are checked before an old capture is removed. */
 		else if (!replace_old_capture(file, o.file, o.append))
-			check_dir_writable(file, o.file);
+			check_creatable(file, o.file);
 		if ((o.rotate_size || o.rotate_seconds) && !o.append)
 			rotation_fresh(file, o.rotate_size, o.rotate_seconds, o.rotate_files);
 	}
@@ -1066,7 +1224,12 @@ static int cmd_run(int argc, char **argv)
 		return rc;
 	}
 	t = counters_collect(&cn);
-	report(&o, &t);
+	report(&o, &t, file);
+	/* The files `clearcap ctl reopen` moved processes to belong to the statistics too. */
+	for (size_t i = 0; i < t.nfiles; i++) {
+		cc_exitstats_add(&es, t.files[i].path, t.files[i].start);
+		free(t.files[i].path);
+	}
 	cc_exitstats_end(&es, o.quiet, o.stats);
 	exit_like(status);
 }

@@ -312,14 +312,17 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 	fprintf(out, "\nFLOWS (%zu)\n", a->nflows);
 	for (size_t i = 0; i < a->nflows; i++) {
 		const struct cc_flow *f = &a->flows[i];
+		int l = f->local == 2;  /* the capturing end first, as in the exit table */
 
 		fprintf(out, "  %-9s %-4s %s <-> %s  +%.3fs..+%.3fs\n", ifname(f->ifindex),
-			protoname(f->proto), ep(&f->a, b1, sizeof b1), ep(&f->b, b2, sizeof b2),
-			rel(a, f->first_ns), rel(a, f->last_ns));
-		for (int d = 0; d < 2; d++) {
+			protoname(f->proto), ep(l ? &f->b : &f->a, b1, sizeof b1),
+			ep(l ? &f->a : &f->b, b2, sizeof b2), rel(a, f->first_ns), rel(a, f->last_ns));
+		for (int dd = 0; dd < 2; dd++) {
+			int d = dd ^ l;
+
 			if (!f->pkts[d])
 				continue;
-			fprintf(out, "      %s  %" PRIu64 " pkts %" PRIu64 " bytes:", d ? "<-" : "->",
+			fprintf(out, "      %s  %" PRIu64 " pkts %" PRIu64 " bytes:", dd ? "<-" : "->",
 				f->pkts[d], f->bytes[d]);
 			for (int k = 0; k < CC_K_COUNT; k++)
 				if (f->kind[d][k])
@@ -581,6 +584,9 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 		jep(out, "a", &f->a);
 		fputc(',', out);
 		jep(out, "b", &f->b);
+		/* Which end the capturing program was; the text reports print that end first. */
+		fprintf(out, ",\"local\":%s", f->local == 1 ? "\"a\"" : f->local == 2 ? "\"b\"" :
+			f->local == 3 ? "\"both\"" : "null");
 		fprintf(out, ",\"first_s\":");
 		jnum(out, rel(a, f->first_ns));
 		fprintf(out, ",\"last_s\":");
@@ -797,10 +803,13 @@ void cc_report_compact(FILE *out, const struct cc_an *a)
 
 	for (size_t i = 0; i < a->nflows && shown < COMPACT_MAX; i++, shown++) {
 		const struct cc_flow *f = &a->flows[i];
+		/* Local end first, so "->" is what the program sent; when both ends were captured
+		 * (loopback) or neither is known, the order of the addresses. */
+		int l = f->local == 2;
 
 		fprintf(out, "clearcap: flow %s %s %s <-> %s: -> %" PRIu64 "/%" PRIu64 "B <- %" PRIu64 "/%" PRIu64 "B",
-			ifname(f->ifindex), protoname(f->proto), ep(&f->a, b1, sizeof b1), ep(&f->b, b2, sizeof b2),
-			f->pkts[0], f->bytes[0], f->pkts[1], f->bytes[1]);
+			ifname(f->ifindex), protoname(f->proto), ep(l ? &f->b : &f->a, b1, sizeof b1),
+			ep(l ? &f->a : &f->b, b2, sizeof b2), f->pkts[l], f->bytes[l], f->pkts[!l], f->bytes[!l]);
 		for (int k = 0; k < CC_K_COUNT; k++)
 			if (f->kind[0][k] + f->kind[1][k])
 				fprintf(out, " %s %" PRIu64, cc_kind_name(k), f->kind[0][k] + f->kind[1][k]);
@@ -871,15 +880,14 @@ void cc_report_compact(FILE *out, const struct cc_an *a)
  * Reading a file into an analysis
  */
 
-struct cc_an *cc_analyze_file(const char *path, off_t start, struct cc_report_src *src,
-			      char *err, size_t errlen)
+int cc_analyze_add(struct cc_an *a, const char *path, off_t start, struct cc_report_src *src,
+		   char *err, size_t errlen)
 {
 	static char read_error[PCAP_ERRBUF_SIZE + 64];
 	struct cc_capread r;
 	const struct pcap_pkthdr *h;
 	const uint8_t *data;
 	uint64_t ts;
-	struct cc_an *a;
 	int rc;
 
 	memset(src, 0, sizeof *src);
@@ -887,30 +895,41 @@ struct cc_an *cc_analyze_file(const char *path, off_t start, struct cc_report_sr
 	src->start = start;
 	if (cc_capread_open(&r, path, start) < 0) {
 		snprintf(err, errlen, "%s", r.err);
-		return NULL;
+		return -1;
 	}
 	src->dlt = r.dlt;
 	if (!cc_pkt_link_supported(r.dlt)) {
 		snprintf(err, errlen, "%s: link type %d (%s) is not supported", path, r.dlt,
 			 pcap_datalink_val_to_name(r.dlt) ? pcap_datalink_val_to_name(r.dlt) : "?");
 		cc_capread_close(&r);
-		return NULL;
-	}
-	a = cc_an_new();
-	if (a == NULL) {
-		snprintf(err, errlen, "out of memory");
-		cc_capread_close(&r);
-		return NULL;
+		return -1;
 	}
 	a->dlt = r.dlt;
 	while ((rc = cc_capread_next(&r, &h, &data, &ts)) == 1)
 		cc_an_frame(a, r.dlt, ts, data, h->caplen, h->len);
-	cc_an_finish(a);
 	if (rc < 0) {
 		snprintf(read_error, sizeof read_error, "%s", r.err);
 		src->truncated = 1;
 		src->read_error = read_error;
 	}
 	cc_capread_close(&r);
+	return 0;
+}
+
+struct cc_an *cc_analyze_file(const char *path, off_t start, struct cc_report_src *src,
+			      char *err, size_t errlen)
+{
+	struct cc_an *a = cc_an_new();
+
+	if (a == NULL) {
+		memset(src, 0, sizeof *src);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (cc_analyze_add(a, path, start, src, err, errlen) < 0) {
+		cc_an_free(a);
+		return NULL;
+	}
+	cc_an_finish(a);
 	return a;
 }

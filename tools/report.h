@@ -35,6 +35,11 @@ int cc_report_svg(const char *dir, const struct cc_an *a);
 struct cc_an *cc_analyze_file(const char *path, off_t start, struct cc_report_src *src,
 			      char *err, size_t errlen);
 
+/* Reads path (from byte offset start) into a, which cc_an_finish has not finished yet: the
+ * wrapper reads every file of a run (ctl reopen) into one analysis.  0, or -1 with err set. */
+int cc_analyze_add(struct cc_an *a, const char *path, off_t start, struct cc_report_src *src,
+		   char *err, size_t errlen);
+
 /* `clearcap report FILE [--json] [--svg DIR]` and `clearcap extract FILE [-o DIR] [--both]`. */
 int cc_cmd_report(int argc, char **argv);
 int cc_cmd_extract(int argc, char **argv);

@@ -52,3 +52,10 @@ $(BUILD)/tests/test_srtpmatch: tests/unit/test_srtpmatch.c tests/unit/check_main
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_srtpmatch.c shim/srtpmatch.c shim/dtlsmatch.c pcapout/frame.c \
 		$(DECODERS_SRC) $(CHECK_LIBS)
+
+# tools/envcheck.c (the wrapper's check of CLEARCAP_*) against shim/config.c, value for value.
+UNIT_TESTS += $(BUILD)/tests/test_envcheck
+$(BUILD)/tests/test_envcheck: tests/unit/test_envcheck.c tests/unit/check_main.h tools/envcheck.c tools/envcheck.h \
+                              $(CONFIG_UNIT_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_envcheck.c tools/envcheck.c $(CONFIG_UNIT_SRC) -lpcap $(CHECK_LIBS)
