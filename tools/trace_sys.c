@@ -135,7 +135,8 @@ void cc_tproc_exec(struct tproc *p, pid_t pid)
 		p->pidfd = -1;
 	}
 	p->pid = pid;
-	memset(p->fds, 0, (size_t)p->nfds * sizeof *p->fds);
+	if (p->nfds > 0)
+		memset(p->fds, 0, (size_t)p->nfds * sizeof *p->fds);
 	set_comment(p);
 }
 
