@@ -31,6 +31,7 @@
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,7 +45,9 @@
 #endif
 
 #define OPTIONS (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | \
-		 PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)
+		 PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL)
+
+#define FLUSH_US 100000         /* records wait at most this long in the buffer */
 
 /* ---- Which programs ---- */
 
@@ -243,6 +246,29 @@ static void syscall_exit(struct tthread *t)
 
 static void stopped(struct tthread *t, int st);
 
+/*
+ * The wrapper's signals are passed on from a handler, so that the loop can block in waitpid (one
+ * system call per stop, where waiting for SIGCHLD took three).  The program's id is cleared at its
+ * main thread's exit stop, while the process still exists: a signal is never sent to an id that
+ * was reaped and could be reused.
+ */
+static volatile sig_atomic_t fwd_pid;
+static volatile sig_atomic_t flush_due;
+
+static void on_forward(int sig)
+{
+	pid_t pid = fwd_pid;
+
+	if (pid > 0)
+		kill(pid, sig);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	flush_due = 1;
+}
+
 /* A new thread or process: it shares its creator's descriptors (thread) or has a copy (fork). */
 static void created(struct tthread *t, int event)
 {
@@ -306,6 +332,11 @@ static void stopped(struct tthread *t, int st)
 		execed(t);
 		cont(t->tid, 0);
 		return;
+	case PTRACE_EVENT_EXIT:
+		if (t->tid == fwd_pid)
+			fwd_pid = 0;
+		cont(t->tid, 0);
+		return;
 	case PTRACE_EVENT_STOP:
 		/* A group stop stays a stop until SIGCONT; other event stops (a new tracee) go on. */
 		if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
@@ -329,26 +360,53 @@ struct run {
 	const struct cc_trace_cfg *cfg;
 };
 
-static void forward(struct run *r, int sig)
+/*
+ * Handlers without SA_RESTART, so that waitpid returns for them.  SIGCHLD stays blocked (the loop
+ * reaps in waitpid), and so do the signals the wrapper inherited as ignored.
+ */
+static void signals_on(const struct cc_trace_cfg *cfg, sigset_t *handled)
 {
-	if (sig > 0 && sig != SIGCHLD && !sigismember(r->cfg->ignored, sig) && !r->done)
-		kill(r->pid, sig);
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sigfillset(&sa.sa_mask);
+	sigemptyset(handled);
+	sa.sa_handler = on_forward;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGCHLD && sigismember(cfg->waited, sig) == 1 && sigismember(cfg->ignored, sig) != 1) {
+			sigaction(sig, &sa, NULL);
+			sigaddset(handled, sig);
+		}
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	sigaddset(handled, SIGALRM);
+	sigprocmask(SIG_UNBLOCK, handled, NULL);
 }
 
-/* Nothing to reap: wait for a signal (SIGCHLD comes with every stop), writing out on the way. */
-static void idle(struct run *r)
+static void signals_off(const sigset_t *handled)
 {
-	struct timespec tenth = { 0, 100000000 };
-	int sig;
+	struct itimerval off;
 
-	if (cc_tout_pending()) {
-		sig = sigtimedwait(r->cfg->waited, NULL, &tenth);
-		if (sig < 0 && errno == EAGAIN)
-			cc_tout_flush();
-	} else {
-		sig = sigwaitinfo(r->cfg->waited, NULL);
+	memset(&off, 0, sizeof off);
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigprocmask(SIG_BLOCK, handled, NULL);
+	signal(SIGALRM, SIG_DFL);
+}
+
+/* Records wait in the buffer at most FLUSH_US: a live reader sees them, a crash loses little. */
+static void flush_timer(int *armed)
+{
+	if (flush_due) {
+		flush_due = 0;
+		*armed = 0;
+		cc_tout_flush();
 	}
-	forward(r, sig);
+	if (!*armed && cc_tout_pending()) {
+		struct itimerval t = { { 0, 0 }, { 0, FLUSH_US } };
+
+		setitimer(ITIMER_REAL, &t, NULL);
+		*armed = 1;
+	}
 }
 
 static void event(struct run *r, pid_t tid, int st)
@@ -384,10 +442,9 @@ static void event(struct run *r, pid_t tid, int st)
 int cc_trace_run(pid_t pid, const struct cc_trace_cfg *cfg)
 {
 	struct run r = { pid, 0, 0, cfg };
-	struct timespec zero = { 0, 0 };
-	unsigned n = 0;
+	sigset_t handled;
 	struct tproc *p;
-	int st;
+	int st, armed = 0;
 
 	cc_tout_counters(cfg->counters);
 	while (waitpid(pid, &st, WUNTRACED) < 0)
@@ -408,24 +465,19 @@ int cc_trace_run(pid_t pid, const struct cc_trace_cfg *cfg)
 		waitpid(pid, &st, 0);
 		return 2 << 8;
 	}
+	fwd_pid = pid;
+	signals_on(cfg, &handled);
 	kill(pid, SIGCONT);
 	for (;;) {
-		pid_t tid = waitpid(-1, &st, __WALL | WNOHANG);
+		pid_t tid = waitpid(-1, &st, __WALL);
 
-		if (tid == 0) {
-			idle(&r);
-			continue;
-		}
-		if (tid < 0) {
-			if (errno == EINTR)
-				continue;
+		if (tid > 0)
+			event(&r, tid, st);
+		else if (errno != EINTR)
 			break;          /* ECHILD: every tracee has ended */
-		}
-		event(&r, tid, st);
-		/* A busy program may never leave us idle: look for signals to pass on now and then. */
-		if ((++n & 63) == 0)
-			forward(&r, sigtimedwait(cfg->waited, NULL, &zero));
+		flush_timer(&armed);
 	}
+	signals_off(&handled);
 	cc_tout_close();
 	return r.status;
 }

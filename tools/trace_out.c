@@ -94,12 +94,19 @@ static void write_all(const uint8_t *p, size_t n)
 static void open_file(const char *path)
 {
 	/* /proc/PID/fd/N (-w - redirected to a file) is a link by nature; elsewhere refuse links. */
-	int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY;
+	/* Read access for the -a header check; a FIFO opened so would never wait for its reader. */
+	int flags = O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 	struct stat st;
 
 	if (strncmp(path, "/proc/", 6) != 0)
 		flags |= O_NOFOLLOW;
-	O.fd = open(path, flags, 0600);
+	O.fd = open(path, flags | O_RDWR, 0600);
+	if (O.fd >= 0 && fstat(O.fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+		close(O.fd);
+		O.fd = open(path, (flags & ~O_NONBLOCK) | O_WRONLY, 0600);
+	}
+	if (O.fd >= 0)
+		fcntl(O.fd, F_SETFL, O_APPEND);
 	if (O.fd < 0)
 		out_die("cannot open %s: %s", path, strerror(errno));
 	if (fstat(O.fd, &st) < 0)
