@@ -21,6 +21,7 @@ enum tfd_kind { TFD_UNKNOWN = 0, TFD_OTHER, TFD_UDP, TFD_TCP };
 #define TFD_TCP_OPEN   0x10    /* the handshake was written */
 #define TFD_FIN_OUT    0x20
 #define TFD_FIN_IN     0x40
+#define TFD_INHERITED  0x80    /* copied at fork: the other process may keep it open */
 
 struct tfd {
 	uint8_t kind, family, flags;

@@ -111,6 +111,8 @@ struct tproc *cc_tproc_copy(const struct tproc *from, pid_t pid)
 		return p;
 	memcpy(p->fds, from->fds, (size_t)from->nfds * sizeof *p->fds);
 	p->nfds = from->nfds;
+	for (int i = 0; i < p->nfds; i++)
+		p->fds[i].flags |= TFD_INHERITED;
 	return p;
 }
 
@@ -588,8 +590,9 @@ int cc_sys_enter(struct tthread *t)
 
 	switch (t->nr) {
 	case SYS_close:
+		/* A socket shared with another process (fork) stays open there: no FIN from us (the shim's rule). */
 		e = lookup(p, fd);
-		if (e != NULL && e->kind == TFD_TCP)
+		if (e != NULL && e->kind == TFD_TCP && !(e->flags & TFD_INHERITED))
 			tcp_fin(t, e, 1);
 		forget(p, fd);
 		return 0;

@@ -11,6 +11,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import time
 
 import cclib
 from cclib import eq, ok
@@ -103,13 +104,33 @@ def test_trace_static_tcp(env):
     ok(not any(r["tcp.analysis.lost_segment"] for r in rows), "tshark finds no lost segment")
 
 
+def _wait_state(pid, state, timeout=5.0):
+    """True once /proc says the process is in state (a letter of ps's STAT)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open("/proc/%d/stat" % pid) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == state:
+                return True
+        time.sleep(0.02)
+    return False
+
+
 def test_trace_signal_passes_through(env):
     exe = _static_peer(env)
     cap = env.path("sig.pcapng")
     p = subprocess.Popen([env.tool, "-w", cap, "--", exe, "sleep"], env=env.env(preload=False),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        eq(p.stdout.readline().strip(), b"ready", "the program runs under the tracer")
+        word, pid = p.stdout.readline().split()
+        eq(word, b"ready", "the program runs under the tracer")
+        pid = int(pid)
+        # A stop signal stops the program (a group stop, held with PTRACE_LISTEN) until SIGCONT.
+        os.kill(pid, signal.SIGSTOP)
+        ok(_wait_state(pid, "t"), "the program stops on SIGSTOP")
+        time.sleep(0.3)
+        ok(_wait_state(pid, "t", 0.01), "the program stays stopped until SIGCONT")
+        os.kill(pid, signal.SIGCONT)
+        ok(_wait_state(pid, "S"), "the program runs again after SIGCONT")
         p.send_signal(signal.SIGTERM)
         rc = p.wait(10)
     finally:

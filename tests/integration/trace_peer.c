@@ -6,7 +6,7 @@
  *   trace_peer udp N EXIT    a server and a forked client exchange N datagrams and N echoes:
  *                            client connect+write / read, server recvmsg / sendto; exits EXIT
  *   trace_peer tcp N         the same over TCP: connect / accept, write / read, shutdown
- *   trace_peer sleep         prints "ready" and waits for a signal (default action)
+ *   trace_peer sleep         prints "ready PID" and waits for a signal (default action)
  *   trace_peer flood N PORT  sends N 200-byte datagrams to 127.0.0.1:PORT; prints the rate
  */
 #include <arpa/inet.h>
@@ -172,7 +172,7 @@ int main(int argc, char **argv)
 	if (argc >= 4 && strcmp(argv[1], "flood") == 0)
 		return flood(atol(argv[2]), atoi(argv[3]));
 	if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
-		puts("ready");
+		printf("ready %d\n", (int)getpid());
 		for (;;)
 			pause();
 	}
