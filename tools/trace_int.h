@@ -53,11 +53,22 @@ struct tthread {
 	struct tthread *next;
 };
 
-/* trace_sys.c */
+/* trace_fd.c */
 struct tproc *cc_tproc_new(pid_t pid);
 struct tproc *cc_tproc_copy(const struct tproc *from, pid_t pid);
 void cc_tproc_put(struct tproc *p);
 void cc_tproc_exec(struct tproc *p, pid_t pid);
+/* The entry for fd, classified on first sight; NULL unless it is a UDP or TCP socket. */
+struct tfd *cc_tfd_lookup(struct tproc *p, int64_t fd);
+void cc_tfd_forget(struct tproc *p, int64_t fd);
+/* Re-reads a socket's addresses (after bind, connect, or its first send). */
+void cc_tfd_refresh(struct tproc *p, int fd, struct tfd *e);
+uint32_t cc_trace_isn(const struct cc_addr *src, const struct cc_addr *dst);
+int cc_trace_route_src(const struct cc_addr *dst, struct cc_addr *src);
+struct sockaddr_storage;
+int cc_trace_sa_addr(struct cc_addr *a, const struct sockaddr_storage *ss, size_t len);
+
+/* trace_sys.c */
 const long *cc_trace_calls(size_t *n);
 /* At a seccomp stop: nonzero when the call's exit must be seen too. */
 int cc_sys_enter(struct tthread *t);

@@ -1,12 +1,7 @@
 /*
- * What each traced system call means for the capture: the descriptor table of every traced
- * process, and the frames a completed send or receive becomes.
- *
- * The seccomp filter cannot tell a socket from a pipe, so read and write stop the program even on
- * files: the first sight of a descriptor number classifies it once (a copy taken with
- * pidfd_getfd, asked what it is and closed again) and every later call on a non-socket costs one
- * table look-up.  A number's entry is forgotten when the program closes it, duplicates onto it or
- * execs, so a reused number is classified afresh.
+ * What each traced system call means for the capture: the frames a completed send or receive
+ * becomes, and what the calls that make, bind, connect or close sockets change in the descriptor
+ * table (trace_fd.c).
  *
  * The data is read after the call has completed (its exit stop), when the return value says how
  * much really moved: a failed or short send is never written as sent.  The frames are built as
@@ -19,27 +14,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
 
-#define MAX_FDS  (1 << 20)      /* descriptors above this are not followed */
 #define MAX_IOV  1024           /* UIO_MAXIOV */
 #define MAX_MMSG 1024
 #define CHUNK    65536          /* TCP data is read and written in pieces this large */
@@ -69,303 +55,6 @@ const long *cc_trace_calls(size_t *n)
 	return calls;
 }
 
-/* ---- Processes and their descriptor tables ---- */
-
-static void set_comment(struct tproc *p)
-{
-	char path[64], name[32] = "?";
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/comm", (int)p->pid);
-	f = fopen(path, "re");
-	if (f != NULL) {
-		if (fgets(name, sizeof name, f) != NULL)
-			name[strcspn(name, "\n")] = '\0';
-		fclose(f);
-	}
-	snprintf(p->comment, sizeof p->comment, "pid %d %s", (int)p->pid, name);
-}
-
-struct tproc *cc_tproc_new(pid_t pid)
-{
-	struct tproc *p = calloc(1, sizeof *p);
-
-	if (p == NULL)
-		return NULL;
-	p->refs = 1;
-	p->pid = pid;
-	p->pidfd = -1;
-	set_comment(p);
-	cc_tout_process(p);
-	return p;
-}
-
-struct tproc *cc_tproc_copy(const struct tproc *from, pid_t pid)
-{
-	struct tproc *p = cc_tproc_new(pid);
-
-	if (p == NULL || from->nfds == 0)
-		return p;
-	p->fds = malloc((size_t)from->nfds * sizeof *p->fds);
-	if (p->fds == NULL)
-		return p;
-	memcpy(p->fds, from->fds, (size_t)from->nfds * sizeof *p->fds);
-	p->nfds = from->nfds;
-	for (int i = 0; i < p->nfds; i++)
-		p->fds[i].flags |= TFD_INHERITED;
-	return p;
-}
-
-void cc_tproc_put(struct tproc *p)
-{
-	if (p == NULL || --p->refs > 0)
-		return;
-	if (p->pidfd >= 0)
-		close(p->pidfd);
-	free(p->fds);
-	free(p);
-}
-
-/*
- * After exec the close-on-exec descriptors are gone without a close call: every entry is
- * forgotten and classified again on its next use.  The pidfd still names the same process.
- */
-void cc_tproc_exec(struct tproc *p, pid_t pid)
-{
-	if (p->pid != pid && p->pidfd >= 0) {
-		close(p->pidfd);
-		p->pidfd = -1;
-	}
-	p->pid = pid;
-	if (p->nfds > 0)
-		memset(p->fds, 0, (size_t)p->nfds * sizeof *p->fds);
-	set_comment(p);
-}
-
-static struct tfd *slot(struct tproc *p, int64_t fd)
-{
-	if (fd < 0 || fd >= MAX_FDS)
-		return NULL;
-	if (fd >= p->nfds) {
-		int n = p->nfds ? p->nfds : 64;
-		struct tfd *nf;
-
-		while (n <= fd)
-			n *= 2;
-		nf = realloc(p->fds, (size_t)n * sizeof *nf);
-		if (nf == NULL)
-			return NULL;
-		memset(nf + p->nfds, 0, (size_t)(n - p->nfds) * sizeof *nf);
-		p->fds = nf;
-		p->nfds = n;
-	}
-	return &p->fds[fd];
-}
-
-static void forget(struct tproc *p, int64_t fd)
-{
-	if (fd >= 0 && fd < p->nfds)
-		memset(&p->fds[fd], 0, sizeof p->fds[fd]);
-}
-
-/* Our own copy of the program's descriptor, or -1 (closed meanwhile, or no pidfd support). */
-static int copy_fd(struct tproc *p, int fd)
-{
-	if (p->pidfd < 0)
-		p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-	if (p->pidfd < 0)
-		return -1;
-	return (int)syscall(SYS_pidfd_getfd, p->pidfd, fd, 0);
-}
-
-/* ---- Addresses ---- */
-
-static int sa_to_addr(struct cc_addr *a, const struct sockaddr_storage *ss, size_t len)
-{
-	memset(a, 0, sizeof *a);
-	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
-		a->family = AF_INET;
-		a->port = ntohs(s->sin_port);
-		memcpy(a->ip, &s->sin_addr, 4);
-		return 0;
-	}
-	if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
-		a->port = ntohs(s->sin6_port);
-		/* A v4-mapped address is IPv4 on the wire. */
-		if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr)) {
-			a->family = AF_INET;
-			memcpy(a->ip, s->sin6_addr.s6_addr + 12, 4);
-		} else {
-			a->family = AF_INET6;
-			memcpy(a->ip, &s->sin6_addr, 16);
-		}
-		return 0;
-	}
-	return -1;
-}
-
-static int addr_is_any(const struct cc_addr *a)
-{
-	static const uint8_t zero[16];
-
-	return memcmp(a->ip, zero, a->family == AF_INET6 ? 16 : 4) == 0;
-}
-
-static int getint(int fd, int level, int name, int dflt)
-{
-	int v;
-	socklen_t l = sizeof v;
-
-	return getsockopt(fd, level, name, &v, &l) == 0 ? v : dflt;
-}
-
-static void refresh(struct tfd *e, int copy)
-{
-	struct sockaddr_storage ss;
-	socklen_t l = sizeof ss;
-
-	e->flags &= (uint8_t)~(TFD_LOCAL | TFD_WILDCARD);
-	if (getsockname(copy, (struct sockaddr *)&ss, &l) == 0 && sa_to_addr(&e->local, &ss, l) == 0 &&
-	    e->local.port != 0)
-		e->flags |= TFD_LOCAL | (addr_is_any(&e->local) ? TFD_WILDCARD : 0);
-	l = sizeof ss;
-	if (getpeername(copy, (struct sockaddr *)&ss, &l) == 0 && sa_to_addr(&e->peer, &ss, l) == 0)
-		e->flags |= TFD_PEER;
-	else
-		e->flags &= (uint8_t)~TFD_PEER;
-}
-
-/* Re-reads the addresses of a socket we know (after bind, connect, or its first send). */
-static void refresh_fd(struct tproc *p, int fd, struct tfd *e)
-{
-	int c = copy_fd(p, fd);
-
-	if (c < 0)
-		return;
-	refresh(e, c);
-	if (e->kind == TFD_TCP)
-		e->mss = (uint16_t)getint(c, IPPROTO_TCP, TCP_MAXSEG, 1460);
-	close(c);
-}
-
-/* Initial sequence number of src -> dst, from the addresses alone: the shim's (shim/capture.c). */
-static uint32_t isn(const struct cc_addr *src, const struct cc_addr *dst)
-{
-	uint32_t h = 2166136261u;
-	const struct cc_addr *a[2] = { src, dst };
-
-	for (int k = 0; k < 2; k++) {
-		for (int i = 0; i < (a[k]->family == AF_INET6 ? 16 : 4); i++)
-			h = (h ^ a[k]->ip[i]) * 16777619u;
-		h = (h ^ (a[k]->port >> 8)) * 16777619u;
-		h = (h ^ (a[k]->port & 0xff)) * 16777619u;
-	}
-	return h;
-}
-
-/* The entry for fd, classified on first sight; NULL unless it is a UDP or TCP socket. */
-static struct tfd *lookup(struct tproc *p, int64_t fd)
-{
-	struct tfd *e = slot(p, fd);
-	int c, dom, type, proto;
-
-	if (e == NULL)
-		return NULL;
-	if (e->kind == TFD_UDP || e->kind == TFD_TCP)
-		return e;
-	if (e->kind == TFD_OTHER)
-		return NULL;
-	c = copy_fd(p, (int)fd);
-	if (c < 0) {
-		/* Not open (the call will fail): nothing to remember.  Otherwise we cannot look. */
-		if (errno != EBADF)
-			e->kind = TFD_OTHER;
-		return NULL;
-	}
-	e->kind = TFD_OTHER;
-	dom = getint(c, SOL_SOCKET, SO_DOMAIN, -1);
-	type = getint(c, SOL_SOCKET, SO_TYPE, -1);
-	proto = getint(c, SOL_SOCKET, SO_PROTOCOL, -1);
-	if (dom == AF_INET || dom == AF_INET6) {
-		if (type == SOCK_DGRAM && (proto == 0 || proto == IPPROTO_UDP))
-			e->kind = TFD_UDP;
-		else if (type == SOCK_STREAM && (proto == 0 || proto == IPPROTO_TCP || proto == 262))
-			e->kind = TFD_TCP;
-	}
-	if (e->kind != TFD_OTHER) {
-		e->family = (uint8_t)dom;
-		e->mss = 1460;
-		refresh(e, c);
-		if (e->kind == TFD_TCP && (e->flags & TFD_PEER)) {
-			/* Joined mid-stream (inherited, or across exec): sequence numbers must still add up. */
-			e->mss = (uint16_t)getint(c, IPPROTO_TCP, TCP_MAXSEG, 1460);
-			e->snd_seq = isn(&e->local, &e->peer) + 1;
-			e->rcv_seq = isn(&e->peer, &e->local) + 1;
-			e->flags |= TFD_TCP_OPEN;
-		}
-	}
-	close(c);
-	return e->kind == TFD_OTHER ? NULL : e;
-}
-
-/* ---- Route cache: the source address towards a peer, for wildcard-bound sockets ---- */
-
-#define RT_SIZE 16
-
-static struct { struct cc_addr dst, src; int used; } rt[RT_SIZE];
-static unsigned rt_next;
-
-static int same_ip(const struct cc_addr *a, const struct cc_addr *b)
-{
-	return a->family == b->family && memcmp(a->ip, b->ip, a->family == AF_INET6 ? 16 : 4) == 0;
-}
-
-static int route_src(const struct cc_addr *dst, struct cc_addr *src)
-{
-	struct sockaddr_storage ss;
-	socklen_t l;
-	int s, rc = -1;
-
-	for (int i = 0; i < RT_SIZE; i++)
-		if (rt[i].used && same_ip(&rt[i].dst, dst)) {
-			*src = rt[i].src;
-			return 0;
-		}
-	memset(&ss, 0, sizeof ss);
-	if (dst->family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(9);
-		memcpy(&s6->sin6_addr, dst->ip, 16);
-		l = sizeof *s6;
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(9);
-		memcpy(&s4->sin_addr, dst->ip, 4);
-		l = sizeof *s4;
-	}
-	/* A connected UDP socket makes the kernel pick the route's source; nothing is sent. */
-	s = socket(dst->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -1;
-	if (connect(s, (struct sockaddr *)&ss, l) == 0) {
-		l = sizeof ss;
-		if (getsockname(s, (struct sockaddr *)&ss, &l) == 0 && sa_to_addr(src, &ss, l) == 0)
-			rc = 0;
-	}
-	close(s);
-	if (rc == 0) {
-		unsigned i = rt_next++ % RT_SIZE;
-		rt[i].dst = *dst;
-		rt[i].src = *src;
-		rt[i].used = 1;
-	}
-	return rc;
-}
-
 /* ---- Reading the program's memory ---- */
 
 static int rd(pid_t tid, uint64_t addr, void *buf, size_t len)
@@ -387,7 +76,7 @@ static int rd_addr(pid_t tid, uint64_t addr, uint64_t len, struct cc_addr *a)
 	memset(&ss, 0, sizeof ss);
 	if (rd(tid, addr, &ss, len) < 0)
 		return -1;
-	return sa_to_addr(a, &ss, len);
+	return cc_trace_sa_addr(a, &ss, len);
 }
 
 /* The program's iovec array (at most MAX_IOV entries); returns the count read, or -1. */
@@ -438,17 +127,17 @@ static void udp(struct tthread *t, int fd, struct tfd *e, int out, const struct 
 		peer = *peer_given;
 	} else {
 		if (!(e->flags & TFD_PEER))
-			refresh_fd(t->proc, fd, e);
+			cc_tfd_refresh(t->proc, fd, e);
 		if (!(e->flags & TFD_PEER))
 			return;         /* the shim does not guess a flow either */
 		peer = e->peer;
 	}
 	if (!(e->flags & TFD_LOCAL))
-		refresh_fd(t->proc, fd, e);     /* bound by its first send */
+		cc_tfd_refresh(t->proc, fd, e);     /* bound by its first send */
 	local = e->local;
 	if (local.family != peer.family || (e->flags & TFD_WILDCARD)) {
 		struct cc_addr src;
-		if (route_src(&peer, &src) == 0) {
+		if (cc_trace_route_src(&peer, &src) == 0) {
 			memcpy(local.ip, src.ip, 16);
 			local.family = src.family;
 		}
@@ -496,14 +185,14 @@ static void tcp_open(struct tthread *t, int fd, struct tfd *e, int active)
 	uint64_t ts = cc_trace_now();
 	uint32_t l, p;
 
-	refresh_fd(t->proc, fd, e);
+	cc_tfd_refresh(t->proc, fd, e);
 	e->flags &= (uint8_t)~TFD_CONNECTING;
 	if (!(e->flags & TFD_PEER) || !(e->flags & TFD_LOCAL))
 		return;
 	if (e->mss < 536)
 		e->mss = 536;
-	l = isn(&e->local, &e->peer);
-	p = isn(&e->peer, &e->local);
+	l = cc_trace_isn(&e->local, &e->peer);
+	p = cc_trace_isn(&e->peer, &e->local);
 	e->snd_seq = l + 1;
 	e->rcv_seq = p + 1;
 	if (active) {
@@ -591,19 +280,19 @@ int cc_sys_enter(struct tthread *t)
 	switch (t->nr) {
 	case SYS_close:
 		/* A socket shared with another process (fork) stays open there: no FIN from us (the shim's rule). */
-		e = lookup(p, fd);
+		e = cc_tfd_lookup(p, fd);
 		if (e != NULL && e->kind == TFD_TCP && !(e->flags & TFD_INHERITED))
 			tcp_fin(t, e, 1);
-		forget(p, fd);
+		cc_tfd_forget(p, fd);
 		return 0;
 	case SYS_close_range: {
 		uint64_t hi = t->args[1] < (uint64_t)p->nfds ? t->args[1] : (uint64_t)p->nfds - 1;
 		for (uint64_t i = t->args[0]; p->nfds > 0 && i <= hi; i++)
-			forget(p, (int64_t)i);
+			cc_tfd_forget(p, (int64_t)i);
 		return 0;
 	}
 	case SYS_shutdown:
-		e = lookup(p, fd);
+		e = cc_tfd_lookup(p, fd);
 		if (e != NULL && e->kind == TFD_TCP && (t->args[1] == SHUT_WR || t->args[1] == SHUT_RDWR))
 			tcp_fin(t, e, 1);
 		return 0;
@@ -611,7 +300,7 @@ int cc_sys_enter(struct tthread *t)
 #ifdef SYS_dup2
 	case SYS_dup2:
 #endif
-		forget(p, (int64_t)t->args[1]);
+		cc_tfd_forget(p, (int64_t)t->args[1]);
 		return 0;
 	case SYS_socket:
 	case SYS_accept:
@@ -621,10 +310,10 @@ int cc_sys_enter(struct tthread *t)
 	case SYS_bind:
 		return 1;
 	case SYS_connect:
-		return lookup(p, fd) != NULL;
+		return cc_tfd_lookup(p, fd) != NULL;
 	default:
 		/* Sends and receives: only on our sockets, never on a peek. */
-		if (lookup(p, fd) == NULL)
+		if (cc_tfd_lookup(p, fd) == NULL)
 			return 0;
 		if (t->nr == SYS_recvfrom && (t->args[3] & MSG_PEEK))
 			return 0;
@@ -681,30 +370,30 @@ void cc_sys_exit(struct tthread *t, int64_t rval, int is_error)
 	case SYS_dup:
 	case SYS_fcntl:
 		if (!is_error)
-			forget(p, rval);
+			cc_tfd_forget(p, rval);
 		return;
 	case SYS_accept:
 	case SYS_accept4:
 		if (is_error)
 			return;
-		forget(p, rval);
-		e = lookup(p, rval);
+		cc_tfd_forget(p, rval);
+		e = cc_tfd_lookup(p, rval);
 		if (e != NULL && e->kind == TFD_TCP) {
 			e->flags &= (uint8_t)~TFD_TCP_OPEN;     /* not joined mid-stream: it opens now */
 			tcp_open(t, (int)rval, e, 0);
 		}
 		return;
 	case SYS_bind:
-		e = lookup(p, fd);
+		e = cc_tfd_lookup(p, fd);
 		if (e != NULL && !is_error)
-			refresh_fd(p, fd, e);
+			cc_tfd_refresh(p, fd, e);
 		return;
 	case SYS_connect:
-		e = lookup(p, fd);
+		e = cc_tfd_lookup(p, fd);
 		if (e == NULL)
 			return;
 		if (e->kind == TFD_UDP) {
-			refresh_fd(p, fd, e);
+			cc_tfd_refresh(p, fd, e);
 		} else if (!is_error) {
 			tcp_open(t, fd, e, 1);
 		} else if (rval == -EINPROGRESS) {
@@ -712,7 +401,7 @@ void cc_sys_exit(struct tthread *t, int64_t rval, int is_error)
 		}
 		return;
 	}
-	e = lookup(p, fd);
+	e = cc_tfd_lookup(p, fd);
 	if (e == NULL || is_error)
 		return;
 	if (rval == 0) {
