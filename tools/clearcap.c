@@ -1030,6 +1030,8 @@ static bool trace_wanted(const struct options *o)
 		return false;
 	if (o->rotate_size || o->rotate_seconds)
 		die("-C/-G: not available when tracing system calls (--trace, or a static or Go program)");
+	if (o->programs || o->capture || o->keylog || o->srtp_keylog || o->buffer[0])
+		warn("-P, --capture, -k, --srtp-keylog and -B do not apply when tracing system calls");
 	if (!o->quiet)
 		warn("%s: capturing by system-call tracing (%s): wire only, no plaintext, slower",
 		     o->argv[0], o->trace > 0 ? "--trace" : strcmp(why, "Go") == 0 ?
