@@ -197,15 +197,16 @@ void cc_tout_frame(struct tproc *p, const struct cc_frame *f, uint64_t ts, const
 		   size_t caplen, size_t origlen)
 {
 	struct iovec iov = { (void *)payload, caplen };
-	char comment[sizeof p->comment + sizeof NOTE_FIRST + 2];
+	char comment[sizeof p->comment + sizeof NOTE_FIRST + 2 + 128];
 	size_t hl = cc_frame_hdr_len(f), clen = 0, rlen;
 	size_t off = cc_record_frame_off(O.fmt);
 
 	if (caplen > CC_SNAPLEN - hl)
 		caplen = CC_SNAPLEN - hl;
 	if (O.fmt == CC_FMT_PCAPNG)
-		clen = (size_t)snprintf(comment, sizeof comment, "%s%s%s", p->comment,
-					O.noted ? "" : "; ", O.noted ? "" : NOTE_FIRST);
+		clen = (size_t)snprintf(comment, sizeof comment, "%s%s%s%s%.127s", p->comment,
+					O.noted ? "" : "; ", O.noted ? "" : NOTE_FIRST,
+					f->note ? "; " : "", f->note ? f->note : "");
 	rlen = cc_record_len(O.fmt, hl + caplen, clen);
 	if (O.len + rlen > OUT_BUF)
 		cc_tout_flush();

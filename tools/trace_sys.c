@@ -135,14 +135,20 @@ static void udp(struct tthread *t, int fd, struct tfd *e, int out, const struct 
 	if (!(e->flags & TFD_LOCAL))
 		cc_tfd_refresh(t->proc, fd, e);     /* bound by its first send */
 	local = e->local;
+	memset(&f, 0, sizeof f);
 	if (local.family != peer.family || (e->flags & TFD_WILDCARD)) {
 		struct cc_addr src;
 		if (cc_trace_route_src(&peer, &src) == 0) {
 			memcpy(local.ip, src.ip, 16);
 			local.family = src.family;
 		}
+		/*
+		 * What we send leaves by the route; what we receive reached some local address the
+		 * shim learns from IP_PKTINFO, which a tracer cannot ask for: said, not guessed silently.
+		 */
+		if (!out)
+			f.note = "local address from the route (wildcard-bound socket, traced)";
 	}
-	memset(&f, 0, sizeof f);
 	f.proto = IPPROTO_UDP;
 	f.iface = CC_IF_WIRE;
 	f.outgoing = (uint8_t)out;
