@@ -269,6 +269,30 @@ static void on_alarm(int sig)
 	flush_due = 1;
 }
 
+/*
+ * Whether tid is a thread of the process tgid.  A clone that is not a thread (no CLONE_THREAD,
+ * an exit signal other than SIGCHLD) is reported as a clone too; it gets a copy of the table,
+ * which is right unless it also shares the descriptors (CLONE_FILES alone: rare).
+ */
+static int same_group(pid_t tid, pid_t tgid)
+{
+	char path[64], line[128];
+	int r = 1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return 1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strncmp(line, "Tgid:", 5) == 0) {
+			r = atoi(line + 5) == tgid;
+			break;
+		}
+	fclose(f);
+	return r;
+}
+
 /* A new thread or process: it shares its creator's descriptors (thread) or has a copy (fork). */
 static void created(struct tthread *t, int event)
 {
@@ -278,7 +302,7 @@ static void created(struct tthread *t, int event)
 
 	if (ptrace(PTRACE_GETEVENTMSG, t->tid, 0, &msg) < 0 || msg == 0)
 		return;
-	if (event == PTRACE_EVENT_CLONE) {
+	if (event == PTRACE_EVENT_CLONE && same_group((pid_t)msg, t->proc->pid)) {
 		np = t->proc;
 		np->refs++;
 	} else {
