@@ -171,13 +171,20 @@ def _module_links(src):
     return out
 
 
-def _build_pion(env):
+def _build_pion(env, cgo=True):
     """Builds tests/integration/pion_peer offline: GOPATH mode over a symlink tree of Debian's
     /usr/share/gocode/src, plus one link per major-version module path (docs: DESIGN.md)."""
     src = "/usr/share/gocode/src"
     if not os.path.isdir(os.path.join(src, "github.com/pion/webrtc")) or not shutil.which("go"):
         raise cclib.Skip("golang-go and golang-github-pion-webrtc.v3-dev are not installed")
     gopath = env.path("gopath")
+    exe = env.path("pion_peer" + ("" if cgo else "_static"))
+    e = dict(os.environ, GOPATH=gopath, GO111MODULE="off", GOFLAGS="", GOCACHE=env.path("gocache"),
+             CGO_ENABLED="1" if cgo else "0")
+    pkg = os.path.join(gopath, "src", "pion_peer")
+    if os.path.isdir(pkg):
+        cclib.run(["go", "build", "-o", exe, "."], env=e, cwd=pkg, timeout=180)
+        return exe
     os.makedirs(os.path.join(gopath, "src"))
     cclib.run(["cp", "-rs", src + "/.", os.path.join(gopath, "src") + "/"], timeout=120)
     for mod, rel in _module_links(src):
@@ -185,13 +192,9 @@ def _build_pion(env):
         if not os.path.lexists(link):
             os.makedirs(os.path.dirname(link), exist_ok=True)
             os.symlink(os.path.join(gopath, "src", rel), link)
-    pkg = os.path.join(gopath, "src", "pion_peer")
     os.makedirs(pkg)
     with open(os.path.join(HERE, "pion_peer", "main.go"), "rb") as f, open(os.path.join(pkg, "main.go"), "wb") as g:
         g.write(f.read())
-    exe = env.path("pion_peer")
-    # The default cgo build is dynamically linked: it is found to be Go by its .go.buildinfo section.
-    e = dict(os.environ, GOPATH=gopath, GO111MODULE="off", GOFLAGS="", GOCACHE=env.path("gocache"))
     cclib.run(["go", "build", "-o", exe, "."], env=e, cwd=pkg, timeout=180)
     return exe
 
@@ -212,13 +215,21 @@ def _sctp_data(payload):
 
 
 def test_trace_pion(env):
+    """Both builds of one program: the default (cgo) one is dynamically linked and found to be Go by
+    its .go.buildinfo section; with CGO_ENABLED=0 it is static.  They share the build cache."""
     exe = _build_pion(env)
-    cap, keylog = env.path("pion.pcapng"), env.path("pion.keys")
+    _pion_session(env, exe, "Go program", "cgo")
+    exe = _build_pion(env, cgo=False)
+    _pion_session(env, exe, "static program", "static")
+
+
+def _pion_session(env, exe, why, name):
+    cap, keylog = env.path(name + ".pcapng"), env.path(name + ".keys")
     nmsg, nrtp = 5, 50
     p = cclib.run([env.tool, "-w", cap, "--", exe, "-keylog", keylog, "-messages", str(nmsg), "-rtp", str(nrtp)],
                   env=env.env(preload=False), timeout=60, check=False)
     eq(p.returncode, 0, "pion_peer under clearcap (stdout %r, stderr %r)" % (p.stdout, p.stderr[-1500:]))
-    ok("system-call tracing" in p.stderr and "Go program" in p.stderr, "traced as a Go program: %r" % p.stderr)
+    ok("system-call tracing" in p.stderr and why in p.stderr, "traced as a %s: %r" % (why, p.stderr))
 
     # ICE: STUN binding requests and success responses, on real loopback ports.
     stun = _frames(cap, ["stun.type", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "sll.pkttype"], "stun")
