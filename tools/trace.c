@@ -405,6 +405,9 @@ static void signals_on(const struct cc_trace_cfg *cfg, sigset_t *handled)
 	sigaction(SIGALRM, &sa, NULL);
 	sigaddset(handled, SIGALRM);
 	sigprocmask(SIG_UNBLOCK, handled, NULL);
+	/* A reader gone (-w -) or a size limit fails our write, counted: it must not kill us and the program. */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 }
 
 static void signals_off(const sigset_t *handled)
