@@ -1063,7 +1063,7 @@ static int cmd_run(int argc, char **argv)
 	struct cc_exitstats es = { NULL, 0 };   /* begin is skipped for pipes and rotation */
 	char *shim, *file;
 	int status, rc, sig;
-	struct cc_trace_cfg tc;
+	struct cc_trace_cfg tc = { .fd = -1 };
 	bool tracing;
 
 	parse_options(argc, argv, &o);
