@@ -33,6 +33,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,6 +104,7 @@ int cc_trace_detect(const char *argv0, char *why, size_t size)
 	char path[4096];
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph;
+	struct stat st;
 	int fd, interp = 0, r = 0;
 
 	if (resolve(argv0, path, sizeof path) < 0)
@@ -110,6 +112,13 @@ int cc_trace_detect(const char *argv0, char *why, size_t size)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
+	/*
+	 * The filter needs no_new_privs, under which a set-uid, set-gid or file-capability program
+	 * runs without its privileges: such a program is left alone (and uncaptured, as by the shim).
+	 */
+	if (fstat(fd, &st) < 0 || (st.st_mode & (S_ISUID | S_ISGID)) ||
+	    fgetxattr(fd, "security.capability", NULL, 0) > 0)
+		goto out;
 	/* A 32-bit program makes other system calls than the filter knows: not ours to trace. */
 	if (read_at(fd, &eh, sizeof eh, 0) < 0 || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
 	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof ph || eh.e_phnum > 4096)
