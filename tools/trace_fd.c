@@ -128,14 +128,36 @@ void cc_tfd_forget(struct tproc *p, int64_t fd)
 		memset(&p->fds[fd], 0, sizeof p->fds[fd]);
 }
 
+/* Without a look at the program's sockets nothing can be captured: said once, not silently. */
+static void cannot_look(const char *call)
+{
+	static int said;
+	int e = errno;
+
+	if (!said)
+		fprintf(stderr, "clearcap: %s: %s: the program's sockets cannot be seen (Linux 5.6 or later "
+			"needed); nothing is captured\n", call, strerror(e));
+	said = 1;
+	errno = e;
+}
+
 /* Our own copy of the program's descriptor, or -1 (closed meanwhile, or no pidfd support). */
 static int copy_fd(struct tproc *p, int fd)
 {
+	int c;
+
 	if (p->pidfd < 0)
 		p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-	if (p->pidfd < 0)
+	if (p->pidfd < 0) {
+		/* ESRCH: the process is going away (its leader has exited). */
+		if (errno != ESRCH)
+			cannot_look("pidfd_open");
 		return -1;
-	return (int)syscall(SYS_pidfd_getfd, p->pidfd, fd, 0);
+	}
+	c = (int)syscall(SYS_pidfd_getfd, p->pidfd, fd, 0);
+	if (c < 0 && errno != EBADF && errno != ESRCH && errno != EMFILE)
+		cannot_look("pidfd_getfd");
+	return c;
 }
 
 /* ---- Addresses ---- */
