@@ -86,6 +86,7 @@ static int has_section(int fd, const Elf64_Ehdr *eh, const char *name)
 	char s[32];
 
 	if (eh->e_shentsize != sizeof sh || eh->e_shstrndx == SHN_UNDEF || eh->e_shnum > 4096 ||
+	    eh->e_shstrndx >= eh->e_shnum ||
 	    read_at(fd, &strsh, sizeof strsh, eh->e_shoff + (uint64_t)eh->e_shstrndx * sizeof sh) < 0)
 		return 0;
 	for (unsigned i = 0; i < eh->e_shnum; i++) {
