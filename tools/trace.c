@@ -268,9 +268,11 @@ static volatile sig_atomic_t flush_due;
 static void on_forward(int sig)
 {
 	pid_t pid = fwd_pid;
+	int e = errno;          /* the loop reads waitpid's EINTR after us */
 
 	if (pid > 0)
 		kill(pid, sig);
+	errno = e;
 }
 
 static void on_alarm(int sig)
