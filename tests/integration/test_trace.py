@@ -80,6 +80,30 @@ def test_trace_static_udp(env):
     eq(cclib.tcpdump_count(cap, "outbound"), 2 * n, "tcpdump: outbound frames")
 
 
+def test_trace_options(env):
+    """The wrapper's output options work when tracing: -f, -a, -F pcap, -w - (to a pipe)."""
+    exe = _static_peer(env)
+    n = 4
+    cap = env.path("f.pcapng")
+    cclib.run([env.tool, "-q", "-f", "outbound and udp", "-w", cap, "--", exe, "udp", str(n), "0"],
+              env=env.env(preload=False))
+    eq(cclib.tshark_count(cap), 2 * n, "-f 'outbound and udp': the sent copies only")
+    eq(cclib.tshark_count(cap, "sll.pkttype == 0"), 0, "-f: no received copy")
+    cclib.run([env.tool, "-q", "-a", "-w", cap, "--", exe, "udp", str(n), "0"], env=env.env(preload=False))
+    eq(cclib.tshark_count(cap), 2 * n + 4 * n, "-a appends to the same file")
+    pcap = env.path("c.pcap")
+    cclib.run([env.tool, "-q", "-F", "pcap", "-w", pcap, "--", exe, "udp", str(n), "0"], env=env.env(preload=False))
+    eq(cclib.tcpdump_count(pcap), 4 * n, "-F pcap: tcpdump reads every frame")
+    live = env.path("live.pcapng")
+    with open(live, "wb") as out:
+        p = subprocess.run([env.tool, "-q", "-w", "-", "--", exe, "udp", str(n), "0"], env=env.env(preload=False),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        out.write(p.stdout)
+    eq(p.returncode, 0, "-w -: exit status (stderr %r)" % p.stderr[-500:])
+    ok(b"server_port" in p.stderr, "-w -: the program's standard output goes to standard error")
+    eq(cclib.tshark_count(live), 4 * n, "-w -: the stream on standard output")
+
+
 def test_trace_static_tcp(env):
     exe = _static_peer(env)
     cap = env.path("tcp.pcapng")
