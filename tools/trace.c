@@ -14,6 +14,7 @@
  * takes the program down with us should the wrapper die, since its filter would otherwise make
  * each network call fail with ENOSYS.
  */
+#include "tools/daily.h"
 #include "tools/trace.h"
 #include "tools/trace_int.h"
 
@@ -432,16 +433,25 @@ static void signals_off(const sigset_t *handled)
 	signal(SIGALRM, SIG_DFL);
 }
 
-/* Records wait in the buffer at most FLUSH_US: a live reader sees them, a crash loses little. */
-static void flush_timer(int *armed)
+/*
+ * Records wait in the buffer at most FLUSH_US: a live reader sees them, a crash loses little.
+ * On a terminal the timer runs all along and every third tick redraws the progress line (as the
+ * wrapper does four times a second); elsewhere it is armed only while records wait.
+ */
+static void flush_timer(int *armed, struct progress *pg, int live)
 {
+	static unsigned ticks;
+
 	if (flush_due) {
 		flush_due = 0;
-		*armed = 0;
 		cc_tout_flush();
+		if (!live)
+			*armed = 0;
+		else if (++ticks % 3 == 0)
+			progress_tick(pg);
 	}
-	if (!*armed && cc_tout_pending()) {
-		struct itimerval t = { { 0, 0 }, { 0, FLUSH_US } };
+	if (!*armed && (live || cc_tout_pending())) {
+		struct itimerval t = { { 0, live ? FLUSH_US : 0 }, { 0, FLUSH_US } };
 
 		setitimer(ITIMER_REAL, &t, NULL);
 		*armed = 1;
@@ -482,8 +492,9 @@ int cc_trace_run(pid_t pid, const struct cc_trace_cfg *cfg)
 {
 	struct run r = { pid, 0, 0, cfg };
 	sigset_t handled;
+	struct progress pg;
 	struct tproc *p;
-	int st, armed = 0;
+	int st, armed = 0, live;
 
 	cc_tout_counters(cfg->counters);
 	while (waitpid(pid, &st, WUNTRACED) < 0)
@@ -505,6 +516,7 @@ int cc_trace_run(pid_t pid, const struct cc_trace_cfg *cfg)
 		return 2 << 8;
 	}
 	fwd_pid = pid;
+	live = progress_start(&pg, cfg->counters, cfg->path);
 	signals_on(cfg, &handled);
 	kill(pid, SIGCONT);
 	for (;;) {
@@ -514,9 +526,10 @@ int cc_trace_run(pid_t pid, const struct cc_trace_cfg *cfg)
 			event(&r, tid, st);
 		else if (errno != EINTR)
 			break;          /* ECHILD: every tracee has ended */
-		flush_timer(&armed);
+		flush_timer(&armed, &pg, live);
 	}
 	signals_off(&handled);
 	cc_tout_close();
+	progress_end(&pg);
 	return r.status;
 }

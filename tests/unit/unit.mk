@@ -48,7 +48,8 @@ $(BUILD)/tests/test_srtpmatch: tests/unit/test_srtpmatch.c tests/unit/check_main
 		$(DECODERS_SRC) $(CHECK_LIBS)
 
 # tools/trace.c: which programs are traced (ELF files written by the test).
-TRACE_UNIT_SRC := tools/trace.c tools/trace_fd.c tools/trace_sys.c tools/trace_out.c pcapout/frame.c pcapout/format.c
+TRACE_UNIT_SRC := tools/trace.c tools/trace_fd.c tools/trace_sys.c tools/trace_out.c tools/progress.c pcapout/frame.c \
+                  pcapout/format.c
 UNIT_TESTS += $(BUILD)/tests/test_trace
 $(BUILD)/tests/test_trace: tests/unit/test_trace.c tests/unit/check_main.h $(TRACE_UNIT_SRC) $(wildcard tools/*.h) \
                            $(HEADERS)
