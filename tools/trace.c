@@ -287,23 +287,56 @@ static void on_alarm(int sig)
  * an exit signal other than SIGCHLD) is reported as a clone too; it gets a copy of the table,
  * which is right unless it also shares the descriptors (CLONE_FILES alone: rare).
  */
+static long status_field(pid_t tid, const char *name);
+
 static int same_group(pid_t tid, pid_t tgid)
 {
+	long g = status_field(tid, "Tgid:");
+
+	return g < 0 || g == tgid;
+}
+
+/* One number from /proc/PID/status ("Tgid:", "PPid:"), or -1. */
+static long status_field(pid_t tid, const char *name)
+{
 	char path[64], line[128];
-	int r = 1;
+	size_t n = strlen(name);
+	long v = -1;
 	FILE *f;
 
 	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
 	f = fopen(path, "re");
 	if (f == NULL)
-		return 1;
+		return -1;
 	while (fgets(line, sizeof line, f) != NULL)
-		if (strncmp(line, "Tgid:", 5) == 0) {
-			r = atoi(line + 5) == tgid;
+		if (strncmp(line, name, n) == 0) {
+			v = atol(line + n);
 			break;
 		}
 	fclose(f);
-	return r;
+	return v;
+}
+
+/*
+ * The descriptor table of a tracee whose first stop came before its creator's event.  The creator
+ * is held at that event (or about to stop there) until we resume it, so its table is still the
+ * one the new tracee started with: a thread shares its group's, a new process gets a copy of its
+ * parent's.  NULL when neither is known: then it waits for the creator's event.
+ */
+static struct tproc *from_procfs(pid_t tid)
+{
+	long tgid = status_field(tid, "Tgid:"), ppid = status_field(tid, "PPid:");
+	struct tthread *o;
+
+	if (tgid > 0 && tgid != tid) {
+		o = find((pid_t)tgid);
+		if (o == NULL || o->proc == NULL)
+			return NULL;
+		o->proc->refs++;
+		return o->proc;
+	}
+	o = ppid > 0 ? find((pid_t)ppid) : NULL;
+	return o != NULL && o->proc != NULL ? cc_tproc_copy(o->proc, tid) : NULL;
 }
 
 /* A new thread or process: it shares its creator's descriptors (thread) or has a copy (fork). */
@@ -315,6 +348,9 @@ static void created(struct tthread *t, int event)
 
 	if (ptrace(PTRACE_GETEVENTMSG, t->tid, 0, &msg) < 0 || msg == 0)
 		return;
+	c = find((pid_t)msg);
+	if (c != NULL && c->proc != NULL)
+		return;         /* its first stop came first, and placed it (from_procfs) */
 	if (event == PTRACE_EVENT_CLONE && same_group((pid_t)msg, t->proc->pid)) {
 		np = t->proc;
 		np->refs++;
@@ -323,7 +359,6 @@ static void created(struct tthread *t, int event)
 		if (np == NULL)
 			return;
 	}
-	c = find((pid_t)msg);
 	if (c == NULL) {
 		if (add((pid_t)msg, np) == NULL)
 			cc_tproc_put(np);
@@ -479,7 +514,9 @@ static void event(struct run *r, pid_t tid, int st)
 		cont(tid, 0);
 		return;
 	}
-	/* Seen before its creator's event: held until we know whose descriptors it has. */
+	/* Seen before its creator's event: placed from /proc, or held until that event. */
+	if (t->proc == NULL && !t->held)
+		t->proc = from_procfs(tid);
 	if (t->proc == NULL) {
 		t->held = 1;
 		t->held_status = st;
