@@ -29,7 +29,7 @@ def _static_peer(env):
     if not os.path.exists("/usr/lib/x86_64-linux-gnu/libc.a") and not os.path.exists("/usr/lib/aarch64-linux-gnu/libc.a"):
         raise cclib.Skip("no static libc (libc6-dev)")
     exe = env.path("trace_peer")
-    cclib.run(["gcc", "-static", "-O2", "-o", exe, os.path.join(HERE, "trace_peer.c")])
+    cclib.run(["gcc", "-static", "-O2", "-pthread", "-o", exe, os.path.join(HERE, "trace_peer.c")])
     return exe
 
 
@@ -102,6 +102,25 @@ def test_trace_options(env):
     eq(p.returncode, 0, "-w -: exit status (stderr %r)" % p.stderr[-500:])
     ok(b"server_port" in p.stderr, "-w -: the program's standard output goes to standard error")
     eq(cclib.tshark_count(live), 4 * n, "-w -: the stream on standard output")
+
+
+def test_trace_threads_and_forks(env):
+    """100 threads and 50 forked children each send a datagram from a socket of their own: every
+    one is in the file once as sent (by the right process) and once as received."""
+    exe = _static_peer(env)
+    cap = env.path("spawn.pcapng")
+    nt, nf = 100, 50
+    p = cclib.run([env.tool, "-q", "-w", cap, "--", exe, "spawn", str(nt), str(nf)], env=env.env(preload=False))
+    sport = _keys(p.stdout)["server_port"]
+    rows = _frames(cap, ["sll.pkttype", "udp.dstport", "udp.payload", "frame.comment"], "udp")
+    sent = sorted(bytes.fromhex(r["udp.payload"]).decode() for r in rows if r["sll.pkttype"] == OUT)
+    recv = sorted(bytes.fromhex(r["udp.payload"]).decode() for r in rows if r["sll.pkttype"] == IN)
+    want = sorted(["thread %d" % i for i in range(nt)] + ["child %d" % i for i in range(nf)])
+    eq(sent, want, "every thread's and child's datagram, sent")
+    eq(recv, want, "every datagram, received")
+    ok(all(int(r["udp.dstport"]) == sport for r in rows), "all to the server's port")
+    pids = {r["frame.comment"].split()[1] for r in rows}
+    eq(len(pids), 1 + nf, "the server process and each child named in the comments")
 
 
 def test_trace_static_tcp(env):

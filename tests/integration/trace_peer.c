@@ -8,9 +8,12 @@
  *   trace_peer tcp N         the same over TCP: connect / accept, write / read, shutdown
  *   trace_peer sleep         prints "ready PID" and waits for a signal (default action)
  *   trace_peer flood N PORT  sends N 200-byte datagrams to 127.0.0.1:PORT; prints the rate
+ *   trace_peer spawn T F     T threads and F forked children each send one datagram from a
+ *                            socket of their own to a server that receives them all
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +165,58 @@ static int flood(long n, int port)
 	return 0;
 }
 
+static int spawn_port;
+
+static void send_one(const char *who, long i)
+{
+	struct sockaddr_in a = loopback(spawn_port);
+	int c = socket(AF_INET, SOCK_DGRAM, 0);
+	char buf[64];
+	int len = snprintf(buf, sizeof buf, "%s %ld", who, i);
+
+	if (c < 0 || sendto(c, buf, (size_t)len, 0, (struct sockaddr *)&a, sizeof a) != len)
+		die("send_one");
+	close(c);
+}
+
+static void *thread_main(void *arg)
+{
+	send_one("thread", (long)arg);
+	return NULL;
+}
+
+static int spawn(int nt, int nf)
+{
+	struct sockaddr_in a = loopback(0);
+	int s = socket(AF_INET, SOCK_DGRAM, 0), rcv = 1 << 20;
+	pthread_t th[256];
+	char buf[64];
+
+	setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || nt > 256)
+		die("spawn");
+	spawn_port = port_of(s);
+	printf("server_port %d\n", spawn_port);
+	for (long i = 0; i < nt; i++)
+		pthread_create(&th[i], NULL, thread_main, (void *)i);
+	for (long i = 0; i < nf; i++)
+		if (fork() == 0) {
+			send_one("child", i);
+			_exit(0);
+		}
+	for (int i = 0; i < nt; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < nf; i++)
+		wait(NULL);
+	for (int i = 0; i < nt + nf; i++) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof from;
+		if (recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl) < 0)
+			die("recvfrom");
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -171,11 +226,13 @@ int main(int argc, char **argv)
 		return tcp(atoi(argv[2]));
 	if (argc >= 4 && strcmp(argv[1], "flood") == 0)
 		return flood(atol(argv[2]), atoi(argv[3]));
+	if (argc >= 4 && strcmp(argv[1], "spawn") == 0)
+		return spawn(atoi(argv[2]), atoi(argv[3]));
 	if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
 		printf("ready %d\n", (int)getpid());
 		for (;;)
 			pause();
 	}
-	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT\n");
+	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F\n");
 	return 2;
 }
