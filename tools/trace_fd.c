@@ -247,6 +247,13 @@ uint32_t cc_trace_isn(const struct cc_addr *src, const struct cc_addr *dst)
 	return h;
 }
 
+struct tfd *cc_tfd_peek(struct tproc *p, int64_t fd)
+{
+	struct tfd *e = fd >= 0 && fd < p->nfds ? &p->fds[fd] : NULL;
+
+	return e != NULL && (e->kind == TFD_UDP || e->kind == TFD_TCP) ? e : NULL;
+}
+
 /* The entry for fd, classified on first sight; NULL unless it is a UDP or TCP socket. */
 struct tfd *cc_tfd_lookup(struct tproc *p, int64_t fd)
 {

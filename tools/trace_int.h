@@ -60,6 +60,8 @@ void cc_tproc_put(struct tproc *p);
 void cc_tproc_exec(struct tproc *p, pid_t pid);
 /* The entry for fd, classified on first sight; NULL unless it is a UDP or TCP socket. */
 struct tfd *cc_tfd_lookup(struct tproc *p, int64_t fd);
+/* The entry for fd when it is already known as a UDP or TCP socket, else NULL (no look). */
+struct tfd *cc_tfd_peek(struct tproc *p, int64_t fd);
 void cc_tfd_forget(struct tproc *p, int64_t fd);
 /* Re-reads a socket's addresses (after bind, connect, or its first send). */
 void cc_tfd_refresh(struct tproc *p, int fd, struct tfd *e);

@@ -285,8 +285,12 @@ int cc_sys_enter(struct tthread *t)
 
 	switch (t->nr) {
 	case SYS_close:
-		/* A socket shared with another process (fork) stays open there: no FIN from us (the shim's rule). */
-		e = cc_tfd_lookup(p, fd);
+		/*
+		 * Only a socket already known can have an open stream to end: closing a descriptor we
+		 * never looked at costs no look.  A socket shared with another process (fork) stays
+		 * open there: no FIN from us (the shim's rule).
+		 */
+		e = cc_tfd_peek(p, fd);
 		if (e != NULL && e->kind == TFD_TCP && !(e->flags & TFD_INHERITED))
 			tcp_fin(t, e, 1);
 		cc_tfd_forget(p, fd);
@@ -298,7 +302,7 @@ int cc_sys_enter(struct tthread *t)
 		return 0;
 	}
 	case SYS_shutdown:
-		e = cc_tfd_lookup(p, fd);
+		e = cc_tfd_peek(p, fd);
 		if (e != NULL && e->kind == TFD_TCP && (t->args[1] == SHUT_WR || t->args[1] == SHUT_RDWR))
 			tcp_fin(t, e, 1);
 		return 0;
