@@ -93,8 +93,11 @@ static void write_all(const uint8_t *p, size_t n)
 
 static void open_file(const char *path)
 {
-	/* /proc/PID/fd/N (-w - redirected to a file) is a link by nature; elsewhere refuse links. */
-	/* Read access for the -a header check; a FIFO opened so would never wait for its reader. */
+	/*
+	 * Read access for the -a header check, non-blocking so that a FIFO opened so cannot hang us
+	 * (it is reopened write-only).  /proc/PID/fd/N (-w - redirected to a file) is a link by
+	 * nature; elsewhere links are refused.
+	 */
 	int flags = O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 	struct stat st;
 
