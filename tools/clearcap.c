@@ -38,6 +38,7 @@
 #include "tools/envcheck.h"
 #include "tools/exitstats.h"
 #include "tools/report.h"
+#include "tools/trace.h"
 
 #define CLEARCAP_VERSION "0.1"
 #define SHIM_NAME        "libclearcap.so"
@@ -64,6 +65,7 @@ struct options {
 	bool to_stdout;         /* -w -: the capture goes to our standard output */
 	int live_fd;            /* a pipe or FIFO we hold open for the capture's lifetime, or -1 */
 	const char *stats;      /* --stats: exit statistics as JSON */
+	int trace;              /* --trace 1, --no-trace 0; -1: when the shim cannot enter PROGRAM */
 	char **argv;            /* the program and its arguments */
 };
 
@@ -126,7 +128,8 @@ static void print_help(void)
 {
 	fputs(
 "Usage: clearcap -w FILE|- [-aq] [-F FORMAT] [-P LIST] [-B KiB] [-k KEYLOG] [-f EXPR]\n"
-"                [--capture CLASSES] [-C MB] [-G SECS] [-W COUNT] [--stats PATH] [--]\n"
+"                [--capture CLASSES] [-C MB] [-G SECS] [-W COUNT] [--stats PATH]\n"
+"                [--trace|--no-trace] [--]\n"
 "                PROGRAM [ARGS...]\n"
 "       clearcap ctl PID|all status|pause|resume|reopen FILE\n"
 "       clearcap report FILE [--json] [--svg DIR]\n"
@@ -184,6 +187,12 @@ static void print_help(void)
 "  -W COUNT           With -C: a ring of COUNT files, FILE0 ... FILE<COUNT-1>, reused\n"
 "                     oldest first.  With -G alone: stop capturing after COUNT files.\n"
 "  -q, --quiet        Do not print the summary line and statistics when PROGRAM exits.\n"
+"      --trace        Capture by tracing PROGRAM's network system calls (ptrace and a\n"
+"                     seccomp filter, no privileges) instead of preloading the shim: wire\n"
+"                     packets only, no plaintext, and slower.  The default for a static or\n"
+"                     Go program, which the shim cannot enter; -P, --capture, -B and -k do\n"
+"                     not apply, -C/-G are refused.\n"
+"      --no-trace     Never trace; preload the shim even into a static or Go program.\n"
 "      --stats PATH   Also write the exit statistics (what this run added to FILE: flows,\n"
 "                     RTP streams, STUN, DTLS) to PATH as JSON, as 'clearcap report --json'.\n"
 "  -h, --help         Print this help and exit.\n"
@@ -319,6 +328,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "capture",     required_argument, NULL, 'K' },
 		{ "quiet",       no_argument,       NULL, 'q' },
 		{ "stats",       required_argument, NULL, 0x100 },
+		{ "trace",       no_argument,       NULL, 0x101 },
+		{ "no-trace",    no_argument,       NULL, 0x102 },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ "version",     no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -328,6 +339,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof *o);
 	o->format = "pcapng";
 	o->live_fd = -1;
+	o->trace = -1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
@@ -361,6 +373,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'G': o->rotate_seconds = (long)parse_count(optarg, "-G", 1, 100000000); break;
 		case 'W': o->rotate_files = (long)parse_count(optarg, "-W", 1, 1000000); break;
 		case 0x100: o->stats = optarg; break;
+		case 0x101: o->trace = 1; break;
+		case 0x102: o->trace = 0; break;
 		case 'h': print_help(); exit(0);
 		case 'V': puts("clearcap " CLEARCAP_VERSION); exit(0);
 		default: bad_option(c, argv);
@@ -891,7 +905,7 @@ static void signals_ignore_terminal(void)
  * An exec failure is reported through the close-on-exec pipe, which closes unwritten on success.
  */
 __attribute__((noreturn))
-static void exec_child(char **argv, const struct sigsave *s, int errfd, bool stdout_to_stderr)
+static void exec_child(char **argv, const struct sigsave *s, int errfd, bool stdout_to_stderr, bool trace)
 {
 	int e;
 
@@ -900,7 +914,8 @@ static void exec_child(char **argv, const struct sigsave *s, int errfd, bool std
 		dup2(2, 1);
 	sigaction(SIGCHLD, &s->chld, NULL);
 	sigprocmask(SIG_SETMASK, &s->mask, NULL);
-	execvp(argv[0], argv);
+	if (!trace || cc_trace_child() == 0)
+		execvp(argv[0], argv);
 	e = errno;
 	while (write(errfd, &e, sizeof e) < 0 && errno == EINTR)
 		;
@@ -991,7 +1006,7 @@ static int pending_stop_signal(const struct sigsave *s)
  * of a failure to start it (126, 127, 2), which has been reported.
  */
 static int run_program(char **argv, struct sigsave *s, int *status, const struct options *o,
-		       struct counters *cn)
+		       struct counters *cn, const struct cc_trace_cfg *trace)
 {
 	int errpipe[2];
 	pid_t pid;
@@ -1007,17 +1022,22 @@ static int run_program(char **argv, struct sigsave *s, int *status, const struct
 		return EXIT_TROUBLE;
 	}
 	if (pid == 0)
-		exec_child(argv, s, errpipe[1], o->to_stdout);
+		exec_child(argv, s, errpipe[1], o->to_stdout, trace != NULL);
 	close(errpipe[1]);
 	signals_ignore_terminal();
+	/* A traced child stops before exec: the error pipe is read once the tracer is done. */
+	if (trace != NULL)
+		*status = cc_trace_run(pid, trace);
 	e = read_exec_error(errpipe[0]);
 	close(errpipe[0]);
 	if (e != 0) {
-		reap(pid, status);
+		if (trace == NULL)
+			reap(pid, status);
 		warn("%s: %s", argv[0], strerror(e));
 		return e == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC;
 	}
-	*status = wait_program(pid, s, o, cn);
+	if (trace == NULL)
+		*status = wait_program(pid, s, o, cn);
 	return 0;
 }
 
@@ -1174,6 +1194,39 @@ static void exit_like(int status)
 	exit(128 + sig);
 }
 
+/* A static or Go program is traced unless --no-trace; --trace traces any program. */
+static bool trace_wanted(const struct options *o)
+{
+	char why[16];
+
+	if (o->trace == 0 || (o->trace < 0 && !cc_trace_detect(o->argv[0], why, sizeof why)))
+		return false;
+	if (o->rotate_size || o->rotate_seconds)
+		die("-C/-G: not available when tracing system calls (--trace, or a static or Go program)");
+	if (o->programs || o->capture || o->keylog || o->srtp_keylog || o->buffer[0])
+		warn("-P, --capture, -k, --srtp-keylog and -B do not apply when tracing system calls");
+	if (!o->quiet)
+		warn("%s: capturing by system-call tracing (%s): wire only, no plaintext, slower",
+		     o->argv[0], o->trace > 0 ? "--trace" : strcmp(why, "Go") == 0 ?
+		     "a Go program makes its socket calls directly" : "a static program cannot load the shim");
+	return true;
+}
+
+/* The tracer writes the file itself: the shim is not preloaded, so nothing else writes it. */
+static void trace_setup(struct cc_trace_cfg *tc, const struct options *o, const char *file,
+			const struct sigsave *s)
+{
+	memset(tc, 0, sizeof *tc);
+	tc->path = file;
+	tc->fd = o->live_fd;
+	tc->fmt = strcmp(o->format, "pcap") == 0 ? CC_FMT_PCAP : CC_FMT_PCAPNG;
+	tc->append = o->append;
+	tc->filter = o->filter;
+	tc->waited = &s->waited;
+	tc->ignored = &s->ignored;
+	cc_trace_open(tc);
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct options o;
@@ -1183,9 +1236,12 @@ static int cmd_run(int argc, char **argv)
 	struct cc_exitstats es = { .path = NULL };   /* begin is skipped for pipes and rotation */
 	char *shim, *file;
 	int status, rc, sig;
+	struct cc_trace_cfg tc = { .fd = -1 };
+	bool tracing;
 
 	parse_options(argc, argv, &o);
 	check_settings(&o);
+	tracing = trace_wanted(&o);
 	shim = find_shim();
 	check_preloadable(shim);
 	if (o.to_stdout) {
@@ -1207,10 +1263,14 @@ static int cmd_run(int argc, char **argv)
 		cc_exitstats_begin(&es, file);
 	else
 		es.path = NULL;
+	if (tracing)
+		trace_setup(&tc, &o, file, &sigs);
 	signals_take(&sigs);
 	counters_create(&cn);
 	cn.file = file;
-	set_child_env(&o, shim, file, cn.path);
+	tc.counters = cn.page;
+	if (!tracing)
+		set_child_env(&o, shim, file, cn.path);
 	free(shim);
 
 	sig = pending_stop_signal(&sigs);
@@ -1218,7 +1278,7 @@ static int cmd_run(int argc, char **argv)
 		counters_discard(&cn);
 		exit_like(sig);   /* the wait status of a process killed by sig */
 	}
-	rc = run_program(o.argv, &sigs, &status, &o, &cn);
+	rc = run_program(o.argv, &sigs, &status, &o, &cn, tracing ? &tc : NULL);
 	if (rc != 0) {
 		counters_discard(&cn);
 		return rc;

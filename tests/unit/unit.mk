@@ -59,3 +59,12 @@ $(BUILD)/tests/test_envcheck: tests/unit/test_envcheck.c tests/unit/check_main.h
                               $(CONFIG_UNIT_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_envcheck.c tools/envcheck.c $(CONFIG_UNIT_SRC) -lpcap $(CHECK_LIBS)
+
+# tools/trace.c: which programs are traced (ELF files written by the test).
+TRACE_UNIT_SRC := tools/trace.c tools/trace_fd.c tools/trace_sys.c tools/trace_out.c tools/progress.c pcapout/frame.c \
+                  pcapout/format.c
+UNIT_TESTS += $(BUILD)/tests/test_trace
+$(BUILD)/tests/test_trace: tests/unit/test_trace.c tests/unit/check_main.h $(TRACE_UNIT_SRC) $(wildcard tools/*.h) \
+                           $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_trace.c $(TRACE_UNIT_SRC) -lpcap $(CHECK_LIBS)

@@ -1,0 +1,319 @@
+"""Programs the shim cannot enter, captured by system-call tracing (ptrace + seccomp filter).
+
+A static C program built here (gcc -static) exchanges UDP datagrams and a TCP stream over
+loopback between a server and a forked client; a real Pion program (Go, built offline from
+Debian's golang-github-pion-* packages) runs two PeerConnections with ICE, DTLS, a data channel
+and RTP.  Everything is checked with tshark: addresses, ports, direction, payloads, process
+comments, exit status and signals passed through, and the DTLS decrypted from Pion's key log.
+"""
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import time
+
+import cclib
+from cclib import eq, ok
+
+QUICK = ["test_trace_static_udp"]
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT, IN = "4", "0"          # sll.pkttype of outgoing / incoming copies
+NOTE = "captured by system-call tracing"
+
+
+def _static_peer(env):
+    """tests/integration/trace_peer.c built static into the test's directory."""
+    cclib.need("gcc")
+    if not os.path.exists("/usr/lib/x86_64-linux-gnu/libc.a") and not os.path.exists("/usr/lib/aarch64-linux-gnu/libc.a"):
+        raise cclib.Skip("no static libc (libc6-dev)")
+    exe = env.path("trace_peer")
+    cclib.run(["gcc", "-static", "-O2", "-pthread", "-o", exe, os.path.join(HERE, "trace_peer.c")])
+    return exe
+
+
+def _keys(stdout):
+    """The program's "key value" lines as a dict of ints."""
+    d = {}
+    for line in stdout.splitlines():
+        k, _, v = line.partition(" ")
+        if v.strip().isdigit():
+            d[k] = int(v)
+    return d
+
+
+def _frames(cap, fields, dfilter=None, extra=()):
+    return [dict(zip(fields, r + [""] * (len(fields) - len(r)))) for r in cclib.tshark(cap, fields, dfilter, extra)]
+
+
+def test_trace_static_udp(env):
+    exe = _static_peer(env)
+    cap = env.path("udp.pcapng")
+    n = 20
+    p = cclib.run([env.tool, "-w", cap, "--", exe, "udp", str(n), "7"], env=env.env(preload=False), check=False)
+    eq(p.returncode, 7, "exit status of the traced program, passed through (stderr %r)" % p.stderr)
+    ok("system-call tracing" in p.stderr, "the wrapper says it traces: %r" % p.stderr)
+    k = _keys(p.stdout)
+    sport, cport, spid, cpid = k["server_port"], k["client_port"], k["server_pid"], k["client_pid"]
+    fields = ["frame.interface_name", "sll.pkttype", "ip.src", "udp.srcport", "ip.dst", "udp.dstport",
+              "udp.payload", "frame.comment"]
+    rows = _frames(cap, fields, "udp")
+    eq(len(rows), 4 * n, "UDP frames: each datagram and echo, sent and received")
+    ok(NOTE in rows[0]["frame.comment"], "the first packet says how it was captured: %r" % rows[0]["frame.comment"])
+    got = {}
+    for r in rows:
+        eq(r["frame.interface_name"], "wire", "interface")
+        eq((r["ip.src"], r["ip.dst"]), ("127.0.0.1", "127.0.0.1"), "addresses")
+        key = (r["sll.pkttype"], int(r["udp.srcport"]), int(r["udp.dstport"]), bytes.fromhex(r["udp.payload"]))
+        got[key] = got.get(key, 0) + 1
+        # The process that moved the packet is named in the comment.
+        sender = int(r["udp.srcport"]) == cport
+        mover = cpid if (sender == (r["sll.pkttype"] == OUT)) else spid
+        ok(r["frame.comment"].startswith("pid %d " % mover), "comment names pid %d: %r" % (mover, r["frame.comment"]))
+    for i in range(n):
+        dgram = ("datagram %d from the client" % i).encode()
+        echo = ("echo %d from the server" % i).encode()
+        for want in ((OUT, cport, sport, dgram), (IN, cport, sport, dgram), (OUT, sport, cport, echo), (IN, sport, cport, echo)):
+            eq(got.get(want), 1, "frame %r" % (want,))
+    # tcpdump (libpcap) reads the file, and the direction filter works on it.
+    eq(cclib.tcpdump_count(cap, "outbound"), 2 * n, "tcpdump: outbound frames")
+
+
+def test_trace_options(env):
+    """The wrapper's output options work when tracing: -f, -a, -F pcap, -w - (to a pipe)."""
+    exe = _static_peer(env)
+    n = 4
+    cap = env.path("f.pcapng")
+    cclib.run([env.tool, "-q", "-f", "outbound and udp", "-w", cap, "--", exe, "udp", str(n), "0"],
+              env=env.env(preload=False))
+    eq(cclib.tshark_count(cap), 2 * n, "-f 'outbound and udp': the sent copies only")
+    eq(cclib.tshark_count(cap, "sll.pkttype == 0"), 0, "-f: no received copy")
+    cclib.run([env.tool, "-q", "-a", "-w", cap, "--", exe, "udp", str(n), "0"], env=env.env(preload=False))
+    eq(cclib.tshark_count(cap), 2 * n + 4 * n, "-a appends to the same file")
+    pcap = env.path("c.pcap")
+    cclib.run([env.tool, "-q", "-F", "pcap", "-w", pcap, "--", exe, "udp", str(n), "0"], env=env.env(preload=False))
+    eq(cclib.tcpdump_count(pcap), 4 * n, "-F pcap: tcpdump reads every frame")
+    live = env.path("live.pcapng")
+    with open(live, "wb") as out:
+        p = subprocess.run([env.tool, "-q", "-w", "-", "--", exe, "udp", str(n), "0"], env=env.env(preload=False),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        out.write(p.stdout)
+    eq(p.returncode, 0, "-w -: exit status (stderr %r)" % p.stderr[-500:])
+    ok(b"server_port" in p.stderr, "-w -: the program's standard output goes to standard error")
+    eq(cclib.tshark_count(live), 4 * n, "-w -: the stream on standard output")
+
+
+def test_trace_threads_and_forks(env):
+    """100 threads and 50 forked children each send a datagram from a socket of their own: every
+    one is in the file once as sent (by the right process) and once as received."""
+    exe = _static_peer(env)
+    cap = env.path("spawn.pcapng")
+    nt, nf = 100, 50
+    p = cclib.run([env.tool, "-q", "-w", cap, "--", exe, "spawn", str(nt), str(nf)], env=env.env(preload=False))
+    sport = _keys(p.stdout)["server_port"]
+    rows = _frames(cap, ["sll.pkttype", "udp.dstport", "udp.payload", "frame.comment"], "udp")
+    sent = sorted(bytes.fromhex(r["udp.payload"]).decode() for r in rows if r["sll.pkttype"] == OUT)
+    recv = sorted(bytes.fromhex(r["udp.payload"]).decode() for r in rows if r["sll.pkttype"] == IN)
+    want = sorted(["thread %d" % i for i in range(nt)] + ["child %d" % i for i in range(nf)])
+    eq(sent, want, "every thread's and child's datagram, sent")
+    eq(recv, want, "every datagram, received")
+    ok(all(int(r["udp.dstport"]) == sport for r in rows), "all to the server's port")
+    pids = {r["frame.comment"].split()[1] for r in rows}
+    eq(len(pids), 1 + nf, "the server process and each child named in the comments")
+
+
+def test_trace_static_tcp(env):
+    exe = _static_peer(env)
+    cap = env.path("tcp.pcapng")
+    n = 5
+    p = cclib.run([env.tool, "-w", cap, "--", exe, "tcp", str(n)], env=env.env(preload=False))
+    k = _keys(p.stdout)
+    sport, cport = k["server_port"], k["client_port"]
+    sent = b"".join(("line %d from the client\n" % i).encode() for i in range(n))
+    rows = _frames(cap, ["sll.pkttype", "tcp.srcport", "tcp.dstport", "tcp.flags.syn", "tcp.flags.fin",
+                         "tcp.payload", "tcp.analysis.lost_segment"], "tcp")
+    syns = [r for r in rows if r["tcp.flags.syn"] == "1"]
+    eq(len(syns), 4, "SYN and SYN-ACK, in each end's copy")
+    fins = [r for r in rows if r["tcp.flags.fin"] == "1"]
+    eq(len(fins), 4, "FIN both ways, in each end's copy")
+    # Each end's copy of each direction carries the whole stream: what the client wrote, and the echo.
+    for src, dst, data in ((cport, sport, sent), (sport, cport, sent)):
+        for pkttype in (OUT, IN):
+            got = b"".join(bytes.fromhex(r["tcp.payload"]) for r in rows
+                           if (int(r["tcp.srcport"]), int(r["tcp.dstport"]), r["sll.pkttype"]) == (src, dst, pkttype)
+                           and r["tcp.payload"])
+            eq(got, data, "stream %d -> %d, %s copy" % (src, dst, "sent" if pkttype == OUT else "received"))
+    ok(not any(r["tcp.analysis.lost_segment"] for r in rows), "tshark finds no lost segment")
+
+
+def _wait_state(pid, state, timeout=5.0):
+    """True once /proc says the process is in state (a letter of ps's STAT)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open("/proc/%d/stat" % pid) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == state:
+                return True
+        time.sleep(0.02)
+    return False
+
+
+def test_trace_signal_passes_through(env):
+    exe = _static_peer(env)
+    cap = env.path("sig.pcapng")
+    p = subprocess.Popen([env.tool, "-w", cap, "--", exe, "sleep"], env=env.env(preload=False),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        word, pid = p.stdout.readline().split()
+        eq(word, b"ready", "the program runs under the tracer")
+        pid = int(pid)
+        # A stop signal stops the program (a group stop, held with PTRACE_LISTEN) until SIGCONT.
+        os.kill(pid, signal.SIGSTOP)
+        ok(_wait_state(pid, "t"), "the program stops on SIGSTOP")
+        time.sleep(0.3)
+        ok(_wait_state(pid, "t", 0.01), "the program stays stopped until SIGCONT")
+        os.kill(pid, signal.SIGCONT)
+        ok(_wait_state(pid, "S"), "the program runs again after SIGCONT")
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+        p.stderr.close()
+    eq(rc, -signal.SIGTERM, "the wrapper ends by the program's signal")
+
+
+def test_trace_no_trace_flag(env):
+    """--no-trace preloads the shim as before: a static program then captures nothing, and says so."""
+    exe = _static_peer(env)
+    cap = env.path("none.pcapng")
+    p = cclib.run([env.tool, "--no-trace", "-w", cap, "--", exe, "udp", "2", "0"], env=env.env(preload=False))
+    ok("system-call tracing" not in p.stderr and "did not load the shim" in p.stderr,
+       "--no-trace: no tracing, the shim's message: %r" % p.stderr)
+
+
+# ----------------------------------------------------------------------------------------------
+# A real Pion program
+
+def _module_links(src):
+    """(module path, directory) for every go.mod under src whose module line is not its path."""
+    out = []
+    for root, dirs, files in os.walk(src):
+        if "go.mod" not in files:
+            continue
+        rel = os.path.relpath(root, src)
+        with open(os.path.join(root, "go.mod")) as f:
+            for line in f:
+                if line.startswith("module "):
+                    mod = line.split()[1].strip('"')
+                    if mod != rel:
+                        out.append((mod, rel))
+                    break
+    return out
+
+
+def _build_pion(env, cgo=True):
+    """Builds tests/integration/pion_peer offline: GOPATH mode over a symlink tree of Debian's
+    /usr/share/gocode/src, plus one link per major-version module path (docs: DESIGN.md)."""
+    src = "/usr/share/gocode/src"
+    if not os.path.isdir(os.path.join(src, "github.com/pion/webrtc")) or not shutil.which("go"):
+        raise cclib.Skip("golang-go and golang-github-pion-webrtc.v3-dev are not installed")
+    gopath = env.path("gopath")
+    exe = env.path("pion_peer" + ("" if cgo else "_static"))
+    e = dict(os.environ, GOPATH=gopath, GO111MODULE="off", GOFLAGS="", GOCACHE=env.path("gocache"),
+             CGO_ENABLED="1" if cgo else "0")
+    pkg = os.path.join(gopath, "src", "pion_peer")
+    if os.path.isdir(pkg):
+        cclib.run(["go", "build", "-o", exe, "."], env=e, cwd=pkg, timeout=180)
+        return exe
+    os.makedirs(os.path.join(gopath, "src"))
+    cclib.run(["cp", "-rs", src + "/.", os.path.join(gopath, "src") + "/"], timeout=120)
+    for mod, rel in _module_links(src):
+        link = os.path.join(gopath, "src", mod)
+        if not os.path.lexists(link):
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            os.symlink(os.path.join(gopath, "src", rel), link)
+    os.makedirs(pkg)
+    with open(os.path.join(HERE, "pion_peer", "main.go"), "rb") as f, open(os.path.join(pkg, "main.go"), "wb") as g:
+        g.write(f.read())
+    cclib.run(["go", "build", "-o", exe, "."], env=e, cwd=pkg, timeout=180)
+    return exe
+
+
+def _sctp_data(payload):
+    """(ppid, user data) of each DATA chunk of an SCTP packet (RFC 9260 section 3.3.1)."""
+    out = []
+    off = 12
+    while off + 4 <= len(payload):
+        ctype, _, clen = struct.unpack("!BBH", payload[off:off + 4])
+        if clen < 4:
+            break
+        if ctype == 0 and clen >= 16:
+            ppid = struct.unpack("!I", payload[off + 12:off + 16])[0]
+            out.append((ppid, payload[off + 16:off + clen]))
+        off += (clen + 3) & ~3
+    return out
+
+
+def test_trace_pion(env):
+    """Both builds of one program: the default (cgo) one is dynamically linked and found to be Go by
+    its .go.buildinfo section; with CGO_ENABLED=0 it is static.  They share the build cache."""
+    exe = _build_pion(env)
+    _pion_session(env, exe, "Go program", "cgo")
+    exe = _build_pion(env, cgo=False)
+    _pion_session(env, exe, "static program", "static")
+
+
+def _pion_session(env, exe, why, name):
+    cap, keylog = env.path(name + ".pcapng"), env.path(name + ".keys")
+    nmsg, nrtp = 5, 50
+    p = cclib.run([env.tool, "-w", cap, "--", exe, "-keylog", keylog, "-messages", str(nmsg), "-rtp", str(nrtp)],
+                  env=env.env(preload=False), timeout=60, check=False)
+    eq(p.returncode, 0, "pion_peer under clearcap (stdout %r, stderr %r)" % (p.stdout, p.stderr[-1500:]))
+    ok("system-call tracing" in p.stderr and why in p.stderr, "traced as a %s: %r" % (why, p.stderr))
+
+    # ICE: STUN binding requests and success responses, on real loopback ports.
+    stun = _frames(cap, ["stun.type", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "sll.pkttype"], "stun")
+    ok(any(r["stun.type"] == "0x0001" for r in stun), "STUN binding requests: %r" % stun[:4])
+    ok(any(r["stun.type"] == "0x0101" for r in stun), "STUN binding success responses")
+    for r in stun:
+        eq((r["ip.src"], r["ip.dst"]), ("127.0.0.1", "127.0.0.1"), "STUN addresses")
+        ok(int(r["udp.srcport"]) > 0 and int(r["udp.dstport"]) > 0, "STUN ports")
+    flows = {(int(r["udp.srcport"]), int(r["udp.dstport"])) for r in stun}
+
+    # DTLS handshake on a STUN-checked flow; each record both as sent and as received.
+    hs = _frames(cap, ["dtls.handshake.type", "udp.srcport", "udp.dstport", "sll.pkttype"], "dtls.handshake.type",
+                 ["-E", "occurrence=a"])
+    types = set()
+    for r in hs:
+        types.update(r["dtls.handshake.type"].split(","))
+        ok((int(r["udp.srcport"]), int(r["udp.dstport"])) in flows, "DTLS on an ICE-checked flow: %r" % r)
+    ok({"1", "2", "11", "12", "13", "14", "15", "16"} <= types, "the handshake's messages up to the encrypted "
+       "Finished: %r" % sorted(types))
+    eq({r["sll.pkttype"] for r in hs}, {OUT, IN}, "handshake records sent and received")
+
+    # SRTP: the RTP header is in the clear; tshark reads it with its RTP heuristic.
+    rtp = _frames(cap, ["rtp.p_type", "rtp.seq", "sll.pkttype", "udp.srcport", "udp.dstport"], "rtp",
+                  ["-o", "rtp.heuristic_rtp:TRUE"])
+    for d in (OUT, IN):
+        seqs = {int(r["rtp.seq"]) for r in rtp if r["sll.pkttype"] == d and r["rtp.p_type"] == "111"}
+        ok(len(seqs) >= nrtp, "%d SRTP packets %s (pt 111), got %d" % (nrtp, "sent" if d == OUT else "received", len(seqs)))
+    for r in rtp:
+        ok((int(r["udp.srcport"]), int(r["udp.dstport"])) in flows, "SRTP on an ICE-checked flow")
+
+    # The DTLS decrypts with Pion's key log: the data channel's DATA chunks carry our messages.
+    ok(open(keylog).read().startswith("CLIENT_RANDOM "), "Pion wrote a key log")
+    plain = cclib.tshark(cap, ["sll.pkttype", "data.data"], "dtls.app_data", ["-o", "tls.keylog_file:" + keylog])
+    ok(plain, "DTLS application data")
+    texts = {d: [] for d in (OUT, IN)}
+    for pkttype, data in plain:
+        ok(data != "", "every DTLS application record decrypts")
+        for ppid, user in _sctp_data(bytes.fromhex(data)):
+            if ppid == 51:      # WebRTC string (RFC 8831 section 8)
+                texts[pkttype].append(user.decode())
+    want = ["clearcap-message-%d" % i for i in range(nmsg)]
+    for d in (OUT, IN):
+        eq(sorted(t for t in texts[d] if t.startswith("clearcap-message-")), want,
+           "data channel messages in the decrypted DTLS (%s copies)" % ("sent" if d == OUT else "received"))

@@ -1,0 +1,238 @@
+/*
+ * trace_peer: a small network program the tests build static (gcc -static), so the shim cannot
+ * enter it and clearcap captures it by system-call tracing.  Every mode prints the addresses and
+ * process ids it used, one "key value" per line, for the test to check the capture against.
+ *
+ *   trace_peer udp N EXIT    a server and a forked client exchange N datagrams and N echoes:
+ *                            client connect+write / read, server recvmsg / sendto; exits EXIT
+ *   trace_peer tcp N         the same over TCP: connect / accept, write / read, shutdown
+ *   trace_peer sleep         prints "ready PID" and waits for a signal (default action)
+ *   trace_peer flood N PORT  sends N 200-byte datagrams to 127.0.0.1:PORT; prints the rate
+ *   trace_peer spawn T F     T threads and F forked children each send one datagram from a
+ *                            socket of their own to a server that receives them all
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct sockaddr_in loopback(int port)
+{
+	struct sockaddr_in a;
+
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_port = htons((unsigned short)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return a;
+}
+
+static int port_of(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t l = sizeof a;
+
+	getsockname(fd, (struct sockaddr *)&a, &l);
+	return ntohs(a.sin_port);
+}
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(99);
+}
+
+static void udp_client(int sport, int n)
+{
+	struct sockaddr_in a = loopback(sport);
+	int c = socket(AF_INET, SOCK_DGRAM, 0);
+	char buf[256];
+
+	if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+		die("client");
+	printf("client_pid %d\nclient_port %d\n", (int)getpid(), port_of(c));
+	fflush(stdout);
+	for (int i = 0; i < n; i++) {
+		int len = snprintf(buf, sizeof buf, "datagram %d from the client", i);
+		if (write(c, buf, (size_t)len) != len)
+			die("write");
+		if (read(c, buf, sizeof buf) <= 0)
+			die("read");
+	}
+	_exit(0);
+}
+
+static int udp(int n, int code)
+{
+	struct sockaddr_in a = loopback(0);
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	char buf[256];
+	int st;
+	pid_t pid;
+
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0)
+		die("server");
+	printf("server_pid %d\nserver_port %d\n", (int)getpid(), port_of(s));
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		udp_client(port_of(s), n);
+	for (int i = 0; i < n; i++) {
+		struct sockaddr_in from;
+		struct iovec iov = { buf, sizeof buf };
+		struct msghdr m = { .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t r = recvmsg(s, &m, 0);
+		int len;
+
+		if (r < 0)
+			die("recvmsg");
+		len = snprintf(buf, sizeof buf, "echo %d from the server", i);
+		if (sendto(s, buf, (size_t)len, 0, (struct sockaddr *)&from, m.msg_namelen) != len)
+			die("sendto");
+	}
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? code : 98;
+}
+
+static int tcp(int n)
+{
+	struct sockaddr_in a = loopback(0);
+	int l = socket(AF_INET, SOCK_STREAM, 0), c, s;
+	char buf[256];
+	pid_t pid;
+	int st;
+
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0)
+		die("listen");
+	printf("server_pid %d\nserver_port %d\n", (int)getpid(), port_of(l));
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		a = loopback(port_of(l));
+		c = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+			die("connect");
+		printf("client_pid %d\nclient_port %d\n", (int)getpid(), port_of(c));
+		fflush(stdout);
+		for (int i = 0; i < n; i++) {
+			int len = snprintf(buf, sizeof buf, "line %d from the client\n", i);
+			if (write(c, buf, (size_t)len) != len)
+				die("write");
+		}
+		shutdown(c, SHUT_WR);
+		while (read(c, buf, sizeof buf) > 0)
+			;
+		close(c);
+		_exit(0);
+	}
+	s = accept(l, NULL, NULL);
+	if (s < 0)
+		die("accept");
+	for (;;) {
+		ssize_t r = read(s, buf, sizeof buf);
+		if (r <= 0)
+			break;
+		if (write(s, buf, (size_t)r) != r)
+			die("echo");
+	}
+	close(s);
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 98;
+}
+
+static int flood(long n, int port)
+{
+	struct sockaddr_in a = loopback(port);
+	int c = socket(AF_INET, SOCK_DGRAM, 0);
+	char buf[200];
+	struct timespec t0, t1;
+	double s;
+
+	memset(buf, 'x', sizeof buf);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (long i = 0; i < n; i++)
+		if (sendto(c, buf, sizeof buf, 0, (struct sockaddr *)&a, sizeof a) != sizeof buf)
+			die("sendto");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("packets %ld seconds %.3f pps %.0f\n", n, s, (double)n / s);
+	return 0;
+}
+
+static int spawn_port;
+
+static void send_one(const char *who, long i)
+{
+	struct sockaddr_in a = loopback(spawn_port);
+	int c = socket(AF_INET, SOCK_DGRAM, 0);
+	char buf[64];
+	int len = snprintf(buf, sizeof buf, "%s %ld", who, i);
+
+	if (c < 0 || sendto(c, buf, (size_t)len, 0, (struct sockaddr *)&a, sizeof a) != len)
+		die("send_one");
+	close(c);
+}
+
+static void *thread_main(void *arg)
+{
+	send_one("thread", (long)arg);
+	return NULL;
+}
+
+static int spawn(int nt, int nf)
+{
+	struct sockaddr_in a = loopback(0);
+	int s = socket(AF_INET, SOCK_DGRAM, 0), rcv = 1 << 20;
+	pthread_t th[256];
+	char buf[64];
+
+	setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || nt > 256)
+		die("spawn");
+	spawn_port = port_of(s);
+	printf("server_port %d\n", spawn_port);
+	for (long i = 0; i < nt; i++)
+		pthread_create(&th[i], NULL, thread_main, (void *)i);
+	for (long i = 0; i < nf; i++)
+		if (fork() == 0) {
+			send_one("child", i);
+			_exit(0);
+		}
+	for (int i = 0; i < nt; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < nf; i++)
+		wait(NULL);
+	for (int i = 0; i < nt + nf; i++) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof from;
+		if (recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl) < 0)
+			die("recvfrom");
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 4 && strcmp(argv[1], "udp") == 0)
+		return udp(atoi(argv[2]), atoi(argv[3]));
+	if (argc >= 3 && strcmp(argv[1], "tcp") == 0)
+		return tcp(atoi(argv[2]));
+	if (argc >= 4 && strcmp(argv[1], "flood") == 0)
+		return flood(atol(argv[2]), atoi(argv[3]));
+	if (argc >= 4 && strcmp(argv[1], "spawn") == 0)
+		return spawn(atoi(argv[2]), atoi(argv[3]));
+	if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
+		printf("ready %d\n", (int)getpid());
+		for (;;)
+			pause();
+	}
+	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F\n");
+	return 2;
+}

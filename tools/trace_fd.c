@@ -1,0 +1,356 @@
+/*
+ * The descriptor tables of the traced processes: what each descriptor number is (UDP or TCP
+ * socket, or anything else), its addresses and its synthesized TCP sequence numbers.
+ *
+ * The seccomp filter cannot tell a socket from a pipe, so read and write stop the program even on
+ * files: the first sight of a descriptor number classifies it once (a copy taken with
+ * pidfd_getfd, asked what it is and closed again) and every later call on a non-socket costs one
+ * table look-up.  A number's entry is forgotten when the program closes it, duplicates onto it or
+ * execs, so a reused number is classified afresh.  Threads share a table; fork copies it.
+ */
+#include "tools/trace_int.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+#define MAX_FDS  (1 << 20)      /* descriptors above this are not followed */
+
+/* ---- Processes and their descriptor tables ---- */
+
+static void set_comment(struct tproc *p)
+{
+	char path[64], name[32] = "?";
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)p->pid);
+	f = fopen(path, "re");
+	if (f != NULL) {
+		if (fgets(name, sizeof name, f) != NULL)
+			name[strcspn(name, "\n")] = '\0';
+		fclose(f);
+	}
+	snprintf(p->comment, sizeof p->comment, "pid %d %s", (int)p->pid, name);
+}
+
+struct tproc *cc_tproc_new(pid_t pid)
+{
+	struct tproc *p = calloc(1, sizeof *p);
+
+	if (p == NULL)
+		return NULL;
+	p->refs = 1;
+	p->pid = pid;
+	p->pidfd = -1;
+	set_comment(p);
+	cc_tout_process(p);
+	return p;
+}
+
+struct tproc *cc_tproc_copy(const struct tproc *from, pid_t pid)
+{
+	struct tproc *p = cc_tproc_new(pid);
+
+	if (p == NULL || from->nfds == 0)
+		return p;
+	p->fds = malloc((size_t)from->nfds * sizeof *p->fds);
+	if (p->fds == NULL)
+		return p;
+	memcpy(p->fds, from->fds, (size_t)from->nfds * sizeof *p->fds);
+	p->nfds = from->nfds;
+	for (int i = 0; i < p->nfds; i++)
+		p->fds[i].flags |= TFD_INHERITED;
+	return p;
+}
+
+void cc_tproc_put(struct tproc *p)
+{
+	if (p == NULL || --p->refs > 0)
+		return;
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	free(p->fds);
+	free(p);
+}
+
+/*
+ * After exec the close-on-exec descriptors are gone without a close call: every entry is
+ * forgotten and classified again on its next use.  The pidfd still names the same process.
+ */
+void cc_tproc_exec(struct tproc *p, pid_t pid)
+{
+	if (p->pid != pid && p->pidfd >= 0) {
+		close(p->pidfd);
+		p->pidfd = -1;
+	}
+	p->pid = pid;
+	if (p->nfds > 0)
+		memset(p->fds, 0, (size_t)p->nfds * sizeof *p->fds);
+	set_comment(p);
+}
+
+static struct tfd *slot(struct tproc *p, int64_t fd)
+{
+	if (fd < 0 || fd >= MAX_FDS)
+		return NULL;
+	if (fd >= p->nfds) {
+		int n = p->nfds ? p->nfds : 64;
+		struct tfd *nf;
+
+		while (n <= fd)
+			n *= 2;
+		nf = realloc(p->fds, (size_t)n * sizeof *nf);
+		if (nf == NULL)
+			return NULL;
+		memset(nf + p->nfds, 0, (size_t)(n - p->nfds) * sizeof *nf);
+		p->fds = nf;
+		p->nfds = n;
+	}
+	return &p->fds[fd];
+}
+
+void cc_tfd_forget(struct tproc *p, int64_t fd)
+{
+	if (fd >= 0 && fd < p->nfds)
+		memset(&p->fds[fd], 0, sizeof p->fds[fd]);
+}
+
+/* Without a look at the program's sockets nothing can be captured: said once, not silently. */
+static void cannot_look(const char *call)
+{
+	static int said;
+	int e = errno;
+
+	if (!said)
+		fprintf(stderr, "clearcap: %s: %s: the program's sockets cannot be seen (Linux 5.6 or later "
+			"needed); nothing is captured\n", call, strerror(e));
+	said = 1;
+	errno = e;
+}
+
+/* Our own copy of the program's descriptor, or -1 (closed meanwhile, or no pidfd support). */
+static int copy_fd(struct tproc *p, int fd)
+{
+	int c;
+
+	if (p->pidfd < 0)
+		p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+	if (p->pidfd < 0) {
+		/* ESRCH: the process is going away (its leader has exited). */
+		if (errno != ESRCH)
+			cannot_look("pidfd_open");
+		return -1;
+	}
+	c = (int)syscall(SYS_pidfd_getfd, p->pidfd, fd, 0);
+	if (c < 0 && errno != EBADF && errno != ESRCH && errno != EMFILE)
+		cannot_look("pidfd_getfd");
+	return c;
+}
+
+/* ---- Addresses ---- */
+
+int cc_trace_sa_addr(struct cc_addr *a, const struct sockaddr_storage *ss, size_t len)
+{
+	memset(a, 0, sizeof *a);
+	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+		a->family = AF_INET;
+		a->port = ntohs(s->sin_port);
+		memcpy(a->ip, &s->sin_addr, 4);
+		return 0;
+	}
+	if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+		a->port = ntohs(s->sin6_port);
+		/* A v4-mapped address is IPv4 on the wire. */
+		if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr)) {
+			a->family = AF_INET;
+			memcpy(a->ip, s->sin6_addr.s6_addr + 12, 4);
+		} else {
+			a->family = AF_INET6;
+			memcpy(a->ip, &s->sin6_addr, 16);
+		}
+		return 0;
+	}
+	return -1;
+}
+
+static int addr_is_any(const struct cc_addr *a)
+{
+	static const uint8_t zero[16];
+
+	return memcmp(a->ip, zero, a->family == AF_INET6 ? 16 : 4) == 0;
+}
+
+static int getint(int fd, int level, int name, int dflt)
+{
+	int v;
+	socklen_t l = sizeof v;
+
+	return getsockopt(fd, level, name, &v, &l) == 0 ? v : dflt;
+}
+
+static void refresh(struct tfd *e, int copy)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof ss;
+
+	e->flags &= (uint8_t)~(TFD_LOCAL | TFD_WILDCARD);
+	if (getsockname(copy, (struct sockaddr *)&ss, &l) == 0 && cc_trace_sa_addr(&e->local, &ss, l) == 0 &&
+	    e->local.port != 0)
+		e->flags |= TFD_LOCAL | (addr_is_any(&e->local) ? TFD_WILDCARD : 0);
+	l = sizeof ss;
+	if (getpeername(copy, (struct sockaddr *)&ss, &l) == 0 && cc_trace_sa_addr(&e->peer, &ss, l) == 0)
+		e->flags |= TFD_PEER;
+	else
+		e->flags &= (uint8_t)~TFD_PEER;
+}
+
+/* Re-reads the addresses of a socket we know (after bind, connect, or its first send). */
+void cc_tfd_refresh(struct tproc *p, int fd, struct tfd *e)
+{
+	int c = copy_fd(p, fd);
+
+	if (c < 0)
+		return;
+	refresh(e, c);
+	if (e->kind == TFD_TCP)
+		e->mss = (uint16_t)getint(c, IPPROTO_TCP, TCP_MAXSEG, 1460);
+	close(c);
+}
+
+/* Initial sequence number of src -> dst, from the addresses alone: the shim's (shim/capture.c). */
+uint32_t cc_trace_isn(const struct cc_addr *src, const struct cc_addr *dst)
+{
+	uint32_t h = 2166136261u;
+	const struct cc_addr *a[2] = { src, dst };
+
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; i < (a[k]->family == AF_INET6 ? 16 : 4); i++)
+			h = (h ^ a[k]->ip[i]) * 16777619u;
+		h = (h ^ (a[k]->port >> 8)) * 16777619u;
+		h = (h ^ (a[k]->port & 0xff)) * 16777619u;
+	}
+	return h;
+}
+
+struct tfd *cc_tfd_peek(struct tproc *p, int64_t fd)
+{
+	struct tfd *e = fd >= 0 && fd < p->nfds ? &p->fds[fd] : NULL;
+
+	return e != NULL && (e->kind == TFD_UDP || e->kind == TFD_TCP) ? e : NULL;
+}
+
+/* The entry for fd, classified on first sight; NULL unless it is a UDP or TCP socket. */
+struct tfd *cc_tfd_lookup(struct tproc *p, int64_t fd)
+{
+	struct tfd *e = slot(p, fd);
+	int c, dom, type, proto;
+
+	if (e == NULL)
+		return NULL;
+	if (e->kind == TFD_UDP || e->kind == TFD_TCP)
+		return e;
+	if (e->kind == TFD_OTHER)
+		return NULL;
+	c = copy_fd(p, (int)fd);
+	if (c < 0) {
+		/* Not open (the call will fail): nothing to remember.  Otherwise we cannot look. */
+		if (errno != EBADF)
+			e->kind = TFD_OTHER;
+		return NULL;
+	}
+	e->kind = TFD_OTHER;
+	dom = getint(c, SOL_SOCKET, SO_DOMAIN, -1);
+	type = getint(c, SOL_SOCKET, SO_TYPE, -1);
+	proto = getint(c, SOL_SOCKET, SO_PROTOCOL, -1);
+	if (dom == AF_INET || dom == AF_INET6) {
+		if (type == SOCK_DGRAM && (proto == 0 || proto == IPPROTO_UDP))
+			e->kind = TFD_UDP;
+		else if (type == SOCK_STREAM && (proto == 0 || proto == IPPROTO_TCP || proto == 262))
+			e->kind = TFD_TCP;
+	}
+	if (e->kind != TFD_OTHER) {
+		e->family = (uint8_t)dom;
+		e->mss = 1460;
+		refresh(e, c);
+		if (e->kind == TFD_TCP && (e->flags & TFD_PEER)) {
+			/* Joined mid-stream (inherited, or across exec): sequence numbers must still add up. */
+			e->mss = (uint16_t)getint(c, IPPROTO_TCP, TCP_MAXSEG, 1460);
+			e->snd_seq = cc_trace_isn(&e->local, &e->peer) + 1;
+			e->rcv_seq = cc_trace_isn(&e->peer, &e->local) + 1;
+			e->flags |= TFD_TCP_OPEN;
+		}
+	}
+	close(c);
+	return e->kind == TFD_OTHER ? NULL : e;
+}
+
+/* ---- Route cache: the source address towards a peer, for wildcard-bound sockets ---- */
+
+#define RT_SIZE 16
+
+static struct { struct cc_addr dst, src; int used; } rt[RT_SIZE];
+static unsigned rt_next;
+
+static int same_ip(const struct cc_addr *a, const struct cc_addr *b)
+{
+	return a->family == b->family && memcmp(a->ip, b->ip, a->family == AF_INET6 ? 16 : 4) == 0;
+}
+
+int cc_trace_route_src(const struct cc_addr *dst, struct cc_addr *src)
+{
+	struct sockaddr_storage ss;
+	socklen_t l;
+	int s, rc = -1;
+
+	for (int i = 0; i < RT_SIZE; i++)
+		if (rt[i].used && same_ip(&rt[i].dst, dst)) {
+			*src = rt[i].src;
+			return 0;
+		}
+	memset(&ss, 0, sizeof ss);
+	if (dst->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(9);
+		memcpy(&s6->sin6_addr, dst->ip, 16);
+		l = sizeof *s6;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(9);
+		memcpy(&s4->sin_addr, dst->ip, 4);
+		l = sizeof *s4;
+	}
+	/* A connected UDP socket makes the kernel pick the route's source; nothing is sent. */
+	s = socket(dst->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	if (connect(s, (struct sockaddr *)&ss, l) == 0) {
+		l = sizeof ss;
+		if (getsockname(s, (struct sockaddr *)&ss, &l) == 0 && cc_trace_sa_addr(src, &ss, l) == 0)
+			rc = 0;
+	}
+	close(s);
+	if (rc == 0) {
+		unsigned i = rt_next++ % RT_SIZE;
+		rt[i].dst = *dst;
+		rt[i].src = *src;
+		rt[i].used = 1;
+	}
+	return rc;
+}

@@ -1,0 +1,89 @@
+/*
+ * Internals of the system-call tracer shared by its files: the tracer loop (trace.c), the
+ * meaning of each traced call (trace_sys.c) and the capture output (trace_out.c).
+ */
+#ifndef CC_TRACE_INT_H
+#define CC_TRACE_INT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pcapout/frame.h"
+#include "tools/trace.h"
+
+/* One descriptor of a traced process, as far as capture cares. */
+enum tfd_kind { TFD_UNKNOWN = 0, TFD_OTHER, TFD_UDP, TFD_TCP };
+
+#define TFD_LOCAL      0x01    /* local address known (port bound) */
+#define TFD_WILDCARD   0x02    /* bound to the wildcard address: the route gives the IP */
+#define TFD_PEER       0x04    /* connected: peer known */
+#define TFD_CONNECTING 0x08    /* TCP connect in progress */
+#define TFD_TCP_OPEN   0x10    /* the handshake was written */
+#define TFD_FIN_OUT    0x20
+#define TFD_FIN_IN     0x40
+#define TFD_INHERITED  0x80    /* copied at fork: the other process may keep it open */
+
+struct tfd {
+	uint8_t kind, family, flags;
+	uint16_t mss;
+	struct cc_addr local, peer;
+	uint32_t snd_seq, rcv_seq;
+};
+
+/* A descriptor table: shared by the threads of a process, copied at fork. */
+struct tproc {
+	int refs;
+	pid_t pid;                      /* a live member, for pidfd_open and /proc */
+	int pidfd;                      /* -1 until needed */
+	int counted;                    /* counted in the page's processes */
+	char comment[64];               /* "pid N name" */
+	struct tfd *fds;
+	int nfds;
+};
+
+/* A traced thread. */
+struct tthread {
+	pid_t tid;
+	struct tproc *proc;             /* NULL while its creator's event has not been seen */
+	int held;                       /* stopped, waiting for that event: status in held_status */
+	int held_status;
+	int in_call;                    /* resumed to the exit of `nr` */
+	long nr;
+	uint64_t args[6];
+	struct tthread *next;
+};
+
+/* trace_fd.c */
+struct tproc *cc_tproc_new(pid_t pid);
+struct tproc *cc_tproc_copy(const struct tproc *from, pid_t pid);
+void cc_tproc_put(struct tproc *p);
+void cc_tproc_exec(struct tproc *p, pid_t pid);
+/* The entry for fd, classified on first sight; NULL unless it is a UDP or TCP socket. */
+struct tfd *cc_tfd_lookup(struct tproc *p, int64_t fd);
+/* The entry for fd when it is already known as a UDP or TCP socket, else NULL (no look). */
+struct tfd *cc_tfd_peek(struct tproc *p, int64_t fd);
+void cc_tfd_forget(struct tproc *p, int64_t fd);
+/* Re-reads a socket's addresses (after bind, connect, or its first send). */
+void cc_tfd_refresh(struct tproc *p, int fd, struct tfd *e);
+uint32_t cc_trace_isn(const struct cc_addr *src, const struct cc_addr *dst);
+int cc_trace_route_src(const struct cc_addr *dst, struct cc_addr *src);
+struct sockaddr_storage;
+int cc_trace_sa_addr(struct cc_addr *a, const struct sockaddr_storage *ss, size_t len);
+
+/* trace_sys.c */
+const long *cc_trace_calls(size_t *n);
+/* At a seccomp stop: nonzero when the call's exit must be seen too. */
+int cc_sys_enter(struct tthread *t);
+void cc_sys_exit(struct tthread *t, int64_t rval, int is_error);
+
+/* trace_out.c */
+void cc_tout_frame(struct tproc *p, const struct cc_frame *f, uint64_t ts, const uint8_t *payload,
+		   size_t caplen, size_t origlen);
+void cc_tout_counters(struct cc_counters *c);
+void cc_tout_process(struct tproc *p);
+void cc_tout_flush(void);
+int cc_tout_pending(void);
+void cc_tout_close(void);
+uint64_t cc_trace_now(void);
+
+#endif

@@ -1,0 +1,471 @@
+/*
+ * What each traced system call means for the capture: the frames a completed send or receive
+ * becomes, and what the calls that make, bind, connect or close sockets change in the descriptor
+ * table (trace_fd.c).
+ *
+ * The data is read after the call has completed (its exit stop), when the return value says how
+ * much really moved: a failed or short send is never written as sent.  The frames are built as
+ * the shim builds them (shim/capture.c): the local address from getsockname, from the route
+ * towards the peer when the socket is bound to the wildcard address, and a synthesized TCP stream
+ * with the same initial sequence numbers, so both ends captured by either means line up.
+ */
+#include "tools/trace_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+#define MAX_IOV  1024           /* UIO_MAXIOV */
+#define MAX_MMSG 1024
+#define CHUNK    65536          /* TCP data is read and written in pieces this large */
+
+static uint8_t dbuf[CC_SNAPLEN];
+
+/* The calls the seccomp filter stops at (fcntl only for F_DUPFD*, decided in the filter). */
+static const long calls[] = {
+	SYS_read, SYS_write, SYS_readv, SYS_writev,
+	SYS_socket, SYS_connect, SYS_bind, SYS_accept, SYS_accept4,
+	SYS_sendto, SYS_recvfrom, SYS_sendmsg, SYS_recvmsg, SYS_sendmmsg, SYS_recvmmsg,
+	SYS_shutdown, SYS_close, SYS_close_range, SYS_dup, SYS_dup3,
+#ifdef SYS_dup2
+	SYS_dup2,
+#endif
+#ifdef SYS_send
+	SYS_send,
+#endif
+#ifdef SYS_recv
+	SYS_recv,
+#endif
+};
+
+const long *cc_trace_calls(size_t *n)
+{
+	*n = sizeof calls / sizeof calls[0];
+	return calls;
+}
+
+/* ---- Reading the program's memory ---- */
+
+static int rd(pid_t tid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec l = { buf, len }, r = { (void *)(uintptr_t)addr, len };
+
+	return process_vm_readv(tid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -1;
+}
+
+/* A sockaddr the program passed (len given) into a, or -1. */
+static int rd_addr(pid_t tid, uint64_t addr, uint64_t len, struct cc_addr *a)
+{
+	struct sockaddr_storage ss;
+
+	if (addr == 0 || len == 0)
+		return -1;
+	if (len > sizeof ss)
+		len = sizeof ss;
+	memset(&ss, 0, sizeof ss);
+	if (rd(tid, addr, &ss, len) < 0)
+		return -1;
+	return cc_trace_sa_addr(a, &ss, len);
+}
+
+/* The program's iovec array (at most MAX_IOV entries); returns the count read, or -1. */
+static int rd_iov(pid_t tid, uint64_t addr, uint64_t cnt, struct iovec *iov)
+{
+	if (cnt > MAX_IOV)
+		cnt = MAX_IOV;
+	if (cnt == 0)
+		return 0;
+	return rd(tid, addr, iov, cnt * sizeof *iov) == 0 ? (int)cnt : -1;
+}
+
+/* Gathers n bytes starting `skip` into the program's buffers iov[] into dst; returns bytes read. */
+static size_t gather(pid_t tid, const struct iovec *iov, int cnt, size_t skip, size_t n, uint8_t *dst)
+{
+	struct iovec r[MAX_IOV], l = { dst, n };
+	int k = 0;
+	ssize_t got;
+
+	for (int i = 0; i < cnt && n > 0; i++) {
+		size_t len = iov[i].iov_len;
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		r[k].iov_base = (uint8_t *)iov[i].iov_base + skip;
+		r[k].iov_len = len - skip < n ? len - skip : n;
+		n -= r[k].iov_len;
+		skip = 0;
+		k++;
+	}
+	l.iov_len -= n;
+	got = process_vm_readv(tid, &l, 1, r, (unsigned long)k, 0);
+	return got < 0 ? 0 : (size_t)got;
+}
+
+/* ---- Frames ---- */
+
+static void udp(struct tthread *t, int fd, struct tfd *e, int out, const struct cc_addr *peer_given,
+		const struct iovec *iov, int cnt, size_t len)
+{
+	struct cc_frame f;
+	struct cc_addr peer, local;
+	uint64_t ts = cc_trace_now();
+	size_t cap;
+
+	if (peer_given != NULL) {
+		peer = *peer_given;
+	} else {
+		if (!(e->flags & TFD_PEER))
+			cc_tfd_refresh(t->proc, fd, e);
+		if (!(e->flags & TFD_PEER))
+			return;         /* the shim does not guess a flow either */
+		peer = e->peer;
+	}
+	if (!(e->flags & TFD_LOCAL))
+		cc_tfd_refresh(t->proc, fd, e);     /* bound by its first send */
+	local = e->local;
+	memset(&f, 0, sizeof f);
+	if (local.family != peer.family || (e->flags & TFD_WILDCARD)) {
+		struct cc_addr src;
+		if (cc_trace_route_src(&peer, &src) == 0) {
+			memcpy(local.ip, src.ip, 16);
+			local.family = src.family;
+		}
+		/*
+		 * What we send leaves by the route; what we receive reached some local address the
+		 * shim learns from IP_PKTINFO, which a tracer cannot ask for: said, not guessed silently.
+		 */
+		if (!out)
+			f.note = "local address from the route (wildcard-bound socket, traced)";
+	}
+	f.proto = IPPROTO_UDP;
+	f.iface = CC_IF_WIRE;
+	f.outgoing = (uint8_t)out;
+	f.pid = (uint32_t)t->proc->pid;
+	f.ttl = 64;
+	f.src = out ? local : peer;
+	f.dst = out ? peer : local;
+	f.src.family = f.dst.family = peer.family;
+	cap = gather(t->tid, iov, cnt, 0, len < sizeof dbuf ? len : sizeof dbuf, dbuf);
+	cc_tout_frame(t->proc, &f, ts, dbuf, cap, len);
+}
+
+static void tcp_frame(struct tthread *t, struct tfd *e, struct cc_frame *f, int out, uint8_t flags)
+{
+	memset(f, 0, sizeof *f);
+	f->proto = IPPROTO_TCP;
+	f->iface = CC_IF_WIRE;
+	f->outgoing = (uint8_t)out;
+	f->pid = (uint32_t)t->proc->pid;
+	f->tcp_flags = flags;
+	f->ttl = 64;
+	f->src = out ? e->local : e->peer;
+	f->dst = out ? e->peer : e->local;
+	f->src.family = f->dst.family = e->peer.family;
+}
+
+static void tcp_ctl(struct tthread *t, struct tfd *e, uint64_t ts, int out, uint8_t flags, uint32_t seq, uint32_t ack)
+{
+	struct cc_frame f;
+
+	tcp_frame(t, e, &f, out, flags);
+	f.seq = seq;
+	f.ack = ack;
+	cc_tout_frame(t->proc, &f, ts, NULL, 0, 0);
+}
+
+/* The three-way handshake, as the shim writes it when a connection opens. */
+static void tcp_open(struct tthread *t, int fd, struct tfd *e, int active)
+{
+	uint64_t ts = cc_trace_now();
+	uint32_t l, p;
+
+	cc_tfd_refresh(t->proc, fd, e);
+	e->flags &= (uint8_t)~TFD_CONNECTING;
+	if (!(e->flags & TFD_PEER) || !(e->flags & TFD_LOCAL))
+		return;
+	if (e->mss < 536)
+		e->mss = 536;
+	l = cc_trace_isn(&e->local, &e->peer);
+	p = cc_trace_isn(&e->peer, &e->local);
+	e->snd_seq = l + 1;
+	e->rcv_seq = p + 1;
+	if (active) {
+		tcp_ctl(t, e, ts, 1, CC_TCP_SYN, l, 0);
+		tcp_ctl(t, e, ts, 0, CC_TCP_SYN | CC_TCP_ACK, p, l + 1);
+		tcp_ctl(t, e, ts, 1, CC_TCP_ACK, l + 1, p + 1);
+	} else {
+		tcp_ctl(t, e, ts, 0, CC_TCP_SYN, p, 0);
+		tcp_ctl(t, e, ts, 1, CC_TCP_SYN | CC_TCP_ACK, l, p + 1);
+		tcp_ctl(t, e, ts, 0, CC_TCP_ACK, p + 1, l + 1);
+	}
+	e->flags |= TFD_TCP_OPEN;
+}
+
+static void tcp_data(struct tthread *t, int fd, struct tfd *e, int out, const struct iovec *iov, int cnt, size_t len)
+{
+	struct cc_frame f;
+	uint64_t ts;
+	uint32_t seq;
+
+	if (e->flags & TFD_CONNECTING)
+		tcp_open(t, fd, e, 1);          /* a non-blocking connect finished */
+	if (!(e->flags & TFD_TCP_OPEN) || len == 0)
+		return;
+	ts = cc_trace_now();
+	seq = out ? e->snd_seq : e->rcv_seq;
+	if (out)
+		e->snd_seq += (uint32_t)len;
+	else
+		e->rcv_seq += (uint32_t)len;
+	tcp_frame(t, e, &f, out, CC_TCP_PSH | CC_TCP_ACK);
+	f.ack = out ? e->rcv_seq : e->snd_seq;
+	/* Read in chunks, written as segments no larger than the MSS, as the wire would carry them. */
+	for (size_t off = 0; off < len; off += CHUNK) {
+		size_t n = len - off < CHUNK ? len - off : CHUNK;
+		size_t got = gather(t->tid, iov, cnt, off, n, dbuf);
+		for (size_t s = 0; s < n; s += e->mss) {
+			size_t m = n - s < e->mss ? n - s : e->mss;
+			size_t cap = s >= got ? 0 : got - s < m ? got - s : m;
+			f.seq = seq + (uint32_t)(off + s);
+			cc_tout_frame(t->proc, &f, ts, dbuf + s, cap, m);
+		}
+	}
+}
+
+static void tcp_fin(struct tthread *t, struct tfd *e, int out)
+{
+	uint8_t bit = out ? TFD_FIN_OUT : TFD_FIN_IN;
+	uint32_t seq;
+
+	if (!(e->flags & TFD_TCP_OPEN) || (e->flags & bit))
+		return;
+	e->flags |= bit;
+	seq = out ? e->snd_seq++ : e->rcv_seq++;
+	tcp_ctl(t, e, cc_trace_now(), out, CC_TCP_FIN | CC_TCP_ACK, seq, out ? e->rcv_seq : e->snd_seq);
+}
+
+/* One completed transfer of len bytes on a socket. */
+static void data(struct tthread *t, int fd, struct tfd *e, int out, const struct cc_addr *peer,
+		 const struct iovec *iov, int cnt, size_t len)
+{
+	if (e->kind == TFD_UDP)
+		udp(t, fd, e, out, peer, iov, cnt, len);
+	else
+		tcp_data(t, fd, e, out, iov, cnt, len);
+}
+
+/* ---- The calls ---- */
+
+static int is_recv(long nr)
+{
+	return nr == SYS_read || nr == SYS_readv || nr == SYS_recvfrom || nr == SYS_recvmsg ||
+#ifdef SYS_recv
+	       nr == SYS_recv ||
+#endif
+	       nr == SYS_recvmmsg;
+}
+
+int cc_sys_enter(struct tthread *t)
+{
+	struct tproc *p = t->proc;
+	int64_t fd = (int64_t)t->args[0];
+	struct tfd *e;
+
+	switch (t->nr) {
+	case SYS_close:
+		/*
+		 * Only a socket already known can have an open stream to end: closing a descriptor we
+		 * never looked at costs no look.  A socket shared with another process (fork) stays
+		 * open there: no FIN from us (the shim's rule).
+		 */
+		e = cc_tfd_peek(p, fd);
+		if (e != NULL && e->kind == TFD_TCP && !(e->flags & TFD_INHERITED))
+			tcp_fin(t, e, 1);
+		cc_tfd_forget(p, fd);
+		return 0;
+	case SYS_close_range: {
+		uint64_t hi = t->args[1] < (uint64_t)p->nfds ? t->args[1] : (uint64_t)p->nfds - 1;
+		for (uint64_t i = t->args[0]; p->nfds > 0 && i <= hi; i++)
+			cc_tfd_forget(p, (int64_t)i);
+		return 0;
+	}
+	case SYS_shutdown:
+		e = cc_tfd_peek(p, fd);
+		if (e != NULL && e->kind == TFD_TCP && (t->args[1] == SHUT_WR || t->args[1] == SHUT_RDWR))
+			tcp_fin(t, e, 1);
+		return 0;
+	case SYS_dup3:
+#ifdef SYS_dup2
+	case SYS_dup2:
+#endif
+		cc_tfd_forget(p, (int64_t)t->args[1]);
+		return 0;
+	case SYS_socket:
+	case SYS_accept:
+	case SYS_accept4:
+	case SYS_dup:
+	case SYS_fcntl:
+	case SYS_bind:
+		return 1;
+	case SYS_connect:
+		return cc_tfd_lookup(p, fd) != NULL;
+	default:
+		/* Sends and receives: only on our sockets, never on a peek. */
+		if (cc_tfd_lookup(p, fd) == NULL)
+			return 0;
+		if (t->nr == SYS_recvfrom && (t->args[3] & MSG_PEEK))
+			return 0;
+		if ((t->nr == SYS_recvmsg || t->nr == SYS_recvmmsg) && (t->args[t->nr == SYS_recvmsg ? 2 : 3] & MSG_PEEK))
+			return 0;
+		return 1;
+	}
+}
+
+static void msg_call(struct tthread *t, int fd, struct tfd *e, int out, uint64_t mh, size_t len)
+{
+	struct msghdr m;
+	struct iovec iov[MAX_IOV];
+	struct cc_addr peer;
+	int cnt, have_peer;
+
+	if (rd(t->tid, mh, &m, sizeof m) < 0)
+		return;
+	cnt = rd_iov(t->tid, (uint64_t)(uintptr_t)m.msg_iov, m.msg_iovlen, iov);
+	if (cnt < 0)
+		return;
+	have_peer = rd_addr(t->tid, (uint64_t)(uintptr_t)m.msg_name, m.msg_namelen, &peer) == 0;
+	data(t, fd, e, out, have_peer ? &peer : NULL, iov, cnt, len);
+}
+
+static void mmsg_call(struct tthread *t, int fd, struct tfd *e, int out, uint64_t vec, size_t n)
+{
+	static struct mmsghdr mm[MAX_MMSG];
+
+	if (n > MAX_MMSG)
+		n = MAX_MMSG;
+	if (rd(t->tid, vec, mm, n * sizeof mm[0]) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct iovec iov[MAX_IOV];
+		struct cc_addr peer;
+		int cnt = rd_iov(t->tid, (uint64_t)(uintptr_t)mm[i].msg_hdr.msg_iov, mm[i].msg_hdr.msg_iovlen, iov);
+		int have_peer = rd_addr(t->tid, (uint64_t)(uintptr_t)mm[i].msg_hdr.msg_name,
+					mm[i].msg_hdr.msg_namelen, &peer) == 0;
+
+		if (cnt >= 0)
+			data(t, fd, e, out, have_peer ? &peer : NULL, iov, cnt, mm[i].msg_len);
+	}
+}
+
+void cc_sys_exit(struct tthread *t, int64_t rval, int is_error)
+{
+	struct tproc *p = t->proc;
+	int fd = (int)t->args[0];
+	struct tfd *e;
+
+	switch (t->nr) {
+	case SYS_socket:
+	case SYS_dup:
+	case SYS_fcntl:
+		if (!is_error)
+			cc_tfd_forget(p, rval);
+		return;
+	case SYS_accept:
+	case SYS_accept4:
+		if (is_error)
+			return;
+		cc_tfd_forget(p, rval);
+		e = cc_tfd_lookup(p, rval);
+		if (e != NULL && e->kind == TFD_TCP) {
+			e->flags &= (uint8_t)~TFD_TCP_OPEN;     /* not joined mid-stream: it opens now */
+			tcp_open(t, (int)rval, e, 0);
+		}
+		return;
+	case SYS_bind:
+		e = cc_tfd_lookup(p, fd);
+		if (e != NULL && !is_error)
+			cc_tfd_refresh(p, fd, e);
+		return;
+	case SYS_connect:
+		e = cc_tfd_lookup(p, fd);
+		if (e == NULL)
+			return;
+		if (e->kind == TFD_UDP) {
+			cc_tfd_refresh(p, fd, e);
+		} else if (!is_error) {
+			tcp_open(t, fd, e, 1);
+		} else if (rval == -EINPROGRESS) {
+			e->flags |= TFD_CONNECTING;
+		}
+		return;
+	}
+	e = cc_tfd_lookup(p, fd);
+	if (e == NULL || is_error)
+		return;
+	if (rval == 0) {
+		/* End of stream: a TCP receive of nothing is the peer's FIN. */
+		if (e->kind == TFD_TCP && is_recv(t->nr))
+			tcp_fin(t, e, 0);
+		return;
+	}
+	switch (t->nr) {
+	case SYS_read:
+	case SYS_write:
+	case SYS_sendto:
+	case SYS_recvfrom:
+#ifdef SYS_send
+	case SYS_send:
+#endif
+#ifdef SYS_recv
+	case SYS_recv:
+#endif
+	{
+		struct iovec iov = { (void *)(uintptr_t)t->args[1], (size_t)t->args[2] };
+		struct cc_addr peer;
+		int have_peer = 0;
+
+		if (t->nr == SYS_sendto)
+			have_peer = rd_addr(t->tid, t->args[4], t->args[5], &peer) == 0;
+		if (t->nr == SYS_recvfrom && t->args[4] != 0 && t->args[5] != 0) {
+			socklen_t l;
+			have_peer = rd(t->tid, t->args[5], &l, sizeof l) == 0 && rd_addr(t->tid, t->args[4], l, &peer) == 0;
+		}
+		if (e->kind == TFD_TCP && (t->nr == SYS_recvfrom) && (t->args[3] & MSG_TRUNC)) {
+			e->rcv_seq += (uint32_t)rval;   /* discarded unseen */
+			return;
+		}
+		/* With MSG_TRUNC a datagram's length may pass the buffer: only the buffer is read. */
+		data(t, fd, e, !is_recv(t->nr), have_peer ? &peer : NULL, &iov, 1, (size_t)rval);
+		return;
+	}
+	case SYS_readv:
+	case SYS_writev: {
+		struct iovec iov[MAX_IOV];
+		int cnt = rd_iov(t->tid, t->args[1], t->args[2], iov);
+
+		if (cnt >= 0)
+			data(t, fd, e, t->nr == SYS_writev, NULL, iov, cnt, (size_t)rval);
+		return;
+	}
+	case SYS_sendmsg:
+	case SYS_recvmsg:
+		msg_call(t, fd, e, t->nr == SYS_sendmsg, t->args[1], (size_t)rval);
+		return;
+	case SYS_sendmmsg:
+	case SYS_recvmmsg:
+		mmsg_call(t, fd, e, t->nr == SYS_sendmmsg, t->args[1], (size_t)rval);
+		return;
+	}
+}
