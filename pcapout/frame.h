@@ -36,6 +36,14 @@ struct cc_addr {
 	uint8_t ip[16];         /* network order; IPv4 uses the first four bytes */
 };
 
+/*
+ * The address in a sockaddr (IPv4, or IPv6 with a v4-mapped address written as IPv4, which is what
+ * the wire carries); 0, or -1 (a zeroed *a) for NULL, another family or a short length.  The shim
+ * and the tracer read the program's addresses with it.
+ */
+struct sockaddr;
+int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, unsigned len);
+
 struct cc_frame {
 	struct cc_addr src, dst;
 	uint8_t proto;          /* IPPROTO_UDP, IPPROTO_TCP or IPPROTO_SCTP (payload is the SCTP packet) */

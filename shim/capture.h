@@ -28,7 +28,6 @@ uint64_t cc_now(void);
 uint64_t cc_now_coarse(void);
 
 /* sockaddr to cc_addr, v4-mapped IPv6 made IPv4; -1 for other families. */
-int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, socklen_t len);
 
 /* The entry for fd when it is a UDP or TCP socket we capture, classifying it once; else NULL. */
 struct cc_fd *cc_classify(int fd);

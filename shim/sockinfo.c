@@ -12,34 +12,6 @@
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
 
-int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, socklen_t len)
-{
-	memset(a, 0, sizeof(*a));
-	if (!sa)
-		return -1;
-	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
-		a->family = AF_INET;
-		a->port = ntohs(s->sin_port);
-		memcpy(a->ip, &s->sin_addr, 4);
-		return 0;
-	}
-	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
-		a->port = ntohs(s->sin6_port);
-		/* A v4-mapped address is IPv4 on the wire. */
-		if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr)) {
-			a->family = AF_INET;
-			memcpy(a->ip, s->sin6_addr.s6_addr + 12, 4);
-		} else {
-			a->family = AF_INET6;
-			memcpy(a->ip, &s->sin6_addr, 16);
-		}
-		return 0;
-	}
-	return -1;
-}
-
 int cc_sock_getint(int fd, int level, int name, int dflt)
 {
 	int v;

@@ -164,28 +164,7 @@ static int copy_fd(struct tproc *p, int fd)
 
 int cc_trace_sa_addr(struct cc_addr *a, const struct sockaddr_storage *ss, size_t len)
 {
-	memset(a, 0, sizeof *a);
-	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
-		a->family = AF_INET;
-		a->port = ntohs(s->sin_port);
-		memcpy(a->ip, &s->sin_addr, 4);
-		return 0;
-	}
-	if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
-		a->port = ntohs(s->sin6_port);
-		/* A v4-mapped address is IPv4 on the wire. */
-		if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr)) {
-			a->family = AF_INET;
-			memcpy(a->ip, s->sin6_addr.s6_addr + 12, 4);
-		} else {
-			a->family = AF_INET6;
-			memcpy(a->ip, &s->sin6_addr, 16);
-		}
-		return 0;
-	}
-	return -1;
+	return cc_addr_from_sa(a, (const struct sockaddr *)ss, (unsigned)len);
 }
 
 static int addr_is_any(const struct cc_addr *a)
