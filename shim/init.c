@@ -71,7 +71,7 @@ static void own_resources(void)
 	struct cc_ownfd_ops capture_file = { writer_fd, writer_move, NULL };
 
 	cc_ownfd_add(&capture_file);
-	cc_ssl_init();
+	cc_tls_init();
 	cc_srtp_init();
 	cc_turn_init();
 }
@@ -135,7 +135,7 @@ __attribute__((destructor)) static void clearcap_dtor(void)
 {
 	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED)) {
 		cc_dm_flush();          /* plaintexts still waiting for their datagram, marked */
-		cc_ssl_exit();
+		cc_tls_exit();
 		cc_writer_exit();
 		cc_srtp_exit();         /* after the writer's thread counted the last failures */
 		cc_control_exit();
