@@ -18,6 +18,7 @@
 /* Every adapter's start-up: a new library is a new file and one line here. */
 static void (*const adapters[])(void) = {
 	cc_tls_openssl_init,
+	cc_tls_gnutls_init,
 };
 
 /* ---- Per-session state: the flow its plaintext belongs to ---- */
