@@ -15,9 +15,9 @@
  * descriptor (gnutls_transport_get_int2) when the program gave one.
  *
  * The secrets: GnuTLS (3.6.13 and later) hands every secret to one per-session key log function,
- * whose default writes GNUTLS_KEYLOGFILE.  gnutls_init puts ours in its place; ours writes the
+ * whose default writes SSLKEYLOGFILE.  gnutls_init puts ours in its place; ours writes the
  * line, then calls the one it replaced (or the one the program sets later), so the program's own
- * callback and GNUTLS_KEYLOGFILE keep working unchanged.
+ * callback and SSLKEYLOGFILE keep working unchanged.
  *
  * This file knows only GnuTLS's symbols; the rest is the TLS seam's (shim/tls.c).
  */
@@ -229,7 +229,7 @@ CC_EXPORT void gnutls_deinit(void *session)
 
 /* ---- Secrets ---- */
 
-/* The program's own key log function of a session (GnuTLS's GNUTLS_KEYLOGFILE writer by default). */
+/* The program's own key log function of a session (GnuTLS's SSLKEYLOGFILE writer by default). */
 static keylog_fn user_get(const void *session)
 {
 	return (keylog_fn)(uintptr_t)cc_tls_user_get(session);
