@@ -1,8 +1,9 @@
 /*
  * The TLS-library seam: what every TLS library's adapter shares.
  *
- * An adapter (shim/tls_openssl.c, shim/tls_gnutls.c) knows one library's symbols, its session
- * object and how to get its secrets; this part knows the rest, the same for every library:
+ * An adapter (shim/tls_openssl.c, shim/tls_gnutls.c, shim/tls_nss.c) knows one library's
+ * symbols, its session object and how to get its secrets; this part knows the rest, the same
+ * for every library:
  * which flow a session's plaintext belongs to, the plaintext frames on that flow, record
  * matching for sessions on memory transports (dtlsmatch.c), the key log file and the pcapng
  * Decryption Secrets Blocks, DTLS-SRTP keys, and the counters of how each flow was found.
@@ -102,5 +103,6 @@ void *cc_tls_user_get(const void *sess);
 /* Each adapter's start-up (its locks into the fork table): the adapter table in tls.c calls them. */
 void cc_tls_openssl_init(void);
 void cc_tls_gnutls_init(void);
+void cc_tls_nss_init(void);
 
 #endif
