@@ -5,8 +5,9 @@ GnuTLS: Debian's gnutls-serv --echo and gnutls-cli (gnutls-bin), over TLS 1.3, T
 it sent and received, on the wire's 5-tuple; tshark must decrypt the wire copy from the file's
 Decryption Secrets Blocks alone; GnuTLS's own SSLKEYLOGFILE must keep working.
 
-NSS: Debian's selfserv and tstclnt (libnss3-tools) over TLS 1.3 and 1.2: plaintext only, exactly
-the bytes each moved, on the wire's ports (Debian's NSS offers no key log: README, Limits).
+NSS: Debian's selfserv and tstclnt (libnss3-tools) over TLS 1.3 and 1.2, and tstclnt's DTLS client
+and server roles: plaintext only, exactly the bytes each moved, on the wire's ports (Debian's NSS
+offers no key log: README, Limits).
 
 Two libraries in one process: Debian's python3 serving TLS with its ssl module (OpenSSL, loaded by
 the _ssl extension) to a client in the same process that calls libgnutls through the dynamic
@@ -311,3 +312,55 @@ def test_nss_tls13(env):
 
 def test_nss_tls12(env):
     _nss(env, "tls1.2:tls1.2")
+
+
+def test_nss_dtls(env):
+    """tstclnt in DTLS client and server roles (-P): each line typed on one side is, on the
+    plaintext interface, exactly once sent by that process and once received by the other, on the
+    wire's UDP ports.  (Wireshark 4.0 does not dissect DTLS 1.3's records; no secrets either.)"""
+    for tool in ("tstclnt", "certutil"):
+        cclib.need(tool)
+    db = _nss_db(env)
+    cap = env.path("c.pcapng")
+    port = cclib.free_port(socket.SOCK_DGRAM)
+    common = ["-p", str(port), "-h", "127.0.0.1", "-d", "sql:" + db]
+    srv = subprocess.Popen(["tstclnt", "-P", "server", "-n", "server", "-w", ""] + common, env=env.env(cap),
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    cli = None
+    up, down = b"hello from the NSS DTLS client\n", b"answer from the NSS DTLS server\n"
+    try:
+        _bound(port, udp=True)
+        cli = subprocess.Popen(["tstclnt", "-P", "client", "-o"] + common, env=env.env(cap), stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        time.sleep(0.8)
+        cli.stdin.write(up)
+        cli.stdin.flush()
+        time.sleep(0.8)
+        srv.stdin.write(down)
+        srv.stdin.flush()
+        time.sleep(0.8)
+    finally:
+        # Neither role leaves by itself: stopped once the lines had time to arrive.
+        for p in (cli, srv):
+            if p:
+                p.terminate()
+                p.wait(timeout=10)
+    ok(up in srv.stdout.read(), "the server role got the client's line (program unchanged)")
+    ok(down in cli.stdout.read(), "the client role got the server's line")
+    rows = tshark(cap, ["sll.pkttype", "udp.srcport", "udp.dstport", "udp.payload", "frame.comment"], PLAIN)
+    got = {}
+    for r in rows:
+        pid = r[4].split(";")[0]
+        got.setdefault(bytes.fromhex(r[3]), []).append((r[0], r[1], r[2], pid))
+        ok("nested socket call" in r[4] or "earlier record" in r[4] or "NSPR descriptor" in r[4], r[4])
+    eq(sorted(got), sorted([up, down]), "plaintexts")
+    for text, sender_port in ((up, None), (down, str(port))):
+        seen = got[text]
+        eq(sorted(s[0] for s in seen), ["0", "4"], "%r: once sent, once received" % text)
+        eq(len({s[3] for s in seen}), 2, "%r: by two processes" % text)
+        if sender_port:
+            ok(all(s[1] == sender_port for s in seen), "%r comes from the server port: %r" % (text, seen))
+        else:
+            ok(all(s[2] == str(port) for s in seen), "%r goes to the server port: %r" % (text, seen))
+    wire = {(r[0], r[1]) for r in tshark(cap, ["udp.srcport", "udp.dstport"], WIRE + " && udp")}
+    ok({(s[1], s[2]) for v in got.values() for s in v} <= wire, "plaintext ports are the wire flow's")
