@@ -6,8 +6,8 @@ it sent and received, on the wire's 5-tuple; tshark must decrypt the wire copy f
 Decryption Secrets Blocks alone; GnuTLS's own SSLKEYLOGFILE must keep working.
 
 NSS: Debian's selfserv and tstclnt (libnss3-tools) over TLS 1.3 and 1.2, and tstclnt's DTLS client
-and server roles: plaintext only, exactly the bytes each moved, on the wire's ports (Debian's NSS
-offers no key log: README, Limits).
+and server roles: exactly the bytes each moved, on the wire's ports; TLS 1.3 secrets (the wire
+decrypts from the DSBs); no TLS 1.2 secrets (NSS gives none: README, Limits).
 
 Two libraries in one process: Debian's python3 serving TLS with its ssl module (OpenSSL, loaded by
 the _ssl extension) to a client in the same process that calls libgnutls through the dynamic
@@ -256,21 +256,23 @@ def _nss_db(env):
 
 def _nss(env, version):
     """NSS's selfserv and tstclnt (libnss3-tools): plaintext from PR_Write/PR_Writev/PR_Read, both
-    ends in one file, exactly the bytes each program moved, on the wire's ports.  No secrets:
-    Debian's NSS has no key log (README, Limits)."""
+    ends in one file, exactly the bytes each program moved, on the wire's ports.  TLS 1.3: the
+    secrets of both ends, so tshark decrypts the wire from the DSBs alone; TLS 1.2: none (NSS
+    keeps its master secret to itself: README, Limits)."""
     for tool in ("selfserv", "tstclnt", "certutil"):
         cclib.need(tool)
     db = _nss_db(env)
-    cap = env.path("c.pcapng")
+    cap, keys = env.path("c.pcapng"), env.path("keys.txt")
+    extra = {"CLEARCAP_KEYLOG": keys}
     port = cclib.free_port(socket.SOCK_STREAM)
     srv = subprocess.Popen(["selfserv", "-n", "server", "-p", str(port), "-d", "sql:" + db, "-V", version],
-                           env=env.env(cap), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           env=env.env(cap, extra), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     req = b"GET /nss-test HTTP/1.0\r\n\r\n"
     try:
         _bound(port, udp=False)
         cli = subprocess.Popen(["tstclnt", "-h", "127.0.0.1", "-p", str(port), "-d", "sql:" + db, "-o",
-                                "-V", version], env=env.env(cap), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                "-V", version], env=env.env(cap, extra), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL)
         cli.stdin.write(req)
         cli.stdin.close()
@@ -302,8 +304,19 @@ def _nss(env, version):
     ok({(r[3], r[4]) for r in rows} <= wire, "plaintext ports are the wire TLS connection's")
     ver = tshark(cap, ["tls.handshake.extensions.supported_version", "tls.record.version"],
                  WIRE + " && tls.handshake.type == 2")
-    eq(ver[0][0] if version.startswith("tls1.3") else ver[0][1], "0x0304" if version.startswith("tls1.3")
-       else "0x0303", "TLS version on the wire")
+    tls13 = version.startswith("tls1.3")
+    eq(ver[0][0] if tls13 else ver[0][1], "0x0304" if tls13 else "0x0303", "TLS version on the wire")
+    if not tls13:
+        return
+    lines = open(keys).read().splitlines()
+    for label in ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0",
+                  "SERVER_TRAFFIC_SECRET_0"):
+        eq(len({l for l in lines if l.startswith(label + " ")}), 1, "%s: one secret, logged by both ends" % label)
+        eq(sum(1 for l in lines if l.startswith(label + " ")), 2, "%s lines" % label)
+    # The wire copy decrypts from the DSBs alone, to the bytes the programs moved.
+    stream = int(tshark(cap, ["tcp.stream"], WIRE + " && tls")[0][0])
+    dec = cclib.follow_tcp(cap, stream, extra=NO_KEYLOG + BOTH_ENDS, proto="tls")
+    eq(sorted(dec), sorted([req, answer]), "wire decrypted from DSBs = plaintext")
 
 
 def test_nss_tls13(env):
@@ -321,16 +334,18 @@ def test_nss_dtls(env):
     for tool in ("tstclnt", "certutil"):
         cclib.need(tool)
     db = _nss_db(env)
-    cap = env.path("c.pcapng")
+    cap, keys = env.path("c.pcapng"), env.path("keys.txt")
     port = cclib.free_port(socket.SOCK_DGRAM)
     common = ["-p", str(port), "-h", "127.0.0.1", "-d", "sql:" + db]
-    srv = subprocess.Popen(["tstclnt", "-P", "server", "-n", "server", "-w", ""] + common, env=env.env(cap),
+    srv = subprocess.Popen(["tstclnt", "-P", "server", "-n", "server", "-w", ""] + common,
+                           env=env.env(cap, {"CLEARCAP_KEYLOG": keys}),
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     cli = None
     up, down = b"hello from the NSS DTLS client\n", b"answer from the NSS DTLS server\n"
     try:
         _bound(port, udp=True)
-        cli = subprocess.Popen(["tstclnt", "-P", "client", "-o"] + common, env=env.env(cap), stdin=subprocess.PIPE,
+        cli = subprocess.Popen(["tstclnt", "-P", "client", "-o"] + common,
+                               env=env.env(cap, {"CLEARCAP_KEYLOG": keys}), stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         time.sleep(0.8)
         cli.stdin.write(up)
@@ -364,3 +379,6 @@ def test_nss_dtls(env):
             ok(all(s[2] == str(port) for s in seen), "%r goes to the server port: %r" % (text, seen))
     wire = {(r[0], r[1]) for r in tshark(cap, ["udp.srcport", "udp.dstport"], WIRE + " && udp")}
     ok({(s[1], s[2]) for v in got.values() for s in v} <= wire, "plaintext ports are the wire flow's")
+    lines = open(keys).read().splitlines()
+    for label in ("CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"):
+        eq(len([l for l in lines if l.startswith(label + " ")]), 2, "%s lines (both ends)" % label)
