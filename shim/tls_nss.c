@@ -296,21 +296,31 @@ static int hello_random(const uint8_t *b, size_t n, uint8_t out[32])
 	return 0;
 }
 
-/* Bytes the layer below SSL moved for `lower`'s stack, in one direction. */
+/*
+ * Bytes the layer below SSL moved for `lower`'s stack, in one direction.  Once the ClientHello's
+ * random is known (or cannot be: 64 bytes each way and none), the layer gets its own method
+ * table back: the rest of the connection costs nothing.  (A call already dispatched through our
+ * copy still arrives here, and finds the work done.)
+ */
 static void observed(struct prfd *lower, int outgoing, const void *buf, int r)
 {
 	struct prfd *ssl = lower->higher;
 	struct hello *h;
-	if (r <= 0 || !ssl || !(h = cc_tls_user_get(ssl)) || h->have_random || h->n[outgoing] >= sizeof(h->first[0]))
+
+	if (r <= 0 || !ssl || !(h = cc_tls_user_get(ssl)))
 		return;
-	size_t take = sizeof(h->first[0]) - h->n[outgoing];
-	take = (size_t)r < take ? (size_t)r : take;
-	memcpy(h->first[outgoing] + h->n[outgoing], buf, take);
-	h->n[outgoing] = (uint8_t)(h->n[outgoing] + take);
-	if (hello_random(h->first[outgoing], h->n[outgoing], h->random) == 0) {
-		h->client = (int8_t)outgoing;
-		__atomic_store_n(&h->have_random, 1, __ATOMIC_RELEASE);
+	if (!h->have_random && h->n[outgoing] < sizeof(h->first[0])) {
+		size_t take = sizeof(h->first[0]) - h->n[outgoing];
+		take = (size_t)r < take ? (size_t)r : take;
+		memcpy(h->first[outgoing] + h->n[outgoing], buf, take);
+		h->n[outgoing] = (uint8_t)(h->n[outgoing] + take);
+		if (hello_random(h->first[outgoing], h->n[outgoing], h->random) == 0) {
+			h->client = (int8_t)outgoing;
+			__atomic_store_n(&h->have_random, 1, __ATOMIC_RELEASE);
+		}
 	}
+	if (h->have_random || (h->n[0] >= sizeof(h->first[0]) && h->n[1] >= sizeof(h->first[1])))
+		lower->methods = orig_of(lower->methods);
 }
 
 static int lower_read(struct prfd *fd, void *buf, int amount)
