@@ -16,7 +16,8 @@
  * hands over each TLS 1.3 traffic secret, and read the client random, which no NSS function
  * gives, from the ClientHello itself: the layer below SSL gets a copy of its I/O method table
  * whose read/recv/write/send note the first bytes of each direction.  TLS 1.2 keeps its master
- * secret inside NSS (no callback, no function): TLS 1.2 plaintext only.
+ * secret inside NSS (no callback, no function): TLS 1.2 plaintext only.  A program that sets its
+ * own secret callback (QUIC stacks do) replaces ours: it keeps working, we lose the secrets.
  *
  * This file knows only NSPR's symbols; the rest is the TLS seam's (shim/tls.c).
  */
