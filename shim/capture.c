@@ -29,6 +29,7 @@
 
 
 int cc_on;
+int cc_tls_active;
 __thread struct cc_nest cc_nest __attribute__((tls_model("initial-exec")));
 uint32_t cc_pid;
 
@@ -66,7 +67,7 @@ static void nest_note(uint8_t proto, const struct cc_addr *local, const struct c
 
 /*
  * Never silent.  The first DTLS or TLS handshake packet a process moves while no TLS library
- * clearcap hooks has made a session in it (cc_dm_active is set at the first SSL_new) says, in
+ * clearcap hooks has made a session in it (cc_tls_active, set by the TLS adapters) says, in
  * its comment, that no plaintext will follow and the likely why.  Once per process and kind;
  * `clearcap report` and the exit statistics show the note for a flow that indeed has no
  * plaintext, and ignore it when a library turned up later after all.
@@ -95,7 +96,7 @@ static inline const char *silent_note(const struct iovec *iov, size_t caplen, si
 {
 	int *told = dtls ? &told_dtls : &told_tls;
 
-	if (__builtin_expect(__atomic_load_n(told, __ATOMIC_RELAXED) | cc_dm_active, 1) || !caplen)
+	if (__builtin_expect(__atomic_load_n(told, __ATOMIC_RELAXED) | cc_tls_active, 1) || !caplen)
 		return NULL;
 	if (!handshake_start(iov, caplen, skip, dtls) || __atomic_exchange_n(told, 1, __ATOMIC_RELAXED))
 		return NULL;

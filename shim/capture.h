@@ -15,6 +15,9 @@
 /* Capture switched on in this process (atomic; read on every hooked call). */
 extern int cc_on;
 
+/* Set once a TLS library clearcap hooks has a session in this process (tls.h). */
+extern int cc_tls_active;
+
 /* What a message's control data says about one datagram. */
 struct cc_meta {
 	struct cc_addr local;   /* local address from IP_PKTINFO/IPV6_PKTINFO, if family != 0 */

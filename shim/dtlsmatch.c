@@ -19,6 +19,19 @@
 
 int cc_dm_active;
 
+static void no_handler(const void *sess, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
+		       size_t len, uint64_t ts)
+{
+	(void)sess, (void)local, (void)peer, (void)plain, (void)len, (void)ts;
+}
+
+static cc_dm_matched_fn handler = no_handler;
+
+void cc_dm_on_matched(cc_dm_matched_fn fn)
+{
+	handler = fn ? fn : no_handler;
+}
+
 /*
  * A plaintext waiting for its datagram.  No lock: `key` is the slot's state (0 free, KEY_BUSY
  * taken by one thread that is filling or emptying it, else published), changed by compare-and-
@@ -95,7 +108,7 @@ static int claim(int i, uint64_t key)
 /* Hands an owned slot's plaintext over, on its datagram's flow and time, and frees the slot. */
 static void release(struct out_ent *e, const struct cc_addr *local, const struct cc_addr *peer, uint64_t ts)
 {
-	cc_ssl_matched(e->ssl, local, peer, e->data, e->len, ts);
+	handler(e->ssl, local, peer, e->data, e->len, ts);
 	if (e->data != e->inline_data)
 		free(e->data);
 	__atomic_store_n(&e->key, 0, __ATOMIC_RELEASE);
@@ -127,7 +140,7 @@ void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len)
 
 	age_out(now, 0);
 	if (len > PLAIN_MAX || (len > INLINE_MAX && !(copy = malloc(len)))) {
-		cc_ssl_matched(ssl, NULL, NULL, plain, len, 0);
+		handler(ssl, NULL, NULL, plain, len, 0);
 		return;
 	}
 	for (int tries = 0; tries < 2 && slot < 0; tries++) {
@@ -156,7 +169,7 @@ void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len)
 	if (slot < 0) {
 		/* Every slot near the key busy in other threads' hands: written now, unmatched. */
 		free(copy);
-		cc_ssl_matched(ssl, NULL, NULL, plain, len, 0);
+		handler(ssl, NULL, NULL, plain, len, 0);
 		return;
 	}
 	struct out_ent *e = &outq[slot];

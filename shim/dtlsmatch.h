@@ -47,8 +47,12 @@ void cc_dm_datagram(const struct iovec *iov, int iovcnt, size_t len, int outgoin
 /* Writes out plaintexts still waiting (at exit), marked with what is known of their flow. */
 void cc_dm_flush(void);
 
-/* Implemented by the SSL hooks: a waiting plaintext met its datagram (or timed out: local NULL, ts 0). */
-void cc_ssl_matched(const void *ssl, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
-		    size_t len, uint64_t ts);
+/*
+ * Who hears that a waiting plaintext met its datagram (or timed out: local NULL, ts 0): the TLS
+ * seam (tls.c) registers it at start-up, before any plaintext waits.
+ */
+typedef void (*cc_dm_matched_fn)(const void *sess, const struct cc_addr *local, const struct cc_addr *peer,
+				 const void *plain, size_t len, uint64_t ts);
+void cc_dm_on_matched(cc_dm_matched_fn fn);
 
 #endif

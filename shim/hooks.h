@@ -55,10 +55,13 @@ long srtp_update(void *a, void *b, void *c, void *d, void *e, void *f);
 void cc_srtp_exit(void);
 
 /* At exit: DTLS-SRTP keys never matched to a flow are logged without one. */
-void cc_ssl_exit(void);
+void cc_tls_exit(void);
 
-/* At start-up, capturing: the key log file and the modules' locks join the own-fd and fork tables. */
-void cc_ssl_init(void);
+/*
+ * At start-up, capturing: the key log file and the modules' locks join the own-fd and fork
+ * tables (cc_tls_init: the TLS seam's and every TLS library adapter's).
+ */
+void cc_tls_init(void);
 void cc_srtp_init(void);
 
 /* Start-up: binds real symbols, reads the configuration, registers fork handlers. */

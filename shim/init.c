@@ -74,7 +74,7 @@ static void own_resources(void)
 		struct cc_ownfd_ops out = { output_fd, output_move, (void *)(intptr_t)i };
 		cc_ownfd_add(&out);
 	}
-	cc_ssl_init();
+	cc_tls_init();
 	cc_srtp_init();
 	cc_turn_init();
 	cc_turn_set_relay(cc_cap_relay);
@@ -159,7 +159,7 @@ __attribute__((destructor)) static void clearcap_dtor(void)
 {
 	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED)) {
 		cc_dm_flush();          /* plaintexts still waiting for their datagram, marked */
-		cc_ssl_exit();
+		cc_tls_exit();
 		cc_writer_exit();
 		cc_srtp_exit();         /* after the writer's thread counted the last failures */
 		cc_control_exit();

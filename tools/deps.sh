@@ -7,7 +7,8 @@ PKGS="gcc make pkg-config check libpcap-dev libssl-dev libsrtp2-dev clang
 tshark wireshark-common tcpdump socat openssl curl python3 python3-aiortc procps iproute2 util-linux xxd iperf3
 gstreamer1.0-nice gir1.2-gst-plugins-bad-1.0 python3-gst-1.0 coturn
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-ffmpeg gstreamer1.0-plugins-ugly golang-go golang-github-pion-webrtc.v3-dev libc6-dev"
+ffmpeg gstreamer1.0-plugins-ugly golang-go golang-github-pion-webrtc.v3-dev libc6-dev
+gnutls-bin libnss3-tools"
 # tests/integration/test_cli.py reads the installed man page, drives the bash completion and
 # calls baresip to baresip (DTLS-SRTP next to its SIP).
 PKGS="$PKGS man-db bash-completion baresip"

@@ -171,6 +171,14 @@ def addr(row_ip, row_ip6):
     return a[7:] if a.startswith("::ffff:") and "." in a else a
 
 
+def make_cert(env):
+    """A self-signed certificate and key for localhost in the test's directory: (cert, key)."""
+    cert, key = env.path("cert.pem"), env.path("key.pem")
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+         "-days", "1", "-keyout", key, "-out", cert])
+    return cert, key
+
+
 def need(tool):
     if not shutil.which(tool):
         raise Skip("%s not installed" % tool)

@@ -10,19 +10,12 @@ import struct
 import subprocess
 
 import cclib
-from cclib import eq, ok, tshark
+from cclib import eq, make_cert, ok, tshark
 
 QUICK = ["test_own_fds_invisible_to_dup2_and_close_range"]
 TSAN = ["test_fork_while_threads_run_tls_and_srtp"]
 
 WIRE = 'frame.interface_name == "wire"'
-
-
-def make_cert(env):
-    cert, key = env.path("cert.pem"), env.path("key.pem")
-    cclib.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-               "-days", "1", "-keyout", key, "-out", cert])
-    return cert, key
 
 
 def dsb_lines(capfile):

@@ -2,7 +2,7 @@
  * Unit tests for shim/dtlsmatch.c's table of plaintexts waiting for their datagram: each one
  * is handed over exactly once, on its datagram's flow and time when that is seen, unmatched
  * when it waited too long, was pushed out, or the process ends; also from several threads.
- * The capture side (cc_ssl_matched, the clock) is stubbed here.
+ * The capture side (the matched handler, the clock) is stubbed here.
  */
 #include "shim/capture.h"
 #include "shim/dtlsmatch.h"
@@ -46,7 +46,7 @@ static void handed(const struct cc_addr *local, const void *plain, size_t len, u
 	}
 }
 
-void cc_ssl_matched(const void *ssl, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
+static void matched_stub(const void *ssl, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
 		    size_t len, uint64_t ts)
 {
 	(void)ssl, (void)peer;
@@ -194,6 +194,8 @@ int main(void)
 {
 	Suite *s = suite_create("dtlsmatch");
 	TCase *tc = tcase_create("outq");
+
+	cc_dm_on_matched(matched_stub);
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, matched_on_its_datagram);

@@ -129,12 +129,6 @@ static void count_failure(const struct cc_addr *local, const struct cc_addr *pee
 		failures_unseen++;
 }
 
-void cc_ssl_matched(const void *ssl, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
-		    size_t len, uint64_t ts)
-{
-	(void)ssl, (void)local, (void)peer, (void)plain, (void)len, (void)ts;
-}
-
 /* ---- Packets ---- */
 
 /* An SRTP packet unique to `id`: what protect made, and what the datagram carries. */

@@ -68,3 +68,11 @@ $(BUILD)/tests/test_trace: tests/unit/test_trace.c tests/unit/check_main.h $(TRA
                            $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_trace.c $(TRACE_UNIT_SRC) -lpcap $(CHECK_LIBS)
+
+# shim/tls.c, the TLS-library seam, with the capture side, the writer and the adapters stubbed.
+UNIT_TESTS += $(BUILD)/tests/test_tls
+$(BUILD)/tests/test_tls: tests/unit/test_tls.c tests/unit/check_main.h shim/tls.c shim/dtlsmatch.c pcapout/frame.c \
+                         $(DECODERS_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_tls.c shim/tls.c shim/dtlsmatch.c pcapout/frame.c $(DECODERS_SRC) \
+		-pthread $(CHECK_LIBS)

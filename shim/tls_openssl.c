@@ -8,32 +8,20 @@
  * programs without it.  Only opaque pointers of OpenSSL's cross this file; no OpenSSL header is
  * included, because the process may have 1.1.1 or 3.x, and the ABI of these calls is the same.
  *
- * How the flow of a plaintext is found, in order (the method is written in each packet's comment):
- *   nested  a wire packet moved by a socket call inside this very SSL call (socket BIOs, custom
- *           BIOs forwarding synchronously, curl's);
- *   fd      the SSL's descriptor BIO names a connected socket;
- *   last    the flow this SSL object used before (records buffered by an earlier call);
- *   unknown none of these: written with unspecified addresses and counted.
+ * This file knows only OpenSSL's symbols and objects: the flow, plaintext frames, record matching
+ * and key log are the TLS seam's (shim/tls.c), the same for every library.
  */
-#include "shim/capture.h"
-#include "shim/config.h"
 #include "shim/dtlsmatch.h"
 #include "shim/hooks.h"
 #include "shim/optlib.h"
 #include "shim/ownfd.h"
 #include "shim/real.h"
-#include "shim/srtpkeys.h"
+#include "shim/tls.h"
 #include "pcapout/writer.h"
 
-#include <dlfcn.h>
-#include <netinet/in.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 
 static struct {
@@ -111,163 +99,15 @@ static int resolve(void)
 	return 0;
 }
 
-/* ---- Per-SSL state: the flow its plaintext belongs to ---- */
+/* ---- The seam's view of OpenSSL ---- */
 
-#define SSLTAB_SIZE 16384u
-#define TOMB ((const void *)1)
-
-enum method { M_NONE, M_NESTED, M_FD, M_LAST, M_RECORD };    /* cc_counters.plain's order */
-static const char *const method_note[] = { "flow unknown", "flow from nested socket call",
-					   "flow from descriptor BIO", "flow from earlier record",
-					   "flow from DTLS record" };
-
-struct sslent {
-	const void *ssl;        /* NULL free, TOMB deleted */
-	uint8_t dtls;           /* 0 unknown, 1 TLS, 2 DTLS */
-	uint8_t srtp_pending;   /* DTLS-SRTP keys exported, not yet logged */
-	uint8_t srtp_server;
-	uint16_t srtp_profile;
-	uint8_t srtp_km[2 * (32 + 14)];
-	struct cc_plainflow pf;
-};
-
-static struct sslent *ssltab;
-static pthread_mutex_t ssltab_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static unsigned slot_of(const void *ssl)
+/* The descriptor BIO's socket (SSL_get_wfd/rfd: -1 for any other BIO). */
+static int ssl_fd(const void *ssl, int outgoing)
 {
-	uintptr_t v = (uintptr_t)ssl;
-
-	v ^= v >> 17;
-	v *= 0x9e3779b97f4a7c15ull;
-	return (unsigned)(v >> 40) & (SSLTAB_SIZE - 1);
+	return outgoing ? S.get_wfd((void *)ssl) : S.get_rfd((void *)ssl);
 }
 
-/* The entry for ssl (created if `create`); the caller holds ssltab_lock. */
-static struct sslent *ent_get(const void *ssl, int create)
-{
-	struct sslent *tomb = NULL;
-
-	if (!ssltab) {
-		void *p = mmap(NULL, SSLTAB_SIZE * sizeof(struct sslent), PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
-			return NULL;
-		ssltab = p;
-	}
-	for (unsigned i = 0, s = slot_of(ssl); i < SSLTAB_SIZE; i++, s = (s + 1) & (SSLTAB_SIZE - 1)) {
-		struct sslent *e = &ssltab[s];
-		if (e->ssl == ssl)
-			return e;
-		if (e->ssl == TOMB && !tomb)
-			tomb = e;
-		if (!e->ssl) {
-			if (!create)
-				return NULL;
-			e = tomb ? tomb : e;
-			memset(e, 0, sizeof(*e));
-			e->ssl = ssl;
-			return e;
-		}
-	}
-	if (create && tomb) {
-		memset(tomb, 0, sizeof(*tomb));
-		tomb->ssl = ssl;
-		return tomb;
-	}
-	return NULL;
-}
-
-/*
- * The DTLS-SRTP master keys of this SSL (RFC 5764 section 4.2: client key, server key, client
- * salt, server salt), one line per direction, on the flow if known by now.  Caller holds the lock.
- */
-static void srtp_log(struct sslent *e)
-{
-	const char *suite;
-	size_t kl, sl;
-	const uint8_t *km = e->srtp_km;
-	int known = e->pf.proto != 0;
-
-	e->srtp_pending = 0;
-	if (cc_srtp_profile(e->srtp_profile, &suite, &kl, &sl) < 0)
-		return;
-	const uint8_t *ck = km, *sk = km + kl, *cs = km + 2 * kl, *ss = km + 2 * kl + sl;
-	for (int out = 1; out >= 0; out--) {
-		int client_side = e->srtp_server ? !out : out;   /* whose write keys this direction uses */
-		cc_srtp_keylog(known ? &e->pf.local : NULL, known ? &e->pf.peer : NULL, out, suite,
-			       client_side ? ck : sk, kl, client_side ? cs : ss, sl);
-	}
-}
-
-static void ent_drop(const void *ssl)
-{
-	pthread_mutex_lock(&ssltab_lock);
-	struct sslent *e = ssltab ? ent_get(ssl, 0) : NULL;
-	if (e) {
-		if (e->srtp_pending)
-			srtp_log(e);
-		e->ssl = TOMB;
-	}
-	pthread_mutex_unlock(&ssltab_lock);
-}
-
-void cc_ssl_exit(void)
-{
-	pthread_mutex_lock(&ssltab_lock);
-	for (unsigned i = 0; ssltab && i < SSLTAB_SIZE; i++)
-		if (ssltab[i].ssl && ssltab[i].ssl != TOMB && ssltab[i].srtp_pending)
-			srtp_log(&ssltab[i]);
-	pthread_mutex_unlock(&ssltab_lock);
-}
-
-/* The flow of a descriptor BIO's socket, when it is connected. */
-static int flow_from_fd(int fd, struct cc_plainflow *pf)
-{
-	struct cc_fd *e;
-
-	if (fd < 0 || !(e = cc_classify(fd)) || !(fd_flags(e) & FDF_PEER) || !(fd_flags(e) & FDF_LOCAL))
-		return -1;
-	pf->proto = fd_kind(e) == FDK_TCP ? IPPROTO_TCP : IPPROTO_UDP;
-	pf->passive = (fd_flags(e) & FDF_ACCEPTED) != 0;
-	pf->local = e->local;
-	pf->peer = e->peer;
-	pf->local.family = pf->peer.family;
-	return 0;
-}
-
-static int same_flow(const struct cc_plainflow *pf, const struct cc_nest *n)
-{
-	return pf->proto == n->proto && memcmp(&pf->local, &n->local, sizeof(n->local)) == 0 &&
-	       memcmp(&pf->peer, &n->peer, sizeof(n->peer)) == 0;
-}
-
-static void plaintext(const void *ssl, const struct cc_nest *nest, const struct cc_nest *rec, int outgoing,
-		      const void *buf, size_t n, uint64_t ts);
-
-/* A new flow (ICE switched pairs, a reconnect) starts a new plaintext stream. */
-static void set_flow(struct sslent *e, const struct cc_nest *n)
-{
-	if (same_flow(&e->pf, n))
-		return;
-	memset(&e->pf, 0, sizeof(e->pf));
-	e->pf.proto = n->proto;
-	e->pf.passive = n->passive;
-	e->pf.local = n->local;
-	e->pf.peer = n->peer;
-}
-
-void cc_ssl_matched(const void *ssl, const struct cc_addr *local, const struct cc_addr *peer, const void *plain,
-		    size_t len, uint64_t ts)
-{
-	struct cc_nest rec = { .seen = 1, .proto = IPPROTO_UDP };
-
-	if (local) {
-		rec.local = *local;
-		rec.peer = *peer;
-	}
-	plaintext(ssl, NULL, local ? &rec : NULL, 1, plain, len, ts);
-}
+static const struct cc_tls_lib lib = { "flow from descriptor BIO", ssl_fd };
 
 /* Bytes waiting in a memory BIO (and where), or -1 for any other kind of BIO. */
 static long mem_pending(void *bio, const uint8_t **data)
@@ -303,7 +143,7 @@ static int defer_to_record(void *ssl, const struct cc_nest *nest, long before, c
 	if (before < 0 || (after = mem_pending(S.get_wbio(ssl), &d)) <= before ||
 	    !(key = cc_dm_first_app_key(d + before, (size_t)(after - before))))
 		return 0;
-	cc_dm_expect(ssl, key, buf, n);
+	cc_tls_expect(&lib, ssl, key, buf, n);
 	return 1;
 }
 
@@ -318,59 +158,6 @@ static uint64_t next_in_key(void *ssl)
 	return cc_dm_first_app_key(d, (size_t)n);
 }
 
-static void read_plaintext(void *ssl, const struct cc_nest *nest, uint64_t key, const void *buf, size_t n)
-{
-	struct cc_nest rec = { .seen = 1, .proto = IPPROTO_UDP };
-	uint64_t ts = 0;
-
-	if (!key)
-		key = nest->in_key;     /* a custom BIO's read callback handed over the record */
-	/* Matched by record: written at the time its datagram came, like SRTP's plaintext. */
-	if (!nest->seen && key && cc_dm_inbound_flow(key, &rec.local, &rec.peer, &ts) == 0)
-		plaintext(ssl, nest, &rec, 0, buf, n, ts);
-	else
-		plaintext(ssl, nest, NULL, 0, buf, n, 0);
-}
-
-/*
- * After an SSL call moved `n` plaintext bytes: write them on the flow found for them.  `rec` is
- * the flow matched by DTLS record (memory BIOs), or NULL; ts the time of its datagram, 0: now.
- */
-static void plaintext(const void *ssl, const struct cc_nest *nest, const struct cc_nest *rec, int outgoing,
-		      const void *buf, size_t n, uint64_t ts)
-{
-	enum method m = M_NONE;
-	struct sslent *e;
-
-	pthread_mutex_lock(&ssltab_lock);
-	e = ent_get(ssl, 1);
-	if (!e) {
-		pthread_mutex_unlock(&ssltab_lock);
-		return;
-	}
-	if (nest && nest->seen) {
-		set_flow(e, nest);
-		m = M_NESTED;
-	} else if (rec) {
-		set_flow(e, rec);
-		m = M_RECORD;
-	} else if (e->pf.proto) {
-		m = M_LAST;
-	} else if (flow_from_fd(outgoing ? S.get_wfd((void *)ssl) : S.get_rfd((void *)ssl), &e->pf) == 0) {
-		m = M_FD;
-	}
-	if (m == M_NONE)
-		cc_writer_count_unmatched(1);
-	cc_writer_count_plain(m);       /* same order as cc_counters.plain */
-	cc_cap_plain(&e->pf, outgoing, buf, n, method_note[m], ts);
-	if (e->srtp_pending && m != M_NONE)
-		srtp_log(e);            /* the keys waited for the flow they belong to */
-	/* The flow stays known for later calls that move no wire packet of their own. */
-	if (m == M_NONE)
-		e->pf.proto = 0;
-	pthread_mutex_unlock(&ssltab_lock);
-}
-
 /*
  * A read that found the peer's close_notify (SSL_ERROR_ZERO_RETURN) ends the plaintext stream's
  * other half, so Wireshark can finish a response delimited by the end of the connection.
@@ -383,29 +170,12 @@ static void read_ended(void *ssl, int r)
 
 	if (!S.get_error || S.get_error(ssl, r) != SSL_ERROR_ZERO_RETURN_)
 		return;
-	pthread_mutex_lock(&ssltab_lock);
-	struct sslent *e = ssltab ? ent_get(ssl, 0) : NULL;
-	if (e)
-		cc_plain_fin(&e->pf, 0, "close_notify");
-	pthread_mutex_unlock(&ssltab_lock);
+	cc_tls_fin(ssl, 0, "close_notify");
 }
 
-static inline int capturing(void)
-{
-	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED);
-}
-
-/* Brackets an SSL call: socket calls inside it note the flow in cc_nest. */
-#define NEST_BEGIN(ssl)                          \
-	struct cc_nest saved_nest_ = cc_nest;    \
-	cc_nest.ssl = (ssl);                     \
-	cc_nest.seen = 0;                        \
-	cc_nest.in_key = 0;                      \
-	cc_nest.out_plain = NULL;                \
-	cc_nest.deferred = 0;
-#define NEST_END(copy)                           \
-	struct cc_nest copy = cc_nest;           \
-	cc_nest = saved_nest_;
+#define capturing cc_tls_capturing
+#define NEST_BEGIN CC_TLS_NEST_BEGIN
+#define NEST_END CC_TLS_NEST_END
 
 CC_EXPORT int SSL_write(void *ssl, const void *buf, int num)
 {
@@ -423,7 +193,7 @@ CC_EXPORT int SSL_write(void *ssl, const void *buf, int num)
 	if (r > 0) {
 		int saved = errno;
 		if (nest.seen || !defer_to_record(ssl, &nest, before, buf, (size_t)r))
-			plaintext(ssl, &nest, NULL, 1, buf, (size_t)r, 0);
+			cc_tls_plain(&lib, ssl, &nest, NULL, 1, buf, (size_t)r, 0);
 		errno = saved;
 	}
 	return r;
@@ -445,7 +215,7 @@ CC_EXPORT int SSL_write_ex(void *ssl, const void *buf, size_t num, size_t *writt
 	if (r > 0 && written && *written) {
 		int saved = errno;
 		if (nest.seen || !defer_to_record(ssl, &nest, before, buf, *written))
-			plaintext(ssl, &nest, NULL, 1, buf, *written, 0);
+			cc_tls_plain(&lib, ssl, &nest, NULL, 1, buf, *written, 0);
 		errno = saved;
 	}
 	return r;
@@ -463,7 +233,7 @@ CC_EXPORT int SSL_read(void *ssl, void *buf, int num)
 	NEST_END(nest);
 	int saved = errno;
 	if (r > 0)
-		read_plaintext(ssl, &nest, key, buf, (size_t)r);
+		cc_tls_read_plain(&lib, ssl, &nest, key, buf, (size_t)r);
 	else
 		read_ended(ssl, r);
 	errno = saved;
@@ -482,7 +252,7 @@ CC_EXPORT int SSL_read_ex(void *ssl, void *buf, size_t num, size_t *readbytes)
 	NEST_END(nest);
 	int saved = errno;
 	if (r > 0 && readbytes && *readbytes)
-		read_plaintext(ssl, &nest, key, buf, *readbytes);
+		cc_tls_read_plain(&lib, ssl, &nest, key, buf, *readbytes);
 	else if (r <= 0)
 		read_ended(ssl, 0);
 	errno = saved;
@@ -496,11 +266,7 @@ CC_EXPORT int SSL_shutdown(void *ssl)
 	int r = S.shutdown(ssl);
 	if (capturing()) {
 		int saved = errno;
-		pthread_mutex_lock(&ssltab_lock);
-		struct sslent *e = ssltab ? ent_get(ssl, 0) : NULL;
-		if (e)
-			cc_plain_fin(&e->pf, 1, "close_notify");
-		pthread_mutex_unlock(&ssltab_lock);
+		cc_tls_fin(ssl, 1, "close_notify");
 		errno = saved;
 	}
 	return r;
@@ -516,25 +282,12 @@ CC_EXPORT int SSL_export_keying_material(void *ssl, unsigned char *out, size_t o
 		return 0;
 	int r = S.export_km(ssl, out, olen, label, llen, context, contextlen, use_context);
 	if (r != 1 || !capturing() || llen != sizeof(srtp_label) - 1 || memcmp(label, srtp_label, llen) != 0 ||
-	    !S.srtp_profile || olen > sizeof(((struct sslent *)0)->srtp_km))
+	    !S.srtp_profile || olen > CC_TLS_SRTP_KM_MAX)
 		return r;
 	int saved = errno;
-	const char *suite;
-	size_t kl, sl;
 	__typeof__(S.srtp_profile(ssl)) prof = S.srtp_profile(ssl);
-	if (prof && cc_srtp_profile(prof->id, &suite, &kl, &sl) == 0 && olen == 2 * (kl + sl)) {
-		pthread_mutex_lock(&ssltab_lock);
-		struct sslent *e = ent_get(ssl, 1);
-		if (e) {
-			memcpy(e->srtp_km, out, olen);
-			e->srtp_profile = (uint16_t)prof->id;
-			e->srtp_server = S.is_server && S.is_server(ssl);
-			e->srtp_pending = 1;
-			if (e->pf.proto)
-				srtp_log(e);
-		}
-		pthread_mutex_unlock(&ssltab_lock);
-	}
+	if (prof)
+		cc_tls_srtp_keys(&lib, ssl, prof->id, S.is_server && S.is_server(ssl), out, olen);
 	errno = saved;
 	return r;
 }
@@ -543,8 +296,8 @@ CC_EXPORT void SSL_free(void *ssl)
 {
 	if (resolve() < 0)
 		return;
-	if (ssl && ssltab)
-		ent_drop(ssl);
+	if (ssl)
+		cc_tls_drop(ssl);
 	S.free(ssl);
 }
 
@@ -577,7 +330,7 @@ static void bio_writes(const char *d, int n)
 	if (n <= 0 || !cc_nest.ssl || !cc_nest.out_plain || cc_nest.deferred)
 		return;
 	if ((key = cc_dm_first_app_key((const uint8_t *)d, (size_t)n))) {
-		cc_dm_expect(cc_nest.ssl, key, cc_nest.out_plain, cc_nest.out_len);
+		cc_tls_expect(&lib, cc_nest.ssl, key, cc_nest.out_plain, cc_nest.out_len);
 		cc_nest.deferred = 1;
 	}
 }
@@ -636,7 +389,7 @@ CC_EXPORT int BIO_meth_set_write(void *meth, bio_write_fn fn)
 	if (!real && !(real = cc_optsym("libcrypto.so", "BIO_meth_set_write")) &&
 	    !(real = cc_real_lookup("BIO_meth_set_write")))
 		return 0;
-	if (!fn || !__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	if (!fn || !cc_tls_capturing())
 		return real(meth, fn);
 	SLOT_FOR(wslots, meth, fn, slot);
 	return real(meth, slot >= 0 ? wtramps[slot] : fn);
@@ -650,7 +403,7 @@ CC_EXPORT int BIO_meth_set_read(void *meth, bio_read_fn fn)
 	if (!real && !(real = cc_optsym("libcrypto.so", "BIO_meth_set_read")) &&
 	    !(real = cc_real_lookup("BIO_meth_set_read")))
 		return 0;
-	if (!fn || !__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	if (!fn || !cc_tls_capturing())
 		return real(meth, fn);
 	SLOT_FOR(rslots, meth, fn, slot);
 	return real(meth, slot >= 0 ? rtramps[slot] : fn);
@@ -695,32 +448,17 @@ static keylog_cb_t user_cb_get(const void *ctx)
 	return cb;
 }
 
-/* CLEARCAP_KEYLOG: the NSS key log file, one of the shim's own descriptors. */
-static struct cc_linefile keylog = CC_LINEFILE_INIT("CLEARCAP_KEYLOG");
-
-void cc_ssl_init(void)
+void cc_tls_openssl_init(void)
 {
-	cc_linefile_init(&keylog, cc_cfg.keylog);
 	cc_forklock_add(&resolve_lock, CC_RANK_RESOLVE);
 	cc_forklock_add(&bio_lock, CC_RANK_TABLE);
 	cc_forklock_add(&ctxcb_lock, CC_RANK_TABLE);
-	cc_forklock_add(&ssltab_lock, CC_RANK_SSL);
 }
 
 /* Our key log callback: the file, a Decryption Secrets Block, then the program's own callback. */
 static void keylog_cb(const void *ssl, const char *line)
 {
-	int saved = errno;
-	char buf[1024];
-	size_t n = strlen(line);
-
-	if (n < sizeof(buf) - 1 && __atomic_load_n(&cc_on, __ATOMIC_RELAXED)) {
-		memcpy(buf, line, n);
-		buf[n++] = '\n';
-		cc_linefile_write(&keylog, buf, n);
-		cc_out_dsb(buf, n);
-	}
-	errno = saved;
+	cc_tls_keylog_line(line);
 	keylog_cb_t user = S.get_ctx ? user_cb_get(S.get_ctx(ssl)) : NULL;
 	if (user)
 		user(ssl, line);
@@ -746,6 +484,7 @@ CC_EXPORT void *SSL_new(void *ctx)
 		install(ctx);
 		/* From now on received DTLS records are remembered, for SSL objects on memory BIOs. */
 		__atomic_store_n(&cc_dm_active, 1, __ATOMIC_RELAXED);
+		cc_tls_session_seen();
 	}
 	return S.new(ctx);
 }

@@ -1,0 +1,384 @@
+"""TLS libraries other than OpenSSL, behind the shim's TLS seam (shim/tls.c).
+
+GnuTLS: Debian's gnutls-serv --echo and gnutls-cli (gnutls-bin), over TLS 1.3, TLS 1.2 and DTLS
+(--udp), both under the shim writing one file.  Each program's plaintext must be exactly the bytes
+it sent and received, on the wire's 5-tuple; tshark must decrypt the wire copy from the file's
+Decryption Secrets Blocks alone; GnuTLS's own SSLKEYLOGFILE must keep working.
+
+NSS: Debian's selfserv and tstclnt (libnss3-tools) over TLS 1.3 and 1.2, and tstclnt's DTLS client
+and server roles: exactly the bytes each moved, on the wire's ports; TLS 1.3 secrets (the wire
+decrypts from the DSBs); no TLS 1.2 secrets (NSS gives none: README, Limits).
+
+Two libraries in one process: Debian's python3 serving TLS with its ssl module (OpenSSL, loaded by
+the _ssl extension) to a client in the same process that calls libgnutls through the dynamic
+linker (ctypes), as any program linked with both would."""
+import os
+import socket
+import subprocess
+import time
+
+import cclib
+from cclib import eq, ok, tshark
+
+QUICK = ["test_gnutls_tls13", "test_openssl_and_gnutls_in_one_process", "test_nss_tls13"]
+
+PLAIN = 'frame.interface_name == "plaintext"'
+WIRE = 'frame.interface_name == "wire"'
+BOTH_ENDS = ["-o", "tcp.reassemble_out_of_order:TRUE"]
+NO_KEYLOG = ["-o", "tls.keylog_file:"]
+
+LINES = [b"first line from gnutls-cli\n", b"second line, \xc3\xa9t\xc3\xa9 \x01\x02 binary-ish\n"]
+
+
+def make_cert(env):
+    cert, key = env.path("cert.pem"), env.path("key.pem")
+    cclib.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+               "-days", "1", "-keyout", key, "-out", cert])
+    return cert, key
+
+
+def _bound(port, udp, timeout=10.0):
+    """Waits until some socket is bound to port (listening, for TCP), without connecting to it."""
+    names = ["/proc/net/udp", "/proc/net/udp6"] if udp else ["/proc/net/tcp", "/proc/net/tcp6"]
+    want = ":%04X" % port
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for n in names:
+            for line in open(n).read().splitlines()[1:]:
+                f = line.split()
+                if f[1].endswith(want) and (udp or f[3] == "0A"):
+                    return
+        time.sleep(0.05)
+    raise AssertionError("nothing bound to port %d" % port)
+
+
+def _gnutls_pair(env, mode):
+    if env.sanitize:
+        # gnutls-cli hangs at exit in p11-kit's destructor (setlocale's lock) whenever libasan is
+        # preloaded, shim or not (like curl in test_tls).
+        raise cclib.Skip("gnutls-cli does not exit with libasan preloaded")
+    cclib.need("gnutls-serv")
+    cclib.need("gnutls-cli")
+    cert, key = make_cert(env)
+    udp = mode == "dtls"
+    cap, keys, own = env.path("c.pcapng"), env.path("keys.txt"), env.path("gnutls.keys")
+    port = cclib.free_port(socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+    prio = {"tls13": ["--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.3"],
+            "tls12": ["--priority", "NORMAL:-VERS-TLS1.3"], "dtls": ["--udp"]}[mode]
+    extra = {"CLEARCAP_KEYLOG": keys}
+    srv = subprocess.Popen(["gnutls-serv", "--echo", "-p", str(port), "--x509certfile", cert, "--x509keyfile", key]
+                           + (["--udp"] if udp else []), env=env.env(cap, extra), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _bound(port, udp)
+        # The client's own key log (SSLKEYLOGFILE, read by GnuTLS) must still be written.
+        cli = subprocess.Popen(["gnutls-cli", "--insecure", "-p", str(port), "127.0.0.1"] + prio,
+                               env=env.env(cap, dict(extra, SSLKEYLOGFILE=own)), stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        for line in LINES:
+            time.sleep(0.8)
+            cli.stdin.write(line)
+            cli.stdin.flush()
+        time.sleep(0.8)
+        cli.stdin.close()
+        out = cli.stdout.read()
+        cli.wait(timeout=10)
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+    for line in LINES:
+        ok(line in out, "gnutls-cli got its echo (program unchanged): %r" % out[-300:])
+    return cap, keys, own, port
+
+
+def _check_plaintext(cap, port, udp):
+    """Each process's plaintext, per direction, is exactly what it sent and received, on the wire's flow."""
+    proto = "udp" if udp else "tcp"
+    rows = tshark(cap, ["sll.pkttype", "ip.src", "ipv6.src", proto + ".srcport", proto + ".dstport",
+                        proto + ".payload", "frame.comment"], PLAIN + (" && udp" if udp else " && tcp.len > 0"))
+    sent = b"".join(LINES)
+    got = {}
+    for r in rows:
+        prog = "cli" if "gnutls-cli" in r[6] else "srv" if "gnutls-serv" in r[6] else "?"
+        got.setdefault((prog, r[0]), []).append(bytes.fromhex(r[5]))
+        eq(cclib.addr(r[1], r[2]), "127.0.0.1", "plaintext on the real address")
+        ok(str(port) in (r[3], r[4]), "plaintext on the server port %d: %r" % (port, r[:5]))
+        ok("nested socket call" in r[6] or "transport descriptor" in r[6] or "earlier record" in r[6],
+           "flow found and said how: %r" % r[6])
+    # 4: outgoing, 0: incoming.  The echo server sends back what it got.
+    for key in [("cli", "4"), ("cli", "0"), ("srv", "0"), ("srv", "4")]:
+        eq(b"".join(got.get(key, [])), sent, "plaintext bytes of %s, direction %s" % key)
+    if udp:
+        eq(got[("cli", "4")], LINES, "one datagram per record the client sent")
+    wire = {(r[0], r[1]) for r in tshark(cap, [proto + ".srcport", proto + ".dstport"],
+                                         WIRE + (" && dtls" if udp else " && tls"))}
+    flows = {(r[3], r[4]) for r in rows}
+    ok(flows and flows <= wire, "plaintext ports %r are the wire (D)TLS flow's %r" % (flows, wire))
+    return len(rows), sum(len(b) for v in got.values() for b in v)
+
+
+def _check_keys(keys, own, labels):
+    ours = open(keys).read().splitlines()
+    theirs = [l for l in open(own).read().splitlines() if l and not l.startswith("#")]
+    ok(theirs, "SSLKEYLOGFILE still written by GnuTLS")
+    ok(set(theirs) <= set(ours), "our key log has every secret GnuTLS's own has")
+    for label in labels:
+        # Both ends log each secret once.
+        eq(sum(1 for l in ours if l.startswith(label + " ")), 2, "%s lines (both ends)" % label)
+
+
+def _gnutls_tcp(env, mode):
+    cap, keys, own, port = _gnutls_pair(env, mode)
+    _check_plaintext(cap, port, udp=False)
+    _check_keys(keys, own, ["CLIENT_TRAFFIC_SECRET_0", "SERVER_HANDSHAKE_TRAFFIC_SECRET"] if mode == "tls13"
+                else ["CLIENT_RANDOM"])
+    # The wire copy decrypts with nothing but the file's DSBs, to the bytes the programs moved.
+    ver = tshark(cap, ["tls.handshake.extensions.supported_version", "tls.record.version"],
+                 WIRE + " && tls.handshake.type == 2")
+    ok(ver, "ServerHello on the wire")
+    eq(ver[0][0] if mode == "tls13" else ver[0][1], "0x0304" if mode == "tls13" else "0x0303", "TLS version")
+    stream = int(tshark(cap, ["tcp.stream"], WIRE + " && tls")[0][0])
+    dec = cclib.follow_tcp(cap, stream, extra=NO_KEYLOG + BOTH_ENDS, proto="tls")
+    eq(dec, (b"".join(LINES), b"".join(LINES)), "wire decrypted from DSBs = plaintext")
+
+
+def test_gnutls_tls13(env):
+    _gnutls_tcp(env, "tls13")
+
+
+def test_gnutls_tls12(env):
+    _gnutls_tcp(env, "tls12")
+
+
+def test_gnutls_dtls(env):
+    cap, keys, own, port = _gnutls_pair(env, "dtls")
+    _check_plaintext(cap, port, udp=True)
+    _check_keys(keys, own, ["CLIENT_RANDOM"])
+    # Every wire copy of an application-data record (client's and server's, sent and received)
+    # decrypts from the DSBs alone, to the lines.
+    rows = tshark(cap, ["data.data"], WIRE + " && dtls.app_data", extra=NO_KEYLOG)
+    eq(len(rows), 4 * len(LINES), "wire DTLS application records")
+    eq(sorted(bytes.fromhex(r[0].replace(":", "")) for r in rows), sorted(LINES * 4), "decrypted wire records")
+
+
+MIXED = r"""
+import ctypes, socket, ssl, sys, threading
+# libgnutls into the global scope, as for a program linked with it; calls then go through the
+# dynamic linker's global lookup (ctypes.CDLL(None)), which is where an LD_PRELOAD hook sits.
+ctypes.CDLL("libgnutls.so.30", mode=ctypes.RTLD_GLOBAL)
+g = ctypes.CDLL(None)
+g.gnutls_record_send.restype = g.gnutls_record_recv.restype = ctypes.c_ssize_t
+g.gnutls_record_send.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+g.gnutls_record_recv.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+for f in ("gnutls_set_default_priority", "gnutls_handshake", "gnutls_deinit"):
+    getattr(g, f).argtypes = [ctypes.c_void_p]
+g.gnutls_credentials_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+g.gnutls_transport_set_int2.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+g.gnutls_bye.argtypes = [ctypes.c_void_p, ctypes.c_int]
+
+sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); sctx.load_cert_chain(sys.argv[1], sys.argv[2])
+sctx.keylog_filename = sys.argv[3]
+lsn = socket.socket(); lsn.bind(('127.0.0.1', 0)); lsn.listen(1); port = lsn.getsockname()[1]
+def serve():                                   # OpenSSL side: answers each request with its reverse
+    c, _ = lsn.accept(); s = sctx.wrap_socket(c, server_side=True)
+    req = s.recv(1000)
+    s.sendall(req[::-1])
+    s.recv(1000)                                # the client's close_notify
+    s.close()
+t = threading.Thread(target=serve, daemon=True); t.start()
+
+cred = ctypes.c_void_p(); sess = ctypes.c_void_p()   # GnuTLS side: client, no verification
+assert g.gnutls_certificate_allocate_credentials(ctypes.byref(cred)) == 0
+assert g.gnutls_init(ctypes.byref(sess), 2) == 0     # GNUTLS_CLIENT
+assert g.gnutls_set_default_priority(sess) == 0
+assert g.gnutls_credentials_set(sess, 1, cred) == 0  # GNUTLS_CRD_CERTIFICATE
+sock = socket.create_connection(('127.0.0.1', port))
+g.gnutls_transport_set_int2(sess, sock.fileno(), sock.fileno())
+assert g.gnutls_handshake(sess) == 0
+msg = b'request from GnuTLS to OpenSSL\n'
+assert g.gnutls_record_send(sess, msg, len(msg)) == len(msg)
+buf = ctypes.create_string_buffer(1000)
+n = -28
+while n in (-28, -52):                         # GNUTLS_E_AGAIN, GNUTLS_E_INTERRUPTED
+    n = g.gnutls_record_recv(sess, buf, 1000)
+assert n > 0 and buf.raw[:n] == msg[::-1], n
+g.gnutls_bye(sess, 1)                          # GNUTLS_SHUT_WR
+t.join(); g.gnutls_deinit(sess); sock.close()
+print(port)
+"""
+
+
+def test_openssl_and_gnutls_in_one_process(env):
+    """One python3 process: an OpenSSL server (ssl module) and a GnuTLS client (libgnutls): both
+    libraries' plaintext is captured, each on its own end of the one connection, and both log
+    the secrets."""
+    cclib.need("gnutls-cli")        # gnutls-bin brings libgnutls30 along
+    cert, key = make_cert(env)
+    cap, keys, own = env.path("c.pcapng"), env.path("keys.txt"), env.path("py.keys")
+    out = cclib.run([cclib.PY, "-c", MIXED, cert, key, own], env=env.env(cap, {"CLEARCAP_KEYLOG": keys}))
+    sport = out.stdout.split()[0]
+    msg = b"request from GnuTLS to OpenSSL\n"
+    rows = tshark(cap, ["sll.pkttype", "tcp.srcport", "tcp.dstport", "tcp.payload"], PLAIN + " && tcp.len > 0")
+    cport = [r[1] if r[2] == sport else r[2] for r in rows][0]
+    seen = {}
+    for r in rows:
+        ok(sport in (r[1], r[2]), "plaintext on the server port: %r" % r)
+        local = r[1] if r[0] == "4" else r[2]
+        side = "openssl" if local == sport else "gnutls" if local == cport else "?"
+        seen.setdefault((side, r[0]), b"")
+        seen[(side, r[0])] += bytes.fromhex(r[3])
+    eq(seen.get(("gnutls", "4")), msg, "GnuTLS client's sent plaintext")
+    eq(seen.get(("openssl", "0")), msg, "OpenSSL server's received plaintext")
+    eq(seen.get(("openssl", "4")), msg[::-1], "OpenSSL server's sent plaintext")
+    eq(seen.get(("gnutls", "0")), msg[::-1], "GnuTLS client's received plaintext")
+    # Each secret twice: once from each library's key log hook; Python's own key log kept.
+    ours = open(keys).read().splitlines()
+    eq(sum(1 for l in ours if l.startswith("CLIENT_TRAFFIC_SECRET_0 ")), 2, "one line per library")
+    ok(set(l for l in open(own).read().splitlines() if not l.startswith("#")) <= set(ours),
+       "the program's own (OpenSSL) key log callback still called")
+    dec = cclib.follow_tcp(cap, int(tshark(cap, ["tcp.stream"], WIRE + " && tls")[0][0]),
+                           extra=NO_KEYLOG + BOTH_ENDS, proto="tls")
+    eq(sorted(dec), sorted([msg, msg[::-1]]), "wire decrypted from DSBs")
+
+
+def _nss_db(env):
+    """An NSS certificate database holding a self-signed server certificate named "server"."""
+    db = env.path("nssdb")
+    os.mkdir(db)
+    noise = env.path("noise")
+    with open(noise, "wb") as f:
+        f.write(os.urandom(64))
+    cclib.run(["certutil", "-N", "-d", "sql:" + db, "--empty-password"])
+    cclib.run(["certutil", "-S", "-d", "sql:" + db, "-n", "server", "-s", "CN=localhost", "-t", "CT,C,C", "-x",
+               "-k", "rsa", "-g", "2048", "-v", "12", "-z", noise, "-8", "localhost"])
+    return db
+
+
+def _nss(env, version):
+    """NSS's selfserv and tstclnt (libnss3-tools): plaintext from PR_Write/PR_Writev/PR_Read, both
+    ends in one file, exactly the bytes each program moved, on the wire's ports.  TLS 1.3: the
+    secrets of both ends, so tshark decrypts the wire from the DSBs alone; TLS 1.2: none (NSS
+    keeps its master secret to itself: README, Limits)."""
+    for tool in ("selfserv", "tstclnt", "certutil"):
+        cclib.need(tool)
+    db = _nss_db(env)
+    cap, keys = env.path("c.pcapng"), env.path("keys.txt")
+    extra = {"CLEARCAP_KEYLOG": keys}
+    port = cclib.free_port(socket.SOCK_STREAM)
+    srv = subprocess.Popen(["selfserv", "-n", "server", "-p", str(port), "-d", "sql:" + db, "-V", version],
+                           env=env.env(cap, extra), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    req = b"GET /nss-test HTTP/1.0\r\n\r\n"
+    try:
+        _bound(port, udp=False)
+        cli = subprocess.Popen(["tstclnt", "-h", "127.0.0.1", "-p", str(port), "-d", "sql:" + db, "-o",
+                                "-V", version], env=env.env(cap, extra), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+        cli.stdin.write(req)
+        cli.stdin.close()
+        # tstclnt never leaves by itself once its stdin ended (with or without the shim): it is
+        # stopped once the answer had time to come, its output already written.
+        time.sleep(2.0)
+        cli.terminate()
+        cli.wait(timeout=10)
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+    out = cli.stdout.read()
+    ok(b"HTTP/1.0 200 OK" in out and req in out, "tstclnt got selfserv's answer: %r" % out[-300:])
+    rows = tshark(cap, ["sll.pkttype", "ip.src", "ipv6.src", "tcp.srcport", "tcp.dstport", "tcp.payload",
+                        "frame.comment"], PLAIN + " && tcp.len > 0")
+    got = {}
+    for r in rows:
+        prog = "cli" if "tstclnt" in r[6] else "srv" if "selfserv" in r[6] else "?"
+        got[(prog, r[0])] = got.get((prog, r[0]), b"") + bytes.fromhex(r[5])
+        eq(cclib.addr(r[1], r[2]), "127.0.0.1", "plaintext on the real address")
+        ok(str(port) in (r[3], r[4]), "plaintext on the server port")
+        ok("nested socket call" in r[6] or "NSPR descriptor" in r[6] or "earlier record" in r[6], r[6])
+    eq(got.get(("cli", "4")), req, "tstclnt's sent plaintext")
+    eq(got.get(("srv", "0")), req, "selfserv's received plaintext")
+    answer = got.get(("srv", "4"), b"")
+    ok(answer.startswith(b"HTTP/1.0 200 OK") and answer in out, "selfserv's answer: %r" % answer[:200])
+    eq(got.get(("cli", "0")), answer, "tstclnt received what selfserv sent")
+    wire = {(r[0], r[1]) for r in tshark(cap, ["tcp.srcport", "tcp.dstport"], WIRE + " && tls")}
+    ok({(r[3], r[4]) for r in rows} <= wire, "plaintext ports are the wire TLS connection's")
+    ver = tshark(cap, ["tls.handshake.extensions.supported_version", "tls.record.version"],
+                 WIRE + " && tls.handshake.type == 2")
+    tls13 = version.startswith("tls1.3")
+    eq(ver[0][0] if tls13 else ver[0][1], "0x0304" if tls13 else "0x0303", "TLS version on the wire")
+    if not tls13:
+        return
+    lines = open(keys).read().splitlines()
+    for label in ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0",
+                  "SERVER_TRAFFIC_SECRET_0"):
+        eq(len({l for l in lines if l.startswith(label + " ")}), 1, "%s: one secret, logged by both ends" % label)
+        eq(sum(1 for l in lines if l.startswith(label + " ")), 2, "%s lines" % label)
+    # The wire copy decrypts from the DSBs alone, to the bytes the programs moved.
+    stream = int(tshark(cap, ["tcp.stream"], WIRE + " && tls")[0][0])
+    dec = cclib.follow_tcp(cap, stream, extra=NO_KEYLOG + BOTH_ENDS, proto="tls")
+    eq(sorted(dec), sorted([req, answer]), "wire decrypted from DSBs = plaintext")
+
+
+def test_nss_tls13(env):
+    _nss(env, "tls1.3:tls1.3")
+
+
+def test_nss_tls12(env):
+    _nss(env, "tls1.2:tls1.2")
+
+
+def test_nss_dtls(env):
+    """tstclnt in DTLS client and server roles (-P): each line typed on one side is, on the
+    plaintext interface, exactly once sent by that process and once received by the other, on the
+    wire's UDP ports.  (Wireshark 4.0 does not dissect DTLS 1.3's records; no secrets either.)"""
+    for tool in ("tstclnt", "certutil"):
+        cclib.need(tool)
+    db = _nss_db(env)
+    cap, keys = env.path("c.pcapng"), env.path("keys.txt")
+    port = cclib.free_port(socket.SOCK_DGRAM)
+    common = ["-p", str(port), "-h", "127.0.0.1", "-d", "sql:" + db]
+    srv = subprocess.Popen(["tstclnt", "-P", "server", "-n", "server", "-w", ""] + common,
+                           env=env.env(cap, {"CLEARCAP_KEYLOG": keys}),
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    cli = None
+    up, down = b"hello from the NSS DTLS client\n", b"answer from the NSS DTLS server\n"
+    try:
+        _bound(port, udp=True)
+        cli = subprocess.Popen(["tstclnt", "-P", "client", "-o"] + common,
+                               env=env.env(cap, {"CLEARCAP_KEYLOG": keys}), stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        time.sleep(0.8)
+        cli.stdin.write(up)
+        cli.stdin.flush()
+        time.sleep(0.8)
+        srv.stdin.write(down)
+        srv.stdin.flush()
+        time.sleep(0.8)
+    finally:
+        # Neither role leaves by itself: stopped once the lines had time to arrive.
+        for p in (cli, srv):
+            if p:
+                p.terminate()
+                p.wait(timeout=10)
+    ok(up in srv.stdout.read(), "the server role got the client's line (program unchanged)")
+    ok(down in cli.stdout.read(), "the client role got the server's line")
+    rows = tshark(cap, ["sll.pkttype", "udp.srcport", "udp.dstport", "udp.payload", "frame.comment"], PLAIN)
+    got = {}
+    for r in rows:
+        pid = r[4].split(";")[0]
+        got.setdefault(bytes.fromhex(r[3]), []).append((r[0], r[1], r[2], pid))
+        ok("nested socket call" in r[4] or "earlier record" in r[4] or "NSPR descriptor" in r[4], r[4])
+    eq(sorted(got), sorted([up, down]), "plaintexts")
+    for text, sender_port in ((up, None), (down, str(port))):
+        seen = got[text]
+        eq(sorted(s[0] for s in seen), ["0", "4"], "%r: once sent, once received" % text)
+        eq(len({s[3] for s in seen}), 2, "%r: by two processes" % text)
+        if sender_port:
+            ok(all(s[1] == sender_port for s in seen), "%r comes from the server port: %r" % (text, seen))
+        else:
+            ok(all(s[2] == str(port) for s in seen), "%r goes to the server port: %r" % (text, seen))
+    wire = {(r[0], r[1]) for r in tshark(cap, ["udp.srcport", "udp.dstport"], WIRE + " && udp")}
+    ok({(s[1], s[2]) for v in got.values() for s in v} <= wire, "plaintext ports are the wire flow's")
+    lines = open(keys).read().splitlines()
+    for label in ("CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"):
+        eq(len([l for l in lines if l.startswith(label + " ")]), 2, "%s lines (both ends)" % label)
