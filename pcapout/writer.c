@@ -9,6 +9,7 @@
 #include "pcapout/writer.h"
 #include "pcapout/filter.h"
 #include "pcapout/ring.h"
+#include "pcapout/tlswait.h"
 #include "pcapout/pages.h"
 #include "pcapout/output.h"
 #include "pcapout/writer_int.h"
@@ -116,16 +117,6 @@ void cc_w_broken(const char *what, int err, uint64_t lost)
  */
 #define HOLD_NS 5000000ull
 
-/*
- * OpenSSL's TLS 1.3 client logs its handshake traffic secret only once it has processed the
- * server's whole first flight (certificate verified), and its application traffic secret only
- * after it sent its Finished: on a loaded machine either can come later than the hold, and
- * Wireshark needs them before the ServerHello and before the client's Finished.  So a received
- * ServerHello and a sent ChangeCipherSpec (the compatibility record ahead of the encrypted
- * Finished, RFC 8446 appendix D.4) wait up to this long instead: only around handshakes.
- */
-#define HOLD_HANDSHAKE_NS 50000000ull
-
 struct hold {
 	uint64_t cutoff;                /* packets stamped at or before this go now */
 	enum cc_format fmt;
@@ -142,25 +133,6 @@ struct raw_rec {
 	uint16_t note_len, tag_len;
 };
 
-/*
- * A TCP segment a TLS secret may still be on its way for: a received ServerHello record, or a
- * sent ChangeCipherSpec (RFC 8446 sections 4, 5.1 and appendix D.4).
- */
-static int secret_pending(const uint8_t *rec, uint32_t len)
-{
-	struct raw_rec r;
-
-	if (len < sizeof(r))
-		return 0;
-	memcpy(&r, rec, sizeof(r));
-	if (r.f.proto != IPPROTO_TCP || r.caplen < 6 || sizeof(r) + r.note_len + r.tag_len + 6 > len)
-		return 0;
-	const uint8_t *p = rec + sizeof(r) + r.note_len + r.tag_len;
-	if (p[1] != 3)
-		return 0;
-	return r.f.outgoing ? p[0] == 20 && p[3] == 0 && p[4] == 1 : p[0] == 22 && p[5] == 2;
-}
-
 static int old_enough(const uint8_t *rec, uint32_t len, int raw, void *arg)
 {
 	const struct hold *h = arg;
@@ -175,7 +147,16 @@ static int old_enough(const uint8_t *rec, uint32_t len, int raw, void *arg)
 		return 1;
 	if (ts > h->cutoff)
 		return 0;
-	return !raw || ts + (HOLD_HANDSHAKE_NS - HOLD_NS) <= h->cutoff || !secret_pending(rec, len);
+	/* A TLS handshake packet whose secret is still to come waits for it (tlswait.h). */
+	if (raw && h->fmt == CC_FMT_PCAPNG && len >= sizeof(struct raw_rec)) {
+		struct raw_rec r;
+		memcpy(&r, rec, sizeof(r));
+		size_t off = sizeof(r) + r.note_len + r.tag_len;
+		if (off <= len && r.caplen <= len - off &&
+		    cc_tw_wait(&r.f, rec + off, r.caplen, ts, h->cutoff + HOLD_NS))
+			return 0;
+	}
+	return 1;
 }
 
 static uint64_t now_ns(void)
@@ -350,6 +331,9 @@ size_t cc_w_drain_locked(int all)
 
 		if (n == 0 && b.upto == tail)
 			break;
+		/* Secrets now on their way to the file release the handshakes that wait for them. */
+		for (int i = 0; i < b.nmeta; i++)
+			cc_tw_secrets(b.meta[i].iov_base, b.meta[i].iov_len);
 		if (n > 0) {
 			/* Metadata then packets, in one write: move the packets up behind the metadata. */
 			if (b.nmeta < DRAIN_IOV)
@@ -777,6 +761,7 @@ void cc_writer_atfork_child(void)
 	pthread_mutex_init(&W.drain_lock, NULL);
 	pthread_mutex_init(&W.start_lock, NULL);
 	cc_ring_free(&W.ring);
+	cc_tw_reset();
 	W.captured = W.dropped = W.bytes = W.filtered = 0;
 	W.warned_drop = 0;
 	W.thread_started = 0;

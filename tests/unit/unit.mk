@@ -13,6 +13,12 @@ $(BUILD)/tests/test_config: tests/unit/test_config.c tests/unit/check_main.h $(C
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_config.c $(CONFIG_UNIT_SRC) $(CHECK_LIBS)
 
+# pcapout/tlswait.c: handshake packets waiting for their secrets.
+UNIT_TESTS += $(BUILD)/tests/test_tlswait
+$(BUILD)/tests/test_tlswait: tests/unit/test_tlswait.c tests/unit/check_main.h pcapout/tlswait.c pcapout/format.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_tlswait.c pcapout/tlswait.c pcapout/format.c $(CHECK_LIBS)
+
 # shim/ownfd.c: own descriptors, key log files, fork lock order (pcapout's writer for the rest).
 UNIT_TESTS += $(BUILD)/tests/test_ownfd
 $(BUILD)/tests/test_ownfd: tests/unit/test_ownfd.c tests/unit/check_main.h shim/ownfd.c $(PCAPOUT_UNIT_SRC) $(HEADERS)

@@ -1,0 +1,162 @@
+/*
+ * TLS handshakes waiting for their secrets; see tlswait.h.
+ *
+ *   TLS record (RFC 8446 section 5.1):   type(1) version(2) length(2) fragment
+ *   ClientHello in it (section 4.1.2):   msg_type=1(1) length(3) legacy_version(2) random(32) ...
+ *   ServerHello:                         msg_type=2 (a reader may take the 5-byte header alone)
+ *   ChangeCipherSpec record:             type=20 version length=1 value=1
+ */
+#include "pcapout/tlswait.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+#define SLOTS 64
+
+static struct conn {
+	uint64_t key;                   /* the connection's addresses, hashed; 0: free */
+	uint8_t random[32];             /* the ClientHello's */
+	uint8_t have_hs, have_app;      /* the secrets Wireshark needs have passed */
+	uint64_t ts;                    /* when the ClientHello was sent (for reuse of slots) */
+} conns[SLOTS];
+
+/* FNV-1a over the local and the peer end, so that both directions find one slot. */
+static uint64_t conn_key(const struct cc_addr *local, const struct cc_addr *peer)
+{
+	const struct cc_addr *e[2] = { local, peer };
+	uint64_t h = 14695981039346656037ull;
+
+	for (int k = 0; k < 2; k++) {
+		size_t n = e[k]->family == AF_INET6 ? 16 : 4;
+		for (size_t i = 0; i < n; i++)
+			h = (h ^ e[k]->ip[i]) * 1099511628211ull;
+		h = (h ^ (e[k]->port >> 8)) * 1099511628211ull;
+		h = (h ^ (e[k]->port & 0xff)) * 1099511628211ull;
+	}
+	return h ? h : 1;
+}
+
+static struct conn *find(uint64_t key)
+{
+	for (int i = 0; i < SLOTS; i++)
+		if (conns[i].key == key)
+			return &conns[i];
+	return NULL;
+}
+
+/* A slot for a new connection: a free one, else the one whose ClientHello is oldest. */
+static struct conn *claim(uint64_t key)
+{
+	struct conn *c = find(key), *old = &conns[0];
+
+	if (c)
+		return c;
+	for (int i = 0; i < SLOTS; i++) {
+		if (!conns[i].key)
+			return &conns[i];
+		if (conns[i].ts < old->ts)
+			old = &conns[i];
+	}
+	return old;
+}
+
+int cc_tw_wait(const struct cc_frame *f, const uint8_t *p, size_t caplen, uint64_t ts, uint64_t now)
+{
+	if (f->proto != IPPROTO_TCP || f->iface != CC_IF_WIRE || caplen < 5 || p[1] != 3)
+		return 0;
+	const struct cc_addr *local = f->outgoing ? &f->src : &f->dst, *peer = f->outgoing ? &f->dst : &f->src;
+
+	if (f->outgoing && p[0] == 22 && p[5] == 1 && caplen >= 11 + 32) {
+		/* Our ClientHello: this connection's secrets will carry its random. */
+		uint64_t key = conn_key(local, peer);
+		struct conn *c = claim(key);
+		if (c->key != key || memcmp(c->random, p + 11, 32) != 0) {
+			c->key = key;
+			memcpy(c->random, p + 11, 32);
+			c->have_hs = c->have_app = 0;
+			c->ts = ts;
+		}
+		return 0;
+	}
+	/*
+	 * The server's first handshake record, the ServerHello.  OpenSSL reads a record's 5-byte
+	 * header and its body in two calls, so a segment may hold the header alone: any handshake
+	 * record received before the handshake secret waits (what follows it waits behind it).
+	 */
+	int sh = !f->outgoing && p[0] == 22;
+	int ccs = f->outgoing && p[0] == 20 && p[3] == 0 && p[4] == 1;
+	if (!sh && !ccs)
+		return 0;
+	struct conn *c = find(conn_key(local, peer));
+	if (!c || (sh ? c->have_hs : c->have_app))
+		return 0;
+	return now < ts + CC_TW_MAX_NS;
+}
+
+static int hexbyte(const char *s, uint8_t *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < 2; i++) {
+		char ch = s[i];
+		int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+			: ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+		if (d < 0)
+			return -1;
+		v = v << 4 | d;
+	}
+	*out = (uint8_t)v;
+	return 0;
+}
+
+/* One NSS key log line: LABEL CLIENT_RANDOM_HEX SECRET_HEX. */
+static void secret_line(const char *s, size_t n)
+{
+	static const struct { const char *label; uint8_t hs, app; } labels[] = {
+		{ "CLIENT_RANDOM ", 1, 1 },
+		{ "CLIENT_HANDSHAKE_TRAFFIC_SECRET ", 1, 0 },
+		{ "CLIENT_TRAFFIC_SECRET_0 ", 0, 1 },
+	};
+	uint8_t random[32];
+
+	for (size_t k = 0; k < sizeof(labels) / sizeof(labels[0]); k++) {
+		size_t l = strlen(labels[k].label);
+		if (n < l + 64 || memcmp(s, labels[k].label, l) != 0)
+			continue;
+		for (int i = 0; i < 32; i++)
+			if (hexbyte(s + l + 2 * i, &random[i]) < 0)
+				return;
+		for (int i = 0; i < SLOTS; i++) {
+			if (conns[i].key && memcmp(conns[i].random, random, 32) == 0) {
+				conns[i].have_hs |= labels[k].hs;
+				conns[i].have_app |= labels[k].app;
+			}
+		}
+		return;
+	}
+}
+
+void cc_tw_secrets(const uint8_t *b, size_t len)
+{
+	uint32_t type, slen;
+
+	/* A Decryption Secrets Block (pcapng): type 10, length, secrets type, secrets length, data. */
+	if (len < 16)
+		return;
+	memcpy(&type, b, 4);
+	memcpy(&slen, b + 12, 4);
+	if (type != 0x0000000a || slen > len - 16)
+		return;
+	const char *s = (const char *)b + 16, *end = s + slen;
+	while (s < end) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+		size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
+		secret_line(s, n);
+		s += n + 1;
+	}
+}
+
+void cc_tw_reset(void)
+{
+	memset(conns, 0, sizeof(conns));
+}

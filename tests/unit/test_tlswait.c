@@ -1,0 +1,98 @@
+/*
+ * pcapout/tlswait.c: a received ServerHello and a sent ChangeCipherSpec of a connection whose
+ * ClientHello was sent wait for the secret Wireshark needs ahead of them, and no longer.
+ */
+#include "pcapout/format.h"
+#include "pcapout/tlswait.h"
+#include "tests/unit/check_main.h"
+
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+static struct cc_frame frame(int outgoing)
+{
+	struct cc_frame f;
+
+	memset(&f, 0, sizeof(f));
+	f.proto = IPPROTO_TCP;
+	f.iface = CC_IF_WIRE;
+	f.outgoing = (uint8_t)outgoing;
+	struct cc_addr local = { AF_INET, 40000, { 127, 0, 0, 1 } }, peer = { AF_INET, 443, { 127, 0, 0, 2 } };
+	f.src = outgoing ? local : peer;
+	f.dst = outgoing ? peer : local;
+	return f;
+}
+
+static const uint8_t random_[32] = { 0xab, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+				     16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 0xcd };
+
+static size_t client_hello(uint8_t *p)
+{
+	uint8_t h[] = { 22, 3, 1, 0, 200, 1, 0, 0, 196, 3, 3 };
+
+	memcpy(p, h, sizeof(h));
+	memcpy(p + sizeof(h), random_, 32);
+	return sizeof(h) + 32 + 20;
+}
+
+/* A DSB holding one key log line LABEL RANDOM SECRET. */
+static size_t dsb(uint8_t *b, const char *label)
+{
+	char line[256];
+	int n = snprintf(line, sizeof(line), "%s ", label);
+
+	for (int i = 0; i < 32; i++)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, "%02x", random_[i]);
+	n += snprintf(line + n, sizeof(line) - (size_t)n, " %064x\n", 7);
+	cc_dsb_write(b, line, (size_t)n);
+	return cc_dsb_len((size_t)n);
+}
+
+START_TEST(server_hello_and_ccs_wait_for_their_secrets)
+{
+	uint8_t ch[128], b[512];
+	const uint8_t sh[] = { 22, 3, 3, 0, 90, 2, 0, 0, 86, 3, 3 };
+	const uint8_t ccs[] = { 20, 3, 3, 0, 1, 1, 23, 3, 3, 0, 53 };
+	struct cc_frame out = frame(1), in = frame(0);
+	uint64_t t = 1000000000000ull;
+
+	cc_tw_reset();
+	/* Not our connection (no ClientHello seen): nothing waits. */
+	ck_assert_int_eq(cc_tw_wait(&in, sh, sizeof(sh), t, t + 1000), 0);
+	ck_assert_int_eq(cc_tw_wait(&out, ch, client_hello(ch), t, t + 1000), 0);
+	ck_assert_int_eq(cc_tw_wait(&in, sh, sizeof(sh), t, t + 1000), 1);
+	ck_assert_int_eq(cc_tw_wait(&out, ccs, sizeof(ccs), t, t + 1000), 1);
+	/* A ServerHello read as its record header alone waits too. */
+	ck_assert_int_eq(cc_tw_wait(&in, sh, 5, t, t + 1000), 1);
+	/* The handshake secret releases the ServerHello, not the Finished's ChangeCipherSpec. */
+	cc_tw_secrets(b, dsb(b, "CLIENT_HANDSHAKE_TRAFFIC_SECRET"));
+	ck_assert_int_eq(cc_tw_wait(&in, sh, sizeof(sh), t, t + 1000), 0);
+	ck_assert_int_eq(cc_tw_wait(&out, ccs, sizeof(ccs), t, t + 1000), 1);
+	/* Never longer than CC_TW_MAX_NS. */
+	ck_assert_int_eq(cc_tw_wait(&out, ccs, sizeof(ccs), t, t + CC_TW_MAX_NS), 0);
+	cc_tw_secrets(b, dsb(b, "CLIENT_TRAFFIC_SECRET_0"));
+	ck_assert_int_eq(cc_tw_wait(&out, ccs, sizeof(ccs), t, t + 1000), 0);
+	/* TLS 1.2: CLIENT_RANDOM is both. */
+	cc_tw_reset();
+	cc_tw_wait(&out, ch, client_hello(ch), t, t);
+	cc_tw_secrets(b, dsb(b, "CLIENT_RANDOM"));
+	ck_assert_int_eq(cc_tw_wait(&in, sh, sizeof(sh), t, t + 1000), 0);
+	ck_assert_int_eq(cc_tw_wait(&out, ccs, sizeof(ccs), t, t + 1000), 0);
+	/* Garbage secrets blocks and short records are harmless. */
+	cc_tw_secrets(b, 3);
+	memset(b, 0xff, 64);
+	cc_tw_secrets(b, 64);
+	ck_assert_int_eq(cc_tw_wait(&in, sh, 4, t, t), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("tlswait");
+	TCase *tc = tcase_create("tlswait");
+
+	tcase_add_test(tc, server_hello_and_ccs_wait_for_their_secrets);
+	suite_add_tcase(s, tc);
+	return cc_run_suite(s);
+}
