@@ -1,0 +1,168 @@
+"""`clearcap decrypt` on captures clearcap did not write: tcpdump's, of real WebRTC sessions.
+
+aiortc <-> aiortc (audio over DTLS-SRTP, libsrtp2 through pylibsrtp) runs in a network namespace
+(aiortc gathers no loopback candidates; both veth addresses are local, so the media goes over the
+namespace's lo) while `tcpdump -i lo -w` records the wire and the peers run under
+`clearcap -w shim.pcapng -k keys.txt --srtp-keylog srtp.txt`.  The shim's own plaintext copies
+are the reference the decrypted tcpdump capture is compared with: (ssrc, seq, payload) sets read
+with tshark.  One session serves the three tests (it takes about 15 s)."""
+import atexit
+import os
+import shutil
+import subprocess
+import tempfile
+
+import cclib
+from cclib import eq, ok, tshark
+
+QUICK = []
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEER = os.path.join(HERE, "webrtc_peer.py")
+
+SCRIPT = r"""
+set -e
+ip link set lo up
+ip link add v0 type veth peer name v1
+ip addr add 10.200.0.1/24 dev v0; ip addr add 10.200.0.2/24 dev v1
+ip link set v0 up; ip link set v1 up
+tcpdump -i lo -U -w "$TMPD/tcpdump.pcap" 2>"$TMPD/tcpdump.err" &
+tpid=$!
+for i in $(seq 50); do grep -q listening "$TMPD/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
+coproc A { "$CLEARCAP" -q -a -w "$TMPD/shim.pcapng" -k "$TMPD/keys.txt" --srtp-keylog "$TMPD/srtp.txt" -- \
+           "$PY" "$PEER" offer audio 2>"$TMPD/a.err"; }
+read -r -t 20 offer <&"${A[0]}"
+coproc B { "$CLEARCAP" -q -a -w "$TMPD/shim.pcapng" -k "$TMPD/keys.txt" --srtp-keylog "$TMPD/srtp.txt" -- \
+           "$PY" "$PEER" answer audio 2>"$TMPD/b.err"; }
+echo "$offer" >&"${B[1]}"
+read -r -t 20 answer <&"${B[0]}"
+echo "$answer" >&"${A[1]}"
+read -r -t 30 a <&"${A[0]}"; read -r -t 30 b <&"${B[0]}"
+# The wrappers end after their peers (clearcap flushes the capture): wait for them, not tcpdump.
+wait ${A_PID:-} ${B_PID:-} 2>/dev/null || true
+sleep 0.3
+kill -INT $tpid; wait $tpid || true
+echo "A:$a B:$b"
+"""
+
+_session = {}
+
+
+def aiortc_session(env):
+    """The directory holding tcpdump.pcap, shim.pcapng, keys.txt and srtp.txt of one session."""
+    if "dir" in _session:
+        return _session["dir"]
+    if "failed" in _session:
+        raise AssertionError("the session failed in an earlier test: %s" % _session["failed"])
+    try:
+        _session["dir"] = run_aiortc_session(env)
+    except cclib.Skip:
+        raise
+    except Exception as e:
+        _session["failed"] = str(e)[-3000:]
+        raise
+    return _session["dir"]
+
+
+def run_aiortc_session(env):
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
+        raise cclib.Skip("cannot create a network namespace here")
+    if subprocess.run([cclib.PY, "-c", "import aiortc"], capture_output=True).returncode != 0:
+        raise cclib.Skip("python3-aiortc not installed")
+    cclib.need("tcpdump")
+    d = tempfile.mkdtemp(prefix="cc-decrypt-")
+    if not os.environ.get("CC_KEEP"):
+        atexit.register(shutil.rmtree, d, True)
+    e = env.env(preload=False)
+    e.update({"PY": cclib.PY, "PEER": PEER, "TMPD": d, "CLEARCAP": env.tool})
+    p = cclib.run(["unshare", "-n", "bash", "-c", SCRIPT], env=e, timeout=90, check=False)
+    errs = "".join(open(os.path.join(d, f)).read()[-1500:] for f in ("a.err", "b.err", "tcpdump.err")
+                   if os.path.exists(os.path.join(d, f)))
+    eq(p.stdout.strip().splitlines()[-1:], ["A:done B:done"], "both peers finished (%s %s)" % (p.stderr, errs))
+    return d
+
+
+RTP_FIELDS = ["rtp.ssrc", "rtp.seq", "rtp.payload"]
+
+
+def plain_rtp(cap):
+    """{(ssrc, seq, payload)} of the RTP on the plaintext interface."""
+    rows = tshark(cap, RTP_FIELDS, 'frame.interface_name == "plaintext" && rtp',
+                  extra=["--enable-heuristic", "rtp_udp"])
+    return {tuple(r) for r in rows}
+
+
+def wire_srtp(cap):
+    """The UDP payloads that are RTP or RTCP by their first byte (RFC 7983: 128..191)."""
+    rows = tshark(cap, ["udp.payload"], "udp")
+    return [r[0] for r in rows if r[0] and 0x80 <= int(r[0][:2], 16) <= 0xbf]
+
+
+def decrypt(env, d, out, *args):
+    return cclib.run([env.tool, "decrypt", os.path.join(d, "tcpdump.pcap"), "-o", out] + list(args), check=False)
+
+
+def check_all_decrypted(env, d, out, p):
+    eq(p.returncode, 0, "clearcap decrypt: %s" % p.stderr)
+    wire = wire_srtp(os.path.join(d, "tcpdump.pcap"))
+    ok(len(wire) > 200, "SRTP in the tcpdump capture: %d" % len(wire))
+    # Every packet of the input is in the output, on the wire interface.
+    eq(cclib.tshark_count(out, 'frame.interface_name == "wire"'),
+       cclib.tshark_count(os.path.join(d, "tcpdump.pcap")), "every input packet on wire")
+    plain = tshark(out, ["frame.comment"], 'frame.interface_name == "plaintext"')
+    eq(len(plain), len(wire), "one plaintext per SRTP/SRTCP packet of the tcpdump capture (%s)" % p.stderr)
+    ok(all("decrypted by clearcap decrypt from keys" in r[0] for r in plain), "marked: %r" % plain[:2])
+    ref = plain_rtp(os.path.join(d, "shim.pcapng"))
+    got = plain_rtp(out)
+    ok(len(ref) > 100, "the shim's plaintext RTP: %d packets" % len(ref))
+    eq(got, ref, "decrypted (ssrc, seq, payload) = the shim's plaintext copies")
+    rtcp = tshark(out, ["rtcp.pt"], 'frame.interface_name == "plaintext" && rtcp',
+                  extra=["--enable-heuristic", "rtp_udp"])
+    ok(rtcp, "SRTCP decrypted to RTCP")
+    ok("0 no key" not in p.stderr and "no key" not in p.stderr, "nothing without a key: %s" % p.stderr)
+    # No key byte on stderr or in the section comment.
+    for line in open(os.path.join(d, "srtp.txt")).read().split():
+        if line.startswith("inline:"):
+            ok(line[7:] not in p.stderr and line[7:].encode() not in open(out, "rb").read(),
+               "no SRTP key printed or written")
+
+
+def test_decrypt_tcpdump_with_keylog(env):
+    """(a) tcpdump's capture + the NSS key log: every SRTP/SRTCP packet decrypted, equal to the
+    shim's own plaintext, and tshark decrypts the DTLS in OUT with no option."""
+    d = aiortc_session(env)
+    out = env.path("out.pcapng")
+    p = decrypt(env, d, out, "--keylog", os.path.join(d, "keys.txt"))
+    check_all_decrypted(env, d, out, p)
+    ok("SRTP keys derived (AES_CM_128_HMAC_SHA1_80)" in p.stderr, p.stderr)
+    # The secrets block makes Wireshark decrypt the DTLS: the Finished messages are readable.
+    fin = cclib.tshark_count(out, "dtls.handshake.type == 20")
+    ok(fin >= 2, "tshark decrypts DTLS from OUT alone: %d Finished" % fin)
+    eq(cclib.tshark_count(os.path.join(d, "tcpdump.pcap"), "dtls.handshake.type == 20"), 0,
+       "and cannot without the secrets")
+    # The report is in the file too, as the section comment.
+    comment = cclib.run(["capinfos", "-k", out]).stdout
+    ok("SRTP/SRTCP decrypted" in comment, comment)
+
+
+def test_decrypt_tcpdump_with_srtp_keylog(env):
+    """(b) the SRTP key log alone gives the same plaintext."""
+    d = aiortc_session(env)
+    out = env.path("out.pcapng")
+    p = decrypt(env, d, out, "--srtp-keylog", os.path.join(d, "srtp.txt"))
+    check_all_decrypted(env, d, out, p)
+    eq(cclib.tshark_count(out, "dtls.handshake.type == 20"), 0, "no DTLS secrets were given")
+
+
+def test_decrypt_tcpdump_without_keys(env):
+    """(c) no keys: every flow's SRTP is reported as having no key, and no plaintext is written."""
+    d = aiortc_session(env)
+    out = env.path("out.pcapng")
+    p = decrypt(env, d, out)
+    eq(p.returncode, 0, p.stderr)
+    eq(cclib.tshark_count(out, 'frame.interface_name == "plaintext"'), 0, "no plaintext")
+    flows = [l for l in p.stderr.splitlines() if l.startswith("clearcap decrypt: udp ")]
+    ok(len(flows) >= 2 and all("0 decrypted" in l and "no key" in l for l in flows), p.stderr)
+    ok("no CLIENT_RANDOM line for it" in p.stderr, p.stderr)
+    eq(cclib.tshark_count(out, 'frame.interface_name == "wire"'),
+       cclib.tshark_count(os.path.join(d, "tcpdump.pcap")), "every input packet on wire")
