@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "decoders/demux.h"
+#include "decoders/rtcp.h"
 #include "decoders/stun.h"
 #include "pcapout/format.h"
 #include "pcapout/frame.h"
@@ -51,6 +52,7 @@
 struct flow {
 	struct cc_endpoint src, dst;
 	uint64_t srtp, srtcp, ok, nokey, auth, replay, bad;
+	uint64_t clear;		/* RTCP no key decrypts that is well-formed in the clear */
 	int key;		/* the first key that decrypted something, or -1 */
 };
 
@@ -271,7 +273,18 @@ static void srtp(struct dec *d, uint64_t ts, const struct cc_pkt *pkt, const uin
 		f->srtcp++;
 	else
 		f->srtp++;
-	switch (cc_srtpdec_packet(d->sd, &pkt->src, &pkt->dst, pkt->dir, rtcp, p, len, d->plain, &outlen, &key)) {
+	int st = cc_srtpdec_packet(d->sd, &pkt->src, &pkt->dst, pkt->dir, rtcp, p, len, d->plain, &outlen, &key);
+	/*
+	 * Some stacks send RTCP unencrypted before DTLS completes or after it closed (baresip's
+	 * "PINGPONG" APP packets, its BYE): a compound packet whose lengths fill the datagram exactly
+	 * is RTCP in the clear, since SRTCP has its index and tag after them (RFC 3711 section 3.4).
+	 */
+	if (st != CC_SRTPDEC_OK && rtcp && cc_rtcp_validate(p, len, 1) == 0) {
+		f->srtcp--;
+		f->clear++;
+		return;
+	}
+	switch (st) {
 	case CC_SRTPDEC_OK:
 		f->ok++;
 		if (f->key < 0)
@@ -362,6 +375,9 @@ static void report(struct dec *d, uint64_t srtp_total, uint64_t srtp_ok)
 		if (f->replay)
 			n += (size_t)snprintf(why + n, sizeof(why) - n, ", %llu replayed (duplicates)",
 					      (unsigned long long)f->replay);
+		if (f->clear && n < sizeof(why))
+			n += (size_t)snprintf(why + n, sizeof(why) - n, "; and %llu RTCP in the clear (not encrypted)",
+					      (unsigned long long)f->clear);
 		if (f->bad && n < sizeof(why))
 			n += (size_t)snprintf(why + n, sizeof(why) - n, ", %llu malformed", (unsigned long long)f->bad);
 		const struct cc_srtp_key *k = f->key >= 0 ? cc_srtpdec_key(d->sd, (size_t)f->key) : NULL;
