@@ -146,18 +146,26 @@ struct cc_dtls_hs *cc_dtlstrack_datagram(struct cc_dtlstrack *t, const struct cc
 		hs->have_ch = 1;
 		return NULL;
 	}
+	/* A copy of a ServerHello already seen: retransmitted, or on another leg of a TURN relay. */
+	for (size_t i = 0; i < t->n; i++)
+		if (t->hs[i].have_sh && memcmp(t->hs[i].server_random, h.random, 32) == 0)
+			return NULL;
 	for (size_t i = t->n; i-- > 0;) {
 		struct cc_dtls_hs *x = &t->hs[i];
-		if (!ep_eq(&x->client, dst) || !ep_eq(&x->server, src))
-			continue;
-		if (x->have_sh) {
-			if (memcmp(x->server_random, h.random, 32) == 0)
-				return NULL;	/* seen already */
-			continue;
+		if (!x->have_sh && x->have_ch && ep_eq(&x->client, dst) && ep_eq(&x->server, src)) {
+			hs = x;
+			break;
 		}
-		hs = x;
-		break;
 	}
+	/*
+	 * Through a TURN relay the Hellos can be seen on different legs (client to server, relay to
+	 * relay, server to peer), so the flows need not match: the ServerHello then answers the
+	 * latest ClientHello still unanswered.  A wrong pairing (two handshakes at once) only gives
+	 * keys that authenticate nothing, which the report shows.
+	 */
+	for (size_t i = t->n; !hs && i-- > 0;)
+		if (!t->hs[i].have_sh && t->hs[i].have_ch)
+			hs = &t->hs[i];
 	if (!hs) {
 		if (!(hs = add(t)))
 			return NULL;

@@ -26,14 +26,15 @@ ip link set lo up
 ip link add v0 type veth peer name v1
 ip addr add 10.200.0.1/24 dev v0; ip addr add 10.200.0.2/24 dev v1
 ip link set v0 up; ip link set v1 up
+eval "$PRELUDE"
 tcpdump -i lo -U -w "$TMPD/tcpdump.pcap" 2>"$TMPD/tcpdump.err" &
 tpid=$!
 for i in $(seq 50); do grep -q listening "$TMPD/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
 coproc A { "$CLEARCAP" -q -a -w "$TMPD/shim.pcapng" -k "$TMPD/keys.txt" --srtp-keylog "$TMPD/srtp.txt" -- \
-           "$PY" "$PEER" offer audio 2>"$TMPD/a.err"; }
+           "$PY" "$PEER" offer $MODE 2>"$TMPD/a.err"; }
 read -r -t 20 offer <&"${A[0]}"
 coproc B { "$CLEARCAP" -q -a -w "$TMPD/shim.pcapng" -k "$TMPD/keys.txt" --srtp-keylog "$TMPD/srtp.txt" -- \
-           "$PY" "$PEER" answer audio 2>"$TMPD/b.err"; }
+           "$PY" "$PEER" answer $MODE 2>"$TMPD/b.err"; }
 echo "$offer" >&"${B[1]}"
 read -r -t 20 answer <&"${B[0]}"
 echo "$answer" >&"${A[1]}"
@@ -48,23 +49,23 @@ echo "A:$a B:$b"
 _session = {}
 
 
-def aiortc_session(env):
+def aiortc_session(env, mode="audio"):
     """The directory holding tcpdump.pcap, shim.pcapng, keys.txt and srtp.txt of one session."""
-    if "dir" in _session:
-        return _session["dir"]
-    if "failed" in _session:
-        raise AssertionError("the session failed in an earlier test: %s" % _session["failed"])
+    if mode in _session:
+        return _session[mode]
+    if "failed " + mode in _session:
+        raise AssertionError("the session failed in an earlier test: %s" % _session["failed " + mode])
     try:
-        _session["dir"] = run_aiortc_session(env)
+        _session[mode] = run_aiortc_session(env, mode)
     except cclib.Skip:
         raise
     except Exception as e:
-        _session["failed"] = str(e)[-3000:]
+        _session["failed " + mode] = str(e)[-3000:]
         raise
-    return _session["dir"]
+    return _session[mode]
 
 
-def run_aiortc_session(env):
+def run_aiortc_session(env, mode):
     if not shutil.which("unshare") or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
         raise cclib.Skip("cannot create a network namespace here")
     if subprocess.run([cclib.PY, "-c", "import aiortc"], capture_output=True).returncode != 0:
@@ -74,7 +75,12 @@ def run_aiortc_session(env):
     if not os.environ.get("CC_KEEP"):
         atexit.register(shutil.rmtree, d, True)
     e = env.env(preload=False)
-    e.update({"PY": cclib.PY, "PEER": PEER, "TMPD": d, "CLEARCAP": env.tool})
+    prelude = ""
+    if "relay" in mode:
+        cclib.need("turnserver")
+        import test_turn
+        prelude = test_turn.TURN_PRELUDE
+    e.update({"PY": cclib.PY, "PEER": PEER, "TMPD": d, "CLEARCAP": env.tool, "MODE": mode, "PRELUDE": prelude})
     p = cclib.run(["unshare", "-n", "bash", "-c", SCRIPT], env=e, timeout=90, check=False)
     errs = "".join(open(os.path.join(d, f)).read()[-1500:] for f in ("a.err", "b.err", "tcpdump.err")
                    if os.path.exists(os.path.join(d, f)))
@@ -166,6 +172,30 @@ def test_decrypt_tcpdump_without_keys(env):
     ok("no CLIENT_RANDOM line for it" in p.stderr, p.stderr)
     eq(cclib.tshark_count(out, 'frame.interface_name == "wire"'),
        cclib.tshark_count(os.path.join(d, "tcpdump.pcap")), "every input packet on wire")
+
+
+def test_decrypt_tcpdump_through_turn(env):
+    """Both aiortc peers relay-only through coturn: DTLS and SRTP travel in TURN ChannelData (or
+    Send/Data indications) between each peer and the server, and plain between the two relayed
+    addresses.  Every copy decrypts, the unwrapped ones marked, to the shim's plaintext."""
+    d = aiortc_session(env, "audio relay")
+    out = env.path("out.pcapng")
+    p = decrypt(env, d, out, "--keylog", os.path.join(d, "keys.txt"))
+    eq(p.returncode, 0, p.stderr)
+    # Each Hello is seen on several legs; one handshake, paired across them.
+    ok("not in the capture" not in p.stderr and "SRTP keys derived" in p.stderr, p.stderr)
+    summary = p.stderr.strip().splitlines()[-1]
+    m = __import__("re").search(r"(\d+) of (\d+) SRTP/SRTCP decrypted", summary)
+    ok(m and m.group(1) == m.group(2), summary)
+    plain = tshark(out, ["frame.comment"], 'frame.interface_name == "plaintext"')
+    eq(len(plain), int(m.group(1)), "one plaintext per decrypted packet")
+    turn = [r for r in plain if "inside TURN" in r[0]]
+    ok(len(turn) > 100, "SRTP inside TURN decrypted: %d of %d (%s)" % (len(turn), len(plain), p.stderr))
+    # The copies between the two relayed addresses are plain UDP on the wire: at least those.
+    wire = wire_srtp(os.path.join(d, "tcpdump.pcap"))
+    ok(len(plain) - len(turn) == len(wire) and len(wire) > 100,
+       "unwrapped copies: %d plaintext, %d on the wire" % (len(plain) - len(turn), len(wire)))
+    eq(plain_rtp(out), plain_rtp(os.path.join(d, "shim.pcapng")), "(ssrc, seq, payload) = the shim's plaintext")
 
 
 # baresip <-> baresip, calling each other directly (no SIP server) with dtls_srtp media: its SRTP is
