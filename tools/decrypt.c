@@ -56,6 +56,92 @@ struct flow {
 	int key;		/* the first key that decrypted something, or -1 */
 };
 
+/*
+ * The plaintext RTP/RTCP a clearcap capture already holds (ifindex 2), by a 64-bit hash of the
+ * UDP payload: a packet the shim saw in the clear is not written a second time.  Open addressing.
+ */
+struct seen {
+	uint64_t *h;
+	size_t n, cap;
+};
+
+static uint64_t fnv(const uint8_t *p, size_t len)
+{
+	uint64_t x = 0xcbf29ce484222325ull ^ len;
+
+	for (size_t i = 0; i < len; i++)
+		x = (x ^ p[i]) * 0x100000001b3ull;
+	return x ? x : 1;
+}
+
+static int seen_has(const struct seen *s, uint64_t x)
+{
+	if (!s->cap)
+		return 0;
+	for (size_t i = x & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+		if (s->h[i] == x)
+			return 1;
+		if (!s->h[i])
+			return 0;
+	}
+}
+
+static int seen_add(struct seen *s, uint64_t x)
+{
+	if (2 * (s->n + 1) > s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 1024;
+		uint64_t *h = calloc(cap, sizeof(*h));
+		if (!h)
+			return -1;
+		for (size_t i = 0; i < s->cap; i++)
+			if (s->h[i])
+				for (size_t j = s->h[i] & (cap - 1);; j = (j + 1) & (cap - 1))
+					if (!h[j]) {
+						h[j] = s->h[i];
+						break;
+					}
+		free(s->h);
+		s->h = h;
+		s->cap = cap;
+	}
+	if (seen_has(s, x))
+		return 0;
+	for (size_t i = x & (s->cap - 1);; i = (i + 1) & (s->cap - 1))
+		if (!s->h[i]) {
+			s->h[i] = x;
+			s->n++;
+			return 0;
+		}
+}
+
+/* The pass before the real one, over a clearcap capture only: what is on `plaintext` already. */
+static int scan_plaintext(struct seen *s, const char *in, char *err, size_t errsize)
+{
+	struct cc_capread r;
+	const struct pcap_pkthdr *h;
+	const uint8_t *data;
+	uint64_t ts;
+	int rc;
+
+	if (cc_capread_open(&r, in, 0) < 0) {
+		snprintf(err, errsize, "%s", r.err);
+		return -1;
+	}
+	if (r.dlt == DLT_LINUX_SLL2_)
+		while ((rc = cc_capread_next(&r, &h, &data, &ts)) == 1) {
+			struct cc_pkt pkt;
+			if (cc_pkt_parse(r.dlt, data, h->caplen, &pkt) == 0 && pkt.ifindex == CC_IF_PLAINTEXT &&
+			    pkt.proto == IPPROTO_UDP && pkt.payload_len &&
+			    seen_add(s, fnv(pkt.payload, pkt.payload_len)) < 0) {
+				snprintf(err, errsize, "out of memory");
+				cc_capread_close(&r);
+				return -1;
+			}
+		}
+	cc_capread_close(&r);
+	return 0;
+}
+
 struct dec {
 	FILE *body;
 	const char *out_path;
@@ -64,7 +150,8 @@ struct dec {
 	struct cc_dtlstrack dt;
 	struct flow *flows;
 	size_t nflows, capflows;
-	uint64_t packets, reframed_raw, plaintext, turn;
+	uint64_t packets, reframed_raw, plaintext, turn, too_long, already;
+	struct seen seen;	/* plaintext IN already holds (clearcap's own copies) */
 	uint8_t *rec;		/* one record */
 	uint8_t plain[65536 + 64];
 	char *report;		/* the report's lines, for stderr and the section comment */
@@ -138,17 +225,18 @@ static void put_record(struct dec *d, uint64_t ts, unsigned iface, int outgoing,
 }
 
 /* A packet of IN as it goes to OUT: as it is when IN is SLL2 (clearcap's), else re-framed. */
-static void write_wire(struct dec *d, int dlt, const struct pcap_pkthdr *h, const uint8_t *data, uint64_t ts,
-		       const struct cc_pkt *pkt, int parsed)
+static void write_wire(struct dec *d, int dlt, const struct pcap_pkthdr *h, const uint8_t *data, uint64_t ts)
 {
 	uint8_t *frame = d->rec + cc_record_frame_off(CC_FMT_PCAPNG);
 	uint16_t etype = 0;
 	size_t off = 0;
 	uint8_t dir = CC_DIR_UNKNOWN;
 
-	if (dlt == DLT_LINUX_SLL2_) {
-		unsigned iface = parsed == 0 && pkt->ifindex >= 1 && pkt->ifindex <= CC_IF_COUNT ? pkt->ifindex : CC_IF_WIRE;
-		int out = parsed == 0 ? pkt->dir == CC_DIR_OUT : -1;
+	if (dlt == DLT_LINUX_SLL2_ && h->caplen >= CC_SLL2_LEN) {
+		/* SLL2: interface index at offset 4, packet type at 10 (frame.c). */
+		uint32_t ifx = (uint32_t)data[4] << 24 | (uint32_t)data[5] << 16 | (uint32_t)data[6] << 8 | data[7];
+		unsigned iface = ifx >= 1 && ifx <= CC_IF_COUNT ? ifx : CC_IF_WIRE;
+		int out = data[10] == 4;
 		memcpy(frame, data, h->caplen);
 		put_record(d, ts, iface, out, h->caplen, h->len, NULL);
 		return;
@@ -289,7 +377,10 @@ static void srtp(struct dec *d, uint64_t ts, const struct cc_pkt *pkt, const uin
 		f->ok++;
 		if (f->key < 0)
 			f->key = key;
-		write_plain(d, ts, pkt, d->plain, outlen, key, via);
+		if (d->seen.n && seen_has(&d->seen, fnv(d->plain, outlen)))
+			d->already++;
+		else
+			write_plain(d, ts, pkt, d->plain, outlen, key, via);
 		break;
 	case CC_SRTPDEC_NOKEY: f->nokey++; break;
 	case CC_SRTPDEC_AUTH: f->auth++; break;
@@ -388,6 +479,11 @@ static void report(struct dec *d, uint64_t srtp_total, uint64_t srtp_ok)
 	say(d, "%llu packets, %llu of %llu SRTP/SRTCP decrypted, %zu DTLS handshakes, %zu SRTP keys, %zu secrets "
 	    "lines embedded, file %s", (unsigned long long)d->packets, (unsigned long long)srtp_ok,
 	    (unsigned long long)srtp_total, d->dt.n, cc_srtpdec_nkeys(d->sd), d->kl.lines, d->out_path);
+	if (d->too_long)
+		say(d, "%llu packets longer than %d bytes were left out", (unsigned long long)d->too_long, CC_SNAPLEN);
+	if (d->already)
+		say(d, "%llu decrypted packets were not written: IN holds their plaintext already (clearcap's copies)",
+		    (unsigned long long)d->already);
 	if (d->reframed_raw)
 		say(d, "%llu packets were not IP and were kept whole under SLL2 protocol 0",
 		    (unsigned long long)d->reframed_raw);
@@ -510,6 +606,10 @@ int cc_cmd_decrypt(int argc, char **argv)
 		if (skipped)
 			say(&d, "--srtp-keylog %s: %zu lines are not SRTP key lines (ignored)", srtplogs[i], skipped);
 	}
+	if (scan_plaintext(&d.seen, in, err, sizeof(err)) < 0) {
+		fprintf(stderr, "clearcap decrypt: %s\n", err);
+		goto done;
+	}
 	if (cc_capread_open(&r, in, 0) < 0) {
 		fprintf(stderr, "clearcap decrypt: %s\n", r.err);
 		goto done;
@@ -531,9 +631,11 @@ int cc_cmd_decrypt(int argc, char **argv)
 		int parsed = cc_pkt_parse(r.dlt, data, h->caplen, &pkt);
 
 		d.packets++;
-		if (h->caplen > CC_SNAPLEN + CC_SLL2_LEN)
+		if (h->caplen > CC_SNAPLEN) {
+			d.too_long++;
 			continue;
-		write_wire(&d, r.dlt, h, data, ts, &pkt, parsed);
+		}
+		write_wire(&d, r.dlt, h, data, ts);
 		/* clearcap's plaintext copies (ifindex 2) are in the clear already. */
 		if (parsed == 0 && pkt.proto == IPPROTO_UDP && pkt.payload_len && pkt.ifindex != CC_IF_PLAINTEXT &&
 		    pkt.payload_len == (size_t)(pkt.l4_len - 8))
@@ -558,6 +660,7 @@ done:
 	free(d.rec);
 	free(d.flows);
 	free(d.report);
+	free(d.seen.h);
 	cc_srtpdec_free(d.sd);
 	cc_dtlstrack_free(&d.dt);
 	if (d.kl.text)

@@ -174,6 +174,21 @@ def test_decrypt_tcpdump_without_keys(env):
        cclib.tshark_count(os.path.join(d, "tcpdump.pcap")), "every input packet on wire")
 
 
+def test_decrypt_clearcap_capture(env):
+    """clearcap's own capture, no option: the secrets come from its Decryption Secrets Blocks, every
+    SRTP packet decrypts, and what the shim already had in the clear is not written twice."""
+    d = aiortc_session(env)
+    shim, out = os.path.join(d, "shim.pcapng"), env.path("out.pcapng")
+    p = cclib.run([env.tool, "decrypt", shim, "-o", out])
+    ok("SRTP keys derived" in p.stderr, p.stderr)
+    m = __import__("re").search(r"(\d+) of (\d+) SRTP/SRTCP decrypted", p.stderr)
+    ok(m and m.group(1) == m.group(2) and int(m.group(1)) > 400, p.stderr)
+    ok("%s decrypted packets were not written: IN holds their plaintext already" % m.group(1) in p.stderr, p.stderr)
+    eq(cclib.tshark_count(out, 'frame.interface_name == "plaintext"'),
+       cclib.tshark_count(shim, 'frame.interface_name == "plaintext"'), "the shim's plaintext kept, none added")
+    eq(cclib.tshark_count(out), cclib.tshark_count(shim), "every packet of IN")
+
+
 def test_decrypt_tcpdump_through_turn(env):
     """Both aiortc peers relay-only through coturn: DTLS and SRTP travel in TURN ChannelData (or
     Send/Data indications) between each peer and the server, and plain between the two relayed
@@ -303,6 +318,13 @@ def test_decrypt_baresip_dtls_srtp(env):
             pl = [r[2] for r in sorted((r for r in rows if r[0] == ssrc), key=lambda r: int(r[1]))]
             ratio = tone_ratio(pl)
             ok(ratio > 100, "ssrc %s with %s: the 440 Hz tone (440/1000 Hz energy %.1f)" % (ssrc, args[0], ratio))
+    # The shim's own file, with no option: its secrets blocks are enough, and it had no plaintext
+    # of libre's SRTP, so every SRTP copy (sent and received) gets one.
+    shim = env.path("shim.pcapng")
+    p = cclib.run([env.tool, "decrypt", shim, "-o", env.path("out2.pcapng")])
+    rows = tshark(env.path("out2.pcapng"), ["rtp.ssrc"], 'frame.interface_name == "plaintext" && rtp',
+                  extra=["--enable-heuristic", "rtp_udp"])
+    eq(len(rows), 2 * len(wire), "each SRTP packet twice in the shim's file, each decrypted (%s)" % p.stderr)
     # The check can fail: the encrypted payloads hold no tone.
     enc = [p[24:] for p in wire]
     ok(tone_ratio(enc[:100]) < 10, "ciphertext is no tone")
