@@ -38,6 +38,7 @@
 #include "tools/capread.h"
 #include "tools/decrypt.h"
 #include "tools/dtlssrtp.h"
+#include "tools/index.h"
 #include "tools/keylog.h"
 #include "tools/pktparse.h"
 #include "tools/srtpdec.h"
@@ -150,6 +151,7 @@ struct dec {
 	struct cc_dtlstrack dt;
 	struct flow *flows;
 	size_t nflows, capflows;
+	struct cc_index flow_ix;
 	uint64_t packets, reframed_raw, plaintext, turn, too_long, already;
 	struct seen seen;	/* plaintext IN already holds (clearcap's own copies) */
 	uint8_t *rec;		/* one record */
@@ -253,11 +255,26 @@ static void write_wire(struct dec *d, int dlt, const struct pcap_pkthdr *h, cons
 	put_record(d, ts, CC_IF_WIRE, out, CC_SLL2_LEN + h->caplen - off, CC_SLL2_LEN + (h->len - off), NULL);
 }
 
+struct flow_key {
+	const struct dec *d;
+	const struct cc_endpoint *src, *dst;
+};
+
+static int flow_eq(const void *ctx, size_t i)
+{
+	const struct flow_key *k = ctx;
+
+	return !cc_endpoint_cmp(&k->d->flows[i].src, k->src) && !cc_endpoint_cmp(&k->d->flows[i].dst, k->dst);
+}
+
 static struct flow *flow(struct dec *d, const struct cc_endpoint *src, const struct cc_endpoint *dst)
 {
-	for (size_t i = 0; i < d->nflows; i++)
-		if (!cc_endpoint_cmp(&d->flows[i].src, src) && !cc_endpoint_cmp(&d->flows[i].dst, dst))
-			return &d->flows[i];
+	struct flow_key k = { d, src, dst };
+	uint64_t h = cc_hash_ep(cc_hash_ep(0, src), dst);
+	long i = cc_index_find(&d->flow_ix, h, flow_eq, &k);
+
+	if (i >= 0)
+		return &d->flows[i];
 	if (d->nflows == d->capflows) {
 		size_t cap = d->capflows ? 2 * d->capflows : 32;
 		struct flow *f = realloc(d->flows, cap * sizeof(*f));
@@ -266,6 +283,8 @@ static struct flow *flow(struct dec *d, const struct cc_endpoint *src, const str
 		d->flows = f;
 		d->capflows = cap;
 	}
+	if (cc_index_add(&d->flow_ix, h, d->nflows) < 0)
+		return NULL;
 	struct flow *f = &d->flows[d->nflows++];
 	memset(f, 0, sizeof(*f));
 	f->src = *src;
@@ -661,6 +680,7 @@ done:
 	free(d.flows);
 	free(d.report);
 	free(d.seen.h);
+	cc_index_free(&d.flow_ix);
 	cc_srtpdec_free(d.sd);
 	cc_dtlstrack_free(&d.dt);
 	if (d.kl.text)

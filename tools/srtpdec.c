@@ -8,6 +8,7 @@
  * captured (sent and received): each copy goes to its own session's replay window.
  */
 #include "tools/srtpdec.h"
+#include "tools/index.h"
 
 #include <srtp2/srtp.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ struct cc_srtpdec {
 	size_t nsess, capsess;
 	struct bind *binds;
 	size_t nbinds, capbinds;
+	struct cc_index sess_ix, bind_ix;
 };
 
 static const struct {
@@ -118,6 +120,8 @@ void cc_srtpdec_free(struct cc_srtpdec *d)
 	free(d->keys);
 	free(d->sess);
 	free(d->binds);
+	cc_index_free(&d->sess_ix);
+	cc_index_free(&d->bind_ix);
 	free(d);
 }
 
@@ -191,20 +195,42 @@ static int policy(const struct cc_srtp_key *k, srtp_policy_t *p)
 	return 0;
 }
 
+struct lookup {
+	const struct cc_srtpdec *d;
+	int key;
+	const struct cc_endpoint *src, *dst;
+	uint8_t dir;
+	uint32_t ssrc;
+};
+
+static uint64_t flow_hash(const struct cc_endpoint *src, const struct cc_endpoint *dst, uint8_t dir, uint64_t more)
+{
+	return cc_hash_u64(cc_hash_ep(cc_hash_ep(dir, src), dst), more);
+}
+
+static int sess_eq(const void *ctx, size_t i)
+{
+	const struct lookup *l = ctx;
+	const struct sess *x = &l->d->sess[i];
+
+	return x->key == l->key && x->dir == l->dir && ep_eq(&x->src, l->src) && ep_eq(&x->dst, l->dst);
+}
+
 static struct sess *session(struct cc_srtpdec *d, int key, const struct cc_endpoint *src,
 			    const struct cc_endpoint *dst, uint8_t dir)
 {
+	struct lookup l = { d, key, src, dst, dir, 0 };
+	uint64_t h = flow_hash(src, dst, dir, (uint64_t)key);
+	long i = cc_index_find(&d->sess_ix, h, sess_eq, &l);
 	srtp_policy_t p;
 	srtp_t s;
 
-	for (size_t i = 0; i < d->nsess; i++) {
-		struct sess *x = &d->sess[i];
-		if (x->key == key && x->dir == dir && ep_eq(&x->src, src) && ep_eq(&x->dst, dst))
-			return x;
-	}
+	if (i >= 0)
+		return &d->sess[i];
 	if (policy(&d->keys[key], &p) < 0 || srtp_create(&s, &p) != srtp_err_status_ok)
 		return NULL;
-	if (grow((void **)&d->sess, &d->capsess, d->nsess, sizeof(*d->sess)) < 0) {
+	if (grow((void **)&d->sess, &d->capsess, d->nsess, sizeof(*d->sess)) < 0 ||
+	    cc_index_add(&d->sess_ix, h, d->nsess) < 0) {
 		srtp_dealloc(s);
 		return NULL;
 	}
@@ -217,15 +243,25 @@ static struct sess *session(struct cc_srtpdec *d, int key, const struct cc_endpo
 	return x;
 }
 
+static int bind_eq(const void *ctx, size_t i)
+{
+	const struct lookup *l = ctx;
+	const struct bind *b = &l->d->binds[i];
+
+	return b->ssrc == l->ssrc && b->dir == l->dir && ep_eq(&b->src, l->src) && ep_eq(&b->dst, l->dst);
+}
+
 static struct bind *binding(struct cc_srtpdec *d, const struct cc_endpoint *src, const struct cc_endpoint *dst,
 			    uint8_t dir, uint32_t ssrc)
 {
-	for (size_t i = 0; i < d->nbinds; i++) {
-		struct bind *b = &d->binds[i];
-		if (b->ssrc == ssrc && b->dir == dir && ep_eq(&b->src, src) && ep_eq(&b->dst, dst))
-			return b;
-	}
-	if (grow((void **)&d->binds, &d->capbinds, d->nbinds, sizeof(*d->binds)) < 0)
+	struct lookup l = { d, 0, src, dst, dir, ssrc };
+	uint64_t h = flow_hash(src, dst, dir, ssrc);
+	long i = cc_index_find(&d->bind_ix, h, bind_eq, &l);
+
+	if (i >= 0)
+		return &d->binds[i];
+	if (grow((void **)&d->binds, &d->capbinds, d->nbinds, sizeof(*d->binds)) < 0 ||
+	    cc_index_add(&d->bind_ix, h, d->nbinds) < 0)
 		return NULL;
 	struct bind *b = &d->binds[d->nbinds++];
 	memset(b, 0, sizeof(*b));
