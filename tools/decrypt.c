@@ -448,13 +448,19 @@ static void payload(struct dec *d, uint64_t ts, const struct cc_pkt *pkt, const 
 
 static void report(struct dec *d, uint64_t srtp_total, uint64_t srtp_ok)
 {
+	/* Past this many, the flows and handshakes that went well are counted, not listed. */
+	const size_t list_max = 32;
+	size_t quiet_hs = 0, quiet_flows = 0, listed = 0, more = 0;
+	uint64_t more_nokey = 0, more_fail = 0;
 	char a[64], b[64];
 
 	for (size_t i = 0; i < d->dt.n; i++) {
 		struct cc_dtls_hs *hs = &d->dt.hs[i];
 		cc_endpoint_str(&hs->client, a, sizeof(a));
 		cc_endpoint_str(&hs->server, b, sizeof(b));
-		if (!hs->have_sh)
+		if (d->dt.n > list_max && hs->have_sh && !strncmp(hs->why, "SRTP keys derived", 17))
+			quiet_hs++;
+		else if (!hs->have_sh)
 			say(d, "DTLS handshake client %s server %s: no ServerHello in the capture", a, b);
 		else
 			say(d, "DTLS handshake client %s server %s: %s", a, b, hs->why);
@@ -464,6 +470,17 @@ static void report(struct dec *d, uint64_t srtp_total, uint64_t srtp_ok)
 		char why[256] = "";
 		size_t n = 0;
 
+		if (d->nflows > list_max && f->ok == f->srtp + f->srtcp) {
+			quiet_flows++;
+			continue;
+		}
+		if (listed >= list_max) {
+			more++;
+			more_nokey += f->nokey;
+			more_fail += f->auth + f->replay + f->bad;
+			continue;
+		}
+		listed++;
 		cc_endpoint_str(&f->src, a, sizeof(a));
 		cc_endpoint_str(&f->dst, b, sizeof(b));
 		if (f->nokey) {
@@ -495,6 +512,13 @@ static void report(struct dec *d, uint64_t srtp_total, uint64_t srtp_ok)
 		    (unsigned long long)f->srtcp, (unsigned long long)f->ok, why, k ? " (key: " : "", k ? k->origin : "",
 		    k ? ")" : "");
 	}
+	if (quiet_hs)
+		say(d, "%zu more DTLS handshakes: SRTP keys derived", quiet_hs);
+	if (more)
+		say(d, "%zu more flow directions not all decrypted: %llu packets with no key, %llu failed (auth, "
+		    "replay, malformed)", more, (unsigned long long)more_nokey, (unsigned long long)more_fail);
+	if (quiet_flows)
+		say(d, "%zu more flow directions: every SRTP/SRTCP packet decrypted", quiet_flows);
 	say(d, "%llu packets, %llu of %llu SRTP/SRTCP decrypted, %zu DTLS handshakes, %zu SRTP keys, %zu secrets "
 	    "lines embedded, file %s", (unsigned long long)d->packets, (unsigned long long)srtp_ok,
 	    (unsigned long long)srtp_total, d->dt.n, cc_srtpdec_nkeys(d->sd), d->kl.lines, d->out_path);
