@@ -58,6 +58,19 @@ struct flow {
 };
 
 /*
+ * The clearcap interface (1 wire, 2 plaintext, 3 relay) of an SLL2 frame clearcap wrote, or 0 for
+ * any other frame.  clearcap's frames say ARPHRD_NONE (frame.c); a tcpdump SLL2 capture has real
+ * interface indexes there (eth0 may well be 2) with ARPHRD_ETHER or ARPHRD_LOOPBACK.
+ */
+static unsigned clearcap_iface(int dlt, const uint8_t *data, size_t caplen)
+{
+	if (dlt != DLT_LINUX_SLL2_ || caplen < CC_SLL2_LEN || data[8] != 0xff || data[9] != 0xfe)
+		return 0;
+	uint32_t ifx = (uint32_t)data[4] << 24 | (uint32_t)data[5] << 16 | (uint32_t)data[6] << 8 | data[7];
+	return ifx >= 1 && ifx <= CC_IF_COUNT ? ifx : 0;
+}
+
+/*
  * The plaintext RTP/RTCP a clearcap capture already holds (ifindex 2), by a 64-bit hash of the
  * UDP payload: a packet the shim saw in the clear is not written a second time.  Open addressing.
  */
@@ -131,7 +144,8 @@ static int scan_plaintext(struct seen *s, const char *in, char *err, size_t errs
 	if (r.dlt == DLT_LINUX_SLL2_)
 		while ((rc = cc_capread_next(&r, &h, &data, &ts)) == 1) {
 			struct cc_pkt pkt;
-			if (cc_pkt_parse(r.dlt, data, h->caplen, &pkt) == 0 && pkt.ifindex == CC_IF_PLAINTEXT &&
+			if (clearcap_iface(r.dlt, data, h->caplen) == CC_IF_PLAINTEXT &&
+			    cc_pkt_parse(r.dlt, data, h->caplen, &pkt) == 0 &&
 			    pkt.proto == IPPROTO_UDP && pkt.payload_len &&
 			    seen_add(s, fnv(pkt.payload, pkt.payload_len)) < 0) {
 				snprintf(err, errsize, "out of memory");
@@ -235,11 +249,15 @@ static void write_wire(struct dec *d, int dlt, const struct pcap_pkthdr *h, cons
 	uint8_t dir = CC_DIR_UNKNOWN;
 
 	if (dlt == DLT_LINUX_SLL2_ && h->caplen >= CC_SLL2_LEN) {
-		/* SLL2: interface index at offset 4, packet type at 10 (frame.c). */
-		uint32_t ifx = (uint32_t)data[4] << 24 | (uint32_t)data[5] << 16 | (uint32_t)data[6] << 8 | data[7];
-		unsigned iface = ifx >= 1 && ifx <= CC_IF_COUNT ? ifx : CC_IF_WIRE;
+		/* SLL2 kept as it is, packet type at offset 10; another capture's frames go on wire. */
+		unsigned iface = clearcap_iface(dlt, data, h->caplen);
 		int out = data[10] == 4;
 		memcpy(frame, data, h->caplen);
+		if (!iface) {
+			iface = CC_IF_WIRE;
+			frame[4] = frame[5] = frame[6] = 0;
+			frame[7] = CC_IF_WIRE;
+		}
 		put_record(d, ts, iface, out, h->caplen, h->len, NULL);
 		return;
 	}
@@ -680,7 +698,8 @@ int cc_cmd_decrypt(int argc, char **argv)
 		}
 		write_wire(&d, r.dlt, h, data, ts);
 		/* clearcap's plaintext copies (ifindex 2) are in the clear already. */
-		if (parsed == 0 && pkt.proto == IPPROTO_UDP && pkt.payload_len && pkt.ifindex != CC_IF_PLAINTEXT &&
+		if (parsed == 0 && pkt.proto == IPPROTO_UDP && pkt.payload_len &&
+		    clearcap_iface(r.dlt, data, h->caplen) != CC_IF_PLAINTEXT &&
 		    pkt.payload_len == (size_t)(pkt.l4_len - 8))
 			payload(&d, ts, &pkt, pkt.payload, pkt.payload_len, NULL);
 	}
