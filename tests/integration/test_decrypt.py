@@ -276,6 +276,12 @@ def tone_ratio(payloads):
     return power(440) / max(power(1000), 1.0)
 
 
+def srtp_only(cap):
+    """SRTP on the wire: RTP by its first byte (RFC 7983), not RTCP by its type (RFC 5761 section 4)."""
+    return [r[0] for r in tshark(cap, ["udp.payload"], 'udp && !(frame.interface_name == "plaintext")')
+            if r[0] and 0x80 <= int(r[0][:2], 16) <= 0xbf and not 192 <= int(r[0][2:4], 16) <= 223]
+
+
 def test_decrypt_baresip_dtls_srtp(env):
     """baresip <-> baresip with dtls_srtp (libre's own SRTP): tcpdump's capture + the shim's key
     log (or its SRTP key log, whose lines name no flow) decrypts every SRTP packet, and the
@@ -302,9 +308,7 @@ def test_decrypt_baresip_dtls_srtp(env):
     log = open(env.path("a.log")).read()
     ok("DTLS-SRTP complete" in log, "baresip's DTLS-SRTP: %s" % log[-2000:])
     pcap = env.path("tcpdump.pcap")
-    # SRTP on the wire: RTP by its first byte (RFC 7983), not RTCP by its type (RFC 5761 section 4).
-    wire = [r[0] for r in tshark(pcap, ["udp.payload"], "udp")
-            if r[0] and 0x80 <= int(r[0][:2], 16) <= 0xbf and not 192 <= int(r[0][2:4], 16) <= 223]
+    wire = srtp_only(pcap)
     ok(len(wire) > 100, "SRTP from baresip on the wire: %d" % len(wire))
     for args in (["--keylog", env.path("keys.txt")], ["--srtp-keylog", env.path("srtp.txt")]):
         out = env.path("out.pcapng")
@@ -319,12 +323,13 @@ def test_decrypt_baresip_dtls_srtp(env):
             ratio = tone_ratio(pl)
             ok(ratio > 100, "ssrc %s with %s: the 440 Hz tone (440/1000 Hz energy %.1f)" % (ssrc, args[0], ratio))
     # The shim's own file, with no option: its secrets blocks are enough, and it had no plaintext
-    # of libre's SRTP, so every SRTP copy (sent and received) gets one.
+    # of libre's SRTP, so every SRTP copy (sent and received: about twice as many) gets one.
     shim = env.path("shim.pcapng")
     p = cclib.run([env.tool, "decrypt", shim, "-o", env.path("out2.pcapng")])
     rows = tshark(env.path("out2.pcapng"), ["rtp.ssrc"], 'frame.interface_name == "plaintext" && rtp',
                   extra=["--enable-heuristic", "rtp_udp"])
-    eq(len(rows), 2 * len(wire), "each SRTP packet twice in the shim's file, each decrypted (%s)" % p.stderr)
+    eq(len(rows), len(srtp_only(shim)), "each SRTP copy in the shim's file decrypted (%s)" % p.stderr)
+    ok(len(rows) > len(wire) * 3 // 2, "sent and received copies: %d, %d on tcpdump's wire" % (len(rows), len(wire)))
     # The check can fail: the encrypted payloads hold no tone.
     enc = [p[24:] for p in wire]
     ok(tone_ratio(enc[:100]) < 10, "ciphertext is no tone")
