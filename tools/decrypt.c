@@ -160,6 +160,8 @@ static int scan_plaintext(struct seen *s, const char *in, char *err, size_t errs
 struct dec {
 	FILE *body;
 	const char *out_path;
+	int out_fd;
+	int wrote_ok;
 	struct cc_keylog kl;
 	struct cc_srtpdec *sd;
 	struct cc_dtlstrack dt;
@@ -550,26 +552,48 @@ static void report(struct dec *d, uint64_t srtp_total, uint64_t srtp_ok)
 		    (unsigned long long)d->reframed_raw);
 }
 
+/*
+ * OUT is created before IN is read, so that a path that cannot be written is said at once, and
+ * refused when it names IN itself (replacing it would destroy the input).
+ */
+static int open_out(struct dec *d, const char *in)
+{
+	struct stat si, so;
+
+	if (stat(in, &si) == 0 && stat(d->out_path, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+		fprintf(stderr, "clearcap decrypt: -o %s: is the input file\n", d->out_path);
+		return -1;
+	}
+	/* Replaced as tcpdump -w replaces: the link itself, never a symlink's target. */
+	if (unlink(d->out_path) < 0 && errno != ENOENT) {
+		fprintf(stderr, "clearcap decrypt: -o %s: %s\n", d->out_path, strerror(errno));
+		return -1;
+	}
+	d->out_fd = open(d->out_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (d->out_fd < 0) {
+		fprintf(stderr, "clearcap decrypt: -o %s: %s\n", d->out_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* OUT: header with the report as section comment, the secrets, then the body. */
 static int write_out(struct dec *d)
 {
 	size_t clen = d->rlen < COMMENT_MAX ? d->rlen : COMMENT_MAX;
 	uint8_t *hdr = malloc(CC_HEADER_MAX + clen + 8);
 	char buf[65536];
-	int fd = -1, ok = 0;
-	FILE *out = NULL;
+	int ok = 0;
+	FILE *out = fdopen(d->out_fd, "wb");
 
 	while (clen && d->report[clen - 1] == '\n')
 		clen--;
-	(void)unlink(d->out_path);
-	fd = open(d->out_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (!hdr || fd < 0 || !(out = fdopen(fd, "wb"))) {
+	if (!hdr || !out) {
 		fprintf(stderr, "clearcap decrypt: -o %s: %s\n", d->out_path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		free(hdr);
 		return -1;
 	}
+	d->out_fd = -1;
 	size_t hl = cc_format_header_comment(CC_FMT_PCAPNG, hdr, d->report, clen);
 	ok = fwrite(hdr, 1, hl, out) == hl;
 	if (ok && d->kl.len) {
@@ -614,6 +638,7 @@ int cc_cmd_decrypt(int argc, char **argv)
 	int c, rc, status = 2;
 
 	memset(&d, 0, sizeof(d));
+	d.out_fd = -1;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "o:k:s:h", longopts, NULL)) != -1) {
@@ -647,6 +672,10 @@ int cc_cmd_decrypt(int argc, char **argv)
 	const char *in = argv[optind];
 	if (cc_keylog_from_pcapng(&d.kl, in, err, sizeof(err)) < 0) {
 		fprintf(stderr, "clearcap decrypt: %s\n", err);
+		return 2;
+	}
+	if (open_out(&d, in) < 0) {
+		cc_keylog_free(&d.kl);
 		return 2;
 	}
 	for (size_t i = 0; i < nkl; i++)
@@ -716,7 +745,15 @@ int cc_cmd_decrypt(int argc, char **argv)
 	}
 	report(&d, total, ok);
 	status = write_out(&d) == 0 ? 0 : 2;
+	d.wrote_ok = status == 0;
 done:
+	if (d.out_fd >= 0) {
+		/* Nothing was written: no empty file is left behind. */
+		close(d.out_fd);
+		unlink(d.out_path);
+	}
+	if (status != 0 && d.out_fd < 0 && d.out_path && !d.wrote_ok)
+		unlink(d.out_path);
 	if (d.body)
 		fclose(d.body);
 	free(d.rec);

@@ -15,7 +15,7 @@ import tempfile
 import cclib
 from cclib import eq, ok, tshark
 
-QUICK = []
+QUICK = ["test_decrypt_baresip_dtls_srtp"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEER = os.path.join(HERE, "webrtc_peer.py")
