@@ -230,15 +230,24 @@ START_TEST(key_files)
 END_TEST
 
 /* An SRTP packet of ssrc and seq protected with key (30 bytes, AES_CM_128_HMAC_SHA1_80). */
-static int protect(srtp_t *s, const uint8_t *key, uint32_t ssrc, uint16_t seq, uint8_t *pkt)
+static int protect_profile(srtp_t *s, uint16_t profile, const uint8_t *key, uint32_t ssrc, uint16_t seq,
+			   uint8_t *pkt)
 {
 	srtp_policy_t p;
 	int len = 12 + 20;
 
 	if (!*s) {
 		memset(&p, 0, sizeof(p));
-		srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&p.rtp);
-		srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&p.rtcp);
+		if (profile == 7) {
+			srtp_crypto_policy_set_aes_gcm_128_16_auth(&p.rtp);
+			srtp_crypto_policy_set_aes_gcm_128_16_auth(&p.rtcp);
+		} else if (profile == 8) {
+			srtp_crypto_policy_set_aes_gcm_256_16_auth(&p.rtp);
+			srtp_crypto_policy_set_aes_gcm_256_16_auth(&p.rtcp);
+		} else {
+			srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&p.rtp);
+			srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&p.rtcp);
+		}
 		p.ssrc.type = ssrc_any_outbound;
 		p.key = (unsigned char *)key;
 		p.window_size = 128;
@@ -256,6 +265,46 @@ static int protect(srtp_t *s, const uint8_t *key, uint32_t ssrc, uint16_t seq, u
 	ck_assert_int_eq(srtp_protect(*s, pkt, &len), srtp_err_status_ok);
 	return len;
 }
+
+static int protect(srtp_t *s, const uint8_t *key, uint32_t ssrc, uint16_t seq, uint8_t *pkt)
+{
+	return protect_profile(s, 1, key, ssrc, seq, pkt);
+}
+
+/* The AEAD profiles (RFC 7714) decrypt through the same trial, with their own key lengths. */
+START_TEST(srtp_gcm)
+{
+	static const uint16_t profiles[] = { 7, 8 };
+	char err[128];
+
+	for (size_t t = 0; t < 2; t++) {
+		struct cc_srtpdec *d = cc_srtpdec_new(err, sizeof(err));
+		struct cc_endpoint a = ep(1, 5000), b = ep(2, 6000);
+		struct cc_srtp_key k;
+		const char *suite;
+		size_t kl, sl, outlen;
+		uint8_t pkt[100], out[100];
+		srtp_t tx = NULL;
+		int key;
+
+		memset(&k, 0, sizeof(k));
+		k.profile = profiles[t];
+		ck_assert_int_eq(cc_srtp_profile_info(k.profile, &suite, &kl, &sl), 0);
+		k.key_len = (uint8_t)kl;
+		k.salt_len = (uint8_t)sl;
+		for (size_t i = 0; i < kl + sl; i++)
+			k.master[i] = (uint8_t)(0x40 + i);
+		ck_assert_int_eq(cc_srtpdec_add_key(d, &k), 0);
+		int len = protect_profile(&tx, k.profile, k.master, 0x99, 7, pkt);
+		ck_assert_int_eq(cc_srtpdec_packet(d, &a, &b, CC_DIR_IN, 0, pkt, (size_t)len, out, &outlen, &key),
+				 CC_SRTPDEC_OK);
+		ck_assert_uint_eq(outlen, 32);
+		ck_assert_int_eq(out[20], 0xab);
+		srtp_dealloc(tx);
+		cc_srtpdec_free(d);
+	}
+}
+END_TEST
 
 START_TEST(srtp_key_trial)
 {
@@ -322,6 +371,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, handshake_and_exporter);
 	tcase_add_test(tc, key_files);
 	tcase_add_test(tc, srtp_key_trial);
+	tcase_add_test(tc, srtp_gcm);
 	suite_add_tcase(s, tc);
 	return s;
 }
