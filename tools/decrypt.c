@@ -11,7 +11,8 @@
  * framed as the shim frames its own plaintext copies.
  *
  * The keys: DTLS-SRTP keys derived from the handshakes on the wire and the key log's master
- * secrets (dtlssrtp.c), and the lines of clearcap's SRTP key log (srtpkeyfile.c).  Which key
+ * secrets (dtlssrtp.c), the lines of clearcap's SRTP key log (srtpkeyfile.c), and SDES keys in
+ * SDP sent in the clear (sdpkeys.c).  Which key
  * decrypts which packets the authentication tag decides (srtpdec.c), so media that ICE moved to
  * another candidate pair, or that travels in TURN ChannelData or Send/Data indications, is
  * decrypted too.  No key byte is ever printed or put in a comment.
@@ -41,6 +42,7 @@
 #include "tools/index.h"
 #include "tools/keylog.h"
 #include "tools/pktparse.h"
+#include "tools/sdpkeys.h"
 #include "tools/srtpdec.h"
 #include "tools/srtpkeyfile.h"
 
@@ -168,7 +170,7 @@ struct dec {
 	struct flow *flows;
 	size_t nflows, capflows;
 	struct cc_index flow_ix;
-	uint64_t packets, reframed_raw, plaintext, turn, too_long, already;
+	uint64_t packets, reframed_raw, plaintext, turn, too_long, already, sdp_keys;
 	struct seen seen;	/* plaintext IN already holds (clearcap's own copies) */
 	uint8_t *rec;		/* one record */
 	uint8_t plain[65536 + 64];
@@ -192,7 +194,8 @@ static void usage(FILE *f)
 	      "                      DTLS-SRTP keys (RFC 5764).  IN's own secrets blocks are used too.\n"
 	      "  -s, --srtp-keylog FILE\n"
 	      "                      clearcap's SRTP key log (clearcap --srtp-keylog): SDES and\n"
-	      "                      DTLS-SRTP master keys.\n"
+	      "                      DTLS-SRTP master keys.  SDES keys in SDP a=crypto lines the\n"
+	      "                      capture carries in the clear (SIP) are used without it.\n"
 	      "  -h, --help          Print this help.\n"
 	      "\n"
 	      "A key applies to whatever packets it authenticates, tried first on the flow it names, so\n"
@@ -428,6 +431,26 @@ static void srtp(struct dec *d, uint64_t ts, const struct cc_pkt *pkt, const uin
 	}
 }
 
+/* SDES keys in signalling sent in the clear (SIP's SDP): added like key log lines. */
+static void sdp(struct dec *d, const struct cc_pkt *pkt, const uint8_t *p, size_t len)
+{
+	struct cc_srtp_key keys[8];
+	char a[64];
+	size_t n;
+
+	if (!memmem(p, len, "a=crypto:", 9) || !(n = cc_sdp_crypto_keys(p, len, keys, 8)))
+		return;
+	cc_endpoint_str(&pkt->src, a, sizeof(a));
+	for (size_t i = 0; i < n; i++) {
+		snprintf(keys[i].origin, sizeof(keys[i].origin), "SDES a=crypto in SDP sent by %s", a);
+		if (cc_srtpdec_add_key(d->sd, &keys[i]) < 0)
+			d->err = 1;
+		else
+			d->sdp_keys++;
+	}
+	memset(keys, 0, sizeof(keys));
+}
+
 /* One UDP payload (maybe unwrapped from TURN); via says how it travelled, for the comment. */
 static void payload(struct dec *d, uint64_t ts, const struct cc_pkt *pkt, const uint8_t *p, size_t len,
 		    const char *via)
@@ -445,8 +468,11 @@ static void payload(struct dec *d, uint64_t ts, const struct cc_pkt *pkt, const 
 	case CC_CLASS_TURN_CHANNEL: {
 		struct cc_turn_channel ch;
 		char v[64];
-		if (via || cc_turn_channel_data(p, len, &ch) != 0)
+		/* "INVITE" and "ACK" start in the ChannelData range too (RFC 7983 section 7). */
+		if (via || cc_turn_channel_data(p, len, &ch) != 0) {
+			sdp(d, pkt, p, len);
 			break;
+		}
 		snprintf(v, sizeof(v), "inside TURN ChannelData 0x%04x", ch.channel);
 		d->turn++;
 		payload(d, ts, pkt, ch.data.p, ch.data.len, v);
@@ -462,6 +488,8 @@ static void payload(struct dec *d, uint64_t ts, const struct cc_pkt *pkt, const 
 		break;
 	}
 	default:
+		/* SIP is text: "SIP/2.0" falls in QUIC's range (RFC 9443), others in "other". */
+		sdp(d, pkt, p, len);
 		break;
 	}
 }
@@ -514,7 +542,7 @@ static void report(struct dec *d, uint64_t srtp_total, uint64_t srtp_ok)
 			n += (size_t)snprintf(why + n, sizeof(why) - n, ", %llu no key%s", (unsigned long long)f->nokey,
 					      cc_srtpdec_nkeys(d->sd) == 0 ? " (no keys given)"
 					      : dtls_here ? " (none of the keys authenticates them)"
-					      : " (no key authenticates them; no DTLS handshake on this flow: plain RTP?)");
+					      : " (none of the keys authenticates them: RTP not encrypted, or its key missing)");
 		}
 		if (f->auth)
 			n += (size_t)snprintf(why + n, sizeof(why) - n, ", %llu auth failures",
@@ -532,6 +560,8 @@ static void report(struct dec *d, uint64_t srtp_total, uint64_t srtp_ok)
 		    (unsigned long long)f->srtcp, (unsigned long long)f->ok, why, k ? " (key: " : "", k ? k->origin : "",
 		    k ? ")" : "");
 	}
+	if (d->sdp_keys)
+		say(d, "%llu SDES keys from a=crypto lines in SDP in the capture", (unsigned long long)d->sdp_keys);
 	if (quiet_hs)
 		say(d, "%zu more DTLS handshakes: SRTP keys derived", quiet_hs);
 	if (more)
@@ -731,6 +761,8 @@ int cc_cmd_decrypt(int argc, char **argv)
 		    clearcap_iface(r.dlt, data, h->caplen) != CC_IF_PLAINTEXT &&
 		    pkt.payload_len == (size_t)(pkt.l4_len - 8))
 			payload(&d, ts, &pkt, pkt.payload, pkt.payload_len, NULL);
+		else if (parsed == 0 && pkt.proto == IPPROTO_TCP && pkt.payload_len)
+			sdp(&d, &pkt, pkt.payload, pkt.payload_len);
 	}
 	if (rc < 0)
 		say(&d, "%s: stopped at a damaged record: %s", in, r.err);

@@ -89,27 +89,37 @@ static int endpoint(const char *s, struct cc_endpoint *e)
 	return 0;
 }
 
-int cc_srtpkeyfile_line(const char *line, struct cc_srtp_key *k)
+int cc_srtp_crypto_key(const char *suite, const char *param, size_t plen, struct cc_srtp_key *k)
 {
-	char local[80], peer[80], who[32], suite[40], param[200];
-	struct cc_endpoint l, p;
 	const char *suite_name;
 	size_t kl, sl;
 	uint8_t buf[64];
 
-	memset(k, 0, sizeof(*k));
-	if (sscanf(line, "SRTP %79s %79s %31s %39s %199s", local, peer, who, suite, param) != 5)
+	if (cc_srtp_profile_by_suite(suite, &k->profile) < 0 ||
+	    cc_srtp_profile_info(k->profile, &suite_name, &kl, &sl) < 0 || plen < 7 || strncmp(param, "inline:", 7) != 0)
 		return -1;
-	if (endpoint(local, &l) < 0 || endpoint(peer, &p) < 0 || cc_srtp_profile_by_suite(suite, &k->profile) < 0 ||
-	    cc_srtp_profile_info(k->profile, &suite_name, &kl, &sl) < 0 || strncmp(param, "inline:", 7) != 0)
-		return -1;
-	size_t b64len = strcspn(param + 7, "|");
+	size_t b64len = 0;
+	while (7 + b64len < plen && param[7 + b64len] != '|')
+		b64len++;
 	if (unbase64(param + 7, b64len, buf, sizeof(buf)) != (int)(kl + sl))
 		return -1;
 	memcpy(k->master, buf, kl + sl);
 	memset(buf, 0, sizeof(buf));
 	k->key_len = (uint8_t)kl;
 	k->salt_len = (uint8_t)sl;
+	return 0;
+}
+
+int cc_srtpkeyfile_line(const char *line, struct cc_srtp_key *k)
+{
+	char local[80], peer[80], who[32], suite[40], param[200];
+	struct cc_endpoint l, p;
+
+	memset(k, 0, sizeof(*k));
+	if (sscanf(line, "SRTP %79s %79s %31s %39s %199s", local, peer, who, suite, param) != 5)
+		return -1;
+	if (endpoint(local, &l) < 0 || endpoint(peer, &p) < 0 || cc_srtp_crypto_key(suite, param, strlen(param), k) < 0)
+		return -1;
 	if (strcmp(who, "outbound") == 0) {
 		k->src = l;
 		k->dst = p;

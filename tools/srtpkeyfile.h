@@ -22,4 +22,11 @@ int cc_srtpkeyfile_load(struct cc_srtpdec *d, const char *path, size_t *skipped,
 /* One line (without newline) into *k; 0, or -1 when it is not a valid key line. */
 int cc_srtpkeyfile_line(const char *line, struct cc_srtp_key *k);
 
+/*
+ * An SDP a=crypto key parameter (RFC 4568 section 6.1) of the named suite into k's profile,
+ * lengths and master key: "inline:BASE64(KEY||SALT)", maybe with "|lifetime|MKI:length"
+ * (ignored).  param need not be NUL-terminated.  0, or -1 when not valid for the suite.
+ */
+int cc_srtp_crypto_key(const char *suite, const char *param, size_t plen, struct cc_srtp_key *k);
+
 #endif /* CC_SRTPKEYFILE_H */

@@ -15,7 +15,7 @@ import tempfile
 import cclib
 from cclib import eq, ok, tshark
 
-QUICK = ["test_decrypt_baresip_dtls_srtp"]
+QUICK = ["test_decrypt_baresip_dtls_srtp", "test_decrypt_baresip_sdes"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEER = os.path.join(HERE, "webrtc_peer.py")
@@ -234,7 +234,7 @@ module stdio.so
 module g711.so
 module ausine.so
 module aufile.so
-module dtls_srtp.so
+module {mediaenc_module}
 module_app account.so
 module_app menu.so
 """
@@ -257,8 +257,9 @@ kill -INT $tpid; wait $tpid || true
 """
 
 
-def tone_ratio(payloads):
-    """Energy at 440 Hz over energy at 1000 Hz (Goertzel) of PCMU payloads (hex) played in order."""
+def tone_fraction(payloads):
+    """The share of the energy of PCMU payloads (hex, played in order) that is at 440 Hz, by
+    Goertzel: about 1 for a pure tone, about 2/N for N samples of noise."""
     import math
     import warnings
     with warnings.catch_warnings():
@@ -266,14 +267,12 @@ def tone_ratio(payloads):
         import audioop
     pcm = audioop.ulaw2lin(b"".join(bytes.fromhex(p) for p in payloads), 2)
     s = [int.from_bytes(pcm[i:i + 2], "little", signed=True) for i in range(0, len(pcm), 2)]
-
-    def power(freq):
-        w = 2 * math.cos(2 * math.pi * freq / 8000)
-        a = b = 0.0
-        for x in s:
-            a, b = x + w * a - b, a
-        return a * a + b * b - w * a * b
-    return power(440) / max(power(1000), 1.0)
+    w = 2 * math.cos(2 * math.pi * 440 / 8000)
+    a = b = 0.0
+    for x in s:
+        a, b = x + w * a - b, a
+    power = a * a + b * b - w * a * b
+    return 2 * power / max(len(s) * sum(x * x for x in s), 1)
 
 
 def srtp_only(cap):
@@ -282,30 +281,63 @@ def srtp_only(cap):
             if r[0] and 0x80 <= int(r[0][:2], 16) <= 0xbf and not 192 <= int(r[0][2:4], 16) <= 223]
 
 
-def test_decrypt_baresip_dtls_srtp(env):
-    """baresip <-> baresip with dtls_srtp (libre's own SRTP): tcpdump's capture + the shim's key
-    log (or its SRTP key log, whose lines name no flow) decrypts every SRTP packet, and the
-    plaintext is the 440 Hz tone that was sent."""
+def baresip_call(env, mediaenc, module):
+    """Two baresip instances call each other with `mediaenc` under the shim while tcpdump
+    records lo, in a network namespace."""
     cclib.need("baresip")
     cclib.need("tcpdump")
-    if not os.path.exists("/usr/lib/baresip/modules/dtls_srtp.so"):
-        raise cclib.Skip("baresip's dtls_srtp module is not installed")
+    if not os.path.exists("/usr/lib/baresip/modules/" + module):
+        raise cclib.Skip("baresip's %s module is not installed" % module)
     if not shutil.which("unshare") or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
         raise cclib.Skip("cannot create a network namespace here")
     d = env.tmp
-    for name, port, peer_port in (("a", 5060, 5062), ("b", 5062, 5060)):
+    for name, port in (("a", 5060), ("b", 5062)):
         os.makedirs(os.path.join(d, name))
         with open(os.path.join(d, name, "config"), "w") as f:
             f.write(BARESIP_CONFIG.format(port=port, dir=os.path.join(d, name), rtp=port + 10000,
-                                          rtp_end=port + 10100))
+                                          rtp_end=port + 10100, mediaenc_module=module))
         with open(os.path.join(d, name, "accounts"), "w") as f:
-            f.write("<sip:%s@127.0.0.1:%d>;regint=0;mediaenc=dtls_srtp;answermode=auto;audio_codecs=PCMU\n"
-                    % (name, port))
+            f.write("<sip:%s@127.0.0.1:%d>;regint=0;mediaenc=%s;answermode=auto;audio_codecs=PCMU\n"
+                    % (name, port, mediaenc))
         open(os.path.join(d, name, "contacts"), "w").close()
     e = env.env(preload=False)
     e.update({"D": d, "CLEARCAP": env.tool, "HOME": d})
     cclib.run(["unshare", "-n", "bash", "-c", BARESIP_SCRIPT], env=e, timeout=60)
-    log = open(env.path("a.log")).read()
+    return open(env.path("a.log")).read()
+
+
+def check_tone(env, out, wire, what):
+    """Every SRTP packet of `wire` has its plaintext in out, both ways, and it is the tone."""
+    rows = tshark(out, ["rtp.ssrc", "rtp.seq", "rtp.payload"], 'frame.interface_name == "plaintext" && rtp',
+                  extra=["--enable-heuristic", "rtp_udp"])
+    eq(len(rows), len(wire), "every SRTP packet decrypted (%s)" % what)
+    ok(len({r[0] for r in rows}) == 2, "both directions: %r" % {r[0] for r in rows})
+    for ssrc in {r[0] for r in rows}:
+        pl = [r[2] for r in sorted((r for r in rows if r[0] == ssrc), key=lambda r: int(r[1]))]
+        frac = tone_fraction(pl)
+        ok(frac > 0.3, "ssrc %s (%s): the 440 Hz tone (%.3f of the energy at 440 Hz)" % (ssrc, what, frac))
+
+
+def test_decrypt_baresip_sdes(env):
+    """baresip <-> baresip with srtp-mand: SDES keys travel in SIP's SDP (a=crypto), in the clear
+    on the wire, so tcpdump's capture alone decrypts — no key file — to the 440 Hz tone."""
+    log = baresip_call(env, "srtp-mand", "srtp.so")
+    ok("Using media encryption 'srtp-mand'" in log, log[-2000:])
+    pcap = env.path("tcpdump.pcap")
+    wire = srtp_only(pcap)
+    ok(len(wire) > 100, "SRTP from baresip on the wire: %d" % len(wire))
+    out = env.path("out.pcapng")
+    p = cclib.run([env.tool, "decrypt", pcap, "-o", out])
+    ok("2 SDES keys from a=crypto lines" in p.stderr, p.stderr)
+    check_tone(env, out, wire, "SDES keys from the SDP")
+    ok(tone_fraction([w[24:] for w in wire[:100]]) < 0.01, "ciphertext is no tone")
+
+
+def test_decrypt_baresip_dtls_srtp(env):
+    """baresip <-> baresip with dtls_srtp (libre's own SRTP): tcpdump's capture + the shim's key
+    log (or its SRTP key log, whose lines name no flow) decrypts every SRTP packet, and the
+    plaintext is the 440 Hz tone that was sent."""
+    log = baresip_call(env, "dtls_srtp", "dtls_srtp.so")
     ok("DTLS-SRTP complete" in log, "baresip's DTLS-SRTP: %s" % log[-2000:])
     pcap = env.path("tcpdump.pcap")
     wire = srtp_only(pcap)
@@ -313,15 +345,8 @@ def test_decrypt_baresip_dtls_srtp(env):
     for args in (["--keylog", env.path("keys.txt")], ["--srtp-keylog", env.path("srtp.txt")]):
         out = env.path("out.pcapng")
         p = cclib.run([env.tool, "decrypt", pcap, "-o", out] + args)
-        rows = tshark(out, ["rtp.ssrc", "rtp.seq", "rtp.payload"], 'frame.interface_name == "plaintext" && rtp',
-                      extra=["--enable-heuristic", "rtp_udp"])
-        eq(len(rows), len(wire), "every SRTP packet decrypted with %s (%s)" % (args[0], p.stderr))
-        ok(len({r[0] for r in rows}) == 2, "both directions: %r" % {r[0] for r in rows})
+        check_tone(env, out, wire, args[0])
         ok("no key" not in p.stderr and "auth" not in p.stderr, p.stderr)
-        for ssrc in {r[0] for r in rows}:
-            pl = [r[2] for r in sorted((r for r in rows if r[0] == ssrc), key=lambda r: int(r[1]))]
-            ratio = tone_ratio(pl)
-            ok(ratio > 100, "ssrc %s with %s: the 440 Hz tone (440/1000 Hz energy %.1f)" % (ssrc, args[0], ratio))
     # The shim's own file, with no option: its secrets blocks are enough, and it had no plaintext
     # of libre's SRTP, so every SRTP copy (sent and received: about twice as many) gets one.
     shim = env.path("shim.pcapng")
@@ -331,5 +356,4 @@ def test_decrypt_baresip_dtls_srtp(env):
     eq(len(rows), len(srtp_only(shim)), "each SRTP copy in the shim's file decrypted (%s)" % p.stderr)
     ok(len(rows) > len(wire) * 3 // 2, "sent and received copies: %d, %d on tcpdump's wire" % (len(rows), len(wire)))
     # The check can fail: the encrypted payloads hold no tone.
-    enc = [p[24:] for p in wire]
-    ok(tone_ratio(enc[:100]) < 10, "ciphertext is no tone")
+    ok(tone_fraction([w[24:] for w in wire[:100]]) < 0.01, "ciphertext is no tone")

@@ -8,6 +8,7 @@
 #include "tests/unit/check_main.h"
 #include "tools/dtlssrtp.h"
 #include "tools/keylog.h"
+#include "tools/sdpkeys.h"
 #include "tools/srtpdec.h"
 #include "tools/srtpkeyfile.h"
 
@@ -229,6 +230,26 @@ START_TEST(key_files)
 }
 END_TEST
 
+START_TEST(sdp_crypto)
+{
+	static const char sip[] = "INVITE sip:b@127.0.0.1 SIP/2.0\r\n\r\nv=0\r\nm=audio 5004 RTP/SAVP 0\r\n"
+		"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^20|1:4\r\n"
+		"a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\n"
+		"x a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\n"
+		"a=crypto:4 F8_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\n"
+		"a=crypto:5 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
+	struct cc_srtp_key k[8];
+
+	/* Lines 1 and 2; not 3 (not at a line's start), 4 (unknown suite), 5 (cut off). */
+	ck_assert_uint_eq(cc_sdp_crypto_keys((const uint8_t *)sip, sizeof(sip) - 1, k, 8), 2);
+	ck_assert_int_eq(k[0].profile, 1);
+	ck_assert_int_eq(k[1].profile, 2);
+	ck_assert_int_eq(k[1].master[29], 0x1d);
+	ck_assert_int_eq(k[0].src.family, 0);
+	ck_assert_uint_eq(cc_sdp_crypto_keys((const uint8_t *)sip, sizeof(sip) - 1, k, 1), 1);
+}
+END_TEST
+
 /* An SRTP packet of ssrc and seq protected with key (30 bytes, AES_CM_128_HMAC_SHA1_80). */
 static int protect_profile(srtp_t *s, uint16_t profile, const uint8_t *key, uint32_t ssrc, uint16_t seq,
 			   uint8_t *pkt)
@@ -370,6 +391,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, server_hello_params);
 	tcase_add_test(tc, handshake_and_exporter);
 	tcase_add_test(tc, key_files);
+	tcase_add_test(tc, sdp_crypto);
 	tcase_add_test(tc, srtp_key_trial);
 	tcase_add_test(tc, srtp_gcm);
 	suite_add_tcase(s, tc);

@@ -48,7 +48,7 @@ $(BUILD)/tests/test_srtpmatch: tests/unit/test_srtpmatch.c tests/unit/check_main
 		$(DECODERS_SRC) $(CHECK_LIBS)
 
 # tools/: clearcap decrypt's Hello parameters, exporter, key files and SRTP key trial.
-DECRYPT_UNIT_SRC := tools/dtlssrtp.c tools/srtpdec.c tools/index.c tools/srtpkeyfile.c tools/keylog.c tools/pktparse.c
+DECRYPT_UNIT_SRC := tools/dtlssrtp.c tools/srtpdec.c tools/index.c tools/srtpkeyfile.c tools/sdpkeys.c tools/keylog.c tools/pktparse.c
 UNIT_TESTS += $(BUILD)/tests/test_decrypt
 $(BUILD)/tests/test_decrypt: tests/unit/test_decrypt.c tests/unit/check_main.h $(DECRYPT_UNIT_SRC) \
                              $(wildcard tools/*.h) $(DECODERS_SRC) $(HEADERS)
