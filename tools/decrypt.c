@@ -42,6 +42,7 @@
 #include "tools/index.h"
 #include "tools/keylog.h"
 #include "tools/pktparse.h"
+#include "tools/plainseen.h"
 #include "tools/sdpkeys.h"
 #include "tools/srtpdec.h"
 #include "tools/srtpkeyfile.h"
@@ -59,106 +60,6 @@ struct flow {
 	int key;		/* the first key that decrypted something, or -1 */
 };
 
-/*
- * The clearcap interface (1 wire, 2 plaintext, 3 relay) of an SLL2 frame clearcap wrote, or 0 for
- * any other frame.  clearcap's frames say ARPHRD_NONE (frame.c); a tcpdump SLL2 capture has real
- * interface indexes there (eth0 may well be 2) with ARPHRD_ETHER or ARPHRD_LOOPBACK.
- */
-static unsigned clearcap_iface(int dlt, const uint8_t *data, size_t caplen)
-{
-	if (dlt != DLT_LINUX_SLL2_ || caplen < CC_SLL2_LEN || data[8] != 0xff || data[9] != 0xfe)
-		return 0;
-	uint32_t ifx = (uint32_t)data[4] << 24 | (uint32_t)data[5] << 16 | (uint32_t)data[6] << 8 | data[7];
-	return ifx >= 1 && ifx <= CC_IF_COUNT ? ifx : 0;
-}
-
-/*
- * The plaintext RTP/RTCP a clearcap capture already holds (ifindex 2), by a 64-bit hash of the
- * UDP payload: a packet the shim saw in the clear is not written a second time.  Open addressing.
- */
-struct seen {
-	uint64_t *h;
-	size_t n, cap;
-};
-
-static uint64_t fnv(const uint8_t *p, size_t len)
-{
-	uint64_t x = 0xcbf29ce484222325ull ^ len;
-
-	for (size_t i = 0; i < len; i++)
-		x = (x ^ p[i]) * 0x100000001b3ull;
-	return x ? x : 1;
-}
-
-static int seen_has(const struct seen *s, uint64_t x)
-{
-	if (!s->cap)
-		return 0;
-	for (size_t i = x & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
-		if (s->h[i] == x)
-			return 1;
-		if (!s->h[i])
-			return 0;
-	}
-}
-
-static int seen_add(struct seen *s, uint64_t x)
-{
-	if (2 * (s->n + 1) > s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 1024;
-		uint64_t *h = calloc(cap, sizeof(*h));
-		if (!h)
-			return -1;
-		for (size_t i = 0; i < s->cap; i++)
-			if (s->h[i])
-				for (size_t j = s->h[i] & (cap - 1);; j = (j + 1) & (cap - 1))
-					if (!h[j]) {
-						h[j] = s->h[i];
-						break;
-					}
-		free(s->h);
-		s->h = h;
-		s->cap = cap;
-	}
-	if (seen_has(s, x))
-		return 0;
-	for (size_t i = x & (s->cap - 1);; i = (i + 1) & (s->cap - 1))
-		if (!s->h[i]) {
-			s->h[i] = x;
-			s->n++;
-			return 0;
-		}
-}
-
-/* The pass before the real one, over a clearcap capture only: what is on `plaintext` already. */
-static int scan_plaintext(struct seen *s, const char *in, char *err, size_t errsize)
-{
-	struct cc_capread r;
-	const struct pcap_pkthdr *h;
-	const uint8_t *data;
-	uint64_t ts;
-	int rc;
-
-	if (cc_capread_open(&r, in, 0) < 0) {
-		snprintf(err, errsize, "%s", r.err);
-		return -1;
-	}
-	if (r.dlt == DLT_LINUX_SLL2_)
-		while ((rc = cc_capread_next(&r, &h, &data, &ts)) == 1) {
-			struct cc_pkt pkt;
-			if (clearcap_iface(r.dlt, data, h->caplen) == CC_IF_PLAINTEXT &&
-			    cc_pkt_parse(r.dlt, data, h->caplen, &pkt) == 0 &&
-			    pkt.proto == IPPROTO_UDP && pkt.payload_len &&
-			    seen_add(s, fnv(pkt.payload, pkt.payload_len)) < 0) {
-				snprintf(err, errsize, "out of memory");
-				cc_capread_close(&r);
-				return -1;
-			}
-		}
-	cc_capread_close(&r);
-	return 0;
-}
-
 struct dec {
 	FILE *body;
 	const char *out_path;
@@ -171,7 +72,7 @@ struct dec {
 	size_t nflows, capflows;
 	struct cc_index flow_ix;
 	uint64_t packets, reframed_raw, plaintext, turn, too_long, already, sdp_keys;
-	struct seen seen;	/* plaintext IN already holds (clearcap's own copies) */
+	struct cc_seen seen;	/* plaintext IN already holds (clearcap's own copies) */
 	uint8_t *rec;		/* one record */
 	uint8_t plain[65536 + 64];
 	char *report;		/* the report's lines, for stderr and the section comment */
@@ -255,7 +156,7 @@ static void write_wire(struct dec *d, int dlt, const struct pcap_pkthdr *h, cons
 
 	if (dlt == DLT_LINUX_SLL2_ && h->caplen >= CC_SLL2_LEN) {
 		/* SLL2 kept as it is, packet type at offset 10; another capture's frames go on wire. */
-		unsigned iface = clearcap_iface(dlt, data, h->caplen);
+		unsigned iface = cc_clearcap_iface(dlt, data, h->caplen);
 		int out = data[10] == 4;
 		memcpy(frame, data, h->caplen);
 		if (!iface) {
@@ -419,7 +320,7 @@ static void srtp(struct dec *d, uint64_t ts, const struct cc_pkt *pkt, const uin
 		f->ok++;
 		if (f->key < 0)
 			f->key = key;
-		if (d->seen.n && seen_has(&d->seen, fnv(d->plain, outlen)))
+		if (d->seen.n && cc_seen_has(&d->seen, cc_seen_hash(d->plain, outlen)))
 			d->already++;
 		else
 			write_plain(d, ts, pkt, d->plain, outlen, key, via);
@@ -726,7 +627,7 @@ int cc_cmd_decrypt(int argc, char **argv)
 		if (skipped)
 			say(&d, "--srtp-keylog %s: %zu lines are not SRTP key lines (ignored)", srtplogs[i], skipped);
 	}
-	if (scan_plaintext(&d.seen, in, err, sizeof(err)) < 0) {
+	if (cc_seen_scan(&d.seen, in, err, sizeof(err)) < 0) {
 		fprintf(stderr, "clearcap decrypt: %s\n", err);
 		goto done;
 	}
@@ -758,7 +659,7 @@ int cc_cmd_decrypt(int argc, char **argv)
 		write_wire(&d, r.dlt, h, data, ts);
 		/* clearcap's plaintext copies (ifindex 2) are in the clear already. */
 		if (parsed == 0 && pkt.proto == IPPROTO_UDP && pkt.payload_len &&
-		    clearcap_iface(r.dlt, data, h->caplen) != CC_IF_PLAINTEXT &&
+		    cc_clearcap_iface(r.dlt, data, h->caplen) != CC_IF_PLAINTEXT &&
 		    pkt.payload_len == (size_t)(pkt.l4_len - 8))
 			payload(&d, ts, &pkt, pkt.payload, pkt.payload_len, NULL);
 		else if (parsed == 0 && pkt.proto == IPPROTO_TCP && pkt.payload_len)
