@@ -43,16 +43,44 @@ static int hex_field(const char *s, size_t avail, uint8_t *out, size_t n)
 	return avail == 2 * n || s[2 * n] == ' ' || s[2 * n] == '\t' ? 0 : -1;
 }
 
+struct line_key {
+	const struct cc_keylog *k;
+	const char *line;
+	size_t n;
+};
+
+static int line_eq(const void *ctx, size_t i)
+{
+	const struct line_key *l = ctx;
+	const char *p = l->k->text + l->k->line_off[i];
+	size_t n = (i + 1 < l->k->lines ? l->k->line_off[i + 1] : l->k->len) - l->k->line_off[i] - 1;
+
+	return n == l->n && memcmp(p, l->line, n) == 0;
+}
+
+static uint64_t text_hash(const void *p, size_t n)
+{
+	uint64_t h = 0;
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return cc_hash_u64(h, n);
+}
+
 static int has_line(const struct cc_keylog *k, const char *line, size_t n)
 {
-	for (const char *p = k->text; p && p < k->text + k->len;) {
-		const char *e = memchr(p, '\n', (size_t)(k->text + k->len - p));
-		size_t l = (size_t)(e - p);
-		if (l == n && memcmp(p, line, n) == 0)
-			return 1;
-		p = e + 1;
-	}
-	return 0;
+	struct line_key l = { k, line, n };
+
+	return cc_index_find(&k->line_ix, text_hash(line, n), line_eq, &l) >= 0;
+}
+
+static int ms_eq(const void *ctx, size_t i)
+{
+	const struct cc_keylog *k = ((const void *const *)ctx)[0];
+	const uint8_t *r = ((const void *const *)ctx)[1];
+
+	return memcmp(k->ms[i].client_random, r, 32) == 0;
 }
 
 static int add_master(struct cc_keylog *k, const char *line, size_t n)
@@ -77,6 +105,8 @@ static int add_master(struct cc_keylog *k, const char *line, size_t n)
 		k->ms = ms;
 		k->capms = cap;
 	}
+	if (cc_index_add(&k->ms_ix, text_hash(m.client_random, 32), k->nms) < 0)
+		return -1;
 	k->ms[k->nms++] = m;
 	return 0;
 }
@@ -106,10 +136,20 @@ int cc_keylog_add_text(struct cc_keylog *k, const char *text, size_t len)
 			k->text = t;
 			k->cap = cap;
 		}
+		if (k->lines == k->capoff) {
+			size_t cap = k->capoff ? 2 * k->capoff : 256;
+			size_t *o = realloc(k->line_off, cap * sizeof(*o));
+			if (!o)
+				return -1;
+			k->line_off = o;
+			k->capoff = cap;
+		}
+		if (cc_index_add(&k->line_ix, text_hash(p, n), k->lines) < 0)
+			return -1;
 		memcpy(k->text + k->len, p, n);
 		k->text[k->len + n] = '\n';
+		k->line_off[k->lines++] = k->len;
 		k->len += n + 1;
-		k->lines++;
 		if (add_master(k, p, n) < 0)
 			return -1;
 		p = next;
@@ -243,15 +283,20 @@ int cc_keylog_from_pcapng(struct cc_keylog *k, const char *path, char *err, size
 
 const uint8_t *cc_keylog_master(const struct cc_keylog *k, const uint8_t client_random[32])
 {
-	for (size_t i = 0; i < k->nms; i++)
-		if (memcmp(k->ms[i].client_random, client_random, 32) == 0)
-			return k->ms[i].secret;
-	return NULL;
+	const void *ctx[2] = { k, client_random };
+	long i = cc_index_find(&k->ms_ix, text_hash(client_random, 32), ms_eq, ctx);
+
+	return i >= 0 ? k->ms[i].secret : NULL;
 }
 
 void cc_keylog_free(struct cc_keylog *k)
 {
+	if (k->ms)
+		memset(k->ms, 0, k->nms * sizeof(*k->ms));
 	free(k->text);
 	free(k->ms);
+	free(k->line_off);
+	cc_index_free(&k->line_ix);
+	cc_index_free(&k->ms_ix);
 	memset(k, 0, sizeof(*k));
 }

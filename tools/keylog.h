@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tools/index.h"
+
 struct cc_master {
 	uint8_t client_random[32];
 	uint8_t secret[48];
@@ -19,8 +21,12 @@ struct cc_keylog {
 	char *text;		/* the key log lines, each once, newline-terminated */
 	size_t len, cap;
 	size_t lines;
+	size_t *line_off;	/* where each line starts in text, to find duplicates */
+	size_t capoff;
+	struct cc_index line_ix;
 	struct cc_master *ms;	/* CLIENT_RANDOM lines */
 	size_t nms, capms;
+	struct cc_index ms_ix;
 };
 
 /* Adds the lines of an NSS key log (comments and blank lines dropped); 0 or -1 (no memory). */
