@@ -5,7 +5,8 @@ aiortc <-> aiortc (audio over DTLS-SRTP, libsrtp2 through pylibsrtp) runs in a n
 namespace's lo) while `tcpdump -i lo -w` records the wire and the peers run under
 `clearcap -w shim.pcapng -k keys.txt --srtp-keylog srtp.txt`.  The shim's own plaintext copies
 are the reference the decrypted tcpdump capture is compared with: (ssrc, seq, payload) sets read
-with tshark.  One session serves the three tests (it takes about 15 s)."""
+with tshark.  One session serves the three tests (it takes about 15 s).  Then baresip (libre's own
+SRTP: DTLS-SRTP and SDES) and curl's TLS, also captured by tcpdump."""
 import atexit
 import os
 import shutil
@@ -15,7 +16,7 @@ import tempfile
 import cclib
 from cclib import eq, ok, tshark
 
-QUICK = ["test_decrypt_baresip_dtls_srtp", "test_decrypt_baresip_sdes"]
+QUICK = ["test_decrypt_baresip_dtls_srtp", "test_decrypt_baresip_sdes", "test_decrypt_tls_keylog"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEER = os.path.join(HERE, "webrtc_peer.py")
@@ -27,7 +28,7 @@ ip link add v0 type veth peer name v1
 ip addr add 10.200.0.1/24 dev v0; ip addr add 10.200.0.2/24 dev v1
 ip link set v0 up; ip link set v1 up
 eval "$PRELUDE"
-tcpdump -i lo -U -w "$TMPD/tcpdump.pcap" 2>"$TMPD/tcpdump.err" &
+tcpdump -i lo --immediate-mode -U -w "$TMPD/tcpdump.pcap" 2>"$TMPD/tcpdump.err" &
 tpid=$!
 for i in $(seq 50); do grep -q listening "$TMPD/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
 coproc A { "$CLEARCAP" -q -a -w "$TMPD/shim.pcapng" -k "$TMPD/keys.txt" --srtp-keylog "$TMPD/srtp.txt" -- \
@@ -242,7 +243,7 @@ module_app menu.so
 BARESIP_SCRIPT = r"""
 set -e
 ip link set lo up
-tcpdump -i lo -U -w "$D/tcpdump.pcap" 2>"$D/tcpdump.err" &
+tcpdump -i lo --immediate-mode -U -w "$D/tcpdump.pcap" 2>"$D/tcpdump.err" &
 tpid=$!
 for i in $(seq 50); do grep -q listening "$D/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
 "$CLEARCAP" -q -a -w "$D/shim.pcapng" -k "$D/keys.txt" --srtp-keylog "$D/srtp.txt" -- \
@@ -357,3 +358,41 @@ def test_decrypt_baresip_dtls_srtp(env):
     ok(len(rows) > len(wire) * 3 // 2, "sent and received copies: %d, %d on tcpdump's wire" % (len(rows), len(wire)))
     # The check can fail: the encrypted payloads hold no tone.
     ok(tone_fraction([w[24:] for w in wire[:100]]) < 0.01, "ciphertext is no tone")
+
+
+TLS_SCRIPT = r"""
+set -e
+ip link set lo up
+cd "$D"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=localhost 2>/dev/null
+tcpdump -i lo --immediate-mode -U -w "$D/tcpdump.pcap" 2>"$D/tcpdump.err" &
+tpid=$!
+for i in $(seq 50); do grep -q listening "$D/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
+openssl s_server -quiet -www -accept 4433 -cert cert.pem -key key.pem >/dev/null 2>&1 &
+spid=$!
+for i in $(seq 50); do curl -sk -o /dev/null https://127.0.0.1:4433/ 2>/dev/null && break; sleep 0.1; done
+SSLKEYLOGFILE="$D/keys.txt" curl -sk -o "$D/page.html" https://127.0.0.1:4433/clearcap-decrypt-test
+kill $spid
+sleep 0.3
+kill -INT $tpid; wait $tpid || true
+"""
+
+
+def test_decrypt_tls_keylog(env):
+    """TLS too: curl's own key log (SSLKEYLOGFILE, TLS 1.3 secrets) against openssl s_server, captured
+    by tcpdump; OUT carries the secrets, so tshark reads the HTTP request with no option."""
+    for tool in ("tcpdump", "curl", "openssl"):
+        cclib.need(tool)
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
+        raise cclib.Skip("cannot create a network namespace here")
+    e = env.env(preload=False)
+    e["D"] = env.tmp
+    cclib.run(["unshare", "-n", "bash", "-c", TLS_SCRIPT], env=e, timeout=60)
+    ok(os.path.getsize(env.path("keys.txt")) > 0, "curl wrote its key log")
+    pcap, out = env.path("tcpdump.pcap"), env.path("out.pcapng")
+    p = cclib.run([env.tool, "decrypt", pcap, "-o", out, "--keylog", env.path("keys.txt")])
+    uris = [r[0] for r in tshark(out, ["http.request.uri"], "http.request")]
+    ok("/clearcap-decrypt-test" in uris, "tshark decrypts the TLS from OUT alone: %r (%s)" % (uris, p.stderr))
+    eq(tshark(pcap, ["http.request.uri"], "http.request"), [], "and not without the secrets")
+    # No SRTP here, nothing to report but the totals.
+    ok("0 of 0 SRTP/SRTCP decrypted" in p.stderr, p.stderr)
