@@ -343,11 +343,12 @@ static void sdp(struct dec *d, const struct cc_pkt *pkt, const uint8_t *p, size_
 		return;
 	cc_endpoint_str(&pkt->src, a, sizeof(a));
 	for (size_t i = 0; i < n; i++) {
+		size_t before = cc_srtpdec_nkeys(d->sd);
 		snprintf(keys[i].origin, sizeof(keys[i].origin), "SDES a=crypto in SDP sent by %s", a);
 		if (cc_srtpdec_add_key(d->sd, &keys[i]) < 0)
 			d->err = 1;
-		else
-			d->sdp_keys++;
+		else if (cc_srtpdec_nkeys(d->sd) > before)
+			d->sdp_keys++;	/* a retransmitted SDP or the other end's copy adds nothing */
 	}
 	memset(keys, 0, sizeof(keys));
 }
@@ -395,6 +396,21 @@ static void payload(struct dec *d, uint64_t ts, const struct cc_pkt *pkt, const 
 	}
 }
 
+/* Appends to buf[size] at *n, cut at the end rather than overrun. */
+__attribute__((format(printf, 4, 5)))
+static void append(char *buf, size_t size, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (*n >= size - 1)
+		return;
+	va_start(ap, fmt);
+	int r = vsnprintf(buf + *n, size - *n, fmt, ap);
+	va_end(ap);
+	if (r > 0)
+		*n = *n + (size_t)r < size ? *n + (size_t)r : size - 1;
+}
+
 static void report(struct dec *d, uint64_t srtp_total, uint64_t srtp_ok)
 {
 	/* Past this many, the flows and handshakes that went well are counted, not listed. */
@@ -440,22 +456,20 @@ static void report(struct dec *d, uint64_t srtp_total, uint64_t srtp_ok)
 				    (!cc_endpoint_cmp(&hs->client, &f->dst) && !cc_endpoint_cmp(&hs->server, &f->src)))
 					dtls_here = 1;
 			}
-			n += (size_t)snprintf(why + n, sizeof(why) - n, ", %llu no key%s", (unsigned long long)f->nokey,
-					      cc_srtpdec_nkeys(d->sd) == 0 ? " (no keys given)"
-					      : dtls_here ? " (none of the keys authenticates them)"
-					      : " (none of the keys authenticates them: RTP not encrypted, or its key missing)");
+			append(why, sizeof(why), &n, ", %llu no key%s", (unsigned long long)f->nokey,
+			       cc_srtpdec_nkeys(d->sd) == 0 ? " (no keys given)"
+			       : dtls_here ? " (none of the keys authenticates them)"
+			       : " (none of the keys authenticates them: RTP not encrypted, or its key missing)");
 		}
 		if (f->auth)
-			n += (size_t)snprintf(why + n, sizeof(why) - n, ", %llu auth failures",
-					      (unsigned long long)f->auth);
+			append(why, sizeof(why), &n, ", %llu auth failures", (unsigned long long)f->auth);
 		if (f->replay)
-			n += (size_t)snprintf(why + n, sizeof(why) - n, ", %llu replayed (duplicates)",
-					      (unsigned long long)f->replay);
-		if (f->clear && n < sizeof(why))
-			n += (size_t)snprintf(why + n, sizeof(why) - n, "; and %llu RTCP in the clear (not encrypted)",
-					      (unsigned long long)f->clear);
-		if (f->bad && n < sizeof(why))
-			n += (size_t)snprintf(why + n, sizeof(why) - n, ", %llu malformed", (unsigned long long)f->bad);
+			append(why, sizeof(why), &n, ", %llu replayed (duplicates)", (unsigned long long)f->replay);
+		if (f->clear)
+			append(why, sizeof(why), &n, "; and %llu RTCP in the clear (not encrypted)",
+			       (unsigned long long)f->clear);
+		if (f->bad)
+			append(why, sizeof(why), &n, ", %llu malformed", (unsigned long long)f->bad);
 		const struct cc_srtp_key *k = f->key >= 0 ? cc_srtpdec_key(d->sd, (size_t)f->key) : NULL;
 		say(d, "udp %s > %s: %llu SRTP + %llu SRTCP, %llu decrypted%s%s%s%s", a, b, (unsigned long long)f->srtp,
 		    (unsigned long long)f->srtcp, (unsigned long long)f->ok, why, k ? " (key: " : "", k ? k->origin : "",
