@@ -101,7 +101,7 @@ def plain_rtp(cap):
 
 def wire_srtp(cap):
     """The UDP payloads that are RTP or RTCP by their first byte (RFC 7983: 128..191)."""
-    rows = tshark(cap, ["udp.payload"], "udp")
+    rows = tshark(cap, ["udp.payload"], "udp && !icmp && !icmpv6")
     return [r[0] for r in rows if r[0] and 0x80 <= int(r[0][:2], 16) <= 0xbf]
 
 
@@ -142,10 +142,24 @@ def test_decrypt_tcpdump_with_keylog(env):
     p = decrypt(env, d, out, "--keylog", os.path.join(d, "keys.txt"))
     check_all_decrypted(env, d, out, p)
     ok("SRTP keys derived (AES_CM_128_HMAC_SHA1_80)" in p.stderr, p.stderr)
-    # The secrets block makes Wireshark decrypt the DTLS: the Finished messages are readable.
+    # The secrets block makes Wireshark decrypt the DTLS: a Finished message and the data channel's
+    # SCTP packets (shown as data: Wireshark has no rule that DTLS carries SCTP) are readable.
+    # (Should ICE move the association after the handshake, Wireshark, which keys DTLS sessions on
+    # the UDP conversation, decrypts only what stayed on the handshake's 5-tuple.)
+    # ICE may also switch pairs in the middle of the handshake (each aiortc peer has two
+    # addresses): clearcap decrypt pairs the Hellos anyway, Wireshark cannot, so then only the
+    # secrets block's presence is checked.
+    tcpdump = os.path.join(d, "tcpdump.pcap")
+    convs = {tuple(sorted([(r[0], r[1]), (r[2], r[3])]))
+             for r in tshark(tcpdump, ["ip.src", "udp.srcport", "ip.dst", "udp.dstport"], "dtls.handshake")}
     fin = cclib.tshark_count(out, "dtls.handshake.type == 20")
-    ok(fin >= 2, "tshark decrypts DTLS from OUT alone: %d Finished" % fin)
-    eq(cclib.tshark_count(os.path.join(d, "tcpdump.pcap"), "dtls.handshake.type == 20"), 0,
+    app = cclib.tshark_count(out, "dtls.app_data && data")
+    if len(convs) == 1:
+        ok(fin >= 1 and app >= 1, "tshark decrypts DTLS from OUT alone: %d Finished, %d records of data" % (fin, app))
+    else:
+        print("     (the DTLS handshake spans %d UDP conversations: beyond Wireshark)" % len(convs))
+        ok(b"CLIENT_RANDOM " in open(out, "rb").read(), "the secrets are in OUT")
+    eq(cclib.tshark_count(tcpdump, "dtls.handshake.type == 20 || (dtls.app_data && data)"), 0,
        "and cannot without the secrets")
     # The report is in the file too, as the section comment.
     comment = cclib.run(["capinfos", "-k", out]).stdout
@@ -278,7 +292,8 @@ def tone_fraction(payloads):
 
 def srtp_only(cap):
     """SRTP on the wire: RTP by its first byte (RFC 7983), not RTCP by its type (RFC 5761 section 4)."""
-    return [r[0] for r in tshark(cap, ["udp.payload"], 'udp && !(frame.interface_name == "plaintext")')
+    # Not ICMP: a port unreachable quotes the datagram it answers (baresip's last packets).
+    return [r[0] for r in tshark(cap, ["udp.payload"], 'udp && !icmp && !icmpv6 && !(frame.interface_name == "plaintext")')
             if r[0] and 0x80 <= int(r[0][:2], 16) <= 0xbf and not 192 <= int(r[0][2:4], 16) <= 223]
 
 
