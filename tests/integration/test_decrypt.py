@@ -42,7 +42,7 @@ echo "$answer" >&"${A[1]}"
 read -r -t 30 a <&"${A[0]}"; read -r -t 30 b <&"${B[0]}"
 # The wrappers end after their peers (clearcap flushes the capture): wait for them, not tcpdump.
 wait ${A_PID:-} ${B_PID:-} 2>/dev/null || true
-sleep 0.3
+sleep 1  # tcpdump may still be reading its ring when SIGINT stops it
 kill -INT $tpid; wait $tpid || true
 echo "A:$a B:$b"
 """
@@ -267,7 +267,7 @@ sleep 1
 "$CLEARCAP" -q -a -w "$D/shim.pcapng" -k "$D/keys.txt" --srtp-keylog "$D/srtp.txt" -- \
     baresip -f "$D/a" -t 4 -e "/dial sip:b@127.0.0.1:5062" >"$D/a.log" 2>&1
 wait $bpid || true
-sleep 0.3
+sleep 1  # tcpdump may still be reading its ring when SIGINT stops it
 kill -INT $tpid; wait $tpid || true
 """
 
@@ -388,7 +388,7 @@ spid=$!
 for i in $(seq 50); do curl -sk -o /dev/null https://127.0.0.1:4433/ 2>/dev/null && break; sleep 0.1; done
 SSLKEYLOGFILE="$D/keys.txt" curl -sk -o "$D/page.html" https://127.0.0.1:4433/clearcap-decrypt-test
 kill $spid
-sleep 0.3
+sleep 1  # tcpdump may still be reading its ring when SIGINT stops it
 kill -INT $tpid; wait $tpid || true
 """
 
@@ -411,3 +411,81 @@ def test_decrypt_tls_keylog(env):
     eq(tshark(pcap, ["http.request.uri"], "http.request"), [], "and not without the secrets")
     # No SRTP here, nothing to report but the totals.
     ok("0 of 0 SRTP/SRTCP decrypted" in p.stderr, p.stderr)
+
+
+# openssl s_client <-> s_server over DTLS 1.2 with use_srtp: OpenSSL's own exporter output
+# (-keymatexport EXTRACTOR-dtls_srtp, SSL_export_keying_material) keys SRTP packets that pylibsrtp
+# protects and sends from the client's port after the handshake; clearcap decrypt must derive the
+# same keys from tcpdump's capture and the key log alone: every profile, SHA-256 and SHA-384 PRFs.
+OSSL_SCRIPT = r"""
+set -e
+ip link set lo up
+cd "$D"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=localhost 2>/dev/null
+tcpdump -i lo --immediate-mode -U -w "$D/tcpdump.pcap" 2>"$D/tcpdump.err" &
+tpid=$!
+for i in $(seq 50); do grep -q listening "$D/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
+# s_server ends at the end of its standard input: a sleep holds it open.
+sleep 8 2>/dev/null | openssl s_server -dtls1_2 -accept 127.0.0.1:4444 -cert cert.pem -key key.pem \
+    -use_srtp "$PROFILE" -cipher "$CIPHER" >"$D/server.out" 2>&1 &
+spid=$!
+for i in $(seq 50); do grep -q ACCEPT "$D/server.out" 2>/dev/null && break; sleep 0.1; done
+(sleep 1; echo hello) | timeout 5 openssl s_client -dtls1_2 -connect 127.0.0.1:4444 -bind 127.0.0.1:5555 \
+    -use_srtp "$PROFILE" -cipher "$CIPHER" -keylogfile "$D/keys.txt" \
+    -keymatexport EXTRACTOR-dtls_srtp -keymatexportlen 88 >"$D/client.out" 2>&1 || true
+kill $spid 2>/dev/null || true
+"$PY" -c "$SEND" "$D/client.out" "$PROFILE"
+sleep 1  # tcpdump may still be reading its ring when SIGINT stops it
+kill -INT $tpid; wait $tpid || true
+"""
+
+OSSL_SEND = r"""
+import re, socket, sys, pylibsrtp
+km = bytes.fromhex(re.search(r"Keying material: ([0-9A-F]+)", open(sys.argv[1]).read()).group(1))
+kl, sl, name = {"SRTP_AES128_CM_SHA1_80": (16, 14, "AES128_CM_SHA1_80"),
+                "SRTP_AES128_CM_SHA1_32": (16, 14, "AES128_CM_SHA1_32"),
+                "SRTP_AEAD_AES_128_GCM": (16, 12, "AEAD_AES_128_GCM"),
+                "SRTP_AEAD_AES_256_GCM": (32, 12, "AEAD_AES_256_GCM")}[sys.argv[2]]
+key = km[:kl] + km[2 * kl:2 * kl + sl]      # client_write_key || client_write_salt (RFC 5764 section 4.2)
+s = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+                                       srtp_profile=getattr(pylibsrtp.Policy, "SRTP_PROFILE_" + name)))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+u.bind(("127.0.0.1", 5555))
+for i in range(20):
+    rtp = bytes([0x80, 0, 0, i]) + (i * 160).to_bytes(4, "big") + (0x1234).to_bytes(4, "big") + bytes([0xd5]) * 160
+    u.sendto(s.protect(rtp), ("127.0.0.1", 4444))
+"""
+
+
+def test_decrypt_openssl_profiles(env):
+    """Every DTLS-SRTP profile OpenSSL offers, with SHA-256 and SHA-384 cipher suites: the keys
+    clearcap decrypt derives from the wire and the key log equal OpenSSL's exporter output."""
+    for tool in ("tcpdump", "openssl"):
+        cclib.need(tool)
+    if subprocess.run([cclib.PY, "-c", "import pylibsrtp"], capture_output=True).returncode != 0:
+        raise cclib.Skip("pylibsrtp (python3-aiortc's dependency) not installed")
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
+        raise cclib.Skip("cannot create a network namespace here")
+    cases = [("SRTP_AES128_CM_SHA1_80", "ECDHE-RSA-AES128-GCM-SHA256", "AES_CM_128_HMAC_SHA1_80"),
+             ("SRTP_AES128_CM_SHA1_32", "ECDHE-RSA-AES256-GCM-SHA384", "AES_CM_128_HMAC_SHA1_32"),
+             ("SRTP_AEAD_AES_128_GCM", "ECDHE-RSA-AES256-GCM-SHA384", "AEAD_AES_128_GCM"),
+             ("SRTP_AEAD_AES_256_GCM", "ECDHE-RSA-AES128-GCM-SHA256", "AEAD_AES_256_GCM")]
+    for profile, cipher, suite in cases:
+        d = env.path(profile)
+        os.makedirs(d)
+        e = env.env(preload=False)
+        e.update({"D": d, "PY": cclib.PY, "SEND": OSSL_SEND, "PROFILE": profile, "CIPHER": cipher})
+        cclib.run(["unshare", "-n", "bash", "-c", OSSL_SCRIPT], env=e, timeout=60)
+        client = open(os.path.join(d, "client.out")).read()
+        ok("profile=" + profile in client and cipher in client, "negotiated %s %s: %s" % (profile, cipher, client[-800:]))
+        out = os.path.join(d, "out.pcapng")
+        p = cclib.run([env.tool, "decrypt", os.path.join(d, "tcpdump.pcap"), "-o", out,
+                       "--keylog", os.path.join(d, "keys.txt")])
+        # The 20 packets sent, as far as tcpdump kept them (it may lose some on a loaded machine).
+        n = len(srtp_only(os.path.join(d, "tcpdump.pcap")))
+        ok(n >= 10 and "SRTP keys derived (%s)" % suite in p.stderr and
+           "%d of %d SRTP/SRTCP decrypted" % (n, n) in p.stderr, "%s with %s: %s" % (profile, cipher, p.stderr))
+        payloads = [r[0] for r in tshark(out, ["rtp.payload"], 'frame.interface_name == "plaintext" && rtp',
+                                         extra=["--enable-heuristic", "rtp_udp"])]
+        eq(payloads, ["d5" * 160] * n, "%s: the RTP payloads sent" % profile)
