@@ -18,17 +18,36 @@ from cclib import eq, ok, tshark
 
 QUICK = ["test_decrypt_baresip_dtls_srtp", "test_decrypt_baresip_sdes", "test_decrypt_tls_keylog"]
 
+# tcpdump runs in immediate mode (a capture stopped within a second of its last packets keeps them)
+# with a 4 KiB snapshot length: immediate mode gives each packet a snaplen-sized slot in the
+# kernel's ring, so with the default 262144 and 2 MiB only 8 packets of a burst would fit.
+# Stops the tcpdump started as $tpid writing $1 once its file has stopped growing: on a loaded
+# machine it may still be reading its ring, and SIGINT ends it without reading the rest.
+STOP_TCPDUMP = r"""
+stop_tcpdump() {
+    local last=-1 size same=0
+    for i in $(seq 40); do
+        sleep 0.5
+        size=$(stat -c %s "$1")
+        if [ "$size" = "$last" ]; then same=$((same + 1)); else same=0; fi
+        [ $same -ge 2 ] && break
+        last=$size
+    done
+    kill -INT $tpid; wait $tpid || true
+}
+"""
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEER = os.path.join(HERE, "webrtc_peer.py")
 
-SCRIPT = r"""
+SCRIPT = STOP_TCPDUMP + r"""
 set -e
 ip link set lo up
 ip link add v0 type veth peer name v1
 ip addr add 10.200.0.1/24 dev v0; ip addr add 10.200.0.2/24 dev v1
 ip link set v0 up; ip link set v1 up
 eval "$PRELUDE"
-tcpdump -i lo --immediate-mode -U -w "$TMPD/tcpdump.pcap" 2>"$TMPD/tcpdump.err" &
+tcpdump -i lo --immediate-mode -s 4096 -B 16384 -U -w "$TMPD/tcpdump.pcap" 2>"$TMPD/tcpdump.err" &
 tpid=$!
 for i in $(seq 50); do grep -q listening "$TMPD/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
 coproc A { "$CLEARCAP" -q -a -w "$TMPD/shim.pcapng" -k "$TMPD/keys.txt" --srtp-keylog "$TMPD/srtp.txt" -- \
@@ -42,8 +61,7 @@ echo "$answer" >&"${A[1]}"
 read -r -t 30 a <&"${A[0]}"; read -r -t 30 b <&"${B[0]}"
 # The wrappers end after their peers (clearcap flushes the capture): wait for them, not tcpdump.
 wait ${A_PID:-} ${B_PID:-} 2>/dev/null || true
-sleep 1  # tcpdump may still be reading its ring when SIGINT stops it
-kill -INT $tpid; wait $tpid || true
+stop_tcpdump "$TMPD/tcpdump.pcap"
 echo "A:$a B:$b"
 """
 
@@ -254,10 +272,10 @@ module_app account.so
 module_app menu.so
 """
 
-BARESIP_SCRIPT = r"""
+BARESIP_SCRIPT = STOP_TCPDUMP + r"""
 set -e
 ip link set lo up
-tcpdump -i lo --immediate-mode -U -w "$D/tcpdump.pcap" 2>"$D/tcpdump.err" &
+tcpdump -i lo --immediate-mode -s 4096 -B 16384 -U -w "$D/tcpdump.pcap" 2>"$D/tcpdump.err" &
 tpid=$!
 for i in $(seq 50); do grep -q listening "$D/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
 "$CLEARCAP" -q -a -w "$D/shim.pcapng" -k "$D/keys.txt" --srtp-keylog "$D/srtp.txt" -- \
@@ -267,8 +285,7 @@ sleep 1
 "$CLEARCAP" -q -a -w "$D/shim.pcapng" -k "$D/keys.txt" --srtp-keylog "$D/srtp.txt" -- \
     baresip -f "$D/a" -t 4 -e "/dial sip:b@127.0.0.1:5062" >"$D/a.log" 2>&1
 wait $bpid || true
-sleep 1  # tcpdump may still be reading its ring when SIGINT stops it
-kill -INT $tpid; wait $tpid || true
+stop_tcpdump "$D/tcpdump.pcap"
 """
 
 
@@ -375,12 +392,12 @@ def test_decrypt_baresip_dtls_srtp(env):
     ok(tone_fraction([w[24:] for w in wire[:100]]) < 0.01, "ciphertext is no tone")
 
 
-TLS_SCRIPT = r"""
+TLS_SCRIPT = STOP_TCPDUMP + r"""
 set -e
 ip link set lo up
 cd "$D"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=localhost 2>/dev/null
-tcpdump -i lo --immediate-mode -U -w "$D/tcpdump.pcap" 2>"$D/tcpdump.err" &
+tcpdump -i lo --immediate-mode -s 4096 -B 16384 -U -w "$D/tcpdump.pcap" 2>"$D/tcpdump.err" &
 tpid=$!
 for i in $(seq 50); do grep -q listening "$D/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
 openssl s_server -quiet -www -accept 4433 -cert cert.pem -key key.pem >/dev/null 2>&1 &
@@ -388,8 +405,7 @@ spid=$!
 for i in $(seq 50); do curl -sk -o /dev/null https://127.0.0.1:4433/ 2>/dev/null && break; sleep 0.1; done
 SSLKEYLOGFILE="$D/keys.txt" curl -sk -o "$D/page.html" https://127.0.0.1:4433/clearcap-decrypt-test
 kill $spid
-sleep 1  # tcpdump may still be reading its ring when SIGINT stops it
-kill -INT $tpid; wait $tpid || true
+stop_tcpdump "$D/tcpdump.pcap"
 """
 
 
@@ -417,12 +433,12 @@ def test_decrypt_tls_keylog(env):
 # (-keymatexport EXTRACTOR-dtls_srtp, SSL_export_keying_material) keys SRTP packets that pylibsrtp
 # protects and sends from the client's port after the handshake; clearcap decrypt must derive the
 # same keys from tcpdump's capture and the key log alone: every profile, SHA-256 and SHA-384 PRFs.
-OSSL_SCRIPT = r"""
+OSSL_SCRIPT = STOP_TCPDUMP + r"""
 set -e
 ip link set lo up
 cd "$D"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=localhost 2>/dev/null
-tcpdump -i lo --immediate-mode -U -w "$D/tcpdump.pcap" 2>"$D/tcpdump.err" &
+tcpdump -i lo --immediate-mode -s 4096 -B 16384 -U -w "$D/tcpdump.pcap" 2>"$D/tcpdump.err" &
 tpid=$!
 for i in $(seq 50); do grep -q listening "$D/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
 # s_server ends at the end of its standard input: a sleep holds it open.
@@ -435,8 +451,7 @@ for i in $(seq 50); do grep -q ACCEPT "$D/server.out" 2>/dev/null && break; slee
     -keymatexport EXTRACTOR-dtls_srtp -keymatexportlen 88 >"$D/client.out" 2>&1 || true
 kill $spid 2>/dev/null || true
 "$PY" -c "$SEND" "$D/client.out" "$PROFILE"
-sleep 1  # tcpdump may still be reading its ring when SIGINT stops it
-kill -INT $tpid; wait $tpid || true
+stop_tcpdump "$D/tcpdump.pcap"
 """
 
 OSSL_SEND = r"""
@@ -482,9 +497,9 @@ def test_decrypt_openssl_profiles(env):
         out = os.path.join(d, "out.pcapng")
         p = cclib.run([env.tool, "decrypt", os.path.join(d, "tcpdump.pcap"), "-o", out,
                        "--keylog", os.path.join(d, "keys.txt")])
-        # The 20 packets sent, as far as tcpdump kept them (it may lose some on a loaded machine).
         n = len(srtp_only(os.path.join(d, "tcpdump.pcap")))
-        ok(n >= 10 and "SRTP keys derived (%s)" % suite in p.stderr and
+        eq(n, 20, "the SRTP packets sent, in tcpdump's capture (%s)" % open(os.path.join(d, "tcpdump.err")).read())
+        ok("SRTP keys derived (%s)" % suite in p.stderr and
            "%d of %d SRTP/SRTCP decrypted" % (n, n) in p.stderr, "%s with %s: %s" % (profile, cipher, p.stderr))
         payloads = [r[0] for r in tshark(out, ["rtp.payload"], 'frame.interface_name == "plaintext" && rtp',
                                          extra=["--enable-heuristic", "rtp_udp"])]
