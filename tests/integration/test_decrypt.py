@@ -441,15 +441,16 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 
 tcpdump -i lo --immediate-mode -s 4096 -B 16384 -U -w "$D/tcpdump.pcap" 2>"$D/tcpdump.err" &
 tpid=$!
 for i in $(seq 50); do grep -q listening "$D/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
-# s_server ends at the end of its standard input: a sleep holds it open.
-sleep 8 2>/dev/null | openssl s_server -dtls1_2 -accept 127.0.0.1:4444 -cert cert.pem -key key.pem \
-    -use_srtp "$PROFILE" -cipher "$CIPHER" >"$D/server.out" 2>&1 &
+# s_server ends at the end of its standard input: a sleep holds it open; it serves one client.
+openssl s_server -dtls1_2 -naccept 1 -accept 127.0.0.1:4444 -cert cert.pem -key key.pem \
+    -use_srtp "$PROFILE" -cipher "$CIPHER" < <(sleep 8) >"$D/server.out" 2>&1 &
 spid=$!
 for i in $(seq 50); do grep -q ACCEPT "$D/server.out" 2>/dev/null && break; sleep 0.1; done
 (sleep 1; echo hello) | timeout 5 openssl s_client -dtls1_2 -connect 127.0.0.1:4444 -bind 127.0.0.1:5555 \
     -use_srtp "$PROFILE" -cipher "$CIPHER" -keylogfile "$D/keys.txt" \
     -keymatexport EXTRACTOR-dtls_srtp -keymatexportlen 88 >"$D/client.out" 2>&1 || true
 kill $spid 2>/dev/null || true
+wait $spid 2>/dev/null || true
 "$PY" -c "$SEND" "$D/client.out" "$PROFILE"
 stop_tcpdump "$D/tcpdump.pcap"
 """
