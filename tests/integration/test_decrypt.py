@@ -49,6 +49,7 @@ ip link set v0 up; ip link set v1 up
 eval "$PRELUDE"
 tcpdump -i lo --immediate-mode -s 4096 -B 16384 -U -w "$TMPD/tcpdump.pcap" 2>"$TMPD/tcpdump.err" &
 tpid=$!
+trap 'kill $tpid %1 2>/dev/null || true' EXIT    # also when a step fails (the prelude's TURN server is %1)
 for i in $(seq 50); do grep -q listening "$TMPD/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
 coproc A { "$CLEARCAP" -q -a -w "$TMPD/shim.pcapng" -k "$TMPD/keys.txt" --srtp-keylog "$TMPD/srtp.txt" -- \
            "$PY" "$PEER" offer $MODE 2>"$TMPD/a.err"; }
@@ -277,6 +278,7 @@ set -e
 ip link set lo up
 tcpdump -i lo --immediate-mode -s 4096 -B 16384 -U -w "$D/tcpdump.pcap" 2>"$D/tcpdump.err" &
 tpid=$!
+trap 'kill $tpid 2>/dev/null || true' EXIT       # also when a step fails
 for i in $(seq 50); do grep -q listening "$D/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
 "$CLEARCAP" -q -a -w "$D/shim.pcapng" -k "$D/keys.txt" --srtp-keylog "$D/srtp.txt" -- \
     baresip -f "$D/b" -t 6 >"$D/b.log" 2>&1 &
@@ -399,6 +401,7 @@ cd "$D"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=localhost 2>/dev/null
 tcpdump -i lo --immediate-mode -s 4096 -B 16384 -U -w "$D/tcpdump.pcap" 2>"$D/tcpdump.err" &
 tpid=$!
+trap 'kill $tpid 2>/dev/null || true' EXIT       # also when a step fails
 for i in $(seq 50); do grep -q listening "$D/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
 openssl s_server -quiet -www -accept 4433 -cert cert.pem -key key.pem >/dev/null 2>&1 &
 spid=$!
@@ -440,6 +443,7 @@ cd "$D"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=localhost 2>/dev/null
 tcpdump -i lo --immediate-mode -s 4096 -B 16384 -U -w "$D/tcpdump.pcap" 2>"$D/tcpdump.err" &
 tpid=$!
+trap 'kill $tpid 2>/dev/null || true' EXIT       # also when a step fails
 for i in $(seq 50); do grep -q listening "$D/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
 # s_server ends at the end of its standard input: a sleep holds it open; it serves one client.
 openssl s_server -dtls1_2 -naccept 1 -accept 127.0.0.1:4444 -cert cert.pem -key key.pem \
