@@ -66,9 +66,10 @@ $(LIB): $(SHIM_OBJ) shim/exports.map
 
 # The command shares the file header (live view) and rotation names with the shim, and (never the
 # shim) links libpcap: report, extract and the exit statistics read files with it.
+# `clearcap decrypt` frames plaintext as the shim does (frame.c) and links libsrtp2 and libcrypto.
 TOOL_SRC := $(wildcard tools/*.c) pcapout/format.c pcapout/frame.c pcapout/rotate.c pcapout/rundir.c
 $(TOOL): $(TOOL_SRC) $(DECODERS_SRC) $(wildcard tools/*.h) $(HEADERS) | $(BUILD)
-	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC) $(DECODERS_SRC) -lpcap -lm
+	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC) $(DECODERS_SRC) -lpcap -lsrtp2 -lcrypto -lm
 
 -include decoders/decoders.mk
 -include tools/tools.mk

@@ -46,7 +46,7 @@ static size_t put_opt(uint8_t *p, uint16_t code, const void *v, size_t len)
 	return 4 + PAD4(len);
 }
 
-static size_t shb(uint8_t *p)
+static size_t shb(uint8_t *p, const char *comment, size_t comment_len)
 {
 	static const char appl[] = "clearcap";
 	size_t n = 0;
@@ -58,6 +58,8 @@ static size_t shb(uint8_t *p)
 	put16(p + 14, 0);
 	memcpy(p + 16, &section_len, 8);
 	n = 24;
+	if (comment_len)
+		n += put_opt(p + n, 1, comment, comment_len);     /* opt_comment */
 	n += put_opt(p + n, 4, appl, sizeof(appl) - 1);  /* shb_userappl */
 	put32(p + n, 0);                                  /* opt_endofopt */
 	n += 4;
@@ -87,6 +89,11 @@ static size_t idb(uint8_t *p, const char *name)
 
 size_t cc_format_header(enum cc_format fmt, uint8_t *dst)
 {
+	return cc_format_header_comment(fmt, dst, NULL, 0);
+}
+
+size_t cc_format_header_comment(enum cc_format fmt, uint8_t *dst, const char *comment, size_t comment_len)
+{
 	size_t n = 0;
 
 	if (fmt == CC_FMT_PCAP) {
@@ -99,7 +106,7 @@ size_t cc_format_header(enum cc_format fmt, uint8_t *dst)
 		put32(dst + 20, CC_LINKTYPE_LINUX_SLL2);
 		return 24;
 	}
-	n += shb(dst);
+	n += shb(dst, comment, comment_len);
 	for (int i = 0; i < CC_IF_COUNT; i++)
 		n += idb(dst + n, if_names[i]);
 	return n;
@@ -130,7 +137,8 @@ void cc_record_finish(enum cc_format fmt, uint8_t *dst, uint64_t ts_ns, unsigned
 	}
 	size_t total = cc_record_len(fmt, caplen, comment_len);
 	size_t n = 28 + caplen;
-	uint32_t flags = outgoing ? 2 : 1;      /* epb_flags bits 0-1: 01 inbound, 10 outbound */
+	/* epb_flags bits 0-1: 01 inbound, 10 outbound, 00 not known (a re-framed capture's). */
+	uint32_t flags = outgoing < 0 ? 0 : outgoing ? 2 : 1;
 
 	put32(dst, 0x00000006);
 	put32(dst + 4, (uint32_t)total);

@@ -18,6 +18,13 @@ enum cc_format { CC_FMT_PCAPNG = 0, CC_FMT_PCAP = 1 };
 /* The file header for fmt; returns its length (at most CC_HEADER_MAX). */
 size_t cc_format_header(enum cc_format fmt, uint8_t *dst);
 
+/*
+ * The same header with a section comment (pcapng opt_comment in the Section Header Block; pcap
+ * has no place for one).  dst must hold CC_HEADER_MAX + comment_len + 8 bytes; comment_len is at
+ * most 65000.
+ */
+size_t cc_format_header_comment(enum cc_format fmt, uint8_t *dst, const char *comment, size_t comment_len);
+
 /* Bytes of one record around a frame of caplen bytes with an optional comment (pcapng only). */
 size_t cc_record_len(enum cc_format fmt, size_t caplen, size_t comment_len);
 
@@ -26,7 +33,8 @@ size_t cc_record_frame_off(enum cc_format fmt);
 
 /*
  * Writes the record's fields around the frame, which the caller has put (or will put) at
- * dst + cc_record_frame_off(fmt).  iface is the SLL2 index (1-based).
+ * dst + cc_record_frame_off(fmt).  iface is the SLL2 index (1-based); outgoing is 1 or 0, or -1
+ * when the direction is not known.
  */
 void cc_record_finish(enum cc_format fmt, uint8_t *dst, uint64_t ts_ns, unsigned iface, int outgoing,
 		      size_t caplen, size_t origlen, const char *comment, size_t comment_len);

@@ -154,17 +154,22 @@ static size_t l4_len(const struct cc_frame *f)
 	}
 }
 
-static size_t put_sll2(uint8_t *p, const struct cc_frame *f)
+size_t cc_sll2_put(uint8_t *p, uint16_t ethertype, unsigned iface, int outgoing, uint32_t pid)
 {
-	put_be16(p, f->dst.family == AF_INET6 ? 0x86dd : 0x0800);
+	put_be16(p, ethertype);
 	put_be16(p + 2, 0);
-	put_be32(p + 4, f->iface);
+	put_be32(p + 4, iface);
 	put_be16(p + 8, ARPHRD_NONE_);
-	p[10] = f->outgoing ? 4 : 0;
+	p[10] = outgoing ? 4 : 0;
 	p[11] = 4;
-	put_be32(p + 12, f->pid);
+	put_be32(p + 12, pid);
 	put_be32(p + 16, 0);
 	return CC_SLL2_LEN;
+}
+
+static size_t put_sll2(uint8_t *p, const struct cc_frame *f)
+{
+	return cc_sll2_put(p, f->dst.family == AF_INET6 ? 0x86dd : 0x0800, f->iface, f->outgoing, f->pid);
 }
 
 /* Pseudo-header sum (RFC 768, RFC 8200 section 8.1) for the transport checksum. */

@@ -76,6 +76,12 @@ static inline size_t cc_frame_hdr_len(const struct cc_frame *f)
 size_t cc_frame_build(uint8_t *dst, const struct cc_frame *f, const struct iovec *iov, int iovcnt,
 		      size_t skip, size_t caplen, size_t origlen);
 
+/*
+ * The 20-byte SLL2 header alone, for a frame whose network-layer bytes already exist (a packet
+ * re-framed from another capture's link type).  Returns CC_SLL2_LEN.
+ */
+size_t cc_sll2_put(uint8_t *p, uint16_t ethertype, unsigned iface, int outgoing, uint32_t pid);
+
 /* Copies len bytes starting `skip` bytes into the iovec list; returns bytes copied. */
 size_t cc_iov_copy(uint8_t *dst, const struct iovec *iov, int iovcnt, size_t skip, size_t len);
 

@@ -35,6 +35,7 @@
 #include "pcapout/format.h"
 #include "pcapout/rotate.h"
 #include "tools/daily.h"
+#include "tools/decrypt.h"
 #include "tools/envcheck.h"
 #include "tools/exitstats.h"
 #include "tools/report.h"
@@ -134,6 +135,7 @@ static void print_help(void)
 "       clearcap ctl PID|all status|pause|resume|reopen FILE\n"
 "       clearcap report FILE [--json] [--svg DIR]\n"
 "       clearcap extract FILE [-o DIR] [--both]\n"
+"       clearcap decrypt IN -o OUT [--keylog FILE] [--srtp-keylog FILE]   (see --help there)\n"
 "\n"
 "Run PROGRAM with the clearcap shim preloaded and write the UDP and TCP traffic of PROGRAM\n"
 "and of every process it starts to FILE, without capture privileges, with the addresses\n"
@@ -247,6 +249,7 @@ static const struct subcommand subcommands[] = {
 	{ "ctl",     cmd_ctl },
 	{ "report",  cc_cmd_report },
 	{ "extract", cc_cmd_extract },
+	{ "decrypt", cc_cmd_decrypt },
 };
 
 static const struct subcommand *find_subcommand(const char *name)

@@ -10,7 +10,7 @@ gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer
 ffmpeg gstreamer1.0-plugins-ugly golang-go golang-github-pion-webrtc.v3-dev libc6-dev
 gnutls-bin libnss3-tools"
 # tests/integration/test_cli.py reads the installed man page, drives the bash completion and
-# calls baresip to baresip (DTLS-SRTP next to its SIP).
+# calls baresip to baresip (DTLS-SRTP next to its SIP); test_decrypt.py calls it too.
 PKGS="$PKGS man-db bash-completion baresip"
 
 missing=""

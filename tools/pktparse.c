@@ -243,6 +243,29 @@ int cc_pkt_parse(int dlt, const uint8_t *p, size_t caplen, struct cc_pkt *out)
 	return transport(&l4, out);
 }
 
+int cc_pkt_network(int dlt, const uint8_t *p, size_t caplen, uint16_t *ethertype, size_t *off, uint8_t *dir)
+{
+	struct cc_pkt tmp;
+	struct cc_cur c;
+	int rc;
+
+	memset(&tmp, 0, sizeof tmp);
+	cur_init(&c, p, caplen);
+	rc = link_header(dlt, &c, &tmp, ethertype);
+	if (rc < 0)
+		return rc;
+	if (*ethertype == 0) {
+		if (c.len < 1)
+			return CC_ESHORT;
+		*ethertype = (c.p[0] >> 4) == 6 ? ETH_IPV6 : (c.p[0] >> 4) == 4 ? ETH_IPV4 : 0;
+		if (*ethertype == 0)
+			return CC_ENOTSUP;
+	}
+	*off = caplen - c.len;
+	*dir = tmp.dir;
+	return 0;
+}
+
 char *cc_endpoint_str(const struct cc_endpoint *e, char *buf, size_t size)
 {
 	char a[INET6_ADDRSTRLEN];

@@ -44,6 +44,13 @@ int cc_pkt_link_supported(int dlt);
  */
 int cc_pkt_parse(int dlt, const uint8_t *p, size_t caplen, struct cc_pkt *out);
 
+/*
+ * Where the network layer starts in a frame (*off) and what it is (*ethertype, decided by the IP
+ * version nibble on links without a type field), with the direction the link header gives.
+ * For re-framing a packet under another link header.  0, or a negative CC_ code.
+ */
+int cc_pkt_network(int dlt, const uint8_t *p, size_t caplen, uint16_t *ethertype, size_t *off, uint8_t *dir);
+
 /* "1.2.3.4:5" or "[::1]:5" into buf; returns buf. */
 char *cc_endpoint_str(const struct cc_endpoint *e, char *buf, size_t size);
 int cc_endpoint_cmp(const struct cc_endpoint *a, const struct cc_endpoint *b);

@@ -1,5 +1,6 @@
 /* fuzz_dtls.c - libFuzzer target for decoders/dtls.c. */
 #include "decoders/dtls.h"
+#include "decoders/hello.h"
 #include "tests/fuzz/fuzz_util.h"
 
 static void records(const uint8_t *data, size_t size, int dtls)
@@ -23,6 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cc_tls_record r;
 	struct cc_tls_hello h;
+	struct cc_hello_params hp;
 	size_t need;
 
 	records(data, size, 0);
@@ -33,6 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bytes_in(data, size, r.frag);
 	(void)cc_tls_hello(data, size, &h);
 	(void)cc_dtls_hello(data, size, &h);
+	(void)cc_dtls_hello_params(data, size, &hp);
+	if (size > 0)
+		(void)cc_hello_params_body(data[0] & 1 ? 1 : 2, data + 1, size - 1, &hp);
 	if (cc_tls_record_len(data, size, &need) == 0 && need > size)
 		__builtin_trap();
 	return 0;

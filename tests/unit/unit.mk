@@ -82,3 +82,12 @@ $(BUILD)/tests/test_tls: tests/unit/test_tls.c tests/unit/check_main.h shim/tls.
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_tls.c shim/tls.c shim/dtlsmatch.c pcapout/frame.c $(DECODERS_SRC) \
 		-pthread $(CHECK_LIBS)
+
+# tools/: clearcap decrypt's Hello parameters, exporter, key files and SRTP key trial.
+DECRYPT_UNIT_SRC := tools/dtlssrtp.c tools/srtpdec.c tools/index.c tools/srtpkeyfile.c tools/sdpkeys.c tools/keylog.c tools/pktparse.c
+UNIT_TESTS += $(BUILD)/tests/test_decrypt
+$(BUILD)/tests/test_decrypt: tests/unit/test_decrypt.c tests/unit/check_main.h $(DECRYPT_UNIT_SRC) \
+                             $(wildcard tools/*.h) $(DECODERS_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_decrypt.c $(DECRYPT_UNIT_SRC) $(DECODERS_SRC) -lsrtp2 -lcrypto \
+		$(CHECK_LIBS)
