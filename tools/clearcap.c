@@ -67,6 +67,7 @@ struct options {
 	int live_fd;            /* a pipe or FIFO we hold open for the capture's lifetime, or -1 */
 	const char *stats;      /* --stats: exit statistics as JSON */
 	int trace;              /* --trace 1, --no-trace 0; -1: when the shim cannot enter PROGRAM */
+	bool no_decrypt;        /* --no-decrypt: no pass over the file for SRTP with known keys */
 	char **argv;            /* the program and its arguments */
 };
 
@@ -196,6 +197,10 @@ static void print_help(void)
 "                     Go program, which the shim cannot enter; -P, --capture, -B and -k do\n"
 "                     not apply, -C/-G are refused.\n"
 "      --no-trace     Never trace; preload the shim even into a static or Go program.\n"
+"      --no-decrypt   After PROGRAM exits, do not decrypt the SRTP that has no plaintext copy\n"
+"                     but whose keys are known (not through libsrtp2, as baresip's): by\n"
+"                     default its plaintext is appended to FILE, marked 'decrypted by\n"
+"                     clearcap' (not with -f or --capture, nor to a pipe or rotated files).\n"
 "      --stats PATH   Also write the exit statistics (what this run added to FILE: flows,\n"
 "                     RTP streams, STUN, DTLS) to PATH as JSON, as 'clearcap report --json'.\n"
 "  -h, --help         Print this help and exit.\n"
@@ -334,6 +339,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "stats",       required_argument, NULL, 0x100 },
 		{ "trace",       no_argument,       NULL, 0x101 },
 		{ "no-trace",    no_argument,       NULL, 0x102 },
+		{ "no-decrypt",  no_argument,       NULL, 0x103 },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ "version",     no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -379,6 +385,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 0x100: o->stats = optarg; break;
 		case 0x101: o->trace = 1; break;
 		case 0x102: o->trace = 0; break;
+		case 0x103: o->no_decrypt = true; break;
 		case 'h': print_help(); exit(0);
 		case 'V': puts("clearcap " CLEARCAP_VERSION); exit(0);
 		default: bad_option(c, argv);
@@ -1231,6 +1238,34 @@ static void trace_setup(struct cc_trace_cfg *tc, const struct options *o, const 
 	cc_trace_open(tc);
 }
 
+/*
+ * SRTP the program protected without libsrtp2 (baresip's libre, rtpengine-style stacks) has no
+ * plaintext copy, yet its keys are often known: DTLS-SRTP from the file's own secrets and
+ * handshakes, SDES from SDP in the clear, the key logs.  After the run, such packets are
+ * decrypted and their plaintext appended to the file, marked "decrypted by clearcap" (never a
+ * pipe, a rotation or classic pcap, whose files cannot be read back or hold no comment).
+ */
+static void decrypt_pass(const struct options *o, const char *file)
+{
+	uint64_t n = 0, total = 0;
+	char why[128];
+
+	/* What the user chose to store (--capture, -f, or the same in the environment) is respected. */
+	if (o->no_decrypt || !file || strcmp(o->format, "pcapng") != 0 || o->capture || o->filter ||
+	    getenv("CLEARCAP_CAPTURE") || getenv("CLEARCAP_FILTER"))
+		return;
+	/* A key log the run never opened (no TLS, no SRTP key) is no error here. */
+	const char *kl = o->keylog && access(o->keylog, R_OK) == 0 ? o->keylog : NULL;
+	const char *skl = o->srtp_keylog && access(o->srtp_keylog, R_OK) == 0 ? o->srtp_keylog : NULL;
+	if (cc_decrypt_append(file, kl, skl, &n, &total, why, sizeof(why)) != 0) {
+		warn("decrypting SRTP from its keys: %s", why);
+		return;
+	}
+	if (n && !o->quiet)
+		warn("%llu SRTP/SRTCP packets had no plaintext copy (not through libsrtp2) but known keys: "
+		     "decrypted by clearcap and appended on plaintext", (unsigned long long)n);
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct options o;
@@ -1289,6 +1324,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	t = counters_collect(&cn);
 	report(&o, &t, file);
+	decrypt_pass(&o, es.path);
 	/* The files `clearcap ctl reopen` moved processes to belong to the statistics too. */
 	for (size_t i = 0; i < t.nfiles; i++) {
 		cc_exitstats_add(&es, t.files[i].path, t.files[i].start);

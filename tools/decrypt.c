@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -78,6 +79,8 @@ struct dec {
 	char *report;		/* the report's lines, for stderr and the section comment */
 	size_t rlen, rcap;
 	int err;
+	int append;		/* the wrapper's pass: only the new plaintext, appended to IN itself */
+	uint64_t total, ok;	/* SRTP and SRTCP packets seen, and decrypted */
 };
 
 static void usage(FILE *f)
@@ -119,7 +122,8 @@ static void say(struct dec *d, const char *fmt, ...)
 		return;
 	if ((size_t)n >= sizeof(line))
 		n = sizeof(line) - 1;
-	fprintf(stderr, "clearcap decrypt: %s\n", line);
+	if (!d->append)
+		fprintf(stderr, "clearcap decrypt: %s\n", line);
 	if (d->rlen + (size_t)n + 2 > d->rcap) {
 		size_t cap = d->rcap ? 2 * d->rcap : 4096;
 		while (cap < d->rlen + (size_t)n + 2)
@@ -563,63 +567,52 @@ static int write_out(struct dec *d)
 	return ok ? 0 : -1;
 }
 
-int cc_cmd_decrypt(int argc, char **argv)
+/*
+ * The wrapper's pass: the plaintext records decrypted (d->body) appended to the capture itself,
+ * under its lock as every writer of a clearcap file appends (pcapng: the interfaces are the
+ * capture's own, plaintext being the second).
+ */
+static int append_plain(struct dec *d, const char *path)
 {
-	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "keylog", required_argument, NULL, 'k' },
-		{ "srtp-keylog", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *keylogs[MAX_FILES], *srtplogs[MAX_FILES];
-	size_t nkl = 0, nsl = 0;
-	struct dec d;
+	char buf[65536];
+	size_t n;
+	int ok = 1;
+
+	if (!d->plaintext)
+		return 0;
+	int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+		;
+	rewind(d->body);
+	while (ok && (n = fread(buf, 1, sizeof(buf), d->body)) > 0)
+		ok = write(fd, buf, n) == (ssize_t)n;
+	flock(fd, LOCK_UN);
+	if (close(fd) != 0)
+		ok = 0;
+	return ok ? 0 : -1;
+}
+
+/*
+ * Decrypts IN into d->out_path, or (d->append) appends to IN itself only the plaintext it
+ * decrypted; returns 0, or 2 on a file error.
+ */
+static int run(struct dec *d_, const char *in, const char **keylogs, size_t nkl, const char **srtplogs, size_t nsl)
+{
+	struct dec d = *d_;
 	struct cc_capread r;
 	const struct pcap_pkthdr *h;
 	const uint8_t *data;
 	uint64_t ts, total = 0, ok = 0;
 	char err[512];
-	int c, rc, status = 2;
+	int rc, status = 2;
 
-	memset(&d, 0, sizeof(d));
-	d.out_fd = -1;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:k:s:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'o': d.out_path = optarg; break;
-		case 'k':
-		case 's':
-			if ((c == 'k' ? nkl : nsl) >= MAX_FILES) {
-				fprintf(stderr, "clearcap decrypt: at most %d --%s files\n", MAX_FILES,
-					c == 'k' ? "keylog" : "srtp-keylog");
-				return 2;
-			}
-			if (c == 'k')
-				keylogs[nkl++] = optarg;
-			else
-				srtplogs[nsl++] = optarg;
-			break;
-		case 'h': usage(stdout); return 0;
-		default:
-			fprintf(stderr, "clearcap decrypt: bad option '%s'\n", argv[optind - 1]);
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc - 1 || !d.out_path) {
-		fprintf(stderr, "clearcap decrypt: %s\n", optind != argc - 1 ? "one input file is needed" :
-			"-o OUT is needed");
-		usage(stderr);
-		return 2;
-	}
-	const char *in = argv[optind];
 	if (cc_keylog_from_pcapng(&d.kl, in, err, sizeof(err)) < 0) {
 		fprintf(stderr, "clearcap decrypt: %s\n", err);
 		return 2;
 	}
-	if (open_out(&d, in) < 0) {
+	if (!d.append && open_out(&d, in) < 0) {
 		cc_keylog_free(&d.kl);
 		return 2;
 	}
@@ -670,7 +663,8 @@ int cc_cmd_decrypt(int argc, char **argv)
 			d.too_long++;
 			continue;
 		}
-		write_wire(&d, r.dlt, h, data, ts);
+		if (!d.append)
+			write_wire(&d, r.dlt, h, data, ts);
 		/* clearcap's plaintext copies (ifindex 2) are in the clear already. */
 		if (parsed == 0 && pkt.proto == IPPROTO_UDP && pkt.payload_len &&
 		    cc_clearcap_iface(r.dlt, data, h->caplen) != CC_IF_PLAINTEXT &&
@@ -691,6 +685,12 @@ int cc_cmd_decrypt(int argc, char **argv)
 		ok += d.flows[i].ok;
 	}
 	report(&d, total, ok);
+	d_->total = total;
+	d_->ok = ok;
+	if (d.append) {
+		status = append_plain(&d, in) == 0 ? 0 : 2;
+		goto done;
+	}
 	status = write_out(&d) == 0 ? 0 : 2;
 	d.wrote_ok = status == 0;
 done:
@@ -714,4 +714,71 @@ done:
 		memset(d.kl.text, 0, d.kl.len);
 	cc_keylog_free(&d.kl);
 	return status;
+}
+
+int cc_decrypt_append(const char *path, const char *keylog, const char *srtp_keylog, uint64_t *decrypted,
+		      uint64_t *total, char *why, size_t why_size)
+{
+	struct dec d;
+	const char *kl[1] = { keylog }, *sl[1] = { srtp_keylog };
+
+	memset(&d, 0, sizeof(d));
+	d.out_fd = -1;
+	d.append = 1;
+	int rc = run(&d, path, kl, keylog ? 1 : 0, sl, srtp_keylog ? 1 : 0);
+	*decrypted = d.ok;
+	*total = d.total;
+	if (why_size)
+		snprintf(why, why_size, "%s", rc ? "cannot read or append to the capture" : "");
+	return rc;
+}
+
+int cc_cmd_decrypt(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "keylog", required_argument, NULL, 'k' },
+		{ "srtp-keylog", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *keylogs[MAX_FILES], *srtplogs[MAX_FILES];
+	size_t nkl = 0, nsl = 0;
+	struct dec d;
+	int c;
+
+	memset(&d, 0, sizeof(d));
+	d.out_fd = -1;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:k:s:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': d.out_path = optarg; break;
+		case 'k':
+		case 's':
+			if ((c == 'k' ? nkl : nsl) >= MAX_FILES) {
+				fprintf(stderr, "clearcap decrypt: at most %d --%s files\n", MAX_FILES,
+					c == 'k' ? "keylog" : "srtp-keylog");
+				return 2;
+			}
+			if (c == 'k')
+				keylogs[nkl++] = optarg;
+			else
+				srtplogs[nsl++] = optarg;
+			break;
+		case 'h': usage(stdout); return 0;
+		default:
+			fprintf(stderr, "clearcap decrypt: bad option '%s'\n", argv[optind - 1]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1 || !d.out_path) {
+		fprintf(stderr, "clearcap decrypt: %s\n", optind != argc - 1 ? "one input file is needed" :
+			"-o OUT is needed");
+		usage(stderr);
+		return 2;
+	}
+	const char *in = argv[optind];
+	return run(&d, in, keylogs, nkl, srtplogs, nsl);
 }
