@@ -26,6 +26,9 @@ ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
  */
 typedef void (*keylog_cb_t)(const void *ssl, const char *line);
 int SSL_write(void *ssl, const void *buf, int num);
+int SSL_do_handshake(void *ssl);
+int SSL_connect(void *ssl);
+int SSL_accept(void *ssl);
 int SSL_write_ex(void *ssl, const void *buf, size_t num, size_t *written);
 int SSL_read(void *ssl, void *buf, int num);
 int SSL_read_ex(void *ssl, void *buf, size_t num, size_t *readbytes);

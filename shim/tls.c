@@ -223,6 +223,18 @@ static void set_flow(struct sessent *e, const struct cc_nest *n)
 	e->pf.peer = n->peer;
 }
 
+void cc_tls_handshake_flow(const struct cc_tls_lib *lib, const void *sess, const struct cc_nest *nest)
+{
+	pthread_mutex_lock(&sesstab_lock);
+	struct sessent *e = ent_of(lib, sess);
+	if (e) {
+		set_flow(e, nest);
+		if (e->srtp_pending)
+			srtp_log(e);
+	}
+	pthread_mutex_unlock(&sesstab_lock);
+}
+
 void cc_tls_plain(const struct cc_tls_lib *lib, const void *sess, const struct cc_nest *nest,
 		  const struct cc_nest *rec, int outgoing, const void *buf, size_t n, uint64_t ts)
 {

@@ -63,6 +63,9 @@ static inline void cc_tls_session_seen(void)
 	struct cc_nest copy = cc_nest;           \
 	cc_nest = saved_nest_;
 
+/* A handshake call moved wire packets through a socket (nest->seen): that is the session's flow. */
+void cc_tls_handshake_flow(const struct cc_tls_lib *lib, const void *sess, const struct cc_nest *nest);
+
 /*
  * After a call moved `n` plaintext bytes of `sess`: writes them on the flow found for them.
  * `rec` is a flow matched by DTLS record, or NULL; ts the time of its datagram (0: now).

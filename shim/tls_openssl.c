@@ -46,6 +46,7 @@ static struct {
 	int (*export_km)(void *, unsigned char *, size_t, const char *, size_t, const unsigned char *, size_t, int);
 	const struct { const char *name; unsigned long id; } *(*srtp_profile)(void *);
 	int (*is_server)(const void *);
+	int (*do_handshake)(void *), (*connect)(void *), (*accept)(void *);
 	int ready;
 } S;
 
@@ -86,6 +87,9 @@ static int resolve(void)
 		S.export_km = ssl_sym("SSL_export_keying_material");
 		S.srtp_profile = ssl_sym("SSL_get_selected_srtp_profile");
 		S.is_server = ssl_sym("SSL_is_server");
+		S.do_handshake = ssl_sym("SSL_do_handshake");
+		S.connect = ssl_sym("SSL_connect");
+		S.accept = ssl_sym("SSL_accept");
 		if (S.write && S.read && S.free && S.new && S.shutdown && S.get_ctx && S.get_wfd && S.get_rfd)
 			__atomic_store_n(&S.ready, 1, __ATOMIC_RELEASE);
 	}
@@ -270,6 +274,44 @@ CC_EXPORT int SSL_shutdown(void *ssl)
 		errno = saved;
 	}
 	return r;
+}
+
+/*
+ * The handshake calls: the datagrams they move through a socket (a socket BIO, or a custom BIO
+ * that sends synchronously, as baresip's libre does) name the session's flow, so that the
+ * DTLS-SRTP keys it exports afterwards are logged on that flow, though no application data may
+ * ever follow.
+ */
+static int handshake(int (*fn)(void *), void *ssl)
+{
+	if (!fn)
+		return -1;
+	if (!capturing())
+		return fn(ssl);
+	NEST_BEGIN(ssl);
+	int r = fn(ssl);
+	NEST_END(nest);
+	if (nest.seen) {
+		int saved = errno;
+		cc_tls_handshake_flow(&lib, ssl, &nest);
+		errno = saved;
+	}
+	return r;
+}
+
+CC_EXPORT int SSL_do_handshake(void *ssl)
+{
+	return resolve() < 0 ? -1 : handshake(S.do_handshake, ssl);
+}
+
+CC_EXPORT int SSL_connect(void *ssl)
+{
+	return resolve() < 0 ? -1 : handshake(S.connect, ssl);
+}
+
+CC_EXPORT int SSL_accept(void *ssl)
+{
+	return resolve() < 0 ? -1 : handshake(S.accept, ssl);
 }
 
 /* Keying material for DTLS-SRTP (RFC 5764 section 4.2) is logged as SRTP master keys. */

@@ -525,6 +525,16 @@ def test_wrapper_decrypts_srtp_not_through_libsrtp2(env):
                 os.unlink(path)
         baresip_call(env, mediaenc, module)
         shim = env.path("shim.pcapng")
+        if mediaenc == "dtls_srtp":
+            # Every SRTP key line names its flow (the DTLS flow its handshake used), and once.
+            lines = open(env.path("srtp.txt")).read().splitlines()
+            eq(len(lines), 8, "two handshakes per call leg (RTP and RTCP ports), two ends, two directions")
+            eq(len(set(lines)), len(lines), "each key line once")
+            dtls = {(r[0] + ":" + r[1], r[2] + ":" + r[3]) for r in
+                    tshark(shim, ["ip.src", "udp.srcport", "ip.dst", "udp.dstport"], "dtls")}
+            for l in lines:
+                local, peer = l.split()[1:3]
+                ok((local, peer) in dtls, "key line on a DTLS flow of the capture: %s %s" % (local, peer))
         wire = srtp_only(shim)
         ok(len(wire) > 100, "%s: SRTP copies in the shim's file: %d" % (mediaenc, len(wire)))
         rows = tshark(shim, ["frame.comment", "rtp.ssrc", "rtp.seq", "rtp.payload"],
