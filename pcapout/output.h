@@ -33,5 +33,6 @@ struct cc_output {
 };
 
 extern const struct cc_output cc_output_file;
+extern const struct cc_output cc_output_hep;
 
 #endif

@@ -36,8 +36,13 @@ struct cc_counters {
 	uint64_t relayed;       /* TURN-relayed datagrams written unwrapped on the relay interface */
 	uint64_t loaded;        /* processes whose shim read CLEARCAP_* at start-up (captured or not) */
 	uint64_t refused;       /* of those, processes whose configuration was refused (one line each) */
-	uint64_t reserved[46];
+	uint64_t hep_sent;       /* HEP packets handed to the collector's socket */
+	uint64_t hep_dropped;    /* HEP packets not sent: collector down or slow, queue full */
+	uint64_t reserved[44];
 };
+
+/* Older wrappers and shims share this page: fields are only ever added in place of reserved words. */
+_Static_assert(sizeof(struct cc_counters) == 64 * 8, "counters page layout changed");
 
 /*
  * Maps an existing counters page (the wrapper made it); NULL if there is none or it is not one.
