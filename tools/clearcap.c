@@ -63,6 +63,7 @@ struct options {
 	bool to_stdout;         /* -w -: the capture goes to our standard output */
 	int live_fd;            /* a pipe or FIFO we hold open for the capture's lifetime, or -1 */
 	const char *stats;      /* --stats: exit statistics as JSON */
+	const char *hep, *hep_id, *hep_name, *hep_password, *hep_classes;    /* --hep and its companions */
 	char **argv;            /* the program and its arguments */
 };
 
@@ -78,6 +79,7 @@ struct totals {
 	uint64_t srtp_failed;
 	uint64_t filtered, relayed;
 	uint64_t loaded, refused;
+	uint64_t hep_sent, hep_dropped;
 };
 
 __attribute__((format(printf, 1, 0)))
@@ -121,7 +123,9 @@ static void print_help(void)
 {
 	fputs(
 "Usage: clearcap -w FILE|- [-aq] [-F FORMAT] [-P LIST] [-B KiB] [-k KEYLOG] [-f EXPR]\n"
-"                [--capture CLASSES] [-C MB] [-G SECS] [-W COUNT] [--stats PATH] [--]\n"
+"                [--capture CLASSES] [-C MB] [-G SECS] [-W COUNT] [--stats PATH]\n"
+"                [--hep udp|tcp:HOST:PORT [--hep-id N] [--hep-name NAME] [--hep-password KEY]\n"
+"                [--hep-classes CLASSES]] [--]\n"
 "                PROGRAM [ARGS...]\n"
 "       clearcap ctl PID|all status|pause|resume|reopen FILE\n"
 "       clearcap report FILE [--json] [--svg DIR]\n"
@@ -177,6 +181,20 @@ static void print_help(void)
 "                     (e.g. 'cap-%Y%m%d-%H%M%S.pcapng').\n"
 "  -W COUNT           With -C: a ring of COUNT files, FILE0 ... FILE<COUNT-1>, reused\n"
 "                     oldest first.  With -G alone: stop capturing after COUNT files.\n"
+"      --hep udp:HOST:PORT, --hep tcp:HOST:PORT\n"
+"                     Also send what is captured to a Homer collector as HEPv3 (Kamailio's\n"
+"                     sipcapture, heplify-server, sngrep -L): SIP (the decrypted SIP of SIP over\n"
+"                     TLS too, one HEP packet per message, Call-ID as correlation id) and RTCP\n"
+"                     reports.  HOST is a numeric IPv4 or IPv6 address ([::1] for IPv6).  It\n"
+"                     never waits for the collector: what cannot be sent at once is dropped and\n"
+"                     counted in the summary.  Secrets are never sent.\n"
+"      --hep-id N     The capture agent id in every HEP packet (default 0).\n"
+"      --hep-name NAME  The node name (HEP chunk 19), at most 63 bytes.\n"
+"      --hep-password KEY  The collector's authentication key (HEP chunk 14).\n"
+"      --hep-classes CLASSES\n"
+"                     What goes over HEP, comma-separated: sip, rtcp, rtp, other (any other UDP)\n"
+"                     and wire, plaintext, relay (the interface), as --capture.  Default:\n"
+"                     sip,rtcp on every interface.\n"
 "  -q, --quiet        Do not print the summary line and statistics when PROGRAM exits.\n"
 "      --stats PATH   Also write the exit statistics (what this run added to FILE: flows,\n"
 "                     RTP streams, STUN, DTLS) to PATH as JSON, as 'clearcap report --json'.\n"
@@ -309,6 +327,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "capture",     required_argument, NULL, 'K' },
 		{ "quiet",       no_argument,       NULL, 'q' },
 		{ "stats",       required_argument, NULL, 0x100 },
+		{ "hep",         required_argument, NULL, 0x101 },
+		{ "hep-id",      required_argument, NULL, 0x102 },
+		{ "hep-name",    required_argument, NULL, 0x103 },
+		{ "hep-password", required_argument, NULL, 0x104 },
+		{ "hep-classes", required_argument, NULL, 0x105 },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ "version",     no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -351,6 +374,19 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'G': o->rotate_seconds = (long)parse_count(optarg, "-G", 1, 100000000); break;
 		case 'W': o->rotate_files = (long)parse_count(optarg, "-W", 1, 1000000); break;
 		case 0x100: o->stats = optarg; break;
+		case 0x101:
+			if (strncmp(optarg, "udp:", 4) != 0 && strncmp(optarg, "tcp:", 4) != 0)
+				die("invalid --hep '%s': expected udp:HOST:PORT or tcp:HOST:PORT", optarg);
+			o->hep = optarg;
+			break;
+		case 0x102: parse_count(optarg, "--hep-id", 0, 4294967295LL); o->hep_id = optarg; break;
+		case 0x103: o->hep_name = optarg; break;
+		case 0x104: o->hep_password = optarg; break;
+		case 0x105:
+			if (optarg[0] == '\0')
+				die("invalid --hep-classes '': expected a list of classes");
+			o->hep_classes = optarg;
+			break;
 		case 'h': print_help(); exit(0);
 		case 'V': puts("clearcap " CLEARCAP_VERSION); exit(0);
 		default: bad_option(c, argv);
@@ -366,6 +402,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 	if (optind >= argc)
 		usage_error("no program to run");
 	o->argv = argv + optind;
+	if ((o->hep_id || o->hep_name || o->hep_password || o->hep_classes) && !o->hep)
+		usage_error("--hep-id, --hep-name, --hep-password and --hep-classes need --hep");
 }
 
 /* -------------------------------------------------------------------------------------------
@@ -620,6 +658,8 @@ static struct totals counters_collect(struct counters *cn)
 	t.relayed = __atomic_load_n(&c->relayed, __ATOMIC_ACQUIRE);
 	t.loaded = __atomic_load_n(&c->loaded, __ATOMIC_ACQUIRE);
 	t.refused = __atomic_load_n(&c->refused, __ATOMIC_ACQUIRE);
+	t.hep_sent = __atomic_load_n(&c->hep_sent, __ATOMIC_ACQUIRE);
+	t.hep_dropped = __atomic_load_n(&c->hep_dropped, __ATOMIC_ACQUIRE);
 	unlink(cn->path);
 	munmap(c, CC_COUNTERS_SIZE);
 	cn->page = NULL;
@@ -665,6 +705,17 @@ static void set_child_env(const struct options *o, const char *shim, const char 
 		set_env("CLEARCAP_FILTER", o->filter);
 	if (o->capture != NULL)
 		set_env("CLEARCAP_CAPTURE", o->capture);
+	if (o->hep != NULL) {
+		set_env("CLEARCAP_HEP", o->hep);
+		if (o->hep_id != NULL)
+			set_env("CLEARCAP_HEP_ID", o->hep_id);
+		if (o->hep_name != NULL)
+			set_env("CLEARCAP_HEP_NAME", o->hep_name);
+		if (o->hep_password != NULL)
+			set_env("CLEARCAP_HEP_PASSWORD", o->hep_password);
+		if (o->hep_classes != NULL)
+			set_env("CLEARCAP_HEP_CLASSES", o->hep_classes);
+	}
 	set_env("CLEARCAP_COUNTERS", counters);
 	if (o->live_fd >= 0)
 		set_env("CLEARCAP_PIPE_HEADER", "done");
@@ -930,7 +981,7 @@ static void describe_plain(const struct totals *t, char *buf, size_t size)
 
 static void report(const struct options *o, const struct totals *t)
 {
-	char extra[192] = "";
+	char extra[256] = "";
 	char plain[160];
 	size_t len = 0;
 
@@ -955,6 +1006,9 @@ static void report(const struct options *o, const struct totals *t)
 	}
 	if (o->quiet)
 		return;
+	if (o->hep != NULL)
+		len += (size_t)snprintf(extra + len, sizeof extra - len, ", HEP %llu sent, %llu dropped",
+					(unsigned long long)t->hep_sent, (unsigned long long)t->hep_dropped);
 	if (t->filtered > 0)
 		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu not selected by the filter",
 					(unsigned long long)t->filtered);
