@@ -52,3 +52,10 @@ $(BUILD)/tests/test_srtpmatch: tests/unit/test_srtpmatch.c tests/unit/check_main
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_srtpmatch.c shim/srtpmatch.c shim/dtlsmatch.c pcapout/frame.c \
 		$(DECODERS_SRC) $(CHECK_LIBS)
+
+# pcapout/hep.c (HEPv3 encoding, records read back), decoders/sip.c and the HEP settings.
+UNIT_TESTS += $(BUILD)/tests/test_hep
+$(BUILD)/tests/test_hep: tests/unit/test_hep.c tests/unit/check_main.h $(CONFIG_UNIT_SRC) $(DECODERS_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_hep.c shim/config.c shim/select.c $(DECODERS_SRC) $(PCAPOUT_UNIT_SRC) \
+		-lpcap -pthread $(CHECK_LIBS)
