@@ -55,6 +55,7 @@ static struct {
 	int fd;
 	pid_t pid;                      /* the process the socket was made in */
 	uint64_t next_try;
+	uint64_t refused_until;         /* UDP: the collector refused; not sent until then */
 	int warned;
 	size_t qlen, qsent;
 	uint64_t tick;
@@ -211,8 +212,20 @@ static void send_packet(const uint8_t *p, size_t n)
 		H.qlen += n;
 		return;
 	}
-	/* A refused earlier datagram (ICMP) is reported here, and this one is not sent either. */
+	/*
+	 * A refused earlier datagram (ICMP port unreachable) is reported here, and this one is not
+	 * sent either.  Nobody listens: for a second, datagrams are counted as dropped unsent rather
+	 * than every other one going out to be refused.
+	 */
+	uint64_t now = H.refused_until ? mono_ns() : 0;
+	if (now && now < H.refused_until) {
+		count(0, 1);
+		return;
+	}
+	H.refused_until = 0;
 	long w = syscall(SYS_sendto, H.fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0);
+	if (w < 0 && errno == ECONNREFUSED)
+		H.refused_until = mono_ns() + RETRY_NS;
 	count(w == (long)n, w != (long)n);
 }
 

@@ -7,7 +7,8 @@ PKGS="gcc make pkg-config check libpcap-dev libssl-dev libsrtp2-dev clang
 tshark wireshark-common tcpdump socat openssl curl python3 python3-aiortc procps iproute2 util-linux xxd iperf3
 gstreamer1.0-nice gir1.2-gst-plugins-bad-1.0 python3-gst-1.0 coturn
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-ffmpeg gstreamer1.0-plugins-ugly"
+ffmpeg gstreamer1.0-plugins-ugly
+sngrep sipsak kamailio kamailio-extra-modules kamailio-sqlite-modules kamailio-tls-modules sqlite3"
 
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,215 @@
+"""HEPv3 to Homer (clearcap --hep, CLEARCAP_HEP): real SIP programs from Debian (sipsak against a
+Kamailio that answers) under the wrapper, received by real HEP decoders started by the test:
+sngrep's HEP listener (-L), which writes what it decoded to a pcap that tshark then dissects as
+SIP, and Kamailio's sipcapture module storing into SQLite.  Debian 12's tshark (Wireshark 4.0)
+has no HEP dissector: tshark captures the HEP datagrams on the loopback and the test reads their
+chunks itself, only to check what the decoders cannot show (capture id, node name, counts).
+Collector down and collector slow: the program is unaffected, the file complete, losses counted."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import cclib
+from cclib import eq, ok
+
+QUICK = ["test_hep_collector_down"]
+
+KAMAILIO_UAS = """#!KAMAILIO
+debug=1
+log_stderror=yes
+fork=no
+listen=udp:127.0.0.1:%(port)d
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "sl.so"
+request_route {
+	if (method == "ACK") exit;
+	sl_send_reply("200", "OK");
+}
+"""
+
+SIP_FIELDS = ["ip.src", "udp.srcport", "ip.dst", "udp.dstport", "sip.Call-ID", "sip.CSeq", "sip.Method",
+              "sip.Status-Code"]
+
+
+def need_all(*tools):
+    for t in tools:
+        cclib.need(t)
+
+
+class Proc:
+    """A helper program the test starts and stops by its own pid."""
+
+    def __init__(self, cmd, log, env=None):
+        self.log = open(log, "w")
+        self.p = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+
+
+def kamailio_uas(env, port):
+    cfg = env.path("uas-%d.cfg" % port)
+    with open(cfg, "w") as f:
+        f.write(KAMAILIO_UAS % {"port": port})
+    k = Proc(["kamailio", "-f", cfg, "-DD", "-E", "-w", env.tmp], env.path("uas-%d.log" % port),
+             env=env.env(preload=False))
+    time.sleep(1.0)
+    ok(k.p.poll() is None, "kamailio (UAS) runs: %s" % open(env.path("uas-%d.log" % port)).read()[-800:])
+    return k
+
+
+def tshark_lo(env, port, out):
+    """tshark capturing the HEP datagrams to PORT on the loopback, until stopped."""
+    log = env.path("tshark-%d.log" % port)
+    t = Proc(["tshark", "-n", "-i", "lo", "-f", "udp port %d" % port, "-w", out], log, env=env.env(preload=False))
+    deadline = time.time() + 15
+    while time.time() < deadline and "Capturing on" not in open(log).read():
+        time.sleep(0.1)
+    ok("Capturing on" in open(log).read(), "tshark listens on lo: %s" % open(log).read()[-500:])
+    return t
+
+
+def hep_chunks(data):
+    """The chunks of one HEPv3 packet, {type: value}; asserts the framing is exact."""
+    eq(data[:4], b"HEP3", "HEP3 magic")
+    eq(int.from_bytes(data[4:6], "big"), len(data), "HEP total length")
+    off, chunks = 6, {}
+    while off < len(data):
+        vendor, typ, ln = (int.from_bytes(data[off + i:off + i + 2], "big") for i in (0, 2, 4))
+        eq(vendor, 0, "chunk vendor")
+        ok(ln >= 6 and off + ln <= len(data), "chunk %d length %d fits" % (typ, ln))
+        chunks[typ] = data[off + 6:off + ln]
+        off += ln
+    return chunks
+
+
+def sip_rows(capfile, dfilter="sip"):
+    return sorted(tuple(r) for r in cclib.tshark(capfile, SIP_FIELDS, dfilter))
+
+
+def run_sipsak(env, cap, hep, args, extra=(), append=False):
+    cmd = [env.tool, "-w", cap] + (["-a"] if append else []) + ["--hep", hep] + list(extra) + ["--", "sipsak"] + args
+    return cclib.run(cmd, env=env.env(None, preload=False), check=False, timeout=60)
+
+
+def summary_hep(stderr):
+    m = re.search(r"HEP (\d+) sent, (\d+) dropped", stderr)
+    ok(m, "the summary says what HEP sent and dropped: %r" % stderr[-600:])
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_hep_sngrep_and_tshark(env):
+    """A SIP exchange under clearcap --hep reaches sngrep's HEP listener once per message, with the
+    real addresses and ports; tshark on the loopback sees one HEP datagram per SIP message."""
+    need_all("sngrep", "sipsak", "kamailio", "tshark")
+    kport, hport = cclib.free_port(), cclib.free_port()
+    cap, sng, wire = env.path("sip.pcapng"), env.path("sngrep.pcap"), env.path("hep.pcapng")
+    uas = kamailio_uas(env, kport)
+    t = tshark_lo(env, hport, wire)
+    s = Proc(["sngrep", "-N", "-q", "-L", "udp:127.0.0.1:%d" % hport, "-O", sng], env.path("sngrep.log"),
+             env=env.env(preload=False))
+    time.sleep(1.0)
+    try:
+        p1 = run_sipsak(env, cap, "udp:127.0.0.1:%d" % hport, ["-s", "sip:alice@127.0.0.1:%d" % kport],
+                        ["--hep-id", "2001", "--hep-name", "edge-1"])
+        eq(p1.returncode, 0, "sipsak got its 200 OK: %s" % p1.stderr[-500:])
+        p2 = run_sipsak(env, cap, "udp:127.0.0.1:%d" % hport, ["-F", "-e", "20", "-s", "sip:bob@127.0.0.1:%d" % kport],
+                        ["--hep-id", "2001", "--hep-name", "edge-1"], append=True)
+        eq(p2.returncode, 0, "sipsak flood ran: %s" % p2.stderr[-500:])
+        time.sleep(1.5)
+    finally:
+        s.stop(signal.SIGINT)
+        t.stop(signal.SIGINT)
+        uas.stop()
+    in_file = sip_rows(cap)
+    ok(len(in_file) >= 22, "the file holds the exchange: %d SIP messages" % len(in_file))
+    sent = [summary_hep(p.stderr) for p in (p1, p2)]
+    eq(sum(s for s, _ in sent), len(in_file), "HEP packets sent, one per SIP message in the file")
+    eq(sum(d for _, d in sent), 0, "none dropped")
+    ok(os.path.exists(sng), "sngrep wrote what it decoded: %s" % open(env.path("sngrep.log")).read()[-500:])
+    eq(sip_rows(sng), in_file, "sngrep decoded every SIP message once, same addresses, ports, Call-ID, CSeq")
+    ok(all(r[0] == "127.0.0.1" and r[1] and r[3] for r in in_file), "real addresses and ports: %r" % in_file[:2])
+    ok(any(r[1] == str(kport) for r in in_file) and any(r[3] == str(kport) for r in in_file),
+       "both directions, Kamailio's real port %d" % kport)
+    # What tshark saw on the loopback: one datagram per SIP message, each a whole HEPv3 packet.
+    payloads = [bytes.fromhex(r[0]) for r in cclib.tshark(wire, ["udp.payload"], "udp.dstport == %d" % hport)]
+    eq(len(payloads), len(in_file), "HEP datagrams on the loopback")
+    calls = set()
+    for data in payloads:
+        c = hep_chunks(data)
+        eq(int.from_bytes(c[12], "big"), 2001, "capture agent id")
+        eq(c[19], b"edge-1", "node name")
+        eq(c[11], b"\x01", "protocol type SIP")
+        eq(c[1], b"\x02", "IPv4")
+        eq(c[2], b"\x11", "UDP")
+        ok(14 not in c, "no key when none was given")
+        m = re.search(rb"\r\nCall-ID: *([^\r]+)\r\n", c[15], re.I)
+        ok(m, "payload is a SIP message: %r" % c[15][:80])
+        eq(c[17], m.group(1).strip(), "correlation id is the Call-ID")
+        calls.add(c[17])
+    eq(len(calls), len({r[4] for r in in_file}), "one Call-ID per sipsak run")
+
+
+def test_hep_collector_down(env):
+    """Nothing listens on the HEP port (UDP) or the connection is refused (TCP): sipsak runs as
+    without HEP, the file holds every message, and the summary counts every loss."""
+    need_all("sipsak", "kamailio")
+    kport = cclib.free_port()
+    uas = kamailio_uas(env, kport)
+    try:
+        for hep in ("udp:127.0.0.1:%d" % cclib.free_port(), "tcp:127.0.0.1:%d" % cclib.free_port(socket.SOCK_STREAM)):
+            cap = env.path("down-%s.pcapng" % hep[:3])
+            t0 = time.time()
+            p = run_sipsak(env, cap, hep, ["-F", "-e", "200", "-s", "sip:bob@127.0.0.1:%d" % kport])
+            took = time.time() - t0
+            eq(p.returncode, 0, "sipsak unaffected (%s): %s" % (hep, p.stderr[-400:]))
+            ok(took < 10, "no waiting on the collector: %.1f s" % took)
+            n = len(sip_rows(cap))
+            ok(n >= 200, "the file holds all 200 requests (and what replies came): %d" % n)
+            sent, dropped = summary_hep(p.stderr)
+            eq(sent + dropped, n, "every SIP message either sent or counted as dropped (%s)" % hep)
+            if hep.startswith("tcp"):
+                eq(dropped, n, "TCP: connection refused, all counted as dropped")
+            else:
+                # The first datagram leaves before the port-unreachable comes back; the rest is refused.
+                ok(dropped >= n - 2, "UDP: refused datagrams counted as dropped: %d of %d" % (dropped, n))
+    finally:
+        uas.stop()
+
+
+def test_hep_collector_slow(env):
+    """A TCP collector that accepts and never reads: the queue fills, the program is not slowed,
+    the file is complete, and what did not fit is counted as dropped."""
+    need_all("sipsak", "kamailio")
+    kport = cclib.free_port()
+    uas = kamailio_uas(env, kport)
+    lsn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(1)
+    hport = lsn.getsockname()[1]
+    try:
+        cap = env.path("slow.pcapng")
+        t0 = time.time()
+        p = run_sipsak(env, cap, "tcp:127.0.0.1:%d" % hport, ["-F", "-e", "3000", "-s", "sip:bob@127.0.0.1:%d" % kport])
+        took = time.time() - t0
+        eq(p.returncode, 0, "sipsak unaffected: %s" % p.stderr[-400:])
+        ok(took < 20, "no waiting on the collector: %.1f s" % took)
+        n = len(sip_rows(cap))
+        ok(n >= 3000, "the file holds all 3000 requests: %d" % n)
+        sent, dropped = summary_hep(p.stderr)
+        eq(sent + dropped, n, "every SIP message sent or counted as dropped")
+        ok(dropped > 0, "a collector that never reads loses packets, counted: sent %d dropped %d" % (sent, dropped))
+    finally:
+        lsn.close()
+        uas.stop()
