@@ -8,7 +8,7 @@ tshark wireshark-common tcpdump socat openssl curl python3 python3-aiortc procps
 gstreamer1.0-nice gir1.2-gst-plugins-bad-1.0 python3-gst-1.0 coturn
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 ffmpeg gstreamer1.0-plugins-ugly
-sngrep sipsak kamailio kamailio-extra-modules kamailio-sqlite-modules kamailio-tls-modules sqlite3"
+sngrep sipsak kamailio kamailio-sqlite-modules kamailio-tls-modules"
 
 missing=""
 for p in $PKGS; do

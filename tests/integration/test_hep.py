@@ -30,6 +30,39 @@ request_route {
 }
 """
 
+# Kamailio as Homer's classic capture node: sipcapture decodes HEP and stores each SIP message in
+# sip_capture (the columns its sip_capture() writes; SQLite takes them untyped).
+KAMAILIO_CAPTURE = """#!KAMAILIO
+debug=2
+log_stderror=yes
+fork=yes
+children=1
+disable_tcp=yes
+listen=udp:127.0.0.1:%(port)d
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "pv.so"
+loadmodule "db_sqlite.so"
+loadmodule "sipcapture.so"
+modparam("sipcapture", "db_url", "sqlite:///%(db)s")
+modparam("sipcapture", "capture_on", 1)
+modparam("sipcapture", "hep_capture_on", 1)
+modparam("sipcapture", "capture_node", "homer01")
+request_route {
+	sip_capture();
+	drop;
+}
+onreply_route {
+	sip_capture();
+	drop;
+}
+"""
+SIP_CAPTURE_COLUMNS = ("date, micro_ts, method, reply_reason, ruri, ruri_user, ruri_domain, from_user, from_domain, "
+                       "from_tag, to_user, to_domain, to_tag, pid_user, contact_user, auth_user, callid, callid_aleg, "
+                       "via_1, via_1_branch, cseq, diversion, reason, content_type, auth, user_agent, source_ip, "
+                       "source_port, destination_ip, destination_port, contact_ip, contact_port, originator_ip, "
+                       "originator_port, correlation_id, proto, family, rtp_stat, type, node, msg, custom_field1, "
+                       "custom_field2, custom_field3")
+
 SIP_FIELDS = ["ip.src", "udp.srcport", "ip.dst", "udp.dstport", "sip.Call-ID", "sip.CSeq", "sip.Method",
               "sip.Status-Code"]
 
@@ -213,3 +246,61 @@ def test_hep_collector_slow(env):
     finally:
         lsn.close()
         uas.stop()
+
+
+def kamailio_capture(env, port, db):
+    """Kamailio's sipcapture on a fresh SQLite database, listening for HEP on PORT."""
+    import sqlite3
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE sip_capture (id INTEGER PRIMARY KEY AUTOINCREMENT, %s)" % SIP_CAPTURE_COLUMNS)
+    con.commit()
+    con.close()
+    cfg = env.path("capture-%d.cfg" % port)
+    with open(cfg, "w") as f:
+        f.write(KAMAILIO_CAPTURE % {"port": port, "db": db})
+    log = env.path("capture-%d.log" % port)
+    k = Proc(["kamailio", "-f", cfg, "-DD", "-E", "-w", env.tmp], log, env=env.env(preload=False))
+    time.sleep(1.5)
+    ok(k.p.poll() is None and "ERROR: db_sqlite" not in open(log).read(),
+       "kamailio (sipcapture) runs: %s" % open(log).read()[-800:])
+    return k
+
+
+def stored(db):
+    import sqlite3
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT source_ip, source_port, destination_ip, destination_port, callid, cseq, method, "
+                       "reply_reason, node, correlation_id, msg FROM sip_capture").fetchall()
+    con.close()
+    return rows
+
+
+def test_hep_kamailio_sipcapture(env):
+    """Kamailio's sipcapture (Homer's capture node) stores every SIP message of the exchange once in
+    sip_capture, with the real addresses, the node and capture id, and the Call-ID as correlation."""
+    need_all("sipsak", "kamailio", "tshark")
+    if not os.path.exists("/usr/lib/x86_64-linux-gnu/kamailio/modules/db_sqlite.so"):
+        raise cclib.Skip("kamailio-sqlite-modules not installed")
+    kport, hport = cclib.free_port(), cclib.free_port()
+    db, cap = env.path("homer.db"), env.path("kam.pcapng")
+    uas = kamailio_uas(env, kport)
+    capture = kamailio_capture(env, hport, db)
+    try:
+        p = run_sipsak(env, cap, "udp:127.0.0.1:%d" % hport, ["-s", "sip:carol@127.0.0.1:%d" % kport],
+                       ["--hep-id", "2001"])
+        eq(p.returncode, 0, "sipsak got its 200 OK: %s" % p.stderr[-400:])
+        p = run_sipsak(env, cap, "udp:127.0.0.1:%d" % hport, ["-F", "-e", "10", "-s", "sip:carol@127.0.0.1:%d" % kport],
+                       ["--hep-id", "2001"], append=True)
+        eq(p.returncode, 0, "sipsak ran: %s" % p.stderr[-400:])
+        time.sleep(1.5)
+    finally:
+        capture.stop()
+        uas.stop()
+    in_file = sip_rows(cap)
+    rows = stored(db)
+    eq(len(rows), len(in_file), "sip_capture holds every SIP message of the file once")
+    got = sorted((r[0], str(r[1]), r[2], str(r[3]), r[4], r[5]) for r in rows)
+    eq(got, sorted(r[:6] for r in in_file), "stored with the real addresses, ports, Call-ID and CSeq")
+    ok(all(r[8] == "homer01:2001" for r in rows), "node is capture_node:capture id: %r" % rows[0][8])
+    ok(all(r[9] == r[4] for r in rows), "correlation id is the Call-ID")
+    ok(any(r[1] == kport for r in rows) and any(r[3] == kport for r in rows), "both directions stored")
