@@ -88,16 +88,30 @@ static void chunk32(struct enc *e, uint16_t type, uint32_t v)
 	chunk(e, type, b, 4);
 }
 
+static int mapped(const uint8_t *ip)
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	return memcmp(ip, prefix, 12) == 0;
+}
+
 size_t cc_hep_encode(uint8_t *out, size_t room, const struct cc_hep_cfg *cfg, const struct cc_hep_msg *m)
 {
 	const struct cc_hep_pkt *k = m->pkt;
 	struct enc e = { out, room < CC_HEP_MAX ? room : CC_HEP_MAX, 6, room < 6 };
 	int v6 = k->dst.family == AF_INET6;
+	const uint8_t *src = k->src.ip, *dst = k->dst.ip;
 
+	/* A dual-stack socket's IPv4 peer (::ffff:a.b.c.d, RFC 4291 section 2.5.5.2) goes as IPv4. */
+	if (v6 && mapped(src) && mapped(dst)) {
+		v6 = 0;
+		src += 12;
+		dst += 12;
+	}
 	chunk8(&e, 1, v6 ? 10 : 2);
 	chunk8(&e, 2, k->proto);
-	chunk(&e, v6 ? 5 : 3, k->src.ip, v6 ? 16 : 4);
-	chunk(&e, v6 ? 6 : 4, k->dst.ip, v6 ? 16 : 4);
+	chunk(&e, v6 ? 5 : 3, src, v6 ? 16 : 4);
+	chunk(&e, v6 ? 6 : 4, dst, v6 ? 16 : 4);
 	chunk16(&e, 7, k->src.port);
 	chunk16(&e, 8, k->dst.port);
 	chunk32(&e, 9, (uint32_t)(k->ts_ns / 1000000000u));

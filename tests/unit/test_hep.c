@@ -192,6 +192,17 @@ START_TEST(record_ipv6)
 	ck_assert_ptr_null(find_chunk(out, n, 3, &l));
 	ck_assert_ptr_null(find_chunk(out, n, 14, &l));
 	ck_assert_ptr_null(find_chunk(out, n, 17, &l));
+
+	/* IPv4-mapped on both ends: sent as IPv4. */
+	inet_pton(AF_INET6, "::ffff:127.0.0.1", k.src.ip);
+	inet_pton(AF_INET6, "::ffff:127.0.0.2", k.dst.ip);
+	n = cc_hep_encode(out, sizeof(out), &cfg, &m);
+	v = find_chunk(out, n, 1, &l);
+	ck_assert_uint_eq(v[0], 2);
+	ck_assert_ptr_nonnull(v = find_chunk(out, n, 4, &l));
+	ck_assert_uint_eq(l, 4);
+	ck_assert_uint_eq(v[3], 2);
+	ck_assert_ptr_null(find_chunk(out, n, 5, &l));
 }
 END_TEST
 
