@@ -304,3 +304,106 @@ def test_hep_kamailio_sipcapture(env):
     ok(all(r[8] == "homer01:2001" for r in rows), "node is capture_node:capture id: %r" % rows[0][8])
     ok(all(r[9] == r[4] for r in rows), "correlation id is the Call-ID")
     ok(any(r[1] == kport for r in rows) and any(r[3] == kport for r in rows), "both directions stored")
+
+
+KAMAILIO_TLS_UAS = """#!KAMAILIO
+debug=2
+log_stderror=yes
+fork=yes
+children=1
+tcp_children=1
+enable_tls=yes
+listen=tls:127.0.0.1:%(port)d
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "sl.so"
+loadmodule "tls.so"
+modparam("tls", "config", "%(tlscfg)s")
+request_route {
+	if (method == "ACK") exit;
+	sl_send_reply("200", "OK");
+}
+"""
+TLS_MODULE_CFG = """[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+private_key = %(key)s
+certificate = %(cert)s
+"""
+
+# Two requests in one TLS write (the INVITE with an SDP body), so that the stream must be cut by
+# Content-Length; the program keeps its input open until the answers are in.
+SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
+REQUESTS = ("OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK-o1\r\n"
+            "From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: tls-options-1\r\n"
+            "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            "INVITE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK-i1\r\n"
+            "From: <sip:alice@127.0.0.1>;tag=a2\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: tls-invite-1\r\n"
+            "CSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContact: <sip:alice@127.0.0.1:5061;transport=tls>\r\n"
+            "Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s" % (len(SDP), SDP))
+
+
+def test_hep_sip_over_tls_decrypted(env):
+    """SIP over TLS between openssl s_client (OpenSSL, under clearcap --hep) and Kamailio's TLS
+    module: the decrypted requests and answers land in Kamailio sipcapture's sip_capture table,
+    each once, with the real addresses of the TLS connection and the INVITE's body whole."""
+    need_all("kamailio", "openssl", "tshark")
+    for mod in ("tls.so", "db_sqlite.so"):
+        if not os.path.exists("/usr/lib/x86_64-linux-gnu/kamailio/modules/" + mod):
+            raise cclib.Skip("kamailio module %s not installed" % mod)
+    key, cert = env.path("key.pem"), env.path("cert.pem")
+    cclib.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+               "-subj", "/CN=127.0.0.1"])
+    kport, hport = cclib.free_port(socket.SOCK_STREAM), cclib.free_port()
+    tlscfg, cfg = env.path("tls-module.cfg"), env.path("tls-uas.cfg")
+    with open(tlscfg, "w") as f:
+        f.write(TLS_MODULE_CFG % {"key": key, "cert": cert})
+    with open(cfg, "w") as f:
+        f.write(KAMAILIO_TLS_UAS % {"port": kport, "tlscfg": tlscfg})
+    uas = Proc(["kamailio", "-f", cfg, "-DD", "-E", "-w", env.tmp], env.path("tls-uas.log"), env=env.env(preload=False))
+    db, cap = env.path("homer-tls.db"), env.path("tls.pcapng")
+    capture = kamailio_capture(env, hport, db)
+    try:
+        cclib.wait_for_port(kport)
+        p = subprocess.Popen([env.tool, "-w", cap, "--hep", "udp:127.0.0.1:%d" % hport, "--hep-id", "7", "--",
+                              "openssl", "s_client", "-connect", "127.0.0.1:%d" % kport, "-quiet", "-no_ign_eof"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env.env(None, preload=False))
+        time.sleep(1.0)
+        p.stdin.write(REQUESTS.encode())
+        p.stdin.flush()
+        deadline = time.time() + 10
+        answers = b""
+        import select
+        while answers.count(b"SIP/2.0 200 OK") < 2 and time.time() < deadline:
+            if select.select([p.stdout], [], [], 0.2)[0]:
+                answers += os.read(p.stdout.fileno(), 65536)
+        p.stdin.close()
+        p.stdin = None
+        out, err = p.communicate(timeout=20)
+        err = err.decode(errors="replace")
+        eq(answers.count(b"SIP/2.0 200 OK"), 2, "Kamailio answered both requests over TLS: %r" % answers[-300:])
+        time.sleep(1.5)
+    finally:
+        capture.stop()
+        uas.stop()
+    sent, dropped = summary_hep(err)
+    eq((sent, dropped), (4, 0), "four decrypted SIP messages sent over HEP")
+    # The TLS connection's real ports, from the wire copy in the file.
+    conn = cclib.tshark(cap, ["tcp.srcport", "tcp.dstport"], "tls.handshake.type == 1")
+    eq(len(conn), 1, "one TLS connection")
+    cport = conn[0][0]
+    eq(conn[0][1], str(kport), "the connection goes to Kamailio's TLS port")
+    rows = stored(db)
+    eq(len(rows), 4, "sip_capture holds the two requests and the two answers once: %r" % [r[6] for r in rows])
+    eq(sorted((r[6], r[4]) for r in rows), sorted([("OPTIONS", "tls-options-1"), ("INVITE", "tls-invite-1"),
+                                                   ("200", "tls-options-1"), ("200", "tls-invite-1")]),
+       "decrypted requests and answers, with their Call-IDs")
+    for r in rows:
+        eq(r[0], "127.0.0.1", "real source address")
+        eq(r[2], "127.0.0.1", "real destination address")
+        eq(sorted([str(r[1]), str(r[3])]), sorted([cport, str(kport)]), "the TLS connection's real ports")
+        eq(r[8], "homer01:7", "node and capture id")
+    invite = [r for r in rows if r[6] == "INVITE"][0]
+    msg = invite[10] if isinstance(invite[10], str) else invite[10].decode()
+    ok(msg.endswith("\r\n\r\n" + SDP), "the INVITE's SDP body is whole: %r" % msg[-120:])
