@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -439,6 +440,33 @@ static void hep_poll(size_t written)
 		tcp_flush();
 }
 
+/*
+ * At exit a TCP queue may still hold packets (the connection not up yet, or slow): they get a
+ * short while to leave, then whatever is left is counted as dropped, never silently lost.
+ */
+#define EXIT_WAIT_NS 200000000ull
+
+static void hep_exit(void)
+{
+	uint64_t end = mono_ns() + EXIT_WAIT_NS;
+
+	if (!W.hep.tcp)
+		return;
+	while (H.fd >= 0 && H.qlen) {
+		uint64_t now = mono_ns();
+		if (now >= end)
+			break;
+		struct pollfd pfd = { H.fd, POLLOUT, 0 };
+		struct timespec ts = { 0, (long)(end - now) };
+		if (syscall(SYS_ppoll, &pfd, 1, &ts, NULL, (size_t)8) <= 0)
+			break;
+		tcp_flush();
+	}
+	size_t end_off;
+	count(0, queued_packets(0, H.qlen, &end_off));
+	H.qlen = H.qsent = 0;
+}
+
 static int hep_fd(void)
 {
 	return __atomic_load_n(&H.fd, __ATOMIC_ACQUIRE);
@@ -472,4 +500,5 @@ const struct cc_output cc_output_hep = {
 	.poll = hep_poll,
 	.fd = hep_fd,
 	.move_fd = hep_move_fd,
+	.exit = hep_exit,
 };

@@ -736,6 +736,9 @@ void cc_writer_exit(void)
 		int saved = errno;
 		pthread_mutex_lock(&W.drain_lock);
 		drain_deferred_locked();
+		for (size_t i = 0; i < NOUTPUTS; i++)
+			if (outputs[i]->exit && outputs[i]->wanted())
+				outputs[i]->exit();
 		pthread_mutex_unlock(&W.drain_lock);
 		errno = saved;
 	}
