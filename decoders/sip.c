@@ -6,8 +6,10 @@
  */
 #include "decoders/sip.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #define HEADERS_MAX 16384       /* headers longer than this are not taken for SIP */
 
@@ -107,4 +109,71 @@ int cc_sip_call_id(const uint8_t *p, size_t len, struct cc_bytes *out)
 
 	/* A datagram cut short still names its Call-ID in the headers it has. */
 	return header(p, h ? h : (len > HEADERS_MAX ? HEADERS_MAX : len), "Call-ID", 'i', out);
+}
+
+/* "c=IN IP4 ADDR" or "c=IN IP6 ADDR" (RFC 8866 section 5.7); 0, or -1 when not readable. */
+static int sdp_conn(const uint8_t *p, size_t n, struct cc_sip_media *m)
+{
+	char a[64];
+	size_t i = 9, j = 0;
+
+	if (n < 10 || memcmp(p, "c=IN IP", 7) != 0 || (p[7] != '4' && p[7] != '6') || p[8] != ' ')
+		return -1;
+	while (i < n && j < sizeof(a) - 1 && p[i] != '/' && p[i] != ' ' && p[i] != '\r')
+		a[j++] = (char)p[i++];
+	a[j] = 0;
+	memset(m->ip, 0, sizeof(m->ip));
+	m->family = p[7] == '4' ? AF_INET : AF_INET6;
+	return inet_pton(m->family, a, m->ip) == 1 ? 0 : -1;
+}
+
+int cc_sip_sdp_media(const uint8_t *p, size_t len, struct cc_sip_media *out, int max)
+{
+	struct cc_sip_media session = { 0, 0, { 0 } };
+	size_t i = headers_end(p, len);
+	int n = 0, in_media = 0;
+
+	if (!i)
+		return 0;
+	while (i < len) {
+		size_t eol = i;
+		while (eol < len && p[eol] != '\n')
+			eol++;
+		const uint8_t *l = p + i;
+		size_t ln = eol - i;
+		if (ln >= 2 && l[0] == 'm' && l[1] == '=') {
+			/* "m=audio 49170 RTP/AVP 0": the port is the second field. */
+			size_t k = 2;
+			unsigned port = 0;
+			while (k < ln && l[k] != ' ')
+				k++;
+			for (k++; k < ln && l[k] >= '0' && l[k] <= '9' && port < 65536; k++)
+				port = port * 10 + (unsigned)(l[k] - '0');
+			in_media = 0;
+			if (port > 0 && port < 65536 && n < max) {
+				out[n] = session;
+				out[n].port = (uint16_t)port;
+				n++;
+				in_media = 1;
+			}
+		} else if (ln >= 2 && l[0] == 'c' && l[1] == '=') {
+			struct cc_sip_media c;
+			if (sdp_conn(l, ln, &c) == 0) {
+				if (in_media) {
+					uint16_t port = out[n - 1].port;
+					out[n - 1] = c;
+					out[n - 1].port = port;
+				} else if (n == 0) {
+					session = c;
+				}
+			}
+		}
+		i = eol + 1;
+	}
+	/* Streams without any address are of no use to anyone. */
+	int k = 0;
+	for (int j = 0; j < n; j++)
+		if (out[j].family)
+			out[k++] = out[j];
+	return k;
 }

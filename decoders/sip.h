@@ -25,4 +25,17 @@ long cc_sip_msg_len(const uint8_t *p, size_t len);
 /* The Call-ID header's value (also its compact form "i", RFC 3261 section 7.3.3); CC_OK or CC_EBAD. */
 int cc_sip_call_id(const uint8_t *p, size_t len, struct cc_bytes *out);
 
+/* A media stream an SDP body offers or answers (RFC 8866 sections 5.7 and 5.14). */
+struct cc_sip_media {
+	uint16_t family;        /* AF_INET or AF_INET6 */
+	uint16_t port;
+	uint8_t ip[16];         /* network order; IPv4 in the first four bytes */
+};
+
+/*
+ * The media streams (m= lines with a port, each with its c= address, media-level over
+ * session-level) of the SDP body of the SIP message p; how many were written to out (at most max).
+ */
+int cc_sip_sdp_media(const uint8_t *p, size_t len, struct cc_sip_media *out, int max);
+
 #endif

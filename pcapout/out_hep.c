@@ -41,6 +41,21 @@
 #define FLOWS 16                        /* TCP streams followed for SIP at once */
 #define FLOW_BUF (32u << 10)            /* the longest SIP message followed on a stream */
 #define RETRY_NS 1000000000ull          /* TCP: reconnect at most this often */
+#define MEDIA_MAX 64                    /* media addresses remembered from SDP, for RTCP's Call-ID */
+#define CID_MAX 128
+
+/*
+ * A media address an SDP body named, and the Call-ID of its SIP message.  Homer files RTCP
+ * reports under their call by the correlation id (Kamailio's sipcapture refuses a report without
+ * one), and the only cheap link from an RTCP packet to its call is its address: the RTCP port
+ * next to the m= line's RTP port (RFC 3550 section 11), or the RTP port itself (RFC 5761).
+ */
+struct media {
+	uint16_t family, port;
+	uint8_t ip[16];
+	uint8_t cid_len;
+	char cid[CID_MAX];
+};
 
 struct flow {
 	int used;
@@ -64,6 +79,8 @@ static struct {
 	uint8_t pkt[CC_HEP_MAX];
 	char json[4096];
 	struct flow flows[FLOWS];
+	struct media media[MEDIA_MAX];
+	unsigned media_next;
 } H = { .fd = -1 };
 
 static uint64_t mono_ns(void)
@@ -242,12 +259,63 @@ static void emit(const struct cc_hep_pkt *k, uint8_t type, const uint8_t *payloa
 		count(0, 1);            /* larger than a HEP packet can be */
 }
 
+/* An address as family and the bytes to compare: an IPv4-mapped IPv6 address as IPv4. */
+static uint16_t norm(uint16_t family, const uint8_t *ip, const uint8_t **out)
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (family == AF_INET6 && memcmp(ip, prefix, 12) == 0) {
+		*out = ip + 12;
+		return AF_INET;
+	}
+	*out = ip;
+	return family;
+}
+
+static struct media *media_find(uint16_t family, const uint8_t *ip, uint16_t port)
+{
+	const uint8_t *a;
+	uint16_t fam = norm(family, ip, &a);
+	size_t n = fam == AF_INET ? 4 : 16;
+
+	for (int i = 0; i < MEDIA_MAX; i++) {
+		struct media *m = &H.media[i];
+		if (m->family == fam && m->port == port && memcmp(m->ip, a, n) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+static void media_learn(const struct cc_sip_media *sm, uint16_t port, struct cc_bytes cid)
+{
+	struct media *m = media_find(sm->family, sm->ip, port);
+	const uint8_t *a;
+
+	if (!m)
+		m = &H.media[H.media_next++ % MEDIA_MAX];
+	m->family = norm(sm->family, sm->ip, &a);
+	memset(m->ip, 0, sizeof(m->ip));
+	memcpy(m->ip, a, m->family == AF_INET ? 4 : 16);
+	m->port = port;
+	memcpy(m->cid, cid.p, cid.len);
+	m->cid_len = (uint8_t)cid.len;
+}
+
 static void emit_sip(const struct cc_hep_pkt *k, const uint8_t *p, size_t len)
 {
 	struct cc_bytes cid = { NULL, 0 };
+	struct cc_sip_media sm[8];
 
 	cc_sip_call_id(p, len, &cid);
 	emit(k, CC_HEP_PT_SIP, p, len, cid.p, cid.len);
+	if (!cid.len || cid.len >= CID_MAX || !(W.hep.classes & CC_HEP_RTCP))
+		return;
+	int n = cc_sip_sdp_media(p, len, sm, 8);
+	for (int i = 0; i < n; i++) {
+		media_learn(&sm[i], sm[i].port, cid);
+		if (sm[i].port < 65535)
+			media_learn(&sm[i], (uint16_t)(sm[i].port + 1), cid);
+	}
 }
 
 static int same_flow(const struct flow *f, const struct cc_hep_pkt *k)
@@ -355,8 +423,12 @@ static void udp_datagram(const struct cc_hep_pkt *k, unsigned classes)
 		if (cc_rtcp_validate(k->payload, k->len, 1) != 0)
 			break;
 		size_t n = cc_hep_rtcp_json(k->payload, k->len, H.json, sizeof(H.json));
+		struct media *m = media_find(k->dst.family, k->dst.ip, k->dst.port);
+		if (!m)
+			m = media_find(k->src.family, k->src.ip, k->src.port);
 		if (n)
-			emit(k, CC_HEP_PT_RTCP_JSON, (const uint8_t *)H.json, n, NULL, 0);
+			emit(k, CC_HEP_PT_RTCP_JSON, (const uint8_t *)H.json, n, m ? (const uint8_t *)m->cid : NULL,
+			     m ? m->cid_len : 0);
 		break;
 	}
 	case CC_HEP_RTP:

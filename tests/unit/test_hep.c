@@ -256,6 +256,30 @@ START_TEST(sip_boundaries)
 }
 END_TEST
 
+START_TEST(sdp_media)
+{
+	const char *m = "SIP/2.0 200 OK\r\nCall-ID: x\r\nContent-Type: application/sdp\r\nContent-Length: 150\r\n\r\n"
+			"v=0\r\no=- 1 1 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+			"m=audio 40000 RTP/AVP 0\r\nm=video 0 RTP/AVP 96\r\n"
+			"m=video 40010 RTP/AVP 96\r\nc=IN IP6 2001:db8::5\r\n";
+	struct cc_sip_media out[4];
+	uint8_t v4[4], v6[16];
+
+	inet_pton(AF_INET, "192.0.2.1", v4);
+	inet_pton(AF_INET6, "2001:db8::5", v6);
+	ck_assert_int_eq(cc_sip_sdp_media((const uint8_t *)m, strlen(m), out, 4), 2);
+	ck_assert_uint_eq(out[0].family, AF_INET);
+	ck_assert_uint_eq(out[0].port, 40000);
+	ck_assert_int_eq(memcmp(out[0].ip, v4, 4), 0);
+	/* The rejected stream (port 0) is skipped; the media-level c= wins over the session's. */
+	ck_assert_uint_eq(out[1].family, AF_INET6);
+	ck_assert_uint_eq(out[1].port, 40010);
+	ck_assert_int_eq(memcmp(out[1].ip, v6, 16), 0);
+	ck_assert_int_eq(cc_sip_sdp_media((const uint8_t *)m, strlen(m), out, 1), 1);
+	ck_assert_int_eq(cc_sip_sdp_media((const uint8_t *)sip_msg, strlen(sip_msg), out, 4), 0);
+}
+END_TEST
+
 START_TEST(classes_and_rtcp)
 {
 	/* RFC 3550 SR with one report block. */
@@ -342,6 +366,7 @@ int main(void)
 	tcase_add_test(tc, record_ipv6);
 	tcase_add_test(tc, record_dsb_skipped);
 	tcase_add_test(tc, sip_boundaries);
+	tcase_add_test(tc, sdp_media);
 	tcase_add_test(tc, classes_and_rtcp);
 	tcase_add_test(tc, settings);
 	suite_add_tcase(s, tc);
