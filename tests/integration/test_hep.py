@@ -428,3 +428,75 @@ def test_hep_sip_over_tls_decrypted(env):
     invite = [r for r in rows if r[6] == "INVITE"][0]
     msg = invite[10] if isinstance(invite[10], str) else invite[10].decode()
     ok(msg.endswith("\r\n\r\n" + SDP), "the INVITE's SDP body is whole: %r" % msg[-120:])
+
+
+# A SIP user agent in a few lines (Kamailio answers its INVITE), then the RTCP sender report of
+# the stream its SDP offered, from the RTCP port next to the RTP port (RFC 3550 section 11).
+UA = r"""
+import socket, struct, sys
+kport = int(sys.argv[1])
+sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); sip.bind(("127.0.0.1", 0))
+rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for rtp_port in range(41000, 42000, 2):
+    try:
+        rtcp.bind(("127.0.0.1", rtp_port + 1)); break
+    except OSError:
+        pass
+sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+       "m=audio %d RTP/AVP 0\r\n" % rtp_port)
+inv = ("INVITE sip:bob@127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-r1\r\n"
+       "From: <sip:alice@127.0.0.1>;tag=r1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: rtcp-call-7\r\n"
+       "CSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContact: <sip:alice@127.0.0.1:%d>\r\n"
+       "Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s"
+       % (kport, sip.getsockname()[1], sip.getsockname()[1], len(sdp), sdp))
+sip.sendto(inv.encode(), ("127.0.0.1", kport))
+sip.settimeout(5)
+assert sip.recv(4096).startswith(b"SIP/2.0 200")
+for i in range(3):
+    sr = struct.pack("!BBHIIIIII", 0x80, 200, 6, 0xabcd0001, 0xe0000001 + i, 0x80000000, 1000 + 160 * i, 50 * (i + 1),
+                     8000 * (i + 1))
+    rtcp.sendto(sr, ("127.0.0.1", 40001))
+print(rtp_port)
+"""
+
+
+def test_hep_rtcp_reports_with_call_id(env):
+    """RTCP sender reports go as HEP type 5 (JSON) with the Call-ID of the SIP call whose SDP
+    offered their stream: Kamailio's sipcapture stores them in rtcp_capture under that call."""
+    need_all("kamailio")
+    if not os.path.exists("/usr/lib/x86_64-linux-gnu/kamailio/modules/db_sqlite.so"):
+        raise cclib.Skip("kamailio-sqlite-modules not installed")
+    import json
+    import sqlite3
+    kport, hport = cclib.free_port(), cclib.free_port()
+    db, cap = env.path("homer-rtcp.db"), env.path("rtcp.pcapng")
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE rtcp_capture (id INTEGER PRIMARY KEY AUTOINCREMENT, date, micro_ts, correlation_id, "
+                "source_ip, source_port, destination_ip, destination_port, proto, family, type, node, msg)")
+    con.commit()
+    con.close()
+    uas = kamailio_uas(env, kport)
+    capture = kamailio_capture(env, hport, db)
+    try:
+        p = cclib.run([env.tool, "-w", cap, "--hep", "udp:127.0.0.1:%d" % hport, "--hep-id", "3", "--", cclib.PY,
+                       "-c", UA, str(kport)], env=env.env(None, preload=False))
+        rtp_port = int(p.stdout.split()[-1])
+        time.sleep(1.5)
+    finally:
+        capture.stop()
+        uas.stop()
+    eq(summary_hep(p.stderr), (5, 0), "INVITE, 200 OK and three reports sent")
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT correlation_id, source_ip, source_port, destination_port, type, msg FROM rtcp_capture "
+                       "ORDER BY id").fetchall()
+    sip = con.execute("SELECT method, callid FROM sip_capture").fetchall()
+    con.close()
+    eq(sorted(sip), [("200", "rtcp-call-7"), ("INVITE", "rtcp-call-7")], "the call in sip_capture")
+    eq(len(rows), 3, "three reports in rtcp_capture")
+    for i, r in enumerate(rows):
+        eq(r[0], "rtcp-call-7", "filed under the call's Call-ID")
+        eq((r[1], r[2], r[3]), ("127.0.0.1", rtp_port + 1, 40001), "real RTCP addresses")
+        j = json.loads(r[5])
+        eq((j["ssrc"], j["type"]), (0xabcd0001, 200), "sender report of the stream")
+        eq((j["sender_information"]["packets"], j["sender_information"]["octets"]), (50 * (i + 1), 8000 * (i + 1)),
+           "sender information")
