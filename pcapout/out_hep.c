@@ -503,11 +503,37 @@ static int hep_write(struct iovec *iov, int n, int packets, size_t bytes)
 	return 0;
 }
 
+/*
+ * TCP: a collector that went away (closed, reset, or never accepted the connection) is noticed
+ * on the idle tick, not at the next packet, so that the connection is back by the time there is
+ * something to send.  A collector sends nothing: what it does send is read and ignored.
+ */
+static void tcp_check(void)
+{
+	struct pollfd pfd = { H.fd, POLLIN, 0 };
+	struct timespec zero = { 0, 0 };
+	uint8_t sink[512];
+
+	if (syscall(SYS_ppoll, &pfd, 1, &zero, NULL, (size_t)8) <= 0)
+		return;
+	if (pfd.revents & (POLLERR | POLLHUP)) {
+		tcp_lost();
+		return;
+	}
+	if (pfd.revents & POLLIN) {
+		long r = syscall(SYS_recvfrom, H.fd, sink, sizeof(sink), MSG_DONTWAIT, NULL, NULL);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			tcp_lost();
+	}
+}
+
 static void hep_poll(size_t written)
 {
 	(void)written;
 	if (H.fd < 0 && mono_ns() >= H.next_try)
 		connect_socket();
+	if (W.hep.tcp && H.fd >= 0)
+		tcp_check();
 	if (W.hep.tcp)
 		tcp_flush();
 }

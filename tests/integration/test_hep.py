@@ -500,3 +500,55 @@ def test_hep_rtcp_reports_with_call_id(env):
         eq((j["ssrc"], j["type"]), (0xabcd0001, 200), "sender report of the stream")
         eq((j["sender_information"]["packets"], j["sender_information"]["octets"]), (50 * (i + 1), 8000 * (i + 1)),
            "sender information")
+
+
+def test_hep_collector_restarted(env):
+    """Kamailio answering SIP under clearcap --hep tcp: while the collector (Kamailio sipcapture)
+    runs, is stopped, and runs again: every request is answered, the collector has the messages
+    of the first and last phases, the connection comes back by itself, and what went nowhere in
+    between is counted as dropped."""
+    need_all("sipsak", "kamailio")
+    if not os.path.exists("/usr/lib/x86_64-linux-gnu/kamailio/modules/db_sqlite.so"):
+        raise cclib.Skip("kamailio-sqlite-modules not installed")
+    import sqlite3
+    kport, hport = cclib.free_port(), cclib.free_port(socket.SOCK_STREAM)
+    cfg = env.path("uas-hep.cfg")
+    with open(cfg, "w") as f:
+        f.write(KAMAILIO_UAS % {"port": kport})
+    cap, db1, db2 = env.path("restart.pcapng"), env.path("homer-a.db"), env.path("homer-b.db")
+    capture = kamailio_capture(env, hport, db1, tcp=True)
+    uas = Proc([env.tool, "-w", cap, "--hep", "tcp:127.0.0.1:%d" % hport, "--hep-id", "11", "--", "kamailio", "-f", cfg,
+                "-DD", "-E", "-w", env.tmp], env.path("uas-hep.log"), env=env.env(None, preload=False))
+    time.sleep(1.5)
+
+    def phase(n):
+        for _ in range(n):
+            p = cclib.run(["sipsak", "-s", "sip:dave@127.0.0.1:%d" % kport], env=env.env(preload=False), check=False)
+            eq(p.returncode, 0, "Kamailio answered under clearcap: %s" % p.stdout[-300:])
+            time.sleep(0.05)
+    try:
+        phase(5)
+        time.sleep(0.5)
+        capture.stop()
+        phase(5)
+        time.sleep(0.3)
+        capture = kamailio_capture(env, hport, db2, tcp=True)
+        time.sleep(1.5)         # the output retries a lost connection once a second
+        phase(5)
+        time.sleep(1.0)
+    finally:
+        uas.stop()
+        capture.stop()
+    log = open(env.path("uas-hep.log")).read()
+    sent, dropped = summary_hep(log)
+    n = len(sip_rows(cap))
+    eq(n, 30, "the file holds all 15 requests and 15 answers")
+    eq(sent + dropped, n, "every message sent or counted as dropped")
+    rows = []
+    for db in (db1, db2):
+        con = sqlite3.connect(db)
+        rows.append(con.execute("SELECT method FROM sip_capture").fetchall())
+        con.close()
+    eq(len(rows[0]), 10, "first collector: the first 5 requests and answers")
+    ok(len(rows[1]) >= 8, "restarted collector: the last phase after reconnecting (%d of 10)" % len(rows[1]))
+    ok(dropped >= 8, "the messages sent while it was down counted as dropped: %d" % dropped)
