@@ -579,7 +579,10 @@ static int hep_move_fd(void)
 	int fd = __atomic_load_n(&H.fd, __ATOMIC_ACQUIRE);
 	if (fd >= 0) {
 		long nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd + 1);
-		if (nfd < 0) {
+		/* At the top of the range (a program dup2'ing over every number, upwards): back down. */
+		if (nfd < 0)
+			nfd = cc_dup_high(fd);
+		if (nfd < 0 || nfd == fd) {
 			rc = -1;
 		} else {
 			__atomic_store_n(&H.fd, (int)nfd, __ATOMIC_RELEASE);

@@ -552,3 +552,59 @@ def test_hep_collector_restarted(env):
     eq(len(rows[0]), 10, "first collector: the first 5 requests and answers")
     ok(len(rows[1]) >= 8, "restarted collector: the last phase after reconnecting (%d of 10)" % len(rows[1]))
     ok(dropped >= 8, "the messages sent while it was down counted as dropped: %d" % dropped)
+
+
+# Sends one SIP OPTIONS per round to Kamailio; between rounds it closes every descriptor above
+# stderr, then dup2's a file over (almost) every descriptor number, as daemons do at start-up.
+FD_CHURN = r"""
+import os, resource, socket, sys
+kport = int(sys.argv[1])
+def options(i):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+    m = ("OPTIONS sip:eve@127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-f%d\r\n"
+         "From: <sip:f@127.0.0.1>;tag=f%d\r\nTo: <sip:eve@127.0.0.1>\r\nCall-ID: fd-churn-%d\r\nCSeq: 1 OPTIONS\r\n"
+         "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n" % (kport, s.getsockname()[1], i, i, i))
+    s.sendto(m.encode(), ("127.0.0.1", kport)); s.settimeout(5)
+    assert s.recv(4096).startswith(b"SIP/2.0 200")
+    s.close()
+options(1)
+os.closerange(3, 65536)
+options(2)
+null = os.open("/dev/null", os.O_WRONLY)
+limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+# Up to a few numbers short of the limit: with every number taken there is nowhere to move to.
+for fd in range(3, min(limit, 65536) - 8):
+    if fd != null:
+        os.dup2(null, fd)
+for fd in range(3, min(limit, 65536)):
+    if fd != null:
+        try:
+            os.close(fd)
+        except OSError:     # the shim's own descriptors are invisible to the program (EBADF)
+            pass
+options(3)
+print("done")
+"""
+
+
+def test_hep_socket_kept_from_program(env):
+    """A program that closes every descriptor and dup2's over every number keeps sending HEP:
+    the collector has all three OPTIONS exchanges."""
+    need_all("kamailio")
+    if not os.path.exists("/usr/lib/x86_64-linux-gnu/kamailio/modules/db_sqlite.so"):
+        raise cclib.Skip("kamailio-sqlite-modules not installed")
+    kport, hport = cclib.free_port(), cclib.free_port()
+    db, cap = env.path("homer-fd.db"), env.path("fd.pcapng")
+    uas = kamailio_uas(env, kport)
+    capture = kamailio_capture(env, hport, db)
+    try:
+        p = cclib.run([env.tool, "-w", cap, "--hep", "udp:127.0.0.1:%d" % hport, "--", cclib.PY, "-c", FD_CHURN,
+                       str(kport)], env=env.env(None, preload=False))
+        eq(p.stdout.strip(), "done", "the program ran")
+        time.sleep(1.5)
+    finally:
+        capture.stop()
+        uas.stop()
+    eq(summary_hep(p.stderr), (6, 0), "three requests and three answers sent")
+    eq(sorted(r[4] for r in stored(db)), sorted(["fd-churn-%d" % i for i in (1, 2, 3)] * 2),
+       "all three exchanges at the collector")
