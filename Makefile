@@ -65,7 +65,7 @@ $(LIB): $(SHIM_OBJ) shim/exports.map
 
 # The command shares the file header (live view) and rotation names with the shim, and (never the
 # shim) links libpcap: report, extract and the exit statistics read files with it.
-TOOL_SRC := $(wildcard tools/*.c) pcapout/format.c pcapout/rotate.c pcapout/rundir.c
+TOOL_SRC := $(wildcard tools/*.c) pcapout/format.c pcapout/rotate.c pcapout/rundir.c pcapout/hep.c
 $(TOOL): $(TOOL_SRC) $(DECODERS_SRC) $(wildcard tools/*.h) $(HEADERS) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC) $(DECODERS_SRC) -lpcap -lm
 

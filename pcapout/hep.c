@@ -21,8 +21,11 @@
 #include "decoders/rtcp.h"
 #include "decoders/sip.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -320,5 +323,98 @@ size_t cc_hep_rtcp_json(const uint8_t *p, size_t len, char *out, size_t room)
 			return 0;
 		return n;
 	}
+	return 0;
+}
+
+int cc_hep_parse_url(const char *v, struct cc_hep_cfg *c, const char **why)
+{
+	char host[64];
+	const char *h, *colon;
+	char *end;
+	long port;
+
+	if (strncmp(v, "udp:", 4) == 0)
+		c->tcp = 0;
+	else if (strncmp(v, "tcp:", 4) == 0)
+		c->tcp = 1;
+	else {
+		*why = "expected udp:HOST:PORT or tcp:HOST:PORT";
+		return -1;
+	}
+	h = v + 4;
+	colon = strrchr(h, ':');
+	if (!colon || colon == h) {
+		*why = "expected udp:HOST:PORT or tcp:HOST:PORT";
+		return -1;
+	}
+	size_t n = (size_t)(colon - h);
+	if (h[0] == '[' && n >= 2 && h[n - 1] == ']') {
+		h++;
+		n -= 2;
+	}
+	if (n >= sizeof(host)) {
+		*why = "host too long";
+		return -1;
+	}
+	memcpy(host, h, n);
+	host[n] = 0;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port < 1 || port > 65535) {
+		*why = "expected a port from 1 to 65535";
+		return -1;
+	}
+	/* Numeric only: a name would need DNS, which has no place inside the program's process. */
+	memset(c->addr, 0, sizeof(c->addr));
+	if (inet_pton(AF_INET, host, c->addr) == 1) {
+		c->family = AF_INET;
+	} else if (inet_pton(AF_INET6, host, c->addr) == 1) {
+		c->family = AF_INET6;
+	} else {
+		*why = "HOST must be a numeric IPv4 or IPv6 address";
+		return -1;
+	}
+	c->port = (uint16_t)port;
+	return 0;
+}
+
+int cc_hep_parse_classes(const char *list, unsigned *mask, char *bad, size_t badlen)
+{
+	static const struct {
+		const char *name;
+		unsigned bits;
+	} names[] = {
+		{ "sip", CC_HEP_SIP }, { "rtcp", CC_HEP_RTCP }, { "rtp", CC_HEP_RTP }, { "other", CC_HEP_OTHER },
+		{ "wire", CC_HEP_WIRE }, { "plaintext", CC_HEP_PLAIN }, { "relay", CC_HEP_RELAY },
+		{ "all", CC_HEP_SIP | CC_HEP_RTCP | CC_HEP_RTP | CC_HEP_OTHER | CC_HEP_WIRE | CC_HEP_PLAIN | CC_HEP_RELAY },
+	};
+	const unsigned ifaces = CC_HEP_WIRE | CC_HEP_PLAIN | CC_HEP_RELAY;
+	unsigned m = 0;
+	const char *p = list;
+
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p), i;
+
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strlen(names[i].name) == n && memcmp(names[i].name, p, n) == 0)
+				break;
+		if (i == sizeof(names) / sizeof(names[0])) {
+			size_t c = n < badlen - 1 ? n : badlen - 1;
+			memcpy(bad, p, c);
+			bad[c] = 0;
+			return -1;
+		}
+		m |= names[i].bits;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	/* As CLEARCAP_CAPTURE: naming no interface means all; naming no content, the default's. */
+	if (!(m & ifaces))
+		m |= ifaces;
+	if (!(m & ~ifaces))
+		m |= CC_HEP_DEFAULT & ~ifaces;
+	*mask = m;
 	return 0;
 }

@@ -62,6 +62,16 @@ struct cc_hep_pkt {
  */
 int cc_hep_parse_record(enum cc_format fmt, const uint8_t *rec, size_t rlen, size_t *used, struct cc_hep_pkt *pkt);
 
+/*
+ * Parses a collector, "udp:HOST:PORT" or "tcp:HOST:PORT" with a numeric IPv4 or IPv6 HOST (IPv6
+ * in brackets), into c (the shim's CLEARCAP_HEP, the wrapper's --hep).  Returns 0, or -1 with
+ * the reason in why.
+ */
+int cc_hep_parse_url(const char *v, struct cc_hep_cfg *c, const char **why);
+
+/* Parses a class list (CLEARCAP_HEP_CLASSES) into CC_HEP_* bits; 0, or -1 with the unknown word in bad. */
+int cc_hep_parse_classes(const char *list, unsigned *mask, char *bad, size_t badlen);
+
 /* The HEPv3 packet for one payload; its length, or 0 when it does not fit in room. */
 struct cc_hep_msg {
 	const struct cc_hep_pkt *pkt;   /* addresses, ports, protocol, time */

@@ -36,15 +36,6 @@ extern struct cc_config cc_cfg;
  */
 int cc_config_load(const char *prog, const char *exe);
 
-/*
- * Parses CLEARCAP_HEP's value, "udp:HOST:PORT" or "tcp:HOST:PORT" with a numeric IPv4 or IPv6
- * HOST (IPv6 in brackets), into c.  Returns 0, or -1 with the reason in why.
- */
-int cc_hep_parse_url(const char *v, struct cc_hep_cfg *c, const char **why);
-
-/* Parses a CLEARCAP_HEP_CLASSES list into CC_HEP_* bits; 0, or -1 with the unknown word in bad. */
-int cc_hep_parse_classes(const char *list, unsigned *mask, char *bad, size_t badlen);
-
 /* Parses "16M"-style sizes (K, M, G suffixes, powers of 1024); -1 on error. */
 long long cc_parse_size(const char *s);
 

@@ -33,6 +33,7 @@
 
 #include "pcapout/pages.h"
 #include "pcapout/format.h"
+#include "pcapout/hep.h"
 #include "pcapout/rotate.h"
 #include "tools/daily.h"
 #include "tools/exitstats.h"
@@ -374,19 +375,26 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'G': o->rotate_seconds = (long)parse_count(optarg, "-G", 1, 100000000); break;
 		case 'W': o->rotate_files = (long)parse_count(optarg, "-W", 1, 1000000); break;
 		case 0x100: o->stats = optarg; break;
-		case 0x101:
-			if (strncmp(optarg, "udp:", 4) != 0 && strncmp(optarg, "tcp:", 4) != 0)
-				die("invalid --hep '%s': expected udp:HOST:PORT or tcp:HOST:PORT", optarg);
+		case 0x101: {
+			struct cc_hep_cfg hc;
+			const char *why;
+			if (cc_hep_parse_url(optarg, &hc, &why) < 0)
+				die("invalid --hep '%s': %s", optarg, why);
 			o->hep = optarg;
 			break;
+		}
 		case 0x102: parse_count(optarg, "--hep-id", 0, 4294967295LL); o->hep_id = optarg; break;
 		case 0x103: o->hep_name = optarg; break;
 		case 0x104: o->hep_password = optarg; break;
-		case 0x105:
-			if (optarg[0] == '\0')
-				die("invalid --hep-classes '': expected a list of classes");
+		case 0x105: {
+			char word[64];
+			unsigned mask;
+			if (cc_hep_parse_classes(optarg, &mask, word, sizeof word) < 0)
+				die("invalid --hep-classes '%s': unknown class '%s' (known: sip rtcp rtp other wire "
+				    "plaintext relay all)", optarg, word);
 			o->hep_classes = optarg;
 			break;
+		}
 		case 'h': print_help(); exit(0);
 		case 'V': puts("clearcap " CLEARCAP_VERSION); exit(0);
 		default: bad_option(c, argv);
