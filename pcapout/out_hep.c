@@ -346,6 +346,8 @@ static struct flow *new_flow(const struct cc_hep_pkt *k)
 	return f;
 }
 
+static struct flow *tcp_data(struct flow *f, const struct cc_hep_pkt *k);
+
 /* One TCP segment: SIP messages completed by it go out, each as one HEP packet. */
 static void tcp_segment(const struct cc_hep_pkt *k)
 {
@@ -354,13 +356,16 @@ static void tcp_segment(const struct cc_hep_pkt *k)
 	for (int i = 0; i < FLOWS && !f; i++)
 		if (same_flow(&H.flows[i], k))
 			f = &H.flows[i];
-	if (k->tcp_flags & (CC_TCP_FIN | CC_TCP_RST)) {
-		if (f)
-			f->used = 0;
-		return;
-	}
-	if (!k->len)
-		return;
+	if (k->len)
+		f = tcp_data(f, k);
+	/* The stream's end (its data, if the segment carried any, went first). */
+	if (f && (k->tcp_flags & (CC_TCP_FIN | CC_TCP_RST)))
+		f->used = 0;
+}
+
+/* A segment's payload appended to its flow (made when it starts a SIP message); the flow or NULL. */
+static struct flow *tcp_data(struct flow *f, const struct cc_hep_pkt *k)
+{
 	/* A gap (a segment the capture lost) ends what was buffered: start again at a message. */
 	if (f && (f->next_seq != k->seq || f->len + k->len > FLOW_BUF))
 		f->len = 0;
@@ -373,13 +378,13 @@ static void tcp_segment(const struct cc_hep_pkt *k)
 				f->used = 0;
 			if (f)
 				f->next_seq = k->seq + (uint32_t)k->len;
-			return;
+			return f && f->used ? f : NULL;
 		}
 		if (!f)
 			f = new_flow(k);
 		if (k->len - skip > FLOW_BUF) {
 			f->used = 0;
-			return;
+			return NULL;
 		}
 		memcpy(f->buf, k->payload + skip, k->len - skip);
 		f->len = k->len - skip;
@@ -399,13 +404,14 @@ static void tcp_segment(const struct cc_hep_pkt *k)
 			break;
 		if (m < 0) {
 			f->used = 0;
-			return;
+			return NULL;
 		}
 		emit_sip(k, f->buf + off, (size_t)m);
 		off += (size_t)m;
 	}
 	memmove(f->buf, f->buf + off, f->len - off);
 	f->len -= off;
+	return f;
 }
 
 static void udp_datagram(const struct cc_hep_pkt *k, unsigned classes)

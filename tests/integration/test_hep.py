@@ -608,3 +608,41 @@ def test_hep_socket_kept_from_program(env):
     eq(summary_hep(p.stderr), (6, 0), "three requests and three answers sent")
     eq(sorted(r[4] for r in stored(db)), sorted(["fd-churn-%d" % i for i in (1, 2, 3)] * 2),
        "all three exchanges at the collector")
+
+
+# OPTIONS from a parent, from its forked child while the parent sends too, then from the parent
+# again: over TCP each process must keep a connection of its own, or the streams interleave.
+FORKING = FD_CHURN.split("options(1)")[0] + r"""
+options(1)
+pid = os.fork()
+for i in range(5):
+    options(10 + i if pid == 0 else 20 + i)
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+options(3)
+print("done")
+"""
+
+
+def test_hep_tcp_after_fork(env):
+    """A process that forks after its HEP connection is up: parent and child each send over a
+    connection of their own, and Kamailio's sipcapture stores every message of both, whole."""
+    need_all("kamailio")
+    if not os.path.exists("/usr/lib/x86_64-linux-gnu/kamailio/modules/db_sqlite.so"):
+        raise cclib.Skip("kamailio-sqlite-modules not installed")
+    kport, hport = cclib.free_port(), cclib.free_port(socket.SOCK_STREAM)
+    db, cap = env.path("homer-fork.db"), env.path("fork.pcapng")
+    uas = kamailio_uas(env, kport)
+    capture = kamailio_capture(env, hport, db, tcp=True)
+    try:
+        p = cclib.run([env.tool, "-w", cap, "--hep", "tcp:127.0.0.1:%d" % hport, "--", cclib.PY, "-c", FORKING,
+                       str(kport)], env=env.env(None, preload=False))
+        eq(p.stdout.strip(), "done", "the program ran")
+        time.sleep(1.5)
+    finally:
+        capture.stop()
+        uas.stop()
+    want = sorted(["fd-churn-%d" % i for i in [1, 3] + list(range(10, 15)) + list(range(20, 25))] * 2)
+    eq(summary_hep(p.stderr), (len(want), 0), "every request and answer of both processes sent")
+    eq(sorted(r[4] for r in stored(db)), want, "parent's and child's messages all stored")
