@@ -205,7 +205,8 @@ def test_hep_sngrep_and_tshark(env):
 
 def test_hep_collector_down(env):
     """Nothing listens on the HEP port (UDP) or the connection is refused (TCP): sipsak runs as
-    without HEP, the file holds every message, and the summary counts every loss."""
+    without HEP, the file holds every message, and the summary accounts for every one of them
+    (TCP: all dropped)."""
     need_all("sipsak", "kamailio")
     kport = cclib.free_port()
     uas = kamailio_uas(env, kport)
@@ -223,9 +224,8 @@ def test_hep_collector_down(env):
             eq(sent + dropped, n, "every SIP message either sent or counted as dropped (%s)" % hep)
             if hep.startswith("tcp"):
                 eq(dropped, n, "TCP: connection refused, all counted as dropped")
-            else:
-                # The first datagram leaves before the port-unreachable comes back; the rest is refused.
-                ok(dropped >= n - 2, "UDP: refused datagrams counted as dropped: %d of %d" % (dropped, n))
+            # UDP learns of a closed port only from ICMP, which can come back after a whole burst has
+            # left: datagrams handed to the kernel before it count as sent (the README says so).
     finally:
         uas.stop()
 
