@@ -15,7 +15,7 @@ import time
 import cclib
 from cclib import eq, ok
 
-QUICK = ["test_hep_collector_down"]
+QUICK = ["test_hep_collector_down", "test_hep_sip_over_tls_decrypted", "test_hep_rtcp_reports_with_call_id"]
 
 KAMAILIO_UAS = """#!KAMAILIO
 debug=1
