@@ -41,7 +41,7 @@ tcp_children=1
 disable_tcp=%(notcp)s
 tcp_accept_hep3=yes
 tcp_accept_no_cl=yes
-listen=%(proto)s:127.0.0.1:%(port)d
+listen=%(proto)s:%(host)s:%(port)d
 mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 loadmodule "pv.so"
 loadmodule "db_sqlite.so"
@@ -258,7 +258,7 @@ def test_hep_collector_slow(env):
         uas.stop()
 
 
-def kamailio_capture(env, port, db, tcp=False):
+def kamailio_capture(env, port, db, tcp=False, host="127.0.0.1"):
     """Kamailio's sipcapture on a fresh SQLite database, listening for HEP on PORT."""
     import sqlite3
     con = sqlite3.connect(db)
@@ -267,7 +267,7 @@ def kamailio_capture(env, port, db, tcp=False):
     con.close()
     cfg = env.path("capture-%d.cfg" % port)
     with open(cfg, "w") as f:
-        f.write(KAMAILIO_CAPTURE % {"port": port, "db": db, "proto": "tcp" if tcp else "udp",
+        f.write(KAMAILIO_CAPTURE % {"port": port, "db": db, "proto": "tcp" if tcp else "udp", "host": host,
                                     "notcp": "no" if tcp else "yes", "tcp_hook": TCP_HOOK if tcp else ""})
     log = env.path("capture-%d.log" % port)
     k = Proc(["kamailio", "-f", cfg, "-DD", "-E", "-w", env.tmp], log, env=env.env(preload=False))
@@ -297,15 +297,22 @@ def test_hep_kamailio_sipcapture_tcp(env):
     kamailio_sipcapture(env, tcp=True)
 
 
-def kamailio_sipcapture(env, tcp):
+def test_hep_kamailio_sipcapture_ipv6_collector(env):
+    """The same to a collector on an IPv6 address (--hep udp:[::1]:PORT)."""
+    kamailio_sipcapture(env, tcp=False, host="[::1]")
+
+
+def kamailio_sipcapture(env, tcp, host="127.0.0.1"):
     need_all("sipsak", "kamailio", "tshark")
     if not os.path.exists("/usr/lib/x86_64-linux-gnu/kamailio/modules/db_sqlite.so"):
         raise cclib.Skip("kamailio-sqlite-modules not installed")
-    kport, hport = cclib.free_port(), cclib.free_port(socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
-    db, cap = env.path("homer-%d.db" % tcp), env.path("kam-%d.pcapng" % tcp)
-    url = "%s:127.0.0.1:%d" % ("tcp" if tcp else "udp", hport)
+    kport = cclib.free_port()
+    hport = cclib.free_port(socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM,
+                            socket.AF_INET6 if host.startswith("[") else socket.AF_INET)
+    db, cap = env.path("homer-%d-%s.db" % (tcp, host[:2])), env.path("kam-%d-%s.pcapng" % (tcp, host[:2]))
+    url = "%s:%s:%d" % ("tcp" if tcp else "udp", host, hport)
     uas = kamailio_uas(env, kport)
-    capture = kamailio_capture(env, hport, db, tcp)
+    capture = kamailio_capture(env, hport, db, tcp, host)
     try:
         p1 = run_sipsak(env, cap, url, ["-s", "sip:carol@127.0.0.1:%d" % kport], ["--hep-id", "2001"])
         eq(p1.returncode, 0, "sipsak got its 200 OK: %s" % p1.stderr[-400:])
