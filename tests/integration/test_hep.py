@@ -653,3 +653,52 @@ def test_hep_tcp_after_fork(env):
     want = sorted(["fd-churn-%d" % i for i in [1, 3] + list(range(10, 15)) + list(range(20, 25))] * 2)
     eq(summary_hep(p.stderr), (len(want), 0), "every request and answer of both processes sent")
     eq(sorted(r[4] for r in stored(db)), want, "parent's and child's messages all stored")
+
+
+def test_hep_decrypted_srtcp_from_webrtc(env):
+    """WebRTC audio between two aiortc peers (DTLS-SRTP through libsrtp2) under the shim with
+    CLEARCAP_HEP and classes rtcp,plaintext: every decrypted RTCP report goes out once as HEP type 5,
+    its JSON matching tshark's dissection of the plaintext copy in the file (SSRC, packet and octet
+    counts), with the addresses of the SRTCP flow.  No SIP here, so no correlation id."""
+    import json
+    import test_webrtc
+    cclib.need("socat")
+    hport = 9060
+    cap, wire = env.path("w.pcapng"), env.path("hep-w.pcapng")
+    prelude = ("tshark -n -i lo -f 'udp port %d' -w %s >%s 2>&1 & echo $! > %s; "
+               "socat -u UDP-RECV:%d,bind=127.0.0.1 OPEN:/dev/null >/dev/null 2>&1 & echo $! > %s; "
+               "for i in $(seq 50); do grep -q Capturing %s && break; sleep 0.1; done"
+               % (hport, wire, env.path("tshark.log"), env.path("tshark.pid"), hport, env.path("socat.pid"),
+                  env.path("tshark.log")))
+    try:
+        test_webrtc.run_session(env, cap, mode="audio", prelude=prelude,
+                                extra={"CLEARCAP_HEP": "udp:127.0.0.1:%d" % hport, "CLEARCAP_HEP_ID": "42",
+                                       "CLEARCAP_HEP_CLASSES": "rtcp,plaintext"})
+        time.sleep(1.0)
+    finally:
+        for name, sig in (("tshark.pid", signal.SIGINT), ("socat.pid", signal.SIGTERM)):
+            if os.path.exists(env.path(name)):
+                try:
+                    os.kill(int(open(env.path(name)).read().strip()), sig)
+                except (ProcessLookupError, ValueError):
+                    pass
+        time.sleep(1.0)
+    # The reports in the file, as tshark reads the plaintext copies: the first SR or RR of each.
+    rows = cclib.tshark(cap, ["rtcp.pt", "rtcp.senderssrc", "rtcp.sender.packetcount", "rtcp.sender.octetcount"],
+                        'frame.interface_name == "plaintext" && (rtcp.pt == 200 || rtcp.pt == 201)',
+                        extra=["--enable-heuristic", "rtp_udp"])
+    want = sorted((int(r[0].split(",")[0]), int(r[1].split(",")[0], 0),
+                   int(r[2]) if r[2] and r[0].startswith("200") else None,
+                   int(r[3]) if r[3] and r[0].startswith("200") else None) for r in rows)
+    ok(len(want) >= 2, "decrypted RTCP reports in the file: %d" % len(want))
+    got = []
+    for r in cclib.tshark(wire, ["udp.payload"], "udp.dstport == %d" % hport):
+        c = hep_chunks(bytes.fromhex(r[0]))
+        eq(c[11], b"\x05", "protocol type 5 (RTCP as JSON)")
+        eq(int.from_bytes(c[12], "big"), 42, "capture agent id")
+        eq(c[1], b"\x02", "the IPv4-mapped flow goes as IPv4")
+        ok(17 not in c, "no SIP, so no correlation id")
+        j = json.loads(c[15])
+        si = j.get("sender_information", {})
+        got.append((j["type"], j["ssrc"], si.get("packets"), si.get("octets")))
+    eq(sorted(got), want, "one HEP report per decrypted SR/RR, the same numbers tshark reads")
