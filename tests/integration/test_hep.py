@@ -1,10 +1,13 @@
-"""HEPv3 to Homer (clearcap --hep, CLEARCAP_HEP): real SIP programs from Debian (sipsak against a
-Kamailio that answers) under the wrapper, received by real HEP decoders started by the test:
+"""HEPv3 to Homer (clearcap --hep, CLEARCAP_HEP), received by real HEP decoders the tests start:
 sngrep's HEP listener (-L), which writes what it decoded to a pcap that tshark then dissects as
-SIP, and Kamailio's sipcapture module storing into SQLite.  Debian 12's tshark (Wireshark 4.0)
-has no HEP dissector: tshark captures the HEP datagrams on the loopback and the test reads their
-chunks itself, only to check what the decoders cannot show (capture id, node name, counts).
-Collector down and collector slow: the program is unaffected, the file complete, losses counted."""
+SIP, and Kamailio's sipcapture module (Homer's classic capture node) storing into SQLite, over UDP,
+TCP and to an IPv6 address.  The programs: sipsak against a Kamailio that answers, openssl s_client
+speaking SIP over TLS to Kamailio's TLS module (decrypted SIP), Kamailio itself under the shim,
+aiortc WebRTC peers (decrypted SRTCP), and short Python user agents where a test needs a shape no
+packaged UA gives (SDP then RTCP, descriptor churn, fork).  Debian 12's tshark (Wireshark 4.0) has
+no HEP dissector: tshark captures the HEP datagrams on the loopback and the tests read their chunks
+only to check what the decoders cannot show (capture id, node name, protocol type, counts).
+Collector down, slow and restarted: the program is unaffected, the file complete, losses counted."""
 import os
 import re
 import signal
