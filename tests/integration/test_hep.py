@@ -668,9 +668,11 @@ def test_hep_decrypted_srtcp_from_webrtc(env):
     cclib.need("socat")
     hport = 9060
     cap, wire = env.path("w.pcapng"), env.path("hep-w.pcapng")
-    prelude = ("tshark -n -i lo -f 'udp port %d' -w %s >%s 2>&1 & echo $! > %s; "
-               "socat -u UDP-RECV:%d,bind=127.0.0.1 OPEN:/dev/null >/dev/null 2>&1 & echo $! > %s; "
-               "for i in $(seq 50); do grep -q Capturing %s && break; sleep 0.1; done"
+    # The collector's side runs without the shim (the script's environment preloads it for the peers).
+    bare = "env -u LD_PRELOAD -u CLEARCAP_FILE -u CLEARCAP_HEP "
+    prelude = ((bare + "tshark -n -i lo -f 'udp port %d' -w %s >%s 2>&1 & echo $! > %s; " +
+                bare + "socat -u UDP-RECV:%d,bind=127.0.0.1 OPEN:/dev/null >/dev/null 2>&1 & echo $! > %s; "
+                "for i in $(seq 50); do grep -q Capturing %s && break; sleep 0.1; done")
                % (hport, wire, env.path("tshark.log"), env.path("tshark.pid"), hport, env.path("socat.pid"),
                   env.path("tshark.log")))
     try:
