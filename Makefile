@@ -66,8 +66,9 @@ $(LIB): $(SHIM_OBJ) shim/exports.map
 
 # The command shares the file header (live view) and rotation names with the shim, and (never the
 # shim) links libpcap: report, extract and the exit statistics read files with it.
-# `clearcap decrypt` frames plaintext as the shim does (frame.c) and links libsrtp2 and libcrypto.
-TOOL_SRC := $(wildcard tools/*.c) pcapout/format.c pcapout/frame.c pcapout/rotate.c pcapout/rundir.c
+# `clearcap decrypt` frames plaintext as the shim does (frame.c) and links libsrtp2 and libcrypto;
+# hep.c's settings parser checks --hep before the program starts.
+TOOL_SRC := $(wildcard tools/*.c) pcapout/format.c pcapout/frame.c pcapout/rotate.c pcapout/rundir.c pcapout/hep.c
 $(TOOL): $(TOOL_SRC) $(DECODERS_SRC) $(wildcard tools/*.h) $(HEADERS) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC) $(DECODERS_SRC) -lpcap -lsrtp2 -lcrypto -lm
 

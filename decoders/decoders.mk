@@ -36,6 +36,11 @@ $(DECODERS_FUZZ): $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util
                   $(DECODERS_FUZZ_OBJ) $(DECODERS_HDRS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(DECODERS_FUZZ_OBJ)
 
+# decoders/sip.c has its unit tests in tests/unit/test_hep.c (with the HEP output it serves).
+FUZZ_TARGETS += $(FUZZ_BUILD)/fuzz_sip
+$(FUZZ_BUILD)/fuzz_sip: tests/fuzz/fuzz_sip.c tests/fuzz/fuzz_util.h $(DECODERS_FUZZ_OBJ) $(DECODERS_HDRS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(DECODERS_FUZZ_OBJ)
+
 # fuzz and fuzz-smoke run every entry of FUZZ_TARGETS (other fragments may
 # add theirs): build-fuzz/fuzz_<name> evolves build-fuzz/corpus/<name>,
 # reading tests/data/fuzz/<name> as seeds.  libFuzzer writes new inputs only

@@ -106,4 +106,6 @@ void cc_writer_stats(struct cc_writer_stats *st)
 	st->dropped = __atomic_load_n(&W.dropped, __ATOMIC_RELAXED);
 	st->bytes = __atomic_load_n(&W.bytes, __ATOMIC_RELAXED);
 	st->filtered = __atomic_load_n(&W.filtered, __ATOMIC_RELAXED);
+	st->hep_sent = __atomic_load_n(&W.hep_sent, __ATOMIC_RELAXED);
+	st->hep_dropped = __atomic_load_n(&W.hep_dropped, __ATOMIC_RELAXED);
 }

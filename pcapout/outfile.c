@@ -521,7 +521,24 @@ static int file_move_fd(void)
 	int fd = __atomic_load_n(&W.fd, __ATOMIC_ACQUIRE);
 	if (fd >= 0) {
 		nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd + 1);
+		if (nfd < 0)
+			nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3);
 		if (nfd < 0) {
+			/*
+			 * Not one number left (the program took them all): the number becomes the
+			 * program's, so nothing of ours may be written there any more.  What is
+			 * buffered goes out first.
+			 */
+			int expected = W_RUNNING;
+			if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING)
+				cc_w_drain_locked(1);
+			__atomic_store_n(&W.fd, -1, __ATOMIC_RELEASE);
+			if (__atomic_compare_exchange_n(&W.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL,
+							__ATOMIC_RELAXED)) {
+				cc_wc_ctl_state(CC_CTL_BROKEN);
+				cc_warn("no descriptor left to keep %s from the program's dup2; capture stopped, "
+					"the program goes on", W.path);
+			}
 			rc = -1;
 		} else {
 			__atomic_store_n(&W.fd, (int)nfd, __ATOMIC_RELEASE);

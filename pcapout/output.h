@@ -30,8 +30,11 @@ struct cc_output {
 	/* Its descriptor (kept from the program), or -1; moving it off a number the program wants. */
 	int (*fd)(void);
 	int (*move_fd)(void);
+	/* At exit, after the last batch (drain lock held), or NULL: what it still holds, sent or counted. */
+	void (*exit)(void);
 };
 
 extern const struct cc_output cc_output_file;
+extern const struct cc_output cc_output_hep;
 
 #endif

@@ -37,7 +37,9 @@ struct cc_counters {
 	uint64_t loaded;        /* processes whose shim read CLEARCAP_* at start-up (captured or not) */
 	uint64_t refused;       /* of those, processes whose configuration was refused (one line each) */
 	uint64_t names_used;    /* bytes of names[] claimed, including entries that did not fit */
-	uint64_t reserved[45];
+	uint64_t hep_sent;       /* HEP packets handed to the collector's socket */
+	uint64_t hep_dropped;    /* HEP packets not sent: collector down or slow, queue full */
+	uint64_t reserved[43];
 	/*
 	 * The files `clearcap ctl PID reopen FILE` switched processes to, so that the command names
 	 * and reads every file of the run: a process claims room with __atomic_fetch_add on
@@ -47,7 +49,9 @@ struct cc_counters {
 	char names[CC_COUNTERS_SIZE - 64 * 8];
 };
 
+/* Fields are only ever added in place of reserved words: names[] starts at word 64. */
 _Static_assert(sizeof(struct cc_counters) == CC_COUNTERS_SIZE, "counters page size");
+_Static_assert(__builtin_offsetof(struct cc_counters, names) == 64 * 8, "counters page layout changed");
 
 /*
  * Maps an existing counters page (the wrapper made it); NULL if there is none or it is not one.

@@ -46,6 +46,7 @@ static void poll_locked(size_t written);
 /* The outputs, the capture file first: a new one is a file of its own and a line here. */
 static const struct cc_output *const outputs[] = {
 	&cc_output_file,
+	&cc_output_hep,
 };
 #define NOUTPUTS (sizeof(outputs) / sizeof(outputs[0]))
 
@@ -94,6 +95,8 @@ int cc_writer_configure(const struct cc_writer_cfg *cfg)
 	W.fmt = cfg->format;
 	W.ring_size = cfg->ring_size;
 	W.pipe_header_done = cfg->pipe_header_done;
+	if (cfg->hep)
+		W.hep = *cfg->hep;
 	W.configured = 1;
 	return 0;
 }
@@ -269,6 +272,16 @@ static size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out, size_t r
 /* Writes a batch of records (`packets` of them) and counts it; returns the bytes written. */
 static size_t write_batch(struct iovec *iov, int n, int packets, size_t bytes)
 {
+	/* The file's write moves iov_base past what a short write took: the others get a copy. */
+	static struct iovec copy[2 * DRAIN_IOV];
+	int others = 0;
+
+	for (size_t i = 1; i < NOUTPUTS; i++)
+		others |= outputs[i]->wanted();
+	if (others && n <= 2 * DRAIN_IOV)
+		memcpy(copy, iov, sizeof(iov[0]) * (size_t)n);
+	else
+		others = 0;
 	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING && outputs[0]->write(iov, n, packets, bytes) == 0) {
 		__atomic_fetch_add(&W.captured, packets, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&W.bytes, bytes, __ATOMIC_RELAXED);
@@ -277,9 +290,9 @@ static size_t write_batch(struct iovec *iov, int n, int packets, size_t bytes)
 			cc_wc_count(&W.shared->bytes, bytes);
 		}
 		/* The other outputs count what they could not send themselves. */
-		for (size_t i = 1; i < NOUTPUTS; i++)
+		for (size_t i = 1; i < NOUTPUTS && others; i++)
 			if (outputs[i]->wanted())
-				outputs[i]->write(iov, n, packets, bytes);
+				outputs[i]->write(copy, n, packets, bytes);
 		return bytes;
 	}
 	int err = errno;
@@ -707,6 +720,9 @@ void cc_writer_exit(void)
 		int saved = errno;
 		pthread_mutex_lock(&W.drain_lock);
 		drain_deferred_locked();
+		for (size_t i = 0; i < NOUTPUTS; i++)
+			if (outputs[i]->exit && outputs[i]->wanted())
+				outputs[i]->exit();
 		pthread_mutex_unlock(&W.drain_lock);
 		errno = saved;
 	}
@@ -763,6 +779,7 @@ void cc_writer_atfork_child(void)
 	cc_ring_free(&W.ring);
 	cc_tw_reset();
 	W.captured = W.dropped = W.bytes = W.filtered = 0;
+	W.hep_sent = W.hep_dropped = 0;
 	W.warned_drop = 0;
 	W.thread_started = 0;
 	W.inherited = __atomic_load_n(&W.fd, __ATOMIC_RELAXED) >= 0;

@@ -15,6 +15,7 @@
 
 #include "pcapout/format.h"
 #include "pcapout/frame.h"
+#include "pcapout/hep.h"
 #include "pcapout/rotate.h"
 
 struct cc_writer_cfg {
@@ -25,6 +26,7 @@ struct cc_writer_cfg {
 	const char *comment;            /* per-process comment prefix, e.g. "pid 42 curl"; NULL: none */
 	int pipe_header_done;           /* a FIFO/pipe already carries the header (the wrapper wrote it) */
 	struct cc_rot_cfg rotate;       /* all zero: no rotation */
+	const struct cc_hep_cfg *hep;   /* a HEP collector to send to as well, or NULL */
 };
 
 /* Copies the configuration; nothing is opened yet.  Returns 0. */
@@ -125,6 +127,7 @@ void cc_writer_set_ctl(struct cc_ctl *ctl);
 /* Counters of this process (for tests and the shim's own summary). */
 struct cc_writer_stats {
 	uint64_t captured, dropped, bytes, filtered;
+	uint64_t hep_sent, hep_dropped;
 };
 void cc_writer_stats(struct cc_writer_stats *st);
 

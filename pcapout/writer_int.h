@@ -7,6 +7,7 @@
  *               protocol across processes (lock, torn-record repair), rotation, reopen
  *   secrets.c   the secrets history, re-emitted at the top of every new file
  *   counters.c  the shared counters and control pages
+ *   out_hep.c   the HEP output: SIP and RTCP to a Homer collector (hep.c encodes)
  *
  * Everything that touches a descriptor goes through syscall(2): the shim interposes
  * write/writev/close/fcntl, and our own I/O must never enter our own hooks.
@@ -20,6 +21,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "pcapout/hep.h"
 #include "pcapout/pages.h"
 #include "pcapout/ring.h"
 #include "pcapout/writer.h"
@@ -66,6 +68,8 @@ struct cc_w {
 	uint64_t captured, dropped, bytes;      /* this process; atomic */
 	uint64_t filtered;                      /* declined by the filter; atomic */
 	int warned_drop;
+	struct cc_hep_cfg hep;                  /* the HEP output (out_hep.c), when on */
+	uint64_t hep_sent, hep_dropped;         /* this process; atomic */
 };
 
 extern struct cc_w W;

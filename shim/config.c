@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -106,6 +107,45 @@ static long long number(const char *var, long long min, long long max)
 	return n;
 }
 
+/* CLEARCAP_HEP and its companions: the collector, the agent's id, name and key, the classes. */
+static int hep_settings(void)
+{
+	struct cc_hep_cfg *c = &cc_cfg.hep;
+	const char *v = getenv("CLEARCAP_HEP"), *why;
+	long long n;
+
+	if (!v || !*v)
+		return 0;
+	if (strlen(v) > 200 || cc_hep_parse_url(v, c, &why) < 0)
+		return bad("CLEARCAP_HEP", v, strlen(v) > 200 ? "too long" : why);
+	if ((n = number("CLEARCAP_HEP_ID", 0, 4294967295LL)) < 0)
+		return -1;
+	c->id = (uint32_t)n;
+	v = getenv("CLEARCAP_HEP_NAME");
+	if (v && strlen(v) >= sizeof(c->name))
+		return bad("CLEARCAP_HEP_NAME", v, "longer than 63 bytes");
+	snprintf(c->name, sizeof(c->name), "%s", v ? v : "");
+	v = getenv("CLEARCAP_HEP_PASSWORD");
+	if (v && strlen(v) >= sizeof(c->password))
+		return bad("CLEARCAP_HEP_PASSWORD", "(not shown)", "longer than 63 bytes");
+	snprintf(c->password, sizeof(c->password), "%s", v ? v : "");
+	c->classes = CC_HEP_DEFAULT;
+	v = getenv("CLEARCAP_HEP_CLASSES");
+	if (v && *v) {
+		char word[64];
+		if (strlen(v) > 1024)
+			return bad("CLEARCAP_HEP_CLASSES", v, "too long");
+		if (cc_hep_parse_classes(v, &c->classes, word, sizeof(word)) < 0) {
+			cc_warn("CLEARCAP_HEP_CLASSES=%.200s: unknown class '%s' (known: sip rtcp rtp other wire plaintext "
+				"relay all); not capturing", v, word);
+			cc_cfg.on = 0;
+			return -1;
+		}
+	}
+	c->on = 1;
+	return 0;
+}
+
 /* The daily-use settings: FIFO header, rotation (tcpdump's -C/-G/-W, in bytes here). */
 static int daily_settings(void)
 {
@@ -148,7 +188,7 @@ int cc_config_load(const char *prog, const char *exe)
 	cc_cfg.started_paused = ctl_only;
 	if (!ctl_only && set_path(cc_cfg.file, "CLEARCAP_FILE", v) < 0)
 		return -1;
-	if (daily_settings() < 0)
+	if (daily_settings() < 0 || hep_settings() < 0)
 		return -1;
 
 	v = getenv("CLEARCAP_FORMAT");

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "pcapout/format.h"
+#include "pcapout/hep.h"
 
 #define CC_PATH_MAX 4096
 
@@ -24,6 +25,7 @@ struct cc_config {
 	long rotate_files;              /* CLEARCAP_ROTATE_FILES; 0: unlimited */
 	int ctl;                        /* control file (CLEARCAP_CTL, default on) */
 	int started_paused;             /* CLEARCAP_CTL=1 without CLEARCAP_FILE: wait for ctl */
+	struct cc_hep_cfg hep;          /* CLEARCAP_HEP and its companions; hep.on when set */
 };
 
 extern struct cc_config cc_cfg;

@@ -132,6 +132,7 @@ static void load(void)
 			.counters_path = cc_cfg.counters[0] ? cc_cfg.counters : NULL,
 			.pipe_header_done = cc_cfg.pipe_header_done,
 			.rotate = { cc_cfg.rotate_size, cc_cfg.rotate_seconds, cc_cfg.rotate_files },
+			.hep = cc_cfg.hep.on ? &cc_cfg.hep : NULL,
 		};
 		cc_writer_configure(&w);
 		own_resources();

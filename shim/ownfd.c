@@ -89,11 +89,18 @@ static int lf_move(void *arg)
 		int nfd = cc_dup_high(lf->fd);
 		if (nfd < 0 || nfd == lf->fd)
 			nfd = (int)syscall(SYS_fcntl, lf->fd, F_DUPFD_CLOEXEC, lf->fd + 1);
+		if (nfd < 0)
+			nfd = (int)syscall(SYS_fcntl, lf->fd, F_DUPFD_CLOEXEC, 3);
 		if (nfd >= 0) {
 			int old = lf->fd;
 			__atomic_store_n(&lf->fd, nfd, __ATOMIC_RELEASE);
 			syscall(SYS_close, old);
 			rc = 0;
+		} else {
+			/* No number left: the old one becomes the program's; no line goes there again. */
+			__atomic_store_n(&lf->fd, -1, __ATOMIC_RELEASE);
+			cc_warn("%s: no descriptor left to keep %s from the program's dup2; not writing it any more",
+				lf->var, lf->path);
 		}
 	}
 	pthread_mutex_unlock(&lf->lock);

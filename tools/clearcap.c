@@ -33,6 +33,7 @@
 
 #include "pcapout/pages.h"
 #include "pcapout/format.h"
+#include "pcapout/hep.h"
 #include "pcapout/rotate.h"
 #include "tools/daily.h"
 #include "tools/decrypt.h"
@@ -68,6 +69,7 @@ struct options {
 	const char *stats;      /* --stats: exit statistics as JSON */
 	int trace;              /* --trace 1, --no-trace 0; -1: when the shim cannot enter PROGRAM */
 	bool no_decrypt;        /* --no-decrypt: no pass over the file for SRTP with known keys */
+	const char *hep, *hep_id, *hep_name, *hep_password, *hep_classes;    /* --hep and its companions */
 	char **argv;            /* the program and its arguments */
 };
 
@@ -87,6 +89,7 @@ struct totals {
 	uint64_t loaded, refused;
 	struct { char *path; off_t start; } files[MAX_FILES];  /* after the first, from ctl reopen */
 	size_t nfiles, more_files;
+	uint64_t hep_sent, hep_dropped;
 };
 
 __attribute__((format(printf, 1, 0)))
@@ -131,7 +134,9 @@ static void print_help(void)
 	fputs(
 "Usage: clearcap -w FILE|- [-aq] [-F FORMAT] [-P LIST] [-B KiB] [-k KEYLOG] [-f EXPR]\n"
 "                [--capture CLASSES] [-C MB] [-G SECS] [-W COUNT] [--stats PATH]\n"
-"                [--trace|--no-trace] [--]\n"
+"                [--trace|--no-trace] [--no-decrypt]\n"
+"                [--hep udp|tcp:HOST:PORT [--hep-id N] [--hep-name NAME] [--hep-password KEY]\n"
+"                [--hep-classes CLASSES]] [--]\n"
 "                PROGRAM [ARGS...]\n"
 "       clearcap ctl PID|all status|pause|resume|reopen FILE\n"
 "       clearcap report FILE [--json] [--svg DIR]\n"
@@ -190,6 +195,20 @@ static void print_help(void)
 "                     (e.g. 'cap-%Y%m%d-%H%M%S.pcapng').\n"
 "  -W COUNT           With -C: a ring of COUNT files, FILE0 ... FILE<COUNT-1>, reused\n"
 "                     oldest first.  With -G alone: stop capturing after COUNT files.\n"
+"      --hep udp:HOST:PORT, --hep tcp:HOST:PORT\n"
+"                     Also send what is captured to a Homer collector as HEPv3 (Kamailio's\n"
+"                     sipcapture, heplify-server, sngrep -L): SIP (the decrypted SIP of SIP over\n"
+"                     TLS too, one HEP packet per message, Call-ID as correlation id) and RTCP\n"
+"                     reports.  HOST is a numeric IPv4 or IPv6 address ([::1] for IPv6).  It\n"
+"                     never waits for the collector: what cannot be sent at once is dropped and\n"
+"                     counted in the summary.  Secrets are never sent.\n"
+"      --hep-id N     The capture agent id in every HEP packet (default 0).\n"
+"      --hep-name NAME  The node name (HEP chunk 19), at most 63 bytes.\n"
+"      --hep-password KEY  The collector's authentication key (HEP chunk 14).\n"
+"      --hep-classes CLASSES\n"
+"                     What goes over HEP, comma-separated: sip, rtcp, rtp, other (any other UDP)\n"
+"                     and wire, plaintext, relay (the interface), as --capture.  Default:\n"
+"                     sip,rtcp on every interface.\n"
 "  -q, --quiet        Do not print the summary line and statistics when PROGRAM exits.\n"
 "      --trace        Capture by tracing PROGRAM's network system calls (ptrace and a\n"
 "                     seccomp filter, no privileges) instead of preloading the shim: wire\n"
@@ -340,6 +359,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "trace",       no_argument,       NULL, 0x101 },
 		{ "no-trace",    no_argument,       NULL, 0x102 },
 		{ "no-decrypt",  no_argument,       NULL, 0x103 },
+		{ "hep",         required_argument, NULL, 0x110 },
+		{ "hep-id",      required_argument, NULL, 0x111 },
+		{ "hep-name",    required_argument, NULL, 0x112 },
+		{ "hep-password", required_argument, NULL, 0x113 },
+		{ "hep-classes", required_argument, NULL, 0x114 },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ "version",     no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -386,6 +410,26 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 0x101: o->trace = 1; break;
 		case 0x102: o->trace = 0; break;
 		case 0x103: o->no_decrypt = true; break;
+		case 0x110: {
+			struct cc_hep_cfg hc;
+			const char *why;
+			if (cc_hep_parse_url(optarg, &hc, &why) < 0)
+				die("invalid --hep '%s': %s", optarg, why);
+			o->hep = optarg;
+			break;
+		}
+		case 0x111: parse_count(optarg, "--hep-id", 0, 4294967295LL); o->hep_id = optarg; break;
+		case 0x112: o->hep_name = optarg; break;
+		case 0x113: o->hep_password = optarg; break;
+		case 0x114: {
+			char word[64];
+			unsigned mask;
+			if (cc_hep_parse_classes(optarg, &mask, word, sizeof word) < 0)
+				die("invalid --hep-classes '%s': unknown class '%s' (known: sip rtcp rtp other wire "
+				    "plaintext relay all)", optarg, word);
+			o->hep_classes = optarg;
+			break;
+		}
 		case 'h': print_help(); exit(0);
 		case 'V': puts("clearcap " CLEARCAP_VERSION); exit(0);
 		default: bad_option(c, argv);
@@ -401,6 +445,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 	if (optind >= argc)
 		usage_error("no program to run");
 	o->argv = argv + optind;
+	if ((o->hep_id || o->hep_name || o->hep_password || o->hep_classes) && !o->hep)
+		usage_error("--hep-id, --hep-name, --hep-password and --hep-classes need --hep");
 }
 
 /*
@@ -774,6 +820,8 @@ static struct totals counters_collect(struct counters *cn)
 	t.loaded = __atomic_load_n(&c->loaded, __ATOMIC_ACQUIRE);
 	t.refused = __atomic_load_n(&c->refused, __ATOMIC_ACQUIRE);
 	collect_files(&t, c);
+	t.hep_sent = __atomic_load_n(&c->hep_sent, __ATOMIC_ACQUIRE);
+	t.hep_dropped = __atomic_load_n(&c->hep_dropped, __ATOMIC_ACQUIRE);
 	unlink(cn->path);
 	munmap(c, CC_COUNTERS_SIZE);
 	cn->page = NULL;
@@ -819,6 +867,17 @@ static void set_child_env(const struct options *o, const char *shim, const char 
 		set_env("CLEARCAP_FILTER", o->filter);
 	if (o->capture != NULL)
 		set_env("CLEARCAP_CAPTURE", o->capture);
+	if (o->hep != NULL) {
+		set_env("CLEARCAP_HEP", o->hep);
+		if (o->hep_id != NULL)
+			set_env("CLEARCAP_HEP_ID", o->hep_id);
+		if (o->hep_name != NULL)
+			set_env("CLEARCAP_HEP_NAME", o->hep_name);
+		if (o->hep_password != NULL)
+			set_env("CLEARCAP_HEP_PASSWORD", o->hep_password);
+		if (o->hep_classes != NULL)
+			set_env("CLEARCAP_HEP_CLASSES", o->hep_classes);
+	}
 	set_env("CLEARCAP_COUNTERS", counters);
 	if (o->live_fd >= 0)
 		set_env("CLEARCAP_PIPE_HEADER", "done");
@@ -1115,7 +1174,7 @@ static char *describe_files(const char *shown, const char *first_abs, const stru
 
 static void report(const struct options *o, const struct totals *t, const char *first_abs)
 {
-	char extra[192] = "";
+	char extra[256] = "";
 	char plain[160];
 	char *files;
 	size_t len = 0;
@@ -1141,6 +1200,9 @@ static void report(const struct options *o, const struct totals *t, const char *
 	}
 	if (o->quiet)
 		return;
+	if (o->hep != NULL)
+		len += (size_t)snprintf(extra + len, sizeof extra - len, ", HEP %llu sent, %llu dropped",
+					(unsigned long long)t->hep_sent, (unsigned long long)t->hep_dropped);
 	if (t->filtered > 0)
 		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu not selected by the filter",
 					(unsigned long long)t->filtered);

@@ -302,3 +302,30 @@ def test_fork_while_threads_run_tls_and_srtp(env):
     eq(len({bytes.fromhex(r[0]) for r in rows}), forks, "every child's TCP data")
     ok(cclib.tshark_count(cap, 'frame.interface_name == "plaintext" && tcp.len > 0') > 0, "TLS plaintext captured")
     ok(cclib.tshark_count(cap, 'frame.interface_name == "plaintext" && udp') > 0, "SRTP plaintext captured")
+
+
+def test_no_descriptor_left_stops_with_one_warning(env):
+    """A program that dup2's its own file over every descriptor number it may have, the shim's
+    included: with no number left to move to, the shim gives its descriptor up (one warning, the
+    capture stops), and the program's writes there land in its own file, not in the capture."""
+    cap, mine = env.path("c.pcapng"), env.path("mine.txt")
+    code = r"""
+import os, resource, socket, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b'before', ('127.0.0.1', 9))
+mine = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+for fd in range(3, 64):
+    if fd not in (s.fileno(), mine):
+        os.dup2(mine, fd)
+for fd in range(3, 64):
+    if fd not in (s.fileno(), mine):
+        os.write(fd, b'x')
+s.sendto(b'after', ('127.0.0.1', 9))
+"""
+    p = cclib.py(env, code, cap, args=[mine])
+    eq(p.stderr.count("no descriptor left"), 1, "one warning: %r" % p.stderr)
+    eq(open(mine, "rb").read(), b"x" * (61 - 2), "the program's bytes, in its own file")
+    good, why = cclib.capinfos_ok(cap)
+    ok(good, why)
+    eq([bytes.fromhex(r[0]) for r in tshark(cap, ["udp.payload"])], [b"before"], "captured until it had to stop")

@@ -1,5 +1,6 @@
 # Unit tests of pcapout/ and shim/ (decoders/ has its own fragment).
-PCAPOUT_UNIT_SRC := $(PCAPOUT_SRC)
+# pcapout/ reads SIP and RTCP (the HEP output) with decoders/.
+PCAPOUT_UNIT_SRC := $(PCAPOUT_SRC) $(DECODERS_SRC)
 
 UNIT_TESTS += $(BUILD)/tests/test_pcapout $(BUILD)/tests/test_config $(BUILD)/tests/test_srtp_abi \
               $(BUILD)/tests/test_rotate
@@ -8,7 +9,7 @@ $(BUILD)/tests/test_pcapout: tests/unit/test_pcapout.c tests/unit/check_main.h $
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_pcapout.c $(PCAPOUT_UNIT_SRC) -lpcap $(CHECK_LIBS)
 
-CONFIG_UNIT_SRC := shim/config.c shim/select.c decoders/demux.c decoders/stun.c decoders/crc.c $(PCAPOUT_UNIT_SRC)
+CONFIG_UNIT_SRC := shim/config.c shim/select.c $(PCAPOUT_UNIT_SRC)
 $(BUILD)/tests/test_config: tests/unit/test_config.c tests/unit/check_main.h $(CONFIG_UNIT_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_config.c $(CONFIG_UNIT_SRC) $(CHECK_LIBS)
@@ -91,3 +92,10 @@ $(BUILD)/tests/test_decrypt: tests/unit/test_decrypt.c tests/unit/check_main.h $
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_decrypt.c $(DECRYPT_UNIT_SRC) $(DECODERS_SRC) -lsrtp2 -lcrypto \
 		$(CHECK_LIBS)
+
+# pcapout/hep.c (HEPv3 encoding, records read back), decoders/sip.c and the HEP settings.
+UNIT_TESTS += $(BUILD)/tests/test_hep
+$(BUILD)/tests/test_hep: tests/unit/test_hep.c tests/unit/check_main.h $(CONFIG_UNIT_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_hep.c $(CONFIG_UNIT_SRC) \
+		-lpcap -pthread $(CHECK_LIBS)
