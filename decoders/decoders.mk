@@ -2,7 +2,7 @@
 # Included by the top-level Makefile, which supplies BUILD, ALL_CFLAGS,
 # CHECK_LIBS, DECODERS_SRC and the UNIT_TESTS / FUZZ_TARGETS lists.
 
-DECODERS_PROTOS := demux stun dtls rtp rtcp sctp rtppayload
+DECODERS_PROTOS := demux stun dtls rtp rtcp sctp rtppayload sip
 DECODERS_HDRS   := $(wildcard decoders/*.h)
 
 DECODERS_TEST_SRC := tests/unit/test_decoders.c tests/unit/test_decoders_regress.c \

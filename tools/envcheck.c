@@ -29,12 +29,12 @@ const char *const cc_envcheck_vars[] = {
 
 /* shim/select.c's class names, in its order. */
 static const char *const classes[] = {
-	"stun", "turn", "dtls-handshake", "dtls-app", "dtls", "rtp", "rtcp", "sctp", "tcp", "other",
+	"stun", "turn", "dtls-handshake", "dtls-app", "dtls", "rtp", "rtcp", "sctp", "tcp", "other", "sip",
 	"wire", "plaintext", "relay", "all",
 };
 
 const char cc_envcheck_classes[] =
-	"stun turn dtls-handshake dtls-app dtls rtp rtcp sctp tcp other wire plaintext relay all";
+	"stun turn dtls-handshake dtls-app dtls rtp rtcp sctp tcp other sip wire plaintext relay all";
 
 __attribute__((format(printf, 3, 4)))
 static int bad(char *why, size_t whylen, const char *fmt, ...)

@@ -8,7 +8,7 @@ $(BUILD)/tests/test_pcapout: tests/unit/test_pcapout.c tests/unit/check_main.h $
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_pcapout.c $(PCAPOUT_UNIT_SRC) -lpcap $(CHECK_LIBS)
 
-CONFIG_UNIT_SRC := shim/config.c shim/select.c decoders/demux.c decoders/stun.c decoders/crc.c $(PCAPOUT_UNIT_SRC)
+CONFIG_UNIT_SRC := shim/config.c shim/select.c decoders/demux.c decoders/sip.c decoders/stun.c decoders/crc.c $(PCAPOUT_UNIT_SRC)
 $(BUILD)/tests/test_config: tests/unit/test_config.c tests/unit/check_main.h $(CONFIG_UNIT_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_config.c $(CONFIG_UNIT_SRC) $(CHECK_LIBS)
