@@ -31,7 +31,7 @@ static const uint32_t clocks[CC_AN_CLOCKS] = { 8000, 16000, 22050, 32000, 44100,
 const char *cc_kind_name(enum cc_kind k)
 {
 	static const char *const names[CC_K_COUNT] = {
-		"stun", "turn", "dtls", "rtp", "rtcp", "sctp", "other", "tcp",
+		"stun", "turn", "dtls", "rtp", "rtcp", "sctp", "other", "tcp", "sip",
 	};
 	return (unsigned)k < CC_K_COUNT ? names[k] : "?";
 }
@@ -51,7 +51,8 @@ struct cc_an *cc_an_new(void)
 	a->dtmf = calloc(CC_AN_MAX_DTMF, sizeof *a->dtmf);
 	a->flow_idx = calloc(FLOW_SLOTS, sizeof *a->flow_idx);
 	a->stream_idx = calloc(STREAM_SLOTS, sizeof *a->stream_idx);
-	if (!a->flows || !a->streams || !a->stun || !a->turn || !a->rtcp || !a->channels ||
+	a->sip = calloc(CC_AN_MAX_SIP, sizeof *a->sip);
+	if (!a->sip || !a->flows || !a->streams || !a->stun || !a->turn || !a->rtcp || !a->channels ||
 	    !a->dtmf || !a->flow_idx || !a->stream_idx) {
 		cc_an_free(a);
 		return NULL;
@@ -73,6 +74,7 @@ void cc_an_free(struct cc_an *a)
 	free(a->dtmf);
 	free(a->flow_idx);
 	free(a->stream_idx);
+	free(a->sip);
 	free(a);
 }
 
@@ -698,6 +700,7 @@ void cc_an_finish(struct cc_an *a)
 	uint32_t *idx = malloc(CC_AN_MAX_STUN * sizeof *idx);
 	size_t n = 0;
 
+	cc_an_sip_finish(a);
 	if (idx == NULL)
 		return;
 	for (uint32_t i = 0; i < CC_AN_MAX_STUN; i++)
@@ -1194,6 +1197,9 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 		kind = CC_K_TCP;
 		if (pkt->payload_len > 0)
 			learn_sdp(a, pkt->payload, pkt->payload_len);
+		/* A segment that starts a SIP message (TCP, or TLS's plaintext) counts as SIP. */
+		if (pkt->payload_len > 0 && cc_an_sip(a, pkt, ts) > 0)
+			kind = CC_K_SIP;
 	} else if (pkt->proto == IPPROTO_SCTP) {
 		kind = CC_K_SCTP;
 		if (f != NULL)
@@ -1212,6 +1218,8 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 				unwrap_channel(a, pkt, ts);
 			} else {
 				learn_sdp(a, pkt->payload, pkt->payload_len);
+				if (cc_an_sip(a, pkt, ts) > 0)
+					kind = CC_K_SIP;
 			}
 			break;
 		case CC_CLASS_DTLS:
@@ -1234,6 +1242,8 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 				unwrap_channel(a, pkt, ts);
 			} else {
 				learn_sdp(a, pkt->payload, pkt->payload_len);
+				if (cc_an_sip(a, pkt, ts) > 0)
+					kind = CC_K_SIP;
 			}
 			break;
 		}

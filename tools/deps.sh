@@ -11,6 +11,8 @@ ffmpeg gstreamer1.0-plugins-ugly golang-go golang-github-pion-webrtc.v3-dev libc
 # tests/integration/test_cli.py reads the installed man page, drives the bash completion and
 # calls baresip to baresip (DTLS-SRTP next to its SIP).
 PKGS="$PKGS man-db bash-completion baresip"
+# tests/integration/test_daily2.py: SIPp calls (SIP class) and rsvg-convert (--svg PNG copies).
+PKGS="$PKGS sip-tester librsvg2-bin"
 
 missing=""
 for p in $PKGS; do

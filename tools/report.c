@@ -16,6 +16,7 @@
 
 #include "decoders/stun.h"
 #include "tools/capread.h"
+#include "tools/report_sip.h"
 
 #define TEXT_STUN_MAX 40	/* transactions listed in the text; JSON lists all */
 
@@ -338,6 +339,7 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 		if (f->nominated)
 			fprintf(out, "      ICE: nominated pair (USE-CANDIDATE check succeeded)\n");
 	}
+	cc_report_sip_text(out, a);
 
 	stun_summary(a, &ss);
 	fprintf(out, "\nICE/STUN TRANSACTIONS (%" PRIu64 ": %" PRIu64 " success, %" PRIu64
@@ -782,11 +784,13 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 			c->acked ? "true" : "false", c->label, c->protocol, c->channel_type, c->msgs[0], c->msgs[1],
 			c->bytes[0], c->bytes[1], c->msgs_rx[0], c->msgs_rx[1]);
 	}
-	fprintf(out, "],\n\"overflow\":{\"flows\":%" PRIu64 ",\"streams\":%" PRIu64 ",\"stun\":%" PRIu64
+	fprintf(out, "],\n\"sip\":");
+	cc_report_sip_json(out, a);
+	fprintf(out, ",\n\"overflow\":{\"flows\":%" PRIu64 ",\"streams\":%" PRIu64 ",\"stun\":%" PRIu64
 		",\"turn\":%" PRIu64 ",\"rtcp\":%" PRIu64 ",\"channels\":%" PRIu64 ",\"dtmf\":%" PRIu64
-		",\"bindings\":%" PRIu64 ",\"turn_live\":%" PRIu64 "}}\n", a->overflow.flows, a->overflow.streams,
-		a->overflow.stun, a->overflow.turn, a->overflow.rtcp, a->overflow.channels, a->overflow.dtmf,
-		a->overflow.bindings, a->overflow.live);
+		",\"bindings\":%" PRIu64 ",\"turn_live\":%" PRIu64 ",\"sip\":%" PRIu64 "}}\n", a->overflow.flows,
+		a->overflow.streams, a->overflow.stun, a->overflow.turn, a->overflow.rtcp, a->overflow.channels,
+		a->overflow.dtmf, a->overflow.bindings, a->overflow.live, a->overflow.sip);
 }
 
 /* -------------------------------------------------------------------------------------------
@@ -870,6 +874,7 @@ void cc_report_compact(FILE *out, const struct cc_an *a)
 					       i ? "" : " ", cc_dtmf_char(a->dtmf[i].event));
 		fputc('\n', out);
 	}
+	cc_report_sip_compact(out, a);
 	for (size_t i = 0; i < a->nturn; i++)
 		fprintf(out, "clearcap: turn %s -> %s: allocate %u/%u ok%s\n", ep(&a->turn[i].client, b1, sizeof b1),
 			ep(&a->turn[i].server, b2, sizeof b2), a->turn[i].allocate_ok, a->turn[i].allocate_req,
