@@ -50,7 +50,7 @@ _clearcap()
         -w|-k|--keylog|--srtp-keylog|--stats) _filedir; return ;;
         -F|--format) COMPREPLY=($(compgen -W "pcapng pcap" -- "$cur")); return ;;
         --capture)
-            local classes="stun turn dtls-handshake dtls-app dtls rtp rtcp sctp tcp other wire plaintext relay all"
+            local classes="stun turn dtls-handshake dtls-app dtls rtp rtcp sctp tcp sip other wire plaintext relay all"
             local head=${cur%,*} last=${cur##*,}
             [[ $head == "$cur" ]] && head= || head+=,
             COMPREPLY=($(compgen -P "$head" -W "$classes" -- "$last"))

@@ -1,0 +1,148 @@
+"""SIP as its own class, per-flow ICE/TURN/DTLS step timelines, PNG copies of the --svg plots and
+plaintext on the real IPv4 addresses.  Real programs on loopback (SIPp, socat, python3, curl,
+aiortc through coturn); files checked with tshark, `file` and Python's own PNG reading."""
+import json
+import os
+import re
+import struct
+import subprocess
+import time
+
+import cclib
+from cclib import eq, ok, tshark, tshark_count
+
+QUICK = ["test_sip_udp_dialogs_match_tshark", "test_plain_ipv4_tls"]
+
+
+def sipp_pair(env, cap, calls, transport="u1", extra_args=(), uas_port=None, uac_target=None, tool_args=()):
+    """A SIPp UAS and a UAC making `calls` calls to it, both under one clearcap run."""
+    cclib.need("sipp")
+    sock = __import__("socket")
+    uas = uas_port or cclib.free_port(sock.SOCK_STREAM if transport == "t1" else sock.SOCK_DGRAM)
+    uac = cclib.free_port(sock.SOCK_STREAM if transport == "t1" else sock.SOCK_DGRAM)
+    target = uac_target or "127.0.0.1:%d" % uas
+    script = ("sipp -sn uas -t {t} -i 127.0.0.1 -p {uas} -m {n} -bg >/dev/null 2>&1; sleep 0.5; "
+              "sipp -sn uac -t {t} {target} -i 127.0.0.1 -p {uac} -m {n} -r 10 -nostdin "
+              ">/dev/null 2>&1; rc=$?; sleep 0.5; exit $rc").format(t=transport, uas=uas, uac=uac, n=calls,
+                                                                      target=target)
+    return cclib.run([env.tool, "-w", cap] + list(tool_args) + ["--", "sh", "-c", script],
+                     env=env.env(preload=False, extra=dict(extra_args)), timeout=90)
+
+
+def sip_keys_tshark(cap, dfilter="sip"):
+    """Each SIP message once, in time order: (call-id, method or status, cseq number, src port)."""
+    rows = tshark(cap, ["frame.time_epoch", "sip.Call-ID", "sip.Method", "sip.Status-Code", "sip.CSeq.seq",
+                        "sip.CSeq.method", "udp.srcport", "tcp.srcport"], dfilter)
+    rows.sort(key=lambda r: float(r[0]))
+    seen, out = set(), []
+    for r in rows:
+        what = r[2] if r[2] else "%s %s" % (r[3], r[5])
+        k = (r[1], what, int(r[4]), int(r[6] or r[7]))
+        if k not in seen:
+            seen.add(k)
+            out.append(k)
+    return out, len(rows)
+
+
+def report_json(env, cap):
+    return json.loads(cclib.run([env.tool, "report", "--json", cap], env=env.env(preload=False)).stdout)
+
+
+def test_sip_udp_dialogs_match_tshark(env):
+    """SIPp calls over UDP: the report's dialogs list every message tshark's SIP dissector finds, in
+    its order, each once although both ends were captured; the exit line counts them; no 'other'."""
+    cap = env.path("sip.pcapng")
+    calls = 4
+    p = sipp_pair(env, cap, calls)
+    want, frames = sip_keys_tshark(cap)
+    ok(len(want) >= calls * 6, "tshark sees the calls: %r" % want[:8])
+    j = report_json(env, cap)
+    got = []
+    copies = 0
+    for d in j["sip"]:
+        for m in d["messages"]:
+            what = m["method"] if "status" not in m else "%d %s" % (m["status"], m["method"])
+            got.append((m["t"], (d["call_id"], what, m["cseq"], int(m["src"].rsplit(":", 1)[1]))))
+            copies += 2 if m["both_ends"] else 1
+        ts = [m["t"] for m in d["messages"]]
+        eq(ts, sorted(ts), "messages of %s in time order" % d["call_id"])
+    eq(len(j["sip"]), calls, "one dialog per call")
+    eq(sorted(k for _, k in got), sorted(want), "the same messages as tshark")
+    # Within each dialog, tshark's order.
+    for d in j["sip"]:
+        mine = [k for _, k in got if k[0] == d["call_id"]]
+        eq(mine, [k for k in want if k[0] == d["call_id"]], "order of %s" % d["call_id"])
+        ok(mine[0][1] == "INVITE" and mine[-1][1] == "200 BYE", "INVITE first, 200 BYE last: %r" % mine)
+    eq(copies, frames, "every captured copy accounted for (sent + received)")
+    for f in j["flows"]:
+        for side in ("a_to_b", "b_to_a"):
+            kinds = f.get(side, {}).get("kinds", {})
+            ok("other" not in kinds, "SIP not counted as other: %r" % kinds)
+    invites = sum(1 for k in want if k[1] == "INVITE")
+    line = [l for l in p.stderr.splitlines() if l.startswith("clearcap: sip ")]
+    ok(line, "exit line for SIP: %s" % p.stderr[-800:])
+    ok(re.search(r"sip %d dialogs: %d requests \(INVITE %d, ACK %d, BYE %d\)" %
+                 (calls, 3 * calls, invites, calls, calls), line[0]), line[0])
+    txt = cclib.run([env.tool, "report", cap], env=env.env(preload=False)).stdout
+    ok("SIP (%d dialogs" % calls in txt and "200 BYE" in txt, txt[-1500:])
+
+
+def test_sip_capture_class_tcp(env):
+    """--capture sip over TCP (and CLEARCAP_CAPTURE=sip from the environment): every SIP message
+    is written, a non-SIP datagram sent meanwhile is not, and the shim's summary counts SIP."""
+    cap = env.path("siptcp.pcapng")
+    calls = 3
+    script_noise = ("python3 -c \"import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+                    "[s.sendto(b'noise', ('127.0.0.1', 9)) for _ in range(5)]\"")
+    p = sipp_pair(env, cap, calls, transport="t1", extra_args={"CLEARCAP_CAPTURE": "sip"}.items())
+    want, frames = sip_keys_tshark(cap)
+    eq(sum(1 for k in want if k[1] == "INVITE"), calls, "INVITEs over TCP: %r" % want)
+    eq(len(want), calls * 6, "six messages per call")
+    j = report_json(env, cap)
+    eq(len(j["sip"]), calls, "dialogs over TCP")
+    eq(sorted((d["call_id"], len(d["messages"])) for d in j["sip"]),
+       sorted(set((k[0], sum(1 for q in want if q[0] == k[0])) for k in want)), "messages per dialog")
+    # The noise: the same selection through the option, with a program sending other UDP.
+    cap2 = env.path("sipnoise.pcapng")
+    cclib.run([env.tool, "--capture", "sip", "-w", cap2, "--", "sh", "-c", script_noise],
+              env=env.env(preload=False), check=False)
+    eq(tshark_count(cap2, "udp.port == 9") if os.path.exists(cap2) else 0, 0, "non-SIP UDP not selected")
+    cap3 = env.path("sipall.pcapng")
+    cclib.run([env.tool, "--capture", "sip,other", "-w", cap3, "--", "sh", "-c", script_noise],
+              env=env.env(preload=False))
+    eq(tshark_count(cap3, "udp.port == 9"), 5, "the same datagrams taken as 'other'")
+    bad = cclib.run([env.tool, "--capture", "sipp", "-w", env.path("x.pcapng"), "--", "true"], env=env.env(preload=False), check=False)
+    ok(bad.returncode != 0 and "'sipp'" in bad.stderr and " sip " in bad.stderr, bad.stderr)
+
+
+def test_sip_over_tls_plaintext(env):
+    """SIP over TLS: SIPp's TCP calls carried through two socat TLS relays (OpenSSL).  With
+    --capture sip,plaintext the file holds the decrypted SIP from socat's SSL_read/SSL_write,
+    which tshark dissects as SIP, and the report lists the dialogs from the plaintext."""
+    cclib.need("socat")
+    cclib.need("openssl")
+    sock = __import__("socket")
+    key, crt = env.path("k.pem"), env.path("c.pem")
+    cclib.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
+               "-days", "2", "-subj", "/CN=localhost"])
+    uas = cclib.free_port(sock.SOCK_STREAM)
+    tls = cclib.free_port(sock.SOCK_STREAM)
+    front = cclib.free_port(sock.SOCK_STREAM)
+    cap = env.path("siptls.pcapng")
+    relays = ("socat OPENSSL-LISTEN:{tls},bind=127.0.0.1,reuseaddr,fork,cert={crt},key={key},verify=0 "
+              "TCP:127.0.0.1:{uas} & a=$!; socat TCP-LISTEN:{front},bind=127.0.0.1,reuseaddr,fork "
+              "OPENSSL:127.0.0.1:{tls},verify=0 & b=$!; ").format(tls=tls, crt=crt, key=key, uas=uas, front=front)
+    calls = 2
+    script = (relays + "sipp -sn uas -t t1 -i 127.0.0.1 -p {uas} -m {n} -bg >/dev/null 2>&1; sleep 0.7; "
+              "sipp -sn uac -t t1 127.0.0.1:{front} -i 127.0.0.1 -m {n} -r 10 -nostdin >/dev/null 2>&1; "
+              "rc=$?; sleep 0.5; kill $a $b; exit $rc").format(uas=uas, front=front, n=calls)
+    cclib.run([env.tool, "--capture", "sip,plaintext", "-w", cap, "--", "sh", "-c", script],
+              env=env.env(preload=False), timeout=90)
+    plain = 'frame.interface_name == "plaintext"'
+    ok(tshark_count(cap, "sip.Method == \"INVITE\" && " + plain) >= calls, "decrypted INVITEs")
+    eq(tshark_count(cap, "not (%s)" % plain), 0, "plaintext only")
+    ok(tshark_count(cap, "tcp.port == %d && %s" % (tls, plain)) > 0, "plaintext on the TLS connection")
+    j = report_json(env, cap)
+    eq(len(j["sip"]), calls, "dialogs from TLS plaintext")
+    ok(any(m["interface"] == "plaintext" and m["method"] == "INVITE" for d in j["sip"] for m in d["messages"]),
+       "report reads the plaintext")
