@@ -871,6 +871,13 @@ static void unwrap_channel(struct cc_an *a, const struct cc_pkt *pkt, uint64_t t
 	}
 }
 
+/* The first time of a step: records of two processes are not always in time order. */
+static void first_ts(uint64_t *slot, uint64_t ts)
+{
+	if (*slot == 0 || ts < *slot)
+		*slot = ts;
+}
+
 static void on_stun(struct cc_an *a, struct cc_flow *f, const struct cc_pkt *pkt, uint64_t ts, int d,
 		    enum cc_kind *kind)
 {
@@ -885,6 +892,7 @@ static void on_stun(struct cc_an *a, struct cc_flow *f, const struct cc_pkt *pkt
 			struct cc_endpoint peer;
 
 			f->indications[d]++;
+			first_ts(&f->first_chdata_ns, ts);
 			if ((m.has & CC_STUN_HAS_XOR_PEER) && (m.has & CC_STUN_HAS_DATA)) {
 				/* RFC 8656 §10-11: Send goes client to server, Data the other way. */
 				stun_ep(&peer, &m.xor_peer);
@@ -971,6 +979,7 @@ static void on_dtls(struct cc_flow *f, const struct cc_pkt *pkt, uint64_t ts, in
 		if (rec.unified) {
 			/* DTLS 1.3 ciphertext: protected records, the handshake has moved on. */
 			f->dtls_app[d] = 1;
+			first_ts(&f->dtls_ts[d][CC_DS_APP], ts);
 			continue;
 		}
 		switch (rec.type) {
@@ -978,6 +987,7 @@ static void on_dtls(struct cc_flow *f, const struct cc_pkt *pkt, uint64_t ts, in
 			if (rec.epoch != 0) {
 				/* Finished is the first message under the new keys (RFC 6347 §4.2.6). */
 				f->dtls_fin[d] = 1;
+				first_ts(&f->dtls_ts[d][CC_DS_FINISHED], ts);
 				break;
 			}
 			if (cc_dtls_handshake(rec.frag.p, rec.frag.len, &hs) < 0)
@@ -988,19 +998,24 @@ static void on_dtls(struct cc_flow *f, const struct cc_pkt *pkt, uint64_t ts, in
 					f->dtls_start_ns = ts;
 				}
 				f->dtls_hello[d] = 1;
+				first_ts(&f->dtls_ts[d][CC_DS_CLIENT_HELLO], ts);
 			} else if (hs.msg_type == CC_TLS_HS_SERVER_HELLO) {
 				f->dtls_server_hello[d] = 1;
+				first_ts(&f->dtls_ts[d][CC_DS_SERVER_HELLO], ts);
 			}
 			break;
 		case CC_TLS_CT_CHANGE_CIPHER_SPEC:
 			f->dtls_ccs[d] = 1;
+			first_ts(&f->dtls_ts[d][CC_DS_CCS], ts);
 			break;
 		case CC_TLS_CT_APPLICATION_DATA:
 			if (!f->dtls_app[0] && !f->dtls_app[1])
 				f->dtls_done_ns = ts;
 			f->dtls_app[d] = 1;
+			first_ts(&f->dtls_ts[d][CC_DS_APP], ts);
 			break;
 		case CC_TLS_CT_ALERT:
+			first_ts(&f->dtls_ts[d][CC_DS_ALERT], ts);
 			if (rec.epoch == 0 && cc_tls_alert(rec.frag.p, rec.frag.len, &al) == 0) {
 				f->dtls_alerts++;
 				f->dtls_alert_level = al.level;
@@ -1215,6 +1230,7 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 			if (f != NULL && f->kind[0][CC_K_TURN] + f->kind[1][CC_K_TURN] > 0) {
 				kind = CC_K_TURN;
 				f->channel_data[d]++;
+				first_ts(&f->first_chdata_ns, ts);
 				unwrap_channel(a, pkt, ts);
 			} else {
 				learn_sdp(a, pkt->payload, pkt->payload_len);
@@ -1239,6 +1255,7 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 			if (f != NULL && is_old_channel_data(f, pkt)) {
 				kind = CC_K_TURN;
 				f->channel_data[d]++;
+				first_ts(&f->first_chdata_ns, ts);
 				unwrap_channel(a, pkt, ts);
 			} else {
 				learn_sdp(a, pkt->payload, pkt->payload_len);
@@ -1265,6 +1282,7 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 	f->pkts[d]++;
 	f->bytes[d] += wirelen;
 	f->kind[d][kind]++;
+	first_ts(&f->first_kind_ns[kind], ts);
 	if (ts > f->last_ns)
 		f->last_ns = ts;
 }

@@ -39,6 +39,12 @@ enum cc_kind {
 
 const char *cc_kind_name(enum cc_kind k);
 
+/* The DTLS handshake steps a flow's timeline shows, per direction (tools/report_steps.c). */
+enum cc_dtls_step {
+	CC_DS_CLIENT_HELLO, CC_DS_SERVER_HELLO, CC_DS_CCS, CC_DS_FINISHED, CC_DS_APP, CC_DS_ALERT,
+	CC_DTLS_STEPS
+};
+
 /* Endpoints in a fixed order (a < b) so both directions share one entry. */
 struct cc_flow {
 	uint8_t ifindex, proto;
@@ -52,6 +58,9 @@ struct cc_flow {
 	uint8_t dtls_alert_level, dtls_alert_desc;	/* the last clear alert */
 	uint32_t dtls_alerts, dtls_enc_alerts;
 	uint64_t dtls_start_ns, dtls_done_ns;
+	uint64_t dtls_ts[2][CC_DTLS_STEPS];	/* [direction][enum cc_dtls_step]: first seen, 0 never */
+	uint64_t first_kind_ns[CC_K_COUNT];	/* the first packet of each kind, 0 none */
+	uint64_t first_chdata_ns;		/* the first TURN ChannelData or Send/Data indication */
 	uint8_t nominated;			/* a USE-CANDIDATE check on this flow succeeded */
 	uint64_t nominated_ns;			/* when the first such check was answered */
 	uint8_t local;				/* ends the capturing process was: 1 a, 2 b, 3 both */

@@ -17,6 +17,7 @@
 #include "decoders/stun.h"
 #include "tools/capread.h"
 #include "tools/report_sip.h"
+#include "tools/report_steps.h"
 
 #define TEXT_STUN_MAX 40	/* transactions listed in the text; JSON lists all */
 
@@ -339,6 +340,7 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 		if (f->nominated)
 			fprintf(out, "      ICE: nominated pair (USE-CANDIDATE check succeeded)\n");
 	}
+	cc_report_steps_text(out, a);
 	cc_report_sip_text(out, a);
 
 	stun_summary(a, &ss);
@@ -784,7 +786,9 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 			c->acked ? "true" : "false", c->label, c->protocol, c->channel_type, c->msgs[0], c->msgs[1],
 			c->bytes[0], c->bytes[1], c->msgs_rx[0], c->msgs_rx[1]);
 	}
-	fprintf(out, "],\n\"sip\":");
+	fprintf(out, "],\n\"flow_steps\":");
+	cc_report_steps_json(out, a);
+	fprintf(out, ",\n\"sip\":");
 	cc_report_sip_json(out, a);
 	fprintf(out, ",\n\"overflow\":{\"flows\":%" PRIu64 ",\"streams\":%" PRIu64 ",\"stun\":%" PRIu64
 		",\"turn\":%" PRIu64 ",\"rtcp\":%" PRIu64 ",\"channels\":%" PRIu64 ",\"dtmf\":%" PRIu64

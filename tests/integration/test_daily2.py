@@ -146,3 +146,71 @@ def test_sip_over_tls_plaintext(env):
     eq(len(j["sip"]), calls, "dialogs from TLS plaintext")
     ok(any(m["interface"] == "plaintext" and m["method"] == "INVITE" for d in j["sip"] for m in d["messages"]),
        "report reads the plaintext")
+
+
+def test_flow_steps_aiortc_through_coturn(env):
+    """aiortc peers through coturn (relayed candidates only): each client<->TURN flow's steps run
+    401 -> Allocate success -> CreatePermission -> ChannelBind -> relayed data -> DTLS, in that
+    order, at the times tshark gives the same packets; the relay flow's DTLS steps run ClientHello
+    -> ServerHello -> ChangeCipherSpec -> Finished -> application data."""
+    import test_turn
+    import test_webrtc
+    cclib.need("turnserver")
+    cap = env.path("steps.pcapng")
+    test_webrtc.run_session(env, cap, mode="relay", prelude=test_turn.TURN_PRELUDE)
+    j = report_json(env, cap)
+    txt = cclib.run([env.tool, "report", cap], env=env.env(preload=False)).stdout
+    ok("FLOW STEPS" in txt, txt[:2000])
+    first = j["first_ns"] / 1e9
+    turn_flows = [f for f in j["flow_steps"] if f["interface"] == "wire" and
+                  any(s["step"].startswith("Allocate") for s in f["steps"])]
+    ok(len(turn_flows) >= 2, "both peers' TURN flows: %r" % [f["a"] + " " + f["b"] for f in j["flow_steps"]])
+    # aiortc binds channels without CreatePermission (RFC 8656 section 12: ChannelBind installs the
+    # permission); a CreatePermission, when there is one, must sit between the grant and the data.
+    order = ["Allocate", "Allocate", "ChannelBind", "first relayed data"]
+    for f in turn_flows:
+        names = [s["step"] for s in f["steps"]]
+        ts = [s["t"] for s in f["steps"]]
+        eq(ts, sorted(ts), "steps in time order")
+        idx = []
+        pos = 0
+        for want in order:
+            while pos < len(names) and not names[pos].startswith(want):
+                pos += 1
+            ok(pos < len(names), "step %r after %r in %r" % (want, order[:len(idx)], names))
+            idx.append(pos)
+            pos += 1
+        ok("error 401" in names[idx[0]], "the first Allocate is challenged: %s" % names[idx[0]])
+        ok("success, relayed 10.200.0.3:" in names[idx[1]], names[idx[1]])
+        for k, n in enumerate(names):
+            if n.startswith("CreatePermission"):
+                ok(idx[1] < k < idx[3], "CreatePermission between grant and data: %r" % names)
+        # The step times are the packets' times, as tshark reads them.
+        client = f["a"] if f["b"].endswith(":3478") else f["b"]
+        cip, cport = client.rsplit(":", 1)
+        rows = tshark(cap, ["frame.time_epoch"], 'frame.interface_name == "wire" && udp.srcport == %s && '
+                      'ip.src == %s && stun.type.method == 0x003 && stun.type.class == 0x00' % (cport, cip))
+        eq(round(float(rows[0][0]) - first, 3), round(ts[idx[0]], 3), "first Allocate time")
+        rows = tshark(cap, ["frame.time_epoch"], 'frame.interface_name == "wire" && udp.port == %s && '
+                      'ip.addr == %s && stun.type.method == 0x009 && stun.type.class == 0x00' % (cport, cip))
+        ok(rows, "tshark sees the ChannelBind")
+        eq(round(min(float(r[0]) for r in rows) - first, 3), round(ts[idx[2]], 3), "ChannelBind time")
+        rows = tshark(cap, ["frame.time_epoch"], 'frame.interface_name == "wire" && udp.port == %s && '
+                      'ip.addr == %s && (stun.channel || stun.type.method == 0x006 || stun.type.method == 0x007)'
+                      % (cport, cip))
+        ok(rows, "tshark sees ChannelData")
+        eq(round(min(float(r[0]) for r in rows) - first, 3), round(ts[idx[3]], 3), "first relayed data")
+    relay = [f for f in j["flow_steps"] if f["interface"] == "relay" and
+             any("ClientHello" in s["step"] for s in f["steps"])]
+    ok(relay, "a relay flow with the DTLS handshake")
+    for f in relay[:1]:
+        names = [s["step"] for s in f["steps"]]
+        pos = 0
+        for want in ["DTLS ClientHello", "DTLS ServerHello", "DTLS ChangeCipherSpec", "DTLS Finished",
+                     "DTLS first application data"]:
+            while pos < len(names) and not names[pos].startswith(want):
+                pos += 1
+            ok(pos < len(names), "%r in order in %r" % (want, names))
+        hello = tshark(cap, ["frame.time_epoch"], 'frame.interface_name == "relay" && dtls.handshake.type == 1')
+        step = [s for s in f["steps"] if s["step"].startswith("DTLS ClientHello")][0]
+        eq(round(min(float(r[0]) for r in hello) - first, 3), round(step["t"], 3), "ClientHello time")
