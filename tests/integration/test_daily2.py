@@ -214,3 +214,53 @@ def test_flow_steps_aiortc_through_coturn(env):
         hello = tshark(cap, ["frame.time_epoch"], 'frame.interface_name == "relay" && dtls.handshake.type == 1')
         step = [s for s in f["steps"] if s["step"].startswith("DTLS ClientHello")][0]
         eq(round(min(float(r[0]) for r in hello) - first, 3), round(step["t"], 3), "ClientHello time")
+
+
+def png_size(path):
+    """Width and height from a PNG's IHDR, after checking the signature and the chunk's CRC."""
+    import zlib
+    data = open(path, "rb").read()
+    eq(data[:8], b"\x89PNG\r\n\x1a\n", "PNG signature of %s" % path)
+    length, kind = struct.unpack("!I4s", data[8:16])
+    eq(kind, b"IHDR", "first chunk")
+    body = data[16:16 + length]
+    eq(struct.unpack("!I", data[16 + length:20 + length])[0], zlib.crc32(kind + body), "IHDR CRC")
+    ok(data.endswith(b"IEND\xaeB`\x82"), "PNG ends with IEND")
+    return struct.unpack("!II", body[:8])
+
+
+def test_svg_png_copies(env):
+    """report --svg also writes a PNG per stream, rendered by rsvg-convert: a valid PNG (file,
+    ffprobe and its own header agree) of the SVG's width and height; without rsvg-convert the SVGs
+    are still written and one line says why there is no PNG."""
+    import xml.etree.ElementTree as ET
+    import test_report
+    cclib.need("rsvg-convert")
+    cap = env.path("c.pcapng")
+    test_report.srtp_pcmu_session(env, cap, buffers=60, wrapper_args=["-q"])
+    svgdir = env.path("svg")
+    p = cclib.run([env.tool, "report", cap, "--svg", svgdir], env=env.env(preload=False))
+    svgs = sorted(f for f in os.listdir(svgdir) if f.endswith(".svg"))
+    pngs = sorted(f for f in os.listdir(svgdir) if f.endswith(".png"))
+    ok(svgs, "SVGs written")
+    eq([f[:-4] for f in pngs], [f[:-4] for f in svgs], "a PNG beside each SVG")
+    ok("rsvg" not in p.stderr, p.stderr)
+    for f in svgs:
+        root = ET.parse(os.path.join(svgdir, f)).getroot()
+        want = (int(root.get("width")), int(root.get("height")))
+        png = os.path.join(svgdir, f[:-4] + ".png")
+        eq(png_size(png), want, "PNG size of %s" % f)
+        out = cclib.run(["file", "-b", png]).stdout
+        ok(out.startswith("PNG image data, %d x %d" % want), out)
+        if cclib.shutil.which("ffprobe"):
+            wh = cclib.run(["ffprobe", "-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0",
+                            png]).stdout.strip()
+            eq(wh, "%d,%d" % want, "ffprobe's size")
+    # Without the renderer: the SVGs, one line, success.
+    bare = env.path("svg-bare")
+    e = env.env(preload=False)
+    e["PATH"] = "/nonexistent"
+    p = cclib.run([env.tool, "report", cap, "--svg", bare], env=e)
+    eq(sorted(os.listdir(bare)), svgs, "only the SVGs")
+    eq([l for l in p.stderr.splitlines() if "rsvg-convert" in l],
+       ["clearcap report: rsvg-convert not found (Debian package librsvg2-bin): no PNG copies"], p.stderr)
