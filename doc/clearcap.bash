@@ -7,7 +7,7 @@ _clearcap()
     _init_completion || return
 
     local opts="-w -a --append -F --format -P --programs -B --buffer-size -k --keylog
-                --srtp-keylog -f --filter --capture -C -G -W -q --quiet --stats -h --help
+                --srtp-keylog -f --filter --capture --plain-ipv4 -C -G -W -q --quiet --trace --no-trace --stats -h --help
                 -V --version"
 
     # After the subcommand word or the program to run, complete for them instead.

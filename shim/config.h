@@ -24,6 +24,7 @@ struct cc_config {
 	long rotate_files;              /* CLEARCAP_ROTATE_FILES; 0: unlimited */
 	int ctl;                        /* control file (CLEARCAP_CTL, default on) */
 	int started_paused;             /* CLEARCAP_CTL=1 without CLEARCAP_FILE: wait for ctl */
+	int plain_mapped;               /* CLEARCAP_PLAIN_MAPPED: plaintext IPv4 as ::ffff:a.b.c.d (default 1) */
 };
 
 extern struct cc_config cc_cfg;

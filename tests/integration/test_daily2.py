@@ -264,3 +264,58 @@ def test_svg_png_copies(env):
     eq(sorted(os.listdir(bare)), svgs, "only the SVGs")
     eq([l for l in p.stderr.splitlines() if "rsvg-convert" in l],
        ["clearcap report: rsvg-convert not found (Debian package librsvg2-bin): no PNG copies"], p.stderr)
+
+
+def _curl_capture(env, cap, args, key, crt):
+    """curl fetches a page from openssl s_server -www under `clearcap ARGS -w cap`."""
+    sock = __import__("socket")
+    port = cclib.free_port(sock.SOCK_STREAM)
+    srv = subprocess.Popen(["openssl", "s_server", "-www", "-naccept", "1", "-accept", str(port), "-cert", crt,
+                            "-key", key], env=env.env(preload=False), stdin=subprocess.PIPE,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.7)     # no probe connection: s_server takes exactly one
+        cclib.run([env.tool, "-q"] + args + ["-w", cap, "--", "curl", "-sk", "-o", env.path("page"),
+                                             "https://127.0.0.1:%d/" % port], env=env.env(preload=False))
+    finally:
+        srv.kill()
+        srv.wait()
+    return port
+
+
+def test_plain_ipv4_tls(env):
+    """--plain-ipv4 (CLEARCAP_PLAIN_MAPPED=0): curl's decrypted HTTP is written on 127.0.0.1, not
+    ::ffff:127.0.0.1, so `ip.addr == 127.0.0.1` finds it; tshark still reassembles the HTTP with
+    tcp.reassemble_out_of_order; the README's filter finds both copies in either mode."""
+    if env.sanitize:
+        raise cclib.Skip("curl does not start with libasan preloaded")
+    cclib.need("curl")
+    key, crt = env.path("k.pem"), env.path("c.pem")
+    cclib.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
+               "-days", "2", "-subj", "/CN=localhost"])
+    plain = 'frame.interface_name == "plaintext"'
+    both = "ip.addr == 127.0.0.1 || ipv6.addr == ::ffff:127.0.0.1"
+    ooo = ["-o", "tcp.reassemble_out_of_order:TRUE"]
+    results = {}
+    for mode, args in (("mapped", []), ("ipv4", ["--plain-ipv4"])):
+        cap = env.path("plain-%s.pcapng" % mode)
+        port = _curl_capture(env, cap, args, key, crt)
+        rows = tshark(cap, ["ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "tcp.srcport", "tcp.dstport"], plain)
+        ok(len(rows) >= 5, "plaintext frames (%s): %d" % (mode, len(rows)))
+        for r in rows:
+            if mode == "ipv4":
+                eq(r[:4], ["127.0.0.1", "127.0.0.1", "", ""], "real IPv4 addresses")
+            else:
+                eq(r[:4], ["", "", "::ffff:127.0.0.1", "::ffff:127.0.0.1"], "IPv4-mapped by default")
+            ok(str(port) in r[4:6], "on the connection's ports: %r" % r)
+        eq(tshark_count(cap, both), tshark_count(cap), "the README's filter finds every frame (%s)" % mode)
+        results[mode] = (len(rows), tshark_count(cap, "(%s) && ip.addr == 127.0.0.1" % plain))
+        http = tshark(cap, ["http.request.method", "http.response.code"], plain + " && http", extra=ooo)
+        ok(["GET", ""] in http and ["", "200"] in http, "HTTP reassembled on plaintext (%s): %r" % (mode, http))
+    eq(results["ipv4"][1], results["ipv4"][0], "ip.addr finds every plaintext frame with --plain-ipv4")
+    eq(results["mapped"][1], 0, "and none without it")
+    # The environment variable is the same switch, checked by the wrapper before the program runs.
+    e = env.env(preload=False)
+    e["CLEARCAP_PLAIN_MAPPED"] = "yes"
+    bad = cclib.run([env.tool, "-w", env.path("bad.pcapng"), "--", "true"], env=e, check=False)
+    ok(bad.returncode == 2 and "CLEARCAP_PLAIN_MAPPED=yes: expected 0 or 1" in bad.stderr, bad.stderr)
