@@ -319,3 +319,24 @@ def test_plain_ipv4_tls(env):
     e["CLEARCAP_PLAIN_MAPPED"] = "yes"
     bad = cclib.run([env.tool, "-w", env.path("bad.pcapng"), "--", "true"], env=e, check=False)
     ok(bad.returncode == 2 and "CLEARCAP_PLAIN_MAPPED=yes: expected 0 or 1" in bad.stderr, bad.stderr)
+
+
+def test_plain_ipv4_srtp(env):
+    """--plain-ipv4 for libsrtp's plaintext: GStreamer's srtpdec output is written on 127.0.0.1
+    (IPv4-mapped by default), tshark's RTP heuristic reads the same packets in both modes, and
+    `ip.addr == 127.0.0.1` finds them only with the option."""
+    import test_report
+    plain = 'frame.interface_name == "plaintext"'
+    got = {}
+    for mode, args in (("mapped", []), ("ipv4", ["--plain-ipv4"])):
+        cap = env.path("srtp-%s.pcapng" % mode)
+        test_report.srtp_pcmu_session(env, cap, buffers=50, wrapper_args=["-q"] + args)
+        rows = tshark(cap, ["ip.src", "ipv6.src", "rtp.seq"], plain + " && rtp",
+                      extra=["--enable-heuristic", "rtp_udp"])
+        ok(len(rows) >= 45, "decrypted RTP packets (%s): %d" % (mode, len(rows)))
+        for r in rows:
+            eq(r[:2], ["127.0.0.1", ""] if mode == "ipv4" else ["", "::ffff:127.0.0.1"], "addresses (%s)" % mode)
+        got[mode] = sorted(int(r[2]) for r in rows)
+        found = tshark_count(cap, plain + " && ip.addr == 127.0.0.1")
+        eq(found, len(rows) if mode == "ipv4" else 0, "ip.addr finds the plaintext (%s)" % mode)
+    eq(len(got["ipv4"]), len(got["mapped"]), "the same number of decrypted packets either way")
