@@ -261,6 +261,25 @@ static size_t collect_events(const struct cc_an *a, struct event *ev)
 		add_event(ev, &n, s->last_ns, "RTP ssrc 0x%08x ends (%s %s), %" PRIu64 " packets", s->ssrc,
 			  ifname(s->ifindex), dirname(s->dir), s->pkts);
 	}
+	/* A call's milestones: its INVITE, the final answer to it, and its BYE (the rest: SIP). */
+	for (size_t i = 0; i < a->nsip; i++) {
+		const struct cc_sip_dialog *sd = &a->sip[i];
+		int invite = 0, answer = 0, bye = 0;
+
+		for (uint32_t k = 0; k < sd->nev; k++) {
+			const struct cc_sip_event *e = &sd->ev[k];
+			int is_invite = strcmp(e->method, "INVITE") == 0, is_bye = strcmp(e->method, "BYE") == 0;
+
+			if (!e->status && is_invite && !invite++)
+				add_event(ev, &n, e->t_ns, "SIP INVITE %s -> %s (Call-ID %.40s)", ep(&e->src, b1, sizeof b1),
+					  ep(&e->dst, b2, sizeof b2), sd->call_id);
+			else if (e->status >= 200 && is_invite && !answer++)
+				add_event(ev, &n, e->t_ns, "SIP %u to INVITE (Call-ID %.40s)", e->status, sd->call_id);
+			else if (!e->status && is_bye && !bye++)
+				add_event(ev, &n, e->t_ns, "SIP BYE from %s (Call-ID %.40s)", ep(&e->src, b1, sizeof b1),
+					  sd->call_id);
+		}
+	}
 	for (size_t i = 0; i < a->ndtmf; i++)
 		add_event(ev, &n, a->dtmf[i].t_ns, "DTMF '%c' (ssrc 0x%08x, %s)", cc_dtmf_char(a->dtmf[i].event),
 			  a->dtmf[i].ssrc, dirname(a->dtmf[i].dir));
@@ -574,8 +593,14 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 		for (size_t i = 0; i < n; i++) {
 			fprintf(out, "%s\n {\"t_s\":", i ? "," : "");
 			jnum(out, rel(a, ev[i].t));
-			/* Event texts hold addresses and sanitised labels: no quotes or backslashes. */
-			fprintf(out, ",\"event\":\"%s\"}", ev[i].what);
+			/* Event texts hold addresses, labels and SIP Call-IDs, which may hold quotes. */
+			fprintf(out, ",\"event\":\"");
+			for (const char *c = ev[i].what; *c; c++)
+				if ((unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7f && *c != '"' && *c != '\\')
+					fputc(*c, out);
+				else
+					fprintf(out, "\\u%04x", (unsigned char)*c);
+			fprintf(out, "\"}");
 		}
 		free(ev);
 	}

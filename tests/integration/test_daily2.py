@@ -340,3 +340,19 @@ def test_plain_ipv4_srtp(env):
         found = tshark_count(cap, plain + " && ip.addr == 127.0.0.1")
         eq(found, len(rows) if mode == "ipv4" else 0, "ip.addr finds the plaintext (%s)" % mode)
     eq(len(got["ipv4"]), len(got["mapped"]), "the same number of decrypted packets either way")
+
+
+def test_sip_callid_with_quotes_stays_json(env):
+    """A Call-ID may hold quotes and backslashes (RFC 3261 word): the report's JSON stays valid and
+    gives it back exactly, in the dialog and in the timeline; tshark reads the same Call-ID."""
+    cap = env.path("quote.pcapng")
+    code = ("import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+            "s.sendto(b'INVITE sip:b@127.0.0.1 SIP/2.0\\r\\nCall-ID: a\"b\\\\c@x\\r\\nCSeq: 7 INVITE\\r\\n"
+            "Content-Length: 0\\r\\n\\r\\n', ('127.0.0.1', 9))\n")
+    cclib.run([env.tool, "-q", "-w", cap, "--", cclib.PY, "-c", code], env=env.env(preload=False))
+    want = tshark(cap, ["sip.Call-ID"], "sip")[0][0]
+    eq(want, 'a"b\\c@x', "tshark's Call-ID")
+    j = report_json(env, cap)
+    eq([d["call_id"] for d in j["sip"]], [want], "dialog Call-ID")
+    eq(j["sip"][0]["messages"][0]["cseq"], 7, "CSeq")
+    ok(any(want in e["event"] for e in j["timeline"]), "timeline names the call: %r" % j["timeline"])
