@@ -357,3 +357,31 @@ def test_sip_callid_with_quotes_stays_json(env):
     eq([d["call_id"] for d in j["sip"]], [want], "dialog Call-ID")
     eq(j["sip"][0]["messages"][0]["cseq"], 7, "CSeq")
     ok(any(want in e["event"] for e in j["timeline"]), "timeline names the call: %r" % j["timeline"])
+
+
+def test_flow_steps_audio_srtp_keys(env):
+    """aiortc with audio on host candidates: the media flow's steps end with the first SRTP and the
+    first decrypted RTP (libsrtp's plaintext, the SRTP keys in use), after DTLS Finished."""
+    import test_webrtc
+    cap = env.path("audio.pcapng")
+    test_webrtc.run_session(env, cap, mode="audio")
+    j = report_json(env, cap)
+    flows = [f for f in j["flow_steps"] if any(s["step"].startswith("first decrypted RTP") for s in f["steps"])]
+    ok(flows, "a flow with decrypted RTP: %r" % [[s["step"] for s in f["steps"]] for f in j["flow_steps"]][:4])
+    for f in flows:
+        names = [s["step"] for s in f["steps"]]
+        fin = min(s["t"] for s in f["steps"] if s["step"].startswith("DTLS Finished"))
+        srtp = [s["t"] for s in f["steps"] if s["step"].startswith("first RTP (SRTP)")]
+        plain = [s["t"] for s in f["steps"] if s["step"].startswith("first decrypted RTP")]
+        ok(srtp and plain, "SRTP and decrypted RTP steps: %r" % names)
+        ok(fin <= srtp[0] <= plain[0] + 0.001, "Finished, then SRTP, then its plaintext: %r" % names)
+        # tshark: the first SRTP datagram of this 5-tuple on the wire has the step's time.
+        a_ip, a_port = f["a"].rsplit(":", 1)
+        b_ip, b_port = f["b"].rsplit(":", 1)
+        rows = tshark(cap, ["frame.time_epoch", "udp.payload"], 'frame.interface_name == "wire" && udp.port == %s && '
+                      'udp.port == %s' % (a_port, b_port))
+        # RFC 7983: a first byte of 128..191 is RTP or RTCP; RTCP's second byte is 192..223.
+        rtp = [float(r[0]) for r in rows if r[1] and 128 <= int(r[1][:2], 16) <= 191 and
+               not 192 <= int(r[1].replace(":", "")[2:4], 16) <= 223]
+        ok(rtp, "tshark finds the SRTP of %s <-> %s" % (f["a"], f["b"]))
+        eq(round(min(rtp) - j["first_ns"] / 1e9, 3), round(srtp[0], 3), "first SRTP time")
