@@ -2,7 +2,7 @@
 # Included by the top-level Makefile, which supplies BUILD, ALL_CFLAGS,
 # CHECK_LIBS, DECODERS_SRC and the UNIT_TESTS / FUZZ_TARGETS lists.
 
-DECODERS_PROTOS := demux stun dtls rtp rtcp sctp rtppayload
+DECODERS_PROTOS := demux stun dtls rtp rtcp sctp rtppayload sip
 DECODERS_HDRS   := $(wildcard decoders/*.h)
 
 DECODERS_TEST_SRC := tests/unit/test_decoders.c tests/unit/test_decoders_regress.c \
@@ -36,9 +36,10 @@ $(DECODERS_FUZZ): $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util
                   $(DECODERS_FUZZ_OBJ) $(DECODERS_HDRS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(DECODERS_FUZZ_OBJ)
 
-# decoders/sip.c has its unit tests in tests/unit/test_hep.c (with the HEP output it serves).
-FUZZ_TARGETS += $(FUZZ_BUILD)/fuzz_sip
-$(FUZZ_BUILD)/fuzz_sip: tests/fuzz/fuzz_sip.c tests/fuzz/fuzz_util.h $(DECODERS_FUZZ_OBJ) $(DECODERS_HDRS)
+# decoders/sipframe.c (SIP framing in streams, Call-ID, SDP media for the HEP output) has its unit
+# tests in tests/unit/test_hep.c, with the output it serves.
+FUZZ_TARGETS += $(FUZZ_BUILD)/fuzz_sipframe
+$(FUZZ_BUILD)/fuzz_sipframe: tests/fuzz/fuzz_sipframe.c tests/fuzz/fuzz_util.h $(DECODERS_FUZZ_OBJ) $(DECODERS_HDRS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(DECODERS_FUZZ_OBJ)
 
 # fuzz and fuzz-smoke run every entry of FUZZ_TARGETS (other fragments may

@@ -1,179 +1,226 @@
 /*
- * SIP message boundaries and Call-ID (RFC 3261).  A message is a start line, header lines ending
- * in CRLF, an empty line, then a body whose length Content-Length gives (section 7.5, 18.3).
- * Header names are case-insensitive and may be compact (section 7.3.3: "l" for Content-Length,
- * "i" for Call-ID); a value may be preceded by whitespace after the colon (section 7.3.1).
+ * sip.c - the start line of a SIP message and the headers that name its dialog and transaction.
+ *
+ * RFC 3261 §7: a message is a start line, header fields, an empty line and an optional body,
+ * each line ending in CRLF:
+ *
+ *     INVITE sip:bob@example.com SIP/2.0        Request-Line = Method SP Request-URI SP SIP-Version
+ *     SIP/2.0 180 Ringing                       Status-Line  = SIP-Version SP Status-Code SP Reason
+ *     Call-ID: a84b4c76e66710                   (compact form "i", §20.8)
+ *     CSeq: 314159 INVITE                       (§20.16)
+ *     Content-Length: 142                       (compact form "l", §20.14)
+ *     <empty line>
+ *     body
+ *
+ * Only what identifies a dialog (Call-ID), orders a transaction (CSeq) and finds the next message
+ * on a stream (Content-Length, §18.3) is read.  Everything goes through the bounded cursor.
  */
 #include "decoders/sip.h"
+#include "decoders/cursor.h"
 
-#include <arpa/inet.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 
-#define HEADERS_MAX 16384       /* headers longer than this are not taken for SIP */
+static const char version[] = "SIP/2.0";
 
-/* RFC 3261 section 27.4 and the extensions every stack sends (RFC 3262, 3265, 3311, 3428, 3515, 3903, 6086). */
-static const char *const methods[] = {
-	"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
-	"PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
-};
-
-int cc_sip_is_start(const uint8_t *p, size_t len)
+/* RFC 3261 §25.1: token characters (alphanum and -.!%*_+`'~). */
+static int is_token(uint8_t c)
 {
-	if (len >= 8 && memcmp(p, "SIP/2.0 ", 8) == 0)
-		return 1;
-	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-		size_t n = strlen(methods[i]);
-		if (len > n && memcmp(p, methods[i], n) == 0 && p[n] == ' ')
-			return 1;
-	}
-	return 0;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != 0 && strchr("-.!%*_+`'~", c) != NULL);
 }
 
-/* The end of the headers (index just past CRLFCRLF), or 0 when not within len. */
-static size_t headers_end(const uint8_t *p, size_t len)
+static int lower(uint8_t c)
 {
-	if (len > HEADERS_MAX)
-		len = HEADERS_MAX;
-	for (size_t i = 3; i < len; i++)
-		if (p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' && p[i - 3] == '\r')
-			return i + 1;
-	return 0;
+	return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+/* Case-insensitive prefix test of b against the NUL-terminated s. */
+static int has_prefix_ci(const struct cc_bytes *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (b->len < n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (lower(b->p[i]) != lower((uint8_t)s[i]))
+			return 0;
+	return 1;
 }
 
 /*
- * Finds header `name` (or its compact form `compact`, 0 for none) among the header lines of
- * p[0..hlen); the value without surrounding whitespace.  A folded value (obsolete, section
- * 7.3.1) is cut at its first line.
+ * Takes one line from the cursor, without its CRLF (a bare LF is tolerated, §7.5).  Returns 0,
+ * or -1 when no line end is within the cursor (which is then left as it was).
  */
-static int header(const uint8_t *p, size_t hlen, const char *name, char compact, struct cc_bytes *out)
+static int cur_line(struct cc_cur *c, struct cc_bytes *line)
 {
-	size_t nlen = strlen(name), i = 0;
+	const uint8_t *lf = c->len ? memchr(c->p, '\n', c->len) : NULL;
+	size_t n;
 
-	/* Skip the start line. */
-	while (i < hlen && p[i] != '\n')
-		i++;
-	for (i++; i < hlen;) {
-		size_t eol = i;
-		while (eol < hlen && p[eol] != '\n')
-			eol++;
-		size_t colon = i;
-		while (colon < eol && p[colon] != ':')
-			colon++;
-		size_t nend = colon;
-		while (nend > i && (p[nend - 1] == ' ' || p[nend - 1] == '\t'))
-			nend--;
-		int match = (nend - i == nlen && strncasecmp((const char *)p + i, name, nlen) == 0) ||
-			    (compact && nend - i == 1 && (p[i] | 0x20) == compact);
-		if (colon < eol && match) {
-			size_t v = colon + 1, e = eol;
-			while (v < e && (p[v] == ' ' || p[v] == '\t'))
-				v++;
-			while (e > v && (p[e - 1] == '\r' || p[e - 1] == ' ' || p[e - 1] == '\t'))
-				e--;
-			out->p = p + v;
-			out->len = e - v;
-			return CC_OK;
-		}
-		i = eol + 1;
-	}
-	return CC_EBAD;
-}
-
-long cc_sip_msg_len(const uint8_t *p, size_t len)
-{
-	struct cc_bytes v;
-	unsigned long cl = 0;
-
-	if (!cc_sip_is_start(p, len < 16 ? len : 16))
-		return len < 16 ? 0 : CC_EBAD;
-	size_t h = headers_end(p, len);
-	if (!h)
-		return len >= HEADERS_MAX ? CC_EBAD : 0;
-	if (header(p, h, "Content-Length", 'l', &v) == CC_OK) {
-		if (v.len == 0 || v.len > 9)
-			return CC_EBAD;
-		for (size_t i = 0; i < v.len; i++) {
-			if (v.p[i] < '0' || v.p[i] > '9')
-				return CC_EBAD;
-			cl = cl * 10 + (unsigned long)(v.p[i] - '0');
-		}
-	}
-	return h + cl <= len ? (long)(h + cl) : 0;
-}
-
-int cc_sip_call_id(const uint8_t *p, size_t len, struct cc_bytes *out)
-{
-	size_t h = headers_end(p, len);
-
-	/* A datagram cut short still names its Call-ID in the headers it has. */
-	return header(p, h ? h : (len > HEADERS_MAX ? HEADERS_MAX : len), "Call-ID", 'i', out);
-}
-
-/* "c=IN IP4 ADDR" or "c=IN IP6 ADDR" (RFC 8866 section 5.7); 0, or -1 when not readable. */
-static int sdp_conn(const uint8_t *p, size_t n, struct cc_sip_media *m)
-{
-	char a[64];
-	size_t i = 9, j = 0;
-
-	if (n < 10 || memcmp(p, "c=IN IP", 7) != 0 || (p[7] != '4' && p[7] != '6') || p[8] != ' ')
+	if (lf == NULL)
 		return -1;
-	while (i < n && j < sizeof(a) - 1 && p[i] != '/' && p[i] != ' ' && p[i] != '\r')
-		a[j++] = (char)p[i++];
-	a[j] = 0;
-	memset(m->ip, 0, sizeof(m->ip));
-	m->family = p[7] == '4' ? AF_INET : AF_INET6;
-	return inet_pton(m->family, a, m->ip) == 1 ? 0 : -1;
+	n = (size_t)(lf - c->p);
+	line->p = c->p;
+	line->len = n > 0 && c->p[n - 1] == '\r' ? n - 1 : n;
+	return cur_skip(c, n + 1);
 }
 
-int cc_sip_sdp_media(const uint8_t *p, size_t len, struct cc_sip_media *out, int max)
+static int status_line(const struct cc_bytes *l, uint16_t *code)
 {
-	struct cc_sip_media session = { 0, 0, { 0 } };
-	size_t i = headers_end(p, len);
-	int n = 0, in_media = 0;
+	size_t v = sizeof version - 1;
 
-	if (!i)
+	if (l->len < v + 4 || memcmp(l->p, version, v) != 0 || l->p[v] != ' ')
 		return 0;
-	while (i < len) {
-		size_t eol = i;
-		while (eol < len && p[eol] != '\n')
-			eol++;
-		const uint8_t *l = p + i;
-		size_t ln = eol - i;
-		if (ln >= 2 && l[0] == 'm' && l[1] == '=') {
-			/* "m=audio 49170 RTP/AVP 0": the port is the second field. */
-			size_t k = 2;
-			unsigned port = 0;
-			while (k < ln && l[k] != ' ')
-				k++;
-			for (k++; k < ln && l[k] >= '0' && l[k] <= '9' && port < 65536; k++)
-				port = port * 10 + (unsigned)(l[k] - '0');
-			in_media = 0;
-			if (port > 0 && port < 65536 && n < max) {
-				out[n] = session;
-				out[n].port = (uint16_t)port;
-				n++;
-				in_media = 1;
-			}
-		} else if (ln >= 2 && l[0] == 'c' && l[1] == '=') {
-			struct cc_sip_media c;
-			if (sdp_conn(l, ln, &c) == 0) {
-				if (in_media) {
-					uint16_t port = out[n - 1].port;
-					out[n - 1] = c;
-					out[n - 1].port = port;
-				} else if (n == 0) {
-					session = c;
-				}
-			}
-		}
-		i = eol + 1;
+	for (size_t i = 1; i <= 3; i++)
+		if (l->p[v + i] < '0' || l->p[v + i] > '9')
+			return 0;
+	/* §7.2: Status-Code SP Reason-Phrase; a view that ends after the code is still a status line. */
+	if (l->len > v + 4 && l->p[v + 4] != ' ')
+		return 0;
+	*code = (uint16_t)((l->p[v + 1] - '0') * 100 + (l->p[v + 2] - '0') * 10 + (l->p[v + 3] - '0'));
+	return *code >= 100 && *code <= 699;
+}
+
+/* The method's length when l is a request line (complete == the line's end is known). */
+static size_t request_line(const struct cc_bytes *l, int complete)
+{
+	size_t m = 0, v = sizeof version - 1;
+	struct cc_bytes uri;
+
+	while (m < l->len && m < CC_SIP_TOKEN_MAX - 1 && is_token(l->p[m]))
+		m++;
+	if (m == 0 || m >= l->len || l->p[m] != ' ')
+		return 0;
+	uri.p = l->p + m + 1;
+	uri.len = l->len - m - 1;
+	if (complete)
+		return l->len > m + 1 + v + 1 && l->p[l->len - v - 1] == ' ' &&
+		       memcmp(l->p + l->len - v, version, v) == 0 ? m : 0;
+	/* §19.1.1 and RFC 3966: the URI schemes SIP requests carry; HTTP and RTSP use others. */
+	return has_prefix_ci(&uri, "sip:") || has_prefix_ci(&uri, "sips:") || has_prefix_ci(&uri, "tel:") ? m : 0;
+}
+
+int cc_sip_detect(const uint8_t *p, size_t len)
+{
+	struct cc_cur c;
+	struct cc_bytes l;
+	uint16_t code;
+	int complete;
+
+	cur_init(&c, p, len);
+	complete = cur_line(&c, &l) == 0;
+	if (!complete) {
+		l.p = p;
+		l.len = p != NULL ? len : 0;
 	}
-	/* Streams without any address are of no use to anyone. */
-	int k = 0;
-	for (int j = 0; j < n; j++)
-		if (out[j].family)
-			out[k++] = out[j];
-	return k;
+	return status_line(&l, &code) || request_line(&l, complete) > 0;
+}
+
+static void copy_token(char *dst, size_t cap, const uint8_t *p, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k + 1 < cap && is_token(p[i]); i++)
+		dst[k++] = (char)p[i];
+	dst[k] = 0;
+}
+
+/* The header's value when line is "name: value" for the long or compact name (§7.3.1, §7.3.3). */
+static int header(const struct cc_bytes *line, const char *name, const char *compact, struct cc_bytes *val)
+{
+	size_t n = 0;
+
+	while (n < line->len && is_token(line->p[n]))
+		n++;
+	if (n == 0)
+		return 0;
+	{
+		struct cc_bytes nm = { line->p, n };
+		if (!((strlen(name) == n && has_prefix_ci(&nm, name)) ||
+		      (strlen(compact) == n && has_prefix_ci(&nm, compact))))
+			return 0;
+	}
+	/* §7.3.1: optional whitespace around the colon. */
+	while (n < line->len && (line->p[n] == ' ' || line->p[n] == '\t'))
+		n++;
+	if (n >= line->len || line->p[n] != ':')
+		return 0;
+	n++;
+	while (n < line->len && (line->p[n] == ' ' || line->p[n] == '\t'))
+		n++;
+	val->p = line->p + n;
+	val->len = line->len - n;
+	while (val->len > 0 && (val->p[val->len - 1] == ' ' || val->p[val->len - 1] == '\t'))
+		val->len--;
+	return 1;
+}
+
+/* Decimal digits at the start of v; -1 when there are none or the number is absurd. */
+static int64_t number(const struct cc_bytes *v, size_t *used)
+{
+	int64_t x = 0;
+	size_t i = 0;
+
+	while (i < v->len && v->p[i] >= '0' && v->p[i] <= '9' && i < 10)
+		x = x * 10 + (v->p[i++] - '0');
+	*used = i;
+	return i == 0 || (i < v->len && v->p[i] >= '0' && v->p[i] <= '9') ? -1 : x;
+}
+
+int cc_sip_parse(const uint8_t *p, size_t len, struct cc_sip *m)
+{
+	struct cc_cur c;
+	struct cc_bytes l, v;
+	size_t used;
+
+	memset(m, 0, sizeof *m);
+	m->content_length = -1;
+	cur_init(&c, p, len);
+	if (cur_line(&c, &l) < 0)
+		return cc_sip_detect(p, len) ? CC_ESHORT : CC_EBAD;
+	if (status_line(&l, &m->status)) {
+		m->is_request = 0;
+	} else {
+		size_t ml = request_line(&l, 1);
+
+		if (ml == 0)
+			return CC_EBAD;
+		m->is_request = 1;
+		copy_token(m->method, sizeof m->method, l.p, ml);
+	}
+	for (;;) {
+		if (cur_line(&c, &l) < 0)
+			return CC_ESHORT;
+		if (l.len == 0)
+			break;
+		if (header(&l, "Call-ID", "i", &v)) {
+			size_t n = v.len < sizeof m->call_id - 1 ? v.len : sizeof m->call_id - 1;
+
+			memcpy(m->call_id, v.p, n);
+			m->call_id[n] = 0;
+			/* A Call-ID is a word (§25.1): a NUL or control byte ends what we keep. */
+			for (size_t i = 0; i < n; i++)
+				if ((uint8_t)m->call_id[i] < 0x21 || (uint8_t)m->call_id[i] > 0x7e) {
+					m->call_id[i] = 0;
+					break;
+				}
+			m->call_id_cut = v.len > n;
+		} else if (header(&l, "CSeq", "", &v)) {
+			int64_t x = number(&v, &used);
+
+			/* §8.1.1.5: the sequence number is below 2**31. */
+			if (x >= 0 && x < 0x80000000LL) {
+				m->cseq = (uint32_t)x;
+				while (used < v.len && (v.p[used] == ' ' || v.p[used] == '\t'))
+					used++;
+				copy_token(m->cseq_method, sizeof m->cseq_method, v.p + used, v.len - used);
+			}
+		} else if (header(&l, "Content-Length", "l", &v)) {
+			int64_t x = number(&v, &used);
+
+			if (x >= 0)
+				m->content_length = x;
+		}
+	}
+	m->header_len = len - cur_left(&c);
+	return CC_OK;
 }

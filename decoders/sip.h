@@ -1,7 +1,6 @@
 /*
- * SIP message boundaries and the few header values a capture agent needs (RFC 3261): is this
- * the start of a SIP message, where does it end in a stream, what is its Call-ID.  Pure
- * functions over (const uint8_t *, size_t), no allocation.
+ * sip.h - SIP messages: the start line and the few headers a capture summary needs.
+ * RFC 3261 §7 (message format), §20 (header fields), §19.1.2 (default ports).
  */
 #ifndef CC_SIP_H
 #define CC_SIP_H
@@ -9,33 +8,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "decoders/cursor.h"
+#define CC_SIP_TOKEN_MAX	24	/* a method name, NUL included */
+#define CC_SIP_CALLID_MAX	96	/* longer Call-IDs are cut (and marked cut) */
 
-/* True when p starts like a SIP request line (a known method and a space) or a status line. */
-int cc_sip_is_start(const uint8_t *p, size_t len);
-
-/*
- * The length of the whole SIP message at the start of a stream buffer: headers up to the empty
- * line, then Content-Length bytes of body (RFC 3261 section 18.3: mandatory on streams).
- * Returns the length, 0 when the buffer does not hold it all yet, or CC_EBAD when the headers
- * are not SIP or the Content-Length is unreadable.
- */
-long cc_sip_msg_len(const uint8_t *p, size_t len);
-
-/* The Call-ID header's value (also its compact form "i", RFC 3261 section 7.3.3); CC_OK or CC_EBAD. */
-int cc_sip_call_id(const uint8_t *p, size_t len, struct cc_bytes *out);
-
-/* A media stream an SDP body offers or answers (RFC 8866 sections 5.7 and 5.14). */
-struct cc_sip_media {
-	uint16_t family;        /* AF_INET or AF_INET6 */
-	uint16_t port;
-	uint8_t ip[16];         /* network order; IPv4 in the first four bytes */
+struct cc_sip {
+	uint8_t is_request;
+	char method[CC_SIP_TOKEN_MAX];		/* a request's method; "" for a response */
+	uint16_t status;			/* a response's status code; 0 for a request */
+	char call_id[CC_SIP_CALLID_MAX];	/* "" when the message has none */
+	uint8_t call_id_cut;
+	uint32_t cseq;				/* 0 when absent */
+	char cseq_method[CC_SIP_TOKEN_MAX];
+	int64_t content_length;			/* -1 when absent */
+	size_t header_len;			/* start line through the empty line */
 };
 
 /*
- * The media streams (m= lines with a port, each with its c= address, media-level over
- * session-level) of the SDP body of the SIP message p; how many were written to out (at most max).
+ * True when p begins with a SIP start line: "SIP/2.0 NNN " or "METHOD SP URI SP SIP/2.0".
+ * A request line that runs past len is accepted when its URI is a sip:, sips: or tel: URI, so a
+ * caller may look at only the first bytes of a datagram or segment.
  */
-int cc_sip_sdp_media(const uint8_t *p, size_t len, struct cc_sip_media *out, int max);
+int cc_sip_detect(const uint8_t *p, size_t len);
 
-#endif
+/*
+ * Parses the start line and headers of the message at p.  Returns CC_OK, CC_ESHORT when the
+ * headers do not end within len (m then holds what was read), CC_EBAD when p is not SIP.
+ */
+int cc_sip_parse(const uint8_t *p, size_t len, struct cc_sip *m);
+
+/* RFC 3261 §19.1.2: 5060 (UDP, TCP) and 5061 (TLS) are SIP's default ports. */
+static inline int cc_sip_default_port(uint16_t port)
+{
+	return port == 5060 || port == 5061;
+}
+
+#endif /* CC_SIP_H */

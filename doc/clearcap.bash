@@ -7,7 +7,8 @@ _clearcap()
     _init_completion || return
 
     local opts="-w -a --append -F --format -P --programs -B --buffer-size -k --keylog
-                --srtp-keylog -f --filter --capture -C -G -W -q --quiet --stats --trace --no-trace --no-decrypt -h --help
+                --srtp-keylog -f --filter --capture --plain-ipv4 -C -G -W -q --quiet --stats --trace --no-trace
+                --no-decrypt --hep --hep-id --hep-name --hep-password --hep-classes -h --help
                 -V --version"
 
     # After the subcommand word or the program to run, complete for them instead.
@@ -50,7 +51,7 @@ _clearcap()
         -w|-k|--keylog|--srtp-keylog|--stats) _filedir; return ;;
         -F|--format) COMPREPLY=($(compgen -W "pcapng pcap" -- "$cur")); return ;;
         --capture)
-            local classes="stun turn dtls-handshake dtls-app dtls rtp rtcp sctp tcp other wire plaintext relay all"
+            local classes="stun turn dtls-handshake dtls-app dtls rtp rtcp sctp tcp sip other wire plaintext relay all"
             local head=${cur%,*} last=${cur##*,}
             [[ $head == "$cur" ]] && head= || head+=,
             COMPREPLY=($(compgen -P "$head" -W "$classes" -- "$last"))

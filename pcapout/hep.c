@@ -19,7 +19,7 @@
 #include "decoders/cursor.h"
 #include "decoders/demux.h"
 #include "decoders/rtcp.h"
-#include "decoders/sip.h"
+#include "decoders/sipframe.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -23,7 +23,7 @@
 #include "pcapout/writer_int.h"
 #include "decoders/cursor.h"
 #include "decoders/rtcp.h"
-#include "decoders/sip.h"
+#include "decoders/sipframe.h"
 
 #include <errno.h>
 #include <fcntl.h>

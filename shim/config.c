@@ -223,6 +223,14 @@ int cc_config_load(const char *prog, const char *exe)
 	if (v && *v && set_path(cc_cfg.srtp_keylog, "CLEARCAP_SRTP_KEYLOG", v) < 0)
 		return -1;
 
+	cc_cfg.plain_mapped = 1;
+	v = getenv("CLEARCAP_PLAIN_MAPPED");
+	if (v && *v) {
+		if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+			return bad("CLEARCAP_PLAIN_MAPPED", v, "expected 0 or 1");
+		cc_cfg.plain_mapped = v[0] == '1';
+	}
+
 	cc_sel = CC_SEL_ALL;
 	v = getenv("CLEARCAP_CAPTURE");
 	if (v && *v) {
@@ -231,7 +239,7 @@ int cc_config_load(const char *prog, const char *exe)
 			return bad("CLEARCAP_CAPTURE", v, "too long");
 		if (cc_sel_parse(v, &cc_sel, word, sizeof(word)) < 0) {
 			cc_warn("CLEARCAP_CAPTURE=%.200s: unknown class '%s' (known: stun turn dtls-handshake "
-				"dtls-app dtls rtp rtcp sctp tcp other wire plaintext relay all); not capturing", v, word);
+				"dtls-app dtls rtp rtcp sctp tcp sip other wire plaintext relay all); not capturing", v, word);
 			cc_cfg.on = 0;
 			return -1;
 		}

@@ -3,6 +3,7 @@
  * packets that carried it; SCTP-looking DTLS data framed as SCTP; TLS as a synthesized TCP stream.
  */
 #include "shim/capture_int.h"
+#include "shim/config.h"
 #include "shim/hooks.h"
 #include "shim/select.h"
 #include "pcapout/writer.h"
@@ -61,7 +62,7 @@ void cc_plain_frame(const struct cc_plainflow *pf, struct cc_frame *f, int outgo
 		memset(&f->src, 0, sizeof(f->src));
 		memset(&f->dst, 0, sizeof(f->dst));
 		f->src.family = f->dst.family = AF_INET;
-	} else if ((proto == IPPROTO_TCP || pf->mapped) && f->src.family == AF_INET) {
+	} else if ((proto == IPPROTO_TCP || pf->mapped) && f->src.family == AF_INET && cc_cfg.plain_mapped) {
 		/*
 		 * Wireshark 4.0 keys conversations on addresses and ports only, so a plaintext stream
 		 * on the wire's 5-tuple would be merged with it (TCP), or dissected as what the wire
@@ -72,6 +73,8 @@ void cc_plain_frame(const struct cc_plainflow *pf, struct cc_frame *f, int outgo
 		map_v4(&f->src);
 		map_v4(&f->dst);
 	}
+	/* CLEARCAP_PLAIN_MAPPED=0 (clearcap --plain-ipv4): the real IPv4 addresses, for filters on
+	 * ip.addr; the two copies then share a conversation in Wireshark (README). */
 }
 
 /* The plaintext stream of a TLS connection has its own sequence space, apart from the wire's. */

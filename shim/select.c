@@ -3,10 +3,13 @@
  *
  * A frame is classified from its first bytes only: RFC 7983's first-byte ranges on UDP, the
  * STUN method for TURN, the DTLS record's content type.  TCP streams are one class as a whole, so
- * that a selection never cuts a stream Wireshark must reassemble.
+ * that a selection never cuts a stream Wireshark must reassemble.  SIP is the exception: a TCP
+ * segment that starts a SIP message, or any segment of a connection on SIP's default ports, is
+ * also in the class "sip", so `sip` alone keeps the signalling of SIP over TCP and TLS.
  */
 #include "shim/select.h"
 #include "decoders/demux.h"
+#include "decoders/sip.h"
 #include "decoders/stun.h"
 #include "pcapout/writer.h"
 
@@ -29,6 +32,7 @@ static const struct {
 	{ "sctp", CC_SEL_SCTP },
 	{ "tcp", CC_SEL_TCP },
 	{ "other", CC_SEL_OTHER },
+	{ "sip", CC_SEL_SIP },
 	{ "wire", CC_SEL_WIRE },
 	{ "plaintext", CC_SEL_PLAIN },
 	{ "relay", CC_SEL_RELAY },
@@ -83,6 +87,9 @@ static unsigned classify_udp(const uint8_t *p, size_t n, size_t len, int plainte
 			return cc_demux_is_rtcp(p, n) ? CC_SEL_RTCP : CC_SEL_RTP;
 		return CC_SEL_DTLS_APP;
 	}
+	/* SIP's start line is ASCII, in RFC 7983's TURN-channel and QUIC ranges: test it first. */
+	if (n > 0 && p[0] >= 'A' && p[0] <= 'Z' && cc_sip_detect(p, n))
+		return CC_SEL_SIP;
 	switch (cc_demux(p, n)) {
 	case CC_CLASS_STUN:
 	{
@@ -116,15 +123,19 @@ unsigned cc_sel_classify(const struct cc_frame *f, const struct iovec *iov, int 
 {
 	static const unsigned iface_bit[] = { 0, CC_SEL_WIRE, CC_SEL_PLAIN, CC_SEL_RELAY };
 	unsigned iface = f->iface < 4 ? iface_bit[f->iface] : 0;
-	uint8_t head[8];
+	/* Enough of a line for a SIP request's method and URI scheme; RTP and the rest need 8. */
+	uint8_t head[64];
 	size_t n;
 
-	if (f->proto == IPPROTO_TCP)
-		return iface | CC_SEL_TCP;
 	if (f->proto == IPPROTO_SCTP)
 		return iface | CC_SEL_SCTP | CC_SEL_DTLS_APP;
 	n = caplen < sizeof(head) ? caplen : sizeof(head);
 	const uint8_t *p = cc_iov_view(iov, iovcnt, skip, &n, head, sizeof(head));
+	if (f->proto == IPPROTO_TCP) {
+		if (cc_sip_default_port(f->src.port) || cc_sip_default_port(f->dst.port) || cc_sip_detect(p, n))
+			return iface | CC_SEL_TCP | CC_SEL_SIP;
+		return iface | CC_SEL_TCP;
+	}
 	return iface | classify_udp(p, n, caplen, f->iface == CC_IF_PLAINTEXT);
 }
 

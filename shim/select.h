@@ -21,10 +21,11 @@ enum {
 	CC_SEL_SCTP = 1u << 6,          /* plaintext SCTP (data channels) */
 	CC_SEL_TCP = 1u << 7,           /* every segment of TCP streams, wire and plaintext */
 	CC_SEL_OTHER = 1u << 8,         /* any other UDP */
-	CC_SEL_CONTENT = (1u << 9) - 1,
-	CC_SEL_WIRE = 1u << 9,
-	CC_SEL_PLAIN = 1u << 10,
-	CC_SEL_RELAY = 1u << 11,
+	CC_SEL_SIP = 1u << 9,           /* SIP over UDP; over TCP and TLS also in CC_SEL_TCP */
+	CC_SEL_CONTENT = (1u << 10) - 1,
+	CC_SEL_WIRE = 1u << 10,
+	CC_SEL_PLAIN = 1u << 11,
+	CC_SEL_RELAY = 1u << 12,
 	CC_SEL_IFACES = CC_SEL_WIRE | CC_SEL_PLAIN | CC_SEL_RELAY,
 	CC_SEL_ALL = CC_SEL_CONTENT | CC_SEL_IFACES,
 };

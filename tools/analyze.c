@@ -31,7 +31,7 @@ static const uint32_t clocks[CC_AN_CLOCKS] = { 8000, 16000, 22050, 32000, 44100,
 const char *cc_kind_name(enum cc_kind k)
 {
 	static const char *const names[CC_K_COUNT] = {
-		"stun", "turn", "dtls", "rtp", "rtcp", "sctp", "other", "tcp",
+		"stun", "turn", "dtls", "rtp", "rtcp", "sctp", "other", "tcp", "sip",
 	};
 	return (unsigned)k < CC_K_COUNT ? names[k] : "?";
 }
@@ -51,7 +51,8 @@ struct cc_an *cc_an_new(void)
 	a->dtmf = calloc(CC_AN_MAX_DTMF, sizeof *a->dtmf);
 	a->flow_idx = calloc(FLOW_SLOTS, sizeof *a->flow_idx);
 	a->stream_idx = calloc(STREAM_SLOTS, sizeof *a->stream_idx);
-	if (!a->flows || !a->streams || !a->stun || !a->turn || !a->rtcp || !a->channels ||
+	a->sip = calloc(CC_AN_MAX_SIP, sizeof *a->sip);
+	if (!a->sip || !a->flows || !a->streams || !a->stun || !a->turn || !a->rtcp || !a->channels ||
 	    !a->dtmf || !a->flow_idx || !a->stream_idx) {
 		cc_an_free(a);
 		return NULL;
@@ -73,6 +74,7 @@ void cc_an_free(struct cc_an *a)
 	free(a->dtmf);
 	free(a->flow_idx);
 	free(a->stream_idx);
+	free(a->sip);
 	free(a);
 }
 
@@ -698,6 +700,7 @@ void cc_an_finish(struct cc_an *a)
 	uint32_t *idx = malloc(CC_AN_MAX_STUN * sizeof *idx);
 	size_t n = 0;
 
+	cc_an_sip_finish(a);
 	if (idx == NULL)
 		return;
 	for (uint32_t i = 0; i < CC_AN_MAX_STUN; i++)
@@ -868,6 +871,13 @@ static void unwrap_channel(struct cc_an *a, const struct cc_pkt *pkt, uint64_t t
 	}
 }
 
+/* The first time of a step: records of two processes are not always in time order. */
+static void first_ts(uint64_t *slot, uint64_t ts)
+{
+	if (*slot == 0 || ts < *slot)
+		*slot = ts;
+}
+
 static void on_stun(struct cc_an *a, struct cc_flow *f, const struct cc_pkt *pkt, uint64_t ts, int d,
 		    enum cc_kind *kind)
 {
@@ -882,6 +892,7 @@ static void on_stun(struct cc_an *a, struct cc_flow *f, const struct cc_pkt *pkt
 			struct cc_endpoint peer;
 
 			f->indications[d]++;
+			first_ts(&f->first_chdata_ns, ts);
 			if ((m.has & CC_STUN_HAS_XOR_PEER) && (m.has & CC_STUN_HAS_DATA)) {
 				/* RFC 8656 §10-11: Send goes client to server, Data the other way. */
 				stun_ep(&peer, &m.xor_peer);
@@ -968,6 +979,7 @@ static void on_dtls(struct cc_flow *f, const struct cc_pkt *pkt, uint64_t ts, in
 		if (rec.unified) {
 			/* DTLS 1.3 ciphertext: protected records, the handshake has moved on. */
 			f->dtls_app[d] = 1;
+			first_ts(&f->dtls_ts[d][CC_DS_APP], ts);
 			continue;
 		}
 		switch (rec.type) {
@@ -975,6 +987,7 @@ static void on_dtls(struct cc_flow *f, const struct cc_pkt *pkt, uint64_t ts, in
 			if (rec.epoch != 0) {
 				/* Finished is the first message under the new keys (RFC 6347 §4.2.6). */
 				f->dtls_fin[d] = 1;
+				first_ts(&f->dtls_ts[d][CC_DS_FINISHED], ts);
 				break;
 			}
 			if (cc_dtls_handshake(rec.frag.p, rec.frag.len, &hs) < 0)
@@ -985,19 +998,24 @@ static void on_dtls(struct cc_flow *f, const struct cc_pkt *pkt, uint64_t ts, in
 					f->dtls_start_ns = ts;
 				}
 				f->dtls_hello[d] = 1;
+				first_ts(&f->dtls_ts[d][CC_DS_CLIENT_HELLO], ts);
 			} else if (hs.msg_type == CC_TLS_HS_SERVER_HELLO) {
 				f->dtls_server_hello[d] = 1;
+				first_ts(&f->dtls_ts[d][CC_DS_SERVER_HELLO], ts);
 			}
 			break;
 		case CC_TLS_CT_CHANGE_CIPHER_SPEC:
 			f->dtls_ccs[d] = 1;
+			first_ts(&f->dtls_ts[d][CC_DS_CCS], ts);
 			break;
 		case CC_TLS_CT_APPLICATION_DATA:
 			if (!f->dtls_app[0] && !f->dtls_app[1])
 				f->dtls_done_ns = ts;
 			f->dtls_app[d] = 1;
+			first_ts(&f->dtls_ts[d][CC_DS_APP], ts);
 			break;
 		case CC_TLS_CT_ALERT:
+			first_ts(&f->dtls_ts[d][CC_DS_ALERT], ts);
 			if (rec.epoch == 0 && cc_tls_alert(rec.frag.p, rec.frag.len, &al) == 0) {
 				f->dtls_alerts++;
 				f->dtls_alert_level = al.level;
@@ -1194,6 +1212,9 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 		kind = CC_K_TCP;
 		if (pkt->payload_len > 0)
 			learn_sdp(a, pkt->payload, pkt->payload_len);
+		/* A segment that starts a SIP message (TCP, or TLS's plaintext) counts as SIP. */
+		if (pkt->payload_len > 0 && cc_an_sip(a, pkt, ts) > 0)
+			kind = CC_K_SIP;
 	} else if (pkt->proto == IPPROTO_SCTP) {
 		kind = CC_K_SCTP;
 		if (f != NULL)
@@ -1209,9 +1230,12 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 			if (f != NULL && f->kind[0][CC_K_TURN] + f->kind[1][CC_K_TURN] > 0) {
 				kind = CC_K_TURN;
 				f->channel_data[d]++;
+				first_ts(&f->first_chdata_ns, ts);
 				unwrap_channel(a, pkt, ts);
 			} else {
 				learn_sdp(a, pkt->payload, pkt->payload_len);
+				if (cc_an_sip(a, pkt, ts) > 0)
+					kind = CC_K_SIP;
 			}
 			break;
 		case CC_CLASS_DTLS:
@@ -1231,9 +1255,12 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 			if (f != NULL && is_old_channel_data(f, pkt)) {
 				kind = CC_K_TURN;
 				f->channel_data[d]++;
+				first_ts(&f->first_chdata_ns, ts);
 				unwrap_channel(a, pkt, ts);
 			} else {
 				learn_sdp(a, pkt->payload, pkt->payload_len);
+				if (cc_an_sip(a, pkt, ts) > 0)
+					kind = CC_K_SIP;
 			}
 			break;
 		}
@@ -1255,6 +1282,7 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 	f->pkts[d]++;
 	f->bytes[d] += wirelen;
 	f->kind[d][kind]++;
+	first_ts(&f->first_kind_ns[kind], ts);
 	if (ts > f->last_ns)
 		f->last_ns = ts;
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decoders/sip.h"
 #include "tools/pktparse.h"
 #include "tools/rtpstats.h"
 
@@ -28,13 +29,21 @@
 #define CC_AN_LABEL_MAX		64
 #define CC_AN_FLOW_PIDS		4
 #define CC_AN_MAX_SAVP		32
+#define CC_AN_MAX_SIP		64	/* SIP dialogs (Call-IDs) */
+#define CC_AN_SIP_EVENTS	48	/* messages kept per dialog */
 
 enum cc_kind {
-	CC_K_STUN, CC_K_TURN, CC_K_DTLS, CC_K_RTP, CC_K_RTCP, CC_K_SCTP, CC_K_OTHER, CC_K_TCP,
+	CC_K_STUN, CC_K_TURN, CC_K_DTLS, CC_K_RTP, CC_K_RTCP, CC_K_SCTP, CC_K_OTHER, CC_K_TCP, CC_K_SIP,
 	CC_K_COUNT
 };
 
 const char *cc_kind_name(enum cc_kind k);
+
+/* The DTLS handshake steps a flow's timeline shows, per direction (tools/report_steps.c). */
+enum cc_dtls_step {
+	CC_DS_CLIENT_HELLO, CC_DS_SERVER_HELLO, CC_DS_CCS, CC_DS_FINISHED, CC_DS_APP, CC_DS_ALERT,
+	CC_DTLS_STEPS
+};
 
 /* Endpoints in a fixed order (a < b) so both directions share one entry. */
 struct cc_flow {
@@ -49,6 +58,9 @@ struct cc_flow {
 	uint8_t dtls_alert_level, dtls_alert_desc;	/* the last clear alert */
 	uint32_t dtls_alerts, dtls_enc_alerts;
 	uint64_t dtls_start_ns, dtls_done_ns;
+	uint64_t dtls_ts[2][CC_DTLS_STEPS];	/* [direction][enum cc_dtls_step]: first seen, 0 never */
+	uint64_t first_kind_ns[CC_K_COUNT];	/* the first packet of each kind, 0 none */
+	uint64_t first_chdata_ns;		/* the first TURN ChannelData or Send/Data indication */
 	uint8_t nominated;			/* a USE-CANDIDATE check on this flow succeeded */
 	uint64_t nominated_ns;			/* when the first such check was answered */
 	uint8_t local;				/* ends the capturing process was: 1 a, 2 b, 3 both */
@@ -185,6 +197,26 @@ struct cc_rtpmap {
 	uint32_t rate;
 };
 
+/* One SIP message of a dialog; a message both ends captured is one event seen twice. */
+struct cc_sip_event {
+	uint64_t t_ns;
+	struct cc_endpoint src, dst;
+	uint8_t ifindex, proto, dir;
+	uint8_t both;				/* the other end's copy was seen too */
+	uint16_t status;			/* 0: a request */
+	uint32_t cseq;
+	char method[CC_SIP_TOKEN_MAX];		/* the request's method, or the CSeq method of a response */
+};
+
+/* A SIP dialog as the messages sharing a Call-ID (RFC 3261 §12 adds tags; one call, one Call-ID). */
+struct cc_sip_dialog {
+	char call_id[CC_SIP_CALLID_MAX];
+	uint64_t first_ns, last_ns;
+	uint32_t requests, responses;		/* messages, the other end's copies not counted again */
+	uint32_t nev, dropped;			/* events kept, and those past CC_AN_SIP_EVENTS */
+	struct cc_sip_event ev[CC_AN_SIP_EVENTS];
+};
+
 /*
  * What the unwrapping of TURN needs while frames arrive (cc_an_finish rebuilds the allocations
  * for the report): granted relayed addresses and bound channels.
@@ -203,7 +235,7 @@ struct cc_live_chan {
 };
 
 struct cc_overflow {
-	uint64_t flows, streams, stun, turn, rtcp, channels, dtmf, bindings, live;
+	uint64_t flows, streams, stun, turn, rtcp, channels, dtmf, bindings, live, sip;
 };
 
 struct cc_an {
@@ -229,6 +261,9 @@ struct cc_an {
 	uint64_t sdp_seen;
 	uint16_t savp_ports[CC_AN_MAX_SAVP];	/* SDP m= lines with an RTP/SAVP(F) profile */
 	size_t nsavp;
+	struct cc_sip_dialog *sip;		/* CC_AN_MAX_SIP of them (tools/sipdialog.c) */
+	size_t nsip;
+	uint64_t sip_msgs, sip_bad;		/* messages parsed, SIP start lines that did not parse */
 	struct cc_overflow overflow;
 };
 
@@ -264,6 +299,15 @@ enum cc_enc {
 
 /* SDP "m=" lines in a UDP or TCP payload: remembers the ports of secure RTP profiles. */
 void cc_an_learn_savp(struct cc_an *a, const uint8_t *p, size_t len);
+
+/*
+ * SIP messages at the start of a UDP or TCP payload (tools/sipdialog.c): each is added to its
+ * dialog.  Returns how many messages were read; a TCP segment can hold several.
+ */
+size_t cc_an_sip(struct cc_an *a, const struct cc_pkt *pkt, uint64_t ts);
+
+/* Called by cc_an_finish: puts each dialog's messages in time order. */
+void cc_an_sip_finish(struct cc_an *a);
 
 /* Called by cc_an_finish: sets every stream's encrypted field. */
 void cc_an_mark_encrypted(struct cc_an *a);

@@ -59,6 +59,7 @@ struct options {
 	const char *srtp_keylog;
 	const char *filter;     /* -f: a tcpdump expression */
 	const char *capture;    /* --capture: class list */
+	bool plain_ipv4;        /* --plain-ipv4: CLEARCAP_PLAIN_MAPPED=0 */
 	char buffer[32];        /* -B converted to bytes, empty when not given */
 	bool quiet;
 	long long rotate_size;  /* -C, bytes */
@@ -133,7 +134,7 @@ static void print_help(void)
 {
 	fputs(
 "Usage: clearcap -w FILE|- [-aq] [-F FORMAT] [-P LIST] [-B KiB] [-k KEYLOG] [-f EXPR]\n"
-"                [--capture CLASSES] [-C MB] [-G SECS] [-W COUNT] [--stats PATH]\n"
+"                [--capture CLASSES] [--plain-ipv4] [-C MB] [-G SECS] [-W COUNT] [--stats PATH]\n"
 "                [--trace|--no-trace] [--no-decrypt]\n"
 "                [--hep udp|tcp:HOST:PORT [--hep-id N] [--hep-name NAME] [--hep-password KEY]\n"
 "                [--hep-classes CLASSES]] [--]\n"
@@ -184,10 +185,16 @@ static void print_help(void)
 "                     time.  A bad expression is refused before PROGRAM starts.\n"
 "      --capture CLASSES\n"
 "                     Store only these classes, comma-separated: stun, turn, dtls-handshake,\n"
-"                     dtls-app, dtls, rtp, rtcp, sctp, tcp, other (what a packet carries) and\n"
-"                     wire, plaintext, relay (the interface).  Naming no interface means all\n"
+"                     dtls-app, dtls, rtp, rtcp, sctp, tcp, sip, other (what a packet carries)\n"
+"                     and wire, plaintext, relay (the interface).  sip: SIP over UDP, TCP\n"
+"                     segments that start a SIP message (and TLS's plaintext), and whole TCP\n"
+"                     streams on ports 5060/5061.  Naming no interface means all\n"
 "                     interfaces, naming only interfaces all content; e.g. 'rtp,plaintext' is\n"
 "                     the decrypted RTP only.  Default: all.\n"
+"      --plain-ipv4   Write plaintext (TLS, RTP) of IPv4 flows with the real IPv4 addresses,\n"
+"                     not IPv4-mapped IPv6 (::ffff:a.b.c.d), so ip.addr filters find both\n"
+"                     copies; Wireshark then shares a conversation between them (README).\n"
+"                     Sets CLEARCAP_PLAIN_MAPPED=0.\n"
 "  -C MB              Before a file grows past MB millions of bytes, start a new one (as\n"
 "                     tcpdump -C): FILE, FILE1, FILE2, ...  A file may pass the size by\n"
 "                     one write batch of each process.\n"
@@ -364,6 +371,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "hep-name",    required_argument, NULL, 0x112 },
 		{ "hep-password", required_argument, NULL, 0x113 },
 		{ "hep-classes", required_argument, NULL, 0x114 },
+		{ "plain-ipv4",  no_argument,       NULL, 0x104 },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ "version",     no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -430,6 +438,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->hep_classes = optarg;
 			break;
 		}
+		case 0x104: o->plain_ipv4 = true; break;
 		case 'h': print_help(); exit(0);
 		case 'V': puts("clearcap " CLEARCAP_VERSION); exit(0);
 		default: bad_option(c, argv);
@@ -474,6 +483,7 @@ static bool wrapper_sets(const struct options *o, const char *var)
 		{ "CLEARCAP_SRTP_KEYLOG", o->srtp_keylog != NULL },
 		{ "CLEARCAP_FILTER", o->filter != NULL },
 		{ "CLEARCAP_CAPTURE", o->capture != NULL },
+		{ "CLEARCAP_PLAIN_MAPPED", o->plain_ipv4 },
 		{ "CLEARCAP_ROTATE_SIZE", o->rotate_size != 0 },
 		{ "CLEARCAP_ROTATE_SECONDS", o->rotate_seconds != 0 },
 		{ "CLEARCAP_ROTATE_FILES", o->rotate_files != 0 },
@@ -878,6 +888,8 @@ static void set_child_env(const struct options *o, const char *shim, const char 
 		if (o->hep_classes != NULL)
 			set_env("CLEARCAP_HEP_CLASSES", o->hep_classes);
 	}
+	if (o->plain_ipv4)
+		set_env("CLEARCAP_PLAIN_MAPPED", "0");
 	set_env("CLEARCAP_COUNTERS", counters);
 	if (o->live_fd >= 0)
 		set_env("CLEARCAP_PIPE_HEADER", "done");

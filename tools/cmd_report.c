@@ -11,11 +11,13 @@
 static void report_usage(FILE *f)
 {
 	fputs("Usage: clearcap report FILE [--json] [--svg DIR]\n"
-	      "Print flows, ICE/STUN transactions, TURN allocations, DTLS handshakes, RTP streams\n"
-	      "(loss, jitter per RFC 3550), RTCP, DTMF digits and data channels found in FILE.\n"
+	      "Print flows, each flow's ICE/TURN/DTLS steps with their times, ICE/STUN transactions,\n"
+	      "TURN allocations, DTLS handshakes, RTP streams (loss, jitter per RFC 3550), RTCP, DTMF\n"
+	      "digits, data channels and SIP dialogs (by Call-ID) found in FILE.\n"
 	      "  --json      print the same as one JSON object\n"
 	      "  --svg DIR   also write DIR/stream-N-ssrc-XXXXXXXX.svg per RTP stream (bitrate, loss,\n"
-	      "              jitter over time)\n", f);
+	      "              jitter over time) and a .png copy of each, rendered by rsvg-convert\n"
+	      "              (Debian librsvg2-bin) when it is installed\n", f);
 }
 
 int cc_cmd_report(int argc, char **argv)

@@ -12,6 +12,8 @@ gnutls-bin libnss3-tools sngrep sipsak kamailio kamailio-sqlite-modules kamailio
 # tests/integration/test_cli.py reads the installed man page, drives the bash completion and
 # calls baresip to baresip (DTLS-SRTP next to its SIP); test_decrypt.py calls it too.
 PKGS="$PKGS man-db bash-completion baresip"
+# tests/integration/test_daily2.py: SIPp calls (SIP class) and rsvg-convert (--svg PNG copies).
+PKGS="$PKGS sip-tester librsvg2-bin"
 
 missing=""
 for p in $PKGS; do

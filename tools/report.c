@@ -16,6 +16,8 @@
 
 #include "decoders/stun.h"
 #include "tools/capread.h"
+#include "tools/report_sip.h"
+#include "tools/report_steps.h"
 
 #define TEXT_STUN_MAX 40	/* transactions listed in the text; JSON lists all */
 
@@ -259,6 +261,25 @@ static size_t collect_events(const struct cc_an *a, struct event *ev)
 		add_event(ev, &n, s->last_ns, "RTP ssrc 0x%08x ends (%s %s), %" PRIu64 " packets", s->ssrc,
 			  ifname(s->ifindex), dirname(s->dir), s->pkts);
 	}
+	/* A call's milestones: its INVITE, the final answer to it, and its BYE (the rest: SIP). */
+	for (size_t i = 0; i < a->nsip; i++) {
+		const struct cc_sip_dialog *sd = &a->sip[i];
+		int invite = 0, answer = 0, bye = 0;
+
+		for (uint32_t k = 0; k < sd->nev; k++) {
+			const struct cc_sip_event *e = &sd->ev[k];
+			int is_invite = strcmp(e->method, "INVITE") == 0, is_bye = strcmp(e->method, "BYE") == 0;
+
+			if (!e->status && is_invite && !invite++)
+				add_event(ev, &n, e->t_ns, "SIP INVITE %s -> %s (Call-ID %.40s)", ep(&e->src, b1, sizeof b1),
+					  ep(&e->dst, b2, sizeof b2), sd->call_id);
+			else if (e->status >= 200 && is_invite && !answer++)
+				add_event(ev, &n, e->t_ns, "SIP %u to INVITE (Call-ID %.40s)", e->status, sd->call_id);
+			else if (!e->status && is_bye && !bye++)
+				add_event(ev, &n, e->t_ns, "SIP BYE from %s (Call-ID %.40s)", ep(&e->src, b1, sizeof b1),
+					  sd->call_id);
+		}
+	}
 	for (size_t i = 0; i < a->ndtmf; i++)
 		add_event(ev, &n, a->dtmf[i].t_ns, "DTMF '%c' (ssrc 0x%08x, %s)", cc_dtmf_char(a->dtmf[i].event),
 			  a->dtmf[i].ssrc, dirname(a->dtmf[i].dir));
@@ -338,6 +359,8 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 		if (f->nominated)
 			fprintf(out, "      ICE: nominated pair (USE-CANDIDATE check succeeded)\n");
 	}
+	cc_report_steps_text(out, a);
+	cc_report_sip_text(out, a);
 
 	stun_summary(a, &ss);
 	fprintf(out, "\nICE/STUN TRANSACTIONS (%" PRIu64 ": %" PRIu64 " success, %" PRIu64
@@ -570,8 +593,14 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 		for (size_t i = 0; i < n; i++) {
 			fprintf(out, "%s\n {\"t_s\":", i ? "," : "");
 			jnum(out, rel(a, ev[i].t));
-			/* Event texts hold addresses and sanitised labels: no quotes or backslashes. */
-			fprintf(out, ",\"event\":\"%s\"}", ev[i].what);
+			/* Event texts hold addresses, labels and SIP Call-IDs, which may hold quotes. */
+			fprintf(out, ",\"event\":\"");
+			for (const char *c = ev[i].what; *c; c++)
+				if ((unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7f && *c != '"' && *c != '\\')
+					fputc(*c, out);
+				else
+					fprintf(out, "\\u%04x", (unsigned char)*c);
+			fprintf(out, "\"}");
 		}
 		free(ev);
 	}
@@ -782,11 +811,15 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 			c->acked ? "true" : "false", c->label, c->protocol, c->channel_type, c->msgs[0], c->msgs[1],
 			c->bytes[0], c->bytes[1], c->msgs_rx[0], c->msgs_rx[1]);
 	}
-	fprintf(out, "],\n\"overflow\":{\"flows\":%" PRIu64 ",\"streams\":%" PRIu64 ",\"stun\":%" PRIu64
+	fprintf(out, "],\n\"flow_steps\":");
+	cc_report_steps_json(out, a);
+	fprintf(out, ",\n\"sip\":");
+	cc_report_sip_json(out, a);
+	fprintf(out, ",\n\"overflow\":{\"flows\":%" PRIu64 ",\"streams\":%" PRIu64 ",\"stun\":%" PRIu64
 		",\"turn\":%" PRIu64 ",\"rtcp\":%" PRIu64 ",\"channels\":%" PRIu64 ",\"dtmf\":%" PRIu64
-		",\"bindings\":%" PRIu64 ",\"turn_live\":%" PRIu64 "}}\n", a->overflow.flows, a->overflow.streams,
-		a->overflow.stun, a->overflow.turn, a->overflow.rtcp, a->overflow.channels, a->overflow.dtmf,
-		a->overflow.bindings, a->overflow.live);
+		",\"bindings\":%" PRIu64 ",\"turn_live\":%" PRIu64 ",\"sip\":%" PRIu64 "}}\n", a->overflow.flows,
+		a->overflow.streams, a->overflow.stun, a->overflow.turn, a->overflow.rtcp, a->overflow.channels,
+		a->overflow.dtmf, a->overflow.bindings, a->overflow.live, a->overflow.sip);
 }
 
 /* -------------------------------------------------------------------------------------------
@@ -870,6 +903,7 @@ void cc_report_compact(FILE *out, const struct cc_an *a)
 					       i ? "" : " ", cc_dtmf_char(a->dtmf[i].event));
 		fputc('\n', out);
 	}
+	cc_report_sip_compact(out, a);
 	for (size_t i = 0; i < a->nturn; i++)
 		fprintf(out, "clearcap: turn %s -> %s: allocate %u/%u ok%s\n", ep(&a->turn[i].client, b1, sizeof b1),
 			ep(&a->turn[i].server, b2, sizeof b2), a->turn[i].allocate_ok, a->turn[i].allocate_req,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tools/png.h"
 #include "tools/report.h"
 
 #define W 900
@@ -72,7 +73,7 @@ static void panel(FILE *f, int y0, const char *title, const char *unit, const do
 int cc_report_svg(const char *dir, const struct cc_an *a)
 {
 	static double rate[CC_AN_BUCKETS], lost[CC_AN_BUCKETS], jit[CC_AN_BUCKETS];
-	int written = 0;
+	int written = 0, png_state = 0;
 
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return -1;
@@ -105,6 +106,20 @@ int cc_report_svg(const char *dir, const struct cc_an *a)
 		if (fclose(f) != 0)
 			return -1;
 		written++;
+		if (png_state < 0)
+			return -1;
+		/* The PNG copy: rsvg-convert's absence is said once, and the SVGs still stand. */
+		if (png_state == 0) {
+			char png[4200], err[256];
+			int rc;
+
+			snprintf(png, sizeof png, "%.*s.png", (int)(strlen(path) - 4), path);
+			rc = cc_png_from_svg(path, png, err, sizeof err);
+			if (rc != 0) {
+				fprintf(stderr, "clearcap report: %s\n", err);
+				png_state = rc;
+			}
+		}
 	}
 	return written;
 }

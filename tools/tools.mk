@@ -2,7 +2,7 @@
 # and for extract's frame assembly.
 # Included by the top-level Makefile after decoders/decoders.mk (FUZZ_BUILD, FUZZ_CC, ...).
 
-ANALYZE_FUZZ_SRC := tools/analyze.c tools/encrypted.c tools/rtpstats.c tools/pktparse.c tools/report.c tools/capread.c
+ANALYZE_FUZZ_SRC := tools/analyze.c tools/sipdialog.c tools/report_sip.c tools/report_steps.c tools/encrypted.c tools/rtpstats.c tools/pktparse.c tools/report.c tools/capread.c
 FUZZ_TARGETS += $(FUZZ_BUILD)/fuzz_analyze
 
 $(FUZZ_BUILD)/fuzz_analyze: tests/fuzz/fuzz_analyze.c tests/fuzz/fuzz_util.h $(ANALYZE_FUZZ_SRC) \

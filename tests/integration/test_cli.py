@@ -208,7 +208,7 @@ def test_environment_checked_once(env):
     os.unlink(marker)
     cases = [
         ("CLEARCAP_BUFFER", "garbage"), ("CLEARCAP_BUFFER", "10240"), ("CLEARCAP_BUFFER", "2G"),
-        ("CLEARCAP_CAPTURE", "rtp,sip"), ("CLEARCAP_FILTER", "udp port"), ("CLEARCAP_ROTATE_FILES", "0"),
+        ("CLEARCAP_CAPTURE", "rtp,h323"), ("CLEARCAP_FILTER", "udp port"), ("CLEARCAP_ROTATE_FILES", "0"),
         ("CLEARCAP_ROTATE_SIZE", "100"), ("CLEARCAP_ROTATE_SECONDS", "1s"),
         ("CLEARCAP_PROGRAMS", "python3," * 600), ("CLEARCAP_KEYLOG", "/" + "k" * 5000),
         ("CLEARCAP_SRTP_KEYLOG", "s" * 5000),
@@ -234,13 +234,13 @@ def test_options_checked_up_front(env):
     """Options that become shim settings are checked with the shim's rules, named as options."""
     marker = env.path("ran")
     cap = env.path("o.pcapng")
-    for args, name in ((["--capture", "rtp,sip"], "--capture"), (["-f", "udp port"], "-f/--filter"),
+    for args, name in ((["--capture", "rtp,h323"], "--capture"), (["-f", "udp port"], "-f/--filter"),
                        (["--filter", "port 5060 and ("], "-f/--filter"),
                        (["-P", "x" * 5000], "-P/--programs"), (["-k", "/" + "k" * 5000], "-k/--keylog")):
         line = refused(wrapper(env, ["-w", cap] + args, touch_prog(marker)), marker, name)
         ok(line.startswith("clearcap: invalid %s '" % name), line[:200])
-    line = refused(wrapper(env, ["-w", cap, "--capture", "rtp,sip"], touch_prog(marker)), marker, "classes")
-    ok("unknown class 'sip'" in line and "plaintext" in line, line)
+    line = refused(wrapper(env, ["-w", cap, "--capture", "rtp,h323"], touch_prog(marker)), marker, "classes")
+    ok("unknown class 'h323'" in line and "plaintext" in line, line)
 
 
 def test_file_not_creatable(env):

@@ -162,6 +162,46 @@ static struct cc_pkt udp(const uint8_t *payload, size_t len, int back)
 	return p;
 }
 
+/* SIP: a message both ends captured is listed once; a TCP segment may hold two messages. */
+START_TEST(sip_dialogs)
+{
+	static const char inv[] = "INVITE sip:b@10.0.0.2 SIP/2.0\r\nCall-ID: c1@x\r\nCSeq: 1 INVITE\r\n"
+				  "Content-Length: 0\r\n\r\n";
+	static const char ok[] = "SIP/2.0 200 OK\r\ni: c1@x\r\nCSeq: 1 INVITE\r\nl: 3\r\n\r\nv=0"
+				 "BYE sip:b@10.0.0.2 SIP/2.0\r\nCall-ID: c1@x\r\nCSeq: 2 BYE\r\nl: 0\r\n\r\n";
+	struct cc_an *a = cc_an_new();
+	struct cc_pkt p;
+
+	ck_assert_ptr_nonnull(a);
+	p = udp((const uint8_t *)inv, sizeof inv - 1, 0);
+	cc_an_packet(a, 2000, &p, 100);			/* sent */
+	p.dir = CC_DIR_IN;
+	cc_an_packet(a, 1000, &p, 100);			/* the receiver's copy, written earlier */
+	p.dir = CC_DIR_OUT;
+	cc_an_packet(a, 3000000000ull, &p, 100);	/* a retransmission: listed again */
+	p = udp((const uint8_t *)ok, sizeof ok - 1, 1);
+	p.proto = IPPROTO_TCP;
+	cc_an_packet(a, 3100000000ull, &p, 200);	/* 200 and BYE in one segment */
+	cc_an_finish(a);
+	ck_assert_uint_eq(a->nsip, 1);
+	ck_assert_str_eq(a->sip[0].call_id, "c1@x");
+	ck_assert_uint_eq(a->sip[0].nev, 4);
+	ck_assert_uint_eq(a->sip[0].requests, 3);
+	ck_assert_uint_eq(a->sip[0].responses, 1);
+	ck_assert_str_eq(a->sip[0].ev[0].method, "INVITE");
+	ck_assert_uint_eq(a->sip[0].ev[0].t_ns, 1000);
+	ck_assert(a->sip[0].ev[0].both);
+	ck_assert(!a->sip[0].ev[1].both);
+	ck_assert_uint_eq(a->sip[0].ev[2].status, 200);
+	ck_assert_str_eq(a->sip[0].ev[3].method, "BYE");
+	ck_assert_uint_eq(a->sip[0].ev[3].cseq, 2);
+	ck_assert_uint_eq(a->sip_msgs, 5);
+	ck_assert_uint_eq(a->flows[0].kind[0][CC_K_SIP], 3);
+	ck_assert_uint_eq(a->flows[0].kind[0][CC_K_OTHER], 0);
+	cc_an_free(a);
+}
+END_TEST
+
 START_TEST(stun_transaction)
 {
 	uint8_t req[20] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
@@ -528,6 +568,7 @@ int main(void)
 	tcase_add_test(e, link_layers);
 	tcase_add_test(e, ipv6_extension_headers);
 	tcase_add_test(e, encrypted_rules);
+	tcase_add_test(e, sip_dialogs);
 	tcase_set_timeout(e, 60);
 	suite_add_tcase(s, t);
 	suite_add_tcase(s, e);

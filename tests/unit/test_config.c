@@ -142,6 +142,37 @@ START_TEST(classes)
 }
 END_TEST
 
+START_TEST(classes_sip)
+{
+	/* RFC 3261 section 7: a start line makes a UDP datagram or a TCP segment SIP. */
+	const uint8_t invite[] = "INVITE sip:bob@192.0.2.4 SIP/2.0\r\nCSeq: 1 INVITE\r\n\r\n";
+	const uint8_t ok[] = "SIP/2.0 200 OK\r\n\r\n";
+	const uint8_t http[] = "GET / HTTP/1.1\r\n\r\n";
+	struct iovec v = { (void *)http, sizeof http - 1 };
+	struct cc_frame f;
+
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_WIRE, invite, sizeof invite - 1), CC_SEL_WIRE | CC_SEL_SIP);
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_WIRE, ok, sizeof ok - 1), CC_SEL_WIRE | CC_SEL_SIP);
+	/* Only the first 64 bytes are looked at: the URI scheme decides. */
+	ck_assert_uint_eq(classify(IPPROTO_UDP, CC_IF_WIRE, invite, 12), CC_SEL_WIRE | CC_SEL_SIP);
+	ck_assert_uint_eq(classify(IPPROTO_TCP, CC_IF_WIRE, invite, sizeof invite - 1),
+			  CC_SEL_WIRE | CC_SEL_TCP | CC_SEL_SIP);
+	ck_assert_uint_eq(classify(IPPROTO_TCP, CC_IF_PLAINTEXT, ok, sizeof ok - 1),
+			  CC_SEL_PLAIN | CC_SEL_TCP | CC_SEL_SIP);
+	ck_assert_uint_eq(classify(IPPROTO_TCP, CC_IF_WIRE, http, sizeof http - 1), CC_SEL_WIRE | CC_SEL_TCP);
+	/* RFC 3261 section 19.1.2: every segment on 5060/5061 (the handshake, TLS records, the rest of a
+	 * message) is SIP's, so a selection of sip keeps whole streams. */
+	memset(&f, 0, sizeof f);
+	f.proto = IPPROTO_TCP;
+	f.iface = CC_IF_WIRE;
+	f.dst.port = 5061;
+	ck_assert_uint_eq(cc_sel_classify(&f, &v, 1, 0, sizeof http - 1), CC_SEL_WIRE | CC_SEL_TCP | CC_SEL_SIP);
+	f.dst.port = 443;
+	f.src.port = 5060;
+	ck_assert_uint_eq(cc_sel_classify(&f, &v, 1, 0, 0), CC_SEL_WIRE | CC_SEL_TCP | CC_SEL_SIP);
+}
+END_TEST
+
 /*
  * The filter decided on a frame's first bytes (pcapout/filter.c) agrees with libpcap on the whole
  * frame, or says it cannot tell: never a different answer.
@@ -277,6 +308,7 @@ int main(void)
 	tcase_add_test(t, environment);
 	tcase_add_test(t, class_lists);
 	tcase_add_test(t, classes);
+	tcase_add_test(t, classes_sip);
 	tcase_add_test(t, bad_filter_and_classes);
 	tcase_add_test(t, filter_prefix);
 	tcase_add_test(t, daily);

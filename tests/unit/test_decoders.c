@@ -58,6 +58,7 @@ int main(void)
 	srunner_add_suite(sr, rtcp_suite());
 	srunner_add_suite(sr, sctp_suite());
 	srunner_add_suite(sr, rtppayload_suite());
+	srunner_add_suite(sr, sip_suite());
 	srunner_add_suite(sr, regress_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

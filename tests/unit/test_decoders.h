@@ -17,6 +17,7 @@ Suite *rtp_suite(void);
 Suite *rtcp_suite(void);
 Suite *sctp_suite(void);
 Suite *rtppayload_suite(void);
+Suite *sip_suite(void);
 Suite *regress_suite(void);
 
 /* A malloc'd copy of p[0..len) with nothing readable past its end. */

@@ -22,7 +22,7 @@ static const char *values[] = {
 	"99999999999999999999", "4096", "4095", "0", "1", "100000000", "100000001", "1000000", "1000001",
 	" 5", "+5", "5x", "-1", "pcap", "pcapng", "pcapx", "PCAP", "stun", "turn", "dtls-handshake",
 	"dtls-app", "dtls", "rtp", "rtcp", "sctp", "tcp", "other", "wire", "plaintext", "relay", "all",
-	"rtp,plaintext", "rtp,,plaintext", ",", "sip", "RTP", "rtp,", "udp", "udp port", "ifindex 2",
+	"rtp,plaintext", "rtp,,plaintext", ",", "sip", "sip,plaintext", "RTP", "rtp,", "udp", "udp port", "ifindex 2",
 	"outbound", "udp[8] & 0xc0 = 0x80", "port 5060 and (", "prog", "a", "/a", "rel/x.pcapng",
 	long_abs, long_rel, edge_abs, over_abs, long_list, edge_list,
 };

@@ -3,7 +3,7 @@
  * message boundaries, Call-ID), plus the HEP settings of shim/config.c.
  */
 #include "pcapout/hep.h"
-#include "decoders/sip.h"
+#include "decoders/sipframe.h"
 #include "shim/config.h"
 #include "tests/unit/check_main.h"
 
