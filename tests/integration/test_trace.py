@@ -317,3 +317,15 @@ def _pion_session(env, exe, why, name):
     for d in (OUT, IN):
         eq(sorted(t for t in texts[d] if t.startswith("clearcap-message-")), want,
            "data channel messages in the decrypted DTLS (%s copies)" % ("sent" if d == OUT else "received"))
+
+    # The media too: with Pion's key log, clearcap decrypt derives the DTLS-SRTP keys from the
+    # handshake on the wire and writes every SRTP packet's plaintext RTP (Wireshark never would).
+    out = env.path(name + "-clear.pcapng")
+    p = cclib.run([env.tool, "decrypt", cap, "-o", out, "--keylog", keylog])
+    clear = cclib.tshark(out, ["sll.pkttype", "rtp.seq", "rtp.p_type"], 'frame.interface_name == "plaintext" && rtp',
+                         ["--enable-heuristic", "rtp_udp"])
+    for d in (OUT, IN):
+        seqs = {int(r[1]) for r in clear if r[0] == d and r[2] == "111"}
+        wire = {int(r["rtp.seq"]) for r in rtp if r["sll.pkttype"] == d and r["rtp.p_type"] == "111"}
+        eq(seqs, wire, "every SRTP packet %s decrypted by clearcap decrypt (%s)" % (
+            "sent" if d == OUT else "received", p.stderr[-600:]))
