@@ -7,7 +7,7 @@ _clearcap()
     _init_completion || return
 
     local opts="-w -a --append -F --format -P --programs -B --buffer-size -k --keylog
-                --srtp-keylog -f --filter --capture --plain-ipv4 -C -G -W -q --quiet --stats --trace --no-trace
+                --srtp-keylog -f --filter --capture --plain-ipv4 -C -G -W -q --quiet -v --verbose --stats --trace --no-trace
                 --no-decrypt --hep --hep-id --hep-name --hep-password --hep-classes -h --help
                 -V --version"
 

@@ -223,6 +223,13 @@ int cc_config_load(const char *prog, const char *exe)
 	if (v && *v && set_path(cc_cfg.srtp_keylog, "CLEARCAP_SRTP_KEYLOG", v) < 0)
 		return -1;
 
+	v = getenv("CLEARCAP_VERBOSE");
+	if (v && *v) {
+		if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+			return bad("CLEARCAP_VERBOSE", v, "expected 0 or 1");
+		cc_cfg.verbose = v[0] == '1';
+	}
+
 	cc_cfg.plain_mapped = 1;
 	v = getenv("CLEARCAP_PLAIN_MAPPED");
 	if (v && *v) {

@@ -26,6 +26,7 @@ struct cc_config {
 	int ctl;                        /* control file (CLEARCAP_CTL, default on) */
 	int started_paused;             /* CLEARCAP_CTL=1 without CLEARCAP_FILE: wait for ctl */
 	struct cc_hep_cfg hep;          /* CLEARCAP_HEP and its companions; hep.on when set */
+	int verbose;                    /* CLEARCAP_VERBOSE=1 (clearcap -v): libraries found and hooked */
 	int plain_mapped;               /* CLEARCAP_PLAIN_MAPPED: plaintext IPv4 as ::ffff:a.b.c.d (default 1) */
 };
 

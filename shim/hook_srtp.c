@@ -21,6 +21,7 @@
 #include "shim/hooks.h"
 #include "shim/optlib.h"
 #include "shim/ownfd.h"
+#include "shim/verbose.h"
 #include "shim/real.h"
 #include "shim/srtp_abi.h"
 #include "shim/srtpkeys.h"
@@ -70,6 +71,8 @@ static fn6 __attribute__((noinline)) resolve_slow(int which)
 			ver = cc_optsym("libsrtp3.so", "srtp_get_version_string");
 		const char *v = ver ? ver() : NULL;
 		supported = v && strncmp(v, "libsrtp2 2.", 11) == 0;
+		if (supported)
+			cc_verbose_lib(v, "SRTP/SRTCP plaintext, SDES keys", (const void *)ver);
 		if (!supported && __atomic_load_n(&cc_on, __ATOMIC_RELAXED))
 			cc_warn("libsrtp %s is not one clearcap reads (libsrtp2 2.x): SRTP passes through uncaptured",
 				v ? v : "(unknown version)");

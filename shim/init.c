@@ -8,6 +8,7 @@
 #include "shim/dtlsmatch.h"
 #include "shim/hooks.h"
 #include "shim/ownfd.h"
+#include "shim/verbose.h"
 #include "shim/real.h"
 #include "shim/srtpmatch.h"
 #include "shim/turn.h"
@@ -136,6 +137,7 @@ static void load(void)
 		};
 		cc_writer_configure(&w);
 		own_resources();
+		cc_verbose_loaded(file);
 		cc_sm_init();
 		set_comment();
 		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);

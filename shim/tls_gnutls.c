@@ -24,6 +24,7 @@
 #include "shim/hooks.h"
 #include "shim/optlib.h"
 #include "shim/ownfd.h"
+#include "shim/verbose.h"
 #include "shim/real.h"
 #include "shim/tls.h"
 #include "pcapout/writer.h"
@@ -97,8 +98,10 @@ static int resolve(void)
 		G.get_keylog = gsym("gnutls_session_get_keylog_function");
 		G.get_random = gsym("gnutls_session_get_random");
 		G.get_int2 = gsym("gnutls_transport_get_int2");
-		if (G.init && G.deinit && G.send && G.recv && G.bye)
+		if (G.init && G.deinit && G.send && G.recv && G.bye) {
 			__atomic_store_n(&G.ready, 1, __ATOMIC_RELEASE);
+			cc_verbose_lib("GnuTLS", "TLS/DTLS plaintext and secrets", (const void *)G.send);
+		}
 	}
 	pthread_mutex_unlock(&resolve_lock);
 	if (!G.ready) {

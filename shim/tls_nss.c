@@ -24,6 +24,7 @@
 #include "shim/hooks.h"
 #include "shim/optlib.h"
 #include "shim/ownfd.h"
+#include "shim/verbose.h"
 #include "shim/real.h"
 #include "shim/tls.h"
 
@@ -92,8 +93,10 @@ static int resolve(void)
 		N.accept = nsym("PR_Accept");
 		N.name_of = nsym("PR_GetNameForIdentity");
 		N.native = nsym("PR_FileDesc2NativeHandle");
-		if (N.write && N.read && N.send && N.recv && N.close && N.name_of)
+		if (N.write && N.read && N.send && N.recv && N.close && N.name_of) {
 			__atomic_store_n(&N.ready, 1, __ATOMIC_RELEASE);
+			cc_verbose_lib("NSS", "TLS plaintext of SSL sockets, TLS 1.3 secrets", (const void *)N.write);
+		}
 	}
 	pthread_mutex_unlock(&resolve_lock);
 	return N.ready ? 0 : -1;

@@ -15,6 +15,7 @@
 #include "shim/hooks.h"
 #include "shim/optlib.h"
 #include "shim/ownfd.h"
+#include "shim/verbose.h"
 #include "shim/real.h"
 #include "shim/tls.h"
 #include "pcapout/writer.h"
@@ -90,8 +91,10 @@ static int resolve(void)
 		S.do_handshake = ssl_sym("SSL_do_handshake");
 		S.connect = ssl_sym("SSL_connect");
 		S.accept = ssl_sym("SSL_accept");
-		if (S.write && S.read && S.free && S.new && S.shutdown && S.get_ctx && S.get_wfd && S.get_rfd)
+		if (S.write && S.read && S.free && S.new && S.shutdown && S.get_ctx && S.get_wfd && S.get_rfd) {
 			__atomic_store_n(&S.ready, 1, __ATOMIC_RELEASE);
+			cc_verbose_lib("OpenSSL", "TLS/DTLS plaintext, secrets, DTLS-SRTP keys", (const void *)S.write);
+		}
 	}
 	pthread_mutex_unlock(&resolve_lock);
 	if (!S.ready) {

@@ -60,6 +60,7 @@ struct options {
 	const char *filter;     /* -f: a tcpdump expression */
 	const char *capture;    /* --capture: class list */
 	bool plain_ipv4;        /* --plain-ipv4: CLEARCAP_PLAIN_MAPPED=0 */
+	bool verbose;           /* -v: CLEARCAP_VERBOSE=1 */
 	char buffer[32];        /* -B converted to bytes, empty when not given */
 	bool quiet;
 	long long rotate_size;  /* -C, bytes */
@@ -217,6 +218,9 @@ static void print_help(void)
 "                     and wire, plaintext, relay (the interface), as --capture.  Default:\n"
 "                     sip,rtcp on every interface.\n"
 "  -q, --quiet        Do not print the summary line and statistics when PROGRAM exits.\n"
+"  -v, --verbose      Each process says, on standard error, that it runs the shim and which\n"
+"                     libraries it found and hooked (OpenSSL, GnuTLS, NSS, libsrtp2), with\n"
+"                     their files: why a program's plaintext is there or not.\n"
 "      --trace        Capture by tracing PROGRAM's network system calls (ptrace and a\n"
 "                     seccomp filter, no privileges) instead of preloading the shim: wire\n"
 "                     packets only, no plaintext, and slower.  The default for a static or\n"
@@ -351,7 +355,7 @@ static void bad_option(int c, char **argv)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	/* '+' stops at the first non-option, so the program's own options are left alone. */
-	static const char shortopts[] = "+:w:aF:P:B:k:f:qhVC:G:W:";
+	static const char shortopts[] = "+:w:aF:P:B:k:f:qvhVC:G:W:";
 	static const struct option longopts[] = {
 		{ "append",      no_argument,       NULL, 'a' },
 		{ "format",      required_argument, NULL, 'F' },
@@ -362,6 +366,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "filter",      required_argument, NULL, 'f' },
 		{ "capture",     required_argument, NULL, 'K' },
 		{ "quiet",       no_argument,       NULL, 'q' },
+		{ "verbose",     no_argument,       NULL, 'v' },
 		{ "stats",       required_argument, NULL, 0x100 },
 		{ "trace",       no_argument,       NULL, 0x101 },
 		{ "no-trace",    no_argument,       NULL, 0x102 },
@@ -411,6 +416,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->capture = optarg;
 			break;
 		case 'q': o->quiet = true; break;
+		case 'v': o->verbose = true; break;
 		case 'C': o->rotate_size = parse_count(optarg, "-C", 1, 1000000) * 1000000LL; break;
 		case 'G': o->rotate_seconds = (long)parse_count(optarg, "-G", 1, 100000000); break;
 		case 'W': o->rotate_files = (long)parse_count(optarg, "-W", 1, 1000000); break;
@@ -484,6 +490,7 @@ static bool wrapper_sets(const struct options *o, const char *var)
 		{ "CLEARCAP_FILTER", o->filter != NULL },
 		{ "CLEARCAP_CAPTURE", o->capture != NULL },
 		{ "CLEARCAP_PLAIN_MAPPED", o->plain_ipv4 },
+		{ "CLEARCAP_VERBOSE", o->verbose },
 		{ "CLEARCAP_ROTATE_SIZE", o->rotate_size != 0 },
 		{ "CLEARCAP_ROTATE_SECONDS", o->rotate_seconds != 0 },
 		{ "CLEARCAP_ROTATE_FILES", o->rotate_files != 0 },
@@ -890,6 +897,8 @@ static void set_child_env(const struct options *o, const char *shim, const char 
 	}
 	if (o->plain_ipv4)
 		set_env("CLEARCAP_PLAIN_MAPPED", "0");
+	if (o->verbose)
+		set_env("CLEARCAP_VERBOSE", "1");
 	set_env("CLEARCAP_COUNTERS", counters);
 	if (o->live_fd >= 0)
 		set_env("CLEARCAP_PIPE_HEADER", "done");

@@ -24,7 +24,7 @@ const char *const cc_envcheck_vars[] = {
 	"CLEARCAP_FILE", "CLEARCAP_FORMAT", "CLEARCAP_BUFFER", "CLEARCAP_COUNTERS",
 	"CLEARCAP_KEYLOG", "CLEARCAP_SRTP_KEYLOG", "CLEARCAP_CAPTURE", "CLEARCAP_PROGRAMS",
 	"CLEARCAP_FILTER", "CLEARCAP_ROTATE_SIZE", "CLEARCAP_ROTATE_SECONDS",
-	"CLEARCAP_ROTATE_FILES", "CLEARCAP_PLAIN_MAPPED", NULL,
+	"CLEARCAP_ROTATE_FILES", "CLEARCAP_PLAIN_MAPPED", "CLEARCAP_VERBOSE", NULL,
 };
 
 /* shim/select.c's class names, in its order. */
@@ -172,7 +172,7 @@ int cc_envcheck(const char *var, const char *val, char *why, size_t whylen)
 		return number(val, 1, 100000000, why, whylen);
 	if (strcmp(var, "CLEARCAP_ROTATE_FILES") == 0)
 		return number(val, 1, 1000000, why, whylen);
-	if (strcmp(var, "CLEARCAP_PLAIN_MAPPED") == 0)
+	if (strcmp(var, "CLEARCAP_PLAIN_MAPPED") == 0 || strcmp(var, "CLEARCAP_VERBOSE") == 0)
 		return strcmp(val, "0") != 0 && strcmp(val, "1") != 0 ? bad(why, whylen, "expected 0 or 1") : 0;
 	return 0;
 }

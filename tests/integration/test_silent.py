@@ -72,3 +72,37 @@ def test_node_tls_says_why_no_plaintext(env):
     eq(rows[0][1], "1", "the first TLS packet is the ClientHello")
     ok("no TLS library clearcap hooks" in rows[0][0] and "no plaintext" in rows[0][0], rows[0][0])
     eq(cclib.tshark_count(cap, 'frame.interface_name == "plaintext"'), 0, "no plaintext")
+
+
+def test_verbose_names_hooked_libraries(env):
+    """clearcap -v: each process says that it runs the shim and which libraries it found and
+    hooked, with their files: curl's OpenSSL, and libsrtp2 in a CPython program using pylibsrtp."""
+    import subprocess
+    if env.sanitize:
+        raise cclib.Skip("curl does not start with libasan preloaded")
+    cert, key = cclib.make_cert(env)
+    port = cclib.free_port(__import__("socket").SOCK_STREAM)
+    srv = subprocess.Popen(["openssl", "s_server", "-quiet", "-www", "-accept", str(port), "-cert", cert,
+                            "-key", key], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        cclib.wait_for_port(port)
+        cap = env.path("v.pcapng")
+        p = cclib.run([env.tool, "-v", "-q", "-w", cap, "--", "curl", "-sk", "-o", "/dev/null",
+                       "https://127.0.0.1:%d/" % port], env=env.env(preload=False))
+    finally:
+        srv.kill()
+        srv.wait()
+    lines = [l for l in p.stderr.splitlines() if l.startswith("clearcap: pid ")]
+    ok(any(" curl: shim loaded, capturing to " + cap in l for l in lines), lines)
+    ok(any(" curl: OpenSSL found (" in l and "libssl" in l and "hooked" in l for l in lines), lines)
+    eq(sum(" OpenSSL found" in l for l in lines), 1, "named once")
+    code = ("import pylibsrtp, socket; s = pylibsrtp.Session(pylibsrtp.Policy(key=bytes(30), "
+            "ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)); "
+            "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(s.protect(bytes([0x80, 0, 0, 1]) + bytes(8) + b'x'), "
+            "('127.0.0.1', 9))")
+    p = cclib.run([env.tool, "-v", "-q", "-w", cap, "--", cclib.PY, "-c", code], env=env.env(preload=False))
+    ok(any("libsrtp2 2." in l and "found (" in l and "libsrtp2" in l.split("found (")[1] for l in
+           p.stderr.splitlines()), p.stderr)
+    # Without -v, not a word.
+    p = cclib.run([env.tool, "-q", "-w", cap, "--", cclib.PY, "-c", code], env=env.env(preload=False))
+    eq([l for l in p.stderr.splitlines() if "found (" in l or "shim loaded" in l], [], "silent without -v")
