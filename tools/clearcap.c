@@ -1328,13 +1328,14 @@ static void trace_setup(struct cc_trace_cfg *tc, const struct options *o, const 
  * decrypted and their plaintext appended to the file, marked "decrypted by clearcap" (never a
  * pipe, a rotation or classic pcap, whose files cannot be read back or hold no comment).
  */
-static void decrypt_pass(const struct options *o, const char *file)
+static void decrypt_pass(const struct options *o, const char *file, uint64_t captured)
 {
 	uint64_t n = 0, total = 0;
 	char why[128];
 
 	/* What the user chose to store (--capture, -f, or the same in the environment) is respected. */
-	if (o->no_decrypt || !file || strcmp(o->format, "pcapng") != 0 || o->capture || o->filter ||
+	if (o->no_decrypt || !file || !captured || access(file, R_OK) != 0 || strcmp(o->format, "pcapng") != 0 ||
+	    o->capture || o->filter ||
 	    getenv("CLEARCAP_CAPTURE") || getenv("CLEARCAP_FILTER"))
 		return;
 	/* A key log the run never opened (no TLS, no SRTP key) is no error here. */
@@ -1407,7 +1408,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	t = counters_collect(&cn);
 	report(&o, &t, file);
-	decrypt_pass(&o, es.path);
+	decrypt_pass(&o, es.path, t.captured);
 	/* The files `clearcap ctl reopen` moved processes to belong to the statistics too. */
 	for (size_t i = 0; i < t.nfiles; i++) {
 		cc_exitstats_add(&es, t.files[i].path, t.files[i].start);
