@@ -10,6 +10,7 @@
  */
 #include "shim/capture.h"
 #include "shim/hooks.h"
+#include "shim/impair.h"
 #include "shim/real.h"
 #include "pcapout/writer.h"
 
@@ -62,8 +63,37 @@ static void sent(int fd, struct cc_fd *e, const struct sockaddr *to, socklen_t t
 	}
 }
 
+/*
+ * Impairment of an outgoing datagram (impair.c): 1 when it was handled there, with *r the call's
+ * result; 0 to go on as usual.  Reached only when impairment was asked for.
+ */
+static __attribute__((noinline)) int impair_out(int fd, const struct sockaddr *to, socklen_t tolen,
+						const struct msghdr *msg, const struct iovec *iov, int iovcnt, int flags,
+						ssize_t *r)
+{
+	struct cc_fd *e = captured(fd);
+
+	if (!e || fd_kind(e) != FDK_UDP || iovcnt < 0)
+		return 0;
+	struct msghdr m = { .msg_name = (void *)to, .msg_namelen = tolen, .msg_iov = (struct iovec *)iov,
+			    .msg_iovlen = (size_t)iovcnt };
+	if (msg) {
+		m.msg_control = msg->msg_control;
+		m.msg_controllen = msg->msg_controllen;
+	}
+	return cc_impair_send(fd, e, &m, flags, r);
+}
+
+#define IMPAIR_OUT(to, tolen, msg, iov, iovcnt, flags) do { \
+	ssize_t ir_; \
+	if (__builtin_expect(cc_impair_out, 0) && impair_out(fd, to, tolen, msg, iov, iovcnt, flags, &ir_)) \
+		return ir_; \
+} while (0)
+
 static __attribute__((noinline)) ssize_t sendto_on(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
+	struct iovec iv = { (void *)buf, len };
+	IMPAIR_OUT(to, tolen, NULL, &iv, 1, flags);
 	ssize_t r = cc_real.sendto(fd, buf, len, flags, to, tolen);
 	if (r < 0 || !active())
 		return r;
@@ -89,6 +119,8 @@ CC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const s
 
 static __attribute__((noinline)) ssize_t send_on(int fd, const void *buf, size_t len, int flags)
 {
+	struct iovec iv = { (void *)buf, len };
+	IMPAIR_OUT(NULL, 0, NULL, &iv, 1, flags);
 	ssize_t r = cc_real.send(fd, buf, len, flags);
 	if (r < 0 || !active())
 		return r;
@@ -114,6 +146,8 @@ CC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 
 static __attribute__((noinline)) ssize_t write_on(int fd, const void *buf, size_t len)
 {
+	struct iovec iv = { (void *)buf, len };
+	IMPAIR_OUT(NULL, 0, NULL, &iv, 1, 0);
 	ssize_t r = cc_real.write(fd, buf, len);
 	if (r <= 0 || !active())
 		return r;
@@ -139,6 +173,7 @@ CC_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 
 static __attribute__((noinline)) ssize_t writev_on(int fd, const struct iovec *iov, int iovcnt)
 {
+	IMPAIR_OUT(NULL, 0, NULL, iov, iovcnt, 0);
 	ssize_t r = cc_real.writev(fd, iov, iovcnt);
 	if (r <= 0 || !active())
 		return r;
@@ -162,6 +197,7 @@ CC_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 
 static __attribute__((noinline)) ssize_t sendmsg_on(int fd, const struct msghdr *msg, int flags)
 {
+	IMPAIR_OUT(msg->msg_name, msg->msg_namelen, msg, msg->msg_iov, (int)msg->msg_iovlen, flags);
 	ssize_t r = cc_real.sendmsg(fd, msg, flags);
 	if (r < 0 || !active())
 		return r;
@@ -183,8 +219,37 @@ CC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 }
 
 
+/*
+ * sendmmsg under impairment: message by message, each impaired or sent on its own.  The result
+ * is what sendmmsg gives: the number sent, or -1 when the first one failed.
+ */
+static int sendmmsg_impaired(int fd, struct cc_fd *e, struct mmsghdr *vec, unsigned vlen, int flags)
+{
+	for (unsigned i = 0; i < vlen; i++) {
+		const struct msghdr *m = &vec[i].msg_hdr;
+		ssize_t r;
+		if (!impair_out(fd, m->msg_name, m->msg_namelen, m, m->msg_iov, (int)m->msg_iovlen, flags, &r)) {
+			r = cc_real.sendmsg(fd, m, flags);
+			if (r >= 0) {
+				int saved = errno;
+				sent(fd, e, m->msg_name, m->msg_namelen, m, m->msg_iov, (int)m->msg_iovlen, (size_t)r);
+				errno = saved;
+			}
+		}
+		if (r < 0)
+			return i ? (int)i : -1;
+		vec[i].msg_len = (unsigned)r;
+	}
+	return (int)vlen;
+}
+
 static __attribute__((noinline)) int sendmmsg_on(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 {
+	if (__builtin_expect(cc_impair_out, 0)) {
+		struct cc_fd *ie = captured(fd);
+		if (ie && fd_kind(ie) == FDK_UDP && vlen <= 1024)
+			return sendmmsg_impaired(fd, ie, vec, vlen, flags);
+	}
 	int r = cc_real.sendmmsg(fd, vec, vlen, flags);
 	if (r <= 0 || !active())
 		return r;
@@ -299,8 +364,8 @@ static void sub_prepare(struct msghdr *m, const struct msghdr *um, struct sockad
  * Records one received datagram of r bytes: the data is in `data`'s iovecs, the sender's name
  * and the control messages in `ctl` (the program's msghdr, or ours when we substituted).
  */
-static void udp_received(int fd, struct cc_fd *e, const struct msghdr *data, const struct msghdr *ctl, int flags,
-			 size_t r)
+static void udp_received_note(int fd, struct cc_fd *e, const struct msghdr *data, const struct msghdr *ctl, int flags,
+			      size_t r, const char *note)
 {
 	struct cc_meta meta = { .tos = -1, .ttl = -1 };
 	size_t room = 0;
@@ -310,8 +375,33 @@ static void udp_received(int fd, struct cc_fd *e, const struct msghdr *data, con
 	cc_meta_from_cmsg(&meta, ctl);
 	for (size_t i = 0; i < data->msg_iovlen; i++)
 		room += data->msg_iov[i].iov_len;
-	cc_cap_udp(fd, e, 0, ctl->msg_name, ctl->msg_namelen, &meta, data->msg_iov, (int)data->msg_iovlen,
-		   r < room ? r : room, r);
+	cc_cap_udp_note(fd, e, 0, ctl->msg_name, ctl->msg_namelen, &meta, data->msg_iov, (int)data->msg_iovlen,
+			r < room ? r : room, r, note);
+}
+
+static inline void udp_received(int fd, struct cc_fd *e, const struct msghdr *data, const struct msghdr *ctl,
+				int flags, size_t r)
+{
+	udp_received_note(fd, e, data, ctl, flags, r, NULL);
+}
+
+static const char LOST_IN[] = "dropped by impairment (loss): received, and withheld from the program";
+
+/*
+ * Impairment of a received datagram: when it is to be lost, it is written as such and the hook
+ * receives again with the same flags, so that a blocking call blocks for the next datagram and a
+ * non-blocking one returns EAGAIN only when nothing else is queued (as after a datagram the
+ * kernel drops for a bad checksum, which select(2) documents).
+ */
+static inline int lost_in(int fd, struct cc_fd *e, const struct msghdr *data, const struct msghdr *ctl, int flags,
+			  size_t r)
+{
+	if (__builtin_expect(!cc_impair_in, 1) || (flags & (MSG_PEEK | MSG_ERRQUEUE)) || !cc_impair_recv_lost())
+		return 0;
+	int saved = errno;
+	udp_received_note(fd, e, data, ctl, flags, r, LOST_IN);
+	errno = saved;
+	return 1;
 }
 
 /* Gives the program what the kernel would have given it, then records the datagram. */
@@ -339,7 +429,12 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 
 	if (ctllen > CTL_STACK_MAX || !need_sub(e)) {
 		/* Enough room of the program's own, or nothing to add: receive directly. */
-		r = cc_real.recvmsg(fd, um, flags);
+		socklen_t namelen = um->msg_namelen;
+		size_t controllen = um->msg_controllen;
+		while ((r = cc_real.recvmsg(fd, um, flags)) >= 0 && lost_in(fd, e, um, um, flags, (size_t)r)) {
+			um->msg_namelen = namelen;
+			um->msg_controllen = controllen;
+		}
 		if (r >= 0) {
 			int saved = errno;
 			udp_received(fd, e, um, um, flags, (size_t)r);
@@ -350,8 +445,9 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 		return r;
 	}
 	uint8_t ctl[ctllen] __attribute__((aligned(8)));
-	sub_prepare(&m, um, &ss, ctl, ctllen);
-	r = cc_real.recvmsg(fd, &m, flags);
+	do
+		sub_prepare(&m, um, &ss, ctl, ctllen);
+	while ((r = cc_real.recvmsg(fd, &m, flags)) >= 0 && lost_in(fd, e, um, &m, flags, (size_t)r));
 	if (r >= 0) {
 		int saved = errno;
 		sub_finish(fd, e, um, &m, flags, (size_t)r);
@@ -376,10 +472,25 @@ static ssize_t udp_recv(int fd, struct cc_fd *e, void *buf, size_t len, int flag
 		socklen_t sl = sizeof(ss);
 		/* (A name buffer without a length is the program's EFAULT to get, as without us.) */
 		int own_name = !(fl & FDF_PEER) && !(from && (!fromlen || *fromlen >= sizeof(ss)));
-		ssize_t r = own_name ? cc_real.recvfrom(fd, buf, len, flags, (struct sockaddr *)&ss, &sl)
-				     : cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
+		socklen_t asked = fromlen ? *fromlen : 0;
+		ssize_t r;
+	again:
+		r = own_name ? cc_real.recvfrom(fd, buf, len, flags, (struct sockaddr *)&ss, &sl)
+			     : cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
 		if (r < 0)
 			return r;
+		if (__builtin_expect(cc_impair_in, 0)) {
+			struct iovec v = { buf, len };
+			struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
+			m.msg_name = own_name ? (void *)&ss : from && fromlen ? (void *)from : NULL;
+			m.msg_namelen = own_name ? sl : from && fromlen ? *fromlen : 0;
+			if (lost_in(fd, e, &m, &m, flags, (size_t)r)) {
+				sl = sizeof(ss);
+				if (fromlen)
+					*fromlen = asked;
+				goto again;
+			}
+		}
 		int saved = errno;
 		if (own_name && from && fromlen) {
 			/* What the kernel does with a short buffer: as much as fits, and the real length. */

@@ -1,0 +1,413 @@
+/*
+ * Impairment: the process's state, the queue of delayed datagrams and its sender thread (see
+ * impair.h; the model is decoders/impairspec.c's).
+ *
+ * What the program sees.  A lost send returns success with the full length, as the network
+ * would; a duplicated one goes out twice; a delayed, jittered, reordered or rate-limited one is
+ * copied (data, destination, control messages) and returns success at once, and our sender
+ * thread sends the copy on the same descriptor at its time, in order with the other delayed ones.
+ * Errors the kernel would have given such a send (EMSGSIZE, ECONNREFUSED from an earlier ICMP,
+ * a full send buffer) are not reported to the program; in the capture the copy is then marked.
+ *
+ * The descriptor.  The sender thread sends on the program's own descriptor number, under this
+ * file's lock; every hook that closes or replaces a descriptor (close, dup2, dup3, close_range,
+ * closefrom) first calls cc_impair_closing(), which sends that descriptor's queued datagrams at
+ * once under the same lock.  So a queued datagram never goes out on a socket the program opened
+ * later under the same number, and the shim holds no descriptor of its own for it.  A program that
+ * sends on a descriptor while another of its threads closes it races with itself, as without us.
+ *
+ * Locking.  One mutex (fork rank CC_RANK_IMPAIR, below the capture's TURN and writer locks, which
+ * are taken under it when a datagram is written).  The program's signals are blocked while a
+ * hook holds it: a handler that sent a datagram would otherwise wait for its own thread.
+ */
+#include "shim/impair.h"
+#include "shim/capture.h"
+#include "shim/ownfd.h"
+#include "shim/real.h"
+#include "decoders/impairspec.h"
+#include "pcapout/writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+int cc_impair_out, cc_impair_in;
+
+#define CTL_MAX 256             /* control messages copied with a delayed datagram */
+
+struct qpkt {
+	struct qpkt *prev, *next;
+	int fd;
+	int flags;
+	uint8_t dup, reordered;
+	uint64_t called, due;   /* CLOCK_REALTIME ns, as the capture's timestamps */
+	struct sockaddr_storage to;
+	socklen_t tolen;
+	size_t ctllen, len;
+	uint8_t ctl[CTL_MAX] __attribute__((aligned(8)));
+	uint8_t data[];
+};
+
+static struct {
+	struct cc_impair_spec spec;
+	uint64_t seed;
+	struct cc_impair_state out, in;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct qpkt *head, *tail;
+	unsigned queued;
+	int thread;             /* the sender thread runs (in this process) */
+} I = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* ---- Start-up ---- */
+
+int cc_impair_load(void)
+{
+	const char *v = getenv("CLEARCAP_IMPAIR");
+	char err[200];
+
+	if (!v || !*v)
+		return 0;
+	if (cc_impair_parse(v, &I.spec, err, sizeof(err)) < 0) {
+		cc_warn("CLEARCAP_IMPAIR=%.200s: %s; not capturing", v, err);
+		return -1;
+	}
+	const char *s = getenv("CLEARCAP_IMPAIR_SEED");
+	if (s && *s) {
+		char *end;
+		errno = 0;
+		I.seed = strtoull(s, &end, 10);
+		if (errno || *end || *s == '-') {
+			cc_warn("CLEARCAP_IMPAIR_SEED=%.200s: expected a whole number; not capturing", s);
+			return -1;
+		}
+	} else if (getrandom(&I.seed, sizeof(I.seed), GRND_NONBLOCK) != sizeof(I.seed)) {
+		I.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	}
+	/* Two streams from one seed: the datagrams received never change the fates of those sent. */
+	cc_prng_seed(&I.out.rng, I.seed);
+	cc_prng_seed(&I.in.rng, I.seed ^ 0x696e636f6d696e67ull);
+	return 0;
+}
+
+void cc_impair_init(void)
+{
+	if (!I.spec.out.on && !I.spec.in.on)
+		return;
+	pthread_cond_init(&I.wake, NULL);
+	cc_forklock_add(&I.lock, CC_RANK_IMPAIR);
+	__atomic_store_n(&cc_impair_out, I.spec.out.on, __ATOMIC_RELEASE);
+	__atomic_store_n(&cc_impair_in, I.spec.in.on, __ATOMIC_RELEASE);
+}
+
+/*
+ * Once per process, at its first impaired datagram (lock held): what is impaired and the seed that
+ * reproduces it.  Not at start-up: every image a shell or launcher execs on the way would say it.
+ */
+static void announce(void)
+{
+	static int said;
+	char o[256], i[256];
+
+	if (said)
+		return;
+	said = 1;
+	cc_impair_format(&I.spec.out, o, sizeof(o));
+	cc_impair_format(&I.spec.in, i, sizeof(i));
+	cc_warn("impairment on in pid %u: out: %s; in: %s; seed %" PRIu64 " (CLEARCAP_IMPAIR_SEED=%" PRIu64
+		" repeats it)", (unsigned)getpid(), o[0] ? o : "none", i[0] ? i : "none", I.seed, I.seed);
+}
+
+/* ---- Locking with the program's signals held off ---- */
+
+static void lock(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, old);
+	pthread_mutex_lock(&I.lock);
+}
+
+static void unlock(const sigset_t *old)
+{
+	pthread_mutex_unlock(&I.lock);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/* ---- Capture of impaired datagrams ---- */
+
+static void capture(int fd, const struct msghdr *msg, const char *note)
+{
+	struct cc_fd *e = cc_fd_peek(fd);
+	struct cc_meta m = { .tos = -1, .ttl = -1 };
+	size_t n = 0;
+
+	if (!e || fd_kind(e) != FDK_UDP)
+		return;
+	for (size_t i = 0; i < msg->msg_iovlen; i++)
+		n += msg->msg_iov[i].iov_len;
+	cc_meta_from_cmsg(&m, msg);
+	cc_cap_udp_note(fd, e, 1, msg->msg_name, msg->msg_namelen, &m, msg->msg_iov, (int)msg->msg_iovlen, n, n, note);
+}
+
+static void note_time(char *buf, size_t len, const char *what, uint64_t called, uint64_t now)
+{
+	snprintf(buf, len, "%s by impairment: %.3f ms after the program's call at %" PRIu64 ".%09" PRIu64
+		 " (the time it would have left)", what, (double)(now - called) / 1e6, called / 1000000000u,
+		 called % 1000000000u);
+}
+
+/* ---- The queue ---- */
+
+static void q_insert(struct qpkt *p)
+{
+	/* Due times mostly grow: the place is found from the tail; equal ones keep their order. */
+	struct qpkt *a = I.tail;
+
+	while (a && a->due > p->due)
+		a = a->prev;
+	p->prev = a;
+	p->next = a ? a->next : I.head;
+	if (p->next)
+		p->next->prev = p;
+	else
+		I.tail = p;
+	if (a)
+		a->next = p;
+	else
+		I.head = p;
+	I.queued++;
+}
+
+static void q_remove(struct qpkt *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		I.head = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	else
+		I.tail = p->prev;
+	I.queued--;
+}
+
+/* Sends a queued datagram now (lock held) and writes it with what was done to it. */
+static void q_send(struct qpkt *p, const char *early)
+{
+	struct iovec v = { p->data, p->len };
+	struct msghdr m = { .msg_name = p->tolen ? &p->to : NULL, .msg_namelen = p->tolen, .msg_iov = &v,
+			    .msg_iovlen = 1, .msg_control = p->ctllen ? p->ctl : NULL, .msg_controllen = p->ctllen };
+	char note[256];
+	uint64_t now = cc_now();
+	int copies = p->dup ? 2 : 1;
+
+	for (int c = 0; c < copies; c++) {
+		/* Never blocking our thread: a full send buffer loses the datagram, as a full queue would. */
+		ssize_t r = cc_real.sendmsg(p->fd, &m, p->flags | MSG_DONTWAIT);
+		if (r < 0) {
+			char why[64];
+			snprintf(why, sizeof(why), "lost: the delayed send failed (%s)", strerrorname_np(errno));
+			note_time(note, sizeof(note), why, p->called, now);
+			capture(p->fd, &m, note);
+			continue;
+		}
+		const char *what = early ? early : p->reordered ? "reordered (held back 20 ms)" : "delayed";
+		if (c == 1)
+			what = "duplicated and delayed";
+		note_time(note, sizeof(note), what, p->called, now);
+		capture(p->fd, &m, note);
+	}
+}
+
+static void *sender_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&I.lock);
+	for (;;) {
+		uint64_t now = cc_now();
+		struct qpkt *p = I.head;
+		if (!p) {
+			pthread_cond_wait(&I.wake, &I.lock);
+			continue;
+		}
+		if (p->due > now) {
+			struct timespec ts = { (time_t)(p->due / 1000000000u), (long)(p->due % 1000000000u) };
+			pthread_cond_timedwait(&I.wake, &I.lock, &ts);
+			continue;
+		}
+		q_remove(p);
+		q_send(p, NULL);
+		free(p);
+	}
+	return NULL;
+}
+
+/* Lock held. */
+static void start_sender(void)
+{
+	pthread_attr_t attr;
+	pthread_t tid;
+	sigset_t all, old;
+
+	if (I.thread)
+		return;
+	/* The program's signals never land on our thread (the caller has them blocked already). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 128 * 1024);
+	if (pthread_create(&tid, &attr, sender_main, NULL) == 0)
+		I.thread = 1;
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* ---- Sending ---- */
+
+int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags, ssize_t *ret)
+{
+	struct cc_impair_fate f;
+	sigset_t old;
+	size_t len = 0;
+	uint64_t now;
+
+	(void)e;
+	/* A corked datagram is made of several calls: impairing one call would cut it up. */
+	if (flags & MSG_MORE)
+		return 0;
+	for (size_t i = 0; i < msg->msg_iovlen; i++)
+		len += msg->msg_iov[i].iov_len;
+
+	lock(&old);
+	now = cc_now();
+	announce();
+	cc_impair_decide(&I.spec.out, &I.out, now, len, &f);
+	if (f.lost) {
+		capture(fd, msg, "dropped by impairment (loss)");
+		unlock(&old);
+		*ret = (ssize_t)len;
+		return 1;
+	}
+	if (!f.queued) {
+		unlock(&old);
+		if (!f.dup)
+			return 0;       /* untouched: the hook sends and captures as usual */
+		ssize_t r = cc_real.sendmsg(fd, msg, flags);
+		int saved = errno;
+		if (r >= 0) {
+			capture(fd, msg, NULL);
+			if (cc_real.sendmsg(fd, msg, flags) >= 0)
+				capture(fd, msg, "duplicated by impairment");
+		}
+		errno = saved;
+		*ret = r;
+		return 1;
+	}
+	if (I.queued >= I.spec.out.limit || msg->msg_controllen > CTL_MAX ||
+	    msg->msg_namelen > sizeof(struct sockaddr_storage)) {
+		capture(fd, msg, "dropped by impairment (queue full)");
+		unlock(&old);
+		*ret = (ssize_t)len;
+		return 1;
+	}
+	struct qpkt *p = malloc(sizeof(*p) + len);
+	if (!p) {
+		unlock(&old);
+		return 0;
+	}
+	p->fd = fd;
+	p->flags = flags & ~MSG_DONTWAIT;
+	p->dup = (uint8_t)f.dup;
+	p->reordered = (uint8_t)f.reordered;
+	p->called = now;
+	p->due = f.due;
+	p->tolen = msg->msg_name ? msg->msg_namelen : 0;
+	if (p->tolen)
+		memcpy(&p->to, msg->msg_name, p->tolen);
+	p->ctllen = msg->msg_control ? msg->msg_controllen : 0;
+	if (p->ctllen)
+		memcpy(p->ctl, msg->msg_control, p->ctllen);
+	p->len = len;
+	for (size_t i = 0, off = 0; i < msg->msg_iovlen; off += msg->msg_iov[i].iov_len, i++)
+		memcpy(p->data + off, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
+	q_insert(p);
+	start_sender();
+	pthread_cond_signal(&I.wake);
+	unlock(&old);
+	*ret = (ssize_t)len;
+	return 1;
+}
+
+/* ---- Receiving ---- */
+
+int cc_impair_recv_lost(void)
+{
+	struct cc_impair_fate f;
+	sigset_t old;
+
+	lock(&old);
+	announce();
+	cc_impair_decide(&I.spec.in, &I.in, 0, 0, &f);
+	unlock(&old);
+	return f.lost;
+}
+
+/* ---- Closing, exit, fork ---- */
+
+static void flush_range(unsigned lo, unsigned hi, const char *why)
+{
+	for (struct qpkt *p = I.head, *n; p; p = n) {
+		n = p->next;
+		if ((unsigned)p->fd < lo || (unsigned)p->fd > hi)
+			continue;
+		q_remove(p);
+		q_send(p, why);
+		free(p);
+	}
+}
+
+void cc_impair_closing(unsigned lo, unsigned hi)
+{
+	sigset_t old;
+
+	if (!__atomic_load_n(&cc_impair_out, __ATOMIC_ACQUIRE) || !__atomic_load_n(&I.head, __ATOMIC_RELAXED))
+		return;
+	lock(&old);
+	flush_range(lo, hi, "sent early (socket closing)");
+	unlock(&old);
+}
+
+void cc_impair_exit(void)
+{
+	sigset_t old;
+
+	if (!__atomic_load_n(&cc_impair_out, __ATOMIC_ACQUIRE) || !I.head)
+		return;
+	lock(&old);
+	flush_range(0, ~0u, "sent early (program exiting)");
+	unlock(&old);
+}
+
+void cc_impair_atfork_child(void)
+{
+	/* The parent's sender thread sends the parent's queue; the child starts empty, no thread. */
+	for (struct qpkt *p = I.head, *n; p; p = n) {
+		n = p->next;
+		free(p);
+	}
+	I.head = I.tail = NULL;
+	I.queued = 0;
+	I.thread = 0;
+	pthread_cond_init(&I.wake, NULL);
+}
