@@ -25,12 +25,15 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "decoders/impairspec.h"
 #include "pcapout/pages.h"
 #include "pcapout/format.h"
 #include "pcapout/rotate.h"
@@ -186,6 +189,19 @@ static void print_help(void)
 "  -q, --quiet        Do not print the summary line and statistics when PROGRAM exits.\n"
 "      --stats PATH   Also write the exit statistics (what this run added to FILE: flows,\n"
 "                     RTP streams, STUN, DTLS) to PATH as JSON, as 'clearcap report --json'.\n"
+"      --impair SPEC  Impair the captured processes' UDP: SPEC is sections separated by ';',\n"
+"                     each 'out:' or 'in:' (none: out) then comma-separated items: loss=P%,\n"
+"                     gloss=p%,r%[,h%,k%] (Gilbert-Elliott bursts), delay=T, jitter=T, dup=P%,\n"
+"                     reorder=P%, rate=R (2mbit, 64kbps), limit=N; e.g.\n"
+"                     'out:loss=10%,delay=50ms;in:loss=2%'.  'in:' takes loss and gloss only.\n"
+"                     Every impaired datagram is in FILE with a comment saying what was done\n"
+"                     (see README, Impairment).\n"
+"      --impair-seed N\n"
+"                     Seed of the impairment's PRNG: the same seed and the same packets give\n"
+"                     the same fates.  Without it a seed is drawn and printed.\n"
+"      --impair-filter EXPR\n"
+"                     Impair only the datagrams matching EXPR (tcpdump syntax, run on the frame\n"
+"                     as FILE would hold it), e.g. 'udp and not port 3478'.\n"
 "  -h, --help         Print this help and exit.\n"
 "  -V, --version      Print the version and exit.\n"
 "\n"
@@ -304,6 +320,45 @@ static void bad_option(int c, char **argv)
 	usage_error(what);
 }
 
+/*
+ * --impair, --impair-seed, --impair-filter: checked here and handed to the shim as
+ * CLEARCAP_IMPAIR, CLEARCAP_IMPAIR_SEED and CLEARCAP_IMPAIR_FILTER.  Without a seed one is drawn
+ * here, so that every process of the tree uses the same one; each prints it at its first
+ * impaired datagram.
+ */
+static void check_option(const char *var, const char *opt, const char *val);
+
+static void impair_option(int c, const char *arg)
+{
+	struct cc_impair_spec spec;
+	char why[256];
+
+	if (c == 0x110) {
+		if (cc_impair_parse(arg, &spec, why, sizeof why) < 0)
+			die("invalid --impair '%.200s': %s", arg, why);
+		if (setenv("CLEARCAP_IMPAIR", arg, 1) < 0)
+			die("cannot set CLEARCAP_IMPAIR: %s", strerror(errno));
+		if (getenv("CLEARCAP_IMPAIR_SEED") == NULL) {
+			uint64_t seed = 0;
+			char buf[32];
+			if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+				seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
+			snprintf(buf, sizeof buf, "%llu", (unsigned long long)seed);
+			setenv("CLEARCAP_IMPAIR_SEED", buf, 1);
+		}
+	} else if (c == 0x111) {
+		char *end;
+		errno = 0;
+		(void)strtoull(arg, &end, 10);
+		if (errno || end == arg || *end || arg[0] == '-')
+			die("invalid --impair-seed '%.200s': expected a whole number", arg);
+		setenv("CLEARCAP_IMPAIR_SEED", arg, 1);
+	} else {
+		check_option("CLEARCAP_FILTER", "--impair-filter", arg);
+		setenv("CLEARCAP_IMPAIR_FILTER", arg, 1);
+	}
+}
+
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	/* '+' stops at the first non-option, so the program's own options are left alone. */
@@ -319,6 +374,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "capture",     required_argument, NULL, 'K' },
 		{ "quiet",       no_argument,       NULL, 'q' },
 		{ "stats",       required_argument, NULL, 0x100 },
+		{ "impair",      required_argument, NULL, 0x110 },
+		{ "impair-seed", required_argument, NULL, 0x111 },
+		{ "impair-filter", required_argument, NULL, 0x112 },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ "version",     no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -361,6 +419,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'G': o->rotate_seconds = (long)parse_count(optarg, "-G", 1, 100000000); break;
 		case 'W': o->rotate_files = (long)parse_count(optarg, "-W", 1, 1000000); break;
 		case 0x100: o->stats = optarg; break;
+		case 0x110: case 0x111: case 0x112: impair_option(c, optarg); break;
 		case 'h': print_help(); exit(0);
 		case 'V': puts("clearcap " CLEARCAP_VERSION); exit(0);
 		default: bad_option(c, argv);
