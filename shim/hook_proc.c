@@ -36,7 +36,7 @@ CC_EXPORT int close(int fd)
 			return -1;
 		}
 		/* Delayed datagrams queued for this socket leave before it closes (impair.c). */
-		if (__builtin_expect(cc_impair_out, 0) && fd >= 0)
+		if (__builtin_expect(cc_impair_out | cc_impair_in, 0) && fd >= 0)
 			cc_impair_closing((unsigned)fd, (unsigned)fd);
 		struct cc_fd *e = cc_fd_peek(fd);
 		if (e && fd_kind(e) == FDK_TCP) {
@@ -83,7 +83,7 @@ CC_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
 	/* CLOSE_RANGE_CLOEXEC closes nothing, and ours are close-on-exec already. */
 	if (!capturing() || (flags & CLOSE_RANGE_CLOEXEC) || lo > hi)
 		return cc_real.close_range(lo, hi, flags);
-	if (__builtin_expect(cc_impair_out, 0))
+	if (__builtin_expect(cc_impair_out | cc_impair_in, 0))
 		cc_impair_closing(lo, hi);
 	int own[CC_OWNFD_MAX];
 	if (cc_ownfd_in_range(lo, hi, own) == 0) {
@@ -102,7 +102,7 @@ CC_EXPORT void closefrom(int lo)
 	REAL(closefrom);
 	int own[CC_OWNFD_MAX];
 
-	if (capturing() && lo >= 0 && __builtin_expect(cc_impair_out, 0))
+	if (capturing() && lo >= 0 && __builtin_expect(cc_impair_out | cc_impair_in, 0))
 		cc_impair_closing((unsigned)lo, ~0u);
 	if (!capturing() || lo < 0 || cc_ownfd_in_range((unsigned)lo, ~0u, own) == 0) {
 		if (capturing() && lo >= 0)
@@ -141,7 +141,7 @@ CC_EXPORT int dup2(int oldfd, int newfd)
 		}
 		/* The program wants that number: if it is ours, ours moves out of the way first. */
 		cc_ownfd_make_room(newfd);
-		if (__builtin_expect(cc_impair_out, 0) && newfd >= 0 && oldfd != newfd)
+		if (__builtin_expect(cc_impair_out | cc_impair_in, 0) && newfd >= 0 && oldfd != newfd)
 			cc_impair_closing((unsigned)newfd, (unsigned)newfd);
 	}
 	int r = cc_real.dup2(oldfd, newfd);
@@ -159,7 +159,7 @@ CC_EXPORT int dup3(int oldfd, int newfd, int flags)
 			return -1;
 		}
 		cc_ownfd_make_room(newfd);
-		if (__builtin_expect(cc_impair_out, 0) && newfd >= 0 && oldfd != newfd)
+		if (__builtin_expect(cc_impair_out | cc_impair_in, 0) && newfd >= 0 && oldfd != newfd)
 			cc_impair_closing((unsigned)newfd, (unsigned)newfd);
 	}
 	int r = cc_real.dup3(oldfd, newfd, flags);

@@ -396,7 +396,7 @@ static const char LOST_IN[] = "dropped by impairment (loss): received, and withh
 static inline int lost_in(int fd, struct cc_fd *e, const struct msghdr *data, const struct msghdr *ctl, int flags,
 			  size_t r)
 {
-	if (__builtin_expect(!cc_impair_in, 1) || (flags & (MSG_PEEK | MSG_ERRQUEUE)) || !cc_impair_recv_lost())
+	if (__builtin_expect(!cc_impair_in, 1) || (flags & (MSG_PEEK | MSG_ERRQUEUE)) || !cc_impair_recv_lost(fd))
 		return 0;
 	int saved = errno;
 	udp_received_note(fd, e, data, ctl, flags, r, LOST_IN);

@@ -56,10 +56,26 @@ struct qpkt {
 	uint8_t data[];
 };
 
+/*
+ * Each socket draws from its own PRNG stream (the n-th socket of the process to meet impairment
+ * gets stream n in that direction), so that RTCP going out on another socket at a time that
+ * varies from run to run never shifts the fates of the media: the same seed and the same
+ * datagrams per socket give the same fates.  Sockets numbered beyond FD_STREAMS share one stream.
+ */
+#define FD_STREAMS 1024
+
+struct fdstate {
+	uint8_t used[2];                /* out, in */
+	struct cc_impair_state st[2];
+};
+
 static struct {
 	struct cc_impair_spec spec;
 	uint64_t seed;
-	struct cc_impair_state out, in;
+	struct cc_impair_state shared[2];
+	uint64_t link_free;             /* rate: the process's one link */
+	unsigned streams[2];            /* streams handed out so far */
+	struct fdstate fds[FD_STREAMS];
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct qpkt *head, *tail;
@@ -92,10 +108,26 @@ int cc_impair_load(void)
 	} else if (getrandom(&I.seed, sizeof(I.seed), GRND_NONBLOCK) != sizeof(I.seed)) {
 		I.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	}
-	/* Two streams from one seed: the datagrams received never change the fates of those sent. */
-	cc_prng_seed(&I.out.rng, I.seed);
-	cc_prng_seed(&I.in.rng, I.seed ^ 0x696e636f6d696e67ull);
+	cc_prng_seed(&I.shared[0].rng, I.seed ^ 0x7368617265646f75ull);
+	cc_prng_seed(&I.shared[1].rng, I.seed ^ 0x73686172656469ull);
 	return 0;
+}
+
+/*
+ * The state of fd in direction dir (0 out, 1 in), lock held.  Streams in and out are apart, so the
+ * datagrams received never change the fates of those sent.
+ */
+static struct cc_impair_state *state_of(int fd, int dir)
+{
+	if (fd < 0 || fd >= FD_STREAMS)
+		return &I.shared[dir];
+	struct fdstate *s = &I.fds[fd];
+	if (!s->used[dir]) {
+		memset(&s->st[dir], 0, sizeof(s->st[dir]));
+		cc_prng_seed(&s->st[dir].rng, I.seed + 0x9e3779b97f4a7c15ull * (2 * I.streams[dir]++ + (unsigned)dir));
+		s->used[dir] = 1;
+	}
+	return &s->st[dir];
 }
 
 void cc_impair_init(void)
@@ -292,7 +324,10 @@ int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags,
 	lock(&old);
 	now = cc_now();
 	announce();
-	cc_impair_decide(&I.spec.out, &I.out, now, len, &f);
+	struct cc_impair_state *st = state_of(fd, 0);
+	st->link_free = I.link_free;
+	cc_impair_decide(&I.spec.out, st, now, len, &f);
+	I.link_free = st->link_free;
 	if (f.lost) {
 		capture(fd, msg, "dropped by impairment (loss)");
 		unlock(&old);
@@ -351,14 +386,14 @@ int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags,
 
 /* ---- Receiving ---- */
 
-int cc_impair_recv_lost(void)
+int cc_impair_recv_lost(int fd)
 {
 	struct cc_impair_fate f;
 	sigset_t old;
 
 	lock(&old);
 	announce();
-	cc_impair_decide(&I.spec.in, &I.in, 0, 0, &f);
+	cc_impair_decide(&I.spec.in, state_of(fd, 1), 0, 0, &f);
 	unlock(&old);
 	return f.lost;
 }
@@ -381,10 +416,13 @@ void cc_impair_closing(unsigned lo, unsigned hi)
 {
 	sigset_t old;
 
-	if (!__atomic_load_n(&cc_impair_out, __ATOMIC_ACQUIRE) || !__atomic_load_n(&I.head, __ATOMIC_RELAXED))
+	if (!__atomic_load_n(&cc_impair_out, __ATOMIC_ACQUIRE) && !__atomic_load_n(&cc_impair_in, __ATOMIC_ACQUIRE))
 		return;
 	lock(&old);
 	flush_range(lo, hi, "sent early (socket closing)");
+	/* A socket opened later under the same number starts a stream of its own. */
+	for (unsigned fd = lo; fd <= hi && fd < FD_STREAMS; fd++)
+		I.fds[fd].used[0] = I.fds[fd].used[1] = 0;
 	unlock(&old);
 }
 
