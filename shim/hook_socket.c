@@ -396,7 +396,13 @@ static const char LOST_IN[] = "dropped by impairment (loss): received, and withh
 static inline int lost_in(int fd, struct cc_fd *e, const struct msghdr *data, const struct msghdr *ctl, int flags,
 			  size_t r)
 {
-	if (__builtin_expect(!cc_impair_in, 1) || (flags & (MSG_PEEK | MSG_ERRQUEUE)) || !cc_impair_recv_lost(fd))
+	if (__builtin_expect(!cc_impair_in, 1) || (flags & (MSG_PEEK | MSG_ERRQUEUE)))
+		return 0;
+	size_t room = 0;
+	for (size_t i = 0; i < data->msg_iovlen; i++)
+		room += data->msg_iov[i].iov_len;
+	if (!cc_impair_recv_lost(fd, e, ctl->msg_name, ctl->msg_namelen, data->msg_iov, (int)data->msg_iovlen,
+				 r < room ? r : room))
 		return 0;
 	int saved = errno;
 	udp_received_note(fd, e, data, ctl, flags, r, LOST_IN);

@@ -21,10 +21,12 @@
  * hook holds it: a handler that sent a datagram would otherwise wait for its own thread.
  */
 #include "shim/impair.h"
-#include "shim/capture.h"
+#include "shim/capture_int.h"
+#include "shim/hooks.h"
 #include "shim/ownfd.h"
 #include "shim/real.h"
 #include "decoders/impairspec.h"
+#include "pcapout/filter.h"
 #include "pcapout/writer.h"
 
 #include <errno.h>
@@ -81,6 +83,7 @@ static struct {
 	struct qpkt *head, *tail;
 	unsigned queued;
 	int thread;             /* the sender thread runs (in this process) */
+	int filter;             /* CLEARCAP_IMPAIR_FILTER selects the datagrams */
 } I = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- Start-up ---- */
@@ -107,6 +110,14 @@ int cc_impair_load(void)
 		}
 	} else if (getrandom(&I.seed, sizeof(I.seed), GRND_NONBLOCK) != sizeof(I.seed)) {
 		I.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	}
+	const char *fx = getenv("CLEARCAP_IMPAIR_FILTER");
+	if (fx && *fx) {
+		if (strlen(fx) > 4096 || cc_filter_compile_other(fx, err, sizeof(err)) < 0) {
+			cc_warn("CLEARCAP_IMPAIR_FILTER='%.200s': %s; not capturing", fx, strlen(fx) > 4096 ? "too long" : err);
+			return -1;
+		}
+		I.filter = 1;
 	}
 	cc_prng_seed(&I.shared[0].rng, I.seed ^ 0x7368617265646f75ull);
 	cc_prng_seed(&I.shared[1].rng, I.seed ^ 0x73686172656469ull);
@@ -196,6 +207,49 @@ static void note_time(char *buf, size_t len, const char *what, uint64_t called, 
 	snprintf(buf, len, "%s by impairment: %.3f ms after the program's call at %" PRIu64 ".%09" PRIu64
 		 " (the time it would have left)", what, (double)(now - called) / 1e6, called / 1000000000u,
 		 called % 1000000000u);
+}
+
+/*
+ * Whether CLEARCAP_IMPAIR_FILTER selects this datagram: the filter runs on the frame as the
+ * capture would hold it (addresses as cc_cap_udp finds them, the first 512 bytes of payload).
+ * Datagrams it leaves out draw nothing from the PRNG.
+ */
+static int selected(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *name, socklen_t nlen,
+		    const struct iovec *iov, int iovcnt, size_t len)
+{
+	struct cc_addr peer, local;
+	struct cc_frame f;
+	uint8_t buf[CC_SLL2_LEN + 40 + 8 + 512];
+
+	if (!I.filter)
+		return 1;
+	if (!(name && cc_addr_from_sa(&peer, name, nlen) == 0)) {
+		if (!(fd_flags(e) & FDF_PEER))
+			return 0;
+		peer = e->peer;
+	}
+	if (!(fd_flags(e) & FDF_LOCAL))
+		cc_refresh_local(fd, e);
+	local = e->local;
+	if (local.family != peer.family || addr_is_any(&local)) {
+		struct cc_addr src;
+		if (cc_route_src(&peer, &src) == 0) {
+			memcpy(local.ip, src.ip, 16);
+			local.family = src.family;
+		}
+	}
+	memset(&f, 0, sizeof(f));
+	f.proto = IPPROTO_UDP;
+	f.iface = CC_IF_WIRE;
+	f.outgoing = (uint8_t)outgoing;
+	f.ttl = 64;
+	f.pid = cc_pid;
+	f.src = outgoing ? local : peer;
+	f.dst = outgoing ? peer : local;
+	f.src.family = f.dst.family = peer.family;
+	size_t cap = len < 512 ? len : 512;
+	size_t n = cc_frame_build(buf, &f, iov, iovcnt, 0, cap, len);
+	return cc_filter_match_other(buf, n, cc_frame_hdr_len(&f) + len);
 }
 
 /* ---- The queue ---- */
@@ -314,12 +368,13 @@ int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags,
 	size_t len = 0;
 	uint64_t now;
 
-	(void)e;
 	/* A corked datagram is made of several calls: impairing one call would cut it up. */
 	if (flags & MSG_MORE)
 		return 0;
 	for (size_t i = 0; i < msg->msg_iovlen; i++)
 		len += msg->msg_iov[i].iov_len;
+	if (!selected(fd, e, 1, msg->msg_name, msg->msg_namelen, msg->msg_iov, (int)msg->msg_iovlen, len))
+		return 0;
 
 	lock(&old);
 	now = cc_now();
@@ -386,10 +441,14 @@ int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags,
 
 /* ---- Receiving ---- */
 
-int cc_impair_recv_lost(int fd)
+int cc_impair_recv_lost(int fd, struct cc_fd *e, const struct sockaddr *from, socklen_t fromlen,
+			const struct iovec *iov, int iovcnt, size_t len)
 {
 	struct cc_impair_fate f;
 	sigset_t old;
+
+	if (!selected(fd, e, 0, from, fromlen, iov, iovcnt, len))
+		return 0;
 
 	lock(&old);
 	announce();

@@ -13,7 +13,8 @@ import time
 import cclib
 from cclib import eq, ok, tshark
 
-QUICK = ["test_in_loss_blocking_receiver", "test_delayed_sent_before_close", "test_no_impairment_no_change"]
+QUICK = ["test_in_loss_blocking_receiver", "test_delayed_sent_before_close", "test_no_impairment_no_change",
+         "test_filter_selects"]
 
 DROPPED = 'frame.comment contains "dropped by impairment"'
 
@@ -284,3 +285,34 @@ def test_no_impairment_no_change(env):
     eq(cclib.tshark_count(cap0, "udp"), 1200, "datagrams captured with loss=0%")
     digest = lambda c: hashlib.sha256("".join(r[0] for r in tshark(c, ["udp.payload"], "udp")).encode()).hexdigest()
     eq(digest(cap0), digest(cap), "captured payloads with and without impairment at 0%")
+
+
+TWO_PORTS = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(400):
+    for p in sys.argv[1:]:
+        assert s.sendto(b"%06d" % i, ("127.0.0.1", int(p))) == 6
+"""
+
+
+def test_filter_selects(env):
+    """--impair-filter 'udp dst port A': loss=50% hits the datagrams to A only, and the wrapper
+    refuses a bad filter before the program starts."""
+    a, b = cclib.free_port(), cclib.free_port()
+    cap = env.path("filter.pcapng")
+    cclib.run([env.tool, "-q", "-w", cap, "--impair", "loss=50%", "--impair-filter", "udp dst port %d" % a, "--",
+               cclib.PY, "-c", TWO_PORTS, str(a), str(b)], env=env.env(preload=False))
+    da = cclib.tshark_count(cap, "udp.dstport == %d && %s" % (a, DROPPED))
+    db = cclib.tshark_count(cap, "udp.dstport == %d && %s" % (b, DROPPED))
+    ok(150 <= da <= 250, "dropped to the filtered port: %d of 400" % da)
+    eq(db, 0, "dropped to the other port")
+    eq(cclib.tshark_count(cap, "udp"), 800, "every datagram in the capture")
+    p = cclib.run([env.tool, "-w", cap, "--impair", "loss=5%", "--impair-filter", "udp prot 1", "--", "true"],
+                  env=env.env(preload=False), check=False)
+    eq(p.returncode, 2, "exit status for a bad --impair-filter")
+    ok("--impair-filter" in p.stderr, "message: %r" % p.stderr)
+    p = cclib.run([env.tool, "-w", cap, "--impair", "in:delay=5ms", "--", "true"], env=env.env(preload=False),
+                  check=False)
+    eq(p.returncode, 2, "exit status for in:delay")
+    ok("in: supports loss and gloss only" in p.stderr, "message: %r" % p.stderr)
