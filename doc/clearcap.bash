@@ -8,7 +8,7 @@ _clearcap()
 
     local opts="-w -a --append -F --format -P --programs -B --buffer-size -k --keylog
                 --srtp-keylog -f --filter --capture -C -G -W -q --quiet --stats -h --help
-                -V --version"
+                -V --version --impair --impair-seed --impair-filter"
 
     # After the subcommand word or the program to run, complete for them instead.
     case ${words[1]} in
@@ -40,7 +40,7 @@ _clearcap()
         case ${words[i]} in
             --) _command_offset $((i + 1)); return ;;
             -w|-F|--format|-P|--programs|-B|--buffer-size|-k|--keylog|--srtp-keylog|-f|--filter|\
-            --capture|-C|-G|-W|--stats) ((i++)) ;;
+            --capture|-C|-G|-W|--stats|--impair|--impair-seed|--impair-filter) ((i++)) ;;
             -*) ;;
             *) _command_offset $i; return ;;
         esac
@@ -56,7 +56,7 @@ _clearcap()
             COMPREPLY=($(compgen -P "$head" -W "$classes" -- "$last"))
             compopt -o nospace
             return ;;
-        -P|--programs|-B|--buffer-size|-f|--filter|-C|-G|-W) return ;;
+        -P|--programs|-B|--buffer-size|-f|--filter|-C|-G|-W|--impair|--impair-seed|--impair-filter) return ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
