@@ -316,3 +316,51 @@ def test_filter_selects(env):
                   check=False)
     eq(p.returncode, 2, "exit status for in:delay")
     ok("in: supports loss and gloss only" in p.stderr, "message: %r" % p.stderr)
+
+
+BURST = r"""
+import socket, sys, time
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+rx.bind(("127.0.0.1", 0))
+rx.settimeout(1.5)
+tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+t0 = time.time()
+for i in range(int(sys.argv[1])):
+    assert tx.sendto(b"%06d" % i + b"x" * 994, rx.getsockname()) == 1000
+    if len(sys.argv) > 2:
+        time.sleep(float(sys.argv[2]))
+spent = time.time() - t0
+got = []
+try:
+    while True:
+        got.append(int(rx.recv(2000)[:6]))
+except socket.timeout:
+    pass
+print(spent, len(got), sum(1 for a, b in zip(got, got[1:]) if b < a))
+"""
+
+
+def test_rate_and_reorder(env):
+    """rate=800kbit: 100 datagrams of 1000 bytes sent at once leave 10 ms apart (the program's
+    calls return at once); reorder=20%: about a fifth arrive after a later one, each marked."""
+    cap = env.path("rate.pcapng")
+    p = cclib.py(env, BURST, cap, {"CLEARCAP_IMPAIR": "rate=800kbit", "CLEARCAP_IMPAIR_SEED": "1"}, args=["100"])
+    spent, got, inversions = p.stdout.split()
+    ok(float(spent) < 0.3, "the program's sends took %s s" % spent)
+    eq(int(got), 100, "received")
+    times = [float(r[0]) for r in tshark(cap, ["frame.time_epoch"], "udp && frame.comment contains \"delayed\"")]
+    eq(len(times), 100, "delayed frames")
+    gaps = sorted((b - a) * 1000 for a, b in zip(times, times[1:]))
+    med = gaps[len(gaps) // 2]
+    ok(9.0 <= med <= 11.5, "median spacing %.2f ms, expected 10" % med)
+    ok(0.95 <= times[-1] - times[0] <= 1.3, "100 datagrams over %.3f s" % (times[-1] - times[0]))
+
+    cap2 = env.path("reorder.pcapng")
+    p = cclib.py(env, BURST, cap2, {"CLEARCAP_IMPAIR": "reorder=20%", "CLEARCAP_IMPAIR_SEED": "2"},
+                 args=["200", "0.002"])
+    spent, got, inversions = p.stdout.split()
+    eq(int(got), 200, "received")
+    held = cclib.tshark_count(cap2, 'frame.comment contains "reordered (held back 20 ms)"')
+    ok(25 <= held <= 60, "reordered: %d of 200" % held)
+    ok(int(inversions) >= held // 2, "receiver saw %s inversions for %d held back" % (inversions, held))
