@@ -84,16 +84,17 @@ static __attribute__((noinline)) int impair_out(int fd, const struct sockaddr *t
 	return cc_impair_send(fd, e, &m, flags, r);
 }
 
-#define IMPAIR_OUT(to, tolen, msg, iov, iovcnt, flags) do { \
-	ssize_t ir_; \
-	if (__builtin_expect(cc_impair_out, 0) && impair_out(fd, to, tolen, msg, iov, iovcnt, flags, &ir_)) \
-		return ir_; \
-} while (0)
+/* The same for a call with one buffer: its iovec is made here, off the usual path. */
+static __attribute__((noinline)) int impair_out_buf(int fd, const struct sockaddr *to, socklen_t tolen,
+						    const void *buf, size_t len, int flags, ssize_t *r)
+{
+	struct iovec v = { (void *)buf, len };
+
+	return impair_out(fd, to, tolen, NULL, &v, 1, flags, r);
+}
 
 static __attribute__((noinline)) ssize_t sendto_on(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
-	struct iovec iv = { (void *)buf, len };
-	IMPAIR_OUT(to, tolen, NULL, &iv, 1, flags);
 	ssize_t r = cc_real.sendto(fd, buf, len, flags, to, tolen);
 	if (r < 0 || !active())
 		return r;
@@ -107,20 +108,30 @@ static __attribute__((noinline)) ssize_t sendto_on(int fd, const void *buf, size
 	return r;
 }
 
+/* Impairment asked for: the datagram may be lost, duplicated or queued here (impair.c). */
+static __attribute__((noinline)) ssize_t sendto_impaired(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
+{
+	ssize_t r;
+
+	if (impair_out_buf(fd, to, tolen, buf, len, flags, &r))
+		return r;
+	return sendto_on(fd, buf, len, flags, to, tolen);
+}
+
 CC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
 	REAL(sendto);
 	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
 		return cc_real.sendto(fd, buf, len, flags, to, tolen);
+	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
+		return sendto_impaired(fd, buf, len, flags, to, tolen);
 	return sendto_on(fd, buf, len, flags, to, tolen);
 }
 
 
 static __attribute__((noinline)) ssize_t send_on(int fd, const void *buf, size_t len, int flags)
 {
-	struct iovec iv = { (void *)buf, len };
-	IMPAIR_OUT(NULL, 0, NULL, &iv, 1, flags);
 	ssize_t r = cc_real.send(fd, buf, len, flags);
 	if (r < 0 || !active())
 		return r;
@@ -134,20 +145,30 @@ static __attribute__((noinline)) ssize_t send_on(int fd, const void *buf, size_t
 	return r;
 }
 
+/* Impairment asked for: the datagram may be lost, duplicated or queued here (impair.c). */
+static __attribute__((noinline)) ssize_t send_impaired(int fd, const void *buf, size_t len, int flags)
+{
+	ssize_t r;
+
+	if (impair_out_buf(fd, NULL, 0, buf, len, flags, &r))
+		return r;
+	return send_on(fd, buf, len, flags);
+}
+
 CC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
 	REAL(send);
 	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
 		return cc_real.send(fd, buf, len, flags);
+	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
+		return send_impaired(fd, buf, len, flags);
 	return send_on(fd, buf, len, flags);
 }
 
 
 static __attribute__((noinline)) ssize_t write_on(int fd, const void *buf, size_t len)
 {
-	struct iovec iv = { (void *)buf, len };
-	IMPAIR_OUT(NULL, 0, NULL, &iv, 1, 0);
 	ssize_t r = cc_real.write(fd, buf, len);
 	if (r <= 0 || !active())
 		return r;
@@ -161,19 +182,30 @@ static __attribute__((noinline)) ssize_t write_on(int fd, const void *buf, size_
 	return r;
 }
 
+/* Impairment asked for: the datagram may be lost, duplicated or queued here (impair.c). */
+static __attribute__((noinline)) ssize_t write_impaired(int fd, const void *buf, size_t len)
+{
+	ssize_t r;
+
+	if (impair_out_buf(fd, NULL, 0, buf, len, 0, &r))
+		return r;
+	return write_on(fd, buf, len);
+}
+
 CC_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
 	REAL(write);
 	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
 		return cc_real.write(fd, buf, len);
+	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
+		return write_impaired(fd, buf, len);
 	return write_on(fd, buf, len);
 }
 
 
 static __attribute__((noinline)) ssize_t writev_on(int fd, const struct iovec *iov, int iovcnt)
 {
-	IMPAIR_OUT(NULL, 0, NULL, iov, iovcnt, 0);
 	ssize_t r = cc_real.writev(fd, iov, iovcnt);
 	if (r <= 0 || !active())
 		return r;
@@ -185,19 +217,30 @@ static __attribute__((noinline)) ssize_t writev_on(int fd, const struct iovec *i
 	return r;
 }
 
+/* Impairment asked for: the datagram may be lost, duplicated or queued here (impair.c). */
+static __attribute__((noinline)) ssize_t writev_impaired(int fd, const struct iovec *iov, int iovcnt)
+{
+	ssize_t r;
+
+	if (impair_out(fd, NULL, 0, NULL, iov, iovcnt, 0, &r))
+		return r;
+	return writev_on(fd, iov, iovcnt);
+}
+
 CC_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
 	REAL(writev);
 	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
 		return cc_real.writev(fd, iov, iovcnt);
+	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
+		return writev_impaired(fd, iov, iovcnt);
 	return writev_on(fd, iov, iovcnt);
 }
 
 
 static __attribute__((noinline)) ssize_t sendmsg_on(int fd, const struct msghdr *msg, int flags)
 {
-	IMPAIR_OUT(msg->msg_name, msg->msg_namelen, msg, msg->msg_iov, (int)msg->msg_iovlen, flags);
 	ssize_t r = cc_real.sendmsg(fd, msg, flags);
 	if (r < 0 || !active())
 		return r;
@@ -209,12 +252,24 @@ static __attribute__((noinline)) ssize_t sendmsg_on(int fd, const struct msghdr 
 	return r;
 }
 
+/* Impairment asked for: the datagram may be lost, duplicated or queued here (impair.c). */
+static __attribute__((noinline)) ssize_t sendmsg_impaired(int fd, const struct msghdr *msg, int flags)
+{
+	ssize_t r;
+
+	if (impair_out(fd, msg->msg_name, msg->msg_namelen, msg, msg->msg_iov, (int)msg->msg_iovlen, flags, &r))
+		return r;
+	return sendmsg_on(fd, msg, flags);
+}
+
 CC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	REAL(sendmsg);
 	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
 		return cc_real.sendmsg(fd, msg, flags);
+	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
+		return sendmsg_impaired(fd, msg, flags);
 	return sendmsg_on(fd, msg, flags);
 }
 
@@ -245,11 +300,6 @@ static int sendmmsg_impaired(int fd, struct cc_fd *e, struct mmsghdr *vec, unsig
 
 static __attribute__((noinline)) int sendmmsg_on(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 {
-	if (__builtin_expect(cc_impair_out, 0)) {
-		struct cc_fd *ie = captured(fd);
-		if (ie && fd_kind(ie) == FDK_UDP && vlen <= 1024)
-			return sendmmsg_impaired(fd, ie, vec, vlen, flags);
-	}
 	int r = cc_real.sendmmsg(fd, vec, vlen, flags);
 	if (r <= 0 || !active())
 		return r;
@@ -265,12 +315,24 @@ static __attribute__((noinline)) int sendmmsg_on(int fd, struct mmsghdr *vec, un
 	return r;
 }
 
+/* Impairment asked for: message by message (impair.c). */
+static __attribute__((noinline)) int sendmmsg_impair(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
+{
+	struct cc_fd *e = captured(fd);
+
+	if (e && fd_kind(e) == FDK_UDP && vlen <= 1024)
+		return sendmmsg_impaired(fd, e, vec, vlen, flags);
+	return sendmmsg_on(fd, vec, vlen, flags);
+}
+
 CC_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 {
 	REAL(sendmmsg);
 	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
 		return cc_real.sendmmsg(fd, vec, vlen, flags);
+	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
+		return sendmmsg_impair(fd, vec, vlen, flags);
 	return sendmmsg_on(fd, vec, vlen, flags);
 }
 

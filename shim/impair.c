@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -318,6 +319,7 @@ static void q_send(struct qpkt *p, const char *early)
 static void *sender_main(void *arg)
 {
 	(void)arg;
+	prctl(PR_SET_NAME, "clearcap-impair", 0, 0, 0);
 	pthread_mutex_lock(&I.lock);
 	for (;;) {
 		uint64_t now = cc_now();
