@@ -4,7 +4,9 @@ seed, a delay that shows in the capture and in the RTCP round-trip time, incomin
 turns a blocking receive into an error, delayed datagrams sent before their socket closes, and a
 program that did not ask for impairment seeing exactly what it sees without clearcap."""
 import hashlib
+import os
 import re
+import signal
 import socket
 import statistics
 import subprocess
@@ -27,11 +29,13 @@ def need_gst():
             raise cclib.Skip("GStreamer element %s not installed (gstreamer1.0-plugins-good)" % e)
 
 
-def rtp_session(env, cap, impair, packets, recv_cap=None):
+def rtp_session(env, cap, impair, packets, recv_cap=None, rtcp_back=True):
     """A PCMU stream of `packets` 5 ms packets from a gst-launch sender under `clearcap -w cap
     IMPAIR...` to a gst-launch receiver (under clearcap -w recv_cap when given), both with rtpbin,
-    the receiver's RTCP receiver reports going back to the sender.  Returns (rtp_port,
-    rtcp_back_port, sender's stderr)."""
+    the receiver's RTCP receiver reports going back to the sender (unless not rtcp_back: a GStreamer
+    sender that receives an RR as it sends its BYE has been seen, rarely, never to reach EOS, with or
+    without impairment of that RR's timing; tests that need no RR leave it out).  Returns
+    (rtp_port, rtcp_back_port, sender's stderr)."""
     ports = [cclib.free_port() for _ in range(3)]
     rtp, rtcp, back = ports
     recv_cmd = ["gst-launch-1.0", "-q", "rtpbin", "name=rb",
@@ -47,21 +51,38 @@ def rtp_session(env, cap, impair, packets, recv_cap=None):
                             stderr=subprocess.DEVNULL)
     try:
         time.sleep(0.7)
-        p = cclib.run([env.tool, "-q", "-w", cap] + impair +
+        p = run_group([env.tool, "-q", "-w", cap] + impair +
                       ["--", "gst-launch-1.0", "-q", "rtpbin", "name=rb",
                        "audiotestsrc", "is-live=true", "num-buffers=%d" % packets, "samplesperbuffer=40", "!",
                        "audio/x-raw,rate=8000,channels=1", "!", "mulawenc", "!", "rtppcmupay", "!",
                        "rb.send_rtp_sink_0",
                        "rb.send_rtp_src_0", "!", "udpsink", "host=127.0.0.1", "port=%d" % rtp,
                        "rb.send_rtcp_src_0", "!", "udpsink", "host=127.0.0.1", "port=%d" % rtcp, "sync=false",
-                       "async=false",
-                       "udpsrc", "port=%d" % back, "!", "rb.recv_rtcp_sink_0"],
-                      env=env.env(preload=False), timeout=50)
+                       "async=false"] +
+                      (["udpsrc", "port=%d" % back, "!", "rb.recv_rtcp_sink_0"] if rtcp_back else []),
+                      env.env(preload=False), packets * 0.005 + 15)
         time.sleep(0.3)
     finally:
         recv.terminate()
         recv.wait(timeout=10)
     return rtp, back, p.stderr
+
+
+def run_group(cmd, environ, timeout):
+    """Runs cmd in its own process group; past timeout the whole group is killed (no gst-launch
+    left behind) and the test fails saying so."""
+    p = subprocess.Popen(cmd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        raise AssertionError("the gst-launch sender did not reach EOS within %.0f s (its RTP all sent?"
+                             " see the capture)" % timeout)
+    if p.returncode != 0:
+        raise AssertionError("%r exited %d: %s" % (cmd[:8], p.returncode, err[-1500:]))
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 
 
 def rtp_rows(cap, port, dfilter="rtp"):
@@ -129,7 +150,8 @@ def test_same_seed_same_drops(env):
     runs = []
     for i, seed in enumerate(("11", "11", "12")):
         cap = env.path("s%d.pcapng" % i)
-        rtp, _, _ = rtp_session(env, cap, ["--impair", "loss=10%,dup=2%", "--impair-seed", seed], 600)
+        rtp, _, _ = rtp_session(env, cap, ["--impair", "loss=10%,dup=2%", "--impair-seed", seed], 600,
+                                rtcp_back=False)
         rows = rtp_rows(cap, rtp)
         seqs = unwrap([r[0] for r in rows])
         base = seqs[0]
