@@ -202,6 +202,10 @@ def test_delay_shows_in_capture_and_rtcp_rtt(env):
             rtts.append(((a - int(r[1], 0) - int(r[2], 0)) & 0xFFFFFFFF) / 65536 * 1000)
     ok(rtts, "no RR answering an SR (LSR 0 throughout)")
     ok(all(40 <= x <= 80 for x in rtts), "RTCP round-trip times %s ms, expected about 50" % rtts)
+    # jitter=5ms (kept in order) shows in the receiver's interarrival jitter (8 kHz units; 0 without).
+    jit = [int(r[0]) for r in tshark(cap, ["rtcp.ssrc.jitter"], "rtcp.pt == 201 && udp.dstport == %d" % back,
+                                     ["-d", "udp.port==%d,rtcp" % back]) if r and r[0]]
+    ok(jit and max(jit) >= 8, "RR jitter %s (8 kHz units), expected 1 ms or more" % jit)
 
 
 RECEIVER = r"""
