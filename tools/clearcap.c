@@ -489,6 +489,11 @@ static void check_settings(const struct options *o)
 	check_option("CLEARCAP_SRTP_KEYLOG", "--srtp-keylog", o->srtp_keylog);
 	check_option("CLEARCAP_FILTER", "-f/--filter", o->filter);
 	check_option("CLEARCAP_CAPTURE", "--capture", o->capture);
+	/* An inherited impairment spec is checked like the others (--impair set it already checked). */
+	const char *imp = getenv("CLEARCAP_IMPAIR");
+	struct cc_impair_spec spec;
+	if (imp != NULL && *imp && cc_impair_parse(imp, &spec, why, sizeof why) < 0)
+		die("CLEARCAP_IMPAIR=%.200s: %s", imp, why);
 	for (size_t i = 0; cc_envcheck_vars[i] != NULL; i++) {
 		const char *var = cc_envcheck_vars[i], *val = getenv(var);
 

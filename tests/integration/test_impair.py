@@ -390,3 +390,7 @@ def test_rate_and_reorder(env):
     held = cclib.tshark_count(cap2, 'frame.comment contains "reordered (held back 20 ms)"')
     ok(25 <= held <= 60, "reordered: %d of 200" % held)
     ok(int(inversions) >= held // 2, "receiver saw %s inversions for %d held back" % (inversions, held))
+    p = cclib.run([env.tool, "-w", cap, "--", "true"], env=env.env(preload=False, extra={"CLEARCAP_IMPAIR": "loss=3"}),
+                  check=False)
+    eq(p.returncode, 2, "exit status for an inherited bad CLEARCAP_IMPAIR")
+    ok("CLEARCAP_IMPAIR=loss=3" in p.stderr and "loss=3: bad value" in p.stderr, "message: %r" % p.stderr)
