@@ -15,6 +15,7 @@ import time
 import cclib
 from cclib import eq, ok, tshark
 
+TSAN = ["test_delayed_sent_before_close", "test_rate_and_reorder", "test_in_loss_blocking_receiver"]
 QUICK = ["test_in_loss_blocking_receiver", "test_delayed_sent_before_close", "test_no_impairment_no_change",
          "test_filter_selects"]
 
