@@ -215,8 +215,10 @@ CC_EXPORT int fcntl64(int fd, int cmd, ...)
  */
 static void before_exec(void)
 {
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && (uint32_t)getpid() == cc_pid)
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && (uint32_t)getpid() == cc_pid) {
+		cc_impair_exit();       /* delayed datagrams go now: the new image has no sender thread */
 		cc_writer_flush();
+	}
 }
 
 CC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])

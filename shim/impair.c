@@ -494,7 +494,7 @@ void cc_impair_exit(void)
 	if (!__atomic_load_n(&cc_impair_out, __ATOMIC_ACQUIRE) || !__atomic_load_n(&I.head, __ATOMIC_RELAXED))
 		return;
 	lock(&old);
-	flush_range(0, ~0u, "sent early (program exiting)");
+	flush_range(0, ~0u, "sent early (exit or exec)");
 	unlock(&old);
 }
 
