@@ -37,7 +37,8 @@ struct cc_counters {
 	uint64_t loaded;        /* processes whose shim read CLEARCAP_* at start-up (captured or not) */
 	uint64_t refused;       /* of those, processes whose configuration was refused (one line each) */
 	uint64_t names_used;    /* bytes of names[] claimed, including entries that did not fit */
-	uint64_t reserved[45];
+	uint64_t impaired[4];   /* datagrams impairment dropped, delayed, duplicated, reordered */
+	uint64_t reserved[41];
 	/*
 	 * The files `clearcap ctl PID reopen FILE` switched processes to, so that the command names
 	 * and reads every file of the run: a process claims room with __atomic_fetch_add on

@@ -363,6 +363,27 @@ static void start_sender(void)
 
 /* ---- Sending ---- */
 
+/*
+ * A send the kernel never saw leaves an unbound socket unbound, where the real one would have
+ * bound it to the wildcard address and an ephemeral port: replies could not arrive and
+ * getsockname would differ.  So a lost or queued datagram binds the socket as the kernel would.
+ */
+static void ensure_bound(int fd, struct cc_fd *e)
+{
+	if (!(fd_flags(e) & FDF_LOCAL))
+		cc_refresh_local(fd, e);
+	if ((fd_flags(e) & FDF_LOCAL) && e->local.port != 0)
+		return;
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = e->family == AF_INET6 ? AF_INET6 : AF_INET;
+	socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int saved = errno;
+	if (cc_real.bind(fd, (struct sockaddr *)&ss, len) == 0)
+		cc_refresh_local(fd, e);
+	errno = saved;
+}
+
 int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags, ssize_t *ret)
 {
 	struct cc_impair_fate f;
@@ -386,7 +407,9 @@ int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags,
 	cc_impair_decide(&I.spec.out, st, now, len, &f);
 	I.link_free = st->link_free;
 	if (f.lost) {
+		ensure_bound(fd, e);
 		capture(fd, msg, "dropped by impairment (loss)");
+		cc_writer_count_impaired(0);
 		unlock(&old);
 		*ret = (ssize_t)len;
 		return 1;
@@ -399,8 +422,10 @@ int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags,
 		int saved = errno;
 		if (r >= 0) {
 			capture(fd, msg, NULL);
-			if (cc_real.sendmsg(fd, msg, flags) >= 0)
+			if (cc_real.sendmsg(fd, msg, flags) >= 0) {
+				cc_writer_count_impaired(2);
 				capture(fd, msg, "duplicated by impairment");
+			}
 		}
 		errno = saved;
 		*ret = r;
@@ -408,7 +433,9 @@ int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags,
 	}
 	if (I.queued >= I.spec.out.limit || msg->msg_controllen > CTL_MAX ||
 	    msg->msg_namelen > sizeof(struct sockaddr_storage)) {
+		ensure_bound(fd, e);
 		capture(fd, msg, "dropped by impairment (queue full)");
+		cc_writer_count_impaired(0);
 		unlock(&old);
 		*ret = (ssize_t)len;
 		return 1;
@@ -433,7 +460,11 @@ int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags,
 	p->len = len;
 	for (size_t i = 0, off = 0; i < msg->msg_iovlen; off += msg->msg_iov[i].iov_len, i++)
 		memcpy(p->data + off, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
+	ensure_bound(fd, e);
 	q_insert(p);
+	cc_writer_count_impaired(f.reordered ? 3 : 1);
+	if (f.dup)
+		cc_writer_count_impaired(2);
 	start_sender();
 	pthread_cond_signal(&I.wake);
 	unlock(&old);
@@ -456,6 +487,8 @@ int cc_impair_recv_lost(int fd, struct cc_fd *e, const struct sockaddr *from, so
 	announce();
 	cc_impair_decide(&I.spec.in, state_of(fd, 1), 0, 0, &f);
 	unlock(&old);
+	if (f.lost)
+		cc_writer_count_impaired(0);
 	return f.lost;
 }
 

@@ -83,6 +83,7 @@ struct totals {
 	uint64_t plain[5];
 	uint64_t srtp_failed;
 	uint64_t filtered, relayed;
+	uint64_t impaired[4];   /* dropped, delayed, duplicated, reordered by --impair */
 	uint64_t loaded, refused;
 	struct { char *path; off_t start; } files[MAX_FILES];  /* after the first, from ctl reopen */
 	size_t nfiles, more_files;
@@ -813,6 +814,8 @@ static struct totals counters_collect(struct counters *cn)
 	t.srtp_failed = __atomic_load_n(&c->srtp_failed, __ATOMIC_ACQUIRE);
 	t.filtered = __atomic_load_n(&c->filtered, __ATOMIC_ACQUIRE);
 	t.relayed = __atomic_load_n(&c->relayed, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < 4; i++)
+		t.impaired[i] = __atomic_load_n(&c->impaired[i], __ATOMIC_ACQUIRE);
 	t.loaded = __atomic_load_n(&c->loaded, __ATOMIC_ACQUIRE);
 	t.refused = __atomic_load_n(&c->refused, __ATOMIC_ACQUIRE);
 	collect_files(&t, c);
@@ -1180,6 +1183,11 @@ static void report(const struct options *o, const struct totals *t, const char *
 	if (t->filtered > 0)
 		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu not selected by the filter",
 					(unsigned long long)t->filtered);
+	if (t->impaired[0] + t->impaired[1] + t->impaired[2] + t->impaired[3] > 0)
+		len += (size_t)snprintf(extra + len, sizeof extra - len,
+					", impairment: %llu dropped, %llu delayed, %llu duplicated, %llu reordered",
+					(unsigned long long)t->impaired[0], (unsigned long long)t->impaired[1],
+					(unsigned long long)t->impaired[2], (unsigned long long)t->impaired[3]);
 	if (t->relayed > 0)
 		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu relayed via TURN",
 					(unsigned long long)t->relayed);

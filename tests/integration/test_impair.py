@@ -328,9 +328,11 @@ def test_filter_selects(env):
     refuses a bad filter before the program starts."""
     a, b = cclib.free_port(), cclib.free_port()
     cap = env.path("filter.pcapng")
-    cclib.run([env.tool, "-q", "-w", cap, "--impair", "loss=50%", "--impair-filter", "udp dst port %d" % a, "--",
-               cclib.PY, "-c", TWO_PORTS, str(a), str(b)], env=env.env(preload=False))
+    run = cclib.run([env.tool, "-w", cap, "--impair", "loss=50%", "--impair-filter", "udp dst port %d" % a, "--",
+                     cclib.PY, "-c", TWO_PORTS, str(a), str(b)], env=env.env(preload=False))
     da = cclib.tshark_count(cap, "udp.dstport == %d && %s" % (a, DROPPED))
+    ok("impairment: %d dropped, 0 delayed, 0 duplicated, 0 reordered" % da in run.stderr,
+       "the summary counts the drops of the file (%d): %r" % (da, run.stderr))
     db = cclib.tshark_count(cap, "udp.dstport == %d && %s" % (b, DROPPED))
     ok(150 <= da <= 250, "dropped to the filtered port: %d of 400" % da)
     eq(db, 0, "dropped to the other port")
