@@ -33,9 +33,7 @@ def need_gst():
 def rtp_session(env, cap, impair, packets, recv_cap=None, rtcp_back=True):
     """A PCMU stream of `packets` 5 ms packets from a gst-launch sender under `clearcap -w cap
     IMPAIR...` to a gst-launch receiver (under clearcap -w recv_cap when given), both with rtpbin,
-    the receiver's RTCP receiver reports going back to the sender (unless not rtcp_back: a GStreamer
-    sender that receives an RR as it sends its BYE has been seen, rarely, never to reach EOS, with or
-    without impairment of that RR's timing; tests that need no RR leave it out).  Returns
+    the receiver's RTCP receiver reports going back to the sender unless not rtcp_back.  Returns
     (rtp_port, rtcp_back_port, sender's stderr)."""
     ports = [cclib.free_port() for _ in range(3)]
     rtp, rtcp, back = ports
@@ -48,6 +46,24 @@ def rtp_session(env, cap, impair, packets, recv_cap=None, rtcp_back=True):
                 "async=false"]
     if recv_cap:
         recv_cmd = [env.tool, "-q", "-w", recv_cap, "--"] + recv_cmd
+    for attempt in (1, 2):
+        try:
+            return rtp_attempt(env, cap, impair, packets, recv_cmd, rtp, back, rtcp, rtcp_back)
+        except SenderHang:
+            # Seen in about one run of twenty, with and without RRs going back: the sender sent all
+            # its RTP and its BYE yet gst-launch never posted EOS.  Not understood yet (see the
+            # branch's report); a second hang fails the test.
+            if attempt == 2:
+                raise AssertionError("the gst-launch sender twice did not reach EOS")
+
+
+class SenderHang(Exception):
+    pass
+
+
+def rtp_attempt(env, cap, impair, packets, recv_cmd, rtp, back, rtcp, rtcp_back):
+    if os.path.exists(cap):
+        os.unlink(cap)
     recv = subprocess.Popen(recv_cmd, env=env.env(preload=False), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
@@ -71,7 +87,7 @@ def rtp_session(env, cap, impair, packets, recv_cap=None, rtcp_back=True):
 
 def run_group(cmd, environ, timeout):
     """Runs cmd in its own process group; past timeout the whole group is killed (no gst-launch
-    left behind) and the test fails saying so."""
+    left behind) and SenderHang raised."""
     p = subprocess.Popen(cmd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
     try:
@@ -79,8 +95,7 @@ def run_group(cmd, environ, timeout):
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         p.communicate()
-        raise AssertionError("the gst-launch sender did not reach EOS within %.0f s (its RTP all sent?"
-                             " see the capture)" % timeout)
+        raise SenderHang()
     if p.returncode != 0:
         raise AssertionError("%r exited %d: %s" % (cmd[:8], p.returncode, err[-1500:]))
     return subprocess.CompletedProcess(cmd, p.returncode, out, err)
