@@ -95,3 +95,10 @@ fuzz:
 
 fuzz-smoke:
 	$(call fuzz_run,smoke)
+
+# decoders/impairspec.c: the CLEARCAP_IMPAIR syntax and the per-datagram model.
+UNIT_TESTS += $(BUILD)/tests/test_impair
+$(BUILD)/tests/test_impair: tests/unit/test_impair.c tests/unit/check_main.h decoders/impairspec.c \
+                            decoders/impairspec.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_impair.c decoders/impairspec.c $(CHECK_LIBS)

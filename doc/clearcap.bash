@@ -9,7 +9,7 @@ _clearcap()
     local opts="-w -a --append -F --format -P --programs -B --buffer-size -k --keylog
                 --srtp-keylog -f --filter --capture --plain-ipv4 -C -G -W -q --quiet -v --verbose --stats --trace --no-trace
                 --no-decrypt --hep --hep-id --hep-name --hep-password --hep-classes -h --help
-                -V --version"
+                -V --version --impair --impair-seed --impair-filter"
 
     # After the subcommand word or the program to run, complete for them instead.
     case ${words[1]} in
@@ -41,7 +41,7 @@ _clearcap()
         case ${words[i]} in
             --) _command_offset $((i + 1)); return ;;
             -w|-F|--format|-P|--programs|-B|--buffer-size|-k|--keylog|--srtp-keylog|-f|--filter|\
-            --capture|-C|-G|-W|--stats) ((i++)) ;;
+            --capture|-C|-G|-W|--stats|--impair|--impair-seed|--impair-filter) ((i++)) ;;
             -*) ;;
             *) _command_offset $i; return ;;
         esac
@@ -57,7 +57,7 @@ _clearcap()
             COMPREPLY=($(compgen -P "$head" -W "$classes" -- "$last"))
             compopt -o nospace
             return ;;
-        -P|--programs|-B|--buffer-size|-f|--filter|-C|-G|-W) return ;;
+        -P|--programs|-B|--buffer-size|-f|--filter|-C|-G|-W|--impair|--impair-seed|--impair-filter) return ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

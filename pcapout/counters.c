@@ -82,6 +82,12 @@ void cc_writer_count_filtered(void)
 		cc_wc_count(&W.shared->filtered, 1);
 }
 
+void cc_writer_count_impaired(unsigned what)
+{
+	if (W.shared && what < 4)
+		cc_wc_count(&W.shared->impaired[what], 1);
+}
+
 void cc_writer_count_relayed(void)
 {
 	if (W.shared)

@@ -25,7 +25,8 @@ static struct {
 
 int cc_filter_on;
 
-int cc_filter_compile(const char *expr, char *err, size_t errlen)
+/* Compiles expr for our frames into *out (loading libpcap and bpf_filter on first use). */
+static int compile_prog(const char *expr, struct bpf_program *out, char *err, size_t errlen)
 {
 	pcap_t *(*open_dead)(int, int);
 	int (*compile)(pcap_t *, struct bpf_program *, const char *, int, bpf_u_int32);
@@ -64,12 +65,31 @@ int cc_filter_compile(const char *expr, char *err, size_t errlen)
 	}
 	close(p);
 	/* Set once at start-up; compiling again (the unit tests do) replaces the program. */
-	if (F.prog.bf_insns)
-		freecode(&F.prog);
-	F.prog = prog;
+	if (out->bf_insns)
+		freecode(out);
+	*out = prog;
+	return 0;
+}
+
+int cc_filter_compile(const char *expr, char *err, size_t errlen)
+{
+	if (compile_prog(expr, &F.prog, err, errlen) < 0)
+		return -1;
 	/* The library stays loaded: bpf_filter runs for every frame from now on. */
 	__atomic_store_n(&cc_filter_on, 1, __ATOMIC_RELEASE);
 	return 0;
+}
+
+static struct bpf_program other;
+
+int cc_filter_compile_other(const char *expr, char *err, size_t errlen)
+{
+	return compile_prog(expr, &other, err, errlen);
+}
+
+int cc_filter_match_other(const uint8_t *frame, size_t caplen, size_t wirelen)
+{
+	return other.bf_insns && F.run(other.bf_insns, frame, (u_int)wirelen, (u_int)caplen) != 0;
 }
 
 int cc_filter_match(const uint8_t *frame, size_t caplen, size_t wirelen)

@@ -28,4 +28,11 @@ int cc_filter_decide(const uint8_t *p, size_t avail, size_t wirelen, size_t hole
 /* True when the frame (caplen bytes present of wirelen) passes the filter. */
 int cc_filter_match(const uint8_t *frame, size_t caplen, size_t wirelen);
 
+/*
+ * One other program, independent of the capture filter: the one that selects the datagrams
+ * impairment applies to (CLEARCAP_IMPAIR_FILTER).  Compiled once at start-up.
+ */
+int cc_filter_compile_other(const char *expr, char *err, size_t errlen);
+int cc_filter_match_other(const uint8_t *frame, size_t caplen, size_t wirelen);
+
 #endif

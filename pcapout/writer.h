@@ -114,6 +114,9 @@ void cc_writer_count_filtered(void);
 /* Counts one datagram written unwrapped on the relay interface. */
 void cc_writer_count_relayed(void);
 
+/* A datagram impairment dropped (0), delayed (1), duplicated (2) or reordered (3), for the summary. */
+void cc_writer_count_impaired(unsigned what);
+
 /* Counts one failed srtp_unprotect (shared counters). */
 void cc_writer_count_srtp_failure(void);
 

@@ -103,8 +103,11 @@ static inline const char *silent_note(const struct iovec *iov, size_t caplen, si
 	return dtls ? NOTE_DTLS : NOTE_TLS;
 }
 
-void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,
-		const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen)
+/* The one body of cc_cap_udp and cc_cap_udp_note: inlined into both, so the usual path gains no call. */
+static inline __attribute__((always_inline)) void cap_udp(int fd, struct cc_fd *e, int outgoing,
+							  const struct sockaddr *peer_sa, socklen_t plen,
+							  const struct cc_meta *m, const struct iovec *iov, int iovcnt,
+							  size_t caplen, size_t origlen, const char *note)
 {
 	struct cc_frame f;
 	struct cc_addr peer, local;
@@ -182,6 +185,8 @@ void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *pe
 			f.defer = CC_DEFER_WIRE;
 		f.note = silent_note(iov, caplen, 0, 1);
 	}
+	if (__builtin_expect(note != NULL, 0))
+		f.note = note;
 
 	if (gso && caplen == origlen && origlen > gso) {
 		for (size_t off = 0; off < origlen; off += gso) {
@@ -193,6 +198,19 @@ void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *pe
 	cc_emit(&f, ts, iov, iovcnt, 0, caplen, origlen);
 	if (relayed)
 		cc_cap_relay(outgoing, &rl, ts);
+}
+
+void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,
+		const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen)
+{
+	cap_udp(fd, e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen, NULL);
+}
+
+void cc_cap_udp_note(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,
+		     const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen,
+		     const char *note)
+{
+	cap_udp(fd, e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen, note);
 }
 
 void cc_cap_relay(int outgoing, const struct cc_relay *rl, uint64_t ts)

@@ -10,6 +10,7 @@
 #include "shim/real.h"
 #include "pcapout/writer.h"
 #include "shim/control.h"
+#include "shim/impair.h"
 #include "shim/ownfd.h"
 
 #include <errno.h>
@@ -34,6 +35,9 @@ CC_EXPORT int close(int fd)
 			errno = EBADF;
 			return -1;
 		}
+		/* Delayed datagrams queued for this socket leave before it closes (impair.c). */
+		if (__builtin_expect(cc_impair_out | cc_impair_in, 0) && fd >= 0)
+			cc_impair_closing((unsigned)fd, (unsigned)fd);
 		struct cc_fd *e = cc_fd_peek(fd);
 		if (e && fd_kind(e) == FDK_TCP) {
 			int saved = errno;
@@ -79,6 +83,8 @@ CC_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
 	/* CLOSE_RANGE_CLOEXEC closes nothing, and ours are close-on-exec already. */
 	if (!capturing() || (flags & CLOSE_RANGE_CLOEXEC) || lo > hi)
 		return cc_real.close_range(lo, hi, flags);
+	if (__builtin_expect(cc_impair_out | cc_impair_in, 0))
+		cc_impair_closing(lo, hi);
 	int own[CC_OWNFD_MAX];
 	if (cc_ownfd_in_range(lo, hi, own) == 0) {
 		int r = cc_real.close_range(lo, hi, flags);
@@ -96,6 +102,8 @@ CC_EXPORT void closefrom(int lo)
 	REAL(closefrom);
 	int own[CC_OWNFD_MAX];
 
+	if (capturing() && lo >= 0 && __builtin_expect(cc_impair_out | cc_impair_in, 0))
+		cc_impair_closing((unsigned)lo, ~0u);
 	if (!capturing() || lo < 0 || cc_ownfd_in_range((unsigned)lo, ~0u, own) == 0) {
 		if (capturing() && lo >= 0)
 			cc_fd_reset_range((unsigned)lo, ~0u);
@@ -133,6 +141,8 @@ CC_EXPORT int dup2(int oldfd, int newfd)
 		}
 		/* The program wants that number: if it is ours, ours moves out of the way first. */
 		cc_ownfd_make_room(newfd);
+		if (__builtin_expect(cc_impair_out | cc_impair_in, 0) && newfd >= 0 && oldfd != newfd)
+			cc_impair_closing((unsigned)newfd, (unsigned)newfd);
 	}
 	int r = cc_real.dup2(oldfd, newfd);
 	if (r >= 0 && oldfd != newfd && capturing())
@@ -149,6 +159,8 @@ CC_EXPORT int dup3(int oldfd, int newfd, int flags)
 			return -1;
 		}
 		cc_ownfd_make_room(newfd);
+		if (__builtin_expect(cc_impair_out | cc_impair_in, 0) && newfd >= 0 && oldfd != newfd)
+			cc_impair_closing((unsigned)newfd, (unsigned)newfd);
 	}
 	int r = cc_real.dup3(oldfd, newfd, flags);
 	if (r >= 0 && capturing())
@@ -203,8 +215,10 @@ CC_EXPORT int fcntl64(int fd, int cmd, ...)
  */
 static void before_exec(void)
 {
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && (uint32_t)getpid() == cc_pid)
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && (uint32_t)getpid() == cc_pid) {
+		cc_impair_exit();       /* delayed datagrams go now: the new image has no sender thread */
 		cc_writer_flush();
+	}
 }
 
 CC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])

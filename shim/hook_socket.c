@@ -1,6 +1,6 @@
 /*
- * Socket hooks.  Each reads top to bottom in three layers: the exported symbol, our logic, the
- * real call (as in socket_wrapper).  The program's view never changes: return value, errno,
+ * Socket hooks: receiving and the socket life cycle (sending is hook_send.c's).  Each reads top
+ * to bottom in three layers: the exported symbol, our logic, the real call (as in socket_wrapper).  The program's view never changes: return value, errno,
  * buffers, addresses and control messages are what the real call gave; errno is saved right after
  * the real call and restored before returning.
  *
@@ -9,8 +9,9 @@
  * them; what the program asked for is copied back exactly as the kernel would have written it.
  */
 #include "shim/capture.h"
+#include "shim/hook_socket.h"
 #include "shim/hooks.h"
-#include "shim/real.h"
+#include "shim/impair.h"
 #include "pcapout/writer.h"
 
 #include <errno.h>
@@ -18,197 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define REAL(name) do { if (__builtin_expect(!cc_real.name, 0)) cc_real_init(); } while (0)
-
-static inline int active(void)
-{
-	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED);
-}
-
-/* The entry of a captured socket, or NULL (fast for files and pipes once seen). */
-static inline struct cc_fd *captured(int fd)
-{
-	struct cc_fd *e;
-
-	if (!active())
-		return NULL;
-	e = cc_fd_peek(fd);
-	if (e) {
-		int k = fd_kind(e);
-		if (k == FDK_UDP || k == FDK_TCP)
-			return e;               /* per packet: one look-up */
-		if (k == FDK_OTHER)
-			return NULL;
-	}
-	return cc_classify(fd);
-}
-
-/* ---- Sending ---- */
-
-static void sent(int fd, struct cc_fd *e, const struct sockaddr *to, socklen_t tolen, const struct msghdr *msg,
-		 const struct iovec *iov, int iovcnt, size_t n)
-{
-	if (fd_kind(e) == FDK_UDP) {
-		struct cc_meta m = { .tos = -1, .ttl = -1 };
-		if (msg)
-			cc_meta_from_cmsg(&m, msg);
-		cc_cap_udp(fd, e, 1, to, tolen, &m, iov, iovcnt, n, n);
-	} else {
-		/* sendto on an unconnected TCP socket is TCP Fast Open: the connect happens here. */
-		if (!(fd_flags(e) & FDF_TCP_OPEN) && to)
-			cc_tcp_connected(fd, e, 1);
-		cc_tcp_data(fd, e, 1, iov, iovcnt, n);
-	}
-}
-
-static __attribute__((noinline)) ssize_t sendto_on(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
-{
-	ssize_t r = cc_real.sendto(fd, buf, len, flags, to, tolen);
-	if (r < 0 || !active())
-		return r;
-	int saved = errno;
-	struct cc_fd *e = captured(fd);
-	if (e) {
-		struct iovec v = { (void *)buf, (size_t)r };
-		sent(fd, e, to, tolen, NULL, &v, 1, (size_t)r);
-	}
-	errno = saved;
-	return r;
-}
-
-CC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
-{
-	REAL(sendto);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
-		return cc_real.sendto(fd, buf, len, flags, to, tolen);
-	return sendto_on(fd, buf, len, flags, to, tolen);
-}
-
-
-static __attribute__((noinline)) ssize_t send_on(int fd, const void *buf, size_t len, int flags)
-{
-	ssize_t r = cc_real.send(fd, buf, len, flags);
-	if (r < 0 || !active())
-		return r;
-	int saved = errno;
-	struct cc_fd *e = captured(fd);
-	if (e) {
-		struct iovec v = { (void *)buf, (size_t)r };
-		sent(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
-	}
-	errno = saved;
-	return r;
-}
-
-CC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
-{
-	REAL(send);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
-		return cc_real.send(fd, buf, len, flags);
-	return send_on(fd, buf, len, flags);
-}
-
-
-static __attribute__((noinline)) ssize_t write_on(int fd, const void *buf, size_t len)
-{
-	ssize_t r = cc_real.write(fd, buf, len);
-	if (r <= 0 || !active())
-		return r;
-	int saved = errno;
-	struct cc_fd *e = captured(fd);
-	if (e) {
-		struct iovec v = { (void *)buf, (size_t)r };
-		sent(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
-	}
-	errno = saved;
-	return r;
-}
-
-CC_EXPORT ssize_t write(int fd, const void *buf, size_t len)
-{
-	REAL(write);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
-		return cc_real.write(fd, buf, len);
-	return write_on(fd, buf, len);
-}
-
-
-static __attribute__((noinline)) ssize_t writev_on(int fd, const struct iovec *iov, int iovcnt)
-{
-	ssize_t r = cc_real.writev(fd, iov, iovcnt);
-	if (r <= 0 || !active())
-		return r;
-	int saved = errno;
-	struct cc_fd *e = captured(fd);
-	if (e)
-		sent(fd, e, NULL, 0, NULL, iov, iovcnt, (size_t)r);
-	errno = saved;
-	return r;
-}
-
-CC_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
-{
-	REAL(writev);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
-		return cc_real.writev(fd, iov, iovcnt);
-	return writev_on(fd, iov, iovcnt);
-}
-
-
-static __attribute__((noinline)) ssize_t sendmsg_on(int fd, const struct msghdr *msg, int flags)
-{
-	ssize_t r = cc_real.sendmsg(fd, msg, flags);
-	if (r < 0 || !active())
-		return r;
-	int saved = errno;
-	struct cc_fd *e = captured(fd);
-	if (e)
-		sent(fd, e, msg->msg_name, msg->msg_namelen, msg, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r);
-	errno = saved;
-	return r;
-}
-
-CC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
-{
-	REAL(sendmsg);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
-		return cc_real.sendmsg(fd, msg, flags);
-	return sendmsg_on(fd, msg, flags);
-}
-
-
-static __attribute__((noinline)) int sendmmsg_on(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
-{
-	int r = cc_real.sendmmsg(fd, vec, vlen, flags);
-	if (r <= 0 || !active())
-		return r;
-	int saved = errno;
-	struct cc_fd *e = captured(fd);
-	if (e) {
-		for (int i = 0; i < r; i++) {
-			const struct msghdr *m = &vec[i].msg_hdr;
-			sent(fd, e, m->msg_name, m->msg_namelen, m, m->msg_iov, (int)m->msg_iovlen, vec[i].msg_len);
-		}
-	}
-	errno = saved;
-	return r;
-}
-
-CC_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
-{
-	REAL(sendmmsg);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
-		return cc_real.sendmmsg(fd, vec, vlen, flags);
-	return sendmmsg_on(fd, vec, vlen, flags);
-}
-
 
 /* ---- Receiving ---- */
 
@@ -299,8 +109,8 @@ static void sub_prepare(struct msghdr *m, const struct msghdr *um, struct sockad
  * Records one received datagram of r bytes: the data is in `data`'s iovecs, the sender's name
  * and the control messages in `ctl` (the program's msghdr, or ours when we substituted).
  */
-static void udp_received(int fd, struct cc_fd *e, const struct msghdr *data, const struct msghdr *ctl, int flags,
-			 size_t r)
+static void udp_received_note(int fd, struct cc_fd *e, const struct msghdr *data, const struct msghdr *ctl, int flags,
+			      size_t r, const char *note)
 {
 	struct cc_meta meta = { .tos = -1, .ttl = -1 };
 	size_t room = 0;
@@ -310,8 +120,39 @@ static void udp_received(int fd, struct cc_fd *e, const struct msghdr *data, con
 	cc_meta_from_cmsg(&meta, ctl);
 	for (size_t i = 0; i < data->msg_iovlen; i++)
 		room += data->msg_iov[i].iov_len;
-	cc_cap_udp(fd, e, 0, ctl->msg_name, ctl->msg_namelen, &meta, data->msg_iov, (int)data->msg_iovlen,
-		   r < room ? r : room, r);
+	cc_cap_udp_note(fd, e, 0, ctl->msg_name, ctl->msg_namelen, &meta, data->msg_iov, (int)data->msg_iovlen,
+			r < room ? r : room, r, note);
+}
+
+static inline void udp_received(int fd, struct cc_fd *e, const struct msghdr *data, const struct msghdr *ctl,
+				int flags, size_t r)
+{
+	udp_received_note(fd, e, data, ctl, flags, r, NULL);
+}
+
+static const char LOST_IN[] = "dropped by impairment (loss): received, and withheld from the program";
+
+/*
+ * Impairment of a received datagram: when it is to be lost, it is written as such and the hook
+ * receives again with the same flags, so that a blocking call blocks for the next datagram and a
+ * non-blocking one returns EAGAIN only when nothing else is queued (as after a datagram the
+ * kernel drops for a bad checksum, which select(2) documents).
+ */
+static inline int lost_in(int fd, struct cc_fd *e, const struct msghdr *data, const struct msghdr *ctl, int flags,
+			  size_t r)
+{
+	if (__builtin_expect(!cc_impair_in, 1) || (flags & (MSG_PEEK | MSG_ERRQUEUE)))
+		return 0;
+	size_t room = 0;
+	for (size_t i = 0; i < data->msg_iovlen; i++)
+		room += data->msg_iov[i].iov_len;
+	if (!cc_impair_recv_lost(fd, e, ctl->msg_name, ctl->msg_namelen, data->msg_iov, (int)data->msg_iovlen,
+				 r < room ? r : room))
+		return 0;
+	int saved = errno;
+	udp_received_note(fd, e, data, ctl, flags, r, LOST_IN);
+	errno = saved;
+	return 1;
 }
 
 /* Gives the program what the kernel would have given it, then records the datagram. */
@@ -339,7 +180,12 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 
 	if (ctllen > CTL_STACK_MAX || !need_sub(e)) {
 		/* Enough room of the program's own, or nothing to add: receive directly. */
-		r = cc_real.recvmsg(fd, um, flags);
+		socklen_t namelen = um->msg_namelen;
+		size_t controllen = um->msg_controllen;
+		while ((r = cc_real.recvmsg(fd, um, flags)) >= 0 && lost_in(fd, e, um, um, flags, (size_t)r)) {
+			um->msg_namelen = namelen;
+			um->msg_controllen = controllen;
+		}
 		if (r >= 0) {
 			int saved = errno;
 			udp_received(fd, e, um, um, flags, (size_t)r);
@@ -350,8 +196,9 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 		return r;
 	}
 	uint8_t ctl[ctllen] __attribute__((aligned(8)));
-	sub_prepare(&m, um, &ss, ctl, ctllen);
-	r = cc_real.recvmsg(fd, &m, flags);
+	do
+		sub_prepare(&m, um, &ss, ctl, ctllen);
+	while ((r = cc_real.recvmsg(fd, &m, flags)) >= 0 && lost_in(fd, e, um, &m, flags, (size_t)r));
 	if (r >= 0) {
 		int saved = errno;
 		sub_finish(fd, e, um, &m, flags, (size_t)r);
@@ -376,10 +223,25 @@ static ssize_t udp_recv(int fd, struct cc_fd *e, void *buf, size_t len, int flag
 		socklen_t sl = sizeof(ss);
 		/* (A name buffer without a length is the program's EFAULT to get, as without us.) */
 		int own_name = !(fl & FDF_PEER) && !(from && (!fromlen || *fromlen >= sizeof(ss)));
-		ssize_t r = own_name ? cc_real.recvfrom(fd, buf, len, flags, (struct sockaddr *)&ss, &sl)
-				     : cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
+		socklen_t asked = fromlen ? *fromlen : 0;
+		ssize_t r;
+	again:
+		r = own_name ? cc_real.recvfrom(fd, buf, len, flags, (struct sockaddr *)&ss, &sl)
+			     : cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
 		if (r < 0)
 			return r;
+		if (__builtin_expect(cc_impair_in, 0)) {
+			struct iovec v = { buf, len };
+			struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
+			m.msg_name = own_name ? (void *)&ss : from && fromlen ? (void *)from : NULL;
+			m.msg_namelen = own_name ? sl : from && fromlen ? *fromlen : 0;
+			if (lost_in(fd, e, &m, &m, flags, (size_t)r)) {
+				sl = sizeof(ss);
+				if (fromlen)
+					*fromlen = asked;
+				goto again;
+			}
+		}
 		int saved = errno;
 		if (own_name && from && fromlen) {
 			/* What the kernel does with a short buffer: as much as fits, and the real length. */

@@ -7,6 +7,7 @@
 #include "shim/control.h"
 #include "shim/dtlsmatch.h"
 #include "shim/hooks.h"
+#include "shim/impair.h"
 #include "shim/ownfd.h"
 #include "shim/verbose.h"
 #include "shim/real.h"
@@ -55,6 +56,7 @@ static void atfork_child(void)
 	cc_forklock_child();
 	cc_sm_reset();
 	cc_control_atfork_child();
+	cc_impair_atfork_child();
 	set_comment();
 }
 
@@ -117,6 +119,11 @@ static void load(void)
 		exe_name[len] = 0;
 	}
 	int rc = cc_config_load(program_invocation_short_name, exe_name[0] ? exe_name : NULL);
+	/* A bad impairment spec is a bad setting like any other: said once, and nothing captured. */
+	if (rc == 0 && cc_cfg.on && cc_impair_load() < 0) {
+		cc_cfg.on = 0;
+		rc = -1;
+	}
 	count_loaded(rc);
 	if (rc == 0 && cc_cfg.on) {
 		const char *file = cc_cfg.file;
@@ -139,6 +146,7 @@ static void load(void)
 		own_resources();
 		cc_verbose_loaded(file);
 		cc_sm_init();
+		cc_impair_init();
 		set_comment();
 		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 		__atomic_store_n(&cc_on, 1, __ATOMIC_RELEASE);
@@ -161,6 +169,7 @@ __attribute__((constructor)) static void clearcap_ctor(void)
 __attribute__((destructor)) static void clearcap_dtor(void)
 {
 	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED)) {
+		cc_impair_exit();       /* delayed datagrams still queued go now, and are written */
 		cc_dm_flush();          /* plaintexts still waiting for their datagram, marked */
 		cc_tls_exit();
 		cc_writer_exit();

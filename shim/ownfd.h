@@ -65,6 +65,7 @@ void cc_linefile_write(struct cc_linefile *lf, const char *line, size_t len);
 enum cc_lock_rank {
 	CC_RANK_RESOLVE = 10,           /* binding optional symbols (libssl, libsrtp2) */
 	CC_RANK_TABLE = 20,             /* per-object tables: BIO methods, SSL_CTX callbacks */
+	CC_RANK_IMPAIR = 25,            /* impairment's queue, which writes datagrams under it */
 	CC_RANK_TURN = 30,              /* the TURN follower, which queues relayed frames */
 	CC_RANK_SSL = 40,               /* SSL sessions, which queue plaintext frames */
 	CC_RANK_WRITER = 50,            /* pcapout's own: start, drain, secrets history */

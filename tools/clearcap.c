@@ -25,12 +25,15 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "decoders/impairspec.h"
 #include "pcapout/pages.h"
 #include "pcapout/format.h"
 #include "pcapout/hep.h"
@@ -88,6 +91,7 @@ struct totals {
 	uint64_t plain[5];
 	uint64_t srtp_failed;
 	uint64_t filtered, relayed;
+	uint64_t impaired[4];   /* dropped, delayed, duplicated, reordered by --impair */
 	uint64_t loaded, refused;
 	struct { char *path; off_t start; } files[MAX_FILES];  /* after the first, from ctl reopen */
 	size_t nfiles, more_files;
@@ -233,6 +237,19 @@ static void print_help(void)
 "                     clearcap' (not with -f or --capture, nor to a pipe or rotated files).\n"
 "      --stats PATH   Also write the exit statistics (what this run added to FILE: flows,\n"
 "                     RTP streams, STUN, DTLS) to PATH as JSON, as 'clearcap report --json'.\n"
+"      --impair SPEC  Impair the captured processes' UDP: SPEC is sections separated by ';',\n"
+"                     each 'out:' or 'in:' (none: out) then comma-separated items: loss=P%,\n"
+"                     gloss=p%,r%[,h%,k%] (Gilbert-Elliott bursts), delay=T, jitter=T, dup=P%,\n"
+"                     reorder=P%, rate=R (2mbit, 64kbps), limit=N; e.g.\n"
+"                     'out:loss=10%,delay=50ms;in:loss=2%'.  'in:' takes loss and gloss only.\n"
+"                     Every impaired datagram is in FILE with a comment saying what was done\n"
+"                     (see README, Impairment).\n"
+"      --impair-seed N\n"
+"                     Seed of the impairment's PRNG: the same seed and the same packets give\n"
+"                     the same fates.  Without it a seed is drawn and printed.\n"
+"      --impair-filter EXPR\n"
+"                     Impair only the datagrams matching EXPR (tcpdump syntax, run on the frame\n"
+"                     as FILE would hold it), e.g. 'udp and not port 3478'.\n"
 "  -h, --help         Print this help and exit.\n"
 "  -V, --version      Print the version and exit.\n"
 "\n"
@@ -265,6 +282,9 @@ static void print_help(void)
 "  CLEARCAP_CTL       0: no control page; 1 without CLEARCAP_FILE: capture off until\n"
 "                     'clearcap ctl PID reopen FILE'.\n"
 "  CLEARCAP_STATS     Like --stats PATH, when --stats is not given.\n"
+"  CLEARCAP_IMPAIR, CLEARCAP_IMPAIR_SEED, CLEARCAP_IMPAIR_FILTER\n"
+"                     What --impair, --impair-seed and --impair-filter set, for use\n"
+"                     without clearcap (with CLEARCAP_FILE: impairment needs capture).\n"
 "  CLEARCAP_*         Other shim settings in the environment are passed on unchanged,\n"
 "                     after a check with the shim's own rules: a bad value stops clearcap\n"
 "                     with one line naming the variable before PROGRAM starts.\n"
@@ -352,6 +372,45 @@ static void bad_option(int c, char **argv)
 	usage_error(what);
 }
 
+/*
+ * --impair, --impair-seed, --impair-filter: checked here and handed to the shim as
+ * CLEARCAP_IMPAIR, CLEARCAP_IMPAIR_SEED and CLEARCAP_IMPAIR_FILTER.  Without a seed one is drawn
+ * here, so that every process of the tree uses the same one; each prints it at its first
+ * impaired datagram.
+ */
+static void check_option(const char *var, const char *opt, const char *val);
+
+static void impair_option(int c, const char *arg)
+{
+	struct cc_impair_spec spec;
+	char why[256];
+
+	if (c == 0x120) {
+		if (cc_impair_parse(arg, &spec, why, sizeof why) < 0)
+			die("invalid --impair '%.200s': %s", arg, why);
+		if (setenv("CLEARCAP_IMPAIR", arg, 1) < 0)
+			die("cannot set CLEARCAP_IMPAIR: %s", strerror(errno));
+		if (getenv("CLEARCAP_IMPAIR_SEED") == NULL) {
+			uint64_t seed = 0;
+			char buf[32];
+			if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+				seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
+			snprintf(buf, sizeof buf, "%llu", (unsigned long long)seed);
+			setenv("CLEARCAP_IMPAIR_SEED", buf, 1);
+		}
+	} else if (c == 0x121) {
+		char *end;
+		errno = 0;
+		(void)strtoull(arg, &end, 10);
+		if (errno || end == arg || *end || arg[0] == '-')
+			die("invalid --impair-seed '%.200s': expected a whole number", arg);
+		setenv("CLEARCAP_IMPAIR_SEED", arg, 1);
+	} else {
+		check_option("CLEARCAP_FILTER", "--impair-filter", arg);
+		setenv("CLEARCAP_IMPAIR_FILTER", arg, 1);
+	}
+}
+
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	/* '+' stops at the first non-option, so the program's own options are left alone. */
@@ -377,6 +436,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "hep-password", required_argument, NULL, 0x113 },
 		{ "hep-classes", required_argument, NULL, 0x114 },
 		{ "plain-ipv4",  no_argument,       NULL, 0x104 },
+		{ "impair",      required_argument, NULL, 0x120 },
+		{ "impair-seed", required_argument, NULL, 0x121 },
+		{ "impair-filter", required_argument, NULL, 0x122 },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ "version",     no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -445,6 +507,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		}
 		case 0x104: o->plain_ipv4 = true; break;
+		case 0x120: case 0x121: case 0x122: impair_option(c, optarg); break;
 		case 'h': print_help(); exit(0);
 		case 'V': puts("clearcap " CLEARCAP_VERSION); exit(0);
 		default: bad_option(c, argv);
@@ -515,6 +578,11 @@ static void check_settings(const struct options *o)
 	check_option("CLEARCAP_SRTP_KEYLOG", "--srtp-keylog", o->srtp_keylog);
 	check_option("CLEARCAP_FILTER", "-f/--filter", o->filter);
 	check_option("CLEARCAP_CAPTURE", "--capture", o->capture);
+	/* An inherited impairment spec is checked like the others (--impair set it already checked). */
+	const char *imp = getenv("CLEARCAP_IMPAIR");
+	struct cc_impair_spec spec;
+	if (imp != NULL && *imp && cc_impair_parse(imp, &spec, why, sizeof why) < 0)
+		die("CLEARCAP_IMPAIR=%.200s: %s", imp, why);
 	for (size_t i = 0; cc_envcheck_vars[i] != NULL; i++) {
 		const char *var = cc_envcheck_vars[i], *val = getenv(var);
 
@@ -834,6 +902,8 @@ static struct totals counters_collect(struct counters *cn)
 	t.srtp_failed = __atomic_load_n(&c->srtp_failed, __ATOMIC_ACQUIRE);
 	t.filtered = __atomic_load_n(&c->filtered, __ATOMIC_ACQUIRE);
 	t.relayed = __atomic_load_n(&c->relayed, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < 4; i++)
+		t.impaired[i] = __atomic_load_n(&c->impaired[i], __ATOMIC_ACQUIRE);
 	t.loaded = __atomic_load_n(&c->loaded, __ATOMIC_ACQUIRE);
 	t.refused = __atomic_load_n(&c->refused, __ATOMIC_ACQUIRE);
 	collect_files(&t, c);
@@ -1227,6 +1297,11 @@ static void report(const struct options *o, const struct totals *t, const char *
 	if (t->filtered > 0)
 		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu not selected by the filter",
 					(unsigned long long)t->filtered);
+	if (t->impaired[0] + t->impaired[1] + t->impaired[2] + t->impaired[3] > 0)
+		len += (size_t)snprintf(extra + len, sizeof extra - len,
+					", impairment: %llu dropped, %llu delayed, %llu duplicated, %llu reordered",
+					(unsigned long long)t->impaired[0], (unsigned long long)t->impaired[1],
+					(unsigned long long)t->impaired[2], (unsigned long long)t->impaired[3]);
 	if (t->relayed > 0)
 		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu relayed via TURN",
 					(unsigned long long)t->relayed);

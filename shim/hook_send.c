@@ -1,0 +1,308 @@
+/*
+ * Send hooks (sendto, send, write, writev, sendmsg, sendmmsg), read top to bottom in three layers
+ * as the receive hooks in hook_socket.c: the exported symbol, our logic, the real call.  The
+ * program's view never changes unless impairment was asked for (impair.c), and then only as a
+ * network would change it: the exported symbol tests one flag before its usual path.
+ */
+#include "shim/capture.h"
+#include "shim/hooks.h"
+#include "shim/impair.h"
+#include "shim/hook_socket.h"
+#include "pcapout/writer.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- Sending ---- */
+
+static void sent(int fd, struct cc_fd *e, const struct sockaddr *to, socklen_t tolen, const struct msghdr *msg,
+		 const struct iovec *iov, int iovcnt, size_t n)
+{
+	if (fd_kind(e) == FDK_UDP) {
+		struct cc_meta m = { .tos = -1, .ttl = -1 };
+		if (msg)
+			cc_meta_from_cmsg(&m, msg);
+		cc_cap_udp(fd, e, 1, to, tolen, &m, iov, iovcnt, n, n);
+	} else {
+		/* sendto on an unconnected TCP socket is TCP Fast Open: the connect happens here. */
+		if (!(fd_flags(e) & FDF_TCP_OPEN) && to)
+			cc_tcp_connected(fd, e, 1);
+		cc_tcp_data(fd, e, 1, iov, iovcnt, n);
+	}
+}
+
+/*
+ * Impairment of an outgoing datagram (impair.c): 1 when it was handled there, with *r the call's
+ * result; 0 to go on as usual.  Reached only when impairment was asked for.
+ */
+static __attribute__((noinline)) int impair_out(int fd, const struct sockaddr *to, socklen_t tolen,
+						const struct msghdr *msg, const struct iovec *iov, int iovcnt, int flags,
+						ssize_t *r)
+{
+	struct cc_fd *e = captured(fd);
+
+	if (!e || fd_kind(e) != FDK_UDP || iovcnt < 0)
+		return 0;
+	struct msghdr m = { .msg_name = (void *)to, .msg_namelen = tolen, .msg_iov = (struct iovec *)iov,
+			    .msg_iovlen = (size_t)iovcnt };
+	if (msg) {
+		m.msg_control = msg->msg_control;
+		m.msg_controllen = msg->msg_controllen;
+	}
+	return cc_impair_send(fd, e, &m, flags, r);
+}
+
+/* The same for a call with one buffer: its iovec is made here, off the usual path. */
+static __attribute__((noinline)) int impair_out_buf(int fd, const struct sockaddr *to, socklen_t tolen,
+						    const void *buf, size_t len, int flags, ssize_t *r)
+{
+	struct iovec v = { (void *)buf, len };
+
+	return impair_out(fd, to, tolen, NULL, &v, 1, flags, r);
+}
+
+static __attribute__((noinline)) ssize_t sendto_on(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
+{
+	ssize_t r = cc_real.sendto(fd, buf, len, flags, to, tolen);
+	if (r < 0 || !active())
+		return r;
+	int saved = errno;
+	struct cc_fd *e = captured(fd);
+	if (e) {
+		struct iovec v = { (void *)buf, (size_t)r };
+		sent(fd, e, to, tolen, NULL, &v, 1, (size_t)r);
+	}
+	errno = saved;
+	return r;
+}
+
+/* Impairment asked for: the datagram may be lost, duplicated or queued here (impair.c). */
+static __attribute__((noinline)) ssize_t sendto_impaired(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
+{
+	ssize_t r;
+
+	if (impair_out_buf(fd, to, tolen, buf, len, flags, &r))
+		return r;
+	return sendto_on(fd, buf, len, flags, to, tolen);
+}
+
+CC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
+{
+	REAL(sendto);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.sendto(fd, buf, len, flags, to, tolen);
+	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
+		return sendto_impaired(fd, buf, len, flags, to, tolen);
+	return sendto_on(fd, buf, len, flags, to, tolen);
+}
+
+
+static __attribute__((noinline)) ssize_t send_on(int fd, const void *buf, size_t len, int flags)
+{
+	ssize_t r = cc_real.send(fd, buf, len, flags);
+	if (r < 0 || !active())
+		return r;
+	int saved = errno;
+	struct cc_fd *e = captured(fd);
+	if (e) {
+		struct iovec v = { (void *)buf, (size_t)r };
+		sent(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
+	}
+	errno = saved;
+	return r;
+}
+
+/* Impairment asked for: the datagram may be lost, duplicated or queued here (impair.c). */
+static __attribute__((noinline)) ssize_t send_impaired(int fd, const void *buf, size_t len, int flags)
+{
+	ssize_t r;
+
+	if (impair_out_buf(fd, NULL, 0, buf, len, flags, &r))
+		return r;
+	return send_on(fd, buf, len, flags);
+}
+
+CC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	REAL(send);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.send(fd, buf, len, flags);
+	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
+		return send_impaired(fd, buf, len, flags);
+	return send_on(fd, buf, len, flags);
+}
+
+
+static __attribute__((noinline)) ssize_t write_on(int fd, const void *buf, size_t len)
+{
+	ssize_t r = cc_real.write(fd, buf, len);
+	if (r <= 0 || !active())
+		return r;
+	int saved = errno;
+	struct cc_fd *e = captured(fd);
+	if (e) {
+		struct iovec v = { (void *)buf, (size_t)r };
+		sent(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
+	}
+	errno = saved;
+	return r;
+}
+
+/* Impairment asked for: the datagram may be lost, duplicated or queued here (impair.c). */
+static __attribute__((noinline)) ssize_t write_impaired(int fd, const void *buf, size_t len)
+{
+	ssize_t r;
+
+	if (impair_out_buf(fd, NULL, 0, buf, len, 0, &r))
+		return r;
+	return write_on(fd, buf, len);
+}
+
+CC_EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+	REAL(write);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.write(fd, buf, len);
+	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
+		return write_impaired(fd, buf, len);
+	return write_on(fd, buf, len);
+}
+
+
+static __attribute__((noinline)) ssize_t writev_on(int fd, const struct iovec *iov, int iovcnt)
+{
+	ssize_t r = cc_real.writev(fd, iov, iovcnt);
+	if (r <= 0 || !active())
+		return r;
+	int saved = errno;
+	struct cc_fd *e = captured(fd);
+	if (e)
+		sent(fd, e, NULL, 0, NULL, iov, iovcnt, (size_t)r);
+	errno = saved;
+	return r;
+}
+
+/* Impairment asked for: the datagram may be lost, duplicated or queued here (impair.c). */
+static __attribute__((noinline)) ssize_t writev_impaired(int fd, const struct iovec *iov, int iovcnt)
+{
+	ssize_t r;
+
+	if (impair_out(fd, NULL, 0, NULL, iov, iovcnt, 0, &r))
+		return r;
+	return writev_on(fd, iov, iovcnt);
+}
+
+CC_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	REAL(writev);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.writev(fd, iov, iovcnt);
+	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
+		return writev_impaired(fd, iov, iovcnt);
+	return writev_on(fd, iov, iovcnt);
+}
+
+
+static __attribute__((noinline)) ssize_t sendmsg_on(int fd, const struct msghdr *msg, int flags)
+{
+	ssize_t r = cc_real.sendmsg(fd, msg, flags);
+	if (r < 0 || !active())
+		return r;
+	int saved = errno;
+	struct cc_fd *e = captured(fd);
+	if (e)
+		sent(fd, e, msg->msg_name, msg->msg_namelen, msg, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r);
+	errno = saved;
+	return r;
+}
+
+/* Impairment asked for: the datagram may be lost, duplicated or queued here (impair.c). */
+static __attribute__((noinline)) ssize_t sendmsg_impaired(int fd, const struct msghdr *msg, int flags)
+{
+	ssize_t r;
+
+	if (impair_out(fd, msg->msg_name, msg->msg_namelen, msg, msg->msg_iov, (int)msg->msg_iovlen, flags, &r))
+		return r;
+	return sendmsg_on(fd, msg, flags);
+}
+
+CC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	REAL(sendmsg);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.sendmsg(fd, msg, flags);
+	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
+		return sendmsg_impaired(fd, msg, flags);
+	return sendmsg_on(fd, msg, flags);
+}
+
+
+/*
+ * sendmmsg under impairment: message by message, each impaired or sent on its own.  The result
+ * is what sendmmsg gives: the number sent, or -1 when the first one failed.
+ */
+static int sendmmsg_impaired(int fd, struct cc_fd *e, struct mmsghdr *vec, unsigned vlen, int flags)
+{
+	for (unsigned i = 0; i < vlen; i++) {
+		const struct msghdr *m = &vec[i].msg_hdr;
+		ssize_t r;
+		if (!impair_out(fd, m->msg_name, m->msg_namelen, m, m->msg_iov, (int)m->msg_iovlen, flags, &r)) {
+			r = cc_real.sendmsg(fd, m, flags);
+			if (r >= 0) {
+				int saved = errno;
+				sent(fd, e, m->msg_name, m->msg_namelen, m, m->msg_iov, (int)m->msg_iovlen, (size_t)r);
+				errno = saved;
+			}
+		}
+		if (r < 0)
+			return i ? (int)i : -1;
+		vec[i].msg_len = (unsigned)r;
+	}
+	return (int)vlen;
+}
+
+static __attribute__((noinline)) int sendmmsg_on(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
+{
+	int r = cc_real.sendmmsg(fd, vec, vlen, flags);
+	if (r <= 0 || !active())
+		return r;
+	int saved = errno;
+	struct cc_fd *e = captured(fd);
+	if (e) {
+		for (int i = 0; i < r; i++) {
+			const struct msghdr *m = &vec[i].msg_hdr;
+			sent(fd, e, m->msg_name, m->msg_namelen, m, m->msg_iov, (int)m->msg_iovlen, vec[i].msg_len);
+		}
+	}
+	errno = saved;
+	return r;
+}
+
+/* Impairment asked for: message by message (impair.c). */
+static __attribute__((noinline)) int sendmmsg_impair(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
+{
+	struct cc_fd *e = captured(fd);
+
+	if (e && fd_kind(e) == FDK_UDP && vlen <= 1024)
+		return sendmmsg_impaired(fd, e, vec, vlen, flags);
+	return sendmmsg_on(fd, vec, vlen, flags);
+}
+
+CC_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
+{
+	REAL(sendmmsg);
+	/* Off: one load and a tail call, no frame of our own. */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+		return cc_real.sendmmsg(fd, vec, vlen, flags);
+	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
+		return sendmmsg_impair(fd, vec, vlen, flags);
+	return sendmmsg_on(fd, vec, vlen, flags);
+}

@@ -1,0 +1,37 @@
+/*
+ * What the socket hook files share (shim/hook_socket.c: receiving and the socket life cycle;
+ * shim/hook_send.c: sending and its impairment): binding a real symbol on first use, and the
+ * per-call test of whether an fd is a socket we capture.
+ */
+#ifndef CC_HOOK_SOCKET_H
+#define CC_HOOK_SOCKET_H
+
+#include "shim/capture.h"
+#include "shim/real.h"
+
+#define REAL(name) do { if (__builtin_expect(!cc_real.name, 0)) cc_real_init(); } while (0)
+
+static inline int active(void)
+{
+	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED);
+}
+
+/* The entry of a captured socket, or NULL (fast for files and pipes once seen). */
+static inline struct cc_fd *captured(int fd)
+{
+	struct cc_fd *e;
+
+	if (!active())
+		return NULL;
+	e = cc_fd_peek(fd);
+	if (e) {
+		int k = fd_kind(e);
+		if (k == FDK_UDP || k == FDK_TCP)
+			return e;               /* per packet: one look-up */
+		if (k == FDK_OTHER)
+			return NULL;
+	}
+	return cc_classify(fd);
+}
+
+#endif
