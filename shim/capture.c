@@ -65,6 +65,17 @@ static void nest_note(uint8_t proto, const struct cc_addr *local, const struct c
 
 #define TURN_COPY 2048          /* a TURN datagram split over iovecs is parsed from a copy this large */
 
+/* The flags other threads set once (SSL_new, srtp_create): relaxed loads, not plain reads. */
+static inline int dtls_matching(void)
+{
+	return __atomic_load_n(&cc_dm_active, __ATOMIC_RELAXED);
+}
+
+static inline int matching(void)
+{
+	return __atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED) | dtls_matching();
+}
+
 /*
  * Never silent.  The first DTLS or TLS handshake packet a process moves while no TLS library
  * clearcap hooks has made a session in it (cc_tls_active, set by the TLS adapters) says, in
@@ -96,7 +107,8 @@ static inline const char *silent_note(const struct iovec *iov, size_t caplen, si
 {
 	int *told = dtls ? &told_dtls : &told_tls;
 
-	if (__builtin_expect(__atomic_load_n(told, __ATOMIC_RELAXED) | cc_tls_active, 1) || !caplen)
+	if (__builtin_expect(__atomic_load_n(told, __ATOMIC_RELAXED) | __atomic_load_n(&cc_tls_active, __ATOMIC_RELAXED), 1) ||
+	    !caplen)
 		return NULL;
 	if (!handshake_start(iov, caplen, skip, dtls) || __atomic_exchange_n(told, 1, __ATOMIC_RELAXED))
 		return NULL;
@@ -174,14 +186,14 @@ static inline __attribute__((always_inline)) void cap_udp(int fd, struct cc_fd *
 	if (!relayed) {
 		if (__builtin_expect(cc_nest.ssl != NULL, 0))
 			nest_note(IPPROTO_UDP, &local, &peer, 0);
-		if (__builtin_expect(cc_dm_active, 0))
+		if (__builtin_expect(dtls_matching(), 0))
 			cc_dm_datagram(iov, iovcnt, caplen, outgoing, outgoing ? &f.src : &f.dst, outgoing ? &f.dst : &f.src,
 				       ts);
 		/*
 		 * SRTP is matched on the writer's thread.  A DTLS-SRTP peer may send media before this
 		 * side's handshake is done and its SRTP session made: with DTLS in use, from the first.
 		 */
-		if (__builtin_expect(cc_sm_watch | cc_dm_active, 0))
+		if (__builtin_expect(matching(), 0))
 			f.defer = CC_DEFER_WIRE;
 		f.note = silent_note(iov, caplen, 0, 1);
 	}
@@ -221,11 +233,11 @@ void cc_cap_relay(int outgoing, const struct cc_relay *rl, uint64_t ts)
 	/* Plaintexts correlate with the end-to-end flow, as if there were no relay. */
 	if (__builtin_expect(cc_nest.ssl != NULL, 0))
 		nest_note(IPPROTO_UDP, &rl->relayed, &rl->peer, 0);
-	if (__builtin_expect(cc_dm_active, 0))
+	if (__builtin_expect(dtls_matching(), 0))
 		cc_dm_datagram(&in, 1, rl->len, outgoing, &rl->relayed, &rl->peer, ts);
 
 	memset(&f, 0, sizeof(f));
-	if (__builtin_expect(cc_sm_watch | cc_dm_active, 0))
+	if (__builtin_expect(matching(), 0))
 		f.defer = CC_DEFER_WIRE;
 	f.proto = IPPROTO_UDP;
 	f.iface = CC_IF_RELAY;

@@ -42,7 +42,7 @@ CC_EXPORT int close(int fd)
 		if (e && fd_kind(e) == FDK_TCP) {
 			int saved = errno;
 			/* A socket shared with another process (fork) stays open there: no FIN from us. */
-			if (e->fork_gen == cc_fork_gen)
+			if (e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED))
 				cc_tcp_fin(fd, e, 1);
 			errno = saved;
 		}

@@ -112,7 +112,7 @@ static void setup(int fd, struct cc_fd *e, int family, int kind)
 	__atomic_store_n(&e->flags, 0, __ATOMIC_RELAXED);
 	e->gso_size = 0;
 	e->mss = 1460;
-	e->fork_gen = cc_fork_gen;
+	e->fork_gen = __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED);
 	memset(&e->local, 0, sizeof(e->local));
 	memset(&e->peer, 0, sizeof(e->peer));
 	__atomic_store_n(&e->kind, (uint8_t)kind, __ATOMIC_RELEASE); /* before load_ip_opts/refresh */
