@@ -280,3 +280,22 @@ int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, unsigned len)
 	}
 	return -1;
 }
+
+/*
+ * Initial sequence number of the direction src -> dst, from the addresses alone.  When both ends
+ * of a connection are captured (two processes, or one talking to itself), each side synthesizes
+ * the same numbers, so the two copies of a segment line up as one stream in Wireshark.
+ */
+uint32_t cc_tcp_isn(const struct cc_addr *src, const struct cc_addr *dst)
+{
+	uint32_t h = 2166136261u;
+	const struct cc_addr *a[2] = { src, dst };
+
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; i < (a[k]->family == AF_INET6 ? 16 : 4); i++)
+			h = (h ^ a[k]->ip[i]) * 16777619u;
+		h = (h ^ (a[k]->port >> 8)) * 16777619u;
+		h = (h ^ (a[k]->port & 0xff)) * 16777619u;
+	}
+	return h;
+}

@@ -44,6 +44,13 @@ struct cc_addr {
 struct sockaddr;
 int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, unsigned len);
 
+/*
+ * The initial sequence number of a synthesized TCP stream src -> dst, from the addresses alone:
+ * both captured ends, and the shim and the tracer, derive the same numbers, so that the copies
+ * of a segment line up as one stream in Wireshark.
+ */
+uint32_t cc_tcp_isn(const struct cc_addr *src, const struct cc_addr *dst);
+
 struct cc_frame {
 	struct cc_addr src, dst;
 	uint8_t proto;          /* IPPROTO_UDP, IPPROTO_TCP or IPPROTO_SCTP (payload is the SCTP packet) */

@@ -27,12 +27,6 @@
 /* An integer socket option, or dflt when it cannot be read. */
 int cc_sock_getint(int fd, int level, int name, int dflt);
 
-/*
- * A connection's initial sequence number from its addresses: the same for both captured ends,
- * so that the two copies of a segment line up as one stream.
- */
-uint32_t cc_tcp_isn(const struct cc_addr *src, const struct cc_addr *dst);
-
 /* The address's words (IPv4: the first, the rest zero): what the per-packet checks compare. */
 static inline void ip_words(const struct cc_addr *a, uint64_t w[2])
 {

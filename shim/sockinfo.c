@@ -87,25 +87,6 @@ void cc_refresh_peer(int fd, struct cc_fd *e)
 		clear_flags(e, FDF_PEER);
 }
 
-/*
- * Initial sequence number of the direction src -> dst, from the addresses alone.  When both ends
- * of a connection are captured (two processes, or one talking to itself), each side synthesizes
- * the same numbers, so the two copies of a segment line up as one stream in Wireshark.
- */
-uint32_t cc_tcp_isn(const struct cc_addr *src, const struct cc_addr *dst)
-{
-	uint32_t h = 2166136261u;
-	const struct cc_addr *a[2] = { src, dst };
-
-	for (int k = 0; k < 2; k++) {
-		for (int i = 0; i < (a[k]->family == AF_INET6 ? 16 : 4); i++)
-			h = (h ^ a[k]->ip[i]) * 16777619u;
-		h = (h ^ (a[k]->port >> 8)) * 16777619u;
-		h = (h ^ (a[k]->port & 0xff)) * 16777619u;
-	}
-	return h;
-}
-
 static void setup(int fd, struct cc_fd *e, int family, int kind)
 {
 	e->family = (uint8_t)family;

@@ -211,21 +211,6 @@ void cc_tfd_refresh(struct tproc *p, int fd, struct tfd *e)
 	close(c);
 }
 
-/* Initial sequence number of src -> dst, from the addresses alone: the shim's (shim/capture.c). */
-uint32_t cc_trace_isn(const struct cc_addr *src, const struct cc_addr *dst)
-{
-	uint32_t h = 2166136261u;
-	const struct cc_addr *a[2] = { src, dst };
-
-	for (int k = 0; k < 2; k++) {
-		for (int i = 0; i < (a[k]->family == AF_INET6 ? 16 : 4); i++)
-			h = (h ^ a[k]->ip[i]) * 16777619u;
-		h = (h ^ (a[k]->port >> 8)) * 16777619u;
-		h = (h ^ (a[k]->port & 0xff)) * 16777619u;
-	}
-	return h;
-}
-
 struct tfd *cc_tfd_peek(struct tproc *p, int64_t fd)
 {
 	struct tfd *e = fd >= 0 && fd < p->nfds ? &p->fds[fd] : NULL;
@@ -269,8 +254,8 @@ struct tfd *cc_tfd_lookup(struct tproc *p, int64_t fd)
 		if (e->kind == TFD_TCP && (e->flags & TFD_PEER)) {
 			/* Joined mid-stream (inherited, or across exec): sequence numbers must still add up. */
 			e->mss = (uint16_t)getint(c, IPPROTO_TCP, TCP_MAXSEG, 1460);
-			e->snd_seq = cc_trace_isn(&e->local, &e->peer) + 1;
-			e->rcv_seq = cc_trace_isn(&e->peer, &e->local) + 1;
+			e->snd_seq = cc_tcp_isn(&e->local, &e->peer) + 1;
+			e->rcv_seq = cc_tcp_isn(&e->peer, &e->local) + 1;
 			e->flags |= TFD_TCP_OPEN;
 		}
 	}

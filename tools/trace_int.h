@@ -65,7 +65,6 @@ struct tfd *cc_tfd_peek(struct tproc *p, int64_t fd);
 void cc_tfd_forget(struct tproc *p, int64_t fd);
 /* Re-reads a socket's addresses (after bind, connect, or its first send). */
 void cc_tfd_refresh(struct tproc *p, int fd, struct tfd *e);
-uint32_t cc_trace_isn(const struct cc_addr *src, const struct cc_addr *dst);
 int cc_trace_route_src(const struct cc_addr *dst, struct cc_addr *src);
 struct sockaddr_storage;
 int cc_trace_sa_addr(struct cc_addr *a, const struct sockaddr_storage *ss, size_t len);

@@ -197,8 +197,8 @@ static void tcp_open(struct tthread *t, int fd, struct tfd *e, int active)
 		return;
 	if (e->mss < 536)
 		e->mss = 536;
-	l = cc_trace_isn(&e->local, &e->peer);
-	p = cc_trace_isn(&e->peer, &e->local);
+	l = cc_tcp_isn(&e->local, &e->peer);
+	p = cc_tcp_isn(&e->peer, &e->local);
 	e->snd_seq = l + 1;
 	e->rcv_seq = p + 1;
 	if (active) {
