@@ -17,6 +17,7 @@ static struct conn {
 	uint64_t key;                   /* the connection's addresses, hashed; 0: free */
 	uint8_t random[32];             /* the ClientHello's */
 	uint8_t have_hs, have_app;      /* the secrets Wireshark needs have passed */
+	uint8_t server;                 /* the ClientHello was received: we are the server */
 	uint64_t ts;                    /* when the ClientHello was sent (for reuse of slots) */
 } conns[SLOTS];
 
@@ -60,37 +61,62 @@ static struct conn *claim(uint64_t key)
 	return old;
 }
 
+/* Records this connection's ClientHello random (sent or received): its secrets will carry it. */
+static void hello(const struct cc_addr *local, const struct cc_addr *peer, const uint8_t *random, int server,
+		  uint64_t ts)
+{
+	uint64_t key = conn_key(local, peer);
+	struct conn *c = claim(key);
+
+	if (c->key != key || memcmp(c->random, random, 32) != 0) {
+		c->key = key;
+		memcpy(c->random, random, 32);
+		c->have_hs = c->have_app = 0;
+		c->server = (uint8_t)server;
+		c->ts = ts;
+	}
+}
+
 int cc_tw_wait(const struct cc_frame *f, const uint8_t *p, size_t caplen, uint64_t ts, uint64_t now)
 {
-	if (f->proto != IPPROTO_TCP || f->iface != CC_IF_WIRE || caplen < 5 || p[1] != 3)
+	if (f->iface != CC_IF_WIRE || caplen < 5)
+		return 0;
+	/* The record header and where a ClientHello's random sits after it (TLS 5+4+2, DTLS 13+12+2). */
+	size_t hdr, at;
+	if (f->proto == IPPROTO_TCP && p[1] == 3)
+		hdr = 5, at = 11;
+	else if (f->proto == IPPROTO_UDP && p[1] == 0xfe && caplen >= 13)
+		hdr = 13, at = 27;
+	else
 		return 0;
 	const struct cc_addr *local = f->outgoing ? &f->src : &f->dst, *peer = f->outgoing ? &f->dst : &f->src;
 
-	if (f->outgoing && p[0] == 22 && p[5] == 1 && caplen >= 11 + 32) {
-		/* Our ClientHello: this connection's secrets will carry its random. */
-		uint64_t key = conn_key(local, peer);
-		struct conn *c = claim(key);
-		if (c->key != key || memcmp(c->random, p + 11, 32) != 0) {
-			c->key = key;
-			memcpy(c->random, p + 11, 32);
-			c->have_hs = c->have_app = 0;
-			c->ts = ts;
-		}
+	if (p[0] == 22 && caplen >= at + 32 && p[hdr] == 1) {
+		hello(local, peer, p + at, !f->outgoing, ts);
 		return 0;
 	}
-	/*
-	 * The server's first handshake record, the ServerHello.  OpenSSL reads a record's 5-byte
-	 * header and its body in two calls, so a segment may hold the header alone: any handshake
-	 * record received before the handshake secret waits (what follows it waits behind it).
-	 */
-	int sh = !f->outgoing && p[0] == 22;
-	int ccs = f->outgoing && p[0] == 20 && p[3] == 0 && p[4] == 1;
-	if (!sh && !ccs)
+	if (p[0] != 22 && p[0] != 20)
 		return 0;
 	struct conn *c = find(conn_key(local, peer));
-	if (!c || (sh ? c->have_hs : c->have_app))
+	if (!c)
 		return 0;
-	return now < ts + CC_TW_MAX_NS;
+	int wait;
+	if (c->server)
+		/*
+		 * A server logs TLS 1.2's secret only once it has read the client's key exchange, so
+		 * the client's second flight (ClientKeyExchange, ChangeCipherSpec, Finished) arrives
+		 * before it: received handshake and ChangeCipherSpec records wait for it.
+		 */
+		wait = !f->outgoing && !c->have_hs;
+	else
+		/*
+		 * The server's first handshake record, the ServerHello.  OpenSSL reads a record's 5-byte
+		 * header and its body in two calls, so a segment may hold the header alone: any
+		 * handshake record received before the handshake secret waits (what follows it waits
+		 * behind it).  Our ChangeCipherSpec waits for the application secret.
+		 */
+		wait = f->outgoing ? p[0] == 20 && !c->have_app : p[0] == 22 && !c->have_hs;
+	return wait && now < ts + CC_TW_MAX_NS;
 }
 
 static int hexbyte(const char *s, uint8_t *out)

@@ -87,12 +87,46 @@ START_TEST(server_hello_and_ccs_wait_for_their_secrets)
 }
 END_TEST
 
+/*
+ * A DTLS server (aiortc answering, Janus): OpenSSL logs CLIENT_RANDOM only once it has read the
+ * client's second flight, so that received flight waits for it; the ClientHello does not.
+ */
+START_TEST(dtls_server_waits_for_the_client_flight_secret)
+{
+	uint8_t ch[128] = { 22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 100, 1, 0, 0, 88, 0, 0, 0, 0, 0, 0, 0, 0, 88,
+			    0xfe, 0xfd }, b[512];
+	const uint8_t flight[] = { 22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 2, 0, 70, 16 };
+	const uint8_t ccs[] = { 20, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 3, 0, 1, 1 };
+	const uint8_t app[] = { 23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 1, 0, 40 };
+	struct cc_frame out = frame(1), in = frame(0);
+	uint64_t t = 1000000000000ull;
+
+	out.proto = in.proto = IPPROTO_UDP;
+	memcpy(ch + 27, random_, 32);
+	cc_tw_reset();
+	ck_assert_int_eq(cc_tw_wait(&in, ch, 80, t, t + 1000), 0);
+	ck_assert_int_eq(cc_tw_wait(&in, flight, sizeof(flight), t, t + 1000), 1);
+	ck_assert_int_eq(cc_tw_wait(&in, ccs, sizeof(ccs), t, t + 1000), 1);
+	/* What the server sends, and application data, never wait here. */
+	ck_assert_int_eq(cc_tw_wait(&out, flight, sizeof(flight), t, t + 1000), 0);
+	ck_assert_int_eq(cc_tw_wait(&in, app, sizeof(app), t, t + 1000), 0);
+	ck_assert_int_eq(cc_tw_wait(&in, flight, sizeof(flight), t, t + CC_TW_MAX_NS), 0);
+	cc_tw_secrets(b, dsb(b, "CLIENT_RANDOM"));
+	ck_assert_int_eq(cc_tw_wait(&in, flight, sizeof(flight), t, t + 1000), 0);
+	/* A DTLS ClientHello cut short is no hello, and reads nothing beyond its length. */
+	cc_tw_reset();
+	ck_assert_int_eq(cc_tw_wait(&in, ch, 58, t, t + 1000), 0);
+	ck_assert_int_eq(cc_tw_wait(&in, flight, sizeof(flight), t, t + 1000), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tlswait");
 	TCase *tc = tcase_create("tlswait");
 
 	tcase_add_test(tc, server_hello_and_ccs_wait_for_their_secrets);
+	tcase_add_test(tc, dtls_server_waits_for_the_client_flight_secret);
 	suite_add_tcase(s, tc);
 	return cc_run_suite(s);
 }
