@@ -31,7 +31,7 @@ static const uint32_t clocks[CC_AN_CLOCKS] = { 8000, 16000, 22050, 32000, 44100,
 const char *cc_kind_name(enum cc_kind k)
 {
 	static const char *const names[CC_K_COUNT] = {
-		"stun", "turn", "dtls", "rtp", "rtcp", "sctp", "other", "tcp", "sip",
+		"stun", "turn", "dtls", "rtp", "rtcp", "sctp", "other", "tcp", "sip", "tls",
 	};
 	return (unsigned)k < CC_K_COUNT ? names[k] : "?";
 }
@@ -52,7 +52,8 @@ struct cc_an *cc_an_new(void)
 	a->flow_idx = calloc(FLOW_SLOTS, sizeof *a->flow_idx);
 	a->stream_idx = calloc(STREAM_SLOTS, sizeof *a->stream_idx);
 	a->sip = calloc(CC_AN_MAX_SIP, sizeof *a->sip);
-	if (!a->sip || !a->flows || !a->streams || !a->stun || !a->turn || !a->rtcp || !a->channels ||
+	a->plain_keys = calloc(CC_AN_PLAIN_KEYS, sizeof *a->plain_keys);
+	if (!a->sip || !a->plain_keys || !a->flows || !a->streams || !a->stun || !a->turn || !a->rtcp || !a->channels ||
 	    !a->dtmf || !a->flow_idx || !a->stream_idx) {
 		cc_an_free(a);
 		return NULL;
@@ -75,6 +76,7 @@ void cc_an_free(struct cc_an *a)
 	free(a->flow_idx);
 	free(a->stream_idx);
 	free(a->sip);
+	free(a->plain_keys);
 	free(a);
 }
 
@@ -755,6 +757,7 @@ void cc_an_finish(struct cc_an *a)
 		al->indications[1] = f->indications[!up];
 	}
 	cc_an_mark_encrypted(a);
+	cc_an_noplain_finish(a);
 }
 
 /* A granted allocation or channel, kept for unwrapping what follows. */
@@ -1265,6 +1268,7 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 			break;
 		}
 	}
+	cc_an_noplain_packet(a, f, pkt, &kind);
 	if (f == NULL)
 		return;
 	/* Which processes sent or received on the flow: clearcap writes the pid as the SLL2 address. */

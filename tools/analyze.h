@@ -31,10 +31,13 @@
 #define CC_AN_MAX_SAVP		32
 #define CC_AN_MAX_SIP		64	/* SIP dialogs (Call-IDs) */
 #define CC_AN_SIP_EVENTS	48	/* messages kept per dialog */
+#define CC_AN_MAX_NOTES		32	/* "no plaintext" notes (tools/noplain.c) */
+#define CC_AN_NOTE_MAX		256
+#define CC_AN_PLAIN_KEYS	16384	/* address pairs that have plaintext; a power of two */
 
 enum cc_kind {
 	CC_K_STUN, CC_K_TURN, CC_K_DTLS, CC_K_RTP, CC_K_RTCP, CC_K_SCTP, CC_K_OTHER, CC_K_TCP, CC_K_SIP,
-	CC_K_COUNT
+	CC_K_TLS, CC_K_COUNT
 };
 
 const char *cc_kind_name(enum cc_kind k);
@@ -67,7 +70,14 @@ struct cc_flow {
 	uint64_t channel_data[2], indications[2];	/* TURN, credited to allocations at the end */
 	uint32_t pids[CC_AN_FLOW_PIDS];		/* capturing processes (SLL2 address), first few */
 	uint8_t npids;
+	uint8_t enc;				/* CC_FLOW_TLS, CC_FLOW_DTLS: records seen */
+	uint8_t tls_app;			/* a TLS application data record began a segment */
+	uint16_t note;				/* its "no plaintext" note: index + 1 in cc_an.notes */
+	const char *noplain;			/* encrypted with no plaintext copy: why (cc_an_finish) */
 };
+
+#define CC_FLOW_TLS	1
+#define CC_FLOW_DTLS	2
 
 struct cc_bucket {
 	uint32_t pkts;
@@ -265,6 +275,18 @@ struct cc_an {
 	size_t nsip;
 	uint64_t sip_msgs, sip_bad;		/* messages parsed, SIP start lines that did not parse */
 	struct cc_overflow overflow;
+	/* The current frame's comment, set by the reader before cc_an_frame (NULL: none). */
+	const char *comment;
+	size_t comment_len;
+	struct cc_an_note {
+		uint32_t pid;
+		uint8_t dtls;			/* 0 TLS, 1 DTLS, 2 the whole program */
+		char text[CC_AN_NOTE_MAX];
+	} notes[CC_AN_MAX_NOTES];
+	size_t nnotes;
+	uint64_t *plain_keys;			/* open-addressed set of plaintext address pairs */
+	size_t nplain_keys;
+	uint8_t plain_keys_full;
 };
 
 /* NULL when out of memory.  Tables are allocated once, here. */
@@ -308,6 +330,15 @@ size_t cc_an_sip(struct cc_an *a, const struct cc_pkt *pkt, uint64_t ts);
 
 /* Called by cc_an_finish: puts each dialog's messages in time order. */
 void cc_an_sip_finish(struct cc_an *a);
+
+/*
+ * tools/noplain.c, called by cc_an_packet: TLS and DTLS seen on a flow, plaintext copies, and the
+ * frame's "no plaintext" note; a TCP segment of a TLS connection becomes CC_K_TLS in *kind.
+ */
+void cc_an_noplain_packet(struct cc_an *a, struct cc_flow *f, const struct cc_pkt *pkt, enum cc_kind *kind);
+
+/* Called by cc_an_finish: sets each flow's noplain reason. */
+void cc_an_noplain_finish(struct cc_an *a);
 
 /* Called by cc_an_finish: sets every stream's encrypted field. */
 void cc_an_mark_encrypted(struct cc_an *a);

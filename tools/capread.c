@@ -196,6 +196,145 @@ int cc_capread_open(struct cc_capread *r, const char *path, off_t start)
 	return 0;
 }
 
+/* -------------------------------------------------------------------------------------------
+ * Comments.  The blocks libpcap turns into frames are, in file order, the Enhanced, Simple and
+ * obsolete Packet Blocks (pcapng spec sections 4.3-4.5); every other block it skips.  Walking
+ * the same blocks in step, the n-th packet block is the n-th frame, and its options hold the
+ * comment (option code 1).  The walk reads through a buffer, so it costs no system call per
+ * frame.
+ */
+
+#define SCAN_BUF 65536
+#define OPT_MAX 4096	/* option bytes read per block: a comment longer is cut */
+
+struct cc_capscan {
+	int fd;
+	int swap;
+	off_t pos;		/* the next block */
+	off_t buf_off;		/* file offset of buf[0] */
+	size_t buf_len;
+	uint8_t buf[SCAN_BUF];
+	char comment[OPT_MAX];
+};
+
+/* n bytes at file offset off, through the buffer; NULL past the end. */
+static const uint8_t *scan_get(struct cc_capscan *s, off_t off, size_t n)
+{
+	if (n > SCAN_BUF)
+		return NULL;
+	if (off < s->buf_off || off + (off_t)n > s->buf_off + (off_t)s->buf_len) {
+		ssize_t got = pread(s->fd, s->buf, SCAN_BUF, off);
+
+		s->buf_off = off;
+		s->buf_len = got > 0 ? (size_t)got : 0;
+		if (s->buf_len < n)
+			return NULL;
+	}
+	return s->buf + (off - s->buf_off);
+}
+
+void cc_capread_comments(struct cc_capread *r, const char *path, off_t start)
+{
+	uint8_t h[12];
+	struct cc_capscan *s;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	/* Only pcapng has comments; its section header gives the byte order. */
+	if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h || rd32(h, 0) != 0x0A0D0D0A ||
+	    (rd32(h + 8, 0) != 0x1A2B3C4D && rd32(h + 8, 0) != 0x4D3C2B1A) || (s = calloc(1, sizeof *s)) == NULL) {
+		close(fd);
+		return;
+	}
+	s->fd = fd;
+	s->swap = rd32(h + 8, 0) == 0x4D3C2B1A;
+	s->pos = start;
+	r->scan = s;
+}
+
+/* The first comment in the options at [off, end), into s->comment; its length or 0. */
+static size_t scan_options(struct cc_capscan *s, off_t off, off_t end)
+{
+	size_t n = end - off > OPT_MAX ? OPT_MAX : (size_t)(end - off);
+	const uint8_t *o = n ? scan_get(s, off, n) : NULL;
+
+	for (size_t i = 0; o != NULL && i + 4 <= n;) {
+		uint16_t code, len;
+
+		memcpy(&code, o + i, 2);
+		memcpy(&len, o + i + 2, 2);
+		if (s->swap) {
+			code = __builtin_bswap16(code);
+			len = __builtin_bswap16(len);
+		}
+		if (code == 0 || len > n - i - 4)
+			break;
+		if (code == 1) {
+			memcpy(s->comment, o + i + 4, len);
+			return len;
+		}
+		i += 4 + ((len + 3u) & ~3u);
+	}
+	return 0;
+}
+
+/* Advances to the next packet block and takes its comment; gives up (no more comments) on a
+ * block that does not parse. */
+static void scan_next(struct cc_capread *r)
+{
+	struct cc_capscan *s = r->scan;
+
+	r->comment = NULL;
+	r->comment_len = 0;
+	for (;;) {
+		const uint8_t *h = scan_get(s, s->pos, 12);
+		uint32_t type, len;
+		off_t at = s->pos;
+
+		if (h == NULL)
+			goto stop;
+		type = rd32(h, s->swap);
+		if (type == 0x0A0D0D0A) {
+			uint32_t magic = rd32(h + 8, 0);
+
+			if (magic != 0x1A2B3C4D && magic != 0x4D3C2B1A)
+				goto stop;
+			s->swap = magic == 0x4D3C2B1A;
+		}
+		len = rd32(h + 4, s->swap);
+		if (len < 12 || len % 4)
+			goto stop;
+		s->pos += len;
+		if (type == 3)		/* Simple Packet Block: no options */
+			return;
+		if (type == 6 || type == 2) {
+			/* EPB: interface, timestamp (2), captured and original length; PB: interface and
+			 * drops (16-bit each), then the same.  The data is padded to 32 bits. */
+			const off_t fixed = 28;
+			const uint8_t *b = scan_get(s, at, (size_t)fixed);
+			uint32_t caplen;
+
+			if (b == NULL)
+				goto stop;
+			caplen = rd32(b + 20, s->swap);
+			if (caplen > len - fixed - 4)
+				return;
+			size_t n = scan_options(s, at + fixed + ((caplen + 3u) & ~3u), at + len - 4);
+
+			if (n) {
+				r->comment = s->comment;
+				r->comment_len = n;
+			}
+			return;
+		}
+	}
+stop:
+	close(s->fd);
+	free(s);
+	r->scan = NULL;
+}
+
 int cc_capread_next(struct cc_capread *r, const struct pcap_pkthdr **h, const uint8_t **data,
 		    uint64_t *ts_ns)
 {
@@ -209,6 +348,8 @@ int cc_capread_next(struct cc_capread *r, const struct pcap_pkthdr **h, const ui
 		/* With nanosecond precision tv_usec holds nanoseconds. */
 		*ts_ns = (uint64_t)hdr->ts.tv_sec * 1000000000ull + (uint64_t)hdr->ts.tv_usec;
 		r->frames++;
+		if (r->scan != NULL)
+			scan_next(r);
 		return 1;
 	}
 	if (rc == PCAP_ERROR_BREAK)
@@ -223,4 +364,10 @@ void cc_capread_close(struct cc_capread *r)
 	if (r->pc != NULL)
 		pcap_close(r->pc);
 	r->pc = NULL;
+	if (r->scan != NULL) {
+		close(r->scan->fd);
+		free(r->scan);
+		r->scan = NULL;
+	}
+	r->comment = NULL;
 }

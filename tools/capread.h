@@ -10,12 +10,21 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+struct cc_capscan;
+
 struct cc_capread {
 	pcap_t *pc;
 	int dlt;
 	uint64_t frames;
 	int truncated;		/* the file ended inside a record, or libpcap reported an error */
 	char err[PCAP_ERRBUF_SIZE + 64];
+	/*
+	 * The comment of the frame cc_capread_next returned (pcapng, after cc_capread_comments):
+	 * libpcap gives no block options, so the file is walked a second time beside it.
+	 */
+	const char *comment;
+	size_t comment_len;
+	struct cc_capscan *scan;
 };
 
 /*
@@ -31,6 +40,13 @@ int cc_capread_next(struct cc_capread *r, const struct pcap_pkthdr **h, const ui
 		    uint64_t *ts_ns);
 
 void cc_capread_close(struct cc_capread *r);
+
+/*
+ * From now on each frame's first comment (pcapng opt_comment) is in r->comment, or NULL.  For a
+ * pcap file, or when the file cannot be walked, every frame has none.  Call after open, before
+ * the first cc_capread_next.
+ */
+void cc_capread_comments(struct cc_capread *r, const char *path, off_t start);
 
 /* Length of the fixed header at the start of a capture file (pcapng: SHB and the IDBs after
  * it; pcap: 24), or 0 when the bytes are not a capture header.  buf holds the file's start. */

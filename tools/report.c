@@ -358,6 +358,8 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 		}
 		if (f->nominated)
 			fprintf(out, "      ICE: nominated pair (USE-CANDIDATE check succeeded)\n");
+		if (f->noplain)
+			fprintf(out, "      why no plaintext: %s\n", f->noplain);
 	}
 	cc_report_steps_text(out, a);
 	cc_report_sip_text(out, a);
@@ -640,6 +642,13 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 				"\"encrypted_alerts\":%u,\"last_alert\":%u}", cc_dtls_state(f),
 				f->dtls_client == 1 ? "a" : f->dtls_client == 2 ? "b" : "",
 				f->dtls_alerts, f->dtls_enc_alerts, f->dtls_alert_desc);
+		/* Encrypted (TLS or DTLS records seen), and why there is no plaintext copy (null: there is). */
+		fprintf(out, ",\"encrypted\":%s", f->enc & CC_FLOW_TLS ? "\"tls\"" : f->enc & CC_FLOW_DTLS ? "\"dtls\"" : "null");
+		fprintf(out, ",\"no_plaintext\":");
+		if (f->noplain)
+			cc_json_str(out, f->noplain);
+		else
+			fputs("null", out);
 		fputc('}', out);
 	}
 	fprintf(out, "],\n");
@@ -851,6 +860,8 @@ void cc_report_compact(FILE *out, const struct cc_an *a)
 		if (f->nominated)
 			fprintf(out, "; nominated");
 		fputc('\n', out);
+		if (f->noplain)
+			fprintf(out, "clearcap:   why no plaintext: %s\n", f->noplain);
 	}
 	if (a->nflows > shown)
 		fprintf(out, "clearcap: ... %zu more flows\n", a->nflows - shown);
@@ -939,8 +950,14 @@ int cc_analyze_add(struct cc_an *a, const char *path, off_t start, struct cc_rep
 		return -1;
 	}
 	a->dlt = r.dlt;
-	while ((rc = cc_capread_next(&r, &h, &data, &ts)) == 1)
+	cc_capread_comments(&r, path, start);
+	while ((rc = cc_capread_next(&r, &h, &data, &ts)) == 1) {
+		a->comment = r.comment;
+		a->comment_len = r.comment_len;
 		cc_an_frame(a, r.dlt, ts, data, h->caplen, h->len);
+	}
+	a->comment = NULL;
+	a->comment_len = 0;
 	if (rc < 0) {
 		snprintf(read_error, sizeof read_error, "%s", r.err);
 		src->truncated = 1;

@@ -5,6 +5,7 @@
  * the capture, the two ends and the request or response: what a troubleshooter reads next to
  * Wireshark's "VoIP Calls" flow.
  */
+#include "tools/report.h"
 #include "tools/report_sip.h"
 
 #include <inttypes.h>
@@ -72,7 +73,7 @@ void cc_report_sip_text(FILE *out, const struct cc_an *a)
 }
 
 /* A JSON string: Call-IDs may hold quotes and backslashes (RFC 3261 §25.1 "word"). */
-static void jstr(FILE *out, const char *s)
+void cc_json_str(FILE *out, const char *s)
 {
 	fputc('"', out);
 	for (; *s; s++)
@@ -92,7 +93,7 @@ void cc_report_sip_json(FILE *out, const struct cc_an *a)
 		const struct cc_sip_dialog *d = &a->sip[i];
 
 		fprintf(out, "%s{\"call_id\":", i ? ",\n " : "");
-		jstr(out, d->call_id);
+		cc_json_str(out, d->call_id);
 		fprintf(out, ",\"requests\":%u,\"responses\":%u,\"first_s\":%.6f,\"last_s\":%.6f,\"not_listed\":%u,"
 			"\"messages\":[", d->requests, d->responses, rel(a, d->first_ns), rel(a, d->last_ns),
 			d->dropped);
@@ -103,7 +104,7 @@ void cc_report_sip_json(FILE *out, const struct cc_an *a)
 			if (e->status)
 				fprintf(out, "\"status\":%u,", e->status);
 			fprintf(out, "\"method\":");
-			jstr(out, e->method);
+			cc_json_str(out, e->method);
 			fprintf(out, ",\"cseq\":%u,\"transport\":\"%s\",\"interface\":\"%s\",\"src\":\"%s\",\"dst\":\"%s\","
 				"\"both_ends\":%s}", e->cseq, e->proto == IPPROTO_TCP ? "tcp" : "udp", ifname(e->ifindex),
 				cc_endpoint_str(&e->src, b1, sizeof b1), cc_endpoint_str(&e->dst, b2, sizeof b2),

@@ -2,6 +2,9 @@
 counters page knows: the shim was not loaded (a static binary), the configuration was refused
 (one line naming the variable, then this), or the program loaded the shim and simply sent
 nothing.  Real programs: coreutils' true, CPython, a static binary built by the test."""
+import json
+import re
+
 import cclib
 from cclib import eq, ok
 
@@ -64,6 +67,10 @@ def test_node_tls_says_why_no_plaintext(env):
         # wrapper keeps first: node's threads do not survive it loaded late.
         p = cclib.run([env.tool, "-w", cap, "--", node, "-e", NODE_GET, str(port)],
                       env=env.env(preload=env.sanitize))
+        # The control: curl's OpenSSL is hooked, its flow has plaintext and no reason.
+        ccap = env.path("curl.pcapng")
+        pc = cclib.run([env.tool, "-w", ccap, "--", "curl", "-sk", "-o", "/dev/null", "https://127.0.0.1:%d/" % port],
+                       env=env.env(preload=env.sanitize))
     finally:
         srv.kill()
         srv.wait()
@@ -72,6 +79,18 @@ def test_node_tls_says_why_no_plaintext(env):
     eq(rows[0][1], "1", "the first TLS packet is the ClientHello")
     ok("no TLS library clearcap hooks" in rows[0][0] and "no plaintext" in rows[0][0], rows[0][0])
     eq(cclib.tshark_count(cap, 'frame.interface_name == "plaintext"'), 0, "no plaintext")
+    # The exit table and the report (text and JSON) say why, for the flow.
+    ok(re.search(r"flow wire tcp .*:%d: .* tls \d+\nclearcap:   why no plaintext: encrypted: TLS, and no TLS "
+                 r"library clearcap hooks" % port, p.stderr), p.stderr)
+    text = cclib.run([env.tool, "report", cap]).stdout
+    ok("why no plaintext: encrypted: TLS" in text, text)
+    flows = json.loads(cclib.run([env.tool, "report", "--json", cap]).stdout)["flows"]
+    eq([(f["encrypted"], "no TLS library clearcap hooks" in f["no_plaintext"]) for f in flows], [("tls", True)],
+       "the one flow: TLS, and why no plaintext")
+    ok("why no plaintext" not in pc.stderr, pc.stderr)
+    flows = json.loads(cclib.run([env.tool, "report", "--json", ccap]).stdout)["flows"]
+    wire = [f for f in flows if f["interface"] == "wire"]
+    ok(wire and all(f["encrypted"] == "tls" and f["no_plaintext"] is None for f in wire), wire)
 
 
 def test_verbose_names_hooked_libraries(env):

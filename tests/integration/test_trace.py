@@ -6,7 +6,9 @@ Debian's golang-github-pion-* packages) runs two PeerConnections with ICE, DTLS,
 and RTP.  Everything is checked with tshark: addresses, ports, direction, payloads, process
 comments, exit status and signals passed through, and the DTLS decrypted from Pion's key log.
 """
+import json
 import os
+import re
 import shutil
 import signal
 import struct
@@ -273,6 +275,11 @@ def _pion_session(env, exe, why, name):
                   env=env.env(preload=False), timeout=60, check=False)
     eq(p.returncode, 0, "pion_peer under clearcap (stdout %r, stderr %r)" % (p.stdout, p.stderr[-1500:]))
     ok("system-call tracing" in p.stderr and why in p.stderr, "traced as a %s: %r" % (why, p.stderr))
+    # Never silent: the exit table and the report say, for the DTLS flow, why it has no plaintext.
+    ok(re.search(r"why no plaintext: captured by system-call tracing", p.stderr), p.stderr[-1500:])
+    flows = json.loads(cclib.run([env.tool, "report", "--json", cap]).stdout)["flows"]
+    dtls = [f for f in flows if f["encrypted"] == "dtls"]
+    ok(dtls and all("system-call tracing" in (f["no_plaintext"] or "") for f in dtls), dtls)
 
     # ICE: STUN binding requests and success responses, on real loopback ports.
     stun = _frames(cap, ["stun.type", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "sll.pkttype"], "stun")

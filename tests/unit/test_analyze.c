@@ -162,6 +162,57 @@ static struct cc_pkt udp(const uint8_t *payload, size_t len, int back)
 	return p;
 }
 
+/*
+ * Never silent (tools/noplain.c): a TLS flow with application data and no plaintext copy takes
+ * its process's note, a second flow of that process too; a flow whose plaintext is in the file
+ * (IPv4-mapped, as clearcap may write it) has no reason; without any clearcap process, the
+ * reason says so.
+ */
+START_TEST(no_plaintext_reasons)
+{
+	static const char note[] = "process node 77; encrypted: TLS, and no TLS library clearcap hooks has a "
+				   "session in this process: no plaintext (OpenSSL built into the program?)";
+	const uint8_t hello[] = { 22, 3, 1, 0, 5, 1, 0, 0, 1, 0 }, app[] = { 23, 3, 3, 0, 2, 9, 9 };
+	struct cc_an *a = cc_an_new();
+	struct cc_pkt p;
+
+	ck_assert_ptr_nonnull(a);
+	for (int flow = 0; flow < 3; flow++) {
+		p = udp(hello, sizeof hello, 0);
+		p.proto = IPPROTO_TCP;
+		p.pid = flow == 2 ? 0 : 77;
+		p.src.port = (uint16_t)(5000 + flow);
+		a->comment = flow == 0 ? note : NULL;
+		a->comment_len = flow == 0 ? strlen(note) : 0;
+		cc_an_packet(a, 1000, &p, sizeof hello);
+		a->comment = NULL;
+		a->comment_len = 0;
+		p.payload = app;
+		p.payload_len = sizeof app;
+		cc_an_packet(a, 2000, &p, sizeof app);
+	}
+	/* Flow 1's plaintext, on the IPv4-mapped addresses. */
+	p = udp(app + 5, 2, 0);
+	p.proto = IPPROTO_TCP;
+	p.ifindex = 2;
+	p.src.port = 5001;
+	p.src.family = p.dst.family = 6;
+	memcpy(p.src.ip, "\0\0\0\0\0\0\0\0\0\0\xff\xff\x0a\x00\x00\x01", 16);
+	memcpy(p.dst.ip, "\0\0\0\0\0\0\0\0\0\0\xff\xff\x0a\x00\x00\x02", 16);
+	cc_an_packet(a, 2500, &p, 2);
+	cc_an_finish(a);
+	ck_assert_uint_eq(a->nflows, 4);
+	ck_assert_ptr_nonnull(a->flows[0].noplain);
+	ck_assert_str_eq(a->flows[0].noplain, note + strlen("process node 77; "));
+	ck_assert_uint_eq(a->flows[0].kind[0][CC_K_TLS], 2);
+	ck_assert_ptr_null(a->flows[1].noplain);
+	ck_assert_ptr_nonnull(a->flows[2].noplain);
+	ck_assert_ptr_nonnull(strstr(a->flows[2].noplain, "not captured by clearcap"));
+	ck_assert_ptr_null(a->flows[3].noplain);
+	cc_an_free(a);
+}
+END_TEST
+
 /* SIP: a message both ends captured is listed once; a TCP segment may hold two messages. */
 START_TEST(sip_dialogs)
 {
@@ -569,6 +620,7 @@ int main(void)
 	tcase_add_test(e, ipv6_extension_headers);
 	tcase_add_test(e, encrypted_rules);
 	tcase_add_test(e, sip_dialogs);
+	tcase_add_test(e, no_plaintext_reasons);
 	tcase_set_timeout(e, 60);
 	suite_add_tcase(s, t);
 	suite_add_tcase(s, e);

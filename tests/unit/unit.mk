@@ -36,7 +36,7 @@ $(BUILD)/tests/test_rotate: tests/unit/test_rotate.c tests/unit/check_main.h pca
 
 # tools/: the analysis behind report, extract and the exit statistics (pure parts, plus the
 # header finder of the reader).
-ANALYZE_UNIT_SRC := tools/analyze.c tools/sipdialog.c tools/encrypted.c tools/rtpstats.c tools/pktparse.c tools/capread.c
+ANALYZE_UNIT_SRC := tools/analyze.c tools/noplain.c tools/sipdialog.c tools/encrypted.c tools/rtpstats.c tools/pktparse.c tools/capread.c
 UNIT_TESTS += $(BUILD)/tests/test_analyze
 
 $(BUILD)/tests/test_analyze: tests/unit/test_analyze.c tests/unit/check_main.h $(ANALYZE_UNIT_SRC) \
