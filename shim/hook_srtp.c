@@ -459,6 +459,7 @@ void cc_srtp_init(void)
 
 void cc_srtp_exit(void)
 {
+	cc_srtpkeys_exit();
 	pthread_mutex_lock(&fail_lock);
 	for (int f = 0; f <= FAIL_FLOWS; f++) {
 		char buf[256], l[64], p[64];

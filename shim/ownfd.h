@@ -70,6 +70,7 @@ enum cc_lock_rank {
 	CC_RANK_SSL = 40,               /* SSL sessions, which queue plaintext frames */
 	CC_RANK_WRITER = 50,            /* pcapout's own: start, drain, secrets history */
 	CC_RANK_LEAF = 60,              /* SRTP keys and failures, taken under the writer's drain */
+	CC_RANK_KEYLINES = 65,          /* the SRTP key lines written or waiting for their flow */
 	CC_RANK_FILE = 70,              /* key log lines */
 };
 

@@ -46,9 +46,31 @@ size_t cc_base64(const uint8_t *in, size_t n, char *out)
 /* CLEARCAP_SRTP_KEYLOG: one of the shim's own descriptors. */
 static struct cc_linefile keylog = CC_LINEFILE_INIT("CLEARCAP_SRTP_KEYLOG");
 
+/*
+ * Each key line once, naming its flow.  A key can reach us three ways: exported from a DTLS
+ * handshake (tls.c: the flow is known unless ICE has not settled), in a libsrtp policy
+ * (hook_srtp.c: never a flow; SDES), and with the first packet it protects or unprotects
+ * (hook_srtp.c's key_note: the flow that packet moved on).  Janus, say, gives every key all three
+ * ways, twice over.  So a line is written only once; a line without a flow ("SRTP ? ? ...") waits
+ * for the same key with a flow, which replaces it, and is written as it is only if none comes
+ * before the process exits (a key that never protected a packet).
+ */
+#define LINES_SEEN 256
+#define LINES_WAITING 32
+
+static pthread_mutex_t lines_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t seen[LINES_SEEN];       /* hashes of lines written; ring */
+static uint64_t named[LINES_SEEN];      /* hashes of keys written with a flow; ring */
+static unsigned nseen, nnamed;
+static struct waiting {
+	uint64_t key;                   /* hash of "SUITE inline:KEY"; 0: free */
+	char line[320];
+} waiting[LINES_WAITING];
+
 void cc_srtpkeys_init(void)
 {
 	cc_linefile_init(&keylog, cc_cfg.srtp_keylog);
+	cc_forklock_add(&lines_lock, CC_RANK_KEYLINES);
 }
 
 void cc_addr_str(const struct cc_addr *a, char *buf, size_t size)
@@ -102,12 +124,89 @@ void cc_srtp_keylog(const struct cc_addr *local, const struct cc_addr *peer, int
 	errno = saved;
 }
 
-void cc_srtp_keylog_line(const char *line)
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h ? h : 1;
+}
+
+static int in_ring(const uint64_t *ring, uint64_t h)
+{
+	for (unsigned i = 0; i < LINES_SEEN; i++)
+		if (ring[i] == h)
+			return 1;
+	return 0;
+}
+
+/* The key part of "SRTP LOCAL PEER WHO CRYPTO": after the fourth space; NULL if malformed. */
+static const char *crypto_of(const char *line)
+{
+	for (int spaces = 0; *line; line++)
+		if (*line == ' ' && ++spaces == 4)
+			return line + 1;
+	return NULL;
+}
+
+static void emit(const char *line)
 {
 	char buf[320];
 	int n = snprintf(buf, sizeof(buf), "%s\n", line);
 
 	write_line(buf, n);
+}
+
+void cc_srtp_keylog_line(const char *line)
+{
+	const char *crypto = crypto_of(line);
+	uint64_t h = hash_str(line), key = crypto ? hash_str(crypto) : 0;
+	int flowless = strncmp(line, "SRTP ? ? ", 9) == 0;
+
+	pthread_mutex_lock(&lines_lock);
+	if (in_ring(seen, h) || (flowless && key && in_ring(named, key))) {
+		pthread_mutex_unlock(&lines_lock);
+		return;
+	}
+	if (flowless && key) {
+		struct waiting *free_slot = NULL;
+		for (int i = 0; i < LINES_WAITING; i++) {
+			if (waiting[i].key == key) {
+				pthread_mutex_unlock(&lines_lock);
+				return;         /* this key waits already */
+			}
+			if (!waiting[i].key && !free_slot)
+				free_slot = &waiting[i];
+		}
+		if (free_slot && strlen(line) < sizeof(free_slot->line)) {
+			free_slot->key = key;
+			strcpy(free_slot->line, line);
+			pthread_mutex_unlock(&lines_lock);
+			return;
+		}
+		/* No room to wait: written now, flowless, rather than lost. */
+	}
+	seen[nseen++ % LINES_SEEN] = h;
+	if (!flowless && key) {
+		named[nnamed++ % LINES_SEEN] = key;
+		for (int i = 0; i < LINES_WAITING; i++)
+			if (waiting[i].key == key)
+				waiting[i].key = 0;
+	}
+	emit(line);
+	pthread_mutex_unlock(&lines_lock);
+}
+
+void cc_srtpkeys_exit(void)
+{
+	pthread_mutex_lock(&lines_lock);
+	for (int i = 0; i < LINES_WAITING; i++)
+		if (waiting[i].key) {
+			waiting[i].key = 0;
+			emit(waiting[i].line);
+		}
+	pthread_mutex_unlock(&lines_lock);
 }
 
 static void write_line(const char *line, int n)

@@ -42,7 +42,14 @@ size_t cc_base64(const uint8_t *in, size_t n, char *out);
 /* At start-up, capturing: registers the key log file (CLEARCAP_SRTP_KEYLOG) as one of ours. */
 void cc_srtpkeys_init(void);
 
-/* Appends one whole line (without its newline) to the SRTP key log. */
+/*
+ * Appends one whole line (without its newline) to the SRTP key log, once: a line already written
+ * is not written again, and a line without a flow ("SRTP ? ? ...") waits for the same key with
+ * its flow, which replaces it.
+ */
 void cc_srtp_keylog_line(const char *line);
+
+/* At exit: the flowless lines whose key never came with a flow are written as they are. */
+void cc_srtpkeys_exit(void);
 
 #endif
