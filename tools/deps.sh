@@ -14,6 +14,8 @@ gnutls-bin libnss3-tools sngrep sipsak kamailio kamailio-sqlite-modules kamailio
 PKGS="$PKGS man-db bash-completion baresip"
 # tests/integration/test_daily2.py: SIPp calls (SIP class) and rsvg-convert (--svg PNG copies).
 PKGS="$PKGS sip-tester librsvg2-bin"
+# tests/integration/test_janus.py: Janus's EchoTest against an aiortc client.
+PKGS="$PKGS janus"
 
 missing=""
 for p in $PKGS; do
