@@ -88,11 +88,14 @@ def test_gstreamer_srtp_sdes(env):
         seq = int.from_bytes(pkt[2:4], "big")
         eq(by_seq.get(("4", seq)), pkt, "sent plaintext = encoder output (seq %d)" % seq)
         eq(by_seq.get(("0", seq)), pkt, "received plaintext = encoder output (seq %d)" % seq)
-    # The SDES key both processes were given, from their srtp_create/srtp_add_stream policies.
+    # The SDES key both processes were given in their srtp_create/srtp_add_stream policies, which
+    # name no flow: each key line waits for its first packet and names that packet's flow, once.
     want = "AES_CM_128_HMAC_SHA1_80 inline:" + base64.b64encode(bytes.fromhex(KEY)).decode()
     lines = open(keys).read().splitlines()
-    ok(any(l.startswith("SRTP ? ? ssrc=0x000004d2 ") and l.endswith(want) for l in lines), "receiver's key: %r" % lines)
-    ok(any(l.startswith("SRTP ? ? outbound ") and l.endswith(want) for l in lines), "sender's key: %r" % lines)
+    sent = [r for r in wire if r[0] == "4"][0]
+    src, dst = "%s:%s" % (sent[1], sent[2]), "%s:%s" % (sent[3], sent[4])
+    eq(sorted(lines), sorted(["SRTP %s %s outbound %s" % (src, dst, want), "SRTP %s %s inbound %s" % (dst, src, want)]),
+       "the sender's and the receiver's key, each once, on the flow")
     # The pcapng carries the keys too: the first plaintext packet of each flow and direction has the
     # key line, with the flow's addresses, in its comment.
     notes = [c for c in (r[7] for r in plain) if "; SRTP " in c]
