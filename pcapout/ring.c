@@ -52,6 +52,7 @@ int cc_ring_init(struct cc_ring *r, size_t size)
 	r->size = size;
 	r->head = 0;
 	r->tail = 0;
+	r->scanned = 0;
 	return 0;
 }
 
@@ -140,7 +141,17 @@ int cc_ring_take(struct cc_ring *r, struct cc_ring_batch *b, int max, cc_ring_re
 		t += CC_SLOT_ALIGN(CC_SLOT_HDR + len);
 		if (!held)
 			b->upto = t;
+		/*
+		 * Packets held back (the hold, a handshake waiting for its secret): what follows is
+		 * only looked at for metadata, and what an earlier batch looked at needs no second
+		 * look (its metadata went then; records do not change once published).  Without
+		 * this, every batch of a busy writer walked all the held records again.
+		 */
+		else if (t < r->scanned)
+			t = r->scanned;
 	}
+	if (t > r->scanned)
+		r->scanned = t;
 	return b->nmeta + b->ndata;
 }
 

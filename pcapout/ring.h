@@ -27,6 +27,7 @@ struct cc_ring {
 	uint64_t secret;                /* the tag's key: bit 63 set, low three bits clear */
 	uint64_t head;                  /* bytes reserved so far (atomic) */
 	uint64_t tail;                  /* bytes consumed so far (atomic) */
+	uint64_t scanned;               /* the consumer's: every record before it was looked at */
 };
 
 struct cc_slot {

@@ -150,13 +150,26 @@ static int old_enough(const uint8_t *rec, uint32_t len, int raw, void *arg)
 		return 1;
 	if (ts > h->cutoff)
 		return 0;
-	/* A TLS handshake packet whose secret is still to come waits for it (tlswait.h). */
+	/*
+	 * A TLS handshake packet whose secret is still to come waits for it (tlswait.h).  Only a
+	 * record that starts with a handshake or ChangeCipherSpec header can: the frame is copied
+	 * out for those alone.
+	 */
 	if (raw && h->fmt == CC_FMT_PCAPNG && len >= sizeof(struct raw_rec)) {
-		struct raw_rec r;
-		memcpy(&r, rec, sizeof(r));
-		size_t off = sizeof(r) + r.note_len + r.tag_len;
-		if (off <= len && r.caplen <= len - off &&
-		    cc_tw_wait(&r.f, rec + off, r.caplen, ts, h->cutoff + HOLD_NS))
+		uint16_t nl, tl;
+		uint32_t caplen;
+		memcpy(&nl, rec + offsetof(struct raw_rec, note_len), sizeof(nl));
+		memcpy(&tl, rec + offsetof(struct raw_rec, tag_len), sizeof(tl));
+		memcpy(&caplen, rec + offsetof(struct raw_rec, caplen), sizeof(caplen));
+		size_t off = sizeof(struct raw_rec) + nl + tl;
+		if (off > len || caplen > len - off || caplen < 2)
+			return 1;
+		const uint8_t *p = rec + off;
+		if ((p[0] != 22 && p[0] != 20) || (p[1] != 3 && p[1] != 0xfe))
+			return 1;
+		struct cc_frame f;
+		memcpy(&f, rec + offsetof(struct raw_rec, f), sizeof(f));
+		if (cc_tw_wait(&f, p, caplen, ts, h->cutoff + HOLD_NS))
 			return 0;
 	}
 	return 1;
