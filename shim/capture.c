@@ -33,22 +33,6 @@ int cc_tls_active;
 __thread struct cc_nest cc_nest __attribute__((tls_model("initial-exec")));
 uint32_t cc_pid;
 
-uint64_t cc_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t cc_now_coarse(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- Nesting: the wire packet moved inside an SSL call ---- */
 
 static void nest_note(uint8_t proto, const struct cc_addr *local, const struct cc_addr *peer, int passive)

@@ -10,7 +10,9 @@
 #include <sys/uio.h>
 
 #include "pcapout/frame.h"
+#include "shim/clock.h"
 #include "shim/fdtable.h"
+#include "shim/plain.h"
 
 /* Capture switched on in this process (atomic; read on every hooked call). */
 extern int cc_on;
@@ -24,11 +26,6 @@ struct cc_meta {
 	int tos, ttl;           /* -1: not given */
 	unsigned gso;           /* UDP_SEGMENT / UDP_GRO segment size, 0: none */
 };
-
-uint64_t cc_now(void);
-
-/* A clock for ageing (100 ms matter, not nanoseconds): cheaper than cc_now(). */
-uint64_t cc_now_coarse(void);
 
 /* sockaddr to cc_addr, v4-mapped IPv6 made IPv4; -1 for other families. */
 
@@ -87,32 +84,6 @@ struct cc_nest {
 	int deferred;           /* that plaintext now waits for its datagram */
 };
 extern __thread struct cc_nest cc_nest;
-
-/* Where a plaintext goes: the flow, and the synthesized TCP stream of a TLS connection. */
-struct cc_plainflow {
-	uint8_t proto;          /* IPPROTO_UDP (DTLS) or IPPROTO_TCP (TLS); 0: flow unknown */
-	uint8_t tcp_open;
-	uint8_t fin_out, fin_in;
-	uint8_t passive;        /* TCP: the local end accepted; the peer opened */
-	uint8_t mapped;         /* write IPv4 addresses IPv4-mapped (see cc_plain_frame) */
-	uint8_t rtp;            /* SRTP's plaintext: RTP or RTCP, never SCTP (no need to look) */
-	struct cc_addr local, peer;
-	uint32_t snd_seq, rcv_seq;
-};
-
-/*
- * One plaintext on the plaintext interface, on the flow's 5-tuple: DTLS carrying SCTP as IP/SCTP,
- * other DTLS as UDP, TLS as a synthesized TCP stream.  note says how the flow was found.  ts is
- * the time of the datagram that carried it, 0 when not known: then now.
- */
-void cc_cap_plain(struct cc_plainflow *pf, int outgoing, const void *buf, size_t len, const char *note,
-		  uint64_t ts);
-
-/* The frame of a plaintext on the flow's 5-tuple (see cc_cap_plain), with no payload yet. */
-void cc_plain_frame(const struct cc_plainflow *pf, struct cc_frame *f, int outgoing, uint8_t proto, const char *note);
-
-/* The plaintext TCP stream's FIN (close_notify or shutdown). */
-void cc_plain_fin(struct cc_plainflow *pf, int outgoing, const char *note);
 
 /* Updates the entry after a successful setsockopt. */
 void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, socklen_t len);

@@ -2,7 +2,7 @@
  * Correlation by DTLS record; see dtlsmatch.h.
  */
 #include "shim/dtlsmatch.h"
-#include "shim/capture.h"
+#include "shim/clock.h"
 #include "decoders/dtls.h"
 #include "decoders/stun.h"
 

@@ -2,7 +2,8 @@
  * Plaintext frames: what a TLS, DTLS or SRTP call moved in the clear, on the 5-tuple of the wire
  * packets that carried it; SCTP-looking DTLS data framed as SCTP; TLS as a synthesized TCP stream.
  */
-#include "shim/capture_int.h"
+#include "shim/plain.h"
+#include "shim/clock.h"
 #include "shim/config.h"
 #include "shim/hooks.h"
 #include "shim/select.h"

@@ -2,7 +2,8 @@
  * SRTP correlation on the writer's thread; see srtpmatch.h.
  */
 #include "shim/srtpmatch.h"
-#include "shim/capture.h"
+#include "shim/clock.h"
+#include "shim/plain.h"
 #include "shim/dtlsmatch.h"
 #include "shim/select.h"
 #include "pcapout/writer.h"

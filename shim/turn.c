@@ -12,7 +12,7 @@
  */
 #include "shim/turn.h"
 #include "shim/ownfd.h"
-#include "shim/capture.h"
+#include "shim/clock.h"
 #include "decoders/stun.h"
 #include "pcapout/writer.h"
 

@@ -40,9 +40,6 @@ struct cc_an *cc_analyze_file(const char *path, off_t start, struct cc_report_sr
 int cc_analyze_add(struct cc_an *a, const char *path, off_t start, struct cc_report_src *src,
 		   char *err, size_t errlen);
 
-/* s as a JSON string, every byte outside printable ASCII, quote and backslash escaped. */
-void cc_json_str(FILE *out, const char *s);
-
 /* `clearcap report FILE [--json] [--svg DIR]` and `clearcap extract FILE [-o DIR] [--both]`. */
 int cc_cmd_report(int argc, char **argv);
 int cc_cmd_extract(int argc, char **argv);

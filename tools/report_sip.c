@@ -5,7 +5,6 @@
  * the capture, the two ends and the request or response: what a troubleshooter reads next to
  * Wireshark's "VoIP Calls" flow.
  */
-#include "tools/report.h"
 #include "tools/report_sip.h"
 
 #include <inttypes.h>

@@ -17,4 +17,7 @@ void cc_report_sip_json(FILE *out, const struct cc_an *a);
 /* One "clearcap: sip ..." line: dialogs, requests by method, responses by class. */
 void cc_report_sip_compact(FILE *out, const struct cc_an *a);
 
+/* s as a JSON string, every byte outside printable ASCII, quote and backslash escaped. */
+void cc_json_str(FILE *out, const char *s);
+
 #endif

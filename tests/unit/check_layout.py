@@ -3,6 +3,8 @@
 
 - dependencies point one way: decoders/ includes nothing of ours but decoders/; pcapout/ nothing
   of shim/ or tools/; shim/ nothing of tools/; tools/ nothing of shim/;
+- no include cycle among the modules of a directory (a module: x.c with x.h and x_int.h): a
+  module that calls back into one that includes it registers a callback instead;
 - every function the shim exports (CC_EXPORT) is named in shim/exports.map, every name there is
   a hook, and the built library exports exactly those names (nm -D).
 
@@ -34,6 +36,32 @@ def layering():
                 if m.group(1) in ALLOWED and m.group(1) not in allowed:
                     bad.append("%s/%s includes %s: %s/ may not depend on %s/" % (d, name, m.group(0).split()[-1],
                                                                                d, m.group(1)))
+    return bad
+
+
+def module_cycles(d="shim"):
+    """Cycles in the graph of d/'s modules, each once, as "a -> b -> a"."""
+    mod = lambda name: re.sub(r"(_int)?\.[ch]$", "", name)
+    graph = {}
+    for name in sorted(os.listdir(os.path.join(ROOT, d))):
+        if name.endswith((".c", ".h")):
+            text = open(os.path.join(ROOT, d, name)).read()
+            for inc in re.findall(r'^\s*#\s*include\s+"%s/([^"]+)"' % d, text, re.M):
+                if mod(inc) != mod(name):
+                    graph.setdefault(mod(name), set()).add(mod(inc))
+    bad, seen = [], set()
+
+    def walk(path):
+        for nxt in sorted(graph.get(path[-1], ())):
+            if nxt == path[0]:
+                key = frozenset(path)
+                if key not in seen:
+                    seen.add(key)
+                    bad.append("%s/: include cycle %s" % (d, " -> ".join(path + [nxt])))
+            elif nxt not in path and nxt > path[0]:
+                walk(path + [nxt])
+    for start in sorted(graph):
+        walk([start])
     return bad
 
 
@@ -76,7 +104,7 @@ def exports(lib):
 
 
 def main():
-    bad = layering() + exports(sys.argv[1] if len(sys.argv) > 1 else None)
+    bad = layering() + sum((module_cycles(d) for d in ALLOWED), []) + exports(sys.argv[1] if len(sys.argv) > 1 else None)
     for b in bad:
         print("layout: " + b)
     print("layout: %d problems" % len(bad))
