@@ -33,7 +33,11 @@ for i in $(seq 100); do
     sleep 0.1
 done
 "$PY" "$CLIENT" "http://10.200.0.2:$PORT/janus" > "$TMPD/client.out" 2> "$TMPD/client.err" || true
-kill -TERM $J; wait $J || true
+kill -TERM $J
+for i in $(seq 100); do kill -0 $J 2>/dev/null || break; sleep 0.1; done
+# Never leave Janus behind (it would hold this script's output open): the wrapper passes SIGTERM on.
+kill -KILL $J 2>/dev/null || true; pkill -KILL -f "janus -F $CONF" || true
+wait $J || true
 cat "$TMPD/client.out"
 """
 
