@@ -206,6 +206,10 @@ def test_decrypt_tcpdump_without_keys(env):
     ok("no CLIENT_RANDOM line for it" in p.stderr, p.stderr)
     eq(cclib.tshark_count(out, 'frame.interface_name == "wire"'),
        cclib.tshark_count(os.path.join(d, "tcpdump.pcap")), "every input packet on wire")
+    # The report of tcpdump's file says why its DTLS has no plaintext: no clearcap process wrote it.
+    flows = __import__("json").loads(cclib.run([env.tool, "report", "--json", os.path.join(d, "tcpdump.pcap")]).stdout)
+    dtls = [f for f in flows["flows"] if f["encrypted"] == "dtls"]
+    ok(dtls and all("not captured by clearcap's shim" in (f["no_plaintext"] or "") for f in dtls), dtls)
 
 
 def test_decrypt_clearcap_capture(env):
