@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "tests/fuzz/fuzz_util.h"
@@ -15,20 +16,22 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char path[64];
+	static int fd = -1;
 	struct cc_capread r;
 	const struct pcap_pkthdr *h;
 	const uint8_t *d;
 	uint64_t ts;
 	size_t sum = 0;
-	FILE *f;
 
-	if (!path[0])
-		snprintf(path, sizeof path, "/tmp/fuzz-capread-%d.pcapng", (int)getpid());
-	f = fopen(path, "wb");
-	if (f == NULL)
+	/* A memory file, named by its /proc path: nothing left behind in /tmp. */
+	if (fd < 0) {
+		fd = memfd_create("fuzz-capread", MFD_CLOEXEC);
+		if (fd < 0)
+			return 0;
+		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	}
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
 		return 0;
-	fwrite(data, 1, size, f);
-	fclose(f);
 	off_t start = size > 64 && (data[size - 1] & 1) ? (off_t)(data[size - 2] % (size / 2)) : 0;
 	if (cc_capread_open(&r, path, start) == 0) {
 		cc_capread_comments(&r, path, start);
