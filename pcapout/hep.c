@@ -289,6 +289,31 @@ static int add(char *out, size_t room, size_t *n, const char *fmt, ...)
  * The field names are those of heplify (Homer's own agent), which Homer's user interface reads
  * for protocol type 5.
  */
+/* One end as "ip:port" or "[ip6]:port", IPv4-mapped as IPv4; its length, or 0. */
+static size_t end_str(const struct cc_addr *e, char *out, size_t size)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	char ip[INET6_ADDRSTRLEN];
+	int v6 = e->family == AF_INET6 && memcmp(e->ip, mapped, 12) != 0;
+	const uint8_t *a = e->family == AF_INET6 && !v6 ? e->ip + 12 : e->ip;
+
+	if (!inet_ntop(v6 ? AF_INET6 : AF_INET, a, ip, sizeof(ip)))
+		return 0;
+	int n = snprintf(out, size, v6 ? "[%s]:%u" : "%s:%u", ip, e->port);
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+size_t cc_hep_flow_cid(const struct cc_addr *a, const struct cc_addr *b, char *out, size_t size)
+{
+	char x[64], y[64];
+
+	if (!end_str(a, x, sizeof(x)) || !end_str(b, y, sizeof(y)))
+		return 0;
+	int swap = strcmp(x, y) > 0;
+	int n = snprintf(out, size, "rtcp-%s-%s", swap ? y : x, swap ? x : y);
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
 size_t cc_hep_rtcp_json(const uint8_t *p, size_t len, char *out, size_t room)
 {
 	struct cc_rtcp_iter it;

@@ -93,4 +93,12 @@ unsigned cc_hep_classify_udp(const uint8_t *p, size_t len);
  */
 size_t cc_hep_rtcp_json(const uint8_t *p, size_t len, char *out, size_t room);
 
+/*
+ * The correlation id of an RTCP flow no SIP message named: "rtcp-A-B", A and B the flow's two
+ * ends ("ip:port", "[ip6]:port"; IPv4-mapped as IPv4) in sorted order, so that the reports of
+ * both directions, and of both ends when each is captured, share one id.  Its length, or 0 when
+ * out is too small.
+ */
+size_t cc_hep_flow_cid(const struct cc_addr *a, const struct cc_addr *b, char *out, size_t size);
+
 #endif

@@ -432,9 +432,12 @@ static void udp_datagram(const struct cc_hep_pkt *k, unsigned classes)
 		struct media *m = media_find(k->dst.family, k->dst.ip, k->dst.port);
 		if (!m)
 			m = media_find(k->src.family, k->src.ip, k->src.port);
+		/* No SIP named the stream (WebRTC, say): an id from the flow, the same both ways. */
+		char flow_cid[CID_MAX];
+		size_t fl = m ? 0 : cc_hep_flow_cid(&k->src, &k->dst, flow_cid, sizeof(flow_cid));
 		if (n)
-			emit(k, CC_HEP_PT_RTCP_JSON, (const uint8_t *)H.json, n, m ? (const uint8_t *)m->cid : NULL,
-			     m ? m->cid_len : 0);
+			emit(k, CC_HEP_PT_RTCP_JSON, (const uint8_t *)H.json, n,
+			     m ? (const uint8_t *)m->cid : fl ? (const uint8_t *)flow_cid : NULL, m ? m->cid_len : fl);
 		break;
 	}
 	case CC_HEP_RTP:

@@ -662,7 +662,7 @@ def test_hep_decrypted_srtcp_from_webrtc(env):
     """WebRTC audio between two aiortc peers (DTLS-SRTP through libsrtp2) under the shim with
     CLEARCAP_HEP and classes rtcp,plaintext: every decrypted RTCP report goes out once as HEP type 5,
     its JSON matching tshark's dissection of the plaintext copy in the file (SSRC, packet and octet
-    counts), with the addresses of the SRTCP flow.  No SIP here, so no correlation id."""
+    counts), with the addresses of the SRTCP flow.  No SIP here: the correlation id is the flow's."""
     import json
     import test_webrtc
     cclib.need("socat")
@@ -702,7 +702,9 @@ def test_hep_decrypted_srtcp_from_webrtc(env):
         eq(c[11], b"\x05", "protocol type 5 (RTCP as JSON)")
         eq(int.from_bytes(c[12], "big"), 42, "capture agent id")
         eq(c[1], b"\x02", "the IPv4-mapped flow goes as IPv4")
-        ok(17 not in c, "no SIP, so no correlation id")
+        # No SIP: the correlation id is the flow's, its two ends in order, the same both ways.
+        ends = sorted("%s:%d" % (socket.inet_ntoa(c[3 + d]), int.from_bytes(c[7 + d], "big")) for d in (0, 1))
+        eq(c.get(17), ("rtcp-%s-%s" % tuple(ends)).encode(), "correlation id from the flow")
         j = json.loads(c[15])
         si = j.get("sender_information", {})
         got.append((j["type"], j["ssrc"], si.get("packets"), si.get("octets")))

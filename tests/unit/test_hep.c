@@ -311,6 +311,24 @@ START_TEST(classes_and_rtcp)
 }
 END_TEST
 
+/* RTCP without SIP: one correlation id per flow, whichever way the report went. */
+START_TEST(flow_correlation_id)
+{
+	struct cc_addr a = { AF_INET6, 40002, { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 200, 0, 2 } };
+	struct cc_addr b = { AF_INET, 5001, { 10, 200, 0, 1 } };
+	struct cc_addr c = { AF_INET6, 7, { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 } };
+	char x[128], y[128];
+
+	ck_assert_uint_eq(cc_hep_flow_cid(&a, &b, x, sizeof(x)), strlen("rtcp-10.200.0.1:5001-10.200.0.2:40002"));
+	ck_assert_str_eq(x, "rtcp-10.200.0.1:5001-10.200.0.2:40002");
+	cc_hep_flow_cid(&b, &a, y, sizeof(y));
+	ck_assert_str_eq(x, y);
+	cc_hep_flow_cid(&c, &b, x, sizeof(x));
+	ck_assert_str_eq(x, "rtcp-10.200.0.1:5001-[2001:db8::1]:7");
+	ck_assert_uint_eq(cc_hep_flow_cid(&a, &b, x, 20), 0);
+}
+END_TEST
+
 START_TEST(settings)
 {
 	struct cc_hep_cfg c;
@@ -368,6 +386,7 @@ int main(void)
 	tcase_add_test(tc, sip_boundaries);
 	tcase_add_test(tc, sdp_media);
 	tcase_add_test(tc, classes_and_rtcp);
+	tcase_add_test(tc, flow_correlation_id);
 	tcase_add_test(tc, settings);
 	suite_add_tcase(s, tc);
 	return cc_run_suite(s);
