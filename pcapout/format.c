@@ -186,3 +186,24 @@ void cc_dsb_write(uint8_t *dst, const char *keylog, size_t len)
 	put32(dst + 16 + PAD4(len), 0);         /* opt_endofopt */
 	put32(dst + total - 4, (uint32_t)total);
 }
+
+size_t cc_isb_write(uint8_t *dst, uint32_t ifid, uint64_t ts_ns, uint64_t osdrop, const char *comment,
+		    size_t comment_len)
+{
+	size_t n = 20;
+
+	if (comment_len > 255)
+		comment_len = 255;
+	put32(dst, 0x00000005);
+	put32(dst + 8, ifid);
+	put32(dst + 12, (uint32_t)(ts_ns >> 32));
+	put32(dst + 16, (uint32_t)ts_ns);
+	if (comment_len)
+		n += put_opt(dst + n, 1, comment, comment_len);         /* opt_comment */
+	n += put_opt(dst + n, 7, &osdrop, 8);                       /* isb_osdrop */
+	put32(dst + n, 0);                                          /* opt_endofopt */
+	n += 4;
+	put32(dst + 4, (uint32_t)(n + 4));
+	put32(dst + n, (uint32_t)(n + 4));
+	return n + 4;
+}

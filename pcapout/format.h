@@ -46,4 +46,13 @@ uint64_t cc_record_ts(enum cc_format fmt, const uint8_t *rec);
 size_t cc_dsb_len(size_t len);
 void cc_dsb_write(uint8_t *dst, const char *keylog, size_t len);
 
+/*
+ * pcapng Interface Statistics Block for interface ifid at ts_ns: isb_osdrop (what the capture
+ * dropped) and a comment (at most 255 bytes used).  Writes it into dst (room bytes: 320 always
+ * suffice); returns its length.
+ */
+#define CC_ISB_MAX 320
+size_t cc_isb_write(uint8_t *dst, uint32_t ifid, uint64_t ts_ns, uint64_t osdrop, const char *comment,
+		    size_t comment_len);
+
 #endif

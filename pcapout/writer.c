@@ -726,6 +726,29 @@ void cc_writer_flush(void)
 	errno = saved;
 }
 
+/*
+ * What went to the collector, in the file, for `clearcap report` (which reads only the file): an
+ * Interface Statistics Block on the wire interface whose comment counts this process's HEP
+ * packets, with its isb_osdrop.  Caller holds the drain lock.
+ */
+static void hep_stats_locked(void)
+{
+	uint8_t b[CC_ISB_MAX];
+	char c[160];
+
+	if (W.fmt != CC_FMT_PCAPNG)
+		return;
+	int n = snprintf(c, sizeof(c), "clearcap pid %u: HEP %llu sent, %llu dropped", (unsigned)getpid(),
+			 (unsigned long long)__atomic_load_n(&W.hep_sent, __ATOMIC_RELAXED),
+			 (unsigned long long)__atomic_load_n(&W.hep_dropped, __ATOMIC_RELAXED));
+	if (n <= 0 || (size_t)n >= sizeof(c))
+		return;
+	struct iovec v = { b, cc_isb_write(b, CC_IF_WIRE - 1, now_ns(), __atomic_load_n(&W.dropped, __ATOMIC_RELAXED), c,
+					   (size_t)n) };
+	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING)
+		outputs[0]->write(&v, 1, 0, 0);
+}
+
 void cc_writer_exit(void)
 {
 	cc_writer_flush();
@@ -733,9 +756,14 @@ void cc_writer_exit(void)
 		int saved = errno;
 		pthread_mutex_lock(&W.drain_lock);
 		drain_deferred_locked();
+		int hep = 0;
 		for (size_t i = 0; i < NOUTPUTS; i++)
-			if (outputs[i]->exit && outputs[i]->wanted())
+			if (outputs[i]->exit && outputs[i]->wanted()) {
 				outputs[i]->exit();
+				hep |= i > 0;
+			}
+		if (hep)
+			hep_stats_locked();
 		pthread_mutex_unlock(&W.drain_lock);
 		errno = saved;
 	}

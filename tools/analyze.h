@@ -284,6 +284,8 @@ struct cc_an {
 		char text[CC_AN_NOTE_MAX];
 	} notes[CC_AN_MAX_NOTES];
 	size_t nnotes;
+	uint64_t hep_sent, hep_dropped;		/* from the processes' statistics blocks (--hep) */
+	uint32_t hep_procs;
 	uint64_t *plain_keys;			/* open-addressed set of plaintext address pairs */
 	size_t nplain_keys;
 	uint8_t plain_keys_full;

@@ -279,9 +279,9 @@ static size_t scan_options(struct cc_capscan *s, off_t off, off_t end)
 	return 0;
 }
 
-/* Advances to the next packet block and takes its comment; gives up (no more comments) on a
- * block that does not parse. */
-static void scan_next(struct cc_capread *r)
+/* Advances to the next packet block and takes its comment (at_end: walks the blocks after the
+ * last frame, for statistics); gives up (no more comments) on a block that does not parse. */
+static void scan_next(struct cc_capread *r, int at_end)
 {
 	struct cc_capscan *s = r->scan;
 
@@ -306,6 +306,16 @@ static void scan_next(struct cc_capread *r)
 		if (len < 12 || len % 4)
 			goto stop;
 		s->pos += len;
+		if (type == 5 && len >= 24 && r->on_stats != NULL) {
+			/* Interface Statistics Block: interface, timestamp (2), then options. */
+			size_t n = scan_options(s, at + 20, at + len - 4);
+
+			if (n)
+				r->on_stats(r->stats_arg, s->comment, n);
+			continue;
+		}
+		if (at_end)
+			continue;
 		if (type == 3)		/* Simple Packet Block: no options */
 			return;
 		if (type == 6 || type == 2) {
@@ -349,11 +359,14 @@ int cc_capread_next(struct cc_capread *r, const struct pcap_pkthdr **h, const ui
 		*ts_ns = (uint64_t)hdr->ts.tv_sec * 1000000000ull + (uint64_t)hdr->ts.tv_usec;
 		r->frames++;
 		if (r->scan != NULL)
-			scan_next(r);
+			scan_next(r, 0);
 		return 1;
 	}
-	if (rc == PCAP_ERROR_BREAK)
+	if (rc == PCAP_ERROR_BREAK) {
+		if (r->scan != NULL)
+			scan_next(r, 1);
 		return 0;
+	}
 	r->truncated = 1;
 	snprintf(r->err, sizeof r->err, "%s", pcap_geterr(r->pc));
 	return -1;

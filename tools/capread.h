@@ -25,6 +25,9 @@ struct cc_capread {
 	const char *comment;
 	size_t comment_len;
 	struct cc_capscan *scan;
+	/* Called with the comment of each Interface Statistics Block, up to the file's end. */
+	void (*on_stats)(void *arg, const char *comment, size_t len);
+	void *stats_arg;
 };
 
 /*

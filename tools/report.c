@@ -327,6 +327,9 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 			"'relay', between relayed address and peer\n", a->unwrapped);
 	if (src->truncated)
 		fprintf(out, "  WARNING: reading stopped early: %s\n", src->read_error ? src->read_error : "");
+	if (a->hep_procs)
+		fprintf(out, "  HEP to the collector: %" PRIu64 " sent, %" PRIu64 " dropped (%u process%s)\n",
+			a->hep_sent, a->hep_dropped, a->hep_procs, a->hep_procs > 1 ? "es" : "");
 
 	timeline(out, a);
 
@@ -586,6 +589,11 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 		",\"malformed\":%" PRIu64 ",\"turn_unwrapped\":%" PRIu64 ",\"read_error\":%s",
 		a->first_ns, a->per_if[0], a->per_if[1], a->per_if[2], a->per_if[3], a->not_ip, a->truncated,
 		a->undecodable, a->unwrapped, src->truncated ? "true" : "false");
+	if (a->hep_procs)
+		fprintf(out, ",\"hep\":{\"sent\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"processes\":%u}", a->hep_sent,
+			a->hep_dropped, a->hep_procs);
+	else
+		fprintf(out, ",\"hep\":null");
 
 	fprintf(out, ",\n\"timeline\":[");
 	{
@@ -925,6 +933,26 @@ void cc_report_compact(FILE *out, const struct cc_an *a)
  * Reading a file into an analysis
  */
 
+/* A process's statistics block: "clearcap pid P: HEP N sent, M dropped" (pcapout/writer.c). */
+static void hep_stats(void *arg, const char *c, size_t len)
+{
+	struct cc_an *a = arg;
+	char buf[256];
+	const char *h;
+	unsigned long long sent, dropped;
+
+	if (len >= sizeof buf)
+		len = sizeof buf - 1;
+	memcpy(buf, c, len);
+	buf[len] = 0;
+	if (strncmp(buf, "clearcap pid ", 13) != 0 || (h = strstr(buf, ": HEP ")) == NULL ||
+	    sscanf(h, ": HEP %llu sent, %llu dropped", &sent, &dropped) != 2)
+		return;
+	a->hep_sent += sent;
+	a->hep_dropped += dropped;
+	a->hep_procs++;
+}
+
 int cc_analyze_add(struct cc_an *a, const char *path, off_t start, struct cc_report_src *src,
 		   char *err, size_t errlen)
 {
@@ -951,6 +979,8 @@ int cc_analyze_add(struct cc_an *a, const char *path, off_t start, struct cc_rep
 	}
 	a->dlt = r.dlt;
 	cc_capread_comments(&r, path, start);
+	r.on_stats = hep_stats;
+	r.stats_arg = a;
 	while ((rc = cc_capread_next(&r, &h, &data, &ts)) == 1) {
 		a->comment = r.comment;
 		a->comment_len = r.comment_len;

@@ -182,6 +182,8 @@ def test_hep_sngrep_and_tshark(env):
     sent = [summary_hep(p.stderr) for p in (p1, p2)]
     eq(sum(s for s, _ in sent), len(in_file), "HEP packets sent, one per SIP message in the file")
     eq(sum(d for _, d in sent), 0, "none dropped")
+    js = __import__("json").loads(cclib.run([env.tool, "report", "--json", cap]).stdout)
+    eq(js["hep"], {"sent": len(in_file), "dropped": 0, "processes": 2}, "the report's HEP counts, two runs")
     ok(os.path.exists(sng), "sngrep wrote what it decoded: %s" % open(env.path("sngrep.log")).read()[-500:])
     eq(sip_rows(sng), in_file, "sngrep decoded every SIP message once, same addresses, ports, Call-ID, CSeq")
     ok(all(r[0] == "127.0.0.1" and r[1] and r[3] for r in in_file), "real addresses and ports: %r" % in_file[:2])
@@ -227,6 +229,13 @@ def test_hep_collector_down(env):
             eq(sent + dropped, n, "every SIP message either sent or counted as dropped (%s)" % hep)
             if hep.startswith("tcp"):
                 eq(dropped, n, "TCP: connection refused, all counted as dropped")
+            # The report, which reads only the file, gives the same counts (the process's
+            # statistics block), in text and JSON.
+            js = __import__("json").loads(cclib.run([env.tool, "report", "--json", cap]).stdout)
+            eq((js["hep"]["sent"], js["hep"]["dropped"], js["hep"]["processes"]), (sent, dropped, 1),
+               "HEP counts in the report (%s)" % hep)
+            text = cclib.run([env.tool, "report", cap]).stdout
+            ok("HEP to the collector: %d sent, %d dropped (1 process)" % (sent, dropped) in text, text[:600])
             # UDP learns of a closed port only from ICMP, which can come back after a whole burst has
             # left: datagrams handed to the kernel before it count as sent (the README says so).
     finally:

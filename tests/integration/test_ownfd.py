@@ -67,6 +67,13 @@ def test_own_fds_invisible_to_dup2_and_close_range(env):
     code = ROUND + r"""
 import errno, fcntl
 tls_round(b'before'); srtp_round(b'before', 9)
+# An SDES key's line waits for its first packet's flow, which the writer thread matches: the SRTP
+# key log is opened then, a moment after the send.
+import time
+for _ in range(200):
+    if os.path.exists(sys.argv[5]) and os.path.getsize(sys.argv[5]):
+        break
+    time.sleep(0.01)
 ours = {os.path.realpath(p) for p in sys.argv[3:6]}
 mine = os.open(sys.argv[6], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 found = []
