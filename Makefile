@@ -70,7 +70,7 @@ $(LIB): $(SHIM_OBJ) shim/exports.map
 # hep.c's settings parser checks --hep before the program starts.
 TOOL_SRC := $(wildcard tools/*.c) pcapout/format.c pcapout/frame.c pcapout/rotate.c pcapout/rundir.c pcapout/hep.c
 $(TOOL): $(TOOL_SRC) $(DECODERS_SRC) $(wildcard tools/*.h) $(HEADERS) | $(BUILD)
-	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC) $(DECODERS_SRC) -lpcap -lsrtp2 -lcrypto -lm
+	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC) $(DECODERS_SRC) -lpcap -lsrtp2 -lssl -lcrypto -lpthread -lm
 
 -include decoders/decoders.mk
 -include tools/tools.mk

@@ -8,7 +8,7 @@ _clearcap()
 
     local opts="-w -a --append -F --format -P --programs -B --buffer-size -k --keylog
                 --srtp-keylog -f --filter --capture --plain-ipv4 -C -G -W -q --quiet -v --verbose --stats --trace --no-trace
-                --no-decrypt --hep --hep-id --hep-name --hep-password --hep-classes -h --help
+                --no-decrypt --hep --hep-id --hep-name --hep-password --hep-classes --hep-ca --hep-insecure -h --help
                 -V --version --impair --impair-seed --impair-filter"
 
     # After the subcommand word or the program to run, complete for them instead.
@@ -48,7 +48,7 @@ _clearcap()
     done
 
     case $prev in
-        -w|-k|--keylog|--srtp-keylog|--stats) _filedir; return ;;
+        -w|-k|--keylog|--srtp-keylog|--stats|--hep-ca) _filedir; return ;;
         -F|--format) COMPREPLY=($(compgen -W "pcapng pcap" -- "$cur")); return ;;
         --capture)
             local classes="stun turn dtls-handshake dtls-app dtls rtp rtcp sctp tcp sip other wire plaintext relay all"

@@ -362,7 +362,12 @@ int cc_hep_parse_url(const char *v, struct cc_hep_cfg *c, const char **why)
 		c->tcp = 0;
 	else if (strncmp(v, "tcp:", 4) == 0)
 		c->tcp = 1;
-	else {
+	else if (strncmp(v, "tls:", 4) == 0) {
+		/* The shim links no TLS library: the wrapper relays (tools/heprelay.c). */
+		*why = "tls: is relayed by the clearcap command (clearcap --hep tls:HOST:PORT -- PROGRAM); the "
+		       "shim itself speaks udp: and tcp:";
+		return -1;
+	} else {
 		*why = "expected udp:HOST:PORT or tcp:HOST:PORT";
 		return -1;
 	}

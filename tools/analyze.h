@@ -286,6 +286,8 @@ struct cc_an {
 	size_t nnotes;
 	uint64_t hep_sent, hep_dropped;		/* from the processes' statistics blocks (--hep) */
 	uint32_t hep_procs;
+	uint64_t hep_relayed, hep_relay_dropped;	/* --hep tls: the wrapper's relay */
+	char hep_relay_to[96];
 	uint64_t *plain_keys;			/* open-addressed set of plaintext address pairs */
 	size_t nplain_keys;
 	uint8_t plain_keys_full;

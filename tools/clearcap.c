@@ -37,6 +37,7 @@
 #include "pcapout/pages.h"
 #include "pcapout/format.h"
 #include "pcapout/hep.h"
+#include "tools/heprelay.h"
 #include "pcapout/rotate.h"
 #include "tools/daily.h"
 #include "tools/decrypt.h"
@@ -75,6 +76,9 @@ struct options {
 	int trace;              /* --trace 1, --no-trace 0; -1: when the shim cannot enter PROGRAM */
 	bool no_decrypt;        /* --no-decrypt: no pass over the file for SRTP with known keys */
 	const char *hep, *hep_id, *hep_name, *hep_password, *hep_classes;    /* --hep and its companions */
+	bool hep_tls;           /* --hep tls:HOST:PORT: relayed by this process (tools/heprelay.c) */
+	const char *hep_ca;     /* --hep-ca FILE */
+	bool hep_insecure;      /* --hep-insecure */
 	char **argv;            /* the program and its arguments */
 };
 
@@ -141,8 +145,8 @@ static void print_help(void)
 "Usage: clearcap -w FILE|- [-aq] [-F FORMAT] [-P LIST] [-B KiB] [-k KEYLOG] [-f EXPR]\n"
 "                [--capture CLASSES] [--plain-ipv4] [-C MB] [-G SECS] [-W COUNT] [--stats PATH]\n"
 "                [--trace|--no-trace] [--no-decrypt]\n"
-"                [--hep udp|tcp:HOST:PORT [--hep-id N] [--hep-name NAME] [--hep-password KEY]\n"
-"                [--hep-classes CLASSES]] [--]\n"
+"                [--hep udp|tcp|tls:HOST:PORT [--hep-id N] [--hep-name NAME] [--hep-password KEY]\n"
+"                [--hep-classes CLASSES] [--hep-ca FILE] [--hep-insecure]] [--]\n"
 "                PROGRAM [ARGS...]\n"
 "       clearcap ctl PID|all status|pause|resume|reopen FILE\n"
 "       clearcap report FILE [--json] [--svg DIR]\n"
@@ -214,6 +218,14 @@ static void print_help(void)
 "                     reports.  HOST is a numeric IPv4 or IPv6 address ([::1] for IPv6).  It\n"
 "                     never waits for the collector: what cannot be sent at once is dropped and\n"
 "                     counted in the summary.  Secrets are never sent.\n"
+"      --hep tls:HOST:PORT\n"
+"                     The same over TLS, relayed by clearcap itself (the shim loads no TLS\n"
+"                     library into PROGRAM): the processes send to clearcap on the loopback,\n"
+"                     clearcap forwards every HEP packet over one TLS connection.  HOST may be\n"
+"                     a name; the collector's certificate must be valid for it.\n"
+"      --hep-ca FILE  With tls: the CA certificates (PEM) to verify the collector with, instead\n"
+"                     of the system's.\n"
+"      --hep-insecure With tls: do not verify the collector's certificate.\n"
 "      --hep-id N     The capture agent id in every HEP packet (default 0).\n"
 "      --hep-name NAME  The node name (HEP chunk 19), at most 63 bytes.\n"
 "      --hep-password KEY  The collector's authentication key (HEP chunk 14).\n"
@@ -435,6 +447,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "hep-name",    required_argument, NULL, 0x112 },
 		{ "hep-password", required_argument, NULL, 0x113 },
 		{ "hep-classes", required_argument, NULL, 0x114 },
+		{ "hep-ca",      required_argument, NULL, 0x115 },
+		{ "hep-insecure", no_argument,      NULL, 0x116 },
 		{ "plain-ipv4",  no_argument,       NULL, 0x104 },
 		{ "impair",      required_argument, NULL, 0x120 },
 		{ "impair-seed", required_argument, NULL, 0x121 },
@@ -489,11 +503,20 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 0x110: {
 			struct cc_hep_cfg hc;
 			const char *why;
-			if (cc_hep_parse_url(optarg, &hc, &why) < 0)
+			if (strncmp(optarg, "tls:", 4) == 0) {
+				const char *colon = strrchr(optarg + 4, ':');
+				if (!colon || colon == optarg + 4)
+					die("invalid --hep '%s': expected tls:HOST:PORT", optarg);
+				parse_count(colon + 1, "--hep tls: PORT", 1, 65535);
+				o->hep_tls = true;
+			} else if (cc_hep_parse_url(optarg, &hc, &why) < 0) {
 				die("invalid --hep '%s': %s", optarg, why);
+			}
 			o->hep = optarg;
 			break;
 		}
+		case 0x115: o->hep_ca = optarg; break;
+		case 0x116: o->hep_insecure = true; break;
 		case 0x111: parse_count(optarg, "--hep-id", 0, 4294967295LL); o->hep_id = optarg; break;
 		case 0x112: o->hep_name = optarg; break;
 		case 0x113: o->hep_password = optarg; break;
@@ -525,6 +548,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->argv = argv + optind;
 	if ((o->hep_id || o->hep_name || o->hep_password || o->hep_classes) && !o->hep)
 		usage_error("--hep-id, --hep-name, --hep-password and --hep-classes need --hep");
+	if ((o->hep_ca || o->hep_insecure) && !o->hep_tls)
+		usage_error("--hep-ca and --hep-insecure need --hep tls:HOST:PORT");
+	if (o->hep_ca && o->hep_insecure)
+		usage_error("--hep-ca and --hep-insecure: choose one");
 }
 
 /*
@@ -1263,6 +1290,37 @@ static char *describe_files(const char *shown, const char *first_abs, const stru
 	return out;
 }
 
+/* The relay's counts, when --hep tls: (set after the program, before the summary). */
+static struct cc_heprelay_stats relay_stats;
+static const char *relay_to;
+
+/*
+ * The relay's counts in the file too, for `clearcap report`: an Interface Statistics Block after
+ * the processes' own (theirs count what they handed to the relay).  A plain pcapng file only.
+ */
+static void relay_note(const struct options *o, const char *file)
+{
+	uint8_t b[CC_ISB_MAX];
+	char c[200];
+	struct timespec now;
+
+	if (file == NULL || strcmp(o->format, "pcapng") != 0)
+		return;
+	int n = snprintf(c, sizeof c, "clearcap relay: HEP over TLS to %s: %llu relayed, %llu dropped", relay_to,
+			 (unsigned long long)relay_stats.relayed, (unsigned long long)relay_stats.dropped);
+	int fd = open(file, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (n <= 0 || (size_t)n >= sizeof c || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	size_t len = cc_isb_write(b, 0, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec, 0, c, (size_t)n);
+	if (write(fd, b, len) != (ssize_t)len)
+		warn("%s: cannot append the HEP relay's counts: %s", file, strerror(errno));
+	close(fd);
+}
+
 static void report(const struct options *o, const struct totals *t, const char *first_abs)
 {
 	char extra[256] = "";
@@ -1291,7 +1349,13 @@ static void report(const struct options *o, const struct totals *t, const char *
 	}
 	if (o->quiet)
 		return;
-	if (o->hep != NULL)
+	if (relay_to != NULL) {
+		/* End to end: what reached the collector, and everything else the processes chose. */
+		uint64_t total = t->hep_sent + t->hep_dropped, sent = relay_stats.relayed;
+		len += (size_t)snprintf(extra + len, sizeof extra - len, ", HEP %llu sent, %llu dropped (TLS to %s)",
+					(unsigned long long)sent, (unsigned long long)(total > sent ? total - sent : 0),
+					relay_to);
+	} else if (o->hep != NULL)
 		len += (size_t)snprintf(extra + len, sizeof extra - len, ", HEP %llu sent, %llu dropped",
 					(unsigned long long)t->hep_sent, (unsigned long long)t->hep_dropped);
 	if (t->filtered > 0)
@@ -1467,6 +1531,17 @@ static int cmd_run(int argc, char **argv)
 	counters_create(&cn);
 	cn.file = file;
 	tc.counters = cn.page;
+	struct cc_heprelay *relay = NULL;
+	static char relay_url[64];
+	if (o.hep_tls && !tracing) {
+		char err[200];
+		relay = cc_heprelay_start(o.hep + 4, o.hep_ca, o.hep_insecure, relay_url, sizeof relay_url, err,
+					  sizeof err);
+		if (relay == NULL)
+			die("--hep %s: %s", o.hep, err);
+		relay_to = o.hep + 4;
+		o.hep = relay_url;      /* the processes send to the relay */
+	}
 	if (!tracing)
 		set_child_env(&o, shim, file, cn.path);
 	free(shim);
@@ -1480,6 +1555,12 @@ static int cmd_run(int argc, char **argv)
 	if (rc != 0) {
 		counters_discard(&cn);
 		return rc;
+	}
+	if (relay != NULL) {
+		cc_heprelay_stop(relay, &relay_stats);
+		if (relay_stats.why[0] && !o.quiet)
+			warn("HEP over TLS to %s: %s", relay_to, relay_stats.why);
+		relay_note(&o, es.path);
 	}
 	t = counters_collect(&cn);
 	report(&o, &t, file);

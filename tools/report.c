@@ -330,6 +330,9 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 	if (a->hep_procs)
 		fprintf(out, "  HEP to the collector: %" PRIu64 " sent, %" PRIu64 " dropped (%u process%s)\n",
 			a->hep_sent, a->hep_dropped, a->hep_procs, a->hep_procs > 1 ? "es" : "");
+	if (a->hep_relay_to[0])
+		fprintf(out, "  HEP over TLS to %s (clearcap's relay): %" PRIu64 " relayed, %" PRIu64 " dropped\n",
+			a->hep_relay_to, a->hep_relayed, a->hep_relay_dropped);
 
 	timeline(out, a);
 
@@ -589,10 +592,17 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 		",\"malformed\":%" PRIu64 ",\"turn_unwrapped\":%" PRIu64 ",\"read_error\":%s",
 		a->first_ns, a->per_if[0], a->per_if[1], a->per_if[2], a->per_if[3], a->not_ip, a->truncated,
 		a->undecodable, a->unwrapped, src->truncated ? "true" : "false");
-	if (a->hep_procs)
-		fprintf(out, ",\"hep\":{\"sent\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"processes\":%u}", a->hep_sent,
+	if (a->hep_procs) {
+		fprintf(out, ",\"hep\":{\"sent\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"processes\":%u", a->hep_sent,
 			a->hep_dropped, a->hep_procs);
-	else
+		if (a->hep_relay_to[0]) {
+			fprintf(out, ",\"tls_relay\":{\"to\":");
+			cc_json_str(out, a->hep_relay_to);
+			fprintf(out, ",\"relayed\":%" PRIu64 ",\"dropped\":%" PRIu64 "}", a->hep_relayed,
+				a->hep_relay_dropped);
+		}
+		fputc('}', out);
+	} else
 		fprintf(out, ",\"hep\":null");
 
 	fprintf(out, ",\n\"timeline\":[");
@@ -945,6 +955,22 @@ static void hep_stats(void *arg, const char *c, size_t len)
 		len = sizeof buf - 1;
 	memcpy(buf, c, len);
 	buf[len] = 0;
+	if (strncmp(buf, "clearcap relay: HEP over TLS to ", 32) == 0) {
+		char *end = strrchr(buf, ':');
+
+		if (end == NULL || end <= buf + 32 || sscanf(end, ": %llu relayed, %llu dropped", &sent, &dropped) != 2)
+			return;
+		*end = 0;
+		size_t tl = strlen(buf + 32);
+
+		if (tl >= sizeof a->hep_relay_to)
+			tl = sizeof a->hep_relay_to - 1;
+		memcpy(a->hep_relay_to, buf + 32, tl);
+		a->hep_relay_to[tl] = 0;
+		a->hep_relayed += sent;
+		a->hep_relay_dropped += dropped;
+		return;
+	}
 	if (strncmp(buf, "clearcap pid ", 13) != 0 || (h = strstr(buf, ": HEP ")) == NULL ||
 	    sscanf(h, ": HEP %llu sent, %llu dropped", &sent, &dropped) != 2)
 		return;

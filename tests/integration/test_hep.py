@@ -718,3 +718,84 @@ def test_hep_decrypted_srtcp_from_webrtc(env):
         si = j.get("sender_information", {})
         got.append((j["type"], j["ssrc"], si.get("packets"), si.get("octets")))
     eq(sorted(got), want, "one HEP report per decrypted SR/RR, the same numbers tshark reads")
+
+
+# Kamailio's sipcapture receiving HEP over TLS: its tls module on the listener, HEP through the
+# core's non-SIP hook as for TCP.
+KAMAILIO_CAPTURE_TLS = KAMAILIO_CAPTURE.replace("listen=%(proto)s:%(host)s:%(port)d", """enable_tls=yes
+listen=tls:%(host)s:%(port)d""").replace('loadmodule "sipcapture.so"', """loadmodule "tls.so"
+modparam("tls", "config", "%(tlscfg)s")
+loadmodule "sipcapture.so\"""")
+
+
+def make_ca_and_server_cert(env):
+    """A CA, and a server certificate it signed for localhost and 127.0.0.1."""
+    d = env.tmp
+    run = lambda *a: cclib.run(["openssl"] + list(a), cwd=d)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=clearcap test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "srv.pem",
+        "-days", "2", "-extfile", "san.ext")
+    return env.path("ca.pem"), env.path("srv.pem"), env.path("srv.key")
+
+
+def test_hep_over_tls_to_kamailio(env):
+    """--hep tls:localhost:PORT: the wrapper relays the processes' HEP over TLS, verifying the
+    collector (Kamailio sipcapture with its tls module) against --hep-ca; sip_capture then holds
+    every SIP message of the file once, and the summary counts them end to end.  Without the CA
+    the certificate is refused: nothing goes, all counted as dropped, and the summary says why."""
+    need_all("sipsak", "kamailio", "openssl")
+    if not os.path.exists("/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so"):
+        raise cclib.Skip("kamailio-tls-modules not installed")
+    ca, cert, key = make_ca_and_server_cert(env)
+    tlscfg = env.path("capture-tls.cfg")
+    with open(tlscfg, "w") as f:
+        f.write(TLS_MODULE_CFG % {"key": key, "cert": cert})
+    kport, hport = cclib.free_port(), cclib.free_port(socket.SOCK_STREAM)
+    db = env.path("homer-tls.db")
+    import sqlite3
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE sip_capture (id INTEGER PRIMARY KEY AUTOINCREMENT, %s)" % SIP_CAPTURE_COLUMNS)
+    con.commit()
+    con.close()
+    cfg = env.path("capture-tls-k.cfg")
+    with open(cfg, "w") as f:
+        f.write(KAMAILIO_CAPTURE_TLS % {"port": hport, "db": db, "proto": "tls", "host": "127.0.0.1", "notcp": "no",
+                                        "tcp_hook": TCP_HOOK, "tlscfg": tlscfg})
+    uas = kamailio_uas(env, kport)
+    capture = Proc(["kamailio", "-f", cfg, "-DD", "-E", "-w", env.tmp], env.path("capture-tls.log"),
+                   env=env.env(preload=False))
+    time.sleep(1.5)
+    try:
+        ok(capture.p.poll() is None, "kamailio (sipcapture over TLS) runs: %s"
+           % open(env.path("capture-tls.log")).read()[-800:])
+        cap, bad = env.path("tls.pcapng"), env.path("tls-bad.pcapng")
+        url = "tls:localhost:%d" % hport
+        p = run_sipsak(env, cap, url, ["-F", "-e", "10", "-s", "sip:dave@127.0.0.1:%d" % kport],
+                       ["--hep-id", "2001", "--hep-ca", ca])
+        eq(p.returncode, 0, "sipsak ran: %s" % p.stderr[-400:])
+        q = run_sipsak(env, bad, url, ["-s", "sip:erin@127.0.0.1:%d" % kport], ["--hep-id", "2001"])
+        eq(q.returncode, 0, "sipsak ran, the collector refused: %s" % q.stderr[-400:])
+        time.sleep(1.5)
+    finally:
+        capture.stop()
+        uas.stop()
+    in_file = sip_rows(cap)
+    ok(len(in_file) >= 10, "the file holds the exchange: %d" % len(in_file))
+    eq(summary_hep(p.stderr), (len(in_file), 0), "every message relayed over TLS: %s" % p.stderr[-600:])
+    ok("(TLS to localhost:%d)" % hport in p.stderr, p.stderr[-600:])
+    rows = stored(db)
+    got = sorted((r[0], str(r[1]), r[2], str(r[3]), r[4], r[5]) for r in rows)
+    eq(got, sorted(r[:6] for r in in_file), "sip_capture holds every message of the file once, real addresses")
+    ok(all(r[8] == "homer01:2001" for r in rows), "node and capture id: %r" % rows[:1])
+    js = __import__("json").loads(cclib.run([env.tool, "report", "--json", cap]).stdout)["hep"]
+    eq(js["tls_relay"], {"to": "localhost:%d" % hport, "relayed": len(in_file), "dropped": 0},
+       "the relay's counts in the report")
+    # Not verified: nothing went, everything counted, and the summary says why.
+    n_bad = len(sip_rows(bad))
+    eq(summary_hep(q.stderr), (0, n_bad), "an unverified collector gets nothing: %s" % q.stderr[-600:])
+    ok(re.search(r"HEP over TLS to localhost:\d+: the collector's certificate: .*--hep-insecure", q.stderr), q.stderr)
+    eq(len(rows), len(in_file), "nothing of the refused run stored")
