@@ -40,7 +40,8 @@ struct cc_counters {
 	uint64_t hep_sent;       /* HEP packets handed to the collector's socket */
 	uint64_t hep_dropped;    /* HEP packets not sent: collector down or slow, queue full */
 	uint64_t impaired[4];   /* datagrams impairment dropped, delayed, duplicated, reordered */
-	uint64_t reserved[39];
+	uint64_t start_failed;  /* processes whose capture could not start (file, memory; one line each) */
+	uint64_t reserved[38];
 	/*
 	 * The files `clearcap ctl PID reopen FILE` switched processes to, so that the command names
 	 * and reads every file of the run: a process claims room with __atomic_fetch_add on

@@ -501,6 +501,11 @@ static int start(void)
 	return 0;
 fail:
 	cc_wc_ctl_state(CC_CTL_BROKEN);
+	/* The wrapper's summary then says the capture could not start, not that nothing was sent. */
+	if (W.configured && st == W_IDLE) {
+		cc_wc_map();
+		cc_wc_count(W.shared ? &W.shared->start_failed : NULL, 1);
+	}
 	__atomic_store_n(&W.state, W_BROKEN, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&W.start_lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -96,7 +96,7 @@ struct totals {
 	uint64_t srtp_failed;
 	uint64_t filtered, relayed;
 	uint64_t impaired[4];   /* dropped, delayed, duplicated, reordered by --impair */
-	uint64_t loaded, refused;
+	uint64_t loaded, refused, start_failed;
 	struct { char *path; off_t start; } files[MAX_FILES];  /* after the first, from ctl reopen */
 	size_t nfiles, more_files;
 	uint64_t hep_sent, hep_dropped;
@@ -787,6 +787,8 @@ static bool replace_old_capture(const char *abs, const char *file, bool append)
 		die("%s: %s", file, strerror(errno));
 	if (exists && S_ISDIR(st.st_mode))
 		die("%s: Is a directory", file);
+	if (exists && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode) && !S_ISFIFO(st.st_mode))
+		die("%s: not a regular file or a FIFO", file);
 	if (exists && !append && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))) {
 		if (unlink(abs) < 0 && errno != ENOENT)
 			die("cannot replace %s: %s", file, strerror(errno));
@@ -933,6 +935,7 @@ static struct totals counters_collect(struct counters *cn)
 		t.impaired[i] = __atomic_load_n(&c->impaired[i], __ATOMIC_ACQUIRE);
 	t.loaded = __atomic_load_n(&c->loaded, __ATOMIC_ACQUIRE);
 	t.refused = __atomic_load_n(&c->refused, __ATOMIC_ACQUIRE);
+	t.start_failed = __atomic_load_n(&c->start_failed, __ATOMIC_ACQUIRE);
 	collect_files(&t, c);
 	t.hep_sent = __atomic_load_n(&c->hep_sent, __ATOMIC_ACQUIRE);
 	t.hep_dropped = __atomic_load_n(&c->hep_dropped, __ATOMIC_ACQUIRE);
@@ -1333,6 +1336,10 @@ static void report(const struct options *o, const struct totals *t, const char *
 		if (t->loaded == 0)
 			warn("nothing was captured: %s did not load the shim (statically linked, "
 			     "set-uid, or LD_PRELOAD cleared?)", o->argv[0]);
+		else if (t->start_failed)
+			warn("nothing was captured: the capture could not start in %llu of %llu process%s "
+			     "(see above)", (unsigned long long)t->start_failed, (unsigned long long)t->loaded,
+			     plural(t->loaded, "es"));
 		else if (t->refused)
 			warn("nothing was captured: the configuration was refused in %llu of %llu process%s "
 			     "(see above)", (unsigned long long)t->refused, (unsigned long long)t->loaded,

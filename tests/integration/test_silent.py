@@ -30,6 +30,17 @@ def test_nothing_captured_says_why(env):
     ok("CLEARCAP_FORMAT" in lines[0], lines[0])
     ok("configuration was refused in 1 of 2 processes" in lines[1] and "did not load" not in p.stderr, lines[1])
 
+    # A process whose capture file cannot be opened (a device): it sent a datagram, so the wrapper
+    # says the capture could not start, not that nothing was sent.
+    send = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 9))"
+    p, lines = summary(env, ["sh", "-c", "CLEARCAP_FILE=/dev/full exec %s -c \"%s\"" % (cclib.PY, send)], cap)
+    eq(len(lines), 2, "the shim's one line, then the wrapper's: %r" % lines)
+    ok("/dev/full is not a regular file" in lines[0], lines[0])
+    ok("the capture could not start in 1 of 2 processes" in lines[1], lines[1])
+    # The wrapper refuses such a -w itself, before running anything.
+    p = cclib.run([env.tool, "-w", "/dev/null", "--", "true"], env=env.env(preload=False), check=False)
+    ok(p.returncode != 0 and "/dev/null: not a regular file or a FIFO" in p.stderr, p.stderr)
+
     src, exe = env.path("st.c"), env.path("st")
     open(src, "w").write("int main(void) { return 7; }\n")
     cclib.run(["gcc", "-static", "-o", exe, src])
