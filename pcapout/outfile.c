@@ -549,9 +549,10 @@ static int file_move_fd(void)
 	return rc;
 }
 
+/* Always, except with CLEARCAP_HEP alone (no file at all: not even a paused CLEARCAP_CTL=1). */
 static int file_wanted(void)
 {
-	return 1;
+	return W.base[0] != 0 || !W.hep.on;
 }
 
 /*

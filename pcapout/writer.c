@@ -295,7 +295,9 @@ static size_t write_batch(struct iovec *iov, int n, int packets, size_t bytes)
 		memcpy(copy, iov, sizeof(iov[0]) * (size_t)n);
 	else
 		others = 0;
-	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING && outputs[0]->write(iov, n, packets, bytes) == 0) {
+	/* (No file: the collector is the only output, CLEARCAP_HEP alone.) */
+	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING &&
+	    (!outputs[0]->wanted() || outputs[0]->write(iov, n, packets, bytes) == 0)) {
 		__atomic_fetch_add(&W.captured, packets, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&W.bytes, bytes, __ATOMIC_RELAXED);
 		if (W.shared) {
@@ -457,7 +459,7 @@ static int start(void)
 	if (!W.configured)
 		goto fail;
 	cc_wf_take_request();
-	if (!W.base[0]) {
+	if (!W.base[0] && !W.hep.on) {
 		/* CLEARCAP_CTL=1 without a file: stay paused until `clearcap ctl PID reopen FILE`. */
 		cc_wc_ctl_state(CC_CTL_NOFILE);
 		if (W.ctl)
@@ -750,7 +752,7 @@ static void hep_stats_locked(void)
 		return;
 	struct iovec v = { b, cc_isb_write(b, CC_IF_WIRE - 1, now_ns(), __atomic_load_n(&W.dropped, __ATOMIC_RELAXED), c,
 					   (size_t)n) };
-	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING)
+	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING && outputs[0]->wanted())
 		outputs[0]->write(&v, 1, 0, 0);
 }
 

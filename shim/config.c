@@ -178,7 +178,10 @@ int cc_config_load(const char *prog, const char *exe)
 	const char *ctl = getenv("CLEARCAP_CTL");
 	/* CLEARCAP_CTL=1 alone loads the shim paused: `clearcap ctl PID reopen FILE` starts it. */
 	int ctl_only = (!v || !*v) && ctl && strcmp(ctl, "1") == 0;
-	if ((!v || !*v) && !ctl_only)
+	/* CLEARCAP_HEP without a file: the collector is the only output. */
+	const char *hep = getenv("CLEARCAP_HEP");
+	int hep_only = (!v || !*v) && !ctl_only && hep && *hep;
+	if ((!v || !*v) && !ctl_only && !hep_only)
 		return 0;
 	/* Never capture in set-uid/set-gid programs: their traffic is not the invoking user's to read. */
 	if (getauxval(AT_SECURE))
@@ -186,7 +189,7 @@ int cc_config_load(const char *prog, const char *exe)
 	cc_cfg.on = 1;
 	cc_cfg.ctl = !(ctl && strcmp(ctl, "0") == 0);
 	cc_cfg.started_paused = ctl_only;
-	if (!ctl_only && set_path(cc_cfg.file, "CLEARCAP_FILE", v) < 0)
+	if (!ctl_only && !hep_only && set_path(cc_cfg.file, "CLEARCAP_FILE", v) < 0)
 		return -1;
 	if (daily_settings() < 0 || hep_settings() < 0)
 		return -1;

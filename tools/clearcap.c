@@ -217,7 +217,8 @@ static void print_help(void)
 "                     TLS too, one HEP packet per message, Call-ID as correlation id) and RTCP\n"
 "                     reports.  HOST is a numeric IPv4 or IPv6 address ([::1] for IPv6).  It\n"
 "                     never waits for the collector: what cannot be sent at once is dropped and\n"
-"                     counted in the summary.  Secrets are never sent.\n"
+"                     counted in the summary.  Secrets are never sent.  Without -w, the\n"
+"                     collector is the only output: no file is written.\n"
 "      --hep tls:HOST:PORT\n"
 "                     The same over TLS, relayed by clearcap itself (the shim loads no TLS\n"
 "                     library into PROGRAM): the processes send to clearcap on the loopback,\n"
@@ -536,11 +537,14 @@ static void parse_options(int argc, char **argv, struct options *o)
 		default: bad_option(c, argv);
 		}
 	}
-	if (o->file == NULL)
-		usage_error("no capture file given: -w FILE is required");
-	if (o->file[0] == '\0')
+	/* --hep without -w: the collector is the only output. */
+	if (o->file == NULL && o->hep == NULL)
+		usage_error("no capture file given: -w FILE is required (or --hep alone)");
+	if (o->file == NULL && (o->append || o->rotate_size || o->rotate_seconds || o->rotate_files || o->stats))
+		usage_error("-a, -C, -G, -W and --stats need -w FILE");
+	if (o->file != NULL && o->file[0] == '\0')
 		usage_error("-w needs a file name");
-	o->to_stdout = strcmp(o->file, "-") == 0;
+	o->to_stdout = o->file != NULL && strcmp(o->file, "-") == 0;
 	if (o->rotate_files && !o->rotate_size && !o->rotate_seconds)
 		usage_error("-W needs -C or -G");
 	if (optind >= argc)
@@ -970,7 +974,10 @@ static void set_child_env(const struct options *o, const char *shim, const char 
 
 	set_env("LD_PRELOAD", preload);
 	free(preload);
-	set_env("CLEARCAP_FILE", file);
+	if (file != NULL)
+		set_env("CLEARCAP_FILE", file);
+	else
+		unsetenv("CLEARCAP_FILE");      /* --hep alone: no file, whatever the caller had set */
 	set_env("CLEARCAP_FORMAT", o->format);
 	if (o->programs != NULL)
 		set_env("CLEARCAP_PROGRAMS", o->programs);
@@ -1387,7 +1394,7 @@ static void report(const struct options *o, const struct totals *t, const char *
 		snprintf(extra + len, sizeof extra - len, ", %llu write error%s",
 			 (unsigned long long)t->write_errors, plural(t->write_errors, "s"));
 	describe_plain(t, plain, sizeof plain);
-	files = describe_files(o->file, first_abs, t);
+	files = o->file != NULL ? describe_files(o->file, first_abs, t) : strdup(", no file (HEP only)");
 	warn("%llu packet%s captured%s, %llu dropped, %llu process%s%s%s",
 	     (unsigned long long)t->captured, plural(t->captured, "s"), plain,
 	     (unsigned long long)t->dropped,
@@ -1513,7 +1520,11 @@ static int cmd_run(int argc, char **argv)
 	tracing = trace_wanted(&o);
 	shim = find_shim();
 	check_preloadable(shim);
-	if (o.to_stdout) {
+	if (o.file == NULL) {
+		file = NULL;
+		if (tracing)
+			die("--hep without -w: a traced program is captured into a file only; give -w FILE");
+	} else if (o.to_stdout) {
 		o.live_fd = live_stdout(o.format, &file);
 	} else {
 		file = capture_path(o.file);
@@ -1528,7 +1539,7 @@ static int cmd_run(int argc, char **argv)
 	if (o.live_fd >= 0 && (o.rotate_size || o.rotate_seconds))
 		die("-C/-G: a pipe or FIFO cannot be rotated");
 	/* The statistics read the run's records back: not from a pipe, nor across rotated files. */
-	if (o.live_fd < 0 && !o.rotate_size && !o.rotate_seconds)
+	if (file != NULL && o.live_fd < 0 && !o.rotate_size && !o.rotate_seconds)
 		cc_exitstats_begin(&es, file);
 	else
 		es.path = NULL;

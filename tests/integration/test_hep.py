@@ -799,3 +799,31 @@ def test_hep_over_tls_to_kamailio(env):
     eq(summary_hep(q.stderr), (0, n_bad), "an unverified collector gets nothing: %s" % q.stderr[-600:])
     ok(re.search(r"HEP over TLS to localhost:\d+: the collector's certificate: .*--hep-insecure", q.stderr), q.stderr)
     eq(len(rows), len(in_file), "nothing of the refused run stored")
+
+
+def test_hep_only_without_a_file(env):
+    """--hep without -w: the collector is the only output.  sngrep's HEP listener gets every SIP
+    message of the exchange (checked against what sngrep writes), the summary counts them, and no
+    capture file is made, even with CLEARCAP_FILE in the caller's environment."""
+    need_all("sngrep", "sipsak", "kamailio")
+    kport, hport = cclib.free_port(), cclib.free_port()
+    sng, stray = env.path("sngrep.pcap"), env.path("stray.pcapng")
+    uas = kamailio_uas(env, kport)
+    s = Proc(["sngrep", "-N", "-q", "-L", "udp:127.0.0.1:%d" % hport, "-O", sng], env.path("sngrep.log"),
+             env=env.env(preload=False))
+    time.sleep(1.0)
+    try:
+        p = cclib.run([env.tool, "--hep", "udp:127.0.0.1:%d" % hport, "--", "sipsak", "-F", "-e", "5", "-s",
+                       "sip:frank@127.0.0.1:%d" % kport], env=env.env(None, {"CLEARCAP_FILE": stray}, preload=False),
+                      check=False, timeout=60)
+        eq(p.returncode, 0, "sipsak ran: %s" % p.stderr[-400:])
+        time.sleep(1.5)
+    finally:
+        s.stop(signal.SIGINT)
+        uas.stop()
+    ok("no file (HEP only)" in p.stderr, p.stderr)
+    ok(not os.path.exists(stray), "no capture file written")
+    got = sip_rows(sng)
+    ok(len(got) >= 5, "sngrep decoded the exchange: %d messages" % len(got))
+    eq(summary_hep(p.stderr), (len(got), 0), "the summary counts what sngrep received")
+    ok(all(r[0] == "127.0.0.1" and r[1] and r[3] for r in got), "real addresses and ports: %r" % got[:2])
