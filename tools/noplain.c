@@ -116,13 +116,8 @@ static int tls_record(const uint8_t *p, size_t n)
 static size_t note_of(const char *c, size_t n, const char **start)
 {
 	static const char key[] = "no plaintext";
-	const char *hit = NULL;
+	const char *hit = memmem(c, n, key, sizeof key - 1);
 
-	for (size_t i = 0; i + sizeof key - 1 <= n; i++)
-		if (memcmp(c + i, key, sizeof key - 1) == 0) {
-			hit = c + i;
-			break;
-		}
 	if (hit == NULL)
 		return 0;
 	const char *s = hit, *e = hit;
