@@ -70,7 +70,7 @@ static inline int matching(void)
 static int told_dtls, told_tls;
 
 static const char NOTE_DTLS[] = "encrypted: DTLS, and no TLS library clearcap hooks has a session in this "
-				"process: no plaintext (DTLS from mbedTLS or GnuTLS, or a TLS library built "
+				"process: no plaintext (DTLS from wolfSSL or another TLS library clearcap does not hook, or one built "
 				"into the program?)";
 static const char NOTE_TLS[] = "encrypted: TLS, and no TLS library clearcap hooks has a session in this "
 			       "process: no plaintext (OpenSSL built into the program, as node has it, or "

@@ -1,7 +1,7 @@
 /*
  * The TLS-library seam: what every TLS library's adapter shares.
  *
- * An adapter (shim/tls_openssl.c, shim/tls_gnutls.c, shim/tls_nss.c) knows one library's
+ * An adapter (shim/tls_openssl.c, tls_gnutls.c, tls_nss.c, tls_mbedtls.c) knows one library's
  * symbols, its session object and how to get its secrets; this part knows the rest, the same
  * for every library:
  * which flow a session's plaintext belongs to, the plaintext frames on that flow, record
@@ -117,5 +117,6 @@ void *cc_tls_user_get(const void *sess);
 void cc_tls_openssl_init(void);
 void cc_tls_gnutls_init(void);
 void cc_tls_nss_init(void);
+void cc_tls_mbedtls_init(void);
 
 #endif

@@ -9,6 +9,9 @@ NSS: Debian's selfserv and tstclnt (libnss3-tools) over TLS 1.3 and 1.2, and tst
 and server roles: exactly the bytes each moved, on the wire's ports; TLS 1.3 secrets (the wire
 decrypts from the DSBs); no TLS 1.2 secrets (NSS gives none: README, Limits).
 
+mbedTLS: Debian's lighttpd with mod_mbedtls (libmbedtls14) serving curl over TLS 1.2: the plaintext
+is the decrypted wire stream, on the wire's ports; the wire decrypts from the DSBs alone.
+
 Two libraries in one process: Debian's python3 serving TLS with its ssl module (OpenSSL, loaded by
 the _ssl extension) to a client in the same process that calls libgnutls through the dynamic
 linker (ctypes), as any program linked with both would."""
@@ -20,7 +23,7 @@ import time
 import cclib
 from cclib import eq, ok, tshark
 
-QUICK = ["test_gnutls_tls13", "test_openssl_and_gnutls_in_one_process", "test_nss_tls13"]
+QUICK = ["test_gnutls_tls13", "test_openssl_and_gnutls_in_one_process", "test_nss_tls13", "test_mbedtls_lighttpd"]
 
 PLAIN = 'frame.interface_name == "plaintext"'
 WIRE = 'frame.interface_name == "wire"'
@@ -382,3 +385,65 @@ def test_nss_dtls(env):
     lines = open(keys).read().splitlines()
     for label in ("CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"):
         eq(len([l for l in lines if l.startswith(label + " ")]), 2, "%s lines (both ends)" % label)
+
+
+def test_mbedtls_lighttpd(env):
+    """mbedTLS: Debian's lighttpd with mod_mbedtls (libmbedtls14, TLS 1.2) serving two HTTPS
+    connections from curl, lighttpd under the shim.  Its plaintext is exactly the decrypted wire
+    stream, on the wire's ports; tshark decrypts the wire from the file's Decryption Secrets Blocks
+    alone; the key log has one CLIENT_RANDOM per connection."""
+    cclib.need("lighttpd")
+    if not os.path.exists("/usr/lib/lighttpd/mod_mbedtls.so"):
+        raise cclib.Skip("lighttpd-mod-mbedtls not installed")
+    cert, key = make_cert(env)
+    both = env.path("both.pem")
+    with open(both, "w") as f:
+        f.write(open(cert).read() + open(key).read())
+    www = env.path("www")
+    os.mkdir(www)
+    pages = {"a.html": "first page over mbedTLS\n", "b.txt": "second, \u00e9t\u00e9 \x01 binary-ish\n" * 40}
+    for name, body in pages.items():
+        with open(os.path.join(www, name), "w") as f:
+            f.write(body)
+    port = cclib.free_port(socket.SOCK_STREAM)
+    conf = env.path("lighttpd.conf")
+    with open(conf, "w") as f:
+        f.write('server.document-root = "%s"\nserver.port = %d\nserver.bind = "127.0.0.1"\n'
+                'server.modules += ("mod_mbedtls")\nssl.engine = "enable"\nssl.pemfile = "%s"\n'
+                'server.errorlog = "%s"\n' % (www, port, both, env.path("error.log")))
+    cap, keys = env.path("c.pcapng"), env.path("keys.txt")
+    srv = subprocess.Popen(["lighttpd", "-D", "-f", conf], env=env.env(cap, {"CLEARCAP_KEYLOG": keys}),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _bound(port, False)
+        for name, body in pages.items():
+            got = cclib.run(["curl", "-sk", "--http1.1", "https://127.0.0.1:%d/%s" % (port, name)],
+                            env=env.env(preload=False)).stdout
+            eq(got, body, "curl got the page (server unchanged)")
+    finally:
+        srv.terminate()
+        err = srv.communicate(timeout=10)[1]
+    ok("clearcap" not in err.decode(errors="replace") or "error" not in err.decode(errors="replace"), err)
+    lines = [l.split() for l in open(keys).read().splitlines()]
+    eq([l[0] for l in lines], ["CLIENT_RANDOM"] * 2, "one TLS 1.2 master secret per connection: %r" % lines)
+    ok(all(len(l[1]) == 64 and len(l[2]) == 96 for l in lines), lines)
+    # The wire decrypts from the file alone; each connection's plaintext is the decrypted stream.
+    wire = {}
+    for r in tshark(cap, ["tcp.stream", "tcp.srcport", "tcp.dstport"], WIRE + " && tls.app_data", NO_KEYLOG):
+        wire[r[0]] = {r[1], r[2]}
+    eq(len(wire), 2, "two connections whose wire records decrypt: %r" % wire)
+    uris = [r[0] for r in tshark(cap, ["http.request.uri"], WIRE + " && http.request", NO_KEYLOG)]
+    eq(sorted(uris), ["/a.html", "/b.txt"], "requests decrypted on the wire")
+    plain = {}
+    for r in tshark(cap, ["tcp.stream", "tcp.srcport", "tcp.dstport", "frame.comment"], PLAIN + " && tcp.len > 0"):
+        plain[r[0]] = {r[1], r[2]}
+        ok("lighttpd" in r[3] and "nested socket call" in r[3], "flow found by nesting: %r" % r[3])
+    eq(sorted(map(sorted, plain.values())), sorted(map(sorted, wire.values())), "plaintext on the wire's ports")
+    for ws, ports in wire.items():
+        ps = [s for s, p in plain.items() if p == ports][0]
+        dec = set(cclib.follow_tcp(cap, int(ws), NO_KEYLOG, proto="tls"))
+        clear = set(cclib.follow_tcp(cap, int(ps)))
+        eq(clear, dec, "plaintext = the decrypted wire stream, both directions")
+        req = [d for d in clear if d.startswith(b"GET /")]
+        ok(req and any(d.startswith(b"HTTP/1.1 200 OK") and d.endswith(pages[req[0].split()[1][1:].decode()]
+                                                                       .encode()) for d in clear), clear)
