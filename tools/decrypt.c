@@ -687,6 +687,7 @@ static int run(struct dec *d_, const char *in, const char **keylogs, size_t nkl,
 	report(&d, total, ok);
 	d_->total = total;
 	d_->ok = ok;
+	d_->already = d.already;
 	if (d.append) {
 		status = append_plain(&d, in) == 0 ? 0 : 2;
 		goto done;
@@ -726,7 +727,8 @@ int cc_decrypt_append(const char *path, const char *keylog, const char *srtp_key
 	d.out_fd = -1;
 	d.append = 1;
 	int rc = run(&d, path, kl, keylog ? 1 : 0, sl, srtp_keylog ? 1 : 0);
-	*decrypted = d.ok;
+	/* Appended: what was decrypted less what the file held in the clear already (the shim's copies). */
+	*decrypted = d.ok - d.already;
 	*total = d.total;
 	if (why_size)
 		snprintf(why, why_size, "%s", rc ? "cannot read or append to the capture" : "");

@@ -16,6 +16,8 @@ PKGS="$PKGS man-db bash-completion baresip"
 PKGS="$PKGS sip-tester librsvg2-bin"
 # tests/integration/test_janus.py: Janus's EchoTest against an aiortc client.
 PKGS="$PKGS janus"
+# tests/integration/test_linphone.py: a linphonec DTLS-SRTP call (mbedTLS + libsrtp2).
+PKGS="$PKGS linphone-cli python3-cryptography"
 
 missing=""
 for p in $PKGS; do
