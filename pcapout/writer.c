@@ -15,6 +15,7 @@
 #include "pcapout/writer_int.h"
 
 #include <errno.h>
+#include <link.h>
 #include <netinet/in.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -399,6 +400,30 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* dl_iterate_phdr: adds each loaded object's thread-local block (PT_TLS), aligned. */
+static int add_tls(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	size_t *sum = arg;
+
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_TLS)
+			*sum += info->dlpi_phdr[i].p_memsz + info->dlpi_phdr[i].p_align;
+	return 0;
+}
+
+/*
+ * The writer's stack: 64 KiB of its own, plus the static TLS of every loaded object, which
+ * glibc carves out of each thread's stack (libwolfssl alone has 49 KiB of it: with a bare
+ * 64 KiB stack the writer overflowed in such a process).
+ */
+static size_t writer_stack(void)
+{
+	size_t tls = 0;
+
+	dl_iterate_phdr(add_tls, &tls);
+	return 64 * 1024 + ((tls + 4095) & ~(size_t)4095);
+}
+
 static int start_thread(void)
 {
 	pthread_attr_t attr;
@@ -411,7 +436,7 @@ static int start_thread(void)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 64 * 1024);
+	pthread_attr_setstacksize(&attr, writer_stack());
 	rc = pthread_create(&tid, &attr, writer_main, NULL);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

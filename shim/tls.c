@@ -21,6 +21,7 @@ static void (*const adapters[])(void) = {
 	cc_tls_gnutls_init,
 	cc_tls_nss_init,
 	cc_tls_mbedtls_init,
+	cc_tls_wolfssl_init,
 };
 
 /* ---- Per-session state: the flow its plaintext belongs to ---- */

@@ -1,9 +1,9 @@
 /*
  * The TLS-library seam: what every TLS library's adapter shares.
  *
- * An adapter (shim/tls_openssl.c, tls_gnutls.c, tls_nss.c, tls_mbedtls.c) knows one library's
- * symbols, its session object and how to get its secrets; this part knows the rest, the same
- * for every library:
+ * An adapter (shim/tls_openssl.c, tls_gnutls.c, tls_nss.c, tls_mbedtls.c, tls_wolfssl.c) knows
+ * one library's symbols, its session object and how to get its secrets; this part knows the rest,
+ * the same for every library:
  * which flow a session's plaintext belongs to, the plaintext frames on that flow, record
  * matching for sessions on memory transports (dtlsmatch.c), the key log file and the pcapng
  * Decryption Secrets Blocks, DTLS-SRTP keys, and the counters of how each flow was found.
@@ -118,5 +118,6 @@ void cc_tls_openssl_init(void);
 void cc_tls_gnutls_init(void);
 void cc_tls_nss_init(void);
 void cc_tls_mbedtls_init(void);
+void cc_tls_wolfssl_init(void);
 
 #endif

@@ -288,8 +288,6 @@ CC_EXPORT int mbedtls_ssl_setup(void *ssl, const void *conf)
 /* The handshake calls: the records they move through a socket name the session's flow. */
 static int handshake(int (*fn)(void *), void *ssl)
 {
-	if (resolve() < 0)
-		return -0x7100;
 	if (!cc_tls_capturing() || depth)
 		return fn(ssl);
 	depth++;
@@ -309,12 +307,12 @@ static int handshake(int (*fn)(void *), void *ssl)
 
 CC_EXPORT int mbedtls_ssl_handshake(void *ssl)
 {
-	return handshake(M.handshake, ssl);
+	return resolve() < 0 ? -0x7100 : handshake(M.handshake, ssl);
 }
 
 CC_EXPORT int mbedtls_ssl_handshake_step(void *ssl)
 {
-	return handshake(M.handshake_step, ssl);
+	return resolve() < 0 ? -0x7100 : handshake(M.handshake_step, ssl);
 }
 
 CC_EXPORT int mbedtls_ssl_write(void *ssl, const unsigned char *buf, size_t len)

@@ -9,6 +9,9 @@ NSS: Debian's selfserv and tstclnt (libnss3-tools) over TLS 1.3 and 1.2, and tst
 and server roles: exactly the bytes each moved, on the wire's ports; TLS 1.3 secrets (the wire
 decrypts from the DSBs); no TLS 1.2 secrets (NSS gives none: README, Limits).
 
+wolfSSL: a small client and server built in the test against Debian's libwolfssl, over TLS 1.2,
+DTLS 1.2 (the wire decrypts from the DSBs alone) and TLS 1.3 (plaintext only, and why).
+
 mbedTLS: Debian's lighttpd with mod_mbedtls (libmbedtls14) serving curl over TLS 1.2: the plaintext
 is the decrypted wire stream, on the wire's ports; the wire decrypts from the DSBs alone.
 
@@ -23,7 +26,8 @@ import time
 import cclib
 from cclib import eq, ok, tshark
 
-QUICK = ["test_gnutls_tls13", "test_openssl_and_gnutls_in_one_process", "test_nss_tls13", "test_mbedtls_lighttpd"]
+QUICK = ["test_gnutls_tls13", "test_openssl_and_gnutls_in_one_process", "test_nss_tls13", "test_mbedtls_lighttpd",
+         "test_wolfssl_tls12"]
 
 PLAIN = 'frame.interface_name == "plaintext"'
 WIRE = 'frame.interface_name == "wire"'
@@ -388,7 +392,10 @@ def test_nss_dtls(env):
 
 
 def test_mbedtls_lighttpd(env):
-    """mbedTLS: Debian's lighttpd with mod_mbedtls (libmbedtls14, TLS 1.2) serving two HTTPS
+    """wolfSSL: a small client and server built in the test against Debian's libwolfssl, over TLS 1.2,
+DTLS 1.2 (the wire decrypts from the DSBs alone) and TLS 1.3 (plaintext only, and why).
+
+mbedTLS: Debian's lighttpd with mod_mbedtls (libmbedtls14, TLS 1.2) serving two HTTPS
     connections from curl, lighttpd under the shim.  Its plaintext is exactly the decrypted wire
     stream, on the wire's ports; tshark decrypts the wire from the file's Decryption Secrets Blocks
     alone; the key log has one CLIENT_RANDOM per connection."""
@@ -447,3 +454,75 @@ def test_mbedtls_lighttpd(env):
         req = [d for d in clear if d.startswith(b"GET /")]
         ok(req and any(d.startswith(b"HTTP/1.1 200 OK") and d.endswith(pages[req[0].split()[1][1:].decode()]
                                                                        .encode()) for d in clear), clear)
+
+
+WOLF_MSGS = [b"first record from the wolfSSL client", b"second, \xc3\xa9t\xc3\xa9 binary-ish \x01\x02"]
+
+
+def _wolf(env, mode):
+    """tests/integration/wolf_peer.c built against Debian's libwolfssl: its server echoes the
+    client's records; both under one clearcap run."""
+    if not os.path.exists("/usr/include/wolfssl/ssl.h"):
+        raise cclib.Skip("libwolfssl-dev not installed")
+    exe = env.path("wolf_peer")
+    cclib.run(["gcc", "-O1", "-o", exe, os.path.join(os.path.dirname(os.path.abspath(__file__)), "wolf_peer.c"),
+               "-lwolfssl"])
+    cert, key = make_cert(env)
+    udp = mode == "dtls12"
+    port = cclib.free_port(socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+    cap, keys = env.path("c.pcapng"), env.path("keys.txt")
+    script = ('"$EXE" server %s %d "$CERT" "$KEY" & for i in $(seq 100); do grep -q ":%04X " %s && break; '
+              'sleep 0.05; done; "$EXE" client %s %d "$M1" "$M2"; wait'
+              % (mode, port, port, "/proc/net/udp" if udp else "/proc/net/tcp", mode, port))
+    e = env.env(preload=env.sanitize)
+    e.update(EXE=exe, CERT=cert, KEY=key, M1=WOLF_MSGS[0].decode(), M2=WOLF_MSGS[1].decode())
+    p = cclib.run([env.tool, "-w", cap, "-k", keys, "--", "sh", "-c", script], env=e, timeout=60)
+    eq(p.stdout.encode().split(b"\n")[:2], WOLF_MSGS, "the client got its echoes (programs unchanged)")
+    # Each process's plaintext, per direction, is exactly what it moved, on the wire's 5-tuple.
+    proto = "udp" if udp else "tcp"
+    rows = tshark(cap, ["sll.pkttype", proto + ".srcport", proto + ".dstport", proto + ".payload", "frame.comment"],
+                  PLAIN + (" && udp" if udp else " && tcp.len > 0"))
+    got = {}
+    for r in rows:
+        side = "srv" if r[1] == str(port) else "cli"
+        ok(str(port) in (r[1], r[2]) and "nested socket call" in r[4], "on the server port, by nesting: %r" % r)
+        got.setdefault((side, r[0]), []).append(bytes.fromhex(r[3]))
+    sent = b"".join(WOLF_MSGS)
+    for k in [("cli", "4"), ("cli", "0"), ("srv", "0"), ("srv", "4")]:
+        eq(b"".join(got.get(k, [])), sent, "plaintext of %s, direction %s" % k)
+    if udp:
+        eq(got[("cli", "4")], WOLF_MSGS, "one datagram per record")
+    wire = {(r[0], r[1]) for r in tshark(cap, [proto + ".srcport", proto + ".dstport"],
+                                         WIRE + (" && dtls" if udp else " && tls"))}
+    ok({(r[1], r[2]) for r in rows} <= wire, "plaintext ports are the wire (D)TLS flow's")
+    return cap, keys, p.stderr
+
+
+def test_wolfssl_tls12(env):
+    """wolfSSL TLS 1.2: plaintext, and the master secret read from the session after the
+    handshake (Debian's build has no secret callback), so the wire decrypts from the DSBs alone."""
+    cap, keys, _ = _wolf(env, "tls12")
+    lines = open(keys).read().split()
+    eq(lines[0::3], ["CLIENT_RANDOM"] * 2, "one master secret per end: %r" % lines)
+    eq(lines[1:3], lines[4:6], "both ends log the same session")
+    stream = int(tshark(cap, ["tcp.stream"], WIRE + " && tls")[0][0])
+    dec = cclib.follow_tcp(cap, stream, extra=NO_KEYLOG + BOTH_ENDS, proto="tls")
+    eq(dec, (b"".join(WOLF_MSGS), b"".join(WOLF_MSGS)), "wire decrypted from DSBs = plaintext")
+
+
+def test_wolfssl_dtls12(env):
+    """wolfSSL DTLS 1.2 on UDP: plaintext per record, and the wire decrypts from the DSBs alone."""
+    cap, keys, _ = _wolf(env, "dtls12")
+    eq(open(keys).read().split()[0::3], ["CLIENT_RANDOM"] * 2, "one master secret per end")
+    dec = [bytes.fromhex(r[0]) for r in tshark(cap, ["data.data"], WIRE + " && dtls.app_data", NO_KEYLOG)]
+    # Both ends are in the file: each record is there as sent and as received, and so is its echo.
+    eq(sorted(dec), sorted(m for m in WOLF_MSGS for _ in range(4)), "each record decrypted on the wire")
+
+
+def test_wolfssl_tls13_says_no_secret(env):
+    """wolfSSL TLS 1.3: Debian's libwolfssl gives no TLS 1.3 secret; the plaintext is still
+    captured, and each process says once why the wire will not decrypt."""
+    cap, keys, err = _wolf(env, "tls13")
+    ok(not os.path.exists(keys) or not open(keys).read(), "no secret")
+    eq(err.count("wolfSSL TLS 1.3: this libwolfssl is built without its secret callback"), 2,
+       "each process says why: " + err)
