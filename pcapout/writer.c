@@ -411,17 +411,12 @@ static int add_tls(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-/*
- * The writer's stack: 64 KiB of its own, plus the static TLS of every loaded object, which
- * glibc carves out of each thread's stack (libwolfssl alone has 49 KiB of it: with a bare
- * 64 KiB stack the writer overflowed in such a process).
- */
-static size_t writer_stack(void)
+size_t cc_thread_stack(size_t own)
 {
 	size_t tls = 0;
 
 	dl_iterate_phdr(add_tls, &tls);
-	return 64 * 1024 + ((tls + 4095) & ~(size_t)4095);
+	return own + ((tls + 4095) & ~(size_t)4095);
 }
 
 static int start_thread(void)
@@ -436,7 +431,7 @@ static int start_thread(void)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, writer_stack());
+	pthread_attr_setstacksize(&attr, cc_thread_stack(64 * 1024));
 	rc = pthread_create(&tid, &attr, writer_main, NULL);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

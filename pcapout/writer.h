@@ -137,4 +137,11 @@ void cc_writer_stats(struct cc_writer_stats *st);
 /* One warning line on stderr, prefixed "clearcap: ", written with a single write(2). */
 void cc_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * A stack size for a thread of ours: `own` bytes for its own use, plus the static TLS of every
+ * loaded object, which glibc carves out of each thread's stack (libwolfssl alone has 49 KiB of
+ * it: with a bare 64 KiB stack the writer overflowed in such a process).
+ */
+size_t cc_thread_stack(size_t own);
+
 #endif

@@ -354,7 +354,7 @@ static void start_sender(void)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 128 * 1024);
+	pthread_attr_setstacksize(&attr, cc_thread_stack(128 * 1024));
 	if (pthread_create(&tid, &attr, sender_main, NULL) == 0)
 		I.thread = 1;
 	pthread_attr_destroy(&attr);
