@@ -62,7 +62,7 @@ _clearcap()
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
     elif [[ $cword == 1 ]]; then
-        COMPREPLY=($(compgen -W "ctl report extract" -- "$cur"))
+        COMPREPLY=($(compgen -W "ctl report extract decrypt lab" -- "$cur"))
         COMPREPLY+=($(compgen -W "$opts" -- "$cur"))
     fi
 } &&

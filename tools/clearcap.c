@@ -152,6 +152,7 @@ static void print_help(void)
 "       clearcap report FILE [--json] [--svg DIR]\n"
 "       clearcap extract FILE [-o DIR] [--both]\n"
 "       clearcap decrypt IN -o OUT [--keylog FILE] [--srtp-keylog FILE]   (see --help there)\n"
+"       clearcap lab [--nat cone|symmetric] -- 'COMMAND A' 'COMMAND B'   (the NAT lab: --help there)\n"
 "\n"
 "Run PROGRAM with the clearcap shim preloaded and write the UDP and TCP traffic of PROGRAM\n"
 "and of every process it starts to FILE, without capture privileges, with the addresses\n"
@@ -313,8 +314,11 @@ struct subcommand {
 	int (*run)(int argc, char **argv);
 };
 
+static int cmd_lab(int argc, char **argv);
+
 static const struct subcommand subcommands[] = {
 	{ "ctl",     cmd_ctl },
+	{ "lab",     cmd_lab },
 	{ "report",  cc_cmd_report },
 	{ "extract", cc_cmd_extract },
 	{ "decrypt", cc_cmd_decrypt },
@@ -693,6 +697,42 @@ static char *find_shim(void)
 		free(real);
 	}
 	die("cannot find " SHIM_NAME " in %s/ or %s/../lib/clearcap/; set CLEARCAP_LIB", exe, exe);
+}
+
+/*
+ * clearcap lab: the NAT lab script (tools/lab.sh), found like the shim: beside the command's own
+ * tree (build/clearcap -> tools/lab.sh) or installed (bin/clearcap -> lib/clearcap/lab.sh).  It
+ * runs its programs under this very command (CLEARCAP).
+ */
+static int cmd_lab(int argc, char **argv)
+{
+	static const char *const cands[] = { "../tools/lab.sh", "../lib/clearcap/lab.sh" };
+	char *exe = realpath("/proc/self/exe", NULL), *slash;
+
+	if (exe == NULL || (slash = strrchr(exe, '/')) == NULL)
+		die("cannot find my own executable (/proc/self/exe)");
+	setenv("CLEARCAP", exe, 1);
+	*slash = '\0';
+	for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
+		char *script = join_real(exe[0] ? exe : "/", cands[i]);
+		char *real = script ? realpath(script, NULL) : NULL;
+
+		free(script);
+		if (real == NULL || !is_regular_file(real)) {
+			free(real);
+			continue;
+		}
+		char **args = calloc((size_t)argc + 2, sizeof(*args));
+		if (args == NULL)
+			die("out of memory");
+		args[0] = "bash";
+		args[1] = real;
+		for (int k = 1; k < argc; k++)
+			args[k + 1] = argv[k];
+		execvp("bash", args);
+		die("cannot run bash for %s: %s", real, strerror(errno));
+	}
+	die("cannot find the lab script in %s/../tools/ or %s/../lib/clearcap/", exe, exe);
 }
 
 /* LD_PRELOAD has no quoting: a path with a separator in it would be split. */

@@ -18,6 +18,8 @@ PKGS="$PKGS sip-tester librsvg2-bin"
 PKGS="$PKGS janus"
 # tests/integration/test_linphone.py: a linphonec DTLS-SRTP call (mbedTLS + libsrtp2).
 PKGS="$PKGS linphone-cli python3-cryptography"
+# tools/lab.sh, the NAT lab (tests/integration/test_lab.py).
+PKGS="$PKGS nftables"
 
 missing=""
 for p in $PKGS; do

@@ -16,12 +16,13 @@ install: $(LIB) $(TOOL)
 	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	$(INSTALL) -m 755 $(TOOL) $(DESTDIR)$(BINDIR)/clearcap
 	$(INSTALL) -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libclearcap.so
+	$(INSTALL) -m 755 tools/lab.sh $(DESTDIR)$(LIBDIR)/lab.sh
 	$(INSTALL) -m 644 doc/clearcap.1 $(DESTDIR)$(MANDIR)/man1/clearcap.1
 	$(INSTALL) -m 644 doc/clearcap.bash $(DESTDIR)$(BASHCOMPDIR)/clearcap
 	$(INSTALL) -m 644 doc/_clearcap $(DESTDIR)$(ZSHCOMPDIR)/_clearcap
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/clearcap $(DESTDIR)$(LIBDIR)/libclearcap.so \
+	rm -f $(DESTDIR)$(BINDIR)/clearcap $(DESTDIR)$(LIBDIR)/libclearcap.so $(DESTDIR)$(LIBDIR)/lab.sh \
 	    $(DESTDIR)$(MANDIR)/man1/clearcap.1 $(DESTDIR)$(BASHCOMPDIR)/clearcap \
 	    $(DESTDIR)$(ZSHCOMPDIR)/_clearcap
 	-rmdir $(DESTDIR)$(LIBDIR)

@@ -78,9 +78,13 @@ def test_install_tree_captures(env):
     cclib.run(["make", "-s", "-C", REPO, "install", "DESTDIR=" + root, "PREFIX=/usr"] + make_vars(env),
               timeout=300)
     files = sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs)
-    eq(files, ["usr/bin/clearcap", "usr/lib/clearcap/libclearcap.so", "usr/share/bash-completion/completions/clearcap",
-               "usr/share/man/man1/clearcap.1", "usr/share/zsh/site-functions/_clearcap"], "installed files")
+    eq(files, ["usr/bin/clearcap", "usr/lib/clearcap/lab.sh", "usr/lib/clearcap/libclearcap.so",
+               "usr/share/bash-completion/completions/clearcap", "usr/share/man/man1/clearcap.1",
+               "usr/share/zsh/site-functions/_clearcap"], "installed files")
     ok(os.access(os.path.join(root, "usr/bin/clearcap"), os.X_OK), "the command is executable")
+    # The installed command finds its lab script.
+    lab = cclib.run([os.path.join(root, "usr/bin/clearcap"), "lab", "--help"], env=env.env(preload=False), check=False)
+    ok("NAT lab" in lab.stderr, "clearcap lab --help from the installed tree: %r" % lab.stderr[:300])
     man = cclib.run(["man", "-l", os.path.join(root, "usr/share/man/man1/clearcap.1")],
                     env=dict(os.environ, MANWIDTH="100")).stdout
     man = re.sub(".\b", "", man)  # overstrike bold and underline
@@ -450,10 +454,11 @@ def test_dtls_srtp_next_to_sip_decrypts_with_setting(env):
     b.wait(timeout=30)
     eq(a.returncode, 0, "baresip a: %s" % a.stderr[-500:])
     # The condition: SDP in the file names the ports the DTLS handshakes run on.
-    sdp_ports = {r[0] for r in cclib.tshark(cap, ["sdp.media.port"], "sdp")}
-    dtls_ports = {p for r in cclib.tshark(cap, ["udp.srcport", "udp.dstport"], "dtls") for p in r}
-    ok(sdp_ports and sdp_ports <= dtls_ports, "SDP names the DTLS ports: %r, %r" % (sdp_ports, dtls_ports))
+    # (Read with the setting: without it the SDP's media conversation may hide the DTLS as RTP.)
     setting = ["-o", "sdp.establish_conversation:FALSE"]
+    sdp_ports = {r[0] for r in cclib.tshark(cap, ["sdp.media.port"], "sdp")}
+    dtls_ports = {p for r in cclib.tshark(cap, ["udp.srcport", "udp.dstport"], "dtls", setting) for p in r}
+    ok(sdp_ports and sdp_ports <= dtls_ports, "SDP names the DTLS ports: %r, %r" % (sdp_ports, dtls_ports))
     ccs = cclib.tshark_count(cap, "dtls.change_cipher_spec", setting)
     fin = cclib.tshark_count(cap, "dtls.handshake.type == 20", setting)
     default = cclib.tshark_count(cap, "dtls.handshake.type == 20")

@@ -9,6 +9,7 @@ closes; the answerer echoes every message back prefixed with "echo: ".  Prints "
 """
 import asyncio
 import json
+import os
 import sys
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -28,15 +29,26 @@ TURN_SERVER = "turn:10.200.0.1:3478"
 
 
 def new_pc():
+    # PEER_ICE: STUN/TURN URLs, comma-separated (the NAT lab's server; TURN with PEER_TURN_USER and
+    # PEER_TURN_PASS), for server-reflexive and relayed candidates.
+    ice = [u for u in os.environ.get("PEER_ICE", "").split(",") if u]
+    if ice and not RELAY:
+        from aiortc import RTCConfiguration, RTCIceServer
+        return RTCPeerConnection(RTCConfiguration(iceServers=[
+            RTCIceServer(urls=u, username=os.environ.get("PEER_TURN_USER"),
+                         credential=os.environ.get("PEER_TURN_PASS")) if u.startswith("turn:") else
+            RTCIceServer(urls=u) for u in ice]))
     if not RELAY:
         return RTCPeerConnection()
     import functools
     import aioice
-    import aiortc.rtcicetransport as ice
+    import aiortc.rtcicetransport as rtcice
     from aiortc import RTCConfiguration, RTCIceServer
-    ice.Connection = functools.partial(ice.Connection, transport_policy=aioice.TransportPolicy.RELAY)
+    rtcice.Connection = functools.partial(rtcice.Connection, transport_policy=aioice.TransportPolicy.RELAY)
+    turn = [u for u in ice if u.startswith("turn:")]
     return RTCPeerConnection(RTCConfiguration(iceServers=[
-        RTCIceServer(urls=TURN_SERVER, username="alice", credential="secret")]))
+        RTCIceServer(urls=turn[0], username=os.environ["PEER_TURN_USER"], credential=os.environ["PEER_TURN_PASS"])
+        if turn else RTCIceServer(urls=TURN_SERVER, username="alice", credential="secret")]))
 AUDIO_SECONDS = 3
 
 
@@ -82,7 +94,8 @@ async def offer():
     await pc.setLocalDescription(await pc.createOffer())
     send_sdp(pc.localDescription)
     await pc.setRemoteDescription(await read_sdp())
-    await asyncio.wait_for(opened.wait(), 20)
+    # PEER_OPEN_TIMEOUT: how long the channel may take to open (a test that expects no connection).
+    await asyncio.wait_for(opened.wait(), float(os.environ.get("PEER_OPEN_TIMEOUT", "20")))
     if AUDIO or VIDEO:
         await asyncio.sleep(AUDIO_SECONDS)
     for m in MESSAGES:

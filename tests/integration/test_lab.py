@@ -1,0 +1,108 @@
+"""The NAT lab (`clearcap lab`, tools/lab.sh): two aiortc peers on private LANs behind NATs, with coturn on the
+"WAN", each peer under the shim writing its own file.
+
+- Cone NATs (endpoint-independent mapping): the peers connect with server-reflexive candidates;
+  each capture shows the STUN mapping keeping the port, and the nominated pair between the local
+  address and the other peer's public (NAT) address, with the data channel in the clear.
+- Symmetric NATs (a new port per destination): with STUN only the peers never connect, and the
+  capture says why (the mapping toward the STUN server is not the one the peer's checks would
+  need: every check unanswered); with the TURN relay they connect, and the relay interface holds
+  the unwrapped ICE checks, DTLS and decrypted data channel between the two relayed addresses.
+
+(aiortc 1.4's ICE agent, aioice, gets 400 Bad Request from coturn when it mixes TURN with its other
+candidates: a ChannelBind retried after 438 Wrong nonce.  The relayed run therefore uses relayed
+candidates only, as a browser's iceTransportPolicy "relay" does.)"""
+import os
+import shutil
+import subprocess
+
+import cclib
+from cclib import eq, ok, tshark
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEER = os.path.join(HERE, "webrtc_peer.py")
+QUICK = []
+
+SCRIPT = r"""
+coproc A { in_a env CLEARCAP_FILE="$CAP_A" "$PY" "$PEER" offer $MODE 2>"$TMPD/a.err"; }
+read -r -t 20 offer <&"${A[0]}"
+coproc B { in_b env CLEARCAP_FILE="$CAP_B" "$PY" "$PEER" answer $MODE 2>"$TMPD/b.err"; }
+bpid=$B_PID
+echo "$offer" >&"${B[1]}"
+read -r -t 20 answer <&"${B[0]}"
+echo "$answer" >&"${A[1]}"
+a=; b=
+read -r -t 40 a <&"${A[0]}" || true
+[ "$a" = done ] && { read -r -t 40 b <&"${B[0]}" || true; }
+kill $bpid 2>/dev/null || true
+echo "A:$a B:$b"
+"""
+
+
+def lab_session(env, nat, ice, mode="", timeout=None):
+    """One offer/answer session through the lab; returns (captures of A and B, its output line)."""
+    for t in ("nft", "nsenter", "unshare"):
+        cclib.need(t)
+    cclib.need("turnserver")
+    if subprocess.run([cclib.PY, "-c", "import aiortc"], capture_output=True).returncode != 0:
+        raise cclib.Skip("python3-aiortc not installed")
+    if os.getuid() != 0 and subprocess.run(["unshare", "-Urn", "true"], capture_output=True).returncode != 0:
+        raise cclib.Skip("not root and no unprivileged user namespaces")
+    caps = env.path("a.pcapng"), env.path("b.pcapng")
+    script = env.path("lab-script.sh")
+    with open(script, "w") as f:
+        f.write(SCRIPT)
+    e = env.env(preload=True)
+    e.update({"CAP_A": caps[0], "CAP_B": caps[1], "PY": cclib.PY, "PEER": PEER, "TMPD": env.tmp, "MODE": mode,
+              "PEER_ICE": ice, "PEER_TURN_USER": "lab", "PEER_TURN_PASS": "lab", "CLEARCAP": env.tool})
+    if timeout:
+        e["PEER_OPEN_TIMEOUT"] = str(timeout)
+    p = cclib.run([env.tool, "lab", "--nat", nat, "--script", script], env=e, timeout=120, check=False)
+    ok("behind a %s NAT" % nat in p.stderr, p.stderr)
+    errs = "".join(open(env.path(f)).read()[-1200:] for f in ("a.err", "b.err") if os.path.exists(env.path(f)))
+    return caps, p.stdout.strip().splitlines()[-1:], p.stderr + errs
+
+
+def report(env, cap):
+    import json
+    return json.loads(cclib.run([env.tool, "report", "--json", cap], env=env.env(preload=False)).stdout)
+
+
+def test_lab_cone_nats_connect_server_reflexive(env):
+    caps, line, why = lab_session(env, "cone", "stun:100.64.1.1:3478")
+    eq(line, ["A:done B:done"], "both peers finished: " + why)
+    for cap, me, other in ((caps[0], "10.0.1.2", "100.64.2.2"), (caps[1], "10.0.2.2", "100.64.1.2")):
+        # The STUN server saw the peer from its NAT's public address, on the same port (cone).
+        mapped = tshark(cap, ["udp.srcport", "stun.att.ipv4", "stun.att.port"],
+                        'frame.interface_name == "wire" && stun.type == 0x0101 && udp.srcport == 3478')
+        ok(mapped, "a STUN Binding success from the server")
+        eq(mapped[0][1].split(",")[0], "100.64.1.2" if me == "10.0.1.2" else "100.64.2.2", "server-reflexive address")
+        # DTLS runs between this peer's private address and the other's NAT address.
+        dtls = {(r[0], r[1]) for r in tshark(cap, ["ip.src", "ip.dst"], 'frame.interface_name == "wire" && dtls')}
+        eq(dtls, {(me, other), (other, me)}, "DTLS between the private address and the peer's srflx address")
+        eq(tshark(cap, ["frame.number"], 'frame.interface_name == "relay"'), [], "nothing relayed")
+        texts = tshark(cap, ["data.data"], 'frame.interface_name == "plaintext" && sctp.data_payload_proto_id == 51')
+        ok(len(texts) >= 10, "the data channel in the clear: %d messages" % len(texts))
+
+
+def test_lab_symmetric_nats_need_the_relay(env):
+    # STUN only: each destination gets a new mapping, so the checks toward the signalled
+    # server-reflexive address never come through, and the peers never connect.
+    caps, line, why = lab_session(env, "symmetric", "stun:100.64.1.1:3478", timeout=6)
+    ok(line != ["A:done B:done"], "no connection without a relay: " + why)
+    j = report(env, caps[0])
+    tx = [t for t in j["stun"] if t["method"] == "Binding"]
+    srv = [t for t in tx if t["to"].endswith(":3478") and t["outcome"] == "success"]
+    ok(srv, "the STUN server answered: %r" % tx)
+    checks = [t for t in tx if not t["to"].endswith(":3478")]
+    ok(checks and all(t["outcome"] == "none" for t in checks), "every check unanswered: %r" % checks)
+    # Relayed candidates only: the peers connect through coturn.
+    for c in caps:
+        os.unlink(c)
+    caps, line, why = lab_session(env, "symmetric", "turn:100.64.1.1:3478", mode="relay")
+    eq(line, ["A:done B:done"], "connected through the relay: " + why)
+    for cap in caps:
+        relayed = {(r[0], r[1]) for r in tshark(cap, ["ip.src", "ip.dst"], 'frame.interface_name == "relay" && dtls')}
+        eq({a for pair in relayed for a in pair}, {"100.64.1.3"}, "DTLS between the two relayed addresses")
+        texts = tshark(cap, ["data.data"], 'frame.interface_name == "plaintext" && sctp.data_payload_proto_id == 51')
+        ok(len(texts) >= 10, "the data channel in the clear: %d messages" % len(texts))
