@@ -95,7 +95,16 @@ time.sleep(60)
         eq(p.stdout.readline().strip(), "sent", "program started")
         time.sleep(0.1)
         p.send_signal(sig)
-        p.wait(timeout=10)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            # Say where each thread waits (one fresh-clone run under load saw a hang here once).
+            where = {t: open("/proc/%d/task/%s/wchan" % (p.pid, t)).read() + " " +
+                     open("/proc/%d/task/%s/stat" % (p.pid, t)).read().split()[2]
+                     for t in os.listdir("/proc/%d/task" % p.pid)}
+            p.kill()
+            p.wait()
+            raise AssertionError("no exit 10 s after %s: threads %r" % (sig.name, where))
         eq(tshark_count(cap), 2000, "records after %s" % sig.name)
 
 
