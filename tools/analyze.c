@@ -1187,6 +1187,33 @@ static void learn_sdp(struct cc_an *a, const uint8_t *p, size_t len)
  * Frames
  */
 
+const char *cc_imp_name(int i)
+{
+	static const char *const names[CC_IMP_COUNT] = { "dropped", "delayed", "reordered", "duplicated" };
+
+	return i >= 0 && i < CC_IMP_COUNT ? names[i] : "?";
+}
+
+/* A packet the shim's impairment dropped, delayed, held back or duplicated (shim/impair.c's notes). */
+static void impaired(struct cc_an *a, struct cc_flow *f, int d)
+{
+	const char *c = a->comment;
+	size_t n = a->comment_len;
+	const char *hit = memmem(c, n, " by impairment", 14);
+
+	if (hit == NULL)
+		return;
+	/* The note's own words, from the "; " before it. */
+	const char *s = hit;
+	while (s > c && !(s[-1] == ' ' && s - 1 > c && s[-2] == ';'))
+		s--;
+	size_t len = (size_t)(hit - s);
+	int k = memmem(s, len, "dropped", 7) || memmem(s, len, "lost", 4) ? CC_IMP_DROPPED :
+		memmem(s, len, "duplicated", 10) ? CC_IMP_DUPLICATED :
+		memmem(s, len, "reordered", 9) ? CC_IMP_REORDERED : CC_IMP_DELAYED;
+	f->impaired[d][k]++;
+}
+
 /*
  * RFC 5766 §11 allowed channel numbers up to 0x7FFF and coturn still hands them out; RFC 8656
  * narrowed them to 0x4FFF, which is all RFC 7983 demultiplexing knows.  On a flow already
@@ -1271,6 +1298,8 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 	cc_an_noplain_packet(a, f, pkt, &kind);
 	if (f == NULL)
 		return;
+	if (a->comment_len)
+		impaired(a, f, d);
 	/* Which processes sent or received on the flow: clearcap writes the pid as the SLL2 address. */
 	if (pkt->pid != 0 && pkt->ifindex != 0) {
 		uint8_t k;

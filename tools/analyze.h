@@ -49,6 +49,10 @@ enum cc_dtls_step {
 };
 
 /* Endpoints in a fixed order (a < b) so both directions share one entry. */
+/* What impairment did to a packet, from its comment ("dropped by impairment (loss)", ...). */
+enum cc_imp { CC_IMP_DROPPED, CC_IMP_DELAYED, CC_IMP_REORDERED, CC_IMP_DUPLICATED, CC_IMP_COUNT };
+const char *cc_imp_name(int i);
+
 struct cc_flow {
 	uint8_t ifindex, proto;
 	struct cc_endpoint a, b;
@@ -74,6 +78,7 @@ struct cc_flow {
 	uint8_t tls_app;			/* a TLS application data record began a segment */
 	uint16_t note;				/* its "no plaintext" note: index + 1 in cc_an.notes */
 	const char *noplain;			/* encrypted with no plaintext copy: why (cc_an_finish) */
+	uint32_t impaired[2][CC_IMP_COUNT];	/* packets clearcap's impairment hit, by direction */
 };
 
 #define CC_FLOW_TLS	1

@@ -21,6 +21,35 @@
 
 #define TEXT_STUN_MAX 40	/* transactions listed in the text; JSON lists all */
 
+
+static int impaired_any(const struct cc_flow *f)
+{
+	for (int d = 0; d < 2; d++)
+		for (int k = 0; k < CC_IMP_COUNT; k++)
+			if (f->impaired[d][k])
+				return 1;
+	return 0;
+}
+
+/* "impaired: -> dropped 12 delayed 3 <- dropped 1": what impairment did, local end first. */
+static void impaired_text(FILE *out, const struct cc_flow *f, int l, const char *lead)
+{
+	if (!impaired_any(f))
+		return;
+	fputs(lead, out);
+	for (int dd = 0; dd < 2; dd++) {
+		int d = dd ^ l, any = 0;
+
+		for (int k = 0; k < CC_IMP_COUNT; k++)
+			if (f->impaired[d][k]) {
+				if (!any++)
+					fprintf(out, " %s", dd ? "<-" : "->");
+				fprintf(out, " %s %u", cc_imp_name(k), f->impaired[d][k]);
+			}
+	}
+	fputc('\n', out);
+}
+
 static const char *ifname(uint8_t i)
 {
 	static const char *const names[] = { "-", "wire", "plaintext", "relay" };
@@ -366,6 +395,7 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 			fprintf(out, "      ICE: nominated pair (USE-CANDIDATE check succeeded)\n");
 		if (f->noplain)
 			fprintf(out, "      why no plaintext: %s\n", f->noplain);
+		impaired_text(out, f, l, "      impaired:");
 	}
 	cc_report_steps_text(out, a);
 	cc_report_sip_text(out, a);
@@ -667,6 +697,19 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 			cc_json_str(out, f->noplain);
 		else
 			fputs("null", out);
+		/* What clearcap's impairment did on the flow, per direction (null: nothing). */
+		fprintf(out, ",\"impaired\":");
+		if (impaired_any(f)) {
+			for (int d = 0; d < 2; d++) {
+				fprintf(out, "%s\"%s\":{", d ? "," : "{", d ? "b_to_a" : "a_to_b");
+				for (int k = 0; k < CC_IMP_COUNT; k++)
+					fprintf(out, "%s\"%s\":%u", k ? "," : "", cc_imp_name(k), f->impaired[d][k]);
+				fputc('}', out);
+			}
+			fputc('}', out);
+		} else {
+			fputs("null", out);
+		}
 		fputc('}', out);
 	}
 	fprintf(out, "],\n");
@@ -880,6 +923,7 @@ void cc_report_compact(FILE *out, const struct cc_an *a)
 		fputc('\n', out);
 		if (f->noplain)
 			fprintf(out, "clearcap:   why no plaintext: %s\n", f->noplain);
+		impaired_text(out, f, l, "clearcap:   impaired:");
 	}
 	if (a->nflows > shown)
 		fprintf(out, "clearcap: ... %zu more flows\n", a->nflows - shown);

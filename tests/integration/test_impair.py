@@ -5,6 +5,7 @@ turns a blocking receive into an error, delayed datagrams sent before their sock
 program that did not ask for impairment seeing exactly what it sees without clearcap."""
 import hashlib
 import os
+import json
 import re
 import signal
 import socket
@@ -159,6 +160,16 @@ def test_rtp_loss_seen_by_rtcp(env):
     ext_abs = seqs[0] + (ext - base)
     ours = len([s for s in dropped if s <= ext_abs])
     ok(0 <= ours - cum <= 3, "RR cumulative lost %d vs %d dropped by impairment up to seq %d" % (cum, ours, ext))
+    # The report counts what impairment did per flow: the drops on the RTP flow, in its direction;
+    # its RTCP section has the receiver's loss beside it.
+    j = json.loads(cclib.run([env.tool, "report", "--json", cap], env=env.env(preload=False)).stdout)
+    hit = [f for f in j["flows"] if f["interface"] == "wire" and f["impaired"]]
+    eq(len(hit), 1, "one impaired flow: %r" % [(f["a"], f["b"], f["impaired"]) for f in hit])
+    imp = hit[0]["impaired"]
+    eq(imp["a_to_b"]["dropped"] + imp["b_to_a"]["dropped"], len(dropped), "dropped on the flow, as the comments say")
+    eq(sum(v for d in imp.values() for k, v in d.items() if k != "dropped"), 0, "nothing else impaired")
+    text = cclib.run([env.tool, "report", cap], env=env.env(preload=False)).stdout
+    ok(re.search(r"impaired: -> dropped %d\n" % len(dropped), text), text[:3000])
 
 
 def test_same_seed_same_drops(env):
@@ -413,3 +424,19 @@ def test_rate_and_reorder(env):
                   check=False)
     eq(p.returncode, 2, "exit status for an inherited bad CLEARCAP_IMPAIR")
     ok("CLEARCAP_IMPAIR=loss=3" in p.stderr and "loss=3: bad value" in p.stderr, "message: %r" % p.stderr)
+
+
+def test_summary_and_report_count_impaired_per_flow(env):
+    """The exit table and `clearcap report` say, per flow and direction, what impairment did: here
+    out:loss=50% on 40 datagrams, as many drops as tshark finds comments saying so."""
+    cap = env.path("c.pcapng")
+    code = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n" \
+           "for i in range(40):\n    s.sendto(b'x%d' % i, ('127.0.0.1', 9))\n"
+    p = cclib.run([env.tool, "--impair", "out:loss=50%", "--impair-seed", "5", "-w", cap, "--", cclib.PY, "-c", code],
+                  env=env.env(preload=env.sanitize))
+    n = cclib.tshark_count(cap, 'frame.comment contains "dropped by impairment"')
+    ok(5 < n < 35, "about half dropped: %d" % n)
+    ok(re.search(r"flow wire udp 127\.0\.0\.1:\d+ <-> 127\.0\.0\.1:9: .*\nclearcap:   impaired: -> dropped %d\n" % n,
+                 p.stderr), p.stderr)
+    text = cclib.run([env.tool, "report", cap], env=env.env(preload=False)).stdout
+    ok("      impaired: -> dropped %d\n" % n in text, text)
