@@ -106,3 +106,38 @@ def test_lab_symmetric_nats_need_the_relay(env):
         eq({a for pair in relayed for a in pair}, {"100.64.1.3"}, "DTLS between the two relayed addresses")
         texts = tshark(cap, ["data.data"], 'frame.interface_name == "plaintext" && sctp.data_payload_proto_id == 51')
         ok(len(texts) >= 10, "the data channel in the clear: %d messages" % len(texts))
+
+
+def test_lab_without_root_in_a_user_namespace(env):
+    """Run by an unprivileged user, the lab builds itself inside a user namespace: A's datagram to
+    the STUN server is captured from its private address, and the lab says which NATs it built."""
+    import pwd
+    for t in ("nft", "nsenter", "unshare"):
+        cclib.need(t)
+    if os.getuid() != 0:
+        raise cclib.Skip("needs root to switch to an unprivileged user")
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        raise cclib.Skip("no user nobody")
+    if subprocess.run(["setpriv", "--reuid", str(nobody.pw_uid), "--regid", str(nobody.pw_gid), "--clear-groups",
+                       "unshare", "-Urn", "true"], capture_output=True).returncode != 0:
+        raise cclib.Skip("this kernel allows no unprivileged user namespace")
+    import tempfile
+    d = tempfile.mkdtemp(prefix="cc-lab-")     # the test's own directory is root's alone
+    os.chmod(d, 0o777)
+    try:
+        _as_nobody(env, nobody, d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _as_nobody(env, nobody, d):
+    send = ("%s -c \"import socket; s = socket.socket(2, 2); s.sendto(b'from A', ('100.64.1.1', 3478))\"" % cclib.PY)
+    p = cclib.run(["setpriv", "--reuid", str(nobody.pw_uid), "--regid", str(nobody.pw_gid), "--clear-groups",
+                   env.tool, "lab", "--nat-a", "symmetric", "-w", os.path.join(d, "x"), "--", send, "true"],
+                  env=env.env(preload=False, extra={"HOME": d}), timeout=60, check=False)
+    eq(p.returncode, 0, p.stderr)
+    ok("A 10.0.1.2 behind a symmetric NAT" in p.stderr and "B 10.0.2.2 behind a cone NAT" in p.stderr, p.stderr)
+    rows = tshark(os.path.join(d, "x-a.pcapng"), ["ip.src", "ip.dst", "udp.dstport", "data.data"], "udp")
+    eq(rows, [["10.0.1.2", "100.64.1.1", "3478", b"from A".hex()]], "A's datagram, from its private address")
