@@ -19,6 +19,9 @@
  * line, then calls the one it replaced (or the one the program sets later), so the program's own
  * callback and SSLKEYLOGFILE keep working unchanged.
  *
+ * DTLS-SRTP: after gnutls_handshake negotiated a profile, its keys (gnutls_srtp_get_keys) are
+ * logged per flow and direction.
+ *
  * This file knows only GnuTLS's symbols; the rest is the TLS seam's (shim/tls.c).
  */
 #include "shim/hooks.h"
@@ -32,6 +35,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/types.h>
 
 /* gnutls_datum_t */
@@ -51,6 +55,7 @@ ssize_t gnutls_record_recv_seq(void *session, void *data, size_t size, unsigned 
 int gnutls_bye(void *session, int how);
 void gnutls_deinit(void *session);
 int gnutls_init(void **session, unsigned flags);
+int gnutls_handshake(void *session);
 void gnutls_session_set_keylog_function(void *session, keylog_fn fn);
 keylog_fn gnutls_session_get_keylog_function(const void *session);
 
@@ -67,6 +72,9 @@ static struct {
 	keylog_fn (*get_keylog)(const void *);
 	void (*get_random)(void *, struct datum *, struct datum *);
 	void (*get_int2)(void *, int *, int *);
+	int (*handshake)(void *);
+	int (*srtp_profile)(void *, unsigned *);
+	int (*srtp_keys)(void *, void *, unsigned, void *, void *, void *, void *);
 	int ready;
 } G;
 
@@ -98,6 +106,9 @@ static int resolve(void)
 		G.get_keylog = gsym("gnutls_session_get_keylog_function");
 		G.get_random = gsym("gnutls_session_get_random");
 		G.get_int2 = gsym("gnutls_transport_get_int2");
+		G.handshake = gsym("gnutls_handshake");
+		G.srtp_profile = gsym("gnutls_srtp_get_selected_profile");
+		G.srtp_keys = gsym("gnutls_srtp_get_keys");
 		if (G.init && G.deinit && G.send && G.recv && G.bye) {
 			__atomic_store_n(&G.ready, 1, __ATOMIC_RELEASE);
 			cc_verbose_lib("GnuTLS", "TLS/DTLS plaintext and secrets", (const void *)G.send);
@@ -225,22 +236,47 @@ CC_EXPORT void gnutls_deinit(void *session)
 {
 	if (resolve() < 0)
 		return;
-	if (session)
+	if (session) {
+		free(cc_tls_user_get(session));
 		cc_tls_drop(session);
+	}
 	G.deinit(session);
 }
 
 /* ---- Secrets ---- */
 
-/* The program's own key log function of a session (GnuTLS's SSLKEYLOGFILE writer by default). */
+/*
+ * What the adapter keeps per session (its user pointer, freed at gnutls_deinit): the program's
+ * own key log function (GnuTLS's SSLKEYLOGFILE writer by default) and the session's role.
+ */
+struct gsess {
+	keylog_fn fn;
+	int server;
+};
+
 static keylog_fn user_get(const void *session)
 {
-	return (keylog_fn)(uintptr_t)cc_tls_user_get(session);
+	struct gsess *g = cc_tls_user_get(session);
+
+	return g ? g->fn : NULL;
+}
+
+/* The session's record, made if there is none; NULL when out of memory. */
+static struct gsess *gsess_of(const void *session)
+{
+	struct gsess *g = cc_tls_user_get(session);
+
+	if (!g && (g = calloc(1, sizeof(*g))) != NULL)
+		cc_tls_user_set(&lib, session, g);
+	return g;
 }
 
 static void user_set(const void *session, keylog_fn fn)
 {
-	cc_tls_user_set(&lib, session, (void *)(uintptr_t)fn);
+	struct gsess *g = gsess_of(session);
+
+	if (g)
+		g->fn = fn;
 }
 
 /*
@@ -269,6 +305,9 @@ CC_EXPORT int gnutls_init(void **session, unsigned flags)
 		return r;
 	cc_tls_session_seen();
 	int saved = errno;
+	struct gsess *g = gsess_of(*session);
+	if (g)
+		g->server = (flags & 1) != 0;   /* GNUTLS_SERVER */
 	if (G.get_keylog && G.set_keylog) {
 		keylog_fn cur = G.get_keylog(*session);
 		if (cur != keylog_cb) {
@@ -304,6 +343,39 @@ CC_EXPORT keylog_fn gnutls_session_get_keylog_function(const void *session)
 	keylog_fn fn = G.get_keylog(session);
 	/* The program sees the function it set (or GnuTLS's default), not ours. */
 	return fn == keylog_cb ? user_get(session) : fn;
+}
+
+/*
+ * gnutls_handshake: the datagrams it moves through a socket name the session's flow; once it is
+ * done, a DTLS-SRTP profile negotiated (use_srtp) means SRTP keys (RFC 5764 section 4.2), which
+ * GnuTLS derives on request (gnutls_srtp_get_keys: the exporter, no state changed): logged per
+ * flow and direction like OpenSSL's.
+ */
+CC_EXPORT int gnutls_handshake(void *session)
+{
+	uint8_t km[CC_TLS_SRTP_KM_MAX];
+	unsigned profile = 0;
+
+	if (resolve() < 0 || !G.handshake)
+		return -50;     /* GNUTLS_E_INVALID_REQUEST */
+	if (!cc_tls_capturing() || depth)
+		return G.handshake(session);
+	depth++;
+	NEST_BEGIN(session);
+	int r = G.handshake(session);
+	NEST_END(nest);
+	depth--;
+	int saved = errno;
+	if (nest.seen)
+		cc_tls_handshake_flow(&lib, session, &nest);
+	if (r == 0 && G.srtp_profile && G.srtp_keys && G.srtp_profile(session, &profile) == 0) {
+		int n = G.srtp_keys(session, km, sizeof(km), NULL, NULL, NULL, NULL);
+		struct gsess *g = cc_tls_user_get(session);
+		if (n > 0)
+			cc_tls_srtp_keys(&lib, session, profile, g && g->server, km, (size_t)n);
+	}
+	errno = saved;
+	return r;
 }
 
 void cc_tls_gnutls_init(void)

@@ -526,3 +526,69 @@ def test_wolfssl_tls13_says_no_secret(env):
     ok(not os.path.exists(keys) or not open(keys).read(), "no secret")
     eq(err.count("wolfSSL TLS 1.3: this libwolfssl is built without its secret callback"), 2,
        "each process says why: " + err)
+
+
+def test_gnutls_dtls_srtp_keys(env):
+    """gnutls-serv and gnutls-cli over DTLS with use_srtp (--srtp-profiles): after the handshake
+    each end's DTLS-SRTP keys are logged per flow and direction, mirrored between the ends, on the
+    wire's DTLS flow; and they are RFC 5764's: the client's write key and salt equal the exporter
+    computed here from the file's master secret and the randoms on the wire."""
+    import base64
+    import hashlib
+    import hmac
+    if env.sanitize:
+        raise cclib.Skip("gnutls-cli does not exit with libasan preloaded")
+    cclib.need("gnutls-serv")
+    cclib.need("gnutls-cli")
+    cert, key = make_cert(env)
+    prof = "SRTP_AES128_CM_HMAC_SHA1_80"
+    port = cclib.free_port(socket.SOCK_DGRAM)
+    cap, keys, srtp = env.path("c.pcapng"), env.path("keys.txt"), env.path("srtp.keys")
+    extra = {"CLEARCAP_KEYLOG": keys, "CLEARCAP_SRTP_KEYLOG": srtp}
+    srv = subprocess.Popen(["gnutls-serv", "--udp", "--echo", "-p", str(port), "--x509certfile", cert,
+                            "--x509keyfile", key, "--srtp-profiles=" + prof], env=env.env(cap, extra),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _bound(port, True)
+        cli = subprocess.Popen(["gnutls-cli", "--udp", "--insecure", "-p", str(port), "127.0.0.1",
+                                "--srtp-profiles=" + prof], env=env.env(cap, extra), stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        time.sleep(0.8)
+        cli.stdin.write(b"hello\n")
+        cli.stdin.flush()
+        time.sleep(0.8)
+        cli.stdin.close()
+        out = cli.stdout.read()
+        cli.wait(timeout=10)
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+    ok(b"SRTP profile: " + prof.encode() in out, "use_srtp negotiated (program unchanged): %r" % out[-400:])
+    lines = [l.split() for l in open(srtp).read().splitlines()]
+    eq(len(lines), 4, "two ends x two directions: %r" % lines)
+    by = {(l[1], l[2], l[3]): l[5] for l in lines}
+    ok(all(l[4] == "AES_CM_128_HMAC_SHA1_80" for l in lines), lines)
+    for (local, peer, d), k in by.items():
+        eq(by[(peer, local, "inbound" if d == "outbound" else "outbound")], k, "mirrored key")
+    wire = {("127.0.0.1:%s" % r[0], "127.0.0.1:%s" % r[1]) for r in tshark(cap, ["udp.srcport", "udp.dstport"],
+                                                                             WIRE + " && dtls")}
+    ok({(l, p) for l, p, _ in by} <= wire, "keys on the DTLS flow: %r" % wire)
+    # The exporter (RFC 5705 with TLS 1.2's PRF, SHA-256 for GnuTLS's default suites).
+    rows = tshark(cap, ["udp.srcport", "dtls.handshake.type", "dtls.handshake.random", "dtls.handshake.ciphersuite"],
+                  WIRE + " && (dtls.handshake.type == 1 || dtls.handshake.type == 2)", NO_KEYLOG)
+    suite = int([r[3].split(",")[0] for r in rows if r[1].split(",")[0] == "2"][0], 0)
+    # The PRF's hash is the suite's: SHA-384 for the AES-256-GCM ones GnuTLS prefers.
+    sha = hashlib.sha384 if suite in (0x009d, 0x009f, 0x00a5, 0x00a7, 0x00ab, 0x00ad, 0xc02c, 0xc02e, 0xc030,
+                                       0xc032) else hashlib.sha256
+    cr = [r[2].split(",")[0] for r in rows if r[1].split(",")[0] == "1"][0].replace(":", "")
+    sr = [r[2].split(",")[0] for r in rows if r[1].split(",")[0] == "2"][0].replace(":", "")
+    client_port = [r[0] for r in rows if r[1].split(",")[0] == "1"][0]
+    ms = [l.split()[2] for l in open(keys).read().splitlines() if l.split()[1] == cr][0]
+    seed, secret, km = b"EXTRACTOR-dtls_srtp" + bytes.fromhex(cr + sr), bytes.fromhex(ms), b""
+    a = seed
+    while len(km) < 60:
+        a = hmac.new(secret, a, sha).digest()
+        km += hmac.new(secret, a + seed, sha).digest()
+    client_key = km[0:16] + km[32:46]
+    got = [k for (l, p, d), k in by.items() if l.endswith(":" + client_port) and d == "outbound"]
+    eq([base64.b64decode(k[7:]) for k in got], [client_key], "the client's write key and salt, by RFC 5764")
