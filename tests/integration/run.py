@@ -8,6 +8,7 @@ Prints one line per test and closes with "N passed, N failed, N skipped".
 """
 import importlib.util
 import os
+import signal
 import sys
 import time
 import traceback
@@ -18,6 +19,11 @@ import cclib  # noqa: E402
 
 
 def main():
+    # Programs the tests start see SIGINT and SIGTERM at their defaults, as from a terminal: a run
+    # started in the background by a shell without job control inherits SIGINT ignored, and
+    # ignored dispositions survive exec.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     args = sys.argv[1:]
     build = args[0]
     quick = "--quick" in args
