@@ -55,7 +55,7 @@ class Env:
         if preload:
             e["LD_PRELOAD"] = self.preload()
         if self.tsan:
-            e["TSAN_OPTIONS"] = "halt_on_error=1:exitcode=88:report_signal_unsafe=0"
+            e["TSAN_OPTIONS"] = "halt_on_error=1:exitcode=88:report_signal_unsafe=0" + os.environ.get("CC_TSAN_EXTRA", "")
         if self.sanitize:
             e["ASAN_OPTIONS"] = "detect_leaks=0:verify_asan_link_order=0:abort_on_error=0:exitcode=86"
             e["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:exitcode=87"
