@@ -1204,9 +1204,7 @@ static void impaired(struct cc_an *a, struct cc_flow *f, int d)
 	if (hit == NULL)
 		return;
 	/* The note's own words, from the "; " before it. */
-	const char *s = hit;
-	while (s > c && !(s[-1] == ' ' && s - 1 > c && s[-2] == ';'))
-		s--;
+	const char *s = cc_an_part_start(c, hit);
 	size_t len = (size_t)(hit - s);
 	int k = memmem(s, len, "dropped", 7) || memmem(s, len, "lost", 4) ? CC_IMP_DROPPED :
 		memmem(s, len, "duplicated", 10) ? CC_IMP_DUPLICATED :

@@ -346,6 +346,9 @@ void cc_an_sip_finish(struct cc_an *a);
  */
 void cc_an_noplain_packet(struct cc_an *a, struct cc_flow *f, const struct cc_pkt *pkt, enum cc_kind *kind);
 
+/* Where the "; "-separated part of frame comment c holding p begins (tools/noplain.c). */
+const char *cc_an_part_start(const char *c, const char *p);
+
 /* Called by cc_an_finish: sets each flow's noplain reason. */
 void cc_an_noplain_finish(struct cc_an *a);
 

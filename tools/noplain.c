@@ -112,6 +112,13 @@ static int tls_record(const uint8_t *p, size_t n)
 	return p[0];
 }
 
+const char *cc_an_part_start(const char *c, const char *p)
+{
+	while (p > c && !(p[-1] == ' ' && p - 1 > c && p[-2] == ';'))
+		p--;
+	return p;
+}
+
 /* The "no plaintext" part of a frame comment ("process ...; encrypted: ...; ..."), or 0. */
 static size_t note_of(const char *c, size_t n, const char **start)
 {
@@ -120,13 +127,10 @@ static size_t note_of(const char *c, size_t n, const char **start)
 
 	if (hit == NULL)
 		return 0;
-	const char *s = hit, *e = hit;
-	while (s > c && !(s[-1] == ' ' && s - 1 > c && s[-2] == ';'))
-		s--;
+	const char *s = cc_an_part_start(c, hit), *e = hit;
 	/* "...; no plaintext" (the tracer's) belongs with the part before it. */
 	if (s == hit && s - 2 > c)
-		for (s -= 2; s > c && !(s[-1] == ' ' && s - 1 > c && s[-2] == ';');)
-			s--;
+		s = cc_an_part_start(c, s - 2);
 	while (e < c + n && !(e[0] == ';' && e + 1 < c + n && e[1] == ' '))
 		e++;
 	*start = s;
