@@ -92,6 +92,27 @@ static void tls_close(struct cc_heprelay *r)
 	ERR_clear_error();
 }
 
+/*
+ * Our half closed, what the collector still sends (session tickets, its own close_notify) read
+ * and dropped until it closes, 1 s at most: closing a socket with unread bytes sends a reset,
+ * and a collector that meets the reset before it has read everything loses the rest (Kamailio's
+ * TLS reader does: "Connection reset by peer" and all but the first HEP packet gone).
+ */
+static void drain(int fd)
+{
+	uint64_t end = mono_ns() + 1000000000ull;
+	char sink[4096];
+
+	shutdown(fd, SHUT_WR);
+	for (uint64_t now = mono_ns(); now < end; now = mono_ns()) {
+		struct pollfd p = { fd, POLLIN, 0 };
+
+		if (poll(&p, 1, (int)((end - now) / 1000000) + 1) != 1 ||
+		    recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
+			break;
+	}
+}
+
 /* A TCP connection to HOST:PORT within the timeout, blocking afterwards with I/O timeouts. */
 static int tcp_connect(struct cc_heprelay *r)
 {
@@ -261,8 +282,10 @@ static void *relay_main(void *arg)
 				r->conns[i].fd = -1;
 			}
 	}
-	if (r->ssl)
+	if (r->ssl) {
 		SSL_shutdown(r->ssl);
+		drain(r->tfd);
+	}
 	tls_close(r);
 	return NULL;
 }
