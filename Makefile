@@ -37,8 +37,11 @@ UNIT_TESTS :=
 FUZZ_TARGETS :=
 BENCH_BINS :=
 
-# make check's builds (and its fuzz smoke's lanes) use every CPU; the tests run one at a time.
+# make check's builds (and its fuzz smoke's lanes) use every CPU.
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+# Integration tests at a time, each worker in a network namespace of its own (root; one at a time
+# otherwise).  Two: the tests mostly wait on real programs, and timing-bound ones run alone after.
+IT_JOBS ?= 2
 
 .PHONY: all check unit integration fuzz fuzz-smoke bench demo deps clean check-san
 all: $(LIB) $(TOOL)
@@ -97,9 +100,9 @@ check: deps
 	$(MAKE) -j$(JOBS) SANITIZE=thread all build-tsan/tests/test_pcapout build-tsan/tests/test_dtlsmatch
 	CK_FORK=no build-tsan/tests/test_pcapout
 	CK_FORK=no build-tsan/tests/test_dtlsmatch
-	tests/integration/run.sh build
-	tests/integration/run.sh build-san --quick
-	tests/integration/run.sh build-tsan
+	tests/integration/run.sh build -j$(IT_JOBS)
+	tests/integration/run.sh build-san --quick -j$(IT_JOBS)
+	tests/integration/run.sh build-tsan -j$(IT_JOBS)
 
 bench: deps all $(BENCH_BINS)
 	@bench/run.sh $(BUILD)

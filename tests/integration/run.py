@@ -1,15 +1,22 @@
 """Runs clearcap's integration tests: every test_* function of every tests/integration/test_*.py.
 
-usage: run.py BUILD_DIR [--quick] [--sanitize] [-k SUBSTRING]
+usage: run.py BUILD_DIR [--quick] [--sanitize] [-j N] [-k SUBSTRING]
 
 --sanitize runs the programs with the ASan/UBSan runtime preloaded ahead of an instrumented shim;
 --quick runs only tests marked QUICK = True at module level or listed in a module's QUICK list.
+-j N (or CC_JOBS=N) runs N tests at a time, each worker in a network namespace of its own (root
+only); tests a module lists in SERIAL (timing-sensitive ones) run afterwards, one at a time.
 Prints one line per test and closes with "N passed, N failed, N skipped".
 """
+import ctypes
 import importlib.util
+import json
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 
@@ -47,28 +54,120 @@ def main():
                     continue
                 if pattern and pattern not in "%s.%s" % (name, attr):
                     continue
-                tests.append(("%s.%s" % (name[:-3], attr), getattr(mod, attr)))
-    passed = failed = skipped = 0
-    for tname, fn in tests:
-        env = cclib.Env(build, sanitize=sanitize)
-        t0 = time.time()
-        try:
-            fn(env)
-        except cclib.Skip as e:
-            skipped += 1
-            print("SKIP %-50s %s" % (tname, e), flush=True)
-        except Exception:
-            failed += 1
-            print("FAIL %-50s (%.1fs)" % (tname, time.time() - t0), flush=True)
-            print("     " + traceback.format_exc().replace("\n", "\n     "), flush=True)
-        else:
-            passed += 1
-            print("ok   %-50s (%.1fs)" % (tname, time.time() - t0), flush=True)
-        finally:
-            if failed == 0 or not os.environ.get("CC_KEEP"):
-                env.cleanup()
+                serial = getattr(mod, "SERIAL", [])
+                tests.append(("%s.%s" % (name[:-3], attr), getattr(mod, attr),
+                              serial is True or attr in serial))
+    jobs = int(os.environ.get("CC_JOBS", "1"))
+    for i, a in enumerate(args):
+        if a.startswith("-j"):
+            jobs = int(a[2:] or args[i + 1])
+    if jobs > 1 and not can_isolate():
+        print("note: -j%d needs root (one network namespace per worker): running one at a time" % jobs,
+              flush=True)
+        jobs = 1
+    serial = [t for t in tests if t[2]]
+    shared = [t for t in tests if not t[2]]
+    counts = [0, 0, 0]
+    if jobs > 1 and len(shared) > 1:
+        run_parallel(shared, jobs, build, sanitize, counts)
+        run_serial(serial, build, sanitize, counts)
+    else:
+        run_serial(tests, build, sanitize, counts)
+    passed, failed, skipped = counts
     print("%d passed, %d failed, %d skipped" % (passed, failed, skipped), flush=True)
     return 1 if failed else 0
+
+
+def run_one(tname, fn, build, sanitize):
+    """Runs one test; returns (kind, line) where kind is 0 passed, 1 failed, 2 skipped."""
+    env = cclib.Env(build, sanitize=sanitize)
+    t0 = time.time()
+    kind = 0
+    try:
+        fn(env)
+    except cclib.Skip as e:
+        kind, line = 2, "SKIP %-50s %s" % (tname, e)
+    except Exception:
+        kind = 1
+        line = "FAIL %-50s (%.1fs)\n     %s" % (tname, time.time() - t0,
+                                             traceback.format_exc().replace("\n", "\n     "))
+    else:
+        line = "ok   %-50s (%.1fs)" % (tname, time.time() - t0)
+    if kind != 1 or not os.environ.get("CC_KEEP"):
+        env.cleanup()
+    return kind, line
+
+
+def run_serial(tests, build, sanitize, counts):
+    for tname, fn, _ in tests:
+        kind, line = run_one(tname, fn, build, sanitize)
+        counts[kind] += 1
+        print(line, flush=True)
+
+
+CLONE_NEWNET = 0x40000000
+
+
+def can_isolate():
+    return os.geteuid() == 0 and shutil.which("ip") is not None
+
+
+def isolate():
+    """Moves this worker into a network namespace of its own with loopback up: the tests' fixed
+    ports, coturn, Kamailio and the like of one worker never meet another's."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+
+def run_parallel(tests, jobs, build, sanitize, counts):
+    """Runs tests in `jobs` forked workers, each taking the next test from a shared pipe of
+    indexes, each in its own network namespace; the parent prints each result as it comes."""
+    todo_r, todo_w = os.pipe()
+    done_r, done_w = os.pipe()
+    # fixed-width records: a pipe read() of one record's size takes a whole record, atomically
+    for i in range(len(tests)):
+        os.write(todo_w, b"%7d\n" % i)
+    results = tempfile.mkdtemp(prefix="cc-it-results-")
+    os.close(todo_w)
+    pids = []
+    for _ in range(jobs):
+        pid = os.fork()
+        if pid == 0:
+            os.close(done_r)
+            code = 0
+            try:
+                isolate()
+                todo = os.fdopen(todo_r, "rb", buffering=0)
+                while True:
+                    idx = todo.read(8)
+                    if len(idx) != 8:
+                        break
+                    tname, fn, _ = tests[int(idx)]
+                    kind, line = run_one(tname, fn, build, sanitize)
+                    with open(os.path.join(results, idx.decode().strip()), "w") as f:
+                        json.dump([kind, line], f)
+                    os.write(done_w, idx)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            os._exit(code)
+        pids.append(pid)
+    os.close(todo_r)
+    os.close(done_w)
+    with os.fdopen(done_r, "rb") as done:
+        for raw in done:
+            with open(os.path.join(results, raw.decode().strip())) as f:
+                kind, line = json.load(f)
+            counts[kind] += 1
+            print(line, flush=True)
+    shutil.rmtree(results, ignore_errors=True)
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            counts[1] += 1
+            print("FAIL a test worker ended with status %d" % status, flush=True)
 
 
 if __name__ == "__main__":

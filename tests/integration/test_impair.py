@@ -17,6 +17,8 @@ import cclib
 from cclib import eq, ok, tshark
 
 TSAN = ["test_delayed_sent_before_close", "test_rate_and_reorder", "test_in_loss_blocking_receiver"]
+# Timing is what these measure: they run alone, after the parallel part (run.py -j).
+SERIAL = ["test_delay_shows_in_capture_and_rtcp_rtt", "test_rate_and_reorder"]
 QUICK = ["test_in_loss_blocking_receiver", "test_delayed_sent_before_close", "test_no_impairment_no_change",
          "test_filter_selects"]
 

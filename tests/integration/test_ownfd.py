@@ -16,6 +16,8 @@ QUICK = ["test_own_fds_invisible_to_dup2_and_close_range"]
 # Not under TSan: its runtime cannot start threads in the child of a multi-threaded fork (the
 # writer's), so no child captures anything there.
 TSAN = ["test_own_fds_invisible_to_dup2_and_close_range"]
+# Loads both CPUs for 20 s: alone, after the parallel part (run.py -j), so it slows no other test.
+SERIAL = ["test_fork_while_threads_run_tls_and_srtp"]
 
 WIRE = 'frame.interface_name == "wire"'
 
