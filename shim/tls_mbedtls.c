@@ -19,6 +19,7 @@
  * and then calls the program's own, which it may set before or after: the setters are hooked, so
  * the program's callback and its context pointer are kept and called unchanged.  The context
  * pointer is shared with the older mbedtls_ssl_conf_export_keys_cb, so ours never replaces it.
+ * With DTLS-SRTP negotiated, the SRTP keys are derived there too (srtp_keys below).
  *
  * mbedTLS calls some of its own exported functions through its PLT (mbedtls_ssl_read and
  * mbedtls_ssl_handshake call mbedtls_ssl_handshake_step): only the outermost call on a thread
@@ -30,6 +31,7 @@
 #include "shim/optlib.h"
 #include "shim/ownfd.h"
 #include "shim/real.h"
+#include "shim/srtpkeys.h"
 #include "shim/tls.h"
 #include "shim/verbose.h"
 #include "pcapout/writer.h"
@@ -37,6 +39,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 /* mbedtls_ssl_export_keys_ext_t (ssl.h, 2.28) */
@@ -56,6 +59,15 @@ void mbedtls_ssl_conf_export_keys_cb(void *conf, void *f, void *p);
 void mbedtls_ssl_conf_export_keys_ext_cb(void *conf, export_ext_fn f, void *p);
 void mbedtls_ssl_config_init(void *conf);
 void mbedtls_ssl_config_free(void *conf);
+int mbedtls_ssl_config_defaults(void *conf, int endpoint, int transport, int preset);
+void mbedtls_ssl_conf_endpoint(void *conf, int endpoint);
+
+/* mbedtls_dtls_srtp_info (ssl.h, 2.28, built with MBEDTLS_SSL_DTLS_SRTP as Debian's is) */
+struct srtp_info {
+	uint16_t profile;       /* RFC 5764 section 4.1.2's number; 0: none negotiated */
+	uint16_t mki_len;
+	unsigned char mki[255];
+};
 
 static struct {
 	int (*setup)(void *, const void *);
@@ -69,6 +81,12 @@ static struct {
 	void (*set_export_ext)(void *, export_ext_fn, void *);
 	void (*config_init)(void *);
 	void (*config_free)(void *);
+	int (*config_defaults)(void *, int, int, int);
+	void (*set_endpoint)(void *, int);
+	/* optional: DTLS-SRTP's negotiated profile, and the PRF its keys come from */
+	void (*srtp_result)(const void *, struct srtp_info *);
+	int (*tls_prf)(int, const unsigned char *, size_t, const char *, const unsigned char *, size_t,
+		       unsigned char *, size_t);
 	int ready;
 } M;
 
@@ -99,8 +117,12 @@ static int resolve(void)
 		M.set_export_ext = msym("mbedtls_ssl_conf_export_keys_ext_cb");
 		M.config_init = msym("mbedtls_ssl_config_init");
 		M.config_free = msym("mbedtls_ssl_config_free");
+		M.config_defaults = msym("mbedtls_ssl_config_defaults");
+		M.set_endpoint = msym("mbedtls_ssl_conf_endpoint");
+		M.srtp_result = msym("mbedtls_ssl_get_dtls_srtp_negotiation_result");
+		M.tls_prf = msym("mbedtls_ssl_tls_prf");
 		if (M.setup && M.handshake && M.handshake_step && M.write && M.read && M.close_notify && M.free &&
-		    M.config_init && M.config_free) {
+		    M.config_init && M.config_free && M.config_defaults && M.set_endpoint) {
 			__atomic_store_n(&M.ready, 1, __ATOMIC_RELEASE);
 			cc_verbose_lib("mbedTLS", M.set_export_ext ? "TLS/DTLS plaintext and secrets" :
 				       "TLS/DTLS plaintext (no export-keys callback: no secrets)",
@@ -146,6 +168,7 @@ static struct conf {
 	const void *conf;       /* NULL: free */
 	export_ext_fn user;     /* the program's ext callback, or NULL */
 	void *p;                /* the context pointer the program last gave either setter */
+	int server;             /* MBEDTLS_SSL_IS_SERVER set by config_defaults or conf_endpoint */
 } confs[CONFS];
 static pthread_mutex_t conf_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -162,7 +185,7 @@ static struct conf *conf_get(const void *conf, int create)
 	}
 	if (!create || !room)
 		return NULL;
-	*room = (struct conf){ conf, NULL, NULL };
+	*room = (struct conf){ conf, NULL, NULL, 0 };
 	return room;
 }
 
@@ -173,6 +196,34 @@ static void conf_forget(const void *conf)
 	if (c)
 		c->conf = NULL;
 	pthread_mutex_unlock(&conf_lock);
+}
+
+/*
+ * DTLS-SRTP: with a profile negotiated (use_srtp), the keys are RFC 5764 section 4.2's exporter
+ * output (RFC 5705: the session's PRF over the master secret, "EXTRACTOR-dtls_srtp" and both
+ * randoms, no context), computed here by mbedTLS's own PRF, which changes no state: the keys the
+ * program derives (bctoolbox does it in its export callback), logged per flow and direction.
+ * The profile is known by now: the hello that chose it precedes the keys' derivation.
+ */
+static void srtp_keys(void *ssl, int server, const unsigned char *ms, const unsigned char *cr,
+		      const unsigned char *sr, int prf)
+{
+	static const char label[] = "EXTRACTOR-dtls_srtp";
+	struct srtp_info info = { 0 };
+	unsigned char rnd[64], km[CC_TLS_SRTP_KM_MAX];
+	const char *suite;
+	size_t kl, sl;
+
+	if (!ssl || !M.srtp_result || !M.tls_prf)
+		return;
+	M.srtp_result(ssl, &info);
+	if (!info.profile || cc_srtp_profile(info.profile, &suite, &kl, &sl) < 0 || 2 * (kl + sl) > sizeof km)
+		return;
+	memcpy(rnd, cr, 32);
+	memcpy(rnd + 32, sr, 32);
+	if (M.tls_prf(prf, ms, 48, label, rnd, sizeof rnd, km, 2 * (kl + sl)) == 0)
+		cc_tls_srtp_keys(&lib, ssl, info.profile, server, km, 2 * (kl + sl));
+	explicit_bzero(km, sizeof km);
 }
 
 /*
@@ -193,14 +244,22 @@ static int export_cb(void *p, const unsigned char *ms, const unsigned char *kb, 
 		errno = saved;
 	}
 	const void *conf = current ? cc_tls_user_get(current) : NULL;
+	int server = 0;
 	pthread_mutex_lock(&conf_lock);
 	struct conf *c = conf ? conf_get(conf, 0) : NULL;
+	if (c)
+		server = c->server;
 	for (int i = 0; !c && i < CONFS; i++)
 		if (confs[i].conf && confs[i].p == p && confs[i].user)
 			c = &confs[i];
 	if (c)
 		user = c->user;
 	pthread_mutex_unlock(&conf_lock);
+	if (conf && ms && client_random && server_random && cc_tls_capturing()) {
+		int saved = errno;
+		srtp_keys(current, server, ms, client_random, server_random, prf);
+		errno = saved;
+	}
 	return user ? user(p, ms, kb, maclen, keylen, ivlen, client_random, server_random, prf) : 0;
 }
 
@@ -244,6 +303,35 @@ CC_EXPORT void mbedtls_ssl_conf_export_keys_cb(void *conf, void *f, void *p)
 		c->p = p;       /* mbedTLS keeps one context pointer for both callbacks */
 	pthread_mutex_unlock(&conf_lock);
 	M.set_export(conf, f, p);
+}
+
+/* The configuration's role, for the direction of its DTLS-SRTP keys. */
+static void note_endpoint(const void *conf, int endpoint)
+{
+	pthread_mutex_lock(&conf_lock);
+	struct conf *c = conf_get(conf, 1);
+	if (c)
+		c->server = endpoint == 1;      /* MBEDTLS_SSL_IS_SERVER */
+	pthread_mutex_unlock(&conf_lock);
+}
+
+CC_EXPORT int mbedtls_ssl_config_defaults(void *conf, int endpoint, int transport, int preset)
+{
+	if (resolve() < 0)
+		return -0x7100;
+	int r = M.config_defaults(conf, endpoint, transport, preset);
+	if (r == 0 && conf)
+		note_endpoint(conf, endpoint);
+	return r;
+}
+
+CC_EXPORT void mbedtls_ssl_conf_endpoint(void *conf, int endpoint)
+{
+	if (resolve() < 0)
+		return;
+	M.set_endpoint(conf, endpoint);
+	if (conf)
+		note_endpoint(conf, endpoint);
 }
 
 CC_EXPORT void mbedtls_ssl_config_init(void *conf)

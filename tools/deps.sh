@@ -8,7 +8,7 @@ tshark wireshark-common tcpdump socat openssl curl python3 python3-aiortc procps
 gstreamer1.0-nice gir1.2-gst-plugins-bad-1.0 python3-gst-1.0 coturn
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 ffmpeg gstreamer1.0-plugins-ugly golang-go golang-github-pion-webrtc.v3-dev libc6-dev
-gnutls-bin libnss3-tools lighttpd lighttpd-mod-mbedtls libwolfssl-dev sngrep sipsak kamailio kamailio-sqlite-modules kamailio-tls-modules"
+gnutls-bin libnss3-tools lighttpd lighttpd-mod-mbedtls libmbedtls-dev libwolfssl-dev sngrep sipsak kamailio kamailio-sqlite-modules kamailio-tls-modules"
 # tests/integration/test_cli.py reads the installed man page, drives the bash completion and
 # calls baresip to baresip (DTLS-SRTP next to its SIP); test_decrypt.py calls it too.
 PKGS="$PKGS man-db bash-completion baresip"

@@ -27,7 +27,7 @@ import cclib
 from cclib import eq, ok, tshark
 
 QUICK = ["test_gnutls_tls13", "test_openssl_and_gnutls_in_one_process", "test_nss_tls13", "test_mbedtls_lighttpd",
-         "test_wolfssl_tls12"]
+         "test_wolfssl_tls12", "test_mbedtls_dtls_srtp_keys"]
 
 PLAIN = 'frame.interface_name == "plaintext"'
 WIRE = 'frame.interface_name == "wire"'
@@ -547,9 +547,6 @@ def test_gnutls_dtls_srtp_keys(env):
     each end's DTLS-SRTP keys are logged per flow and direction, mirrored between the ends, on the
     wire's DTLS flow; and they are RFC 5764's: the client's write key and salt equal the exporter
     computed here from the file's master secret and the randoms on the wire."""
-    import base64
-    import hashlib
-    import hmac
     if env.sanitize:
         raise cclib.Skip("gnutls-cli does not exit with libasan preloaded")
     cclib.need("gnutls-serv")
@@ -578,6 +575,17 @@ def test_gnutls_dtls_srtp_keys(env):
         srv.terminate()
         srv.wait(timeout=10)
     ok(b"SRTP profile: " + prof.encode() in out, "use_srtp negotiated (program unchanged): %r" % out[-400:])
+    _check_dtls_srtp_keys(cap, keys, srtp)
+
+
+def _check_dtls_srtp_keys(cap, keys, srtp):
+    """The SRTP key log of a DTLS-SRTP session with AES_CM_128_HMAC_SHA1_80 between two ends in
+    one file: one line per end and direction, mirrored, on the wire's DTLS flow; and RFC 5764's
+    keys: the client's write key and salt equal the exporter (RFC 5705, TLS 1.2's PRF) computed
+    here from the key log's master secret and the randoms on the wire."""
+    import base64
+    import hashlib
+    import hmac
     lines = [l.split() for l in open(srtp).read().splitlines()]
     eq(len(lines), 4, "two ends x two directions: %r" % lines)
     by = {(l[1], l[2], l[3]): l[5] for l in lines}
@@ -587,13 +595,12 @@ def test_gnutls_dtls_srtp_keys(env):
     wire = {("127.0.0.1:%s" % r[0], "127.0.0.1:%s" % r[1]) for r in tshark(cap, ["udp.srcport", "udp.dstport"],
                                                                              WIRE + " && dtls")}
     ok({(l, p) for l, p, _ in by} <= wire, "keys on the DTLS flow: %r" % wire)
-    # The exporter (RFC 5705 with TLS 1.2's PRF, SHA-256 for GnuTLS's default suites).
     rows = tshark(cap, ["udp.srcport", "dtls.handshake.type", "dtls.handshake.random", "dtls.handshake.ciphersuite"],
                   WIRE + " && (dtls.handshake.type == 1 || dtls.handshake.type == 2)", NO_KEYLOG)
     suite = int([r[3].split(",")[0] for r in rows if r[1].split(",")[0] == "2"][0], 0)
-    # The PRF's hash is the suite's: SHA-384 for the AES-256-GCM ones GnuTLS prefers.
-    sha = hashlib.sha384 if suite in (0x009d, 0x009f, 0x00a5, 0x00a7, 0x00ab, 0x00ad, 0xc02c, 0xc02e, 0xc030,
-                                       0xc032) else hashlib.sha256
+    # The PRF's hash is the suite's: SHA-384 for the AES-256-GCM ones, SHA-256 for the others here.
+    sha = hashlib.sha384 if suite in (0x009d, 0x009f, 0x00a5, 0x00a7, 0x00a9, 0x00ab, 0x00ad, 0xc02c, 0xc02e,
+                                       0xc030, 0xc032) else hashlib.sha256
     cr = [r[2].split(",")[0] for r in rows if r[1].split(",")[0] == "1"][0].replace(":", "")
     sr = [r[2].split(",")[0] for r in rows if r[1].split(",")[0] == "2"][0].replace(":", "")
     client_port = [r[0] for r in rows if r[1].split(",")[0] == "1"][0]
@@ -606,3 +613,37 @@ def test_gnutls_dtls_srtp_keys(env):
     client_key = km[0:16] + km[32:46]
     got = [k for (l, p, d), k in by.items() if l.endswith(":" + client_port) and d == "outbound"]
     eq([base64.b64decode(k[7:]) for k in got], [client_key], "the client's write key and salt, by RFC 5764")
+
+
+MBED_MSGS = ["first record from the mbedTLS client", "second record"]
+
+
+def test_mbedtls_dtls_srtp_keys(env):
+    """tests/integration/mbed_peer.c against Debian's libmbedtls: DTLS 1.2 with use_srtp (PSK, no
+    libsrtp2 in the process).  Plaintext per record on the wire's flow; the wire decrypts from the
+    DSBs alone; the DTLS-SRTP keys mbedTLS's handshake gives are logged per flow and direction
+    and are RFC 5764's."""
+    if not os.path.exists("/usr/include/mbedtls/ssl.h"):
+        raise cclib.Skip("libmbedtls-dev not installed")
+    exe = env.path("mbed_peer")
+    cclib.run(["gcc", "-O1", "-o", exe, os.path.join(os.path.dirname(os.path.abspath(__file__)), "mbed_peer.c"),
+               "-lmbedtls", "-lmbedx509", "-lmbedcrypto"])
+    port = cclib.free_port(socket.SOCK_DGRAM)
+    cap, keys, srtp = env.path("c.pcapng"), env.path("keys.txt"), env.path("srtp.keys")
+    script = ('"$EXE" server %d & for i in $(seq 100); do grep -q ":%04X " /proc/net/udp && break; '
+              'sleep 0.05; done; "$EXE" client %d "$M1" "$M2"; wait' % (port, port, port))
+    e = env.env(preload=env.sanitize)
+    e.update(EXE=exe, M1=MBED_MSGS[0], M2=MBED_MSGS[1])
+    p = cclib.run([env.tool, "-w", cap, "-k", keys, "--srtp-keylog", srtp, "--", "sh", "-c", script], env=e,
+                  timeout=60)
+    eq(p.stdout.split("\n")[:4], ["srtp profile 1", "srtp profile 1"] + MBED_MSGS,
+       "use_srtp negotiated, the echoes came back (programs unchanged): " + p.stdout)
+    rows = tshark(cap, ["sll.pkttype", "udp.srcport", "udp.payload"], PLAIN + " && udp")
+    got = {}
+    for r in rows:
+        got.setdefault(("srv" if r[1] == str(port) else "cli", r[0]), []).append(bytes.fromhex(r[2]).decode())
+    for k in [("cli", "4"), ("cli", "0"), ("srv", "0"), ("srv", "4")]:
+        eq(got.get(k), MBED_MSGS, "plaintext of %s, direction %s, one datagram per record" % k)
+    dec = [bytes.fromhex(r[0]).decode() for r in tshark(cap, ["data.data"], WIRE + " && dtls.app_data", NO_KEYLOG)]
+    eq(sorted(dec), sorted(m for m in MBED_MSGS for _ in range(4)), "each record decrypted on the wire from DSBs")
+    _check_dtls_srtp_keys(cap, keys, srtp)
