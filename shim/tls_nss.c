@@ -1,7 +1,7 @@
 /*
  * NSS hooks: the plaintext of SSL sockets, as NSPR's PR_Write/PR_Writev/PR_Send accepted it and
  * PR_Read/PR_Recv returned it, on the 5-tuple of the connection or datagram that carried it; and
- * the TLS 1.3 secrets (not TLS 1.2's: see below), as NSS key log lines and DSBs.
+ * the TLS 1.3 and TLS 1.2 secrets, as NSS key log lines and DSBs.
  *
  * NSS's SSL is a layer in NSPR's descriptor stack: the program calls NSPR's generic I/O on the
  * top descriptor, and a layer whose identity is named "SSL" (SSL_ImportFD) encrypts and writes to
@@ -15,9 +15,13 @@
  * SSL_ImportFD/DTLS_ImportFD we install NSS's (experimental, public) SSL_SecretCallback, which
  * hands over each TLS 1.3 traffic secret, and read the client random, which no NSS function
  * gives, from the ClientHello itself: the layer below SSL gets a copy of its I/O method table
- * whose read/recv/write/send note the first bytes of each direction.  TLS 1.2 keeps its master
- * secret inside NSS (no callback, no function): TLS 1.2 plaintext only.  A program that sets its
+ * whose read/recv/write/send note the first bytes of each direction.  A program that sets its
  * own secret callback (QUIC stacks do) replaces ours: it keeps working, we lose the secrets.
+ * TLS 1.2 (and 1.0/1.1, DTLS 1.2) has no callback: libssl3 derives the master secret through
+ * libnss3's PK11_DeriveWithFlags, which is hooked; the new key is read as NSS's own key log
+ * would (PK11_ExtractKeyValue), with the client random from the derivation's parameters, or,
+ * for the extended master secret (RFC 7627, whose parameters hold the session hash instead),
+ * from the ClientHello of the SSL socket whose call this thread is in.
  *
  * This file knows only NSPR's symbols; the rest is the TLS seam's (shim/tls.c).
  */
@@ -27,6 +31,7 @@
 #include "shim/verbose.h"
 #include "shim/real.h"
 #include "shim/tls.h"
+#include "pcapout/writer.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -142,6 +147,8 @@ static const struct cc_tls_lib lib = { "flow from NSPR descriptor", bottom_fd };
 
 /* NSPR layers may call NSPR's I/O on the layer below: only the outermost call captures. */
 static __thread int depth __attribute__((tls_model("initial-exec")));
+/* The SSL layer whose outermost call this thread is in (a handshake runs inside it). */
+static __thread struct prfd *current __attribute__((tls_model("initial-exec")));
 
 #define NSS_CALL(outgoing, real_call)                                           \
 	if (resolve() < 0)                                                      \
@@ -150,9 +157,11 @@ static __thread int depth __attribute__((tls_model("initial-exec")));
 	if (!cc_tls_capturing() || depth || !(ssl = ssl_layer(fd)))             \
 		return real_call;                                               \
 	depth++;                                                                \
+	current = ssl;                                                          \
 	CC_TLS_NEST_BEGIN(ssl);                                                 \
 	int r = real_call;                                                      \
 	CC_TLS_NEST_END(nest);                                                  \
+	current = NULL;                                                         \
 	depth--;                                                                \
 	int saved = errno;                                                      \
 	if (r > 0 && (outgoing))                                                \
@@ -193,9 +202,11 @@ CC_EXPORT int PR_Writev(struct prfd *fd, const void *iov, int iov_size, unsigned
 	if (!cc_tls_capturing() || depth || !(ssl = ssl_layer(fd)))
 		return N.writev(fd, iov, iov_size, timeout);
 	depth++;
+	current = ssl;
 	CC_TLS_NEST_BEGIN(ssl);
 	int r = N.writev(fd, iov, iov_size, timeout);
 	CC_TLS_NEST_END(nest);
+	current = NULL;
 	depth--;
 	int saved = errno;
 	const struct priov *v = iov;
@@ -488,6 +499,100 @@ CC_EXPORT struct prfd *DTLS_ImportFD(struct prfd *model, struct prfd *fd)
 	struct prfd *r = K.dtls_import(model, fd);
 	imported(r);
 	return r;
+}
+
+/* ---- Secrets (TLS 1.2 and older) ---- */
+
+/* PKCS #11 mechanisms (pkcs11t.h, pkcs11n.h) of the master secret's derivation. */
+enum {
+	CKM_TLS_MASTER_KEY_DERIVE = 0x375, CKM_TLS_MASTER_KEY_DERIVE_DH = 0x377,
+	CKM_TLS12_MASTER_KEY_DERIVE = 0x3e0, CKM_TLS12_MASTER_KEY_DERIVE_DH = 0x3e2,
+};
+#define CKM_NSS_TLS_EXTENDED_MASTER_KEY_DERIVE 0xce534369ul     /* CKM_NSS + 25 */
+#define CKM_NSS_TLS_EXTENDED_MASTER_KEY_DERIVE_DH 0xce53436aul  /* CKM_NSS + 26 */
+
+/* CK_SSL3_RANDOM_DATA, the head of CK_SSL3_MASTER_KEY_DERIVE_PARAMS and CK_TLS12_... */
+struct ck_randoms {
+	unsigned char *client;
+	unsigned long client_len;
+	unsigned char *server;
+	unsigned long server_len;
+};
+
+void *PK11_DeriveWithFlags(void *base, unsigned long derive, struct secitem *param, unsigned long target,
+			   unsigned long operation, int size, unsigned long flags);
+
+static void *(*derive_real)(void *, unsigned long, struct secitem *, unsigned long, unsigned long, int,
+			    unsigned long);
+
+/* The client random a master secret derivation is for, or NULL. */
+static const uint8_t *derive_random(unsigned long mech, const struct secitem *param)
+{
+	static const uint8_t zero[32];
+
+	switch (mech) {
+	case CKM_TLS_MASTER_KEY_DERIVE:
+	case CKM_TLS_MASTER_KEY_DERIVE_DH:
+	case CKM_TLS12_MASTER_KEY_DERIVE:
+	case CKM_TLS12_MASTER_KEY_DERIVE_DH: {
+		const struct ck_randoms *r = param && param->data && param->len >= sizeof(*r) ?
+					     (const struct ck_randoms *)param->data : NULL;
+		if (!r || r->client_len != 32 || !r->client || memcmp(r->client, zero, 32) == 0)
+			return NULL;
+		return r->client;
+	}
+	case CKM_NSS_TLS_EXTENDED_MASTER_KEY_DERIVE:
+	case CKM_NSS_TLS_EXTENDED_MASTER_KEY_DERIVE_DH: {
+		struct hello *h = current ? cc_tls_user_get(current) : NULL;
+		return h && __atomic_load_n(&h->have_random, __ATOMIC_ACQUIRE) ? h->random : NULL;
+	}
+	default:
+		return NULL;
+	}
+}
+
+static int is_master_derive(unsigned long mech)
+{
+	return mech == CKM_TLS_MASTER_KEY_DERIVE || mech == CKM_TLS_MASTER_KEY_DERIVE_DH ||
+	       mech == CKM_TLS12_MASTER_KEY_DERIVE || mech == CKM_TLS12_MASTER_KEY_DERIVE_DH ||
+	       mech == CKM_NSS_TLS_EXTENDED_MASTER_KEY_DERIVE || mech == CKM_NSS_TLS_EXTENDED_MASTER_KEY_DERIVE_DH;
+}
+
+CC_EXPORT void *PK11_DeriveWithFlags(void *base, unsigned long derive, struct secitem *param, unsigned long target,
+				     unsigned long operation, int size, unsigned long flags)
+{
+	void *(*real)(void *, unsigned long, struct secitem *, unsigned long, unsigned long, int, unsigned long) =
+		__atomic_load_n(&derive_real, __ATOMIC_ACQUIRE);
+
+	if (!real) {
+		real = cc_optsym("libnss3.so", "PK11_DeriveWithFlags");
+		if (!real)
+			real = cc_real_lookup("PK11_DeriveWithFlags");
+		if (!real) {
+			cc_warn("PK11_DeriveWithFlags was called but libnss3's own could not be found");
+			return NULL;
+		}
+		__atomic_store_n(&derive_real, real, __ATOMIC_RELEASE);
+	}
+	void *key = real(base, derive, param, target, operation, size, flags);
+	if (!key || !is_master_derive(derive) || !cc_tls_capturing())
+		return key;
+	int saved = errno;
+	const uint8_t *cr = derive_random(derive, param);
+	struct secitem *item;
+	if (resolve_keys() == 0 && K.extract && K.key_data && cr && K.extract(key) == 0 &&
+	    (item = K.key_data(key)) && item->data && item->len == 48) {
+		cc_tls_keylog_secret("CLIENT_RANDOM", cr, 32, item->data, item->len);
+	} else {
+		static int warned;
+		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+			cc_warn(cr ? "NSS TLS 1.2: a master secret could not be read (FIPS mode?): that session's "
+				     "wire will not decrypt"
+				   : "NSS TLS 1.2: a master secret whose client random is not known (handshake "
+				     "outside a read or write): that session's wire will not decrypt");
+	}
+	errno = saved;
+	return key;
 }
 
 void cc_tls_nss_init(void)

@@ -261,25 +261,25 @@ def _nss_db(env):
     return db
 
 
-def _nss(env, version):
+def _nss(env, version, opts=()):
     """NSS's selfserv and tstclnt (libnss3-tools): plaintext from PR_Write/PR_Writev/PR_Read, both
-    ends in one file, exactly the bytes each program moved, on the wire's ports.  TLS 1.3: the
-    secrets of both ends, so tshark decrypts the wire from the DSBs alone; TLS 1.2: none (NSS
-    keeps its master secret to itself: README, Limits)."""
+    ends in one file, exactly the bytes each program moved, on the wire's ports; the secrets of
+    both ends (TLS 1.3's traffic secrets, TLS 1.2's master secret), so tshark decrypts the wire
+    from the DSBs alone."""
     for tool in ("selfserv", "tstclnt", "certutil"):
         cclib.need(tool)
     db = _nss_db(env)
     cap, keys = env.path("c.pcapng"), env.path("keys.txt")
     extra = {"CLEARCAP_KEYLOG": keys}
     port = cclib.free_port(socket.SOCK_STREAM)
-    srv = subprocess.Popen(["selfserv", "-n", "server", "-p", str(port), "-d", "sql:" + db, "-V", version],
-                           env=env.env(cap, extra), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    srv = subprocess.Popen(["selfserv", "-n", "server", "-p", str(port), "-d", "sql:" + db, "-V", version] +
+                           list(opts), env=env.env(cap, extra), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     req = b"GET /nss-test HTTP/1.0\r\n\r\n"
     try:
         _bound(port, udp=False)
         cli = subprocess.Popen(["tstclnt", "-h", "127.0.0.1", "-p", str(port), "-d", "sql:" + db, "-o",
-                                "-V", version], env=env.env(cap, extra), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                "-V", version] + list(opts), env=env.env(cap, extra), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL)
         cli.stdin.write(req)
         cli.stdin.close()
@@ -313,17 +313,16 @@ def _nss(env, version):
                  WIRE + " && tls.handshake.type == 2")
     tls13 = version.startswith("tls1.3")
     eq(ver[0][0] if tls13 else ver[0][1], "0x0304" if tls13 else "0x0303", "TLS version on the wire")
-    if not tls13:
-        return
     lines = open(keys).read().splitlines()
-    for label in ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0",
-                  "SERVER_TRAFFIC_SECRET_0"):
+    for label in (("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0",
+                   "SERVER_TRAFFIC_SECRET_0") if tls13 else ("CLIENT_RANDOM",)):
         eq(len({l for l in lines if l.startswith(label + " ")}), 1, "%s: one secret, logged by both ends" % label)
         eq(sum(1 for l in lines if l.startswith(label + " ")), 2, "%s lines" % label)
     # The wire copy decrypts from the DSBs alone, to the bytes the programs moved.
     stream = int(tshark(cap, ["tcp.stream"], WIRE + " && tls")[0][0])
     dec = cclib.follow_tcp(cap, stream, extra=NO_KEYLOG + BOTH_ENDS, proto="tls")
     eq(sorted(dec), sorted([req, answer]), "wire decrypted from DSBs = plaintext")
+    return cap
 
 
 def test_nss_tls13(env):
@@ -346,6 +345,14 @@ def test_nss_tls13(env):
 
 def test_nss_tls12(env):
     _nss(env, "tls1.2:tls1.2")
+
+
+def test_nss_tls12_extended_master_secret(env):
+    """The same with RFC 7627's extended master secret (-G on both ends): its derivation's
+    parameters hold no client random; the ClientHello's is taken."""
+    cap = _nss(env, "tls1.2:tls1.2", ["-G"])
+    ems = tshark(cap, ["tls.handshake.extension.type"], WIRE + " && tls.handshake.type == 2")
+    ok("23" in ems[0][0].split(","), "the ServerHello accepts extended_master_secret: %r" % ems)
 
 
 def test_nss_dtls(env):
@@ -406,10 +413,7 @@ def test_nss_dtls(env):
 
 
 def test_mbedtls_lighttpd(env):
-    """wolfSSL: a small client and server built in the test against Debian's libwolfssl, over TLS 1.2,
-DTLS 1.2 (the wire decrypts from the DSBs alone) and TLS 1.3 (plaintext only, and why).
-
-mbedTLS: Debian's lighttpd with mod_mbedtls (libmbedtls14, TLS 1.2) serving two HTTPS
+    """mbedTLS: Debian's lighttpd with mod_mbedtls (libmbedtls14, TLS 1.2) serving two HTTPS
     connections from curl, lighttpd under the shim.  Its plaintext is exactly the decrypted wire
     stream, on the wire's ports; tshark decrypts the wire from the file's Decryption Secrets Blocks
     alone; the key log has one CLIENT_RANDOM per connection."""
