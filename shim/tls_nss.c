@@ -23,7 +23,11 @@
  * for the extended master secret (RFC 7627, whose parameters hold the session hash instead),
  * from the ClientHello of the SSL socket whose call this thread is in.
  *
- * This file knows only NSPR's symbols; the rest is the TLS seam's (shim/tls.c).
+ * PR_SendTo and PR_RecvFrom are not hooked: NSS's SSL layer does not implement them (its
+ * ssl_SendTo/ssl_RecvFrom fail with PR_NOT_IMPLEMENTED_ERROR); DTLS goes through PR_Write/PR_Read
+ * on the SSL socket like TLS, and only the layer below sends datagrams.
+ *
+ * This file knows only NSPR's and NSS's symbols; the rest is the TLS seam's (shim/tls.c).
  */
 #include "shim/hooks.h"
 #include "shim/optlib.h"
