@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import cclib
+import test_decrypt  # its baresip configuration
 from cclib import eq, ok, tshark_count
 
 QUICK = ["test_install_tree_captures", "test_help_man_completion_agree", "test_buffer_size_range",
@@ -404,26 +405,8 @@ def test_report_names_bad_file(env):
 # ---------------------------------------------------------------------------------------------
 # The README's one Wireshark setting: DTLS-SRTP next to the SIP/SDP that set it up
 
-BARESIP_CONFIG = """poll_method epoll
-sip_listen 127.0.0.1:{port}
-net_interface 127.0.0.1
-audio_player aufile,{dir}/out.wav
-audio_source ausine,440
-audio_alert aufile,/dev/null
-ausrc_srate 48000
-auplay_srate 48000
-ausrc_channels 2
-auplay_channels 2
-rtp_ports {rtp}-{rtp_end}
-module_path /usr/lib/baresip/modules
-module stdio.so
-module g711.so
-module ausine.so
-module aufile.so
-module dtls_srtp.so
-module_app account.so
-module_app menu.so
-"""
+# test_decrypt's baresip configuration, with dtls_srtp media.
+BARESIP_CONFIG = test_decrypt.BARESIP_CONFIG.replace("{mediaenc_module}", "dtls_srtp.so")
 
 
 def test_dtls_srtp_next_to_sip_decrypts_with_setting(env):
