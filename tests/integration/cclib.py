@@ -29,6 +29,7 @@ class Env:
         self.tool = os.path.join(self.build, "clearcap")
         self.sanitize = sanitize
         self.tmp = tempfile.mkdtemp(prefix="cc-it-")
+        self.xdg = tempfile.mkdtemp(prefix="cc-it-run-")      # beside tmp: tests list tmp's files
 
     def path(self, name):
         return os.path.join(self.tmp, name)
@@ -52,6 +53,9 @@ class Env:
         for k in list(e):
             if k.startswith("CLEARCAP_"):
                 del e[k]
+        # Control pages and rotation state of this test's processes in a directory of its own:
+        # `clearcap ctl all` of one test never reaches another's, run side by side (run.py -j).
+        e["XDG_RUNTIME_DIR"] = self.xdg
         if preload:
             e["LD_PRELOAD"] = self.preload()
         if self.tsan:
@@ -67,6 +71,7 @@ class Env:
 
     def cleanup(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
+        shutil.rmtree(self.xdg, ignore_errors=True)
 
 
 def run(cmd, env=None, timeout=60, check=True, input=None, **kw):

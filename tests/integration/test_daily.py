@@ -167,8 +167,11 @@ if pid:
 """
     p = subprocess.Popen([cclib.PY, "-c", code], env=env.env(cap), stdout=subprocess.PIPE, text=True)
     child = int(p.stdout.readline())
-    time.sleep(0.2)
-    st = ctl(env, "all", "status").stdout
+    for _ in range(50):         # the child's page is made in the child: on a loaded machine, later
+        st = ctl(env, "all", "status").stdout
+        if ("%d " % p.pid) in st and ("%d " % child) in st:
+            break
+        time.sleep(0.1)
     ok(("%d " % p.pid) in st and ("%d " % child) in st, "both processes listed: " + st)
     ctl(env, child, "pause")
     p.wait(timeout=20)
