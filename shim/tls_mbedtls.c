@@ -212,17 +212,17 @@ static void srtp_keys(void *ssl, int server, const unsigned char *ms, const unsi
 	struct srtp_info info = { 0 };
 	unsigned char rnd[64], km[CC_TLS_SRTP_KM_MAX];
 	const char *suite;
-	size_t kl, sl;
+	size_t kl, sl, n;
 
 	if (!ssl || !M.srtp_result || !M.tls_prf)
 		return;
 	M.srtp_result(ssl, &info);
-	if (!info.profile || cc_srtp_profile(info.profile, &suite, &kl, &sl) < 0 || 2 * (kl + sl) > sizeof km)
+	if (!info.profile || cc_srtp_profile(info.profile, &suite, &kl, &sl) < 0 || (n = 2 * (kl + sl)) > sizeof km)
 		return;
 	memcpy(rnd, cr, 32);
 	memcpy(rnd + 32, sr, 32);
-	if (M.tls_prf(prf, ms, 48, label, rnd, sizeof rnd, km, 2 * (kl + sl)) == 0)
-		cc_tls_srtp_keys(&lib, ssl, info.profile, server, km, 2 * (kl + sl));
+	if (M.tls_prf(prf, ms, 48, label, rnd, sizeof rnd, km, n) == 0)
+		cc_tls_srtp_keys(&lib, ssl, info.profile, server, km, n);
 	explicit_bzero(km, sizeof km);
 }
 

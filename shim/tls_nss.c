@@ -529,11 +529,15 @@ void *PK11_DeriveWithFlags(void *base, unsigned long derive, struct secitem *par
 static void *(*derive_real)(void *, unsigned long, struct secitem *, unsigned long, unsigned long, int,
 			    unsigned long);
 
-/* The client random a master secret derivation is for, or NULL. */
-static const uint8_t *derive_random(unsigned long mech, const struct secitem *param)
+/*
+ * Whether mech derives a TLS master secret; if so *cr is the client random it is for, or NULL
+ * when that is not known.
+ */
+static int master_derive(unsigned long mech, const struct secitem *param, const uint8_t **cr)
 {
 	static const uint8_t zero[32];
 
+	*cr = NULL;
 	switch (mech) {
 	case CKM_TLS_MASTER_KEY_DERIVE:
 	case CKM_TLS_MASTER_KEY_DERIVE_DH:
@@ -541,25 +545,20 @@ static const uint8_t *derive_random(unsigned long mech, const struct secitem *pa
 	case CKM_TLS12_MASTER_KEY_DERIVE_DH: {
 		const struct ck_randoms *r = param && param->data && param->len >= sizeof(*r) ?
 					     (const struct ck_randoms *)param->data : NULL;
-		if (!r || r->client_len != 32 || !r->client || memcmp(r->client, zero, 32) == 0)
-			return NULL;
-		return r->client;
+		if (r && r->client_len == 32 && r->client && memcmp(r->client, zero, 32) != 0)
+			*cr = r->client;
+		return 1;
 	}
 	case CKM_NSS_TLS_EXTENDED_MASTER_KEY_DERIVE:
 	case CKM_NSS_TLS_EXTENDED_MASTER_KEY_DERIVE_DH: {
 		struct hello *h = current ? cc_tls_user_get(current) : NULL;
-		return h && __atomic_load_n(&h->have_random, __ATOMIC_ACQUIRE) ? h->random : NULL;
+		if (h && __atomic_load_n(&h->have_random, __ATOMIC_ACQUIRE))
+			*cr = h->random;
+		return 1;
 	}
 	default:
-		return NULL;
+		return 0;
 	}
-}
-
-static int is_master_derive(unsigned long mech)
-{
-	return mech == CKM_TLS_MASTER_KEY_DERIVE || mech == CKM_TLS_MASTER_KEY_DERIVE_DH ||
-	       mech == CKM_TLS12_MASTER_KEY_DERIVE || mech == CKM_TLS12_MASTER_KEY_DERIVE_DH ||
-	       mech == CKM_NSS_TLS_EXTENDED_MASTER_KEY_DERIVE || mech == CKM_NSS_TLS_EXTENDED_MASTER_KEY_DERIVE_DH;
 }
 
 CC_EXPORT void *PK11_DeriveWithFlags(void *base, unsigned long derive, struct secitem *param, unsigned long target,
@@ -579,10 +578,10 @@ CC_EXPORT void *PK11_DeriveWithFlags(void *base, unsigned long derive, struct se
 		__atomic_store_n(&derive_real, real, __ATOMIC_RELEASE);
 	}
 	void *key = real(base, derive, param, target, operation, size, flags);
-	if (!key || !is_master_derive(derive) || !cc_tls_capturing())
+	const uint8_t *cr;
+	if (!key || !cc_tls_capturing() || !master_derive(derive, param, &cr))
 		return key;
 	int saved = errno;
-	const uint8_t *cr = derive_random(derive, param);
 	struct secitem *item;
 	if (resolve_keys() == 0 && K.extract && K.key_data && cr && K.extract(key) == 0 &&
 	    (item = K.key_data(key)) && item->data && item->len == 48) {
