@@ -477,21 +477,32 @@ def test_mbedtls_lighttpd(env):
 WOLF_MSGS = [b"first record from the wolfSSL client", b"second, \xc3\xa9t\xc3\xa9 binary-ish \x01\x02"]
 
 
+def _peer(env, name, header, libs):
+    """tests/integration/NAME.c built against a Debian library (HEADER from its -dev package)."""
+    if not os.path.exists(header):
+        raise cclib.Skip("%s not installed (its -dev package)" % header)
+    exe = env.path(name)
+    cclib.run(["gcc", "-O1", "-o", exe, os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".c")]
+              + libs)
+    return exe
+
+
+def _pair_script(server_args, client_args, port, udp):
+    """sh: "$EXE" SERVER_ARGS in the background, then, once its port is bound, "$EXE" CLIENT_ARGS."""
+    return ('"$EXE" server %s & for i in $(seq 100); do grep -q ":%04X " %s && break; sleep 0.05; done; '
+            '"$EXE" client %s; wait' % (server_args, port, "/proc/net/udp" if udp else "/proc/net/tcp",
+                                        client_args))
+
+
 def _wolf(env, mode):
     """tests/integration/wolf_peer.c built against Debian's libwolfssl: its server echoes the
     client's records; both under one clearcap run."""
-    if not os.path.exists("/usr/include/wolfssl/ssl.h"):
-        raise cclib.Skip("libwolfssl-dev not installed")
-    exe = env.path("wolf_peer")
-    cclib.run(["gcc", "-O1", "-o", exe, os.path.join(os.path.dirname(os.path.abspath(__file__)), "wolf_peer.c"),
-               "-lwolfssl"])
+    exe = _peer(env, "wolf_peer", "/usr/include/wolfssl/ssl.h", ["-lwolfssl"])
     cert, key = make_cert(env)
     udp = mode == "dtls12"
     port = cclib.free_port(socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
     cap, keys = env.path("c.pcapng"), env.path("keys.txt")
-    script = ('"$EXE" server %s %d "$CERT" "$KEY" & for i in $(seq 100); do grep -q ":%04X " %s && break; '
-              'sleep 0.05; done; "$EXE" client %s %d "$M1" "$M2"; wait'
-              % (mode, port, port, "/proc/net/udp" if udp else "/proc/net/tcp", mode, port))
+    script = _pair_script('%s %d "$CERT" "$KEY"' % (mode, port), '%s %d "$M1" "$M2"' % (mode, port), port, udp)
     e = env.env(preload=env.sanitize)
     e.update(EXE=exe, CERT=cert, KEY=key, M1=WOLF_MSGS[0].decode(), M2=WOLF_MSGS[1].decode())
     p = cclib.run([env.tool, "-w", cap, "-k", keys, "--", "sh", "-c", script], env=e, timeout=60)
@@ -627,15 +638,10 @@ def test_mbedtls_dtls_srtp_keys(env):
     libsrtp2 in the process).  Plaintext per record on the wire's flow; the wire decrypts from the
     DSBs alone; the DTLS-SRTP keys mbedTLS's handshake gives are logged per flow and direction
     and are RFC 5764's."""
-    if not os.path.exists("/usr/include/mbedtls/ssl.h"):
-        raise cclib.Skip("libmbedtls-dev not installed")
-    exe = env.path("mbed_peer")
-    cclib.run(["gcc", "-O1", "-o", exe, os.path.join(os.path.dirname(os.path.abspath(__file__)), "mbed_peer.c"),
-               "-lmbedtls", "-lmbedx509", "-lmbedcrypto"])
+    exe = _peer(env, "mbed_peer", "/usr/include/mbedtls/ssl.h", ["-lmbedtls", "-lmbedx509", "-lmbedcrypto"])
     port = cclib.free_port(socket.SOCK_DGRAM)
     cap, keys, srtp = env.path("c.pcapng"), env.path("keys.txt"), env.path("srtp.keys")
-    script = ('"$EXE" server %d & for i in $(seq 100); do grep -q ":%04X " /proc/net/udp && break; '
-              'sleep 0.05; done; "$EXE" client %d "$M1" "$M2"; wait' % (port, port, port))
+    script = _pair_script("%d" % port, '%d "$M1" "$M2"' % port, port, True)
     e = env.env(preload=env.sanitize)
     e.update(EXE=exe, M1=MBED_MSGS[0], M2=MBED_MSGS[1])
     p = cclib.run([env.tool, "-w", cap, "-k", keys, "--srtp-keylog", srtp, "--", "sh", "-c", script], env=e,
