@@ -158,7 +158,8 @@ import os, socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.sendto(b'seq-000000', ('127.0.0.1', 9))
 pid = os.fork()
-print(os.getpid() if pid == 0 else pid, flush=True)
+if pid:
+    print(pid, flush=True)   # the parent alone: two writers could interleave one line
 time.sleep(1.5)
 for i in range(1, 4):
     s.sendto(b'seq-%06d' % (i + (100 if pid == 0 else 0)), ('127.0.0.1', 9))
