@@ -37,12 +37,23 @@ static inline void put16(uint8_t *p, uint16_t v)
 	memcpy(p, &v, 2);
 }
 
-static size_t put_opt(uint8_t *p, uint16_t code, const void *v, size_t len)
+/* The 0-3 zero bytes that pad a field to 32 bits: stores, not a memset call per record. */
+static inline void pad_zero(uint8_t *p, size_t n)
+{
+	if (n & 1)
+		*p++ = 0;
+	if (n & 2) {
+		p[0] = 0;
+		p[1] = 0;
+	}
+}
+
+static inline __attribute__((always_inline)) size_t put_opt(uint8_t *p, uint16_t code, const void *v, size_t len)
 {
 	put16(p, code);
 	put16(p + 2, (uint16_t)len);
 	memcpy(p + 4, v, len);
-	memset(p + 4 + len, 0, PAD4(len) - len);
+	pad_zero(p + 4 + len, PAD4(len) - len);
 	return 4 + PAD4(len);
 }
 
@@ -112,19 +123,6 @@ size_t cc_format_header_comment(enum cc_format fmt, uint8_t *dst, const char *co
 	return n;
 }
 
-size_t cc_record_len(enum cc_format fmt, size_t caplen, size_t comment_len)
-{
-	if (fmt == CC_FMT_PCAP)
-		return 16 + caplen;
-	/* 28 fixed, data, epb_flags option (8), comment option, end of options (4), trailer (4). */
-	return 28 + PAD4(caplen) + 8 + (comment_len ? 4 + PAD4(comment_len) : 0) + 4 + 4;
-}
-
-size_t cc_record_frame_off(enum cc_format fmt)
-{
-	return fmt == CC_FMT_PCAP ? 16 : 28;
-}
-
 void cc_record_finish(enum cc_format fmt, uint8_t *dst, uint64_t ts_ns, unsigned iface, int outgoing,
 		      size_t caplen, size_t origlen, const char *comment, size_t comment_len)
 {
@@ -147,7 +145,7 @@ void cc_record_finish(enum cc_format fmt, uint8_t *dst, uint64_t ts_ns, unsigned
 	put32(dst + 16, (uint32_t)ts_ns);
 	put32(dst + 20, (uint32_t)caplen);
 	put32(dst + 24, (uint32_t)origlen);
-	memset(dst + n, 0, PAD4(caplen) - caplen);
+	pad_zero(dst + n, PAD4(caplen) - caplen);
 	n = 28 + PAD4(caplen);
 	n += put_opt(dst + n, 2, &flags, 4);
 	if (comment_len)
@@ -182,7 +180,7 @@ void cc_dsb_write(uint8_t *dst, const char *keylog, size_t len)
 	put32(dst + 8, 0x544c534b);             /* TLS key log */
 	put32(dst + 12, (uint32_t)len);
 	memcpy(dst + 16, keylog, len);
-	memset(dst + 16 + len, 0, PAD4(len) - len);
+	pad_zero(dst + 16 + len, PAD4(len) - len);
 	put32(dst + 16 + PAD4(len), 0);         /* opt_endofopt */
 	put32(dst + total - 4, (uint32_t)total);
 }

@@ -25,11 +25,23 @@ size_t cc_format_header(enum cc_format fmt, uint8_t *dst);
  */
 size_t cc_format_header_comment(enum cc_format fmt, uint8_t *dst, const char *comment, size_t comment_len);
 
-/* Bytes of one record around a frame of caplen bytes with an optional comment (pcapng only). */
-size_t cc_record_len(enum cc_format fmt, size_t caplen, size_t comment_len);
+/*
+ * Bytes of one record around a frame of caplen bytes with an optional comment (pcapng only).
+ * Inline, as the next: the writer asks for every record.
+ */
+static inline size_t cc_record_len(enum cc_format fmt, size_t caplen, size_t comment_len)
+{
+	if (fmt == CC_FMT_PCAP)
+		return 16 + caplen;
+	/* 28 fixed, data, epb_flags option (8), comment option, end of options (4), trailer (4). */
+	return 28 + ((caplen + 3) & ~(size_t)3) + 8 + (comment_len ? 4 + ((comment_len + 3) & ~(size_t)3) : 0) + 4 + 4;
+}
 
 /* Offset of the frame bytes inside a record. */
-size_t cc_record_frame_off(enum cc_format fmt);
+static inline size_t cc_record_frame_off(enum cc_format fmt)
+{
+	return fmt == CC_FMT_PCAP ? 16 : 28;
+}
 
 /*
  * Writes the record's fields around the frame, which the caller has put (or will put) at
