@@ -10,6 +10,7 @@
 
 #include <netinet/in.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -65,6 +66,18 @@ struct cc_frame {
 	uint32_t pid;           /* written as the SLL2 link-layer address so pcap files keep it */
 	const char *note;       /* appended to the record's comment (pcapng), or NULL */
 };
+
+/* The eight one-byte fields of a frame, proto to hidden, as one word in memory order. */
+_Static_assert(offsetof(struct cc_frame, hidden) == offsetof(struct cc_frame, proto) + 7, "one-byte fields together");
+static inline uint64_t cc_frame_bytes(uint8_t proto, uint8_t iface, int outgoing, uint8_t tos, uint8_t ttl,
+				      uint8_t defer)
+{
+	uint8_t b[8] = { proto, iface, (uint8_t)(outgoing != 0), tos, ttl, 0, defer, 0 };
+	uint64_t w;
+
+	memcpy(&w, b, 8);
+	return w;
+}
 
 /* Header bytes in front of the payload for this frame (inline: every packet asks). */
 static inline size_t cc_frame_hdr_len(const struct cc_frame *f)

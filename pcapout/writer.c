@@ -638,6 +638,42 @@ int cc_out_tagged(const struct cc_frame *f, uint64_t ts_ns, const void *payload,
 	return out_raw(f, ts_ns, &v, 1, 0, len, len, 0, tag, tag_len);
 }
 
+int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
+	       const void *payload, size_t len)
+{
+	struct cc_slot slot;
+	int rc = may_queue();
+
+	if (rc)
+		return rc > 0 ? 0 : -1;
+	/* A filter judges the frame on this thread, and a large one is built here: the general path. */
+	if (__builtin_expect(cc_filter_active() || len > RAW_MAX - NOTE_MAX - 64 - CC_SLL2_LEN - 60, 0)) {
+		struct cc_frame f = { .src = *src, .dst = *dst, .pid = pid };
+		struct iovec v = { (void *)payload, len };
+		memcpy(&f.proto, &bytes, 8);
+		return cc_out_frame(&f, ts_ns, &v, 1, 0, len, len);
+	}
+	if (reserve(sizeof(struct raw_rec) + len, &slot) < 0) {
+		drop(1, 1);
+		return -1;
+	}
+	struct raw_rec *r = (struct raw_rec *)(void *)slot.data;
+	r->ts_ns = ts_ns;
+	r->f.src = *src;
+	r->f.dst = *dst;
+	memcpy(&r->f.proto, &bytes, 8);
+	r->f.seq = r->f.ack = 0;
+	r->f.pid = pid;
+	r->f.note = NULL;
+	r->caplen = r->origlen = (uint32_t)len;
+	r->note_len = r->tag_len = 0;
+	memcpy(slot.data + sizeof(*r), payload, len);
+	cc_ring_commit_raw(&slot);
+	if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
+		cc_writer_flush();
+	return 0;
+}
+
 int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *iov, int iovcnt,
 		 size_t skip, size_t caplen, size_t origlen)
 {

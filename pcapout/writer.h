@@ -41,6 +41,15 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 		 size_t skip, size_t caplen, size_t origlen);
 
 /*
+ * The common case of cc_out_frame(): a whole UDP datagram on the wire interface, in one buffer,
+ * no note.  The same record, its frame written straight into the queue (the program's thread
+ * calls this once per captured datagram).  `bytes` holds the frame's eight one-byte fields,
+ * from proto to hidden, as cc_frame_bytes() packs them.
+ */
+int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
+	       const void *payload, size_t len);
+
+/*
  * Deferred records.  A frame with `defer` set is stored raw and handed, in ring order, to the
  * handler on the writer's thread, which writes what it decides through cc_sink_put(): the frame
  * itself (unless `hidden`), and others before it or after.  Work that needs no answer on the

@@ -99,8 +99,79 @@ static inline const char *silent_note(const struct iovec *iov, size_t caplen, si
 	return dtls ? NOTE_DTLS : NOTE_TLS;
 }
 
-/* The one body of cc_cap_udp and cc_cap_udp_note: inlined into both, so the usual path gains no call. */
-static inline __attribute__((always_inline)) void cap_udp(int fd, struct cc_fd *e, int outgoing,
+/* A sockaddr's address, inline for IPv4 (every packet of most programs); 0 or -1 as cc_addr_from_sa. */
+static inline int peer_addr(struct cc_addr *a, const struct sockaddr *sa, socklen_t len)
+{
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)sa;
+		uint32_t ip = s->sin_addr.s_addr;
+		a->family = AF_INET;
+		a->port = ntohs(s->sin_port);
+		memset(a->ip, 0, sizeof(a->ip));
+		memcpy(a->ip, &ip, 4);
+		return 0;
+	}
+	return cc_addr_from_sa(a, sa, len);
+}
+
+/*
+ * The usual datagram, in one buffer, whole, on a socket whose local address is known, with
+ * nothing to correlate on this thread (no TURN message, no DTLS session being matched, no SSL
+ * call around it, no class selection): its frame is filled in place and queued raw, and the
+ * writer's thread builds the record.  0 when the datagram needs the general path below, which
+ * gives every such packet the same frame this would (test_capture checks both against tshark).
+ */
+static inline __attribute__((always_inline)) int udp_fast(struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa,
+							  socklen_t plen, const struct cc_meta *m,
+							  const struct iovec *iov, int iovcnt, size_t len, size_t origlen)
+{
+	const uint8_t *p = iov[0].iov_base;
+	unsigned fl = fd_flags(e);
+	struct cc_addr peer, local;
+
+	if (iovcnt != 1 || len != origlen || !len || iov[0].iov_len < len || !(fl & FDF_LOCAL))
+		return 0;
+	if ((m && m->gso) || (outgoing && e->gso_size) || cc_nest.ssl != NULL || dtls_matching() ||
+	    __atomic_load_n(&cc_sel, __ATOMIC_RELAXED) != CC_SEL_ALL)
+		return 0;
+	if (cc_turn_maybe(p, len) || (p[0] == 22 && !(__atomic_load_n(&told_dtls, __ATOMIC_RELAXED) |
+						     __atomic_load_n(&cc_tls_active, __ATOMIC_RELAXED))))
+		return 0;
+	uint64_t ts = cc_now();
+	if (peer_sa) {
+		if (peer_addr(&peer, peer_sa, plen) < 0)
+			return 0;
+	} else {
+		if (!(fl & FDF_PEER))
+			return 0;
+		peer = e->peer;
+	}
+	local = e->local;
+	if (m && m->local.family == peer.family) {
+		memcpy(local.ip, m->local.ip, 16);
+		local.family = m->local.family;
+	} else if (local.family != peer.family || addr_is_any(&local)) {
+		struct cc_addr src;
+		if (cc_route_src_cached(&peer, &src) == 0)
+			memcpy(local.ip, src.ip, 16);
+	}
+	local.family = peer.family;
+	uint8_t tos, ttl;
+	if (outgoing) {
+		tos = m && m->tos >= 0 ? (uint8_t)m->tos : e->tos;
+		ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : addr_is_multicast(&peer) ? e->mcast_ttl : e->ttl;
+	} else {
+		tos = m && m->tos >= 0 ? (uint8_t)m->tos : 0;
+		ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : 64;
+	}
+	uint8_t defer = __atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED) ? CC_DEFER_WIRE : 0;
+	cc_out_udp(ts, outgoing ? &local : &peer, outgoing ? &peer : &local,
+		   cc_frame_bytes(IPPROTO_UDP, CC_IF_WIRE, outgoing, tos, ttl, defer), cc_pid, p, len);
+	return 1;
+}
+
+/* The general path of cc_cap_udp and cc_cap_udp_note. */
+static __attribute__((noinline)) void cap_udp(int fd, struct cc_fd *e, int outgoing,
 							  const struct sockaddr *peer_sa, socklen_t plen,
 							  const struct cc_meta *m, const struct iovec *iov, int iovcnt,
 							  size_t caplen, size_t origlen, const char *note)
@@ -199,14 +270,16 @@ static inline __attribute__((always_inline)) void cap_udp(int fd, struct cc_fd *
 void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,
 		const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen)
 {
-	cap_udp(fd, e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen, NULL);
+	if (!udp_fast(e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen))
+		cap_udp(fd, e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen, NULL);
 }
 
 void cc_cap_udp_note(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,
 		     const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen,
 		     const char *note)
 {
-	cap_udp(fd, e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen, note);
+	if (note || !udp_fast(e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen))
+		cap_udp(fd, e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen, note);
 }
 
 void cc_cap_relay(int outgoing, const struct cc_relay *rl, uint64_t ts)

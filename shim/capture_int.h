@@ -49,6 +49,30 @@ static inline int addr_is_any(const struct cc_addr *a)
 	return !(w[0] | w[1]);
 }
 
+/* The last route this thread asked for (route.c): see cc_route_src_cached(). */
+struct cc_last_route {
+	uint64_t dst[2];
+	uint16_t family;
+	struct cc_addr src;
+};
+extern __thread struct cc_last_route cc_last_route __attribute__((tls_model("initial-exec")));
+
+/*
+ * cc_route_src() with its first answer inline: a sender on a wildcard-bound socket asks for the
+ * same peer packet after packet.
+ */
+static inline int cc_route_src_cached(const struct cc_addr *dst, struct cc_addr *src)
+{
+	uint64_t w[2];
+
+	ip_words(dst, w);
+	if (cc_last_route.family == dst->family && cc_last_route.dst[0] == w[0] && cc_last_route.dst[1] == w[1]) {
+		*src = cc_last_route.src;
+		return 0;
+	}
+	return cc_route_src(dst, src);
+}
+
 static inline int addr_is_multicast(const struct cc_addr *a)
 {
 	return a->family == AF_INET6 ? a->ip[0] == 0xff : (a->ip[0] & 0xf0) == 0xe0;

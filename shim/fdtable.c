@@ -8,23 +8,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define CHUNK_BITS 10
+#define CHUNK_BITS CC_FD_CHUNK_BITS
 #define CHUNK (1u << CHUNK_BITS)
-#define NCHUNKS 1024u
+#define NCHUNKS CC_FD_NCHUNKS
 
-static struct cc_fd *chunks[NCHUNKS];
+struct cc_fd *cc_fd_chunks[NCHUNKS];
+#define chunks cc_fd_chunks
 uint32_t cc_fork_gen;
-
-struct cc_fd *cc_fd_peek(int fd)
-{
-	unsigned u = (unsigned)fd;
-	struct cc_fd *c;
-
-	if (fd < 0 || (u >> CHUNK_BITS) >= NCHUNKS)
-		return NULL;
-	c = __atomic_load_n(&chunks[u >> CHUNK_BITS], __ATOMIC_ACQUIRE);
-	return c ? &c[u & (CHUNK - 1)] : NULL;
-}
 
 struct cc_fd *cc_fd_get(int fd)
 {

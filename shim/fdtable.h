@@ -63,8 +63,20 @@ static inline unsigned fd_flags(const struct cc_fd *e)
 /* The entry for fd, allocating its chunk if needed; NULL for fds beyond the table. */
 struct cc_fd *cc_fd_get(int fd);
 
-/* The entry if its chunk exists already (never allocates); NULL otherwise. */
-struct cc_fd *cc_fd_peek(int fd);
+/* The entry if its chunk exists already (never allocates); NULL otherwise.  Inline: every call. */
+#define CC_FD_CHUNK_BITS 10
+#define CC_FD_NCHUNKS 1024u
+extern struct cc_fd *cc_fd_chunks[CC_FD_NCHUNKS];
+static inline struct cc_fd *cc_fd_peek(int fd)
+{
+	unsigned u = (unsigned)fd;
+	struct cc_fd *c;
+
+	if (fd < 0 || (u >> CC_FD_CHUNK_BITS) >= CC_FD_NCHUNKS)
+		return NULL;
+	c = __atomic_load_n(&cc_fd_chunks[u >> CC_FD_CHUNK_BITS], __ATOMIC_ACQUIRE);
+	return c ? &c[u & ((1u << CC_FD_CHUNK_BITS) - 1)] : NULL;
+}
 
 /* Forgets fd (close, dup2 target, ...). */
 void cc_fd_reset(int fd);

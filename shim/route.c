@@ -101,11 +101,8 @@ static int route_lookup(const struct cc_addr *dst, struct cc_addr *src)
  * The last route this thread asked for: a sender on a wildcard-bound socket asks for the same
  * peer packet after packet, and this answer costs a compare of two words, no hash, no seqlock.
  */
-static __thread struct {
-	uint64_t dst[2];
-	uint16_t family;
-	struct cc_addr src;
-} last_route __attribute__((tls_model("initial-exec")));
+__thread struct cc_last_route cc_last_route __attribute__((tls_model("initial-exec")));
+#define last_route cc_last_route
 
 static int route_src_shared(const struct cc_addr *dst, struct cc_addr *src);
 

@@ -5,6 +5,7 @@
 #include "shim/clock.h"
 #include "shim/plain.h"
 #include "shim/dtlsmatch.h"
+#include "shim/hooks.h"
 #include "shim/select.h"
 #include "pcapout/writer.h"
 
@@ -57,12 +58,16 @@ static struct seen {
 static uint64_t last_scan;
 
 /* A plaintext's frame with its flow still unknown: the handler fills that in. */
-static void frame_init(struct cc_frame *f, int outgoing)
+/*
+ * The frame cc_plain_frame() makes for a flow not known yet (unspecified IPv4 addresses), made
+ * here field by field: every plaintext of every SRTP call starts so, and the writer's thread
+ * puts it on its flow.
+ */
+static inline void frame_init(struct cc_frame *f, int outgoing)
 {
-	static const struct cc_plainflow unknown = { .rtp = 1 };
-
-	cc_plain_frame(&unknown, f, outgoing, IPPROTO_UDP, NULL);
-	f->defer = CC_DEFER_SRTP;
+	*f = (struct cc_frame){ .src.family = AF_INET, .dst.family = AF_INET, .proto = IPPROTO_UDP,
+				.iface = CC_IF_PLAINTEXT, .outgoing = (uint8_t)outgoing, .ttl = 64,
+				.defer = CC_DEFER_SRTP, .pid = cc_pid };
 }
 
 void cc_sm_plain(int outgoing, uint64_t key, uint32_t keyref, const void *plain, size_t len)

@@ -37,7 +37,7 @@ struct alloc {
 
 static struct alloc tab[ALLOCS];
 static unsigned next_victim;
-static int any;                         /* an Allocate was sent: look at ChannelData (atomic) */
+int cc_turn_allocated;                   /* an Allocate was sent: look at ChannelData (atomic) */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static cc_relay_fn relay_fn;
@@ -126,7 +126,7 @@ static int stun_message(const uint8_t *p, size_t len, int outgoing, const struct
 	case CC_STUN_ALLOCATE:
 		if (outgoing && m.hdr.cls == CC_STUN_REQUEST) {
 			find_or_add(local, server);
-			__atomic_store_n(&any, 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&cc_turn_allocated, 1, __ATOMIC_RELAXED);
 		} else if (!outgoing && m.hdr.cls == CC_STUN_SUCCESS && (m.has & CC_STUN_HAS_XOR_RELAYED) &&
 			   (a = find(local, server)) != NULL) {
 			from_stun(&a->relayed, &m.xor_relayed);
@@ -195,7 +195,7 @@ int cc_turn_datagram(const uint8_t *p, size_t len, int outgoing, const struct cc
 		return 0;
 	if (p[0] >= 64) {
 		/* ChannelData: nothing to do until this process has allocated. */
-		if (!__atomic_load_n(&any, __ATOMIC_RELAXED))
+		if (!__atomic_load_n(&cc_turn_allocated, __ATOMIC_RELAXED))
 			return 0;
 	} else {
 		/* Only TURN methods matter here; ICE's Binding checks go by without the lock. */
@@ -205,7 +205,7 @@ int cc_turn_datagram(const uint8_t *p, size_t len, int outgoing, const struct cc
 			return 0;
 		if (method < CC_STUN_ALLOCATE || method > CC_STUN_CHANNEL_BIND)
 			return 0;
-		if (method != CC_STUN_ALLOCATE && !__atomic_load_n(&any, __ATOMIC_RELAXED))
+		if (method != CC_STUN_ALLOCATE && !__atomic_load_n(&cc_turn_allocated, __ATOMIC_RELAXED))
 			return 0;
 	}
 	inside = 1;

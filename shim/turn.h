@@ -30,6 +30,22 @@ static inline int cc_turn_candidate(uint8_t b)
 	return b <= 3 || (b >= 64 && b <= 127);
 }
 
+/* An Allocate was sent: ChannelData may follow (atomic; set by turn.c). */
+extern int cc_turn_allocated;
+
+/*
+ * False when cc_turn_datagram() would surely pass p by: the first test of every captured
+ * datagram, so one byte and, for STUN, the magic cookie (RFC 8489 section 5).
+ */
+static inline int cc_turn_maybe(const uint8_t *p, size_t len)
+{
+	if (!cc_turn_candidate(p[0]))
+		return 0;
+	if (p[0] >= 64)
+		return __atomic_load_n(&cc_turn_allocated, __ATOMIC_RELAXED);
+	return len >= 20 && p[4] == 0x21 && p[5] == 0x12 && p[6] == 0xA4 && p[7] == 0x42;
+}
+
 /*
  * A whole UDP datagram (or a TURN-over-TCP frame) p[0..len) between local and server.  Learns
  * allocations and channels from the client's requests and the server's answers; returns 1 with
