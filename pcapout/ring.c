@@ -71,7 +71,7 @@ void cc_ring_free(struct cc_ring *r)
 }
 
 /* Appends n bytes at p (`records` packets) to the batch, extending the last iovec when they follow on. */
-static void add_data(struct cc_ring_batch *b, uint8_t *p, size_t n, int records)
+static inline __attribute__((always_inline)) void add_data(struct cc_ring_batch *b, uint8_t *p, size_t n, int records)
 {
 	struct iovec *last = b->ndata ? &b->data[b->ndata - 1] : NULL;
 

@@ -203,7 +203,7 @@ static size_t comment_of(const char *note, size_t nl, char *buf, const char **co
 }
 
 /* Builds a frame's record in out; returns its length, or CC_RING_NO_ROOM. */
-static size_t build_record(uint8_t *out, size_t room, const struct cc_frame *f, uint64_t ts_ns, const uint8_t *payload,
+static inline __attribute__((always_inline)) size_t build_record(uint8_t *out, size_t room, const struct cc_frame *f, uint64_t ts_ns, const uint8_t *payload,
 			   size_t caplen, size_t origlen, const char *note, size_t nl)
 {
 	char note_buf[NOTE_MAX];
@@ -257,28 +257,32 @@ int cc_sink_put(struct cc_sink *s, const struct cc_frame *f, uint64_t ts_ns, con
 /* Makes a raw slot's records (cc_ring_synth_fn): the frame the producer left to us, or its handler's. */
 static size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out, size_t room, int *records)
 {
-	struct raw_rec r;
+	/* Read in place: slots are 16-byte aligned, and a published slot does not change. */
+	const struct raw_rec *r = (const struct raw_rec *)(const void *)raw;
 
 	(void)len;
-	memcpy(&r, raw, sizeof(r));
-	const uint8_t *note = raw + sizeof(r), *tag = note + r.note_len, *payload = tag + r.tag_len;
-	cc_defer_fn fn = __atomic_load_n(&defer_fn, __ATOMIC_ACQUIRE);
-	if (r.f.defer && fn) {
-		char nb[NOTE_MAX + 1];
-		size_t hl = cc_frame_hdr_len(&r.f);
-		if (cc_record_len(W.fmt, hl + r.caplen, W.comment_len + 2 + r.note_len) + CC_DEFER_EXTRA > room)
-			return CC_RING_NO_ROOM;
-		memcpy(nb, note, r.note_len);
-		nb[r.note_len] = 0;
-		struct cc_deferred d = { r.ts_ns, &r.f, payload, r.caplen, r.origlen, r.note_len ? nb : NULL, tag, r.tag_len };
-		struct cc_sink s = { out, room, 0, 0 };
-		fn(&d, &s);
-		*records = s.records;
-		return s.used;
+	const uint8_t *note = raw + sizeof(*r), *tag = note + r->note_len, *payload = tag + r->tag_len;
+	if (__builtin_expect(r->f.defer, 0)) {
+		cc_defer_fn fn = __atomic_load_n(&defer_fn, __ATOMIC_ACQUIRE);
+		if (fn) {
+			char nb[NOTE_MAX + 1];
+			size_t hl = cc_frame_hdr_len(&r->f);
+			if (cc_record_len(W.fmt, hl + r->caplen, W.comment_len + 2 + r->note_len) + CC_DEFER_EXTRA > room)
+				return CC_RING_NO_ROOM;
+			memcpy(nb, note, r->note_len);
+			nb[r->note_len] = 0;
+			struct cc_deferred d = { r->ts_ns, &r->f, payload, r->caplen, r->origlen, r->note_len ? nb : NULL, tag,
+						 r->tag_len };
+			struct cc_sink s = { out, room, 0, 0 };
+			fn(&d, &s);
+			*records = s.records;
+			return s.used;
+		}
 	}
-	if (r.f.hidden)
+	if (r->f.hidden)
 		return 0;
-	size_t n = build_record(out, room, &r.f, r.ts_ns, payload, r.caplen, r.origlen, (const char *)note, r.note_len);
+	size_t n = build_record(out, room, &r->f, r->ts_ns, payload, r->caplen, r->origlen, (const char *)note,
+				r->note_len);
 	*records = n != CC_RING_NO_ROOM;
 	return n;
 }
