@@ -155,6 +155,81 @@ void cc_record_finish(enum cc_format fmt, uint8_t *dst, uint64_t ts_ns, unsigned
 	put32(dst + n, (uint32_t)total);
 }
 
+static inline void put_be16(uint8_t *p, uint16_t v)
+{
+	v = __builtin_bswap16(v);
+	memcpy(p, &v, 2);
+}
+
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+	v = __builtin_bswap32(v);
+	memcpy(p, &v, 4);
+}
+
+size_t cc_record_udp4(uint8_t *dst, const struct cc_frame *f, uint64_t ts_ns, const uint8_t *payload, size_t len,
+		      const char *comment, size_t comment_len)
+{
+	size_t caplen = CC_SLL2_LEN + 20 + 8 + len;
+	size_t total = cc_record_len(CC_FMT_PCAPNG, caplen, comment_len);
+	uint32_t l4len = 8 + len > 0xffff ? 0xffff : (uint32_t)(8 + len);
+	uint32_t tot = 28 + len > 0xffff ? 0xffff : (uint32_t)(28 + len);
+	uint8_t *p = dst + 28;
+	uint32_t a, b, sum;
+
+	/* Enhanced Packet Block header. */
+	put32(dst, 0x00000006);
+	put32(dst + 4, (uint32_t)total);
+	put32(dst + 8, f->iface - 1u);
+	put32(dst + 12, (uint32_t)(ts_ns >> 32));
+	put32(dst + 16, (uint32_t)ts_ns);
+	put32(dst + 20, (uint32_t)caplen);
+	put32(dst + 24, (uint32_t)caplen);
+	/* SLL2 (as cc_sll2_put). */
+	put_be32(p, 0x0800u << 16);
+	put_be32(p + 4, f->iface);
+	put_be16(p + 8, 0xfffe);
+	p[10] = f->outgoing ? 4 : 0;
+	p[11] = 4;
+	put_be32(p + 12, f->pid);
+	put_be32(p + 16, 0);
+	p += CC_SLL2_LEN;
+	/* IPv4, id 0, DF, its checksum from the values (as cc_frame_build). */
+	memcpy(&a, f->src.ip, 4);
+	memcpy(&b, f->dst.ip, 4);
+	put_be16(p, (uint16_t)(0x4500u | f->tos));
+	put_be16(p + 2, (uint16_t)tot);
+	put_be32(p + 4, 0x4000);
+	p[8] = f->ttl;
+	p[9] = IPPROTO_UDP;
+	memcpy(p + 12, &a, 4);
+	memcpy(p + 16, &b, 4);
+	a = __builtin_bswap32(a);
+	b = __builtin_bswap32(b);
+	sum = (0x4500u | f->tos) + tot + 0x4000u + ((uint32_t)f->ttl << 8 | IPPROTO_UDP) + (a >> 16) + (a & 0xffff) +
+	      (b >> 16) + (b & 0xffff);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum += sum >> 16;
+	put_be16(p + 10, (uint16_t)~sum);
+	/* UDP without a checksum (RFC 768), then the payload. */
+	put_be16(p + 20, f->src.port);
+	put_be16(p + 22, f->dst.port);
+	put_be16(p + 24, (uint16_t)l4len);
+	put_be16(p + 26, 0);
+	memcpy(p + 28, payload, len);
+	/* Pad, options, trailer (as cc_record_finish). */
+	size_t n = 28 + caplen;
+	uint32_t flags = f->outgoing ? 2 : 1;
+	pad_zero(dst + n, PAD4(caplen) - caplen);
+	n = 28 + PAD4(caplen);
+	n += put_opt(dst + n, 2, &flags, 4);
+	if (comment_len)
+		n += put_opt(dst + n, 1, comment, comment_len);
+	put32(dst + n, 0);
+	put32(dst + n + 4, (uint32_t)total);
+	return total;
+}
+
 uint64_t cc_record_ts(enum cc_format fmt, const uint8_t *rec)
 {
 	uint32_t a, b;

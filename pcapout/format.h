@@ -51,6 +51,16 @@ static inline size_t cc_record_frame_off(enum cc_format fmt)
 void cc_record_finish(enum cc_format fmt, uint8_t *dst, uint64_t ts_ns, unsigned iface, int outgoing,
 		      size_t caplen, size_t origlen, const char *comment, size_t comment_len);
 
+/*
+ * The pcapng record of a whole UDP datagram over IPv4 (f->dst.family not AF_INET6), in one pass:
+ * the same bytes cc_frame_build() and cc_record_finish() write for it together, for the
+ * writer's most common record.  dst holds cc_record_len(CC_FMT_PCAPNG, 48 + len, comment_len)
+ * bytes; returns that length.
+ */
+struct cc_frame;
+size_t cc_record_udp4(uint8_t *dst, const struct cc_frame *f, uint64_t ts_ns, const uint8_t *payload, size_t len,
+		      const char *comment, size_t comment_len);
+
 /* The timestamp (ns) of a record written by cc_record_finish. */
 uint64_t cc_record_ts(enum cc_format fmt, const uint8_t *rec);
 

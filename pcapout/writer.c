@@ -281,6 +281,15 @@ static size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out, size_t r
 	}
 	if (r->f.hidden)
 		return 0;
+	/* The usual record: a whole IPv4 UDP datagram, no note, in pcapng. */
+	if (r->f.proto == IPPROTO_UDP && r->f.dst.family != AF_INET6 && r->caplen == r->origlen && !r->note_len &&
+	    W.fmt == CC_FMT_PCAPNG && r->caplen <= CC_SNAPLEN - 48) {
+		size_t need = cc_record_len(CC_FMT_PCAPNG, 48 + r->caplen, W.comment_len);
+		if (need > room)
+			return CC_RING_NO_ROOM;
+		*records = 1;
+		return cc_record_udp4(out, &r->f, r->ts_ns, payload, r->caplen, W.comment, W.comment_len);
+	}
 	size_t n = build_record(out, room, &r->f, r->ts_ns, payload, r->caplen, r->origlen, (const char *)note,
 				r->note_len);
 	*records = n != CC_RING_NO_ROOM;
