@@ -135,8 +135,6 @@ void cc_record_finish(enum cc_format fmt, uint8_t *dst, uint64_t ts_ns, unsigned
 	}
 	size_t total = cc_record_len(fmt, caplen, comment_len);
 	size_t n = 28 + caplen;
-	/* epb_flags bits 0-1: 01 inbound, 10 outbound, 00 not known (a re-framed capture's). */
-	uint32_t flags = outgoing < 0 ? 0 : outgoing ? 2 : 1;
 
 	put32(dst, 0x00000006);
 	put32(dst + 4, (uint32_t)total);
@@ -147,12 +145,20 @@ void cc_record_finish(enum cc_format fmt, uint8_t *dst, uint64_t ts_ns, unsigned
 	put32(dst + 24, (uint32_t)origlen);
 	pad_zero(dst + n, PAD4(caplen) - caplen);
 	n = 28 + PAD4(caplen);
-	n += put_opt(dst + n, 2, &flags, 4);
+	n += cc_record_opts(dst + n, outgoing, comment, comment_len);
+	put32(dst + n, (uint32_t)total);
+}
+
+size_t cc_record_opts(uint8_t *dst, int outgoing, const char *comment, size_t comment_len)
+{
+	/* epb_flags bits 0-1: 01 inbound, 10 outbound, 00 not known (a re-framed capture's). */
+	uint32_t flags = outgoing < 0 ? 0 : outgoing ? 2 : 1;
+	size_t n = put_opt(dst, 2, &flags, 4);
+
 	if (comment_len)
 		n += put_opt(dst + n, 1, comment, comment_len);
 	put32(dst + n, 0);
-	n += 4;
-	put32(dst + n, (uint32_t)total);
+	return n + 4;
 }
 
 static inline void put_be16(uint8_t *p, uint16_t v)
@@ -168,10 +174,10 @@ static inline void put_be32(uint8_t *p, uint32_t v)
 }
 
 size_t cc_record_udp4(uint8_t *dst, const struct cc_frame *f, uint64_t ts_ns, const uint8_t *payload, size_t len,
-		      const char *comment, size_t comment_len)
+		      const uint8_t *opts, size_t opts_len)
 {
 	size_t caplen = CC_SLL2_LEN + 20 + 8 + len;
-	size_t total = cc_record_len(CC_FMT_PCAPNG, caplen, comment_len);
+	size_t total = 28 + PAD4(caplen) + opts_len + 4;
 	uint32_t l4len = 8 + len > 0xffff ? 0xffff : (uint32_t)(8 + len);
 	uint32_t tot = 28 + len > 0xffff ? 0xffff : (uint32_t)(28 + len);
 	uint8_t *p = dst + 28;
@@ -218,15 +224,9 @@ size_t cc_record_udp4(uint8_t *dst, const struct cc_frame *f, uint64_t ts_ns, co
 	put_be16(p + 26, 0);
 	memcpy(p + 28, payload, len);
 	/* Pad, options, trailer (as cc_record_finish). */
-	size_t n = 28 + caplen;
-	uint32_t flags = f->outgoing ? 2 : 1;
-	pad_zero(dst + n, PAD4(caplen) - caplen);
-	n = 28 + PAD4(caplen);
-	n += put_opt(dst + n, 2, &flags, 4);
-	if (comment_len)
-		n += put_opt(dst + n, 1, comment, comment_len);
-	put32(dst + n, 0);
-	put32(dst + n + 4, (uint32_t)total);
+	pad_zero(dst + 28 + caplen, PAD4(caplen) - caplen);
+	memcpy(dst + 28 + PAD4(caplen), opts, opts_len);
+	put32(dst + total - 4, (uint32_t)total);
 	return total;
 }
 

@@ -52,14 +52,22 @@ void cc_record_finish(enum cc_format fmt, uint8_t *dst, uint64_t ts_ns, unsigned
 		      size_t caplen, size_t origlen, const char *comment, size_t comment_len);
 
 /*
+ * An Enhanced Packet Block's options as cc_record_finish() writes them: the direction flags
+ * (outgoing 1, 0, or -1 for none known), the comment if comment_len, the end of options.
+ * Returns their length, at most 16 + comment_len + 3.
+ */
+size_t cc_record_opts(uint8_t *dst, int outgoing, const char *comment, size_t comment_len);
+
+/*
  * The pcapng record of a whole UDP datagram over IPv4 (f->dst.family not AF_INET6), in one pass:
  * the same bytes cc_frame_build() and cc_record_finish() write for it together, for the
- * writer's most common record.  dst holds cc_record_len(CC_FMT_PCAPNG, 48 + len, comment_len)
- * bytes; returns that length.
+ * writer's most common record.  opts: the options cc_record_opts() made for the frame's
+ * direction and the record's comment.  dst holds 28 + 48 + len + 3 + opts_len + 4 bytes;
+ * returns the record's length.
  */
 struct cc_frame;
 size_t cc_record_udp4(uint8_t *dst, const struct cc_frame *f, uint64_t ts_ns, const uint8_t *payload, size_t len,
-		      const char *comment, size_t comment_len);
+		      const uint8_t *opts, size_t opts_len);
 
 /* The timestamp (ns) of a record written by cc_record_finish. */
 uint64_t cc_record_ts(enum cc_format fmt, const uint8_t *rec);

@@ -90,9 +90,7 @@ int cc_writer_configure(const struct cc_writer_cfg *cfg)
 	snprintf(W.base, sizeof(W.base), "%s", cfg->path);
 	W.rot = cfg->rotate;
 	snprintf(W.counters_path, sizeof(W.counters_path), "%s", cfg->counters_path ? cfg->counters_path : "");
-	W.comment_len = cfg->comment ? (size_t)snprintf(W.comment, sizeof(W.comment), "%s", cfg->comment) : 0;
-	if (W.comment_len >= sizeof(W.comment))
-		W.comment_len = sizeof(W.comment) - 1;
+	cc_writer_set_comment(cfg->comment);
 	W.fmt = cfg->format;
 	W.ring_size = cfg->ring_size;
 	W.pipe_header_done = cfg->pipe_header_done;
@@ -284,11 +282,10 @@ static size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out, size_t r
 	/* The usual record: a whole IPv4 UDP datagram, no note, in pcapng. */
 	if (r->f.proto == IPPROTO_UDP && r->f.dst.family != AF_INET6 && r->caplen == r->origlen && !r->note_len &&
 	    W.fmt == CC_FMT_PCAPNG && r->caplen <= CC_SNAPLEN - 48) {
-		size_t need = cc_record_len(CC_FMT_PCAPNG, 48 + r->caplen, W.comment_len);
-		if (need > room)
+		if (cc_record_len(CC_FMT_PCAPNG, 48 + r->caplen, W.comment_len) > room)
 			return CC_RING_NO_ROOM;
 		*records = 1;
-		return cc_record_udp4(out, &r->f, r->ts_ns, payload, r->caplen, W.comment, W.comment_len);
+		return cc_record_udp4(out, &r->f, r->ts_ns, payload, r->caplen, W.opts[r->f.outgoing != 0], W.opts_len);
 	}
 	size_t n = build_record(out, room, &r->f, r->ts_ns, payload, r->caplen, r->origlen, (const char *)note,
 				r->note_len);
@@ -939,5 +936,8 @@ void cc_writer_set_comment(const char *comment)
 	W.comment_len = comment ? (size_t)snprintf(W.comment, sizeof(W.comment), "%s", comment) : 0;
 	if (W.comment_len >= sizeof(W.comment))
 		W.comment_len = sizeof(W.comment) - 1;
+	/* The options every record without a note of its own carries, made once. */
+	W.opts_len = cc_record_opts(W.opts[0], 0, W.comment, W.comment_len);
+	cc_record_opts(W.opts[1], 1, W.comment, W.comment_len);
 }
 

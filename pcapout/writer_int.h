@@ -38,6 +38,8 @@ struct cc_w {
 	char counters_path[PATH_MAX_];
 	char comment[COMMENT_MAX];
 	size_t comment_len;
+	uint8_t opts[2][16 + COMMENT_MAX + 4];  /* a record's options with the comment, in and out */
+	size_t opts_len;
 	enum cc_format fmt;
 	size_t ring_size;
 	int configured;

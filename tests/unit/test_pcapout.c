@@ -227,7 +227,9 @@ START_TEST(udp4_one_pass_record_equals_general)
 		memset(b, 0x5a, rlen + 8);
 		ck_assert_uint_eq(cc_frame_build(a + cc_record_frame_off(CC_FMT_PCAPNG), &f, &v, 1, 0, len, len), hl + len);
 		cc_record_finish(CC_FMT_PCAPNG, a, ts, f.iface, f.outgoing, hl + len, hl + len, comment, cl);
-		ck_assert_uint_eq(cc_record_udp4(b, &f, ts, payload, len, comment, cl), rlen);
+		uint8_t opts[16 + 32 + 4];
+		size_t ol = cc_record_opts(opts, f.outgoing, comment, cl);
+		ck_assert_uint_eq(cc_record_udp4(b, &f, ts, payload, len, opts, ol), rlen);
 		ck_assert_mem_eq(a, b, rlen);
 	}
 }
