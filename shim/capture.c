@@ -9,6 +9,7 @@
  * vDSO and a copy into the record ring.
  */
 #include "shim/capture_int.h"
+#include "shim/udpfast.h"
 #include "shim/real.h"
 #include "shim/dtlsmatch.h"
 #include "shim/select.h"
@@ -67,7 +68,8 @@ static inline int matching(void)
  * `clearcap report` and the exit statistics show the note for a flow that indeed has no
  * plaintext, and ignore it when a library turned up later after all.
  */
-static int told_dtls, told_tls;
+int cc_told_dtls;
+static int told_tls;
 
 static const char NOTE_DTLS[] = "encrypted: DTLS, and no TLS library clearcap hooks has a session in this "
 				"process: no plaintext (DTLS from wolfSSL or another TLS library clearcap does not hook, or one built "
@@ -89,7 +91,7 @@ static int handshake_start(const struct iovec *iov, size_t caplen, size_t skip, 
 
 static inline const char *silent_note(const struct iovec *iov, size_t caplen, size_t skip, int dtls)
 {
-	int *told = dtls ? &told_dtls : &told_tls;
+	int *told = dtls ? &cc_told_dtls : &told_tls;
 
 	if (__builtin_expect(__atomic_load_n(told, __ATOMIC_RELAXED) | __atomic_load_n(&cc_tls_active, __ATOMIC_RELAXED), 1) ||
 	    !caplen)
@@ -99,79 +101,8 @@ static inline const char *silent_note(const struct iovec *iov, size_t caplen, si
 	return dtls ? NOTE_DTLS : NOTE_TLS;
 }
 
-/* A sockaddr's address, inline for IPv4 (every packet of most programs); 0 or -1 as cc_addr_from_sa. */
-static inline int peer_addr(struct cc_addr *a, const struct sockaddr *sa, socklen_t len)
-{
-	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)sa;
-		uint32_t ip = s->sin_addr.s_addr;
-		a->family = AF_INET;
-		a->port = ntohs(s->sin_port);
-		memset(a->ip, 0, sizeof(a->ip));
-		memcpy(a->ip, &ip, 4);
-		return 0;
-	}
-	return cc_addr_from_sa(a, sa, len);
-}
-
-/*
- * The usual datagram, in one buffer, whole, on a socket whose local address is known, with
- * nothing to correlate on this thread (no TURN message, no DTLS session being matched, no SSL
- * call around it, no class selection): its frame is filled in place and queued raw, and the
- * writer's thread builds the record.  0 when the datagram needs the general path below, which
- * gives every such packet the same frame this would (test_capture checks both against tshark).
- */
-static inline __attribute__((always_inline)) int udp_fast(struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa,
-							  socklen_t plen, const struct cc_meta *m,
-							  const struct iovec *iov, int iovcnt, size_t len, size_t origlen)
-{
-	const uint8_t *p = iov[0].iov_base;
-	unsigned fl = fd_flags(e);
-	struct cc_addr peer, local;
-
-	if (iovcnt != 1 || len != origlen || !len || iov[0].iov_len < len || !(fl & FDF_LOCAL))
-		return 0;
-	if ((m && m->gso) || (outgoing && e->gso_size) || cc_nest.ssl != NULL || dtls_matching() ||
-	    __atomic_load_n(&cc_sel, __ATOMIC_RELAXED) != CC_SEL_ALL)
-		return 0;
-	if (cc_turn_maybe(p, len) || (p[0] == 22 && !(__atomic_load_n(&told_dtls, __ATOMIC_RELAXED) |
-						     __atomic_load_n(&cc_tls_active, __ATOMIC_RELAXED))))
-		return 0;
-	uint64_t ts = cc_now();
-	if (peer_sa) {
-		if (peer_addr(&peer, peer_sa, plen) < 0)
-			return 0;
-	} else {
-		if (!(fl & FDF_PEER))
-			return 0;
-		peer = e->peer;
-	}
-	local = e->local;
-	if (m && m->local.family == peer.family) {
-		memcpy(local.ip, m->local.ip, 16);
-		local.family = m->local.family;
-	} else if (local.family != peer.family || addr_is_any(&local)) {
-		struct cc_addr src;
-		if (cc_route_src_cached(&peer, &src) == 0)
-			memcpy(local.ip, src.ip, 16);
-	}
-	local.family = peer.family;
-	uint8_t tos, ttl;
-	if (outgoing) {
-		tos = m && m->tos >= 0 ? (uint8_t)m->tos : e->tos;
-		ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : addr_is_multicast(&peer) ? e->mcast_ttl : e->ttl;
-	} else {
-		tos = m && m->tos >= 0 ? (uint8_t)m->tos : 0;
-		ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : 64;
-	}
-	uint8_t defer = __atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED) ? CC_DEFER_WIRE : 0;
-	cc_out_udp(ts, outgoing ? &local : &peer, outgoing ? &peer : &local,
-		   cc_frame_bytes(IPPROTO_UDP, CC_IF_WIRE, outgoing, tos, ttl, defer), cc_pid, p, len);
-	return 1;
-}
-
 /* The general path of cc_cap_udp and cc_cap_udp_note. */
-static __attribute__((noinline)) void cap_udp(int fd, struct cc_fd *e, int outgoing,
+static void cap_udp(int fd, struct cc_fd *e, int outgoing,
 							  const struct sockaddr *peer_sa, socklen_t plen,
 							  const struct cc_meta *m, const struct iovec *iov, int iovcnt,
 							  size_t caplen, size_t origlen, const char *note)
@@ -270,15 +201,21 @@ static __attribute__((noinline)) void cap_udp(int fd, struct cc_fd *e, int outgo
 void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,
 		const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen)
 {
-	if (!udp_fast(e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen))
+	if (!cc_udp_fast(e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen))
 		cap_udp(fd, e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen, NULL);
+}
+
+void cc_cap_udp_general(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,
+			const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen)
+{
+	cap_udp(fd, e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen, NULL);
 }
 
 void cc_cap_udp_note(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,
 		     const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen,
 		     const char *note)
 {
-	if (note || !udp_fast(e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen))
+	if (note || !cc_udp_fast(e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen))
 		cap_udp(fd, e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen, note);
 }
 

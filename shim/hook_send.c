@@ -8,6 +8,7 @@
 #include "shim/hooks.h"
 #include "shim/impair.h"
 #include "shim/hook_socket.h"
+#include "shim/udpfast.h"
 #include "pcapout/writer.h"
 
 #include <errno.h>
@@ -27,7 +28,9 @@ static inline __attribute__((always_inline)) void sent(int fd, struct cc_fd *e, 
 		struct cc_meta m = { .tos = -1, .ttl = -1 };
 		if (msg && msg->msg_controllen)
 			cc_meta_from_cmsg(&m, msg);
-		cc_cap_udp(fd, e, 1, to, tolen, msg && msg->msg_controllen ? &m : NULL, iov, iovcnt, n, n);
+		const struct cc_meta *mp = msg && msg->msg_controllen ? &m : NULL;
+		if (!cc_udp_fast(e, 1, to, tolen, mp, iov, iovcnt, n, n))
+			cc_cap_udp_general(fd, e, 1, to, tolen, mp, iov, iovcnt, n, n);
 	} else {
 		/* sendto on an unconnected TCP socket is TCP Fast Open: the connect happens here. */
 		if (!(fd_flags(e) & FDF_TCP_OPEN) && to)
