@@ -40,7 +40,7 @@ static inline void ip_words(const struct cc_addr *a, uint64_t w[2])
 	}
 }
 
-static inline int addr_is_any(const struct cc_addr *a)
+static inline __attribute__((always_inline)) int addr_is_any(const struct cc_addr *a)
 {
 	uint64_t w[2];
 
@@ -61,7 +61,7 @@ extern __thread struct cc_last_route cc_last_route __attribute__((tls_model("ini
  * cc_route_src() with its first answer inline: a sender on a wildcard-bound socket asks for the
  * same peer packet after packet.
  */
-static inline int cc_route_src_cached(const struct cc_addr *dst, struct cc_addr *src)
+static inline __attribute__((always_inline)) int cc_route_src_cached(const struct cc_addr *dst, struct cc_addr *src)
 {
 	uint64_t w[2];
 
@@ -73,7 +73,7 @@ static inline int cc_route_src_cached(const struct cc_addr *dst, struct cc_addr 
 	return cc_route_src(dst, src);
 }
 
-static inline int addr_is_multicast(const struct cc_addr *a)
+static inline __attribute__((always_inline)) int addr_is_multicast(const struct cc_addr *a)
 {
 	return a->family == AF_INET6 ? a->ip[0] == 0xff : (a->ip[0] & 0xf0) == 0xe0;
 }

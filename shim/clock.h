@@ -8,7 +8,7 @@
 #include <time.h>
 
 /* Wall-clock nanoseconds, the stamp of every record (inline: every packet takes one). */
-static inline uint64_t cc_now(void)
+static inline __attribute__((always_inline)) uint64_t cc_now(void)
 {
 	struct timespec ts;
 

@@ -37,7 +37,7 @@ extern int cc_turn_allocated;
  * False when cc_turn_datagram() would surely pass p by: the first test of every captured
  * datagram, so one byte and, for STUN, the magic cookie (RFC 8489 section 5).
  */
-static inline int cc_turn_maybe(const uint8_t *p, size_t len)
+static inline __attribute__((always_inline)) int cc_turn_maybe(const uint8_t *p, size_t len)
 {
 	if (!cc_turn_candidate(p[0]))
 		return 0;

@@ -19,7 +19,7 @@
 extern int cc_told_dtls;
 
 /* A sockaddr's address, inline for IPv4 (every packet of most programs); 0 or -1 as cc_addr_from_sa. */
-static inline int cc_peer_addr(struct cc_addr *a, const struct sockaddr *sa, socklen_t len)
+static inline __attribute__((always_inline)) int cc_peer_addr(struct cc_addr *a, const struct sockaddr *sa, socklen_t len)
 {
 	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
 		const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)sa;
