@@ -119,35 +119,16 @@ static void cap_udp(int fd, struct cc_fd *e, int outgoing,
 	}
 	if (!(fd_flags(e) & FDF_LOCAL))
 		cc_refresh_local(fd, e);        /* once: the socket was bound by its first send */
-	local = e->local;
-	if (m && m->local.family == peer.family) {
-		memcpy(local.ip, m->local.ip, 16);
-		local.family = m->local.family;
-	} else if (local.family != peer.family || addr_is_any(&local)) {
-		struct cc_addr src;
-		if (cc_route_src(&peer, &src) == 0) {
-			memcpy(local.ip, src.ip, 16);
-			local.family = src.family;
-		}
-	}
+	cc_udp_local(e, m, &peer, &local);
 
 	memset(&f, 0, sizeof(f));
 	f.proto = IPPROTO_UDP;
 	f.iface = CC_IF_WIRE;
 	f.outgoing = (uint8_t)outgoing;
 	f.pid = cc_pid;
-	if (outgoing) {
-		f.src = local;
-		f.dst = peer;
-		f.tos = m && m->tos >= 0 ? (uint8_t)m->tos : e->tos;
-		f.ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : addr_is_multicast(&peer) ? e->mcast_ttl : e->ttl;
-	} else {
-		f.src = peer;
-		f.dst = local;
-		f.tos = m && m->tos >= 0 ? (uint8_t)m->tos : 0;
-		f.ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : 64;
-	}
-	f.src.family = f.dst.family = peer.family;
+	f.src = outgoing ? local : peer;
+	f.dst = outgoing ? peer : local;
+	cc_udp_tos_ttl(e, m, &peer, outgoing, &f.tos, &f.ttl);
 
 	/* GSO and GRO move several datagrams in one call; each is its own packet on the wire. */
 	gso = m && m->gso ? m->gso : outgoing ? e->gso_size : 0;

@@ -34,6 +34,38 @@ static inline __attribute__((always_inline)) int cc_peer_addr(struct cc_addr *a,
 }
 
 /*
+ * The local address of a datagram on e to or from peer, in peer's family: the one the control
+ * data gave, the socket's own, or for a wildcard-bound socket the route's source towards peer.
+ */
+static inline __attribute__((always_inline)) void cc_udp_local(const struct cc_fd *e, const struct cc_meta *m,
+								const struct cc_addr *peer, struct cc_addr *local)
+{
+	*local = e->local;
+	if (m && m->local.family == peer->family) {
+		memcpy(local->ip, m->local.ip, 16);
+	} else if (local->family != peer->family || addr_is_any(local)) {
+		struct cc_addr src;
+		if (cc_route_src_cached(peer, &src) == 0)
+			memcpy(local->ip, src.ip, 16);
+	}
+	local->family = peer->family;
+}
+
+/* The IP header's TOS and TTL: the control data's, else what the socket sends with, else 0/64. */
+static inline __attribute__((always_inline)) void cc_udp_tos_ttl(const struct cc_fd *e, const struct cc_meta *m,
+								  const struct cc_addr *peer, int outgoing, uint8_t *tos,
+								  uint8_t *ttl)
+{
+	if (outgoing) {
+		*tos = m && m->tos >= 0 ? (uint8_t)m->tos : e->tos;
+		*ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : addr_is_multicast(peer) ? e->mcast_ttl : e->ttl;
+	} else {
+		*tos = m && m->tos >= 0 ? (uint8_t)m->tos : 0;
+		*ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : 64;
+	}
+}
+
+/*
  * The usual datagram, in one buffer, whole, on a socket whose local address is known, with
  * nothing to correlate on this thread (no TURN message, no DTLS session being matched, no SSL
  * call around it, no class selection): its frame is filled in place and queued raw, and the
@@ -67,24 +99,9 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 			return 0;
 		peer = e->peer;
 	}
-	local = e->local;
-	if (m && m->local.family == peer.family) {
-		memcpy(local.ip, m->local.ip, 16);
-		local.family = m->local.family;
-	} else if (local.family != peer.family || addr_is_any(&local)) {
-		struct cc_addr src;
-		if (cc_route_src_cached(&peer, &src) == 0)
-			memcpy(local.ip, src.ip, 16);
-	}
-	local.family = peer.family;
+	cc_udp_local(e, m, &peer, &local);
 	uint8_t tos, ttl;
-	if (outgoing) {
-		tos = m && m->tos >= 0 ? (uint8_t)m->tos : e->tos;
-		ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : addr_is_multicast(&peer) ? e->mcast_ttl : e->ttl;
-	} else {
-		tos = m && m->tos >= 0 ? (uint8_t)m->tos : 0;
-		ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : 64;
-	}
+	cc_udp_tos_ttl(e, m, &peer, outgoing, &tos, &ttl);
 	uint8_t defer = __atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED) ? CC_DEFER_WIRE : 0;
 	cc_out_udp(ts, outgoing ? &local : &peer, outgoing ? &peer : &local,
 		   cc_frame_bytes(IPPROTO_UDP, CC_IF_WIRE, outgoing, tos, ttl, defer), cc_pid, p, len);
