@@ -147,6 +147,15 @@ int cc_sel_wants_classified(const struct cc_frame *f, const struct iovec *iov, i
 	return (c & sel & CC_SEL_CONTENT) && (c & sel & CC_SEL_IFACES);
 }
 
+int cc_sel_udp_wire(const uint8_t *p, size_t len)
+{
+	/* What cc_sel_classify() reads of a wire UDP frame: its interface, protocol and bytes. */
+	struct cc_frame f = { .proto = IPPROTO_UDP, .iface = CC_IF_WIRE };
+	struct iovec v = { (void *)p, len };
+
+	return cc_sel_wants_classified(&f, &v, 1, 0, len);
+}
+
 void cc_emit(const struct cc_frame *f, uint64_t ts, const struct iovec *iov, int iovcnt, size_t skip,
 	     size_t caplen, size_t origlen)
 {

@@ -54,6 +54,9 @@ static inline int cc_sel_wants(const struct cc_frame *f, const struct iovec *iov
 	return cc_sel_wants_classified(f, iov, iovcnt, skip, caplen);
 }
 
+/* True when the selection takes a whole UDP datagram p[0..len) on the wire interface. */
+int cc_sel_udp_wire(const uint8_t *p, size_t len);
+
 /*
  * Every frame the shim writes goes through here: selection by class, then the writer (which
  * applies CLEARCAP_FILTER).  Arguments as cc_out_frame().

@@ -84,12 +84,22 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 
 	if (iovcnt != 1 || len != origlen || !len || iov[0].iov_len < len || !(fl & FDF_LOCAL))
 		return 0;
-	if ((m && m->gso) || (outgoing && e->gso_size) || cc_nest.ssl != NULL || __atomic_load_n(&cc_dm_active, __ATOMIC_RELAXED) ||
-	    __atomic_load_n(&cc_sel, __ATOMIC_RELAXED) != CC_SEL_ALL)
+	if ((m && m->gso) || (outgoing && e->gso_size) || cc_nest.ssl != NULL || __atomic_load_n(&cc_dm_active, __ATOMIC_RELAXED))
 		return 0;
 	if (cc_turn_maybe(p, len) || (p[0] == 22 && !(__atomic_load_n(&cc_told_dtls, __ATOMIC_RELAXED) |
 						     __atomic_load_n(&cc_tls_active, __ATOMIC_RELAXED))))
 		return 0;
+	/*
+	 * CLEARCAP_CAPTURE: a UDP datagram's classes come from its bytes alone.  One declined is
+	 * counted and costs no more; unless SRTP matching needs to see it (the general path hands
+	 * it to the writer hidden).
+	 */
+	if (__builtin_expect(__atomic_load_n(&cc_sel, __ATOMIC_RELAXED) != CC_SEL_ALL, 0) && !cc_sel_udp_wire(p, len)) {
+		if (__atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED))
+			return 0;
+		cc_writer_count_filtered();
+		return 1;
+	}
 	uint64_t ts = cc_now();
 	if (peer_sa) {
 		if (cc_peer_addr(&peer, peer_sa, plen) < 0)
