@@ -9,7 +9,6 @@
  * vDSO and a copy into the record ring.
  */
 #include "shim/capture_int.h"
-#include "shim/udpfast.h"
 #include "shim/real.h"
 #include "shim/dtlsmatch.h"
 #include "shim/select.h"

@@ -54,7 +54,7 @@ void cc_meta_from_cmsg(struct cc_meta *m, const struct msghdr *msg);
 void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer, socklen_t plen,
 		const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen);
 
-/* cc_cap_udp() without its first step, cc_udp_fast() (udpfast.h): for callers that tried it. */
+/* cc_cap_udp() without its first step, cc_udp_fast() (capture_int.h): for callers that tried it. */
 void cc_cap_udp_general(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer, socklen_t plen,
 			const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen);
 

@@ -6,16 +6,25 @@
  *   route.c     the source address towards a peer, for wildcard-bound sockets (cached)
  *   cmsg.c      control messages: TOS, TTL, GSO, the local address of a received datagram
  *   plain.c     plaintext frames on their flow's 5-tuple, and the plaintext TCP stream
+ *
+ * and the usual UDP datagram's capture (cc_udp_fast), inline into the send and receive hooks.
  */
 #ifndef CC_CAPTURE_INT_H
 #define CC_CAPTURE_INT_H
 
+#include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "pcapout/writer.h"
 #include "shim/capture.h"
+#include "shim/dtlsmatch.h"
 #include "shim/fdtable.h"
+#include "shim/hooks.h"
+#include "shim/select.h"
+#include "shim/srtpmatch.h"
+#include "shim/turn.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -86,6 +95,111 @@ static inline void set_flags(struct cc_fd *e, uint16_t f)
 static inline void clear_flags(struct cc_fd *e, uint16_t f)
 {
 	__atomic_fetch_and(&e->flags, (uint16_t)~f, __ATOMIC_RELAXED);
+}
+
+/* ---- The usual UDP datagram ---- */
+
+/* A DTLS handshake was seen with no TLS library hooked, and said so (capture.c; atomic). */
+extern int cc_told_dtls;
+
+/* A sockaddr's address, inline for IPv4 (every packet of most programs); 0 or -1 as cc_addr_from_sa. */
+static inline __attribute__((always_inline)) int cc_peer_addr(struct cc_addr *a, const struct sockaddr *sa, socklen_t len)
+{
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)sa;
+		uint32_t ip = s->sin_addr.s_addr;
+		a->family = AF_INET;
+		a->port = ntohs(s->sin_port);
+		memset(a->ip, 0, sizeof(a->ip));
+		memcpy(a->ip, &ip, 4);
+		return 0;
+	}
+	return cc_addr_from_sa(a, sa, len);
+}
+
+/*
+ * The local address of a datagram on e to or from peer, in peer's family: the one the control
+ * data gave, the socket's own, or for a wildcard-bound socket the route's source towards peer.
+ */
+static inline __attribute__((always_inline)) void cc_udp_local(const struct cc_fd *e, const struct cc_meta *m,
+								const struct cc_addr *peer, struct cc_addr *local)
+{
+	*local = e->local;
+	if (m && m->local.family == peer->family) {
+		memcpy(local->ip, m->local.ip, 16);
+	} else if (local->family != peer->family || addr_is_any(local)) {
+		struct cc_addr src;
+		if (cc_route_src_cached(peer, &src) == 0)
+			memcpy(local->ip, src.ip, 16);
+	}
+	local->family = peer->family;
+}
+
+/* The IP header's TOS and TTL: the control data's, else what the socket sends with, else 0/64. */
+static inline __attribute__((always_inline)) void cc_udp_tos_ttl(const struct cc_fd *e, const struct cc_meta *m,
+								  const struct cc_addr *peer, int outgoing, uint8_t *tos,
+								  uint8_t *ttl)
+{
+	if (outgoing) {
+		*tos = m && m->tos >= 0 ? (uint8_t)m->tos : e->tos;
+		*ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : addr_is_multicast(peer) ? e->mcast_ttl : e->ttl;
+	} else {
+		*tos = m && m->tos >= 0 ? (uint8_t)m->tos : 0;
+		*ttl = m && m->ttl >= 0 ? (uint8_t)m->ttl : 64;
+	}
+}
+
+/*
+ * The usual datagram, in one buffer, whole, on a socket whose local address is known, with
+ * nothing to correlate on this thread (no TURN message, no DTLS session being matched, no SSL
+ * call around it, no class selection): its frame is filled in place and queued raw, and the
+ * writer's thread builds the record.  0 when the datagram needs the general path (capture.c),
+ * which gives every such packet the same frame this would (test_capture checks both against
+ * tshark).  Inline into the hooks: in steady state a captured datagram makes no call of ours
+ * but the clock and the queue.
+ */
+static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa,
+							     socklen_t plen, const struct cc_meta *m,
+							     const struct iovec *iov, int iovcnt, size_t len, size_t origlen)
+{
+	const uint8_t *p = iov[0].iov_base;
+	unsigned fl = fd_flags(e);
+	struct cc_addr peer, local;
+
+	if (iovcnt != 1 || len != origlen || !len || iov[0].iov_len < len || !(fl & FDF_LOCAL))
+		return 0;
+	if ((m && m->gso) || (outgoing && e->gso_size) || cc_nest.ssl != NULL || __atomic_load_n(&cc_dm_active, __ATOMIC_RELAXED))
+		return 0;
+	if (cc_turn_maybe(p, len) || (p[0] == 22 && !(__atomic_load_n(&cc_told_dtls, __ATOMIC_RELAXED) |
+						     __atomic_load_n(&cc_tls_active, __ATOMIC_RELAXED))))
+		return 0;
+	/*
+	 * CLEARCAP_CAPTURE: a UDP datagram's classes come from its bytes alone.  One declined is
+	 * counted and costs no more; unless SRTP matching needs to see it (the general path hands
+	 * it to the writer hidden).
+	 */
+	if (__builtin_expect(__atomic_load_n(&cc_sel, __ATOMIC_RELAXED) != CC_SEL_ALL, 0) && !cc_sel_udp_wire(p, len)) {
+		if (__atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED))
+			return 0;
+		cc_writer_count_filtered();
+		return 1;
+	}
+	uint64_t ts = cc_now();
+	if (peer_sa) {
+		if (cc_peer_addr(&peer, peer_sa, plen) < 0)
+			return 0;
+	} else {
+		if (!(fl & FDF_PEER))
+			return 0;
+		peer = e->peer;
+	}
+	cc_udp_local(e, m, &peer, &local);
+	uint8_t tos, ttl;
+	cc_udp_tos_ttl(e, m, &peer, outgoing, &tos, &ttl);
+	uint8_t defer = __atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED) ? CC_DEFER_WIRE : 0;
+	cc_out_udp(ts, outgoing ? &local : &peer, outgoing ? &peer : &local,
+		   cc_frame_bytes(IPPROTO_UDP, CC_IF_WIRE, outgoing, tos, ttl, defer), cc_pid, p, len);
+	return 1;
 }
 
 #endif

@@ -5,6 +5,14 @@
 
 #include <time.h>
 
+uint64_t cc_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t cc_now_coarse(void)
 {
 	struct timespec ts;

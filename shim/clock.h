@@ -5,16 +5,9 @@
 #define CC_CLOCK_H
 
 #include <stdint.h>
-#include <time.h>
 
-/* Wall-clock nanoseconds, the stamp of every record (inline: every packet takes one). */
-static inline __attribute__((always_inline)) uint64_t cc_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+/* Wall-clock nanoseconds, the stamp of every record. */
+uint64_t cc_now(void);
 
 /* A clock for ageing (100 ms matter, not nanoseconds): cheaper than cc_now(). */
 uint64_t cc_now_coarse(void);

@@ -8,7 +8,7 @@
 #include "shim/hooks.h"
 #include "shim/impair.h"
 #include "shim/hook_socket.h"
-#include "shim/udpfast.h"
+#include "shim/capture_int.h"
 #include "pcapout/writer.h"
 
 #include <errno.h>

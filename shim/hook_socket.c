@@ -10,7 +10,7 @@
  */
 #include "shim/capture.h"
 #include "shim/hook_socket.h"
-#include "shim/udpfast.h"
+#include "shim/capture_int.h"
 #include "shim/hooks.h"
 #include "shim/impair.h"
 #include "pcapout/writer.h"
