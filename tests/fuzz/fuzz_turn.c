@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A fresh follower for every input: the tables are the file's statics. */
 	memset(tab, 0, sizeof(tab));
 	memset(streams, 0, sizeof(streams));
-	any = 0;
+	cc_turn_allocated = 0;
 	cc_turn_tcp_any = 0;
 	while (size >= 3) {
 		unsigned flags = data[0];
