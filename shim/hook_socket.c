@@ -261,7 +261,10 @@ static ssize_t udp_recv(int fd, struct cc_fd *e, void *buf, size_t len, int flag
 			m.msg_name = from;
 			m.msg_namelen = *fromlen;
 		}
-		udp_received(fd, e, &m, &m, flags, (size_t)r);
+		/* No control data here: the usual datagram goes straight to its path. */
+		if ((flags & (MSG_PEEK | MSG_ERRQUEUE)) ||
+		    !cc_udp_fast(e, 0, m.msg_name, m.msg_namelen, NULL, &v, 1, (size_t)r < len ? (size_t)r : len, (size_t)r))
+			udp_received(fd, e, &m, &m, flags, (size_t)r);
 		errno = saved;
 		return r;
 	}
