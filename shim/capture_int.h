@@ -162,12 +162,13 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 							     socklen_t plen, const struct cc_meta *m,
 							     const struct iovec *iov, int iovcnt, size_t len, size_t origlen)
 {
-	const uint8_t *p = iov[0].iov_base;
 	unsigned fl = fd_flags(e);
 	struct cc_addr peer, local;
 
+	/* (iovcnt first: a sendmsg may pass no iovec at all.) */
 	if (iovcnt != 1 || len != origlen || !len || iov[0].iov_len < len || !(fl & FDF_LOCAL))
 		return 0;
+	const uint8_t *p = iov[0].iov_base;
 	if ((m && m->gso) || (outgoing && e->gso_size) || cc_nest.ssl != NULL || __atomic_load_n(&cc_dm_active, __ATOMIC_RELAXED))
 		return 0;
 	if (cc_turn_maybe(p, len) || (p[0] == 22 && !(__atomic_load_n(&cc_told_dtls, __ATOMIC_RELAXED) |

@@ -209,6 +209,25 @@ s6.sendto(b'six', ('::1', p6))
     eq(rows, [["0x000000b8", "9"]], "IPv6 traffic class and hop limit")
 
 
+def test_empty_datagrams(env):
+    """Zero-length datagrams, one sent with no iovec at all: each is a packet, both ways."""
+    cap = env.path("c.pcapng")
+    code = r"""
+import socket
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b'', r.getsockname())
+assert s.sendmsg([], [], 0, r.getsockname()) == 0
+s.sendto(b'z', r.getsockname())
+print([r.recv(10) for _ in range(3)])
+"""
+    out = py(env, code, cap).stdout
+    ok("[b'', b'', b'z']" in out, "the program's own view: " + out)
+    rows = tshark(cap, ["sll.pkttype", "udp.length"], "udp")
+    eq(sorted(tuple(r) for r in rows), sorted([("4", "8"), ("4", "8"), ("4", "9"), ("0", "8"), ("0", "8"), ("0", "9")]),
+       "three sent, three received, two of them empty")
+
+
 def test_gso_gro_split(env):
     """A UDP_SEGMENT send is three datagrams on the wire; a UDP_GRO receive is split back."""
     cap = env.path("c.pcapng")
