@@ -11,6 +11,7 @@
 #include "pcapout/filter.h"
 #include "pcapout/frame.h"
 
+#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
@@ -114,12 +115,12 @@ static int64_t load(const uint8_t *p, size_t avail, int complete, size_t hole_lo
 	/* One load each (a byte loop was a twentieth of a filtered packet's cost). */
 	if (n == 4) {
 		memcpy(&v, p + k, 4);
-		return __builtin_bswap32(v);
+		return ntohl(v);
 	}
 	if (n == 2) {
 		uint16_t h;
 		memcpy(&h, p + k, 2);
-		return __builtin_bswap16(h);
+		return ntohs(h);
 	}
 	return p[k];
 }

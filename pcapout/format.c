@@ -21,6 +21,7 @@
 #include "pcapout/format.h"
 #include "pcapout/frame.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 
 #define PAD4(n) (((n) + 3) & ~(size_t)3)
@@ -163,13 +164,13 @@ size_t cc_record_opts(uint8_t *dst, int outgoing, const char *comment, size_t co
 
 static inline void put_be16(uint8_t *p, uint16_t v)
 {
-	v = __builtin_bswap16(v);
+	v = htons(v);
 	memcpy(p, &v, 2);
 }
 
 static inline void put_be32(uint8_t *p, uint32_t v)
 {
-	v = __builtin_bswap32(v);
+	v = htonl(v);
 	memcpy(p, &v, 4);
 }
 
@@ -210,8 +211,8 @@ size_t cc_record_udp4(uint8_t *dst, const struct cc_frame *f, uint64_t ts_ns, co
 	p[9] = IPPROTO_UDP;
 	memcpy(p + 12, &a, 4);
 	memcpy(p + 16, &b, 4);
-	a = __builtin_bswap32(a);
-	b = __builtin_bswap32(b);
+	a = ntohl(a);
+	b = ntohl(b);
 	sum = (0x4500u | f->tos) + tot + 0x4000u + ((uint32_t)f->ttl << 8 | IPPROTO_UDP) + (a >> 16) + (a & 0xffff) +
 	      (b >> 16) + (b & 0xffff);
 	sum = (sum & 0xffff) + (sum >> 16);

@@ -27,7 +27,7 @@
 /* One store each (byte stores were a tenth of the writer's work per record). */
 static inline void put_be16(uint8_t *p, uint16_t v)
 {
-	v = __builtin_bswap16(v);
+	v = htons(v);
 	memcpy(p, &v, 2);
 }
 
@@ -38,7 +38,7 @@ static inline uint32_t get_be16(const uint8_t *p)
 
 static inline void put_be32(uint8_t *p, uint32_t v)
 {
-	v = __builtin_bswap32(v);
+	v = htonl(v);
 	memcpy(p, &v, 4);
 }
 

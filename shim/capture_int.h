@@ -174,6 +174,14 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 	if (cc_turn_maybe(p, len) || (p[0] == 22 && !(__atomic_load_n(&cc_told_dtls, __ATOMIC_RELAXED) |
 						     __atomic_load_n(&cc_tls_active, __ATOMIC_RELAXED))))
 		return 0;
+	if (peer_sa) {
+		if (cc_peer_addr(&peer, peer_sa, plen) < 0)
+			return 0;
+	} else {
+		if (!(fl & FDF_PEER))
+			return 0;
+		peer = e->peer;
+	}
 	/*
 	 * CLEARCAP_CAPTURE: a UDP datagram's classes come from its bytes alone.  One declined is
 	 * counted and costs no more; unless SRTP matching needs to see it (the general path hands
@@ -186,14 +194,6 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 		return 1;
 	}
 	uint64_t ts = cc_now();
-	if (peer_sa) {
-		if (cc_peer_addr(&peer, peer_sa, plen) < 0)
-			return 0;
-	} else {
-		if (!(fl & FDF_PEER))
-			return 0;
-		peer = e->peer;
-	}
 	cc_udp_local(e, m, &peer, &local);
 	uint8_t tos, ttl;
 	cc_udp_tos_ttl(e, m, &peer, outgoing, &tos, &ttl);

@@ -121,11 +121,13 @@ static void udp_received_note(int fd, struct cc_fd *e, const struct msghdr *data
 	cc_meta_from_cmsg(&meta, ctl);
 	for (size_t i = 0; i < data->msg_iovlen; i++)
 		room += data->msg_iov[i].iov_len;
-	if (!note && cc_udp_fast(e, 0, ctl->msg_name, ctl->msg_namelen, &meta, data->msg_iov, (int)data->msg_iovlen,
-				 r < room ? r : room, r))
-		return;
-	cc_cap_udp_note(fd, e, 0, ctl->msg_name, ctl->msg_namelen, &meta, data->msg_iov, (int)data->msg_iovlen,
-			r < room ? r : room, r, note);
+	if (note)
+		cc_cap_udp_note(fd, e, 0, ctl->msg_name, ctl->msg_namelen, &meta, data->msg_iov, (int)data->msg_iovlen,
+				r < room ? r : room, r, note);
+	else if (!cc_udp_fast(e, 0, ctl->msg_name, ctl->msg_namelen, &meta, data->msg_iov, (int)data->msg_iovlen,
+			      r < room ? r : room, r))
+		cc_cap_udp_general(fd, e, 0, ctl->msg_name, ctl->msg_namelen, &meta, data->msg_iov,
+				   (int)data->msg_iovlen, r < room ? r : room, r);
 }
 
 static inline void udp_received(int fd, struct cc_fd *e, const struct msghdr *data, const struct msghdr *ctl,
