@@ -20,8 +20,8 @@
  */
 #include "pcapout/format.h"
 #include "pcapout/frame.h"
+#include "pcapout/frame_int.h"
 
-#include <arpa/inet.h>
 #include <string.h>
 
 #define PAD4(n) (((n) + 3) & ~(size_t)3)
@@ -162,29 +162,13 @@ size_t cc_record_opts(uint8_t *dst, int outgoing, const char *comment, size_t co
 	return n + 4;
 }
 
-static inline void put_be16(uint8_t *p, uint16_t v)
-{
-	v = htons(v);
-	memcpy(p, &v, 2);
-}
-
-static inline void put_be32(uint8_t *p, uint32_t v)
-{
-	v = htonl(v);
-	memcpy(p, &v, 4);
-}
-
 size_t cc_record_udp4(uint8_t *dst, const struct cc_frame *f, uint64_t ts_ns, const uint8_t *payload, size_t len,
 		      const uint8_t *opts, size_t opts_len)
 {
-	size_t caplen = CC_SLL2_LEN + 20 + 8 + len;
+	size_t caplen = CC_SLL2_LEN + 28 + len;
 	size_t total = 28 + PAD4(caplen) + opts_len + 4;
-	uint32_t l4len = 8 + len > 0xffff ? 0xffff : (uint32_t)(8 + len);
-	uint32_t tot = 28 + len > 0xffff ? 0xffff : (uint32_t)(28 + len);
-	uint8_t *p = dst + 28;
-	uint32_t a, b, sum;
 
-	/* Enhanced Packet Block header. */
+	/* As cc_record_finish() around cc_frame_build()'s frame, with the options made already. */
 	put32(dst, 0x00000006);
 	put32(dst + 4, (uint32_t)total);
 	put32(dst + 8, f->iface - 1u);
@@ -192,39 +176,7 @@ size_t cc_record_udp4(uint8_t *dst, const struct cc_frame *f, uint64_t ts_ns, co
 	put32(dst + 16, (uint32_t)ts_ns);
 	put32(dst + 20, (uint32_t)caplen);
 	put32(dst + 24, (uint32_t)caplen);
-	/* SLL2 (as cc_sll2_put). */
-	put_be32(p, 0x0800u << 16);
-	put_be32(p + 4, f->iface);
-	put_be16(p + 8, 0xfffe);
-	p[10] = f->outgoing ? 4 : 0;
-	p[11] = 4;
-	put_be32(p + 12, f->pid);
-	put_be32(p + 16, 0);
-	p += CC_SLL2_LEN;
-	/* IPv4, id 0, DF, its checksum from the values (as cc_frame_build). */
-	memcpy(&a, f->src.ip, 4);
-	memcpy(&b, f->dst.ip, 4);
-	put_be16(p, (uint16_t)(0x4500u | f->tos));
-	put_be16(p + 2, (uint16_t)tot);
-	put_be32(p + 4, 0x4000);
-	p[8] = f->ttl;
-	p[9] = IPPROTO_UDP;
-	memcpy(p + 12, &a, 4);
-	memcpy(p + 16, &b, 4);
-	a = ntohl(a);
-	b = ntohl(b);
-	sum = (0x4500u | f->tos) + tot + 0x4000u + ((uint32_t)f->ttl << 8 | IPPROTO_UDP) + (a >> 16) + (a & 0xffff) +
-	      (b >> 16) + (b & 0xffff);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum += sum >> 16;
-	put_be16(p + 10, (uint16_t)~sum);
-	/* UDP without a checksum (RFC 768), then the payload. */
-	put_be16(p + 20, f->src.port);
-	put_be16(p + 22, f->dst.port);
-	put_be16(p + 24, (uint16_t)l4len);
-	put_be16(p + 26, 0);
-	memcpy(p + 28, payload, len);
-	/* Pad, options, trailer (as cc_record_finish). */
+	cc_frame_udp4(dst + 28, f, payload, len);
 	pad_zero(dst + 28 + caplen, PAD4(caplen) - caplen);
 	memcpy(dst + 28 + PAD4(caplen), opts, opts_len);
 	put32(dst + total - 4, (uint32_t)total);

@@ -18,29 +18,10 @@
  * the process id so a file shared by several processes says who moved each packet.
  */
 #include "pcapout/frame.h"
+#include "pcapout/frame_int.h"
 
 #include <netinet/in.h>
 #include <string.h>
-
-#define ARPHRD_NONE_ 0xfffe
-
-/* One store each (byte stores were a tenth of the writer's work per record). */
-static inline void put_be16(uint8_t *p, uint16_t v)
-{
-	v = htons(v);
-	memcpy(p, &v, 2);
-}
-
-static inline uint32_t get_be16(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 8 | p[1];
-}
-
-static inline void put_be32(uint8_t *p, uint32_t v)
-{
-	v = htonl(v);
-	memcpy(p, &v, 4);
-}
 
 /* acc + v with the carry out added back in: one's complement addition of 64-bit words. */
 static inline uint64_t add_carry(uint64_t acc, uint64_t v)
@@ -158,27 +139,9 @@ static size_t l4_len(const struct cc_frame *f)
 	}
 }
 
-static inline size_t sll2_put(uint8_t *p, uint16_t ethertype, unsigned iface, int outgoing, uint32_t pid)
-{
-	put_be16(p, ethertype);
-	put_be16(p + 2, 0);
-	put_be32(p + 4, iface);
-	put_be16(p + 8, ARPHRD_NONE_);
-	p[10] = outgoing ? 4 : 0;
-	p[11] = 4;
-	put_be32(p + 12, pid);
-	put_be32(p + 16, 0);
-	return CC_SLL2_LEN;
-}
-
 size_t cc_sll2_put(uint8_t *p, uint16_t ethertype, unsigned iface, int outgoing, uint32_t pid)
 {
 	return sll2_put(p, ethertype, iface, outgoing, pid);
-}
-
-static inline size_t put_sll2(uint8_t *p, const struct cc_frame *f)
-{
-	return sll2_put(p, f->dst.family == AF_INET6 ? 0x86dd : 0x0800, f->iface, f->outgoing, f->pid);
 }
 
 /* Pseudo-header sum (RFC 768, RFC 8200 section 8.1) for the transport checksum. */
@@ -213,21 +176,7 @@ size_t cc_frame_build(uint8_t *dst, const struct cc_frame *f, const struct iovec
 		memcpy(p + 24, f->dst.ip, 16);
 		p += 40;
 	} else {
-		size_t tot = 20 + l4len;
-		put_be16(p, 0x4500 | f->tos);
-		put_be16(p + 2, tot > 0xffff ? 0xffff : (uint16_t)tot);
-		put_be32(p + 4, 0x4000);        /* id 0, DF: what Linux sends for UDP and TCP */
-		p[8] = f->ttl;
-		p[9] = f->proto;
-		memcpy(p + 12, f->src.ip, 4);
-		memcpy(p + 16, f->dst.ip, 4);
-		/* The header's sum from the values just written: no pass over its bytes. */
-		uint32_t sum = (0x4500u | f->tos) + (tot > 0xffff ? 0xffffu : (uint32_t)tot) + 0x4000u +
-			       ((uint32_t)f->ttl << 8 | f->proto) + get_be16(f->src.ip) + get_be16(f->src.ip + 2) +
-			       get_be16(f->dst.ip) + get_be16(f->dst.ip + 2);
-		sum = (sum & 0xffff) + (sum >> 16);
-		sum += sum >> 16;
-		put_be16(p + 10, (uint16_t)~sum);
+		put_ip4(p, f, l4len);
 		p += 20;
 	}
 	l4 = p;
@@ -238,10 +187,7 @@ size_t cc_frame_build(uint8_t *dst, const struct cc_frame *f, const struct iovec
 		cc_iov_copy(payload, iov, iovcnt, skip, caplen);
 
 	if (f->proto == IPPROTO_UDP) {
-		put_be16(l4, f->src.port);
-		put_be16(l4 + 2, f->dst.port);
-		put_be16(l4 + 4, l4len > 0xffff ? 0xffff : (uint16_t)l4len);
-		put_be16(l4 + 6, 0);
+		put_udp(l4, f, l4len);
 	} else if (f->proto == IPPROTO_TCP) {
 		put_be16(l4, f->src.port);
 		put_be16(l4 + 2, f->dst.port);
