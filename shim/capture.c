@@ -100,7 +100,7 @@ static inline const char *silent_note(const struct iovec *iov, size_t caplen, si
 	return dtls ? NOTE_DTLS : NOTE_TLS;
 }
 
-/* The general path of cc_cap_udp and cc_cap_udp_note. */
+/* The general path of cc_cap_udp_general and cc_cap_udp_note. */
 static void cap_udp(int fd, struct cc_fd *e, int outgoing,
 							  const struct sockaddr *peer_sa, socklen_t plen,
 							  const struct cc_meta *m, const struct iovec *iov, int iovcnt,
@@ -176,13 +176,6 @@ static void cap_udp(int fd, struct cc_fd *e, int outgoing,
 	cc_emit(&f, ts, iov, iovcnt, 0, caplen, origlen);
 	if (relayed)
 		cc_cap_relay(outgoing, &rl, ts);
-}
-
-void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,
-		const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen)
-{
-	if (!cc_udp_fast(e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen))
-		cap_udp(fd, e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen, NULL);
 }
 
 void cc_cap_udp_general(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,

@@ -41,24 +41,21 @@ void cc_refresh_local(int fd, struct cc_fd *e);
 /* Re-reads the peer (after connect). */
 void cc_refresh_peer(int fd, struct cc_fd *e);
 
-/* Source address the kernel would choose towards dst (cached; a system call only on a miss). */
-int cc_route_src(const struct cc_addr *dst, struct cc_addr *src);
-
 /* Control messages of a sent or received msghdr into meta. */
 void cc_meta_from_cmsg(struct cc_meta *m, const struct msghdr *msg);
 
 /*
- * One UDP send or receive of `len` payload bytes (origlen >= caplen when truncated).  peer: the
- * address given to or returned by the call, or NULL for the connected peer.
+ * One UDP send or receive of `len` payload bytes (origlen >= caplen when truncated), by the
+ * general path: for callers that tried cc_udp_fast() (capture_int.h) first.  peer: the address
+ * given to or returned by the call, or NULL for the connected peer.
  */
-void cc_cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer, socklen_t plen,
-		const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen);
-
-/* cc_cap_udp() without its first step, cc_udp_fast() (capture_int.h): for callers that tried it. */
 void cc_cap_udp_general(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer, socklen_t plen,
 			const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen);
 
-/* The same, with a note for the record's comment (what impairment did to the datagram). */
+/*
+ * The same, trying cc_udp_fast() first; with a note for the record's comment (what impairment
+ * did to the datagram), the general path always.
+ */
 void cc_cap_udp_note(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer, socklen_t plen,
 		     const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen,
 		     const char *note);

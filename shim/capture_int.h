@@ -58,7 +58,10 @@ static inline __attribute__((always_inline)) int addr_is_any(const struct cc_add
 	return !(w[0] | w[1]);
 }
 
-/* The last route this thread asked for (route.c): see cc_route_src_cached(). */
+/*
+ * The last route this thread asked for (route.c): a sender on a wildcard-bound socket asks for
+ * the same peer packet after packet, and this answer costs a compare of two words.
+ */
 struct cc_last_route {
 	uint64_t dst[2];
 	uint16_t family;
@@ -66,11 +69,11 @@ struct cc_last_route {
 };
 extern __thread struct cc_last_route cc_last_route __attribute__((tls_model("initial-exec")));
 
-/*
- * cc_route_src() with its first answer inline: a sender on a wildcard-bound socket asks for the
- * same peer packet after packet.
- */
-static inline __attribute__((always_inline)) int cc_route_src_cached(const struct cc_addr *dst, struct cc_addr *src)
+/* The route's answer when it is not this thread's last: the shared cache, or the kernel (route.c). */
+int cc_route_src_lookup(const struct cc_addr *dst, struct cc_addr *src);
+
+/* Source address the kernel would choose towards dst (cached; a system call only on a miss). */
+static inline __attribute__((always_inline)) int cc_route_src(const struct cc_addr *dst, struct cc_addr *src)
 {
 	uint64_t w[2];
 
@@ -79,7 +82,7 @@ static inline __attribute__((always_inline)) int cc_route_src_cached(const struc
 		*src = cc_last_route.src;
 		return 0;
 	}
-	return cc_route_src(dst, src);
+	return cc_route_src_lookup(dst, src);
 }
 
 static inline __attribute__((always_inline)) int addr_is_multicast(const struct cc_addr *a)
@@ -129,7 +132,7 @@ static inline __attribute__((always_inline)) void cc_udp_local(const struct cc_f
 		memcpy(local->ip, m->local.ip, 16);
 	} else if (local->family != peer->family || addr_is_any(local)) {
 		struct cc_addr src;
-		if (cc_route_src_cached(peer, &src) == 0)
+		if (cc_route_src(peer, &src) == 0)
 			memcpy(local->ip, src.ip, 16);
 	}
 	local->family = peer->family;

@@ -13,7 +13,6 @@
 #define NCHUNKS CC_FD_NCHUNKS
 
 struct cc_fd *cc_fd_chunks[NCHUNKS];
-#define chunks cc_fd_chunks
 uint32_t cc_fork_gen;
 
 struct cc_fd *cc_fd_get(int fd)
@@ -23,13 +22,13 @@ struct cc_fd *cc_fd_get(int fd)
 
 	if (fd < 0 || (u >> CHUNK_BITS) >= NCHUNKS)
 		return NULL;
-	c = __atomic_load_n(&chunks[u >> CHUNK_BITS], __ATOMIC_ACQUIRE);
+	c = __atomic_load_n(&cc_fd_chunks[u >> CHUNK_BITS], __ATOMIC_ACQUIRE);
 	if (c)
 		return &c[u & (CHUNK - 1)];
 	c = mmap(NULL, CHUNK * sizeof(*c), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (c == MAP_FAILED)
 		return NULL;
-	if (!__atomic_compare_exchange_n(&chunks[u >> CHUNK_BITS], &expected, c, 0, __ATOMIC_ACQ_REL,
+	if (!__atomic_compare_exchange_n(&cc_fd_chunks[u >> CHUNK_BITS], &expected, c, 0, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE)) {
 		munmap(c, CHUNK * sizeof(*c));
 		c = expected;
@@ -50,7 +49,7 @@ void cc_fd_reset(int fd)
 void cc_fd_reset_range(unsigned lo, unsigned hi)
 {
 	for (unsigned ch = lo >> CHUNK_BITS; ch < NCHUNKS && ch <= (hi >> CHUNK_BITS); ch++) {
-		struct cc_fd *c = __atomic_load_n(&chunks[ch], __ATOMIC_ACQUIRE);
+		struct cc_fd *c = __atomic_load_n(&cc_fd_chunks[ch], __ATOMIC_ACQUIRE);
 		if (!c)
 			continue;
 		for (unsigned i = 0; i < CHUNK; i++) {

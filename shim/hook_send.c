@@ -26,9 +26,11 @@ static inline __attribute__((always_inline)) void sent(int fd, struct cc_fd *e, 
 {
 	if (fd_kind(e) == FDK_UDP) {
 		struct cc_meta m = { .tos = -1, .ttl = -1 };
-		if (msg && msg->msg_controllen)
+		const struct cc_meta *mp = NULL;
+		if (msg && msg->msg_controllen) {
 			cc_meta_from_cmsg(&m, msg);
-		const struct cc_meta *mp = msg && msg->msg_controllen ? &m : NULL;
+			mp = &m;
+		}
 		if (!cc_udp_fast(e, 1, to, tolen, mp, iov, iovcnt, n, n))
 			cc_cap_udp_general(fd, e, 1, to, tolen, mp, iov, iovcnt, n, n);
 	} else {

@@ -212,7 +212,7 @@ static void note_time(char *buf, size_t len, const char *what, uint64_t called, 
 
 /*
  * Whether CLEARCAP_IMPAIR_FILTER selects this datagram: the filter runs on the frame as the
- * capture would hold it (addresses as cc_cap_udp finds them, the first 512 bytes of payload).
+ * capture would hold it (addresses as cc_udp_local finds them, the first 512 bytes of payload).
  * Datagrams it leaves out draw nothing from the PRNG.
  */
 static int selected(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *name, socklen_t nlen,
@@ -231,14 +231,7 @@ static int selected(int fd, struct cc_fd *e, int outgoing, const struct sockaddr
 	}
 	if (!(fd_flags(e) & FDF_LOCAL))
 		cc_refresh_local(fd, e);
-	local = e->local;
-	if (local.family != peer.family || addr_is_any(&local)) {
-		struct cc_addr src;
-		if (cc_route_src(&peer, &src) == 0) {
-			memcpy(local.ip, src.ip, 16);
-			local.family = src.family;
-		}
-	}
+	cc_udp_local(e, NULL, &peer, &local);
 	memset(&f, 0, sizeof(f));
 	f.proto = IPPROTO_UDP;
 	f.iface = CC_IF_WIRE;
@@ -247,7 +240,6 @@ static int selected(int fd, struct cc_fd *e, int outgoing, const struct sockaddr
 	f.pid = cc_pid;
 	f.src = outgoing ? local : peer;
 	f.dst = outgoing ? peer : local;
-	f.src.family = f.dst.family = peer.family;
 	size_t cap = len < 512 ? len : 512;
 	size_t n = cc_frame_build(buf, &f, iov, iovcnt, 0, cap, len);
 	return cc_filter_match_other(buf, n, cc_frame_hdr_len(&f) + len);
