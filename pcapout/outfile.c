@@ -2,7 +2,8 @@
  * The output file of one process: a regular file, a FIFO, or the wrapper's pipe.  Opening it
  * (never through a planted symlink, appending only to a capture of the same kind), the append
  * protocol across the processes that share it (O_APPEND, a flock per batch, a record cut short
- * by a killed writer cut off), a forked child's own file description, rotation (-C, -G, -W) and
+ * by a killed writer cut off, never one still being written), a forked child's own file
+ * description, rotation (-C, -G, -W) and
  * `clearcap ctl reopen`.
  */
 #include "pcapout/output.h"
@@ -71,6 +72,40 @@ int cc_wf_write_all(int fd, struct iovec *iov, int n)
 	return rc;
 }
 
+/*
+ * fstat by system call, as the writes and locks here are: the program's own close of any fd
+ * number goes through libc (and ThreadSanitizer's model of descriptors), never meeting ours.
+ */
+static int raw_fstat(int fd, struct stat *st)
+{
+#ifdef SYS_fstat
+	return (int)syscall(SYS_fstat, fd, st);
+#else
+	return (int)syscall(SYS_newfstatat, fd, "", st, AT_EMPTY_PATH);
+#endif
+}
+
+/*
+ * The repair lock: a POSIX record lock on the file's first byte.  The batch lock (flock) belongs
+ * to an open file description, so it does not keep apart two processes that share one -- a forked
+ * child that could not open its own (chrooted away from /proc), or a writer that gave up waiting
+ * for a stranger's flock.  Such a writer holds this lock, which belongs to a process, for the
+ * length of its writev; a repair takes it without waiting and cuts nothing when it cannot, so a
+ * record still being written is never taken for one a killed writer left.
+ */
+static int repair_lock(int fd, int cmd)
+{
+	struct flock fl = { .l_type = cmd == F_UNLCK ? F_UNLCK : F_WRLCK, .l_whence = SEEK_SET,
+			    .l_start = 0, .l_len = 1 };
+
+	if (cmd == F_UNLCK)
+		cmd = F_SETLK;
+	long r;
+	while ((r = syscall(SYS_fcntl, fd, cmd, &fl)) < 0 && errno == EINTR)
+		;
+	return (int)r;
+}
+
 /* A pcapng block at off that is whole: sane length, and the same length at its end. */
 static int block_whole(int fd, off_t off, off_t size, uint32_t *len)
 {
@@ -101,39 +136,45 @@ static off_t repair_tail(int fd, off_t size, off_t from)
 		return size;
 	if (pread(fd, &last, 4, size - 4) == 4 && last <= size - from && block_whole(fd, size - last, size, &len))
 		return size;
+	/* A writer still in its writev (one without the flock) holds the repair lock: not cut. */
+	if (repair_lock(fd, F_SETLK) < 0)
+		return size;
+	struct stat st;
+	if (raw_fstat(fd, &st) == 0 && st.st_size != size) {
+		/* That writer finished while we looked: look again at what it left. */
+		size = st.st_size;
+		if (pread(fd, &last, 4, size - 4) == 4 && last <= size - from &&
+		    block_whole(fd, size - last, size, &len)) {
+			repair_lock(fd, F_UNLCK);
+			return size;
+		}
+	}
 	while (block_whole(fd, off, size, &len))
 		off += len;
 	if (off != size && syscall(SYS_ftruncate, fd, off) == 0) {
+		repair_lock(fd, F_UNLCK);
 		cc_warn("%s: removed %lld bytes of a record cut short by a killed writer", W.path,
 			(long long)(size - off));
 		return off;
 	}
+	repair_lock(fd, F_UNLCK);
 	return size;
 }
 
-/* Takes the file's lock for one batch, bounded: a stranger holding it must not stall us. */
-static int lock_batch(int fd)
+/*
+ * Takes the file's lock for one batch (flock), or the repair lock, bounded: a stranger holding
+ * it must not stall us.
+ */
+static int lock_bounded(int fd, int repair)
 {
-	for (int tries = 0; syscall(SYS_flock, fd, LOCK_EX | LOCK_NB) < 0; tries++) {
-		if ((errno != EWOULDBLOCK && errno != EINTR) || tries >= 4000)
+	for (int tries = 0; (repair ? repair_lock(fd, F_SETLK) : syscall(SYS_flock, fd, LOCK_EX | LOCK_NB)) < 0;
+	     tries++) {
+		if ((errno != EWOULDBLOCK && errno != EAGAIN && errno != EACCES && errno != EINTR) || tries >= 4000)
 			return -1;
 		struct timespec ts = { 0, 500000 };
 		nanosleep(&ts, NULL);
 	}
 	return 0;
-}
-
-/*
- * fstat by system call, as the writes and locks here are: the program's own close of any fd
- * number goes through libc (and ThreadSanitizer's model of descriptors), never meeting ours.
- */
-static int raw_fstat(int fd, struct stat *st)
-{
-#ifdef SYS_fstat
-	return (int)syscall(SYS_fstat, fd, st);
-#else
-	return (int)syscall(SYS_newfstatat, fd, "", st, AT_EMPTY_PATH);
-#endif
 }
 
 /*
@@ -150,7 +191,7 @@ int cc_wf_write_fd(int fd, struct iovec *iov, int n)
 		struct stat st;
 		size_t total = 0;
 		/* A stranger that held the lock for 2 s once is not waited for again on this file. */
-		int locked = !W.lock_given_up && lock_batch(fd) == 0;
+		int locked = !W.lock_given_up && lock_bounded(fd, 0) == 0;
 
 		if (!locked)
 			W.lock_given_up = 1;
@@ -161,9 +202,15 @@ int cc_wf_write_fd(int fd, struct iovec *iov, int n)
 		off_t at = -1;
 		if (locked && raw_fstat(fd, &st) == 0)
 			at = st.st_size != W.end ? repair_tail(fd, st.st_size, W.end) : st.st_size;
+		/* Unlocked, the repair lock says a write is under way (bounded: a stranger may hold it). */
+		int held = !locked && !W.rlock_given_up && lock_bounded(fd, 1) == 0;
+		if (!locked && !held)
+			W.rlock_given_up = 1;
 		rc = cc_wf_write_all(fd, iov, n);
 		int saved = errno;
 		W.end = at >= 0 && rc == 0 ? at + (off_t)total : -1;
+		if (held)
+			repair_lock(fd, F_UNLCK);
 		if (locked)
 			syscall(SYS_flock, fd, LOCK_UN);
 		errno = saved;
@@ -225,8 +272,9 @@ static int move_high(int fd)
  * A forked child shares its parent's open file description, and flock() locks descriptions:
  * both would hold the batch lock at once, and one's tail repair could cut the other's write in
  * half.  So the child writes through a description of its own, reopened through /proc/self/fd
- * (which reaches a deleted file and a pipe too), before its first batch.  Without /proc it keeps
- * the shared one and takes no lock on a file, so it never repairs.
+ * (which reaches a deleted file and a pipe too), before its first batch.  Without /proc (a
+ * chroot) it keeps the shared one, takes no flock on a file, so it never repairs, and holds the
+ * repair lock around each write, so that no one else's repair cuts its record in half.
  */
 void cc_wf_own_description(void)
 {
@@ -308,6 +356,7 @@ int cc_wf_open(void)
 		return open_fifo();
 	W.pipe = 0;
 	W.lock_given_up = 0;
+	W.rlock_given_up = 0;
 
 	/* O_NOFOLLOW: a symlink planted at the path is refused, not followed. */
 	fd = open(W.path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |

@@ -47,6 +47,7 @@ struct cc_w {
 	int pipe;                       /* the output is a FIFO or pipe: writes are locked, see open_fifo */
 	off_t end;                      /* file size after our last write (a block boundary), or -1 */
 	int lock_given_up;              /* the file's lock was not to be had: write without it */
+	int rlock_given_up;             /* nor the repair lock (outfile.c's repair_lock) */
 	int inherited;                  /* a forked child still on its parent's open file description */
 	char base[PATH_MAX_];           /* the configured name; path is the current file of a rotation */
 	struct cc_rot_cfg rot;

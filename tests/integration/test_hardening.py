@@ -686,6 +686,63 @@ def test_chroot_and_setuid_after_start(env):
     eq(os.listdir(jail), [], "nothing written inside the jail")
 
 
+CHROOT_KIDS_C = r"""
+int main(int argc, char **argv)
+{
+    set_dst(9);
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    int n = send_n(s, "up", 1);
+    if (chroot(argv[1]) != 0 || chdir("/") != 0) { perror("chroot"); return 2; }
+    pid_t kids[4];
+    for (int k = 0; k < 4; k++) {
+        if ((kids[k] = fork()) == 0) {
+            char tag[16];
+            int m = 0;
+            for (int r = 0; r < 40; r++) {
+                snprintf(tag, sizeof(tag), "k%d.%d", k, r);
+                m += send_n(s, tag, 100);
+                usleep(500);
+            }
+            _exit(m == 4000 ? 0 : 4);
+        }
+    }
+    char tag[16];
+    for (int r = 0; r < 40; r++) {
+        snprintf(tag, sizeof(tag), "p.%d", r);
+        n += send_n(s, tag, 100);
+        usleep(500);
+    }
+    int bad = 0;
+    for (int k = 0; k < 4; k++) {
+        int st;
+        waitpid(kids[k], &st, 0);
+        bad += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+    }
+    printf("sent %d bad %d\n", n, bad);
+    return 0;
+}
+"""
+
+
+def test_chroot_children_share_the_file(env):
+    """Children forked inside a chroot (no /proc: they cannot open a description of their own)
+    write their batches while the parent writes its own, all through one file description: no
+    one's tail repair takes another's record being written for one a killed writer left."""
+    exe = _cc(env, "chrk", CHROOT_KIDS_C)
+    jail = env.path("jail")
+    os.mkdir(jail)
+    cap = env.path("k.pcapng")
+    p = cclib.run([exe, jail], env=env.env(cap))
+    eq(p.stdout, "sent 4001 bad 0\n", "stdout under the shim")
+    eq(_cc_lines(p.stderr), [], "no clearcap line")
+    _capinfos_ok(cap)
+    pays = _payloads(cap)
+    eq(len(pays), 20001, "every datagram")
+    want = [b"up-0"] + [b"%s.%d-%d" % (t, r, i) for t in (b"p", b"k0", b"k1", b"k2", b"k3")
+                        for r in range(40) for i in range(100)]
+    eq(sorted(pays), sorted(want), "every datagram of the parent and the four children")
+
+
 # ---- 9. set-uid binaries ----
 
 SETUID_C = r"""

@@ -9,6 +9,7 @@
 #include "tests/unit/check_main.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <check.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
@@ -16,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static struct cc_frame udp4(void)
@@ -494,6 +497,48 @@ START_TEST(ring_many_producers_lose_nothing)
 }
 END_TEST
 
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* Appends the first 20 bytes of a 92-byte block, as a writer killed mid-writev leaves it. */
+static off_t append_torn(const char *path)
+{
+	uint32_t torn[5] = { 6, 92, 0, 0, 0 };
+	int fd = open(path, O_WRONLY | O_APPEND);
+	off_t at = file_size(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, torn, sizeof(torn)), (ssize_t)sizeof(torn));
+	close(fd);
+	return at;
+}
+
+/* The torn block is still at `at`. */
+static int torn_at(const char *path, off_t at)
+{
+	uint32_t b[5] = { 0 };
+	int fd = open(path, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, b, sizeof(b), at), (ssize_t)sizeof(b));
+	close(fd);
+	return b[0] == 6 && b[1] == 92 && b[2] == 0 && b[3] == 0 && b[4] == 0;
+}
+
+static void write_packets(struct cc_frame *f, int count)
+{
+	for (int i = 0; i < count; i++) {
+		struct iovec iov = { "late", 4 };
+		ck_assert_int_eq(cc_out_frame(f, 1700000001000000000ull + (uint64_t)i, &iov, 1, 0, 4, 4), 0);
+	}
+	cc_writer_flush();
+}
+
 START_TEST(writer_file_reads_back_with_libpcap)
 {
 	char path[] = "/tmp/cc-unit-XXXXXX";
@@ -538,6 +583,42 @@ START_TEST(writer_file_reads_back_with_libpcap)
 	}
 	ck_assert_int_eq(n, 1000);
 	pcap_close(p);
+
+	/*
+	 * A record cut short at the end is cut off -- but not while another process holds the
+	 * repair lock, as a writer sharing a description (a chrooted child) does during its writev.
+	 */
+	int go[2], done[2];
+	char c;
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(done), 0);
+	pid_t kid = fork();
+	if (kid == 0) {
+		int lfd = open(path, O_RDWR);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+		if (lfd < 0 || fcntl(lfd, F_SETLK, &fl) < 0)
+			_exit(1);
+		if (write(go[1], "L", 1) != 1 || read(done[0], &c, 1) != 1)
+			_exit(2);
+		_exit(0);
+	}
+	ck_assert_int_eq(read(go[0], &c, 1), 1);
+	off_t at = append_torn(path);
+	off_t before = file_size(path);
+	write_packets(&f, 10);
+	off_t ten = file_size(path) - before;
+	ck_assert_msg(torn_at(path, at), "a record being written is left alone");
+	ck_assert_int_eq(write(done[1], "x", 1), 1);
+	int status;
+	ck_assert_int_eq(waitpid(kid, &status, 0), kid);
+	ck_assert_int_eq(status, 0);
+
+	at = append_torn(path);
+	before = file_size(path);
+	write_packets(&f, 10);
+	ck_assert_msg(!torn_at(path, at), "a record a killed writer left is cut off");
+	ck_assert_int_eq(file_size(path) - before, ten - 20);
+	close(go[0]), close(go[1]), close(done[0]), close(done[1]);
 	unlink(path);
 }
 END_TEST
