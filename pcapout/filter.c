@@ -25,6 +25,7 @@ static struct {
 } F;
 
 int cc_filter_on;
+uint32_t cc_filter_gen;
 
 /* Compiles expr for our frames into *out (loading libpcap and bpf_filter on first use). */
 static int compile_prog(const char *expr, struct bpf_program *out, char *err, size_t errlen)
@@ -77,6 +78,7 @@ int cc_filter_compile(const char *expr, char *err, size_t errlen)
 	if (compile_prog(expr, &F.prog, err, errlen) < 0)
 		return -1;
 	/* The library stays loaded: bpf_filter runs for every frame from now on. */
+	__atomic_add_fetch(&cc_filter_gen, 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&cc_filter_on, 1, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -98,24 +100,46 @@ int cc_filter_match(const uint8_t *frame, size_t caplen, size_t wirelen)
 	return F.run(F.prog.bf_insns, frame, (u_int)wirelen, (u_int)caplen) != 0;
 }
 
-/* A load of n bytes at k: the value, or -1 when it settles nothing (see cc_filter_decide). */
-static int64_t load(const uint8_t *p, size_t avail, int complete, size_t hole_lo, size_t hole_hi, uint32_t k,
-		    unsigned n, int *reject)
-{
-	uint32_t v = 0;
+/*
+ * What the interpreter may read: avail bytes of a frame wirelen long (wirelen unknown when
+ * len_unknown), minus the bytes in [hole_lo, hole_hi) and those set in `mask` (bit i: byte i of
+ * the first 128), whose values are not known here.
+ */
+struct view {
+	const uint8_t *p;
+	size_t avail, wirelen, hole_lo, hole_hi;
+	const uint64_t *mask;
+	int complete, len_unknown;
+};
 
-	if ((uint64_t)k + n > avail) {
+static int masked(const uint64_t *mask, uint32_t k, unsigned n)
+{
+	for (uint32_t b = k; b < k + n && b < 128; b++)
+		if (mask[b >> 6] >> (b & 63) & 1)
+			return 1;
+	return 0;
+}
+
+/* A load of n bytes at k: the value, or -1 when it settles nothing (see cc_filter_decide). */
+static int64_t load(const struct view *v, uint32_t k, unsigned n, int *reject)
+{
+	const uint8_t *p = v->p;
+	uint32_t w = 0;
+
+	if ((uint64_t)k + n > v->avail) {
 		/* Past the whole frame libpcap rejects; past a prefix the answer is not known here. */
-		if (complete)
+		if (v->complete)
 			*reject = 1;
 		return -1;
 	}
-	if (k < hole_hi && k + n > hole_lo)
+	if (k < v->hole_hi && k + n > v->hole_lo)
+		return -1;
+	if (v->mask && masked(v->mask, k, n))
 		return -1;
 	/* One load each (a byte loop was a twentieth of a filtered packet's cost). */
 	if (n == 4) {
-		memcpy(&v, p + k, 4);
-		return ntohl(v);
+		memcpy(&w, p + k, 4);
+		return ntohl(w);
 	}
 	if (n == 2) {
 		uint16_t h;
@@ -125,10 +149,11 @@ static int64_t load(const uint8_t *p, size_t avail, int complete, size_t hole_lo
 	return p[k];
 }
 
-int cc_filter_decide(const uint8_t *p, size_t avail, size_t wirelen, size_t hole_lo, size_t hole_hi, int complete)
+static int decide(const struct view *vw)
 {
 	const struct bpf_insn *pc = F.prog.bf_insns, *end = pc + F.prog.bf_len;
 	uint32_t A = 0, X = 0, mem[BPF_MEMWORDS] = { 0 };
+	int complete = vw->complete;
 
 	/* Classic BPF, as libpcap's bpf_filter() runs it; jumps only go forward, so this ends. */
 	for (; pc < end; pc++) {
@@ -145,20 +170,20 @@ int cc_filter_decide(const uint8_t *p, size_t avail, size_t wirelen, size_t hole
 			uint64_t k = (uint64_t)pc->k + (BPF_MODE(pc->code) == BPF_IND ? X : 0);
 			if (k > 0xffffffffu)
 				return complete ? 0 : -1;
-			v = load(p, avail, complete, hole_lo, hole_hi, (uint32_t)k, n, &reject);
+			v = load(vw, (uint32_t)k, n, &reject);
 			if (v < 0)
 				return reject ? 0 : -1;
 			A = (uint32_t)v;
 			break;
 		}
 		case BPF_LDX | BPF_MSH | BPF_B:
-			v = load(p, avail, complete, hole_lo, hole_hi, pc->k, 1, &reject);
+			v = load(vw, pc->k, 1, &reject);
 			if (v < 0)
 				return reject ? 0 : -1;
 			X = ((uint32_t)v & 0xf) << 2;
 			break;
-		case BPF_LD | BPF_W | BPF_LEN: A = (uint32_t)wirelen; break;
-		case BPF_LDX | BPF_W | BPF_LEN: X = (uint32_t)wirelen; break;
+		case BPF_LD | BPF_W | BPF_LEN: if (vw->len_unknown) return -1; A = (uint32_t)vw->wirelen; break;
+		case BPF_LDX | BPF_W | BPF_LEN: if (vw->len_unknown) return -1; X = (uint32_t)vw->wirelen; break;
 		case BPF_LD | BPF_IMM: A = pc->k; break;
 		case BPF_LDX | BPF_IMM: X = pc->k; break;
 		case BPF_LD | BPF_MEM: if (pc->k >= BPF_MEMWORDS) return -1; A = mem[pc->k]; break;
@@ -188,4 +213,33 @@ int cc_filter_decide(const uint8_t *p, size_t avail, size_t wirelen, size_t hole
 		}
 	}
 	return -1;
+}
+
+int cc_filter_decide(const uint8_t *p, size_t avail, size_t wirelen, size_t hole_lo, size_t hole_hi, int complete)
+{
+	struct view v = { p, avail, wirelen, hole_lo, hole_hi, NULL, complete, 0 };
+
+	return decide(&v);
+}
+
+int cc_filter_flow_verdict(const uint8_t *hdr, size_t hl)
+{
+	/*
+	 * What differs between two datagrams of the same headers: the payload (past hl), the frame's
+	 * length, the IP length (and IPv4's header sum) and the UDP length and checksum.  IPv4's id
+	 * and flags are constant (frame_int.h's put_ip4), as are the link-layer header, addresses,
+	 * ports, TOS and TTL, which the caller keys on.
+	 */
+	uint64_t mask[2] = { 0, 0 };
+	static const uint8_t v4[] = { 2, 3, 10, 11, 24, 25, 26, 27 }, v6[] = { 4, 5, 44, 45, 46, 47 };
+	int ip6 = hdr[0] == 0x86 && hdr[1] == 0xdd;
+	const uint8_t *b = ip6 ? v6 : v4;
+	size_t nb = ip6 ? sizeof(v6) : sizeof(v4);
+
+	for (size_t i = 0; i < nb; i++) {
+		unsigned k = CC_SLL2_LEN + b[i];
+		mask[k >> 6] |= 1ull << (k & 63);
+	}
+	struct view v = { hdr, hl, 0, 0, 0, mask, 0, 1 };
+	return decide(&v);
 }

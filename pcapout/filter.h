@@ -25,6 +25,16 @@ static inline int cc_filter_active(void)
  */
 int cc_filter_decide(const uint8_t *p, size_t avail, size_t wirelen, size_t hole_lo, size_t hole_hi, int complete);
 
+/*
+ * The filter's verdict on every UDP frame with these headers (hdr: the hl bytes of the link,
+ * IP and UDP headers, as cc_frame_build writes them): 1 pass, 0 decline, or -1 when it depends
+ * on what differs from one datagram to the next (the payload, a length, a checksum).
+ */
+int cc_filter_flow_verdict(const uint8_t *hdr, size_t hl);
+
+/* Bumped by each cc_filter_compile: a verdict kept from an older program is stale. */
+extern uint32_t cc_filter_gen;
+
 /* True when the frame (caplen bytes present of wirelen) passes the filter. */
 int cc_filter_match(const uint8_t *frame, size_t caplen, size_t wirelen);
 

@@ -648,6 +648,51 @@ int cc_out_tagged(const struct cc_frame *f, uint64_t ts_ns, const void *payload,
 	return out_raw(f, ts_ns, &v, 1, 0, len, len, 0, tag, tag_len);
 }
 
+/*
+ * The filter's verdict for this thread's last UDP headers.  A sender's datagrams to one peer
+ * share them, and a filter on addresses, ports or direction answers the same for all: judged
+ * once, then each datagram costs a compare.  A verdict that depends on the datagram (-1) is kept
+ * too, so that such a filter costs one look here and the frame's own judgement after.
+ */
+static __thread struct flow_verdict {
+	struct cc_addr src, dst;
+	uint64_t bytes;
+	uint32_t pid, gen;
+	int verdict;
+} last_flow __attribute__((tls_model("initial-exec")));
+
+/* Two addresses' 20 bytes, compared in three loads each (memcmp is a call, and a loop). */
+static inline int addr_same(const struct cc_addr *a, const struct cc_addr *b)
+{
+	uint64_t a0, a1, b0, b1;
+	uint32_t a2, b2;
+
+	_Static_assert(sizeof(struct cc_addr) == 20, "family, port and 16 address bytes");
+	memcpy(&a0, a, 8), memcpy(&a1, (const uint8_t *)a + 8, 8), memcpy(&a2, (const uint8_t *)a + 16, 4);
+	memcpy(&b0, b, 8), memcpy(&b1, (const uint8_t *)b + 8, 8), memcpy(&b2, (const uint8_t *)b + 16, 4);
+	return !((a0 ^ b0) | (a1 ^ b1) | (a2 ^ b2));
+}
+
+static int flow_verdict(const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid)
+{
+	struct flow_verdict *c = &last_flow;
+	uint32_t gen = __atomic_load_n(&cc_filter_gen, __ATOMIC_ACQUIRE);
+
+	if (c->gen == gen && c->bytes == bytes && c->pid == pid && addr_same(&c->src, src) && addr_same(&c->dst, dst))
+		return c->verdict;
+	struct cc_frame f = { .src = *src, .dst = *dst, .pid = pid };
+	uint8_t hdr[CC_SLL2_LEN + 40 + 8];
+	memcpy(&f.proto, &bytes, 8);
+	size_t hl = cc_frame_build(hdr, &f, NULL, 0, 0, 0, 0);
+	c->verdict = cc_filter_flow_verdict(hdr, hl);
+	c->src = *src;
+	c->dst = *dst;
+	c->bytes = bytes;
+	c->pid = pid;
+	c->gen = gen;
+	return c->verdict;
+}
+
 int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
 	       const void *payload, size_t len)
 {
@@ -656,8 +701,24 @@ int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *
 
 	if (rc)
 		return rc > 0 ? 0 : -1;
-	/* A filter judges the frame on this thread, and a large one is built here: the general path. */
-	if (__builtin_expect(cc_filter_active() || len > RAW_MAX - NOTE_MAX - 64 - CC_SLL2_LEN - 60, 0)) {
+	/*
+	 * A filter that answers for the headers alone is answered from this thread's last headers.
+	 * One that looks further judges each frame on this thread, as does a deferred frame's handler
+	 * on the writer's, and a large frame is built here: the general path.
+	 */
+	int general = len > RAW_MAX - NOTE_MAX - 64 - CC_SLL2_LEN - 60;
+	if (__builtin_expect(cc_filter_active(), 0) && !general) {
+		uint8_t b[8];
+		memcpy(b, &bytes, 8);
+		/* (b[6]: the frame's defer, cc_frame_bytes.) */
+		int v = b[6] ? -1 : flow_verdict(src, dst, bytes, pid);
+		if (v == 0) {
+			cc_writer_count_filtered();
+			return 0;
+		}
+		general = v < 0;
+	}
+	if (__builtin_expect(general, 0)) {
 		struct cc_frame f = { .src = *src, .dst = *dst, .pid = pid };
 		struct iovec v = { (void *)payload, len };
 		memcpy(&f.proto, &bytes, 8);

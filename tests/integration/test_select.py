@@ -56,6 +56,50 @@ def test_filter_outbound_and_port(env):
     eq([r[0] for r in tshark(cap2, ["sll.pkttype"])], ["0"] * N, "inbound")
 
 
+# One unconnected socket sending runs of ten to two ports by turns, its TOS changed twice in the
+# middle of a run: the headers change between datagrams, and sometimes only in the TOS.
+FLOWS = r"""
+import socket
+a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.bind(("127.0.0.1", 40001))
+b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); b.bind(("127.0.0.1", 40002))
+tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(90):
+    if i in (35, 65):
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0xb8 if i == 35 else 0)
+    dst = a if i // 10 % 2 else b
+    tx.sendto(b"m%d-" % i + b"x" * (i % 50), dst.getsockname())
+    if i % 10 == 9:
+        for _ in range(10):
+            dst.recv(100)
+print("sent 90")
+"""
+
+
+def test_filter_follows_each_datagrams_headers(env):
+    """A filter on the headers is answered once per flow on the program's thread (and one on
+    lengths per datagram): with the port and the TOS changing between datagrams, what is kept is
+    exactly what tcpdump keeps when given the same expression and everything."""
+    everything = env.path("all.pcapng")
+    p = cclib.py(env, FLOWS, everything)
+    eq(p.stdout.strip(), "sent 90", "the program ran")
+    eq(cclib.tshark_count(everything), 180, "sent and received, unfiltered")
+    for expr in ("udp dst port 40001 and ip[1] & 0xfc = 0xb8",
+                 "outbound and (udp dst port 40001 or (udp dst port 40002 and greater 90))"):
+        cap = env.path("f.pcapng")
+        if os.path.exists(cap):
+            os.unlink(cap)
+        p = cclib.py(env, FLOWS, cap, {"CLEARCAP_FILTER": expr})
+        eq(p.stdout.strip(), "sent 90", "the program ran")
+        want = cclib.run(["tcpdump", "-n", "-r", everything, "-w", env.path("ref.pcapng"), expr])
+        ref = [r[0] for r in tshark(env.path("ref.pcapng"), ["data.data"], None, ["-d", "udp.port==40001,data",
+                                                                                   "-d", "udp.port==40002,data"])]
+        got = [r[0] for r in tshark(cap, ["data.data"], None, ["-d", "udp.port==40001,data",
+                                                              "-d", "udp.port==40002,data"])]
+        ok(0 < len(ref) < 180, "%s: a part of the traffic (%d)" % (expr, len(ref)))
+        eq(got, ref, expr)
+        eq(cclib.tcpdump_count(cap, expr), len(got), "tcpdump keeps every record of %s" % expr)
+
+
 def bad_setting(env, var, value, quoted):
     """A bad value: one line naming the variable and quoting what is wrong; the program runs
     uncaptured and unchanged."""

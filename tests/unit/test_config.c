@@ -234,6 +234,58 @@ START_TEST(filter_prefix)
 }
 END_TEST
 
+/*
+ * The verdict on a UDP flow's headers (cc_filter_flow_verdict), which the fast path keeps per
+ * thread, is libpcap's on every datagram of that flow -- any length, any payload -- or -1.
+ */
+START_TEST(filter_flow_verdict)
+{
+	static const struct {
+		const char *expr;
+		int settled;    /* answered from the headers alone */
+	} exprs[] = {
+		{ "udp port 3478", 1 }, { "ifindex 2", 1 }, { "outbound", 1 }, { "inbound and udp", 1 }, { "ip6", 1 },
+		{ "host 127.0.0.1 and not port 9", 1 }, { "udp and ip[8] = 64", 1 }, { "ip[1] & 0xfc = 0xb8", 1 },
+		{ "udp[8] & 0xc0 = 0x80", 0 }, { "udp[6:2] = 0", 0 }, { "greater 100", 0 }, { "less 60", 0 },
+		{ "udp[4:2] > 60", 0 }, { "ip[2:2] > 100", 0 }, { "ip[10:2] != 0", 0 }, { "ip6[4:2] > 100", 0 },
+		{ "len > 70 and udp[8:4] = 0x80000001", 0 }, { "udp[100] = 1", 0 },
+	};
+	char err[256];
+	uint8_t payload[300], frame[400], hdr[100];
+
+	for (size_t e = 0; e < sizeof(exprs) / sizeof(exprs[0]); e++) {
+		ck_assert_msg(cc_filter_compile(exprs[e].expr, err, sizeof(err)) == 0, "%s: %s", exprs[e].expr, err);
+		for (int v = 0; v < 8; v++) {
+			struct cc_frame f;
+			memset(&f, 0, sizeof(f));
+			f.proto = IPPROTO_UDP;
+			f.iface = 1 + v % 2;
+			f.outgoing = v >> 1 & 1;
+			f.src.family = f.dst.family = v & 4 ? AF_INET6 : AF_INET;
+			f.src.ip[0] = f.dst.ip[0] = 127;
+			f.src.ip[3] = f.dst.ip[3] = 1;
+			f.src.port = 3478;
+			f.dst.port = v == 3 ? 9 : 5000;
+			f.ttl = v & 1 ? 64 : 1;
+			f.tos = v & 2 ? 0xb8 : 0;
+			f.pid = 4242;
+			size_t hl = cc_frame_build(hdr, &f, NULL, 0, 0, 0, 0);
+			int got = cc_filter_flow_verdict(hdr, hl);
+			ck_assert_msg(!exprs[e].settled || got >= 0, "%s, headers %d: not settled", exprs[e].expr, v);
+			for (size_t len = 0; len <= sizeof(payload); len += 7) {
+				for (size_t i = 0; i < len; i++)
+					payload[i] = (uint8_t)(i * 37 + len + 0x80);
+				struct iovec iov = { payload, len };
+				size_t all = cc_frame_build(frame, &f, &iov, 1, 0, len, len);
+				int want = cc_filter_match(frame, all, all);
+				ck_assert_msg(got == -1 || got == want, "%s, headers %d, %zu bytes: %d, libpcap %d",
+					      exprs[e].expr, v, len, got, want);
+			}
+		}
+	}
+}
+END_TEST
+
 START_TEST(bad_filter_and_classes)
 {
 	setenv("CLEARCAP_FILE", "/tmp/never-written.pcapng", 1);
@@ -311,6 +363,7 @@ int main(void)
 	tcase_add_test(t, classes_sip);
 	tcase_add_test(t, bad_filter_and_classes);
 	tcase_add_test(t, filter_prefix);
+	tcase_add_test(t, filter_flow_verdict);
 	tcase_add_test(t, daily);
 	suite_add_tcase(s, t);
 	return cc_run_suite(s);
