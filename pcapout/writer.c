@@ -112,10 +112,11 @@ void cc_w_broken(const char *what, int err, uint64_t lost)
 }
 
 /*
- * How long packets stay in the ring before they are written.  A TLS 1.3 client derives its
- * handshake secret only after it received the ServerHello, yet Wireshark must read the secret
- * before that packet to decrypt anything; holding packets back a few milliseconds lets the
- * Decryption Secrets Block, which jumps the queue, land ahead of them in the file.
+ * How long packets stay in the ring before they are written, once a TLS session exists (W.hold).
+ * A TLS 1.3 client derives its handshake secret only after it received the ServerHello, yet
+ * Wireshark must read the secret before that packet to decrypt anything; holding packets back a
+ * few milliseconds lets the Decryption Secrets Block, which jumps the queue, land ahead of them
+ * in the file.  A process without a session has no secret to wait for: its packets go at once.
  */
 #define HOLD_NS 5000000ull
 
@@ -366,7 +367,8 @@ size_t cc_w_drain_locked(int all)
 	for (;;) {
 		uint64_t tail = __atomic_load_n(&W.ring.tail, __ATOMIC_RELAXED);
 		/* Rotating by size: smaller batches, since the size is checked after each. */
-		int n = cc_ring_take(&W.ring, &b, W.rs && W.rot.size ? 64 : DRAIN_IOV, all ? NULL : old_enough, &h);
+		int hold = !all && __atomic_load_n(&W.hold, __ATOMIC_ACQUIRE);
+		int n = cc_ring_take(&W.ring, &b, W.rs && W.rot.size ? 64 : DRAIN_IOV, hold ? old_enough : NULL, &h);
 
 		if (n == 0 && b.upto == tail)
 			break;
@@ -829,6 +831,9 @@ int cc_out_dsb(const char *keylog, size_t len)
 	/* Classic pcap has no place for secrets: the key log file (CLEARCAP_KEYLOG) holds them. */
 	if (W.fmt != CC_FMT_PCAPNG)
 		return 0;
+	/* (Its session was seen already, unless an adapter logs before: hold from now on anyway.) */
+	if (!__atomic_load_n(&W.hold, __ATOMIC_RELAXED))
+		cc_writer_hold_for_secrets();
 	/* Kept after start(), which writes what was kept before: else this one would go twice. */
 	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) != W_RUNNING && start() < 0) {
 		cc_ws_keep(keylog, len);      /* no file yet (CLEARCAP_CTL=1): for when there is one */
@@ -969,6 +974,11 @@ void cc_writer_atfork_child(void)
 		W.dsb_len = 0;
 	if (__atomic_load_n(&W.state, __ATOMIC_RELAXED) == W_RUNNING)
 		W.state = W_IDLE;
+}
+
+void cc_writer_hold_for_secrets(void)
+{
+	__atomic_store_n(&W.hold, 1, __ATOMIC_RELEASE);
 }
 
 void cc_writer_set_ctl(struct cc_ctl *ctl)

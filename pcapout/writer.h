@@ -129,6 +129,13 @@ void cc_writer_count_impaired(unsigned what);
 /* Counts one failed srtp_unprotect (shared counters). */
 void cc_writer_count_srtp_failure(void);
 
+/*
+ * A TLS or DTLS session exists in this process (the TLS adapters, at its creation): from now on
+ * packets are held back a few milliseconds, and a handshake's packets until their secret went
+ * ahead of them.  Before that no secret can come, and nothing is held back.
+ */
+void cc_writer_hold_for_secrets(void);
+
 /* Counts one plaintext record by how its flow was found (index into cc_counters.plain). */
 void cc_writer_count_plain(unsigned method);
 

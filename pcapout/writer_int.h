@@ -63,6 +63,7 @@ struct cc_w {
 	int state;                      /* enum wstate, atomic */
 	int fd;
 	int sync;                       /* after exit: write each record at once */
+	int hold;                       /* a TLS session exists: packets wait for their secrets */
 	struct cc_ring ring;
 	uint8_t *stage;                 /* the writer's staging buffer, under drain_lock */
 	pthread_mutex_t drain_lock;

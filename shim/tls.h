@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pcapout/writer.h"
 #include "shim/capture.h"
 
 /* One TLS library, as an adapter describes it (a static object the adapter owns). */
@@ -44,8 +45,11 @@ static inline int cc_tls_capturing(void)
  */
 static inline void cc_tls_session_seen(void)
 {
-	if (!__atomic_load_n(&cc_tls_active, __ATOMIC_RELAXED))
+	if (!__atomic_load_n(&cc_tls_active, __ATOMIC_RELAXED)) {
+		/* Before its first handshake packet: the writer holds packets for secrets from now on. */
+		cc_writer_hold_for_secrets();
 		__atomic_store_n(&cc_tls_active, 1, __ATOMIC_RELAXED);
+	}
 }
 
 /*
