@@ -364,6 +364,11 @@ size_t cc_w_drain_locked(int all)
 
 	if (!W.ring.buf)
 		return 0;
+	/*
+	 * A pass (but a flush) writes what was queued when it began.  Going on with what comes
+	 * meanwhile would chase a fast sender with batches of a few records, a system call each.
+	 */
+	uint64_t stop = __atomic_load_n(&W.ring.head, __ATOMIC_ACQUIRE);
 	for (;;) {
 		uint64_t tail = __atomic_load_n(&W.ring.tail, __ATOMIC_RELAXED);
 		/* Rotating by size: smaller batches, since the size is checked after each. */
@@ -382,6 +387,8 @@ size_t cc_w_drain_locked(int all)
 			written += write_batch(iov, n, b.packets, b.bytes);
 		}
 		cc_ring_release(&W.ring, b.upto);
+		if (!all && b.upto >= stop)
+			break;
 	}
 	return written;
 }
