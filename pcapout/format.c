@@ -19,34 +19,17 @@
  * Timestamps are nanoseconds since the epoch (if_tsresol = 9 on every interface).
  */
 #include "pcapout/format.h"
+#include "pcapout/format_int.h"
 #include "pcapout/frame.h"
 #include "pcapout/frame_int.h"
 
 #include <string.h>
 
-#define PAD4(n) (((n) + 3) & ~(size_t)3)
-
 static const char *const if_names[CC_IF_COUNT] = { "wire", "plaintext", "relay" };
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, 4);
-}
 
 static inline void put16(uint8_t *p, uint16_t v)
 {
 	memcpy(p, &v, 2);
-}
-
-/* The 0-3 zero bytes that pad a field to 32 bits: stores, not a memset call per record. */
-static inline void pad_zero(uint8_t *p, size_t n)
-{
-	if (n & 1)
-		*p++ = 0;
-	if (n & 2) {
-		p[0] = 0;
-		p[1] = 0;
-	}
 }
 
 static inline __attribute__((always_inline)) size_t put_opt(uint8_t *p, uint16_t code, const void *v, size_t len)
@@ -165,22 +148,22 @@ size_t cc_record_opts(uint8_t *dst, int outgoing, const char *comment, size_t co
 size_t cc_record_udp4(uint8_t *dst, const struct cc_frame *f, uint64_t ts_ns, const uint8_t *payload, size_t len,
 		      const uint8_t *opts, size_t opts_len)
 {
-	size_t caplen = CC_SLL2_LEN + 28 + len;
-	size_t total = 28 + PAD4(caplen) + opts_len + 4;
-
 	/* As cc_record_finish() around cc_frame_build()'s frame, with the options made already. */
 	put32(dst, 0x00000006);
-	put32(dst + 4, (uint32_t)total);
 	put32(dst + 8, f->iface - 1u);
-	put32(dst + 12, (uint32_t)(ts_ns >> 32));
-	put32(dst + 16, (uint32_t)ts_ns);
-	put32(dst + 20, (uint32_t)caplen);
-	put32(dst + 24, (uint32_t)caplen);
-	cc_frame_udp4(dst + 28, f, payload, len);
-	pad_zero(dst + 28 + caplen, PAD4(caplen) - caplen);
-	memcpy(dst + 28 + PAD4(caplen), opts, opts_len);
-	put32(dst + total - 4, (uint32_t)total);
-	return total;
+	put_sll2(dst + 28, f);
+	put_ip4(dst + 28 + CC_SLL2_LEN, f, 8 + len);
+	put_udp(dst + 28 + CC_SLL2_LEN + 20, f, 8 + len);
+	return udp4_rest(dst, ts_ns, payload, len, opts, opts_len);
+}
+
+void cc_udp4_tmpl_take(struct cc_udp4_tmpl *t, const uint8_t *rec)
+{
+	const uint8_t *ip = rec + 28 + CC_SLL2_LEN;
+
+	memcpy(t->hdr, rec, CC_UDP4_HDR);
+	t->ip_sum = get_be16(ip) + get_be16(ip + 4) + get_be16(ip + 6) + get_be16(ip + 8) + get_be16(ip + 12) +
+		    get_be16(ip + 14) + get_be16(ip + 16) + get_be16(ip + 18);
 }
 
 uint64_t cc_record_ts(enum cc_format fmt, const uint8_t *rec)

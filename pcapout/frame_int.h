@@ -78,17 +78,4 @@ static inline void put_udp(uint8_t *l4, const struct cc_frame *f, size_t l4len)
 	put_be16(l4 + 6, 0);
 }
 
-/*
- * cc_frame_build() for a whole UDP datagram over IPv4 (f->dst.family not AF_INET6) in one
- * buffer: the same bytes, without the general case's choices.  Returns 48 + len.
- */
-static inline size_t cc_frame_udp4(uint8_t *dst, const struct cc_frame *f, const uint8_t *payload, size_t len)
-{
-	put_sll2(dst, f);
-	put_ip4(dst + CC_SLL2_LEN, f, 8 + len);
-	put_udp(dst + CC_SLL2_LEN + 20, f, 8 + len);
-	memcpy(dst + CC_SLL2_LEN + 28, payload, len);
-	return CC_SLL2_LEN + 28 + len;
-}
-
 #endif

@@ -8,6 +8,7 @@
  */
 #include "pcapout/writer.h"
 #include "pcapout/filter.h"
+#include "pcapout/format_int.h"
 #include "pcapout/ring.h"
 #include "pcapout/tlswait.h"
 #include "pcapout/pages.h"
@@ -253,6 +254,42 @@ int cc_sink_put(struct cc_sink *s, const struct cc_frame *f, uint64_t ts_ns, con
 	return 0;
 }
 
+/* Two addresses' 20 bytes, compared in three loads each (memcmp is a call, and a loop). */
+static inline int addr_same(const struct cc_addr *a, const struct cc_addr *b)
+{
+	uint64_t a0, a1, b0, b1;
+	uint32_t a2, b2;
+
+	_Static_assert(sizeof(struct cc_addr) == 20, "family, port and 16 address bytes");
+	memcpy(&a0, a, 8), memcpy(&a1, (const uint8_t *)a + 8, 8), memcpy(&a2, (const uint8_t *)a + 16, 4);
+	memcpy(&b0, b, 8), memcpy(&b1, (const uint8_t *)b + 8, 8), memcpy(&b2, (const uint8_t *)b + 16, 4);
+	return !((a0 ^ b0) | (a1 ^ b1) | (a2 ^ b2));
+}
+
+/*
+ * The last usual record's headers, per direction: a sender's datagrams to one peer share them,
+ * and its next record is a copy with lengths, time and header sum put in.  Writer's thread only.
+ */
+static struct flow_hdrs {
+	uint64_t key[6];                /* the frame's addresses and one-byte fields (its first 48 bytes) */
+	uint32_t pid;
+	int valid;
+	struct cc_udp4_tmpl t;
+} last_hdrs[2];
+
+_Static_assert(offsetof(struct cc_frame, hidden) + 1 == 48 && offsetof(struct cc_frame, src) == 0,
+	       "addresses and one-byte fields first");
+
+/* The frame's first 48 bytes are those of key: six loads each, no memcmp call. */
+static inline int same_flow(const uint64_t key[6], const struct cc_frame *f)
+{
+	uint64_t w[6];
+
+	memcpy(w, f, 48);
+	return !((key[0] ^ w[0]) | (key[1] ^ w[1]) | (key[2] ^ w[2]) | (key[3] ^ w[3]) | (key[4] ^ w[4]) |
+		 (key[5] ^ w[5]));
+}
+
 /* Makes a raw slot's records (cc_ring_synth_fn): the frame the producer left to us, or its handler's. */
 static size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out, size_t room, int *records)
 {
@@ -286,7 +323,16 @@ static size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out, size_t r
 		if (cc_record_len(CC_FMT_PCAPNG, 48 + r->caplen, W.comment_len) > room)
 			return CC_RING_NO_ROOM;
 		*records = 1;
-		return cc_record_udp4(out, &r->f, r->ts_ns, payload, r->caplen, W.opts[r->f.outgoing != 0], W.opts_len);
+		const uint8_t *opts = W.opts[r->f.outgoing != 0];
+		struct flow_hdrs *t = &last_hdrs[r->f.outgoing != 0];
+		if (t->valid && t->pid == r->f.pid && same_flow(t->key, &r->f))
+			return cc_record_udp4_again(out, &t->t, r->ts_ns, payload, r->caplen, opts, W.opts_len);
+		size_t n = cc_record_udp4(out, &r->f, r->ts_ns, payload, r->caplen, opts, W.opts_len);
+		cc_udp4_tmpl_take(&t->t, out);
+		memcpy(t->key, &r->f, 48);
+		t->pid = r->f.pid;
+		t->valid = 1;
+		return n;
 	}
 	size_t n = build_record(out, room, &r->f, r->ts_ns, payload, r->caplen, r->origlen, (const char *)note,
 				r->note_len);
@@ -669,18 +715,6 @@ static __thread struct flow_verdict {
 	uint32_t pid, gen;
 	int verdict;
 } last_flow __attribute__((tls_model("initial-exec")));
-
-/* Two addresses' 20 bytes, compared in three loads each (memcmp is a call, and a loop). */
-static inline int addr_same(const struct cc_addr *a, const struct cc_addr *b)
-{
-	uint64_t a0, a1, b0, b1;
-	uint32_t a2, b2;
-
-	_Static_assert(sizeof(struct cc_addr) == 20, "family, port and 16 address bytes");
-	memcpy(&a0, a, 8), memcpy(&a1, (const uint8_t *)a + 8, 8), memcpy(&a2, (const uint8_t *)a + 16, 4);
-	memcpy(&b0, b, 8), memcpy(&b1, (const uint8_t *)b + 8, 8), memcpy(&b2, (const uint8_t *)b + 16, 4);
-	return !((a0 ^ b0) | (a1 ^ b1) | (a2 ^ b2));
-}
 
 static int flow_verdict(const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid)
 {

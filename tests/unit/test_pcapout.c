@@ -3,6 +3,7 @@
  * Files the writer produces are read back with libpcap, an independent reader.
  */
 #include "pcapout/format.h"
+#include "pcapout/format_int.h"
 #include "pcapout/frame.h"
 #include "pcapout/ring.h"
 #include "pcapout/writer.h"
@@ -236,6 +237,18 @@ START_TEST(udp4_one_pass_record_equals_general)
 		size_t ol = cc_record_opts(opts, f.outgoing, comment, cl);
 		ck_assert_uint_eq(cc_record_udp4(b, &f, ts, payload, len, opts, ol), rlen);
 		ck_assert_mem_eq(a, b, rlen);
+
+		/* The flow's next datagram, of another length and time, from this one's headers. */
+		struct cc_udp4_tmpl t;
+		cc_udp4_tmpl_take(&t, b);
+		size_t len2 = lens[(size_t)rand_r(&seed) % (sizeof(lens) / sizeof(lens[0]))];
+		uint64_t ts2 = ts + (uint64_t)rand_r(&seed);
+		size_t rlen2 = cc_record_len(CC_FMT_PCAPNG, hl + len2, cl);
+		memset(a, 0xa5, rlen2 + 8);
+		memset(b, 0x5a, rlen2 + 8);
+		ck_assert_uint_eq(cc_record_udp4(a, &f, ts2, payload + 1, len2, opts, ol), rlen2);
+		ck_assert_uint_eq(cc_record_udp4_again(b, &t, ts2, payload + 1, len2, opts, ol), rlen2);
+		ck_assert_mem_eq(a, b, rlen2);
 	}
 }
 END_TEST
