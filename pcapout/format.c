@@ -157,13 +157,10 @@ size_t cc_record_udp4(uint8_t *dst, const struct cc_frame *f, uint64_t ts_ns, co
 	return udp4_rest(dst, ts_ns, payload, len, opts, opts_len);
 }
 
-void cc_udp4_tmpl_take(struct cc_udp4_tmpl *t, const uint8_t *rec)
+void cc_udp4_tmpl_take(struct cc_udp4_tmpl *t, const uint8_t *rec, const struct cc_frame *f)
 {
-	const uint8_t *ip = rec + 28 + CC_SLL2_LEN;
-
 	memcpy(t->hdr, rec, CC_UDP4_HDR);
-	t->ip_sum = get_be16(ip) + get_be16(ip + 4) + get_be16(ip + 6) + get_be16(ip + 8) + get_be16(ip + 12) +
-		    get_be16(ip + 14) + get_be16(ip + 16) + get_be16(ip + 18);
+	t->ip_sum = ip4_fixed_sum(f);
 }
 
 uint64_t cc_record_ts(enum cc_format fmt, const uint8_t *rec)

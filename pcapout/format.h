@@ -70,16 +70,16 @@ size_t cc_record_udp4(uint8_t *dst, const struct cc_frame *f, uint64_t ts_ns, co
 		      const uint8_t *opts, size_t opts_len);
 
 /*
- * The headers of an IPv4 UDP flow's records, taken from one of them (cc_udp4_tmpl_take): the
- * flow's next record is a copy with its lengths, time and header sum put in
- * (cc_record_udp4_again), the same bytes cc_record_udp4 writes for it.
+ * The headers of an IPv4 UDP flow's records, taken from one of them (cc_udp4_tmpl_take: rec,
+ * written by cc_record_udp4 for frame f): the flow's next record is a copy with its lengths,
+ * time and header sum put in (cc_record_udp4_again), the same bytes cc_record_udp4 writes.
  */
 #define CC_UDP4_HDR (28 + 20 + 20 + 8)          /* EPB head, SLL2, IPv4, UDP */
 struct cc_udp4_tmpl {
 	uint8_t hdr[CC_UDP4_HDR];
 	uint32_t ip_sum;                        /* the IPv4 header's words but its length and sum */
 };
-void cc_udp4_tmpl_take(struct cc_udp4_tmpl *t, const uint8_t *rec);
+void cc_udp4_tmpl_take(struct cc_udp4_tmpl *t, const uint8_t *rec, const struct cc_frame *f);
 /* (cc_record_udp4_again, inline, is in format_int.h.) */
 
 /* The timestamp (ns) of a record written by cc_record_finish. */

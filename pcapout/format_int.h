@@ -59,16 +59,10 @@ cc_record_udp4_again(uint8_t *dst, const struct cc_udp4_tmpl *t, uint64_t ts_ns,
 		     const uint8_t *opts, size_t opts_len)
 {
 	uint8_t *ip = dst + 28 + CC_SLL2_LEN;
-	uint32_t l4len = 8 + len > 0xffff ? 0xffff : (uint32_t)(8 + len);
-	uint32_t tot = 20 + 8 + len > 0xffff ? 0xffff : (uint32_t)(20 + 8 + len);
-	uint32_t sum = t->ip_sum + tot;
 
 	memcpy(dst, t->hdr, CC_UDP4_HDR);
-	put_be16(ip + 2, (uint16_t)tot);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum += sum >> 16;
-	put_be16(ip + 10, (uint16_t)~sum);
-	put_be16(ip + 24, (uint16_t)l4len);
+	put_ip4_len(ip, t->ip_sum, 8 + len);
+	put_udp_len(ip + 20, 8 + len);
 	return udp4_rest(dst, ts_ns, payload, len, opts, opts_len);
 }
 

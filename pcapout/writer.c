@@ -328,7 +328,7 @@ static size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out, size_t r
 		if (t->valid && t->pid == r->f.pid && same_flow(t->key, &r->f))
 			return cc_record_udp4_again(out, &t->t, r->ts_ns, payload, r->caplen, opts, W.opts_len);
 		size_t n = cc_record_udp4(out, &r->f, r->ts_ns, payload, r->caplen, opts, W.opts_len);
-		cc_udp4_tmpl_take(&t->t, out);
+		cc_udp4_tmpl_take(&t->t, out, &r->f);
 		memcpy(t->key, &r->f, 48);
 		t->pid = r->f.pid;
 		t->valid = 1;

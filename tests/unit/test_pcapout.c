@@ -240,7 +240,7 @@ START_TEST(udp4_one_pass_record_equals_general)
 
 		/* The flow's next datagram, of another length and time, from this one's headers. */
 		struct cc_udp4_tmpl t;
-		cc_udp4_tmpl_take(&t, b);
+		cc_udp4_tmpl_take(&t, b, &f);
 		size_t len2 = lens[(size_t)rand_r(&seed) % (sizeof(lens) / sizeof(lens[0]))];
 		uint64_t ts2 = ts + (uint64_t)rand_r(&seed);
 		size_t rlen2 = cc_record_len(CC_FMT_PCAPNG, hl + len2, cl);
