@@ -254,6 +254,17 @@ int cc_sink_put(struct cc_sink *s, const struct cc_frame *f, uint64_t ts_ns, con
 	return 0;
 }
 
+/*
+ * A flow, as the writer's caches key it: a frame's addresses, its one-byte fields (direction,
+ * TOS, TTL, interface, ... as cc_frame_bytes packs them) and its pid, everything its headers
+ * depend on.
+ */
+struct flow_key {
+	struct cc_addr src, dst;
+	uint64_t bytes;
+	uint32_t pid;
+};
+
 /* Two addresses' 20 bytes, compared in three loads each (memcmp is a call, and a loop). */
 static inline int addr_same(const struct cc_addr *a, const struct cc_addr *b)
 {
@@ -266,29 +277,30 @@ static inline int addr_same(const struct cc_addr *a, const struct cc_addr *b)
 	return !((a0 ^ b0) | (a1 ^ b1) | (a2 ^ b2));
 }
 
+static inline int flow_key_is(const struct flow_key *k, const struct cc_addr *src, const struct cc_addr *dst,
+			      uint64_t bytes, uint32_t pid)
+{
+	return k->bytes == bytes && k->pid == pid && addr_same(&k->src, src) && addr_same(&k->dst, dst);
+}
+
+static inline void flow_key_set(struct flow_key *k, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes,
+				uint32_t pid)
+{
+	k->src = *src;
+	k->dst = *dst;
+	k->bytes = bytes;
+	k->pid = pid;
+}
+
 /*
  * The last usual record's headers, per direction: a sender's datagrams to one peer share them,
  * and its next record is a copy with lengths, time and header sum put in.  Writer's thread only.
  */
 static struct flow_hdrs {
-	uint64_t key[6];                /* the frame's addresses and one-byte fields (its first 48 bytes) */
-	uint32_t pid;
+	struct flow_key key;
 	int valid;
 	struct cc_udp4_tmpl t;
 } last_hdrs[2];
-
-_Static_assert(offsetof(struct cc_frame, hidden) + 1 == 48 && offsetof(struct cc_frame, src) == 0,
-	       "addresses and one-byte fields first");
-
-/* The frame's first 48 bytes are those of key: six loads each, no memcmp call. */
-static inline int same_flow(const uint64_t key[6], const struct cc_frame *f)
-{
-	uint64_t w[6];
-
-	memcpy(w, f, 48);
-	return !((key[0] ^ w[0]) | (key[1] ^ w[1]) | (key[2] ^ w[2]) | (key[3] ^ w[3]) | (key[4] ^ w[4]) |
-		 (key[5] ^ w[5]));
-}
 
 /* Makes a raw slot's records (cc_ring_synth_fn): the frame the producer left to us, or its handler's. */
 static size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out, size_t room, int *records)
@@ -325,12 +337,13 @@ static size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out, size_t r
 		*records = 1;
 		const uint8_t *opts = W.opts[r->f.outgoing != 0];
 		struct flow_hdrs *t = &last_hdrs[r->f.outgoing != 0];
-		if (t->valid && t->pid == r->f.pid && same_flow(t->key, &r->f))
+		uint64_t bytes;
+		memcpy(&bytes, &r->f.proto, 8);
+		if (t->valid && flow_key_is(&t->key, &r->f.src, &r->f.dst, bytes, r->f.pid))
 			return cc_record_udp4_again(out, &t->t, r->ts_ns, payload, r->caplen, opts, W.opts_len);
 		size_t n = cc_record_udp4(out, &r->f, r->ts_ns, payload, r->caplen, opts, W.opts_len);
 		cc_udp4_tmpl_take(&t->t, out, &r->f);
-		memcpy(t->key, &r->f, 48);
-		t->pid = r->f.pid;
+		flow_key_set(&t->key, &r->f.src, &r->f.dst, bytes, r->f.pid);
 		t->valid = 1;
 		return n;
 	}
@@ -710,9 +723,8 @@ int cc_out_tagged(const struct cc_frame *f, uint64_t ts_ns, const void *payload,
  * too, so that such a filter costs one look here and the frame's own judgement after.
  */
 static __thread struct flow_verdict {
-	struct cc_addr src, dst;
-	uint64_t bytes;
-	uint32_t pid, gen;
+	struct flow_key key;
+	uint32_t gen;
 	int verdict;
 } last_flow __attribute__((tls_model("initial-exec")));
 
@@ -721,17 +733,14 @@ static int flow_verdict(const struct cc_addr *src, const struct cc_addr *dst, ui
 	struct flow_verdict *c = &last_flow;
 	uint32_t gen = __atomic_load_n(&cc_filter_gen, __ATOMIC_ACQUIRE);
 
-	if (c->gen == gen && c->bytes == bytes && c->pid == pid && addr_same(&c->src, src) && addr_same(&c->dst, dst))
+	if (c->gen == gen && flow_key_is(&c->key, src, dst, bytes, pid))
 		return c->verdict;
 	struct cc_frame f = { .src = *src, .dst = *dst, .pid = pid };
 	uint8_t hdr[CC_SLL2_LEN + 40 + 8];
 	memcpy(&f.proto, &bytes, 8);
 	size_t hl = cc_frame_build(hdr, &f, NULL, 0, 0, 0, 0);
 	c->verdict = cc_filter_flow_verdict(hdr, hl);
-	c->src = *src;
-	c->dst = *dst;
-	c->bytes = bytes;
-	c->pid = pid;
+	flow_key_set(&c->key, src, dst, bytes, pid);
 	c->gen = gen;
 	return c->verdict;
 }
