@@ -119,6 +119,14 @@ static int block_whole(int fd, off_t off, off_t size, uint32_t *len)
 	return 1;
 }
 
+/* The last block before size is whole, and after from. */
+static int tail_whole(int fd, off_t size, off_t from)
+{
+	uint32_t last, len;
+
+	return pread(fd, &last, 4, size - 4) == 4 && last <= size - from && block_whole(fd, size - last, size, &len);
+}
+
 /*
  * A writer killed in the middle of a write (SIGKILL, or SIGTERM's default action, between two
  * pages of a large writev) leaves a record cut short at the end of the file; whatever is
@@ -128,37 +136,29 @@ static int block_whole(int fd, off_t off, off_t size, uint32_t *len)
  */
 static off_t repair_tail(int fd, off_t size, off_t from)
 {
-	uint32_t len, last;
-	off_t off = from;
+	struct stat st;
+	uint32_t len;
+	off_t off = from, cut = size;
 
 	/* Without a boundary known to be good (from < 0) nothing is cut. */
-	if (W.fmt != CC_FMT_PCAPNG || from < 0 || size <= from)
-		return size;
-	if (pread(fd, &last, 4, size - 4) == 4 && last <= size - from && block_whole(fd, size - last, size, &len))
+	if (W.fmt != CC_FMT_PCAPNG || from < 0 || size <= from || tail_whole(fd, size, from))
 		return size;
 	/* A writer still in its writev (one without the flock) holds the repair lock: not cut. */
 	if (repair_lock(fd, F_SETLK) < 0)
 		return size;
-	struct stat st;
-	if (raw_fstat(fd, &st) == 0 && st.st_size != size) {
-		/* That writer finished while we looked: look again at what it left. */
-		size = st.st_size;
-		if (pread(fd, &last, 4, size - 4) == 4 && last <= size - from &&
-		    block_whole(fd, size - last, size, &len)) {
-			repair_lock(fd, F_UNLCK);
-			return size;
-		}
-	}
-	while (block_whole(fd, off, size, &len))
-		off += len;
-	if (off != size && syscall(SYS_ftruncate, fd, off) == 0) {
-		repair_lock(fd, F_UNLCK);
-		cc_warn("%s: removed %lld bytes of a record cut short by a killed writer", W.path,
-			(long long)(size - off));
-		return off;
+	/* That writer may have finished while we looked: look again at what it left. */
+	if (raw_fstat(fd, &st) == 0)
+		size = cut = st.st_size;
+	if (size > from && !tail_whole(fd, size, from)) {
+		while (block_whole(fd, off, size, &len))
+			off += len;
+		if (off != size && syscall(SYS_ftruncate, fd, off) == 0)
+			cut = off;
 	}
 	repair_lock(fd, F_UNLCK);
-	return size;
+	if (cut != size)
+		cc_warn("%s: removed %lld bytes of a record cut short by a killed writer", W.path, (long long)(size - cut));
+	return cut;
 }
 
 /*
