@@ -101,10 +101,9 @@ static inline const char *silent_note(const struct iovec *iov, size_t caplen, si
 }
 
 /* The general path of cc_cap_udp_general and cc_cap_udp_note. */
-static void cap_udp(int fd, struct cc_fd *e, int outgoing,
-							  const struct sockaddr *peer_sa, socklen_t plen,
-							  const struct cc_meta *m, const struct iovec *iov, int iovcnt,
-							  size_t caplen, size_t origlen, const char *note)
+static void cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,
+		    const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen,
+		    const char *note)
 {
 	struct cc_frame f;
 	struct cc_addr peer, local;
