@@ -442,7 +442,7 @@ static void switch_fd(int fd)
 		syscall(SYS_close, old);
 	cc_wc_ctl_file(W.path);
 	cc_wc_ctl_state(CC_CTL_RUNNING);
-	__atomic_store_n(&W.state, W_RUNNING, __ATOMIC_RELEASE);
+	__atomic_store_n(&cc_wq.state, W_RUNNING, __ATOMIC_RELEASE);
 }
 
 /* Tells the command, through the counters page, which file a reopen switched to and where this
@@ -504,7 +504,7 @@ static void rotation_done(void)
 {
 	int expected = W_RUNNING;
 
-	if (__atomic_compare_exchange_n(&W.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+	if (__atomic_compare_exchange_n(&cc_wq.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 		int fd = __atomic_exchange_n(&W.fd, -1, __ATOMIC_ACQ_REL);
 		if (fd >= 0)
 			syscall(SYS_close, fd);
@@ -592,10 +592,10 @@ static int file_move_fd(void)
 			 * buffered goes out first.
 			 */
 			int expected = W_RUNNING;
-			if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING)
+			if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == W_RUNNING)
 				cc_w_drain_locked(1);
 			__atomic_store_n(&W.fd, -1, __ATOMIC_RELEASE);
-			if (__atomic_compare_exchange_n(&W.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL,
+			if (__atomic_compare_exchange_n(&cc_wq.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL,
 							__ATOMIC_RELAXED)) {
 				cc_wc_ctl_state(CC_CTL_BROKEN);
 				cc_warn("no descriptor left to keep %s from the program's dup2; capture stopped, "
@@ -664,7 +664,7 @@ static void file_poll(size_t written)
 	if (cc_wf_reopen_pending())
 		cc_wf_do_reopen(__atomic_load_n(&W.ctl->req_seq, __ATOMIC_ACQUIRE));
 	/* By size it was checked after each batch already; here time and the others' rotations. */
-	if (W.rs && __atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING)
+	if (W.rs && __atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == W_RUNNING)
 		cc_wf_rotate_check(W.rot.size ? 0 : written);
 }
 

@@ -70,89 +70,9 @@ void cc_ring_free(struct cc_ring *r)
 	r->buf = NULL;
 }
 
-/* Appends n bytes at p (`records` packets) to the batch, extending the last iovec when they follow on. */
-static inline __attribute__((always_inline)) void add_data(struct cc_ring_batch *b, uint8_t *p, size_t n, int records)
-{
-	struct iovec *last = b->ndata ? &b->data[b->ndata - 1] : NULL;
-
-	if (last && (uint8_t *)last->iov_base + last->iov_len == p) {
-		last->iov_len += n;
-	} else {
-		b->data[b->ndata].iov_base = p;
-		b->data[b->ndata].iov_len = n;
-		b->ndata++;
-	}
-	b->packets += records;
-	b->bytes += n;
-}
-
 int cc_ring_take(struct cc_ring *r, struct cc_ring_batch *b, int max, cc_ring_ready_fn ready, void *arg)
 {
-	uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
-	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
-	int held = 0;
-
-	b->nmeta = b->ndata = b->packets = 0;
-	b->bytes = 0;
-	b->stage_used = 0;
-	b->upto = t;
-	while (t < h && b->nmeta < max && b->ndata < max) {
-		uint64_t *hdr = (uint64_t *)(void *)(r->buf + (t & (r->size - 1)));
-		uint64_t word = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
-		uint32_t st = (uint32_t)(word & CC_SLOT_STATE);
-		uint32_t len;
-		uint8_t *d = (uint8_t *)hdr + CC_SLOT_HDR;
-
-		/* Not (yet) published: the word is an earlier lap's bytes, or still being filled. */
-		if ((word & ~(uint64_t)CC_SLOT_STATE) != cc_ring_tag(r, t) || st == 0)
-			break;
-		len = ((uint32_t *)hdr)[2];
-		if (st == CC_SLOT_META) {
-			/* Metadata goes out at once, ahead of packets still held back. */
-			b->meta[b->nmeta].iov_base = d;
-			b->meta[b->nmeta].iov_len = len;
-			b->nmeta++;
-			b->bytes += len;
-			__atomic_store_n(hdr, cc_ring_tag(r, t) | CC_SLOT_DONE, __ATOMIC_RELAXED);
-		} else if ((st == CC_SLOT_DATA || st == CC_SLOT_RAW) && !held) {
-			if (ready && !ready(d, len, st == CC_SLOT_RAW, arg)) {
-				held = 1;
-			} else if (st == CC_SLOT_DATA) {
-				add_data(b, d, len, 1);
-			} else {
-				/* (A batch kept small stops early, but always takes one: any size fits an empty stage.) */
-				if (b->stage_soft && b->stage_used >= b->stage_soft)
-					break;
-				uint8_t *out = b->stage + b->stage_used;
-				int records = 0;
-				size_t n = b->synth ? b->synth(d, len, out, b->stage_size - b->stage_used, &records) : 0;
-				/* Stage full: the rest waits for the next batch (one that fits nowhere is dropped). */
-				if (n == CC_RING_NO_ROOM) {
-					if (b->stage_used)
-						break;
-					n = 0;
-				}
-				if (n) {
-					add_data(b, out, n, records);
-					b->stage_used += n;
-				}
-			}
-		}
-		t += CC_SLOT_ALIGN(CC_SLOT_HDR + len);
-		if (!held)
-			b->upto = t;
-		/*
-		 * Packets held back (the hold, a handshake waiting for its secret): what follows is
-		 * only looked at for metadata, and what an earlier batch looked at needs no second
-		 * look (its metadata went then; records do not change once published).  Without
-		 * this, every batch of a busy writer walked all the held records again.
-		 */
-		else if (t < r->scanned)
-			t = r->scanned;
-	}
-	if (t > r->scanned)
-		r->scanned = t;
-	return b->nmeta + b->ndata;
+	return cc_ring_take_with(r, b, max, ready, arg, b->synth);
 }
 
 /* Nothing to clear: released bytes keep their old words, whose tags no longer match. */

@@ -52,9 +52,11 @@ static const struct cc_output *const outputs[] = {
 };
 #define NOUTPUTS (sizeof(outputs) / sizeof(outputs[0]))
 
+struct cc_wq cc_wq = { .on = &always_on };
+_Static_assert(W_RUNNING == CC_WQ_RUNNING, "writer.h's name for the running state");
+
 struct cc_w W = {
 	.fd = -1,
-	.on = &always_on,
 	.drain_lock = PTHREAD_MUTEX_INITIALIZER,
 	.start_lock = PTHREAD_MUTEX_INITIALIZER,
 	.dsb_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -105,7 +107,7 @@ void cc_w_broken(const char *what, int err, uint64_t lost)
 {
 	int expected = W_RUNNING;
 
-	if (__atomic_compare_exchange_n(&W.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+	if (__atomic_compare_exchange_n(&cc_wq.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 		cc_wc_ctl_state(CC_CTL_BROKEN);
 		cc_warn("%s %s: %s; capture stopped, the program goes on (%llu packets lost so far)", what,
 			W.path, strerror(err), (unsigned long long)lost);
@@ -126,16 +128,6 @@ struct hold {
 	enum cc_format fmt;
 };
 
-/*
- * A raw slot: what cc_out_frame() was given, for the writer to make the record of.  The note's
- * bytes follow, then the payload's.
- */
-struct raw_rec {
-	uint64_t ts_ns;
-	struct cc_frame f;              /* f.note not used: note_len bytes follow, then tag_len */
-	uint32_t caplen, origlen;
-	uint16_t note_len, tag_len;
-};
 
 static int old_enough(const uint8_t *rec, uint32_t len, int raw, void *arg)
 {
@@ -143,7 +135,7 @@ static int old_enough(const uint8_t *rec, uint32_t len, int raw, void *arg)
 	uint64_t ts;
 
 	if (raw)
-		memcpy(&ts, rec + offsetof(struct raw_rec, ts_ns), sizeof(ts));
+		memcpy(&ts, rec + offsetof(struct cc_raw_rec, ts_ns), sizeof(ts));
 	else
 		ts = cc_record_ts(h->fmt, rec);
 	/* A stamp far ahead means the clock was stepped back: never hold on to it. */
@@ -156,20 +148,20 @@ static int old_enough(const uint8_t *rec, uint32_t len, int raw, void *arg)
 	 * record that starts with a handshake or ChangeCipherSpec header can: the frame is copied
 	 * out for those alone.
 	 */
-	if (raw && h->fmt == CC_FMT_PCAPNG && len >= sizeof(struct raw_rec)) {
+	if (raw && h->fmt == CC_FMT_PCAPNG && len >= sizeof(struct cc_raw_rec)) {
 		uint16_t nl, tl;
 		uint32_t caplen;
-		memcpy(&nl, rec + offsetof(struct raw_rec, note_len), sizeof(nl));
-		memcpy(&tl, rec + offsetof(struct raw_rec, tag_len), sizeof(tl));
-		memcpy(&caplen, rec + offsetof(struct raw_rec, caplen), sizeof(caplen));
-		size_t off = sizeof(struct raw_rec) + nl + tl;
+		memcpy(&nl, rec + offsetof(struct cc_raw_rec, note_len), sizeof(nl));
+		memcpy(&tl, rec + offsetof(struct cc_raw_rec, tag_len), sizeof(tl));
+		memcpy(&caplen, rec + offsetof(struct cc_raw_rec, caplen), sizeof(caplen));
+		size_t off = sizeof(struct cc_raw_rec) + nl + tl;
 		if (off > len || caplen > len - off || caplen < 2)
 			return 1;
 		const uint8_t *p = rec + off;
 		if ((p[0] != 22 && p[0] != 20) || (p[1] != 3 && p[1] != 0xfe))
 			return 1;
 		struct cc_frame f;
-		memcpy(&f, rec + offsetof(struct raw_rec, f), sizeof(f));
+		memcpy(&f, rec + offsetof(struct cc_raw_rec, f), sizeof(f));
 		if (cc_tw_wait(&f, p, caplen, ts, h->cutoff + HOLD_NS))
 			return 0;
 	}
@@ -302,14 +294,12 @@ static struct flow_hdrs {
 	struct cc_udp4_tmpl t;
 } last_hdrs[2];
 
-/* Makes a raw slot's records (cc_ring_synth_fn): the frame the producer left to us, or its handler's. */
-static size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out, size_t room, int *records)
+/* synth_raw's other records: deferred, hidden, noted, IPv6, or another format. */
+static __attribute__((noinline)) size_t synth_other(const uint8_t *raw, uint8_t *out, size_t room, int *records)
 {
-	/* Read in place: slots are 16-byte aligned, and a published slot does not change. */
-	const struct raw_rec *r = (const struct raw_rec *)(const void *)raw;
-
-	(void)len;
+	const struct cc_raw_rec *r = (const struct cc_raw_rec *)(const void *)raw;
 	const uint8_t *note = raw + sizeof(*r), *tag = note + r->note_len, *payload = tag + r->tag_len;
+
 	if (__builtin_expect(r->f.defer, 0)) {
 		cc_defer_fn fn = __atomic_load_n(&defer_fn, __ATOMIC_ACQUIRE);
 		if (fn) {
@@ -329,27 +319,42 @@ static size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out, size_t r
 	}
 	if (r->f.hidden)
 		return 0;
-	/* The usual record: a whole IPv4 UDP datagram, no note, in pcapng. */
-	if (r->f.proto == IPPROTO_UDP && r->f.dst.family != AF_INET6 && r->caplen == r->origlen && !r->note_len &&
-	    W.fmt == CC_FMT_PCAPNG && r->caplen <= CC_SNAPLEN - 48) {
-		if (cc_record_len(CC_FMT_PCAPNG, 48 + r->caplen, W.comment_len) > room)
-			return CC_RING_NO_ROOM;
-		*records = 1;
-		const uint8_t *opts = W.opts[r->f.outgoing != 0];
-		struct flow_hdrs *t = &last_hdrs[r->f.outgoing != 0];
-		uint64_t bytes;
-		memcpy(&bytes, &r->f.proto, 8);
-		if (t->valid && flow_key_is(&t->key, &r->f.src, &r->f.dst, bytes, r->f.pid))
-			return cc_record_udp4_again(out, &t->t, r->ts_ns, payload, r->caplen, opts, W.opts_len);
-		size_t n = cc_record_udp4(out, &r->f, r->ts_ns, payload, r->caplen, opts, W.opts_len);
-		cc_udp4_tmpl_take(&t->t, out, &r->f);
-		flow_key_set(&t->key, &r->f.src, &r->f.dst, bytes, r->f.pid);
-		t->valid = 1;
-		return n;
-	}
 	size_t n = build_record(out, room, &r->f, r->ts_ns, payload, r->caplen, r->origlen, (const char *)note,
 				r->note_len);
 	*records = n != CC_RING_NO_ROOM;
+	return n;
+}
+
+/*
+ * Makes a raw slot's records (cc_ring_synth_fn): the frame the producer left to us, or its
+ * handler's.  Inline into the drain loop (cc_ring_take_with): the usual record, a whole IPv4 UDP
+ * datagram with no note in pcapng, is made here, once per packet.
+ */
+static inline __attribute__((always_inline)) size_t synth_raw(const uint8_t *raw, uint32_t len, uint8_t *out,
+							       size_t room, int *records)
+{
+	/* Read in place: slots are 16-byte aligned, and a published slot does not change. */
+	const struct cc_raw_rec *r = (const struct cc_raw_rec *)(const void *)raw;
+	uint64_t bytes;
+
+	(void)len;
+	memcpy(&bytes, &r->f.proto, 8);
+	if (__builtin_expect(r->f.proto != IPPROTO_UDP || r->f.defer || r->f.hidden || r->f.dst.family == AF_INET6 ||
+			     r->caplen != r->origlen || r->note_len || W.fmt != CC_FMT_PCAPNG ||
+			     r->caplen > CC_SNAPLEN - 48, 0))
+		return synth_other(raw, out, room, records);
+	const uint8_t *payload = raw + sizeof(*r) + r->tag_len;
+	if (cc_record_len(CC_FMT_PCAPNG, 48 + r->caplen, W.comment_len) > room)
+		return CC_RING_NO_ROOM;
+	*records = 1;
+	const uint8_t *opts = W.opts[r->f.outgoing != 0];
+	struct flow_hdrs *t = &last_hdrs[r->f.outgoing != 0];
+	if (t->valid && flow_key_is(&t->key, &r->f.src, &r->f.dst, bytes, r->f.pid))
+		return cc_record_udp4_again(out, &t->t, r->ts_ns, payload, r->caplen, opts, W.opts_len);
+	size_t n = cc_record_udp4(out, &r->f, r->ts_ns, payload, r->caplen, opts, W.opts_len);
+	cc_udp4_tmpl_take(&t->t, out, &r->f);
+	flow_key_set(&t->key, &r->f.src, &r->f.dst, bytes, r->f.pid);
+	t->valid = 1;
 	return n;
 }
 
@@ -367,7 +372,7 @@ static size_t write_batch(struct iovec *iov, int n, int packets, size_t bytes)
 	else
 		others = 0;
 	/* (No file: the collector is the only output, CLEARCAP_HEP alone.) */
-	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING &&
+	if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == W_RUNNING &&
 	    (!outputs[0]->wanted() || outputs[0]->write(iov, n, packets, bytes) == 0)) {
 		__atomic_fetch_add(&W.captured, packets, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&W.bytes, bytes, __ATOMIC_RELAXED);
@@ -421,18 +426,21 @@ size_t cc_w_drain_locked(int all)
 	struct hold h = { now_ns() - HOLD_NS, W.fmt };
 	size_t written = 0;
 
-	if (!W.ring.buf)
+	if (!cc_wq.ring.buf)
 		return 0;
 	/*
 	 * A pass (but a flush) writes what was queued when it began.  Going on with what comes
 	 * meanwhile would chase a fast sender with batches of a few records, a system call each.
 	 */
-	uint64_t stop = __atomic_load_n(&W.ring.head, __ATOMIC_ACQUIRE);
+	uint64_t stop = __atomic_load_n(&cc_wq.ring.head, __ATOMIC_ACQUIRE);
 	for (;;) {
-		uint64_t tail = __atomic_load_n(&W.ring.tail, __ATOMIC_RELAXED);
+		uint64_t tail = __atomic_load_n(&cc_wq.ring.tail, __ATOMIC_RELAXED);
 		/* Rotating by size: smaller batches, since the size is checked after each. */
 		int hold = !all && __atomic_load_n(&W.hold, __ATOMIC_ACQUIRE);
-		int n = cc_ring_take(&W.ring, &b, W.rs && W.rot.size ? 64 : DRAIN_IOV, hold ? old_enough : NULL, &h);
+		int max = W.rs && W.rot.size ? 64 : DRAIN_IOV;
+		/* Two copies of the loop, each with synth_raw inline: the usual one asks nobody's leave. */
+		int n = hold ? cc_ring_take_with(&cc_wq.ring, &b, max, old_enough, &h, synth_raw)
+			     : cc_ring_take_with(&cc_wq.ring, &b, max, NULL, NULL, synth_raw);
 
 		if (n == 0 && b.upto == tail)
 			break;
@@ -445,7 +453,7 @@ size_t cc_w_drain_locked(int all)
 				memmove(iov + b.nmeta, iov + DRAIN_IOV, sizeof(iov[0]) * (size_t)b.ndata);
 			written += write_batch(iov, n, b.packets, b.bytes);
 		}
-		cc_ring_release(&W.ring, b.upto);
+		cc_ring_release(&cc_wq.ring, b.upto);
 		if (!all && b.upto >= stop)
 			break;
 	}
@@ -459,7 +467,7 @@ static void *writer_main(void *arg)
 	(void)arg;
 	prctl(PR_SET_NAME, "clearcap-writer", 0, 0, 0);
 	/* The ring's page faults taken here, on this thread, rather than by the program's as it writes. */
-	cc_ring_prefault(&W.ring);
+	cc_ring_prefault(&cc_wq.ring);
 	for (;;) {
 		size_t n;
 
@@ -545,7 +553,7 @@ static int start(void)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_mutex_lock(&W.start_lock);
-	st = __atomic_load_n(&W.state, __ATOMIC_ACQUIRE);
+	st = __atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE);
 	/* A failed start is retried once `clearcap ctl reopen` names a file (no writer thread yet). */
 	if (st == W_BROKEN && !W.thread_started && cc_wf_take_request())
 		st = W_IDLE;
@@ -581,7 +589,7 @@ static int start(void)
 		}
 		W.stage = p;
 	}
-	if (!W.ring.buf && cc_ring_init(&W.ring, W.ring_size) < 0) {
+	if (!cc_wq.ring.buf && cc_ring_init(&cc_wq.ring, W.ring_size) < 0) {
 		cc_warn("cannot allocate a %zu-byte capture buffer; not capturing", W.ring_size);
 		goto fail;
 	}
@@ -595,7 +603,7 @@ static int start(void)
 		cc_wc_count(W.shared ? &W.shared->processes : NULL, 1);
 	}
 	cc_wc_ctl_state(CC_CTL_RUNNING);
-	__atomic_store_n(&W.state, W_RUNNING, __ATOMIC_RELEASE);
+	__atomic_store_n(&cc_wq.state, W_RUNNING, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&W.start_lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;
@@ -606,7 +614,7 @@ fail:
 		cc_wc_map();
 		cc_wc_count(W.shared ? &W.shared->start_failed : NULL, 1);
 	}
-	__atomic_store_n(&W.state, W_BROKEN, __ATOMIC_RELEASE);
+	__atomic_store_n(&cc_wq.state, W_BROKEN, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&W.start_lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return -1;
@@ -627,8 +635,8 @@ static int __attribute__((noinline)) reserve_wait(size_t len, struct cc_slot *s)
 {
 	long long waited = 0;
 
-	while (cc_ring_reserve(&W.ring, len, s) < 0) {
-		if (len > cc_ring_max_record(&W.ring) || waited >= FULL_WAIT_NS || __atomic_load_n(&W.sync, __ATOMIC_RELAXED))
+	while (cc_ring_reserve(&cc_wq.ring, len, s) < 0) {
+		if (len > cc_ring_max_record(&cc_wq.ring) || waited >= FULL_WAIT_NS || __atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED))
 			return -1;
 		struct timespec ts = { 0, 200000 };
 		nanosleep(&ts, NULL);
@@ -640,7 +648,7 @@ static int __attribute__((noinline)) reserve_wait(size_t len, struct cc_slot *s)
 /* Reserves room, waiting for the writer when the ring is full (never in steady state). */
 static inline int reserve(size_t len, struct cc_slot *s)
 {
-	if (__builtin_expect(cc_ring_reserve(&W.ring, len, s) == 0, 1))
+	if (__builtin_expect(cc_ring_reserve(&cc_wq.ring, len, s) == 0, 1))
 		return 0;
 	return reserve_wait(len, s);
 }
@@ -653,12 +661,12 @@ static inline __attribute__((always_inline)) int out_raw(const struct cc_frame *
 {
 	struct cc_slot slot;
 
-	if (reserve(sizeof(struct raw_rec) + nl + tag_len + caplen, &slot) < 0) {
+	if (reserve(sizeof(struct cc_raw_rec) + nl + tag_len + caplen, &slot) < 0) {
 		drop(1, 1);
 		return -1;
 	}
 	/* Filled in place: slots are 8-byte aligned, as the record's first field needs. */
-	struct raw_rec *r = (struct raw_rec *)(void *)slot.data;
+	struct cc_raw_rec *r = (struct cc_raw_rec *)(void *)slot.data;
 	r->ts_ns = ts_ns;
 	r->f = *f;
 	r->f.note = NULL;
@@ -677,7 +685,7 @@ static inline __attribute__((always_inline)) int out_raw(const struct cc_frame *
 	else
 		cc_iov_copy(p + nl + tag_len, iov, iovcnt, skip, caplen);
 	cc_ring_commit_raw(&slot);
-	if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED))
 		cc_writer_flush();
 	return 0;
 }
@@ -685,10 +693,10 @@ static inline __attribute__((always_inline)) int out_raw(const struct cc_frame *
 /* The checks every frame passes before it is queued: paused, writer started; 0 to go on. */
 static inline __attribute__((always_inline)) int may_queue(void)
 {
-	int st = __atomic_load_n(&W.state, __ATOMIC_ACQUIRE);
+	int st = __atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE);
 
 	/* Paused by `clearcap ctl`: the one load the control costs a packet. */
-	if (!__atomic_load_n(W.on, __ATOMIC_RELAXED))
+	if (!__atomic_load_n(cc_wq.on, __ATOMIC_RELAXED))
 		return 1;
 	if (st != W_RUNNING) {
 		if ((st == W_BROKEN && !cc_wf_reopen_pending()) || start() < 0) {
@@ -745,8 +753,8 @@ static int flow_verdict(const struct cc_addr *src, const struct cc_addr *dst, ui
 	return c->verdict;
 }
 
-int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
-	       const void *payload, size_t len)
+int cc_out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
+		    const void *payload, size_t len)
 {
 	struct cc_slot slot;
 	int rc = may_queue();
@@ -770,17 +778,19 @@ int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *
 		}
 		general = v < 0;
 	}
+	if (!ts_ns)
+		ts_ns = now_ns();
 	if (__builtin_expect(general, 0)) {
 		struct cc_frame f = { .src = *src, .dst = *dst, .pid = pid };
 		struct iovec v = { (void *)payload, len };
 		memcpy(&f.proto, &bytes, 8);
 		return cc_out_frame(&f, ts_ns, &v, 1, 0, len, len);
 	}
-	if (reserve(sizeof(struct raw_rec) + len, &slot) < 0) {
+	if (reserve(sizeof(struct cc_raw_rec) + len, &slot) < 0) {
 		drop(1, 1);
 		return -1;
 	}
-	struct raw_rec *r = (struct raw_rec *)(void *)slot.data;
+	struct cc_raw_rec *r = (struct cc_raw_rec *)(void *)slot.data;
 	r->ts_ns = ts_ns;
 	r->f.src = *src;
 	r->f.dst = *dst;
@@ -792,7 +802,7 @@ int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *
 	r->note_len = r->tag_len = 0;
 	memcpy(slot.data + sizeof(*r), payload, len);
 	cc_ring_commit_raw(&slot);
-	if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED))
 		cc_writer_flush();
 	return 0;
 }
@@ -869,7 +879,7 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 	cc_record_finish(W.fmt, slot.data, ts_ns, f->iface, f->outgoing, frame_cap, hl + origlen, comment,
 			 comment_len);
 	cc_ring_commit(&slot);
-	if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED))
 		cc_writer_flush();
 	return 0;
 }
@@ -885,7 +895,7 @@ int cc_out_dsb(const char *keylog, size_t len)
 	if (!__atomic_load_n(&W.hold, __ATOMIC_RELAXED))
 		cc_writer_hold_for_secrets();
 	/* Kept after start(), which writes what was kept before: else this one would go twice. */
-	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) != W_RUNNING && start() < 0) {
+	if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) != W_RUNNING && start() < 0) {
 		cc_ws_keep(keylog, len);      /* no file yet (CLEARCAP_CTL=1): for when there is one */
 		return -1;
 	}
@@ -896,20 +906,20 @@ int cc_out_dsb(const char *keylog, size_t len)
 	}
 	cc_dsb_write(slot.data, keylog, len);
 	cc_ring_commit_meta(&slot);
-	if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED))
 		cc_writer_flush();
 	return 0;
 }
 
 void cc_writer_flush(void)
 {
-	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) != W_RUNNING)
+	if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) != W_RUNNING)
 		return;
 	int saved = errno;
 	pthread_mutex_lock(&W.drain_lock);
 	cc_w_drain_locked(1);
 	/* After exit nothing comes back to claim what the handler holds: written at once. */
-	if (__atomic_load_n(&W.sync, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED))
 		drain_deferred_locked();
 	pthread_mutex_unlock(&W.drain_lock);
 	errno = saved;
@@ -934,14 +944,14 @@ static void hep_stats_locked(void)
 		return;
 	struct iovec v = { b, cc_isb_write(b, CC_IF_WIRE - 1, now_ns(), __atomic_load_n(&W.dropped, __ATOMIC_RELAXED), c,
 					   (size_t)n) };
-	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING && outputs[0]->wanted())
+	if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == W_RUNNING && outputs[0]->wanted())
 		outputs[0]->write(&v, 1, 0, 0);
 }
 
 void cc_writer_exit(void)
 {
 	cc_writer_flush();
-	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING) {
+	if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == W_RUNNING) {
 		int saved = errno;
 		pthread_mutex_lock(&W.drain_lock);
 		drain_deferred_locked();
@@ -956,7 +966,7 @@ void cc_writer_exit(void)
 		pthread_mutex_unlock(&W.drain_lock);
 		errno = saved;
 	}
-	__atomic_store_n(&W.sync, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&cc_wq.sync, 1, __ATOMIC_RELAXED);
 }
 
 /*
@@ -982,7 +992,7 @@ void cc_writer_atfork_prepare(void)
 	 * thread; else packets younger than the hold stay: another thread may be in a TLS handshake
 	 * whose secret is not logged yet, and its packets must not reach the file ahead of it.
 	 */
-	if (__atomic_load_n(&W.state, __ATOMIC_ACQUIRE) == W_RUNNING) {
+	if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == W_RUNNING) {
 		int saved = errno;
 		cc_w_drain_locked(program_threads() <= 1);
 		errno = saved;
@@ -1006,7 +1016,7 @@ void cc_writer_atfork_child(void)
 	 */
 	pthread_mutex_init(&W.drain_lock, NULL);
 	pthread_mutex_init(&W.start_lock, NULL);
-	cc_ring_free(&W.ring);
+	cc_ring_free(&cc_wq.ring);
 	cc_tw_reset();
 	W.captured = W.dropped = W.bytes = W.filtered = 0;
 	W.hep_sent = W.hep_dropped = 0;
@@ -1020,10 +1030,10 @@ void cc_writer_atfork_child(void)
 	 * so that a file holds each secret once however many children write to it.  Without a
 	 * file yet (capture started paused) they are nowhere else: the child keeps them.
 	 */
-	if (__atomic_load_n(&W.state, __ATOMIC_RELAXED) == W_RUNNING)
+	if (__atomic_load_n(&cc_wq.state, __ATOMIC_RELAXED) == W_RUNNING)
 		W.dsb_len = 0;
-	if (__atomic_load_n(&W.state, __ATOMIC_RELAXED) == W_RUNNING)
-		W.state = W_IDLE;
+	if (__atomic_load_n(&cc_wq.state, __ATOMIC_RELAXED) == W_RUNNING)
+		cc_wq.state = W_IDLE;
 }
 
 void cc_writer_hold_for_secrets(void)
@@ -1034,7 +1044,7 @@ void cc_writer_hold_for_secrets(void)
 void cc_writer_set_ctl(struct cc_ctl *ctl)
 {
 	W.ctl = ctl;
-	W.on = ctl ? &ctl->on : &always_on;
+	cc_wq.on = ctl ? &ctl->on : &always_on;
 }
 
 int cc_writer_outputs(void)

@@ -13,9 +13,13 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <string.h>
+
+#include "pcapout/filter.h"
 #include "pcapout/format.h"
 #include "pcapout/frame.h"
 #include "pcapout/hep.h"
+#include "pcapout/ring.h"
 #include "pcapout/rotate.h"
 
 struct cc_writer_cfg {
@@ -41,13 +45,67 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
 		 size_t skip, size_t caplen, size_t origlen);
 
 /*
- * The common case of cc_out_frame(): a whole UDP datagram on the wire interface, in one buffer,
- * no note.  The same record, its frame written straight into the queue (the program's thread
- * calls this once per captured datagram).  `bytes` holds the frame's eight one-byte fields,
- * from proto to hidden, as cc_frame_bytes() packs them.
+ * A raw slot: what cc_out_frame() was given, for the writer's thread to make the record of.  The
+ * note's bytes follow, then the tag's, then the payload's.
  */
-int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
-	       const void *payload, size_t len);
+struct cc_raw_rec {
+	uint64_t ts_ns;
+	struct cc_frame f;              /* f.note not used: note_len bytes follow, then tag_len */
+	uint32_t caplen, origlen;
+	uint16_t note_len, tag_len;
+};
+
+/*
+ * What queueing the usual datagram reads per packet (cc_out_udp, inline in the hooks): the ring,
+ * the control page's "on" word, the writer's state, and whether each record is written at once
+ * (after exit).  The writer's files keep them; everything else of the writer is theirs alone.
+ */
+#define CC_WQ_RUNNING 2
+struct cc_wq {
+	struct cc_ring ring;
+	const uint32_t *on;             /* packets wanted: the control page's word, or always on */
+	int state;                      /* the writer's state (writer_int.h), atomic */
+	int sync;                       /* after exit: write each record at once */
+};
+extern struct cc_wq cc_wq;
+
+/* cc_out_udp() when the inline path cannot: paused, not started, a filter, a full ring, ... */
+int cc_out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
+		    const void *payload, size_t len);
+
+/*
+ * The common case of cc_out_frame(): a whole UDP datagram on the wire interface, in one buffer,
+ * no note.  The same record, made on the writer's thread.  `bytes` holds the frame's eight
+ * one-byte fields, from proto to hidden, as cc_frame_bytes() packs them; ts_ns 0: stamped here
+ * once the filter kept it (CLOCK_REALTIME).  Inline: the program's
+ * thread comes here once per captured datagram, and in steady state this is a few loads and
+ * compares, one slot taken from the ring, and the copy.
+ */
+static inline __attribute__((always_inline)) int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src,
+							    const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
+							    const void *payload, size_t len)
+{
+	struct cc_slot slot;
+
+	if (__builtin_expect(!__atomic_load_n(cc_wq.on, __ATOMIC_RELAXED) ||
+			     __atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) != CC_WQ_RUNNING || cc_filter_active() ||
+			     __atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED) || len > 65535 ||
+			     cc_ring_reserve(&cc_wq.ring, sizeof(struct cc_raw_rec) + len, &slot) < 0, 0))
+		return cc_out_udp_slow(ts_ns, src, dst, bytes, pid, payload, len);
+	struct cc_raw_rec *r = (struct cc_raw_rec *)(void *)slot.data;
+	r->ts_ns = ts_ns;
+	r->f.src = *src;
+	r->f.dst = *dst;
+	memcpy(&r->f.proto, &bytes, 8);
+	r->f.seq = r->f.ack = 0;
+	r->f.pid = pid;
+	r->f.note = NULL;
+	r->caplen = r->origlen = (uint32_t)len;
+	r->note_len = r->tag_len = 0;
+	memcpy(slot.data + sizeof(*r), payload, len);
+	cc_ring_commit_raw(&slot);
+	return 0;
+}
 
 /*
  * Deferred records.  A frame with `defer` set is stored raw and handed, in ring order, to the

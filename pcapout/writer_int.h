@@ -56,15 +56,11 @@ struct cc_w {
 	pthread_mutex_t dsb_lock;       /* secrets so far, re-emitted at the top of each new file */
 	char *dsb_hist;
 	size_t dsb_len, dsb_cap;
-	const uint32_t *on;             /* packets wanted: the control page's word, or always_on */
 	struct cc_ctl *ctl;             /* control page (shim/control.c), or NULL */
 	int thread_started;
 
-	int state;                      /* enum wstate, atomic */
 	int fd;
-	int sync;                       /* after exit: write each record at once */
 	int hold;                       /* a TLS session exists: packets wait for their secrets */
-	struct cc_ring ring;
 	uint8_t *stage;                 /* the writer's staging buffer, under drain_lock */
 	pthread_mutex_t drain_lock;
 	pthread_mutex_t start_lock;
