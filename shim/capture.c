@@ -100,6 +100,28 @@ static inline const char *silent_note(const struct iovec *iov, size_t caplen, si
 	return dtls ? NOTE_DTLS : NOTE_TLS;
 }
 
+__thread struct cc_udp_last cc_udp_last[2] __attribute__((tls_model("initial-exec")));
+
+int cc_udp_last_fill(struct cc_udp_last *c, const struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa,
+		     socklen_t plen, const struct cc_meta *m)
+{
+	struct cc_addr peer, local;
+	uint8_t tos, ttl;
+
+	if (peer_sa) {
+		if (cc_peer_addr(&peer, peer_sa, plen) < 0)
+			return -1;
+	} else {
+		peer = e->peer;
+	}
+	cc_udp_local(e, m, &peer, &local);
+	cc_udp_tos_ttl(e, m, &peer, outgoing, &tos, &ttl);
+	c->src = outgoing ? local : peer;
+	c->dst = outgoing ? peer : local;
+	c->bytes = cc_frame_bytes(IPPROTO_UDP, CC_IF_WIRE, outgoing, tos, ttl, 0);
+	return 0;
+}
+
 /* The general path of cc_cap_udp_general and cc_cap_udp_note. */
 static void cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa, socklen_t plen,
 		    const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen,

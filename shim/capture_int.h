@@ -153,6 +153,25 @@ static inline __attribute__((always_inline)) void cc_udp_tos_ttl(const struct cc
 }
 
 /*
+ * What this thread last worked out for a datagram on a socket, per direction: the frame's
+ * addresses and one-byte fields (without the defer flag).  A sender's datagrams to one peer
+ * share them, and while no socket changed since (cc_fd_gen), the next costs three compares.
+ * e NULL: nothing kept (control data, or a peer that is not IPv4).
+ */
+struct cc_udp_last {
+	const struct cc_fd *e;
+	uint64_t sa;                    /* the peer sockaddr_in's first 8 bytes, or 0: the socket's peer */
+	uint32_t gen;                   /* cc_fd_gen when worked out */
+	struct cc_addr src, dst;
+	uint64_t bytes;                 /* cc_frame_bytes(), defer 0 */
+};
+extern __thread struct cc_udp_last cc_udp_last[2] __attribute__((tls_model("initial-exec")));
+
+/* Works out *c's addresses and bytes for a datagram on e (capture.c); -1 when the peer is unknown. */
+int cc_udp_last_fill(struct cc_udp_last *c, const struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa,
+		     socklen_t plen, const struct cc_meta *m);
+
+/*
  * The usual datagram, in one buffer, whole, on a socket whose local address is known, with
  * nothing to correlate on this thread (no TURN message, no DTLS session being matched, no SSL
  * call around it, no class selection): its frame is filled in place and queued raw, and the
@@ -166,7 +185,6 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 							     const struct iovec *iov, int iovcnt, size_t len, size_t origlen)
 {
 	unsigned fl = fd_flags(e);
-	struct cc_addr peer, local;
 
 	/* (iovcnt first: a sendmsg may pass no iovec at all.) */
 	if (iovcnt != 1 || len != origlen || !len || iov[0].iov_len < len || !(fl & FDF_LOCAL))
@@ -177,13 +195,28 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 	if (cc_turn_maybe(p, len) || (p[0] == 22 && !(__atomic_load_n(&cc_told_dtls, __ATOMIC_RELAXED) |
 						     __atomic_load_n(&cc_tls_active, __ATOMIC_RELAXED))))
 		return 0;
+	/*
+	 * The datagram's addresses, TOS and TTL: this thread's last ones for this socket, direction
+	 * and IPv4 peer, while no socket changed (cc_fd_gen); worked out afresh otherwise.
+	 */
+	struct cc_udp_last *c = &cc_udp_last[outgoing != 0];
+	uint64_t sa = 0;
+	int keep = !m;
 	if (peer_sa) {
-		if (cc_peer_addr(&peer, peer_sa, plen) < 0)
+		if (peer_sa->sa_family == AF_INET && plen >= sizeof(struct sockaddr_in))
+			memcpy(&sa, peer_sa, 8);        /* family, port and address */
+		else
+			keep = 0;
+	} else if (!(fl & FDF_PEER)) {
+		return 0;
+	}
+	uint32_t gen = __atomic_load_n(&cc_fd_gen, __ATOMIC_ACQUIRE);
+	if (!keep || c->e != e || c->sa != sa || c->gen != gen) {
+		if (cc_udp_last_fill(c, e, outgoing, peer_sa, plen, m) < 0)
 			return 0;
-	} else {
-		if (!(fl & FDF_PEER))
-			return 0;
-		peer = e->peer;
+		c->e = keep ? e : NULL;
+		c->sa = sa;
+		c->gen = gen;
 	}
 	/*
 	 * CLEARCAP_CAPTURE: a UDP datagram's classes come from its bytes alone.  One declined is
@@ -196,13 +229,12 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 		cc_writer_count_filtered();
 		return 1;
 	}
-	uint64_t ts = cc_now();
-	cc_udp_local(e, m, &peer, &local);
-	uint8_t tos, ttl;
-	cc_udp_tos_ttl(e, m, &peer, outgoing, &tos, &ttl);
-	uint8_t defer = __atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED) ? CC_DEFER_WIRE : 0;
-	cc_out_udp(ts, outgoing ? &local : &peer, outgoing ? &peer : &local,
-		   cc_frame_bytes(IPPROTO_UDP, CC_IF_WIRE, outgoing, tos, ttl, defer), cc_pid, p, len);
+	uint64_t defer = __atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED) ? cc_frame_bytes(0, 0, 0, 0, 0, CC_DEFER_WIRE) : 0;
+	/* A filter judges first: a datagram it declines needs no time (0: stamped once kept). */
+	if (__builtin_expect(cc_filter_active(), 0))
+		cc_out_udp_slow(0, &c->src, &c->dst, c->bytes | defer, cc_pid, p, len);
+	else
+		cc_out_udp(cc_now(), &c->src, &c->dst, c->bytes | defer, cc_pid, p, len);
 	return 1;
 }
 

@@ -14,6 +14,7 @@
 
 struct cc_fd *cc_fd_chunks[NCHUNKS];
 uint32_t cc_fork_gen;
+uint32_t cc_fd_gen;
 
 struct cc_fd *cc_fd_get(int fd)
 {
@@ -43,6 +44,7 @@ void cc_fd_reset(int fd)
 	if (e && fd_kind(e) != FDK_UNKNOWN) {
 		__atomic_store_n(&e->kind, FDK_UNKNOWN, __ATOMIC_RELEASE);
 		__atomic_store_n(&e->flags, 0, __ATOMIC_RELAXED);
+		cc_fd_changed();
 	}
 }
 
@@ -57,6 +59,7 @@ void cc_fd_reset_range(unsigned lo, unsigned hi)
 			if (fd >= lo && fd <= hi && fd_kind(&c[i]) != FDK_UNKNOWN) {
 				__atomic_store_n(&c[i].kind, FDK_UNKNOWN, __ATOMIC_RELEASE);
 				__atomic_store_n(&c[i].flags, 0, __ATOMIC_RELAXED);
+				cc_fd_changed();
 			}
 		}
 	}

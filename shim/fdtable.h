@@ -72,7 +72,8 @@ static inline struct cc_fd *cc_fd_peek(int fd)
 	unsigned u = (unsigned)fd;
 	struct cc_fd *c;
 
-	if (fd < 0 || (u >> CC_FD_CHUNK_BITS) >= CC_FD_NCHUNKS)
+	/* (One compare: a negative fd is a large unsigned one.) */
+	if (u >= CC_FD_NCHUNKS << CC_FD_CHUNK_BITS)
 		return NULL;
 	c = __atomic_load_n(&cc_fd_chunks[u >> CC_FD_CHUNK_BITS], __ATOMIC_ACQUIRE);
 	return c ? &c[u & ((1u << CC_FD_CHUNK_BITS) - 1)] : NULL;
@@ -86,5 +87,16 @@ void cc_fd_reset_range(unsigned lo, unsigned hi);
 
 /* Counts forks: an entry from an older generation is shared with another process. */
 extern uint32_t cc_fork_gen;
+
+/*
+ * Counts changes to any entry's kind, addresses or IP options: what the send and receive hooks
+ * derived from an entry (capture_int.h's cc_udp_last) holds while this has not moved.  Bumped
+ * after the change, with release: a reader that sees the new count sees the change.
+ */
+extern uint32_t cc_fd_gen;
+static inline void cc_fd_changed(void)
+{
+	__atomic_fetch_add(&cc_fd_gen, 1, __ATOMIC_RELEASE);
+}
 
 #endif

@@ -32,6 +32,7 @@ static void load_ip_opts(int fd, struct cc_fd *e)
 		e->ttl = (uint8_t)cc_sock_getint(fd, IPPROTO_IP, IP_TTL, 64);
 		e->mcast_ttl = (uint8_t)cc_sock_getint(fd, IPPROTO_IP, IP_MULTICAST_TTL, 1);
 	}
+	cc_fd_changed();
 }
 
 /*
@@ -64,9 +65,7 @@ void cc_refresh_local(int fd, struct cc_fd *e)
 	e->local = a;
 	if (a.port == 0) {
 		clear_flags(e, FDF_LOCAL);      /* not bound yet: the first send binds it */
-		return;
-	}
-	if (addr_is_any(&a)) {
+	} else if (addr_is_any(&a)) {
 		set_flags(e, FDF_LOCAL | FDF_WILDCARD);
 		if (fd_kind(e) == FDK_UDP)
 			enable_pktinfo(fd, e);
@@ -74,6 +73,7 @@ void cc_refresh_local(int fd, struct cc_fd *e)
 		clear_flags(e, FDF_WILDCARD);
 		set_flags(e, FDF_LOCAL);
 	}
+	cc_fd_changed();
 }
 
 void cc_refresh_peer(int fd, struct cc_fd *e)
@@ -85,6 +85,7 @@ void cc_refresh_peer(int fd, struct cc_fd *e)
 		set_flags(e, FDF_PEER);
 	else
 		clear_flags(e, FDF_PEER);
+	cc_fd_changed();
 }
 
 static void setup(int fd, struct cc_fd *e, int family, int kind)
@@ -97,7 +98,7 @@ static void setup(int fd, struct cc_fd *e, int family, int kind)
 	memset(&e->local, 0, sizeof(e->local));
 	memset(&e->peer, 0, sizeof(e->peer));
 	__atomic_store_n(&e->kind, (uint8_t)kind, __ATOMIC_RELEASE); /* before load_ip_opts/refresh */
-	load_ip_opts(fd, e);
+	load_ip_opts(fd, e);            /* (which counts the change: cc_fd_changed) */
 }
 
 struct cc_fd *cc_fd_new(int fd, int family, int type, int proto)
@@ -123,6 +124,7 @@ struct cc_fd *cc_fd_new(int fd, int family, int type, int proto)
 	if (kind == FDK_OTHER) {
 		__atomic_store_n(&e->flags, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&e->kind, FDK_OTHER, __ATOMIC_RELEASE);
+		cc_fd_changed();
 		return NULL;
 	}
 	__atomic_store_n(&e->kind, FDK_UNKNOWN, __ATOMIC_RELEASE);

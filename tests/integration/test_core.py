@@ -209,6 +209,61 @@ s6.sendto(b'six', ('::1', p6))
     eq(rows, [["0x000000b8", "9"]], "IPv6 traffic class and hop limit")
 
 
+def test_flow_cache_follows_changes(env):
+    """Each thread keeps the last datagram's addresses, TOS and TTL per socket and peer: whatever
+    changes a socket (options, close and a new socket on the same number, connect) or the peer
+    must show in the next frame, in both directions."""
+    cap = env.path("c.pcapng")
+    code = r"""
+import socket
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('0.0.0.0', 0)); port = r.getsockname()[1]
+p1, p2 = ('127.0.0.1', port), ('127.0.0.2', port)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b'a1', p1)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x20)
+s.sendto(b'a2', p1)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 5)
+s.sendto(b'a3', p1)
+s.sendto(b'a4', p2)
+s.sendto(b'a5', p1)
+n = s.fileno(); s.close()
+t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); t.bind(('127.0.0.3', 0))
+assert t.fileno() == n, (t.fileno(), n)
+t.sendto(b'b1', p1)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.connect(p1); u.send(b'c1')
+u.connect(p2); u.send(b'c2')
+for i in range(3):
+    t.sendto(b'd%d' % i, p1)
+    u.send(b'e%d' % i)
+got = {}
+for i in range(14):
+    d, a = r.recvfrom(100)
+    got[d] = a
+print(t.getsockname()[1], u.getsockname()[1], got[b'a1'][1])
+"""
+    tport, uport, sport = py(env, code, cap).stdout.split()
+    rows = tshark(cap, ["data.data", "sll.pkttype", "ip.src", "udp.srcport", "ip.dst", "udp.dstport",
+                        "ip.dsfield", "ip.ttl"])
+    frames = {}
+    for r in rows:
+        frames.setdefault((bytes.fromhex(r[0]), r[1]), []).append(tuple(r[2:]))
+    out = lambda d: frames.get((d, "4"), [None])[0]
+    rport = out(b"a1")[3]
+    eq(out(b"a1"), ("127.0.0.1", sport, "127.0.0.1", rport, "0x00", "64"), "first datagram")
+    eq(out(b"a2"), ("127.0.0.1", sport, "127.0.0.1", rport, "0x20", "64"), "after IP_TOS")
+    eq(out(b"a3"), ("127.0.0.1", sport, "127.0.0.1", rport, "0x20", "5"), "after IP_TTL")
+    eq(out(b"a4"), ("127.0.0.1", sport, "127.0.0.2", rport, "0x20", "5"), "another peer")
+    eq(out(b"a5"), ("127.0.0.1", sport, "127.0.0.1", rport, "0x20", "5"), "the first peer again")
+    eq(out(b"b1"), ("127.0.0.3", tport, "127.0.0.1", rport, "0x00", "64"), "a new socket on the same fd")
+    eq(out(b"c1")[2:4], ("127.0.0.1", rport), "connected to the first peer")
+    eq(out(b"c2")[2:4], ("127.0.0.2", rport), "connected again, to the second")
+    # Received, alternating senders: each frame carries its own sender.
+    for i in range(3):
+        eq(frames[(b"d%d" % i, "0")][0][:4], ("127.0.0.3", tport, "127.0.0.1", rport), "received d%d" % i)
+        eq(frames[(b"e%d" % i, "0")][0][:4], ("127.0.0.1", uport, "127.0.0.2", rport), "received e%d" % i)
+
+
 def test_empty_datagrams(env):
     """Zero-length datagrams, one sent with no iovec at all: each is a packet, both ways."""
     cap = env.path("c.pcapng")
