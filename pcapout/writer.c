@@ -709,8 +709,8 @@ static inline __attribute__((always_inline)) int may_queue(void)
 	return 0;
 }
 
-int cc_out_tagged(const struct cc_frame *f, uint64_t ts_ns, const void *payload, size_t len, const void *tag,
-		  size_t tag_len)
+int cc_out_tagged_slow(const struct cc_frame *f, uint64_t ts_ns, const void *payload, size_t len, const void *tag,
+		       size_t tag_len)
 {
 	struct iovec v = { (void *)payload, len };
 	int rc = may_queue();

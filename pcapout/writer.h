@@ -81,16 +81,26 @@ int cc_out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_a
  * thread comes here once per captured datagram, and in steady state this is a few loads and
  * compares, one slot taken from the ring, and the copy.
  */
+/*
+ * A raw slot of `len` bytes taken inline, when nothing unusual is on: capturing, the writer
+ * running, no filter to judge on this thread, not after exit, and room in the ring.  0 when the
+ * caller's slow path must queue it.
+ */
+static inline __attribute__((always_inline)) int cc_wq_take(size_t len, struct cc_slot *slot)
+{
+	return !__builtin_expect(!__atomic_load_n(cc_wq.on, __ATOMIC_RELAXED) ||
+				 __atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) != CC_WQ_RUNNING || cc_filter_active() ||
+				 __atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED) || len > 65535 + 1024 + sizeof(struct cc_raw_rec) ||
+				 cc_ring_reserve(&cc_wq.ring, len, slot) < 0, 0);
+}
+
 static inline __attribute__((always_inline)) int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src,
 							    const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
 							    const void *payload, size_t len)
 {
 	struct cc_slot slot;
 
-	if (__builtin_expect(!__atomic_load_n(cc_wq.on, __ATOMIC_RELAXED) ||
-			     __atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) != CC_WQ_RUNNING || cc_filter_active() ||
-			     __atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED) || len > 65535 ||
-			     cc_ring_reserve(&cc_wq.ring, sizeof(struct cc_raw_rec) + len, &slot) < 0, 0))
+	if (len > 65535 || !cc_wq_take(sizeof(struct cc_raw_rec) + len, &slot))
 		return cc_out_udp_slow(ts_ns, src, dst, bytes, pid, payload, len);
 	struct cc_raw_rec *r = (struct cc_raw_rec *)(void *)slot.data;
 	r->ts_ns = ts_ns;
@@ -137,9 +147,35 @@ void cc_writer_set_defer(cc_defer_fn fn);
 int cc_sink_put(struct cc_sink *s, const struct cc_frame *f, uint64_t ts_ns, const void *payload, size_t caplen,
 		size_t origlen, const char *note);
 
-/* Queues a deferred frame (f->defer set) whose payload is len bytes, with tag bytes for its handler. */
-int cc_out_tagged(const struct cc_frame *f, uint64_t ts_ns, const void *payload, size_t len, const void *tag,
-		  size_t tag_len);
+/* cc_out_tagged() when the inline path cannot (cc_wq_take). */
+int cc_out_tagged_slow(const struct cc_frame *f, uint64_t ts_ns, const void *payload, size_t len, const void *tag,
+		       size_t tag_len);
+
+/*
+ * Queues a deferred frame (f->defer set) whose payload is len bytes, with tag bytes for its
+ * handler.  Inline: SRTP's plaintext comes here once per packet.
+ */
+static inline __attribute__((always_inline)) int cc_out_tagged(const struct cc_frame *f, uint64_t ts_ns,
+							       const void *payload, size_t len, const void *tag,
+							       size_t tag_len)
+{
+	struct cc_slot slot;
+
+	if (len > 65535 || tag_len > 1024 || !cc_wq_take(sizeof(struct cc_raw_rec) + tag_len + len, &slot))
+		return cc_out_tagged_slow(f, ts_ns, payload, len, tag, tag_len);
+	struct cc_raw_rec *r = (struct cc_raw_rec *)(void *)slot.data;
+	r->ts_ns = ts_ns;
+	r->f = *f;
+	r->f.note = NULL;
+	r->caplen = r->origlen = (uint32_t)len;
+	r->note_len = 0;
+	r->tag_len = (uint16_t)tag_len;
+	memcpy(slot.data + sizeof(*r), tag, tag_len);
+	if (len)
+		memcpy(slot.data + sizeof(*r) + tag_len, payload, len);
+	cc_ring_commit_raw(&slot);
+	return 0;
+}
 
 /*
  * Queues a pcapng Decryption Secrets Block holding NSS key log lines (len bytes, whole lines),
