@@ -149,15 +149,43 @@ static struct srtpkey {
 } keys[KEYS];
 static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
 static int nkeys;                       /* entries ever used: per packet, nothing to look up until then */
+static uint32_t keys_gen;               /* bumped after any entry changes (atomic, under the lock) */
+
+/*
+ * Keys replaced (srtp_update, a stream added again) or forgotten, kept a while under the lock:
+ * packets protected with them may still be on their way to the writer's thread, and their flow's
+ * line must carry the key they were protected with.
+ */
+#define RETIRED 16
+static struct retired {
+	uint32_t keyref;                /* keyref_of() the entry had; 0: free */
+	uint64_t flow_hash[2];
+	char suite_key[136];
+} retired[RETIRED];
+static unsigned nretired;
+
+/* Keeps entry k's key before it changes; key_lock held. */
+static void key_retire(struct srtpkey *k)
+{
+	if (!__atomic_load_n(&k->ctx, __ATOMIC_RELAXED))
+		return;
+	struct retired *r = &retired[nretired++ % RETIRED];
+	r->keyref = (k->gen & 0xffffff) << 8 | (uint32_t)(k - keys + 1);
+	r->flow_hash[0] = k->flow_hash[0];
+	r->flow_hash[1] = k->flow_hash[1];
+	memcpy(r->suite_key, k->suite_key, sizeof(r->suite_key));
+}
 
 static void key_forget(const void *ctx)
 {
 	pthread_mutex_lock(&key_lock);
 	for (int i = 0; i < KEYS; i++)
 		if (__atomic_load_n(&keys[i].ctx, __ATOMIC_RELAXED) == ctx) {
+			key_retire(&keys[i]);
 			__atomic_store_n(&keys[i].ctx, NULL, __ATOMIC_RELEASE);
 			__atomic_fetch_add(&keys[i].gen, 1, __ATOMIC_RELAXED);
 		}
+	__atomic_fetch_add(&keys_gen, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&key_lock);
 }
 
@@ -179,6 +207,7 @@ static void key_add(const void *ctx, int type, uint32_t ssrc, const char *crypto
 	}
 	if (free_i >= 0) {
 		struct srtpkey *k = &keys[free_i];
+		key_retire(k);
 		/* Readers match ctx first: hide the entry while it changes. */
 		__atomic_store_n(&k->ctx, NULL, __ATOMIC_RELEASE);
 		__atomic_fetch_add(&k->gen, 1, __ATOMIC_RELAXED);
@@ -190,6 +219,7 @@ static void key_add(const void *ctx, int type, uint32_t ssrc, const char *crypto
 		__atomic_store_n(&k->ctx, ctx, __ATOMIC_RELEASE);
 		if (free_i >= __atomic_load_n(&nkeys, __ATOMIC_RELAXED))
 			__atomic_store_n(&nkeys, free_i + 1, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&keys_gen, 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&key_lock);
 }
@@ -230,6 +260,34 @@ static uint32_t keyref_of(const struct srtpkey *k)
 	return (__atomic_load_n(&k->gen, __ATOMIC_RELAXED) & 0xffffff) << 8 | (uint32_t)(k - keys + 1);
 }
 
+/*
+ * keyref_of(key_find(...)), answered from this thread's last question per direction while no
+ * entry changed (keys_gen): a session's packets ask the same, packet after packet.
+ */
+static __thread struct key_last {
+	const void *ctx;
+	uint32_t ssrc_word;             /* the SSRC's bytes as they stand, and RTP or RTCP */
+	uint32_t gen;
+	uint32_t keyref;
+	int rtcp;
+} key_last[2] __attribute__((tls_model("initial-exec")));
+
+static uint32_t keyref_for(const void *ctx, int outgoing, const uint8_t *p, size_t len)
+{
+	struct key_last *c = &key_last[outgoing != 0];
+	int rtcp = len >= 2 && p[1] >= 192 && p[1] <= 223;
+	uint32_t w = 0, gen = __atomic_load_n(&keys_gen, __ATOMIC_ACQUIRE);
+
+	if (!ctx || len < (rtcp ? 8u : 12u))
+		return 0;
+	memcpy(&w, p + (rtcp ? 4 : 8), 4);
+	if (c->ctx == ctx && c->ssrc_word == w && c->rtcp == rtcp && c->gen == gen)
+		return c->keyref;
+	uint32_t ref = keyref_of(key_find(ctx, outgoing, p, len));
+	*c = (struct key_last){ ctx, w, gen, ref, rtcp };
+	return ref;
+}
+
 static uint64_t flow_hash(const struct cc_addr *local, const struct cc_addr *peer)
 {
 	uint64_t w[2 * sizeof(struct cc_addr) / 8 + 1] = { 0 };
@@ -265,12 +323,24 @@ static int key_note(uint32_t keyref, const struct cc_addr *local, const struct c
 	if (__atomic_load_n(&k->flow_hash[outgoing], __ATOMIC_RELAXED) == h)
 		return 0;
 	pthread_mutex_lock(&key_lock);
-	if (__atomic_load_n(&k->ctx, __ATOMIC_RELAXED) && (k->gen & 0xffffff) == keyref >> 8 &&
-	    __atomic_load_n(&k->flow_hash[outgoing], __ATOMIC_RELAXED) != h) {
-		__atomic_store_n(&k->flow_hash[outgoing], h, __ATOMIC_RELAXED);
+	uint64_t *noted = NULL;
+	const char *suite_key = NULL;
+	if (__atomic_load_n(&k->ctx, __ATOMIC_RELAXED) && (k->gen & 0xffffff) == keyref >> 8) {
+		noted = &k->flow_hash[outgoing];
+		suite_key = k->suite_key;
+	} else {
+		/* The entry changed since the packet was protected: the key it had then. */
+		for (int j = 0; j < RETIRED && !noted; j++)
+			if (retired[j].keyref == keyref) {
+				noted = &retired[j].flow_hash[outgoing];
+				suite_key = retired[j].suite_key;
+			}
+	}
+	if (noted && __atomic_load_n(noted, __ATOMIC_RELAXED) != h) {
+		__atomic_store_n(noted, h, __ATOMIC_RELAXED);
 		memcpy(buf, prefix, sizeof(prefix) - 1);
 		n = cc_srtp_line(buf + sizeof(prefix) - 1, size - (sizeof(prefix) - 1), local, peer,
-				 outgoing ? "outbound" : "inbound", k->suite_key);
+				 outgoing ? "outbound" : "inbound", suite_key);
 	}
 	pthread_mutex_unlock(&key_lock);
 	if (n < 0)
@@ -306,7 +376,7 @@ static long protect(int which, void *a, void *b, void *c, void *d, void *e, void
 	depth--;
 	int saved = errno;
 	if (r == 0 && *lenp > 0)
-		cc_sm_plain(1, cc_dm_bytes_key(b, (size_t)*lenp), keyref_of(key_find(a, 1, copy, (size_t)len)), copy,
+		cc_sm_plain(1, cc_dm_bytes_key(b, (size_t)*lenp), keyref_for(a, 1, copy, (size_t)len), copy,
 			    (size_t)len);
 	errno = saved;
 	return r;
@@ -329,7 +399,7 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 	depth--;
 	int saved = errno;
 	if (r == 0 && *lenp > 0)
-		cc_sm_plain(0, key, keyref_of(key_find(a, 0, b, (size_t)*lenp)), b, (size_t)*lenp);
+		cc_sm_plain(0, key, keyref_for(a, 0, b, (size_t)*lenp), b, (size_t)*lenp);
 	else if (r > 0 && r < 32)
 		cc_sm_failed(key, (int)r);
 	errno = saved;

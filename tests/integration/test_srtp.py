@@ -240,3 +240,40 @@ def test_libsrtp3_passes_through(env):
     ok("libsrtp3 3.0.0" in warns[0] and "passes through" in warns[0], warns[0])
     eq(cclib.tshark_count(cap, 'frame.interface_name == "wire"'), 1, "the socket traffic is still captured")
     eq(cclib.tshark_count(cap, 'frame.interface_name == "plaintext"'), 0, "no plaintext made up from misread arguments")
+
+
+def test_rekeyed_stream_keeps_both_key_lines(env):
+    """aiortc's libsrtp binding (pylibsrtp) replaces a stream's key mid-session (remove_stream,
+    add_stream) right after five packets: those still carry the old key's line (the writer's
+    thread makes it later, from the key they were protected with), the next five the new one's."""
+    cap = env.path("c.pcapng")
+    code = r"""
+import os, socket, struct
+from pylibsrtp import Policy, Session
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(r.getsockname())
+ssrc = 0x1234abcd
+def policy(key, direction):
+    return Policy(key=key, ssrc_type=Policy.SSRC_SPECIFIC, ssrc_value=ssrc)
+keys = [os.urandom(30), os.urandom(30)]
+tx = Session(policy=policy(keys[0], 'out'))
+rx = Session(policy=policy(keys[0], 'in'))
+seq = 0
+for k in range(2):
+    if k:
+        for sess in (tx, rx):
+            sess.remove_stream(ssrc)
+            sess.add_stream(policy(keys[1], None))
+    for i in range(5):
+        seq += 1
+        rtp = struct.pack('!BBHII', 0x80, 0, seq, seq * 160, ssrc) + b'key%d pkt%d' % (k, i)
+        s.send(tx.protect(rtp))
+        assert rx.unprotect(r.recv(2000)) == rtp
+print(' '.join(k.hex() for k in keys))
+"""
+    keys = [bytes.fromhex(k) for k in cclib.py(env, code, cap).stdout.split()]
+    comments = "\n".join(r[0] for r in tshark(cap, ["frame.comment"], "frame.comment contains \"inline:\""))
+    for i, k in enumerate(keys):
+        for direction in ("outbound", "inbound"):
+            ok(any(direction in line and "inline:" + base64.b64encode(k).decode() in line
+                   for line in comments.splitlines()), "key %d's %s line in the file: %r" % (i, direction, comments))
