@@ -155,12 +155,13 @@ static inline __attribute__((always_inline)) void cc_udp_tos_ttl(const struct cc
 /*
  * What this thread last worked out for a datagram on a socket, per direction: the frame's
  * addresses and one-byte fields (without the defer flag).  A sender's datagrams to one peer
- * share them, and while no socket changed since (cc_fd_gen), the next costs three compares.
- * e NULL: nothing kept (control data, or a peer that is not IPv4).
+ * share them, and while no socket changed since (cc_fd_gen), the next costs four compares.
+ * e NULL: nothing kept (control data other than an IPv4 pktinfo, or a peer that is not IPv4).
  */
 struct cc_udp_last {
 	const struct cc_fd *e;
 	uint64_t sa;                    /* the peer sockaddr_in's first 8 bytes, or 0: the socket's peer */
+	uint64_t lk;                    /* the control data's local IPv4 address (pktinfo), or 0: none */
 	uint32_t gen;                   /* cc_fd_gen when worked out */
 	struct cc_addr src, dst;
 	uint64_t bytes;                 /* cc_frame_bytes(), defer 0 */
@@ -200,8 +201,15 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 	 * and IPv4 peer, while no socket changed (cc_fd_gen); worked out afresh otherwise.
 	 */
 	struct cc_udp_last *c = &cc_udp_last[outgoing != 0];
-	uint64_t sa = 0;
-	int keep = !m;
+	uint64_t sa = 0, lk = 0;
+	int keep = 1;
+	if (m) {
+		/* A wildcard-bound receiver's datagrams: the local address the kernel said, alone. */
+		uint32_t ip4;
+		memcpy(&ip4, m->local.ip, 4);
+		lk = (uint64_t)(m->local.family ? 1 : 2) << 32 | (m->local.family ? ip4 : 0);
+		keep = m->tos < 0 && m->ttl < 0 && !m->gso && (!m->local.family || m->local.family == AF_INET);
+	}
 	if (peer_sa) {
 		if (peer_sa->sa_family == AF_INET && plen >= sizeof(struct sockaddr_in))
 			memcpy(&sa, peer_sa, 8);        /* family, port and address */
@@ -211,11 +219,12 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 		return 0;
 	}
 	uint32_t gen = __atomic_load_n(&cc_fd_gen, __ATOMIC_ACQUIRE);
-	if (!keep || c->e != e || c->sa != sa || c->gen != gen) {
+	if (!keep || c->e != e || c->sa != sa || c->lk != lk || c->gen != gen) {
 		if (cc_udp_last_fill(c, e, outgoing, peer_sa, plen, m) < 0)
 			return 0;
 		c->e = keep ? e : NULL;
 		c->sa = sa;
+		c->lk = lk;
 		c->gen = gen;
 	}
 	/*

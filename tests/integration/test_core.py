@@ -234,7 +234,8 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 u.connect(p1); u.send(b'c1')
 u.connect(p2); u.send(b'c2')
 for i in range(3):
-    t.sendto(b'd%d' % i, p1)
+    t.sendto(b'd%d' % i, (p1, p2)[i % 2])
+for i in range(3):
     u.send(b'e%d' % i)
 got = {}
 for i in range(14):
@@ -258,9 +259,11 @@ print(t.getsockname()[1], u.getsockname()[1], got[b'a1'][1])
     eq(out(b"b1"), ("127.0.0.3", tport, "127.0.0.1", rport, "0x00", "64"), "a new socket on the same fd")
     eq(out(b"c1")[2:4], ("127.0.0.1", rport), "connected to the first peer")
     eq(out(b"c2")[2:4], ("127.0.0.2", rport), "connected again, to the second")
-    # Received, alternating senders: each frame carries its own sender.
+    # Received on the wildcard socket, alternating senders and, from one sender, alternating
+    # local addresses: each frame carries its own.
     for i in range(3):
-        eq(frames[(b"d%d" % i, "0")][0][:4], ("127.0.0.3", tport, "127.0.0.1", rport), "received d%d" % i)
+        eq(frames[(b"d%d" % i, "0")][0][:4], ("127.0.0.3", tport, ("127.0.0.1", "127.0.0.2")[i % 2], rport),
+           "received d%d" % i)
         eq(frames[(b"e%d" % i, "0")][0][:4], ("127.0.0.1", uport, "127.0.0.2", rport), "received e%d" % i)
 
 
