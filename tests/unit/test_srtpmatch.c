@@ -73,8 +73,13 @@ int cc_sink_put(struct cc_sink *s, const struct cc_frame *f, uint64_t ts_ns, con
 	return 0;
 }
 
-int cc_out_tagged(const struct cc_frame *f, uint64_t ts_ns, const void *payload, size_t len, const void *tag,
-		  size_t tag_len)
+/* The inline queueing (writer.h) sees capture paused and takes the slow path, stubbed here. */
+static const uint32_t paused;
+struct cc_wq cc_wq = { .on = &paused };
+int cc_filter_on;
+
+int cc_out_tagged_slow(const struct cc_frame *f, uint64_t ts_ns, const void *payload, size_t len, const void *tag,
+		       size_t tag_len)
 {
 	struct cc_deferred d = { ts_ns, f, payload, len, len, NULL, tag, tag_len };
 	struct cc_sink s = { 3 };
