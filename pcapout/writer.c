@@ -790,18 +790,7 @@ int cc_out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_a
 		drop(1, 1);
 		return -1;
 	}
-	struct cc_raw_rec *r = (struct cc_raw_rec *)(void *)slot.data;
-	r->ts_ns = ts_ns;
-	r->f.src = *src;
-	r->f.dst = *dst;
-	memcpy(&r->f.proto, &bytes, 8);
-	r->f.seq = r->f.ack = 0;
-	r->f.pid = pid;
-	r->f.note = NULL;
-	r->caplen = r->origlen = (uint32_t)len;
-	r->note_len = r->tag_len = 0;
-	memcpy(slot.data + sizeof(*r), payload, len);
-	cc_ring_commit_raw(&slot);
+	cc_raw_udp_put(&slot, ts_ns, src, dst, bytes, pid, payload, len);
 	if (__atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED))
 		cc_writer_flush();
 	return 0;

@@ -94,15 +94,14 @@ static inline __attribute__((always_inline)) int cc_wq_take(size_t len, struct c
 				 cc_ring_reserve(&cc_wq.ring, len, slot) < 0, 0);
 }
 
-static inline __attribute__((always_inline)) int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src,
-							    const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
-							    const void *payload, size_t len)
+/* Fills and publishes a raw slot of the usual datagram (cc_out_udp and its slow path). */
+static inline __attribute__((always_inline)) void cc_raw_udp_put(struct cc_slot *slot, uint64_t ts_ns,
+								 const struct cc_addr *src, const struct cc_addr *dst,
+								 uint64_t bytes, uint32_t pid, const void *payload,
+								 size_t len)
 {
-	struct cc_slot slot;
+	struct cc_raw_rec *r = (struct cc_raw_rec *)(void *)slot->data;
 
-	if (len > 65535 || !cc_wq_take(sizeof(struct cc_raw_rec) + len, &slot))
-		return cc_out_udp_slow(ts_ns, src, dst, bytes, pid, payload, len);
-	struct cc_raw_rec *r = (struct cc_raw_rec *)(void *)slot.data;
 	r->ts_ns = ts_ns;
 	r->f.src = *src;
 	r->f.dst = *dst;
@@ -112,8 +111,19 @@ static inline __attribute__((always_inline)) int cc_out_udp(uint64_t ts_ns, cons
 	r->f.note = NULL;
 	r->caplen = r->origlen = (uint32_t)len;
 	r->note_len = r->tag_len = 0;
-	memcpy(slot.data + sizeof(*r), payload, len);
-	cc_ring_commit_raw(&slot);
+	memcpy(slot->data + sizeof(*r), payload, len);
+	cc_ring_commit_raw(slot);
+}
+
+static inline __attribute__((always_inline)) int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src,
+							    const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
+							    const void *payload, size_t len)
+{
+	struct cc_slot slot;
+
+	if (len > 65535 || !cc_wq_take(sizeof(struct cc_raw_rec) + len, &slot))
+		return cc_out_udp_slow(ts_ns, src, dst, bytes, pid, payload, len);
+	cc_raw_udp_put(&slot, ts_ns, src, dst, bytes, pid, payload, len);
 	return 0;
 }
 
