@@ -7,6 +7,8 @@
 #   udp:  udpflood send of 200-byte datagrams, 20,000 and 70,000 of them: the program's thread
 #         and the writer thread (targets: <= 150 and <= 300); and the program's thread with a
 #         filter that declines them all (target: below a stored one)
+#   recv: udpflood recv of a flood sent without the shim, 1 and 3 s: the program's thread (no
+#         target: the receive path in view)
 #   srtp: srtpflood round trips (protect, send, receive, unprotect) for 1 and 3 s: the
 #         program's thread (target: <= 800)
 # The program's-thread figures also say how much of them an idle second thread alone adds
@@ -84,6 +86,27 @@ for n in 20000 70000; do
 done
 declined=$(( $(per 1 f1-70000 f1-20000) - base ))
 echo "instructions per filter-declined 200-byte sendto, program's thread = $declined (stored: $prog) $(verdict "$declined" "$prog")"
+
+# Received: udpflood recv (recv() on an unconnected socket: the shim asks for the sender's name)
+# against a flood without the shim, for 1 and 3 s; per datagram received.  No target: shown so
+# that the receive path's cost is in view too.
+port=$(( 40000 + RANDOM % 20000 ))
+rx() {
+	local a b pa pb
+	for s in 1 3; do
+		"$flood" send 127.0.0.1 "$port" 200 $((s + 2)) >/dev/null 2>&1 &
+		count "$1" "r$1-$s" "$flood" recv 127.0.0.1 "$port" "$s"
+		wait
+	done
+	pa=$(sed -n 's/.*received=\([0-9]*\).*/\1/p' "$tmp/r$1-1.out")
+	pb=$(sed -n 's/.*received=\([0-9]*\).*/\1/p' "$tmp/r$1-3.out")
+	a=$(thread_total "r$1-1" 1)
+	b=$(thread_total "r$1-3" 1)
+	echo $(( (b - a) / (pb - pa) ))
+}
+r0=$(rx 0)
+r1=$(rx 1)
+echo "instructions per captured 200-byte datagram received with recv, program's thread = $((r1 - r0)) (no target)"
 
 srtp=$build/bench/srtpflood
 if [ -x "$srtp" ]; then
