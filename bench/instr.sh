@@ -90,19 +90,25 @@ echo "instructions per filter-declined 200-byte sendto, program's thread = $decl
 # Received: udpflood recv (recv() on an unconnected socket: the shim asks for the sender's name)
 # against a flood without the shim, for 1 and 3 s; per datagram received.  No target: shown so
 # that the receive path's cost is in view too.
+# per_count FIELD SHORT LONG: the program's thread's instructions per unit of what the two runs
+# print as FIELD=N (received, packets), the short run's subtracted from the long one's.
+per_count() {
+	local pa pb a b
+	pa=$(sed -n "s/.*$1=\([0-9]*\).*/\1/p" "$tmp/$2.out")
+	pb=$(sed -n "s/.*$1=\([0-9]*\).*/\1/p" "$tmp/$3.out")
+	a=$(thread_total "$2" 1)
+	b=$(thread_total "$3" 1)
+	echo $(( (b - a) / (pb - pa) ))
+}
+
 port=$(( 40000 + RANDOM % 20000 ))
 rx() {
-	local a b pa pb
 	for s in 1 3; do
 		"$flood" send 127.0.0.1 "$port" 200 $((s + 2)) >/dev/null 2>&1 &
 		count "$1" "r$1-$s" "$flood" recv 127.0.0.1 "$port" "$s"
 		wait
 	done
-	pa=$(sed -n 's/.*received=\([0-9]*\).*/\1/p' "$tmp/r$1-1.out")
-	pb=$(sed -n 's/.*received=\([0-9]*\).*/\1/p' "$tmp/r$1-3.out")
-	a=$(thread_total "r$1-1" 1)
-	b=$(thread_total "r$1-3" 1)
-	echo $(( (b - a) / (pb - pa) ))
+	per_count received "r$1-1" "r$1-3"
 }
 r0=$(rx 0)
 r1=$(rx 1)
@@ -112,14 +118,9 @@ srtp=$build/bench/srtpflood
 if [ -x "$srtp" ]; then
 	# rt SHIM: round trips and program-thread instructions of a 1 s and a 3 s run, differenced.
 	rt() {
-		local a b pa pb
 		count "$1" "s$1-1" "$srtp" 1
 		count "$1" "s$1-3" "$srtp" 3
-		pa=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$tmp/s$1-1.out")
-		pb=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$tmp/s$1-3.out")
-		a=$(thread_total "s$1-1" 1)
-		b=$(thread_total "s$1-3" 1)
-		echo $(( (b - a) / (pb - pa) ))
+		per_count packets "s$1-1" "s$1-3"
 	}
 	s0=$(rt 0)
 	s1=$(rt 1)
