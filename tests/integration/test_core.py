@@ -7,8 +7,8 @@ import cclib
 from cclib import eq, ok, py, tshark, tshark_count
 
 QUICK = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_cmsg_unchanged",
-         "test_gso_gro_split"]
-TSAN = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes"]
+         "test_gso_gro_split", "test_flow_cache_follows_changes"]
+TSAN = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_flow_cache_follows_changes"]
 
 UDP_FIELDS = ["sll.pkttype", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "data.data"]
 
