@@ -153,7 +153,7 @@ struct cc_ring_batch {
 	int packets;                    /* records in data (raw ones share iovecs) */
 	size_t bytes;
 	uint64_t upto;
-	cc_ring_synth_fn synth;         /* set by the caller when raw slots may come */
+	cc_ring_synth_fn synth;         /* cc_ring_take's, set by the caller when raw slots may come */
 	uint8_t *stage;
 	size_t stage_size, stage_used;
 	size_t stage_soft;              /* if set, no raw slot is taken once this much is used */
@@ -162,10 +162,6 @@ struct cc_ring_batch {
 int cc_ring_take(struct cc_ring *r, struct cc_ring_batch *b, int max, cc_ring_ready_fn ready, void *arg);
 void cc_ring_release(struct cc_ring *r, uint64_t upto);
 
-/*
- * cc_ring_take() with the synth function given: inline, so that a consumer passing its own
- * (the writer) has it called directly, and inlined, once per record.
- */
 /* Appends n bytes at p (`records` packets) to the batch, extending the last iovec when they follow on. */
 static inline __attribute__((always_inline)) void cc_ring_add_data(struct cc_ring_batch *b, uint8_t *p, size_t n, int records)
 {
@@ -182,6 +178,10 @@ static inline __attribute__((always_inline)) void cc_ring_add_data(struct cc_rin
 	b->bytes += n;
 }
 
+/*
+ * cc_ring_take() with the synth function given (b->synth is not used): inline, so that a
+ * consumer passing its own (the writer) has it called directly, and inlined, once per record.
+ */
 static inline __attribute__((always_inline)) int cc_ring_take_with(struct cc_ring *r, struct cc_ring_batch *b, int max,
 								      cc_ring_ready_fn ready, void *arg,
 								      cc_ring_synth_fn synth)

@@ -419,7 +419,7 @@ static void drain_deferred_locked(void)
 size_t cc_w_drain_locked(int all)
 {
 	struct iovec iov[2 * DRAIN_IOV];
-	struct cc_ring_batch b = { .meta = iov, .data = iov + DRAIN_IOV, .synth = synth_raw, .stage = W.stage,
+	struct cc_ring_batch b = { .meta = iov, .data = iov + DRAIN_IOV, .stage = W.stage,
 				   .stage_size = STAGE_SIZE,
 				   /* Rotating by size: small batches, since the size is checked after each. */
 				   .stage_soft = W.rs && W.rot.size ? STAGE_SIZE / 32 : 0 };
@@ -665,16 +665,7 @@ static inline __attribute__((always_inline)) int out_raw(const struct cc_frame *
 		drop(1, 1);
 		return -1;
 	}
-	/* Filled in place: slots are 8-byte aligned, as the record's first field needs. */
-	struct cc_raw_rec *r = (struct cc_raw_rec *)(void *)slot.data;
-	r->ts_ns = ts_ns;
-	r->f = *f;
-	r->f.note = NULL;
-	r->caplen = (uint32_t)caplen;
-	r->origlen = (uint32_t)origlen;
-	r->note_len = (uint16_t)nl;
-	r->tag_len = (uint16_t)tag_len;
-	uint8_t *p = slot.data + sizeof(*r);
+	uint8_t *p = cc_raw_head(&slot, f, ts_ns, caplen, origlen, nl, tag_len);
 	if (nl)
 		memcpy(p, f->note, nl);
 	if (tag_len)

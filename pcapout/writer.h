@@ -74,24 +74,36 @@ int cc_out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_a
 		    const void *payload, size_t len);
 
 /*
- * The common case of cc_out_frame(): a whole UDP datagram on the wire interface, in one buffer,
- * no note.  The same record, made on the writer's thread.  `bytes` holds the frame's eight
- * one-byte fields, from proto to hidden, as cc_frame_bytes() packs them; ts_ns 0: stamped here
- * once the filter kept it (CLOCK_REALTIME).  Inline: the program's
- * thread comes here once per captured datagram, and in steady state this is a few loads and
- * compares, one slot taken from the ring, and the copy.
- */
-/*
  * A raw slot of `len` bytes taken inline, when nothing unusual is on: capturing, the writer
- * running, no filter to judge on this thread, not after exit, and room in the ring.  0 when the
- * caller's slow path must queue it.
+ * running, not after exit, and room in the ring.  0 when the caller's slow path must queue it.
  */
 static inline __attribute__((always_inline)) int cc_wq_take(size_t len, struct cc_slot *slot)
 {
 	return !__builtin_expect(!__atomic_load_n(cc_wq.on, __ATOMIC_RELAXED) ||
-				 __atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) != CC_WQ_RUNNING || cc_filter_active() ||
-				 __atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED) || len > 65535 + 1024 + sizeof(struct cc_raw_rec) ||
-				 cc_ring_reserve(&cc_wq.ring, len, slot) < 0, 0);
+				 __atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) != CC_WQ_RUNNING ||
+				 __atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED) || cc_ring_reserve(&cc_wq.ring, len, slot) < 0,
+				 0);
+}
+
+/*
+ * Fills a raw slot's head for frame f, taken at ts_ns (its note pointer not kept: note_len bytes
+ * of note follow the head, then tag_len of tag, then the payload); returns where the note goes.
+ */
+static inline __attribute__((always_inline)) uint8_t *cc_raw_head(struct cc_slot *slot, const struct cc_frame *f,
+								  uint64_t ts_ns, size_t caplen, size_t origlen,
+								  size_t note_len, size_t tag_len)
+{
+	/* Filled in place: slots are 8-byte aligned, as the record's first field needs. */
+	struct cc_raw_rec *r = (struct cc_raw_rec *)(void *)slot->data;
+
+	r->ts_ns = ts_ns;
+	r->f = *f;
+	r->f.note = NULL;
+	r->caplen = (uint32_t)caplen;
+	r->origlen = (uint32_t)origlen;
+	r->note_len = (uint16_t)note_len;
+	r->tag_len = (uint16_t)tag_len;
+	return slot->data + sizeof(*r);
 }
 
 /* Fills and publishes a raw slot of the usual datagram (cc_out_udp and its slow path). */
@@ -115,13 +127,21 @@ static inline __attribute__((always_inline)) void cc_raw_udp_put(struct cc_slot 
 	cc_ring_commit_raw(slot);
 }
 
+/*
+ * The common case of cc_out_frame(): a whole UDP datagram on the wire interface, in one buffer,
+ * no note.  The same record, made on the writer's thread.  `bytes` holds the frame's eight
+ * one-byte fields, from proto to hidden, as cc_frame_bytes() packs them; ts_ns 0: stamped here
+ * once the filter kept it (CLOCK_REALTIME).  Inline: the program's thread comes here once per
+ * captured datagram, and in steady state this is a few loads and compares, one slot taken from
+ * the ring, and the copy.  A filter judges on the slow path.
+ */
 static inline __attribute__((always_inline)) int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src,
 							    const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
 							    const void *payload, size_t len)
 {
 	struct cc_slot slot;
 
-	if (len > 65535 || !cc_wq_take(sizeof(struct cc_raw_rec) + len, &slot))
+	if (len > 65535 || cc_filter_active() || !cc_wq_take(sizeof(struct cc_raw_rec) + len, &slot))
 		return cc_out_udp_slow(ts_ns, src, dst, bytes, pid, payload, len);
 	cc_raw_udp_put(&slot, ts_ns, src, dst, bytes, pid, payload, len);
 	return 0;
@@ -173,16 +193,10 @@ static inline __attribute__((always_inline)) int cc_out_tagged(const struct cc_f
 
 	if (len > 65535 || tag_len > 1024 || !cc_wq_take(sizeof(struct cc_raw_rec) + tag_len + len, &slot))
 		return cc_out_tagged_slow(f, ts_ns, payload, len, tag, tag_len);
-	struct cc_raw_rec *r = (struct cc_raw_rec *)(void *)slot.data;
-	r->ts_ns = ts_ns;
-	r->f = *f;
-	r->f.note = NULL;
-	r->caplen = r->origlen = (uint32_t)len;
-	r->note_len = 0;
-	r->tag_len = (uint16_t)tag_len;
-	memcpy(slot.data + sizeof(*r), tag, tag_len);
+	uint8_t *p = cc_raw_head(&slot, f, ts_ns, len, len, 0, tag_len);
+	memcpy(p, tag, tag_len);
 	if (len)
-		memcpy(slot.data + sizeof(*r) + tag_len, payload, len);
+		memcpy(p + tag_len, payload, len);
 	cc_ring_commit_raw(&slot);
 	return 0;
 }
