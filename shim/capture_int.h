@@ -204,10 +204,13 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 	uint64_t sa = 0, lk = 0;
 	int keep = 1;
 	if (m) {
-		/* A wildcard-bound receiver's datagrams: the local address the kernel said, alone. */
+		/*
+		 * A wildcard-bound receiver's datagrams: the local address the kernel said, alone.
+		 * (Control data with nothing in it works out as none: it may share lk 0.)
+		 */
 		uint32_t ip4;
 		memcpy(&ip4, m->local.ip, 4);
-		lk = (uint64_t)(m->local.family ? 1 : 2) << 32 | (m->local.family ? ip4 : 0);
+		lk = (uint64_t)m->local.family << 32 | ip4;
 		keep = m->tos < 0 && m->ttl < 0 && !m->gso && (!m->local.family || m->local.family == AF_INET);
 	}
 	if (peer_sa) {

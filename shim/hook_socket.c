@@ -219,8 +219,8 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
  * costs the kernel more.  Only an unconnected socket needs the sender's name, in a buffer of ours
  * when the program gave none.
  */
-static inline __attribute__((always_inline)) ssize_t udp_recv(int fd, struct cc_fd *e, void *buf, size_t len, int flags, struct sockaddr *from,
-			socklen_t *fromlen)
+static inline __attribute__((always_inline)) ssize_t udp_recv(int fd, struct cc_fd *e, void *buf, size_t len,
+								int flags, struct sockaddr *from, socklen_t *fromlen)
 {
 	unsigned fl = fd_flags(e);
 

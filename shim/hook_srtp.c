@@ -152,6 +152,17 @@ static int nkeys;                       /* entries ever used: per packet, nothin
 static uint32_t keys_gen;               /* bumped after any entry changes (atomic, under the lock) */
 
 /*
+ * A reference to a key entry as it is now, for the writer's thread to find it by later: its
+ * index and generation (0: none).  A changed entry (srtp_update, a new session) no longer matches.
+ */
+static uint32_t keyref_of(const struct srtpkey *k)
+{
+	if (!k)
+		return 0;
+	return (__atomic_load_n(&k->gen, __ATOMIC_RELAXED) & 0xffffff) << 8 | (uint32_t)(k - keys + 1);
+}
+
+/*
  * Keys replaced (srtp_update, a stream added again) or forgotten, kept a while under the lock:
  * packets protected with them may still be on their way to the writer's thread, and their flow's
  * line must carry the key they were protected with.
@@ -170,7 +181,7 @@ static void key_retire(struct srtpkey *k)
 	if (!__atomic_load_n(&k->ctx, __ATOMIC_RELAXED))
 		return;
 	struct retired *r = &retired[nretired++ % RETIRED];
-	r->keyref = (k->gen & 0xffffff) << 8 | (uint32_t)(k - keys + 1);
+	r->keyref = keyref_of(k);
 	r->flow_hash[0] = k->flow_hash[0];
 	r->flow_hash[1] = k->flow_hash[1];
 	memcpy(r->suite_key, k->suite_key, sizeof(r->suite_key));
@@ -224,19 +235,12 @@ static void key_add(const void *ctx, int type, uint32_t ssrc, const char *crypto
 	pthread_mutex_unlock(&key_lock);
 }
 
-/* The key entry for a packet of session ctx (SSRC from its clear header), or NULL.  No lock. */
-static struct srtpkey *key_find(const void *ctx, int outgoing, const uint8_t *p, size_t len)
+/* The key entry for a packet of session ctx with this SSRC, or NULL.  No lock. */
+static struct srtpkey *key_find(const void *ctx, int outgoing, uint32_t ssrc)
 {
 	struct srtpkey *any = NULL;
-	int rtcp = len >= 2 && p[1] >= 192 && p[1] <= 223;
 	int n = __atomic_load_n(&nkeys, __ATOMIC_ACQUIRE);
-	uint32_t ssrc;
 
-	if (!ctx || !n || len < (rtcp ? 8u : 12u))
-		return NULL;
-	/* RFC 3550: the SSRC follows the sequence number and timestamp (RTP), or the header (RTCP). */
-	ssrc = (uint32_t)p[rtcp ? 4 : 8] << 24 | (uint32_t)p[rtcp ? 5 : 9] << 16 | (uint32_t)p[rtcp ? 6 : 10] << 8 |
-	       p[rtcp ? 7 : 11];
 	for (int i = 0; i < n; i++) {
 		if (__atomic_load_n(&keys[i].ctx, __ATOMIC_ACQUIRE) != ctx)
 			continue;
@@ -250,41 +254,32 @@ static struct srtpkey *key_find(const void *ctx, int outgoing, const uint8_t *p,
 }
 
 /*
- * A reference to a key entry as it is now, for the writer's thread to find it by later: its
- * index and generation (0: none).  A changed entry (srtp_update, a new session) no longer matches.
- */
-static uint32_t keyref_of(const struct srtpkey *k)
-{
-	if (!k)
-		return 0;
-	return (__atomic_load_n(&k->gen, __ATOMIC_RELAXED) & 0xffffff) << 8 | (uint32_t)(k - keys + 1);
-}
-
-/*
- * keyref_of(key_find(...)), answered from this thread's last question per direction while no
- * entry changed (keys_gen): a session's packets ask the same, packet after packet.
+ * The key reference for a packet of session ctx, by the SSRC in its clear header: keyref_of
+ * (key_find(...)), answered from this thread's last question per direction while no entry
+ * changed (keys_gen): a session's packets ask the same, packet after packet.
  */
 static __thread struct key_last {
 	const void *ctx;
-	uint32_t ssrc_word;             /* the SSRC's bytes as they stand, and RTP or RTCP */
+	uint32_t ssrc;
 	uint32_t gen;
 	uint32_t keyref;
-	int rtcp;
 } key_last[2] __attribute__((tls_model("initial-exec")));
 
 static uint32_t keyref_for(const void *ctx, int outgoing, const uint8_t *p, size_t len)
 {
 	struct key_last *c = &key_last[outgoing != 0];
 	int rtcp = len >= 2 && p[1] >= 192 && p[1] <= 223;
-	uint32_t w = 0, gen = __atomic_load_n(&keys_gen, __ATOMIC_ACQUIRE);
+	uint32_t gen = __atomic_load_n(&keys_gen, __ATOMIC_ACQUIRE);
 
 	if (!ctx || len < (rtcp ? 8u : 12u))
 		return 0;
-	memcpy(&w, p + (rtcp ? 4 : 8), 4);
-	if (c->ctx == ctx && c->ssrc_word == w && c->rtcp == rtcp && c->gen == gen)
+	/* RFC 3550: the SSRC follows the sequence number and timestamp (RTP), or the header (RTCP). */
+	const uint8_t *q = p + (rtcp ? 4 : 8);
+	uint32_t ssrc = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+	if (c->ctx == ctx && c->ssrc == ssrc && c->gen == gen)
 		return c->keyref;
-	uint32_t ref = keyref_of(key_find(ctx, outgoing, p, len));
-	*c = (struct key_last){ ctx, w, gen, ref, rtcp };
+	uint32_t ref = keyref_of(key_find(ctx, outgoing, ssrc));
+	*c = (struct key_last){ ctx, ssrc, gen, ref };
 	return ref;
 }
 
