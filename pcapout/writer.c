@@ -460,9 +460,56 @@ size_t cc_w_drain_locked(int all)
 	return written;
 }
 
+static int watch_threads;       /* the main thread ended: see whether the program has */
+static int own_threads;         /* threads of ours besides the writer */
+#define WATCH_NS 50000000L      /* how often the writer looks then: 50 ms */
+
+void cc_writer_watch_threads(void)
+{
+	__atomic_store_n(&watch_threads, 1, __ATOMIC_RELEASE);
+}
+
+void cc_writer_own_thread(int delta)
+{
+	__atomic_add_fetch(&own_threads, delta, __ATOMIC_RELAXED);
+}
+
+/*
+ * True when the program's threads have all ended: the main thread is a zombie (state Z in
+ * /proc/self/stat, which the leader of a thread group stays until the last thread ends) and the
+ * thread count (field 20, the zombie included) holds it and ours alone.  Looked at only after
+ * the main thread ended, through a descriptor open for a moment; unknown (no /proc) is false.
+ */
+static int program_ended(void)
+{
+	char b[1024];
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	ssize_t n = syscall(SYS_read, fd, b, sizeof(b) - 1);
+	syscall(SYS_close, fd);
+	if (n <= 0)
+		return 0;
+	b[n] = 0;
+	/* After the command's closing parenthesis: " S ..." then fields 4 to 20. */
+	char *p = strrchr(b, ')');
+	if (!p || p[1] != ' ' || p[2] != 'Z')
+		return 0;
+	p += 3;
+	long threads = 0;
+	for (int field = 4; field < 20 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return 0;
+	threads = strtol(p + 1, NULL, 10);
+	return threads > 0 && threads <= 2 + __atomic_load_n(&own_threads, __ATOMIC_RELAXED);
+}
+
 static void *writer_main(void *arg)
 {
 	long sleep_ns = 1000000;
+	uint64_t watched = 0;
 
 	(void)arg;
 	prctl(PR_SET_NAME, "clearcap-writer", 0, 0, 0);
@@ -476,6 +523,15 @@ static void *writer_main(void *arg)
 		poll_locked(n);
 		pthread_mutex_unlock(&W.drain_lock);
 
+		if (__builtin_expect(__atomic_load_n(&watch_threads, __ATOMIC_ACQUIRE), 0)) {
+			uint64_t t = now_ns();
+			if (t - watched >= WATCH_NS) {
+				watched = t;
+				/* As glibc ends a process whose last thread ends: atexit handlers, then ours. */
+				if (program_ended())
+					exit(0);
+			}
+		}
 		/* Busy: go again at once; quiet: back off to the idle interval, which bounds latency. */
 		if (n > 256 * 1024)
 			continue;
@@ -959,7 +1015,7 @@ static long program_threads(void)
 
 	if (syscall(SYS_newfstatat, AT_FDCWD, "/proc/self/task", &st, 0) < 0 || st.st_nlink < 3)
 		return 2;
-	return (long)st.st_nlink - 2 - (W.thread_started ? 1 : 0);
+	return (long)st.st_nlink - 2 - (W.thread_started ? 1 : 0) - __atomic_load_n(&own_threads, __ATOMIC_RELAXED);
 }
 
 void cc_writer_atfork_prepare(void)
@@ -1002,6 +1058,9 @@ void cc_writer_atfork_child(void)
 	W.hep_sent = W.hep_dropped = 0;
 	W.warned_drop = 0;
 	W.thread_started = 0;
+	/* The forking thread alone goes on in the child, as its main thread: none of ours. */
+	own_threads = 0;
+	watch_threads = 0;
 	W.inherited = __atomic_load_n(&W.fd, __ATOMIC_RELAXED) >= 0;
 	pthread_mutex_init(&W.dsb_lock, NULL);
 	/*

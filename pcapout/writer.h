@@ -214,6 +214,17 @@ void cc_writer_flush(void);
 void cc_writer_exit(void);
 
 /*
+ * The program's main thread ended without ending the process (pthread_exit, or cancelled): from
+ * now on the writer looks, every WATCH_NS, whether the program's threads have all ended, and then
+ * ends the process as glibc would have when the last of them ended: exit(0).  Our threads would
+ * otherwise keep it alive for ever.
+ */
+void cc_writer_watch_threads(void);
+
+/* Another thread of ours started (impairment's sender): not one of the program's. */
+void cc_writer_own_thread(int delta);
+
+/*
  * The outputs' descriptors (pcapout/output.h), which the shim keeps from the program: how many
  * outputs, output i's descriptor or -1, and moving it off a number the program wants (0 or -1).
  */

@@ -9,6 +9,7 @@
 #include "shim/impair.h"
 #include "shim/hook_socket.h"
 #include "shim/capture_int.h"
+#include "shim/direct.h"
 #include "pcapout/writer.h"
 
 #include <errno.h>
@@ -18,6 +19,19 @@
 #include <unistd.h>
 
 /* ---- Sending ---- */
+
+/*
+ * The entry of a UDP socket we capture whose send may be made directly (shim/direct.h), or NULL.
+ * Before the call, so a look at the table alone: the classifying of an unknown fd waits for after.
+ */
+static inline __attribute__((always_inline)) struct cc_fd *udp_direct(int fd)
+{
+	struct cc_fd *e;
+
+	if (!cc_direct_ok() || !active() || !(e = cc_fd_peek(fd)) || fd_kind(e) != FDK_UDP)
+		return NULL;
+	return e;
+}
 
 /* Inline in each hook: one call layer less per packet. */
 static inline __attribute__((always_inline)) void sent(int fd, struct cc_fd *e, const struct sockaddr *to,
@@ -73,11 +87,14 @@ static __attribute__((noinline)) int impair_out_buf(int fd, const struct sockadd
 
 static __attribute__((noinline)) ssize_t sendto_on(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
-	ssize_t r = cc_real.sendto(fd, buf, len, flags, to, tolen);
+	struct cc_fd *e = udp_direct(fd);
+	ssize_t r = e ? cc_direct_ret(cc_syscall6(SYS_sendto, fd, (long)buf, (long)len, flags, (long)to, tolen))
+		      : cc_real.sendto(fd, buf, len, flags, to, tolen);
 	if (r < 0 || !active())
 		return r;
 	int saved = errno;
-	struct cc_fd *e = captured(fd);
+	if (!e)
+		e = captured(fd);
 	if (e) {
 		struct iovec v = { (void *)buf, (size_t)r };
 		sent(fd, e, to, tolen, NULL, &v, 1, (size_t)r);
@@ -110,11 +127,14 @@ CC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const s
 
 static __attribute__((noinline)) ssize_t send_on(int fd, const void *buf, size_t len, int flags)
 {
-	ssize_t r = cc_real.send(fd, buf, len, flags);
+	struct cc_fd *e = udp_direct(fd);
+	ssize_t r = e ? cc_direct_ret(cc_syscall6(SYS_sendto, fd, (long)buf, (long)len, flags, 0, 0))
+		      : cc_real.send(fd, buf, len, flags);
 	if (r < 0 || !active())
 		return r;
 	int saved = errno;
-	struct cc_fd *e = captured(fd);
+	if (!e)
+		e = captured(fd);
 	if (e) {
 		struct iovec v = { (void *)buf, (size_t)r };
 		sent(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
@@ -147,11 +167,14 @@ CC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 
 static __attribute__((noinline)) ssize_t write_on(int fd, const void *buf, size_t len)
 {
-	ssize_t r = cc_real.write(fd, buf, len);
+	struct cc_fd *e = udp_direct(fd);
+	ssize_t r = e ? cc_direct_ret(cc_syscall6(SYS_write, fd, (long)buf, (long)len, 0, 0, 0))
+		      : cc_real.write(fd, buf, len);
 	if (r <= 0 || !active())
 		return r;
 	int saved = errno;
-	struct cc_fd *e = captured(fd);
+	if (!e)
+		e = captured(fd);
 	if (e) {
 		struct iovec v = { (void *)buf, (size_t)r };
 		sent(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
@@ -219,11 +242,14 @@ CC_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 
 static __attribute__((noinline)) ssize_t sendmsg_on(int fd, const struct msghdr *msg, int flags)
 {
-	ssize_t r = cc_real.sendmsg(fd, msg, flags);
+	struct cc_fd *e = udp_direct(fd);
+	ssize_t r = e ? cc_direct_ret(cc_syscall6(SYS_sendmsg, fd, (long)msg, flags, 0, 0, 0))
+		      : cc_real.sendmsg(fd, msg, flags);
 	if (r < 0 || !active())
 		return r;
 	int saved = errno;
-	struct cc_fd *e = captured(fd);
+	if (!e)
+		e = captured(fd);
 	if (e)
 		sent(fd, e, msg->msg_name, msg->msg_namelen, msg, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r);
 	errno = saved;

@@ -347,8 +347,10 @@ static void start_sender(void)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, cc_thread_stack(128 * 1024));
-	if (pthread_create(&tid, &attr, sender_main, NULL) == 0)
+	if (pthread_create(&tid, &attr, sender_main, NULL) == 0) {
 		I.thread = 1;
+		cc_writer_own_thread(1);
+	}
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }

@@ -8,6 +8,7 @@
  * objects, because a dlopen(RTLD_LOCAL) module hides them from RTLD_NEXT.
  */
 #include "shim/real.h"
+#include "shim/direct.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -39,6 +40,7 @@ static void bind_all(void)
 			 __ATOMIC_RELEASE);
 	CC_REAL_LIST(CC_REAL_BIND)
 #undef CC_REAL_BIND
+	cc_direct_init();
 }
 
 void cc_real_init(void)

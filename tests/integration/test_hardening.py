@@ -1,6 +1,7 @@
 """Hardening: programs that do unusual things to processes, threads, signals, files, privileges and
 the environment, and hostile traffic.  Each test checks two things: the program behaves exactly as
 it does without the shim, and what the capture holds (exact counts, read back with tshark)."""
+import errno
 import fcntl
 import hashlib
 import os
@@ -15,8 +16,8 @@ import cclib
 from cclib import eq, ok, tshark, tshark_count
 
 QUICK = ["test_signal_handler_sends", "test_malformed_datagrams_echo", "test_many_short_threads",
-         "test_signal_handler_during_first_packet"]
-TSAN = ["test_many_short_threads", "test_signal_handler_sends", "test_posix_spawn_and_vfork"]
+         "test_signal_handler_during_first_packet", "test_threads_that_end"]
+TSAN = ["test_many_short_threads", "test_signal_handler_sends", "test_posix_spawn_and_vfork", "test_threads_that_end"]
 
 NOBODY = 65534
 
@@ -947,3 +948,168 @@ def test_malformed_datagrams_echo(env):
         eq([int(r[1]) - 8 for r in side], [len(d) for d in dgrams], name + ": exact lengths in order")
         eq([int(r[2]) for r in side], [int(r[3]) for r in side], name + ": nothing truncated")
         eq([bytes.fromhex(r[4]) for r in side], dgrams, name + ": exact bytes")
+
+
+# ---- threads that end: pthread_exit from main, cancellation of sending threads ----
+
+THREADS_END_C = r"""
+#include <pthread.h>
+#include <stdatomic.h>
+
+static atomic_int sent_count;
+static int s_udp;
+
+static void on_exit_msg(void) { printf("atexit\n"); fflush(stdout); }
+
+static void *burst_thread(void *arg)
+{
+    struct timespec ts = { 0, 200000 };
+    char b[32];
+    for (int i = 0; i < 200; i++) {
+        int n = tag_num(b, (const char *)arg, i);
+        if (sendto(s_udp, b, n, 0, (struct sockaddr *)&dst, sizeof(dst)) == n)
+            atomic_fetch_add(&sent_count, 1);
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void cleanup(void *arg) { (void)arg; printf("cleanup\n"); fflush(stdout); }
+
+/* Sends until cancelled: each sendto is its only cancellation point. */
+static void *endless_sender(void *arg)
+{
+    char b[32];
+    (void)arg;
+    pthread_cleanup_push(cleanup, NULL);
+    for (int i = 0;; i++) {
+        int n = tag_num(b, "c", i);
+        if (sendto(s_udp, b, n, 0, (struct sockaddr *)&dst, sizeof(dst)) == n)
+            atomic_fetch_add(&sent_count, 1);
+    }
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    set_dst(9);
+    s_udp = socket(AF_INET, SOCK_DGRAM, 0);
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (!strcmp(mode, "errno")) {
+        /* The program's view of a send: results and errno, failing and succeeding. */
+        int u = socket(AF_INET, SOCK_DGRAM, 0);
+        struct msghdr mh;
+        struct iovec v = { "m", 1 };
+        memset(&mh, 0, sizeof(mh));
+        mh.msg_iov = &v;
+        mh.msg_iovlen = 1;
+        errno = 0;
+        long r1 = sendto(u, "a", 1, 0, (struct sockaddr *)&dst, 3);
+        int e1 = errno;
+        long r2 = send(u, "b", 1, 0);
+        int e2 = errno;
+        long r3 = write(u, "c", 1);
+        int e3 = errno;
+        long r4 = sendmsg(u, &mh, 0);
+        int e4 = errno;
+        errno = EILSEQ;
+        long r5 = sendto(u, "ok-1", 4, 0, (struct sockaddr *)&dst, sizeof(dst));
+        int e5 = errno;
+        /* Connected to a socket that listens: no port-unreachable comes back to fail a send. */
+        int rcv = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in ra = dst;
+        socklen_t rl = sizeof(ra);
+        ra.sin_port = 0;
+        bind(rcv, (struct sockaddr *)&ra, sizeof(ra));
+        getsockname(rcv, (struct sockaddr *)&ra, &rl);
+        fprintf(stderr, "port %d\n", ntohs(ra.sin_port));
+        connect(u, (struct sockaddr *)&ra, sizeof(ra));
+        errno = EILSEQ;
+        long r6 = send(u, "ok-2", 4, 0) + write(u, "ok-3", 4) + sendmsg(u, &mh, 0);
+        int e6 = errno;
+        printf("%ld %d %ld %d %ld %d %ld %d %ld %d %ld %d\n", r1, e1, r2, e2, r3, e3, r4, e4, r5, e5, r6, e6);
+        return 0;
+    }
+    if (!strcmp(mode, "exit-alone")) {
+        /* The main thread leaves by pthread_exit, the only thread the program has. */
+        atexit(on_exit_msg);
+        sendto(s_udp, "alone", 5, 0, (struct sockaddr *)&dst, sizeof(dst));
+        pthread_exit(NULL);
+    }
+    if (!strcmp(mode, "exit-threads")) {
+        /* The main thread leaves first; the process ends when both of its threads have. */
+        pthread_t t1, t2;
+        atexit(on_exit_msg);
+        sendto(s_udp, "main", 4, 0, (struct sockaddr *)&dst, sizeof(dst));
+        pthread_create(&t1, NULL, burst_thread, "x");
+        pthread_create(&t2, NULL, burst_thread, "y");
+        pthread_exit(NULL);
+    }
+    if (!strcmp(mode, "cancel")) {
+        /* Another thread cancels a sender that makes no other call. */
+        pthread_t t;
+        void *res;
+        pthread_create(&t, NULL, endless_sender, NULL);
+        while (atomic_load(&sent_count) < 300)
+            sched_yield();
+        pthread_cancel(t);
+        pthread_join(t, &res);
+        printf("joined %s\n", res == PTHREAD_CANCELED ? "cancelled" : "not cancelled");
+        return 0;
+    }
+    if (!strcmp(mode, "self-cancel")) {
+        /* A program of one thread cancels itself: its next sendto ends it, before sending. */
+        sendto(s_udp, "before", 6, 0, (struct sockaddr *)&dst, sizeof(dst));
+        pthread_cleanup_push(cleanup, NULL);
+        pthread_cancel(pthread_self());
+        sendto(s_udp, "after", 5, 0, (struct sockaddr *)&dst, sizeof(dst));
+        printf("not cancelled\n");
+        pthread_cleanup_pop(0);
+        return 3;
+    }
+    return 2;
+}
+"""
+
+
+def test_threads_that_end(env):
+    """Sends made directly (glibc's single-thread path, shim/direct.h) and threads that end: the
+    program sees the same results and errno as without the shim; a sender is cancelled at its
+    next sendto whether another thread or itself asked; a main thread that leaves by pthread_exit
+    leaves the process to end with its last thread (exit 0, atexit handlers run), not hang on
+    the shim's writer."""
+    exe = _cc(env, "threads_end", THREADS_END_C, flags=["-pthread"])
+    for mode in ("errno", "exit-alone", "exit-threads", "cancel", "self-cancel"):
+        cap = env.path("end-%s.pcapng" % mode)
+        want = cclib.run([exe, mode], env=env.env(preload=False), check=False, timeout=30)
+        t0 = time.monotonic()
+        got = cclib.run([exe, mode], env=env.env(cap), check=False, timeout=30)
+        took = time.monotonic() - t0
+        eq((got.returncode, got.stdout), (want.returncode, want.stdout), mode + ": as without the shim")
+        eq(_cc_lines(got.stderr), [], mode + ": no clearcap line")
+        ok(took < 5, "%s: ended in %.1f s" % (mode, took))
+        _capinfos_ok(cap)
+        pays = _payloads(cap)
+        if mode == "errno":
+            eq(want.stdout, "-1 %d -1 %d -1 %d -1 %d 4 %d 9 %d\n" % (
+                errno.EINVAL, errno.EDESTADDRREQ, errno.EDESTADDRREQ, errno.EDESTADDRREQ,
+                errno.EILSEQ, errno.EILSEQ), "errno: the expected results")
+            port = int(got.stderr.split("port ")[1].split()[0])
+            pays = [bytes.fromhex(r[0]) for r in tshark(cap, ["data.data"], "sll.pkttype == 4",
+                                                         ["-d", "udp.port==9,data", "-d", "udp.port==%d,data" % port])]
+            eq(sorted(pays), [b"m", b"ok-1", b"ok-2", b"ok-3"], "errno: the sends that went")
+        elif mode == "exit-alone":
+            eq(want.stdout, "atexit\n", "exit-alone: atexit ran")
+            eq(pays, [b"alone"], "exit-alone: captured")
+        elif mode == "exit-threads":
+            eq(want.stdout, "atexit\n", "exit-threads: atexit ran")
+            eq(sorted(pays), sorted([b"main"] + [b"%s-%d" % (t, i) for t in (b"x", b"y") for i in range(200)]),
+               "exit-threads: every datagram")
+        elif mode == "cancel":
+            eq(want.stdout, "cleanup\njoined cancelled\n", "cancel: cancelled")
+            ok(len(pays) >= 300 and set(pays) == set(b"c-%d" % i for i in range(len(pays))),
+               "cancel: %d datagrams, each once" % len(pays))
+        else:
+            eq(want.stdout, "cleanup\n", "self-cancel: cancelled at sendto")
+            eq(pays, [b"before"], "self-cancel: nothing sent after the cancel")

@@ -1,0 +1,74 @@
+/*
+ * Sending a datagram with the system call made here, as glibc itself makes it in a process with
+ * one thread.
+ *
+ * Why: the shim's writer thread makes glibc believe the program has threads, and from then on
+ * glibc wraps each cancellable system call (sendto, send, write, sendmsg) in the switches that let
+ * pthread_cancel() interrupt it: about 50 instructions per call that the program, alone, would
+ * never run.  A program with threads of its own pays them with or without us.
+ *
+ * What the program sees stays exactly what glibc gives: the same system call with the same
+ * arguments, the same result, errno set the same way on failure.  The one thing the switches are
+ * for, cancellation, is kept: direct calls are made only while no pthread_cancel() has been asked
+ * for in this process (shim/threads.c interposes it and turns them off for good first).  A thread
+ * already inside a direct send when another cancels it finishes that send and is cancelled at its
+ * next cancellation point; only UDP sends are made directly, and those do not wait long.
+ *
+ * Made only where the real functions are glibc's own (no other preloaded library between us and
+ * libc, whose hook a direct call would skip), and only on x86-64, where the calling convention is
+ * written below.
+ */
+#ifndef CC_DIRECT_H
+#define CC_DIRECT_H
+
+#include <errno.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+
+/* Nonzero while UDP sends may be made directly (set at start, cleared for good by pthread_cancel). */
+extern int cc_direct;
+
+/* Decides cc_direct once the real functions are bound (shim/real.c). */
+void cc_direct_init(void);
+
+static inline __attribute__((always_inline)) int cc_direct_ok(void)
+{
+	return __atomic_load_n(&cc_direct, __ATOMIC_RELAXED);
+}
+
+#if defined(__x86_64__)
+/* The system call n with six arguments; the kernel's result (-errno on failure). */
+static inline __attribute__((always_inline)) long cc_syscall6(long n, long a1, long a2, long a3, long a4, long a5,
+							      long a6)
+{
+	register long r10 __asm__("r10") = a4;
+	register long r8 __asm__("r8") = a5;
+	register long r9 __asm__("r9") = a6;
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "0"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#else
+static inline __attribute__((always_inline)) long cc_syscall6(long n, long a1, long a2, long a3, long a4, long a5,
+							      long a6)
+{
+	(void)n, (void)a1, (void)a2, (void)a3, (void)a4, (void)a5, (void)a6;
+	return -ENOSYS;                 /* never reached: cc_direct stays 0 */
+}
+#endif
+
+/* glibc's convention for the result: -1 and errno on failure. */
+static inline __attribute__((always_inline)) ssize_t cc_direct_ret(long r)
+{
+	if (__builtin_expect((unsigned long)r > -4096UL, 0)) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+#endif
