@@ -1080,7 +1080,13 @@ def test_threads_that_end(env):
     leaves the process to end with its last thread (exit 0, atexit handlers run), not hang on
     the shim's writer."""
     exe = _cc(env, "threads_end", THREADS_END_C, flags=["-pthread"])
-    for mode in ("errno", "exit-alone", "exit-threads", "cancel", "self-cancel"):
+    modes = ["errno", "exit-alone", "exit-threads", "cancel", "self-cancel"]
+    if env.tsan:
+        # ThreadSanitizer's runtime, preloaded in that lane for the shim alone, starts a background
+        # thread of its own that keeps a process whose main thread left (by pthread_exit or
+        # cancelled) alive, as ours did.
+        modes = ["errno", "cancel"]
+    for mode in modes:
         cap = env.path("end-%s.pcapng" % mode)
         want = cclib.run([exe, mode], env=env.env(preload=False), check=False, timeout=30)
         t0 = time.monotonic()
