@@ -11,9 +11,9 @@
 #         target: the receive path in view)
 #   srtp: srtpflood round trips (protect, send, receive, unprotect) for 1 and 3 s: the
 #         program's thread (target: <= 800)
-# The program's-thread figures also say how much of them an idle second thread alone adds
-# (bench/idlethread.so, no shim): the C library's threaded paths, which any writer thread
-# switches on.  Prints one line per figure, "instructions ... = N (target ...) ok|MISS".  Needs
+# The program's-thread figures also say how much an idle second thread alone adds without the
+# shim (bench/idlethread.so): the C library's threaded paths, which any writer thread switches
+# on.  The shim's UDP sends skip glibc's (shim/direct.h); libsrtp2's NSS back end's stay.  Prints one line per figure, "instructions ... = N (target ...) ok|MISS".  Needs
 # valgrind.
 set -euo pipefail
 build=${1:?usage: bench/instr.sh BUILD}
@@ -77,7 +77,7 @@ if [ -e "$idle" ]; then
 	done
 	threaded=$(( $(per 1 i-70000 i-20000) - base ))
 fi
-echo "instructions per captured 200-byte sendto, program's thread = $prog (target <= 150) $(verdict "$prog" 150); of which the C library's threaded paths (an idle thread alone adds them): $threaded"
+echo "instructions per captured 200-byte sendto, program's thread = $prog (target <= 150) $(verdict "$prog" 150); an idle second thread alone adds $threaded to the C library's sendto, which direct sends (shim/direct.h) skip"
 echo "instructions per captured 200-byte sendto, writer thread = $writer (target <= 300) $(verdict "$writer" 300)"
 
 # A filter declining every datagram ("udp port 1"; the flood goes to port 9): cheaper than storing.

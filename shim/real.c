@@ -15,15 +15,21 @@
 
 struct cc_real cc_real;
 
-/* True when addr lies in this shared object: a lookup must never hand us our own hook. */
+/*
+ * True when addr lies in this shared object: a lookup must never hand us our own hook.
+ * (_dl_find_object, not dladdr: no symbol search, for each of the real functions at start.)
+ */
 int cc_real_is_ours(void *addr)
 {
-	static void *base;
-	Dl_info me, it;
+	static const void *mine;
+	const void *me = __atomic_load_n(&mine, __ATOMIC_ACQUIRE);
+	struct dl_find_object it;
 
-	if (!base && dladdr((void *)cc_real_is_ours, &me))
-		base = me.dli_fbase;
-	return addr && dladdr(addr, &it) && it.dli_fbase == base;
+	if (!me && _dl_find_object((void *)cc_real_is_ours, &it) == 0) {
+		me = it.dlfo_link_map;
+		__atomic_store_n(&mine, me, __ATOMIC_RELEASE);
+	}
+	return addr && me && _dl_find_object(addr, &it) == 0 && it.dlfo_link_map == me;
 }
 
 void *cc_real_lookup(const char *name)

@@ -27,27 +27,30 @@ int cc_direct;
 static int (*real_cancel)(pthread_t);
 static void (*real_exit)(void *);
 
-/* True when fn lies in glibc's own libc.so (the object that defines gnu_get_libc_version). */
-static int in_libc(void *fn, const void *libc_base)
+/*
+ * True when fn lies in the object at libc_map: glibc's own libc.so, the object that defines
+ * gnu_get_libc_version.  (_dl_find_object, not dladdr: no symbol search, at every start.)
+ */
+static int in_libc(void *fn, const void *libc_map)
 {
-	Dl_info it;
+	struct dl_find_object it;
 
-	return fn && dladdr(fn, &it) && it.dli_fbase == libc_base;
+	return fn && _dl_find_object(fn, &it) == 0 && it.dlfo_link_map == libc_map;
 }
 
 void cc_direct_init(void)
 {
-	Dl_info libc;
+	struct dl_find_object libc;
 	void *probe = dlsym(RTLD_DEFAULT, "gnu_get_libc_version");
 
 	__atomic_store_n(&real_cancel, (int (*)(pthread_t))cc_real_lookup("pthread_cancel"), __ATOMIC_RELEASE);
 	__atomic_store_n(&real_exit, (void (*)(void *))cc_real_lookup("pthread_exit"), __ATOMIC_RELEASE);
 #if defined(__x86_64__)
-	if (!probe || !dladdr(probe, &libc) || !real_cancel)
+	if (!probe || _dl_find_object(probe, &libc) != 0 || !real_cancel)
 		return;
-	if (in_libc((void *)cc_real.sendto, libc.dli_fbase) && in_libc((void *)cc_real.send, libc.dli_fbase) &&
-	    in_libc((void *)cc_real.write, libc.dli_fbase) && in_libc((void *)cc_real.sendmsg, libc.dli_fbase) &&
-	    in_libc((void *)real_cancel, libc.dli_fbase))
+	const void *m = libc.dlfo_link_map;
+	if (in_libc((void *)cc_real.sendto, m) && in_libc((void *)cc_real.send, m) && in_libc((void *)cc_real.write, m) &&
+	    in_libc((void *)cc_real.sendmsg, m) && in_libc((void *)real_cancel, m))
 		__atomic_store_n(&cc_direct, 1, __ATOMIC_RELAXED);
 #else
 	(void)probe, (void)libc, (void)in_libc;
