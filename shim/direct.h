@@ -15,8 +15,8 @@
  * next cancellation point; only UDP sends are made directly, and those do not wait long.
  *
  * Made only where the real functions are glibc's own (no other preloaded library between us and
- * libc, whose hook a direct call would skip), and only on x86-64, where the calling convention is
- * written below.
+ * libc, whose hook a direct call would skip), and only on x86-64 (not its x32 ABI), whose calling
+ * convention is written below.
  */
 #ifndef CC_DIRECT_H
 #define CC_DIRECT_H
@@ -36,7 +36,7 @@ static inline __attribute__((always_inline)) int cc_direct_ok(void)
 	return __atomic_load_n(&cc_direct, __ATOMIC_RELAXED);
 }
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__ILP32__)
 /* The system call n with six arguments; the kernel's result (-errno on failure). */
 static inline __attribute__((always_inline)) long cc_syscall6(long n, long a1, long a2, long a3, long a4, long a5,
 							      long a6)

@@ -45,7 +45,7 @@ void cc_direct_init(void)
 
 	__atomic_store_n(&real_cancel, (int (*)(pthread_t))cc_real_lookup("pthread_cancel"), __ATOMIC_RELEASE);
 	__atomic_store_n(&real_exit, (void (*)(void *))cc_real_lookup("pthread_exit"), __ATOMIC_RELEASE);
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__ILP32__)
 	if (!probe || _dl_find_object(probe, &libc) != 0 || !real_cancel)
 		return;
 	const void *m = libc.dlfo_link_map;
