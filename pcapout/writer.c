@@ -506,10 +506,30 @@ static int program_ended(void)
 	return threads > 0 && threads <= 2 + __atomic_load_n(&own_threads, __ATOMIC_RELAXED);
 }
 
+int cc_writer_watching(void)
+{
+	return __atomic_load_n(&watch_threads, __ATOMIC_ACQUIRE);
+}
+
+void cc_writer_end_if_alone(void)
+{
+	static uint64_t watched;
+	static int ending;
+
+	if (!__builtin_expect(__atomic_load_n(&watch_threads, __ATOMIC_ACQUIRE), 0))
+		return;
+	uint64_t t = now_ns(), w = __atomic_load_n(&watched, __ATOMIC_RELAXED);
+	/* At most every WATCH_NS, by one of our threads at a time. */
+	if (t - w < WATCH_NS || !__atomic_compare_exchange_n(&watched, &w, t, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	/* As glibc ends a process whose last thread ends: atexit handlers, then ours; exit once. */
+	if (program_ended() && !__atomic_exchange_n(&ending, 1, __ATOMIC_ACQ_REL))
+		exit(0);
+}
+
 static void *writer_main(void *arg)
 {
 	long sleep_ns = 1000000;
-	uint64_t watched = 0;
 
 	(void)arg;
 	prctl(PR_SET_NAME, "clearcap-writer", 0, 0, 0);
@@ -523,15 +543,7 @@ static void *writer_main(void *arg)
 		poll_locked(n);
 		pthread_mutex_unlock(&W.drain_lock);
 
-		if (__builtin_expect(__atomic_load_n(&watch_threads, __ATOMIC_ACQUIRE), 0)) {
-			uint64_t t = now_ns();
-			if (t - watched >= WATCH_NS) {
-				watched = t;
-				/* As glibc ends a process whose last thread ends: atexit handlers, then ours. */
-				if (program_ended())
-					exit(0);
-			}
-		}
+		cc_writer_end_if_alone();
 		/* Busy: go again at once; quiet: back off to the idle interval, which bounds latency. */
 		if (n > 256 * 1024)
 			continue;

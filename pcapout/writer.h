@@ -215,7 +215,7 @@ void cc_writer_exit(void);
 
 /*
  * The program's main thread ended without ending the process (pthread_exit, or cancelled): from
- * now on the writer looks, every WATCH_NS, whether the program's threads have all ended, and then
+ * now on our threads look, every WATCH_NS (50 ms), whether the program's threads have all ended, and then
  * ends the process as glibc would have when the last of them ended: exit(0).  Our threads would
  * otherwise keep it alive for ever.
  */
@@ -223,6 +223,11 @@ void cc_writer_watch_threads(void);
 
 /* Another thread of ours started (impairment's sender): not one of the program's. */
 void cc_writer_own_thread(int delta);
+
+/* Whether cc_writer_watch_threads() was called: our other threads then look too, every WATCH_NS. */
+int cc_writer_watching(void);
+/* Ends the process when the program's threads have all ended; from any of our threads, often. */
+void cc_writer_end_if_alone(void);
 
 /*
  * The outputs' descriptors (pcapout/output.h), which the shim keeps from the program: how many

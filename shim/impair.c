@@ -187,6 +187,18 @@ static void unlock(const sigset_t *old)
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
+void cc_impair_wake(void)
+{
+	sigset_t old;
+
+	if (!__atomic_load_n(&I.thread, __ATOMIC_ACQUIRE))
+		return;
+	/* Under the lock: the sender looks at cc_writer_watching() under it before it waits. */
+	lock(&old);
+	pthread_cond_signal(&I.wake);
+	unlock(&old);
+}
+
 /* ---- Capture of impaired datagrams ---- */
 
 static void capture(int fd, const struct msghdr *msg, const char *note)
@@ -317,7 +329,20 @@ static void *sender_main(void *arg)
 		uint64_t now = cc_now();
 		struct qpkt *p = I.head;
 		if (!p) {
-			pthread_cond_wait(&I.wake, &I.lock);
+			/*
+			 * The program's main thread ended (writer.h): this thread may be all that keeps the
+			 * process, when there is no writer (impairment without capture); look now and then.
+			 */
+			if (cc_writer_watching()) {
+				struct timespec ts = { (time_t)((now + 50000000u) / 1000000000u),
+						       (long)((now + 50000000u) % 1000000000u) };
+				pthread_mutex_unlock(&I.lock);
+				cc_writer_end_if_alone();
+				pthread_mutex_lock(&I.lock);
+				pthread_cond_timedwait(&I.wake, &I.lock, &ts);
+			} else {
+				pthread_cond_wait(&I.wake, &I.lock);
+			}
 			continue;
 		}
 		if (p->due > now) {
@@ -348,7 +373,7 @@ static void start_sender(void)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, cc_thread_stack(128 * 1024));
 	if (pthread_create(&tid, &attr, sender_main, NULL) == 0) {
-		I.thread = 1;
+		__atomic_store_n(&I.thread, 1, __ATOMIC_RELEASE);
 		cc_writer_own_thread(1);
 	}
 	pthread_attr_destroy(&attr);
@@ -534,6 +559,6 @@ void cc_impair_atfork_child(void)
 	}
 	I.head = I.tail = NULL;
 	I.queued = 0;
-	I.thread = 0;
+	__atomic_store_n(&I.thread, 0, __ATOMIC_RELEASE);
 	pthread_cond_init(&I.wake, NULL);
 }

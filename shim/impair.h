@@ -49,4 +49,7 @@ void cc_impair_closing(unsigned lo, unsigned hi);
 void cc_impair_exit(void);
 void cc_impair_atfork_child(void);
 
+/* The program's main thread ended (shim/threads.c): the sender thread, if any, starts looking. */
+void cc_impair_wake(void);
+
 #endif

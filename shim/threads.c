@@ -13,6 +13,7 @@
  */
 #include "shim/direct.h"
 #include "shim/hooks.h"
+#include "shim/impair.h"
 #include "shim/real.h"
 #include "pcapout/writer.h"
 
@@ -63,8 +64,9 @@ CC_EXPORT int pthread_cancel(pthread_t t)
 	int (*fn)(pthread_t) = __atomic_load_n(&real_cancel, __ATOMIC_ACQUIRE);
 
 	__atomic_store_n(&cc_direct, 0, __ATOMIC_SEQ_CST);
-	/* Perhaps the main thread's: the writer looks (and finds out) from now on. */
+	/* Perhaps the main thread's: our threads look (and find out) from now on. */
 	cc_writer_watch_threads();
+	cc_impair_wake();
 	if (!fn) {
 		fn = (int (*)(pthread_t))cc_real_lookup("pthread_cancel");
 		if (!fn)
@@ -78,8 +80,10 @@ CC_EXPORT void pthread_exit(void *retval)
 	void (*fn)(void *) = __atomic_load_n(&real_exit, __ATOMIC_ACQUIRE);
 
 	/* The main thread's (the forking thread's, in a forked child): two system calls, once. */
-	if (syscall(SYS_gettid) == getpid())
+	if (syscall(SYS_gettid) == getpid()) {
 		cc_writer_watch_threads();
+		cc_impair_wake();
+	}
 	if (!fn)
 		fn = (void (*)(void *))cc_real_lookup("pthread_exit");
 	if (!fn)

@@ -1119,3 +1119,16 @@ def test_threads_that_end(env):
         else:
             eq(want.stdout, "cleanup\n", "self-cancel: cancelled at sendto")
             eq(pays, [b"before"], "self-cancel: nothing sent after the cancel")
+    if env.tsan:
+        return
+    # With impairment's sender thread as well: it is ours too, not one of the program's.
+    cap = env.path("end-impair.pcapng")
+    t0 = time.monotonic()
+    got = cclib.run([exe, "exit-threads"], env=env.env(cap, {"CLEARCAP_IMPAIR": "delay=2ms"}), check=False,
+                    timeout=30)
+    took = time.monotonic() - t0
+    eq((got.returncode, got.stdout), (0, "atexit\n"), "impaired exit-threads: as without the shim")
+    ok(took < 5, "impaired exit-threads: ended in %.1f s" % took)
+    ok("impairment on" in got.stderr, "impaired exit-threads: impairment was on")
+    eq(sorted(_payloads(cap)), sorted([b"main"] + [b"%s-%d" % (t, i) for t in (b"x", b"y") for i in range(200)]),
+       "impaired exit-threads: every datagram, sent late")
