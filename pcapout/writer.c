@@ -464,9 +464,26 @@ static int watch_threads;       /* the main thread ended: see whether the progra
 static int own_threads;         /* threads of ours besides the writer */
 #define WATCH_NS 50000000L      /* how often the writer looks then: 50 ms */
 
-void cc_writer_watch_threads(void)
+static sigset_t exit_mask;      /* the main thread's signal mask, for the thread that calls exit */
+
+void cc_writer_watch_threads(const sigset_t *mask)
 {
-	__atomic_store_n(&watch_threads, 1, __ATOMIC_RELEASE);
+	/* Once: the mask is read by whichever of our threads ends the process. */
+	if (!__atomic_load_n(&watch_threads, __ATOMIC_ACQUIRE)) {
+		exit_mask = *mask;
+		__atomic_store_n(&watch_threads, 1, __ATOMIC_RELEASE);
+	}
+}
+
+/*
+ * The process's end, on a thread made for it: the program's exit handlers run with a program
+ * thread's stack size and its main thread's signal mask, not on ours (small stacks, every
+ * signal blocked).
+ */
+static void *exit_main(void *arg)
+{
+	(void)arg;
+	exit(0);
 }
 
 void cc_writer_own_thread(int delta)
@@ -523,8 +540,15 @@ void cc_writer_end_if_alone(void)
 	if (t - w < WATCH_NS || !__atomic_compare_exchange_n(&watched, &w, t, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		return;
 	/* As glibc ends a process whose last thread ends: atexit handlers, then ours; exit once. */
-	if (program_ended() && !__atomic_exchange_n(&ending, 1, __ATOMIC_ACQ_REL))
-		exit(0);
+	if (program_ended() && !__atomic_exchange_n(&ending, 1, __ATOMIC_ACQ_REL)) {
+		sigset_t old;
+		pthread_t th;
+		pthread_sigmask(SIG_SETMASK, &exit_mask, &old);
+		int rc = pthread_create(&th, NULL, exit_main, NULL);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc != 0)
+			exit(0);
+	}
 }
 
 static void *writer_main(void *arg)
@@ -608,8 +632,24 @@ static void poll_locked(size_t written)
 	}
 }
 
-/* Opens the file (once per exec'd image; a forked child shares its parent's) and starts the thread. */
+static int start_off(void);
+
+/*
+ * Opens the file (once per exec'd image; a forked child shares its parent's) and starts the
+ * thread.  On a program's thread, with its cancellation held off: open, flock and the rest are
+ * cancellation points, and a cancel taking effect in here would leave start_lock held.
+ */
 static int start(void)
+{
+	int cs, r;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+	r = start_off();
+	pthread_setcancelstate(cs, NULL);
+	return r;
+}
+
+static int start_off(void)
 {
 	sigset_t all, old;
 	int st;

@@ -9,6 +9,7 @@
 #ifndef CC_WRITER_H
 #define CC_WRITER_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -215,11 +216,12 @@ void cc_writer_exit(void);
 
 /*
  * The program's main thread ended without ending the process (pthread_exit, or cancelled): from
- * now on our threads look, every WATCH_NS (50 ms), whether the program's threads have all ended, and then
- * ends the process as glibc would have when the last of them ended: exit(0).  Our threads would
- * otherwise keep it alive for ever.
+ * now on our threads look, every 50 ms, whether the program's threads have all ended, and then
+ * end the process as glibc would have when the last of them ended: exit(0), called on a thread
+ * made for it with main_mask, the main thread's signal mask.  Our threads would otherwise keep
+ * the process alive for ever.
  */
-void cc_writer_watch_threads(void);
+void cc_writer_watch_threads(const sigset_t *main_mask);
 
 /* Another thread of ours started (impairment's sender): not one of the program's. */
 void cc_writer_own_thread(int delta);

@@ -16,20 +16,42 @@
 struct cc_real cc_real;
 
 /*
- * True when addr lies in this shared object: a lookup must never hand us our own hook.
- * (_dl_find_object, not dladdr: no symbol search, for each of the real functions at start.)
+ * The loaded object that holds addr: its link map from _dl_find_object (glibc 2.35: no symbol
+ * search, unlike dladdr), else its base from dladdr; NULL when none.  Looked up, not linked: the
+ * library loads on an older glibc too.
  */
+const void *cc_object_of(const void *addr)
+{
+	static int (*find)(void *, struct dl_find_object *);
+	static int looked;
+	Dl_info di;
+
+	if (!__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&find, (int (*)(void *, struct dl_find_object *))dlsym(RTLD_DEFAULT, "_dl_find_object"),
+				 __ATOMIC_RELEASE);
+		__atomic_store_n(&looked, 1, __ATOMIC_RELEASE);
+	}
+	int (*f)(void *, struct dl_find_object *) = __atomic_load_n(&find, __ATOMIC_ACQUIRE);
+	if (!addr)
+		return NULL;
+	if (f) {
+		struct dl_find_object it;
+		return f((void *)addr, &it) == 0 ? it.dlfo_link_map : NULL;
+	}
+	return dladdr(addr, &di) ? di.dli_fbase : NULL;
+}
+
+/* True when addr lies in this shared object: a lookup must never hand us our own hook. */
 int cc_real_is_ours(void *addr)
 {
 	static const void *mine;
 	const void *me = __atomic_load_n(&mine, __ATOMIC_ACQUIRE);
-	struct dl_find_object it;
 
-	if (!me && _dl_find_object((void *)cc_real_is_ours, &it) == 0) {
-		me = it.dlfo_link_map;
+	if (!me) {
+		me = cc_object_of((void *)cc_real_is_ours);
 		__atomic_store_n(&mine, me, __ATOMIC_RELEASE);
 	}
-	return addr && me && _dl_find_object(addr, &it) == 0 && it.dlfo_link_map == me;
+	return addr && me && cc_object_of(addr) == me;
 }
 
 void *cc_real_lookup(const char *name)

@@ -57,6 +57,9 @@ extern struct cc_real cc_real;
 /* Binds every real symbol; safe to call again and from any hook that runs before the constructor. */
 void cc_real_init(void);
 
+/* The loaded object that holds addr (an opaque identity), or NULL. */
+const void *cc_object_of(const void *addr);
+
 /* True when addr lies in libclearcap.so itself. */
 int cc_real_is_ours(void *addr);
 

@@ -6,6 +6,7 @@
 #include "shim/real.h"
 
 #include <netinet/in.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define RT_SIZE 64
@@ -84,16 +85,20 @@ static int route_lookup(const struct cc_addr *dst, struct cc_addr *src)
 		memcpy(&s4->sin_addr, dst->ip, 4);
 		l = sizeof(*s4);
 	}
-	/* A connected UDP socket makes the kernel pick the route's source; nothing is sent. */
+	/*
+	 * A connected UDP socket makes the kernel pick the route's source; nothing is sent.  System
+	 * calls made plainly: glibc's connect and close are cancellation points, and a cancel of the
+	 * program's must never take effect in here, on the program's thread, inside our code.
+	 */
 	s = cc_real.socket(dst->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -1;
-	if (cc_real.connect(s, (struct sockaddr *)&ss, l) == 0) {
+	if (syscall(SYS_connect, s, (struct sockaddr *)&ss, l) == 0) {
 		l = sizeof(ss);
 		if (getsockname(s, (struct sockaddr *)&ss, &l) == 0 && cc_addr_from_sa(src, (struct sockaddr *)&ss, l) == 0)
 			rc = 0;
 	}
-	cc_real.close(s);
+	syscall(SYS_close, s);
 	return rc;
 }
 

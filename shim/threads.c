@@ -19,6 +19,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -27,35 +28,70 @@ int cc_direct;
 
 static int (*real_cancel)(pthread_t);
 static void (*real_exit)(void *);
+static int cancel_seen;                 /* a pthread_cancel was asked for: never direct again */
+static pthread_t main_thread;           /* the main thread (the forking one, in a child) */
+static int main_known;
+static sigset_t main_mask;              /* its signal mask, for the exit handlers (writer.h) */
 
-/*
- * True when fn lies in the object at libc_map: glibc's own libc.so, the object that defines
- * gnu_get_libc_version.  (_dl_find_object, not dladdr: no symbol search, at every start.)
- */
-static int in_libc(void *fn, const void *libc_map)
+/* True when fn lies in glibc's own libc.so (the object that defines gnu_get_libc_version). */
+static int in_libc(void *fn, const void *libc)
 {
-	struct dl_find_object it;
-
-	return fn && _dl_find_object(fn, &it) == 0 && it.dlfo_link_map == libc_map;
+	return fn && cc_object_of(fn) == libc;
 }
 
 void cc_direct_init(void)
 {
-	struct dl_find_object libc;
 	void *probe = dlsym(RTLD_DEFAULT, "gnu_get_libc_version");
 
 	__atomic_store_n(&real_cancel, (int (*)(pthread_t))cc_real_lookup("pthread_cancel"), __ATOMIC_RELEASE);
 	__atomic_store_n(&real_exit, (void (*)(void *))cc_real_lookup("pthread_exit"), __ATOMIC_RELEASE);
 #if defined(__x86_64__) && !defined(__ILP32__)
-	if (!probe || _dl_find_object(probe, &libc) != 0 || !real_cancel)
+	const void *m = cc_object_of(probe);
+	if (!m || !real_cancel)
 		return;
-	const void *m = libc.dlfo_link_map;
-	if (in_libc((void *)cc_real.sendto, m) && in_libc((void *)cc_real.send, m) && in_libc((void *)cc_real.write, m) &&
-	    in_libc((void *)cc_real.sendmsg, m) && in_libc((void *)real_cancel, m))
-		__atomic_store_n(&cc_direct, 1, __ATOMIC_RELAXED);
+	if (!in_libc((void *)cc_real.sendto, m) || !in_libc((void *)cc_real.send, m) || !in_libc((void *)cc_real.write, m) ||
+	    !in_libc((void *)cc_real.sendmsg, m) || !in_libc((void *)real_cancel, m))
+		return;
+	/*
+	 * Not when a cancel came first (a library's constructor runs before ours); and looked at
+	 * again after, as pthread_cancel() clears cc_direct after it sets cancel_seen.
+	 */
+	if (!__atomic_load_n(&cancel_seen, __ATOMIC_SEQ_CST)) {
+		__atomic_store_n(&cc_direct, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&cancel_seen, __ATOMIC_SEQ_CST))
+			__atomic_store_n(&cc_direct, 0, __ATOMIC_SEQ_CST);
+	}
 #else
-	(void)probe, (void)libc, (void)in_libc;
+	(void)probe, (void)in_libc;
 #endif
+}
+
+static void note_main(void)
+{
+	main_thread = pthread_self();
+	pthread_sigmask(SIG_BLOCK, NULL, &main_mask);
+	__atomic_store_n(&main_known, 1, __ATOMIC_RELEASE);
+}
+
+/* Preloaded, our constructor runs on the main thread; in a forked child the forking one is it. */
+__attribute__((constructor)) static void threads_init(void)
+{
+	if (syscall(SYS_gettid) == getpid()) {
+		note_main();
+		pthread_atfork(NULL, NULL, note_main);
+	}
+}
+
+static int is_main(pthread_t t)
+{
+	return __atomic_load_n(&main_known, __ATOMIC_ACQUIRE) && pthread_equal(t, main_thread);
+}
+
+/* The main thread is leaving: our threads look, from now on, whether the program has ended. */
+static void main_leaves(void)
+{
+	cc_writer_watch_threads(&main_mask);
+	cc_impair_wake();
 }
 
 /* A cancellation asked for: from now on every send goes through glibc, which honours it. */
@@ -63,10 +99,10 @@ CC_EXPORT int pthread_cancel(pthread_t t)
 {
 	int (*fn)(pthread_t) = __atomic_load_n(&real_cancel, __ATOMIC_ACQUIRE);
 
+	__atomic_store_n(&cancel_seen, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&cc_direct, 0, __ATOMIC_SEQ_CST);
-	/* Perhaps the main thread's: our threads look (and find out) from now on. */
-	cc_writer_watch_threads();
-	cc_impair_wake();
+	if (is_main(t))
+		main_leaves();
 	if (!fn) {
 		fn = (int (*)(pthread_t))cc_real_lookup("pthread_cancel");
 		if (!fn)
@@ -79,10 +115,9 @@ CC_EXPORT void pthread_exit(void *retval)
 {
 	void (*fn)(void *) = __atomic_load_n(&real_exit, __ATOMIC_ACQUIRE);
 
-	/* The main thread's (the forking thread's, in a forked child): two system calls, once. */
-	if (syscall(SYS_gettid) == getpid()) {
-		cc_writer_watch_threads();
-		cc_impair_wake();
+	if (is_main(pthread_self())) {
+		pthread_sigmask(SIG_BLOCK, NULL, &main_mask);
+		main_leaves();
 	}
 	if (!fn)
 		fn = (void (*)(void *))cc_real_lookup("pthread_exit");

@@ -961,6 +961,16 @@ static int s_udp;
 
 static void on_exit_msg(void) { printf("atexit\n"); fflush(stdout); }
 
+/* An exit handler that needs a program thread's stack, and one that ends by a signal. */
+static void big_exit(void)
+{
+    volatile char b[512 * 1024];
+    memset((char *)b, 1, sizeof(b));
+    printf("big %d\n", b[sizeof(b) - 1]);
+    fflush(stdout);
+}
+static void signal_exit(void) { raise(SIGTERM); printf("survived\n"); fflush(stdout); }
+
 static void *burst_thread(void *arg)
 {
     struct timespec ts = { 0, 200000 };
@@ -1037,6 +1047,11 @@ int main(int argc, char **argv)
         sendto(s_udp, "alone", 5, 0, (struct sockaddr *)&dst, sizeof(dst));
         pthread_exit(NULL);
     }
+    if (!strcmp(mode, "exit-stack") || !strcmp(mode, "exit-signal")) {
+        atexit(mode[5] == 's' && mode[6] == 't' ? big_exit : signal_exit);
+        sendto(s_udp, "alone", 5, 0, (struct sockaddr *)&dst, sizeof(dst));
+        pthread_exit(NULL);
+    }
     if (!strcmp(mode, "exit-threads")) {
         /* The main thread leaves first; the process ends when both of its threads have. */
         pthread_t t1, t2;
@@ -1077,10 +1092,10 @@ def test_threads_that_end(env):
     """Sends made directly (glibc's single-thread path, shim/direct.h) and threads that end: the
     program sees the same results and errno as without the shim; a sender is cancelled at its
     next sendto whether another thread or itself asked; a main thread that leaves by pthread_exit
-    leaves the process to end with its last thread (exit 0, atexit handlers run), not hang on
-    the shim's writer."""
+    leaves the process to end with its last thread (exit 0, atexit handlers run with a program
+    thread's stack and the main thread's signal mask), not hang on the shim's writer."""
     exe = _cc(env, "threads_end", THREADS_END_C, flags=["-pthread"])
-    modes = ["errno", "exit-alone", "exit-threads", "cancel", "self-cancel"]
+    modes = ["errno", "exit-alone", "exit-threads", "exit-stack", "exit-signal", "cancel", "self-cancel"]
     if env.tsan:
         # ThreadSanitizer's runtime, preloaded in that lane for the shim alone, starts a background
         # thread of its own that keeps a process whose main thread left (by pthread_exit or
@@ -1108,6 +1123,11 @@ def test_threads_that_end(env):
         elif mode == "exit-alone":
             eq(want.stdout, "atexit\n", "exit-alone: atexit ran")
             eq(pays, [b"alone"], "exit-alone: captured")
+        elif mode in ("exit-stack", "exit-signal"):
+            # The exit handlers run as on a program thread: its stack size, its signal mask.
+            eq((want.returncode, want.stdout), (0, "big 1\n") if mode == "exit-stack" else (-15, ""),
+               mode + ": as expected without the shim")
+            eq(pays, [b"alone"], mode + ": captured")
         elif mode == "exit-threads":
             eq(want.stdout, "atexit\n", "exit-threads: atexit ran")
             eq(sorted(pays), sorted([b"main"] + [b"%s-%d" % (t, i) for t in (b"x", b"y") for i in range(200)]),
