@@ -12,7 +12,9 @@
  * for, cancellation, is kept: direct calls are made only while no pthread_cancel() has been asked
  * for in this process (shim/threads.c interposes it and turns them off for good first).  A thread
  * already inside a direct send when another cancels it finishes that send and is cancelled at its
- * next cancellation point; only UDP sends are made directly, and those do not wait long.
+ * next cancellation point; only UDP sends are made directly, and those do not wait long.  (Our
+ * capture after the send must then hold no cancellation point where a lock of ours is held: the
+ * route lookup makes plain system calls, the writer's start disables cancellation.)
  *
  * Made only where the real functions are glibc's own (no other preloaded library between us and
  * libc, whose hook a direct call would skip), and only on x86-64 (not its x32 ABI), whose calling
