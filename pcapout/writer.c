@@ -491,10 +491,16 @@ void cc_writer_own_thread(int delta)
 	__atomic_add_fetch(&own_threads, delta, __ATOMIC_RELAXED);
 }
 
+/* Our threads in this process: the writer, once started, and the others (cc_writer_own_thread). */
+static long ours(void)
+{
+	return (W.thread_started ? 1 : 0) + __atomic_load_n(&own_threads, __ATOMIC_RELAXED);
+}
+
 /*
  * True when the program's threads have all ended: the main thread is a zombie (state Z in
  * /proc/self/stat, which the leader of a thread group stays until the last thread ends) and the
- * thread count (field 20, the zombie included) holds it and ours alone.  Looked at only after
+ * thread count (field 20, the zombie included) holds it and ours() alone.  Looked at only after
  * the main thread ended, through a descriptor open for a moment; unknown (no /proc) is false.
  */
 static int program_ended(void)
@@ -514,13 +520,12 @@ static int program_ended(void)
 	if (!p || p[1] != ' ' || p[2] != 'Z')
 		return 0;
 	p += 3;
-	long threads = 0;
 	for (int field = 4; field < 20 && p; field++)
 		p = strchr(p + 1, ' ');
 	if (!p)
 		return 0;
-	threads = strtol(p + 1, NULL, 10);
-	return threads > 0 && threads <= 2 + __atomic_load_n(&own_threads, __ATOMIC_RELAXED);
+	long threads = strtol(p + 1, NULL, 10);
+	return threads > 0 && threads - 1 <= ours();
 }
 
 int cc_writer_watching(void)
@@ -1067,7 +1072,7 @@ static long program_threads(void)
 
 	if (syscall(SYS_newfstatat, AT_FDCWD, "/proc/self/task", &st, 0) < 0 || st.st_nlink < 3)
 		return 2;
-	return (long)st.st_nlink - 2 - (W.thread_started ? 1 : 0) - __atomic_load_n(&own_threads, __ATOMIC_RELAXED);
+	return (long)st.st_nlink - 2 - ours();
 }
 
 void cc_writer_atfork_prepare(void)
