@@ -4,6 +4,7 @@
 #ifndef CC_REAL_H
 #define CC_REAL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -44,7 +45,9 @@
 	X(int, execvpe, (const char *, char *const[], char *const[])) \
 	X(int, fexecve, (int, char *const[], char *const[])) \
 	X(void, _exit, (int)) \
-	X(void, _Exit, (int))
+	X(void, _Exit, (int)) \
+	X(int, pthread_cancel, (pthread_t)) \
+	X(void, pthread_exit, (void *))
 
 struct cc_real {
 #define CC_REAL_FIELD(ret, name, args) ret (*name) args;

@@ -7,9 +7,9 @@
  * pthread_exit() from the main thread (or the main thread cancelled) leaves the process to its
  * other threads: glibc ends the process when the last one ends.  Our writer thread would be that
  * last one and keep the process alive for ever, deaf to SIGTERM (every signal is blocked on it,
- * and a process-directed signal waits for a thread that takes it).  So the writer is told, and
- * from then on it looks whether the program's threads have all ended and, when they have, ends
- * the process as glibc would: exit(0) (pcapout/writer.c).
+ * and a process-directed signal waits for a thread that takes it).  So our threads are told, and
+ * from then on they look whether the program's threads have all ended and, when they have, end
+ * the process as glibc would: exit(0), on a thread made for it (pcapout/writer.h).
  */
 #include "shim/direct.h"
 #include "shim/hooks.h"
@@ -26,8 +26,6 @@
 
 int cc_direct;
 
-static int (*real_cancel)(pthread_t);
-static void (*real_exit)(void *);
 static int cancel_seen;                 /* a pthread_cancel was asked for: never direct again */
 static pthread_t main_thread;           /* the main thread (the forking one, in a child) */
 static int main_known;
@@ -43,14 +41,12 @@ void cc_direct_init(void)
 {
 	void *probe = dlsym(RTLD_DEFAULT, "gnu_get_libc_version");
 
-	__atomic_store_n(&real_cancel, (int (*)(pthread_t))cc_real_lookup("pthread_cancel"), __ATOMIC_RELEASE);
-	__atomic_store_n(&real_exit, (void (*)(void *))cc_real_lookup("pthread_exit"), __ATOMIC_RELEASE);
 #if defined(__x86_64__) && !defined(__ILP32__)
 	const void *m = cc_object_of(probe);
-	if (!m || !real_cancel)
+	if (!m || !cc_real.pthread_cancel)
 		return;
 	if (!in_libc((void *)cc_real.sendto, m) || !in_libc((void *)cc_real.send, m) || !in_libc((void *)cc_real.write, m) ||
-	    !in_libc((void *)cc_real.sendmsg, m) || !in_libc((void *)real_cancel, m))
+	    !in_libc((void *)cc_real.sendmsg, m) || !in_libc((void *)cc_real.pthread_cancel, m))
 		return;
 	/*
 	 * Not when a cancel came first (a library's constructor runs before ours); and looked at
@@ -97,32 +93,25 @@ static void main_leaves(void)
 /* A cancellation asked for: from now on every send goes through glibc, which honours it. */
 CC_EXPORT int pthread_cancel(pthread_t t)
 {
-	int (*fn)(pthread_t) = __atomic_load_n(&real_cancel, __ATOMIC_ACQUIRE);
-
+	if (!__atomic_load_n(&cc_real.pthread_cancel, __ATOMIC_ACQUIRE))
+		cc_real_init();
 	__atomic_store_n(&cancel_seen, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&cc_direct, 0, __ATOMIC_SEQ_CST);
 	if (is_main(t))
 		main_leaves();
-	if (!fn) {
-		fn = (int (*)(pthread_t))cc_real_lookup("pthread_cancel");
-		if (!fn)
-			return ESRCH;
-	}
-	return fn(t);
+	return cc_real.pthread_cancel ? cc_real.pthread_cancel(t) : ESRCH;
 }
 
 CC_EXPORT void pthread_exit(void *retval)
 {
-	void (*fn)(void *) = __atomic_load_n(&real_exit, __ATOMIC_ACQUIRE);
-
+	if (!__atomic_load_n(&cc_real.pthread_exit, __ATOMIC_ACQUIRE))
+		cc_real_init();
 	if (is_main(pthread_self())) {
 		pthread_sigmask(SIG_BLOCK, NULL, &main_mask);
 		main_leaves();
 	}
-	if (!fn)
-		fn = (void (*)(void *))cc_real_lookup("pthread_exit");
-	if (!fn)
+	if (!cc_real.pthread_exit)
 		abort();
-	fn(retval);
+	cc_real.pthread_exit(retval);
 	__builtin_unreachable();
 }
