@@ -320,6 +320,14 @@ static void q_send(struct qpkt *p, const char *early)
 	}
 }
 
+/* Lock held: waits for a wake or until ns (CLOCK_REALTIME, as cc_now()). */
+static void wait_until(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+
+	pthread_cond_timedwait(&I.wake, &I.lock, &ts);
+}
+
 static void *sender_main(void *arg)
 {
 	(void)arg;
@@ -334,20 +342,17 @@ static void *sender_main(void *arg)
 			 * process, when there is no writer (impairment without capture); look now and then.
 			 */
 			if (cc_writer_watching()) {
-				struct timespec ts = { (time_t)((now + 50000000u) / 1000000000u),
-						       (long)((now + 50000000u) % 1000000000u) };
 				pthread_mutex_unlock(&I.lock);
 				cc_writer_end_if_alone();
 				pthread_mutex_lock(&I.lock);
-				pthread_cond_timedwait(&I.wake, &I.lock, &ts);
+				wait_until(now + 50000000u);
 			} else {
 				pthread_cond_wait(&I.wake, &I.lock);
 			}
 			continue;
 		}
 		if (p->due > now) {
-			struct timespec ts = { (time_t)(p->due / 1000000000u), (long)(p->due % 1000000000u) };
-			pthread_cond_timedwait(&I.wake, &I.lock, &ts);
+			wait_until(p->due);
 			continue;
 		}
 		q_remove(p);
