@@ -13,10 +13,23 @@
 
 #define SLOTS 64
 
+/*
+ * The secrets Wireshark needs, each at its point of the handshake: both handshake traffic secrets
+ * at the ServerHello, each side's application secret at that side's Finished.  TLS 1.2's
+ * CLIENT_RANDOM is all of them.  HAVE_TLS13: a TLS 1.3 handshake secret passed, so the
+ * application secrets are separate lines still to come.
+ */
+#define HAVE_HS_C   0x01
+#define HAVE_HS_S   0x02
+#define HAVE_APP_C  0x04
+#define HAVE_APP_S  0x08
+#define HAVE_TLS13  0x10
+#define HAVE_HS     (HAVE_HS_C | HAVE_HS_S)
+
 static struct conn {
 	uint64_t key;                   /* the connection's addresses, hashed; 0: free */
 	uint8_t random[32];             /* the ClientHello's */
-	uint8_t have_hs, have_app;      /* the secrets Wireshark needs have passed */
+	uint8_t have;                   /* the secrets that have passed: HAVE_* */
 	uint8_t server;                 /* the ClientHello was received: we are the server */
 	uint64_t ts;                    /* when the ClientHello was sent (for reuse of slots) */
 } conns[SLOTS];
@@ -71,7 +84,7 @@ static void hello(const struct cc_addr *local, const struct cc_addr *peer, const
 	if (c->key != key || memcmp(c->random, random, 32) != 0) {
 		c->key = key;
 		memcpy(c->random, random, 32);
-		c->have_hs = c->have_app = 0;
+		c->have = 0;
 		c->server = (uint8_t)server;
 		c->ts = ts;
 	}
@@ -100,22 +113,27 @@ int cc_tw_wait(const struct cc_frame *f, const uint8_t *p, size_t caplen, uint64
 	struct conn *c = find(conn_key(local, peer));
 	if (!c)
 		return 0;
-	int wait;
+	int wait, hs = (c->have & HAVE_HS) == HAVE_HS, tls13 = c->have & HAVE_TLS13;
 	if (c->server)
 		/*
 		 * A server logs TLS 1.2's secret only once it has read the client's key exchange, so
 		 * the client's second flight (ClientKeyExchange, ChangeCipherSpec, Finished) arrives
-		 * before it: received handshake and ChangeCipherSpec records wait for it.
+		 * before it: received handshake and ChangeCipherSpec records wait for it.  A TLS 1.3
+		 * server's own flight (ServerHello to its Finished, one send) waits for its
+		 * application secret, which NSS logs only after that send.
 		 */
-		wait = !f->outgoing && !c->have_hs;
+		wait = f->outgoing ? p[0] == 22 && tls13 && !(hs && (c->have & HAVE_APP_S)) : !hs;
 	else
 		/*
 		 * The server's first handshake record, the ServerHello.  OpenSSL reads a record's 5-byte
 		 * header and its body in two calls, so a segment may hold the header alone: any
-		 * handshake record received before the handshake secret waits (what follows it waits
-		 * behind it).  Our ChangeCipherSpec waits for the application secret.
+		 * handshake record received before the handshake secrets waits (what follows it waits
+		 * behind it).  In TLS 1.3 it waits on for the server's application secret too, which the
+		 * client logs once it has read the server's Finished (later segments, behind this one).
+		 * Our ChangeCipherSpec waits for our application secret.
 		 */
-		wait = f->outgoing ? p[0] == 20 && !c->have_app : p[0] == 22 && !c->have_hs;
+		wait = f->outgoing ? p[0] == 20 && !(c->have & HAVE_APP_C)
+				   : p[0] == 22 && (!hs || (tls13 && !(c->have & HAVE_APP_S)));
 	return wait && now < ts + CC_TW_MAX_NS;
 }
 
@@ -138,10 +156,12 @@ static int hexbyte(const char *s, uint8_t *out)
 /* One NSS key log line: LABEL CLIENT_RANDOM_HEX SECRET_HEX. */
 static void secret_line(const char *s, size_t n)
 {
-	static const struct { const char *label; uint8_t hs, app; } labels[] = {
-		{ "CLIENT_RANDOM ", 1, 1 },
-		{ "CLIENT_HANDSHAKE_TRAFFIC_SECRET ", 1, 0 },
-		{ "CLIENT_TRAFFIC_SECRET_0 ", 0, 1 },
+	static const struct { const char *label; uint8_t have; } labels[] = {
+		{ "CLIENT_RANDOM ", HAVE_HS | HAVE_APP_C | HAVE_APP_S },
+		{ "CLIENT_HANDSHAKE_TRAFFIC_SECRET ", HAVE_HS_C | HAVE_TLS13 },
+		{ "SERVER_HANDSHAKE_TRAFFIC_SECRET ", HAVE_HS_S | HAVE_TLS13 },
+		{ "CLIENT_TRAFFIC_SECRET_0 ", HAVE_APP_C },
+		{ "SERVER_TRAFFIC_SECRET_0 ", HAVE_APP_S },
 	};
 	uint8_t random[32];
 
@@ -153,10 +173,8 @@ static void secret_line(const char *s, size_t n)
 			if (hexbyte(s + l + 2 * i, &random[i]) < 0)
 				return;
 		for (int i = 0; i < SLOTS; i++) {
-			if (conns[i].key && memcmp(conns[i].random, random, 32) == 0) {
-				conns[i].have_hs |= labels[k].hs;
-				conns[i].have_app |= labels[k].app;
-			}
+			if (conns[i].key && memcmp(conns[i].random, random, 32) == 0)
+				conns[i].have |= labels[k].have;
 		}
 		return;
 	}

@@ -126,12 +126,25 @@ void cc_w_broken(const char *what, int err, uint64_t lost)
 struct hold {
 	uint64_t cutoff;                /* packets stamped at or before this go now */
 	enum cc_format fmt;
+	const struct cc_ring_batch *b;  /* the batch being taken */
+	int seen;                       /* its metadata blocks given to tlswait so far */
 };
+
+/*
+ * The secrets in the batch's metadata taken so far go to tlswait before a packet behind them is
+ * judged: a server's handshake secret and the flight it sent can be in one batch, and the flight
+ * waits only once tlswait knows the handshake is TLS 1.3.
+ */
+static void secrets_seen(struct hold *h)
+{
+	for (; h->seen < h->b->nmeta; h->seen++)
+		cc_tw_secrets(h->b->meta[h->seen].iov_base, h->b->meta[h->seen].iov_len);
+}
 
 
 static int old_enough(const uint8_t *rec, uint32_t len, int raw, void *arg)
 {
-	const struct hold *h = arg;
+	struct hold *h = arg;
 	uint64_t ts;
 
 	if (raw)
@@ -149,6 +162,7 @@ static int old_enough(const uint8_t *rec, uint32_t len, int raw, void *arg)
 	 * out for those alone.
 	 */
 	if (raw && h->fmt == CC_FMT_PCAPNG && len >= sizeof(struct cc_raw_rec)) {
+		secrets_seen(h);
 		uint16_t nl, tl;
 		uint32_t caplen;
 		memcpy(&nl, rec + offsetof(struct cc_raw_rec, note_len), sizeof(nl));
@@ -423,7 +437,7 @@ size_t cc_w_drain_locked(int all)
 				   .stage_size = STAGE_SIZE,
 				   /* Rotating by size: small batches, since the size is checked after each. */
 				   .stage_soft = W.rs && W.rot.size ? STAGE_SIZE / 32 : 0 };
-	struct hold h = { now_ns() - HOLD_NS, W.fmt };
+	struct hold h = { now_ns() - HOLD_NS, W.fmt, &b, 0 };
 	size_t written = 0;
 
 	if (!cc_wq.ring.buf)
@@ -445,8 +459,8 @@ size_t cc_w_drain_locked(int all)
 		if (n == 0 && b.upto == tail)
 			break;
 		/* Secrets now on their way to the file release the handshakes that wait for them. */
-		for (int i = 0; i < b.nmeta; i++)
-			cc_tw_secrets(b.meta[i].iov_base, b.meta[i].iov_len);
+		secrets_seen(&h);
+		h.seen = 0;
 		if (n > 0) {
 			/* Metadata then packets, in one write: move the packets up behind the metadata. */
 			if (b.nmeta < DRAIN_IOV)

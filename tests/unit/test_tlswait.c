@@ -1,6 +1,7 @@
 /*
  * pcapout/tlswait.c: a received ServerHello and a sent ChangeCipherSpec of a connection whose
- * ClientHello was sent wait for the secret Wireshark needs ahead of them, and no longer.
+ * ClientHello was sent, and a TLS 1.3 server's flight, wait for the secrets Wireshark needs
+ * ahead of them, and no longer.
  */
 #include "pcapout/format.h"
 #include "pcapout/tlswait.h"
@@ -65,8 +66,16 @@ START_TEST(server_hello_and_ccs_wait_for_their_secrets)
 	ck_assert_int_eq(cc_tw_wait(&out, ccs, sizeof(ccs), t, t + 1000), 1);
 	/* A ServerHello read as its record header alone waits too. */
 	ck_assert_int_eq(cc_tw_wait(&in, sh, 5, t, t + 1000), 1);
-	/* The handshake secret releases the ServerHello, not the Finished's ChangeCipherSpec. */
+	/*
+	 * TLS 1.3: the ServerHello waits for both handshake secrets and for the server's
+	 * application secret (the server's Finished is behind it); none of them releases our
+	 * Finished's ChangeCipherSpec.
+	 */
 	cc_tw_secrets(b, dsb(b, "CLIENT_HANDSHAKE_TRAFFIC_SECRET"));
+	ck_assert_int_eq(cc_tw_wait(&in, sh, sizeof(sh), t, t + 1000), 1);
+	cc_tw_secrets(b, dsb(b, "SERVER_HANDSHAKE_TRAFFIC_SECRET"));
+	ck_assert_int_eq(cc_tw_wait(&in, sh, sizeof(sh), t, t + 1000), 1);
+	cc_tw_secrets(b, dsb(b, "SERVER_TRAFFIC_SECRET_0"));
 	ck_assert_int_eq(cc_tw_wait(&in, sh, sizeof(sh), t, t + 1000), 0);
 	ck_assert_int_eq(cc_tw_wait(&out, ccs, sizeof(ccs), t, t + 1000), 1);
 	/* Never longer than CC_TW_MAX_NS. */
@@ -120,6 +129,42 @@ START_TEST(dtls_server_waits_for_the_client_flight_secret)
 }
 END_TEST
 
+/*
+ * A TLS 1.3 server (NSS's selfserv): its flight, ServerHello to Finished, goes out in one send
+ * before it logs its application secret, so that sent flight waits for it once a TLS 1.3
+ * handshake secret has passed; a TLS 1.2 server's flight never waits.
+ */
+START_TEST(tls13_server_flight_waits_for_its_application_secret)
+{
+	uint8_t ch[128], b[512];
+	const uint8_t flight[] = { 22, 3, 3, 0, 90, 2, 0, 0, 86, 3, 3 };
+	const uint8_t app[] = { 23, 3, 3, 0, 40, 0 };
+	struct cc_frame out = frame(1), in = frame(0);
+	uint64_t t = 1000000000000ull;
+
+	cc_tw_reset();
+	ck_assert_int_eq(cc_tw_wait(&in, ch, client_hello(ch), t, t + 1000), 0);
+	/* Which version is not known yet: the flight goes (a TLS 1.2 server's ServerHello). */
+	ck_assert_int_eq(cc_tw_wait(&out, flight, sizeof(flight), t, t + 1000), 0);
+	cc_tw_secrets(b, dsb(b, "CLIENT_HANDSHAKE_TRAFFIC_SECRET"));
+	cc_tw_secrets(b, dsb(b, "SERVER_HANDSHAKE_TRAFFIC_SECRET"));
+	ck_assert_int_eq(cc_tw_wait(&out, flight, sizeof(flight), t, t + 1000), 1);
+	ck_assert_int_eq(cc_tw_wait(&out, app, sizeof(app), t, t + 1000), 0);
+	ck_assert_int_eq(cc_tw_wait(&out, flight, sizeof(flight), t, t + CC_TW_MAX_NS), 0);
+	cc_tw_secrets(b, dsb(b, "CLIENT_TRAFFIC_SECRET_0"));
+	ck_assert_int_eq(cc_tw_wait(&out, flight, sizeof(flight), t, t + 1000), 1);
+	cc_tw_secrets(b, dsb(b, "SERVER_TRAFFIC_SECRET_0"));
+	ck_assert_int_eq(cc_tw_wait(&out, flight, sizeof(flight), t, t + 1000), 0);
+	/* TLS 1.2: received handshake records wait for CLIENT_RANDOM; the sent flight never does. */
+	cc_tw_reset();
+	cc_tw_wait(&in, ch, client_hello(ch), t, t);
+	ck_assert_int_eq(cc_tw_wait(&in, flight, sizeof(flight), t, t + 1000), 1);
+	ck_assert_int_eq(cc_tw_wait(&out, flight, sizeof(flight), t, t + 1000), 0);
+	cc_tw_secrets(b, dsb(b, "CLIENT_RANDOM"));
+	ck_assert_int_eq(cc_tw_wait(&in, flight, sizeof(flight), t, t + 1000), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tlswait");
@@ -127,6 +172,7 @@ int main(void)
 
 	tcase_add_test(tc, server_hello_and_ccs_wait_for_their_secrets);
 	tcase_add_test(tc, dtls_server_waits_for_the_client_flight_secret);
+	tcase_add_test(tc, tls13_server_flight_waits_for_its_application_secret);
 	suite_add_tcase(s, tc);
 	return cc_run_suite(s);
 }
