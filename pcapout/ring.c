@@ -20,7 +20,7 @@
 #define MADV_POPULATE_WRITE 23          /* Linux 5.14 */
 #endif
 
-int cc_ring_init(struct cc_ring *r, size_t size)
+int cc_ring_init(struct cc_ring *r, size_t size, size_t start)
 {
 	uint8_t *p;
 
@@ -48,11 +48,18 @@ int cc_ring_init(struct cc_ring *r, size_t size)
 	if (getrandom(&secret, sizeof(secret), GRND_NONBLOCK) != sizeof(secret))
 		secret = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull ^ (uint64_t)size;
 	r->secret = (secret | 1ull << 63) & ~(uint64_t)CC_SLOT_STATE;
+	if (start > size)
+		start = size;
+	unsigned lg = (unsigned)__builtin_ctzll(start);
 	r->buf = p;
 	r->size = size;
-	r->head = 0;
+	r->head = (uint64_t)lg << CC_RING_POS_BITS;
 	r->tail = 0;
 	r->scanned = 0;
+	r->want = start;
+	/* "Grown" to the start size at position 0: nothing comes before it. */
+	r->grow = lg;
+	r->starved = 0;
 	return 0;
 }
 
@@ -60,7 +67,73 @@ void cc_ring_prefault(struct cc_ring *r)
 {
 	/* Pages already written stay as they are: the kernel only fills in what is missing. */
 	if (r->buf)
-		madvise(r->buf, r->size, MADV_POPULATE_WRITE);
+		madvise(r->buf, CC_RING_SIZE_OF(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE)), MADV_POPULATE_WRITE);
+}
+
+int cc_ring_reserve_slow(struct cc_ring *r, size_t len, struct cc_slot *s)
+{
+	uint64_t need = CC_SLOT_ALIGN(CC_SLOT_HDR + len);
+	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_RELAXED), nh, pos, at, off, size, nsize;
+	unsigned lg;
+
+	do {
+		uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		lg = (unsigned)(h >> CC_RING_POS_BITS);
+		size = 1ull << lg;
+		pos = CC_RING_POS(h);
+		if (__atomic_load_n(&r->want, __ATOMIC_RELAXED) > size && size * 2 <= r->size) {
+			/* Growing (ring.h): to 2S at the next odd multiple of S, the record at offset S. */
+			nsize = size * 2;
+			lg++;
+			at = (pos / size | 1) * size;
+			if (at < pos)
+				at += 2 * size;
+			off = size;
+		} else {
+			/* A slot that would cross the end: padding up to it, the slot at the start. */
+			nsize = size;
+			off = pos & (size - 1);
+			at = off + need > size ? pos + size - off : pos;
+			if (at != pos)
+				off = 0;
+		}
+		nh = at + need;
+		if (len > nsize / 4 - CC_SLOT_HDR || nh - t > nsize) {
+			__atomic_store_n(&r->starved, 1, __ATOMIC_RELAXED);
+			return -1;
+		}
+		nh |= (uint64_t)lg << CC_RING_POS_BITS;
+	} while (!__atomic_compare_exchange_n(&r->head, &h, nh, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+
+	/* Where the growth took effect, before anything after it is published. */
+	if (nsize != size)
+		__atomic_store_n(&r->grow, at | lg, __ATOMIC_RELEASE);
+	if (at != pos) {
+		/* The padding slot, where position pos sits in the size it was reserved with. */
+		uint64_t *ph = (uint64_t *)(void *)(r->buf + (pos & (size - 1)));
+		((uint32_t *)ph)[2] = (uint32_t)(at - pos - CC_SLOT_HDR);
+		__atomic_store_n(ph, cc_ring_tag(r, pos) | CC_SLOT_PAD, __ATOMIC_RELEASE);
+	}
+	uint64_t *hdr = (uint64_t *)(void *)(r->buf + off);
+	((uint32_t *)hdr)[2] = (uint32_t)len;
+	s->word = hdr;
+	s->tag = cc_ring_tag(r, at);
+	s->data = r->buf + off + CC_SLOT_HDR;
+	return 0;
+}
+
+size_t cc_ring_ask_grow(struct cc_ring *r)
+{
+	uint64_t g = __atomic_load_n(&r->grow, __ATOMIC_ACQUIRE);
+	uint64_t at = g & ~(uint64_t)63, size = 1ull << (g & 63);
+
+	if (size * 2 > r->size || CC_RING_SIZE_OF(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE)) != size ||
+	    __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) < at || __atomic_load_n(&r->want, __ATOMIC_RELAXED) > size)
+		return 0;
+	/* The new half resident before the producers write there (on this thread, not theirs). */
+	madvise(r->buf + size, size, MADV_POPULATE_WRITE);
+	__atomic_store_n(&r->want, size * 2, __ATOMIC_RELEASE);
+	return size * 2;
 }
 
 void cc_ring_free(struct cc_ring *r)
@@ -83,5 +156,5 @@ void cc_ring_release(struct cc_ring *r, uint64_t upto)
 
 int cc_ring_empty(struct cc_ring *r)
 {
-	return __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) == __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+	return CC_RING_POS(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE)) == __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 }

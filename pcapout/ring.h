@@ -21,13 +21,36 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+/*
+ * Growing.  A ring starts small (CC_RING_START), so that in steady state the bytes its
+ * producers and its consumer touch stay in cache, and doubles under load up to `size`, the
+ * memory reserved for it.  The size producers use travels with the position in the head word,
+ * so that every reservation sees the position and the size of the one before it (one
+ * compare-and-swap, as before).  A producer grows the ring when the consumer asks (`want`):
+ * from a size S to 2S at `at`, the next odd multiple of S, its record at offset S, in memory no
+ * record of size S ever used, and from `at` on every position p sits at p mod 2S.  What comes
+ * before `at` stays where it was (the bytes up to `at` are one padding slot).  The second lap
+ * of 2S reaches back to [0, S) only once the producers are 2S ahead of the consumer's tail,
+ * which is then past `at`: the usual room check keeps the two from meeting.  `grow` says where
+ * the last growth took effect (written before the first slot after it is published), so the
+ * consumer reads p < at with S and the rest with 2S; it asks for another doubling only once its
+ * tail has passed `at`, so no position it still reads is older than the last growth.
+ */
+#define CC_RING_START (1u << 20)
+#define CC_RING_POS_BITS 58
+#define CC_RING_POS(h) ((h) & ((1ull << CC_RING_POS_BITS) - 1))
+#define CC_RING_SIZE_OF(h) (1ull << ((h) >> CC_RING_POS_BITS))
+
 struct cc_ring {
 	uint8_t *buf;
-	size_t size;                    /* a power of two */
+	size_t size;                    /* memory reserved: the largest size it grows to, a power of two */
 	uint64_t secret;                /* the tag's key: bit 63 set, low three bits clear */
-	uint64_t head;                  /* bytes reserved so far (atomic) */
+	uint64_t head;                  /* bytes reserved so far, log2 of the size in the top bits (atomic) */
 	uint64_t tail;                  /* bytes consumed so far (atomic) */
 	uint64_t scanned;               /* the consumer's: every record before it was looked at */
+	uint64_t want;                  /* the size the consumer asks producers to grow to (atomic) */
+	uint64_t grow;                  /* the last growth: its position | log2 of the new size (atomic) */
+	int starved;                    /* a producer found no room (atomic): the consumer grows the ring */
 };
 
 struct cc_slot {
@@ -55,8 +78,9 @@ static inline __attribute__((always_inline)) uint64_t cc_ring_tag(const struct c
 	return (pos ^ r->secret) & ~(uint64_t)CC_SLOT_STATE;
 }
 
-int cc_ring_init(struct cc_ring *r, size_t size);
-/* Makes the whole ring resident now (the consumer's thread calls it), not page by page on first use. */
+/* A ring of `size` bytes of memory that starts with min(size, start) (powers of two). */
+int cc_ring_init(struct cc_ring *r, size_t size, size_t start);
+/* Makes the ring's current part resident now (the consumer's thread calls it), not page by page on first use. */
 void cc_ring_prefault(struct cc_ring *r);
 void cc_ring_free(struct cc_ring *r);
 
@@ -66,38 +90,33 @@ static inline size_t cc_ring_max_record(const struct cc_ring *r)
 	return r->size / 4 - CC_SLOT_HDR;
 }
 
+/* cc_ring_reserve() when the slot would wrap, or does not fit now: padding, growing, or no room. */
+int cc_ring_reserve_slow(struct cc_ring *r, size_t len, struct cc_slot *s);
+
 /*
  * Reserves len bytes; returns 0, or -1 when the ring has no room now.  Inline, as the commits:
- * every captured packet comes here from the program's threads.
+ * every captured packet comes here from the program's threads.  The usual slot, one that fits
+ * before the end of the buffer, is taken here; the rest goes to cc_ring_reserve_slow.
  */
 static inline __attribute__((always_inline)) int cc_ring_reserve(struct cc_ring *r, size_t len, struct cc_slot *s)
 {
 	uint64_t need = CC_SLOT_ALIGN(CC_SLOT_HDR + len);
-	uint64_t h, nh, pad, off;
+	uint64_t h, nh, off;
 
-	if (len > cc_ring_max_record(r))
-		return -1;
 	h = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 	do {
-		uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-		off = h & (r->size - 1);
-		pad = off + need > r->size ? r->size - off : 0;
-		nh = h + pad + need;
-		if (nh - t > r->size)
-			return -1;
+		uint64_t size = CC_RING_SIZE_OF(h), t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		off = h & (size - 1);
+		nh = h + need;
+		if (__builtin_expect(off + need > size || len > size / 4 - CC_SLOT_HDR ||
+				     CC_RING_POS(nh) - t > size, 0))
+			return cc_ring_reserve_slow(r, len, s);
 	} while (!__atomic_compare_exchange_n(&r->head, &h, nh, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
 
-	if (pad) {
-		uint64_t *ph = (uint64_t *)(void *)(r->buf + off);
-		((uint32_t *)ph)[2] = (uint32_t)(pad - CC_SLOT_HDR);
-		__atomic_store_n(ph, cc_ring_tag(r, h) | CC_SLOT_PAD, __ATOMIC_RELEASE);
-		off = 0;
-		h += pad;
-	}
 	uint64_t *hdr = (uint64_t *)(void *)(r->buf + off);
 	((uint32_t *)hdr)[2] = (uint32_t)len;
 	s->word = hdr;
-	s->tag = cc_ring_tag(r, h);
+	s->tag = cc_ring_tag(r, CC_RING_POS(h));
 	s->data = r->buf + off + CC_SLOT_HDR;
 	return 0;
 }
@@ -178,6 +197,18 @@ static inline __attribute__((always_inline)) void cc_ring_add_data(struct cc_rin
 	b->bytes += n;
 }
 
+/* Where position p sits, the last growth being to grow_size at grow_at (see the top). */
+static inline uint64_t cc_ring_offset(uint64_t p, uint64_t grow_at, uint64_t grow_size)
+{
+	return p & ((p >= grow_at ? grow_size : grow_size >> 1) - 1);
+}
+
+/*
+ * The consumer's: asks the producers to double the ring if it can grow and its last growth is
+ * behind the tail (at most one change in flight).  Returns the size asked for, or 0.
+ */
+size_t cc_ring_ask_grow(struct cc_ring *r);
+
 /*
  * cc_ring_take() with the synth function given (b->synth is not used): inline, so that a
  * consumer passing its own (the writer) has it called directly, and inlined, once per record.
@@ -187,7 +218,10 @@ static inline __attribute__((always_inline)) int cc_ring_take_with(struct cc_rin
 								      cc_ring_synth_fn synth)
 {
 	uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
-	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+	uint64_t h = CC_RING_POS(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE));
+	/* The last growth (see above): from its position on, the ring has its new size. */
+	uint64_t g = __atomic_load_n(&r->grow, __ATOMIC_ACQUIRE);
+	uint64_t grow_at = g & ~(uint64_t)63, grow_size = 1ull << (g & 63);
 	int held = 0;
 
 	b->nmeta = b->ndata = b->packets = 0;
@@ -195,7 +229,7 @@ static inline __attribute__((always_inline)) int cc_ring_take_with(struct cc_rin
 	b->stage_used = 0;
 	b->upto = t;
 	while (t < h && b->nmeta < max && b->ndata < max) {
-		uint64_t *hdr = (uint64_t *)(void *)(r->buf + (t & (r->size - 1)));
+		uint64_t *hdr = (uint64_t *)(void *)(r->buf + cc_ring_offset(t, grow_at, grow_size));
 		uint64_t word = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
 		uint32_t st = (uint32_t)(word & CC_SLOT_STATE);
 		uint32_t len;

@@ -446,7 +446,7 @@ size_t cc_w_drain_locked(int all)
 	 * A pass (but a flush) writes what was queued when it began.  Going on with what comes
 	 * meanwhile would chase a fast sender with batches of a few records, a system call each.
 	 */
-	uint64_t stop = __atomic_load_n(&cc_wq.ring.head, __ATOMIC_ACQUIRE);
+	uint64_t stop = CC_RING_POS(__atomic_load_n(&cc_wq.ring.head, __ATOMIC_ACQUIRE));
 	for (;;) {
 		uint64_t tail = __atomic_load_n(&cc_wq.ring.tail, __ATOMIC_RELAXED);
 		/* Rotating by size: smaller batches, since the size is checked after each. */
@@ -570,6 +570,22 @@ void cc_writer_end_if_alone(void)
 	}
 }
 
+/*
+ * The ring is sized to the drain rate (ring.h): it starts at CC_RING_START, and doubles, up to
+ * CLEARCAP_BUFFER, when a quarter of it waits at the start of a pass or a producer found no room.
+ */
+static void grow_if_busy(void)
+{
+	struct cc_ring *r = &cc_wq.ring;
+	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+
+	if (CC_RING_POS(h) - __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) > CC_RING_SIZE_OF(h) / 4 ||
+	    __atomic_load_n(&r->starved, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&r->starved, 0, __ATOMIC_RELAXED);
+		cc_ring_ask_grow(r);
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	long sleep_ns = 1000000;
@@ -581,6 +597,7 @@ static void *writer_main(void *arg)
 	for (;;) {
 		size_t n;
 
+		grow_if_busy();
 		pthread_mutex_lock(&W.drain_lock);
 		n = cc_w_drain_locked(0);
 		poll_locked(n);
@@ -716,7 +733,7 @@ static int start_off(void)
 		}
 		W.stage = p;
 	}
-	if (!cc_wq.ring.buf && cc_ring_init(&cc_wq.ring, W.ring_size) < 0) {
+	if (!cc_wq.ring.buf && cc_ring_init(&cc_wq.ring, W.ring_size, CC_RING_START) < 0) {
 		cc_warn("cannot allocate a %zu-byte capture buffer; not capturing", W.ring_size);
 		goto fail;
 	}

@@ -275,7 +275,7 @@ START_TEST(ring_wraps_with_padding_and_fills)
 	size_t bytes;
 	int n;
 
-	ck_assert_int_eq(cc_ring_init(&r, 4096), 0);
+	ck_assert_int_eq(cc_ring_init(&r, 4096, 4096), 0);
 	/* Fill, drain, and go round many times with odd sizes so slots straddle the end. */
 	for (int lap = 0; lap < 200; lap++) {
 		int made = 0;
@@ -320,7 +320,7 @@ START_TEST(ring_stale_bytes_never_published)
 	uint64_t upto, word = 0;
 	size_t bytes;
 
-	ck_assert_int_eq(cc_ring_init(&r, 4096), 0);
+	ck_assert_int_eq(cc_ring_init(&r, 4096, 4096), 0);
 	for (int lap = 0; lap < 300; lap++) {
 		/* Payloads full of published header words of every state. */
 		while (cc_ring_reserve(&r, 96 + (size_t)(lap % 5) * 16, &s) == 0) {
@@ -373,7 +373,7 @@ START_TEST(ring_raw_slots_made_by_consumer)
 	uint8_t stage[16];
 	struct cc_ring_batch b = { .meta = meta, .data = data, .synth = bracket, .stage = stage, .stage_size = sizeof(stage) };
 
-	ck_assert_int_eq(cc_ring_init(&r, 4096), 0);
+	ck_assert_int_eq(cc_ring_init(&r, 4096, 4096), 0);
 	const char *recs[] = { "ab", "cd", "=", "ef", "ghijklmn" };
 	for (int i = 0; i < 5; i++) {
 		size_t n = strlen(recs[i]);
@@ -425,7 +425,7 @@ START_TEST(ring_metadata_jumps_held_packets)
 	struct iovec meta[8], data[8];
 	struct cc_ring_batch b = { .meta = meta, .data = data };
 
-	ck_assert_int_eq(cc_ring_init(&r, 4096), 0);
+	ck_assert_int_eq(cc_ring_init(&r, 4096, 4096), 0);
 	const char *recs[] = { "a", "b", "m", "c" };
 	for (int i = 0; i < 4; i++) {
 		ck_assert_int_eq(cc_ring_reserve(&r, 1, &s), 0);
@@ -484,7 +484,7 @@ START_TEST(ring_many_producers_lose_nothing)
 	int next[P] = { 0 };
 	long total = 0;
 
-	ck_assert_int_eq(cc_ring_init(&r, 1 << 14), 0);
+	ck_assert_int_eq(cc_ring_init(&r, 1 << 14, 1 << 14), 0);
 	for (int i = 0; i < P; i++) {
 		args[i] = (struct prod_arg){ &r, i, N };
 		pthread_create(&t[i], NULL, producer, &args[i]);
@@ -508,6 +508,138 @@ START_TEST(ring_many_producers_lose_nothing)
 	for (int i = 0; i < P; i++)
 		pthread_join(t[i], NULL);
 	ck_assert(cc_ring_empty(&r));
+	cc_ring_free(&r);
+}
+END_TEST
+
+/*
+ * A ring that starts at 4 KiB and grows to 64 KiB while records of many sizes go round: every
+ * record comes out whole and in order, at every growth (odd and even laps, with and without
+ * padding), and growth is asked for only once the last one is behind the tail.
+ */
+START_TEST(ring_grows_under_load_and_loses_nothing)
+{
+	struct cc_ring r;
+	struct cc_slot s;
+	struct iovec iov[64];
+	uint64_t upto, made = 0, seen = 0, rnd = 12345;
+	size_t bytes;
+	int grown = 0;
+
+	ck_assert_int_eq(cc_ring_init(&r, 1 << 16, 1 << 12), 0);
+	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 12);
+	for (int round = 0; round < 20000; round++) {
+		rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+		size_t len = 9 + (size_t)(rnd >> 33) % 900;
+		if (cc_ring_reserve(&r, len, &s) == 0) {
+			memset(s.data, (int)(made & 0xff), len);
+			memcpy(s.data, &made, sizeof(made));
+			cc_ring_commit(&s);
+			made++;
+		}
+		/* The consumer lags by a varying number of records. */
+		if ((rnd >> 20) % 5 == 0 || made - seen > 40) {
+			int n = peek(&r, iov, 64, &upto, &bytes, NULL);
+			for (int i = 0; i < n; i++) {
+				uint64_t v;
+				memcpy(&v, iov[i].iov_base, sizeof(v));
+				ck_assert_uint_eq(v, seen);
+				ck_assert_uint_eq(((uint8_t *)iov[i].iov_base)[iov[i].iov_len - 1], seen & 0xff);
+				seen++;
+			}
+			cc_ring_release(&r, upto);
+		}
+		if ((rnd >> 40) % 300 == 0) {
+			uint64_t g = r.grow;
+			size_t asked = cc_ring_ask_grow(&r);
+			if (asked) {
+				ck_assert_uint_ge(r.tail, g & ~(uint64_t)63);
+				ck_assert_uint_eq(asked, 2ull << (g & 63));
+				grown++;
+			}
+		}
+	}
+	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 16);
+	ck_assert_int_eq(grown, 4);
+	ck_assert_uint_eq(cc_ring_ask_grow(&r), 0);
+	for (;;) {
+		int n = peek(&r, iov, 64, &upto, &bytes, NULL);
+		if (!n)
+			break;
+		for (int i = 0; i < n; i++) {
+			uint64_t v;
+			memcpy(&v, iov[i].iov_base, sizeof(v));
+			ck_assert_uint_eq(v, seen);
+			seen++;
+		}
+		cc_ring_release(&r, upto);
+	}
+	ck_assert_uint_eq(seen, made);
+	ck_assert_uint_gt(made, 15000);
+	ck_assert(cc_ring_empty(&r));
+	cc_ring_free(&r);
+}
+END_TEST
+
+struct grow_arg {
+	struct cc_ring *r;
+	int id, count;
+};
+
+static void *grow_producer(void *p)
+{
+	struct grow_arg *a = p;
+	struct cc_slot s;
+
+	for (int i = 0; i < a->count; i++) {
+		size_t len = 8 + (size_t)((i * 37 + a->id * 11) % 400);
+		while (cc_ring_reserve(a->r, len, &s) < 0)
+			sched_yield();
+		uint32_t v[2] = { (uint32_t)a->id, (uint32_t)i };
+		memcpy(s.data, v, 8);
+		cc_ring_commit(&s);
+	}
+	return NULL;
+}
+
+/* Threads racing through growths (run under TSan too): each one's records whole and in order. */
+START_TEST(ring_grows_while_producers_race)
+{
+	enum { P = 4, N = 40000 };
+	struct cc_ring r;
+	pthread_t t[P];
+	struct grow_arg args[P];
+	int next[P] = { 0 };
+	long total = 0;
+
+	ck_assert_int_eq(cc_ring_init(&r, 1 << 17, 1 << 12), 0);
+	for (int i = 0; i < P; i++) {
+		args[i] = (struct grow_arg){ &r, i, N };
+		pthread_create(&t[i], NULL, grow_producer, &args[i]);
+	}
+	while (total < (long)P * N) {
+		struct iovec iov[256];
+		uint64_t upto;
+		size_t bytes;
+		int n = peek(&r, iov, 256, &upto, &bytes, NULL);
+		for (int i = 0; i < n; i++) {
+			uint32_t v[2];
+			memcpy(v, iov[i].iov_base, 8);
+			ck_assert_uint_lt(v[0], P);
+			ck_assert_int_eq((int)v[1], next[v[0]]);
+			next[v[0]]++;
+		}
+		total += n;
+		cc_ring_release(&r, upto);
+		if (__atomic_load_n(&r.starved, __ATOMIC_RELAXED)) {
+			__atomic_store_n(&r.starved, 0, __ATOMIC_RELAXED);
+			cc_ring_ask_grow(&r);
+		}
+	}
+	for (int i = 0; i < P; i++)
+		pthread_join(t[i], NULL);
+	ck_assert(cc_ring_empty(&r));
+	ck_assert_uint_gt(CC_RING_SIZE_OF(r.head), 1 << 12);
 	cc_ring_free(&r);
 }
 END_TEST
@@ -678,6 +810,8 @@ static Suite *suite(void)
 	tcase_add_test(t, udp4_one_pass_record_equals_general);
 	tcase_add_test(t, ring_wraps_with_padding_and_fills);
 	tcase_add_test(t, ring_many_producers_lose_nothing);
+	tcase_add_test(t, ring_grows_under_load_and_loses_nothing);
+	tcase_add_test(t, ring_grows_while_producers_race);
 	tcase_add_test(t, ring_metadata_jumps_held_packets);
 	tcase_add_test(t, writer_file_reads_back_with_libpcap);
 	suite_add_tcase(s, t);

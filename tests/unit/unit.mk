@@ -55,9 +55,9 @@ $(BUILD)/tests/test_dtlsmatch: tests/unit/test_dtlsmatch.c tests/unit/check_main
 # shim/srtpmatch.c's matching on the writer's side, with the writer and the capture side stubbed.
 UNIT_TESTS += $(BUILD)/tests/test_srtpmatch
 $(BUILD)/tests/test_srtpmatch: tests/unit/test_srtpmatch.c tests/unit/check_main.h shim/srtpmatch.c shim/dtlsmatch.c \
-                               pcapout/frame.c $(DECODERS_SRC) $(HEADERS)
+                               pcapout/frame.c pcapout/ring.c $(DECODERS_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_srtpmatch.c shim/srtpmatch.c shim/dtlsmatch.c pcapout/frame.c \
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_srtpmatch.c shim/srtpmatch.c shim/dtlsmatch.c pcapout/frame.c pcapout/ring.c \
 		$(DECODERS_SRC) $(CHECK_LIBS)
 
 # tools/envcheck.c (the wrapper's check of CLEARCAP_*) against shim/config.c, value for value.
