@@ -5,7 +5,8 @@ usage: run.py BUILD_DIR [--quick] [--sanitize] [-j N] [-k SUBSTRING]
 --sanitize runs the programs with the ASan/UBSan runtime preloaded ahead of an instrumented shim;
 --quick runs only tests marked QUICK = True at module level or listed in a module's QUICK list.
 -j N (or CC_JOBS=N) runs N tests at a time, each worker in a network namespace of its own (root
-only); tests a module lists in SERIAL (timing-sensitive ones) run afterwards, one at a time.
+only); tests a module lists in SERIAL (timing-sensitive ones) run afterwards, one at a time, and
+those it lists in SLOW first.
 Prints one line per test and closes with "N passed, N failed, N skipped".
 """
 import ctypes
@@ -56,7 +57,7 @@ def main():
                     continue
                 serial = getattr(mod, "SERIAL", [])
                 tests.append(("%s.%s" % (name[:-3], attr), getattr(mod, attr),
-                              serial is True or attr in serial))
+                              serial is True or attr in serial, attr in getattr(mod, "SLOW", [])))
     jobs = int(os.environ.get("CC_JOBS", "1"))
     for i, a in enumerate(args):
         if a.startswith("-j"):
@@ -66,7 +67,9 @@ def main():
               flush=True)
         jobs = 1
     serial = [t for t in tests if t[2]]
-    shared = [t for t in tests if not t[2]]
+    # The slowest (a module's SLOW list) start first, so that none of them is what the run waits for
+    # at its end while the other worker idles.
+    shared = sorted((t for t in tests if not t[2]), key=lambda t: not t[3])
     counts = [0, 0, 0]
     if jobs > 1 and len(shared) > 1:
         run_parallel(shared, jobs, build, sanitize, counts)
@@ -99,7 +102,7 @@ def run_one(tname, fn, build, sanitize):
 
 
 def run_serial(tests, build, sanitize, counts):
-    for tname, fn, _ in tests:
+    for tname, fn, _, _ in tests:
         kind, line = run_one(tname, fn, build, sanitize)
         counts[kind] += 1
         print(line, flush=True)
@@ -144,7 +147,7 @@ def run_parallel(tests, jobs, build, sanitize, counts):
                     idx = todo.read(8)
                     if len(idx) != 8:
                         break
-                    tname, fn, _ = tests[int(idx)]
+                    tname, fn, _, _ = tests[int(idx)]
                     kind, line = run_one(tname, fn, build, sanitize)
                     with open(os.path.join(results, idx.decode().strip()), "w") as f:
                         json.dump([kind, line], f)

@@ -17,6 +17,9 @@ import cclib
 from cclib import eq, ok, tshark
 
 QUICK = ["test_decrypt_baresip_dtls_srtp", "test_decrypt_baresip_sdes", "test_decrypt_tls_keylog"]
+# Started first when tests run in parallel (run.py).
+SLOW = ["test_decrypt_openssl_profiles", "test_wrapper_decrypts_srtp_not_through_libsrtp2",
+        "test_decrypt_tcpdump_through_turn"]
 
 # tcpdump runs in immediate mode (a capture stopped within a second of its last packets keeps them)
 # with a 4 KiB snapshot length: immediate mode gives each packet a snaplen-sized slot in the

@@ -21,6 +21,8 @@ TSAN = ["test_delayed_sent_before_close", "test_rate_and_reorder", "test_in_loss
 SERIAL = ["test_delay_shows_in_capture_and_rtcp_rtt", "test_rate_and_reorder"]
 QUICK = ["test_in_loss_blocking_receiver", "test_delayed_sent_before_close", "test_no_impairment_no_change",
          "test_filter_selects"]
+# Started first when tests run in parallel (run.py).
+SLOW = ["test_rtp_loss_seen_by_rtcp", "test_same_seed_same_drops"]
 
 DROPPED = 'frame.comment contains "dropped by impairment"'
 

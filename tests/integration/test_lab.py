@@ -22,6 +22,8 @@ from cclib import eq, ok, tshark
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEER = os.path.join(HERE, "webrtc_peer.py")
 QUICK = []
+# Started first when tests run in parallel (run.py).
+SLOW = ["test_lab_symmetric_nats_need_the_relay", "test_lab_cone_nats_connect_server_reflexive"]
 
 SCRIPT = r"""
 coproc A { in_a env CLEARCAP_FILE="$CAP_A" "$PY" "$PEER" offer $MODE 2>"$TMPD/a.err"; }

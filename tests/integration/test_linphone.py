@@ -21,6 +21,8 @@ import cclib
 from cclib import eq, ok, tshark
 
 QUICK = []
+# Started first when tests run in parallel (run.py).
+SLOW = ["test_linphone_dtls_srtp_call"]
 
 RC = """[sip]
 sip_port={sip}

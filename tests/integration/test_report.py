@@ -22,6 +22,8 @@ sys.path.insert(0, HERE)
 
 QUICK = ["test_exit_stats_appended_run_only", "test_report_hostile_files",
          "test_extract_pcmu_tone_and_exit_stats", "test_report_turn_unwrapped_from_tcpdump"]
+# Started first when tests run in parallel (run.py).
+SLOW = ["test_report_tcpdump_lo_vs_tshark"]
 
 KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d"
 SSRC = 0x4d2

@@ -19,6 +19,8 @@ import cclib
 from cclib import eq, ok
 
 QUICK = ["test_trace_static_udp"]
+# Started first when tests run in parallel (run.py).
+SLOW = ["test_trace_pion"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT, IN = "4", "0"          # sll.pkttype of outgoing / incoming copies
