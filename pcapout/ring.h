@@ -108,8 +108,12 @@ static inline __attribute__((always_inline)) int cc_ring_reserve(struct cc_ring 
 		uint64_t size = CC_RING_SIZE_OF(h), t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 		off = h & (size - 1);
 		nh = h + need;
-		if (__builtin_expect(off + need > size || len > size / 4 - CC_SLOT_HDR ||
-				     CC_RING_POS(nh) - t > size, 0))
+		/*
+		 * Past the end, or above a quarter of the ring (need > size / 4 is len > size / 4 -
+		 * CC_SLOT_HDR): both below size, their OR is too, size being a power of two.  Either
+		 * way (and a slot ending exactly at the end), the slow path sees to it.
+		 */
+		if (__builtin_expect(((off + need) | (need << 2)) > size || CC_RING_POS(nh) - t > size, 0))
 			return cc_ring_reserve_slow(r, len, s);
 	} while (!__atomic_compare_exchange_n(&r->head, &h, nh, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
 
@@ -197,12 +201,6 @@ static inline __attribute__((always_inline)) void cc_ring_add_data(struct cc_rin
 	b->bytes += n;
 }
 
-/* Where position p sits, the last growth being to grow_size at grow_at (see the top). */
-static inline uint64_t cc_ring_offset(uint64_t p, uint64_t grow_at, uint64_t grow_size)
-{
-	return p & ((p >= grow_at ? grow_size : grow_size >> 1) - 1);
-}
-
 /*
  * The consumer's: asks the producers to double the ring if it can grow and its last growth is
  * behind the tail (at most one change in flight).  Returns the size asked for, or 0.
@@ -219,9 +217,17 @@ static inline __attribute__((always_inline)) int cc_ring_take_with(struct cc_rin
 {
 	uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
 	uint64_t h = CC_RING_POS(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE));
-	/* The last growth (see above): from its position on, the ring has its new size. */
+	/*
+	 * The last growth (see above): from its position on, the ring has its new size.  A batch
+	 * that starts before it ends there, so that one size holds for a whole batch.
+	 */
 	uint64_t g = __atomic_load_n(&r->grow, __ATOMIC_ACQUIRE);
-	uint64_t grow_at = g & ~(uint64_t)63, grow_size = 1ull << (g & 63);
+	uint64_t grow_at = g & ~(uint64_t)63, mask = (1ull << (g & 63)) - 1;
+	if (t < grow_at) {
+		mask >>= 1;
+		if (h > grow_at)
+			h = grow_at;
+	}
 	int held = 0;
 
 	b->nmeta = b->ndata = b->packets = 0;
@@ -229,7 +235,7 @@ static inline __attribute__((always_inline)) int cc_ring_take_with(struct cc_rin
 	b->stage_used = 0;
 	b->upto = t;
 	while (t < h && b->nmeta < max && b->ndata < max) {
-		uint64_t *hdr = (uint64_t *)(void *)(r->buf + cc_ring_offset(t, grow_at, grow_size));
+		uint64_t *hdr = (uint64_t *)(void *)(r->buf + (t & mask));
 		uint64_t word = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
 		uint32_t st = (uint32_t)(word & CC_SLOT_STATE);
 		uint32_t len;
