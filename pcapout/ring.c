@@ -57,9 +57,11 @@ int cc_ring_init(struct cc_ring *r, size_t size, size_t start)
 	r->tail = 0;
 	r->scanned = 0;
 	r->want = start;
-	/* "Grown" to the start size at position 0: nothing comes before it. */
-	r->grow = lg;
 	r->starved = 0;
+	/* "Grown" to the start size at position 0: nothing comes before it. */
+	memset(r->grows, 0, sizeof(r->grows));
+	r->grows[lg] = 1;
+	r->clg = lg;
 	return 0;
 }
 
@@ -107,7 +109,7 @@ int cc_ring_reserve_slow(struct cc_ring *r, size_t len, struct cc_slot *s)
 
 	/* Where the growth took effect, before anything after it is published. */
 	if (nsize != size)
-		__atomic_store_n(&r->grow, at | lg, __ATOMIC_RELEASE);
+		__atomic_store_n(&r->grows[lg], at + 1, __ATOMIC_RELEASE);
 	if (at != pos) {
 		/* The padding slot, where position pos sits in the size it was reserved with. */
 		uint64_t *ph = (uint64_t *)(void *)(r->buf + (pos & (size - 1)));
@@ -124,15 +126,17 @@ int cc_ring_reserve_slow(struct cc_ring *r, size_t len, struct cc_slot *s)
 
 size_t cc_ring_ask_grow(struct cc_ring *r)
 {
-	uint64_t g = __atomic_load_n(&r->grow, __ATOMIC_ACQUIRE);
-	uint64_t at = g & ~(uint64_t)63, size = 1ull << (g & 63);
+	uint64_t size = CC_RING_SIZE_OF(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE));
+	uint64_t want = __atomic_load_n(&r->want, __ATOMIC_RELAXED);
 
-	if (size * 2 > r->size || CC_RING_SIZE_OF(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE)) != size ||
-	    __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) < at || __atomic_load_n(&r->want, __ATOMIC_RELAXED) > size)
+	if (size * 2 > r->size || want > size)
 		return 0;
-	/* The new half resident before the producers write there (on this thread, not theirs). */
+	/* The new half resident before the producers write there. */
 	madvise(r->buf + size, size, MADV_POPULATE_WRITE);
-	__atomic_store_n(&r->want, size * 2, __ATOMIC_RELEASE);
+	/* Only upwards: an asker that read an older size must not take back a later request. */
+	while (want < size * 2 &&
+	       !__atomic_compare_exchange_n(&r->want, &want, size * 2, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
 	return size * 2;
 }
 

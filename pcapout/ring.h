@@ -26,15 +26,16 @@
  * producers and its consumer touch stay in cache, and doubles under load up to `size`, the
  * memory reserved for it.  The size producers use travels with the position in the head word,
  * so that every reservation sees the position and the size of the one before it (one
- * compare-and-swap, as before).  A producer grows the ring when the consumer asks (`want`):
- * from a size S to 2S at `at`, the next odd multiple of S, its record at offset S, in memory no
- * record of size S ever used, and from `at` on every position p sits at p mod 2S.  What comes
- * before `at` stays where it was (the bytes up to `at` are one padding slot).  The second lap
- * of 2S reaches back to [0, S) only once the producers are 2S ahead of the consumer's tail,
- * which is then past `at`: the usual room check keeps the two from meeting.  `grow` says where
- * the last growth took effect (written before the first slot after it is published), so the
- * consumer reads p < at with S and the rest with 2S; it asks for another doubling only once its
- * tail has passed `at`, so no position it still reads is older than the last growth.
+ * compare-and-swap, as before).  A producer grows the ring when asked (`want`): from a size S to
+ * 2S at `at`, the next odd multiple of S, its record at offset S, in memory no record of size S
+ * or less ever used, and from `at` on every position p sits at p mod 2S.  What was reserved
+ * before `at` stays where it was (the bytes up to `at` are one padding slot).  The second lap of
+ * 2S reaches back to [0, S) only once the producers are 2S ahead of the consumer's tail, which
+ * is then past everything older that sits there: the usual room check keeps them from meeting,
+ * even with several growths ahead of the consumer (a writer blocked on a slow reader, its ring
+ * doubling while it waits).  `grows[k]` says where the ring took the size 2^k (position + 1,
+ * written before the first slot after it is published), so the consumer reads each position
+ * with the size it was reserved with; a batch of its ends at the next growth.
  */
 #define CC_RING_START (1u << 20)
 #define CC_RING_POS_BITS 58
@@ -48,9 +49,10 @@ struct cc_ring {
 	uint64_t head;                  /* bytes reserved so far, log2 of the size in the top bits (atomic) */
 	uint64_t tail;                  /* bytes consumed so far (atomic) */
 	uint64_t scanned;               /* the consumer's: every record before it was looked at */
-	uint64_t want;                  /* the size the consumer asks producers to grow to (atomic) */
-	uint64_t grow;                  /* the last growth: its position | log2 of the new size (atomic) */
+	uint64_t want;                  /* the size producers are asked to grow to (atomic) */
 	int starved;                    /* a producer found no room (atomic): the consumer grows the ring */
+	unsigned clg;                   /* the consumer's: log2 of the size at its tail */
+	uint64_t grows[64];             /* [k]: 1 + where the ring took the size 2^k; 0: not yet (atomic) */
 };
 
 struct cc_slot {
@@ -202,8 +204,9 @@ static inline __attribute__((always_inline)) void cc_ring_add_data(struct cc_rin
 }
 
 /*
- * The consumer's: asks the producers to double the ring if it can grow and its last growth is
- * behind the tail (at most one change in flight).  Returns the size asked for, or 0.
+ * Asks the producers to double the ring, if it can grow and nobody asked yet: the new part is
+ * made resident first, on the caller's thread.  Returns the size asked for, or 0.  The writer
+ * calls it; so does a producer that found no room (the writer may be blocked on its output).
  */
 size_t cc_ring_ask_grow(struct cc_ring *r);
 
@@ -218,16 +221,19 @@ static inline __attribute__((always_inline)) int cc_ring_take_with(struct cc_rin
 	uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
 	uint64_t h = CC_RING_POS(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE));
 	/*
-	 * The last growth (see above): from its position on, the ring has its new size.  A batch
-	 * that starts before it ends there, so that one size holds for a whole batch.
+	 * The size at the tail (see above), and the next growth, where the batch ends so that one
+	 * size holds for all of it.
 	 */
-	uint64_t g = __atomic_load_n(&r->grow, __ATOMIC_ACQUIRE);
-	uint64_t grow_at = g & ~(uint64_t)63, mask = (1ull << (g & 63)) - 1;
-	if (t < grow_at) {
-		mask >>= 1;
-		if (h > grow_at)
-			h = grow_at;
+	unsigned lg = r->clg;                   /* at most 30: grows[lg + 1] exists */
+	uint64_t next = __atomic_load_n(&r->grows[lg + 1], __ATOMIC_ACQUIRE);
+	if (__builtin_expect(next != 0, 0)) {
+		while (next && t >= next - 1)
+			next = __atomic_load_n(&r->grows[++lg + 1], __ATOMIC_ACQUIRE);
+		r->clg = lg;
+		if (next && h > next - 1)
+			h = next - 1;
 	}
+	uint64_t mask = (1ull << lg) - 1;
 	int held = 0;
 
 	b->nmeta = b->ndata = b->packets = 0;

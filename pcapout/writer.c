@@ -446,7 +446,18 @@ size_t cc_w_drain_locked(int all)
 	 * A pass (but a flush) writes what was queued when it began.  Going on with what comes
 	 * meanwhile would chase a fast sender with batches of a few records, a system call each.
 	 */
-	uint64_t stop = CC_RING_POS(__atomic_load_n(&cc_wq.ring.head, __ATOMIC_ACQUIRE));
+	uint64_t h0 = __atomic_load_n(&cc_wq.ring.head, __ATOMIC_ACQUIRE), stop = CC_RING_POS(h0);
+	/*
+	 * The ring is sized to the drain rate (ring.h): it starts at CC_RING_START and doubles, up
+	 * to CLEARCAP_BUFFER, when a quarter of it waits at the start of the writer's pass, or a
+	 * producer found no room (which also asks itself, in reserve_wait, in case this thread is
+	 * blocked on its output).
+	 */
+	if (!all && __builtin_expect(stop - __atomic_load_n(&cc_wq.ring.tail, __ATOMIC_RELAXED) > CC_RING_SIZE_OF(h0) / 4 ||
+				     __atomic_load_n(&cc_wq.ring.starved, __ATOMIC_RELAXED), 0)) {
+		__atomic_store_n(&cc_wq.ring.starved, 0, __ATOMIC_RELAXED);
+		cc_ring_ask_grow(&cc_wq.ring);
+	}
 	for (;;) {
 		uint64_t tail = __atomic_load_n(&cc_wq.ring.tail, __ATOMIC_RELAXED);
 		/* Rotating by size: smaller batches, since the size is checked after each. */
@@ -570,22 +581,6 @@ void cc_writer_end_if_alone(void)
 	}
 }
 
-/*
- * The ring is sized to the drain rate (ring.h): it starts at CC_RING_START, and doubles, up to
- * CLEARCAP_BUFFER, when a quarter of it waits at the start of a pass or a producer found no room.
- */
-static void grow_if_busy(void)
-{
-	struct cc_ring *r = &cc_wq.ring;
-	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
-
-	if (CC_RING_POS(h) - __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) > CC_RING_SIZE_OF(h) / 4 ||
-	    __atomic_load_n(&r->starved, __ATOMIC_RELAXED)) {
-		__atomic_store_n(&r->starved, 0, __ATOMIC_RELAXED);
-		cc_ring_ask_grow(r);
-	}
-}
-
 static void *writer_main(void *arg)
 {
 	long sleep_ns = 1000000;
@@ -597,7 +592,6 @@ static void *writer_main(void *arg)
 	for (;;) {
 		size_t n;
 
-		grow_if_busy();
 		pthread_mutex_lock(&W.drain_lock);
 		n = cc_w_drain_locked(0);
 		poll_locked(n);
@@ -782,6 +776,9 @@ static int __attribute__((noinline)) reserve_wait(size_t len, struct cc_slot *s)
 	while (cc_ring_reserve(&cc_wq.ring, len, s) < 0) {
 		if (len > cc_ring_max_record(&cc_wq.ring) || waited >= FULL_WAIT_NS || __atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED))
 			return -1;
+		/* The writer may be blocked on its output: the ring grows without it (once per doubling). */
+		if (cc_ring_ask_grow(&cc_wq.ring))
+			continue;
 		struct timespec ts = { 0, 200000 };
 		nanosleep(&ts, NULL);
 		waited += ts.tv_nsec;
