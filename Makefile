@@ -40,8 +40,11 @@ BENCH_BINS :=
 # make check's builds (and its fuzz smoke's lanes) use every CPU.
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 # Integration tests at a time, each worker in a network namespace of its own (root; one at a time
-# otherwise).  Two: the tests mostly wait on real programs, and timing-bound ones run alone after.
+# otherwise).  The tests mostly wait on real programs (the uninstrumented pass keeps 2 CPUs about
+# two-thirds busy with three workers), and timing-bound ones run alone after.  The sanitizer
+# passes, whose programs are several times heavier, run two at a time.
 IT_JOBS ?= 2
+IT_JOBS_PLAIN ?= $(if $(filter 1,$(IT_JOBS)),1,$(shell expr $(IT_JOBS) + 1))
 
 .PHONY: all check unit integration fuzz fuzz-smoke bench demo deps clean check-san
 all: $(LIB) $(TOOL)
@@ -100,7 +103,7 @@ check: deps
 	$(MAKE) -j$(JOBS) SANITIZE=thread all build-tsan/tests/test_pcapout build-tsan/tests/test_dtlsmatch
 	CK_FORK=no build-tsan/tests/test_pcapout
 	CK_FORK=no build-tsan/tests/test_dtlsmatch
-	tests/integration/run.sh build -j$(IT_JOBS)
+	tests/integration/run.sh build -j$(IT_JOBS_PLAIN)
 	tests/integration/run.sh build-san --quick -j$(IT_JOBS)
 	tests/integration/run.sh build-tsan -j$(IT_JOBS)
 
