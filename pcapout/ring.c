@@ -60,6 +60,7 @@ int cc_ring_init(struct cc_ring *r, size_t size, size_t start)
 	r->starved = 0;
 	/* "Grown" to the start size at position 0: nothing comes before it. */
 	memset(r->grows, 0, sizeof(r->grows));
+	memset(r->grow_from, 0, sizeof(r->grow_from));
 	r->grows[lg] = 1;
 	r->clg = lg;
 	return 0;
@@ -77,12 +78,22 @@ int cc_ring_reserve_slow(struct cc_ring *r, size_t len, struct cc_slot *s)
 	uint64_t need = CC_SLOT_ALIGN(CC_SLOT_HDR + len);
 	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_RELAXED), nh, pos, at, off, size, nsize;
 	unsigned lg;
+	int fits;
 
 	do {
 		uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 		lg = (unsigned)(h >> CC_RING_POS_BITS);
 		size = 1ull << lg;
 		pos = CC_RING_POS(h);
+		/*
+		 * Room.  Bytes up to `fresh` are the first lap of the size the ring last grew to,
+		 * memory no older position uses (ring.h): they may be taken however far behind the
+		 * consumer is, so that a ring whose consumer is stuck fills what it grew by.  Other
+		 * bytes need the usual check: no more than the size ahead of the tail.
+		 */
+		uint64_t g = __atomic_load_n(&r->grows[lg], __ATOMIC_ACQUIRE);
+		uint64_t fresh = g ? g - 1 + size / 2 : 0;
+#define ROOM(end, sz) ((end) - t <= (sz) || (end) <= fresh)
 		if (__atomic_load_n(&r->want, __ATOMIC_RELAXED) > size && size * 2 <= r->size) {
 			/* Growing (ring.h): to 2S at the next odd multiple of S, the record at offset S. */
 			nsize = size * 2;
@@ -99,22 +110,39 @@ int cc_ring_reserve_slow(struct cc_ring *r, size_t len, struct cc_slot *s)
 			if (at != pos)
 				off = 0;
 		}
-		nh = at + need;
-		if (len > nsize / 4 - CC_SLOT_HDR || nh - t > nsize) {
+		/*
+		 * A record too large for the size grown to still takes the growth (the padding up to
+		 * `at`, no slot): it needs another doubling, which may be asked for only once this one
+		 * is in the head.
+		 */
+		fits = len <= nsize / 4 - CC_SLOT_HDR;
+		nh = at + (fits ? need : 0);
+		/*
+		 * A grown ring's first record is in the first lap of its new size, and the gap before
+		 * it takes no memory (the consumer jumps it, ring.h): a growth always has room.  Any
+		 * other record, and a padding slot's header, needs room.
+		 */
+		if ((!fits && nsize == size) || (nsize == size && !ROOM(nh, size))) {
 			__atomic_store_n(&r->starved, 1, __ATOMIC_RELAXED);
 			return -1;
 		}
+#undef ROOM
 		nh |= (uint64_t)lg << CC_RING_POS_BITS;
 	} while (!__atomic_compare_exchange_n(&r->head, &h, nh, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
 
-	/* Where the growth took effect, before anything after it is published. */
-	if (nsize != size)
+	/* Where the growth took effect, before anything after it is published; its gap is no slot. */
+	if (nsize != size) {
+		__atomic_store_n(&r->grow_from[lg], pos, __ATOMIC_RELAXED);
 		__atomic_store_n(&r->grows[lg], at + 1, __ATOMIC_RELEASE);
-	if (at != pos) {
+	} else if (at != pos) {
 		/* The padding slot, where position pos sits in the size it was reserved with. */
 		uint64_t *ph = (uint64_t *)(void *)(r->buf + (pos & (size - 1)));
 		((uint32_t *)ph)[2] = (uint32_t)(at - pos - CC_SLOT_HDR);
 		__atomic_store_n(ph, cc_ring_tag(r, pos) | CC_SLOT_PAD, __ATOMIC_RELEASE);
+	}
+	if (!fits) {
+		__atomic_store_n(&r->starved, 1, __ATOMIC_RELAXED);
+		return -1;
 	}
 	uint64_t *hdr = (uint64_t *)(void *)(r->buf + off);
 	((uint32_t *)hdr)[2] = (uint32_t)len;

@@ -29,7 +29,8 @@
  * compare-and-swap, as before).  A producer grows the ring when asked (`want`): from a size S to
  * 2S at `at`, the next odd multiple of S, its record at offset S, in memory no record of size S
  * or less ever used, and from `at` on every position p sits at p mod 2S.  What was reserved
- * before `at` stays where it was (the bytes up to `at` are one padding slot).  The second lap of
+ * before `at` stays where it was; the positions between the head and `at` are a gap, no slot,
+ * which the consumer jumps (`grow_from`), so a growth needs no room.  The second lap of
  * 2S reaches back to [0, S) only once the producers are 2S ahead of the consumer's tail, which
  * is then past everything older that sits there: the usual room check keeps them from meeting,
  * even with several growths ahead of the consumer (a writer blocked on a slow reader, its ring
@@ -53,6 +54,7 @@ struct cc_ring {
 	int starved;                    /* a producer found no room (atomic): the consumer grows the ring */
 	unsigned clg;                   /* the consumer's: log2 of the size at its tail */
 	uint64_t grows[64];             /* [k]: 1 + where the ring took the size 2^k; 0: not yet (atomic) */
+	uint64_t grow_from[64];         /* [k]: where the gap before that began (no slot in between) */
 };
 
 struct cc_slot {
@@ -219,21 +221,28 @@ static inline __attribute__((always_inline)) int cc_ring_take_with(struct cc_rin
 								      cc_ring_synth_fn synth)
 {
 	uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
-	uint64_t h = CC_RING_POS(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE));
 	/*
-	 * The size at the tail (see above), and the next growth, where the batch ends so that one
-	 * size holds for all of it.
+	 * The size at the tail (see above); a growth's gap, where the tail is at its start, jumped;
+	 * and the start of the next gap, where the batch ends so that one size holds for all of it.
+	 * The head is read after: a growth seen here is in it.
 	 */
 	unsigned lg = r->clg;                   /* at most 30: grows[lg + 1] exists */
-	uint64_t next = __atomic_load_n(&r->grows[lg + 1], __ATOMIC_ACQUIRE);
-	if (__builtin_expect(next != 0, 0)) {
-		while (next && t >= next - 1)
-			next = __atomic_load_n(&r->grows[++lg + 1], __ATOMIC_ACQUIRE);
-		r->clg = lg;
-		if (next && h > next - 1)
-			h = next - 1;
+	uint64_t next, limit = UINT64_MAX;
+	while ((next = __atomic_load_n(&r->grows[lg + 1], __ATOMIC_ACQUIRE)) != 0) {
+		uint64_t from = __atomic_load_n(&r->grow_from[lg + 1], __ATOMIC_RELAXED);
+		if (t == from)
+			t = next - 1;
+		if (t < next - 1) {
+			limit = from;
+			break;
+		}
+		lg++;
 	}
+	r->clg = lg;
 	uint64_t mask = (1ull << lg) - 1;
+	uint64_t h = CC_RING_POS(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE));
+	if (h > limit)
+		h = limit;
 	int held = 0;
 
 	b->nmeta = b->ndata = b->packets = 0;

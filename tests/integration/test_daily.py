@@ -14,6 +14,7 @@ import time
 import cclib
 from cclib import eq, ok, tshark, tshark_count
 
+SLOW = ["test_fifo_stalled_reader_buffer_grows"]
 QUICK = ["test_pause_resume_windows", "test_reopen_new_file", "test_fifo_without_reader_does_not_block",
          "test_rotation_size_ring", "test_ctl_off_until_reopen", "test_reader_goes_away_fifo",
          "test_fifo_many_processes_one_header", "test_rotation_reemits_secrets", "test_torn_record_cut_off",
@@ -296,6 +297,37 @@ def test_fifo_many_processes_one_header(env):
     eq(types.count(0x0A0D0D0A), 1, "one section header")
     eq(tshark_count(out, "udp.dstport == 9"), 4000, "every record")
     ok("4000 packets captured" in p.stderr, p.stderr)
+
+
+def test_fifo_stalled_reader_buffer_grows(env):
+    """A FIFO reader that stalls for 6 s while the program sends 15,000 datagrams (about 6 MB of
+    records): the writer is blocked on the FIFO, and the capture buffer, which starts at 1 MiB,
+    grows to hold them all (CLEARCAP_BUFFER, 8 MiB by default); every datagram reaches the file.
+    With the buffer held at 1 MiB the same run drops packets and says so: the test needs the
+    growth."""
+    code = FLOOD + "\ntime.sleep(7)\n"
+    reader = ("import shutil, sys, time\n"
+              "f, o = open(sys.argv[1], 'rb'), open(sys.argv[2], 'wb')\n"
+              "o.write(f.read(1))\n"
+              "time.sleep(6)\n"
+              "shutil.copyfileobj(f, o)\n")
+    results = {}
+    for buf in ("8M", "1M"):
+        fifo, out = env.path("f%s.fifo" % buf), env.path("read%s.pcapng" % buf)
+        os.mkfifo(fifo, 0o600)
+        r = subprocess.Popen([cclib.PY, "-c", reader, fifo, out])
+        # The reader waiting in open() first: a FIFO nobody reads is not captured at all.
+        deadline = time.time() + 10
+        while time.time() < deadline and open("/proc/%d/wchan" % r.pid).read() != "wait_for_partner":
+            time.sleep(0.02)
+        p = cclib.py(env, code, fifo, extra={"CLEARCAP_BUFFER": buf}, args=["15000", "300"], timeout=60)
+        r.wait(timeout=30)
+        results[buf] = (tshark_count(out, "udp.dstport == 9"), p.stderr)
+    n, err = results["8M"]
+    eq(n, 15000, "every datagram in the file (stderr: %r)" % err[-500:])
+    ok("capture buffer full" not in err, err[-500:])
+    n, err = results["1M"]
+    ok(n < 15000 and "capture buffer full" in err, "held at 1 MiB: %d datagrams, %r" % (n, err[-500:]))
 
 
 def test_fifo_without_reader_does_not_block(env):

@@ -597,6 +597,12 @@ START_TEST(ring_grows_while_the_consumer_waits)
 	ck_assert_int_eq(cc_ring_init(&r, 1 << 16, 1 << 12), 0);
 	for (int i = 0; i < 5000; i++) {
 		size_t len = 9 + (size_t)(i * 37) % 300;
+		/* The consumer takes the first few, then nothing: full with the head past a lap's end. */
+		if (i == 4) {
+			int n = peek(&r, iov, 2, &upto, &bytes, NULL);
+			seen += (uint64_t)n;
+			cc_ring_release(&r, upto);
+		}
 		if (cc_ring_reserve(&r, len, &s) < 0) {
 			ck_assert_int_eq(r.starved, 1);
 			r.starved = 0;
@@ -610,7 +616,8 @@ START_TEST(ring_grows_while_the_consumer_waits)
 		made++;
 	}
 	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 16);
-	ck_assert_uint_gt(CC_RING_POS(r.head), (1 << 16) - 1024);
+	/* Grown four times with the consumer stuck: the last size's first lap, 32 KiB, is full. */
+	ck_assert_uint_gt(made - seen, (1 << 15) / 320);
 	for (;;) {
 		int n = peek(&r, iov, 64, &upto, &bytes, NULL);
 		if (!n && upto == r.tail)
@@ -625,6 +632,29 @@ START_TEST(ring_grows_while_the_consumer_waits)
 		cc_ring_release(&r, upto);
 	}
 	ck_assert_uint_eq(seen, made);
+	ck_assert(cc_ring_empty(&r));
+	/* A record above a quarter of the ring takes three doublings, asked one at a time. */
+	cc_ring_free(&r);
+	ck_assert_int_eq(cc_ring_init(&r, 1 << 16, 1 << 12), 0);
+	int asks = 0;
+	while (cc_ring_reserve(&r, 5000, &s) < 0) {
+		ck_assert_int_lt(asks, 10);
+		ck_assert_uint_ne(cc_ring_ask_grow(&r), 0);
+		asks++;
+	}
+	ck_assert_int_eq(asks, 3);
+	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 15);
+	memset(s.data, 0x5a, 5000);
+	cc_ring_commit(&s);
+	/* A batch ends at each growth: the three paddings, then the record. */
+	int n = 0;
+	for (int i = 0; i < 4; i++) {
+		n += peek(&r, iov, 64, &upto, &bytes, NULL);
+		cc_ring_release(&r, upto);
+	}
+	ck_assert_int_eq(n, 1);
+	ck_assert_uint_eq(iov[0].iov_len, 5000);
+	ck_assert_uint_eq(((uint8_t *)iov[0].iov_base)[4999], 0x5a);
 	ck_assert(cc_ring_empty(&r));
 	cc_ring_free(&r);
 }
