@@ -504,6 +504,11 @@ def test_kill_at_random_moments(env):
         delay = rng.uniform(0.1, 0.5)
         p = subprocess.Popen([cclib.PY, "-c", code, "1000000", str(rng.choice([100, 1400, 5000]))],
                              env=env.env(cap), stderr=subprocess.DEVNULL)
+        # The random moment counts from the first record: on a loaded machine the interpreter
+        # alone can take longer than the shortest delay to start.
+        deadline = time.time() + 20
+        while time.time() < deadline and not os.path.exists(cap):
+            time.sleep(0.01)
         time.sleep(delay)
         p.send_signal(sig)
         p.wait(timeout=10)
