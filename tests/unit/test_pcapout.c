@@ -458,6 +458,7 @@ END_TEST
 struct prod_arg {
 	struct cc_ring *r;
 	int id, count;
+	int vary;                       /* records of many sizes, not 8 bytes each */
 };
 
 static void *producer(void *p)
@@ -466,7 +467,8 @@ static void *producer(void *p)
 	struct cc_slot s;
 
 	for (int i = 0; i < a->count; i++) {
-		while (cc_ring_reserve(a->r, 8, &s) < 0)
+		size_t len = a->vary ? 8 + (size_t)((i * 37 + a->id * 11) % 400) : 8;
+		while (cc_ring_reserve(a->r, len, &s) < 0)
 			sched_yield();
 		uint32_t v[2] = { (uint32_t)a->id, (uint32_t)i };
 		memcpy(s.data, v, 8);
@@ -475,26 +477,28 @@ static void *producer(void *p)
 	return NULL;
 }
 
-START_TEST(ring_many_producers_lose_nothing)
+/*
+ * Four producer threads, n records each, through ring r while this thread consumes (and, with
+ * `grow`, grows the ring when a producer found no room): each one's records whole and in order.
+ */
+static void race(struct cc_ring *r, int n, int grow)
 {
-	enum { P = 4, N = 50000 };
-	struct cc_ring r;
+	enum { P = 4 };
 	pthread_t t[P];
 	struct prod_arg args[P];
 	int next[P] = { 0 };
 	long total = 0;
 
-	ck_assert_int_eq(cc_ring_init(&r, 1 << 14, 1 << 14), 0);
 	for (int i = 0; i < P; i++) {
-		args[i] = (struct prod_arg){ &r, i, N };
+		args[i] = (struct prod_arg){ r, i, n, grow };
 		pthread_create(&t[i], NULL, producer, &args[i]);
 	}
-	while (total < (long)P * N) {
+	while (total < (long)P * n) {
 		struct iovec iov[256];
 		uint64_t upto;
 		size_t bytes;
-		int n = peek(&r, iov, 256, &upto, &bytes, NULL);
-		for (int i = 0; i < n; i++) {
+		int k = peek(r, iov, 256, &upto, &bytes, NULL);
+		for (int i = 0; i < k; i++) {
 			uint32_t v[2];
 			memcpy(v, iov[i].iov_base, 8);
 			/* Each producer's records arrive complete and in its own order. */
@@ -502,12 +506,24 @@ START_TEST(ring_many_producers_lose_nothing)
 			ck_assert_int_eq((int)v[1], next[v[0]]);
 			next[v[0]]++;
 		}
-		total += n;
-		cc_ring_release(&r, upto);
+		total += k;
+		cc_ring_release(r, upto);
+		if (grow && __atomic_load_n(&r->starved, __ATOMIC_RELAXED)) {
+			__atomic_store_n(&r->starved, 0, __ATOMIC_RELAXED);
+			cc_ring_ask_grow(r);
+		}
 	}
 	for (int i = 0; i < P; i++)
 		pthread_join(t[i], NULL);
-	ck_assert(cc_ring_empty(&r));
+	ck_assert(cc_ring_empty(r));
+}
+
+START_TEST(ring_many_producers_lose_nothing)
+{
+	struct cc_ring r;
+
+	ck_assert_int_eq(cc_ring_init(&r, 1 << 14, 1 << 14), 0);
+	race(&r, 50000, 0);
 	cc_ring_free(&r);
 }
 END_TEST
@@ -660,64 +676,13 @@ START_TEST(ring_grows_while_the_consumer_waits)
 }
 END_TEST
 
-struct grow_arg {
-	struct cc_ring *r;
-	int id, count;
-};
-
-static void *grow_producer(void *p)
-{
-	struct grow_arg *a = p;
-	struct cc_slot s;
-
-	for (int i = 0; i < a->count; i++) {
-		size_t len = 8 + (size_t)((i * 37 + a->id * 11) % 400);
-		while (cc_ring_reserve(a->r, len, &s) < 0)
-			sched_yield();
-		uint32_t v[2] = { (uint32_t)a->id, (uint32_t)i };
-		memcpy(s.data, v, 8);
-		cc_ring_commit(&s);
-	}
-	return NULL;
-}
-
-/* Threads racing through growths (run under TSan too): each one's records whole and in order. */
+/* Threads racing through growths (run under TSan too). */
 START_TEST(ring_grows_while_producers_race)
 {
-	enum { P = 4, N = 40000 };
 	struct cc_ring r;
-	pthread_t t[P];
-	struct grow_arg args[P];
-	int next[P] = { 0 };
-	long total = 0;
 
 	ck_assert_int_eq(cc_ring_init(&r, 1 << 17, 1 << 12), 0);
-	for (int i = 0; i < P; i++) {
-		args[i] = (struct grow_arg){ &r, i, N };
-		pthread_create(&t[i], NULL, grow_producer, &args[i]);
-	}
-	while (total < (long)P * N) {
-		struct iovec iov[256];
-		uint64_t upto;
-		size_t bytes;
-		int n = peek(&r, iov, 256, &upto, &bytes, NULL);
-		for (int i = 0; i < n; i++) {
-			uint32_t v[2];
-			memcpy(v, iov[i].iov_base, 8);
-			ck_assert_uint_lt(v[0], P);
-			ck_assert_int_eq((int)v[1], next[v[0]]);
-			next[v[0]]++;
-		}
-		total += n;
-		cc_ring_release(&r, upto);
-		if (__atomic_load_n(&r.starved, __ATOMIC_RELAXED)) {
-			__atomic_store_n(&r.starved, 0, __ATOMIC_RELAXED);
-			cc_ring_ask_grow(&r);
-		}
-	}
-	for (int i = 0; i < P; i++)
-		pthread_join(t[i], NULL);
-	ck_assert(cc_ring_empty(&r));
+	race(&r, 40000, 1);
 	ck_assert_uint_gt(CC_RING_SIZE_OF(r.head), 1 << 12);
 	cc_ring_free(&r);
 }
