@@ -529,6 +529,27 @@ START_TEST(ring_many_producers_lose_nothing)
 END_TEST
 
 /*
+ * Takes a batch of records numbered in order (the number first, the number's low byte last) and
+ * checks them against *seen, which counts them.
+ */
+static void take_numbered(struct cc_ring *r, uint64_t *seen)
+{
+	struct iovec iov[64];
+	uint64_t upto;
+	size_t bytes;
+	int n = peek(r, iov, 64, &upto, &bytes, NULL);
+
+	for (int i = 0; i < n; i++) {
+		uint64_t v;
+		memcpy(&v, iov[i].iov_base, sizeof(v));
+		ck_assert_uint_eq(v, *seen);
+		ck_assert_uint_eq(((uint8_t *)iov[i].iov_base)[iov[i].iov_len - 1], *seen & 0xff);
+		(*seen)++;
+	}
+	cc_ring_release(r, upto);
+}
+
+/*
  * A ring that starts at 4 KiB and grows to 64 KiB while records of many sizes go round: every
  * record comes out whole and in order, at every growth (odd and even laps, with and without
  * padding, with growths ahead of the consumer).
@@ -555,15 +576,7 @@ START_TEST(ring_grows_under_load_and_loses_nothing)
 		}
 		/* The consumer lags by a varying number of records. */
 		if ((rnd >> 20) % 5 == 0 || made - seen > 40) {
-			int n = peek(&r, iov, 64, &upto, &bytes, NULL);
-			for (int i = 0; i < n; i++) {
-				uint64_t v;
-				memcpy(&v, iov[i].iov_base, sizeof(v));
-				ck_assert_uint_eq(v, seen);
-				ck_assert_uint_eq(((uint8_t *)iov[i].iov_base)[iov[i].iov_len - 1], seen & 0xff);
-				seen++;
-			}
-			cc_ring_release(&r, upto);
+			take_numbered(&r, &seen);
 		}
 		if ((rnd >> 40) % 300 == 0) {
 			uint64_t size = CC_RING_SIZE_OF(r.head);
@@ -634,19 +647,8 @@ START_TEST(ring_grows_while_the_consumer_waits)
 	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 16);
 	/* Grown four times with the consumer stuck: the last size's first lap, 32 KiB, is full. */
 	ck_assert_uint_gt(made - seen, (1 << 15) / 320);
-	for (;;) {
-		int n = peek(&r, iov, 64, &upto, &bytes, NULL);
-		if (!n && upto == r.tail)
-			break;
-		for (int i = 0; i < n; i++) {
-			uint64_t v;
-			memcpy(&v, iov[i].iov_base, sizeof(v));
-			ck_assert_uint_eq(v, seen);
-			ck_assert_uint_eq(((uint8_t *)iov[i].iov_base)[iov[i].iov_len - 1], seen & 0xff);
-			seen++;
-		}
-		cc_ring_release(&r, upto);
-	}
+	while (!cc_ring_empty(&r))
+		take_numbered(&r, &seen);
 	ck_assert_uint_eq(seen, made);
 	ck_assert(cc_ring_empty(&r));
 	/* A record above a quarter of the ring takes three doublings, asked one at a time. */
