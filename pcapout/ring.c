@@ -73,6 +73,18 @@ void cc_ring_prefault(struct cc_ring *r)
 		madvise(r->buf, CC_RING_SIZE_OF(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE)), MADV_POPULATE_WRITE);
 }
 
+/*
+ * The end of the first lap of the size 2^lg, where the ring last grew to it: memory no older
+ * position uses (ring.h), which may be taken however far behind the consumer is, so that a ring
+ * whose consumer is stuck fills what it grew by.  0 while that growth is not yet published.
+ */
+static uint64_t fresh_end(struct cc_ring *r, unsigned lg)
+{
+	uint64_t g = __atomic_load_n(&r->grows[lg], __ATOMIC_ACQUIRE);
+
+	return g ? g - 1 + (1ull << lg) / 2 : 0;
+}
+
 int cc_ring_reserve_slow(struct cc_ring *r, size_t len, struct cc_slot *s)
 {
 	uint64_t need = CC_SLOT_ALIGN(CC_SLOT_HDR + len);
@@ -85,15 +97,6 @@ int cc_ring_reserve_slow(struct cc_ring *r, size_t len, struct cc_slot *s)
 		lg = (unsigned)(h >> CC_RING_POS_BITS);
 		size = 1ull << lg;
 		pos = CC_RING_POS(h);
-		/*
-		 * Room.  Bytes up to `fresh` are the first lap of the size the ring last grew to,
-		 * memory no older position uses (ring.h): they may be taken however far behind the
-		 * consumer is, so that a ring whose consumer is stuck fills what it grew by.  Other
-		 * bytes need the usual check: no more than the size ahead of the tail.
-		 */
-		uint64_t g = __atomic_load_n(&r->grows[lg], __ATOMIC_ACQUIRE);
-		uint64_t fresh = g ? g - 1 + size / 2 : 0;
-#define ROOM(end, sz) ((end) - t <= (sz) || (end) <= fresh)
 		if (__atomic_load_n(&r->want, __ATOMIC_RELAXED) > size && size * 2 <= r->size) {
 			/* Growing (ring.h): to 2S at the next odd multiple of S, the record at offset S. */
 			nsize = size * 2;
@@ -120,13 +123,13 @@ int cc_ring_reserve_slow(struct cc_ring *r, size_t len, struct cc_slot *s)
 		/*
 		 * A grown ring's first record is in the first lap of its new size, and the gap before
 		 * it takes no memory (the consumer jumps it, ring.h): a growth always has room.  Any
-		 * other record, and a padding slot's header, needs room.
+		 * other record, and a padding slot's header, needs room: no more than the size ahead
+		 * of the tail, or within the first lap of the size the ring last grew to.
 		 */
-		if ((!fits && nsize == size) || (nsize == size && !ROOM(nh, size))) {
+		if (nsize == size && (!fits || (nh - t > size && nh > fresh_end(r, lg)))) {
 			__atomic_store_n(&r->starved, 1, __ATOMIC_RELAXED);
 			return -1;
 		}
-#undef ROOM
 		nh |= (uint64_t)lg << CC_RING_POS_BITS;
 	} while (!__atomic_compare_exchange_n(&r->head, &h, nh, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
 
