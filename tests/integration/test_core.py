@@ -10,7 +10,7 @@ QUICK = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_cmsg
          "test_gso_gro_split", "test_flow_cache_follows_changes"]
 TSAN = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_flow_cache_follows_changes"]
 
-UDP_FIELDS = ["sll.pkttype", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "data.data"]
+UDP_FIELDS = ["sll.pkttype", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "udp.payload"]
 
 
 def test_udp_wildcard_real_addresses(env):
@@ -200,7 +200,7 @@ s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 9)
 s6.sendto(b'six', ('::1', p6))
 """
     py(env, code, cap)
-    rows = tshark(cap, ["data.data", "ip.dsfield", "ip.ttl"], "ip && sll.pkttype == 4")
+    rows = tshark(cap, ["udp.payload", "ip.dsfield", "ip.ttl"], "ip && sll.pkttype == 4")
     got = {bytes.fromhex(r[0]): (r[1], r[2]) for r in rows}
     eq(got[b"ef"], ("0xb8", "7"), "socket options")
     eq(got[b"af41"], ("0x88", "7"), "per-message IP_TOS")
@@ -244,7 +244,7 @@ for i in range(14):
 print(t.getsockname()[1], u.getsockname()[1], got[b'a1'][1])
 """
     tport, uport, sport = py(env, code, cap).stdout.split()
-    rows = tshark(cap, ["data.data", "sll.pkttype", "ip.src", "udp.srcport", "ip.dst", "udp.dstport",
+    rows = tshark(cap, ["udp.payload", "sll.pkttype", "ip.src", "udp.srcport", "ip.dst", "udp.dstport",
                         "ip.dsfield", "ip.ttl"])
     frames = {}
     for r in rows:
@@ -356,7 +356,7 @@ int main(void) {
 """)
     cclib.run(["gcc", "-O1", "-o", exe, src])
     port = cclib.run([exe], env=env.env(cap := env.path("c.pcapng"))).stdout.strip()
-    rows = tshark(cap, ["sll.pkttype", "ip.dst", "udp.dstport", "data.data"], "udp")
+    rows = tshark(cap, ["sll.pkttype", "ip.dst", "udp.dstport", "udp.payload"], "udp")
     eq(len(rows), 16, "8 out + 8 in")
     for r in rows:
         eq((r[1], r[2]), ("127.0.0.5", port), "destination")
@@ -396,6 +396,6 @@ def test_programs_filter(env):
             "subprocess.run(['/bin/sh','-c','printf shell | socat -u - UDP:127.0.0.1:9'])")
     cclib.need("socat")
     py(env, code, cap, {"CLEARCAP_PROGRAMS": "socat"})
-    rows = tshark(cap, ["data.data", "frame.comment"])
+    rows = tshark(cap, ["udp.payload", "frame.comment"])
     eq([bytes.fromhex(r[0]) for r in rows], [b"shell"], "only socat captured")
     ok("socat" in rows[0][1], "comment names the program: %r" % rows[0][1])

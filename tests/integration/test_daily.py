@@ -48,7 +48,7 @@ for i in range(n):
 
 def seqs(cap):
     out = []
-    for r in tshark(cap, ["data.data"], "udp.dstport == 9"):
+    for r in tshark(cap, ["udp.payload"], "udp.dstport == 9"):
         b = bytes.fromhex(r[0])
         if b.startswith(b"seq-"):
             out.append(int(b[4:]))
@@ -264,7 +264,7 @@ time.sleep(4)
     cap = subprocess.Popen([env.tool, "-w", "-", "-q", "--", cclib.PY, "-c", code], env=env.env(),
                            stdout=subprocess.PIPE)
     t0 = time.time()
-    ts = subprocess.Popen(["tshark", "-l", "-n", "-i", "-", "-T", "fields", "-e", "data.data"],
+    ts = subprocess.Popen(["tshark", "-l", "-n", "-i", "-", "-T", "fields", "-e", "udp.payload"],
                           stdin=cap.stdout, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     cap.stdout.close()
     line = ts.stdout.readline()
@@ -523,7 +523,7 @@ def test_kill_at_random_moments(env):
         good, total, err = capinfos_count(cap)
         ok(good, "after the append: " + err[-300:])
         eq(total, n + 10, "records before the append kept, 10 added (%s)" % ap.stderr.strip())
-        after = [bytes.fromhex(r[0])[:12] for r in tshark(cap, ["data.data"], "frame.number > %d" % (total - 10))]
+        after = [bytes.fromhex(r[0])[:12] for r in tshark(cap, ["udp.payload"], "frame.number > %d" % (total - 10))]
         eq(after, [b"after-%d" % i for i in range(10)], "appended records readable, at the end")
         print("     #%d %s after %.3f s: %d records%s, then 10 appended" % (it, sig.name, delay, n,
               " (last one cut short, repaired)" if torn else ""))

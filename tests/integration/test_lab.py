@@ -141,5 +141,5 @@ def _as_nobody(env, nobody, d):
                   env=env.env(preload=False, extra={"HOME": d}), timeout=60, check=False)
     eq(p.returncode, 0, p.stderr)
     ok("A 10.0.1.2 behind a symmetric NAT" in p.stderr and "B 10.0.2.2 behind a cone NAT" in p.stderr, p.stderr)
-    rows = tshark(os.path.join(d, "x-a.pcapng"), ["ip.src", "ip.dst", "udp.dstport", "data.data"], "udp")
+    rows = tshark(os.path.join(d, "x-a.pcapng"), ["ip.src", "ip.dst", "udp.dstport", "udp.payload"], "udp")
     eq(rows, [["10.0.1.2", "100.64.1.1", "3478", b"from A".hex()]], "A's datagram, from its private address")
