@@ -885,8 +885,8 @@ static int flow_verdict(const struct cc_addr *src, const struct cc_addr *dst, ui
 	return c->verdict;
 }
 
-int cc_out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
-		    const void *payload, size_t len)
+static int out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes,
+			uint32_t pid, const void *payload, size_t len)
 {
 	struct cc_slot slot;
 	int rc = may_queue();
@@ -926,6 +926,16 @@ int cc_out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_a
 	if (__atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED))
 		cc_writer_flush();
 	return 0;
+}
+
+int cc_out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
+		    const void *payload, size_t len)
+{
+	int saved = errno;
+	int rc = out_udp_slow(ts_ns, src, dst, bytes, pid, payload, len);
+
+	errno = saved;
+	return rc;
 }
 
 int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *iov, int iovcnt,

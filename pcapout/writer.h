@@ -70,7 +70,10 @@ struct cc_wq {
 };
 extern struct cc_wq cc_wq;
 
-/* cc_out_udp() when the inline path cannot: paused, not started, a filter, a full ring, ... */
+/*
+ * cc_out_udp() when the inline path cannot: paused, not started, a filter, a full ring, ...  It
+ * keeps errno: the hooks that queue a datagram inline leave errno to what they call.
+ */
 int cc_out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
 		    const void *payload, size_t len);
 
@@ -134,7 +137,8 @@ static inline __attribute__((always_inline)) void cc_raw_udp_put(struct cc_slot 
  * one-byte fields, from proto to hidden, as cc_frame_bytes() packs them; ts_ns 0: stamped here
  * once the filter kept it (CLOCK_REALTIME).  Inline: the program's thread comes here once per
  * captured datagram, and in steady state this is a few loads and compares, one slot taken from
- * the ring, and the copy.  A filter judges on the slow path.
+ * the ring, and the copy.  A filter judges on the slow path: with one on, the caller calls
+ * cc_out_udp_slow() instead (the filter is not looked at again here).  Keeps errno.
  */
 static inline __attribute__((always_inline)) int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src,
 							    const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
@@ -142,7 +146,7 @@ static inline __attribute__((always_inline)) int cc_out_udp(uint64_t ts_ns, cons
 {
 	struct cc_slot slot;
 
-	if (len > 65535 || cc_filter_active() || !cc_wq_take(sizeof(struct cc_raw_rec) + len, &slot))
+	if (len > 65535 || !cc_wq_take(sizeof(struct cc_raw_rec) + len, &slot))
 		return cc_out_udp_slow(ts_ns, src, dst, bytes, pid, payload, len);
 	cc_raw_udp_put(&slot, ts_ns, src, dst, bytes, pid, payload, len);
 	return 0;

@@ -107,6 +107,7 @@ int cc_udp_last_fill(struct cc_udp_last *c, const struct cc_fd *e, int outgoing,
 {
 	struct cc_addr peer, local;
 	uint8_t tos, ttl;
+	int saved = errno;              /* cc_udp_fast's callers leave errno to it (a route lookup) */
 
 	if (peer_sa) {
 		if (cc_peer_addr(&peer, peer_sa, plen) < 0)
@@ -119,6 +120,7 @@ int cc_udp_last_fill(struct cc_udp_last *c, const struct cc_fd *e, int outgoing,
 	c->src = outgoing ? local : peer;
 	c->dst = outgoing ? peer : local;
 	c->bytes = cc_frame_bytes(IPPROTO_UDP, CC_IF_WIRE, outgoing, tos, ttl, 0);
+	errno = saved;
 	return 0;
 }
 

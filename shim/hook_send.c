@@ -33,10 +33,10 @@ static inline __attribute__((always_inline)) struct cc_fd *udp_direct(int fd)
 	return e;
 }
 
-/* Inline in each hook: one call layer less per packet. */
+/* Inline in each hook: one call layer less per packet.  fast 0: cc_udp_fast() already declined. */
 static inline __attribute__((always_inline)) void sent(int fd, struct cc_fd *e, const struct sockaddr *to,
 							socklen_t tolen, const struct msghdr *msg,
-							const struct iovec *iov, int iovcnt, size_t n)
+							const struct iovec *iov, int iovcnt, size_t n, int fast)
 {
 	if (fd_kind(e) == FDK_UDP) {
 		struct cc_meta m = { .tos = -1, .ttl = -1 };
@@ -45,7 +45,7 @@ static inline __attribute__((always_inline)) void sent(int fd, struct cc_fd *e, 
 			cc_meta_from_cmsg(&m, msg);
 			mp = &m;
 		}
-		if (!cc_udp_fast(e, 1, to, tolen, mp, iov, iovcnt, n, n))
+		if (!fast || !cc_udp_fast(e, 1, to, tolen, mp, iov, iovcnt, n, n))
 			cc_cap_udp_general(fd, e, 1, to, tolen, mp, iov, iovcnt, n, n);
 	} else {
 		/* sendto on an unconnected TCP socket is TCP Fast Open: the connect happens here. */
@@ -53,6 +53,26 @@ static inline __attribute__((always_inline)) void sent(int fd, struct cc_fd *e, 
 			cc_tcp_connected(fd, e, 1);
 		cc_tcp_data(fd, e, 1, iov, iovcnt, n);
 	}
+}
+
+/*
+ * After a successful send on fd, e its entry when the send was made directly (udp_direct), else
+ * NULL.  The usual datagram is queued inline and errno left alone: nothing cc_udp_fast() calls
+ * changes it (its out-of-line callees keep it).  Anything else goes the general way, errno kept
+ * around it.
+ */
+static inline __attribute__((always_inline)) void sent_after(int fd, struct cc_fd *e, const struct sockaddr *to,
+							      socklen_t tolen, const struct msghdr *msg,
+							      const struct iovec *iov, int iovcnt, size_t n)
+{
+	int tried = e && !(msg && msg->msg_controllen);
+
+	if (tried && cc_udp_fast(e, 1, to, tolen, NULL, iov, iovcnt, n, n))
+		return;
+	int saved = errno;
+	if (e || (e = captured(fd)))
+		sent(fd, e, to, tolen, msg, iov, iovcnt, n, !tried);
+	errno = saved;
 }
 
 /*
@@ -92,14 +112,8 @@ static __attribute__((noinline)) ssize_t sendto_on(int fd, const void *buf, size
 		      : cc_real.sendto(fd, buf, len, flags, to, tolen);
 	if (r < 0 || !active())
 		return r;
-	int saved = errno;
-	if (!e)
-		e = captured(fd);
-	if (e) {
-		struct iovec v = { (void *)buf, (size_t)r };
-		sent(fd, e, to, tolen, NULL, &v, 1, (size_t)r);
-	}
-	errno = saved;
+	struct iovec v = { (void *)buf, (size_t)r };
+	sent_after(fd, e, to, tolen, NULL, &v, 1, (size_t)r);
 	return r;
 }
 
@@ -132,14 +146,8 @@ static __attribute__((noinline)) ssize_t send_on(int fd, const void *buf, size_t
 		      : cc_real.send(fd, buf, len, flags);
 	if (r < 0 || !active())
 		return r;
-	int saved = errno;
-	if (!e)
-		e = captured(fd);
-	if (e) {
-		struct iovec v = { (void *)buf, (size_t)r };
-		sent(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
-	}
-	errno = saved;
+	struct iovec v = { (void *)buf, (size_t)r };
+	sent_after(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
 	return r;
 }
 
@@ -172,14 +180,8 @@ static __attribute__((noinline)) ssize_t write_on(int fd, const void *buf, size_
 		      : cc_real.write(fd, buf, len);
 	if (r <= 0 || !active())
 		return r;
-	int saved = errno;
-	if (!e)
-		e = captured(fd);
-	if (e) {
-		struct iovec v = { (void *)buf, (size_t)r };
-		sent(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
-	}
-	errno = saved;
+	struct iovec v = { (void *)buf, (size_t)r };
+	sent_after(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
 	return r;
 }
 
@@ -213,7 +215,7 @@ static __attribute__((noinline)) ssize_t writev_on(int fd, const struct iovec *i
 	int saved = errno;
 	struct cc_fd *e = captured(fd);
 	if (e)
-		sent(fd, e, NULL, 0, NULL, iov, iovcnt, (size_t)r);
+		sent(fd, e, NULL, 0, NULL, iov, iovcnt, (size_t)r, 1);
 	errno = saved;
 	return r;
 }
@@ -247,12 +249,7 @@ static __attribute__((noinline)) ssize_t sendmsg_on(int fd, const struct msghdr 
 		      : cc_real.sendmsg(fd, msg, flags);
 	if (r < 0 || !active())
 		return r;
-	int saved = errno;
-	if (!e)
-		e = captured(fd);
-	if (e)
-		sent(fd, e, msg->msg_name, msg->msg_namelen, msg, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r);
-	errno = saved;
+	sent_after(fd, e, msg->msg_name, msg->msg_namelen, msg, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r);
 	return r;
 }
 
@@ -291,7 +288,7 @@ static int sendmmsg_impaired(int fd, struct cc_fd *e, struct mmsghdr *vec, unsig
 			r = cc_real.sendmsg(fd, m, flags);
 			if (r >= 0) {
 				int saved = errno;
-				sent(fd, e, m->msg_name, m->msg_namelen, m, m->msg_iov, (int)m->msg_iovlen, (size_t)r);
+				sent(fd, e, m->msg_name, m->msg_namelen, m, m->msg_iov, (int)m->msg_iovlen, (size_t)r, 1);
 				errno = saved;
 			}
 		}
@@ -312,7 +309,7 @@ static __attribute__((noinline)) int sendmmsg_on(int fd, struct mmsghdr *vec, un
 	if (e) {
 		for (int i = 0; i < r; i++) {
 			const struct msghdr *m = &vec[i].msg_hdr;
-			sent(fd, e, m->msg_name, m->msg_namelen, m, m->msg_iov, (int)m->msg_iovlen, vec[i].msg_len);
+			sent(fd, e, m->msg_name, m->msg_namelen, m, m->msg_iov, (int)m->msg_iovlen, vec[i].msg_len, 1);
 		}
 	}
 	errno = saved;

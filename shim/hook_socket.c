@@ -248,7 +248,6 @@ static inline __attribute__((always_inline)) ssize_t udp_recv(int fd, struct cc_
 				goto again;
 			}
 		}
-		int saved = errno;
 		if (own_name && from && fromlen) {
 			/* What the kernel does with a short buffer: as much as fits, and the real length. */
 			memcpy(from, &ss, sl < *fromlen ? sl : *fromlen);
@@ -263,11 +262,16 @@ static inline __attribute__((always_inline)) ssize_t udp_recv(int fd, struct cc_
 			m.msg_name = from;
 			m.msg_namelen = *fromlen;
 		}
-		/* No control data here: the usual datagram goes straight to its path. */
+		/*
+		 * No control data here: the usual datagram goes straight to its path, which leaves
+		 * errno alone (shim/hook_send.c, sent_after); the general one is kept from it.
+		 */
 		if ((flags & (MSG_PEEK | MSG_ERRQUEUE)) ||
-		    !cc_udp_fast(e, 0, m.msg_name, m.msg_namelen, NULL, &v, 1, (size_t)r < len ? (size_t)r : len, (size_t)r))
+		    !cc_udp_fast(e, 0, m.msg_name, m.msg_namelen, NULL, &v, 1, (size_t)r < len ? (size_t)r : len, (size_t)r)) {
+			int saved = errno;
 			udp_received(fd, e, &m, &m, flags, (size_t)r);
-		errno = saved;
+			errno = saved;
+		}
 		return r;
 	}
 	struct iovec v = { buf, len };
