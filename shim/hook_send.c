@@ -129,10 +129,14 @@ static __attribute__((noinline)) ssize_t sendto_impaired(int fd, const void *buf
 
 CC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
-	REAL(sendto);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	/*
+	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
+	 * before capture was switched on (init.c).
+	 */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
+		REAL(sendto);
 		return cc_real.sendto(fd, buf, len, flags, to, tolen);
+	}
 	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
 		return sendto_impaired(fd, buf, len, flags, to, tolen);
 	return sendto_on(fd, buf, len, flags, to, tolen);
@@ -163,10 +167,14 @@ static __attribute__((noinline)) ssize_t send_impaired(int fd, const void *buf, 
 
 CC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-	REAL(send);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	/*
+	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
+	 * before capture was switched on (init.c).
+	 */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
+		REAL(send);
 		return cc_real.send(fd, buf, len, flags);
+	}
 	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
 		return send_impaired(fd, buf, len, flags);
 	return send_on(fd, buf, len, flags);
@@ -197,10 +205,14 @@ static __attribute__((noinline)) ssize_t write_impaired(int fd, const void *buf,
 
 CC_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
-	REAL(write);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	/*
+	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
+	 * before capture was switched on (init.c).
+	 */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
+		REAL(write);
 		return cc_real.write(fd, buf, len);
+	}
 	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
 		return write_impaired(fd, buf, len);
 	return write_on(fd, buf, len);
@@ -232,10 +244,14 @@ static __attribute__((noinline)) ssize_t writev_impaired(int fd, const struct io
 
 CC_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
-	REAL(writev);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	/*
+	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
+	 * before capture was switched on (init.c).
+	 */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
+		REAL(writev);
 		return cc_real.writev(fd, iov, iovcnt);
+	}
 	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
 		return writev_impaired(fd, iov, iovcnt);
 	return writev_on(fd, iov, iovcnt);
@@ -265,10 +281,14 @@ static __attribute__((noinline)) ssize_t sendmsg_impaired(int fd, const struct m
 
 CC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	REAL(sendmsg);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	/*
+	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
+	 * before capture was switched on (init.c).
+	 */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
+		REAL(sendmsg);
 		return cc_real.sendmsg(fd, msg, flags);
+	}
 	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
 		return sendmsg_impaired(fd, msg, flags);
 	return sendmsg_on(fd, msg, flags);
@@ -328,10 +348,14 @@ static __attribute__((noinline)) int sendmmsg_impair(int fd, struct mmsghdr *vec
 
 CC_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 {
-	REAL(sendmmsg);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	/*
+	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
+	 * before capture was switched on (init.c).
+	 */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
+		REAL(sendmmsg);
 		return cc_real.sendmmsg(fd, vec, vlen, flags);
+	}
 	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
 		return sendmmsg_impair(fd, vec, vlen, flags);
 	return sendmmsg_on(fd, vec, vlen, flags);

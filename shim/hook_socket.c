@@ -315,10 +315,14 @@ static __attribute__((noinline)) ssize_t recvfrom_on(int fd, void *buf, size_t l
 
 CC_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
 {
-	REAL(recvfrom);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	/*
+	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
+	 * before capture was switched on (init.c).
+	 */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
+		REAL(recvfrom);
 		return cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
+	}
 	return recvfrom_on(fd, buf, len, flags, from, fromlen);
 }
 
@@ -338,10 +342,14 @@ static __attribute__((noinline)) ssize_t recv_on(int fd, void *buf, size_t len, 
 
 CC_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-	REAL(recv);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	/*
+	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
+	 * before capture was switched on (init.c).
+	 */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
+		REAL(recv);
 		return cc_real.recv(fd, buf, len, flags);
+	}
 	return recv_on(fd, buf, len, flags);
 }
 
@@ -361,10 +369,14 @@ static __attribute__((noinline)) ssize_t read_on(int fd, void *buf, size_t len)
 
 CC_EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-	REAL(read);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	/*
+	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
+	 * before capture was switched on (init.c).
+	 */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
+		REAL(read);
 		return cc_real.read(fd, buf, len);
+	}
 	return read_on(fd, buf, len);
 }
 
@@ -388,10 +400,14 @@ static __attribute__((noinline)) ssize_t readv_on(int fd, const struct iovec *io
 
 CC_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
-	REAL(readv);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	/*
+	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
+	 * before capture was switched on (init.c).
+	 */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
+		REAL(readv);
 		return cc_real.readv(fd, iov, iovcnt);
+	}
 	return readv_on(fd, iov, iovcnt);
 }
 
@@ -413,10 +429,14 @@ static __attribute__((noinline)) ssize_t recvmsg_on(int fd, struct msghdr *msg, 
 
 CC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	REAL(recvmsg);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	/*
+	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
+	 * before capture was switched on (init.c).
+	 */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
+		REAL(recvmsg);
 		return cc_real.recvmsg(fd, msg, flags);
+	}
 	return recvmsg_on(fd, msg, flags);
 }
 
@@ -471,10 +491,14 @@ static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, un
 
 CC_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
 {
-	REAL(recvmmsg);
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_RELAXED))
+	/*
+	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
+	 * before capture was switched on (init.c).
+	 */
+	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
+		REAL(recvmmsg);
 		return cc_real.recvmmsg(fd, vec, vlen, flags, timeout);
+	}
 	return recvmmsg_on(fd, vec, vlen, flags, timeout);
 }
 

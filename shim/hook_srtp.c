@@ -353,6 +353,16 @@ static inline int capturing(void)
 	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED) && depth == 0 && supported == 1;
 }
 
+/*
+ * SRTP is in use: the wire's datagrams go to the writer's matching (cc_sm_watch).  Written once,
+ * not per packet: every captured datagram's path reads that line.
+ */
+static inline void watch(void)
+{
+	if (__builtin_expect(!__atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED), 0))
+		__atomic_store_n(&cc_sm_watch, 1, __ATOMIC_RELAXED);
+}
+
 /* protect: keep the cleartext, let libsrtp encrypt in place, queue it. */
 static long protect(int which, void *a, void *b, void *c, void *d, void *e, void *f)
 {
@@ -365,7 +375,7 @@ static long protect(int which, void *a, void *b, void *c, void *d, void *e, void
 	if (!capturing() || !b || !lenp || (len = *lenp) <= 0 || len > PACKET_MAX)
 		return fn(a, b, c, d, e, f);
 	memcpy(copy, b, (size_t)len);
-	__atomic_store_n(&cc_sm_watch, 1, __ATOMIC_RELAXED);
+	watch();
 	depth++;
 	long r = fn(a, b, c, d, e, f);
 	depth--;
@@ -387,7 +397,7 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 		return 1;
 	if (!capturing() || !b || !lenp || (len = *lenp) <= 0)
 		return fn(a, b, c, d, e, f);
-	__atomic_store_n(&cc_sm_watch, 1, __ATOMIC_RELAXED);
+	watch();
 	uint64_t key = cc_dm_bytes_key(b, (size_t)len);
 	depth++;
 	long r = fn(a, b, c, d, e, f);

@@ -149,6 +149,7 @@ static void load(void)
 		cc_impair_init();
 		set_comment();
 		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+		/* Last: the hooks' "on" paths use cc_real without REAL(), found above. */
 		__atomic_store_n(&cc_on, 1, __ATOMIC_RELEASE);
 	}
 	errno = saved;

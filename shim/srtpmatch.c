@@ -57,7 +57,6 @@ static struct seen {
 
 static uint64_t last_scan;
 
-/* A plaintext's frame with its flow still unknown: the handler fills that in. */
 /*
  * The frame cc_plain_frame() makes for a flow not known yet (unspecified IPv4 addresses), made
  * here field by field: every plaintext of every SRTP call starts so, and the writer's thread
@@ -70,19 +69,37 @@ static inline void frame_init(struct cc_frame *f, int outgoing)
 				.defer = CC_DEFER_SRTP, .pid = cc_pid };
 }
 
+/*
+ * The same two frames, made once per thread and process (pid 0: not yet): per packet they are
+ * copied from here, not built afresh.  This thread's own: no other writes them.
+ */
+static __thread struct {
+	uint32_t pid;
+	struct cc_frame f[2];
+} plain_tmpl __attribute__((tls_model("initial-exec")));
+
+static inline const struct cc_frame *plain_frame(int outgoing)
+{
+	if (__builtin_expect(plain_tmpl.pid != cc_pid, 0)) {
+		frame_init(&plain_tmpl.f[0], 0);
+		frame_init(&plain_tmpl.f[1], 1);
+		plain_tmpl.pid = cc_pid;
+	}
+	return &plain_tmpl.f[outgoing != 0];
+}
+
 void cc_sm_plain(int outgoing, uint64_t key, uint32_t keyref, const void *plain, size_t len)
 {
-	struct cc_frame f;
+	const struct cc_frame *f = plain_frame(outgoing);
 	struct sm_tag t = { key, keyref, 0 };
 	struct iovec v = { (void *)plain, len };
 
-	frame_init(&f, outgoing);
 	/* The classes a plaintext falls in do not depend on its flow: chosen here, before the copy. */
-	if (!cc_sel_wants(&f, &v, 1, 0, len)) {
+	if (!cc_sel_wants(f, &v, 1, 0, len)) {
 		cc_writer_count_filtered();
 		return;
 	}
-	cc_out_tagged(&f, cc_now(), plain, len, &t, sizeof(t));
+	cc_out_tagged(f, cc_now(), plain, len, &t, sizeof(t));
 }
 
 void cc_sm_failed(uint64_t key, int status)
