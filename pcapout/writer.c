@@ -358,7 +358,8 @@ static inline __attribute__((always_inline)) size_t synth_raw(const uint8_t *raw
 			     r->caplen > CC_SNAPLEN - 48, 0))
 		return synth_other(raw, out, room, records);
 	const uint8_t *payload = raw + sizeof(*r) + r->tag_len;
-	if (cc_record_len(CC_FMT_PCAPNG, 48 + r->caplen, W.comment_len) > room)
+	/* The record's length as cc_record_udp4() makes it: the options made once, not counted again. */
+	if (28 + PAD4(48 + r->caplen) + W.opts_len + 4 > room)
 		return CC_RING_NO_ROOM;
 	*records = 1;
 	const uint8_t *opts = W.opts[r->f.outgoing != 0];
