@@ -305,8 +305,21 @@ static inline void flow_key_set(struct flow_key *k, const struct cc_addr *src, c
 static struct flow_hdrs {
 	struct flow_key key;
 	int valid;
+	uint32_t flow;                  /* the name the key came with (cc_raw_rec.flow), or 0 */
 	struct cc_udp4_tmpl t;
 } last_hdrs[2];
+
+/*
+ * The names' blocks (writer.h, cc_flow_name).  The first starts at 1: 0 names nothing, and the
+ * one name 0 a wrap may give is just that, a record compared by its addresses.
+ */
+static uint32_t flow_names = 1;
+__thread uint32_t cc_flow_next, cc_flow_end __attribute__((tls_model("initial-exec")));
+
+uint32_t cc_flow_block(void)
+{
+	return __atomic_fetch_add(&flow_names, CC_FLOW_BLOCK, __ATOMIC_RELAXED);
+}
 
 /* synth_raw's other records: deferred, hidden, noted, IPv6, or another format. */
 static __attribute__((noinline)) size_t synth_other(const uint8_t *raw, uint8_t *out, size_t room, int *records)
@@ -364,11 +377,19 @@ static inline __attribute__((always_inline)) size_t synth_raw(const uint8_t *raw
 	*records = 1;
 	const uint8_t *opts = W.opts[r->f.outgoing != 0];
 	struct flow_hdrs *t = &last_hdrs[r->f.outgoing != 0];
-	if (t->valid && flow_key_is(&t->key, &r->f.src, &r->f.dst, bytes, r->f.pid))
+	/*
+	 * The last record's flow: by its name when it has one (the same addresses), else (another
+	 * thread's name, or none) by the addresses themselves.
+	 */
+	if (t->valid && ((r->flow && r->flow == t->flow && t->key.bytes == bytes && t->key.pid == r->f.pid) ||
+			 flow_key_is(&t->key, &r->f.src, &r->f.dst, bytes, r->f.pid))) {
+		t->flow = r->flow;
 		return cc_record_udp4_again(out, &t->t, r->ts_ns, payload, r->caplen, opts, W.opts_len);
+	}
 	size_t n = cc_record_udp4(out, &r->f, r->ts_ns, payload, r->caplen, opts, W.opts_len);
 	cc_udp4_tmpl_take(&t->t, out, &r->f);
 	flow_key_set(&t->key, &r->f.src, &r->f.dst, bytes, r->f.pid);
+	t->flow = r->flow;
 	t->valid = 1;
 	return n;
 }
@@ -887,7 +908,7 @@ static int flow_verdict(const struct cc_addr *src, const struct cc_addr *dst, ui
 }
 
 static int out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes,
-			uint32_t pid, const void *payload, size_t len)
+			uint32_t pid, uint32_t flow, const void *payload, size_t len)
 {
 	struct cc_slot slot;
 	int rc = may_queue();
@@ -923,17 +944,17 @@ static int out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct 
 		drop(1, 1);
 		return -1;
 	}
-	cc_raw_udp_put(&slot, ts_ns, src, dst, bytes, pid, payload, len);
+	cc_raw_udp_put(&slot, ts_ns, src, dst, bytes, pid, flow, payload, len);
 	if (__atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED))
 		cc_writer_flush();
 	return 0;
 }
 
 int cc_out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
-		    const void *payload, size_t len)
+		    uint32_t flow, const void *payload, size_t len)
 {
 	int saved = errno;
-	int rc = out_udp_slow(ts_ns, src, dst, bytes, pid, payload, len);
+	int rc = out_udp_slow(ts_ns, src, dst, bytes, pid, flow, payload, len);
 
 	errno = saved;
 	return rc;

@@ -49,12 +49,30 @@ int cc_out_frame(const struct cc_frame *f, uint64_t ts_ns, const struct iovec *i
  * A raw slot: what cc_out_frame() was given, for the writer's thread to make the record of.  The
  * note's bytes follow, then the tag's, then the payload's.
  */
+#define CC_FLOW_BLOCK 4096u
 struct cc_raw_rec {
 	uint64_t ts_ns;
 	struct cc_frame f;              /* f.note not used: note_len bytes follow, then tag_len */
 	uint32_t caplen, origlen;
 	uint16_t note_len, tag_len;
+	uint32_t flow;                  /* the producer's name for f's addresses (cc_flow_name), or 0 */
 };
+_Static_assert(sizeof(struct cc_raw_rec) == 96, "the flow's name fits where padding was");
+
+/*
+ * A name for a flow's addresses, as a producer that keeps them for its next datagrams gives them
+ * (cc_raw_rec.flow): never given twice in one process (until 2^32 were); 0 names nothing.  The writer
+ * knows the headers of a record with the same name, bytes and pid as its last without comparing
+ * addresses.  Names come to each thread in blocks: no shared write per name.
+ */
+extern __thread uint32_t cc_flow_next, cc_flow_end __attribute__((tls_model("initial-exec")));
+uint32_t cc_flow_block(void);
+static inline uint32_t cc_flow_name(void)
+{
+	if (__builtin_expect(cc_flow_next == cc_flow_end, 0))
+		cc_flow_end = (cc_flow_next = cc_flow_block()) + CC_FLOW_BLOCK;
+	return cc_flow_next++;
+}
 
 /*
  * What queueing the usual datagram reads per packet (cc_out_udp, inline in the hooks): the ring,
@@ -75,7 +93,7 @@ extern struct cc_wq cc_wq;
  * keeps errno: the hooks that queue a datagram inline leave errno to what they call.
  */
 int cc_out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
-		    const void *payload, size_t len);
+		    uint32_t flow, const void *payload, size_t len);
 
 /*
  * A raw slot of `len` bytes taken inline, when nothing unusual is on: capturing, the writer
@@ -107,14 +125,15 @@ static inline __attribute__((always_inline)) uint8_t *cc_raw_head(struct cc_slot
 	r->origlen = (uint32_t)origlen;
 	r->note_len = (uint16_t)note_len;
 	r->tag_len = (uint16_t)tag_len;
+	r->flow = 0;
 	return slot->data + sizeof(*r);
 }
 
 /* Fills and publishes a raw slot of the usual datagram (cc_out_udp and its slow path). */
 static inline __attribute__((always_inline)) void cc_raw_udp_put(struct cc_slot *slot, uint64_t ts_ns,
 								 const struct cc_addr *src, const struct cc_addr *dst,
-								 uint64_t bytes, uint32_t pid, const void *payload,
-								 size_t len)
+								 uint64_t bytes, uint32_t pid, uint32_t flow,
+								 const void *payload, size_t len)
 {
 	struct cc_raw_rec *r = (struct cc_raw_rec *)(void *)slot->data;
 
@@ -127,6 +146,7 @@ static inline __attribute__((always_inline)) void cc_raw_udp_put(struct cc_slot 
 	r->f.note = NULL;
 	r->caplen = r->origlen = (uint32_t)len;
 	r->note_len = r->tag_len = 0;
+	r->flow = flow;
 	memcpy(slot->data + sizeof(*r), payload, len);
 	cc_ring_commit_raw(slot);
 }
@@ -134,21 +154,21 @@ static inline __attribute__((always_inline)) void cc_raw_udp_put(struct cc_slot 
 /*
  * The common case of cc_out_frame(): a whole UDP datagram on the wire interface, in one buffer,
  * no note.  The same record, made on the writer's thread.  `bytes` holds the frame's eight
- * one-byte fields, from proto to hidden, as cc_frame_bytes() packs them; ts_ns 0: stamped here
- * once the filter kept it (CLOCK_REALTIME).  Inline: the program's thread comes here once per
+ * one-byte fields, from proto to hidden, as cc_frame_bytes() packs them; flow, the addresses'
+ * name (cc_flow_name) or 0; ts_ns 0: stamped here once the filter kept it (CLOCK_REALTIME).  Inline: the program's thread comes here once per
  * captured datagram, and in steady state this is a few loads and compares, one slot taken from
  * the ring, and the copy.  A filter judges on the slow path: with one on, the caller calls
  * cc_out_udp_slow() instead (the filter is not looked at again here).  Keeps errno.
  */
 static inline __attribute__((always_inline)) int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src,
 							    const struct cc_addr *dst, uint64_t bytes, uint32_t pid,
-							    const void *payload, size_t len)
+							    uint32_t flow, const void *payload, size_t len)
 {
 	struct cc_slot slot;
 
 	if (len > 65535 || !cc_wq_take(sizeof(struct cc_raw_rec) + len, &slot))
-		return cc_out_udp_slow(ts_ns, src, dst, bytes, pid, payload, len);
-	cc_raw_udp_put(&slot, ts_ns, src, dst, bytes, pid, payload, len);
+		return cc_out_udp_slow(ts_ns, src, dst, bytes, pid, flow, payload, len);
+	cc_raw_udp_put(&slot, ts_ns, src, dst, bytes, pid, flow, payload, len);
 	return 0;
 }
 

@@ -154,8 +154,9 @@ static inline __attribute__((always_inline)) void cc_udp_tos_ttl(const struct cc
 
 /*
  * What this thread last worked out for a datagram on a socket, per direction: the frame's
- * addresses and one-byte fields (without the defer flag).  A sender's datagrams to one peer
- * share them, and while no socket changed since (cc_fd_gen), the next costs four compares.
+ * addresses and one-byte fields (the defer flag too: cc_sm_watch_on moves cc_fd_gen).  A
+ * sender's datagrams to one peer share them, and while no socket changed since (cc_fd_gen), the
+ * next costs four compares.
  * e NULL: nothing kept (control data other than an IPv4 pktinfo, or a peer that is not IPv4).
  */
 struct cc_udp_last {
@@ -163,8 +164,9 @@ struct cc_udp_last {
 	uint64_t sa;                    /* the peer sockaddr_in's first 8 bytes, or 0: the socket's peer */
 	uint64_t lk;                    /* the control data's local IPv4 address (pktinfo), or 0: none */
 	uint32_t gen;                   /* cc_fd_gen when worked out */
+	uint32_t flow;                  /* src and dst's name for the writer (cc_flow_name), or 0 */
 	struct cc_addr src, dst;
-	uint64_t bytes;                 /* cc_frame_bytes(), defer 0 */
+	uint64_t bytes;                 /* cc_frame_bytes(), defer CC_DEFER_WIRE while cc_sm_watch */
 };
 extern __thread struct cc_udp_last cc_udp_last[2] __attribute__((tls_model("initial-exec")));
 
@@ -225,10 +227,14 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 	if (!keep || c->e != e || c->sa != sa || c->lk != lk || c->gen != gen) {
 		if (cc_udp_last_fill(c, e, outgoing, peer_sa, plen, m) < 0)
 			return 0;
+		/* (Read after gen: a flag set since moved cc_fd_gen, and the next datagram redoes this.) */
+		if (__atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED))
+			c->bytes |= cc_frame_bytes(0, 0, 0, 0, 0, CC_DEFER_WIRE);
 		c->e = keep ? e : NULL;
 		c->sa = sa;
 		c->lk = lk;
 		c->gen = gen;
+		c->flow = keep ? cc_flow_name() : 0;
 	}
 	/*
 	 * CLEARCAP_CAPTURE: a UDP datagram's classes come from its bytes alone.  One declined is
@@ -241,12 +247,11 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 		cc_writer_count_filtered();
 		return 1;
 	}
-	uint64_t defer = __atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED) ? cc_frame_bytes(0, 0, 0, 0, 0, CC_DEFER_WIRE) : 0;
 	/* A filter judges first: a datagram it declines needs no time (0: stamped once kept). */
 	if (__builtin_expect(cc_filter_active(), 0))
-		cc_out_udp_slow(0, &c->src, &c->dst, c->bytes | defer, cc_pid, p, len);
+		cc_out_udp_slow(0, &c->src, &c->dst, c->bytes, cc_pid, c->flow, p, len);
 	else
-		cc_out_udp(cc_now(), &c->src, &c->dst, c->bytes | defer, cc_pid, p, len);
+		cc_out_udp(cc_now(), &c->src, &c->dst, c->bytes, cc_pid, c->flow, p, len);
 	return 1;
 }
 

@@ -354,13 +354,17 @@ static inline int capturing(void)
 }
 
 /*
- * SRTP is in use: the wire's datagrams go to the writer's matching (cc_sm_watch).  Written once,
- * not per packet: every captured datagram's path reads that line.
+ * SRTP is in use: from now on the wire's datagrams go to the writer's matching (cc_sm_watch).
+ * Set once, read per packet after that (every captured datagram's path reads its line).  The
+ * hooks' kept datagram fields (capture_int.h, cc_udp_last) carry the defer flag it implies: the
+ * count moved after the store makes them worked out afresh.
  */
-static inline void watch(void)
+static void watch_on(void)
 {
-	if (__builtin_expect(!__atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED), 0))
-		__atomic_store_n(&cc_sm_watch, 1, __ATOMIC_RELAXED);
+	if (__builtin_expect(__atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED), 1))
+		return;
+	__atomic_store_n(&cc_sm_watch, 1, __ATOMIC_RELAXED);
+	cc_fd_changed();
 }
 
 /* protect: keep the cleartext, let libsrtp encrypt in place, queue it. */
@@ -375,7 +379,7 @@ static long protect(int which, void *a, void *b, void *c, void *d, void *e, void
 	if (!capturing() || !b || !lenp || (len = *lenp) <= 0 || len > PACKET_MAX)
 		return fn(a, b, c, d, e, f);
 	memcpy(copy, b, (size_t)len);
-	watch();
+	watch_on();
 	depth++;
 	long r = fn(a, b, c, d, e, f);
 	depth--;
@@ -397,7 +401,7 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 		return 1;
 	if (!capturing() || !b || !lenp || (len = *lenp) <= 0)
 		return fn(a, b, c, d, e, f);
-	watch();
+	watch_on();
 	uint64_t key = cc_dm_bytes_key(b, (size_t)len);
 	depth++;
 	long r = fn(a, b, c, d, e, f);
@@ -506,7 +510,7 @@ static long with_policy(int which, void *a, void *b, void *c, void *d, void *e, 
 	long r = fn(a, b, c, d, e, f);
 	if (r == 0 && __atomic_load_n(&cc_on, __ATOMIC_RELAXED) && supported == 1) {
 		int saved = errno;
-		__atomic_store_n(&cc_sm_watch, 1, __ATOMIC_RELAXED);
+		watch_on();
 		/* srtp_create(srtp_t *session, ...) makes the session; the others take it. */
 		const void *ctx = which == P_CREATE ? (a ? *(void **)a : NULL) : a;
 		if (which == P_CREATE)
