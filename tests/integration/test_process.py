@@ -28,10 +28,14 @@ def blast(tag, n):
     s.close()
 ts = [threading.Thread(target=blast, args=(b't%d' % k, 500)) for k in range(8)]
 [t.start() for t in ts]; [t.join() for t in ts]
+# The parent's last datagram and each child's first on the same socket to the same peer.
+ps = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+ps.sendto(b'pp-0', ('127.0.0.1', port))
 kids = []
 for k in range(4):
     pid = os.fork()
     if pid == 0:
+        ps.sendto(b'pc%d-0' % k, ('127.0.0.1', port))
         blast(b'f%d' % k, 500)
         os._exit(0)
     kids.append(pid)
@@ -50,15 +54,20 @@ os.waitpid(pid, 0)
     # udp.payload, not data.data: a socket whose ephemeral source port is one a Wireshark
     # dissector claims has its datagrams dissected as that protocol, with no data.data (seen
     # once: 500 payloads read as empty).
-    rows = tshark(cap, ["udp.payload", "frame.comment"], "sll.pkttype == 4")
-    eq(len(rows), 13 * 500, "every datagram once")
+    rows = tshark(cap, ["udp.payload", "frame.comment", "sll.src.ipv4"], "sll.pkttype == 4")
+    eq(len(rows), 13 * 500 + 5, "every datagram once")
     payloads = set(bytes.fromhex(r[0]) for r in rows)
-    eq(len(payloads), 13 * 500, "no duplicates")
+    eq(len(payloads), 13 * 500 + 5, "no duplicates")
     pids = set(r[1].split()[1] for r in rows)
     eq(len(pids), 6, "parent, four forked children, one exec'd child")
     # Frames of one forked child all name that child.
     f0 = set(r[1] for r in rows if bytes.fromhex(r[0]).startswith(b"f0-"))
     eq(len(f0), 1, "one pid per child")
+    # The link-layer address (the pid, as four bytes) is each record's own, in every header: a
+    # child's first datagrams on its parent's flow do not reuse the parent's headers.
+    as_addr = lambda pid: ".".join(str(b) for b in int(pid).to_bytes(4, "big"))
+    wrong = [r for r in rows if r[2] != as_addr(r[1].split()[1])]
+    eq(wrong[:3], [], "link-layer address = pid in the comment")
 
 
 def test_unrelated_processes_one_file(env):
