@@ -61,9 +61,9 @@ _Static_assert(sizeof(struct cc_raw_rec) == 96, "the flow's name fits where padd
 
 /*
  * A name for a flow's addresses, as a producer that keeps them for its next datagrams gives them
- * (cc_raw_rec.flow): never given twice in one process (until 2^32 were); 0 names nothing.  The writer
- * knows the headers of a record with the same name, bytes and pid as its last without comparing
- * addresses.  Names come to each thread in blocks: no shared write per name.
+ * (cc_raw_rec.flow): never given twice in one process (until 2^32 were); 0 names nothing.  The
+ * writer knows the headers of a record with the same name, bytes and pid as its last without
+ * comparing addresses.  Names come to each thread in blocks: no shared write per name.
  */
 extern __thread uint32_t cc_flow_next, cc_flow_end __attribute__((tls_model("initial-exec")));
 uint32_t cc_flow_block(void);
@@ -155,9 +155,9 @@ static inline __attribute__((always_inline)) void cc_raw_udp_put(struct cc_slot 
  * The common case of cc_out_frame(): a whole UDP datagram on the wire interface, in one buffer,
  * no note.  The same record, made on the writer's thread.  `bytes` holds the frame's eight
  * one-byte fields, from proto to hidden, as cc_frame_bytes() packs them; flow, the addresses'
- * name (cc_flow_name) or 0; ts_ns 0: stamped here once the filter kept it (CLOCK_REALTIME).  Inline: the program's thread comes here once per
- * captured datagram, and in steady state this is a few loads and compares, one slot taken from
- * the ring, and the copy.  A filter judges on the slow path: with one on, the caller calls
+ * name (cc_flow_name) or 0; ts_ns 0: stamped here once the filter kept it (CLOCK_REALTIME).
+ * Inline: the program's thread comes here once per captured datagram, and in steady state this
+ * is a few loads and compares, one slot taken from the ring, and the copy.  A filter judges on the slow path: with one on, the caller calls
  * cc_out_udp_slow() instead (the filter is not looked at again here).  Keeps errno.
  */
 static inline __attribute__((always_inline)) int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src,
