@@ -787,7 +787,8 @@ static void drop(uint64_t n, int why_full)
 	if (W.shared)
 		cc_wc_count(&W.shared->dropped, n);
 	if (why_full && !__atomic_exchange_n(&W.warned_drop, 1, __ATOMIC_RELAXED))
-		cc_warn("capture buffer full: packets are being dropped (raise CLEARCAP_BUFFER)");
+		cc_warn("capture buffer full (%zu MiB, CLEARCAP_BUFFER): packets are being dropped; raise it, or -B "
+			"with the clearcap command", cc_wq.ring.size >> 20);
 }
 
 /* The ring full: waits up to FULL_WAIT_NS for the writer to make room (overload only). */

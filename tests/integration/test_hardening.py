@@ -515,10 +515,6 @@ def test_eintr_storm(env):
        "only the two datagrams, each sent and received; nothing for the failed calls")
 
 
-# ---- 5/6. disk full and RLIMIT_FSIZE: not here yet -- after a write error a second, misleading
-# "capture buffer full" line follows the write-error line; the tests come with the fix. ----
-
-
 # ---- 7. output file deleted, directory made read-only ----
 
 LIVE_PY = r"""
