@@ -681,6 +681,9 @@ static void poll_locked(size_t written)
 		__atomic_store_n(&W.ctl->captured, __atomic_load_n(&W.captured, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 		__atomic_store_n(&W.ctl->dropped, __atomic_load_n(&W.dropped, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 		__atomic_store_n(&W.ctl->bytes, __atomic_load_n(&W.bytes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+		__atomic_store_n(&W.ctl->buffer, CC_RING_SIZE_OF(__atomic_load_n(&cc_wq.ring.head, __ATOMIC_RELAXED)),
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&W.ctl->buffer_max, (uint64_t)cc_wq.ring.size, __ATOMIC_RELAXED);
 	}
 }
 

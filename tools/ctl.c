@@ -114,11 +114,18 @@ static void print_status(const struct target *t)
 {
 	const struct cc_ctl *c = t->c;
 
-	printf("%u %s: %s, file %s, %llu packets, %llu bytes, %llu dropped\n", t->pid, c->comm, state_name(c),
+	uint64_t buf = __atomic_load_n(&c->buffer, __ATOMIC_RELAXED);
+	uint64_t buf_max = __atomic_load_n(&c->buffer_max, __ATOMIC_RELAXED);
+
+	printf("%u %s: %s, file %s, %llu packets, %llu bytes, %llu dropped", t->pid, c->comm, state_name(c),
 	       c->file[0] ? c->file : c->base[0] ? c->base : "-",
 	       (unsigned long long)__atomic_load_n(&c->captured, __ATOMIC_RELAXED),
 	       (unsigned long long)__atomic_load_n(&c->bytes, __ATOMIC_RELAXED),
 	       (unsigned long long)__atomic_load_n(&c->dropped, __ATOMIC_RELAXED));
+	/* The capture buffer grows under load, up to CLEARCAP_BUFFER (-B); not known before the first pass. */
+	if (buf && buf_max)
+		printf(", buffer %llu of %llu MiB", (unsigned long long)(buf >> 20), (unsigned long long)(buf_max >> 20));
+	putchar('\n');
 }
 
 static int apply(struct target *t, enum op op, const char *file)
