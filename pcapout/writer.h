@@ -157,8 +157,9 @@ static inline __attribute__((always_inline)) void cc_raw_udp_put(struct cc_slot 
  * one-byte fields, from proto to hidden, as cc_frame_bytes() packs them; flow, the addresses'
  * name (cc_flow_name) or 0; ts_ns 0: stamped here once the filter kept it (CLOCK_REALTIME).
  * Inline: the program's thread comes here once per captured datagram, and in steady state this
- * is a few loads and compares, one slot taken from the ring, and the copy.  A filter judges on the slow path: with one on, the caller calls
- * cc_out_udp_slow() instead (the filter is not looked at again here).  Keeps errno.
+ * is a few loads and compares, one slot taken from the ring, and the copy.  A filter judges on
+ * the slow path: with one on, the caller calls cc_out_udp_slow() instead (the filter is not
+ * looked at again here).  Keeps errno.
  */
 static inline __attribute__((always_inline)) int cc_out_udp(uint64_t ts_ns, const struct cc_addr *src,
 							    const struct cc_addr *dst, uint64_t bytes, uint32_t pid,

@@ -119,7 +119,9 @@ int cc_udp_last_fill(struct cc_udp_last *c, const struct cc_fd *e, int outgoing,
 	cc_udp_tos_ttl(e, m, &peer, outgoing, &tos, &ttl);
 	c->src = outgoing ? local : peer;
 	c->dst = outgoing ? peer : local;
-	c->bytes = cc_frame_bytes(IPPROTO_UDP, CC_IF_WIRE, outgoing, tos, ttl, 0);
+	/* (The flag is read after cc_fd_gen: setting it moves that count, and this is redone.) */
+	c->bytes = cc_frame_bytes(IPPROTO_UDP, CC_IF_WIRE, outgoing, tos, ttl,
+				  __atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED) ? CC_DEFER_WIRE : 0);
 	errno = saved;
 	return 0;
 }

@@ -154,7 +154,7 @@ static inline __attribute__((always_inline)) void cc_udp_tos_ttl(const struct cc
 
 /*
  * What this thread last worked out for a datagram on a socket, per direction: the frame's
- * addresses and one-byte fields (the defer flag too: cc_sm_watch_on moves cc_fd_gen).  A
+ * addresses and one-byte fields (the defer flag too: hook_srtp.c moves cc_fd_gen setting it).  A
  * sender's datagrams to one peer share them, and while no socket changed since (cc_fd_gen), the
  * next costs four compares.
  * e NULL: nothing kept (control data other than an IPv4 pktinfo, or a peer that is not IPv4).
@@ -227,9 +227,6 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 	if (!keep || c->e != e || c->sa != sa || c->lk != lk || c->gen != gen) {
 		if (cc_udp_last_fill(c, e, outgoing, peer_sa, plen, m) < 0)
 			return 0;
-		/* (Read after gen: a flag set since moved cc_fd_gen, and the next datagram redoes this.) */
-		if (__atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED))
-			c->bytes |= cc_frame_bytes(0, 0, 0, 0, 0, CC_DEFER_WIRE);
 		c->e = keep ? e : NULL;
 		c->sa = sa;
 		c->lk = lk;

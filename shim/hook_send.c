@@ -129,10 +129,7 @@ static __attribute__((noinline)) ssize_t sendto_impaired(int fd, const void *buf
 
 CC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
-	/*
-	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
-	 * before capture was switched on (init.c).
-	 */
+	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(sendto);
 		return cc_real.sendto(fd, buf, len, flags, to, tolen);
@@ -167,10 +164,7 @@ static __attribute__((noinline)) ssize_t send_impaired(int fd, const void *buf, 
 
 CC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-	/*
-	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
-	 * before capture was switched on (init.c).
-	 */
+	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(send);
 		return cc_real.send(fd, buf, len, flags);
@@ -205,10 +199,7 @@ static __attribute__((noinline)) ssize_t write_impaired(int fd, const void *buf,
 
 CC_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
-	/*
-	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
-	 * before capture was switched on (init.c).
-	 */
+	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(write);
 		return cc_real.write(fd, buf, len);
@@ -244,10 +235,7 @@ static __attribute__((noinline)) ssize_t writev_impaired(int fd, const struct io
 
 CC_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
-	/*
-	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
-	 * before capture was switched on (init.c).
-	 */
+	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(writev);
 		return cc_real.writev(fd, iov, iovcnt);
@@ -281,10 +269,7 @@ static __attribute__((noinline)) ssize_t sendmsg_impaired(int fd, const struct m
 
 CC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	/*
-	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
-	 * before capture was switched on (init.c).
-	 */
+	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(sendmsg);
 		return cc_real.sendmsg(fd, msg, flags);
@@ -348,10 +333,7 @@ static __attribute__((noinline)) int sendmmsg_impair(int fd, struct mmsghdr *vec
 
 CC_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 {
-	/*
-	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
-	 * before capture was switched on (init.c).
-	 */
+	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(sendmmsg);
 		return cc_real.sendmmsg(fd, vec, vlen, flags);

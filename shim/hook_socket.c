@@ -315,10 +315,7 @@ static __attribute__((noinline)) ssize_t recvfrom_on(int fd, void *buf, size_t l
 
 CC_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
 {
-	/*
-	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
-	 * before capture was switched on (init.c).
-	 */
+	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(recvfrom);
 		return cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
@@ -342,10 +339,7 @@ static __attribute__((noinline)) ssize_t recv_on(int fd, void *buf, size_t len, 
 
 CC_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-	/*
-	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
-	 * before capture was switched on (init.c).
-	 */
+	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(recv);
 		return cc_real.recv(fd, buf, len, flags);
@@ -369,10 +363,7 @@ static __attribute__((noinline)) ssize_t read_on(int fd, void *buf, size_t len)
 
 CC_EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-	/*
-	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
-	 * before capture was switched on (init.c).
-	 */
+	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(read);
 		return cc_real.read(fd, buf, len);
@@ -400,10 +391,7 @@ static __attribute__((noinline)) ssize_t readv_on(int fd, const struct iovec *io
 
 CC_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
-	/*
-	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
-	 * before capture was switched on (init.c).
-	 */
+	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(readv);
 		return cc_real.readv(fd, iov, iovcnt);
@@ -429,10 +417,7 @@ static __attribute__((noinline)) ssize_t recvmsg_on(int fd, struct msghdr *msg, 
 
 CC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	/*
-	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
-	 * before capture was switched on (init.c).
-	 */
+	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(recvmsg);
 		return cc_real.recvmsg(fd, msg, flags);
@@ -491,10 +476,7 @@ static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, un
 
 CC_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
 {
-	/*
-	 * Off: one load and a tail call, no frame of our own.  On: the real calls were found
-	 * before capture was switched on (init.c).
-	 */
+	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(recvmmsg);
 		return cc_real.recvmmsg(fd, vec, vlen, flags, timeout);

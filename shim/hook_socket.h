@@ -9,6 +9,10 @@
 #include "shim/capture.h"
 #include "shim/real.h"
 
+/*
+ * Binds the real call if not yet.  The hooks need it on their off path only: capture is switched
+ * on (cc_on) after every real call was found (init.c), so their "on" paths call cc_real directly.
+ */
 #define REAL(name) do { if (__builtin_expect(!cc_real.name, 0)) cc_real_init(); } while (0)
 
 static inline int active(void)

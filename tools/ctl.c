@@ -113,7 +113,6 @@ static const char *state_name(const struct cc_ctl *c)
 static void print_status(const struct target *t)
 {
 	const struct cc_ctl *c = t->c;
-
 	uint64_t buf = __atomic_load_n(&c->buffer, __ATOMIC_RELAXED);
 	uint64_t buf_max = __atomic_load_n(&c->buffer_max, __ATOMIC_RELAXED);
 
