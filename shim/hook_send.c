@@ -2,7 +2,9 @@
  * Send hooks (sendto, send, write, writev, sendmsg, sendmmsg), read top to bottom in three layers
  * as the receive hooks in hook_socket.c: the exported symbol, our logic, the real call.  The
  * program's view never changes unless impairment was asked for (impair.c), and then only as a
- * network would change it: the exported symbol tests one flag before its usual path.
+ * network would change it: the exported symbol tests one flag before its usual path.  Below the
+ * exported symbols capture is on (cc_on was seen set, and it is never cleared), so nothing here
+ * looks at it again.
  */
 #include "shim/capture.h"
 #include "shim/hooks.h"
@@ -28,7 +30,7 @@ static inline __attribute__((always_inline)) struct cc_fd *udp_direct(int fd)
 {
 	struct cc_fd *e;
 
-	if (!cc_direct_ok() || !active() || !(e = cc_fd_peek(fd)) || fd_kind(e) != FDK_UDP)
+	if (!cc_direct_ok() || !(e = cc_fd_peek(fd)) || fd_kind(e) != FDK_UDP)
 		return NULL;
 	return e;
 }
@@ -70,7 +72,7 @@ static inline __attribute__((always_inline)) void sent_after(int fd, struct cc_f
 	if (tried && cc_udp_fast(e, 1, to, tolen, NULL, iov, iovcnt, n, n))
 		return;
 	int saved = errno;
-	if (e || (e = captured(fd)))
+	if (e || (e = captured_on(fd)))
 		sent(fd, e, to, tolen, msg, iov, iovcnt, n, !tried);
 	errno = saved;
 }
@@ -83,7 +85,7 @@ static __attribute__((noinline)) int impair_out(int fd, const struct sockaddr *t
 						const struct msghdr *msg, const struct iovec *iov, int iovcnt, int flags,
 						ssize_t *r)
 {
-	struct cc_fd *e = captured(fd);
+	struct cc_fd *e = captured_on(fd);
 
 	if (!e || fd_kind(e) != FDK_UDP || iovcnt < 0)
 		return 0;
@@ -110,7 +112,7 @@ static __attribute__((noinline)) ssize_t sendto_on(int fd, const void *buf, size
 	struct cc_fd *e = udp_direct(fd);
 	ssize_t r = e ? cc_direct_ret(cc_syscall6(SYS_sendto, fd, (long)buf, (long)len, flags, (long)to, tolen))
 		      : cc_real.sendto(fd, buf, len, flags, to, tolen);
-	if (r < 0 || !active())
+	if (r < 0)
 		return r;
 	struct iovec v = { (void *)buf, (size_t)r };
 	sent_after(fd, e, to, tolen, NULL, &v, 1, (size_t)r);
@@ -145,7 +147,7 @@ static __attribute__((noinline)) ssize_t send_on(int fd, const void *buf, size_t
 	struct cc_fd *e = udp_direct(fd);
 	ssize_t r = e ? cc_direct_ret(cc_syscall6(SYS_sendto, fd, (long)buf, (long)len, flags, 0, 0))
 		      : cc_real.send(fd, buf, len, flags);
-	if (r < 0 || !active())
+	if (r < 0)
 		return r;
 	struct iovec v = { (void *)buf, (size_t)r };
 	sent_after(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
@@ -180,7 +182,7 @@ static __attribute__((noinline)) ssize_t write_on(int fd, const void *buf, size_
 	struct cc_fd *e = udp_direct(fd);
 	ssize_t r = e ? cc_direct_ret(cc_syscall6(SYS_write, fd, (long)buf, (long)len, 0, 0, 0))
 		      : cc_real.write(fd, buf, len);
-	if (r <= 0 || !active())
+	if (r <= 0)
 		return r;
 	struct iovec v = { (void *)buf, (size_t)r };
 	sent_after(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
@@ -213,10 +215,10 @@ CC_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 static __attribute__((noinline)) ssize_t writev_on(int fd, const struct iovec *iov, int iovcnt)
 {
 	ssize_t r = cc_real.writev(fd, iov, iovcnt);
-	if (r <= 0 || !active())
+	if (r <= 0)
 		return r;
 	int saved = errno;
-	struct cc_fd *e = captured(fd);
+	struct cc_fd *e = captured_on(fd);
 	if (e)
 		sent(fd, e, NULL, 0, NULL, iov, iovcnt, (size_t)r, 1);
 	errno = saved;
@@ -251,7 +253,7 @@ static __attribute__((noinline)) ssize_t sendmsg_on(int fd, const struct msghdr 
 	struct cc_fd *e = udp_direct(fd);
 	ssize_t r = e ? cc_direct_ret(cc_syscall6(SYS_sendmsg, fd, (long)msg, flags, 0, 0, 0))
 		      : cc_real.sendmsg(fd, msg, flags);
-	if (r < 0 || !active())
+	if (r < 0)
 		return r;
 	sent_after(fd, e, msg->msg_name, msg->msg_namelen, msg, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r);
 	return r;
@@ -307,10 +309,10 @@ static int sendmmsg_impaired(int fd, struct cc_fd *e, struct mmsghdr *vec, unsig
 static __attribute__((noinline)) int sendmmsg_on(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 {
 	int r = cc_real.sendmmsg(fd, vec, vlen, flags);
-	if (r <= 0 || !active())
+	if (r <= 0)
 		return r;
 	int saved = errno;
-	struct cc_fd *e = captured(fd);
+	struct cc_fd *e = captured_on(fd);
 	if (e) {
 		for (int i = 0; i < r; i++) {
 			const struct msghdr *m = &vec[i].msg_hdr;
@@ -324,7 +326,7 @@ static __attribute__((noinline)) int sendmmsg_on(int fd, struct mmsghdr *vec, un
 /* Impairment asked for: message by message (impair.c). */
 static __attribute__((noinline)) int sendmmsg_impair(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 {
-	struct cc_fd *e = captured(fd);
+	struct cc_fd *e = captured_on(fd);
 
 	if (e && fd_kind(e) == FDK_UDP && vlen <= 1024)
 		return sendmmsg_impaired(fd, e, vec, vlen, flags);

@@ -302,7 +302,7 @@ static void tcp_received(int fd, struct cc_fd *e, const struct iovec *iov, int i
 
 static __attribute__((noinline)) ssize_t recvfrom_on(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
 {
-	struct cc_fd *e = captured(fd);
+	struct cc_fd *e = captured_on(fd);
 	if (!e)
 		return cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
 	if (fd_kind(e) == FDK_UDP)
@@ -326,7 +326,7 @@ CC_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sock
 
 static __attribute__((noinline)) ssize_t recv_on(int fd, void *buf, size_t len, int flags)
 {
-	struct cc_fd *e = captured(fd);
+	struct cc_fd *e = captured_on(fd);
 	if (!e)
 		return cc_real.recv(fd, buf, len, flags);
 	if (fd_kind(e) == FDK_UDP)
@@ -350,7 +350,7 @@ CC_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 
 static __attribute__((noinline)) ssize_t read_on(int fd, void *buf, size_t len)
 {
-	struct cc_fd *e = captured(fd);
+	struct cc_fd *e = captured_on(fd);
 	if (!e)
 		return cc_real.read(fd, buf, len);
 	if (fd_kind(e) == FDK_UDP)
@@ -374,7 +374,7 @@ CC_EXPORT ssize_t read(int fd, void *buf, size_t len)
 
 static __attribute__((noinline)) ssize_t readv_on(int fd, const struct iovec *iov, int iovcnt)
 {
-	struct cc_fd *e = captured(fd);
+	struct cc_fd *e = captured_on(fd);
 	if (!e || iovcnt < 0)
 		return cc_real.readv(fd, iov, iovcnt);
 	if (fd_kind(e) == FDK_UDP) {
@@ -402,7 +402,7 @@ CC_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 
 static __attribute__((noinline)) ssize_t recvmsg_on(int fd, struct msghdr *msg, int flags)
 {
-	struct cc_fd *e = captured(fd);
+	struct cc_fd *e = captured_on(fd);
 	if (!e)
 		return cc_real.recvmsg(fd, msg, flags);
 	if (fd_kind(e) == FDK_UDP)
@@ -428,7 +428,7 @@ CC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
 {
-	struct cc_fd *e = captured(fd);
+	struct cc_fd *e = captured_on(fd);
 	if (!e || fd_kind(e) != FDK_UDP || vlen == 0)
 		return cc_real.recvmmsg(fd, vec, vlen, flags, timeout);
 

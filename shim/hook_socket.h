@@ -20,14 +20,15 @@ static inline int active(void)
 	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED);
 }
 
-/* The entry of a captured socket, or NULL (fast for files and pipes once seen). */
-static inline struct cc_fd *captured(int fd)
+/*
+ * The entry of a captured socket, or NULL (fast for files and pipes once seen), on a hook's "on"
+ * path: cc_on was seen set there, and it is never cleared (init.c sets it once), so it is not
+ * looked at again.
+ */
+static inline struct cc_fd *captured_on(int fd)
 {
-	struct cc_fd *e;
+	struct cc_fd *e = cc_fd_peek(fd);
 
-	if (!active())
-		return NULL;
-	e = cc_fd_peek(fd);
 	if (e) {
 		int k = fd_kind(e);
 		if (k == FDK_UDP || k == FDK_TCP)
@@ -36,6 +37,12 @@ static inline struct cc_fd *captured(int fd)
 			return NULL;
 	}
 	return cc_classify(fd);
+}
+
+/* The same anywhere else: NULL while capture is off. */
+static inline struct cc_fd *captured(int fd)
+{
+	return active() ? captured_on(fd) : NULL;
 }
 
 #endif
