@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define REAL(name) do { if (__builtin_expect(!cc_real.name, 0)) cc_real_init(); } while (0)
@@ -24,6 +25,31 @@
 static int capturing(void)
 {
 	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED);
+}
+
+/*
+ * Whether this process owns the memory it runs in.  A vfork child (CPython's subprocess, for
+ * one) and a clone(2) child run no fork handler and share their parent's memory: the fd table,
+ * our descriptors' numbers and the delay queue there are the parent's, and its closes and dups
+ * act on its own copy of the descriptors, so nothing of ours may change.  Told apart by the pid,
+ * a system call: asked only when there is something to change (close and dup are not per packet).
+ */
+static int own_memory(void)
+{
+	return (uint32_t)getpid() == cc_pid;
+}
+
+/* Whether fd is known to the fd table (closing or replacing it changes the table). */
+static int known(int fd)
+{
+	struct cc_fd *e = cc_fd_peek(fd);
+
+	return e && fd_kind(e) != FDK_UNKNOWN;
+}
+
+static int impairing(void)
+{
+	return __builtin_expect(cc_impair_out | cc_impair_in, 0);
 }
 
 CC_EXPORT int close(int fd)
@@ -35,18 +61,20 @@ CC_EXPORT int close(int fd)
 			errno = EBADF;
 			return -1;
 		}
-		/* Delayed datagrams queued for this socket leave before it closes (impair.c). */
-		if (__builtin_expect(cc_impair_out | cc_impair_in, 0) && fd >= 0)
-			cc_impair_closing((unsigned)fd, (unsigned)fd);
-		struct cc_fd *e = cc_fd_peek(fd);
-		if (e && fd_kind(e) == FDK_TCP) {
-			int saved = errno;
-			/* A socket shared with another process (fork) stays open there: no FIN from us. */
-			if (e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED))
-				cc_tcp_fin(fd, e, 1);
-			errno = saved;
+		if ((known(fd) || (impairing() && fd >= 0)) && own_memory()) {
+			/* Delayed datagrams queued for this socket leave before it closes (impair.c). */
+			if (impairing() && fd >= 0)
+				cc_impair_closing((unsigned)fd, (unsigned)fd);
+			struct cc_fd *e = cc_fd_peek(fd);
+			if (e && fd_kind(e) == FDK_TCP) {
+				int saved = errno;
+				/* A socket shared with another process (fork) stays open there: no FIN from us. */
+				if (e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED))
+					cc_tcp_fin(fd, e, 1);
+				errno = saved;
+			}
+			cc_fd_reset(fd);
 		}
-		cc_fd_reset(fd);
 	}
 	return cc_real.close(fd);
 }
@@ -80,20 +108,20 @@ static int close_around(unsigned lo, unsigned hi, int flags)
 CC_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
 {
 	REAL(close_range);
-	/* CLOSE_RANGE_CLOEXEC closes nothing, and ours are close-on-exec already. */
-	if (!capturing() || (flags & CLOSE_RANGE_CLOEXEC) || lo > hi)
+	/*
+	 * CLOSE_RANGE_CLOEXEC closes nothing, and ours are close-on-exec already; flags the kernel
+	 * does not know, or lo above hi, fail with nothing closed.
+	 */
+	if (!capturing() || (flags & CLOSE_RANGE_CLOEXEC) || (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) ||
+	    lo > hi)
 		return cc_real.close_range(lo, hi, flags);
-	if (__builtin_expect(cc_impair_out | cc_impair_in, 0))
+	int mine = own_memory();
+	if (mine && impairing())
 		cc_impair_closing(lo, hi);
 	int own[CC_OWNFD_MAX];
-	if (cc_ownfd_in_range(lo, hi, own) == 0) {
-		int r = cc_real.close_range(lo, hi, flags);
-		if (r == 0)
-			cc_fd_reset_range(lo, hi);
-		return r;
-	}
-	int r = close_around(lo, hi, flags);
-	cc_fd_reset_range(lo, hi);
+	int r = cc_ownfd_in_range(lo, hi, own) == 0 ? cc_real.close_range(lo, hi, flags) : close_around(lo, hi, flags);
+	if (r == 0 && mine)
+		cc_fd_reset_range(lo, hi);
 	return r;
 }
 
@@ -101,16 +129,16 @@ CC_EXPORT void closefrom(int lo)
 {
 	REAL(closefrom);
 	int own[CC_OWNFD_MAX];
+	int mine = capturing() && lo >= 0 && own_memory();
 
-	if (capturing() && lo >= 0 && __builtin_expect(cc_impair_out | cc_impair_in, 0))
+	if (mine && impairing())
 		cc_impair_closing((unsigned)lo, ~0u);
+	if (mine)
+		cc_fd_reset_range((unsigned)lo, ~0u);
 	if (!capturing() || lo < 0 || cc_ownfd_in_range((unsigned)lo, ~0u, own) == 0) {
-		if (capturing() && lo >= 0)
-			cc_fd_reset_range((unsigned)lo, ~0u);
 		cc_real.closefrom(lo);
 		return;
 	}
-	cc_fd_reset_range((unsigned)lo, ~0u);
 	/* Up to the last of ours with close_range, then closefrom past it (it cannot fail). */
 	int last = own[cc_ownfd_in_range((unsigned)lo, ~0u, own) - 1];
 	if (last > lo)
@@ -126,26 +154,44 @@ CC_EXPORT int dup(int fd)
 		return -1;
 	}
 	int r = cc_real.dup(fd);
-	if (r >= 0 && capturing())
+	if (r >= 0 && capturing() && known(r) && own_memory())
 		cc_fd_reset(r);
 	return r;
+}
+
+/*
+ * Before the program's dup2 or dup3 onto newfd: our descriptor with that number moves out of the
+ * way, delayed datagrams for the socket there leave.  Returns whether the fd table's entry for
+ * newfd is to be forgotten after a successful call (not in a vfork child: the table is its
+ * parent's, and so are the numbers of ours, where the call replaces only the child's copy).
+ */
+static int dup_onto(int oldfd, int newfd)
+{
+	int busy = cc_ownfd_is(newfd) || known(newfd) || (impairing() && newfd >= 0 && oldfd != newfd);
+
+	if (!busy || !own_memory())
+		return 0;
+	/* The program wants that number: if it is ours, ours moves out of the way first. */
+	cc_ownfd_make_room(newfd);
+	if (impairing() && newfd >= 0 && oldfd != newfd)
+		cc_impair_closing((unsigned)newfd, (unsigned)newfd);
+	return 1;
 }
 
 CC_EXPORT int dup2(int oldfd, int newfd)
 {
 	REAL(dup2);
+	int reset = 0;
+
 	if (capturing()) {
 		if (cc_ownfd_is(oldfd)) {
 			errno = EBADF;
 			return -1;
 		}
-		/* The program wants that number: if it is ours, ours moves out of the way first. */
-		cc_ownfd_make_room(newfd);
-		if (__builtin_expect(cc_impair_out | cc_impair_in, 0) && newfd >= 0 && oldfd != newfd)
-			cc_impair_closing((unsigned)newfd, (unsigned)newfd);
+		reset = dup_onto(oldfd, newfd);
 	}
 	int r = cc_real.dup2(oldfd, newfd);
-	if (r >= 0 && oldfd != newfd && capturing())
+	if (r >= 0 && oldfd != newfd && reset)
 		cc_fd_reset(newfd);
 	return r;
 }
@@ -153,17 +199,18 @@ CC_EXPORT int dup2(int oldfd, int newfd)
 CC_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	REAL(dup3);
-	if (capturing()) {
+	int reset = 0;
+
+	/* The kernel's EINVAL (the same number twice, an unknown flag) comes before its EBADF. */
+	if (capturing() && oldfd != newfd && !(flags & ~O_CLOEXEC)) {
 		if (cc_ownfd_is(oldfd)) {
 			errno = EBADF;
 			return -1;
 		}
-		cc_ownfd_make_room(newfd);
-		if (__builtin_expect(cc_impair_out | cc_impair_in, 0) && newfd >= 0 && oldfd != newfd)
-			cc_impair_closing((unsigned)newfd, (unsigned)newfd);
+		reset = dup_onto(oldfd, newfd);
 	}
 	int r = cc_real.dup3(oldfd, newfd, flags);
-	if (r >= 0 && capturing())
+	if (r >= 0 && reset)
 		cc_fd_reset(newfd);
 	return r;
 }
@@ -172,7 +219,9 @@ CC_EXPORT int dup3(int oldfd, int newfd, int flags)
  * fcntl's third argument is an int or a pointer by command; both travel in the same register
  * class on the ABIs glibc supports, so it is forwarded as a pointer-sized word (as
  * socket_wrapper does).  On our descriptors every command fails as on a closed one; a new
- * descriptor (F_DUPFD, F_DUPFD_CLOEXEC) starts with a clean table entry.
+ * descriptor (F_DUPFD, F_DUPFD_CLOEXEC) starts with a clean table entry, and takes the lowest
+ * number from the minimum up that the program does not use: one of ours there moves out of its
+ * way, as for dup2.
  */
 static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
@@ -181,8 +230,22 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 		return -1;
 	}
 	int r = real(fd, cmd, arg);
-	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && capturing())
+	if (r < 0 || (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) || !capturing())
+		return r;
+	int saved = errno, own[CC_OWNFD_MAX];
+	long min = (long)arg;
+	/* The kernel passed over numbers of ours: the program would have had the first of them. */
+	if (min >= 0 && min < r && cc_ownfd_in_range((unsigned)min, (unsigned)r - 1, own) > 0 && own_memory()) {
+		cc_ownfd_make_room(own[0]);
+		int r2 = real(fd, cmd, (void *)(long)own[0]);
+		if (r2 >= 0 && r2 != r) {
+			syscall(SYS_close, r);
+			r = r2;
+		}
+	}
+	if (known(r) && own_memory())
 		cc_fd_reset(r);
+	errno = saved;
 	return r;
 }
 
