@@ -592,6 +592,23 @@ static int hep_move_fd(void)
 		if (nfd < 0)
 			nfd = cc_dup_high(fd);
 		if (nfd < 0 || nfd == fd) {
+			/*
+			 * Not one number left: it becomes the program's, and nothing of ours may go
+			 * there any more.  A TCP queue's packets are lost with the connection; a new
+			 * socket is tried later, when a number may be free again.
+			 */
+			static int told;
+			__atomic_store_n(&H.fd, -1, __ATOMIC_RELEASE);
+			if (W.hep.tcp) {
+				size_t end;
+				uint64_t done = queued_packets(0, H.qsent, &end), all = queued_packets(0, H.qlen, &end);
+				count(done, all - done);
+				H.qlen = H.qsent = 0;
+			}
+			H.next_try = mono_ns() + RETRY_NS;
+			if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
+				cc_warn("CLEARCAP_HEP: no descriptor left to keep the collector's socket from the program's "
+					"dup2; HEP packets are counted as dropped until one is free");
 			rc = -1;
 		} else {
 			__atomic_store_n(&H.fd, (int)nfd, __ATOMIC_RELEASE);
