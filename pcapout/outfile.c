@@ -243,10 +243,19 @@ static int header_matches(int fd, const uint8_t *hdr, size_t len)
  * A copy of fd high up, out of the range programs dup2 over and loop-close: 24 below the soft
  * descriptor limit (at most 4096), close-on-exec; -1 if none.  The shim's key logs go there too.
  */
+#define GIVEN_MAX 8
+static int given[GIVEN_MAX] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+static unsigned ngiven;
+
+void cc_dup_given(int fd)
+{
+	__atomic_store_n(&given[__atomic_fetch_add(&ngiven, 1, __ATOMIC_RELAXED) % GIVEN_MAX], fd, __ATOMIC_RELEASE);
+}
+
 int cc_dup_high(int fd)
 {
 	struct rlimit rl;
-	long base = 1000;
+	long base = 1000, from;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
 		long top = rl.rlim_cur > 4096 ? 4096 : (long)rl.rlim_cur;
@@ -254,7 +263,17 @@ int cc_dup_high(int fd)
 	}
 	if (base < 3)
 		return -1;
-	return (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
+	/* Above every number given to the program up there (never holding one even for a moment). */
+	from = base;
+	for (int i = 0; i < GIVEN_MAX; i++) {
+		int g = __atomic_load_n(&given[i], __ATOMIC_ACQUIRE);
+		if (g >= from)
+			from = g + 1;
+	}
+	long nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, from);
+	if (nfd < 0 && from != base)
+		nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
+	return (int)nfd;
 }
 
 /* Moves fd up (cc_dup_high), or leaves it where it is. */
@@ -278,6 +297,11 @@ static int move_high(int fd)
  */
 void cc_wf_own_description(void)
 {
+	/*
+	 * Under drain_lock, as every move of W.fd (a program's dup2 onto it, file_move_fd): one
+	 * between the look at the number and its close would have us close the program's.
+	 */
+	pthread_mutex_lock(&W.drain_lock);
 	int fd = __atomic_load_n(&W.fd, __ATOMIC_RELAXED);
 	long fl = syscall(SYS_fcntl, fd, F_GETFL);
 	char path[64];
@@ -290,10 +314,11 @@ void cc_wf_own_description(void)
 		nfd = open(path, (int)(fl & (O_ACCMODE | O_APPEND | O_NONBLOCK)) | O_CLOEXEC | O_NOCTTY);
 	if (nfd < 0) {
 		W.lock_given_up = 1;    /* a shared description's lock excludes nobody: no repair */
-		return;
+	} else {
+		__atomic_store_n(&W.fd, move_high(nfd), __ATOMIC_RELEASE);
+		syscall(SYS_close, fd);
 	}
-	__atomic_store_n(&W.fd, move_high(nfd), __ATOMIC_RELEASE);
-	syscall(SYS_close, fd);
+	pthread_mutex_unlock(&W.drain_lock);
 }
 
 /*
@@ -425,9 +450,12 @@ int cc_wf_take_request(void)
 	snprintf(W.base, sizeof(W.base), "%s", W.ctl->req_path);
 	snprintf(W.path, sizeof(W.path), "%s", W.base);
 	W.rs = NULL;
+	/* Under drain_lock, as every move of W.fd (see cc_wf_own_description). */
+	pthread_mutex_lock(&W.drain_lock);
 	int fd = __atomic_exchange_n(&W.fd, -1, __ATOMIC_ACQ_REL);
 	if (fd >= 0)
 		syscall(SYS_close, fd);
+	pthread_mutex_unlock(&W.drain_lock);
 	W.ctl->reopened = 1;
 	ack(seq, 0);
 	return 1;

@@ -264,8 +264,19 @@ int cc_writer_outputs(void);
 int cc_writer_output_fd(int i);
 int cc_writer_output_move(int i);
 
-/* A close-on-exec copy of fd high up, where programs do not dup2 or loop-close; -1 if none. */
+/*
+ * A close-on-exec copy of fd high up, where programs do not dup2 or loop-close; -1 if none.  It
+ * never takes a number given up to the program (cc_dup_given).
+ */
 int cc_dup_high(int fd);
+
+/*
+ * A number of ours the program is about to take (dup2 onto it): called before ours moves off
+ * it.  Between our close and the program's dup2, a copy made by cc_dup_high() elsewhere (a
+ * forked child's first packet, a reopen) would otherwise get that number, the lowest free one
+ * up there, and lose it to the program's dup2 at once.
+ */
+void cc_dup_given(int fd);
 
 /* Fork handlers: prepare/parent around fork; child resets the per-process state. */
 void cc_writer_atfork_prepare(void);

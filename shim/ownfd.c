@@ -44,8 +44,10 @@ void cc_ownfd_make_room(int fd)
 	if (fd < 0)
 		return;
 	for (int i = 0; i < n; i++)
-		if (owned[i].get(owned[i].arg) == fd)
+		if (owned[i].get(owned[i].arg) == fd) {
+			cc_dup_given(fd);       /* before ours leaves it: no copy of ours may land there */
 			owned[i].move(owned[i].arg);
+		}
 }
 
 int cc_ownfd_in_range(unsigned lo, unsigned hi, int *out)
