@@ -549,6 +549,12 @@ void cc_srtp_init(void)
 	cc_sm_set_hooks(&h);
 }
 
+void cc_srtp_atfork_child(void)
+{
+	memset(fails, 0, sizeof(fails));
+	cc_srtpkeys_atfork_child();
+}
+
 void cc_srtp_exit(void)
 {
 	cc_srtpkeys_exit();

@@ -67,6 +67,13 @@ void cc_tls_exit(void);
 void cc_tls_init(void);
 void cc_srtp_init(void);
 
+/*
+ * In a forked child, after the fork lock table's: what the SRTP side holds for its exit report
+ * (failed unprotects, key lines waiting for their flow) is the parent's, which writes it at its
+ * own exit; the child starts with none, so nothing reaches the file or key log twice.
+ */
+void cc_srtp_atfork_child(void);
+
 /* Start-up: binds real symbols, reads the configuration, registers fork handlers. */
 void cc_init(void);
 

@@ -55,6 +55,7 @@ static void atfork_child(void)
 	cc_pid = (uint32_t)getpid();
 	cc_forklock_child();
 	cc_sm_reset();
+	cc_srtp_atfork_child();
 	cc_control_atfork_child();
 	cc_impair_atfork_child();
 	set_comment();

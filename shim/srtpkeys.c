@@ -198,6 +198,11 @@ void cc_srtp_keylog_line(const char *line)
 	pthread_mutex_unlock(&lines_lock);
 }
 
+void cc_srtpkeys_atfork_child(void)
+{
+	memset(waiting, 0, sizeof(waiting));
+}
+
 void cc_srtpkeys_exit(void)
 {
 	pthread_mutex_lock(&lines_lock);

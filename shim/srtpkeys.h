@@ -52,4 +52,7 @@ void cc_srtp_keylog_line(const char *line);
 /* At exit: the flowless lines whose key never came with a flow are written as they are. */
 void cc_srtpkeys_exit(void);
 
+/* In a forked child: the lines waiting are the parent's (see cc_srtp_atfork_child). */
+void cc_srtpkeys_atfork_child(void);
+
 #endif
