@@ -327,6 +327,47 @@ def test_delayed_sent_before_close(env):
     eq(cclib.tshark_count(cap, 'frame.comment contains "sent early (socket closing)"'), 20, "marked sent early")
 
 
+FORKER = r"""
+import os, random, socket, sys, time
+port = int(sys.argv[1])
+kids = []
+for i in range(150):
+    pid = os.fork()
+    if pid == 0:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.sendto(b"child %d" % i, ("127.0.0.1", port))
+        time.sleep(random.uniform(0.001, 0.004))     # around the datagram's due time
+        os._exit(0)
+    kids.append(pid)
+for pid in kids:
+    os.waitpid(pid, 0)
+"""
+
+
+def test_delayed_in_forked_children_all_recorded(env):
+    """Children that send one delayed datagram each and leave by _exit about when it is due: the
+    delay thread may be sending it as the child exits, and the exit waits for that send, so its
+    record reaches the file too.  Every datagram is received and every one is in the capture."""
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(2)
+    cap = env.path("fork.pcapng")
+    cclib.py(env, FORKER, cap, {"CLEARCAP_IMPAIR": "out:delay=2ms,jitter=1ms"}, args=[str(rx.getsockname()[1])],
+             timeout=120)
+    got = set()
+    try:
+        while len(got) < 150:
+            got.add(rx.recv(100))
+    except socket.timeout:
+        pass
+    port = rx.getsockname()[1]
+    rx.close()
+    eq(len(got), 150, "every child's datagram received")
+    rows = tshark(cap, ["udp.payload"], "udp.dstport == %d" % port)
+    recorded = {bytes.fromhex(r[0]) for r in rows if r[0]}
+    eq(sorted(got - recorded), [], "every child's datagram in the capture")
+
+
 PROGRAM = r"""
 import hashlib, socket, sys
 a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.bind(("127.0.0.1", 0))

@@ -8,11 +8,12 @@ import os
 import socket
 import struct
 import subprocess
+import threading
 
 import cclib
 from cclib import eq, make_cert, ok, tshark
 
-QUICK = ["test_own_fds_invisible_to_dup2_and_close_range"]
+QUICK = ["test_own_fds_invisible_to_dup2_and_close_range", "test_vfork_children_and_failed_close_range_change_nothing"]
 # Not under TSan: its runtime cannot start threads in the child of a multi-threaded fork (the
 # writer's), so no child captures anything there.
 TSAN = ["test_own_fds_invisible_to_dup2_and_close_range"]
@@ -61,8 +62,10 @@ def srtp_round(tag, port):
 
 def test_own_fds_invisible_to_dup2_and_close_range(env):
     """Each of the shim's descriptors (capture file, TLS key log, SRTP key log) is closed to the
-    program (close, dup, fcntl: EBADF); dup2 over each puts the program's bytes in the program's
-    file only; close_range across all of them; capture, key logs and DSBs go on afterwards."""
+    program (close, dup, fcntl: EBADF; dup3 onto itself: EINVAL, as the kernel checks that
+    first); F_DUPFD from its number gets that number; dup2 over each puts the program's bytes in
+    the program's file only; close_range across all of them; capture, key logs and DSBs go on
+    afterwards."""
     cert, key = make_cert(env)
     cap, keys, skeys, mine = (env.path("c.pcapng"), env.path("keys.txt"), env.path("srtp.txt"),
                               env.path("mine.txt"))
@@ -96,6 +99,14 @@ for name in os.listdir('/proc/self/fd'):
             except OSError as e:
                 assert e.errno == errno.EBADF, (what, e)
 assert len(found) == 3, found
+# The kernel's EINVAL comes first for the same number twice; F_DUPFD from a number of ours gets it.
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+for fd in found:
+    assert libc.dup3(fd, fd, 0) == -1 and ctypes.get_errno() == errno.EINVAL, ('dup3 onto itself', fd)
+n = fcntl.fcntl(mine, fcntl.F_DUPFD, min(found))
+assert n == min(found), ('F_DUPFD from a number of ours', n, found)
+os.close(n)
 for fd in sorted(found):
     os.dup2(mine, fd)
     os.write(fd, b'MINE %d\n' % fd)
@@ -340,3 +351,317 @@ s.sendto(b'after', ('127.0.0.1', 9))
     good, why = cclib.capinfos_ok(cap)
     ok(good, why)
     eq([bytes.fromhex(r[0]) for r in tshark(cap, ["udp.payload"])], [b"before"], "captured until it had to stop")
+
+
+VFORKER = r"""
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The descriptor the capture file (argv[2]) is open on, found as the program would. */
+static int find(const char *path)
+{
+	char link[64], target[PATH_MAX];
+	for (int fd = 3; fd < 65536; fd++) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+		if (n > 0) {
+			target[n] = 0;
+			if (!strcmp(target, path))
+				return fd;
+		}
+	}
+	return -1;
+}
+
+static void say(int c, const char *s)
+{
+	if (write(c, s, strlen(s)) != (ssize_t)strlen(s))
+		exit(2);
+	usleep(20000);
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[1])) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(c, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return 3;
+	say(c, "ONE\n");
+	int cap = find(argv[2]);
+	if (cap < 0)
+		return 4;
+	/* vfork children that close the socket, dup2 over the capture file, close every fd. */
+	for (int mode = 1; mode <= 3; mode++) {
+		pid_t p = vfork();
+		if (p == 0) {
+			if (mode == 1)
+				close(c);
+			else if (mode == 2)
+				dup2(0, cap);
+			else
+				close_range(3, ~0U, 0);
+			_exit(0);
+		}
+		waitpid(p, NULL, 0);
+		say(c, mode == 1 ? "TWO\n" : mode == 2 ? "THREE\n" : "FOUR\n");
+	}
+	/* A close_range that fails (a flag the kernel does not know) closes nothing. */
+	errno = 0;
+	if (close_range(3, ~0U, 0x80) != -1 || errno != EINVAL)
+		return 5;
+	say(c, "FIVE\n");
+	close(c);
+	return 0;
+}
+"""
+
+
+def test_vfork_children_and_failed_close_range_change_nothing(env):
+    """A vfork child shares the parent's memory: its close, dup2 over the capture file and
+    close_range act on its own descriptors and must not touch the parent's capture (the fd table,
+    the capture file's number).  CPython's subprocess is the everyday case (vfork, then
+    close_range in the child); a C program does each in turn; and a close_range that fails
+    closes nothing, so it forgets nothing.  Each connection's stream is whole in tshark's follow,
+    with one FIN, and no warning."""
+    src, exe = env.path("vf.c"), env.path("vf")
+    open(src, "w").write(VFORKER)
+    cclib.run(["gcc", "-O1", "-o", exe, src])
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    port = srv.getsockname()[1]
+    got = []
+
+    def serve():
+        for _ in range(2):
+            conn, _ = srv.accept()
+            data = b""
+            while True:
+                d = conn.recv(4096)
+                if not d:
+                    break
+                data += d
+            got.append(data)
+            conn.close()
+
+    t = threading.Thread(target=serve)
+    t.start()
+    cap = env.path("c.pcapng")
+    code = r"""
+import socket, subprocess, sys, time
+c = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+c.sendall(b'GET /one\n'); time.sleep(0.02)
+subprocess.run(['true'], check=True)    # vfork; the child close_range's every descriptor
+c.sendall(b'GET /two\n'); time.sleep(0.02)
+subprocess.run(['true'], check=True, stdout=c.fileno())     # and dup2's the socket onto 1
+c.sendall(b'GET /three\n'); time.sleep(0.02)
+c.close()
+"""
+    p1 = cclib.py(env, code, cap, args=[str(port)])
+    p2 = cclib.run([exe, str(port), os.path.realpath(cap)], env=env.env(cap))
+    t.join(timeout=30)
+    srv.close()
+    want = [b"GET /one\nGET /two\nGET /three\n", b"ONE\nTWO\nTHREE\nFOUR\nFIVE\n"]
+    eq(got, want, "the server got every byte (the programs ran as without the shim)")
+    eq(p1.stderr.count("clearcap:") + p2.stderr.count("clearcap:"), 0, "no warning: %r %r" % (p1.stderr, p2.stderr))
+    streams = []
+    for r in tshark(cap, ["tcp.stream"], "tcp.flags.syn == 1 && tcp.flags.ack == 0"):
+        if r[0] not in streams:
+            streams.append(r[0])
+    eq(len(streams), 2, "two connections")
+    for stream, data in zip(streams, want):
+        sent, _ = cclib.follow_tcp(cap, int(stream))
+        eq(sent, data, "stream %s whole in tshark's follow" % stream)
+        eq(cclib.tshark_count(cap, "tcp.stream == %s && tcp.flags.fin == 1 && tcp.srcport != %d" % (stream, port)), 1,
+           "one FIN from the client of stream %s, at its close" % stream)
+        eq(cclib.tshark_count(cap, "tcp.stream == %s && tcp.analysis.retransmission" % stream), 0,
+           "no data sent twice (sequence numbers kept) in stream %s" % stream)
+
+
+def test_no_descriptor_left_for_hep_stops_it_with_one_warning(env):
+    """The same with HEP to a collector: when the program dup2's its own UDP socket over the HEP
+    socket's number and no number is left to move to, the shim gives that socket up (one
+    warning) and never sends HEP through the program's socket: its peer gets its bytes only,
+    though the program goes on sending SIP, which HEP would copy."""
+    cap = env.path("c.pcapng")
+    collector = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    collector.bind(("127.0.0.1", 0))
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    code = r"""
+import os, resource, socket, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(('127.0.0.1', int(sys.argv[1])))
+s.send(b'PROG before')
+time.sleep(0.1)
+# The shim's HEP socket, found as a program would: the other socket in /proc/self/fd.
+hep = []
+for n in os.listdir('/proc/self/fd'):
+    try:
+        if int(n) != s.fileno() and os.readlink('/proc/self/fd/' + n).startswith('socket:'):
+            hep.append(int(n))
+    except OSError:
+        pass            # the listing's own descriptor, gone
+assert len(hep) == 1, hep
+# SIP on another socket: what HEP sends the collector a copy of.
+sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+held = []
+try:
+    while True:
+        held.append(os.open('/dev/null', os.O_RDONLY))
+except OSError:
+    pass
+os.dup2(s.fileno(), hep[0])
+for i in range(3):
+    os.write(hep[0], b'PROG after %d' % i)
+    sip.sendto(b'OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK%d\r\n'
+               b'From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: %d@x\r\n'
+               b'CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' % (i, i), ('127.0.0.1', 9))
+    time.sleep(0.05)
+"""
+    try:
+        p = cclib.py(env, code, cap, {"CLEARCAP_HEP": "udp:127.0.0.1:%d" % collector.getsockname()[1]},
+                     args=[str(peer.getsockname()[1])])
+        peer.settimeout(1.0)
+        got = []
+        try:
+            while True:
+                got.append(peer.recv(65536))
+        except socket.timeout:
+            pass
+    finally:
+        collector.close()
+        peer.close()
+    eq(got, [b"PROG before", b"PROG after 0", b"PROG after 1", b"PROG after 2"], "the peer got the program's bytes only")
+    eq(p.stderr.count("keep the collector's socket"), 1, "one warning for HEP: %r" % p.stderr)
+
+
+def test_forked_children_write_no_inherited_srtp_key_line(env):
+    """An SDES key's line waits for its first packet's flow and is written flowless at exit if
+    none comes.  Children forked while it waits, leaving by a normal exit, do not write the
+    parent's line again: the SRTP key log holds it once, written by the parent."""
+    cap, skeys = env.path("c.pcapng"), env.path("srtp.txt")
+    code = r"""
+import os, sys, pylibsrtp
+sess = pylibsrtp.Session(pylibsrtp.Policy(key=bytes(range(30)), ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        sys.exit(0)         # a normal exit: the shim's exit handlers run in the child
+    os.waitpid(pid, 0)
+"""
+    p = cclib.py(env, code, cap, {"CLEARCAP_SRTP_KEYLOG": skeys})
+    lines = open(skeys).read().splitlines()
+    eq(len(lines), 1, "the key's line once: %r" % lines)
+    ok(lines[0].startswith("SRTP ? ? outbound AES_CM_128_HMAC_SHA1_80 inline:"), "a flowless SDES line: %r" % lines)
+    eq(p.stderr.count("clearcap:"), 0, "no warning: %r" % p.stderr)
+
+
+RACER = r"""
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int u, cap, nul;
+static volatile int go, done;
+static struct sockaddr_in d;
+
+/* In the child, against its first packet: the program takes the capture file's number. */
+static void *dupper(void *arg)
+{
+	(void)arg;
+	while (!go)
+		;
+	for (int i = 0; i < 2000 && !done; i++)
+		dup2(nul, cap);
+	dup2(nul, cap);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	char link[64], target[PATH_MAX];
+	int children = atoi(argv[2]), bad = 0;
+
+	d.sin_family = AF_INET;
+	d.sin_port = htons(9);
+	d.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	u = socket(AF_INET, SOCK_DGRAM, 0);
+	sendto(u, "parent", 6, 0, (struct sockaddr *)&d, sizeof(d));
+	usleep(30000);
+	cap = -1;
+	for (int fd = 3; fd < 65536 && cap < 0; fd++) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+		if (n > 0 && (target[n] = 0, !strcmp(target, argv[1])))
+			cap = fd;
+	}
+	if (cap < 0)
+		return 3;
+	for (int k = 0; k < children; k++) {
+		pid_t p = fork();
+		if (p == 0) {
+			pthread_t t;
+			char m[32];
+			nul = open("/dev/null", O_WRONLY);
+			pthread_create(&t, NULL, dupper, NULL);
+			go = 1;
+			usleep(k % 50);
+			int n = snprintf(m, sizeof(m), "child %d", k);
+			sendto(u, m, n, 0, (struct sockaddr *)&d, sizeof(d));
+			done = 1;
+			pthread_join(t, NULL);
+			ssize_t l = readlink(link, target, sizeof(target) - 1);
+			target[l > 0 ? l : 0] = 0;
+			if (strcmp(target, "/dev/null")) {
+				fprintf(stderr, "child %d: fd %d is '%s', not /dev/null\n", k, cap, target);
+				_exit(1);
+			}
+			exit(0);
+		}
+		int st;
+		waitpid(p, &st, 0);
+		bad += !WIFEXITED(st) || WEXITSTATUS(st);
+	}
+	printf("bad=%d\n", bad);
+	return 0;
+}
+"""
+
+
+def test_forked_child_dup2_onto_capture_fd_during_first_packet(env):
+    """A forked child writes through a file description of its own, made at its first packet from
+    the number it inherited.  A thread of the child dup2's /dev/null onto that number meanwhile:
+    the program's descriptor stays its own (/dev/null), and every child's datagram is captured,
+    with no warning."""
+    src, exe = env.path("race.c"), env.path("race")
+    open(src, "w").write(RACER)
+    cclib.run(["gcc", "-O1", "-pthread", "-o", exe, src])
+    cap = env.path("c.pcapng")
+    n = 200
+    p = cclib.run([exe, os.path.realpath(cap), str(n)], env=env.env(cap), timeout=120)
+    eq(p.stdout.strip(), "bad=0", "every child's fd is its own: %r" % p.stderr[-500:])
+    eq(p.stderr.count("clearcap:"), 0, "no warning: %r" % p.stderr[-500:])
+    got = {bytes.fromhex(r[0]) for r in tshark(cap, ["udp.payload"], "udp.dstport == 9") if r[0]}
+    eq(sorted({b"child %d" % k for k in range(n)} - got), [], "every child's datagram captured")
