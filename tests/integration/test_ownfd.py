@@ -2,8 +2,11 @@
 own fds and locks): a program that dup2's over, closes and close_range's across the capture file
 and both key logs keeps its bytes its own and stays captured; a program that forks a hundred
 children while TLS threads run loses no secret and sees no false repair; a multi-threaded program
-forking while other threads run TLS and SRTP never hangs.  Real programs: CPython (ssl, threads,
-fork), libsrtp2 through pylibsrtp, checked with tshark."""
+forking while other threads run TLS and SRTP never hangs; vfork children change nothing of the
+parent's capture; HEP never goes out through a program's socket; a forked child's first packet
+and its dup2 onto the inherited capture number do not race.  Real programs: CPython (ssl,
+threads, fork, subprocess), libsrtp2 through pylibsrtp, small C programs built by the test,
+checked with tshark."""
 import os
 import socket
 import struct
