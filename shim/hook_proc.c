@@ -233,7 +233,7 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 	if (r < 0 || (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) || !capturing())
 		return r;
 	int saved = errno, own[CC_OWNFD_MAX];
-	long min = (long)arg;
+	int min = (int)(intptr_t)arg;   /* an int argument: the word's upper half is not defined */
 	/* The kernel passed over numbers of ours: the program would have had the first of them. */
 	if (min >= 0 && min < r && cc_ownfd_in_range((unsigned)min, (unsigned)r - 1, own) > 0 && own_memory()) {
 		cc_ownfd_make_room(own[0]);
