@@ -239,10 +239,7 @@ static int header_matches(int fd, const uint8_t *hdr, size_t len)
 	return r == (ssize_t)len && memcmp(buf, hdr, len) == 0;
 }
 
-/*
- * A copy of fd high up, out of the range programs dup2 over and loop-close: 24 below the soft
- * descriptor limit (at most 4096), close-on-exec; -1 if none.  The shim's key logs go there too.
- */
+/* The last numbers of ours given up to the program (writer.h: cc_dup_given). */
 #define GIVEN_MAX 8
 static int given[GIVEN_MAX] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 static unsigned ngiven;
@@ -252,6 +249,10 @@ void cc_dup_given(int fd)
 	__atomic_store_n(&given[__atomic_fetch_add(&ngiven, 1, __ATOMIC_RELAXED) % GIVEN_MAX], fd, __ATOMIC_RELEASE);
 }
 
+/*
+ * A copy of fd high up, out of the range programs dup2 over and loop-close: 24 below the soft
+ * descriptor limit (at most 4096), close-on-exec; -1 if none.  The shim's key logs go there too.
+ */
 int cc_dup_high(int fd)
 {
 	struct rlimit rl;
