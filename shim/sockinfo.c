@@ -132,7 +132,19 @@ struct cc_fd *cc_fd_new(int fd, int family, int type, int proto)
 	return e;
 }
 
+static struct cc_fd *classify(int fd);
+
+/* Before the program's own call, on its first sight of fd: the questions asked keep errno. */
 struct cc_fd *cc_classify(int fd)
+{
+	int saved = errno;
+	struct cc_fd *e = classify(fd);
+
+	errno = saved;
+	return e;
+}
+
+static struct cc_fd *classify(int fd)
 {
 	struct cc_fd *e = cc_fd_get(fd);
 	int dom, type, proto;
@@ -174,12 +186,15 @@ void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, s
 {
 	int v = 0;
 
+	/* As the kernel reads it: an int, or for 1 to 3 bytes their first (IP level; the others refuse). */
 	if (val && len >= sizeof(int))
 		memcpy(&v, val, sizeof(int));
-	else if (val && len == 1)
+	else if (val && len >= 1)
 		v = *(const uint8_t *)val;
 	if (level == IPPROTO_IP || level == IPPROTO_IPV6) {
-		if ((level == IPPROTO_IP && name == IP_PKTINFO) || (level == IPPROTO_IPV6 && name == IPV6_RECVPKTINFO)) {
+		/* The option we enable on this family's sockets (enable_pktinfo): the program's too. */
+		if ((level == IPPROTO_IP && name == IP_PKTINFO && e->family == AF_INET) ||
+		    (level == IPPROTO_IPV6 && name == IPV6_RECVPKTINFO && e->family == AF_INET6)) {
 			if (v) {
 				set_flags(e, FDF_USER_PKTINFO);
 			} else {
