@@ -16,7 +16,9 @@
 #include "pcapout/writer.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,8 +26,19 @@
 /* ---- Receiving ---- */
 
 /*
+ * Whether c is the packet-info message we enabled on a socket of family `strip` (0: none):
+ * IP_PKTINFO on an IPv4 socket, IPV6_PKTINFO on an IPv6 one.  An IPv6 socket's IP_PKTINFO (for
+ * IPv4 datagrams on a dual-stack socket) is the program's own option, never ours.
+ */
+static inline int ours(const struct cmsghdr *c, int strip)
+{
+	return strip == AF_INET ? c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO
+	       : strip == AF_INET6 ? c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO : 0;
+}
+
+/*
  * Copies the control messages of `from` into the program's buffer as the kernel's put_cmsg()
- * would have, leaving out the IP(V6)_PKTINFO we enabled ourselves when `strip` is set.
+ * would have, leaving out the packet info we enabled ourselves on a socket of family `strip`.
  */
 static void copy_cmsgs(struct msghdr *um, struct msghdr *from, int strip)
 {
@@ -35,19 +48,20 @@ static void copy_cmsgs(struct msghdr *um, struct msghdr *from, int strip)
 	struct cmsghdr *c;
 
 	for (c = CMSG_FIRSTHDR(from); c; c = CMSG_NXTHDR(from, c)) {
-		if (strip && ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) ||
-			      (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO)))
+		if (ours(c, strip))
 			continue;
 		size_t len = c->cmsg_len, space = CMSG_SPACE(c->cmsg_len - CMSG_LEN(0));
 		if (cap - used < sizeof(struct cmsghdr)) {
 			trunc = 1;
 			break;
 		}
+		memcpy(dst + used, c, len > cap - used ? cap - used : len);
 		if (len > cap - used) {
+			/* Cut short, its header says how much is there, as put_cmsg() writes it. */
 			len = cap - used;
+			memcpy(dst + used + offsetof(struct cmsghdr, cmsg_len), &len, sizeof(len));
 			trunc = 1;
 		}
-		memcpy(dst + used, c, len);
 		used += space < cap - used ? space : cap - used;
 	}
 	um->msg_controllen = used;
@@ -55,21 +69,23 @@ static void copy_cmsgs(struct msghdr *um, struct msghdr *from, int strip)
 }
 
 /*
- * Removes our IP(V6)_PKTINFO from a control buffer the kernel filled directly (programs whose own
- * buffer is larger than we substitute on the stack have room for it, so nothing was truncated).
+ * Removes our packet info (socket family `strip`) from a control buffer the kernel filled directly
+ * (programs whose own buffer is larger than we substitute on the stack have room for it, so
+ * nothing was truncated).
  */
-static void strip_in_place(struct msghdr *um)
+static void strip_in_place(struct msghdr *um, int strip)
 {
 	uint8_t *base = um->msg_control;
 	size_t out = 0;
-	struct cmsghdr *c;
+	struct cmsghdr *c, *next;
 
 	if (!base || um->msg_controllen < sizeof(struct cmsghdr))
 		return;
-	for (c = CMSG_FIRSTHDR(um); c; c = CMSG_NXTHDR(um, c)) {
+	/* The next header found before the move: a message moved down may cover this one's. */
+	for (c = CMSG_FIRSTHDR(um); c; c = next) {
+		next = CMSG_NXTHDR(um, c);
 		size_t space = CMSG_SPACE(c->cmsg_len - CMSG_LEN(0));
-		if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) ||
-		    (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO))
+		if (ours(c, strip))
 			continue;
 		if ((uint8_t *)c + space > base + um->msg_controllen)
 			space = (size_t)(base + um->msg_controllen - (uint8_t *)c);
@@ -172,7 +188,7 @@ static void sub_finish(int fd, struct cc_fd *e, struct msghdr *um, struct msghdr
 		memcpy(um->msg_name, m->msg_name, n);
 		um->msg_namelen = m->msg_namelen;
 	}
-	copy_cmsgs(um, m, strip);
+	copy_cmsgs(um, m, strip ? e->family : 0);
 	udp_received(fd, e, um, m, flags, r);
 }
 
@@ -184,6 +200,9 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 	struct msghdr m;
 	ssize_t r;
 
+	/* A name buffer with a negative length: the kernel's EINVAL, nothing received. */
+	if (__builtin_expect(um->msg_name && (int)um->msg_namelen < 0, 0))
+		return cc_real.recvmsg(fd, um, flags);
 	if (ctllen > CTL_STACK_MAX || !need_sub(e)) {
 		/* Enough room of the program's own, or nothing to add: receive directly. */
 		socklen_t namelen = um->msg_namelen;
@@ -198,7 +217,7 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 			errno = saved;
 		}
 		if (r >= 0 && ours_to_strip(e))
-			strip_in_place(um);
+			strip_in_place(um, e->family);
 		return r;
 	}
 	uint8_t ctl[ctllen] __attribute__((aligned(8)));
@@ -224,6 +243,9 @@ static inline __attribute__((always_inline)) ssize_t udp_recv(int fd, struct cc_
 {
 	unsigned fl = fd_flags(e);
 
+	/* A name buffer without a usable length: the kernel's EFAULT or EINVAL, as without us. */
+	if (__builtin_expect(from && (!fromlen || (int)*fromlen < 0), 0))
+		return cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
 	if (!(fl & (FDF_PKTINFO | FDF_USER_PKTINFO | FDF_RECV_TOS | FDF_RECV_TTL | FDF_GRO))) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -353,7 +375,8 @@ static __attribute__((noinline)) ssize_t read_on(int fd, void *buf, size_t len)
 	struct cc_fd *e = captured_on(fd);
 	if (!e)
 		return cc_real.read(fd, buf, len);
-	if (fd_kind(e) == FDK_UDP)
+	/* (Reading nothing from a socket returns 0 at once: a receive would wait and take one.) */
+	if (fd_kind(e) == FDK_UDP && len)
 		return udp_recv(fd, e, buf, len, 0, NULL, NULL);
 	ssize_t r = cc_real.read(fd, buf, len);
 	struct iovec v = { buf, r > 0 ? (size_t)r : 0 };
@@ -377,7 +400,14 @@ static __attribute__((noinline)) ssize_t readv_on(int fd, const struct iovec *io
 	struct cc_fd *e = captured_on(fd);
 	if (!e || iovcnt < 0)
 		return cc_real.readv(fd, iov, iovcnt);
-	if (fd_kind(e) == FDK_UDP) {
+	/*
+	 * A datagram is received with recvmsg, as readv would, except where they differ: nothing to
+	 * read (readv returns 0 at once) and too many iovecs (readv's EINVAL, recvmsg's EMSGSIZE).
+	 */
+	size_t want = 0;
+	for (int i = 0; i < iovcnt && i <= IOV_MAX && !want; i++)
+		want = iov[i].iov_len;
+	if (fd_kind(e) == FDK_UDP && want && iovcnt <= IOV_MAX) {
 		struct msghdr um = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
 		return udp_recvmsg(fd, e, &um, 0);
 	}
@@ -447,7 +477,7 @@ static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, un
 			struct msghdr *um = &vec[i].msg_hdr;
 			udp_received(fd, e, um, um, flags, vec[i].msg_len);
 			if (ours_to_strip(e))
-				strip_in_place(um);
+				strip_in_place(um, e->family);
 		}
 		errno = saved;
 		return r;
