@@ -805,8 +805,13 @@ static int __attribute__((noinline)) reserve_wait(size_t len, struct cc_slot *s)
 		/* The writer may be blocked on its output: the ring grows without it (once per doubling). */
 		if (cc_ring_ask_grow(&cc_wq.ring))
 			continue;
+		/*
+		 * The system call itself: glibc's nanosleep is a cancellation point, and a cancel
+		 * taking effect here, on the program's thread after its call returned, would lose
+		 * what the call gave it and leave any lock of ours held.
+		 */
 		struct timespec ts = { 0, 200000 };
-		nanosleep(&ts, NULL);
+		syscall(SYS_nanosleep, &ts, NULL);
 		waited += ts.tv_nsec;
 	}
 	return 0;
