@@ -1,13 +1,16 @@
 """Capture core: addresses, directions, call variants, control messages, IP header values, TCP
 streams, GSO/GRO, and the program's own behaviour left unchanged.  Programs are Debian's python3
-using its socket module (sendto/recvfrom/sendmsg/recvmsg/recv_into...)."""
+using its socket module (sendto/recvfrom/sendmsg/recvmsg/recv_into...), and C programs built by
+the tests where Python cannot reach a corner."""
 import os
 
 import cclib
 from cclib import eq, ok, py, tshark, tshark_count
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
 QUICK = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_cmsg_unchanged",
-         "test_gso_gro_split", "test_flow_cache_follows_changes"]
+         "test_gso_gro_split", "test_flow_cache_follows_changes", "test_receive_calls_as_without_the_shim"]
 TSAN = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_flow_cache_follows_changes"]
 
 UDP_FIELDS = ["sll.pkttype", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "udp.payload"]
@@ -399,3 +402,21 @@ def test_programs_filter(env):
     rows = tshark(cap, ["udp.payload", "frame.comment"])
     eq([bytes.fromhex(r[0]) for r in rows], [b"shell"], "only socat captured")
     ok("socat" in rows[0][1], "comment names the program: %r" % rows[0][1])
+
+
+def test_receive_calls_as_without_the_shim(env):
+    """tests/integration/recv_same.c prints what the receive calls give a program in the corners
+    where a shim that substitutes its own buffers could differ: reading nothing from a UDP socket
+    (0 at once, the datagram left queued), too many iovecs, errno after a successful first read
+    of a pipe or of a socket the shim never saw created, control messages cut short (the header's
+    length, MSG_CTRUNC), options set with a short length, several messages around the packet info
+    we strip, an IPv6 socket with the program's IPv4 packet info, name buffers with no or a
+    negative length.  The output under the shim must be the one without it, case by case."""
+    exe = env.path("recv_same")
+    cclib.run(["gcc", "-O1", "-o", exe, os.path.join(HERE, "recv_same.c")])
+    cap = env.path("c.pcapng")
+    for case in ("read0", "errno_kept", "cmsg", "optlen", "strip", "v6", "name"):
+        plain = cclib.run([exe, case], timeout=60)
+        shim = cclib.run([exe, case], env=env.env(cap), timeout=60)
+        eq(shim.stdout, plain.stdout, "case %s: the same output with the shim" % case)
+        ok(plain.stdout.count("\n") > 1, "case %s printed its results" % case)

@@ -1,0 +1,262 @@
+/*
+ * The receive calls' results, printed: run with and without the shim, the two outputs must be the
+ * same (test_core.test_receive_calls_as_without_the_shim).  One case per argument: read0, errno,
+ * cmsg, optlen, strip, v6, name.  Nothing printed depends on ports or time.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/syscall.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <sys/wait.h>
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+static double now(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec/1e9;}
+static void onalrm(int s){(void)s;}
+static void set_alarm_handler(int restart){struct sigaction sa;memset(&sa,0,sizeof sa);sa.sa_handler=onalrm;sa.sa_flags=restart?SA_RESTART:0;sigaction(SIGALRM,&sa,NULL);}
+static int udp4(const char *ip){int s=socket(AF_INET,SOCK_DGRAM,0);struct sockaddr_in a={.sin_family=AF_INET};inet_pton(AF_INET,ip,&a.sin_addr);if(bind(s,(void*)&a,sizeof a))perror("bind");return s;}
+static struct sockaddr_in addr_of(int s){struct sockaddr_in a;socklen_t l=sizeof a;getsockname(s,(void*)&a,&l);if(a.sin_addr.s_addr==0)a.sin_addr.s_addr=htonl(INADDR_LOOPBACK);return a;}
+static void send_to(int from,int to,const char *msg){struct sockaddr_in a=addr_of(to);if(sendto(from,msg,strlen(msg),0,(void*)&a,sizeof a)<0)perror("sendto");usleep(20000);}
+#define REP(...) do{printf(__VA_ARGS__);fflush(stdout);}while(0)
+
+/* ---- read0 ---- */
+/* each case on a fresh socket with one datagram queued; alarm(1) guards blocking */
+static int case_read0(void){
+  set_alarm_handler(0);
+  char buf[100]; static struct iovec many[1025]; for(int i=0;i<1025;i++){many[i].iov_base=buf;many[i].iov_len=1;}
+  for (int bindany=0; bindany<2; bindany++) for (int c=0;c<4;c++){
+    int r=udp4(bindany?"0.0.0.0":"127.0.0.1"), s=udp4("127.0.0.1");
+    struct iovec iv={buf,0}; ssize_t n; int e; double t;
+    const char *nm[]={"read(fd,buf,0)","readv(fd,iov,0)","readv(fd,{len 0},1)","readv(fd,iov,1025)"};
+    /* empty socket first */
+    alarm(1); t=now(); errno=0;
+    n = c==0?read(r,buf,0): c==1?readv(r,&iv,0): c==2?readv(r,&iv,1): readv(r,many,1025); e=errno; alarm(0);
+    REP("[%s] empty socket: %s = %zd errno=%d blocked=%d\n", bindany?"0.0.0.0":"127.0.0.1", nm[c], n, n<0?e:0, now()-t>0.5);
+    send_to(s,r,"hello");
+    alarm(1); errno=0;
+    n = c==0?read(r,buf,0): c==1?readv(r,&iv,0): c==2?readv(r,&iv,1): readv(r,many,1025); e=errno; alarm(0);
+    ssize_t n2=recv(r,buf,sizeof buf,MSG_DONTWAIT);
+    REP("[%s] 1 queued:     %s = %zd errno=%d; datagram still there: %d\n", bindany?"0.0.0.0":"127.0.0.1", nm[c], n, n<0?e:0, n2==5);
+    close(r); close(s);
+  }
+  return 0;
+}
+
+/* ---- errno_kept ---- */
+static int case_errno_kept(void){
+  char buf[100]; int p[2]; pipe(p); write(p[1],"x",1);
+  errno=12345; ssize_t n=read(p[0],buf,1); REP("pipe read=%zd errno=%d\n",n,errno);
+  write(p[1],"x",1);
+  errno=12345; n=read(p[0],buf,1); REP("pipe read again=%zd errno=%d\n",n,errno);
+  int f=open("/etc/hostname",O_RDONLY);
+  errno=12345; n=read(f,buf,1); REP("file read=%zd errno=%d\n",n,errno); close(f);
+  f=open("/etc/hostname",O_RDONLY); struct iovec iv={buf,1};
+  errno=12345; n=readv(f,&iv,1); REP("file readv=%zd errno=%d\n",n,errno); close(f);
+  /* a UDP socket the shim did not see created (as inherited, or from a raw syscall) */
+  int r=syscall(SYS_socket,AF_INET,SOCK_DGRAM,0);
+  struct sockaddr_in a={.sin_family=AF_INET}; a.sin_addr.s_addr=htonl(INADDR_LOOPBACK);
+  syscall(SYS_bind,r,&a,sizeof a);
+  int s=udp4("127.0.0.1");
+  send_to(s,r,"hello");
+  errno=12345; n=recv(r,buf,sizeof buf,0); REP("unseen unconnected udp recv=%zd errno=%d\n",n,errno);
+  send_to(s,r,"hello");
+  errno=12345; n=recv(r,buf,sizeof buf,0); REP("same again recv=%zd errno=%d\n",n,errno);
+  int t=syscall(SYS_socket,AF_INET,SOCK_DGRAM,0);
+  syscall(SYS_bind,t,&a,sizeof a);
+  send_to(s,t,"hello");
+  errno=12345; n=read(t,buf,sizeof buf); REP("unseen udp read=%zd errno=%d\n",n,errno);
+  int u=syscall(SYS_socket,AF_INET,SOCK_DGRAM,0);
+  struct sockaddr_in d=addr_of(r);
+  errno=12345; n=sendto(u,"x",1,0,(void*)&d,sizeof d); REP("unseen udp sendto=%zd errno=%d\n",n,errno);
+  errno=12345; n=recv(r,buf,sizeof buf,0); REP("recv=%zd errno=%d\n",n,errno);
+  /* seen sockets */
+  send_to(s,r,"hello");
+  errno=12345; n=recvfrom(r,buf,sizeof buf,0,NULL,NULL); REP("recvfrom=%zd errno=%d\n",n,errno);
+  errno=12345; n=sendto(s,"x",1,0,(void*)&d,sizeof d); REP("sendto=%zd errno=%d\n",n,errno);
+  struct msghdr m={0}; struct iovec v={buf,sizeof buf}; m.msg_iov=&v;m.msg_iovlen=1;
+  errno=12345; n=recvmsg(r,&m,0); REP("recvmsg=%zd errno=%d\n",n,errno);
+  return 0;
+}
+
+/* ---- cmsg ---- */
+static void dump_cmsg(const char *what, struct msghdr *m, ssize_t n, size_t ctlbuf){
+  REP("%s: r=%zd flags=0x%x controllen=%zu", what, n, m->msg_flags, (size_t)m->msg_controllen);
+  unsigned char *b=m->msg_control; size_t off=0;
+  while (b && off+sizeof(struct cmsghdr) <= m->msg_controllen){
+    struct cmsghdr c; memcpy(&c,b+off,sizeof c);
+    REP(" [len=%zu lvl=%d type=%d]", (size_t)c.cmsg_len, c.cmsg_level, c.cmsg_type);
+    if (c.cmsg_len < sizeof c) break;
+    off += CMSG_ALIGN(c.cmsg_len);
+  }
+  /* untouched tail bytes */
+  size_t k=0; if (b) for (size_t i=m->msg_controllen;i<ctlbuf;i++) if (b[i]!=0xAA) k++;
+  REP(" dirtypast=%zu\n",k);
+}
+static int case_cmsg(void){
+  const char *binds[]={"127.0.0.1","0.0.0.0"};
+  for (int bi=0;bi<2;bi++) for (int opt=0;opt<3;opt++){
+    int r=udp4(binds[bi]), s=udp4("127.0.0.1"), one=1;
+    if (opt==0) setsockopt(r,SOL_SOCKET,SO_TIMESTAMP,&one,sizeof one);
+    if (opt==1){ setsockopt(r,IPPROTO_IP,IP_RECVTTL,&one,sizeof one); setsockopt(r,IPPROTO_IP,IP_RECVTOS,&one,sizeof one);}
+    if (opt==2){ setsockopt(r,IPPROTO_IP,IP_PKTINFO,&one,sizeof one); setsockopt(r,IPPROTO_IP,IP_RECVTTL,&one,sizeof one);}
+    REP("== bind %s opt %d\n",binds[bi],opt);
+    size_t sizes[]={0,8,15,16,17,20,24,28,31,32,40,48,56,64,200};
+    for (unsigned i=0;i<sizeof sizes/sizeof *sizes;i++){
+      send_to(s,r,"hello");
+      unsigned char ctl[256]; memset(ctl,0xAA,sizeof ctl);
+      char buf[64]; struct iovec v={buf,sizeof buf}; struct sockaddr_in from;
+      struct msghdr m={.msg_name=&from,.msg_namelen=sizeof from,.msg_iov=&v,.msg_iovlen=1,.msg_control=ctl,.msg_controllen=sizes[i]};
+      ssize_t n=recvmsg(r,&m,0);
+      char w[32]; snprintf(w,sizeof w,"ctl %zu",sizes[i]); dump_cmsg(w,&m,n,sizeof ctl);
+    }
+    send_to(s,r,"hello");
+    { char buf[64]; struct iovec v={buf,sizeof buf};
+      struct msghdr m={.msg_iov=&v,.msg_iovlen=1,.msg_control=NULL,.msg_controllen=100};
+      ssize_t n=recvmsg(r,&m,0); dump_cmsg("NULL ctl len100",&m,n,0);}
+    close(r); close(s);
+  }
+  return 0;
+}
+
+/* ---- optlen ---- */
+static int case_optlen(void){
+  for (int len=1; len<=4; len++){
+    int r=udp4("0.0.0.0"), s=udp4("127.0.0.1"); int one=1;
+    if (setsockopt(r,IPPROTO_IP,IP_PKTINFO,&one,len)) perror("setsockopt");
+    send_to(s,r,"hello");
+    char buf[64], ctl[256]; struct iovec v={buf,sizeof buf};
+    struct msghdr m={.msg_iov=&v,.msg_iovlen=1,.msg_control=ctl,.msg_controllen=sizeof ctl};
+    ssize_t n=recvmsg(r,&m,0);
+    REP("IP_PKTINFO=1 with optlen %d: r=%zd controllen=%zu:",len,n,(size_t)m.msg_controllen);
+    for (struct cmsghdr *c=CMSG_FIRSTHDR(&m); c; c=CMSG_NXTHDR(&m,c)) REP(" (%d,%d)",c->cmsg_level,c->cmsg_type);
+    REP("\n"); close(r); close(s);
+  }
+  return 0;
+}
+
+/* ---- strip ---- */
+static void list_strip(const char *w, struct msghdr *m, ssize_t n){
+  REP("%s: r=%zd flags=0x%x controllen=%zu:", w, n, m->msg_flags, (size_t)m->msg_controllen);
+  for (struct cmsghdr *c=CMSG_FIRSTHDR(m); c; c=CMSG_NXTHDR(m,c)) REP(" (%d,%d,len%zu)", c->cmsg_level,c->cmsg_type,(size_t)c->cmsg_len);
+  REP("\n");
+}
+static int case_strip(void){
+  int r=udp4("0.0.0.0"), s=udp4("127.0.0.1"), one=1;
+  setsockopt(r,IPPROTO_IP,IP_RECVOPTS,&one,sizeof one);
+  setsockopt(r,IPPROTO_IP,IP_RECVORIGDSTADDR,&one,sizeof one);
+  unsigned char opts[40]; memset(opts,1,sizeof opts);
+  if (setsockopt(s,IPPROTO_IP,IP_OPTIONS,opts,sizeof opts)) perror("IP_OPTIONS");
+  static unsigned char big[9000], small[512];
+  for (int i=0;i<2;i++){
+    send_to(s,r,"hello");
+    char buf[64]; struct iovec v={buf,sizeof buf};
+    memset(big,0,sizeof big); memset(small,0,sizeof small);
+    struct msghdr m={.msg_iov=&v,.msg_iovlen=1,.msg_control=i?big:small,.msg_controllen=i?sizeof big:sizeof small};
+    ssize_t n=recvmsg(r,&m,0); list_strip(i?"ctl 9000":"ctl 512",&m,n);
+  }
+  return 0;
+}
+
+/* ---- v6 ---- */
+static void list_v6(const char *w, struct msghdr *m, ssize_t n){
+  REP("%s: r=%zd flags=0x%x controllen=%zu:", w, n, m->msg_flags, (size_t)m->msg_controllen);
+  for (struct cmsghdr *c=CMSG_FIRSTHDR(m); c; c=CMSG_NXTHDR(m,c)) REP(" (%d,%d,len%zu)", c->cmsg_level,c->cmsg_type,(size_t)c->cmsg_len);
+  REP("\n");
+}
+static int udp6any(void){int s=socket(AF_INET6,SOCK_DGRAM,0);int z=0;setsockopt(s,IPPROTO_IPV6,IPV6_V6ONLY,&z,sizeof z);struct sockaddr_in6 a={.sin6_family=AF_INET6,.sin6_addr=IN6ADDR_ANY_INIT};bind(s,(void*)&a,sizeof a);return s;}
+static int port6(int s){struct sockaddr_in6 a;socklen_t l=sizeof a;getsockname(s,(void*)&a,&l);return ntohs(a.sin6_port);}
+static int case_v6(void){
+  for (int mode=0;mode<4;mode++){
+    int r=udp6any(), one=1;
+    const char *desc[]={"none","IP_PKTINFO(level IP)","IPV6_RECVPKTINFO","IP_RECVTOS(level IP)"};
+    if (mode==1) setsockopt(r,IPPROTO_IP,IP_PKTINFO,&one,sizeof one);
+    if (mode==2) setsockopt(r,IPPROTO_IPV6,IPV6_RECVPKTINFO,&one,sizeof one);
+    if (mode==3) setsockopt(r,IPPROTO_IP,IP_RECVTOS,&one,sizeof one);
+    /* (getsockopt would show the option the shim enables: README says so.) */
+    REP("== v6 wildcard, program set %s\n",desc[mode]);
+    int s6=socket(AF_INET6,SOCK_DGRAM,0); struct sockaddr_in6 d6={.sin6_family=AF_INET6,.sin6_addr=IN6ADDR_LOOPBACK_INIT,.sin6_port=htons(port6(r))};
+    int s4=socket(AF_INET,SOCK_DGRAM,0); struct sockaddr_in d4={.sin_family=AF_INET,.sin_port=htons(port6(r))}; d4.sin_addr.s_addr=htonl(INADDR_LOOPBACK);
+    for (int k=0;k<2;k++){
+      if (k==0) sendto(s6,"hi",2,0,(void*)&d6,sizeof d6); else sendto(s4,"hi",2,0,(void*)&d4,sizeof d4);
+      usleep(20000);
+      char buf[64], ctl[512]; struct iovec iv={buf,sizeof buf}; struct sockaddr_in6 from;
+      struct msghdr m={.msg_name=&from,.msg_namelen=sizeof from,.msg_iov=&iv,.msg_iovlen=1,.msg_control=ctl,.msg_controllen=sizeof ctl};
+      ssize_t n=recvmsg(r,&m,0); list_v6(k?" from 127.0.0.1":" from ::1",&m,n);
+    }
+    close(r); close(s4); close(s6);
+  }
+  return 0;
+}
+
+/* ---- name ---- */
+static int case_name(void){
+  const char *binds[]={"127.0.0.1","0.0.0.0"};
+  for (int bi=0;bi<2;bi++){
+    int r=udp4(binds[bi]), s=udp4("127.0.0.1"); char buf[64];
+    REP("== bind %s\n",binds[bi]);
+    struct sockaddr_in from; memset(&from,0xAA,sizeof from);
+    send_to(s,r,"hello");
+    errno=0; ssize_t n=recvfrom(r,buf,sizeof buf,0,(void*)&from,NULL); int e=errno;
+    REP("recvfrom(from,NULL len)=%zd errno=%d\n",n,n<0?e:0);
+    n=recv(r,buf,sizeof buf,MSG_DONTWAIT); REP("  then DONTWAIT recv=%zd\n",n);
+    send_to(s,r,"hello");
+    struct iovec iv={buf,sizeof buf};
+    struct msghdr m={.msg_name=&from,.msg_namelen=(socklen_t)-1,.msg_iov=&iv,.msg_iovlen=1};
+    errno=0; n=recvmsg(r,&m,0); e=errno; REP("recvmsg namelen=-1: %zd errno=%d namelen=%u\n",n,n<0?e:0,m.msg_namelen);
+    n=recv(r,buf,sizeof buf,MSG_DONTWAIT); REP("  then DONTWAIT recv=%zd\n",n);
+    send_to(s,r,"hello");
+    socklen_t fl=(socklen_t)-1;
+    errno=0; n=recvfrom(r,buf,sizeof buf,0,(void*)&from,&fl); e=errno; REP("recvfrom fromlen=-1: %zd errno=%d fl=%u\n",n,n<0?e:0,fl);
+    n=recv(r,buf,sizeof buf,MSG_DONTWAIT); REP("  then DONTWAIT recv=%zd\n",n);
+    send_to(s,r,"hello");
+    fl=4; memset(&from,0xAA,sizeof from);
+    n=recvfrom(r,buf,sizeof buf,0,(void*)&from,&fl); REP("recvfrom fromlen=4: %zd fl=%u fam=%d port_untouched=%d\n",n,fl,from.sin_family,from.sin_port==0xAAAA);
+    send_to(s,r,"hello");
+    memset(&from,0xAA,sizeof from); m.msg_namelen=4; m.msg_controllen=0; m.msg_control=NULL;
+    n=recvmsg(r,&m,0); REP("recvmsg namelen=4: %zd nl=%u fam=%d port_untouched=%d flags=%x\n",n,m.msg_namelen,from.sin_family,from.sin_port==0xAAAA,m.msg_flags);
+    send_to(s,r,"hello");
+    m.msg_name=NULL; m.msg_namelen=77;
+    n=recvmsg(r,&m,0); REP("recvmsg name NULL namelen=77: %zd nl=%u\n",n,m.msg_namelen);
+    close(r); close(s);
+  }
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IONBF, 0);
+	if (argc != 2)
+		return 2;
+	if (!strcmp(argv[1], "read0"))
+		return case_read0();
+	if (!strcmp(argv[1], "errno_kept"))
+		return case_errno_kept();
+	if (!strcmp(argv[1], "cmsg"))
+		return case_cmsg();
+	if (!strcmp(argv[1], "optlen"))
+		return case_optlen();
+	if (!strcmp(argv[1], "strip"))
+		return case_strip();
+	if (!strcmp(argv[1], "v6"))
+		return case_v6();
+	if (!strcmp(argv[1], "name"))
+		return case_name();
+	return 2;
+}
