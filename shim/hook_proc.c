@@ -146,6 +146,35 @@ CC_EXPORT void closefrom(int lo)
 	cc_real.closefrom(last + 1);
 }
 
+/*
+ * After a successful dup of oldfd to newfd: the table's entry for newfd, if any, was another
+ * descriptor's.  A UDP socket's receive options are the socket's, shared by every descriptor
+ * of it: newfd's entry is made now and takes oldfd's (whose packet info is ours, whose the
+ * program's), so that what the program enabled is never stripped on the copy.  Not in a vfork
+ * child (own_memory).  Keeps errno.
+ */
+static void duped(int oldfd, int newfd)
+{
+	const unsigned opts = FDF_PKTINFO | FDF_USER_PKTINFO | FDF_RECV_TOS | FDF_RECV_TTL | FDF_GRO;
+	struct cc_fd *o = cc_fd_peek(oldfd);
+	int udp = oldfd != newfd && o && fd_kind(o) == FDK_UDP;
+
+	if ((!udp && !known(newfd)) || !own_memory())
+		return;
+	int saved = errno;
+	unsigned bits = udp ? fd_flags(o) & opts : 0;
+	uint16_t gso = udp ? o->gso_size : 0;
+	cc_fd_reset(newfd);
+	struct cc_fd *n = udp ? cc_classify(newfd) : NULL;
+	if (n && fd_kind(n) == FDK_UDP) {
+		__atomic_fetch_and(&n->flags, (uint16_t)~opts, __ATOMIC_RELAXED);
+		__atomic_fetch_or(&n->flags, (uint16_t)bits, __ATOMIC_RELAXED);
+		n->gso_size = gso;
+		cc_fd_changed();
+	}
+	errno = saved;
+}
+
 CC_EXPORT int dup(int fd)
 {
 	REAL(dup);
@@ -154,64 +183,58 @@ CC_EXPORT int dup(int fd)
 		return -1;
 	}
 	int r = cc_real.dup(fd);
-	if (r >= 0 && capturing() && known(r) && own_memory())
-		cc_fd_reset(r);
+	if (r >= 0 && capturing())
+		duped(fd, r);
 	return r;
 }
 
 /*
  * Before the program's dup2 or dup3 onto newfd: our descriptor with that number moves out of the
- * way, delayed datagrams for the socket there leave.  Returns whether the fd table's entry for
- * newfd is to be forgotten after a successful call (not in a vfork child: the table is its
- * parent's, and so are the numbers of ours, where the call replaces only the child's copy).
+ * way, delayed datagrams for the socket there leave (not in a vfork child: the numbers of ours
+ * and the queue are its parent's, and the call replaces only the child's copy).
  */
-static int dup_onto(int oldfd, int newfd)
+static void dup_onto(int oldfd, int newfd)
 {
-	int busy = cc_ownfd_is(newfd) || known(newfd) || (impairing() && newfd >= 0 && oldfd != newfd);
+	int busy = cc_ownfd_is(newfd) || (impairing() && newfd >= 0 && oldfd != newfd);
 
 	if (!busy || !own_memory())
-		return 0;
+		return;
 	/* The program wants that number: if it is ours, ours moves out of the way first. */
 	cc_ownfd_make_room(newfd);
 	if (impairing() && newfd >= 0 && oldfd != newfd)
 		cc_impair_closing((unsigned)newfd, (unsigned)newfd);
-	return 1;
 }
 
 CC_EXPORT int dup2(int oldfd, int newfd)
 {
 	REAL(dup2);
-	int reset = 0;
-
 	if (capturing()) {
 		if (cc_ownfd_is(oldfd)) {
 			errno = EBADF;
 			return -1;
 		}
-		reset = dup_onto(oldfd, newfd);
+		dup_onto(oldfd, newfd);
 	}
 	int r = cc_real.dup2(oldfd, newfd);
-	if (r >= 0 && oldfd != newfd && reset)
-		cc_fd_reset(newfd);
+	if (r >= 0 && oldfd != newfd && capturing())
+		duped(oldfd, newfd);
 	return r;
 }
 
 CC_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	REAL(dup3);
-	int reset = 0;
-
 	/* The kernel's EINVAL (the same number twice, an unknown flag) comes before its EBADF. */
 	if (capturing() && oldfd != newfd && !(flags & ~O_CLOEXEC)) {
 		if (cc_ownfd_is(oldfd)) {
 			errno = EBADF;
 			return -1;
 		}
-		reset = dup_onto(oldfd, newfd);
+		dup_onto(oldfd, newfd);
 	}
 	int r = cc_real.dup3(oldfd, newfd, flags);
-	if (r >= 0 && reset)
-		cc_fd_reset(newfd);
+	if (r >= 0 && capturing())
+		duped(oldfd, newfd);
 	return r;
 }
 
@@ -243,8 +266,7 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 			r = r2;
 		}
 	}
-	if (known(r) && own_memory())
-		cc_fd_reset(r);
+	duped(fd, r);
 	errno = saved;
 	return r;
 }
