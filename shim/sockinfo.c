@@ -46,6 +46,17 @@ static void enable_pktinfo(int fd, struct cc_fd *e)
 
 	if (fd_flags(e) & (FDF_PKTINFO | FDF_USER_PKTINFO))
 		return;
+	/*
+	 * On already, on a socket first seen now (inherited over exec, as systemd's PassPacketInfo
+	 * passes them): the program's, which must keep getting it.
+	 */
+	int on = 0;
+	socklen_t l = sizeof(on);
+	if ((e->family == AF_INET6 ? getsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, &l)
+				   : getsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, &l)) == 0 && on) {
+		set_flags(e, FDF_USER_PKTINFO);
+		return;
+	}
 	if (e->family == AF_INET6)
 		rc = cc_real.setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
 	else
