@@ -1,7 +1,7 @@
 /*
  * The receive calls' results, printed: run with and without the shim, the two outputs must be the
- * same (test_core.test_receive_calls_as_without_the_shim).  One case per argument: read0, errno,
- * cmsg, optlen, strip, v6, name.  Nothing printed depends on ports or time.
+ * same (test_core.test_receive_calls_as_without_the_shim).  One case per argument: read0,
+ * errno_kept, cmsg, optlen, strip, v6, name, dup, inherit.  Nothing printed depends on ports or time.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -239,11 +239,60 @@ static int case_name(void){
   return 0;
 }
 
+/* ---- dup: the program's IP_PKTINFO, set before or after bind, on a dup of the socket ---- */
+static void list_dup(const char *w, struct msghdr *m, ssize_t n){
+  REP("%s: r=%zd flags=0x%x controllen=%zu:", w, n, m->msg_flags, (size_t)m->msg_controllen);
+  for (struct cmsghdr *c=CMSG_FIRSTHDR(m); c; c=CMSG_NXTHDR(m,c)) REP(" (%d,%d,len%zu)", c->cmsg_level,c->cmsg_type,(size_t)c->cmsg_len);
+  REP("\n");
+}
+static int case_dup(void){
+  for (int order=0; order<2; order++){
+    int r=socket(AF_INET,SOCK_DGRAM,0), one=1;
+    struct sockaddr_in a={.sin_family=AF_INET};
+    if (order==0){ setsockopt(r,IPPROTO_IP,IP_PKTINFO,&one,sizeof one); bind(r,(void*)&a,sizeof a);}
+    else { bind(r,(void*)&a,sizeof a); setsockopt(r,IPPROTO_IP,IP_PKTINFO,&one,sizeof one);}
+    int d=dup(r), s=udp4("127.0.0.1");
+    for (int i=0;i<2;i++){
+      int fd=i?d:r;
+      send_to(s,r,"hello");
+      char buf[64], ctl[256]; struct iovec v={buf,sizeof buf}; struct sockaddr_in from;
+      struct msghdr m={.msg_name=&from,.msg_namelen=sizeof from,.msg_iov=&v,.msg_iovlen=1,.msg_control=ctl,.msg_controllen=sizeof ctl};
+      ssize_t n=recvmsg(fd,&m,0); char w[64]; snprintf(w,sizeof w,"%s, recvmsg on %s",order?"bind then PKTINFO":"PKTINFO then bind",i?"dup":"orig"); list_dup(w,&m,n);
+    }
+    close(r); close(d); close(s);
+  }
+  return 0;
+}
+
+/* ---- inherit: a wildcard socket with the program's IP_PKTINFO, across exec ---- */
+static int case_inherited(int r){
+  int s=udp4("127.0.0.1");
+  for (int i=0;i<2;i++){
+    send_to(s,r,"hello");
+    char buf[64], ctl[256]; struct iovec v={buf,sizeof buf}; struct sockaddr_in from;
+    struct msghdr m={.msg_name=&from,.msg_namelen=sizeof from,.msg_iov=&v,.msg_iovlen=1,.msg_control=ctl,.msg_controllen=sizeof ctl};
+    errno=12345; ssize_t n=recvmsg(r,&m,0); int e=errno; list_dup("inherited wildcard socket with the program's IP_PKTINFO",&m,n); REP("  errno=%d\n",e);
+  }
+  return 0;
+}
+static int case_inherit(void){
+  int r=udp4("0.0.0.0"), one=1;
+  setsockopt(r,IPPROTO_IP,IP_PKTINFO,&one,sizeof one);
+  char a[16]; snprintf(a,sizeof a,"%d",r);
+  execl("/proc/self/exe","recv_same","inherited",a,(char*)NULL); perror("exec"); return 1;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
+	if (argc == 3 && !strcmp(argv[1], "inherited"))
+		return case_inherited(atoi(argv[2]));
 	if (argc != 2)
 		return 2;
+	if (!strcmp(argv[1], "dup"))
+		return case_dup();
+	if (!strcmp(argv[1], "inherit"))
+		return case_inherit();
 	if (!strcmp(argv[1], "read0"))
 		return case_read0();
 	if (!strcmp(argv[1], "errno_kept"))

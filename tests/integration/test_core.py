@@ -411,11 +411,12 @@ def test_receive_calls_as_without_the_shim(env):
     of a pipe or of a socket the shim never saw created, control messages cut short (the header's
     length, MSG_CTRUNC), options set with a short length, several messages around the packet info
     we strip, an IPv6 socket with the program's IPv4 packet info, name buffers with no or a
-    negative length.  The output under the shim must be the one without it, case by case."""
+    negative length, the program's packet info on a dup of its socket and on one inherited over
+    exec (as systemd's PassPacketInfo hands them over).  The output under the shim must be the one without it, case by case."""
     exe = env.path("recv_same")
     cclib.run(["gcc", "-O1", "-o", exe, os.path.join(HERE, "recv_same.c")])
     cap = env.path("c.pcapng")
-    for case in ("read0", "errno_kept", "cmsg", "optlen", "strip", "v6", "name"):
+    for case in ("read0", "errno_kept", "cmsg", "optlen", "strip", "v6", "name", "dup", "inherit"):
         plain = cclib.run([exe, case], timeout=60)
         shim = cclib.run([exe, case], env=env.env(cap), timeout=60)
         eq(shim.stdout, plain.stdout, "case %s: the same output with the shim" % case)
