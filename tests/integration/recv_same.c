@@ -22,12 +22,6 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <sys/wait.h>
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
 static double now(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec/1e9;}
 static void onalrm(int s){(void)s;}
 static void set_alarm_handler(int restart){struct sigaction sa;memset(&sa,0,sizeof sa);sa.sa_handler=onalrm;sa.sa_flags=restart?SA_RESTART:0;sigaction(SIGALRM,&sa,NULL);}
@@ -152,7 +146,7 @@ static int case_optlen(void){
 }
 
 /* ---- strip ---- */
-static void list_strip(const char *w, struct msghdr *m, ssize_t n){
+static void list_cmsgs(const char *w, struct msghdr *m, ssize_t n){
   REP("%s: r=%zd flags=0x%x controllen=%zu:", w, n, m->msg_flags, (size_t)m->msg_controllen);
   for (struct cmsghdr *c=CMSG_FIRSTHDR(m); c; c=CMSG_NXTHDR(m,c)) REP(" (%d,%d,len%zu)", c->cmsg_level,c->cmsg_type,(size_t)c->cmsg_len);
   REP("\n");
@@ -169,17 +163,12 @@ static int case_strip(void){
     char buf[64]; struct iovec v={buf,sizeof buf};
     memset(big,0,sizeof big); memset(small,0,sizeof small);
     struct msghdr m={.msg_iov=&v,.msg_iovlen=1,.msg_control=i?big:small,.msg_controllen=i?sizeof big:sizeof small};
-    ssize_t n=recvmsg(r,&m,0); list_strip(i?"ctl 9000":"ctl 512",&m,n);
+    ssize_t n=recvmsg(r,&m,0); list_cmsgs(i?"ctl 9000":"ctl 512",&m,n);
   }
   return 0;
 }
 
 /* ---- v6 ---- */
-static void list_v6(const char *w, struct msghdr *m, ssize_t n){
-  REP("%s: r=%zd flags=0x%x controllen=%zu:", w, n, m->msg_flags, (size_t)m->msg_controllen);
-  for (struct cmsghdr *c=CMSG_FIRSTHDR(m); c; c=CMSG_NXTHDR(m,c)) REP(" (%d,%d,len%zu)", c->cmsg_level,c->cmsg_type,(size_t)c->cmsg_len);
-  REP("\n");
-}
 static int udp6any(void){int s=socket(AF_INET6,SOCK_DGRAM,0);int z=0;setsockopt(s,IPPROTO_IPV6,IPV6_V6ONLY,&z,sizeof z);struct sockaddr_in6 a={.sin6_family=AF_INET6,.sin6_addr=IN6ADDR_ANY_INIT};bind(s,(void*)&a,sizeof a);return s;}
 static int port6(int s){struct sockaddr_in6 a;socklen_t l=sizeof a;getsockname(s,(void*)&a,&l);return ntohs(a.sin6_port);}
 static int case_v6(void){
@@ -198,7 +187,7 @@ static int case_v6(void){
       usleep(20000);
       char buf[64], ctl[512]; struct iovec iv={buf,sizeof buf}; struct sockaddr_in6 from;
       struct msghdr m={.msg_name=&from,.msg_namelen=sizeof from,.msg_iov=&iv,.msg_iovlen=1,.msg_control=ctl,.msg_controllen=sizeof ctl};
-      ssize_t n=recvmsg(r,&m,0); list_v6(k?" from 127.0.0.1":" from ::1",&m,n);
+      ssize_t n=recvmsg(r,&m,0); list_cmsgs(k?" from 127.0.0.1":" from ::1",&m,n);
     }
     close(r); close(s4); close(s6);
   }
@@ -240,11 +229,6 @@ static int case_name(void){
 }
 
 /* ---- dup: the program's IP_PKTINFO, set before or after bind, on a dup of the socket ---- */
-static void list_dup(const char *w, struct msghdr *m, ssize_t n){
-  REP("%s: r=%zd flags=0x%x controllen=%zu:", w, n, m->msg_flags, (size_t)m->msg_controllen);
-  for (struct cmsghdr *c=CMSG_FIRSTHDR(m); c; c=CMSG_NXTHDR(m,c)) REP(" (%d,%d,len%zu)", c->cmsg_level,c->cmsg_type,(size_t)c->cmsg_len);
-  REP("\n");
-}
 static int case_dup(void){
   for (int order=0; order<2; order++){
     int r=socket(AF_INET,SOCK_DGRAM,0), one=1;
@@ -257,7 +241,7 @@ static int case_dup(void){
       send_to(s,r,"hello");
       char buf[64], ctl[256]; struct iovec v={buf,sizeof buf}; struct sockaddr_in from;
       struct msghdr m={.msg_name=&from,.msg_namelen=sizeof from,.msg_iov=&v,.msg_iovlen=1,.msg_control=ctl,.msg_controllen=sizeof ctl};
-      ssize_t n=recvmsg(fd,&m,0); char w[64]; snprintf(w,sizeof w,"%s, recvmsg on %s",order?"bind then PKTINFO":"PKTINFO then bind",i?"dup":"orig"); list_dup(w,&m,n);
+      ssize_t n=recvmsg(fd,&m,0); char w[64]; snprintf(w,sizeof w,"%s, recvmsg on %s",order?"bind then PKTINFO":"PKTINFO then bind",i?"dup":"orig"); list_cmsgs(w,&m,n);
     }
     close(r); close(d); close(s);
   }
@@ -271,7 +255,7 @@ static int case_inherited(int r){
     send_to(s,r,"hello");
     char buf[64], ctl[256]; struct iovec v={buf,sizeof buf}; struct sockaddr_in from;
     struct msghdr m={.msg_name=&from,.msg_namelen=sizeof from,.msg_iov=&v,.msg_iovlen=1,.msg_control=ctl,.msg_controllen=sizeof ctl};
-    errno=12345; ssize_t n=recvmsg(r,&m,0); int e=errno; list_dup("inherited wildcard socket with the program's IP_PKTINFO",&m,n); REP("  errno=%d\n",e);
+    errno=12345; ssize_t n=recvmsg(r,&m,0); int e=errno; list_cmsgs("inherited wildcard socket with the program's IP_PKTINFO",&m,n); REP("  errno=%d\n",e);
   }
   return 0;
 }
@@ -282,30 +266,22 @@ static int case_inherit(void){
   execl("/proc/self/exe","recv_same","inherited",a,(char*)NULL); perror("exec"); return 1;
 }
 
+static const struct {
+	const char *name;
+	int (*run)(void);
+} cases[] = {
+	{ "read0", case_read0 }, { "errno_kept", case_errno_kept }, { "cmsg", case_cmsg },
+	{ "optlen", case_optlen }, { "strip", case_strip }, { "v6", case_v6 }, { "name", case_name },
+	{ "dup", case_dup }, { "inherit", case_inherit },
+};
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	if (argc == 3 && !strcmp(argv[1], "inherited"))
 		return case_inherited(atoi(argv[2]));
-	if (argc != 2)
-		return 2;
-	if (!strcmp(argv[1], "dup"))
-		return case_dup();
-	if (!strcmp(argv[1], "inherit"))
-		return case_inherit();
-	if (!strcmp(argv[1], "read0"))
-		return case_read0();
-	if (!strcmp(argv[1], "errno_kept"))
-		return case_errno_kept();
-	if (!strcmp(argv[1], "cmsg"))
-		return case_cmsg();
-	if (!strcmp(argv[1], "optlen"))
-		return case_optlen();
-	if (!strcmp(argv[1], "strip"))
-		return case_strip();
-	if (!strcmp(argv[1], "v6"))
-		return case_v6();
-	if (!strcmp(argv[1], "name"))
-		return case_name();
+	for (size_t i = 0; argc == 2 && i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (!strcmp(argv[1], cases[i].name))
+			return cases[i].run();
 	return 2;
 }
