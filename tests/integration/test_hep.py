@@ -93,11 +93,18 @@ class Proc:
         self.p = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
     def stop(self, sig=signal.SIGTERM):
+        """Signals the program and waits for it; one that has not ended after 30 s (a loaded
+        machine: its processes' exits take the file's lock in turn) is killed, and what its
+        processes were waiting in goes to the log first, for the failure to show."""
         if self.p.poll() is None:
             self.p.send_signal(sig)
             try:
-                self.p.wait(timeout=10)
+                self.p.wait(timeout=30)
             except subprocess.TimeoutExpired:
+                ps = subprocess.run(["ps", "-eo", "pid,ppid,stat,wchan:24,etimes,args", "--forest"],
+                                    capture_output=True, text=True).stdout
+                self.log.write("\n[test] still running 30 s after the signal:\n" + ps[-3000:])
+                self.log.flush()
                 self.p.kill()
                 self.p.wait()
         self.log.close()
@@ -150,7 +157,7 @@ def run_sipsak(env, cap, hep, args, extra=(), append=False):
 
 def summary_hep(stderr):
     m = re.search(r"HEP (\d+) sent, (\d+) dropped", stderr)
-    ok(m, "the summary says what HEP sent and dropped: %r" % stderr[-600:])
+    ok(m, "the summary says what HEP sent and dropped: %r" % stderr[-3000:])
     return int(m.group(1)), int(m.group(2))
 
 
