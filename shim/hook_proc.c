@@ -118,8 +118,8 @@ CC_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
 	int mine = own_memory();
 	if (mine && impairing())
 		cc_impair_closing(lo, hi);
-	int own[CC_OWNFD_MAX];
-	int r = cc_ownfd_in_range(lo, hi, own) == 0 ? cc_real.close_range(lo, hi, flags) : close_around(lo, hi, flags);
+	/* (With none of ours in the range, close_around is the one call.) */
+	int r = close_around(lo, hi, flags);
 	if (r == 0 && mine)
 		cc_fd_reset_range(lo, hi);
 	return r;
@@ -300,7 +300,7 @@ CC_EXPORT int fcntl64(int fd, int cmd, ...)
  */
 static void before_exec(void)
 {
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && (uint32_t)getpid() == cc_pid) {
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && own_memory()) {
 		cc_impair_exit();       /* delayed datagrams go now: the new image has no sender thread */
 		cc_writer_flush();
 	}
@@ -383,7 +383,7 @@ CC_EXPORT void _exit(int status)
 {
 	REAL(_exit);
 	before_exec();
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && (uint32_t)getpid() == cc_pid)
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && own_memory())
 		cc_control_exit();
 	cc_real._exit(status);
 	__builtin_unreachable();
@@ -393,7 +393,7 @@ CC_EXPORT void _Exit(int status)
 {
 	REAL(_Exit);
 	before_exec();
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && (uint32_t)getpid() == cc_pid)
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && own_memory())
 		cc_control_exit();
 	cc_real._Exit(status);
 	__builtin_unreachable();
