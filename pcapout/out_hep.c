@@ -129,8 +129,8 @@ static uint64_t queued_packets(size_t from, size_t upto, size_t *end)
 	return n;
 }
 
-/* The TCP connection is gone: what it still held is lost, and a new one is tried later. */
-static void tcp_lost(void)
+/* The TCP queue goes with its connection: what left is counted sent, the rest dropped. */
+static void queue_lost(void)
 {
 	size_t end;
 	uint64_t done = queued_packets(0, H.qsent, &end);
@@ -138,6 +138,12 @@ static void tcp_lost(void)
 
 	count(done, all - done);
 	H.qlen = H.qsent = 0;
+}
+
+/* The TCP connection is gone: what it still held is lost, and a new one is tried later. */
+static void tcp_lost(void)
+{
+	queue_lost();
 	close_socket();
 	H.next_try = mono_ns() + RETRY_NS;
 }
@@ -599,12 +605,8 @@ static int hep_move_fd(void)
 			 */
 			static int told;
 			__atomic_store_n(&H.fd, -1, __ATOMIC_RELEASE);
-			if (W.hep.tcp) {
-				size_t end;
-				uint64_t done = queued_packets(0, H.qsent, &end), all = queued_packets(0, H.qlen, &end);
-				count(done, all - done);
-				H.qlen = H.qsent = 0;
-			}
+			if (W.hep.tcp)
+				queue_lost();
 			H.next_try = mono_ns() + RETRY_NS;
 			if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
 				cc_warn("CLEARCAP_HEP: no descriptor left to keep the collector's socket from the program's "
