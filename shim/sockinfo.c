@@ -35,14 +35,22 @@ static void load_ip_opts(int fd, struct cc_fd *e)
 	cc_fd_changed();
 }
 
+/* The packet-info option we enable on a socket of e's family: IP_PKTINFO, or IPV6_RECVPKTINFO. */
+static int pktinfo_opt(const struct cc_fd *e, int *name)
+{
+	*name = e->family == AF_INET6 ? IPV6_RECVPKTINFO : IP_PKTINFO;
+	return e->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+}
+
 /*
  * On a wildcard-bound UDP socket only the datagram itself knows which local address it reached;
  * IP(V6)_PKTINFO makes the kernel say so.  The hooks strip it again from what the program sees.
  */
 static void enable_pktinfo(int fd, struct cc_fd *e)
 {
-	int one = 1;
-	int rc;
+	int one = 1, on = 0, name;
+	int level = pktinfo_opt(e, &name);
+	socklen_t l = sizeof(on);
 
 	if (fd_flags(e) & (FDF_PKTINFO | FDF_USER_PKTINFO))
 		return;
@@ -50,18 +58,11 @@ static void enable_pktinfo(int fd, struct cc_fd *e)
 	 * On already, on a socket first seen now (inherited over exec, as systemd's PassPacketInfo
 	 * passes them): the program's, which must keep getting it.
 	 */
-	int on = 0;
-	socklen_t l = sizeof(on);
-	if ((e->family == AF_INET6 ? getsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, &l)
-				   : getsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, &l)) == 0 && on) {
+	if (getsockopt(fd, level, name, &on, &l) == 0 && on) {
 		set_flags(e, FDF_USER_PKTINFO);
 		return;
 	}
-	if (e->family == AF_INET6)
-		rc = cc_real.setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
-	else
-		rc = cc_real.setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
-	if (rc == 0)
+	if (cc_real.setsockopt(fd, level, name, &one, sizeof(one)) == 0)
 		set_flags(e, FDF_PKTINFO);
 }
 
@@ -204,8 +205,8 @@ void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, s
 		v = *(const uint8_t *)val;
 	if (level == IPPROTO_IP || level == IPPROTO_IPV6) {
 		/* The option we enable on this family's sockets (enable_pktinfo): the program's too. */
-		if ((level == IPPROTO_IP && name == IP_PKTINFO && e->family == AF_INET) ||
-		    (level == IPPROTO_IPV6 && name == IPV6_RECVPKTINFO && e->family == AF_INET6)) {
+		int ours_name, ours_level = pktinfo_opt(e, &ours_name);
+		if (level == ours_level && name == ours_name) {
 			if (v) {
 				set_flags(e, FDF_USER_PKTINFO);
 			} else {
