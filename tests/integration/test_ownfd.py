@@ -356,21 +356,9 @@ s.sendto(b'after', ('127.0.0.1', 9))
     eq([bytes.fromhex(r[0]) for r in tshark(cap, ["udp.payload"])], [b"before"], "captured until it had to stop")
 
 
-VFORKER = r"""
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-/* The descriptor the capture file (argv[2]) is open on, found as the program would. */
+# The C programs' way to find the capture file's descriptor, as a program would.
+FIND_FD = r"""
+/* The descriptor `path` is open on, found in /proc/self/fd as the program would; -1 if none. */
 static int find(const char *path)
 {
 	char link[64], target[PATH_MAX];
@@ -385,6 +373,24 @@ static int find(const char *path)
 	}
 	return -1;
 }
+"""
+
+
+VFORKER = r"""
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* FIND_FD */
 
 static void say(int c, const char *s)
 {
@@ -438,7 +444,7 @@ def test_vfork_children_and_failed_close_range_change_nothing(env):
     closes nothing, so it forgets nothing.  Each connection's stream is whole in tshark's follow,
     with one FIN, and no warning."""
     src, exe = env.path("vf.c"), env.path("vf")
-    open(src, "w").write(VFORKER)
+    open(src, "w").write(VFORKER.replace("/* FIND_FD */", FIND_FD))
     cclib.run(["gcc", "-O1", "-o", exe, src])
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
@@ -586,6 +592,8 @@ RACER = r"""
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* FIND_FD */
+
 static int u, cap, nul;
 static volatile int go, done;
 static struct sockaddr_in d;
@@ -613,15 +621,9 @@ int main(int argc, char **argv)
 	u = socket(AF_INET, SOCK_DGRAM, 0);
 	sendto(u, "parent", 6, 0, (struct sockaddr *)&d, sizeof(d));
 	usleep(30000);
-	cap = -1;
-	for (int fd = 3; fd < 65536 && cap < 0; fd++) {
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-		ssize_t n = readlink(link, target, sizeof(target) - 1);
-		if (n > 0 && (target[n] = 0, !strcmp(target, argv[1])))
-			cap = fd;
-	}
-	if (cap < 0)
+	if ((cap = find(argv[1])) < 0)
 		return 3;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", cap);
 	for (int k = 0; k < children; k++) {
 		pid_t p = fork();
 		if (p == 0) {
@@ -659,7 +661,7 @@ def test_forked_child_dup2_onto_capture_fd_during_first_packet(env):
     the program's descriptor stays its own (/dev/null), and every child's datagram is captured,
     with no warning."""
     src, exe = env.path("race.c"), env.path("race")
-    open(src, "w").write(RACER)
+    open(src, "w").write(RACER.replace("/* FIND_FD */", FIND_FD))
     cclib.run(["gcc", "-O1", "-pthread", "-o", exe, src])
     cap = env.path("c.pcapng")
     n = 200
