@@ -283,8 +283,8 @@ void cc_tcp_connected(int fd, struct cc_fd *e, int active)
 	e->mss = (uint16_t)cc_sock_getint(fd, IPPROTO_TCP, TCP_MAXSEG, 1460);
 	if (e->mss < 536)
 		e->mss = 536;
-	e->snd_seq = l + 1;
-	e->rcv_seq = p + 1;
+	__atomic_store_n(fd_seq(e, 1), l + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(fd_seq(e, 0), p + 1, __ATOMIC_RELAXED);
 	if (active) {
 		tcp_ctl(e, ts, 1, CC_TCP_SYN, l, 0);
 		tcp_ctl(e, ts, 0, CC_TCP_SYN | CC_TCP_ACK, p, l + 1);
@@ -310,9 +310,9 @@ void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov,
 	if (__builtin_expect(cc_nest.ssl != NULL, 0))
 		nest_note(IPPROTO_TCP, &e->local, &e->peer, (fd_flags(e) & FDF_ACCEPTED) != 0);
 	ts = cc_now();
-	seq = __atomic_fetch_add(outgoing ? &e->snd_seq : &e->rcv_seq, (uint32_t)len, __ATOMIC_RELAXED);
+	seq = __atomic_fetch_add(fd_seq(e, outgoing), (uint32_t)len, __ATOMIC_RELAXED);
 	tcp_frame(e, &f, outgoing, CC_TCP_PSH | CC_TCP_ACK);
-	f.ack = outgoing ? e->rcv_seq : e->snd_seq;
+	f.ack = __atomic_load_n(fd_seq(e, !outgoing), __ATOMIC_RELAXED);
 	f.note = silent_note(iov, len, 0, 0);
 	/* Segments no larger than the connection's MSS, as the wire would carry them. */
 	for (size_t off = 0; off < len; off += e->mss) {
@@ -333,10 +333,10 @@ void cc_tcp_fin(int fd, struct cc_fd *e, int outgoing)
 	uint32_t seq, ack;
 
 	(void)fd;
-	if (!(fd_flags(e) & FDF_TCP_OPEN) || (__atomic_fetch_or(&e->flags, bit, __ATOMIC_RELAXED) & bit))
+	if (!(fd_flags(e) & FDF_TCP_OPEN) || (__atomic_fetch_or(fd_fin_flags(e), bit, __ATOMIC_RELAXED) & bit))
 		return;
-	seq = __atomic_fetch_add(outgoing ? &e->snd_seq : &e->rcv_seq, 1, __ATOMIC_RELAXED);
-	ack = outgoing ? e->rcv_seq : e->snd_seq;
+	seq = __atomic_fetch_add(fd_seq(e, outgoing), 1, __ATOMIC_RELAXED);
+	ack = __atomic_load_n(fd_seq(e, !outgoing), __ATOMIC_RELAXED);
 	tcp_ctl(e, cc_now(), outgoing, CC_TCP_FIN | CC_TCP_ACK, seq, ack);
 }
 

@@ -15,6 +15,54 @@
 struct cc_fd *cc_fd_chunks[NCHUNKS];
 uint32_t cc_fork_gen;
 uint32_t cc_fd_gen;
+struct cc_tcpshare cc_tcp_shares[CC_TCP_SHARES];
+
+void cc_fd_unshare(struct cc_fd *e)
+{
+	unsigned s = __atomic_exchange_n(&e->share, 0, __ATOMIC_ACQ_REL);
+
+	if (s)
+		__atomic_fetch_sub(&cc_tcp_shares[s - 1].refs, 1, __ATOMIC_RELEASE);
+}
+
+void cc_fd_dup_tcp(struct cc_fd *o, int newfd)
+{
+	struct cc_fd *n = cc_fd_get(newfd);
+	unsigned s = __atomic_load_n(&o->share, __ATOMIC_ACQUIRE);
+
+	if (!n || n == o)
+		return;
+	cc_fd_unshare(n);
+	for (unsigned i = 0; !s && i < CC_TCP_SHARES; i++) {
+		uint16_t free_ = 0;
+		struct cc_tcpshare *t = &cc_tcp_shares[i];
+		if (!__atomic_compare_exchange_n(&t->refs, &free_, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			continue;
+		/* (A byte another thread moves on o between these lines and the next is not counted.) */
+		t->snd_seq = __atomic_load_n(&o->snd_seq, __ATOMIC_RELAXED);
+		t->rcv_seq = __atomic_load_n(&o->rcv_seq, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->flags, (uint16_t)(fd_flags(o) & (FDF_FIN_OUT | FDF_FIN_IN)), __ATOMIC_RELAXED);
+		s = i + 1;
+		__atomic_store_n(&o->share, (uint16_t)s, __ATOMIC_RELEASE);
+	}
+	if (s)
+		__atomic_fetch_add(&cc_tcp_shares[s - 1].refs, 1, __ATOMIC_ACQ_REL);
+	n->family = o->family;
+	n->tos = o->tos;
+	n->ttl = o->ttl;
+	n->mcast_ttl = o->mcast_ttl;
+	n->gso_size = o->gso_size;
+	n->mss = o->mss;
+	n->fork_gen = o->fork_gen;
+	n->local = o->local;
+	n->peer = o->peer;
+	n->snd_seq = __atomic_load_n(&o->snd_seq, __ATOMIC_RELAXED);
+	n->rcv_seq = __atomic_load_n(&o->rcv_seq, __ATOMIC_RELAXED);
+	__atomic_store_n(&n->share, (uint16_t)s, __ATOMIC_RELEASE);
+	__atomic_store_n(&n->flags, (uint16_t)fd_flags(o), __ATOMIC_RELAXED);
+	__atomic_store_n(&n->kind, FDK_TCP, __ATOMIC_RELEASE);       /* last: the entry is whole */
+	cc_fd_changed();
+}
 
 struct cc_fd *cc_fd_get(int fd)
 {
@@ -44,6 +92,7 @@ void cc_fd_reset(int fd)
 	if (e && fd_kind(e) != FDK_UNKNOWN) {
 		__atomic_store_n(&e->kind, FDK_UNKNOWN, __ATOMIC_RELEASE);
 		__atomic_store_n(&e->flags, 0, __ATOMIC_RELAXED);
+		cc_fd_unshare(e);
 		cc_fd_changed();
 	}
 }
@@ -59,6 +108,7 @@ void cc_fd_reset_range(unsigned lo, unsigned hi)
 			if (fd >= lo && fd <= hi && fd_kind(&c[i]) != FDK_UNKNOWN) {
 				__atomic_store_n(&c[i].kind, FDK_UNKNOWN, __ATOMIC_RELEASE);
 				__atomic_store_n(&c[i].flags, 0, __ATOMIC_RELAXED);
+				cc_fd_unshare(&c[i]);
 				cc_fd_changed();
 			}
 		}

@@ -41,10 +41,67 @@ struct cc_fd {
 	uint16_t flags;         /* atomic updates */
 	uint16_t gso_size;      /* UDP_SEGMENT socket option */
 	uint16_t mss;
+	uint16_t share;         /* TCP: 1 + index in cc_tcp_shares, 0 for none (fd_seq) */
 	uint32_t fork_gen;      /* fork generation the entry was made in */
 	struct cc_addr local, peer;
 	uint32_t snd_seq, rcv_seq;
 };
+
+/*
+ * A synthesized TCP stream's sequence numbers and FIN flags live in its socket's entry until the
+ * program makes a second descriptor for the same socket (dup, dup2, dup3, F_DUPFD: an inetd-style
+ * dup2 onto 0 and 1, CPython's socket.fromfd).  From then on they live in a share that every such
+ * descriptor of this process uses, as the kernel keeps one socket behind them: the file shows one
+ * stream whichever number moves the bytes, with acknowledgements that add up, and only the last
+ * close sends our FIN.  A fixed pool (no allocation in a hook): when it is used up, the new entry
+ * gets a copy of the numbers, as before shares existed.
+ */
+#define CC_TCP_SHARES 256
+struct cc_tcpshare {
+	uint32_t snd_seq, rcv_seq;
+	uint16_t flags;         /* FDF_FIN_OUT, FDF_FIN_IN */
+	uint16_t refs;          /* entries using it; 0: free */
+};
+extern struct cc_tcpshare cc_tcp_shares[CC_TCP_SHARES];
+
+static inline struct cc_tcpshare *fd_share(const struct cc_fd *e)
+{
+	unsigned s = __atomic_load_n(&e->share, __ATOMIC_ACQUIRE);
+
+	return s ? &cc_tcp_shares[s - 1] : NULL;
+}
+
+/* The sequence number of the stream's next byte in one direction (atomic updates). */
+static inline uint32_t *fd_seq(struct cc_fd *e, int outgoing)
+{
+	struct cc_tcpshare *s = fd_share(e);
+
+	if (s)
+		return outgoing ? &s->snd_seq : &s->rcv_seq;
+	return outgoing ? &e->snd_seq : &e->rcv_seq;
+}
+
+/* Where the stream's FDF_FIN_OUT and FDF_FIN_IN are kept (atomic updates). */
+static inline uint16_t *fd_fin_flags(struct cc_fd *e)
+{
+	struct cc_tcpshare *s = fd_share(e);
+
+	return s ? &s->flags : &e->flags;
+}
+
+/* Whether closing e closes the socket: no other descriptor of this process shares it. */
+static inline int fd_last_ref(const struct cc_fd *e)
+{
+	struct cc_tcpshare *s = fd_share(e);
+
+	return !s || __atomic_load_n(&s->refs, __ATOMIC_ACQUIRE) <= 1;
+}
+
+/* e no longer uses its share (closed, replaced, or its number reused). */
+void cc_fd_unshare(struct cc_fd *e);
+
+/* newfd is a new descriptor for TCP socket o's socket: its entry becomes o's, sharing the stream. */
+void cc_fd_dup_tcp(struct cc_fd *o, int newfd);
 
 /*
  * kind and flags are read by any thread using the fd and changed by the thread that creates,

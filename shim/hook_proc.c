@@ -68,8 +68,11 @@ CC_EXPORT int close(int fd)
 			struct cc_fd *e = cc_fd_peek(fd);
 			if (e && fd_kind(e) == FDK_TCP) {
 				int saved = errno;
-				/* A socket shared with another process (fork) stays open there: no FIN from us. */
-				if (e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED))
+				/*
+				 * A socket shared with another process (fork) stays open there, and one
+				 * with another descriptor of ours (dup) stays open here: no FIN from us.
+				 */
+				if (e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED) && fd_last_ref(e))
 					cc_tcp_fin(fd, e, 1);
 				errno = saved;
 			}
@@ -150,21 +153,24 @@ CC_EXPORT void closefrom(int lo)
  * After a successful dup of oldfd to newfd: the table's entry for newfd, if any, was another
  * descriptor's.  A UDP socket's receive options are the socket's, shared by every descriptor
  * of it: newfd's entry is made now and takes oldfd's (whose packet info is ours, whose the
- * program's), so that what the program enabled is never stripped on the copy.  Not in a vfork
- * child (own_memory).  Keeps errno.
+ * program's), so that what the program enabled is never stripped on the copy.  A TCP socket's
+ * entry is copied and its stream shared (fdtable.h: cc_tcpshare).  Not in a vfork child
+ * (own_memory).  Keeps errno.
  */
 static void duped(int oldfd, int newfd)
 {
 	const unsigned opts = FDF_PKTINFO | FDF_USER_PKTINFO | FDF_RECV_TOS | FDF_RECV_TTL | FDF_GRO;
 	struct cc_fd *o = cc_fd_peek(oldfd);
-	int udp = oldfd != newfd && o && fd_kind(o) == FDK_UDP;
+	int kind = oldfd != newfd && o ? fd_kind(o) : FDK_UNKNOWN, udp = kind == FDK_UDP;
 
-	if ((!udp && !known(newfd)) || !own_memory())
+	if ((!udp && kind != FDK_TCP && !known(newfd)) || !own_memory())
 		return;
 	int saved = errno;
 	unsigned bits = udp ? fd_flags(o) & opts : 0;
 	uint16_t gso = udp ? o->gso_size : 0;
 	cc_fd_reset(newfd);
+	if (kind == FDK_TCP)
+		cc_fd_dup_tcp(o, newfd);        /* one stream, whichever number moves its bytes */
 	struct cc_fd *n = udp ? cc_classify(newfd) : NULL;
 	if (n && fd_kind(n) == FDK_UDP) {
 		__atomic_fetch_and(&n->flags, (uint16_t)~opts, __ATOMIC_RELAXED);

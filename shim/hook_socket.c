@@ -314,7 +314,7 @@ static void tcp_received(int fd, struct cc_fd *e, const struct iovec *iov, int i
 	if (flags & MSG_PEEK)
 		;
 	else if (r > 0 && (flags & MSG_TRUNC))
-		__atomic_fetch_add(&e->rcv_seq, (uint32_t)r, __ATOMIC_RELAXED);  /* discarded unseen */
+		__atomic_fetch_add(fd_seq(e, 0), (uint32_t)r, __ATOMIC_RELAXED);  /* discarded unseen */
 	else if (r > 0)
 		cc_tcp_data(fd, e, 0, iov, iovcnt, (size_t)r);
 	else if (r == 0 && asked > 0)

@@ -107,6 +107,7 @@ static void setup(int fd, struct cc_fd *e, int family, int kind)
 	e->gso_size = 0;
 	e->mss = 1460;
 	e->fork_gen = __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED);
+	cc_fd_unshare(e);               /* a number closed behind our back is a new socket now */
 	memset(&e->local, 0, sizeof(e->local));
 	memset(&e->peer, 0, sizeof(e->peer));
 	__atomic_store_n(&e->kind, (uint8_t)kind, __ATOMIC_RELEASE); /* before load_ip_opts/refresh */
@@ -187,8 +188,8 @@ static struct cc_fd *classify(int fd)
 	if (fd_kind(e) == FDK_TCP && (fd_flags(e) & FDF_PEER)) {
 		/* Joined mid-stream: no handshake to show, but sequence numbers must still add up. */
 		e->mss = (uint16_t)cc_sock_getint(fd, IPPROTO_TCP, TCP_MAXSEG, 1460);
-		e->snd_seq = cc_tcp_isn(&e->local, &e->peer) + 1;
-		e->rcv_seq = cc_tcp_isn(&e->peer, &e->local) + 1;
+		__atomic_store_n(fd_seq(e, 1), cc_tcp_isn(&e->local, &e->peer) + 1, __ATOMIC_RELAXED);
+		__atomic_store_n(fd_seq(e, 0), cc_tcp_isn(&e->peer, &e->local) + 1, __ATOMIC_RELAXED);
 		set_flags(e, FDF_TCP_OPEN);
 	}
 	return e;

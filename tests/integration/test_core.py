@@ -10,8 +10,10 @@ from cclib import eq, ok, py, tshark, tshark_count
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 QUICK = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_cmsg_unchanged",
-         "test_gso_gro_split", "test_flow_cache_follows_changes", "test_receive_calls_as_without_the_shim"]
-TSAN = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_flow_cache_follows_changes"]
+         "test_gso_gro_split", "test_flow_cache_follows_changes", "test_receive_calls_as_without_the_shim",
+         "test_tcp_socket_under_several_numbers_is_one_stream"]
+TSAN = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_flow_cache_follows_changes",
+        "test_tcp_socket_under_several_numbers_is_one_stream"]
 
 UDP_FIELDS = ["sll.pkttype", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "udp.payload"]
 
@@ -110,6 +112,81 @@ assert res[0] == payload and reply == b'thanks %d' % len(payload)
     eq(tshark_count(cap, "tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment"), 0, "no gaps")
     mss = max(int(r[0]) for r in tshark(cap, ["tcp.len"]))
     ok(mss <= 65483, "segment larger than loopback MSS: %d" % mss)
+
+
+def test_tcp_socket_under_several_numbers_is_one_stream(env):
+    """A TCP socket the program reaches by several descriptors (dup then close the original;
+    inetd's dup2 onto two numbers, reading on one and writing on the other, shut down on one;
+    CPython's socket.fromfd, both used in turn) is one stream in the file: the bytes in order in
+    tshark's follow, acknowledgements that add up, one FIN from the client, at the socket's last
+    close or its shutdown, and none while another number still holds it."""
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    got = []
+
+    def serve():
+        for _ in range(3):
+            c, _ = srv.accept()
+            data = b""
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    break
+                data += d
+                c.sendall(d.upper())
+            got.append(data)
+            c.close()
+
+    t = threading.Thread(target=serve)
+    t.start()
+    cap = env.path("c.pcapng")
+    code = r"""
+import os, socket, sys
+port = int(sys.argv[1])
+def rd(fd, n):
+    b = b''
+    while len(b) < n:
+        b += os.read(fd, n - len(b))
+    return b
+c = socket.create_connection(('127.0.0.1', port)); c.sendall(b'a-one\n'); rd(c.fileno(), 6)
+d = os.dup(c.fileno()); c.close()
+os.write(d, b'a-two\n'); rd(d, 6); os.close(d)
+c = socket.create_connection(('127.0.0.1', port))
+os.dup2(c.fileno(), 50); os.dup2(c.fileno(), 51); c.close()
+for w in (b'b-one\n', b'b-two\n', b'b-three\n'):
+    os.write(51, w); rd(50, len(w))
+socket.socket(fileno=os.dup(51)).shutdown(socket.SHUT_WR)
+assert os.read(50, 10) == b''
+os.close(50); os.close(51)
+c = socket.create_connection(('127.0.0.1', port)); e = socket.fromfd(c.fileno(), socket.AF_INET, socket.SOCK_STREAM)
+for i in range(4):
+    s = (c, e)[i % 2]; s.sendall(b'c-%d\n' % i); rd(s.fileno(), 4)
+e.close(); c.close()
+"""
+    p = py(env, code, cap, args=[str(srv.getsockname()[1])])
+    t.join(timeout=30)
+    srv.close()
+    want = [b"a-one\na-two\n", b"b-one\nb-two\nb-three\n", b"c-0\nc-1\nc-2\nc-3\n"]
+    eq(got, want, "the server got every byte")
+    eq(p.stderr.count("clearcap:"), 0, "no warning: %r" % p.stderr)
+    rows = tshark(cap, ["tcp.stream", "tcp.srcport", "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.fin",
+                        "tcp.analysis.flags", "tcp.analysis.window_update"])
+    streams = {}
+    for r in rows:
+        if r[2] == "1" and r[3] == "0":
+            streams.setdefault(r[0], r[1])
+    eq(len(streams), 3, "three connections")
+    for (stream, client), data in zip(streams.items(), want):
+        eq(cclib.follow_tcp(cap, int(stream)), (data, data.upper()), "stream %s whole in tshark's follow" % stream)
+        eq([r for r in rows if r[0] == stream and r[5] and not r[6]], [],
+           "stream %s: no retransmission, gap, unseen acknowledgement or out-of-order segment" % stream)
+        eq(sum(1 for r in rows if r[0] == stream and r[4] == "1" and r[1] == client), 1,
+           "one FIN from the client of stream %s" % stream)
+    eq(sum(1 for r in rows if r[0] == list(streams)[1] and r[4] == "1"), 2,
+       "the inetd-style stream: the client's FIN at its shutdown, the server's read by the other number")
 
 
 def test_tcp_ipv6_sendmsg_recv_into(env):
