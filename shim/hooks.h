@@ -60,6 +60,9 @@ void cc_srtp_exit(void);
 /* At exit: DTLS-SRTP keys never matched to a flow are logged without one. */
 void cc_tls_exit(void);
 
+/* In a forked child: keys waiting for their flow are logged only if the child finds it. */
+void cc_tls_atfork_child(void);
+
 /*
  * At start-up, capturing: the key log file and the modules' locks join the own-fd and fork
  * tables (cc_tls_init: the TLS seam's and every TLS library adapter's).

@@ -56,6 +56,7 @@ static void atfork_child(void)
 	cc_forklock_child();
 	cc_sm_reset();
 	cc_srtp_atfork_child();
+	cc_tls_atfork_child();
 	cc_control_atfork_child();
 	cc_impair_atfork_child();
 	set_comment();

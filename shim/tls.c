@@ -39,6 +39,7 @@ struct sessent {
 	const struct cc_tls_lib *lib;
 	void *user;             /* the adapter's own pointer (cc_tls_user_set) */
 	uint8_t srtp_pending;   /* DTLS-SRTP keys exported, not yet logged */
+	uint8_t srtp_inherited; /* ... by the process this one was forked from (cc_tls_atfork_child) */
 	uint8_t srtp_server;
 	uint16_t srtp_profile;
 	uint8_t srtp_km[CC_TLS_SRTP_KM_MAX];
@@ -47,6 +48,7 @@ struct sessent {
 
 static struct sessent *sesstab;
 static pthread_mutex_t sesstab_lock = PTHREAD_MUTEX_INITIALIZER;
+static int srtp_waited;         /* some session's keys were ever pending: a fork child looks */
 
 static unsigned slot_of(const void *sess)
 {
@@ -116,7 +118,7 @@ static void srtp_log(struct sessent *e)
 	const uint8_t *km = e->srtp_km;
 	int known = e->pf.proto != 0;
 
-	e->srtp_pending = 0;
+	e->srtp_pending = e->srtp_inherited = 0;
 	if (cc_srtp_profile(e->srtp_profile, &suite, &kl, &sl) < 0)
 		return;
 	const uint8_t *ck = km, *sk = km + kl, *cs = km + 2 * kl, *ss = km + 2 * kl + sl;
@@ -132,7 +134,7 @@ void cc_tls_drop(const void *sess)
 	pthread_mutex_lock(&sesstab_lock);
 	struct sessent *e = ent_get(sess, 0);
 	if (e) {
-		if (e->srtp_pending)
+		if (e->srtp_pending && !e->srtp_inherited)
 			srtp_log(e);
 		e->sess = TOMB;
 	}
@@ -143,9 +145,24 @@ void cc_tls_exit(void)
 {
 	pthread_mutex_lock(&sesstab_lock);
 	for (unsigned i = 0; sesstab && i < SESSTAB_SIZE; i++)
-		if (sesstab[i].sess && sesstab[i].sess != TOMB && sesstab[i].srtp_pending)
+		if (sesstab[i].sess && sesstab[i].sess != TOMB && sesstab[i].srtp_pending && !sesstab[i].srtp_inherited)
 			srtp_log(&sesstab[i]);
 	pthread_mutex_unlock(&sesstab_lock);
+}
+
+/*
+ * In a forked child: keys still waiting for their flow are the parent's to log, at the flow or
+ * at its exit.  The child logs them only if it goes on with the session itself and so finds the
+ * flow (the daemon's fork, whose parent leaves by _exit); not when it frees the session or exits,
+ * as a short-lived child does, which would write the parent's line once more per child.
+ */
+void cc_tls_atfork_child(void)
+{
+	if (!__atomic_load_n(&srtp_waited, __ATOMIC_RELAXED))
+		return;
+	for (unsigned i = 0; sesstab && i < SESSTAB_SIZE; i++)
+		if (sesstab[i].srtp_pending)
+			sesstab[i].srtp_inherited = 1;
 }
 
 void cc_tls_srtp_keys(const struct cc_tls_lib *lib, const void *sess, unsigned long profile, int server,
@@ -163,8 +180,11 @@ void cc_tls_srtp_keys(const struct cc_tls_lib *lib, const void *sess, unsigned l
 		e->srtp_profile = (uint16_t)profile;
 		e->srtp_server = server != 0;
 		e->srtp_pending = 1;
+		e->srtp_inherited = 0;
 		if (e->pf.proto)
 			srtp_log(e);
+		else
+			__atomic_store_n(&srtp_waited, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&sesstab_lock);
 }
@@ -261,6 +281,7 @@ void cc_tls_plain(const struct cc_tls_lib *lib, const void *sess, const struct c
 	} else if (e->lib && e->lib->fd && flow_from_fd(e->lib->fd(sess, outgoing), &e->pf) == 0) {
 		m = M_FD;
 	}
+	e->srtp_inherited = 0;          /* this process goes on with the session: its keys are its */
 	if (m == M_NONE)
 		cc_writer_count_unmatched(1);
 	cc_writer_count_plain(m);       /* same order as cc_counters.plain */

@@ -12,11 +12,13 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 
 import cclib
 from cclib import eq, make_cert, ok, tshark
 
-QUICK = ["test_own_fds_invisible_to_dup2_and_close_range", "test_vfork_children_and_failed_close_range_change_nothing"]
+QUICK = ["test_own_fds_invisible_to_dup2_and_close_range", "test_vfork_children_and_failed_close_range_change_nothing",
+         "test_forked_children_and_waiting_dtls_srtp_keys"]
 # Not under TSan: its runtime cannot start threads in the child of a multi-threaded fork (the
 # writer's), so no child captures anything there.
 TSAN = ["test_own_fds_invisible_to_dup2_and_close_range"]
@@ -576,6 +578,29 @@ for _ in range(3):
     eq(len(lines), 1, "the key's line once: %r" % lines)
     ok(lines[0].startswith("SRTP ? ? outbound AES_CM_128_HMAC_SHA1_80 inline:"), "a flowless SDES line: %r" % lines)
     eq(p.stderr.count("clearcap:"), 0, "no warning: %r" % p.stderr)
+
+
+def test_forked_children_and_waiting_dtls_srtp_keys(env):
+    """DTLS-SRTP keys wait for their flow in the session's entry, and are logged flowless at exit
+    if none comes (here: OpenSSL over memory BIOs, tests/integration/dtls_fork.c).  Children that
+    leave at once by exit() do not log the parent's keys again; a child that goes on with the
+    sessions while its parent leaves by _exit (a daemon's fork) logs them, once."""
+    src, exe = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dtls_fork.c"), env.path("dtls_fork")
+    cclib.run(["gcc", "-O1", "-o", exe, src, "-lssl", "-lcrypto"])
+    cert, key = make_cert(env)
+    for mode in ("leave", "daemon"):
+        cap, skeys = env.path("%s.pcapng" % mode), env.path("%s.srtp" % mode)
+        p = cclib.run([exe, cert, key, mode], env=env.env(cap, {"CLEARCAP_SRTP_KEYLOG": skeys}))
+        eq(p.stdout, "ok\n", "the program ran as without the shim")
+        for _ in range(50):     # the daemon's child may still be writing
+            if os.path.exists(skeys) and len(open(skeys).read().splitlines()) >= 2:
+                break
+            time.sleep(0.1)
+        time.sleep(0.3)
+        lines = open(skeys).read().splitlines() if os.path.exists(skeys) else []
+        eq(len(lines), 2, "%s: the keys once, both directions: %r" % (mode, lines))
+        eq(sorted(l.split()[3] for l in lines), ["inbound", "outbound"], "%s: %r" % (mode, lines))
+        eq(p.stderr.count("clearcap:"), 0, "no warning: %r" % p.stderr)
 
 
 RACER = r"""
