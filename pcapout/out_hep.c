@@ -19,6 +19,7 @@
  * own traffic must neither enter our hooks nor be captured.
  */
 #include "pcapout/hep.h"
+#include "pcapout/lock.h"
 #include "pcapout/output.h"
 #include "pcapout/writer_int.h"
 #include "decoders/cursor.h"
@@ -590,7 +591,7 @@ static int hep_move_fd(void)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&W.drain_lock);
+	cc_lock(&W.drain_lock);
 	int fd = __atomic_load_n(&H.fd, __ATOMIC_ACQUIRE);
 	if (fd >= 0) {
 		long nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd + 1);
@@ -617,7 +618,7 @@ static int hep_move_fd(void)
 			syscall(SYS_close, fd);
 		}
 	}
-	pthread_mutex_unlock(&W.drain_lock);
+	cc_unlock(&W.drain_lock);
 	return rc;
 }
 

@@ -7,6 +7,7 @@
  * `clearcap ctl reopen`.
  */
 #include "pcapout/output.h"
+#include "pcapout/lock.h"
 #include "pcapout/writer_int.h"
 
 #include <errno.h>
@@ -302,7 +303,7 @@ void cc_wf_own_description(void)
 	 * Under drain_lock, as every move of W.fd (a program's dup2 onto it, file_move_fd): one
 	 * between the look at the number and its close would have us close the program's.
 	 */
-	pthread_mutex_lock(&W.drain_lock);
+	cc_lock(&W.drain_lock);
 	int fd = __atomic_load_n(&W.fd, __ATOMIC_RELAXED);
 	long fl = syscall(SYS_fcntl, fd, F_GETFL);
 	char path[64];
@@ -319,7 +320,7 @@ void cc_wf_own_description(void)
 		__atomic_store_n(&W.fd, move_high(nfd), __ATOMIC_RELEASE);
 		syscall(SYS_close, fd);
 	}
-	pthread_mutex_unlock(&W.drain_lock);
+	cc_unlock(&W.drain_lock);
 }
 
 /*
@@ -452,11 +453,11 @@ int cc_wf_take_request(void)
 	snprintf(W.path, sizeof(W.path), "%s", W.base);
 	W.rs = NULL;
 	/* Under drain_lock, as every move of W.fd (see cc_wf_own_description). */
-	pthread_mutex_lock(&W.drain_lock);
+	cc_lock(&W.drain_lock);
 	int fd = __atomic_exchange_n(&W.fd, -1, __ATOMIC_ACQ_REL);
 	if (fd >= 0)
 		syscall(SYS_close, fd);
-	pthread_mutex_unlock(&W.drain_lock);
+	cc_unlock(&W.drain_lock);
 	W.ctl->reopened = 1;
 	ack(seq, 0);
 	return 1;
@@ -608,7 +609,7 @@ static int file_move_fd(void)
 	long nfd;
 	int rc = 0;
 
-	pthread_mutex_lock(&W.drain_lock);
+	cc_lock(&W.drain_lock);
 	int fd = __atomic_load_n(&W.fd, __ATOMIC_ACQUIRE);
 	if (fd >= 0) {
 		nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd + 1);
@@ -636,7 +637,7 @@ static int file_move_fd(void)
 			syscall(SYS_close, fd);
 		}
 	}
-	pthread_mutex_unlock(&W.drain_lock);
+	cc_unlock(&W.drain_lock);
 	return rc;
 }
 
@@ -670,9 +671,9 @@ static int file_open(void)
 	}
 	if (W.dsb_len) {
 		/* The writer thread may run already (a reopen after a failed start): one writer at a time. */
-		pthread_mutex_lock(&W.drain_lock);
+		cc_lock(&W.drain_lock);
 		cc_ws_emit(__atomic_load_n(&W.fd, __ATOMIC_RELAXED));
-		pthread_mutex_unlock(&W.drain_lock);
+		cc_unlock(&W.drain_lock);
 	}
 	cc_wc_ctl_file(W.path);
 	return 0;

@@ -4,6 +4,7 @@
  * packets still to come may need.
  */
 #include "pcapout/writer_int.h"
+#include "pcapout/lock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +26,7 @@
  */
 void cc_ws_keep(const char *keylog, size_t len)
 {
-	pthread_mutex_lock(&W.dsb_lock);
+	cc_lock(&W.dsb_lock);
 	if (W.dsb_len + len <= DSB_HISTORY_MAX) {
 		if (W.dsb_len + len > W.dsb_cap) {
 			size_t cap = W.dsb_cap ? W.dsb_cap : 4096;
@@ -42,14 +43,14 @@ void cc_ws_keep(const char *keylog, size_t len)
 			W.dsb_len += len;
 		}
 	}
-	pthread_mutex_unlock(&W.dsb_lock);
+	cc_unlock(&W.dsb_lock);
 }
 
 void cc_ws_emit(int fd)
 {
 	if (W.fmt != CC_FMT_PCAPNG || fd < 0)
 		return;
-	pthread_mutex_lock(&W.dsb_lock);
+	cc_lock(&W.dsb_lock);
 	if (W.dsb_len) {
 		size_t n = cc_dsb_len(W.dsb_len);
 		uint8_t *b = malloc(n);
@@ -64,5 +65,5 @@ void cc_ws_emit(int fd)
 			free(b);
 		}
 	}
-	pthread_mutex_unlock(&W.dsb_lock);
+	cc_unlock(&W.dsb_lock);
 }

@@ -7,6 +7,7 @@
  * through syscall(2) directly: our own I/O must never enter our own hooks.
  */
 #include "pcapout/writer.h"
+#include "pcapout/lock.h"
 #include "pcapout/filter.h"
 #include "pcapout/format_int.h"
 #include "pcapout/ring.h"
@@ -614,10 +615,10 @@ static void *writer_main(void *arg)
 	for (;;) {
 		size_t n;
 
-		pthread_mutex_lock(&W.drain_lock);
+		cc_lock(&W.drain_lock);
 		n = cc_w_drain_locked(0);
 		poll_locked(n);
-		pthread_mutex_unlock(&W.drain_lock);
+		cc_unlock(&W.drain_lock);
 
 		cc_writer_end_if_alone();
 		/* Busy: go again at once; quiet: back off to the idle interval, which bounds latency. */
@@ -715,13 +716,13 @@ static int start_off(void)
 	 */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_mutex_lock(&W.start_lock);
+	cc_lock(&W.start_lock);
 	st = __atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE);
 	/* A failed start is retried once `clearcap ctl reopen` names a file (no writer thread yet). */
 	if (st == W_BROKEN && !W.thread_started && cc_wf_take_request())
 		st = W_IDLE;
 	if (st != W_IDLE) {
-		pthread_mutex_unlock(&W.start_lock);
+		cc_unlock(&W.start_lock);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return st == W_RUNNING ? 0 : -1;
 	}
@@ -733,7 +734,7 @@ static int start_off(void)
 		cc_wc_ctl_state(CC_CTL_NOFILE);
 		if (W.ctl)
 			__atomic_store_n(&W.ctl->on, 0, __ATOMIC_RELAXED);
-		pthread_mutex_unlock(&W.start_lock);
+		cc_unlock(&W.start_lock);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return -1;
 	}
@@ -767,7 +768,7 @@ static int start_off(void)
 	}
 	cc_wc_ctl_state(CC_CTL_RUNNING);
 	__atomic_store_n(&cc_wq.state, W_RUNNING, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&W.start_lock);
+	cc_unlock(&W.start_lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;
 fail:
@@ -778,7 +779,7 @@ fail:
 		cc_wc_count(W.shared ? &W.shared->start_failed : NULL, 1);
 	}
 	__atomic_store_n(&cc_wq.state, W_BROKEN, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&W.start_lock);
+	cc_unlock(&W.start_lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return -1;
 }
@@ -1078,12 +1079,12 @@ void cc_writer_flush(void)
 	if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) != W_RUNNING)
 		return;
 	int saved = errno;
-	pthread_mutex_lock(&W.drain_lock);
+	cc_lock(&W.drain_lock);
 	cc_w_drain_locked(1);
 	/* After exit nothing comes back to claim what the handler holds: written at once. */
 	if (__atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED))
 		drain_deferred_locked();
-	pthread_mutex_unlock(&W.drain_lock);
+	cc_unlock(&W.drain_lock);
 	errno = saved;
 }
 
@@ -1115,7 +1116,7 @@ void cc_writer_exit(void)
 	cc_writer_flush();
 	if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == W_RUNNING) {
 		int saved = errno;
-		pthread_mutex_lock(&W.drain_lock);
+		cc_lock(&W.drain_lock);
 		drain_deferred_locked();
 		int hep = 0;
 		for (size_t i = 0; i < NOUTPUTS; i++)
@@ -1125,7 +1126,7 @@ void cc_writer_exit(void)
 			}
 		if (hep)
 			hep_stats_locked();
-		pthread_mutex_unlock(&W.drain_lock);
+		cc_unlock(&W.drain_lock);
 		errno = saved;
 	}
 	__atomic_store_n(&cc_wq.sync, 1, __ATOMIC_RELAXED);
@@ -1146,8 +1147,8 @@ static long program_threads(void)
 
 void cc_writer_atfork_prepare(void)
 {
-	pthread_mutex_lock(&W.start_lock);
-	pthread_mutex_lock(&W.drain_lock);
+	cc_lock(&W.start_lock);
+	cc_lock(&W.drain_lock);
 	/*
 	 * Write what is buffered now: a parent that forks often leaves by an _exit our hooks never
 	 * see (glibc's daemon() calls its internal one).  All of it when the program has no other
@@ -1159,14 +1160,14 @@ void cc_writer_atfork_prepare(void)
 		cc_w_drain_locked(program_threads() <= 1);
 		errno = saved;
 	}
-	pthread_mutex_lock(&W.dsb_lock);
+	cc_lock(&W.dsb_lock);
 }
 
 void cc_writer_atfork_parent(void)
 {
-	pthread_mutex_unlock(&W.dsb_lock);
-	pthread_mutex_unlock(&W.drain_lock);
-	pthread_mutex_unlock(&W.start_lock);
+	cc_unlock(&W.dsb_lock);
+	cc_unlock(&W.drain_lock);
+	cc_unlock(&W.start_lock);
 }
 
 void cc_writer_atfork_child(void)
@@ -1176,8 +1177,8 @@ void cc_writer_atfork_child(void)
 	 * parent writes itself: drop the copy, keep the shared fd and counters, start afresh on the
 	 * child's first frame.
 	 */
-	pthread_mutex_init(&W.drain_lock, NULL);
-	pthread_mutex_init(&W.start_lock, NULL);
+	cc_lock_forget(&W.drain_lock);
+	cc_lock_forget(&W.start_lock);
 	cc_ring_free(&cc_wq.ring);
 	cc_tw_reset();
 	W.captured = W.dropped = W.bytes = W.filtered = 0;
@@ -1188,7 +1189,7 @@ void cc_writer_atfork_child(void)
 	own_threads = 0;
 	watch_threads = 0;
 	W.inherited = __atomic_load_n(&W.fd, __ATOMIC_RELAXED) >= 0;
-	pthread_mutex_init(&W.dsb_lock, NULL);
+	cc_lock_forget(&W.dsb_lock);
 	/*
 	 * The secrets logged so far are in the parent's file already (prepare wrote them), and the
 	 * parent re-emits them into any new file: the child keeps only the secrets it logs itself,

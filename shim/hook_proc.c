@@ -306,7 +306,7 @@ CC_EXPORT int fcntl64(int fd, int cmd, ...)
  */
 static void before_exec(void)
 {
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && own_memory()) {
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && own_memory() && !cc_exit_blocked()) {
 		cc_impair_exit();       /* delayed datagrams go now: the new image has no sender thread */
 		cc_writer_flush();
 	}

@@ -17,6 +17,7 @@
  * argument registers are forwarded, whatever they hold).
  */
 #include "shim/capture.h"
+#include "pcapout/lock.h"
 #include "shim/dtlsmatch.h"
 #include "shim/hooks.h"
 #include "shim/optlib.h"
@@ -56,7 +57,7 @@ static fn6 __attribute__((noinline)) resolve_slow(int which)
 {
 	fn6 f;
 
-	pthread_mutex_lock(&lock);
+	cc_lock(&lock);
 	if (!real[which]) {
 		void *p = cc_optsym("libsrtp2.so", names[which]);
 		if (!p)
@@ -77,7 +78,7 @@ static fn6 __attribute__((noinline)) resolve_slow(int which)
 			cc_warn("libsrtp %s is not one clearcap reads (libsrtp2 2.x): SRTP passes through uncaptured",
 				v ? v : "(unknown version)");
 	}
-	pthread_mutex_unlock(&lock);
+	cc_unlock(&lock);
 	f = real[which];
 	if (!f) {
 		static int warned;
@@ -116,7 +117,7 @@ static void count_failure(const struct cc_addr *local, const struct cc_addr *pee
 		local = peer = &none;
 	if (status <= 0 || status >= 32)
 		return;
-	pthread_mutex_lock(&fail_lock);
+	cc_lock(&fail_lock);
 	for (int i = 0; i < FAIL_FLOWS; i++) {
 		if (!fails[i].used || (!memcmp(&fails[i].local, local, sizeof(*local)) &&
 				       !memcmp(&fails[i].peer, peer, sizeof(*peer)))) {
@@ -128,7 +129,7 @@ static void count_failure(const struct cc_addr *local, const struct cc_addr *pee
 		}
 	}
 	f->by_status[status]++;
-	pthread_mutex_unlock(&fail_lock);
+	cc_unlock(&fail_lock);
 	cc_writer_count_srtp_failure();
 }
 
@@ -189,7 +190,7 @@ static void key_retire(struct srtpkey *k)
 
 static void key_forget(const void *ctx)
 {
-	pthread_mutex_lock(&key_lock);
+	cc_lock(&key_lock);
 	for (int i = 0; i < KEYS; i++)
 		if (__atomic_load_n(&keys[i].ctx, __ATOMIC_RELAXED) == ctx) {
 			key_retire(&keys[i]);
@@ -197,7 +198,7 @@ static void key_forget(const void *ctx)
 			__atomic_fetch_add(&keys[i].gen, 1, __ATOMIC_RELAXED);
 		}
 	__atomic_fetch_add(&keys_gen, 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&key_lock);
+	cc_unlock(&key_lock);
 }
 
 static void key_add(const void *ctx, int type, uint32_t ssrc, const char *crypto)
@@ -206,7 +207,7 @@ static void key_add(const void *ctx, int type, uint32_t ssrc, const char *crypto
 
 	if (!ctx)
 		return;
-	pthread_mutex_lock(&key_lock);
+	cc_lock(&key_lock);
 	for (int i = 0; i < KEYS; i++) {
 		const void *c = __atomic_load_n(&keys[i].ctx, __ATOMIC_RELAXED);
 		if (c == ctx && keys[i].type == type && (type != 1 || keys[i].ssrc == ssrc)) {
@@ -232,7 +233,7 @@ static void key_add(const void *ctx, int type, uint32_t ssrc, const char *crypto
 			__atomic_store_n(&nkeys, free_i + 1, __ATOMIC_RELEASE);
 		__atomic_fetch_add(&keys_gen, 1, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&key_lock);
+	cc_unlock(&key_lock);
 }
 
 /* The key entry for a packet of session ctx with this SSRC, or NULL.  No lock. */
@@ -317,7 +318,7 @@ static int key_note(uint32_t keyref, const struct cc_addr *local, const struct c
 	/* Per packet: one atomic load; the lock only for a flow's first packet. */
 	if (__atomic_load_n(&k->flow_hash[outgoing], __ATOMIC_RELAXED) == h)
 		return 0;
-	pthread_mutex_lock(&key_lock);
+	cc_lock(&key_lock);
 	uint64_t *noted = NULL;
 	const char *suite_key = NULL;
 	if (__atomic_load_n(&k->ctx, __ATOMIC_RELAXED) && (k->gen & 0xffffff) == keyref >> 8) {
@@ -337,7 +338,7 @@ static int key_note(uint32_t keyref, const struct cc_addr *local, const struct c
 		n = cc_srtp_line(buf + sizeof(prefix) - 1, size - (sizeof(prefix) - 1), local, peer,
 				 outgoing ? "outbound" : "inbound", suite_key);
 	}
-	pthread_mutex_unlock(&key_lock);
+	cc_unlock(&key_lock);
 	if (n < 0)
 		return 0;
 	/*
@@ -558,7 +559,7 @@ void cc_srtp_atfork_child(void)
 void cc_srtp_exit(void)
 {
 	cc_srtpkeys_exit();
-	pthread_mutex_lock(&fail_lock);
+	cc_lock(&fail_lock);
 	for (int f = 0; f <= FAIL_FLOWS; f++) {
 		char buf[256], l[64], p[64];
 		size_t n = 0;
@@ -586,5 +587,5 @@ void cc_srtp_exit(void)
 		cc_addr_str(&fails[f].local, l, sizeof(l));
 		cc_warn("srtp_unprotect failed (pid %u) on %s > %s: %s", cc_pid, p, l, buf);
 	}
-	pthread_mutex_unlock(&fail_lock);
+	cc_unlock(&fail_lock);
 }

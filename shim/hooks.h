@@ -57,6 +57,12 @@ long srtp_add_stream(void *a, void *b, void *c, void *d, void *e, void *f);
 long srtp_update(void *a, void *b, void *c, void *d, void *e, void *f);
 void cc_srtp_exit(void);
 
+/*
+ * At exit, _exit or exec: 1 (and one warning) when this thread holds one of the shim's locks, so
+ * the shim's exit work must be skipped: a signal handler that interrupted the shim is leaving.
+ */
+int cc_exit_blocked(void);
+
 /* At exit: DTLS-SRTP keys never matched to a flow are logged without one. */
 void cc_tls_exit(void);
 

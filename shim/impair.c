@@ -21,6 +21,7 @@
  * hook holds it: a handler that sent a datagram would otherwise wait for its own thread.
  */
 #include "shim/impair.h"
+#include "pcapout/lock.h"
 #include "shim/capture_int.h"
 #include "shim/hooks.h"
 #include "shim/ownfd.h"
@@ -178,12 +179,12 @@ static void lock(sigset_t *old)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, old);
-	pthread_mutex_lock(&I.lock);
+	cc_lock(&I.lock);
 }
 
 static void unlock(const sigset_t *old)
 {
-	pthread_mutex_unlock(&I.lock);
+	cc_unlock(&I.lock);
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
@@ -332,7 +333,7 @@ static void *sender_main(void *arg)
 {
 	(void)arg;
 	prctl(PR_SET_NAME, "clearcap-impair", 0, 0, 0);
-	pthread_mutex_lock(&I.lock);
+	cc_lock(&I.lock);
 	for (;;) {
 		uint64_t now = cc_now();
 		struct qpkt *p = I.head;
@@ -342,9 +343,9 @@ static void *sender_main(void *arg)
 			 * process, when there is no writer (impairment without capture); look now and then.
 			 */
 			if (cc_writer_watching()) {
-				pthread_mutex_unlock(&I.lock);
+				cc_unlock(&I.lock);
 				cc_writer_end_if_alone();
-				pthread_mutex_lock(&I.lock);
+				cc_lock(&I.lock);
 				wait_until(now + 50000000u);
 			} else {
 				pthread_cond_wait(&I.wake, &I.lock);

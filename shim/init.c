@@ -3,6 +3,7 @@
  * handlers, and flush at exit.  Nothing here runs per packet.
  */
 #include "shim/capture.h"
+#include "pcapout/lock.h"
 #include "shim/config.h"
 #include "shim/control.h"
 #include "shim/dtlsmatch.h"
@@ -169,8 +170,22 @@ __attribute__((constructor)) static void clearcap_ctor(void)
 	cc_init();
 }
 
+int cc_exit_blocked(void)
+{
+	static int told;
+
+	if (cc_exit_safe())
+		return 0;
+	if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
+		cc_warn("the program left from a signal handler that interrupted clearcap's own work: what "
+			"was still buffered (the last 20 ms at most) is not in the file");
+	return 1;
+}
+
 __attribute__((destructor)) static void clearcap_dtor(void)
 {
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && cc_exit_blocked())
+		return;
 	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED)) {
 		cc_impair_exit();       /* delayed datagrams still queued go now, and are written */
 		cc_dm_flush();          /* plaintexts still waiting for their datagram, marked */

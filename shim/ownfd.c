@@ -5,6 +5,7 @@
  * our own I/O must never enter our own hooks.
  */
 #include "shim/ownfd.h"
+#include "pcapout/lock.h"
 #include "pcapout/writer.h"
 
 #include <errno.h>
@@ -86,7 +87,7 @@ static int lf_move(void *arg)
 	struct cc_linefile *lf = arg;
 	int rc = -1;
 
-	pthread_mutex_lock(&lf->lock);
+	cc_lock(&lf->lock);
 	if (lf->fd >= 0) {
 		int nfd = cc_dup_high(lf->fd);
 		if (nfd < 0 || nfd == lf->fd)
@@ -105,7 +106,7 @@ static int lf_move(void *arg)
 				lf->var, lf->path);
 		}
 	}
-	pthread_mutex_unlock(&lf->lock);
+	cc_unlock(&lf->lock);
 	return rc;
 }
 
@@ -142,12 +143,12 @@ void cc_linefile_write(struct cc_linefile *lf, const char *line, size_t len)
 {
 	int saved = errno;
 
-	pthread_mutex_lock(&lf->lock);
+	cc_lock(&lf->lock);
 	if (!lf->opened)
 		lf_open(lf);
 	if (lf->fd >= 0)
 		syscall(SYS_write, lf->fd, line, len);  /* one whole line per write, O_APPEND */
-	pthread_mutex_unlock(&lf->lock);
+	cc_unlock(&lf->lock);
 	errno = saved;
 }
 

@@ -2,6 +2,7 @@
  * The SRTP key log; see srtpkeys.h.
  */
 #include "shim/srtpkeys.h"
+#include "pcapout/lock.h"
 #include "shim/config.h"
 #include "shim/ownfd.h"
 #include "pcapout/writer.h"
@@ -164,16 +165,16 @@ void cc_srtp_keylog_line(const char *line)
 	uint64_t h = hash_str(line), key = crypto ? hash_str(crypto) : 0;
 	int flowless = strncmp(line, "SRTP ? ? ", 9) == 0;
 
-	pthread_mutex_lock(&lines_lock);
+	cc_lock(&lines_lock);
 	if (in_ring(seen, h) || (flowless && key && in_ring(named, key))) {
-		pthread_mutex_unlock(&lines_lock);
+		cc_unlock(&lines_lock);
 		return;
 	}
 	if (flowless && key) {
 		struct waiting *free_slot = NULL;
 		for (int i = 0; i < LINES_WAITING; i++) {
 			if (waiting[i].key == key) {
-				pthread_mutex_unlock(&lines_lock);
+				cc_unlock(&lines_lock);
 				return;         /* this key waits already */
 			}
 			if (!waiting[i].key && !free_slot)
@@ -182,7 +183,7 @@ void cc_srtp_keylog_line(const char *line)
 		if (free_slot && strlen(line) < sizeof(free_slot->line)) {
 			free_slot->key = key;
 			strcpy(free_slot->line, line);
-			pthread_mutex_unlock(&lines_lock);
+			cc_unlock(&lines_lock);
 			return;
 		}
 		/* No room to wait: written now, flowless, rather than lost. */
@@ -195,7 +196,7 @@ void cc_srtp_keylog_line(const char *line)
 				waiting[i].key = 0;
 	}
 	emit(line);
-	pthread_mutex_unlock(&lines_lock);
+	cc_unlock(&lines_lock);
 }
 
 void cc_srtpkeys_atfork_child(void)
@@ -205,13 +206,13 @@ void cc_srtpkeys_atfork_child(void)
 
 void cc_srtpkeys_exit(void)
 {
-	pthread_mutex_lock(&lines_lock);
+	cc_lock(&lines_lock);
 	for (int i = 0; i < LINES_WAITING; i++)
 		if (waiting[i].key) {
 			waiting[i].key = 0;
 			emit(waiting[i].line);
 		}
-	pthread_mutex_unlock(&lines_lock);
+	cc_unlock(&lines_lock);
 }
 
 static void write_line(const char *line, int n)

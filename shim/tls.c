@@ -2,6 +2,7 @@
  * The generic half of TLS and DTLS capture, shared by every library's adapter; see tls.h.
  */
 #include "shim/tls.h"
+#include "pcapout/lock.h"
 #include "shim/config.h"
 #include "shim/dtlsmatch.h"
 #include "shim/hooks.h"
@@ -131,23 +132,23 @@ static void srtp_log(struct sessent *e)
 
 void cc_tls_drop(const void *sess)
 {
-	pthread_mutex_lock(&sesstab_lock);
+	cc_lock(&sesstab_lock);
 	struct sessent *e = ent_get(sess, 0);
 	if (e) {
 		if (e->srtp_pending && !e->srtp_inherited)
 			srtp_log(e);
 		e->sess = TOMB;
 	}
-	pthread_mutex_unlock(&sesstab_lock);
+	cc_unlock(&sesstab_lock);
 }
 
 void cc_tls_exit(void)
 {
-	pthread_mutex_lock(&sesstab_lock);
+	cc_lock(&sesstab_lock);
 	for (unsigned i = 0; sesstab && i < SESSTAB_SIZE; i++)
 		if (sesstab[i].sess && sesstab[i].sess != TOMB && sesstab[i].srtp_pending && !sesstab[i].srtp_inherited)
 			srtp_log(&sesstab[i]);
-	pthread_mutex_unlock(&sesstab_lock);
+	cc_unlock(&sesstab_lock);
 }
 
 /*
@@ -173,7 +174,7 @@ void cc_tls_srtp_keys(const struct cc_tls_lib *lib, const void *sess, unsigned l
 
 	if (len > CC_TLS_SRTP_KM_MAX || cc_srtp_profile(profile, &suite, &kl, &sl) < 0 || len != 2 * (kl + sl))
 		return;
-	pthread_mutex_lock(&sesstab_lock);
+	cc_lock(&sesstab_lock);
 	struct sessent *e = ent_of(lib, sess);
 	if (e) {
 		memcpy(e->srtp_km, km, len);
@@ -186,27 +187,27 @@ void cc_tls_srtp_keys(const struct cc_tls_lib *lib, const void *sess, unsigned l
 		else
 			__atomic_store_n(&srtp_waited, 1, __ATOMIC_RELAXED);
 	}
-	pthread_mutex_unlock(&sesstab_lock);
+	cc_unlock(&sesstab_lock);
 }
 
 void cc_tls_user_set(const struct cc_tls_lib *lib, const void *sess, void *p)
 {
-	pthread_mutex_lock(&sesstab_lock);
+	cc_lock(&sesstab_lock);
 	struct sessent *e = ent_of(lib, sess);
 	if (e)
 		e->user = p;
-	pthread_mutex_unlock(&sesstab_lock);
+	cc_unlock(&sesstab_lock);
 }
 
 void *cc_tls_user_get(const void *sess)
 {
 	void *p = NULL;
 
-	pthread_mutex_lock(&sesstab_lock);
+	cc_lock(&sesstab_lock);
 	struct sessent *e = ent_get(sess, 0);
 	if (e)
 		p = e->user;
-	pthread_mutex_unlock(&sesstab_lock);
+	cc_unlock(&sesstab_lock);
 	return p;
 }
 
@@ -247,14 +248,14 @@ static void set_flow(struct sessent *e, const struct cc_nest *n)
 
 void cc_tls_handshake_flow(const struct cc_tls_lib *lib, const void *sess, const struct cc_nest *nest)
 {
-	pthread_mutex_lock(&sesstab_lock);
+	cc_lock(&sesstab_lock);
 	struct sessent *e = ent_of(lib, sess);
 	if (e) {
 		set_flow(e, nest);
 		if (e->srtp_pending)
 			srtp_log(e);
 	}
-	pthread_mutex_unlock(&sesstab_lock);
+	cc_unlock(&sesstab_lock);
 }
 
 void cc_tls_plain(const struct cc_tls_lib *lib, const void *sess, const struct cc_nest *nest,
@@ -264,10 +265,10 @@ void cc_tls_plain(const struct cc_tls_lib *lib, const void *sess, const struct c
 	struct sessent *e;
 	const char *note;
 
-	pthread_mutex_lock(&sesstab_lock);
+	cc_lock(&sesstab_lock);
 	e = ent_of(lib, sess);
 	if (!e) {
-		pthread_mutex_unlock(&sesstab_lock);
+		cc_unlock(&sesstab_lock);
 		return;
 	}
 	if (nest && nest->seen) {
@@ -292,7 +293,7 @@ void cc_tls_plain(const struct cc_tls_lib *lib, const void *sess, const struct c
 	/* The flow stays known for later calls that move no wire packet of their own. */
 	if (m == M_NONE)
 		e->pf.proto = 0;
-	pthread_mutex_unlock(&sesstab_lock);
+	cc_unlock(&sesstab_lock);
 }
 
 void cc_tls_read_plain(const struct cc_tls_lib *lib, const void *sess, const struct cc_nest *nest, uint64_t key,
@@ -312,9 +313,9 @@ void cc_tls_read_plain(const struct cc_tls_lib *lib, const void *sess, const str
 
 void cc_tls_expect(const struct cc_tls_lib *lib, const void *sess, uint64_t key, const void *buf, size_t n)
 {
-	pthread_mutex_lock(&sesstab_lock);
+	cc_lock(&sesstab_lock);
 	ent_of(lib, sess);              /* so a timed-out match still knows the session's library */
-	pthread_mutex_unlock(&sesstab_lock);
+	cc_unlock(&sesstab_lock);
 	cc_dm_expect(sess, key, buf, n);
 }
 
@@ -333,11 +334,11 @@ static void matched(const void *sess, const struct cc_addr *local, const struct 
 
 void cc_tls_fin(const void *sess, int outgoing, const char *note)
 {
-	pthread_mutex_lock(&sesstab_lock);
+	cc_lock(&sesstab_lock);
 	struct sessent *e = ent_get(sess, 0);
 	if (e)
 		cc_plain_fin(&e->pf, outgoing, note);
-	pthread_mutex_unlock(&sesstab_lock);
+	cc_unlock(&sesstab_lock);
 }
 
 /* ---- Secrets ---- */

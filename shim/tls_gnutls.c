@@ -25,6 +25,7 @@
  * This file knows only GnuTLS's symbols; the rest is the TLS seam's (shim/tls.c).
  */
 #include "shim/hooks.h"
+#include "pcapout/lock.h"
 #include "shim/optlib.h"
 #include "shim/ownfd.h"
 #include "shim/verbose.h"
@@ -92,7 +93,7 @@ static int resolve(void)
 {
 	if (__atomic_load_n(&G.ready, __ATOMIC_ACQUIRE))
 		return 0;
-	pthread_mutex_lock(&resolve_lock);
+	cc_lock(&resolve_lock);
 	if (!G.ready) {
 		G.init = gsym("gnutls_init");
 		G.deinit = gsym("gnutls_deinit");
@@ -114,7 +115,7 @@ static int resolve(void)
 			cc_verbose_lib("GnuTLS", "TLS/DTLS plaintext and secrets", (const void *)G.send);
 		}
 	}
-	pthread_mutex_unlock(&resolve_lock);
+	cc_unlock(&resolve_lock);
 	if (!G.ready) {
 		static int warned;
 		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))

@@ -28,6 +28,7 @@
  * This file knows only mbedTLS's symbols; the rest is the TLS seam's (shim/tls.c).
  */
 #include "shim/hooks.h"
+#include "pcapout/lock.h"
 #include "shim/optlib.h"
 #include "shim/ownfd.h"
 #include "shim/real.h"
@@ -104,7 +105,7 @@ static int resolve(void)
 {
 	if (__atomic_load_n(&M.ready, __ATOMIC_ACQUIRE))
 		return 0;
-	pthread_mutex_lock(&resolve_lock);
+	cc_lock(&resolve_lock);
 	if (!M.ready) {
 		M.setup = msym("mbedtls_ssl_setup");
 		M.handshake = msym("mbedtls_ssl_handshake");
@@ -129,7 +130,7 @@ static int resolve(void)
 				       (const void *)M.write);
 		}
 	}
-	pthread_mutex_unlock(&resolve_lock);
+	cc_unlock(&resolve_lock);
 	if (!M.ready) {
 		static int warned;
 		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
@@ -191,11 +192,11 @@ static struct conf *conf_get(const void *conf, int create)
 
 static void conf_forget(const void *conf)
 {
-	pthread_mutex_lock(&conf_lock);
+	cc_lock(&conf_lock);
 	struct conf *c = conf_get(conf, 0);
 	if (c)
 		c->conf = NULL;
-	pthread_mutex_unlock(&conf_lock);
+	cc_unlock(&conf_lock);
 }
 
 /*
@@ -245,7 +246,7 @@ static int export_cb(void *p, const unsigned char *ms, const unsigned char *kb, 
 	}
 	const void *conf = current ? cc_tls_user_get(current) : NULL;
 	int server = 0;
-	pthread_mutex_lock(&conf_lock);
+	cc_lock(&conf_lock);
 	struct conf *c = conf ? conf_get(conf, 0) : NULL;
 	if (c)
 		server = c->server;
@@ -254,7 +255,7 @@ static int export_cb(void *p, const unsigned char *ms, const unsigned char *kb, 
 			c = &confs[i];
 	if (c)
 		user = c->user;
-	pthread_mutex_unlock(&conf_lock);
+	cc_unlock(&conf_lock);
 	if (conf && ms && client_random && server_random && cc_tls_capturing()) {
 		int saved = errno;
 		srtp_keys(current, server, ms, client_random, server_random, prf);
@@ -268,10 +269,10 @@ static int install(const void *conf)
 {
 	if (!M.set_export_ext)
 		return 0;
-	pthread_mutex_lock(&conf_lock);
+	cc_lock(&conf_lock);
 	struct conf *c = conf_get(conf, 1);
 	void *p = c ? c->p : NULL;
-	pthread_mutex_unlock(&conf_lock);
+	cc_unlock(&conf_lock);
 	if (!c)
 		return 0;
 	M.set_export_ext((void *)conf, export_cb, p);
@@ -282,13 +283,13 @@ CC_EXPORT void mbedtls_ssl_conf_export_keys_ext_cb(void *conf, export_ext_fn f, 
 {
 	if (resolve() < 0 || !M.set_export_ext)
 		return;
-	pthread_mutex_lock(&conf_lock);
+	cc_lock(&conf_lock);
 	struct conf *c = f != export_cb ? conf_get(conf, 1) : NULL;
 	if (c) {
 		c->user = f;
 		c->p = p;
 	}
-	pthread_mutex_unlock(&conf_lock);
+	cc_unlock(&conf_lock);
 	/* Without room, the program's own goes in unchanged: its secrets are then not logged. */
 	M.set_export_ext(conf, c ? export_cb : f, p);
 }
@@ -297,22 +298,22 @@ CC_EXPORT void mbedtls_ssl_conf_export_keys_cb(void *conf, void *f, void *p)
 {
 	if (resolve() < 0 || !M.set_export)
 		return;
-	pthread_mutex_lock(&conf_lock);
+	cc_lock(&conf_lock);
 	struct conf *c = conf_get(conf, 0);
 	if (c)
 		c->p = p;       /* mbedTLS keeps one context pointer for both callbacks */
-	pthread_mutex_unlock(&conf_lock);
+	cc_unlock(&conf_lock);
 	M.set_export(conf, f, p);
 }
 
 /* The configuration's role, for the direction of its DTLS-SRTP keys. */
 static void note_endpoint(const void *conf, int endpoint)
 {
-	pthread_mutex_lock(&conf_lock);
+	cc_lock(&conf_lock);
 	struct conf *c = conf_get(conf, 1);
 	if (c)
 		c->server = endpoint == 1;      /* MBEDTLS_SSL_IS_SERVER */
-	pthread_mutex_unlock(&conf_lock);
+	cc_unlock(&conf_lock);
 }
 
 CC_EXPORT int mbedtls_ssl_config_defaults(void *conf, int endpoint, int transport, int preset)

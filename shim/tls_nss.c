@@ -30,6 +30,7 @@
  * This file knows only NSPR's and NSS's symbols; the rest is the TLS seam's (shim/tls.c).
  */
 #include "shim/hooks.h"
+#include "pcapout/lock.h"
 #include "shim/optlib.h"
 #include "shim/ownfd.h"
 #include "shim/verbose.h"
@@ -91,7 +92,7 @@ static int resolve(void)
 {
 	if (__atomic_load_n(&N.ready, __ATOMIC_ACQUIRE))
 		return 0;
-	pthread_mutex_lock(&resolve_lock);
+	cc_lock(&resolve_lock);
 	if (!N.ready) {
 		N.write = nsym("PR_Write");
 		N.read = nsym("PR_Read");
@@ -107,7 +108,7 @@ static int resolve(void)
 			cc_verbose_lib("NSS", "TLS plaintext of SSL sockets, TLS 1.3 secrets", (const void *)N.write);
 		}
 	}
-	pthread_mutex_unlock(&resolve_lock);
+	cc_unlock(&resolve_lock);
 	return N.ready ? 0 : -1;
 }
 
@@ -387,7 +388,7 @@ static void watch_lower(struct prfd *lower)
 	const struct prmethods *orig = orig_of(lower->methods);
 	int slot = -1;
 
-	pthread_mutex_lock(&keys_lock);
+	cc_lock(&keys_lock);
 	for (int i = 0; i < TABLES && slot < 0; i++)
 		if (tables[i].orig == orig || !tables[i].orig)
 			slot = i;
@@ -399,7 +400,7 @@ static void watch_lower(struct prfd *lower)
 		tables[slot].copy.fn[M_SEND] = (void *)lower_send;
 		__atomic_store_n(&tables[slot].orig, orig, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&keys_lock);
+	cc_unlock(&keys_lock);
 	if (slot >= 0)
 		lower->methods = &tables[slot].copy;
 }
@@ -433,7 +434,7 @@ static int resolve_keys(void)
 {
 	if (__atomic_load_n(&K.ready, __ATOMIC_ACQUIRE))
 		return 0;
-	pthread_mutex_lock(&keys_lock);
+	cc_lock(&keys_lock);
 	if (!K.ready) {
 		K.import = cc_optsym("libssl3.so", "SSL_ImportFD");
 		K.dtls_import = cc_optsym("libssl3.so", "DTLS_ImportFD");
@@ -443,7 +444,7 @@ static int resolve_keys(void)
 		if (K.import && K.dtls_import)
 			__atomic_store_n(&K.ready, 1, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&keys_lock);
+	cc_unlock(&keys_lock);
 	return K.ready ? 0 : -1;
 }
 

@@ -12,6 +12,7 @@
  * and key log are the TLS seam's (shim/tls.c), the same for every library.
  */
 #include "shim/dtlsmatch.h"
+#include "pcapout/lock.h"
 #include "shim/hooks.h"
 #include "shim/optlib.h"
 #include "shim/ownfd.h"
@@ -65,7 +66,7 @@ static int resolve(void)
 {
 	if (__atomic_load_n(&S.ready, __ATOMIC_ACQUIRE))
 		return 0;
-	pthread_mutex_lock(&resolve_lock);
+	cc_lock(&resolve_lock);
 	if (!S.ready) {
 		S.write = ssl_sym("SSL_write");
 		S.write_ex = ssl_sym("SSL_write_ex");
@@ -96,7 +97,7 @@ static int resolve(void)
 			cc_verbose_lib("OpenSSL", "TLS/DTLS plaintext, secrets, DTLS-SRTP keys", (const void *)S.write);
 		}
 	}
-	pthread_mutex_unlock(&resolve_lock);
+	cc_unlock(&resolve_lock);
 	if (!S.ready) {
 		static int warned;
 		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
@@ -415,7 +416,7 @@ static const bio_read_fn rtramps[BIO_SLOTS] = { TRAMPOLINES(RNAME) };
 #define SLOT_FOR(slots, meth, fn, out)                                         \
 	do {                                                                   \
 		out = -1;                                                      \
-		pthread_mutex_lock(&bio_lock);                                 \
+		cc_lock(&bio_lock);                                 \
 		for (int i_ = 0; i_ < BIO_SLOTS && out < 0; i_++)              \
 			if (slots[i_].meth == (meth) || !slots[i_].meth)       \
 				out = i_;                                      \
@@ -423,7 +424,7 @@ static const bio_read_fn rtramps[BIO_SLOTS] = { TRAMPOLINES(RNAME) };
 			slots[out].meth = (meth);                              \
 			__atomic_store_n(&slots[out].fn, (fn), __ATOMIC_RELEASE); \
 		}                                                              \
-		pthread_mutex_unlock(&bio_lock);                               \
+		cc_unlock(&bio_lock);                               \
 	} while (0)
 
 CC_EXPORT int BIO_meth_set_write(void *meth, bio_write_fn fn)
@@ -469,7 +470,7 @@ static pthread_mutex_t ctxcb_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Remembers the program's own key log callback for ctx (NULL: none). */
 static void user_cb_set(const void *ctx, keylog_cb_t cb)
 {
-	pthread_mutex_lock(&ctxcb_lock);
+	cc_lock(&ctxcb_lock);
 	struct ctxcb *slot = NULL;
 	for (int i = 0; i < CTXCB_SIZE; i++)
 		if (ctxcbs[i].ctx == ctx)
@@ -478,18 +479,18 @@ static void user_cb_set(const void *ctx, keylog_cb_t cb)
 		slot = &ctxcbs[ctxcb_next++ % CTXCB_SIZE];
 	slot->ctx = ctx;
 	slot->cb = cb;
-	pthread_mutex_unlock(&ctxcb_lock);
+	cc_unlock(&ctxcb_lock);
 }
 
 static keylog_cb_t user_cb_get(const void *ctx)
 {
 	keylog_cb_t cb = NULL;
 
-	pthread_mutex_lock(&ctxcb_lock);
+	cc_lock(&ctxcb_lock);
 	for (int i = 0; i < CTXCB_SIZE; i++)
 		if (ctxcbs[i].ctx == ctx)
 			cb = ctxcbs[i].cb;
-	pthread_mutex_unlock(&ctxcb_lock);
+	cc_unlock(&ctxcb_lock);
 	return cb;
 }
 

@@ -22,6 +22,7 @@
  * This file knows only wolfSSL's symbols; the rest is the TLS seam's (shim/tls.c).
  */
 #include "shim/hooks.h"
+#include "pcapout/lock.h"
 #include "shim/optlib.h"
 #include "shim/ownfd.h"
 #include "shim/real.h"
@@ -79,7 +80,7 @@ static int resolve(void)
 {
 	if (__atomic_load_n(&W.ready, __ATOMIC_ACQUIRE))
 		return 0;
-	pthread_mutex_lock(&resolve_lock);
+	cc_lock(&resolve_lock);
 	if (!W.ready) {
 		W.write = wsym("wolfSSL_write");
 		W.read = wsym("wolfSSL_read");
@@ -102,7 +103,7 @@ static int resolve(void)
 			cc_verbose_lib("wolfSSL", "TLS/DTLS plaintext, TLS 1.2/DTLS 1.2 secrets", (const void *)W.write);
 		}
 	}
-	pthread_mutex_unlock(&resolve_lock);
+	cc_unlock(&resolve_lock);
 	if (!W.ready) {
 		static int warned;
 		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))

@@ -11,6 +11,7 @@
  * thread-local flag keeps a signal handler that sends from re-entering the lock it interrupted.
  */
 #include "shim/turn.h"
+#include "pcapout/lock.h"
 #include "shim/ownfd.h"
 #include "shim/clock.h"
 #include "decoders/stun.h"
@@ -209,12 +210,12 @@ int cc_turn_datagram(const uint8_t *p, size_t len, int outgoing, const struct cc
 			return 0;
 	}
 	inside = 1;
-	pthread_mutex_lock(&lock);
+	cc_lock(&lock);
 	if (p[0] >= 64)
 		r = channel_data(p, len, local, server, out);
 	else
 		r = stun_message(p, len, outgoing, local, server, out);
-	pthread_mutex_unlock(&lock);
+	cc_unlock(&lock);
 	inside = 0;
 	/* A relayed address and its peer share a family (RFC 8656 section 3.1). */
 	if (r && out->relayed.family != out->peer.family)
@@ -279,7 +280,7 @@ void cc_turn_tcp(const struct iovec *iov, int iovcnt, size_t len, int outgoing, 
 	if (inside || !len)
 		return;
 	inside = 1;
-	pthread_mutex_lock(&lock);
+	cc_lock(&lock);
 	st = stream_find(local, server, outgoing && starts_allocate(iov, iovcnt, len));
 	if (!st || st->lost)
 		goto out;
@@ -317,6 +318,6 @@ void cc_turn_tcp(const struct iovec *iov, int iovcnt, size_t len, int outgoing, 
 		}
 	}
 out:
-	pthread_mutex_unlock(&lock);
+	cc_unlock(&lock);
 	inside = 0;
 }

@@ -1,0 +1,45 @@
+/*
+ * The shim's mutexes, taken and released through these two so that each thread knows whether it
+ * holds one.  A program's signal handler may call exit(), _exit() or exec while the thread it
+ * interrupted is inside the shim holding a lock (glibc's mutexes are not recursive): the exit
+ * work that would take the same lock again (a flush, the TLS and SRTP tables) is skipped then,
+ * and the process leaves as it would without the shim instead of hanging (see cc_exit_safe()).
+ * Counted before the lock is asked for, so a handler that runs while a thread waits for one
+ * skips too.  Not for the fork handlers, which take every lock on purpose (shim/ownfd.c).
+ */
+#ifndef CC_LOCK_H
+#define CC_LOCK_H
+
+#include <pthread.h>
+
+/* Locks this thread holds or waits for (weak: one definition wherever the header is used). */
+__attribute__((weak)) __thread unsigned cc_locks_held __attribute__((tls_model("initial-exec")));
+
+static inline void cc_lock(pthread_mutex_t *m)
+{
+	__atomic_store_n(&cc_locks_held, cc_locks_held + 1, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	pthread_mutex_lock(m);
+}
+
+static inline void cc_unlock(pthread_mutex_t *m)
+{
+	pthread_mutex_unlock(m);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&cc_locks_held, cc_locks_held - 1, __ATOMIC_RELAXED);
+}
+
+/* In a fork child, for a lock the prepare handler took and the child creates afresh. */
+static inline void cc_lock_forget(pthread_mutex_t *m)
+{
+	pthread_mutex_init(m, NULL);
+	__atomic_store_n(&cc_locks_held, cc_locks_held - 1, __ATOMIC_RELAXED);
+}
+
+/* Whether this thread may do the shim's exit work: it holds none of the shim's locks. */
+static inline int cc_exit_safe(void)
+{
+	return __atomic_load_n(&cc_locks_held, __ATOMIC_RELAXED) == 0;
+}
+
+#endif
