@@ -131,6 +131,36 @@ def follow_tcp(capfile, stream=0, extra=(), proto="tcp"):
     return b"".join(a), b"".join(b)
 
 
+def tcp_server(connections, echo=False):
+    """A TCP server on 127.0.0.1 outside the shim, in a thread, for `connections` connections in
+    turn: each one's bytes until the client's FIN (echoed in upper case if `echo`) are appended
+    to the list returned.  Returns (port, thread, list); join the thread, then read the list."""
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    got = []
+
+    def serve():
+        for _ in range(connections):
+            c, _ = srv.accept()
+            data = b""
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    break
+                data += d
+                if echo:
+                    c.sendall(d.upper())
+            got.append(data)
+            c.close()
+        srv.close()
+
+    t = threading.Thread(target=serve)
+    t.start()
+    return srv.getsockname()[1], t, got
+
+
 def capinfos_ok(capfile):
     """True when Wireshark's capinfos reads the whole file without complaint."""
     p = run(["capinfos", "-c", capfile], check=False)

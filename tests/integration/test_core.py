@@ -120,28 +120,7 @@ def test_tcp_socket_under_several_numbers_is_one_stream(env):
     CPython's socket.fromfd, both used in turn) is one stream in the file: the bytes in order in
     tshark's follow, acknowledgements that add up, one FIN from the client, at the socket's last
     close or its shutdown, and none while another number still holds it."""
-    import socket
-    import threading
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-    got = []
-
-    def serve():
-        for _ in range(3):
-            c, _ = srv.accept()
-            data = b""
-            while True:
-                d = c.recv(4096)
-                if not d:
-                    break
-                data += d
-                c.sendall(d.upper())
-            got.append(data)
-            c.close()
-
-    t = threading.Thread(target=serve)
-    t.start()
+    port, t, got = cclib.tcp_server(3, echo=True)
     cap = env.path("c.pcapng")
     code = r"""
 import os, socket, sys
@@ -166,9 +145,8 @@ for i in range(4):
     s = (c, e)[i % 2]; s.sendall(b'c-%d\n' % i); rd(s.fileno(), 4)
 e.close(); c.close()
 """
-    p = py(env, code, cap, args=[str(srv.getsockname()[1])])
+    p = py(env, code, cap, args=[str(port)])
     t.join(timeout=30)
-    srv.close()
     want = [b"a-one\na-two\n", b"b-one\nb-two\nb-three\n", b"c-0\nc-1\nc-2\nc-3\n"]
     eq(got, want, "the server got every byte")
     eq(p.stderr.count("clearcap:"), 0, "no warning: %r" % p.stderr)

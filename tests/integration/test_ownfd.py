@@ -11,7 +11,6 @@ import os
 import socket
 import struct
 import subprocess
-import threading
 import time
 
 import cclib
@@ -448,26 +447,7 @@ def test_vfork_children_and_failed_close_range_change_nothing(env):
     src, exe = env.path("vf.c"), env.path("vf")
     open(src, "w").write(VFORKER.replace("/* FIND_FD */", FIND_FD))
     cclib.run(["gcc", "-O1", "-o", exe, src])
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-    port = srv.getsockname()[1]
-    got = []
-
-    def serve():
-        for _ in range(2):
-            conn, _ = srv.accept()
-            data = b""
-            while True:
-                d = conn.recv(4096)
-                if not d:
-                    break
-                data += d
-            got.append(data)
-            conn.close()
-
-    t = threading.Thread(target=serve)
-    t.start()
+    port, t, got = cclib.tcp_server(2)
     cap = env.path("c.pcapng")
     code = r"""
 import socket, subprocess, sys, time
@@ -482,7 +462,6 @@ c.close()
     p1 = cclib.py(env, code, cap, args=[str(port)])
     p2 = cclib.run([exe, str(port), os.path.realpath(cap)], env=env.env(cap))
     t.join(timeout=30)
-    srv.close()
     want = [b"GET /one\nGET /two\nGET /three\n", b"ONE\nTWO\nTHREE\nFOUR\nFIVE\n"]
     eq(got, want, "the server got every byte (the programs ran as without the shim)")
     eq(p1.stderr.count("clearcap:") + p2.stderr.count("clearcap:"), 0, "no warning: %r %r" % (p1.stderr, p2.stderr))
