@@ -184,9 +184,7 @@ int cc_exit_blocked(void)
 
 __attribute__((destructor)) static void clearcap_dtor(void)
 {
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && cc_exit_blocked())
-		return;
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED)) {
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && !cc_exit_blocked()) {
 		cc_impair_exit();       /* delayed datagrams still queued go now, and are written */
 		cc_dm_flush();          /* plaintexts still waiting for their datagram, marked */
 		cc_tls_exit();

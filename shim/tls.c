@@ -130,12 +130,18 @@ static void srtp_log(struct sessent *e)
 	}
 }
 
+/* Whether this process owes the session's DTLS-SRTP keys a line (see cc_tls_atfork_child). */
+static int keys_owed(const struct sessent *e)
+{
+	return e->srtp_pending && !e->srtp_inherited;
+}
+
 void cc_tls_drop(const void *sess)
 {
 	cc_lock(&sesstab_lock);
 	struct sessent *e = ent_get(sess, 0);
 	if (e) {
-		if (e->srtp_pending && !e->srtp_inherited)
+		if (keys_owed(e))
 			srtp_log(e);
 		e->sess = TOMB;
 	}
@@ -146,7 +152,7 @@ void cc_tls_exit(void)
 {
 	cc_lock(&sesstab_lock);
 	for (unsigned i = 0; sesstab && i < SESSTAB_SIZE; i++)
-		if (sesstab[i].sess && sesstab[i].sess != TOMB && sesstab[i].srtp_pending && !sesstab[i].srtp_inherited)
+		if (sesstab[i].sess && sesstab[i].sess != TOMB && keys_owed(&sesstab[i]))
 			srtp_log(&sesstab[i]);
 	cc_unlock(&sesstab_lock);
 }
