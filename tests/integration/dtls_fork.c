@@ -4,7 +4,6 @@
  * children exit at once by exit(); MODE "daemon": one child goes on with the sessions (a record
  * each way) and exits, the parent leaves by _exit.
  */
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>

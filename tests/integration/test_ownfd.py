@@ -359,20 +359,32 @@ s.sendto(b'after', ('127.0.0.1', 9))
 
 # The C programs' way to find the capture file's descriptor, as a program would.
 FIND_FD = r"""
-/* The descriptor `path` is open on, found in /proc/self/fd as the program would; -1 if none. */
+#include <dirent.h>
+
+/*
+ * The lowest descriptor from 3 up that `path` is open on, found in /proc/self/fd as the program
+ * would; -1 if none.  Needs <limits.h>, <stdio.h>, <stdlib.h>, <string.h>, <unistd.h>.
+ */
 static int find(const char *path)
 {
-	char link[64], target[PATH_MAX];
-	for (int fd = 3; fd < 65536; fd++) {
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	char link[300], target[PATH_MAX];
+	int found = -1;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
 		ssize_t n = readlink(link, target, sizeof(target) - 1);
 		if (n > 0) {
 			target[n] = 0;
-			if (!strcmp(target, path))
-				return fd;
+			int fd = atoi(e->d_name);
+			if (fd >= 3 && !strcmp(target, path) && (found < 0 || fd < found))
+				found = fd;
 		}
 	}
-	return -1;
+	if (d)
+		closedir(d);
+	return found;
 }
 """
 
@@ -601,25 +613,7 @@ SIGEXIT = r"""
 #include <time.h>
 #include <unistd.h>
 
-#include <dirent.h>
-static int find(const char *path)
-{
-	char link[300], target[PATH_MAX];
-	int found = -1;
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
-		ssize_t n = readlink(link, target, sizeof(target) - 1);
-		if (n > 0) {
-			target[n] = 0;
-			if (!strcmp(target, path))
-				found = atoi(e->d_name);
-		}
-	}
-	if (d) closedir(d);
-	return found;
-}
+/* FIND_FD */
 
 static void bye(int sig) { (void)sig; _exit(0); }
 
@@ -668,7 +662,7 @@ def test_exit_from_signal_handler_inside_the_shim(env):
     _exits; none hangs (the shim skips its exit work there, with one warning per such process),
     and the file stays readable with everything else in it."""
     src, exe = env.path("sigexit.c"), env.path("sigexit")
-    open(src, "w").write(SIGEXIT)
+    open(src, "w").write(SIGEXIT.replace("/* FIND_FD */", FIND_FD))
     cclib.run(["gcc", "-O1", "-o", exe, src])
     cap = env.path("c.pcapng")
     p = cclib.run([exe, os.path.realpath(cap), "150"], env=env.env(cap), timeout=300)
