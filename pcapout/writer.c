@@ -609,6 +609,7 @@ static void *writer_main(void *arg)
 	long sleep_ns = 1000000;
 
 	(void)arg;
+	__atomic_store_n(&W.thread_entered, 1, __ATOMIC_RELEASE);
 	prctl(PR_SET_NAME, "clearcap-writer", 0, 0, 0);
 	/* The ring's page faults taken here, on this thread, rather than by the program's as it writes. */
 	cc_ring_prefault(&cc_wq.ring);
@@ -1148,6 +1149,14 @@ static long program_threads(void)
 void cc_writer_atfork_prepare(void)
 {
 	cc_lock(&W.start_lock);
+	/*
+	 * A thread's start may take its allocator's lock before our code runs: under ASan (GCC 12's
+	 * has no fork handler of its own) it reads the thread's attributes, which mallocs.  A child
+	 * forked right then would hang at its first malloc: fork only once ours is past that.  Once
+	 * per thread started, and only when the fork comes within microseconds of the start.
+	 */
+	while (W.thread_started && !__atomic_load_n(&W.thread_entered, __ATOMIC_ACQUIRE))
+		syscall(SYS_sched_yield);
 	cc_lock(&W.drain_lock);
 	/*
 	 * Write what is buffered now: a parent that forks often leaves by an _exit our hooks never
@@ -1185,6 +1194,7 @@ void cc_writer_atfork_child(void)
 	W.hep_sent = W.hep_dropped = 0;
 	W.warned_drop = 0;
 	W.thread_started = 0;
+	W.thread_entered = 0;
 	/* The forking thread alone goes on in the child, as its main thread: none of ours. */
 	own_threads = 0;
 	watch_threads = 0;

@@ -58,6 +58,7 @@ struct cc_w {
 	size_t dsb_len, dsb_cap;
 	struct cc_ctl *ctl;             /* control page (shim/control.c), or NULL */
 	int thread_started;
+	int thread_entered;             /* the writer's thread reached writer_main (atomic) */
 
 	int fd;
 	int hold;                       /* a TLS session exists: packets wait for their secrets */
