@@ -89,4 +89,7 @@ extern __thread struct cc_nest cc_nest;
 /* Updates the entry after a successful setsockopt. */
 void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, socklen_t len);
 
+/* Whether level/name is the packet-info option we enabled on e's socket behind the program's back. */
+int cc_sockopt_ours(const struct cc_fd *e, int level, int name);
+
 #endif

@@ -660,6 +660,22 @@ CC_EXPORT int shutdown(int fd, int how)
 	return r;
 }
 
+/*
+ * The packet-info option we turned on (sockinfo.c: enable_pktinfo) reads as the program left it:
+ * off.  Whatever else the kernel answers (lengths, errors) is the kernel's.
+ */
+CC_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	REAL(getsockopt);
+	int r = cc_real.getsockopt(fd, level, name, val, len);
+	if (r == 0 && (level == IPPROTO_IP || level == IPPROTO_IPV6) && val && len && active()) {
+		struct cc_fd *e = cc_fd_peek(fd);
+		if (e && fd_kind(e) == FDK_UDP && cc_sockopt_ours(e, level, name))
+			memset(val, 0, *len);
+	}
+	return r;
+}
+
 CC_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	REAL(setsockopt);

@@ -12,12 +12,20 @@
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
 
+/* The real getsockopt: ours hides our packet-info option (hook_socket.c), which we ask about. */
+static int real_getsockopt(int fd, int level, int name, void *v, socklen_t *l)
+{
+	if (__builtin_expect(!cc_real.getsockopt, 0))
+		cc_real_init();
+	return cc_real.getsockopt(fd, level, name, v, l);
+}
+
 int cc_sock_getint(int fd, int level, int name, int dflt)
 {
 	int v;
 	socklen_t l = sizeof(v);
 
-	return getsockopt(fd, level, name, &v, &l) == 0 ? v : dflt;
+	return real_getsockopt(fd, level, name, &v, &l) == 0 ? v : dflt;
 }
 
 /* The values the kernel will put in the IP header of what this socket sends. */
@@ -58,7 +66,7 @@ static void enable_pktinfo(int fd, struct cc_fd *e)
 	 * On already, on a socket first seen now (inherited over exec, as systemd's PassPacketInfo
 	 * passes them): the program's, which must keep getting it.
 	 */
-	if (getsockopt(fd, level, name, &on, &l) == 0 && on) {
+	if (real_getsockopt(fd, level, name, &on, &l) == 0 && on) {
 		set_flags(e, FDF_USER_PKTINFO);
 		return;
 	}
@@ -173,7 +181,7 @@ static struct cc_fd *classify(int fd)
 		return NULL;
 	}
 	/* First sight of an fd we did not see created (inherited, or made by a call we do not hook). */
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0) {
+	if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0) {
 		if (errno == ENOTSOCK)
 			__atomic_store_n(&e->kind, FDK_OTHER, __ATOMIC_RELEASE);
 		return NULL;
@@ -193,6 +201,14 @@ static struct cc_fd *classify(int fd)
 		set_flags(e, FDF_TCP_OPEN);
 	}
 	return e;
+}
+
+int cc_sockopt_ours(const struct cc_fd *e, int level, int name)
+{
+	int ours_name, ours_level = pktinfo_opt(e, &ours_name);
+
+	return level == ours_level && name == ours_name && (fd_flags(e) & FDF_PKTINFO) &&
+	       !(fd_flags(e) & FDF_USER_PKTINFO);
 }
 
 void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, socklen_t len)

@@ -195,6 +195,9 @@ c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 c.sendto(b'one', ('127.0.0.1', port))
 data, anc, flags, addr = s.recvmsg(100)
 assert (data, anc, flags) == (b'one', [], 0), (data, anc, flags)
+# The option the shim turned on reads as the program left it, in an int or in one byte.
+assert s.getsockopt(socket.IPPROTO_IP, IP_PKTINFO) == 0
+assert s.getsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1) == b'\0'
 c.sendto(b'two', ('127.0.0.1', port))
 data, anc, flags, addr = s.recvmsg(100, 1000)
 assert (data, anc, flags) == (b'two', [], 0), (data, anc, flags)
@@ -205,7 +208,9 @@ s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
 c.sendto(b'three', ('127.0.0.4', port))
 data, anc, flags, addr = s.recvmsg(100, 1000)
 assert data == b'three' and len(anc) == 1 and anc[0][:2] == (socket.IPPROTO_IP, IP_PKTINFO), anc
+assert s.getsockopt(socket.IPPROTO_IP, IP_PKTINFO) == 1
 s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 0)
+assert s.getsockopt(socket.IPPROTO_IP, IP_PKTINFO) == 0   # ours is back on, hidden again
 s.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
 c.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x28)
 c.sendto(b'four', ('127.0.0.1', port))
@@ -219,6 +224,13 @@ assert anc == [(socket.IPPROTO_IP, socket.IP_TOS, b'\x28')] and flags == 0, (anc
 c.sendto(b'x' * 300, ('127.0.0.1', port))
 assert s.recv(10, socket.MSG_PEEK) == b'x' * 10
 assert len(s.recv(100, socket.MSG_TRUNC)) == 300  # CPython sizes the result by the return value
+# An IPv6 wildcard socket: the shim's IPV6_RECVPKTINFO is hidden the same way.
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s6.bind(('::', 0))
+c6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+c6.sendto(b'six', ('::1', s6.getsockname()[1]))
+data, anc, flags, addr = s6.recvmsg(100, 1000)
+assert (data, anc, flags) == (b'six', [], 0), (data, anc, flags)
+assert s6.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO) == 0
 # A failed or would-block call captures nothing.
 s.setblocking(False)
 try:
@@ -229,8 +241,10 @@ except BlockingIOError:
 """
     py(env, code, cap)
     rows = tshark(cap, ["sll.pkttype", "ip.dst", "ip.dsfield", "udp.length", "frame.len", "frame.cap_len"],
-                  "udp")
+                  "ip && udp")
     eq(len(rows), 14, "7 sent + 7 received, the peek not twice")
+    six = tshark(cap, ["sll.pkttype", "ipv6.dst"], "ipv6 && udp")
+    eq(sorted(six), [["0", "::1"], ["4", "::1"]], "the IPv6 datagram, received on ::1 (our packet info)")
     three_in = [r for r in rows if r[0] == "0" and r[1] == "127.0.0.4"]
     eq(len(three_in), 1, "received on 127.0.0.4")
     big_in = [r for r in rows if r[0] == "0" and r[3] == "308"]
