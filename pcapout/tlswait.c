@@ -34,6 +34,44 @@ static struct conn {
 	uint64_t ts;                    /* when the ClientHello was sent (for reuse of slots) */
 } conns[SLOTS];
 
+/*
+ * Secrets whose ClientHello has not been judged yet.  A Decryption Secrets Block jumps the
+ * queue: on a fast handshake (loopback: a millisecond) the secret is taken while the ClientHello
+ * it belongs to still sits in the hold, so it reaches secret_line before hello() knows the
+ * random.  Kept here, the ClientHello finds them; forgotten, its handshake would wait the whole
+ * CC_TW_MAX_NS and reach the file late, out of order with the other end's copies.
+ */
+#define EARLY 32
+static struct early {
+	uint8_t random[32];
+	uint8_t have;                   /* 0: free */
+} early[EARLY];
+static unsigned early_next;
+
+static void early_add(const uint8_t *random, uint8_t have)
+{
+	for (int i = 0; i < EARLY; i++)
+		if (early[i].have && memcmp(early[i].random, random, 32) == 0) {
+			early[i].have |= have;
+			return;
+		}
+	struct early *e = &early[early_next++ % EARLY];   /* the oldest goes */
+	memcpy(e->random, random, 32);
+	e->have = have;
+}
+
+/* What passed already for this random (and forgets it: the connection's slot keeps it now). */
+static uint8_t early_take(const uint8_t *random)
+{
+	for (int i = 0; i < EARLY; i++)
+		if (early[i].have && memcmp(early[i].random, random, 32) == 0) {
+			uint8_t have = early[i].have;
+			early[i].have = 0;
+			return have;
+		}
+	return 0;
+}
+
 /* FNV-1a over the local and the peer end, so that both directions find one slot. */
 static uint64_t conn_key(const struct cc_addr *local, const struct cc_addr *peer)
 {
@@ -84,7 +122,7 @@ static void hello(const struct cc_addr *local, const struct cc_addr *peer, const
 	if (c->key != key || memcmp(c->random, random, 32) != 0) {
 		c->key = key;
 		memcpy(c->random, random, 32);
-		c->have = 0;
+		c->have = early_take(random);
 		c->server = (uint8_t)server;
 		c->ts = ts;
 	}
@@ -172,10 +210,15 @@ static void secret_line(const char *s, size_t n)
 		for (int i = 0; i < 32; i++)
 			if (hexbyte(s + l + 2 * i, &random[i]) < 0)
 				return;
+		int found = 0;
 		for (int i = 0; i < SLOTS; i++) {
-			if (conns[i].key && memcmp(conns[i].random, random, 32) == 0)
+			if (conns[i].key && memcmp(conns[i].random, random, 32) == 0) {
 				conns[i].have |= labels[k].have;
+				found = 1;
+			}
 		}
+		if (!found)
+			early_add(random, labels[k].have);
 		return;
 	}
 }
@@ -203,4 +246,5 @@ void cc_tw_secrets(const uint8_t *b, size_t len)
 void cc_tw_reset(void)
 {
 	memset(conns, 0, sizeof(conns));
+	memset(early, 0, sizeof(early));
 }

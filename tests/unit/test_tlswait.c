@@ -88,6 +88,20 @@ START_TEST(server_hello_and_ccs_wait_for_their_secrets)
 	cc_tw_secrets(b, dsb(b, "CLIENT_RANDOM"));
 	ck_assert_int_eq(cc_tw_wait(&in, sh, sizeof(sh), t, t + 1000), 0);
 	ck_assert_int_eq(cc_tw_wait(&out, ccs, sizeof(ccs), t, t + 1000), 0);
+	/*
+	 * The secret taken before its ClientHello is judged (a fast handshake: the secrets block
+	 * jumps the queue while the ClientHello is still held): the ClientHello finds it.
+	 */
+	cc_tw_reset();
+	cc_tw_secrets(b, dsb(b, "CLIENT_RANDOM"));
+	cc_tw_wait(&out, ch, client_hello(ch), t, t);
+	ck_assert_int_eq(cc_tw_wait(&in, sh, sizeof(sh), t, t + 1000), 0);
+	ck_assert_int_eq(cc_tw_wait(&out, ccs, sizeof(ccs), t, t + 1000), 0);
+	/* ... once: a new connection with that random (a replay) starts with nothing. */
+	struct cc_frame out2 = out, in2 = in;
+	out2.src.port = in2.dst.port = 40001;
+	cc_tw_wait(&out2, ch, client_hello(ch), t, t);
+	ck_assert_int_eq(cc_tw_wait(&in2, sh, sizeof(sh), t, t + 1000), 1);
 	/* Garbage secrets blocks and short records are harmless. */
 	cc_tw_secrets(b, 3);
 	memset(b, 0xff, 64);
