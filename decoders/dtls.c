@@ -261,3 +261,40 @@ int cc_dtls_hello(const uint8_t *p, size_t len, struct cc_tls_hello *out)
 		return CC_ENOTSUP;
 	return hello_body(&hs, out);
 }
+
+int cc_tls_handshake_start(const uint8_t *p, size_t len, int dtls)
+{
+	struct cc_tls_record r;
+	struct cc_tls_handshake hs;
+	struct cc_cur c;
+	uint16_t body_version;
+	int rc = dtls ? cc_dtls_record(p, len, &r) : cc_tls_record(p, len, &r);
+
+	/* The header whole (hdr_len is set once it is), the fragment perhaps cut. */
+	if ((rc != CC_OK && rc != CC_ESHORT) || !r.hdr_len || r.unified || r.type != CC_TLS_CT_HANDSHAKE)
+		return 0;
+	if (dtls ? r.epoch != 0 || (r.version != 0xFEFF && r.version != 0xFEFD) : r.version > 0x0304)
+		return 0;
+	/* The fragment, as much of it as is here. */
+	cur_init(&c, p, len);
+	if (cur_skip(&c, r.hdr_len))
+		return 0;
+	if (c.len > r.length)
+		c.len = r.length;
+	size_t hs_hdr = dtls ? 12 : 4;
+	if (cur_left(&c) < hs_hdr + 2)
+		return 0;
+	rc = dtls ? cc_dtls_handshake(c.p, cur_left(&c), &hs) : cc_tls_handshake(c.p, cur_left(&c), &hs);
+	if (rc != CC_OK && rc != CC_ESHORT)
+		return 0;
+	/* A Hello holds at least a version, a random and a session id's length; a HelloVerifyRequest a version and a cookie's. */
+	if (hs.msg_type == CC_TLS_HS_HELLO_VERIFY_REQUEST ? !dtls || hs.length < 3
+	    : (hs.msg_type != CC_TLS_HS_CLIENT_HELLO && hs.msg_type != CC_TLS_HS_SERVER_HELLO) || hs.length < 35)
+		return 0;
+	/* DTLS: the record holds the fragment (RFC 6347 §4.2.3). */
+	if (dtls && hs.frag_length + hs_hdr > r.length)
+		return 0;
+	if (cur_skip(&c, hs_hdr) || cur_be16(&c, &body_version))
+		return 0;
+	return dtls ? body_version >> 8 == 0xFE : body_version >> 8 == 0x03;
+}

@@ -108,4 +108,14 @@ int cc_tls_alert(const uint8_t *p, size_t len, struct cc_tls_alert *out);
 int cc_tls_hello(const uint8_t *p, size_t len, struct cc_tls_hello *out);
 int cc_dtls_hello(const uint8_t *p, size_t len, struct cc_tls_hello *out);
 
+/*
+ * 1 when p starts like the first record of a (D)TLS handshake: a handshake record of a known
+ * version (DTLS: epoch 0) whose message is a ClientHello, ServerHello or (DTLS)
+ * HelloVerifyRequest of a plausible length, its body starting with a version of the same
+ * family.  The record's header and the message's header must be here; the rest may be cut
+ * (a TLS record spans segments).  For telling a handshake from other bytes that happen to
+ * start with 22.
+ */
+int cc_tls_handshake_start(const uint8_t *p, size_t len, int dtls);
+
 #endif /* CC_DTLS_H */

@@ -35,6 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bytes_in(data, size, r.frag);
 	(void)cc_tls_hello(data, size, &h);
 	(void)cc_dtls_hello(data, size, &h);
+	(void)cc_tls_handshake_start(data, size, 0);
+	(void)cc_tls_handshake_start(data, size, 1);
 	(void)cc_dtls_hello_params(data, size, &hp);
 	if (size > 0)
 		(void)cc_hello_params_body(data[0] & 1 ? 1 : 2, data + 1, size - 1, &hp);

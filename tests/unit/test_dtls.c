@@ -132,6 +132,43 @@ START_TEST(test_tls)
 }
 END_TEST
 
+/* What starts a handshake, and what only starts with the same byte. */
+START_TEST(test_handshake_start)
+{
+	uint8_t b[sizeof(dtls_client_hello)];
+	/* A 200-byte UDP flood's datagram whose little-endian counter reached 0xfe16. */
+	uint8_t flood[200] = { 0x16, 0xfe };
+
+	memset(flood + 8, 0xa5, sizeof(flood) - 8);
+	ck_assert_int_eq(cc_tls_handshake_start(dtls_client_hello, sizeof(dtls_client_hello), 1), 1);
+	ck_assert_int_eq(cc_tls_handshake_start(dtls_flight, sizeof(dtls_flight), 1), 1);
+	ck_assert_int_eq(cc_tls_handshake_start(tls_client_hello, sizeof(tls_client_hello), 0), 1);
+	/* Cut after the message's version (a TLS record spanning segments): still a start. */
+	ck_assert_int_eq(cc_tls_handshake_start(dtls_client_hello, 13 + 12 + 2, 1), 1);
+	ck_assert_int_eq(cc_tls_handshake_start(tls_client_hello, 5 + 4 + 2, 0), 1);
+	ck_assert_int_eq(cc_tls_handshake_start(dtls_client_hello, 13 + 12 + 1, 1), 0);
+	ck_assert_int_eq(cc_tls_handshake_start(tls_client_hello, 5, 0), 0);
+	/* The other family's, and bytes that only start alike. */
+	ck_assert_int_eq(cc_tls_handshake_start(dtls_client_hello, sizeof(dtls_client_hello), 0), 0);
+	ck_assert_int_eq(cc_tls_handshake_start(tls_client_hello, sizeof(tls_client_hello), 1), 0);
+	ck_assert_int_eq(cc_tls_handshake_start(flood, sizeof(flood), 1), 0);
+	ck_assert_int_eq(cc_tls_handshake_start(flood, 0, 1), 0);
+	/* Each field that must hold: epoch 0, a DTLS version, a Hello, a Hello's length, the body's version. */
+	const struct { size_t at; uint8_t v; size_t at2; uint8_t v2; } bad[] = {
+		{ 4, 1, 4, 1 }, { 2, 0x00, 2, 0x00 }, { 13, 11, 13, 11 },
+		{ 16, 0x10, 24, 0x10 },         /* message and fragment 16 bytes long: shorter than any Hello */
+		{ 25, 0x03, 25, 0x03 },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memcpy(b, dtls_client_hello, sizeof(b));
+		ck_assert_int_eq(cc_tls_handshake_start(b, sizeof(b), 1), 1);
+		b[bad[i].at] = bad[i].v;
+		b[bad[i].at2] = bad[i].v2;
+		ck_assert_msg(cc_tls_handshake_start(b, sizeof(b), 1) == 0, "field at %zu", bad[i].at);
+	}
+}
+END_TEST
+
 START_TEST(test_hrr)
 {
 	/* RFC 8446 §4.1.3: the HelloRetryRequest random. */
@@ -210,6 +247,7 @@ Suite *dtls_suite(void)
 	tcase_add_test(tc, test_flight);
 	tcase_add_test(tc, test_tls);
 	tcase_add_test(tc, test_hrr);
+	tcase_add_test(tc, test_handshake_start);
 	tcase_add_test(tc, test_malformed);
 	suite_add_tcase(s, tc);
 	return s;
