@@ -969,10 +969,18 @@ static void on_stun(struct cc_an *a, struct cc_flow *f, const struct cc_pkt *pkt
  * DTLS
  */
 
-static void on_dtls(struct cc_flow *f, const struct cc_pkt *pkt, uint64_t ts, int d)
+/*
+ * The datagram's DTLS records; returns how many there were.  The first byte alone (20..63, RFC
+ * 7983) tells DTLS from STUN, RTP and TURN on a WebRTC 5-tuple, not from any other protocol: a
+ * datagram counts as DTLS only if a record parses (a known type, a DTLS version), and a DTLS
+ * 1.3 unified header, which is only its first byte (0x20..0x3f) and a length, only on a flow
+ * where a handshake was seen.
+ */
+static int on_dtls(struct cc_flow *f, const struct cc_pkt *pkt, uint64_t ts, int d)
 {
 	struct cc_tls_iter it;
 	struct cc_tls_record rec;
+	int n = 0;
 
 	cc_tls_iter_init(&it, pkt->payload, pkt->payload_len, 1);
 	while (cc_tls_iter_next(&it, &rec) == 1) {
@@ -980,11 +988,15 @@ static void on_dtls(struct cc_flow *f, const struct cc_pkt *pkt, uint64_t ts, in
 		struct cc_tls_alert al;
 
 		if (rec.unified) {
+			if (!(f->dtls_hello[0] | f->dtls_hello[1] | f->dtls_server_hello[0] | f->dtls_server_hello[1]))
+				break;
 			/* DTLS 1.3 ciphertext: protected records, the handshake has moved on. */
 			f->dtls_app[d] = 1;
 			first_ts(&f->dtls_ts[d][CC_DS_APP], ts);
+			n++;
 			continue;
 		}
+		n++;
 		switch (rec.type) {
 		case CC_TLS_CT_HANDSHAKE:
 			if (rec.epoch != 0) {
@@ -1029,7 +1041,7 @@ static void on_dtls(struct cc_flow *f, const struct cc_pkt *pkt, uint64_t ts, in
 			break;
 		}
 	}
-	(void)pkt;
+	return n;
 }
 
 const char *cc_dtls_state(const struct cc_flow *f)
@@ -1267,9 +1279,7 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 			}
 			break;
 		case CC_CLASS_DTLS:
-			kind = CC_K_DTLS;
-			if (f != NULL)
-				on_dtls(f, pkt, ts, d);
+			kind = f == NULL || on_dtls(f, pkt, ts, d) ? CC_K_DTLS : CC_K_OTHER;
 			break;
 		case CC_CLASS_RTP:
 			kind = CC_K_RTP;

@@ -145,3 +145,61 @@ def test_verbose_names_hooked_libraries(env):
     # Without -v, not a word.
     p = cclib.run([env.tool, "-q", "-w", cap, "--", cclib.PY, "-c", code], env=env.env(preload=False))
     eq([l for l in p.stderr.splitlines() if "found (" in l or "shim loaded" in l], [], "silent without -v")
+
+
+REPLAY = r"""
+import socket, sys
+hello = bytes.fromhex(sys.argv[1])
+junk, dtls = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+# A counter sent little-endian in the first bytes, as a load generator does: from 0xfe16 on, every
+# datagram starts with the bytes 22, 254 that also start a DTLS handshake record.
+for i in range(0xfe10, 0xfe30):
+    junk.sendto(i.to_bytes(8, 'little') + b'\xa5' * 192, ('127.0.0.1', int(sys.argv[2])))
+dtls.sendto(hello, ('127.0.0.1', int(sys.argv[3])))
+# What follows a handshake: an application-data record of DTLS 1.2, epoch 1 (its body random, as
+# ciphertext is).
+body = bytes((i * 113 + 7) % 256 for i in range(64))
+dtls.sendto(b'\x17\xfe\xfd\x00\x01\x00\x00\x00\x00\x00\x01' + len(body).to_bytes(2, 'big') + body,
+            ('127.0.0.1', int(sys.argv[3])))
+"""
+
+
+def test_dtls_note_only_on_a_handshake(env):
+    """The first DTLS handshake of a process whose DTLS no hooked library makes says why there
+    is no plaintext, on that packet.  Datagrams of another protocol that only start with the
+    same two bytes (22, 254) are not DTLS: no note on them, and the report does not call their
+    flow DTLS.  The ClientHello is a real one, from `openssl s_client -dtls1_2` (run without the
+    shim), replayed by a CPython program that loads no TLS library."""
+    import socket
+    import subprocess
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(15)
+    cli = subprocess.Popen(["openssl", "s_client", "-dtls1_2", "-connect", "127.0.0.1:%d" % rx.getsockname()[1]],
+                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=env.env(preload=False))
+    try:
+        hello = rx.recv(65536)
+    finally:
+        cli.kill()
+        cli.wait()
+        rx.close()
+    eq(hello[:3], b"\x16\xfe\xff", "a DTLS ClientHello from openssl: %r" % hello[:16])
+    junk_port, dtls_port = cclib.free_port(), cclib.free_port()
+    cap = env.path("d.pcapng")
+    p = cclib.run([env.tool, "-w", cap, "--", cclib.PY, "-c", REPLAY, hello.hex(), str(junk_port), str(dtls_port)],
+                  env=env.env(preload=env.sanitize))
+    eq(cclib.tshark_count(cap, "udp.dstport == %d" % junk_port), 32, "the other protocol's datagrams")
+    noted = cclib.tshark(cap, ["udp.dstport", "dtls.handshake.type"], 'frame.comment contains "encrypted: DTLS"',
+                         extra=["-d", "udp.port==%d,dtls" % dtls_port])
+    eq(noted, [[str(dtls_port), "1"]], "the note on the ClientHello alone")
+    # The report: the DTLS flow says why it has no plaintext; the other flow is not DTLS at all.
+    flows = json.loads(cclib.run([env.tool, "report", "--json", cap]).stdout)["flows"]
+    by_port = {int(f["a"].rsplit(":", 1)[1]) if f["local"] == "b" else int(f["b"].rsplit(":", 1)[1]): f
+               for f in flows}
+    eq(sorted(by_port), sorted([junk_port, dtls_port]), "two flows: %r" % flows)
+    d, j = by_port[dtls_port], by_port[junk_port]
+    ok(d["encrypted"] == "dtls" and "no TLS library clearcap hooks" in (d["no_plaintext"] or ""), d)
+    eq((j["encrypted"], j["no_plaintext"], j.get("dtls")), (None, None, None), "the other flow: %r" % j)
+    ok(re.search(r":%d: .*\nclearcap:   why no plaintext: encrypted: DTLS" % dtls_port, p.stderr), p.stderr[-1500:])
+    ok(not re.search(r":%d: .*\nclearcap:   why no plaintext" % junk_port, p.stderr), p.stderr[-1500:])
