@@ -5,6 +5,7 @@
  */
 #include "shim/capture_int.h"
 #include "shim/real.h"
+#include "shim/tcpinfo.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -194,10 +195,16 @@ static struct cc_fd *classify(int fd)
 	cc_refresh_local(fd, e);
 	cc_refresh_peer(fd, e);
 	if (fd_kind(e) == FDK_TCP && (fd_flags(e) & FDF_PEER)) {
-		/* Joined mid-stream: no handshake to show, but sequence numbers must still add up. */
+		/*
+		 * Joined mid-stream: no handshake to show, but sequence numbers must still add up,
+		 * going on from the bytes already written and read (tcpinfo.c).
+		 */
+		uint32_t written = 0, read = 0;
 		e->mss = (uint16_t)cc_sock_getint(fd, IPPROTO_TCP, TCP_MAXSEG, 1460);
-		__atomic_store_n(fd_seq(e, 1), cc_tcp_isn(&e->local, &e->peer) + 1, __ATOMIC_RELAXED);
-		__atomic_store_n(fd_seq(e, 0), cc_tcp_isn(&e->peer, &e->local) + 1, __ATOMIC_RELAXED);
+		if (cc_tcp_app_bytes(fd, &written, &read) < 0)
+			written = read = 0;
+		__atomic_store_n(fd_seq(e, 1), cc_tcp_isn(&e->local, &e->peer) + 1 + written, __ATOMIC_RELAXED);
+		__atomic_store_n(fd_seq(e, 0), cc_tcp_isn(&e->peer, &e->local) + 1 + read, __ATOMIC_RELAXED);
 		set_flags(e, FDF_TCP_OPEN);
 	}
 	return e;

@@ -167,6 +167,48 @@ e.close(); c.close()
        "the inetd-style stream: the client's FIN at its shutdown, the server's read by the other number")
 
 
+def test_tcp_stream_goes_on_over_exec(env):
+    """A program that execs with a TCP connection open (the new image inherits the descriptor,
+    as a shell's `exec` or a re-exec on upgrade does): the new image's shim joins the stream
+    mid-way and goes on from the bytes already written and read, so the file holds one stream,
+    whole in tshark's follow, with no retransmission, gap or overlap where the image changed.
+    Bytes are left unread across the exec too: the server's second reply arrives before the
+    first image reads it."""
+    port, t, got = cclib.tcp_server(1, echo=True)
+    cap = env.path("c.pcapng")
+    code = r"""
+import os, socket, sys, time
+def rd(fd, n):
+    b = b''
+    while len(b) < n:
+        b += os.read(fd, n - len(b))
+    return b
+if len(sys.argv) == 2:
+    c = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+    c.sendall(b'before-exec\n'); rd(c.fileno(), 12)
+    c.sendall(b'across\n'); time.sleep(0.3)            # its echo waits in the socket, unread
+    fd = c.detach(); os.set_inheritable(fd, True)
+    os.execv(sys.executable, [sys.executable, '-c', os.environ['CODE'], str(fd), 'again'])
+fd = int(sys.argv[1])
+assert rd(fd, 7) == b'ACROSS\n'
+os.write(fd, b'after-exec\n'); rd(fd, 11)
+os.close(fd)
+"""
+    p = py(env, code, cap, {"CODE": code}, args=[str(port)])
+    t.join(timeout=30)
+    data = b"before-exec\nacross\nafter-exec\n"
+    eq(got, [data], "the server got every byte")
+    eq(p.stderr.count("clearcap:"), 0, "no warning: %r" % p.stderr)
+    eq(cclib.follow_tcp(cap, 0), (data, data.upper()), "one stream, whole in tshark's follow")
+    rows = tshark(cap, ["tcp.stream", "tcp.srcport", "tcp.flags.fin", "tcp.analysis.flags", "tcp.analysis.window_update",
+                        "tcp.seq", "tcp.len"])
+    eq(sorted(set(r[0] for r in rows)), ["0"], "one stream")
+    eq([r for r in rows if r[3] and not r[4]], [],
+       "no retransmission, gap, unseen acknowledgement or out-of-order segment")
+    client = [(int(r[5]), int(r[6])) for r in rows if r[1] != str(port) and int(r[6]) > 0]
+    eq(client, [(1, 12), (13, 7), (20, 11)], "the client's segments (relative seq, length), the last after the exec")
+
+
 def test_tcp_ipv6_sendmsg_recv_into(env):
     cap = env.path("c.pcapng")
     code = r"""
