@@ -209,6 +209,71 @@ os.close(fd)
     eq(client, [(1, 12), (13, 7), (20, 11)], "the client's segments (relative seq, length), the last after the exec")
 
 
+def test_tcp_forking_server_fin(env):
+    """A forking server (CPython: accept, fork, the child answers and closes, as inetd-style
+    servers do): the socket is open in two processes, and the kernel sends the server's FIN at
+    the last close, whichever process makes it.  The file shows that FIN once per connection,
+    after the reply, with sequence numbers that add up: the parent closing its copy right
+    after the fork (the child's close is the last), and the parent closing only after the
+    child ended (the parent's close is the last, after bytes only the child sent)."""
+    import socket
+    import threading
+    import time
+    port = cclib.free_port(socket.SOCK_STREAM)
+    cap = env.path("c.pcapng")
+    code = r"""
+import os, socket, sys
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(('127.0.0.1', int(sys.argv[1]))); srv.listen(4)
+for i in range(4):
+    c, _ = srv.accept()
+    pid = os.fork()
+    if pid == 0:
+        srv.close()
+        d = c.recv(100); c.sendall(d.upper() * 3); c.close()
+        os._exit(0)
+    if i % 2 == 0:
+        c.close(); os.waitpid(pid, 0)
+    else:
+        os.waitpid(pid, 0); c.close()
+"""
+    replies = []
+
+    def clients():
+        for i in range(4):
+            deadline = time.time() + 20
+            while True:
+                try:
+                    c = socket.create_connection(("127.0.0.1", port))
+                    break
+                except ConnectionRefusedError:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.05)
+            c.sendall(b"hello-%d" % i)
+            data = b""
+            while True:                 # to the server's FIN
+                d = c.recv(100)
+                if not d:
+                    break
+                data += d
+            replies.append(data)
+            c.close()
+    t = threading.Thread(target=clients)
+    t.start()
+    p = py(env, code, cap, args=[str(port)])
+    t.join(timeout=30)
+    eq(replies, [b"HELLO-%d" % i * 3 for i in range(4)], "the clients' replies")
+    eq(p.stderr.count("clearcap:"), 0, "no warning: %r" % p.stderr)
+    rows = tshark(cap, ["tcp.stream", "tcp.srcport", "tcp.flags.fin", "tcp.seq", "tcp.len", "tcp.analysis.flags",
+                        "tcp.analysis.window_update"])
+    for stream in range(4):
+        mine = [r for r in rows if r[0] == str(stream) and r[1] == str(port)]
+        eq([(r[2], int(r[3]), int(r[4])) for r in mine if r[2] == "1" or int(r[4])],
+           [("0", 1, 21), ("1", 22, 0)], "stream %d: the server's reply, then its FIN once" % stream)
+        eq([r for r in rows if r[0] == str(stream) and r[5] and not r[6]], [], "stream %d: no analysis flag" % stream)
+
+
 def test_tcp_ipv6_sendmsg_recv_into(env):
     cap = env.path("c.pcapng")
     code = r"""
