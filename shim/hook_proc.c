@@ -12,7 +12,6 @@
 #include "shim/control.h"
 #include "shim/impair.h"
 #include "shim/ownfd.h"
-#include "shim/tcpinfo.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,37 +52,8 @@ static int impairing(void)
 	return __builtin_expect(cc_impair_out | cc_impair_in, 0);
 }
 
-/*
- * A stream's entry as it stands, its numbers and FIN flags taken out of a share: what sends its
- * FIN once the entry itself is gone (the number may be reused by then).  The numbers are the
- * kernel's where it can say (tcpinfo.c): after a fork the bytes may have gone through the
- * other process, whose numbers this one never saw.
- */
-static void tcp_snapshot(int fd, struct cc_fd *e, struct cc_fd *copy)
-{
-	uint16_t fin = FDF_FIN_OUT | FDF_FIN_IN;
-	uint32_t written, read;
-	int fin_sent;
-
-	*copy = *e;
-	copy->snd_seq = __atomic_load_n(fd_seq(e, 1), __ATOMIC_RELAXED);
-	copy->rcv_seq = __atomic_load_n(fd_seq(e, 0), __ATOMIC_RELAXED);
-	copy->flags = (uint16_t)((fd_flags(e) & ~fin) | (__atomic_load_n(fd_fin_flags(e), __ATOMIC_RELAXED) & fin));
-	copy->share = 0;
-	if (cc_tcp_app_bytes(fd, &written, &read, &fin_sent) == 0) {
-		copy->snd_seq = cc_tcp_isn(&e->local, &e->peer) + 1 + written;
-		copy->rcv_seq = cc_tcp_isn(&e->peer, &e->local) + 1 + read;
-		/* Shut down by the other process: its FIN is in the file already. */
-		if (fin_sent)
-			copy->flags |= FDF_FIN_OUT;
-	}
-}
-
 CC_EXPORT int close(int fd)
 {
-	struct cc_fd forked;
-	int was_forked = 0;
-
 	REAL(close);
 	if (capturing()) {
 		if (cc_ownfd_is(fd)) {
@@ -96,31 +66,20 @@ CC_EXPORT int close(int fd)
 			if (impairing() && fd >= 0)
 				cc_impair_closing((unsigned)fd, (unsigned)fd);
 			struct cc_fd *e = cc_fd_peek(fd);
-			/* One with another descriptor of ours (dup) stays open here: no FIN from us. */
-			if (e && fd_kind(e) == FDK_TCP && fd_last_ref(e)) {
+			if (e && fd_kind(e) == FDK_TCP) {
 				int saved = errno;
-				if (e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED))
+				/*
+				 * A socket shared with another process (fork) stays open there, and one
+				 * with another descriptor of ours (dup) stays open here: no FIN from us.
+				 */
+				if (e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED) && fd_last_ref(e))
 					cc_tcp_fin(fd, e, 1);
-				else if ((fd_flags(e) & FDF_TCP_OPEN) && !(*fd_fin_flags(e) & FDF_FIN_OUT))
-					tcp_snapshot(fd, e, &forked), was_forked = 1;
 				errno = saved;
 			}
 			cc_fd_reset(fd);
 		}
 	}
-	int r = cc_real.close(fd);
-	/*
-	 * A socket made before a fork may stay open in the other process (a forking server's
-	 * parent closes its copy, the child serves): our FIN only if the kernel says this close
-	 * was the socket's last (tcpinfo.c).  Asked after the close, of the entry as it was.
-	 */
-	if (was_forked && r == 0) {
-		int saved = errno;
-		if (cc_tcp_held_elsewhere(forked.family, &forked.local, &forked.peer) == 0)
-			cc_tcp_fin(fd, &forked, 1);
-		errno = saved;
-	}
-	return r;
+	return cc_real.close(fd);
 }
 
 /*

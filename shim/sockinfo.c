@@ -200,13 +200,9 @@ static struct cc_fd *classify(int fd)
 		 * going on from the bytes already written and read (tcpinfo.c).
 		 */
 		uint32_t written = 0, read = 0;
-		int fin_sent = 0;
 		e->mss = (uint16_t)cc_sock_getint(fd, IPPROTO_TCP, TCP_MAXSEG, 1460);
-		if (cc_tcp_app_bytes(fd, &written, &read, &fin_sent) < 0)
-			written = read = 0, fin_sent = 0;
-		/* Shut down already (before an exec, or by another process): no second FIN of ours. */
-		if (fin_sent)
-			set_flags(e, FDF_FIN_OUT);
+		if (cc_tcp_app_bytes(fd, &written, &read) < 0)
+			written = read = 0;
 		__atomic_store_n(fd_seq(e, 1), cc_tcp_isn(&e->local, &e->peer) + 1 + written, __ATOMIC_RELAXED);
 		__atomic_store_n(fd_seq(e, 0), cc_tcp_isn(&e->peer, &e->local) + 1 + read, __ATOMIC_RELAXED);
 		set_flags(e, FDF_TCP_OPEN);
