@@ -63,7 +63,6 @@ int cc_ring_init(struct cc_ring *r, size_t size, size_t start)
 	memset(r->grow_from, 0, sizeof(r->grow_from));
 	r->grows[lg] = 1;
 	r->clg = lg;
-	r->base = 0;
 	return 0;
 }
 
@@ -193,30 +192,4 @@ void cc_ring_release(struct cc_ring *r, uint64_t upto)
 int cc_ring_empty(struct cc_ring *r)
 {
 	return CC_RING_POS(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE)) == __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-}
-
-int cc_ring_shrink(struct cc_ring *r, size_t to)
-{
-	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE), size = CC_RING_SIZE_OF(h), pos = CC_RING_POS(h);
-	unsigned lg = (unsigned)__builtin_ctzll(to);
-
-	if (to >= size || pos != __atomic_load_n(&r->tail, __ATOMIC_RELAXED))
-		return 0;
-	/* No growth asked for any more (a producer that finds no room asks again). */
-	__atomic_store_n(&r->want, to, __ATOMIC_RELAXED);
-	uint64_t base = pos + CC_SLOT_HDR;
-	if (!__atomic_compare_exchange_n(&r->head, &h, base | (uint64_t)lg << CC_RING_POS_BITS, 0, __ATOMIC_ACQ_REL,
-					 __ATOMIC_RELAXED))
-		return 0;               /* a producer came first: not empty any more */
-	/* The jump from pos to base is no slot; where the small size began, for fresh_end. */
-	__atomic_store_n(&r->grow_from[lg], pos, __ATOMIC_RELAXED);
-	__atomic_store_n(&r->grows[lg], base + 1, __ATOMIC_RELEASE);
-	r->base = base;
-	r->clg = lg;
-	if (base > r->scanned)
-		r->scanned = base;
-	cc_ring_release(r, base);
-	/* Nothing reserved lies above `to` now, and nothing will before a growth populates it again. */
-	madvise(r->buf + to, size - to, MADV_DONTNEED);
-	return 1;
 }

@@ -37,17 +37,6 @@
  * doubling while it waits).  `grows[k]` says where the ring took the size 2^k (position + 1,
  * written before the first slot after it is published), so the consumer reads each position
  * with the size it was reserved with; a batch of its ends at the next growth.
- *
- * Shrinking.  A burst that grew the ring would otherwise keep its memory for the life of the
- * process.  The consumer gives it back (cc_ring_shrink) only when the ring is empty, nothing
- * reserved beyond its tail: then no slot of any size lies ahead of it, and the head word may
- * take a smaller size at a new position, `base`, one slot past the old one.  Every growth the
- * grows[] table then holds took effect at or before the old position; the consumer reads an
- * entry before `base` as none, so the table needs no clearing (which a producer growing
- * the small ring at once could race), and positions only ever go up, so the tags of bytes left
- * from before never match.  A producer that read the head before the shrink fails its
- * compare-and-swap and reads it again.  A producer's room check may read such an older entry
- * (fresh_end, ring.c): it names memory before the tail, which the usual check allows anyway.
  */
 #define CC_RING_START (1u << 20)
 #define CC_RING_POS_BITS 58
@@ -66,7 +55,6 @@ struct cc_ring {
 	unsigned clg;                   /* the consumer's: log2 of the size at its tail */
 	uint64_t grows[64];             /* [k]: 1 + where the ring took the size 2^k; 0: not yet (atomic) */
 	uint64_t grow_from[64];         /* [k]: where the gap before that began (no slot in between) */
-	uint64_t base;                  /* the consumer's: where the ring last shrank (grows[] before it are older) */
 };
 
 struct cc_slot {
@@ -225,12 +213,6 @@ static inline __attribute__((always_inline)) void cc_ring_add_data(struct cc_rin
 size_t cc_ring_ask_grow(struct cc_ring *r);
 
 /*
- * The consumer's (serialized with cc_ring_take): back to `to` bytes when the ring is larger and
- * empty, the memory above given back to the system.  Returns 1 when it shrank.
- */
-int cc_ring_shrink(struct cc_ring *r, size_t to);
-
-/*
  * cc_ring_take() with the synth function given (b->synth is not used): inline, so that a
  * consumer passing its own (the writer) has it called directly, and inlined, once per record.
  */
@@ -246,7 +228,7 @@ static inline __attribute__((always_inline)) int cc_ring_take_with(struct cc_rin
 	 */
 	unsigned lg = r->clg;                   /* at most 30: grows[lg + 1] exists */
 	uint64_t next, limit = UINT64_MAX;
-	while ((next = __atomic_load_n(&r->grows[lg + 1], __ATOMIC_ACQUIRE)) > r->base) {
+	while ((next = __atomic_load_n(&r->grows[lg + 1], __ATOMIC_ACQUIRE)) != 0) {
 		uint64_t from = __atomic_load_n(&r->grow_from[lg + 1], __ATOMIC_RELAXED);
 		if (t == from)
 			t = next - 1;
