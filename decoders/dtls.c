@@ -281,7 +281,7 @@ int cc_tls_handshake_start(const uint8_t *p, size_t len, int dtls)
 		return 0;
 	if (c.len > r.length)
 		c.len = r.length;
-	size_t hs_hdr = dtls ? 12 : 4;
+	size_t hs_hdr = dtls ? CC_DTLS_HS_HDR_LEN : CC_TLS_HS_HDR_LEN;
 	if (cur_left(&c) < hs_hdr + 2)
 		return 0;
 	rc = dtls ? cc_dtls_handshake(c.p, cur_left(&c), &hs) : cc_tls_handshake(c.p, cur_left(&c), &hs);

@@ -201,8 +201,7 @@ static struct cc_fd *classify(int fd)
 		 */
 		uint32_t written = 0, read = 0;
 		e->mss = (uint16_t)cc_sock_getint(fd, IPPROTO_TCP, TCP_MAXSEG, 1460);
-		if (cc_tcp_app_bytes(fd, &written, &read) < 0)
-			written = read = 0;
+		(void)cc_tcp_app_bytes(fd, &written, &read);    /* left at 0 where the kernel cannot say */
 		__atomic_store_n(fd_seq(e, 1), cc_tcp_isn(&e->local, &e->peer) + 1 + written, __ATOMIC_RELAXED);
 		__atomic_store_n(fd_seq(e, 0), cc_tcp_isn(&e->peer, &e->local) + 1 + read, __ATOMIC_RELAXED);
 		set_flags(e, FDF_TCP_OPEN);

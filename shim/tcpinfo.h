@@ -9,7 +9,7 @@
 
 /*
  * The data bytes the program has written to fd and read from it so far (modulo 2^32, as
- * sequence numbers count): 0, or -1 when the kernel cannot say (then the stream starts afresh).
+ * sequence numbers count): 0, or -1 when the kernel cannot say, *written and *read untouched.
  */
 int cc_tcp_app_bytes(int fd, uint32_t *written, uint32_t *read);
 
