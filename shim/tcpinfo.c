@@ -12,6 +12,19 @@
  * and not yet read.  (tcpi_bytes_acked would not do: it counts the SYN of a connecting socket,
  * not of an accepted one.)  Own file: <linux/tcp.h>'s struct tcp_info has these fields, glibc's
  * <netinet/tcp.h> does not, and the two headers do not mix.
+ *
+ * Two ends of a connection need more than the counts:
+ * - Our FIN, once queued, is in SIOCOUTQNSD (the kernel's write_seq counts it) until it is sent,
+ *   and it goes after every data byte: in the states that queued it, an unsent count includes it.
+ * - The peer's FIN is counted in tcpi_bytes_received.  The states after it say so, but one does
+ *   not: a socket shut for writing gets the peer's FIN in FIN_WAIT2 and is left in CLOSE, as is
+ *   one reset by the peer or never connected.  The kernel's "FIN came" flag is not visible, so a
+ *   CLOSE socket with bytes received and no pending error (POLLERR, which a reset leaves until
+ *   the program reads it) is taken as closed by a FIN.  A reset whose error the program has
+ *   already read is then one byte short; nothing else tells them apart without consuming
+ *   the program's error.
+ * - Left alone: a first transmission the local queue dropped is counted again when it is sent,
+ *   as new data (tcpi_bytes_retrans does not count it), which loopback and usual links never do.
  */
 #include "shim/tcpinfo.h"
 
@@ -19,15 +32,41 @@
 #include <linux/in.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
+#include <poll.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
-/* TCP states (include/net/tcp_states.h) in which the peer's FIN has been received. */
-enum { ST_TIME_WAIT = 6, ST_CLOSE_WAIT = 8, ST_LAST_ACK = 9, ST_CLOSING = 11 };
+/* TCP states (include/net/tcp_states.h). */
+enum { ST_FIN_WAIT1 = 4, ST_TIME_WAIT = 6, ST_CLOSE = 7, ST_CLOSE_WAIT = 8, ST_LAST_ACK = 9, ST_CLOSING = 11 };
+
+/* Whether the peer's FIN is in tcpi_bytes_received (the file comment has the CLOSE case). */
+static int peer_fin(int fd, const struct tcp_info *ti, int inq)
+{
+	struct pollfd p = { .fd = fd, .events = 0 };
+	struct timespec zero = { 0, 0 };
+
+	switch (ti->tcpi_state) {
+	case ST_TIME_WAIT: case ST_CLOSE_WAIT: case ST_LAST_ACK: case ST_CLOSING:
+		return 1;
+	case ST_CLOSE:
+		return ti->tcpi_bytes_received > (uint64_t)inq &&
+		       syscall(SYS_ppoll, &p, 1, &zero, NULL, 0) == 1 && !(p.revents & POLLERR);
+	default:
+		return 0;
+	}
+}
+
+/* Whether our own FIN is queued and counted in the unsent bytes. */
+static int own_fin_unsent(const struct tcp_info *ti, int notsent)
+{
+	return notsent > 0 && (ti->tcpi_state == ST_FIN_WAIT1 || ti->tcpi_state == ST_CLOSING ||
+			       ti->tcpi_state == ST_LAST_ACK);
+}
 
 int cc_tcp_app_bytes(int fd, uint32_t *written, uint32_t *read)
 {
@@ -40,10 +79,9 @@ int cc_tcp_app_bytes(int fd, uint32_t *written, uint32_t *read)
 	if (syscall(SYS_getsockopt, fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 &&
 	    l >= offsetof(struct tcp_info, tcpi_bytes_retrans) + sizeof(ti.tcpi_bytes_retrans) &&
 	    syscall(SYS_ioctl, fd, SIOCOUTQNSD, &notsent) == 0 && syscall(SYS_ioctl, fd, SIOCINQ, &inq) == 0) {
-		int fin = ti.tcpi_state == ST_TIME_WAIT || ti.tcpi_state == ST_CLOSE_WAIT ||
-			  ti.tcpi_state == ST_LAST_ACK || ti.tcpi_state == ST_CLOSING;
-		*written = (uint32_t)(ti.tcpi_bytes_sent - ti.tcpi_bytes_retrans) + (uint32_t)notsent;
-		*read = (uint32_t)ti.tcpi_bytes_received - (uint32_t)inq - (uint32_t)fin;
+		*written = (uint32_t)(ti.tcpi_bytes_sent - ti.tcpi_bytes_retrans) + (uint32_t)notsent -
+			   (uint32_t)own_fin_unsent(&ti, notsent);
+		*read = (uint32_t)ti.tcpi_bytes_received - (uint32_t)inq - (uint32_t)peer_fin(fd, &ti, inq);
 		rc = 0;
 	}
 	errno = saved;

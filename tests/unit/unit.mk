@@ -26,6 +26,12 @@ $(BUILD)/tests/test_ownfd: tests/unit/test_ownfd.c tests/unit/check_main.h shim/
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_ownfd.c shim/ownfd.c $(PCAPOUT_UNIT_SRC) -lpcap -pthread $(CHECK_LIBS)
 
+# shim/tcpinfo.c: a joined stream's byte counts, against real loopback connections.
+UNIT_TESTS += $(BUILD)/tests/test_tcpinfo
+$(BUILD)/tests/test_tcpinfo: tests/unit/test_tcpinfo.c tests/unit/check_main.h shim/tcpinfo.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_tcpinfo.c shim/tcpinfo.c $(CHECK_LIBS)
+
 $(BUILD)/tests/test_srtp_abi: tests/unit/test_srtp_abi.c tests/unit/check_main.h shim/srtp_abi.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_srtp_abi.c $(CHECK_LIBS)
