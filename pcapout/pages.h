@@ -103,8 +103,12 @@ struct cc_ctl {
 	char file[CC_CTL_PATH];         /* the file written now */
 	char req_path[CC_CTL_PATH];
 	char env_file[CC_CTL_PATH];     /* CLEARCAP_FILE as this image found it */
-	/* The capture buffer: its size at the writer's last pass and the most it grows to (bytes; 0 unknown). */
+	/*
+	 * The capture buffer: its size at the writer's last pass, the most it grows to (bytes; 0
+	 * unknown), and the largest it has been (it shrinks back once the load is gone).
+	 */
 	uint64_t buffer, buffer_max;
+	uint64_t buffer_peak;
 };
 
 _Static_assert(sizeof(struct cc_ctl) <= CC_CTL_SIZE, "control page too large");

@@ -56,13 +56,14 @@ int cc_ring_init(struct cc_ring *r, size_t size, size_t start)
 	r->head = (uint64_t)lg << CC_RING_POS_BITS;
 	r->tail = 0;
 	r->scanned = 0;
-	r->want = start;
+	r->want = CC_RING_WANT(lg, 0);
 	r->starved = 0;
 	/* "Grown" to the start size at position 0: nothing comes before it. */
 	memset(r->grows, 0, sizeof(r->grows));
 	memset(r->grow_from, 0, sizeof(r->grow_from));
 	r->grows[lg] = 1;
 	r->clg = lg;
+	r->base = 0;
 	return 0;
 }
 
@@ -88,7 +89,8 @@ static uint64_t fresh_end(struct cc_ring *r, unsigned lg)
 int cc_ring_reserve_slow(struct cc_ring *r, size_t len, struct cc_slot *s)
 {
 	uint64_t need = CC_SLOT_ALIGN(CC_SLOT_HDR + len);
-	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_RELAXED), nh, pos, at, off, size, nsize;
+	/* Acquire: a head a shrink made small comes with its hold on growth (ring.h). */
+	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE), nh, pos, at, off, size, nsize;
 	unsigned lg;
 	int fits;
 
@@ -97,7 +99,7 @@ int cc_ring_reserve_slow(struct cc_ring *r, size_t len, struct cc_slot *s)
 		lg = (unsigned)(h >> CC_RING_POS_BITS);
 		size = 1ull << lg;
 		pos = CC_RING_POS(h);
-		if (__atomic_load_n(&r->want, __ATOMIC_RELAXED) > size && size * 2 <= r->size) {
+		if (CC_RING_WANT_LG(__atomic_load_n(&r->want, __ATOMIC_RELAXED)) > lg && size * 2 <= r->size) {
 			/* Growing (ring.h): to 2S at the next odd multiple of S, the record at offset S. */
 			nsize = size * 2;
 			lg++;
@@ -131,7 +133,7 @@ int cc_ring_reserve_slow(struct cc_ring *r, size_t len, struct cc_slot *s)
 			return -1;
 		}
 		nh |= (uint64_t)lg << CC_RING_POS_BITS;
-	} while (!__atomic_compare_exchange_n(&r->head, &h, nh, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	} while (!__atomic_compare_exchange_n(&r->head, &h, nh, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
 
 	/* Where the growth took effect, before anything after it is published; its gap is no slot. */
 	if (nsize != size) {
@@ -157,17 +159,25 @@ int cc_ring_reserve_slow(struct cc_ring *r, size_t len, struct cc_slot *s)
 
 size_t cc_ring_ask_grow(struct cc_ring *r)
 {
-	uint64_t size = CC_RING_SIZE_OF(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE));
-	uint64_t want = __atomic_load_n(&r->want, __ATOMIC_RELAXED);
+	/* want first: the head read after it is as new as the want (a shrink sets its hold first). */
+	uint64_t w = __atomic_load_n(&r->want, __ATOMIC_ACQUIRE);
+	unsigned lg = (unsigned)(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE) >> CC_RING_POS_BITS);
+	uint64_t size = 1ull << lg;
 
-	if (size * 2 > r->size || want > size)
+	/* At the most; asked already; or held while a shrink gives memory back. */
+	if (size * 2 > r->size || CC_RING_WANT_LG(w) != lg)
 		return 0;
 	/* The new half resident before the producers write there. */
 	madvise(r->buf + size, size, MADV_POPULATE_WRITE);
-	/* Only upwards: an asker that read an older size must not take back a later request. */
-	while (want < size * 2 &&
-	       !__atomic_compare_exchange_n(&r->want, &want, size * 2, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-		;
+	/*
+	 * Only from the word read: another asker came first, or a shrink (a new epoch) made the ring
+	 * small, and this size is not the ring's any more.  (The populated half then stays resident
+	 * until the next growth uses it: an asker held up across a whole shrink, which needs seconds
+	 * without load, while it was short of room.)
+	 */
+	if (!__atomic_compare_exchange_n(&r->want, &w, CC_RING_WANT(lg + 1, CC_RING_WANT_EPOCH(w)), 0, __ATOMIC_RELEASE,
+					 __ATOMIC_RELAXED))
+		return 0;
 	return size * 2;
 }
 
@@ -192,4 +202,57 @@ void cc_ring_release(struct cc_ring *r, uint64_t upto)
 int cc_ring_empty(struct cc_ring *r)
 {
 	return CC_RING_POS(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE)) == __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+}
+
+uint64_t cc_ring_shrink_begin(struct cc_ring *r, size_t to)
+{
+	uint64_t w = __atomic_load_n(&r->want, __ATOMIC_ACQUIRE);
+	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE), size = CC_RING_SIZE_OF(h), pos = CC_RING_POS(h);
+	unsigned lg = (unsigned)__builtin_ctzll(to);
+	uint64_t epoch = CC_RING_WANT_EPOCH(w) + 1;
+
+	/* Larger, empty, and no growth asked for (an asker found it short of room: not calm). */
+	if (to >= size || pos != __atomic_load_n(&r->tail, __ATOMIC_RELAXED) ||
+	    CC_RING_WANT_LG(w) != (unsigned)(h >> CC_RING_POS_BITS))
+		return 0;
+	/* Growth held (ring.h) before the size changes: no producer grows until the madvise is done. */
+	if (!__atomic_compare_exchange_n(&r->want, &w, CC_RING_WANT(0, epoch), 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		return 0;               /* an asker came first */
+	uint64_t base = pos + CC_SLOT_HDR;
+	if (!__atomic_compare_exchange_n(&r->head, &h, base | (uint64_t)lg << CC_RING_POS_BITS, 0, __ATOMIC_SEQ_CST,
+					 __ATOMIC_RELAXED)) {
+		/* A producer came first: not empty any more.  Growth as it was. */
+		__atomic_store_n(&r->want, CC_RING_WANT(CC_RING_WANT_LG(w), epoch), __ATOMIC_RELEASE);
+		return 0;
+	}
+	/* The jump from pos to base is no slot; where the small size began, for fresh_end. */
+	__atomic_store_n(&r->grow_from[lg], pos, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->grows[lg], base + 1, __ATOMIC_RELEASE);
+	r->base = base;
+	r->clg = lg;
+	if (base > r->scanned)
+		r->scanned = base;
+	cc_ring_release(r, base);
+	return size;
+}
+
+void cc_ring_shrink_end(struct cc_ring *r, size_t to, uint64_t from)
+{
+	uint64_t w = __atomic_load_n(&r->want, __ATOMIC_RELAXED);
+
+	/*
+	 * Nothing reserved lies above `to` now, and with growth held nothing will be until the
+	 * memory is given back; then growth may go on (it populates what it takes).
+	 */
+	madvise(r->buf + to, from - to, MADV_DONTNEED);
+	__atomic_store_n(&r->want, CC_RING_WANT(__builtin_ctzll(to), CC_RING_WANT_EPOCH(w)), __ATOMIC_RELEASE);
+}
+
+int cc_ring_shrink(struct cc_ring *r, size_t to)
+{
+	uint64_t from = cc_ring_shrink_begin(r, to);
+
+	if (from)
+		cc_ring_shrink_end(r, to, from);
+	return from != 0;
 }

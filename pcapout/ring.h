@@ -37,7 +37,29 @@
  * doubling while it waits).  `grows[k]` says where the ring took the size 2^k (position + 1,
  * written before the first slot after it is published), so the consumer reads each position
  * with the size it was reserved with; a batch of its ends at the next growth.
+ *
+ * Shrinking.  A burst that grew the ring would otherwise keep its memory for the life of the
+ * process.  The consumer gives it back (cc_ring_shrink) only when the ring is empty, nothing
+ * reserved beyond its tail: then no slot of any size lies ahead of it, and the head word may
+ * take a smaller size at a new position, `base`, one slot past the old one.  Every growth the
+ * grows[] table then holds took effect at or before the old position; the consumer reads an
+ * entry before `base` as none, so the table needs no clearing (which a producer growing
+ * the small ring at once could race), and positions only ever go up, so the tags of bytes left
+ * from before never match.  A producer that read the head before the shrink fails its
+ * compare-and-swap and reads it again.  A producer's room check may read such an older entry
+ * (fresh_end, ring.c): it names memory before the tail, which the usual check allows anyway.
+ *
+ * Growth is held off while a shrink gives memory back: between the compare-and-swap that makes
+ * the ring small and the MADV_DONTNEED above it, producers filling the small ring must not grow
+ * it into the memory about to be zeroed.  `want` carries, besides the size asked for, an epoch
+ * that every shrink moves on: the shrink first sets "hold" (size 0) in a new epoch, and lets
+ * growth go on only once the memory is given back.  An asker (cc_ring_ask_grow) changes `want`
+ * only from the exact word it read, so one that read the ring's size before a shrink cannot ask
+ * the small ring to grow by what the big one would have.
  */
+#define CC_RING_WANT(lg, epoch) ((uint64_t)(epoch) << 8 | (lg))
+#define CC_RING_WANT_LG(w) ((unsigned)((w) & 0xff))     /* 0: growth held */
+#define CC_RING_WANT_EPOCH(w) ((w) >> 8)
 #define CC_RING_START (1u << 20)
 #define CC_RING_POS_BITS 58
 #define CC_RING_POS(h) ((h) & ((1ull << CC_RING_POS_BITS) - 1))
@@ -50,11 +72,12 @@ struct cc_ring {
 	uint64_t head;                  /* bytes reserved so far, log2 of the size in the top bits (atomic) */
 	uint64_t tail;                  /* bytes consumed so far (atomic) */
 	uint64_t scanned;               /* the consumer's: every record before it was looked at */
-	uint64_t want;                  /* the size producers are asked to grow to (atomic) */
+	uint64_t want;                  /* CC_RING_WANT: log2 of the size producers are asked to grow to (atomic) */
 	int starved;                    /* a producer found no room (atomic): the consumer grows the ring */
 	unsigned clg;                   /* the consumer's: log2 of the size at its tail */
 	uint64_t grows[64];             /* [k]: 1 + where the ring took the size 2^k; 0: not yet (atomic) */
 	uint64_t grow_from[64];         /* [k]: where the gap before that began (no slot in between) */
+	uint64_t base;                  /* the consumer's: where the ring last shrank (grows[] before it are older) */
 };
 
 struct cc_slot {
@@ -213,6 +236,18 @@ static inline __attribute__((always_inline)) void cc_ring_add_data(struct cc_rin
 size_t cc_ring_ask_grow(struct cc_ring *r);
 
 /*
+ * The consumer's (serialized with cc_ring_take): back to `to` bytes when the ring is larger and
+ * empty, the memory above given back to the system.  Returns 1 when it shrank.
+ */
+int cc_ring_shrink(struct cc_ring *r, size_t to);
+/*
+ * Its two steps, apart for the tests: the size taken back to `to` (returns the size it had, or
+ * 0 when it did not shrink), growth held; then the memory given back and growth let go on.
+ */
+uint64_t cc_ring_shrink_begin(struct cc_ring *r, size_t to);
+void cc_ring_shrink_end(struct cc_ring *r, size_t to, uint64_t from);
+
+/*
  * cc_ring_take() with the synth function given (b->synth is not used): inline, so that a
  * consumer passing its own (the writer) has it called directly, and inlined, once per record.
  */
@@ -228,7 +263,7 @@ static inline __attribute__((always_inline)) int cc_ring_take_with(struct cc_rin
 	 */
 	unsigned lg = r->clg;                   /* at most 30: grows[lg + 1] exists */
 	uint64_t next, limit = UINT64_MAX;
-	while ((next = __atomic_load_n(&r->grows[lg + 1], __ATOMIC_ACQUIRE)) != 0) {
+	while ((next = __atomic_load_n(&r->grows[lg + 1], __ATOMIC_ACQUIRE)) > r->base) {
 		uint64_t from = __atomic_load_n(&r->grow_from[lg + 1], __ATOMIC_RELAXED);
 		if (t == from)
 			t = next - 1;

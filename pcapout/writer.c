@@ -450,6 +450,13 @@ static void drain_deferred_locked(void)
 }
 
 /*
+ * The ring grown under load shrinks back after SHRINK_NS without it: long enough that a sender
+ * in bursts (a video encoder's key frames, a batch job every second) keeps the size it needs.
+ */
+#define SHRINK_NS 3000000000ull
+static uint64_t calm_since;     /* drain_lock's: the start of the writer's passes without load */
+
+/*
  * Drains published records to the file, metadata first; the caller holds drain_lock.  With
  * `all`, nothing is held back (exit, exec, fork).  Returns bytes written.
  */
@@ -476,11 +483,15 @@ size_t cc_w_drain_locked(int all)
 	 * producer found no room (which also asks itself, in reserve_wait, in case this thread is
 	 * blocked on its output).
 	 */
-	if (!all && __builtin_expect(stop - __atomic_load_n(&cc_wq.ring.tail, __ATOMIC_RELAXED) > CC_RING_SIZE_OF(h0) / 4 ||
+	uint64_t waiting = stop - __atomic_load_n(&cc_wq.ring.tail, __ATOMIC_RELAXED);
+	if (!all && __builtin_expect(waiting > CC_RING_SIZE_OF(h0) / 4 ||
 				     __atomic_load_n(&cc_wq.ring.starved, __ATOMIC_RELAXED), 0)) {
 		__atomic_store_n(&cc_wq.ring.starved, 0, __ATOMIC_RELAXED);
 		cc_ring_ask_grow(&cc_wq.ring);
 	}
+	/* A grown ring is calm while what waits would not have filled an eighth of the first size. */
+	if (waiting > CC_RING_START / 8 || CC_RING_SIZE_OF(h0) <= CC_RING_START)
+		calm_since = h.cutoff;
 	for (;;) {
 		uint64_t tail = __atomic_load_n(&cc_wq.ring.tail, __ATOMIC_RELAXED);
 		/* Rotating by size: smaller batches, since the size is checked after each. */
@@ -505,6 +516,13 @@ size_t cc_w_drain_locked(int all)
 		if (!all && b.upto >= stop)
 			break;
 	}
+	/*
+	 * Calm for SHRINK_NS: back to the first size, the rest of the memory given back (a burst
+	 * would otherwise keep it for the life of the process).  Only when the ring is empty, so it
+	 * is tried again after each pass until one ends with nothing waiting.
+	 */
+	if (!all && h.cutoff - calm_since > SHRINK_NS && cc_ring_shrink(&cc_wq.ring, CC_RING_START))
+		calm_since = h.cutoff;
 	return written;
 }
 
@@ -683,8 +701,10 @@ static void poll_locked(size_t written)
 		__atomic_store_n(&W.ctl->captured, __atomic_load_n(&W.captured, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 		__atomic_store_n(&W.ctl->dropped, __atomic_load_n(&W.dropped, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 		__atomic_store_n(&W.ctl->bytes, __atomic_load_n(&W.bytes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
-		__atomic_store_n(&W.ctl->buffer, CC_RING_SIZE_OF(__atomic_load_n(&cc_wq.ring.head, __ATOMIC_RELAXED)),
-				 __ATOMIC_RELAXED);
+		uint64_t size = CC_RING_SIZE_OF(__atomic_load_n(&cc_wq.ring.head, __ATOMIC_RELAXED));
+		__atomic_store_n(&W.ctl->buffer, size, __ATOMIC_RELAXED);
+		if (size > __atomic_load_n(&W.ctl->buffer_peak, __ATOMIC_RELAXED))
+			__atomic_store_n(&W.ctl->buffer_peak, size, __ATOMIC_RELAXED);
 		__atomic_store_n(&W.ctl->buffer_max, (uint64_t)cc_wq.ring.size, __ATOMIC_RELAXED);
 	}
 }

@@ -122,8 +122,11 @@ static void print_status(const struct target *t)
 	       (unsigned long long)__atomic_load_n(&c->bytes, __ATOMIC_RELAXED),
 	       (unsigned long long)__atomic_load_n(&c->dropped, __ATOMIC_RELAXED));
 	/* The capture buffer grows under load, up to CLEARCAP_BUFFER (-B); not known before the first pass. */
+	uint64_t peak = __atomic_load_n(&c->buffer_peak, __ATOMIC_RELAXED);
 	if (buf && buf_max)
 		printf(", buffer %llu of %llu MiB", (unsigned long long)(buf >> 20), (unsigned long long)(buf_max >> 20));
+	if (buf && peak > buf)
+		printf(" (grew to %llu under load)", (unsigned long long)(peak >> 20));
 	putchar('\n');
 }
 

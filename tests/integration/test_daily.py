@@ -306,8 +306,25 @@ def test_fifo_stalled_reader_buffer_grows(env):
     records): the writer is blocked on the FIFO, and the capture buffer, which starts at 1 MiB,
     grows to hold them all (CLEARCAP_BUFFER, 8 MiB by default); every datagram reaches the file.
     With the buffer held at 1 MiB the same run drops packets and says so: the test needs the
-    growth."""
-    code = FLOOD + "\ntime.sleep(7)\n"
+    growth.  Once the reader has caught up and 3 s pass without load, the buffer shrinks back and
+    the program's resident memory falls by what the growth took (sampled by the program itself,
+    from /proc/self/status, while it waits)."""
+    code = FLOOD + r"""
+def rss():
+    for l in open('/proc/self/status'):
+        if l.startswith('VmRSS:'):
+            return int(l.split()[1])
+t0, samples = time.time(), []
+while time.time() - t0 < float(sys.argv[4]):
+    samples.append(rss())
+    time.sleep(0.25)
+print(' '.join(map(str, samples)))
+import os, subprocess
+e = dict(os.environ)
+del e['LD_PRELOAD']
+print(subprocess.run([os.environ['CCTOOL'], 'ctl', str(os.getpid()), 'status'], env=e, capture_output=True,
+                     text=True).stdout.strip())
+"""
     reader = ("import shutil, sys, time\n"
               "f, o = open(sys.argv[1], 'rb'), open(sys.argv[2], 'wb')\n"
               "o.write(f.read(1))\n"
@@ -322,13 +339,20 @@ def test_fifo_stalled_reader_buffer_grows(env):
         deadline = time.time() + 10
         while time.time() < deadline and open("/proc/%d/wchan" % r.pid).read() != "wait_for_partner":
             time.sleep(0.02)
-        p = cclib.py(env, code, fifo, extra={"CLEARCAP_BUFFER": buf}, args=["15000", "300"], timeout=60)
+        wait = "13" if buf == "8M" else "7"
+        p = cclib.py(env, code, fifo, extra={"CLEARCAP_BUFFER": buf, "CCTOOL": env.tool},
+                     args=["15000", "300", "f", wait], timeout=60)
         r.wait(timeout=30)
-        results[buf] = (tshark_count(out, "udp.dstport == 9"), p.stderr)
-    n, err = results["8M"]
+        lines = p.stdout.splitlines()
+        results[buf] = (tshark_count(out, "udp.dstport == 9"), p.stderr, [int(x) for x in lines[0].split()], lines[1])
+    n, err, rss, st = results["8M"]
     eq(n, 15000, "every datagram in the file (stderr: %r)" % err[-500:])
     ok("capture buffer full" not in err, err[-500:])
-    n, err = results["1M"]
+    # Grown to 8 MiB (about 7 MiB more resident than at 1 MiB), then given back; `ctl status` says both.
+    ok(max(rss) - rss[-1] >= 5 * 1024, "RSS KiB every 0.25 s after the flood: %r" % rss)
+    ok(st.endswith(", buffer 1 of 8 MiB (grew to 8 under load)"), st)
+    n, err, rss, st = results["1M"]
+    ok(st.endswith(", buffer 1 of 1 MiB"), st)
     ok(n < 15000 and "capture buffer full (1 MiB, CLEARCAP_BUFFER)" in err,
        "held at 1 MiB: %d datagrams, %r" % (n, err[-500:]))
 

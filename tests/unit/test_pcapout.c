@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -479,15 +480,17 @@ static void *producer(void *p)
 
 /*
  * Four producer threads, n records each, through ring r while this thread consumes (and, with
- * `grow`, grows the ring when a producer found no room): each one's records whole and in order.
+ * `grow`, grows the ring when a producer found no room; above 1, also shrinks it back when it
+ * can): each one's records whole and in order.  Returns how many times it shrank.
  */
-static void race(struct cc_ring *r, int n, int grow)
+static int race(struct cc_ring *r, int n, int grow)
 {
 	enum { P = 4 };
 	pthread_t t[P];
 	struct prod_arg args[P];
 	int next[P] = { 0 };
 	long total = 0;
+	int shrunk = 0;
 
 	for (int i = 0; i < P; i++) {
 		args[i] = (struct prod_arg){ r, i, n, grow };
@@ -512,10 +515,14 @@ static void race(struct cc_ring *r, int n, int grow)
 			__atomic_store_n(&r->starved, 0, __ATOMIC_RELAXED);
 			cc_ring_ask_grow(r);
 		}
+		/* Back to the first size whenever the consumer caught up, now and then. */
+		if (grow > 1 && (total & 7) == 0)
+			shrunk += cc_ring_shrink(r, 1 << 12);
 	}
 	for (int i = 0; i < P; i++)
 		pthread_join(t[i], NULL);
 	ck_assert(cc_ring_empty(r));
+	return shrunk;
 }
 
 START_TEST(ring_many_producers_lose_nothing)
@@ -554,14 +561,14 @@ static void take_numbered(struct cc_ring *r, uint64_t *seen)
  * record comes out whole and in order, at every growth (odd and even laps, with and without
  * padding, with growths ahead of the consumer).
  */
-START_TEST(ring_grows_under_load_and_loses_nothing)
+static void grow_under_load(int shrink)
 {
 	struct cc_ring r;
 	struct cc_slot s;
 	struct iovec iov[64];
 	uint64_t upto, made = 0, seen = 0, rnd = 12345;
 	size_t bytes;
-	int grown = 0;
+	int grown = 0, shrunk = 0;
 
 	ck_assert_int_eq(cc_ring_init(&r, 1 << 16, 1 << 12), 0);
 	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 12);
@@ -588,10 +595,27 @@ START_TEST(ring_grows_under_load_and_loses_nothing)
 				grown++;
 			}
 		}
+		/*
+		 * Shrinking: only an empty ring with no growth asked for, to any smaller size, at any
+		 * point of a lap.
+		 */
+		if (shrink && (rnd >> 50) % 97 == 0) {
+			uint64_t size = CC_RING_SIZE_OF(r.head), to = 1u << (12 + (rnd >> 8) % 3);
+			int asked = CC_RING_WANT_LG(r.want) != (unsigned)__builtin_ctzll(size);
+			int empty = cc_ring_empty(&r), done = cc_ring_shrink(&r, to);
+			ck_assert_int_eq(done, empty && to < size && !asked);
+			ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), done ? to : size);
+			shrunk += done;
+		}
 	}
-	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 16);
-	ck_assert_int_eq(grown, 4);
-	ck_assert_uint_eq(cc_ring_ask_grow(&r), 0);
+	if (shrink) {
+		ck_assert_int_gt(shrunk, 10);
+		ck_assert_int_gt(grown, 10);
+	} else {
+		ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 16);
+		ck_assert_int_eq(grown, 4);
+		ck_assert_uint_eq(cc_ring_ask_grow(&r), 0);
+	}
 	for (;;) {
 		int n = peek(&r, iov, 64, &upto, &bytes, NULL);
 		if (!n)
@@ -607,6 +631,85 @@ START_TEST(ring_grows_under_load_and_loses_nothing)
 	ck_assert_uint_eq(seen, made);
 	ck_assert_uint_gt(made, 15000);
 	ck_assert(cc_ring_empty(&r));
+	cc_ring_free(&r);
+}
+
+START_TEST(ring_grows_under_load_and_loses_nothing)
+{
+	grow_under_load(0);
+}
+END_TEST
+
+/* The same with the ring shrunk whenever it happens to be empty: records whole, in order, none lost. */
+START_TEST(ring_shrinks_and_grows_again)
+{
+	grow_under_load(1);
+}
+END_TEST
+
+/* Resident pages of the n bytes at p (mincore). */
+static size_t resident(const uint8_t *p, size_t n)
+{
+	unsigned char v[n / 4096];
+	size_t k = 0;
+
+	ck_assert_int_eq(mincore((void *)p, n, v), 0);
+	for (size_t i = 0; i < n / 4096; i++)
+		k += v[i] & 1;
+	return k * 4096;
+}
+
+/*
+ * A ring grown to 1 MiB by a backlog shrinks back to 64 KiB only once the consumer caught up,
+ * and the memory above is no longer resident; it grows again when asked.
+ */
+START_TEST(ring_shrink_gives_memory_back)
+{
+	struct cc_ring r;
+	struct cc_slot s;
+	uint64_t made = 0, seen = 0;
+
+	ck_assert_int_eq(cc_ring_init(&r, 1 << 20, 1 << 16), 0);
+	cc_ring_prefault(&r);
+	while (CC_RING_SIZE_OF(r.head) < 1 << 20 || made < 3000) {
+		if (cc_ring_reserve(&r, 200, &s) < 0) {
+			r.starved = 0;
+			ck_assert_uint_ne(cc_ring_ask_grow(&r), 0);
+			continue;
+		}
+		memset(s.data, (int)(made & 0xff), 200);
+		memcpy(s.data, &made, sizeof(made));
+		cc_ring_commit(&s);
+		made++;
+	}
+	ck_assert_uint_eq(resident(r.buf, 1 << 20), 1 << 20);
+	/* Records wait: no shrink. */
+	ck_assert_int_eq(cc_ring_shrink(&r, 1 << 16), 0);
+	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 20);
+	while (!cc_ring_empty(&r))
+		take_numbered(&r, &seen);
+	ck_assert_uint_eq(seen, made);
+	ck_assert_int_eq(cc_ring_shrink(&r, 1 << 16), 1);
+	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 16);
+	ck_assert_uint_le(resident(r.buf, 1 << 20), 1 << 16);
+	/* Not smaller than it is, and not twice. */
+	ck_assert_int_eq(cc_ring_shrink(&r, 1 << 16), 0);
+	/* Records go round the small ring, then it grows again when asked. */
+	for (int i = 0; i < 2000; i++) {
+		ck_assert_int_eq(cc_ring_reserve(&r, 200, &s), 0);
+		memset(s.data, (int)(made & 0xff), 200);
+		memcpy(s.data, &made, sizeof(made));
+		cc_ring_commit(&s);
+		made++;
+		if (i == 1000)
+			ck_assert_uint_eq(cc_ring_ask_grow(&r), 1 << 17);
+		if (i % 50 == 49)
+			take_numbered(&r, &seen);
+	}
+	while (!cc_ring_empty(&r))
+		take_numbered(&r, &seen);
+	ck_assert_uint_eq(seen, made);
+	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 17);
 	cc_ring_free(&r);
 }
 END_TEST
@@ -686,6 +789,122 @@ START_TEST(ring_grows_while_producers_race)
 	ck_assert_int_eq(cc_ring_init(&r, 1 << 17, 1 << 12), 0);
 	race(&r, 40000, 1);
 	ck_assert_uint_gt(CC_RING_SIZE_OF(r.head), 1 << 12);
+	cc_ring_free(&r);
+}
+END_TEST
+
+/* Puts record number *made (200 bytes) in the ring; 0, or -1 when it has no room. */
+static int put_numbered(struct cc_ring *r, uint64_t *made, uint8_t **where)
+{
+	struct cc_slot s;
+
+	if (cc_ring_reserve(r, 200, &s) < 0)
+		return -1;
+	memset(s.data, (int)(*made & 0xff), 200);
+	memcpy(s.data, made, sizeof(*made));
+	cc_ring_commit(&s);
+	*where = s.data;
+	(*made)++;
+	return 0;
+}
+
+/*
+ * Between a shrink's compare-and-swap and its MADV_DONTNEED, producers that fill the small ring
+ * and ask for room get no growth: a growth would put records in the memory about to be zeroed
+ * (a review paused a shrink there and lost records).  Once the memory is given back, growth
+ * goes on, and every record comes out whole.
+ */
+START_TEST(ring_no_growth_while_a_shrink_gives_memory_back)
+{
+	struct cc_ring r;
+	uint64_t made = 0, seen = 0, from;
+	uint8_t *at;
+	int in_small = 0;
+
+	ck_assert_int_eq(cc_ring_init(&r, 1 << 16, 1 << 12), 0);
+	while (CC_RING_SIZE_OF(r.head) < 1 << 16) {
+		if (put_numbered(&r, &made, &at) < 0) {
+			ck_assert_uint_ne(cc_ring_ask_grow(&r), 0);
+			take_numbered(&r, &seen);
+		}
+	}
+	while (!cc_ring_empty(&r))
+		take_numbered(&r, &seen);
+	from = cc_ring_shrink_begin(&r, 1 << 12);
+	ck_assert_uint_eq(from, 1 << 16);
+	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 12);
+	/* The small ring fills; asking for room grows nothing; every record in the small part. */
+	while (put_numbered(&r, &made, &at) == 0) {
+		ck_assert(at < r.buf + (1 << 12));
+		in_small++;
+	}
+	ck_assert_int_gt(in_small, 10);
+	ck_assert_uint_eq(cc_ring_ask_grow(&r), 0);
+	ck_assert_int_eq(put_numbered(&r, &made, &at), -1);
+	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 12);
+	/* A second shrink now (not empty, growth held) does nothing. */
+	ck_assert_uint_eq(cc_ring_shrink_begin(&r, 1 << 12), 0);
+	cc_ring_shrink_end(&r, 1 << 12, from);
+	ck_assert_uint_eq(cc_ring_ask_grow(&r), 1 << 13);
+	ck_assert_int_eq(put_numbered(&r, &made, &at), 0);
+	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 13);
+	while (!cc_ring_empty(&r))
+		take_numbered(&r, &seen);
+	ck_assert_uint_eq(seen, made);
+	cc_ring_free(&r);
+}
+END_TEST
+
+/*
+ * An asker that read the ring's size before a shrink (a producer short of room, held up) does
+ * not ask the small ring to grow: the shrink moved `want` on to a new epoch, and an asker
+ * changes it only from the word it read.
+ */
+START_TEST(ring_stale_ask_does_not_undo_a_shrink)
+{
+	struct cc_ring r;
+	uint64_t made = 0, seen = 0, before, w;
+	uint8_t *at;
+
+	ck_assert_int_eq(cc_ring_init(&r, 1 << 16, 1 << 12), 0);
+	while (CC_RING_SIZE_OF(r.head) < 1 << 14) {
+		if (put_numbered(&r, &made, &at) < 0) {
+			ck_assert_uint_ne(cc_ring_ask_grow(&r), 0);
+			take_numbered(&r, &seen);
+		}
+	}
+	while (!cc_ring_empty(&r))
+		take_numbered(&r, &seen);
+	/* What an asker at 16 KiB read. */
+	before = __atomic_load_n(&r.want, __ATOMIC_RELAXED);
+	ck_assert_uint_eq(CC_RING_WANT_LG(before), 14);
+	ck_assert_int_eq(cc_ring_shrink(&r, 1 << 12), 1);
+	/* Its compare-and-swap from that word fails: the epoch moved on. */
+	w = before;
+	ck_assert(!__atomic_compare_exchange_n(&r.want, &w, CC_RING_WANT(15, CC_RING_WANT_EPOCH(before)), 0,
+					       __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	ck_assert_uint_eq(CC_RING_WANT_LG(w), 12);
+	ck_assert_uint_eq(CC_RING_WANT_EPOCH(w), CC_RING_WANT_EPOCH(before) + 1);
+	/* Round the small ring many times: it stays small until asked. */
+	for (int i = 0; i < 500; i++) {
+		if (put_numbered(&r, &made, &at) < 0)
+			take_numbered(&r, &seen);
+	}
+	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 12);
+	while (!cc_ring_empty(&r))
+		take_numbered(&r, &seen);
+	ck_assert_uint_eq(seen, made);
+	cc_ring_free(&r);
+}
+END_TEST
+
+/* Threads racing through growths and shrinks (run under TSan too). */
+START_TEST(ring_shrinks_while_producers_race)
+{
+	struct cc_ring r;
+
+	ck_assert_int_eq(cc_ring_init(&r, 1 << 17, 1 << 12), 0);
+	ck_assert_int_gt(race(&r, 40000, 2), 0);
 	cc_ring_free(&r);
 }
 END_TEST
@@ -859,6 +1078,11 @@ static Suite *suite(void)
 	tcase_add_test(t, ring_grows_under_load_and_loses_nothing);
 	tcase_add_test(t, ring_grows_while_producers_race);
 	tcase_add_test(t, ring_grows_while_the_consumer_waits);
+	tcase_add_test(t, ring_shrinks_and_grows_again);
+	tcase_add_test(t, ring_shrink_gives_memory_back);
+	tcase_add_test(t, ring_shrinks_while_producers_race);
+	tcase_add_test(t, ring_no_growth_while_a_shrink_gives_memory_back);
+	tcase_add_test(t, ring_stale_ask_does_not_undo_a_shrink);
 	tcase_add_test(t, ring_metadata_jumps_held_packets);
 	tcase_add_test(t, writer_file_reads_back_with_libpcap);
 	suite_add_tcase(s, t);
