@@ -97,7 +97,7 @@ void cc_fd_reset(int fd)
 	}
 }
 
-void cc_fd_reset_range(unsigned lo, unsigned hi)
+void cc_fd_reset_range(unsigned lo, unsigned hi, void (*closing)(int fd, struct cc_fd *e))
 {
 	for (unsigned ch = lo >> CHUNK_BITS; ch < NCHUNKS && ch <= (hi >> CHUNK_BITS); ch++) {
 		struct cc_fd *c = __atomic_load_n(&cc_fd_chunks[ch], __ATOMIC_ACQUIRE);
@@ -106,6 +106,8 @@ void cc_fd_reset_range(unsigned lo, unsigned hi)
 		for (unsigned i = 0; i < CHUNK; i++) {
 			unsigned fd = ch << CHUNK_BITS | i;
 			if (fd >= lo && fd <= hi && fd_kind(&c[i]) != FDK_UNKNOWN) {
+				if (closing)
+					closing((int)fd, &c[i]);
 				__atomic_store_n(&c[i].kind, FDK_UNKNOWN, __ATOMIC_RELEASE);
 				__atomic_store_n(&c[i].flags, 0, __ATOMIC_RELAXED);
 				cc_fd_unshare(&c[i]);

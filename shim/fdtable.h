@@ -139,8 +139,11 @@ static inline struct cc_fd *cc_fd_peek(int fd)
 /* Forgets fd (close, dup2 target, ...). */
 void cc_fd_reset(int fd);
 
-/* Forgets every fd in [lo, hi]. */
-void cc_fd_reset_range(unsigned lo, unsigned hi);
+/*
+ * Forgets every fd in [lo, hi], in order, calling closing (if not NULL) on each known one first
+ * (so that of two numbers of one socket in the range, the second is its last).
+ */
+void cc_fd_reset_range(unsigned lo, unsigned hi, void (*closing)(int fd, struct cc_fd *e));
 
 /* Counts forks: an entry from an older generation is shared with another process. */
 extern uint32_t cc_fork_gen;

@@ -52,6 +52,22 @@ static int impairing(void)
 	return __builtin_expect(cc_impair_out | cc_impair_in, 0);
 }
 
+/*
+ * The program closes fd, or puts another descriptor in its place (dup2, close_range, ...): our
+ * FIN for a TCP stream whose last descriptor this is.  Not for a socket a fork shares with
+ * another process (it stays open there), nor one another number of ours still holds (dup).
+ * Before e is reset.  Keeps errno.
+ */
+static void last_close(int fd, struct cc_fd *e)
+{
+	if (e && fd_kind(e) == FDK_TCP && e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED) &&
+	    fd_last_ref(e)) {
+		int saved = errno;
+		cc_tcp_fin(fd, e, 1);
+		errno = saved;
+	}
+}
+
 CC_EXPORT int close(int fd)
 {
 	REAL(close);
@@ -65,17 +81,7 @@ CC_EXPORT int close(int fd)
 			/* Delayed datagrams queued for this socket leave before it closes (impair.c). */
 			if (impairing() && fd >= 0)
 				cc_impair_closing((unsigned)fd, (unsigned)fd);
-			struct cc_fd *e = cc_fd_peek(fd);
-			if (e && fd_kind(e) == FDK_TCP) {
-				int saved = errno;
-				/*
-				 * A socket shared with another process (fork) stays open there, and one
-				 * with another descriptor of ours (dup) stays open here: no FIN from us.
-				 */
-				if (e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED) && fd_last_ref(e))
-					cc_tcp_fin(fd, e, 1);
-				errno = saved;
-			}
+			last_close(fd, cc_fd_peek(fd));
 			cc_fd_reset(fd);
 		}
 	}
@@ -124,7 +130,7 @@ CC_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
 	/* (With none of ours in the range, close_around is the one call.) */
 	int r = close_around(lo, hi, flags);
 	if (r == 0 && mine)
-		cc_fd_reset_range(lo, hi);
+		cc_fd_reset_range(lo, hi, last_close);
 	return r;
 }
 
@@ -137,7 +143,7 @@ CC_EXPORT void closefrom(int lo)
 	if (mine && impairing())
 		cc_impair_closing((unsigned)lo, ~0u);
 	if (mine)
-		cc_fd_reset_range((unsigned)lo, ~0u);
+		cc_fd_reset_range((unsigned)lo, ~0u, last_close);
 	if (!capturing() || lo < 0 || cc_ownfd_in_range((unsigned)lo, ~0u, own) == 0) {
 		cc_real.closefrom(lo);
 		return;
@@ -168,6 +174,7 @@ static void duped(int oldfd, int newfd)
 	int saved = errno;
 	unsigned bits = udp ? fd_flags(o) & opts : 0;
 	uint16_t gso = udp ? o->gso_size : 0;
+	last_close(newfd, cc_fd_peek(newfd));        /* the socket there loses that number */
 	cc_fd_reset(newfd);
 	if (kind == FDK_TCP)
 		cc_fd_dup_tcp(o, newfd);        /* one stream, whichever number moves its bytes */

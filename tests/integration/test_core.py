@@ -167,6 +167,53 @@ e.close(); c.close()
        "the inetd-style stream: the client's FIN at its shutdown, the server's read by the other number")
 
 
+def test_tcp_fin_when_a_socket_loses_its_last_number_otherwise(env):
+    """A TCP socket's last descriptor goes by other calls than close: dup2 of another file onto
+    its number (a daemon pointing 0-2 at /dev/null), close_range and closefrom (a child
+    cleaning up before exec, a server closing a range).  Each closes the socket, as the server
+    sees; the file shows the client's FIN then, once per connection, and none while another
+    number still holds the socket (two numbers in one range: one FIN; dup2 over one of two: the
+    FIN at the other's close)."""
+    port, t, got = cclib.tcp_server(5, echo=True)
+    cap = env.path("c.pcapng")
+    code = r"""
+import ctypes, os, socket, sys
+port = int(sys.argv[1])
+def conn(tag):
+    c = socket.create_connection(('127.0.0.1', port))
+    c.sendall(tag + b'\n'); b = b''
+    while len(b) < len(tag) + 1:
+        b += c.recv(100)
+    return c
+null = os.open('/dev/null', os.O_RDWR)
+c = conn(b'dup2'); os.dup2(null, c.fileno()); c.detach()
+c = conn(b'range'); os.closerange(c.fileno(), c.fileno() + 1); c.detach()
+c = conn(b'two-in-range'); d = os.dup(c.fileno()); lo, hi = min(c.fileno(), d), max(c.fileno(), d)
+os.closerange(lo, hi + 1); c.detach()
+c = conn(b'dup2-over-one'); d = os.dup(c.fileno()); os.dup2(null, d); c.close()
+c = conn(b'closefrom'); fd = c.fileno(); c.detach()
+os.close(null)
+ctypes.CDLL(None).closefrom(fd)
+"""
+    p = py(env, code, cap, args=[str(port)])
+    t.join(timeout=30)
+    want = [b"dup2\n", b"range\n", b"two-in-range\n", b"dup2-over-one\n", b"closefrom\n"]
+    eq(got, want, "the server got every byte and each connection's end")
+    eq(p.stderr.count("clearcap:"), 0, "no warning: %r" % p.stderr)
+    rows = tshark(cap, ["tcp.stream", "tcp.srcport", "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.fin",
+                        "tcp.analysis.flags"])
+    streams = {}
+    for r in rows:
+        if r[2] == "1" and r[3] == "0":
+            streams.setdefault(r[0], r[1])
+    eq(len(streams), 5, "five connections")
+    for (stream, client), data in zip(streams.items(), want):
+        eq(cclib.follow_tcp(cap, int(stream)), (data, data.upper()), "stream %s whole in tshark's follow" % stream)
+        eq(sum(1 for r in rows if r[0] == stream and r[4] == "1" and r[1] == client), 1,
+           "one FIN from the client of stream %s (%r)" % (stream, data))
+        eq([r for r in rows if r[0] == stream and r[5]], [], "stream %s: nothing tshark flags" % stream)
+
+
 def test_tcp_stream_goes_on_over_exec(env):
     """A program that execs with a TCP connection open (the new image inherits the descriptor,
     as a shell's `exec` or a re-exec on upgrade does): the new image's shim joins the stream
