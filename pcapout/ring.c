@@ -211,17 +211,25 @@ uint64_t cc_ring_shrink_begin(struct cc_ring *r, size_t to)
 	unsigned lg = (unsigned)__builtin_ctzll(to);
 	uint64_t epoch = CC_RING_WANT_EPOCH(w) + 1;
 
-	/* Larger, empty, and no growth asked for (an asker found it short of room: not calm). */
+	/*
+	 * Larger and empty.  A growth asked for and not made yet (no producer wrapped or ran short
+	 * since: the load stopped) is dropped with the rest, and the half its asker made resident
+	 * is given back too.  (Not while held: that is a shrink of ours not yet ended.)
+	 */
 	if (to >= size || pos != __atomic_load_n(&r->tail, __ATOMIC_RELAXED) ||
-	    CC_RING_WANT_LG(w) != (unsigned)(h >> CC_RING_POS_BITS))
+	    CC_RING_WANT_LG(w) < (unsigned)(h >> CC_RING_POS_BITS))
 		return 0;
+	uint64_t from = CC_RING_WANT_LG(w) > (unsigned)(h >> CC_RING_POS_BITS) ? 1ull << CC_RING_WANT_LG(w) : size;
 	/* Growth held (ring.h) before the size changes: no producer grows until the madvise is done. */
 	if (!__atomic_compare_exchange_n(&r->want, &w, CC_RING_WANT(0, epoch), 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		return 0;               /* an asker came first */
 	uint64_t base = pos + CC_SLOT_HDR;
 	if (!__atomic_compare_exchange_n(&r->head, &h, base | (uint64_t)lg << CC_RING_POS_BITS, 0, __ATOMIC_SEQ_CST,
 					 __ATOMIC_RELAXED)) {
-		/* A producer came first: not empty any more.  Growth as it was. */
+		/*
+		 * A producer came first: not empty any more, or grown as asked (want's size is then
+		 * the head's).  Growth as it was.
+		 */
 		__atomic_store_n(&r->want, CC_RING_WANT(CC_RING_WANT_LG(w), epoch), __ATOMIC_RELEASE);
 		return 0;
 	}
@@ -233,7 +241,7 @@ uint64_t cc_ring_shrink_begin(struct cc_ring *r, size_t to)
 	if (base > r->scanned)
 		r->scanned = base;
 	cc_ring_release(r, base);
-	return size;
+	return from;
 }
 
 void cc_ring_shrink_end(struct cc_ring *r, size_t to, uint64_t from)

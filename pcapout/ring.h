@@ -241,8 +241,9 @@ size_t cc_ring_ask_grow(struct cc_ring *r);
  */
 int cc_ring_shrink(struct cc_ring *r, size_t to);
 /*
- * Its two steps, apart for the tests: the size taken back to `to` (returns the size it had, or
- * 0 when it did not shrink), growth held; then the memory given back and growth let go on.
+ * Its two steps, apart for the tests: the size taken back to `to`, growth held (returns where
+ * the memory to give back ends: the size it had, or the size a growth not yet made was asked to
+ * go to; 0 when it did not shrink); then that memory given back and growth let go on.
  */
 uint64_t cc_ring_shrink_begin(struct cc_ring *r, size_t to);
 void cc_ring_shrink_end(struct cc_ring *r, size_t to, uint64_t from);

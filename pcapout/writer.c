@@ -183,12 +183,17 @@ static int old_enough(const uint8_t *rec, uint32_t len, int raw, void *arg)
 	return 1;
 }
 
-static uint64_t now_ns(void)
+static uint64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ns(void)
+{
+	return clock_ns(CLOCK_REALTIME);
 }
 
 /* The record's comment: the process's own, then the frame's note (pcapng only); its length. */
@@ -489,9 +494,13 @@ size_t cc_w_drain_locked(int all)
 		__atomic_store_n(&cc_wq.ring.starved, 0, __ATOMIC_RELAXED);
 		cc_ring_ask_grow(&cc_wq.ring);
 	}
-	/* A grown ring is calm while what waits would not have filled an eighth of the first size. */
+	/*
+	 * A grown ring is calm while what waits would not have filled an eighth of the first size
+	 * (timed on the monotonic clock: a step of the wall clock is no calm).
+	 */
+	uint64_t mono = clock_ns(CLOCK_MONOTONIC);
 	if (waiting > CC_RING_START / 8 || CC_RING_SIZE_OF(h0) <= CC_RING_START)
-		calm_since = h.cutoff;
+		calm_since = mono;
 	for (;;) {
 		uint64_t tail = __atomic_load_n(&cc_wq.ring.tail, __ATOMIC_RELAXED);
 		/* Rotating by size: smaller batches, since the size is checked after each. */
@@ -521,8 +530,8 @@ size_t cc_w_drain_locked(int all)
 	 * would otherwise keep it for the life of the process).  Only when the ring is empty, so it
 	 * is tried again after each pass until one ends with nothing waiting.
 	 */
-	if (!all && h.cutoff - calm_since > SHRINK_NS && cc_ring_shrink(&cc_wq.ring, CC_RING_START))
-		calm_since = h.cutoff;
+	if (!all && mono - calm_since > SHRINK_NS && cc_ring_shrink(&cc_wq.ring, CC_RING_START))
+		calm_since = mono;
 	return written;
 }
 
