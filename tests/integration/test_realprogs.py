@@ -267,7 +267,7 @@ def test_socat_tcp(env):
                        "tcp.analysis.lost_segment", "tcp.analysis.ack_lost_segment"])
     dump = lambda: "\n".join("%(frame.number)s %(sll.pkttype)s %(tcp.srcport)s>%(tcp.dstport)s "
                              "%(tcp.flags.str)s seq=%(tcp.seq)s len=%(tcp.len)s %(frame.comment)s" % f
-                             for f in fr[:80])
+                             for f in fr[:300])
     ok(fr, "empty capture")
     sp = str(port)
     cports = set()
