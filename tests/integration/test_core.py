@@ -114,6 +114,16 @@ assert res[0] == payload and reply == b'thanks %d' % len(payload)
     ok(mss <= 65483, "segment larger than loopback MSS: %d" % mss)
 
 
+def client_streams(rows):
+    """tshark rows that start (tcp.stream, tcp.srcport, tcp.flags.syn, tcp.flags.ack, ...): each
+    stream's client port, by its SYN, in the order the connections opened."""
+    streams = {}
+    for r in rows:
+        if r[2] == "1" and r[3] == "0":
+            streams.setdefault(r[0], r[1])
+    return streams
+
+
 def test_tcp_socket_under_several_numbers_is_one_stream(env):
     """A TCP socket the program reaches by several descriptors (dup then close the original;
     inetd's dup2 onto two numbers, reading on one and writing on the other, shut down on one;
@@ -152,10 +162,7 @@ e.close(); c.close()
     eq(p.stderr.count("clearcap:"), 0, "no warning: %r" % p.stderr)
     rows = tshark(cap, ["tcp.stream", "tcp.srcport", "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.fin",
                         "tcp.analysis.flags", "tcp.analysis.window_update"])
-    streams = {}
-    for r in rows:
-        if r[2] == "1" and r[3] == "0":
-            streams.setdefault(r[0], r[1])
+    streams = client_streams(rows)
     eq(len(streams), 3, "three connections")
     for (stream, client), data in zip(streams.items(), want):
         eq(cclib.follow_tcp(cap, int(stream)), (data, data.upper()), "stream %s whole in tshark's follow" % stream)
@@ -202,10 +209,7 @@ ctypes.CDLL(None).closefrom(fd)
     eq(p.stderr.count("clearcap:"), 0, "no warning: %r" % p.stderr)
     rows = tshark(cap, ["tcp.stream", "tcp.srcport", "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.fin",
                         "tcp.analysis.flags"])
-    streams = {}
-    for r in rows:
-        if r[2] == "1" and r[3] == "0":
-            streams.setdefault(r[0], r[1])
+    streams = client_streams(rows)
     eq(len(streams), 5, "five connections")
     for (stream, client), data in zip(streams.items(), want):
         eq(cclib.follow_tcp(cap, int(stream)), (data, data.upper()), "stream %s whole in tshark's follow" % stream)

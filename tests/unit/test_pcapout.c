@@ -556,6 +556,45 @@ static void take_numbered(struct cc_ring *r, uint64_t *seen)
 	cc_ring_release(r, upto);
 }
 
+/* Takes every record left, checking each one's number. */
+static void drain_numbered(struct cc_ring *r, uint64_t *seen)
+{
+	while (!cc_ring_empty(r))
+		take_numbered(r, seen);
+}
+
+/* Puts record number *made (200 bytes) in the ring; 0, or -1 when it has no room. */
+static int put_numbered(struct cc_ring *r, uint64_t *made, uint8_t **where)
+{
+	struct cc_slot s;
+
+	if (cc_ring_reserve(r, 200, &s) < 0)
+		return -1;
+	memset(s.data, (int)(*made & 0xff), 200);
+	memcpy(s.data, made, sizeof(*made));
+	cc_ring_commit(&s);
+	*where = s.data;
+	(*made)++;
+	return 0;
+}
+
+/*
+ * Numbered records until the ring has grown to `size` (asking for each doubling when it is full,
+ * and taking a batch), then every one taken: a ring grown by a burst that is over.
+ */
+static void grow_numbered(struct cc_ring *r, uint64_t size, uint64_t *made, uint64_t *seen)
+{
+	uint8_t *at;
+
+	while (CC_RING_SIZE_OF(r->head) < size) {
+		if (put_numbered(r, made, &at) < 0) {
+			ck_assert_uint_ne(cc_ring_ask_grow(r), 0);
+			take_numbered(r, seen);
+		}
+	}
+	drain_numbered(r, seen);
+}
+
 /*
  * A ring that starts at 4 KiB and grows to 64 KiB while records of many sizes go round: every
  * record comes out whole and in order, at every growth (odd and even laps, with and without
@@ -665,28 +704,22 @@ static size_t resident(const uint8_t *p, size_t n)
 START_TEST(ring_shrink_gives_memory_back)
 {
 	struct cc_ring r;
-	struct cc_slot s;
 	uint64_t made = 0, seen = 0;
+	uint8_t *at;
 
 	ck_assert_int_eq(cc_ring_init(&r, 1 << 20, 1 << 16), 0);
 	cc_ring_prefault(&r);
 	while (CC_RING_SIZE_OF(r.head) < 1 << 20 || made < 3000) {
-		if (cc_ring_reserve(&r, 200, &s) < 0) {
+		if (put_numbered(&r, &made, &at) < 0) {
 			r.starved = 0;
 			ck_assert_uint_ne(cc_ring_ask_grow(&r), 0);
-			continue;
 		}
-		memset(s.data, (int)(made & 0xff), 200);
-		memcpy(s.data, &made, sizeof(made));
-		cc_ring_commit(&s);
-		made++;
 	}
 	ck_assert_uint_eq(resident(r.buf, 1 << 20), 1 << 20);
 	/* Records wait: no shrink. */
 	ck_assert_int_eq(cc_ring_shrink(&r, 1 << 16), 0);
 	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 20);
-	while (!cc_ring_empty(&r))
-		take_numbered(&r, &seen);
+	drain_numbered(&r, &seen);
 	ck_assert_uint_eq(seen, made);
 	ck_assert_int_eq(cc_ring_shrink(&r, 1 << 16), 1);
 	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 16);
@@ -695,18 +728,13 @@ START_TEST(ring_shrink_gives_memory_back)
 	ck_assert_int_eq(cc_ring_shrink(&r, 1 << 16), 0);
 	/* Records go round the small ring, then it grows again when asked. */
 	for (int i = 0; i < 2000; i++) {
-		ck_assert_int_eq(cc_ring_reserve(&r, 200, &s), 0);
-		memset(s.data, (int)(made & 0xff), 200);
-		memcpy(s.data, &made, sizeof(made));
-		cc_ring_commit(&s);
-		made++;
+		ck_assert_int_eq(put_numbered(&r, &made, &at), 0);
 		if (i == 1000)
 			ck_assert_uint_eq(cc_ring_ask_grow(&r), 1 << 17);
 		if (i % 50 == 49)
 			take_numbered(&r, &seen);
 	}
-	while (!cc_ring_empty(&r))
-		take_numbered(&r, &seen);
+	drain_numbered(&r, &seen);
 	ck_assert_uint_eq(seen, made);
 	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 17);
 	cc_ring_free(&r);
@@ -749,8 +777,7 @@ START_TEST(ring_grows_while_the_consumer_waits)
 	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 16);
 	/* Grown four times with the consumer stuck: the last size's first lap, 32 KiB, is full. */
 	ck_assert_uint_gt(made - seen, (1 << 15) / 320);
-	while (!cc_ring_empty(&r))
-		take_numbered(&r, &seen);
+	drain_numbered(&r, &seen);
 	ck_assert_uint_eq(seen, made);
 	ck_assert(cc_ring_empty(&r));
 	/* A record above a quarter of the ring takes three doublings, asked one at a time. */
@@ -792,21 +819,6 @@ START_TEST(ring_grows_while_producers_race)
 }
 END_TEST
 
-/* Puts record number *made (200 bytes) in the ring; 0, or -1 when it has no room. */
-static int put_numbered(struct cc_ring *r, uint64_t *made, uint8_t **where)
-{
-	struct cc_slot s;
-
-	if (cc_ring_reserve(r, 200, &s) < 0)
-		return -1;
-	memset(s.data, (int)(*made & 0xff), 200);
-	memcpy(s.data, made, sizeof(*made));
-	cc_ring_commit(&s);
-	*where = s.data;
-	(*made)++;
-	return 0;
-}
-
 /*
  * Between a shrink's compare-and-swap and its MADV_DONTNEED, producers that fill the small ring
  * and ask for room get no growth: a growth would put records in the memory about to be zeroed
@@ -821,14 +833,7 @@ START_TEST(ring_no_growth_while_a_shrink_gives_memory_back)
 	int in_small = 0;
 
 	ck_assert_int_eq(cc_ring_init(&r, 1 << 16, 1 << 12), 0);
-	while (CC_RING_SIZE_OF(r.head) < 1 << 16) {
-		if (put_numbered(&r, &made, &at) < 0) {
-			ck_assert_uint_ne(cc_ring_ask_grow(&r), 0);
-			take_numbered(&r, &seen);
-		}
-	}
-	while (!cc_ring_empty(&r))
-		take_numbered(&r, &seen);
+	grow_numbered(&r, 1 << 16, &made, &seen);
 	from = cc_ring_shrink_begin(&r, 1 << 12);
 	ck_assert_uint_eq(from, 1 << 16);
 	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 12);
@@ -847,8 +852,7 @@ START_TEST(ring_no_growth_while_a_shrink_gives_memory_back)
 	ck_assert_uint_eq(cc_ring_ask_grow(&r), 1 << 13);
 	ck_assert_int_eq(put_numbered(&r, &made, &at), 0);
 	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 13);
-	while (!cc_ring_empty(&r))
-		take_numbered(&r, &seen);
+	drain_numbered(&r, &seen);
 	ck_assert_uint_eq(seen, made);
 	cc_ring_free(&r);
 }
@@ -866,14 +870,7 @@ START_TEST(ring_stale_ask_does_not_undo_a_shrink)
 	uint8_t *at;
 
 	ck_assert_int_eq(cc_ring_init(&r, 1 << 16, 1 << 12), 0);
-	while (CC_RING_SIZE_OF(r.head) < 1 << 14) {
-		if (put_numbered(&r, &made, &at) < 0) {
-			ck_assert_uint_ne(cc_ring_ask_grow(&r), 0);
-			take_numbered(&r, &seen);
-		}
-	}
-	while (!cc_ring_empty(&r))
-		take_numbered(&r, &seen);
+	grow_numbered(&r, 1 << 14, &made, &seen);
 	/* What an asker at 16 KiB read. */
 	before = __atomic_load_n(&r.want, __ATOMIC_RELAXED);
 	ck_assert_uint_eq(CC_RING_WANT_LG(before), 14);
@@ -890,8 +887,7 @@ START_TEST(ring_stale_ask_does_not_undo_a_shrink)
 			take_numbered(&r, &seen);
 	}
 	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 12);
-	while (!cc_ring_empty(&r))
-		take_numbered(&r, &seen);
+	drain_numbered(&r, &seen);
 	ck_assert_uint_eq(seen, made);
 	cc_ring_free(&r);
 }
@@ -909,14 +905,7 @@ START_TEST(ring_shrink_drops_a_growth_not_made)
 	uint8_t *at;
 
 	ck_assert_int_eq(cc_ring_init(&r, 1 << 20, 1 << 16), 0);
-	while (CC_RING_SIZE_OF(r.head) < 1 << 18) {
-		if (put_numbered(&r, &made, &at) < 0) {
-			ck_assert_uint_ne(cc_ring_ask_grow(&r), 0);
-			take_numbered(&r, &seen);
-		}
-	}
-	while (!cc_ring_empty(&r))
-		take_numbered(&r, &seen);
+	grow_numbered(&r, 1 << 18, &made, &seen);
 	ck_assert_uint_eq(cc_ring_ask_grow(&r), 1 << 19);       /* asked; the load stops */
 	ck_assert_uint_eq(resident(r.buf + (1 << 18), 1 << 18), 1 << 18);
 	ck_assert_int_eq(cc_ring_shrink(&r, 1 << 16), 1);
@@ -928,8 +917,7 @@ START_TEST(ring_shrink_drops_a_growth_not_made)
 			take_numbered(&r, &seen);
 	}
 	ck_assert_uint_eq(CC_RING_SIZE_OF(r.head), 1 << 16);
-	while (!cc_ring_empty(&r))
-		take_numbered(&r, &seen);
+	drain_numbered(&r, &seen);
 	ck_assert_uint_eq(seen, made);
 	cc_ring_free(&r);
 }
