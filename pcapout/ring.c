@@ -207,8 +207,8 @@ int cc_ring_empty(struct cc_ring *r)
 uint64_t cc_ring_shrink_begin(struct cc_ring *r, size_t to)
 {
 	uint64_t w = __atomic_load_n(&r->want, __ATOMIC_ACQUIRE);
-	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE), size = CC_RING_SIZE_OF(h), pos = CC_RING_POS(h);
-	unsigned lg = (unsigned)__builtin_ctzll(to);
+	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE), pos = CC_RING_POS(h);
+	unsigned lg = (unsigned)__builtin_ctzll(to), cur = (unsigned)(h >> CC_RING_POS_BITS);
 	uint64_t epoch = CC_RING_WANT_EPOCH(w) + 1;
 
 	/*
@@ -216,10 +216,9 @@ uint64_t cc_ring_shrink_begin(struct cc_ring *r, size_t to)
 	 * since: the load stopped) is dropped with the rest, and the half its asker made resident
 	 * is given back too.  (Not while held: that is a shrink of ours not yet ended.)
 	 */
-	if (to >= size || pos != __atomic_load_n(&r->tail, __ATOMIC_RELAXED) ||
-	    CC_RING_WANT_LG(w) < (unsigned)(h >> CC_RING_POS_BITS))
+	if (lg >= cur || pos != __atomic_load_n(&r->tail, __ATOMIC_RELAXED) || CC_RING_WANT_LG(w) < cur)
 		return 0;
-	uint64_t from = CC_RING_WANT_LG(w) > (unsigned)(h >> CC_RING_POS_BITS) ? 1ull << CC_RING_WANT_LG(w) : size;
+	uint64_t from = 1ull << CC_RING_WANT_LG(w);     /* the size, or the one asked for */
 	/* Growth held (ring.h) before the size changes: no producer grows until the madvise is done. */
 	if (!__atomic_compare_exchange_n(&r->want, &w, CC_RING_WANT(0, epoch), 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		return 0;               /* an asker came first */
