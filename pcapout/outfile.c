@@ -473,6 +473,7 @@ static void switch_fd(int fd)
 	cc_wc_ctl_file(W.path);
 	cc_wc_ctl_state(CC_CTL_RUNNING);
 	__atomic_store_n(&cc_wq.state, W_RUNNING, __ATOMIC_RELEASE);
+	cc_wq_gate_moved();
 }
 
 /* Tells the command, through the counters page, which file a reopen switched to and where this

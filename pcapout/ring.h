@@ -121,11 +121,14 @@ static inline size_t cc_ring_max_record(const struct cc_ring *r)
 int cc_ring_reserve_slow(struct cc_ring *r, size_t len, struct cc_slot *s);
 
 /*
- * Reserves len bytes; returns 0, or -1 when the ring has no room now.  Inline, as the commits:
- * every captured packet comes here from the program's threads.  The usual slot, one that fits
- * before the end of the buffer, is taken here; the rest goes to cc_ring_reserve_slow.
+ * The usual slot, one that fits before the end of the buffer, with room now: 0 and *s filled, or
+ * -1 (nothing done) for cc_ring_reserve_slow.  No call: a caller that takes its slow path
+ * elsewhere keeps *s in registers.  small: the caller knows len <= CC_RING_SMALL, below a
+ * quarter of any size the ring has, and the check for that drops out.
  */
-static inline __attribute__((always_inline)) int cc_ring_reserve(struct cc_ring *r, size_t len, struct cc_slot *s)
+#define CC_RING_SMALL (CC_RING_START / 4 - 1024)
+static inline __attribute__((always_inline)) int cc_ring_claim(struct cc_ring *r, size_t len, struct cc_slot *s,
+							       int small)
 {
 	uint64_t need = CC_SLOT_ALIGN(CC_SLOT_HDR + len);
 	uint64_t h, nh, off;
@@ -140,8 +143,8 @@ static inline __attribute__((always_inline)) int cc_ring_reserve(struct cc_ring 
 		 * CC_SLOT_HDR): both below size, their OR is too, size being a power of two.  Either
 		 * way (and a slot ending exactly at the end), the slow path sees to it.
 		 */
-		if (__builtin_expect(((off + need) | (need << 2)) > size || CC_RING_POS(nh) - t > size, 0))
-			return cc_ring_reserve_slow(r, len, s);
+		if (__builtin_expect(((off + need) | (small ? 0 : need << 2)) > size || CC_RING_POS(nh) - t > size, 0))
+			return -1;
 	} while (!__atomic_compare_exchange_n(&r->head, &h, nh, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
 
 	uint64_t *hdr = (uint64_t *)(void *)(r->buf + off);
@@ -149,6 +152,18 @@ static inline __attribute__((always_inline)) int cc_ring_reserve(struct cc_ring 
 	s->word = hdr;
 	s->tag = cc_ring_tag(r, CC_RING_POS(h));
 	s->data = r->buf + off + CC_SLOT_HDR;
+	return 0;
+}
+
+/*
+ * Reserves len bytes; returns 0, or -1 when the ring has no room now.  Inline, as the commits:
+ * every captured packet comes here from the program's threads.  The usual slot, one that fits
+ * before the end of the buffer, is taken here; the rest goes to cc_ring_reserve_slow.
+ */
+static inline __attribute__((always_inline)) int cc_ring_reserve(struct cc_ring *r, size_t len, struct cc_slot *s)
+{
+	if (__builtin_expect(cc_ring_claim(r, len, s, 0) < 0, 0))
+		return cc_ring_reserve_slow(r, len, s);
 	return 0;
 }
 

@@ -109,6 +109,7 @@ void cc_w_broken(const char *what, int err, uint64_t lost)
 	int expected = W_RUNNING;
 
 	if (__atomic_compare_exchange_n(&cc_wq.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+		cc_wq_gate_moved();
 		cc_wc_ctl_state(CC_CTL_BROKEN);
 		cc_warn("%s %s: %s; capture stopped, the program goes on (%llu packets lost so far)", what,
 			W.path, strerror(err), (unsigned long long)lost);
@@ -238,6 +239,20 @@ struct cc_sink {
 };
 
 static cc_defer_fn defer_fn;
+static void (*gate_fn)(void);
+
+void cc_writer_on_gate(void (*fn)(void))
+{
+	__atomic_store_n(&gate_fn, fn, __ATOMIC_RELEASE);
+}
+
+void cc_wq_gate_moved(void)
+{
+	void (*fn)(void) = __atomic_load_n(&gate_fn, __ATOMIC_ACQUIRE);
+
+	if (fn)
+		fn();
+}
 
 void cc_writer_set_defer(cc_defer_fn fn)
 {
@@ -798,6 +813,7 @@ static int start_off(void)
 	}
 	cc_wc_ctl_state(CC_CTL_RUNNING);
 	__atomic_store_n(&cc_wq.state, W_RUNNING, __ATOMIC_RELEASE);
+	cc_wq_gate_moved();
 	cc_unlock(&W.start_lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;
@@ -809,6 +825,7 @@ fail:
 		cc_wc_count(W.shared ? &W.shared->start_failed : NULL, 1);
 	}
 	__atomic_store_n(&cc_wq.state, W_BROKEN, __ATOMIC_RELEASE);
+	cc_wq_gate_moved();
 	cc_unlock(&W.start_lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return -1;
@@ -947,6 +964,14 @@ static int flow_verdict(const struct cc_addr *src, const struct cc_addr *dst, ui
 	return c->verdict;
 }
 
+int cc_out_udp_verdict(const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid)
+{
+	uint8_t b[8];
+
+	memcpy(b, &bytes, 8);
+	return b[6] ? -1 : flow_verdict(src, dst, bytes, pid);
+}
+
 static int out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes,
 			uint32_t pid, uint32_t flow, const void *payload, size_t len)
 {
@@ -962,10 +987,7 @@ static int out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct 
 	 */
 	int general = len > RAW_MAX - NOTE_MAX - 64 - CC_SLL2_LEN - 60;
 	if (__builtin_expect(cc_filter_active(), 0) && !general) {
-		uint8_t b[8];
-		memcpy(b, &bytes, 8);
-		/* (b[6]: the frame's defer, cc_frame_bytes.) */
-		int v = b[6] ? -1 : flow_verdict(src, dst, bytes, pid);
+		int v = cc_out_udp_verdict(src, dst, bytes, pid);
 		if (v == 0) {
 			cc_writer_count_filtered();
 			return 0;
@@ -1160,6 +1182,7 @@ void cc_writer_exit(void)
 		errno = saved;
 	}
 	__atomic_store_n(&cc_wq.sync, 1, __ATOMIC_RELAXED);
+	cc_wq_gate_moved();
 }
 
 /*
@@ -1237,8 +1260,10 @@ void cc_writer_atfork_child(void)
 	 */
 	if (__atomic_load_n(&cc_wq.state, __ATOMIC_RELAXED) == W_RUNNING)
 		W.dsb_len = 0;
-	if (__atomic_load_n(&cc_wq.state, __ATOMIC_RELAXED) == W_RUNNING)
+	if (__atomic_load_n(&cc_wq.state, __ATOMIC_RELAXED) == W_RUNNING) {
 		cc_wq.state = W_IDLE;
+		cc_wq_gate_moved();
+	}
 }
 
 void cc_writer_hold_for_secrets(void)

@@ -86,7 +86,13 @@ struct cc_wq {
 	int state;                      /* the writer's state (writer_int.h), atomic */
 	int sync;                       /* after exit: write each record at once */
 };
-extern struct cc_wq cc_wq;
+extern struct cc_wq cc_wq __attribute__((visibility("hidden")));   /* one load, not two */
+
+/*
+ * The filter's verdict on every datagram of these frame fields, as cc_out_udp_slow() asks for it:
+ * 1 kept, 0 declined, -1 it depends on the datagram (or the record is deferred: judged later).
+ */
+int cc_out_udp_verdict(const struct cc_addr *src, const struct cc_addr *dst, uint64_t bytes, uint32_t pid);
 
 /*
  * cc_out_udp() when the inline path cannot: paused, not started, a filter, a full ring, ...  It
@@ -97,14 +103,33 @@ int cc_out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_a
 
 /*
  * A raw slot of `len` bytes taken inline, when nothing unusual is on: capturing, the writer
- * running, not after exit, and room in the ring.  0 when the caller's slow path must queue it.
+ * running, not after exit (cc_wq_open), and room in the ring.  0 when the caller's slow path
+ * must queue it.
  */
+/*
+ * fn is called after each change of the writer's state or of sync (what cc_wq_open() answers
+ * besides the control page's word): a producer that keeps the answer (the shim's hot lane)
+ * learns it is stale.  Set once, before capture starts.
+ */
+void cc_writer_on_gate(void (*fn)(void));
+
+/* The writer running, not after exit: what cc_writer_on_gate()'s fn hears of. */
+static inline __attribute__((always_inline)) int cc_wq_gate_open(void)
+{
+	return __builtin_expect(__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == CC_WQ_RUNNING &&
+				!__atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED),
+				1);
+}
+
+/* Packets wanted (the control page's word), and the gate open. */
+static inline __attribute__((always_inline)) int cc_wq_open(void)
+{
+	return __builtin_expect(__atomic_load_n(cc_wq.on, __ATOMIC_RELAXED) != 0, 1) && cc_wq_gate_open();
+}
+
 static inline __attribute__((always_inline)) int cc_wq_take(size_t len, struct cc_slot *slot)
 {
-	return !__builtin_expect(!__atomic_load_n(cc_wq.on, __ATOMIC_RELAXED) ||
-				 __atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) != CC_WQ_RUNNING ||
-				 __atomic_load_n(&cc_wq.sync, __ATOMIC_RELAXED) || cc_ring_reserve(&cc_wq.ring, len, slot) < 0,
-				 0);
+	return cc_wq_open() && __builtin_expect(cc_ring_reserve(&cc_wq.ring, len, slot) == 0, 1);
 }
 
 /*

@@ -33,6 +33,9 @@
 
 enum wstate { W_IDLE, W_STARTING, W_RUNNING, W_BROKEN };
 
+/* After a store to cc_wq.state or cc_wq.sync: calls what cc_writer_on_gate() registered. */
+void cc_wq_gate_moved(void);
+
 struct cc_w {
 	char path[PATH_MAX_];
 	char counters_path[PATH_MAX_];

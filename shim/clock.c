@@ -7,10 +7,7 @@
 
 uint64_t cc_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return cc_now_inline();
 }
 
 uint64_t cc_now_coarse(void)
