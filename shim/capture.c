@@ -11,6 +11,7 @@
 #include "shim/capture_int.h"
 #include "shim/real.h"
 #include "shim/dtlsmatch.h"
+#include "shim/impair.h"
 #include "shim/select.h"
 #include "shim/srtpmatch.h"
 #include "shim/turn.h"
@@ -19,6 +20,7 @@
 #include "decoders/sctp.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
@@ -124,11 +126,58 @@ int cc_udp_last_fill(struct cc_udp_last *c, const struct cc_fd *e, int outgoing,
 	cc_udp_tos_ttl(e, m, &peer, outgoing, &tos, &ttl);
 	c->src = outgoing ? local : peer;
 	c->dst = outgoing ? peer : local;
-	/* (The flag is read after cc_fd_gen: setting it moves that count, and this is redone.) */
-	c->bytes = cc_frame_bytes(IPPROTO_UDP, CC_IF_WIRE, outgoing, tos, ttl,
-				  __atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED) ? CC_DEFER_WIRE : 0);
+	/* (The flags are read after cc_fd_gen: setting either moves that count, and this is redone.) */
+	c->bytes = cc_frame_bytes(IPPROTO_UDP, CC_IF_WIRE, outgoing, tos, ttl, matching() ? CC_DEFER_WIRE : 0);
 	errno = saved;
 	return 0;
+}
+
+void cc_hot_stale(void)
+{
+	cc_fd_changed();
+}
+
+__thread struct cc_hot cc_hot __attribute__((tls_model("initial-exec")));
+__thread int cc_hot_fd __attribute__((tls_model("initial-exec"))) = CC_HOT_NONE;
+
+void cc_hot_fill(int fd, const struct cc_udp_last *c, uint64_t sa)
+{
+	struct cc_hot *h = &cc_hot;
+
+	/*
+	 * Only what the usual path would queue with nothing else to do: a kept flow, every class
+	 * captured, no impairment (its hook comes before the lane), the writer running.  (c->gen
+	 * was read before anything this reads: a change since moves cc_fd_gen, cc_hot_stale() for
+	 * the writer's.)
+	 */
+	if (!c->e || __atomic_load_n(&cc_sel, __ATOMIC_RELAXED) != CC_SEL_ALL ||
+	    __atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED) || !cc_wq_gate_open()) {
+		cc_hot_fd = CC_HOT_NONE;
+		return;
+	}
+	/* A filter (set before capture starts) that answers for the headers alone: kept or declined. */
+	int v = cc_filter_active() ? cc_out_udp_verdict(&c->src, &c->dst, c->bytes, cc_pid) : 1;
+	if (v < 0) {
+		cc_hot_fd = CC_HOT_NONE;
+		return;
+	}
+	memset(h->act, v ? CC_HOT_QUEUE : CC_HOT_DECLINE, sizeof(h->act));
+	memset(&h->rec, 0, sizeof(h->rec));
+	h->rec.f.src = c->src;
+	h->rec.f.dst = c->dst;
+	memcpy(&h->rec.f.proto, &c->bytes, 8);
+	h->rec.f.pid = cc_pid;
+	h->rec.flow = c->flow;
+	/* STUN's types (0-3, maybe TURN) and a DTLS handshake (22) always; ChannelData once allocated. */
+	memset(h->act, CC_HOT_USUAL, 4);
+	h->act[22] = CC_HOT_USUAL;
+	if (__atomic_load_n(&cc_turn_allocated, __ATOMIC_RELAXED))
+		memset(h->act + 64, CC_HOT_USUAL, 64);
+	if (dtls_matching())
+		memset(h->act + 20, CC_HOT_USUAL, 108);         /* as cc_udp_fast */
+	h->sa = sa;
+	h->gen = c->gen;
+	cc_hot_fd = fd;
 }
 
 /* The general path of cc_cap_udp_general and cc_cap_udp_note. */
@@ -218,7 +267,7 @@ void cc_cap_udp_note(int fd, struct cc_fd *e, int outgoing, const struct sockadd
 		     const struct cc_meta *m, const struct iovec *iov, int iovcnt, size_t caplen, size_t origlen,
 		     const char *note)
 {
-	if (note || !cc_udp_fast(e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen))
+	if (note || !cc_udp_fast(e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen, -1))
 		cap_udp(fd, e, outgoing, peer_sa, plen, m, iov, iovcnt, caplen, origlen, note);
 }
 

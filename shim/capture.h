@@ -5,6 +5,7 @@
 #ifndef CC_CAPTURE_H
 #define CC_CAPTURE_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -15,7 +16,7 @@
 #include "shim/plain.h"
 
 /* Capture switched on in this process (atomic; read on every hooked call). */
-extern int cc_on;
+extern int cc_on __attribute__((visibility("hidden")));   /* one load, not two */
 
 /* Set once a TLS library clearcap hooks has a session in this process (tls.h). */
 extern int cc_tls_active;
@@ -69,6 +70,9 @@ void cc_tcp_connected(int fd, struct cc_fd *e, int active);
 void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov, int iovcnt, size_t len);
 void cc_tcp_fin(int fd, struct cc_fd *e, int outgoing);
 
+/* Every thread's hot lane (capture_int.h) is stale: registered with cc_writer_on_gate(). */
+void cc_hot_stale(void);
+
 /*
  * Inside an SSL call on this thread: the wire packets the call itself moves name the flow its
  * plaintext belongs to (a custom BIO forwarding to send/recv, curl's among them).
@@ -85,6 +89,14 @@ struct cc_nest {
 	int deferred;           /* that plaintext now waits for its datagram */
 };
 extern __thread struct cc_nest cc_nest;
+
+/*
+ * The socket of this thread's hot lane (capture_int.h's cc_hot), or INT_MIN: what sendto, send
+ * and write look at first.  An SSL call sets it aside while it runs (CC_TLS_NEST_BEGIN): the
+ * datagrams it moves take the usual path, which names their session.
+ */
+extern __thread int cc_hot_fd __attribute__((tls_model("initial-exec")));
+#define CC_HOT_NONE INT_MIN
 
 /* Updates the entry after a successful setsockopt. */
 void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, socklen_t len);

@@ -154,7 +154,8 @@ static inline __attribute__((always_inline)) void cc_udp_tos_ttl(const struct cc
 
 /*
  * What this thread last worked out for a datagram on a socket, per direction: the frame's
- * addresses and one-byte fields (the defer flag too: hook_srtp.c moves cc_fd_gen setting it).  A
+ * addresses and one-byte fields (the defer flag too: hook_srtp.c and SSL_new move cc_fd_gen
+ * setting what it follows).  A
  * sender's datagrams to one peer share them, and while no socket changed since (cc_fd_gen), the
  * next costs four compares.
  * e NULL: nothing kept (control data other than an IPv4 pktinfo, or a peer that is not IPv4).
@@ -166,7 +167,7 @@ struct cc_udp_last {
 	uint32_t gen;                   /* cc_fd_gen when worked out */
 	uint32_t flow;                  /* src and dst's name for the writer (cc_flow_name), or 0 */
 	struct cc_addr src, dst;
-	uint64_t bytes;                 /* cc_frame_bytes(), defer CC_DEFER_WIRE while cc_sm_watch */
+	uint64_t bytes;                 /* cc_frame_bytes(), defer CC_DEFER_WIRE while SRTP or DTLS is matched */
 };
 extern __thread struct cc_udp_last cc_udp_last[2] __attribute__((tls_model("initial-exec")));
 
@@ -175,17 +176,48 @@ int cc_udp_last_fill(struct cc_udp_last *c, const struct cc_fd *e, int outgoing,
 		     socklen_t plen, const struct cc_meta *m);
 
 /*
+ * The hot lane (hook_send.c): a thread's last socket whose datagram went all the way down the
+ * usual path below from sendto, send or write, with everything that path found out.  While no
+ * socket and no switch changed since (cc_fd_gen: closing, binding, connecting, IP options, a
+ * TURN allocation, a DTLS session matched, a cancel, a fork all move it), the same call on the
+ * same socket to the same peer needs none of those checks again: the fd table, the entry's
+ * kind and flags, the kept flow's compares.  What can differ from one datagram to the next is
+ * still looked at per packet: the peer given, the length, the first byte (STUN, a DTLS
+ * handshake, TURN's ChannelData go the usual way) and the control page's pause.  The writer's
+ * state moves cc_fd_gen too (cc_hot_stale), and an SSL call sets the lane aside while it runs
+ * (cc_hot_fd, CC_TLS_NEST_BEGIN).
+ */
+struct cc_hot {
+	uint32_t gen;                   /* cc_fd_gen when filled (the socket: cc_hot_fd) */
+	uint64_t sa;                    /* as cc_udp_last.sa: the peer given, or 0 for none */
+	struct cc_raw_rec rec;          /* the record's head but for its time and lengths */
+	uint8_t act[256];               /* [b]: what becomes of a datagram whose first byte is b */
+};
+extern __thread struct cc_hot cc_hot __attribute__((tls_model("initial-exec")));
+
+/* Fills cc_hot for fd from c (capture.c): or empties it when the usual path has more to do. */
+void cc_hot_fill(int fd, const struct cc_udp_last *c, uint64_t sa);
+
+/*
+ * cc_hot.act: queued; taken by the usual path (STUN, which may be TURN, a DTLS handshake,
+ * ChannelData once an allocation was made); or declined by the filter, counted.
+ */
+enum { CC_HOT_QUEUE, CC_HOT_USUAL, CC_HOT_DECLINE };
+
+/*
  * The usual datagram, in one buffer, whole, on a socket whose local address is known, with
- * nothing to correlate on this thread (no TURN message, no DTLS session being matched, no SSL
- * call around it, no class selection): its frame is filled in place and queued raw, and the
+ * nothing to correlate on this thread (no TURN message, no DTLS record while sessions are
+ * matched, no SSL call around it, no class selection): its frame is filled in place and queued raw, and the
  * writer's thread builds the record.  0 when the datagram needs the general path (capture.c),
  * which gives every such packet the same frame this would (test_capture checks both against
  * tshark).  Inline into the hooks: in steady state a captured datagram makes no call of ours
- * but the clock and the queue.
+ * but the clock and the queue.  hot_fd: the socket of a send whose next ones may take the hot
+ * lane (cc_hot), or -1.
  */
 static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, int outgoing, const struct sockaddr *peer_sa,
 							     socklen_t plen, const struct cc_meta *m,
-							     const struct iovec *iov, int iovcnt, size_t len, size_t origlen)
+							     const struct iovec *iov, int iovcnt, size_t len, size_t origlen,
+							     int hot_fd)
 {
 	unsigned fl = fd_flags(e);
 
@@ -193,7 +225,12 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 	if (iovcnt != 1 || len != origlen || !len || iov[0].iov_len < len || !(fl & FDF_LOCAL))
 		return 0;
 	const uint8_t *p = iov[0].iov_base;
-	if ((m && m->gso) || (outgoing && e->gso_size) || cc_nest.ssl != NULL || __atomic_load_n(&cc_dm_active, __ATOMIC_RELAXED))
+	/*
+	 * With DTLS sessions matched (cc_dm_active), what dtlsmatch looks at (a DTLS record, 20-63,
+	 * or one in TURN's ChannelData, 64-127; STUN is looked at below) takes the general path.
+	 */
+	if ((m && m->gso) || (outgoing && e->gso_size) || cc_nest.ssl != NULL ||
+	    (__atomic_load_n(&cc_dm_active, __ATOMIC_RELAXED) && (unsigned)p[0] - 20 < 108))
 		return 0;
 	if (cc_turn_maybe(p, len) || (p[0] == 22 && !(__atomic_load_n(&cc_told_dtls, __ATOMIC_RELAXED) |
 						     __atomic_load_n(&cc_tls_active, __ATOMIC_RELAXED))))
@@ -224,7 +261,9 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 		return 0;
 	}
 	uint32_t gen = __atomic_load_n(&cc_fd_gen, __ATOMIC_ACQUIRE);
+	int again = 1;
 	if (!keep || c->e != e || c->sa != sa || c->lk != lk || c->gen != gen) {
+		again = 0;
 		if (cc_udp_last_fill(c, e, outgoing, peer_sa, plen, m) < 0)
 			return 0;
 		c->e = keep ? e : NULL;
@@ -249,6 +288,13 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 		cc_out_udp_slow(0, &c->src, &c->dst, c->bytes, cc_pid, c->flow, p, len);
 	else
 		cc_out_udp(cc_now(), &c->src, &c->dst, c->bytes, cc_pid, c->flow, p, len);
+	/*
+	 * A send whose next ones may take the hot lane (hot_fd >= 0: sendto, send, write): the
+	 * second of a run to one peer, so that a thread whose sends change socket or peer every
+	 * time pays for no lane it never takes.
+	 */
+	if (hot_fd >= 0 && again && (cc_hot_fd != hot_fd || cc_hot.gen != gen || cc_hot.sa != sa))
+		cc_hot_fill(hot_fd, c, sa);
 	return 1;
 }
 

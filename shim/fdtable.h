@@ -153,7 +153,7 @@ extern uint32_t cc_fork_gen;
  * derived from an entry (capture_int.h's cc_udp_last) holds while this has not moved.  Bumped
  * after the change, with release: a reader that sees the new count sees the change.
  */
-extern uint32_t cc_fd_gen;
+extern uint32_t cc_fd_gen __attribute__((visibility("hidden")));   /* one load, not two */
 static inline void cc_fd_changed(void)
 {
 	__atomic_fetch_add(&cc_fd_gen, 1, __ATOMIC_RELEASE);

@@ -47,7 +47,7 @@ static inline __attribute__((always_inline)) void sent(int fd, struct cc_fd *e, 
 			cc_meta_from_cmsg(&m, msg);
 			mp = &m;
 		}
-		if (!fast || !cc_udp_fast(e, 1, to, tolen, mp, iov, iovcnt, n, n))
+		if (!fast || !cc_udp_fast(e, 1, to, tolen, mp, iov, iovcnt, n, n, -1))
 			cc_cap_udp_general(fd, e, 1, to, tolen, mp, iov, iovcnt, n, n);
 	} else {
 		/* sendto on an unconnected TCP socket is TCP Fast Open: the connect happens here. */
@@ -59,17 +59,17 @@ static inline __attribute__((always_inline)) void sent(int fd, struct cc_fd *e, 
 
 /*
  * After a successful send on fd, e its entry when the send was made directly (udp_direct), else
- * NULL.  The usual datagram is queued inline and errno left alone: nothing cc_udp_fast() calls
+ * NULL; hot_fd: fd when the send may fill the hot lane (sendto, send, write), else -1.  The usual datagram is queued inline and errno left alone: nothing cc_udp_fast() calls
  * changes it (its out-of-line callees keep it).  Anything else goes the general way, errno kept
  * around it.
  */
 static inline __attribute__((always_inline)) void sent_after(int fd, struct cc_fd *e, const struct sockaddr *to,
 							      socklen_t tolen, const struct msghdr *msg,
-							      const struct iovec *iov, int iovcnt, size_t n)
+							      const struct iovec *iov, int iovcnt, size_t n, int hot_fd)
 {
 	int tried = e && !(msg && msg->msg_controllen);
 
-	if (tried && cc_udp_fast(e, 1, to, tolen, NULL, iov, iovcnt, n, n))
+	if (tried && cc_udp_fast(e, 1, to, tolen, NULL, iov, iovcnt, n, n, hot_fd))
 		return;
 	int saved = errno;
 	if (e || (e = captured_on(fd)))
@@ -107,16 +107,125 @@ static __attribute__((noinline)) int impair_out_buf(int fd, const struct sockadd
 	return impair_out(fd, to, tolen, NULL, &v, 1, flags, r);
 }
 
+/* ---- The hot lane (cc_hot, capture_int.h) ---- */
+
+/*
+ * After a direct call that sent r bytes (1 to 65535) of len, to the peer `to` if not NULL: all
+ * of them, to the hot socket's peer.  No call: the lane's functions need no frame of their own
+ * before they queue.
+ */
+static inline __attribute__((always_inline)) int hot_match(long r, const struct sockaddr *to, socklen_t tolen,
+							   size_t len)
+{
+	const struct cc_hot *h = &cc_hot;
+	uint64_t sa = 0;
+
+	if (to) {
+		if (tolen < sizeof(struct sockaddr_in))
+			return 0;
+		memcpy(&sa, to, 8);     /* family, port and address, as cc_udp_fast keeps them */
+	}
+	return sa == h->sa && (size_t)r == len;
+}
+
+/* Fills and publishes a slot taken for the hot socket's datagram p[0..len), stamped ts. */
+static inline __attribute__((always_inline)) void hot_put(struct cc_slot *slot, uint64_t ts, const uint8_t *p, size_t len)
+{
+	struct cc_raw_rec *rec = (struct cc_raw_rec *)(void *)slot->data;
+	uint64_t lens = (uint64_t)len * 0x100000001ull;     /* caplen and origlen, len < 2^32 */
+
+	_Static_assert(offsetof(struct cc_raw_rec, origlen) == offsetof(struct cc_raw_rec, caplen) + 4, "lens");
+	*rec = cc_hot.rec;
+	rec->ts_ns = ts;
+	memcpy(&rec->caplen, &lens, 8);
+	memcpy(slot->data + sizeof(*rec), p, len);
+	cc_ring_commit_raw(slot);
+}
+
+/* hot_queue() when the ring's usual slot will not do: as cc_out_udp() then. */
+static __attribute__((noinline)) ssize_t hot_queue_slow(uint64_t ts, const uint8_t *p, size_t len)
+{
+	const struct cc_hot *h = &cc_hot;
+	struct cc_slot slot;
+
+	if (cc_ring_reserve_slow(&cc_wq.ring, sizeof(struct cc_raw_rec) + len, &slot) == 0) {
+		hot_put(&slot, ts, p, len);
+	} else {
+		uint64_t bytes;
+		memcpy(&bytes, &h->rec.f.proto, 8);
+		cc_out_udp_slow(ts, &h->rec.f.src, &h->rec.f.dst, bytes, h->rec.f.pid, h->rec.flow, p, len);
+	}
+	return (ssize_t)len;
+}
+
+/*
+ * Queues the hot socket's datagram, as cc_out_udp() would (the record is the same); returns len,
+ * the call's result.  (fd unused: the arguments stay in the registers the hooks have them in.)
+ * Keeps errno: the clock and the copies do not set it, the slow path keeps it.
+ */
+static __attribute__((noipa)) ssize_t hot_queue(int fd, const uint8_t *p, size_t len)
+{
+	struct cc_slot slot;
+	uint64_t ts = cc_now_inline();
+
+	(void)fd;
+	_Static_assert(sizeof(struct cc_raw_rec) + 65535 <= CC_RING_SMALL, "hot_match's longest datagram is small");
+	if (__builtin_expect(cc_ring_claim(&cc_wq.ring, sizeof(struct cc_raw_rec) + len, &slot, 1) < 0, 0))
+		return hot_queue_slow(ts, p, len);
+	hot_put(&slot, ts, p, len);
+	return (ssize_t)len;
+}
+
+/* A datagram of the hot socket the filter declines: counted, as cc_out_udp_slow() does. */
+static __attribute__((noinline)) ssize_t hot_decline(size_t len)
+{
+	cc_writer_count_filtered();
+	return (ssize_t)len;
+}
+
+/* The hot lane holds while nothing changed since it was filled. */
+static inline __attribute__((always_inline)) int hot_holds(void)
+{
+	return __atomic_load_n(&cc_fd_gen, __ATOMIC_ACQUIRE) == cc_hot.gen;
+}
+
+/*
+ * What sendto, send and write do after their call: r its result, e as sent_after's.  A write
+ * that wrote nothing captures nothing.
+ */
+static inline __attribute__((always_inline)) ssize_t send_done(int fd, struct cc_fd *e, ssize_t r, const void *buf,
+							       const struct sockaddr *to, socklen_t tolen, int is_write)
+{
+	if (r < 0 || (is_write && r == 0))
+		return r;
+	struct iovec v = { (void *)buf, (size_t)r };
+	sent_after(fd, e, to, tolen, NULL, &v, 1, (size_t)r, fd);
+	return r;
+}
+
+/*
+ * The hot lane's call was made, its datagram not queued there: the usual path after the call.
+ * (The arguments in the hooks' registers, r where the flags were; send's `to` is NULL.)
+ */
+static __attribute__((noipa)) ssize_t sendto_hot_done(int fd, const void *buf, size_t len, long r,
+						      const struct sockaddr *to, socklen_t tolen)
+{
+	(void)len;
+	return send_done(fd, udp_direct(fd), cc_direct_ret(r), buf, to, tolen, 0);
+}
+
+static __attribute__((noipa)) ssize_t write_hot_done(int fd, const void *buf, size_t len, long r)
+{
+	(void)len;
+	return send_done(fd, udp_direct(fd), cc_direct_ret(r), buf, NULL, 0, 1);
+}
+
 static __attribute__((noinline)) ssize_t sendto_on(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
 	struct cc_fd *e = udp_direct(fd);
 	ssize_t r = e ? cc_direct_ret(cc_syscall6(SYS_sendto, fd, (long)buf, (long)len, flags, (long)to, tolen))
 		      : cc_real.sendto(fd, buf, len, flags, to, tolen);
-	if (r < 0)
-		return r;
-	struct iovec v = { (void *)buf, (size_t)r };
-	sent_after(fd, e, to, tolen, NULL, &v, 1, (size_t)r);
-	return r;
+	return send_done(fd, e, r, buf, to, tolen, 0);
 }
 
 /* Impairment asked for: the datagram may be lost, duplicated or queued here (impair.c). */
@@ -129,29 +238,21 @@ static __attribute__((noinline)) ssize_t sendto_impaired(int fd, const void *buf
 	return sendto_on(fd, buf, len, flags, to, tolen);
 }
 
-CC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
+/* Not the hot lane: impairment, or the usual path. */
+static __attribute__((noinline)) ssize_t sendto_cold(int fd, const void *buf, size_t len, int flags,
+						     const struct sockaddr *to, socklen_t tolen)
 {
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
-		REAL(sendto);
-		return cc_real.sendto(fd, buf, len, flags, to, tolen);
-	}
 	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
 		return sendto_impaired(fd, buf, len, flags, to, tolen);
 	return sendto_on(fd, buf, len, flags, to, tolen);
 }
-
 
 static __attribute__((noinline)) ssize_t send_on(int fd, const void *buf, size_t len, int flags)
 {
 	struct cc_fd *e = udp_direct(fd);
 	ssize_t r = e ? cc_direct_ret(cc_syscall6(SYS_sendto, fd, (long)buf, (long)len, flags, 0, 0))
 		      : cc_real.send(fd, buf, len, flags);
-	if (r < 0)
-		return r;
-	struct iovec v = { (void *)buf, (size_t)r };
-	sent_after(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
-	return r;
+	return send_done(fd, e, r, buf, NULL, 0, 0);
 }
 
 /* Impairment asked for: the datagram may be lost, duplicated or queued here (impair.c). */
@@ -164,29 +265,19 @@ static __attribute__((noinline)) ssize_t send_impaired(int fd, const void *buf, 
 	return send_on(fd, buf, len, flags);
 }
 
-CC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+static __attribute__((noinline)) ssize_t send_cold(int fd, const void *buf, size_t len, int flags)
 {
-	/* Off: one load and a tail call, no frame of our own. */
-	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
-		REAL(send);
-		return cc_real.send(fd, buf, len, flags);
-	}
 	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
 		return send_impaired(fd, buf, len, flags);
 	return send_on(fd, buf, len, flags);
 }
-
 
 static __attribute__((noinline)) ssize_t write_on(int fd, const void *buf, size_t len)
 {
 	struct cc_fd *e = udp_direct(fd);
 	ssize_t r = e ? cc_direct_ret(cc_syscall6(SYS_write, fd, (long)buf, (long)len, 0, 0, 0))
 		      : cc_real.write(fd, buf, len);
-	if (r <= 0)
-		return r;
-	struct iovec v = { (void *)buf, (size_t)r };
-	sent_after(fd, e, NULL, 0, NULL, &v, 1, (size_t)r);
-	return r;
+	return send_done(fd, e, r, buf, NULL, 0, 1);
 }
 
 /* Impairment asked for: the datagram may be lost, duplicated or queued here (impair.c). */
@@ -199,16 +290,89 @@ static __attribute__((noinline)) ssize_t write_impaired(int fd, const void *buf,
 	return write_on(fd, buf, len);
 }
 
+static __attribute__((noinline)) ssize_t write_cold(int fd, const void *buf, size_t len)
+{
+	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
+		return write_impaired(fd, buf, len);
+	return write_on(fd, buf, len);
+}
+
+/*
+ * sendto, send or write (kind) on this thread's hot socket: the call made directly, the usual
+ * datagram queued.  Inline into one function for each, which then needs no frame
+ * (cc_syscall_send): what depends on the kind drops out.
+ */
+enum hot_kind { HOT_SENDTO, HOT_SEND, HOT_WRITE };
+static inline __attribute__((always_inline)) ssize_t hot_send(enum hot_kind kind, int fd, const void *buf, size_t len,
+							      int flags, const struct sockaddr *to, socklen_t tolen)
+{
+	if (!hot_holds())
+		return kind == HOT_WRITE ? write_cold(fd, buf, len)
+		       : kind == HOT_SEND ? send_cold(fd, buf, len, flags)
+					  : sendto_cold(fd, buf, len, flags, to, tolen);
+	long r = cc_syscall_send(kind == HOT_WRITE ? SYS_write : SYS_sendto, fd, buf, len, flags, to, tolen);
+	if (__builtin_expect(r > 0 && r <= 65535 && hot_match(r, to, tolen, len), 1)) {
+		/* What becomes of it by its first byte.  (Paused: the usual path, which counts nothing.) */
+		int act = cc_hot.act[*(const uint8_t *)buf];
+		if (__builtin_expect(act == CC_HOT_QUEUE && __atomic_load_n(cc_wq.on, __ATOMIC_RELAXED), 1))
+			return hot_queue(fd, buf, len);
+		if (act == CC_HOT_DECLINE && __atomic_load_n(cc_wq.on, __ATOMIC_RELAXED))
+			return hot_decline(len);
+	}
+	return kind == HOT_WRITE ? write_hot_done(fd, buf, len, r) : sendto_hot_done(fd, buf, len, r, to, tolen);
+}
+
+static __attribute__((noinline)) ssize_t sendto_hot(int fd, const void *buf, size_t len, int flags,
+						    const struct sockaddr *to, socklen_t tolen)
+{
+	return hot_send(HOT_SENDTO, fd, buf, len, flags, to, tolen);
+}
+
+static __attribute__((noinline)) ssize_t send_hot(int fd, const void *buf, size_t len, int flags)
+{
+	return hot_send(HOT_SEND, fd, buf, len, flags, NULL, 0);
+}
+
+static __attribute__((noinline)) ssize_t write_hot(int fd, const void *buf, size_t len)
+{
+	return hot_send(HOT_WRITE, fd, buf, len, 0, NULL, 0);
+}
+
+/*
+ * The exported sends.  The hot lane is filled only while capturing (and cc_on is never
+ * cleared), so it is looked at first.  Off: two loads and a tail call, no frame of our own.
+ */
+CC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
+{
+	if (cc_hot_fd == fd)
+		return sendto_hot(fd, buf, len, flags, to, tolen);
+	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
+		REAL(sendto);
+		return cc_real.sendto(fd, buf, len, flags, to, tolen);
+	}
+	return sendto_cold(fd, buf, len, flags, to, tolen);
+}
+
+CC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	if (cc_hot_fd == fd)
+		return send_hot(fd, buf, len, flags);
+	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
+		REAL(send);
+		return cc_real.send(fd, buf, len, flags);
+	}
+	return send_cold(fd, buf, len, flags);
+}
+
 CC_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
-	/* Off: one load and a tail call, no frame of our own. */
+	if (cc_hot_fd == fd)
+		return write_hot(fd, buf, len);
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(write);
 		return cc_real.write(fd, buf, len);
 	}
-	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
-		return write_impaired(fd, buf, len);
-	return write_on(fd, buf, len);
+	return write_cold(fd, buf, len);
 }
 
 
@@ -255,7 +419,7 @@ static __attribute__((noinline)) ssize_t sendmsg_on(int fd, const struct msghdr 
 		      : cc_real.sendmsg(fd, msg, flags);
 	if (r < 0)
 		return r;
-	sent_after(fd, e, msg->msg_name, msg->msg_namelen, msg, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r);
+	sent_after(fd, e, msg->msg_name, msg->msg_namelen, msg, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r, -1);
 	return r;
 }
 

@@ -141,7 +141,7 @@ static void udp_received_note(int fd, struct cc_fd *e, const struct msghdr *data
 		cc_cap_udp_note(fd, e, 0, ctl->msg_name, ctl->msg_namelen, &meta, data->msg_iov, (int)data->msg_iovlen,
 				r < room ? r : room, r, note);
 	else if (!cc_udp_fast(e, 0, ctl->msg_name, ctl->msg_namelen, &meta, data->msg_iov, (int)data->msg_iovlen,
-			      r < room ? r : room, r))
+			      r < room ? r : room, r, -1))
 		cc_cap_udp_general(fd, e, 0, ctl->msg_name, ctl->msg_namelen, &meta, data->msg_iov,
 				   (int)data->msg_iovlen, r < room ? r : room, r);
 }
@@ -289,7 +289,7 @@ static inline __attribute__((always_inline)) ssize_t udp_recv(int fd, struct cc_
 		 * errno alone (shim/hook_send.c, sent_after); the general one is kept from it.
 		 */
 		if ((flags & (MSG_PEEK | MSG_ERRQUEUE)) ||
-		    !cc_udp_fast(e, 0, m.msg_name, m.msg_namelen, NULL, &v, 1, (size_t)r < len ? (size_t)r : len, (size_t)r)) {
+		    !cc_udp_fast(e, 0, m.msg_name, m.msg_namelen, NULL, &v, 1, (size_t)r < len ? (size_t)r : len, (size_t)r, -1)) {
 			int saved = errno;
 			udp_received(fd, e, &m, &m, flags, (size_t)r);
 			errno = saved;

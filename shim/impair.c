@@ -151,6 +151,7 @@ void cc_impair_init(void)
 	cc_forklock_add(&I.lock, CC_RANK_IMPAIR);
 	__atomic_store_n(&cc_impair_out, I.spec.out.on, __ATOMIC_RELEASE);
 	__atomic_store_n(&cc_impair_in, I.spec.in.on, __ATOMIC_RELEASE);
+	cc_fd_changed();                /* (before capture starts: no hot lane is filled yet) */
 }
 
 /*

@@ -54,6 +54,7 @@ static void atfork_child(void)
 {
 	__atomic_fetch_add(&cc_fork_gen, 1, __ATOMIC_RELAXED);
 	cc_pid = (uint32_t)getpid();
+	cc_fd_changed();                /* the forking thread's hot lane names the parent */
 	cc_forklock_child();
 	cc_sm_reset();
 	cc_srtp_atfork_child();
@@ -146,6 +147,7 @@ static void load(void)
 			.hep = cc_cfg.hep.on ? &cc_cfg.hep : NULL,
 		};
 		cc_writer_configure(&w);
+		cc_writer_on_gate(cc_hot_stale);
 		own_resources();
 		cc_verbose_loaded(file);
 		cc_sm_init();

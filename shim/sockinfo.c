@@ -249,6 +249,7 @@ void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, s
 		load_ip_opts(fd, e);
 	} else if (level == IPPROTO_UDP && name == UDP_SEGMENT) {
 		e->gso_size = (uint16_t)v;
+		cc_fd_changed();
 	} else if (level == IPPROTO_UDP && name == UDP_GRO) {
 		v ? set_flags(e, FDF_GRO) : clear_flags(e, FDF_GRO);
 	}

@@ -97,6 +97,7 @@ CC_EXPORT int pthread_cancel(pthread_t t)
 		cc_real_init();
 	__atomic_store_n(&cancel_seen, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&cc_direct, 0, __ATOMIC_SEQ_CST);
+	cc_fd_changed();                /* the hot lanes (capture_int.h) send directly */
 	if (is_main(t))
 		main_leaves();
 	return cc_real.pthread_cancel ? cc_real.pthread_cancel(t) : ESRCH;

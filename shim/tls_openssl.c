@@ -529,7 +529,8 @@ CC_EXPORT void *SSL_new(void *ctx)
 	if (capturing()) {
 		install(ctx);
 		/* From now on received DTLS records are remembered, for SSL objects on memory BIOs. */
-		__atomic_store_n(&cc_dm_active, 1, __ATOMIC_RELAXED);
+		if (!__atomic_exchange_n(&cc_dm_active, 1, __ATOMIC_RELAXED))
+			cc_fd_changed();        /* the hot lanes (capture_int.h) go the usual way */
 		cc_tls_session_seen();
 	}
 	return S.new(ctx);

@@ -11,6 +11,7 @@
  * thread-local flag keeps a signal handler that sends from re-entering the lock it interrupted.
  */
 #include "shim/turn.h"
+#include "shim/fdtable.h"
 #include "pcapout/lock.h"
 #include "shim/ownfd.h"
 #include "shim/clock.h"
@@ -127,7 +128,9 @@ static int stun_message(const uint8_t *p, size_t len, int outgoing, const struct
 	case CC_STUN_ALLOCATE:
 		if (outgoing && m.hdr.cls == CC_STUN_REQUEST) {
 			find_or_add(local, server);
-			__atomic_store_n(&cc_turn_allocated, 1, __ATOMIC_RELAXED);
+			/* The hot lanes let ChannelData by until they hear of it (capture_int.h). */
+			if (!__atomic_exchange_n(&cc_turn_allocated, 1, __ATOMIC_RELAXED))
+				cc_fd_changed();
 		} else if (!outgoing && m.hdr.cls == CC_STUN_SUCCESS && (m.has & CC_STUN_HAS_XOR_RELAYED) &&
 			   (a = find(local, server)) != NULL) {
 			from_stun(&a->relayed, &m.xor_relayed);

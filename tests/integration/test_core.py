@@ -3,6 +3,7 @@ streams, GSO/GRO, and the program's own behaviour left unchanged.  Programs are 
 using its socket module (sendto/recvfrom/sendmsg/recvmsg/recv_into...), and C programs built by
 the tests where Python cannot reach a corner."""
 import os
+import re
 
 import cclib
 from cclib import eq, ok, py, tshark, tshark_count
@@ -430,6 +431,84 @@ print(t.getsockname()[1], u.getsockname()[1], got[b'a1'][1])
         eq(frames[(b"d%d" % i, "0")][0][:4], ("127.0.0.3", tport, ("127.0.0.1", "127.0.0.2")[i % 2], rport),
            "received d%d" % i)
         eq(frames[(b"e%d" % i, "0")][0][:4], ("127.0.0.1", uport, "127.0.0.2", rport), "received e%d" % i)
+
+
+# Runs of sends on one thread, each run on what the last changed: the peer, an option, the first
+# byte (STUN, a DTLS handshake), connect, the call (sendto, send, write), the socket behind the
+# number, the process (fork).  A run's first datagram fills the thread's hot lane (capture_int.h),
+# the rest take it.
+HOT_RUNS = r"""
+import os, socket, struct, sys
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('0.0.0.0', 0)); port = r.getsockname()[1]
+p1, p2 = ('127.0.0.1', port), ('127.0.0.2', port)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sent = [0]
+def run(tag, send, n=4):
+    for i in range(n):
+        send(b'%s%d' % (tag, i)); sent[0] += 1
+run(b'a', lambda d: s.sendto(d, p1))
+run(b'b', lambda d: s.sendto(d, p2))
+run(b'c', lambda d: s.sendto(d, (p1, p2)[d[-1] % 2]))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x20)
+run(b'd', lambda d: s.sendto(d, p1))
+stun = struct.pack('!HHI', 1, 0, 0x2112A442) + b'T' * 12
+run(b'e', lambda d: s.sendto(stun if d[-1] == 49 else d, p1))
+run(b'f', lambda d: s.sendto(b'\x16' + d if d[-1] == 49 else d, p1))
+s.connect(p2)
+run(b'g', s.send)
+run(b'h', lambda d: os.write(s.fileno(), d))
+run(b'i', lambda d: s.sendto(d, p1))
+n = s.fileno(); s.close()
+t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); t.bind(('127.0.0.3', 0))
+assert t.fileno() == n, (t.fileno(), n)
+run(b'j', lambda d: t.sendto(d, p1))
+pid = os.fork()
+if pid == 0:
+    run(b'k', lambda d: t.sendto(d, p1))
+    os._exit(0)
+os.waitpid(pid, 0)
+sent[0] += 4
+run(b'l', lambda d: t.sendto(d, p1))
+got = 0
+r.settimeout(5)
+while got < sent[0]:
+    r.recvfrom(100); got += 1
+print(t.getsockname()[1], os.getpid(), pid, sent[0])
+"""
+
+
+def test_hot_lane_follows_changes(env):
+    """A thread's runs of sends on one socket take the hot lane from the second datagram on: every
+    datagram still carries its own addresses, TOS, pid and bytes, whatever changed between runs,
+    and a STUN message or a DTLS handshake in the middle of a run is what tshark says it is."""
+    cap = env.path("c.pcapng")
+    tport, ppid, kid, total = py(env, HOT_RUNS, cap).stdout.split()
+    rows = tshark(cap, ["udp.payload", "ip.src", "udp.srcport", "ip.dst", "ip.dsfield", "frame.comment", "stun.type"],
+                  "sll.pkttype == 4")
+    eq(len(rows), int(total), "every datagram sent, once")
+    frames = {bytes.fromhex(r[0]): r[1:] for r in rows}
+    eq(len(frames), int(total), "each payload once")
+    sport = frames[b"a0"][1]
+    want = {}
+    for i in range(4):
+        want[b"a%d" % i] = ("127.0.0.1", sport, "127.0.0.1", "0x00", ppid)
+        want[b"b%d" % i] = ("127.0.0.1", sport, "127.0.0.2", "0x00", ppid)
+        want[b"c%d" % i] = ("127.0.0.1", sport, ("127.0.0.1", "127.0.0.2")[(48 + i) % 2], "0x00", ppid)
+        want[b"d%d" % i] = ("127.0.0.1", sport, "127.0.0.1", "0x20", ppid)
+        for tag in b"gh":
+            want[bytes([tag]) + b"%d" % i] = ("127.0.0.1", sport, "127.0.0.2", "0x20", ppid)
+        want[b"i%d" % i] = ("127.0.0.1", sport, "127.0.0.1", "0x20", ppid)
+        want[b"j%d" % i] = ("127.0.0.3", tport, "127.0.0.1", "0x00", ppid)
+        want[b"k%d" % i] = ("127.0.0.3", tport, "127.0.0.1", "0x00", kid)
+        want[b"l%d" % i] = ("127.0.0.3", tport, "127.0.0.1", "0x00", ppid)
+    for i in (0, 2, 3):
+        want[b"e%d" % i] = want[b"f%d" % i] = ("127.0.0.1", sport, "127.0.0.1", "0x20", ppid)
+    want[b"\x16f1"] = want[b"f0"]
+    pid = lambda comment: (re.findall(r"\bpid (\d+)", comment) or [comment])[0]
+    got = {d: tuple(f[:4]) + (pid(f[4]),) for d, f in frames.items() if d in want}
+    eq(sorted(got.items()), sorted(want.items()), "each datagram's own headers and pid")
+    stun = [r for r in rows if r[6]]
+    eq([(r[6], r[3]) for r in stun], [("0x0001", "127.0.0.1")], "the STUN Binding request in run e")
 
 
 def test_empty_datagrams(env):

@@ -56,6 +56,17 @@ def test_filter_outbound_and_port(env):
     eq([r[0] for r in tshark(cap2, ["sll.pkttype"])], ["0"] * N, "inbound")
 
 
+def test_filter_declined_counted(env):
+    """Every datagram a header filter declines is counted in the summary, whichever way it went
+    (the first of a flow on the usual path, the rest in the hot lane)."""
+    cap = env.path("in.pcapng")
+    p = cclib.run([env.tool, "-w", cap, "-f", "inbound", "--", cclib.PY, "-c", SENDER, str(N)],
+                  env=env.env(None, preload=False))
+    eq(cclib.tshark_count(cap), 2 * N, "the received datagrams only")
+    eq([r[0] for r in tshark(cap, ["sll.pkttype"])], ["0"] * (2 * N), "inbound")
+    ok("%d not selected by the filter" % (2 * N) in p.stderr, "the sends counted: %s" % p.stderr)
+
+
 # One unconnected socket sending runs of ten to two ports by turns, its TOS changed twice in the
 # middle of a run: the headers change between datagrams, and sometimes only in the TOS.
 FLOWS = r"""
