@@ -536,6 +536,7 @@ static void rotation_done(void)
 	int expected = W_RUNNING;
 
 	if (__atomic_compare_exchange_n(&cc_wq.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+		cc_wq_gate_moved();
 		int fd = __atomic_exchange_n(&W.fd, -1, __ATOMIC_ACQ_REL);
 		if (fd >= 0)
 			syscall(SYS_close, fd);
@@ -628,6 +629,7 @@ static int file_move_fd(void)
 			__atomic_store_n(&W.fd, -1, __ATOMIC_RELEASE);
 			if (__atomic_compare_exchange_n(&cc_wq.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL,
 							__ATOMIC_RELAXED)) {
+				cc_wq_gate_moved();
 				cc_wc_ctl_state(CC_CTL_BROKEN);
 				cc_warn("no descriptor left to keep %s from the program's dup2; capture stopped, "
 					"the program goes on", W.path);

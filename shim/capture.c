@@ -11,7 +11,6 @@
 #include "shim/capture_int.h"
 #include "shim/real.h"
 #include "shim/dtlsmatch.h"
-#include "shim/impair.h"
 #include "shim/select.h"
 #include "shim/srtpmatch.h"
 #include "shim/turn.h"
@@ -137,8 +136,17 @@ void cc_hot_stale(void)
 	cc_fd_changed();
 }
 
-__thread struct cc_hot cc_hot __attribute__((tls_model("initial-exec")));
+__thread struct cc_hot cc_hot __attribute__((tls_model("initial-exec"))) = { .no_fd = -1 };
 __thread int cc_hot_fd __attribute__((tls_model("initial-exec"))) = CC_HOT_NONE;
+
+/* The lane stays empty for fd, this peer and this count: not asked again until one moves. */
+static void hot_refuse(struct cc_hot *h, int fd, const struct cc_udp_last *c, uint64_t sa)
+{
+	cc_hot_fd = CC_HOT_NONE;
+	h->no_fd = fd;
+	h->no_gen = c->gen;
+	h->no_sa = sa;
+}
 
 void cc_hot_fill(int fd, const struct cc_udp_last *c, uint64_t sa)
 {
@@ -146,19 +154,18 @@ void cc_hot_fill(int fd, const struct cc_udp_last *c, uint64_t sa)
 
 	/*
 	 * Only what the usual path would queue with nothing else to do: a kept flow, every class
-	 * captured, no impairment (its hook comes before the lane), the writer running.  (c->gen
-	 * was read before anything this reads: a change since moves cc_fd_gen, cc_hot_stale() for
-	 * the writer's.)
+	 * captured, the writer running (no impairment: the caller's, whose hook comes before the
+	 * lane).  (c->gen was read before anything this reads: a change since moves cc_fd_gen,
+	 * cc_hot_stale() for the writer's.)
 	 */
-	if (!c->e || __atomic_load_n(&cc_sel, __ATOMIC_RELAXED) != CC_SEL_ALL ||
-	    __atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED) || !cc_wq_gate_open()) {
-		cc_hot_fd = CC_HOT_NONE;
+	if (!c->e || __atomic_load_n(&cc_sel, __ATOMIC_RELAXED) != CC_SEL_ALL || !cc_wq_gate_open()) {
+		hot_refuse(h, fd, c, sa);
 		return;
 	}
 	/* A filter (set before capture starts) that answers for the headers alone: kept or declined. */
 	int v = cc_filter_active() ? cc_out_udp_verdict(&c->src, &c->dst, c->bytes, cc_pid) : 1;
 	if (v < 0) {
-		cc_hot_fd = CC_HOT_NONE;
+		hot_refuse(h, fd, c, sa);
 		return;
 	}
 	memset(h->act, v ? CC_HOT_QUEUE : CC_HOT_DECLINE, sizeof(h->act));

@@ -91,9 +91,11 @@ struct cc_nest {
 extern __thread struct cc_nest cc_nest;
 
 /*
- * The socket of this thread's hot lane (capture_int.h's cc_hot), or INT_MIN: what sendto, send
- * and write look at first.  An SSL call sets it aside while it runs (CC_TLS_NEST_BEGIN): the
- * datagrams it moves take the usual path, which names their session.
+ * The socket of this thread's hot lane (capture_int.h's cc_hot), or CC_HOT_NONE: what sendto,
+ * send and write look at first.  An SSL call empties it (CC_TLS_NEST_BEGIN): the datagrams it
+ * moves take the usual path, which names their session, and the next usual datagram after it
+ * fills the lane again.  (A call on fd CC_HOT_NONE itself may enter the lane while its count
+ * holds: the direct call then fails with EBADF, as glibc's would.)
  */
 extern __thread int cc_hot_fd __attribute__((tls_model("initial-exec")));
 #define CC_HOT_NONE INT_MIN

@@ -190,12 +190,18 @@ int cc_udp_last_fill(struct cc_udp_last *c, const struct cc_fd *e, int outgoing,
 struct cc_hot {
 	uint32_t gen;                   /* cc_fd_gen when filled (the socket: cc_hot_fd) */
 	uint64_t sa;                    /* as cc_udp_last.sa: the peer given, or 0 for none */
+	int no_fd;                      /* the lane refused for this socket, count and peer: */
+	uint32_t no_gen;                /*   not filled again until one of them moves */
+	uint64_t no_sa;
 	struct cc_raw_rec rec;          /* the record's head but for its time and lengths */
 	uint8_t act[256];               /* [b]: what becomes of a datagram whose first byte is b */
 };
 extern __thread struct cc_hot cc_hot __attribute__((tls_model("initial-exec")));
 
-/* Fills cc_hot for fd from c (capture.c): or empties it when the usual path has more to do. */
+/*
+ * Fills cc_hot for fd from c (capture.c): or empties it when the usual path has more to do
+ * (class selection, a filter that reads the datagram, the writer not running).
+ */
 void cc_hot_fill(int fd, const struct cc_udp_last *c, uint64_t sa);
 
 /*
@@ -275,10 +281,11 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 	/*
 	 * CLEARCAP_CAPTURE: a UDP datagram's classes come from its bytes alone.  One declined is
 	 * counted and costs no more; unless SRTP matching needs to see it (the general path hands
-	 * it to the writer hidden).
+	 * it to the writer hidden): once SRTP is in use, or DTLS sessions are matched (a DTLS-SRTP
+	 * peer's early media, before this side's SRTP session exists).
 	 */
 	if (__builtin_expect(__atomic_load_n(&cc_sel, __ATOMIC_RELAXED) != CC_SEL_ALL, 0) && !cc_sel_udp_wire(p, len)) {
-		if (__atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED))
+		if (__atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED) | __atomic_load_n(&cc_dm_active, __ATOMIC_RELAXED))
 			return 0;
 		cc_writer_count_filtered();
 		return 1;
@@ -293,7 +300,8 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 	 * second of a run to one peer, so that a thread whose sends change socket or peer every
 	 * time pays for no lane it never takes.
 	 */
-	if (hot_fd >= 0 && again && (cc_hot_fd != hot_fd || cc_hot.gen != gen || cc_hot.sa != sa))
+	if (hot_fd >= 0 && again && (cc_hot_fd != hot_fd || cc_hot.gen != gen || cc_hot.sa != sa) &&
+	    (cc_hot.no_fd != hot_fd || cc_hot.no_gen != gen || cc_hot.no_sa != sa))
 		cc_hot_fill(hot_fd, c, sa);
 	return 1;
 }

@@ -109,6 +109,13 @@ static __attribute__((noinline)) int impair_out_buf(int fd, const struct sockadd
 
 /* ---- The hot lane (cc_hot, capture_int.h) ---- */
 
+/* Where sends may be made directly (shim/direct.h): elsewhere no lane is ever filled or entered. */
+#if defined(__x86_64__) && !defined(__ILP32__)
+#define CC_HOT_LANE 1
+#else
+#define CC_HOT_LANE 0
+#endif
+
 /*
  * After a direct call that sent r bytes (1 to 65535) of len, to the peer `to` if not NULL: all
  * of them, to the hot socket's peer.  No call: the lane's functions need no frame of their own
@@ -199,7 +206,9 @@ static inline __attribute__((always_inline)) ssize_t send_done(int fd, struct cc
 	if (r < 0 || (is_write && r == 0))
 		return r;
 	struct iovec v = { (void *)buf, (size_t)r };
-	sent_after(fd, e, to, tolen, NULL, &v, 1, (size_t)r, fd);
+	/* No hot lane with impairment on: the exported hooks look at the lane before its hook. */
+	int hot = __builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0) ? -1 : fd;
+	sent_after(fd, e, to, tolen, NULL, &v, 1, (size_t)r, hot);
 	return r;
 }
 
@@ -344,7 +353,7 @@ static __attribute__((noinline)) ssize_t write_hot(int fd, const void *buf, size
  */
 CC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
-	if (cc_hot_fd == fd)
+	if (CC_HOT_LANE && cc_hot_fd == fd)
 		return sendto_hot(fd, buf, len, flags, to, tolen);
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(sendto);
@@ -355,7 +364,7 @@ CC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const s
 
 CC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-	if (cc_hot_fd == fd)
+	if (CC_HOT_LANE && cc_hot_fd == fd)
 		return send_hot(fd, buf, len, flags);
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(send);
@@ -366,7 +375,7 @@ CC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 
 CC_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
-	if (cc_hot_fd == fd)
+	if (CC_HOT_LANE && cc_hot_fd == fd)
 		return write_hot(fd, buf, len);
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(write);

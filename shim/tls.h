@@ -54,22 +54,22 @@ static inline void cc_tls_session_seen(void)
 
 /*
  * Brackets a library call that may move records: socket calls inside it note the flow in
- * cc_nest (capture.c), and none takes the hot lane (cc_hot_fd).  The call's own state is then in
- * `copy`; the outer one is restored.
+ * cc_nest (capture.c).  The call's own state is then in `copy`; the outer one is restored.  The
+ * hot lane (cc_hot_fd) is emptied once cc_nest.ssl is set, and not restored: a signal handler's
+ * sends in between may have filled it for another socket, and the next usual datagram fills it.
  */
 #define CC_TLS_NEST_BEGIN(sess)                  \
 	struct cc_nest saved_nest_ = cc_nest;    \
-	int saved_hot_fd_ = cc_hot_fd;           \
-	cc_hot_fd = CC_HOT_NONE;                  \
 	cc_nest.ssl = (sess);                    \
 	cc_nest.seen = 0;                        \
 	cc_nest.in_key = 0;                      \
 	cc_nest.out_plain = NULL;                \
-	cc_nest.deferred = 0;
+	cc_nest.deferred = 0;                    \
+	__atomic_signal_fence(__ATOMIC_SEQ_CST); \
+	cc_hot_fd = CC_HOT_NONE;
 #define CC_TLS_NEST_END(copy)                    \
 	struct cc_nest copy = cc_nest;           \
-	cc_nest = saved_nest_;                   \
-	cc_hot_fd = saved_hot_fd_;
+	cc_nest = saved_nest_;
 
 /* A handshake call moved wire packets through a socket (nest->seen): that is the session's flow. */
 void cc_tls_handshake_flow(const struct cc_tls_lib *lib, const void *sess, const struct cc_nest *nest);

@@ -279,3 +279,21 @@ print(' '.join(k.hex() for k in keys))
         for direction in ("outbound", "inbound"):
             ok(any(direction in line and "inline:" + base64.b64encode(k).decode() in line
                    for line in comments.splitlines()), "key %d's %s line in the file: %r" % (i, direction, comments))
+
+
+def test_early_media_with_class_selection(env):
+    """A DTLS-SRTP peer's media may arrive before this side's SRTP session exists (an OpenSSL
+    session made, srtp_create later: tests/integration/early_srtp.c).  With CLEARCAP_CAPTURE=
+    plaintext the wire copies are still handed to the matcher hidden, and each plaintext record
+    names the flow its packet came on."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    exe = env.path("early_srtp")
+    cclib.run(["gcc", "-O1", "-o", exe, os.path.join(here, "early_srtp.c"), "-lsrtp2", "-lssl", "-lcrypto"])
+    cclib.run([exe, "gen"], cwd=env.tmp)
+    cap = env.path("c.pcapng")
+    p = cclib.run([exe], env=env.env(cap, {"CLEARCAP_CAPTURE": "plaintext"}), cwd=env.tmp)
+    eq(p.stdout.strip(), "unprotected 20", "the program's own view")
+    rows = tshark(cap, ["frame.comment"])
+    eq(len(rows), 20, "the 20 plaintexts, nothing else")
+    lost = [r[0] for r in rows if "flow from SRTP packet" not in r[0]]
+    eq(lost[:2], [], "every plaintext on its packet's flow")
