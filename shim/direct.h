@@ -40,26 +40,11 @@ static inline __attribute__((always_inline)) int cc_direct_ok(void)
 }
 
 #if defined(__x86_64__) && !defined(__ILP32__)
-/* The system call n with six arguments; the kernel's result (-errno on failure). */
-static inline __attribute__((always_inline)) long cc_syscall6(long n, long a1, long a2, long a3, long a4, long a5,
-							      long a6)
-{
-	register long r10 __asm__("r10") = a4;
-	register long r8 __asm__("r8") = a5;
-	register long r9 __asm__("r9") = a6;
-	long ret;
-
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "0"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
-			 : "rcx", "r11", "memory");
-	return ret;
-}
-
 /*
- * A send (sendto or write: n) with the hook's own arguments in the registers they came in: the
- * 32-bit ones are passed as they are, which the kernel reads as the int they are declared as, so
- * a hook that makes the call needs no copy of them and no frame (the hot lane, hook_send.c).
+ * A send (sendto, write or sendmsg: n; the kernel's result, -errno on failure) with the hook's
+ * own arguments in the registers they came in.  The 32-bit ones are passed as they are, as
+ * glibc passes them, and the kernel reads them as the int they are declared as: a hook that
+ * makes the call needs no copy of them and no frame (the hot lane, hook_send.c).
  */
 static inline __attribute__((always_inline)) long cc_syscall_send(long n, int fd, const void *buf, size_t len, int flags,
 								  const void *to, unsigned tolen)
@@ -79,13 +64,6 @@ static inline __attribute__((always_inline)) long cc_syscall_send(long n, int fd
 	return ret;
 }
 #else
-static inline __attribute__((always_inline)) long cc_syscall6(long n, long a1, long a2, long a3, long a4, long a5,
-							      long a6)
-{
-	(void)n, (void)a1, (void)a2, (void)a3, (void)a4, (void)a5, (void)a6;
-	return -ENOSYS;                 /* never reached: cc_direct stays 0 */
-}
-
 static inline __attribute__((always_inline)) long cc_syscall_send(long n, int fd, const void *buf, size_t len, int flags,
 								  const void *to, unsigned tolen)
 {

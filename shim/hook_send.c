@@ -232,7 +232,7 @@ static __attribute__((noipa)) ssize_t write_hot_done(int fd, const void *buf, si
 static __attribute__((noinline)) ssize_t sendto_on(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
 	struct cc_fd *e = udp_direct(fd);
-	ssize_t r = e ? cc_direct_ret(cc_syscall6(SYS_sendto, fd, (long)buf, (long)len, flags, (long)to, tolen))
+	ssize_t r = e ? cc_direct_ret(cc_syscall_send(SYS_sendto, fd, buf, len, flags, to, tolen))
 		      : cc_real.sendto(fd, buf, len, flags, to, tolen);
 	return send_done(fd, e, r, buf, to, tolen, 0);
 }
@@ -259,7 +259,7 @@ static __attribute__((noinline)) ssize_t sendto_cold(int fd, const void *buf, si
 static __attribute__((noinline)) ssize_t send_on(int fd, const void *buf, size_t len, int flags)
 {
 	struct cc_fd *e = udp_direct(fd);
-	ssize_t r = e ? cc_direct_ret(cc_syscall6(SYS_sendto, fd, (long)buf, (long)len, flags, 0, 0))
+	ssize_t r = e ? cc_direct_ret(cc_syscall_send(SYS_sendto, fd, buf, len, flags, NULL, 0))
 		      : cc_real.send(fd, buf, len, flags);
 	return send_done(fd, e, r, buf, NULL, 0, 0);
 }
@@ -284,7 +284,7 @@ static __attribute__((noinline)) ssize_t send_cold(int fd, const void *buf, size
 static __attribute__((noinline)) ssize_t write_on(int fd, const void *buf, size_t len)
 {
 	struct cc_fd *e = udp_direct(fd);
-	ssize_t r = e ? cc_direct_ret(cc_syscall6(SYS_write, fd, (long)buf, (long)len, 0, 0, 0))
+	ssize_t r = e ? cc_direct_ret(cc_syscall_send(SYS_write, fd, buf, len, 0, NULL, 0))
 		      : cc_real.write(fd, buf, len);
 	return send_done(fd, e, r, buf, NULL, 0, 1);
 }
@@ -424,7 +424,7 @@ CC_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 static __attribute__((noinline)) ssize_t sendmsg_on(int fd, const struct msghdr *msg, int flags)
 {
 	struct cc_fd *e = udp_direct(fd);
-	ssize_t r = e ? cc_direct_ret(cc_syscall6(SYS_sendmsg, fd, (long)msg, flags, 0, 0, 0))
+	ssize_t r = e ? cc_direct_ret(cc_syscall_send(SYS_sendmsg, fd, msg, (unsigned)flags, 0, NULL, 0))
 		      : cc_real.sendmsg(fd, msg, flags);
 	if (r < 0)
 		return r;

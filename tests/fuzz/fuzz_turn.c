@@ -17,6 +17,9 @@ uint64_t cc_now(void)
 	return 1;
 }
 
+/* The count a first Allocate moves (shim/fdtable.c): no hot lane here. */
+uint32_t cc_fd_gen;
+
 /* The fork lock table is the shim's (shim/ownfd.c): nothing forks here. */
 void cc_forklock_add(pthread_mutex_t *m, enum cc_lock_rank rank)
 {
