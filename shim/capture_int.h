@@ -178,14 +178,14 @@ int cc_udp_last_fill(struct cc_udp_last *c, const struct cc_fd *e, int outgoing,
 /*
  * The hot lane (hook_send.c): a thread's last socket whose datagram went all the way down the
  * usual path below from sendto, send or write, with everything that path found out.  While no
- * socket and no switch changed since (cc_fd_gen: closing, binding, connecting, IP options, a
- * TURN allocation, a DTLS session matched, a cancel, a fork all move it), the same call on the
- * same socket to the same peer needs none of those checks again: the fd table, the entry's
- * kind and flags, the kept flow's compares.  What can differ from one datagram to the next is
+ * socket and no switch changed since (cc_fd_gen: closing, binding, connecting, IP options,
+ * UDP_SEGMENT, a first TURN Allocate, a first SSL_new, a cancel, a fork all move it), the same
+ * call on the same socket to the same peer needs none of those checks again: the fd table, the
+ * entry's kind and flags, the kept flow's compares.  What can differ from one datagram to the next is
  * still looked at per packet: the peer given, the length, the first byte (STUN, a DTLS
- * handshake, TURN's ChannelData go the usual way) and the control page's pause.  The writer's
- * state moves cc_fd_gen too (cc_hot_stale), and an SSL call sets the lane aside while it runs
- * (cc_hot_fd, CC_TLS_NEST_BEGIN).
+ * handshake, TURN's ChannelData, DTLS records while sessions are matched go the usual way) and
+ * the control page's pause.  The writer's state moves cc_fd_gen too (cc_hot_stale), and an SSL
+ * call empties the lane (cc_hot_fd, CC_TLS_NEST_BEGIN).
  */
 struct cc_hot {
 	uint32_t gen;                   /* cc_fd_gen when filled (the socket: cc_hot_fd) */
