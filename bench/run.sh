@@ -411,6 +411,10 @@ if [ "$have_shim" -eq 1 ] && command -v iperf3 >/dev/null; then
 		done
 		return 1
 	}
+	# iperf3 reads -t as whole seconds, and 0 as for ever (BENCH_SECONDS=0.5 ran until killed): at
+	# least 1, and a bound on the client in case it hangs all the same.
+	it=${seconds%.*}
+	[ "${it:-0}" -ge 1 ] 2>/dev/null || it=1
 	# iperf_run CAPFILE|"": one client run against a fresh server; prints the client's pps.
 	iperf_run() {
 		local p env=()
@@ -419,7 +423,8 @@ if [ "$have_shim" -eq 1 ] && command -v iperf3 >/dev/null; then
 		"${env[@]}" iperf3 -s -1 -p "$p" -B "$addr" >/dev/null 2>&1 &
 		local spid=$!
 		sleep 0.3
-		"${env[@]}" iperf3 -c "$addr" -p "$p" -u -b 0 -l "$size" -t "$seconds" -J >"$tmp/iperf.json" 2>/dev/null ||
+		timeout -k 5 $((it + 60)) "${env[@]}" iperf3 -c "$addr" -p "$p" -u -b 0 -l "$size" -t "$it" -J \
+			>"$tmp/iperf.json" 2>/dev/null ||
 			{ kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; return 1; }
 		wait "$spid" 2>/dev/null || true
 		/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["end"]["sum_sent"]
