@@ -472,8 +472,7 @@ static void switch_fd(int fd)
 		syscall(SYS_close, old);
 	cc_wc_ctl_file(W.path);
 	cc_wc_ctl_state(CC_CTL_RUNNING);
-	__atomic_store_n(&cc_wq.state, W_RUNNING, __ATOMIC_RELEASE);
-	cc_wq_gate_moved();
+	cc_wq_state_set(W_RUNNING);
 }
 
 /* Tells the command, through the counters page, which file a reopen switched to and where this
@@ -533,10 +532,7 @@ void cc_wf_do_reopen(uint64_t seq)
 /* With -G and -W the capture ends after the last file, as tcpdump exits. */
 static void rotation_done(void)
 {
-	int expected = W_RUNNING;
-
-	if (__atomic_compare_exchange_n(&cc_wq.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-		cc_wq_gate_moved();
+	if (cc_wq_state_end(W_BROKEN)) {
 		int fd = __atomic_exchange_n(&W.fd, -1, __ATOMIC_ACQ_REL);
 		if (fd >= 0)
 			syscall(SYS_close, fd);
@@ -623,13 +619,10 @@ static int file_move_fd(void)
 			 * program's, so nothing of ours may be written there any more.  What is
 			 * buffered goes out first.
 			 */
-			int expected = W_RUNNING;
 			if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == W_RUNNING)
 				cc_w_drain_locked(1);
 			__atomic_store_n(&W.fd, -1, __ATOMIC_RELEASE);
-			if (__atomic_compare_exchange_n(&cc_wq.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL,
-							__ATOMIC_RELAXED)) {
-				cc_wq_gate_moved();
+			if (cc_wq_state_end(W_BROKEN)) {
 				cc_wc_ctl_state(CC_CTL_BROKEN);
 				cc_warn("no descriptor left to keep %s from the program's dup2; capture stopped, "
 					"the program goes on", W.path);

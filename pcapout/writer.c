@@ -106,10 +106,7 @@ int cc_writer_configure(const struct cc_writer_cfg *cfg)
 
 void cc_w_broken(const char *what, int err, uint64_t lost)
 {
-	int expected = W_RUNNING;
-
-	if (__atomic_compare_exchange_n(&cc_wq.state, &expected, W_BROKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-		cc_wq_gate_moved();
+	if (cc_wq_state_end(W_BROKEN)) {
 		cc_wc_ctl_state(CC_CTL_BROKEN);
 		cc_warn("%s %s: %s; capture stopped, the program goes on (%llu packets lost so far)", what,
 			W.path, strerror(err), (unsigned long long)lost);
@@ -812,8 +809,7 @@ static int start_off(void)
 		cc_wc_count(W.shared ? &W.shared->processes : NULL, 1);
 	}
 	cc_wc_ctl_state(CC_CTL_RUNNING);
-	__atomic_store_n(&cc_wq.state, W_RUNNING, __ATOMIC_RELEASE);
-	cc_wq_gate_moved();
+	cc_wq_state_set(W_RUNNING);
 	cc_unlock(&W.start_lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;
@@ -824,8 +820,7 @@ fail:
 		cc_wc_map();
 		cc_wc_count(W.shared ? &W.shared->start_failed : NULL, 1);
 	}
-	__atomic_store_n(&cc_wq.state, W_BROKEN, __ATOMIC_RELEASE);
-	cc_wq_gate_moved();
+	cc_wq_state_set(W_BROKEN);
 	cc_unlock(&W.start_lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return -1;
@@ -1260,10 +1255,8 @@ void cc_writer_atfork_child(void)
 	 */
 	if (__atomic_load_n(&cc_wq.state, __ATOMIC_RELAXED) == W_RUNNING)
 		W.dsb_len = 0;
-	if (__atomic_load_n(&cc_wq.state, __ATOMIC_RELAXED) == W_RUNNING) {
-		cc_wq.state = W_IDLE;
-		cc_wq_gate_moved();
-	}
+	if (__atomic_load_n(&cc_wq.state, __ATOMIC_RELAXED) == W_RUNNING)
+		cc_wq_state_set(W_IDLE);
 }
 
 void cc_writer_hold_for_secrets(void)

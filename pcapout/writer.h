@@ -102,11 +102,6 @@ int cc_out_udp_slow(uint64_t ts_ns, const struct cc_addr *src, const struct cc_a
 		    uint32_t flow, const void *payload, size_t len);
 
 /*
- * A raw slot of `len` bytes taken inline, when nothing unusual is on: capturing, the writer
- * running, not after exit (cc_wq_open), and room in the ring.  0 when the caller's slow path
- * must queue it.
- */
-/*
  * fn is called after each change of the writer's state or of sync (what cc_wq_open() answers
  * besides the control page's word): a producer that keeps the answer (the shim's hot lane)
  * learns it is stale.  Set once, before capture starts.
@@ -127,6 +122,11 @@ static inline __attribute__((always_inline)) int cc_wq_open(void)
 	return __builtin_expect(__atomic_load_n(cc_wq.on, __ATOMIC_RELAXED) != 0, 1) && cc_wq_gate_open();
 }
 
+/*
+ * A raw slot of `len` bytes taken inline, when nothing unusual is on: capturing, the writer
+ * running, not after exit (cc_wq_open), and room in the ring.  0 when the caller's slow path
+ * must queue it.
+ */
 static inline __attribute__((always_inline)) int cc_wq_take(size_t len, struct cc_slot *slot)
 {
 	return cc_wq_open() && __builtin_expect(cc_ring_reserve(&cc_wq.ring, len, slot) == 0, 1);

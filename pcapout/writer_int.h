@@ -36,6 +36,24 @@ enum wstate { W_IDLE, W_STARTING, W_RUNNING, W_BROKEN };
 /* After a store to cc_wq.state or cc_wq.sync: calls what cc_writer_on_gate() registered. */
 void cc_wq_gate_moved(void);
 
+/* The writer's state set, and the gate's listener told: every change of it goes through these two. */
+static inline void cc_wq_state_set(enum wstate st)
+{
+	__atomic_store_n(&cc_wq.state, (int)st, __ATOMIC_RELEASE);
+	cc_wq_gate_moved();
+}
+
+/* RUNNING -> BROKEN (or another end) unless something else ended it first: 1 when this did. */
+static inline int cc_wq_state_end(enum wstate st)
+{
+	int expected = W_RUNNING;
+
+	if (!__atomic_compare_exchange_n(&cc_wq.state, &expected, (int)st, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return 0;
+	cc_wq_gate_moved();
+	return 1;
+}
+
 struct cc_w {
 	char path[PATH_MAX_];
 	char counters_path[PATH_MAX_];

@@ -19,7 +19,6 @@
 #include "decoders/sctp.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
@@ -168,20 +167,23 @@ void cc_hot_fill(int fd, const struct cc_udp_last *c, uint64_t sa)
 		hot_refuse(h, fd, c, sa);
 		return;
 	}
-	memset(h->act, v ? CC_HOT_QUEUE : CC_HOT_DECLINE, sizeof(h->act));
+	/*
+	 * By the first byte, what cc_udp_fast sends the general way: a TURN candidate (STUN is
+	 * told by its cookie, there: here all of 0-3 go; ChannelData once allocated), a DTLS
+	 * handshake, what dtlsmatch reads while sessions are matched.
+	 */
+	int turn = __atomic_load_n(&cc_turn_allocated, __ATOMIC_RELAXED), dm = dtls_matching();
+	for (unsigned b = 0; b < sizeof(h->act); b++) {
+		int usual = (cc_turn_candidate((uint8_t)b) && (b < 64 || turn)) || b == CC_TLS_CT_HANDSHAKE ||
+			    (dm && cc_dm_byte((uint8_t)b));
+		h->act[b] = usual ? CC_HOT_USUAL : v ? CC_HOT_QUEUE : CC_HOT_DECLINE;
+	}
 	memset(&h->rec, 0, sizeof(h->rec));
 	h->rec.f.src = c->src;
 	h->rec.f.dst = c->dst;
 	memcpy(&h->rec.f.proto, &c->bytes, 8);
 	h->rec.f.pid = cc_pid;
 	h->rec.flow = c->flow;
-	/* STUN's types (0-3, maybe TURN) and a DTLS handshake (22) always; ChannelData once allocated. */
-	memset(h->act, CC_HOT_USUAL, 4);
-	h->act[22] = CC_HOT_USUAL;
-	if (__atomic_load_n(&cc_turn_allocated, __ATOMIC_RELAXED))
-		memset(h->act + 64, CC_HOT_USUAL, 64);
-	if (dtls_matching())
-		memset(h->act + 20, CC_HOT_USUAL, 108);         /* as cc_udp_fast */
 	h->sa = sa;
 	h->gen = c->gen;
 	cc_hot_fd = fd;

@@ -155,9 +155,8 @@ static inline __attribute__((always_inline)) void cc_udp_tos_ttl(const struct cc
 /*
  * What this thread last worked out for a datagram on a socket, per direction: the frame's
  * addresses and one-byte fields (the defer flag too: hook_srtp.c and SSL_new move cc_fd_gen
- * setting what it follows).  A
- * sender's datagrams to one peer share them, and while no socket changed since (cc_fd_gen), the
- * next costs four compares.
+ * setting what it follows).  A sender's datagrams to one peer share them, and while no socket
+ * changed since (cc_fd_gen), the next costs four compares.
  * e NULL: nothing kept (control data other than an IPv4 pktinfo, or a peer that is not IPv4).
  */
 struct cc_udp_last {
@@ -167,7 +166,7 @@ struct cc_udp_last {
 	uint32_t gen;                   /* cc_fd_gen when worked out */
 	uint32_t flow;                  /* src and dst's name for the writer (cc_flow_name), or 0 */
 	struct cc_addr src, dst;
-	uint64_t bytes;                 /* cc_frame_bytes(), defer CC_DEFER_WIRE while SRTP or DTLS is matched */
+	uint64_t bytes;                 /* cc_frame_bytes(), defer CC_DEFER_WIRE while SRTP or DTLS matched */
 };
 extern __thread struct cc_udp_last cc_udp_last[2] __attribute__((tls_model("initial-exec")));
 
@@ -181,8 +180,8 @@ int cc_udp_last_fill(struct cc_udp_last *c, const struct cc_fd *e, int outgoing,
  * socket and no switch changed since (cc_fd_gen: closing, binding, connecting, IP options,
  * UDP_SEGMENT, a first TURN Allocate, a first SSL_new, a cancel, a fork all move it), the same
  * call on the same socket to the same peer needs none of those checks again: the fd table, the
- * entry's kind and flags, the kept flow's compares.  What can differ from one datagram to the next is
- * still looked at per packet: the peer given, the length, the first byte (STUN, a DTLS
+ * entry's kind and flags, the kept flow's compares.  What can differ from one datagram to the
+ * next is still looked at per packet: the peer given, the length, the first byte (STUN, a DTLS
  * handshake, TURN's ChannelData, DTLS records while sessions are matched go the usual way) and
  * the control page's pause.  The writer's state moves cc_fd_gen too (cc_hot_stale), and an SSL
  * call empties the lane (cc_hot_fd, CC_TLS_NEST_BEGIN).
@@ -211,10 +210,20 @@ void cc_hot_fill(int fd, const struct cc_udp_last *c, uint64_t sa);
 enum { CC_HOT_QUEUE, CC_HOT_USUAL, CC_HOT_DECLINE };
 
 /*
+ * A first byte dtlsmatch reads while DTLS sessions are matched: a DTLS record (20-63, RFC 7983)
+ * or ChannelData (64-127), which may carry one.  (STUN's, which may carry one too, are looked at
+ * anyway.)
+ */
+static inline int cc_dm_byte(uint8_t b)
+{
+	return (unsigned)b - 20 < 108;
+}
+
+/*
  * The usual datagram, in one buffer, whole, on a socket whose local address is known, with
  * nothing to correlate on this thread (no TURN message, no DTLS record while sessions are
- * matched, no SSL call around it, no class selection): its frame is filled in place and queued raw, and the
- * writer's thread builds the record.  0 when the datagram needs the general path (capture.c),
+ * matched, no SSL call around it, no class selection): its frame is filled in place and queued
+ * raw, and the writer's thread builds the record.  0 when the datagram needs the general path (capture.c),
  * which gives every such packet the same frame this would (test_capture checks both against
  * tshark).  Inline into the hooks: in steady state a captured datagram makes no call of ours
  * but the clock and the queue.  hot_fd: the socket of a send whose next ones may take the hot
@@ -231,12 +240,9 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 	if (iovcnt != 1 || len != origlen || !len || iov[0].iov_len < len || !(fl & FDF_LOCAL))
 		return 0;
 	const uint8_t *p = iov[0].iov_base;
-	/*
-	 * With DTLS sessions matched (cc_dm_active), what dtlsmatch looks at (a DTLS record, 20-63,
-	 * or one in TURN's ChannelData, 64-127; STUN is looked at below) takes the general path.
-	 */
+	/* With DTLS sessions matched (cc_dm_active), what dtlsmatch looks at takes the general path. */
 	if ((m && m->gso) || (outgoing && e->gso_size) || cc_nest.ssl != NULL ||
-	    (__atomic_load_n(&cc_dm_active, __ATOMIC_RELAXED) && (unsigned)p[0] - 20 < 108))
+	    (__atomic_load_n(&cc_dm_active, __ATOMIC_RELAXED) && cc_dm_byte(p[0])))
 		return 0;
 	if (cc_turn_maybe(p, len) || (p[0] == 22 && !(__atomic_load_n(&cc_told_dtls, __ATOMIC_RELAXED) |
 						     __atomic_load_n(&cc_tls_active, __ATOMIC_RELAXED))))

@@ -59,9 +59,9 @@ static inline __attribute__((always_inline)) void sent(int fd, struct cc_fd *e, 
 
 /*
  * After a successful send on fd, e its entry when the send was made directly (udp_direct), else
- * NULL; hot_fd: fd when the send may fill the hot lane (sendto, send, write), else -1.  The usual datagram is queued inline and errno left alone: nothing cc_udp_fast() calls
- * changes it (its out-of-line callees keep it).  Anything else goes the general way, errno kept
- * around it.
+ * NULL; hot_fd: fd when the send may fill the hot lane (sendto, send, write), else -1.  The
+ * usual datagram is queued inline and errno left alone: nothing cc_udp_fast() calls changes it
+ * (its out-of-line callees keep it).  Anything else goes the general way, errno kept around it.
  */
 static inline __attribute__((always_inline)) void sent_after(int fd, struct cc_fd *e, const struct sockaddr *to,
 							      socklen_t tolen, const struct msghdr *msg,
