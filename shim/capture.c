@@ -136,20 +136,23 @@ void cc_hot_stale(void)
 }
 
 __thread struct cc_hot cc_hot __attribute__((tls_model("initial-exec"))) = { .no_fd = -1 };
+__thread struct cc_hot cc_hot_rx __attribute__((tls_model("initial-exec"))) = { .no_fd = -1 };
 __thread int cc_hot_fd __attribute__((tls_model("initial-exec"))) = CC_HOT_NONE;
+__thread int cc_hot_rfd __attribute__((tls_model("initial-exec"))) = CC_HOT_NONE;
 
 /* The lane stays empty for fd, this peer and this count: not asked again until one moves. */
-static void hot_refuse(struct cc_hot *h, int fd, const struct cc_udp_last *c, uint64_t sa)
+static void hot_refuse(struct cc_hot *h, int *lane, int fd, const struct cc_udp_last *c, uint64_t sa)
 {
-	cc_hot_fd = CC_HOT_NONE;
+	*lane = CC_HOT_NONE;
 	h->no_fd = fd;
 	h->no_gen = c->gen;
 	h->no_sa = sa;
 }
 
-void cc_hot_fill(int fd, const struct cc_udp_last *c, uint64_t sa)
+void cc_hot_fill(int outgoing, int fd, const struct cc_udp_last *c, uint64_t sa)
 {
-	struct cc_hot *h = &cc_hot;
+	struct cc_hot *h = outgoing ? &cc_hot : &cc_hot_rx;
+	int *lane = outgoing ? &cc_hot_fd : &cc_hot_rfd;
 
 	/*
 	 * Only what the usual path would queue with nothing else to do: a kept flow, every class
@@ -158,13 +161,13 @@ void cc_hot_fill(int fd, const struct cc_udp_last *c, uint64_t sa)
 	 * cc_hot_stale() for the writer's.)
 	 */
 	if (!c->e || __atomic_load_n(&cc_sel, __ATOMIC_RELAXED) != CC_SEL_ALL || !cc_wq_gate_open()) {
-		hot_refuse(h, fd, c, sa);
+		hot_refuse(h, lane, fd, c, sa);
 		return;
 	}
 	/* A filter (set before capture starts) that answers for the headers alone: kept or declined. */
 	int v = cc_filter_active() ? cc_out_udp_verdict(&c->src, &c->dst, c->bytes, cc_pid) : 1;
 	if (v < 0) {
-		hot_refuse(h, fd, c, sa);
+		hot_refuse(h, lane, fd, c, sa);
 		return;
 	}
 	/*
@@ -186,7 +189,7 @@ void cc_hot_fill(int fd, const struct cc_udp_last *c, uint64_t sa)
 	h->rec.flow = c->flow;
 	h->sa = sa;
 	h->gen = c->gen;
-	cc_hot_fd = fd;
+	*lane = fd;
 }
 
 /* The general path of cc_cap_udp_general and cc_cap_udp_note. */

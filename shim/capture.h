@@ -98,6 +98,8 @@ extern __thread struct cc_nest cc_nest;
  * holds: the direct call then fails with EBADF, as glibc's would.)
  */
 extern __thread int cc_hot_fd __attribute__((tls_model("initial-exec")));
+/* The receiving lane's socket (cc_hot_rx): what recvfrom, recv and read look at first. */
+extern __thread int cc_hot_rfd __attribute__((tls_model("initial-exec")));
 #define CC_HOT_NONE INT_MIN
 
 /* Updates the entry after a successful setsockopt. */

@@ -175,8 +175,9 @@ int cc_udp_last_fill(struct cc_udp_last *c, const struct cc_fd *e, int outgoing,
 		     socklen_t plen, const struct cc_meta *m);
 
 /*
- * The hot lane (hook_send.c): a thread's last socket whose datagram went all the way down the
- * usual path below from sendto, send or write, with everything that path found out.  While no
+ * The hot lanes (hook_send.c; hook_socket.c receives): a thread's last socket whose datagram
+ * went all the way down the usual path below from sendto, send or write (from recvfrom, recv or
+ * read), with everything that path found out.  While no
  * socket and no switch changed since (cc_fd_gen: closing, binding, connecting, IP options,
  * UDP_SEGMENT, a first TURN Allocate, a first SSL_new, a cancel, a fork all move it), the same
  * call on the same socket to the same peer needs none of those checks again: the fd table, the
@@ -184,7 +185,8 @@ int cc_udp_last_fill(struct cc_udp_last *c, const struct cc_fd *e, int outgoing,
  * next is still looked at per packet: the peer given, the length, the first byte (STUN, a DTLS
  * handshake, TURN's ChannelData, DTLS records while sessions are matched go the usual way) and
  * the control page's pause.  The writer's state moves cc_fd_gen too (cc_hot_stale), and an SSL
- * call empties the lane (cc_hot_fd, CC_TLS_NEST_BEGIN).
+ * call empties the lanes (cc_hot_fd, cc_hot_rfd, CC_TLS_NEST_BEGIN).  A receive, which may wait,
+ * reads the count again after its call.
  */
 struct cc_hot {
 	uint32_t gen;                   /* cc_fd_gen when filled (the socket: cc_hot_fd) */
@@ -196,12 +198,15 @@ struct cc_hot {
 	uint8_t act[256];               /* [b]: what becomes of a datagram whose first byte is b */
 };
 extern __thread struct cc_hot cc_hot __attribute__((tls_model("initial-exec")));
+/* The receiving lane (socket: cc_hot_rfd), the same for recv, recvfrom and read (hook_socket.c). */
+extern __thread struct cc_hot cc_hot_rx __attribute__((tls_model("initial-exec")));
 
 /*
- * Fills cc_hot for fd from c (capture.c): or empties it when the usual path has more to do
- * (class selection, a filter that reads the datagram, the writer not running).
+ * Fills the lane of direction `outgoing` (cc_hot or cc_hot_rx) for fd from c (capture.c): or
+ * empties it when the usual path has more to do (class selection, a filter that reads the
+ * datagram, the writer not running).
  */
-void cc_hot_fill(int fd, const struct cc_udp_last *c, uint64_t sa);
+void cc_hot_fill(int outgoing, int fd, const struct cc_udp_last *c, uint64_t sa);
 
 /*
  * cc_hot.act: queued; taken by the usual path (STUN, which may be TURN, a DTLS handshake,
@@ -302,13 +307,17 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 	else
 		cc_out_udp(cc_now(), &c->src, &c->dst, c->bytes, cc_pid, c->flow, p, len);
 	/*
-	 * A send whose next ones may take the hot lane (hot_fd >= 0: sendto, send, write): the
-	 * second of a run to one peer, so that a thread whose sends change socket or peer every
-	 * time pays for no lane it never takes.
+	 * A call whose next ones may take the hot lane of its direction (hot_fd >= 0: sendto, send,
+	 * write; recvfrom, recv, read): the second of a run with one peer, so that a thread whose
+	 * datagrams change socket or peer every time pays for no lane it never takes.
 	 */
-	if (hot_fd >= 0 && again && (cc_hot_fd != hot_fd || cc_hot.gen != gen || cc_hot.sa != sa) &&
-	    (cc_hot.no_fd != hot_fd || cc_hot.no_gen != gen || cc_hot.no_sa != sa))
-		cc_hot_fill(hot_fd, c, sa);
+	if (hot_fd >= 0 && again) {
+		const struct cc_hot *h = outgoing ? &cc_hot : &cc_hot_rx;
+		int lane = outgoing ? cc_hot_fd : cc_hot_rfd;
+		if ((lane != hot_fd || h->gen != gen || h->sa != sa) &&
+		    (h->no_fd != hot_fd || h->no_gen != gen || h->no_sa != sa))
+			cc_hot_fill(outgoing, hot_fd, c, sa);
+	}
 	return 1;
 }
 

@@ -12,6 +12,7 @@
 #include "shim/hook_socket.h"
 #include "shim/capture_int.h"
 #include "shim/direct.h"
+#include "shim/hotlane.h"
 #include "pcapout/writer.h"
 
 #include <errno.h>
@@ -135,51 +136,14 @@ static inline __attribute__((always_inline)) int hot_match(long r, const struct 
 	return sa == h->sa && (size_t)r == len;
 }
 
-/* Fills and publishes a slot taken for the hot socket's datagram p[0..len), stamped ts. */
-static inline __attribute__((always_inline)) void hot_put(struct cc_slot *slot, uint64_t ts, const uint8_t *p, size_t len)
-{
-	struct cc_raw_rec *rec = (struct cc_raw_rec *)(void *)slot->data;
-	uint64_t lens = (uint64_t)len * 0x100000001ull;     /* caplen and origlen, len < 2^32 */
-
-	_Static_assert(offsetof(struct cc_raw_rec, origlen) == offsetof(struct cc_raw_rec, caplen) + 4, "lens");
-	*rec = cc_hot.rec;
-	rec->ts_ns = ts;
-	memcpy(&rec->caplen, &lens, 8);
-	memcpy(slot->data + sizeof(*rec), p, len);
-	cc_ring_commit_raw(slot);
-}
-
-/* hot_queue() when the ring's usual slot will not do: as cc_out_udp() then. */
-static __attribute__((noinline)) ssize_t hot_queue_slow(uint64_t ts, const uint8_t *p, size_t len)
-{
-	const struct cc_hot *h = &cc_hot;
-	struct cc_slot slot;
-
-	if (cc_ring_reserve_slow(&cc_wq.ring, sizeof(struct cc_raw_rec) + len, &slot) == 0) {
-		hot_put(&slot, ts, p, len);
-	} else {
-		uint64_t bytes;
-		memcpy(&bytes, &h->rec.f.proto, 8);
-		cc_out_udp_slow(ts, &h->rec.f.src, &h->rec.f.dst, bytes, h->rec.f.pid, h->rec.flow, p, len);
-	}
-	return (ssize_t)len;
-}
-
 /*
- * Queues the hot socket's datagram, as cc_out_udp() would (the record is the same); returns len,
- * the call's result.  (fd unused: the arguments stay in the registers the hooks have them in.)
- * Keeps errno: the clock and the copies do not set it, the slow path keeps it.
+ * Queues the hot socket's datagram (shim/hotlane.h); returns len, the call's result.  (fd
+ * unused: the arguments stay in the registers the hooks have them in.)
  */
 static __attribute__((noipa)) ssize_t hot_queue(int fd, const uint8_t *p, size_t len)
 {
-	struct cc_slot slot;
-	uint64_t ts = cc_now_inline();
-
 	(void)fd;
-	_Static_assert(sizeof(struct cc_raw_rec) + 65535 <= CC_RING_SMALL, "hot_match's longest datagram is small");
-	if (__builtin_expect(cc_ring_claim(&cc_wq.ring, sizeof(struct cc_raw_rec) + len, &slot, 1) < 0, 0))
-		return hot_queue_slow(ts, p, len);
-	hot_put(&slot, ts, p, len);
+	cc_hot_queue(&cc_hot, p, len);
 	return (ssize_t)len;
 }
 

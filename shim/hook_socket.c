@@ -13,6 +13,7 @@
 #include "shim/capture_int.h"
 #include "shim/hooks.h"
 #include "shim/impair.h"
+#include "shim/hotlane.h"
 #include "pcapout/writer.h"
 
 #include <errno.h>
@@ -233,6 +234,36 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 }
 
 /*
+ * A receive that needs the hot lane's flags alone (hot_recv, below): plain or
+ * MSG_DONTWAIT, nothing impaired.  Its socket's next receives may take the lane.
+ */
+static inline int rx_lane_flags(int flags)
+{
+	return !(flags & ~MSG_DONTWAIT) && !__builtin_expect(__atomic_load_n(&cc_impair_in, __ATOMIC_RELAXED), 0);
+}
+
+/*
+ * After a receive on UDP socket fd (entry e) without control data: r bytes (r >= 0) in
+ * buf[0..len), from the peer named in name[0..namelen) (NULL: the connected one).  No control
+ * data here: the usual datagram goes straight to its path, which leaves errno alone
+ * (shim/hook_send.c, sent_after); the general one is kept from it.
+ */
+static inline __attribute__((always_inline)) void udp_recv_done(int fd, struct cc_fd *e, void *buf, size_t len, int flags,
+								 ssize_t r, struct sockaddr *name, socklen_t namelen)
+{
+	struct iovec v = { buf, len };
+	struct msghdr m = { .msg_name = name, .msg_namelen = name ? namelen : 0, .msg_iov = &v, .msg_iovlen = 1 };
+
+	if ((flags & (MSG_PEEK | MSG_ERRQUEUE)) ||
+	    !cc_udp_fast(e, 0, m.msg_name, m.msg_namelen, NULL, &v, 1, (size_t)r < len ? (size_t)r : len, (size_t)r,
+			 rx_lane_flags(flags) ? fd : -1)) {
+		int saved = errno;
+		udp_received(fd, e, &m, &m, flags, (size_t)r);
+		errno = saved;
+	}
+}
+
+/*
  * recv, recvfrom and read on a UDP socket.  With no control message to read (none we enabled, none
  * the program did) this is one recvfrom, which costs what the program's own call would: recvmsg
  * costs the kernel more.  Only an unconnected socket needs the sender's name, in a buffer of ours
@@ -275,25 +306,10 @@ static inline __attribute__((always_inline)) ssize_t udp_recv(int fd, struct cc_
 			memcpy(from, &ss, sl < *fromlen ? sl : *fromlen);
 			*fromlen = sl;
 		}
-		struct iovec v = { buf, len };
-		struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
-		if (own_name) {
-			m.msg_name = &ss;
-			m.msg_namelen = sl;
-		} else if (from && fromlen) {
-			m.msg_name = from;
-			m.msg_namelen = *fromlen;
-		}
-		/*
-		 * No control data here: the usual datagram goes straight to its path, which leaves
-		 * errno alone (shim/hook_send.c, sent_after); the general one is kept from it.
-		 */
-		if ((flags & (MSG_PEEK | MSG_ERRQUEUE)) ||
-		    !cc_udp_fast(e, 0, m.msg_name, m.msg_namelen, NULL, &v, 1, (size_t)r < len ? (size_t)r : len, (size_t)r, -1)) {
-			int saved = errno;
-			udp_received(fd, e, &m, &m, flags, (size_t)r);
-			errno = saved;
-		}
+		if (own_name)
+			udp_recv_done(fd, e, buf, len, flags, r, (struct sockaddr *)&ss, sl);
+		else
+			udp_recv_done(fd, e, buf, len, flags, r, from && fromlen ? from : NULL, from && fromlen ? *fromlen : 0);
 		return r;
 	}
 	struct iovec v = { buf, len };
@@ -335,8 +351,98 @@ static __attribute__((noinline)) ssize_t recvfrom_on(int fd, void *buf, size_t l
 	return r;
 }
 
+/* ---- The receiving hot lane (cc_hot_rx, capture_int.h) ---- */
+
+static ssize_t recv_on(int fd, void *buf, size_t len, int flags);
+static ssize_t read_on(int fd, void *buf, size_t len);
+
+enum rx_kind { RX_RECVFROM, RX_RECV, RX_READ };
+
+/* Not the lane: the usual path. */
+static __attribute__((noinline)) ssize_t rx_cold(enum rx_kind kind, int fd, void *buf, size_t len, int flags,
+						 struct sockaddr *from, socklen_t *fromlen)
+{
+	return kind == RX_READ ? read_on(fd, buf, len)
+	       : kind == RX_RECV ? recv_on(fd, buf, len, flags) : recvfrom_on(fd, buf, len, flags, from, fromlen);
+}
+
+/* The lane's call was made, its datagram not queued there: the usual path after the call. */
+static __attribute__((noinline)) ssize_t rx_done(int fd, void *buf, size_t len, int flags, ssize_t r,
+						 struct sockaddr *name, const socklen_t *namelen)
+{
+	struct cc_fd *e;
+
+	if (r >= 0 && (e = captured_on(fd)) && fd_kind(e) == FDK_UDP)
+		udp_recv_done(fd, e, buf, len, flags, r, name, name ? *namelen : 0);
+	return r;
+}
+
+/*
+ * recvfrom, recv or read (kind) on this thread's receiving hot socket, the usual datagram queued.
+ * The call is glibc's recvfrom, as on the usual path (a receive may wait: cancellation stays
+ * glibc's).  The name asked for is the program's when it fits an IPv4 peer's (a lane that names
+ * its peer is an IPv4 socket's, capture_int.h), else ours when the lane names its peer, else
+ * none: a connected socket's datagrams come from its peer.  A receive may wait while a switch
+ * moves: the count is read again after it.
+ */
+static inline __attribute__((always_inline)) ssize_t hot_recv(enum rx_kind kind, int fd, void *buf, size_t len,
+							      int flags, struct sockaddr *from, socklen_t *fromlen)
+{
+	const struct cc_hot *h = &cc_hot_rx;
+	struct sockaddr_in own;
+	socklen_t ownlen = sizeof(own);
+	struct sockaddr *name = from;
+	socklen_t *namelen = fromlen;
+	uint32_t gen = __atomic_load_n(&cc_fd_gen, __ATOMIC_ACQUIRE);
+
+	if (gen != h->gen || !len || (flags & ~MSG_DONTWAIT) || (from && (!fromlen || *fromlen < sizeof(own))))
+		return rx_cold(kind, fd, buf, len, flags, from, fromlen);
+	if (!from && h->sa) {
+		name = (struct sockaddr *)&own;
+		namelen = &ownlen;
+	}
+	ssize_t r = cc_real.recvfrom(fd, buf, len, flags, name, namelen);
+	if (__builtin_expect(r > 0 && r <= 65535 && __atomic_load_n(&cc_fd_gen, __ATOMIC_ACQUIRE) == gen, 1)) {
+		uint64_t sa = 0;
+		if (h->sa && *namelen == sizeof(own))
+			memcpy(&sa, name, 8);   /* family, port and address, as cc_udp_fast keeps them */
+		/* What becomes of it by its first byte.  (Paused: the usual path, which counts nothing.) */
+		int act = h->act[*(const uint8_t *)buf];
+		if (sa == h->sa && act != CC_HOT_USUAL && __atomic_load_n(cc_wq.on, __ATOMIC_RELAXED)) {
+			if (__builtin_expect(act == CC_HOT_QUEUE, 1))
+				cc_hot_queue(h, buf, (size_t)r);
+			else
+				cc_writer_count_filtered();
+			return r;
+		}
+	}
+	return rx_done(fd, buf, len, flags, r, name, namelen);
+}
+
+static __attribute__((noinline)) ssize_t recvfrom_hot(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
+						      socklen_t *fromlen)
+{
+	return hot_recv(RX_RECVFROM, fd, buf, len, flags, from, fromlen);
+}
+
+static __attribute__((noinline)) ssize_t recv_hot(int fd, void *buf, size_t len, int flags)
+{
+	return hot_recv(RX_RECV, fd, buf, len, flags, NULL, NULL);
+}
+
+static __attribute__((noinline)) ssize_t read_hot(int fd, void *buf, size_t len)
+{
+	return hot_recv(RX_READ, fd, buf, len, 0, NULL, NULL);
+}
+
+/*
+ * The exported receives.  The receiving lane is filled only while capturing (and cc_on is never
+ * cleared), so it is looked at first.
+ */
 CC_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
 {
+	if (cc_hot_rfd == fd)
+		return recvfrom_hot(fd, buf, len, flags, from, fromlen);
 	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(recvfrom);
@@ -361,6 +467,8 @@ static __attribute__((noinline)) ssize_t recv_on(int fd, void *buf, size_t len, 
 
 CC_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
+	if (cc_hot_rfd == fd)
+		return recv_hot(fd, buf, len, flags);
 	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(recv);
@@ -386,6 +494,8 @@ static __attribute__((noinline)) ssize_t read_on(int fd, void *buf, size_t len)
 
 CC_EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
+	if (cc_hot_rfd == fd)
+		return read_hot(fd, buf, len);
 	/* Off: one load and a tail call, no frame of our own. */
 	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE)) {
 		REAL(read);

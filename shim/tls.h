@@ -55,8 +55,9 @@ static inline void cc_tls_session_seen(void)
 /*
  * Brackets a library call that may move records: socket calls inside it note the flow in
  * cc_nest (capture.c).  The call's own state is then in `copy`; the outer one is restored.  The
- * hot lane (cc_hot_fd) is emptied once cc_nest.ssl is set, and not restored: a signal handler's
- * sends in between may have filled it for another socket, and the next usual datagram fills it.
+ * hot lanes (cc_hot_fd, cc_hot_rfd) are emptied once cc_nest.ssl is set, and not restored: a
+ * signal handler's datagrams in between may have filled one for another socket, and the next
+ * usual datagram fills it.
  */
 #define CC_TLS_NEST_BEGIN(sess)                  \
 	struct cc_nest saved_nest_ = cc_nest;    \
@@ -66,7 +67,8 @@ static inline void cc_tls_session_seen(void)
 	cc_nest.out_plain = NULL;                \
 	cc_nest.deferred = 0;                    \
 	__atomic_signal_fence(__ATOMIC_SEQ_CST); \
-	cc_hot_fd = CC_HOT_NONE;
+	cc_hot_fd = CC_HOT_NONE;                 \
+	cc_hot_rfd = CC_HOT_NONE;
 #define CC_TLS_NEST_END(copy)                    \
 	struct cc_nest copy = cc_nest;           \
 	cc_nest = saved_nest_;

@@ -4,6 +4,7 @@ using its socket module (sendto/recvfrom/sendmsg/recvmsg/recv_into...), and C pr
 the tests where Python cannot reach a corner."""
 import os
 import re
+import struct
 
 import cclib
 from cclib import eq, ok, py, tshark, tshark_count
@@ -12,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 QUICK = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_cmsg_unchanged",
          "test_gso_gro_split", "test_flow_cache_follows_changes", "test_receive_calls_as_without_the_shim",
-         "test_tcp_socket_under_several_numbers_is_one_stream"]
+         "test_tcp_socket_under_several_numbers_is_one_stream", "test_hot_rx_lane_follows_changes"]
 TSAN = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_flow_cache_follows_changes",
         "test_tcp_socket_under_several_numbers_is_one_stream"]
 
@@ -509,6 +510,97 @@ def test_hot_lane_follows_changes(env):
     eq(sorted(got.items()), sorted(want.items()), "each datagram's own headers and pid")
     stun = [r for r in rows if r[6]]
     eq([(r[6], r[3]) for r in stun], [("0x0001", "127.0.0.1")], "the STUN Binding request in run e")
+
+
+RX_RUNS = r"""
+import os, socket, struct, sys
+U = socket.SOCK_DGRAM
+def sock(ip):
+    x = socket.socket(socket.AF_INET, U); x.bind((ip, 0)); return x
+r = sock('127.0.0.1')
+s1, s2 = sock('127.0.0.1'), sock('127.0.0.2')
+seen = []
+def run(tag, send, recv, n=4, body=lambda d: d):
+    for i in range(n):
+        d = body(b'%s%d' % (tag, i))
+        (s1 if send == 1 else s2 if send == 2 else (s1, s2)[i % 2]).sendto(d, r.getsockname())
+        got = recv()
+        data, name = got if isinstance(got, tuple) else (got, None)
+        seen.append((data.hex(), name and '%s:%d' % name))
+run(b'a', 1, lambda: r.recvfrom(100))
+run(b'b', 2, lambda: r.recvfrom(100))
+run(b'c', 0, lambda: r.recvfrom(100))
+run(b'd', 1, lambda: r.recv(100))
+run(b'e', 1, lambda: os.read(r.fileno(), 100))
+stun = struct.pack('!HHI', 1, 0, 0x2112A442) + b'T' * 12
+run(b'f', 1, lambda: r.recv(100), body=lambda d: stun if d[-1] == 49 else d)
+run(b'g', 1, lambda: r.recv(100), body=lambda d: b'\x16' + d if d[-1] == 49 else d)
+run(b'h', 1, lambda: r.recv(100, socket.MSG_DONTWAIT))
+run(b'i', 1, lambda: (r.recv(100, socket.MSG_PEEK), r.recv(100))[1])
+run(b'j', 1, lambda: r.recv(2), body=lambda d: d + b'-cut')
+r.connect(s1.getsockname())
+run(b'k', 1, lambda: r.recv(100))
+run(b'l', 1, lambda: r.recvfrom(100))
+run(b'm', 1, lambda: os.read(r.fileno(), 100))
+n = r.fileno(); r.close()
+r = sock('127.0.0.3')
+assert r.fileno() == n, (r.fileno(), n)
+run(b'n', 1, lambda: r.recv(100))
+pid = os.fork()
+if pid == 0:
+    run(b'o', 1, lambda: r.recv(100))
+    os._exit(0 if len(seen) == 4 * 15 else 1)
+assert os.waitpid(pid, 0)[1] == 0
+run(b'p', 1, lambda: r.recv(100))
+print(repr(seen))
+print(s1.getsockname()[1], s2.getsockname()[1], os.getpid(), pid)
+"""
+
+
+def test_hot_rx_lane_follows_changes(env):
+    """A thread's runs of receives on one socket take the receiving hot lane from the second
+    datagram on: recvfrom, recv and read, named or not, connected or not, across a peer that
+    changes, a socket closed and another on its number, and a fork.  Every datagram is recorded
+    once with its own addresses and pid; a STUN message and a DTLS handshake in a run are what
+    tshark says they are; a peeked datagram is recorded once; the program sees what it was sent."""
+    cap = env.path("c.pcapng")
+    out = py(env, RX_RUNS, cap).stdout.splitlines()
+    seen = eval(out[0])
+    p1, p2, ppid, kid = out[1].split()
+    rows = tshark(cap, ["udp.payload", "ip.src", "udp.srcport", "ip.dst", "frame.comment", "stun.type"],
+                  "sll.pkttype == 0")
+    frames = {}
+    for r in rows:
+        frames.setdefault(bytes.fromhex(r[0]), []).append(r[1:])
+    want = {}
+    for i in range(4):
+        tag = lambda t: bytes([t]) + b"%d" % i
+        for t in b"adefghikm":
+            want[tag(t)] = ("127.0.0.1", p1, "127.0.0.1", ppid)
+        want[tag(ord("b"))] = ("127.0.0.2", p2, "127.0.0.1", ppid)
+        want[tag(ord("c"))] = ("127.0.0.%d" % (1 + i % 2), (p1, p2)[i % 2], "127.0.0.1", ppid)
+        want[tag(ord("j"))[:2]] = ("127.0.0.1", p1, "127.0.0.1", ppid)
+        want[tag(ord("l"))] = ("127.0.0.1", p1, "127.0.0.1", ppid)
+        for t, who in ((b"n", ppid), (b"o", kid), (b"p", ppid)):
+            want[tag(t[0])] = ("127.0.0.1", p1, "127.0.0.3", who)
+    stun = struct.pack("!HHI", 1, 0, 0x2112A442) + b"T" * 12
+    want[stun] = want.pop(b"f1")
+    want[b"\x16g1"] = want.pop(b"g1")
+    pid = lambda comment: (re.findall(r"\bpid (\d+)", comment) or [comment])[0]
+    got = {d: [tuple(f[:3]) + (pid(f[3]),) for f in fs] for d, fs in frames.items()}
+    eq(sorted(got.items()), sorted((d, [w]) for d, w in want.items()), "each datagram once, with its own headers and pid")
+    stuns = [r for r in rows if r[5]]
+    eq([(r[5], r[1]) for r in stuns], [("0x0001", "127.0.0.1")], "the STUN Binding request in run f")
+    # The program's own view: every datagram's bytes, and the name it asked for.
+    names = {"a": p1, "b": p2, "l": p1}
+    for k, (data, name) in enumerate(seen):
+        tag = chr(bytes.fromhex(data)[0]) if data[:2] not in ("00", "16") else "fg"[data[:2] == "16"]
+        if tag in names:
+            eq(name, "127.0.0.1:%s" % names[tag] if tag != "b" else "127.0.0.2:%s" % p2, "name of %s" % data)
+        elif tag == "c":
+            eq(name.split(":")[1], (p1, p2)[k % 2], "name of %s" % data)
+    eq(len(seen), 4 * 15, "the parent's receives")
+    eq(bytes.fromhex(seen[9 * 4][0]), b"j0", "a datagram cut to the buffer")
 
 
 def test_empty_datagrams(env):

@@ -14,7 +14,7 @@ from cclib import eq, ok, tshark
 
 # Under ASan the lying server covers the TURN follower; the coturn session runs under TSan.
 QUICK = ["test_turn_hostile_server"]
-TSAN = ["test_turn_udp_channels"]
+TSAN = ["test_turn_udp_channels", "test_turn_allocate_while_receiving"]
 
 USER, PASSWORD, REALM = "alice", "secret", "clearcap.test"
 MESSAGES = 8
@@ -300,3 +300,57 @@ def test_turn_hostile_server(env):
     for r in relay:
         ok({(r[1], r[2]), (r[3], r[4])} == {("127.0.0.1", "49152"), ("127.0.0.1", "5000")},
            "relay copies only between the relayed address and the bound peer: %r" % (r[:5],))
+
+
+WAITING_RECEIVER = r"""
+import socket, struct, threading, time
+COOKIE = 0x2112A442
+def attr(t, v):
+    return struct.pack("!HH", t, len(v)) + v + b"\0" * ((4 - len(v) % 4) % 4)
+def xaddr(port):
+    return b"\x00\x01" + struct.pack("!H", port ^ (COOKIE >> 16)) + bytes(a ^ b for a, b in zip(b"\x7f\0\0\x01", struct.pack("!I", COOKIE)))
+def stun(method, cls, attrs):
+    t = (method & 0xF) | ((method & 0x70) << 1) | ((method & 0xF80) << 2) | ((cls & 1) << 4) | ((cls & 2) << 7)
+    body = b"".join(attrs)
+    return struct.pack("!HHI", t, len(body), COOKIE) + bytes(12) + body
+def udp(addr=("127.0.0.1", 0)):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(addr)
+    return s
+srv, cli = udp(), udp()
+got = []
+def receive():
+    for _ in range(4):
+        got.append(cli.recv(100))
+t = threading.Thread(target=receive); t.start()
+for i in range(3):                      # from the server: the receiving thread's lane fills
+    srv.sendto(b"plain-%d" % i, cli.getsockname()); time.sleep(0.05)
+time.sleep(0.2)                         # it waits in recv now, the lane's count read
+# The process's first Allocate, from a second socket on the client's address connected to the
+# server (the kernel gives that one the server's answers), then a channel bound.
+ctl = udp(cli.getsockname()); ctl.connect(srv.getsockname())
+ctl.send(stun(3, 0, [attr(0x19, b"\x11\0\0\0")])); srv.recvfrom(100)
+srv.sendto(stun(3, 2, [attr(0x16, xaddr(49152))]), cli.getsockname()); ctl.recv(100)
+ctl.send(stun(9, 0, [attr(0x0C, b"\x40\x00\0\0"), attr(0x12, xaddr(5000))])); srv.recvfrom(100)
+srv.sendto(stun(9, 2, []), cli.getsockname()); ctl.recv(100)
+ctl.close()
+srv.sendto(b"\x40\x00\x00\x04ok!!", cli.getsockname())   # to the waiting thread
+t.join()
+print(got[-1].hex())
+"""
+
+
+def test_turn_allocate_while_receiving(env):
+    """A thread waits in recv on a socket whose receives took the receiving hot lane while
+    another thread makes the process's first TURN allocation for that address: the ChannelData
+    the waiting call returns is still unwrapped onto the relay interface."""
+    cap = env.path("w.pcapng")
+    p = cclib.run([cclib.PY, "-c", WAITING_RECEIVER], env=env.env(cap))
+    eq(p.stdout.strip(), b"\x40\x00\x00\x04ok!!".hex(), "the program's datagram")
+    eq(tshark(cap, ["udp.payload"], "sll.pkttype == 0 && udp.payload contains \"plain\"").__len__(), 3,
+       "the plain datagrams received")
+    relay = tshark(cap, ["sll.pkttype", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "udp.payload"],
+                   'frame.interface_name == "relay"')
+    eq([tuple(r) for r in relay], [("0", "127.0.0.1", "5000", "127.0.0.1", "49152", b"ok!!".hex())],
+       "the ChannelData unwrapped")
