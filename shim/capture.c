@@ -154,6 +154,10 @@ void cc_hot_fill(int outgoing, int fd, const struct cc_udp_last *c, uint64_t sa)
 	struct cc_hot *h = outgoing ? &cc_hot : &cc_hot_rx;
 	int *lane = outgoing ? &cc_hot_fd : &cc_hot_rfd;
 
+	/* A signal handler's datagram while a receive of the lane waits: that receive reads h after. */
+	if (h->busy)
+		return;
+
 	/*
 	 * Only what the usual path would queue with nothing else to do: a kept flow, every class
 	 * captured, the writer running (no impairment: the caller's, whose hook comes before the

@@ -98,7 +98,10 @@ extern __thread struct cc_nest cc_nest;
  * holds: the direct call then fails with EBADF, as glibc's would.)
  */
 extern __thread int cc_hot_fd __attribute__((tls_model("initial-exec")));
-/* The receiving lane's socket (cc_hot_rx): what recvfrom, recv and read look at first. */
+/*
+ * The receiving lane's socket (cc_hot_rx), the same for recvfrom, recv and read, which look at it
+ * first.  (A receive on fd CC_HOT_NONE may enter the lane too: glibc's call fails with EBADF.)
+ */
 extern __thread int cc_hot_rfd __attribute__((tls_model("initial-exec")));
 #define CC_HOT_NONE INT_MIN
 

@@ -189,7 +189,9 @@ int cc_udp_last_fill(struct cc_udp_last *c, const struct cc_fd *e, int outgoing,
  * reads the count again after its call.
  */
 struct cc_hot {
-	uint32_t gen;                   /* cc_fd_gen when filled (the socket: cc_hot_fd) */
+	uint32_t gen;                   /* cc_fd_gen when filled (the socket: cc_hot_fd, cc_hot_rfd) */
+	uint32_t busy;                  /* receives in the lane on this thread (signal handlers'
+					   too): not filled again meanwhile */
 	uint64_t sa;                    /* as cc_udp_last.sa: the peer given, or 0 for none */
 	int no_fd;                      /* the lane refused for this socket, count and peer: */
 	uint32_t no_gen;                /*   not filled again until one of them moves */

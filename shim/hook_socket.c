@@ -280,8 +280,13 @@ static inline __attribute__((always_inline)) ssize_t udp_recv(int fd, struct cc_
 	if (!(fl & (FDF_PKTINFO | FDF_USER_PKTINFO | FDF_RECV_TOS | FDF_RECV_TTL | FDF_GRO))) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		/* (A name buffer without a length is the program's EFAULT to get, as without us.) */
-		int own_name = !(fl & FDF_PEER) && !(from && (!fromlen || *fromlen >= sizeof(ss)));
+		/*
+		 * Ours when the program's buffer would not take a whole name of the socket's family, so
+		 * that its bad buffer stays the kernel's EFAULT to give wherever it can.  (A name
+		 * buffer without a length is the program's EFAULT to get, as without us.)
+		 */
+		socklen_t whole = e->family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+		int own_name = !(fl & FDF_PEER) && !(from && (!fromlen || *fromlen >= whole));
 		socklen_t asked = fromlen ? *fromlen : 0;
 		ssize_t r;
 	again:
@@ -306,10 +311,13 @@ static inline __attribute__((always_inline)) ssize_t udp_recv(int fd, struct cc_
 			memcpy(from, &ss, sl < *fromlen ? sl : *fromlen);
 			*fromlen = sl;
 		}
+		/* A name the program's buffer cut short (a connected socket's) names nobody: its peer then. */
 		if (own_name)
 			udp_recv_done(fd, e, buf, len, flags, r, (struct sockaddr *)&ss, sl);
+		else if (from && fromlen && *fromlen <= asked)
+			udp_recv_done(fd, e, buf, len, flags, r, from, *fromlen);
 		else
-			udp_recv_done(fd, e, buf, len, flags, r, from && fromlen ? from : NULL, from && fromlen ? *fromlen : 0);
+			udp_recv_done(fd, e, buf, len, flags, r, NULL, 0);
 		return r;
 	}
 	struct iovec v = { buf, len };
@@ -388,15 +396,25 @@ static __attribute__((noinline)) ssize_t rx_done(int fd, void *buf, size_t len, 
 static inline __attribute__((always_inline)) ssize_t hot_recv(enum rx_kind kind, int fd, void *buf, size_t len,
 							      int flags, struct sockaddr *from, socklen_t *fromlen)
 {
-	const struct cc_hot *h = &cc_hot_rx;
+	struct cc_hot *h = &cc_hot_rx;
 	struct sockaddr_in own;
 	socklen_t ownlen = sizeof(own);
 	struct sockaddr *name = from;
 	socklen_t *namelen = fromlen;
 	uint32_t gen = __atomic_load_n(&cc_fd_gen, __ATOMIC_ACQUIRE);
 
-	if (gen != h->gen || !len || (flags & ~MSG_DONTWAIT) || (from && (!fromlen || *fromlen < sizeof(own))))
+	/*
+	 * Busy from before the lane is read until its record is queued: a signal handler's own
+	 * datagrams meanwhile (another socket, another peer) do not fill it again under us.
+	 */
+	h->busy++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (gen != h->gen || !len || (flags & ~MSG_DONTWAIT) || (from && (!fromlen || *fromlen < sizeof(own)))) {
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		h->busy--;
 		return rx_cold(kind, fd, buf, len, flags, from, fromlen);
+	}
+	socklen_t room = from ? *fromlen : sizeof(own);
 	if (!from && h->sa) {
 		name = (struct sockaddr *)&own;
 		namelen = &ownlen;
@@ -404,7 +422,7 @@ static inline __attribute__((always_inline)) ssize_t hot_recv(enum rx_kind kind,
 	ssize_t r = cc_real.recvfrom(fd, buf, len, flags, name, namelen);
 	if (__builtin_expect(r > 0 && r <= 65535 && __atomic_load_n(&cc_fd_gen, __ATOMIC_ACQUIRE) == gen, 1)) {
 		uint64_t sa = 0;
-		if (h->sa && *namelen == sizeof(own))
+		if (name && h->sa && *namelen == sizeof(own))
 			memcpy(&sa, name, 8);   /* family, port and address, as cc_udp_fast keeps them */
 		/* What becomes of it by its first byte.  (Paused: the usual path, which counts nothing.) */
 		int act = h->act[*(const uint8_t *)buf];
@@ -413,10 +431,15 @@ static inline __attribute__((always_inline)) ssize_t hot_recv(enum rx_kind kind,
 				cc_hot_queue(h, buf, (size_t)r);
 			else
 				cc_writer_count_filtered();
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			h->busy--;
 			return r;
 		}
 	}
-	return rx_done(fd, buf, len, flags, r, name, namelen);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	h->busy--;
+	/* A name the program's buffer cut short names nobody: a connected socket's peer then. */
+	return rx_done(fd, buf, len, flags, r, name && r >= 0 && *namelen <= room ? name : NULL, namelen);
 }
 
 static __attribute__((noinline)) ssize_t recvfrom_hot(int fd, void *buf, size_t len, int flags, struct sockaddr *from,

@@ -252,5 +252,6 @@ void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, s
 		cc_fd_changed();
 	} else if (level == IPPROTO_UDP && name == UDP_GRO) {
 		v ? set_flags(e, FDF_GRO) : clear_flags(e, FDF_GRO);
+		cc_fd_changed();        /* the receiving lane splits nothing (capture_int.h) */
 	}
 }

@@ -603,6 +603,27 @@ def test_hot_rx_lane_follows_changes(env):
     eq(bytes.fromhex(seen[9 * 4][0]), b"j0", "a datagram cut to the buffer")
 
 
+def test_rx_lane_signal_and_names(env):
+    """A signal handler receives on another socket while the thread waits in the receiving lane
+    (connected or not, either socket): the datagram the wait returns is recorded on its own socket
+    and the program is unharmed.  A name buffer the program cannot write gets the kernel's EFAULT,
+    as without the shim."""
+    exe = env.path("rx_signal")
+    cclib.run(["gcc", "-O1", "-pthread", "-o", exe, os.path.join(HERE, "rx_signal.c")])
+    for variant in range(3):
+        cap = env.path("s%d.pcapng" % variant)
+        out = cclib.run([exe, str(variant)], env=env.env(cap)).stdout.splitlines()
+        eq(out[0], "got 6 X-on-A", "variant %d: the program's receive" % variant)
+        a, s1, b = out[1].split()
+        rows = tshark(cap, ["ip.src", "udp.srcport", "ip.dst", "udp.dstport"],
+                      'sll.pkttype == 0 && udp.payload == "X-on-A"')
+        eq(rows, [["127.0.0.1", s1, "127.0.0.1", a]], "variant %d: recorded on A, once" % variant)
+        eq(tshark_count(cap, 'sll.pkttype == 0 && udp.payload == "b-on-B"'), 3, "variant %d: B's three" % variant)
+    plain = cclib.run([exe, "3"], env=env.env(preload=False)).stdout
+    eq(plain.strip(), "r=-1 errno=14", "without the shim")
+    eq(cclib.run([exe, "3"], env=env.env(env.path("e.pcapng"))).stdout, plain, "with the shim")
+
+
 def test_empty_datagrams(env):
     """Zero-length datagrams, one sent with no iovec at all: each is a packet, both ways."""
     cap = env.path("c.pcapng")
@@ -639,13 +660,22 @@ s.setsockopt(socket.SOL_UDP, UDP_SEGMENT, 700)
 s.send(b'D' * 700 + b'E' * 700 + b'F' * 100)
 data, anc, flags, addr = r.recvmsg(4000, 64)
 print(len(data), anc)
+# UDP_GRO turned on after recv took the receiving hot lane: recv then gets the segments as one.
+s.setsockopt(socket.SOL_UDP, UDP_SEGMENT, 0)
+r2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r2.bind(('127.0.0.1', 0))
+s.connect(r2.getsockname())
+for i in range(3):
+    s.send(b'p%d' % i); assert r2.recv(100) == b'p%d' % i
+r2.setsockopt(socket.SOL_UDP, UDP_GRO, 1)
+s.sendmsg([b'G' * 10 + b'H' * 10 + b'I' * 10], [(socket.SOL_UDP, UDP_SEGMENT, struct.pack('H', 10))])
+print(len(r2.recv(100)))
 """
     out = py(env, code, cap).stdout
     rows = tshark(cap, ["sll.pkttype", "udp.length"], "udp")
     sent = [int(r[1]) - 8 for r in rows if r[0] == "4"]
-    eq(sent, [1000, 1000, 500, 700, 700, 100], "GSO sends split into real datagrams")
+    eq(sent, [1000, 1000, 500, 700, 700, 100, 2, 2, 2, 10, 10, 10], "GSO sends split into real datagrams")
     recvd = [int(r[1]) - 8 for r in rows if r[0] == "0"]
-    eq(recvd, [1000, 1000, 500, 700, 700, 100], "GRO receive split into real datagrams: " + out)
+    eq(recvd, [1000, 1000, 500, 700, 700, 100, 2, 2, 2, 10, 10, 10], "GRO receive split into real datagrams: " + out)
 
 
 def test_recvmmsg_sendmmsg_c(env):
