@@ -405,11 +405,13 @@ static inline __attribute__((always_inline)) ssize_t hot_recv(enum rx_kind kind,
 
 	/*
 	 * Busy from before the lane is read until its record is queued: a signal handler's own
-	 * datagrams meanwhile (another socket, another peer) do not fill it again under us.
+	 * datagrams meanwhile (another socket, another peer) do not fill it again under us.  One
+	 * may have done so since the exported hook looked (cc_hot_rfd, read again here).
 	 */
 	h->busy++;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (gen != h->gen || !len || (flags & ~MSG_DONTWAIT) || (from && (!fromlen || *fromlen < sizeof(own)))) {
+	if (gen != h->gen || cc_hot_rfd != fd || !len || (flags & ~MSG_DONTWAIT) ||
+	    (from && (!fromlen || *fromlen < sizeof(own)))) {
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		h->busy--;
 		return rx_cold(kind, fd, buf, len, flags, from, fromlen);
