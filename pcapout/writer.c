@@ -345,6 +345,9 @@ static __attribute__((noinline)) size_t synth_other(const uint8_t *raw, uint8_t 
 	const struct cc_raw_rec *r = (const struct cc_raw_rec *)(const void *)raw;
 	const uint8_t *note = raw + sizeof(*r), *tag = note + r->note_len, *payload = tag + r->tag_len;
 
+	/* A deferred record queued unstamped (SRTP's plaintexts, shim/srtpmatch.c): stamped here. */
+	uint64_t ts = r->ts_ns || !r->f.defer ? r->ts_ns : now_ns();
+
 	if (__builtin_expect(r->f.defer, 0)) {
 		cc_defer_fn fn = __atomic_load_n(&defer_fn, __ATOMIC_ACQUIRE);
 		if (fn) {
@@ -354,7 +357,7 @@ static __attribute__((noinline)) size_t synth_other(const uint8_t *raw, uint8_t 
 				return CC_RING_NO_ROOM;
 			memcpy(nb, note, r->note_len);
 			nb[r->note_len] = 0;
-			struct cc_deferred d = { r->ts_ns, &r->f, payload, r->caplen, r->origlen, r->note_len ? nb : NULL, tag,
+			struct cc_deferred d = { ts, &r->f, payload, r->caplen, r->origlen, r->note_len ? nb : NULL, tag,
 						 r->tag_len };
 			struct cc_sink s = { out, room, 0, 0 };
 			fn(&d, &s);
@@ -364,7 +367,7 @@ static __attribute__((noinline)) size_t synth_other(const uint8_t *raw, uint8_t 
 	}
 	if (r->f.hidden)
 		return 0;
-	size_t n = build_record(out, room, &r->f, r->ts_ns, payload, r->caplen, r->origlen, (const char *)note,
+	size_t n = build_record(out, room, &r->f, ts, payload, r->caplen, r->origlen, (const char *)note,
 				r->note_len);
 	*records = n != CC_RING_NO_ROOM;
 	return n;

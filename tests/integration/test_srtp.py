@@ -297,3 +297,30 @@ def test_early_media_with_class_selection(env):
     eq(len(rows), 20, "the 20 plaintexts, nothing else")
     lost = [r[0] for r in rows if "flow from SRTP packet" not in r[0]]
     eq(lost[:2], [], "every plaintext on its packet's flow")
+
+
+def test_unmatched_plaintexts_stamped(env):
+    """A plaintext is queued unstamped: one put on its datagram's flow has that datagram's time,
+    one whose datagram never comes (protected and not sent, or unprotected from memory) is stamped
+    when the writer takes it: within the program's run, never 1970 (tests/integration/
+    unmatched_srtp.c)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    exe = env.path("unmatched_srtp")
+    cclib.run(["gcc", "-O1", "-o", exe, os.path.join(here, "unmatched_srtp.c"), "-lsrtp2"])
+    cap = env.path("c.pcapng")
+    out = cclib.run([exe], env=env.env(cap)).stdout.splitlines()
+    t0, t1 = (int(x) for x in out[0].split())
+    eq(out[1], "matched 2 unmatched 4", "the program's own view")
+    rows = tshark(cap, ["frame.interface_name", "frame.time_epoch", "sll.pkttype", "udp.payload", "frame.comment"])
+    ns = lambda r: int(r[1].replace(".", "").ljust(19, "0")[:19])
+    plain = [r for r in rows if r[0] == "plaintext"]
+    wire = [r for r in rows if r[0] == "wire"]
+    eq(len(wire), 4, "two datagrams sent and received")
+    eq(len(plain), 8, "eight plaintexts: two protected and sent, two unprotected from them, two of each never sent")
+    for r in rows:
+        ok(t0 <= ns(r) <= t1, "stamped within the run: %r (%d..%d)" % (r[:3], t0, t1))
+    on_flow = [r for r in plain if "flow from SRTP packet" in r[4]]
+    eq(len(on_flow), 4, "the four with a datagram on its flow: %r" % [r[4] for r in plain])
+    wire_times = sorted(ns(r) for r in wire)
+    for r in on_flow:
+        ok(ns(r) in wire_times, "a matched plaintext has its datagram's time: %r" % (r[:3],))
