@@ -31,21 +31,23 @@ totals() {
 }
 
 # count SHIM(0|1|2) TAG COMMAND...: runs under callgrind (2: with an idle second thread, no
-# shim); leaves $tmp/TAG.PID-TID files.
+# shim); leaves $tmp/TAG.PID-TID files.  With collect=main, only what runs inside the program's
+# main() is counted: not the exit handlers, where the shim's last drain runs on the program's
+# thread for as much as happens to be left (a few hundred instructions a round trip of noise).
+collect=
 count() {
-	local shim=$1 tag=$2
+	local shim=$1 tag=$2 opts=(--tool=callgrind --separate-threads=yes)
 	shift 2
+	[ -z "$collect" ] || opts+=(--toggle-collect="$collect")
 	rm -f "$tmp/$tag".* "$tmp/cap.pcapng"
 	if [ "$shim" = 2 ]; then
-		LD_PRELOAD=$idle valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$tmp/$tag.%p" "$@" \
+		LD_PRELOAD=$idle valgrind "${opts[@]}" --callgrind-out-file="$tmp/$tag.%p" "$@" \
 			>"$tmp/$tag.out" 2>"$tmp/$tag.err"
 	elif [ "$shim" = 1 ]; then
-		LD_PRELOAD=$lib CLEARCAP_FILE=$tmp/cap.pcapng CLEARCAP_FILTER=${FILTER:-} valgrind --tool=callgrind \
-			--separate-threads=yes \
+		LD_PRELOAD=$lib CLEARCAP_FILE=$tmp/cap.pcapng CLEARCAP_FILTER=${FILTER:-} valgrind "${opts[@]}" \
 			--callgrind-out-file="$tmp/$tag.%p" "$@" >"$tmp/$tag.out" 2>"$tmp/$tag.err"
 	else
-		valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$tmp/$tag.%p" "$@" \
-			>"$tmp/$tag.out" 2>"$tmp/$tag.err"
+		valgrind "${opts[@]}" --callgrind-out-file="$tmp/$tag.%p" "$@" >"$tmp/$tag.out" 2>"$tmp/$tag.err"
 	fi
 }
 
@@ -115,6 +117,7 @@ r1=$(rx 1)
 echo "instructions per captured 200-byte datagram received with recv, program's thread = $((r1 - r0)) (no target)"
 
 srtp=$build/bench/srtpflood
+collect=main
 if [ -x "$srtp" ]; then
 	# rt SHIM: round trips and program-thread instructions of a 1 s and a 3 s run, differenced.
 	rt() {

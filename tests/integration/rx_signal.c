@@ -48,7 +48,7 @@ static void on_alarm(int sig)
 static void *later(void *arg)
 {
 	(void)arg;
-	usleep(800000);
+	usleep(400000);
 	sendto(S1, "X-on-A", 6, 0, (struct sockaddr *)&aA, sizeof(aA));
 	return NULL;
 }
@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 		sendto(S1, "a-on-A", 6, 0, (struct sockaddr *)&aA, sizeof(aA));
 		recv(A, b, sizeof(b), 0);
 	}
-	struct itimerval it = { .it_value = { 0, 300000 } };
+	struct itimerval it = { .it_value = { 0, 150000 } };
 	setitimer(ITIMER_REAL, &it, NULL);
 	ssize_t r = recv(A, b, sizeof(b), 0);        /* the lane's: waits, the handler runs meanwhile */
 	printf("got %zd %.*s\n", r, (int)(r > 0 ? r : 0), b);
