@@ -44,7 +44,8 @@ count() {
 		LD_PRELOAD=$idle valgrind "${opts[@]}" --callgrind-out-file="$tmp/$tag.%p" "$@" \
 			>"$tmp/$tag.out" 2>"$tmp/$tag.err"
 	elif [ "$shim" = 1 ]; then
-		LD_PRELOAD=$lib CLEARCAP_FILE=$tmp/cap.pcapng CLEARCAP_FILTER=${FILTER:-} valgrind "${opts[@]}" \
+		LD_PRELOAD=$lib CLEARCAP_FILE=$tmp/cap.pcapng CLEARCAP_FILTER=${FILTER:-} CLEARCAP_CAPTURE=${CAPTURE:-} \
+			valgrind "${opts[@]}" \
 			--callgrind-out-file="$tmp/$tag.%p" "$@" >"$tmp/$tag.out" 2>"$tmp/$tag.err"
 	else
 		valgrind "${opts[@]}" --callgrind-out-file="$tmp/$tag.%p" "$@" >"$tmp/$tag.out" 2>"$tmp/$tag.err"
@@ -88,6 +89,13 @@ for n in 20000 70000; do
 done
 declined=$(( $(per 1 f1-70000 f1-20000) - base ))
 echo "instructions per filter-declined 200-byte sendto, program's thread = $declined (stored: $prog) $(verdict "$declined" "$prog")"
+
+# A class selection declining every datagram (CLEARCAP_CAPTURE=stun; the flood is not STUN).
+for n in 20000 70000; do
+	CAPTURE=stun count 1 "c1-$n" "$flood" send 127.0.0.1 9 200 100 "$n"
+done
+classdrop=$(( $(per 1 c1-70000 c1-20000) - base ))
+echo "instructions per class-declined 200-byte sendto, program's thread = $classdrop (stored: $prog) $(verdict "$classdrop" "$prog")"
 
 # Received: udpflood recv (recv() on an unconnected socket: the shim asks for the sender's name)
 # against a flood without the shim, for 1 and 3 s; per datagram received.  No target: shown so

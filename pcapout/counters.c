@@ -51,8 +51,14 @@ struct cc_counters *cc_counters_map(const char *path)
 
 void cc_wc_map(void)
 {
-	if (!W.shared)
-		W.shared = cc_counters_map(W.counters_path);
+	struct cc_counters *c, *none = NULL;
+
+	if (__atomic_load_n(&W.shared, __ATOMIC_ACQUIRE))
+		return;
+	/* (From the writer's start, or from a program's thread declining a first packet: once.) */
+	c = cc_counters_map(W.counters_path);
+	if (c && !__atomic_compare_exchange_n(&W.shared, &none, c, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		munmap(c, CC_COUNTERS_SIZE);
 }
 
 void cc_wc_ctl_state(enum cc_ctl_state st)
@@ -75,11 +81,31 @@ void cc_writer_count_unmatched(uint64_t n)
 		cc_wc_count(&W.shared->unmatched, n);
 }
 
+/*
+ * A packet declined before anything was stored: the writer (which maps the counters page) may
+ * never start in a process whose packets are all declined, yet the wrapper's summary must count
+ * them.  The page is mapped here, once; the program's errno is kept.
+ */
+static __attribute__((noinline)) void count_filtered_early(void)
+{
+	static int tried;
+
+	if (!__atomic_exchange_n(&tried, 1, __ATOMIC_ACQ_REL)) {
+		int saved = errno;
+		cc_wc_map();
+		errno = saved;
+	}
+	if (__atomic_load_n(&W.shared, __ATOMIC_ACQUIRE))
+		cc_wc_count(&W.shared->filtered, 1);
+}
+
 void cc_writer_count_filtered(void)
 {
 	__atomic_fetch_add(&W.filtered, 1, __ATOMIC_RELAXED);
-	if (W.shared)
+	if (__builtin_expect(W.shared != NULL, 1))
 		cc_wc_count(&W.shared->filtered, 1);
+	else
+		count_filtered_early();
 }
 
 void cc_writer_count_impaired(unsigned what)

@@ -159,17 +159,21 @@ void cc_hot_fill(int outgoing, int fd, const struct cc_udp_last *c, uint64_t sa)
 		return;
 
 	/*
-	 * Only what the usual path would queue with nothing else to do: a kept flow, every class
-	 * captured, the writer running (no impairment: the caller's, whose hook comes before the
-	 * lane).  (c->gen was read before anything this reads: a change since moves cc_fd_gen,
-	 * cc_hot_stale() for the writer's.)
+	 * Only what the usual path would queue or decline with nothing else to do: a kept flow, and
+	 * under a class selection no matching that needs the declined datagrams (cc_udp_fast hands
+	 * those to the writer hidden).  Queued only while the writer runs (no impairment: the
+	 * caller's, whose hook comes before the lane); a class selection's declines need no writer,
+	 * which a process whose datagrams are all declined never starts.  (c->gen was read before
+	 * anything this reads: a change since moves cc_fd_gen, cc_hot_stale() for the writer's.)
 	 */
-	if (!c->e || __atomic_load_n(&cc_sel, __ATOMIC_RELAXED) != CC_SEL_ALL || !cc_wq_gate_open()) {
+	unsigned sel = __atomic_load_n(&cc_sel, __ATOMIC_RELAXED);
+	int open = cc_wq_gate_open();
+	if (!c->e || (sel != CC_SEL_ALL && matching()) || (!open && sel == CC_SEL_ALL)) {
 		hot_refuse(h, lane, fd, c, sa);
 		return;
 	}
 	/* A filter (set before capture starts) that answers for the headers alone: kept or declined. */
-	int v = cc_filter_active() ? cc_out_udp_verdict(&c->src, &c->dst, c->bytes, cc_pid) : 1;
+	int v = open && cc_filter_active() ? cc_out_udp_verdict(&c->src, &c->dst, c->bytes, cc_pid) : 1;
 	if (v < 0) {
 		hot_refuse(h, lane, fd, c, sa);
 		return;
@@ -177,13 +181,23 @@ void cc_hot_fill(int outgoing, int fd, const struct cc_udp_last *c, uint64_t sa)
 	/*
 	 * By the first byte, what cc_udp_fast sends the general way: a TURN candidate (STUN is
 	 * told by its cookie, there: here all of 0-3 go; ChannelData once allocated), a DTLS
-	 * handshake, what dtlsmatch reads while sessions are matched.
+	 * handshake, what dtlsmatch reads while sessions are matched.  Under a class selection, a
+	 * byte whose datagrams may fall in a class taken and in one declined goes the general way
+	 * too; one whose datagrams all fall in declined classes is declined, as cc_udp_fast would.
 	 */
 	int turn = __atomic_load_n(&cc_turn_allocated, __ATOMIC_RELAXED), dm = dtls_matching();
 	for (unsigned b = 0; b < sizeof(h->act); b++) {
 		int usual = (cc_turn_candidate((uint8_t)b) && (b < 64 || turn)) || b == CC_TLS_CT_HANDSHAKE ||
 			    (dm && cc_dm_byte((uint8_t)b));
-		h->act[b] = usual ? CC_HOT_USUAL : v ? CC_HOT_QUEUE : CC_HOT_DECLINE;
+		int act = usual || !open ? CC_HOT_USUAL : v ? CC_HOT_QUEUE : CC_HOT_DECLINE;
+		if (!usual && sel != CC_SEL_ALL) {
+			unsigned can = cc_sel_udp_byte_classes((uint8_t)b);
+			if (!(sel & CC_SEL_WIRE) || !(can & sel))
+				act = CC_HOT_DECLINE;
+			else if (can & ~sel & CC_SEL_CONTENT)
+				act = CC_HOT_USUAL;
+		}
+		h->act[b] = (uint8_t)act;
 	}
 	memset(&h->rec, 0, sizeof(h->rec));
 	h->rec.f.src = c->src;

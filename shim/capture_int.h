@@ -211,6 +211,24 @@ extern __thread struct cc_hot cc_hot_rx __attribute__((tls_model("initial-exec")
 void cc_hot_fill(int outgoing, int fd, const struct cc_udp_last *c, uint64_t sa);
 
 /*
+ * After cc_udp_fast queued or declined a datagram: a call whose next ones may take the hot lane
+ * of its direction (hot_fd >= 0: sendto, send, write; recvfrom, recv, read), the second of a run
+ * with one peer (again), fills it, so that a thread whose datagrams change socket or peer every
+ * time pays for no lane it never takes.
+ */
+static inline __attribute__((always_inline)) void cc_hot_maybe_fill(int outgoing, int hot_fd, int again,
+								    const struct cc_udp_last *c, uint64_t sa, uint32_t gen)
+{
+	if (hot_fd >= 0 && again) {
+		const struct cc_hot *h = outgoing ? &cc_hot : &cc_hot_rx;
+		int lane = outgoing ? cc_hot_fd : cc_hot_rfd;
+		if ((lane != hot_fd || h->gen != gen || h->sa != sa) &&
+		    (h->no_fd != hot_fd || h->no_gen != gen || h->no_sa != sa))
+			cc_hot_fill(outgoing, hot_fd, c, sa);
+	}
+}
+
+/*
  * cc_hot.act: queued; taken by the usual path (STUN, which may be TURN, a DTLS handshake,
  * ChannelData once an allocation was made); or declined by the filter, counted.
  */
@@ -301,6 +319,7 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 		if (__atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED) | __atomic_load_n(&cc_dm_active, __ATOMIC_RELAXED))
 			return 0;
 		cc_writer_count_filtered();
+		cc_hot_maybe_fill(outgoing, hot_fd, again, c, sa, gen);
 		return 1;
 	}
 	/* A filter judges first: a datagram it declines needs no time (0: stamped once kept). */
@@ -308,18 +327,7 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 		cc_out_udp_slow(0, &c->src, &c->dst, c->bytes, cc_pid, c->flow, p, len);
 	else
 		cc_out_udp(cc_now(), &c->src, &c->dst, c->bytes, cc_pid, c->flow, p, len);
-	/*
-	 * A call whose next ones may take the hot lane of its direction (hot_fd >= 0: sendto, send,
-	 * write; recvfrom, recv, read): the second of a run with one peer, so that a thread whose
-	 * datagrams change socket or peer every time pays for no lane it never takes.
-	 */
-	if (hot_fd >= 0 && again) {
-		const struct cc_hot *h = outgoing ? &cc_hot : &cc_hot_rx;
-		int lane = outgoing ? cc_hot_fd : cc_hot_rfd;
-		if ((lane != hot_fd || h->gen != gen || h->sa != sa) &&
-		    (h->no_fd != hot_fd || h->no_gen != gen || h->no_sa != sa))
-			cc_hot_fill(outgoing, hot_fd, c, sa);
-	}
+	cc_hot_maybe_fill(outgoing, hot_fd, again, c, sa, gen);
 	return 1;
 }
 

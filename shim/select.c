@@ -147,6 +147,24 @@ int cc_sel_wants_classified(const struct cc_frame *f, const struct iovec *iov, i
 	return (c & sel & CC_SEL_CONTENT) && (c & sel & CC_SEL_IFACES);
 }
 
+unsigned cc_sel_udp_byte_classes(uint8_t b)
+{
+	/* classify_udp()'s answers, by its tests in order: SIP's start line, then RFC 7983's ranges. */
+	unsigned c = b >= 'A' && b <= 'Z' ? CC_SEL_SIP : 0;
+
+	if (b <= 3)
+		return c | CC_SEL_STUN | CC_SEL_TURN | CC_SEL_OTHER;     /* by cookie and method */
+	if (b >= 20 && b <= 63)
+		return c | (b == 23 || (b & 0xE0) == 0x20 ? CC_SEL_DTLS_APP : CC_SEL_DTLS_HS);
+	if (b >= 64 && b <= 79)
+		return c | CC_SEL_TURN;
+	if (b >= 80 && b <= 127)
+		return c | CC_SEL_TURN | CC_SEL_OTHER;                    /* by the length */
+	if (b >= 128 && b <= 191)
+		return c | CC_SEL_RTP | CC_SEL_RTCP | CC_SEL_OTHER;      /* by the second byte */
+	return c | CC_SEL_OTHER;                                          /* 4-19, 192-255 */
+}
+
 int cc_sel_udp_wire(const uint8_t *p, size_t len)
 {
 	/* What cc_sel_classify() reads of a wire UDP frame: its interface, protocol and bytes. */

@@ -58,6 +58,12 @@ static inline int cc_sel_wants(const struct cc_frame *f, const struct iovec *iov
 int cc_sel_udp_wire(const uint8_t *p, size_t len);
 
 /*
+ * Every content class a wire UDP datagram whose first byte is b may fall in, whatever follows
+ * (each answer cc_sel_classify() can give it): the hot lanes' verdict by first byte (capture.c).
+ */
+unsigned cc_sel_udp_byte_classes(uint8_t b);
+
+/*
  * Every frame the shim writes goes through here: selection by class, then the writer (which
  * applies CLEARCAP_FILTER).  Arguments as cc_out_frame().
  */

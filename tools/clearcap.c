@@ -1394,6 +1394,9 @@ static void report(const struct options *o, const struct totals *t, const char *
 			warn("nothing was captured: the configuration was refused in %llu of %llu process%s "
 			     "(see above)", (unsigned long long)t->refused, (unsigned long long)t->loaded,
 			     plural(t->loaded, "es"));
+		else if (t->filtered)
+			warn("nothing was captured: every one of the %llu packets %s sent and received was "
+			     "declined by the selection (--capture, -f)", (unsigned long long)t->filtered, o->argv[0]);
 		else if (o->programs != NULL)
 			warn("nothing was captured: %llu process%s loaded the shim; none matched -P '%s' "
 			     "and sent or received anything clearcap sees", (unsigned long long)t->loaded,

@@ -138,6 +138,53 @@ def test_capture_rtp_class(env):
     eq(cclib.tcpdump_count(cap, "udp[8] & 0xc0 = 0x80"), 2 * N, "tcpdump agrees")
 
 
+# Runs of four datagrams of one kind each, sent to and received from one peer (so that the
+# second of each run on may take the hot lanes both ways), starting with a declined run before
+# anything is stored (the writer not yet started).
+RUNS = r"""
+import socket, struct, sys
+runs = sys.argv[1] if len(sys.argv) > 1 else "orcsdhrocs"
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); rx.bind(("127.0.0.1", 0))
+tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); tx.bind(("127.0.0.1", 0))
+kinds = {
+    "o": lambda i: b"x-other-%d" % i,                                               # 120: TURN or other
+    "r": lambda i: struct.pack("!BBHII", 0x80, 0x60, i, i, 0x1234) + b"rtp-%d" % i,  # RTP
+    "c": lambda i: struct.pack("!BBHI", 0x80, 200, 6, 0x1234) + b"rtcp-%d" % i,     # RTCP, same first byte
+    "s": lambda i: struct.pack("!HHI", 1, 0, 0x2112A442) + b"%012d" % i,            # STUN Binding
+    "d": lambda i: bytes([23, 0xfe, 0xfd]) + b"app-%d" % i,                         # DTLS application data
+    "h": lambda i: bytes([0xc5]) + b"high-%d" % i,                                  # other
+}
+kept = []
+for k in runs:
+    for i in range(4):
+        tx.sendto(kinds[k](i), rx.getsockname()); rx.recv(2048)
+        if k in "rs":
+            kept.append(kinds[k](i).hex())
+print(len(runs) * 4, " ".join(kept))
+"""
+
+
+def test_capture_classes_in_runs(env):
+    """CLEARCAP_CAPTURE=stun,rtp on runs of RTP, RTCP (RTP's first byte), STUN, DTLS application
+    data and other datagrams, sent and received: exactly the RTP and STUN ones are stored, each
+    direction once, and every other one is counted as not selected, whether the usual path or a
+    hot lane declined it (from the first byte alone, even before the writer started)."""
+    cap = env.path("runs.pcapng")
+    p = cclib.run([env.tool, "-w", cap, "--capture", "stun,rtp", "--", cclib.PY, "-c", RUNS],
+                  env=env.env(None, preload=False))
+    n, *kept = p.stdout.split()
+    n = int(n)
+    rows = tshark(cap, ["sll.pkttype", "udp.payload"])
+    want = [(d, x) for x in kept for d in ("0", "4")]
+    eq(sorted((r[0], r[1]) for r in rows), sorted(want), "the RTP and STUN datagrams, sent and received, each once")
+    declined = 2 * n - len(want)
+    ok("%d not selected by the filter" % declined in p.stderr, "%d declined, counted: %s" % (declined, p.stderr))
+    # Everything declined: the writer never starts, and the summary still says what happened.
+    p = cclib.run([env.tool, "-w", env.path("none.pcapng"), "--capture", "stun,rtp", "--", cclib.PY, "-c", RUNS,
+                   "odh"], env=env.env(None, preload=False))
+    ok("every one of the 24 packets" in p.stderr and "declined by the selection" in p.stderr, p.stderr)
+
+
 def webrtc(env, cap, classes):
     import test_webrtc
     test_webrtc.run_session(env, cap, extra={"CLEARCAP_CAPTURE": classes})

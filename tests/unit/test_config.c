@@ -142,6 +142,55 @@ START_TEST(classes)
 }
 END_TEST
 
+/*
+ * cc_sel_udp_byte_classes(b) holds every class cc_sel_classify() gives a wire UDP datagram
+ * starting with b: all lengths up to 64 with random bytes, and the shapes that pick a class by
+ * what follows (STUN's cookie and methods, RTCP's packet types, TURN's channel lengths, SIP).
+ */
+START_TEST(classes_by_first_byte)
+{
+	static const char *sip[] = { "INVITE sip:a@b SIP/2.0\r\n", "SIP/2.0 200 OK\r\n", "OPTIONS sip:x SIP/2.0\r\n" };
+	unsigned seed = 7;
+	uint8_t p[64];
+
+	for (unsigned b = 0; b < 256; b++) {
+		unsigned all = cc_sel_udp_byte_classes((uint8_t)b), seen = 0;
+		for (int i = 0; i < 4000; i++) {
+			size_t len = 1 + (size_t)(rand_r(&seed) % 64);
+			for (size_t k = 0; k < len; k++)
+				p[k] = (uint8_t)rand_r(&seed);
+			switch (i % 8) {
+			case 1:         /* a STUN header with the cookie: TURN and STUN methods */
+				if (len >= 8)
+					memcpy(p + 4, "\x21\x12\xa4\x42", 4);
+				p[1] = (uint8_t)(i / 8 % 16);
+				break;
+			case 2:         /* RTCP's packet types */
+				p[1 % len] = (uint8_t)(192 + i / 8 % 32);
+				break;
+			case 3:         /* a length that fits, for channels 0x5000-0x7FFF */
+				if (len >= 4) {
+					p[2] = 0;
+					p[3] = (uint8_t)(len - 4 - i / 8 % 4);
+				}
+				break;
+			case 4:         /* a SIP start line */
+				len = strlen(sip[i / 8 % 3]);
+				memcpy(p, sip[i / 8 % 3], len);
+				break;
+			}
+			p[0] = (uint8_t)b;
+			unsigned c = classify(IPPROTO_UDP, CC_IF_WIRE, p, len) & CC_SEL_CONTENT;
+			ck_assert_msg((c & ~all) == 0, "byte %u: class %#x not in %#x", b, c, all);
+			seen |= c;
+		}
+		/* And the function says no more than can happen, for the bytes with one class. */
+		if (b >= 20 && b <= 79)
+			ck_assert_uint_eq(seen, all);
+	}
+}
+END_TEST
+
 START_TEST(classes_sip)
 {
 	/* RFC 3261 section 7: a start line makes a UDP datagram or a TCP segment SIP. */
@@ -361,6 +410,7 @@ int main(void)
 	tcase_add_test(t, class_lists);
 	tcase_add_test(t, classes);
 	tcase_add_test(t, classes_sip);
+	tcase_add_test(t, classes_by_first_byte);
 	tcase_add_test(t, bad_filter_and_classes);
 	tcase_add_test(t, filter_prefix);
 	tcase_add_test(t, filter_flow_verdict);
