@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,18 @@ struct cc_counters *cc_counters_map(const char *path)
 	return c;
 }
 
+/* Declines counted while the page was not mapped yet (count_filtered_early). */
+static uint64_t filtered_pending;
+
+/* Moves the declines counted before the page was there into it. */
+static void move_pending(struct cc_counters *c)
+{
+	uint64_t n = __atomic_exchange_n(&filtered_pending, 0, __ATOMIC_SEQ_CST);
+
+	if (n)
+		__atomic_fetch_add(&c->filtered, n, __ATOMIC_RELAXED);
+}
+
 void cc_wc_map(void)
 {
 	struct cc_counters *c, *none = NULL;
@@ -57,8 +70,21 @@ void cc_wc_map(void)
 		return;
 	/* (From the writer's start, or from a program's thread declining a first packet: once.) */
 	c = cc_counters_map(W.counters_path);
-	if (c && !__atomic_compare_exchange_n(&W.shared, &none, c, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+	if (!c)
+		return;
+	if (__atomic_compare_exchange_n(&W.shared, &none, c, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		move_pending(c);
+	else
 		munmap(c, CC_COUNTERS_SIZE);
+}
+
+static int map_tried;
+
+void cc_wc_forget_pending(void)
+{
+	/* A forked child's: the parent's declines are the parent's to move, and it may map anew. */
+	__atomic_store_n(&filtered_pending, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&map_tried, 0, __ATOMIC_RELAXED);
 }
 
 void cc_wc_ctl_state(enum cc_ctl_state st)
@@ -84,19 +110,29 @@ void cc_writer_count_unmatched(uint64_t n)
 /*
  * A packet declined before anything was stored: the writer (which maps the counters page) may
  * never start in a process whose packets are all declined, yet the wrapper's summary must count
- * them.  The page is mapped here, once; the program's errno is kept.
+ * them.  The page is mapped here, once, with cancellation off (open is a cancellation point, and
+ * this runs after the program's call was made) and the program's errno kept.  Meanwhile, and
+ * when it cannot be mapped, declines wait in filtered_pending: whoever sees the page installed
+ * after adding to it moves them (cc_wc_map moves what was there before).
  */
 static __attribute__((noinline)) void count_filtered_early(void)
 {
-	static int tried;
+	struct cc_counters *c;
 
-	if (!__atomic_exchange_n(&tried, 1, __ATOMIC_ACQ_REL)) {
-		int saved = errno;
+	if (!__atomic_load_n(&map_tried, __ATOMIC_RELAXED) && !__atomic_exchange_n(&map_tried, 1, __ATOMIC_ACQ_REL)) {
+		int saved = errno, cs;
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 		cc_wc_map();
+		pthread_setcancelstate(cs, NULL);
 		errno = saved;
 	}
-	if (__atomic_load_n(&W.shared, __ATOMIC_ACQUIRE))
-		cc_wc_count(&W.shared->filtered, 1);
+	if ((c = __atomic_load_n(&W.shared, __ATOMIC_SEQ_CST)) != NULL) {
+		cc_wc_count(&c->filtered, 1);
+		return;
+	}
+	__atomic_fetch_add(&filtered_pending, 1, __ATOMIC_SEQ_CST);
+	if ((c = __atomic_load_n(&W.shared, __ATOMIC_SEQ_CST)) != NULL)
+		move_pending(c);
 }
 
 void cc_writer_count_filtered(void)
@@ -104,7 +140,7 @@ void cc_writer_count_filtered(void)
 	__atomic_fetch_add(&W.filtered, 1, __ATOMIC_RELAXED);
 	if (__builtin_expect(W.shared != NULL, 1))
 		cc_wc_count(&W.shared->filtered, 1);
-	else
+	else if (W.counters_path[0])    /* (run by the wrapper: its summary counts them) */
 		count_filtered_early();
 }
 

@@ -1241,6 +1241,7 @@ void cc_writer_atfork_child(void)
 	cc_ring_free(&cc_wq.ring);
 	cc_tw_reset();
 	W.captured = W.dropped = W.bytes = W.filtered = 0;
+	cc_wc_forget_pending();
 	W.hep_sent = W.hep_dropped = 0;
 	W.warned_drop = 0;
 	W.thread_started = 0;

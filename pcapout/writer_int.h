@@ -117,6 +117,8 @@ void cc_ws_emit(int fd);                        /* the history as one DSB at the
 
 /* counters.c */
 void cc_wc_count(uint64_t *field, uint64_t n);
+/* In a forked child: declines the parent counted before its page was mapped are not its own. */
+void cc_wc_forget_pending(void);
 void cc_wc_map(void);
 void cc_wc_ctl_state(enum cc_ctl_state st);
 void cc_wc_ctl_file(const char *path);

@@ -198,6 +198,7 @@ struct cc_hot {
 	uint64_t no_sa;
 	struct cc_raw_rec rec;          /* the record's head but for its time and lengths */
 	uint8_t act[256];               /* [b]: what becomes of a datagram whose first byte is b */
+	uint8_t by_pt[3];               /* CC_HOT_BY_PT's: an RTP one, an RTCP one, one of 1 byte */
 };
 extern __thread struct cc_hot cc_hot __attribute__((tls_model("initial-exec")));
 /* The receiving lane (socket: cc_hot_rfd), the same for recv, recvfrom and read (hook_socket.c). */
@@ -232,7 +233,21 @@ static inline __attribute__((always_inline)) void cc_hot_maybe_fill(int outgoing
  * cc_hot.act: queued; taken by the usual path (STUN, which may be TURN, a DTLS handshake,
  * ChannelData once an allocation was made); or declined by the filter, counted.
  */
-enum { CC_HOT_QUEUE, CC_HOT_USUAL, CC_HOT_DECLINE };
+enum { CC_HOT_QUEUE, CC_HOT_USUAL, CC_HOT_DECLINE, CC_HOT_BY_PT };
+
+/*
+ * What becomes of lane h's datagram p[0..len) (len >= 1): by its first byte; under a class
+ * selection that takes RTP or RTCP and not both, by the second too for 128-191 (CC_HOT_BY_PT:
+ * RFC 5761's payload types 64-95 are RTCP's, as cc_demux_is_rtcp tells them).
+ */
+static inline __attribute__((always_inline)) int cc_hot_act(const struct cc_hot *h, const uint8_t *p, size_t len)
+{
+	int act = h->act[p[0]];
+
+	if (__builtin_expect(act == CC_HOT_BY_PT, 0))
+		act = h->by_pt[len < 2 ? 2 : (unsigned)(p[1] & 0x7f) - 64 < 32];
+	return act;
+}
 
 /*
  * A first byte dtlsmatch reads while DTLS sessions are matched: a DTLS record (20-63, RFC 7983)

@@ -193,6 +193,33 @@ static __attribute__((noipa)) ssize_t write_hot_done(int fd, const void *buf, si
 	return send_done(fd, udp_direct(fd), cc_direct_ret(r), buf, NULL, 0, 1);
 }
 
+/*
+ * The hot lane's datagram whose first byte is RTP's or RTCP's under a class selection that
+ * takes one of them (CC_HOT_BY_PT): by its second byte, queued, declined or the usual path.
+ */
+static __attribute__((noipa)) ssize_t sendto_hot_pt(int fd, const void *buf, size_t len, long r,
+						    const struct sockaddr *to, socklen_t tolen)
+{
+	int act = cc_hot_act(&cc_hot, buf, len);
+
+	if (act == CC_HOT_QUEUE && __atomic_load_n(cc_wq.on, __ATOMIC_RELAXED))
+		return hot_queue(fd, buf, len);
+	if (act == CC_HOT_DECLINE && __atomic_load_n(cc_wq.on, __ATOMIC_RELAXED))
+		return hot_decline(len);
+	return sendto_hot_done(fd, buf, len, r, to, tolen);
+}
+
+static __attribute__((noipa)) ssize_t write_hot_pt(int fd, const void *buf, size_t len, long r)
+{
+	int act = cc_hot_act(&cc_hot, buf, len);
+
+	if (act == CC_HOT_QUEUE && __atomic_load_n(cc_wq.on, __ATOMIC_RELAXED))
+		return hot_queue(fd, buf, len);
+	if (act == CC_HOT_DECLINE && __atomic_load_n(cc_wq.on, __ATOMIC_RELAXED))
+		return hot_decline(len);
+	return write_hot_done(fd, buf, len, r);
+}
+
 static __attribute__((noinline)) ssize_t sendto_on(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
 	struct cc_fd *e = udp_direct(fd);
@@ -295,6 +322,8 @@ static inline __attribute__((always_inline)) ssize_t hot_send(enum hot_kind kind
 			return hot_queue(fd, buf, len);
 		if (act == CC_HOT_DECLINE && __atomic_load_n(cc_wq.on, __ATOMIC_RELAXED))
 			return hot_decline(len);
+		if (act == CC_HOT_BY_PT)
+			return kind == HOT_WRITE ? write_hot_pt(fd, buf, len, r) : sendto_hot_pt(fd, buf, len, r, to, tolen);
 	}
 	return kind == HOT_WRITE ? write_hot_done(fd, buf, len, r) : sendto_hot_done(fd, buf, len, r, to, tolen);
 }

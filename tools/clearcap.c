@@ -1395,8 +1395,8 @@ static void report(const struct options *o, const struct totals *t, const char *
 			     "(see above)", (unsigned long long)t->refused, (unsigned long long)t->loaded,
 			     plural(t->loaded, "es"));
 		else if (t->filtered)
-			warn("nothing was captured: every one of the %llu packets %s sent and received was "
-			     "declined by the selection (--capture, -f)", (unsigned long long)t->filtered, o->argv[0]);
+			warn("nothing was captured: the selection (--capture) declined %llu packet%s and kept none",
+			     (unsigned long long)t->filtered, plural(t->filtered, "s"));
 		else if (o->programs != NULL)
 			warn("nothing was captured: %llu process%s loaded the shim; none matched -P '%s' "
 			     "and sent or received anything clearcap sees", (unsigned long long)t->loaded,
