@@ -189,14 +189,14 @@ void cc_hot_fill(int outgoing, int fd, const struct cc_udp_last *c, uint64_t sa)
 	int kept = !open ? CC_HOT_USUAL : v ? CC_HOT_QUEUE : CC_HOT_DECLINE;
 	static const unsigned pt_class[3] = { CC_SEL_RTP, CC_SEL_RTCP, CC_SEL_OTHER };
 	for (int i = 0; i < 3; i++)
-		h->by_pt[i] = (uint8_t)(!(sel & CC_SEL_WIRE) || !(pt_class[i] & sel) ? CC_HOT_DECLINE : kept);
+		h->by_pt[i] = (uint8_t)(cc_sel_takes(sel, CC_SEL_WIRE | pt_class[i]) ? kept : CC_HOT_DECLINE);
 	for (unsigned b = 0; b < sizeof(h->act); b++) {
 		int usual = (cc_turn_candidate((uint8_t)b) && (b < 64 || turn)) || b == CC_TLS_CT_HANDSHAKE ||
 			    (dm && cc_dm_byte((uint8_t)b));
 		int act = usual ? CC_HOT_USUAL : kept;
 		if (!usual && sel != CC_SEL_ALL) {
 			unsigned can = cc_sel_udp_byte_classes((uint8_t)b);
-			if (!(sel & CC_SEL_WIRE) || !(can & sel))
+			if (!cc_sel_takes(sel, CC_SEL_WIRE | can))
 				act = CC_HOT_DECLINE;
 			else if (can & ~sel & CC_SEL_CONTENT)
 				/* RTP's and RTCP's first bytes: their classes by the second (cc_hot_act). */

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "decoders/demux.h"
 #include "pcapout/writer.h"
 #include "shim/capture.h"
 #include "shim/dtlsmatch.h"
@@ -238,14 +239,14 @@ enum { CC_HOT_QUEUE, CC_HOT_USUAL, CC_HOT_DECLINE, CC_HOT_BY_PT };
 /*
  * What becomes of lane h's datagram p[0..len) (len >= 1): by its first byte; under a class
  * selection that takes RTP or RTCP and not both, by the second too for 128-191 (CC_HOT_BY_PT:
- * RFC 5761's payload types 64-95 are RTCP's, as cc_demux_is_rtcp tells them).
+ * RTCP by RFC 5761's payload types, as the classes themselves tell it, cc_demux_is_rtcp).
  */
 static inline __attribute__((always_inline)) int cc_hot_act(const struct cc_hot *h, const uint8_t *p, size_t len)
 {
 	int act = h->act[p[0]];
 
 	if (__builtin_expect(act == CC_HOT_BY_PT, 0))
-		act = h->by_pt[len < 2 ? 2 : (unsigned)(p[1] & 0x7f) - 64 < 32];
+		act = h->by_pt[len < 2 ? 2 : cc_demux_is_rtcp(p, len)];
 	return act;
 }
 

@@ -197,8 +197,8 @@ static __attribute__((noipa)) ssize_t write_hot_done(int fd, const void *buf, si
  * The hot lane's datagram whose first byte is RTP's or RTCP's under a class selection that
  * takes one of them (CC_HOT_BY_PT): by its second byte, queued, declined or the usual path.
  */
-static __attribute__((noipa)) ssize_t sendto_hot_pt(int fd, const void *buf, size_t len, long r,
-						    const struct sockaddr *to, socklen_t tolen)
+static inline __attribute__((always_inline)) ssize_t hot_pt(int is_write, int fd, const void *buf, size_t len, long r,
+							    const struct sockaddr *to, socklen_t tolen)
 {
 	int act = cc_hot_act(&cc_hot, buf, len);
 
@@ -206,18 +206,18 @@ static __attribute__((noipa)) ssize_t sendto_hot_pt(int fd, const void *buf, siz
 		return hot_queue(fd, buf, len);
 	if (act == CC_HOT_DECLINE && __atomic_load_n(cc_wq.on, __ATOMIC_RELAXED))
 		return hot_decline(len);
-	return sendto_hot_done(fd, buf, len, r, to, tolen);
+	return is_write ? write_hot_done(fd, buf, len, r) : sendto_hot_done(fd, buf, len, r, to, tolen);
+}
+
+static __attribute__((noipa)) ssize_t sendto_hot_pt(int fd, const void *buf, size_t len, long r,
+						    const struct sockaddr *to, socklen_t tolen)
+{
+	return hot_pt(0, fd, buf, len, r, to, tolen);
 }
 
 static __attribute__((noipa)) ssize_t write_hot_pt(int fd, const void *buf, size_t len, long r)
 {
-	int act = cc_hot_act(&cc_hot, buf, len);
-
-	if (act == CC_HOT_QUEUE && __atomic_load_n(cc_wq.on, __ATOMIC_RELAXED))
-		return hot_queue(fd, buf, len);
-	if (act == CC_HOT_DECLINE && __atomic_load_n(cc_wq.on, __ATOMIC_RELAXED))
-		return hot_decline(len);
-	return write_hot_done(fd, buf, len, r);
+	return hot_pt(1, fd, buf, len, r, NULL, 0);
 }
 
 static __attribute__((noinline)) ssize_t sendto_on(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)

@@ -144,7 +144,7 @@ int cc_sel_wants_classified(const struct cc_frame *f, const struct iovec *iov, i
 {
 	unsigned sel = __atomic_load_n(&cc_sel, __ATOMIC_RELAXED);
 	unsigned c = cc_sel_classify(f, iov, iovcnt, skip, caplen);
-	return (c & sel & CC_SEL_CONTENT) && (c & sel & CC_SEL_IFACES);
+	return cc_sel_takes(sel, c);
 }
 
 unsigned cc_sel_udp_byte_classes(uint8_t b)

@@ -46,6 +46,12 @@ unsigned cc_sel_classify(const struct cc_frame *f, const struct iovec *iov, int 
 /* True when the selection takes this frame (always, without CLEARCAP_CAPTURE: inline). */
 int cc_sel_wants_classified(const struct cc_frame *f, const struct iovec *iov, int iovcnt, size_t skip,
 			    size_t caplen);
+
+/* Whether selection sel takes a frame of these classes (its interface's bit and its content's). */
+static inline int cc_sel_takes(unsigned sel, unsigned classes)
+{
+	return (classes & sel & CC_SEL_CONTENT) && (classes & sel & CC_SEL_IFACES);
+}
 static inline int cc_sel_wants(const struct cc_frame *f, const struct iovec *iov, int iovcnt, size_t skip,
 			       size_t caplen)
 {
