@@ -513,7 +513,8 @@ def _wolf(env, mode):
         eq(got[("cli", "4")], WOLF_MSGS, "one datagram per record")
     wire = {(r[0], r[1]) for r in tshark(cap, [proto + ".srcport", proto + ".dstport"],
                                          WIRE + (" && dtls" if udp else " && tls"))}
-    ok({(r[1], r[2]) for r in rows} <= wire, "plaintext ports are the wire (D)TLS flow's")
+    ok({(r[1], r[2]) for r in rows} <= wire,
+       "plaintext ports are the wire (D)TLS flow's: %r, wire %r" % (sorted({(r[1], r[2]) for r in rows}), sorted(wire)))
     return cap, keys, p.stderr
 
 
