@@ -45,6 +45,16 @@ static const char *const names[P_COUNT] = {
 	"srtp_create", "srtp_add_stream", "srtp_update",
 };
 
+/*
+ * Whether entry point `which` takes RTCP: by the function the program called, not by the
+ * packet's second byte (an RTP packet with the marker bit and payload type 64-95, allowed
+ * where RTP and RTCP do not share a port, has 192-223 there: its key line was lost).
+ */
+static inline int is_rtcp(int which)
+{
+	return which >= P_PROTECT_RTCP && which <= P_UNPROTECT_RTCP_MKI;
+}
+
 static fn6 real[P_COUNT];
 static int supported = -1;      /* -1 not checked, 0 libsrtp 3 or unknown: pass through, 1 libsrtp 2 */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -276,11 +286,10 @@ static __attribute__((noinline)) uint32_t keyref_find(struct key_last *c, const 
 	return ref;
 }
 
-static inline __attribute__((always_inline)) uint32_t keyref_for(const void *ctx, int outgoing, const uint8_t *p,
-								 size_t len)
+static inline __attribute__((always_inline)) uint32_t keyref_for(const void *ctx, int outgoing, int rtcp,
+								 const uint8_t *p, size_t len)
 {
 	struct key_last *c = &key_last[outgoing != 0];
-	int rtcp = len >= 2 && p[1] >= 192 && p[1] <= 223;
 	uint32_t gen = __atomic_load_n(&keys_gen, __ATOMIC_ACQUIRE);
 
 	if (!ctx || len < (rtcp ? 8u : 12u))
@@ -401,7 +410,7 @@ static long protect(int which, void *a, void *b, void *c, void *d, void *e, void
 	depth--;
 	int saved = errno;
 	if (r == 0 && *lenp > 0)
-		cc_sm_plain(1, cc_dm_bytes_key(b, (size_t)*lenp), keyref_for(a, 1, copy, (size_t)len), copy,
+		cc_sm_plain(1, cc_dm_bytes_key(b, (size_t)*lenp), keyref_for(a, 1, is_rtcp(which), copy, (size_t)len), copy,
 			    (size_t)len);
 	errno = saved;
 	return r;
@@ -424,7 +433,7 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 	depth--;
 	int saved = errno;
 	if (r == 0 && *lenp > 0)
-		cc_sm_plain(0, key, keyref_for(a, 0, b, (size_t)*lenp), b, (size_t)*lenp);
+		cc_sm_plain(0, key, keyref_for(a, 0, is_rtcp(which), b, (size_t)*lenp), b, (size_t)*lenp);
 	else if (r > 0 && r < 32)
 		cc_sm_failed(key, (int)r);
 	errno = saved;

@@ -248,6 +248,17 @@ def test_rekeyed_stream_keeps_both_key_lines(env):
     """aiortc's libsrtp binding (pylibsrtp) replaces a stream's key mid-session (remove_stream,
     add_stream) right after five packets: those still carry the old key's line (the writer's
     thread makes it later, from the key they were protected with), the next five the new one's."""
+    _rekeyed(env, 0)
+
+
+def test_rtp_marker_pt72_keeps_key_lines(env):
+    """The same with the marker bit and payload type 72 (second byte 200, allowed where RTP and
+    RTCP do not share a port): still RTP by the function called, so both keys' lines are there
+    (the SSRC was once read where RTCP has it, and no line was written)."""
+    _rekeyed(env, 0x80 | 72)
+
+
+def _rekeyed(env, pt_byte):
     cap = env.path("c.pcapng")
     code = r"""
 import os, socket, struct
@@ -268,11 +279,11 @@ for k in range(2):
             sess.add_stream(policy(keys[1], None))
     for i in range(5):
         seq += 1
-        rtp = struct.pack('!BBHII', 0x80, 0, seq, seq * 160, ssrc) + b'key%d pkt%d' % (k, i)
+        rtp = struct.pack('!BBHII', 0x80, PT, seq, seq * 160, ssrc) + b'key%d pkt%d' % (k, i)
         s.send(tx.protect(rtp))
         assert rx.unprotect(r.recv(2000)) == rtp
 print(' '.join(k.hex() for k in keys))
-"""
+""".replace("PT", str(pt_byte))
     keys = [bytes.fromhex(k) for k in cclib.py(env, code, cap).stdout.split()]
     comments = "\n".join(r[0] for r in tshark(cap, ["frame.comment"], "frame.comment contains \"inline:\""))
     for i, k in enumerate(keys):
