@@ -36,12 +36,6 @@ WIRE = 'frame.interface_name == "wire"'
 # between its halves, and without out-of-order reassembly tshark then dissects neither (seen once
 # in CI: no ServerHello on the wire; any such interleaving reproduces it).
 BOTH_ENDS = ["-o", "tcp.reassemble_out_of_order:TRUE"]
-
-
-def as_tls(port, udp):
-    """tshark options that read the server port's traffic as (D)TLS whatever Wireshark registers
-    on that (random) port, with BOTH_ENDS."""
-    return ["-d", "%s.port==%d,%s" % (("udp", port, "dtls") if udp else ("tcp", port, "tls"))] + BOTH_ENDS
 NO_KEYLOG = ["-o", "tls.keylog_file:"]
 
 LINES = [b"first line from gnutls-cli\n", b"second line, \xc3\xa9t\xc3\xa9 \x01\x02 binary-ish\n"]
@@ -128,7 +122,7 @@ def _check_plaintext(cap, port, udp):
     if udp:
         eq(got[("cli", "4")], LINES, "one datagram per record the client sent")
     wire = {(r[0], r[1]) for r in tshark(cap, [proto + ".srcport", proto + ".dstport"],
-                                         WIRE + (" && dtls" if udp else " && tls"), as_tls(port, udp))}
+                                         WIRE + (" && dtls" if udp else " && tls"), BOTH_ENDS)}
     flows = {(r[3], r[4]) for r in rows}
     ok(flows and flows <= wire, "plaintext ports %r are the wire (D)TLS flow's %r" % (flows, wire))
     return len(rows), sum(len(b) for v in got.values() for b in v)
@@ -523,7 +517,7 @@ def _wolf(env, mode):
     if udp:
         eq(got[("cli", "4")], WOLF_MSGS, "one datagram per record")
     wire = {(r[0], r[1]) for r in tshark(cap, [proto + ".srcport", proto + ".dstport"],
-                                         WIRE + (" && dtls" if udp else " && tls"), as_tls(port, udp))}
+                                         WIRE + (" && dtls" if udp else " && tls"), BOTH_ENDS)}
     ok({(r[1], r[2]) for r in rows} <= wire,
        "plaintext ports are the wire (D)TLS flow's: %r, wire %r" % (sorted({(r[1], r[2]) for r in rows}), sorted(wire)))
     return cap, keys, p.stderr
