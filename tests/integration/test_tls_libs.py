@@ -19,6 +19,7 @@ Two libraries in one process: Debian's python3 serving TLS with its ssl module (
 the _ssl extension) to a client in the same process that calls libgnutls through the dynamic
 linker (ctypes), as any program linked with both would."""
 import os
+import select
 import socket
 import subprocess
 import time
@@ -265,6 +266,18 @@ def _nss_db(env):
     return db
 
 
+def _read_until(f, end, timeout):
+    """What pipe f gives until it holds `end`, or timeout seconds passed."""
+    got, deadline = b"", time.time() + timeout
+    while end not in got and time.time() < deadline:
+        r, _, _ = select.select([f], [], [], max(0.0, deadline - time.time()))
+        chunk = os.read(f.fileno(), 65536) if r else b""
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
 def _nss(env, version, opts=()):
     """NSS's selfserv and tstclnt (libnss3-tools): plaintext from PR_Write/PR_Writev/PR_Read, both
     ends in one file, exactly the bytes each program moved, on the wire's ports; the secrets of
@@ -288,14 +301,16 @@ def _nss(env, version, opts=()):
         cli.stdin.write(req)
         cli.stdin.close()
         # tstclnt never leaves by itself once its stdin ended (with or without the shim): it is
-        # stopped once the answer had time to come, its output already written.
-        time.sleep(2.0)
+        # stopped once its output holds selfserv's whole answer (which ends "EOF" and three empty
+        # lines), or after 20 s.  (A fixed 2 s was not always enough on a loaded machine.)
+        out = _read_until(cli.stdout, b"EOF\r\n\r\n\r\n", 20)
+        time.sleep(0.3)
         cli.terminate()
         cli.wait(timeout=10)
     finally:
         srv.terminate()
         srv.wait(timeout=10)
-    out = cli.stdout.read()
+    out += cli.stdout.read()
     ok(b"HTTP/1.0 200 OK" in out and req in out, "tstclnt got selfserv's answer: %r" % out[-300:])
     rows = tshark(cap, ["sll.pkttype", "ip.src", "ipv6.src", "tcp.srcport", "tcp.dstport", "tcp.payload",
                         "frame.comment"], PLAIN + " && tcp.len > 0")
