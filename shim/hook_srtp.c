@@ -410,7 +410,8 @@ static long protect(int which, void *a, void *b, void *c, void *d, void *e, void
 	depth--;
 	int saved = errno;
 	if (r == 0 && *lenp > 0)
-		cc_sm_plain(1, cc_dm_bytes_key(b, (size_t)*lenp), keyref_for(a, 1, is_rtcp(which), copy, (size_t)len), copy,
+		cc_sm_plain(1, is_rtcp(which), cc_dm_bytes_key(b, (size_t)*lenp),
+			    keyref_for(a, 1, is_rtcp(which), copy, (size_t)len), copy,
 			    (size_t)len);
 	errno = saved;
 	return r;
@@ -433,7 +434,7 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 	depth--;
 	int saved = errno;
 	if (r == 0 && *lenp > 0)
-		cc_sm_plain(0, key, keyref_for(a, 0, is_rtcp(which), b, (size_t)*lenp), b, (size_t)*lenp);
+		cc_sm_plain(0, is_rtcp(which), key, keyref_for(a, 0, is_rtcp(which), b, (size_t)*lenp), b, (size_t)*lenp);
 	else if (r > 0 && r < 32)
 		cc_sm_failed(key, (int)r);
 	errno = saved;

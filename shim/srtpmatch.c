@@ -88,14 +88,18 @@ static inline const struct cc_frame *plain_frame(int outgoing)
 	return &plain_tmpl.f[outgoing != 0];
 }
 
-void cc_sm_plain(int outgoing, uint64_t key, uint32_t keyref, const void *plain, size_t len)
+void cc_sm_plain(int outgoing, int rtcp, uint64_t key, uint32_t keyref, const void *plain, size_t len)
 {
 	const struct cc_frame *f = plain_frame(outgoing);
 	struct sm_tag t = { key, keyref, 0 };
-	struct iovec v = { (void *)plain, len };
+	unsigned sel = __atomic_load_n(&cc_sel, __ATOMIC_RELAXED);
 
-	/* The classes a plaintext falls in do not depend on its flow: chosen here, before the copy. */
-	if (!cc_sel_wants(f, &v, 1, 0, len)) {
+	/*
+	 * The class a plaintext falls in does not depend on its flow: chosen here, before the copy,
+	 * by the function libsrtp was called with (its second byte would take RTP with the marker
+	 * bit and payload type 64-95 for RTCP).
+	 */
+	if (__builtin_expect(sel != CC_SEL_ALL, 0) && !cc_sel_takes(sel, CC_SEL_PLAIN | (rtcp ? CC_SEL_RTCP : CC_SEL_RTP))) {
 		cc_writer_count_filtered();
 		return;
 	}

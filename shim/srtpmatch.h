@@ -27,10 +27,11 @@ extern int cc_sm_watch;
 
 /*
  * From the SRTP hooks: a plaintext (outgoing: given to protect, which made the packet with this
- * key; incoming: what unprotect made of the packet with this key), with its session key's
- * reference (cc_srtp_note).  And a failed unprotect, by libsrtp status.
+ * key; incoming: what unprotect made of the packet with this key), RTCP if rtcp (by the libsrtp
+ * function called), with its session key's reference (cc_srtp_note).  And a failed unprotect,
+ * by libsrtp status.
  */
-void cc_sm_plain(int outgoing, uint64_t key, uint32_t keyref, const void *plain, size_t len);
+void cc_sm_plain(int outgoing, int rtcp, uint64_t key, uint32_t keyref, const void *plain, size_t len);
 void cc_sm_failed(uint64_t key, int status);
 
 /* Empties the tables (a forked child: what they hold is its parent's to write). */

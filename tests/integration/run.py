@@ -59,6 +59,16 @@ def main():
                 tests.append(("%s.%s" % (name[:-3], attr), getattr(mod, attr),
                               serial is True or attr in serial, attr in getattr(mod, "SLOW", [])))
     wsdir = quiet_port_dissectors()
+    try:
+        return run_tests(args, tests, build, sanitize)
+    finally:
+        if wsdir and not os.environ.get("CC_KEEP"):
+            shutil.rmtree(wsdir, ignore_errors=True)
+        elif wsdir:
+            print("note: the tests' Wireshark configuration is kept in %s (WIRESHARK_CONFIG_DIR)" % wsdir)
+
+
+def run_tests(args, tests, build, sanitize):
     jobs = int(os.environ.get("CC_JOBS", "1"))
     for i, a in enumerate(args):
         if a.startswith("-j"):
@@ -79,8 +89,6 @@ def main():
         run_serial(tests, build, sanitize, counts)
     passed, failed, skipped = counts
     print("%d passed, %d failed, %d skipped" % (passed, failed, skipped), flush=True)
-    if wsdir:
-        shutil.rmtree(wsdir, ignore_errors=True)
     return 1 if failed else 0
 
 
@@ -100,19 +108,26 @@ def quiet_port_dissectors():
     directory, or None without tshark."""
     if not shutil.which("tshark"):
         return None
+    # The kernel's default range (a worker's new network namespace starts with it), and this one's.
+    lo, hi = 32768, 60999
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            lo, hi = (int(x) for x in f.read().split())
+            a, b = (int(x) for x in f.read().split())
+            lo, hi = min(lo, a), max(hi, b)
     except (OSError, ValueError):
-        lo, hi = 32768, 60999
-    out = subprocess.run(["tshark", "-G", "decodes"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                         universal_newlines=True).stdout
+        pass
+    d = tempfile.mkdtemp(prefix="cc-it-wireshark-")
+    # Wireshark's own registrations, not a developer's: read with the empty directory.
+    p = subprocess.run(["tshark", "-G", "decodes"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                       universal_newlines=True, env=dict(os.environ, WIRESHARK_CONFIG_DIR=d))
+    if p.returncode != 0:
+        print("note: tshark -G decodes failed (status %d): no dissector switched off" % p.returncode, flush=True)
+    out = p.stdout
     protos = set()
     for line in out.splitlines():
         f = line.split("\t")
         if len(f) >= 3 and f[0] in ("udp.port", "tcp.port") and f[1].isdigit() and lo <= int(f[1]) <= hi:
             protos.add(f[2])
-    d = tempfile.mkdtemp(prefix="cc-it-wireshark-")
     with open(os.path.join(d, "disabled_protos"), "w") as f:
         f.write("".join(p + "\n" for p in sorted(protos - KEEP_PROTOCOLS)))
     os.environ["WIRESHARK_CONFIG_DIR"] = d

@@ -254,12 +254,15 @@ def test_rekeyed_stream_keeps_both_key_lines(env):
 def test_rtp_marker_pt72_keeps_key_lines(env):
     """The same with the marker bit and payload type 72 (second byte 200, allowed where RTP and
     RTCP do not share a port): still RTP by the function called, so both keys' lines are there
-    (the SSRC was once read where RTCP has it, and no line was written)."""
+    (the SSRC was once read where RTCP has it, and no line was written); and CLEARCAP_CAPTURE=rtp
+    keeps its 20 plaintexts (they were taken for RTCP, and declined)."""
     _rekeyed(env, 0x80 | 72)
+    cap = _rekeyed(env, 0x80 | 72, {"CLEARCAP_CAPTURE": "rtp"}, "sel-")
+    eq(cclib.tshark_count(cap, 'frame.interface_name == "plaintext"'), 20, "RTP plaintexts kept by --capture rtp")
 
 
-def _rekeyed(env, pt_byte):
-    cap = env.path("c.pcapng")
+def _rekeyed(env, pt_byte, extra=None, name=""):
+    cap = env.path(name + "c.pcapng")
     code = r"""
 import os, socket, struct
 from pylibsrtp import Policy, Session
@@ -284,12 +287,13 @@ for k in range(2):
         assert rx.unprotect(r.recv(2000)) == rtp
 print(' '.join(k.hex() for k in keys))
 """.replace("PT", str(pt_byte))
-    keys = [bytes.fromhex(k) for k in cclib.py(env, code, cap).stdout.split()]
+    keys = [bytes.fromhex(k) for k in cclib.py(env, code, cap, extra).stdout.split()]
     comments = "\n".join(r[0] for r in tshark(cap, ["frame.comment"], "frame.comment contains \"inline:\""))
     for i, k in enumerate(keys):
         for direction in ("outbound", "inbound"):
             ok(any(direction in line and "inline:" + base64.b64encode(k).decode() in line
                    for line in comments.splitlines()), "key %d's %s line in the file: %r" % (i, direction, comments))
+    return cap
 
 
 def test_early_media_with_class_selection(env):

@@ -304,7 +304,7 @@ def _nss(env, version, opts=()):
         # stopped once its output holds selfserv's whole answer (which ends "EOF" and three empty
         # lines), or after 20 s.  (A fixed 2 s was not always enough on a loaded machine.)
         out = _read_until(cli.stdout, b"EOF\r\n\r\n\r\n", 20)
-        time.sleep(0.3)
+        time.sleep(1.0)         # for its records to reach the file: SIGTERM is no flush
         cli.terminate()
         cli.wait(timeout=10)
     finally:

@@ -163,7 +163,7 @@ static void plain(int outgoing, uint32_t id, size_t len)
 
 	ck_assert_ptr_nonnull(b);
 	memcpy(b + len - 4, &id, 4);
-	cc_sm_plain(outgoing, key_of(id), 0, b, len);
+	cc_sm_plain(outgoing, 0, key_of(id), 0, b, len);
 	free(b);
 }
 
