@@ -409,10 +409,11 @@ static long protect(int which, void *a, void *b, void *c, void *d, void *e, void
 	long r = fn(a, b, c, d, e, f);
 	depth--;
 	int saved = errno;
-	if (r == 0 && *lenp > 0)
-		cc_sm_plain(1, is_rtcp(which), cc_dm_bytes_key(b, (size_t)*lenp),
-			    keyref_for(a, 1, is_rtcp(which), copy, (size_t)len), copy,
-			    (size_t)len);
+	if (r == 0 && *lenp > 0) {
+		int rtcp = is_rtcp(which);
+		cc_sm_plain(1, rtcp, cc_dm_bytes_key(b, (size_t)*lenp), keyref_for(a, 1, rtcp, copy, (size_t)len),
+			    copy, (size_t)len);
+	}
 	errno = saved;
 	return r;
 }
@@ -433,9 +434,10 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 	long r = fn(a, b, c, d, e, f);
 	depth--;
 	int saved = errno;
-	if (r == 0 && *lenp > 0)
-		cc_sm_plain(0, is_rtcp(which), key, keyref_for(a, 0, is_rtcp(which), b, (size_t)*lenp), b, (size_t)*lenp);
-	else if (r > 0 && r < 32)
+	if (r == 0 && *lenp > 0) {
+		int rtcp = is_rtcp(which);
+		cc_sm_plain(0, rtcp, key, keyref_for(a, 0, rtcp, b, (size_t)*lenp), b, (size_t)*lenp);
+	} else if (r > 0 && r < 32)
 		cc_sm_failed(key, (int)r);
 	errno = saved;
 	return r;

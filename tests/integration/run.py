@@ -122,14 +122,13 @@ def quiet_port_dissectors():
                        universal_newlines=True, env=dict(os.environ, WIRESHARK_CONFIG_DIR=d))
     if p.returncode != 0:
         print("note: tshark -G decodes failed (status %d): no dissector switched off" % p.returncode, flush=True)
-    out = p.stdout
     protos = set()
-    for line in out.splitlines():
+    for line in p.stdout.splitlines():
         f = line.split("\t")
         if len(f) >= 3 and f[0] in ("udp.port", "tcp.port") and f[1].isdigit() and lo <= int(f[1]) <= hi:
             protos.add(f[2])
     with open(os.path.join(d, "disabled_protos"), "w") as f:
-        f.write("".join(p + "\n" for p in sorted(protos - KEEP_PROTOCOLS)))
+        f.write("".join(name + "\n" for name in sorted(protos - KEEP_PROTOCOLS)))
     os.environ["WIRESHARK_CONFIG_DIR"] = d
     return d
 

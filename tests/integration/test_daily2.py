@@ -149,7 +149,7 @@ def test_sip_over_tls_plaintext(env):
     plain = 'frame.interface_name == "plaintext"'
     # Messages, not frames: SIPp may start both calls in one tick, and socat then relays their
     # INVITEs in one read, one record, one plaintext segment (seen once under load).
-    methods = cclib.tshark(cap, ["sip.Method"], "sip.Method && " + plain, ["-E", "occurrence=a", "-E", "aggregator=,"])
+    methods = tshark(cap, ["sip.Method"], "sip.Method && " + plain, ["-E", "occurrence=a", "-E", "aggregator=,"])
     ok(sum(r[0].split(",").count("INVITE") for r in methods) >= calls, "decrypted INVITEs: %r" % methods)
     eq(tshark_count(cap, "not (%s)" % plain), 0, "plaintext only")
     ok(tshark_count(cap, "tcp.port == %d && %s" % (tls, plain)) > 0, "plaintext on the TLS connection")
