@@ -34,6 +34,19 @@ for i in range(n):
     time.sleep(gap)
 """
 
+# SENDER that also prints CLOCK_MONOTONIC just before and just after each send ("I T0 T1"), so
+# that a test can say which datagrams went out before or after a moment of its own.
+TIMED_SENDER = r"""
+import socket, sys, time
+n, gap = int(sys.argv[1]), float(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(n):
+    t0 = time.monotonic()
+    s.sendto(b'seq-%06d' % i, ('127.0.0.1', 9))
+    print(i, t0, time.monotonic(), flush=True)
+    time.sleep(gap)
+"""
+
 FLOOD = r"""
 import socket, sys, time
 n, size = int(sys.argv[1]), int(sys.argv[2])
@@ -71,15 +84,19 @@ def capinfos_count(cap):
     return p.returncode == 0 and "cut short" not in p.stderr, int(m.group(1)) if m else -1, p.stderr
 
 
-def wait_line(p, want, timeout=15):
-    """Reads the program's numbered lines until `want`; returns it."""
+def wait_line(p, want, timeout=15, lines=None):
+    """Reads the program's numbered lines until `want`; returns it.  Each line read is appended
+    to `lines` when given."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         line = p.stdout.readline()
         if not line:
             raise AssertionError("program ended before %d" % want)
-        if line.strip().isdigit() and int(line) >= want:
-            return int(line)
+        if lines is not None:
+            lines.append(line)
+        first = line.split()[:1]
+        if first and first[0].isdigit() and int(first[0]) >= want:
+            return int(first[0])
     raise AssertionError("timeout waiting for %d" % want)
 
 
@@ -88,26 +105,42 @@ def wait_line(p, want, timeout=15):
 
 
 def test_pause_resume_windows(env):
-    """Packets sent while paused are absent, the rest present: pause after #20, resume after #45."""
+    """Packets sent while paused are absent, the rest present: pause after #20, resume after #45.
+    Which datagrams went out while paused is told by the sender's own clock readings around each
+    send against the test's around each `ctl` (one CLOCK_MONOTONIC), not by a guessed delay."""
     cap = env.path("c.pcapng")
-    p = subprocess.Popen([cclib.PY, "-c", SENDER, "70", "0.02"], env=env.env(cap), stdout=subprocess.PIPE,
+    p = subprocess.Popen([cclib.PY, "-c", TIMED_SENDER, "70", "0.02"], env=env.env(cap), stdout=subprocess.PIPE,
                          text=True)
-    a = wait_line(p, 20)
+    lines = []
+    a = wait_line(p, 20, lines=lines)
+    pause_start = time.monotonic()
     ctl(env, p.pid, "pause")
+    pause_done = time.monotonic()
     st = ctl(env, p.pid, "status").stdout
     ok("paused" in st, st)
     # 50 datagrams a second never grow the buffer past where it starts (CLEARCAP_BUFFER: 8M).
     ok(st.rstrip().endswith(", buffer 1 of 8 MiB"), st)
-    b = wait_line(p, 45)
+    b = wait_line(p, 45, lines=lines)
+    resume_start = time.monotonic()
     ctl(env, p.pid, "resume")
-    p.stdout.read()
+    resume_done = time.monotonic()
+    lines += p.stdout.read().splitlines()
     eq(p.wait(timeout=20), 0, "exit")
+    sent = {}
+    for line in lines:
+        i, t0, t1 = line.split()
+        sent[int(i)] = (float(t0), float(t1))
+    eq(sorted(sent), list(range(70)), "the sender's lines")
     got = set(seqs(cap))
-    missing_on = [i for i in range(0, a + 1) if i not in got] + [i for i in range(b + 5, 70) if i not in got]
-    eq(missing_on, [], "sent while on but not captured")
-    leaked = [i for i in range(a + 4, b + 1) if i in got]
-    eq(leaked, [], "captured while paused")
-    print("     on: 0..%d, paused from ~%d to %d, captured %d of 70" % (a, a + 1, b, len(got)))
+    # Wholly before the pause began or wholly after the resume was done: captured.
+    on = [i for i, (t0, t1) in sent.items() if t1 < pause_start or t0 > resume_done]
+    # Wholly between the pause being done and the resume beginning: not captured.
+    off = [i for i, (t0, t1) in sent.items() if t0 > pause_done and t1 < resume_start]
+    ok(len(off) >= 10 and len(on) >= 30, "windows: %d on, %d off" % (len(on), len(off)))
+    eq(sorted(i for i in on if i not in got), [], "sent while on but not captured")
+    eq(sorted(i for i in off if i in got), [], "captured while paused")
+    print("     on: 0..%d, paused from ~%d to %d, captured %d of 70 (%d surely on, %d surely off)"
+          % (a, a + 1, b, len(got), len(on), len(off)))
     valid(cap)
 
 
@@ -635,7 +668,7 @@ os.execv(sys.executable, [sys.executable, '-c', sys.argv[1]])
     p = subprocess.Popen([cclib.PY, "-c", first, second], env=env.env(cap), stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, text=True)
     eq(p.stdout.readline().strip(), "ready1", "first image")
-    ctl(env, p.pid, "pause")
+    ctl(env, p.pid, "status")
     p.stdin.write("go\n")
     p.stdin.flush()
     eq(p.stdout.readline().strip(), "ready2", "second image")
