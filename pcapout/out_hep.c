@@ -424,7 +424,16 @@ static struct flow *tcp_data(struct flow *f, const struct cc_hep_pkt *k)
 static void udp_datagram(const struct cc_hep_pkt *k, unsigned classes)
 {
 	unsigned cls = cc_hep_classify_udp(k->payload, k->len);
+	/* SRTCP on the wire fails validation (its trailer): only readable reports go as RTCP. */
+	int readable = cls == CC_HEP_RTCP && cc_rtcp_validate(k->payload, k->len, 1) == 0;
 
+	/*
+	 * A plaintext datagram is what libsrtp unprotected: RTP or RTCP.  One that is no readable
+	 * RTCP is RTP with the marker bit and payload type 64-95 (second byte 192-223, allowed where
+	 * RTP and RTCP do not share a port; the class its bytes suggest is RTCP's).
+	 */
+	if (cls == CC_HEP_RTCP && !readable && k->iface == CC_IF_PLAINTEXT)
+		cls = CC_HEP_RTP;
 	if (!(cls & classes))
 		return;
 	switch (cls) {
@@ -432,8 +441,7 @@ static void udp_datagram(const struct cc_hep_pkt *k, unsigned classes)
 		emit_sip(k, k->payload, k->len);
 		break;
 	case CC_HEP_RTCP: {
-		/* SRTCP on the wire fails validation (its trailer): only readable reports go. */
-		if (cc_rtcp_validate(k->payload, k->len, 1) != 0)
+		if (!readable)
 			break;
 		size_t n = cc_hep_rtcp_json(k->payload, k->len, H.json, sizeof(H.json));
 		struct media *m = media_find(k->dst.family, k->dst.ip, k->dst.port);

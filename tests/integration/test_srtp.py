@@ -3,6 +3,7 @@ each packet in the clear on the 5-tuple of the SRTP datagram that carried it."""
 import base64
 import glob
 import os
+import socket
 import subprocess
 import time
 
@@ -259,6 +260,30 @@ def test_rtp_marker_pt72_keeps_key_lines(env):
     _rekeyed(env, 0x80 | 72)
     cap = _rekeyed(env, 0x80 | 72, {"CLEARCAP_CAPTURE": "rtp"}, "sel-")
     eq(cclib.tshark_count(cap, 'frame.interface_name == "plaintext"'), 20, "RTP plaintexts kept by --capture rtp")
+    # HEP with classes rtp,plaintext: the 20 plaintexts go to the collector as RTP (type 4), as
+    # tshark reads them in the file (they were taken for RTCP, failed its check, and not sent).
+    import test_hep
+    col = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    col.bind(("127.0.0.1", 0))
+    col.settimeout(5)
+    try:
+        cap = _rekeyed(env, 0x80 | 72, {"CLEARCAP_HEP": "udp:127.0.0.1:%d" % col.getsockname()[1],
+                                        "CLEARCAP_HEP_CLASSES": "rtp,plaintext"}, "hep-")
+        got = []
+        while len(got) < 20:
+            c = test_hep.hep_chunks(col.recv(65536))
+            eq(c[11], b"\x04", "HEP protocol type 4 (RTP)")
+            got.append(c[15].hex())
+        col.settimeout(0.5)
+        try:
+            got.append(col.recv(65536).hex())
+        except socket.timeout:
+            pass
+    finally:
+        col.close()
+    want = [r[0] for r in tshark(cap, ["udp.payload"], 'frame.interface_name == "plaintext"')]
+    eq(len(want), 20, "plaintexts in the file")
+    eq(sorted(got), sorted(want), "the plaintexts, each once, at the collector as RTP")
 
 
 def _rekeyed(env, pt_byte, extra=None, name=""):
