@@ -668,7 +668,7 @@ os.execv(sys.executable, [sys.executable, '-c', sys.argv[1]])
     p = subprocess.Popen([cclib.PY, "-c", first, second], env=env.env(cap), stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, text=True)
     eq(p.stdout.readline().strip(), "ready1", "first image")
-    ctl(env, p.pid, "status")
+    ctl(env, p.pid, "pause")
     p.stdin.write("go\n")
     p.stdin.flush()
     eq(p.stdout.readline().strip(), "ready2", "second image")
