@@ -458,6 +458,8 @@ CC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
  */
 static int sendmmsg_impaired(int fd, struct cc_fd *e, struct mmsghdr *vec, unsigned vlen, int flags)
 {
+	int entry_errno = errno;        /* a partial count leaves errno as it was, as the kernel's */
+
 	for (unsigned i = 0; i < vlen; i++) {
 		const struct msghdr *m = &vec[i].msg_hdr;
 		ssize_t r;
@@ -469,8 +471,12 @@ static int sendmmsg_impaired(int fd, struct cc_fd *e, struct mmsghdr *vec, unsig
 				errno = saved;
 			}
 		}
-		if (r < 0)
-			return i ? (int)i : -1;
+		if (r < 0) {
+			if (!i)
+				return -1;
+			errno = entry_errno;
+			return (int)i;
+		}
 		vec[i].msg_len = (unsigned)r;
 	}
 	return (int)vlen;

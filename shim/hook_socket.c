@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* ---- Receiving ---- */
@@ -193,35 +194,13 @@ static void sub_finish(int fd, struct cc_fd *e, struct msghdr *um, struct msghdr
 	udp_received(fd, e, um, m, flags, r);
 }
 
-/* recvmsg on a UDP socket, with substitution when needed. */
-static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags)
+/* Receives into um through our own name buffer and the control buffer ctl[0..ctllen). */
+static ssize_t udp_recvmsg_sub(int fd, struct cc_fd *e, struct msghdr *um, int flags, uint8_t *ctl, size_t ctllen)
 {
-	size_t ctllen = (um->msg_control ? um->msg_controllen : 0) + CTL_EXTRA;
 	struct sockaddr_storage ss;
 	struct msghdr m;
 	ssize_t r;
 
-	/* A name buffer with a negative length: the kernel's EINVAL, nothing received. */
-	if (__builtin_expect(um->msg_name && (int)um->msg_namelen < 0, 0))
-		return cc_real.recvmsg(fd, um, flags);
-	if (ctllen > CTL_STACK_MAX || !need_sub(e)) {
-		/* Enough room of the program's own, or nothing to add: receive directly. */
-		socklen_t namelen = um->msg_namelen;
-		size_t controllen = um->msg_controllen;
-		while ((r = cc_real.recvmsg(fd, um, flags)) >= 0 && lost_in(fd, e, um, um, flags, (size_t)r)) {
-			um->msg_namelen = namelen;
-			um->msg_controllen = controllen;
-		}
-		if (r >= 0) {
-			int saved = errno;
-			udp_received(fd, e, um, um, flags, (size_t)r);
-			errno = saved;
-		}
-		if (r >= 0 && ours_to_strip(e))
-			strip_in_place(um, e->family);
-		return r;
-	}
-	uint8_t ctl[ctllen] __attribute__((aligned(8)));
 	do
 		sub_prepare(&m, um, &ss, ctl, ctllen);
 	while ((r = cc_real.recvmsg(fd, &m, flags)) >= 0 && lost_in(fd, e, um, &m, flags, (size_t)r));
@@ -230,6 +209,52 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 		sub_finish(fd, e, um, &m, flags, (size_t)r);
 		errno = saved;
 	}
+	return r;
+}
+
+/* recvmsg on a UDP socket, with substitution when needed. */
+static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags)
+{
+	size_t ctllen = (um->msg_control ? um->msg_controllen : 0) + CTL_EXTRA;
+	ssize_t r;
+
+	/* A name buffer with a negative length: the kernel's EINVAL, nothing received. */
+	if (__builtin_expect(um->msg_name && (int)um->msg_namelen < 0, 0))
+		return cc_real.recvmsg(fd, um, flags);
+	if (__builtin_expect(need_sub(e) && ctllen <= CTL_STACK_MAX, 1)) {
+		uint8_t ctl[ctllen] __attribute__((aligned(8)));
+		return udp_recvmsg_sub(fd, e, um, flags, ctl, ctllen);
+	}
+	/*
+	 * A control buffer larger than we take on the stack: ours from mmap (async-signal-safe, as
+	 * recvmsg is; malloc is not), so that the program's bytes past what the kernel would have
+	 * written stay as they were.  Rare: only where mmap fails is our packet info stripped from
+	 * the program's own buffer, in place, below.
+	 */
+	if (need_sub(e) && ctllen <= INT_MAX) {
+		void *big = mmap(NULL, ctllen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (big != MAP_FAILED) {
+			r = udp_recvmsg_sub(fd, e, um, flags, big, ctllen);
+			int saved = errno;
+			munmap(big, ctllen);
+			errno = saved;
+			return r;
+		}
+	}
+	/* Nothing to add (a connected socket, packet info the program's), or no room: directly. */
+	socklen_t namelen = um->msg_namelen;
+	size_t controllen = um->msg_controllen;
+	while ((r = cc_real.recvmsg(fd, um, flags)) >= 0 && lost_in(fd, e, um, um, flags, (size_t)r)) {
+		um->msg_namelen = namelen;
+		um->msg_controllen = controllen;
+	}
+	if (r >= 0) {
+		int saved = errno;
+		udp_received(fd, e, um, um, flags, (size_t)r);
+		errno = saved;
+	}
+	if (r >= 0 && ours_to_strip(e))
+		strip_in_place(um, e->family);
 	return r;
 }
 
@@ -533,7 +558,8 @@ CC_EXPORT ssize_t read(int fd, void *buf, size_t len)
 static __attribute__((noinline)) ssize_t readv_on(int fd, const struct iovec *iov, int iovcnt)
 {
 	struct cc_fd *e = captured_on(fd);
-	if (!e || iovcnt < 0)
+	/* (No vector: the kernel's EFAULT, as without us.) */
+	if (!e || iovcnt < 0 || (!iov && iovcnt))
 		return cc_real.readv(fd, iov, iovcnt);
 	/*
 	 * A datagram is received with recvmsg, as readv would, except where they differ: nothing to
@@ -547,6 +573,8 @@ static __attribute__((noinline)) ssize_t readv_on(int fd, const struct iovec *io
 		return udp_recvmsg(fd, e, &um, 0);
 	}
 	ssize_t r = cc_real.readv(fd, iov, iovcnt);
+	if (r < 0)
+		return r;       /* nothing to record, and a vector the kernel refused is not read */
 	size_t asked = 0;
 	for (int i = 0; i < iovcnt; i++)
 		asked += iov[i].iov_len;
@@ -568,11 +596,14 @@ CC_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 static __attribute__((noinline)) ssize_t recvmsg_on(int fd, struct msghdr *msg, int flags)
 {
 	struct cc_fd *e = captured_on(fd);
-	if (!e)
+	/* (No header: the kernel's EFAULT, as without us.) */
+	if (!e || !msg)
 		return cc_real.recvmsg(fd, msg, flags);
 	if (fd_kind(e) == FDK_UDP)
 		return udp_recvmsg(fd, e, msg, flags);
 	ssize_t r = cc_real.recvmsg(fd, msg, flags);
+	if (r < 0)
+		return r;       /* nothing to record, and a header the kernel refused is not read */
 	size_t asked = 0;
 	for (size_t i = 0; i < msg->msg_iovlen; i++)
 		asked += msg->msg_iov[i].iov_len;
@@ -594,18 +625,29 @@ CC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
 {
 	struct cc_fd *e = captured_on(fd);
-	if (!e || fd_kind(e) != FDK_UDP || vlen == 0)
+	/* (No vector: the kernel's EFAULT, as without us.) */
+	if (!e || fd_kind(e) != FDK_UDP || vlen == 0 || !vec)
 		return cc_real.recvmmsg(fd, vec, vlen, flags, timeout);
-
-	size_t ctlmax = 0;
-	for (unsigned i = 0; i < vlen; i++) {
-		size_t c = vec[i].msg_hdr.msg_control ? vec[i].msg_hdr.msg_controllen : 0;
-		if (c > ctlmax)
-			ctlmax = c;
+	/* The kernel takes at most UIO_MAXIOV messages a call: more would only make our block larger. */
+	if (vlen > 1024)
+		vlen = 1024;
+	/*
+	 * Each message's control buffer as large as the program's plus room for ours.  A name
+	 * buffer with a negative length or a control buffer over INT_MAX is the kernel's EINVAL
+	 * (at that message): received directly, as the kernel sees them.
+	 */
+	size_t ctltotal = 0;
+	int direct = !need_sub(e);
+	for (unsigned i = 0; i < vlen && !direct; i++) {
+		const struct msghdr *h = &vec[i].msg_hdr;
+		size_t c = h->msg_control ? h->msg_controllen : 0;
+		direct = (h->msg_name && (int)h->msg_namelen < 0) || c > INT_MAX;
+		ctltotal += (c + CTL_EXTRA + 7) & ~(size_t)7;
 	}
-	size_t ctllen = (ctlmax + CTL_EXTRA + 7) & ~(size_t)7;
-	size_t per = sizeof(struct mmsghdr) + sizeof(struct sockaddr_storage) + ctllen;
-	if (!need_sub(e) || ctlmax > CTL_STACK_MAX || vlen > 1024) {
+	/* Our own headers, names and control buffers for the whole batch, in one block. */
+	uint8_t *block = direct ? NULL : malloc((sizeof(struct mmsghdr) + sizeof(struct sockaddr_storage)) * vlen + ctltotal);
+	if (!block) {
+		/* Nothing to add, or a message the kernel refuses, or no memory: directly. */
 		int r = cc_real.recvmmsg(fd, vec, vlen, flags, timeout);
 		int saved = errno;
 		for (int i = 0; i < r; i++) {
@@ -617,16 +659,15 @@ static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, un
 		errno = saved;
 		return r;
 	}
-	/* Our own headers, names and control buffers for the whole batch, in one block. */
-	uint8_t *block = malloc(per * vlen);
-	if (!block)
-		return cc_real.recvmmsg(fd, vec, vlen, flags, timeout);
 	struct mmsghdr *sub = (struct mmsghdr *)block;
 	struct sockaddr_storage *names = (struct sockaddr_storage *)(block + sizeof(*sub) * vlen);
-	uint8_t *ctls = (uint8_t *)(names + vlen);
+	uint8_t *ctl = (uint8_t *)(names + vlen);
 	for (unsigned i = 0; i < vlen; i++) {
-		sub_prepare(&sub[i].msg_hdr, &vec[i].msg_hdr, &names[i], ctls + i * ctllen, ctllen);
+		const struct msghdr *h = &vec[i].msg_hdr;
+		size_t c = ((h->msg_control ? h->msg_controllen : 0) + CTL_EXTRA + 7) & ~(size_t)7;
+		sub_prepare(&sub[i].msg_hdr, h, &names[i], ctl, c);
 		sub[i].msg_len = 0;
+		ctl += c;
 	}
 	int r = cc_real.recvmmsg(fd, sub, vlen, flags, timeout);
 	int saved = errno;
