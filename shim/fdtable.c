@@ -14,6 +14,7 @@
 
 struct cc_fd *cc_fd_chunks[NCHUNKS];
 uint32_t cc_fork_gen;
+int cc_udp_duped;
 uint32_t cc_fd_gen = 1;         /* (a hot lane never filled holds 0) */
 struct cc_tcpshare cc_tcp_shares[CC_TCP_SHARES];
 

@@ -33,6 +33,15 @@ enum cc_fd_kind {
 #define FDF_RECV_TOS   0x0800   /* the program asked for received TOS/TCLASS */
 #define FDF_RECV_TTL   0x1000   /* ... and TTL/hop limit */
 #define FDF_ACCEPTED   0x2000   /* TCP: we are the passive end (accept) */
+/* A UDP socket's receive options: the socket's own, shared by every descriptor of it. */
+#define FDF_SOCK_OPTS  (FDF_PKTINFO | FDF_USER_PKTINFO | FDF_RECV_TOS | FDF_RECV_TTL | FDF_GRO)
+
+/*
+ * Set once a UDP socket got a second descriptor in this process (dup, dup2, dup3, F_DUPFD):
+ * from then on an option set through one descriptor is copied to the others' entries
+ * (sockinfo.c), which costs a look at each UDP descriptor; never before.
+ */
+extern int cc_udp_duped;
 
 struct cc_fd {
 	uint8_t kind;           /* enum cc_fd_kind; written last when an entry is set up */

@@ -165,7 +165,7 @@ CC_EXPORT void closefrom(int lo)
  */
 static void duped(int oldfd, int newfd)
 {
-	const unsigned opts = FDF_PKTINFO | FDF_USER_PKTINFO | FDF_RECV_TOS | FDF_RECV_TTL | FDF_GRO;
+	const unsigned opts = FDF_SOCK_OPTS;
 	struct cc_fd *o = cc_fd_peek(oldfd);
 	int kind = oldfd != newfd && o ? fd_kind(o) : FDK_UNKNOWN, udp = kind == FDK_UDP;
 
@@ -180,6 +180,7 @@ static void duped(int oldfd, int newfd)
 		cc_fd_dup_tcp(o, newfd);        /* one stream, whichever number moves its bytes */
 	struct cc_fd *n = udp ? cc_classify(newfd) : NULL;
 	if (n && fd_kind(n) == FDK_UDP) {
+		__atomic_store_n(&cc_udp_duped, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_and(&n->flags, (uint16_t)~opts, __ATOMIC_RELAXED);
 		__atomic_fetch_or(&n->flags, (uint16_t)bits, __ATOMIC_RELAXED);
 		n->gso_size = gso;

@@ -12,6 +12,7 @@
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
+#include <sys/stat.h>
 
 /* The real getsockopt: ours hides our packet-info option (hook_socket.c), which we ask about. */
 static int real_getsockopt(int fd, int level, int name, void *v, socklen_t *l)
@@ -217,6 +218,40 @@ int cc_sockopt_ours(const struct cc_fd *e, int level, int name)
 	       !(fd_flags(e) & FDF_USER_PKTINFO);
 }
 
+/*
+ * After the program changed one of a UDP socket's options through fd: the other descriptors of
+ * the same socket (a dup of it) take e's option state, as the kernel keeps one for the socket,
+ * so that what the program enabled through one is not stripped from what it receives through
+ * another.  Only in a process that ever duplicated a UDP socket: one fstat per UDP descriptor.
+ */
+static void spread_opts(int fd, const struct cc_fd *e)
+{
+	struct stat a, b;
+
+	if (!__atomic_load_n(&cc_udp_duped, __ATOMIC_RELAXED) || fd_kind(e) != FDK_UDP || fstat(fd, &a) != 0)
+		return;
+	unsigned bits = fd_flags(e) & FDF_SOCK_OPTS;
+	for (unsigned ch = 0; ch < CC_FD_NCHUNKS; ch++) {
+		struct cc_fd *c = __atomic_load_n(&cc_fd_chunks[ch], __ATOMIC_ACQUIRE);
+		if (!c)
+			continue;
+		for (unsigned i = 0; i < 1u << CC_FD_CHUNK_BITS; i++) {
+			int other = (int)(ch << CC_FD_CHUNK_BITS | i);
+			struct cc_fd *o = &c[i];
+			if (other == fd || fd_kind(o) != FDK_UDP || fstat(other, &b) != 0 || b.st_ino != a.st_ino ||
+			    b.st_dev != a.st_dev)
+				continue;
+			__atomic_fetch_and(&o->flags, (uint16_t)~FDF_SOCK_OPTS, __ATOMIC_RELAXED);
+			__atomic_fetch_or(&o->flags, (uint16_t)bits, __ATOMIC_RELAXED);
+			o->gso_size = e->gso_size;
+			o->tos = e->tos;
+			o->ttl = e->ttl;
+			o->mcast_ttl = e->mcast_ttl;
+		}
+	}
+	cc_fd_changed();
+}
+
 void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, socklen_t len)
 {
 	int v = 0;
@@ -254,4 +289,6 @@ void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, s
 		v ? set_flags(e, FDF_GRO) : clear_flags(e, FDF_GRO);
 		cc_fd_changed();        /* the receiving lane splits nothing (capture_int.h) */
 	}
+	if (level == IPPROTO_IP || level == IPPROTO_IPV6 || level == IPPROTO_UDP)
+		spread_opts(fd, e);
 }
