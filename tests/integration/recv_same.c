@@ -1,7 +1,8 @@
 /*
  * The receive calls' results, printed: run with and without the shim, the two outputs must be the
  * same (test_core.test_receive_calls_as_without_the_shim).  One case per argument: read0,
- * errno_kept, cmsg, optlen, strip, v6, name, dup, inherit.  Nothing printed depends on ports or time.
+ * errno_kept, cmsg, optlen, strip, v6, name, dup, inherit, mmsg, bigctl, dupopt, nullptr, sendmmsg
+ * (the last also impaired).  Nothing printed depends on ports or time.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -266,13 +267,102 @@ static int case_inherit(void){
   execl("/proc/self/exe","recv_same","inherited",a,(char*)NULL); perror("exec"); return 1;
 }
 
+/* ---- mmsg: recvmmsg on a wildcard socket (our packet info added): the kernel's 1024-message
+ * cap, one control buffer over 8 KiB beside a small one, a negative name length ---- */
+static unsigned sum_bytes(const unsigned char *p, size_t n){unsigned h=0;for(size_t i=0;i<n;i++)h=h*31+p[i];return h;}
+static int case_mmsg(void){
+  char b[8][64];
+  { int r=udp4("0.0.0.0"), s=udp4("127.0.0.1"); for (int i=0;i<3;i++) send_to(s,r,"many");
+    int n=1100; struct mmsghdr *v=calloc(n,sizeof *v); struct iovec *io=calloc(n,sizeof *io); char (*bb)[64]=calloc(n,64);
+    for (int i=0;i<n;i++){io[i].iov_base=bb[i];io[i].iov_len=64;v[i].msg_hdr.msg_iov=&io[i];v[i].msg_hdr.msg_iovlen=1;}
+    int k=recvmmsg(r,v,n,MSG_DONTWAIT,NULL); REP("1100 messages asked, no control: r=%d", k);
+    for (int i=0;i<k;i++) REP(" [flags=0x%x controllen=%zu len=%u]", v[i].msg_hdr.msg_flags, (size_t)v[i].msg_hdr.msg_controllen, v[i].msg_len);
+    REP("\n"); free(v); free(io); free(bb); close(r); close(s); }
+  { int r=udp4("0.0.0.0"), s=udp4("127.0.0.1"), one=1; setsockopt(r,IPPROTO_IP,IP_RECVTOS,&one,sizeof one);
+    send_to(s,r,"one"); send_to(s,r,"two");
+    struct mmsghdr v[2]; struct iovec io[2]; static unsigned char c0[9000], c1[24]; memset(v,0,sizeof v);
+    memset(c0,0xaa,sizeof c0); memset(c1,0xaa,sizeof c1);
+    for (int i=0;i<2;i++){io[i].iov_base=b[i];io[i].iov_len=64;v[i].msg_hdr.msg_iov=&io[i];v[i].msg_hdr.msg_iovlen=1;}
+    v[0].msg_hdr.msg_control=c0; v[0].msg_hdr.msg_controllen=sizeof c0; v[1].msg_hdr.msg_control=c1; v[1].msg_hdr.msg_controllen=sizeof c1;
+    int k=recvmmsg(r,v,2,MSG_DONTWAIT,NULL);
+    for (int i=0;i<k;i++){ char w[64]; snprintf(w,sizeof w,"control buffers of 9000 and 24, IP_RECVTOS, #%d",i); list_cmsgs(w,&v[i].msg_hdr,(ssize_t)v[i].msg_len); }
+    REP("  bytes: %08x %08x\n", sum_bytes(c0,sizeof c0), sum_bytes(c1,sizeof c1)); close(r); close(s); }
+  { int r=udp4("0.0.0.0"), s=udp4("127.0.0.1"); send_to(s,r,"neg");
+    struct mmsghdr v; struct iovec io={b[0],64}; struct sockaddr_in sa; memset(&v,0,sizeof v);
+    v.msg_hdr.msg_iov=&io; v.msg_hdr.msg_iovlen=1; v.msg_hdr.msg_name=&sa; v.msg_hdr.msg_namelen=(socklen_t)-1;
+    errno=0; int k=recvmmsg(r,&v,1,MSG_DONTWAIT,NULL); int e=errno;
+    REP("negative name length: r=%d errno=%d namelen=%d", k, e, (int)v.msg_hdr.msg_namelen);
+    k=recv(r,b[1],64,MSG_DONTWAIT); REP(", then recv r=%d\n", k); close(r); close(s); }
+  return 0;
+}
+
+/* ---- bigctl: recvmsg with a control buffer over 8 KiB: nothing written past what the kernel
+ * says it wrote ---- */
+static int case_bigctl(void){
+  int r=udp4("0.0.0.0"), s=udp4("127.0.0.1"), one=1; setsockopt(r,IPPROTO_IP,IP_RECVTOS,&one,sizeof one);
+  for (int i=0;i<2;i++){
+    send_to(s,r,"big");
+    char buf[64]; static unsigned char c[9000]; memset(c,0xaa,sizeof c); struct iovec v={buf,sizeof buf};
+    struct msghdr m={.msg_iov=&v,.msg_iovlen=1,.msg_control=c,.msg_controllen=sizeof c};
+    ssize_t n=recvmsg(r,&m,0); list_cmsgs("9000-byte control buffer, IP_RECVTOS",&m,n);
+    REP("  bytes: %08x, first 64:", sum_bytes(c,sizeof c)); for (int j=0;j<64;j++) REP("%02x",c[j]); REP("\n");
+  }
+  close(r); close(s);
+  return 0;
+}
+
+/* ---- dupopt: an option set through a dup reaches the original's receives (one socket) ---- */
+static int case_dupopt(void){
+  int r=udp4("0.0.0.0"), d=dup(r), s=udp4("127.0.0.1"), one=1, zero=0;
+  for (int i=0;i<4;i++){
+    if (i==1) setsockopt(d,IPPROTO_IP,IP_PKTINFO,&one,sizeof one);
+    if (i==2) setsockopt(d,IPPROTO_IP,IP_RECVTTL,&one,sizeof one);
+    if (i==3) setsockopt(r,IPPROTO_IP,IP_PKTINFO,&zero,sizeof zero);
+    send_to(s,r,"dupopt");
+    char buf[64], ctl[256]; struct iovec v={buf,sizeof buf};
+    struct msghdr m={.msg_iov=&v,.msg_iovlen=1,.msg_control=ctl,.msg_controllen=sizeof ctl};
+    ssize_t n=recvmsg(i%2?r:d,&m,0); char w[64]; snprintf(w,sizeof w,"step %d, recvmsg on %s",i,i%2?"orig":"dup"); list_cmsgs(w,&m,n);
+  }
+  close(r); close(d); close(s);
+  return 0;
+}
+
+/* ---- nullptr: receive calls given no header or vector: the kernel's EFAULT (in a child each) ---- */
+static int case_nullptr(void){
+  int u=udp4("0.0.0.0"), t=socket(AF_INET,SOCK_STREAM,0);
+  void *volatile nul=NULL;      /* (a NULL the compiler does not see) */
+  const char *names[]={"recvmsg udp","recvmsg tcp","readv udp","recvmmsg udp","sendmsg udp","sendmmsg udp"};
+  for (int k=0;k<6;k++){
+    pid_t p=fork();
+    if (!p){ long r=0; errno=0;
+      switch(k){case 0:r=recvmsg(u,nul,MSG_DONTWAIT);break; case 1:r=recvmsg(t,nul,MSG_DONTWAIT);break;
+      case 2:r=readv(u,nul,1);break; case 3:r=recvmmsg(u,nul,1,MSG_DONTWAIT,NULL);break;
+      case 4:r=sendmsg(u,nul,0);break; case 5:r=sendmmsg(u,nul,1,0);break;}
+      REP("%s: r=%ld errno=%d\n",names[k],r,errno); _exit(0); }
+    int st; waitpid(p,&st,0); if (WIFSIGNALED(st)) REP("%s: killed by signal %d\n",names[k],WTERMSIG(st));
+  }
+  return 0;
+}
+
+/* ---- sendmmsg: a partial send (the second name too short) keeps errno (run impaired too) ---- */
+static int case_sendmmsg(void){
+  int r=udp4("127.0.0.1"), s=udp4("127.0.0.1"); struct sockaddr_in d=addr_of(r);
+  struct mmsghdr v[3]; struct iovec io={"abc",3}; memset(v,0,sizeof v);
+  for (int i=0;i<3;i++){v[i].msg_hdr.msg_iov=&io;v[i].msg_hdr.msg_iovlen=1;v[i].msg_hdr.msg_name=&d;v[i].msg_hdr.msg_namelen=sizeof d;}
+  v[1].msg_hdr.msg_namelen=3;
+  errno=5; int k=sendmmsg(s,v,3,0); REP("partial sendmmsg: r=%d errno=%d lengths %u %u\n",k,errno,v[0].msg_len,v[1].msg_len);
+  close(r); close(s);
+  return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(void);
 } cases[] = {
 	{ "read0", case_read0 }, { "errno_kept", case_errno_kept }, { "cmsg", case_cmsg },
 	{ "optlen", case_optlen }, { "strip", case_strip }, { "v6", case_v6 }, { "name", case_name },
-	{ "dup", case_dup }, { "inherit", case_inherit },
+	{ "dup", case_dup }, { "inherit", case_inherit }, { "mmsg", case_mmsg }, { "bigctl", case_bigctl },
+	{ "dupopt", case_dupopt }, { "nullptr", case_nullptr }, { "sendmmsg", case_sendmmsg },
 };
 
 int main(int argc, char **argv)
