@@ -37,11 +37,14 @@ void SSL_free(void *ssl);
 void *SSL_new(void *ctx);
 void SSL_CTX_set_keylog_callback(void *ctx, keylog_cb_t cb);
 keylog_cb_t SSL_CTX_get_keylog_callback(const void *ctx);
+void *SSL_set_SSL_CTX(void *ssl, void *ctx);
 int SSL_export_keying_material(void *ssl, unsigned char *out, size_t olen, const char *label, size_t llen,
 			       const unsigned char *context, size_t contextlen, int use_context);
 
 int BIO_meth_set_write(void *meth, int (*fn)(void *, const char *, int));
 int BIO_meth_set_read(void *meth, int (*fn)(void *, char *, int));
+int (*BIO_meth_get_write(const void *meth))(void *, const char *, int);
+int (*BIO_meth_get_read(const void *meth))(void *, char *, int);
 
 /* libsrtp entry points, declared with six generic arguments: forwarded as they came. */
 long srtp_protect(void *a, void *b, void *c, void *d, void *e, void *f);

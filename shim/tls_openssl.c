@@ -49,6 +49,10 @@ static struct {
 	const struct { const char *name; unsigned long id; } *(*srtp_profile)(void *);
 	int (*is_server)(const void *);
 	int (*do_handshake)(void *), (*connect)(void *), (*accept)(void *);
+	int (*ex_new_index)(int, long, void *, void *, void *, void *);
+	int (*ctx_set_ex)(void *, int, void *);
+	void *(*ctx_get_ex)(const void *, int);
+	void *(*set_ctx)(void *, void *);
 	int ready;
 } S;
 
@@ -92,6 +96,10 @@ static int resolve(void)
 		S.do_handshake = ssl_sym("SSL_do_handshake");
 		S.connect = ssl_sym("SSL_connect");
 		S.accept = ssl_sym("SSL_accept");
+		S.ex_new_index = ssl_sym("CRYPTO_get_ex_new_index");       /* libcrypto, as above */
+		S.ctx_set_ex = ssl_sym("SSL_CTX_set_ex_data");
+		S.ctx_get_ex = ssl_sym("SSL_CTX_get_ex_data");
+		S.set_ctx = ssl_sym("SSL_set_SSL_CTX");
 		if (S.write && S.read && S.free && S.new && S.shutdown && S.get_ctx && S.get_wfd && S.get_rfd) {
 			__atomic_store_n(&S.ready, 1, __ATOMIC_RELEASE);
 			cc_verbose_lib("OpenSSL", "TLS/DTLS plaintext, secrets, DTLS-SRTP keys", (const void *)S.write);
@@ -455,42 +463,82 @@ CC_EXPORT int BIO_meth_set_read(void *meth, bio_read_fn fn)
 	return real(meth, slot >= 0 ? rtramps[slot] : fn);
 }
 
+/* The getters give the program back its own callbacks, not our trampolines. */
+CC_EXPORT bio_write_fn BIO_meth_get_write(const void *meth)
+{
+	static bio_write_fn (*real)(const void *);
+
+	if (!real && !(real = cc_optsym("libcrypto.so", "BIO_meth_get_write")) &&
+	    !(real = cc_real_lookup("BIO_meth_get_write")))
+		return NULL;
+	bio_write_fn f = real(meth);
+	for (int i = 0; f && i < BIO_SLOTS; i++)
+		if (f == wtramps[i])
+			return __atomic_load_n(&wslots[i].fn, __ATOMIC_ACQUIRE);
+	return f;
+}
+
+CC_EXPORT bio_read_fn BIO_meth_get_read(const void *meth)
+{
+	static bio_read_fn (*real)(const void *);
+
+	if (!real && !(real = cc_optsym("libcrypto.so", "BIO_meth_get_read")) &&
+	    !(real = cc_real_lookup("BIO_meth_get_read")))
+		return NULL;
+	bio_read_fn f = real(meth);
+	for (int i = 0; f && i < BIO_SLOTS; i++)
+		if (f == rtramps[i])
+			return __atomic_load_n(&rslots[i].fn, __ATOMIC_ACQUIRE);
+	return f;
+}
+
 /* ---- Secrets ---- */
 
-struct ctxcb {
-	const void *ctx;
-	keylog_cb_t cb;
-};
+/*
+ * The program's own key log callback of each SSL_CTX (ours replaces it, and chains to it) is kept
+ * in the context itself, in an ex_data index of ours: it lives and dies with the context, however
+ * many a program makes (a table of contexts lost the oldest one's after 64 others, and the
+ * program's own key log stopped).  The index is taken once; the program's own indexes come after
+ * it (index 0 stays OpenSSL's app_data).
+ */
+enum { CRYPTO_EX_INDEX_SSL_CTX_ = 1 };
+static int cb_index = -1;
 
-#define CTXCB_SIZE 64
-static struct ctxcb ctxcbs[CTXCB_SIZE];
-static unsigned ctxcb_next;
-static pthread_mutex_t ctxcb_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Remembers the program's own key log callback for ctx (NULL: none). */
-static void user_cb_set(const void *ctx, keylog_cb_t cb)
+static int ctx_cb_index(void)
 {
-	cc_lock(&ctxcb_lock);
-	struct ctxcb *slot = NULL;
-	for (int i = 0; i < CTXCB_SIZE; i++)
-		if (ctxcbs[i].ctx == ctx)
-			slot = &ctxcbs[i];
-	if (!slot)
-		slot = &ctxcbs[ctxcb_next++ % CTXCB_SIZE];
-	slot->ctx = ctx;
-	slot->cb = cb;
-	cc_unlock(&ctxcb_lock);
+	int i = __atomic_load_n(&cb_index, __ATOMIC_ACQUIRE);
+
+	if (i >= 0 || !S.ex_new_index || !S.ctx_set_ex || !S.ctx_get_ex)
+		return i;
+	int n = S.ex_new_index(CRYPTO_EX_INDEX_SSL_CTX_, 0, NULL, NULL, NULL, NULL);
+	/* Two threads at once: one index wins, the other stays unused. */
+	if (n >= 0 && !__atomic_compare_exchange_n(&cb_index, &i, n, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return i;
+	return n;
+}
+
+/* Remembers the program's own key log callback for ctx (NULL: none); 0, or -1 when it cannot. */
+static int user_cb_set(void *ctx, keylog_cb_t cb)
+{
+	int i = ctx_cb_index();
+	void *v;
+
+	if (i < 0)
+		return -1;
+	memcpy(&v, &cb, sizeof(v));
+	return S.ctx_set_ex(ctx, i, v) == 1 ? 0 : -1;
 }
 
 static keylog_cb_t user_cb_get(const void *ctx)
 {
+	int i = __atomic_load_n(&cb_index, __ATOMIC_ACQUIRE);
 	keylog_cb_t cb = NULL;
+	void *v;
 
-	cc_lock(&ctxcb_lock);
-	for (int i = 0; i < CTXCB_SIZE; i++)
-		if (ctxcbs[i].ctx == ctx)
-			cb = ctxcbs[i].cb;
-	cc_unlock(&ctxcb_lock);
+	if (i < 0 || !ctx)
+		return NULL;
+	v = S.ctx_get_ex(ctx, i);
+	memcpy(&cb, &v, sizeof(cb));
 	return cb;
 }
 
@@ -498,7 +546,6 @@ void cc_tls_openssl_init(void)
 {
 	cc_forklock_add(&resolve_lock, CC_RANK_RESOLVE);
 	cc_forklock_add(&bio_lock, CC_RANK_TABLE);
-	cc_forklock_add(&ctxcb_lock, CC_RANK_TABLE);
 }
 
 /* Our key log callback: the file, a Decryption Secrets Block, then the program's own callback. */
@@ -518,8 +565,9 @@ static void install(void *ctx)
 	keylog_cb_t cur = S.ctx_get_keylog(ctx);
 	if (cur == keylog_cb)
 		return;
-	user_cb_set(ctx, cur);
-	S.ctx_set_keylog(ctx, keylog_cb);
+	/* Where the program's own could not be kept, it stays (its secrets then go only there). */
+	if (user_cb_set(ctx, cur) == 0)
+		S.ctx_set_keylog(ctx, keylog_cb);
 }
 
 CC_EXPORT void *SSL_new(void *ctx)
@@ -544,8 +592,7 @@ CC_EXPORT void SSL_CTX_set_keylog_callback(void *ctx, keylog_cb_t cb)
 		S.ctx_set_keylog(ctx, cb);
 		return;
 	}
-	user_cb_set(ctx, cb);
-	S.ctx_set_keylog(ctx, keylog_cb);
+	S.ctx_set_keylog(ctx, user_cb_set(ctx, cb) == 0 ? keylog_cb : cb);
 }
 
 CC_EXPORT keylog_cb_t SSL_CTX_get_keylog_callback(const void *ctx)
@@ -555,4 +602,21 @@ CC_EXPORT keylog_cb_t SSL_CTX_get_keylog_callback(const void *ctx)
 	keylog_cb_t cb = S.ctx_get_keylog(ctx);
 	/* The program sees the callback it set, not ours. */
 	return cb == keylog_cb ? user_cb_get(ctx) : cb;
+}
+
+/*
+ * A server's SNI callback may move the connection to another context (virtual hosts: nginx,
+ * CPython's SSLSocket.context); OpenSSL then logs its secrets through that context's callback,
+ * which must be ours too.
+ */
+CC_EXPORT void *SSL_set_SSL_CTX(void *ssl, void *ctx)
+{
+	if (resolve() < 0 || !S.set_ctx)
+		return NULL;
+	if (ctx && capturing()) {
+		int saved = errno;
+		install(ctx);
+		errno = saved;
+	}
+	return S.set_ctx(ssl, ctx);
 }
