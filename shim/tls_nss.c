@@ -155,7 +155,8 @@ static __thread int depth __attribute__((tls_model("initial-exec")));
 /* The SSL layer whose outermost call this thread is in (a handshake runs inside it). */
 static __thread struct prfd *current __attribute__((tls_model("initial-exec")));
 
-#define NSS_CALL(outgoing, real_call)                                           \
+/* skip: the bytes stay to be read again (PR_MSG_PEEK), captured when they are. */
+#define NSS_CALL_SKIP(outgoing, skip, real_call)                                \
 	if (resolve() < 0)                                                      \
 		return -1;                                                      \
 	struct prfd *ssl = NULL;                                                \
@@ -169,7 +170,9 @@ static __thread struct prfd *current __attribute__((tls_model("initial-exec")));
 	current = NULL;                                                         \
 	depth--;                                                                \
 	int saved = errno;                                                      \
-	if (r > 0 && (outgoing))                                                \
+	if (skip)                                                               \
+		;                                                               \
+	else if (r > 0 && (outgoing))                                           \
 		cc_tls_plain(&lib, ssl, &nest, NULL, 1, buf, (size_t)r, 0);    \
 	else if (r > 0)                                                         \
 		cc_tls_read_plain(&lib, ssl, &nest, 0, buf, (size_t)r);         \
@@ -177,6 +180,8 @@ static __thread struct prfd *current __attribute__((tls_model("initial-exec")));
 		cc_tls_fin(ssl, 0, "end of stream");                            \
 	errno = saved;                                                          \
 	return r;
+#define NSS_CALL(outgoing, real_call) NSS_CALL_SKIP(outgoing, 0, real_call)
+#define PR_MSG_PEEK_ 0x2
 
 CC_EXPORT int PR_Write(struct prfd *fd, const void *buf, int amount)
 {
@@ -195,7 +200,7 @@ CC_EXPORT int PR_Read(struct prfd *fd, void *buf, int amount)
 
 CC_EXPORT int PR_Recv(struct prfd *fd, void *buf, int amount, int flags, unsigned timeout)
 {
-	NSS_CALL(0, N.recv(fd, buf, amount, flags, timeout))
+	NSS_CALL_SKIP(0, flags & PR_MSG_PEEK_, N.recv(fd, buf, amount, flags, timeout))
 }
 
 /* selfserv answers with PR_Writev: the bytes accepted, one plaintext per vector. */
