@@ -152,19 +152,53 @@ static __thread int depth __attribute__((tls_model("initial-exec")));
 #define NEST_BEGIN CC_TLS_NEST_BEGIN
 #define NEST_END CC_TLS_NEST_END
 
-/* After a send of `buf` accepted r bytes (r <= 0: nothing). */
-static void sent(void *session, const struct cc_nest *nest, const void *buf, ssize_t r)
+/*
+ * What the adapter keeps per session (its user pointer, freed at gnutls_deinit): the program's
+ * own key log function (GnuTLS's SSLKEYLOGFILE writer by default), the session's role, and the
+ * bytes of a send that returned GNUTLS_E_AGAIN or _INTERRUPTED (GnuTLS made its record already;
+ * the program may call again with NULL, 0 and reuse its buffer meanwhile).
+ */
+struct gsess {
+	keylog_fn fn;
+	int server;
+	uint8_t *pending;
+	size_t pending_len;
+};
+
+#define GNUTLS_E_AGAIN_ (-28)
+#define GNUTLS_E_INTERRUPTED_ (-52)
+#define RECORD_MAX 16384        /* one call sends at most one record's plaintext (2^14) */
+
+static struct gsess *gsess_of(const void *session);
+
+/* After a send of size bytes at buf returned r (bytes accepted, or an error code). */
+static void sent(void *session, const struct cc_nest *nest, const void *buf, size_t size, ssize_t r)
 {
-	/* After GNUTLS_E_AGAIN a program may call again with NULL, 0: its bytes went before. */
+	int saved = errno;
+	struct gsess *g = cc_tls_user_get(session);
+
 	if (r > 0 && buf) {
-		int saved = errno;
 		cc_tls_plain(&lib, session, nest, NULL, 1, buf, (size_t)r, 0);
-		errno = saved;
+		if (g)
+			g->pending_len = 0;
+	} else if (r > 0 && g && g->pending_len) {
+		/* The call again with NULL, 0 after GNUTLS_E_AGAIN: the bytes of that call went now. */
+		cc_tls_plain(&lib, session, nest, NULL, 1, g->pending, (size_t)r < g->pending_len ? (size_t)r : g->pending_len, 0);
+		g->pending_len = 0;
+	} else if ((r == GNUTLS_E_AGAIN_ || r == GNUTLS_E_INTERRUPTED_) && buf && size && (g = gsess_of(session))) {
+		size_t n = size < RECORD_MAX ? size : RECORD_MAX;
+		if (!g->pending)
+			g->pending = malloc(RECORD_MAX);
+		if (g->pending) {
+			memcpy(g->pending, buf, n);
+			g->pending_len = n;
+		}
 	}
+	errno = saved;
 }
 
 /* After a receive returned r: bytes, 0 for the peer's close_notify, or an error code. */
-static void received(void *session, const struct cc_nest *nest, const void *buf, ssize_t r)
+static void received(void *session, const struct cc_nest *nest, const void *buf, size_t size, ssize_t r)
 {
 	int saved = errno;
 
@@ -186,7 +220,7 @@ static void received(void *session, const struct cc_nest *nest, const void *buf,
 	ssize_t r = real_call;                                  \
 	NEST_END(nest);                                         \
 	depth--;                                                \
-	after(session, &nest, data, r);                         \
+	after(session, &nest, data, size, r);                   \
 	return r;
 
 CC_EXPORT ssize_t gnutls_record_send(void *session, const void *data, size_t size)
@@ -238,22 +272,16 @@ CC_EXPORT void gnutls_deinit(void *session)
 	if (resolve() < 0)
 		return;
 	if (session) {
-		free(cc_tls_user_get(session));
+		struct gsess *g = cc_tls_user_get(session);
+		if (g)
+			free(g->pending);
+		free(g);
 		cc_tls_drop(session);
 	}
 	G.deinit(session);
 }
 
 /* ---- Secrets ---- */
-
-/*
- * What the adapter keeps per session (its user pointer, freed at gnutls_deinit): the program's
- * own key log function (GnuTLS's SSLKEYLOGFILE writer by default) and the session's role.
- */
-struct gsess {
-	keylog_fn fn;
-	int server;
-};
 
 static keylog_fn user_get(const void *session)
 {
