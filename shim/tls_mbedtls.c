@@ -299,7 +299,8 @@ CC_EXPORT void mbedtls_ssl_conf_export_keys_cb(void *conf, void *f, void *p)
 	if (resolve() < 0 || !M.set_export)
 		return;
 	cc_lock(&conf_lock);
-	struct conf *c = conf_get(conf, 0);
+	/* Made if new: set before mbedtls_ssl_config_defaults, it must reach ours (install). */
+	struct conf *c = conf_get(conf, 1);
 	if (c)
 		c->p = p;       /* mbedTLS keeps one context pointer for both callbacks */
 	cc_unlock(&conf_lock);
