@@ -668,3 +668,148 @@ def test_mbedtls_dtls_srtp_keys(env):
     dec = [bytes.fromhex(r[0]).decode() for r in tshark(cap, ["data.data"], WIRE + " && dtls.app_data", NO_KEYLOG)]
     eq(sorted(dec), sorted(m for m in MBED_MSGS for _ in range(4)), "each record decrypted on the wire from DSBs")
     _check_dtls_srtp_keys(cap, keys, srtp)
+
+
+# ---- API corners (tests/integration/tls_corners.c and CPython): what the program sees, and
+# what the file gets, where the shim wraps a library's callbacks ----
+
+def _corners(env, define, header, libs):
+    return _peer(env, "tls_corners", header, ["-D" + define] + libs)
+
+
+def _same_output(env, exe, extra=None):
+    """The probe's output without and with the shim: the same.  Returns it."""
+    cap = env.path("corner.pcapng")
+    plain = cclib.run([exe], env=env.env(preload=False), timeout=60).stdout
+    shim = cclib.run([exe], env=env.env(cap, extra), timeout=60).stdout
+    eq(shim, plain, "the program's own view, with the shim and without")
+    return plain
+
+
+def _tls_server(env, cert, key, port, mode):
+    """CPython's ssl without the shim: "line" sends one line and reads one; "sink" reads all."""
+    code = r"""
+import socket, ssl, sys, time
+c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain(sys.argv[1], sys.argv[2])
+ls = socket.socket(); ls.bind(("127.0.0.1", int(sys.argv[3]))); ls.listen(); ls.settimeout(30)
+s, _ = ls.accept()
+if sys.argv[4] == "sink":
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+t = c.wrap_socket(s, server_side=True)
+if sys.argv[4] == "line":
+    t.sendall(b"HELLO-CORNER\n"); t.settimeout(10); print(t.recv(100))
+else:
+    time.sleep(0.5); n = 0
+    while True:
+        d = t.recv(65536)
+        if not d: break
+        n += len(d)
+    print(n)
+"""
+    p = subprocess.Popen([cclib.PY, "-c", code, cert, key, str(port), mode], env=env.env(preload=False),
+                         stdout=subprocess.PIPE, text=True)
+    _bound(port, udp=False)
+    return p
+
+
+def test_openssl_corner_bio_getters(env):
+    """BIO_meth_get_write/get_read give back the program's own callbacks, not the shim's
+    trampolines (they were ours)."""
+    exe = _corners(env, "OPENSSL", "/usr/include/openssl/bio.h", ["-lcrypto"])
+    out = _same_output(env, exe)
+    eq(out, "get_write is the program's: 1, get_read is the program's: 1\n", "the probe's view")
+
+
+def test_openssl_corner_keylog_many_contexts_and_sni(env):
+    """CPython against `openssl s_client`: a server context with the program's own key log
+    (keylog_filename) keeps it after 70 other contexts made SSL objects (the shim's table of 64
+    lost it: the program's file got no secret); and a server whose SNI callback moves the
+    connection to another context (SSLSocket.context, as virtual hosts do) still gives its
+    secrets to the file, so tshark decrypts the connection from the file alone (it gave none)."""
+    cert, key = make_cert(env)
+    code = r"""
+import os, socket, ssl, subprocess, sys
+cert, key, own, mode = sys.argv[1:5]
+srv = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); srv.load_cert_chain(cert, key)
+if mode == "many":
+    srv.keylog_filename = own
+    keep = []
+    for i in range(70):
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        c.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="x")
+        keep.append(c)
+else:
+    other = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); other.load_cert_chain(cert, key)
+    def sni(sslobj, name, ctx):
+        sslobj.context = other
+    srv.sni_callback = sni
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen()
+env = {k: v for k, v in os.environ.items() if not k.startswith(("LD_PRELOAD", "CLEARCAP"))}
+cli = subprocess.Popen(["openssl", "s_client", "-quiet", "-connect", "127.0.0.1:%d" % ls.getsockname()[1],
+                        "-servername", "vhost.example"], env=env, stdin=subprocess.PIPE,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+s, _ = ls.accept()
+t = srv.wrap_socket(s, server_side=True)
+cli.stdin.write(b"GET /corner HTTP/1.0\r\n\r\n"); cli.stdin.flush()
+print(t.recv(100)); t.sendall(b"served\n"); t.close(); cli.stdin.close(); cli.wait()
+"""
+    secrets = {}
+    for name in ("plain", "shim"):
+        own = env.path("own-%s.txt" % name)
+        cclib.run([cclib.PY, "-c", code, cert, key, own, "many"], env=env.env(env.path("many.pcapng"), None,
+                                                                               preload=name == "shim"), timeout=60)
+        secrets[name] = [line for line in open(own).read().splitlines() if not line.startswith("#")]
+    ok(len(secrets["plain"]) >= 5, "the program's own key log without the shim: %d secrets" % len(secrets["plain"]))
+    eq(len(secrets["shim"]), len(secrets["plain"]), "the program's own key log with the shim, after 70 contexts")
+    cap, keys = env.path("sni.pcapng"), env.path("keys.txt")
+    cclib.run([cclib.PY, "-c", code, cert, key, env.path("unused"), "sni"], env=env.env(cap, {"CLEARCAP_KEYLOG": keys}),
+              timeout=60)
+    ok(open(keys).read().count("\n") >= 5, "the SNI-switched connection's secrets in the key log")
+    req = tshark(cap, ["http.request.uri"], WIRE + " && http.request", NO_KEYLOG + BOTH_ENDS)
+    eq(req, [["/corner"]], "s_client's request decrypted on the wire from the file's own secrets")
+
+
+def test_mbedtls_corner_export_cb_before_defaults(env):
+    """mbedtls_ssl_conf_export_keys_cb before mbedtls_ssl_config_defaults: the program's callback
+    still gets its own context pointer (it got NULL), and the secret reaches the key log."""
+    exe = _corners(env, "MBEDTLS", "/usr/include/mbedtls/ssl.h", ["-lmbedtls", "-lmbedx509", "-lmbedcrypto"])
+    keys = env.path("keys.txt")
+    plain = _same_output(env, exe, {"CLEARCAP_KEYLOG": keys})
+    ok("context pointer is the program's: 1" in plain and "handshake: client 0, server 0" in plain, plain)
+    eq(open(keys).read().count("CLIENT_RANDOM "), 2, "both ends' master secret logged")
+
+
+def test_nss_corner_peek_captured_once(env):
+    """An NSS client that peeks at the server's line (PR_Recv with PR_MSG_PEEK) and then reads it:
+    the line is in the file once (a peek was captured as read: twice)."""
+    exe = _corners(env, "NSS", "/usr/include/nss/ssl.h", ["-I/usr/include/nss", "-I/usr/include/nspr", "-lssl3",
+                                                           "-lnss3", "-lnspr4"])
+    cert, key = make_cert(env)
+    cap = env.path("c.pcapng")
+    port = cclib.free_port(socket.SOCK_STREAM)
+    srv = _tls_server(env, cert, key, port, "line")
+    out = cclib.run([exe, str(port), "1"], env=env.env(cap), timeout=60).stdout
+    srv.wait(timeout=30)
+    eq(out, "peeked 13: HELLO-CORNER\nread 13: HELLO-CORNER\n", "the program's view")
+    eq(cclib.tshark_count(cap, PLAIN + ' && frame contains "HELLO-CORNER"'), 1, "the line once in the file")
+    eq(cclib.tshark_count(cap, PLAIN + ' && frame contains "bye"'), 1, "the client's answer")
+
+
+def test_gnutls_corner_retry_with_null(env):
+    """A non-blocking GnuTLS client that, after GNUTLS_E_AGAIN, calls gnutls_record_send(s, NULL,
+    0) as GnuTLS allows (and overwrites its buffer meanwhile): every byte it sent is in the file,
+    as it was given (the retries' bytes were lost); and the same with the same-buffer retry."""
+    exe = _corners(env, "GNUTLS", "/usr/include/gnutls/gnutls.h", ["-lgnutls"])
+    cert, key = make_cert(env)
+    for nullretry in ("1", "0"):
+        cap = env.path("c%s.pcapng" % nullretry)
+        port = cclib.free_port(socket.SOCK_STREAM)
+        srv = _tls_server(env, cert, key, port, "sink")
+        out = cclib.run([exe, str(port), nullretry], env=env.env(cap), timeout=60).stdout
+        got, _ = srv.communicate(timeout=30)
+        eq(out, "sent 327680, waited for room: yes\n", "the program's view (retry with NULL: %s)" % nullretry)
+        eq(got.strip(), "327680", "the server received it all")
+        data = b"".join(bytes.fromhex(r[0]) for r in tshark(cap, ["tcp.payload"], PLAIN + " && tcp.dstport == %d" % port,
+                                                             BOTH_ENDS))
+        eq(len(data), 327680, "every byte sent in the file (retry with NULL: %s)" % nullretry)
+        eq(data, b"".join(bytes([97 + i % 26]) * 8192 for i in range(40)), "as the program gave them")
