@@ -28,7 +28,7 @@ import cclib
 from cclib import eq, ok, tshark
 
 QUICK = ["test_gnutls_tls13", "test_openssl_and_gnutls_in_one_process", "test_nss_tls13", "test_mbedtls_lighttpd",
-         "test_wolfssl_tls12", "test_mbedtls_dtls_srtp_keys"]
+         "test_wolfssl_tls12", "test_mbedtls_dtls_srtp_keys", "test_gnutls_corner_retry_with_null"]
 
 PLAIN = 'frame.interface_name == "plaintext"'
 WIRE = 'frame.interface_name == "wire"'
@@ -691,10 +691,11 @@ def _tls_server(env, cert, key, port, mode):
     code = r"""
 import socket, ssl, sys, time
 c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain(sys.argv[1], sys.argv[2])
-ls = socket.socket(); ls.bind(("127.0.0.1", int(sys.argv[3]))); ls.listen(); ls.settimeout(30)
-s, _ = ls.accept()
+ls = socket.socket()
 if sys.argv[4] == "sink":
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # the client soon finds no room
+ls.bind(("127.0.0.1", int(sys.argv[3]))); ls.listen(); ls.settimeout(30)
+s, _ = ls.accept()
 t = c.wrap_socket(s, server_side=True)
 if sys.argv[4] == "line":
     t.sendall(b"HELLO-CORNER\n"); t.settimeout(10); print(t.recv(100))
