@@ -183,6 +183,27 @@ void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len)
 	__atomic_store_n(&e->key, key, __ATOMIC_RELEASE);
 }
 
+int cc_dm_withdraw(const void *ssl, uint64_t key)
+{
+	if (!__atomic_load_n(&out_used, __ATOMIC_RELAXED))
+		return 0;
+	for (int n = 0; n < OUT_PROBE; n++) {
+		int i = (int)((key + (uint64_t)n) & (OUT_SIZE - 1));
+		if (__atomic_load_n(&outq[i].key, __ATOMIC_RELAXED) != key || !claim(i, key))
+			continue;
+		struct out_ent *e = &outq[i];
+		if (e->ssl != ssl) {
+			__atomic_store_n(&e->key, key, __ATOMIC_RELEASE);     /* another session's: back */
+			continue;
+		}
+		if (e->data != e->inline_data)
+			free(e->data);
+		__atomic_store_n(&e->key, 0, __ATOMIC_RELEASE);
+		return 1;
+	}
+	return 0;
+}
+
 int cc_dm_inbound_flow(uint64_t key, struct cc_addr *local, struct cc_addr *peer, uint64_t *ts)
 {
 	struct in_ent *e = &inq[key & (IN_SIZE - 1)];

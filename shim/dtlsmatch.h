@@ -28,6 +28,11 @@ uint64_t cc_dm_first_app_key(const uint8_t *buf, size_t len);
 /* Outbound: plaintext of `ssl` waits for the record with this key to be sent. */
 void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len);
 
+/*
+ * Outbound: the record with this key was not sent after all (the program's BIO callback refused
+ * it; OpenSSL writes it again on the retry, which expects it again).  1 when one was waiting.
+ */
+int cc_dm_withdraw(const void *ssl, uint64_t key);
 /* A key for exact bytes (a whole SRTP/SRTCP packet; srtpmatch.h matches those). */
 uint64_t cc_dm_bytes_key(const uint8_t *p, size_t len);
 

@@ -377,16 +377,28 @@ static pthread_mutex_t bio_lock = PTHREAD_MUTEX_INITIALIZER;
  * The record is handed over before the program's callback runs: the callback may pass it to
  * another thread that sends it at once, before SSL_write has even returned.
  */
-static void bio_writes(const char *d, int n)
+static uint64_t bio_writes(const char *d, int n)
 {
 	uint64_t key;
 
 	if (n <= 0 || !cc_nest.ssl || !cc_nest.out_plain || cc_nest.deferred)
-		return;
+		return 0;
 	if ((key = cc_dm_first_app_key((const uint8_t *)d, (size_t)n))) {
 		cc_tls_expect(&lib, cc_nest.ssl, key, cc_nest.out_plain, cc_nest.out_len);
 		cc_nest.deferred = 1;
 	}
+	return key;
+}
+
+/*
+ * The callback refused the record (a full queue, a retry later): it was not sent, and SSL_write
+ * fails.  OpenSSL writes the same record again on the program's retry, which expects it again:
+ * withdrawn here, the plaintext is in the file once, or never if the program gives up.
+ */
+static void bio_write_refused(uint64_t key)
+{
+	if (cc_nest.ssl && cc_dm_withdraw(cc_nest.ssl, key))
+		cc_nest.deferred = 0;
 }
 
 static void bio_read_done(const char *d, int n)
@@ -400,9 +412,15 @@ static void bio_read_done(const char *d, int n)
 	static int wtramp##i(void *b, const char *d, int n)           \
 	{                                                              \
 		int saved = errno;                                     \
-		bio_writes(d, n);                                      \
+		uint64_t key = bio_writes(d, n);                       \
 		errno = saved;                                         \
-		return wslots[i].fn(b, d, n);                          \
+		int r = wslots[i].fn(b, d, n);                         \
+		if (key && r <= 0) {                                   \
+			saved = errno;                                 \
+			bio_write_refused(key);                        \
+			errno = saved;                                 \
+		}                                                      \
+		return r;                                              \
 	}
 #define RTRAMP(i)                                                      \
 	static int rtramp##i(void *b, char *d, int n)                 \
