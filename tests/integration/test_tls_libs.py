@@ -716,9 +716,25 @@ else:
 def test_openssl_corner_bio_getters(env):
     """BIO_meth_get_write/get_read give back the program's own callbacks, not the shim's
     trampolines (they were ours)."""
-    exe = _corners(env, "OPENSSL", "/usr/include/openssl/bio.h", ["-lcrypto"])
+    exe = _corners(env, "OPENSSL", "/usr/include/openssl/bio.h", ["-lssl", "-lcrypto"])
     out = _same_output(env, exe)
     eq(out, "get_write is the program's: 1, get_read is the program's: 1\n", "the probe's view")
+
+
+def test_openssl_corner_dtls_bio_refuses_record(env):
+    """A DTLS client whose own write BIO refuses its record (SSL_write fails, retry later): the
+    plaintext is not in the file when the program gives up, and once when its second SSL_write
+    goes (it was in the file when refused, and twice after the retry)."""
+    exe = _corners(env, "OPENSSL", "/usr/include/openssl/bio.h", ["-lssl", "-lcrypto"])
+    cert, key = make_cert(env)
+    for retry, want in (("0", 0), ("1", 1)):
+        cap = env.path("c%s.pcapng" % retry)
+        plain = cclib.run([exe, "dtls", cert, key, retry], env=env.env(preload=False), timeout=60).stdout
+        shim = cclib.run([exe, "dtls", cert, key, retry], env=env.env(cap), timeout=60).stdout
+        eq(shim, plain, "the program's own view, with the shim and without")
+        ok("handshake done: 1 1" in plain and "BIO writes: %d" % (1 + int(retry)) in plain, plain)
+        eq(cclib.tshark_count(cap, PLAIN + ' && frame contains "REFUSED-ONCE"'), want,
+           "the plaintext in the file (retried: %s)" % retry)
 
 
 def test_openssl_corner_keylog_many_contexts_and_sni(env):

@@ -2,7 +2,9 @@
  * Corners of the TLS libraries' APIs where a shim that wraps callbacks and records plaintext
  * could change a program or its capture (test_tls_libs.test_*_corner*).  One library per build:
  *
- *   -DOPENSSL  (-lcrypto)   BIO_meth_get_write/get_read give back the callbacks the program set.
+ *   -DOPENSSL  (-lssl -lcrypto)   BIO_meth_get_write/get_read give back the callbacks the program
+ *              set; with "dtls CERT KEY RETRY", a DTLS client whose custom write BIO refuses
+ *              its record once, then (RETRY 1) takes it on the program's second SSL_write.
  *   -DMBEDTLS  (-lmbedtls -lmbedx509 -lmbedcrypto)  an export-keys callback set before
  *              mbedtls_ssl_config_defaults gets the program's own context pointer; a PSK
  *              handshake between two in-memory ends.
@@ -19,10 +21,80 @@
 
 #ifdef OPENSSL
 #include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 static int w(BIO *b, const char *d, int n) { (void)b; (void)d; return n; }
 static int r(BIO *b, char *d, int n) { (void)b; (void)d; (void)n; return 0; }
-int main(void)
+
+/* dtls CERT KEY RETRY: a DTLS client's custom write BIO refuses the record once (retry later). */
+static int refuse = 1, bio_writes;
+static int refusing_write(BIO *b, const char *d, int n)
 {
+	(void)d;
+	bio_writes++;
+	if (refuse) {
+		BIO_set_retry_write(b);
+		return -1;
+	}
+	return n;
+}
+static long flush_ctrl(BIO *b, int cmd, long l, void *p)
+{
+	(void)b; (void)l; (void)p;
+	return cmd == BIO_CTRL_FLUSH;
+}
+static int bio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+static void shuttle(BIO *from, BIO *to)
+{
+	char buf[4096];
+	int n;
+	while ((n = BIO_read(from, buf, sizeof buf)) > 0)
+		BIO_write(to, buf, n);
+}
+static int dtls_refused(const char *cert, const char *key, int retry)
+{
+	SSL_CTX *sc = SSL_CTX_new(DTLS_server_method()), *cc = SSL_CTX_new(DTLS_client_method());
+	SSL_CTX_use_certificate_file(sc, cert, SSL_FILETYPE_PEM);
+	SSL_CTX_use_PrivateKey_file(sc, key, SSL_FILETYPE_PEM);
+	SSL *c = SSL_new(cc), *s = SSL_new(sc);
+	BIO *cr = BIO_new(BIO_s_mem()), *cw = BIO_new(BIO_s_mem()), *sr = BIO_new(BIO_s_mem()), *sw = BIO_new(BIO_s_mem());
+	BIO_set_mem_eof_return(cr, -1);
+	BIO_set_mem_eof_return(sr, -1);
+	SSL_set_bio(c, cr, cw);
+	SSL_set_bio(s, sr, sw);
+	SSL_set_connect_state(c);
+	SSL_set_accept_state(s);
+	for (int i = 0; i < 20; i++) {
+		SSL_do_handshake(c);
+		shuttle(cw, sr);
+		SSL_do_handshake(s);
+		shuttle(sw, cr);
+	}
+	printf("handshake done: %d %d\n", SSL_is_init_finished(c), SSL_is_init_finished(s));
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "refusing");
+	BIO_meth_set_write(m, refusing_write);
+	BIO_meth_set_ctrl(m, flush_ctrl);
+	BIO_meth_set_create(m, bio_create);
+	SSL_set0_wbio(c, BIO_new(m));
+	int n = SSL_write(c, "REFUSED-ONCE", 12);
+	printf("SSL_write, the BIO refusing: %d, error %d\n", n, SSL_get_error(c, n));
+	ERR_clear_error();
+	if (retry) {
+		refuse = 0;
+		printf("SSL_write again: %d\n", SSL_write(c, "REFUSED-ONCE", 12));
+	}
+	printf("BIO writes: %d\n", bio_writes);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 5 && !strcmp(argv[1], "dtls"))
+		return dtls_refused(argv[2], argv[3], atoi(argv[4]));
 	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "corner");
 	BIO_meth_set_write(m, w);
 	BIO_meth_set_read(m, r);
