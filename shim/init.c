@@ -38,20 +38,30 @@ static void set_comment(void)
 	cc_writer_set_comment(c);
 }
 
+/* The fork handlers keep errno: fork's caller sees the one it had (the child's control page,
+ * made anew, met EEXIST on its directory and left that). */
 static void atfork_prepare(void)
 {
+	int saved = errno;
+
 	cc_forklock_prepare();
+	errno = saved;
 }
 
 static void atfork_parent(void)
 {
+	int saved = errno;
+
 	/* Every socket open now is shared with the child: neither side may close its stream alone. */
 	__atomic_fetch_add(&cc_fork_gen, 1, __ATOMIC_RELAXED);
 	cc_forklock_parent();
+	errno = saved;
 }
 
 static void atfork_child(void)
 {
+	int saved = errno;
+
 	__atomic_fetch_add(&cc_fork_gen, 1, __ATOMIC_RELAXED);
 	cc_pid = (uint32_t)getpid();
 	cc_fd_changed();                /* the forking thread's hot lane names the parent */
@@ -62,6 +72,7 @@ static void atfork_child(void)
 	cc_control_atfork_child();
 	cc_impair_atfork_child();
 	set_comment();
+	errno = saved;
 }
 
 static int output_fd(void *arg)
