@@ -610,7 +610,10 @@ static int file_move_fd(void)
 	cc_lock(&W.drain_lock);
 	int fd = __atomic_load_n(&W.fd, __ATOMIC_ACQUIRE);
 	if (fd >= 0) {
-		nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd + 1);
+		/* Up where ours are kept, above the number the program takes; else any free one. */
+		nfd = cc_dup_high(fd);
+		if (nfd < 0)
+			nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd + 1);
 		if (nfd < 0)
 			nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3);
 		if (nfd < 0) {

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -203,6 +204,23 @@ CC_EXPORT int dup(int fd)
 }
 
 /*
+ * Whether the kernel will take dup2(oldfd, newfd): oldfd open, newfd below the descriptor limit.
+ * Asked only when the dup2 concerns us (newfd ours, or impairment on; two system calls): a
+ * refused dup2 must not move ours (it went down into the program's low numbers) nor send
+ * delayed datagrams early.  Keeps errno.
+ */
+static int dup_would_succeed(int oldfd, int newfd)
+{
+	int saved = errno;
+	struct rlimit rl;
+	int yes = syscall(SYS_fcntl, oldfd, F_GETFD) >= 0 &&
+		  (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || (rlim_t)newfd < rl.rlim_cur);
+
+	errno = saved;
+	return yes;
+}
+
+/*
  * Before the program's dup2 or dup3 onto newfd: our descriptor with that number moves out of the
  * way, delayed datagrams for the socket there leave (not in a vfork child: the numbers of ours
  * and the queue are its parent's, and the call replaces only the child's copy).
@@ -211,7 +229,7 @@ static void dup_onto(int oldfd, int newfd)
 {
 	int busy = cc_ownfd_is(newfd) || (impairing() && newfd >= 0 && oldfd != newfd);
 
-	if (!busy || !own_memory())
+	if (!busy || !own_memory() || !dup_would_succeed(oldfd, newfd))
 		return;
 	/* The program wants that number: if it is ours, ours moves out of the way first. */
 	cc_ownfd_make_room(newfd);
@@ -353,6 +371,44 @@ CC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	REAL(fexecve);
 	before_exec();
 	return cc_real.fexecve(fd, argv, envp);
+}
+
+/*
+ * posix_spawn runs its file actions in the child, inside the C library, where no hook of ours
+ * sees them.  A dup2 (or fchdir) from one of our numbers would hand the child our file (an
+ * adddup2 of a number onto itself even keeps it across exec).  The number is not the program's:
+ * without us the child's dup2 fails with EBADF and posix_spawn returns it.  So the child closes
+ * ours first (its copy only), and the program's action then fails there as it would.
+ */
+static int spawn_close_first(void *fa, int fd)
+{
+	static int (*addclose)(void *, int);
+
+	if (!capturing() || !cc_ownfd_is(fd))
+		return 0;
+	if (!addclose && !(addclose = cc_real_lookup("posix_spawn_file_actions_addclose")))
+		return 0;
+	return addclose(fa, fd);
+}
+
+CC_EXPORT int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)
+{
+	static int (*real)(void *, int, int);
+
+	if (!real && !(real = cc_real_lookup("posix_spawn_file_actions_adddup2")))
+		return ENOSYS;
+	int r = spawn_close_first(fa, fd);
+	return r ? r : real(fa, fd, newfd);
+}
+
+CC_EXPORT int posix_spawn_file_actions_addfchdir_np(void *fa, int fd)
+{
+	static int (*real)(void *, int);
+
+	if (!real && !(real = cc_real_lookup("posix_spawn_file_actions_addfchdir_np")))
+		return ENOSYS;
+	int r = spawn_close_first(fa, fd);
+	return r ? r : real(fa, fd);
 }
 
 /* The execl family collects its arguments and continues as the matching vector call. */

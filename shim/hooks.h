@@ -41,6 +41,10 @@ void *SSL_set_SSL_CTX(void *ssl, void *ctx);
 int SSL_export_keying_material(void *ssl, unsigned char *out, size_t olen, const char *label, size_t llen,
 			       const unsigned char *context, size_t contextlen, int use_context);
 
+/* posix_spawn's file actions (their object opaque here, as spawn.h is not included). */
+int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd);
+int posix_spawn_file_actions_addfchdir_np(void *fa, int fd);
+
 int BIO_meth_set_write(void *meth, int (*fn)(void *, const char *, int));
 int BIO_meth_set_read(void *meth, int (*fn)(void *, char *, int));
 int (*BIO_meth_get_write(const void *meth))(void *, const char *, int);
