@@ -773,3 +773,55 @@ def test_forked_child_dup2_onto_capture_fd_during_first_packet(env):
     eq(p.stderr.count("clearcap:"), 0, "no warning: %r" % p.stderr[-500:])
     got = {bytes.fromhex(r[0]) for r in tshark(cap, ["udp.payload"], "udp.dstport == 9") if r[0]}
     eq(sorted({b"child %d" % k for k in range(n)} - got), [], "every child's datagram captured")
+
+
+def test_spawn_fork_and_refused_dup2_as_without_the_shim(env):
+    """CPython, run with and without the shim, prints the same: os.posix_spawn with a dup2 from
+    the capture file's number (not the program's: EBADF, where the child got our file and wrote
+    into the capture); errno after fork in the child and the parent (the child's new control page
+    left EEXIST there); a dup2 onto the capture file's number past a lowered descriptor limit
+    (EBADF, and the program's next open still gets the lowest number: ours had moved down to it)."""
+    code = r"""
+import ctypes, os, resource, socket, sys
+cap = os.environ.get("CLEARCAP_FILE", "")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b"first", ("127.0.0.1", 9))
+ours = 1000
+for n in os.listdir("/proc/self/fd"):
+    try:
+        if cap and os.readlink("/proc/self/fd/" + n) == cap:
+            ours = int(n)
+    except OSError:
+        pass
+try:
+    pid = os.posix_spawn("/bin/echo", ["echo", "SPAWNED-CHILD-WROTE-THIS"], os.environ,
+                         file_actions=[(os.POSIX_SPAWN_DUP2, ours, 1)])
+    print("posix_spawn: ran, status", os.waitpid(pid, 0)[1], flush=True)
+except OSError as e:
+    print("posix_spawn:", e.strerror, flush=True)
+libc = ctypes.CDLL(None, use_errno=True)
+ctypes.set_errno(4242)
+pid = libc.fork()
+if pid == 0:
+    os.write(1, b"errno in the child after fork: %d\n" % ctypes.get_errno())
+    os._exit(0)
+os.waitpid(pid, 0)
+print("errno in the parent after fork:", ctypes.get_errno(), flush=True)
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+try:
+    os.dup2(0, ours)
+    print("dup2 past the limit: done")
+except OSError as e:
+    print("dup2 past the limit:", e.strerror)
+fd = os.open("/dev/null", os.O_RDONLY)
+print("next open:", fd, flush=True)
+s.sendto(b"last", ("127.0.0.1", 9))
+"""
+    cap = env.path("c.pcapng")
+    plain = cclib.run([cclib.PY, "-c", code], env=env.env(preload=False), timeout=60).stdout
+    shim = cclib.run([cclib.PY, "-c", code], env=env.env(cap), timeout=60).stdout
+    eq(shim, plain, "the program's own view, with the shim and without")
+    ok("posix_spawn: Bad file descriptor" in plain and "child after fork: 4242" in plain, plain)
+    eq([bytes.fromhex(r[0]) for r in tshark(cap, ["udp.payload"], "udp.dstport == 9")], [b"first", b"last"],
+       "both datagrams captured, the file whole")
+    ok(cclib.capinfos_ok(cap)[0], "capinfos reads the file")
