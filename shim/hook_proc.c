@@ -231,10 +231,12 @@ static void dup_onto(int oldfd, int newfd)
 
 	if (!busy || !own_memory() || !dup_would_succeed(oldfd, newfd))
 		return;
+	int saved = errno;
 	/* The program wants that number: if it is ours, ours moves out of the way first. */
 	cc_ownfd_make_room(newfd);
 	if (impairing() && newfd >= 0 && oldfd != newfd)
 		cc_impair_closing((unsigned)newfd, (unsigned)newfd);
+	errno = saved;
 }
 
 CC_EXPORT int dup2(int oldfd, int newfd)

@@ -232,10 +232,12 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 	 * the program's own buffer, in place, below.
 	 */
 	if (need_sub(e) && ctllen <= INT_MAX) {
+		int saved = errno;
 		void *big = mmap(NULL, ctllen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		errno = saved;          /* (a failure's ENOMEM is not the program's) */
 		if (big != MAP_FAILED) {
 			r = udp_recvmsg_sub(fd, e, um, flags, big, ctllen);
-			int saved = errno;
+			saved = errno;
 			munmap(big, ctllen);
 			errno = saved;
 			return r;
@@ -645,7 +647,9 @@ static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, un
 		ctltotal += (c + CTL_EXTRA + 7) & ~(size_t)7;
 	}
 	/* Our own headers, names and control buffers for the whole batch, in one block. */
+	int entry_errno = errno;
 	uint8_t *block = direct ? NULL : malloc((sizeof(struct mmsghdr) + sizeof(struct sockaddr_storage)) * vlen + ctltotal);
+	errno = entry_errno;    /* (a failure's ENOMEM is not the program's) */
 	if (!block) {
 		/* Nothing to add, or a message the kernel refuses, or no memory: directly. */
 		int r = cc_real.recvmmsg(fd, vec, vlen, flags, timeout);
