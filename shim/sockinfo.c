@@ -53,6 +53,58 @@ static int pktinfo_opt(const struct cc_fd *e, int *name)
 }
 
 /*
+ * The entries of the other descriptors of fd's UDP socket (dups of it: the kernel keeps one set
+ * of options for the socket), fn called on each.  Only in a process that ever duplicated a UDP
+ * socket: one fstat per UDP descriptor.  Unlocked: a descriptor another thread closes and
+ * reuses for a new UDP socket in between may take these bits (its own come back when it is
+ * classified).
+ */
+static void siblings(int fd, void (*fn)(struct cc_fd *o, struct cc_fd *e), struct cc_fd *e)
+{
+	struct stat a, b;
+
+	if (!__atomic_load_n(&cc_udp_duped, __ATOMIC_RELAXED) || fstat(fd, &a) != 0)
+		return;
+	for (unsigned ch = 0; ch < CC_FD_NCHUNKS; ch++) {
+		struct cc_fd *c = __atomic_load_n(&cc_fd_chunks[ch], __ATOMIC_ACQUIRE);
+		if (!c)
+			continue;
+		for (unsigned i = 0; i < 1u << CC_FD_CHUNK_BITS; i++) {
+			int other = (int)(ch << CC_FD_CHUNK_BITS | i);
+			if (other != fd && fd_kind(&c[i]) == FDK_UDP && fstat(other, &b) == 0 && b.st_ino == a.st_ino &&
+			    b.st_dev == a.st_dev)
+				fn(&c[i], e);
+		}
+	}
+}
+
+static void copy_opts(struct cc_fd *o, struct cc_fd *e)
+{
+	__atomic_fetch_and(&o->flags, (uint16_t)~FDF_SOCK_OPTS, __ATOMIC_RELAXED);
+	__atomic_fetch_or(&o->flags, (uint16_t)(fd_flags(e) & FDF_SOCK_OPTS), __ATOMIC_RELAXED);
+	o->gso_size = e->gso_size;
+	o->tos = e->tos;
+	o->ttl = e->ttl;
+	o->mcast_ttl = e->mcast_ttl;
+}
+
+/* Every other descriptor of fd's socket takes e's option state (after it changed through fd). */
+static void spread_opts(int fd, struct cc_fd *e)
+{
+	if (fd_kind(e) != FDK_UDP || !__atomic_load_n(&cc_udp_duped, __ATOMIC_RELAXED))
+		return;
+	siblings(fd, copy_opts, e);
+	cc_fd_changed();
+}
+
+/* Whether another descriptor of the socket has its packet info as ours (found: *e gets the bit). */
+static void take_ours(struct cc_fd *o, struct cc_fd *e)
+{
+	if ((fd_flags(o) & FDF_PKTINFO) && !(fd_flags(o) & FDF_USER_PKTINFO))
+		set_flags(e, FDF_PKTINFO);
+}
+
+/*
  * On a wildcard-bound UDP socket only the datagram itself knows which local address it reached;
  * IP(V6)_PKTINFO makes the kernel say so.  The hooks strip it again from what the program sees.
  */
@@ -66,14 +118,19 @@ static void enable_pktinfo(int fd, struct cc_fd *e)
 		return;
 	/*
 	 * On already, on a socket first seen now (inherited over exec, as systemd's PassPacketInfo
-	 * passes them): the program's, which must keep getting it.
+	 * passes them): the program's, which must keep getting it; unless we turned it on through
+	 * another descriptor of the same socket (a dup made before the bind).
 	 */
 	if (real_getsockopt(fd, level, name, &on, &l) == 0 && on) {
-		set_flags(e, FDF_USER_PKTINFO);
+		siblings(fd, take_ours, e);
+		if (!(fd_flags(e) & FDF_PKTINFO))
+			set_flags(e, FDF_USER_PKTINFO);
 		return;
 	}
-	if (cc_real.setsockopt(fd, level, name, &one, sizeof(one)) == 0)
+	if (cc_real.setsockopt(fd, level, name, &one, sizeof(one)) == 0) {
 		set_flags(e, FDF_PKTINFO);
+		spread_opts(fd, e);     /* a dup made before the bind strips it too */
+	}
 }
 
 void cc_refresh_local(int fd, struct cc_fd *e)
@@ -216,40 +273,6 @@ int cc_sockopt_ours(const struct cc_fd *e, int level, int name)
 
 	return level == ours_level && name == ours_name && (fd_flags(e) & FDF_PKTINFO) &&
 	       !(fd_flags(e) & FDF_USER_PKTINFO);
-}
-
-/*
- * After the program changed one of a UDP socket's options through fd: the other descriptors of
- * the same socket (a dup of it) take e's option state, as the kernel keeps one for the socket,
- * so that what the program enabled through one is not stripped from what it receives through
- * another.  Only in a process that ever duplicated a UDP socket: one fstat per UDP descriptor.
- */
-static void spread_opts(int fd, const struct cc_fd *e)
-{
-	struct stat a, b;
-
-	if (!__atomic_load_n(&cc_udp_duped, __ATOMIC_RELAXED) || fd_kind(e) != FDK_UDP || fstat(fd, &a) != 0)
-		return;
-	unsigned bits = fd_flags(e) & FDF_SOCK_OPTS;
-	for (unsigned ch = 0; ch < CC_FD_NCHUNKS; ch++) {
-		struct cc_fd *c = __atomic_load_n(&cc_fd_chunks[ch], __ATOMIC_ACQUIRE);
-		if (!c)
-			continue;
-		for (unsigned i = 0; i < 1u << CC_FD_CHUNK_BITS; i++) {
-			int other = (int)(ch << CC_FD_CHUNK_BITS | i);
-			struct cc_fd *o = &c[i];
-			if (other == fd || fd_kind(o) != FDK_UDP || fstat(other, &b) != 0 || b.st_ino != a.st_ino ||
-			    b.st_dev != a.st_dev)
-				continue;
-			__atomic_fetch_and(&o->flags, (uint16_t)~FDF_SOCK_OPTS, __ATOMIC_RELAXED);
-			__atomic_fetch_or(&o->flags, (uint16_t)bits, __ATOMIC_RELAXED);
-			o->gso_size = e->gso_size;
-			o->tos = e->tos;
-			o->ttl = e->ttl;
-			o->mcast_ttl = e->mcast_ttl;
-		}
-	}
-	cc_fd_changed();
 }
 
 void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, socklen_t len)

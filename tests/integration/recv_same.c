@@ -324,6 +324,17 @@ static int case_dupopt(void){
     ssize_t n=recvmsg(i%2?r:d,&m,0); char w[64]; snprintf(w,sizeof w,"step %d, recvmsg on %s",i,i%2?"orig":"dup"); list_cmsgs(w,&m,n);
   }
   close(r); close(d); close(s);
+  /* A dup made before the bind: the packet info we turn on at the bind is stripped on both. */
+  r=socket(AF_INET,SOCK_DGRAM,0); d=dup(r); s=udp4("127.0.0.1");
+  struct sockaddr_in any={.sin_family=AF_INET}; bind(r,(void*)&any,sizeof any);
+  for (int i=0;i<2;i++){
+    send_to(s,r,"dupfirst");
+    char buf[64], ctl[256]; struct iovec v={buf,sizeof buf};
+    struct msghdr m={.msg_iov=&v,.msg_iovlen=1,.msg_control=ctl,.msg_controllen=sizeof ctl};
+    ssize_t n=recvmsg(i?r:d,&m,0); char w[64]; snprintf(w,sizeof w,"dup before bind, recvmsg on %s",i?"orig":"dup"); list_cmsgs(w,&m,n);
+    int on=-1; socklen_t l=sizeof on; getsockopt(i?r:d,IPPROTO_IP,IP_PKTINFO,&on,&l); REP("  IP_PKTINFO reads %d\n",on);
+  }
+  close(r); close(d); close(s);
   return 0;
 }
 
