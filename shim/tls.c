@@ -196,13 +196,14 @@ void cc_tls_srtp_keys(const struct cc_tls_lib *lib, const void *sess, unsigned l
 	cc_unlock(&sesstab_lock);
 }
 
-void cc_tls_user_set(const struct cc_tls_lib *lib, const void *sess, void *p)
+int cc_tls_user_set(const struct cc_tls_lib *lib, const void *sess, void *p)
 {
 	cc_lock(&sesstab_lock);
 	struct sessent *e = ent_of(lib, sess);
 	if (e)
 		e->user = p;
 	cc_unlock(&sesstab_lock);
+	return e ? 0 : -1;
 }
 
 void *cc_tls_user_get(const void *sess)

@@ -120,7 +120,7 @@ void cc_tls_keylog_secret(const char *label, const uint8_t *client_random, size_
  * A pointer an adapter keeps per session (the program's own key log callback, for GnuTLS):
  * set creates the session's entry; get gives NULL when there is none.
  */
-void cc_tls_user_set(const struct cc_tls_lib *lib, const void *sess, void *p);
+int cc_tls_user_set(const struct cc_tls_lib *lib, const void *sess, void *p);   /* 0, or -1: no room */
 void *cc_tls_user_get(const void *sess);
 
 /* Each adapter's start-up (its locks into the fork table): the adapter table in tls.c calls them. */

@@ -171,26 +171,33 @@ struct gsess {
 
 static struct gsess *gsess_of(const void *session);
 
+/* Sessions with bytes kept (pending_len set): until one is, a send looks nothing up. */
+static int npending;
+
 /* After a send of size bytes at buf returned r (bytes accepted, or an error code). */
 static void sent(void *session, const struct cc_nest *nest, const void *buf, size_t size, ssize_t r)
 {
 	int saved = errno;
-	struct gsess *g = cc_tls_user_get(session);
+	struct gsess *g = __atomic_load_n(&npending, __ATOMIC_RELAXED) ? cc_tls_user_get(session) : NULL;
 
-	if (r > 0 && buf) {
-		cc_tls_plain(&lib, session, nest, NULL, 1, buf, (size_t)r, 0);
-		if (g)
-			g->pending_len = 0;
-	} else if (r > 0 && g && g->pending_len) {
-		/* The call again with NULL, 0 after GNUTLS_E_AGAIN: the bytes of that call went now. */
+	if (r > 0 && g && g->pending_len) {
+		/*
+		 * The call again after GNUTLS_E_AGAIN (with NULL, 0, or its buffer again): GnuTLS
+		 * sent the record it made then, of the bytes kept.
+		 */
 		cc_tls_plain(&lib, session, nest, NULL, 1, g->pending, (size_t)r < g->pending_len ? (size_t)r : g->pending_len, 0);
 		g->pending_len = 0;
+		__atomic_fetch_sub(&npending, 1, __ATOMIC_RELAXED);
+	} else if (r > 0 && buf) {
+		cc_tls_plain(&lib, session, nest, NULL, 1, buf, (size_t)r, 0);
 	} else if ((r == GNUTLS_E_AGAIN_ || r == GNUTLS_E_INTERRUPTED_) && buf && size && (g = gsess_of(session))) {
 		size_t n = size < RECORD_MAX ? size : RECORD_MAX;
 		if (!g->pending)
 			g->pending = malloc(RECORD_MAX);
 		if (g->pending) {
 			memcpy(g->pending, buf, n);
+			if (!g->pending_len)
+				__atomic_fetch_add(&npending, 1, __ATOMIC_RELAXED);
 			g->pending_len = n;
 		}
 	}
@@ -273,8 +280,11 @@ CC_EXPORT void gnutls_deinit(void *session)
 		return;
 	if (session) {
 		struct gsess *g = cc_tls_user_get(session);
-		if (g)
+		if (g) {
+			if (g->pending_len)
+				__atomic_fetch_sub(&npending, 1, __ATOMIC_RELAXED);
 			free(g->pending);
+		}
 		free(g);
 		cc_tls_drop(session);
 	}
@@ -295,8 +305,10 @@ static struct gsess *gsess_of(const void *session)
 {
 	struct gsess *g = cc_tls_user_get(session);
 
-	if (!g && (g = calloc(1, sizeof(*g))) != NULL)
-		cc_tls_user_set(&lib, session, g);
+	if (!g && (g = calloc(1, sizeof(*g))) != NULL && cc_tls_user_set(&lib, session, g) != 0) {
+		free(g);        /* no room to keep it: none */
+		g = NULL;
+	}
 	return g;
 }
 
