@@ -33,6 +33,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef long (*fn6)(void *, void *, void *, void *, void *, void *);
@@ -148,7 +149,14 @@ static void count_failure(const struct cc_addr *local, const struct cc_addr *pee
  * flow and direction gets its key line (the SRTP key log's format, with the flow's addresses, which
  * SDES policies alone do not know) in its comment.  `tshark -T fields -e frame.comment` lists them.
  */
-#define KEYS 64
+/*
+ * Two entries per session and direction policy (a server's every peer connection has one
+ * session): 1024 of them, found through a per-thread cache per packet; the index takes 12 bits
+ * of a keyref.  A session past them has its plaintext but no key line naming its flow, and says
+ * so once.
+ */
+#define KEYS 1024
+#define KEYREF_BITS 12
 static struct srtpkey {
 	/* ctx, type and ssrc are read per packet without the lock: atomic, set under it. */
 	const void *ctx;                /* the srtp_t session; NULL: free */
@@ -170,7 +178,8 @@ static uint32_t keyref_of(const struct srtpkey *k)
 {
 	if (!k)
 		return 0;
-	return (__atomic_load_n(&k->gen, __ATOMIC_RELAXED) & 0xffffff) << 8 | (uint32_t)(k - keys + 1);
+	return (__atomic_load_n(&k->gen, __ATOMIC_RELAXED) & (0xffffffffu >> KEYREF_BITS)) << KEYREF_BITS |
+	       (uint32_t)(k - keys + 1);
 }
 
 /*
@@ -244,6 +253,12 @@ static void key_add(const void *ctx, int type, uint32_t ssrc, const char *crypto
 		__atomic_fetch_add(&keys_gen, 1, __ATOMIC_RELEASE);
 	}
 	cc_unlock(&key_lock);
+	if (free_i < 0) {
+		static int warned;
+		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+			cc_warn("more than %d SRTP keys at once: later sessions' plaintext is captured, their key "
+				"lines name no flow (pid %u)", KEYS, cc_pid);
+	}
 }
 
 /* The key entry for a packet of session ctx with this SSRC, or NULL.  No lock. */
@@ -325,7 +340,7 @@ static int key_note(uint32_t keyref, const struct cc_addr *local, const struct c
 		 size_t size)
 {
 	static const char prefix[] = "flow from SRTP packet; ";
-	unsigned i = keyref & 0xff;
+	unsigned i = keyref & ((1u << KEYREF_BITS) - 1);
 	uint64_t h;
 	int n = -1;
 
@@ -339,7 +354,7 @@ static int key_note(uint32_t keyref, const struct cc_addr *local, const struct c
 	cc_lock(&key_lock);
 	uint64_t *noted = NULL;
 	const char *suite_key = NULL;
-	if (__atomic_load_n(&k->ctx, __ATOMIC_RELAXED) && (k->gen & 0xffffff) == keyref >> 8) {
+	if (__atomic_load_n(&k->ctx, __ATOMIC_RELAXED) && (k->gen & (0xffffffffu >> KEYREF_BITS)) == keyref >> KEYREF_BITS) {
 		noted = &k->flow_hash[outgoing];
 		suite_key = k->suite_key;
 	} else {
@@ -386,6 +401,47 @@ static void watch_on(void)
 	cc_fd_changed();
 }
 
+/* protect's body, the cleartext kept in `kept` (len bytes of room). */
+static inline __attribute__((always_inline)) long protect_into(int which, fn6 fn, uint8_t *kept, int len, void *a,
+								void *b, void *c, void *d, void *e, void *f)
+{
+	int *lenp = c;
+	/*
+	 * (Its bound known, GCC would copy with `rep movsq`, whose start costs more than glibc's
+	 * memcpy for a packet: the length is made opaque so that memcpy is called.)
+	 */
+	size_t n = (size_t)len;
+	__asm__("" : "+r"(n));
+	memcpy(kept, b, n);
+	watch_on();
+	depth++;
+	long r = fn(a, b, c, d, e, f);
+	depth--;
+	int saved = errno;
+	if (r == 0 && *lenp > 0) {
+		int rtcp = is_rtcp(which);
+		cc_sm_plain(1, rtcp, cc_dm_bytes_key(b, (size_t)*lenp), keyref_for(a, 1, rtcp, kept, (size_t)len),
+			    kept, (size_t)len);
+	}
+	errno = saved;
+	return r;
+}
+
+/* A packet past the stack copy's room (jumbo frames, loopback): a copy of its own. */
+static __attribute__((noinline)) long protect_big(int which, fn6 fn, int len, void *a, void *b, void *c, void *d,
+						  void *e, void *f)
+{
+	uint8_t *kept = malloc((size_t)len);
+
+	if (!kept)
+		return fn(a, b, c, d, e, f);
+	long r = protect_into(which, fn, kept, len, a, b, c, d, e, f);
+	int saved = errno;
+	free(kept);
+	errno = saved;
+	return r;
+}
+
 /* protect: keep the cleartext, let libsrtp encrypt in place, queue it. */
 static long protect(int which, void *a, void *b, void *c, void *d, void *e, void *f)
 {
@@ -395,27 +451,11 @@ static long protect(int which, void *a, void *b, void *c, void *d, void *e, void
 
 	if (!fn)
 		return 1;       /* srtp_err_status_fail */
-	if (!capturing() || !b || !lenp || (len = *lenp) <= 0 || len > PACKET_MAX)
+	if (!capturing() || !b || !lenp || (len = *lenp) <= 0)
 		return fn(a, b, c, d, e, f);
-	/*
-	 * (Its bound known, GCC would copy with `rep movsq`, whose start costs more than glibc's
-	 * memcpy for a packet: the length is made opaque so that memcpy is called.)
-	 */
-	size_t n = (size_t)len;
-	__asm__("" : "+r"(n));
-	memcpy(copy, b, n);
-	watch_on();
-	depth++;
-	long r = fn(a, b, c, d, e, f);
-	depth--;
-	int saved = errno;
-	if (r == 0 && *lenp > 0) {
-		int rtcp = is_rtcp(which);
-		cc_sm_plain(1, rtcp, cc_dm_bytes_key(b, (size_t)*lenp), keyref_for(a, 1, rtcp, copy, (size_t)len),
-			    copy, (size_t)len);
-	}
-	errno = saved;
-	return r;
+	if (__builtin_expect(len > PACKET_MAX, 0))
+		return protect_big(which, fn, len, a, b, c, d, e, f);
+	return protect_into(which, fn, copy, len, a, b, c, d, e, f);
 }
 
 /* unprotect: find the flow of the bytes given, then write what came out. */
@@ -499,16 +539,24 @@ static const char *suite_of(const struct crypto_policy2 *c, size_t *key_len, siz
  * One key log line per policy in the list (SDES keys: the flow is not known here, the SSRC is),
  * and the key kept for the pcapng.
  */
-static void log_policies(const void *ctx, const struct policy2 *p)
+static void log_policies(const void *ctx, const struct policy2 *p, int max)
 {
-	for (int n = 0; p && n < 64; p = p->next, n++) {
+	for (int n = 0; p && n < max; p = p->next, n++) {
 		size_t kl = 0, sl = 0;
 		const char *suite = suite_of(&p->rtp, &kl, &sl);
 		const unsigned char *key = p->key;
 		char who[32];
 
-		if (!key && p->num_master_keys && p->keys && p->keys[0])
+		if (!key && p->num_master_keys == 1 && p->keys && p->keys[0])
 			key = *p->keys[0];
+		if (!key && p->num_master_keys > 1) {
+			/* Which key protects a packet is its MKI's: one line of one key would be wrong. */
+			static int warned;
+			if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+				cc_warn("SRTP with %lu master keys (MKI): plaintext captured, no key line written "
+					"(pid %u)", p->num_master_keys, cc_pid);
+			continue;
+		}
 		if (!suite || !key || (size_t)p->rtp.cipher_key_len != kl + sl)
 			continue;
 		if (p->ssrc.type == 1)
@@ -543,7 +591,8 @@ static long with_policy(int which, void *a, void *b, void *c, void *d, void *e, 
 		const void *ctx = which == P_CREATE ? (a ? *(void **)a : NULL) : a;
 		if (which == P_CREATE)
 			key_forget(ctx);        /* a freed session's address, reused */
-		log_policies(ctx, b);
+		/* srtp_add_stream takes one policy and never reads its next (which may be anything). */
+		log_policies(ctx, b, which == P_ADD_STREAM ? 1 : 64);
 		errno = saved;
 	}
 	return r;
