@@ -364,3 +364,38 @@ def test_unmatched_plaintexts_stamped(env):
     wire_times = sorted(ns(r) for r in wire)
     for r in on_flow:
         ok(ns(r) in wire_times, "a matched plaintext has its datagram's time: %r" % (r[:3],))
+
+
+def test_srtp_corners(env):
+    """tests/integration/srtp_corners.c against Debian's libsrtp2, with and without the shim:
+    srtp_add_stream with a garbage `next` (libsrtp never reads it; the shim followed it and
+    crashed); RTP with a 9000-byte payload has its outbound plaintext in the file too (it was
+    passed through uncaptured, past the shim's 8 KiB copy); a session with two master keys
+    (MKI) writes no key line, which would name one key for packets protected with the other,
+    and says so once; its plaintext is captured."""
+    if not os.path.exists("/usr/include/srtp2/srtp.h"):
+        raise cclib.Skip("libsrtp2-dev not installed")
+    exe = env.path("srtp_corners")
+    cclib.run(["gcc", "-O1", "-o", exe, os.path.join(os.path.dirname(os.path.abspath(__file__)), "srtp_corners.c"),
+               "-lsrtp2"])
+    for case in ("addstream", "big", "mki"):
+        cap, keys = env.path(case + ".pcapng"), env.path(case + ".keys")
+        def args():
+            return [exe, case] + ([] if case == "addstream" else [str(cclib.free_port(socket.SOCK_DGRAM))])
+        plain = cclib.run(args(), env=env.env(preload=False), timeout=60)
+        shim = cclib.run(args(), env=env.env(cap, {"CLEARCAP_SRTP_KEYLOG": keys}), timeout=60)
+        eq(shim.stdout, plain.stdout, "case %s: the program's own view, with the shim and without" % case)
+        if case == "addstream":
+            eq(plain.stdout, "srtp_add_stream: 0\n", "the probe's view")
+            continue
+        ok(plain.stdout.count("protect: 0,") == 6, plain.stdout)
+        rows = tshark(cap, ["sll.pkttype", "udp.length"], 'frame.interface_name == "plaintext"')
+        want = [9012 + 8 if i == 1 and case == "big" else 112 + 8 for i in range(3)]
+        for kind, name in (("4", "outbound"), ("0", "inbound")):
+            eq([int(r[1]) for r in rows if r[0] == kind], want, "%s plaintexts (%s)" % (name, case))
+        lines = open(keys).read() if os.path.exists(keys) else ""
+        if case == "mki":
+            eq(lines.count("inline:"), 0, "no key line for a session with two master keys: %r" % lines)
+            eq(shim.stderr.count("master keys (MKI)"), 1, "said once: %r" % shim.stderr)
+        else:
+            ok("inline:" in lines, "the key line: %r" % lines)
