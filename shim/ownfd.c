@@ -125,10 +125,15 @@ static void lf_open(struct cc_linefile *lf)
 	lf->opened = 1;
 	if (!lf->path || !lf->path[0])
 		return;
+	/*
+	 * Non-blocking: a FIFO nobody reads would hold the program in open (ENXIO instead), and one
+	 * whose reader stalls in write (the line is lost instead, said once).
+	 */
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, lf->path,
-			      O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+			      O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
 	if (fd < 0) {
-		cc_warn("%s: cannot open %s: %s", lf->var, lf->path, strerror(errno));
+		cc_warn("%s: cannot open %s: %s", lf->var, lf->path,
+			errno == ENXIO ? "a FIFO nobody reads; no lines written there" : strerror(errno));
 		return;
 	}
 	int hi = cc_dup_high(fd);
@@ -146,8 +151,13 @@ void cc_linefile_write(struct cc_linefile *lf, const char *line, size_t len)
 	cc_lock(&lf->lock);
 	if (!lf->opened)
 		lf_open(lf);
-	if (lf->fd >= 0)
-		syscall(SYS_write, lf->fd, line, len);  /* one whole line per write, O_APPEND */
+	/* One whole line per write, O_APPEND. */
+	long w = lf->fd >= 0 ? syscall(SYS_write, lf->fd, line, len) : (long)len;
+	if (w != (long)len && !lf->write_warned) {
+		lf->write_warned = 1;
+		cc_warn("%s: writing to %s: %s; lines are lost", lf->var, lf->path,
+			w >= 0 ? "written in part" : errno == EAGAIN ? "its reader does not keep up" : strerror(errno));
+	}
 	cc_unlock(&lf->lock);
 	errno = saved;
 }

@@ -46,6 +46,7 @@ struct cc_linefile {
 	const char *path;               /* the configured path; empty: none */
 	int fd;
 	int opened;
+	int write_warned;               /* a write failed (full disk, a FIFO's slow reader): said once */
 	pthread_mutex_t lock;
 };
 
