@@ -102,6 +102,14 @@ struct totals {
 	uint64_t hep_sent, hep_dropped;
 };
 
+/* Whether path names a directory (an option naming a file refuses it at once). */
+static int is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 __attribute__((format(printf, 1, 0)))
 static void vwarn(const char *fmt, va_list ap)
 {
@@ -484,13 +492,13 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'B': parse_buffer_size(optarg, o); break;
 		case 'S':
-			if (optarg[0] == '\0')
-				die("invalid --srtp-keylog '': expected a file name");
+			if (optarg[0] == '\0' || is_dir(optarg))
+				die("invalid --srtp-keylog '%s': expected a file name", optarg);
 			o->srtp_keylog = optarg;
 			break;
 		case 'k':
-			if (optarg[0] == '\0')
-				die("invalid -k/--keylog '': expected a file name");
+			if (optarg[0] == '\0' || is_dir(optarg))
+				die("invalid -k/--keylog '%s': expected a file name", optarg);
 			o->keylog = optarg;
 			break;
 		case 'f': o->filter = optarg; break;
@@ -1527,6 +1535,13 @@ static void trace_setup(struct cc_trace_cfg *tc, const struct options *o, const 
  * decrypted and their plaintext appended to the file, marked "decrypted by clearcap" (never a
  * pipe, a rotation or classic pcap, whose files cannot be read back or hold no comment).
  */
+static int regular_readable(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, R_OK) == 0;
+}
+
 static void decrypt_pass(const struct options *o, const char *file, uint64_t captured)
 {
 	uint64_t n = 0, total = 0;
@@ -1537,9 +1552,12 @@ static void decrypt_pass(const struct options *o, const char *file, uint64_t cap
 	    o->capture || o->filter ||
 	    getenv("CLEARCAP_CAPTURE") || getenv("CLEARCAP_FILTER"))
 		return;
-	/* A key log the run never opened (no TLS, no SRTP key) is no error here. */
-	const char *kl = o->keylog && access(o->keylog, R_OK) == 0 ? o->keylog : NULL;
-	const char *skl = o->srtp_keylog && access(o->srtp_keylog, R_OK) == 0 ? o->srtp_keylog : NULL;
+	/*
+	 * A key log the run never opened (no TLS, no SRTP key) is no error here; one that is no
+	 * regular file (a FIFO someone else reads) is not read back: its lines went to that reader.
+	 */
+	const char *kl = o->keylog && regular_readable(o->keylog) ? o->keylog : NULL;
+	const char *skl = o->srtp_keylog && regular_readable(o->srtp_keylog) ? o->srtp_keylog : NULL;
 	if (cc_decrypt_append(file, kl, skl, &n, &total, why, sizeof(why)) != 0) {
 		warn("decrypting SRTP from its keys: %s", why);
 		return;
