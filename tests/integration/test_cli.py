@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import subprocess
+import threading
 import time
 
 import cclib
@@ -450,3 +451,38 @@ def test_dtls_srtp_next_to_sip_decrypts_with_setting(env):
     eq(fin, ccs, "every Finished after a ChangeCipherSpec decrypts with the setting")
     ok(cclib.tshark_count(cap, "sip.Method == \"INVITE\"", setting) > 0, "SIP still dissected")
     ok(cclib.tshark_count(cap, "rtp", setting) > 100, "RTP still dissected (DTLS-SRTP sets it up)")
+
+
+def test_keylog_fifo_never_blocks(env):
+    """CLEARCAP_KEYLOG naming a FIFO: with nobody reading it, a CPython TLS client and server
+    finish as without the shim, with one line saying why no key line goes there (the shim's
+    open blocked the program for good), and `clearcap -k FIFO` ends too (it blocked reading the
+    FIFO back at exit); with a reader, the reader gets the secrets."""
+    cert, key = cclib.make_cert(env)
+    fifo = env.path("keys.fifo")
+    os.mkfifo(fifo)
+    code = r"""
+import socket, ssl, sys, threading
+srv = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); srv.load_cert_chain(sys.argv[1], sys.argv[2])
+cli = ssl.create_default_context(); cli.check_hostname = False; cli.verify_mode = ssl.CERT_NONE
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen()
+def serve():
+    s, _ = ls.accept(); t = srv.wrap_socket(s, server_side=True); t.sendall(b"fifo-test"); t.close()
+threading.Thread(target=serve).start()
+c = cli.wrap_socket(socket.create_connection(ls.getsockname()), server_hostname="x")
+print(c.recv(20).decode()); c.close()
+"""
+    p = cclib.run([cclib.PY, "-c", code, cert, key], env=env.env(env.path("a.pcapng"), {"CLEARCAP_KEYLOG": fifo}),
+                  timeout=30)
+    eq(p.stdout, "fifo-test\n", "the program's view")
+    eq(p.stderr.count("a FIFO nobody reads"), 1, "one line: %r" % p.stderr)
+    p = cclib.run([env.tool, "-q", "-w", env.path("b.pcapng"), "-k", fifo, "--", cclib.PY, "-c", code, cert, key],
+                  env=env.env(preload=False), timeout=30)
+    eq(p.stdout, "fifo-test\n", "the program's view under the wrapper")
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo).read()))
+    reader.start()
+    p = cclib.run([cclib.PY, "-c", code, cert, key], env=env.env(env.path("c.pcapng"), {"CLEARCAP_KEYLOG": fifo}),
+                  timeout=30)
+    reader.join(30)
+    ok(got and "CLIENT_TRAFFIC_SECRET_0 " in got[0], "the reader got the secrets: %r" % got)
