@@ -176,6 +176,10 @@ int cc_config_load(const char *prog, const char *exe)
 	memset(&cc_cfg, 0, sizeof(cc_cfg));
 	v = getenv("CLEARCAP_FILE");
 	const char *ctl = getenv("CLEARCAP_CTL");
+	if (ctl && *ctl && strcmp(ctl, "0") != 0 && strcmp(ctl, "1") != 0) {
+		cc_warn("CLEARCAP_CTL=%.200s: expected 0 (no control page) or 1; not capturing", ctl);
+		return -1;
+	}
 	/* CLEARCAP_CTL=1 alone loads the shim paused: `clearcap ctl PID reopen FILE` starts it. */
 	int ctl_only = (!v || !*v) && ctl && strcmp(ctl, "1") == 0;
 	/* CLEARCAP_HEP without a file: the collector is the only output. */

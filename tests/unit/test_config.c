@@ -368,6 +368,16 @@ START_TEST(daily)
 	setenv("CLEARCAP_CTL", "0", 1);
 	ck_assert_int_eq(cc_config_load("prog", NULL), 0);
 	ck_assert_int_eq(cc_cfg.on, 0);
+	/* Anything but 0 and 1 is refused, with or without a file (it was taken as 1, or nothing). */
+	setenv("CLEARCAP_CTL", "yes", 1);
+	ck_assert_int_eq(cc_config_load("prog", NULL), -1);
+	ck_assert_int_eq(cc_cfg.on, 0);
+	setenv("CLEARCAP_FILE", "/tmp/x.pcapng", 1);
+	setenv("CLEARCAP_CTL", " 1", 1);
+	ck_assert_int_eq(cc_config_load("prog", NULL), -1);
+	ck_assert_int_eq(cc_cfg.on, 0);
+	unsetenv("CLEARCAP_FILE");
+	setenv("CLEARCAP_CTL", "0", 1);
 
 	setenv("CLEARCAP_FILE", "/tmp/x.pcapng", 1);
 	ck_assert_int_eq(cc_config_load("prog", NULL), 0);
