@@ -110,6 +110,14 @@ static int is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Whether path is a regular file we may read (a FIFO's lines went to its own reader). */
+static int regular_readable(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, R_OK) == 0;
+}
+
 __attribute__((format(printf, 1, 0)))
 static void vwarn(const char *fmt, va_list ap)
 {
@@ -1535,13 +1543,6 @@ static void trace_setup(struct cc_trace_cfg *tc, const struct options *o, const 
  * decrypted and their plaintext appended to the file, marked "decrypted by clearcap" (never a
  * pipe, a rotation or classic pcap, whose files cannot be read back or hold no comment).
  */
-static int regular_readable(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, R_OK) == 0;
-}
-
 static void decrypt_pass(const struct options *o, const char *file, uint64_t captured)
 {
 	uint64_t n = 0, total = 0;
