@@ -65,6 +65,14 @@ static void *ssl_sym(const char *name)
 	return p ? p : cc_real_lookup(name);
 }
 
+/* The same for libcrypto's own (the BIO method calls, made before any libssl call). */
+static void *crypto_sym(const char *name)
+{
+	void *p = cc_optsym("libcrypto.so", name);
+
+	return p ? p : cc_real_lookup(name);
+}
+
 /* Binds libssl's functions once libssl is loaded; 0 when they are all there. */
 static int resolve(void)
 {
@@ -458,8 +466,7 @@ CC_EXPORT int BIO_meth_set_write(void *meth, bio_write_fn fn)
 	static int (*real)(void *, bio_write_fn);
 	int slot;
 
-	if (!real && !(real = cc_optsym("libcrypto.so", "BIO_meth_set_write")) &&
-	    !(real = cc_real_lookup("BIO_meth_set_write")))
+	if (!real && !(real = crypto_sym("BIO_meth_set_write")))
 		return 0;
 	if (!fn || !cc_tls_capturing())
 		return real(meth, fn);
@@ -472,8 +479,7 @@ CC_EXPORT int BIO_meth_set_read(void *meth, bio_read_fn fn)
 	static int (*real)(void *, bio_read_fn);
 	int slot;
 
-	if (!real && !(real = cc_optsym("libcrypto.so", "BIO_meth_set_read")) &&
-	    !(real = cc_real_lookup("BIO_meth_set_read")))
+	if (!real && !(real = crypto_sym("BIO_meth_set_read")))
 		return 0;
 	if (!fn || !cc_tls_capturing())
 		return real(meth, fn);
@@ -482,33 +488,20 @@ CC_EXPORT int BIO_meth_set_read(void *meth, bio_read_fn fn)
 }
 
 /* The getters give the program back its own callbacks, not our trampolines. */
-CC_EXPORT bio_write_fn BIO_meth_get_write(const void *meth)
-{
-	static bio_write_fn (*real)(const void *);
-
-	if (!real && !(real = cc_optsym("libcrypto.so", "BIO_meth_get_write")) &&
-	    !(real = cc_real_lookup("BIO_meth_get_write")))
-		return NULL;
-	bio_write_fn f = real(meth);
-	for (int i = 0; f && i < BIO_SLOTS; i++)
-		if (f == wtramps[i])
-			return __atomic_load_n(&wslots[i].fn, __ATOMIC_ACQUIRE);
-	return f;
-}
-
-CC_EXPORT bio_read_fn BIO_meth_get_read(const void *meth)
-{
-	static bio_read_fn (*real)(const void *);
-
-	if (!real && !(real = cc_optsym("libcrypto.so", "BIO_meth_get_read")) &&
-	    !(real = cc_real_lookup("BIO_meth_get_read")))
-		return NULL;
-	bio_read_fn f = real(meth);
-	for (int i = 0; f && i < BIO_SLOTS; i++)
-		if (f == rtramps[i])
-			return __atomic_load_n(&rslots[i].fn, __ATOMIC_ACQUIRE);
-	return f;
-}
+#define BIO_GETTER(name, fn_t, slots, tramps)                                          \
+	CC_EXPORT fn_t name(const void *meth)                                          \
+	{                                                                              \
+		static fn_t (*real)(const void *);                                     \
+		if (!real && !(real = crypto_sym(#name)))                              \
+			return NULL;                                                   \
+		fn_t f = real(meth);                                                   \
+		for (int i_ = 0; f && i_ < BIO_SLOTS; i_++)                            \
+			if (f == tramps[i_])                                           \
+				return __atomic_load_n(&slots[i_].fn, __ATOMIC_ACQUIRE); \
+		return f;                                                              \
+	}
+BIO_GETTER(BIO_meth_get_write, bio_write_fn, wslots, wtramps)
+BIO_GETTER(BIO_meth_get_read, bio_read_fn, rslots, rtramps)
 
 /* ---- Secrets ---- */
 
