@@ -105,13 +105,19 @@ static int claim(int i, uint64_t key)
 	       __atomic_compare_exchange_n(&outq[i].key, &key, KEY_BUSY, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
+/* Frees an owned slot (its plaintext's copy, then the slot itself for anyone to take). */
+static void free_slot(struct out_ent *e)
+{
+	if (e->data != e->inline_data)
+		free(e->data);
+	__atomic_store_n(&e->key, 0, __ATOMIC_RELEASE);
+}
+
 /* Hands an owned slot's plaintext over, on its datagram's flow and time, and frees the slot. */
 static void release(struct out_ent *e, const struct cc_addr *local, const struct cc_addr *peer, uint64_t ts)
 {
 	handler(e->ssl, local, peer, e->data, e->len, ts);
-	if (e->data != e->inline_data)
-		free(e->data);
-	__atomic_store_n(&e->key, 0, __ATOMIC_RELEASE);
+	free_slot(e);
 }
 
 /* Writes out what waited too long (all of it with `all`); a scan at most every 100 ms. */
@@ -196,9 +202,7 @@ int cc_dm_withdraw(const void *ssl, uint64_t key)
 			__atomic_store_n(&e->key, key, __ATOMIC_RELEASE);     /* another session's: back */
 			continue;
 		}
-		if (e->data != e->inline_data)
-			free(e->data);
-		__atomic_store_n(&e->key, 0, __ATOMIC_RELEASE);
+		free_slot(e);           /* withdrawn: nothing handed over */
 		return 1;
 	}
 	return 0;
