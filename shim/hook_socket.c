@@ -624,6 +624,12 @@ CC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 }
 
 
+/* Our control buffer for one of a batch's messages: the program's room and ours, 8-aligned. */
+static inline size_t sub_ctl_len(const struct msghdr *h)
+{
+	return ((h->msg_control ? h->msg_controllen : 0) + CTL_EXTRA + 7) & ~(size_t)7;
+}
+
 static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
 {
 	struct cc_fd *e = captured_on(fd);
@@ -642,9 +648,8 @@ static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, un
 	int direct = !need_sub(e);
 	for (unsigned i = 0; i < vlen && !direct; i++) {
 		const struct msghdr *h = &vec[i].msg_hdr;
-		size_t c = h->msg_control ? h->msg_controllen : 0;
-		direct = (h->msg_name && (int)h->msg_namelen < 0) || c > INT_MAX;
-		ctltotal += (c + CTL_EXTRA + 7) & ~(size_t)7;
+		direct = (h->msg_name && (int)h->msg_namelen < 0) || (h->msg_control && h->msg_controllen > INT_MAX);
+		ctltotal += sub_ctl_len(h);
 	}
 	/* Our own headers, names and control buffers for the whole batch, in one block. */
 	int entry_errno = errno;
@@ -668,7 +673,7 @@ static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, un
 	uint8_t *ctl = (uint8_t *)(names + vlen);
 	for (unsigned i = 0; i < vlen; i++) {
 		const struct msghdr *h = &vec[i].msg_hdr;
-		size_t c = ((h->msg_control ? h->msg_controllen : 0) + CTL_EXTRA + 7) & ~(size_t)7;
+		size_t c = sub_ctl_len(h);
 		sub_prepare(&sub[i].msg_hdr, h, &names[i], ctl, c);
 		sub[i].msg_len = 0;
 		ctl += c;
