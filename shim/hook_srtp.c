@@ -148,15 +148,16 @@ static void count_failure(const struct cc_addr *local, const struct cc_addr *pee
  * The keys of each session, so that the pcapng carries them: the first plaintext packet of a
  * flow and direction gets its key line (the SRTP key log's format, with the flow's addresses, which
  * SDES policies alone do not know) in its comment.  `tshark -T fields -e frame.comment` lists them.
- */
-/*
+ *
  * Two entries per session and direction policy (a server's every peer connection has one
  * session): 1024 of them, found through a per-thread cache per packet; the index takes 12 bits
- * of a keyref.  A session past them has its plaintext but no key line naming its flow, and says
- * so once.
+ * of a keyref, the entry's generation the rest.  A session past them has its plaintext but no
+ * key line naming its flow, and says so once.
  */
 #define KEYS 1024
 #define KEYREF_BITS 12
+#define KEYREF_GEN(gen) ((gen) & (0xffffffffu >> KEYREF_BITS))
+#define KEYREF_INDEX(ref) ((ref) & ((1u << KEYREF_BITS) - 1))
 static struct srtpkey {
 	/* ctx, type and ssrc are read per packet without the lock: atomic, set under it. */
 	const void *ctx;                /* the srtp_t session; NULL: free */
@@ -178,8 +179,7 @@ static uint32_t keyref_of(const struct srtpkey *k)
 {
 	if (!k)
 		return 0;
-	return (__atomic_load_n(&k->gen, __ATOMIC_RELAXED) & (0xffffffffu >> KEYREF_BITS)) << KEYREF_BITS |
-	       (uint32_t)(k - keys + 1);
+	return KEYREF_GEN(__atomic_load_n(&k->gen, __ATOMIC_RELAXED)) << KEYREF_BITS | (uint32_t)(k - keys + 1);
 }
 
 /*
@@ -340,7 +340,7 @@ static int key_note(uint32_t keyref, const struct cc_addr *local, const struct c
 		 size_t size)
 {
 	static const char prefix[] = "flow from SRTP packet; ";
-	unsigned i = keyref & ((1u << KEYREF_BITS) - 1);
+	unsigned i = KEYREF_INDEX(keyref);
 	uint64_t h;
 	int n = -1;
 
@@ -354,7 +354,7 @@ static int key_note(uint32_t keyref, const struct cc_addr *local, const struct c
 	cc_lock(&key_lock);
 	uint64_t *noted = NULL;
 	const char *suite_key = NULL;
-	if (__atomic_load_n(&k->ctx, __ATOMIC_RELAXED) && (k->gen & (0xffffffffu >> KEYREF_BITS)) == keyref >> KEYREF_BITS) {
+	if (__atomic_load_n(&k->ctx, __ATOMIC_RELAXED) && KEYREF_GEN(k->gen) == keyref >> KEYREF_BITS) {
 		noted = &k->flow_hash[outgoing];
 		suite_key = k->suite_key;
 	} else {
