@@ -257,24 +257,29 @@ void cc_dm_unwrap_turn(const uint8_t **p, size_t *len)
  * sender's SSRC) and its last bytes - the authentication tag, a MAC over the whole packet - so
  * the key costs the same whatever the payload's size (RFC 3711 sections 3.1, 3.4).
  */
+void cc_dm_parts_short(const uint8_t *p, size_t len, struct cc_dm_parts *k)
+{
+	size_t t = len < 8 ? len : 8;
+
+	memset(k, 0, sizeof(*k));
+	memcpy(&k->head, p, t);
+	if (len > 8)
+		memcpy(&k->w, p + 8, len - 8);
+	memcpy(&k->tail, p + len - t, t);
+	k->len = (uint32_t)len;
+}
+
+uint64_t cc_dm_parts_key(const struct cc_dm_parts *k)
+{
+	return mix(mix(k->head ^ (uint64_t)k->w << 17 ^ (uint64_t)k->len << 48) ^ k->tail);
+}
+
 uint64_t cc_dm_bytes_key(const uint8_t *p, size_t len)
 {
-	uint64_t head = 0, tail = 0;
-	uint32_t w = 0;
+	struct cc_dm_parts k;
 
-	if (len >= 12) {
-		/* Every real SRTP/SRTCP packet (four times per round trip): fixed-size loads. */
-		memcpy(&head, p, 8);
-		memcpy(&w, p + 8, 4);
-		memcpy(&tail, p + len - 8, 8);
-	} else {
-		size_t t = len < 8 ? len : 8;
-		memcpy(&head, p, t);
-		if (len > 8)
-			memcpy(&w, p + 8, len - 8);
-		memcpy(&tail, p + len - t, t);
-	}
-	return mix(mix(head ^ (uint64_t)w << 17 ^ (uint64_t)len << 48) ^ tail);
+	cc_dm_parts_of(p, len, &k);
+	return cc_dm_parts_key(&k);
 }
 
 static void match_out(uint64_t key, const struct cc_addr *local, const struct cc_addr *peer, uint64_t ts)

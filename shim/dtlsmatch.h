@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "pcapout/frame.h"
 
@@ -33,7 +34,30 @@ void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len);
  * it; OpenSSL writes it again on the retry, which expects it again).  1 when one was waiting.
  */
 int cc_dm_withdraw(const void *ssl, uint64_t key);
-/* A key for exact bytes (a whole SRTP/SRTCP packet; srtpmatch.h matches those). */
+/*
+ * A key for exact bytes (a whole SRTP/SRTCP packet; srtpmatch.h matches those), in two steps:
+ * the few bytes it is made of, taken where the packet is (the SRTP hooks, on the program's
+ * thread: three loads), and their mix, made where it is compared (the writer's thread).
+ */
+struct cc_dm_parts {
+	uint64_t head, tail;    /* the first and the last 8 bytes */
+	uint32_t w;             /* bytes 8 to 11 */
+	uint32_t len;
+};
+void cc_dm_parts_short(const uint8_t *p, size_t len, struct cc_dm_parts *k);
+static inline __attribute__((always_inline)) void cc_dm_parts_of(const uint8_t *p, size_t len, struct cc_dm_parts *k)
+{
+	if (__builtin_expect(len >= 12, 1)) {
+		/* Every real SRTP/SRTCP packet: fixed-size loads. */
+		memcpy(&k->head, p, 8);
+		memcpy(&k->w, p + 8, 4);
+		memcpy(&k->tail, p + len - 8, 8);
+		k->len = (uint32_t)len;
+	} else {
+		cc_dm_parts_short(p, len, k);
+	}
+}
+uint64_t cc_dm_parts_key(const struct cc_dm_parts *k);
 uint64_t cc_dm_bytes_key(const uint8_t *p, size_t len);
 
 /* A datagram's payload unwrapped from TURN framing (RFC 8656 sections 11, 12), if any. */

@@ -58,6 +58,12 @@ static inline int is_rtcp(int which)
 
 static fn6 real[P_COUNT];
 static int supported = -1;      /* -1 not checked, 0 libsrtp 3 or unknown: pass through, 1 libsrtp 2 */
+/*
+ * 1 when libsrtp2 2.x and its four _mki functions are found: srtp_protect(_rtcp) and
+ * srtp_unprotect(_rtcp) are then called as what they are in libsrtp2 from 2.1 on, their _mki
+ * twin with no MKI (use_mki 0, mki_index 0): the same work, without a second pass through a hook.
+ */
+static int twins;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread int depth __attribute__((tls_model("initial-exec")));
 
@@ -85,6 +91,18 @@ static fn6 __attribute__((noinline)) resolve_slow(int which)
 		supported = v && strncmp(v, "libsrtp2 2.", 11) == 0;
 		if (supported)
 			cc_verbose_lib(v, "SRTP/SRTCP plaintext, SDES keys", (const void *)ver);
+		if (supported) {
+			static const int mki[] = { P_PROTECT_MKI, P_UNPROTECT_MKI, P_PROTECT_RTCP_MKI,
+						   P_UNPROTECT_RTCP_MKI };
+			int found = 0;
+			for (int i = 0; i < 4; i++) {
+				void *p = cc_optsym("libsrtp2.so", names[mki[i]]);
+				if (p && !real[mki[i]])
+					__atomic_store_n(&real[mki[i]], (fn6)p, __ATOMIC_RELEASE);
+				found += p && real[mki[i]] == (fn6)p;
+			}
+			__atomic_store_n(&twins, found == 4, __ATOMIC_RELEASE);
+		}
 		if (!supported && __atomic_load_n(&cc_on, __ATOMIC_RELAXED))
 			cc_warn("libsrtp %s is not one clearcap reads (libsrtp2 2.x): SRTP passes through uncaptured",
 				v ? v : "(unknown version)");
@@ -401,15 +419,33 @@ static void watch_on(void)
 	cc_fd_changed();
 }
 
+/*
+ * Queues a plaintext with its tag: copied into a ring slot taken inline, or the slow way.
+ * (Its bound known, GCC would copy with `rep movsq`, whose start costs more than glibc's memcpy
+ * for a packet: the length is made opaque so that memcpy is called.)
+ */
+static inline __attribute__((always_inline)) void queue_plain(int outgoing, int rtcp, const struct cc_sm_tag *t,
+							      const uint8_t *p, size_t len)
+{
+	struct cc_slot slot;
+	uint8_t *to;
+	int k = cc_sm_take(outgoing, rtcp, len, &slot, &to);
+
+	if (__builtin_expect(k == CC_SM_SLOT, 1)) {
+		size_t n = len;
+		__asm__("" : "+r"(n));
+		memcpy(to, p, n);
+		cc_sm_commit(&slot, t);
+	} else if (k == CC_SM_SLOW) {
+		cc_sm_plain(outgoing, t, p, len);
+	}
+}
+
 /* protect's body, the cleartext kept in `kept` (len bytes of room). */
 static inline __attribute__((always_inline)) long protect_into(int which, fn6 fn, uint8_t *kept, int len, void *a,
 								void *b, void *c, void *d, void *e, void *f)
 {
 	int *lenp = c;
-	/*
-	 * (Its bound known, GCC would copy with `rep movsq`, whose start costs more than glibc's
-	 * memcpy for a packet: the length is made opaque so that memcpy is called.)
-	 */
 	size_t n = (size_t)len;
 	__asm__("" : "+r"(n));
 	memcpy(kept, b, n);
@@ -420,8 +456,12 @@ static inline __attribute__((always_inline)) long protect_into(int which, fn6 fn
 	int saved = errno;
 	if (r == 0 && *lenp > 0) {
 		int rtcp = is_rtcp(which);
-		cc_sm_plain(1, rtcp, cc_dm_bytes_key(b, (size_t)*lenp), keyref_for(a, 1, rtcp, kept, (size_t)len),
-			    kept, (size_t)len);
+		struct cc_sm_tag t;
+		/* The bytes the key is made of, as they are (the writer's thread mixes them). */
+		cc_dm_parts_of(b, (size_t)*lenp, &t.key);
+		t.keyref = keyref_for(a, 1, rtcp, kept, (size_t)len);
+		t.status = 0;
+		queue_plain(1, rtcp, &t, kept, (size_t)len);
 	}
 	errno = saved;
 	return r;
@@ -458,27 +498,33 @@ static long protect(int which, void *a, void *b, void *c, void *d, void *e, void
 	return protect_into(which, fn, copy, len, a, b, c, d, e, f);
 }
 
-/* unprotect: find the flow of the bytes given, then write what came out. */
+/* unprotect: the key's bytes of the packet given, then what came out. */
 static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, void *f)
 {
 	fn6 fn = resolve(which);
 	int *lenp = c, len;
+	struct cc_sm_tag t;
 
 	if (!fn)
 		return 1;
 	if (!capturing() || !b || !lenp || (len = *lenp) <= 0)
 		return fn(a, b, c, d, e, f);
 	watch_on();
-	uint64_t key = cc_dm_bytes_key(b, (size_t)len);
+	cc_dm_parts_of(b, (size_t)len, &t.key);
 	depth++;
 	long r = fn(a, b, c, d, e, f);
 	depth--;
 	int saved = errno;
 	if (r == 0 && *lenp > 0) {
 		int rtcp = is_rtcp(which);
-		cc_sm_plain(0, rtcp, key, keyref_for(a, 0, rtcp, b, (size_t)*lenp), b, (size_t)*lenp);
-	} else if (r > 0 && r < 32)
-		cc_sm_failed(key, (int)r);
+		t.keyref = keyref_for(a, 0, rtcp, b, (size_t)*lenp);
+		t.status = 0;
+		queue_plain(0, rtcp, &t, b, (size_t)*lenp);
+	} else if (r > 0 && r < 32) {
+		t.keyref = 0;
+		t.status = (int)r;
+		cc_sm_failed(&t);
+	}
 	errno = saved;
 	return r;
 }
@@ -491,7 +537,8 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 
 /*
  * The packet hooks.  libsrtp2's srtp_protect calls srtp_protect_mki through its PLT, so it comes
- * back here: inside one of ours (depth), straight on to the real one, as cheaply as can be.
+ * back here: inside one of ours (depth), straight on to the real one, as cheaply as can be.  The
+ * ones without MKI call their twin with none themselves once it is known to be there (twins).
  */
 #define HOOK_PACKET(name, idx, how)                                                            \
 	CC_EXPORT long name(void *a, void *b, void *c, void *d, void *e, void *f)            \
@@ -501,14 +548,24 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 			return in(a, b, c, d, e, f);                                           \
 		return how(idx, a, b, c, d, e, f);                                             \
 	}
+#define HOOK_PACKET_TWIN(name, idx, twin, how)                                                 \
+	CC_EXPORT long name(void *a, void *b, void *c, void *d, void *e, void *f)            \
+	{                                                                                      \
+		fn6 in = depth ? __atomic_load_n(&real[idx], __ATOMIC_ACQUIRE) : NULL;        \
+		if (in)                                                                        \
+			return in(a, b, c, d, e, f);                                           \
+		if (__builtin_expect(__atomic_load_n(&twins, __ATOMIC_ACQUIRE), 1))            \
+			return how(twin, a, b, c, NULL, NULL, NULL);                           \
+		return how(idx, a, b, c, d, e, f);                                             \
+	}
 
-HOOK_PACKET(srtp_protect, P_PROTECT, protect)
+HOOK_PACKET_TWIN(srtp_protect, P_PROTECT, P_PROTECT_MKI, protect)
 HOOK_PACKET(srtp_protect_mki, P_PROTECT_MKI, protect)
-HOOK_PACKET(srtp_protect_rtcp, P_PROTECT_RTCP, protect)
+HOOK_PACKET_TWIN(srtp_protect_rtcp, P_PROTECT_RTCP, P_PROTECT_RTCP_MKI, protect)
 HOOK_PACKET(srtp_protect_rtcp_mki, P_PROTECT_RTCP_MKI, protect)
-HOOK_PACKET(srtp_unprotect, P_UNPROTECT, unprotect)
+HOOK_PACKET_TWIN(srtp_unprotect, P_UNPROTECT, P_UNPROTECT_MKI, unprotect)
 HOOK_PACKET(srtp_unprotect_mki, P_UNPROTECT_MKI, unprotect)
-HOOK_PACKET(srtp_unprotect_rtcp, P_UNPROTECT_RTCP, unprotect)
+HOOK_PACKET_TWIN(srtp_unprotect_rtcp, P_UNPROTECT_RTCP, P_UNPROTECT_RTCP_MKI, unprotect)
 HOOK_PACKET(srtp_unprotect_rtcp_mki, P_UNPROTECT_RTCP_MKI, unprotect)
 
 /* RFC 4568 / 6188 / 7714 suite names for libsrtp's cipher and tag; NULL for others. */

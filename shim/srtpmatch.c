@@ -31,13 +31,6 @@ void cc_sm_set_hooks(const struct cc_sm_hooks *h)
 	hooks = *h;
 }
 
-/* What a plaintext's deferred record carries for the handler. */
-struct sm_tag {
-	uint64_t key;           /* cc_dm_bytes_key() of the protected packet */
-	uint32_t keyref;        /* the session key's reference, for hooks.note() */
-	int32_t status;         /* nonzero: a failed unprotect (hidden, no payload) */
-};
-
 /* Only the writer's thread (under its drain lock) touches these. */
 static struct pending {
 	uint64_t key;           /* 0: free */
@@ -69,55 +62,31 @@ static inline void frame_init(struct cc_frame *f, int outgoing)
 				.defer = CC_DEFER_SRTP, .pid = cc_pid };
 }
 
-/*
- * The same two frames, made once per thread and process (pid 0: not yet): per packet they are
- * copied from here, not built afresh.  This thread's own: no other writes them.
- */
-static __thread struct {
-	uint32_t pid;
-	struct cc_frame f[2];
-} plain_tmpl __attribute__((tls_model("initial-exec")));
+__thread struct cc_sm_frames cc_sm_frames __attribute__((tls_model("initial-exec")));
 
-static inline const struct cc_frame *plain_frame(int outgoing)
+const struct cc_frame *cc_sm_frames_make(int outgoing)
 {
-	if (__builtin_expect(plain_tmpl.pid != cc_pid, 0)) {
-		frame_init(&plain_tmpl.f[0], 0);
-		frame_init(&plain_tmpl.f[1], 1);
-		plain_tmpl.pid = cc_pid;
-	}
-	return &plain_tmpl.f[outgoing != 0];
+	frame_init(&cc_sm_frames.f[0], 0);
+	frame_init(&cc_sm_frames.f[1], 1);
+	cc_sm_frames.pid = cc_pid;
+	return &cc_sm_frames.f[outgoing != 0];
 }
 
-void cc_sm_plain(int outgoing, int rtcp, uint64_t key, uint32_t keyref, const void *plain, size_t len)
-{
-	const struct cc_frame *f = plain_frame(outgoing);
-	struct sm_tag t = { key, keyref, 0 };
-	unsigned sel = __atomic_load_n(&cc_sel, __ATOMIC_RELAXED);
-
-	/*
-	 * The class a plaintext falls in does not depend on its flow: chosen here, before the copy,
-	 * by the function libsrtp was called with (its second byte would take RTP with the marker
-	 * bit and payload type 64-95 for RTCP).
-	 */
-	if (__builtin_expect(sel != CC_SEL_ALL, 0) && !cc_sel_takes(sel, CC_SEL_PLAIN | (rtcp ? CC_SEL_RTCP : CC_SEL_RTP))) {
-		cc_writer_count_filtered();
-		return;
-	}
-	/*
-	 * Unstamped: the writer puts a plaintext at its datagram's time, and stamps one it never
-	 * matches when it takes it (pcapout's synth_other), so the program's thread reads no clock.
-	 */
-	cc_out_tagged(f, 0, plain, len, &t, sizeof(t));
-}
-
-void cc_sm_failed(uint64_t key, int status)
+void cc_sm_plain(int outgoing, const struct cc_sm_tag *t, const void *plain, size_t len)
 {
 	struct cc_frame f;
-	struct sm_tag t = { key, 0, status };
+
+	frame_init(&f, outgoing);
+	cc_out_tagged_slow(&f, 0, plain, len, t, sizeof(*t));
+}
+
+void cc_sm_failed(const struct cc_sm_tag *t)
+{
+	struct cc_frame f;
 
 	frame_init(&f, 0);
 	f.hidden = 1;
-	cc_out_tagged(&f, cc_now_coarse(), NULL, 0, &t, sizeof(t));
+	cc_out_tagged(&f, cc_now_coarse(), NULL, 0, t, sizeof(*t));
 }
 
 /* ---- The writer's side ---- */
@@ -179,12 +148,12 @@ static void age_out(struct cc_sink *s, uint64_t now)
 	last_scan = now;
 }
 
-static void wait_for_datagram(struct cc_sink *s, const struct cc_deferred *d, const struct sm_tag *t)
+static void wait_for_datagram(struct cc_sink *s, const struct cc_deferred *d, const struct cc_sm_tag *t, uint64_t key)
 {
 	struct pending *slot = NULL, *oldest = NULL;
 
 	for (int n = 0; n < OUT_PROBE && !slot; n++) {
-		struct pending *p = &outq[(t->key + (uint64_t)n) & (OUT_SIZE - 1)];
+		struct pending *p = &outq[(key + (uint64_t)n) & (OUT_SIZE - 1)];
 		if (!p->key)
 			slot = p;
 		else if (!oldest || p->ts < oldest->ts)
@@ -202,7 +171,7 @@ static void wait_for_datagram(struct cc_sink *s, const struct cc_deferred *d, co
 		return;
 	}
 	memcpy(data, d->payload, d->caplen);
-	slot->key = t->key;
+	slot->key = key;
 	slot->ts = d->ts;
 	slot->keyref = t->keyref;
 	slot->len = d->caplen;
@@ -226,16 +195,17 @@ static struct seen *seen_at(uint64_t key)
 /* A deferred plaintext (or failed unprotect) from the SRTP hooks. */
 static void plaintext(struct cc_sink *s, const struct cc_deferred *d)
 {
-	struct sm_tag t;
+	struct cc_sm_tag t;
 
 	if (d->tag_len != sizeof(t))
 		return;
 	memcpy(&t, d->tag, sizeof(t));
+	uint64_t key = cc_dm_parts_key(&t.key);
 	if (d->f->outgoing) {
-		wait_for_datagram(s, d, &t);
+		wait_for_datagram(s, d, &t, key);
 		return;
 	}
-	struct seen *e = seen_at(t.key);
+	struct seen *e = seen_at(key);
 	if (t.status) {
 		if (hooks.failure)
 			hooks.failure(e ? &e->local : NULL, e ? &e->peer : NULL, t.status);
