@@ -63,7 +63,14 @@ $(BUILD)/obj/%.o: %.c $(HEADERS) $(FLAGS_STAMP) | $(BUILD)
 $(BUILD):
 	@mkdir -p $@
 
-SHIM_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(SHIM_SRC) $(PCAPOUT_SRC) $(DECODERS_SRC))
+# tools/ objects also depend on tools/ headers.
+$(BUILD)/obj/tools/%.o: tools/%.c $(HEADERS) $(wildcard tools/*.h) $(FLAGS_STAMP) | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
+
+# The objects of sources (one compile each, shared by the shim, the command and the unit tests).
+OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+SHIM_OBJ := $(call OBJ,$(SHIM_SRC) $(PCAPOUT_SRC) $(DECODERS_SRC))
 
 # The shim links only libc (dl and pthread are in libc since glibc 2.34, named for older ones).
 $(LIB): $(SHIM_OBJ) shim/exports.map
@@ -75,8 +82,8 @@ $(LIB): $(SHIM_OBJ) shim/exports.map
 # `clearcap decrypt` frames plaintext as the shim does (frame.c) and links libsrtp2 and libcrypto;
 # hep.c's settings parser checks --hep before the program starts.
 TOOL_SRC := $(wildcard tools/*.c) pcapout/format.c pcapout/frame.c pcapout/rotate.c pcapout/rundir.c pcapout/hep.c
-$(TOOL): $(TOOL_SRC) $(DECODERS_SRC) $(wildcard tools/*.h) $(HEADERS) | $(BUILD)
-	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC) $(DECODERS_SRC) -lpcap -lsrtp2 -lssl -lcrypto -lpthread -lm
+$(TOOL): $(call OBJ,$(TOOL_SRC) $(DECODERS_SRC)) | $(BUILD)
+	$(CC) $(SANFLAGS) -o $@ $(call OBJ,$(TOOL_SRC) $(DECODERS_SRC)) -lpcap -lsrtp2 -lssl -lcrypto -lpthread -lm
 
 -include decoders/decoders.mk
 -include tools/tools.mk

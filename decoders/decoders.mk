@@ -12,11 +12,11 @@ DECODERS_TEST_HDRS := tests/unit/test_decoders.h tests/unit/test_decoders_vector
 UNIT_TESTS += $(BUILD)/tests/test_decoders
 
 # CC_TEST_DATA is absolute so the test finds its fixtures from any cwd.
-$(BUILD)/tests/test_decoders: $(DECODERS_TEST_SRC) $(DECODERS_SRC) $(DECODERS_HDRS) \
+$(BUILD)/tests/test_decoders: $(DECODERS_TEST_SRC) $(call OBJ,$(DECODERS_SRC)) $(DECODERS_HDRS) \
                               $(DECODERS_TEST_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DCC_TEST_DATA='"$(CURDIR)/tests/data"' -o $@ \
-	    $(DECODERS_TEST_SRC) $(DECODERS_SRC) $(CHECK_LIBS)
+	    $(DECODERS_TEST_SRC) $(call OBJ,$(DECODERS_SRC)) $(CHECK_LIBS)
 
 # libFuzzer: always clang, always ASan+UBSan, independent of SANITIZE.
 FUZZ_CC     ?= clang
@@ -98,7 +98,7 @@ fuzz-smoke:
 
 # decoders/impairspec.c: the CLEARCAP_IMPAIR syntax and the per-datagram model.
 UNIT_TESTS += $(BUILD)/tests/test_impair
-$(BUILD)/tests/test_impair: tests/unit/test_impair.c tests/unit/check_main.h decoders/impairspec.c \
+$(BUILD)/tests/test_impair: tests/unit/test_impair.c tests/unit/check_main.h $(BUILD)/obj/decoders/impairspec.o \
                             decoders/impairspec.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_impair.c decoders/impairspec.c $(CHECK_LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_impair.c $(BUILD)/obj/decoders/impairspec.o $(CHECK_LIBS)
