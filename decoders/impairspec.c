@@ -237,6 +237,22 @@ int cc_impair_parse(const char *s, struct cc_impair_spec *spec, char *err, size_
 	return 0;
 }
 
+int cc_impair_parse_seed(const char *s, uint64_t *seed)
+{
+	char *end;
+	unsigned long long v;
+
+	/* strtoull alone would take " 5", "+5" and "-5" (as 2^64-5). */
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*seed = (uint64_t)v;
+	return 0;
+}
+
 static double pct(uint64_t p)
 {
 	return (double)p * 100.0 / (double)CC_IMPAIR_ONE;

@@ -51,6 +51,13 @@ struct cc_impair_spec {
 /* Parses s; 0, or -1 with a one-line reason (naming the item) in err. */
 int cc_impair_parse(const char *s, struct cc_impair_spec *spec, char *err, size_t errlen);
 
+/*
+ * Parses a seed (CLEARCAP_IMPAIR_SEED, --impair-seed): decimal digits only, up to 2^64-1.
+ * Returns 0, or -1; CC_IMPAIR_SEED_EXPECTED says what is wanted, for the message.
+ */
+int cc_impair_parse_seed(const char *s, uint64_t *seed);
+#define CC_IMPAIR_SEED_EXPECTED "expected a whole number from 0 to 18446744073709551615"
+
 /* Describes d in the spec syntax (for the once-per-process line on stderr). */
 void cc_impair_format(const struct cc_impair_dir *d, char *buf, size_t len);
 

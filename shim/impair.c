@@ -103,11 +103,8 @@ int cc_impair_load(void)
 	}
 	const char *s = getenv("CLEARCAP_IMPAIR_SEED");
 	if (s && *s) {
-		char *end;
-		errno = 0;
-		I.seed = strtoull(s, &end, 10);
-		if (errno || *end || *s == '-') {
-			cc_warn("CLEARCAP_IMPAIR_SEED=%.200s: expected a whole number; not capturing", s);
+		if (cc_impair_parse_seed(s, &I.seed) < 0) {
+			cc_warn("CLEARCAP_IMPAIR_SEED=%.200s: " CC_IMPAIR_SEED_EXPECTED "; not capturing", s);
 			return -1;
 		}
 	} else if (getrandom(&I.seed, sizeof(I.seed), GRND_NONBLOCK) != sizeof(I.seed)) {
