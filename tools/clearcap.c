@@ -435,11 +435,9 @@ static void impair_option(int c, const char *arg)
 			setenv("CLEARCAP_IMPAIR_SEED", buf, 1);
 		}
 	} else if (c == 0x121) {
-		char *end;
-		errno = 0;
-		(void)strtoull(arg, &end, 10);
-		if (errno || end == arg || *end || arg[0] == '-')
-			die("invalid --impair-seed '%.200s': expected a whole number", arg);
+		uint64_t seed;
+		if (cc_impair_parse_seed(arg, &seed) < 0)
+			die("invalid --impair-seed '%.200s': " CC_IMPAIR_SEED_EXPECTED, arg);
 		setenv("CLEARCAP_IMPAIR_SEED", arg, 1);
 	} else {
 		check_option("CLEARCAP_FILTER", "--impair-filter", arg);
@@ -611,6 +609,11 @@ static bool wrapper_sets(const struct options *o, const char *var)
 		{ "CLEARCAP_ROTATE_SIZE", o->rotate_size != 0 },
 		{ "CLEARCAP_ROTATE_SECONDS", o->rotate_seconds != 0 },
 		{ "CLEARCAP_ROTATE_FILES", o->rotate_files != 0 },
+		{ "CLEARCAP_HEP", o->hep != NULL },
+		{ "CLEARCAP_HEP_ID", o->hep_id != NULL },
+		{ "CLEARCAP_HEP_NAME", o->hep_name != NULL },
+		{ "CLEARCAP_HEP_PASSWORD", o->hep_password != NULL },
+		{ "CLEARCAP_HEP_CLASSES", o->hep_classes != NULL },
 	};
 
 	for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
@@ -632,16 +635,20 @@ static void check_settings(const struct options *o)
 	check_option("CLEARCAP_SRTP_KEYLOG", "--srtp-keylog", o->srtp_keylog);
 	check_option("CLEARCAP_FILTER", "-f/--filter", o->filter);
 	check_option("CLEARCAP_CAPTURE", "--capture", o->capture);
-	/* An inherited impairment spec is checked like the others (--impair set it already checked). */
-	const char *imp = getenv("CLEARCAP_IMPAIR");
-	struct cc_impair_spec spec;
-	if (imp != NULL && *imp && cc_impair_parse(imp, &spec, why, sizeof why) < 0)
-		die("CLEARCAP_IMPAIR=%.200s: %s", imp, why);
+	check_option("CLEARCAP_HEP_NAME", "--hep-name", o->hep_name);
+	if (o->hep_password != NULL && cc_envcheck("CLEARCAP_HEP_PASSWORD", o->hep_password, why, sizeof why) < 0)
+		die("invalid --hep-password: %s", why);
+	/*
+	 * --impair and its companions were checked as parsed and are in the environment now, as
+	 * the inherited CLEARCAP_HEP and CLEARCAP_IMPAIR families are: all are checked here.
+	 */
 	for (size_t i = 0; cc_envcheck_vars[i] != NULL; i++) {
 		const char *var = cc_envcheck_vars[i], *val = getenv(var);
 
-		if (!wrapper_sets(o, var) && val != NULL && cc_envcheck(var, val, why, sizeof why) < 0)
-			die("%s=%.200s: %s", var, val, why);
+		if (wrapper_sets(o, var) || val == NULL || cc_envcheck(var, val, why, sizeof why) == 0)
+			continue;
+		/* A key is not echoed to a terminal or a log. */
+		die("%s=%.200s: %s", var, strcmp(var, "CLEARCAP_HEP_PASSWORD") == 0 ? "(not shown)" : val, why);
 	}
 }
 

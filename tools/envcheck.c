@@ -1,7 +1,8 @@
 /*
  * envcheck.c - the shim's syntax of each CLEARCAP_* variable (shim/config.c, shim/select.c,
- * pcapout/filter.c), checked in the wrapper before the program runs.  Each rule below is the
- * shim's, limit for limit; tests/unit/test_envcheck.c holds them to it.
+ * shim/impair.c, pcapout/filter.c), checked in the wrapper before the program runs.  Each rule
+ * below is the shim's, limit for limit; tests/unit/test_envcheck.c holds them to it.  What the
+ * shim parses with pcapout/ or decoders/ (HEP, impairment) is parsed here with the same call.
  */
 #include "tools/envcheck.h"
 
@@ -13,7 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "decoders/impairspec.h"
 #include "pcapout/frame.h"
+#include "pcapout/hep.h"
 
 /* shim/config.h's CC_PATH_MAX and the buffer limits of shim/config.c. */
 #define PATH_LIMIT	4096
@@ -24,7 +27,9 @@ const char *const cc_envcheck_vars[] = {
 	"CLEARCAP_FILE", "CLEARCAP_FORMAT", "CLEARCAP_BUFFER", "CLEARCAP_COUNTERS",
 	"CLEARCAP_KEYLOG", "CLEARCAP_SRTP_KEYLOG", "CLEARCAP_CAPTURE", "CLEARCAP_PROGRAMS",
 	"CLEARCAP_FILTER", "CLEARCAP_ROTATE_SIZE", "CLEARCAP_ROTATE_SECONDS",
-	"CLEARCAP_ROTATE_FILES", "CLEARCAP_PLAIN_MAPPED", "CLEARCAP_VERBOSE", NULL,
+	"CLEARCAP_ROTATE_FILES", "CLEARCAP_PLAIN_MAPPED", "CLEARCAP_VERBOSE", "CLEARCAP_HEP", "CLEARCAP_HEP_ID",
+	"CLEARCAP_HEP_NAME", "CLEARCAP_HEP_PASSWORD", "CLEARCAP_HEP_CLASSES", "CLEARCAP_IMPAIR",
+	"CLEARCAP_IMPAIR_SEED", "CLEARCAP_IMPAIR_FILTER", NULL,
 };
 
 /* shim/select.c's class names, in its order. */
@@ -137,6 +142,45 @@ static int filter(const char *val, char *why, size_t whylen)
 	return 0;
 }
 
+/* CLEARCAP_HEP and its companions, as shim/config.c's hep_settings reads them. */
+static int hep(const char *var, const char *val, char *why, size_t whylen)
+{
+	struct cc_hep_cfg c;
+	const char *reason;
+	char word[64];
+	unsigned mask;
+
+	if (strcmp(var, "CLEARCAP_HEP") == 0) {
+		if (strlen(val) > 200)
+			return bad(why, whylen, "too long");
+		if (cc_hep_parse_url(val, &c, &reason) < 0)
+			return bad(why, whylen, "%s", reason);
+		return 0;
+	}
+	if (strcmp(var, "CLEARCAP_HEP_ID") == 0)
+		return number(val, 0, 4294967295LL, why, whylen);
+	if (strcmp(var, "CLEARCAP_HEP_NAME") == 0 || strcmp(var, "CLEARCAP_HEP_PASSWORD") == 0)
+		return strlen(val) >= sizeof c.name ? bad(why, whylen, "longer than %zu bytes", sizeof c.name - 1) : 0;
+	if (strlen(val) > 1024)
+		return bad(why, whylen, "too long");
+	if (cc_hep_parse_classes(val, &mask, word, sizeof word) < 0)
+		return bad(why, whylen, "unknown class '%s' (known: sip rtcp rtp other wire plaintext relay all)", word);
+	return 0;
+}
+
+/* CLEARCAP_IMPAIR and its companions, as shim/impair.c reads them. */
+static int impair(const char *var, const char *val, char *why, size_t whylen)
+{
+	struct cc_impair_spec spec;
+	uint64_t seed;
+
+	if (strcmp(var, "CLEARCAP_IMPAIR") == 0)
+		return cc_impair_parse(val, &spec, why, whylen);
+	if (strcmp(var, "CLEARCAP_IMPAIR_SEED") == 0)
+		return cc_impair_parse_seed(val, &seed) < 0 ? bad(why, whylen, "%s", CC_IMPAIR_SEED_EXPECTED) : 0;
+	return filter(val, why, whylen);
+}
+
 int cc_envcheck(const char *var, const char *val, char *why, size_t whylen)
 {
 	long long n;
@@ -174,5 +218,9 @@ int cc_envcheck(const char *var, const char *val, char *why, size_t whylen)
 		return number(val, 1, 1000000, why, whylen);
 	if (strcmp(var, "CLEARCAP_PLAIN_MAPPED") == 0 || strcmp(var, "CLEARCAP_VERBOSE") == 0)
 		return strcmp(val, "0") != 0 && strcmp(val, "1") != 0 ? bad(why, whylen, "expected 0 or 1") : 0;
+	if (strncmp(var, "CLEARCAP_HEP", 12) == 0)
+		return hep(var, val, why, whylen);
+	if (strncmp(var, "CLEARCAP_IMPAIR", 15) == 0)
+		return impair(var, val, why, whylen);
 	return 0;
 }

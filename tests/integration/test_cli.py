@@ -17,6 +17,7 @@ from cclib import eq, ok, tshark_count
 
 QUICK = ["test_install_tree_captures", "test_help_man_completion_agree", "test_buffer_size_range",
          "test_environment_checked_once", "test_options_checked_up_front", "test_file_not_creatable",
+         "test_hep_impair_environment_checked",
          "test_reopen_summary_names_every_file", "test_flows_local_end_first", "test_report_names_bad_file"]
 
 # The summary's file names come from the writer thread of each process (ctl reopen).
@@ -247,6 +248,33 @@ def test_options_checked_up_front(env):
         ok(line.startswith("clearcap: invalid %s '" % name), line[:200])
     line = refused(wrapper(env, ["-w", cap, "--capture", "rtp,h323"], touch_prog(marker)), marker, "classes")
     ok("unknown class 'h323'" in line and "plaintext" in line, line)
+
+
+def test_hep_impair_environment_checked(env):
+    """The HEP and impairment families, inherited or as --hep-name/--hep-password, are checked
+    like the other settings: one line naming the variable or option, exit 2, the program never
+    runs (the shim would refuse them in every process while the wrapper exited 0)."""
+    marker = env.path("ran")
+    cap = env.path("h.pcapng")
+    base = {"CLEARCAP_HEP": "udp:127.0.0.1:9", "CLEARCAP_IMPAIR": "loss=1%"}
+    cases = [("CLEARCAP_HEP", "bogus"), ("CLEARCAP_HEP", "tls:example.net:9062"), ("CLEARCAP_HEP_ID", "abc"),
+             ("CLEARCAP_HEP_ID", "4294967296"), ("CLEARCAP_HEP_CLASSES", "sip,h323"),
+             ("CLEARCAP_HEP_NAME", "n" * 64), ("CLEARCAP_HEP_PASSWORD", "p" * 64),
+             ("CLEARCAP_IMPAIR", "loss=10"), ("CLEARCAP_IMPAIR_SEED", "x"), ("CLEARCAP_IMPAIR_SEED", "-1"),
+             ("CLEARCAP_IMPAIR_FILTER", "udp port")]
+    for var, val in cases:
+        line = refused(wrapper(env, ["-w", cap], touch_prog(marker), dict(base, **{var: val})), marker, var)
+        ok(line.startswith("clearcap: %s=" % var), "names the variable: %r" % line[:200])
+        ok("p" * 64 not in line, "a key is not shown: %r" % line[:200])
+    hep = ["-w", cap, "--hep", "udp:127.0.0.1:9"]
+    for opt in ("--hep-name", "--hep-password"):
+        line = refused(wrapper(env, hep + [opt, "k" * 64], touch_prog(marker)), marker, opt)
+        ok(line.startswith("clearcap: invalid %s" % opt) and "63 bytes" in line, line[:200])
+    # 63 bytes, and good inherited values, pass.
+    p = wrapper(env, hep + ["-q", "--hep-name", "k" * 63, "--hep-password", "k" * 63], touch_prog(marker),
+                dict(base, CLEARCAP_HEP_ID="7", CLEARCAP_IMPAIR_SEED="5", CLEARCAP_HEP_CLASSES="sip,rtp"))
+    eq(p.returncode, 0, "good values: %r" % p.stderr)
+    ok(os.path.exists(marker), "the program ran")
 
 
 def test_file_not_creatable(env):

@@ -1,9 +1,12 @@
 /*
  * The wrapper's copy of the shim's settings syntax (tools/envcheck.c) against the shim's own
  * (shim/config.c): every variable is loaded with every value below by both, and they must agree
- * on accepting it.  A rule changed on one side only fails here.
+ * on accepting it.  A rule changed on one side only fails here.  The CLEARCAP_IMPAIR family is
+ * read by shim/impair.c, which needs the whole capture side; both sides parse it with
+ * decoders/impairspec.c and pcapout/filter.c's libpcap call, so it is checked on its own below.
  */
 #include "shim/config.h"
+#include "decoders/impairspec.h"
 #include "tools/envcheck.h"
 #include "tests/unit/check_main.h"
 
@@ -24,6 +27,10 @@ static const char *values[] = {
 	"dtls-app", "dtls", "rtp", "rtcp", "sctp", "tcp", "other", "wire", "plaintext", "relay", "all",
 	"rtp,plaintext", "rtp,,plaintext", ",", "sip", "sip,plaintext", "RTP", "rtp,", "udp", "udp port", "ifindex 2",
 	"outbound", "udp[8] & 0xc0 = 0x80", "port 5060 and (", "prog", "a", "/a", "rel/x.pcapng",
+	"udp:127.0.0.1:9060", "tcp:[::1]:9061", "udp:127.0.0.1:0", "tls:example.net:9062", "udp:host:9060",
+	"4294967295", "4294967296", "sip,rtcp", "rtp,other,relay", "sip,h323",
+	"123456789012345678901234567890123456789012345678901234567890123",
+	"1234567890123456789012345678901234567890123456789012345678901234",
 	long_abs, long_rel, edge_abs, over_abs, long_list, edge_list,
 };
 
@@ -61,21 +68,49 @@ START_TEST(agree)
 	for (size_t v = 0; cc_envcheck_vars[v] != NULL; v++) {
 		const char *var = cc_envcheck_vars[v];
 
+		if (strncmp(var, "CLEARCAP_IMPAIR", 15) == 0)
+			continue;
 		for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
 			char why[768];
 			int tool, shim;
 
-			/* The shim reads nothing without a file; the variable under test may be it. */
+			/*
+			 * The shim reads nothing without a file, nor HEP's companions without a collector;
+			 * the variable under test may be either.
+			 */
 			setenv("CLEARCAP_FILE", "/tmp/envcheck.pcapng", 1);
+			setenv("CLEARCAP_HEP", "udp:127.0.0.1:9060", 1);
 			setenv(var, values[i], 1);
 			shim = quiet_load();
 			tool = cc_envcheck(var, values[i], why, sizeof why) < 0;
 			unsetenv(var);
+			unsetenv("CLEARCAP_HEP");
 			ck_assert_msg(shim == tool, "%s='%.40s' (%zu chars): shim %s, wrapper %s", var, values[i],
 				      strlen(values[i]), shim ? "refuses" : "accepts", tool ? "refuses" : "accepts");
 		}
 	}
 	unsetenv("CLEARCAP_FILE");
+}
+END_TEST
+
+/* The impairment family: the shim's parsers, so the same values are refused with its reasons. */
+START_TEST(impair)
+{
+	static const struct { const char *var, *val; int ok; } cases[] = {
+		{ "CLEARCAP_IMPAIR", "loss=10%", 1 }, { "CLEARCAP_IMPAIR", "out:loss=10", 0 },
+		{ "CLEARCAP_IMPAIR", "in:delay=5ms", 0 }, { "CLEARCAP_IMPAIR_SEED", "7", 1 },
+		{ "CLEARCAP_IMPAIR_SEED", "18446744073709551615", 1 }, { "CLEARCAP_IMPAIR_SEED", "18446744073709551616", 0 },
+		{ "CLEARCAP_IMPAIR_SEED", "-1", 0 }, { "CLEARCAP_IMPAIR_SEED", " 5", 0 },
+		{ "CLEARCAP_IMPAIR_SEED", "x", 0 }, { "CLEARCAP_IMPAIR_FILTER", "udp and not port 3478", 1 },
+		{ "CLEARCAP_IMPAIR_FILTER", "udp port", 0 },
+	};
+	char why[768];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		ck_assert_msg((cc_envcheck(cases[i].var, cases[i].val, why, sizeof why) == 0) == cases[i].ok, "%s=%s",
+			      cases[i].var, cases[i].val);
+	ck_assert_int_lt(cc_envcheck("CLEARCAP_IMPAIR_SEED", "x", why, sizeof why), 0);
+	ck_assert_str_eq(why, CC_IMPAIR_SEED_EXPECTED);
 }
 END_TEST
 
@@ -94,6 +129,7 @@ int main(void)
 
 	tcase_add_test(t, agree);
 	tcase_add_test(t, sizes);
+	tcase_add_test(t, impair);
 	suite_add_tcase(s, t);
 	return cc_run_suite(s);
 }
