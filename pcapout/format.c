@@ -87,6 +87,14 @@ size_t cc_format_header(enum cc_format fmt, uint8_t *dst)
 	return cc_format_header_comment(fmt, dst, NULL, 0);
 }
 
+int cc_format_is_ours(const uint8_t *p, size_t len, enum cc_format fmt)
+{
+	uint8_t hdr[CC_HEADER_MAX];
+	size_t n = cc_format_header(fmt, hdr);
+
+	return len >= n && memcmp(p, hdr, n) == 0;
+}
+
 size_t cc_format_header_comment(enum cc_format fmt, uint8_t *dst, const char *comment, size_t comment_len)
 {
 	size_t n = 0;

@@ -19,6 +19,12 @@ enum cc_format { CC_FMT_PCAPNG = 0, CC_FMT_PCAP = 1 };
 size_t cc_format_header(enum cc_format fmt, uint8_t *dst);
 
 /*
+ * Whether the len bytes at p, the start of a file, are our header for fmt: a file clearcap may
+ * append to in that format (the shim, the tracer and the wrapper's -a check ask the same).
+ */
+int cc_format_is_ours(const uint8_t *p, size_t len, enum cc_format fmt);
+
+/*
  * The same header with a section comment (pcapng opt_comment in the Section Header Block; pcap
  * has no place for one).  dst must hold CC_HEADER_MAX + comment_len + 8 bytes; comment_len is at
  * most 65000.

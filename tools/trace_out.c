@@ -68,11 +68,10 @@ static void out_die(const char *fmt, ...)
 /* An existing file is appended to only when it starts with our header (as the shim checks). */
 static void check_header(int fd, const char *path)
 {
-	uint8_t hdr[CC_HEADER_MAX], buf[CC_HEADER_MAX];
-	size_t hl = cc_format_header(O.fmt, hdr);
-	ssize_t r = pread(fd, buf, hl, 0);
+	uint8_t buf[CC_HEADER_MAX];
+	ssize_t r = pread(fd, buf, sizeof buf, 0);
 
-	if (r != (ssize_t)hl || memcmp(buf, hdr, hl) != 0)
+	if (r < 0 || !cc_format_is_ours(buf, (size_t)r, O.fmt))
 		out_die("-a: %s is not a clearcap %s capture", path, O.fmt == CC_FMT_PCAP ? "pcap" : "pcapng");
 }
 
