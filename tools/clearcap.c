@@ -184,7 +184,9 @@ static void print_help(void)
 "                     output then goes to standard error.  A FIFO is written live too;\n"
 "                     clearcap waits for its reader first.\n"
 "  -a, --append       Append to an existing capture in FILE instead of replacing it.  The\n"
-"                     file must be in the format selected with -F.\n"
+"                     file must be empty or a clearcap capture in the format selected with\n"
+"                     -F; anything else (another file, the other format, a symbolic link)\n"
+"                     is refused before PROGRAM starts.\n"
 "  -F, --format FORMAT\n"
 "                     Write FORMAT: 'pcapng' (the default) or 'pcap' (classic libpcap\n"
 "                     format, without the decryption secrets and interface names that\n"
@@ -867,6 +869,43 @@ static bool replace_old_capture(const char *abs, const char *file, bool append)
 	if (exists && append && S_ISREG(st.st_mode) && access(abs, W_OK) < 0)
 		die("cannot append to %s: %s", file, strerror(errno));
 	return exists;
+}
+
+/*
+ * -a onto a file the shim would refuse (not a capture, or one of the other format, or a link it
+ * will not follow) is refused here: the shim would say so in each process and capture nothing
+ * while the program ran.  An empty file is fine: the first writer puts the header in.
+ */
+static void check_appendable(const char *abs, const char *file, const char *format)
+{
+	enum cc_format fmt = strcmp(format, "pcap") == 0 ? CC_FMT_PCAP : CC_FMT_PCAPNG;
+	uint8_t buf[CC_HEADER_MAX];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	/* As the shim opens it: /proc/PID/fd/N is a link by nature, a link elsewhere is refused. */
+	int proc = strncmp(abs, "/proc/", 6) == 0;
+
+	if (!proc && lstat(abs, &st) == 0 && S_ISLNK(st.st_mode))
+		die("cannot append to %s: a symbolic link (clearcap never writes through one)", file);
+	fd = open(abs, O_RDONLY | (proc ? 0 : O_NOFOLLOW) | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		die("cannot append to %s: %s", file, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+		close(fd);
+		return;
+	}
+	n = pread(fd, buf, sizeof buf, 0);
+	close(fd);
+	if (n < 0)
+		die("cannot append to %s: %s", file, strerror(errno));
+	if (cc_format_is_ours(buf, (size_t)n, fmt))
+		return;
+	if (cc_format_is_ours(buf, (size_t)n, fmt == CC_FMT_PCAP ? CC_FMT_PCAPNG : CC_FMT_PCAP))
+		die("cannot append to %s: a clearcap %s capture, not %s (-F %s appends to it)", file,
+		    fmt == CC_FMT_PCAP ? "pcapng" : "pcap", format, fmt == CC_FMT_PCAP ? "pcapng" : "pcap");
+	die("cannot append to %s: not a clearcap %s capture", file, format);
 }
 
 /*
@@ -1605,6 +1644,9 @@ static int cmd_run(int argc, char **argv)
 		/* The shim and the file name are checked before an old capture is removed. */
 		else if (!replace_old_capture(file, o.file, o.append))
 			check_creatable(file, o.file);
+		/* A rotation appends to whichever file its state names, not necessarily this one. */
+		else if (o.append && !o.rotate_size && !o.rotate_seconds)
+			check_appendable(file, o.file, o.format);
 		if ((o.rotate_size || o.rotate_seconds) && !o.append)
 			rotation_fresh(file, o.rotate_size, o.rotate_seconds, o.rotate_files);
 	}

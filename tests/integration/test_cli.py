@@ -17,7 +17,7 @@ from cclib import eq, ok, tshark_count
 
 QUICK = ["test_install_tree_captures", "test_help_man_completion_agree", "test_buffer_size_range",
          "test_environment_checked_once", "test_options_checked_up_front", "test_file_not_creatable",
-         "test_hep_impair_environment_checked",
+         "test_hep_impair_environment_checked", "test_append_only_to_a_capture",
          "test_reopen_summary_names_every_file", "test_flows_local_end_first", "test_report_names_bad_file"]
 
 # The summary's file names come from the writer thread of each process (ctl reopen).
@@ -275,6 +275,36 @@ def test_hep_impair_environment_checked(env):
                 dict(base, CLEARCAP_HEP_ID="7", CLEARCAP_IMPAIR_SEED="5", CLEARCAP_HEP_CLASSES="sip,rtp"))
     eq(p.returncode, 0, "good values: %r" % p.stderr)
     ok(os.path.exists(marker), "the program ran")
+
+
+def test_append_only_to_a_capture(env):
+    """-a onto a file that is no capture, or a capture of the other format, or a symbolic link,
+    is refused with one line before the program runs (the shim would refuse it in every process
+    and the run would end 0 with nothing captured); an empty file or one of the same format is
+    appended to."""
+    marker = env.path("ran")
+    code = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 9))"
+    text = env.path("notes.txt")
+    open(text, "w").write("not a capture\n")
+    pcap = env.path("old.pcap")
+    p = wrapper(env, ["-q", "-F", "pcap", "-w", pcap], [cclib.PY, "-c", code])
+    eq(p.returncode, 0, p.stderr)
+    link = env.path("link.pcap")
+    os.symlink(pcap, link)
+    for args, what in (([text], "not a clearcap pcapng capture"), ([pcap], "-F pcap appends to it"),
+                       (["-F", "pcapng", pcap], "not pcapng"), ([link], "symbolic link")):
+        line = refused(wrapper(env, ["-a"] + args[:-1] + ["-w", args[-1]], touch_prog(marker)), marker,
+                       " ".join(args))
+        ok(line.startswith("clearcap: cannot append to ") and what in line, line)
+    eq(open(text).read(), "not a capture\n", "the file is untouched")
+    p = wrapper(env, ["-q", "-a", "-F", "pcap", "-w", pcap], [cclib.PY, "-c", code])
+    eq((p.returncode, p.stderr), (0, ""), "same format")
+    eq(tshark_count(pcap), 2, "appended")
+    empty = env.path("empty.pcapng")
+    open(empty, "w").close()
+    p = wrapper(env, ["-q", "-a", "-w", empty], [cclib.PY, "-c", code])
+    eq((p.returncode, p.stderr), (0, ""), "empty file")
+    eq(tshark_count(empty), 1, "an empty file gets the header and the packet")
 
 
 def test_file_not_creatable(env):
