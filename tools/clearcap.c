@@ -45,6 +45,7 @@
 #include "tools/exitstats.h"
 #include "tools/report.h"
 #include "tools/trace.h"
+#include "tools/usage.h"
 
 #define CLEARCAP_VERSION "0.1"
 #define SHIM_NAME        "libclearcap.so"
@@ -151,8 +152,7 @@ static void die(const char *fmt, ...)
 __attribute__((noreturn))
 static void usage_error(const char *what)
 {
-	fprintf(stderr, "clearcap: %s\nTry 'clearcap --help' for more information.\n", what);
-	exit(EXIT_TROUBLE);
+	exit(cc_usage_error(NULL, "%s", what));
 }
 
 static void print_help(void)
@@ -392,24 +392,6 @@ static long long parse_count(const char *arg, const char *opt, long long min, lo
 	return v;
 }
 
-/* getopt's own messages would name the wrapper by its full path; ours say "clearcap:". */
-__attribute__((noreturn))
-static void bad_option(int c, char **argv)
-{
-	const char *arg = argv[optind - 1];
-	char what[128];
-
-	if (strncmp(arg, "--", 2) == 0)
-		snprintf(what, sizeof what, "%s option '%.*s'",
-			 c == ':' ? "missing argument for" : "unknown or ambiguous",
-			 (int)strcspn(arg, "="), arg);
-	else if (c == ':')
-		snprintf(what, sizeof what, "option -%c needs an argument", optopt);
-	else
-		snprintf(what, sizeof what, "unknown option -%c", optopt);
-	usage_error(what);
-}
-
 /*
  * --impair, --impair-seed, --impair-filter: checked here and handed to the shim as
  * CLEARCAP_IMPAIR, CLEARCAP_IMPAIR_SEED and CLEARCAP_IMPAIR_FILTER.  Without a seed one is drawn
@@ -557,7 +539,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 0x120: case 0x121: case 0x122: impair_option(c, optarg); break;
 		case 'h': print_help(); exit(0);
 		case 'V': puts("clearcap " CLEARCAP_VERSION); exit(0);
-		default: bad_option(c, argv);
+		/* getopt's own messages would name the wrapper by its full path; ours say "clearcap:". */
+		default: exit(cc_usage_bad_option(NULL, c, argv, longopts));
 		}
 	}
 	/* --hep without -w: the collector is the only output. */
