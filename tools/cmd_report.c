@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tools/report.h"
+#include "tools/usage.h"
 
 static void report_usage(FILE *f)
 {
@@ -36,21 +37,18 @@ int cc_cmd_report(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
 		case 's': svgdir = optarg; break;
 		case 'h': report_usage(stdout); return 0;
-		default:
-			fprintf(stderr, "clearcap report: bad option '%s'\n", argv[optind - 1]);
-			report_usage(stderr);
-			return 2;
+		default: return cc_usage_bad_option("report", c, argv, longopts);
 		}
 	}
-	if (optind != argc - 1) {
-		report_usage(stderr);
-		return 2;
-	}
+	if (optind >= argc)
+		return cc_usage_error("report", "no FILE given");
+	if (optind < argc - 1)
+		return cc_usage_error("report", "one FILE only: '%s' is one too many", argv[optind + 1]);
 	a = cc_analyze_file(argv[optind], 0, &src, err, sizeof err);
 	if (a == NULL) {
 		fprintf(stderr, "clearcap report: %s\n", err);

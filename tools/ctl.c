@@ -10,6 +10,7 @@
 #include "tools/daily.h"
 #include "pcapout/pages.h"
 #include "pcapout/rundir.h"
+#include "tools/usage.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -32,10 +33,17 @@ struct target {
 	uint64_t seq;           /* reopen request sent */
 };
 
-static void ctl_usage(void)
+static void ctl_help(void)
 {
-	fputs("usage: clearcap ctl PID|all status|pause|resume|reopen FILE\n", stderr);
+	fputs("Usage: clearcap ctl PID|all status|pause|resume|reopen FILE\n"
+	      "Control running captured processes (started by clearcap or with CLEARCAP_FILE) through\n"
+	      "their control pages, without signals.  'all' is every process of this user with one.\n"
+	      "  status             state, file, packets, bytes, drops and the capture buffer's size\n"
+	      "  pause, resume      stop and restart capturing packets (secrets are still kept)\n"
+	      "  reopen FILE        write to FILE from now on\n", stdout);
 }
+
+#define CTL_COMMANDS "status, pause, resume or reopen FILE"
 
 /* Is the page mapped by a live process (not a leftover of a killed one with its pid reused)? */
 static bool live(unsigned pid, const char *path)
@@ -198,26 +206,28 @@ int cmd_ctl(int argc, char **argv)
 	enum op op;
 	int rc = 0;
 
-	if (argc < 3) {
-		ctl_usage();
-		return 2;
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		ctl_help();
+		return 0;
 	}
+	if (argc < 2)
+		return cc_usage_error("ctl", "no PID (or 'all') given");
+	if (argc < 3)
+		return cc_usage_error("ctl", "no command given: " CTL_COMMANDS);
 	if (strcmp(argv[2], "status") == 0)
 		op = OP_STATUS;
 	else if (strcmp(argv[2], "pause") == 0)
 		op = OP_PAUSE;
 	else if (strcmp(argv[2], "resume") == 0)
 		op = OP_RESUME;
-	else if (strcmp(argv[2], "reopen") == 0 && argc == 4 && argv[3][0])
+	else if (strcmp(argv[2], "reopen") == 0)
 		op = OP_REOPEN;
-	else {
-		ctl_usage();
-		return 2;
-	}
-	if ((op == OP_REOPEN) != (argc == 4)) {
-		ctl_usage();
-		return 2;
-	}
+	else
+		return cc_usage_error("ctl", "unknown command '%s': expected " CTL_COMMANDS, argv[2]);
+	if (op == OP_REOPEN && (argc < 4 || argv[3][0] == '\0'))
+		return cc_usage_error("ctl", "reopen needs a FILE");
+	if (argc > (op == OP_REOPEN ? 4 : 3))
+		return cc_usage_error("ctl", "'%s' is one argument too many", argv[op == OP_REOPEN ? 4 : 3]);
 	if (op == OP_REOPEN) {
 		/* The process may run elsewhere: it gets an absolute name. */
 		char cwd[PATH_MAX];
@@ -276,10 +286,8 @@ int cmd_ctl(int argc, char **argv)
 		unsigned long pid = strtoul(argv[1], &end, 10);
 		bool found = false;
 
-		if (*end || pid == 0 || pid > UINT32_MAX) {
-			ctl_usage();
-			return 2;
-		}
+		if (*end || pid == 0 || pid > UINT32_MAX)
+			return cc_usage_error("ctl", "'%s' is not a PID or 'all'", argv[1]);
 		ts = calloc(1, sizeof *ts);
 		if (ts == NULL)
 			return 2;

@@ -47,6 +47,7 @@
 #include "tools/sdpkeys.h"
 #include "tools/srtpdec.h"
 #include "tools/srtpkeyfile.h"
+#include "tools/usage.h"
 
 #define DLT_LINUX_SLL2_ 276
 #define MAX_FILES 16
@@ -753,7 +754,7 @@ int cc_cmd_decrypt(int argc, char **argv)
 	d.out_fd = -1;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:k:s:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:k:s:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': d.out_path = optarg; break;
 		case 'k':
@@ -769,18 +770,15 @@ int cc_cmd_decrypt(int argc, char **argv)
 				srtplogs[nsl++] = optarg;
 			break;
 		case 'h': usage(stdout); return 0;
-		default:
-			fprintf(stderr, "clearcap decrypt: bad option '%s'\n", argv[optind - 1]);
-			usage(stderr);
-			return 2;
+		default: return cc_usage_bad_option("decrypt", c, argv, longopts);
 		}
 	}
-	if (optind != argc - 1 || !d.out_path) {
-		fprintf(stderr, "clearcap decrypt: %s\n", optind != argc - 1 ? "one input file is needed" :
-			"-o OUT is needed");
-		usage(stderr);
-		return 2;
-	}
+	if (optind >= argc)
+		return cc_usage_error("decrypt", "no input file given");
+	if (optind < argc - 1)
+		return cc_usage_error("decrypt", "one input file only: '%s' is one too many", argv[optind + 1]);
+	if (!d.out_path)
+		return cc_usage_error("decrypt", "-o OUT is needed");
 	const char *in = argv[optind];
 	return run(&d, in, keylogs, nkl, srtplogs, nsl);
 }

@@ -27,6 +27,7 @@
 #include "tools/pktparse.h"
 #include "tools/report.h"
 #include "tools/rtpstats.h"
+#include "tools/usage.h"
 #include "tools/xmedia.h"
 
 #define MAX_SSRC_FILES 256
@@ -406,21 +407,18 @@ int cc_cmd_extract(int argc, char **argv)
 	x.dir = ".";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:bh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:bh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': x.dir = optarg; break;
 		case 'b': both = 1; break;
 		case 'h': extract_usage(stdout); return 0;
-		default:
-			fprintf(stderr, "clearcap extract: bad option '%s'\n", argv[optind - 1]);
-			extract_usage(stderr);
-			return 2;
+		default: return cc_usage_bad_option("extract", c, argv, longopts);
 		}
 	}
-	if (optind != argc - 1) {
-		extract_usage(stderr);
-		return 2;
-	}
+	if (optind >= argc)
+		return cc_usage_error("extract", "no FILE given");
+	if (optind < argc - 1)
+		return cc_usage_error("extract", "one FILE only: '%s' is one too many", argv[optind + 1]);
 	if (mkdir(x.dir, 0755) < 0 && errno != EEXIST) {
 		fprintf(stderr, "clearcap extract: %s: %s\n", x.dir, strerror(errno));
 		return 2;

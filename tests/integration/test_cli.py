@@ -17,7 +17,7 @@ from cclib import eq, ok, tshark_count
 
 QUICK = ["test_install_tree_captures", "test_help_man_completion_agree", "test_buffer_size_range",
          "test_environment_checked_once", "test_options_checked_up_front", "test_file_not_creatable",
-         "test_hep_impair_environment_checked", "test_append_only_to_a_capture",
+         "test_hep_impair_environment_checked", "test_append_only_to_a_capture", "test_subcommand_usage_errors",
          "test_reopen_summary_names_every_file", "test_flows_local_end_first", "test_report_names_bad_file"]
 
 # The summary's file names come from the writer thread of each process (ctl reopen).
@@ -305,6 +305,42 @@ def test_append_only_to_a_capture(env):
     p = wrapper(env, ["-q", "-a", "-w", empty], [cclib.PY, "-c", code])
     eq((p.returncode, p.stderr), (0, ""), "empty file")
     eq(tshark_count(empty), 1, "an empty file gets the header and the packet")
+
+
+def test_subcommand_usage_errors(env):
+    """A usage error of report, extract, decrypt, ctl or the wrapper is one line naming the
+    problem and one pointing at --help (not the whole help), exit 2; an option missing its
+    argument says so, and --help (ctl's too) exits 0."""
+    e = env.env(preload=False)
+    cases = [
+        (["report", "x.pcapng", "--svg"], "report", "option '--svg' needs an argument"),
+        (["report"], "report", "no FILE given"),
+        (["report", "a", "b"], "report", "'b' is one too many"),
+        (["report", "--bogus", "x"], "report", "unknown or ambiguous option '--bogus'"),
+        (["report", "--json=1", "x"], "report", "'--json' takes no argument"),
+        (["extract", "x.pcapng", "-o"], "extract", "option -o needs an argument"),
+        (["extract"], "extract", "no FILE given"),
+        (["decrypt", "x.pcapng"], "decrypt", "-o OUT is needed"),
+        (["decrypt", "x.pcapng", "--keylog"], "decrypt", "option '--keylog' needs an argument"),
+        (["ctl"], "ctl", "no PID"), (["ctl", "1"], "ctl", "no command given"),
+        (["ctl", "1", "frob"], "ctl", "unknown command 'frob'"), (["ctl", "x", "status"], "ctl", "not a PID"),
+        (["ctl", "1", "reopen"], "ctl", "reopen needs a FILE"),
+        (["-w", "x.pcapng", "--plain-ipv4=1", "--", "true"], None, "'--plain-ipv4' takes no argument"),
+        (["-w", "x.pcapng", "--impair"], None, "option '--impair' needs an argument"),
+    ]
+    for args, cmd, what in cases:
+        p = cclib.run([env.tool] + args, env=e, check=False)
+        name = "clearcap" + (" " + cmd if cmd else "")
+        eq(p.returncode, 2, "%s: exit (%r)" % (args, p.stderr))
+        eq(p.stdout, "", "%s: nothing on stdout" % args)
+        lines = p.stderr.splitlines()
+        eq(len(lines), 2, "%s: two lines: %r" % (args, p.stderr))
+        ok(lines[0].startswith(name + ": ") and what in lines[0], "%s: %r" % (args, lines[0]))
+        eq(lines[1], "Try '%s --help' for more information." % name, "%s: the hint" % args)
+    for cmd in ("ctl", "report", "extract", "decrypt"):
+        p = cclib.run([env.tool, cmd, "--help"], env=e, check=False)
+        eq(p.returncode, 0, cmd + " --help exits 0")
+        ok(p.stdout.startswith("Usage: clearcap " + cmd), "%s --help on stdout: %r" % (cmd, p.stdout[:80]))
 
 
 def test_file_not_creatable(env):
