@@ -26,8 +26,22 @@
 set -euo pipefail
 
 usage() {
-	sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
+	sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+	exit 0
+}
+
+# A usage error: one line naming it and a hint, exit 2 (as the clearcap command does).
+die_usage() {
+	printf "clearcap lab: %s\nTry 'clearcap lab --help' for more information.\n" "$1" >&2
 	exit 2
+}
+
+# need_value "$@" before an option's argument is taken: set -u would otherwise stop at a missing
+# one with bash's "unbound variable", and a following option (--nat --script x) is none either.
+need_value() {
+	if [ $# -lt 2 ] || [ -z "$2" ] || [ "$2" = -- ] || [ "${2#--}" != "$2" ]; then
+		die_usage "$1 needs an argument"
+	fi
 }
 
 NAT_A=cone NAT_B=cone PREFIX=lab SCRIPT=
@@ -40,21 +54,25 @@ if [ -z "$CLEARCAP" ]; then
 fi
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--nat) NAT_A=$2 NAT_B=$2; shift 2 ;;
-	--nat-a) NAT_A=$2; shift 2 ;;
-	--nat-b) NAT_B=$2; shift 2 ;;
-	-w) PREFIX=$2; shift 2 ;;
-	--script) SCRIPT=$2; shift 2 ;;
+	--nat) need_value "$@"; NAT_A=$2 NAT_B=$2; shift 2 ;;
+	--nat-a) need_value "$@"; NAT_A=$2; shift 2 ;;
+	--nat-b) need_value "$@"; NAT_B=$2; shift 2 ;;
+	-w) need_value "$@"; PREFIX=$2; shift 2 ;;
+	--script) need_value "$@"; SCRIPT=$2; shift 2 ;;
 	--) shift; break ;;
 	-h|--help) usage ;;
-	*) echo "clearcap lab: unknown option '$1' (see --help)" >&2; exit 2 ;;
+	*) die_usage "unknown option '$1'" ;;
 	esac
 done
 for k in "$NAT_A" "$NAT_B"; do
-	case "$k" in cone|symmetric) ;; *) echo "clearcap lab: --nat: '$k' is not cone or symmetric" >&2; exit 2 ;; esac
+	case "$k" in cone|symmetric) ;; *) die_usage "--nat: '$k' is not cone or symmetric" ;; esac
 done
 if [ -z "$SCRIPT" ] && [ $# -ne 2 ]; then
-	echo "clearcap lab: give two commands after --, or --script FILE" >&2
+	die_usage "give two commands after --, or --script FILE"
+fi
+# Before any namespace is built: a script that is not there would fail only after the lab is up.
+if [ -n "$SCRIPT" ] && { [ ! -f "$SCRIPT" ] || [ ! -r "$SCRIPT" ]; }; then
+	echo "clearcap lab: --script $SCRIPT: $( [ -e "$SCRIPT" ] && echo 'not a readable file' || echo 'no such file')" >&2
 	exit 2
 fi
 for t in ip nft unshare nsenter; do

@@ -18,6 +18,7 @@ from cclib import eq, ok, tshark_count
 QUICK = ["test_install_tree_captures", "test_help_man_completion_agree", "test_buffer_size_range",
          "test_environment_checked_once", "test_options_checked_up_front", "test_file_not_creatable",
          "test_hep_impair_environment_checked", "test_append_only_to_a_capture", "test_subcommand_usage_errors",
+         "test_lab_usage_errors",
          "test_reopen_summary_names_every_file", "test_flows_local_end_first", "test_report_names_bad_file"]
 
 # The summary's file names come from the writer thread of each process (ctl reopen).
@@ -87,7 +88,7 @@ def test_install_tree_captures(env):
     ok(os.access(os.path.join(root, "usr/bin/clearcap"), os.X_OK), "the command is executable")
     # The installed command finds its lab script.
     lab = cclib.run([os.path.join(root, "usr/bin/clearcap"), "lab", "--help"], env=env.env(preload=False), check=False)
-    ok("NAT lab" in lab.stderr, "clearcap lab --help from the installed tree: %r" % lab.stderr[:300])
+    ok(lab.returncode == 0 and "NAT lab" in lab.stdout, "clearcap lab --help from the installed tree: %r" % lab.stdout[:300])
     man = cclib.run(["man", "-l", os.path.join(root, "usr/share/man/man1/clearcap.1")],
                     env=dict(os.environ, MANWIDTH="100")).stdout
     man = re.sub(".\b", "", man)  # overstrike bold and underline
@@ -341,6 +342,25 @@ def test_subcommand_usage_errors(env):
         p = cclib.run([env.tool, cmd, "--help"], env=e, check=False)
         eq(p.returncode, 0, cmd + " --help exits 0")
         ok(p.stdout.startswith("Usage: clearcap " + cmd), "%s --help on stdout: %r" % (cmd, p.stdout[:80]))
+
+
+def test_lab_usage_errors(env):
+    """clearcap lab: an option without its argument says so (not bash's "unbound variable"), and
+    a --script that is not there is refused before any namespace is built; --help exits 0."""
+    e = env.env(preload=False)
+    for args, what in ((["--nat"], "--nat needs an argument"), (["--nat", "--script", "x"], "--nat needs an argument"),
+                       (["-w"], "-w needs an argument"), (["--script"], "--script needs an argument")):
+        p = cclib.run([env.tool, "lab"] + args, env=e, check=False, timeout=30)
+        eq(p.returncode, 2, "%s: exit (%r)" % (args, p.stderr))
+        lines = p.stderr.splitlines()
+        eq(lines, ["clearcap lab: " + what, "Try 'clearcap lab --help' for more information."], "%s" % args)
+    missing = env.path("no-such-script.sh")
+    p = cclib.run([env.tool, "lab", "--script", missing], env=e, check=False, timeout=60)
+    eq(p.returncode, 2, "--script missing: exit (%r)" % p.stderr)
+    eq(p.stderr.splitlines(), ["clearcap lab: --script %s: no such file" % missing], "one line, nothing built")
+    p = cclib.run([env.tool, "lab", "--help"], env=e, check=False)
+    eq(p.returncode, 0, "--help exits 0")
+    ok("NAT lab" in p.stdout, "--help on stdout")
 
 
 def test_file_not_creatable(env):
