@@ -123,11 +123,24 @@ static int rate(const char *v, uint64_t *bps)
 	return -1;
 }
 
-/* One KEY=VALUE item (gloss takes its further values from the items that have no '='). */
-static int item(struct cc_impair_dir *d, const char *dir, char *key, char **vals, int nvals, char *err, size_t errlen)
+/*
+ * One KEY=VALUE item (gloss takes its further values from the items that have no '=').  seen
+ * holds the keys this direction had already: a second one would silently replace the first.
+ */
+static int item(struct cc_impair_dir *d, const char *dir, char *key, char **vals, int nvals, unsigned *seen,
+		char *err, size_t errlen)
 {
+	static const char *const keys[] = { "loss", "gloss", "delay", "jitter", "dup", "reorder", "rate", "limit" };
 	const char *v = vals[0];
 	int ok = 0;
+
+	for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(key, keys[i]) != 0)
+			continue;
+		if (*seen & 1u << i)
+			return fail(err, errlen, "%s%s given twice", dir, key);
+		*seen |= 1u << i;
+	}
 
 	if (strcmp(key, "gloss") != 0 && nvals != 1)
 		return fail(err, errlen, "%s%s: takes one value", dir, key);
@@ -170,7 +183,7 @@ static int item(struct cc_impair_dir *d, const char *dir, char *key, char **vals
 	return 0;
 }
 
-static int section(struct cc_impair_spec *spec, char *s, char *err, size_t errlen)
+static int section(struct cc_impair_spec *spec, char *s, unsigned seen[2], char *err, size_t errlen)
 {
 	struct cc_impair_dir *d = &spec->out;
 	const char *dir = "out:";
@@ -184,6 +197,7 @@ static int section(struct cc_impair_spec *spec, char *s, char *err, size_t errle
 		s += 3;
 		d = &spec->in;
 		dir = "in:";
+		seen++;
 	}
 	for (char *tok = s, *next; tok; tok = next) {
 		next = strchr(tok, ',');
@@ -199,14 +213,14 @@ static int section(struct cc_impair_spec *spec, char *s, char *err, size_t errle
 			vals[nvals++] = tok;
 			continue;
 		}
-		if (key && item(d, dir, key, vals, nvals, err, errlen) < 0)
+		if (key && item(d, dir, key, vals, nvals, seen, err, errlen) < 0)
 			return -1;
 		*eq = 0;
 		key = tok;
 		vals[0] = eq + 1;
 		nvals = 1;
 	}
-	if (key && item(d, dir, key, vals, nvals, err, errlen) < 0)
+	if (key && item(d, dir, key, vals, nvals, seen, err, errlen) < 0)
 		return -1;
 	if (d == &spec->in && (d->delay_ns || d->jitter_ns || d->dup || d->reorder || d->rate_bps))
 		return fail(err, errlen, "in: supports loss and gloss only (a received datagram cannot be delayed)");
@@ -217,6 +231,7 @@ int cc_impair_parse(const char *s, struct cc_impair_spec *spec, char *err, size_
 {
 	char buf[1024];
 	size_t n = strlen(s);
+	unsigned seen[2] = { 0, 0 };    /* keys given so far, out: and in: */
 
 	memset(spec, 0, sizeof(*spec));
 	spec->out.limit = spec->in.limit = CC_IMPAIR_LIMIT_DEFAULT;
@@ -229,7 +244,7 @@ int cc_impair_parse(const char *s, struct cc_impair_spec *spec, char *err, size_
 			*next++ = 0;
 		if (!*sec)
 			continue;
-		if (section(spec, sec, err, errlen) < 0)
+		if (section(spec, sec, seen, err, errlen) < 0)
 			return -1;
 	}
 	if (!spec->out.on && !spec->in.on)

@@ -70,6 +70,29 @@ START_TEST(parse_errors)
 }
 END_TEST
 
+/* A key given twice for one direction would silently replace the first: refused, across sections too. */
+START_TEST(parse_duplicates)
+{
+	static const char *twice[] = {
+		"loss=1%,loss=5%", "out:delay=10ms;delay=20ms", "in:loss=1%;in:loss=2%", "gloss=1%,30%,gloss=2%,40%",
+		"rate=1mbit,limit=5,rate=2mbit",
+	};
+	struct cc_impair_spec s;
+	char err[200];
+
+	for (size_t i = 0; i < sizeof(twice) / sizeof(twice[0]); i++) {
+		err[0] = 0;
+		ck_assert_msg(cc_impair_parse(twice[i], &s, err, sizeof(err)) == -1, "accepted '%s'", twice[i]);
+		ck_assert_msg(strstr(err, "given twice") != NULL, "'%s': %s", twice[i], err);
+	}
+	cc_impair_parse("out:loss=1%;in:loss=2%;out:loss=3%", &s, err, sizeof(err));
+	ck_assert_str_eq(err, "out:loss given twice");
+	/* The same key in each direction is two settings, not one twice. */
+	ck_assert_int_eq(cc_impair_parse("out:loss=1%;in:loss=2%", &s, err, sizeof(err)), 0);
+	ck_assert_int_eq(cc_impair_parse("loss=1%,gloss=1%,30%", &s, err, sizeof(err)), 0);
+}
+END_TEST
+
 START_TEST(format_round_trip)
 {
 	struct cc_impair_spec s, t;
@@ -219,6 +242,7 @@ int main(void)
 
 	tcase_add_test(tc, parse_items);
 	tcase_add_test(tc, parse_errors);
+	tcase_add_test(tc, parse_duplicates);
 	tcase_add_test(tc, format_round_trip);
 	tcase_add_test(tc, prng_reproducible);
 	tcase_add_test(tc, loss_rates);
