@@ -101,10 +101,21 @@ static long long number(const char *var, long long min, long long max)
 	errno = 0;
 	n = strtoll(v, &end, 10);
 	if (errno || *end || n < min || n > max) {
-		bad(var, v, "expected a whole number in range");
+		char why[80];
+		snprintf(why, sizeof(why), "expected a whole number from %lld to %lld", min, max);
+		bad(var, v, why);
 		return -1;
 	}
 	return n;
+}
+
+/* Whether a CLEARCAP_PROGRAMS list names anything: ",," would match no process, silently. */
+int cc_list_names_some(const char *list)
+{
+	for (const char *p = list; *p; p++)
+		if (*p != ',')
+			return 1;
+	return 0;
 }
 
 /* CLEARCAP_HEP and its companions: the collector, the agent's id, name and key, the classes. */
@@ -157,7 +168,7 @@ static int daily_settings(void)
 	if (v && *v) {
 		n = cc_parse_size(v);
 		if (n < 4096)
-			return bad("CLEARCAP_ROTATE_SIZE", v, "expected a size of at least 4096 bytes");
+			return bad("CLEARCAP_ROTATE_SIZE", v, CC_ROTATE_SIZE_EXPECTED);
 		cc_cfg.rotate_size = n;
 	}
 	if ((n = number("CLEARCAP_ROTATE_SECONDS", 1, 100000000)) < 0)
@@ -166,6 +177,9 @@ static int daily_settings(void)
 	if ((n = number("CLEARCAP_ROTATE_FILES", 1, 1000000)) < 0)
 		return -1;
 	cc_cfg.rotate_files = (long)n;
+	/* A count of files with nothing to rotate by would be ignored without a word. */
+	if (n && !cc_cfg.rotate_size && !cc_cfg.rotate_seconds)
+		return bad("CLEARCAP_ROTATE_FILES", getenv("CLEARCAP_ROTATE_FILES"), CC_ROTATE_FILES_ALONE);
 	return 0;
 }
 
@@ -263,6 +277,8 @@ int cc_config_load(const char *prog, const char *exe)
 	if (v && *v) {
 		if (strlen(v) > 4096)
 			return bad("CLEARCAP_PROGRAMS", v, "too long");
+		if (!cc_list_names_some(v))
+			return bad("CLEARCAP_PROGRAMS", v, CC_PROGRAMS_EMPTY);
 		if (!cc_name_in_list(v, prog) && !(exe && cc_name_in_list(v, exe))) {
 			cc_cfg.on = 0;  /* not one of ours: pass through silently */
 			return 0;

@@ -41,6 +41,16 @@ int cc_config_load(const char *prog, const char *exe);
 /* Parses "16M"-style sizes (K, M, G suffixes, powers of 1024); -1 on error. */
 long long cc_parse_size(const char *s);
 
+/* Whether a comma-separated list has a non-empty entry (CLEARCAP_PROGRAMS=",," has none). */
+int cc_list_names_some(const char *list);
+
+/* Reasons the wrapper's check (tools/envcheck.c) gives word for word. */
+#define CC_ROTATE_SIZE_EXPECTED "expected a size of at least 4096 bytes: digits, optionally followed by K, M or G " \
+	"(powers of 1024; KiB, MB and the like too)"
+#define CC_ROTATE_FILES_ALONE "needs CLEARCAP_ROTATE_SIZE or CLEARCAP_ROTATE_SECONDS (a count of files with " \
+	"nothing to rotate by)"
+#define CC_PROGRAMS_EMPTY "names no program (an empty list would capture no process)"
+
 /* True when name matches one entry of a comma-separated list of names or fnmatch patterns. */
 int cc_name_in_list(const char *list, const char *name);
 

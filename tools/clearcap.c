@@ -80,6 +80,7 @@ struct options {
 	bool hep_tls;           /* --hep tls:HOST:PORT: relayed by this process (tools/heprelay.c) */
 	const char *hep_ca;     /* --hep-ca FILE */
 	bool hep_insecure;      /* --hep-insecure */
+	bool impair_seed, impair_filter;        /* given: they need --impair or CLEARCAP_IMPAIR */
 	char **argv;            /* the program and its arguments */
 };
 
@@ -194,7 +195,8 @@ static void print_help(void)
 "  -P, --programs LIST\n"
 "                     Capture only in the processes whose program name matches one of\n"
 "                     the comma-separated names or fnmatch(3) patterns in LIST, e.g.\n"
-"                     'janus,gst-*'.  The other processes of the tree run uncaptured.\n"
+"                     'janus,gst-*'.  The other processes of the tree run uncaptured.  A list\n"
+"                     naming no program (',,') is refused.\n"
 "  -B, --buffer-size KiB\n"
 "                     Let the capture buffer of each captured process grow to KiB\n"
 "                     kibibytes (units of 1024 bytes); default 8192, from 1024 to 1048576.\n"
@@ -275,12 +277,14 @@ static void print_help(void)
 "                     each 'out:' or 'in:' (none: out) then comma-separated items: loss=P%,\n"
 "                     gloss=p%,r%[,h%,k%] (Gilbert-Elliott bursts), delay=T, jitter=T, dup=P%,\n"
 "                     reorder=P%, rate=R (2mbit, 64kbps), limit=N; e.g.\n"
-"                     'out:loss=10%,delay=50ms;in:loss=2%'.  'in:' takes loss and gloss only.\n"
+"                     'out:loss=10%,delay=50ms;in:loss=2%'.  'in:' takes loss and gloss only;\n"
+"                     an item given twice for one direction is refused.\n"
 "                     Every impaired datagram is in FILE with a comment saying what was done\n"
 "                     (see README, Impairment).\n"
 "      --impair-seed N\n"
 "                     Seed of the impairment's PRNG: the same seed and the same packets give\n"
-"                     the same fates.  Without it a seed is drawn and printed.\n"
+"                     the same fates.  Without it a seed is drawn and printed.  Needs --impair\n"
+"                     (or CLEARCAP_IMPAIR), as --impair-filter does.\n"
 "      --impair-filter EXPR\n"
 "                     Impair only the datagrams matching EXPR (tcpdump syntax, run on the frame\n"
 "                     as FILE would hold it), e.g. 'udp and not port 3478'.\n"
@@ -314,6 +318,7 @@ static void print_help(void)
 "  XDG_RUNTIME_DIR    Where control pages and rotation state live (else /tmp/clearcap-UID).\n"
 "  CLEARCAP_ROTATE_SIZE, CLEARCAP_ROTATE_SECONDS, CLEARCAP_ROTATE_FILES\n"
 "                     What -C (in bytes here), -G and -W set, for use without clearcap.\n"
+"                     CLEARCAP_ROTATE_FILES without a size or seconds is refused, as -W is.\n"
 "  CLEARCAP_CTL       0: no control page; 1 without CLEARCAP_FILE: capture off until\n"
 "                     'clearcap ctl PID reopen FILE'.\n"
 "  CLEARCAP_STATS     Like --stats PATH, when --stats is not given.\n"
@@ -536,7 +541,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		}
 		case 0x104: o->plain_ipv4 = true; break;
-		case 0x120: case 0x121: case 0x122: impair_option(c, optarg); break;
+		case 0x120: case 0x121: case 0x122:
+			impair_option(c, optarg);
+			o->impair_seed |= c == 0x121;
+			o->impair_filter |= c == 0x122;
+			break;
 		case 'h': print_help(); exit(0);
 		case 'V': puts("clearcap " CLEARCAP_VERSION); exit(0);
 		/* getopt's own messages would name the wrapper by its full path; ours say "clearcap:". */
@@ -558,6 +567,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->argv = argv + optind;
 	if ((o->hep_id || o->hep_name || o->hep_password || o->hep_classes) && !o->hep)
 		usage_error("--hep-id, --hep-name, --hep-password and --hep-classes need --hep");
+	/* --impair set CLEARCAP_IMPAIR as it was parsed; an inherited one is what the seed joins too. */
+	const char *imp = getenv("CLEARCAP_IMPAIR");
+	if ((o->impair_seed || o->impair_filter) && !(imp && *imp))
+		usage_error("--impair-seed and --impair-filter need --impair (or CLEARCAP_IMPAIR)");
 	if ((o->hep_ca || o->hep_insecure) && !o->hep_tls)
 		usage_error("--hep-ca and --hep-insecure need --hep tls:HOST:PORT");
 	if (o->hep_ca && o->hep_insecure)
@@ -635,6 +648,12 @@ static void check_settings(const struct options *o)
 		/* A key is not echoed to a terminal or a log. */
 		die("%s=%.200s: %s", var, strcmp(var, "CLEARCAP_HEP_PASSWORD") == 0 ? "(not shown)" : val, why);
 	}
+	/* -W without -C or -G was refused as parsed; an inherited count is checked with what it joins. */
+	const char *files = getenv("CLEARCAP_ROTATE_FILES");
+	if (!o->rotate_files &&
+	    cc_envcheck_rotation(files, o->rotate_size ? "-C" : getenv("CLEARCAP_ROTATE_SIZE"),
+				 o->rotate_seconds ? "-G" : getenv("CLEARCAP_ROTATE_SECONDS"), why, sizeof why) < 0)
+		die("CLEARCAP_ROTATE_FILES=%.200s: %s", files, why);
 }
 
 /* -------------------------------------------------------------------------------------------

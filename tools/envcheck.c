@@ -181,6 +181,14 @@ static int impair(const char *var, const char *val, char *why, size_t whylen)
 	return filter(val, why, whylen);
 }
 
+int cc_envcheck_rotation(const char *files, const char *size, const char *seconds, char *why, size_t whylen)
+{
+	if (files && *files && !(size && *size) && !(seconds && *seconds))
+		return bad(why, whylen, "needs CLEARCAP_ROTATE_SIZE or CLEARCAP_ROTATE_SECONDS (a count of files with "
+			   "nothing to rotate by)");
+	return 0;
+}
+
 int cc_envcheck(const char *var, const char *val, char *why, size_t whylen)
 {
 	long long n;
@@ -203,13 +211,19 @@ int cc_envcheck(const char *var, const char *val, char *why, size_t whylen)
 	}
 	if (strcmp(var, "CLEARCAP_CAPTURE") == 0)
 		return class_list(val, why, whylen);
-	if (strcmp(var, "CLEARCAP_PROGRAMS") == 0)
-		return strlen(val) > 4096 ? bad(why, whylen, "too long") : 0;
+	if (strcmp(var, "CLEARCAP_PROGRAMS") == 0) {
+		if (strlen(val) > 4096)
+			return bad(why, whylen, "too long");
+		if (strspn(val, ",") == strlen(val))
+			return bad(why, whylen, "names no program (an empty list would capture no process)");
+		return 0;
+	}
 	if (strcmp(var, "CLEARCAP_FILTER") == 0)
 		return filter(val, why, whylen);
 	if (strcmp(var, "CLEARCAP_ROTATE_SIZE") == 0) {
 		if (cc_envcheck_size(val) < 4096)
-			return bad(why, whylen, "expected a size of at least 4096 bytes");
+			return bad(why, whylen, "expected a size of at least 4096 bytes: digits, optionally followed by K, "
+				   "M or G (powers of 1024; KiB, MB and the like too)");
 		return 0;
 	}
 	if (strcmp(var, "CLEARCAP_ROTATE_SECONDS") == 0)

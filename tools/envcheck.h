@@ -22,6 +22,13 @@ extern const char *const cc_envcheck_vars[];
  */
 int cc_envcheck(const char *var, const char *val, char *why, size_t whylen);
 
+/*
+ * The shim's one rule across variables: CLEARCAP_ROTATE_FILES counts files of a rotation, so it
+ * needs CLEARCAP_ROTATE_SIZE or CLEARCAP_ROTATE_SECONDS.  Each argument is the value the shim
+ * will see (NULL or empty: unset).  Returns 0, or -1 with the reason in why.
+ */
+int cc_envcheck_rotation(const char *files, const char *size, const char *seconds, char *why, size_t whylen);
+
 /* The shim's sizes: digits with an optional K/M/G (powers of 1024) and "i"/"B"/"iB"; -1 if bad. */
 long long cc_envcheck_size(const char *s);
 

@@ -18,7 +18,7 @@ from cclib import eq, ok, tshark_count
 QUICK = ["test_install_tree_captures", "test_help_man_completion_agree", "test_buffer_size_range",
          "test_environment_checked_once", "test_options_checked_up_front", "test_file_not_creatable",
          "test_hep_impair_environment_checked", "test_append_only_to_a_capture", "test_subcommand_usage_errors",
-         "test_lab_usage_errors",
+         "test_lab_usage_errors", "test_ignored_settings_refused",
          "test_reopen_summary_names_every_file", "test_flows_local_end_first", "test_report_names_bad_file"]
 
 # The summary's file names come from the writer thread of each process (ctl reopen).
@@ -361,6 +361,41 @@ def test_lab_usage_errors(env):
     p = cclib.run([env.tool, "lab", "--help"], env=e, check=False)
     eq(p.returncode, 0, "--help exits 0")
     ok("NAT lab" in p.stdout, "--help on stdout")
+
+
+def test_ignored_settings_refused(env):
+    """Settings that would be silently ignored are refused with one line before the program runs:
+    --impair-seed/--impair-filter without --impair, CLEARCAP_ROTATE_FILES with nothing to rotate
+    by, a key given twice in one --impair spec, a program list that names no program.  The
+    messages name the rule: a number's range, a size's suffixes."""
+    marker = env.path("ran")
+    cap = env.path("i.pcapng")
+    cases = [
+        (["--impair-seed", "7"], {}, "--impair-seed and --impair-filter need --impair"),
+        (["--impair-filter", "udp"], {}, "--impair-seed and --impair-filter need --impair"),
+        ([], {"CLEARCAP_ROTATE_FILES": "3"}, "CLEARCAP_ROTATE_FILES=3: needs CLEARCAP_ROTATE_SIZE or"),
+        (["--impair", "loss=1%,delay=5ms,loss=2%"], {}, "out:loss given twice"),
+        (["--impair", "in:loss=1%;in:loss=2%"], {}, "in:loss given twice"),
+        ([], {"CLEARCAP_IMPAIR": "delay=5ms;delay=6ms"}, "CLEARCAP_IMPAIR=delay=5ms;delay=6ms: out:delay given twice"),
+        (["-P", ",,"], {}, "invalid -P/--programs ',,': names no program"),
+        ([], {"CLEARCAP_PROGRAMS": ","}, "CLEARCAP_PROGRAMS=,: names no program"),
+        ([], {"CLEARCAP_ROTATE_SIZE": "1T"}, "digits, optionally followed by K, M or G"),
+        ([], {"CLEARCAP_ROTATE_SECONDS": "0"}, "expected a whole number from 1 to 100000000"),
+    ]
+    for args, extra, what in cases:
+        p = wrapper(env, ["-w", cap] + args, touch_prog(marker), extra)
+        eq(p.returncode, 2, "%s %s: exit (%r)" % (args, extra, p.stderr))
+        ok(p.stderr.startswith("clearcap: ") and what in p.stderr.splitlines()[0], "%s %s: %r" % (args, extra, p.stderr))
+        ok(len(p.stderr.splitlines()) <= 2, "one line (and the --help hint): %r" % p.stderr)
+        ok(not os.path.exists(marker), "the program did not run")
+    # What these rules leave alone still runs.
+    for args, extra in ((["--impair-seed", "7"], {"CLEARCAP_IMPAIR": "loss=1%"}),
+                        (["-C", "1"], {"CLEARCAP_ROTATE_FILES": "3"}),
+                        (["--impair", "out:loss=1%;in:loss=2%"], {}), (["-P", "python3*,,x"], {})):
+        p = wrapper(env, ["-q", "-w", cap] + args, touch_prog(marker), extra)
+        eq(p.returncode, 0, "%s %s: %r" % (args, extra, p.stderr))
+        ok(os.path.exists(marker), "%s %s: the program ran" % (args, extra))
+        os.unlink(marker)
 
 
 def test_file_not_creatable(env):

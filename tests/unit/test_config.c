@@ -8,6 +8,9 @@
 #include "tests/unit/check_main.h"
 
 #include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <stdlib.h>
@@ -409,6 +412,87 @@ START_TEST(daily)
 }
 END_TEST
 
+/* cc_config_load's result, with its one line on stderr caught into said. */
+static int load_saying(char *said, size_t len)
+{
+	FILE *f = tmpfile();
+	int saved = dup(2), rc;
+	size_t n;
+
+	ck_assert(f != NULL && saved >= 0);
+	fflush(stderr);
+	dup2(fileno(f), 2);
+	rc = cc_config_load("prog", NULL);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(f);
+	n = fread(said, 1, len - 1, f);
+	said[n] = 0;
+	fclose(f);
+	return rc;
+}
+
+/* Settings that would be ignored without a word are refused instead, each in one line. */
+START_TEST(ignored_settings)
+{
+	char said[1024];
+
+	setenv("CLEARCAP_FILE", "/tmp/never-written.pcapng", 1);
+	setenv("CLEARCAP_ROTATE_FILES", "5", 1);
+	ck_assert_int_eq(load_saying(said, sizeof(said)), -1);
+	ck_assert_int_eq(cc_cfg.on, 0);
+	ck_assert_ptr_nonnull(strstr(said, "CLEARCAP_ROTATE_FILES=5: needs CLEARCAP_ROTATE_SIZE or CLEARCAP_ROTATE_SECONDS"));
+	setenv("CLEARCAP_ROTATE_SECONDS", "60", 1);
+	ck_assert_int_eq(cc_config_load("prog", NULL), 0);
+	unsetenv("CLEARCAP_ROTATE_SECONDS");
+	setenv("CLEARCAP_ROTATE_SIZE", "1M", 1);
+	ck_assert_int_eq(cc_config_load("prog", NULL), 0);
+	unsetenv("CLEARCAP_ROTATE_SIZE");
+	unsetenv("CLEARCAP_ROTATE_FILES");
+
+	for (const char *const *v = (const char *const[]){ ",,", ",", NULL }; *v; v++) {
+		setenv("CLEARCAP_PROGRAMS", *v, 1);
+		ck_assert_int_eq(load_saying(said, sizeof(said)), -1);
+		ck_assert_ptr_nonnull(strstr(said, "names no program"));
+	}
+	setenv("CLEARCAP_PROGRAMS", "prog,,other", 1);
+	ck_assert_int_eq(cc_config_load("prog", NULL), 0);
+	ck_assert_int_eq(cc_cfg.on, 1);
+	unsetenv("CLEARCAP_PROGRAMS");
+	unsetenv("CLEARCAP_FILE");
+}
+END_TEST
+
+/* A refused number names its range; a refused size, the suffixes it may have. */
+START_TEST(messages_name_the_rule)
+{
+	static const struct { const char *var, *val, *says; } cases[] = {
+		{ "CLEARCAP_ROTATE_SECONDS", "0", "CLEARCAP_ROTATE_SECONDS=0: expected a whole number from 1 to 100000000" },
+		{ "CLEARCAP_ROTATE_FILES", "1000001", "expected a whole number from 1 to 1000000" },
+		{ "CLEARCAP_ROTATE_SIZE", "1T", "CLEARCAP_ROTATE_SIZE=1T: expected a size of at least 4096 bytes: digits, "
+		  "optionally followed by K, M or G" },
+		{ "CLEARCAP_HEP_ID", "x", "CLEARCAP_HEP_ID=x: expected a whole number from 0 to 4294967295" },
+	};
+	char said[1024];
+
+	setenv("CLEARCAP_FILE", "/tmp/never-written.pcapng", 1);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (strcmp(cases[i].var, "CLEARCAP_HEP_ID") == 0)
+			setenv("CLEARCAP_HEP", "udp:127.0.0.1:9060", 1);
+		if (strcmp(cases[i].var, "CLEARCAP_ROTATE_FILES") == 0)
+			setenv("CLEARCAP_ROTATE_SECONDS", "60", 1);
+		setenv(cases[i].var, cases[i].val, 1);
+		ck_assert_int_eq(load_saying(said, sizeof(said)), -1);
+		ck_assert_msg(strstr(said, cases[i].says) != NULL, "%s=%s said: %s", cases[i].var, cases[i].val, said);
+		unsetenv(cases[i].var);
+		unsetenv("CLEARCAP_HEP");
+		unsetenv("CLEARCAP_ROTATE_SECONDS");
+	}
+	unsetenv("CLEARCAP_FILE");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
@@ -425,6 +509,8 @@ int main(void)
 	tcase_add_test(t, filter_prefix);
 	tcase_add_test(t, filter_flow_verdict);
 	tcase_add_test(t, daily);
+	tcase_add_test(t, ignored_settings);
+	tcase_add_test(t, messages_name_the_rule);
 	suite_add_tcase(s, t);
 	return cc_run_suite(s);
 }

@@ -80,16 +80,41 @@ START_TEST(agree)
 			 */
 			setenv("CLEARCAP_FILE", "/tmp/envcheck.pcapng", 1);
 			setenv("CLEARCAP_HEP", "udp:127.0.0.1:9060", 1);
+			/* A count of files alone is refused by a rule across variables (below). */
+			setenv("CLEARCAP_ROTATE_SECONDS", "60", 1);
 			setenv(var, values[i], 1);
 			shim = quiet_load();
 			tool = cc_envcheck(var, values[i], why, sizeof why) < 0;
 			unsetenv(var);
 			unsetenv("CLEARCAP_HEP");
+			unsetenv("CLEARCAP_ROTATE_SECONDS");
 			ck_assert_msg(shim == tool, "%s='%.40s' (%zu chars): shim %s, wrapper %s", var, values[i],
 				      strlen(values[i]), shim ? "refuses" : "accepts", tool ? "refuses" : "accepts");
 		}
 	}
 	unsetenv("CLEARCAP_FILE");
+}
+END_TEST
+
+/* The rule across variables, and the reasons the wrapper gives, word for word the shim's. */
+START_TEST(rotation_and_reasons)
+{
+	char why[768];
+
+	ck_assert_int_lt(cc_envcheck_rotation("5", NULL, "", why, sizeof why), 0);
+	ck_assert_str_eq(why, CC_ROTATE_FILES_ALONE);
+	ck_assert_int_eq(cc_envcheck_rotation("5", "1M", NULL, why, sizeof why), 0);
+	ck_assert_int_eq(cc_envcheck_rotation("5", NULL, "60", why, sizeof why), 0);
+	ck_assert_int_eq(cc_envcheck_rotation(NULL, NULL, NULL, why, sizeof why), 0);
+	setenv("CLEARCAP_FILE", "/tmp/envcheck.pcapng", 1);
+	setenv("CLEARCAP_ROTATE_FILES", "5", 1);
+	ck_assert_int_eq(quiet_load(), 1);
+	unsetenv("CLEARCAP_ROTATE_FILES");
+	unsetenv("CLEARCAP_FILE");
+	ck_assert_int_lt(cc_envcheck("CLEARCAP_ROTATE_SIZE", "1T", why, sizeof why), 0);
+	ck_assert_str_eq(why, CC_ROTATE_SIZE_EXPECTED);
+	ck_assert_int_lt(cc_envcheck("CLEARCAP_PROGRAMS", ",,", why, sizeof why), 0);
+	ck_assert_str_eq(why, CC_PROGRAMS_EMPTY);
 }
 END_TEST
 
@@ -130,6 +155,7 @@ int main(void)
 	tcase_add_test(t, agree);
 	tcase_add_test(t, sizes);
 	tcase_add_test(t, impair);
+	tcase_add_test(t, rotation_and_reasons);
 	suite_add_tcase(s, t);
 	return cc_run_suite(s);
 }
