@@ -156,6 +156,18 @@ static void usage_error(const char *what)
 	exit(cc_usage_error(NULL, "%s", what));
 }
 
+__attribute__((format(printf, 1, 2), noreturn))
+static void usage_error_fmt(const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	usage_error(what);
+}
+
 static void print_help(void)
 {
 	fputs(
@@ -308,6 +320,9 @@ static void print_help(void)
 "(G.711), .opus (Ogg Opus), .ivf (VP8) or .h264 (H.264 Annex B) file; an SRTP stream without\n"
 "a plaintext copy is not decoded, and one line says why ('clearcap extract --help').\n"
 "\n"
+"An option's argument is never '--', and a file name given to one never starts with '-' (but\n"
+"for '-w -'; write ./-x for a file named -x): such a word is taken for a forgotten argument.\n"
+"\n"
 "Signals: while PROGRAM runs, clearcap ignores SIGINT and SIGQUIT (the terminal sends them to\n"
 "PROGRAM too) and passes SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH and SIGCONT on to PROGRAM.\n"
 "\n"
@@ -434,6 +449,35 @@ static void impair_option(int c, const char *arg)
 	}
 }
 
+/*
+ * An option's argument that is "--" or looks like an option was most likely not meant as its
+ * argument: `clearcap -k -- prog` would write keys to a file named "--".  A file name may not
+ * start with '-' at all (./-x says it is one); other arguments may, but for "--" itself.
+ */
+static void check_optarg(int c, const char *arg, char **argv)
+{
+	static const int file_opts[] = { 'w', 'k', 'S', 0x100, 0x115 };
+	const char *opt = argv[optind - 1];
+	bool file = false;
+
+	for (size_t i = 0; i < sizeof file_opts / sizeof file_opts[0]; i++)
+		file |= c == file_opts[i];
+	/* "-w -" is standard output. */
+	if (c == 'w' && strcmp(arg, "-") == 0)
+		return;
+	if (strcmp(arg, "--") != 0 && !(file && arg[0] == '-'))
+		return;
+	/* The option's own word: the one before when its argument was the next word. */
+	if (strcmp(opt, arg) == 0 && optind >= 2)
+		opt = argv[optind - 2];
+	if (strncmp(opt, "--", 2) != 0)
+		usage_error_fmt("option -%c needs %s, not '%s'%s%s%s", c, file ? "a file name" : "an argument", arg,
+				file ? " (write ./" : "", file ? arg : "", file ? " for a file of that name)" : "");
+	usage_error_fmt("option '%.*s' needs %s, not '%s'%s%s%s", (int)strcspn(opt, "="), opt,
+			file ? "a file name" : "an argument", arg, file ? " (write ./" : "", file ? arg : "",
+			file ? " for a file of that name)" : "");
+}
+
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	/* '+' stops at the first non-option, so the program's own options are left alone. */
@@ -476,6 +520,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->trace = -1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (optarg != NULL)
+			check_optarg(c, optarg, argv);
 		switch (c) {
 		case 'w': o->file = optarg; break;
 		case 'a': o->append = true; break;
@@ -560,6 +606,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 	if (o->file != NULL && o->file[0] == '\0')
 		usage_error("-w needs a file name");
 	o->to_stdout = o->file != NULL && strcmp(o->file, "-") == 0;
+	/* Before anything is written to standard output, where the file header would go. */
+	if (o->to_stdout && (o->rotate_size || o->rotate_seconds))
+		usage_error("-C/-G: standard output (-w -) cannot be rotated");
 	if (o->rotate_files && !o->rotate_size && !o->rotate_seconds)
 		usage_error("-W needs -C or -G");
 	if (optind >= argc)
@@ -1244,6 +1293,27 @@ static void reap(pid_t pid, int *status)
 		;
 }
 
+/* Whether execvp(name) meets a directory: name itself with a '/', else a directory on PATH. */
+static bool program_is_dir(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (strchr(name, '/') != NULL)
+		return is_dir(name);
+	for (const char *p = path ? path : "/usr/local/bin:/usr/bin:/bin"; ; p++) {
+		size_t n = strcspn(p, ":");
+
+		/* An empty entry is the current directory, as execvp takes it. */
+		if ((size_t)snprintf(buf, sizeof buf, "%.*s%s%s", (int)n, p, n ? "/" : "", name) < sizeof buf &&
+		    is_dir(buf))
+			return true;
+		p += n;
+		if (*p == '\0')
+			return false;
+	}
+}
+
 /* Returns true once the program has exited and been reaped. */
 static bool try_reap(pid_t pid, int *status)
 {
@@ -1338,7 +1408,11 @@ static int run_program(char **argv, struct sigsave *s, int *status, const struct
 	if (e != 0) {
 		if (trace == NULL)
 			reap(pid, status);
-		warn("%s: %s", argv[0], strerror(e));
+		/* exec says EACCES for a directory: "Permission denied" would send the user to chmod. */
+		if (e == EACCES && program_is_dir(argv[0]))
+			warn("%s: Is a directory", argv[0]);
+		else
+			warn("%s: %s", argv[0], strerror(e));
 		return e == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC;
 	}
 	if (trace == NULL)
@@ -1641,6 +1715,9 @@ static int cmd_run(int argc, char **argv)
 		o.live_fd = live_stdout(o.format, &file);
 	} else {
 		file = capture_path(o.file);
+		/* Before live_fifo waits for a reader and writes the header to it. */
+		if (is_fifo(file) && (o.rotate_size || o.rotate_seconds))
+			die("-C/-G: a pipe or FIFO cannot be rotated");
 		if (is_fifo(file))
 			o.live_fd = live_fifo(file, o.format);
 		/* The shim and the file name are checked before an old capture is removed. */

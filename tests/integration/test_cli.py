@@ -19,6 +19,7 @@ QUICK = ["test_install_tree_captures", "test_help_man_completion_agree", "test_b
          "test_environment_checked_once", "test_options_checked_up_front", "test_file_not_creatable",
          "test_hep_impair_environment_checked", "test_append_only_to_a_capture", "test_subcommand_usage_errors",
          "test_lab_usage_errors", "test_ignored_settings_refused",
+         "test_refused_before_any_output",
          "test_reopen_summary_names_every_file", "test_flows_local_end_first", "test_report_names_bad_file"]
 
 # The summary's file names come from the writer thread of each process (ctl reopen).
@@ -396,6 +397,39 @@ def test_ignored_settings_refused(env):
         eq(p.returncode, 0, "%s %s: %r" % (args, extra, p.stderr))
         ok(os.path.exists(marker), "%s %s: the program ran" % (args, extra))
         os.unlink(marker)
+
+
+def test_refused_before_any_output(env):
+    """-w - with -C/-G is refused before a byte reaches standard output (the header went out
+    first); an option argument that is '--' or, for a file, starts with '-' is refused (-k -- prog
+    wrote keys to a file named '--'); a directory as PROGRAM is said to be one, not 'Permission
+    denied'."""
+    marker = env.path("ran")
+    e = env.env(preload=False)
+    for rot in (["-C", "1"], ["-G", "60"]):
+        p = subprocess.run([env.tool, "-w", "-"] + rot + ["--"] + touch_prog(marker), env=e, capture_output=True,
+                           timeout=30)
+        eq(p.returncode, 2, "%s: exit (%r)" % (rot, p.stderr))
+        eq(p.stdout, b"", "%s: nothing on standard output" % rot)
+        ok(b"standard output (-w -) cannot be rotated" in p.stderr, p.stderr)
+        ok(not os.path.exists(marker), "the program did not run")
+    cap = env.path("k.pcapng")
+    cwd = env.path("cwd")
+    os.mkdir(cwd)
+    for args, what in ((["-w", cap, "-k", "--"], "option -k needs a file name, not '--'"),
+                       (["-w", cap, "--srtp-keylog", "-q"], "option '--srtp-keylog' needs a file name, not '-q'"),
+                       (["-w", "--"], "option -w needs a file name, not '--'"),
+                       (["-w", cap, "-P", "--"], "option -P needs an argument, not '--'")):
+        p = cclib.run([env.tool] + args + touch_prog(marker), env=e, check=False, cwd=cwd)
+        eq(p.returncode, 2, "%s: exit (%r)" % (args, p.stderr))
+        ok(p.stderr.startswith("clearcap: " + what), "%s: %r" % (args, p.stderr))
+        ok(not os.path.exists(marker), "%s: the program did not run" % args)
+        eq(os.listdir(cwd), [], "%s: no file named like an option" % args)
+    d = env.path("adir")
+    os.mkdir(d)
+    p = wrapper(env, ["-w", cap], [d])
+    eq(p.returncode, 126, "a directory cannot be executed: %r" % p.stderr)
+    eq(p.stderr, "clearcap: %s: Is a directory\n" % d, "says it is a directory")
 
 
 def test_file_not_creatable(env):
