@@ -71,7 +71,13 @@ echo "   frames by protocol:"
 tshark -n -r "$cap" -T fields -e frame.protocols 2>/dev/null | sed 's/^sll:ethertype://' | sort | uniq -c | sort -rn | sed 's/^/   /'
 echo
 echo "   wire: ICE connectivity checks (STUN) and the DTLS handshake of the WebRTC session, as sent:"
-tshark -n -r "$cap" -Y 'frame.interface_name == "wire" && sll.pkttype == 4 && (stun || dtls.handshake)' \
+# Both peers are in this file, so each datagram is in it twice (sent and received): dissected with
+# the received copies left out (-2 -R), or Wireshark's DTLS reassembly calls the second copy of
+# each fragment an overlap.  Their two processes' records can be a few milliseconds out of order
+# (README): sorted first (reordercap, a copy), or a reply's fragment comes before its request's.
+sorted=$cap
+reordercap "$cap" "$dir/sorted.pcapng" >/dev/null 2>&1 && sorted=$dir/sorted.pcapng
+tshark -n -r "$sorted" -2 -R 'frame.interface_name == "wire" && sll.pkttype == 4 && (stun || dtls.handshake)' \
 	2>/dev/null | head -12 | sed 's/^/   /'
 echo
 echo "   plaintext: the same session decrypted - SCTP, the data channel opening (DCEP) and the"
