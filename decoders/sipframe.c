@@ -81,7 +81,7 @@ static int header(const uint8_t *p, size_t hlen, const char *name, char compact,
 	return CC_EBAD;
 }
 
-long cc_sip_msg_len(const uint8_t *p, size_t len)
+long cc_sip_msg_need(const uint8_t *p, size_t len)
 {
 	struct cc_bytes v;
 	unsigned long cl = 0;
@@ -100,7 +100,14 @@ long cc_sip_msg_len(const uint8_t *p, size_t len)
 			cl = cl * 10 + (unsigned long)(v.p[i] - '0');
 		}
 	}
-	return h + cl <= len ? (long)(h + cl) : 0;
+	return (long)(h + cl);
+}
+
+long cc_sip_msg_len(const uint8_t *p, size_t len)
+{
+	long n = cc_sip_msg_need(p, len);
+
+	return n > 0 && (size_t)n > len ? 0 : n;
 }
 
 int cc_sip_call_id(const uint8_t *p, size_t len, struct cc_bytes *out)
@@ -129,7 +136,7 @@ static int sdp_conn(const uint8_t *p, size_t n, struct cc_sip_media *m)
 
 int cc_sip_sdp_media(const uint8_t *p, size_t len, struct cc_sip_media *out, int max)
 {
-	struct cc_sip_media session = { 0, 0, { 0 } };
+	struct cc_sip_media session = { .family = 0 };
 	size_t i = headers_end(p, len);
 	int n = 0, in_media = 0;
 
@@ -142,17 +149,23 @@ int cc_sip_sdp_media(const uint8_t *p, size_t len, struct cc_sip_media *out, int
 		const uint8_t *l = p + i;
 		size_t ln = eol - i;
 		if (ln >= 2 && l[0] == 'm' && l[1] == '=') {
-			/* "m=audio 49170 RTP/AVP 0": the port is the second field. */
+			/* "m=audio 49170 RTP/AVP 0": the port is the second field, the transport the third. */
 			size_t k = 2;
 			unsigned port = 0;
 			while (k < ln && l[k] != ' ')
 				k++;
 			for (k++; k < ln && l[k] >= '0' && l[k] <= '9' && port < 65536; k++)
 				port = port * 10 + (unsigned)(l[k] - '0');
+			while (k < ln && l[k] != ' ')
+				k++;            /* "/2": a number of ports */
+			size_t t = ++k;
+			while (k < ln && l[k] != ' ' && l[k] != '\r')
+				k++;
 			in_media = 0;
 			if (port > 0 && port < 65536 && n < max) {
 				out[n] = session;
 				out[n].port = (uint16_t)port;
+				out[n].srtp = k > t && memmem(l + t, k - t, "SAVP", 4) != NULL;
 				n++;
 				in_media = 1;
 			}
@@ -161,8 +174,10 @@ int cc_sip_sdp_media(const uint8_t *p, size_t len, struct cc_sip_media *out, int
 			if (sdp_conn(l, ln, &c) == 0) {
 				if (in_media) {
 					uint16_t port = out[n - 1].port;
+					uint8_t srtp = out[n - 1].srtp;
 					out[n - 1] = c;
 					out[n - 1].port = port;
+					out[n - 1].srtp = srtp;
 				} else if (n == 0) {
 					session = c;
 				}

@@ -22,6 +22,9 @@ int cc_sip_is_start(const uint8_t *p, size_t len);
  */
 long cc_sip_msg_len(const uint8_t *p, size_t len);
 
+/* Like cc_sip_msg_len(), but the whole message's length once its headers are in, whole or not. */
+long cc_sip_msg_need(const uint8_t *p, size_t len);
+
 /* The Call-ID header's value (also its compact form "i", RFC 3261 section 7.3.3); CC_OK or CC_EBAD. */
 int cc_sip_call_id(const uint8_t *p, size_t len, struct cc_bytes *out);
 
@@ -30,6 +33,7 @@ struct cc_sip_media {
 	uint16_t family;        /* AF_INET or AF_INET6 */
 	uint16_t port;
 	uint8_t ip[16];         /* network order; IPv4 in the first four bytes */
+	uint8_t srtp;           /* its transport is SRTP: RTP/SAVP(F), UDP/TLS/RTP/SAVP(F) */
 };
 
 /*

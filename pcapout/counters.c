@@ -156,6 +156,11 @@ void cc_writer_count_relayed(void)
 		cc_wc_count(&W.shared->relayed, 1);
 }
 
+void cc_writer_srtp_in_use(void)
+{
+	__atomic_store_n(&W.srtp_used, 1, __ATOMIC_RELEASE);
+}
+
 void cc_writer_count_srtp_failure(void)
 {
 	if (W.shared)

@@ -44,6 +44,7 @@
 #define RETRY_NS 1000000000ull          /* TCP: reconnect at most this often */
 #define MEDIA_MAX 64                    /* media addresses remembered from SDP, for RTCP's Call-ID */
 #define CID_MAX 128
+#define DTLS_FLOWS 64                   /* UDP flows DTLS was seen on: their RTP is SRTP */
 
 /*
  * A media address an SDP body named, and the Call-ID of its SIP message.  Homer files RTCP
@@ -54,6 +55,7 @@
 struct media {
 	uint16_t family, port;
 	uint8_t ip[16];
+	uint8_t srtp;                   /* the m= line's transport is SRTP (RTP/SAVP...) */
 	uint8_t cid_len;
 	char cid[CID_MAX];
 };
@@ -65,7 +67,13 @@ struct flow {
 	uint32_t next_seq;
 	uint64_t last;                  /* for replacing the least recently used */
 	size_t len;
+	size_t skip;                    /* bytes still to come of a message too long to follow */
 	uint8_t buf[FLOW_BUF];
+};
+
+/* A UDP flow by its two ends, in either order. */
+struct dtls_flow {
+	struct cc_addr a, b;
 };
 
 static struct {
@@ -82,6 +90,8 @@ static struct {
 	struct flow flows[FLOWS];
 	struct media media[MEDIA_MAX];
 	unsigned media_next;
+	struct dtls_flow dtls[DTLS_FLOWS];
+	unsigned dtls_next;
 } H = { .fd = -1 };
 
 static uint64_t mono_ns(void)
@@ -304,6 +314,7 @@ static void media_learn(const struct cc_sip_media *sm, uint16_t port, struct cc_
 	memset(m->ip, 0, sizeof(m->ip));
 	memcpy(m->ip, a, m->family == AF_INET ? 4 : 16);
 	m->port = port;
+	m->srtp = sm->srtp;
 	memcpy(m->cid, cid.p, cid.len);
 	m->cid_len = (uint8_t)cid.len;
 }
@@ -315,7 +326,7 @@ static void emit_sip(const struct cc_hep_pkt *k, const uint8_t *p, size_t len)
 
 	cc_sip_call_id(p, len, &cid);
 	emit(k, CC_HEP_PT_SIP, p, len, cid.p, cid.len);
-	if (!cid.len || cid.len >= CID_MAX || !(W.hep.classes & CC_HEP_RTCP))
+	if (!cid.len || cid.len >= CID_MAX || !(W.hep.classes & (CC_HEP_RTCP | CC_HEP_RTP)))
 		return;
 	int n = cc_sip_sdp_media(p, len, sm, 8);
 	for (int i = 0; i < n; i++) {
@@ -370,38 +381,30 @@ static void tcp_segment(const struct cc_hep_pkt *k)
 		f->used = 0;
 }
 
-/* A segment's payload appended to its flow (made when it starts a SIP message); the flow or NULL. */
-static struct flow *tcp_data(struct flow *f, const struct cc_hep_pkt *k)
+/*
+ * A message longer than FLOW_BUF at the start of f's buffer (full): not sent, counted as dropped,
+ * and the rest of it skipped as it comes when its headers say how long it is.  0, or -1 when the
+ * stream cannot be followed past it (its headers alone do not fit: the flow is forgotten).
+ */
+static int too_long(struct flow *f)
 {
-	/* A gap (a segment the capture lost) ends what was buffered: start again at a message. */
-	if (f && (f->next_seq != k->seq || f->len + k->len > FLOW_BUF))
-		f->len = 0;
-	if (!f || !f->len) {
-		size_t skip = 0;
-		while (skip < k->len && (k->payload[skip] == '\r' || k->payload[skip] == '\n'))
-			skip++;
-		if (skip == k->len || !cc_sip_is_start(k->payload + skip, k->len - skip)) {
-			if (f && skip < k->len)
-				f->used = 0;
-			if (f)
-				f->next_seq = k->seq + (uint32_t)k->len;
-			return f && f->used ? f : NULL;
-		}
-		if (!f)
-			f = new_flow(k);
-		if (k->len - skip > FLOW_BUF) {
-			f->used = 0;
-			return NULL;
-		}
-		memcpy(f->buf, k->payload + skip, k->len - skip);
-		f->len = k->len - skip;
-	} else {
-		memcpy(f->buf + f->len, k->payload, k->len);
-		f->len += k->len;
+	long need = cc_sip_msg_need(f->buf, f->len);
+
+	count(0, 1);
+	if (need <= 0) {
+		f->used = 0;
+		return -1;
 	}
-	f->next_seq = k->seq + (uint32_t)k->len;
-	f->last = ++H.tick;
+	f->skip = (size_t)need - f->len;
+	f->len = 0;
+	return 0;
+}
+
+/* Sends every whole message at the start of f's buffer and keeps the rest; -1 when not SIP. */
+static int whole_messages(struct flow *f, const struct cc_hep_pkt *k)
+{
 	size_t off = 0;
+
 	for (;;) {
 		/* Keep-alives between messages: CRLF pairs (RFC 5626 section 3.5.1). */
 		while (off < f->len && (f->buf[off] == '\r' || f->buf[off] == '\n'))
@@ -411,14 +414,111 @@ static struct flow *tcp_data(struct flow *f, const struct cc_hep_pkt *k)
 			break;
 		if (m < 0) {
 			f->used = 0;
-			return NULL;
+			return -1;
 		}
 		emit_sip(k, f->buf + off, (size_t)m);
 		off += (size_t)m;
 	}
 	memmove(f->buf, f->buf + off, f->len - off);
 	f->len -= off;
+	return 0;
+}
+
+/*
+ * A segment's payload appended to its flow (made when it starts a SIP message), a buffer's room
+ * at a time: segments are cut where the program wrote or read, so one may hold many messages, or
+ * end the buffer's room halfway through one.  Returns the flow, or NULL.
+ */
+static struct flow *tcp_data(struct flow *f, const struct cc_hep_pkt *k)
+{
+	const uint8_t *p = k->payload;
+	size_t n = k->len;
+
+	/* A gap (a segment the capture lost) ends what was buffered: start again at a message. */
+	if (f && f->next_seq != k->seq)
+		f->len = f->skip = 0;
+	if (f) {
+		f->next_seq = k->seq + (uint32_t)k->len;
+		f->last = ++H.tick;
+		size_t s = f->skip < n ? f->skip : n;
+		f->skip -= s;
+		p += s;
+		n -= s;
+	}
+	while (n) {
+		if (!f || !f->len) {
+			size_t skip = 0;
+			while (skip < n && (p[skip] == '\r' || p[skip] == '\n'))
+				skip++;
+			if (skip == n)
+				break;
+			if (!cc_sip_is_start(p + skip, n - skip)) {
+				if (f)
+					f->used = 0;
+				return NULL;
+			}
+			if (!f) {
+				f = new_flow(k);
+				f->skip = 0;
+				f->next_seq = k->seq + (uint32_t)k->len;
+				f->last = ++H.tick;
+			}
+			p += skip;
+			n -= skip;
+		}
+		size_t c = FLOW_BUF - f->len < n ? FLOW_BUF - f->len : n;
+		memcpy(f->buf + f->len, p, c);
+		f->len += c;
+		p += c;
+		n -= c;
+		if (whole_messages(f, k) < 0)
+			return NULL;
+		if (f->len == FLOW_BUF) {
+			if (too_long(f) < 0)
+				return NULL;
+			size_t s = f->skip < n ? f->skip : n;
+			f->skip -= s;
+			p += s;
+			n -= s;
+		}
+	}
 	return f;
+}
+
+/* A UDP flow DTLS was seen on (RFC 7983: the first byte says which protocol a datagram is). */
+static int dtls_flow_find(const struct cc_hep_pkt *k)
+{
+	for (int i = 0; i < DTLS_FLOWS; i++) {
+		const struct dtls_flow *d = &H.dtls[i];
+		if ((!memcmp(&d->a, &k->src, sizeof(d->a)) && !memcmp(&d->b, &k->dst, sizeof(d->b))) ||
+		    (!memcmp(&d->a, &k->dst, sizeof(d->a)) && !memcmp(&d->b, &k->src, sizeof(d->b))))
+			return 1;
+	}
+	return 0;
+}
+
+static void dtls_flow_learn(const struct cc_hep_pkt *k)
+{
+	if (dtls_flow_find(k))
+		return;
+	struct dtls_flow *d = &H.dtls[H.dtls_next++ % DTLS_FLOWS];
+	d->a = k->src;
+	d->b = k->dst;
+}
+
+/*
+ * Whether an RTP-looking datagram copied from the wire (or a TURN relay) is SRTP, which is not
+ * media anyone can read: libsrtp is in use in this process, or DTLS was seen on its flow (DTLS-
+ * SRTP, RFC 5764, whatever library), or an SDP body gave its port an SRTP transport (SDES).
+ */
+static int srtp_on_wire(const struct cc_hep_pkt *k)
+{
+	if (__atomic_load_n(&W.srtp_used, __ATOMIC_ACQUIRE) || dtls_flow_find(k))
+		return 1;
+	const struct media *m = media_find(k->dst.family, k->dst.ip, k->dst.port);
+	if (!m)
+		m = media_find(k->src.family, k->src.ip, k->src.port);
+	return m && m->srtp;
 }
 
 static void udp_datagram(const struct cc_hep_pkt *k, unsigned classes)
@@ -434,6 +534,11 @@ static void udp_datagram(const struct cc_hep_pkt *k, unsigned classes)
 	 */
 	if (cls == CC_HEP_RTCP && !readable && k->iface == CC_IF_PLAINTEXT)
 		cls = CC_HEP_RTP;
+	if (k->iface != CC_IF_PLAINTEXT && k->len && k->payload[0] >= 20 && k->payload[0] <= 63)
+		dtls_flow_learn(k);
+	/* SRTP is never sent as media: its plaintext copy goes, when there is one. */
+	if (cls == CC_HEP_RTP && k->iface != CC_IF_PLAINTEXT && srtp_on_wire(k))
+		return;
 	if (!(cls & classes))
 		return;
 	switch (cls) {

@@ -265,6 +265,12 @@ void cc_writer_flush(void);
 void cc_writer_exit(void);
 
 /*
+ * The process leaves without its exit handlers (_exit) or becomes another image (exec): what its
+ * outputs other than the file counted goes into the file now (after cc_writer_flush).
+ */
+void cc_writer_stats_now(void);
+
+/*
  * The program's main thread ended without ending the process (pthread_exit, or cancelled): from
  * now on our threads look, every 50 ms, whether the program's threads have all ended, and then
  * end the process as glibc would have when the last of them ended: exit(0), called on a thread
@@ -325,6 +331,12 @@ void cc_writer_count_impaired(unsigned what);
 
 /* Counts one failed srtp_unprotect (shared counters). */
 void cc_writer_count_srtp_failure(void);
+
+/*
+ * libsrtp is in use in this process (a session made, a packet protected or unprotected): its
+ * RTP on the wire is SRTP, which the HEP output never sends as media (its plaintext goes).
+ */
+void cc_writer_srtp_in_use(void);
 
 /*
  * A TLS or DTLS session exists in this process (the TLS adapters, at its creation): from now on

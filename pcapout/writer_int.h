@@ -92,6 +92,8 @@ struct cc_w {
 	int warned_drop;
 	struct cc_hep_cfg hep;                  /* the HEP output (out_hep.c), when on */
 	uint64_t hep_sent, hep_dropped;         /* this process; atomic */
+	uint64_t hep_sent_told, hep_dropped_told; /* what its statistics blocks said so far (drain_lock) */
+	int srtp_used;                          /* libsrtp in use here (cc_writer_srtp_in_use); atomic */
 };
 
 extern struct cc_w W;

@@ -417,6 +417,7 @@ static void watch_on(void)
 		return;
 	__atomic_store_n(&cc_sm_watch, 1, __ATOMIC_RELAXED);
 	cc_fd_changed();
+	cc_writer_srtp_in_use();
 }
 
 /*

@@ -834,3 +834,187 @@ def test_hep_only_without_a_file(env):
     ok(len(got) >= 5, "sngrep decoded the exchange: %d messages" % len(got))
     eq(summary_hep(p.stderr), (len(got), 0), "the summary counts what sngrep received")
     ok(all(r[0] == "127.0.0.1" and r[1] and r[3] for r in got), "real addresses and ports: %r" % got[:2])
+
+
+class _UdpCollector:
+    """A HEP collector on a UDP port with a large buffer, read by a thread of its own as packets
+    come (a burst of a few hundred small datagrams overflows the default buffer)."""
+
+    def __init__(self):
+        import threading
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)      # SO_RCVBUFFORCE (root)
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.got, self.stopped = [], False
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        while not self.stopped:
+            try:
+                self.got.append(self.sock.recv(70000))
+            except socket.timeout:
+                pass
+
+    def take(self, wait=1.0):
+        """Every HEP packet so far, as chunk dicts, once none came for `wait` s."""
+        n = -1
+        while n != len(self.got):
+            n = len(self.got)
+            time.sleep(wait)
+        out, self.got = self.got[:n], self.got[n:]
+        return [hep_chunks(d) for d in out]
+
+    def close(self):
+        self.stopped = True
+        self.t.join()
+        self.sock.close()
+
+
+RTP_FLOWS = r"""
+import socket, struct, sys
+def pair():
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0))
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 0)); s.connect(r.getsockname())
+    return s, r
+def rtp(tag, i):
+    return struct.pack('!BBHII', 0x80, 0, i, i * 160, 0x1000 + tag) + b'%c' % (65 + tag) * 40
+plain, dtls, sdes = pair(), pair(), pair()
+# SDES: a SIP INVITE whose SDP gives the media port an SRTP transport (RFC 4568).
+sip_s, sip_r = pair()
+port = sdes[1].getsockname()[1]
+sdp = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/SAVP 0\r\n' % port
+sip_s.send(('INVITE sip:b@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n'
+               'From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: sdes-1@x\r\nCSeq: 1 INVITE\r\n'
+               'Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s' % (len(sdp), sdp)).encode())
+sip_r.recv(4000)
+# DTLS-SRTP: a DTLS record (a ClientHello's first bytes) on the flow first (RFC 5764, 7983).
+dtls[0].send(bytes([22, 0xfe, 0xfd]) + bytes(10) + b'\x00\x10' + bytes(16))
+dtls[1].recv(2000)
+for tag, (s, r) in enumerate((plain, dtls, sdes)):
+    for i in range(5):
+        s.send(rtp(tag, i))
+        r.recv(2000)
+print('ok')
+"""
+
+
+def test_hep_rtp_never_ciphertext(env):
+    """--hep-classes rtp on every interface: plain RTP goes as HEP type 4 from the wire (each
+    datagram sent and received), SRTP never does - not on a flow that carried DTLS first
+    (DTLS-SRTP), nor to a port an SDP body gave RTP/SAVP (SDES), nor in a process using libsrtp
+    (pylibsrtp), whose plaintext copies go instead, each once."""
+    col = _UdpCollector()
+    try:
+        cap = env.path("flows.pcapng")
+        p = cclib.run([env.tool, "-w", cap, "--hep", "udp:127.0.0.1:%d" % col.port,
+                       "--hep-classes", "sip,rtp", "--", cclib.PY, "-c", RTP_FLOWS], env=env.env(None, preload=False))
+        eq(p.stdout.strip(), "ok", "the program ran")
+        got = col.take()
+        rtp = [c[15] for c in got if c[11] == b"\x04"]
+        # Sent and received copies of the 5 plain RTP packets (SSRC 0x1000), nothing else.
+        eq(sorted(r[8:12].hex() for r in rtp), ["00001000"] * 10, "only the plain flow's RTP went as media")
+        eq(sum(1 for c in got if c[11] == b"\x01"), 2, "the INVITE, sent and received")
+        # pylibsrtp (libsrtp2) in the process: its 10 plaintexts (5 protected, 5 unprotected) only.
+        import test_srtp
+        cap = test_srtp._rekeyed(env, 0x80, {"CLEARCAP_HEP": "udp:127.0.0.1:%d" % col.port,
+                                             "CLEARCAP_HEP_CLASSES": "rtp"}, "hep-")
+        got = [c[15].hex() for c in col.take() if c[11] == b"\x04"]
+        want = [r[0] for r in cclib.tshark(cap, ["udp.payload"], 'frame.interface_name == "plaintext"')]
+        eq(len(want), 20, "plaintexts in the file")
+        eq(sorted(got), sorted(want), "the plaintexts, each once, and no SRTP from the wire")
+    finally:
+        col.close()
+
+
+SIP_TCP_LONG = r"""
+import socket, sys, threading
+srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1)
+c = socket.socket(); c.connect(srv.getsockname()); a, _ = srv.accept()
+def m(cid, body=''):
+    return ('MESSAGE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bK%s\r\n'
+            'From: <sip:a@x>;tag=1\r\nTo: <sip:bob@x>\r\nCall-ID: %s\r\nCSeq: 1 MESSAGE\r\n'
+            'Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s' % (cid, cid, len(body), body)).encode()
+# One write with a 20 kB message and 99 small ones; then one longer than HEP follows (40 kB)
+# between small ones.  The reader takes 16 kB, then 64 kB at a time, then 4 kB at a time.
+first = m('big-20k', 'y' * 20000) + b''.join(m('small-%d' % i) for i in range(99))
+second = m('long-40k', 'z' * 40000) + b''.join(m('after-%d' % i) for i in range(3))
+got = []
+def reader():
+    n, size = len(first), 16384
+    while n:
+        d = a.recv(min(size, n)); n -= len(d); got.append(len(d)); size = 65536
+    n = len(second)
+    while n:
+        d = a.recv(min(4096, n)); n -= len(d)
+t = threading.Thread(target=reader); t.start()
+c.sendall(first)
+c.sendall(second)
+t.join()
+print('ok', got[:3])
+"""
+
+
+def test_hep_sip_over_tcp_in_any_cut(env):
+    """SIP over TCP whose segments (cut where the program wrote or read) are larger than the HEP
+    output's 32 KiB buffer, or end it halfway through a message: every message goes to the collector
+    once per side, but the one longer than 32 KiB, which is counted as dropped on each side - and
+    the messages after it are not lost."""
+    col = _UdpCollector()
+    try:
+        cap = env.path("long.pcapng")
+        p = cclib.run([env.tool, "-w", cap, "--hep", "udp:127.0.0.1:%d" % col.port, "--",
+                       cclib.PY, "-c", SIP_TCP_LONG], env=env.env(None, preload=False))
+        ok(p.stdout.startswith("ok"), "the program ran: %r" % p.stdout)
+        got = sorted(c[17].decode() for c in col.take() if c[11] == b"\x01")
+    finally:
+        col.close()
+    want = sorted(["big-20k"] + ["small-%d" % i for i in range(99)] + ["after-%d" % i for i in range(3)]) * 2
+    eq(got, sorted(want), "every SIP message but the 40 kB one, sent and received")
+    eq(summary_hep(p.stderr), (len(want), 2), "the long message counted as dropped on each side")
+
+
+FORK_EXIT = r"""
+import os, socket, sys
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def opt(tag):
+    s.sendto(('OPTIONS sip:b@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK%s\r\n'
+              'From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\n'
+              'Content-Length: 0\r\n\r\n' % (tag, tag)).encode(), r.getsockname())
+opt('parent-0')
+pids = []
+for k in range(2):
+    pid = os.fork()
+    if pid == 0:
+        for i in range(3):
+            opt('child%d-%d' % (k, i))
+        os._exit(0)
+    pids.append(pid)
+for pid in pids:
+    os.waitpid(pid, 0)
+opt('parent-1')
+print('ok')
+"""
+
+
+def test_hep_counts_of_children_that_exit_fast(env):
+    """Forked children that leave with _exit (no exit handlers) still put their HEP counts in the
+    file: clearcap report says what the summary says (8 sent by 3 processes)."""
+    col = _UdpCollector()
+    try:
+        cap = env.path("fork.pcapng")
+        p = cclib.run([env.tool, "-w", cap, "--hep", "udp:127.0.0.1:%d" % col.port, "--",
+                       cclib.PY, "-c", FORK_EXIT], env=env.env(None, preload=False))
+        eq(p.stdout.strip(), "ok", "the program ran")
+        eq(len([c for c in col.take(0.5) if c[11] == b"\x01"]), 8, "every OPTIONS at the collector")
+    finally:
+        col.close()
+    eq(summary_hep(p.stderr), (8, 0), "the summary")
+    rep = cclib.run([env.tool, "report", cap]).stdout
+    ok("HEP to the collector: 8 sent, 0 dropped (3 processes)" in rep, rep[-2000:])
