@@ -1141,24 +1141,45 @@ void cc_writer_flush(void)
 /*
  * What went to the collector, in the file, for `clearcap report` (which reads only the file): an
  * Interface Statistics Block on the wire interface whose comment counts this process's HEP
- * packets, with its isb_osdrop.  Caller holds the drain lock.
+ * packets since its last such block (an exec, then the new image's exit, each say their part),
+ * with its isb_osdrop.  Caller holds the drain lock.
  */
 static void hep_stats_locked(void)
 {
 	uint8_t b[CC_ISB_MAX];
 	char c[160];
+	uint64_t sent = __atomic_load_n(&W.hep_sent, __ATOMIC_RELAXED);
+	uint64_t dropped = __atomic_load_n(&W.hep_dropped, __ATOMIC_RELAXED);
 
 	if (W.fmt != CC_FMT_PCAPNG)
 		return;
 	int n = snprintf(c, sizeof(c), "clearcap pid %u: HEP %llu sent, %llu dropped", (unsigned)getpid(),
-			 (unsigned long long)__atomic_load_n(&W.hep_sent, __ATOMIC_RELAXED),
-			 (unsigned long long)__atomic_load_n(&W.hep_dropped, __ATOMIC_RELAXED));
+			 (unsigned long long)(sent - W.hep_sent_told), (unsigned long long)(dropped - W.hep_dropped_told));
 	if (n <= 0 || (size_t)n >= sizeof(c))
 		return;
 	struct iovec v = { b, cc_isb_write(b, CC_IF_WIRE - 1, now_ns(), __atomic_load_n(&W.dropped, __ATOMIC_RELAXED), c,
 					   (size_t)n) };
-	if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == W_RUNNING && outputs[0]->wanted())
-		outputs[0]->write(&v, 1, 0, 0);
+	if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == W_RUNNING && outputs[0]->wanted() &&
+	    outputs[0]->write(&v, 1, 0, 0) >= 0) {
+		W.hep_sent_told = sent;
+		W.hep_dropped_told = dropped;
+	}
+}
+
+void cc_writer_stats_now(void)
+{
+	if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) != W_RUNNING)
+		return;
+	int hep = 0;
+	for (size_t i = 1; i < NOUTPUTS; i++)
+		hep |= outputs[i]->wanted();
+	if (!hep)
+		return;
+	int saved = errno;
+	cc_lock(&W.drain_lock);
+	hep_stats_locked();
+	cc_unlock(&W.drain_lock);
+	errno = saved;
 }
 
 void cc_writer_exit(void)
@@ -1243,6 +1264,7 @@ void cc_writer_atfork_child(void)
 	W.captured = W.dropped = W.bytes = W.filtered = 0;
 	cc_wc_forget_pending();
 	W.hep_sent = W.hep_dropped = 0;
+	W.hep_sent_told = W.hep_dropped_told = 0;
 	W.warned_drop = 0;
 	W.thread_started = 0;
 	W.thread_entered = 0;

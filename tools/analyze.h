@@ -290,7 +290,8 @@ struct cc_an {
 	} notes[CC_AN_MAX_NOTES];
 	size_t nnotes;
 	uint64_t hep_sent, hep_dropped;		/* from the processes' statistics blocks (--hep) */
-	uint32_t hep_procs;
+	uint32_t hep_procs;             /* distinct pids (an exec's block and its image's: one) */
+	uint32_t hep_pids[256];         /* the first ones seen, for telling them apart */
 	uint64_t hep_relayed, hep_relay_dropped;	/* --hep tls: the wrapper's relay */
 	char hep_relay_to[96];
 	uint64_t *plain_keys;			/* open-addressed set of plaintext address pairs */

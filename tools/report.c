@@ -1015,11 +1015,19 @@ static void hep_stats(void *arg, const char *c, size_t len)
 		a->hep_relay_dropped += dropped;
 		return;
 	}
+	unsigned pid;
 	if (strncmp(buf, "clearcap pid ", 13) != 0 || (h = strstr(buf, ": HEP ")) == NULL ||
-	    sscanf(h, ": HEP %llu sent, %llu dropped", &sent, &dropped) != 2)
+	    sscanf(h, ": HEP %llu sent, %llu dropped", &sent, &dropped) != 2 || sscanf(buf + 13, "%u", &pid) != 1)
 		return;
 	a->hep_sent += sent;
 	a->hep_dropped += dropped;
+	/* A process writes one block at its end, and one more before each exec. */
+	uint32_t known = a->hep_procs < 256 ? a->hep_procs : 256;
+	for (uint32_t i = 0; i < known; i++)
+		if (a->hep_pids[i] == pid)
+			return;
+	if (a->hep_procs < 256)
+		a->hep_pids[a->hep_procs] = pid;
 	a->hep_procs++;
 }
 
