@@ -18,7 +18,8 @@ import time
 import cclib
 from cclib import eq, ok
 
-QUICK = ["test_hep_collector_down", "test_hep_sip_over_tls_decrypted", "test_hep_rtcp_reports_with_call_id"]
+QUICK = ["test_hep_collector_down", "test_hep_sip_over_tls_decrypted", "test_hep_rtcp_reports_with_call_id",
+         "test_hep_sip_over_tcp_in_any_cut"]
 
 KAMAILIO_UAS = """#!KAMAILIO
 debug=1
