@@ -83,7 +83,7 @@ $(LIB): $(SHIM_OBJ) shim/exports.map
 # hep.c's settings parser checks --hep before the program starts.
 TOOL_SRC := $(wildcard tools/*.c) pcapout/format.c pcapout/frame.c pcapout/rotate.c pcapout/rundir.c pcapout/hep.c
 $(TOOL): $(call OBJ,$(TOOL_SRC) $(DECODERS_SRC)) | $(BUILD)
-	$(CC) $(SANFLAGS) -o $@ $(call OBJ,$(TOOL_SRC) $(DECODERS_SRC)) -lpcap -lsrtp2 -lssl -lcrypto -lpthread -lm
+	$(CC) $(ALL_CFLAGS) -o $@ $(call OBJ,$(TOOL_SRC) $(DECODERS_SRC)) -lpcap -lsrtp2 -lssl -lcrypto -lpthread -lm
 
 -include decoders/decoders.mk
 -include tools/tools.mk

@@ -44,7 +44,7 @@
 #define RETRY_NS 1000000000ull          /* TCP: reconnect at most this often */
 #define MEDIA_MAX 64                    /* media addresses remembered from SDP, for RTCP's Call-ID */
 #define CID_MAX 128
-#define DTLS_FLOWS 64                   /* UDP flows DTLS was seen on: their RTP is SRTP */
+#define DTLS_FLOWS 1024                 /* UDP flows DTLS was seen on (their RTP is SRTP), by hash */
 
 /*
  * A media address an SDP body named, and the Call-ID of its SIP message.  Homer files RTCP
@@ -91,7 +91,6 @@ static struct {
 	struct media media[MEDIA_MAX];
 	unsigned media_next;
 	struct dtls_flow dtls[DTLS_FLOWS];
-	unsigned dtls_next;
 } H = { .fd = -1 };
 
 static uint64_t mono_ns(void)
@@ -452,12 +451,14 @@ static struct flow *tcp_data(struct flow *f, const struct cc_hep_pkt *k)
 				skip++;
 			if (skip == n)
 				break;
-			if (!cc_sip_is_start(p + skip, n - skip)) {
-				if (f)
-					f->used = 0;
-				return NULL;
-			}
+			/*
+			 * A stream not followed yet starts where a SIP message does; one followed goes on
+			 * into the buffer, where whole_messages() judges it once enough of it is there (a
+			 * cut may leave a message's first bytes alone at a segment's end).
+			 */
 			if (!f) {
+				if (!cc_sip_is_start(p + skip, n - skip))
+					return NULL;
 				f = new_flow(k);
 				f->skip = 0;
 				f->next_seq = k->seq + (uint32_t)k->len;
@@ -485,23 +486,34 @@ static struct flow *tcp_data(struct flow *f, const struct cc_hep_pkt *k)
 	return f;
 }
 
-/* A UDP flow DTLS was seen on (RFC 7983: the first byte says which protocol a datagram is). */
-static int dtls_flow_find(const struct cc_hep_pkt *k)
+/* Where a UDP flow's entry is: a hash of its two ends, the same in either order. */
+static struct dtls_flow *dtls_slot(const struct cc_hep_pkt *k)
 {
-	for (int i = 0; i < DTLS_FLOWS; i++) {
-		const struct dtls_flow *d = &H.dtls[i];
-		if ((!memcmp(&d->a, &k->src, sizeof(d->a)) && !memcmp(&d->b, &k->dst, sizeof(d->b))) ||
-		    (!memcmp(&d->a, &k->dst, sizeof(d->a)) && !memcmp(&d->b, &k->src, sizeof(d->b))))
-			return 1;
+	uint64_t h[2] = { 0x9e3779b97f4a7c15ull, 0x9e3779b97f4a7c15ull };
+	const struct cc_addr *e[2] = { &k->src, &k->dst };
+
+	for (int i = 0; i < 2; i++) {
+		const uint8_t *b = (const uint8_t *)e[i];
+		for (size_t j = 0; j < sizeof(*e[i]); j++)
+			h[i] = (h[i] ^ b[j]) * 0x100000001b3ull;
 	}
-	return 0;
+	return &H.dtls[(h[0] ^ h[1]) & (DTLS_FLOWS - 1)];
 }
 
+/* Whether DTLS was seen on this datagram's UDP flow (RFC 7983: the first byte says which protocol). */
+static int dtls_flow_find(const struct cc_hep_pkt *k)
+{
+	const struct dtls_flow *d = dtls_slot(k);
+
+	return (!memcmp(&d->a, &k->src, sizeof(d->a)) && !memcmp(&d->b, &k->dst, sizeof(d->b))) ||
+	       (!memcmp(&d->a, &k->dst, sizeof(d->a)) && !memcmp(&d->b, &k->src, sizeof(d->b)));
+}
+
+/* (A flow whose slot another takes is forgotten: 1,024 slots, flows at once are fewer.) */
 static void dtls_flow_learn(const struct cc_hep_pkt *k)
 {
-	if (dtls_flow_find(k))
-		return;
-	struct dtls_flow *d = &H.dtls[H.dtls_next++ % DTLS_FLOWS];
+	struct dtls_flow *d = dtls_slot(k);
+
 	d->a = k->src;
 	d->b = k->dst;
 }

@@ -1170,14 +1170,17 @@ void cc_writer_stats_now(void)
 {
 	if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) != W_RUNNING)
 		return;
-	int hep = 0;
-	for (size_t i = 1; i < NOUTPUTS; i++)
-		hep |= outputs[i]->wanted();
-	if (!hep)
-		return;
-	int saved = errno;
+	int saved = errno, hep = 0;
 	cc_lock(&W.drain_lock);
-	hep_stats_locked();
+	/* As at exit: what a TCP collector has not taken yet gets its moment, the rest is dropped. */
+	for (size_t i = 1; i < NOUTPUTS; i++)
+		if (outputs[i]->wanted()) {
+			if (outputs[i]->exit)
+				outputs[i]->exit();
+			hep = 1;
+		}
+	if (hep)
+		hep_stats_locked();
 	cc_unlock(&W.drain_lock);
 	errno = saved;
 }

@@ -945,6 +945,13 @@ def m(cid, body=''):
 # between small ones.  The reader takes 16 kB, then 64 kB at a time, then 4 kB at a time.
 first = m('big-20k', 'y' * 20000) + b''.join(m('small-%d' % i) for i in range(99))
 second = m('long-40k', 'z' * 40000) + b''.join(m('after-%d' % i) for i in range(3))
+# Messages of exactly 1 kB: the buffer fills at a message's end; the reader's first cut leaves
+# a message's first 3 bytes alone at the end of its segment.
+def kb(i):
+    n = 1024 - len(m('kb-%02d' % i)) - 2        # (Content-Length: 0 becomes three digits)
+    return m('kb-%02d' % i, 'k' * n)
+third = b''.join(kb(i) for i in range(40))
+assert len(third) == 40 * 1024
 got = []
 def reader():
     n, size = len(first), 16384
@@ -953,9 +960,13 @@ def reader():
     n = len(second)
     while n:
         d = a.recv(min(4096, n)); n -= len(d)
+    n, size = len(third), 32 * 1024 + 3
+    while n:
+        d = a.recv(min(size, n)); n -= len(d); size = 65536
 t = threading.Thread(target=reader); t.start()
 c.sendall(first)
 c.sendall(second)
+c.sendall(third)
 t.join()
 print('ok', got[:3])
 """
@@ -963,9 +974,9 @@ print('ok', got[:3])
 
 def test_hep_sip_over_tcp_in_any_cut(env):
     """SIP over TCP whose segments (cut where the program wrote or read) are larger than the HEP
-    output's 32 KiB buffer, or end it halfway through a message: every message goes to the collector
-    once per side, but the one longer than 32 KiB, which is counted as dropped on each side - and
-    the messages after it are not lost."""
+    output's 32 KiB buffer, end it halfway through a message, fill it exactly, or end with a
+    message's first 3 bytes: every message goes to the collector once per side, but the one longer
+    than 32 KiB, which is counted as dropped on each side - and the messages after it are not lost."""
     col = _UdpCollector()
     try:
         cap = env.path("long.pcapng")
@@ -975,7 +986,8 @@ def test_hep_sip_over_tcp_in_any_cut(env):
         got = sorted(c[17].decode() for c in col.take() if c[11] == b"\x01")
     finally:
         col.close()
-    want = sorted(["big-20k"] + ["small-%d" % i for i in range(99)] + ["after-%d" % i for i in range(3)]) * 2
+    want = sorted(["big-20k"] + ["small-%d" % i for i in range(99)] + ["after-%d" % i for i in range(3)] +
+                  ["kb-%02d" % i for i in range(40)]) * 2
     eq(got, sorted(want), "every SIP message but the 40 kB one, sent and received")
     eq(summary_hep(p.stderr), (len(want), 2), "the long message counted as dropped on each side")
 
@@ -1019,3 +1031,25 @@ def test_hep_counts_of_children_that_exit_fast(env):
     eq(summary_hep(p.stderr), (8, 0), "the summary")
     rep = cclib.run([env.tool, "report", cap]).stdout
     ok("HEP to the collector: 8 sent, 0 dropped (3 processes)" in rep, rep[-2000:])
+
+
+def test_hep_tcp_queue_counted_at_exit_and_exec(env):
+    """A TCP collector that never answers (its listen backlog full): every packet queued for it is
+    counted as dropped, also those of children that leave with _exit - in the summary and in the
+    report (8 dropped by 3 processes)."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(0)
+    filler = socket.socket()
+    filler.connect(lst.getsockname())       # the backlog's one place: later SYNs go unanswered
+    try:
+        cap = env.path("q.pcapng")
+        p = cclib.run([env.tool, "-w", cap, "--hep", "tcp:127.0.0.1:%d" % lst.getsockname()[1], "--",
+                       cclib.PY, "-c", FORK_EXIT], env=env.env(None, preload=False))
+        eq(p.stdout.strip(), "ok", "the program ran")
+    finally:
+        filler.close()
+        lst.close()
+    eq(summary_hep(p.stderr), (0, 8), "the summary")
+    rep = cclib.run([env.tool, "report", cap]).stdout
+    ok("HEP to the collector: 0 sent, 8 dropped (3 processes)" in rep, rep[-2000:])
