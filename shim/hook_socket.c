@@ -778,6 +778,8 @@ CC_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 CC_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	REAL(connect);
+	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
+		cc_impair_connecting(fd);
 	int r = cc_real.connect(fd, addr, len);
 	int saved = errno;
 	struct cc_fd *e = (r == 0 || errno == EINPROGRESS) ? captured(fd) : NULL;

@@ -543,6 +543,25 @@ void cc_impair_closing(unsigned lo, unsigned hi)
 	unlock(&old);
 }
 
+void cc_impair_connecting(int fd)
+{
+	sigset_t old;
+
+	/*
+	 * A connect replaces the peer a datagram without a name goes to, and a disconnect may give
+	 * the socket another port: a datagram queued before it would then leave to the new peer, or
+	 * fail unseen.  So those queued go now, to the peer and from the port the program's call had,
+	 * as they would have left the host at once with the network delaying them.
+	 */
+	if (fd < 0 || !__atomic_load_n(&I.thread, __ATOMIC_ACQUIRE))
+		return;
+	int saved = errno;
+	lock(&old);
+	flush_range((unsigned)fd, (unsigned)fd, "sent early (socket connecting)");
+	unlock(&old);
+	errno = saved;
+}
+
 void cc_impair_exit(void)
 {
 	sigset_t old;

@@ -45,6 +45,9 @@ int cc_impair_recv_lost(int fd, struct cc_fd *e, const struct sockaddr *from, so
 /* Descriptors fd in [lo, hi] are about to close or be replaced: their queued datagrams go now. */
 void cc_impair_closing(unsigned lo, unsigned hi);
 
+/* UDP socket fd is about to connect or disconnect: its queued datagrams go now, to the old peer. */
+void cc_impair_connecting(int fd);
+
 /* At exit: every queued datagram goes now.  In a fork child: the parent's queue is not ours. */
 void cc_impair_exit(void);
 void cc_impair_atfork_child(void);

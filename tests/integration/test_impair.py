@@ -500,3 +500,45 @@ def test_summary_and_report_count_impaired_per_flow(env):
                  p.stderr), p.stderr)
     text = cclib.run([env.tool, "report", cap], env=env.env(preload=False)).stdout
     ok("      impaired: -> dropped %d\n" % n in text, text)
+
+
+RECONNECT = r"""
+import ctypes, socket, sys, time
+a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.bind(("127.0.0.1", 0))
+b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); b.bind(("127.0.0.1", 0))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(a.getsockname())
+for i in range(3):
+    s.send(b"to-A-%d" % i)
+s.connect(b.getsockname())
+for i in range(3):
+    s.send(b"to-B-%d" % i)
+s2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s2.connect(a.getsockname())
+s2.send(b"before-disconnect")
+libc = ctypes.CDLL(None, use_errno=True)
+sa = (ctypes.c_ushort * 8)()
+sa[0] = socket.AF_UNSPEC
+assert libc.connect(s2.fileno(), ctypes.byref(sa), 16) == 0
+time.sleep(0.5)
+for sock in (a, b):
+    sock.setblocking(False)
+    got = []
+    while True:
+        try:
+            got.append(sock.recv(100).decode())
+        except BlockingIOError:
+            break
+    print(",".join(got))
+"""
+
+
+def test_delayed_go_to_their_peer_across_connect(env):
+    """delay=200ms on connected sockets: datagrams queued before a connect to another peer reach
+    the old peer, and one queued before a disconnect (AF_UNSPEC) still leaves, to its peer."""
+    cap = env.path("reconnect.pcapng")
+    p = cclib.py(env, RECONNECT, cap, {"CLEARCAP_IMPAIR": "delay=200ms"})
+    ga, gb = p.stdout.split("\n")[:2]
+    eq(ga, "to-A-0,to-A-1,to-A-2,before-disconnect", "the first peer received")
+    eq(gb, "to-B-0,to-B-1,to-B-2", "the second peer received")
+    eq(cclib.tshark_count(cap, 'frame.comment contains "sent early (socket connecting)"'), 4, "marked sent early")
