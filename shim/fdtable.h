@@ -33,6 +33,7 @@ enum cc_fd_kind {
 #define FDF_RECV_TOS   0x0800   /* the program asked for received TOS/TCLASS */
 #define FDF_RECV_TTL   0x1000   /* ... and TTL/hop limit */
 #define FDF_ACCEPTED   0x2000   /* TCP: we are the passive end (accept) */
+#define FDF_PEEKED     0x4000   /* UDP: the next datagram was peeked, and impairment kept it */
 /* A UDP socket's receive options: the socket's own, shared by every descriptor of it. */
 #define FDF_SOCK_OPTS  (FDF_PKTINFO | FDF_USER_PKTINFO | FDF_RECV_TOS | FDF_RECV_TTL | FDF_GRO)
 

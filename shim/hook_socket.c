@@ -165,16 +165,22 @@ static const char LOST_IN[] = "dropped by impairment (loss): received, and withh
 static inline int lost_in(int fd, struct cc_fd *e, const struct msghdr *data, const struct msghdr *ctl, int flags,
 			  size_t r)
 {
-	if (__builtin_expect(!cc_impair_in, 1) || (flags & (MSG_PEEK | MSG_ERRQUEUE)))
+	if (__builtin_expect(!cc_impair_in, 1) || (flags & MSG_ERRQUEUE))
 		return 0;
 	size_t room = 0;
 	for (size_t i = 0; i < data->msg_iovlen; i++)
 		room += data->msg_iov[i].iov_len;
 	if (!cc_impair_recv_lost(fd, e, ctl->msg_name, ctl->msg_namelen, data->msg_iov, (int)data->msg_iovlen,
-				 r < room ? r : room))
+				 r < room ? r : room, flags & MSG_PEEK))
 		return 0;
 	int saved = errno;
-	udp_received_note(fd, e, data, ctl, flags, r, LOST_IN);
+	udp_received_note(fd, e, data, ctl, flags & ~MSG_PEEK, r, LOST_IN);
+	/*
+	 * Withheld when peeked: off the socket now (a zero-length read discards a datagram), so that
+	 * the peek that follows and the next receive both see the datagram after it.
+	 */
+	if (flags & MSG_PEEK)
+		cc_real.recvfrom(fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 	errno = saved;
 	return 1;
 }

@@ -498,11 +498,20 @@ int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags,
 /* ---- Receiving ---- */
 
 int cc_impair_recv_lost(int fd, struct cc_fd *e, const struct sockaddr *from, socklen_t fromlen,
-			const struct iovec *iov, int iovcnt, size_t len)
+			const struct iovec *iov, int iovcnt, size_t len, int peek)
 {
 	struct cc_impair_fate f;
 	sigset_t old;
 
+	/*
+	 * The program saw this datagram with MSG_PEEK: its fate was decided then, and the receive
+	 * that follows must return the datagram it peeked (no second draw).
+	 */
+	if (fd_flags(e) & FDF_PEEKED) {
+		if (!peek)
+			__atomic_fetch_and(&e->flags, (uint16_t)~FDF_PEEKED, __ATOMIC_RELAXED);
+		return 0;
+	}
 	if (!selected(fd, e, 0, from, fromlen, iov, iovcnt, len))
 		return 0;
 
@@ -512,6 +521,8 @@ int cc_impair_recv_lost(int fd, struct cc_fd *e, const struct sockaddr *from, so
 	unlock(&old);
 	if (f.lost)
 		cc_writer_count_impaired(0);
+	else if (peek)
+		__atomic_fetch_or(&e->flags, FDF_PEEKED, __ATOMIC_RELAXED);
 	return f.lost;
 }
 

@@ -36,11 +36,12 @@ void cc_impair_init(void);
 int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags, ssize_t *ret);
 
 /*
- * A datagram of len bytes (its first bytes in iov) just received on fd from `from`: 1 when
- * impairment withholds it (the hook then receives again).
+ * A datagram of len bytes (its first bytes in iov) just received on fd from `from`, or only
+ * peeked at (peek): 1 when impairment withholds it (the hook then takes it off the socket if it
+ * was peeked, and receives again).  A datagram kept when peeked is kept when received.
  */
 int cc_impair_recv_lost(int fd, struct cc_fd *e, const struct sockaddr *from, socklen_t fromlen,
-			const struct iovec *iov, int iovcnt, size_t len);
+			const struct iovec *iov, int iovcnt, size_t len, int peek);
 
 /* Descriptors fd in [lo, hi] are about to close or be replaced: their queued datagrams go now. */
 void cc_impair_closing(unsigned lo, unsigned hi);

@@ -542,3 +542,40 @@ def test_delayed_go_to_their_peer_across_connect(env):
     eq(ga, "to-A-0,to-A-1,to-A-2,before-disconnect", "the first peer received")
     eq(gb, "to-B-0,to-B-1,to-B-2", "the second peer received")
     eq(cclib.tshark_count(cap, 'frame.comment contains "sent early (socket connecting)"'), 4, "marked sent early")
+
+
+PEEKER = r"""
+import socket, time
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(("127.0.0.1", 0))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(200):
+    s.sendto(b"%d" % i, r.getsockname())
+time.sleep(0.1)
+r.setblocking(False)
+bad, got, i = [], [], 0
+while True:
+    i += 1
+    try:
+        p = r.recv(100, socket.MSG_PEEK) if i % 2 else r.recvmsg(100, 0, socket.MSG_PEEK)[0]
+        p2 = r.recv(100, socket.MSG_PEEK)
+    except BlockingIOError:
+        break
+    d = r.recv(100) if i % 3 else r.recvmsg(100)[0]
+    got.append(int(d))
+    if not p == p2 == d:
+        bad.append((p, p2, d))
+print(len(got), got == sorted(got), bad)
+"""
+
+
+def test_in_loss_peek_then_receive_same(env):
+    """in:loss=30% with MSG_PEEK (recv and recvmsg): every receive returns the datagram peeked
+    before it, and received + dropped is what was sent."""
+    cap = env.path("peek.pcapng")
+    p = cclib.py(env, PEEKER, cap, {"CLEARCAP_IMPAIR": "in:loss=30%", "CLEARCAP_IMPAIR_SEED": "3"})
+    got, ordered, bad = p.stdout.strip().split(" ", 2)
+    eq(bad, "[]", "peeked and received differ")
+    eq(ordered, "True", "order kept")
+    dropped = cclib.tshark_count(cap, "udp && !udp.srcport == 0 && %s" % DROPPED)
+    eq(int(got) + dropped, 200, "received %s + dropped %d" % (got, dropped))
+    ok(30 <= dropped <= 90, "30%% of 200 dropped: %d" % dropped)
