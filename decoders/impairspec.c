@@ -325,7 +325,9 @@ void cc_impair_decide(const struct cc_impair_dir *d, struct cc_impair_state *st,
 	uint64_t due = now + d->delay_ns;
 	if (d->jitter_ns) {
 		/* Uniform in [-jitter, +jitter], never before now. */
-		int64_t j = (int64_t)((u_jit * (2 * d->jitter_ns + 1)) >> 32) - (int64_t)d->jitter_ns;
+		/* In 128 bits: u_jit (32 bits) times 2 * jitter (up to 2^43 ns) passes 64 above 2.1 s. */
+		int64_t j = (int64_t)(((unsigned __int128)u_jit * (2 * d->jitter_ns + 1)) >> 32) -
+			    (int64_t)d->jitter_ns;
 		due = j < 0 && (uint64_t)-j > due - now ? now : due + (uint64_t)j;
 	}
 	if (due < st->last_due)

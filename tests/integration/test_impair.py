@@ -579,3 +579,34 @@ def test_in_loss_peek_then_receive_same(env):
     dropped = cclib.tshark_count(cap, "udp && !udp.srcport == 0 && %s" % DROPPED)
     eq(int(got) + dropped, 200, "received %s + dropped %d" % (got, dropped))
     ok(30 <= dropped <= 90, "30%% of 200 dropped: %d" % dropped)
+
+
+LONG_JITTER = r"""
+import socket, time
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rx.bind(("127.0.0.1", 0))
+txs = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(100)]
+for i, tx in enumerate(txs):
+    tx.sendto(b"%d" % i, rx.getsockname())
+time.sleep(1.2)
+rx.setblocking(False)
+n = 0
+while True:
+    try:
+        rx.recv(100)
+        n += 1
+    except BlockingIOError:
+        break
+print(n)
+"""
+
+
+def test_long_jitter_spreads_uniformly(env):
+    """delay=60s,jitter=60s on 100 sockets, one datagram each: due uniformly in [0, 120 s], so
+    about 1 in 100 is due in the first 1.2 s (a jitter above 2.1 s once wrapped round in 64 bits
+    and put every one in the first 4.3 s).  The rest leave early, at close or exit."""
+    cap = env.path("longjitter.pcapng")
+    p = cclib.py(env, LONG_JITTER, cap, {"CLEARCAP_IMPAIR": "delay=60s,jitter=60s", "CLEARCAP_IMPAIR_SEED": "1"})
+    ok(int(p.stdout) <= 6, "received within 1.2 s: %s of 100" % p.stdout.strip())
+    eq(cclib.tshark_count(cap, 'frame.comment contains "sent early"'), 100 - int(p.stdout),
+       "the others sent at exit")
