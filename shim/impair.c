@@ -291,6 +291,19 @@ static void q_remove(struct qpkt *p)
 	I.queued--;
 }
 
+/*
+ * Whether a datagram of fd whose time has come is still waiting for the sender thread (lock
+ * held): one decided now must go behind it, or it would pass it.  The queue is in due order, so
+ * only its head, up to now, is looked at.
+ */
+static int overdue_for(int fd, uint64_t now)
+{
+	for (struct qpkt *p = I.head; p && p->due <= now; p = p->next)
+		if (p->fd == fd)
+			return 1;
+	return 0;
+}
+
 /* Sends a queued datagram now (lock held) and writes it with what was done to it. */
 static void q_send(struct qpkt *p, const char *early)
 {
@@ -429,6 +442,8 @@ int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags,
 	st->link_free = I.link_free;
 	cc_impair_decide(&I.spec.out, st, now, len, &f);
 	I.link_free = st->link_free;
+	if (!f.lost && !f.queued && overdue_for(fd, now))
+		f.queued = 1;           /* (f.due is now) jitter never reorders */
 	if (f.lost) {
 		ensure_bound(fd, e);
 		capture(fd, msg, "dropped by impairment (loss)");
