@@ -439,6 +439,7 @@ int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags,
 	now = cc_now();
 	announce();
 	struct cc_impair_state *st = state_of(fd, 0);
+	uint64_t link_was = I.link_free, last_was = st->last_due;
 	st->link_free = I.link_free;
 	cc_impair_decide(&I.spec.out, st, now, len, &f);
 	I.link_free = st->link_free;
@@ -471,6 +472,9 @@ int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags,
 	}
 	if (I.queued >= I.spec.out.limit || msg->msg_controllen > CTL_MAX ||
 	    msg->msg_namelen > sizeof(struct sockaddr_storage)) {
+		/* Never sent: it takes no time on the link and holds no later datagram back. */
+		I.link_free = link_was;
+		st->last_due = last_was;
 		ensure_bound(fd, e);
 		capture(fd, msg, "dropped by impairment (queue full)");
 		cc_writer_count_impaired(0);

@@ -641,3 +641,41 @@ def test_long_jitter_spreads_uniformly(env):
     ok(int(p.stdout) <= 6, "received within 1.2 s: %s of 100" % p.stdout.strip())
     eq(cclib.tshark_count(cap, 'frame.comment contains "sent early"'), 100 - int(p.stdout),
        "the others sent at exit")
+
+
+RATE_LIMIT = r"""
+import socket, time
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+rx.bind(("127.0.0.1", 0))
+tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(20):
+    tx.sendto(b"x" * 1000, rx.getsockname())
+time.sleep(0.8)
+rx.setblocking(False)
+n = 0
+while True:
+    try:
+        rx.recv(2000)
+        n += 1
+    except BlockingIOError:
+        break
+rx.setblocking(True)
+t0 = time.time()
+tx.sendto(b"late", rx.getsockname())
+while rx.recv(2000) != b"late":
+    pass
+print(n, time.time() - t0)
+"""
+
+
+def test_rate_queue_full_drops_take_no_link_time(env):
+    """rate=80kbit,limit=5 (100 ms per 1000-byte datagram): of 20 sent at once 5 are queued and 15
+    dropped; the dropped ones never use the link, so a datagram sent once the 5 are out leaves
+    100 ms later, not 1.5 s."""
+    cap = env.path("ratelimit.pcapng")
+    p = cclib.py(env, RATE_LIMIT, cap, {"CLEARCAP_IMPAIR": "rate=80kbit,limit=5"})
+    n, late = p.stdout.split()
+    eq(int(n), 5, "queued and received")
+    ok(float(late) < 0.4, "the next datagram took %s s" % late)
+    eq(cclib.tshark_count(cap, 'frame.comment contains "dropped by impairment (queue full)"'), 15, "dropped")
