@@ -50,16 +50,27 @@ struct cc_counters *cc_counters_map(const char *path)
 	return c;
 }
 
-/* Declines counted while the page was not mapped yet (count_filtered_early). */
-static uint64_t filtered_pending;
+/*
+ * Counts made while the page was not mapped yet (count_early): the filter's declines, then
+ * impairment's four (a delayed datagram is counted when queued, before anything is stored).
+ */
+#define PENDING_FILTERED 0
+#define PENDING_IMPAIRED 1
+static uint64_t pending[1 + 4];
 
-/* Moves the declines counted before the page was there into it. */
+static uint64_t *pending_field(struct cc_counters *c, unsigned i)
+{
+	return i == PENDING_FILTERED ? &c->filtered : &c->impaired[i - PENDING_IMPAIRED];
+}
+
+/* Moves the counts made before the page was there into it. */
 static void move_pending(struct cc_counters *c)
 {
-	uint64_t n = __atomic_exchange_n(&filtered_pending, 0, __ATOMIC_SEQ_CST);
-
-	if (n)
-		__atomic_fetch_add(&c->filtered, n, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < sizeof(pending) / sizeof(pending[0]); i++) {
+		uint64_t n = __atomic_exchange_n(&pending[i], 0, __ATOMIC_SEQ_CST);
+		if (n)
+			__atomic_fetch_add(pending_field(c, i), n, __ATOMIC_RELAXED);
+	}
 }
 
 void cc_wc_map(void)
@@ -83,7 +94,8 @@ static int map_tried;
 void cc_wc_forget_pending(void)
 {
 	/* A forked child's: the parent's declines are the parent's to move, and it may map anew. */
-	__atomic_store_n(&filtered_pending, 0, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < sizeof(pending) / sizeof(pending[0]); i++)
+		__atomic_store_n(&pending[i], 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&map_tried, 0, __ATOMIC_RELAXED);
 }
 
@@ -108,14 +120,15 @@ void cc_writer_count_unmatched(uint64_t n)
 }
 
 /*
- * A packet declined before anything was stored: the writer (which maps the counters page) may
- * never start in a process whose packets are all declined, yet the wrapper's summary must count
- * them.  The page is mapped here, once, with cancellation off (open is a cancellation point, and
- * this runs after the program's call was made) and the program's errno kept.  Meanwhile, and
- * when it cannot be mapped, declines wait in filtered_pending: whoever sees the page installed
- * after adding to it moves them (cc_wc_map moves what was there before).
+ * A count (pending[i]) made before anything was stored: the writer (which maps the counters
+ * page) may never start in a process whose packets are all declined, or not yet when impairment
+ * queues its first datagrams, yet the wrapper's summary must count them.  The page is mapped
+ * here, once, with cancellation off (open is a cancellation point, and this runs after the
+ * program's call was made) and the program's errno kept.  Meanwhile, and when it cannot be
+ * mapped, counts wait in pending: whoever sees the page installed after adding to it moves them
+ * (cc_wc_map moves what was there before).
  */
-static __attribute__((noinline)) void count_filtered_early(void)
+static __attribute__((noinline)) void count_early(unsigned i)
 {
 	struct cc_counters *c;
 
@@ -127,10 +140,10 @@ static __attribute__((noinline)) void count_filtered_early(void)
 		errno = saved;
 	}
 	if ((c = __atomic_load_n(&W.shared, __ATOMIC_SEQ_CST)) != NULL) {
-		cc_wc_count(&c->filtered, 1);
+		cc_wc_count(pending_field(c, i), 1);
 		return;
 	}
-	__atomic_fetch_add(&filtered_pending, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(&pending[i], 1, __ATOMIC_SEQ_CST);
 	if ((c = __atomic_load_n(&W.shared, __ATOMIC_SEQ_CST)) != NULL)
 		move_pending(c);
 }
@@ -141,13 +154,17 @@ void cc_writer_count_filtered(void)
 	if (__builtin_expect(W.shared != NULL, 1))
 		cc_wc_count(&W.shared->filtered, 1);
 	else if (W.counters_path[0])    /* (run by the wrapper: its summary counts them) */
-		count_filtered_early();
+		count_early(PENDING_FILTERED);
 }
 
 void cc_writer_count_impaired(unsigned what)
 {
-	if (W.shared && what < 4)
+	if (what >= 4)
+		return;
+	if (W.shared)
 		cc_wc_count(&W.shared->impaired[what], 1);
+	else if (W.counters_path[0])
+		count_early(PENDING_IMPAIRED + what);
 }
 
 void cc_writer_count_relayed(void)
