@@ -690,3 +690,56 @@ def test_summary_counts_delayed_before_the_writer(env):
     p = cclib.run([env.tool, "--impair", "delay=50ms", "-w", cap, "--", cclib.PY, "-c", code],
                   env=env.env(preload=False))
     ok("impairment: 0 dropped, 10 delayed, 0 duplicated, 0 reordered" in p.stderr, p.stderr)
+
+
+MMSG_C = r"""
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(void)
+{
+	unsigned vlen = 1500;
+	int r = socket(AF_INET, SOCK_DGRAM, 0), s = socket(AF_INET, SOCK_DGRAM, 0), big = 8 << 20;
+	setsockopt(r, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	setsockopt(r, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	socklen_t al = sizeof(a);
+	bind(r, (void *)&a, sizeof(a));
+	getsockname(r, (void *)&a, &al);
+	connect(s, (void *)&a, sizeof(a));
+	struct mmsghdr *v = calloc(vlen, sizeof(*v));
+	struct iovec *io = calloc(vlen, sizeof(*io));
+	char b = 'x';
+	for (unsigned i = 0; i < vlen; i++) {
+		io[i].iov_base = &b;
+		io[i].iov_len = 1;
+		v[i].msg_hdr.msg_iov = &io[i];
+		v[i].msg_hdr.msg_iovlen = 1;
+	}
+	int n = sendmmsg(s, v, vlen, 0);
+	usleep(100000);
+	int got = 0;
+	char buf[10];
+	while (recv(r, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		got++;
+	printf("%d %d\n", n, got);
+	return 0;
+}
+"""
+
+
+def test_sendmmsg_over_1024_impaired(env):
+    """sendmmsg of 1500 messages under loss=50%: the kernel sends 1024 (UIO_MAXIOV) and says so;
+    those 1024 are impaired like any others, about half dropped."""
+    src, exe = env.path("mm.c"), env.path("mm")
+    open(src, "w").write(MMSG_C)
+    cclib.run(["gcc", "-O1", "-o", exe, src])
+    cap = env.path("mmsg.pcapng")
+    n, got = cclib.run([exe], env=env.env(cap, {"CLEARCAP_IMPAIR": "loss=50%", "CLEARCAP_IMPAIR_SEED": "1"})).stdout.split()
+    eq(int(n), 1024, "sendmmsg's count")
+    dropped = cclib.tshark_count(cap, DROPPED)
+    eq(int(got) + dropped, 1024, "received %s + dropped %d" % (got, dropped))
+    ok(400 <= dropped <= 624, "about half of 1024 dropped: %d" % dropped)
