@@ -432,6 +432,12 @@ int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags,
 		return 0;
 	for (size_t i = 0; i < msg->msg_iovlen; i++)
 		len += msg->msg_iov[i].iov_len;
+	/*
+	 * The filter looks at the source port, which an unbound socket gets at this send: bound now,
+	 * as the kernel binds it before anything else it does with the send.
+	 */
+	if (I.filter)
+		ensure_bound(fd, e);
 	if (!selected(fd, e, 1, msg->msg_name, msg->msg_namelen, msg->msg_iov, (int)msg->msg_iovlen, len))
 		return 0;
 

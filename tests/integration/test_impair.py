@@ -743,3 +743,26 @@ def test_sendmmsg_over_1024_impaired(env):
     dropped = cclib.tshark_count(cap, DROPPED)
     eq(int(got) + dropped, 1024, "received %s + dropped %d" % (got, dropped))
     ok(400 <= dropped <= 624, "about half of 1024 dropped: %d" % dropped)
+
+
+def test_filter_sees_first_source_port(env):
+    """--impair-filter on the source port with loss=100%: the first datagram of an unbound
+    socket is selected too (its port is the one the kernel gives it at that send, not 0)."""
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(0.3)
+    port = rx.getsockname()[1]
+    cap = env.path("filtport.pcapng")
+    code = "import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n" \
+           "for i in range(5):\n    s.sendto(b'%d' % i, ('127.0.0.1', int(sys.argv[1])))\n"
+    cclib.run([env.tool, "-w", cap, "--impair", "loss=100%", "--impair-filter",
+               "udp dst port %d and src portrange 1-65535" % port, "--", cclib.PY, "-c", code, str(port)],
+              env=env.env(preload=False))
+    got = []
+    try:
+        while True:
+            got.append(rx.recv(100))
+    except socket.timeout:
+        pass
+    eq(got, [], "received")
+    eq(cclib.tshark_count(cap, DROPPED), 5, "dropped")
