@@ -165,7 +165,12 @@ if command -v turnserver >/dev/null; then
 		--realm=clearcap.lab --no-cli --no-tls --no-dtls --log-file="$LAB_DIR/turnserver.log" \
 		--simple-log --pidfile="$LAB_DIR/turnserver.pid" >/dev/null 2>&1 &
 	NS[turnserver]=$!
-	for _ in $(seq 50); do grep -q "Total UDP servers" "$LAB_DIR/turnserver.log" 2>/dev/null && break; sleep 0.1; done
+	# Ready when its UDP port is bound (a request sent then waits in the socket): no log line
+	# says so in every version (4.6.1 never prints the "Total UDP servers" older ones did).
+	for _ in $(seq 50); do
+		[ -n "$(in_wan ss -Hlun src 100.64.1.1:3478 2>/dev/null)" ] && break
+		sleep 0.1
+	done
 else
 	echo "clearcap lab: coturn is not installed: no STUN/TURN server in the WAN" >&2
 fi
