@@ -93,6 +93,9 @@ fi
 LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/clearcap-lab.XXXXXX")
 declare -A NS
 cleanup() {
+	# The programs first (each its own process group, below): they live in the namespaces, and
+	# would stay there as orphans when the lab itself is killed.
+	for g in ${pa:-} ${pb:-}; do kill -TERM -- "-$g" 2>/dev/null || true; done
 	for p in "${NS[@]}"; do kill "$p" 2>/dev/null || true; done
 	rm -rf "$LAB_DIR"
 }
@@ -185,11 +188,16 @@ if [ -n "$SCRIPT" ]; then
 	exit $rc
 fi
 [ -n "$CLEARCAP" ] || { echo "clearcap lab: the clearcap command is not found" >&2; exit 1; }
+# Each program in a process group of its own (job control), so that cleanup reaches all of it.
+set -m
 in_a "$CLEARCAP" -w "$PREFIX-a.pcapng" -- sh -c "$1" &
 pa=$!
 in_b "$CLEARCAP" -w "$PREFIX-b.pcapng" -- sh -c "$2" &
 pb=$!
+set +m
 rc=0
 wait $pa || rc=$?
+pa=
 wait $pb || rc=$?
+pb=
 exit $rc

@@ -177,3 +177,46 @@ def test_lab_starts_without_waiting_out_coturn(env):
     spent = time.time() - t0
     ok("stun answered" in p.stdout, p.stdout + p.stderr)
     ok(spent < 4.5, "the lab took %.1f s" % spent)
+
+
+def marked(mark):
+    """PIDs of the `sleep MARK...` processes."""
+    pids = []
+    for d in os.listdir("/proc"):
+        try:
+            argv = open("/proc/%s/cmdline" % d, "rb").read().split(b"\0") if d.isdigit() else []
+        except OSError:
+            continue
+        if argv[:1] == [b"sleep"] and len(argv) > 1 and argv[1].decode(errors="replace").startswith(mark):
+            pids.append(int(d))
+    return pids
+
+
+def test_lab_killed_takes_its_programs(env):
+    """SIGTERM to the lab's own pid (as a supervisor stops it): the two programs it started in the
+    namespaces end with it, none is left behind as an orphan."""
+    import signal
+    import time
+    need_lab()
+    mark = "47.%d" % os.getpid()
+    p = subprocess.Popen([env.tool, "lab", "-w", env.path("k"), "--", "exec sleep %s1" % mark,
+                          "exec sleep %s2" % mark],
+                         env=env.env(preload=False), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 4
+        while len(marked(mark)) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        eq(len(marked(mark)), 2, "both programs started")
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=10)
+        deadline = time.time() + 2
+        while marked(mark) and time.time() < deadline:
+            time.sleep(0.1)
+        left = marked(mark)
+        eq(left, [], "programs left running")
+    finally:
+        if p.poll() is None:
+            p.terminate()
+            p.wait(timeout=10)
+        for pid in marked(mark):
+            os.kill(pid, signal.SIGKILL)
