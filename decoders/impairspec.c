@@ -222,7 +222,8 @@ static int section(struct cc_impair_spec *spec, char *s, unsigned seen[2], char 
 	}
 	if (key && item(d, dir, key, vals, nvals, seen, err, errlen) < 0)
 		return -1;
-	if (d == &spec->in && (d->delay_ns || d->jitter_ns || d->dup || d->reorder || d->rate_bps))
+	/* (limit: bit 7 of seen; no received datagram waits in our queue, so it would mean nothing.) */
+	if (d == &spec->in && (d->delay_ns || d->jitter_ns || d->dup || d->reorder || d->rate_bps || (*seen & 1u << 7)))
 		return fail(err, errlen, "in: supports loss and gloss only (a received datagram cannot be delayed)");
 	return 0;
 }

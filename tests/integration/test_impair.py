@@ -766,3 +766,12 @@ def test_filter_sees_first_source_port(env):
         pass
     eq(got, [], "received")
     eq(cclib.tshark_count(cap, DROPPED), 5, "dropped")
+
+
+def test_in_limit_refused(env):
+    """in: takes loss and gloss only, as documented: in:limit=5 is refused in one line before the
+    program starts, like in:delay."""
+    p = cclib.run([env.tool, "-w", env.path("l.pcapng"), "--impair", "in:limit=5", "--", "true"],
+                  env=env.env(preload=False), check=False)
+    eq(p.returncode, 2, "exit status for in:limit")
+    ok("in: supports loss and gloss only" in p.stderr, "message: %r" % p.stderr)
