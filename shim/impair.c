@@ -79,6 +79,7 @@ static struct {
 	struct cc_impair_state shared[2];
 	uint64_t link_free;             /* rate: the process's one link */
 	unsigned streams[2];            /* streams handed out so far */
+	uint64_t forks;                 /* this process's forks so far: a child's ordinal */
 	struct fdstate fds[FD_STREAMS];
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -89,6 +90,16 @@ static struct {
 } I = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- Start-up ---- */
+
+/* The shared streams from I.seed; the per-socket ones follow as sockets meet impairment. */
+static void seed_streams(void)
+{
+	cc_prng_seed(&I.shared[0].rng, I.seed ^ 0x7368617265646f75ull);
+	cc_prng_seed(&I.shared[1].rng, I.seed ^ 0x73686172656469ull);
+	I.streams[0] = I.streams[1] = 0;
+	for (unsigned fd = 0; fd < FD_STREAMS; fd++)
+		I.fds[fd].used[0] = I.fds[fd].used[1] = 0;
+}
 
 int cc_impair_load(void)
 {
@@ -118,8 +129,7 @@ int cc_impair_load(void)
 		}
 		I.filter = 1;
 	}
-	cc_prng_seed(&I.shared[0].rng, I.seed ^ 0x7368617265646f75ull);
-	cc_prng_seed(&I.shared[1].rng, I.seed ^ 0x73686172656469ull);
+	seed_streams();
 	return 0;
 }
 
@@ -614,8 +624,26 @@ void cc_impair_exit(void)
 	unlock(&old);
 }
 
+void cc_impair_atfork_prepare(void)
+{
+	/* (The fork locks are held: I.lock among them.) */
+	I.forks++;
+}
+
 void cc_impair_atfork_child(void)
 {
+	/*
+	 * Streams of its own: with the parent's PRNG states a child would repeat the fates its
+	 * parent and its siblings draw.  Derived from the parent's seed and the child's fork
+	 * ordinal, so that a given seed still gives every process of the same tree the same fates.
+	 */
+	if (I.spec.out.on || I.spec.in.on) {
+		struct cc_prng r;
+		cc_prng_seed(&r, I.seed ^ (0x666f726b00000000ull + I.forks));
+		I.seed = cc_prng_next(&r);
+		I.forks = 0;
+		seed_streams();
+	}
 	/* The parent's sender thread sends the parent's queue; the child starts empty, no thread. */
 	for (struct qpkt *p = I.head, *n; p; p = n) {
 		n = p->next;

@@ -52,6 +52,7 @@ void cc_impair_connecting(int fd);
 /* At exit: every queued datagram goes now.  In a fork child: the parent's queue is not ours. */
 void cc_impair_exit(void);
 void cc_impair_atfork_child(void);
+void cc_impair_atfork_prepare(void);     /* counts the fork: the child's ordinal */
 
 /* The program's main thread ended (shim/threads.c): the sender thread, if any, starts looking. */
 void cc_impair_wake(void);

@@ -45,6 +45,7 @@ static void atfork_prepare(void)
 	int saved = errno;
 
 	cc_forklock_prepare();
+	cc_impair_atfork_prepare();
 	errno = saved;
 }
 

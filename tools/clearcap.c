@@ -414,9 +414,9 @@ static long long parse_count(const char *arg, const char *opt, long long min, lo
 
 /*
  * --impair, --impair-seed, --impair-filter: checked here and handed to the shim as
- * CLEARCAP_IMPAIR, CLEARCAP_IMPAIR_SEED and CLEARCAP_IMPAIR_FILTER.  Without a seed one is drawn
- * here, so that every process of the tree uses the same one; each prints it at its first
- * impaired datagram.
+ * CLEARCAP_IMPAIR, CLEARCAP_IMPAIR_SEED and CLEARCAP_IMPAIR_FILTER.  Without a seed none is
+ * set: each process the program execs draws its own (one drawn here and shared would give every
+ * one of them the same fates), and prints it at its first impaired datagram.
  */
 static void check_option(const char *var, const char *opt, const char *val);
 
@@ -430,14 +430,6 @@ static void impair_option(int c, const char *arg)
 			die("invalid --impair '%.200s': %s", arg, why);
 		if (setenv("CLEARCAP_IMPAIR", arg, 1) < 0)
 			die("cannot set CLEARCAP_IMPAIR: %s", strerror(errno));
-		if (getenv("CLEARCAP_IMPAIR_SEED") == NULL) {
-			uint64_t seed = 0;
-			char buf[32];
-			if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
-				seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
-			snprintf(buf, sizeof buf, "%llu", (unsigned long long)seed);
-			setenv("CLEARCAP_IMPAIR_SEED", buf, 1);
-		}
 	} else if (c == 0x121) {
 		uint64_t seed;
 		if (cc_impair_parse_seed(arg, &seed) < 0)

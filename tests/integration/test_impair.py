@@ -775,3 +775,61 @@ def test_in_limit_refused(env):
                   env=env.env(preload=False), check=False)
     eq(p.returncode, 2, "exit status for in:limit")
     ok("in: supports loss and gloss only" in p.stderr, "message: %r" % p.stderr)
+
+
+FAMILY = r"""
+import json, os, socket, subprocess, sys
+if len(sys.argv) > 2:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(40):
+        s.sendto(b"%s:%d" % (sys.argv[2].encode(), i), ("127.0.0.1", int(sys.argv[1])))
+    sys.exit(0)
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r.bind(("127.0.0.1", 0))
+r.settimeout(0.3)
+port = str(r.getsockname()[1])
+kids = []
+for c in range(3):
+    pid = os.fork()
+    if pid == 0:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(40):
+            s.sendto(b"fork%d:%d" % (c, i), ("127.0.0.1", int(port)))
+        os._exit(0)
+    os.waitpid(pid, 0)
+for c in range(3):
+    subprocess.check_call([sys.executable, sys.argv[0], port, "exec%d" % c])
+got = {}
+try:
+    while True:
+        who, i = r.recv(100).decode().split(":")
+        got.setdefault(who, set()).add(int(i))
+except socket.timeout:
+    pass
+print(json.dumps({who: sorted(set(range(40)) - got.get(who, set())) for who in
+                  ["fork0", "fork1", "fork2", "exec0", "exec1", "exec2"]}))
+"""
+
+
+def test_forked_and_execd_processes_draw_apart(env):
+    """loss=50% under the wrapper: three forked children and three exec'd programs each lose
+    their own datagrams (not one pattern six times); with --impair-seed the forked children's
+    patterns are the same in a second run."""
+    prog = env.path("family.py")
+    with open(prog, "w") as f:
+        f.write(FAMILY)
+
+    def run(seed):
+        cap = env.path("family.pcapng")
+        p = cclib.run([env.tool, "-q", "-w", cap, "--impair", "loss=50%"] + (["--impair-seed", seed] if seed else []) +
+                      ["--", cclib.PY, prog], env=env.env(preload=False))
+        return json.loads(p.stdout)
+
+    lost = run(None)
+    for who in ("fork", "exec"):
+        pats = [tuple(lost["%s%d" % (who, c)]) for c in range(3)]
+        eq(len(set(pats)), 3, "%s children's lost datagrams all differ: %r" % (who, pats))
+    a, b = run("9"), run("9")
+    pats = [tuple(a["fork%d" % c]) for c in range(3)]
+    eq(len(set(pats)), 3, "forked children with a seed differ: %r" % pats)
+    eq([a["fork%d" % c] for c in range(3)], [b["fork%d" % c] for c in range(3)], "the same seed, the same fates")
