@@ -374,10 +374,11 @@ static void on_rtp(struct cc_an *a, const struct cc_pkt *pkt, uint64_t ts, size_
 		s->clock = cc_rtp_static_clock(r.pt);
 		if (s->clock)
 			cc_jitter_init(&s->jit[0], s->clock);
-	} else if (r.pt != s->pt) {
-		if (s->pt_changes < 255)
-			s->pt_changes++;
+	} else if (r.pt != s->cur_pt) {
+		s->pt_changes++;        /* a change, not every packet after it */
 	}
+	if (!is_dtmf)
+		s->cur_pt = r.pt;
 	if (s->pkts == 0 && is_dtmf)
 		s->pt = 0xff;	/* no media payload type yet */
 	s->pkts++;
@@ -385,8 +386,17 @@ static void on_rtp(struct cc_an *a, const struct cc_pkt *pkt, uint64_t ts, size_
 	s->payload_bytes += r.payload_len;
 	/* G.711 sends 80 bytes per 10 ms; SRTP appends a 4- or 10-byte tag (RFC 3711 §4.2). */
 	if (r.pt == 0 || r.pt == 8) {
+		size_t plen = r.payload_len;
+		struct cc_rtp clear;
+		/*
+		 * Padding is not payload (RFC 3550 §5.1): where the P bit is set and the last byte
+		 * counts padding that leaves whole 10 ms frames, the packet is clear.  (SRTP's last
+		 * byte is its tag's, RFC 3711 §3.1.)
+		 */
+		if (r.padding && cc_rtp_parse(pkt->payload, pkt->payload_len, &clear) == 0 && clear.payload_len % 80 == 0)
+			plen = clear.payload_len;
 		s->g711_pkts++;
-		s->g711_tagged += r.payload_len % 80 == 4 || r.payload_len % 80 == 10;
+		s->g711_tagged += plen % 80 == 4 || plen % 80 == 10;
 	}
 	s->last_ns = ts;
 	dups = s->seq.duplicates;

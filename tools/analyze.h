@@ -97,7 +97,8 @@ struct cc_stream {
 	uint32_t ssrc;
 	uint8_t ifindex, dir, pt;
 	uint8_t dtmf_pt;			/* an RFC 4733 event payload type seen, or 0 */
-	uint8_t pt_changes;
+	uint8_t cur_pt;				/* the last media packet's payload type */
+	uint32_t pt_changes;			/* times the media payload type changed */
 	uint8_t encrypted;			/* enum cc_enc: SRTP on the wire, and how that is known */
 	uint64_t g711_pkts, g711_tagged;	/* PCMU/PCMA packets; those 4 or 10 bytes past 10 ms */
 	struct cc_endpoint src, dst;

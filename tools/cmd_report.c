@@ -2,6 +2,7 @@
  * cmd_report.c - `clearcap report FILE [--json] [--svg DIR]`: read any pcap or pcapng file
  * (ours, or tcpdump's on Ethernet, cooked or raw links) and print what happened in it.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +59,11 @@ int cc_cmd_report(int argc, char **argv)
 		cc_report_json(stdout, a, &src);
 	else
 		cc_report_text(stdout, a, &src);
+	errno = 0;
 	if (svgdir != NULL && cc_report_svg(svgdir, a) < 0) {
-		fprintf(stderr, "clearcap report: cannot write pictures to %s\n", svgdir);
+		/* (errno 0: the PNG copy failed, and said why already) */
+		fprintf(stderr, "clearcap report: cannot write pictures to %s%s%s\n", svgdir, errno ? ": " : "",
+			errno ? strerror(errno) : "");
 		rc = 2;
 	}
 	if (src.truncated) {

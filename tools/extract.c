@@ -51,6 +51,7 @@ struct audio {
 	int16_t *s;
 	size_t len, cap;
 	uint64_t pkts, skipped;
+	unsigned pts;                   /* payload types placed: 1 PCMU, 2 PCMA */
 	int written;
 	/* RFC 4733 events on the same SSRC, by the timestamp where each began. */
 	struct tone {
@@ -89,7 +90,8 @@ static struct ssrc_file *ssrc_file(struct extract *x, pcap_t *pc, uint32_t ssrc)
 	/* The dump file takes the input's link type and timestamp precision. */
 	f->d = pcap_dump_open(pc, path);
 	if (f->d == NULL) {
-		fprintf(stderr, "clearcap extract: %s: %s\n", path, pcap_geterr(pc));
+		/* (libpcap's message names the file) */
+		fprintf(stderr, "clearcap extract: %s\n", pcap_geterr(pc));
 		x->err = 1;
 		return NULL;
 	}
@@ -199,11 +201,12 @@ static void audio_add(struct extract *x, const struct cc_pkt *pkt, uint64_t ts)
 	au->pkts++;
 	off = (int32_t)(r.ts - au->first_ts);
 	/* Before the first packet (reordered) or beyond the bound: not placed. */
-	if (off < 0 || (uint32_t)off >= MAX_SAMPLES || r.payload_len > MAX_SAMPLES - (uint32_t)off ||
-	    r.pt != au->pt) {
+	if (off < 0 || (uint32_t)off >= MAX_SAMPLES || r.payload_len > MAX_SAMPLES - (uint32_t)off) {
 		au->skipped++;
 		return;
 	}
+	/* PCMU and PCMA are both 8 kHz: a change between them is decoded packet by packet. */
+	au->pts |= r.pt == 0 ? 1 : 2;
 	need = (size_t)off + r.payload_len;
 	if (need > au->cap) {
 		size_t cap = au->cap ? au->cap : 8000;
@@ -316,8 +319,12 @@ static int write_audio(struct extract *x, int both)
 			return -1;
 		}
 		au->written = 1;
-		printf("%s: %s %s, %llu packets, %.2f s", path, au->pt ? "PCMA" : "PCMU", dir_word(au->dir),
+		printf("%s: %s %s, %llu packets, %.2f s", path,
+		       au->pts == 3 ? "PCMU and PCMA" : au->pts == 2 ? "PCMA" : "PCMU", dir_word(au->dir),
 		       (unsigned long long)au->pkts, (double)au->len / G711_RATE);
+		if (au->skipped)
+			printf(", %llu not placed (RTP time before the stream's first packet, or over an hour after)",
+			       (unsigned long long)au->skipped);
 		if (au->ntones) {
 			printf(", DTMF ");
 			for (size_t t = 0; t < au->ntones; t++)

@@ -20,7 +20,7 @@
 
 #define OGG_MAX_PACKET (255 * 254 + 254)	/* what one page's 255 lacing values can hold */
 #define OGG_SERIAL 0x63636170u			/* one logical stream per file: any constant does */
-#define MAX_FILL (48000u * 10)			/* conceal at most 10 s; a longer jump is a jump */
+#define MAX_FILL (48000u * 600)			/* conceal at most 10 min; a longer jump is a jump */
 
 struct ogg {
 	char *path;

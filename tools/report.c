@@ -50,14 +50,14 @@ static void impaired_text(FILE *out, const struct cc_flow *f, int l, const char 
 	fputc('\n', out);
 }
 
-static const char *ifname(uint8_t i)
+const char *cc_report_ifname(uint8_t i)
 {
 	static const char *const names[] = { "-", "wire", "plaintext", "relay" };
 
 	return i < 4 ? names[i] : "if?";
 }
 
-static const char *dirname(uint8_t d)
+const char *cc_report_dirname(uint8_t d)
 {
 	return d == CC_DIR_OUT ? "sent" : d == CC_DIR_IN ? "recv" : "-";
 }
@@ -285,10 +285,10 @@ static size_t collect_events(const struct cc_an *a, struct event *ev)
 		if (!s->seq.valid)
 			continue;
 		add_event(ev, &n, s->first_ns, "RTP ssrc 0x%08x pt %d starts, %s %s %s -> %s", s->ssrc,
-			  s->pt == 0xff ? -1 : s->pt, ifname(s->ifindex), dirname(s->dir),
+			  s->pt == 0xff ? -1 : s->pt, cc_report_ifname(s->ifindex), cc_report_dirname(s->dir),
 			  ep(&s->src, b1, sizeof b1), ep(&s->dst, b2, sizeof b2));
 		add_event(ev, &n, s->last_ns, "RTP ssrc 0x%08x ends (%s %s), %" PRIu64 " packets", s->ssrc,
-			  ifname(s->ifindex), dirname(s->dir), s->pkts);
+			  cc_report_ifname(s->ifindex), cc_report_dirname(s->dir), s->pkts);
 	}
 	/* A call's milestones: its INVITE, the final answer to it, and its BYE (the rest: SIP). */
 	for (size_t i = 0; i < a->nsip; i++) {
@@ -311,7 +311,7 @@ static size_t collect_events(const struct cc_an *a, struct event *ev)
 	}
 	for (size_t i = 0; i < a->ndtmf; i++)
 		add_event(ev, &n, a->dtmf[i].t_ns, "DTMF '%c' (ssrc 0x%08x, %s)", cc_dtmf_char(a->dtmf[i].event),
-			  a->dtmf[i].ssrc, dirname(a->dtmf[i].dir));
+			  a->dtmf[i].ssrc, cc_report_dirname(a->dtmf[i].dir));
 	qsort(ev, n, sizeof *ev, by_time);
 	return n;
 }
@@ -370,7 +370,7 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 		const struct cc_flow *f = &a->flows[i];
 		int l = f->local == 2;  /* the capturing end first, as in the exit table */
 
-		fprintf(out, "  %-9s %-4s %s <-> %s  +%.3fs..+%.3fs\n", ifname(f->ifindex),
+		fprintf(out, "  %-9s %-4s %s <-> %s  +%.3fs..+%.3fs\n", cc_report_ifname(f->ifindex),
 			protoname(f->proto), ep(l ? &f->b : &f->a, b1, sizeof b1),
 			ep(l ? &f->a : &f->b, b2, sizeof b2), rel(a, f->first_ns), rel(a, f->last_ns));
 		for (int dd = 0; dd < 2; dd++) {
@@ -416,7 +416,7 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 
 			stun_outcome(t, o, sizeof o);
 			fprintf(out, "  +%.3fs %-9s %-16s %s -> %s  %s%s", rel(a, t->requests ? t->req_ns : t->resp_ns),
-				ifname(t->ifindex), cc_stun_method_name(t->method), ep(&t->from, b1, sizeof b1),
+				cc_report_ifname(t->ifindex), cc_stun_method_name(t->method), ep(&t->from, b1, sizeof b1),
 				ep(&t->to, b2, sizeof b2), o, t->use_candidate ? "  USE-CANDIDATE" : "");
 			if (t->have_mapped)
 				fprintf(out, "  mapped %s", ep(&t->mapped, b3, sizeof b3));
@@ -430,14 +430,14 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 	}
 	for (size_t i = 0; i < a->nflows; i++)
 		if (a->flows[i].nominated)
-			fprintf(out, "  nominated pair: %s %s <-> %s\n", ifname(a->flows[i].ifindex),
+			fprintf(out, "  nominated pair: %s %s <-> %s\n", cc_report_ifname(a->flows[i].ifindex),
 				ep(&a->flows[i].a, b1, sizeof b1), ep(&a->flows[i].b, b2, sizeof b2));
 
 	fprintf(out, "\nTURN ALLOCATIONS (%zu)\n", a->nturn);
 	for (size_t i = 0; i < a->nturn; i++) {
 		const struct cc_turn_alloc *t = &a->turn[i];
 
-		fprintf(out, "  +%.3fs %s client %s server %s\n", rel(a, t->first_ns), ifname(t->ifindex),
+		fprintf(out, "  +%.3fs %s client %s server %s\n", rel(a, t->first_ns), cc_report_ifname(t->ifindex),
 			ep(&t->client, b1, sizeof b1), ep(&t->server, b2, sizeof b2));
 		fprintf(out, "      Allocate: %u requests, %u challenged (401), %u success, %u other errors",
 			t->allocate_req, t->allocate_401, t->allocate_ok, t->allocate_err);
@@ -465,7 +465,7 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 
 		if (!f->dtls_client && !f->kind[0][CC_K_DTLS] && !f->kind[1][CC_K_DTLS])
 			continue;
-		fprintf(out, "  %s %s <-> %s: %s", ifname(f->ifindex), ep(&f->a, b1, sizeof b1),
+		fprintf(out, "  %s %s <-> %s: %s", cc_report_ifname(f->ifindex), ep(&f->a, b1, sizeof b1),
 			ep(&f->b, b2, sizeof b2), cc_dtls_state(f));
 		if (f->dtls_client)
 			fprintf(out, "; client %s", f->dtls_client == 1 ? b1 : b2);
@@ -493,7 +493,7 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 		if (!s->seq.valid)
 			continue;
 
-		fprintf(out, "  ssrc 0x%08x %-9s %-4s %s -> %s\n", s->ssrc, ifname(s->ifindex), dirname(s->dir),
+		fprintf(out, "  ssrc 0x%08x %-9s %-4s %s -> %s\n", s->ssrc, cc_report_ifname(s->ifindex), cc_report_dirname(s->dir),
 			ep(&s->src, b1, sizeof b1), ep(&s->dst, b2, sizeof b2));
 		if (s->pt == 0xff)
 			fprintf(out, "      events only");
@@ -503,7 +503,7 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 		if (s->dtmf_pt)
 			fprintf(out, ", telephone-event pt %u", s->dtmf_pt);
 		if (s->pt_changes)
-			fprintf(out, ", %u payload type changes", s->pt_changes);
+			fprintf(out, ", payload type changed %u time%s", s->pt_changes, s->pt_changes > 1 ? "s" : "");
 		if (s->encrypted)
 			fprintf(out, ", SRTP (encrypted: %s)", cc_enc_reason(s->encrypted));
 		fprintf(out, "; +%.3fs for %.3f s\n", rel(a, s->first_ns), (double)(s->last_ns - s->first_ns) / 1e9);
@@ -530,7 +530,7 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 		const struct cc_rtcp_src *r = &a->rtcp[i];
 
 		fprintf(out, "  ssrc 0x%08x %-9s %-4s %s -> %s: %" PRIu64 " packets, SR %u RR %u SDES %u BYE %u",
-			r->ssrc, ifname(r->ifindex), dirname(r->dir), ep(&r->src, b1, sizeof b1),
+			r->ssrc, cc_report_ifname(r->ifindex), cc_report_dirname(r->dir), ep(&r->src, b1, sizeof b1),
 			ep(&r->dst, b2, sizeof b2), r->packets, r->sr, r->rr, r->sdes, r->bye);
 		if (r->nack || r->pli || r->fir || r->remb || r->tcc)
 			fprintf(out, " NACK %u PLI %u FIR %u REMB %u TCC %u", r->nack, r->pli, r->fir, r->remb, r->tcc);
@@ -558,7 +558,7 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 		const struct cc_dtmf_event *e = &a->dtmf[i];
 
 		fprintf(out, "  +%.3fs ssrc 0x%08x %s %s '%c' duration %u%s\n", rel(a, e->t_ns), e->ssrc,
-			ifname(e->ifindex), dirname(e->dir), cc_dtmf_char(e->event), e->duration,
+			cc_report_ifname(e->ifindex), cc_report_dirname(e->dir), cc_dtmf_char(e->event), e->duration,
 			e->ended ? "" : " (no end packet)");
 	}
 
@@ -568,7 +568,7 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
 
 		fprintf(out, "  +%.3fs %s %s <-> %s stream %u: %s \"%s\"%s%s%s; messages -> %" PRIu64
 			" (%" PRIu64 " bytes) <- %" PRIu64 " (%" PRIu64 " bytes)",
-			rel(a, c->first_ns), ifname(c->ifindex), ep(&c->a, b1, sizeof b1), ep(&c->b, b2, sizeof b2),
+			rel(a, c->first_ns), cc_report_ifname(c->ifindex), ep(&c->a, b1, sizeof b1), ep(&c->b, b2, sizeof b2),
 			c->stream, c->opened ? "label" : "no OPEN seen,", c->label,
 			c->protocol[0] ? " protocol " : "", c->protocol, c->acked ? " (acked)" : "",
 			c->msgs[0], c->bytes[0], c->msgs[1], c->bytes[1]);
@@ -589,6 +589,17 @@ void cc_report_text(FILE *out, const struct cc_an *a, const struct cc_report_src
  * JSON.  Strings we print are addresses, names and labels already reduced to printable ASCII
  * without quotes or backslashes (analyze.c), so no escaping is needed beyond that.
  */
+
+/* A telephone-event payload type as JSON: null when none was seen (0 is PCMU's). */
+static const char *dtmf_pt_json(uint8_t pt)
+{
+	static char b[4];
+
+	if (!pt)
+		return "null";
+	snprintf(b, sizeof b, "%u", pt);
+	return b;
+}
 
 static void jep(FILE *out, const char *key, const struct cc_endpoint *e)
 {
@@ -658,7 +669,7 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 	for (size_t i = 0; i < a->nflows; i++) {
 		const struct cc_flow *f = &a->flows[i];
 
-		fprintf(out, "%s\n {\"interface\":\"%s\",\"proto\":\"%s\",", i ? "," : "", ifname(f->ifindex),
+		fprintf(out, "%s\n {\"interface\":\"%s\",\"proto\":\"%s\",", i ? "," : "", cc_report_ifname(f->ifindex),
 			protoname(f->proto));
 		jep(out, "a", &f->a);
 		fputc(',', out);
@@ -734,7 +745,7 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 			for (int k = 0; k < 12; k++)
 				snprintf(tx + 2 * k, 3, "%02x", t->txid[k]);
 			fprintf(out, "%s\n {\"txid\":\"%s\",\"interface\":\"%s\",\"method\":\"%s\",", i ? "," : "", tx,
-				ifname(t->ifindex), cc_stun_method_name(t->method));
+				cc_report_ifname(t->ifindex), cc_stun_method_name(t->method));
 			jep(out, "from", &t->from);
 			fputc(',', out);
 			jep(out, "to", &t->to);
@@ -760,7 +771,7 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 	n = 0;
 	for (size_t i = 0; i < a->nflows; i++)
 		if (a->flows[i].nominated) {
-			fprintf(out, "%s{\"interface\":\"%s\",", n++ ? "," : "", ifname(a->flows[i].ifindex));
+			fprintf(out, "%s{\"interface\":\"%s\",", n++ ? "," : "", cc_report_ifname(a->flows[i].ifindex));
 			jep(out, "a", &a->flows[i].a);
 			fputc(',', out);
 			jep(out, "b", &a->flows[i].b);
@@ -771,7 +782,7 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 	for (size_t i = 0; i < a->nturn; i++) {
 		const struct cc_turn_alloc *t = &a->turn[i];
 
-		fprintf(out, "%s\n {\"interface\":\"%s\",", i ? "," : "", ifname(t->ifindex));
+		fprintf(out, "%s\n {\"interface\":\"%s\",", i ? "," : "", cc_report_ifname(t->ifindex));
 		jep(out, "client", &t->client);
 		fputc(',', out);
 		jep(out, "server", &t->server);
@@ -802,20 +813,21 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 		int64_t exp = cc_rtpseq_expected(&s->seq), lost = stream_lost(s);
 
 		fprintf(out, "%s\n {\"ssrc\":%u,\"ssrc_hex\":\"0x%08x\",\"interface\":\"%s\",\"direction\":\"%s\",",
-			i ? "," : "", s->ssrc, s->ssrc, ifname(s->ifindex), dirname(s->dir));
+			i ? "," : "", s->ssrc, s->ssrc, cc_report_ifname(s->ifindex), cc_report_dirname(s->dir));
 		jep(out, "src", &s->src);
 		fputc(',', out);
 		jep(out, "dst", &s->dst);
-		fprintf(out, ",\"pt\":%d,\"codec\":\"%s\",\"clock\":%u,\"clock_estimated\":%s,\"telephone_event_pt\":%u,"
+		fprintf(out, ",\"pt\":%d,\"codec\":\"%s\",\"clock\":%u,\"clock_estimated\":%s,\"telephone_event_pt\":%s,"
 			"\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"payload_bytes\":%" PRIu64 ",\"valid\":%s,"
 			"\"received\":%" PRIu64 ",\"expected\":%" PRId64 ",\"lost\":%" PRId64 ",\"loss_pct\":",
 			s->pt == 0xff ? -1 : s->pt, s->pt == 0xff ? "telephone-event" :
 			s->sdp_name[0] ? s->sdp_name : cc_pt_name(s->pt),
-			cc_stream_clock(s), s->clock || s->sdp_clock ? "false" : "true", s->dtmf_pt, s->pkts, s->bytes,
+			cc_stream_clock(s), s->clock || s->sdp_clock ? "false" : "true", dtmf_pt_json(s->dtmf_pt), s->pkts, s->bytes,
 			s->payload_bytes, s->seq.valid ? "true" : "false", s->seq.received, exp, lost);
 		jnum(out, pct(lost, exp));
 		fprintf(out, ",\"encrypted\":%s,\"encrypted_reason\":\"%s\"", s->encrypted ? "true" : "false",
 			cc_enc_reason(s->encrypted));
+		fprintf(out, ",\"payload_type_changes\":%u", s->pt_changes);
 		fprintf(out, ",\"duplicates\":%" PRIu64 ",\"reordered\":%" PRIu64 ",\"restarts\":%" PRIu64
 			",\"jitter_ms\":", s->seq.duplicates, s->seq.reordered, s->seq.restarts);
 		jnum(out, cc_stream_jitter_ms(s));
@@ -841,7 +853,7 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 		const struct cc_rtcp_src *r = &a->rtcp[i];
 
 		fprintf(out, "%s\n {\"ssrc\":%u,\"interface\":\"%s\",\"direction\":\"%s\",", i ? "," : "",
-			r->ssrc, ifname(r->ifindex), dirname(r->dir));
+			r->ssrc, cc_report_ifname(r->ifindex), cc_report_dirname(r->dir));
 		jep(out, "src", &r->src);
 		fputc(',', out);
 		jep(out, "dst", &r->dst);
@@ -862,7 +874,7 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 		fprintf(out, "%s\n {\"t_s\":", i ? "," : "");
 		jnum(out, rel(a, e->t_ns));
 		fprintf(out, ",\"ssrc\":%u,\"interface\":\"%s\",\"direction\":\"%s\",\"digit\":\"%c\",\"event\":%u,"
-			"\"duration\":%u,\"ended\":%s}", e->ssrc, ifname(e->ifindex), dirname(e->dir),
+			"\"duration\":%u,\"ended\":%s}", e->ssrc, cc_report_ifname(e->ifindex), cc_report_dirname(e->dir),
 			cc_dtmf_char(e->event), e->event, e->duration, e->ended ? "true" : "false");
 	}
 
@@ -870,7 +882,7 @@ void cc_report_json(FILE *out, const struct cc_an *a, const struct cc_report_src
 	for (size_t i = 0; i < a->nchannels; i++) {
 		const struct cc_channel *c = &a->channels[i];
 
-		fprintf(out, "%s\n {\"interface\":\"%s\",", i ? "," : "", ifname(c->ifindex));
+		fprintf(out, "%s\n {\"interface\":\"%s\",", i ? "," : "", cc_report_ifname(c->ifindex));
 		jep(out, "a", &c->a);
 		fputc(',', out);
 		jep(out, "b", &c->b);
@@ -911,7 +923,7 @@ void cc_report_compact(FILE *out, const struct cc_an *a)
 		int l = f->local == 2;
 
 		fprintf(out, "clearcap: flow %s %s %s <-> %s: -> %" PRIu64 "/%" PRIu64 "B <- %" PRIu64 "/%" PRIu64 "B",
-			ifname(f->ifindex), protoname(f->proto), ep(l ? &f->b : &f->a, b1, sizeof b1),
+			cc_report_ifname(f->ifindex), protoname(f->proto), ep(l ? &f->b : &f->a, b1, sizeof b1),
 			ep(l ? &f->a : &f->b, b2, sizeof b2), f->pkts[l], f->bytes[l], f->pkts[!l], f->bytes[!l]);
 		for (int k = 0; k < CC_K_COUNT; k++)
 			if (f->kind[0][k] + f->kind[1][k])
@@ -937,8 +949,8 @@ void cc_report_compact(FILE *out, const struct cc_an *a)
 		shown++;
 
 		fprintf(out, "clearcap: rtp ssrc 0x%08x pt %d %s %s %s -> %s: %" PRIu64 " pkts, lost %" PRId64
-			" (%.2f%%), jitter %.3f ms\n", s->ssrc, s->pt == 0xff ? -1 : s->pt, ifname(s->ifindex),
-			dirname(s->dir), ep(&s->src, b1, sizeof b1), ep(&s->dst, b2, sizeof b2), s->pkts, lost,
+			" (%.2f%%), jitter %.3f ms\n", s->ssrc, s->pt == 0xff ? -1 : s->pt, cc_report_ifname(s->ifindex),
+			cc_report_dirname(s->dir), ep(&s->src, b1, sizeof b1), ep(&s->dst, b2, sizeof b2), s->pkts, lost,
 			pct(lost, exp), cc_stream_jitter_ms(s));
 	}
 	{

@@ -30,6 +30,10 @@ void cc_report_compact(FILE *out, const struct cc_an *a);
 /* One SVG per RTP stream (bitrate, loss, jitter over time) into dir; returns files written or -1. */
 int cc_report_svg(const char *dir, const struct cc_an *a);
 
+/* A stream's interface ("wire", "plaintext", "relay") and direction ("sent", "recv") as the report names them. */
+const char *cc_report_ifname(uint8_t ifindex);
+const char *cc_report_dirname(uint8_t dir);
+
 /* Reads path (from byte offset start) into a new analysis; NULL with a message on error.
  * src is filled for the printers. */
 struct cc_an *cc_analyze_file(const char *path, off_t start, struct cc_report_src *src,

@@ -21,7 +21,7 @@
 static void series(const struct cc_stream *s, double *rate, double *lost, double *jit)
 {
 	uint32_t prev = 0;
-	double secs = (double)s->bucket_ns / 1e9;
+	double secs = (double)s->bucket_ns / 1e9, surplus = 0;
 
 	for (uint32_t i = 0; i < s->nbuckets; i++) {
 		const struct cc_bucket *b = &s->buckets[i];
@@ -30,9 +30,15 @@ static void series(const struct cc_stream *s, double *rate, double *lost, double
 		lost[i] = 0;
 		if (b->ext_max) {
 			if (prev) {
-				double l = (double)(int64_t)(b->ext_max - prev) - b->pkts;
+				/*
+				 * A packet received a bucket after its sequence number was passed makes the
+				 * earlier bucket look short by one and this one long by one: the surplus is
+				 * kept and pays for later shortfalls.
+				 */
+				double l = (double)(int64_t)(b->ext_max - prev) - b->pkts - surplus;
 
 				lost[i] = l > 0 ? l : 0;
+				surplus = l < 0 ? -l : 0;
 			}
 			prev = b->ext_max;
 		}
@@ -93,10 +99,10 @@ int cc_report_svg(const char *dir, const struct cc_an *a)
 			"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
 			"font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
 			W, TOP + 3 * PANEL_H);
-		fprintf(f, "<text x=\"%d\" y=\"20\" font-size=\"15\">SSRC 0x%08x pt %d %s -&gt; %s, "
+		fprintf(f, "<text x=\"%d\" y=\"20\" font-size=\"15\">SSRC 0x%08x pt %d %s -&gt; %s, %s %s, "
 			"%" PRIu64 " packets, %.1f s per point</text>\n", LEFT, s->ssrc, s->pt == 0xff ? -1 : s->pt,
-			cc_endpoint_str(&s->src, b1, sizeof b1), cc_endpoint_str(&s->dst, b2, sizeof b2), s->pkts,
-			(double)s->bucket_ns / 1e9);
+			cc_endpoint_str(&s->src, b1, sizeof b1), cc_endpoint_str(&s->dst, b2, sizeof b2),
+			cc_report_ifname(s->ifindex), cc_report_dirname(s->dir), s->pkts, (double)s->bucket_ns / 1e9);
 		panel(f, TOP + 20, "bitrate", "kbit/s", rate, s->nbuckets, (double)s->bucket_ns / 1e9, "#1f77b4");
 		panel(f, TOP + 20 + PANEL_H, "lost packets", "per point", lost, s->nbuckets,
 		      (double)s->bucket_ns / 1e9, "#d62728");

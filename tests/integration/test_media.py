@@ -406,3 +406,49 @@ def test_extract_webrtc_vp8(env):
 def test_extract_webrtc_h264(env):
     """H.264 (aiortc's libx264 through PyAV, offered alone) from a real WebRTC session to Annex B."""
     webrtc_video(env, "video h264", "h264", "h264")
+
+
+G711_EDGES = r"""
+import socket, struct, time
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def send(ssrc, pt, seq, ts, pad=0):
+    b0 = 0x80 | (0x20 if pad else 0)
+    pay = b'\xff' * 160 + (b'\x00' * (pad - 1) + bytes([pad]) if pad else b'')
+    s.sendto(struct.pack('!BBHII', b0, pt, seq, ts, ssrc) + pay, r.getsockname())
+    r.recv(2000)
+    time.sleep(0.002)
+# 0xa1: 30 PCMU packets with 4 bytes of RTP padding each, then 20 PCMA ones on the same SSRC.
+for i in range(50):
+    send(0xa1, 0 if i < 30 else 8, 100 + i, 1000 + 160 * i, pad=4 if i < 30 else 0)
+# 0xb2: PCMU whose RTP clock goes back after 25 packets (a sender that restarted its clock).
+for i in range(50):
+    send(0xb2, 0, 500 + i, (90000 if i < 25 else 10000) + 160 * i)
+print('ok')
+"""
+
+
+def test_extract_g711_padding_pt_change_and_clock_jump(env):
+    """Hand-made G.711 streams from python3: RTP padding is not taken for an SRTP auth tag (the
+    stream is clear, reported so, and extracted); a change from PCMU to PCMA on one SSRC is one
+    change, and both halves are in the .wav (50 packets, 1 s); packets whose RTP time is before the
+    stream's first are said not placed, not hidden behind a packet count."""
+    import json
+    import wave
+    cap = env.path("g711.pcapng")
+    cclib.run([env.tool, "-q", "-w", cap, "--", cclib.PY, "-c", G711_EDGES], env=env.env(None, preload=False))
+    streams = json.loads(cclib.run([env.tool, "report", "--json", cap]).stdout)["rtp_streams"]
+    a1 = [s for s in streams if s["ssrc"] == 0xa1]
+    eq(len(a1), 2, "0xa1 sent and received")
+    for s in a1:
+        eq(s["encrypted"], False, "padded PCMU is clear: %r" % s)
+        eq(s["payload_type_changes"], 1, "one change, PCMU to PCMA")
+        eq(s["telephone_event_pt"], None, "no telephone events")
+    out = env.path("ex")
+    p = cclib.run([env.tool, "extract", cap, "-o", out])
+    line = [l for l in p.stdout.splitlines() if "ssrc-000000a1-wire-sent" in l]
+    ok(line and "PCMU and PCMA" in line[0] and "50 packets" in line[0], p.stdout)
+    with wave.open(os.path.join(out, "ssrc-000000a1-wire-sent.wav")) as w:
+        eq(w.getnframes(), 50 * 160, "both halves placed: 1 s at 8 kHz")
+    line = [l for l in p.stdout.splitlines() if "ssrc-000000b2-wire-sent" in l]
+    ok(line and "25 not placed" in line[0], p.stdout)
