@@ -659,6 +659,21 @@ static int file_open(void)
 			return -1;
 		}
 		cc_rot_current(W.rs, W.base, W.path, sizeof(W.path), &W.gen);
+		/*
+		 * By time: a process starting after the current file's time is up starts the next one
+		 * (the others' next batch follows), rather than write into a file older than -G.
+		 */
+		if (W.rot.seconds && !__atomic_load_n(&W.rs->done, __ATOMIC_RELAXED) &&
+		    time(NULL) >= W.rs->start + W.rot.seconds) {
+			uint8_t hdr[CC_HEADER_MAX];
+			if (cc_rot_advance(W.rs, W.base, &W.rot, W.gen, hdr, cc_format_header(W.fmt, hdr)) != 0)
+				cc_rot_current(W.rs, W.base, W.path, sizeof(W.path), &W.gen);
+		}
+		if (__atomic_load_n(&W.rs->done, __ATOMIC_RELAXED)) {
+			cc_warn("the %ld files of the rotation of %s are written (by this run or an earlier one: its "
+				"state is kept in $XDG_RUNTIME_DIR/clearcap-UID); not capturing", W.rot.files, W.base);
+			return -1;
+		}
 	}
 	if (__atomic_load_n(&W.fd, __ATOMIC_RELAXED) < 0) {
 		int fd = cc_wf_open();

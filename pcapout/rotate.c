@@ -100,6 +100,40 @@ static void publish(struct cc_rot_state *s, uint64_t gen, time_t start, long cnt
 	__atomic_fetch_add(&s->seq, 1, __ATOMIC_RELEASE);
 }
 
+/*
+ * Where a size rotation with no state goes on (a first run, or one whose state directory was
+ * emptied, at reboot say): after the files an earlier run left, which this run appends to (the
+ * wrapper without -a removed the first of them) - not at the first again, whose next rotation
+ * would replace the second.  A ring (-W) goes on in its newest file; numbered files after the
+ * last there is.  Names by time (-G) are new anyway.
+ */
+static long continue_at(const char *base, const struct cc_rot_cfg *cfg, time_t now)
+{
+	char name[CC_ROT_NAME_MAX];
+	struct stat st;
+	long at = 0;
+	struct timespec newest = { 0, 0 };
+
+	if (cfg->seconds || cc_rot_name(name, sizeof(name), base, cfg, now, 0) < 0 || stat(name, &st) < 0)
+		return 0;
+	newest = st.st_mtim;
+	for (long cnt = 1; cfg->files ? cnt < cfg->files : cnt < 1000000; cnt++) {
+		if (cc_rot_name(name, sizeof(name), base, cfg, now, cnt) < 0)
+			break;
+		if (stat(name, &st) < 0) {
+			if (!cfg->files)
+				break;
+			continue;
+		}
+		if (!cfg->files || st.st_mtim.tv_sec > newest.tv_sec ||
+		    (st.st_mtim.tv_sec == newest.tv_sec && st.st_mtim.tv_nsec > newest.tv_nsec)) {
+			at = cnt;
+			newest = st.st_mtim;
+		}
+	}
+	return at;
+}
+
 struct cc_rot_state *cc_rot_attach(const char *base, const struct cc_rot_cfg *cfg)
 {
 	struct cc_rot_state *s;
@@ -121,14 +155,15 @@ struct cc_rot_state *cc_rot_attach(const char *base, const struct cc_rot_cfg *cf
 	if (s->magic != CC_ROT_MAGIC || access(s->name, F_OK) < 0) {
 		char name[CC_ROT_NAME_MAX];
 		time_t now = time(NULL);
+		long cnt = continue_at(base, cfg, now);
 
-		if (cc_rot_name(name, sizeof(name), base, cfg, now, 0) < 0) {
+		if (cc_rot_name(name, sizeof(name), base, cfg, now, cnt) < 0) {
 			munmap(s, sizeof(*s));
 			unlock_state(fd);
 			return NULL;
 		}
 		s->done = 0;
-		publish(s, 0, now, 0, name);
+		publish(s, 0, now, cnt, name);
 		s->magic = CC_ROT_MAGIC;
 	}
 	unlock_state(fd);

@@ -892,6 +892,17 @@ static char *capture_path(const char *file)
  * non-directories (a FIFO, /dev/null) are left for the shim to open.  Returns whether something
  * is still there.
  */
+/* The file a capture to abs writes first: abs, or its rotation's first file. */
+static const char *rot_target(const char *abs, const struct options *o)
+{
+	static char first[4200];
+
+	if ((o->rotate_size || o->rotate_seconds) &&
+	    rotation_first(first, sizeof first, abs, o->rotate_size, o->rotate_seconds, o->rotate_files) == 0)
+		return first;
+	return abs;
+}
+
 static bool replace_old_capture(const char *abs, const char *file, bool append)
 {
 	struct stat st;
@@ -1712,9 +1723,14 @@ static int cmd_run(int argc, char **argv)
 			die("-C/-G: a pipe or FIFO cannot be rotated");
 		if (is_fifo(file))
 			o.live_fd = live_fifo(file, o.format);
-		/* The shim and the file name are checked before an old capture is removed. */
-		else if (!replace_old_capture(file, o.file, o.append))
-			check_creatable(file, o.file);
+		/*
+		 * The shim and the file name are checked before an old capture is removed.  A
+		 * rotation whose first file is not FILE itself (-W: FILE0, -G: a strftime name) never
+		 * writes FILE: a file of that name is left alone, as tcpdump leaves it, and its first
+		 * file is what is checked.
+		 */
+		else if (!replace_old_capture(rot_target(file, &o), o.file, o.append))
+			check_creatable(rot_target(file, &o), o.file);
 		/* A rotation appends to whichever file its state names, not necessarily this one. */
 		else if (o.append && !o.rotate_size && !o.rotate_seconds)
 			check_appendable(file, o.file, o.format);

@@ -6,6 +6,7 @@
 #define CC_TOOLS_DAILY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pcapout/pages.h"
@@ -24,6 +25,8 @@ bool is_fifo(const char *path);
 
 /* A new rotating capture (no -a): the shared rotation state and the first file start afresh. */
 void rotation_fresh(const char *file, long long size, long seconds, long files);
+/* The first file a rotation of FILE writes (FILE itself, FILE0 with -W, a strftime name with -G). */
+int rotation_first(char *out, size_t n, const char *file, long long size, long seconds, long files);
 
 struct progress {
 	bool on;

@@ -94,13 +94,19 @@ int live_fifo(const char *path, const char *format)
 	return fd;
 }
 
-void rotation_fresh(const char *file, long long size, long seconds, long files)
+int rotation_first(char *out, size_t n, const char *file, long long size, long seconds, long files)
 {
 	struct cc_rot_cfg cfg = { size, seconds, files };
+
+	return cc_rot_name(out, n, file, &cfg, time(NULL), 0);
+}
+
+void rotation_fresh(const char *file, long long size, long seconds, long files)
+{
 	char state[4200], first[4200];
 
 	if (cc_rot_state_path(state, sizeof state, file) == 0)
 		unlink(state);
-	if (cc_rot_name(first, sizeof first, file, &cfg, time(NULL), 0) == 0)
+	if (rotation_first(first, sizeof first, file, size, seconds, files) == 0)
 		unlink(first);
 }

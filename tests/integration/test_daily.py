@@ -483,6 +483,48 @@ def test_rotation_size_numbered(env):
     eq(total, 3000, "every record once")
 
 
+def test_rotation_append_after_its_state_is_gone(env):
+    """-a -C 1 where the rotation's state is gone (its directory is emptied at reboot): the run
+    goes on after the files the earlier one left, and no packet of theirs is lost (the second file
+    was replaced at the first rotation); and -C -W never touches a file named FILE itself, which
+    its ring (FILE0...) never writes."""
+    base = env.path("r.pcapng")
+    runs = [env.path("run1"), env.path("run2")]
+    for d in runs:
+        os.mkdir(d, 0o700)
+    cclib.run([env.tool, "-C", "1", "-w", base, "--", cclib.PY, "-c", FLOOD, "2500", "1000", "a"],
+              env=dict(env.env(), XDG_RUNTIME_DIR=runs[0]), timeout=60)
+    before = {n: tshark_count(env.path(n)) for n in os.listdir(env.tmp) if n.startswith("r.pcapng")}
+    ok(len(before) >= 3, "rotated: %r" % before)
+    cclib.run([env.tool, "-a", "-C", "1", "-w", base, "--", cclib.PY, "-c", FLOOD, "1500", "1000", "b"],
+              env=dict(env.env(), XDG_RUNTIME_DIR=runs[1]), timeout=60)
+    total = 0
+    for n in sorted(os.listdir(env.tmp)):
+        if n.startswith("r.pcapng"):
+            valid(env.path(n))
+            got = tshark_count(env.path(n))
+            ok(got >= before.get(n, 0), "%s kept its %d packets: %d" % (n, before.get(n, 0), got))
+            total += got
+    eq(total, 4000, "every record of both runs once")
+    precious = env.path("w.pcapng")
+    with open(precious, "w") as f:
+        f.write("precious\n")
+    cclib.run([env.tool, "-C", "1", "-W", "3", "-w", precious, "--", cclib.PY, "-c", FLOOD, "10", "100"],
+              env=env.env(), timeout=60)
+    eq(open(precious).read(), "precious\n", "FILE itself left alone by a ring of FILE0, FILE1, FILE2")
+    ok(os.path.exists(precious + "0"), "the ring's first file")
+
+
+def test_rotation_time_new_process_new_file(env):
+    """-G 1: a process that starts after the current file's second is up starts a new file, not
+    writes into the old one (two datagrams 1.5 s apart, from two processes, in two files)."""
+    base = env.path("g-%H%M%S.pcapng")
+    script = "%s -c \"$1\" 1 0; sleep 1.6; %s -c \"$1\" 1 0" % (cclib.PY, cclib.PY)
+    cclib.run([env.tool, "-G", "1", "-w", base, "--", "sh", "-c", script, "sh", SENDER], env=env.env(), timeout=60)
+    counts = {n: tshark_count(env.path(n)) for n in sorted(os.listdir(env.tmp)) if n.startswith("g-")}
+    eq(sorted(c for c in counts.values() if c), [1, 1], "one datagram in each of two files: %r" % counts)
+
+
 def test_rotation_processes_agree(env):
     """Three unrelated processes rotating one capture (CLEARCAP_ROTATE_*): one sequence of files,
     every record in exactly one, each file valid."""
