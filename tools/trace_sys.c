@@ -123,20 +123,35 @@ static void udp(struct tthread *t, int fd, struct tfd *e, int out, const struct 
 	uint64_t ts = cc_trace_now();
 	size_t cap;
 
+	int unknown = 0;
+
 	if (peer_given != NULL) {
 		peer = *peer_given;
 	} else {
 		if (!(e->flags & TFD_PEER))
 			cc_tfd_refresh(t->proc, fd, e);
-		if (!(e->flags & TFD_PEER))
-			return;         /* the shim does not guess a flow either */
+		if (!(e->flags & TFD_PEER) && out)
+			return;         /* (an unconnected socket sends nothing without an address) */
 		peer = e->peer;
+		/*
+		 * Received on an unconnected socket without asking whence (recv, read, a NULL name):
+		 * the shim asks the kernel itself, a tracer cannot.  Written from the unspecified
+		 * address, and said so, rather than left out of the file.
+		 */
+		unknown = !(e->flags & TFD_PEER);
 	}
 	if (!(e->flags & TFD_LOCAL))
 		cc_tfd_refresh(t->proc, fd, e);     /* bound by its first send */
 	local = e->local;
+	if (unknown) {
+		memset(&peer, 0, sizeof peer);
+		peer.family = local.family ? local.family : AF_INET;
+	}
 	memset(&f, 0, sizeof f);
-	if (local.family != peer.family || (e->flags & TFD_WILDCARD)) {
+	if (unknown) {
+		f.note = "source not known: received without its address (recv, read), which system-call "
+			 "tracing cannot ask for";
+	} else if (local.family != peer.family || (e->flags & TFD_WILDCARD)) {
 		struct cc_addr src;
 		if (cc_trace_route_src(&peer, &src) == 0) {
 			memcpy(local.ip, src.ip, 16);

@@ -84,6 +84,25 @@ def test_trace_static_udp(env):
     eq(cclib.tcpdump_count(cap, "outbound"), 2 * n, "tcpdump: outbound frames")
 
 
+def test_trace_recv_without_address(env):
+    """A static program receiving on an unconnected socket with recv (no name): every datagram is
+    in the file both ways - received ones from the unspecified address, saying why (a tracer
+    cannot ask the kernel whence, as the shim does) - never left out."""
+    exe = _static_peer(env)
+    cap = env.path("noname.pcapng")
+    n = 6
+    p = cclib.run([env.tool, "-w", cap, "--", exe, "noname", str(n)], env=env.env(preload=False))
+    port = _keys(p.stdout)["server_port"]
+    rows = _frames(cap, ["sll.pkttype", "ip.src", "udp.dstport", "udp.payload", "frame.comment"], "udp")
+    eq(sorted((r["sll.pkttype"], bytes.fromhex(r["udp.payload"]).decode()) for r in rows),
+       sorted((d, "noname %d" % i) for i in range(n) for d in (OUT, IN)), "each datagram sent and received")
+    for r in rows:
+        eq(int(r["udp.dstport"]), port, "to the receiving socket")
+        if r["sll.pkttype"] == IN:
+            eq(r["ip.src"], "0.0.0.0", "source not known")
+            ok("source not known" in r["frame.comment"], r["frame.comment"])
+
+
 def test_trace_options(env):
     """The wrapper's output options work when tracing: -f, -a, -F pcap, -w - (to a pipe)."""
     exe = _static_peer(env)

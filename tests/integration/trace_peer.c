@@ -10,6 +10,7 @@
  *   trace_peer flood N PORT  sends N 200-byte datagrams to 127.0.0.1:PORT; prints the rate
  *   trace_peer spawn T F     T threads and F forked children each send one datagram from a
  *                            socket of their own to a server that receives them all
+ *   trace_peer noname N      N datagrams to an unconnected socket, received with recv (no name)
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -217,6 +218,25 @@ static int spawn(int nt, int nf)
 	return 0;
 }
 
+/* Received on an unconnected socket without asking whence (recv, as many programs do). */
+static int noname(int n)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int r = socket(AF_INET, SOCK_DGRAM, 0), s = socket(AF_INET, SOCK_DGRAM, 0);
+	char buf[64];
+
+	if (r < 0 || s < 0 || bind(r, (struct sockaddr *)&a, sizeof a) < 0)
+		die("noname");
+	a.sin_port = htons((uint16_t)port_of(r));
+	printf("server_port %d\n", port_of(r));
+	for (int i = 0; i < n; i++) {
+		int len = snprintf(buf, sizeof buf, "noname %d", i);
+		if (sendto(s, buf, (size_t)len, 0, (struct sockaddr *)&a, sizeof a) != len || recv(r, buf, sizeof buf, 0) != len)
+			die("noname");
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -228,11 +248,13 @@ int main(int argc, char **argv)
 		return flood(atol(argv[2]), atoi(argv[3]));
 	if (argc >= 4 && strcmp(argv[1], "spawn") == 0)
 		return spawn(atoi(argv[2]), atoi(argv[3]));
+	if (argc >= 3 && strcmp(argv[1], "noname") == 0)
+		return noname(atoi(argv[2]));
 	if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
 		printf("ready %d\n", (int)getpid());
 		for (;;)
 			pause();
 	}
-	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F\n");
+	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F | noname N\n");
 	return 2;
 }
