@@ -892,15 +892,16 @@ static char *capture_path(const char *file)
  * non-directories (a FIFO, /dev/null) are left for the shim to open.  Returns whether something
  * is still there.
  */
-/* The file a capture to abs writes first: abs, or its rotation's first file. */
+/* The file a capture to abs writes first: abs, or its rotation's first file (named at the first call). */
 static const char *rot_target(const char *abs, const struct options *o)
 {
 	static char first[4200];
+	static int named = -1;
 
-	if ((o->rotate_size || o->rotate_seconds) &&
-	    rotation_first(first, sizeof first, abs, o->rotate_size, o->rotate_seconds, o->rotate_files) == 0)
-		return first;
-	return abs;
+	if (named < 0)
+		named = (o->rotate_size || o->rotate_seconds) &&
+			rotation_first(first, sizeof first, abs, o->rotate_size, o->rotate_seconds, o->rotate_files) == 0;
+	return named ? first : abs;
 }
 
 static bool replace_old_capture(const char *abs, const char *file, bool append)
@@ -1581,7 +1582,15 @@ static void report(const struct options *o, const struct totals *t, const char *
 		snprintf(extra + len, sizeof extra - len, ", %llu write error%s",
 			 (unsigned long long)t->write_errors, plural(t->write_errors, "s"));
 	describe_plain(t, plain, sizeof plain);
-	files = o->file != NULL ? describe_files(o->file, first_abs, t) : strdup(", no file (HEP only)");
+	if (o->file != NULL && (o->rotate_size || o->rotate_seconds)) {
+		/* The rotation's files: its first, as it was named at the start, and the ones after it. */
+		files = NULL;
+		if (asprintf(&files, ", files %s and on (rotated by %s)", rot_target(first_abs, o),
+			     o->rotate_size && o->rotate_seconds ? "-C and -G" : o->rotate_size ? "-C" : "-G") < 0)
+			die("out of memory");
+	} else {
+		files = o->file != NULL ? describe_files(o->file, first_abs, t) : strdup(", no file (HEP only)");
+	}
 	warn("%llu packet%s captured%s, %llu dropped, %llu process%s%s%s",
 	     (unsigned long long)t->captured, plural(t->captured, "s"), plain,
 	     (unsigned long long)t->dropped,

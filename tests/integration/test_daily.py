@@ -464,6 +464,8 @@ def test_rotation_size_ring(env):
     ok(len(full) >= 2, "full files: %r" % sizes)
     ok(1500 < total < 4000, "the ring keeps the newest records only: %d" % total)
     ok("4000 packets captured" in p.stderr, p.stderr)
+    # The summary names the ring's files, not FILE (which it never wrote).
+    ok("files %s0 and on (rotated by -C)" % base in p.stderr, p.stderr)
     print("     sizes: %s" % sizes)
 
 
