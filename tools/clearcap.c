@@ -857,7 +857,7 @@ static char *build_preload(const char *shim, const char *old)
 	return out;
 }
 
-static char *capture_path(const char *file)
+static char *capture_path(const char *file, bool by_time)
 {
 	const char *slash = strrchr(file, '/');
 	const char *base = slash != NULL ? slash + 1 : file;
@@ -878,6 +878,20 @@ static char *capture_path(const char *file)
 		dir = strndup(file, (size_t)(slash - file));
 	if (dir == NULL)
 		die("out of memory");
+	/*
+	 * -G names the directory by strftime too, as tcpdump does ('%Y%m%d/cap-%H.pcapng'): it cannot
+	 * be resolved now, only made absolute; each file's directory is the user's to make, and the
+	 * first is checked below like any file.
+	 */
+	if (by_time && strchr(dir, '%') != NULL) {
+		char cwd[4096];
+		if (file[0] != '/' && getcwd(cwd, sizeof cwd) == NULL)
+			die("%s: %s", file, strerror(errno));
+		if (asprintf(&abs, "%s%s%s", file[0] == '/' ? "" : cwd, file[0] == '/' ? "" : "/", file) < 0)
+			die("out of memory");
+		free(dir);
+		return abs;
+	}
 	/* Only the directory is resolved: a symlink as the last component is the shim's to refuse. */
 	abs = join_real(dir, base);
 	if (abs == NULL)
@@ -1726,7 +1740,7 @@ static int cmd_run(int argc, char **argv)
 	} else if (o.to_stdout) {
 		o.live_fd = live_stdout(o.format, &file);
 	} else {
-		file = capture_path(o.file);
+		file = capture_path(o.file, o.rotate_seconds > 0);
 		/* Before live_fifo waits for a reader and writes the header to it. */
 		if (is_fifo(file) && (o.rotate_size || o.rotate_seconds))
 			die("-C/-G: a pipe or FIFO cannot be rotated");

@@ -527,6 +527,24 @@ def test_rotation_time_new_process_new_file(env):
     eq(sorted(c for c in counts.values() if c), [1, 1], "one datagram in each of two files: %r" % counts)
 
 
+def test_rotation_time_strftime_directory(env):
+    """-G with strftime in the directory part too, as tcpdump takes it ('%Y%m%d/cap-%H%M%S'): the
+    file lands in the day's directory (which the user made); a day whose directory is missing is
+    refused in one line before the program runs."""
+    import time as _time
+    day = _time.strftime("%Y%m%d")
+    os.mkdir(env.path(day))
+    p = cclib.run([env.tool, "-G", "60", "-w", env.path("%Y%m%d/cap-%H%M%S.pcapng"), "--", cclib.PY, "-c", SENDER,
+                   "3", "0"], env=env.env(), timeout=60)
+    names = os.listdir(env.path(day))
+    eq(len(names), 1, "one file in the day's directory: %r" % names)
+    eq(tshark_count(os.path.join(env.path(day), names[0])), 3, "its datagrams")
+    p = cclib.run([env.tool, "-G", "60", "-w", env.path("none-%Y/cap.pcapng"), "--", "true"], env=env.env(),
+                  check=False)
+    eq(p.returncode, 2, "a missing directory refused")
+    eq(len(p.stderr.strip().splitlines()), 1, "in one line: %r" % p.stderr)
+
+
 def test_rotation_processes_agree(env):
     """Three unrelated processes rotating one capture (CLEARCAP_ROTATE_*): one sequence of files,
     every record in exactly one, each file valid."""
