@@ -39,8 +39,11 @@ def sipp_pair(env, cap, calls, transport="u1", extra_env=None):
 
 def sip_keys_tshark(cap, dfilter="sip"):
     """Each SIP message once, in time order: (call-id, method or status, cseq number, src port)."""
+    # Both ends of a TCP connection are in the file, each segment cut where its side wrote or read,
+    # and two processes' records can be milliseconds apart: the setting README gives for that.
     rows = tshark(cap, ["frame.time_epoch", "sip.Call-ID", "sip.Method", "sip.Status-Code", "sip.CSeq.seq",
-                        "sip.CSeq.method", "udp.srcport", "tcp.srcport"], dfilter)
+                        "sip.CSeq.method", "udp.srcport", "tcp.srcport"], dfilter,
+                  ["-o", "tcp.reassemble_out_of_order:TRUE"])
     rows.sort(key=lambda r: float(r[0]))
     seen, out = set(), []
     for r in rows:
