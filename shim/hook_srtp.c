@@ -420,33 +420,12 @@ static void watch_on(void)
 	cc_writer_srtp_in_use();
 }
 
-/*
- * Queues a plaintext with its tag: copied into a ring slot taken inline, or the slow way.
- * (Its bound known, GCC would copy with `rep movsq`, whose start costs more than glibc's memcpy
- * for a packet: the length is made opaque so that memcpy is called.)
- */
-static inline __attribute__((always_inline)) void queue_plain(int outgoing, int rtcp, const struct cc_sm_tag *t,
-							      const uint8_t *p, size_t len)
-{
-	struct cc_slot slot;
-	uint8_t *to;
-	int k = cc_sm_take(outgoing, rtcp, len, &slot, &to);
-
-	if (__builtin_expect(k == CC_SM_SLOT, 1)) {
-		size_t n = len;
-		__asm__("" : "+r"(n));
-		memcpy(to, p, n);
-		cc_sm_commit(&slot, t);
-	} else if (k == CC_SM_SLOW) {
-		cc_sm_plain(outgoing, t, p, len);
-	}
-}
-
 /* protect's body, the cleartext kept in `kept` (len bytes of room). */
 static inline __attribute__((always_inline)) long protect_into(int which, fn6 fn, uint8_t *kept, int len, void *a,
 								void *b, void *c, void *d, void *e, void *f)
 {
 	int *lenp = c;
+	/* (The length opaque, as in cc_sm_queue: glibc's memcpy, not `rep movsq`.) */
 	size_t n = (size_t)len;
 	__asm__("" : "+r"(n));
 	memcpy(kept, b, n);
@@ -462,7 +441,7 @@ static inline __attribute__((always_inline)) long protect_into(int which, fn6 fn
 		cc_dm_parts_of(b, (size_t)*lenp, &t.key);
 		t.keyref = keyref_for(a, 1, rtcp, kept, (size_t)len);
 		t.status = 0;
-		queue_plain(1, rtcp, &t, kept, (size_t)len);
+		cc_sm_queue(1, rtcp, &t, kept, (size_t)len);
 	}
 	errno = saved;
 	return r;
@@ -520,7 +499,7 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 		int rtcp = is_rtcp(which);
 		t.keyref = keyref_for(a, 0, rtcp, b, (size_t)*lenp);
 		t.status = 0;
-		queue_plain(0, rtcp, &t, b, (size_t)*lenp);
+		cc_sm_queue(0, rtcp, &t, b, (size_t)*lenp);
 	} else if (r > 0 && r < 32) {
 		t.keyref = 0;
 		t.status = (int)r;

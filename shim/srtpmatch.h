@@ -2,8 +2,8 @@
  * SRTP correlation, done on the writer's thread.
  *
  * The SRTP hooks queue each plaintext as a deferred record (pcapout/writer.h) tagged with the
- * bytes its protected packet's key is made of (cc_dm_parts_of, mixed here: cc_dm_parts_key); while SRTP is in use the socket
- * hooks queue every UDP datagram deferred too.  The writer's thread takes records in ring order,
+ * bytes its protected packet's key is made of (cc_dm_parts_of; mixed here, cc_dm_parts_key);
+ * while SRTP is in use the socket hooks queue every UDP datagram deferred too.  The writer's thread takes records in ring order,
  * which is the order the calls happened in, and matches them there: an outbound plaintext waits
  * for the datagram that carries its protected bytes and is written just ahead of it, on its
  * 5-tuple and at its time; a received datagram is remembered with its flow until the plaintext
@@ -88,6 +88,28 @@ static inline __attribute__((always_inline)) void cc_sm_commit(struct cc_slot *s
 
 /* cc_sm_take()'s CC_SM_SLOW: the plaintext queued the slow way. */
 void cc_sm_plain(int outgoing, const struct cc_sm_tag *t, const void *plain, size_t len);
+
+/*
+ * From the SRTP hooks: a plaintext p[0..len) with its tag, copied into a ring slot taken inline,
+ * or queued the slow way.  (Its bound known, GCC would copy with `rep movsq`, whose start costs
+ * more than glibc's memcpy for a packet: the length is made opaque so that memcpy is called.)
+ */
+static inline __attribute__((always_inline)) void cc_sm_queue(int outgoing, int rtcp, const struct cc_sm_tag *t,
+							      const uint8_t *p, size_t len)
+{
+	struct cc_slot slot;
+	uint8_t *to;
+	int k = cc_sm_take(outgoing, rtcp, len, &slot, &to);
+
+	if (__builtin_expect(k == CC_SM_SLOT, 1)) {
+		size_t n = len;
+		__asm__("" : "+r"(n));
+		memcpy(to, p, n);
+		cc_sm_commit(&slot, t);
+	} else if (k == CC_SM_SLOW) {
+		cc_sm_plain(outgoing, t, p, len);
+	}
+}
 
 /* A failed unprotect (t->status: libsrtp's status). */
 void cc_sm_failed(const struct cc_sm_tag *t);

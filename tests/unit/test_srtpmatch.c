@@ -162,19 +162,12 @@ static struct cc_sm_tag tag_of(uint32_t id, int status)
 /* The plaintext of packet `id` (its last four bytes say which), queued as the hooks queue it. */
 static void plain(int outgoing, uint32_t id, size_t len)
 {
-	uint8_t *b = calloc(1, len), *to;
+	uint8_t *b = calloc(1, len);
 	struct cc_sm_tag t = tag_of(id, 0);
-	struct cc_slot slot;
 
 	ck_assert_ptr_nonnull(b);
 	memcpy(b + len - 4, &id, 4);
-	int k = cc_sm_take(outgoing, 0, len, &slot, &to);
-	if (k == CC_SM_SLOT) {
-		memcpy(to, b, len);
-		cc_sm_commit(&slot, &t);
-	} else if (k == CC_SM_SLOW) {
-		cc_sm_plain(outgoing, &t, b, len);
-	}
+	cc_sm_queue(outgoing, 0, &t, b, len);
 	free(b);
 }
 
