@@ -1166,21 +1166,30 @@ static void hep_stats_locked(void)
 	}
 }
 
+/*
+ * The outputs from `first` on end their run (a TCP collector's queue gets its moment, the rest
+ * is dropped), and what the ones other than the file counted goes into it.  drain_lock held.
+ */
+static void outputs_end_locked(size_t first)
+{
+	int hep = 0;
+
+	for (size_t i = first; i < NOUTPUTS; i++)
+		if (outputs[i]->exit && outputs[i]->wanted()) {
+			outputs[i]->exit();
+			hep |= i > 0;
+		}
+	if (hep)
+		hep_stats_locked();
+}
+
 void cc_writer_stats_now(void)
 {
 	if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) != W_RUNNING)
 		return;
-	int saved = errno, hep = 0;
+	int saved = errno;
 	cc_lock(&W.drain_lock);
-	/* As at exit: what a TCP collector has not taken yet gets its moment, the rest is dropped. */
-	for (size_t i = 1; i < NOUTPUTS; i++)
-		if (outputs[i]->wanted()) {
-			if (outputs[i]->exit)
-				outputs[i]->exit();
-			hep = 1;
-		}
-	if (hep)
-		hep_stats_locked();
+	outputs_end_locked(1);          /* the file goes on: an exec's new image writes to it */
 	cc_unlock(&W.drain_lock);
 	errno = saved;
 }
@@ -1192,14 +1201,7 @@ void cc_writer_exit(void)
 		int saved = errno;
 		cc_lock(&W.drain_lock);
 		drain_deferred_locked();
-		int hep = 0;
-		for (size_t i = 0; i < NOUTPUTS; i++)
-			if (outputs[i]->exit && outputs[i]->wanted()) {
-				outputs[i]->exit();
-				hep |= i > 0;
-			}
-		if (hep)
-			hep_stats_locked();
+		outputs_end_locked(0);
 		cc_unlock(&W.drain_lock);
 		errno = saved;
 	}
