@@ -359,7 +359,7 @@ static struct flow *new_flow(const struct cc_hep_pkt *k)
 	f->outgoing = k->outgoing;
 	f->src = k->src;
 	f->dst = k->dst;
-	f->len = 0;
+	f->len = f->skip = 0;
 	return f;
 }
 
@@ -423,6 +423,16 @@ static int whole_messages(struct flow *f, const struct cc_hep_pkt *k)
 	return 0;
 }
 
+/* Passes over what of p[0..*n) belongs to a message too long to follow (too_long). */
+static void skip_rest(struct flow *f, const uint8_t **p, size_t *n)
+{
+	size_t s = f->skip < *n ? f->skip : *n;
+
+	f->skip -= s;
+	*p += s;
+	*n -= s;
+}
+
 /*
  * A segment's payload appended to its flow (made when it starts a SIP message), a buffer's room
  * at a time: segments are cut where the program wrote or read, so one may hold many messages, or
@@ -436,14 +446,8 @@ static struct flow *tcp_data(struct flow *f, const struct cc_hep_pkt *k)
 	/* A gap (a segment the capture lost) ends what was buffered: start again at a message. */
 	if (f && f->next_seq != k->seq)
 		f->len = f->skip = 0;
-	if (f) {
-		f->next_seq = k->seq + (uint32_t)k->len;
-		f->last = ++H.tick;
-		size_t s = f->skip < n ? f->skip : n;
-		f->skip -= s;
-		p += s;
-		n -= s;
-	}
+	if (f)
+		skip_rest(f, &p, &n);
 	while (n) {
 		if (!f || !f->len) {
 			size_t skip = 0;
@@ -460,9 +464,6 @@ static struct flow *tcp_data(struct flow *f, const struct cc_hep_pkt *k)
 				if (!cc_sip_is_start(p + skip, n - skip))
 					return NULL;
 				f = new_flow(k);
-				f->skip = 0;
-				f->next_seq = k->seq + (uint32_t)k->len;
-				f->last = ++H.tick;
 			}
 			p += skip;
 			n -= skip;
@@ -477,11 +478,12 @@ static struct flow *tcp_data(struct flow *f, const struct cc_hep_pkt *k)
 		if (f->len == FLOW_BUF) {
 			if (too_long(f) < 0)
 				return NULL;
-			size_t s = f->skip < n ? f->skip : n;
-			f->skip -= s;
-			p += s;
-			n -= s;
+			skip_rest(f, &p, &n);
 		}
+	}
+	if (f) {
+		f->next_seq = k->seq + (uint32_t)k->len;
+		f->last = ++H.tick;
 	}
 	return f;
 }
