@@ -864,9 +864,7 @@ static char *capture_path(const char *file, bool by_time)
 	char *dir, *abs;
 
 	if (base[0] == '\0') {
-		struct stat st;
-
-		if (stat(file, &st) == 0 && S_ISDIR(st.st_mode))
+		if (is_dir(file))
 			die("%s: Is a directory", file);
 		die("%s: a capture file name cannot end in '/'", file);
 	}
@@ -900,12 +898,6 @@ static char *capture_path(const char *file, bool by_time)
 	return abs;
 }
 
-/*
- * Without -a an old capture at FILE is removed, as tcpdump -w truncates it; a symlink is
- * removed, never followed, so a link planted there cannot point the capture elsewhere.  Other
- * non-directories (a FIFO, /dev/null) are left for the shim to open.  Returns whether something
- * is still there.
- */
 /* The file a capture to abs writes first: abs, or its rotation's first file (named at the first call). */
 static const char *rot_target(const char *abs, const struct options *o)
 {
@@ -918,6 +910,12 @@ static const char *rot_target(const char *abs, const struct options *o)
 	return named ? first : abs;
 }
 
+/*
+ * Without -a an old capture at FILE is removed, as tcpdump -w truncates it; a symlink is
+ * removed, never followed, so a link planted there cannot point the capture elsewhere.  Other
+ * non-directories (a FIFO, /dev/null) are left for the shim to open.  Returns whether something
+ * is still there.
+ */
 static bool replace_old_capture(const char *abs, const char *file, bool append)
 {
 	struct stat st;
