@@ -60,19 +60,38 @@ struct cc_fd {
 /*
  * A synthesized TCP stream's sequence numbers and FIN flags live in its socket's entry until the
  * program makes a second descriptor for the same socket (dup, dup2, dup3, F_DUPFD: an inetd-style
- * dup2 onto 0 and 1, CPython's socket.fromfd).  From then on they live in a share that every such
- * descriptor of this process uses, as the kernel keeps one socket behind them: the file shows one
- * stream whichever number moves the bytes, with acknowledgements that add up, and only the last
- * close sends our FIN.  A fixed pool (no allocation in a hook): when it is used up, the new entry
- * gets a copy of the numbers, as before shares existed.
+ * dup2 onto 0 and 1, CPython's socket.fromfd) or forks while the stream is open.  From then on they
+ * live in a share that every such descriptor uses, as the kernel keeps one socket behind them: the
+ * file shows one stream whichever number or process moves the bytes, with acknowledgements that
+ * add up, and only the last close sends our FIN.  The pool is one anonymous shared page made at
+ * start (cc_fd_init), so the processes forked from one start share it; refs counts descriptors
+ * across them.  A fixed pool (no allocation in a hook): when it is used up, the new entry gets a
+ * copy of the numbers, as before shares existed, and a fork leaves both sides without a FIN.
  */
 #define CC_TCP_SHARES 256
 struct cc_tcpshare {
 	uint32_t snd_seq, rcv_seq;
 	uint16_t flags;         /* FDF_FIN_OUT, FDF_FIN_IN */
-	uint16_t refs;          /* entries using it; 0: free */
+	uint16_t refs;          /* descriptors using it, in every process; 0: free */
 };
-extern struct cc_tcpshare cc_tcp_shares[CC_TCP_SHARES];
+extern struct cc_tcpshare *cc_tcp_shares;
+
+/* At start, before any hook: the pool becomes a page shared with forked children. */
+void cc_fd_init(void);
+
+/*
+ * Fork handlers.  prepare (parent, before fork): each open TCP stream gets a share, counted once
+ * more for the child's copy of its descriptor.  A fork that fails leaves that count behind: the
+ * stream then gets no FIN from us, as every forked stream got before shares.
+ */
+void cc_fd_fork_prepare(void);
+
+/*
+ * The process leaves (exit, _exit: every descriptor closes) or replaces its image (exec:
+ * close-on-exec descriptors close): its descriptors stop counting in their shares.  undo, after
+ * an exec that failed, counts the same ones again.
+ */
+void cc_fd_leaving(int exec, int undo);
 
 static inline struct cc_tcpshare *fd_share(const struct cc_fd *e)
 {
@@ -99,7 +118,7 @@ static inline uint16_t *fd_fin_flags(struct cc_fd *e)
 	return s ? &s->flags : &e->flags;
 }
 
-/* Whether closing e closes the socket: no other descriptor of this process shares it. */
+/* Whether closing e closes the socket: no other descriptor, here or in a forked process, shares it. */
 static inline int fd_last_ref(const struct cc_fd *e)
 {
 	struct cc_tcpshare *s = fd_share(e);

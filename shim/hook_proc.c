@@ -55,14 +55,15 @@ static int impairing(void)
 
 /*
  * The program closes fd, or puts another descriptor in its place (dup2, close_range, ...): our
- * FIN for a TCP stream whose last descriptor this is.  Not for a socket a fork shares with
- * another process (it stays open there), nor one another number of ours still holds (dup).
- * Before e is reset.  Keeps errno.
+ * FIN for a TCP stream whose last descriptor this is.  Not for one another number or another
+ * process still holds (dup, fork: counted in its share), nor, without a share (the pool used up),
+ * for a socket made before the last fork (it may stay open in the child).  Before e is reset.
+ * Keeps errno.
  */
 static void last_close(int fd, struct cc_fd *e)
 {
-	if (e && fd_kind(e) == FDK_TCP && e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED) &&
-	    fd_last_ref(e)) {
+	if (e && fd_kind(e) == FDK_TCP &&
+	    (fd_share(e) ? fd_last_ref(e) : e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED))) {
 		int saved = errno;
 		cc_tcp_fin(fd, e, 1);
 		errno = saved;
@@ -328,52 +329,65 @@ CC_EXPORT int fcntl64(int fd, int cmd, ...)
 }
 
 /*
- * Before the image is replaced, everything buffered goes to the file.  A vfork child shares our
- * memory and our writer with its suspended parent: it must do nothing at all, and it is told
- * apart by its pid (fork handlers, which refresh cc_pid, do not run for vfork).
+ * Before the image is replaced (exec) or the process ends (_exit), everything buffered goes to
+ * the file, and the descriptors that close stop counting in the TCP streams they share with
+ * forked processes (fdtable.h).  A vfork child shares our memory and our writer with its
+ * suspended parent: it must do nothing at all, and it is told apart by its pid (fork handlers,
+ * which refresh cc_pid, do not run for vfork).  Returns whether it did its work.
  */
-static void before_exec(void)
+static int before_exec(int exec)
 {
 	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && own_memory() && !cc_exit_blocked()) {
 		cc_impair_exit();       /* delayed datagrams go now: the new image has no sender thread */
 		cc_writer_flush();
 		cc_writer_stats_now();  /* (the exit handlers that write them do not run) */
+		cc_fd_leaving(exec, 0);
+		return 1;
 	}
+	return 0;
+}
+
+/* The exec returned r (it failed): its close-on-exec descriptors count again.  Keeps errno. */
+static int exec_failed(int left, int r)
+{
+	if (left)
+		cc_fd_leaving(1, 1);
+	return r;
 }
 
 CC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
 	REAL(execve);
-	before_exec();
-	return cc_real.execve(path, argv, envp);
+	int left = before_exec(1);
+	return exec_failed(left, cc_real.execve(path, argv, envp));
 }
 
 CC_EXPORT int execv(const char *path, char *const argv[])
 {
 	REAL(execv);
-	before_exec();
-	return cc_real.execv(path, argv);
+	int left = before_exec(1);
+	return exec_failed(left, cc_real.execv(path, argv));
 }
 
 CC_EXPORT int execvp(const char *file, char *const argv[])
 {
 	REAL(execvp);
-	before_exec();
-	return cc_real.execvp(file, argv);
+	int left = before_exec(1);
+	return exec_failed(left, cc_real.execvp(file, argv));
 }
 
 CC_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
 	REAL(execvpe);
-	before_exec();
-	return cc_real.execvpe(file, argv, envp);
+	int left = before_exec(1);
+	return exec_failed(left, cc_real.execvpe(file, argv, envp));
 }
 
 CC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
 	REAL(fexecve);
-	before_exec();
-	return cc_real.fexecve(fd, argv, envp);
+	int left = before_exec(1);
+	return exec_failed(left, cc_real.fexecve(fd, argv, envp));
 }
 
 /*
@@ -455,7 +469,7 @@ CC_EXPORT int execle(const char *path, const char *arg, ...)
 CC_EXPORT void _exit(int status)
 {
 	REAL(_exit);
-	before_exec();
+	before_exec(0);
 	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && own_memory())
 		cc_control_exit();
 	cc_real._exit(status);
@@ -465,7 +479,7 @@ CC_EXPORT void _exit(int status)
 CC_EXPORT void _Exit(int status)
 {
 	REAL(_Exit);
-	before_exec();
+	before_exec(0);
 	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && own_memory())
 		cc_control_exit();
 	cc_real._Exit(status);

@@ -44,6 +44,7 @@ static void atfork_prepare(void)
 {
 	int saved = errno;
 
+	cc_fd_fork_prepare();           /* before any lock: it takes none */
 	cc_forklock_prepare();
 	cc_impair_atfork_prepare();
 	errno = saved;
@@ -164,6 +165,7 @@ static void load(void)
 		cc_verbose_loaded(file);
 		cc_sm_init();
 		cc_impair_init();
+		cc_fd_init();
 		set_comment();
 		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 		/* Last: the hooks' "on" paths use cc_real without REAL(), found above. */
@@ -205,5 +207,6 @@ __attribute__((destructor)) static void clearcap_dtor(void)
 		cc_writer_exit();
 		cc_srtp_exit();         /* after the writer's thread counted the last failures */
 		cc_control_exit();
+		cc_fd_leaving(0, 0);
 	}
 }

@@ -13,7 +13,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 QUICK = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_cmsg_unchanged",
          "test_gso_gro_split", "test_flow_cache_follows_changes", "test_receive_calls_as_without_the_shim",
-         "test_tcp_socket_under_several_numbers_is_one_stream", "test_hot_rx_lane_follows_changes"]
+         "test_tcp_socket_under_several_numbers_is_one_stream", "test_hot_rx_lane_follows_changes",
+         "test_tcp_socket_shared_across_fork_is_one_stream"]
 TSAN = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_flow_cache_follows_changes",
         "test_tcp_socket_under_several_numbers_is_one_stream"]
 
@@ -218,6 +219,80 @@ ctypes.CDLL(None).closefrom(fd)
         eq(sum(1 for r in rows if r[0] == stream and r[4] == "1" and r[1] == client), 1,
            "one FIN from the client of stream %s (%r)" % (stream, data))
         eq([r for r in rows if r[0] == stream and r[5]], [], "stream %s: nothing tshark flags" % stream)
+
+
+def test_tcp_socket_shared_across_fork_is_one_stream(env):
+    """A TCP connection open when the program forks is one socket in both processes.  Parent and
+    child writing and reading it in turn, one closing before the other, the child leaving by exec
+    (the socket closes on exec) or by _exit without a close: each connection is one stream in the
+    file, whole in tshark's follow, nothing flagged (no overlap of the two processes' bytes), and
+    one FIN from the client, written by the process whose close was the socket's last."""
+    port, t, got = cclib.tcp_server(4, echo=True)
+    cap = env.path("c.pcapng")
+    code = r"""
+import os, socket, sys
+port = int(sys.argv[1])
+def rd(c, n):
+    b = b''
+    while len(b) < n:
+        b += c.recv(n - len(b))
+    return b
+def say(c, w):
+    c.sendall(w); assert rd(c, len(w)) == w.upper()
+def conn(tag):
+    c = socket.create_connection(('127.0.0.1', port)); say(c, tag + b'-0\n'); return c
+# 1: turns, the child closes first, the parent's close is the last
+c = conn(b'turns'); r1, w1 = os.pipe(); r2, w2 = os.pipe()
+pid = os.fork()
+if pid == 0:
+    for i in range(3):
+        os.read(r1, 1); say(c, b'turns-child-%d\n' % i); os.write(w2, b'x')
+    c.close(); os.write(w2, b'x'); os._exit(0)
+for i in range(3):
+    say(c, b'turns-parent-%d\n' % i); os.write(w1, b'x'); os.read(r2, 1)
+os.read(r2, 1); say(c, b'turns-end\n'); os.waitpid(pid, 0); c.close()
+# 2: the parent closes at once, the child's close is the last
+c = conn(b'handed')
+pid = os.fork()
+if pid == 0:
+    os.read(r1, 1); say(c, b'handed-child\n'); c.close(); os._exit(0)
+c.close(); os.write(w1, b'x'); os.waitpid(pid, 0)
+# 3: the child execs (Python's sockets close on exec), then the parent goes on
+c = conn(b'exec')
+pid = os.fork()
+if pid == 0:
+    say(c, b'exec-child\n'); os.execv('/bin/true', ['true'])
+os.waitpid(pid, 0); say(c, b'exec-parent\n'); c.close()
+# 4: the child leaves by _exit with the socket open, then the parent goes on
+c = conn(b'exit')
+pid = os.fork()
+if pid == 0:
+    say(c, b'exit-child\n'); os._exit(0)
+os.waitpid(pid, 0); say(c, b'exit-parent\n'); c.close()
+"""
+    p = py(env, code, cap, args=[str(port)])
+    t.join(timeout=30)
+    want = [b"turns-0\n" + b"".join(b"turns-parent-%d\nturns-child-%d\n" % (i, i) for i in range(3)) + b"turns-end\n",
+            b"handed-0\nhanded-child\n", b"exec-0\nexec-child\nexec-parent\n", b"exit-0\nexit-child\nexit-parent\n"]
+    eq(got, want, "the server got every byte")
+    eq(p.stderr.count("clearcap:"), 0, "no warning: %r" % p.stderr)
+    # Two processes append to the file, each in its own time: sorted as the README says.
+    srt = env.path("sorted.pcapng")
+    cclib.run(["reordercap", cap, srt], timeout=30)
+    rows = tshark(srt, ["tcp.stream", "tcp.srcport", "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.fin",
+                        "tcp.analysis.flags", "frame.comment"])
+    streams = client_streams(rows)
+    eq(len(streams), 4, "four connections")
+    parent = {r[6] for r in rows if r[2] == "1" and r[3] == "0"}
+    eq(len(parent), 1, "the parent made every connection")
+    pids = {r[6] for r in rows} - parent
+    eq(len(pids), 4, "frames of the four children: %r" % pids)
+    for n, ((stream, client), data) in enumerate(zip(streams.items(), want)):
+        eq(cclib.follow_tcp(srt, int(stream)), (data, data.upper()), "stream %s whole in tshark's follow" % stream)
+        eq([r for r in rows if r[0] == stream and r[5]], [], "stream %s (%r): nothing tshark flags" % (stream, data))
+        fins = [r[6] for r in rows if r[0] == stream and r[4] == "1" and r[1] == client]
+        eq(len(fins), 1, "one FIN from the client of stream %s (%r)" % (stream, data))
+        eq(fins[0] in parent, n != 1, "stream %s's FIN written by %s" % (stream, "the child" if n == 1 else "the parent"))
 
 
 def test_tcp_stream_goes_on_over_exec(env):

@@ -26,6 +26,12 @@ $(BUILD)/tests/test_ownfd: tests/unit/test_ownfd.c tests/unit/check_main.h $(BUI
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_ownfd.c $(BUILD)/obj/shim/ownfd.o $(call OBJ,$(PCAPOUT_UNIT_SRC)) -lpcap -pthread $(CHECK_LIBS)
 
+# shim/fdtable.c: a TCP stream shared by descriptors and forked processes, across real forks.
+UNIT_TESTS += $(BUILD)/tests/test_fdtable
+$(BUILD)/tests/test_fdtable: tests/unit/test_fdtable.c tests/unit/check_main.h $(BUILD)/obj/shim/fdtable.o $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_fdtable.c $(BUILD)/obj/shim/fdtable.o $(CHECK_LIBS)
+
 # shim/tcpinfo.c: a joined stream's byte counts, against real loopback connections.
 UNIT_TESTS += $(BUILD)/tests/test_tcpinfo
 $(BUILD)/tests/test_tcpinfo: tests/unit/test_tcpinfo.c tests/unit/check_main.h $(BUILD)/obj/shim/tcpinfo.o $(HEADERS)
