@@ -94,7 +94,10 @@ tshark -n -r "$cap" -o sctp.tsn_analysis:FALSE \
 echo
 echo "   curl's HTTPS request and response, decrypted (plaintext) and decrypted by tshark from the"
 echo "   secrets clearcap put in the file (wire):"
-tshark -n -r "$cap" -Y http -T fields -e frame.interface_name -e _ws.col.Info 2>/dev/null | sed 's/^/   /'
+# (openssl s_server -www answers HTTP/1.0 with no length: its body ends at the server's FIN, which
+# curl never reads on the wire, so tshark would wait for the body before naming the response.)
+tshark -n -r "$cap" -o http.desegment_body:FALSE -Y http -T fields -e frame.interface_name -e _ws.col.Info \
+	2>/dev/null | sed 's/^/   /'
 echo
 
 echo "   the UDP ping/pong with real addresses (direction: 4 = sent, 0 = received; pid of each process):"
