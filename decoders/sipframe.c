@@ -31,6 +31,22 @@ int cc_sip_is_start(const uint8_t *p, size_t len)
 	return 0;
 }
 
+int cc_sip_may_start(const uint8_t *p, size_t len)
+{
+	if (cc_sip_is_start(p, len))
+		return 1;
+	if (!len)
+		return 0;
+	if (len < 8 && memcmp(p, "SIP/2.0 ", len) == 0)
+		return 1;
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		size_t n = strlen(methods[i]);
+		if (len <= n && memcmp(p, methods[i], len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* The end of the headers (index just past CRLFCRLF), or 0 when not within len. */
 static size_t headers_end(const uint8_t *p, size_t len)
 {

@@ -14,6 +14,9 @@
 /* True when p starts like a SIP request line (a known method and a space) or a status line. */
 int cc_sip_is_start(const uint8_t *p, size_t len);
 
+/* Also true when p, too short to say, is the first bytes of such a line ("OPT", "SIP/2"). */
+int cc_sip_may_start(const uint8_t *p, size_t len);
+
 /*
  * The length of the whole SIP message at the start of a stream buffer: headers up to the empty
  * line, then Content-Length bytes of body (RFC 3261 section 18.3: mandatory on streams).

@@ -456,12 +456,13 @@ static struct flow *tcp_data(struct flow *f, const struct cc_hep_pkt *k)
 			if (skip == n)
 				break;
 			/*
-			 * A stream not followed yet starts where a SIP message does; one followed goes on
+			 * A stream not followed yet starts where a SIP message does, or may (its first
+			 * segment too short to say: a program that wrote 'OPT' first); one followed goes on
 			 * into the buffer, where whole_messages() judges it once enough of it is there (a
 			 * cut may leave a message's first bytes alone at a segment's end).
 			 */
 			if (!f) {
-				if (!cc_sip_is_start(p + skip, n - skip))
+				if (!cc_sip_may_start(p + skip, n - skip))
 					return NULL;
 				f = new_flow(k);
 			}

@@ -9,6 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cc_sip_media m[8];
 
 	(void)cc_sip_is_start(data, size);
+	(void)cc_sip_may_start(data, size);
 	long n = cc_sip_msg_len(data, size);
 	if (n > 0 && (size_t)n > size)
 		__builtin_trap();

@@ -992,6 +992,47 @@ def test_hep_sip_over_tcp_in_any_cut(env):
     eq(summary_hep(p.stderr), (len(want), 2), "the long message counted as dropped on each side")
 
 
+SIP_TCP_PIECES = r"""
+import socket, threading
+srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1)
+c = socket.socket(); c.connect(srv.getsockname()); a, _ = srv.accept()
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def m(cid):
+    return ('OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bK%s\r\n'
+            'From: <sip:a@x>;tag=1\r\nTo: <sip:bob@x>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\n'
+            'Content-Length: 0\r\n\r\n' % (cid, cid)).encode()
+msgs = [m('piece-%d' % i) for i in range(3)]
+data = b''.join(msgs)
+# The stream's first bytes alone, on both sides: the sender writes 'OPT' first (then the rest),
+# the reader takes 2 bytes first (then the rest as it comes).
+ready = threading.Event()
+def reader():
+    n = len(data); got = a.recv(2); n -= len(got); ready.set()
+    while n:
+        d = a.recv(n); n -= len(d)
+t = threading.Thread(target=reader); t.start()
+c.sendall(data[:3]); ready.wait(); c.sendall(data[3:])
+t.join()
+print('ok')
+"""
+
+
+def test_hep_sip_over_tcp_first_bytes_alone(env):
+    """A SIP-over-TCP stream whose first segment holds only the first bytes of its start line (a
+    program that writes 'OPT' and then the rest; a reader that takes 2 bytes first): followed from
+    there all the same, every message at the collector once per side."""
+    col = _UdpCollector()
+    try:
+        cap = env.path("pieces.pcapng")
+        p = cclib.run([env.tool, "-w", cap, "--hep", "udp:127.0.0.1:%d" % col.port, "--",
+                       cclib.PY, "-c", SIP_TCP_PIECES], env=env.env(None, preload=False))
+        eq(p.stdout.strip(), "ok", "the program ran: %r" % p.stderr)
+        got = sorted(c[17].decode() for c in col.take() if c[11] == b"\x01")
+    finally:
+        col.close()
+    eq(got, sorted(["piece-%d" % i for i in range(3)] * 2), "every message, sent and received")
+
+
 FORK_EXIT = r"""
 import os, socket, sys
 r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0))

@@ -235,6 +235,16 @@ START_TEST(sip_boundaries)
 	ck_assert(cc_sip_is_start((const uint8_t *)"SIP/2.0 180 Ringing", 19));
 	ck_assert(!cc_sip_is_start((const uint8_t *)"GET / HTTP/1.1", 14));
 	ck_assert(!cc_sip_is_start((const uint8_t *)"\x16\x03\x01\x02\x00", 5));
+	/* Every first piece of a start line may start one; nothing else does. */
+	for (size_t i = 1; i <= n; i++)
+		ck_assert(cc_sip_may_start(p, i));
+	for (size_t i = 1; i <= 19; i++)
+		ck_assert(cc_sip_may_start((const uint8_t *)"SIP/2.0 180 Ringing", i));
+	ck_assert(!cc_sip_may_start((const uint8_t *)"G", 1));
+	ck_assert(!cc_sip_may_start((const uint8_t *)"INVITEX", 7));
+	ck_assert(!cc_sip_may_start((const uint8_t *)"SIP/3", 5));
+	ck_assert(!cc_sip_may_start((const uint8_t *)"\x16\x03", 2));
+	ck_assert(!cc_sip_may_start((const uint8_t *)"", 0));
 	ck_assert_int_eq(cc_sip_msg_len(p, n), (long)n);
 	/* Every cut before the end of the body: not yet. */
 	for (size_t i = 16; i < n; i++)
