@@ -22,6 +22,7 @@ int cc_udp_duped;
 uint32_t cc_fd_gen = 1;         /* (a hot lane never filled holds 0) */
 static struct cc_tcpshare private_shares[CC_TCP_SHARES];
 struct cc_tcpshare *cc_tcp_shares = private_shares;
+static int forking;             /* between the fork handlers' prepare and done */
 
 void cc_fd_init(void)
 {
@@ -30,37 +31,87 @@ void cc_fd_init(void)
 	if (cc_tcp_shares != private_shares)
 		return;
 	for (unsigned i = 0; i < CC_TCP_SHARES; i++)
-		if (__atomic_load_n(&private_shares[i].refs, __ATOMIC_ACQUIRE))
+		if (share_refs(&private_shares[i]))
 			return;         /* (a hook ran before start and shared a stream: keep the pool) */
 	p = mmap(NULL, sizeof(private_shares), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p != MAP_FAILED)
 		__atomic_store_n(&cc_tcp_shares, p, __ATOMIC_RELEASE);
 }
 
+static void hold(struct cc_tcpshare *t, unsigned n)
+{
+	__atomic_fetch_add(&t->refs_gen, n, __ATOMIC_ACQ_REL);
+}
+
+/* One count fewer (never below none: a count is too high rather than too low, fdtable.h). */
+static void drop(struct cc_tcpshare *t)
+{
+	uint32_t rg = __atomic_load_n(&t->refs_gen, __ATOMIC_ACQUIRE);
+
+	while ((rg & 0xffff) && !__atomic_compare_exchange_n(&t->refs_gen, &rg, rg - 1, 1, __ATOMIC_ACQ_REL,
+							      __ATOMIC_ACQUIRE))
+		;
+}
+
 void cc_fd_unshare(struct cc_fd *e)
 {
 	unsigned s = __atomic_exchange_n(&e->share, 0, __ATOMIC_ACQ_REL);
 
+	__atomic_store_n(&e->exec_hold, 0, __ATOMIC_RELAXED);   /* (let go of already) */
 	if (s)
-		__atomic_fetch_sub(&cc_tcp_shares[s - 1].refs, 1, __ATOMIC_RELEASE);
+		drop(&cc_tcp_shares[s - 1]);
 }
 
-/* o's share, made now if it has none (counting o): 1 + its index, 0 when the pool is used up. */
+int cc_fd_close_last(struct cc_fd *e)
+{
+	unsigned s = __atomic_load_n(&e->share, __ATOMIC_ACQUIRE);
+
+	if (!s)
+		return -1;
+	/*
+	 * Decided on the count itself: of two processes closing at once, one takes it from 2 to 1
+	 * (not the last), the other then sees 1.  At 1 no one else holds the stream: the FIN is
+	 * written from the share before the reset gives it up.
+	 */
+	struct cc_tcpshare *t = &cc_tcp_shares[s - 1];
+	uint32_t rg = __atomic_load_n(&t->refs_gen, __ATOMIC_ACQUIRE);
+	while ((rg & 0xffff) > 1)
+		if (__atomic_compare_exchange_n(&t->refs_gen, &rg, rg - 1, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(&e->share, 0, __ATOMIC_RELEASE);        /* counted out already */
+			return 0;
+		}
+	return 1;
+}
+
+/*
+ * o's share, made now if it has none (counting o): 1 + its index, 0 when the pool is used up.
+ * Two threads making one for the same entry (a dup and a fork) end with one: the loser gives its
+ * back.  Bytes another thread moves on o while its numbers are copied are added after.
+ */
 static unsigned share_of(struct cc_fd *o)
 {
 	unsigned s = __atomic_load_n(&o->share, __ATOMIC_ACQUIRE);
 
 	for (unsigned i = 0; !s && i < CC_TCP_SHARES; i++) {
-		uint16_t free_ = 0;
 		struct cc_tcpshare *t = &cc_tcp_shares[i];
-		if (!__atomic_compare_exchange_n(&t->refs, &free_, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		uint32_t rg = __atomic_load_n(&t->refs_gen, __ATOMIC_ACQUIRE);
+		if ((rg & 0xffff) || !__atomic_compare_exchange_n(&t->refs_gen, &rg, (rg & 0xffff0000u) + 0x10001u, 0,
+								   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 			continue;
-		/* (A byte another thread moves on o between these lines and the next is not counted.) */
-		t->snd_seq = __atomic_load_n(&o->snd_seq, __ATOMIC_RELAXED);
-		t->rcv_seq = __atomic_load_n(&o->rcv_seq, __ATOMIC_RELAXED);
+		uint32_t snd = __atomic_load_n(&o->snd_seq, __ATOMIC_RELAXED);
+		uint32_t rcv = __atomic_load_n(&o->rcv_seq, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->snd_seq, snd, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->rcv_seq, rcv, __ATOMIC_RELAXED);
 		__atomic_store_n(&t->flags, (uint16_t)(fd_flags(o) & (FDF_FIN_OUT | FDF_FIN_IN)), __ATOMIC_RELAXED);
+		uint16_t none = 0;
+		if (!__atomic_compare_exchange_n(&o->share, &none, (uint16_t)(i + 1), 0, __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE)) {
+			drop(t);
+			return none;
+		}
+		__atomic_fetch_add(&t->snd_seq, __atomic_load_n(&o->snd_seq, __ATOMIC_RELAXED) - snd, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&t->rcv_seq, __atomic_load_n(&o->rcv_seq, __ATOMIC_RELAXED) - rcv, __ATOMIC_RELAXED);
 		s = i + 1;
-		__atomic_store_n(&o->share, (uint16_t)s, __ATOMIC_RELEASE);
 	}
 	return s;
 }
@@ -75,7 +126,7 @@ void cc_fd_dup_tcp(struct cc_fd *o, int newfd)
 	cc_fd_unshare(n);
 	s = share_of(o);
 	if (s)
-		__atomic_fetch_add(&cc_tcp_shares[s - 1].refs, 1, __ATOMIC_ACQ_REL);
+		hold(&cc_tcp_shares[s - 1], __atomic_load_n(&forking, __ATOMIC_ACQUIRE) ? 2 : 1);
 	n->family = o->family;
 	n->tos = o->tos;
 	n->ttl = o->ttl;
@@ -85,8 +136,8 @@ void cc_fd_dup_tcp(struct cc_fd *o, int newfd)
 	n->fork_gen = o->fork_gen;
 	n->local = o->local;
 	n->peer = o->peer;
-	n->snd_seq = __atomic_load_n(&o->snd_seq, __ATOMIC_RELAXED);
-	n->rcv_seq = __atomic_load_n(&o->rcv_seq, __ATOMIC_RELAXED);
+	__atomic_store_n(&n->snd_seq, __atomic_load_n(&o->snd_seq, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+	__atomic_store_n(&n->rcv_seq, __atomic_load_n(&o->rcv_seq, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 	__atomic_store_n(&n->share, (uint16_t)s, __ATOMIC_RELEASE);
 	__atomic_store_n(&n->flags, (uint16_t)fd_flags(o), __ATOMIC_RELAXED);
 	__atomic_store_n(&n->kind, FDK_TCP, __ATOMIC_RELEASE);       /* last: the entry is whole */
@@ -107,41 +158,77 @@ static void each_entry(void (*fn)(int fd, struct cc_fd *e, int arg), int arg)
 static void fork_one(int fd, struct cc_fd *e, int arg)
 {
 	(void)fd, (void)arg;
-	if (fd_kind(e) != FDK_TCP || !(fd_flags(e) & FDF_TCP_OPEN))
+	if (fd_kind(e) != FDK_TCP)
 		return;
-	unsigned s = share_of(e);
+	unsigned s = __atomic_load_n(&e->share, __ATOMIC_ACQUIRE);
+	if (!s && (fd_flags(e) & FDF_TCP_OPEN))
+		s = share_of(e);
 	if (s)
-		__atomic_fetch_add(&cc_tcp_shares[s - 1].refs, 1, __ATOMIC_ACQ_REL);   /* the child's copy */
+		hold(&cc_tcp_shares[s - 1], 1);       /* the child's copy */
 }
 
 void cc_fd_fork_prepare(void)
 {
+	__atomic_store_n(&forking, 1, __ATOMIC_RELEASE);
 	each_entry(fork_one, 0);
+}
+
+void cc_fd_fork_done(void)
+{
+	__atomic_store_n(&forking, 0, __ATOMIC_RELEASE);
+}
+
+/* exec: e's share let go of (kept in exec_hold), its numbers in e for an exec that fails. */
+static void exec_leave(struct cc_fd *e)
+{
+	unsigned s = __atomic_exchange_n(&e->share, 0, __ATOMIC_ACQ_REL);
+
+	if (!s)
+		return;
+	struct cc_tcpshare *t = &cc_tcp_shares[s - 1];
+	__atomic_store_n(&e->snd_seq, __atomic_load_n(&t->snd_seq, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+	__atomic_store_n(&e->rcv_seq, __atomic_load_n(&t->rcv_seq, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+	__atomic_store_n(&e->exec_hold, (__atomic_load_n(&t->refs_gen, __ATOMIC_ACQUIRE) & 0xffff0000u) | s,
+			 __ATOMIC_RELEASE);
+	drop(t);
+}
+
+/* The exec failed: e counts in its share again, unless the share was given up and taken anew. */
+static void exec_back(struct cc_fd *e)
+{
+	uint32_t h = __atomic_exchange_n(&e->exec_hold, 0, __ATOMIC_ACQ_REL);
+
+	if (!h)
+		return;
+	struct cc_tcpshare *t = &cc_tcp_shares[(h & 0xffff) - 1];
+	uint32_t rg = __atomic_load_n(&t->refs_gen, __ATOMIC_ACQUIRE);
+	while ((rg & 0xffff0000u) == (h & 0xffff0000u) && (rg & 0xffff))
+		if (__atomic_compare_exchange_n(&t->refs_gen, &rg, rg + 1, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(&e->share, (uint16_t)(h & 0xffff), __ATOMIC_RELEASE);
+			return;
+		}
+	/* (Else e goes on alone from the numbers it had at the exec.) */
 }
 
 /* arg: 0 leaving for good, 1 exec, 2 exec failed (undo). */
 static void leave_one(int fd, struct cc_fd *e, int arg)
 {
-	unsigned s = __atomic_load_n(&e->share, __ATOMIC_ACQUIRE);
-
-	if (!s || fd_kind(e) != FDK_TCP)
+	if (fd_kind(e) != FDK_TCP)
 		return;
 	if (!arg) {
 		cc_fd_unshare(e);
 		return;
 	}
-	/*
-	 * exec: only close-on-exec descriptors close; the others go on in the new image.  The entry
-	 * keeps its share, for an exec that fails (a close by another thread during that failing
-	 * exec would count twice: not guarded).
-	 */
-	long fl = syscall(SYS_fcntl, fd, F_GETFD);
-	if (fl >= 0 && (fl & FD_CLOEXEC)) {
-		if (arg == 1)
-			__atomic_fetch_sub(&cc_tcp_shares[s - 1].refs, 1, __ATOMIC_RELEASE);
-		else
-			__atomic_fetch_add(&cc_tcp_shares[s - 1].refs, 1, __ATOMIC_ACQ_REL);
+	if (arg == 2) {
+		exec_back(e);
+		return;
 	}
+	/* exec: only close-on-exec descriptors close; the others go on in the new image. */
+	if (!__atomic_load_n(&e->share, __ATOMIC_ACQUIRE))
+		return;
+	long fl = syscall(SYS_fcntl, fd, F_GETFD);
+	if (fl >= 0 && (fl & FD_CLOEXEC))
+		exec_leave(e);
 }
 
 void cc_fd_leaving(int exec, int undo)

@@ -53,6 +53,7 @@ struct cc_fd {
 	uint16_t mss;
 	uint16_t share;         /* TCP: 1 + index in cc_tcp_shares, 0 for none (fd_seq) */
 	uint32_t fork_gen;      /* fork generation the entry was made in */
+	uint32_t exec_hold;     /* share let go of for an exec under way: its generation << 16 | share */
 	struct cc_addr local, peer;
 	uint32_t snd_seq, rcv_seq;
 };
@@ -63,35 +64,54 @@ struct cc_fd {
  * dup2 onto 0 and 1, CPython's socket.fromfd) or forks while the stream is open.  From then on they
  * live in a share that every such descriptor uses, as the kernel keeps one socket behind them: the
  * file shows one stream whichever number or process moves the bytes, with acknowledgements that
- * add up, and only the last close sends our FIN.  The pool is one anonymous shared page made at
- * start (cc_fd_init), so the processes forked from one start share it; refs counts descriptors
- * across them.  A fixed pool (no allocation in a hook): when it is used up, the new entry gets a
- * copy of the numbers, as before shares existed, and a fork leaves both sides without a FIN.
+ * add up, and only the last close sends our FIN.  The pool is anonymous shared memory made at
+ * start (cc_fd_init), so the processes forked from one start share it, and a share counts
+ * descriptors across them.  A fixed pool (no allocation in a hook): when it is used up, the new
+ * entry gets a copy of the numbers, as before shares existed, and a fork leaves both sides
+ * without a FIN.  A count is only ever too high, never too low (a process killed, or a parent
+ * leaving inside daemon(), keeps its count): the stream then gets no FIN, never an early one.
  */
 #define CC_TCP_SHARES 256
 struct cc_tcpshare {
 	uint32_t snd_seq, rcv_seq;
+	uint32_t refs_gen;      /* descriptors using it, in every process (low 16 bits; 0: free), and
+				 * how often it was taken (high 16): one word, so that a count given
+				 * back after an exec never lands on a share taken anew meanwhile */
 	uint16_t flags;         /* FDF_FIN_OUT, FDF_FIN_IN */
-	uint16_t refs;          /* descriptors using it, in every process; 0: free */
-};
+} __attribute__((aligned(64)));         /* (streams of different processes: lines of their own) */
 extern struct cc_tcpshare *cc_tcp_shares;
 
-/* At start, before any hook: the pool becomes a page shared with forked children. */
+static inline unsigned share_refs(const struct cc_tcpshare *t)
+{
+	return __atomic_load_n(&t->refs_gen, __ATOMIC_ACQUIRE) & 0xffff;
+}
+
+/* At start, before any hook: the pool becomes memory shared with forked children. */
 void cc_fd_init(void);
 
 /*
- * Fork handlers.  prepare (parent, before fork): each open TCP stream gets a share, counted once
- * more for the child's copy of its descriptor.  A fork that fails leaves that count behind: the
- * stream then gets no FIN from us, as every forked stream got before shares.
+ * Fork handlers.  prepare (parent, before fork): each open TCP stream, and each that has a share
+ * already, gets one counting the child's copy of its descriptor; a descriptor another thread dups
+ * until the fork is done counts twice (its child's copy may or may not exist).  done: after the
+ * fork, in parent and child.  A fork that fails leaves its counts behind.
  */
 void cc_fd_fork_prepare(void);
+void cc_fd_fork_done(void);
 
 /*
  * The process leaves (exit, _exit: every descriptor closes) or replaces its image (exec:
- * close-on-exec descriptors close): its descriptors stop counting in their shares.  undo, after
- * an exec that failed, counts the same ones again.
+ * close-on-exec descriptors close): its descriptors stop counting in their shares, each once
+ * (an _exit from a signal handler during an exec lets go of nothing twice).  undo, after an exec
+ * that failed, counts the same ones again, where their share was not taken anew meanwhile.
  */
 void cc_fd_leaving(int exec, int undo);
+
+/*
+ * e's descriptor closes.  1: it was its stream's last (the caller writes our FIN, then resets
+ * the entry); 0: others hold the stream, and e no longer counts; -1: e has no share (whether it
+ * is the last is not known here).
+ */
+int cc_fd_close_last(struct cc_fd *e);
 
 static inline struct cc_tcpshare *fd_share(const struct cc_fd *e)
 {
@@ -123,7 +143,7 @@ static inline int fd_last_ref(const struct cc_fd *e)
 {
 	struct cc_tcpshare *s = fd_share(e);
 
-	return !s || __atomic_load_n(&s->refs, __ATOMIC_ACQUIRE) <= 1;
+	return !s || share_refs(s) <= 1;
 }
 
 /* e no longer uses its share (closed, replaced, or its number reused). */

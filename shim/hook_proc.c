@@ -62,8 +62,12 @@ static int impairing(void)
  */
 static void last_close(int fd, struct cc_fd *e)
 {
-	if (e && fd_kind(e) == FDK_TCP &&
-	    (fd_share(e) ? fd_last_ref(e) : e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED))) {
+	if (!e || fd_kind(e) != FDK_TCP)
+		return;
+	int last = cc_fd_close_last(e);
+	if (last < 0)
+		last = e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED);
+	if (last) {
 		int saved = errno;
 		cc_tcp_fin(fd, e, 1);
 		errno = saved;
@@ -388,6 +392,17 @@ CC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	REAL(fexecve);
 	int left = before_exec(1);
 	return exec_failed(left, cc_real.fexecve(fd, argv, envp));
+}
+
+CC_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+	REAL(execveat);
+	if (!cc_real.execveat) {
+		errno = ENOSYS;         /* (a C library before 2.34: no program calls it there) */
+		return -1;
+	}
+	int left = before_exec(1);
+	return exec_failed(left, cc_real.execveat(dirfd, path, argv, envp, flags));
 }
 
 /*

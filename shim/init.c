@@ -56,6 +56,7 @@ static void atfork_parent(void)
 
 	/* Every socket open now is shared with the child: neither side may close its stream alone. */
 	__atomic_fetch_add(&cc_fork_gen, 1, __ATOMIC_RELAXED);
+	cc_fd_fork_done();
 	cc_forklock_parent();
 	errno = saved;
 }
@@ -65,6 +66,7 @@ static void atfork_child(void)
 	int saved = errno;
 
 	__atomic_fetch_add(&cc_fork_gen, 1, __ATOMIC_RELAXED);
+	cc_fd_fork_done();
 	cc_pid = (uint32_t)getpid();
 	cc_fd_changed();                /* the forking thread's hot lane names the parent */
 	cc_forklock_child();
@@ -207,6 +209,8 @@ __attribute__((destructor)) static void clearcap_dtor(void)
 		cc_writer_exit();
 		cc_srtp_exit();         /* after the writer's thread counted the last failures */
 		cc_control_exit();
-		cc_fd_leaving(0, 0);
+		/* (Not in a child made by a raw clone: no fork handler counted its descriptors.) */
+		if ((uint32_t)getpid() == cc_pid)
+			cc_fd_leaving(0, 0);
 	}
 }

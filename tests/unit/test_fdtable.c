@@ -1,6 +1,7 @@
 /*
  * shim/fdtable.c: a TCP stream's share (sequence numbers, FIN flags, descriptor count) across
- * dup, real forks, exit and exec, as the close hook reads it (fd_last_ref).
+ * dup, real forks, exit and exec, as the close hook reads it (fd_last_ref, cc_fd_close_last).
+ * Each test in a process of its own (check's default): the table and the pool are global.
  */
 #include "shim/fdtable.h"
 #include "tests/unit/check_main.h"
@@ -30,6 +31,7 @@ static int in_child(void (*fn)(void))
 	int st;
 
 	ck_assert_int_ge(pid, 0);
+	cc_fd_fork_done();
 	if (!pid) {
 		fn();
 		_exit(0);
@@ -121,6 +123,103 @@ START_TEST(test_dup_then_fork_counts_each_descriptor)
 }
 END_TEST
 
+static unsigned refs_of(const struct cc_fd *e)
+{
+	return fd_share(e) ? share_refs(fd_share(e)) : 0;
+}
+
+START_TEST(test_close_decides_on_the_count)
+{
+	cc_fd_init();
+	struct cc_fd *e = open_stream(50, 1, 1);
+	cc_fd_dup_tcp(e, 51);
+	struct cc_fd *f = cc_fd_peek(51);
+	ck_assert_uint_eq(refs_of(e), 2);
+	ck_assert_int_eq(cc_fd_close_last(e), 0);      /* 51 still holds it: no FIN, e counted out */
+	ck_assert_ptr_null(fd_share(e));
+	ck_assert_uint_eq(refs_of(f), 1);
+	cc_fd_reset(50);                                /* (the reset gives back nothing more) */
+	ck_assert_uint_eq(refs_of(f), 1);
+	ck_assert_int_eq(cc_fd_close_last(f), 1);      /* the last: its FIN, from the share */
+	cc_fd_reset(51);
+	struct cc_fd *g = open_stream(52, 1, 1);
+	ck_assert_int_eq(cc_fd_close_last(g), -1);     /* no share: the caller decides */
+	cc_fd_reset(52);
+}
+END_TEST
+
+START_TEST(test_exec_lets_go_once_and_comes_back_only_to_its_own_share)
+{
+	ck_assert_int_eq(dup2(1, 53), 53);
+	ck_assert_int_eq(fcntl(53, F_SETFD, FD_CLOEXEC), 0);
+	cc_fd_init();
+	struct cc_fd *e = open_stream(53, 100, 200);
+	cc_fd_dup_tcp(e, 54);                           /* 54: no close-on-exec (dup2 below) */
+	ck_assert_int_eq(dup2(1, 54), 54);
+	struct cc_tcpshare *t = fd_share(e);
+	__atomic_fetch_add(&t->snd_seq, 5, __ATOMIC_RELAXED);
+	cc_fd_leaving(1, 0);                            /* exec under way */
+	ck_assert_uint_eq(share_refs(t), 1);
+	ck_assert_ptr_null(fd_share(e));
+	ck_assert_uint_eq(e->snd_seq, 105);            /* its numbers kept, for an exec that fails */
+	cc_fd_leaving(0, 0);                            /* _exit from a signal handler meanwhile */
+	ck_assert_uint_eq(share_refs(t), 0);           /* 54 let go of; 53 not a second time */
+	/* The share, free now, is taken anew for another stream before the exec fails. */
+	struct cc_fd *g = open_stream(55, 7, 7);
+	cc_fd_dup_tcp(g, 56);
+	ck_assert_ptr_eq(fd_share(g), t);
+	cc_fd_leaving(1, 1);                            /* the exec failed */
+	ck_assert_ptr_null(fd_share(e));               /* not joined to the other stream */
+	ck_assert_uint_eq(share_refs(t), 2);
+	ck_assert_uint_eq(*fd_seq(e, 1), 105);
+	cc_fd_reset(53);
+	cc_fd_reset(54);
+	cc_fd_reset(55);
+	cc_fd_reset(56);
+	close(53);
+	close(54);
+}
+END_TEST
+
+START_TEST(test_failed_exec_counts_again)
+{
+	ck_assert_int_eq(dup2(1, 57), 57);
+	ck_assert_int_eq(fcntl(57, F_SETFD, FD_CLOEXEC), 0);
+	cc_fd_init();
+	struct cc_fd *e = open_stream(57, 1, 1);
+	cc_fd_dup_tcp(e, 58);
+	struct cc_tcpshare *t = fd_share(e);
+	cc_fd_leaving(1, 0);
+	ck_assert_uint_eq(share_refs(t), 1);
+	cc_fd_leaving(1, 1);
+	ck_assert_ptr_eq(fd_share(e), t);
+	ck_assert_uint_eq(share_refs(t), 2);
+	cc_fd_reset(57);
+	cc_fd_reset(58);
+	close(57);
+}
+END_TEST
+
+START_TEST(test_fork_counts_a_shared_stream_not_open_yet)
+{
+	cc_fd_init();
+	struct cc_fd *e = open_stream(59, 1, 1);
+	e->flags = 0;                                   /* a connect under way */
+	cc_fd_dup_tcp(e, 60);
+	cc_fd_fork_prepare();
+	cc_fd_fork_done();
+	ck_assert_uint_eq(refs_of(e), 4);              /* two here, two in the child */
+	/* A dup by another thread between prepare and the fork: its child's copy may exist. */
+	cc_fd_fork_prepare();
+	cc_fd_dup_tcp(e, 61);
+	cc_fd_fork_done();
+	ck_assert_uint_eq(refs_of(e), 6 + 2);
+	cc_fd_reset(59);
+	cc_fd_reset(60);
+	cc_fd_reset(61);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fdtable");
@@ -129,6 +228,10 @@ int main(void)
 	tcase_add_test(tc, test_fork_shares_the_stream);
 	tcase_add_test(tc, test_exec_closes_only_close_on_exec);
 	tcase_add_test(tc, test_dup_then_fork_counts_each_descriptor);
+	tcase_add_test(tc, test_close_decides_on_the_count);
+	tcase_add_test(tc, test_exec_lets_go_once_and_comes_back_only_to_its_own_share);
+	tcase_add_test(tc, test_failed_exec_counts_again);
+	tcase_add_test(tc, test_fork_counts_a_shared_stream_not_open_yet);
 	suite_add_tcase(s, tc);
 	return cc_run_suite(s);
 }
