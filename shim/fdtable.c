@@ -5,12 +5,8 @@
  */
 #include "shim/fdtable.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #define CHUNK_BITS CC_FD_CHUNK_BITS
 #define CHUNK (1u << CHUNK_BITS)
@@ -38,18 +34,26 @@ void cc_fd_init(void)
 		__atomic_store_n(&cc_tcp_shares, p, __ATOMIC_RELEASE);
 }
 
-static void hold(struct cc_tcpshare *t, unsigned n)
+/*
+ * One count more.  A count that reached the top stays there for good (counts only ever err high,
+ * fdtable.h: leaked ones from killed processes add up): the share is then never free again.
+ */
+static void hold(struct cc_tcpshare *t)
 {
-	__atomic_fetch_add(&t->refs_gen, n, __ATOMIC_ACQ_REL);
+	uint32_t rg = __atomic_load_n(&t->refs_gen, __ATOMIC_ACQUIRE);
+
+	while ((rg & 0xffff) != 0xffff && !__atomic_compare_exchange_n(&t->refs_gen, &rg, rg + 1, 1, __ATOMIC_ACQ_REL,
+									__ATOMIC_ACQUIRE))
+		;
 }
 
-/* One count fewer (never below none: a count is too high rather than too low, fdtable.h). */
+/* One count fewer (never below none, and never from the top: see hold). */
 static void drop(struct cc_tcpshare *t)
 {
 	uint32_t rg = __atomic_load_n(&t->refs_gen, __ATOMIC_ACQUIRE);
 
-	while ((rg & 0xffff) && !__atomic_compare_exchange_n(&t->refs_gen, &rg, rg - 1, 1, __ATOMIC_ACQ_REL,
-							      __ATOMIC_ACQUIRE))
+	while ((rg & 0xffff) && (rg & 0xffff) != 0xffff &&
+	       !__atomic_compare_exchange_n(&t->refs_gen, &rg, rg - 1, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		;
 }
 
@@ -57,7 +61,6 @@ void cc_fd_unshare(struct cc_fd *e)
 {
 	unsigned s = __atomic_exchange_n(&e->share, 0, __ATOMIC_ACQ_REL);
 
-	__atomic_store_n(&e->exec_hold, 0, __ATOMIC_RELAXED);   /* (let go of already) */
 	if (s)
 		drop(&cc_tcp_shares[s - 1]);
 }
@@ -75,6 +78,10 @@ int cc_fd_close_last(struct cc_fd *e)
 	 */
 	struct cc_tcpshare *t = &cc_tcp_shares[s - 1];
 	uint32_t rg = __atomic_load_n(&t->refs_gen, __ATOMIC_ACQUIRE);
+	if ((rg & 0xffff) == 0xffff) {
+		__atomic_store_n(&e->share, 0, __ATOMIC_RELEASE);        /* (held for good: see hold) */
+		return 0;
+	}
 	while ((rg & 0xffff) > 1)
 		if (__atomic_compare_exchange_n(&t->refs_gen, &rg, rg - 1, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 			__atomic_store_n(&e->share, 0, __ATOMIC_RELEASE);        /* counted out already */
@@ -126,7 +133,7 @@ void cc_fd_dup_tcp(struct cc_fd *o, int newfd)
 	cc_fd_unshare(n);
 	s = share_of(o);
 	if (s)
-		hold(&cc_tcp_shares[s - 1], __atomic_load_n(&forking, __ATOMIC_ACQUIRE) ? 2 : 1);
+		hold(&cc_tcp_shares[s - 1]);
 	n->family = o->family;
 	n->tos = o->tos;
 	n->ttl = o->ttl;
@@ -141,6 +148,14 @@ void cc_fd_dup_tcp(struct cc_fd *o, int newfd)
 	__atomic_store_n(&n->share, (uint16_t)s, __ATOMIC_RELEASE);
 	__atomic_store_n(&n->flags, (uint16_t)fd_flags(o), __ATOMIC_RELAXED);
 	__atomic_store_n(&n->kind, FDK_TCP, __ATOMIC_RELEASE);       /* last: the entry is whole */
+	/*
+	 * A fork under way (its prepare ran or runs now): the child may have a copy of n that its
+	 * scan did not count.  Published first, then asked, each side fenced (prepare's too): of
+	 * the scan seeing n and this seeing `forking`, at least one happens.  Counted twice at worst.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (s && __atomic_load_n(&forking, __ATOMIC_RELAXED))
+		hold(&cc_tcp_shares[s - 1]);
 	cc_fd_changed();
 }
 
@@ -164,12 +179,13 @@ static void fork_one(int fd, struct cc_fd *e, int arg)
 	if (!s && (fd_flags(e) & FDF_TCP_OPEN))
 		s = share_of(e);
 	if (s)
-		hold(&cc_tcp_shares[s - 1], 1);       /* the child's copy */
+		hold(&cc_tcp_shares[s - 1]);          /* the child's copy */
 }
 
 void cc_fd_fork_prepare(void)
 {
-	__atomic_store_n(&forking, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&forking, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);        /* (pairs with cc_fd_dup_tcp's) */
 	each_entry(fork_one, 0);
 }
 
@@ -178,65 +194,17 @@ void cc_fd_fork_done(void)
 	__atomic_store_n(&forking, 0, __ATOMIC_RELEASE);
 }
 
-/* exec: e's share let go of (kept in exec_hold), its numbers in e for an exec that fails. */
-static void exec_leave(struct cc_fd *e)
-{
-	unsigned s = __atomic_exchange_n(&e->share, 0, __ATOMIC_ACQ_REL);
-
-	if (!s)
-		return;
-	struct cc_tcpshare *t = &cc_tcp_shares[s - 1];
-	__atomic_store_n(&e->snd_seq, __atomic_load_n(&t->snd_seq, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
-	__atomic_store_n(&e->rcv_seq, __atomic_load_n(&t->rcv_seq, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
-	__atomic_store_n(&e->exec_hold, (__atomic_load_n(&t->refs_gen, __ATOMIC_ACQUIRE) & 0xffff0000u) | s,
-			 __ATOMIC_RELEASE);
-	drop(t);
-}
-
-/* The exec failed: e counts in its share again, unless the share was given up and taken anew. */
-static void exec_back(struct cc_fd *e)
-{
-	uint32_t h = __atomic_exchange_n(&e->exec_hold, 0, __ATOMIC_ACQ_REL);
-
-	if (!h)
-		return;
-	struct cc_tcpshare *t = &cc_tcp_shares[(h & 0xffff) - 1];
-	uint32_t rg = __atomic_load_n(&t->refs_gen, __ATOMIC_ACQUIRE);
-	while ((rg & 0xffff0000u) == (h & 0xffff0000u) && (rg & 0xffff))
-		if (__atomic_compare_exchange_n(&t->refs_gen, &rg, rg + 1, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			__atomic_store_n(&e->share, (uint16_t)(h & 0xffff), __ATOMIC_RELEASE);
-			return;
-		}
-	/* (Else e goes on alone from the numbers it had at the exec.) */
-}
-
-/* arg: 0 leaving for good, 1 exec, 2 exec failed (undo). */
+/* The process leaves: each of its descriptors lets go of its share. */
 static void leave_one(int fd, struct cc_fd *e, int arg)
 {
-	if (fd_kind(e) != FDK_TCP)
-		return;
-	if (!arg) {
+	(void)fd, (void)arg;
+	if (fd_kind(e) == FDK_TCP)
 		cc_fd_unshare(e);
-		return;
-	}
-	if (arg == 2) {
-		exec_back(e);
-		return;
-	}
-	/* exec: only close-on-exec descriptors close; the others go on in the new image. */
-	if (!__atomic_load_n(&e->share, __ATOMIC_ACQUIRE))
-		return;
-	long fl = syscall(SYS_fcntl, fd, F_GETFD);
-	if (fl >= 0 && (fl & FD_CLOEXEC))
-		exec_leave(e);
 }
 
-void cc_fd_leaving(int exec, int undo)
+void cc_fd_leaving(void)
 {
-	int saved = errno;
-
-	each_entry(leave_one, exec ? 1 + !!undo : 0);
-	errno = saved;
+	each_entry(leave_one, 0);
 }
 
 struct cc_fd *cc_fd_get(int fd)

@@ -53,7 +53,6 @@ struct cc_fd {
 	uint16_t mss;
 	uint16_t share;         /* TCP: 1 + index in cc_tcp_shares, 0 for none (fd_seq) */
 	uint32_t fork_gen;      /* fork generation the entry was made in */
-	uint32_t exec_hold;     /* share let go of for an exec under way: its generation << 16 | share */
 	struct cc_addr local, peer;
 	uint32_t snd_seq, rcv_seq;
 };
@@ -68,8 +67,10 @@ struct cc_fd {
  * start (cc_fd_init), so the processes forked from one start share it, and a share counts
  * descriptors across them.  A fixed pool (no allocation in a hook): when it is used up, the new
  * entry gets a copy of the numbers, as before shares existed, and a fork leaves both sides
- * without a FIN.  A count is only ever too high, never too low (a process killed, or a parent
- * leaving inside daemon(), keeps its count): the stream then gets no FIN, never an early one.
+ * without a FIN.  A count may be too high, never too low: a process killed, a parent leaving
+ * inside daemon(), and a process that execs (whether its copy closes on exec or goes on in the
+ * new image, whose shim has a pool of its own; an exec that fails must find its count still
+ * there) keep theirs.  The stream then gets no FIN from us, never an early one.
  */
 #define CC_TCP_SHARES 256
 struct cc_tcpshare {
@@ -98,13 +99,8 @@ void cc_fd_init(void);
 void cc_fd_fork_prepare(void);
 void cc_fd_fork_done(void);
 
-/*
- * The process leaves (exit, _exit: every descriptor closes) or replaces its image (exec:
- * close-on-exec descriptors close): its descriptors stop counting in their shares, each once
- * (an _exit from a signal handler during an exec lets go of nothing twice).  undo, after an exec
- * that failed, counts the same ones again, where their share was not taken anew meanwhile.
- */
-void cc_fd_leaving(int exec, int undo);
+/* The process leaves (exit, _exit: every descriptor closes): its descriptors stop counting. */
+void cc_fd_leaving(void);
 
 /*
  * e's descriptor closes.  1: it was its stream's last (the caller writes our FIN, then resets

@@ -334,75 +334,64 @@ CC_EXPORT int fcntl64(int fd, int cmd, ...)
 
 /*
  * Before the image is replaced (exec) or the process ends (_exit), everything buffered goes to
- * the file, and the descriptors that close stop counting in the TCP streams they share with
- * forked processes (fdtable.h).  A vfork child shares our memory and our writer with its
- * suspended parent: it must do nothing at all, and it is told apart by its pid (fork handlers,
- * which refresh cc_pid, do not run for vfork).  Returns whether it did its work.
+ * the file; on _exit the descriptors stop counting in the TCP streams they share with forked
+ * processes (fdtable.h; an exec keeps its counts).  A vfork child shares our memory and our
+ * writer with its suspended parent: it must do nothing at all, and it is told apart by its pid
+ * (fork handlers, which refresh cc_pid, do not run for vfork).
  */
-static int before_exec(int exec)
+static void before_exec(int exec)
 {
 	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && own_memory() && !cc_exit_blocked()) {
 		cc_impair_exit();       /* delayed datagrams go now: the new image has no sender thread */
 		cc_writer_flush();
 		cc_writer_stats_now();  /* (the exit handlers that write them do not run) */
-		cc_fd_leaving(exec, 0);
-		return 1;
+		if (!exec)
+			cc_fd_leaving();
 	}
-	return 0;
-}
-
-/* The exec returned r (it failed): its close-on-exec descriptors count again.  Keeps errno. */
-static int exec_failed(int left, int r)
-{
-	if (left)
-		cc_fd_leaving(1, 1);
-	return r;
 }
 
 CC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
 	REAL(execve);
-	int left = before_exec(1);
-	return exec_failed(left, cc_real.execve(path, argv, envp));
+	before_exec(1);
+	return cc_real.execve(path, argv, envp);
 }
 
 CC_EXPORT int execv(const char *path, char *const argv[])
 {
 	REAL(execv);
-	int left = before_exec(1);
-	return exec_failed(left, cc_real.execv(path, argv));
+	before_exec(1);
+	return cc_real.execv(path, argv);
 }
 
 CC_EXPORT int execvp(const char *file, char *const argv[])
 {
 	REAL(execvp);
-	int left = before_exec(1);
-	return exec_failed(left, cc_real.execvp(file, argv));
+	before_exec(1);
+	return cc_real.execvp(file, argv);
 }
 
 CC_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
 	REAL(execvpe);
-	int left = before_exec(1);
-	return exec_failed(left, cc_real.execvpe(file, argv, envp));
+	before_exec(1);
+	return cc_real.execvpe(file, argv, envp);
 }
 
 CC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
 	REAL(fexecve);
-	int left = before_exec(1);
-	return exec_failed(left, cc_real.fexecve(fd, argv, envp));
+	before_exec(1);
+	return cc_real.fexecve(fd, argv, envp);
 }
 
 CC_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
 	REAL(execveat);
-	if (!cc_real.execveat) {
-		errno = ENOSYS;         /* (a C library before 2.34: no program calls it there) */
-		return -1;
-	}
-	int left = before_exec(1);
-	return exec_failed(left, cc_real.execveat(dirfd, path, argv, envp, flags));
+	before_exec(1);
+	if (!cc_real.execveat)          /* (a C library before 2.34: the system call, as it makes) */
+		return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
+	return cc_real.execveat(dirfd, path, argv, envp, flags);
 }
 
 /*

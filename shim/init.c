@@ -200,17 +200,20 @@ int cc_exit_blocked(void)
 	return 1;
 }
 
+/*
+ * Not in a process that is a copy made without fork handlers (a raw clone(2)): its writer thread
+ * is not there, a lock that thread held at the copy stays held, and what is buffered is its
+ * parent's, written already or soon by the parent.
+ */
 __attribute__((destructor)) static void clearcap_dtor(void)
 {
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && !cc_exit_blocked()) {
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && (uint32_t)getpid() == cc_pid && !cc_exit_blocked()) {
 		cc_impair_exit();       /* delayed datagrams still queued go now, and are written */
 		cc_dm_flush();          /* plaintexts still waiting for their datagram, marked */
 		cc_tls_exit();
 		cc_writer_exit();
 		cc_srtp_exit();         /* after the writer's thread counted the last failures */
 		cc_control_exit();
-		/* (Not in a child made by a raw clone: no fork handler counted its descriptors.) */
-		if ((uint32_t)getpid() == cc_pid)
-			cc_fd_leaving(0, 0);
+		cc_fd_leaving();
 	}
 }

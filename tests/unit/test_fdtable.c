@@ -1,12 +1,11 @@
 /*
  * shim/fdtable.c: a TCP stream's share (sequence numbers, FIN flags, descriptor count) across
- * dup, real forks, exit and exec, as the close hook reads it (fd_last_ref, cc_fd_close_last).
+ * dup, real forks and exit, as the close hook reads it (fd_last_ref, cc_fd_close_last).
  * Each test in a process of its own (check's default): the table and the pool are global.
  */
 #include "shim/fdtable.h"
 #include "tests/unit/check_main.h"
 
-#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,7 +51,7 @@ static void child_sends_and_closes(void)
 static void child_leaves_open(void)
 {
 	__atomic_fetch_add(fd_seq(cc_fd_peek(41), 1), 7, __ATOMIC_RELAXED);
-	cc_fd_leaving(0, 0);    /* _exit with the socket open */
+	cc_fd_leaving();    /* _exit with the socket open */
 }
 
 START_TEST(test_fork_shares_the_stream)
@@ -75,39 +74,9 @@ START_TEST(test_fork_shares_the_stream)
 }
 END_TEST
 
-static void child_execs_and_fails(void)
-{
-	char *argv[] = { "/nonexistent/x", NULL };
-	cc_fd_leaving(1, 0);
-	execv(argv[0], argv);
-	cc_fd_leaving(1, 1);
-	/* 42 (close on exec) and 43 (inherited by the new image) count as before the exec. */
-	if (fd_last_ref(cc_fd_peek(42)) || fd_last_ref(cc_fd_peek(43)))
-		_exit(4);
-	cc_fd_leaving(1, 0);    /* as if it went on: 42 closes, 43 stays in the new image */
-}
-
-START_TEST(test_exec_closes_only_close_on_exec)
-{
-	int a = dup2(1, 42), b = dup2(1, 43);
-	ck_assert_int_eq(a, 42);
-	ck_assert_int_eq(b, 43);
-	ck_assert_int_eq(fcntl(42, F_SETFD, FD_CLOEXEC), 0);
-	cc_fd_init();
-	struct cc_fd *x = open_stream(42, 1, 1), *y = open_stream(43, 1, 1);
-	ck_assert_int_eq(in_child(child_execs_and_fails), 0);
-	ck_assert(fd_last_ref(x));
-	ck_assert(!fd_last_ref(y));                   /* the new image holds it */
-	cc_fd_reset(42);
-	cc_fd_reset(43);
-	close(42);
-	close(43);
-}
-END_TEST
-
 static void child_exits(void)
 {
-	cc_fd_leaving(0, 0);
+	cc_fd_leaving();
 }
 
 START_TEST(test_dup_then_fork_counts_each_descriptor)
@@ -148,58 +117,6 @@ START_TEST(test_close_decides_on_the_count)
 }
 END_TEST
 
-START_TEST(test_exec_lets_go_once_and_comes_back_only_to_its_own_share)
-{
-	ck_assert_int_eq(dup2(1, 53), 53);
-	ck_assert_int_eq(fcntl(53, F_SETFD, FD_CLOEXEC), 0);
-	cc_fd_init();
-	struct cc_fd *e = open_stream(53, 100, 200);
-	cc_fd_dup_tcp(e, 54);                           /* 54: no close-on-exec (dup2 below) */
-	ck_assert_int_eq(dup2(1, 54), 54);
-	struct cc_tcpshare *t = fd_share(e);
-	__atomic_fetch_add(&t->snd_seq, 5, __ATOMIC_RELAXED);
-	cc_fd_leaving(1, 0);                            /* exec under way */
-	ck_assert_uint_eq(share_refs(t), 1);
-	ck_assert_ptr_null(fd_share(e));
-	ck_assert_uint_eq(e->snd_seq, 105);            /* its numbers kept, for an exec that fails */
-	cc_fd_leaving(0, 0);                            /* _exit from a signal handler meanwhile */
-	ck_assert_uint_eq(share_refs(t), 0);           /* 54 let go of; 53 not a second time */
-	/* The share, free now, is taken anew for another stream before the exec fails. */
-	struct cc_fd *g = open_stream(55, 7, 7);
-	cc_fd_dup_tcp(g, 56);
-	ck_assert_ptr_eq(fd_share(g), t);
-	cc_fd_leaving(1, 1);                            /* the exec failed */
-	ck_assert_ptr_null(fd_share(e));               /* not joined to the other stream */
-	ck_assert_uint_eq(share_refs(t), 2);
-	ck_assert_uint_eq(*fd_seq(e, 1), 105);
-	cc_fd_reset(53);
-	cc_fd_reset(54);
-	cc_fd_reset(55);
-	cc_fd_reset(56);
-	close(53);
-	close(54);
-}
-END_TEST
-
-START_TEST(test_failed_exec_counts_again)
-{
-	ck_assert_int_eq(dup2(1, 57), 57);
-	ck_assert_int_eq(fcntl(57, F_SETFD, FD_CLOEXEC), 0);
-	cc_fd_init();
-	struct cc_fd *e = open_stream(57, 1, 1);
-	cc_fd_dup_tcp(e, 58);
-	struct cc_tcpshare *t = fd_share(e);
-	cc_fd_leaving(1, 0);
-	ck_assert_uint_eq(share_refs(t), 1);
-	cc_fd_leaving(1, 1);
-	ck_assert_ptr_eq(fd_share(e), t);
-	ck_assert_uint_eq(share_refs(t), 2);
-	cc_fd_reset(57);
-	cc_fd_reset(58);
-	close(57);
-}
-END_TEST
-
 START_TEST(test_fork_counts_a_shared_stream_not_open_yet)
 {
 	cc_fd_init();
@@ -220,18 +137,44 @@ START_TEST(test_fork_counts_a_shared_stream_not_open_yet)
 }
 END_TEST
 
+START_TEST(test_count_at_the_top_stays)
+{
+	cc_fd_init();
+	struct cc_fd *e = open_stream(62, 1, 1);
+	cc_fd_dup_tcp(e, 63);
+	struct cc_tcpshare *t = fd_share(e);
+	/* Counts left by children killed with the socket open (theirs never go), up to the top. */
+	for (int i = 0; i < 32767; i++) {
+		cc_fd_fork_prepare();
+		cc_fd_fork_done();
+	}
+	ck_assert_uint_eq(share_refs(t), 0xffff);
+	cc_fd_fork_prepare();                           /* one more: no wrap to a free share */
+	cc_fd_fork_done();
+	ck_assert_uint_eq(share_refs(t), 0xffff);
+	ck_assert_int_eq(cc_fd_close_last(e), 0);      /* never the last: held for good */
+	ck_assert_uint_eq(share_refs(t), 0xffff);
+	ck_assert_int_eq(cc_fd_close_last(cc_fd_peek(63)), 0);
+	cc_fd_reset(62);
+	cc_fd_reset(63);
+	struct cc_fd *g = open_stream(64, 1, 1);
+	cc_fd_dup_tcp(g, 65);
+	ck_assert_ptr_ne(fd_share(g), t);              /* never taken anew */
+	cc_fd_reset(64);
+	cc_fd_reset(65);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fdtable");
 	TCase *tc = tcase_create("fdtable");
 
 	tcase_add_test(tc, test_fork_shares_the_stream);
-	tcase_add_test(tc, test_exec_closes_only_close_on_exec);
 	tcase_add_test(tc, test_dup_then_fork_counts_each_descriptor);
 	tcase_add_test(tc, test_close_decides_on_the_count);
-	tcase_add_test(tc, test_exec_lets_go_once_and_comes_back_only_to_its_own_share);
-	tcase_add_test(tc, test_failed_exec_counts_again);
 	tcase_add_test(tc, test_fork_counts_a_shared_stream_not_open_yet);
+	tcase_add_test(tc, test_count_at_the_top_stays);
 	suite_add_tcase(s, tc);
 	return cc_run_suite(s);
 }
