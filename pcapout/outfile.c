@@ -107,6 +107,27 @@ static int repair_lock(int fd, int cmd)
 	return (int)r;
 }
 
+/*
+ * Tells the command, through the counters page, where this process's records in a file begin,
+ * so that its summary names and its statistics read every file of the run: the file a reopen
+ * switched to, or one whose record cut short was cut off (the run's records then begin at the
+ * cut, before the file's end as the command saw it when the run began).
+ */
+static void note_file(const char *path, off_t from)
+{
+	char line[PATH_MAX_ + 32];
+	int n;
+
+	if (!W.shared)
+		return;
+	n = snprintf(line, sizeof(line), "%lld %s\n", (long long)from, path);
+	if (n <= 0 || (size_t)n >= sizeof(line))
+		return;
+	uint64_t at = __atomic_fetch_add(&W.shared->names_used, (uint64_t)n, __ATOMIC_RELAXED);
+	if (at + (uint64_t)n <= sizeof(W.shared->names))
+		memcpy(W.shared->names + at, line, (size_t)n);
+}
+
 /* A pcapng block at off that is whole: sane length, and the same length at its end. */
 static int block_whole(int fd, off_t off, off_t size, uint32_t *len)
 {
@@ -157,8 +178,10 @@ static off_t repair_tail(int fd, off_t size, off_t from)
 			cut = off;
 	}
 	repair_lock(fd, F_UNLCK);
-	if (cut != size)
+	if (cut != size) {
 		cc_warn("%s: removed %lld bytes of a record cut short by a killed writer", W.path, (long long)(size - cut));
+		note_file(W.path, cut);
+	}
 	return cut;
 }
 
@@ -473,23 +496,6 @@ static void switch_fd(int fd)
 	cc_wc_ctl_file(W.path);
 	cc_wc_ctl_state(CC_CTL_RUNNING);
 	cc_wq_state_set(W_RUNNING);
-}
-
-/* Tells the command, through the counters page, which file a reopen switched to and where this
- * process's records there begin, so that its summary names and reads every file of the run. */
-static void note_file(const char *path, off_t from)
-{
-	char line[PATH_MAX_ + 32];
-	int n;
-
-	if (!W.shared)
-		return;
-	n = snprintf(line, sizeof(line), "%lld %s\n", (long long)from, path);
-	if (n <= 0 || (size_t)n >= sizeof(line))
-		return;
-	uint64_t at = __atomic_fetch_add(&W.shared->names_used, (uint64_t)n, __ATOMIC_RELAXED);
-	if (at + (uint64_t)n <= sizeof(W.shared->names))
-		memcpy(W.shared->names + at, line, (size_t)n);
 }
 
 /* `clearcap ctl PID reopen FILE`, in the writer thread: everything so far to the old file. */

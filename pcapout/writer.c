@@ -783,6 +783,8 @@ static int start_off(void)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return -1;
 	}
+	/* Before the outputs open: opening the file may cut a record cut short, which the page hears of. */
+	cc_wc_map();
 	for (size_t i = 0; i < NOUTPUTS; i++) {
 		if (!outputs[i]->wanted())
 			continue;
@@ -802,7 +804,6 @@ static int start_off(void)
 		cc_warn("cannot allocate a %zu-byte capture buffer; not capturing", W.ring_size);
 		goto fail;
 	}
-	cc_wc_map();
 	if (!W.thread_started) {
 		if (start_thread() != 0) {
 			cc_warn("cannot start the writer thread; not capturing");

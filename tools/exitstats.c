@@ -3,7 +3,9 @@
  *
  * The file may have existed before (-a appends): its size at the start of the run marks where
  * this run's records begin, and only those are read (tools/capread.c serves libpcap the file's
- * header followed by that tail).  Without -a the old file was removed, so the size is 0.
+ * header followed by that tail).  Without -a the old file was removed, so the size is 0.  A
+ * process that cut off a record cut short at the file's end says where through the counters
+ * page (cc_exitstats_add), since the run's records then begin before that size.
  */
 #include "tools/exitstats.h"
 

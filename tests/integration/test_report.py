@@ -393,6 +393,27 @@ def test_exit_stats_appended_run_only(env):
     eq(s6["rtp_streams"][0]["packets"], tshark_count(cap, "ipv6.dst == ::1 && udp.dstport == %d" % port), "IPv6")
 
 
+def test_exit_stats_after_torn_record_cut(env):
+    """-a onto a capture whose last record was cut short (a writer killed mid-write): the shim
+    cuts the partial record off, and the exit statistics still cover this run's records, which
+    begin where the cut left the file, not where the file ended when the run began."""
+    cap = env.path("torn.pcapng")
+    port = cclib.free_port()
+    run_wrapper_sender(env, cap, 20, port)
+    whole = open(cap, "rb").read()
+    last = struct.unpack("<I", whole[-4:])[0]       # the last block's length, at its end
+    with open(cap, "ab") as f:
+        f.write(whole[-last:-last + 74])            # the first 74 bytes of a record
+    p = run_wrapper_sender(env, cap, 5, port, ["-a", "--stats", env.path("torn.json")])
+    ok("removed 74 bytes of a record cut short" in p.stderr, p.stderr)
+    eq(tshark_count(cap), 25, "the old records and this run's")
+    s = json.load(open(env.path("torn.json")))
+    eq((s["start_offset"], s["frames"]), (len(whole), 5), "statistics from the cut, of this run's records")
+    eq([x["packets"] for x in s["rtp_streams"]], [5], "this run's stream")
+    ok(re.search(r"clearcap: rtp ssrc 0xabcdef01 pt 0 wire sent 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:%d: 5 pkts"
+                 % port, p.stderr), "the table: " + p.stderr)
+
+
 def test_report_hostile_files(env):
     """A capture cut inside a record, garbage records after a valid header, and a non-capture
     file: report and extract finish without crashing (the sanitizer build checks memory)."""
