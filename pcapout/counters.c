@@ -51,15 +51,19 @@ struct cc_counters *cc_counters_map(const char *path)
 }
 
 /*
- * Counts made while the page was not mapped yet (count_early): the filter's declines, then
- * impairment's four (a delayed datagram is counted when queued, before anything is stored).
+ * Counts made while the page was not mapped yet (count_early): the filter's declines,
+ * impairment's four (a delayed datagram is counted when queued, before anything is stored),
+ * then the frames a pause kept out (a process paused from its first packet never starts).
  */
 #define PENDING_FILTERED 0
 #define PENDING_IMPAIRED 1
-static uint64_t pending[1 + 4];
+#define PENDING_PAUSED 5
+static uint64_t pending[1 + 4 + 1];
 
 static uint64_t *pending_field(struct cc_counters *c, unsigned i)
 {
+	if (i == PENDING_PAUSED)
+		return &c->paused;
 	return i == PENDING_FILTERED ? &c->filtered : &c->impaired[i - PENDING_IMPAIRED];
 }
 
@@ -165,6 +169,29 @@ void cc_writer_count_impaired(unsigned what)
 		cc_wc_count(&W.shared->impaired[what], 1);
 	else if (W.counters_path[0])
 		count_early(PENDING_IMPAIRED + what);
+}
+
+void cc_writer_count_paused(void)
+{
+	if (__builtin_expect(W.shared != NULL, 1))
+		cc_wc_count(&W.shared->paused, 1);
+	else if (W.counters_path[0])
+		count_early(PENDING_PAUSED);
+}
+
+void cc_writer_note_paused(uint64_t ns)
+{
+	struct cc_counters *c;
+
+	if (!ns || !W.counters_path[0])
+		return;
+	cc_wc_map();
+	if ((c = __atomic_load_n(&W.shared, __ATOMIC_ACQUIRE)) == NULL)
+		return;
+	/* The longest, not the sum: processes paused side by side were paused for the same time. */
+	uint64_t old = __atomic_load_n(&c->paused_ns, __ATOMIC_RELAXED);
+	while (old < ns && !__atomic_compare_exchange_n(&c->paused_ns, &old, ns, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
 }
 
 void cc_writer_count_relayed(void)

@@ -41,7 +41,9 @@ struct cc_counters {
 	uint64_t hep_dropped;    /* HEP packets not sent: collector down or slow, queue full */
 	uint64_t impaired[4];   /* datagrams impairment dropped, delayed, duplicated, reordered */
 	uint64_t start_failed;  /* processes whose capture could not start (file, memory; one line each) */
-	uint64_t reserved[38];
+	uint64_t paused;        /* frames not captured because their process was paused (`clearcap ctl`) */
+	uint64_t paused_ns;     /* the longest one process was paused (each raises it at its exit) */
+	uint64_t reserved[36];
 	/*
 	 * The files `clearcap ctl PID reopen FILE` switched processes to, so that the command names
 	 * and reads every file of the run: a process claims room with __atomic_fetch_add on
@@ -71,6 +73,10 @@ struct cc_counters *cc_counters_map(const char *path);
  *   on       written by `clearcap ctl` (pause/resume), read with one relaxed atomic load by every
  *            captured packet: 0 drops the packet before it is built.  Secrets (DSBs) are still
  *            recorded while paused, so that traffic after a resume decrypts.
+ *   paused_at, paused_ns
+ *            also written by `clearcap ctl`: when the pause in force began (CLOCK_MONOTONIC ns,
+ *            0 when capturing) and the time of the pauses before it, which the process adds to
+ *            the wrapper's counters page at exit (the summary says how long it was paused).
  *   req_*    a request for the writer thread, which polls every 20 ms at most: the tool fills
  *            req_op and req_path, then bumps req_seq; the process answers with ack_rc and sets
  *            ack_seq = req_seq.
@@ -109,6 +115,7 @@ struct cc_ctl {
 	 */
 	uint64_t buffer, buffer_max;
 	uint64_t buffer_peak;
+	uint64_t paused_at, paused_ns;
 };
 
 _Static_assert(sizeof(struct cc_ctl) <= CC_CTL_SIZE, "control page too large");

@@ -905,9 +905,11 @@ static inline __attribute__((always_inline)) int may_queue(void)
 {
 	int st = __atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE);
 
-	/* Paused by `clearcap ctl`: the one load the control costs a packet. */
-	if (!__atomic_load_n(cc_wq.on, __ATOMIC_RELAXED))
+	/* Paused by `clearcap ctl`: the one load the control costs a packet (counted, for the summary). */
+	if (!__atomic_load_n(cc_wq.on, __ATOMIC_RELAXED)) {
+		cc_writer_count_paused();
 		return 1;
+	}
 	if (st != W_RUNNING) {
 		if ((st == W_BROKEN && !cc_wf_reopen_pending()) || start() < 0) {
 			/* After a write error: lost, counted, already reported by cc_w_broken(). */

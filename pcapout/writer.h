@@ -329,6 +329,12 @@ void cc_writer_count_relayed(void);
 /* A datagram impairment dropped (0), delayed (1), duplicated (2) or reordered (3), for the summary. */
 void cc_writer_count_impaired(unsigned what);
 
+/* Counts one frame not captured because the process is paused (`clearcap ctl pause`). */
+void cc_writer_count_paused(void);
+
+/* At exit: this process was paused for ns in all; the wrapper's summary says the longest. */
+void cc_writer_note_paused(uint64_t ns);
+
 /* Counts one failed srtp_unprotect (shared counters). */
 void cc_writer_count_srtp_failure(void);
 

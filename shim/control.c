@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct cc_ctl *page;
@@ -43,6 +44,14 @@ static uint64_t start_time(void)
 	for (int field = 3; field < 22 && p; field++)
 		p = strchr(p + 1, ' ');
 	return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static struct cc_ctl *create(uint32_t pid, int *same_process)
@@ -107,9 +116,12 @@ const char *cc_control_init(int paused, const char *comm, const char *file)
 		 * is its own choice (a script starting each peer with its own file).
 		 */
 		uint32_t on = __atomic_load_n(&c->on, __ATOMIC_RELAXED);
+		uint64_t paused_at = c->paused_at, paused_ns = c->paused_ns;
 		int keep = c->reopened && c->base[0] && strcmp(c->env_file, file ? file : "") == 0;
 		snprintf(base, sizeof(base), "%s", keep ? c->base : "");
 		fill(c, pid, on, comm, keep ? base : file, file, (uint32_t)keep);
+		c->paused_at = paused_at;
+		c->paused_ns = paused_ns;
 		cc_writer_set_ctl(c);
 		return keep ? base : NULL;
 	}
@@ -144,11 +156,18 @@ void cc_control_atfork_child(void)
 		return;
 	page = c;
 	fill(c, (uint32_t)getpid(), on, comm, base, env_file, reopened);
+	/* Born paused: its pause began now (the parent's time so far is the parent's). */
+	if (!on)
+		c->paused_at = mono_ns();
 	cc_writer_set_ctl(c);
 }
 
 void cc_control_exit(void)
 {
-	if (page && page->pid == (uint32_t)getpid())
+	if (page && page->pid == (uint32_t)getpid()) {
+		/* How long `clearcap ctl` kept this process paused, for the wrapper's summary. */
+		uint64_t at = __atomic_load_n(&page->paused_at, __ATOMIC_RELAXED), now = mono_ns();
+		cc_writer_note_paused(__atomic_load_n(&page->paused_ns, __ATOMIC_RELAXED) + (at && now > at ? now - at : 0));
 		unlink(page_path);
+	}
 }

@@ -316,7 +316,7 @@ static inline __attribute__((always_inline)) ssize_t hot_send(enum hot_kind kind
 					  : sendto_cold(fd, buf, len, flags, to, tolen);
 	long r = cc_syscall_send(kind == HOT_WRITE ? SYS_write : SYS_sendto, fd, buf, len, flags, to, tolen);
 	if (__builtin_expect(r > 0 && r <= 65535 && hot_match(r, to, tolen, len), 1)) {
-		/* What becomes of it by its first byte.  (Paused: the usual path, which counts nothing.) */
+		/* What becomes of it by its first byte.  (Paused: the usual path, which counts it as kept out.) */
 		int act = cc_hot.act[*(const uint8_t *)buf];
 		if (__builtin_expect(act == CC_HOT_QUEUE && __atomic_load_n(cc_wq.on, __ATOMIC_RELAXED), 1))
 			return hot_queue(fd, buf, len);

@@ -459,7 +459,7 @@ static inline __attribute__((always_inline)) ssize_t hot_recv(enum rx_kind kind,
 		uint64_t sa = 0;
 		if (name && h->sa && *namelen == sizeof(own))
 			memcpy(&sa, name, 8);   /* family, port and address, as cc_udp_fast keeps them */
-		/* What becomes of it by its first byte.  (Paused: the usual path, which counts nothing.) */
+		/* What becomes of it by its first byte.  (Paused: the usual path, which counts it as kept out.) */
 		int act = cc_hot_act(h, buf, (size_t)r);
 		if (sa == h->sa && act != CC_HOT_USUAL && __atomic_load_n(cc_wq.on, __ATOMIC_RELAXED)) {
 			if (__builtin_expect(act == CC_HOT_QUEUE, 1))

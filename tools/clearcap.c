@@ -99,6 +99,8 @@ struct totals {
 	uint64_t filtered, relayed;
 	uint64_t impaired[4];   /* dropped, delayed, duplicated, reordered by --impair */
 	uint64_t loaded, refused, start_failed;
+	uint64_t paused, paused_ns;     /* frames a pause kept out; the longest pause a process reported */
+	uint64_t run_ns;                /* from the program's start to its end */
 	struct { char *path; off_t start; } files[MAX_FILES];  /* after the first, from ctl reopen */
 	size_t nfiles, more_files;
 	uint64_t hep_sent, hep_dropped;
@@ -1112,6 +1114,9 @@ static struct totals counters_collect(struct counters *cn)
 	t.loaded = __atomic_load_n(&c->loaded, __ATOMIC_ACQUIRE);
 	t.refused = __atomic_load_n(&c->refused, __ATOMIC_ACQUIRE);
 	t.start_failed = __atomic_load_n(&c->start_failed, __ATOMIC_ACQUIRE);
+	t.paused = __atomic_load_n(&c->paused, __ATOMIC_ACQUIRE);
+	t.paused_ns = __atomic_load_n(&c->paused_ns, __ATOMIC_ACQUIRE);
+	t.run_ns = 0;
 	collect_files(&t, c);
 	t.hep_sent = __atomic_load_n(&c->hep_sent, __ATOMIC_ACQUIRE);
 	t.hep_dropped = __atomic_load_n(&c->hep_dropped, __ATOMIC_ACQUIRE);
@@ -1528,13 +1533,28 @@ static void relay_note(const struct options *o, const char *file)
 	close(fd);
 }
 
+/*
+ * "0.8 s of the 1.1 s run": how long the longest-paused process was paused by `clearcap ctl`,
+ * as it said at its exit; empty when none said (killed, or still running).
+ */
+static void describe_pause_time(const struct totals *t, char *buf, size_t size)
+{
+	uint64_t ns = t->paused_ns < t->run_ns ? t->paused_ns : t->run_ns;
+
+	buf[0] = '\0';
+	if (ns > 0)
+		snprintf(buf, size, "%.1f s of the %.1f s run", (double)ns / 1e9, (double)t->run_ns / 1e9);
+}
+
 static void report(const struct options *o, const struct totals *t, const char *first_abs)
 {
-	char extra[256] = "";
+	char extra[512] = "";
 	char plain[160];
+	char when[64];
 	char *files;
 	size_t len = 0;
 
+	describe_pause_time(t, when, sizeof when);
 	if (t->processes == 0) {
 		/* Say what the counters page knows: never that the shim did not load when it did. */
 		if (t->loaded == 0)
@@ -1548,6 +1568,10 @@ static void report(const struct options *o, const struct totals *t, const char *
 			warn("nothing was captured: the configuration was refused in %llu of %llu process%s "
 			     "(see above)", (unsigned long long)t->refused, (unsigned long long)t->loaded,
 			     plural(t->loaded, "es"));
+		else if (t->paused)
+			warn("nothing was captured: capture was paused (clearcap ctl pause)%s%s; the %llu packet%s "
+			     "sent or received while paused are not in the file", when[0] ? " for " : "", when,
+			     (unsigned long long)t->paused, plural(t->paused, "s"));
 		else if (t->filtered)
 			warn("nothing was captured: the selection (--capture) declined %llu packet%s and kept none",
 			     (unsigned long long)t->filtered, plural(t->filtered, "s"));
@@ -1557,8 +1581,8 @@ static void report(const struct options *o, const struct totals *t, const char *
 			     plural(t->loaded, "es"), o->programs);
 		else
 			warn("nothing was captured: %s loaded the shim (%llu process%s) but sent and received "
-			     "nothing through libc on an IP socket", o->argv[0], (unsigned long long)t->loaded,
-			     plural(t->loaded, "es"));
+			     "nothing through libc on an IP socket%s%s", o->argv[0], (unsigned long long)t->loaded,
+			     plural(t->loaded, "es"), when[0] ? "; capture was paused for " : "", when);
 		return;
 	}
 	if (o->quiet)
@@ -1575,6 +1599,11 @@ static void report(const struct options *o, const struct totals *t, const char *
 	if (t->filtered > 0)
 		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu not selected by the filter",
 					(unsigned long long)t->filtered);
+	if (t->paused > 0)
+		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu not captured while paused%s%s%s",
+					(unsigned long long)t->paused, when[0] ? " (" : "", when, when[0] ? ")" : "");
+	else if (when[0])
+		len += (size_t)snprintf(extra + len, sizeof extra - len, ", paused %s", when);
 	if (t->impaired[0] + t->impaired[1] + t->impaired[2] + t->impaired[3] > 0)
 		len += (size_t)snprintf(extra + len, sizeof extra - len,
 					", impairment: %llu dropped, %llu delayed, %llu duplicated, %llu reordered",
@@ -1791,11 +1820,14 @@ static int cmd_run(int argc, char **argv)
 		counters_discard(&cn);
 		exit_like(sig);   /* the wait status of a process killed by sig */
 	}
+	struct timespec began, ended;
+	clock_gettime(CLOCK_MONOTONIC, &began);
 	rc = run_program(o.argv, &sigs, &status, &o, &cn, tracing ? &tc : NULL);
 	if (rc != 0) {
 		counters_discard(&cn);
 		return rc;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &ended);
 	if (relay != NULL) {
 		cc_heprelay_stop(relay, &relay_stats);
 		if (relay_stats.why[0] && !o.quiet)
@@ -1803,6 +1835,7 @@ static int cmd_run(int argc, char **argv)
 		relay_note(&o, es.path);
 	}
 	t = counters_collect(&cn);
+	t.run_ns = (uint64_t)(ended.tv_sec - began.tv_sec) * 1000000000u + (uint64_t)ended.tv_nsec - (uint64_t)began.tv_nsec;
 	report(&o, &t, file);
 	decrypt_pass(&o, es.path, t.captured);
 	/* The files `clearcap ctl reopen` moved processes to belong to the statistics too. */

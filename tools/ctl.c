@@ -138,6 +138,27 @@ static void print_status(const struct target *t)
 	putchar('\n');
 }
 
+/*
+ * Turns capture on or off, and keeps the time paused on the page (pages.h), which the process
+ * hands to the wrapper's summary at exit.
+ */
+static void set_on(struct cc_ctl *c, uint32_t on)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (!on && __atomic_load_n(&c->on, __ATOMIC_RELAXED))
+		__atomic_store_n(&c->paused_at, now, __ATOMIC_RELAXED);
+	uint32_t was = __atomic_exchange_n(&c->on, on, __ATOMIC_RELEASE);
+	if (on && !was) {
+		uint64_t at = __atomic_exchange_n(&c->paused_at, 0, __ATOMIC_RELAXED);
+		if (at && now > at)
+			__atomic_fetch_add(&c->paused_ns, now - at, __ATOMIC_RELAXED);
+	}
+}
+
 static int apply(struct target *t, enum op op, const char *file)
 {
 	struct cc_ctl *c = t->c;
@@ -147,7 +168,7 @@ static int apply(struct target *t, enum op op, const char *file)
 		print_status(t);
 		return 0;
 	case OP_PAUSE:
-		__atomic_store_n(&c->on, 0, __ATOMIC_RELAXED);
+		set_on(c, 0);
 		printf("%u %s: paused\n", t->pid, c->comm);
 		return 0;
 	case OP_RESUME:
@@ -156,14 +177,14 @@ static int apply(struct target *t, enum op op, const char *file)
 				t->pid, t->pid);
 			return 1;
 		}
-		__atomic_store_n(&c->on, 1, __ATOMIC_RELAXED);
+		set_on(c, 1);
 		printf("%u %s: resumed\n", t->pid, c->comm);
 		return 0;
 	case OP_REOPEN:
 		snprintf(c->req_path, sizeof c->req_path, "%s", file);
 		c->req_op = CC_CTL_OP_REOPEN;
 		t->seq = __atomic_add_fetch(&c->req_seq, 1, __ATOMIC_ACQ_REL);
-		__atomic_store_n(&c->on, 1, __ATOMIC_RELEASE);
+		set_on(c, 1);
 		return 0;
 	}
 	return 1;

@@ -516,6 +516,52 @@ def test_reopen_summary_names_every_file(env):
     eq(js["frames"], 120, "--stats counts all three files")
 
 
+def test_summary_says_paused(env):
+    """A run paused with `clearcap ctl pause` says so at the end, and for how long: paused before
+    its first packet and never resumed, the summary says the capture was paused, not that the
+    program sent nothing; paused after some packets, it counts the ones kept out."""
+    port = cclib.free_port()
+    # Prints its pid, sends FIRST datagrams, says "sent", waits for a line, sends the rest.
+    code = ("import os, socket, sys\n"
+            "first, rest = int(sys.argv[1]), int(sys.argv[2])\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "print('pid', os.getpid(), flush=True)\n"
+            "for i in range(first): s.sendto(b'x', ('127.0.0.1', %d))\n"
+            "print('sent', flush=True)\n"
+            "sys.stdin.readline()\n"
+            "for i in range(rest): s.sendto(b'x', ('127.0.0.1', %d))\n") % (port, port)
+
+    def paused_run(cap, first, rest):
+        p = subprocess.Popen([env.tool, "-w", cap, "--", cclib.PY, "-c", code, str(first), str(rest)],
+                             env=env.env(preload=env.tsan), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        pid = int(p.stdout.readline().split()[1])
+        read_until(p, "sent")
+        r = cclib.run([env.tool, "ctl", str(pid), "pause"], env=env.env(preload=False))
+        ok("paused" in r.stdout, r.stdout)
+        time.sleep(0.5)
+        _, err = p.communicate("go\n", timeout=30)
+        eq(p.returncode, 0, err)
+        return err
+
+    def pause_time(err):
+        m = re.search(r"(\d+\.\d) s of the (\d+\.\d) s run", err)
+        ok(m, "how long it was paused: %r" % err)
+        paused, run = float(m.group(1)), float(m.group(2))
+        ok(0.4 <= paused <= run, "paused %.1f s of %.1f s" % (paused, run))
+
+    err = paused_run(env.path("none.pcapng"), 0, 5)
+    ok("nothing was captured: capture was paused (clearcap ctl pause) for " in err, err)
+    ok("the 5 packets sent or received while paused are not in the file" in err, err)
+    ok("sent and received nothing" not in err, "the program did send: " + err)
+    pause_time(err)
+    cap = env.path("some.pcapng")
+    err = paused_run(cap, 3, 4)
+    ok(re.search(r"clearcap: 3 packets captured, 0 dropped, 1 process, 4 not captured while paused \(", err), err)
+    pause_time(err)
+    eq(tshark_count(cap, "udp.dstport == %d" % port), 3, "the datagrams sent before the pause")
+
+
 def test_flows_local_end_first(env):
     """The exit table prints each flow from the capturing program's end: a program that only
     sends shows '-> N/..B <- 0/0B' whether its port sorts before or after the peer's; one that
