@@ -4,9 +4,12 @@
 #include "pcapout/rundir.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int cc_rundir(char *dst, size_t n, int create)
@@ -32,4 +35,29 @@ int cc_rundir(char *dst, size_t n, int create)
 		return -1;
 	}
 	return 0;
+}
+
+uint64_t cc_proc_start(uint32_t pid)
+{
+	char path[32], buf[1024];
+	int fd;
+	long n;
+
+	if (pid == 0)
+		snprintf(path, sizeof(path), "/proc/self/stat");
+	else
+		snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+	syscall(SYS_close, fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* After "pid (comm)", whose comm may hold spaces and parentheses, each field follows a space. */
+	char *p = strrchr(buf, ')');
+	for (int field = 3; field <= 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	return p ? strtoull(p + 1, NULL, 10) : 0;
 }

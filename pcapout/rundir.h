@@ -10,8 +10,16 @@
 #define CC_RUNDIR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Writes the directory's path to dst (creating it with `create`); returns 0, or -1 (errno). */
 int cc_rundir(char *dst, size_t n, int create);
+
+/*
+ * When process pid (0: this one) started (field 22 of /proc/PID/stat: the same across exec,
+ * another for a pid used again), or 0 when no such process runs.  The files here name
+ * processes by the two.
+ */
+uint64_t cc_proc_start(uint32_t pid);
 
 #endif

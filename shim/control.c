@@ -23,29 +23,6 @@ static struct cc_ctl *page;
 static char page_path[4200];
 static uint64_t page_start;     /* our start time, in the page's reserved word */
 
-/* Field 22 of /proc/self/stat: the same across exec, different for a reused pid. */
-static uint64_t start_time(void)
-{
-	char buf[1024];
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	long n;
-
-	if (fd < 0)
-		return 0;
-	n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
-	syscall(SYS_close, fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	/* After "pid (comm)" come fields 3..: the start time is the 20th of those. */
-	for (int field = 3; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	return p ? strtoull(p + 1, NULL, 10) : 0;
-}
-
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -76,7 +53,7 @@ static struct cc_ctl *create(uint32_t pid, int *same_process)
 	syscall(SYS_close, fd);
 	if (c == MAP_FAILED)
 		return NULL;
-	page_start = start_time();
+	page_start = cc_proc_start(0);
 	/* version holds the start time's check: an exec'd image of us keeps the page's settings. */
 	*same_process = c->magic == CC_CTL_MAGIC && c->pid == pid && c->version == (CC_CTL_VERSION | page_start << 8);
 	return c;
