@@ -514,8 +514,10 @@ void cc_wf_do_reopen(uint64_t seq)
 	W.rs = NULL;
 	if (W.rot.size || W.rot.seconds) {
 		W.rs = cc_rot_attach(W.base, &W.rot);
-		if (W.rs)
+		if (W.rs) {
 			cc_rot_current(W.rs, W.base, W.path, sizeof(W.path), &W.gen);
+			cc_rot_join(W.rs, W.base);
+		}
 	}
 	int fd = (W.rs || !(W.rot.size || W.rot.seconds)) ? cc_wf_open() : -1;
 	if (fd < 0) {
@@ -676,10 +678,26 @@ static int file_open(void)
 				cc_rot_current(W.rs, W.base, W.path, sizeof(W.path), &W.gen);
 		}
 		if (__atomic_load_n(&W.rs->done, __ATOMIC_RELAXED)) {
-			cc_warn("the %ld files of the rotation of %s are written (by this run or an earlier one: its "
-				"state is kept in $XDG_RUNTIME_DIR/clearcap-UID); not capturing", W.rot.files, W.base);
+			/* cc_rot_attach started a new rotation if none of the old one's processes ran. */
+			char state[PATH_MAX_ + 64];
+			uint32_t pid = cc_rot_member_alive(W.rs);
+			if (cc_rot_state_path(state, sizeof(state), W.base) < 0)
+				snprintf(state, sizeof(state), "its state file");
+			if (pid == 0)
+				cc_warn("the %ld files of the rotation of %s are written; not capturing (to start a new "
+					"rotation, remove %s)", W.rot.files, W.base, state);
+			else if (pid == (uint32_t)getpid())
+				cc_warn("the %ld files of the rotation of %s are written; not capturing (this process "
+					"wrote to it before its exec; to start a new rotation now, remove %s)",
+					W.rot.files, W.base, state);
+			else
+				cc_warn("the %ld files of the rotation of %s are written and process %u of that capture "
+					"still runs; not capturing (a process started after it has ended starts a new "
+					"rotation; to start one now, remove %s)", W.rot.files, W.base, pid, state);
 			return -1;
 		}
+		/* Only now: a process that finds the rotation done is not one of its writers. */
+		cc_rot_join(W.rs, W.base);
 	}
 	if (__atomic_load_n(&W.fd, __ATOMIC_RELAXED) < 0) {
 		int fd = cc_wf_open();

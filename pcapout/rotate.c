@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -89,6 +90,61 @@ static void unlock_state(int fd)
 	syscall(SYS_close, fd);         /* not close(): the shim hooks it */
 }
 
+static int member_runs(const struct cc_rot_member *m)
+{
+	uint64_t start;
+
+	/* A pid used again by another process has another start time. */
+	return m->pid && (start = cc_proc_start(m->pid)) != 0 && start == m->start;
+}
+
+/* A running member, another process rather than this one; 0 if none.  Called with the lock held. */
+static uint32_t member_alive_locked(const struct cc_rot_state *s)
+{
+	uint32_t self = (uint32_t)getpid(), found = 0;
+
+	for (int i = 0; i < CC_ROT_MEMBERS; i++)
+		if ((s->members[i].pid != self || !found) && member_runs(&s->members[i])) {
+			found = s->members[i].pid;
+			if (found != self)
+				break;
+		}
+	return found;
+}
+
+uint32_t cc_rot_member_alive(struct cc_rot_state *s)
+{
+	/* For a message: no lock, a stale answer is harmless. */
+	return member_alive_locked(s);
+}
+
+void cc_rot_join(struct cc_rot_state *s, const char *base)
+{
+	uint32_t pid = (uint32_t)getpid();
+	uint64_t start = cc_proc_start(pid);
+	int fd = lock_state(base), free_at = -1;
+
+	if (fd < 0)
+		return;
+	for (int i = 0; i < CC_ROT_MEMBERS; i++) {
+		struct cc_rot_member *m = &s->members[i];
+		if (m->pid == pid && m->start == start)
+			goto out;
+		if (free_at < 0 && m->pid == 0)
+			free_at = i;
+	}
+	/* Full: the first that has exited makes room (a full list of running members keeps it done). */
+	for (int i = 0; free_at < 0 && i < CC_ROT_MEMBERS; i++)
+		if (!member_runs(&s->members[i]))
+			free_at = i;
+	if (free_at >= 0) {
+		s->members[free_at].pid = pid;
+		s->members[free_at].start = start;
+	}
+out:
+	unlock_state(fd);
+}
+
 /* Called with the lock held: publishes a new current file. */
 static void publish(struct cc_rot_state *s, uint64_t gen, time_t start, long cnt, const char *name)
 {
@@ -151,8 +207,15 @@ struct cc_rot_state *cc_rot_attach(const char *base, const struct cc_rot_cfg *cf
 		unlock_state(fd);
 		return NULL;
 	}
-	/* A state left by an earlier run whose file is gone starts over at file 0. */
-	if (s->magic != CC_ROT_MAGIC || access(s->name, F_OK) < 0) {
+	/*
+	 * A state left by an earlier run whose file is gone starts over at file 0; so does a -G -W
+	 * rotation that is done once none of its processes runs: the run that wrote it is over,
+	 * and this one starts its own files, as a new tcpdump -G -W does.
+	 */
+	int over = s->magic == CC_ROT_MAGIC && s->done && !member_alive_locked(s);
+	if (s->magic != CC_ROT_MAGIC || over)
+		memset(s->members, 0, sizeof(s->members));
+	if (s->magic != CC_ROT_MAGIC || access(s->name, F_OK) < 0 || over) {
 		char name[CC_ROT_NAME_MAX];
 		time_t now = time(NULL);
 		long cnt = continue_at(base, cfg, now);

@@ -12,6 +12,11 @@
  * runtime directory (rundir.h), named by a hash of FILE: the generation number and the current
  * file's name.  Whoever finds the current file full takes the state file's lock, creates the next
  * file with its header, and publishes it; the others switch after their next batch.
+ *
+ * A -G -W rotation that has written its files is done: its processes capture no more, as tcpdump
+ * exits.  The state also lists the processes that wrote to it, so that a process of a new run
+ * (the shim alone has no wrapper to start the rotation afresh) starts a new rotation once none of
+ * them runs any more, as a new tcpdump would.
  */
 #ifndef CC_ROTATE_H
 #define CC_ROTATE_H
@@ -28,6 +33,7 @@ struct cc_rot_cfg {
 
 #define CC_ROT_MAGIC 0x746f7270616363ULL
 #define CC_ROT_NAME_MAX 4000
+#define CC_ROT_MEMBERS 64
 
 struct cc_rot_state {
 	uint64_t magic;
@@ -37,6 +43,12 @@ struct cc_rot_state {
 	int64_t cnt;            /* tcpdump's file count of the current file */
 	uint64_t done;          /* -G with -W: the last file is complete, capture stops */
 	char name[CC_ROT_NAME_MAX];
+	/* The processes that joined (pid and start time, /proc/PID/stat's field 22); pid 0: free. */
+	struct cc_rot_member {
+		uint32_t pid;
+		uint32_t unused;
+		uint64_t start;
+	} members[CC_ROT_MEMBERS];
 };
 
 /* Digits of the count with -W files (tcpdump's getWflagChars); 0 without -W. */
@@ -49,10 +61,20 @@ int cc_rot_name(char *dst, size_t n, const char *base, const struct cc_rot_cfg *
 int cc_rot_state_path(char *dst, size_t n, const char *base);
 
 /*
- * Maps the shared state of `base`, starting it (file 0, now) when it is new or names a file
- * that no longer exists.  Returns the mapping or NULL.
+ * Maps the shared state of `base`, starting it (file 0, now) when it is new, names a file that
+ * no longer exists, or is done and none of its members runs.  Returns the mapping or NULL.
  */
 struct cc_rot_state *cc_rot_attach(const char *base, const struct cc_rot_cfg *cfg);
+
+/*
+ * Lists this process among the rotation's members (once; a forked child joins for itself).  A
+ * full list keeps room by forgetting members that have exited.
+ */
+void cc_rot_join(struct cc_rot_state *s, const char *base);
+
+/* A member that runs: another process if one does, else this one if it is one (an exec of a
+ * member), else 0. */
+uint32_t cc_rot_member_alive(struct cc_rot_state *s);
 
 /* The current file's name and generation, consistent with each other. */
 void cc_rot_current(struct cc_rot_state *s, const char *base, char *name, size_t n, uint64_t *gen);

@@ -581,6 +581,43 @@ def test_rotation_time(env):
     ok(re.search(r"captured, 0 dropped", p.stderr) and "write error" not in p.stderr, p.stderr)
 
 
+def test_rotation_time_done_then_new_run(env):
+    """-G 1 -W 2 by the shim alone (CLEARCAP_ROTATE_*): once the two files are written the capture
+    has ended, and a process started while one of its processes still runs captures nothing and
+    says what to do; once none runs, a new run starts a new rotation, as a new tcpdump -G -W does
+    (it used to capture nothing until the state file was removed by hand)."""
+    base = env.path("d-%H%M%S.pcapng")
+    extra = {"CLEARCAP_ROTATE_SECONDS": "1", "CLEARCAP_ROTATE_FILES": "2"}
+    # Sends 30 datagrams 0.1 s apart (the rotation ends after about 2 s), then waits for a line.
+    first = SENDER + "print('waiting', flush=True)\nsys.stdin.readline()\n"
+    a = subprocess.Popen([cclib.PY, "-c", first, "30", "0.1"], env=env.env(base, extra), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_line(a, 29)
+        eq(a.stdout.readline().strip(), "waiting", "the first run sent everything")
+        old = sorted(n for n in os.listdir(env.tmp) if n.startswith("d-"))
+        eq(len(old), 2, "the first run's two files: %r" % old)
+        # Its process still runs: the capture has ended, and a second process joins it.
+        p = cclib.py(env, SENDER, base, extra, args=["3", "0"])
+        ok("are written and process %d of that capture still runs; not capturing" % a.pid in p.stderr, p.stderr)
+        ok(re.search(r"remove \S+/clearcap/rotate-[0-9a-f]{16}\)", p.stderr), "names the state file: " + p.stderr)
+        eq(sorted(n for n in os.listdir(env.tmp) if n.startswith("d-")), old, "no new file while it runs")
+    finally:
+        _, err = a.communicate("\n", timeout=20)
+    eq(a.returncode, 0, err)
+    ok("capture stopped" in err, err)
+    # That run is over: a new one starts a rotation of its own.
+    p = cclib.py(env, SENDER, base, extra, args=["5", "0"])
+    ok("not capturing" not in p.stderr, p.stderr)
+    new = sorted(n for n in os.listdir(env.tmp) if n.startswith("d-") and n not in old)
+    ok(new, "a new file: %r" % os.listdir(env.tmp))
+    got = []
+    for n in new:
+        valid(env.path(n))
+        got += seqs(env.path(n))
+    eq(sorted(got), list(range(5)), "the new run's datagrams in the new rotation")
+
+
 # ---------------------------------------------------------------------------------------------
 # Progress line
 

@@ -1,14 +1,17 @@
 /*
- * Unit tests for pcapout/rotate.c: tcpdump's file names for -C/-G/-W, and the shared state's
- * hand-over from one generation to the next.
+ * Unit tests for pcapout/rotate.c: tcpdump's file names for -C/-G/-W, the shared state's
+ * hand-over from one generation to the next, and a done -G -W rotation starting over for a new
+ * run once none of its processes runs.
  */
 #include "pcapout/rotate.h"
+#include "pcapout/rundir.h"
 #include "tests/unit/check_main.h"
 
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *name(const char *base, long long size, long secs, long files, time_t t, long cnt)
@@ -90,6 +93,55 @@ START_TEST(state_handover)
 }
 END_TEST
 
+START_TEST(done_starts_over_when_its_processes_are_gone)
+{
+	char dir[] = "/tmp/cc-rot-XXXXXX", base[256], cur[4096];
+	struct cc_rot_cfg cfg = { 0, 60, 2 };
+	struct cc_rot_state *s, *s2;
+	uint64_t gen;
+	pid_t kid;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	setenv("XDG_RUNTIME_DIR", dir, 1);
+	snprintf(base, sizeof(base), "%s/cap-%%H%%M%%S", dir);
+	s = cc_rot_attach(base, &cfg);
+	ck_assert_ptr_nonnull(s);
+	cc_rot_current(s, base, cur, sizeof(cur), &gen);
+	fclose(fopen(cur, "w"));
+	/* Joining is once per process. */
+	cc_rot_join(s, base);
+	cc_rot_join(s, base);
+	ck_assert_uint_eq(s->members[0].pid, (uint32_t)getpid());
+	ck_assert_uint_eq(s->members[0].start, cc_proc_start(0));
+	ck_assert_uint_eq(s->members[1].pid, 0);
+	/* Done while a member runs (this process): it stays done. */
+	s->gen = 1;
+	s->done = 1;
+	s2 = cc_rot_attach(base, &cfg);
+	ck_assert_uint_eq(s2->done, 1);
+	ck_assert_uint_eq(s2->gen, 1);
+	ck_assert_uint_eq(cc_rot_member_alive(s2), (uint32_t)getpid());
+	/* Its only member gone (a process that has exited): the next attach starts a new rotation. */
+	kid = fork();
+	if (kid == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(kid, NULL, 0), kid);
+	s->members[0].pid = (uint32_t)kid;
+	ck_assert_uint_eq(cc_rot_member_alive(s), 0);
+	s2 = cc_rot_attach(base, &cfg);
+	ck_assert_uint_eq(s2->done, 0);
+	ck_assert_uint_eq(s2->gen, 0);
+	ck_assert_uint_eq(s2->members[0].pid, 0);
+	/* A pid used again by another process is not the member: its start time differs. */
+	s->members[0].pid = (uint32_t)getpid();
+	s->members[0].start = cc_proc_start(0) + 1;
+	s->done = 1;
+	s2 = cc_rot_attach(base, &cfg);
+	ck_assert_uint_eq(s2->done, 0);
+	unsetenv("XDG_RUNTIME_DIR");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rotate");
@@ -98,6 +150,7 @@ int main(void)
 	tcase_add_test(t, digits);
 	tcase_add_test(t, names);
 	tcase_add_test(t, state_handover);
+	tcase_add_test(t, done_starts_over_when_its_processes_are_gone);
 	suite_add_tcase(s, t);
 	return cc_run_suite(s);
 }
