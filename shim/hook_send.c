@@ -73,7 +73,7 @@ static inline __attribute__((always_inline)) void sent_after(int fd, struct cc_f
 	if (tried && cc_udp_fast(e, 1, to, tolen, NULL, iov, iovcnt, n, n, hot_fd))
 		return;
 	int saved = errno;
-	if (e || (e = captured_on(fd)))
+	if (e || (e = captured_after_send(fd, n)))
 		sent(fd, e, to, tolen, msg, iov, iovcnt, n, !tried);
 	errno = saved;
 }
@@ -388,7 +388,7 @@ static __attribute__((noinline)) ssize_t writev_on(int fd, const struct iovec *i
 	if (r <= 0)
 		return r;
 	int saved = errno;
-	struct cc_fd *e = captured_on(fd);
+	struct cc_fd *e = captured_after_send(fd, (size_t)r);
 	if (e)
 		sent(fd, e, NULL, 0, NULL, iov, iovcnt, (size_t)r, 1);
 	errno = saved;
@@ -488,7 +488,10 @@ static __attribute__((noinline)) int sendmmsg_on(int fd, struct mmsghdr *vec, un
 	if (r <= 0)
 		return r;
 	int saved = errno;
-	struct cc_fd *e = captured_on(fd);
+	size_t total = 0;
+	for (int i = 0; i < r; i++)
+		total += vec[i].msg_len;
+	struct cc_fd *e = captured_after_send(fd, total);
 	if (e) {
 		for (int i = 0; i < r; i++) {
 			const struct msghdr *m = &vec[i].msg_hdr;

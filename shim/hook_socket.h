@@ -39,6 +39,28 @@ static inline struct cc_fd *captured_on(int fd)
 	return cc_classify(fd);
 }
 
+/*
+ * captured_on() after a send that moved n bytes on fd.  A TCP stream first seen there is joined
+ * mid-stream from the kernel's byte counts (sockinfo.c), which hold those n bytes already: its
+ * next sequence number goes back by n, for this send's segment to carry them.
+ */
+static inline struct cc_fd *captured_after_send(int fd, size_t n)
+{
+	struct cc_fd *e = cc_fd_peek(fd);
+
+	if (e) {
+		int k = fd_kind(e);
+		if (k == FDK_UDP || k == FDK_TCP)
+			return e;
+		if (k == FDK_OTHER)
+			return NULL;
+	}
+	e = cc_classify(fd);
+	if (e && fd_kind(e) == FDK_TCP && (fd_flags(e) & FDF_TCP_OPEN))
+		__atomic_fetch_sub(fd_seq(e, 1), (uint32_t)n, __ATOMIC_RELAXED);
+	return e;
+}
+
 /* The same anywhere else: NULL while capture is off. */
 static inline struct cc_fd *captured(int fd)
 {

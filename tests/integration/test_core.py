@@ -315,13 +315,14 @@ os.waitpid(pid, 0); os.close(d); say(c, b'clone-parent\n'); c.close()
 
 
 def test_tcp_stream_goes_on_over_exec(env):
-    """A program that execs with a TCP connection open (the new image inherits the descriptor,
-    as a shell's `exec` or a re-exec on upgrade does): the new image's shim joins the stream
-    mid-way and goes on from the bytes already written and read, so the file holds one stream,
+    """A program that execs with TCP connections open (the new image inherits the descriptors,
+    as a shell's `exec` or a re-exec on upgrade does): the new image's shim joins each stream
+    mid-way and goes on from the bytes already written and read, so the file holds each stream
     whole in tshark's follow, with no retransmission, gap or overlap where the image changed.
     Bytes are left unread across the exec too: the server's second reply arrives before the
-    first image reads it."""
-    port, t, got = cclib.tcp_server(1, echo=True)
+    first image reads it.  The new image's first call on the second connection is a write (the
+    stream is joined after it, from counts that hold its bytes already)."""
+    port, t, got = cclib.tcp_server(2, echo=True)
     cap = env.path("c.pcapng")
     code = r"""
 import os, socket, sys, time
@@ -334,26 +335,34 @@ if len(sys.argv) == 2:
     c = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
     c.sendall(b'before-exec\n'); rd(c.fileno(), 12)
     c.sendall(b'across\n'); time.sleep(0.3)            # its echo waits in the socket, unread
-    fd = c.detach(); os.set_inheritable(fd, True)
-    os.execv(sys.executable, [sys.executable, '-c', os.environ['CODE'], str(fd), 'again'])
-fd = int(sys.argv[1])
+    d = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+    d.sendall(b'second-before\n')                      # served once the first is done
+    fd, fd2 = c.detach(), d.detach(); os.set_inheritable(fd, True); os.set_inheritable(fd2, True)
+    os.execv(sys.executable, [sys.executable, '-c', os.environ['CODE'], str(fd), str(fd2)])
+fd, fd2 = int(sys.argv[1]), int(sys.argv[2])
 assert rd(fd, 7) == b'ACROSS\n'
 os.write(fd, b'after-exec\n'); rd(fd, 11)
 os.close(fd)
+os.write(fd2, b'second-after\n')
+assert rd(fd2, 27) == b'SECOND-BEFORE\nSECOND-AFTER\n'
+os.close(fd2)
 """
     p = py(env, code, cap, {"CODE": code}, args=[str(port)])
     t.join(timeout=30)
-    data = b"before-exec\nacross\nafter-exec\n"
-    eq(got, [data], "the server got every byte")
+    data = [b"before-exec\nacross\nafter-exec\n", b"second-before\nsecond-after\n"]
+    eq(got, data, "the server got every byte")
     eq(p.stderr.count("clearcap:"), 0, "no warning: %r" % p.stderr)
-    eq(cclib.follow_tcp(cap, 0), (data, data.upper()), "one stream, whole in tshark's follow")
     rows = tshark(cap, ["tcp.stream", "tcp.srcport", "tcp.flags.fin", "tcp.analysis.flags", "tcp.analysis.window_update",
-                        "tcp.seq", "tcp.len"])
-    eq(sorted(set(r[0] for r in rows)), ["0"], "one stream")
-    eq([r for r in rows if r[3] and not r[4]], [],
-       "no retransmission, gap, unseen acknowledgement or out-of-order segment")
-    client = [(int(r[5]), int(r[6])) for r in rows if r[1] != str(port) and int(r[6]) > 0]
-    eq(client, [(1, 12), (13, 7), (20, 11)], "the client's segments (relative seq, length), the last after the exec")
+                        "tcp.seq", "tcp.len", "tcp.flags.syn", "tcp.flags.ack"])
+    streams = client_streams([[r[0], r[1], r[7], r[8]] for r in rows])
+    eq(len(streams), 2, "two connections")
+    want = [[(1, 12), (13, 7), (20, 11)], [(1, 14), (15, 13)]]
+    for (stream, client), d, segs in zip(streams.items(), data, want):
+        eq(cclib.follow_tcp(cap, int(stream)), (d, d.upper()), "stream %s whole in tshark's follow" % stream)
+        eq([r for r in rows if r[0] == stream and r[3] and not r[4]], [],
+           "stream %s: no retransmission, gap, unseen acknowledgement or out-of-order segment" % stream)
+        eq([(int(r[5]), int(r[6])) for r in rows if r[0] == stream and r[1] == client and int(r[6]) > 0], segs,
+           "stream %s: the client's segments (relative seq, length), the last after the exec" % stream)
 
 
 def test_tcp_ipv6_sendmsg_recv_into(env):
