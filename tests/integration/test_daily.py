@@ -622,12 +622,13 @@ def test_rotation_time_done_then_new_run(env):
 # Progress line
 
 
-def test_progress_line_on_tty_only(env):
-    """On a terminal the wrapper rewrites one line with \\r; into a pipe it prints no such line."""
-    args = [env.tool, "-w", env.path("p.pcapng"), "--", cclib.PY, "-c", SENDER, "30", "0.05"]
+def _on_pty(args, environ, setup=None):
+    """Runs args on a new pseudo-terminal (setup() first, in the child) to its end; all it wrote."""
     pid, master = pty.fork()
     if pid == 0:
-        os.execve(args[0], args, env.env())
+        if setup:
+            setup()
+        os.execve(args[0], args, environ)
     out = b""
     while True:
         try:
@@ -638,7 +639,14 @@ def test_progress_line_on_tty_only(env):
             break
         out += chunk
     os.waitpid(pid, 0)
-    text = out.decode(errors="replace")
+    os.close(master)
+    return out.decode(errors="replace")
+
+
+def test_progress_line_on_tty_only(env):
+    """On a terminal the wrapper rewrites one line with \\r; into a pipe it prints no such line."""
+    args = [env.tool, "-w", env.path("p.pcapng"), "--", cclib.PY, "-c", SENDER, "30", "0.05"]
+    text = _on_pty(args, env.env())
     ticks = re.findall(r"\rclearcap: (\d+) packets, [^,]+, file [^,]+, (\d+) dropped", text)
     ok(len(ticks) >= 3, "several updates: %r" % text[-400:])
     counts = [int(t[0]) for t in ticks]
@@ -664,21 +672,8 @@ def test_progress_line_apart_from_program_output(env):
             "    print('hello from the program, line %d' % i, flush=True)\n"
             "    time.sleep(0.05)\n")
     args = [env.tool, "-w", env.path("p.pcapng"), "--", cclib.PY, "-c", code]
-    pid, master = pty.fork()
-    if pid == 0:
-        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        os.execve(args[0], args, dict(env.env(), TERM="xterm"))
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.waitpid(pid, 0)
-    text = out.decode(errors="replace")
+    text = _on_pty(args, dict(env.env(), TERM="xterm"),
+                   lambda: fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0)))
     ok(len(re.findall(r"clearcap: \d+ packets, ", text)) >= 3, "the line was shown: %r" % text[-400:])
     scr = cclib.Screen(rows, cols)
     scr.feed(text)
