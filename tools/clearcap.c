@@ -1375,9 +1375,6 @@ static int wait_program(pid_t pid, const struct sigsave *s, const struct options
 			}
 			continue;
 		}
-		/* A resized terminal: the line moves to the new bottom row at once, not at the next tick. */
-		if (sig == SIGWINCH && live)
-			progress_tick(&pg);
 		if (!sigismember(&s->ignored, sig))
 			kill(pid, sig);
 	}

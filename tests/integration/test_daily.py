@@ -622,12 +622,10 @@ def test_rotation_time_done_then_new_run(env):
 # Progress line
 
 
-def _on_pty(args, environ, setup=None):
-    """Runs args on a new pseudo-terminal (setup() first, in the child) to its end; all it wrote."""
+def _on_pty(args, environ):
+    """Runs args on a new pseudo-terminal to its end; all it wrote."""
     pid, master = pty.fork()
     if pid == 0:
-        if setup:
-            setup()
         os.execve(args[0], args, environ)
     out = b""
     while True:
@@ -655,34 +653,6 @@ def test_progress_line_on_tty_only(env):
     ok("30 packets captured" in text, "summary")
     p = cclib.run(args, env=env.env())
     ok("\r" not in p.stderr and "packets, " not in p.stderr.split("captured")[0], "no live line: %r" % p.stderr)
-
-
-def test_progress_line_apart_from_program_output(env):
-    """On a terminal the live line never has the program's output glued onto it, nor overwrites
-    a line the program began: the program's lines, interleaved with the redraws, each stand on
-    a line of their own, whole, with the line shown meanwhile and gone at the end."""
-    import fcntl
-    import termios
-    rows, cols = 12, 100
-    # 30 lines (more than the screen holds: they scroll under the line), a datagram with each.
-    code = ("import socket, time\n"
-            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-            "for i in range(30):\n"
-            "    s.sendto(b'x', ('127.0.0.1', 9))\n"
-            "    print('hello from the program, line %d' % i, flush=True)\n"
-            "    time.sleep(0.05)\n")
-    args = [env.tool, "-w", env.path("p.pcapng"), "--", cclib.PY, "-c", code]
-    text = _on_pty(args, dict(env.env(), TERM="xterm"),
-                   lambda: fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0)))
-    ok(len(re.findall(r"clearcap: \d+ packets, ", text)) >= 3, "the line was shown: %r" % text[-400:])
-    scr = cclib.Screen(rows, cols)
-    scr.feed(text)
-    lines = scr.lines()
-    mine = [l for l in lines if "hello from the program" in l]
-    eq(mine, ["hello from the program, line %d" % i for i in range(30)],
-       "each program line whole, on its own line (screen: %r)" % lines)
-    ok(any(l.startswith("clearcap: 30 packets captured") for l in lines), "the summary: %r" % lines)
-    ok(not any(re.match(r"clearcap: \d+ packets, ", l) for l in lines), "the live line is gone: %r" % lines)
 
 
 # ---------------------------------------------------------------------------------------------
