@@ -545,7 +545,8 @@ static void rotation_done(void)
 		if (fd >= 0)
 			syscall(SYS_close, fd);
 		cc_wc_ctl_state(CC_CTL_IDLE);
-		cc_warn("the %ld files of the rotation are written; capture stopped", W.rot.files);
+		cc_warn("the %ld file%s of the rotation %s written; capture stopped", W.rot.files, W.rot.files == 1 ? "" : "s",
+			W.rot.files == 1 ? "is" : "are");
 	}
 }
 
@@ -681,19 +682,21 @@ static int file_open(void)
 			/* cc_rot_attach started a new rotation if none of the old one's processes ran. */
 			char state[PATH_MAX_ + 64];
 			uint32_t pid = cc_rot_member_alive(W.rs);
+			const char *s_ = W.rot.files == 1 ? "" : "s", *are = W.rot.files == 1 ? "is" : "are";
 			if (cc_rot_state_path(state, sizeof(state), W.base) < 0)
 				snprintf(state, sizeof(state), "its state file");
 			if (pid == 0)
-				cc_warn("the %ld files of the rotation of %s are written; not capturing (to start a new "
-					"rotation, remove %s)", W.rot.files, W.base, state);
+				cc_warn("the %ld file%s of the rotation of %s %s written; not capturing (to start a new "
+					"rotation, remove %s)", W.rot.files, s_, W.base, are, state);
 			else if (pid == (uint32_t)getpid())
-				cc_warn("the %ld files of the rotation of %s are written; not capturing (this process "
+				cc_warn("the %ld file%s of the rotation of %s %s written; not capturing (this process "
 					"wrote to it before its exec; to start a new rotation now, remove %s)",
-					W.rot.files, W.base, state);
+					W.rot.files, s_, W.base, are, state);
 			else
-				cc_warn("the %ld files of the rotation of %s are written and process %u of that capture "
+				cc_warn("the %ld file%s of the rotation of %s %s written and process %u of that capture "
 					"still runs; not capturing (a process started after it has ended starts a new "
-					"rotation; to start one now, remove %s)", W.rot.files, W.base, pid, state);
+					"rotation; to start one now, remove %s)", W.rot.files, s_, W.base, are,
+					pid, state);
 			return -1;
 		}
 		/* Only now: a process that finds the rotation done is not one of its writers. */

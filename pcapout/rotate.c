@@ -94,8 +94,8 @@ static int member_runs(const struct cc_rot_member *m)
 {
 	uint64_t start;
 
-	/* A pid used again by another process has another start time. */
-	return m->pid && (start = cc_proc_start(m->pid)) != 0 && start == m->start;
+	/* A pid used again by another process has another start time; a zombie has ended. */
+	return m->pid && (start = cc_proc_live_start(m->pid)) != 0 && start == m->start;
 }
 
 /* A running member, another process rather than this one; 0 if none.  Called with the lock held. */

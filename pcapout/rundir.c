@@ -37,7 +37,8 @@ int cc_rundir(char *dst, size_t n, int create)
 	return 0;
 }
 
-uint64_t cc_proc_start(uint32_t pid)
+/* Field 22 of pid's stat file (0: self); 0 when unreadable, or when `live` and pid has ended (a zombie). */
+static uint64_t proc_start(uint32_t pid, int live)
 {
 	char path[32], buf[1024];
 	int fd;
@@ -57,7 +58,20 @@ uint64_t cc_proc_start(uint32_t pid)
 	buf[n] = 0;
 	/* After "pid (comm)", whose comm may hold spaces and parentheses, each field follows a space. */
 	char *p = strrchr(buf, ')');
+	/* Field 3, the state: Z (zombie) or X (dead) has ended, waited for or not. */
+	if (live && (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X'))
+		return 0;
 	for (int field = 3; field <= 22 && p; field++)
 		p = strchr(p + 1, ' ');
 	return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+uint64_t cc_proc_start(uint32_t pid)
+{
+	return proc_start(pid, 0);
+}
+
+uint64_t cc_proc_live_start(uint32_t pid)
+{
+	return proc_start(pid, 1);
 }

@@ -22,4 +22,7 @@ int cc_rundir(char *dst, size_t n, int create);
  */
 uint64_t cc_proc_start(uint32_t pid);
 
+/* The same, but 0 for a process that has ended and not been waited for yet (a zombie). */
+uint64_t cc_proc_live_start(uint32_t pid);
+
 #endif

@@ -1542,7 +1542,9 @@ static void describe_pause_time(const struct totals *t, char *buf, size_t size)
 	uint64_t ns = t->paused_ns < t->run_ns ? t->paused_ns : t->run_ns;
 
 	buf[0] = '\0';
-	if (ns > 0)
+	if (ns > 0 && ns < 50000000u)
+		snprintf(buf, size, "under 0.1 s of the %.1f s run", (double)t->run_ns / 1e9);
+	else if (ns > 0)
 		snprintf(buf, size, "%.1f s of the %.1f s run", (double)ns / 1e9, (double)t->run_ns / 1e9);
 }
 
@@ -1569,9 +1571,9 @@ static void report(const struct options *o, const struct totals *t, const char *
 			     "(see above)", (unsigned long long)t->refused, (unsigned long long)t->loaded,
 			     plural(t->loaded, "es"));
 		else if (t->paused)
-			warn("nothing was captured: capture was paused (clearcap ctl pause)%s%s; the %llu packet%s "
-			     "sent or received while paused are not in the file", when[0] ? " for " : "", when,
-			     (unsigned long long)t->paused, plural(t->paused, "s"));
+			warn("nothing was captured: capture was paused (clearcap ctl pause)%s%s; %llu packet%s "
+			     "sent or received while paused %s not captured", when[0] ? " for " : "", when,
+			     (unsigned long long)t->paused, plural(t->paused, "s"), t->paused == 1 ? "was" : "were");
 		else if (t->filtered)
 			warn("nothing was captured: the selection (--capture) declined %llu packet%s and kept none",
 			     (unsigned long long)t->filtered, plural(t->filtered, "s"));

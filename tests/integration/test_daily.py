@@ -584,8 +584,9 @@ def test_rotation_time(env):
 def test_rotation_time_done_then_new_run(env):
     """-G 1 -W 2 by the shim alone (CLEARCAP_ROTATE_*): once the two files are written the capture
     has ended, and a process started while one of its processes still runs captures nothing and
-    says what to do; once none runs, a new run starts a new rotation, as a new tcpdump -G -W does
-    (it used to capture nothing until the state file was removed by hand)."""
+    says what to do; once none runs (ended, waited for or not), a new run starts a new rotation,
+    as a new tcpdump -G -W does (it used to capture nothing until the state file was removed by
+    hand)."""
     base = env.path("d-%H%M%S.pcapng")
     extra = {"CLEARCAP_ROTATE_SECONDS": "1", "CLEARCAP_ROTATE_FILES": "2"}
     # Sends 30 datagrams 0.1 s apart (the rotation ends after about 2 s), then waits for a line.
@@ -602,12 +603,19 @@ def test_rotation_time_done_then_new_run(env):
         ok("are written and process %d of that capture still runs; not capturing" % a.pid in p.stderr, p.stderr)
         ok(re.search(r"remove \S+/clearcap/rotate-[0-9a-f]{16}\)", p.stderr), "names the state file: " + p.stderr)
         eq(sorted(n for n in os.listdir(env.tmp) if n.startswith("d-")), old, "no new file while it runs")
+        # It ends, and is not waited for yet (a zombie, as under a parent that reaps late): that
+        # run is over, and a new one starts a rotation of its own.
+        a.stdin.write("\n")
+        a.stdin.flush()
+        for _ in range(200):
+            if open("/proc/%d/stat" % a.pid).read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+            time.sleep(0.05)
+        p = cclib.py(env, SENDER, base, extra, args=["5", "0"])
     finally:
-        _, err = a.communicate("\n", timeout=20)
+        _, err = a.communicate(timeout=20)
     eq(a.returncode, 0, err)
     ok("capture stopped" in err, err)
-    # That run is over: a new one starts a rotation of its own.
-    p = cclib.py(env, SENDER, base, extra, args=["5", "0"])
     ok("not capturing" not in p.stderr, p.stderr)
     new = sorted(n for n in os.listdir(env.tmp) if n.startswith("d-") and n not in old)
     ok(new, "a new file: %r" % os.listdir(env.tmp))
