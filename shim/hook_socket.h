@@ -21,21 +21,29 @@ static inline int active(void)
 }
 
 /*
+ * What the table already knows of fd: 1 with *e its entry (a captured socket) or NULL (files and
+ * pipes once seen); 0 when fd must be classified first.
+ */
+static inline int captured_known(int fd, struct cc_fd **e)
+{
+	struct cc_fd *x = cc_fd_peek(fd);
+	int k = x ? fd_kind(x) : FDK_UNKNOWN;
+
+	*e = k == FDK_UDP || k == FDK_TCP ? x : NULL;
+	return k != FDK_UNKNOWN;
+}
+
+/*
  * The entry of a captured socket, or NULL (fast for files and pipes once seen), on a hook's "on"
  * path: cc_on was seen set there, and it is never cleared (init.c sets it once), so it is not
  * looked at again.
  */
 static inline struct cc_fd *captured_on(int fd)
 {
-	struct cc_fd *e = cc_fd_peek(fd);
+	struct cc_fd *e;
 
-	if (e) {
-		int k = fd_kind(e);
-		if (k == FDK_UDP || k == FDK_TCP)
-			return e;               /* per packet: one look-up */
-		if (k == FDK_OTHER)
-			return NULL;
-	}
+	if (captured_known(fd, &e))
+		return e;               /* per packet: one look-up */
 	return cc_classify(fd);
 }
 
@@ -46,15 +54,10 @@ static inline struct cc_fd *captured_on(int fd)
  */
 static inline struct cc_fd *captured_after_send(int fd, size_t n)
 {
-	struct cc_fd *e = cc_fd_peek(fd);
+	struct cc_fd *e;
 
-	if (e) {
-		int k = fd_kind(e);
-		if (k == FDK_UDP || k == FDK_TCP)
-			return e;
-		if (k == FDK_OTHER)
-			return NULL;
-	}
+	if (captured_known(fd, &e))
+		return e;
 	e = cc_classify(fd);
 	if (e && fd_kind(e) == FDK_TCP && (fd_flags(e) & FDF_TCP_OPEN))
 		__atomic_fetch_sub(fd_seq(e, 1), (uint32_t)n, __ATOMIC_RELAXED);
