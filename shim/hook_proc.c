@@ -28,18 +28,6 @@ static int capturing(void)
 	return __atomic_load_n(&cc_on, __ATOMIC_RELAXED);
 }
 
-/*
- * Whether this process owns the memory it runs in.  A vfork child (CPython's subprocess, for
- * one) and a clone(2) child run no fork handler and share their parent's memory: the fd table,
- * our descriptors' numbers and the delay queue there are the parent's, and its closes and dups
- * act on its own copy of the descriptors, so nothing of ours may change.  Told apart by the pid,
- * a system call: asked only when there is something to change (close and dup are not per packet).
- */
-static int own_memory(void)
-{
-	return (uint32_t)getpid() == cc_pid;
-}
-
 /* Whether fd is known to the fd table (closing or replacing it changes the table). */
 static int known(int fd)
 {
@@ -83,7 +71,7 @@ CC_EXPORT int close(int fd)
 			errno = EBADF;
 			return -1;
 		}
-		if ((known(fd) || (impairing() && fd >= 0)) && own_memory()) {
+		if ((known(fd) || (impairing() && fd >= 0)) && cc_own_memory()) {
 			/* Delayed datagrams queued for this socket leave before it closes (impair.c). */
 			if (impairing() && fd >= 0)
 				cc_impair_closing((unsigned)fd, (unsigned)fd);
@@ -130,7 +118,7 @@ CC_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
 	if (!capturing() || (flags & CLOSE_RANGE_CLOEXEC) || (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) ||
 	    lo > hi)
 		return cc_real.close_range(lo, hi, flags);
-	int mine = own_memory();
+	int mine = cc_own_memory();
 	if (mine && impairing())
 		cc_impair_closing(lo, hi);
 	/* (With none of ours in the range, close_around is the one call.) */
@@ -144,7 +132,7 @@ CC_EXPORT void closefrom(int lo)
 {
 	REAL(closefrom);
 	int own[CC_OWNFD_MAX];
-	int mine = capturing() && lo >= 0 && own_memory();
+	int mine = capturing() && lo >= 0 && cc_own_memory();
 
 	if (mine && impairing())
 		cc_impair_closing((unsigned)lo, ~0u);
@@ -167,7 +155,7 @@ CC_EXPORT void closefrom(int lo)
  * of it: newfd's entry is made now and takes oldfd's (whose packet info is ours, whose the
  * program's), so that what the program enabled is never stripped on the copy.  A TCP socket's
  * entry is copied and its stream shared (fdtable.h: cc_tcpshare).  Not in a vfork child
- * (own_memory).  Keeps errno.
+ * (cc_own_memory).  Keeps errno.
  */
 static void duped(int oldfd, int newfd)
 {
@@ -175,7 +163,7 @@ static void duped(int oldfd, int newfd)
 	struct cc_fd *o = cc_fd_peek(oldfd);
 	int kind = oldfd != newfd && o ? fd_kind(o) : FDK_UNKNOWN, udp = kind == FDK_UDP;
 
-	if ((!udp && kind != FDK_TCP && !known(newfd)) || !own_memory())
+	if ((!udp && kind != FDK_TCP && !known(newfd)) || !cc_own_memory())
 		return;
 	int saved = errno;
 	unsigned bits = udp ? fd_flags(o) & opts : 0;
@@ -234,7 +222,7 @@ static void dup_onto(int oldfd, int newfd)
 {
 	int busy = cc_ownfd_is(newfd) || (impairing() && newfd >= 0 && oldfd != newfd);
 
-	if (!busy || !own_memory() || !dup_would_succeed(oldfd, newfd))
+	if (!busy || !cc_own_memory() || !dup_would_succeed(oldfd, newfd))
 		return;
 	int saved = errno;
 	/* The program wants that number: if it is ours, ours moves out of the way first. */
@@ -297,7 +285,7 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 	int saved = errno, own[CC_OWNFD_MAX];
 	int min = (int)(intptr_t)arg;   /* an int argument: the word's upper half is not defined */
 	/* The kernel passed over numbers of ours: the program would have had the first of them. */
-	if (min >= 0 && min < r && cc_ownfd_in_range((unsigned)min, (unsigned)r - 1, own) > 0 && own_memory()) {
+	if (min >= 0 && min < r && cc_ownfd_in_range((unsigned)min, (unsigned)r - 1, own) > 0 && cc_own_memory()) {
 		cc_ownfd_make_room(own[0]);
 		int r2 = real(fd, cmd, (void *)(long)own[0]);
 		if (r2 >= 0 && r2 != r) {
@@ -341,7 +329,7 @@ CC_EXPORT int fcntl64(int fd, int cmd, ...)
  */
 static void before_exec(int exec)
 {
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && own_memory() && !cc_exit_blocked()) {
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && cc_own_memory() && !cc_exit_blocked()) {
 		cc_impair_exit();       /* delayed datagrams go now: the new image has no sender thread */
 		cc_writer_flush();
 		cc_writer_stats_now();  /* (the exit handlers that write them do not run) */
@@ -474,7 +462,7 @@ CC_EXPORT void _exit(int status)
 {
 	REAL(_exit);
 	before_exec(0);
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && own_memory())
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && cc_own_memory())
 		cc_control_exit();
 	cc_real._exit(status);
 	__builtin_unreachable();
@@ -484,7 +472,7 @@ CC_EXPORT void _Exit(int status)
 {
 	REAL(_Exit);
 	before_exec(0);
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && own_memory())
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && cc_own_memory())
 		cc_control_exit();
 	cc_real._Exit(status);
 	__builtin_unreachable();

@@ -12,6 +12,19 @@
 /* This process's id, refreshed in the fork child (getpid() would be a system call per packet). */
 extern uint32_t cc_pid;
 
+/*
+ * Whether this process owns the memory it runs in.  A vfork child (CPython's subprocess, for
+ * one) and a clone(2) child run no fork handler: they share their parent's memory, or hold a copy
+ * made without the handlers (a writer thread that is not there, locks it held), so nothing of
+ * ours may run or change there.  Told apart by the pid, a system call: asked only when there is
+ * something to change (close, dup, exec, exit: never per packet).
+ */
+#include <unistd.h>
+static inline int cc_own_memory(void)
+{
+	return (uint32_t)getpid() == cc_pid;
+}
+
 /* glibc's _FORTIFY_SOURCE entry points, which no public header declares. */
 #include <sys/socket.h>
 #include <sys/types.h>

@@ -201,13 +201,13 @@ int cc_exit_blocked(void)
 }
 
 /*
- * Not in a process that is a copy made without fork handlers (a raw clone(2)): its writer thread
- * is not there, a lock that thread held at the copy stays held, and what is buffered is its
- * parent's, written already or soon by the parent.
+ * Not in a process that is a copy made without fork handlers (a raw clone(2): cc_own_memory): its
+ * writer thread is not there, a lock that thread held at the copy stays held, and what is
+ * buffered is its parent's, written already or soon by the parent.
  */
 __attribute__((destructor)) static void clearcap_dtor(void)
 {
-	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && (uint32_t)getpid() == cc_pid && !cc_exit_blocked()) {
+	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && cc_own_memory() && !cc_exit_blocked()) {
 		cc_impair_exit();       /* delayed datagrams still queued go now, and are written */
 		cc_dm_flush();          /* plaintexts still waiting for their datagram, marked */
 		cc_tls_exit();
