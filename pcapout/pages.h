@@ -14,6 +14,7 @@
 #define CC_PAGES_H
 
 #include <stdint.h>
+#include <time.h>
 
 #define CC_COUNTERS_MAGIC   0x7370616372616c63ULL   /* "clearcaps" little-endian, truncated */
 #define CC_COUNTERS_VERSION 1
@@ -119,5 +120,22 @@ struct cc_ctl {
 };
 
 _Static_assert(sizeof(struct cc_ctl) <= CC_CTL_SIZE, "control page too large");
+
+/* The clock of paused_at, the same for `clearcap ctl` and the process (CLOCK_MONOTONIC ns). */
+static inline uint64_t cc_ctl_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* How long c's process has been paused up to now: the pauses before, and the one in force. */
+static inline uint64_t cc_ctl_paused_for(const struct cc_ctl *c, uint64_t now)
+{
+	uint64_t at = __atomic_load_n(&c->paused_at, __ATOMIC_RELAXED);
+
+	return __atomic_load_n(&c->paused_ns, __ATOMIC_RELAXED) + (at && now > at ? now - at : 0);
+}
 
 #endif

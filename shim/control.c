@@ -16,20 +16,11 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 static struct cc_ctl *page;
 static char page_path[4200];
 static uint64_t page_start;     /* our start time, in the page's reserved word */
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static struct cc_ctl *create(uint32_t pid, int *same_process)
 {
@@ -135,7 +126,7 @@ void cc_control_atfork_child(void)
 	fill(c, (uint32_t)getpid(), on, comm, base, env_file, reopened);
 	/* Born paused: its pause began now (the parent's time so far is the parent's). */
 	if (!on)
-		c->paused_at = mono_ns();
+		c->paused_at = cc_ctl_clock();
 	cc_writer_set_ctl(c);
 }
 
@@ -143,8 +134,7 @@ void cc_control_exit(void)
 {
 	if (page && page->pid == (uint32_t)getpid()) {
 		/* How long `clearcap ctl` kept this process paused, for the wrapper's summary. */
-		uint64_t at = __atomic_load_n(&page->paused_at, __ATOMIC_RELAXED), now = mono_ns();
-		cc_writer_note_paused(__atomic_load_n(&page->paused_ns, __ATOMIC_RELAXED) + (at && now > at ? now - at : 0));
+		cc_writer_note_paused(cc_ctl_paused_for(page, cc_ctl_clock()));
 		unlink(page_path);
 	}
 }

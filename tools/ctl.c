@@ -144,11 +144,8 @@ static void print_status(const struct target *t)
  */
 static void set_on(struct cc_ctl *c, uint32_t on)
 {
-	struct timespec ts;
-	uint64_t now;
+	uint64_t now = cc_ctl_clock();
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	if (!on && __atomic_load_n(&c->on, __ATOMIC_RELAXED))
 		__atomic_store_n(&c->paused_at, now, __ATOMIC_RELAXED);
 	uint32_t was = __atomic_exchange_n(&c->on, on, __ATOMIC_RELEASE);
