@@ -19,32 +19,37 @@ static const char *const methods[] = {
 	"PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
 };
 
+/*
+ * Whether p starts with word w and a space; with `partial`, also whether p, shorter than that,
+ * is w's first bytes.
+ */
+static int starts_word(const uint8_t *p, size_t len, const char *w, int partial)
+{
+	size_t n = strlen(w);
+
+	if (len > n)
+		return memcmp(p, w, n) == 0 && p[n] == ' ';
+	return partial && len && memcmp(p, w, len) == 0;
+}
+
+static int start_line(const uint8_t *p, size_t len, int partial)
+{
+	if (starts_word(p, len, "SIP/2.0", partial))
+		return 1;
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (starts_word(p, len, methods[i], partial))
+			return 1;
+	return 0;
+}
+
 int cc_sip_is_start(const uint8_t *p, size_t len)
 {
-	if (len >= 8 && memcmp(p, "SIP/2.0 ", 8) == 0)
-		return 1;
-	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-		size_t n = strlen(methods[i]);
-		if (len > n && memcmp(p, methods[i], n) == 0 && p[n] == ' ')
-			return 1;
-	}
-	return 0;
+	return start_line(p, len, 0);
 }
 
 int cc_sip_may_start(const uint8_t *p, size_t len)
 {
-	if (cc_sip_is_start(p, len))
-		return 1;
-	if (!len)
-		return 0;
-	if (len < 8 && memcmp(p, "SIP/2.0 ", len) == 0)
-		return 1;
-	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-		size_t n = strlen(methods[i]);
-		if (len <= n && memcmp(p, methods[i], len) == 0)
-			return 1;
-	}
-	return 0;
+	return start_line(p, len, 1);
 }
 
 /* The end of the headers (index just past CRLFCRLF), or 0 when not within len. */
