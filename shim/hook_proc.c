@@ -1,5 +1,6 @@
 /*
- * Process- and descriptor-level hooks: close and its bulk forms, dup, exec and _exit.
+ * Process- and descriptor-level hooks: close and its bulk forms, fclose and fdopen, dup, exec and
+ * _exit.
  *
  * They keep the fd table true (a closed number is forgotten), keep the capture file's descriptor
  * alive through programs that close every fd or dup2 over it, and flush what is buffered before
@@ -62,6 +63,18 @@ static void last_close(int fd, struct cc_fd *e)
 	}
 }
 
+/* Before the program's own close of fd (close, fclose): the table forgets it. */
+static void closing(int fd)
+{
+	if ((known(fd) || (impairing() && fd >= 0)) && cc_own_memory()) {
+		/* Delayed datagrams queued for this socket leave before it closes (impair.c). */
+		if (impairing() && fd >= 0)
+			cc_impair_closing((unsigned)fd, (unsigned)fd);
+		last_close(fd, cc_fd_peek(fd));
+		cc_fd_reset(fd);
+	}
+}
+
 CC_EXPORT int close(int fd)
 {
 	REAL(close);
@@ -71,15 +84,58 @@ CC_EXPORT int close(int fd)
 			errno = EBADF;
 			return -1;
 		}
-		if ((known(fd) || (impairing() && fd >= 0)) && cc_own_memory()) {
-			/* Delayed datagrams queued for this socket leave before it closes (impair.c). */
-			if (impairing() && fd >= 0)
-				cc_impair_closing((unsigned)fd, (unsigned)fd);
-			last_close(fd, cc_fd_peek(fd));
-			cc_fd_reset(fd);
-		}
+		closing(fd);
 	}
 	return cc_real.close(fd);
+}
+
+/*
+ * A stream the program made over a socket with fdopen(): glibc's fclose closes the descriptor by
+ * its own internal call, past close() above.  Without this the table would keep the socket under
+ * a number the next open() reuses, and that file's bytes would be captured as the connection's.
+ */
+CC_EXPORT int fclose(FILE *f)
+{
+	REAL(fclose);
+	if (f && capturing()) {
+		int saved = errno, fd = fileno(f);
+		errno = saved;
+		if (fd >= 0 && !cc_ownfd_is(fd))
+			closing(fd);
+	}
+	return cc_real.fclose(f);
+}
+
+/*
+ * fdopen() over an IP socket: glibc's stdio then reads and writes it by internal calls, below
+ * every hook, so what goes through that stream is not captured.  Said once per process, never
+ * silently left out; the stream is made as without us.  Over one of our descriptors: EBADF, as
+ * close() says (to the program it is not open).
+ */
+CC_EXPORT FILE *fdopen(int fd, const char *mode)
+{
+	REAL(fdopen);
+	if (!capturing())
+		return cc_real.fdopen(fd, mode);
+	if (cc_ownfd_is(fd)) {
+		errno = EBADF;
+		return NULL;
+	}
+	FILE *f = cc_real.fdopen(fd, mode);
+	static int said;
+	if (f && !__atomic_load_n(&said, __ATOMIC_RELAXED) && cc_own_memory()) {
+		int saved = errno;
+		struct cc_fd *e = cc_fd_peek(fd);
+		if (!e || fd_kind(e) == FDK_UNKNOWN)
+			e = cc_classify(fd);
+		int kind = e ? fd_kind(e) : FDK_UNKNOWN;
+		if ((kind == FDK_TCP || kind == FDK_UDP) && !__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+			cc_warn("fd %d, a %s socket, is read and written through stdio (fdopen): glibc's "
+				"stdio calls the kernel below the shim, so what passes through that stream "
+				"is not captured", fd, kind == FDK_TCP ? "TCP" : "UDP");
+		errno = saved;
+	}
+	return f;
 }
 
 /*

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -21,6 +22,8 @@
 	X(int, close, (int)) \
 	X(int, close_range, (unsigned, unsigned, int)) \
 	X(void, closefrom, (int)) \
+	X(int, fclose, (FILE *)) \
+	X(FILE *, fdopen, (int, const char *)) \
 	X(int, dup, (int)) \
 	X(int, dup2, (int, int)) \
 	X(int, dup3, (int, int, int)) \

@@ -9,10 +9,10 @@ import time
 import cclib
 from cclib import eq, ok, py, tshark, tshark_count
 
-QUICK = ["test_threads_and_forks_every_record", "test_sigkill_durability"]
+QUICK = ["test_threads_and_forks_every_record", "test_sigkill_durability", "test_fdopen_socket_closed_by_fclose"]
 # Also run under ThreadSanitizer (make check); not the fork test: TSan does not support fork in a
 # multi-threaded process.
-TSAN = ["test_unrelated_processes_one_file"]
+TSAN = ["test_unrelated_processes_one_file", "test_fdopen_socket_closed_by_fclose"]
 
 
 def test_threads_and_forks_every_record(env):
@@ -230,6 +230,53 @@ int main(void) {
         time.sleep(0.2)
     rows = [bytes.fromhex(r[0]) for r in tshark(cap, ["udp.payload"])]
     eq((rows.count(b"parent"), rows.count(b"daemon")), (100, 100), "both processes' packets")
+
+
+def test_fdopen_socket_closed_by_fclose(env):
+    """A TCP socket written through stdio (fdopen) and closed by fclose: glibc closes it past
+    close(), and the next open() gets its number.  That file's bytes are not captured as the
+    connection's, the connection ends with its FIN, stdio's blind spot is said once, and the
+    next connection, written with write(), is captured."""
+    src, exe, cap = env.path("fd.c"), env.path("fd"), env.path("c.pcapng")
+    open(src, "w").write(r"""
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static int dial(int port) {
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(0x7f000001) };
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof(a)) < 0) exit(1);
+    return c;
+}
+int main(int argc, char **argv) {
+    int port = atoi(argv[1]), c = dial(port);
+    FILE *f = fdopen(c, "w");
+    if (!f || fprintf(f, "through stdio\n") < 0 || fclose(f) != 0) return 2;
+    int fd = open(argv[2], O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    if (fd != c) return 3;      /* the socket's number, reused */
+    if (write(fd, "FILE DATA, NOT THE NETWORK\n", 27) != 27 || close(fd) != 0) return 4;
+    c = dial(port);
+    if (write(c, "after", 5) != 5 || close(c) != 0) return 5;
+    return 0;
+}
+""")
+    cclib.run(["gcc", "-O1", "-o", exe, src])
+    port, t, got = cclib.tcp_server(2)
+    p = cclib.run([exe, str(port), env.path("file.txt")], env=env.env(cap))
+    t.join(10)
+    eq(got, [b"through stdio\n", b"after"], "the server got both connections' bytes")
+    eq(open(env.path("file.txt"), "rb").read(), b"FILE DATA, NOT THE NETWORK\n", "the file")
+    rows = tshark(cap, ["tcp.stream", "tcp.flags.fin", "tcp.payload", "sll.pkttype"])
+    payloads = [bytes.fromhex(r[2].replace(":", "")) for r in rows if r[2]]
+    ok(not any(b"FILE" in x or b"NETWORK" in x for x in payloads), "no file bytes captured: %r" % payloads)
+    eq(payloads, [b"after"], "the write() connection's bytes")
+    fins = [r[0] for r in rows if r[1] in ("1", "True") and r[3] == "4"]
+    eq(sorted(fins), ["0", "1"], "each connection's FIN from the program")
+    eq(tshark_count(cap, "tcp.analysis.flags && !tcp.analysis.window_update"), 0, "tshark finds nothing wrong")
+    eq(p.stderr.count("through stdio (fdopen)"), 1, "stdio's blind spot said once: %r" % p.stderr)
 
 
 def test_closefrom_keeps_capturing(env):
