@@ -1375,6 +1375,12 @@ static int wait_program(pid_t pid, const struct sigsave *s, const struct options
 			}
 			continue;
 		}
+		/*
+		 * A resized terminal: the line moves to the new bottom row at once, not at the next
+		 * tick; continued after ^Z (fg): the region is set again at once.
+		 */
+		if ((sig == SIGWINCH || sig == SIGCONT) && live)
+			progress_tick(&pg);
 		if (!sigismember(&s->ignored, sig))
 			kill(pid, sig);
 	}

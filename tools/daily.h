@@ -5,6 +5,7 @@
 #ifndef CC_TOOLS_DAILY_H
 #define CC_TOOLS_DAILY_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,13 +33,17 @@ struct progress {
 	bool on;
 	struct cc_counters *page;
 	const char *file;
-	int width;              /* of the last line, to blank it */
+	int width;              /* of the last line drawn with \r, to blank it */
+	int rows;               /* the terminal's rows while the line has the bottom one; else 0 */
+	char give_back[32];     /* the sequence that gives the region back (written by SIGTSTP's handler) */
+	int give_back_len;
+	struct sigaction old_tstp;
 };
 
 /* Whether stderr is a terminal (then the line is shown). */
 bool progress_start(struct progress *p, struct cc_counters *page, const char *file);
 void progress_tick(struct progress *p);
-/* Blanks the line, so the summary starts on a clean line. */
+/* Blanks the line (and gives the bottom row back), so the summary starts on a clean line. */
 void progress_end(struct progress *p);
 
 /* `clearcap ctl PID|all status|pause|resume|reopen FILE` */

@@ -6,6 +6,7 @@ the Env, and raises AssertionError (or any exception) to fail.  Tests must only 
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -217,3 +218,74 @@ def make_cert(env):
 def need(tool):
     if not shutil.which(tool):
         raise Skip("%s not installed" % tool)
+
+
+class Screen:
+    """Just enough of a VT100 to replay the wrapper's terminal output: text with autowrap, CR, LF,
+    DECSC/DECRC (ESC 7/8), IND (ESC D), CUU, CUP, EL, DECSTBM and SGR (ignored).  Rows that scroll
+    off the top of the screen are kept in `gone`."""
+
+    def __init__(self, rows, cols):
+        self.rows, self.cols = rows, cols
+        self.grid = [[" "] * cols for _ in range(rows)]
+        self.y = self.x = 0
+        self.top, self.bottom = 0, rows - 1
+        self.saved = (0, 0)
+        self.gone = []
+
+    def line(self, y):
+        return "".join(self.grid[y]).rstrip()
+
+    def lines(self):
+        return self.gone + [self.line(y) for y in range(self.rows)]
+
+    def down(self):
+        if self.y == self.bottom:
+            if self.top == 0:
+                self.gone.append(self.line(0))
+            del self.grid[self.top]
+            self.grid.insert(self.bottom, [" "] * self.cols)
+        elif self.y < self.rows - 1:
+            self.y += 1
+
+    def feed(self, data):
+        i = 0
+        while i < len(data):
+            c = data[i]
+            i += 1
+            if c == "\x1b":
+                if data[i] == "[":
+                    m = re.match(r"\[([0-9;]*)([A-Za-z])", data[i:])
+                    i += m.end()
+                    args = [int(a) if a else 0 for a in m.group(1).split(";")] if m.group(1) else []
+                    op = m.group(2)
+                    if op == "A":
+                        self.y = max(self.top if self.y >= self.top else 0, self.y - max(args[0] if args else 1, 1))
+                    elif op == "H":
+                        self.y = min(max((args[0] if args else 1) - 1, 0), self.rows - 1)
+                        self.x = min(max((args[1] if len(args) > 1 else 1) - 1, 0), self.cols - 1)
+                    elif op == "K":
+                        self.grid[self.y][self.x:] = [" "] * (self.cols - self.x)
+                    elif op == "r":
+                        self.top = (args[0] - 1) if args and args[0] else 0
+                        self.bottom = (args[1] - 1) if len(args) > 1 and args[1] else self.rows - 1
+                        self.y = self.x = 0
+                else:
+                    op = data[i]
+                    i += 1
+                    if op == "7":
+                        self.saved = (self.y, self.x)
+                    elif op == "8":
+                        self.y, self.x = self.saved
+                    elif op == "D":
+                        self.down()
+            elif c == "\r":
+                self.x = 0
+            elif c == "\n":
+                self.down()
+            elif c >= " ":
+                if self.x >= self.cols:
+                    self.x = 0
+                    self.down()
+                self.grid[self.y][self.x] = c
+                self.x += 1

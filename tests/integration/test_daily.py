@@ -630,10 +630,12 @@ def test_rotation_time_done_then_new_run(env):
 # Progress line
 
 
-def _on_pty(args, environ):
-    """Runs args on a new pseudo-terminal to its end; all it wrote."""
+def _on_pty(args, environ, setup=None):
+    """Runs args on a new pseudo-terminal (setup() first, in the child) to its end; all it wrote."""
     pid, master = pty.fork()
     if pid == 0:
+        if setup:
+            setup()
         os.execve(args[0], args, environ)
     out = b""
     while True:
@@ -661,6 +663,113 @@ def test_progress_line_on_tty_only(env):
     ok("30 packets captured" in text, "summary")
     p = cclib.run(args, env=env.env())
     ok("\r" not in p.stderr and "packets, " not in p.stderr.split("captured")[0], "no live line: %r" % p.stderr)
+
+
+def test_progress_line_apart_from_program_output(env):
+    """On a terminal the live line never has the program's output glued onto it, nor overwrites
+    a line the program began: the program's lines, interleaved with the redraws, each stand on
+    a line of their own, whole, with the line shown meanwhile and gone at the end."""
+    import fcntl
+    import termios
+    rows, cols = 12, 100
+    # 30 lines (more than the screen holds: they scroll under the line), a datagram with each.
+    code = ("import socket, time\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "for i in range(30):\n"
+            "    s.sendto(b'x', ('127.0.0.1', 9))\n"
+            "    print('hello from the program, line %d' % i, flush=True)\n"
+            "    time.sleep(0.05)\n")
+    args = [env.tool, "-w", env.path("p.pcapng"), "--", cclib.PY, "-c", code]
+    text = _on_pty(args, dict(env.env(), TERM="xterm"),
+                   lambda: fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0)))
+    ok(len(re.findall(r"clearcap: \d+ packets, ", text)) >= 3, "the line was shown: %r" % text[-400:])
+    scr = cclib.Screen(rows, cols)
+    scr.feed(text)
+    lines = scr.lines()
+    mine = [l for l in lines if "hello from the program" in l]
+    eq(mine, ["hello from the program, line %d" % i for i in range(30)],
+       "each program line whole, on its own line (screen: %r)" % lines)
+    ok(any(l.startswith("clearcap: 30 packets captured") for l in lines), "the summary: %r" % lines)
+    ok(not any(re.match(r"clearcap: \d+ packets, ", l) for l in lines), "the live line is gone: %r" % lines)
+
+
+def test_progress_line_under_job_control(env):
+    """Run from an interactive shell on a terminal: ^Z gives the screen back before the shell's
+    prompt (no region left, no count on the bottom row while stopped), `fg` brings the line
+    back, and a run started with & never draws on the terminal the shell has."""
+    import fcntl
+    import termios
+    rows, cols = 12, 100
+    code = ("import socket, sys, time\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "for i in range(int(sys.argv[1])):\n"
+            "    s.sendto(b'x', ('127.0.0.1', 9))\n"
+            "    print('hello from the program, line %d' % i, flush=True)\n"
+            "    time.sleep(0.1)\n")
+    open(env.path("prog.py"), "w").write(code)
+    pid, master = pty.fork()
+    if pid == 0:
+        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        os.execve("/bin/dash", ["dash", "-i"], dict(env.env(preload=False), TERM="xterm", PS1="$ "))
+    out, last = [b""], [0]
+
+    def until(pattern, timeout=30):
+        """Reads until pattern shows after the last match; returns where this match ends."""
+        deadline, start = time.time() + timeout, last[0]
+        while True:
+            m = re.search(pattern, out[0][start:])
+            if m:
+                last[0] = start + m.end()
+                return last[0]
+            left = deadline - time.time()
+            ok(left > 0, "waited for %r: %r" % (pattern, out[0][-600:]))
+            if select.select([master], [], [], left)[0]:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    chunk = b""
+                ok(chunk, "the shell is gone: %r" % out[0][-600:])
+                out[0] += chunk
+
+    try:
+        until(rb"\$ $")
+        run = "%s -w %s -- %s %s" % (env.tool, env.path("j.pcapng"), cclib.PY, env.path("prog.py"))
+        os.write(master, (run + " 40\n").encode())
+        until(rb"line 5\r\n")
+        until(rb"clearcap: \d+ packets, [^\r]*\x1b8")                # the line, drawn after it
+        os.write(master, b"\x1a")                                 # ^Z
+        stopped = until(rb"Stopped[^\n]*\n(\r?\n)*\$ $")
+        time.sleep(1)                                             # 4 ticks, had it not stopped
+        os.write(master, b"fg\n")
+        resumed = until(rb"fg\r\n")
+        until(rb"packets captured[^\n]*\n(?:[^\n]*\n)*\$ $")
+        os.write(master, (run + " 10 &\n").encode())
+        bg = until(rb"&\r\n")
+        until(rb"line 9\r\n")
+        until(rb"packets captured[^\n]*\n")
+        time.sleep(0.3)
+        os.write(master, b"exit\n")
+        os.waitpid(pid, 0)
+    finally:
+        os.close(master)
+    text = out[0].decode(errors="replace")
+    at_stop, while_stopped, after_fg, in_bg = (text[:stopped], text[stopped:resumed], text[resumed:bg],
+                                               text[bg:])
+    scr = cclib.Screen(rows, cols)
+    scr.feed(at_stop)
+    eq((scr.top, scr.bottom), (0, rows - 1), "the region given back at ^Z")
+    ok(not any(re.match(r"clearcap: \d+ packets, ", l) for l in scr.lines()),
+       "no count left on the screen at ^Z: %r" % scr.lines())
+    ok("packets, " not in while_stopped and "\x1b[1;" not in while_stopped,
+       "nothing drawn while stopped: %r" % while_stopped)
+    ok(re.search(r"\x1b\[1;%dr" % (rows - 1), after_fg) and re.search(r"clearcap: \d+ packets, ", after_fg),
+       "the line back after fg: %r" % after_fg[:400])
+    scr.feed(text[stopped:bg])
+    mine = [l for l in scr.lines() if "hello from the program" in l]
+    eq(mine, ["hello from the program, line %d" % i for i in range(40)], "the program's lines whole: %r" % scr.lines())
+    ok("hello from the program, line 9" in in_bg and "packets captured" in in_bg, in_bg)
+    ok(not re.search(r"clearcap: \d+ packets, ", in_bg) and "\x1b[1;" not in in_bg,
+       "nothing drawn from the background: %r" % in_bg)
 
 
 # ---------------------------------------------------------------------------------------------
