@@ -67,6 +67,37 @@ static void fill(struct cc_ctl *c, uint32_t pid, uint32_t on, const char *comm, 
 	__atomic_store_n(&c->magic, CC_CTL_MAGIC, __ATOMIC_RELEASE);
 }
 
+/*
+ * The live page of our parent, read-only, or NULL: a process made by vfork or posix_spawn and
+ * then exec'd (no fork handler ran, so it has no page of its own yet) starts as its parent is,
+ * as a forked child does (cc_control_atfork_child).  Live: its start time checks, so a page left
+ * by a dead process whose pid was reused is not taken.
+ */
+static struct cc_ctl *parent_page(void)
+{
+	char dir[4096], path[4200];
+	uint32_t ppid = (uint32_t)getppid();
+	struct stat st;
+	struct cc_ctl *c;
+
+	if (ppid <= 1 || cc_rundir(dir, sizeof(dir), 0) < 0)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/ctl-%u", dir, ppid);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	c = fstat(fd, &st) == 0 && st.st_size >= CC_CTL_SIZE ? mmap(NULL, CC_CTL_SIZE, PROT_READ, MAP_SHARED, fd, 0)
+							     : MAP_FAILED;
+	syscall(SYS_close, fd);
+	if (c == MAP_FAILED)
+		return NULL;
+	if (__atomic_load_n(&c->magic, __ATOMIC_ACQUIRE) == CC_CTL_MAGIC && c->pid == ppid &&
+	    c->version == (CC_CTL_VERSION | cc_proc_start(ppid) << 8))
+		return c;
+	munmap(c, CC_CTL_SIZE);
+	return NULL;
+}
+
 const char *cc_control_init(int paused, const char *comm, const char *file)
 {
 	static char base[CC_CTL_PATH];
@@ -93,11 +124,27 @@ const char *cc_control_init(int paused, const char *comm, const char *file)
 		cc_writer_set_ctl(c);
 		return keep ? base : NULL;
 	}
-	fill(c, pid, !paused, comm, file, file, 0);
+	/*
+	 * A new process: paused if its parent is (a parent paused by `clearcap ctl` keeps its
+	 * posix_spawn'd children out too), and writing to the file `ctl reopen` gave the parent
+	 * unless CLEARCAP_FILE was changed for it, as across an exec.
+	 */
+	struct cc_ctl *pp = paused ? NULL : parent_page();
+	uint32_t on = !paused;
+	int keep = 0;
+	if (pp) {
+		on = __atomic_load_n(&pp->on, __ATOMIC_RELAXED);
+		keep = pp->reopened && pp->base[0] && strcmp(pp->env_file, file ? file : "") == 0;
+		snprintf(base, sizeof(base), "%s", keep ? pp->base : "");
+		munmap(pp, CC_CTL_SIZE);
+	}
+	fill(c, pid, on, comm, keep ? base : file, file, (uint32_t)keep);
 	if (paused)
 		c->state = CC_CTL_NOFILE;
+	else if (!on)
+		c->paused_at = cc_ctl_clock();  /* born paused: its pause began now */
 	cc_writer_set_ctl(c);
-	return NULL;
+	return keep ? base : NULL;
 }
 
 void cc_control_atfork_child(void)

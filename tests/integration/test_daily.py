@@ -225,6 +225,42 @@ if pid:
     eq(ctl(env, k.pid, "status", check=False).returncode, 1, "stale page not reported")
 
 
+def test_ctl_spawned_child_starts_as_its_parent(env):
+    """A child made by posix_spawn (vfork and exec: no fork handler runs) of a paused process
+    starts paused, one of a resumed process captures, and one of a process `ctl reopen` moved
+    writes to the new file, as a forked child and an exec'd image do."""
+    cap, cap2 = env.path("c.pcapng"), env.path("two.pcapng")
+    code = r"""
+import os, socket, sys
+child = ("import socket, sys\n"
+         "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+         "for i in range(3):\n"
+         "    s.sendto(b'seq-%06d' % (int(sys.argv[1]) + i), ('127.0.0.1', 9))\n")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b'seq-000000', ('127.0.0.1', 9))
+print(os.getpid(), flush=True)
+for base in (100, 200, 300):
+    sys.stdin.readline()        # the test pauses, resumes, reopens us meanwhile
+    pid = os.posix_spawn(sys.executable, [sys.executable, '-c', child, str(base)], os.environ)
+    os.waitpid(pid, 0)
+    print(base, flush=True)
+"""
+    p = subprocess.Popen([cclib.PY, "-c", code], env=env.env(cap), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    eq(int(p.stdout.readline()), p.pid, "started")
+    for step in (["pause"], ["resume"], ["reopen", cap2]):
+        ctl(env, p.pid, *step)
+        p.stdin.write("\n")
+        p.stdin.flush()
+        p.stdout.readline()
+    p.stdin.close()
+    eq(p.wait(timeout=20), 0, "exit")
+    eq(sorted(seqs(cap)), [0, 200, 201, 202], "paused parent's child absent, resumed parent's present")
+    eq(sorted(seqs(cap2)), [300, 301, 302], "the reopened parent's child in the new file")
+    valid(cap)
+    valid(cap2)
+
+
 # ---------------------------------------------------------------------------------------------
 # Live view
 
