@@ -851,16 +851,20 @@ class _UdpCollector:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
-        self.got, self.stopped = [], False
+        self.got, self.stopped, self.lock = [], False, threading.Lock()
         self.t = threading.Thread(target=self._run, daemon=True)
         self.t.start()
 
     def _run(self):
         while not self.stopped:
             try:
-                self.got.append(self.sock.recv(70000))
+                d = self.sock.recv(70000)
             except socket.timeout:
-                pass
+                continue
+            # (Not self.got.append(recv()): that binds the list before the wait, and a take()
+            # meanwhile would leave the datagram in the list it took.)
+            with self.lock:
+                self.got.append(d)
 
     def take(self, wait=1.0):
         """Every HEP packet so far, as chunk dicts, once none came for `wait` s."""
@@ -868,7 +872,8 @@ class _UdpCollector:
         while n != len(self.got):
             n = len(self.got)
             time.sleep(wait)
-        out, self.got = self.got[:n], self.got[n:]
+        with self.lock:
+            out, self.got = self.got, []
         return [hep_chunks(d) for d in out]
 
     def close(self):
