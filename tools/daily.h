@@ -38,6 +38,7 @@ struct progress {
 	char give_back[32];     /* the sequence that gives the region back (written by SIGTSTP's handler) */
 	int give_back_len;
 	struct sigaction old_tstp;
+	bool tstp;              /* our SIGTSTP handler is in place (SIGTSTP was not ignored) */
 };
 
 /* Whether stderr is a terminal (then the line is shown). */

@@ -25,6 +25,7 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,7 +340,16 @@ struct cc_heprelay *cc_heprelay_start(const char *spec, const char *ca, int inse
 		goto bad;
 	}
 	snprintf(url, ulen, "tcp:127.0.0.1:%u", ntohs(a.sin_port));
-	if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
+	/*
+	 * The relay thread takes no signal meant for the process: the wrapper's main thread waits
+	 * for them or handles them (^Z's handler in progress.c must not run beside a redraw).
+	 */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int rc = pthread_create(&r->thread, NULL, relay_main, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		snprintf(err, elen, "cannot start the relay thread");
 		goto bad;
 	}

@@ -14,20 +14,22 @@
  *
  * Job control.  The line is drawn only while the wrapper's process group has the terminal: not
  * in a run started in the background (`&`), nor while a job of a shell run under us has it.
- * Leaving the foreground gives the region back (SIGTTOU held off for that one write, as TOSTOP
- * would stop us for it), and so does ^Z: SIGTSTP's handler gives the region back, then stops the
+ * Leaving the foreground gives the region back (SIGTTOU held off while we draw, as TOSTOP would
+ * stop us for it), and so does ^Z: SIGTSTP's handler gives the region back, then stops the
  * wrapper with SIGTSTP's own default action, so that the shell's prompt gets the whole screen; at
- * `fg` the next tick sets it again.
+ * `fg` the next tick sets it again.  A wrapper started with SIGTSTP ignored keeps it ignored.
  *
  * Hazards: the cursor is saved with DECSC, whose one slot a program using it too would share; a
  * program that moves the cursor about (a full-screen one) meets the line anyway; a line the
  * program writes between a resize and the redraw (SIGWINCH redraws at once under the wrapper,
- * the tracer waits for its next tick) may meet the old line; and a wrapper killed by SIGKILL
- * leaves the region set (`reset`, or a resize, clears it).
+ * the tracer waits for its next tick) may meet the old line; a pager the output is piped to
+ * (`| less`) shares the screen with the line; and a wrapper killed by SIGKILL leaves the region
+ * set (`reset`, or a resize, clears it).
  */
 #include "tools/daily.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,18 +53,32 @@ static int region_rows(int *cols)
 	return ws.ws_row;
 }
 
-/* One write, so that no write of the program's lands in the middle of our sequence. */
-static void put(const char *s, int len)
+/*
+ * One write, so that no write of the program's lands in the middle of our sequence.  A terminal
+ * left non-blocking (the descriptor is shared with the program) may take part of it: the rest
+ * follows once it has room (a sequence cut in half would leave the cursor where we put it), for
+ * 200 ms at most.  Whether it was all written: with nothing written, the caller knows the
+ * screen is as it was.  Async-signal-safe (SIGTSTP's handler uses it).
+ */
+static bool put(const char *s, int len)
 {
+	int waits = 0;
+
 	while (len > 0) {
 		ssize_t n = write(2, s, (size_t)len);
 		if (n < 0 && errno == EINTR)
-			continue;       /* a sequence cut in half would leave the cursor where we put it */
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && waits++ < 20) {
+			struct pollfd pf = { .fd = 2, .events = POLLOUT };
+			poll(&pf, 1, 10);
+			continue;
+		}
 		if (n <= 0)
-			return;
+			return false;
 		s += n;
 		len -= (int)n;
 	}
+	return true;
 }
 
 /*
@@ -78,10 +94,9 @@ static void region_set(struct progress *p, int rows, bool resized)
 	int n = snprintf(b, sizeof b, "\033D\033[A%s\0337\033[1;%dr\0338", resized ? "\0337\033[B\033[1G\033[J\0338" : "",
 			 rows - 1);
 
-	/* (rows first: a ^Z in the middle gives back a region that may be set, never misses one) */
 	p->give_back_len = snprintf(p->give_back, sizeof p->give_back, "\0337\033[%d;1H\033[K\033[r\0338", rows);
-	p->rows = rows;
-	put(b, n);
+	/* A region the terminal did not take is not drawn under: the next tick tries again. */
+	p->rows = put(b, n) ? rows : 0;
 }
 
 /* Gives the whole screen back to scrolling; blanks our row first unless the window has changed. */
@@ -96,27 +111,15 @@ static void region_clear(struct progress *p, bool resized)
 		put(p->give_back, p->give_back_len);
 }
 
-/* The terminal is ours to draw on: our process group is its foreground one. */
+/*
+ * The terminal is ours to draw on: our process group is its foreground one, or it is not our
+ * controlling terminal (setsid, stderr sent to another terminal: no job control to respect).
+ */
 static bool foreground(void)
 {
 	pid_t fg = tcgetpgrp(2);
 
-	return fg >= 0 && fg == getpgrp();
-}
-
-/*
- * The region given back from where we no longer have the terminal: a write that TOSTOP would
- * answer with SIGTTOU (stopping the wrapper) goes through with SIGTTOU blocked.
- */
-static void region_clear_behind(struct progress *p)
-{
-	sigset_t ttou, old;
-
-	sigemptyset(&ttou);
-	sigaddset(&ttou, SIGTTOU);
-	sigprocmask(SIG_BLOCK, &ttou, &old);
-	region_clear(p, false);
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	return fg < 0 ? errno == ENOTTY : fg == getpgrp();
 }
 
 /* The line on screen, for SIGTSTP's handler (one at a time: the wrapper waits for one program). */
@@ -136,15 +139,15 @@ static void on_tstp(int sig)
 
 	if (p && p->rows) {
 		p->rows = 0;
-		(void)!write(2, p->give_back, (size_t)p->give_back_len);
+		put(p->give_back, p->give_back_len);
 	} else if (p && p->width > 0) {
 		/* The line drawn with \r: blanked, so that the shell's message starts a clean line. */
 		static const char blank[] = "\r                                                                "
 					    "                                                                ";
 		int w = p->width < (int)sizeof blank - 1 ? p->width : (int)sizeof blank - 1;
 		p->width = 0;
-		(void)!write(2, blank, (size_t)w + 1);
-		(void)!write(2, "\r", 1);
+		put(blank, w + 1);
+		put("\r", 1);
 	}
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
@@ -164,16 +167,37 @@ bool progress_start(struct progress *p, struct cc_counters *page, const char *fi
 	p->page = page;
 	p->file = file;
 	p->on = page != NULL && isatty(2);
-	if (p->on) {
+	/*
+	 * ^Z's handler, where ^Z would stop us: a wrapper started with SIGTSTP ignored (a script's
+	 * `trap '' TSTP`) keeps it ignored, as the program does, and is never stopped.
+	 */
+	if (p->on && sigaction(SIGTSTP, NULL, &p->old_tstp) == 0 && p->old_tstp.sa_handler == SIG_DFL &&
+	    !(p->old_tstp.sa_flags & SA_SIGINFO)) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_handler = on_tstp;
 		sigemptyset(&sa.sa_mask);
 		sa.sa_flags = SA_RESTART;
 		shown = p;
-		sigaction(SIGTSTP, &sa, &p->old_tstp);
+		p->tstp = sigaction(SIGTSTP, &sa, NULL) == 0;
 	}
 	return p->on;
+}
+
+/*
+ * While we draw: ^Z's handler waits (it must not give back a region half set, nor have a tick
+ * go on after fg as if nothing had happened), and SIGTTOU too, so that a shell run under us
+ * taking the terminal between our look and our write (TOSTOP) costs a stray line, not a
+ * wrapper stopped alone.
+ */
+static void hold(sigset_t *old)
+{
+	sigset_t s;
+
+	sigemptyset(&s);
+	sigaddset(&s, SIGTSTP);
+	sigaddset(&s, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &s, old);
 }
 
 static void human(char *buf, size_t n, unsigned long long v)
@@ -186,7 +210,20 @@ static void human(char *buf, size_t n, unsigned long long v)
 		snprintf(buf, n, "%llu B", v);
 }
 
+static void tick(struct progress *p);
+
 void progress_tick(struct progress *p)
+{
+	sigset_t old;
+
+	if (!p->on)
+		return;
+	hold(&old);
+	tick(p);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+static void tick(struct progress *p)
 {
 	char line[256], bytes[32], size[48] = "", out[320];
 	struct stat st;
@@ -207,7 +244,7 @@ void progress_tick(struct progress *p)
 		return;
 	if (!foreground()) {
 		if (p->rows)
-			region_clear_behind(p);
+			region_clear(p, false);   /* (SIGTTOU held: TOSTOP would stop us) */
 		return;
 	}
 	/* Asked every time: a resized window (the terminal may reset the region then) is set anew. */
@@ -236,15 +273,22 @@ void progress_tick(struct progress *p)
 
 void progress_end(struct progress *p)
 {
-	if (p->on) {
-		sigaction(SIGTSTP, &p->old_tstp, NULL);
-		shown = NULL;
-	}
-	if (p->on && p->rows) {
-		region_clear_behind(p);
-	} else if (p->on && p->width && foreground()) {
+	sigset_t old;
+
+	if (!p->on)
+		return;
+	hold(&old);
+	if (p->rows) {
+		region_clear(p, false);
+	} else if (p->width && foreground()) {
 		fprintf(stderr, "\r%*s\r", p->width, "");
 		fflush(stderr);
 	}
 	p->width = 0;
+	/* The region given back first: a ^Z from here on stops us as it always would. */
+	if (p->tstp)
+		sigaction(SIGTSTP, &p->old_tstp, NULL);
+	p->tstp = false;
+	shown = NULL;
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }

@@ -732,7 +732,8 @@ def test_progress_line_apart_from_program_output(env):
 def test_progress_line_under_job_control(env):
     """Run from an interactive shell on a terminal: ^Z gives the screen back before the shell's
     prompt (no region left, no count on the bottom row while stopped), `fg` brings the line
-    back, and a run started with & never draws on the terminal the shell has."""
+    back, a run started with & never draws on the terminal the shell has, and a run that
+    inherits SIGTSTP ignored is not stopped by ^Z (it would hang the shell)."""
     import fcntl
     import termios
     rows, cols = 12, 100
@@ -782,15 +783,20 @@ def test_progress_line_under_job_control(env):
         os.write(master, (run + " 10 &\n").encode())
         bg = until(rb"&\r\n")
         until(rb"line 9\r\n")
-        until(rb"packets captured[^\n]*\n")
+        bg_end = until(rb"packets captured[^\n]*\n")
         time.sleep(0.3)
+        # SIGTSTP ignored by the shell, so by the run: ^Z stops neither the program nor us.
+        os.write(master, ("trap '' TSTP; " + run + " 20; echo ign-$?-done\n").encode())
+        until(rb"line 3\r\n")
+        os.write(master, b"\x1a")
+        until(rb"ign-0-done")
         os.write(master, b"exit\n")
         os.waitpid(pid, 0)
     finally:
         os.close(master)
     text = out[0].decode(errors="replace")
     at_stop, while_stopped, after_fg, in_bg = (text[:stopped], text[stopped:resumed], text[resumed:bg],
-                                               text[bg:])
+                                               text[bg:bg_end])
     scr = cclib.Screen(rows, cols)
     scr.feed(at_stop)
     eq((scr.top, scr.bottom), (0, rows - 1), "the region given back at ^Z")
