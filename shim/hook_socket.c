@@ -108,6 +108,32 @@ static inline int need_sub(const struct cc_fd *e)
 	return !(fd_flags(e) & FDF_PEER) || ours_to_strip(e);
 }
 
+/*
+ * The flags a UDP receive is made with: the program's, and MSG_TRUNC, so that the kernel says
+ * how long a datagram cut short by the program's buffer was (the file then shows it cut short,
+ * not as a whole shorter datagram).  What the program gets back is what it would have got:
+ * given_back() below.  (Not with MSG_ERRQUEUE: an error's length is the kernel's as it is.)
+ */
+static inline int kflags(int flags)
+{
+	return flags & MSG_ERRQUEUE ? flags : flags | MSG_TRUNC;
+}
+
+/* The kernel's count r (the datagram's length) as the program's call returns it, room bytes asked. */
+static inline ssize_t given_back(int flags, ssize_t r, size_t room)
+{
+	return r > 0 && (size_t)r > room && !(flags & MSG_TRUNC) ? (ssize_t)room : r;
+}
+
+static inline size_t iov_room(const struct msghdr *m)
+{
+	size_t room = 0;
+
+	for (size_t i = 0; i < m->msg_iovlen; i++)
+		room += m->msg_iov[i].iov_len;
+	return room;
+}
+
 #define CTL_EXTRA 64            /* room for our IPV6_PKTINFO: CMSG_SPACE(20) = 40 */
 #define CTL_STACK_MAX 8192
 
@@ -132,13 +158,11 @@ static void udp_received_note(int fd, struct cc_fd *e, const struct msghdr *data
 			      size_t r, const char *note)
 {
 	struct cc_meta meta = { .tos = -1, .ttl = -1 };
-	size_t room = 0;
+	size_t room = iov_room(data);
 
 	if (flags & (MSG_PEEK | MSG_ERRQUEUE))
 		return;
 	cc_meta_from_cmsg(&meta, ctl);
-	for (size_t i = 0; i < data->msg_iovlen; i++)
-		room += data->msg_iov[i].iov_len;
 	if (note)
 		cc_cap_udp_note(fd, e, 0, ctl->msg_name, ctl->msg_namelen, &meta, data->msg_iov, (int)data->msg_iovlen,
 				r < room ? r : room, r, note);
@@ -167,9 +191,7 @@ static inline int lost_in(int fd, struct cc_fd *e, const struct msghdr *data, co
 {
 	if (__builtin_expect(!cc_impair_in, 1) || (flags & MSG_ERRQUEUE))
 		return 0;
-	size_t room = 0;
-	for (size_t i = 0; i < data->msg_iovlen; i++)
-		room += data->msg_iov[i].iov_len;
+	size_t room = iov_room(data);
 	if (!cc_impair_recv_lost(fd, e, ctl->msg_name, ctl->msg_namelen, data->msg_iov, (int)data->msg_iovlen,
 				 r < room ? r : room, flags & MSG_PEEK))
 		return 0;
@@ -209,13 +231,13 @@ static ssize_t udp_recvmsg_sub(int fd, struct cc_fd *e, struct msghdr *um, int f
 
 	do
 		sub_prepare(&m, um, &ss, ctl, ctllen);
-	while ((r = cc_real.recvmsg(fd, &m, flags)) >= 0 && lost_in(fd, e, um, &m, flags, (size_t)r));
+	while ((r = cc_real.recvmsg(fd, &m, kflags(flags))) >= 0 && lost_in(fd, e, um, &m, flags, (size_t)r));
 	if (r >= 0) {
 		int saved = errno;
 		sub_finish(fd, e, um, &m, flags, (size_t)r);
 		errno = saved;
 	}
-	return r;
+	return given_back(flags, r, iov_room(um));
 }
 
 /* recvmsg on a UDP socket, with substitution when needed. */
@@ -252,7 +274,7 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 	/* Nothing to add (a connected socket, packet info the program's), or no room: directly. */
 	socklen_t namelen = um->msg_namelen;
 	size_t controllen = um->msg_controllen;
-	while ((r = cc_real.recvmsg(fd, um, flags)) >= 0 && lost_in(fd, e, um, um, flags, (size_t)r)) {
+	while ((r = cc_real.recvmsg(fd, um, kflags(flags))) >= 0 && lost_in(fd, e, um, um, flags, (size_t)r)) {
 		um->msg_namelen = namelen;
 		um->msg_controllen = controllen;
 	}
@@ -263,7 +285,7 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 	}
 	if (r >= 0 && ours_to_strip(e))
 		strip_in_place(um, e->family);
-	return r;
+	return given_back(flags, r, iov_room(um));
 }
 
 /*
@@ -323,8 +345,8 @@ static inline __attribute__((always_inline)) ssize_t udp_recv(int fd, struct cc_
 		socklen_t asked = fromlen ? *fromlen : 0;
 		ssize_t r;
 	again:
-		r = own_name ? cc_real.recvfrom(fd, buf, len, flags, (struct sockaddr *)&ss, &sl)
-			     : cc_real.recvfrom(fd, buf, len, flags, from, fromlen);
+		r = own_name ? cc_real.recvfrom(fd, buf, len, kflags(flags), (struct sockaddr *)&ss, &sl)
+			     : cc_real.recvfrom(fd, buf, len, kflags(flags), from, fromlen);
 		if (r < 0)
 			return r;
 		if (__builtin_expect(cc_impair_in, 0)) {
@@ -351,7 +373,7 @@ static inline __attribute__((always_inline)) ssize_t udp_recv(int fd, struct cc_
 			udp_recv_done(fd, e, buf, len, flags, r, from, *fromlen);
 		else
 			udp_recv_done(fd, e, buf, len, flags, r, NULL, 0);
-		return r;
+		return given_back(flags, r, len);
 	}
 	struct iovec v = { buf, len };
 	struct msghdr um = { .msg_name = from, .msg_namelen = from && fromlen ? *fromlen : 0, .msg_iov = &v,
@@ -454,8 +476,9 @@ static inline __attribute__((always_inline)) ssize_t hot_recv(enum rx_kind kind,
 		name = (struct sockaddr *)&own;
 		namelen = &ownlen;
 	}
-	ssize_t r = cc_real.recvfrom(fd, buf, len, flags, name, namelen);
-	if (__builtin_expect(r > 0 && r <= 65535 && __atomic_load_n(&cc_fd_gen, __ATOMIC_ACQUIRE) == gen, 1)) {
+	/* (Longer than len: cut short, the usual path records it so.) */
+	ssize_t r = cc_real.recvfrom(fd, buf, len, flags | MSG_TRUNC, name, namelen);
+	if (__builtin_expect(r > 0 && r <= 65535 && (size_t)r <= len && __atomic_load_n(&cc_fd_gen, __ATOMIC_ACQUIRE) == gen, 1)) {
 		uint64_t sa = 0;
 		if (name && h->sa && *namelen == sizeof(own))
 			memcpy(&sa, name, 8);   /* family, port and address, as cc_udp_fast keeps them */
@@ -474,7 +497,8 @@ static inline __attribute__((always_inline)) ssize_t hot_recv(enum rx_kind kind,
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	h->busy--;
 	/* A name the program's buffer cut short names nobody: a connected socket's peer then. */
-	return rx_done(fd, buf, len, flags, r, name && r >= 0 && *namelen <= room ? name : NULL, namelen);
+	return given_back(flags, rx_done(fd, buf, len, flags, r, name && r >= 0 && *namelen <= room ? name : NULL, namelen),
+			  len);
 }
 
 static __attribute__((noinline)) ssize_t recvfrom_hot(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
@@ -663,11 +687,12 @@ static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, un
 	errno = entry_errno;    /* (a failure's ENOMEM is not the program's) */
 	if (!block) {
 		/* Nothing to add, or a message the kernel refuses, or no memory: directly. */
-		int r = cc_real.recvmmsg(fd, vec, vlen, flags, timeout);
+		int r = cc_real.recvmmsg(fd, vec, vlen, kflags(flags), timeout);
 		int saved = errno;
 		for (int i = 0; i < r; i++) {
 			struct msghdr *um = &vec[i].msg_hdr;
 			udp_received(fd, e, um, um, flags, vec[i].msg_len);
+			vec[i].msg_len = (unsigned)given_back(flags, vec[i].msg_len, iov_room(um));
 			if (ours_to_strip(e))
 				strip_in_place(um, e->family);
 		}
@@ -684,10 +709,10 @@ static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, un
 		sub[i].msg_len = 0;
 		ctl += c;
 	}
-	int r = cc_real.recvmmsg(fd, sub, vlen, flags, timeout);
+	int r = cc_real.recvmmsg(fd, sub, vlen, kflags(flags), timeout);
 	int saved = errno;
 	for (int i = 0; i < r; i++) {
-		vec[i].msg_len = sub[i].msg_len;
+		vec[i].msg_len = (unsigned)given_back(flags, sub[i].msg_len, iov_room(&vec[i].msg_hdr));
 		sub_finish(fd, e, &vec[i].msg_hdr, &sub[i].msg_hdr, flags, sub[i].msg_len);
 	}
 	free(block);

@@ -2,7 +2,7 @@
  * The receive calls' results, printed: run with and without the shim, the two outputs must be the
  * same (test_core.test_receive_calls_as_without_the_shim).  One case per argument: read0,
  * errno_kept, cmsg, optlen, strip, v6, name, dup, inherit, mmsg, bigctl, dupopt, nullptr, sendmmsg
- * (the last also impaired).  Nothing printed depends on ports or time.
+ * (the last also impaired), trunc.  Nothing printed depends on ports or time.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -366,6 +366,32 @@ static int case_sendmmsg(void){
   return 0;
 }
 
+/* ---- trunc: a datagram longer than the buffer, through each receive call, on a connected socket
+ * (20 receives first: the receiving hot lane is the usual path by then) and an unconnected one;
+ * the program's own MSG_TRUNC too.  Returned lengths and flags; the file shows each cut short. ---- */
+static int case_trunc(void){
+  for (int conn=0; conn<2; conn++){
+    int r=udp4("127.0.0.1"), s=udp4("127.0.0.1"); char big[100], b[16];
+    memset(big,'T',sizeof big);
+    struct sockaddr_in d=addr_of(r), from; socklen_t fl;
+    if (conn){ struct sockaddr_in sa=addr_of(s); connect(r,(void*)&sa,sizeof sa); }
+    for (int i=0;i<20;i++){ sendto(s,"warm",4,0,(void*)&d,sizeof d); REP("%s warm %zd\n",conn?"conn":"unconn",recv(r,b,sizeof b,0)); }
+    sendto(s,big,100,0,(void*)&d,sizeof d); REP("recv %zd\n",recv(r,b,10,0));
+    sendto(s,big,100,0,(void*)&d,sizeof d); fl=sizeof from; REP("recvfrom %zd\n",recvfrom(r,b,10,0,(void*)&from,&fl));
+    sendto(s,big,100,0,(void*)&d,sizeof d); REP("read %zd\n",read(r,b,10));
+    sendto(s,big,100,0,(void*)&d,sizeof d); REP("recv MSG_TRUNC %zd\n",recv(r,b,10,MSG_TRUNC));
+    struct iovec v[2]={{b,4},{b+4,6}}; struct msghdr m; memset(&m,0,sizeof m); m.msg_iov=v; m.msg_iovlen=2;
+    sendto(s,big,100,0,(void*)&d,sizeof d); ssize_t n=recvmsg(r,&m,0); REP("recvmsg %zd flags %d\n",n,m.msg_flags);
+    sendto(s,big,100,0,(void*)&d,sizeof d); REP("readv %zd\n",readv(r,v,2));
+    struct mmsghdr mm[2]; struct iovec mv[2]={{b,10},{b+10,6}}; memset(mm,0,sizeof mm);
+    for (int i=0;i<2;i++){ mm[i].msg_hdr.msg_iov=&mv[i]; mm[i].msg_hdr.msg_iovlen=1; }
+    sendto(s,big,100,0,(void*)&d,sizeof d); sendto(s,"short",5,0,(void*)&d,sizeof d);
+    int k=recvmmsg(r,mm,2,MSG_WAITFORONE,NULL); REP("recvmmsg %d: %u flags %d, %u flags %d\n",k,mm[0].msg_len,mm[0].msg_hdr.msg_flags,k>1?mm[1].msg_len:0,k>1?mm[1].msg_hdr.msg_flags:0);
+    close(r); close(s);
+  }
+  return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(void);
@@ -374,6 +400,7 @@ static const struct {
 	{ "optlen", case_optlen }, { "strip", case_strip }, { "v6", case_v6 }, { "name", case_name },
 	{ "dup", case_dup }, { "inherit", case_inherit }, { "mmsg", case_mmsg }, { "bigctl", case_bigctl },
 	{ "dupopt", case_dupopt }, { "nullptr", case_nullptr }, { "sendmmsg", case_sendmmsg },
+	{ "trunc", case_trunc },
 };
 
 int main(int argc, char **argv)

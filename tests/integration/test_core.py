@@ -832,6 +832,24 @@ int main(void) {
     eq(sorted(bytes.fromhex(r[3]) for r in rows if r[0] == "0"), [b"msg%d" % i for i in range(8)], "payloads")
 
 
+def test_received_datagram_cut_short_by_the_buffer(env):
+    """A datagram longer than the program's buffer, received through recv, recvfrom, read,
+    recvmsg, readv and recvmmsg (connected, through the receiving hot lane, and not): the program
+    gets what it would without the shim (test_receive_calls_as_without_the_shim, case trunc),
+    and the file shows the datagram as long as it was, cut short where the buffer ended
+    (frame.len against frame.cap_len), as tcpdump with a snap length would, never as a whole
+    shorter datagram."""
+    exe = env.path("recv_same")
+    cclib.run(["gcc", "-O1", "-o", exe, os.path.join(HERE, "recv_same.c")])
+    cap = env.path("c.pcapng")
+    cclib.run([exe, "trunc"], env=env.env(cap), timeout=60)
+    rows = tshark(cap, ["frame.len", "frame.cap_len", "udp.length"], "sll.pkttype == 0 && udp.length == 108")
+    # Per socket: recv, recvfrom, read, recv MSG_TRUNC, recvmsg, readv, recvmmsg: 7 x 2 sockets.
+    eq(len(rows), 14, "every 100-byte datagram received, as 100 bytes long: %r" % rows)
+    eq(sorted(set((r[0], r[1]) for r in rows)), [("148", "58")], "148 bytes long, 58 captured (10 of payload)")
+    eq(tshark_count(cap, "sll.pkttype == 0 && udp.length < 108 && udp.length > 13"), 0, "none as a shorter whole")
+
+
 def test_unix_and_files_ignored(env):
     cap = env.path("c.pcapng")
     code = r"""
@@ -888,7 +906,8 @@ def test_receive_calls_as_without_the_shim(env):
     cclib.run(["gcc", "-O1", "-o", exe, os.path.join(HERE, "recv_same.c")])
     cap = env.path("c.pcapng")
     for case, extra in [(c, None) for c in ("read0", "errno_kept", "cmsg", "optlen", "strip", "v6", "name", "dup",
-                                            "inherit", "mmsg", "bigctl", "dupopt", "nullptr", "sendmmsg")] + \
+                                            "inherit", "mmsg", "bigctl", "dupopt", "nullptr", "sendmmsg",
+                                            "trunc")] + \
                        [("sendmmsg", {"CLEARCAP_IMPAIR": "loss=0%"})]:
         plain = cclib.run([exe, case], timeout=60)
         shim = cclib.run([exe, case], env=env.env(cap, extra), timeout=60)
