@@ -123,7 +123,8 @@ static inline __attribute__((always_inline)) int cc_peer_addr(struct cc_addr *a,
 
 /*
  * The local address of a datagram on e to or from peer, in peer's family: the one the control
- * data gave, the socket's own, or for a wildcard-bound socket the route's source towards peer.
+ * data gave, the socket's own, or for a wildcard-bound socket the route's source towards peer
+ * (to a multicast group, the address IP_MULTICAST_IF chose, if any).
  */
 static inline __attribute__((always_inline)) void cc_udp_local(const struct cc_fd *e, const struct cc_meta *m,
 								const struct cc_addr *peer, struct cc_addr *local)
@@ -133,8 +134,13 @@ static inline __attribute__((always_inline)) void cc_udp_local(const struct cc_f
 		memcpy(local->ip, m->local.ip, 16);
 	} else if (local->family != peer->family || addr_is_any(local)) {
 		struct cc_addr src;
-		if (cc_route_src(peer, &src) == 0)
+		if (__builtin_expect(e->mcast_if != 0, 0) && peer->family == AF_INET && addr_is_multicast(peer)) {
+			/* IP_MULTICAST_IF's address: the kernel's source for the group, not the route's. */
+			memset(local->ip, 0, 16);
+			memcpy(local->ip, &e->mcast_if, 4);
+		} else if (cc_route_src(peer, &src) == 0) {
 			memcpy(local->ip, src.ip, 16);
+		}
 	}
 	local->family = peer->family;
 }

@@ -138,6 +138,7 @@ void cc_fd_dup_tcp(struct cc_fd *o, int newfd)
 	n->tos = o->tos;
 	n->ttl = o->ttl;
 	n->mcast_ttl = o->mcast_ttl;
+	n->mcast_if = o->mcast_if;
 	n->gso_size = o->gso_size;
 	n->mss = o->mss;
 	n->fork_gen = o->fork_gen;

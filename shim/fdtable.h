@@ -55,6 +55,7 @@ struct cc_fd {
 	uint32_t fork_gen;      /* fork generation the entry was made in */
 	struct cc_addr local, peer;
 	uint32_t snd_seq, rcv_seq;
+	uint32_t mcast_if;      /* IPv4 IP_MULTICAST_IF's address (network order), 0 for none */
 };
 
 /*

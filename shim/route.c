@@ -93,6 +93,12 @@ static int route_lookup(const struct cc_addr *dst, struct cc_addr *src)
 	s = cc_real.socket(dst->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -1;
+	/*
+	 * SO_BROADCAST: a broadcast address is routed too (without it connect refuses one, and the
+	 * source was left 0.0.0.0); the program's own socket must have it to send there at all.
+	 */
+	int one = 1;
+	syscall(SYS_setsockopt, s, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one));
 	if (syscall(SYS_connect, s, (struct sockaddr *)&ss, l) == 0) {
 		l = sizeof(ss);
 		if (getsockname(s, (struct sockaddr *)&ss, &l) == 0 && cc_addr_from_sa(src, (struct sockaddr *)&ss, l) == 0)

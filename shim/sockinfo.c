@@ -41,6 +41,11 @@ static void load_ip_opts(int fd, struct cc_fd *e)
 		e->tos = (uint8_t)cc_sock_getint(fd, IPPROTO_IP, IP_TOS, 0);
 		e->ttl = (uint8_t)cc_sock_getint(fd, IPPROTO_IP, IP_TTL, 64);
 		e->mcast_ttl = (uint8_t)cc_sock_getint(fd, IPPROTO_IP, IP_MULTICAST_TTL, 1);
+		/* The address multicast leaves from when the program chose one (else the route's). */
+		struct in_addr mif = { 0 };
+		socklen_t l = sizeof(mif);
+		e->mcast_if = real_getsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mif, &l) == 0 && l == sizeof(mif)
+				      ? mif.s_addr : 0;
 	}
 	cc_fd_changed();
 }
@@ -86,6 +91,7 @@ static void copy_opts(struct cc_fd *o, struct cc_fd *e)
 	o->tos = e->tos;
 	o->ttl = e->ttl;
 	o->mcast_ttl = e->mcast_ttl;
+	o->mcast_if = e->mcast_if;
 }
 
 /* Every other descriptor of fd's socket takes e's option state (after it changed through fd). */

@@ -55,6 +55,37 @@ print(port, c.getsockname()[1])
         eq((r[1], r[2], r[3], r[4]), ("127.0.0.1", sport, "127.0.0.1", cport), "pong 5-tuple")
 
 
+def test_udp_multicast_and_broadcast_source(env):
+    """Unconnected sends to a multicast group with IP_MULTICAST_IF, and to a broadcast address
+    (SSDP, mDNS, SAP style): the sent copy has the source the kernel used (the receiver's
+    recvfrom says which), not the default route's address nor 0.0.0.0, so that each datagram's
+    two copies make one flow."""
+    code = r"""
+import socket
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+r.bind(('0.0.0.0', 0))
+port = r.getsockname()[1]
+r.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton('239.1.2.3') + socket.inet_aton('127.0.0.1'))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton('127.0.0.1'))
+s.sendto(b'mcast', ('239.1.2.3', port))
+print(r.recvfrom(100)[1][0])
+b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+b.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+b.sendto(b'bcast', ('127.255.255.255', port))
+print(r.recvfrom(100)[1][0])
+"""
+    cap = env.path("c.pcapng")
+    p = cclib.py(env, code, cap)
+    eq(p.stdout.split(), ["127.0.0.1", "127.0.0.1"], "the kernel's sources, as the receiver saw them")
+    rows = tshark(cap, ["sll.pkttype", "ip.src", "ip.dst", "udp.payload"])
+    got = sorted((r[0], r[1], r[2], bytes.fromhex(r[3])) for r in rows)
+    eq(got, sorted([("4", "127.0.0.1", "239.1.2.3", b"mcast"), ("0", "127.0.0.1", "239.1.2.3", b"mcast"),
+                    ("4", "127.0.0.1", "127.255.255.255", b"bcast"), ("0", "127.0.0.1", "127.255.255.255", b"bcast")]),
+       "both copies of each from the source used")
+
+
 def test_udp_ipv6_and_mapped(env):
     """IPv6 on ::1, and IPv4 through a dual-stack :: socket (v4-mapped) framed as IPv4."""
     cap = env.path("c.pcapng")
