@@ -11,6 +11,7 @@
 #include "pcapout/writer_int.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -347,6 +348,27 @@ void cc_wf_own_description(void)
 }
 
 /*
+ * Why the file could not be opened: said on stderr as CLEARCAP_FILE's problem, except for a
+ * `clearcap ctl reopen`, whose command says it to the user who asked (the process goes on
+ * writing its old file, so "not capturing" would be false), from open_err.
+ */
+static int reopening, open_err;
+
+__attribute__((format(printf, 2, 3)))
+static void open_fail(int code, const char *fmt, ...)
+{
+	char why[PATH_MAX_ + 128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	open_err = code;
+	if (!reopening)
+		cc_warn("CLEARCAP_FILE: %s; not capturing", why);
+}
+
+/*
  * A FIFO (mkfifo, or the wrapper's `-w -`, passed as /proc/PID/fd/N) is opened O_NONBLOCK so that
  * the program never waits for a reader: with nobody reading, open fails with ENXIO and the
  * process runs uncaptured after one warning.  Writes then block again (a slow reader slows the
@@ -369,14 +391,14 @@ static int open_fifo(void)
 	fd = open(W.path, flags);
 	if (fd < 0) {
 		if (errno == ENXIO)
-			cc_warn("CLEARCAP_FILE: nobody reads the FIFO %s; not capturing", W.path);
+			open_fail(CC_CTL_RC_NO_READER, "nobody reads the FIFO %s", W.path);
 		else
-			cc_warn("CLEARCAP_FILE: cannot open %s: %s; not capturing", W.path, strerror(errno));
+			open_fail(errno, "cannot open %s: %s", W.path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) ||
 	    syscall(SYS_fcntl, fd, F_SETFL, O_WRONLY) < 0) {
-		cc_warn("CLEARCAP_FILE: %s is not a FIFO; not capturing", W.path);
+		open_fail(CC_CTL_RC_NOT_FIFO, "%s is not a FIFO", W.path);
 		syscall(SYS_close, fd);
 		return -1;
 	}
@@ -387,7 +409,7 @@ static int open_fifo(void)
 		int rc = cc_wf_write_all(fd, &v, 1);
 		syscall(SYS_flock, fd, LOCK_UN);
 		if (rc < 0) {
-			cc_warn("CLEARCAP_FILE: cannot write %s: %s; not capturing", W.path, strerror(errno));
+			open_fail(errno, "cannot write %s: %s", W.path, strerror(errno));
 			syscall(SYS_close, fd);
 			return -1;
 		}
@@ -412,11 +434,11 @@ int cc_wf_open(void)
 	fd = open(W.path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
 		  (strncmp(W.path, "/proc/", 6) != 0 ? O_NOFOLLOW : 0), 0600);
 	if (fd < 0) {
-		cc_warn("CLEARCAP_FILE: cannot open %s: %s; not capturing", W.path, strerror(errno));
+		open_fail(errno, "cannot open %s: %s", W.path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		cc_warn("CLEARCAP_FILE: %s is not a regular file; not capturing", W.path);
+		open_fail(CC_CTL_RC_NOT_REGULAR, "%s is not a regular file", W.path);
 		syscall(SYS_close, fd);
 		return -1;
 	}
@@ -426,7 +448,7 @@ int cc_wf_open(void)
 	 */
 	for (int tries = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; tries++) {
 		if (errno != EWOULDBLOCK || tries >= 400) {
-			cc_warn("CLEARCAP_FILE: %s stays locked by another process; not capturing", W.path);
+			open_fail(CC_CTL_RC_LOCKED, "%s stays locked by another process", W.path);
 			syscall(SYS_close, fd);
 			return -1;
 		}
@@ -436,7 +458,7 @@ int cc_wf_open(void)
 	if (fstat(fd, &st) == 0 && st.st_size == 0) {
 		struct iovec v = { hdr, hlen };
 		if (cc_wf_write_all(fd, &v, 1) < 0) {
-			cc_warn("CLEARCAP_FILE: cannot write %s: %s; not capturing", W.path, strerror(errno));
+			open_fail(errno, "cannot write %s: %s", W.path, strerror(errno));
 			flock(fd, LOCK_UN);
 			syscall(SYS_close, fd);
 			return -1;
@@ -445,8 +467,8 @@ int cc_wf_open(void)
 	} else if (header_matches(fd, hdr, hlen)) {
 		W.end = repair_tail(fd, st.st_size, (off_t)hlen);
 	} else {
-		cc_warn("CLEARCAP_FILE: %s exists and is not a clearcap %s capture; not capturing", W.path,
-			W.fmt == CC_FMT_PCAP ? "pcap" : "pcapng");
+		open_fail(CC_CTL_RC_NOT_CAPTURE, "%s exists and is not a clearcap %s capture", W.path,
+			  W.fmt == CC_FMT_PCAP ? "pcap" : "pcapng");
 		flock(fd, LOCK_UN);
 		syscall(SYS_close, fd);
 		return -1;
@@ -519,9 +541,12 @@ void cc_wf_do_reopen(uint64_t seq)
 			cc_rot_join(W.rs, W.base);
 		}
 	}
+	open_err = errno = 0;
+	reopening = 1;
 	int fd = (W.rs || !(W.rot.size || W.rot.seconds)) ? cc_wf_open() : -1;
+	reopening = 0;
 	if (fd < 0) {
-		int err = errno ? errno : EIO;
+		int err = open_err ? open_err : errno ? errno : EIO;
 		memcpy(W.base, old_base, sizeof(old_base));
 		memcpy(W.path, old_path, sizeof(old_path));
 		W.rs = old_rs;

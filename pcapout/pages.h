@@ -100,7 +100,7 @@ struct cc_ctl {
 	uint32_t pid;
 	uint32_t on;            /* capture packets (1) or paused (0) */
 	uint32_t state;         /* enum cc_ctl_state */
-	int32_t ack_rc;         /* 0 or an errno value */
+	int32_t ack_rc;         /* 0, an errno value, or a CC_CTL_RC_* reason (below) */
 	uint64_t captured, dropped, bytes;      /* this process image */
 	uint64_t req_seq, ack_seq;
 	uint32_t req_op;
@@ -120,6 +120,15 @@ struct cc_ctl {
 };
 
 _Static_assert(sizeof(struct cc_ctl) <= CC_CTL_SIZE, "control page too large");
+
+/* Why a reopen's file was refused, where no errno says it (ack_rc, negative). */
+enum cc_ctl_rc {
+	CC_CTL_RC_NOT_CAPTURE = -1,     /* exists, and is not a clearcap capture of the run's format */
+	CC_CTL_RC_NOT_REGULAR = -2,     /* not a regular file (nor a FIFO) */
+	CC_CTL_RC_LOCKED = -3,          /* stays locked by another process */
+	CC_CTL_RC_NO_READER = -4,       /* a FIFO nobody reads */
+	CC_CTL_RC_NOT_FIFO = -5,        /* was a FIFO at the look, is not one at the open */
+};
 
 /* The clock of paused_at, the same for `clearcap ctl` and the process (CLOCK_MONOTONIC ns). */
 static inline uint64_t cc_ctl_clock(void)

@@ -187,6 +187,25 @@ static int apply(struct target *t, enum op op, const char *file)
 	return 1;
 }
 
+/* A process's reason for refusing a reopen's file (ack_rc): an errno value or a CC_CTL_RC_*. */
+static const char *refusal(int rc)
+{
+	switch (rc) {
+	case CC_CTL_RC_NOT_CAPTURE:
+		return "it exists and is not a clearcap capture in this capture's format (pcapng or pcap)";
+	case CC_CTL_RC_NOT_REGULAR:
+		return "not a regular file or a FIFO";
+	case CC_CTL_RC_LOCKED:
+		return "another process keeps it locked";
+	case CC_CTL_RC_NO_READER:
+		return "nobody reads that FIFO";
+	case CC_CTL_RC_NOT_FIFO:
+		return "it stopped being a FIFO";
+	default:
+		return strerror(rc);
+	}
+}
+
 /* Waits (1 s at most) for the writer threads to answer the reopen requests. */
 static int finish_reopen(struct target *ts, size_t n, const char *file)
 {
@@ -207,7 +226,7 @@ static int finish_reopen(struct target *ts, size_t n, const char *file)
 			printf("%u %s: will write %s from its next packet\n", ts[k].pid, c->comm, file);
 		} else if (c->ack_rc != 0) {
 			fprintf(stderr, "clearcap: %u: cannot reopen %s: %s (still writing %s)\n", ts[k].pid, file,
-				strerror(c->ack_rc), c->file);
+				refusal(c->ack_rc), c->file);
 			rc = 1;
 		} else {
 			printf("%u %s: writing %s\n", ts[k].pid, c->comm, file);

@@ -166,6 +166,34 @@ def test_reopen_new_file(env):
     eq(ctl(env, p.pid, "status", check=False).returncode, 1, "no page after exit")
 
 
+def test_reopen_refused_says_why_to_the_asker(env):
+    """`ctl reopen` to a file that is not a capture (or a directory): the command says why, in
+    words, and that the process goes on writing its file; the program's stderr gets no false
+    "not capturing" line naming CLEARCAP_FILE; every datagram is in the first file."""
+    cap = env.path("one.pcapng")
+    junk, folder = env.path("notes.txt"), env.path("adir")
+    open(junk, "w").write("not a capture\n")
+    os.mkdir(folder)
+    p = subprocess.Popen([cclib.PY, "-c", SENDER, "40", "0.02"], env=env.env(cap), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    wait_line(p, 10)
+    r = ctl(env, p.pid, "reopen", junk, check=False)
+    eq(r.returncode, 1, "refused")
+    ok("cannot reopen %s: it exists and is not a clearcap capture" % junk in r.stderr and
+       "(still writing %s)" % cap in r.stderr, r.stderr)
+    r = ctl(env, p.pid, "reopen", folder, check=False)
+    eq(r.returncode, 1, "refused")
+    ok("cannot reopen %s: " % folder in r.stderr and "(still writing %s)" % cap in r.stderr, r.stderr)
+    st = ctl(env, p.pid, "status").stdout
+    ok("capturing" in st and "file " + cap in st, st)
+    p.stdout.read()
+    err = p.stderr.read()
+    eq(p.wait(timeout=20), 0, "exit")
+    ok("not capturing" not in err and "CLEARCAP_FILE" not in err, "the program's stderr: %r" % err)
+    eq(open(junk).read(), "not a capture\n", "the file refused is untouched")
+    eq(sorted(seqs(cap)), list(range(40)), "every datagram in the first file")
+
+
 def test_ctl_off_until_reopen(env):
     """CLEARCAP_CTL=1 without CLEARCAP_FILE: nothing written until `ctl PID reopen FILE`."""
     cap = env.path("late.pcapng")
