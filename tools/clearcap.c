@@ -1605,8 +1605,10 @@ static void report(const struct options *o, const struct totals *t, const char *
 		len += (size_t)snprintf(extra + len, sizeof extra - len, ", HEP %llu sent, %llu dropped",
 					(unsigned long long)t->hep_sent, (unsigned long long)t->hep_dropped);
 	if (t->filtered > 0)
-		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu not selected by the filter",
-					(unsigned long long)t->filtered);
+		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu not selected by %s",
+					(unsigned long long)t->filtered,
+					o->capture == NULL ? "the filter"
+					: o->filter == NULL ? "--capture" : "the filter and --capture");
 	if (t->paused > 0)
 		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu not captured while paused%s%s%s",
 					(unsigned long long)t->paused, when[0] ? " (" : "", when, when[0] ? ")" : "");

@@ -178,7 +178,8 @@ def test_capture_classes_in_runs(env):
     want = [(d, x) for x in kept for d in ("0", "4")]
     eq(sorted((r[0], r[1]) for r in rows), sorted(want), "the RTP and STUN datagrams, sent and received, each once")
     declined = 2 * n - len(want)
-    ok("%d not selected by the filter" % declined in p.stderr, "%d declined, counted: %s" % (declined, p.stderr))
+    ok("%d not selected by --capture" % declined in p.stderr,
+       "%d declined, counted, and by what: %s" % (declined, p.stderr))
     # Everything declined: the writer never starts, and the summary still says what happened.
     p = cclib.run([env.tool, "-w", env.path("none.pcapng"), "--capture", "stun,rtp", "--", cclib.PY, "-c", RUNS,
                    "odh"], env=env.env(None, preload=False))
