@@ -25,6 +25,11 @@ void cc_wc_count(uint64_t *field, uint64_t n)
 		__atomic_fetch_add(field, n, __ATOMIC_RELAXED);
 }
 
+int cc_wc_tell_once(uint64_t bit)
+{
+	return !W.shared || !(__atomic_fetch_or(&W.shared->told, bit, __ATOMIC_RELAXED) & bit);
+}
+
 struct cc_counters *cc_counters_map(const char *path)
 {
 	struct cc_counters *c = NULL;

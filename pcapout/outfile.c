@@ -710,7 +710,11 @@ static int file_open(void)
 			const char *s_ = W.rot.files == 1 ? "" : "s", *are = W.rot.files == 1 ? "is" : "are";
 			if (cc_rot_state_path(state, sizeof(state), W.base) < 0)
 				snprintf(state, sizeof(state), "its state file");
-			if (pid == 0)
+			/* Each new process of the run finds it so: the run's first says it (a shell
+			 * loop's 40 senders said it 40 times). */
+			if (!cc_wc_tell_once(CC_TOLD_ROTATION_DONE))
+				;
+			else if (pid == 0)
 				cc_warn("the %ld file%s of the rotation of %s %s written; not capturing (to start a new "
 					"rotation, remove %s)", W.rot.files, s_, W.base, are, state);
 			else if (pid == (uint32_t)getpid())

@@ -44,7 +44,8 @@ struct cc_counters {
 	uint64_t start_failed;  /* processes whose capture could not start (file, memory; one line each) */
 	uint64_t paused;        /* frames not captured because their process was paused (`clearcap ctl`) */
 	uint64_t paused_ns;     /* the longest one process was paused (each raises it at its exit) */
-	uint64_t reserved[36];
+	uint64_t told;          /* CC_TOLD_* bits: warnings said once for the whole run */
+	uint64_t reserved[35];
 	/*
 	 * The files `clearcap ctl PID reopen FILE` switched processes to, so that the command names
 	 * and reads every file of the run: a process claims room with __atomic_fetch_add on
@@ -53,6 +54,9 @@ struct cc_counters {
 	 */
 	char names[CC_COUNTERS_SIZE - 64 * 8];
 };
+
+/* cc_counters.told: the -G -W rotation found done (said by the run's first process, not each). */
+#define CC_TOLD_ROTATION_DONE 1u
 
 /* Fields are only ever added in place of reserved words: names[] starts at word 64. */
 _Static_assert(sizeof(struct cc_counters) == CC_COUNTERS_SIZE, "counters page size");

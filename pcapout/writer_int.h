@@ -124,5 +124,7 @@ void cc_wc_forget_pending(void);
 void cc_wc_map(void);
 void cc_wc_ctl_state(enum cc_ctl_state st);
 void cc_wc_ctl_file(const char *path);
+/* Whether to say a warning that the run's processes would each say (CC_TOLD_*): once per run. */
+int cc_wc_tell_once(uint64_t bit);
 
 #endif

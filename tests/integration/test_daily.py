@@ -645,6 +645,21 @@ def test_rotation_time(env):
     ok(re.search(r"captured, 0 dropped", p.stderr) and "write error" not in p.stderr, p.stderr)
 
 
+def test_rotation_done_said_once_per_run(env):
+    """-G 1 -W 2 under the wrapper, with one process of the capture still running after the two
+    files and five more starting then (a shell loop): each finds the rotation done and captures
+    nothing, and the run says so once, not once per process."""
+    base = env.path("o-%H%M%S.pcapng")
+    open(env.path("first.py"), "w").write(SENDER + "time.sleep(3)\n")
+    open(env.path("one.py"), "w").write(SENDER)
+    script = ("%s %s 30 0.1 > /dev/null & sleep 3.5; for i in 1 2 3 4 5; do %s %s 1 0 > /dev/null; done; wait"
+              % (cclib.PY, env.path("first.py"), cclib.PY, env.path("one.py")))
+    p = cclib.run([env.tool, "-G", "1", "-W", "2", "-w", base, "--", "/bin/sh", "-c", script],
+                  env=env.env(preload=False), timeout=60)
+    eq(len([n for n in os.listdir(env.tmp) if n.startswith("o-")]), 2, "two files: %r" % os.listdir(env.tmp))
+    eq(p.stderr.count("are written and process"), 1, "said once: %r" % p.stderr)
+
+
 def test_rotation_time_done_then_new_run(env):
     """-G 1 -W 2 by the shim alone (CLEARCAP_ROTATE_*): once the two files are written the capture
     has ended, and a process started while one of its processes still runs captures nothing and
