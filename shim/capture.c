@@ -386,6 +386,8 @@ void cc_tcp_connected(int fd, struct cc_fd *e, int active)
 	set_flags(e, FDF_TCP_OPEN);
 }
 
+void (*cc_tcp_sent_watch)(const struct cc_fd *e, const struct iovec *iov, int iovcnt, size_t len);
+
 void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov, int iovcnt, size_t len)
 {
 	struct cc_frame f;
@@ -396,6 +398,12 @@ void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov,
 		cc_tcp_connected(fd, e, 1);     /* a non-blocking connect finished */
 	if (!(fd_flags(e) & FDF_TCP_OPEN) || !len)
 		return;
+	if (outgoing) {
+		void (*watch)(const struct cc_fd *, const struct iovec *, int, size_t) =
+			__atomic_load_n(&cc_tcp_sent_watch, __ATOMIC_ACQUIRE);
+		if (__builtin_expect(watch != NULL, 0))
+			watch(e, iov, iovcnt, len);
+	}
 	if (__builtin_expect(cc_nest.ssl != NULL, 0))
 		nest_note(IPPROTO_TCP, &e->local, &e->peer, (fd_flags(e) & FDF_ACCEPTED) != 0);
 	ts = cc_now();

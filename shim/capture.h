@@ -68,6 +68,12 @@ void cc_cap_relay(int outgoing, const struct cc_relay *rl, uint64_t ts);
 
 void cc_tcp_connected(int fd, struct cc_fd *e, int active);
 void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov, int iovcnt, size_t len);
+
+/*
+ * Called with what each TCP send moved while set (tls.c sets it while a session on a memory
+ * transport waits to be found on the wire): NULL otherwise, one load per send.  Atomic accesses.
+ */
+extern void (*cc_tcp_sent_watch)(const struct cc_fd *e, const struct iovec *iov, int iovcnt, size_t len);
 void cc_tcp_fin(int fd, struct cc_fd *e, int outgoing);
 
 /* Every thread's hot lane (capture_int.h) is stale: registered with cc_writer_on_gate(). */

@@ -136,6 +136,80 @@ static int keys_owed(const struct sessent *e)
 	return e->srtp_pending && !e->srtp_inherited;
 }
 
+/*
+ * Sessions on a memory transport over TCP waiting to be seen on the wire: the first bytes their
+ * handshake left in the transport (a record header and 19 bytes of a hello, its random among
+ * them: no other session's), looked for in what TCP sockets send while any waits.  Few and
+ * short-lived: a full table replaces the oldest.  Under sesstab_lock.
+ */
+#define WIRE_KEYS 16
+#define WIRE_KEY_LEN 24
+static void set_flow(struct sessent *e, const struct cc_nest *n);
+static struct wirekey {
+	const struct cc_tls_lib *lib;
+	const void *sess;
+	uint8_t key[WIRE_KEY_LEN];
+} wirekeys[WIRE_KEYS];
+static unsigned wire_next;
+static int wire_waiting;                /* entries in use (atomic: read unlocked per send) */
+
+static void wire_forget(struct wirekey *w)
+{
+	w->sess = NULL;
+	if (__atomic_sub_fetch(&wire_waiting, 1, __ATOMIC_RELAXED) == 0)
+		__atomic_store_n(&cc_tcp_sent_watch, NULL, __ATOMIC_RELEASE);
+}
+
+static void wire_sent(const struct cc_fd *fe, const struct iovec *iov, int iovcnt, size_t len)
+{
+	(void)len;
+	if (!__atomic_load_n(&wire_waiting, __ATOMIC_RELAXED))
+		return;
+	int saved = errno;
+	cc_lock(&sesstab_lock);
+	for (int i = 0; i < iovcnt; i++) {
+		for (unsigned k = 0; k < WIRE_KEYS; k++) {
+			struct wirekey *w = &wirekeys[k];
+			if (!w->sess || iov[i].iov_len < WIRE_KEY_LEN ||
+			    !memmem(iov[i].iov_base, iov[i].iov_len, w->key, WIRE_KEY_LEN))
+				continue;
+			struct cc_nest n = { .seen = 1, .proto = IPPROTO_TCP,
+					     .passive = (fd_flags(fe) & FDF_ACCEPTED) != 0,
+					     .local = fe->local, .peer = fe->peer };
+			struct sessent *e = ent_of(w->lib, w->sess);
+			if (e)
+				set_flow(e, &n);
+			wire_forget(w);
+		}
+	}
+	cc_unlock(&sesstab_lock);
+	errno = saved;
+}
+
+void cc_tls_wire_expect(const struct cc_tls_lib *lib, const void *sess, const uint8_t *d, size_t n)
+{
+	if (n < WIRE_KEY_LEN)
+		return;
+	cc_lock(&sesstab_lock);
+	struct sessent *e = ent_of(lib, sess);
+	struct wirekey *w = NULL;
+	for (unsigned k = 0; k < WIRE_KEYS && e && !e->pf.proto; k++)
+		if (wirekeys[k].sess == sess)
+			w = &wirekeys[k];
+	if (e && !e->pf.proto) {
+		if (!w) {
+			w = &wirekeys[wire_next++ % WIRE_KEYS];
+			if (!w->sess)
+				__atomic_add_fetch(&wire_waiting, 1, __ATOMIC_RELAXED);
+		}
+		w->lib = lib;
+		w->sess = sess;
+		memcpy(w->key, d, WIRE_KEY_LEN);
+		__atomic_store_n(&cc_tcp_sent_watch, wire_sent, __ATOMIC_RELEASE);
+	}
+	cc_unlock(&sesstab_lock);
+}
+
 void cc_tls_drop(const void *sess)
 {
 	cc_lock(&sesstab_lock);
@@ -145,6 +219,9 @@ void cc_tls_drop(const void *sess)
 			srtp_log(e);
 		e->sess = TOMB;
 	}
+	for (unsigned k = 0; k < WIRE_KEYS; k++)
+		if (wirekeys[k].sess == sess)
+			wire_forget(&wirekeys[k]);
 	cc_unlock(&sesstab_lock);
 }
 

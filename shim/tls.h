@@ -93,6 +93,13 @@ void cc_tls_read_plain(const struct cc_tls_lib *lib, const void *sess, const str
 /* A write whose record (this key) waits in a memory transport: its plaintext waits for the datagram. */
 void cc_tls_expect(const struct cc_tls_lib *lib, const void *sess, uint64_t key, const void *buf, size_t n);
 
+/*
+ * A TLS session over TCP on a memory transport (asyncio's ssl.SSLObject, any program moving the
+ * records itself): its handshake left these bytes in the transport.  The TCP send that carries
+ * them names the session's flow, as a nested socket call would have (method "last" from then on).
+ */
+void cc_tls_wire_expect(const struct cc_tls_lib *lib, const void *sess, const uint8_t *d, size_t n);
+
 /* The end of one half of the session's plaintext stream (close_notify sent or received). */
 void cc_tls_fin(const void *sess, int outgoing, const char *note);
 

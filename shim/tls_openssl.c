@@ -311,11 +311,15 @@ static int handshake(int (*fn)(void *), void *ssl)
 	NEST_BEGIN(ssl);
 	int r = fn(ssl);
 	NEST_END(nest);
-	if (nest.seen) {
-		int saved = errno;
+	int saved = errno;
+	const uint8_t *d;
+	long n;
+	if (nest.seen)
 		cc_tls_handshake_flow(&lib, ssl, &nest);
-		errno = saved;
-	}
+	else if (!is_dtls(ssl) && S.get_wbio && (n = mem_pending(S.get_wbio(ssl), &d)) > 0)
+		/* TLS on a memory BIO (asyncio): found by the TCP send that carries these bytes. */
+		cc_tls_wire_expect(&lib, ssl, d, (size_t)n);
+	errno = saved;
 	return r;
 }
 

@@ -10,7 +10,7 @@ import time
 import cclib
 from cclib import eq, ok, tshark
 
-QUICK = ["test_dtls_openssl_plaintext", "test_python_tls13"]
+QUICK = ["test_dtls_openssl_plaintext", "test_python_tls13", "test_asyncio_tls_memory_bio"]
 TSAN = ["test_python_tls13"]
 
 # When both ends of a TCP connection are captured, each segment is in the file twice, cut where
@@ -168,6 +168,50 @@ def test_python_tls13(env):
 
 def test_python_tls12(env):
     _python_tls(env, "12")
+
+
+PY_ASYNCIO_TLS = r"""
+import asyncio, ssl, sys
+sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); sctx.load_cert_chain(sys.argv[1], sys.argv[2])
+cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); cctx.check_hostname = False; cctx.verify_mode = ssl.CERT_NONE
+body = b'b' * 5000
+async def serve(r, w):
+    req = await r.readuntil(b'\r\n\r\n')
+    w.write(b'HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n' % len(body) + body)
+    await w.drain(); w.close()
+async def main():
+    srv = await asyncio.start_server(serve, '127.0.0.1', 0, ssl=sctx)
+    port = srv.sockets[0].getsockname()[1]
+    r, w = await asyncio.open_connection('127.0.0.1', port, ssl=cctx)
+    w.write(b'GET /async HTTP/1.0\r\n\r\n')
+    got = await r.read()
+    assert got.endswith(body), len(got)
+    w.close(); srv.close(); await srv.wait_closed()
+    print(port)
+asyncio.run(main())
+"""
+
+
+def test_asyncio_tls_memory_bio(env):
+    """asyncio's TLS (ssl.SSLObject: OpenSSL on memory BIOs, the records moved by the event loop,
+    as aiohttp, websockets and httpx do): no socket call inside the library calls names the flow,
+    so the handshake's bytes do when a TCP send carries them.  Client and server plaintext are on
+    the connection's own 4-tuple, none "flow unknown" (they were written as UDP 0.0.0.0:0)."""
+    cert, key = make_cert(env)
+    cap = env.path("c.pcapng")
+    p = cclib.run([env.tool, "-w", cap, "--", cclib.PY, "-c", PY_ASYNCIO_TLS, cert, key],
+                  env=env.env(preload=False))
+    port = p.stdout.split()[0]
+    ok("flow unknown" not in p.stderr and "without a known flow" not in p.stderr, p.stderr)
+    rows = tshark(cap, ["tcp.srcport", "tcp.dstport", "frame.comment", "udp.srcport"], PLAIN)
+    ok(rows, "plaintext records")
+    for r in rows:
+        ok(port in (r[0], r[1]) and not r[3], "plaintext on the TCP connection: %r" % r)
+        ok("flow unknown" not in r[2], r[2])
+    wire_ports = {(r[0], r[1]) for r in tshark(cap, ["tcp.srcport", "tcp.dstport"], WIRE + " && tcp")}
+    ok({(r[0], r[1]) for r in rows} <= wire_ports, "plaintext 4-tuple is the wire connection's")
+    http = tshark(cap, ["http.request.uri", "http.response.code"], PLAIN + " && http", extra=BOTH_ENDS)
+    ok(["/async", ""] in http and ["", "200"] in http, "HTTP on the plaintext stream: %r" % http)
 
 
 def test_curl_https_dissected(env):
