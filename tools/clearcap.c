@@ -1554,6 +1554,12 @@ static void describe_pause_time(const struct totals *t, char *buf, size_t size)
 		snprintf(buf, size, "%.1f s of the %.1f s run", (double)ns / 1e9, (double)t->run_ns / 1e9);
 }
 
+/* What declined the packets not selected: the filter (-f), the class selection, or both. */
+static const char *declined_by(const struct options *o)
+{
+	return o->capture == NULL ? "the filter" : o->filter == NULL ? "--capture" : "the filter and --capture";
+}
+
 static void report(const struct options *o, const struct totals *t, const char *first_abs)
 {
 	char extra[512] = "";
@@ -1593,6 +1599,10 @@ static void report(const struct options *o, const struct totals *t, const char *
 			     plural(t->loaded, "es"), when[0] ? "; capture was paused for " : "", when);
 		return;
 	}
+	/* The writer started (a filter judges frames it has built), and the filter kept nothing. */
+	if (t->captured == 0 && t->filtered > 0)
+		warn("nothing was captured: %s declined %llu packet%s and kept none", declined_by(o),
+		     (unsigned long long)t->filtered, plural(t->filtered, "s"));
 	if (o->quiet)
 		return;
 	if (relay_to != NULL) {
@@ -1606,9 +1616,7 @@ static void report(const struct options *o, const struct totals *t, const char *
 					(unsigned long long)t->hep_sent, (unsigned long long)t->hep_dropped);
 	if (t->filtered > 0)
 		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu not selected by %s",
-					(unsigned long long)t->filtered,
-					o->capture == NULL ? "the filter"
-					: o->filter == NULL ? "--capture" : "the filter and --capture");
+					(unsigned long long)t->filtered, declined_by(o));
 	if (t->paused > 0)
 		len += (size_t)snprintf(extra + len, sizeof extra - len, ", %llu not captured while paused%s%s%s",
 					(unsigned long long)t->paused, when[0] ? " (" : "", when, when[0] ? ")" : "");

@@ -65,6 +65,10 @@ def test_filter_declined_counted(env):
     eq(cclib.tshark_count(cap), 2 * N, "the received datagrams only")
     eq([r[0] for r in tshark(cap, ["sll.pkttype"])], ["0"] * (2 * N), "inbound")
     ok("%d not selected by the filter" % (2 * N) in p.stderr, "the sends counted: %s" % p.stderr)
+    # A filter that keeps nothing: the summary says nothing was captured and why, as --capture's does.
+    p = cclib.run([env.tool, "-w", env.path("none.pcapng"), "-f", "udp port 1", "--", cclib.PY, "-c", SENDER,
+                   str(N)], env=env.env(None, preload=False))
+    ok("nothing was captured: the filter declined %d packets and kept none" % (4 * N) in p.stderr, p.stderr)
 
 
 # One unconnected socket sending runs of ten to two ports by turns, its TOS changed twice in the
