@@ -25,6 +25,7 @@
 int cc_on = 1;
 struct cc_config cc_cfg;
 __thread struct cc_nest cc_nest;
+void (*cc_tcp_sent_watch)(const struct cc_fd *e, const struct iovec *iov, int iovcnt, size_t len);
 
 static struct {
 	int n;
@@ -254,6 +255,46 @@ START_TEST(record_match_reaches_the_session_through_the_handler)
 }
 END_TEST
 
+START_TEST(memory_transport_found_by_the_send_that_carries_its_bytes)
+{
+	static uint8_t sess[1] = { 6 }, other[1] = { 6 };      /* descriptor 6: no socket of ours */
+	uint8_t hello[64], sent[100];
+	struct cc_nest none = { 0 };
+
+	for (size_t i = 0; i < sizeof(hello); i++)
+		hello[i] = (uint8_t)(i * 37 + 1);
+	hello[0] = 22;                                          /* a handshake record */
+	cc_tls_wire_expect(&fake, sess, hello, sizeof(hello));
+	cc_tls_wire_expect(&fake, other, hello, 10);            /* too short to be told apart: not kept */
+	void (*watch)(const struct cc_fd *, const struct iovec *, int, size_t) =
+		__atomic_load_n(&cc_tcp_sent_watch, __ATOMIC_ACQUIRE);
+	ck_assert_ptr_nonnull(watch);
+	struct cc_fd fe = { .kind = FDK_TCP, .flags = FDF_PEER | FDF_LOCAL | FDF_TCP_OPEN };
+	fe.local = addr4(0x0100007f, 40000);
+	fe.peer = addr4(0x0100007f, 8443);
+	/* Another connection's bytes: nothing found, still waiting. */
+	memset(sent, 0x11, sizeof(sent));
+	struct iovec v[2] = { { sent, 30 }, { sent + 30, 70 } };
+	watch(&fe, v, 2, sizeof(sent));
+	ck_assert_ptr_nonnull(__atomic_load_n(&cc_tcp_sent_watch, __ATOMIC_ACQUIRE));
+	/* The send carrying the hello (after other bytes in the same buffer): the session's flow. */
+	memcpy(sent + 40, hello, sizeof(hello) - 4);
+	watch(&fe, v, 2, sizeof(sent));
+	ck_assert_ptr_null(__atomic_load_n(&cc_tcp_sent_watch, __ATOMIC_ACQUIRE));   /* none waits */
+	cc_tls_plain(&fake, sess, &none, NULL, 1, "GET", 3, 0);
+	ck_assert_int_eq(cap.pf.proto, IPPROTO_TCP);
+	ck_assert_int_eq(cap.pf.local.port, 40000);
+	ck_assert_int_eq(cap.pf.peer.port, 8443);
+	ck_assert_str_eq(cap.note, "flow from earlier record");
+	ck_assert_int_eq(fd_asked, 0);
+	/* The session that left too few bytes was never matched: its plaintext's flow is unknown. */
+	cc_tls_plain(&fake, other, &none, NULL, 1, "x", 1, 0);
+	ck_assert_str_eq(cap.note, "flow unknown");
+	cc_tls_drop(sess);
+	cc_tls_drop(other);
+}
+END_TEST
+
 START_TEST(keylog_line_from_parts)
 {
 	const uint8_t cr[3] = { 0x00, 0xab, 0xff }, secret[2] = { 0x12, 0xef };
@@ -292,6 +333,7 @@ int main(void)
 	tcase_add_test(tc, nested_wins_then_last_then_descriptor);
 	tcase_add_test(tc, descriptor_from_the_library_else_unknown);
 	tcase_add_test(tc, record_match_reaches_the_session_through_the_handler);
+	tcase_add_test(tc, memory_transport_found_by_the_send_that_carries_its_bytes);
 	tcase_add_test(tc, keylog_line_from_parts);
 	tcase_add_test(tc, user_pointer_per_session);
 	suite_add_tcase(s, tc);
