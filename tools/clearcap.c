@@ -1643,9 +1643,19 @@ static void report(const struct options *o, const struct totals *t, const char *
 	describe_plain(t, plain, sizeof plain);
 	if (o->file != NULL && (o->rotate_size || o->rotate_seconds)) {
 		/* The rotation's files: its first, as it was named at the start, and the ones after it. */
-		files = NULL;
-		if (asprintf(&files, ", files %s and on (rotated by %s)", rot_target(first_abs, o),
-			     o->rotate_size && o->rotate_seconds ? "-C and -G" : o->rotate_size ? "-C" : "-G") < 0)
+		size_t size = 0;
+		FILE *f = open_memstream(&files, &size);
+		if (f == NULL)
+			die("out of memory");
+		fprintf(f, ", files %s and on (rotated by %s)", rot_target(first_abs, o),
+			o->rotate_size && o->rotate_seconds ? "-C and -G" : o->rotate_size ? "-C" : "-G");
+		/* Where `clearcap ctl reopen` moved the capture: that rotation's first file, and on. */
+		for (size_t i = 0; i < t->nfiles; i++)
+			if (strcmp(t->files[i].path, first_abs) != 0)
+				fprintf(f, ", %s and on", t->files[i].path);
+		if (t->more_files)
+			fprintf(f, " and %zu more", t->more_files);
+		if (fclose(f) != 0 || files == NULL)
 			die("out of memory");
 	} else {
 		files = o->file != NULL ? describe_files(o->file, first_abs, t) : strdup(", no file (HEP only)");

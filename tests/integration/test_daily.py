@@ -645,6 +645,29 @@ def test_rotation_time(env):
     ok(re.search(r"captured, 0 dropped", p.stderr) and "write error" not in p.stderr, p.stderr)
 
 
+def test_rotation_reopen_named_in_summary(env):
+    """`ctl reopen` during a -C rotation: the capture goes on rotating under the new name, and
+    the summary names both rotations (it named only the first: "r.pcapng and on")."""
+    base, new = env.path("r.pcapng"), env.path("new.pcapng")
+    code = SENDER.replace("import socket, sys, time", "import os, socket, sys, time\nprint(os.getpid(), flush=True)")
+    code += "sys.stdin.readline()\ns.sendto(b'seq-999999', ('127.0.0.1', 9))\n"
+    p = subprocess.Popen([env.tool, "-C", "1", "-w", base, "--", cclib.PY, "-c", code, "5", "0"],
+                         env=env.env(preload=False), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    pid = int(p.stdout.readline())
+    wait_line(p, 4)
+    ctl(env, pid, "reopen", new)
+    out, err = p.communicate("\n", timeout=30)
+    eq(p.returncode, 0, err)
+    ok("and on (rotated by -C)" in err and ", %s" % new in err and "and on" in err.split(new, 1)[1][:10],
+       "both rotations named: %r" % err)
+    got = []
+    for n in os.listdir(env.tmp):
+        if n.startswith(("r.pcapng", "new.pcapng")):
+            got += seqs(env.path(n))
+    eq(sorted(got), [0, 1, 2, 3, 4, 999999], "every datagram in one of the files")
+
+
 def test_rotation_done_said_once_per_run(env):
     """-G 1 -W 2 under the wrapper, with one process of the capture still running after the two
     files and five more starting then (a shell loop): each finds the rotation done and captures
