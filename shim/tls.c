@@ -160,18 +160,19 @@ static void wire_forget(struct wirekey *w)
 		__atomic_store_n(&cc_tcp_sent_watch, NULL, __ATOMIC_RELEASE);
 }
 
+/* What a TCP send moved: len bytes from the start of iov (the kernel read no further). */
 static void wire_sent(const struct cc_fd *fe, const struct iovec *iov, int iovcnt, size_t len)
 {
-	(void)len;
 	if (!__atomic_load_n(&wire_waiting, __ATOMIC_RELAXED))
 		return;
 	int saved = errno;
 	cc_lock(&sesstab_lock);
-	for (int i = 0; i < iovcnt; i++) {
-		for (unsigned k = 0; k < WIRE_KEYS; k++) {
+	for (int i = 0; i < iovcnt && len > 0; i++) {
+		size_t moved = iov[i].iov_len < len ? iov[i].iov_len : len;
+		len -= moved;
+		for (unsigned k = 0; k < WIRE_KEYS && moved >= WIRE_KEY_LEN; k++) {
 			struct wirekey *w = &wirekeys[k];
-			if (!w->sess || iov[i].iov_len < WIRE_KEY_LEN ||
-			    !memmem(iov[i].iov_base, iov[i].iov_len, w->key, WIRE_KEY_LEN))
+			if (!w->sess || !memmem(iov[i].iov_base, moved, w->key, WIRE_KEY_LEN))
 				continue;
 			struct cc_nest n = { .seen = 1, .proto = IPPROTO_TCP,
 					     .passive = (fd_flags(fe) & FDF_ACCEPTED) != 0,
