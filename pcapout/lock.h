@@ -29,6 +29,18 @@ static inline void cc_unlock(pthread_mutex_t *m)
 	__atomic_store_n(&cc_locks_held, cc_locks_held - 1, __ATOMIC_RELAXED);
 }
 
+/* cc_lock that never waits: 0 when taken (give it back with cc_unlock), -1 when busy. */
+static inline int cc_trylock(pthread_mutex_t *m)
+{
+	__atomic_store_n(&cc_locks_held, cc_locks_held + 1, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (pthread_mutex_trylock(m) == 0)
+		return 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&cc_locks_held, cc_locks_held - 1, __ATOMIC_RELAXED);
+	return -1;
+}
+
 /* In a fork child, for a lock the prepare handler took and the child creates afresh. */
 static inline void cc_lock_forget(pthread_mutex_t *m)
 {

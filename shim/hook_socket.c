@@ -112,11 +112,12 @@ static inline int need_sub(const struct cc_fd *e)
  * The flags a UDP receive is made with: the program's, and MSG_TRUNC, so that the kernel says
  * how long a datagram cut short by the program's buffer was (the file then shows it cut short,
  * not as a whole shorter datagram).  What the program gets back is what it would have got:
- * given_back() below.  (Not with MSG_ERRQUEUE: an error's length is the kernel's as it is.)
+ * given_back() below.  (Not with MSG_ERRQUEUE: an error's length is the kernel's as it is; nor
+ * with MSG_PEEK, whose count SO_PEEK_OFF makes differ, and a peek is not recorded.)
  */
 static inline int kflags(int flags)
 {
-	return flags & MSG_ERRQUEUE ? flags : flags | MSG_TRUNC;
+	return flags & (MSG_ERRQUEUE | MSG_PEEK) ? flags : flags | MSG_TRUNC;
 }
 
 /* The kernel's count r (the datagram's length) as the program's call returns it, room bytes asked. */

@@ -145,9 +145,11 @@ static int keys_owed(const struct sessent *e)
 #define WIRE_KEYS 16
 #define WIRE_KEY_LEN 24
 static void set_flow(struct sessent *e, const struct cc_nest *n);
+#define WIRE_WAIT_NS 10000000000ull      /* a key not seen in 10 s is let go (not over TCP, say) */
 static struct wirekey {
 	const struct cc_tls_lib *lib;
 	const void *sess;
+	uint64_t at;
 	uint8_t key[WIRE_KEY_LEN];
 } wirekeys[WIRE_KEYS];
 static unsigned wire_next;
@@ -166,7 +168,18 @@ static void wire_sent(const struct cc_fd *fe, const struct iovec *iov, int iovcn
 	if (!__atomic_load_n(&wire_waiting, __ATOMIC_RELAXED))
 		return;
 	int saved = errno;
-	cc_lock(&sesstab_lock);
+	/*
+	 * Never waited for: a signal handler's send while its thread holds the lock (inside a TLS
+	 * hook) would wait forever.  Busy, this send is not looked at; the session's next is.
+	 */
+	if (cc_trylock(&sesstab_lock) != 0) {
+		errno = saved;
+		return;
+	}
+	uint64_t now = cc_now();
+	for (unsigned k = 0; k < WIRE_KEYS; k++)
+		if (wirekeys[k].sess && now - wirekeys[k].at > WIRE_WAIT_NS)
+			wire_forget(&wirekeys[k]);
 	for (int i = 0; i < iovcnt && len > 0; i++) {
 		size_t moved = iov[i].iov_len < len ? iov[i].iov_len : len;
 		len -= moved;
@@ -187,9 +200,18 @@ static void wire_sent(const struct cc_fd *fe, const struct iovec *iov, int iovcn
 	errno = saved;
 }
 
+/* TLS 1.3's HelloRetryRequest: a ServerHello whose random is this fixed value (RFC 8446 4.1.3). */
+static int is_hrr(const uint8_t *d, size_t n)
+{
+	static const uint8_t hrr[13] = { 0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e };
+
+	return n >= 11 + sizeof(hrr) && d[0] == 22 && d[5] == 2 && memcmp(d + 11, hrr, sizeof(hrr)) == 0;
+}
+
 void cc_tls_wire_expect(const struct cc_tls_lib *lib, const void *sess, const uint8_t *d, size_t n)
 {
-	if (n < WIRE_KEY_LEN)
+	/* (A HelloRetryRequest's first bytes are every HRR's: the session's next flight is keyed.) */
+	if (n < WIRE_KEY_LEN || is_hrr(d, n))
 		return;
 	cc_lock(&sesstab_lock);
 	struct sessent *e = ent_of(lib, sess);
@@ -198,13 +220,16 @@ void cc_tls_wire_expect(const struct cc_tls_lib *lib, const void *sess, const ui
 		if (wirekeys[k].sess == sess)
 			w = &wirekeys[k];
 	if (e && !e->pf.proto) {
-		if (!w) {
-			w = &wirekeys[wire_next++ % WIRE_KEYS];
-			if (!w->sess)
-				__atomic_add_fetch(&wire_waiting, 1, __ATOMIC_RELAXED);
-		}
+		for (unsigned k = 0; k < WIRE_KEYS && !w; k++)
+			if (!wirekeys[k].sess)
+				w = &wirekeys[k];
+		if (!w)
+			w = &wirekeys[wire_next++ % WIRE_KEYS];         /* all waiting: one goes */
+		if (!w->sess)
+			__atomic_add_fetch(&wire_waiting, 1, __ATOMIC_RELAXED);
 		w->lib = lib;
 		w->sess = sess;
+		w->at = cc_now();
 		memcpy(w->key, d, WIRE_KEY_LEN);
 		__atomic_store_n(&cc_tcp_sent_watch, wire_sent, __ATOMIC_RELEASE);
 	}

@@ -387,6 +387,10 @@ static int case_trunc(void){
     for (int i=0;i<2;i++){ mm[i].msg_hdr.msg_iov=&mv[i]; mm[i].msg_hdr.msg_iovlen=1; }
     sendto(s,big,100,0,(void*)&d,sizeof d); sendto(s,"short",5,0,(void*)&d,sizeof d);
     int k=recvmmsg(r,mm,2,MSG_WAITFORONE,NULL); REP("recvmmsg %d: %u flags %d, %u flags %d\n",k,mm[0].msg_len,mm[0].msg_hdr.msg_flags,k>1?mm[1].msg_len:0,k>1?mm[1].msg_hdr.msg_flags:0);
+    /* A peek with SO_PEEK_OFF: the kernel counts from the offset (MSG_TRUNC would not). */
+    char pb[300]; int off=10; setsockopt(r,SOL_SOCKET,SO_PEEK_OFF,&off,sizeof off);
+    sendto(s,big,100,0,(void*)&d,sizeof d); REP("peek at offset %zd\n",recv(r,pb,sizeof pb,MSG_PEEK));
+    off=-1; setsockopt(r,SOL_SOCKET,SO_PEEK_OFF,&off,sizeof off); REP("then %zd\n",recv(r,pb,sizeof pb,0));
     close(r); close(s);
   }
   return 0;

@@ -26,6 +26,11 @@ int cc_on = 1;
 struct cc_config cc_cfg;
 __thread struct cc_nest cc_nest;
 void (*cc_tcp_sent_watch)(const struct cc_fd *e, const struct iovec *iov, int iovcnt, size_t len);
+static uint64_t clock_now = 1;
+uint64_t cc_now(void)
+{
+	return clock_now;
+}
 
 static struct {
 	int n;
@@ -290,6 +295,17 @@ START_TEST(memory_transport_found_by_the_send_that_carries_its_bytes)
 	/* The session that left too few bytes was never matched: its plaintext's flow is unknown. */
 	cc_tls_plain(&fake, other, &none, NULL, 1, "x", 1, 0);
 	ck_assert_str_eq(cap.note, "flow unknown");
+	/* A HelloRetryRequest's bytes (every HRR's) are not a key; a key unseen for 10 s is let go. */
+	uint8_t hrr[48] = { 22, 3, 3, 0, 43, 2, 0, 0, 39, 3, 3, 0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe,
+			    0x1d, 0x8c, 0x02, 0x1e };
+	cc_tls_wire_expect(&fake, other, hrr, sizeof(hrr));
+	ck_assert_ptr_null(__atomic_load_n(&cc_tcp_sent_watch, __ATOMIC_ACQUIRE));
+	cc_tls_wire_expect(&fake, other, hello, sizeof(hello));
+	ck_assert_ptr_nonnull(__atomic_load_n(&cc_tcp_sent_watch, __ATOMIC_ACQUIRE));
+	clock_now += 11000000000ull;
+	memset(sent, 0x11, sizeof(sent));
+	watch(&fe, v, 2, sizeof(sent));
+	ck_assert_ptr_null(__atomic_load_n(&cc_tcp_sent_watch, __ATOMIC_ACQUIRE));
 	cc_tls_drop(sess);
 	cc_tls_drop(other);
 }
