@@ -1485,9 +1485,11 @@ static void describe_plain(const struct totals *t, char *buf, size_t size)
 
 /*
  * ", file F" or, after `clearcap ctl reopen`, ", files F, NEW1, NEW2": every file this run
- * wrote, the first as the user named it.  Returns a malloc'ed string.
+ * wrote, the first as the user named it.  With rotation (`rotated` names the options), each is
+ * the first of its rotation: ", files F and on (rotated by -C), NEW and on".  Returns a malloc'ed
+ * string.
  */
-static char *describe_files(const char *shown, const char *first_abs, const struct totals *t)
+static char *describe_files(const char *shown, const char *first_abs, const struct totals *t, const char *rotated)
 {
 	char *out = NULL;
 	size_t size = 0, n = 0;
@@ -1497,10 +1499,14 @@ static char *describe_files(const char *shown, const char *first_abs, const stru
 		die("out of memory");
 	for (size_t i = 0; i < t->nfiles; i++)
 		n += strcmp(t->files[i].path, first_abs) != 0;
-	fprintf(f, ", file%s %s", n || t->more_files ? "s" : "", shown);
+	/* Rotated (-C, -G): each file named is the first of its rotation (a reopen's, after the run's). */
+	if (rotated != NULL)
+		fprintf(f, ", files %s and on (rotated by %s)", shown, rotated);
+	else
+		fprintf(f, ", file%s %s", n || t->more_files ? "s" : "", shown);
 	for (size_t i = 0; i < t->nfiles; i++)
 		if (strcmp(t->files[i].path, first_abs) != 0)
-			fprintf(f, ", %s", t->files[i].path);
+			fprintf(f, ", %s%s", t->files[i].path, rotated != NULL ? " and on" : "");
 	if (t->more_files)
 		fprintf(f, " and %zu more", t->more_files);
 	if (fclose(f) != 0 || out == NULL)
@@ -1643,22 +1649,10 @@ static void report(const struct options *o, const struct totals *t, const char *
 	describe_plain(t, plain, sizeof plain);
 	if (o->file != NULL && (o->rotate_size || o->rotate_seconds)) {
 		/* The rotation's files: its first, as it was named at the start, and the ones after it. */
-		size_t size = 0;
-		FILE *f = open_memstream(&files, &size);
-		if (f == NULL)
-			die("out of memory");
-		fprintf(f, ", files %s and on (rotated by %s)", rot_target(first_abs, o),
-			o->rotate_size && o->rotate_seconds ? "-C and -G" : o->rotate_size ? "-C" : "-G");
-		/* Where `clearcap ctl reopen` moved the capture: that rotation's first file, and on. */
-		for (size_t i = 0; i < t->nfiles; i++)
-			if (strcmp(t->files[i].path, first_abs) != 0)
-				fprintf(f, ", %s and on", t->files[i].path);
-		if (t->more_files)
-			fprintf(f, " and %zu more", t->more_files);
-		if (fclose(f) != 0 || files == NULL)
-			die("out of memory");
+		files = describe_files(rot_target(first_abs, o), first_abs, t,
+				       o->rotate_size && o->rotate_seconds ? "-C and -G" : o->rotate_size ? "-C" : "-G");
 	} else {
-		files = o->file != NULL ? describe_files(o->file, first_abs, t) : strdup(", no file (HEP only)");
+		files = o->file != NULL ? describe_files(o->file, first_abs, t, NULL) : strdup(", no file (HEP only)");
 	}
 	warn("%llu packet%s captured%s, %llu dropped, %llu process%s%s%s",
 	     (unsigned long long)t->captured, plural(t->captured, "s"), plain,
