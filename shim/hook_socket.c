@@ -126,6 +126,7 @@ static inline ssize_t given_back(int flags, ssize_t r, size_t room)
 	return r > 0 && (size_t)r > room && !(flags & MSG_TRUNC) ? (ssize_t)room : r;
 }
 
+/* The bytes m's buffers hold. */
 static inline size_t iov_room(const struct msghdr *m)
 {
 	size_t room = 0;
@@ -637,10 +638,7 @@ static __attribute__((noinline)) ssize_t recvmsg_on(int fd, struct msghdr *msg, 
 	ssize_t r = cc_real.recvmsg(fd, msg, flags);
 	if (r < 0)
 		return r;       /* nothing to record, and a header the kernel refused is not read */
-	size_t asked = 0;
-	for (size_t i = 0; i < msg->msg_iovlen; i++)
-		asked += msg->msg_iov[i].iov_len;
-	tcp_received(fd, e, msg->msg_iov, (int)msg->msg_iovlen, r, asked, flags);
+	tcp_received(fd, e, msg->msg_iov, (int)msg->msg_iovlen, r, iov_room(msg), flags);
 	return r;
 }
 
