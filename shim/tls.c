@@ -140,11 +140,12 @@ static int keys_owed(const struct sessent *e)
  * Sessions on a memory transport over TCP waiting to be seen on the wire: the first bytes their
  * handshake left in the transport (a record header and 19 bytes of a hello, its random among
  * them: no other session's), looked for in what TCP sockets send while any waits.  Few and
- * short-lived: a full table replaces the oldest.  Under sesstab_lock.
+ * short-lived: a full table gives one up.  Under sesstab_lock.
  */
+static void set_flow(struct sessent *e, const struct cc_nest *n);
+
 #define WIRE_KEYS 16
 #define WIRE_KEY_LEN 24
-static void set_flow(struct sessent *e, const struct cc_nest *n);
 #define WIRE_WAIT_NS 10000000000ull      /* a key not seen in 10 s is let go (not over TCP, say) */
 static struct wirekey {
 	const struct cc_tls_lib *lib;
@@ -215,24 +216,27 @@ void cc_tls_wire_expect(const struct cc_tls_lib *lib, const void *sess, const ui
 		return;
 	cc_lock(&sesstab_lock);
 	struct sessent *e = ent_of(lib, sess);
-	struct wirekey *w = NULL;
-	for (unsigned k = 0; k < WIRE_KEYS && e && !e->pf.proto; k++)
+	if (!e || e->pf.proto) {
+		cc_unlock(&sesstab_lock);       /* its flow is known already */
+		return;
+	}
+	/* Its own slot, else a free one, else one that waits goes. */
+	struct wirekey *w = NULL, *free_slot = NULL;
+	for (unsigned k = 0; k < WIRE_KEYS && !w; k++) {
 		if (wirekeys[k].sess == sess)
 			w = &wirekeys[k];
-	if (e && !e->pf.proto) {
-		for (unsigned k = 0; k < WIRE_KEYS && !w; k++)
-			if (!wirekeys[k].sess)
-				w = &wirekeys[k];
-		if (!w)
-			w = &wirekeys[wire_next++ % WIRE_KEYS];         /* all waiting: one goes */
-		if (!w->sess)
-			__atomic_add_fetch(&wire_waiting, 1, __ATOMIC_RELAXED);
-		w->lib = lib;
-		w->sess = sess;
-		w->at = cc_now();
-		memcpy(w->key, d, WIRE_KEY_LEN);
-		__atomic_store_n(&cc_tcp_sent_watch, wire_sent, __ATOMIC_RELEASE);
+		else if (!wirekeys[k].sess && !free_slot)
+			free_slot = &wirekeys[k];
 	}
+	if (!w)
+		w = free_slot ? free_slot : &wirekeys[wire_next++ % WIRE_KEYS];
+	if (!w->sess)
+		__atomic_add_fetch(&wire_waiting, 1, __ATOMIC_RELAXED);
+	w->lib = lib;
+	w->sess = sess;
+	w->at = cc_now();
+	memcpy(w->key, d, WIRE_KEY_LEN);
+	__atomic_store_n(&cc_tcp_sent_watch, wire_sent, __ATOMIC_RELEASE);
 	cc_unlock(&sesstab_lock);
 }
 
