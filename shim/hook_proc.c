@@ -8,6 +8,7 @@
  */
 #include "shim/capture.h"
 #include "shim/hooks.h"
+#include "shim/hook_socket.h"
 #include "shim/real.h"
 #include "pcapout/writer.h"
 #include "shim/control.h"
@@ -125,9 +126,7 @@ CC_EXPORT FILE *fdopen(int fd, const char *mode)
 	static int said;
 	if (f && !__atomic_load_n(&said, __ATOMIC_RELAXED) && cc_own_memory()) {
 		int saved = errno;
-		struct cc_fd *e = cc_fd_peek(fd);
-		if (!e || fd_kind(e) == FDK_UNKNOWN)
-			e = cc_classify(fd);
+		struct cc_fd *e = captured_on(fd);
 		int kind = e ? fd_kind(e) : FDK_UNKNOWN;
 		if ((kind == FDK_TCP || kind == FDK_UDP) && !__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
 			cc_warn("fd %d, a %s socket, is read and written through stdio (fdopen): glibc's "
