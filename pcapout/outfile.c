@@ -710,22 +710,21 @@ static int file_open(void)
 			const char *s_ = W.rot.files == 1 ? "" : "s", *are = W.rot.files == 1 ? "is" : "are";
 			if (cc_rot_state_path(state, sizeof(state), W.base) < 0)
 				snprintf(state, sizeof(state), "its state file");
+			/* What to do about it, by who holds the rotation. */
+			char runs[64] = "";
+			const char *why = "to start a new rotation, remove";
+			if (pid == (uint32_t)getpid()) {
+				why = "this process wrote to it before its exec; to start a new rotation now, remove";
+			} else if (pid != 0) {
+				snprintf(runs, sizeof(runs), " and process %u of that capture still runs", pid);
+				why = "a process started after it has ended starts a new rotation; to start one now, "
+				      "remove";
+			}
 			/* Each new process of the run finds it so: the run's first says it (a shell
 			 * loop's 40 senders said it 40 times). */
-			if (!cc_wc_tell_once(CC_TOLD_ROTATION_DONE))
-				;
-			else if (pid == 0)
-				cc_warn("the %ld file%s of the rotation of %s %s written; not capturing (to start a new "
-					"rotation, remove %s)", W.rot.files, s_, W.base, are, state);
-			else if (pid == (uint32_t)getpid())
-				cc_warn("the %ld file%s of the rotation of %s %s written; not capturing (this process "
-					"wrote to it before its exec; to start a new rotation now, remove %s)",
-					W.rot.files, s_, W.base, are, state);
-			else
-				cc_warn("the %ld file%s of the rotation of %s %s written and process %u of that capture "
-					"still runs; not capturing (a process started after it has ended starts a new "
-					"rotation; to start one now, remove %s)", W.rot.files, s_, W.base, are,
-					pid, state);
+			if (cc_wc_tell_once(CC_TOLD_ROTATION_DONE))
+				cc_warn("the %ld file%s of the rotation of %s %s written%s; not capturing (%s %s)",
+					W.rot.files, s_, W.base, are, runs, why, state);
 			return -1;
 		}
 		/* Only now: a process that finds the rotation done is not one of its writers. */
