@@ -47,7 +47,12 @@ IT_JOBS ?= 2
 IT_JOBS_PLAIN ?= $(if $(filter 1,$(IT_JOBS)),1,$(shell expr $(IT_JOBS) + 1))
 
 .PHONY: all check unit integration fuzz fuzz-smoke bench demo deps clean check-san
-all: $(LIB) $(TOOL)
+all: $(LIB) $(TOOL) $(BUILD)/tests/single_guard.so
+
+# Preloaded beside the shim by the integration tests' uninstrumented lane (tests/integration/cclib.py).
+$(BUILD)/tests/single_guard.so: tests/integration/single_guard.c | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARN) -O2 -g -shared -fPIC -o $@ $< -ldl
 
 # Objects are rebuilt when the flags change: the stamp is rewritten only when they differ.
 FLAGS_STAMP := $(BUILD)/.cflags

@@ -12,6 +12,26 @@
 
 #include <pthread.h>
 
+/*
+ * Every mutex of the shim's is process-shared, though none is in shared memory: glibc takes a
+ * private mutex with a plain store while the program has one thread, and the writer's thread
+ * may keep that so (pcapout/single.h).  128 is what pthread_mutex_init() puts in __kind for a
+ * PTHREAD_PROCESS_SHARED attribute (glibc's PTHREAD_MUTEX_PSHARED_BIT); a unit test checks the
+ * two agree.
+ */
+#define CC_MUTEX_INITIALIZER { .__data = { .__kind = 128 } }
+
+/* A mutex made as CC_MUTEX_INITIALIZER makes one. */
+static inline void cc_mutex_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
 /* Locks this thread holds or waits for (weak: one definition wherever the header is used). */
 __attribute__((weak)) __thread unsigned cc_locks_held __attribute__((tls_model("initial-exec")));
 
@@ -44,7 +64,7 @@ static inline int cc_trylock(pthread_mutex_t *m)
 /* In a fork child, for a lock the prepare handler took and the child creates afresh. */
 static inline void cc_lock_forget(pthread_mutex_t *m)
 {
-	pthread_mutex_init(m, NULL);
+	cc_mutex_init(m);
 	__atomic_store_n(&cc_locks_held, cc_locks_held - 1, __ATOMIC_RELAXED);
 }
 

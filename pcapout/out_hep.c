@@ -22,6 +22,7 @@
 #include "pcapout/lock.h"
 #include "pcapout/output.h"
 #include "pcapout/writer_int.h"
+#include "pcapout/single.h"
 #include "decoders/cursor.h"
 #include "decoders/rtcp.h"
 #include "decoders/sipframe.h"
@@ -202,7 +203,7 @@ static int connect_socket(void)
 fail:
 	if (!H.warned++)
 		cc_warn("CLEARCAP_HEP: cannot reach the collector: %s; HEP packets are counted as dropped until it can",
-			strerror(errno));
+			cc_strerror(errno));
 	H.next_try = mono_ns() + RETRY_NS;
 	return -1;
 }

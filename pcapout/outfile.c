@@ -9,6 +9,7 @@
 #include "pcapout/output.h"
 #include "pcapout/lock.h"
 #include "pcapout/writer_int.h"
+#include "pcapout/single.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -393,7 +394,7 @@ static int open_fifo(void)
 		if (errno == ENXIO)
 			open_fail(CC_CTL_RC_NO_READER, "nobody reads the FIFO %s", W.path);
 		else
-			open_fail(errno, "cannot open %s: %s", W.path, strerror(errno));
+			open_fail(errno, "cannot open %s: %s", W.path, cc_strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) ||
@@ -409,7 +410,7 @@ static int open_fifo(void)
 		int rc = cc_wf_write_all(fd, &v, 1);
 		syscall(SYS_flock, fd, LOCK_UN);
 		if (rc < 0) {
-			open_fail(errno, "cannot write %s: %s", W.path, strerror(errno));
+			open_fail(errno, "cannot write %s: %s", W.path, cc_strerror(errno));
 			syscall(SYS_close, fd);
 			return -1;
 		}
@@ -434,7 +435,7 @@ int cc_wf_open(void)
 	fd = open(W.path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
 		  (strncmp(W.path, "/proc/", 6) != 0 ? O_NOFOLLOW : 0), 0600);
 	if (fd < 0) {
-		open_fail(errno, "cannot open %s: %s", W.path, strerror(errno));
+		open_fail(errno, "cannot open %s: %s", W.path, cc_strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -458,7 +459,7 @@ int cc_wf_open(void)
 	if (fstat(fd, &st) == 0 && st.st_size == 0) {
 		struct iovec v = { hdr, hlen };
 		if (cc_wf_write_all(fd, &v, 1) < 0) {
-			open_fail(errno, "cannot write %s: %s", W.path, strerror(errno));
+			open_fail(errno, "cannot write %s: %s", W.path, cc_strerror(errno));
 			flock(fd, LOCK_UN);
 			syscall(SYS_close, fd);
 			return -1;
@@ -608,7 +609,7 @@ void cc_wf_rotate_check(size_t written)
 			static int warned;
 			if (!warned++)
 				cc_warn("cannot start the next capture file after %s: %s; going on with it", W.path,
-					strerror(errno));
+					cc_strerror(errno));
 			return;
 		}
 	}
@@ -689,7 +690,7 @@ static int file_open(void)
 {
 	if (W.rot.size || W.rot.seconds) {
 		if (!W.rs && !(W.rs = cc_rot_attach(W.base, &W.rot))) {
-			cc_warn("CLEARCAP_FILE: cannot keep rotation state for %s: %s; not capturing", W.base, strerror(errno));
+			cc_warn("CLEARCAP_FILE: cannot keep rotation state for %s: %s; not capturing", W.base, cc_strerror(errno));
 			return -1;
 		}
 		cc_rot_current(W.rs, W.base, W.path, sizeof(W.path), &W.gen);

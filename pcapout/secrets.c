@@ -5,6 +5,7 @@
  */
 #include "pcapout/writer_int.h"
 #include "pcapout/lock.h"
+#include "pcapout/wmem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,7 @@ void cc_ws_keep(const char *keylog, size_t len)
 			size_t cap = W.dsb_cap ? W.dsb_cap : 4096;
 			while (cap < W.dsb_len + len)
 				cap *= 2;
-			char *p = realloc(W.dsb_hist, cap);
+			char *p = cc_wmem_grow(W.dsb_hist, W.dsb_cap, cap);
 			if (p) {
 				W.dsb_hist = p;
 				W.dsb_cap = cap;
@@ -53,7 +54,7 @@ void cc_ws_emit(int fd)
 	cc_lock(&W.dsb_lock);
 	if (W.dsb_len) {
 		size_t n = cc_dsb_len(W.dsb_len);
-		uint8_t *b = malloc(n);
+		uint8_t *b = cc_wmem_alloc(n);
 		if (b) {
 			struct iovec v = { b, n };
 			cc_dsb_write(b, W.dsb_hist, W.dsb_len);
@@ -62,7 +63,7 @@ void cc_ws_emit(int fd)
 			 * never finds this block half written and takes it for a killed writer's.
 			 */
 			cc_wf_write_fd(fd, &v, 1);
-			free(b);
+			cc_wmem_free(b, n);
 		}
 	}
 	cc_unlock(&W.dsb_lock);

@@ -15,6 +15,7 @@
 #include "pcapout/pages.h"
 #include "pcapout/output.h"
 #include "pcapout/writer_int.h"
+#include "pcapout/single.h"
 
 #include <errno.h>
 #include <link.h>
@@ -58,9 +59,9 @@ _Static_assert(W_RUNNING == CC_WQ_RUNNING, "writer.h's name for the running stat
 
 struct cc_w W = {
 	.fd = -1,
-	.drain_lock = PTHREAD_MUTEX_INITIALIZER,
-	.start_lock = PTHREAD_MUTEX_INITIALIZER,
-	.dsb_lock = PTHREAD_MUTEX_INITIALIZER,
+	.drain_lock = CC_MUTEX_INITIALIZER,
+	.start_lock = CC_MUTEX_INITIALIZER,
+	.dsb_lock = CC_MUTEX_INITIALIZER,
 };
 
 static long sys_write(int fd, const void *p, size_t n)
@@ -109,7 +110,7 @@ void cc_w_broken(const char *what, int err, uint64_t lost)
 	if (cc_wq_state_end(W_BROKEN)) {
 		cc_wc_ctl_state(CC_CTL_BROKEN);
 		cc_warn("%s %s: %s; capture stopped, the program goes on (%llu packets lost so far)", what,
-			W.path, strerror(err), (unsigned long long)lost);
+			W.path, cc_strerror(err), (unsigned long long)lost);
 	}
 }
 
@@ -639,7 +640,7 @@ void cc_writer_end_if_alone(void)
 		sigset_t old;
 		pthread_t th;
 		pthread_sigmask(SIG_SETMASK, &exit_mask, &old);
-		int rc = pthread_create(&th, NULL, exit_main, NULL);
+		int rc = cc_thread_start(&th, NULL, exit_main, NULL, 0);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (rc != 0)
 			exit(0);
@@ -700,13 +701,19 @@ static int start_thread(void)
 	sigset_t all, old;
 	int rc;
 
+	/*
+	 * -G names files by local time: the time zone is read here, on the program's thread, so that
+	 * the writer's localtime_r() never loads it (it allocates: pcapout/single.h).
+	 */
+	if (W.rot.seconds)
+		tzset();
 	/* The writer takes no signal of the program's: all blocked, inherited at creation. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, cc_thread_stack(64 * 1024));
-	rc = pthread_create(&tid, &attr, writer_main, NULL);
+	rc = cc_thread_start(&tid, &attr, writer_main, NULL, 1);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;

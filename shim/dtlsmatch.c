@@ -5,6 +5,7 @@
 #include "shim/clock.h"
 #include "decoders/dtls.h"
 #include "decoders/stun.h"
+#include "pcapout/wmem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,7 @@ struct out_ent {
 	const void *ssl;
 	uint64_t ts;            /* atomic: read by others choosing a slot to evict */
 	size_t len;
-	uint8_t *data;          /* inline, or malloc'd when longer than INLINE_MAX */
+	uint8_t *data;          /* inline, or cc_wmem_alloc'd when longer than INLINE_MAX */
 	uint8_t inline_data[INLINE_MAX];
 };
 
@@ -109,7 +110,7 @@ static int claim(int i, uint64_t key)
 static void free_slot(struct out_ent *e)
 {
 	if (e->data != e->inline_data)
-		free(e->data);
+		cc_wmem_free(e->data, e->len);
 	__atomic_store_n(&e->key, 0, __ATOMIC_RELEASE);
 }
 
@@ -145,7 +146,7 @@ void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len)
 	int slot = -1;
 
 	age_out(now, 0);
-	if (len > PLAIN_MAX || (len > INLINE_MAX && !(copy = malloc(len)))) {
+	if (len > PLAIN_MAX || (len > INLINE_MAX && !(copy = cc_wmem_alloc(len)))) {
 		handler(ssl, NULL, NULL, plain, len, 0);
 		return;
 	}
@@ -174,7 +175,7 @@ void cc_dm_expect(const void *ssl, uint64_t key, const void *plain, size_t len)
 	}
 	if (slot < 0) {
 		/* Every slot near the key busy in other threads' hands: written now, unmatched. */
-		free(copy);
+		cc_wmem_free(copy, len);
 		handler(ssl, NULL, NULL, plain, len, 0);
 		return;
 	}

@@ -28,6 +28,7 @@
 #include "shim/real.h"
 #include "decoders/impairspec.h"
 #include "pcapout/filter.h"
+#include "pcapout/single.h"
 #include "pcapout/writer.h"
 
 #include <errno.h>
@@ -87,7 +88,7 @@ static struct {
 	unsigned queued;
 	int thread;             /* the sender thread runs (in this process) */
 	int filter;             /* CLEARCAP_IMPAIR_FILTER selects the datagrams */
-} I = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} I = { .lock = CC_MUTEX_INITIALIZER };
 
 /* ---- Start-up ---- */
 
@@ -399,7 +400,7 @@ static void start_sender(void)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, cc_thread_stack(128 * 1024));
-	if (pthread_create(&tid, &attr, sender_main, NULL) == 0) {
+	if (cc_thread_start(&tid, &attr, sender_main, NULL, 0) == 0) {
 		__atomic_store_n(&I.thread, 1, __ATOMIC_RELEASE);
 		cc_writer_own_thread(1);
 	}

@@ -213,6 +213,6 @@ void cc_forklock_parent(void)
 void cc_forklock_child(void)
 {
 	for (int i = 0; i < nlocks; i++)
-		pthread_mutex_init(locks[i].m, NULL);
+		cc_mutex_init(locks[i].m);
 	cc_writer_atfork_child();
 }

@@ -16,6 +16,8 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "pcapout/lock.h"
+
 /* An own descriptor: how to read its current number and how to move it to another number. */
 struct cc_ownfd_ops {
 	int (*get)(void *arg);          /* the number, or -1 when not open */
@@ -50,7 +52,7 @@ struct cc_linefile {
 	pthread_mutex_t lock;
 };
 
-#define CC_LINEFILE_INIT(var_) { .var = (var_), .fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER }
+#define CC_LINEFILE_INIT(var_) { .var = (var_), .fd = -1, .lock = CC_MUTEX_INITIALIZER }
 
 /* Registers lf in the own-fd and fork tables, with its path (from the configuration). */
 void cc_linefile_init(struct cc_linefile *lf, const char *path);

@@ -4,6 +4,7 @@
 #ifndef CC_REAL_H
 #define CC_REAL_H
 
+#include <grp.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -52,7 +53,17 @@
 	X(void, _exit, (int)) \
 	X(void, _Exit, (int)) \
 	X(int, pthread_cancel, (pthread_t)) \
-	X(void, pthread_exit, (void *))
+	X(void, pthread_exit, (void *)) \
+	X(int, setuid, (uid_t)) \
+	X(int, setgid, (gid_t)) \
+	X(int, seteuid, (uid_t)) \
+	X(int, setegid, (gid_t)) \
+	X(int, setreuid, (uid_t, uid_t)) \
+	X(int, setregid, (gid_t, gid_t)) \
+	X(int, setresuid, (uid_t, uid_t, uid_t)) \
+	X(int, setresgid, (gid_t, gid_t, gid_t)) \
+	X(int, setgroups, (size_t, const gid_t *)) \
+	X(int, initgroups, (const char *, gid_t))
 
 struct cc_real {
 #define CC_REAL_FIELD(ret, name, args) ret (*name) args;

@@ -59,7 +59,7 @@ static struct cc_linefile keylog = CC_LINEFILE_INIT("CLEARCAP_SRTP_KEYLOG");
 #define LINES_SEEN 256
 #define LINES_WAITING 32
 
-static pthread_mutex_t lines_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t lines_lock = CC_MUTEX_INITIALIZER;
 static uint64_t seen[LINES_SEEN];       /* hashes of lines written; ring */
 static uint64_t named[LINES_SEEN];      /* hashes of keys written with a flow; ring */
 static unsigned nseen, nnamed;

@@ -7,6 +7,7 @@
 #include "shim/dtlsmatch.h"
 #include "shim/hooks.h"
 #include "shim/select.h"
+#include "pcapout/wmem.h"
 #include "pcapout/writer.h"
 
 #include <netinet/in.h>
@@ -37,7 +38,7 @@ static struct pending {
 	uint64_t ts;            /* when protect made it */
 	uint32_t keyref;
 	size_t len;
-	uint8_t *data;          /* inline, or malloc'd when longer than INLINE_MAX */
+	uint8_t *data;          /* inline, or cc_wmem_alloc'd when longer than INLINE_MAX */
 	uint8_t inline_data[INLINE_MAX];
 } outq[OUT_SIZE];
 static int waiting;             /* slots in use */
@@ -121,7 +122,7 @@ static int put_plain(struct cc_sink *s, int outgoing, uint32_t keyref, const str
 static void forget(struct pending *p)
 {
 	if (p->data != p->inline_data)
-		free(p->data);
+		cc_wmem_free(p->data, p->len);
 	p->data = NULL;
 	p->key = 0;
 	waiting--;
@@ -165,7 +166,7 @@ static void wait_for_datagram(struct cc_sink *s, const struct cc_deferred *d, co
 			forget(oldest);
 		slot = oldest;
 	}
-	uint8_t *data = d->caplen <= INLINE_MAX ? slot->inline_data : malloc(d->caplen);
+	uint8_t *data = d->caplen <= INLINE_MAX ? slot->inline_data : cc_wmem_alloc(d->caplen);
 	if (!data) {
 		put_plain(s, 1, t->keyref, NULL, NULL, d->payload, d->caplen, d->ts);
 		return;

@@ -10,14 +10,23 @@
  * and a process-directed signal waits for a thread that takes it).  So our threads are told, and
  * from then on they look whether the program's threads have all ended and, when they have, end
  * the process as glibc would: exit(0), on a thread made for it (pcapout/writer.h).
+ *
+ * setuid() and its kin change every thread's credentials: glibc signals each thread it knows to
+ * make the call too, but only while it believes the process has threads.  In a program with one
+ * thread of its own the writer keeps that belief off (pcapout/single.h), so these hooks put it
+ * back for the call: the writer's credentials follow the program's, as any thread's would.
+ * initgroups() is here because glibc's calls its setgroups() inside itself.
  */
 #include "shim/direct.h"
 #include "shim/hooks.h"
 #include "shim/impair.h"
 #include "shim/real.h"
+#include "pcapout/single.h"
 #include "pcapout/writer.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -116,3 +125,30 @@ CC_EXPORT void pthread_exit(void *retval)
 	cc_real.pthread_exit(retval);
 	__builtin_unreachable();
 }
+
+/* A credential call made with glibc's every-thread broadcast on (see the top of this file). */
+#define CRED_HOOK(name, params, args)                                                          \
+	CC_EXPORT int name params                                                              \
+	{                                                                                      \
+		if (!__atomic_load_n(&cc_real.name, __ATOMIC_ACQUIRE))                         \
+			cc_real_init();                                                        \
+		if (!cc_real.name) {                                                           \
+			errno = ENOSYS;                                                        \
+			return -1;                                                             \
+		}                                                                              \
+		int paused = cc_single_pause();                                                \
+		int ret = cc_real.name args;                                                   \
+		cc_single_resume(paused);                                                      \
+		return ret;                                                                    \
+	}
+
+CRED_HOOK(setuid, (uid_t u), (u))
+CRED_HOOK(setgid, (gid_t g), (g))
+CRED_HOOK(seteuid, (uid_t u), (u))
+CRED_HOOK(setegid, (gid_t g), (g))
+CRED_HOOK(setreuid, (uid_t r, uid_t e), (r, e))
+CRED_HOOK(setregid, (gid_t r, gid_t e), (r, e))
+CRED_HOOK(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
+CRED_HOOK(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
+CRED_HOOK(setgroups, (size_t n, const gid_t *list), (n, list))
+CRED_HOOK(initgroups, (const char *user, gid_t g), (user, g))

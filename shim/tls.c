@@ -48,7 +48,7 @@ struct sessent {
 };
 
 static struct sessent *sesstab;
-static pthread_mutex_t sesstab_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t sesstab_lock = CC_MUTEX_INITIALIZER;
 static int srtp_waited;         /* some session's keys were ever pending: a fork child looks */
 
 static unsigned slot_of(const void *sess)

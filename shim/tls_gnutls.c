@@ -79,7 +79,7 @@ static struct {
 	int ready;
 } G;
 
-static pthread_mutex_t resolve_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t resolve_lock = CC_MUTEX_INITIALIZER;
 
 static void *gsym(const char *name)
 {

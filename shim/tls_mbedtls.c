@@ -91,7 +91,7 @@ static struct {
 	int ready;
 } M;
 
-static pthread_mutex_t resolve_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t resolve_lock = CC_MUTEX_INITIALIZER;
 
 static void *msym(const char *name)
 {
@@ -171,7 +171,7 @@ static struct conf {
 	void *p;                /* the context pointer the program last gave either setter */
 	int server;             /* MBEDTLS_SSL_IS_SERVER set by config_defaults or conf_endpoint */
 } confs[CONFS];
-static pthread_mutex_t conf_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t conf_lock = CC_MUTEX_INITIALIZER;
 
 /* The entry of conf (created if `create` and there is room); the caller holds conf_lock. */
 static struct conf *conf_get(const void *conf, int create)

@@ -79,7 +79,7 @@ static struct {
 	int ready;
 } N;
 
-static pthread_mutex_t resolve_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t resolve_lock = CC_MUTEX_INITIALIZER;
 
 static void *nsym(const char *name)
 {
@@ -286,7 +286,7 @@ struct hello {
 	uint8_t have_random;
 };
 
-static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t keys_lock = CC_MUTEX_INITIALIZER;
 
 /* One copy of each original method table (programs have one or two socket kinds). */
 #define TABLES 4

@@ -56,7 +56,7 @@ static struct {
 	int ready;
 } S;
 
-static pthread_mutex_t resolve_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t resolve_lock = CC_MUTEX_INITIALIZER;
 
 static void *ssl_sym(const char *name)
 {
@@ -383,7 +383,7 @@ typedef int (*bio_read_fn)(void *, char *, int);
 #define BIO_SLOTS 8
 static struct { const void *meth; bio_write_fn fn; } wslots[BIO_SLOTS];
 static struct { const void *meth; bio_read_fn fn; } rslots[BIO_SLOTS];
-static pthread_mutex_t bio_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t bio_lock = CC_MUTEX_INITIALIZER;
 
 /*
  * The record is handed over before the program's callback runs: the callback may pass it to

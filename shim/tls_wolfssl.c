@@ -66,7 +66,7 @@ static struct {
 	int ready;
 } W;
 
-static pthread_mutex_t resolve_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t resolve_lock = CC_MUTEX_INITIALIZER;
 
 static void *wsym(const char *name)
 {

@@ -40,7 +40,7 @@ struct alloc {
 static struct alloc tab[ALLOCS];
 static unsigned next_victim;
 int cc_turn_allocated;                   /* an Allocate was sent: look at ChannelData (atomic) */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t lock = CC_MUTEX_INITIALIZER;
 
 static cc_relay_fn relay_fn;
 

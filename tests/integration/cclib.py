@@ -42,7 +42,10 @@ class Env:
                                   text=True).stdout.strip()
             return " ".join([tsan, self.lib])
         if not self.sanitize:
-            return self.lib
+            # The guard (single_guard.c) checks that the shim's writer neither allocates nor takes
+            # a private mutex while glibc believes the program has one thread.
+            guard = os.path.join(self.build, "tests", "single_guard.so")
+            return " ".join([guard, self.lib]) if os.path.exists(guard) else self.lib
         asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
                               text=True).stdout.strip()
         ubsan = subprocess.run(["gcc", "-print-file-name=libubsan.so"], capture_output=True,

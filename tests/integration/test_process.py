@@ -9,10 +9,12 @@ import time
 import cclib
 from cclib import eq, ok, py, tshark, tshark_count
 
-QUICK = ["test_threads_and_forks_every_record", "test_sigkill_durability", "test_fdopen_socket_closed_by_fclose"]
+QUICK = ["test_threads_and_forks_every_record", "test_sigkill_durability", "test_fdopen_socket_closed_by_fclose",
+         "test_program_with_one_thread_stays_single_threaded"]
 # Also run under ThreadSanitizer (make check); not the fork test: TSan does not support fork in a
 # multi-threaded process.
-TSAN = ["test_unrelated_processes_one_file", "test_fdopen_socket_closed_by_fclose"]
+TSAN = ["test_unrelated_processes_one_file", "test_fdopen_socket_closed_by_fclose",
+        "test_program_with_one_thread_stays_single_threaded"]
 
 
 def test_threads_and_forks_every_record(env):
@@ -68,6 +70,76 @@ os.waitpid(pid, 0)
     as_addr = lambda pid: ".".join(str(b) for b in int(pid).to_bytes(4, "big"))
     wrong = [r for r in rows if r[2] != as_addr(r[1].split()[1])]
     eq(wrong[:3], [], "link-layer address = pid in the comment")
+
+
+def test_program_with_one_thread_stays_single_threaded(env):
+    """A program with one thread of its own keeps glibc's single-thread paths beside the writer
+    (pcapout/single.h: on Debian 12's glibc, not under TSan); initgroups, setgid and setuid still
+    reach the writer's thread; the program's first thread of its own gives the flag up."""
+    cap = env.path("c.pcapng")
+    code = r"""
+import ctypes, json, os, socket, threading
+libc = ctypes.CDLL(None)
+def flag():
+    return ctypes.c_char.in_dll(libc, "__libc_single_threaded").value[0]
+def tasks():
+    out = {}
+    for t in os.listdir("/proc/self/task"):
+        st = dict(l.split(":", 1) for l in open("/proc/self/task/%s/status" % t).read().splitlines())
+        out[st["Name"].strip()] = [st[k].split() for k in ("Uid", "Gid", "Groups")]
+    return out
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(("127.0.0.1", 0))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b"before", r.getsockname())
+out = {"before": flag(), "threads": sorted(tasks())}
+if os.getuid() == 0:
+    os.initgroups("nobody", 65534); os.setgid(65534); os.setuid(65534)
+    out["creds"] = tasks()
+out["after_setuid"] = flag()
+s.sendto(b"after-setuid", r.getsockname())
+t = threading.Thread(target=lambda: None); t.start(); t.join()
+out["after_thread"] = flag()
+s.sendto(b"after-thread", r.getsockname())
+print(json.dumps(out))
+"""
+    import json
+    out = json.loads(py(env, code, cap).stdout)
+    single = int(os.confstr("CS_GNU_LIBC_VERSION") == "glibc 2.36" and not env.tsan)
+    eq(out["threads"], ["clearcap-writer", "python3"], "the program's thread and the writer")
+    eq(out["before"], single, "glibc's single-thread flag beside the writer")
+    eq(out["after_setuid"], single, "the flag after setuid")
+    eq(out["after_thread"], 0, "the flag after the program's own thread")
+    if "creds" in out:
+        creds = out["creds"]
+        ok("clearcap-writer" in creds, "writer listed: %r" % creds)
+        for name, c in creds.items():
+            eq(c[0], ["65534"] * 4, "uids of %s" % name)
+            eq(c[1], ["65534"] * 4, "gids of %s" % name)
+            eq(c[2], creds["python3"][2], "groups of %s" % name)
+    eq(sorted(r[0] for r in tshark(cap, ["data.data"], "udp")),
+       sorted(x.encode().hex() for x in ("before", "after-setuid", "after-thread")), "the three datagrams")
+
+
+def test_single_thread_guard_fires(env):
+    """The uninstrumented lane's guard (single_guard.c, preloaded with the shim in every test there)
+    is loaded and stops a second thread that takes a lock or allocates while glibc believes the
+    process has one: what it watches the writer's thread for."""
+    if env.sanitize or env.tsan:
+        raise cclib.Skip("the guard is preloaded in the uninstrumented lane only")
+    code = r"""
+import ctypes, threading
+flag = ctypes.c_char.in_dll(ctypes.CDLL(None), "__libc_single_threaded")
+go = threading.Event()
+t = threading.Thread(target=lambda: (go.wait(), bytearray(1 << 20)))
+t.start()
+flag.value = b"\x01"
+go.set()
+t.join()
+"""
+    p = py(env, code, env.path("c.pcapng"), check=False)
+    eq(p.returncode, -signal.SIGABRT, "stopped by the guard: %s" % p.stderr[-300:])
+    ok("single_guard: " in p.stderr and "while glibc believes the process has one thread" in p.stderr,
+       "the guard's line: %r" % p.stderr[-300:])
 
 
 def test_unrelated_processes_one_file(env):

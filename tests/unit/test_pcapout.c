@@ -6,13 +6,18 @@
 #include "pcapout/format_int.h"
 #include "pcapout/frame.h"
 #include "pcapout/ring.h"
+#include "pcapout/lock.h"
+#include "pcapout/single.h"
+#include "pcapout/wmem.h"
 #include "pcapout/writer.h"
 #include "pcapout/writer_int.h"
 #include "tests/unit/check_main.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <check.h>
+#include <gnu/libc-version.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
 #include <pthread.h>
@@ -20,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/single_threaded.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1084,6 +1090,99 @@ START_TEST(writer_file_reads_back_with_libpcap)
 }
 END_TEST
 
+/* CC_MUTEX_INITIALIZER is, byte for byte, what pthread_mutex_init makes of a process-shared attribute. */
+START_TEST(mutex_initializer_is_process_shared)
+{
+	pthread_mutex_t a = CC_MUTEX_INITIALIZER, b, c;
+	pthread_mutexattr_t attr;
+	int shared = 0;
+
+	memset(&b, 0xa5, sizeof(b));
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	pthread_mutex_init(&b, &attr);
+	ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
+	memset(&c, 0x5a, sizeof(c));
+	cc_mutex_init(&c);
+	ck_assert_int_eq(memcmp(&a, &c, sizeof(a)), 0);
+	/* And glibc reads it back as process-shared. */
+	pthread_mutexattr_destroy(&attr);
+	ck_assert_int_eq(pthread_mutex_lock(&a), 0);
+	ck_assert_int_eq(pthread_mutex_trylock(&a), EBUSY);
+	ck_assert_int_eq(pthread_mutex_unlock(&a), 0);
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_PRIVATE);
+	pthread_mutexattr_getpshared(&attr, &shared);
+	ck_assert_int_eq(shared, PTHREAD_PROCESS_PRIVATE);
+	pthread_mutexattr_destroy(&attr);
+}
+END_TEST
+
+/* The writer's memory: a block given back is the next one taken; growing keeps the bytes. */
+START_TEST(wmem_reuses_and_grows)
+{
+	uint8_t *p = cc_wmem_alloc(2000);
+
+	ck_assert_ptr_nonnull(p);
+	memset(p, 7, 2000);
+	cc_wmem_free(p, 2000);
+	uint8_t *q = cc_wmem_alloc(1500);
+	ck_assert_ptr_eq(q, p);
+	q[0] = 1, q[1499] = 2;
+	uint8_t *r = cc_wmem_grow(q, 1500, CC_WMEM_BLOCK);
+	ck_assert_ptr_eq(r, q);         /* a block holds up to CC_WMEM_BLOCK */
+	r = cc_wmem_grow(r, 1500, 3 * CC_WMEM_BLOCK);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r[0], 1);
+	ck_assert_int_eq(r[1499], 2);
+	r[3 * CC_WMEM_BLOCK - 1] = 3;
+	cc_wmem_free(r, 3 * CC_WMEM_BLOCK);
+	cc_wmem_free(NULL, 10);
+}
+END_TEST
+
+static int quiet_go;
+
+static void *quiet_main(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&quiet_go, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	return NULL;
+}
+
+/*
+ * A quiet thread leaves glibc's single-thread flag as the process had it; a pause around a
+ * credential call clears it and puts it back; any other thread ends that for good.
+ */
+START_TEST(quiet_thread_keeps_single_flag)
+{
+	pthread_t a, b;
+	int single = __libc_single_threaded;
+	int known = strcmp(gnu_get_libc_version(), "2.36") == 0;
+#if defined(__SANITIZE_THREAD__)
+	known = 0;
+#endif
+
+	ck_assert_int_eq(cc_thread_start(&a, NULL, quiet_main, NULL, 1), 0);
+	ck_assert_int_eq(__libc_single_threaded, single && known);
+	ck_assert_int_eq(cc_single_kept(), single && known);
+	int paused = cc_single_pause();
+	ck_assert_int_eq(paused, single && known);
+	ck_assert_int_eq(__libc_single_threaded, 0);
+	cc_single_resume(paused);
+	ck_assert_int_eq(__libc_single_threaded, single && known);
+	ck_assert_int_eq(cc_thread_start(&b, NULL, quiet_main, NULL, 0), 0);
+	ck_assert_int_eq(__libc_single_threaded, 0);
+	ck_assert_int_eq(cc_single_kept(), 0);
+	cc_single_resume(cc_single_pause());
+	ck_assert_int_eq(__libc_single_threaded, 0);
+	__atomic_store_n(&quiet_go, 1, __ATOMIC_RELEASE);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("pcapout");
@@ -1111,6 +1210,9 @@ static Suite *suite(void)
 	tcase_add_test(t, ring_shrink_drops_a_growth_not_made);
 	tcase_add_test(t, ring_metadata_jumps_held_packets);
 	tcase_add_test(t, writer_file_reads_back_with_libpcap);
+	tcase_add_test(t, mutex_initializer_is_process_shared);
+	tcase_add_test(t, wmem_reuses_and_grows);
+	tcase_add_test(t, quiet_thread_keeps_single_flag);
 	suite_add_tcase(s, t);
 	return s;
 }

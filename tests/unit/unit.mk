@@ -59,17 +59,19 @@ $(BUILD)/tests/test_analyze: tests/unit/test_analyze.c tests/unit/check_main.h $
 # shim/dtlsmatch.c's waiting plaintexts, with the capture side stubbed (also under TSan: no lock).
 UNIT_TESTS += $(BUILD)/tests/test_dtlsmatch
 $(BUILD)/tests/test_dtlsmatch: tests/unit/test_dtlsmatch.c tests/unit/check_main.h $(BUILD)/obj/shim/dtlsmatch.o $(BUILD)/obj/pcapout/frame.o \
-                               $(call OBJ,$(DECODERS_SRC)) $(HEADERS)
+                               $(BUILD)/obj/pcapout/wmem.o $(call OBJ,$(DECODERS_SRC)) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_dtlsmatch.c $(BUILD)/obj/shim/dtlsmatch.o $(BUILD)/obj/pcapout/frame.o $(call OBJ,$(DECODERS_SRC)) \
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_dtlsmatch.c $(BUILD)/obj/shim/dtlsmatch.o $(BUILD)/obj/pcapout/frame.o $(BUILD)/obj/pcapout/wmem.o \
+		$(call OBJ,$(DECODERS_SRC)) \
 		-pthread $(CHECK_LIBS)
 
 # shim/srtpmatch.c's matching on the writer's side, with the writer and the capture side stubbed.
 UNIT_TESTS += $(BUILD)/tests/test_srtpmatch
 $(BUILD)/tests/test_srtpmatch: tests/unit/test_srtpmatch.c tests/unit/check_main.h $(BUILD)/obj/shim/srtpmatch.o $(BUILD)/obj/shim/dtlsmatch.o \
-                               $(BUILD)/obj/pcapout/frame.o $(BUILD)/obj/pcapout/ring.o $(call OBJ,$(DECODERS_SRC)) $(HEADERS)
+                               $(BUILD)/obj/pcapout/frame.o $(BUILD)/obj/pcapout/ring.o $(BUILD)/obj/pcapout/wmem.o $(call OBJ,$(DECODERS_SRC)) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_srtpmatch.c $(BUILD)/obj/shim/srtpmatch.o $(BUILD)/obj/shim/dtlsmatch.o $(BUILD)/obj/pcapout/frame.o $(BUILD)/obj/pcapout/ring.o \
+		$(BUILD)/obj/pcapout/wmem.o \
 		$(call OBJ,$(DECODERS_SRC)) $(CHECK_LIBS)
 
 # tools/envcheck.c (the wrapper's check of CLEARCAP_*) against shim/config.c, value for value.
@@ -91,9 +93,10 @@ $(BUILD)/tests/test_trace: tests/unit/test_trace.c tests/unit/check_main.h $(cal
 # shim/tls.c, the TLS-library seam, with the capture side, the writer and the adapters stubbed.
 UNIT_TESTS += $(BUILD)/tests/test_tls
 $(BUILD)/tests/test_tls: tests/unit/test_tls.c tests/unit/check_main.h $(BUILD)/obj/shim/tls.o $(BUILD)/obj/shim/dtlsmatch.o $(BUILD)/obj/pcapout/frame.o \
-                         $(call OBJ,$(DECODERS_SRC)) $(HEADERS)
+                         $(BUILD)/obj/pcapout/wmem.o $(call OBJ,$(DECODERS_SRC)) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_tls.c $(BUILD)/obj/shim/tls.o $(BUILD)/obj/shim/dtlsmatch.o $(BUILD)/obj/pcapout/frame.o $(call OBJ,$(DECODERS_SRC)) \
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_tls.c $(BUILD)/obj/shim/tls.o $(BUILD)/obj/shim/dtlsmatch.o $(BUILD)/obj/pcapout/frame.o $(BUILD)/obj/pcapout/wmem.o \
+		$(call OBJ,$(DECODERS_SRC)) \
 		-pthread $(CHECK_LIBS)
 
 # tools/: clearcap decrypt's Hello parameters, exporter, key files and SRTP key trial.
