@@ -64,7 +64,7 @@ static int supported = -1;      /* -1 not checked, 0 libsrtp 3 or unknown: pass 
  * twin with no MKI (use_mki 0, mki_index 0): the same work, without a second pass through a hook.
  */
 static int twins;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t lock = CC_MUTEX_INITIALIZER;
 static __thread int depth __attribute__((tls_model("initial-exec")));
 
 #define PACKET_MAX 8192
@@ -134,7 +134,7 @@ static struct failflow {
 	struct cc_addr local, peer;     /* family 0: flow not known */
 	uint64_t by_status[32];
 } fails[FAIL_FLOWS + 1];
-static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t fail_lock = CC_MUTEX_INITIALIZER;
 
 static void count_failure(const struct cc_addr *local, const struct cc_addr *peer, int status)
 {
@@ -185,7 +185,7 @@ static struct srtpkey {
 	uint32_t gen;                   /* bumped each time the entry changes (atomic, set under the lock) */
 	char suite_key[136];            /* "SUITE inline:BASE64", under the lock */
 } keys[KEYS];
-static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t key_lock = CC_MUTEX_INITIALIZER;
 static int nkeys;                       /* entries ever used: per packet, nothing to look up until then */
 static uint32_t keys_gen;               /* bumped after any entry changes (atomic, under the lock) */
 
@@ -447,12 +447,18 @@ static inline __attribute__((always_inline)) long protect_into(int which, fn6 fn
 	return r;
 }
 
-/* A packet past the stack copy's room (jumbo frames, loopback): a copy of its own. */
-static __attribute__((noinline)) long protect_big(int which, fn6 fn, int len, void *a, void *b, void *c, void *d,
-						  void *e, void *f)
+/*
+ * No slot in the ring now (full, or a record past its room): the cleartext kept on the stack, or
+ * in a copy of its own past the stack's room (jumbo frames, loopback), and queued the slow way.
+ */
+static __attribute__((noinline)) long protect_slow(int which, fn6 fn, int len, void *a, void *b, void *c, void *d,
+						   void *e, void *f)
 {
-	uint8_t *kept = malloc((size_t)len);
+	uint8_t copy[PACKET_MAX];
 
+	if (len <= PACKET_MAX)
+		return protect_into(which, fn, copy, len, a, b, c, d, e, f);
+	uint8_t *kept = malloc((size_t)len);
 	if (!kept)
 		return fn(a, b, c, d, e, f);
 	long r = protect_into(which, fn, kept, len, a, b, c, d, e, f);
@@ -462,24 +468,70 @@ static __attribute__((noinline)) long protect_big(int which, fn6 fn, int len, vo
 	return r;
 }
 
+/*
+ * protect's body when the ring has room: the cleartext copied once, straight into the slot it is
+ * queued in, before libsrtp encrypts in place.  The slot is published after, with the tag made of
+ * the protected bytes, or released unwritten when protect fails.  (Taken before the datagram's,
+ * it stays ahead of it in the ring, as the matching needs.)
+ */
+static inline __attribute__((always_inline)) long protect_slot(int rtcp, fn6 fn, struct cc_slot *slot, uint8_t *to,
+							       int len, void *a, void *b, void *c, void *d, void *e,
+							       void *f)
+{
+	int *lenp = c;
+	size_t n = (size_t)len;
+	__asm__("" : "+r"(n));
+	memcpy(to, b, n);
+	watch_on();
+	depth++;
+	long r = fn(a, b, c, d, e, f);
+	depth--;
+	int saved = errno;
+	if (r == 0 && *lenp > 0) {
+		struct cc_sm_tag t;
+		cc_dm_parts_of(b, (size_t)*lenp, &t.key);
+		t.keyref = keyref_for(a, 1, rtcp, to, (size_t)len);
+		t.status = 0;
+		cc_sm_commit(slot, &t);
+	} else {
+		cc_ring_commit_skip(slot);
+	}
+	errno = saved;
+	return r;
+}
+
 /* protect: keep the cleartext, let libsrtp encrypt in place, queue it. */
-static long protect(int which, void *a, void *b, void *c, void *d, void *e, void *f)
+static inline __attribute__((always_inline)) long protect_inline(int which, void *a, void *b, void *c, void *d, void *e,
+								  void *f)
 {
 	fn6 fn = resolve(which);
-	uint8_t copy[PACKET_MAX];
 	int *lenp = c, len;
+	struct cc_slot slot;
+	uint8_t *to;
 
 	if (!fn)
 		return 1;       /* srtp_err_status_fail */
 	if (!capturing() || !b || !lenp || (len = *lenp) <= 0)
 		return fn(a, b, c, d, e, f);
-	if (__builtin_expect(len > PACKET_MAX, 0))
-		return protect_big(which, fn, len, a, b, c, d, e, f);
-	return protect_into(which, fn, copy, len, a, b, c, d, e, f);
+	int rtcp = is_rtcp(which);
+	int k = cc_sm_take(1, rtcp, (size_t)len, &slot, &to);
+	if (__builtin_expect(k == CC_SM_SLOT, 1))
+		return protect_slot(rtcp, fn, &slot, to, len, a, b, c, d, e, f);
+	if (k == CC_SM_DECLINED) {
+		watch_on();
+		return fn(a, b, c, d, e, f);
+	}
+	return protect_slow(which, fn, len, a, b, c, d, e, f);
+}
+
+static __attribute__((noinline)) long protect(int which, void *a, void *b, void *c, void *d, void *e, void *f)
+{
+	return protect_inline(which, a, b, c, d, e, f);
 }
 
 /* unprotect: the key's bytes of the packet given, then what came out. */
-static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, void *f)
+static inline __attribute__((always_inline)) long unprotect_inline(int which, void *a, void *b, void *c, void *d,
+								    void *e, void *f)
 {
 	fn6 fn = resolve(which);
 	int *lenp = c, len;
@@ -509,6 +561,11 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 	return r;
 }
 
+static __attribute__((noinline)) long unprotect(int which, void *a, void *b, void *c, void *d, void *e, void *f)
+{
+	return unprotect_inline(which, a, b, c, d, e, f);
+}
+
 #define HOOK(name, idx, how)                                                                   \
 	CC_EXPORT long name(void *a, void *b, void *c, void *d, void *e, void *f)            \
 	{                                                                                      \
@@ -518,7 +575,8 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 /*
  * The packet hooks.  libsrtp2's srtp_protect calls srtp_protect_mki through its PLT, so it comes
  * back here: inside one of ours (depth), straight on to the real one, as cheaply as can be.  The
- * ones without MKI call their twin with none themselves once it is known to be there (twins).
+ * ones without MKI call their twin with none themselves once it is known to be there (twins),
+ * with the body inlined: the call a packet makes, one function deep.
  */
 #define HOOK_PACKET(name, idx, how)                                                            \
 	CC_EXPORT long name(void *a, void *b, void *c, void *d, void *e, void *f)            \
@@ -535,7 +593,7 @@ static long unprotect(int which, void *a, void *b, void *c, void *d, void *e, vo
 		if (in)                                                                        \
 			return in(a, b, c, d, e, f);                                           \
 		if (__builtin_expect(__atomic_load_n(&twins, __ATOMIC_ACQUIRE), 1))            \
-			return how(twin, a, b, c, NULL, NULL, NULL);                           \
+			return how##_inline(twin, a, b, c, NULL, NULL, NULL);                  \
 		return how(idx, a, b, c, d, e, f);                                             \
 	}
 
