@@ -126,16 +126,6 @@ static inline ssize_t given_back(int flags, ssize_t r, size_t room)
 	return r > 0 && (size_t)r > room && !(flags & MSG_TRUNC) ? (ssize_t)room : r;
 }
 
-/* The bytes m's buffers hold. */
-static inline size_t iov_room(const struct msghdr *m)
-{
-	size_t room = 0;
-
-	for (size_t i = 0; i < m->msg_iovlen; i++)
-		room += m->msg_iov[i].iov_len;
-	return room;
-}
-
 #define CTL_EXTRA 64            /* room for our IPV6_PKTINFO: CMSG_SPACE(20) = 40 */
 #define CTL_STACK_MAX 8192
 
@@ -160,7 +150,7 @@ static void udp_received_note(int fd, struct cc_fd *e, const struct msghdr *data
 			      size_t r, const char *note)
 {
 	struct cc_meta meta = { .tos = -1, .ttl = -1 };
-	size_t room = iov_room(data);
+	size_t room = cc_msg_room(data);
 
 	if (flags & (MSG_PEEK | MSG_ERRQUEUE))
 		return;
@@ -193,7 +183,7 @@ static inline int lost_in(int fd, struct cc_fd *e, const struct msghdr *data, co
 {
 	if (__builtin_expect(!cc_impair_in, 1) || (flags & MSG_ERRQUEUE))
 		return 0;
-	size_t room = iov_room(data);
+	size_t room = cc_msg_room(data);
 	if (!cc_impair_recv_lost(fd, e, ctl->msg_name, ctl->msg_namelen, data->msg_iov, (int)data->msg_iovlen,
 				 r < room ? r : room, flags & MSG_PEEK))
 		return 0;
@@ -239,7 +229,7 @@ static ssize_t udp_recvmsg_sub(int fd, struct cc_fd *e, struct msghdr *um, int f
 		sub_finish(fd, e, um, &m, flags, (size_t)r);
 		errno = saved;
 	}
-	return given_back(flags, r, iov_room(um));
+	return given_back(flags, r, cc_msg_room(um));
 }
 
 /* recvmsg on a UDP socket, with substitution when needed. */
@@ -287,7 +277,7 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 	}
 	if (r >= 0 && ours_to_strip(e))
 		strip_in_place(um, e->family);
-	return given_back(flags, r, iov_room(um));
+	return given_back(flags, r, cc_msg_room(um));
 }
 
 /*
@@ -638,7 +628,7 @@ static __attribute__((noinline)) ssize_t recvmsg_on(int fd, struct msghdr *msg, 
 	ssize_t r = cc_real.recvmsg(fd, msg, flags);
 	if (r < 0)
 		return r;       /* nothing to record, and a header the kernel refused is not read */
-	tcp_received(fd, e, msg->msg_iov, (int)msg->msg_iovlen, r, iov_room(msg), flags);
+	tcp_received(fd, e, msg->msg_iov, (int)msg->msg_iovlen, r, cc_msg_room(msg), flags);
 	return r;
 }
 
@@ -691,7 +681,7 @@ static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, un
 		for (int i = 0; i < r; i++) {
 			struct msghdr *um = &vec[i].msg_hdr;
 			udp_received(fd, e, um, um, flags, vec[i].msg_len);
-			vec[i].msg_len = (unsigned)given_back(flags, vec[i].msg_len, iov_room(um));
+			vec[i].msg_len = (unsigned)given_back(flags, vec[i].msg_len, cc_msg_room(um));
 			if (ours_to_strip(e))
 				strip_in_place(um, e->family);
 		}
@@ -711,7 +701,7 @@ static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, un
 	int r = cc_real.recvmmsg(fd, sub, vlen, kflags(flags), timeout);
 	int saved = errno;
 	for (int i = 0; i < r; i++) {
-		vec[i].msg_len = (unsigned)given_back(flags, sub[i].msg_len, iov_room(&vec[i].msg_hdr));
+		vec[i].msg_len = (unsigned)given_back(flags, sub[i].msg_len, cc_msg_room(&vec[i].msg_hdr));
 		sub_finish(fd, e, &vec[i].msg_hdr, &sub[i].msg_hdr, flags, sub[i].msg_len);
 	}
 	free(block);

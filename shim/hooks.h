@@ -106,4 +106,14 @@ void cc_srtp_atfork_child(void);
 /* Start-up: binds real symbols, reads the configuration, registers fork handlers. */
 void cc_init(void);
 
+/* The bytes m's buffers hold (what a send moves, or what a receive has room for). */
+static inline size_t cc_msg_room(const struct msghdr *m)
+{
+	size_t room = 0;
+
+	for (size_t i = 0; i < m->msg_iovlen; i++)
+		room += m->msg_iov[i].iov_len;
+	return room;
+}
+
 #endif

@@ -215,12 +215,9 @@ static void capture(int fd, const struct msghdr *msg, const char *note)
 {
 	struct cc_fd *e = cc_fd_peek(fd);
 	struct cc_meta m = { .tos = -1, .ttl = -1 };
-	size_t n = 0;
-
 	if (!e || fd_kind(e) != FDK_UDP)
 		return;
-	for (size_t i = 0; i < msg->msg_iovlen; i++)
-		n += msg->msg_iov[i].iov_len;
+	size_t n = cc_msg_room(msg);
 	cc_meta_from_cmsg(&m, msg);
 	cc_cap_udp_note(fd, e, 1, msg->msg_name, msg->msg_namelen, &m, msg->msg_iov, (int)msg->msg_iovlen, n, n, note);
 }
@@ -435,14 +432,12 @@ int cc_impair_send(int fd, struct cc_fd *e, const struct msghdr *msg, int flags,
 {
 	struct cc_impair_fate f;
 	sigset_t old;
-	size_t len = 0;
 	uint64_t now;
 
 	/* A corked datagram is made of several calls: impairing one call would cut it up. */
 	if (flags & MSG_MORE)
 		return 0;
-	for (size_t i = 0; i < msg->msg_iovlen; i++)
-		len += msg->msg_iov[i].iov_len;
+	size_t len = cc_msg_room(msg);
 	/*
 	 * The filter looks at the source port, which an unbound socket gets at this send: bound now,
 	 * as the kernel binds it before anything else it does with the send.
