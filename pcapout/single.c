@@ -2,9 +2,13 @@
 #include "pcapout/single.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <gnu/libc-version.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/single_threaded.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #if defined(__SANITIZE_THREAD__)
 #define CC_SINGLE_NEVER 1
@@ -89,16 +93,49 @@ int cc_single_kept(void)
 	return __atomic_load_n(&kept, __ATOMIC_RELAXED) && flag();
 }
 
+/*
+ * The process's threads, as the kernel counts them (field 20 of /proc/self/stat), or -1.  Read
+ * with system calls of our own: only around a credential call, never per packet.
+ */
+static long threads(void)
+{
+	char b[1024];
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	ssize_t n = syscall(SYS_read, fd, b, sizeof(b) - 1);
+	syscall(SYS_close, fd);
+	if (n <= 0)
+		return -1;
+	b[n] = 0;
+	char *p = strrchr(b, ')');      /* after the command, which may hold anything */
+	for (int field = 2; field < 20 && p; field++)
+		p = strchr(p + 1, ' ');
+	return p ? strtol(p + 1, NULL, 10) : -1;
+}
+
 int cc_single_pause(void)
 {
 	if (!__atomic_load_n(&kept, __ATOMIC_RELAXED) || !flag())
 		return 0;
+	long n = threads();
+	if (n < 0)
+		return 0;
 	set_flag(0);
-	return 1;
+	return (int)n;
 }
 
 void cc_single_resume(int paused)
 {
-	if (paused && __atomic_load_n(&kept, __ATOMIC_RELAXED))
+	if (!paused || !__atomic_load_n(&kept, __ATOMIC_RELAXED))
+		return;
+	/*
+	 * A thread started inside the call (an NSS module behind initgroups, say) was started with
+	 * the flag clear, so glibc left it clear: then it stays so, for good.
+	 */
+	if (threads() == paused)
 		set_flag(1);
+	else
+		__atomic_store_n(&kept, 0, __ATOMIC_RELAXED);
 }

@@ -6,6 +6,7 @@
  */
 #include "shim/ownfd.h"
 #include "pcapout/lock.h"
+#include "pcapout/single.h"
 #include "pcapout/writer.h"
 
 #include <errno.h>
@@ -133,7 +134,7 @@ static void lf_open(struct cc_linefile *lf)
 			      O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
 	if (fd < 0) {
 		cc_warn("%s: cannot open %s: %s", lf->var, lf->path,
-			errno == ENXIO ? "a FIFO nobody reads; no lines written there" : strerror(errno));
+			errno == ENXIO ? "a FIFO nobody reads; no lines written there" : cc_strerror(errno));
 		return;
 	}
 	int hi = cc_dup_high(fd);
@@ -156,7 +157,7 @@ void cc_linefile_write(struct cc_linefile *lf, const char *line, size_t len)
 	if (w != (long)len && !lf->write_warned) {
 		lf->write_warned = 1;
 		cc_warn("%s: writing to %s: %s; lines are lost", lf->var, lf->path,
-			w >= 0 ? "written in part" : errno == EAGAIN ? "its reader does not keep up" : strerror(errno));
+			w >= 0 ? "written in part" : errno == EAGAIN ? "its reader does not keep up" : cc_strerror(errno));
 	}
 	cc_unlock(&lf->lock);
 	errno = saved;
