@@ -52,6 +52,7 @@ int cc_ring_init(struct cc_ring *r, size_t size, size_t start)
 		start = size;
 	unsigned lg = (unsigned)__builtin_ctzll(start);
 	r->buf = p;
+	r->abandoned = 0;
 	r->size = size;
 	r->head = (uint64_t)lg << CC_RING_POS_BITS;
 	r->tail = 0;
@@ -179,6 +180,13 @@ size_t cc_ring_ask_grow(struct cc_ring *r)
 					 __ATOMIC_RELAXED))
 		return 0;
 	return size * 2;
+}
+
+void cc_ring_abandon(struct cc_ring *r)
+{
+	if (r->buf && !r->abandoned)
+		madvise(r->buf, r->size, MADV_DONTNEED);
+	r->abandoned = 1;
 }
 
 void cc_ring_free(struct cc_ring *r)

@@ -78,6 +78,7 @@ struct cc_ring {
 	uint64_t grows[64];             /* [k]: 1 + where the ring took the size 2^k; 0: not yet (atomic) */
 	uint64_t grow_from[64];         /* [k]: where the gap before that began (no slot in between) */
 	uint64_t base;                  /* the consumer's: where the ring last shrank (grows[] before it are older) */
+	int abandoned;                  /* buf is a fork parent's, left for stale producers (cc_ring_abandon) */
 };
 
 struct cc_slot {
@@ -109,6 +110,16 @@ static inline __attribute__((always_inline)) uint64_t cc_ring_tag(const struct c
 int cc_ring_init(struct cc_ring *r, size_t size, size_t start);
 /* Makes the ring's current part resident now (the consumer's thread calls it), not page by page on first use. */
 void cc_ring_prefault(struct cc_ring *r);
+/*
+ * In a fork child: the ring dropped, but its buffer left mapped and named by buf (head and tail
+ * as they were).  The forking thread may have forked from a signal handler that interrupted it
+ * anywhere on its way to a published slot (an SRTP cleartext waits in its slot while libsrtp
+ * encrypts); back from the handler it goes on there, into memory nobody reads.  The pages are
+ * given back; the address range stays reserved, one per process.  cc_ring_init() then maps a
+ * new buffer.  (Only if that handler captured enough in the child to reach the interrupted
+ * slot's offset in the new buffer before returning could the late write land on a record.)
+ */
+void cc_ring_abandon(struct cc_ring *r);
 void cc_ring_free(struct cc_ring *r);
 
 /* Largest record a ring of this size can hold. */

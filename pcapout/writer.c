@@ -491,7 +491,7 @@ size_t cc_w_drain_locked(int all)
 	struct hold h = { now_ns() - HOLD_NS, W.fmt, &b, 0 };
 	size_t written = 0;
 
-	if (!cc_wq.ring.buf)
+	if (!cc_wq.ring.buf || cc_wq.ring.abandoned)
 		return 0;
 	/*
 	 * A pass (but a flush) writes what was queued when it began.  Going on with what comes
@@ -807,7 +807,7 @@ static int start_off(void)
 		}
 		W.stage = p;
 	}
-	if (!cc_wq.ring.buf && cc_ring_init(&cc_wq.ring, W.ring_size, CC_RING_START) < 0) {
+	if ((!cc_wq.ring.buf || cc_wq.ring.abandoned) && cc_ring_init(&cc_wq.ring, W.ring_size, CC_RING_START) < 0) {
 		cc_warn("cannot allocate a %zu-byte capture buffer; not capturing", W.ring_size);
 		goto fail;
 	}
@@ -1208,7 +1208,7 @@ void cc_writer_flush_last(void)
 {
 	cc_writer_flush();
 	/* (This thread may hold the slot itself, in a signal handler that ends the process: bounded.) */
-	for (int i = 0; i < 50 && __atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == W_RUNNING && cc_wq.ring.buf &&
+	for (int i = 0; i < 50 && __atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == W_RUNNING && cc_wq.ring.buf && !cc_wq.ring.abandoned &&
 			    !cc_ring_empty(&cc_wq.ring); i++) {
 		struct timespec ts = { 0, 100000 };
 		syscall(SYS_nanosleep, &ts, NULL);
@@ -1286,7 +1286,7 @@ void cc_writer_atfork_child(void)
 	 */
 	cc_lock_forget(&W.drain_lock);
 	cc_lock_forget(&W.start_lock);
-	cc_ring_free(&cc_wq.ring);
+	cc_ring_abandon(&cc_wq.ring);
 	cc_tw_reset();
 	W.captured = W.dropped = W.bytes = W.filtered = 0;
 	cc_wc_forget_pending();
