@@ -420,9 +420,16 @@ static void watch_on(void)
 	cc_writer_srtp_in_use();
 }
 
-/* protect's body, the cleartext kept in `kept` (len bytes of room). */
-static inline __attribute__((always_inline)) long protect_into(int which, fn6 fn, uint8_t *kept, int len, void *a,
-								void *b, void *c, void *d, void *e, void *f)
+/*
+ * protect's body.  The cleartext is copied into `kept` (len bytes of room) before libsrtp
+ * encrypts in place.  With a slot, `kept` is that ring slot's payload: the cleartext is copied
+ * once, and the slot is published after with the tag made of the protected bytes, or released
+ * unwritten when protect fails (taken before the datagram's, it stays ahead of it in the ring,
+ * as the matching needs).  Without one (slot NULL), `kept` is a copy queued after.
+ */
+static inline __attribute__((always_inline)) long protect_body(int rtcp, fn6 fn, struct cc_slot *slot, uint8_t *kept,
+							       int len, void *a, void *b, void *c, void *d, void *e,
+							       void *f)
 {
 	int *lenp = c;
 	/* (The length opaque, as in cc_sm_queue: glibc's memcpy, not `rep movsq`.) */
@@ -435,13 +442,17 @@ static inline __attribute__((always_inline)) long protect_into(int which, fn6 fn
 	depth--;
 	int saved = errno;
 	if (r == 0 && *lenp > 0) {
-		int rtcp = is_rtcp(which);
 		struct cc_sm_tag t;
 		/* The bytes the key is made of, as they are (the writer's thread mixes them). */
 		cc_dm_parts_of(b, (size_t)*lenp, &t.key);
 		t.keyref = keyref_for(a, 1, rtcp, kept, (size_t)len);
 		t.status = 0;
-		cc_sm_queue(1, rtcp, &t, kept, (size_t)len);
+		if (slot)
+			cc_sm_commit(slot, &t);
+		else
+			cc_sm_queue(1, rtcp, &t, kept, (size_t)len);
+	} else if (slot) {
+		cc_ring_commit_skip(slot);
 	}
 	errno = saved;
 	return r;
@@ -457,45 +468,13 @@ static __attribute__((noinline)) long protect_slow(int which, fn6 fn, int len, v
 	uint8_t copy[PACKET_MAX];
 
 	if (len <= PACKET_MAX)
-		return protect_into(which, fn, copy, len, a, b, c, d, e, f);
+		return protect_body(is_rtcp(which), fn, NULL, copy, len, a, b, c, d, e, f);
 	uint8_t *kept = malloc((size_t)len);
 	if (!kept)
 		return fn(a, b, c, d, e, f);
-	long r = protect_into(which, fn, kept, len, a, b, c, d, e, f);
+	long r = protect_body(is_rtcp(which), fn, NULL, kept, len, a, b, c, d, e, f);
 	int saved = errno;
 	free(kept);
-	errno = saved;
-	return r;
-}
-
-/*
- * protect's body when the ring has room: the cleartext copied once, straight into the slot it is
- * queued in, before libsrtp encrypts in place.  The slot is published after, with the tag made of
- * the protected bytes, or released unwritten when protect fails.  (Taken before the datagram's,
- * it stays ahead of it in the ring, as the matching needs.)
- */
-static inline __attribute__((always_inline)) long protect_slot(int rtcp, fn6 fn, struct cc_slot *slot, uint8_t *to,
-							       int len, void *a, void *b, void *c, void *d, void *e,
-							       void *f)
-{
-	int *lenp = c;
-	size_t n = (size_t)len;
-	__asm__("" : "+r"(n));
-	memcpy(to, b, n);
-	watch_on();
-	depth++;
-	long r = fn(a, b, c, d, e, f);
-	depth--;
-	int saved = errno;
-	if (r == 0 && *lenp > 0) {
-		struct cc_sm_tag t;
-		cc_dm_parts_of(b, (size_t)*lenp, &t.key);
-		t.keyref = keyref_for(a, 1, rtcp, to, (size_t)len);
-		t.status = 0;
-		cc_sm_commit(slot, &t);
-	} else {
-		cc_ring_commit_skip(slot);
-	}
 	errno = saved;
 	return r;
 }
@@ -516,7 +495,7 @@ static inline __attribute__((always_inline)) long protect_inline(int which, void
 	int rtcp = is_rtcp(which);
 	int k = cc_sm_take(1, rtcp, (size_t)len, &slot, &to);
 	if (__builtin_expect(k == CC_SM_SLOT, 1))
-		return protect_slot(rtcp, fn, &slot, to, len, a, b, c, d, e, f);
+		return protect_body(rtcp, fn, &slot, to, len, a, b, c, d, e, f);
 	if (k == CC_SM_DECLINED) {
 		watch_on();
 		return fn(a, b, c, d, e, f);
