@@ -1204,21 +1204,9 @@ void cc_writer_stats_now(void)
 	errno = saved;
 }
 
-void cc_writer_flush_last(void)
-{
-	cc_writer_flush();
-	/* (This thread may hold the slot itself, in a signal handler that ends the process: bounded.) */
-	for (int i = 0; i < 50 && __atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == W_RUNNING && cc_wq.ring.buf && !cc_wq.ring.abandoned &&
-			    !cc_ring_empty(&cc_wq.ring); i++) {
-		struct timespec ts = { 0, 100000 };
-		syscall(SYS_nanosleep, &ts, NULL);
-		cc_writer_flush();
-	}
-}
-
 void cc_writer_exit(void)
 {
-	cc_writer_flush_last();
+	cc_writer_flush();
 	if (__atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == W_RUNNING) {
 		int saved = errno;
 		cc_lock(&W.drain_lock);

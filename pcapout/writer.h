@@ -258,15 +258,8 @@ static inline __attribute__((always_inline)) int cc_out_tagged(const struct cc_f
  */
 int cc_out_dsb(const char *keylog, size_t len);
 
-/* Writes everything captured so far before returning. */
+/* Writes everything captured so far before returning (exit, exec). */
 void cc_writer_flush(void);
-
-/*
- * cc_writer_flush before the process ends or becomes another image (exit, _exit, exec): records
- * behind a slot another thread has taken but not yet published (an SRTP cleartext waits in its
- * slot while libsrtp encrypts) are waited for, a few milliseconds at most.
- */
-void cc_writer_flush_last(void);
 
 /* Final flush at process exit; later frames are written synchronously. */
 void cc_writer_exit(void);

@@ -386,7 +386,7 @@ static void before_exec(int exec)
 {
 	if (__atomic_load_n(&cc_on, __ATOMIC_RELAXED) && cc_own_memory() && !cc_exit_blocked()) {
 		cc_impair_exit();       /* delayed datagrams go now: the new image has no sender thread */
-		cc_writer_flush_last();
+		cc_writer_flush();
 		cc_writer_stats_now();  /* (the exit handlers that write them do not run) */
 		if (!exec)
 			cc_fd_leaving();
