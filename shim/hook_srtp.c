@@ -411,25 +411,31 @@ static inline int capturing(void)
  * hooks' kept datagram fields (capture_int.h, cc_udp_last) carry the defer flag it implies: the
  * count moved after the store makes them worked out afresh.
  */
-static void watch_on(void)
+static void __attribute__((noinline)) watch_first(void)
 {
-	if (__builtin_expect(__atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED), 1))
-		return;
+	int saved = errno;
+
 	__atomic_store_n(&cc_sm_watch, 1, __ATOMIC_RELAXED);
 	cc_fd_changed();
 	cc_writer_srtp_in_use();
+	errno = saved;
+}
+
+static inline void watch_on(void)
+{
+	if (!__builtin_expect(__atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED), 1))
+		watch_first();
 }
 
 /*
- * protect's body.  The cleartext is copied into `kept` (len bytes of room) before libsrtp
- * encrypts in place.  With a slot, `kept` is that ring slot's payload: the cleartext is copied
- * once, and the slot is published after with the tag made of the protected bytes, or released
- * unwritten when protect fails (taken before the datagram's, it stays ahead of it in the ring,
- * as the matching needs).  Without one (slot NULL), `kept` is a copy queued after.
+ * protect's body: the cleartext copied into `kept` (len bytes of room) before libsrtp encrypts
+ * in place, and queued after with the tag made of the protected bytes.  (Copied twice, here and
+ * into the ring: a ring slot taken before protect and published after would stay unpublished
+ * while libsrtp works, and the writer stops there; a program that leaves protect by longjmp or
+ * cancellation, or stops in it under a debugger, would stop the whole capture.)
  */
-static inline __attribute__((always_inline)) long protect_body(int rtcp, fn6 fn, struct cc_slot *slot, uint8_t *kept,
-							       int len, void *a, void *b, void *c, void *d, void *e,
-							       void *f)
+static inline __attribute__((always_inline)) long protect_body(int rtcp, fn6 fn, uint8_t *kept, int len, void *a,
+							       void *b, void *c, void *d, void *e, void *f)
 {
 	int *lenp = c;
 	/* (The length opaque, as in cc_sm_queue: glibc's memcpy, not `rep movsq`.) */
@@ -440,39 +446,27 @@ static inline __attribute__((always_inline)) long protect_body(int rtcp, fn6 fn,
 	depth++;
 	long r = fn(a, b, c, d, e, f);
 	depth--;
-	int saved = errno;
+	/* (errno as fn left it: what follows changes it only on slow paths, which keep it.) */
 	if (r == 0 && *lenp > 0) {
 		struct cc_sm_tag t;
 		/* The bytes the key is made of, as they are (the writer's thread mixes them). */
 		cc_dm_parts_of(b, (size_t)*lenp, &t.key);
 		t.keyref = keyref_for(a, 1, rtcp, kept, (size_t)len);
 		t.status = 0;
-		if (slot)
-			cc_sm_commit(slot, &t);
-		else
-			cc_sm_queue(1, rtcp, &t, kept, (size_t)len);
-	} else if (slot) {
-		cc_ring_commit_skip(slot);
+		cc_sm_queue(1, rtcp, &t, kept, (size_t)len);
 	}
-	errno = saved;
 	return r;
 }
 
-/*
- * No slot in the ring now (full, or a record past its room): the cleartext kept on the stack, or
- * in a copy of its own past the stack's room (jumbo frames, loopback), and queued the slow way.
- */
-static __attribute__((noinline)) long protect_slow(int which, fn6 fn, int len, void *a, void *b, void *c, void *d,
-						   void *e, void *f)
+/* A packet past the stack copy's room (jumbo frames, loopback): a copy of its own. */
+static __attribute__((noinline)) long protect_big(int which, fn6 fn, int len, void *a, void *b, void *c, void *d,
+						  void *e, void *f)
 {
-	uint8_t copy[PACKET_MAX];
-
-	if (len <= PACKET_MAX)
-		return protect_body(is_rtcp(which), fn, NULL, copy, len, a, b, c, d, e, f);
 	uint8_t *kept = malloc((size_t)len);
+
 	if (!kept)
 		return fn(a, b, c, d, e, f);
-	long r = protect_body(is_rtcp(which), fn, NULL, kept, len, a, b, c, d, e, f);
+	long r = protect_body(is_rtcp(which), fn, kept, len, a, b, c, d, e, f);
 	int saved = errno;
 	free(kept);
 	errno = saved;
@@ -485,22 +479,15 @@ static inline __attribute__((always_inline)) long protect_inline(int which, void
 {
 	fn6 fn = resolve(which);
 	int *lenp = c, len;
-	struct cc_slot slot;
-	uint8_t *to;
 
 	if (!fn)
 		return 1;       /* srtp_err_status_fail */
 	if (!capturing() || !b || !lenp || (len = *lenp) <= 0)
 		return fn(a, b, c, d, e, f);
-	int rtcp = is_rtcp(which);
-	int k = cc_sm_take(1, rtcp, (size_t)len, &slot, &to);
-	if (__builtin_expect(k == CC_SM_SLOT, 1))
-		return protect_body(rtcp, fn, &slot, to, len, a, b, c, d, e, f);
-	if (k == CC_SM_DECLINED) {
-		watch_on();
-		return fn(a, b, c, d, e, f);
-	}
-	return protect_slow(which, fn, len, a, b, c, d, e, f);
+	if (__builtin_expect(len > PACKET_MAX, 0))
+		return protect_big(which, fn, len, a, b, c, d, e, f);
+	uint8_t copy[PACKET_MAX];
+	return protect_body(is_rtcp(which), fn, copy, len, a, b, c, d, e, f);
 }
 
 static __attribute__((noinline)) long protect(int which, void *a, void *b, void *c, void *d, void *e, void *f)
@@ -525,7 +512,7 @@ static inline __attribute__((always_inline)) long unprotect_inline(int which, vo
 	depth++;
 	long r = fn(a, b, c, d, e, f);
 	depth--;
-	int saved = errno;
+	/* (errno as fn left it: what follows changes it only on slow paths, which keep it.) */
 	if (r == 0 && *lenp > 0) {
 		int rtcp = is_rtcp(which);
 		t.keyref = keyref_for(a, 0, rtcp, b, (size_t)*lenp);
@@ -536,7 +523,6 @@ static inline __attribute__((always_inline)) long unprotect_inline(int which, vo
 		t.status = (int)r;
 		cc_sm_failed(&t);
 	}
-	errno = saved;
 	return r;
 }
 

@@ -10,6 +10,7 @@
 #include "pcapout/wmem.h"
 #include "pcapout/writer.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,21 +74,26 @@ const struct cc_frame *cc_sm_frames_make(int outgoing)
 	return &cc_sm_frames.f[outgoing != 0];
 }
 
+/* (Both keep errno: the SRTP hooks return libsrtp's without saving it around these.) */
 void cc_sm_plain(int outgoing, const struct cc_sm_tag *t, const void *plain, size_t len)
 {
 	struct cc_frame f;
+	int saved = errno;
 
 	frame_init(&f, outgoing);
 	cc_out_tagged_slow(&f, 0, plain, len, t, sizeof(*t));
+	errno = saved;
 }
 
 void cc_sm_failed(const struct cc_sm_tag *t)
 {
 	struct cc_frame f;
+	int saved = errno;
 
 	frame_init(&f, 0);
 	f.hidden = 1;
 	cc_out_tagged(&f, cc_now_coarse(), NULL, 0, t, sizeof(*t));
+	errno = saved;
 }
 
 /* ---- The writer's side ---- */
