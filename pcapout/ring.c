@@ -30,6 +30,13 @@ int cc_ring_init(struct cc_ring *r, size_t size, size_t start)
 	 * per 4 KiB (2048 faults for the default 8 MiB, each taken by whichever program thread wrote
 	 * there first).  Huge pages are asked for, not required.
 	 */
+	/* A fork child's first ring: the abandoned one stays for a late producer, an older one goes. */
+	if (r->abandoned && r->buf && r->buf != r->old) {
+		if (r->old)
+			munmap(r->old, r->old_size);
+		r->old = r->buf;
+		r->old_size = r->size;
+	}
 	size_t extra = size >= HUGE_PAGE ? HUGE_PAGE : 0;      /* room to align */
 	p = mmap(NULL, size + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
@@ -193,7 +200,9 @@ void cc_ring_free(struct cc_ring *r)
 {
 	if (r->buf)
 		munmap(r->buf, r->size);
-	r->buf = NULL;
+	if (r->old)
+		munmap(r->old, r->old_size);
+	r->buf = r->old = NULL;
 }
 
 int cc_ring_take(struct cc_ring *r, struct cc_ring_batch *b, int max, cc_ring_ready_fn ready, void *arg)

@@ -79,6 +79,8 @@ struct cc_ring {
 	uint64_t grow_from[64];         /* [k]: where the gap before that began (no slot in between) */
 	uint64_t base;                  /* the consumer's: where the ring last shrank (grows[] before it are older) */
 	int abandoned;                  /* buf is a fork parent's, left for stale producers (cc_ring_abandon) */
+	uint8_t *old;                   /* the one abandoned buffer kept once a new one is made */
+	size_t old_size;
 };
 
 struct cc_slot {
@@ -113,11 +115,10 @@ void cc_ring_prefault(struct cc_ring *r);
 /*
  * In a fork child: the ring dropped, but its buffer left mapped and named by buf (head and tail
  * as they were).  The forking thread may have forked from a signal handler that interrupted it
- * anywhere on its way to a published slot (an SRTP cleartext waits in its slot while libsrtp
- * encrypts); back from the handler it goes on there, into memory nobody reads.  The pages are
- * given back; the address range stays reserved, one per process.  cc_ring_init() then maps a
- * new buffer.  (Only if that handler captured enough in the child to reach the interrupted
- * slot's offset in the new buffer before returning could the late write land on a record.)
+ * between taking a slot and publishing it; back from the handler it finishes there, in memory
+ * nobody reads.  The pages are given back at once.  cc_ring_init() then maps a new buffer and
+ * keeps the abandoned one mapped (only the last: an older one, inherited from a grandparent,
+ * is unmapped then), so a chain of forks holds two ranges at most.
  */
 void cc_ring_abandon(struct cc_ring *r);
 void cc_ring_free(struct cc_ring *r);

@@ -1183,6 +1183,38 @@ START_TEST(quiet_thread_keeps_single_flag)
 }
 END_TEST
 
+/*
+ * A fork child's ring: the slot a producer took before the fork stays writable after the child
+ * drops the ring, the new ring is elsewhere, and a chain of forks keeps two buffers at most.
+ */
+START_TEST(ring_abandoned_in_a_fork_child)
+{
+	struct cc_ring r;
+	struct cc_slot s;
+
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(cc_ring_init(&r, 1u << 20, 1u << 20), 0);
+	uint8_t *first = r.buf;
+	ck_assert_int_eq(cc_ring_reserve(&r, 100, &s), 0);
+	cc_ring_abandon(&r);
+	memset(s.data, 7, 100);         /* the late producer: still mapped */
+	cc_ring_commit(&s);
+	ck_assert_int_eq(cc_ring_init(&r, 1u << 20, 1u << 20), 0);
+	ck_assert_ptr_ne(r.buf, first);
+	ck_assert_ptr_eq(r.old, first);
+	ck_assert_int_eq(s.data[99], 7);
+	/* The next generation: the grandparent's buffer goes, the parent's stays. */
+	uint8_t *second = r.buf;
+	cc_ring_abandon(&r);
+	ck_assert_int_eq(cc_ring_init(&r, 1u << 20, 1u << 20), 0);
+	ck_assert_ptr_eq(r.old, second);
+	/* Unmapped (or mapped again as the new ring). */
+	ck_assert(r.buf == first || (msync(first, 4096, MS_ASYNC) == -1 && errno == ENOMEM));
+	ck_assert_int_eq(msync(second, 4096, MS_ASYNC), 0);
+	cc_ring_free(&r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("pcapout");
@@ -1213,6 +1245,7 @@ static Suite *suite(void)
 	tcase_add_test(t, mutex_initializer_is_process_shared);
 	tcase_add_test(t, wmem_reuses_and_grows);
 	tcase_add_test(t, quiet_thread_keeps_single_flag);
+	tcase_add_test(t, ring_abandoned_in_a_fork_child);
 	suite_add_tcase(s, t);
 	return s;
 }
