@@ -20,7 +20,28 @@
 #define MADV_POPULATE_WRITE 23          /* Linux 5.14 */
 #endif
 
+static int map_ring(struct cc_ring *r, size_t size, size_t start);
+
 int cc_ring_init(struct cc_ring *r, size_t size, size_t start)
+{
+	r->old = NULL;
+	r->old_size = 0;
+	return map_ring(r, size, start);
+}
+
+int cc_ring_renew(struct cc_ring *r, size_t size, size_t start)
+{
+	/* The abandoned buffer stays for a late producer; an older one goes. */
+	if (r->buf && r->buf != r->old) {
+		if (r->old)
+			munmap(r->old, r->old_size);
+		r->old = r->buf;
+		r->old_size = r->size;
+	}
+	return map_ring(r, size, start);
+}
+
+static int map_ring(struct cc_ring *r, size_t size, size_t start)
 {
 	uint8_t *p;
 
@@ -30,13 +51,6 @@ int cc_ring_init(struct cc_ring *r, size_t size, size_t start)
 	 * per 4 KiB (2048 faults for the default 8 MiB, each taken by whichever program thread wrote
 	 * there first).  Huge pages are asked for, not required.
 	 */
-	/* A fork child's first ring: the abandoned one stays for a late producer, an older one goes. */
-	if (r->abandoned && r->buf && r->buf != r->old) {
-		if (r->old)
-			munmap(r->old, r->old_size);
-		r->old = r->buf;
-		r->old_size = r->size;
-	}
 	size_t extra = size >= HUGE_PAGE ? HUGE_PAGE : 0;      /* room to align */
 	p = mmap(NULL, size + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)

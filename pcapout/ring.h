@@ -116,11 +116,14 @@ void cc_ring_prefault(struct cc_ring *r);
  * In a fork child: the ring dropped, but its buffer left mapped and named by buf (head and tail
  * as they were).  The forking thread may have forked from a signal handler that interrupted it
  * between taking a slot and publishing it; back from the handler it finishes there, in memory
- * nobody reads.  The pages are given back at once.  cc_ring_init() then maps a new buffer and
+ * nobody reads.  The pages are given back at once.  cc_ring_renew() then maps a new buffer and
  * keeps the abandoned one mapped (only the last: an older one, inherited from a grandparent,
  * is unmapped then), so a chain of forks holds two ranges at most.
  */
 void cc_ring_abandon(struct cc_ring *r);
+
+/* cc_ring_init() for a ring cc_ring_abandon() dropped. */
+int cc_ring_renew(struct cc_ring *r, size_t size, size_t start);
 void cc_ring_free(struct cc_ring *r);
 
 /* Largest record a ring of this size can hold. */

@@ -807,7 +807,8 @@ static int start_off(void)
 		}
 		W.stage = p;
 	}
-	if ((!cc_wq.ring.buf || cc_wq.ring.abandoned) && cc_ring_init(&cc_wq.ring, W.ring_size, CC_RING_START) < 0) {
+	if ((!cc_wq.ring.buf ? cc_ring_init(&cc_wq.ring, W.ring_size, CC_RING_START)
+			     : cc_wq.ring.abandoned ? cc_ring_renew(&cc_wq.ring, W.ring_size, CC_RING_START) : 0) < 0) {
 		cc_warn("cannot allocate a %zu-byte capture buffer; not capturing", W.ring_size);
 		goto fail;
 	}

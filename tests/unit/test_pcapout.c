@@ -1199,14 +1199,14 @@ START_TEST(ring_abandoned_in_a_fork_child)
 	cc_ring_abandon(&r);
 	memset(s.data, 7, 100);         /* the late producer: still mapped */
 	cc_ring_commit(&s);
-	ck_assert_int_eq(cc_ring_init(&r, 1u << 20, 1u << 20), 0);
+	ck_assert_int_eq(cc_ring_renew(&r, 1u << 20, 1u << 20), 0);
 	ck_assert_ptr_ne(r.buf, first);
 	ck_assert_ptr_eq(r.old, first);
 	ck_assert_int_eq(s.data[99], 7);
 	/* The next generation: the grandparent's buffer goes, the parent's stays. */
 	uint8_t *second = r.buf;
 	cc_ring_abandon(&r);
-	ck_assert_int_eq(cc_ring_init(&r, 1u << 20, 1u << 20), 0);
+	ck_assert_int_eq(cc_ring_renew(&r, 1u << 20, 1u << 20), 0);
 	ck_assert_ptr_eq(r.old, second);
 	/* Unmapped (or mapped again as the new ring). */
 	ck_assert(r.buf == first || (msync(first, 4096, MS_ASYNC) == -1 && errno == ENOMEM));
