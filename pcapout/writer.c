@@ -39,6 +39,8 @@
 
 #define DRAIN_IOV 512
 #define IDLE_SLEEP_NS_MAX 20000000L     /* the drain interval when idle: 20 ms */
+#define BUSY_SLEEP_NS_MIN 1000000L      /* and when busy: 1 to 10 ms, by how much waits */
+#define BUSY_SLEEP_NS_MAX 10000000L
 #define FULL_WAIT_NS 2000000000LL       /* how long a producer waits for room before dropping */
 #define FILTER_PREFIX 64                /* payload bytes a filter sees before the frame is built */
 #define STAGE_SIZE (512u << 10)         /* the writer's buffer for records it makes from raw slots */
@@ -649,7 +651,7 @@ void cc_writer_end_if_alone(void)
 
 static void *writer_main(void *arg)
 {
-	long sleep_ns = 1000000;
+	long sleep_ns = BUSY_SLEEP_NS_MIN;
 
 	(void)arg;
 	__atomic_store_n(&W.thread_entered, 1, __ATOMIC_RELEASE);
@@ -665,10 +667,25 @@ static void *writer_main(void *arg)
 		cc_unlock(&W.drain_lock);
 
 		cc_writer_end_if_alone();
-		/* Busy: go again at once; quiet: back off to the idle interval, which bounds latency. */
-		if (n > 256 * 1024)
+		/*
+		 * A pass that found more than 256 KiB goes again at once.  Quiet: back off to the idle
+		 * interval, which bounds latency.  Busy: the next pass is timed to find about a
+		 * sixteenth of the largest ring waiting, 1 to 10 ms from now (the ring grows to what
+		 * waits, cc_w_drain_locked).  Each wake-up costs the program's threads more than the
+		 * bytes it writes: on a 2-CPU virtual machine, passes 1 ms apart took a 300k-pps
+		 * sender's rate to 0.77 of its rate without the shim, 10 ms apart to 0.96.
+		 */
+		if (n > 256 * 1024) {
+			sleep_ns = BUSY_SLEEP_NS_MIN;
 			continue;
-		sleep_ns = n ? 1000000 : (sleep_ns * 2 > IDLE_SLEEP_NS_MAX ? IDLE_SLEEP_NS_MAX : sleep_ns * 2);
+		}
+		if (!n) {
+			sleep_ns = sleep_ns * 2 > IDLE_SLEEP_NS_MAX ? IDLE_SLEEP_NS_MAX : sleep_ns * 2;
+		} else {
+			uint64_t next = (uint64_t)sleep_ns * (W.ring_size / 16) / n;
+			sleep_ns = next < BUSY_SLEEP_NS_MIN ? BUSY_SLEEP_NS_MIN
+				 : next > BUSY_SLEEP_NS_MAX ? BUSY_SLEEP_NS_MAX : (long)next;
+		}
 		struct timespec ts = { 0, sleep_ns };
 		nanosleep(&ts, NULL);
 	}
