@@ -120,10 +120,8 @@ int cc_single_pause(void)
 	if (!__atomic_load_n(&kept, __ATOMIC_RELAXED) || !flag())
 		return 0;
 	long n = threads();
-	if (n < 0)
-		return 0;
 	set_flag(0);
-	return (int)n;
+	return n > 0 ? (int)n : -1;
 }
 
 void cc_single_resume(int paused)
@@ -132,9 +130,10 @@ void cc_single_resume(int paused)
 		return;
 	/*
 	 * A thread started inside the call (an NSS module behind initgroups, say) was started with
-	 * the flag clear, so glibc left it clear: then it stays so, for good.
+	 * the flag clear, so glibc left it clear: then it stays so, for good.  So it does when the
+	 * threads cannot be counted (no /proc: a daemon that chroots, then drops privileges).
 	 */
-	if (threads() == paused)
+	if (paused > 0 && threads() == paused)
 		set_flag(1);
 	else
 		__atomic_store_n(&kept, 0, __ATOMIC_RELAXED);

@@ -44,8 +44,8 @@ int cc_single_kept(void);
 
 /*
  * Around a call glibc broadcasts to every thread (setuid and its kin): the flag cleared, and
- * then put back as it was, unless a thread was started meanwhile.  cc_single_pause returns what
- * cc_single_resume needs (0: nothing paused).
+ * then put back as it was, unless a thread was started meanwhile or the threads cannot be
+ * counted.  cc_single_pause returns what cc_single_resume needs (0: nothing paused).
  */
 int cc_single_pause(void);
 void cc_single_resume(int paused);

@@ -16,7 +16,8 @@ import cclib
 from cclib import eq, ok, tshark, tshark_count
 
 QUICK = ["test_signal_handler_sends", "test_malformed_datagrams_echo", "test_many_short_threads",
-         "test_signal_handler_during_first_packet", "test_threads_that_end"]
+         "test_signal_handler_during_first_packet", "test_threads_that_end",
+         "test_privileges_dropped_in_a_chroot_reach_the_writer"]
 TSAN = ["test_many_short_threads", "test_signal_handler_sends", "test_posix_spawn_and_vfork", "test_threads_that_end"]
 
 NOBODY = 65534
@@ -684,6 +685,51 @@ def test_chroot_and_setuid_after_start(env):
     want = [b"%s-%d" % (t, i) for t in (b"root", b"nobody", b"newsock", b"child") for i in range(50)]
     eq(sorted(pays), sorted(want), "every datagram, before and after")
     eq(os.listdir(jail), [], "nothing written inside the jail")
+
+
+CHROOT_CREDS_C = r"""
+#include <grp.h>
+int main(int argc, char **argv)
+{
+    set_dst(9);
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    int n = send_n(s, "root", 5);
+    if (chroot(argv[1]) != 0 || chdir("/") != 0) { perror("chroot"); return 2; }
+    if (setgroups(0, NULL) || setgid(65534) || setuid(65534)) { perror("setuid"); return 3; }
+    n += send_n(s, "nobody", 5);
+    printf("dropped %d\n", n);
+    fflush(stdout);
+    getchar();
+    return 0;
+}
+"""
+
+
+def test_privileges_dropped_in_a_chroot_reach_the_writer(env):
+    """A daemon's classic drop: chroot (no /proc from then on), then setgroups, setgid and setuid.
+    Every thread of the process, the shim's writer too, is nobody afterwards (pcapout/single.h:
+    the credential hooks cannot count threads there, and leave glibc's every-thread broadcast on)."""
+    if os.getuid() != 0:
+        raise cclib.Skip("needs root to chroot and drop privileges")
+    exe = _cc(env, "chrcred", CHROOT_CREDS_C)
+    jail = env.path("jail")
+    os.mkdir(jail)
+    p = subprocess.Popen([exe, jail], env=env.env(env.path("c.pcapng")), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        eq(p.stdout.readline(), "dropped 10\n", "the program's own view")
+        creds = {}
+        for t in os.listdir("/proc/%d/task" % p.pid):
+            st = dict(l.split(":", 1) for l in open("/proc/%d/task/%s/status" % (p.pid, t)).read().splitlines())
+            creds[t] = [st[k].split() for k in ("Uid", "Gid", "Groups")]
+        ok(len(creds) >= 2, "the program's thread and the writer: %r" % creds)
+        for t, c in creds.items():
+            eq(c, [["65534"] * 4, ["65534"] * 4, []], "uids, gids and groups of task %s" % t)
+    finally:
+        p.communicate("\n", timeout=30)
+    eq(p.returncode, 0, "exit")
+    eq(sorted(_payloads(env.path("c.pcapng"))), sorted(b"%s-%d" % (t, i) for t in (b"root", b"nobody")
+                                                      for i in range(5)), "every datagram")
 
 
 CHROOT_KIDS_C = r"""
