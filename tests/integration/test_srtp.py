@@ -348,7 +348,9 @@ def test_fork_from_a_signal_handler_mid_protect(env):
     exe = env.path("srtp_fork_handler")
     cclib.run(["gcc", "-O1", "-o", exe, os.path.join(here, "srtp_fork_handler.c"), "-lsrtp2"])
     out = cclib.run([exe, "100"], env=env.env(env.path("c.pcapng")), timeout=120).stdout.strip()
-    eq(out, "forks=100 crashed=0", "children")
+    forks, crashed = (int(x.split("=")[1]) for x in out.split())
+    ok(forks >= 100, "children reaped: %s" % out)   # (one turn of the loop may reap two)
+    eq(crashed, 0, "children killed by a signal (%s)" % out)
     good, info = cclib.capinfos_ok(env.path("c.pcapng"))
     ok(good, info)
 
