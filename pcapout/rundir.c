@@ -37,8 +37,7 @@ int cc_rundir(char *dst, size_t n, int create)
 	return 0;
 }
 
-/* Field 22 of pid's stat file (0: self); 0 when unreadable, or when `live` and pid has ended (a zombie). */
-static uint64_t proc_start(uint32_t pid, int live)
+char cc_proc_stat(uint32_t pid, int field, uint64_t *value)
 {
 	char path[32], buf[1024];
 	int fd;
@@ -48,7 +47,7 @@ static uint64_t proc_start(uint32_t pid, int live)
 		snprintf(path, sizeof(path), "/proc/self/stat");
 	else
 		snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
@@ -58,12 +57,27 @@ static uint64_t proc_start(uint32_t pid, int live)
 	buf[n] = 0;
 	/* After "pid (comm)", whose comm may hold spaces and parentheses, each field follows a space. */
 	char *p = strrchr(buf, ')');
-	/* Field 3, the state: Z (zombie) or X (dead) has ended, waited for or not. */
-	if (live && (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X'))
+	if (!p || p[1] != ' ' || !p[2])
 		return 0;
-	for (int field = 3; field <= 22 && p; field++)
+	char state = p[2];
+	for (int f = 2; f < field && p; f++)
 		p = strchr(p + 1, ' ');
-	return p ? strtoull(p + 1, NULL, 10) : 0;
+	if (!p)
+		return 0;
+	*value = strtoull(p + 1, NULL, 10);
+	return state;
+}
+
+/* Field 22 of pid's stat file (0: self); 0 when unreadable, or when `live` and pid has ended. */
+static uint64_t proc_start(uint32_t pid, int live)
+{
+	uint64_t start;
+	char state = cc_proc_stat(pid, 22, &start);
+
+	/* Z (zombie) or X (dead) has ended, waited for or not. */
+	if (!state || (live && (state == 'Z' || state == 'X')))
+		return 0;
+	return start;
 }
 
 uint64_t cc_proc_start(uint32_t pid)

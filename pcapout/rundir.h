@@ -25,4 +25,11 @@ uint64_t cc_proc_start(uint32_t pid);
 /* The same, but 0 for a process that has ended and not been waited for yet (a zombie). */
 uint64_t cc_proc_live_start(uint32_t pid);
 
+/*
+ * Process pid's (0: this one's) state letter from /proc/PID/stat (field 3: R, S, Z, ...), with
+ * its numeric field `field` (4 or more) in *value; 0 when unreadable.  Plain system calls: the
+ * shim calls it too, and its descriptor never meets the shim's hooks.
+ */
+char cc_proc_stat(uint32_t pid, int field, uint64_t *value);
+
 #endif

@@ -1,14 +1,11 @@
 /* Giving glibc's single-thread flag back after a quiet thread's creation: see single.h. */
 #include "pcapout/single.h"
+#include "pcapout/rundir.h"
 
 #include <dlfcn.h>
-#include <fcntl.h>
 #include <gnu/libc-version.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/single_threaded.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #if defined(__SANITIZE_THREAD__)
 #define CC_SINGLE_NEVER 1
@@ -95,24 +92,13 @@ int cc_single_kept(void)
 
 /*
  * The process's threads, as the kernel counts them (field 20 of /proc/self/stat), or -1.  Read
- * with system calls of our own: only around a credential call, never per packet.
+ * only around a credential call, never per packet.
  */
 static long threads(void)
 {
-	char b[1024];
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	uint64_t n;
 
-	if (fd < 0)
-		return -1;
-	ssize_t n = syscall(SYS_read, fd, b, sizeof(b) - 1);
-	syscall(SYS_close, fd);
-	if (n <= 0)
-		return -1;
-	b[n] = 0;
-	char *p = strrchr(b, ')');      /* after the command, which may hold anything */
-	for (int field = 2; field < 20 && p; field++)
-		p = strchr(p + 1, ' ');
-	return p ? strtol(p + 1, NULL, 10) : -1;
+	return cc_proc_stat(0, 20, &n) ? (long)n : -1;
 }
 
 int cc_single_pause(void)

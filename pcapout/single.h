@@ -39,7 +39,7 @@
  */
 int cc_thread_start(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg, int quiet);
 
-/* Whether the flag is being given back (for tests and the verbose report). */
+/* Whether the flag is being given back (for tests). */
 int cc_single_kept(void);
 
 /*

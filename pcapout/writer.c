@@ -15,6 +15,7 @@
 #include "pcapout/pages.h"
 #include "pcapout/output.h"
 #include "pcapout/writer_int.h"
+#include "pcapout/rundir.h"
 #include "pcapout/single.h"
 
 #include <errno.h>
@@ -598,27 +599,9 @@ static long ours(void)
  */
 static int program_ended(void)
 {
-	char b[1024];
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	uint64_t threads;
 
-	if (fd < 0)
-		return 0;
-	ssize_t n = syscall(SYS_read, fd, b, sizeof(b) - 1);
-	syscall(SYS_close, fd);
-	if (n <= 0)
-		return 0;
-	b[n] = 0;
-	/* After the command's closing parenthesis: " S ..." then fields 4 to 20. */
-	char *p = strrchr(b, ')');
-	if (!p || p[1] != ' ' || p[2] != 'Z')
-		return 0;
-	p += 3;
-	for (int field = 4; field < 20 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (!p)
-		return 0;
-	long threads = strtol(p + 1, NULL, 10);
-	return threads > 0 && threads - 1 <= ours();
+	return cc_proc_stat(0, 20, &threads) == 'Z' && threads > 0 && threads - 1 <= (uint64_t)ours();
 }
 
 int cc_writer_watching(void)
