@@ -16,9 +16,12 @@
 #include "pcapout/writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* ---- Sending ---- */
@@ -525,4 +528,114 @@ CC_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 	if (__builtin_expect(__atomic_load_n(&cc_impair_out, __ATOMIC_RELAXED), 0))
 		return sendmmsg_impair(fd, vec, vlen, flags);
 	return sendmmsg_on(fd, vec, vlen, flags);
+}
+
+
+/* ---- Bytes the kernel moves below the hooks: sendfile, splice ---- */
+
+/* One line per process and kind, never per call: what was not seen, and why. */
+#define UNSEEN_ONCE(said, ...) do { \
+	if (cc_own_memory() && !__atomic_exchange_n(&(said), 1, __ATOMIC_RELAXED)) \
+		cc_warn(__VA_ARGS__); \
+} while (0)
+
+/*
+ * n bytes went out on captured fd (entry e) by sendfile from `in`, starting at offset `at` of it
+ * (-1: unknown).  The kernel copied them from the file to the socket without passing through the
+ * program, so they are read again from the file, at the same offset, and recorded as sent, a
+ * chunk at a time from the stack (pread by its system call: glibc's is a cancellation point,
+ * and a cancellation here would lose the record of bytes already sent).  What cannot be read
+ * again (a pipe, a file cut short since) leaves a gap in the connection's sequence numbers, which
+ * Wireshark marks as a segment not captured, never bytes that were not sent.
+ */
+static void sent_from_file(int fd, struct cc_fd *e, int in, off_t at, size_t n)
+{
+	static int said_udp, said_gap;
+	uint8_t buf[8192];
+	size_t done = 0;
+
+	if (fd_kind(e) != FDK_TCP) {
+		UNSEEN_ONCE(said_udp, "fd %d: %zu bytes sent with sendfile to a UDP socket are not captured "
+			    "(said once)", fd, n);
+		return;
+	}
+	while (at >= 0 && done < n) {
+		size_t want = n - done < sizeof(buf) ? n - done : sizeof(buf);
+		long got = syscall(SYS_pread64, in, buf, want, (off_t)(at + (off_t)done));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		struct iovec v = { buf, (size_t)got };
+		cc_tcp_data(fd, e, 1, &v, 1, (size_t)got);
+		done += (size_t)got;
+	}
+	if (done < n) {
+		__atomic_fetch_add(fd_seq(e, 1), (uint32_t)(n - done), __ATOMIC_RELAXED);
+		UNSEEN_ONCE(said_gap, "fd %d: %zu bytes sent with sendfile could not be read again from their "
+			    "file: the capture shows a gap there (said once)", fd, n - done);
+	}
+}
+
+static ssize_t sendfile_on(int out, int in, off_t *offset, size_t count)
+{
+	ssize_t r = cc_real.sendfile(out, in, offset, count);
+	if (r <= 0)
+		return r;
+	int saved = errno;
+	struct cc_fd *e = captured_after_send(out, (size_t)r);
+	if (e) {
+		/*
+		 * Where the bytes began: the offset the call moved on by r (read only after a call that
+		 * succeeded, so a bad pointer stays the kernel's EFAULT), or the file position it moved.
+		 */
+		off_t at = offset ? *offset - r : lseek(in, 0, SEEK_CUR);
+		if (!offset && at >= 0)
+			at = at >= r ? at - r : -1;
+		sent_from_file(out, e, in, at, (size_t)r);
+	}
+	errno = saved;
+	return r;
+}
+
+CC_EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
+{
+	REAL(sendfile);
+	if (!__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE))
+		return cc_real.sendfile(out, in, offset, count);
+	return sendfile_on(out, in, offset, count);
+}
+
+/* The same call under its large-file name (off_t is 64 bits here). */
+CC_EXPORT ssize_t sendfile64(int out, int in, off_t *offset, size_t count)
+{
+	return sendfile(out, in, offset, count);
+}
+
+/*
+ * splice between a pipe and a captured socket: the bytes go from pipe to socket (or back) inside
+ * the kernel, and a pipe cannot be read twice, so they are not captured.  TCP keeps its sequence
+ * numbers true (a gap where they went) and the process says so once; a UDP socket's datagrams are
+ * said to be missing.
+ */
+CC_EXPORT ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t len, unsigned int flags)
+{
+	REAL(splice);
+	ssize_t r = cc_real.splice(in, off_in, out, off_out, len, flags);
+	if (r <= 0 || !__atomic_load_n(&cc_on, __ATOMIC_ACQUIRE))
+		return r;
+	static int said;
+	int saved = errno;
+	for (int outgoing = 0; outgoing < 2; outgoing++) {
+		int fd = outgoing ? out : in;
+		struct cc_fd *e = outgoing ? captured_after_send(fd, (size_t)r) : captured_on(fd);
+		if (!e)
+			continue;
+		if (fd_kind(e) == FDK_TCP && (fd_flags(e) & FDF_TCP_OPEN))
+			__atomic_fetch_add(fd_seq(e, outgoing), (uint32_t)r, __ATOMIC_RELAXED);
+		UNSEEN_ONCE(said, "fd %d: %zu bytes moved with splice(2) between a pipe and a socket are not "
+			    "captured: a pipe cannot be read twice (TCP: a gap in the capture; said once)", fd, (size_t)r);
+	}
+	errno = saved;
+	return r;
 }

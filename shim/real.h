@@ -44,6 +44,8 @@
 	X(int, recvmmsg, (int, struct mmsghdr *, unsigned, int, struct timespec *)) \
 	X(ssize_t, read, (int, void *, size_t)) \
 	X(ssize_t, readv, (int, const struct iovec *, int)) \
+	X(ssize_t, sendfile, (int, int, off_t *, size_t)) \
+	X(ssize_t, splice, (int, loff_t *, int, loff_t *, size_t, unsigned int)) \
 	X(int, execve, (const char *, char *const[], char *const[])) \
 	X(int, execv, (const char *, char *const[])) \
 	X(int, execvp, (const char *, char *const[])) \

@@ -515,6 +515,46 @@ def test_curl_http(env):
     ok(nseg >= 2, "100 KB response in %d segments" % nseg)
 
 
+def test_lighttpd_sendfile(env):
+    """Debian's lighttpd serves static files with sendfile(2): the file's bytes go from the page
+    cache to the socket below every hook.  lighttpd under the shim, curl outside it: the response
+    body in the capture is the file, byte for byte, with no gap, and nothing is said on stderr."""
+    cclib.need("lighttpd")
+    cclib.need("curl")
+    www = env.path("www")
+    os.mkdir(www)
+    body = os.urandom(300000)
+    with open(os.path.join(www, "big.bin"), "wb") as f:
+        f.write(body)
+    port = cclib.free_port(socket.SOCK_STREAM)
+    conf = env.path("lighttpd.conf")
+    with open(conf, "w") as f:
+        f.write('server.document-root = "%s"\nserver.port = %d\nserver.bind = "127.0.0.1"\n'
+                'server.errorlog = "%s"\n' % (www, port, env.path("error.log")))
+    cap = env.path("c.pcapng")
+    srv = None
+    try:
+        srv = _spawn(env, "lighttpd", ["lighttpd", "-D", "-f", conf], env.env(cap))
+        _wait_bound(port, "tcp", srv)
+        out = env.path("got.bin")
+        p = cclib.run(["curl", "-s", "-S", "--max-time", "20", "--http1.1", "-o", out,
+                       "http://127.0.0.1:%d/big.bin" % port], env=env.env(preload=False), timeout=30, check=False)
+    finally:
+        _stop(srv)
+    eq(p.returncode, 0, "curl exit status (%r)" % p.stderr)
+    ok(_read(out) == body, "curl got the file (server unchanged)")
+    err = _read(env.path("lighttpd.err")).decode(errors="replace")
+    eq([l for l in err.splitlines() if "clearcap" in l], [], "nothing said")
+    _capinfos(cap)
+    dec = ["-d", "tcp.port==%d,http" % port]
+    eq(cclib.tshark_count(cap, "tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment", dec), 0, "no gaps")
+    a, b = cclib.follow_tcp(cap, 0, dec)
+    ok(a.startswith(b"GET /big.bin HTTP/1.1\r\n"), "request: %r" % a[:100])
+    head, sep, rest = b.partition(b"\r\n\r\n")
+    ok(sep and head.startswith(b"HTTP/1.1 200 OK\r\n"), "response head: %r" % b[:300])
+    eq(len(rest), len(body), "response body length")
+    ok(rest == body, "response body bytes differ from the file")
+
 # ----------------------------------------------------------------------------------------------
 # 6. libpcap reads the shim's output: pcapng and classic (nanosecond) pcap
 
