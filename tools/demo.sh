@@ -33,7 +33,8 @@ ip addr add 10.200.0.1/24 dev v0; ip addr add 10.200.0.2/24 dev v1
 ip link set v0 up; ip link set v1 up
 coproc A { "$CC" -q -a -w "$CAP" -- /usr/bin/python3 "$PEER" offer 2>"$TMPD/a.err"; }
 read -r -t 20 offer <&"${A[0]}"
-coproc B { "$CC" -q -a -w "$CAP" -- /usr/bin/python3 "$PEER" answer 2>"$TMPD/b.err"; }
+# (bash warns that a second coproc starts while the first runs; both work, the warning is noise)
+{ coproc B { "$CC" -q -a -w "$CAP" -- /usr/bin/python3 "$PEER" answer 2>"$TMPD/b.err"; }; } 2>/dev/null
 echo "$offer" >&"${B[1]}"
 read -r -t 20 answer <&"${B[0]}"
 echo "$answer" >&"${A[1]}"
