@@ -142,7 +142,7 @@ static void cannot_look(const char *call)
 }
 
 /* Our own copy of the program's descriptor, or -1 (closed meanwhile, or no pidfd support). */
-static int copy_fd(struct tproc *p, int fd)
+int cc_tfd_copy(struct tproc *p, int fd)
 {
 	int c;
 
@@ -201,7 +201,7 @@ static void refresh(struct tfd *e, int copy)
 /* Re-reads the addresses of a socket we know (after bind, connect, or its first send). */
 void cc_tfd_refresh(struct tproc *p, int fd, struct tfd *e)
 {
-	int c = copy_fd(p, fd);
+	int c = cc_tfd_copy(p, fd);
 
 	if (c < 0)
 		return;
@@ -230,7 +230,7 @@ struct tfd *cc_tfd_lookup(struct tproc *p, int64_t fd)
 		return e;
 	if (e->kind == TFD_OTHER)
 		return NULL;
-	c = copy_fd(p, (int)fd);
+	c = cc_tfd_copy(p, (int)fd);
 	if (c < 0) {
 		/* Not open (the call will fail): nothing to remember.  Otherwise we cannot look. */
 		if (errno != EBADF)

@@ -63,6 +63,8 @@ struct tfd *cc_tfd_lookup(struct tproc *p, int64_t fd);
 /* The entry for fd when it is already known as a UDP or TCP socket, else NULL (no look). */
 struct tfd *cc_tfd_peek(struct tproc *p, int64_t fd);
 void cc_tfd_forget(struct tproc *p, int64_t fd);
+/* Our own copy of the program's descriptor fd (pidfd_getfd), or -1; the caller closes it. */
+int cc_tfd_copy(struct tproc *p, int fd);
 /* Re-reads a socket's addresses (after bind, connect, or its first send). */
 void cc_tfd_refresh(struct tproc *p, int fd, struct tfd *e);
 int cc_trace_route_src(const struct cc_addr *dst, struct cc_addr *src);

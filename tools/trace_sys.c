@@ -37,7 +37,7 @@ static const long calls[] = {
 	SYS_read, SYS_write, SYS_readv, SYS_writev,
 	SYS_socket, SYS_connect, SYS_bind, SYS_accept, SYS_accept4,
 	SYS_sendto, SYS_recvfrom, SYS_sendmsg, SYS_recvmsg, SYS_sendmmsg, SYS_recvmmsg,
-	SYS_shutdown, SYS_close, SYS_close_range, SYS_dup, SYS_dup3,
+	SYS_shutdown, SYS_close, SYS_close_range, SYS_dup, SYS_dup3, SYS_sendfile, SYS_splice,
 #ifdef SYS_dup2
 	SYS_dup2,
 #endif
@@ -228,7 +228,28 @@ static void tcp_open(struct tthread *t, int fd, struct tfd *e, int active)
 	e->flags |= TFD_TCP_OPEN;
 }
 
-static void tcp_data(struct tthread *t, int fd, struct tfd *e, int out, const struct iovec *iov, int cnt, size_t len)
+/* Up to n bytes of file fd at offset at (fewer at its end, or none on an error). */
+static size_t pread_all(int fd, uint8_t *dst, size_t n, off_t at)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, dst + got, n - got, at + (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	return got;
+}
+
+/*
+ * len bytes moved on a TCP socket: from the program's memory (iov), or, with src >= 0, from the
+ * file src (our copy of the program's descriptor) at offset `at` (sendfile).
+ */
+static void tcp_data_from(struct tthread *t, int fd, struct tfd *e, int out, const struct iovec *iov, int cnt,
+			  size_t len, int src, off_t at)
 {
 	struct cc_frame f;
 	uint64_t ts;
@@ -249,7 +270,7 @@ static void tcp_data(struct tthread *t, int fd, struct tfd *e, int out, const st
 	/* Read in chunks, written as segments no larger than the MSS, as the wire would carry them. */
 	for (size_t off = 0; off < len; off += CHUNK) {
 		size_t n = len - off < CHUNK ? len - off : CHUNK;
-		size_t got = gather(t->tid, iov, cnt, off, n, dbuf);
+		size_t got = src < 0 ? gather(t->tid, iov, cnt, off, n, dbuf) : pread_all(src, dbuf, n, at + (off_t)off);
 		for (size_t s = 0; s < n; s += e->mss) {
 			size_t m = n - s < e->mss ? n - s : e->mss;
 			size_t cap = s >= got ? 0 : got - s < m ? got - s : m;
@@ -257,6 +278,11 @@ static void tcp_data(struct tthread *t, int fd, struct tfd *e, int out, const st
 			cc_tout_frame(t->proc, &f, ts, dbuf + s, cap, m);
 		}
 	}
+}
+
+static void tcp_data(struct tthread *t, int fd, struct tfd *e, int out, const struct iovec *iov, int cnt, size_t len)
+{
+	tcp_data_from(t, fd, e, out, iov, cnt, len, -1, 0);
 }
 
 static void tcp_fin(struct tthread *t, struct tfd *e, int out)
@@ -336,6 +362,8 @@ int cc_sys_enter(struct tthread *t)
 		return 1;
 	case SYS_connect:
 		return cc_tfd_lookup(p, fd) != NULL;
+	case SYS_splice:
+		return cc_tfd_lookup(p, fd) != NULL || cc_tfd_lookup(p, (int64_t)t->args[2]) != NULL;
 	default:
 		/* Sends and receives: only on our sockets, never on a peek. */
 		if (cc_tfd_lookup(p, fd) == NULL)
@@ -384,6 +412,80 @@ static void mmsg_call(struct tthread *t, int fd, struct tfd *e, int out, uint64_
 	}
 }
 
+/* Said once per run: bytes that went by below what a trace can read. */
+static void unseen(int *said, const char *what, size_t n)
+{
+	if (!*said)
+		fprintf(stderr, "clearcap: %zu bytes %s (said once)\n", n, what);
+	*said = 1;
+}
+
+/*
+ * splice between a pipe and a traced socket: a pipe cannot be read twice.  TCP's sequence
+ * numbers move on by what went (Wireshark marks the gap), as the shim does.
+ */
+static void spliced(struct tthread *t, size_t n)
+{
+	static int said;
+
+	for (int out = 0; out < 2; out++) {
+		struct tfd *e = cc_tfd_peek(t->proc, (int64_t)t->args[out ? 2 : 0]);
+		if (e == NULL)
+			continue;
+		if (e->kind == TFD_TCP && (e->flags & TFD_TCP_OPEN)) {
+			if (out)
+				e->snd_seq += (uint32_t)n;
+			else
+				e->rcv_seq += (uint32_t)n;
+		}
+		unseen(&said, "moved with splice(2) between a pipe and a socket are not captured: a pipe cannot "
+		       "be read twice (TCP: a gap in the capture)", n);
+	}
+}
+
+/*
+ * sendfile to a traced socket: the bytes went from the file to the socket inside the kernel, so
+ * they are read again from the file (our copy of the descriptor, by pread: the program's file
+ * position stays), at the offset the call sent from: the program's offset moved on by n, or
+ * the file position it moved, from /proc.
+ */
+static void sent_file(struct tthread *t, int fd, struct tfd *e, size_t n)
+{
+	static int said_udp, said_gap;
+	int in = (int)t->args[1];
+	int64_t at = -1;
+
+	if (e->kind != TFD_TCP) {
+		unseen(&said_udp, "sent with sendfile to a UDP socket are not captured", n);
+		return;
+	}
+	if (t->args[2] != 0) {
+		int64_t off;
+		if (rd(t->tid, t->args[2], &off, sizeof off) == 0)
+			at = off - (int64_t)n;
+	} else {
+		char path[64], buf[256];
+		snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", (int)t->tid, in);
+		int f = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t r = f < 0 ? -1 : read(f, buf, sizeof buf - 1);
+		if (f >= 0)
+			close(f);
+		long long pos;
+		if (r > 0 && (buf[r] = 0, sscanf(buf, "pos: %lld", &pos) == 1))
+			at = pos - (int64_t)n;
+	}
+	int src = at >= 0 ? cc_tfd_copy(t->proc, in) : -1;
+	if (src < 0) {
+		if (e->flags & TFD_TCP_OPEN)
+			e->snd_seq += (uint32_t)n;
+		unseen(&said_gap, "sent with sendfile could not be read again from their file: the capture shows "
+		       "a gap there", n);
+		return;
+	}
+	tcp_data_from(t, fd, e, 1, NULL, 0, n, src, (off_t)at);
+	close(src);
+}
+
 void cc_sys_exit(struct tthread *t, int64_t rval, int is_error)
 {
 	struct tproc *p = t->proc;
@@ -426,9 +528,19 @@ void cc_sys_exit(struct tthread *t, int64_t rval, int is_error)
 		}
 		return;
 	}
+	if (t->nr == SYS_splice) {
+		if (!is_error && rval > 0)
+			spliced(t, (size_t)rval);
+		return;
+	}
 	e = cc_tfd_lookup(p, fd);
 	if (e == NULL || is_error)
 		return;
+	if (t->nr == SYS_sendfile) {
+		if (rval > 0)
+			sent_file(t, fd, e, (size_t)rval);
+		return;
+	}
 	if (rval == 0) {
 		/* End of stream: a TCP receive of nothing is the peer's FIN. */
 		if (e->kind == TFD_TCP && is_recv(t->nr))

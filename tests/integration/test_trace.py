@@ -170,6 +170,36 @@ def test_trace_static_tcp(env):
     ok(not any(r["tcp.analysis.lost_segment"] for r in rows), "tshark finds no lost segment")
 
 
+def test_trace_static_sendfile(env):
+    """A static server sends with sendfile(2), with an offset and from the file position, and
+    with splice(2) from a pipe, to a forked client: the sendfile bytes are read again from the
+    file and are in the server's sent copy exactly; the spliced ones cannot be, so that copy has
+    a gap there (and clearcap says so once), while the client's received copy has them all."""
+    exe = _static_peer(env)
+    data = env.path("data.bin")
+    body = os.urandom(30000)
+    with open(data, "wb") as f:
+        f.write(body)
+    cap = env.path("sf.pcapng")
+    p = cclib.run([env.tool, "-w", cap, "--", exe, "sendfile", data], env=env.env(preload=False))
+    k = _keys(p.stdout)
+    sport, cport = k["server_port"], k["client_port"]
+    before = b"HEAD" + body[1000:21000] + body[5000:15000] + b"MID"
+    whole = before + b"X" * 3000 + b"TAIL"
+    eq(k["client_got"], len(whole), "the client got every byte (program unchanged)")
+    said = [l for l in p.stderr.splitlines() if "splice" in l]
+    eq(len(said), 1, "the splice said once: %r" % p.stderr)
+    rows = _frames(cap, ["sll.pkttype", "tcp.srcport", "tcp.dstport", "tcp.seq", "tcp.payload"],
+                   "tcp.len > 0", ["-o", "tcp.relative_sequence_numbers:TRUE"])
+    seg = {}
+    for r in rows:
+        if (int(r["tcp.srcport"]), int(r["tcp.dstport"])) == (sport, cport):
+            seg.setdefault(r["sll.pkttype"], []).append((int(r["tcp.seq"]), bytes.fromhex(r["tcp.payload"])))
+    sent = sorted(seg[OUT])
+    eq(b"".join(d for s, d in sent if s < 1 + len(before)), before, "the server's sent copy up to the splice")
+    eq(sent[-1], (1 + len(before) + 3000, b"TAIL"), "TAIL after the spliced bytes' gap")
+    eq(b"".join(d for s, d in sorted(seg[IN])), whole, "the client's received copy, whole")
+
 def _wait_state(pid, state, timeout=5.0):
     """True once /proc says the process is in state (a letter of ps's STAT)."""
     deadline = time.time() + timeout

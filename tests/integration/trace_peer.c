@@ -11,13 +11,19 @@
  *   trace_peer spawn T F     T threads and F forked children each send one datagram from a
  *                            socket of their own to a server that receives them all
  *   trace_peer noname N      N datagrams to an unconnected socket, received with recv (no name)
+ *   trace_peer sendfile F    a server sends a forked client "HEAD", F's bytes 1000..21000 by
+ *                            sendfile with an offset, 5000..15000 by sendfile from the file
+ *                            position, "MID", 3000 'X' spliced from a pipe, and "TAIL"
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -237,6 +243,71 @@ static int noname(int n)
 	return 0;
 }
 
+static void send_all(int s, const void *buf, size_t n)
+{
+	if (write(s, buf, n) != (ssize_t)n)
+		die("write");
+}
+
+static int sendfile_mode(const char *path)
+{
+	struct sockaddr_in a = loopback(0);
+	int l = socket(AF_INET, SOCK_STREAM, 0), f = open(path, O_RDONLY), p[2];
+	char buf[65536], xs[3000];
+	off_t off = 1000;
+	size_t n;
+
+	if (l < 0 || f < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0 || pipe(p) < 0)
+		die("sendfile setup");
+	a = loopback(port_of(l));
+	printf("server_port %d\n", port_of(l));
+	pid_t child = fork();
+	if (child == 0) {
+		int c = socket(AF_INET, SOCK_STREAM, 0);
+		long got = 0;
+		ssize_t r;
+		if (connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+			die("connect");
+		printf("client_port %d\n", port_of(c));
+		while ((r = read(c, buf, sizeof buf)) > 0)
+			got += r;
+		printf("client_got %ld\n", got);
+		_exit(0);
+	}
+	int s = accept(l, NULL, NULL);
+	if (s < 0)
+		die("accept");
+	send_all(s, "HEAD", 4);
+	for (n = 0; n < 20000;) {
+		ssize_t r = sendfile(s, f, &off, 20000 - n);
+		if (r <= 0)
+			die("sendfile offset");
+		n += (size_t)r;
+	}
+	if (lseek(f, 5000, SEEK_SET) != 5000)
+		die("lseek");
+	for (n = 0; n < 10000;) {
+		ssize_t r = sendfile(s, f, NULL, 10000 - n);
+		if (r <= 0)
+			die("sendfile position");
+		n += (size_t)r;
+	}
+	send_all(s, "MID", 3);
+	memset(xs, 'X', sizeof xs);
+	if (write(p[1], xs, sizeof xs) != (ssize_t)sizeof xs)
+		die("pipe");
+	for (n = 0; n < sizeof xs;) {
+		ssize_t r = splice(p[0], NULL, s, NULL, sizeof xs - n, 0);
+		if (r <= 0)
+			die("splice");
+		n += (size_t)r;
+	}
+	send_all(s, "TAIL", 4);
+	close(s);
+	waitpid(child, NULL, 0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -250,11 +321,13 @@ int main(int argc, char **argv)
 		return spawn(atoi(argv[2]), atoi(argv[3]));
 	if (argc >= 3 && strcmp(argv[1], "noname") == 0)
 		return noname(atoi(argv[2]));
+	if (argc >= 3 && strcmp(argv[1], "sendfile") == 0)
+		return sendfile_mode(argv[2]);
 	if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
 		printf("ready %d\n", (int)getpid());
 		for (;;)
 			pause();
 	}
-	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F | noname N\n");
+	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F | noname N | sendfile F\n");
 	return 2;
 }
