@@ -98,6 +98,16 @@ void cc_wc_map(void)
 		munmap(c, CC_COUNTERS_SIZE);
 }
 
+void cc_writer_adopt_counters(struct cc_counters *c)
+{
+	struct cc_counters *none = NULL;
+
+	if (__atomic_compare_exchange_n(&W.shared, &none, c, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		move_pending(c);
+	else
+		munmap(c, CC_COUNTERS_SIZE);
+}
+
 static int map_tried;
 
 void cc_wc_forget_pending(void)

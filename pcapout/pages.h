@@ -45,7 +45,13 @@ struct cc_counters {
 	uint64_t paused;        /* frames not captured because their process was paused (`clearcap ctl`) */
 	uint64_t paused_ns;     /* the longest one process was paused (each raises it at its exit) */
 	uint64_t told;          /* CC_TOLD_* bits: warnings said once for the whole run */
-	uint64_t reserved[35];
+	/*
+	 * Why the first process whose capture could not start (start_failed 0 -> 1) failed:
+	 * "NAME (pid N): WARNING", NUL-terminated.  The summary names it, since that process's own
+	 * warning went to its stderr, which a daemon may have sent to /dev/null.
+	 */
+	char start_why[160];
+	uint64_t reserved[15];
 	/*
 	 * The files `clearcap ctl PID reopen FILE` switched processes to, so that the command names
 	 * and reads every file of the run: a process claims room with __atomic_fetch_add on

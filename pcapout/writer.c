@@ -72,6 +72,9 @@ static long sys_write(int fd, const void *p, size_t n)
 	return syscall(SYS_write, fd, p, n);
 }
 
+/* The last warning said, for the counters page when the capture cannot start (cc_writer_start). */
+static char last_warn[sizeof(((struct cc_counters *)0)->start_why)];
+
 void cc_warn(const char *fmt, ...)
 {
 	char buf[512];
@@ -89,6 +92,7 @@ void cc_warn(const char *fmt, ...)
 		n = sizeof(buf) - 11;
 	buf[10 + n] = '\n';
 	sys_write(2, buf, 10 + n + 1);
+	snprintf(last_warn, sizeof(last_warn), "%.*s", n, buf + 10);
 	errno = saved;
 }
 
@@ -830,7 +834,13 @@ fail:
 	/* The wrapper's summary then says the capture could not start, not that nothing was sent. */
 	if (W.configured && st == W_IDLE) {
 		cc_wc_map();
-		cc_wc_count(W.shared ? &W.shared->start_failed : NULL, 1);
+		if (W.shared && __atomic_fetch_add(&W.shared->start_failed, 1, __ATOMIC_RELAXED) == 0) {
+			char why[sizeof(last_warn) + 64];
+			snprintf(why, sizeof(why), "%s (pid %d): %s", program_invocation_short_name, (int)getpid(),
+				 last_warn);
+			snprintf(W.shared->start_why, sizeof(W.shared->start_why), "%.*s",
+				 (int)sizeof(W.shared->start_why) - 1, why);
+		}
 	}
 	cc_wq_state_set(W_BROKEN);
 	cc_unlock(&W.start_lock);

@@ -35,6 +35,14 @@ struct cc_writer_cfg {
 };
 
 /* Copies the configuration; nothing is opened yet.  Returns 0. */
+/*
+ * Hands over the counters page the shim mapped at start-up (to count itself loaded), to be this
+ * process's from then on: a process that later drops its privileges or chroots could not map it
+ * again when its capture starts, and the wrapper's summary would not hear of it.
+ */
+struct cc_counters;
+void cc_writer_adopt_counters(struct cc_counters *c);
+
 int cc_writer_configure(const struct cc_writer_cfg *cfg);
 
 /*

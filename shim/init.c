@@ -106,6 +106,8 @@ static void own_resources(void)
  * Under the wrapper, this process tells its counters page that the shim was loaded, and
  * whether the configuration was refused: the wrapper's summary then says why nothing was
  * captured instead of guessing that the shim never ran.  Once per process image, at start-up.
+ * A process that captures keeps the page mapped for its writer (cc_writer_adopt_counters): a
+ * daemon dropping to nobody before its first packet could not map the wrapper's 0600 page then.
  */
 static void count_loaded(int rc)
 {
@@ -117,7 +119,10 @@ static void count_loaded(int rc)
 	__atomic_fetch_add(&c->loaded, 1, __ATOMIC_RELAXED);
 	if (rc < 0)
 		__atomic_fetch_add(&c->refused, 1, __ATOMIC_RELAXED);
-	munmap(c, CC_COUNTERS_SIZE);
+	if (rc == 0 && cc_cfg.on)
+		cc_writer_adopt_counters(c);
+	else
+		munmap(c, CC_COUNTERS_SIZE);
 }
 
 static void load(void)

@@ -99,6 +99,7 @@ struct totals {
 	uint64_t filtered, relayed;
 	uint64_t impaired[4];   /* dropped, delayed, duplicated, reordered by --impair */
 	uint64_t loaded, refused, start_failed;
+	char start_why[sizeof(((struct cc_counters *)0)->start_why)];
 	uint64_t paused, paused_ns;     /* frames a pause kept out; the longest pause a process reported */
 	uint64_t run_ns;                /* from the program's start to its end */
 	struct { char *path; off_t start; } files[MAX_FILES];  /* after the first, from ctl reopen */
@@ -1114,6 +1115,8 @@ static struct totals counters_collect(struct counters *cn)
 	t.loaded = __atomic_load_n(&c->loaded, __ATOMIC_ACQUIRE);
 	t.refused = __atomic_load_n(&c->refused, __ATOMIC_ACQUIRE);
 	t.start_failed = __atomic_load_n(&c->start_failed, __ATOMIC_ACQUIRE);
+	memcpy(t.start_why, c->start_why, sizeof(t.start_why));
+	t.start_why[sizeof(t.start_why) - 1] = 0;
 	t.paused = __atomic_load_n(&c->paused, __ATOMIC_ACQUIRE);
 	t.paused_ns = __atomic_load_n(&c->paused_ns, __ATOMIC_ACQUIRE);
 	t.run_ns = 0;
@@ -1582,8 +1585,8 @@ static void report(const struct options *o, const struct totals *t, const char *
 			     "set-uid, or LD_PRELOAD cleared?)", o->argv[0]);
 		else if (t->start_failed)
 			warn("nothing was captured: the capture could not start in %llu of %llu process%s "
-			     "(see above)", (unsigned long long)t->start_failed, (unsigned long long)t->loaded,
-			     plural(t->loaded, "es"));
+			     "(the first: %s)", (unsigned long long)t->start_failed, (unsigned long long)t->loaded,
+			     plural(t->loaded, "es"), t->start_why[0] ? t->start_why : "see above");
 		else if (t->refused)
 			warn("nothing was captured: the configuration was refused in %llu of %llu process%s "
 			     "(see above)", (unsigned long long)t->refused, (unsigned long long)t->loaded,
@@ -1605,6 +1608,11 @@ static void report(const struct options *o, const struct totals *t, const char *
 			     plural(t->loaded, "es"), when[0] ? "; capture was paused for " : "", when);
 		return;
 	}
+	/* Others captured: the ones that could not are named all the same (their stderr may be gone). */
+	if (t->start_failed)
+		warn("the capture could not start in %llu more process%s (%s%s)", (unsigned long long)t->start_failed,
+		     plural(t->start_failed, "es"), t->start_failed > 1 ? "the first: " : "",
+		     t->start_why[0] ? t->start_why : "see above");
 	/* The writer started (a filter judges frames it has built), and the filter kept nothing. */
 	if (t->captured == 0 && t->filtered > 0)
 		warn("nothing was captured: %s declined %llu packet%s and kept none", declined_by(o),

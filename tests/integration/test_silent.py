@@ -203,3 +203,34 @@ def test_dtls_note_only_on_a_handshake(env):
     eq((j["encrypted"], j["no_plaintext"], j.get("dtls")), (None, None, None), "the other flow: %r" % j)
     ok(re.search(r":%d: .*\nclearcap:   why no plaintext: encrypted: DTLS" % dtls_port, p.stderr), p.stderr[-1500:])
     ok(not re.search(r":%d: .*\nclearcap:   why no plaintext" % junk_port, p.stderr), p.stderr[-1500:])
+
+
+def test_start_failure_named_though_others_captured(env):
+    """A daemon-like child that sends stderr to /dev/null and drops to nobody before its first
+    packet cannot open the capture file (root's, 0600): its one warning is lost with its stderr.
+    The parent captures; the wrapper's summary still names the child and the reason."""
+    import os
+    if os.geteuid() != 0:
+        raise cclib.Skip("needs root (the child drops to nobody)")
+    cap = env.path("c.pcapng")
+    code = r"""
+import os, socket
+pid = os.fork()
+if pid == 0:
+    fd = os.open('/dev/null', os.O_WRONLY); os.dup2(fd, 2)
+    os.setgroups([]); os.setgid(65534); os.setuid(65534)
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'child', ('127.0.0.1', 9))
+    os._exit(0)
+os.waitpid(pid, 0)
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'parent', ('127.0.0.1', 9))
+print(pid)
+"""
+    p, lines = summary(env, [cclib.PY, "-c", code], cap)
+    eq(p.returncode, 0, "exit status")
+    child = p.stdout.strip()
+    why = [l for l in lines if "could not start" in l]
+    eq(len(why), 1, "one line for the child that could not capture: %r" % lines)
+    ok("could not start in 1 more process (python3 (pid %s): CLEARCAP_FILE: cannot open " % child in why[0]
+       and "Permission denied" in why[0], why[0])
+    ok(any("1 packet captured" in l for l in lines), lines)
+    eq([bytes.fromhex(r[0]) for r in cclib.tshark(cap, ["udp.payload"])], [b"parent"], "the parent's datagram")
