@@ -198,7 +198,8 @@ void cc_tout_close(void)
 void cc_tout_frame(struct tproc *p, const struct cc_frame *f, uint64_t ts, const uint8_t *payload,
 		   size_t caplen, size_t origlen)
 {
-	struct iovec iov = { (void *)payload, caplen };
+	/* (A control segment has no payload: an empty one, not NULL, for the frame's memcpy.) */
+	struct iovec iov = { (void *)(payload ? payload : (const uint8_t *)""), caplen };
 	char comment[sizeof p->comment + sizeof NOTE_FIRST + 2 + 128];
 	size_t hl = cc_frame_hdr_len(f), clen = 0, rlen;
 	size_t off = cc_record_frame_off(O.fmt);

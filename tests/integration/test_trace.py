@@ -18,7 +18,7 @@ import time
 import cclib
 from cclib import eq, ok
 
-QUICK = ["test_trace_static_udp"]
+QUICK = ["test_trace_static_udp", "test_trace_static_tcp", "test_trace_static_sendfile"]
 # Started first when tests run in parallel (run.py).
 SLOW = ["test_trace_pion"]
 
