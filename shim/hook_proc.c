@@ -76,7 +76,7 @@ static void closing(int fd)
 	}
 }
 
-CC_EXPORT int close(int fd)
+static int close_with(int fd, int nocancel)
 {
 	REAL(close);
 	if (capturing()) {
@@ -87,7 +87,18 @@ CC_EXPORT int close(int fd)
 		}
 		closing(fd);
 	}
-	return cc_real.close(fd);
+	/* (The shim's own syscall() is the system call: shim/hook_syscall.c.) */
+	return nocancel ? (int)syscall(SYS_close, fd) : cc_real.close(fd);
+}
+
+CC_EXPORT int close(int fd)
+{
+	return close_with(fd, 0);
+}
+
+int cc_close_nocancel(int fd)
+{
+	return close_with(fd, 1);
 }
 
 /*

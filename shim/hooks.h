@@ -25,6 +25,9 @@ static inline int cc_own_memory(void)
 	return (uint32_t)getpid() == cc_pid;
 }
 
+/* close() made as syscall(SYS_close) makes it, never a cancellation point (shim/hook_syscall.c). */
+int cc_close_nocancel(int fd);
+
 /* glibc's _FORTIFY_SOURCE entry points, which no public header declares. */
 #include <sys/socket.h>
 #include <sys/types.h>

@@ -20,6 +20,8 @@ PKGS="$PKGS janus"
 PKGS="$PKGS linphone-cli python3-cryptography"
 # tools/lab.sh, the NAT lab (tests/integration/test_lab.py).
 PKGS="$PKGS nftables"
+# tests/integration/test_realprogs.py: dig, on Debian's libuv, sends through syscall(3).
+PKGS="$PKGS bind9-dnsutils"
 
 missing=""
 for p in $PKGS; do

@@ -14,7 +14,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 QUICK = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_cmsg_unchanged",
          "test_gso_gro_split", "test_flow_cache_follows_changes", "test_receive_calls_as_without_the_shim",
          "test_tcp_socket_under_several_numbers_is_one_stream", "test_hot_rx_lane_follows_changes",
-         "test_tcp_socket_shared_across_fork_is_one_stream", "test_sendfile_and_splice_to_tcp"]
+         "test_tcp_socket_shared_across_fork_is_one_stream", "test_sendfile_and_splice_to_tcp",
+         "test_raw_syscalls_as_libuv_makes_them"]
 TSAN = ["test_udp_wildcard_real_addresses", "test_tcp_stream_bytes", "test_flow_cache_follows_changes",
         "test_tcp_socket_under_several_numbers_is_one_stream"]
 
@@ -204,6 +205,80 @@ assert got == b'HEAD' + data[1000:201000] + data[5000:105000] + b'MID' + b'X' * 
     eq((int(rows[-1][0]), bytes.fromhex(rows[-1][1])), (1 + len(want) + 5000, b"TAIL"),
        "TAIL after the spliced bytes' gap")
 
+
+def test_raw_syscalls_as_libuv_makes_them(env):
+    """Calls made through syscall(3), as libuv 1.44 makes them (close, sendmmsg, recvmmsg): a
+    TCP socket closed by syscall(SYS_close) is forgotten, so the file opened next under its
+    number is never taken for the connection (before, its bytes were captured as TCP data), and
+    the datagrams of syscall(SYS_sendmmsg) and syscall(SYS_recvmmsg) are captured both ways."""
+    src = env.path("raw.c")
+    exe = env.path("raw")
+    with open(src, "w") as f:
+        f.write(r"""
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+    socklen_t al = sizeof a;
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    bind(l, (void *)&a, sizeof a); listen(l, 1); getsockname(l, (void *)&a, &al);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(c, (void *)&a, sizeof a)) return 2;
+    int s = accept(l, NULL, NULL);
+    char b[64];
+    if (write(c, "net data", 8) != 8 || read(s, b, sizeof b) != 8) return 3;
+    if (syscall(SYS_close, c) != 0) return 4;
+    int f = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (f != c || write(f, "FILE CONTENT", 12) != 12) return 5;
+    close(f); close(s); close(l);
+    /* UDP batches through syscall(), both ways. */
+    int u = socket(AF_INET, SOCK_DGRAM, 0), r = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in ra = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+    socklen_t rl = sizeof ra;
+    bind(r, (void *)&ra, sizeof ra); getsockname(r, (void *)&ra, &rl);
+    struct mmsghdr out[3], in[3];
+    struct iovec ov[3], iv[3];
+    char msgs[3][8], got[3][16];
+    memset(out, 0, sizeof out); memset(in, 0, sizeof in);
+    for (int i = 0; i < 3; i++) {
+        snprintf(msgs[i], sizeof msgs[i], "batch%d", i);
+        ov[i] = (struct iovec){ msgs[i], strlen(msgs[i]) };
+        out[i].msg_hdr = (struct msghdr){ .msg_name = &ra, .msg_namelen = sizeof ra, .msg_iov = &ov[i], .msg_iovlen = 1 };
+        iv[i] = (struct iovec){ got[i], sizeof got[i] };
+        in[i].msg_hdr = (struct msghdr){ .msg_iov = &iv[i], .msg_iovlen = 1 };
+    }
+    if (syscall(SYS_sendmmsg, u, out, 3, 0) != 3) return 6;
+    int n = 0;
+    while (n < 3) {
+        long k = syscall(SYS_recvmmsg, r, in + n, 3 - n, 0, NULL);
+        if (k <= 0) return 7;
+        n += (int)k;
+    }
+    /* A bad descriptor: -1 and EBADF, as glibc's syscall() gives. */
+    if (syscall(SYS_close, 99999) != -1 || errno != EBADF) return 8;
+    printf("%d %d\n", ntohs(a.sin_port), ntohs(ra.sin_port));
+    return 0;
+}
+""".replace("#include <unistd.h>", "#include <unistd.h>\n#include <errno.h>"))
+    cclib.run(["gcc", "-O1", "-o", exe, src])
+    cap = env.path("c.pcapng")
+    p = cclib.run([exe, env.path("file.txt")], env=env.env(cap))
+    tport, uport = p.stdout.split()
+    eq(open(env.path("file.txt"), "rb").read(), b"FILE CONTENT", "the program's file")
+    tcp = b"".join(bytes.fromhex(r[0]) for r in tshark(cap, ["tcp.payload"], "tcp.len > 0"))
+    ok(b"FILE" not in tcp, "a file's bytes captured as the closed connection's: %r" % tcp)
+    eq(tcp, b"net data" * 2, "the connection's bytes, each end's copy")
+    ok(tshark_count(cap, "tcp.flags.fin == 1 && tcp.port == %s" % tport) > 0, "a FIN for the closed socket")
+    rows = tshark(cap, ["sll.pkttype", "udp.payload"], "udp.port == %s" % uport)
+    eq(sorted((r[0], bytes.fromhex(r[1])) for r in rows),
+       sorted([("4", b"batch%d" % i) for i in range(3)] + [("0", b"batch%d" % i) for i in range(3)]),
+       "sendmmsg and recvmmsg through syscall(), each datagram both ways")
 
 def client_streams(rows):
     """tshark rows that start (tcp.stream, tcp.srcport, tcp.flags.syn, tcp.flags.ack, ...): each

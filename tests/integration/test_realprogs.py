@@ -555,6 +555,37 @@ def test_lighttpd_sendfile(env):
     eq(len(rest), len(body), "response body length")
     ok(rest == body, "response body bytes differ from the file")
 
+def test_dig_libuv(env):
+    """Debian's dig (bind9-dnsutils, on libuv 1.44) sends its query with syscall(SYS_sendmmsg),
+    below the libc wrappers: under the shim the query is captured beside the answer (before,
+    only the answer was), and dig prints the answer as without the shim.  The DNS server is a
+    few lines of Python outside the shim."""
+    cclib.need("dig")
+    port = cclib.free_port()
+    srv = None
+    code = r"""
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', int(sys.argv[1])))
+q, a = s.recvfrom(4096)
+i = 12
+while q[i]: i += q[i] + 1
+ans = b'\xc0\x0c' + struct.pack('!HHIH', 1, 1, 60, 4) + bytes([192, 0, 2, 7])
+s.sendto(q[:2] + b'\x81\x80' + q[4:6] + b'\x00\x01\x00\x00\x00\x00' + q[12:i + 5] + ans, a)
+"""
+    cap = env.path("dig.pcapng")
+    try:
+        srv = _spawn(env, "dnsd", [cclib.PY, "-c", code, str(port)], env.env(preload=False))
+        _wait_bound(port, "udp", srv)
+        p = cclib.run(["dig", "+short", "+tries=1", "+timeout=5", "-p", str(port), "@127.0.0.1", "example.test", "A"],
+                      env=env.env(cap), timeout=30, check=False)
+    finally:
+        _stop(srv)
+    eq((p.returncode, p.stdout.strip()), (0, "192.0.2.7"), "dig's answer (%r)" % p.stderr)
+    rows = _rows(cap, ["sll.pkttype", "dns.flags.response", "dns.qry.name", "dns.a"], "dns",
+                 ["-d", "udp.port==%d,dns" % port])
+    eq(sorted(tuple(r) for r in rows), sorted([(OUT, "0", "example.test", ""), (IN, "1", "example.test", "192.0.2.7")]),
+       "the query as sent and the answer as received")
+
 # ----------------------------------------------------------------------------------------------
 # 6. libpcap reads the shim's output: pcapng and classic (nanosecond) pcap
 
