@@ -353,6 +353,13 @@ void cc_wf_own_description(void)
  * `clearcap ctl reopen`, whose command says it to the user who asked (the process goes on
  * writing its old file, so "not capturing" would be false), from open_err.
  */
+static int found_done;           /* a -W rotation found done: capture stopped as asked, no failure */
+
+int cc_wf_rotation_done(void)
+{
+	return found_done;
+}
+
 static int reopening, open_err;
 
 __attribute__((format(printf, 2, 3)))
@@ -688,6 +695,7 @@ static int file_wanted(void)
  */
 static int file_open(void)
 {
+	found_done = 0;
 	if (W.rot.size || W.rot.seconds) {
 		if (!W.rs && !(W.rs = cc_rot_attach(W.base, &W.rot))) {
 			cc_warn("CLEARCAP_FILE: cannot keep rotation state for %s: %s; not capturing", W.base, cc_strerror(errno));
@@ -723,6 +731,7 @@ static int file_open(void)
 			}
 			/* Each new process of the run finds it so: the run's first says it (a shell
 			 * loop's 40 senders said it 40 times). */
+			found_done = 1;
 			if (cc_wc_tell_once(CC_TOLD_ROTATION_DONE))
 				cc_warn("the %ld file%s of the rotation of %s %s written%s; not capturing (%s %s)",
 					W.rot.files, s_, W.base, are, runs, why, state);

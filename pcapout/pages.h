@@ -51,7 +51,8 @@ struct cc_counters {
 	 * warning went to its stderr, which a daemon may have sent to /dev/null.
 	 */
 	char start_why[160];
-	uint64_t reserved[15];
+	uint64_t rot_done;      /* of start_failed: processes that found the -W rotation's files written */
+	uint64_t reserved[14];
 	/*
 	 * The files `clearcap ctl PID reopen FILE` switched processes to, so that the command names
 	 * and reads every file of the run: a process claims room with __atomic_fetch_add on

@@ -834,7 +834,10 @@ fail:
 	/* The wrapper's summary then says the capture could not start, not that nothing was sent. */
 	if (W.configured && st == W_IDLE) {
 		cc_wc_map();
-		if (W.shared && __atomic_fetch_add(&W.shared->start_failed, 1, __ATOMIC_RELAXED) == 0) {
+		/* A rotation found done is counted too (nothing captured, and why), but named apart. */
+		if (W.shared && cc_wf_rotation_done())
+			__atomic_fetch_add(&W.shared->rot_done, 1, __ATOMIC_RELAXED);
+		else if (W.shared && __atomic_fetch_add(&W.shared->start_failed, 1, __ATOMIC_RELAXED) == 0) {
 			char why[sizeof(last_warn) + 64];
 			snprintf(why, sizeof(why), "%s (pid %d): %s", program_invocation_short_name, (int)getpid(),
 				 last_warn);

@@ -104,6 +104,7 @@ void cc_w_broken(const char *what, int err, uint64_t lost);     /* capture stops
 
 /* outfile.c */
 int cc_wf_open(void);                           /* opens W.path (file or FIFO); the fd, or -1 */
+int cc_wf_rotation_done(void);                  /* the last open found the -W rotation's files written */
 int cc_wf_write(struct iovec *iov, int n);      /* one batch to W.fd; 0, or -1 with errno */
 int cc_wf_write_fd(int fd, struct iovec *iov, int n);
 int cc_wf_write_all(int fd, struct iovec *iov, int n);

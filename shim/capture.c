@@ -168,7 +168,9 @@ void cc_hot_fill(int outgoing, int fd, const struct cc_udp_last *c, uint64_t sa)
 	 */
 	unsigned sel = __atomic_load_n(&cc_sel, __ATOMIC_RELAXED);
 	int open = cc_wq_gate_open();
-	if (!c->e || (sel != CC_SEL_ALL && matching()) || (!open && sel == CC_SEL_ALL)) {
+	/* (Not a receiving lane on a socket with a peek offset: the lane adds MSG_TRUNC, kflags.) */
+	if (!c->e || (sel != CC_SEL_ALL && matching()) || (!open && sel == CC_SEL_ALL) ||
+	    (!outgoing && (fd_flags(c->e) & FDF_PEEK_OFF))) {
 		hot_refuse(h, lane, fd, c, sa);
 		return;
 	}

@@ -34,8 +34,9 @@ enum cc_fd_kind {
 #define FDF_RECV_TTL   0x1000   /* ... and TTL/hop limit */
 #define FDF_ACCEPTED   0x2000   /* TCP: we are the passive end (accept) */
 #define FDF_PEEKED     0x4000   /* UDP: the next datagram was peeked, and impairment kept it */
+#define FDF_PEEK_OFF   0x8000   /* UDP: the program set SO_PEEK_OFF (receives add no MSG_TRUNC) */
 /* A UDP socket's receive options: the socket's own, shared by every descriptor of it. */
-#define FDF_SOCK_OPTS  (FDF_PKTINFO | FDF_USER_PKTINFO | FDF_RECV_TOS | FDF_RECV_TTL | FDF_GRO)
+#define FDF_SOCK_OPTS  (FDF_PKTINFO | FDF_USER_PKTINFO | FDF_RECV_TOS | FDF_RECV_TTL | FDF_GRO | FDF_PEEK_OFF)
 
 /*
  * Set once a UDP socket got a second descriptor in this process (dup, dup2, dup3, F_DUPFD):

@@ -113,11 +113,13 @@ static inline int need_sub(const struct cc_fd *e)
  * how long a datagram cut short by the program's buffer was (the file then shows it cut short,
  * not as a whole shorter datagram).  What the program gets back is what it would have got:
  * given_back() below.  (Not with MSG_ERRQUEUE: an error's length is the kernel's as it is; nor
- * with MSG_PEEK, whose count SO_PEEK_OFF makes differ, and a peek is not recorded.)
+ * with MSG_PEEK, whose count SO_PEEK_OFF makes differ, and a peek is not recorded; nor on a
+ * socket with SO_PEEK_OFF set, whose offset the kernel would move back by the whole datagram
+ * instead of by what was read: there a datagram cut short is recorded as long as what was read.)
  */
-static inline int kflags(int flags)
+static inline int kflags(const struct cc_fd *e, int flags)
 {
-	return flags & (MSG_ERRQUEUE | MSG_PEEK) ? flags : flags | MSG_TRUNC;
+	return (flags & (MSG_ERRQUEUE | MSG_PEEK)) || (fd_flags(e) & FDF_PEEK_OFF) ? flags : flags | MSG_TRUNC;
 }
 
 /* The kernel's count r (the datagram's length) as the program's call returns it, room bytes asked. */
@@ -223,13 +225,14 @@ static ssize_t udp_recvmsg_sub(int fd, struct cc_fd *e, struct msghdr *um, int f
 
 	do
 		sub_prepare(&m, um, &ss, ctl, ctllen);
-	while ((r = cc_real.recvmsg(fd, &m, kflags(flags))) >= 0 && lost_in(fd, e, um, &m, flags, (size_t)r));
+	while ((r = cc_real.recvmsg(fd, &m, kflags(e, flags))) >= 0 && lost_in(fd, e, um, &m, flags, (size_t)r));
 	if (r >= 0) {
 		int saved = errno;
 		sub_finish(fd, e, um, &m, flags, (size_t)r);
 		errno = saved;
 	}
-	return given_back(flags, r, cc_msg_room(um));
+	/* (The vector is read only after a receive: one the kernel refused may not be readable.) */
+	return r > 0 ? given_back(flags, r, cc_msg_room(um)) : r;
 }
 
 /* recvmsg on a UDP socket, with substitution when needed. */
@@ -266,7 +269,7 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 	/* Nothing to add (a connected socket, packet info the program's), or no room: directly. */
 	socklen_t namelen = um->msg_namelen;
 	size_t controllen = um->msg_controllen;
-	while ((r = cc_real.recvmsg(fd, um, kflags(flags))) >= 0 && lost_in(fd, e, um, um, flags, (size_t)r)) {
+	while ((r = cc_real.recvmsg(fd, um, kflags(e, flags))) >= 0 && lost_in(fd, e, um, um, flags, (size_t)r)) {
 		um->msg_namelen = namelen;
 		um->msg_controllen = controllen;
 	}
@@ -277,7 +280,7 @@ static ssize_t udp_recvmsg(int fd, struct cc_fd *e, struct msghdr *um, int flags
 	}
 	if (r >= 0 && ours_to_strip(e))
 		strip_in_place(um, e->family);
-	return given_back(flags, r, cc_msg_room(um));
+	return r > 0 ? given_back(flags, r, cc_msg_room(um)) : r;
 }
 
 /*
@@ -337,8 +340,8 @@ static inline __attribute__((always_inline)) ssize_t udp_recv(int fd, struct cc_
 		socklen_t asked = fromlen ? *fromlen : 0;
 		ssize_t r;
 	again:
-		r = own_name ? cc_real.recvfrom(fd, buf, len, kflags(flags), (struct sockaddr *)&ss, &sl)
-			     : cc_real.recvfrom(fd, buf, len, kflags(flags), from, fromlen);
+		r = own_name ? cc_real.recvfrom(fd, buf, len, kflags(e, flags), (struct sockaddr *)&ss, &sl)
+			     : cc_real.recvfrom(fd, buf, len, kflags(e, flags), from, fromlen);
 		if (r < 0)
 			return r;
 		if (__builtin_expect(cc_impair_in, 0)) {
@@ -676,7 +679,7 @@ static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, un
 	errno = entry_errno;    /* (a failure's ENOMEM is not the program's) */
 	if (!block) {
 		/* Nothing to add, or a message the kernel refuses, or no memory: directly. */
-		int r = cc_real.recvmmsg(fd, vec, vlen, kflags(flags), timeout);
+		int r = cc_real.recvmmsg(fd, vec, vlen, kflags(e, flags), timeout);
 		int saved = errno;
 		for (int i = 0; i < r; i++) {
 			struct msghdr *um = &vec[i].msg_hdr;
@@ -698,7 +701,7 @@ static __attribute__((noinline)) int recvmmsg_on(int fd, struct mmsghdr *vec, un
 		sub[i].msg_len = 0;
 		ctl += c;
 	}
-	int r = cc_real.recvmmsg(fd, sub, vlen, kflags(flags), timeout);
+	int r = cc_real.recvmmsg(fd, sub, vlen, kflags(e, flags), timeout);
 	int saved = errno;
 	for (int i = 0; i < r; i++) {
 		vec[i].msg_len = (unsigned)given_back(flags, sub[i].msg_len, cc_msg_room(&vec[i].msg_hdr));

@@ -258,6 +258,9 @@ static struct cc_fd *classify(int fd)
 		return NULL;
 	cc_refresh_local(fd, e);
 	cc_refresh_peer(fd, e);
+	/* A socket made before we saw it may have a peek offset set (hook_socket.c, kflags). */
+	if (fd_kind(e) == FDK_UDP && cc_sock_getint(fd, SOL_SOCKET, SO_PEEK_OFF, -1) >= 0)
+		set_flags(e, FDF_PEEK_OFF);
 	if (fd_kind(e) == FDK_TCP && (fd_flags(e) & FDF_PEER)) {
 		/*
 		 * Joined mid-stream: no handshake to show, but sequence numbers must still add up,
@@ -317,7 +320,11 @@ void cc_sockopt(int fd, struct cc_fd *e, int level, int name, const void *val, s
 	} else if (level == IPPROTO_UDP && name == UDP_GRO) {
 		v ? set_flags(e, FDF_GRO) : clear_flags(e, FDF_GRO);
 		cc_fd_changed();        /* the receiving lane splits nothing (capture_int.h) */
+	} else if (level == SOL_SOCKET && name == SO_PEEK_OFF && fd_kind(e) == FDK_UDP) {
+		v >= 0 ? set_flags(e, FDF_PEEK_OFF) : clear_flags(e, FDF_PEEK_OFF);
+		cc_fd_changed();        /* the receiving lane adds MSG_TRUNC: not for this socket now */
 	}
-	if (level == IPPROTO_IP || level == IPPROTO_IPV6 || level == IPPROTO_UDP)
+	if (level == IPPROTO_IP || level == IPPROTO_IPV6 || level == IPPROTO_UDP ||
+	    (level == SOL_SOCKET && name == SO_PEEK_OFF))
 		spread_opts(fd, e);
 }

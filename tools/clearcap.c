@@ -98,7 +98,7 @@ struct totals {
 	uint64_t srtp_failed;
 	uint64_t filtered, relayed;
 	uint64_t impaired[4];   /* dropped, delayed, duplicated, reordered by --impair */
-	uint64_t loaded, refused, start_failed;
+	uint64_t loaded, refused, start_failed, rot_done;
 	char start_why[sizeof(((struct cc_counters *)0)->start_why)];
 	uint64_t paused, paused_ns;     /* frames a pause kept out; the longest pause a process reported */
 	uint64_t run_ns;                /* from the program's start to its end */
@@ -1115,6 +1115,7 @@ static struct totals counters_collect(struct counters *cn)
 	t.loaded = __atomic_load_n(&c->loaded, __ATOMIC_ACQUIRE);
 	t.refused = __atomic_load_n(&c->refused, __ATOMIC_ACQUIRE);
 	t.start_failed = __atomic_load_n(&c->start_failed, __ATOMIC_ACQUIRE);
+	t.rot_done = __atomic_load_n(&c->rot_done, __ATOMIC_ACQUIRE);
 	memcpy(t.start_why, c->start_why, sizeof(t.start_why));
 	t.start_why[sizeof(t.start_why) - 1] = 0;
 	t.paused = __atomic_load_n(&c->paused, __ATOMIC_ACQUIRE);
@@ -1587,6 +1588,10 @@ static void report(const struct options *o, const struct totals *t, const char *
 			warn("nothing was captured: the capture could not start in %llu of %llu process%s "
 			     "(the first: %s)", (unsigned long long)t->start_failed, (unsigned long long)t->loaded,
 			     plural(t->loaded, "es"), t->start_why[0] ? t->start_why : "see above");
+		else if (t->rot_done)
+			warn("nothing was captured: the -W rotation's files were already written (see above), "
+			     "in %llu of %llu process%s", (unsigned long long)t->rot_done, (unsigned long long)t->loaded,
+			     plural(t->loaded, "es"));
 		else if (t->refused)
 			warn("nothing was captured: the configuration was refused in %llu of %llu process%s "
 			     "(see above)", (unsigned long long)t->refused, (unsigned long long)t->loaded,

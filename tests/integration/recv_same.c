@@ -2,7 +2,7 @@
  * The receive calls' results, printed: run with and without the shim, the two outputs must be the
  * same (test_core.test_receive_calls_as_without_the_shim).  One case per argument: read0,
  * errno_kept, cmsg, optlen, strip, v6, name, dup, inherit, mmsg, bigctl, dupopt, nullptr, sendmmsg
- * (the last also impaired), trunc.  Nothing printed depends on ports or time.
+ * (the last also impaired), trunc, peekoff, badiov.  Nothing printed depends on ports or time.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -396,6 +396,41 @@ static int case_trunc(void){
   return 0;
 }
 
+/* ---- peekoff: SO_PEEK_OFF moves by what a receive read (the shim adds no MSG_TRUNC there) ---- */
+static int case_peekoff(void){
+  for (int bindany=0; bindany<2; bindany++) for (int how=0; how<4; how++){
+    int r=udp4(bindany?"0.0.0.0":"127.0.0.1"), s=udp4("127.0.0.1"), off=0; char b[64]; socklen_t l=sizeof off;
+    const char *nm[]={"recv","recvmsg","read","recvfrom"};
+    if (setsockopt(r,SOL_SOCKET,SO_PEEK_OFF,&off,sizeof off)) perror("SO_PEEK_OFF");
+    send_to(s,r,"first-datagram-of-forty-bytes-xxxxxxxxx"); send_to(s,r,"second-datagram-xxxx");
+    for (int k=0;k<3;k++){ ssize_t n=recv(r,b,8,MSG_PEEK|MSG_DONTWAIT); REP("peek %zd\n",n); }
+    struct iovec v={b,8}; struct msghdr m={.msg_iov=&v,.msg_iovlen=1}; struct sockaddr_in a; socklen_t al=sizeof a;
+    ssize_t n = how==0?recv(r,b,8,0): how==1?recvmsg(r,&m,0): how==2?read(r,b,8): recvfrom(r,b,8,0,(void*)&a,&al);
+    getsockopt(r,SOL_SOCKET,SO_PEEK_OFF,&off,&l);
+    REP("[%s] %s -> %zd, SO_PEEK_OFF %d\n", bindany?"0.0.0.0":"127.0.0.1", nm[how], n, off);
+    n=recv(r,b,sizeof b,MSG_PEEK|MSG_DONTWAIT); REP("peek after: %zd '%.*s'\n", n, n>0?(int)n:0, b);
+    close(r); close(s);
+  }
+  return 0;
+}
+
+/* ---- badiov: a vector the kernel refuses unread (too many iovecs): its error, not a crash ---- */
+static int case_badiov(void){
+  int u=udp4("0.0.0.0"), c=udp4("127.0.0.1"), t=socket(AF_INET,SOCK_STREAM,0); char b[16];
+  struct sockaddr_in a=addr_of(u); if (connect(c,(void*)&a,sizeof a)) perror("connect");
+  const char *names[]={"recvmsg wildcard udp","recvmsg connected udp","recvmsg tcp"};
+  int fds[]={u,c,t};
+  for (int k=0;k<3;k++){
+    pid_t p=fork();
+    if (!p){ struct iovec v={b,sizeof b}; struct msghdr m={.msg_iov=&v,.msg_iovlen=(size_t)1<<40};
+      errno=0; long r=recvmsg(fds[k],&m,MSG_DONTWAIT); REP("%s, 2^40 iovecs: r=%ld errno=%d\n",names[k],r,errno);
+      m.msg_iovlen=1025; errno=0; r=recvmsg(fds[k],&m,MSG_DONTWAIT); REP("%s, 1025 iovecs: r=%ld errno=%d\n",names[k],r,errno);
+      _exit(0); }
+    int st; waitpid(p,&st,0); if (WIFSIGNALED(st)) REP("%s: killed by signal %d\n",names[k],WTERMSIG(st));
+  }
+  return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(void);
@@ -404,7 +439,7 @@ static const struct {
 	{ "optlen", case_optlen }, { "strip", case_strip }, { "v6", case_v6 }, { "name", case_name },
 	{ "dup", case_dup }, { "inherit", case_inherit }, { "mmsg", case_mmsg }, { "bigctl", case_bigctl },
 	{ "dupopt", case_dupopt }, { "nullptr", case_nullptr }, { "sendmmsg", case_sendmmsg },
-	{ "trunc", case_trunc },
+	{ "trunc", case_trunc }, { "peekoff", case_peekoff }, { "badiov", case_badiov },
 };
 
 int main(int argc, char **argv)

@@ -1065,14 +1065,15 @@ def test_receive_calls_as_without_the_shim(env):
     with a control buffer over 8 KiB beside a small one and with a negative name length, a recvmsg
     control buffer over 8 KiB (no byte written past what the kernel says), an option set through
     a dup (one socket), calls given no header or vector (EFAULT, not a crash), and a partial
-    sendmmsg's errno, impaired too.  The output under the shim must be the one without it, case by
+    sendmmsg's errno, impaired too; a socket with SO_PEEK_OFF (the offset after a receive and
+    the next peek), and a recvmsg vector the kernel refuses unread (EMSGSIZE, not a crash).  The output under the shim must be the one without it, case by
     case."""
     exe = env.path("recv_same")
     cclib.run(["gcc", "-O1", "-o", exe, os.path.join(HERE, "recv_same.c")])
     cap = env.path("c.pcapng")
     for case, extra in [(c, None) for c in ("read0", "errno_kept", "cmsg", "optlen", "strip", "v6", "name", "dup",
                                             "inherit", "mmsg", "bigctl", "dupopt", "nullptr", "sendmmsg",
-                                            "trunc")] + \
+                                            "trunc", "peekoff", "badiov")] + \
                        [("sendmmsg", {"CLEARCAP_IMPAIR": "loss=0%"})]:
         plain = cclib.run([exe, case], timeout=60)
         shim = cclib.run([exe, case], env=env.env(cap, extra), timeout=60)
