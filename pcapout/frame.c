@@ -203,15 +203,21 @@ size_t cc_frame_build(uint8_t *dst, const struct cc_frame *f, const struct iovec
 	 * UDP over IPv4 carries no checksum: zero means "none" (RFC 768), and summing every
 	 * payload was a fifth of the writer's work per datagram for a field no reader needs.  UDP
 	 * over IPv6 must have one (RFC 8200 section 8.1), and TCP's is kept.  A truncated payload
-	 * cannot be summed; Wireshark does not check by default, so the frame stays readable.
+	 * cannot be summed; Wireshark does not check by default, so the frame stays readable.  Over
+	 * IPv6 its UDP checksum is all ones, not zero, which Wireshark marks as illegal there: a
+	 * value nobody can verify against the bytes not captured.
 	 */
-	if (l4hdr && caplen == origlen && !(f->proto == IPPROTO_UDP && f->dst.family != AF_INET6)) {
-		uint64_t sum = pseudo_sum(f, l4len);
-		sum = cc_csum_add(sum, l4, l4hdr + caplen);
-		uint16_t c = cc_csum_fold(sum);
-		if (f->proto == IPPROTO_UDP && c == 0)
-			c = 0xffff;     /* RFC 768: a computed zero is sent as all ones */
-		put_be16(l4 + (f->proto == IPPROTO_UDP ? 6 : 16), c);
+	if (l4hdr && !(f->proto == IPPROTO_UDP && f->dst.family != AF_INET6)) {
+		if (caplen == origlen) {
+			uint64_t sum = pseudo_sum(f, l4len);
+			sum = cc_csum_add(sum, l4, l4hdr + caplen);
+			uint16_t c = cc_csum_fold(sum);
+			if (f->proto == IPPROTO_UDP && c == 0)
+				c = 0xffff;     /* RFC 768: a computed zero is sent as all ones */
+			put_be16(l4 + (f->proto == IPPROTO_UDP ? 6 : 16), c);
+		} else if (f->proto == IPPROTO_UDP) {
+			put_be16(l4 + 6, 0xffff);
+		}
 	}
 	return (size_t)(payload - dst) + caplen;
 }

@@ -151,6 +151,8 @@ START_TEST(udp6_truncated_keeps_lengths)
 	ck_assert_uint_eq((ip[0] & 0xf) << 4 | ip[1] >> 4, 0xb8);      /* traffic class */
 	ck_assert_uint_eq(ip[4] << 8 | ip[5], 1008);                    /* real UDP length */
 	ck_assert_uint_eq(ip[40 + 4] << 8 | ip[40 + 5], 1008);
+	/* No sum over bytes not captured, and not zero, which IPv6 forbids: all ones. */
+	ck_assert_uint_eq(ip[40 + 6] << 8 | ip[40 + 7], 0xffff);
 }
 END_TEST
 
