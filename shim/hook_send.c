@@ -570,7 +570,7 @@ static void sent_from_file(int fd, struct cc_fd *e, int in, off_t at, size_t n)
 		cc_tcp_data(fd, e, 1, &v, 1, (size_t)got);
 		done += (size_t)got;
 	}
-	if (done < n) {
+	if (done < n && (fd_flags(e) & FDF_TCP_OPEN)) {
 		__atomic_fetch_add(fd_seq(e, 1), (uint32_t)(n - done), __ATOMIC_RELAXED);
 		UNSEEN_ONCE(said_gap, "fd %d: %zu bytes sent with sendfile could not be read again from their "
 			    "file: the capture shows a gap there (said once)", fd, n - done);
@@ -628,10 +628,20 @@ CC_EXPORT ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_
 	int saved = errno;
 	for (int outgoing = 0; outgoing < 2; outgoing++) {
 		int fd = outgoing ? out : in;
-		struct cc_fd *e = outgoing ? captured_after_send(fd, (size_t)r) : captured_on(fd);
+		struct cc_fd *e;
+		/*
+		 * The gap: the sequence numbers move on by what went.  A socket first seen now was
+		 * joined mid-stream with the kernel's counts, the spliced bytes in them already
+		 * (captured_after_send takes a send's back out, for the caller to add).
+		 */
+		int counted = !outgoing && !captured_known(fd, &e);
+		if (counted)
+			e = cc_classify(fd);
+		else if (outgoing)
+			e = captured_after_send(fd, (size_t)r);
 		if (!e)
 			continue;
-		if (fd_kind(e) == FDK_TCP && (fd_flags(e) & FDF_TCP_OPEN))
+		if (!counted && fd_kind(e) == FDK_TCP && (fd_flags(e) & FDF_TCP_OPEN))
 			__atomic_fetch_add(fd_seq(e, outgoing), (uint32_t)r, __ATOMIC_RELAXED);
 		UNSEEN_ONCE(said, "fd %d: %zu bytes moved with splice(2) between a pipe and a socket are not "
 			    "captured: a pipe cannot be read twice (TCP: a gap in the capture; said once)", fd, (size_t)r);

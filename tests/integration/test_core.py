@@ -206,6 +206,42 @@ assert got == b'HEAD' + data[1000:201000] + data[5000:105000] + b'MID' + b'X' * 
        "TAIL after the spliced bytes' gap")
 
 
+def test_splice_from_tcp_leaves_a_gap(env):
+    """Bytes a program splices from a TCP socket into a pipe never pass through it: the
+    received copy shows a gap there (the next segment's sequence number counts them, Wireshark
+    marks a segment not captured), and the process says so once.  The peer runs without the shim."""
+    cap = env.path("c.pcapng")
+    code = r"""
+import os, socket, subprocess, sys
+ls = socket.socket(); ls.bind(('127.0.0.1', 0)); ls.listen(1)
+env = {k: v for k, v in os.environ.items() if k != 'LD_PRELOAD' and not k.startswith('CLEARCAP')}
+peer = ("import socket, sys, time\n"
+        "c = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+        "for d in (b'AAAA', b'B' * 5000, b'CCCC'):\n"
+        "    c.sendall(d); time.sleep(0.2)\n")
+p = subprocess.Popen([sys.executable, '-c', peer, str(ls.getsockname()[1])], env=env)
+s, _ = ls.accept()
+assert s.recv(4) == b'AAAA'
+r, w = os.pipe(); n = 0
+while n < 5000:
+    n += os.splice(s.fileno(), w, 5000 - n)
+assert os.read(r, 6000) == b'B' * 5000
+got = b''
+while True:
+    d = s.recv(100)
+    if not d: break
+    got += d
+assert got == b'CCCC', got
+p.wait()
+"""
+    p = py(env, code, cap)
+    lines = [l for l in p.stderr.splitlines() if "clearcap" in l]
+    eq(len(lines), 1, "one line, for the splice: %r" % p.stderr)
+    ok("5000 bytes moved with splice" in lines[0], lines[0])
+    rows = tshark(cap, ["tcp.seq", "tcp.payload", "tcp.analysis.lost_segment"], "tcp.len > 0")
+    eq([(int(r[0]), bytes.fromhex(r[1]), r[2] != "") for r in rows], [(1, b"AAAA", False), (5005, b"CCCC", True)],
+       "received segments: the spliced bytes a gap")
+
 def test_raw_syscalls_as_libuv_makes_them(env):
     """Calls made through syscall(3), as libuv 1.44 makes them (close, sendmmsg, recvmmsg): a
     TCP socket closed by syscall(SYS_close) is forgotten, so the file opened next under its
