@@ -51,7 +51,7 @@ struct cc_counters {
 	 * warning went to its stderr, which a daemon may have sent to /dev/null.
 	 */
 	char start_why[160];
-	uint64_t rot_done;      /* of start_failed: processes that found the -W rotation's files written */
+	uint64_t rot_done;      /* processes that found the -W rotation's files written (not start_failed) */
 	uint64_t reserved[14];
 	/*
 	 * The files `clearcap ctl PID reopen FILE` switched processes to, so that the command names

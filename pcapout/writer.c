@@ -72,8 +72,12 @@ static long sys_write(int fd, const void *p, size_t n)
 	return syscall(SYS_write, fd, p, n);
 }
 
-/* The last warning said, for the counters page when the capture cannot start (cc_writer_start). */
-static char last_warn[sizeof(((struct cc_counters *)0)->start_why)];
+/*
+ * The last warning this thread said, for the counters page when the capture cannot start
+ * (cc_writer_start, on the thread that tried and said why): per thread, as warnings may come
+ * from several at once.
+ */
+static __thread char last_warn[sizeof(((struct cc_counters *)0)->start_why)];
 
 void cc_warn(const char *fmt, ...)
 {

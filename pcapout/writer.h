@@ -34,7 +34,6 @@ struct cc_writer_cfg {
 	const struct cc_hep_cfg *hep;   /* a HEP collector to send to as well, or NULL */
 };
 
-/* Copies the configuration; nothing is opened yet.  Returns 0. */
 /*
  * Hands over the counters page the shim mapped at start-up (to count itself loaded), to be this
  * process's from then on: a process that later drops its privileges or chroots could not map it
@@ -43,6 +42,7 @@ struct cc_writer_cfg {
 struct cc_counters;
 void cc_writer_adopt_counters(struct cc_counters *c);
 
+/* Copies the configuration; nothing is opened yet.  Returns 0. */
 int cc_writer_configure(const struct cc_writer_cfg *cfg);
 
 /*
