@@ -82,22 +82,6 @@ static void move_pending(struct cc_counters *c)
 	}
 }
 
-void cc_wc_map(void)
-{
-	struct cc_counters *c, *none = NULL;
-
-	if (__atomic_load_n(&W.shared, __ATOMIC_ACQUIRE))
-		return;
-	/* (From the writer's start, or from a program's thread declining a first packet: once.) */
-	c = cc_counters_map(W.counters_path);
-	if (!c)
-		return;
-	if (__atomic_compare_exchange_n(&W.shared, &none, c, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-		move_pending(c);
-	else
-		munmap(c, CC_COUNTERS_SIZE);
-}
-
 void cc_writer_adopt_counters(struct cc_counters *c)
 {
 	struct cc_counters *none = NULL;
@@ -106,6 +90,18 @@ void cc_writer_adopt_counters(struct cc_counters *c)
 		move_pending(c);
 	else
 		munmap(c, CC_COUNTERS_SIZE);
+}
+
+void cc_wc_map(void)
+{
+	struct cc_counters *c;
+
+	if (__atomic_load_n(&W.shared, __ATOMIC_ACQUIRE))
+		return;
+	/* (From the writer's start, or from a program's thread declining a first packet: once.) */
+	c = cc_counters_map(W.counters_path);
+	if (c)
+		cc_writer_adopt_counters(c);
 }
 
 static int map_tried;
