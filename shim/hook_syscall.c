@@ -12,6 +12,7 @@
  * (which makes its own system calls through syscall()) is the system call, unchanged.
  */
 #include "shim/capture.h"
+#include "shim/direct.h"
 #include "shim/hooks.h"
 
 #include <errno.h>
@@ -43,11 +44,7 @@ static long raw(long nr, const long *a)
 			 : "=a"(r)
 			 : "a"(nr), "D"(a[0]), "S"(a[1]), "d"(a[2]), "r"(r10), "r"(r8), "r"(r9)
 			 : "rcx", "r11", "memory");
-	if ((unsigned long)r > -4096UL) {
-		errno = (int)-r;
-		return -1;
-	}
-	return r;
+	return cc_direct_ret(r);        /* glibc's convention: -1 and errno */
 }
 #else
 #include <dlfcn.h>
