@@ -55,6 +55,28 @@ struct cc_counters *cc_counters_map(const char *path)
 	return c;
 }
 
+struct cc_tcp_gens *cc_counters_gens(const char *path)
+{
+	_Static_assert(sizeof(struct cc_tcp_gens) <= CC_COUNTERS_FILE_SIZE - CC_COUNTERS_SIZE, "generations page");
+	struct cc_tcp_gens *g = NULL;
+	struct stat st;
+	void *p;
+	int fd;
+
+	if (!path || !path[0])
+		return NULL;
+	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) == 0 && st.st_size >= CC_COUNTERS_FILE_SIZE) {
+		p = mmap(NULL, sizeof(*g), PROT_READ | PROT_WRITE, MAP_SHARED, fd, CC_COUNTERS_SIZE);
+		if (p != MAP_FAILED)
+			g = p;
+	}
+	syscall(SYS_close, fd);
+	return g;
+}
+
 /*
  * Counts made while the page was not mapped yet (count_early): the filter's declines,
  * impairment's four (a delayed datagram is counted when queued, before anything is stored),

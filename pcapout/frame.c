@@ -251,11 +251,12 @@ int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, unsigned len)
 }
 
 /*
- * Initial sequence number of the direction src -> dst, from the addresses alone.  When both ends
- * of a connection are captured (two processes, or one talking to itself), each side synthesizes
- * the same numbers, so the two copies of a segment line up as one stream in Wireshark.
+ * Initial sequence number of the direction src -> dst, from the addresses and the pair's
+ * generation.  When both ends of a connection are captured (two processes, or one talking to
+ * itself), each side synthesizes the same numbers, so the two copies of a segment line up as one
+ * stream in Wireshark.  Generation 0 is the addresses' hash alone; each next one is far from it.
  */
-uint32_t cc_tcp_isn(const struct cc_addr *src, const struct cc_addr *dst)
+uint32_t cc_tcp_isn(const struct cc_addr *src, const struct cc_addr *dst, unsigned gen)
 {
 	uint32_t h = 2166136261u;
 	const struct cc_addr *a[2] = { src, dst };
@@ -266,5 +267,51 @@ uint32_t cc_tcp_isn(const struct cc_addr *src, const struct cc_addr *dst)
 		h = (h ^ (a[k]->port >> 8)) * 16777619u;
 		h = (h ^ (a[k]->port & 0xff)) * 16777619u;
 	}
+	return h + (gen & 0xff) * 0x9e3779b1u;
+}
+
+/* One end's bytes in a pair's key: family, port, address. */
+static uint64_t key_end(uint64_t h, const struct cc_addr *a)
+{
+	h = (h ^ (a->family == AF_INET6)) * 1099511628211u;
+	h = (h ^ (a->port >> 8)) * 1099511628211u;
+	h = (h ^ (a->port & 0xff)) * 1099511628211u;
+	for (int i = 0; i < (a->family == AF_INET6 ? 16 : 4); i++)
+		h = (h ^ a->ip[i]) * 1099511628211u;
 	return h;
+}
+
+/* A pair's key, the same in either order (high 56 bits; never 0, an empty slot's). */
+static uint64_t pair_key(const struct cc_addr *a, const struct cc_addr *b)
+{
+	int n = a->family == AF_INET6 ? 16 : 4;
+	int c = a->family != b->family ? (a->family > b->family) - (a->family < b->family) :
+		a->port != b->port ? (a->port > b->port) - (a->port < b->port) : memcmp(a->ip, b->ip, (size_t)n);
+	uint64_t h = 14695981039346656037u;
+
+	h = c <= 0 ? key_end(key_end(h, a), b) : key_end(key_end(h, b), a);
+	h ^= h >> 29;
+	return (h << 8) ? h << 8 : 1u << 8;
+}
+
+unsigned cc_tcp_gen(const struct cc_tcp_gens *g, const struct cc_addr *a, const struct cc_addr *b)
+{
+	uint64_t k = pair_key(a, b);
+	uint64_t v = __atomic_load_n(&g->slot[(k >> 8) % CC_TCP_GEN_SLOTS], __ATOMIC_RELAXED);
+
+	return (v & ~(uint64_t)0xff) == k ? (unsigned)(v & 0xff) : 0;
+}
+
+void cc_tcp_gen_ended(struct cc_tcp_gens *g, const struct cc_addr *a, const struct cc_addr *b, unsigned gen)
+{
+	uint64_t k = pair_key(a, b);
+	uint64_t *s = &g->slot[(k >> 8) % CC_TCP_GEN_SLOTS];
+	uint64_t v = __atomic_load_n(s, __ATOMIC_RELAXED);
+	uint8_t next = (uint8_t)(gen + 1);
+
+	/* Up to the generation after gen, never back: each end of one connection ending counts once. */
+	do {
+		if ((v & ~(uint64_t)0xff) == k && (int8_t)(uint8_t)(next - (uint8_t)v) <= 0)
+			return;
+	} while (!__atomic_compare_exchange_n(s, &v, k | next, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 }

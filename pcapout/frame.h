@@ -46,11 +46,33 @@ struct sockaddr;
 int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, unsigned len);
 
 /*
- * The initial sequence number of a synthesized TCP stream src -> dst, from the addresses alone:
- * both captured ends, and the shim and the tracer, derive the same numbers, so that the copies
- * of a segment line up as one stream in Wireshark.
+ * The initial sequence number of a synthesized TCP stream src -> dst, from the addresses and the
+ * port pair's generation (below): both captured ends, and the shim and the tracer, derive the
+ * same numbers, so that the copies of a segment line up as one stream in Wireshark.
  */
-uint32_t cc_tcp_isn(const struct cc_addr *src, const struct cc_addr *dst);
+uint32_t cc_tcp_isn(const struct cc_addr *src, const struct cc_addr *dst, unsigned gen);
+
+/*
+ * Generations of TCP address pairs.  The kernel reuses a pair whose last connection ended
+ * (TIME_WAIT reuse, on by default for loopback; a client that binds its port), and Wireshark
+ * takes a SYN with the previous connection's sequence number for a retransmission of it: the new
+ * connection's bytes would all show as retransmitted, never dissected.  So a pair's generation
+ * goes up when one of its connections ends, and the next one starts from another number.  Every
+ * end that saw the pair's connections, in one process or two, counts the same.  A fixed table
+ * (2 KiB, lock-free, no allocation), direct-mapped: a pair whose slot another pair took since is
+ * back at generation 0, and a generation wraps at 256 (only the previous connection's number has
+ * to differ).  The caller owns the table (the shim: memory shared with its forked children).
+ */
+#define CC_TCP_GEN_SLOTS 256
+struct cc_tcp_gens {
+	uint64_t slot[CC_TCP_GEN_SLOTS];      /* high 56 bits: the pair's key; low 8: its generation */
+};
+
+/* The generation a connection between a and b (either order) opening now starts in. */
+unsigned cc_tcp_gen(const struct cc_tcp_gens *g, const struct cc_addr *a, const struct cc_addr *b);
+
+/* A connection between a and b that started in generation gen ended. */
+void cc_tcp_gen_ended(struct cc_tcp_gens *g, const struct cc_addr *a, const struct cc_addr *b, unsigned gen);
 
 struct cc_frame {
 	struct cc_addr src, dst;

@@ -19,6 +19,12 @@
 #define CC_COUNTERS_MAGIC   0x7370616372616c63ULL   /* "clearcaps" little-endian, truncated */
 #define CC_COUNTERS_VERSION 1
 #define CC_COUNTERS_SIZE    4096
+/*
+ * The file holds a second page: the generations of TCP address pairs (struct cc_tcp_gens,
+ * pcapout/frame.h) of every process of the run, so that a connection one process makes on a pair
+ * another process's connection used (the kernel reuses it) starts from other sequence numbers.
+ */
+#define CC_COUNTERS_FILE_SIZE (2 * CC_COUNTERS_SIZE)
 
 struct cc_counters {
 	uint64_t magic;
@@ -74,6 +80,10 @@ _Static_assert(__builtin_offsetof(struct cc_counters, names) == 64 * 8, "counter
  * pcapout/writer.c maps it when capture starts, the shim's start-up to count itself loaded.
  */
 struct cc_counters *cc_counters_map(const char *path);
+
+/* Maps the run's TCP generations page, the file's second (above); NULL when it has none. */
+struct cc_tcp_gens;
+struct cc_tcp_gens *cc_counters_gens(const char *path);
 
 /*
  * The control page of one captured process, shared with `clearcap ctl`.

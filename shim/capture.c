@@ -36,11 +36,13 @@ uint32_t cc_pid;
 
 /* ---- Nesting: the wire packet moved inside an SSL call ---- */
 
-static void nest_note(uint8_t proto, const struct cc_addr *local, const struct cc_addr *peer, int passive)
+static void nest_note(uint8_t proto, const struct cc_addr *local, const struct cc_addr *peer, int passive,
+		      uint8_t isn_gen)
 {
 	cc_nest.seen = 1;
 	cc_nest.proto = proto;
 	cc_nest.passive = (uint8_t)passive;
+	cc_nest.isn_gen = isn_gen;
 	cc_nest.local = *local;
 	cc_nest.peer = *peer;
 	cc_nest.local.family = cc_nest.peer.family = peer->family;
@@ -267,7 +269,7 @@ static void cap_udp(int fd, struct cc_fd *e, int outgoing, const struct sockaddr
 	}
 	if (!relayed) {
 		if (__builtin_expect(cc_nest.ssl != NULL, 0))
-			nest_note(IPPROTO_UDP, &local, &peer, 0);
+			nest_note(IPPROTO_UDP, &local, &peer, 0, 0);
 		if (__builtin_expect(dtls_matching(), 0))
 			cc_dm_datagram(iov, iovcnt, caplen, outgoing, outgoing ? &f.src : &f.dst, outgoing ? &f.dst : &f.src,
 				       ts);
@@ -315,7 +317,7 @@ void cc_cap_relay(int outgoing, const struct cc_relay *rl, uint64_t ts)
 
 	/* Plaintexts correlate with the end-to-end flow, as if there were no relay. */
 	if (__builtin_expect(cc_nest.ssl != NULL, 0))
-		nest_note(IPPROTO_UDP, &rl->relayed, &rl->peer, 0);
+		nest_note(IPPROTO_UDP, &rl->relayed, &rl->peer, 0, 0);
 	if (__builtin_expect(dtls_matching(), 0))
 		cc_dm_datagram(&in, 1, rl->len, outgoing, &rl->relayed, &rl->peer, ts);
 
@@ -363,14 +365,16 @@ void cc_tcp_connected(int fd, struct cc_fd *e, int active)
 {
 	uint64_t ts = cc_now();
 	uint32_t l, p;
+	unsigned gen;
 
 	cc_refresh_local(fd, e);
 	cc_refresh_peer(fd, e);
 	clear_flags(e, FDF_CONNECTING);
 	if (!(fd_flags(e) & FDF_PEER) || !(fd_flags(e) & FDF_LOCAL))
 		return;
-	l = cc_tcp_isn(&e->local, &e->peer);
-	p = cc_tcp_isn(&e->peer, &e->local);
+	gen = fd_isn_gen(e);
+	l = cc_tcp_isn(&e->local, &e->peer, gen);
+	p = cc_tcp_isn(&e->peer, &e->local, gen);
 	e->mss = (uint16_t)cc_sock_getint(fd, IPPROTO_TCP, TCP_MAXSEG, 1460);
 	if (e->mss < 536)
 		e->mss = 536;
@@ -407,7 +411,7 @@ void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov,
 			watch(e, iov, iovcnt, len);
 	}
 	if (__builtin_expect(cc_nest.ssl != NULL, 0))
-		nest_note(IPPROTO_TCP, &e->local, &e->peer, (fd_flags(e) & FDF_ACCEPTED) != 0);
+		nest_note(IPPROTO_TCP, &e->local, &e->peer, (fd_flags(e) & FDF_ACCEPTED) != 0, e->isn_gen);
 	ts = cc_now();
 	seq = __atomic_fetch_add(fd_seq(e, outgoing), (uint32_t)len, __ATOMIC_RELAXED);
 	tcp_frame(e, &f, outgoing, CC_TCP_PSH | CC_TCP_ACK);

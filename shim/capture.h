@@ -88,6 +88,7 @@ struct cc_nest {
 	int seen;               /* a wire packet went through during the call */
 	uint8_t proto;
 	uint8_t passive;        /* TCP: the local end accepted the connection */
+	uint8_t isn_gen;        /* TCP: the address pair's generation (cc_fd's isn_gen) */
 	struct cc_addr local, peer;
 	uint64_t in_key;        /* DTLS record a custom BIO's read callback handed over (dtlsmatch) */
 	const void *out_plain;  /* SSL_write's buffer, for a custom BIO's write callback */

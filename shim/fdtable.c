@@ -18,12 +18,21 @@ int cc_udp_duped;
 uint32_t cc_fd_gen = 1;         /* (a hot lane never filled holds 0) */
 static struct cc_tcpshare private_shares[CC_TCP_SHARES];
 struct cc_tcpshare *cc_tcp_shares = private_shares;
+static struct cc_tcp_gens private_gens;
+struct cc_tcp_gens *cc_tcp_gens = &private_gens;
 static int forking;             /* between the fork handlers' prepare and done */
 
-void cc_fd_init(void)
+void cc_fd_init(struct cc_tcp_gens *gens)
 {
 	struct cc_tcpshare *p;
+	struct cc_tcp_gens *g = gens;
 
+	if (cc_tcp_gens == &private_gens) {
+		if (!g)
+			g = mmap(NULL, sizeof(private_gens), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (g != MAP_FAILED)
+			__atomic_store_n(&cc_tcp_gens, g, __ATOMIC_RELEASE);
+	}
 	if (cc_tcp_shares != private_shares)
 		return;
 	for (unsigned i = 0; i < CC_TCP_SHARES; i++)
@@ -130,6 +139,7 @@ void cc_fd_dup_tcp(struct cc_fd *o, int newfd)
 
 	if (!n || n == o)
 		return;
+	cc_fd_tcp_ended(n);
 	cc_fd_unshare(n);
 	s = share_of(o);
 	if (s)
@@ -138,6 +148,7 @@ void cc_fd_dup_tcp(struct cc_fd *o, int newfd)
 	n->tos = o->tos;
 	n->ttl = o->ttl;
 	n->mcast_ttl = o->mcast_ttl;
+	n->isn_gen = o->isn_gen;
 	n->mcast_if = o->mcast_if;
 	n->gso_size = o->gso_size;
 	n->mss = o->mss;
@@ -229,11 +240,18 @@ struct cc_fd *cc_fd_get(int fd)
 	return &c[u & (CHUNK - 1)];
 }
 
+void cc_fd_tcp_ended(const struct cc_fd *e)
+{
+	if (fd_kind(e) == FDK_TCP && (fd_flags(e) & FDF_TCP_OPEN))
+		cc_tcp_gen_ended(__atomic_load_n(&cc_tcp_gens, __ATOMIC_ACQUIRE), &e->local, &e->peer, e->isn_gen);
+}
+
 void cc_fd_reset(int fd)
 {
 	struct cc_fd *e = cc_fd_peek(fd);
 
 	if (e && fd_kind(e) != FDK_UNKNOWN) {
+		cc_fd_tcp_ended(e);
 		__atomic_store_n(&e->kind, FDK_UNKNOWN, __ATOMIC_RELEASE);
 		__atomic_store_n(&e->flags, 0, __ATOMIC_RELAXED);
 		cc_fd_unshare(e);
@@ -252,6 +270,7 @@ void cc_fd_reset_range(unsigned lo, unsigned hi, void (*closing)(int fd, struct 
 			if (fd >= lo && fd <= hi && fd_kind(&c[i]) != FDK_UNKNOWN) {
 				if (closing)
 					closing((int)fd, &c[i]);
+				cc_fd_tcp_ended(&c[i]);
 				__atomic_store_n(&c[i].kind, FDK_UNKNOWN, __ATOMIC_RELEASE);
 				__atomic_store_n(&c[i].flags, 0, __ATOMIC_RELAXED);
 				cc_fd_unshare(&c[i]);

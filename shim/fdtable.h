@@ -49,6 +49,7 @@ struct cc_fd {
 	uint8_t kind;           /* enum cc_fd_kind; written last when an entry is set up */
 	uint8_t family;         /* socket's own family: AF_INET or AF_INET6 */
 	uint8_t tos, ttl, mcast_ttl;
+	uint8_t isn_gen;        /* TCP: the address pair's generation the stream started in (cc_tcp_gen) */
 	uint16_t flags;         /* atomic updates */
 	uint16_t gso_size;      /* UDP_SEGMENT socket option */
 	uint16_t mss;
@@ -84,13 +85,32 @@ struct cc_tcpshare {
 } __attribute__((aligned(64)));         /* (streams of different processes: lines of their own) */
 extern struct cc_tcpshare *cc_tcp_shares;
 
+/*
+ * Generations of TCP address pairs (pcapout/frame.h): a connection on a pair the kernel reuses
+ * starts from other sequence numbers than the last.  Shared with forked children, as the pool is.
+ */
+extern struct cc_tcp_gens *cc_tcp_gens;
+
+/* e's TCP stream starts: the generation its numbers come from (kept in e, given to cc_tcp_isn). */
+static inline unsigned fd_isn_gen(struct cc_fd *e)
+{
+	e->isn_gen = (uint8_t)cc_tcp_gen(cc_tcp_gens, &e->local, &e->peer);
+	return e->isn_gen;
+}
+
+/* e's entry is reset or reused: a stream it had open ends, and its pair's generation goes up. */
+void cc_fd_tcp_ended(const struct cc_fd *e);
+
 static inline unsigned share_refs(const struct cc_tcpshare *t)
 {
 	return __atomic_load_n(&t->refs_gen, __ATOMIC_ACQUIRE) & 0xffff;
 }
 
-/* At start, before any hook: the pool becomes memory shared with forked children. */
-void cc_fd_init(void);
+/*
+ * At start, before any hook: the pool becomes memory shared with forked children, and the
+ * generations too, or the run's page of them when the wrapper's counters file has one (gens).
+ */
+void cc_fd_init(struct cc_tcp_gens *gens);
 
 /*
  * Fork handlers.  prepare (parent, before fork): each open TCP stream, and each that has a share

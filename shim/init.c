@@ -172,7 +172,8 @@ static void load(void)
 		cc_verbose_loaded(file);
 		cc_sm_init();
 		cc_impair_init();
-		cc_fd_init();
+		/* The run's page of TCP generations, when under the wrapper (pcapout/pages.h). */
+		cc_fd_init(cc_cfg.counters[0] && !getauxval(AT_SECURE) ? cc_counters_gens(cc_cfg.counters) : NULL);
 		set_comment();
 		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 		/* Last: the hooks' "on" paths use cc_real without REAL(), found above. */

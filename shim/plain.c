@@ -79,16 +79,16 @@ void cc_plain_frame(const struct cc_plainflow *pf, struct cc_frame *f, int outgo
 }
 
 /* The plaintext stream of a TLS connection has its own sequence space, apart from the wire's. */
-static uint32_t plain_isn(const struct cc_addr *src, const struct cc_addr *dst)
+static uint32_t plain_isn(const struct cc_addr *src, const struct cc_addr *dst, unsigned gen)
 {
-	return cc_tcp_isn(src, dst) ^ 0x5ca1ab1e;
+	return cc_tcp_isn(src, dst, gen) ^ 0x5ca1ab1e;
 }
 
 /* The plaintext stream's handshake, opened by whichever end opened the TCP connection. */
 static void plain_tcp_open(struct cc_plainflow *pf, uint64_t ts, const char *note)
 {
 	struct cc_frame f;
-	uint32_t l = plain_isn(&pf->local, &pf->peer), p = plain_isn(&pf->peer, &pf->local);
+	uint32_t l = plain_isn(&pf->local, &pf->peer, pf->isn_gen), p = plain_isn(&pf->peer, &pf->local, pf->isn_gen);
 	int act = !pf->passive;                 /* 1: the SYN is ours (outgoing) */
 	uint32_t a = act ? l : p, b = act ? p : l;
 

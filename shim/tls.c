@@ -190,7 +190,7 @@ static void wire_sent(const struct cc_fd *fe, const struct iovec *iov, int iovcn
 				continue;
 			struct cc_nest n = { .seen = 1, .proto = IPPROTO_TCP,
 					     .passive = (fd_flags(fe) & FDF_ACCEPTED) != 0,
-					     .local = fe->local, .peer = fe->peer };
+					     .isn_gen = fe->isn_gen, .local = fe->local, .peer = fe->peer };
 			struct sessent *e = ent_of(w->lib, w->sess);
 			if (e)
 				set_flow(e, &n);
@@ -336,6 +336,7 @@ static int flow_from_fd(int fd, struct cc_plainflow *pf)
 		return -1;
 	pf->proto = fd_kind(e) == FDK_TCP ? IPPROTO_TCP : IPPROTO_UDP;
 	pf->passive = (fd_flags(e) & FDF_ACCEPTED) != 0;
+	pf->isn_gen = e->isn_gen;
 	pf->local = e->local;
 	pf->peer = e->peer;
 	pf->local.family = pf->peer.family;
@@ -344,8 +345,8 @@ static int flow_from_fd(int fd, struct cc_plainflow *pf)
 
 static int same_flow(const struct cc_plainflow *pf, const struct cc_nest *n)
 {
-	return pf->proto == n->proto && memcmp(&pf->local, &n->local, sizeof(n->local)) == 0 &&
-	       memcmp(&pf->peer, &n->peer, sizeof(n->peer)) == 0;
+	return pf->proto == n->proto && pf->isn_gen == n->isn_gen &&
+	       memcmp(&pf->local, &n->local, sizeof(n->local)) == 0 && memcmp(&pf->peer, &n->peer, sizeof(n->peer)) == 0;
 }
 
 /* A new flow (ICE switched pairs, a reconnect) starts a new plaintext stream. */
@@ -356,6 +357,7 @@ static void set_flow(struct sessent *e, const struct cc_nest *n)
 	memset(&e->pf, 0, sizeof(e->pf));
 	e->pf.proto = n->proto;
 	e->pf.passive = n->passive;
+	e->pf.isn_gen = n->isn_gen;
 	e->pf.local = n->local;
 	e->pf.peer = n->peer;
 }

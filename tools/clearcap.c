@@ -88,6 +88,7 @@ struct counters {
 	char path[PATH_MAX];
 	const char *file;       /* the capture file, for the live count */
 	struct cc_counters *page;
+	struct cc_tcp_gens *gens;       /* the file's second page, or NULL */
 };
 
 #define MAX_FILES 16     /* files of a run named in the summary (ctl reopen); more are counted */
@@ -1018,7 +1019,7 @@ static void counters_create(struct counters *cn)
 	fd = mkostemp(cn->path, O_CLOEXEC);
 	if (fd < 0)
 		die("cannot create a counters file in %s: %s", tmp, strerror(errno));
-	if (ftruncate(fd, CC_COUNTERS_SIZE) < 0) {
+	if (ftruncate(fd, CC_COUNTERS_FILE_SIZE) < 0) {
 		int e = errno;
 
 		unlink(cn->path);
@@ -1031,6 +1032,10 @@ static void counters_create(struct counters *cn)
 		unlink(cn->path);
 		die("cannot map %s: %s", cn->path, strerror(e));
 	}
+	/* The run's TCP generations (pcapout/pages.h), for the tracer's processes as for the shim's. */
+	cn->gens = mmap(NULL, sizeof(*cn->gens), PROT_READ | PROT_WRITE, MAP_SHARED, fd, CC_COUNTERS_SIZE);
+	if (cn->gens == MAP_FAILED)
+		cn->gens = NULL;
 	close(fd);
 	cn->page = map;
 	__atomic_store_n(&cn->page->version, (uint64_t)CC_COUNTERS_VERSION, __ATOMIC_RELAXED);
@@ -1835,6 +1840,7 @@ static int cmd_run(int argc, char **argv)
 	counters_create(&cn);
 	cn.file = file;
 	tc.counters = cn.page;
+	tc.gens = cn.gens;
 	struct cc_heprelay *relay = NULL;
 	static char relay_url[64];
 	if (o.hep_tls && !tracing) {

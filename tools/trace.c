@@ -534,6 +534,8 @@ int cc_trace_run(pid_t pid, const struct cc_trace_cfg *cfg)
 	int st, armed = 0, live;
 
 	cc_tout_counters(cfg->counters);
+	if (cfg->gens)
+		cc_trace_gens = cfg->gens;
 	while (waitpid(pid, &st, WUNTRACED) < 0)
 		if (errno != EINTR)
 			return 2 << 8;

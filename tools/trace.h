@@ -27,6 +27,7 @@ struct cc_trace_cfg {
 	int append;
 	const char *filter;             /* -f expression, or NULL */
 	struct cc_counters *counters;   /* the run's counters page */
+	struct cc_tcp_gens *gens;       /* the run's TCP generations page, or NULL (pcapout/pages.h) */
 	const sigset_t *waited;         /* signals the wrapper takes: SIGCHLD and the forwarded ones */
 	const sigset_t *ignored;        /* forwarded signals inherited as ignored: never passed on */
 };

@@ -25,6 +25,7 @@ enum tfd_kind { TFD_UNKNOWN = 0, TFD_OTHER, TFD_UDP, TFD_TCP };
 
 struct tfd {
 	uint8_t kind, family, flags;
+	uint8_t isn_gen;        /* TCP: the address pair's generation the stream started in */
 	uint16_t mss;
 	struct cc_addr local, peer;
 	uint32_t snd_seq, rcv_seq;
@@ -63,6 +64,12 @@ struct tfd *cc_tfd_lookup(struct tproc *p, int64_t fd);
 /* The entry for fd when it is already known as a UDP or TCP socket, else NULL (no look). */
 struct tfd *cc_tfd_peek(struct tproc *p, int64_t fd);
 void cc_tfd_forget(struct tproc *p, int64_t fd);
+
+/*
+ * Generations of TCP address pairs (pcapout/frame.h): one table for every traced process, the
+ * run's page (shared with the processes the shim captures) when the wrapper gives one.
+ */
+extern struct cc_tcp_gens *cc_trace_gens;
 /* Our own copy of the program's descriptor fd (pidfd_getfd), or -1; the caller closes it. */
 int cc_tfd_copy(struct tproc *p, int fd);
 /* Re-reads a socket's addresses (after bind, connect, or its first send). */

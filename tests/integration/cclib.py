@@ -292,3 +292,26 @@ class Screen:
                     self.down()
                 self.grid[self.y][self.x] = c
                 self.x += 1
+
+
+def reused_pair_streams(cap, n, sport, cport):
+    """Checks a capture of `trace_peer reuse n`: each connection on the one address pair is a
+    stream of its own in tshark, with its own bytes, never a retransmission of the one before."""
+    rows = [dict(zip(["stream", "pkttype", "syn", "ack", "payload", "retrans", "reused"], r + [""] * 7))
+            for r in tshark(cap, ["tcp.stream", "sll.pkttype", "tcp.flags.syn", "tcp.flags.ack", "tcp.payload",
+                                  "tcp.analysis.retransmission", "tcp.analysis.reused_ports"],
+                            "tcp.port == %d && tcp.port == %d" % (sport, cport))]
+    streams = sorted({int(r["stream"]) for r in rows})
+    eq(len(streams), n, "one stream per connection on the reused pair")
+    for i, s in enumerate(streams):
+        got = [bytes.fromhex(r["payload"]) for r in rows if int(r["stream"]) == s and r["payload"]]
+        eq(sorted(set(got)), [b"answer %d\n" % i, b"request %d\n" % i], "stream %d's own bytes" % i)
+    # A segment's first copy is never taken for a retransmission (both ends in one process: the
+    # second copy is; the accepting end's SYN-ACK comes after the connecting end's copy of it):
+    # the data each end sent, and each connection's SYN, a new one on reused ports after the first.
+    sent = [r for r in rows if r["pkttype"] == "4"]
+    eq([r for r in sent if r["retrans"] and r["payload"]], [], "data sent taken for retransmissions")
+    syns = [r for r in sent if r["syn"] == "1" and r["ack"] == "0"]
+    eq([r for r in syns if r["retrans"]], [], "SYNs taken for retransmissions")
+    eq(len(syns), n, "SYNs sent")
+    eq(sum(1 for r in syns if r["reused"]), n - 1, "SYNs on reused ports")

@@ -149,6 +149,22 @@ assert res[0] == payload and reply == b'thanks %d' % len(payload)
     ok(mss <= 65483, "segment larger than loopback MSS: %d" % mss)
 
 
+def test_tcp_reused_address_pair_is_a_new_stream(env):
+    """The kernel reuses a client port for the same server once the last connection ended (TIME_WAIT
+    reuse is on for loopback by default, or the client binds its port): each connection starts
+    from new sequence numbers, or Wireshark would take all its bytes for retransmissions of the
+    last one's (a TLS ClientHello then goes undissected: seen in CI, 119 of 120).  Both ends in one
+    process, each closing its side."""
+    cclib.need("gcc")
+    exe = env.path("trace_peer")
+    cclib.run(["gcc", "-O1", "-pthread", "-o", exe, os.path.join(HERE, "trace_peer.c")])
+    cap = env.path("c.pcapng")
+    n = 4
+    p = cclib.run([exe, "reuse", str(n)], env=env.env(cap))
+    k = dict(l.split() for l in p.stdout.splitlines())
+    cclib.reused_pair_streams(cap, n, int(k["server_port"]), int(k["client_port"]))
+
+
 def test_sendfile_and_splice_to_tcp(env):
     """Bytes the kernel moves below the hooks on a TCP connection: sendfile's (socket.sendfile
     with an offset, os.sendfile from the file position) are read again from the file and

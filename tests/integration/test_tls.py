@@ -243,6 +243,111 @@ def test_curl_https_dissected(env):
     ok(b.startswith(b"HTTP/1.0 200 ok") and b[b.index(b"\r\n\r\n") + 4:] == page, "response body = page")
 
 
+RECONNECT_SERVER = r"""
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(4)
+print(l.getsockname()[1], flush=True)
+while True:
+    c = ctx.wrap_socket(l.accept()[0], server_side=True)
+    req = b''
+    while not req.endswith(b'\r\n\r\n'):
+        req += c.recv(1000)
+    c.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok')
+    c.close()           # first: the client's end of the pair is free at once
+"""
+
+RECONNECT_CLIENT = r"""
+import errno, socket, ssl, sys, time
+port, first, n, cport = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+for i in range(first, first + n):
+    for tries in range(100):
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(('127.0.0.1', cport)); s.connect(('127.0.0.1', port)); break
+        except OSError as e:
+            if e.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL): raise
+            s.close(); time.sleep(0.05)
+    cport = s.getsockname()[1]
+    with ctx.wrap_socket(s) as t:
+        t.sendall(b'GET /page%d HTTP/1.0\r\n\r\n' % i)
+        got = b''
+        while True:
+            d = t.recv(1000)
+            if not d: break
+            got += d
+        assert got.endswith(b'ok'), got
+print(cport)
+"""
+
+
+# One client process per connection, each exec'd afresh, under one wrapper run.
+RECONNECT_DRIVER = r"""
+import subprocess, sys
+client, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cport = '0'
+for i in range(n):
+    cport = subprocess.run([sys.executable, '-c', client, port, str(i), '1', cport], check=True,
+                           capture_output=True, text=True).stdout.strip()
+print(cport)
+"""
+
+
+def _reconnects(env, cap, n, processes):
+    cert, key = make_cert(env)
+    srv = subprocess.Popen([cclib.PY, "-c", RECONNECT_SERVER, cert, key], env=env.env(preload=False),
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(srv.stdout.readline())
+        if processes:
+            p = cclib.run([env.tool, "-q", "-w", cap, "--", cclib.PY, "-c", RECONNECT_DRIVER, RECONNECT_CLIENT,
+                           str(port), str(n)], env=env.env(preload=False))
+        else:
+            p = cclib.py(env, RECONNECT_CLIENT, cap, args=[str(port), "0", str(n), "0"])
+        return port, int(p.stdout)
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def test_tls_reconnects_from_one_port(env):
+    """A CPython client makes three TLS connections one after another from one local port (it
+    binds it), the server closing each first: the kernel reuses the address pair, and each
+    connection is a stream of its own in tshark, on the wire (decrypted from the file's secrets
+    alone) and on plaintext.  (Without generations Wireshark took every connection after the
+    first for retransmissions of it: no ClientHello, nothing decrypted.)"""
+    cap = env.path("c.pcapng")
+    n = 3
+    port, cport = _reconnects(env, cap, n, processes=False)
+    _reconnected(cap, n, port, cport)
+
+
+def test_tls_reconnects_from_one_port_in_new_processes(env):
+    """The same with each connection made by a process of its own, under one wrapper run: the
+    run's processes share the generations (the counters file's second page)."""
+    cap = env.path("c.pcapng")
+    n = 3
+    port, cport = _reconnects(env, cap, n, processes=True)
+    _reconnected(cap, n, port, cport)
+
+
+def _reconnected(cap, n, port, cport):
+    tls = ["-d", "tcp.port==%d,tls" % port]
+    syns = tshark(cap, ["tcp.srcport", "tcp.analysis.reused_ports"], WIRE + " && tcp.flags.syn == 1 && tcp.flags.ack == 0")
+    eq([r[0] for r in syns], [str(cport)] * n, "each connection from the one local port")
+    eq(sum(1 for r in syns if r[1:] and r[1]), n - 1, "SYNs on reused ports")
+    eq(cclib.tshark_count(cap, WIRE + " && tcp.analysis.retransmission"), 0, "wire segments taken for retransmissions")
+    eq(cclib.tshark_count(cap, WIRE + " && tls.handshake.type == 1", extra=tls), n, "ClientHellos on the wire")
+    wire = tshark(cap, ["tcp.stream", "http.request.uri"], WIRE + " && http.request", extra=["-o", "tls.keylog_file:"] + tls)
+    eq(sorted(r[1] for r in wire), ["/page%d" % i for i in range(n)], "requests decrypted from the file alone")
+    eq(len({r[0] for r in wire}), n, "in a wire stream each")
+    plain = tshark(cap, ["tcp.stream", "http.request.uri"], PLAIN + " && http.request")
+    eq(sorted(r[1] for r in plain), ["/page%d" % i for i in range(n)], "requests on plaintext")
+    eq(len({r[0] for r in plain}), n, "in a plaintext stream each")
+    eq(cclib.tshark_count(cap, PLAIN + " && tcp.analysis.retransmission"), 0, "plaintext segments taken for retransmissions")
+
+
 def test_wrapper_summary_counts_plaintext(env):
     """The exit summary says how many plaintext records there were and how their flows were found."""
     cert, key = make_cert(env)

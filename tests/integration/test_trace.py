@@ -170,6 +170,16 @@ def test_trace_static_tcp(env):
     ok(not any(r["tcp.analysis.lost_segment"] for r in rows), "tshark finds no lost segment")
 
 
+def test_trace_reused_address_pair(env):
+    """The tracer's TCP streams on a reused address pair start from new sequence numbers too."""
+    exe = _static_peer(env)
+    cap = env.path("reuse.pcapng")
+    n = 4
+    p = cclib.run([env.tool, "-w", cap, "--", exe, "reuse", str(n)], env=env.env(preload=False))
+    k = _keys(p.stdout)
+    cclib.reused_pair_streams(cap, n, k["server_port"], k["client_port"])
+
+
 def test_trace_static_sendfile(env):
     """A static server sends with sendfile(2), with an offset and from the file position, and
     with splice(2) from a pipe, to a forked client: the sendfile bytes are read again from the

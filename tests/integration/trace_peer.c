@@ -14,6 +14,9 @@
  *   trace_peer sendfile F    a server sends a forked client "HEAD", F's bytes 1000..21000 by
  *                            sendfile with an offset, 5000..15000 by sendfile from the file
  *                            position, "MID", 3000 'X' spliced from a pipe, and "TAIL"
+ *   trace_peer reuse N       N TCP connections one after another from one client port to one
+ *                            server port, both ends in this process: "request I" and "answer I",
+ *                            the server closing first (the kernel reuses the address pair)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -308,6 +312,55 @@ static int sendfile_mode(const char *path)
 	return 0;
 }
 
+/* A client socket bound to port (0: any), connected to the server's; retried while the pair is busy. */
+static int reuse_connect(int port, int sport)
+{
+	struct sockaddr_in a = loopback(port), s = loopback(sport);
+	int one = 1;
+
+	for (int tries = 0; tries < 100; tries++) {
+		int c = socket(AF_INET, SOCK_STREAM, 0);
+		if (c < 0 || setsockopt(c, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+			die("socket");
+		if (bind(c, (struct sockaddr *)&a, sizeof a) == 0 && connect(c, (struct sockaddr *)&s, sizeof s) == 0)
+			return c;
+		if (errno != EADDRINUSE && errno != EADDRNOTAVAIL)
+			die("connect");
+		close(c);
+		usleep(50000);
+	}
+	die("reuse");
+	return -1;
+}
+
+static int reuse(int n)
+{
+	struct sockaddr_in a = loopback(0);
+	int l = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+	char buf[64];
+
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0)
+		die("listen");
+	for (int i = 0; i < n; i++) {
+		int c = reuse_connect(port, port_of(l)), s = accept(l, NULL, NULL), len;
+		if (s < 0)
+			die("accept");
+		port = port_of(c);
+		len = snprintf(buf, sizeof buf, "request %d\n", i);
+		if (write(c, buf, (size_t)len) != len || read(s, buf, sizeof buf) != len)
+			die("request");
+		len = snprintf(buf, sizeof buf, "answer %d\n", i);
+		if (write(s, buf, (size_t)len) != len)
+			die("answer");
+		close(s);
+		while (read(c, buf, sizeof buf) > 0)
+			;
+		close(c);
+	}
+	printf("server_port %d\nclient_port %d\n", port_of(l), port);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -323,11 +376,13 @@ int main(int argc, char **argv)
 		return noname(atoi(argv[2]));
 	if (argc >= 3 && strcmp(argv[1], "sendfile") == 0)
 		return sendfile_mode(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "reuse") == 0)
+		return reuse(atoi(argv[2]));
 	if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
 		printf("ready %d\n", (int)getpid());
 		for (;;)
 			pause();
 	}
-	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F | noname N | sendfile F\n");
+	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F | noname N | sendfile F | reuse N\n");
 	return 2;
 }

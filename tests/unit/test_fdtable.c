@@ -56,7 +56,7 @@ static void child_leaves_open(void)
 
 START_TEST(test_fork_shares_the_stream)
 {
-	cc_fd_init();
+	cc_fd_init(NULL);
 	struct cc_fd *e = open_stream(40, 1000, 5000);
 	ck_assert_ptr_null(fd_share(e));
 	ck_assert_int_eq(in_child(child_sends_and_closes), 0);
@@ -81,7 +81,7 @@ static void child_exits(void)
 
 START_TEST(test_dup_then_fork_counts_each_descriptor)
 {
-	cc_fd_init();
+	cc_fd_init(NULL);
 	struct cc_fd *e = open_stream(44, 1, 1);
 	cc_fd_dup_tcp(e, 45);
 	ck_assert(!fd_last_ref(e));
@@ -99,7 +99,7 @@ static unsigned refs_of(const struct cc_fd *e)
 
 START_TEST(test_close_decides_on_the_count)
 {
-	cc_fd_init();
+	cc_fd_init(NULL);
 	struct cc_fd *e = open_stream(50, 1, 1);
 	cc_fd_dup_tcp(e, 51);
 	struct cc_fd *f = cc_fd_peek(51);
@@ -119,7 +119,7 @@ END_TEST
 
 START_TEST(test_fork_counts_a_shared_stream_not_open_yet)
 {
-	cc_fd_init();
+	cc_fd_init(NULL);
 	struct cc_fd *e = open_stream(59, 1, 1);
 	e->flags = 0;                                   /* a connect under way */
 	cc_fd_dup_tcp(e, 60);
@@ -139,7 +139,7 @@ END_TEST
 
 START_TEST(test_count_at_the_top_stays)
 {
-	cc_fd_init();
+	cc_fd_init(NULL);
 	struct cc_fd *e = open_stream(62, 1, 1);
 	cc_fd_dup_tcp(e, 63);
 	struct cc_tcpshare *t = fd_share(e);

@@ -156,6 +156,51 @@ START_TEST(udp6_truncated_keeps_lengths)
 }
 END_TEST
 
+/* A reused address pair: each connection after one that ended starts from another number. */
+START_TEST(tcp_isn_generations)
+{
+	static struct cc_tcp_gens g;
+	struct cc_addr a = { AF_INET, 45678, { 127, 0, 0, 1 } }, b = { AF_INET, 443, { 127, 0, 0, 1 } };
+	struct cc_addr c = { AF_INET6, 45678, { 0 } }, d = { AF_INET6, 443, { 0 } };
+
+	c.ip[15] = d.ip[15] = 1;
+	/* Generation 0 is the addresses alone, as before generations; either direction differs. */
+	ck_assert_uint_eq(cc_tcp_gen(&g, &a, &b), 0);
+	ck_assert_uint_ne(cc_tcp_isn(&a, &b, 0), cc_tcp_isn(&b, &a, 0));
+	ck_assert_uint_ne(cc_tcp_isn(&a, &b, 0), cc_tcp_isn(&a, &b, 1));
+	/* Both ends of the connection end it: the pair goes up once, whichever order it is named in. */
+	cc_tcp_gen_ended(&g, &a, &b, 0);
+	cc_tcp_gen_ended(&g, &b, &a, 0);
+	ck_assert_uint_eq(cc_tcp_gen(&g, &a, &b), 1);
+	ck_assert_uint_eq(cc_tcp_gen(&g, &b, &a), 1);
+	/* An old connection's end, seen late, never takes it back. */
+	cc_tcp_gen_ended(&g, &a, &b, 0);
+	ck_assert_uint_eq(cc_tcp_gen(&g, &a, &b), 1);
+	/* Another pair (the same ports over IPv6) is apart. */
+	ck_assert_uint_eq(cc_tcp_gen(&g, &c, &d), 0);
+	cc_tcp_gen_ended(&g, &d, &c, 0);
+	ck_assert_uint_eq(cc_tcp_gen(&g, &c, &d), 1);
+	ck_assert_uint_eq(cc_tcp_gen(&g, &a, &b), 1);
+	/* Round the 8-bit wrap: each next connection's number still differs from the last one's. */
+	for (unsigned i = 1; i < 300; i++) {
+		unsigned gen = cc_tcp_gen(&g, &a, &b);
+		ck_assert_uint_eq(gen, i & 0xff);
+		cc_tcp_gen_ended(&g, &a, &b, gen);
+		ck_assert_uint_ne(cc_tcp_isn(&a, &b, cc_tcp_gen(&g, &a, &b)), cc_tcp_isn(&a, &b, gen));
+	}
+	/* A pair another took the slot from is back at 0 (the table is direct-mapped, no allocation). */
+	unsigned moved = 0;
+	for (unsigned p = 1; p < 5000 && cc_tcp_gen(&g, &a, &b); p++) {
+		struct cc_addr o = a;
+		o.port = (uint16_t)p;
+		cc_tcp_gen_ended(&g, &o, &b, 0);
+		moved = p;
+	}
+	ck_assert_uint_eq(cc_tcp_gen(&g, &a, &b), 0);
+	ck_assert_uint_gt(moved, 0);
+}
+END_TEST
+
 START_TEST(tcp_frame_and_skip)
 {
 	struct cc_frame f = udp4();
@@ -1228,6 +1273,7 @@ static Suite *suite(void)
 	tcase_add_test(t, ring_stale_bytes_never_published);
 	tcase_add_test(t, udp4_frame_fields_and_checksums);
 	tcase_add_test(t, udp6_truncated_keeps_lengths);
+	tcase_add_test(t, tcp_isn_generations);
 	tcase_add_test(t, tcp_frame_and_skip);
 	tcase_add_test(t, pcapng_record_layout);
 	tcase_add_test(t, udp4_one_pass_record_equals_general);

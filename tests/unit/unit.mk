@@ -28,9 +28,9 @@ $(BUILD)/tests/test_ownfd: tests/unit/test_ownfd.c tests/unit/check_main.h $(BUI
 
 # shim/fdtable.c: a TCP stream shared by descriptors and forked processes, across real forks.
 UNIT_TESTS += $(BUILD)/tests/test_fdtable
-$(BUILD)/tests/test_fdtable: tests/unit/test_fdtable.c tests/unit/check_main.h $(BUILD)/obj/shim/fdtable.o $(HEADERS)
+$(BUILD)/tests/test_fdtable: tests/unit/test_fdtable.c tests/unit/check_main.h $(BUILD)/obj/shim/fdtable.o $(BUILD)/obj/pcapout/frame.o $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_fdtable.c $(BUILD)/obj/shim/fdtable.o $(CHECK_LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_fdtable.c $(BUILD)/obj/shim/fdtable.o $(BUILD)/obj/pcapout/frame.o $(CHECK_LIBS)
 
 # shim/tcpinfo.c: a joined stream's byte counts, against real loopback connections.
 UNIT_TESTS += $(BUILD)/tests/test_tcpinfo
