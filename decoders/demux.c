@@ -69,6 +69,36 @@ enum cc_class cc_demux(const uint8_t *p, size_t len)
 	return CC_CLASS_OTHER;
 }
 
+int cc_demux_service_port(uint16_t port)
+{
+	switch (port) {
+	case 53:        /* DNS */
+	case 67:        /* DHCP */
+	case 68:
+	case 123:       /* NTP */
+	case 137:       /* NetBIOS */
+	case 138:
+	case 161:       /* SNMP */
+	case 162:
+	case 514:       /* syslog */
+	case 546:       /* DHCPv6 */
+	case 547:
+	case 1900:      /* SSDP */
+	case 5353:      /* mDNS (WebRTC's .local candidates are resolved there) */
+	case 5355:      /* LLMNR */
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+enum cc_class cc_demux_udp(const uint8_t *p, size_t len, uint16_t sport, uint16_t dport)
+{
+	if (cc_demux_service_port(sport) || cc_demux_service_port(dport))
+		return CC_CLASS_OTHER;
+	return cc_demux(p, len);
+}
+
 const char *cc_class_name(enum cc_class c)
 {
 	switch (c) {

@@ -22,6 +22,19 @@ enum cc_class {
 /* Classify one datagram by its first byte (and second, for RTP vs RTCP). */
 enum cc_class cc_demux(const uint8_t *p, size_t len);
 
+/*
+ * Whether a UDP port is a service's that never carries RTC media and whose datagrams start with
+ * bytes in RFC 7983's ranges all the same: DNS (a query's id is its first two bytes: one in four
+ * reads as RTP), mDNS, LLMNR, NTP, DHCP, NetBIOS, SNMP, syslog, SSDP.
+ */
+int cc_demux_service_port(uint16_t port);
+
+/*
+ * cc_demux for a UDP datagram between ports sport and dport: CC_CLASS_OTHER when either is a
+ * service's (above), what the bytes say otherwise.
+ */
+enum cc_class cc_demux_udp(const uint8_t *p, size_t len, uint16_t sport, uint16_t dport);
+
 /* Tell RTP from RTCP for a packet already known to be one of them. */
 int cc_demux_is_rtcp(const uint8_t *p, size_t len);
 

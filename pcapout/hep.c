@@ -255,11 +255,11 @@ int cc_hep_parse_record(enum cc_format fmt, const uint8_t *rec, size_t rlen, siz
 	return frame(rec + off, caplen, k);
 }
 
-unsigned cc_hep_classify_udp(const uint8_t *p, size_t len)
+unsigned cc_hep_classify_udp(const uint8_t *p, size_t len, uint16_t sport, uint16_t dport)
 {
 	if (cc_sip_is_start(p, len))
 		return CC_HEP_SIP;
-	switch (cc_demux(p, len)) {
+	switch (cc_demux_udp(p, len, sport, dport)) {
 	case CC_CLASS_RTCP:
 		return CC_HEP_RTCP;
 	case CC_CLASS_RTP:

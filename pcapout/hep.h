@@ -83,8 +83,8 @@ struct cc_hep_msg {
 };
 size_t cc_hep_encode(uint8_t *out, size_t room, const struct cc_hep_cfg *cfg, const struct cc_hep_msg *m);
 
-/* The class (CC_HEP_SIP, _RTCP, _RTP or _OTHER) of a UDP payload. */
-unsigned cc_hep_classify_udp(const uint8_t *p, size_t len);
+/* The class (CC_HEP_SIP, _RTCP, _RTP or _OTHER) of a UDP payload between ports sport and dport. */
+unsigned cc_hep_classify_udp(const uint8_t *p, size_t len, uint16_t sport, uint16_t dport);
 
 /*
  * An RTCP compound packet as the JSON Homer reads for protocol type 5 (the sender report's

@@ -539,7 +539,7 @@ static int srtp_on_wire(const struct cc_hep_pkt *k)
 
 static void udp_datagram(const struct cc_hep_pkt *k, unsigned classes)
 {
-	unsigned cls = cc_hep_classify_udp(k->payload, k->len);
+	unsigned cls = cc_hep_classify_udp(k->payload, k->len, k->src.port, k->dst.port);
 	/* SRTCP on the wire fails validation (its trailer): only readable reports go as RTCP. */
 	int readable = cls == CC_HEP_RTCP && cc_rtcp_validate(k->payload, k->len, 1) == 0;
 

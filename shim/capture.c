@@ -192,6 +192,7 @@ void cc_hot_fill(int outgoing, int fd, const struct cc_udp_last *c, uint64_t sa)
 	int turn = __atomic_load_n(&cc_turn_allocated, __ATOMIC_RELAXED), dm = dtls_matching();
 	int kept = !open ? CC_HOT_USUAL : v ? CC_HOT_QUEUE : CC_HOT_DECLINE;
 	static const unsigned pt_class[3] = { CC_SEL_RTP, CC_SEL_RTCP, CC_SEL_OTHER };
+	int service = cc_demux_service_port(c->src.port) || cc_demux_service_port(c->dst.port);
 	for (int i = 0; i < 3; i++)
 		h->by_pt[i] = (uint8_t)(cc_sel_takes(sel, CC_SEL_WIRE | pt_class[i]) ? kept : CC_HOT_DECLINE);
 	for (unsigned b = 0; b < sizeof(h->act); b++) {
@@ -199,7 +200,7 @@ void cc_hot_fill(int outgoing, int fd, const struct cc_udp_last *c, uint64_t sa)
 			    (dm && cc_dm_byte((uint8_t)b));
 		int act = usual ? CC_HOT_USUAL : kept;
 		if (!usual && sel != CC_SEL_ALL) {
-			unsigned can = cc_sel_udp_byte_classes((uint8_t)b);
+			unsigned can = cc_sel_udp_byte_classes((uint8_t)b, service);
 			if (!cc_sel_takes(sel, CC_SEL_WIRE | can))
 				act = CC_HOT_DECLINE;
 			else if (can & ~sel & CC_SEL_CONTENT)

@@ -337,7 +337,7 @@ static inline __attribute__((always_inline)) int cc_udp_fast(struct cc_fd *e, in
 	 * it to the writer hidden): once SRTP is in use, or DTLS sessions are matched (a DTLS-SRTP
 	 * peer's early media, before this side's SRTP session exists).
 	 */
-	if (__builtin_expect(__atomic_load_n(&cc_sel, __ATOMIC_RELAXED) != CC_SEL_ALL, 0) && !cc_sel_udp_wire(p, len)) {
+	if (__builtin_expect(__atomic_load_n(&cc_sel, __ATOMIC_RELAXED) != CC_SEL_ALL, 0) && !cc_sel_udp_wire(p, len, c->src.port, c->dst.port)) {
 		if (__atomic_load_n(&cc_sm_watch, __ATOMIC_RELAXED) | __atomic_load_n(&cc_dm_active, __ATOMIC_RELAXED))
 			return 0;
 		cc_writer_count_filtered();

@@ -79,7 +79,7 @@ static int turn_method(unsigned method)
 	return method >= 0x003 && method <= 0x009 && method != 0x005;
 }
 
-static unsigned classify_udp(const uint8_t *p, size_t n, size_t len, int plaintext)
+static unsigned classify_udp(const uint8_t *p, size_t n, size_t len, int plaintext, uint16_t sport, uint16_t dport)
 {
 	if (plaintext) {
 		/* Plaintext UDP is RTP/RTCP from libsrtp, or a DTLS application's own data. */
@@ -90,7 +90,7 @@ static unsigned classify_udp(const uint8_t *p, size_t n, size_t len, int plainte
 	/* SIP's start line is ASCII, in RFC 7983's TURN-channel and QUIC ranges: test it first. */
 	if (n > 0 && p[0] >= 'A' && p[0] <= 'Z' && cc_sip_detect(p, n))
 		return CC_SEL_SIP;
-	switch (cc_demux(p, n)) {
+	switch (cc_demux_udp(p, n, sport, dport)) {
 	case CC_CLASS_STUN:
 	{
 		/* RFC 8489 section 5: the magic cookie tells STUN from stray bytes. */
@@ -136,7 +136,7 @@ unsigned cc_sel_classify(const struct cc_frame *f, const struct iovec *iov, int 
 			return iface | CC_SEL_TCP | CC_SEL_SIP;
 		return iface | CC_SEL_TCP;
 	}
-	return iface | classify_udp(p, n, caplen, f->iface == CC_IF_PLAINTEXT);
+	return iface | classify_udp(p, n, caplen, f->iface == CC_IF_PLAINTEXT, f->src.port, f->dst.port);
 }
 
 int cc_sel_wants_classified(const struct cc_frame *f, const struct iovec *iov, int iovcnt, size_t skip,
@@ -147,11 +147,13 @@ int cc_sel_wants_classified(const struct cc_frame *f, const struct iovec *iov, i
 	return cc_sel_takes(sel, c);
 }
 
-unsigned cc_sel_udp_byte_classes(uint8_t b)
+unsigned cc_sel_udp_byte_classes(uint8_t b, int service)
 {
 	/* classify_udp()'s answers, by its tests in order: SIP's start line, then RFC 7983's ranges. */
 	unsigned c = b >= 'A' && b <= 'Z' ? CC_SEL_SIP : 0;
 
+	if (service)
+		return c | CC_SEL_OTHER;
 	if (b <= 3)
 		return c | CC_SEL_STUN | CC_SEL_TURN | CC_SEL_OTHER;     /* by cookie and method */
 	if (b >= 20 && b <= 63)
@@ -165,10 +167,13 @@ unsigned cc_sel_udp_byte_classes(uint8_t b)
 	return c | CC_SEL_OTHER;                                          /* 4-19, 192-255 */
 }
 
-int cc_sel_udp_wire(const uint8_t *p, size_t len)
+int cc_sel_udp_wire(const uint8_t *p, size_t len, uint16_t sport, uint16_t dport)
 {
-	/* What cc_sel_classify() reads of a wire UDP frame: its interface, protocol and bytes. */
+	/* What cc_sel_classify() reads of a wire UDP frame: its interface, protocol, ports and bytes. */
 	struct cc_frame f = { .proto = IPPROTO_UDP, .iface = CC_IF_WIRE };
+
+	f.src.port = sport;
+	f.dst.port = dport;
 	struct iovec v = { (void *)p, len };
 
 	return cc_sel_wants_classified(&f, &v, 1, 0, len);

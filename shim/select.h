@@ -61,13 +61,14 @@ static inline int cc_sel_wants(const struct cc_frame *f, const struct iovec *iov
 }
 
 /* True when the selection takes a whole UDP datagram p[0..len) on the wire interface. */
-int cc_sel_udp_wire(const uint8_t *p, size_t len);
+int cc_sel_udp_wire(const uint8_t *p, size_t len, uint16_t sport, uint16_t dport);
 
 /*
  * Every content class a wire UDP datagram whose first byte is b may fall in, whatever follows
  * (each answer cc_sel_classify() can give it): the hot lanes' verdict by first byte (capture.c).
+ * service: one of the ports is a service's that carries no media (cc_demux_service_port).
  */
-unsigned cc_sel_udp_byte_classes(uint8_t b);
+unsigned cc_sel_udp_byte_classes(uint8_t b, int service);
 
 /*
  * Every frame the shim writes goes through here: selection by class, then the writer (which

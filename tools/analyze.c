@@ -1270,7 +1270,7 @@ void cc_an_packet(struct cc_an *a, uint64_t ts, const struct cc_pkt *pkt, size_t
 		if (f != NULL)
 			on_sctp(a, f, pkt, ts, d);
 	} else if (pkt->proto == IPPROTO_UDP && pkt->payload_len > 0) {
-		switch (cc_demux(pkt->payload, pkt->payload_len)) {
+		switch (cc_demux_udp(pkt->payload, pkt->payload_len, pkt->src.port, pkt->dst.port)) {
 		case CC_CLASS_STUN:
 			on_stun(a, f, pkt, ts, d, &kind);
 			break;

@@ -362,7 +362,7 @@ static void sdp(struct dec *d, const struct cc_pkt *pkt, const uint8_t *p, size_
 static void payload(struct dec *d, uint64_t ts, const struct cc_pkt *pkt, const uint8_t *p, size_t len,
 		    const char *via)
 {
-	switch (cc_demux(p, len)) {
+	switch (cc_demux_udp(p, len, pkt->src.port, pkt->dst.port)) {
 	case CC_CLASS_DTLS:
 		dtls(d, pkt, p, len);
 		break;

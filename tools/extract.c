@@ -455,7 +455,8 @@ int cc_cmd_extract(int argc, char **argv)
 
 		cc_an_frame(an, r.dlt, ts, data, h->caplen, h->len);
 		if (cc_pkt_parse(r.dlt, data, h->caplen, &pkt) == 0 && pkt.proto == IPPROTO_UDP &&
-		    pkt.payload_len > 0 && cc_demux(pkt.payload, pkt.payload_len) == CC_CLASS_RTP &&
+		    pkt.payload_len > 0 &&
+		    cc_demux_udp(pkt.payload, pkt.payload_len, pkt.src.port, pkt.dst.port) == CC_CLASS_RTP &&
 		    cc_rtp_header(pkt.payload, pkt.payload_len, &hdr) == 0)
 			cc_xm_sniff(xm, &pkt, &hdr);
 	}
@@ -474,7 +475,8 @@ int cc_cmd_extract(int argc, char **argv)
 		struct ssrc_file *f;
 
 		if (cc_pkt_parse(r.dlt, data, h->caplen, &pkt) < 0 || pkt.proto != IPPROTO_UDP ||
-		    pkt.payload_len == 0 || cc_demux(pkt.payload, pkt.payload_len) != CC_CLASS_RTP ||
+		    pkt.payload_len == 0 ||
+		    cc_demux_udp(pkt.payload, pkt.payload_len, pkt.src.port, pkt.dst.port) != CC_CLASS_RTP ||
 		    cc_rtp_header(pkt.payload, pkt.payload_len, &hdr) < 0)
 			continue;
 		f = ssrc_file(&x, r.pc, hdr.ssrc);

@@ -126,6 +126,45 @@ def test_sip_capture_class_tcp(env):
     ok(bad.returncode != 0 and "'sipp'" in bad.stderr and " sip " in bad.stderr, bad.stderr)
 
 
+DNS_AND_RTP = r"""
+import socket, struct
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+q = b'\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03org\x00\x00\x01\x00\x01'
+# 64 DNS queries whose ids start 0x80..0xBF: by their first two bytes alone, RTP (and some RTCP).
+for i in range(64):
+    u.sendto(struct.pack('!H', 0x8000 + i * 0x101) + q, ('127.0.0.1', 53))
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0))
+for i in range(20):
+    u.sendto(struct.pack('!BBHII', 0x80, 111, i, i * 960, 0x1234) + b'\xfc' * 80, r.getsockname())
+    r.recv(2000)
+"""
+
+
+def test_dns_is_not_media(env):
+    """A DNS query's id is its first two bytes: one in four reads as RTP by RFC 7983's ranges.  On
+    DNS's port (and the other services' that carry no media) it is 'other': --capture rtp leaves
+    the queries out and keeps the RTP, and the report and summary name no RTP on port 53."""
+    cap = env.path("rtp.pcapng")
+    p = cclib.run([env.tool, "--capture", "rtp", "-w", cap, "--", cclib.PY, "-c", DNS_AND_RTP],
+                  env=env.env(preload=False))
+    eq(tshark_count(cap, "udp.port == 53"), 0, "DNS queries taken as RTP")
+    eq(tshark_count(cap, "rtp.ssrc == 0x1234", extra=["-o", "rtp.heuristic_rtp:TRUE"]), 40,
+       "RTP datagrams, each end's copy")
+    ok("64 not selected" in p.stderr, "the summary counts the queries out: %r" % p.stderr)
+    cap2 = env.path("all.pcapng")
+    p = cclib.run([env.tool, "-w", cap2, "--", cclib.PY, "-c", DNS_AND_RTP], env=env.env(preload=False))
+    eq(tshark_count(cap2, "udp.dstport == 53"), 64, "every query in the file without a selection")
+    dns = [l for l in p.stderr.splitlines() if ":53:" in l and "flow" in l]
+    ok(len(dns) == 1 and "other 64" in dns[0] and "rtp" not in dns[0], "summary's DNS flow: %r" % p.stderr)
+    j = report_json(env, cap2)
+    flows = [f for f in j["flows"] if f["a"].endswith(":53") or f["b"].endswith(":53")]
+    eq(len(flows), 1, "one DNS flow")
+    kinds = dict(flows[0]["a_to_b"]["kinds"], **flows[0]["b_to_a"]["kinds"])
+    eq(kinds, {"other": 64}, "the DNS flow's kinds")
+    eq(sorted(s["ssrc"] for s in j["rtp_streams"]), [0x1234, 0x1234], "RTP streams: the one stream's two copies")
+    eq(len(j["rtcp"]), 0, "no RTCP")
+
+
 def test_sip_over_tls_plaintext(env):
     """SIP over TLS: SIPp's TCP calls carried through two socat TLS relays (OpenSSL).  With
     --capture sip,plaintext the file holds the decrypted SIP from socat's SSL_read/SSL_write,

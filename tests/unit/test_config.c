@@ -96,7 +96,7 @@ START_TEST(class_lists)
 }
 END_TEST
 
-static unsigned classify(uint8_t proto, uint8_t iface, const uint8_t *p, size_t len)
+static unsigned classify_port(uint8_t proto, uint8_t iface, const uint8_t *p, size_t len, uint16_t dport)
 {
 	struct cc_frame f;
 	struct iovec v = { (void *)p, len };
@@ -104,7 +104,14 @@ static unsigned classify(uint8_t proto, uint8_t iface, const uint8_t *p, size_t 
 	memset(&f, 0, sizeof(f));
 	f.proto = proto;
 	f.iface = iface;
+	f.src.port = 40000;
+	f.dst.port = dport;
 	return cc_sel_classify(&f, &v, 1, 0, len);
+}
+
+static unsigned classify(uint8_t proto, uint8_t iface, const uint8_t *p, size_t len)
+{
+	return classify_port(proto, iface, p, len, 40002);
 }
 
 START_TEST(classes)
@@ -148,7 +155,8 @@ END_TEST
 /*
  * cc_sel_udp_byte_classes(b) holds every class cc_sel_classify() gives a wire UDP datagram
  * starting with b: all lengths up to 64 with random bytes, and the shapes that pick a class by
- * what follows (STUN's cookie and methods, RTCP's packet types, TURN's channel lengths, SIP).
+ * what follows (STUN's cookie and methods, RTCP's packet types, TURN's channel lengths, SIP);
+ * and to a service's port (DNS), every one that can be.
  */
 START_TEST(classes_by_first_byte)
 {
@@ -156,8 +164,9 @@ START_TEST(classes_by_first_byte)
 	unsigned seed = 7;
 	uint8_t p[64];
 
-	for (unsigned b = 0; b < 256; b++) {
-		unsigned all = cc_sel_udp_byte_classes((uint8_t)b), seen = 0;
+	for (unsigned sb = 0; sb < 512; sb++) {
+		unsigned b = sb & 255, service = sb >> 8;
+		unsigned all = cc_sel_udp_byte_classes((uint8_t)b, (int)service), seen = 0;
 		for (int i = 0; i < 400; i++) {
 			size_t len = 1 + (size_t)(rand_r(&seed) % 64);
 			for (size_t k = 0; k < len; k++)
@@ -183,12 +192,12 @@ START_TEST(classes_by_first_byte)
 				break;
 			}
 			p[0] = (uint8_t)b;
-			unsigned c = classify(IPPROTO_UDP, CC_IF_WIRE, p, len) & CC_SEL_CONTENT;
+			unsigned c = classify_port(IPPROTO_UDP, CC_IF_WIRE, p, len, service ? 53 : 40002) & CC_SEL_CONTENT;
 			ck_assert_msg((c & ~all) == 0, "byte %u: class %#x not in %#x", b, c, all);
 			seen |= c;
 		}
 		/* And the function says no more than can happen, for the bytes with one class. */
-		if (b >= 20 && b <= 79)
+		if ((b >= 20 && b <= 79 && !service) || (service && (b < 'A' || b > 'Z')))
 			ck_assert_uint_eq(seen, all);
 	}
 }

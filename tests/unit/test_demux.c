@@ -69,6 +69,27 @@ START_TEST(test_short)
 }
 END_TEST
 
+/* A DNS query whose id starts 0x80-0xBF reads as RTP by its bytes; its port says otherwise. */
+START_TEST(test_service_ports)
+{
+	/* id 0x9a3c, RD, one question: "example.org" A IN */
+	const uint8_t dns[] = { 0x9a, 0x3c, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+				7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'o', 'r', 'g', 0, 0x00, 0x01, 0x00, 0x01 };
+
+	ck_assert_int_eq(cc_demux(dns, sizeof(dns)), CC_CLASS_RTP);
+	ck_assert_int_eq(cc_demux_udp(dns, sizeof(dns), 40123, 53), CC_CLASS_OTHER);
+	ck_assert_int_eq(cc_demux_udp(dns, sizeof(dns), 53, 40123), CC_CLASS_OTHER);
+	ck_assert_int_eq(cc_demux_udp(dns, sizeof(dns), 5353, 5353), CC_CLASS_OTHER);
+	ck_assert_int_eq(cc_demux_udp(dns, sizeof(dns), 40123, 40124), CC_CLASS_RTP);
+	ck_assert_int_eq(cc_demux_udp(rtcp_sr_sdes, sizeof(rtcp_sr_sdes), 40001, 40003), CC_CLASS_RTCP);
+	ck_assert_int_eq(cc_demux_udp(stun_rfc5769_request, sizeof(stun_rfc5769_request), 40001, 3478), CC_CLASS_STUN);
+	ck_assert(cc_demux_service_port(123));
+	ck_assert(!cc_demux_service_port(3478));
+	ck_assert(!cc_demux_service_port(5060));
+	ck_assert(!cc_demux_service_port(443));       /* TURN servers listen there too */
+}
+END_TEST
+
 Suite *demux_suite(void)
 {
 	Suite *s = suite_create("demux");
@@ -77,6 +98,7 @@ Suite *demux_suite(void)
 	tcase_add_test(tc, test_ranges);
 	tcase_add_test(tc, test_rtp_rtcp);
 	tcase_add_test(tc, test_short);
+	tcase_add_test(tc, test_service_ports);
 	suite_add_tcase(s, tc);
 	return s;
 }

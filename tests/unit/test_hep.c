@@ -302,10 +302,12 @@ START_TEST(classes_and_rtcp)
 	static const uint8_t rtp[] = { 0x80, 0x00, 0x00, 0x01, 0, 0, 0, 1, 0, 0, 0, 2, 0xff };
 	char json[1024];
 
-	ck_assert_uint_eq(cc_hep_classify_udp(sr, sizeof(sr)), CC_HEP_RTCP);
-	ck_assert_uint_eq(cc_hep_classify_udp(rtp, sizeof(rtp)), CC_HEP_RTP);
-	ck_assert_uint_eq(cc_hep_classify_udp((const uint8_t *)sip_msg, strlen(sip_msg)), CC_HEP_SIP);
-	ck_assert_uint_eq(cc_hep_classify_udp((const uint8_t *)"\x00\x01\x00\x00", 4), CC_HEP_OTHER);
+	ck_assert_uint_eq(cc_hep_classify_udp(sr, sizeof(sr), 40000, 40002), CC_HEP_RTCP);
+	ck_assert_uint_eq(cc_hep_classify_udp(rtp, sizeof(rtp), 40000, 40002), CC_HEP_RTP);
+	ck_assert_uint_eq(cc_hep_classify_udp((const uint8_t *)sip_msg, strlen(sip_msg), 5060, 5060), CC_HEP_SIP);
+	ck_assert_uint_eq(cc_hep_classify_udp((const uint8_t *)"\x00\x01\x00\x00", 4, 40000, 40002), CC_HEP_OTHER);
+	/* A DNS query whose id reads as RTP is not sent as RTP. */
+	ck_assert_uint_eq(cc_hep_classify_udp(rtp, sizeof(rtp), 40000, 53), CC_HEP_OTHER);
 	size_t n = cc_hep_rtcp_json(sr, sizeof(sr), json, sizeof(json));
 	ck_assert_uint_gt(n, 0);
 	ck_assert_uint_eq(strlen(json), n);
