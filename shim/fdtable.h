@@ -94,7 +94,7 @@ extern struct cc_tcp_gens *cc_tcp_gens;
 /* e's TCP stream starts: the generation its numbers come from (kept in e, given to cc_tcp_isn). */
 static inline unsigned fd_isn_gen(struct cc_fd *e)
 {
-	e->isn_gen = (uint8_t)cc_tcp_gen(cc_tcp_gens, &e->local, &e->peer);
+	e->isn_gen = (uint8_t)cc_tcp_gen(__atomic_load_n(&cc_tcp_gens, __ATOMIC_ACQUIRE), &e->local, &e->peer);
 	return e->isn_gen;
 }
 
