@@ -30,11 +30,11 @@ int cc_wc_tell_once(uint64_t bit)
 	return !W.shared || !(__atomic_fetch_or(&W.shared->told, bit, __ATOMIC_RELAXED) & bit);
 }
 
-struct cc_counters *cc_counters_map(const char *path)
+/* The counters file's page at offset, size bytes, when the file reaches that far; NULL otherwise. */
+static void *map_page(const char *path, size_t size, off_t offset)
 {
-	struct cc_counters *c = NULL;
 	struct stat st;
-	void *p;
+	void *p = MAP_FAILED;
 	int fd;
 
 	if (!path || !path[0])
@@ -42,39 +42,28 @@ struct cc_counters *cc_counters_map(const char *path)
 	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &st) == 0 && st.st_size >= CC_COUNTERS_SIZE) {
-		p = mmap(NULL, CC_COUNTERS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (p != MAP_FAILED) {
-			if (((struct cc_counters *)p)->magic == CC_COUNTERS_MAGIC)
-				c = p;
-			else
-				munmap(p, CC_COUNTERS_SIZE);
-		}
-	}
+	if (fstat(fd, &st) == 0 && st.st_size >= offset + (off_t)size)
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
 	syscall(SYS_close, fd);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+struct cc_counters *cc_counters_map(const char *path)
+{
+	struct cc_counters *c = map_page(path, CC_COUNTERS_SIZE, 0);
+
+	if (c && c->magic != CC_COUNTERS_MAGIC) {
+		munmap(c, CC_COUNTERS_SIZE);
+		c = NULL;
+	}
 	return c;
 }
 
 struct cc_tcp_gens *cc_counters_gens(const char *path)
 {
 	_Static_assert(sizeof(struct cc_tcp_gens) <= CC_COUNTERS_FILE_SIZE - CC_COUNTERS_SIZE, "generations page");
-	struct cc_tcp_gens *g = NULL;
-	struct stat st;
-	void *p;
-	int fd;
-
-	if (!path || !path[0])
-		return NULL;
-	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) == 0 && st.st_size >= CC_COUNTERS_FILE_SIZE) {
-		p = mmap(NULL, sizeof(*g), PROT_READ | PROT_WRITE, MAP_SHARED, fd, CC_COUNTERS_SIZE);
-		if (p != MAP_FAILED)
-			g = p;
-	}
-	syscall(SYS_close, fd);
-	return g;
+	/* (The whole page: the file reaches its end.) */
+	return map_page(path, CC_COUNTERS_FILE_SIZE - CC_COUNTERS_SIZE, CC_COUNTERS_SIZE);
 }
 
 /*

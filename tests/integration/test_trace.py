@@ -47,6 +47,13 @@ def _keys(stdout):
     return d
 
 
+def _traced(env, cap, *args):
+    """The static peer run in one mode under the wrapper, captured into cap: (process, its keys)."""
+    exe = _static_peer(env)
+    p = cclib.run([env.tool, "-w", cap, "--", exe] + [str(a) for a in args], env=env.env(preload=False))
+    return p, _keys(p.stdout)
+
+
 def _frames(cap, fields, dfilter=None, extra=()):
     return [dict(zip(fields, r + [""] * (len(fields) - len(r)))) for r in cclib.tshark(cap, fields, dfilter, extra)]
 
@@ -88,11 +95,9 @@ def test_trace_recv_without_address(env):
     """A static program receiving on an unconnected socket with recv (no name): every datagram is
     in the file both ways - received ones from the unspecified address, saying why (a tracer
     cannot ask the kernel whence, as the shim does) - never left out."""
-    exe = _static_peer(env)
     cap = env.path("noname.pcapng")
     n = 6
-    p = cclib.run([env.tool, "-w", cap, "--", exe, "noname", str(n)], env=env.env(preload=False))
-    port = _keys(p.stdout)["server_port"]
+    port = _traced(env, cap, "noname", n)[1]["server_port"]
     rows = _frames(cap, ["sll.pkttype", "ip.src", "udp.dstport", "udp.payload", "frame.comment"], "udp")
     eq(sorted((r["sll.pkttype"], bytes.fromhex(r["udp.payload"]).decode()) for r in rows),
        sorted((d, "noname %d" % i) for i in range(n) for d in (OUT, IN)), "each datagram sent and received")
@@ -147,11 +152,9 @@ def test_trace_threads_and_forks(env):
 
 
 def test_trace_static_tcp(env):
-    exe = _static_peer(env)
     cap = env.path("tcp.pcapng")
     n = 5
-    p = cclib.run([env.tool, "-w", cap, "--", exe, "tcp", str(n)], env=env.env(preload=False))
-    k = _keys(p.stdout)
+    _, k = _traced(env, cap, "tcp", n)
     sport, cport = k["server_port"], k["client_port"]
     sent = b"".join(("line %d from the client\n" % i).encode() for i in range(n))
     rows = _frames(cap, ["sll.pkttype", "tcp.srcport", "tcp.dstport", "tcp.flags.syn", "tcp.flags.fin",
@@ -172,11 +175,9 @@ def test_trace_static_tcp(env):
 
 def test_trace_reused_address_pair(env):
     """The tracer's TCP streams on a reused address pair start from new sequence numbers too."""
-    exe = _static_peer(env)
     cap = env.path("reuse.pcapng")
     n = 4
-    p = cclib.run([env.tool, "-w", cap, "--", exe, "reuse", str(n)], env=env.env(preload=False))
-    k = _keys(p.stdout)
+    _, k = _traced(env, cap, "reuse", n)
     cclib.reused_pair_streams(cap, n, k["server_port"], k["client_port"])
 
 
@@ -185,14 +186,12 @@ def test_trace_static_sendfile(env):
     with splice(2) from a pipe, to a forked client: the sendfile bytes are read again from the
     file and are in the server's sent copy exactly; the spliced ones cannot be, so that copy has
     a gap there (and clearcap says so once), while the client's received copy has them all."""
-    exe = _static_peer(env)
     data = env.path("data.bin")
     body = os.urandom(30000)
     with open(data, "wb") as f:
         f.write(body)
     cap = env.path("sf.pcapng")
-    p = cclib.run([env.tool, "-w", cap, "--", exe, "sendfile", data], env=env.env(preload=False))
-    k = _keys(p.stdout)
+    p, k = _traced(env, cap, "sendfile", data)
     sport, cport = k["server_port"], k["client_port"]
     before = b"HEAD" + body[1000:21000] + body[5000:15000] + b"MID"
     whole = before + b"X" * 3000 + b"TAIL"
