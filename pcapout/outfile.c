@@ -584,40 +584,48 @@ static void rotation_done(void)
 }
 
 /*
- * After a batch: is the current file full or old enough?  The size is the file's, through fstat,
- * so that every process sharing it sees the same; whoever gets there first starts the next file
- * and the others follow the shared state.  A file may pass the size by the batches other
- * processes write before they notice (20 ms at most).
+ * Is the current file full (after a batch of `written` bytes) or, by_time, old enough?  The
+ * size is the file's, through fstat, so that every process sharing it sees the same; whoever
+ * gets there first starts the next file and the others follow the shared state (every call).  A
+ * file may pass the size by the batches other processes write before they notice (20 ms at most).
+ * By time it is asked before a batch is written, as tcpdump -G asks at each packet: the next file
+ * starts when something comes to be written after the current one's time is up, so a program
+ * that is idle starts no empty files (and spends none of -W's).  Returns 1 when the rotation is
+ * done (-W's files written; by_time only): the caller writes its batch, then calls rotation_done().
  */
-void cc_wf_rotate_check(size_t written)
+static int rotate_check(size_t written, int by_time)
 {
 	uint8_t hdr[CC_HEADER_MAX];
 	char name[PATH_MAX_];
 	uint64_t gen;
 
 	if (__atomic_load_n(&W.rs->done, __ATOMIC_RELAXED)) {
+		if (by_time)
+			return 1;
 		rotation_done();
-		return;
+		return 0;
 	}
 	if (__atomic_load_n(&W.rs->gen, __ATOMIC_ACQUIRE) == W.gen) {
-		int due = W.rot.seconds && time(NULL) >= W.rs->start + W.rot.seconds;
+		int due = by_time && W.rot.seconds && time(NULL) >= W.rs->start + W.rot.seconds;
 		if (!due && W.rot.size && written) {
 			struct stat st;
 			due = fstat(__atomic_load_n(&W.fd, __ATOMIC_RELAXED), &st) == 0 && st.st_size >= W.rot.size;
 		}
 		if (!due)
-			return;
+			return 0;
 		int r = cc_rot_advance(W.rs, W.base, &W.rot, W.gen, hdr, cc_format_header(W.fmt, hdr));
 		if (r == 0) {
+			if (by_time)
+				return 1;
 			rotation_done();
-			return;
+			return 0;
 		}
 		if (r < 0) {
 			static int warned;
 			if (!warned++)
 				cc_warn("cannot start the next capture file after %s: %s; going on with it", W.path,
 					cc_strerror(errno));
-			return;
+			return 0;
 		}
 	}
 	cc_rot_current(W.rs, W.base, name, sizeof(name), &gen);
@@ -628,10 +636,11 @@ void cc_wf_rotate_check(size_t written)
 	if (fd < 0) {
 		memcpy(W.path, prev, sizeof(prev));
 		W.gen = gen;    /* not again for this generation */
-		return;
+		return 0;
 	}
 	W.gen = gen;
 	switch_fd(fd);
+	return 0;
 }
 
 /* Read by every close() hook, written once at start: atomic, so no thread sees a torn value. */
@@ -760,11 +769,15 @@ static int file_open(void)
 
 static int file_write(struct iovec *iov, int n, int packets, size_t bytes)
 {
+	int last = W.rs && W.rot.seconds && rotate_check(0, 1);
+
 	(void)packets;
 	if (cc_wf_write(iov, n) < 0)
 		return -1;
-	if (W.rs && W.rot.size)
-		cc_wf_rotate_check(bytes);
+	if (last)
+		rotation_done();
+	else if (W.rs && W.rot.size)
+		rotate_check(bytes, 0);
 	return 0;
 }
 
@@ -772,9 +785,9 @@ static void file_poll(size_t written)
 {
 	if (cc_wf_reopen_pending())
 		cc_wf_do_reopen(__atomic_load_n(&W.ctl->req_seq, __ATOMIC_ACQUIRE));
-	/* By size it was checked after each batch already; here time and the others' rotations. */
+	/* By size and time it was checked at each batch already; here the others' rotations. */
 	if (W.rs && __atomic_load_n(&cc_wq.state, __ATOMIC_ACQUIRE) == W_RUNNING)
-		cc_wf_rotate_check(W.rot.size ? 0 : written);
+		rotate_check(0, 0);
 }
 
 const struct cc_output cc_output_file = {

@@ -227,10 +227,38 @@ struct cc_rot_state *cc_rot_attach(const char *base, const struct cc_rot_cfg *cf
 		}
 		s->done = 0;
 		publish(s, 0, now, cnt, name);
+		snprintf(s->first, sizeof(s->first), "%s", name);
 		s->magic = CC_ROT_MAGIC;
 	}
 	unlock_state(fd);
 	return s;
+}
+
+int cc_rot_first(const char *base, char *name, size_t n)
+{
+	char path[4200];
+	struct cc_rot_state *s;
+	struct stat st;
+	int fd, rc = -1;
+
+	/* (Not lock_state: no state file is made where none is.) */
+	if (cc_rot_state_path(path, sizeof(path), base) < 0)
+		return -1;
+	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX) == 0 && fstat(fd, &st) == 0 && st.st_size >= (off_t)sizeof(*s)) {
+		s = mmap(NULL, sizeof(*s), PROT_READ, MAP_SHARED, fd, 0);
+		if (s != MAP_FAILED) {
+			if (s->magic == CC_ROT_MAGIC && s->first[0] && memchr(s->first, 0, sizeof(s->first))) {
+				snprintf(name, n, "%s", s->first);
+				rc = 0;
+			}
+			munmap(s, sizeof(*s));
+		}
+	}
+	unlock_state(fd);
+	return rc;
 }
 
 void cc_rot_current(struct cc_rot_state *s, const char *base, char *name, size_t n, uint64_t *gen)

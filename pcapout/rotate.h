@@ -49,6 +49,9 @@ struct cc_rot_state {
 		uint32_t unused;
 		uint64_t start;
 	} members[CC_ROT_MEMBERS];
+	/* The rotation's first file, as started (for the wrapper's summary: started at the first
+	 * packet, not at the run's start, with -G its name may not be what the start would give). */
+	char first[CC_ROT_NAME_MAX];
 };
 
 /* Digits of the count with -W files (tcpdump's getWflagChars); 0 without -W. */
@@ -75,6 +78,9 @@ void cc_rot_join(struct cc_rot_state *s, const char *base);
 /* A member that runs: another process if one does, else this one if it is one (an exec of a
  * member), else 0. */
 uint32_t cc_rot_member_alive(struct cc_rot_state *s);
+
+/* The first file of the rotation of `base` (its state's, if there is one): 0, or -1 for none. */
+int cc_rot_first(const char *base, char *name, size_t n);
 
 /* The current file's name and generation, consistent with each other. */
 void cc_rot_current(struct cc_rot_state *s, const char *base, char *name, size_t n, uint64_t *gen);

@@ -109,7 +109,6 @@ int cc_wf_write(struct iovec *iov, int n);      /* one batch to W.fd; 0, or -1 w
 int cc_wf_write_fd(int fd, struct iovec *iov, int n);
 int cc_wf_write_all(int fd, struct iovec *iov, int n);
 void cc_wf_own_description(void);               /* a forked child: a file description of its own */
-void cc_wf_rotate_check(size_t written);        /* drain_lock held */
 int cc_wf_reopen_pending(void);
 int cc_wf_take_request(void);                   /* before the writer runs: adopt a reopen request */
 void cc_wf_do_reopen(uint64_t seq);             /* drain_lock held */

@@ -1666,8 +1666,13 @@ static void report(const struct options *o, const struct totals *t, const char *
 			 (unsigned long long)t->write_errors, plural(t->write_errors, "s"));
 	describe_plain(t, plain, sizeof plain);
 	if (o->file != NULL && (o->rotate_size || o->rotate_seconds)) {
-		/* The rotation's files: its first, as it was named at the start, and the ones after it. */
-		files = describe_files(rot_target(first_abs, o), first_abs, t,
+		/*
+		 * The rotation's files: its first, as its state says it was started (at the first
+		 * packet: with -G its name may be a later time than the start's), and those after it.
+		 */
+		static char first[CC_ROT_NAME_MAX];
+		files = describe_files(cc_rot_first(first_abs, first, sizeof first) == 0 ? first : rot_target(first_abs, o),
+				       first_abs, t,
 				       o->rotate_size && o->rotate_seconds ? "-C and -G" : o->rotate_size ? "-C" : "-G");
 	} else {
 		files = o->file != NULL ? describe_files(o->file, first_abs, t, NULL) : strdup(", no file (HEP only)");

@@ -588,7 +588,23 @@ def test_rotation_time_new_process_new_file(env):
     script = "%s -c \"$1\" 1 0; sleep 1.6; %s -c \"$1\" 1 0" % (cclib.PY, cclib.PY)
     cclib.run([env.tool, "-G", "1", "-w", base, "--", "sh", "-c", script, "sh", SENDER], env=env.env(), timeout=60)
     counts = {n: tshark_count(env.path(n)) for n in sorted(os.listdir(env.tmp)) if n.startswith("g-")}
-    eq(sorted(c for c in counts.values() if c), [1, 1], "one datagram in each of two files: %r" % counts)
+    eq(sorted(counts.values()), [1, 1], "one datagram in each of two files, and no other file: %r" % counts)
+
+
+def test_rotation_time_idle_starts_no_file(env):
+    """-G 1, as tcpdump -G: a file is started when a packet comes after the current one's second
+    is up, so a program idle for seconds leaves no empty files (nor spends -W's); and the summary
+    names the first file there is, started at the first packet, not the run's start (it named a
+    file that did not exist)."""
+    base = env.path("i-%H%M%S.pcapng")
+    code = ("import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ntime.sleep(1.5)\n"
+            "for i in range(3):\n    s.sendto(b'seq-%06d' % i, ('127.0.0.1', 9)); time.sleep(2.2)\n")
+    p = cclib.run([env.tool, "-G", "1", "-W", "3", "-w", base, "--", cclib.PY, "-c", code], env=env.env(),
+                  timeout=60)
+    names = sorted(n for n in os.listdir(env.tmp) if n.startswith("i-"))
+    eq([seqs(env.path(n)) for n in names], [[0], [1], [2]], "one datagram in each file, no empty one: %r" % names)
+    ok("capture stopped" not in p.stderr, "three files of -W 3 for three seconds with packets: %r" % p.stderr)
+    ok(", files %s and on (rotated by -G)" % env.path(names[0]) in p.stderr, "the first file named: %r" % p.stderr)
 
 
 def test_rotation_time_strftime_directory(env):
