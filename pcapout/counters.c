@@ -62,7 +62,7 @@ struct cc_counters *cc_counters_map(const char *path)
 struct cc_tcp_gens *cc_counters_gens(const char *path)
 {
 	_Static_assert(sizeof(struct cc_tcp_gens) <= CC_COUNTERS_FILE_SIZE - CC_COUNTERS_SIZE, "generations page");
-	/* (The whole page: the file reaches its end.) */
+	/* (All of it: the file reaches its end.) */
 	return map_page(path, CC_COUNTERS_FILE_SIZE - CC_COUNTERS_SIZE, CC_COUNTERS_SIZE);
 }
 

@@ -281,7 +281,10 @@ static uint64_t key_end(uint64_t h, const struct cc_addr *a)
 	return h;
 }
 
-/* A pair's key, the same in either order (high 56 bits; never 0, an empty slot's). */
+#define GEN_ROLES 0x300u                /* the connecting end's claim (0x100), the accepting end's (0x200) */
+#define GEN_KEY (~(uint64_t)0x3ff)
+
+/* A pair's key, the same in either order (high 54 bits; never 0, an empty slot's). */
 static uint64_t pair_key(const struct cc_addr *a, const struct cc_addr *b)
 {
 	int n = a->family == AF_INET6 ? 16 : 4;
@@ -291,27 +294,60 @@ static uint64_t pair_key(const struct cc_addr *a, const struct cc_addr *b)
 
 	h = c <= 0 ? key_end(key_end(h, a), b) : key_end(key_end(h, b), a);
 	h ^= h >> 29;
-	return (h << 8) ? h << 8 : 1u << 8;
+	return (h << 10) ? h << 10 : (uint64_t)1 << 10;
 }
 
-unsigned cc_tcp_gen(const struct cc_tcp_gens *g, const struct cc_addr *a, const struct cc_addr *b)
+/*
+ * Finds the pair's entry in its set and moves it from what it holds to what next() makes of it,
+ * or, when the set has none, puts in fresh (over an empty entry or the set's oldest).  Returns
+ * the entry's generation afterwards.
+ */
+static unsigned gen_update(struct cc_tcp_gens *g, const struct cc_addr *a, const struct cc_addr *b, uint64_t role,
+			   uint64_t fresh)
 {
 	uint64_t k = pair_key(a, b);
-	uint64_t v = __atomic_load_n(&g->slot[(k >> 8) % CC_TCP_GEN_SLOTS], __ATOMIC_RELAXED);
+	unsigned set = (unsigned)((k >> 10) % CC_TCP_GEN_SETS);
+	uint64_t *e = &g->slot[set * CC_TCP_GEN_WAYS];
 
-	return (v & ~(uint64_t)0xff) == k ? (unsigned)(v & 0xff) : 0;
+	for (;;) {
+		int found = -1, empty = -1;
+		uint64_t v = 0;
+		for (int i = 0; i < CC_TCP_GEN_WAYS; i++) {
+			v = __atomic_load_n(&e[i], __ATOMIC_ACQUIRE);
+			if ((v & GEN_KEY) == k) {
+				found = i;
+				break;
+			}
+			if (!v && empty < 0)
+				empty = i;
+		}
+		if (found >= 0) {
+			uint64_t nv = v;
+			/* role 0 reads; a role not claimed yet is this connection's; one claimed, the next's. */
+			if (role && !(v & role))
+				nv = v | role;
+			else if (role)
+				nv = k | role | ((v + 1) & 0xff);
+			if (nv == v || __atomic_compare_exchange_n(&e[found], &v, nv, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				return (unsigned)(nv & 0xff);
+			continue;
+		}
+		int w = empty >= 0 ? empty : (int)(__atomic_fetch_add(&g->hand[set], 1, __ATOMIC_RELAXED) % CC_TCP_GEN_WAYS);
+		uint64_t old = __atomic_load_n(&e[w], __ATOMIC_ACQUIRE);
+		if ((empty < 0 || !old) && __atomic_compare_exchange_n(&e[w], &old, k | fresh, 0, __ATOMIC_ACQ_REL,
+								       __ATOMIC_ACQUIRE))
+			return 0;
+	}
 }
 
-void cc_tcp_gen_ended(struct cc_tcp_gens *g, const struct cc_addr *a, const struct cc_addr *b, unsigned gen)
+unsigned cc_tcp_gen_open(struct cc_tcp_gens *g, const struct cc_addr *a, const struct cc_addr *b, int accepted)
 {
-	uint64_t k = pair_key(a, b);
-	uint64_t *s = &g->slot[(k >> 8) % CC_TCP_GEN_SLOTS];
-	uint64_t v = __atomic_load_n(s, __ATOMIC_RELAXED);
-	uint8_t next = (uint8_t)(gen + 1);
+	uint64_t role = accepted ? 0x200 : 0x100;
 
-	/* Up to the generation after gen, never back: each end of one connection ending counts once. */
-	do {
-		if ((v & ~(uint64_t)0xff) == k && (int8_t)(uint8_t)(next - (uint8_t)v) <= 0)
-			return;
-	} while (!__atomic_compare_exchange_n(s, &v, k | next, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return gen_update(g, a, b, role, role);
+}
+
+unsigned cc_tcp_gen_now(struct cc_tcp_gens *g, const struct cc_addr *a, const struct cc_addr *b)
+{
+	return gen_update(g, a, b, 0, GEN_ROLES);
 }

@@ -56,23 +56,35 @@ uint32_t cc_tcp_isn(const struct cc_addr *src, const struct cc_addr *dst, unsign
  * Generations of TCP address pairs.  The kernel reuses a pair whose last connection ended
  * (TIME_WAIT reuse, on by default for loopback; a client that binds its port), and Wireshark
  * takes a SYN with the previous connection's sequence number for a retransmission of it: the new
- * connection's bytes would all show as retransmitted, never dissected.  So a pair's generation
- * goes up when one of its connections ends, and the next one starts from another number.  Every
- * end that saw the pair's connections, in one process or two, counts the same.  A fixed table
- * (2 KiB, lock-free, no allocation), direct-mapped: a pair whose slot another pair took since is
- * back at generation 0, and a generation wraps at 256 (only the previous connection's number has
- * to differ).  The caller owns the table (the shim: memory shared with its forked children).
+ * connection's bytes would all show as retransmitted, never dissected.  So each connection on a
+ * pair starts from the numbers of its own generation.  A connection has one connecting end and
+ * one accepting end: an end that opens its stream claims its role in the pair's generation, and
+ * a role claimed already means a new connection, the next generation.  The two captured ends of
+ * one connection thus meet in one generation whichever opens first and whenever either closes
+ * (nothing counts at close: an end may close long before the other accepts, or exit without a
+ * close), and an end captured alone counts its own connections.  A pair the table never saw is
+ * at generation 0, the numbers of the addresses alone (two processes with tables of their own
+ * agree).  A fixed table, lock-free, no allocation: 512 sets of 8 (32 KiB), a set's oldest entry
+ * replaced when full (that pair is new again); a generation wraps at 256 (only the previous
+ * connection's number must differ).  The caller owns it (the shim: memory shared with forked
+ * children, and the wrapper's run-wide page).
  */
-#define CC_TCP_GEN_SLOTS 256
+#define CC_TCP_GEN_SETS 512
+#define CC_TCP_GEN_WAYS 8
 struct cc_tcp_gens {
-	uint64_t slot[CC_TCP_GEN_SLOTS];      /* high 56 bits: the pair's key; low 8: its generation */
+	uint64_t slot[CC_TCP_GEN_SETS * CC_TCP_GEN_WAYS];  /* key (high 54 bits), roles (2), generation (8) */
+	uint32_t hand[CC_TCP_GEN_SETS];                    /* each set's next entry to replace */
 };
 
-/* The generation a connection between a and b (either order) opening now starts in. */
-unsigned cc_tcp_gen(const struct cc_tcp_gens *g, const struct cc_addr *a, const struct cc_addr *b);
+/* An end of a connection between a and b (either order) opens its stream: its generation. */
+unsigned cc_tcp_gen_open(struct cc_tcp_gens *g, const struct cc_addr *a, const struct cc_addr *b, int accepted);
 
-/* A connection between a and b that started in generation gen ended. */
-void cc_tcp_gen_ended(struct cc_tcp_gens *g, const struct cc_addr *a, const struct cc_addr *b, unsigned gen);
+/*
+ * A stream joined mid-way (a socket inherited across exec, or made before capture began): the
+ * pair's current generation, which an open connection on it holds (the kernel reuses a pair only
+ * once its connection is gone); a pair not seen before is at 0, both roles taken.
+ */
+unsigned cc_tcp_gen_now(struct cc_tcp_gens *g, const struct cc_addr *a, const struct cc_addr *b);
 
 struct cc_frame {
 	struct cc_addr src, dst;

@@ -20,11 +20,12 @@
 #define CC_COUNTERS_VERSION 1
 #define CC_COUNTERS_SIZE    4096
 /*
- * The file holds a second page: the generations of TCP address pairs (struct cc_tcp_gens,
- * pcapout/frame.h) of every process of the run, so that a connection one process makes on a pair
- * another process's connection used (the kernel reuses it) starts from other sequence numbers.
+ * After it the file holds the generations of TCP address pairs (struct cc_tcp_gens,
+ * pcapout/frame.h, nine pages) of every process of the run, so that a connection one process
+ * makes on a pair another process's connection used (the kernel reuses it) starts from other
+ * sequence numbers, and the two ends of a connection in two processes agree.
  */
-#define CC_COUNTERS_FILE_SIZE (2 * CC_COUNTERS_SIZE)
+#define CC_COUNTERS_FILE_SIZE (CC_COUNTERS_SIZE + 9 * 4096)
 
 struct cc_counters {
 	uint64_t magic;

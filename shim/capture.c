@@ -373,7 +373,7 @@ void cc_tcp_connected(int fd, struct cc_fd *e, int active)
 	clear_flags(e, FDF_CONNECTING);
 	if (!(fd_flags(e) & FDF_PEER) || !(fd_flags(e) & FDF_LOCAL))
 		return;
-	gen = fd_isn_gen(e);
+	gen = fd_isn_gen(e, !active);
 	l = cc_tcp_isn(&e->local, &e->peer, gen);
 	p = cc_tcp_isn(&e->peer, &e->local, gen);
 	e->mss = (uint16_t)cc_sock_getint(fd, IPPROTO_TCP, TCP_MAXSEG, 1460);

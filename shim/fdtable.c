@@ -139,7 +139,6 @@ void cc_fd_dup_tcp(struct cc_fd *o, int newfd)
 
 	if (!n || n == o)
 		return;
-	cc_fd_tcp_ended(n);
 	cc_fd_unshare(n);
 	s = share_of(o);
 	if (s)
@@ -240,18 +239,11 @@ struct cc_fd *cc_fd_get(int fd)
 	return &c[u & (CHUNK - 1)];
 }
 
-void cc_fd_tcp_ended(const struct cc_fd *e)
-{
-	if (fd_kind(e) == FDK_TCP && (fd_flags(e) & FDF_TCP_OPEN))
-		cc_tcp_gen_ended(__atomic_load_n(&cc_tcp_gens, __ATOMIC_ACQUIRE), &e->local, &e->peer, e->isn_gen);
-}
-
 void cc_fd_reset(int fd)
 {
 	struct cc_fd *e = cc_fd_peek(fd);
 
 	if (e && fd_kind(e) != FDK_UNKNOWN) {
-		cc_fd_tcp_ended(e);
 		__atomic_store_n(&e->kind, FDK_UNKNOWN, __ATOMIC_RELEASE);
 		__atomic_store_n(&e->flags, 0, __ATOMIC_RELAXED);
 		cc_fd_unshare(e);
@@ -270,7 +262,6 @@ void cc_fd_reset_range(unsigned lo, unsigned hi, void (*closing)(int fd, struct 
 			if (fd >= lo && fd <= hi && fd_kind(&c[i]) != FDK_UNKNOWN) {
 				if (closing)
 					closing((int)fd, &c[i]);
-				cc_fd_tcp_ended(&c[i]);
 				__atomic_store_n(&c[i].kind, FDK_UNKNOWN, __ATOMIC_RELEASE);
 				__atomic_store_n(&c[i].flags, 0, __ATOMIC_RELAXED);
 				cc_fd_unshare(&c[i]);

@@ -49,7 +49,7 @@ struct cc_fd {
 	uint8_t kind;           /* enum cc_fd_kind; written last when an entry is set up */
 	uint8_t family;         /* socket's own family: AF_INET or AF_INET6 */
 	uint8_t tos, ttl, mcast_ttl;
-	uint8_t isn_gen;        /* TCP: the address pair's generation the stream started in (cc_tcp_gen) */
+	uint8_t isn_gen;        /* TCP: the address pair's generation the stream started in (cc_tcp_gen_open) */
 	uint16_t flags;         /* atomic updates */
 	uint16_t gso_size;      /* UDP_SEGMENT socket option */
 	uint16_t mss;
@@ -91,15 +91,18 @@ extern struct cc_tcpshare *cc_tcp_shares;
  */
 extern struct cc_tcp_gens *cc_tcp_gens;
 
-/* e's TCP stream starts: the generation its numbers come from (kept in e, given to cc_tcp_isn). */
-static inline unsigned fd_isn_gen(struct cc_fd *e)
+/*
+ * e's TCP stream starts (accepted: the accepting end; -1: joined mid-way): the generation its
+ * numbers come from, kept in e and given to cc_tcp_isn.
+ */
+static inline unsigned fd_isn_gen(struct cc_fd *e, int accepted)
 {
-	e->isn_gen = (uint8_t)cc_tcp_gen(__atomic_load_n(&cc_tcp_gens, __ATOMIC_ACQUIRE), &e->local, &e->peer);
+	struct cc_tcp_gens *g = __atomic_load_n(&cc_tcp_gens, __ATOMIC_ACQUIRE);
+
+	e->isn_gen = (uint8_t)(accepted < 0 ? cc_tcp_gen_now(g, &e->local, &e->peer) :
+			       cc_tcp_gen_open(g, &e->local, &e->peer, accepted));
 	return e->isn_gen;
 }
-
-/* e's entry is reset or reused: a stream it had open ends, and its pair's generation goes up. */
-void cc_fd_tcp_ended(const struct cc_fd *e);
 
 static inline unsigned share_refs(const struct cc_tcpshare *t)
 {

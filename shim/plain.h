@@ -19,7 +19,7 @@ struct cc_plainflow {
 	uint8_t passive;        /* TCP: the local end accepted; the peer opened */
 	uint8_t mapped;         /* write IPv4 addresses IPv4-mapped (see cc_plain_frame) */
 	uint8_t rtp;            /* SRTP's plaintext: RTP or RTCP, never SCTP (no need to look) */
-	uint8_t isn_gen;        /* TCP: the address pair's generation (cc_tcp_gen), as the wire stream's */
+	uint8_t isn_gen;        /* TCP: the address pair's generation (cc_tcp_gen_open), as the wire stream's */
 	struct cc_addr local, peer;
 	uint32_t snd_seq, rcv_seq;
 };

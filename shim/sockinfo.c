@@ -200,7 +200,6 @@ struct cc_fd *cc_fd_new(int fd, int family, int type, int proto)
 	 * close and the next socket(); this makes the order visible to the C memory model too.)
 	 */
 	(void)fd_kind(e);
-	cc_fd_tcp_ended(e);     /* (a close we did not see) */
 	type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (family == AF_INET || family == AF_INET6) {
 		if (type == SOCK_DGRAM && (proto == 0 || proto == IPPROTO_UDP))
@@ -270,7 +269,7 @@ static struct cc_fd *classify(int fd)
 		uint32_t written = 0, read = 0;
 		e->mss = (uint16_t)cc_sock_getint(fd, IPPROTO_TCP, TCP_MAXSEG, 1460);
 		(void)cc_tcp_app_bytes(fd, &written, &read);    /* left at 0 where the kernel cannot say */
-		unsigned gen = fd_isn_gen(e);
+		unsigned gen = fd_isn_gen(e, -1);
 		__atomic_store_n(fd_seq(e, 1), cc_tcp_isn(&e->local, &e->peer, gen) + 1 + written, __ATOMIC_RELAXED);
 		__atomic_store_n(fd_seq(e, 0), cc_tcp_isn(&e->peer, &e->local, gen) + 1 + read, __ATOMIC_RELAXED);
 		set_flags(e, FDF_TCP_OPEN);

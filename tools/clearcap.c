@@ -1033,7 +1033,8 @@ static void counters_create(struct counters *cn)
 		die("cannot map %s: %s", cn->path, strerror(e));
 	}
 	/* The run's TCP generations (pcapout/pages.h), for the tracer's processes as for the shim's. */
-	cn->gens = mmap(NULL, sizeof(*cn->gens), PROT_READ | PROT_WRITE, MAP_SHARED, fd, CC_COUNTERS_SIZE);
+	cn->gens = mmap(NULL, CC_COUNTERS_FILE_SIZE - CC_COUNTERS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			CC_COUNTERS_SIZE);
 	if (cn->gens == MAP_FAILED)
 		cn->gens = NULL;
 	close(fd);

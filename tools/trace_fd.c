@@ -125,15 +125,10 @@ static struct tfd *slot(struct tproc *p, int64_t fd)
 static struct cc_tcp_gens own_gens;
 struct cc_tcp_gens *cc_trace_gens = &own_gens;
 
-/* The descriptor closes or gets another file: a stream open on it ends (its pair's generation). */
 void cc_tfd_forget(struct tproc *p, int64_t fd)
 {
-	if (fd >= 0 && fd < p->nfds) {
-		struct tfd *e = &p->fds[fd];
-		if (e->kind == TFD_TCP && (e->flags & TFD_TCP_OPEN))
-			cc_tcp_gen_ended(cc_trace_gens, &e->local, &e->peer, e->isn_gen);
-		memset(e, 0, sizeof *e);
-	}
+	if (fd >= 0 && fd < p->nfds)
+		memset(&p->fds[fd], 0, sizeof p->fds[fd]);
 }
 
 /* Without a look at the program's sockets nothing can be captured: said once, not silently. */
@@ -262,7 +257,7 @@ struct tfd *cc_tfd_lookup(struct tproc *p, int64_t fd)
 		if (e->kind == TFD_TCP && (e->flags & TFD_PEER)) {
 			/* Joined mid-stream (inherited, or across exec): sequence numbers must still add up. */
 			e->mss = (uint16_t)getint(c, IPPROTO_TCP, TCP_MAXSEG, 1460);
-			e->isn_gen = (uint8_t)cc_tcp_gen(cc_trace_gens, &e->local, &e->peer);
+			e->isn_gen = (uint8_t)cc_tcp_gen_now(cc_trace_gens, &e->local, &e->peer);
 			e->snd_seq = cc_tcp_isn(&e->local, &e->peer, e->isn_gen) + 1;
 			e->rcv_seq = cc_tcp_isn(&e->peer, &e->local, e->isn_gen) + 1;
 			e->flags |= TFD_TCP_OPEN;

@@ -212,7 +212,7 @@ static void tcp_open(struct tthread *t, int fd, struct tfd *e, int active)
 		return;
 	if (e->mss < 536)
 		e->mss = 536;
-	e->isn_gen = (uint8_t)cc_tcp_gen(cc_trace_gens, &e->local, &e->peer);
+	e->isn_gen = (uint8_t)cc_tcp_gen_open(cc_trace_gens, &e->local, &e->peer, !active);
 	l = cc_tcp_isn(&e->local, &e->peer, e->isn_gen);
 	p = cc_tcp_isn(&e->peer, &e->local, e->isn_gen);
 	e->snd_seq = l + 1;

@@ -294,9 +294,10 @@ class Screen:
                 self.x += 1
 
 
-def reused_pair_streams(cap, n, sport, cport):
-    """Checks a capture of `trace_peer reuse n`: each connection on the one address pair is a
-    stream of its own in tshark, with its own bytes, never a retransmission of the one before."""
+def reused_pair_streams(cap, n, sport, cport, answers=True):
+    """Checks a capture of `trace_peer reuse n` (`late n`: answers=False): each connection on the
+    one address pair is a stream of its own in tshark, with its own bytes, never a retransmission
+    of the one before, and its two ends' copies in it (their numbers agree)."""
     rows = [dict(zip(["stream", "pkttype", "syn", "ack", "payload", "retrans", "reused"], r + [""] * 7))
             for r in tshark(cap, ["tcp.stream", "sll.pkttype", "tcp.flags.syn", "tcp.flags.ack", "tcp.payload",
                                   "tcp.analysis.retransmission", "tcp.analysis.reused_ports"],
@@ -305,7 +306,8 @@ def reused_pair_streams(cap, n, sport, cport):
     eq(len(streams), n, "one stream per connection on the reused pair")
     for i, s in enumerate(streams):
         got = [bytes.fromhex(r["payload"]) for r in rows if int(r["stream"]) == s and r["payload"]]
-        eq(sorted(set(got)), [b"answer %d\n" % i, b"request %d\n" % i], "stream %d's own bytes" % i)
+        eq(sorted(got), sorted([b"answer %d\n" % i] * 2 * answers + [b"request %d\n" % i] * 2),
+           "stream %d's own bytes, in each end's copy" % i)
     # A segment's first copy is never taken for a retransmission (both ends in one process: the
     # second copy is; the accepting end's SYN-ACK comes after the connecting end's copy of it):
     # the data each end sent, and each connection's SYN, a new one on reused ports after the first.

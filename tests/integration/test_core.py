@@ -154,15 +154,18 @@ def test_tcp_reused_address_pair_is_a_new_stream(env):
     reuse is on for loopback by default, or the client binds its port): each connection starts
     from new sequence numbers, or Wireshark would take all its bytes for retransmissions of the
     last one's (a TLS ClientHello then goes undissected: seen in CI, 119 of 120).  Both ends in one
-    process, each closing its side."""
+    process, each closing its side; and with the connecting end gone (closed) before the other
+    accepts, the two ends' copies still in one stream each time (they were not: the close had
+    counted the connection ended before the accepting end began it)."""
     cclib.need("gcc")
     exe = env.path("trace_peer")
     cclib.run(["gcc", "-O1", "-pthread", "-o", exe, os.path.join(HERE, "trace_peer.c")])
-    cap = env.path("c.pcapng")
     n = 4
-    p = cclib.run([exe, "reuse", str(n)], env=env.env(cap))
-    k = dict(l.split() for l in p.stdout.splitlines())
-    cclib.reused_pair_streams(cap, n, int(k["server_port"]), int(k["client_port"]))
+    for mode in ("reuse", "late"):
+        cap = env.path(mode + ".pcapng")
+        p = cclib.run([exe, mode, str(n)], env=env.env(cap))
+        k = dict(l.split() for l in p.stdout.splitlines())
+        cclib.reused_pair_streams(cap, n, int(k["server_port"]), int(k["client_port"]), answers=mode == "reuse")
 
 
 def test_sendfile_and_splice_to_tcp(env):
@@ -578,6 +581,38 @@ os.close(fd2)
            "stream %s: no retransmission, gap, unseen acknowledgement or out-of-order segment" % stream)
         eq([(int(r[5]), int(r[6])) for r in rows if r[0] == stream and r[1] == client and int(r[6]) > 0], segs,
            "stream %s: the client's segments (relative seq, length), the last after the exec" % stream)
+
+
+def test_tcp_stream_goes_on_over_exec_after_the_peer_left(env):
+    """Both ends of a connection in one wrapper run: the accepting end says "bye" and closes, then
+    the connecting end execs with the connection open and reads it in the new image.  The new
+    image joins the stream in the connection's own generation: both copies of "bye" (sent, and
+    received after the exec) are one segment of one stream (the close had moved the pair on, and
+    the new image numbered its bytes in another stream)."""
+    cap = env.path("c.pcapng")
+    code = r"""
+import os, socket, sys
+if len(sys.argv) == 1:
+    l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)
+    c = socket.create_connection(l.getsockname())
+    s, _ = l.accept()
+    c.sendall(b'hello\n'); assert s.recv(100) == b'hello\n'
+    s.sendall(b'bye\n'); s.close()
+    fd = c.detach(); os.set_inheritable(fd, True)
+    os.execv(sys.executable, [sys.executable, '-c', os.environ['CODE'], str(fd)])
+fd, b = int(sys.argv[1]), b''
+while True:
+    d = os.read(fd, 100)
+    if not d: break
+    b += d
+assert b == b'bye\n', b
+os.close(fd)
+"""
+    cclib.run([env.tool, "-q", "-w", cap, "--", cclib.PY, "-c", code], env=env.env(extra={"CODE": code}, preload=False))
+    byes = tshark(cap, ["tcp.stream", "sll.pkttype", "tcp.seq_raw"], "tcp.payload == 62:79:65:0a")
+    eq(sorted(r[1] for r in byes), ["0", "4"], "the sent copy and the received one: %r" % byes)
+    eq(len({(r[0], r[2]) for r in byes}), 1, "one segment of one stream: %r" % byes)
+    eq(len({r[0] for r in tshark(cap, ["tcp.stream"], "tcp")}), 1, "one stream")
 
 
 def test_tcp_ipv6_sendmsg_recv_into(env):

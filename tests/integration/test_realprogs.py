@@ -231,6 +231,49 @@ def _stream_bytes(fr, sport, dport, pkttype):
     return bytes(data), len(segs)
 
 
+def test_socat_reconnects_from_one_port(env):
+    """socat run four times from one source port (sourceport=,reuseaddr) under one wrapper run,
+    to a server that answers and closes: the kernel reuses the address pair, and each socat
+    leaves with shutdown and exit, never a close.  Each connection is a stream of its own in
+    tshark, its request dissected, its SYN a new one on reused ports, nothing retransmitted (the
+    connections counted at their close never moved on: one stream, three requests lost)."""
+    cclib.need("socat")
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    port, cport, n = srv.getsockname()[1], cclib.free_port(socket.SOCK_STREAM), 4
+
+    def serve():
+        for _ in range(n):
+            c, _ = srv.accept()
+            req = b""
+            while not req.endswith(b"\r\n\r\n"):
+                d = c.recv(1000)
+                if not d:
+                    break
+                req += d
+            c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            c.close()
+        srv.close()
+    t = threading.Thread(target=serve)
+    t.start()
+    cap = env.path("c.pcapng")
+    script = ("for i in 1 2 3 4; do printf \"GET /page$i HTTP/1.0\\r\\n\\r\\n\" | "
+              "socat - TCP:127.0.0.1:%d,sourceport=%d,reuseaddr || exit 1; done" % (port, cport))
+    p = cclib.run([env.tool, "-q", "-w", cap, "--", "sh", "-c", script], env=env.env(preload=False), timeout=60)
+    t.join(timeout=30)
+    eq(p.stdout.count("ok"), n, "every answer (program unchanged)")
+    http = ["-d", "tcp.port==%d,http" % port]
+    reqs = cclib.tshark(cap, ["tcp.stream", "http.request.uri"], "http.request", extra=http)
+    eq(sorted(r[1] for r in reqs), ["/page%d" % i for i in range(1, n + 1)], "every request dissected")
+    eq(len({r[0] for r in reqs}), n, "each in a stream of its own")
+    syns = cclib.tshark(cap, ["tcp.srcport", "tcp.analysis.reused_ports"], "tcp.flags.syn == 1 && tcp.flags.ack == 0")
+    eq([r[0] for r in syns], [str(cport)] * n, "every SYN from the one source port")
+    eq(sum(1 for r in syns if r[1:] and r[1]), n - 1, "SYNs on reused ports")
+    eq(cclib.tshark_count(cap, "tcp.analysis.retransmission"), 0, "segments taken for retransmissions")
+
+
 def test_socat_tcp(env):
     cclib.need("socat")
     cap = env.path("tcp.pcapng")

@@ -258,8 +258,9 @@ while True:
 """
 
 RECONNECT_CLIENT = r"""
-import errno, socket, ssl, sys, time
+import errno, os, socket, ssl, sys, time
 port, first, n, cport = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+leave = len(sys.argv) > 5         # the last connection left to exit to close (no close call)
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 for i in range(first, first + n):
     for tries in range(100):
@@ -270,25 +271,30 @@ for i in range(first, first + n):
             if e.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL): raise
             s.close(); time.sleep(0.05)
     cport = s.getsockname()[1]
-    with ctx.wrap_socket(s) as t:
-        t.sendall(b'GET /page%d HTTP/1.0\r\n\r\n' % i)
-        got = b''
-        while True:
-            d = t.recv(1000)
-            if not d: break
-            got += d
-        assert got.endswith(b'ok'), got
-print(cport)
+    t = ctx.wrap_socket(s)
+    t.sendall(b'GET /page%d HTTP/1.0\r\n\r\n' % i)
+    got = b''
+    while True:
+        d = t.recv(1000)
+        if not d: break
+        got += d
+    assert got.endswith(b'ok'), got
+    if i < first + n - 1 or not leave:
+        t.close()
+print(cport, flush=True)
+if leave:
+    os._exit(0)
 """
 
 
-# One client process per connection, each exec'd afresh, under one wrapper run.
+# One client process per connection, each exec'd afresh, under one wrapper run, each leaving
+# without closing its connection (as socat does: shutdown, then exit).
 RECONNECT_DRIVER = r"""
 import subprocess, sys
 client, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 cport = '0'
 for i in range(n):
-    cport = subprocess.run([sys.executable, '-c', client, port, str(i), '1', cport], check=True,
+    cport = subprocess.run([sys.executable, '-c', client, port, str(i), '1', cport, 'leave'], check=True,
                            capture_output=True, text=True).stdout.strip()
 print(cport)
 """
@@ -324,8 +330,9 @@ def test_tls_reconnects_from_one_port(env):
 
 
 def test_tls_reconnects_from_one_port_in_new_processes(env):
-    """The same with each connection made by a process of its own, under one wrapper run: the
-    run's processes share the generations (the counters file's second page)."""
+    """The same with each connection made by a process of its own, under one wrapper run, which
+    exits with its connection open (no close): the run's processes share the generations (the
+    counters file's pages after the first), and a connection counts when it begins, not ends."""
     cap = env.path("c.pcapng")
     n = 3
     port, cport = _reconnects(env, cap, n, processes=True)

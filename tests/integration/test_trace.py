@@ -174,11 +174,13 @@ def test_trace_static_tcp(env):
 
 
 def test_trace_reused_address_pair(env):
-    """The tracer's TCP streams on a reused address pair start from new sequence numbers too."""
-    cap = env.path("reuse.pcapng")
+    """The tracer's TCP streams on a reused address pair start from new sequence numbers too, and
+    the two ends' copies meet when the connecting end is gone before the other accepts."""
     n = 4
-    _, k = _traced(env, cap, "reuse", n)
-    cclib.reused_pair_streams(cap, n, k["server_port"], k["client_port"])
+    for mode in ("reuse", "late"):
+        cap = env.path(mode + ".pcapng")
+        _, k = _traced(env, cap, mode, n)
+        cclib.reused_pair_streams(cap, n, k["server_port"], k["client_port"], answers=mode == "reuse")
 
 
 def test_trace_static_sendfile(env):

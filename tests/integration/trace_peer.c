@@ -17,6 +17,8 @@
  *   trace_peer reuse N       N TCP connections one after another from one client port to one
  *                            server port, both ends in this process: "request I" and "answer I",
  *                            the server closing first (the kernel reuses the address pair)
+ *   trace_peer late N        the same, but the client sends "request I" and closes before the
+ *                            server accepts (no answer): the connecting end is gone by then
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -333,7 +335,7 @@ static int reuse_connect(int port, int sport)
 	return -1;
 }
 
-static int reuse(int n)
+static int reuse(int n, int late)
 {
 	struct sockaddr_in a = loopback(0);
 	int l = socket(AF_INET, SOCK_STREAM, 0), port = 0;
@@ -342,10 +344,22 @@ static int reuse(int n)
 	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0)
 		die("listen");
 	for (int i = 0; i < n; i++) {
-		int c = reuse_connect(port, port_of(l)), s = accept(l, NULL, NULL), len;
+		int c = reuse_connect(port, port_of(l)), s, len;
+		port = port_of(c);
+		if (late) {
+			len = snprintf(buf, sizeof buf, "request %d\n", i);
+			if (write(c, buf, (size_t)len) != len)
+				die("request");
+			close(c);
+			s = accept(l, NULL, NULL);
+			if (s < 0 || read(s, buf, sizeof buf) != len)
+				die("accept");
+			close(s);
+			continue;
+		}
+		s = accept(l, NULL, NULL);
 		if (s < 0)
 			die("accept");
-		port = port_of(c);
 		len = snprintf(buf, sizeof buf, "request %d\n", i);
 		if (write(c, buf, (size_t)len) != len || read(s, buf, sizeof buf) != len)
 			die("request");
@@ -377,12 +391,14 @@ int main(int argc, char **argv)
 	if (argc >= 3 && strcmp(argv[1], "sendfile") == 0)
 		return sendfile_mode(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "reuse") == 0)
-		return reuse(atoi(argv[2]));
+		return reuse(atoi(argv[2]), 0);
+	if (argc >= 3 && strcmp(argv[1], "late") == 0)
+		return reuse(atoi(argv[2]), 1);
 	if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
 		printf("ready %d\n", (int)getpid());
 		for (;;)
 			pause();
 	}
-	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F | noname N | sendfile F | reuse N\n");
+	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F | noname N | sendfile F | reuse N | late N\n");
 	return 2;
 }

@@ -156,7 +156,7 @@ START_TEST(udp6_truncated_keeps_lengths)
 }
 END_TEST
 
-/* A reused address pair: each connection after one that ended starts from another number. */
+/* A reused address pair: each connection starts from other numbers than the one before. */
 START_TEST(tcp_isn_generations)
 {
 	static struct cc_tcp_gens g;
@@ -165,39 +165,46 @@ START_TEST(tcp_isn_generations)
 
 	c.ip[15] = d.ip[15] = 1;
 	/* Generation 0 is the addresses alone, as before generations; either direction differs. */
-	ck_assert_uint_eq(cc_tcp_gen(&g, &a, &b), 0);
 	ck_assert_uint_ne(cc_tcp_isn(&a, &b, 0), cc_tcp_isn(&b, &a, 0));
 	ck_assert_uint_ne(cc_tcp_isn(&a, &b, 0), cc_tcp_isn(&a, &b, 1));
-	/* Both ends of the connection end it: the pair goes up once, whichever order it is named in. */
-	cc_tcp_gen_ended(&g, &a, &b, 0);
-	cc_tcp_gen_ended(&g, &b, &a, 0);
-	ck_assert_uint_eq(cc_tcp_gen(&g, &a, &b), 1);
-	ck_assert_uint_eq(cc_tcp_gen(&g, &b, &a), 1);
-	/* An old connection's end, seen late, never takes it back. */
-	cc_tcp_gen_ended(&g, &a, &b, 0);
-	ck_assert_uint_eq(cc_tcp_gen(&g, &a, &b), 1);
-	/* Another pair (the same ports over IPv6) is apart. */
-	ck_assert_uint_eq(cc_tcp_gen(&g, &c, &d), 0);
-	cc_tcp_gen_ended(&g, &d, &c, 0);
-	ck_assert_uint_eq(cc_tcp_gen(&g, &c, &d), 1);
-	ck_assert_uint_eq(cc_tcp_gen(&g, &a, &b), 1);
-	/* Round the 8-bit wrap: each next connection's number still differs from the last one's. */
-	for (unsigned i = 1; i < 300; i++) {
-		unsigned gen = cc_tcp_gen(&g, &a, &b);
-		ck_assert_uint_eq(gen, i & 0xff);
-		cc_tcp_gen_ended(&g, &a, &b, gen);
-		ck_assert_uint_ne(cc_tcp_isn(&a, &b, cc_tcp_gen(&g, &a, &b)), cc_tcp_isn(&a, &b, gen));
+	/* One connection, both ends captured: the connecting end first, then the accepting one. */
+	ck_assert_uint_eq(cc_tcp_gen_open(&g, &a, &b, 0), 0);
+	ck_assert_uint_eq(cc_tcp_gen_open(&g, &b, &a, 1), 0);
+	/* The next: the accepting end first this time (the other noticed its connect late). */
+	ck_assert_uint_eq(cc_tcp_gen_open(&g, &b, &a, 1), 1);
+	ck_assert_uint_eq(cc_tcp_gen_open(&g, &a, &b, 0), 1);
+	/* A stream joined mid-way (across exec) goes on in the open connection's generation. */
+	ck_assert_uint_eq(cc_tcp_gen_now(&g, &b, &a), 1);
+	/* One end captured alone: each of its connections is a generation of its own. */
+	ck_assert_uint_eq(cc_tcp_gen_open(&g, &a, &b, 0), 2);
+	ck_assert_uint_eq(cc_tcp_gen_open(&g, &a, &b, 0), 3);
+	ck_assert_uint_eq(cc_tcp_gen_open(&g, &b, &a, 1), 3);
+	/* Another pair (the same ports over IPv6) is apart; met mid-way first, it is taken (0). */
+	ck_assert_uint_eq(cc_tcp_gen_now(&g, &c, &d), 0);
+	ck_assert_uint_eq(cc_tcp_gen_open(&g, &d, &c, 1), 1);
+	ck_assert_uint_eq(cc_tcp_gen_now(&g, &a, &b), 3);
+	/* Round the 8-bit wrap: each next connection's numbers still differ from the last one's. */
+	for (unsigned i = 0; i < 300; i++) {
+		unsigned was = cc_tcp_gen_now(&g, &a, &b);
+		unsigned gen = cc_tcp_gen_open(&g, &a, &b, 0);
+		ck_assert_uint_eq(gen, (was + 1) & 0xff);
+		ck_assert_uint_eq(cc_tcp_gen_open(&g, &b, &a, 1), gen);
+		ck_assert_uint_ne(cc_tcp_isn(&a, &b, gen), cc_tcp_isn(&a, &b, was));
 	}
-	/* A pair another took the slot from is back at 0 (the table is direct-mapped, no allocation). */
-	unsigned moved = 0;
-	for (unsigned p = 1; p < 5000 && cc_tcp_gen(&g, &a, &b); p++) {
-		struct cc_addr o = a;
-		o.port = (uint16_t)p;
-		cc_tcp_gen_ended(&g, &o, &b, 0);
-		moved = p;
+	/* 64 client ports taking turns (the table holds them all: none is new again). */
+	for (unsigned round = 0; round < 10; round++)
+		for (uint16_t p = 0; p < 64; p++) {
+			struct cc_addr o = a;
+			o.port = (uint16_t)(46000 + p);
+			ck_assert_uint_eq(cc_tcp_gen_open(&g, &o, &b, 0), round);
+		}
+	/* Thousands of pairs more: a set's oldest entry gives way, and that pair starts again at 0. */
+	for (unsigned p = 0; p < 20000; p++) {
+		struct cc_addr o = b;
+		o.port = (uint16_t)(1000 + p);
+		ck_assert_uint_eq(cc_tcp_gen_open(&g, &a, &o, 1), 0);
 	}
-	ck_assert_uint_eq(cc_tcp_gen(&g, &a, &b), 0);
-	ck_assert_uint_gt(moved, 0);
+	ck_assert_uint_eq(cc_tcp_gen_open(&g, &a, &b, 0), 0);
 }
 END_TEST
 
