@@ -7,6 +7,7 @@
 
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #define CHUNK_BITS CC_FD_CHUNK_BITS
 #define CHUNK (1u << CHUNK_BITS)
@@ -237,6 +238,28 @@ struct cc_fd *cc_fd_get(int fd)
 		c = expected;
 	}
 	return &c[u & (CHUNK - 1)];
+}
+
+static int same_end(const struct cc_addr *a, const struct cc_addr *b)
+{
+	return a->family == b->family && a->port == b->port &&
+	       memcmp(a->ip, b->ip, a->family == AF_INET6 ? 16 : 4) == 0;
+}
+
+struct cc_fd *cc_fd_find_stream(int fd, const struct cc_addr *local, const struct cc_addr *peer)
+{
+	for (unsigned ch = 0; ch < NCHUNKS; ch++) {
+		struct cc_fd *c = __atomic_load_n(&cc_fd_chunks[ch], __ATOMIC_ACQUIRE);
+		if (!c)
+			continue;
+		for (unsigned i = 0; i < CHUNK; i++) {
+			struct cc_fd *e = &c[i];
+			if ((ch << CHUNK_BITS | i) != (unsigned)fd && fd_kind(e) == FDK_TCP &&
+			    (fd_flags(e) & FDF_TCP_OPEN) && same_end(&e->local, local) && same_end(&e->peer, peer))
+				return e;
+		}
+	}
+	return NULL;
 }
 
 void cc_fd_reset(int fd)

@@ -174,6 +174,14 @@ void cc_fd_unshare(struct cc_fd *e);
 void cc_fd_dup_tcp(struct cc_fd *o, int newfd);
 
 /*
+ * Another descriptor (not fd) of this process with a TCP stream open between local and peer:
+ * the same socket, since one connection has those addresses (an exec'd image finds the socket
+ * under 0 and 1, as inetd and socat's nofork leave it).  NULL for none.  Looks at every entry:
+ * only for a stream joined mid-way.
+ */
+struct cc_fd *cc_fd_find_stream(int fd, const struct cc_addr *local, const struct cc_addr *peer);
+
+/*
  * kind and flags are read by any thread using the fd and changed by the thread that creates,
  * connects or closes it: always accessed atomically (relaxed; the kernel orders fd reuse).
  */

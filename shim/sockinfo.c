@@ -264,9 +264,25 @@ static struct cc_fd *classify(int fd)
 	if (fd_kind(e) == FDK_TCP && (fd_flags(e) & FDF_PEER)) {
 		/*
 		 * Joined mid-stream: no handshake to show, but sequence numbers must still add up,
-		 * going on from the bytes already written and read (tcpinfo.c).
+		 * going on from the bytes already written and read (tcpinfo.c).  A socket this image
+		 * found under another number already is that stream: one stream, numbered once, one
+		 * FIN at the last close (as after a dup), whichever number moves its bytes.
 		 */
+		struct cc_fd *o = cc_fd_find_stream(fd, &e->local, &e->peer);
 		uint32_t written = 0, read = 0;
+		if (o) {
+			cc_fd_dup_tcp(o, fd);
+			if (fd_kind(e) != FDK_TCP)
+				return NULL;
+			/* Numbered from the kernel's counts now, as a first join is: the callers' rule. */
+			if (cc_tcp_app_bytes(fd, &written, &read) == 0) {
+				__atomic_store_n(fd_seq(e, 1), cc_tcp_isn(&e->local, &e->peer, e->isn_gen) + 1 + written,
+						 __ATOMIC_RELAXED);
+				__atomic_store_n(fd_seq(e, 0), cc_tcp_isn(&e->peer, &e->local, e->isn_gen) + 1 + read,
+						 __ATOMIC_RELAXED);
+			}
+			return e;
+		}
 		e->mss = (uint16_t)cc_sock_getint(fd, IPPROTO_TCP, TCP_MAXSEG, 1460);
 		(void)cc_tcp_app_bytes(fd, &written, &read);    /* left at 0 where the kernel cannot say */
 		unsigned gen = fd_isn_gen(e, -1);

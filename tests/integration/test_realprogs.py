@@ -274,6 +274,50 @@ def test_socat_reconnects_from_one_port(env):
     eq(cclib.tshark_count(cap, "tcp.analysis.retransmission"), 0, "segments taken for retransmissions")
 
 
+def test_socat_nofork_exec_one_stream(env):
+    """socat TCP-LISTEN,fork EXEC:cat,nofork (inetd style): each connection's child execs cat with
+    the socket as its 0 and 1.  The new image finds one socket under two numbers: one stream,
+    numbered once from the kernel's counts, and one FIN at the last close with the sequence number
+    after every byte (there were two: 0's, at the stream's first number, and 1's)."""
+    cclib.need("socat")
+    cap = env.path("c.pcapng")
+    port = cclib.free_port(socket.SOCK_STREAM)
+    srv = subprocess.Popen([env.tool, "-q", "-w", cap, "--", "socat",
+                            "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port, "EXEC:cat,nofork"],
+                           env=env.env(preload=False), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            if _bound(port, "tcp"):
+                break
+            time.sleep(0.05)
+        for i in range(2):
+            c = socket.create_connection(("127.0.0.1", port))
+            c.sendall(b"x" * 100)
+            got = b""
+            while len(got) < 100:
+                got += c.recv(1000)
+            c.sendall(b"y" * 50)
+            while len(got) < 150:
+                got += c.recv(1000)
+            c.shutdown(socket.SHUT_WR)
+            while c.recv(1000):
+                pass
+            c.close()
+            eq(got, b"x" * 100 + b"y" * 50, "echoed (program unchanged)")
+    finally:
+        srv.terminate()         # (the wrapper passes it on; socat leaves on it)
+        srv.wait(timeout=30)
+    rows = cclib.tshark(cap, ["tcp.stream", "tcp.seq", "tcp.len", "tcp.flags.fin", "tcp.analysis.flags"],
+                        "sll.pkttype == 4 && tcp.srcport == %d" % port)
+    streams = sorted({r[0] for r in rows})
+    eq(len(streams), 2, "two connections")
+    for st in streams:
+        sent = [(int(r[1]), int(r[2]), r[3]) for r in rows if r[0] == st]
+        eq(sent, [(0, 0, "0"), (1, 100, "0"), (101, 50, "0"), (151, 0, "1")],
+           "stream %s: SYN-ACK, cat's two echoes, one FIN after them (relative seq, length, FIN)" % st)
+        eq([r for r in rows if r[0] == st and len(r) > 4 and r[4]], [], "no analysis flag on cat's side")
+
+
 def test_socat_tcp(env):
     cclib.need("socat")
     cap = env.path("tcp.pcapng")
