@@ -298,9 +298,9 @@ static uint64_t pair_key(const struct cc_addr *a, const struct cc_addr *b)
 }
 
 /*
- * Finds the pair's entry in its set and moves it from what it holds to what next() makes of it,
- * or, when the set has none, puts in fresh (over an empty entry or the set's oldest).  Returns
- * the entry's generation afterwards.
+ * Finds the pair's entry in its set and claims role in it (role 0: only reads it), or, when the
+ * set has none, puts in a fresh one at generation 0 holding the roles `fresh` (over an empty
+ * entry or the set's oldest).  Returns the generation the caller's stream is in.
  */
 static unsigned gen_update(struct cc_tcp_gens *g, const struct cc_addr *a, const struct cc_addr *b, uint64_t role,
 			   uint64_t fresh)

@@ -274,20 +274,18 @@ static struct cc_fd *classify(int fd)
 			cc_fd_dup_tcp(o, fd);
 			if (fd_kind(e) != FDK_TCP)
 				return NULL;
-			/* Numbered from the kernel's counts now, as a first join is: the callers' rule. */
-			if (cc_tcp_app_bytes(fd, &written, &read) == 0) {
-				__atomic_store_n(fd_seq(e, 1), cc_tcp_isn(&e->local, &e->peer, e->isn_gen) + 1 + written,
-						 __ATOMIC_RELAXED);
-				__atomic_store_n(fd_seq(e, 0), cc_tcp_isn(&e->peer, &e->local, e->isn_gen) + 1 + read,
-						 __ATOMIC_RELAXED);
-			}
-			return e;
+		} else {
+			e->mss = (uint16_t)cc_sock_getint(fd, IPPROTO_TCP, TCP_MAXSEG, 1460);
+			(void)fd_isn_gen(e, -1);
 		}
-		e->mss = (uint16_t)cc_sock_getint(fd, IPPROTO_TCP, TCP_MAXSEG, 1460);
-		(void)cc_tcp_app_bytes(fd, &written, &read);    /* left at 0 where the kernel cannot say */
-		unsigned gen = fd_isn_gen(e, -1);
-		__atomic_store_n(fd_seq(e, 1), cc_tcp_isn(&e->local, &e->peer, gen) + 1 + written, __ATOMIC_RELAXED);
-		__atomic_store_n(fd_seq(e, 0), cc_tcp_isn(&e->peer, &e->local, gen) + 1 + read, __ATOMIC_RELAXED);
+		/* From the kernel's counts now, either way (the callers' rule); where it cannot say, a
+		 * new stream starts at 0 and one found under another number keeps its own. */
+		if (cc_tcp_app_bytes(fd, &written, &read) == 0 || !o) {
+			__atomic_store_n(fd_seq(e, 1), cc_tcp_isn(&e->local, &e->peer, e->isn_gen) + 1 + written,
+					 __ATOMIC_RELAXED);
+			__atomic_store_n(fd_seq(e, 0), cc_tcp_isn(&e->peer, &e->local, e->isn_gen) + 1 + read,
+					 __ATOMIC_RELAXED);
+		}
 		set_flags(e, FDF_TCP_OPEN);
 	}
 	return e;
