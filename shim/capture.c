@@ -393,6 +393,66 @@ void cc_tcp_connected(int fd, struct cc_fd *e, int active)
 	set_flags(e, FDF_TCP_OPEN);
 }
 
+void cc_tcp_settle(int fd, struct cc_fd *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof(ss);
+	int saved = errno;
+
+	if ((fd_flags(e) & FDF_CONNECTING) && getpeername(fd, (struct sockaddr *)&ss, &l) == 0)
+		cc_tcp_connected(fd, e, 1);
+	errno = saved;
+}
+
+/* Why a connect failed, in the SYN's comment (constant strings: the ring copies them later). */
+static const char *connect_why(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return "connect failed: connection refused";
+	case ETIMEDOUT:
+		return "connect failed: timed out, no answer";
+	case EHOSTUNREACH:
+		return "connect failed: host unreachable";
+	case ENETUNREACH:
+		return "connect failed: network unreachable";
+	default:
+		return NULL;
+	}
+}
+
+int cc_tcp_failed(int fd, struct cc_fd *e, int err)
+{
+	const char *why = connect_why(err);
+	struct cc_frame f;
+	struct cc_addr src;
+	uint64_t ts = cc_now();
+	int saved = errno;
+
+	if (!why)
+		return 0;
+	clear_flags(e, FDF_CONNECTING);
+	cc_refresh_local(fd, e);        /* (the port stays after the failure; the address may not) */
+	if (e->peer.family && e->local.port && addr_is_any(&e->local) && cc_route_src(&e->peer, &src) == 0) {
+		src.port = e->local.port;
+		e->local = src;
+	}
+	if (e->peer.family && e->local.port && !addr_is_any(&e->local)) {
+		uint32_t l = cc_tcp_isn(&e->local, &e->peer, fd_isn_gen(e, 0));
+		tcp_frame(e, &f, 1, CC_TCP_SYN);
+		f.seq = l;
+		f.note = why;
+		cc_emit(&f, ts, NULL, 0, 0, 0, 0);
+		if (err == ECONNREFUSED) {
+			tcp_frame(e, &f, 0, CC_TCP_RST | CC_TCP_ACK);
+			f.ack = l + 1;
+			cc_emit(&f, ts, NULL, 0, 0, 0, 0);
+		}
+	}
+	errno = saved;
+	return 1;
+}
+
 void (*cc_tcp_sent_watch)(const struct cc_fd *e, const struct iovec *iov, int iovcnt, size_t len);
 
 void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov, int iovcnt, size_t len)

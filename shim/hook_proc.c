@@ -54,6 +54,8 @@ static void last_close(int fd, struct cc_fd *e)
 {
 	if (!e || fd_kind(e) != FDK_TCP)
 		return;
+	if (fd_flags(e) & FDF_CONNECTING)
+		cc_tcp_settle(fd, e);   /* closed before a byte moved: its handshake, if it connected */
 	int last = cc_fd_close_last(e);
 	if (last < 0)
 		last = e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED);

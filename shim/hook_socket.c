@@ -805,15 +805,24 @@ CC_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		cc_impair_connecting(fd);
 	int r = cc_real.connect(fd, addr, len);
 	int saved = errno;
-	struct cc_fd *e = (r == 0 || errno == EINPROGRESS) ? captured(fd) : NULL;
+	struct cc_fd *e = r == 0 || errno == EINPROGRESS || errno == ECONNREFUSED || errno == ETIMEDOUT ||
+			  errno == EHOSTUNREACH || errno == ENETUNREACH ? captured(fd) : NULL;
 	if (e) {
 		if (fd_kind(e) == FDK_UDP) {
 			/* Connecting (or disconnecting with AF_UNSPEC) may change the local address too. */
-			cc_refresh_peer(fd, e);
-			cc_refresh_local(fd, e);
+			if (r == 0) {
+				cc_refresh_peer(fd, e);
+				cc_refresh_local(fd, e);
+			}
 		} else if (r == 0) {
 			cc_tcp_connected(fd, e, 1);
-		} else {
+		} else if (fd_kind(e) == FDK_TCP && cc_addr_from_sa(&e->peer, addr, len) == 0) {
+			/* The destination, for a failure to say (now, or at SO_ERROR for one in progress). */
+			if (saved == EINPROGRESS)
+				__atomic_fetch_or(&e->flags, FDF_CONNECTING, __ATOMIC_RELAXED);
+			else
+				cc_tcp_failed(fd, e, saved);
+		} else if (saved == EINPROGRESS) {
 			__atomic_fetch_or(&e->flags, FDF_CONNECTING, __ATOMIC_RELAXED);
 		}
 	}
@@ -882,6 +891,18 @@ CC_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		struct cc_fd *e = cc_fd_peek(fd);
 		if (e && fd_kind(e) == FDK_UDP && cc_sockopt_ours(e, level, name))
 			memset(val, 0, *len);
+	}
+	/* A non-blocking connect's outcome, as the program asks it: the handshake, or the failure. */
+	if (r == 0 && level == SOL_SOCKET && name == SO_ERROR && val && len && *len >= sizeof(int) && active()) {
+		struct cc_fd *e = cc_fd_peek(fd);
+		if (e && fd_kind(e) == FDK_TCP && (fd_flags(e) & FDF_CONNECTING)) {
+			int err;
+			memcpy(&err, val, sizeof(err));
+			if (err == 0)
+				cc_tcp_settle(fd, e);
+			else
+				cc_tcp_failed(fd, e, err);
+		}
 	}
 	return r;
 }

@@ -4,6 +4,7 @@ using its socket module (sendto/recvfrom/sendmsg/recvmsg/recv_into...), and C pr
 the tests where Python cannot reach a corner."""
 import os
 import re
+import socket
 import struct
 
 import cclib
@@ -613,6 +614,61 @@ os.close(fd)
     eq(sorted(r[1] for r in byes), ["0", "4"], "the sent copy and the received one: %r" % byes)
     eq(len({(r[0], r[2]) for r in byes}), 1, "one segment of one stream: %r" % byes)
     eq(len({r[0] for r in tshark(cap, ["tcp.stream"], "tcp")}), 1, "one stream")
+
+
+CONNECTS = r"""
+import select, socket, time
+def closed_port():
+    s = socket.socket(); s.bind(('127.0.0.1', 0)); p = s.getsockname()[1]; s.close(); return p
+s = socket.socket()
+try:
+    s.connect(('127.0.0.1', closed_port()))
+except OSError as e:
+    print('blocking', e.errno)
+s.close()
+c = socket.socket(); c.setblocking(False)
+print('nonblocking', c.connect_ex(('127.0.0.1', closed_port())))
+select.select([], [c], [], 2)
+print('so_error', c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)); c.close()
+l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(4)
+c = socket.socket(); c.setblocking(False); c.connect_ex(l.getsockname())
+select.select([], [c], [], 2)
+print('connected', c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)); c.close()
+c = socket.socket(); c.setblocking(False); c.connect_ex(l.getsockname())
+select.select([], [c], [], 2); time.sleep(0.05); c.close()
+"""
+
+
+def test_tcp_connect_attempts_never_silent(env):
+    """Connects that move no byte are in the file as tcpdump would show them: a refused one
+    (blocking, and non-blocking as the program learns it from SO_ERROR) is the SYN, its comment
+    saying why, and the peer's RST; a non-blocking one that connected and was closed before any
+    byte (asked with SO_ERROR, or not at all) is its handshake and our FIN.  (There was nothing
+    for any of the four.)  The program sees what it would without the shim; and curl's refused
+    connect (its own non-blocking connect and SO_ERROR) reads the same."""
+    cap = env.path("c.pcapng")
+    p = py(env, CONNECTS, cap)
+    eq(p.stdout, cclib.run([cclib.PY, "-c", CONNECTS], env=env.env(preload=False)).stdout, "program output unchanged")
+    rows = tshark(cap, ["tcp.stream", "tcp.flags.str", "frame.comment"], "tcp")
+    streams = {}
+    for r in rows:
+        streams.setdefault(r[0], []).append(r[1].replace("\u00b7", "").strip())
+    flags = [streams[k] for k in sorted(streams, key=int)]
+    eq(flags, [["S", "AR"], ["S", "AR"], ["S", "AS", "A", "AF"], ["S", "AS", "A", "AF"]],
+       "refused twice, then two handshakes closed by our FIN: %r" % rows)
+    said = [r[2] for r in rows if "connect failed" in r[2]]
+    eq(len(said), 2, "each refused SYN says so: %r" % said)
+    ok(all(s.endswith("connect failed: connection refused") for s in said), said)
+    eq(cclib.tcpdump_count(cap, "tcp[tcpflags] & tcp-rst != 0"), 2, "tcpdump: the two resets")
+    if env.sanitize:
+        return          # (curl does not start with libasan preloaded)
+    cap2 = env.path("curl.pcapng")
+    port = cclib.free_port(socket.SOCK_STREAM)
+    r = cclib.run(["curl", "-s", "http://127.0.0.1:%d/" % port], env=env.env(cap2), check=False)
+    eq(r.returncode, 7, "curl: failed to connect, as without the shim")
+    got = tshark(cap2, ["tcp.flags.str", "frame.comment"])
+    eq([x[0].replace("\u00b7", "") for x in got], ["S", "AR"], "curl's SYN and the reset: %r" % got)
+    ok(got[0][1].endswith("connect failed: connection refused"), got[0][1])
 
 
 def test_tcp_ipv6_sendmsg_recv_into(env):
