@@ -393,62 +393,90 @@ void cc_tcp_connected(int fd, struct cc_fd *e, int active)
 	set_flags(e, FDF_TCP_OPEN);
 }
 
-void cc_tcp_settle(int fd, struct cc_fd *e)
-{
-	struct sockaddr_storage ss;
-	socklen_t l = sizeof(ss);
-	int saved = errno;
-
-	if ((fd_flags(e) & FDF_CONNECTING) && getpeername(fd, (struct sockaddr *)&ss, &l) == 0)
-		cc_tcp_connected(fd, e, 1);
-	errno = saved;
-}
-
 /* Why a connect failed, in the SYN's comment (constant strings: the ring copies them later). */
 static const char *connect_why(int err)
 {
 	switch (err) {
 	case ECONNREFUSED:
-		return "connect failed: connection refused";
+		return "connect failed: connection refused (the answer is written as the peer's reset; "
+		       "an ICMP port unreachable reads the same to the program)";
 	case ETIMEDOUT:
 		return "connect failed: timed out, no answer";
 	case EHOSTUNREACH:
-		return "connect failed: host unreachable";
+		return "connect failed: host unreachable (an ICMP error, or no answer to ARP/ND: then "
+		       "this SYN never left)";
 	case ENETUNREACH:
 		return "connect failed: network unreachable";
+	case 0:
+		return "connect abandoned: closed before an answer came";
 	default:
 		return NULL;
 	}
 }
 
-int cc_tcp_failed(int fd, struct cc_fd *e, int err)
+/*
+ * The SYN of a connect that came to nothing, and for a refusal the peer's reset.  Its number is
+ * no generation's (pcapout/frame.h): the peer never saw a connection, so none is counted, and
+ * the connection that follows on the pair starts from other numbers; each attempt of this
+ * process has its own.
+ */
+static void tcp_attempt(int fd, struct cc_fd *e, int err)
 {
-	const char *why = connect_why(err);
+	static uint32_t attempts;
 	struct cc_frame f;
 	struct cc_addr src;
 	uint64_t ts = cc_now();
-	int saved = errno;
 
-	if (!why)
-		return 0;
 	clear_flags(e, FDF_CONNECTING);
 	cc_refresh_local(fd, e);        /* (the port stays after the failure; the address may not) */
 	if (e->peer.family && e->local.port && addr_is_any(&e->local) && cc_route_src(&e->peer, &src) == 0) {
 		src.port = e->local.port;
 		e->local = src;
 	}
-	if (e->peer.family && e->local.port && !addr_is_any(&e->local)) {
-		uint32_t l = cc_tcp_isn(&e->local, &e->peer, fd_isn_gen(e, 0));
-		tcp_frame(e, &f, 1, CC_TCP_SYN);
-		f.seq = l;
-		f.note = why;
+	if (!e->peer.family || !e->local.port || addr_is_any(&e->local))
+		return;         /* (not bound: no SYN left, as for a connect with no route) */
+	uint32_t l = (cc_tcp_isn(&e->local, &e->peer, 0) ^ 0xfa11ed00u) +
+		     __atomic_add_fetch(&attempts, 1, __ATOMIC_RELAXED) * 0x61c88647u;
+	tcp_frame(e, &f, 1, CC_TCP_SYN);
+	f.seq = l;
+	f.note = connect_why(err);
+	cc_emit(&f, ts, NULL, 0, 0, 0, 0);
+	if (err == ECONNREFUSED) {
+		tcp_frame(e, &f, 0, CC_TCP_RST | CC_TCP_ACK);
+		f.ack = l + 1;
 		cc_emit(&f, ts, NULL, 0, 0, 0, 0);
-		if (err == ECONNREFUSED) {
-			tcp_frame(e, &f, 0, CC_TCP_RST | CC_TCP_ACK);
-			f.ack = l + 1;
-			cc_emit(&f, ts, NULL, 0, 0, 0, 0);
-		}
 	}
+}
+
+void cc_tcp_settle(int fd, struct cc_fd *e, int closing)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof(ss);
+	int saved = errno;
+
+	/*
+	 * Not one made before the last fork: another process may settle it as well, and a second
+	 * handshake would count a second connection.  Its first byte does, in whichever process.
+	 */
+	if (!(fd_flags(e) & FDF_CONNECTING) || e->fork_gen != __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED))
+		return;
+	if (getpeername(fd, (struct sockaddr *)&ss, &l) == 0)
+		cc_tcp_connected(fd, e, 1);
+	else if (closing)
+		tcp_attempt(fd, e, 0);
+	errno = saved;
+}
+
+int cc_tcp_failed(int fd, struct cc_fd *e, int err)
+{
+	int saved = errno;
+
+	if (!connect_why(err) || !err)
+		return 0;
+	if (e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED))
+		tcp_attempt(fd, e, err);
+	else
+		clear_flags(e, FDF_CONNECTING);
 	errno = saved;
 	return 1;
 }

@@ -69,16 +69,18 @@ void cc_cap_relay(int outgoing, const struct cc_relay *rl, uint64_t ts);
 void cc_tcp_connected(int fd, struct cc_fd *e, int active);
 
 /*
- * A non-blocking connect the program looks at (SO_ERROR 0) or closes before any byte moved: the
- * handshake, now, if it connected (getpeername says; nothing of the program's state is read).
+ * A non-blocking connect the program looks at (SO_ERROR 0) or closes (closing: its last
+ * descriptor) before any byte moved: the handshake, now, if it connected (getpeername says;
+ * nothing of the program's state is read); closed still under way, the SYN, saying so.  Not for
+ * a socket made before the last fork (its first byte settles it, in whichever process).
  */
-void cc_tcp_settle(int fd, struct cc_fd *e);
+void cc_tcp_settle(int fd, struct cc_fd *e, int closing);
 
 /*
  * A connect that failed with err (refused, timed out, unreachable; blocking, or a non-blocking
  * one's SO_ERROR): the SYN the kernel sent, its comment saying why, and for a refusal the peer's
- * RST, so that a failed attempt is never silent.  e->peer holds the destination.  Keeps errno;
- * 0 when err is none of those.
+ * RST, so that a failed attempt is never silent.  No generation is counted for it.  e->peer
+ * holds the destination.  Keeps errno; 0 when err is none of those.
  */
 int cc_tcp_failed(int fd, struct cc_fd *e, int err);
 void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov, int iovcnt, size_t len);

@@ -54,11 +54,11 @@ static void last_close(int fd, struct cc_fd *e)
 {
 	if (!e || fd_kind(e) != FDK_TCP)
 		return;
-	if (fd_flags(e) & FDF_CONNECTING)
-		cc_tcp_settle(fd, e);   /* closed before a byte moved: its handshake, if it connected */
 	int last = cc_fd_close_last(e);
 	if (last < 0)
 		last = e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED);
+	if (last && (fd_flags(e) & FDF_CONNECTING))
+		cc_tcp_settle(fd, e, 1);        /* closed before a byte moved: its handshake, or the SYN */
 	if (last) {
 		int saved = errno;
 		cc_tcp_fin(fd, e, 1);

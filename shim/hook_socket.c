@@ -899,7 +899,7 @@ CC_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 			int err;
 			memcpy(&err, val, sizeof(err));
 			if (err == 0)
-				cc_tcp_settle(fd, e);
+				cc_tcp_settle(fd, e, 0);
 			else
 				cc_tcp_failed(fd, e, err);
 		}
