@@ -325,7 +325,7 @@ static void srtp(struct dec *d, uint64_t ts, const struct cc_pkt *pkt, const uin
 		f->ok++;
 		if (f->key < 0)
 			f->key = key;
-		if (d->seen.n && cc_seen_has(&d->seen, cc_seen_hash(d->plain, outlen)))
+		if (d->seen.n && cc_seen_has(&d->seen, cc_seen_hash(d->plain, outlen, pkt->dir)))
 			d->already++;
 		else
 			write_plain(d, ts, pkt, d->plain, outlen, key, via);

@@ -25,10 +25,10 @@ unsigned cc_clearcap_iface(int dlt, const uint8_t *data, size_t caplen)
 	return ifx >= 1 && ifx <= CC_IF_COUNT ? ifx : 0;
 }
 
-/* FNV-1a over the payload, its length mixed in. */
-uint64_t cc_seen_hash(const uint8_t *p, size_t len)
+/* FNV-1a over the payload, its length and direction mixed in. */
+uint64_t cc_seen_hash(const uint8_t *p, size_t len, unsigned dir)
 {
-	uint64_t x = 0xcbf29ce484222325ull ^ len;
+	uint64_t x = 0xcbf29ce484222325ull ^ len ^ (uint64_t)dir << 56;
 
 	for (size_t i = 0; i < len; i++)
 		x = (x ^ p[i]) * 0x100000001b3ull;
@@ -94,7 +94,7 @@ int cc_seen_scan(struct cc_seen *s, const char *in, char *err, size_t errsize)
 			if (cc_clearcap_iface(r.dlt, data, h->caplen) == CC_IF_PLAINTEXT &&
 			    cc_pkt_parse(r.dlt, data, h->caplen, &pkt) == 0 &&
 			    pkt.proto == IPPROTO_UDP && pkt.payload_len &&
-			    seen_add(s, cc_seen_hash(pkt.payload, pkt.payload_len)) < 0) {
+			    seen_add(s, cc_seen_hash(pkt.payload, pkt.payload_len, pkt.dir)) < 0) {
 				snprintf(err, errsize, "out of memory");
 				cc_capread_close(&r);
 				return -1;

@@ -21,7 +21,13 @@ struct cc_seen {
 	size_t n, cap;
 };
 
-uint64_t cc_seen_hash(const uint8_t *p, size_t len);
+/*
+ * A payload's hash with its direction (enum cc_pkt_dir): the two copies of one packet, sent and
+ * received, when both ends were captured, are two plaintexts, and one in the file does not
+ * stand for the other (two wrapper runs decrypting at their exits, each while the other's
+ * copies may still be coming).
+ */
+uint64_t cc_seen_hash(const uint8_t *p, size_t len, unsigned dir);
 int cc_seen_has(const struct cc_seen *s, uint64_t x);
 
 /* Adds the UDP payloads on the plaintext interface of a clearcap capture; 0, or -1 with err set. */

@@ -398,6 +398,18 @@ def test_decrypt_baresip_dtls_srtp(env):
                   extra=["--enable-heuristic", "rtp_udp"])
     eq(len(rows), len(srtp_only(shim)), "each SRTP copy in the shim's file decrypted (%s)" % p.stderr)
     ok(len(rows) > len(wire) * 3 // 2, "sent and received copies: %d, %d on tcpdump's wire" % (len(rows), len(wire)))
+    # The two wrapper runs each decrypt at their exit, b's while a's copies may still be coming:
+    # a received copy whose sent twin has its plaintext in the file already still gets its own.
+    # The file without the received copies' plaintext: decrypt writes exactly those again.
+    plain = 'frame.interface_name == "plaintext" && rtp'
+    heur = ["--enable-heuristic", "rtp_udp"]
+    received = len(tshark(shim, ["frame.number"], plain + " && sll.pkttype == 0", extra=heur))
+    ok(received > 100, "received copies' plaintext: %d" % received)
+    part = env.path("part.pcapng")
+    cclib.run(["tshark", "-r", shim, "-Y", '!(frame.interface_name == "plaintext" && sll.pkttype == 0)', "-w", part])
+    cclib.run([env.tool, "decrypt", part, "-o", env.path("out3.pcapng")])
+    eq(len(tshark(env.path("out3.pcapng"), ["frame.number"], plain + " && sll.pkttype == 0", extra=heur)), received,
+       "each received copy's plaintext written again beside its sent twin's")
     # The check can fail: the encrypted payloads hold no tone.
     ok(tone_fraction([w[24:] for w in wire[:100]]) < 0.01, "ciphertext is no tone")
 
