@@ -805,8 +805,10 @@ CC_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		cc_impair_connecting(fd);
 	int r = cc_real.connect(fd, addr, len);
 	int saved = errno;
-	struct cc_fd *e = r == 0 || errno == EINPROGRESS || errno == ECONNREFUSED || errno == ETIMEDOUT ||
-			  errno == EHOSTUNREACH || errno == ENETUNREACH ? captured(fd) : NULL;
+	/* (EINTR: a blocking connect a signal interrupted goes on in the background, as EINPROGRESS.) */
+	int going = r < 0 && (errno == EINPROGRESS || errno == EINTR);
+	struct cc_fd *e = r == 0 || going || errno == ECONNREFUSED || errno == ETIMEDOUT || errno == EHOSTUNREACH ||
+			  errno == ENETUNREACH ? captured(fd) : NULL;
 	if (e) {
 		if (fd_kind(e) == FDK_UDP) {
 			/* Connecting (or disconnecting with AF_UNSPEC) may change the local address too. */
@@ -818,11 +820,11 @@ CC_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 			cc_tcp_connected(fd, e, 1);
 		} else if (fd_kind(e) == FDK_TCP && cc_addr_from_sa(&e->peer, addr, len) == 0) {
 			/* The destination, for a failure to say (now, or at SO_ERROR for one in progress). */
-			if (saved == EINPROGRESS)
+			if (going)
 				__atomic_fetch_or(&e->flags, FDF_CONNECTING, __ATOMIC_RELAXED);
 			else
 				cc_tcp_failed(fd, e, saved);
-		} else if (saved == EINPROGRESS) {
+		} else if (going) {
 			__atomic_fetch_or(&e->flags, FDF_CONNECTING, __ATOMIC_RELAXED);
 		}
 	}

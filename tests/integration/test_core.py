@@ -739,6 +739,27 @@ def test_tcp_refused_then_connected_from_one_port_ends_agree(env):
     ok(c[0][0] != c[1][0], "the refused attempt's number is another")
 
 
+def test_tcp_connect_interrupted_goes_on(env):
+    """A blocking connect a signal interrupts (EINTR) goes on in the background, as a non-blocking
+    one does: the program's bytes on it once it connected are in the file, its SYN and its data
+    sent, numbered as the accepting end's copies (they were not captured at all: the stream was
+    never opened, and nothing said so)."""
+    cclib.need("gcc")
+    exe = env.path("connect_eintr")
+    cclib.run(["gcc", "-O1", "-o", exe, os.path.join(HERE, "connect_eintr.c")])
+    cap = env.path("c.pcapng")
+    out = dict(l.split(" ", 1) for l in cclib.run([exe], env=env.env(cap)).stdout.splitlines())
+    eq(out["connect"], "-1 Interrupted system call", "the connect was interrupted")
+    eq(out["write"], "5", "and then used")
+    port = out["port"]
+    rows = tshark(cap, ["sll.pkttype", "tcp.flags.syn", "tcp.flags.ack", "tcp.seq_raw", "tcp.len"], "tcp.port == %s" % port)
+    sent = [r for r in rows if r[0] == "4" and r[1] == "1" and r[2] == "0"]
+    eq(len(sent), 1, "the connecting end's SYN: %r" % rows)
+    data = {r[0]: r[3] for r in rows if r[4] == "5"}
+    eq(sorted(data), ["0", "4"], "its 5 bytes sent, and received by the accepting end: %r" % rows)
+    eq(data["0"], data["4"], "numbered alike in both copies")
+
+
 def test_tcp_ipv6_sendmsg_recv_into(env):
     cap = env.path("c.pcapng")
     code = r"""
