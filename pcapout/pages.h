@@ -4,7 +4,8 @@
  *
  * The counters page shared between the `clearcap` command and every process it captures.
  *
- * The command creates a 4096-byte file (0600), fills in magic and version, and passes its path in
+ * The command creates the file (0600; this page, then the TCP generations: CC_COUNTERS_FILE_SIZE),
+ * fills in magic and version, and passes its path in
  * CLEARCAP_COUNTERS.  Each captured process maps it MAP_SHARED once at start-up and its writer
  * thread adds what it wrote or lost with __atomic_fetch_add, so the totals stay right across
  * fork, exec and unrelated processes, and survive a SIGKILL of any of them (the page is the
