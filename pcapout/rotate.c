@@ -67,14 +67,15 @@ int cc_rot_state_path(char *dst, size_t n, const char *base)
 	return len < 0 || (size_t)len >= n ? -1 : 0;
 }
 
-static int lock_state(const char *base)
+/* The state file of base, locked (create: made where there is none); its fd, or -1. */
+static int lock_state_file(const char *base, int create)
 {
 	char path[4200];
 	int fd;
 
 	if (cc_rot_state_path(path, sizeof(path), base) < 0)
 		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = open(path, O_RDWR | (create ? O_CREAT : 0) | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
 	if (flock(fd, LOCK_EX) < 0) {
@@ -82,6 +83,11 @@ static int lock_state(const char *base)
 		return -1;
 	}
 	return fd;
+}
+
+static int lock_state(const char *base)
+{
+	return lock_state_file(base, 1);
 }
 
 static void unlock_state(int fd)
@@ -236,18 +242,13 @@ struct cc_rot_state *cc_rot_attach(const char *base, const struct cc_rot_cfg *cf
 
 int cc_rot_first(const char *base, char *name, size_t n)
 {
-	char path[4200];
 	struct cc_rot_state *s;
 	struct stat st;
-	int fd, rc = -1;
+	int fd = lock_state_file(base, 0), rc = -1;     /* (no state file made where none is) */
 
-	/* (Not lock_state: no state file is made where none is.) */
-	if (cc_rot_state_path(path, sizeof(path), base) < 0)
-		return -1;
-	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	if (flock(fd, LOCK_EX) == 0 && fstat(fd, &st) == 0 && st.st_size >= (off_t)sizeof(*s)) {
+	if (fstat(fd, &st) == 0 && st.st_size >= (off_t)sizeof(*s)) {
 		s = mmap(NULL, sizeof(*s), PROT_READ, MAP_SHARED, fd, 0);
 		if (s != MAP_FAILED) {
 			if (s->magic == CC_ROT_MAGIC && s->first[0] && memchr(s->first, 0, sizeof(s->first))) {

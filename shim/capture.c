@@ -424,17 +424,17 @@ static void tcp_attempt(int fd, struct cc_fd *e, int err)
 {
 	static uint32_t attempts;
 	struct cc_frame f;
-	struct cc_addr src;
+	struct cc_addr local;
 	uint64_t ts = cc_now();
 
 	clear_flags(e, FDF_CONNECTING);
 	cc_refresh_local(fd, e);        /* (the port stays after the failure; the address may not) */
-	if (e->peer.family && e->local.port && addr_is_any(&e->local) && cc_route_src(&e->peer, &src) == 0) {
-		src.port = e->local.port;
-		e->local = src;
-	}
-	if (!e->peer.family || !e->local.port || addr_is_any(&e->local))
+	if (!e->peer.family)
+		return;
+	cc_udp_local(e, NULL, &e->peer, &local);        /* (an unspecified address: the route's) */
+	if (!local.port || addr_is_any(&local))
 		return;         /* (not bound: no SYN left, as for a connect with no route) */
+	e->local = local;
 	uint32_t l = (cc_tcp_isn(&e->local, &e->peer, 0) ^ 0xfa11ed00u) +
 		     __atomic_add_fetch(&attempts, 1, __ATOMIC_RELAXED) * 0x61c88647u;
 	tcp_frame(e, &f, 1, CC_TCP_SYN);
@@ -458,7 +458,7 @@ void cc_tcp_settle(int fd, struct cc_fd *e, int closing)
 	 * Not one made before the last fork: another process may settle it as well, and a second
 	 * handshake would count a second connection.  Its first byte does, in whichever process.
 	 */
-	if (!(fd_flags(e) & FDF_CONNECTING) || e->fork_gen != __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED))
+	if (!(fd_flags(e) & FDF_CONNECTING) || !fd_since_fork(e))
 		return;
 	if (getpeername(fd, (struct sockaddr *)&ss, &l) == 0)
 		cc_tcp_connected(fd, e, 1);
@@ -467,18 +467,17 @@ void cc_tcp_settle(int fd, struct cc_fd *e, int closing)
 	errno = saved;
 }
 
-int cc_tcp_failed(int fd, struct cc_fd *e, int err)
+void cc_tcp_failed(int fd, struct cc_fd *e, int err)
 {
 	int saved = errno;
 
-	if (!connect_why(err) || !err)
-		return 0;
-	if (e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED))
+	if (!err || !connect_why(err))
+		return;
+	if (fd_since_fork(e))
 		tcp_attempt(fd, e, err);
 	else
 		clear_flags(e, FDF_CONNECTING);
 	errno = saved;
-	return 1;
 }
 
 void (*cc_tcp_sent_watch)(const struct cc_fd *e, const struct iovec *iov, int iovcnt, size_t len);

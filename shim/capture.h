@@ -80,9 +80,9 @@ void cc_tcp_settle(int fd, struct cc_fd *e, int closing);
  * A connect that failed with err (refused, timed out, unreachable; blocking, or a non-blocking
  * one's SO_ERROR): the SYN the kernel sent, its comment saying why, and for a refusal the peer's
  * RST, so that a failed attempt is never silent.  No generation is counted for it.  e->peer
- * holds the destination.  Keeps errno; 0 when err is none of those.
+ * holds the destination.  Keeps errno; nothing for another err.
  */
-int cc_tcp_failed(int fd, struct cc_fd *e, int err);
+void cc_tcp_failed(int fd, struct cc_fd *e, int err);
 void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov, int iovcnt, size_t len);
 
 /*

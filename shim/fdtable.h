@@ -226,6 +226,12 @@ void cc_fd_reset_range(unsigned lo, unsigned hi, void (*closing)(int fd, struct 
 /* Counts forks: an entry from an older generation is shared with another process. */
 extern uint32_t cc_fork_gen;
 
+/* e's socket was made since the last fork: no other process holds it. */
+static inline int fd_since_fork(const struct cc_fd *e)
+{
+	return e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED);
+}
+
 /*
  * Counts changes to any entry's kind, addresses or IP options: what the send and receive hooks
  * derived from an entry (capture_int.h's cc_udp_last) holds while this has not moved.  Bumped

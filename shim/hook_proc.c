@@ -56,7 +56,7 @@ static void last_close(int fd, struct cc_fd *e)
 		return;
 	int last = cc_fd_close_last(e);
 	if (last < 0)
-		last = e->fork_gen == __atomic_load_n(&cc_fork_gen, __ATOMIC_RELAXED);
+		last = fd_since_fork(e);
 	if (last && (fd_flags(e) & FDF_CONNECTING))
 		cc_tcp_settle(fd, e, 1);        /* closed before a byte moved: its handshake, or the SYN */
 	if (last) {

@@ -88,7 +88,7 @@ struct counters {
 	char path[PATH_MAX];
 	const char *file;       /* the capture file, for the live count */
 	struct cc_counters *page;
-	struct cc_tcp_gens *gens;       /* the file's second page, or NULL */
+	struct cc_tcp_gens *gens;       /* the file's pages after the first, or NULL */
 };
 
 #define MAX_FILES 16     /* files of a run named in the summary (ctl reopen); more are counted */
