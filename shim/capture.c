@@ -196,7 +196,9 @@ void cc_hot_fill(int outgoing, int fd, const struct cc_udp_last *c, uint64_t sa)
 	for (int i = 0; i < 3; i++)
 		h->by_pt[i] = (uint8_t)(cc_sel_takes(sel, CC_SEL_WIRE | pt_class[i]) ? kept : CC_HOT_DECLINE);
 	for (unsigned b = 0; b < sizeof(h->act); b++) {
-		int usual = (cc_turn_candidate((uint8_t)b) && (b < 64 || turn)) || b == CC_TLS_CT_HANDSHAKE ||
+		/* STUN's first bytes (0-3): what else would become of them, for one without the cookie. */
+		int stun = b <= 3;
+		int usual = (cc_turn_candidate((uint8_t)b) && !stun && turn) || b == CC_TLS_CT_HANDSHAKE ||
 			    (dm && cc_dm_byte((uint8_t)b));
 		int act = usual ? CC_HOT_USUAL : kept;
 		if (!usual && sel != CC_SEL_ALL) {
@@ -206,6 +208,11 @@ void cc_hot_fill(int outgoing, int fd, const struct cc_udp_last *c, uint64_t sa)
 			else if (can & ~sel & CC_SEL_CONTENT)
 				/* RTP's and RTCP's first bytes: their classes by the second (cc_hot_act). */
 				act = can == (CC_SEL_RTP | CC_SEL_RTCP | CC_SEL_OTHER) ? CC_HOT_BY_PT : CC_HOT_USUAL;
+		}
+		if (stun) {
+			h->no_cookie[b] = (uint8_t)act;
+			/* Queued or declined without the cookie, by the cookie; else the usual path's. */
+			act = act == CC_HOT_QUEUE || act == CC_HOT_DECLINE ? CC_HOT_COOKIE : CC_HOT_USUAL;
 		}
 		h->act[b] = (uint8_t)act;
 	}

@@ -206,6 +206,7 @@ struct cc_hot {
 	struct cc_raw_rec rec;          /* the record's head but for its time and lengths */
 	uint8_t act[256];               /* [b]: what becomes of a datagram whose first byte is b */
 	uint8_t by_pt[3];               /* CC_HOT_BY_PT's: an RTP one, an RTCP one, one of 1 byte */
+	uint8_t no_cookie[4];           /* CC_HOT_COOKIE's, by the first byte (0-3), without the cookie */
 };
 extern __thread struct cc_hot cc_hot __attribute__((tls_model("initial-exec")));
 /* The receiving lane (socket: cc_hot_rfd), the same for recv, recvfrom and read (hook_socket.c). */
@@ -238,21 +239,36 @@ static inline __attribute__((always_inline)) void cc_hot_maybe_fill(int outgoing
 
 /*
  * cc_hot.act: queued; taken by the usual path (STUN, which may be TURN, a DTLS handshake,
- * ChannelData once an allocation was made); or declined by the filter, counted.
+ * ChannelData once an allocation was made); or declined by the filter, counted.  Two are
+ * answered by more than the first byte (cc_hot_act): CC_HOT_BY_PT, and CC_HOT_COOKIE for 0-3,
+ * which only a datagram carrying STUN's magic cookie takes the usual way (cc_turn_maybe).
  */
-enum { CC_HOT_QUEUE, CC_HOT_USUAL, CC_HOT_DECLINE, CC_HOT_BY_PT };
+enum { CC_HOT_QUEUE, CC_HOT_USUAL, CC_HOT_DECLINE, CC_HOT_BY_PT, CC_HOT_COOKIE };
+
+/* CC_HOT_COOKIE's answer for lane h's datagram p[0..len): STUN by its cookie goes the usual way. */
+static inline __attribute__((always_inline)) int cc_hot_cookie(const struct cc_hot *h, const uint8_t *p, size_t len)
+{
+	uint32_t cookie;
+
+	if (len < 20)
+		return h->no_cookie[p[0] & 3];
+	memcpy(&cookie, p + 4, 4);
+	return cookie == htonl(0x2112A442) ? CC_HOT_USUAL : h->no_cookie[p[0] & 3];
+}
 
 /*
  * What becomes of lane h's datagram p[0..len) (len >= 1): by its first byte; under a class
  * selection that takes RTP or RTCP and not both, by the second too for 128-191 (CC_HOT_BY_PT:
- * RTCP by RFC 5761's payload types, as the classes themselves tell it, cc_demux_is_rtcp).
+ * RTCP by RFC 5761's payload types, as the classes themselves tell it, cc_demux_is_rtcp); for
+ * 0-3 by STUN's cookie (CC_HOT_COOKIE: a protocol of its own whose datagrams start with a zero
+ * byte, iperf3's or a length-prefixed one, is not STUN).
  */
 static inline __attribute__((always_inline)) int cc_hot_act(const struct cc_hot *h, const uint8_t *p, size_t len)
 {
 	int act = h->act[p[0]];
 
-	if (__builtin_expect(act == CC_HOT_BY_PT, 0))
-		act = h->by_pt[len < 2 ? 2 : cc_demux_is_rtcp(p, len)];
+	if (__builtin_expect(act >= CC_HOT_BY_PT, 0))
+		act = act == CC_HOT_BY_PT ? h->by_pt[len < 2 ? 2 : cc_demux_is_rtcp(p, len)] : cc_hot_cookie(h, p, len);
 	return act;
 }
 

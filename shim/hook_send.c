@@ -198,7 +198,8 @@ static __attribute__((noipa)) ssize_t write_hot_done(int fd, const void *buf, si
 
 /*
  * The hot lane's datagram whose first byte is RTP's or RTCP's under a class selection that
- * takes one of them (CC_HOT_BY_PT): by its second byte, queued, declined or the usual path.
+ * takes one of them (CC_HOT_BY_PT), or STUN's (CC_HOT_COOKIE): by its second byte or its
+ * cookie, queued, declined or the usual path.
  */
 static inline __attribute__((always_inline)) ssize_t hot_pt(int is_write, int fd, const void *buf, size_t len, long r,
 							    const struct sockaddr *to, socklen_t tolen)
@@ -325,7 +326,11 @@ static inline __attribute__((always_inline)) ssize_t hot_send(enum hot_kind kind
 			return hot_queue(fd, buf, len);
 		if (act == CC_HOT_DECLINE && __atomic_load_n(cc_wq.on, __ATOMIC_RELAXED))
 			return hot_decline(len);
-		if (act == CC_HOT_BY_PT)
+		/* A first byte STUN's may be (a protocol's own zero byte, iperf3's): by the cookie. */
+		if (act == CC_HOT_COOKIE && cc_hot_cookie(&cc_hot, buf, len) == CC_HOT_QUEUE &&
+		    __atomic_load_n(cc_wq.on, __ATOMIC_RELAXED))
+			return hot_queue(fd, buf, len);
+		if (act >= CC_HOT_BY_PT)
 			return kind == HOT_WRITE ? write_hot_pt(fd, buf, len, r) : sendto_hot_pt(fd, buf, len, r, to, tolen);
 	}
 	return kind == HOT_WRITE ? write_hot_done(fd, buf, len, r) : sendto_hot_done(fd, buf, len, r, to, tolen);

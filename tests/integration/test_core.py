@@ -953,6 +953,10 @@ run(b'd', lambda d: s.sendto(d, p1))
 stun = struct.pack('!HHI', 1, 0, 0x2112A442) + b'T' * 12
 run(b'e', lambda d: s.sendto(stun if d[-1] == 49 else d, p1))
 run(b'f', lambda d: s.sendto(b'\x16' + d if d[-1] == 49 else d, p1))
+# STUN's first bytes (0-3) without its cookie, short and long, around a STUN response.
+zero = lambda d: bytes([d[-1] % 4]) + d * (1 if d[-1] % 2 else 12)
+answer = struct.pack('!HHI', 0x0101, 0, 0x2112A442) + b'Z' * 12
+run(b'z', lambda d: s.sendto(answer if d[-1] == 50 else zero(d), p1))
 s.connect(p2)
 run(b'g', s.send)
 run(b'h', lambda d: os.write(s.fileno(), d))
@@ -1003,11 +1007,17 @@ def test_hot_lane_follows_changes(env):
     for i in (0, 2, 3):
         want[b"e%d" % i] = want[b"f%d" % i] = ("127.0.0.1", sport, "127.0.0.1", "0x20", ppid)
     want[b"\x16f1"] = want[b"f0"]
+    answer = struct.pack("!HHI", 0x0101, 0, 0x2112A442) + b"Z" * 12
+    for i in (0, 1, 3):
+        d = b"z%d" % i
+        want[bytes([d[-1] % 4]) + d * (1 if d[-1] % 2 else 12)] = want[b"f0"]
+    want[answer] = want[b"f0"]
     pid = lambda comment: (re.findall(r"\bpid (\d+)", comment) or [comment])[0]
     got = {d: tuple(f[:4]) + (pid(f[4]),) for d, f in frames.items() if d in want}
     eq(sorted(got.items()), sorted(want.items()), "each datagram's own headers and pid")
     stun = [r for r in rows if r[6]]
-    eq([(r[6], r[3]) for r in stun], [("0x0001", "127.0.0.1")], "the STUN Binding request in run e")
+    eq([(r[6], r[3]) for r in stun], [("0x0001", "127.0.0.1"), ("0x0101", "127.0.0.1")],
+       "the STUN Binding request in run e, the answer in run z (and none of z's others)")
 
 
 RX_RUNS = r"""
@@ -1050,6 +1060,9 @@ if pid == 0:
     os._exit(0 if len(seen) == 4 * 15 else 1)
 assert os.waitpid(pid, 0)[1] == 0
 run(b'p', 1, lambda: r.recv(100))
+# STUN's first bytes (0-3) without its cookie, short and long, around a STUN response.
+answer = struct.pack('!HHI', 0x0101, 0, 0x2112A442) + b'Z' * 12
+run(b'q', 1, lambda: r.recv(100), body=lambda d: answer if d[-1] == 50 else bytes([d[-1] % 4]) + d * (1 if d[-1] % 2 else 12))
 print(repr(seen))
 print(s1.getsockname()[1], s2.getsockname()[1], os.getpid(), pid)
 """
@@ -1084,11 +1097,17 @@ def test_hot_rx_lane_follows_changes(env):
     stun = struct.pack("!HHI", 1, 0, 0x2112A442) + b"T" * 12
     want[stun] = want.pop(b"f1")
     want[b"\x16g1"] = want.pop(b"g1")
+    answer = struct.pack("!HHI", 0x0101, 0, 0x2112A442) + b"Z" * 12
+    for i in range(4):
+        d = b"q%d" % i
+        want[answer if i == 2 else bytes([d[-1] % 4]) + d * (1 if d[-1] % 2 else 12)] = ("127.0.0.1", p1, "127.0.0.3",
+                                                                                       ppid)
     pid = lambda comment: (re.findall(r"\bpid (\d+)", comment) or [comment])[0]
     got = {d: [tuple(f[:3]) + (pid(f[3]),) for f in fs] for d, fs in frames.items()}
     eq(sorted(got.items()), sorted((d, [w]) for d, w in want.items()), "each datagram once, with its own headers and pid")
     stuns = [r for r in rows if r[5]]
-    eq([(r[5], r[1]) for r in stuns], [("0x0001", "127.0.0.1")], "the STUN Binding request in run f")
+    eq([(r[5], r[1]) for r in stuns], [("0x0001", "127.0.0.1"), ("0x0101", "127.0.0.1")],
+       "the STUN Binding request in run f, the answer in run q (and none of q's others)")
     # The program's own view: every datagram's bytes, and the name it asked for.
     names = {"a": p1, "b": p2, "l": p1}
     for k, (data, name) in enumerate(seen):
@@ -1097,7 +1116,7 @@ def test_hot_rx_lane_follows_changes(env):
             eq(name, "127.0.0.1:%s" % names[tag] if tag != "b" else "127.0.0.2:%s" % p2, "name of %s" % data)
         elif tag == "c":
             eq(name.split(":")[1], (p1, p2)[k % 2], "name of %s" % data)
-    eq(len(seen), 4 * 15, "the parent's receives")
+    eq(len(seen), 4 * 16, "the parent's receives")
     eq(bytes.fromhex(seen[9 * 4][0]), b"j0", "a datagram cut to the buffer")
 
 

@@ -147,7 +147,7 @@ def test_capture_rtp_class(env):
 # anything is stored (the writer not yet started).
 RUNS = r"""
 import socket, struct, sys
-runs = sys.argv[1] if len(sys.argv) > 1 else "orcsdhrocs"
+runs = sys.argv[1] if len(sys.argv) > 1 else "orcsdhrocszsz"
 rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); rx.bind(("127.0.0.1", 0))
 tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); tx.bind(("127.0.0.1", 0))
 kinds = {
@@ -157,6 +157,7 @@ kinds = {
     "s": lambda i: struct.pack("!HHI", 1, 0, 0x2112A442) + b"%012d" % i,            # STUN Binding
     "d": lambda i: bytes([23, 0xfe, 0xfd]) + b"app-%d" % i,                         # DTLS application data
     "h": lambda i: bytes([0xc5]) + b"high-%d" % i,                                  # other
+    "z": lambda i: bytes([i]) + b"-zero-%d-no-stun-cookie" % i,                      # STUN's 0-3: other
 }
 kept = []
 for k in runs:
@@ -186,8 +187,8 @@ def test_capture_classes_in_runs(env):
        "%d declined, counted, and by what: %s" % (declined, p.stderr))
     # Everything declined: the writer never starts, and the summary still says what happened.
     p = cclib.run([env.tool, "-w", env.path("none.pcapng"), "--capture", "stun,rtp", "--", cclib.PY, "-c", RUNS,
-                   "odh"], env=env.env(None, preload=False))
-    ok("the selection (--capture) declined 24 packets and kept none" in p.stderr, p.stderr)
+                   "odhz"], env=env.env(None, preload=False))
+    ok("the selection (--capture) declined 32 packets and kept none" in p.stderr, p.stderr)
 
 
 def webrtc(env, cap, classes):
