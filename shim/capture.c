@@ -487,6 +487,14 @@ void cc_tcp_failed(int fd, struct cc_fd *e, int err)
 	errno = saved;
 }
 
+void cc_tcp_call_failed(int fd, int err)
+{
+	struct cc_fd *e = cc_fd_peek(fd);
+
+	if (e && fd_kind(e) == FDK_TCP && (fd_flags(e) & FDF_CONNECTING))
+		cc_tcp_failed(fd, e, err);
+}
+
 void (*cc_tcp_sent_watch)(const struct cc_fd *e, const struct iovec *iov, int iovcnt, size_t len);
 
 void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov, int iovcnt, size_t len)

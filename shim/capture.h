@@ -5,6 +5,7 @@
 #ifndef CC_CAPTURE_H
 #define CC_CAPTURE_H
 
+#include <errno.h>
 #include <limits.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -83,6 +84,20 @@ void cc_tcp_settle(int fd, struct cc_fd *e, int closing);
  * holds the destination.  Keeps errno; nothing for another err.
  */
 void cc_tcp_failed(int fd, struct cc_fd *e, int err);
+
+/*
+ * After a send or a receive on fd failed: a non-blocking connect's failure learned that way
+ * rather than from SO_ERROR (the first call after it reports the error, and only once), as
+ * cc_tcp_failed.  Inline, a few compares of errno on the error path alone.
+ */
+void cc_tcp_call_failed(int fd, int err);
+static inline void cc_tcp_call_errno(int fd)
+{
+	int err = errno;
+
+	if (__builtin_expect(err == ECONNREFUSED || err == ETIMEDOUT || err == EHOSTUNREACH || err == ENETUNREACH, 0))
+		cc_tcp_call_failed(fd, err);
+}
 void cc_tcp_data(int fd, struct cc_fd *e, int outgoing, const struct iovec *iov, int iovcnt, size_t len);
 
 /*

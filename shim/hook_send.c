@@ -170,7 +170,11 @@ static inline __attribute__((always_inline)) int hot_holds(void)
 static inline __attribute__((always_inline)) ssize_t send_done(int fd, struct cc_fd *e, ssize_t r, const void *buf,
 							       const struct sockaddr *to, socklen_t tolen, int is_write)
 {
-	if (r < 0 || (is_write && r == 0))
+	if (r < 0) {
+		cc_tcp_call_errno(fd);
+		return r;
+	}
+	if (is_write && r == 0)
 		return r;
 	struct iovec v = { (void *)buf, (size_t)r };
 	/* No hot lane with impairment on: the exported hooks look at the lane before its hook. */
@@ -393,6 +397,8 @@ CC_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 static __attribute__((noinline)) ssize_t writev_on(int fd, const struct iovec *iov, int iovcnt)
 {
 	ssize_t r = cc_real.writev(fd, iov, iovcnt);
+	if (r < 0)
+		cc_tcp_call_errno(fd);
 	if (r <= 0)
 		return r;
 	int saved = errno;
@@ -431,8 +437,10 @@ static __attribute__((noinline)) ssize_t sendmsg_on(int fd, const struct msghdr 
 	struct cc_fd *e = udp_direct(fd);
 	ssize_t r = e ? cc_direct_ret(cc_syscall_send(SYS_sendmsg, fd, msg, (unsigned)flags, 0, NULL, 0))
 		      : cc_real.sendmsg(fd, msg, flags);
-	if (r < 0)
+	if (r < 0) {
+		cc_tcp_call_errno(fd);
 		return r;
+	}
 	sent_after(fd, e, msg->msg_name, msg->msg_namelen, msg, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r, -1);
 	return r;
 }

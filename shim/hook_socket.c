@@ -393,6 +393,8 @@ static void tcp_received(int fd, struct cc_fd *e, const struct iovec *iov, int i
 		cc_tcp_data(fd, e, 0, iov, iovcnt, (size_t)r);
 	else if (r == 0 && asked > 0)
 		cc_tcp_fin(fd, e, 0);
+	else if (r < 0 && (fd_flags(e) & FDF_CONNECTING))
+		cc_tcp_failed(fd, e, saved);    /* a non-blocking connect's failure, learned here */
 	errno = saved;
 }
 

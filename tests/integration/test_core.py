@@ -632,6 +632,15 @@ c = socket.socket(); c.setblocking(False)
 print('nonblocking', c.connect_ex(('127.0.0.1', closed_port())))
 select.select([], [c], [], 2)
 print('so_error', c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)); c.close()
+# The failure learned from the first send or receive instead of SO_ERROR.
+for how in ('send', 'recv'):
+    c = socket.socket(); c.setblocking(False); c.connect_ex(('127.0.0.1', closed_port()))
+    select.select([], [c], [], 2)
+    try:
+        c.send(b'x') if how == 'send' else c.recv(10)
+    except OSError as e:
+        print(how, e.errno)
+    c.close()
 l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(4)
 c = socket.socket(); c.setblocking(False); c.connect_ex(l.getsockname())
 select.select([], [c], [], 2)
@@ -648,7 +657,8 @@ print('pending', not select.select([], [c], [], 0.3)[1], c.getsockname()[1], ful
 
 def test_tcp_connect_attempts_never_silent(env):
     """Connects that move no byte are in the file as tcpdump would show them: a refused one
-    (blocking, and non-blocking as the program learns it from SO_ERROR) is the SYN, its comment
+    (blocking, and non-blocking as the program learns it from SO_ERROR, or from its first send
+    or receive) is the SYN, its comment
     saying why, and the peer's RST; a non-blocking one that connected and was closed before any
     byte (asked with SO_ERROR, or not at all) is its handshake and our FIN; one closed while still
     under way is its SYN, saying so.  (There was nothing for any of them.)  The program sees what
@@ -669,12 +679,12 @@ def test_tcp_connect_attempts_never_silent(env):
     for r in rows:
         streams.setdefault(r[0], []).append(r[1].replace("\u00b7", "").strip())
     flags = [streams[k] for k in sorted(streams, key=int)]
-    eq(flags, [["S", "AR"], ["S", "AR"], ["S", "AS", "A", "AF"], ["S", "AS", "A", "AF"]],
-       "refused twice, then two handshakes closed by our FIN: %r" % rows)
+    eq(flags, [["S", "AR"]] * 4 + [["S", "AS", "A", "AF"], ["S", "AS", "A", "AF"]],
+       "refused four times, then two handshakes closed by our FIN: %r" % rows)
     said = [r[2] for r in rows if "connect failed" in r[2]]
-    eq(len(said), 2, "each refused SYN says so: %r" % said)
+    eq(len(said), 4, "each refused SYN says so: %r" % said)
     ok(all("connect failed: connection refused" in s for s in said), said)
-    eq(cclib.tcpdump_count(cap, "tcp[tcpflags] & tcp-rst != 0"), 2, "tcpdump: the two resets")
+    eq(cclib.tcpdump_count(cap, "tcp[tcpflags] & tcp-rst != 0"), 4, "tcpdump: the four resets")
     if env.sanitize:
         return          # (curl does not start with libasan preloaded)
     cap2 = env.path("curl.pcapng")
