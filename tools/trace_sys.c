@@ -28,6 +28,12 @@
 #define SYS_close_range 436
 #endif
 
+/*
+ * A call a signal interrupted, as a syscall-exit stop shows it (kernel-internal, linux/errno.h):
+ * the program then sees EINTR, or the call restarted (SA_RESTART).
+ */
+#define ERESTARTSYS 512
+
 #define MAX_IOV  1024           /* UIO_MAXIOV */
 #define MAX_MMSG 1024
 #define CHUNK    65536          /* TCP data is read and written in pieces this large */
@@ -621,7 +627,11 @@ void cc_sys_exit(struct tthread *t, int64_t rval, int is_error)
 			cc_tfd_refresh(p, fd, e);
 		} else if (!is_error) {
 			tcp_open(t, fd, e, 1);
-		} else if (rval == -EINPROGRESS) {
+		} else if (rval == -EINPROGRESS || rval == -EINTR || rval == -ERESTARTSYS) {
+			/*
+			 * A blocking connect a signal interrupted goes on in the background; restarted,
+			 * its second call's return settles it.
+			 */
 			connect_dest(t, e);
 			e->flags |= TFD_CONNECTING;
 		} else if (cc_tcp_connect_why((int)-rval) != NULL) {

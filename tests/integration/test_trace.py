@@ -257,6 +257,26 @@ def test_trace_connects_never_silent(env):
         eq(_end_analysis(cap, end, other), [], "tshark finds nothing to flag in port %d's copy" % end)
 
 
+def test_trace_connect_interrupted_goes_on(env):
+    """test_core.test_tcp_connect_interrupted_goes_on under the tracer: a static program's blocking
+    connect a signal interrupts (the tracer sees ERESTARTSYS at the call's exit, the program EINTR)
+    goes on in the background; its bytes once it connected are in the file, its SYN and its data
+    sent, numbered as the accepting end's copies (only the accepting end's copy was there)."""
+    _static_peer(env)           # (the same needs: gcc, a static libc)
+    exe = env.path("connect_eintr")
+    cclib.run(["gcc", "-static", "-O1", "-o", exe, os.path.join(HERE, "connect_eintr.c")])
+    cap = env.path("eintr.pcapng")
+    out = dict(l.split(" ", 1) for l in cclib.run([env.tool, "-w", cap, "--", exe], env=env.env(preload=False)).stdout.splitlines())
+    eq(out["connect"], "-1 Interrupted system call", "the connect was interrupted")
+    eq(out["write"], "5", "and then used")
+    rows = _frames(cap, ["sll.pkttype", "tcp.flags.str", "tcp.seq_raw", "tcp.len"], "tcp.srcport == %s" % out["port"])
+    sent = [r for r in rows if r["sll.pkttype"] == OUT]
+    eq([_flags([r])[0] for r in sent], ["S", "A", "AP", "AF"], "the connecting end's SYN, ACK, data and FIN: %r" % rows)
+    data = {r["sll.pkttype"]: r["tcp.seq_raw"] for r in rows if r["tcp.len"] == "5"}
+    eq(sorted(data), [IN, OUT], "its 5 bytes sent, and received by the accepting end: %r" % rows)
+    eq(data[OUT], data[IN], "numbered alike in both copies")
+
+
 def _build_go(env, name):
     """tests/integration/NAME/main.go (the standard library only) built static with Debian's Go."""
     if not shutil.which("go"):
