@@ -651,6 +651,12 @@ void cc_sys_exit(struct tthread *t, int64_t rval, int is_error)
 		return;
 	}
 	e = cc_tfd_lookup(p, fd);
+	/*
+	 * A connect in progress whose failure the program learns from its first send or receive (the
+	 * kernel reports it to whichever call comes first, once): settled as SO_ERROR would.
+	 */
+	if (e != NULL && is_error && (e->flags & TFD_CONNECTING))
+		tcp_failed(t, fd, e, (int)-rval);
 	if (e == NULL || is_error)
 		return;
 	if (t->nr == SYS_sendfile) {

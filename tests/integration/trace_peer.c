@@ -20,7 +20,7 @@
  *   trace_peer late N        the same, but the client sends "request I" and closes before the
  *                            server accepts (no answer): the connecting end is gone by then
  *   trace_peer connects      connects that move no byte, then one that does: to a closed port
- *                            blocking, and non-blocking (poll, SO_ERROR); non-blocking to a
+ *                            blocking, and non-blocking (poll, SO_ERROR; poll, write); non-blocking to a
  *                            listener, closed unasked once connected; to a listener with no room,
  *                            closed still under way; non-blocking to a listener (poll, SO_ERROR
  *                            0), then a line and its echo
@@ -443,6 +443,12 @@ static int connects(void)
 	printf("nonblocking_connect %d\n", e);
 	settled(c, 2000);
 	printf("nonblocking_so_error %d\nnonblocking_port %d\n", so_error(c), port_of(c));
+	close(c);
+
+	/* Refused, and the program learns it from its first send, not from SO_ERROR. */
+	c = connect_nb(port_of(closed), &e);
+	settled(c, 2000);
+	printf("sendfail_err %d\nsendfail_port %d\n", write(c, "x", 1) < 0 ? errno : 0, port_of(c));
 	close(c);
 
 	c = connect_nb(port_of(quiet), &e);
