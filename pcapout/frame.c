@@ -20,6 +20,7 @@
 #include "pcapout/frame.h"
 #include "pcapout/frame_int.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
 
@@ -268,6 +269,31 @@ uint32_t cc_tcp_isn(const struct cc_addr *src, const struct cc_addr *dst, unsign
 		h = (h ^ (a[k]->port & 0xff)) * 16777619u;
 	}
 	return h + (gen & 0xff) * 0x9e3779b1u;
+}
+
+uint32_t cc_tcp_attempt_isn(const struct cc_addr *local, const struct cc_addr *peer, uint32_t attempt)
+{
+	return (cc_tcp_isn(local, peer, 0) ^ 0xfa11ed00u) + attempt * 0x61c88647u;
+}
+
+const char *cc_tcp_connect_why(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return "connect failed: connection refused (the answer is written as the peer's reset; "
+		       "an ICMP port unreachable reads the same to the program)";
+	case ETIMEDOUT:
+		return "connect failed: timed out, no answer";
+	case EHOSTUNREACH:
+		return "connect failed: host unreachable (an ICMP error, or no answer to ARP/ND: then "
+		       "this SYN never left)";
+	case ENETUNREACH:
+		return "connect failed: network unreachable";
+	case 0:
+		return "connect abandoned: closed before an answer came";
+	default:
+		return NULL;
+	}
 }
 
 /* One end's bytes in a pair's key: family, port, address. */

@@ -53,6 +53,21 @@ int cc_addr_from_sa(struct cc_addr *a, const struct sockaddr *sa, unsigned len);
 uint32_t cc_tcp_isn(const struct cc_addr *src, const struct cc_addr *dst, unsigned gen);
 
 /*
+ * A connect that came to nothing is written as the SYN the kernel sent (and, refused, the peer's
+ * reset), by the shim and the tracer alike.  Its number is no generation's (below): the peer
+ * never saw a connection, so none is counted, and the connection that follows on the pair starts
+ * from other numbers; `attempt` (a count the caller keeps, from 1) gives each its own.
+ */
+uint32_t cc_tcp_attempt_isn(const struct cc_addr *local, const struct cc_addr *peer, uint32_t attempt);
+
+/*
+ * Why a connect failed (errno), for its SYN's comment: refused, timed out, host or network
+ * unreachable, or 0 for one closed while still under way; NULL for any other error, which is not
+ * written.  Constant strings (the shim's ring copies them later).
+ */
+const char *cc_tcp_connect_why(int err);
+
+/*
  * Generations of TCP address pairs.  The kernel reuses a pair whose last connection ended
  * (TIME_WAIT reuse, on by default for loopback; a client that binds its port), and Wireshark
  * takes a SYN with the previous connection's sequence number for a retransmission of it: the new

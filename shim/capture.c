@@ -400,32 +400,9 @@ void cc_tcp_connected(int fd, struct cc_fd *e, int active)
 	set_flags(e, FDF_TCP_OPEN);
 }
 
-/* Why a connect failed, in the SYN's comment (constant strings: the ring copies them later). */
-static const char *connect_why(int err)
-{
-	switch (err) {
-	case ECONNREFUSED:
-		return "connect failed: connection refused (the answer is written as the peer's reset; "
-		       "an ICMP port unreachable reads the same to the program)";
-	case ETIMEDOUT:
-		return "connect failed: timed out, no answer";
-	case EHOSTUNREACH:
-		return "connect failed: host unreachable (an ICMP error, or no answer to ARP/ND: then "
-		       "this SYN never left)";
-	case ENETUNREACH:
-		return "connect failed: network unreachable";
-	case 0:
-		return "connect abandoned: closed before an answer came";
-	default:
-		return NULL;
-	}
-}
-
 /*
- * The SYN of a connect that came to nothing, and for a refusal the peer's reset.  Its number is
- * no generation's (pcapout/frame.h): the peer never saw a connection, so none is counted, and
- * the connection that follows on the pair starts from other numbers; each attempt of this
- * process has its own.
+ * The SYN of a connect that came to nothing, and for a refusal the peer's reset, numbered by
+ * cc_tcp_attempt_isn (pcapout/frame.h): each attempt of this process has its own number.
  */
 static void tcp_attempt(int fd, struct cc_fd *e, int err)
 {
@@ -442,11 +419,10 @@ static void tcp_attempt(int fd, struct cc_fd *e, int err)
 	if (!local.port || addr_is_any(&local))
 		return;         /* (not bound: no SYN left, as for a connect with no route) */
 	e->local = local;
-	uint32_t l = (cc_tcp_isn(&e->local, &e->peer, 0) ^ 0xfa11ed00u) +
-		     __atomic_add_fetch(&attempts, 1, __ATOMIC_RELAXED) * 0x61c88647u;
+	uint32_t l = cc_tcp_attempt_isn(&e->local, &e->peer, __atomic_add_fetch(&attempts, 1, __ATOMIC_RELAXED));
 	tcp_frame(e, &f, 1, CC_TCP_SYN);
 	f.seq = l;
-	f.note = connect_why(err);
+	f.note = cc_tcp_connect_why(err);
 	cc_emit(&f, ts, NULL, 0, 0, 0, 0);
 	if (err == ECONNREFUSED) {
 		tcp_frame(e, &f, 0, CC_TCP_RST | CC_TCP_ACK);
@@ -478,7 +454,7 @@ void cc_tcp_failed(int fd, struct cc_fd *e, int err)
 {
 	int saved = errno;
 
-	if (!err || !connect_why(err))
+	if (!err || !cc_tcp_connect_why(err))
 		return;
 	if (fd_since_fork(e))
 		tcp_attempt(fd, e, err);

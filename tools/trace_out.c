@@ -23,6 +23,7 @@
 
 #define OUT_BUF (1u << 20)
 #define NOTE_FIRST "captured by system-call tracing (program is static/Go: the shim cannot enter it); no plaintext"
+#define NOTE_MAX 256            /* a frame's note is cut here (the longest, a refused connect's, is 134) */
 
 static struct {
 	int fd;
@@ -200,16 +201,16 @@ void cc_tout_frame(struct tproc *p, const struct cc_frame *f, uint64_t ts, const
 {
 	/* (A control segment has no payload: an empty one, not NULL, for the frame's memcpy.) */
 	struct iovec iov = { (void *)(payload ? payload : (const uint8_t *)""), caplen };
-	char comment[sizeof p->comment + sizeof NOTE_FIRST + 2 + 128];
+	char comment[sizeof p->comment + sizeof NOTE_FIRST + 2 + NOTE_MAX];
 	size_t hl = cc_frame_hdr_len(f), clen = 0, rlen;
 	size_t off = cc_record_frame_off(O.fmt);
 
 	if (caplen > CC_SNAPLEN - hl)
 		caplen = CC_SNAPLEN - hl;
 	if (O.fmt == CC_FMT_PCAPNG)
-		clen = (size_t)snprintf(comment, sizeof comment, "%s%s%s%s%.127s", p->comment,
+		clen = (size_t)snprintf(comment, sizeof comment, "%s%s%s%s%.*s", p->comment,
 					O.noted ? "" : "; ", O.noted ? "" : NOTE_FIRST,
-					f->note ? "; " : "", f->note ? f->note : "");
+					f->note ? "; " : "", NOTE_MAX - 1, f->note ? f->note : "");
 	rlen = cc_record_len(O.fmt, hl + caplen, clen);
 	if (O.len + rlen > OUT_BUF)
 		cc_tout_flush();

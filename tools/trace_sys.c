@@ -1,7 +1,9 @@
 /*
  * What each traced system call means for the capture: the frames a completed send or receive
  * becomes, and what the calls that make, bind, connect or close sockets change in the descriptor
- * table (trace_fd.c).
+ * table (trace_fd.c).  A connect is settled as the shim settles it: at its return, at the
+ * program's getsockopt(SO_ERROR) for one in progress (Go always connects so), or at its close;
+ * one that failed is its SYN (refused: and the peer's reset), never left out.
  *
  * The data is read after the call has completed (its exit stop), when the return value says how
  * much really moved: a failed or short send is never written as sent.  The frames are built as
@@ -26,13 +28,22 @@
 #define SYS_close_range 436
 #endif
 
+/*
+ * A call a signal interrupted, as a syscall-exit stop shows it (kernel-internal, linux/errno.h):
+ * the program then sees EINTR, or the call restarted (SA_RESTART).
+ */
+#define ERESTARTSYS 512
+
 #define MAX_IOV  1024           /* UIO_MAXIOV */
 #define MAX_MMSG 1024
 #define CHUNK    65536          /* TCP data is read and written in pieces this large */
 
 static uint8_t dbuf[CC_SNAPLEN];
 
-/* The calls the seccomp filter stops at (fcntl only for F_DUPFD*, decided in the filter). */
+/*
+ * The calls the seccomp filter stops at, and two it stops at only for some arguments, decided in
+ * the filter (trace.c): fcntl for F_DUPFD*, getsockopt for SOL_SOCKET/SO_ERROR.
+ */
 static const long calls[] = {
 	SYS_read, SYS_write, SYS_readv, SYS_writev,
 	SYS_socket, SYS_connect, SYS_bind, SYS_accept, SYS_accept4,
@@ -229,6 +240,67 @@ static void tcp_open(struct tthread *t, int fd, struct tfd *e, int active)
 	e->flags |= TFD_TCP_OPEN;
 }
 
+/*
+ * The SYN of a connect that came to nothing (err: why, 0 for one closed still under way), and for
+ * a refusal the peer's reset, numbered as the shim numbers them (cc_tcp_attempt_isn).  e->peer
+ * holds the destination (connect's argument).  The kernel keeps the bound port after the failure;
+ * a socket bound to the wildcard address gets the route's source, as its SYN did.
+ */
+static void tcp_attempt(struct tthread *t, int fd, struct tfd *e, int err)
+{
+	static uint32_t attempts;
+	struct cc_frame f;
+	struct cc_addr src;
+	uint64_t ts = cc_trace_now();
+	uint32_t l;
+
+	e->flags &= (uint8_t)~TFD_CONNECTING;
+	cc_tfd_refresh(t->proc, fd, e);
+	if (!e->peer.family || !(e->flags & TFD_LOCAL))
+		return;         /* (not bound: no SYN left, as for a connect with no route) */
+	if ((e->flags & TFD_WILDCARD) || e->local.family != e->peer.family) {
+		if (cc_trace_route_src(&e->peer, &src) < 0)
+			return;
+		memcpy(e->local.ip, src.ip, 16);
+		e->local.family = src.family;
+	}
+	l = cc_tcp_attempt_isn(&e->local, &e->peer, ++attempts);
+	tcp_frame(t, e, &f, 1, CC_TCP_SYN);
+	f.seq = l;
+	f.note = cc_tcp_connect_why(err);
+	cc_tout_frame(t->proc, &f, ts, NULL, 0, 0);
+	if (err == ECONNREFUSED)
+		tcp_ctl(t, e, ts, 0, CC_TCP_RST | CC_TCP_ACK, 0, l + 1);
+}
+
+/*
+ * A connect in progress that the program finds connected (SO_ERROR 0) or closes: the handshake,
+ * now, if the socket has its peer; closed still under way, the SYN, saying so.  Not for a socket
+ * copied at a fork: the other process may settle it as well, and a second handshake would count
+ * a second connection (its first byte does, as in the shim).
+ */
+static void tcp_settle(struct tthread *t, int fd, struct tfd *e, int closing)
+{
+	if (!(e->flags & TFD_CONNECTING) || (e->flags & TFD_INHERITED))
+		return;
+	cc_tfd_refresh(t->proc, fd, e);
+	if (e->flags & TFD_PEER)
+		tcp_open(t, fd, e, 1);
+	else if (closing)
+		tcp_attempt(t, fd, e, 0);
+}
+
+/* A connect that failed with err, blocking or in progress (SO_ERROR): written if err says why. */
+static void tcp_failed(struct tthread *t, int fd, struct tfd *e, int err)
+{
+	if (cc_tcp_connect_why(err) == NULL || err == 0)
+		return;
+	if (e->flags & TFD_INHERITED)
+		e->flags &= (uint8_t)~TFD_CONNECTING;
+	else
+		tcp_attempt(t, fd, e, err);
+}
+
 /* Up to n bytes of file fd at offset at (fewer at its end, or none on an error). */
 static size_t pread_all(int fd, uint8_t *dst, size_t n, off_t at)
 {
@@ -333,8 +405,10 @@ int cc_sys_enter(struct tthread *t)
 		 * open there: no FIN from us (the shim's rule).
 		 */
 		e = cc_tfd_peek(p, fd);
-		if (e != NULL && e->kind == TFD_TCP && !(e->flags & TFD_INHERITED))
+		if (e != NULL && e->kind == TFD_TCP && !(e->flags & TFD_INHERITED)) {
+			tcp_settle(t, (int)fd, e, 1);   /* closed before a byte moved */
 			tcp_fin(t, e, 1);
+		}
 		cc_tfd_forget(p, fd);
 		return 0;
 	case SYS_close_range: {
@@ -363,6 +437,11 @@ int cc_sys_enter(struct tthread *t)
 		return 1;
 	case SYS_connect:
 		return cc_tfd_lookup(p, fd) != NULL;
+	case SYS_getsockopt:
+		/* (SO_ERROR only, by the filter.)  It settles a connect in progress, and nothing else. */
+		e = cc_tfd_peek(p, fd);
+		return e != NULL && e->kind == TFD_TCP && (e->flags & TFD_CONNECTING) &&
+		       (int)t->args[1] == SOL_SOCKET && (int)t->args[2] == SO_ERROR;
 	case SYS_splice:
 		return cc_tfd_lookup(p, fd) != NULL || cc_tfd_lookup(p, (int64_t)t->args[2]) != NULL;
 	default:
@@ -411,6 +490,30 @@ static void mmsg_call(struct tthread *t, int fd, struct tfd *e, int out, uint64_
 		if (cnt >= 0)
 			data(t, fd, e, out, have_peer ? &peer : NULL, iov, cnt, mm[i].msg_len);
 	}
+}
+
+/* The connect's destination, for a failure to say (now, or at SO_ERROR for one in progress). */
+static void connect_dest(struct tthread *t, struct tfd *e)
+{
+	struct cc_addr a;
+
+	if (rd_addr(t->tid, t->args[1], t->args[2], &a) == 0)
+		e->peer = a;
+}
+
+/* getsockopt(SO_ERROR) returned on a connect in progress: the int it wrote is the outcome. */
+static void so_error(struct tthread *t, int fd, struct tfd *e)
+{
+	socklen_t len;
+	int err;
+
+	if (rd(t->tid, t->args[4], &len, sizeof len) < 0 || len < sizeof err ||
+	    rd(t->tid, t->args[3], &err, sizeof err) < 0)
+		return;
+	if (err == 0)
+		tcp_settle(t, fd, e, 0);
+	else
+		tcp_failed(t, fd, e, err);
 }
 
 /* Said once per run: bytes that went by below what a trace can read. */
@@ -524,9 +627,22 @@ void cc_sys_exit(struct tthread *t, int64_t rval, int is_error)
 			cc_tfd_refresh(p, fd, e);
 		} else if (!is_error) {
 			tcp_open(t, fd, e, 1);
-		} else if (rval == -EINPROGRESS) {
+		} else if (rval == -EINPROGRESS || rval == -EINTR || rval == -ERESTARTSYS) {
+			/*
+			 * A blocking connect a signal interrupted goes on in the background; restarted,
+			 * its second call's return settles it.
+			 */
+			connect_dest(t, e);
 			e->flags |= TFD_CONNECTING;
+		} else if (cc_tcp_connect_why((int)-rval) != NULL) {
+			connect_dest(t, e);
+			tcp_failed(t, fd, e, (int)-rval);
 		}
+		return;
+	case SYS_getsockopt:
+		e = cc_tfd_peek(p, fd);
+		if (e != NULL && !is_error && (e->flags & TFD_CONNECTING))
+			so_error(t, fd, e);
 		return;
 	}
 	if (t->nr == SYS_splice) {
@@ -535,6 +651,12 @@ void cc_sys_exit(struct tthread *t, int64_t rval, int is_error)
 		return;
 	}
 	e = cc_tfd_lookup(p, fd);
+	/*
+	 * A connect in progress whose failure the program learns from its first send or receive (the
+	 * kernel reports it to whichever call comes first, once): settled as SO_ERROR would.
+	 */
+	if (e != NULL && is_error && (e->flags & TFD_CONNECTING))
+		tcp_failed(t, fd, e, (int)-rval);
 	if (e == NULL || is_error)
 		return;
 	if (t->nr == SYS_sendfile) {

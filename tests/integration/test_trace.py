@@ -6,11 +6,13 @@ Debian's golang-github-pion-* packages) runs two PeerConnections with ICE, DTLS,
 and RTP.  Everything is checked with tshark: addresses, ports, direction, payloads, process
 comments, exit status and signals passed through, and the DTLS decrypted from Pion's key log.
 """
+import errno
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import time
@@ -181,6 +183,143 @@ def test_trace_reused_address_pair(env):
         cap = env.path(mode + ".pcapng")
         _, k = _traced(env, cap, mode, n)
         cclib.reused_pair_streams(cap, n, k["server_port"], k["client_port"], answers=mode == "reuse")
+
+
+REFUSED = ("connect failed: connection refused (the answer is written as the peer's reset; an ICMP port "
+           "unreachable reads the same to the program)")
+
+
+def _flags(rows):
+    return [r["tcp.flags.str"].replace("\u00b7", "").strip() for r in rows]
+
+
+def _refused(rows, closed_port, what):
+    """rows (one client port's frames) are a refused attempt: the SYN sent, saying why in full, and
+    the peer's reset acknowledging it."""
+    eq(_flags(rows), ["S", "AR"], "%s: the SYN and the reset: %r" % (what, rows))
+    eq([r["sll.pkttype"] for r in rows], [OUT, IN], "%s: sent, then received" % what)
+    eq(int(rows[0]["tcp.dstport"]), closed_port, "%s: to the closed port" % what)
+    ok(REFUSED in rows[0]["frame.comment"], "%s: the SYN says why: %r" % (what, rows[0]["frame.comment"]))
+    eq(int(rows[1]["tcp.ack_raw"]), (int(rows[0]["tcp.seq_raw"]) + 1) % 2 ** 32, "%s: the reset acknowledges the SYN" % what)
+
+
+def _end_analysis(cap, port, peer):
+    """tshark's analysis flags on one end's copy (port's) of its connection to peer, what it sent
+    and what it received, written to a file of its own (in one file the other end's copy of the
+    same segments reads as retransmissions)."""
+    view = "tcp.port == %d && ((sll.pkttype == %s && tcp.srcport == %d) || (sll.pkttype == %s && tcp.dstport == %d))" % (
+        peer, OUT, port, IN, port)
+    sub = cap + ".%d.pcapng" % port
+    cclib.run(["tshark", "-n", "-r", cap, "-Y", view, "-w", sub])
+    rows = _frames(sub, ["frame.number", "tcp.flags.str", "tcp.analysis.flags", "_ws.expert.message"])
+    ok(len(rows) >= 5, "port %d's copy: handshake and data: %r" % (port, rows))
+    return [r for r in rows if r["tcp.analysis.flags"]]
+
+
+CONNECT_FIELDS = ["sll.pkttype", "tcp.srcport", "tcp.dstport", "tcp.flags.str", "tcp.seq_raw", "tcp.ack_raw",
+                  "tcp.payload", "frame.comment", "tcp.analysis.retransmission"]
+
+
+def test_trace_connects_never_silent(env):
+    """The shim's rule (test_core.test_tcp_connect_attempts_never_silent) under the tracer: a static
+    program's connects that move no byte are in the file - refused blocking, and non-blocking as the
+    program learns it from getsockopt(SO_ERROR) or from its first write: the SYN, saying why, and
+    the peer's reset;
+    connected and closed unasked: the handshake and our FIN; closed still under way: the SYN,
+    saying so - and the connection after them opens when SO_ERROR says it connected, before the
+    accepting end's copy, its numbers unbroken.  (There was nothing for the first four, and the
+    last opened at its first byte, after its accepted copy: its SYN read as a retransmission.)"""
+    cap = env.path("connects.pcapng")
+    _, k = _traced(env, cap, "connects")
+    eq((k["blocking_err"], k["nonblocking_connect"], k["nonblocking_so_error"], k["good_so_error"]),
+       (errno.ECONNREFUSED, errno.EINPROGRESS, errno.ECONNREFUSED, 0), "what the program saw: %r" % k)
+    eq((k["unasked_settled"], k["pending_settled"]), (1, 0), "connected unasked; the last one still under way")
+    on = lambda port: _frames(cap, CONNECT_FIELDS, "tcp.port == %d" % port)
+    _refused(on(k["blocking_port"]), k["closed_port"], "blocking")
+    _refused(on(k["nonblocking_port"]), k["closed_port"], "non-blocking")
+    eq(k["sendfail_err"], errno.ECONNREFUSED, "the refusal learned from a write")
+    _refused(on(k["sendfail_port"]), k["closed_port"], "non-blocking, learned from a write")
+    rows = on(k["unasked_port"])
+    eq(_flags(rows), ["S", "AS", "A", "AF"], "connected, closed unasked: the handshake and our FIN: %r" % rows)
+    rows = on(k["pending_port"])
+    eq(_flags(rows), ["S"], "closed still under way: its SYN alone: %r" % rows)
+    ok("connect abandoned: closed before an answer came" in rows[0]["frame.comment"], rows[0]["frame.comment"])
+    port, sport = k["good_port"], k["server_port"]
+    rows = on(port)
+    syns = [r for r in rows if _flags([r]) == ["S"]]
+    eq([r["sll.pkttype"] for r in syns], [OUT, IN], "the connecting end's SYN first, then the accepting end's copy")
+    eq(syns[0]["tcp.seq_raw"], syns[1]["tcp.seq_raw"], "one number in both copies")
+    sent = [r for r in rows if r["tcp.payload"] and r["sll.pkttype"] == OUT and int(r["tcp.srcport"]) == port]
+    eq([bytes.fromhex(r["tcp.payload"]) for r in sent], [b"over the good one\n"], "the line sent")
+    eq(int(sent[0]["tcp.seq_raw"]), (int(syns[0]["tcp.seq_raw"]) + 1) % 2 ** 32, "right after the SYN")
+    echo = [r for r in rows if r["tcp.payload"] and int(r["tcp.srcport"]) == sport]
+    eq([bytes.fromhex(r["tcp.payload"]) for r in echo], [b"over the good one\n"] * 2, "the echo, sent and received")
+    eq([r for r in rows if r["tcp.analysis.retransmission"] and r["sll.pkttype"] == OUT and int(r["tcp.srcport"]) == port],
+       [], "nothing the connecting end sent taken for a retransmission")
+    for end, other in ((port, sport), (sport, port)):
+        eq(_end_analysis(cap, end, other), [], "tshark finds nothing to flag in port %d's copy" % end)
+
+
+def test_trace_connect_interrupted_goes_on(env):
+    """test_core.test_tcp_connect_interrupted_goes_on under the tracer: a static program's blocking
+    connect a signal interrupts (the tracer sees ERESTARTSYS at the call's exit, the program EINTR)
+    goes on in the background; its bytes once it connected are in the file, its SYN and its data
+    sent, numbered as the accepting end's copies (only the accepting end's copy was there)."""
+    _static_peer(env)           # (the same needs: gcc, a static libc)
+    exe = env.path("connect_eintr")
+    cclib.run(["gcc", "-static", "-O1", "-o", exe, os.path.join(HERE, "connect_eintr.c")])
+    cap = env.path("eintr.pcapng")
+    out = dict(l.split(" ", 1) for l in cclib.run([env.tool, "-w", cap, "--", exe], env=env.env(preload=False)).stdout.splitlines())
+    eq(out["connect"], "-1 Interrupted system call", "the connect was interrupted")
+    eq(out["write"], "5", "and then used")
+    rows = _frames(cap, ["sll.pkttype", "tcp.flags.str", "tcp.seq_raw", "tcp.len"], "tcp.srcport == %s" % out["port"])
+    sent = [r for r in rows if r["sll.pkttype"] == OUT]
+    eq([_flags([r])[0] for r in sent], ["S", "A", "AP", "AF"], "the connecting end's SYN, ACK, data and FIN: %r" % rows)
+    data = {r["sll.pkttype"]: r["tcp.seq_raw"] for r in rows if r["tcp.len"] == "5"}
+    eq(sorted(data), [IN, OUT], "its 5 bytes sent, and received by the accepting end: %r" % rows)
+    eq(data[OUT], data[IN], "numbered alike in both copies")
+
+
+def _build_go(env, name):
+    """tests/integration/NAME/main.go (the standard library only) built static with Debian's Go."""
+    if not shutil.which("go"):
+        raise cclib.Skip("golang-go is not installed")
+    exe = env.path(name)
+    e = dict(os.environ, GOPATH=env.path("gopath"), GO111MODULE="off", GOFLAGS="", GOCACHE=env.path("gocache"),
+             CGO_ENABLED="0")
+    cclib.run(["go", "build", "-o", exe, os.path.join(HERE, name, "main.go")], env=e, timeout=180)
+    return exe
+
+
+def test_trace_go_dial_refused(env):
+    """Go's net.Dial to a closed port, under the tracer: Go connects non-blocking, waits in epoll
+    and asks getsockopt(SO_ERROR), which the tracer did not stop at - the refused connect was not
+    in the file at all.  Now its SYN, saying why, and the reset; and the program's next connection
+    (to its own listener), opened at SO_ERROR, with its line and the echo, numbered as the
+    accepting end's copy, its SYN never a retransmission of the refused one."""
+    exe = _build_go(env, "go_dial")
+    closed = cclib.free_port(socket.SOCK_STREAM)
+    cap = env.path("dial.pcapng")
+    p = cclib.run([env.tool, "-w", cap, "--", exe, "127.0.0.1:%d" % closed], env=env.env(preload=False))
+    ok("system-call tracing" in p.stderr, "traced: %r" % p.stderr)
+    out = dict(l.split(" ", 1) for l in p.stdout.splitlines())
+    eq((out["refused"], out["echo"]), ("true", "true"), "what the program saw: %r" % out)
+    port, sport = int(out["client_port"]), int(out["server_port"])
+    rows = _frames(cap, CONNECT_FIELDS, "tcp.port == %d" % closed)
+    ok(rows, "the refused connect is in the file")
+    _refused(rows, closed, "net.Dial")
+    rows = _frames(cap, CONNECT_FIELDS, "tcp.port == %d && tcp.port == %d" % (port, sport))
+    syns = [r for r in rows if _flags([r]) == ["S"]]
+    eq(sorted(r["sll.pkttype"] for r in syns), sorted([OUT, IN]), "the SYN sent, and the accepting end's copy: %r" % rows)
+    eq(syns[0]["tcp.seq_raw"], syns[1]["tcp.seq_raw"], "one number in both copies")
+    data = [r for r in rows if r["tcp.payload"]]
+    eq(sorted((r["sll.pkttype"], int(r["tcp.srcport"]), bytes.fromhex(r["tcp.payload"])) for r in data),
+       sorted((d, src, b"hello from go\n") for d in (OUT, IN) for src in (port, sport)),
+       "the line and its echo, each sent and received")
+    sent = [r for r in data if r["sll.pkttype"] == OUT and int(r["tcp.srcport"]) == port]
+    eq(int(sent[0]["tcp.seq_raw"]), (int(syns[0]["tcp.seq_raw"]) + 1) % 2 ** 32, "the line right after the SYN")
+    for end, other in ((port, sport), (sport, port)):
+        eq(_end_analysis(cap, end, other), [], "tshark finds nothing to flag in port %d's copy" % end)
 
 
 def test_trace_static_sendfile(env):

@@ -19,6 +19,11 @@
  *                            the server closing first (the kernel reuses the address pair)
  *   trace_peer late N        the same, but the client sends "request I" and closes before the
  *                            server accepts (no answer): the connecting end is gone by then
+ *   trace_peer connects      connects that move no byte, then one that does: to a closed port
+ *                            blocking, and non-blocking (poll, SO_ERROR; poll, write); non-blocking to a
+ *                            listener, closed unasked once connected; to a listener with no room,
+ *                            closed still under way; non-blocking to a listener (poll, SO_ERROR
+ *                            0), then a line and its echo
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -29,6 +34,7 @@
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -375,6 +381,104 @@ static int reuse(int n, int late)
 	return 0;
 }
 
+static int listener(int backlog)
+{
+	struct sockaddr_in a = loopback(0);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, backlog) < 0)
+		die("listen");
+	return l;
+}
+
+/* A non-blocking connect to 127.0.0.1:port; *err is its errno (0: connected at once). */
+static int connect_nb(int port, int *err)
+{
+	struct sockaddr_in a = loopback(port);
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	if (c < 0)
+		die("socket");
+	*err = connect(c, (struct sockaddr *)&a, sizeof a) < 0 ? errno : 0;
+	return c;
+}
+
+/* Whether c became writable (its connect settled) within ms. */
+static int settled(int c, int ms)
+{
+	struct pollfd p = { c, POLLOUT, 0 };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+static int so_error(int c)
+{
+	int e = -1;
+	socklen_t l = sizeof e;
+
+	if (getsockopt(c, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
+		die("getsockopt");
+	return e;
+}
+
+static int connects(void)
+{
+	/* A port bound and not listening stays closed while we hold it: a SYN to it is reset. */
+	struct sockaddr_in a = loopback(0);
+	int closed = socket(AF_INET, SOCK_STREAM, 0), l = listener(4), quiet = listener(4), full = listener(0);
+	int c, s, e, fill;
+	char buf[64];
+
+	if (closed < 0 || bind(closed, (struct sockaddr *)&a, sizeof a) < 0)
+		die("bind");
+	printf("closed_port %d\nserver_port %d\n", port_of(closed), port_of(l));
+
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	a = loopback(port_of(closed));
+	printf("blocking_err %d\n", connect(c, (struct sockaddr *)&a, sizeof a) < 0 ? errno : 0);
+	printf("blocking_port %d\n", port_of(c));
+	close(c);
+
+	c = connect_nb(port_of(closed), &e);
+	printf("nonblocking_connect %d\n", e);
+	settled(c, 2000);
+	printf("nonblocking_so_error %d\nnonblocking_port %d\n", so_error(c), port_of(c));
+	close(c);
+
+	/* Refused, and the program learns it from its first send, not from SO_ERROR. */
+	c = connect_nb(port_of(closed), &e);
+	settled(c, 2000);
+	printf("sendfail_err %d\nsendfail_port %d\n", write(c, "x", 1) < 0 ? errno : 0, port_of(c));
+	close(c);
+
+	c = connect_nb(port_of(quiet), &e);
+	printf("unasked_settled %d\nunasked_port %d\n", settled(c, 2000), port_of(c));
+	close(c);
+
+	/* Backlog 0 holds one connection: the next one's SYN is dropped, its connect under way. */
+	fill = socket(AF_INET, SOCK_STREAM, 0);
+	a = loopback(port_of(full));
+	if (fill < 0 || connect(fill, (struct sockaddr *)&a, sizeof a) < 0)
+		die("fill");
+	c = connect_nb(port_of(full), &e);
+	printf("pending_settled %d\npending_port %d\nfull_port %d\n", settled(c, 300), port_of(c), port_of(full));
+	close(c);
+
+	c = connect_nb(port_of(l), &e);
+	settled(c, 2000);
+	printf("good_so_error %d\ngood_port %d\n", so_error(c), port_of(c));
+	s = accept(l, NULL, NULL);
+	if (s < 0)
+		die("accept");
+	if (write(c, "over the good one\n", 18) != 18 || read(s, buf, sizeof buf) != 18 || write(s, buf, 18) != 18)
+		die("request");
+	if (poll(&(struct pollfd){ c, POLLIN, 0 }, 1, 2000) != 1 || read(c, buf, sizeof buf) != 18)
+		die("echo");
+	close(s);
+	close(c);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -394,11 +498,13 @@ int main(int argc, char **argv)
 		return reuse(atoi(argv[2]), 0);
 	if (argc >= 3 && strcmp(argv[1], "late") == 0)
 		return reuse(atoi(argv[2]), 1);
+	if (argc >= 2 && strcmp(argv[1], "connects") == 0)
+		return connects();
 	if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
 		printf("ready %d\n", (int)getpid());
 		for (;;)
 			pause();
 	}
-	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F | noname N | sendfile F | reuse N | late N\n");
+	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F | noname N | sendfile F | reuse N | late N | connects\n");
 	return 2;
 }
