@@ -86,7 +86,7 @@ $(LIB): $(SHIM_OBJ) shim/exports.map
 # shim) links libpcap: report, extract and the exit statistics read files with it.
 # `clearcap decrypt` frames plaintext as the shim does (frame.c) and links libsrtp2 and libcrypto;
 # hep.c's settings parser checks --hep before the program starts.
-TOOL_SRC := $(wildcard tools/*.c) pcapout/format.c pcapout/frame.c pcapout/rotate.c pcapout/rundir.c pcapout/hep.c
+TOOL_SRC := $(wildcard tools/*.c) pcapout/format.c pcapout/frame.c pcapout/tcpstate.c pcapout/rotate.c pcapout/rundir.c pcapout/hep.c
 $(TOOL): $(call OBJ,$(TOOL_SRC) $(DECODERS_SRC)) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $(call OBJ,$(TOOL_SRC) $(DECODERS_SRC)) -lpcap -lsrtp2 -lssl -lcrypto -lpthread -lm
 

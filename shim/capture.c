@@ -14,6 +14,7 @@
 #include "shim/select.h"
 #include "shim/srtpmatch.h"
 #include "shim/turn.h"
+#include "pcapout/tcpstate.h"
 #include "pcapout/writer.h"
 #include "decoders/dtls.h"
 #include "decoders/sctp.h"
@@ -369,17 +370,13 @@ static void tcp_ctl(struct cc_fd *e, uint64_t ts, int outgoing, uint8_t flags, u
 	cc_emit(&f, ts, NULL, 0, 0, 0, 0);
 }
 
-void cc_tcp_connected(int fd, struct cc_fd *e, int active)
+/* The handshake of e's connection, its addresses known (cc_tcp_connected). */
+static void tcp_handshake(int fd, struct cc_fd *e, int active)
 {
 	uint64_t ts = cc_now();
 	uint32_t l, p;
 	unsigned gen;
 
-	cc_refresh_local(fd, e);
-	cc_refresh_peer(fd, e);
-	clear_flags(e, FDF_CONNECTING);
-	if (!(fd_flags(e) & FDF_PEER) || !(fd_flags(e) & FDF_LOCAL))
-		return;
 	gen = fd_isn_gen(e, !active);
 	l = cc_tcp_isn(&e->local, &e->peer, gen);
 	p = cc_tcp_isn(&e->peer, &e->local, gen);
@@ -398,6 +395,15 @@ void cc_tcp_connected(int fd, struct cc_fd *e, int active)
 		tcp_ctl(e, ts, 0, CC_TCP_ACK, p + 1, l + 1);
 	}
 	set_flags(e, FDF_TCP_OPEN);
+}
+
+void cc_tcp_connected(int fd, struct cc_fd *e, int active)
+{
+	cc_refresh_local(fd, e);
+	cc_refresh_peer(fd, e);
+	clear_flags(e, FDF_CONNECTING);
+	if ((fd_flags(e) & FDF_PEER) && (fd_flags(e) & FDF_LOCAL))
+		tcp_handshake(fd, e, active);
 }
 
 /*
@@ -456,10 +462,23 @@ void cc_tcp_failed(int fd, struct cc_fd *e, int err)
 
 	if (!err || !cc_tcp_connect_why(err))
 		return;
-	if (fd_since_fork(e))
-		tcp_attempt(fd, e, err);
-	else
+	if (!fd_since_fork(e)) {
 		clear_flags(e, FDF_CONNECTING);
+	} else if (err != ECONNREFUSED && cc_tcp_syn_acked(fd) == 1) {
+		/*
+		 * It had connected, unasked, and the connection was lost since (keepalive or
+		 * retransmissions timed out, a host unreachable): its handshake, to the peer connect
+		 * named (the socket has none now); the program's close ends it.
+		 */
+		clear_flags(e, FDF_CONNECTING);
+		cc_refresh_local(fd, e);
+		if (e->peer.family && (fd_flags(e) & FDF_LOCAL)) {
+			set_flags(e, FDF_PEER);
+			tcp_handshake(fd, e, 1);
+		}
+	} else {
+		tcp_attempt(fd, e, err);
+	}
 	errno = saved;
 }
 

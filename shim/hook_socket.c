@@ -602,8 +602,10 @@ static __attribute__((noinline)) ssize_t readv_on(int fd, const struct iovec *io
 		return udp_recvmsg(fd, e, &um, 0);
 	}
 	ssize_t r = cc_real.readv(fd, iov, iovcnt);
-	if (r < 0)
+	if (r < 0) {
+		cc_tcp_call_errno(fd);  /* (a connect's failure, learned here) */
 		return r;       /* nothing to record, and a vector the kernel refused is not read */
+	}
 	size_t asked = 0;
 	for (int i = 0; i < iovcnt; i++)
 		asked += iov[i].iov_len;
@@ -631,8 +633,10 @@ static __attribute__((noinline)) ssize_t recvmsg_on(int fd, struct msghdr *msg, 
 	if (fd_kind(e) == FDK_UDP)
 		return udp_recvmsg(fd, e, msg, flags);
 	ssize_t r = cc_real.recvmsg(fd, msg, flags);
-	if (r < 0)
+	if (r < 0) {
+		cc_tcp_call_errno(fd);  /* (a connect's failure, learned here) */
 		return r;       /* nothing to record, and a header the kernel refused is not read */
+	}
 	tcp_received(fd, e, msg->msg_iov, (int)msg->msg_iovlen, r, cc_msg_room(msg), flags);
 	return r;
 }

@@ -11,6 +11,7 @@
  * towards the peer when the socket is bound to the wildcard address, and a synthesized TCP stream
  * with the same initial sequence numbers, so both ends captured by either means line up.
  */
+#include "pcapout/tcpstate.h"
 #include "tools/trace_int.h"
 
 #include <errno.h>
@@ -212,15 +213,22 @@ static void tcp_ctl(struct tthread *t, struct tfd *e, uint64_t ts, int out, uint
 }
 
 /* The three-way handshake, as the shim writes it when a connection opens. */
+static void tcp_handshake(struct tthread *t, struct tfd *e, int active);
+
 static void tcp_open(struct tthread *t, int fd, struct tfd *e, int active)
+{
+	cc_tfd_refresh(t->proc, fd, e);
+	e->flags &= (uint8_t)~TFD_CONNECTING;
+	if ((e->flags & TFD_PEER) && (e->flags & TFD_LOCAL))
+		tcp_handshake(t, e, active);
+}
+
+/* The handshake of e's connection, its addresses known (tcp_open). */
+static void tcp_handshake(struct tthread *t, struct tfd *e, int active)
 {
 	uint64_t ts = cc_trace_now();
 	uint32_t l, p;
 
-	cc_tfd_refresh(t->proc, fd, e);
-	e->flags &= (uint8_t)~TFD_CONNECTING;
-	if (!(e->flags & TFD_PEER) || !(e->flags & TFD_LOCAL))
-		return;
 	if (e->mss < 536)
 		e->mss = 536;
 	e->isn_gen = (uint8_t)cc_tcp_gen_open(cc_trace_gens, &e->local, &e->peer, !active);
@@ -241,6 +249,28 @@ static void tcp_open(struct tthread *t, int fd, struct tfd *e, int active)
 }
 
 /*
+ * A connect no longer in progress, whose socket may have no peer now: its addresses, the peer
+ * from connect's argument (e->peer) and the local one from the socket (the kernel keeps the
+ * bound port), the route's source for one bound to the wildcard address.  -1: none to write.
+ */
+static int attempt_addrs(struct tthread *t, int fd, struct tfd *e)
+{
+	struct cc_addr src;
+
+	e->flags &= (uint8_t)~TFD_CONNECTING;
+	cc_tfd_refresh(t->proc, fd, e);
+	if (!e->peer.family || !(e->flags & TFD_LOCAL))
+		return -1;      /* (not bound: no SYN left, as for a connect with no route) */
+	if ((e->flags & TFD_WILDCARD) || e->local.family != e->peer.family) {
+		if (cc_trace_route_src(&e->peer, &src) < 0)
+			return -1;
+		memcpy(e->local.ip, src.ip, 16);
+		e->local.family = src.family;
+	}
+	return 0;
+}
+
+/*
  * The SYN of a connect that came to nothing (err: why, 0 for one closed still under way), and for
  * a refusal the peer's reset, numbered as the shim numbers them (cc_tcp_attempt_isn).  e->peer
  * holds the destination (connect's argument).  The kernel keeps the bound port after the failure;
@@ -250,20 +280,11 @@ static void tcp_attempt(struct tthread *t, int fd, struct tfd *e, int err)
 {
 	static uint32_t attempts;
 	struct cc_frame f;
-	struct cc_addr src;
 	uint64_t ts = cc_trace_now();
 	uint32_t l;
 
-	e->flags &= (uint8_t)~TFD_CONNECTING;
-	cc_tfd_refresh(t->proc, fd, e);
-	if (!e->peer.family || !(e->flags & TFD_LOCAL))
-		return;         /* (not bound: no SYN left, as for a connect with no route) */
-	if ((e->flags & TFD_WILDCARD) || e->local.family != e->peer.family) {
-		if (cc_trace_route_src(&e->peer, &src) < 0)
-			return;
-		memcpy(e->local.ip, src.ip, 16);
-		e->local.family = src.family;
-	}
+	if (attempt_addrs(t, fd, e) < 0)
+		return;
 	l = cc_tcp_attempt_isn(&e->local, &e->peer, ++attempts);
 	tcp_frame(t, e, &f, 1, CC_TCP_SYN);
 	f.seq = l;
@@ -290,15 +311,37 @@ static void tcp_settle(struct tthread *t, int fd, struct tfd *e, int closing)
 		tcp_attempt(t, fd, e, 0);
 }
 
+/* Whether the program's TCP socket fd had connected (cc_tcp_syn_acked on our copy), or -1. */
+static int syn_acked(struct tthread *t, int fd)
+{
+	int c = cc_tfd_copy(t->proc, fd), r;
+
+	if (c < 0)
+		return -1;
+	r = cc_tcp_syn_acked(c);
+	close(c);
+	return r;
+}
+
 /* A connect that failed with err, blocking or in progress (SO_ERROR): written if err says why. */
 static void tcp_failed(struct tthread *t, int fd, struct tfd *e, int err)
 {
 	if (cc_tcp_connect_why(err) == NULL || err == 0)
 		return;
-	if (e->flags & TFD_INHERITED)
+	if (e->flags & TFD_INHERITED) {
 		e->flags &= (uint8_t)~TFD_CONNECTING;
-	else
+	} else if (err != ECONNREFUSED && syn_acked(t, fd) == 1) {
+		/*
+		 * It had connected, unasked, and the connection was lost since (keepalive or
+		 * retransmissions timed out, a host unreachable): its handshake, as the shim writes it.
+		 */
+		if (attempt_addrs(t, fd, e) == 0) {
+			e->flags |= TFD_PEER;
+			tcp_handshake(t, e, 1);
+		}
+	} else {
 		tcp_attempt(t, fd, e, err);
+	}
 }
 
 /* Up to n bytes of file fd at offset at (fewer at its end, or none on an error). */

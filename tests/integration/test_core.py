@@ -633,11 +633,13 @@ print('nonblocking', c.connect_ex(('127.0.0.1', closed_port())))
 select.select([], [c], [], 2)
 print('so_error', c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)); c.close()
 # The failure learned from the first send or receive instead of SO_ERROR.
-for how in ('send', 'recv'):
+import os
+for how in ('send', 'recv', 'readv', 'recvmsg'):
     c = socket.socket(); c.setblocking(False); c.connect_ex(('127.0.0.1', closed_port()))
     select.select([], [c], [], 2)
     try:
-        c.send(b'x') if how == 'send' else c.recv(10)
+        {'send': lambda: c.send(b'x'), 'recv': lambda: c.recv(10), 'readv': lambda: os.readv(c.fileno(), [bytearray(10)]),
+         'recvmsg': lambda: c.recvmsg(10)}[how]()
     except OSError as e:
         print(how, e.errno)
     c.close()
@@ -679,12 +681,12 @@ def test_tcp_connect_attempts_never_silent(env):
     for r in rows:
         streams.setdefault(r[0], []).append(r[1].replace("\u00b7", "").strip())
     flags = [streams[k] for k in sorted(streams, key=int)]
-    eq(flags, [["S", "AR"]] * 4 + [["S", "AS", "A", "AF"], ["S", "AS", "A", "AF"]],
-       "refused four times, then two handshakes closed by our FIN: %r" % rows)
+    eq(flags, [["S", "AR"]] * 6 + [["S", "AS", "A", "AF"], ["S", "AS", "A", "AF"]],
+       "refused six times, then two handshakes closed by our FIN: %r" % rows)
     said = [r[2] for r in rows if "connect failed" in r[2]]
-    eq(len(said), 4, "each refused SYN says so: %r" % said)
+    eq(len(said), 6, "each refused SYN says so: %r" % said)
     ok(all("connect failed: connection refused" in s for s in said), said)
-    eq(cclib.tcpdump_count(cap, "tcp[tcpflags] & tcp-rst != 0"), 4, "tcpdump: the four resets")
+    eq(cclib.tcpdump_count(cap, "tcp[tcpflags] & tcp-rst != 0"), 6, "tcpdump: the six resets")
     if env.sanitize:
         return          # (curl does not start with libasan preloaded)
     cap2 = env.path("curl.pcapng")
@@ -694,6 +696,56 @@ def test_tcp_connect_attempts_never_silent(env):
     got = tshark(cap2, ["tcp.flags.str", "frame.comment"])
     eq([x[0].replace("\u00b7", "") for x in got], ["S", "AR"], "curl's SYN and the reset: %r" % got)
     ok("connect failed: connection refused" in got[0][1], got[0][1])
+
+
+# A non-blocking connect that connects, unasked, and whose connection keepalive then finds dead
+# (an nft rule drops everything after a second): the program's first receive gets ETIMEDOUT.
+KEEPALIVE_CLIENT = r"""
+import select, socket
+c = socket.socket(); c.setblocking(False); c.connect_ex(('127.0.0.1', 7000))
+select.select([], [c], [], 2)
+for opt, v in ((socket.TCP_KEEPIDLE, 1), (socket.TCP_KEEPINTVL, 1), (socket.TCP_KEEPCNT, 2)):
+    c.setsockopt(socket.IPPROTO_TCP, opt, v)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+c.setblocking(True)
+try:
+    c.recv(10)
+except OSError as e:
+    print('recv', e.errno)
+c.close()
+"""
+KEEPALIVE_SCRIPT = r"""
+set -e
+ip link set lo up
+"$PY" -c 'import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 7000)); s.listen(); c, _ = s.accept(); time.sleep(20)' &
+listener=$!
+sleep 0.5
+(sleep 1; nft add table inet cc; nft add chain inet cc in '{ type filter hook input priority 0; }'
+ nft add rule inet cc in tcp dport 7000 drop; nft add rule inet cc in tcp sport 7000 drop) &
+"$CLEARCAP" -q $TRACE -w "$CAP" -- "$PY" -c "$CLIENT"
+kill $listener
+"""
+
+
+def test_tcp_connection_lost_before_asked_is_no_failed_connect(env):
+    """A non-blocking connect that succeeded, unasked (no SO_ERROR, no byte), and whose connection
+    is lost later (keepalive: ETIMEDOUT at the first receive) is its handshake and our FIN, under
+    the shim and under the tracer: not a connect that failed, which ETIMEDOUT alone would say."""
+    for t in ("nft", "unshare"):
+        cclib.need(t)
+    if subprocess.run(["unshare", "-n", "true"]).returncode != 0:
+        raise cclib.Skip("cannot create a network namespace here")
+    for trace in ("", "--trace"):
+        cap = env.path("ka%s.pcapng" % trace)
+        e = env.env(preload=False)
+        e.update({"PY": cclib.PY, "CLEARCAP": env.tool, "CAP": cap, "CLIENT": KEEPALIVE_CLIENT, "TRACE": trace})
+        p = cclib.run(["unshare", "-n", "bash", "-c", KEEPALIVE_SCRIPT], env=e, timeout=60)
+        eq(p.stdout.split(), ["recv", "110"], "the program's receive timed out (%s)" % (trace or "shim"))
+        rows = tshark(cap, ["tcp.flags.str", "frame.comment"], "tcp")
+        eq([r[0].replace("\u00b7", "").strip() for r in rows], ["S", "AS", "A", "AF"],
+           "the handshake and our FIN (%s): %r" % (trace or "shim", rows))
+        ok(not any("connect failed" in r[1] for r in rows), "no failed connect said: %r" % rows)
 
 
 FORKED_CONNECT = r"""
