@@ -82,7 +82,7 @@ $(BUILD)/tests/test_envcheck: tests/unit/test_envcheck.c tests/unit/check_main.h
 	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/test_envcheck.c $(BUILD)/obj/tools/envcheck.o $(call OBJ,$(CONFIG_UNIT_SRC)) -lpcap $(CHECK_LIBS)
 
 # tools/trace.c: which programs are traced (ELF files written by the test).
-TRACE_UNIT_SRC := tools/trace.c tools/trace_fd.c tools/trace_sys.c tools/trace_out.c tools/progress.c pcapout/frame.c \
+TRACE_UNIT_SRC := tools/trace.c tools/trace_fd.c tools/trace_sys.c tools/trace_out.c tools/progress.c pcapout/frame.c pcapout/tcpstate.c \
                   $(BUILD)/obj/pcapout/format.o
 UNIT_TESTS += $(BUILD)/tests/test_trace
 $(BUILD)/tests/test_trace: tests/unit/test_trace.c tests/unit/check_main.h $(call OBJ,$(TRACE_UNIT_SRC)) $(wildcard tools/*.h) \
