@@ -291,6 +291,9 @@ const char *cc_tcp_connect_why(int err)
 		return "connect failed: network unreachable";
 	case 0:
 		return "connect abandoned: closed before an answer came";
+	case CC_CONNECT_NO_ANSWER:
+		return "connect failed: no answer, or an ICMP error (found at the close: the program never "
+		       "asked why)";
 	default:
 		return NULL;
 	}

@@ -62,9 +62,11 @@ uint32_t cc_tcp_attempt_isn(const struct cc_addr *local, const struct cc_addr *p
 
 /*
  * Why a connect failed (errno), for its SYN's comment: refused, timed out, host or network
- * unreachable, or 0 for one closed while still under way; NULL for any other error, which is not
+ * unreachable, 0 for one closed while still under way, CC_CONNECT_NO_ANSWER for one found failed
+ * at the close without a reason (pcapout/tcpstate.h); NULL for any other error, which is not
  * written.  Constant strings (the shim's ring copies them later).
  */
+#define CC_CONNECT_NO_ANSWER (-1)
 const char *cc_tcp_connect_why(int err);
 
 /*

@@ -18,20 +18,31 @@
 #define IPPROTO_TCP 6
 #endif
 
-int cc_tcp_syn_acked(int fd)
+/* TCP states (include/net/tcp_states.h). */
+enum { ST_SYN_SENT = 2, ST_CLOSE = 7 };
+
+int cc_tcp_connect_state(int fd)
 {
 	struct tcp_info ti;
 	socklen_t l = sizeof(ti);
-	int saved = errno, rc = -1;
+	int saved = errno, rc = CC_CONN_UNKNOWN;
 
 	memset(&ti, 0, sizeof(ti));
 	/*
-	 * tcpi_bytes_acked counts a connecting socket's SYN once the peer's SYN-ACK acked it (checked:
-	 * 1 connected, 0 refused), and a connection that later times out keeps its count.
+	 * tcpi_bytes_acked counts a connecting socket's SYN once the peer's SYN-ACK acked it, and
+	 * keeps it after a loss; tcpi_segs_in counts a refusal's reset (checked: 1 and 0 connected,
+	 * 0 and 1 refused).
 	 */
 	if (syscall(SYS_getsockopt, fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 &&
-	    l >= offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked))
-		rc = ti.tcpi_bytes_acked > 0;
+	    l >= offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked) &&
+	    l >= offsetof(struct tcp_info, tcpi_segs_in) + sizeof(ti.tcpi_segs_in)) {
+		if (ti.tcpi_bytes_acked > 0)
+			rc = CC_CONN_UP;
+		else if (ti.tcpi_state == ST_SYN_SENT)
+			rc = CC_CONN_PENDING;
+		else if (ti.tcpi_state == ST_CLOSE)
+			rc = ti.tcpi_segs_in > 0 ? CC_CONN_REFUSED : CC_CONN_NO_ANSWER;
+	}
 	errno = saved;
 	return rc;
 }

@@ -3,10 +3,17 @@
 #define CC_PCAPOUT_TCPSTATE_H
 
 /*
- * Whether TCP socket fd's SYN was acknowledged: 1 when the connect had succeeded (so an error it
- * gives later, ETIMEDOUT from keepalive or retransmissions, EHOSTUNREACH, is the connection's, not
- * the connect's), 0 when not, -1 when the kernel cannot say.  Keeps errno.
+ * What became of TCP socket fd's connect, as the kernel's tcp_info says it without taking the
+ * socket's pending error (which is the program's, or another holder's, to read):
+ *   CC_CONN_UP         the peer acked our SYN: it connected, so an error it gives later
+ *                      (keepalive's ETIMEDOUT, EHOSTUNREACH) is the connection's, not the connect's
+ *   CC_CONN_PENDING    still under way
+ *   CC_CONN_REFUSED    closed, and a segment came: in that state only a reset
+ *   CC_CONN_NO_ANSWER  closed, nothing came: timed out, or an ICMP error
+ *   CC_CONN_UNKNOWN    the kernel cannot say.
+ * Keeps errno.
  */
-int cc_tcp_syn_acked(int fd);
+enum { CC_CONN_UNKNOWN = -1, CC_CONN_PENDING, CC_CONN_UP, CC_CONN_REFUSED, CC_CONN_NO_ANSWER };
+int cc_tcp_connect_state(int fd);
 
 #endif

@@ -437,6 +437,21 @@ static void tcp_attempt(int fd, struct cc_fd *e, int err)
 	}
 }
 
+/*
+ * A connect that had connected, unasked, and whose connection was lost since (keepalive or
+ * retransmissions timed out, a host unreachable): its handshake, to the peer connect named (the
+ * socket has none now); the program's close ends it.
+ */
+static void tcp_lost(int fd, struct cc_fd *e)
+{
+	clear_flags(e, FDF_CONNECTING);
+	cc_refresh_local(fd, e);
+	if (e->peer.family && (fd_flags(e) & FDF_LOCAL)) {
+		set_flags(e, FDF_PEER);
+		tcp_handshake(fd, e, 1);
+	}
+}
+
 void cc_tcp_settle(int fd, struct cc_fd *e, int closing)
 {
 	struct sockaddr_storage ss;
@@ -449,10 +464,17 @@ void cc_tcp_settle(int fd, struct cc_fd *e, int closing)
 	 */
 	if (!(fd_flags(e) & FDF_CONNECTING) || !fd_since_fork(e))
 		return;
-	if (getpeername(fd, (struct sockaddr *)&ss, &l) == 0)
+	if (getpeername(fd, (struct sockaddr *)&ss, &l) == 0) {
 		cc_tcp_connected(fd, e, 1);
-	else if (closing)
-		tcp_attempt(fd, e, 0);
+	} else if (closing) {
+		/* Failed or lost without the program asking: what the kernel says, its error left. */
+		switch (cc_tcp_connect_state(fd)) {
+		case CC_CONN_UP:        tcp_lost(fd, e); break;
+		case CC_CONN_REFUSED:   tcp_attempt(fd, e, ECONNREFUSED); break;
+		case CC_CONN_NO_ANSWER: tcp_attempt(fd, e, CC_CONNECT_NO_ANSWER); break;
+		default:                tcp_attempt(fd, e, 0); break;
+		}
+	}
 	errno = saved;
 }
 
@@ -464,18 +486,8 @@ void cc_tcp_failed(int fd, struct cc_fd *e, int err)
 		return;
 	if (!fd_since_fork(e)) {
 		clear_flags(e, FDF_CONNECTING);
-	} else if (err != ECONNREFUSED && cc_tcp_syn_acked(fd) == 1) {
-		/*
-		 * It had connected, unasked, and the connection was lost since (keepalive or
-		 * retransmissions timed out, a host unreachable): its handshake, to the peer connect
-		 * named (the socket has none now); the program's close ends it.
-		 */
-		clear_flags(e, FDF_CONNECTING);
-		cc_refresh_local(fd, e);
-		if (e->peer.family && (fd_flags(e) & FDF_LOCAL)) {
-			set_flags(e, FDF_PEER);
-			tcp_handshake(fd, e, 1);
-		}
+	} else if (err != ECONNREFUSED && cc_tcp_connect_state(fd) == CC_CONN_UP) {
+		tcp_lost(fd, e);
 	} else {
 		tcp_attempt(fd, e, err);
 	}

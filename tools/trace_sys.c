@@ -294,6 +294,30 @@ static void tcp_attempt(struct tthread *t, int fd, struct tfd *e, int err)
 		tcp_ctl(t, e, ts, 0, CC_TCP_RST | CC_TCP_ACK, 0, l + 1);
 }
 
+/* What became of the program's TCP socket fd's connect (cc_tcp_connect_state, on our copy). */
+static int connect_state(struct tthread *t, int fd)
+{
+	int c = cc_tfd_copy(t->proc, fd), r;
+
+	if (c < 0)
+		return CC_CONN_UNKNOWN;
+	r = cc_tcp_connect_state(c);
+	close(c);
+	return r;
+}
+
+/*
+ * A connect that had connected, unasked, and whose connection was lost since (keepalive or
+ * retransmissions timed out, a host unreachable): its handshake, as the shim writes it.
+ */
+static void tcp_lost(struct tthread *t, int fd, struct tfd *e)
+{
+	if (attempt_addrs(t, fd, e) == 0) {
+		e->flags |= TFD_PEER;
+		tcp_handshake(t, e, 1);
+	}
+}
+
 /*
  * A connect in progress that the program finds connected (SO_ERROR 0) or closes: the handshake,
  * now, if the socket has its peer; closed still under way, the SYN, saying so.  Not for a socket
@@ -305,23 +329,19 @@ static void tcp_settle(struct tthread *t, int fd, struct tfd *e, int closing)
 	if (!(e->flags & TFD_CONNECTING) || (e->flags & TFD_INHERITED))
 		return;
 	cc_tfd_refresh(t->proc, fd, e);
-	if (e->flags & TFD_PEER)
+	if (e->flags & TFD_PEER) {
 		tcp_open(t, fd, e, 1);
-	else if (closing)
-		tcp_attempt(t, fd, e, 0);
+	} else if (closing) {
+		/* Failed or lost without the program asking: what the kernel says, its error left. */
+		switch (connect_state(t, fd)) {
+		case CC_CONN_UP:        tcp_lost(t, fd, e); break;
+		case CC_CONN_REFUSED:   tcp_attempt(t, fd, e, ECONNREFUSED); break;
+		case CC_CONN_NO_ANSWER: tcp_attempt(t, fd, e, CC_CONNECT_NO_ANSWER); break;
+		default:                tcp_attempt(t, fd, e, 0); break;
+		}
+	}
 }
 
-/* Whether the program's TCP socket fd had connected (cc_tcp_syn_acked on our copy), or -1. */
-static int syn_acked(struct tthread *t, int fd)
-{
-	int c = cc_tfd_copy(t->proc, fd), r;
-
-	if (c < 0)
-		return -1;
-	r = cc_tcp_syn_acked(c);
-	close(c);
-	return r;
-}
 
 /* A connect that failed with err, blocking or in progress (SO_ERROR): written if err says why. */
 static void tcp_failed(struct tthread *t, int fd, struct tfd *e, int err)
@@ -330,15 +350,8 @@ static void tcp_failed(struct tthread *t, int fd, struct tfd *e, int err)
 		return;
 	if (e->flags & TFD_INHERITED) {
 		e->flags &= (uint8_t)~TFD_CONNECTING;
-	} else if (err != ECONNREFUSED && syn_acked(t, fd) == 1) {
-		/*
-		 * It had connected, unasked, and the connection was lost since (keepalive or
-		 * retransmissions timed out, a host unreachable): its handshake, as the shim writes it.
-		 */
-		if (attempt_addrs(t, fd, e) == 0) {
-			e->flags |= TFD_PEER;
-			tcp_handshake(t, e, 1);
-		}
+	} else if (err != ECONNREFUSED && connect_state(t, fd) == CC_CONN_UP) {
+		tcp_lost(t, fd, e);
 	} else {
 		tcp_attempt(t, fd, e, err);
 	}

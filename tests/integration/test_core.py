@@ -643,6 +643,9 @@ for how in ('send', 'recv', 'readv', 'recvmsg'):
     except OSError as e:
         print(how, e.errno)
     c.close()
+# Refused, and closed without asking at all: the kernel's state says so (its error left unread).
+c = socket.socket(); c.setblocking(False); c.connect_ex(('127.0.0.1', closed_port()))
+select.select([], [c], [], 2); c.close()
 l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(4)
 c = socket.socket(); c.setblocking(False); c.connect_ex(l.getsockname())
 select.select([], [c], [], 2)
@@ -660,7 +663,7 @@ print('pending', not select.select([], [c], [], 0.3)[1], c.getsockname()[1], ful
 def test_tcp_connect_attempts_never_silent(env):
     """Connects that move no byte are in the file as tcpdump would show them: a refused one
     (blocking, and non-blocking as the program learns it from SO_ERROR, or from its first send
-    or receive) is the SYN, its comment
+    or receive, or not at all before its close) is the SYN, its comment
     saying why, and the peer's RST; a non-blocking one that connected and was closed before any
     byte (asked with SO_ERROR, or not at all) is its handshake and our FIN; one closed while still
     under way is its SYN, saying so.  (There was nothing for any of them.)  The program sees what
@@ -681,12 +684,12 @@ def test_tcp_connect_attempts_never_silent(env):
     for r in rows:
         streams.setdefault(r[0], []).append(r[1].replace("\u00b7", "").strip())
     flags = [streams[k] for k in sorted(streams, key=int)]
-    eq(flags, [["S", "AR"]] * 6 + [["S", "AS", "A", "AF"], ["S", "AS", "A", "AF"]],
-       "refused six times, then two handshakes closed by our FIN: %r" % rows)
+    eq(flags, [["S", "AR"]] * 7 + [["S", "AS", "A", "AF"], ["S", "AS", "A", "AF"]],
+       "refused seven times, then two handshakes closed by our FIN: %r" % rows)
     said = [r[2] for r in rows if "connect failed" in r[2]]
-    eq(len(said), 6, "each refused SYN says so: %r" % said)
+    eq(len(said), 7, "each refused SYN says so: %r" % said)
     ok(all("connect failed: connection refused" in s for s in said), said)
-    eq(cclib.tcpdump_count(cap, "tcp[tcpflags] & tcp-rst != 0"), 6, "tcpdump: the six resets")
+    eq(cclib.tcpdump_count(cap, "tcp[tcpflags] & tcp-rst != 0"), 7, "tcpdump: the seven resets")
     if env.sanitize:
         return          # (curl does not start with libasan preloaded)
     cap2 = env.path("curl.pcapng")
@@ -726,6 +729,40 @@ sleep 0.5
 "$CLEARCAP" -q $TRACE -w "$CAP" -- "$PY" -c "$CLIENT"
 kill $listener
 """
+
+
+# A connect whose SYNs go unanswered (dropped), found failed only at its close, unasked.
+NO_ANSWER_CLIENT = r"""
+import select, socket, time
+c = socket.socket(); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, 1); c.setblocking(False)
+c.connect_ex(('127.0.0.1', 7001))
+select.select([], [c], [], 6); time.sleep(0.2); c.close()
+"""
+NO_ANSWER_SCRIPT = r"""
+set -e
+ip link set lo up
+nft add table inet cc; nft add chain inet cc in '{ type filter hook input priority 0; }'
+nft add rule inet cc in tcp dport 7001 drop
+"$CLEARCAP" -q $TRACE -w "$CAP" -- "$PY" -c "$CLIENT"
+"""
+
+
+def test_tcp_connect_unanswered_found_at_close(env):
+    """A non-blocking connect whose SYNs nobody answers (TCP_SYNCNT 1, dropped), closed after it
+    failed without the program asking why: its SYN, saying it failed with no answer (the kernel's
+    state, its pending error left unread), not that it was abandoned; shim and tracer alike."""
+    for t in ("nft", "unshare"):
+        cclib.need(t)
+    if subprocess.run(["unshare", "-n", "true"]).returncode != 0:
+        raise cclib.Skip("cannot create a network namespace here")
+    for trace in ("", "--trace"):
+        cap = env.path("na%s.pcapng" % trace)
+        e = env.env(preload=False)
+        e.update({"PY": cclib.PY, "CLEARCAP": env.tool, "CAP": cap, "CLIENT": NO_ANSWER_CLIENT, "TRACE": trace})
+        cclib.run(["unshare", "-n", "bash", "-c", NO_ANSWER_SCRIPT], env=e, timeout=60)
+        rows = tshark(cap, ["tcp.flags.str", "frame.comment"], "tcp")
+        eq([r[0].replace("\u00b7", "").strip() for r in rows], ["S"], "its SYN alone (%s): %r" % (trace or "shim", rows))
+        ok("connect failed: no answer" in rows[0][1], rows[0][1])
 
 
 def test_tcp_connection_lost_before_asked_is_no_failed_connect(env):

@@ -223,8 +223,8 @@ CONNECT_FIELDS = ["sll.pkttype", "tcp.srcport", "tcp.dstport", "tcp.flags.str", 
 def test_trace_connects_never_silent(env):
     """The shim's rule (test_core.test_tcp_connect_attempts_never_silent) under the tracer: a static
     program's connects that move no byte are in the file - refused blocking, and non-blocking as the
-    program learns it from getsockopt(SO_ERROR) or from its first write: the SYN, saying why, and
-    the peer's reset;
+    program learns it from getsockopt(SO_ERROR), from its first write, or not at all before its
+    close: the SYN, saying why, and the peer's reset;
     connected and closed unasked: the handshake and our FIN; closed still under way: the SYN,
     saying so - and the connection after them opens when SO_ERROR says it connected, before the
     accepting end's copy, its numbers unbroken.  (There was nothing for the first four, and the
@@ -239,6 +239,7 @@ def test_trace_connects_never_silent(env):
     _refused(on(k["nonblocking_port"]), k["closed_port"], "non-blocking")
     eq(k["sendfail_err"], errno.ECONNREFUSED, "the refusal learned from a write")
     _refused(on(k["sendfail_port"]), k["closed_port"], "non-blocking, learned from a write")
+    _refused(on(k["closefail_port"]), k["closed_port"], "non-blocking, closed unasked (the kernel's state)")
     rows = on(k["unasked_port"])
     eq(_flags(rows), ["S", "AS", "A", "AF"], "connected, closed unasked: the handshake and our FIN: %r" % rows)
     rows = on(k["pending_port"])

@@ -451,6 +451,12 @@ static int connects(void)
 	printf("sendfail_err %d\nsendfail_port %d\n", write(c, "x", 1) < 0 ? errno : 0, port_of(c));
 	close(c);
 
+	/* Refused, and closed without the program asking at all. */
+	c = connect_nb(port_of(closed), &e);
+	settled(c, 2000);
+	printf("closefail_port %d\n", port_of(c));
+	close(c);
+
 	c = connect_nb(port_of(quiet), &e);
 	printf("unasked_settled %d\nunasked_port %d\n", settled(c, 2000), port_of(c));
 	close(c);
