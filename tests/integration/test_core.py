@@ -747,21 +747,28 @@ nft add rule inet cc in tcp dport 7001 drop
 """
 
 
-def test_tcp_connect_unanswered_found_at_close(env):
-    """A non-blocking connect whose SYNs nobody answers (TCP_SYNCNT 1, dropped), closed after it
-    failed without the program asking why: its SYN, saying it failed with no answer (the kernel's
-    state, its pending error left unread), not that it was abandoned; shim and tracer alike."""
+def netns_runs(env, script, client, tag):
+    """Runs script in a network namespace of its own, once with the shim and once with the tracer
+    (--trace), the client program given; yields (mode, run, capture file) for each."""
     for t in ("nft", "unshare"):
         cclib.need(t)
     if subprocess.run(["unshare", "-n", "true"]).returncode != 0:
         raise cclib.Skip("cannot create a network namespace here")
     for trace in ("", "--trace"):
-        cap = env.path("na%s.pcapng" % trace)
+        cap = env.path("%s%s.pcapng" % (tag, trace))
         e = env.env(preload=False)
-        e.update({"PY": cclib.PY, "CLEARCAP": env.tool, "CAP": cap, "CLIENT": NO_ANSWER_CLIENT, "TRACE": trace})
-        cclib.run(["unshare", "-n", "bash", "-c", NO_ANSWER_SCRIPT], env=e, timeout=60)
+        e.update({"PY": cclib.PY, "CLEARCAP": env.tool, "CAP": cap, "CLIENT": client, "TRACE": trace})
+        p = cclib.run(["unshare", "-n", "bash", "-c", script], env=e, timeout=60)
+        yield trace or "shim", p, cap
+
+
+def test_tcp_connect_unanswered_found_at_close(env):
+    """A non-blocking connect whose SYNs nobody answers (TCP_SYNCNT 1, dropped), closed after it
+    failed without the program asking why: its SYN, saying it failed with no answer (the kernel's
+    state, its pending error left unread), not that it was abandoned; shim and tracer alike."""
+    for mode, _, cap in netns_runs(env, NO_ANSWER_SCRIPT, NO_ANSWER_CLIENT, "na"):
         rows = tshark(cap, ["tcp.flags.str", "frame.comment"], "tcp")
-        eq([r[0].replace("\u00b7", "").strip() for r in rows], ["S"], "its SYN alone (%s): %r" % (trace or "shim", rows))
+        eq([r[0].replace("\u00b7", "").strip() for r in rows], ["S"], "its SYN alone (%s): %r" % (mode, rows))
         ok("connect failed: no answer" in rows[0][1], rows[0][1])
 
 
@@ -769,19 +776,11 @@ def test_tcp_connection_lost_before_asked_is_no_failed_connect(env):
     """A non-blocking connect that succeeded, unasked (no SO_ERROR, no byte), and whose connection
     is lost later (keepalive: ETIMEDOUT at the first receive) is its handshake and our FIN, under
     the shim and under the tracer: not a connect that failed, which ETIMEDOUT alone would say."""
-    for t in ("nft", "unshare"):
-        cclib.need(t)
-    if subprocess.run(["unshare", "-n", "true"]).returncode != 0:
-        raise cclib.Skip("cannot create a network namespace here")
-    for trace in ("", "--trace"):
-        cap = env.path("ka%s.pcapng" % trace)
-        e = env.env(preload=False)
-        e.update({"PY": cclib.PY, "CLEARCAP": env.tool, "CAP": cap, "CLIENT": KEEPALIVE_CLIENT, "TRACE": trace})
-        p = cclib.run(["unshare", "-n", "bash", "-c", KEEPALIVE_SCRIPT], env=e, timeout=60)
-        eq(p.stdout.split(), ["recv", "110"], "the program's receive timed out (%s)" % (trace or "shim"))
+    for mode, p, cap in netns_runs(env, KEEPALIVE_SCRIPT, KEEPALIVE_CLIENT, "ka"):
+        eq(p.stdout.split(), ["recv", "110"], "the program's receive timed out (%s)" % mode)
         rows = tshark(cap, ["tcp.flags.str", "frame.comment"], "tcp")
         eq([r[0].replace("\u00b7", "").strip() for r in rows], ["S", "AS", "A", "AF"],
-           "the handshake and our FIN (%s): %r" % (trace or "shim", rows))
+           "the handshake and our FIN (%s): %r" % (mode, rows))
         ok(not any("connect failed" in r[1] for r in rows), "no failed connect said: %r" % rows)
 
 
