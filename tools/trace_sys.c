@@ -212,18 +212,7 @@ static void tcp_ctl(struct tthread *t, struct tfd *e, uint64_t ts, int out, uint
 	cc_tout_frame(t->proc, &f, ts, NULL, 0, 0);
 }
 
-/* The three-way handshake, as the shim writes it when a connection opens. */
-static void tcp_handshake(struct tthread *t, struct tfd *e, int active);
-
-static void tcp_open(struct tthread *t, int fd, struct tfd *e, int active)
-{
-	cc_tfd_refresh(t->proc, fd, e);
-	e->flags &= (uint8_t)~TFD_CONNECTING;
-	if ((e->flags & TFD_PEER) && (e->flags & TFD_LOCAL))
-		tcp_handshake(t, e, active);
-}
-
-/* The handshake of e's connection, its addresses known (tcp_open). */
+/* The three-way handshake, as the shim writes it when a connection opens: its addresses known. */
 static void tcp_handshake(struct tthread *t, struct tfd *e, int active)
 {
 	uint64_t ts = cc_trace_now();
@@ -246,6 +235,15 @@ static void tcp_handshake(struct tthread *t, struct tfd *e, int active)
 		tcp_ctl(t, e, ts, 0, CC_TCP_ACK, p + 1, l + 1);
 	}
 	e->flags |= TFD_TCP_OPEN;
+}
+
+/* A connection opens: its addresses read again, then its handshake if it has both. */
+static void tcp_open(struct tthread *t, int fd, struct tfd *e, int active)
+{
+	cc_tfd_refresh(t->proc, fd, e);
+	e->flags &= (uint8_t)~TFD_CONNECTING;
+	if ((e->flags & TFD_PEER) && (e->flags & TFD_LOCAL))
+		tcp_handshake(t, e, active);
 }
 
 /*
@@ -330,7 +328,9 @@ static void tcp_settle(struct tthread *t, int fd, struct tfd *e, int closing)
 		return;
 	cc_tfd_refresh(t->proc, fd, e);
 	if (e->flags & TFD_PEER) {
-		tcp_open(t, fd, e, 1);
+		e->flags &= (uint8_t)~TFD_CONNECTING;
+		if (e->flags & TFD_LOCAL)
+			tcp_handshake(t, e, 1);         /* (its addresses just read: not again, as tcp_open) */
 	} else if (closing) {
 		/* Failed or lost without the program asking: what the kernel says, its error left. */
 		switch (connect_state(t, fd)) {
@@ -341,7 +341,6 @@ static void tcp_settle(struct tthread *t, int fd, struct tfd *e, int closing)
 		}
 	}
 }
-
 
 /* A connect that failed with err, blocking or in progress (SO_ERROR): written if err says why. */
 static void tcp_failed(struct tthread *t, int fd, struct tfd *e, int err)
