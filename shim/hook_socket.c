@@ -603,7 +603,8 @@ static __attribute__((noinline)) ssize_t readv_on(int fd, const struct iovec *io
 	}
 	ssize_t r = cc_real.readv(fd, iov, iovcnt);
 	if (r < 0) {
-		cc_tcp_call_errno(fd);  /* (a connect's failure, learned here) */
+		if (fd_flags(e) & FDF_CONNECTING)
+			cc_tcp_failed(fd, e, errno);   /* a connect's failure, learned here */
 		return r;       /* nothing to record, and a vector the kernel refused is not read */
 	}
 	size_t asked = 0;
@@ -634,7 +635,8 @@ static __attribute__((noinline)) ssize_t recvmsg_on(int fd, struct msghdr *msg, 
 		return udp_recvmsg(fd, e, msg, flags);
 	ssize_t r = cc_real.recvmsg(fd, msg, flags);
 	if (r < 0) {
-		cc_tcp_call_errno(fd);  /* (a connect's failure, learned here) */
+		if (fd_flags(e) & FDF_CONNECTING)
+			cc_tcp_failed(fd, e, errno);   /* a connect's failure, learned here */
 		return r;       /* nothing to record, and a header the kernel refused is not read */
 	}
 	tcp_received(fd, e, msg->msg_iov, (int)msg->msg_iovlen, r, cc_msg_room(msg), flags);
