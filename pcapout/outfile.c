@@ -587,7 +587,7 @@ static void rotation_done(void)
  * Is the current file full (after a batch of `written` bytes) or, by_time, old enough?  The
  * size is the file's, through fstat, so that every process sharing it sees the same; whoever
  * gets there first starts the next file and the others follow the shared state (every call).  A
- * file may pass the size by the batches other processes write before they notice (20 ms at most).
+ * file may pass the size by the batches other processes write before they notice (30 ms at most).
  * By time it is asked before a batch is written, as tcpdump -G asks at each packet: the next file
  * starts when something comes to be written after the current one's time is up, so a program
  * that is idle starts no empty files (and spends none of -W's).  Returns 1 when the rotation is

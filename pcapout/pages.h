@@ -101,7 +101,7 @@ struct cc_tcp_gens *cc_counters_gens(const char *path);
  *            also written by `clearcap ctl`: when the pause in force began (CLOCK_MONOTONIC ns,
  *            0 when capturing) and the time of the pauses before it, which the process adds to
  *            the wrapper's counters page at exit (the summary says how long it was paused).
- *   req_*    a request for the writer thread, which polls every 20 ms at most: the tool fills
+ *   req_*    a request for the writer thread, which polls every 30 ms at most: the tool fills
  *            req_op and req_path, then bumps req_seq; the process answers with ack_rc and sets
  *            ack_seq = req_seq.
  *   the rest the process's state, file and counters, refreshed by the writer thread.

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -39,9 +40,8 @@
 #include <unistd.h>
 
 #define DRAIN_IOV 512
-#define IDLE_SLEEP_NS_MAX 20000000L     /* the drain interval when idle: 20 ms */
-#define BUSY_SLEEP_NS_MIN 1000000L      /* and when busy: 1 to 10 ms, by how much waits */
-#define BUSY_SLEEP_NS_MAX 10000000L
+#define PASS_NS_MIN 1000000L            /* the writer's passes: 1 ms apart at the least, */
+#define PASS_NS_MAX 30000000L           /* 30 ms at the most (the latency a record may see) */
 #define FULL_WAIT_NS 2000000000LL       /* how long a producer waits for room before dropping */
 #define FILTER_PREFIX 64                /* payload bytes a filter sees before the frame is built */
 #define STAGE_SIZE (512u << 10)         /* the writer's buffer for records it makes from raw slots */
@@ -640,9 +640,32 @@ void cc_writer_end_if_alone(void)
 	}
 }
 
+/*
+ * 1 while the writer sleeps between passes: a producer that finds the ring full wakes it
+ * (reserve_wait), so that a long pause never stalls a burst.  A futex of this process only.
+ */
+static uint32_t writer_napping;
+
+static void writer_nap(long ns)
+{
+	struct timespec ts = { 0, ns };
+
+	__atomic_store_n(&writer_napping, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &writer_napping, FUTEX_WAIT_PRIVATE, 1, &ts, NULL, 0);
+	__atomic_store_n(&writer_napping, 0, __ATOMIC_RELAXED);
+}
+
+/* On a producer's thread, the ring full (overload only: one system call then). */
+static void writer_wake(void)
+{
+	if (__atomic_exchange_n(&writer_napping, 0, __ATOMIC_SEQ_CST))
+		syscall(SYS_futex, &writer_napping, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 static void *writer_main(void *arg)
 {
-	long sleep_ns = BUSY_SLEEP_NS_MIN;
+	long sleep_ns = PASS_NS_MIN;
+	uint64_t began = clock_ns(CLOCK_MONOTONIC);
 
 	(void)arg;
 	__atomic_store_n(&W.thread_entered, 1, __ATOMIC_RELEASE);
@@ -650,8 +673,10 @@ static void *writer_main(void *arg)
 	/* The ring's page faults taken here, on this thread, rather than by the program's as it writes. */
 	cc_ring_prefault(&cc_wq.ring);
 	for (;;) {
+		uint64_t now = clock_ns(CLOCK_MONOTONIC), since = now - began;
 		size_t n;
 
+		began = now;
 		cc_lock(&W.drain_lock);
 		n = cc_w_drain_locked(0);
 		poll_locked(n);
@@ -659,26 +684,26 @@ static void *writer_main(void *arg)
 
 		cc_writer_end_if_alone();
 		/*
-		 * A pass that found more than 256 KiB goes again at once.  Quiet: back off to the idle
-		 * interval, which bounds latency.  Busy: the next pass is timed to find about a
-		 * sixteenth of the largest ring waiting, 1 to 10 ms from now (the ring grows to what
-		 * waits, cc_w_drain_locked).  Each wake-up costs the program's threads more than the
-		 * bytes it writes: on a 2-CPU virtual machine, passes 1 ms apart took a 300k-pps
-		 * sender's rate to 0.77 of its rate without the shim, 10 ms apart to 0.96.
+		 * A pass that found more than 256 KiB goes again at once.  Quiet: back off to the
+		 * longest interval.  Busy: the next pass is timed, at the rate the last one found, to
+		 * find a quarter of the largest ring waiting (the ring grows to what waits,
+		 * cc_w_drain_locked), 1 to 30 ms from now.  Each pass costs the program's threads
+		 * more than the bytes it writes: on a 2-CPU virtual machine, passes 1 ms apart took a
+		 * 300k-pps sender's rate to 0.77 of its rate without the shim, 10 ms apart to 0.92-0.94,
+		 * and this rule (about 35 passes a second there) to 0.96-0.97 (docs/performance.md).
+		 * A producer that finds the ring full wakes the writer early (writer_wake).
 		 */
 		if (n > 256 * 1024) {
-			sleep_ns = BUSY_SLEEP_NS_MIN;
+			sleep_ns = PASS_NS_MIN;
 			continue;
 		}
 		if (!n) {
-			sleep_ns = sleep_ns * 2 > IDLE_SLEEP_NS_MAX ? IDLE_SLEEP_NS_MAX : sleep_ns * 2;
+			sleep_ns = sleep_ns * 2 > PASS_NS_MAX ? PASS_NS_MAX : sleep_ns * 2;
 		} else {
-			uint64_t next = (uint64_t)sleep_ns * (W.ring_size / 16) / n;
-			sleep_ns = next < BUSY_SLEEP_NS_MIN ? BUSY_SLEEP_NS_MIN
-				 : next > BUSY_SLEEP_NS_MAX ? BUSY_SLEEP_NS_MAX : (long)next;
+			unsigned __int128 next = (unsigned __int128)(W.ring_size / 4) * since / n;
+			sleep_ns = next < PASS_NS_MIN ? PASS_NS_MIN : next > PASS_NS_MAX ? PASS_NS_MAX : (long)next;
 		}
-		struct timespec ts = { 0, sleep_ns };
-		nanosleep(&ts, NULL);
+		writer_nap(sleep_ns);
 	}
 	return NULL;
 }
@@ -729,7 +754,7 @@ static int start_thread(void)
 
 /*
  * Daily use (the control page, reopening, rotation) is polled here, on the writer's thread after
- * each batch, at most 20 ms apart: none of it runs per packet.
+ * each batch, at most 30 ms apart: none of it runs per packet.
  */
 static void poll_locked(size_t written)
 {
@@ -877,6 +902,7 @@ static int __attribute__((noinline)) reserve_wait(size_t len, struct cc_slot *s)
 		/* The writer may be blocked on its output: the ring grows without it (once per doubling). */
 		if (cc_ring_ask_grow(&cc_wq.ring))
 			continue;
+		writer_wake();
 		/*
 		 * The system call itself: glibc's nanosleep is a cancellation point, and a cancel
 		 * taking effect here, on the program's thread after its call returned, would lose

@@ -202,7 +202,7 @@ int cc_exit_blocked(void)
 		return 0;
 	if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
 		cc_warn("the program left from a signal handler that interrupted clearcap's own work: what "
-			"was still buffered (the last 20 ms at most) is not in the file");
+			"was still buffered (the last 30 ms at most) is not in the file");
 	return 1;
 }
 

@@ -3,7 +3,7 @@
  * process's control page (pcapout/pages.h).  No signal is sent: the program may own them all.
  *
  * pause/resume flip the page's `on` word, which the process reads on every packet; reopen is a
- * request its writer thread takes within 20 ms (or, before the process has written anything, at
+ * request its writer thread takes within 30 ms (or, before the process has written anything, at
  * its next packet).  `all` means every process of this user with a live control page; pages
  * left by killed processes are removed on the way.
  */
