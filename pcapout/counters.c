@@ -247,4 +247,5 @@ void cc_writer_stats(struct cc_writer_stats *st)
 	st->filtered = __atomic_load_n(&W.filtered, __ATOMIC_RELAXED);
 	st->hep_sent = __atomic_load_n(&W.hep_sent, __ATOMIC_RELAXED);
 	st->hep_dropped = __atomic_load_n(&W.hep_dropped, __ATOMIC_RELAXED);
+	st->woken = __atomic_load_n(&W.woken, __ATOMIC_RELAXED);
 }

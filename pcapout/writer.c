@@ -658,8 +658,10 @@ static void writer_nap(long ns)
 /* On a producer's thread, the ring full (overload only: one system call then). */
 static void writer_wake(void)
 {
-	if (__atomic_exchange_n(&writer_napping, 0, __ATOMIC_SEQ_CST))
+	if (__atomic_exchange_n(&writer_napping, 0, __ATOMIC_SEQ_CST)) {
+		__atomic_fetch_add(&W.woken, 1, __ATOMIC_RELAXED);
 		syscall(SYS_futex, &writer_napping, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	}
 }
 
 static void *writer_main(void *arg)

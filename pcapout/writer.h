@@ -370,6 +370,7 @@ void cc_writer_set_ctl(struct cc_ctl *ctl);
 struct cc_writer_stats {
 	uint64_t captured, dropped, bytes, filtered;
 	uint64_t hep_sent, hep_dropped;
+	uint64_t woken;                 /* a producer found the ring full and woke the writer */
 };
 void cc_writer_stats(struct cc_writer_stats *st);
 

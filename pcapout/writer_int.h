@@ -89,6 +89,7 @@ struct cc_w {
 	struct cc_counters *shared;
 	uint64_t captured, dropped, bytes;      /* this process; atomic */
 	uint64_t filtered;                      /* declined by the filter; atomic */
+	uint64_t woken;                         /* times a producer found the ring full and woke the writer */
 	int warned_drop;
 	struct cc_hep_cfg hep;                  /* the HEP output (out_hep.c), when on */
 	uint64_t hep_sent, hep_dropped;         /* this process; atomic */
