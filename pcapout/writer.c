@@ -904,7 +904,12 @@ static int __attribute__((noinline)) reserve_wait(size_t len, struct cc_slot *s)
 		/* The writer may be blocked on its output: the ring grows without it (once per doubling). */
 		if (cc_ring_ask_grow(&cc_wq.ring))
 			continue;
-		writer_wake();
+		/*
+		 * Once a call: a ring that stays full (records held for their secrets, a stalled
+		 * FIFO reader) would otherwise have the writer woken every 200 us for nothing.
+		 */
+		if (!waited)
+			writer_wake();
 		/*
 		 * The system call itself: glibc's nanosleep is a cancellation point, and a cancel
 		 * taking effect here, on the program's thread after its call returned, would lose
@@ -1322,7 +1327,8 @@ void cc_writer_atfork_child(void)
 	cc_lock_forget(&W.start_lock);
 	cc_ring_abandon(&cc_wq.ring);
 	cc_tw_reset();
-	W.captured = W.dropped = W.bytes = W.filtered = 0;
+	W.captured = W.dropped = W.bytes = W.filtered = W.woken = 0;
+	writer_napping = 0;
 	cc_wc_forget_pending();
 	W.hep_sent = W.hep_dropped = 0;
 	W.hep_sent_told = W.hep_dropped_told = 0;
