@@ -1044,14 +1044,10 @@ static void write_packets(struct cc_frame *f, int count)
 	cc_writer_flush();
 }
 
-START_TEST(writer_file_reads_back_with_libpcap)
+/* Points the writer at a fresh name made from path (a mkstemp template), 1 MiB of ring. */
+static void writer_to_temp(char *path)
 {
-	char path[] = "/tmp/cc-unit-XXXXXX";
 	int fd = mkstemp(path);
-	char err[PCAP_ERRBUF_SIZE];
-	struct pcap_pkthdr *h;
-	const u_char *data;
-	int n = 0;
 
 	ck_assert_int_ge(fd, 0);
 	close(fd);
@@ -1059,6 +1055,17 @@ START_TEST(writer_file_reads_back_with_libpcap)
 	struct cc_writer_cfg cfg = { .path = path, .format = CC_FMT_PCAPNG, .ring_size = 1 << 20,
 				     .comment = "pid 1 unit" };
 	cc_writer_configure(&cfg);
+}
+
+START_TEST(writer_file_reads_back_with_libpcap)
+{
+	char path[] = "/tmp/cc-unit-XXXXXX";
+	char err[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	int n = 0;
+
+	writer_to_temp(path);
 	struct cc_frame f = udp4();
 	for (int i = 0; i < 1000; i++) {
 		char msg[32];
@@ -1151,16 +1158,10 @@ END_TEST
 START_TEST(writer_woken_by_a_full_ring)
 {
 	char path[] = "/tmp/cc-unit-XXXXXX";
-	int fd = mkstemp(path);
 	static char payload[1000];
 	struct cc_writer_stats st, was;
 
-	ck_assert_int_ge(fd, 0);
-	close(fd);
-	unlink(path);
-	struct cc_writer_cfg cfg = { .path = path, .format = CC_FMT_PCAPNG, .ring_size = 1 << 20,
-				     .comment = "pid 1 unit" };
-	cc_writer_configure(&cfg);
+	writer_to_temp(path);
 	struct cc_frame f = udp4();
 	struct iovec iov = { payload, sizeof(payload) };
 	/* Counted from here: with CK_FORK=no (the TSan run) the writer is the earlier tests' too. */
