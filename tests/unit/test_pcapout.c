@@ -1044,14 +1044,21 @@ static void write_packets(struct cc_frame *f, int count)
 	cc_writer_flush();
 }
 
-/* Points the writer at a fresh name made from path (a mkstemp template), 1 MiB of ring. */
+/*
+ * Points the writer at a fresh name made from path (a mkstemp template), 1 MiB of ring.  Once a
+ * process: with CK_FORK=no (the TSan run) a later test finds the writer running, which the
+ * configuration must not change under it, and goes on with the earlier test's file.
+ */
 static void writer_to_temp(char *path)
 {
+	static int configured;
 	int fd = mkstemp(path);
 
 	ck_assert_int_ge(fd, 0);
 	close(fd);
 	unlink(path);
+	if (configured++)
+		return;
 	struct cc_writer_cfg cfg = { .path = path, .format = CC_FMT_PCAPNG, .ring_size = 1 << 20,
 				     .comment = "pid 1 unit" };
 	cc_writer_configure(&cfg);
