@@ -222,6 +222,8 @@ static void drop(struct tthread *t)
 	while (*pp != t)
 		pp = &(*pp)->next;
 	*pp = t->next;
+	if (t->proc != NULL && t->proc->refs == 1)
+		cc_sys_proc_end(t);
 	cc_tproc_put(t->proc);
 	free(t);
 }

@@ -6,7 +6,9 @@
  * files: the first sight of a descriptor number classifies it once (a copy taken with
  * pidfd_getfd, asked what it is and closed again) and every later call on a non-socket costs one
  * table look-up.  A number's entry is forgotten when the program closes it, duplicates onto it or
- * execs, so a reused number is classified afresh.  Threads share a table; fork copies it.
+ * execs, so a reused number is classified afresh.  Threads share a table; fork copies it.  An
+ * open connection reached by more than one number (dup, or a fork's copy) keeps one stream for
+ * all of them (struct tshare), so its numbers run on and its FIN waits for the last holder.
  */
 #include "tools/trace_int.h"
 
@@ -60,7 +62,35 @@ struct tproc *cc_tproc_new(pid_t pid)
 	return p;
 }
 
-struct tproc *cc_tproc_copy(const struct tproc *from, pid_t pid)
+/* e's share, made now (e its one holder so far) if it has none; NULL when out of memory. */
+static struct tshare *share_of(struct tfd *e)
+{
+	if (e->share == NULL && (e->share = malloc(sizeof *e->share)) != NULL) {
+		e->share->refs = 1;
+		e->share->s = e->own;
+	}
+	return e->share;
+}
+
+/* e stops holding its share (closed, replaced, or gone with its process). */
+static void unshare(struct tfd *e)
+{
+	if (e->share != NULL && --e->share->refs == 0)
+		free(e->share);
+	e->share = NULL;
+}
+
+int cc_tfd_held_elsewhere(const struct tfd *e)
+{
+	return e->share != NULL && e->share->refs > 1;
+}
+
+/*
+ * A fork copies the table.  An open connection is then held by both processes: its stream is
+ * shared (one numbering whichever process moves bytes, one FIN when the last lets go); what else
+ * was inherited is marked so, since the other process may keep it open.
+ */
+struct tproc *cc_tproc_copy(struct tproc *from, pid_t pid)
 {
 	struct tproc *p = cc_tproc_new(pid);
 
@@ -69,11 +99,24 @@ struct tproc *cc_tproc_copy(const struct tproc *from, pid_t pid)
 	p->fds = malloc((size_t)from->nfds * sizeof *p->fds);
 	if (p->fds == NULL)
 		return p;
+	for (int i = 0; i < from->nfds; i++) {
+		struct tfd *e = &from->fds[i];
+		if (e->kind == TFD_TCP && (e->flags & TFD_TCP_OPEN))
+			share_of(e);
+		if (e->share != NULL)
+			e->share->refs++;
+	}
 	memcpy(p->fds, from->fds, (size_t)from->nfds * sizeof *p->fds);
 	p->nfds = from->nfds;
 	for (int i = 0; i < p->nfds; i++)
 		p->fds[i].flags |= TFD_INHERITED;
 	return p;
+}
+
+static void unshare_all(struct tproc *p)
+{
+	for (int i = 0; i < p->nfds; i++)
+		unshare(&p->fds[i]);
 }
 
 void cc_tproc_put(struct tproc *p)
@@ -82,6 +125,7 @@ void cc_tproc_put(struct tproc *p)
 		return;
 	if (p->pidfd >= 0)
 		close(p->pidfd);
+	unshare_all(p);
 	free(p->fds);
 	free(p);
 }
@@ -97,6 +141,7 @@ void cc_tproc_exec(struct tproc *p, pid_t pid)
 		p->pidfd = -1;
 	}
 	p->pid = pid;
+	unshare_all(p);
 	if (p->nfds > 0)
 		memset(p->fds, 0, (size_t)p->nfds * sizeof *p->fds);
 	set_comment(p);
@@ -127,8 +172,31 @@ struct cc_tcp_gens *cc_trace_gens = &own_gens;
 
 void cc_tfd_forget(struct tproc *p, int64_t fd)
 {
-	if (fd >= 0 && fd < p->nfds)
+	if (fd >= 0 && fd < p->nfds) {
+		unshare(&p->fds[fd]);
 		memset(&p->fds[fd], 0, sizeof p->fds[fd]);
+	}
+}
+
+void cc_tfd_dup(struct tproc *p, int64_t oldfd, int64_t newfd)
+{
+	struct tfd *o = cc_tfd_peek(p, oldfd), *n;
+
+	if (oldfd == newfd)
+		return;
+	cc_tfd_forget(p, newfd);
+	/*
+	 * Only an open connection, whose addresses are fixed for good, is followed through the new
+	 * number as one stream.  Anything else is classified on its first use through it, as before
+	 * (a socket not yet connected would not see the other number's connect).
+	 */
+	if (o == NULL || o->kind != TFD_TCP || !(o->flags & TFD_TCP_OPEN) || (n = slot(p, newfd)) == NULL)
+		return;
+	o = &p->fds[oldfd];             /* (slot may have moved the table) */
+	if (share_of(o) == NULL)
+		return;                 /* no memory: newfd is classified when used */
+	*n = *o;
+	n->share->refs++;
 }
 
 /* Without a look at the program's sockets nothing can be captured: said once, not silently. */
@@ -258,8 +326,8 @@ struct tfd *cc_tfd_lookup(struct tproc *p, int64_t fd)
 			/* Joined mid-stream (inherited, or across exec): sequence numbers must still add up. */
 			e->mss = (uint16_t)getint(c, IPPROTO_TCP, TCP_MAXSEG, 1460);
 			e->isn_gen = (uint8_t)cc_tcp_gen_now(cc_trace_gens, &e->local, &e->peer);
-			e->snd_seq = cc_tcp_isn(&e->local, &e->peer, e->isn_gen) + 1;
-			e->rcv_seq = cc_tcp_isn(&e->peer, &e->local, e->isn_gen) + 1;
+			e->own.snd_seq = cc_tcp_isn(&e->local, &e->peer, e->isn_gen) + 1;
+			e->own.rcv_seq = cc_tcp_isn(&e->peer, &e->local, e->isn_gen) + 1;
 			e->flags |= TFD_TCP_OPEN;
 		}
 	}

@@ -19,17 +19,40 @@ enum tfd_kind { TFD_UNKNOWN = 0, TFD_OTHER, TFD_UDP, TFD_TCP };
 #define TFD_PEER       0x04    /* connected: peer known */
 #define TFD_CONNECTING 0x08    /* TCP connect in progress */
 #define TFD_TCP_OPEN   0x10    /* the handshake was written */
-#define TFD_FIN_OUT    0x20
-#define TFD_FIN_IN     0x40
 #define TFD_INHERITED  0x80    /* copied at fork: the other process may keep it open */
+
+/* A TCP stream's numbers: the next sequence number each way, and the FINs written (fin). */
+#define TFD_FIN_OUT    0x01
+#define TFD_FIN_IN     0x02
+struct tstream {
+	uint32_t snd_seq, rcv_seq;
+	uint8_t fin;
+};
+
+/*
+ * One socket's stream when more than one descriptor holds it (dup, dup2, dup3, F_DUPFD, or a
+ * fork's copy of an open connection): each holder counts in refs, so that its bytes, whichever
+ * descriptor moves them, are numbered as one stream, and its FIN is written when the last
+ * holder closes it, not the first.
+ */
+struct tshare {
+	int refs;
+	struct tstream s;
+};
 
 struct tfd {
 	uint8_t kind, family, flags;
 	uint8_t isn_gen;        /* TCP: the address pair's generation the stream started in */
 	uint16_t mss;
 	struct cc_addr local, peer;
-	uint32_t snd_seq, rcv_seq;
+	struct tstream own;     /* the stream, while this descriptor is its only holder */
+	struct tshare *share;   /* else the one all its holders use */
 };
+
+static inline struct tstream *cc_tfd_stream(struct tfd *e)
+{
+	return e->share ? &e->share->s : &e->own;
+}
 
 /* A descriptor table: shared by the threads of a process, copied at fork. */
 struct tproc {
@@ -56,7 +79,7 @@ struct tthread {
 
 /* trace_fd.c */
 struct tproc *cc_tproc_new(pid_t pid);
-struct tproc *cc_tproc_copy(const struct tproc *from, pid_t pid);
+struct tproc *cc_tproc_copy(struct tproc *from, pid_t pid);
 void cc_tproc_put(struct tproc *p);
 void cc_tproc_exec(struct tproc *p, pid_t pid);
 /* The entry for fd, classified on first sight; NULL unless it is a UDP or TCP socket. */
@@ -64,6 +87,10 @@ struct tfd *cc_tfd_lookup(struct tproc *p, int64_t fd);
 /* The entry for fd when it is already known as a UDP or TCP socket, else NULL (no look). */
 struct tfd *cc_tfd_peek(struct tproc *p, int64_t fd);
 void cc_tfd_forget(struct tproc *p, int64_t fd);
+/* After a successful dup of oldfd onto newfd: newfd holds what oldfd holds (its entry forgotten first). */
+void cc_tfd_dup(struct tproc *p, int64_t oldfd, int64_t newfd);
+/* Whether e's socket has holders besides e (other descriptors, here or in a forked process). */
+int cc_tfd_held_elsewhere(const struct tfd *e);
 
 /*
  * Generations of TCP address pairs (pcapout/frame.h): one table for every traced process, the
@@ -81,6 +108,7 @@ int cc_trace_sa_addr(struct cc_addr *a, const struct sockaddr_storage *ss, size_
 /* trace_sys.c */
 const long *cc_trace_calls(size_t *n);
 /* At a seccomp stop: nonzero when the call's exit must be seen too. */
+void cc_sys_proc_end(struct tthread *t);
 int cc_sys_enter(struct tthread *t);
 void cc_sys_exit(struct tthread *t, int64_t rval, int is_error);
 

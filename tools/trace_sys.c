@@ -28,6 +28,9 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
 
 /*
  * A call a signal interrupted, as a syscall-exit stop shows it (kernel-internal, linux/errno.h):
@@ -223,8 +226,8 @@ static void tcp_handshake(struct tthread *t, struct tfd *e, int active)
 	e->isn_gen = (uint8_t)cc_tcp_gen_open(cc_trace_gens, &e->local, &e->peer, !active);
 	l = cc_tcp_isn(&e->local, &e->peer, e->isn_gen);
 	p = cc_tcp_isn(&e->peer, &e->local, e->isn_gen);
-	e->snd_seq = l + 1;
-	e->rcv_seq = p + 1;
+	cc_tfd_stream(e)->snd_seq = l + 1;
+	cc_tfd_stream(e)->rcv_seq = p + 1;
 	if (active) {
 		tcp_ctl(t, e, ts, 1, CC_TCP_SYN, l, 0);
 		tcp_ctl(t, e, ts, 0, CC_TCP_SYN | CC_TCP_ACK, p, l + 1);
@@ -388,13 +391,14 @@ static void tcp_data_from(struct tthread *t, int fd, struct tfd *e, int out, con
 	if (!(e->flags & TFD_TCP_OPEN) || len == 0)
 		return;
 	ts = cc_trace_now();
-	seq = out ? e->snd_seq : e->rcv_seq;
+	struct tstream *st = cc_tfd_stream(e);
+	seq = out ? st->snd_seq : st->rcv_seq;
 	if (out)
-		e->snd_seq += (uint32_t)len;
+		st->snd_seq += (uint32_t)len;
 	else
-		e->rcv_seq += (uint32_t)len;
+		st->rcv_seq += (uint32_t)len;
 	tcp_frame(t, e, &f, out, CC_TCP_PSH | CC_TCP_ACK);
-	f.ack = out ? e->rcv_seq : e->snd_seq;
+	f.ack = out ? st->rcv_seq : st->snd_seq;
 	/* Read in chunks, written as segments no larger than the MSS, as the wire would carry them. */
 	for (size_t off = 0; off < len; off += CHUNK) {
 		size_t n = len - off < CHUNK ? len - off : CHUNK;
@@ -416,13 +420,14 @@ static void tcp_data(struct tthread *t, int fd, struct tfd *e, int out, const st
 static void tcp_fin(struct tthread *t, struct tfd *e, int out)
 {
 	uint8_t bit = out ? TFD_FIN_OUT : TFD_FIN_IN;
+	struct tstream *st = cc_tfd_stream(e);
 	uint32_t seq;
 
-	if (!(e->flags & TFD_TCP_OPEN) || (e->flags & bit))
+	if (!(e->flags & TFD_TCP_OPEN) || (st->fin & bit))
 		return;
-	e->flags |= bit;
-	seq = out ? e->snd_seq++ : e->rcv_seq++;
-	tcp_ctl(t, e, cc_trace_now(), out, CC_TCP_FIN | CC_TCP_ACK, seq, out ? e->rcv_seq : e->snd_seq);
+	st->fin |= bit;
+	seq = out ? st->snd_seq++ : st->rcv_seq++;
+	tcp_ctl(t, e, cc_trace_now(), out, CC_TCP_FIN | CC_TCP_ACK, seq, out ? st->rcv_seq : st->snd_seq);
 }
 
 /* One completed transfer of len bytes on a socket. */
@@ -446,6 +451,39 @@ static int is_recv(long nr)
 	       nr == SYS_recvmmsg;
 }
 
+/*
+ * fd is about to be closed (close, close_range, or replaced by dup2/dup3).  Only a socket already
+ * known can have an open stream to end: closing a descriptor we never looked at costs no look.
+ * A socket another descriptor still holds stays open: no FIN while one does, here (dup) or in a
+ * forked process (the shim's rule).
+ */
+static void closing(struct tthread *t, int64_t fd)
+{
+	struct tfd *e = cc_tfd_peek(t->proc, fd);
+
+	if (e != NULL && e->kind == TFD_TCP && !cc_tfd_held_elsewhere(e) && (e->share || !(e->flags & TFD_INHERITED))) {
+		tcp_settle(t, (int)fd, e, 1);   /* closed before a byte moved */
+		tcp_fin(t, e, 1);
+	}
+	cc_tfd_forget(t->proc, fd);
+}
+
+/*
+ * t is the last thread of its process, gone (exit, _exit, or a signal): the kernel closed its
+ * descriptors, as close would, and each connection it held last ends with our FIN.
+ */
+void cc_sys_proc_end(struct tthread *t)
+{
+	struct tproc *p = t->proc;
+
+	for (int i = 0; i < p->nfds; i++) {
+		struct tfd *e = &p->fds[i];
+		if (e->kind == TFD_TCP && (e->flags & TFD_TCP_OPEN) && !cc_tfd_held_elsewhere(e) &&
+		    (e->share || !(e->flags & TFD_INHERITED)))
+			tcp_fin(t, e, 1);
+	}
+}
+
 int cc_sys_enter(struct tthread *t)
 {
 	struct tproc *p = t->proc;
@@ -454,22 +492,15 @@ int cc_sys_enter(struct tthread *t)
 
 	switch (t->nr) {
 	case SYS_close:
-		/*
-		 * Only a socket already known can have an open stream to end: closing a descriptor we
-		 * never looked at costs no look.  A socket shared with another process (fork) stays
-		 * open there: no FIN from us (the shim's rule).
-		 */
-		e = cc_tfd_peek(p, fd);
-		if (e != NULL && e->kind == TFD_TCP && !(e->flags & TFD_INHERITED)) {
-			tcp_settle(t, (int)fd, e, 1);   /* closed before a byte moved */
-			tcp_fin(t, e, 1);
-		}
-		cc_tfd_forget(p, fd);
+		closing(t, fd);
 		return 0;
 	case SYS_close_range: {
+		/* CLOSE_RANGE_CLOEXEC closes nothing now: exec will (cc_tproc_exec). */
+		if (t->args[2] & CLOSE_RANGE_CLOEXEC)
+			return 0;
 		uint64_t hi = t->args[1] < (uint64_t)p->nfds ? t->args[1] : (uint64_t)p->nfds - 1;
 		for (uint64_t i = t->args[0]; p->nfds > 0 && i <= hi; i++)
-			cc_tfd_forget(p, (int64_t)i);
+			closing(t, (int64_t)i);
 		return 0;
 	}
 	case SYS_shutdown:
@@ -481,8 +512,10 @@ int cc_sys_enter(struct tthread *t)
 #ifdef SYS_dup2
 	case SYS_dup2:
 #endif
-		cc_tfd_forget(p, (int64_t)t->args[1]);
-		return 0;
+		/* The socket the new number held, if any, is closed by the call (dup2 onto itself: none). */
+		if (t->args[0] != t->args[1])
+			closing(t, (int64_t)t->args[1]);
+		return 1;
 	case SYS_socket:
 	case SYS_accept:
 	case SYS_accept4:
@@ -593,9 +626,9 @@ static void spliced(struct tthread *t, size_t n)
 			continue;
 		if (e->kind == TFD_TCP && (e->flags & TFD_TCP_OPEN)) {
 			if (out)
-				e->snd_seq += (uint32_t)n;
+				cc_tfd_stream(e)->snd_seq += (uint32_t)n;
 			else
-				e->rcv_seq += (uint32_t)n;
+				cc_tfd_stream(e)->rcv_seq += (uint32_t)n;
 		}
 		unseen(&said, "moved with splice(2) between a pipe and a socket are not captured: a pipe cannot "
 		       "be read twice (TCP: a gap in the capture)", n);
@@ -636,7 +669,7 @@ static void sent_file(struct tthread *t, int fd, struct tfd *e, size_t n)
 	int src = at >= 0 ? cc_tfd_copy(t->proc, in) : -1;
 	if (src < 0) {
 		if (e->flags & TFD_TCP_OPEN)
-			e->snd_seq += (uint32_t)n;
+			cc_tfd_stream(e)->snd_seq += (uint32_t)n;
 		unseen(&said_gap, "sent with sendfile could not be read again from their file: the capture shows "
 		       "a gap there", n);
 		return;
@@ -653,10 +686,17 @@ void cc_sys_exit(struct tthread *t, int64_t rval, int is_error)
 
 	switch (t->nr) {
 	case SYS_socket:
-	case SYS_dup:
-	case SYS_fcntl:
 		if (!is_error)
 			cc_tfd_forget(p, rval);
+		return;
+	case SYS_dup:
+	case SYS_fcntl:         /* (F_DUPFD and F_DUPFD_CLOEXEC only, by the filter) */
+	case SYS_dup3:
+#ifdef SYS_dup2
+	case SYS_dup2:
+#endif
+		if (!is_error)
+			cc_tfd_dup(p, fd, rval);
 		return;
 	case SYS_accept:
 	case SYS_accept4:
@@ -748,7 +788,7 @@ void cc_sys_exit(struct tthread *t, int64_t rval, int is_error)
 			have_peer = rd(t->tid, t->args[5], &l, sizeof l) == 0 && rd_addr(t->tid, t->args[4], l, &peer) == 0;
 		}
 		if (e->kind == TFD_TCP && (t->nr == SYS_recvfrom) && (t->args[3] & MSG_TRUNC)) {
-			e->rcv_seq += (uint32_t)rval;   /* discarded unseen */
+			cc_tfd_stream(e)->rcv_seq += (uint32_t)rval;   /* discarded unseen */
 			return;
 		}
 		/* With MSG_TRUNC a datagram's length may pass the buffer: only the buffer is read. */

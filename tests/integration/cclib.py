@@ -294,6 +294,43 @@ class Screen:
                 self.x += 1
 
 
+DUP_TEXTS = {"dup_port": b"one\ntwo\nthree\nfour\n", "dup2_port": b"five\n", "range_port": b"six\n",
+             "fork_port": b"from the child\n", "exit_port": b"from the child, leaving\n"}
+
+
+def dup_streams(cap, keys, fin_at_exit):
+    """Checks a capture of `trace_peer dups` (keys: its "key value" lines): each connection the
+    program moved through several numbers, or closed by dup2 or close_range, is one stream from the
+    connecting end - its bytes in order with unbroken numbers, whichever number or process wrote
+    them, and one FIN, after them all (not at the first number's close) - and tshark flags
+    nothing in the connecting end's copy of it.  The connection a child leaves open as it _exits
+    ends with a FIN then under the tracer (fin_at_exit); the shim writes none (README)."""
+    sport = int(keys["server_port"])
+    fields = ["frame.number", "sll.pkttype", "tcp.srcport", "tcp.flags.fin", "tcp.seq_raw", "tcp.len", "tcp.payload",
+              "tcp.analysis.flags"]
+    for key, text in DUP_TEXTS.items():
+        port = int(keys[key])
+        # The connecting end's copy: what it sent, and what it received.
+        view = "tcp.port == %d && tcp.port == %d && ((sll.pkttype == 4 && tcp.srcport == %d) || (sll.pkttype == 0 && tcp.dstport == %d))" % (
+            sport, port, port, port)
+        rows = [dict(zip(fields, r + [""] * len(fields))) for r in tshark(cap, fields, view)]
+        sent = [r for r in rows if r["sll.pkttype"] == "4"]
+        data = [r for r in sent if r["tcp.payload"]]
+        eq(b"".join(bytes.fromhex(r["tcp.payload"]) for r in data), text, "%s: the bytes written, in order" % key)
+        for a, b in zip(data, data[1:]):
+            eq(int(b["tcp.seq_raw"]), (int(a["tcp.seq_raw"]) + int(a["tcp.len"])) % 2 ** 32,
+               "%s: numbered on from the segment before: %r" % (key, data))
+        fins = [r for r in sent if r["tcp.flags.fin"] == "1"]
+        if key == "exit_port" and not fin_at_exit:
+            eq(fins, [], "%s: no FIN from the connecting end, never an early one: %r" % (key, sent))
+            continue
+        eq(len(fins), 1, "%s: one FIN from the connecting end: %r" % (key, sent))
+        ok(int(fins[0]["frame.number"]) > int(data[-1]["frame.number"]) and
+           int(fins[0]["tcp.seq_raw"]) == (int(data[-1]["tcp.seq_raw"]) + int(data[-1]["tcp.len"])) % 2 ** 32,
+           "%s: the FIN after the last byte: %r" % (key, sent))
+        eq([r for r in rows if r["tcp.analysis.flags"]], [], "%s: tshark flags nothing" % key)
+
+
 def reused_pair_streams(cap, n, sport, cport, answers=True):
     """Checks a capture of `trace_peer reuse n` (`late n`: answers=False): each connection on the
     one address pair is a stream of its own in tshark, with its own bytes, never a retransmission

@@ -171,6 +171,20 @@ def test_tcp_reused_address_pair_is_a_new_stream(env):
         cclib.reused_pair_streams(cap, n, int(k["server_port"]), int(k["client_port"]), answers=mode == "reuse")
 
 
+def test_tcp_one_socket_many_numbers(env):
+    """test_trace.test_trace_one_socket_many_numbers under the shim: a connection moved through
+    numbers made by dup and F_DUPFD_CLOEXEC, each closed in turn, is one stream with one FIN after
+    its last byte; dup2 putting a file over its number, or close_range closing it with its twin,
+    ends it; a forked child's bytes after the parent closed its copy continue the stream (and,
+    left open as the child _exits, get no FIN from us: never an early one)."""
+    cclib.need("gcc")
+    exe = env.path("trace_peer")
+    cclib.run(["gcc", "-O1", "-pthread", "-o", exe, os.path.join(HERE, "trace_peer.c")])
+    cap = env.path("dups.pcapng")
+    p = cclib.run([exe, "dups"], env=env.env(cap))
+    cclib.dup_streams(cap, dict((a, int(b)) for a, b in (l.split() for l in p.stdout.splitlines())), fin_at_exit=False)
+
+
 def test_sendfile_and_splice_to_tcp(env):
     """Bytes the kernel moves below the hooks on a TCP connection: sendfile's (socket.sendfile
     with an offset, os.sendfile from the file position) are read again from the file and

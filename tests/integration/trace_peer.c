@@ -24,6 +24,11 @@
  *                            listener, closed unasked once connected; to a listener with no room,
  *                            closed still under way; non-blocking to a listener (poll, SO_ERROR
  *                            0), then a line and its echo
+ *   trace_peer dups          connections written through numbers made by dup and F_DUPFD_CLOEXEC,
+ *                            each closed in turn; one whose number dup2 puts a file over; one
+ *                            whose two numbers one close_range closes; one a forked child writes
+ *                            on after the parent closed its copy, closing it, and one it leaves
+ *                            open as it _exits
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -485,6 +490,130 @@ static int connects(void)
 	return 0;
 }
 
+/* ---- dups: one connection through several descriptor numbers ---- */
+
+/* A connection from a new socket to listener l: the connecting end, *s the accepted one. */
+static int connected(int l, int *s)
+{
+	struct sockaddr_in a = loopback(port_of(l));
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) < 0 || (*s = accept(l, NULL, NULL)) < 0)
+		die("connected");
+	return c;
+}
+
+static void put(int fd, const char *text)
+{
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		die("write");
+}
+
+/* Reads exactly the text expected on s, then the end of the stream. */
+static void expect_then_end(int s, const char *text)
+{
+	char buf[256];
+	size_t want = strlen(text), got = 0;
+
+	while (got < want) {
+		ssize_t n = read(s, buf + got, want - got);
+		if (n <= 0)
+			die("read");
+		got += (size_t)n;
+	}
+	if (memcmp(buf, text, want) != 0 || read(s, buf, sizeof buf) != 0)
+		die("expected text, then the end");
+}
+
+static int dups(void)
+{
+	int l = listener(8), c, s, d, e, pipefd[2];
+	char go;
+
+	printf("server_port %d\n", port_of(l));
+
+	/* Written through three numbers (dup, F_DUPFD_CLOEXEC), each closed in turn. */
+	c = connected(l, &s);
+	printf("dup_port %d\n", port_of(c));
+	d = dup(c);
+	put(c, "one\n");
+	put(d, "two\n");
+	close(c);
+	e = fcntl(d, F_DUPFD_CLOEXEC, 50);
+	put(e, "three\n");
+	close(d);
+	put(e, "four\n");
+	close(e);
+	expect_then_end(s, "one\ntwo\nthree\nfour\n");
+	close(s);
+
+	/* A file put over the connected socket's number by dup2: the socket is closed. */
+	c = connected(l, &s);
+	printf("dup2_port %d\n", port_of(c));
+	put(c, "five\n");
+	d = open("/dev/null", O_RDONLY);
+	if (d < 0 || dup2(d, c) != c)
+		die("dup2");
+	close(d);
+	close(c);
+	expect_then_end(s, "five\n");
+	close(s);
+
+	/* Two numbers of one socket closed by one close_range: the socket made at 200 before it connects. */
+	struct sockaddr_in a = loopback(port_of(l));
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	if (c < 0 || dup2(c, 200) != 200 || close(c) < 0 || connect(200, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    (s = accept(l, NULL, NULL)) < 0)
+		die("connect at 200");
+	printf("range_port %d\n", port_of(200));
+	put(200, "six\n");
+	if (fcntl(200, F_DUPFD, 201) != 201 || close_range(200, 201, 0) < 0)
+		die("close_range");
+	expect_then_end(s, "six\n");
+	close(s);
+
+	/* A fork's child writes on the connection after the parent closed its copy. */
+	c = connected(l, &s);
+	printf("fork_port %d\n", port_of(c));
+	if (pipe(pipefd) < 0)
+		die("pipe");
+	pid_t kid = fork();
+	if (kid < 0)
+		die("fork");
+	if (kid == 0) {
+		if (read(pipefd[0], &go, 1) != 1)
+			_exit(1);
+		put(c, "from the child\n");
+		close(c);
+		_exit(0);
+	}
+	printf("child_pid %d\n", (int)kid);
+	close(c);
+	if (write(pipefd[1], "g", 1) != 1 || waitpid(kid, NULL, 0) != kid)
+		die("child");
+	expect_then_end(s, "from the child\n");
+	close(s);
+
+	/* The same, but the child leaves with _exit, the socket still open: the kernel closes it. */
+	c = connected(l, &s);
+	printf("exit_port %d\n", port_of(c));
+	kid = fork();
+	if (kid < 0)
+		die("fork");
+	if (kid == 0) {
+		if (read(pipefd[0], &go, 1) != 1)
+			_exit(1);
+		put(c, "from the child, leaving\n");
+		_exit(0);
+	}
+	close(c);
+	if (write(pipefd[1], "g", 1) != 1 || waitpid(kid, NULL, 0) != kid)
+		die("child");
+	expect_then_end(s, "from the child, leaving\n");
+	close(s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -506,11 +635,13 @@ int main(int argc, char **argv)
 		return reuse(atoi(argv[2]), 1);
 	if (argc >= 2 && strcmp(argv[1], "connects") == 0)
 		return connects();
+	if (argc >= 2 && strcmp(argv[1], "dups") == 0)
+		return dups();
 	if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
 		printf("ready %d\n", (int)getpid());
 		for (;;)
 			pause();
 	}
-	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F | noname N | sendfile F | reuse N | late N | connects\n");
+	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F | noname N | sendfile F | reuse N | late N | connects | dups\n");
 	return 2;
 }
