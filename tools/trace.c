@@ -394,6 +394,7 @@ static void execed(struct tthread *t)
 	}
 	t->in_call = 0;
 	cc_tproc_exec(t->proc, t->tid);
+	cc_sys_exec(t);
 }
 
 static void stopped(struct tthread *t, int st)

@@ -5,8 +5,9 @@
  * The seccomp filter cannot tell a socket from a pipe, so read and write stop the program even on
  * files: the first sight of a descriptor number classifies it once (a copy taken with
  * pidfd_getfd, asked what it is and closed again) and every later call on a non-socket costs one
- * table look-up.  A number's entry is forgotten when the program closes it, duplicates onto it or
- * execs, so a reused number is classified afresh.  Threads share a table; fork copies it.  An
+ * table look-up.  A number's entry is forgotten when the program closes it or duplicates onto
+ * it, or an exec closes it (close-on-exec), so a reused number is classified afresh.  Threads
+ * share a table; fork copies it.  An
  * open connection reached by more than one number (dup, or a fork's copy) keeps one stream for
  * all of them (struct tshare), so its numbers run on and its FIN waits for the last holder.
  */
@@ -131,8 +132,8 @@ void cc_tproc_put(struct tproc *p)
 }
 
 /*
- * After exec the close-on-exec descriptors are gone without a close call: every entry is
- * forgotten and classified again on its next use.  The pidfd still names the same process.
+ * After exec: the process under its (perhaps new) pid and name.  What became of its descriptors
+ * is cc_sys_exec's to see.  The pidfd still names the same process.
  */
 void cc_tproc_exec(struct tproc *p, pid_t pid)
 {
@@ -141,9 +142,6 @@ void cc_tproc_exec(struct tproc *p, pid_t pid)
 		p->pidfd = -1;
 	}
 	p->pid = pid;
-	unshare_all(p);
-	if (p->nfds > 0)
-		memset(p->fds, 0, (size_t)p->nfds * sizeof *p->fds);
 	set_comment(p);
 }
 

@@ -109,6 +109,7 @@ int cc_trace_sa_addr(struct cc_addr *a, const struct sockaddr_storage *ss, size_
 const long *cc_trace_calls(size_t *n);
 /* At a seccomp stop: nonzero when the call's exit must be seen too. */
 void cc_sys_proc_end(struct tthread *t);
+void cc_sys_exec(struct tthread *t);
 int cc_sys_enter(struct tthread *t);
 void cc_sys_exit(struct tthread *t, int64_t rval, int is_error);
 

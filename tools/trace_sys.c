@@ -457,30 +457,69 @@ static int is_recv(long nr)
  * A socket another descriptor still holds stays open: no FIN while one does, here (dup) or in a
  * forked process (the shim's rule).
  */
-static void closing(struct tthread *t, int64_t fd)
+static int last_holder(const struct tfd *e)
+{
+	return e != NULL && e->kind == TFD_TCP && !cc_tfd_held_elsewhere(e) && (e->share || !(e->flags & TFD_INHERITED));
+}
+
+/* Before the call that closes fd: a connect still under way is settled while the socket is there. */
+static void closing_settle(struct tthread *t, int64_t fd)
 {
 	struct tfd *e = cc_tfd_peek(t->proc, fd);
 
-	if (e != NULL && e->kind == TFD_TCP && !cc_tfd_held_elsewhere(e) && (e->share || !(e->flags & TFD_INHERITED))) {
+	if (last_holder(e))
 		tcp_settle(t, (int)fd, e, 1);   /* closed before a byte moved */
+}
+
+/* fd is closed (the call did it, or the process's end or an exec): the FIN, then the entry goes. */
+static void closed(struct tthread *t, int64_t fd)
+{
+	struct tfd *e = cc_tfd_peek(t->proc, fd);
+
+	if (last_holder(e))
 		tcp_fin(t, e, 1);
-	}
 	cc_tfd_forget(t->proc, fd);
+}
+
+static void closing(struct tthread *t, int64_t fd)
+{
+	closing_settle(t, fd);
+	closed(t, fd);
 }
 
 /*
  * t is the last thread of its process, gone (exit, _exit, or a signal): the kernel closed its
- * descriptors, as close would, and each connection it held last ends with our FIN.
+ * descriptors, as close would, one after another, and each connection it held last ends with our
+ * FIN (two numbers of one connection: the second).
  */
 void cc_sys_proc_end(struct tthread *t)
+{
+	for (int i = 0; i < t->proc->nfds; i++)
+		closed(t, i);
+}
+
+/*
+ * t's process exec'd: the close-on-exec descriptors are gone without a close call, the others
+ * hold what they held.  Each known one is looked at again (one pidfd_getfd): closed ones end as
+ * a close would; the others keep their entries, and a connection its numbering.  Without a look
+ * (no pidfd), every entry is forgotten and classified afresh on its next use.
+ */
+void cc_sys_exec(struct tthread *t)
 {
 	struct tproc *p = t->proc;
 
 	for (int i = 0; i < p->nfds; i++) {
-		struct tfd *e = &p->fds[i];
-		if (e->kind == TFD_TCP && (e->flags & TFD_TCP_OPEN) && !cc_tfd_held_elsewhere(e) &&
-		    (e->share || !(e->flags & TFD_INHERITED)))
-			tcp_fin(t, e, 1);
+		if (p->fds[i].kind == TFD_UNKNOWN)
+			continue;
+		int c = cc_tfd_copy(p, i);
+		if (c >= 0) {
+			close(c);
+			continue;
+		}
+		if (errno == EBADF)
+			closed(t, i);
+		else
+			cc_tfd_forget(p, i);
 	}
 }
 
@@ -495,13 +534,13 @@ int cc_sys_enter(struct tthread *t)
 		closing(t, fd);
 		return 0;
 	case SYS_close_range: {
-		/* CLOSE_RANGE_CLOEXEC closes nothing now: exec will (cc_tproc_exec). */
+		/* CLOSE_RANGE_CLOEXEC closes nothing now: exec will (cc_sys_exec).  The FINs at the exit. */
 		if (t->args[2] & CLOSE_RANGE_CLOEXEC)
 			return 0;
 		uint64_t hi = t->args[1] < (uint64_t)p->nfds ? t->args[1] : (uint64_t)p->nfds - 1;
 		for (uint64_t i = t->args[0]; p->nfds > 0 && i <= hi; i++)
-			closing(t, (int64_t)i);
-		return 0;
+			closing_settle(t, (int64_t)i);
+		return 1;
 	}
 	case SYS_shutdown:
 		e = cc_tfd_peek(p, fd);
@@ -514,7 +553,7 @@ int cc_sys_enter(struct tthread *t)
 #endif
 		/* The socket the new number held, if any, is closed by the call (dup2 onto itself: none). */
 		if (t->args[0] != t->args[1])
-			closing(t, (int64_t)t->args[1]);
+			closing_settle(t, (int64_t)t->args[1]);
 		return 1;
 	case SYS_socket:
 	case SYS_accept:
@@ -689,14 +728,25 @@ void cc_sys_exit(struct tthread *t, int64_t rval, int is_error)
 		if (!is_error)
 			cc_tfd_forget(p, rval);
 		return;
-	case SYS_dup:
-	case SYS_fcntl:         /* (F_DUPFD and F_DUPFD_CLOEXEC only, by the filter) */
 	case SYS_dup3:
 #ifdef SYS_dup2
 	case SYS_dup2:
 #endif
+		/* Only a call that succeeded closed what the new number held. */
+		if (!is_error && t->args[0] != t->args[1])
+			closed(t, (int64_t)t->args[1]);
+		/* fall through */
+	case SYS_dup:
+	case SYS_fcntl:         /* (F_DUPFD and F_DUPFD_CLOEXEC only, by the filter) */
 		if (!is_error)
 			cc_tfd_dup(p, fd, rval);
+		return;
+	case SYS_close_range:
+		if (!is_error) {
+			uint64_t hi = t->args[1] < (uint64_t)p->nfds ? t->args[1] : (uint64_t)p->nfds - 1;
+			for (uint64_t i = t->args[0]; p->nfds > 0 && i <= hi; i++)
+				closed(t, (int64_t)i);
+		}
 		return;
 	case SYS_accept:
 	case SYS_accept4:

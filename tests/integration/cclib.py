@@ -295,7 +295,8 @@ class Screen:
 
 
 DUP_TEXTS = {"dup_port": b"one\ntwo\nthree\nfour\n", "dup2_port": b"five\n", "range_port": b"six\n",
-             "fork_port": b"from the child\n", "exit_port": b"from the child, leaving\n"}
+             "fork_port": b"from the child\n", "exit_port": b"from the child, leaving\n",
+             "twice_port": b"twice, leaving\n", "exec_port": b"written, exec'd, then closed\n"}
 
 
 def dup_streams(cap, keys, fin_at_exit):
@@ -320,15 +321,15 @@ def dup_streams(cap, keys, fin_at_exit):
         for a, b in zip(data, data[1:]):
             eq(int(b["tcp.seq_raw"]), (int(a["tcp.seq_raw"]) + int(a["tcp.len"])) % 2 ** 32,
                "%s: numbered on from the segment before: %r" % (key, data))
+        eq([r for r in rows if r["tcp.analysis.flags"]], [], "%s: tshark flags nothing" % key)
         fins = [r for r in sent if r["tcp.flags.fin"] == "1"]
-        if key == "exit_port" and not fin_at_exit:
+        if key in ("exit_port", "twice_port") and not fin_at_exit:
             eq(fins, [], "%s: no FIN from the connecting end, never an early one: %r" % (key, sent))
             continue
         eq(len(fins), 1, "%s: one FIN from the connecting end: %r" % (key, sent))
         ok(int(fins[0]["frame.number"]) > int(data[-1]["frame.number"]) and
            int(fins[0]["tcp.seq_raw"]) == (int(data[-1]["tcp.seq_raw"]) + int(data[-1]["tcp.len"])) % 2 ** 32,
            "%s: the FIN after the last byte: %r" % (key, sent))
-        eq([r for r in rows if r["tcp.analysis.flags"]], [], "%s: tshark flags nothing" % key)
 
 
 def reused_pair_streams(cap, n, sport, cport, answers=True):

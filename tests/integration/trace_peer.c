@@ -28,7 +28,10 @@
  *                            each closed in turn; one whose number dup2 puts a file over; one
  *                            whose two numbers one close_range closes; one a forked child writes
  *                            on after the parent closed its copy, closing it, and one it leaves
- *                            open as it _exits
+ *                            open as it _exits, under one number and under two; one a child
+ *                            writes on and closes after exec'ing `write`, its parent having
+ *                            written first
+ *   trace_peer write FD T G  once a byte comes on G, writes T to FD and closes it
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -547,10 +550,14 @@ static int dups(void)
 	expect_then_end(s, "one\ntwo\nthree\nfour\n");
 	close(s);
 
-	/* A file put over the connected socket's number by dup2: the socket is closed. */
+	/* A file put over the connected socket's number by dup2: the socket is closed.  (A dup2 that
+	 * fails first, from a number not open: nothing closed.) */
 	c = connected(l, &s);
 	printf("dup2_port %d\n", port_of(c));
-	put(c, "five\n");
+	put(c, "fi");
+	if (dup2(999, c) >= 0)
+		die("dup2 from a closed number");
+	put(c, "ve\n");
 	d = open("/dev/null", O_RDONLY);
 	if (d < 0 || dup2(d, c) != c)
 		die("dup2");
@@ -566,8 +573,11 @@ static int dups(void)
 	    (s = accept(l, NULL, NULL)) < 0)
 		die("connect at 200");
 	printf("range_port %d\n", port_of(200));
-	put(200, "six\n");
-	if (fcntl(200, F_DUPFD, 201) != 201 || close_range(200, 201, 0) < 0)
+	/* (One refused first, for flags it does not know: nothing closed.) */
+	if (fcntl(200, F_DUPFD, 201) != 201 || close_range(200, 201, 0x80) == 0)
+		die("close_range with unknown flags");
+	put(201, "six\n");
+	if (close_range(200, 201, 0) < 0)
 		die("close_range");
 	expect_then_end(s, "six\n");
 	close(s);
@@ -611,6 +621,58 @@ static int dups(void)
 		die("child");
 	expect_then_end(s, "from the child, leaving\n");
 	close(s);
+
+	/* The same, with the child holding the connection under two numbers as it leaves. */
+	c = connected(l, &s);
+	printf("twice_port %d\n", port_of(c));
+	kid = fork();
+	if (kid < 0)
+		die("fork");
+	if (kid == 0) {
+		if (read(pipefd[0], &go, 1) != 1)
+			_exit(1);
+		d = dup(c);
+		put(c, "twice, ");
+		put(d, "leaving\n");
+		_exit(0);
+	}
+	close(c);
+	if (write(pipefd[1], "g", 1) != 1 || waitpid(kid, NULL, 0) != kid)
+		die("child");
+	expect_then_end(s, "twice, leaving\n");
+	close(s);
+
+	/* A child that execs a program (this one) with the connection open, which writes and closes. */
+	c = connected(l, &s);
+	printf("exec_port %d\n", port_of(c));
+	put(c, "written, ");
+	kid = fork();
+	if (kid < 0)
+		die("fork");
+	if (kid == 0) {
+		char fdarg[16], goarg[16];
+		snprintf(fdarg, sizeof fdarg, "%d", c);
+		snprintf(goarg, sizeof goarg, "%d", pipefd[0]);
+		execl("/proc/self/exe", "trace_peer", "write", fdarg, "exec'd, then closed\n", goarg, (char *)NULL);
+		_exit(1);
+	}
+	close(c);
+	if (write(pipefd[1], "g", 1) != 1 || waitpid(kid, NULL, 0) != kid)
+		die("child");
+	expect_then_end(s, "written, exec'd, then closed\n");
+	close(s);
+	return 0;
+}
+
+/* write FD TEXT GO: once a byte comes on GO, TEXT to FD, which is then closed. */
+static int write_mode(int fd, const char *text, int go)
+{
+	char b;
+
+	if (read(go, &b, 1) != 1)
+		return 1;
+	put(fd, text);
+	close(fd);
 	return 0;
 }
 
@@ -637,6 +699,8 @@ int main(int argc, char **argv)
 		return connects();
 	if (argc >= 2 && strcmp(argv[1], "dups") == 0)
 		return dups();
+	if (argc >= 5 && strcmp(argv[1], "write") == 0)
+		return write_mode(atoi(argv[2]), argv[3], atoi(argv[4]));
 	if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
 		printf("ready %d\n", (int)getpid());
 		for (;;)
