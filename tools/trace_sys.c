@@ -31,6 +31,9 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
 
 /*
  * A call a signal interrupted, as a syscall-exit stop shows it (kernel-internal, linux/errno.h):
@@ -481,6 +484,29 @@ static void closed(struct tthread *t, int64_t fd)
 	cc_tfd_forget(t->proc, fd);
 }
 
+/*
+ * Whether the dup2 or dup3 t is entering will close what its new number holds: its flags valid
+ * (dup3) and its old number open.  Asked only for a connect under way there, where a settle
+ * written for a call that then fails would end a connection that goes on.
+ */
+static int will_replace(struct tthread *t)
+{
+	struct tfd *e = cc_tfd_peek(t->proc, (int64_t)t->args[1]);
+	int c;
+
+	if (e == NULL || e->kind != TFD_TCP || !(e->flags & TFD_CONNECTING))
+		return 1;               /* nothing to settle either way */
+	if (t->nr == SYS_dup3 && (t->args[2] & ~(uint64_t)O_CLOEXEC))
+		return 0;
+	if (cc_tfd_peek(t->proc, (int64_t)t->args[0]) != NULL)
+		return 1;
+	c = cc_tfd_copy(t->proc, (int)t->args[0]);
+	if (c < 0)
+		return 0;
+	close(c);
+	return 1;
+}
+
 static void closing(struct tthread *t, int64_t fd)
 {
 	closing_settle(t, fd);
@@ -534,12 +560,17 @@ int cc_sys_enter(struct tthread *t)
 		closing(t, fd);
 		return 0;
 	case SYS_close_range: {
-		/* CLOSE_RANGE_CLOEXEC closes nothing now: exec will (cc_sys_exec).  The FINs at the exit. */
+		/*
+		 * CLOSE_RANGE_CLOEXEC closes nothing now: exec will (cc_sys_exec).  Connects under way
+		 * are settled here, while their sockets are there, unless the call is bound to fail
+		 * (unknown flags, an empty range); the FINs at its exit, once it succeeded.
+		 */
 		if (t->args[2] & CLOSE_RANGE_CLOEXEC)
 			return 0;
 		uint64_t hi = t->args[1] < (uint64_t)p->nfds ? t->args[1] : (uint64_t)p->nfds - 1;
-		for (uint64_t i = t->args[0]; p->nfds > 0 && i <= hi; i++)
-			closing_settle(t, (int64_t)i);
+		if ((t->args[2] & ~(uint64_t)CLOSE_RANGE_UNSHARE) == 0 && (unsigned)t->args[0] <= (unsigned)t->args[1])
+			for (uint64_t i = t->args[0]; p->nfds > 0 && i <= hi; i++)
+				closing_settle(t, (int64_t)i);
 		return 1;
 	}
 	case SYS_shutdown:
@@ -551,8 +582,11 @@ int cc_sys_enter(struct tthread *t)
 #ifdef SYS_dup2
 	case SYS_dup2:
 #endif
-		/* The socket the new number held, if any, is closed by the call (dup2 onto itself: none). */
-		if (t->args[0] != t->args[1])
+		/*
+		 * The socket the new number held, if any, is closed by the call (dup2 onto itself:
+		 * none): a connect under way settled now, if the call will do it.
+		 */
+		if (t->args[0] != t->args[1] && will_replace(t))
 			closing_settle(t, (int64_t)t->args[1]);
 		return 1;
 	case SYS_socket:

@@ -294,7 +294,8 @@ class Screen:
                 self.x += 1
 
 
-DUP_TEXTS = {"dup_port": b"one\ntwo\nthree\nfour\n", "dup2_port": b"five\n", "range_port": b"six\n",
+DUP_TEXTS = {"dup_port": b"one\ntwo\nthree\nfour\n", "pending_port": b"connected after all\n",
+             "dup2_port": b"five\n", "range_port": b"six\n",
              "fork_port": b"from the child\n", "exit_port": b"from the child, leaving\n",
              "twice_port": b"twice, leaving\n", "exec_port": b"written, exec'd, then closed\n"}
 
@@ -306,11 +307,11 @@ def dup_streams(cap, keys, fin_at_exit):
     them, and one FIN, after them all (not at the first number's close) - and tshark flags
     nothing in the connecting end's copy of it.  The connection a child leaves open as it _exits
     ends with a FIN then under the tracer (fin_at_exit); the shim writes none (README)."""
-    sport = int(keys["server_port"])
     fields = ["frame.number", "sll.pkttype", "tcp.srcport", "tcp.flags.fin", "tcp.seq_raw", "tcp.len", "tcp.payload",
               "tcp.analysis.flags"]
     for key, text in DUP_TEXTS.items():
         port = int(keys[key])
+        sport = int(keys.get(key.replace("_port", "_server"), keys["server_port"]))
         # The connecting end's copy: what it sent, and what it received.
         view = "tcp.port == %d && tcp.port == %d && ((sll.pkttype == 4 && tcp.srcport == %d) || (sll.pkttype == 0 && tcp.dstport == %d))" % (
             sport, port, port, port)

@@ -189,10 +189,12 @@ def test_trace_one_socket_many_numbers(env):
     """A static program's connection moved through numbers made by dup and F_DUPFD_CLOEXEC, each
     closed in turn, is one stream with one FIN after its last byte; a number dup2 puts a file
     over, or close_range closes with its twin, ends its connection; a forked child's bytes after
-    the parent closed its copy continue the stream, and one the child leaves open as it _exits
-    ends with our FIN then (the kernel closes it; the shim cannot say).  (Each later number was a
-    new stream joined mid-way, renumbered from the start, and the first close wrote the FIN: the
-    parent's close after fork too.  dup2 and close_range wrote no FIN at all.)"""
+    the parent closed its copy continue the stream, and one the child leaves open as it _exits,
+    under one number or two, ends with our FIN then (the kernel closes it; the shim cannot say);
+    an exec'd image's bytes continue its parent's; a dup2 or close_range that fails changes
+    nothing, not even a connect under way.  (Each later number was a new stream joined mid-way,
+    renumbered from the start, and the first close wrote the FIN: the parent's close after fork
+    too.  dup2 and close_range wrote no FIN at all.)"""
     cap = env.path("dups.pcapng")
     _, k = _traced(env, cap, "dups")
     cclib.dup_streams(cap, k, fin_at_exit=True)

@@ -25,7 +25,8 @@
  *                            closed still under way; non-blocking to a listener (poll, SO_ERROR
  *                            0), then a line and its echo
  *   trace_peer dups          connections written through numbers made by dup and F_DUPFD_CLOEXEC,
- *                            each closed in turn; one whose number dup2 puts a file over; one
+ *                            each closed in turn; one whose connect, under way, a failed dup2
+ *                            leaves alone; one whose number dup2 puts a file over; one
  *                            whose two numbers one close_range closes; one a forked child writes
  *                            on after the parent closed its copy, closing it, and one it leaves
  *                            open as it _exits, under one number and under two; one a child
@@ -549,6 +550,28 @@ static int dups(void)
 	close(e);
 	expect_then_end(s, "one\ntwo\nthree\nfour\n");
 	close(s);
+
+	/*
+	 * A dup2 that fails over a connect still under way (its SYN dropped: the listener's queue
+	 * full) changes nothing: once there is room, the connection opens and carries its bytes.
+	 */
+	int full = listener(0), fill, q;
+	struct sockaddr_in fa = loopback(port_of(full));
+	fill = socket(AF_INET, SOCK_STREAM, 0);
+	if (fill < 0 || connect(fill, (struct sockaddr *)&fa, sizeof fa) < 0)
+		die("fill");
+	c = connect_nb(port_of(full), &e);
+	printf("pending_port %d\npending_server %d\npending_connect %d\n", port_of(c), port_of(full), e);
+	if (dup2(999, c) >= 0 || (q = accept(full, NULL, NULL)) < 0 || !settled(c, 5000) || so_error(c) != 0 ||
+	    (s = accept(full, NULL, NULL)) < 0)
+		die("pending connect");
+	put(c, "connected after all\n");
+	close(c);
+	expect_then_end(s, "connected after all\n");
+	close(s);
+	close(q);
+	close(fill);
+	close(full);
 
 	/* A file put over the connected socket's number by dup2: the socket is closed.  (A dup2 that
 	 * fails first, from a number not open: nothing closed.) */
