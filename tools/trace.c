@@ -419,6 +419,8 @@ static void stopped(struct tthread *t, int st)
 	case PTRACE_EVENT_EXIT:
 		if (t->tid == fwd_pid)
 			fwd_pid = 0;
+		if (t->proc != NULL && t->proc->refs == 1)
+			cc_sys_proc_ending(t);
 		cont(t->tid, 0);
 		return;
 	case PTRACE_EVENT_STOP:

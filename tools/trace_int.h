@@ -108,6 +108,7 @@ int cc_trace_sa_addr(struct cc_addr *a, const struct sockaddr_storage *ss, size_
 /* trace_sys.c */
 const long *cc_trace_calls(size_t *n);
 /* At a seccomp stop: nonzero when the call's exit must be seen too. */
+void cc_sys_proc_ending(struct tthread *t);
 void cc_sys_proc_end(struct tthread *t);
 void cc_sys_exec(struct tthread *t);
 int cc_sys_enter(struct tthread *t);

@@ -514,6 +514,17 @@ static void closing(struct tthread *t, int64_t fd)
 }
 
 /*
+ * t, the only thread of its process, is about to end (PTRACE_EVENT_EXIT: its descriptors still
+ * open): connects still under way, or connected without the program asking, are settled as a
+ * close would settle them, while their sockets can still be asked.
+ */
+void cc_sys_proc_ending(struct tthread *t)
+{
+	for (int i = 0; i < t->proc->nfds; i++)
+		closing_settle(t, i);
+}
+
+/*
  * t is the last thread of its process, gone (exit, _exit, or a signal): the kernel closed its
  * descriptors, as close would, one after another, and each connection it held last ends with our
  * FIN (two numbers of one connection: the second).

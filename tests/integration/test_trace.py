@@ -200,6 +200,22 @@ def test_trace_one_socket_many_numbers(env):
     cclib.dup_streams(cap, k, fin_at_exit=True)
 
 
+def test_trace_connects_at_process_end_never_silent(env):
+    """A static program's child that makes two non-blocking connects and _exits without asking
+    about either: the connected one is its handshake, and the FIN of the kernel's close at the
+    end; the one still under way its SYN, saying it was abandoned.  (Both were missing: settled
+    only at a close or a getsockopt the program never made.)"""
+    cap = env.path("leave.pcapng")
+    _, k = _traced(env, cap, "leave")
+    eq(k["unasked_settled"], 1, "the first connected")
+    on = lambda port: _frames(cap, CONNECT_FIELDS, "tcp.srcport == %d && sll.pkttype == %s" % (port, OUT))
+    rows = on(k["unasked_port"])
+    eq(_flags(rows), ["S", "A", "AF"], "connected, never asked: the handshake sent, then our FIN: %r" % rows)
+    rows = on(k["pending_port"])
+    eq(_flags(rows), ["S"], "still under way: its SYN alone: %r" % rows)
+    ok("connect abandoned" in rows[0]["frame.comment"], rows[0]["frame.comment"])
+
+
 REFUSED = ("connect failed: connection refused (the answer is written as the peer's reset; an ICMP port "
            "unreachable reads the same to the program)")
 

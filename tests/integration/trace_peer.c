@@ -32,6 +32,8 @@
  *                            open as it _exits, under one number and under two; one a child
  *                            writes on and closes after exec'ing `write`, its parent having
  *                            written first
+ *   trace_peer leave         a child's connects, one connected and one still under way, never
+ *                            asked about before it _exits
  *   trace_peer write FD T G  once a byte comes on G, writes T to FD and closes it
  */
 #define _GNU_SOURCE
@@ -687,6 +689,34 @@ static int dups(void)
 	return 0;
 }
 
+/*
+ * leave: a child makes two non-blocking connects and leaves with _exit without asking about
+ * either: one to a listener with room (connected), one to a listener whose queue is full
+ * (still under way).
+ */
+static int leave(void)
+{
+	int quiet = listener(4), full = listener(0), fill = socket(AF_INET, SOCK_STREAM, 0), e;
+	struct sockaddr_in fa = loopback(port_of(full));
+
+	if (fill < 0 || connect(fill, (struct sockaddr *)&fa, sizeof fa) < 0)
+		die("fill");
+	printf("quiet_server %d\nfull_server %d\n", port_of(quiet), port_of(full));
+	pid_t kid = fork();
+	if (kid < 0)
+		die("fork");
+	if (kid == 0) {
+		int c1 = connect_nb(port_of(quiet), &e);
+		int up = settled(c1, 2000);
+		int c2 = connect_nb(port_of(full), &e);
+		printf("unasked_port %d\nunasked_settled %d\npending_port %d\n", port_of(c1), up, port_of(c2));
+		_exit(0);
+	}
+	if (waitpid(kid, NULL, 0) != kid)
+		die("child");
+	return 0;
+}
+
 /* write FD TEXT GO: once a byte comes on GO, TEXT to FD, which is then closed. */
 static int write_mode(int fd, const char *text, int go)
 {
@@ -722,6 +752,8 @@ int main(int argc, char **argv)
 		return connects();
 	if (argc >= 2 && strcmp(argv[1], "dups") == 0)
 		return dups();
+	if (argc >= 2 && strcmp(argv[1], "leave") == 0)
+		return leave();
 	if (argc >= 5 && strcmp(argv[1], "write") == 0)
 		return write_mode(atoi(argv[2]), argv[3], atoi(argv[4]));
 	if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
@@ -729,6 +761,6 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	}
-	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F | noname N | sendfile F | reuse N | late N | connects | dups\n");
+	fprintf(stderr, "usage: trace_peer udp N EXIT | tcp N | sleep | flood N PORT | spawn T F | noname N | sendfile F | reuse N | late N | connects | dups | leave | write FD T G\n");
 	return 2;
 }
