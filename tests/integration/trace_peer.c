@@ -531,10 +531,56 @@ static void expect_then_end(int s, const char *text)
 		die("expected text, then the end");
 }
 
+enum { CHILD_CLOSES, CHILD_LEAVES, CHILD_TWICE, CHILD_EXECS };
+static const char *const child_text[] = { "from the child\n", "from the child, leaving\n", "twice, leaving\n",
+					  "written, exec'd, then closed\n" };
+
+/*
+ * A connection from listener l (its port printed as key) that a forked child writes on once the
+ * parent closed its copy and says so on go: closing it, leaving with _exit, leaving with it under
+ * two numbers, or after exec'ing `write` (the parent having written first).
+ */
+static void to_child(int l, int go[2], const char *key, int how)
+{
+	int s, c = connected(l, &s);
+	char b, fdarg[16], goarg[16];
+
+	printf("%s %d\n", key, port_of(c));
+	if (how == CHILD_EXECS)
+		put(c, "written, ");
+	pid_t kid = fork();
+	if (kid < 0)
+		die("fork");
+	if (kid == 0) {
+		if (how == CHILD_EXECS) {
+			snprintf(fdarg, sizeof fdarg, "%d", c);
+			snprintf(goarg, sizeof goarg, "%d", go[0]);
+			execl("/proc/self/exe", "trace_peer", "write", fdarg, "exec'd, then closed\n", goarg, (char *)NULL);
+			_exit(1);
+		}
+		if (read(go[0], &b, 1) != 1)
+			_exit(1);
+		if (how == CHILD_TWICE) {
+			int d = dup(c);
+			put(c, "twice, ");
+			put(d, "leaving\n");
+		} else {
+			put(c, child_text[how]);
+		}
+		if (how == CHILD_CLOSES)
+			close(c);
+		_exit(0);
+	}
+	close(c);
+	if (write(go[1], "g", 1) != 1 || waitpid(kid, NULL, 0) != kid)
+		die("child");
+	expect_then_end(s, child_text[how]);
+	close(s);
+}
+
 static int dups(void)
 {
-	int l = listener(8), c, s, d, e, pipefd[2];
-	char go;
+	int l = listener(8), c, s, d, e, go[2];
 
 	printf("server_port %d\n", port_of(l));
 
@@ -607,85 +653,16 @@ static int dups(void)
 	expect_then_end(s, "six\n");
 	close(s);
 
-	/* A fork's child writes on the connection after the parent closed its copy. */
-	c = connected(l, &s);
-	printf("fork_port %d\n", port_of(c));
-	if (pipe(pipefd) < 0)
+	/* A fork's child writes on the connection after the parent closed its copy, and closes it. */
+	if (pipe(go) < 0)
 		die("pipe");
-	pid_t kid = fork();
-	if (kid < 0)
-		die("fork");
-	if (kid == 0) {
-		if (read(pipefd[0], &go, 1) != 1)
-			_exit(1);
-		put(c, "from the child\n");
-		close(c);
-		_exit(0);
-	}
-	printf("child_pid %d\n", (int)kid);
-	close(c);
-	if (write(pipefd[1], "g", 1) != 1 || waitpid(kid, NULL, 0) != kid)
-		die("child");
-	expect_then_end(s, "from the child\n");
-	close(s);
-
+	to_child(l, go, "fork_port", CHILD_CLOSES);
 	/* The same, but the child leaves with _exit, the socket still open: the kernel closes it. */
-	c = connected(l, &s);
-	printf("exit_port %d\n", port_of(c));
-	kid = fork();
-	if (kid < 0)
-		die("fork");
-	if (kid == 0) {
-		if (read(pipefd[0], &go, 1) != 1)
-			_exit(1);
-		put(c, "from the child, leaving\n");
-		_exit(0);
-	}
-	close(c);
-	if (write(pipefd[1], "g", 1) != 1 || waitpid(kid, NULL, 0) != kid)
-		die("child");
-	expect_then_end(s, "from the child, leaving\n");
-	close(s);
-
+	to_child(l, go, "exit_port", CHILD_LEAVES);
 	/* The same, with the child holding the connection under two numbers as it leaves. */
-	c = connected(l, &s);
-	printf("twice_port %d\n", port_of(c));
-	kid = fork();
-	if (kid < 0)
-		die("fork");
-	if (kid == 0) {
-		if (read(pipefd[0], &go, 1) != 1)
-			_exit(1);
-		d = dup(c);
-		put(c, "twice, ");
-		put(d, "leaving\n");
-		_exit(0);
-	}
-	close(c);
-	if (write(pipefd[1], "g", 1) != 1 || waitpid(kid, NULL, 0) != kid)
-		die("child");
-	expect_then_end(s, "twice, leaving\n");
-	close(s);
-
+	to_child(l, go, "twice_port", CHILD_TWICE);
 	/* A child that execs a program (this one) with the connection open, which writes and closes. */
-	c = connected(l, &s);
-	printf("exec_port %d\n", port_of(c));
-	put(c, "written, ");
-	kid = fork();
-	if (kid < 0)
-		die("fork");
-	if (kid == 0) {
-		char fdarg[16], goarg[16];
-		snprintf(fdarg, sizeof fdarg, "%d", c);
-		snprintf(goarg, sizeof goarg, "%d", pipefd[0]);
-		execl("/proc/self/exe", "trace_peer", "write", fdarg, "exec'd, then closed\n", goarg, (char *)NULL);
-		_exit(1);
-	}
-	close(c);
-	if (write(pipefd[1], "g", 1) != 1 || waitpid(kid, NULL, 0) != kid)
-		die("child");
-	expect_then_end(s, "written, exec'd, then closed\n");
-	close(s);
+	to_child(l, go, "exec_port", CHILD_EXECS);
 	return 0;
 }
 
