@@ -7,9 +7,9 @@
  * pidfd_getfd, asked what it is and closed again) and every later call on a non-socket costs one
  * table look-up.  A number's entry is forgotten when the program closes it or duplicates onto
  * it, or an exec closes it (close-on-exec), so a reused number is classified afresh.  Threads
- * share a table; fork copies it.  An
- * open connection reached by more than one number (dup, or a fork's copy) keeps one stream for
- * all of them (struct tshare), so its numbers run on and its FIN waits for the last holder.
+ * share a table; fork copies it.  An open connection reached by more than one number (dup, a
+ * fork's copy) keeps one stream for all of them (struct tshare), so its numbers run on and its
+ * FIN waits for the last holder.
  */
 #include "tools/trace_int.h"
 

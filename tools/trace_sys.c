@@ -507,6 +507,16 @@ static int will_replace(struct tthread *t)
 	return 1;
 }
 
+/* Calls fn on each number close_range's arguments name, up to the table's end. */
+static void in_range(struct tthread *t, void (*fn)(struct tthread *, int64_t))
+{
+	struct tproc *p = t->proc;
+	uint64_t hi = t->args[1] < (uint64_t)p->nfds ? t->args[1] : (uint64_t)p->nfds - 1;
+
+	for (uint64_t i = t->args[0]; p->nfds > 0 && i <= hi; i++)
+		fn(t, (int64_t)i);
+}
+
 static void closing(struct tthread *t, int64_t fd)
 {
 	closing_settle(t, fd);
@@ -578,10 +588,8 @@ int cc_sys_enter(struct tthread *t)
 		 */
 		if (t->args[2] & CLOSE_RANGE_CLOEXEC)
 			return 0;
-		uint64_t hi = t->args[1] < (uint64_t)p->nfds ? t->args[1] : (uint64_t)p->nfds - 1;
 		if ((t->args[2] & ~(uint64_t)CLOSE_RANGE_UNSHARE) == 0 && (unsigned)t->args[0] <= (unsigned)t->args[1])
-			for (uint64_t i = t->args[0]; p->nfds > 0 && i <= hi; i++)
-				closing_settle(t, (int64_t)i);
+			in_range(t, closing_settle);
 		return 1;
 	}
 	case SYS_shutdown:
@@ -787,11 +795,8 @@ void cc_sys_exit(struct tthread *t, int64_t rval, int is_error)
 			cc_tfd_dup(p, fd, rval);
 		return;
 	case SYS_close_range:
-		if (!is_error) {
-			uint64_t hi = t->args[1] < (uint64_t)p->nfds ? t->args[1] : (uint64_t)p->nfds - 1;
-			for (uint64_t i = t->args[0]; p->nfds > 0 && i <= hi; i++)
-				closed(t, (int64_t)i);
-		}
+		if (!is_error)
+			in_range(t, closed);
 		return;
 	case SYS_accept:
 	case SYS_accept4:
