@@ -218,6 +218,16 @@ static int do_send(const struct sockaddr_in *dst, size_t size, double seconds,
 	printf("sent=%llu seconds=%.3f pps=%.0f maxrss_kb=%ld errors=%llu cpu_seconds=%.3f thread_cpu_seconds=%.3f\n",
 	    sent, stop - start, stop > start ? (double)sent / (stop - start) : 0.0, peak_rss_kb(&ru), errors,
 	    tv_seconds(ru.ru_utime) + tv_seconds(ru.ru_stime), tv_seconds(rt.ru_utime) + tv_seconds(rt.ru_stime));
+	/*
+	 * UDPFLOOD_LINGER_MS: wait that long before exiting, so that a capturing shim's writer takes
+	 * every record itself (bench/instr.sh counts per thread; at exit the program's thread would
+	 * drain what is left, as much as the writer's pause happened to leave).
+	 */
+	const char *linger = getenv("UDPFLOOD_LINGER_MS");
+	if (linger && atoi(linger) > 0) {
+		fflush(stdout);
+		usleep((useconds_t)atoi(linger) * 1000u);
+	}
 	return 0;
 }
 
