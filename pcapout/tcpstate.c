@@ -5,6 +5,7 @@
  * not mix with the rest.
  */
 #include "pcapout/tcpstate.h"
+#include "pcapout/frame.h"
 
 #include <errno.h>
 #include <linux/tcp.h>
@@ -45,4 +46,9 @@ int cc_tcp_connect_state(int fd)
 	}
 	errno = saved;
 	return rc;
+}
+
+int cc_tcp_closed_why(int state)
+{
+	return state == CC_CONN_REFUSED ? ECONNREFUSED : state == CC_CONN_NO_ANSWER ? CC_CONNECT_NO_ANSWER : 0;
 }

@@ -16,4 +16,11 @@
 enum { CC_CONN_UNKNOWN = -1, CC_CONN_PENDING, CC_CONN_UP, CC_CONN_REFUSED, CC_CONN_NO_ANSWER };
 int cc_tcp_connect_state(int fd);
 
+/*
+ * For a connect found settled at its close, unasked, in a state other than CC_CONN_UP: the reason
+ * its SYN's comment gives (cc_tcp_connect_why): refused, no answer, or 0 (closed still under way,
+ * or the kernel could not say).
+ */
+int cc_tcp_closed_why(int state);
+
 #endif

@@ -468,12 +468,11 @@ void cc_tcp_settle(int fd, struct cc_fd *e, int closing)
 		cc_tcp_connected(fd, e, 1);
 	} else if (closing) {
 		/* Failed or lost without the program asking: what the kernel says, its error left. */
-		switch (cc_tcp_connect_state(fd)) {
-		case CC_CONN_UP:        tcp_lost(fd, e); break;
-		case CC_CONN_REFUSED:   tcp_attempt(fd, e, ECONNREFUSED); break;
-		case CC_CONN_NO_ANSWER: tcp_attempt(fd, e, CC_CONNECT_NO_ANSWER); break;
-		default:                tcp_attempt(fd, e, 0); break;
-		}
+		int state = cc_tcp_connect_state(fd);
+		if (state == CC_CONN_UP)
+			tcp_lost(fd, e);
+		else
+			tcp_attempt(fd, e, cc_tcp_closed_why(state));
 	}
 	errno = saved;
 }

@@ -339,12 +339,11 @@ static void tcp_settle(struct tthread *t, int fd, struct tfd *e, int closing)
 			tcp_handshake(t, e, 1);         /* (its addresses just read: not again, as tcp_open) */
 	} else if (closing) {
 		/* Failed or lost without the program asking: what the kernel says, its error left. */
-		switch (connect_state(t, fd)) {
-		case CC_CONN_UP:        tcp_lost(t, fd, e); break;
-		case CC_CONN_REFUSED:   tcp_attempt(t, fd, e, ECONNREFUSED); break;
-		case CC_CONN_NO_ANSWER: tcp_attempt(t, fd, e, CC_CONNECT_NO_ANSWER); break;
-		default:                tcp_attempt(t, fd, e, 0); break;
-		}
+		int state = connect_state(t, fd);
+		if (state == CC_CONN_UP)
+			tcp_lost(t, fd, e);
+		else
+			tcp_attempt(t, fd, e, cc_tcp_closed_why(state));
 	}
 }
 
